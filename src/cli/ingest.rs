@@ -1,0 +1,150 @@
+//! `cairn ingest`: read scraped documents and append what is new.
+
+use crate::cli::output::plural;
+use crate::cli::{stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use crate::ingest::{collect_inputs, ingest_inputs, Format, IngestOptions, IngestReport};
+use crate::model::time::parse_offset;
+use crate::model::Timestamp;
+use crate::store::{Archive, OpenMode};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+
+/// `--format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Detect each input's format from its content.
+    Auto,
+    /// JSON Lines interchange records (docs/jsonl.md).
+    Jsonl,
+}
+
+/// Ingest scraped documents. Each input is one document; all of its new
+/// events are appended atomically, and events already archived are counted
+/// as duplicates. Exit 1 when any input was rejected (the others are still
+/// ingested).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files, directories (walked recursively in sorted order) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// The input format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+
+    /// Report what would be appended without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// UTC offset for times that show none, as +HH:MM.
+    #[arg(long, value_name = "+HH:MM", allow_hyphen_values = true)]
+    pub tz: Option<String>,
+
+    /// The URL the document was scraped from (canonicalized).
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+
+    /// When the document was fetched, RFC 3339 with offset.
+    #[arg(long, value_name = "RFC3339")]
+    pub fetched_at: Option<String>,
+}
+
+impl Args {
+    fn options(&self) -> Result<IngestOptions> {
+        let tz = match &self.tz {
+            None => None,
+            Some(s) => Some(parse_offset(s).ok_or_else(|| Error::Usage(format!("--tz {s:?} is not an offset like +05:00")))?),
+        };
+        let fetched_at = match &self.fetched_at {
+            None => None,
+            Some(s) => match Timestamp::parse_lenient(s, None) {
+                Some(t @ Timestamp::Zoned(..)) => Some(t),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"
+                    )))
+                }
+            },
+        };
+        let format = match self.format {
+            FormatArg::Auto => None,
+            FormatArg::Jsonl => Some(Format::Jsonl),
+        };
+        IngestOptions { format, tz, source_url: None, fetched_at, dry_run: self.dry_run }
+            .with_source_url(self.source_url.as_deref())
+    }
+}
+
+/// The `--json` report: exactly the shape docs/cli.md gives.
+pub fn report_json(report: &IngestReport) -> serde_json::Value {
+    let (new, dup) = (&report.new, &report.duplicate);
+    json!({
+        "inputs": report.inputs,
+        "articles": {"new": new.articles, "duplicate": dup.articles},
+        "comments": {"new": new.comments, "duplicate": dup.comments},
+        "captures": {"new": new.captures, "duplicate": dup.captures},
+        "errors": report.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
+    })
+}
+
+fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let verb = if dry_run { "would append" } else { "appended" };
+    let n = &report.new;
+    let d = &report.duplicate;
+    writeln!(
+        out,
+        "{} read, {} rejected; {verb} {}, {}, {} ({} duplicate articles, {} duplicate comments, {} duplicate captures)",
+        plural(report.inputs, "input"),
+        report.errors.len(),
+        plural(n.articles, "article"),
+        plural(n.comments, "comment"),
+        plural(n.captures, "capture"),
+        d.articles,
+        d.comments,
+        d.captures,
+    )
+}
+
+/// Runs `cairn ingest`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let opts = args.options()?;
+    let mut archive = if args.dry_run && !cli.archive.exists() {
+        Archive::in_memory()
+    } else {
+        Archive::open(&cli.archive, OpenMode::CreateIfMissing)?
+    };
+    let inputs = collect_inputs(&args.paths);
+    let bar = if inputs.len() > 1 && std::io::stderr().is_terminal() && cli.quiet == 0 {
+        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let report = ingest_inputs(&mut archive, &inputs, &opts, |name| {
+        if let Some(b) = &bar {
+            b.set_message(name.to_string());
+            b.inc(1);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for e in &report.errors {
+        eprintln!("cairn: rejected {e}");
+    }
+    if args.json {
+        writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;
+    } else {
+        write_text(&report, args.dry_run, out).map_err(stdout_error)?;
+    }
+    Ok(if report.errors.is_empty() { Status::Ok } else { Status::Problems })
+}

@@ -1,0 +1,121 @@
+//! The command line: global options, one module per subcommand (an args
+//! struct whose doc comments are the help, and a `run` function), and the
+//! flat dispatch below. Commands only wire options to library calls.
+
+pub mod head;
+pub mod ingest;
+pub mod log;
+pub mod output;
+pub mod show;
+pub mod stats;
+
+use crate::error::{Error, Result};
+use crate::store::{Archive, OpenMode};
+use clap::{ArgAction, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// An event-sourced archive of scraped news comment sections.
+///
+/// Every article, comment and capture becomes a content-addressed event in
+/// an append-only, hash-chained log. Re-scrapes add only what changed.
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, propagate_version = true)]
+pub struct Cli {
+    /// The archive directory.
+    #[arg(long, global = true, env = "CAIRN_ARCHIVE", default_value = "cairn-archive", value_name = "PATH")]
+    pub archive: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output: errors only.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest scraped documents (files, directories, `-` for stdin).
+    Ingest(ingest::Args),
+    /// List log entries in order.
+    Log(log::Args),
+    /// Show one event by id prefix.
+    Show(show::Args),
+    /// Print the checkpoint line `SEQ HEX`: the last seq and the chain head.
+    Head(head::Args),
+    /// Counts by kind, blobs and bytes on disk.
+    Stats(stats::Args),
+}
+
+/// How a command ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: problems found, or some inputs rejected.
+    Problems,
+}
+
+/// Runs the parsed command line, writing results to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
+    match &cli.command {
+        Command::Ingest(args) => ingest::run(cli, args, out),
+        Command::Log(args) => log::run(cli, args, out),
+        Command::Show(args) => show::run(cli, args, out),
+        Command::Head(args) => head::run(cli, args, out),
+        Command::Stats(args) => stats::run(cli, args, out),
+    }
+}
+
+/// Opens the archive named by `--archive` for a command that only reads.
+pub fn open_existing(cli: &Cli) -> Result<Archive> {
+    Archive::open(&cli.archive, OpenMode::MustExist)
+}
+
+/// Wraps a write error on standard output.
+pub fn stdout_error(e: std::io::Error) -> Error {
+    Error::io("standard output", e)
+}
+
+/// Whether `e` is a write to a closed pipe (`cairn log | head`).
+pub fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Sets up tracing on stderr: warnings by default, `-v` for more, `-q` for
+/// errors only; `RUST_LOG` overrides both.
+pub fn init_tracing(verbose: u8, quiet: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (q, _) if q > 0 => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("cairn={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

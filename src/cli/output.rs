@@ -1,0 +1,119 @@
+//! Shared output helpers: the JSON form of log entries and events, one-line
+//! summaries for listings, and human-readable byte counts.
+
+use crate::model::{Event, LogEntry};
+use serde_json::{json, Value};
+
+/// The JSON object for one log entry: `seq`, `id`, `kind`, `recorded_at`,
+/// then the event's fields (docs/cli.md lists them).
+pub fn entry_json(entry: &LogEntry) -> Value {
+    let mut v = event_json(&entry.event);
+    if let Value::Object(map) = &mut v {
+        map.insert("seq".into(), json!(entry.seq.0));
+        map.insert("id".into(), json!(entry.id.to_hex()));
+        map.insert("recorded_at".into(), json!(entry.recorded_at.canonical()));
+    }
+    v
+}
+
+/// The JSON object for an event's fields, with its `kind`.
+pub fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Article(a) => json!({
+            "kind": "article",
+            "key": a.key.as_str(),
+            "url": a.url,
+            "title": a.title,
+            "published": a.published.map(|t| t.canonical()),
+            "byline": a.byline,
+            "body": a.body,
+        }),
+        Event::Comment(c) => json!({
+            "kind": "comment",
+            "article": c.article.as_str(),
+            "author": c.author,
+            "posted_at": c.posted_at.map(|t| t.canonical()),
+            "body": c.body,
+        }),
+        Event::Capture(c) => json!({
+            "kind": "capture",
+            "blob": c.blob.to_hex(),
+            "source": c.source,
+            "source_url": c.source_url,
+            "fetched_at": c.fetched_at.map(|t| t.canonical()),
+            "format": c.format,
+            "parser_version": c.parser_version,
+            "declared_comments": c.declared_comments,
+            "items": c.items.iter().map(|i| json!({
+                "id": i.id.to_hex(),
+                "parent": i.parent.map(|p| p.to_hex()),
+                "possibly_truncated": i.possibly_truncated,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Cuts `s` to at most `max` characters on one line, with `…` when cut.
+pub fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A one-line description of an event for `cairn log`.
+pub fn summary(event: &Event) -> String {
+    match event {
+        Event::Article(a) => one_line(a.title.as_deref().unwrap_or(a.key.as_str()), 70),
+        Event::Comment(c) => format!(
+            "{} {}: {}",
+            c.author.as_deref().unwrap_or("(no author)"),
+            c.posted_at.map(|t| t.canonical()).unwrap_or_else(|| "(undated)".into()),
+            one_line(&c.body, 50)
+        ),
+        Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items.len()),
+    }
+}
+
+/// Bytes as `1.2 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// "1 comment" / "2 comments".
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(one_line("a\n\n b", 10), "a b");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+        assert_eq!(human_bytes(10), "10 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(plural(1, "input"), "1 input");
+        assert_eq!(plural(2, "input"), "2 inputs");
+    }
+}

@@ -1,0 +1,52 @@
+//! `cairn stats`: what the archive holds.
+
+use crate::cli::output::human_bytes;
+use crate::cli::{open_existing, stdout_error, Cli, Status};
+use crate::error::Result;
+use serde_json::json;
+use std::io::Write;
+
+/// Counts by kind, blobs, and bytes on disk.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print the counts as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cairn stats`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let archive = open_existing(cli)?;
+    let head = *archive.head();
+    let store = archive.store();
+    let blobs = store.blob_ids()?.len() as u64;
+    let blob_bytes = store.blob_bytes()?;
+    let disk = store.disk_usage()?.unwrap_or(0);
+    if args.json {
+        let v = json!({
+            "entries": head.seq.0,
+            "articles": head.counts.articles,
+            "comments": head.counts.comments,
+            "captures": head.counts.captures,
+            "blobs": blobs,
+            "blob_bytes": blob_bytes,
+            "disk_bytes": disk,
+            "head": {"seq": head.seq.0, "hash": head.hash.to_hex()},
+        });
+        writeln!(out, "{v}").map_err(stdout_error)?;
+    } else {
+        let text = format!(
+            "entries:   {}\narticles:  {}\ncomments:  {}\ncaptures:  {}\nblobs:     {} ({} compressed)\ndisk:      {}\nhead:      {}\n",
+            head.seq,
+            head.counts.articles,
+            head.counts.comments,
+            head.counts.captures,
+            blobs,
+            human_bytes(blob_bytes),
+            human_bytes(disk),
+            head.checkpoint()
+        );
+        out.write_all(text.as_bytes()).map_err(stdout_error)?;
+    }
+    Ok(Status::Ok)
+}

@@ -1,0 +1,129 @@
+//! The library's error type. Each variant names what it is about (a path, a
+//! seq, an id, an input line) so that the final message needs no extra
+//! context.
+
+use crate::model::{EventId, Seq};
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where in an input a problem is: a line (text formats) or a byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// 1-based line number.
+    Line(usize),
+    /// 0-based byte offset.
+    Byte(usize),
+}
+
+/// An input document that cannot be ingested. Nothing of it is appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The input as named on the command line (`-` for stdin).
+    pub path: String,
+    /// Where in it, when the problem has a place.
+    pub location: Option<Location>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InputError {
+    /// A problem with the document as a whole.
+    pub fn whole(path: &str, message: impl Into<String>) -> InputError {
+        InputError { path: path.to_string(), location: None, message: message.into() }
+    }
+
+    /// A problem at a 1-based line.
+    pub fn at_line(path: &str, line: usize, message: impl Into<String>) -> InputError {
+        InputError { path: path.to_string(), location: Some(Location::Line(line)), message: message.into() }
+    }
+
+    /// A problem at a byte offset.
+    pub fn at_byte(path: &str, byte: usize, message: impl Into<String>) -> InputError {
+        InputError { path: path.to_string(), location: Some(Location::Byte(byte)), message: message.into() }
+    }
+
+    /// The message without the path (for JSON reports that carry the path
+    /// separately).
+    pub fn detail(&self) -> String {
+        match self.location {
+            None => self.message.clone(),
+            Some(Location::Line(l)) => format!("line {l}: {}", self.message),
+            Some(Location::Byte(b)) => format!("byte {b}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            None => write!(f, "{}: {}", self.path, self.message),
+            Some(Location::Line(l)) => write!(f, "{}:{}: {}", self.path, l, self.message),
+            Some(Location::Byte(b)) => write!(f, "{}: byte {}: {}", self.path, b, self.message),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another process holds the archive's lock.
+    #[error("archive {} is in use by another cairn process", .0.display())]
+    ArchiveInUse(PathBuf),
+    /// The archive directory does not exist.
+    #[error("no archive at {} (`cairn ingest` creates one)", .0.display())]
+    NoArchive(PathBuf),
+    /// The directory exists but is not a cairn archive.
+    #[error("{} is not a cairn archive: {reason}", .path.display())]
+    NotAnArchive {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is not one.
+        reason: String,
+    },
+    /// Stored data does not decode or contradicts itself.
+    #[error("archive is corrupt: {0}")]
+    Corrupt(String),
+    /// sled itself failed.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A filesystem operation failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An input document was rejected.
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// No event matches an id prefix.
+    #[error("no event matches {0}")]
+    NotFound(String),
+    /// An id prefix matches several events.
+    #[error("{prefix} is ambiguous; it matches:\n{}", .candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    Ambiguous {
+        /// The prefix as typed.
+        prefix: String,
+        /// Every matching id.
+        candidates: Vec<EventId>,
+    },
+    /// A user-supplied value is malformed (`--tz`, an id prefix, ...).
+    #[error("{0}")]
+    Usage(String),
+    /// An entry that should exist is missing.
+    #[error("log entry {0} is missing")]
+    MissingEntry(Seq),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,79 @@
+//! Checks every input must pass before any parser sees it (not empty, not
+//! binary, valid UTF-8), and format detection for `--format auto`.
+
+use crate::error::InputError;
+use std::fmt;
+
+/// Input formats cairn reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// JSON Lines interchange records (docs/jsonl.md).
+    Jsonl,
+}
+
+impl Format {
+    /// The name stored in captures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How many leading bytes are searched for a NUL when deciding "binary".
+const BINARY_SNIFF: usize = 8192;
+
+/// Returns the input as text, or a clear error: empty, binary (a NUL byte),
+/// or invalid UTF-8 (with the byte offset of the first bad byte). A UTF-8
+/// byte order mark is skipped.
+pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(InputError::whole(path, "empty input: nothing to ingest"));
+    }
+    if let Some(at) = raw.iter().take(BINARY_SNIFF).position(|&b| b == 0) {
+        return Err(InputError::at_byte(path, at, "binary input (NUL byte); expected a text scrape"));
+    }
+    let (bom, body) = match raw.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => (3, rest),
+        None => (0, raw),
+    };
+    std::str::from_utf8(body)
+        .map_err(|e| InputError::at_byte(path, bom + e.valid_up_to(), "invalid UTF-8"))
+}
+
+/// Guesses the format of a text: JSON Lines when the first non-blank
+/// character opens a JSON object.
+pub fn detect(text: &str) -> Option<Format> {
+    match text.trim_start().chars().next() {
+        Some('{') => Some(Format::Jsonl),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_bytes() {
+        assert!(as_text("f", b"").unwrap_err().message.contains("empty"));
+        assert!(as_text("f", b" \n").unwrap_err().message.contains("empty"));
+        let e = as_text("f", b"ab\0cd").unwrap_err();
+        assert_eq!(e.to_string(), "f: byte 2: binary input (NUL byte); expected a text scrape");
+        let e = as_text("f", b"abc\xff").unwrap_err();
+        assert_eq!(e.to_string(), "f: byte 3: invalid UTF-8");
+        assert_eq!(as_text("f", b"\xef\xbb\xbf{}").unwrap(), "{}");
+    }
+
+    #[test]
+    fn detects_jsonl() {
+        assert_eq!(detect("  {\"type\":\"article\"}"), Some(Format::Jsonl));
+        assert_eq!(detect("Title\n\nPublished:"), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! The JSON Lines interchange format (docs/jsonl.md): one JSON object per
+//! line, `"type": "article"` or `"type": "comment"`. A file is one document:
+//! any bad line rejects the whole file, naming `file:line`.
+
+use crate::error::InputError;
+use crate::ingest::ParsedDocument;
+use crate::model::normalize::{article_key_for_title, article_key_for_url, canonical_url};
+use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, EventId, Timestamp};
+use chrono::FixedOffset;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Bumped whenever the same bytes would parse into different events.
+pub const PARSER_VERSION: u64 = 1;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Record {
+    Article(ArticleRecord),
+    Comment(CommentRecord),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArticleRecord {
+    id: Option<String>,
+    url: Option<String>,
+    title: Option<String>,
+    published: Option<String>,
+    byline: Option<String>,
+    #[serde(default)]
+    body: Vec<String>,
+    #[serde(default, rename = "extra")]
+    _extra: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentRecord {
+    id: Option<String>,
+    article: Option<String>,
+    author: Option<String>,
+    posted_at: Option<String>,
+    body: String,
+    parent: Option<String>,
+    #[serde(default, rename = "extra")]
+    _extra: Option<serde_json::Value>,
+}
+
+/// serde_json appends " at line L column C" (always line 1 here); keep the
+/// column, drop the line.
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    format!("invalid record: {message} (column {})", e.column())
+}
+
+fn parse_time(path: &str, line: usize, field: &str, s: &str, tz: Option<FixedOffset>) -> Result<Timestamp, InputError> {
+    Timestamp::parse_lenient(s, tz).ok_or_else(|| {
+        InputError::at_line(path, line, format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"))
+    })
+}
+
+struct ParsedArticle {
+    line: usize,
+    local_id: Option<String>,
+    event: Article,
+}
+
+/// Parses one JSON Lines document. `tz` is the offset given to date-times
+/// that carry none (`--tz`); without it they stay offset-less.
+pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record =
+            serde_json::from_str(line).map_err(|e| InputError::at_line(path, i + 1, json_error(&e)))?;
+        records.push((i + 1, record));
+    }
+    if records.is_empty() {
+        return Err(InputError::whole(path, "no records"));
+    }
+
+    // Articles first, so comments anywhere in the file can name them.
+    let mut articles: Vec<ParsedArticle> = Vec::new();
+    for (line, rec) in &records {
+        let Record::Article(a) = rec else { continue };
+        let published = match &a.published {
+            Some(s) => Some(parse_time(path, *line, "published", s, tz)?),
+            None => None,
+        };
+        let (key, url) = match &a.url {
+            Some(u) => {
+                let key = article_key_for_url(u)
+                    .ok_or_else(|| InputError::at_line(path, *line, format!("url {u:?} is not an absolute URL")))?;
+                (key.clone(), Some(key.0))
+            }
+            None => match &a.title {
+                Some(t) if !t.trim().is_empty() => (article_key_for_title(t, published.as_ref()), None),
+                _ => return Err(InputError::at_line(path, *line, "an article needs a url or a title")),
+            },
+        };
+        let event = Article::new(key, url, a.title.as_deref(), published, a.byline.as_deref(), &a.body);
+        articles.push(ParsedArticle { line: *line, local_id: a.id.clone(), event });
+    }
+
+    let resolve_article = |line: usize, name: Option<&str>| -> Result<ArticleKey, InputError> {
+        let Some(name) = name else {
+            return match articles.as_slice() {
+                [only] => Ok(only.event.key.clone()),
+                [] => Err(InputError::at_line(path, line, "comment names no article and the file has no article record")),
+                _ => Err(InputError::at_line(path, line, "comment names no article and the file has several; add \"article\"")),
+            };
+        };
+        if let Some(a) = articles.iter().find(|a| a.local_id.as_deref() == Some(name)) {
+            return Ok(a.event.key.clone());
+        }
+        if let Some(url) = canonical_url(name) {
+            return Ok(ArticleKey(url));
+        }
+        if name.starts_with("title:") {
+            return Ok(ArticleKey(name.to_string()));
+        }
+        Err(InputError::at_line(path, line, format!("article {name:?} is not an article id in this file, a URL or a title: key")))
+    };
+
+    struct PendingComment {
+        line: usize,
+        local_id: Option<String>,
+        parent: Option<String>,
+        event: Comment,
+        id: EventId,
+    }
+    let mut comments: Vec<PendingComment> = Vec::new();
+    let mut by_local_id: HashMap<String, EventId> = HashMap::new();
+    for (line, rec) in &records {
+        let Record::Comment(c) = rec else { continue };
+        let article = resolve_article(*line, c.article.as_deref())?;
+        let posted_at = match &c.posted_at {
+            Some(s) => Some(parse_time(path, *line, "posted_at", s, tz)?),
+            None => None,
+        };
+        let event = Comment::new(article, c.author.as_deref(), posted_at, &c.body);
+        let id = Event::Comment(event.clone()).id();
+        if let Some(local) = &c.id {
+            if by_local_id.insert(local.clone(), id).is_some() {
+                return Err(InputError::at_line(path, *line, format!("comment id {local:?} is used twice")));
+            }
+        }
+        comments.push(PendingComment { line: *line, local_id: c.id.clone(), parent: c.parent.clone(), event, id });
+    }
+
+    // Events and capture items in file order.
+    let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();
+    for a in articles {
+        let event = Event::Article(a.event);
+        let item = CaptureItem { id: event.id(), parent: None, possibly_truncated: false };
+        ordered.push((a.line, event, item));
+    }
+    for c in comments {
+        let parent = match &c.parent {
+            None => None,
+            Some(p) if c.local_id.as_deref() == Some(p.as_str()) => {
+                return Err(InputError::at_line(path, c.line, format!("comment {p:?} names itself as parent")));
+            }
+            Some(p) => Some(*by_local_id.get(p).ok_or_else(|| {
+                InputError::at_line(path, c.line, format!("parent {p:?} is not a comment id in this file"))
+            })?),
+        };
+        let item = CaptureItem { id: c.id, parent, possibly_truncated: false };
+        ordered.push((c.line, Event::Comment(c.event), item));
+    }
+    ordered.sort_by_key(|(line, _, _)| *line);
+    let mut doc = ParsedDocument {
+        format: "jsonl",
+        parser_version: PARSER_VERSION,
+        ..ParsedDocument::default()
+    };
+    for (_, event, item) in ordered {
+        doc.events.push(event);
+        doc.items.push(item);
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{"type":"article","id":"a1","url":"https://Example.com/story/1#top","title":"A  title","published":"2012-03-28","body":["One.","Two."]}
+{"type":"comment","id":"c1","article":"a1","author":"ahmad","posted_at":"2012-03-28 13:02","body":"first\r\n\r\nsecond  "}
+{"type":"comment","id":"c2","author":null,"posted_at":"2012-03-28T14:07:00+05:00","body":"reply","parent":"c1"}
+"#;
+
+    #[test]
+    fn parses_articles_comments_and_structure() {
+        let doc = parse("f.jsonl", DOC, FixedOffset::east_opt(5 * 3600)).unwrap();
+        assert_eq!(doc.events.len(), 3);
+        let Event::Article(a) = &doc.events[0] else { panic!("article first") };
+        assert_eq!(a.key.0, "https://example.com/story/1");
+        assert_eq!(a.title.as_deref(), Some("A title"));
+        let Event::Comment(c) = &doc.events[1] else { panic!("comment second") };
+        assert_eq!(c.body, "first\n\nsecond");
+        assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
+        assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = DOC.replace("\"body\":\"reply\"", "\"body\":7");
+        let e = parse("f.jsonl", &bad, None).unwrap_err();
+        assert!(e.to_string().starts_with("f.jsonl:3: invalid record"), "{e}");
+        let bad = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"zz\"");
+        assert_eq!(parse("f.jsonl", &bad, None).unwrap_err().to_string(), "f.jsonl:3: parent \"zz\" is not a comment id in this file");
+        let bad = DOC.replace("\"author\":\"ahmad\"", "\"writer\":\"ahmad\"");
+        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().contains("unknown field `writer`"));
+        let bad = format!("{DOC}{{\"type\":\"comment\",\"body\":\"x\",\"posted_at\":\"soon\"}}\n");
+        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().starts_with("f.jsonl:4: posted_at"));
+        assert!(parse("f.jsonl", "{\"type\":\"poll\"}", None).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! From input paths to appended documents: collect the inputs (files,
+//! directories walked in sorted order, `-` for stdin), check and detect each,
+//! parse it, build its capture and append it atomically.
+//!
+//! A rejected document is reported and skipped; nothing of it is appended.
+//! Operational errors (the store failing) stop the run.
+
+pub mod detect;
+pub mod jsonl;
+
+use crate::error::{Error, InputError, Result};
+use crate::model::normalize::canonical_url;
+use crate::model::{BlobId, Capture, CaptureItem, Event, Timestamp};
+use crate::store::{Archive, KindCounts, NewDocument};
+use chrono::FixedOffset;
+pub use detect::Format;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What a parser makes of one document: its articles and comments in page
+/// order, the capture items with reply structure, and what it noticed.
+#[derive(Clone, Debug, Default)]
+pub struct ParsedDocument {
+    /// The format name stored in the capture.
+    pub format: &'static str,
+    /// The parser's version.
+    pub parser_version: u64,
+    /// Articles and comments, in page order.
+    pub events: Vec<Event>,
+    /// One item per event, in the same order, with parents.
+    pub items: Vec<CaptureItem>,
+    /// The comment count the page declares.
+    pub declared_comments: Option<u64>,
+    /// Problems that did not reject the document.
+    pub warnings: Vec<String>,
+}
+
+/// Options of one ingest run.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// `None` detects the format of each input.
+    pub format: Option<Format>,
+    /// The offset for times that show none.
+    pub tz: Option<FixedOffset>,
+    /// The page's URL (`--source-url`), canonicalized.
+    pub source_url: Option<String>,
+    /// When the page was fetched (`--fetched-at`).
+    pub fetched_at: Option<Timestamp>,
+    /// Report without writing.
+    pub dry_run: bool,
+}
+
+impl IngestOptions {
+    /// Sets `source_url` from user text, canonicalizing it.
+    pub fn with_source_url(mut self, url: Option<&str>) -> Result<IngestOptions> {
+        self.source_url = match url {
+            None => None,
+            Some(u) => Some(canonical_url(u).ok_or_else(|| Error::Usage(format!("--source-url {u:?} is not an absolute URL")))?),
+        };
+        Ok(self)
+    }
+}
+
+/// One input to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A file, named as given (or as found under a given directory).
+    File(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl Input {
+    /// The name used in captures and messages.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "-".to_string(),
+        }
+    }
+
+    /// Reads the whole input.
+    pub fn read(&self) -> std::result::Result<Vec<u8>, InputError> {
+        let mut buf = Vec::new();
+        let res = match self {
+            Input::File(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut buf)),
+            Input::Stdin => std::io::stdin().lock().read_to_end(&mut buf),
+        };
+        res.map_err(|e| InputError::whole(&self.name(), format!("cannot read: {e}")))?;
+        Ok(buf)
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            out.push(Err(InputError::whole(&dir.display().to_string(), format!("cannot read directory: {e}"))));
+            return;
+        }
+    };
+    entries.sort();
+    for p in entries {
+        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(Ok(Input::File(p)));
+        }
+    }
+}
+
+/// Expands the command-line inputs: files as given, directories walked
+/// recursively in sorted order (hidden entries skipped), `-` for stdin. A
+/// path that does not exist is an error for that input only.
+pub fn collect_inputs(paths: &[String]) -> Vec<std::result::Result<Input, InputError>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p == "-" {
+            out.push(Ok(Input::Stdin));
+            continue;
+        }
+        let path = PathBuf::from(p);
+        if path.is_dir() {
+            walk(&path, &mut out);
+        } else if path.exists() {
+            out.push(Ok(Input::File(path)));
+        } else {
+            out.push(Err(InputError::whole(p, "no such file or directory")));
+        }
+    }
+    out
+}
+
+/// Parses one document's bytes into events, the capture last.
+pub fn parse_document(name: &str, raw: &[u8], opts: &IngestOptions) -> std::result::Result<ParsedDocument, InputError> {
+    let text = detect::as_text(name, raw)?;
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect::detect(text).ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
+    };
+    match format {
+        Format::Jsonl => jsonl::parse(name, text, opts.tz),
+    }
+}
+
+/// The capture event for a parsed document.
+pub fn capture_for(name: &str, raw: &[u8], doc: &ParsedDocument, opts: &IngestOptions) -> Capture {
+    Capture {
+        blob: BlobId(*blake3::hash(raw).as_bytes()),
+        source: opts.source_url.clone().unwrap_or_else(|| name.to_string()),
+        source_url: opts.source_url.clone(),
+        fetched_at: opts.fetched_at,
+        format: doc.format.to_string(),
+        parser_version: doc.parser_version,
+        declared_comments: doc.declared_comments,
+        items: doc.items.clone(),
+    }
+}
+
+/// What an ingest run did.
+#[derive(Clone, Debug, Default)]
+pub struct IngestReport {
+    /// Inputs seen, rejected ones included.
+    pub inputs: u64,
+    /// New events by kind.
+    pub new: KindCounts,
+    /// Duplicate events by kind.
+    pub duplicate: KindCounts,
+    /// Rejected inputs.
+    pub errors: Vec<InputError>,
+    /// Warnings, each naming its input.
+    pub warnings: Vec<String>,
+}
+
+/// Ingests one document read from `name`: parse, build the capture, append.
+pub fn ingest_bytes(archive: &mut Archive, name: &str, raw: &[u8], opts: &IngestOptions, report: &mut IngestReport) -> Result<()> {
+    report.inputs += 1;
+    let doc = match parse_document(name, raw, opts) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::debug!("rejected {e}");
+            report.errors.push(e);
+            return Ok(());
+        }
+    };
+    for w in &doc.warnings {
+        tracing::warn!("{name}: {w}");
+        report.warnings.push(format!("{name}: {w}"));
+    }
+    let capture = capture_for(name, raw, &doc, opts);
+    let mut events = doc.events;
+    events.push(Event::Capture(capture));
+    let outcome = archive.append_document(&NewDocument { raw, events }, opts.dry_run)?;
+    tracing::info!(
+        "{name}: {} new, {} duplicate events",
+        outcome.new.total(),
+        outcome.duplicate.total()
+    );
+    report.new.merge(&outcome.new);
+    report.duplicate.merge(&outcome.duplicate);
+    Ok(())
+}
+
+/// Ingests every input in order. `on_input` is called after each one (for
+/// progress display). Flushes before returning unless this is a dry run.
+pub fn ingest_inputs(
+    archive: &mut Archive,
+    inputs: &[std::result::Result<Input, InputError>],
+    opts: &IngestOptions,
+    mut on_input: impl FnMut(&str),
+) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    for input in inputs {
+        match input {
+            Err(e) => {
+                report.inputs += 1;
+                report.errors.push(e.clone());
+            }
+            Ok(input) => {
+                let name = input.name();
+                match input.read() {
+                    Ok(raw) => ingest_bytes(archive, &name, &raw, opts, &mut report)?,
+                    Err(e) => {
+                        report.inputs += 1;
+                        report.errors.push(e);
+                    }
+                }
+                on_input(&name);
+            }
+        }
+    }
+    if !opts.dry_run {
+        archive.flush()?;
+    }
+    Ok(report)
+}

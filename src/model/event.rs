@@ -1,0 +1,293 @@
+//! The events cairn records ([`Event`]), how each one's id is computed, and
+//! the log entry ([`LogEntry`]) with its entry hash and the chain step.
+//!
+//! Constructors normalize text ([`crate::model::normalize`]), so a stored
+//! event always holds exactly the field values its id was computed from.
+
+use crate::model::canonical::Encoder;
+use crate::model::ids::{ArticleKey, BlobId, ChainHash, EventId, Seq};
+use crate::model::normalize::{normalize_opt_line, normalize_text};
+use crate::model::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Domain tags: the first field of each canonical encoding.
+pub mod tags {
+    /// Article versions.
+    pub const ARTICLE: &str = "cairn/v1/article";
+    /// Comment versions.
+    pub const COMMENT: &str = "cairn/v1/comment";
+    /// Captures.
+    pub const CAPTURE: &str = "cairn/v1/capture";
+    /// Log entries.
+    pub const ENTRY: &str = "cairn/v1/entry";
+}
+
+/// A version of an article. Every field is part of its identity.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Article {
+    /// The article key (canonical URL, or title + date).
+    pub key: ArticleKey,
+    /// The canonical URL, when known.
+    pub url: Option<String>,
+    /// The headline.
+    pub title: Option<String>,
+    /// The published date or date-time.
+    pub published: Option<Timestamp>,
+    /// The byline.
+    pub byline: Option<String>,
+    /// Body paragraphs, in page order, as captured.
+    pub body: Vec<String>,
+}
+
+impl Article {
+    /// Builds an article version, normalizing every text field.
+    pub fn new(
+        key: ArticleKey,
+        url: Option<String>,
+        title: Option<&str>,
+        published: Option<Timestamp>,
+        byline: Option<&str>,
+        body: &[String],
+    ) -> Article {
+        Article {
+            key,
+            url,
+            title: normalize_opt_line(title),
+            published,
+            byline: normalize_opt_line(byline),
+            body: body
+                .iter()
+                .map(|p| normalize_text(p))
+                .filter(|p| !p.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// A version of a comment. Identity: article key, author, posted_at, body;
+/// nothing else (not its position, parent or capture).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Comment {
+    /// The article the comment belongs to.
+    pub article: ArticleKey,
+    /// The author's name as shown, or `None` when the page shows none.
+    pub author: Option<String>,
+    /// When the page says it was posted.
+    pub posted_at: Option<Timestamp>,
+    /// The body; paragraphs separated by a blank line.
+    pub body: String,
+}
+
+impl Comment {
+    /// Builds a comment version, normalizing author and body.
+    pub fn new(
+        article: ArticleKey,
+        author: Option<&str>,
+        posted_at: Option<Timestamp>,
+        body: &str,
+    ) -> Comment {
+        Comment {
+            article,
+            author: normalize_opt_line(author),
+            posted_at,
+            body: normalize_text(body),
+        }
+    }
+}
+
+/// One item a capture saw, in page order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CaptureItem {
+    /// The article or comment event.
+    pub id: EventId,
+    /// The comment it replies to, as the page structure shows.
+    pub parent: Option<EventId>,
+    /// The item's text may be cut off (it ends a truncated capture).
+    pub possibly_truncated: bool,
+}
+
+/// One scraped document was observed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Capture {
+    /// BLAKE3 of the raw bytes, kept in the archive's blob store.
+    pub blob: BlobId,
+    /// Where the bytes came from: the path as given on the command line,
+    /// `-` for stdin. Stored and covered by the entry hash, but not part of
+    /// the id: the same bytes read through another path are the same capture.
+    pub source: String,
+    /// The page's canonical URL, when given.
+    pub source_url: Option<String>,
+    /// When the page was fetched, when given.
+    pub fetched_at: Option<Timestamp>,
+    /// The input format (`jsonl`, `tribune`).
+    pub format: String,
+    /// The version of the parser that read the bytes.
+    pub parser_version: u64,
+    /// The number of comments the page declares, when it declares one.
+    pub declared_comments: Option<u64>,
+    /// Every article and comment seen, in page order, with reply structure.
+    pub items: Vec<CaptureItem>,
+}
+
+/// The kinds of event, in their canonical order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum EventKind {
+    /// [`Article`]
+    Article,
+    /// [`Comment`]
+    Comment,
+    /// [`Capture`]
+    Capture,
+}
+
+impl EventKind {
+    /// All kinds.
+    pub const ALL: [EventKind; 3] = [EventKind::Article, EventKind::Comment, EventKind::Capture];
+
+    /// The lower-case name used in output and `--kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Article => "article",
+            EventKind::Comment => "comment",
+            EventKind::Capture => "capture",
+        }
+    }
+
+    /// Parses a name as printed by [`EventKind::name`].
+    pub fn from_name(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Anything recorded in the log.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Event {
+    /// An article version.
+    Article(Article),
+    /// A comment version.
+    Comment(Comment),
+    /// A capture.
+    Capture(Capture),
+}
+
+impl Event {
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Article(_) => EventKind::Article,
+            Event::Comment(_) => EventKind::Comment,
+            Event::Capture(_) => EventKind::Capture,
+        }
+    }
+
+    /// The canonical identity bytes (docs/format.md, "Event ids").
+    pub fn identity_bytes(&self) -> Vec<u8> {
+        match self {
+            Event::Article(a) => {
+                let mut e = Encoder::with_tag(tags::ARTICLE);
+                e.str(a.key.as_str())
+                    .opt_str(a.url.as_deref())
+                    .opt_str(a.title.as_deref())
+                    .opt_time(a.published.as_ref())
+                    .opt_str(a.byline.as_deref())
+                    .list(&a.body, |e, p| {
+                        e.str(p);
+                    });
+                e.into_bytes()
+            }
+            Event::Comment(c) => {
+                let mut e = Encoder::with_tag(tags::COMMENT);
+                e.str(c.article.as_str())
+                    .opt_str(c.author.as_deref())
+                    .opt_time(c.posted_at.as_ref())
+                    .str(&c.body);
+                e.into_bytes()
+            }
+            Event::Capture(c) => {
+                let mut e = Encoder::with_tag(tags::CAPTURE);
+                e.id(c.blob.as_bytes())
+                    .opt_time(c.fetched_at.as_ref())
+                    .opt_str(c.source_url.as_deref())
+                    .str(&c.format)
+                    .u64(c.parser_version)
+                    .opt(c.declared_comments, |e, n| {
+                        e.u64(n);
+                    })
+                    .list(&c.items, |e, item| {
+                        e.id(item.id.as_bytes())
+                            .opt(item.parent.as_ref(), |e, p| {
+                                e.id(p.as_bytes());
+                            })
+                            .bool(item.possibly_truncated);
+                    });
+                e.into_bytes()
+            }
+        }
+    }
+
+    /// The event id: BLAKE3 of [`Event::identity_bytes`].
+    pub fn id(&self) -> EventId {
+        EventId(*blake3::hash(&self.identity_bytes()).as_bytes())
+    }
+
+    /// The stored field that is not part of the id (a capture's `source`).
+    pub fn annotation(&self) -> Option<&str> {
+        match self {
+            Event::Capture(c) => Some(&c.source),
+            _ => None,
+        }
+    }
+
+    /// The ids this event refers to (capture items and parents).
+    pub fn references(&self) -> Vec<EventId> {
+        match self {
+            Event::Capture(c) => c
+                .items
+                .iter()
+                .flat_map(|i| std::iter::once(i.id).chain(i.parent))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One entry of the log: an event at a seq, recorded at a time.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Its position, dense from 1.
+    pub seq: Seq,
+    /// The event's id, as computed at append time.
+    pub id: EventId,
+    /// Wall-clock time of the append (UTC), or `SOURCE_DATE_EPOCH`.
+    pub recorded_at: Timestamp,
+    /// The event.
+    pub event: Event,
+}
+
+impl LogEntry {
+    /// The entry hash (docs/format.md, "Log entries"): BLAKE3 over the entry
+    /// tag, seq, event id, recorded_at and the event's annotation.
+    pub fn entry_hash(&self) -> [u8; 32] {
+        let mut e = Encoder::with_tag(tags::ENTRY);
+        e.u64(self.seq.0)
+            .id(self.id.as_bytes())
+            .time(&self.recorded_at)
+            .opt_str(self.event.annotation());
+        e.hash()
+    }
+}
+
+/// One chain step: `head_n = BLAKE3(head_(n-1) || entry_hash_n)`.
+pub fn chain_step(prev: &ChainHash, entry_hash: &[u8; 32]) -> ChainHash {
+    let mut h = blake3::Hasher::new();
+    h.update(prev.as_bytes());
+    h.update(entry_hash);
+    ChainHash(*h.finalize().as_bytes())
+}

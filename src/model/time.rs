@@ -1,0 +1,199 @@
+//! [`Timestamp`]: a date, or a local date-time with or without its UTC
+//! offset, exactly as the source showed it.
+//!
+//! Scraped pages show local times without a zone; cairn keeps the local
+//! date-time and the offset side by side instead of converting to UTC, so the
+//! stored value says what the page said. The canonical text form (used both
+//! in hashes and in JSON output) is:
+//!
+//! | kind | form | example |
+//! |---|---|---|
+//! | date | `YYYY-MM-DD` | `2012-03-28` |
+//! | local date-time, offset unknown | `YYYY-MM-DDTHH:MM:SS[.F]` | `2012-03-28T13:02:00` |
+//! | local date-time with offset | the above + `±HH:MM` | `2012-03-28T13:02:00+05:00` |
+//!
+//! `.F` is present only when the fraction is not zero: 1 to 9 digits, no
+//! trailing zeros. UTC is written `+00:00`, never `Z`.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A point or day in time as a source showed it. See the module docs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Timestamp {
+    /// A day, no time of day.
+    Date(NaiveDate),
+    /// A local date-time whose offset the source did not say.
+    Local(NaiveDateTime),
+    /// A local date-time and its offset from UTC.
+    Zoned(NaiveDateTime, FixedOffset),
+}
+
+/// Formats an offset as `±HH:MM` (or `±HH:MM:SS` when it has seconds).
+pub fn format_offset(offset: FixedOffset) -> String {
+    let secs = offset.local_minus_utc();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.unsigned_abs();
+    if a % 60 == 0 {
+        format!("{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+    } else {
+        format!("{sign}{:02}:{:02}:{:02}", a / 3600, (a / 60) % 60, a % 60)
+    }
+}
+
+/// Parses `+HH:MM`, `-HH:MM`, `+HHMM` or `Z`.
+pub fn parse_offset(s: &str) -> Option<FixedOffset> {
+    if s == "Z" || s == "z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 5 {
+        return None;
+    }
+    let h: i32 = digits[..2].parse().ok()?;
+    let m: i32 = digits[2..].parse().ok()?;
+    if h > 23 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+fn format_local(dt: &NaiveDateTime) -> String {
+    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = dt.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s
+}
+
+impl Timestamp {
+    /// The canonical text form (module docs). This is what ids hash.
+    pub fn canonical(&self) -> String {
+        match self {
+            Timestamp::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Timestamp::Local(dt) => format_local(dt),
+            Timestamp::Zoned(dt, off) => format!("{}{}", format_local(dt), format_offset(*off)),
+        }
+    }
+
+    /// The UTC instant of a Unix time in seconds (used for recorded_at).
+    pub fn from_unix(secs: i64) -> Option<Timestamp> {
+        let dt = DateTime::from_timestamp(secs, 0)?;
+        Some(Timestamp::Zoned(dt.naive_utc(), FixedOffset::east_opt(0)?))
+    }
+
+    /// The current wall-clock time in UTC, to whole seconds.
+    pub fn now_utc() -> Timestamp {
+        let now = chrono::Utc::now().timestamp();
+        Timestamp::from_unix(now).unwrap_or(Timestamp::Date(NaiveDate::MIN))
+    }
+
+    /// Parses the canonical form strictly (what storage and hashes use).
+    pub fn parse_canonical(s: &str) -> Option<Timestamp> {
+        let t = Timestamp::parse_lenient(s, None)?;
+        (t.canonical() == s).then_some(t)
+    }
+
+    /// Parses what JSON Lines inputs may carry: RFC 3339 (`Z` or an offset),
+    /// a date-time without offset (`T` or a space between, seconds and
+    /// fraction optional) or a date. A date-time without offset gets
+    /// `default_offset` when one is given, else stays [`Timestamp::Local`].
+    pub fn parse_lenient(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
+        let s = s.trim();
+        if s.len() == 10 {
+            return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Timestamp::Date);
+        }
+        if s.len() < 16 {
+            return None;
+        }
+        let (date_part, rest) = s.split_at(10);
+        let date = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()?;
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        // Split the time from an offset: the offset starts at Z, + or - .
+        let off_at = rest.find(['Z', 'z', '+', '-']);
+        let (time_part, off_part) = match off_at {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let time = NaiveTime::parse_from_str(time_part, "%H:%M:%S%.f")
+            .or_else(|_| NaiveTime::parse_from_str(time_part, "%H:%M"))
+            .ok()?;
+        let dt = NaiveDateTime::new(date, time);
+        match off_part {
+            Some(o) => Some(Timestamp::Zoned(dt, parse_offset(o)?)),
+            None => Some(match default_offset {
+                Some(off) => Timestamp::Zoned(dt, off),
+                None => Timestamp::Local(dt),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.canonical())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.canonical())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse_canonical(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a canonical timestamp: {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_forms() {
+        let t = Timestamp::parse_lenient("2012-03-28 13:02", FixedOffset::east_opt(5 * 3600))
+            .unwrap();
+        assert_eq!(t.canonical(), "2012-03-28T13:02:00+05:00");
+        let t = Timestamp::parse_lenient("2012-03-28T13:02:00Z", None).unwrap();
+        assert_eq!(t.canonical(), "2012-03-28T13:02:00+00:00");
+        let t = Timestamp::parse_lenient("2012-03-28T13:02:00.250-03:30", None).unwrap();
+        assert_eq!(t.canonical(), "2012-03-28T13:02:00.25-03:30");
+        let t = Timestamp::parse_lenient("2012-03-28T13:02:07", None).unwrap();
+        assert_eq!(t.canonical(), "2012-03-28T13:02:07");
+        let t = Timestamp::parse_lenient("2012-03-28", None).unwrap();
+        assert_eq!(t.canonical(), "2012-03-28");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in ["", "yesterday", "2012-13-01", "2012-03-28T25:00", "2012-03-28T13:02+5"] {
+            assert!(Timestamp::parse_lenient(s, None).is_none(), "{s}");
+        }
+        assert!(Timestamp::parse_canonical("2012-03-28T13:02Z").is_none());
+    }
+
+    #[test]
+    fn round_trips_canonical() {
+        for s in ["2012-03-28", "2012-03-28T13:02:00", "1999-12-31T23:59:59.5+05:45"] {
+            assert_eq!(Timestamp::parse_canonical(s).unwrap().canonical(), s);
+        }
+        assert_eq!(
+            Timestamp::from_unix(0).unwrap().canonical(),
+            "1970-01-01T00:00:00+00:00"
+        );
+        assert_eq!(format_offset(FixedOffset::west_opt(3600 + 1800).unwrap()), "-01:30");
+    }
+}

@@ -1,0 +1,81 @@
+//! An in-memory [`Store`] for unit tests and for dry runs against an archive
+//! that does not exist yet. Same contract as the sled store, nothing on disk.
+
+use crate::error::{Error, Result};
+use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
+use crate::store::{HeadState, Store};
+use std::collections::{BTreeMap, HashMap};
+
+/// A store held entirely in memory.
+#[derive(Default, Debug, Clone)]
+pub struct MemoryStore {
+    log: BTreeMap<Seq, LogEntry>,
+    index: BTreeMap<EventId, Seq>,
+    blobs: HashMap<BlobId, Vec<u8>>,
+    head: HeadState,
+}
+
+impl Store for MemoryStore {
+    fn head(&self) -> Result<HeadState> {
+        Ok(self.head)
+    }
+
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        Ok(self.index.get(id).copied())
+    }
+
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
+        Ok(self.index.keys().filter(|id| prefix.matches(id.as_bytes())).copied().collect())
+    }
+
+    fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+        Ok(Box::new(self.log.range(from..).map(|(_, e)| Ok(e.clone()))))
+    }
+
+    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()> {
+        let mut expected = self.head.seq.next();
+        for e in entries {
+            if e.seq != expected {
+                return Err(Error::Corrupt(format!("commit out of order: seq {} where {} was due", e.seq, expected)));
+            }
+            expected = expected.next();
+        }
+        for e in entries {
+            self.index.insert(e.id, e.seq);
+            self.log.insert(e.seq, e.clone());
+        }
+        self.head = *head;
+        Ok(())
+    }
+
+    fn has_blob(&self, id: &BlobId) -> Result<bool> {
+        Ok(self.blobs.contains_key(id))
+    }
+
+    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
+        Ok(())
+    }
+
+    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        self.blobs.get(id).cloned().ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
+    }
+
+    fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        let mut ids: Vec<BlobId> = self.blobs.keys().copied().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    fn blob_bytes(&self) -> Result<u64> {
+        Ok(self.blobs.values().map(|b| b.len() as u64).sum())
+    }
+}

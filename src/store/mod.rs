@@ -1,0 +1,325 @@
+//! The append-only log and everything that writes to it.
+//!
+//! [`Store`] is the small storage trait (commit a segment of entries, look up
+//! an id, read entries in order, keep blobs) with two implementations:
+//! [`sled_store::SledStore`] for archives on disk and [`memory::MemoryStore`]
+//! for tests and dry runs. [`Archive`] sits on top and owns the rules: dedupe
+//! by id, dense seqs, the hash chain, one atomic commit per document.
+
+pub mod blobs;
+pub mod envelope;
+pub mod memory;
+pub mod sled_store;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    chain_step, BlobId, ChainHash, Event, EventId, EventKind, HexPrefix, LogEntry, Seq, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Counts per event kind.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCounts {
+    /// Articles.
+    pub articles: u64,
+    /// Comments.
+    pub comments: u64,
+    /// Captures.
+    pub captures: u64,
+}
+
+impl KindCounts {
+    /// Adds one of `kind`.
+    pub fn add(&mut self, kind: EventKind) {
+        *self.get_mut(kind) += 1;
+    }
+
+    /// The count for `kind`.
+    pub fn get(&self, kind: EventKind) -> u64 {
+        match kind {
+            EventKind::Article => self.articles,
+            EventKind::Comment => self.comments,
+            EventKind::Capture => self.captures,
+        }
+    }
+
+    fn get_mut(&mut self, kind: EventKind) -> &mut u64 {
+        match kind {
+            EventKind::Article => &mut self.articles,
+            EventKind::Comment => &mut self.comments,
+            EventKind::Capture => &mut self.captures,
+        }
+    }
+
+    /// Adds another set of counts.
+    pub fn merge(&mut self, other: &KindCounts) {
+        for k in EventKind::ALL {
+            *self.get_mut(k) += other.get(k);
+        }
+    }
+
+    /// The sum over all kinds.
+    pub fn total(&self) -> u64 {
+        self.articles + self.comments + self.captures
+    }
+}
+
+/// The state written with every commit: the last seq, the chain head after
+/// it, and the number of events of each kind.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadState {
+    /// The last seq (0 for an empty archive).
+    pub seq: Seq,
+    /// The chain head after `seq`.
+    pub hash: ChainHash,
+    /// Events per kind.
+    pub counts: KindCounts,
+}
+
+impl HeadState {
+    /// The checkpoint line `SEQ HEX` printed by `cairn head`.
+    pub fn checkpoint(&self) -> String {
+        format!("{} {}", self.seq, self.hash)
+    }
+}
+
+impl Default for ChainHash {
+    fn default() -> Self {
+        ChainHash::GENESIS
+    }
+}
+
+/// Storage for the log, the id index, the head and the blobs.
+///
+/// Implementations must make [`Store::commit`] atomic (all entries and the
+/// head, or nothing) and [`Store::put_blob`] durable before it returns.
+/// Unsupported operations return an error; none panics.
+pub trait Store {
+    /// The head state as of the last commit.
+    fn head(&self) -> Result<HeadState>;
+    /// The seq of event `id`, if it is in the log.
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>>;
+    /// Every event id starting with `prefix`, sorted.
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
+    /// Entries in log order, starting at seq `from`.
+    fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>>;
+    /// Atomically appends `entries` (consecutive seqs, following the head)
+    /// with their index entries, and sets the head to `head`.
+    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()>;
+    /// Whether blob `id` is stored.
+    fn has_blob(&self, id: &BlobId) -> Result<bool>;
+    /// Stores a blob durably (no-op when present).
+    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
+    /// The raw bytes of blob `id`.
+    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>>;
+    /// Every stored blob id, sorted.
+    fn blob_ids(&self) -> Result<Vec<BlobId>>;
+    /// Makes every commit so far durable.
+    fn flush(&mut self) -> Result<()>;
+    /// Bytes the archive occupies on disk, where that means something.
+    fn disk_usage(&self) -> Result<Option<u64>>;
+    /// Bytes the stored blobs occupy (compressed).
+    fn blob_bytes(&self) -> Result<u64>;
+}
+
+/// Where `recorded_at` comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    /// The wall clock, in UTC, to whole seconds.
+    Wall,
+    /// A fixed instant (from `SOURCE_DATE_EPOCH`), for reproducible archives.
+    Fixed(Timestamp),
+}
+
+impl Clock {
+    /// `Fixed` when `SOURCE_DATE_EPOCH` is set, else `Wall`.
+    pub fn from_env() -> Result<Clock> {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(Timestamp::from_unix)
+                .map(Clock::Fixed)
+                .ok_or_else(|| {
+                    Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds"))
+                }),
+            Err(_) => Ok(Clock::Wall),
+        }
+    }
+
+    /// The time to record now.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::Wall => Timestamp::now_utc(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// What appending one document did (or, in a dry run, would do).
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Events that were not in the archive.
+    pub new: KindCounts,
+    /// Events already in the archive (or earlier in the same document).
+    pub duplicate: KindCounts,
+    /// The seqs appended, first and last, when anything was.
+    pub appended: Option<(Seq, Seq)>,
+}
+
+/// One input document ready to append: its raw bytes and its events, in the
+/// order they are to be logged (articles and comments, then the capture).
+#[derive(Clone, Debug)]
+pub struct NewDocument<'a> {
+    /// The raw bytes, stored as a blob when the document holds a capture.
+    pub raw: &'a [u8],
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// How to open an archive directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create it when missing (commands that write).
+    CreateIfMissing,
+    /// It must exist (commands that read).
+    MustExist,
+}
+
+/// An open archive: a store plus the rules of the log.
+pub struct Archive {
+    store: Box<dyn Store>,
+    head: HeadState,
+    clock: Clock,
+}
+
+impl Archive {
+    /// Opens (or creates) the archive at `path`, taking its lock.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Archive> {
+        let store = sled_store::SledStore::open(path, mode)?;
+        Archive::with_store(Box::new(store))
+    }
+
+    /// An empty archive in memory (tests, dry runs without an archive).
+    pub fn in_memory() -> Archive {
+        Archive {
+            store: Box::new(memory::MemoryStore::default()),
+            head: HeadState::default(),
+            clock: Clock::Wall,
+        }
+    }
+
+    /// Wraps any store.
+    pub fn with_store(store: Box<dyn Store>) -> Result<Archive> {
+        let head = store.head()?;
+        Ok(Archive { store, head, clock: Clock::from_env()? })
+    }
+
+    /// Sets where `recorded_at` comes from.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// The head as of the last append.
+    pub fn head(&self) -> &HeadState {
+        &self.head
+    }
+
+    /// The underlying store (read access for reports and audits).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Appends the new events of one document atomically, after storing its
+    /// raw bytes as a blob. Events already in the archive, or repeated within
+    /// the document, are counted as duplicates and not appended. With
+    /// `dry_run` nothing is written.
+    pub fn append_document(&mut self, doc: &NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
+        let mut outcome = AppendOutcome::default();
+        let mut seen: HashSet<EventId> = HashSet::new();
+        let mut fresh: Vec<(EventId, &Event)> = Vec::new();
+        for event in &doc.events {
+            let id = event.id();
+            let duplicate = !seen.insert(id) || self.store.seq_of(&id)?.is_some();
+            if duplicate {
+                outcome.duplicate.add(event.kind());
+            } else {
+                outcome.new.add(event.kind());
+                fresh.push((id, event));
+            }
+        }
+        if dry_run || fresh.is_empty() {
+            return Ok(outcome);
+        }
+        for (_, event) in &fresh {
+            if let Event::Capture(c) = event {
+                let actual = BlobId(*blake3::hash(doc.raw).as_bytes());
+                if actual != c.blob {
+                    return Err(Error::Usage(format!(
+                        "capture names blob {} but the document's bytes hash to {}",
+                        c.blob, actual
+                    )));
+                }
+                self.store.put_blob(&c.blob, doc.raw)?;
+            }
+        }
+        let recorded_at = self.clock.now();
+        let mut head = self.head;
+        let mut entries = Vec::with_capacity(fresh.len());
+        for (id, event) in fresh {
+            head.seq = head.seq.next();
+            let entry = LogEntry { seq: head.seq, id, recorded_at, event: event.clone() };
+            head.hash = chain_step(&head.hash, &entry.entry_hash());
+            head.counts.add(event.kind());
+            entries.push(entry);
+        }
+        self.store.commit(&entries, &head)?;
+        outcome.appended = Some((entries[0].seq, head.seq));
+        self.head = head;
+        Ok(outcome)
+    }
+
+    /// Makes everything appended so far durable. Commands call this before
+    /// they report success.
+    pub fn flush(&mut self) -> Result<()> {
+        self.store.flush()
+    }
+
+    /// The entry at `seq`.
+    pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
+        match self.store.entries_from(seq)?.next() {
+            Some(Ok(e)) if e.seq == seq => Ok(e),
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::MissingEntry(seq)),
+        }
+    }
+
+    /// Entries in log order from `from`.
+    pub fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+        self.store.entries_from(from)
+    }
+
+    /// Finds the one event whose id starts with `prefix` (hex), as git does.
+    pub fn resolve_prefix(&self, prefix: &str) -> Result<(EventId, Seq)> {
+        let p = HexPrefix::parse(prefix)
+            .ok_or_else(|| Error::Usage(format!("{prefix:?} is not a hex id prefix")))?;
+        let ids = self.store.ids_with_prefix(&p)?;
+        match ids.as_slice() {
+            [] => Err(Error::NotFound(prefix.to_string())),
+            [id] => {
+                let seq = self
+                    .store
+                    .seq_of(id)?
+                    .ok_or_else(|| Error::Corrupt(format!("index lost {id} during lookup")))?;
+                Ok((*id, seq))
+            }
+            _ => Err(Error::Ambiguous { prefix: prefix.to_string(), candidates: ids }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

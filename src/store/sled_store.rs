@@ -1,0 +1,245 @@
+//! The on-disk [`Store`]: one archive directory holding a sled database
+//! (`db/`), the blob directory (`captures/`), a lock file and a marker file.
+//!
+//! All log data lives in one sled tree, `log`, under three key prefixes, so
+//! that one document's commit is a single atomic `apply_batch`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `s` + first seq (u64 BE) | a segment: the enveloped `Vec<LogEntry>` of one commit |
+//! | `i` + event id (32 bytes) | the event's seq (u64 BE) |
+//! | `m` + `head` | the enveloped [`HeadState`] |
+//!
+//! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
+//! opens, so a second cairn process gets a clear "in use" error instead of
+//! sled's lock message.
+
+use crate::error::{Error, Result};
+use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
+use crate::store::blobs::BlobDir;
+use crate::store::envelope;
+use crate::store::{HeadState, OpenMode, Store};
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// The marker file's name and contents.
+const MARKER: &str = "cairn-archive";
+const MARKER_TEXT: &str = "cairn archive\nformat 1\n";
+/// sled's page cache bound.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+const SEGMENT: u8 = b's';
+const INDEX: u8 = b'i';
+const HEAD_KEY: &[u8] = b"mhead";
+
+fn segment_key(seq: Seq) -> [u8; 9] {
+    let mut k = [SEGMENT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn index_key(id: &EventId) -> [u8; 33] {
+    let mut k = [INDEX; 33];
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn decode_seq(bytes: &[u8], what: &str) -> Result<Seq> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt(format!("{what}: expected 8 bytes, found {}", bytes.len())))?;
+    Ok(Seq(u64::from_be_bytes(arr)))
+}
+
+/// An archive directory on disk.
+pub struct SledStore {
+    root: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    blobs: BlobDir,
+    _lock: File,
+}
+
+impl SledStore {
+    /// Opens the archive at `root`, creating it when `mode` allows.
+    pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
+        let marker = root.join(MARKER);
+        if !root.exists() {
+            if mode == OpenMode::MustExist {
+                return Err(Error::NoArchive(root.to_path_buf()));
+            }
+            fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        }
+        if !root.is_dir() {
+            return Err(Error::NotAnArchive { path: root.to_path_buf(), reason: "not a directory".into() });
+        }
+        if !marker.exists() {
+            let empty = fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_none();
+            if !empty {
+                return Err(Error::NotAnArchive {
+                    path: root.to_path_buf(),
+                    reason: format!("the directory is not empty and has no {MARKER} file"),
+                });
+            }
+            if mode == OpenMode::MustExist {
+                return Err(Error::NoArchive(root.to_path_buf()));
+            }
+        }
+        let lock_path = root.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        if marker.exists() {
+            let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
+            if text != MARKER_TEXT {
+                return Err(Error::NotAnArchive {
+                    path: root.to_path_buf(),
+                    reason: format!("{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?}"),
+                });
+            }
+        } else {
+            fs::write(&marker, MARKER_TEXT).map_err(|e| Error::io(&marker, e))?;
+        }
+        let db = sled::Config::new()
+            .path(root.join("db"))
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                    Error::ArchiveInUse(root.to_path_buf())
+                }
+                other => Error::Sled(other),
+            })?;
+        let tree = db.open_tree("log")?;
+        Ok(SledStore { root: root.to_path_buf(), db, tree, blobs: BlobDir::new(root.join("captures")), _lock: lock })
+    }
+
+    /// The archive directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The sled database (for audits and tamper tests).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    fn decode_segment(key: &[u8], value: &[u8]) -> Result<Vec<LogEntry>> {
+        let first = decode_seq(&key[1..], "segment key")?;
+        envelope::decode(value, &format!("segment at seq {first}"))
+    }
+}
+
+fn dir_size(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let entry = entry.map_err(|e| Error::io(path, e))?;
+        let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
+        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
+impl Store for SledStore {
+    fn head(&self) -> Result<HeadState> {
+        match self.tree.get(HEAD_KEY)? {
+            None => Ok(HeadState::default()),
+            Some(v) => envelope::decode(&v, "head record"),
+        }
+    }
+
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        match self.tree.get(index_key(id))? {
+            None => Ok(None),
+            Some(v) => decode_seq(&v, &format!("index entry for {id}")).map(Some),
+        }
+    }
+
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
+        let mut key = vec![INDEX];
+        key.extend_from_slice(prefix.byte_prefix());
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(key) {
+            let (k, _) = kv?;
+            let arr: [u8; 32] = k[1..]
+                .try_into()
+                .map_err(|_| Error::Corrupt(format!("index key of {} bytes", k.len())))?;
+            if prefix.matches(&arr) {
+                out.push(EventId(arr));
+            }
+        }
+        Ok(out)
+    }
+
+    fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+        // The segment holding `from` starts at or before it.
+        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                decode_seq(&k[1..], "segment key")?
+            }
+            None => Seq(0),
+        };
+        let end: &[u8] = &[SEGMENT + 1];
+        let segments = self.tree.range(&segment_key(start)[..]..end);
+        let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
+            let decoded = kv
+                .map_err(Error::from)
+                .and_then(|(k, v)| SledStore::decode_segment(&k, &v));
+            match decoded {
+                Ok(entries) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            }
+        });
+        Ok(Box::new(iter))
+    }
+
+    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()> {
+        let Some(first) = entries.first() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        batch.insert(&segment_key(first.seq)[..], envelope::encode(&entries)?);
+        for e in entries {
+            batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+        }
+        batch.insert(HEAD_KEY, envelope::encode(head)?);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn has_blob(&self, id: &BlobId) -> Result<bool> {
+        Ok(self.blobs.contains(id))
+    }
+
+    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.blobs.put(id, raw)
+    }
+
+    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        self.blobs.get(id)
+    }
+
+    fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        self.blobs.ids()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        dir_size(&self.root).map(Some)
+    }
+
+    fn blob_bytes(&self) -> Result<u64> {
+        self.blobs.stored_bytes()
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the archive rules over the in-memory store.
