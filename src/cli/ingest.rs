@@ -56,10 +56,13 @@ pub struct Args {
 
 impl Args {
     fn options(&self) -> Result<IngestOptions> {
-        let tz = match &self.tz {
-            None => None,
-            Some(s) => Some(parse_offset(s).ok_or_else(|| Error::Usage(format!("--tz {s:?} is not an offset like +05:00")))?),
-        };
+        let tz =
+            match &self.tz {
+                None => None,
+                Some(s) => Some(parse_offset(s).ok_or_else(|| {
+                    Error::Usage(format!("--tz {s:?} is not an offset like +05:00"))
+                })?),
+            };
         let fetched_at = match &self.fetched_at {
             None => None,
             Some(s) => match Timestamp::parse_lenient(s, None) {
@@ -75,8 +78,14 @@ impl Args {
             FormatArg::Auto => None,
             FormatArg::Jsonl => Some(Format::Jsonl),
         };
-        IngestOptions { format, tz, source_url: None, fetched_at, dry_run: self.dry_run }
-            .with_source_url(self.source_url.as_deref())
+        IngestOptions {
+            format,
+            tz,
+            source_url: None,
+            fetched_at,
+            dry_run: self.dry_run,
+        }
+        .with_source_url(self.source_url.as_deref())
     }
 }
 
@@ -146,5 +155,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     } else {
         write_text(&report, args.dry_run, out).map_err(stdout_error)?;
     }
-    Ok(if report.errors.is_empty() { Status::Ok } else { Status::Problems })
+    Ok(if report.errors.is_empty() {
+        Status::Ok
+    } else {
+        Status::Problems
+    })
 }

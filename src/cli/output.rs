@@ -71,7 +71,9 @@ pub fn summary(event: &Event) -> String {
         Event::Comment(c) => format!(
             "{} {}: {}",
             c.author.as_deref().unwrap_or("(no author)"),
-            c.posted_at.map(|t| t.canonical()).unwrap_or_else(|| "(undated)".into()),
+            c.posted_at
+                .map(|t| t.canonical())
+                .unwrap_or_else(|| "(undated)".into()),
             one_line(&c.body, 50)
         ),
         Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items.len()),

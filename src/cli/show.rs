@@ -32,7 +32,11 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "key:          {}", a.key)?;
             writeln!(out, "url:          {}", opt(a.url.as_deref()))?;
             writeln!(out, "title:        {}", opt(a.title.as_deref()))?;
-            writeln!(out, "published:    {}", a.published.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
+            writeln!(
+                out,
+                "published:    {}",
+                a.published.map(|t| t.canonical()).as_deref().unwrap_or("-")
+            )?;
             writeln!(out, "byline:       {}", opt(a.byline.as_deref()))?;
             writeln!(out)?;
             for p in &a.body {
@@ -42,7 +46,11 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
         Event::Comment(c) => {
             writeln!(out, "article:      {}", c.article)?;
             writeln!(out, "author:       {}", opt(c.author.as_deref()))?;
-            writeln!(out, "posted_at:    {}", c.posted_at.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
+            writeln!(
+                out,
+                "posted_at:    {}",
+                c.posted_at.map(|t| t.canonical()).as_deref().unwrap_or("-")
+            )?;
             writeln!(out)?;
             writeln!(out, "    {}", c.body.replace('\n', "\n    "))?;
         }
@@ -50,14 +58,32 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "blob:         {}", c.blob)?;
             writeln!(out, "source:       {}", c.source)?;
             writeln!(out, "source_url:   {}", opt(c.source_url.as_deref()))?;
-            writeln!(out, "fetched_at:   {}", c.fetched_at.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
-            writeln!(out, "format:       {} (parser v{})", c.format, c.parser_version)?;
+            writeln!(
+                out,
+                "fetched_at:   {}",
+                c.fetched_at
+                    .map(|t| t.canonical())
+                    .as_deref()
+                    .unwrap_or("-")
+            )?;
+            writeln!(
+                out,
+                "format:       {} (parser v{})",
+                c.format, c.parser_version
+            )?;
             let declared = c.declared_comments.map(|n| n.to_string());
             writeln!(out, "declared:     {}", declared.as_deref().unwrap_or("-"))?;
             writeln!(out, "items:        {}", c.items.len())?;
             for item in &c.items {
-                let parent = item.parent.map(|p| format!(" reply to {}", p.short())).unwrap_or_default();
-                let cut = if item.possibly_truncated { " (possibly truncated)" } else { "" };
+                let parent = item
+                    .parent
+                    .map(|p| format!(" reply to {}", p.short()))
+                    .unwrap_or_default();
+                let cut = if item.possibly_truncated {
+                    " (possibly truncated)"
+                } else {
+                    ""
+                };
                 writeln!(out, "  {}{parent}{cut}", item.id.short())?;
             }
         }

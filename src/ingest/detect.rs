@@ -37,7 +37,11 @@ pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
         return Err(InputError::whole(path, "empty input: nothing to ingest"));
     }
     if let Some(at) = raw.iter().take(BINARY_SNIFF).position(|&b| b == 0) {
-        return Err(InputError::at_byte(path, at, "binary input (NUL byte); expected a text scrape"));
+        return Err(InputError::at_byte(
+            path,
+            at,
+            "binary input (NUL byte); expected a text scrape",
+        ));
     }
     let (bom, body) = match raw.strip_prefix(b"\xef\xbb\xbf") {
         Some(rest) => (3, rest),
@@ -65,7 +69,10 @@ mod tests {
         assert!(as_text("f", b"").unwrap_err().message.contains("empty"));
         assert!(as_text("f", b" \n").unwrap_err().message.contains("empty"));
         let e = as_text("f", b"ab\0cd").unwrap_err();
-        assert_eq!(e.to_string(), "f: byte 2: binary input (NUL byte); expected a text scrape");
+        assert_eq!(
+            e.to_string(),
+            "f: byte 2: binary input (NUL byte); expected a text scrape"
+        );
         let e = as_text("f", b"abc\xff").unwrap_err();
         assert_eq!(e.to_string(), "f: byte 3: invalid UTF-8");
         assert_eq!(as_text("f", b"\xef\xbb\xbf{}").unwrap(), "{}");

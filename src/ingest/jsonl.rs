@@ -58,7 +58,13 @@ fn json_error(e: &serde_json::Error) -> String {
     format!("invalid record: {message} (column {})", e.column())
 }
 
-fn parse_time(path: &str, line: usize, field: &str, s: &str, tz: Option<FixedOffset>) -> Result<Timestamp, InputError> {
+fn parse_time(
+    path: &str,
+    line: usize,
+    field: &str,
+    s: &str,
+    tz: Option<FixedOffset>,
+) -> Result<Timestamp, InputError> {
     Timestamp::parse_lenient(s, tz).ok_or_else(|| {
         InputError::at_line(path, line, format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"))
     })
@@ -72,14 +78,18 @@ struct ParsedArticle {
 
 /// Parses one JSON Lines document. `tz` is the offset given to date-times
 /// that carry none (`--tz`); without it they stay offset-less.
-pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
+pub fn parse(
+    path: &str,
+    text: &str,
+    tz: Option<FixedOffset>,
+) -> Result<ParsedDocument, InputError> {
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let record: Record =
-            serde_json::from_str(line).map_err(|e| InputError::at_line(path, i + 1, json_error(&e)))?;
+        let record: Record = serde_json::from_str(line)
+            .map_err(|e| InputError::at_line(path, i + 1, json_error(&e)))?;
         records.push((i + 1, record));
     }
     if records.is_empty() {
@@ -96,28 +106,59 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         };
         let (key, url) = match &a.url {
             Some(u) => {
-                let key = article_key_for_url(u)
-                    .ok_or_else(|| InputError::at_line(path, *line, format!("url {u:?} is not an absolute URL")))?;
+                let key = article_key_for_url(u).ok_or_else(|| {
+                    InputError::at_line(path, *line, format!("url {u:?} is not an absolute URL"))
+                })?;
                 (key.clone(), Some(key.0))
             }
             None => match &a.title {
-                Some(t) if !t.trim().is_empty() => (article_key_for_title(t, published.as_ref()), None),
-                _ => return Err(InputError::at_line(path, *line, "an article needs a url or a title")),
+                Some(t) if !t.trim().is_empty() => {
+                    (article_key_for_title(t, published.as_ref()), None)
+                }
+                _ => {
+                    return Err(InputError::at_line(
+                        path,
+                        *line,
+                        "an article needs a url or a title",
+                    ))
+                }
             },
         };
-        let event = Article::new(key, url, a.title.as_deref(), published, a.byline.as_deref(), &a.body);
-        articles.push(ParsedArticle { line: *line, local_id: a.id.clone(), event });
+        let event = Article::new(
+            key,
+            url,
+            a.title.as_deref(),
+            published,
+            a.byline.as_deref(),
+            &a.body,
+        );
+        articles.push(ParsedArticle {
+            line: *line,
+            local_id: a.id.clone(),
+            event,
+        });
     }
 
     let resolve_article = |line: usize, name: Option<&str>| -> Result<ArticleKey, InputError> {
         let Some(name) = name else {
             return match articles.as_slice() {
                 [only] => Ok(only.event.key.clone()),
-                [] => Err(InputError::at_line(path, line, "comment names no article and the file has no article record")),
-                _ => Err(InputError::at_line(path, line, "comment names no article and the file has several; add \"article\"")),
+                [] => Err(InputError::at_line(
+                    path,
+                    line,
+                    "comment names no article and the file has no article record",
+                )),
+                _ => Err(InputError::at_line(
+                    path,
+                    line,
+                    "comment names no article and the file has several; add \"article\"",
+                )),
             };
         };
-        if let Some(a) = articles.iter().find(|a| a.local_id.as_deref() == Some(name)) {
+        if let Some(a) = articles
+            .iter()
+            .find(|a| a.local_id.as_deref() == Some(name))
+        {
             return Ok(a.event.key.clone());
         }
         if let Some(url) = canonical_url(name) {
@@ -126,7 +167,11 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         if name.starts_with("title:") {
             return Ok(ArticleKey(name.to_string()));
         }
-        Err(InputError::at_line(path, line, format!("article {name:?} is not an article id in this file, a URL or a title: key")))
+        Err(InputError::at_line(
+            path,
+            line,
+            format!("article {name:?} is not an article id in this file, a URL or a title: key"),
+        ))
     };
 
     struct PendingComment {
@@ -149,30 +194,56 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         let id = Event::Comment(event.clone()).id();
         if let Some(local) = &c.id {
             if by_local_id.insert(local.clone(), id).is_some() {
-                return Err(InputError::at_line(path, *line, format!("comment id {local:?} is used twice")));
+                return Err(InputError::at_line(
+                    path,
+                    *line,
+                    format!("comment id {local:?} is used twice"),
+                ));
             }
         }
-        comments.push(PendingComment { line: *line, local_id: c.id.clone(), parent: c.parent.clone(), event, id });
+        comments.push(PendingComment {
+            line: *line,
+            local_id: c.id.clone(),
+            parent: c.parent.clone(),
+            event,
+            id,
+        });
     }
 
     // Events and capture items in file order.
     let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();
     for a in articles {
         let event = Event::Article(a.event);
-        let item = CaptureItem { id: event.id(), parent: None, possibly_truncated: false };
+        let item = CaptureItem {
+            id: event.id(),
+            parent: None,
+            possibly_truncated: false,
+        };
         ordered.push((a.line, event, item));
     }
     for c in comments {
         let parent = match &c.parent {
             None => None,
             Some(p) if c.local_id.as_deref() == Some(p.as_str()) => {
-                return Err(InputError::at_line(path, c.line, format!("comment {p:?} names itself as parent")));
+                return Err(InputError::at_line(
+                    path,
+                    c.line,
+                    format!("comment {p:?} names itself as parent"),
+                ));
             }
             Some(p) => Some(*by_local_id.get(p).ok_or_else(|| {
-                InputError::at_line(path, c.line, format!("parent {p:?} is not a comment id in this file"))
+                InputError::at_line(
+                    path,
+                    c.line,
+                    format!("parent {p:?} is not a comment id in this file"),
+                )
             })?),
         };
-        let item = CaptureItem { id: c.id, parent, possibly_truncated: false };
+        let item = CaptureItem {
+            id: c.id,
+            parent,
+            possibly_truncated: false,
+        };
         ordered.push((c.line, Event::Comment(c.event), item));
     }
     ordered.sort_by_key(|(line, _, _)| *line);
@@ -201,12 +272,19 @@ mod tests {
     fn parses_articles_comments_and_structure() {
         let doc = parse("f.jsonl", DOC, FixedOffset::east_opt(5 * 3600)).unwrap();
         assert_eq!(doc.events.len(), 3);
-        let Event::Article(a) = &doc.events[0] else { panic!("article first") };
+        let Event::Article(a) = &doc.events[0] else {
+            panic!("article first")
+        };
         assert_eq!(a.key.0, "https://example.com/story/1");
         assert_eq!(a.title.as_deref(), Some("A title"));
-        let Event::Comment(c) = &doc.events[1] else { panic!("comment second") };
+        let Event::Comment(c) = &doc.events[1] else {
+            panic!("comment second")
+        };
         assert_eq!(c.body, "first\n\nsecond");
-        assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
+        assert_eq!(
+            c.posted_at.unwrap().canonical(),
+            "2012-03-28T13:02:00+05:00"
+        );
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
     }
 
@@ -214,13 +292,25 @@ mod tests {
     fn errors_name_the_line() {
         let bad = DOC.replace("\"body\":\"reply\"", "\"body\":7");
         let e = parse("f.jsonl", &bad, None).unwrap_err();
-        assert!(e.to_string().starts_with("f.jsonl:3: invalid record"), "{e}");
+        assert!(
+            e.to_string().starts_with("f.jsonl:3: invalid record"),
+            "{e}"
+        );
         let bad = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"zz\"");
-        assert_eq!(parse("f.jsonl", &bad, None).unwrap_err().to_string(), "f.jsonl:3: parent \"zz\" is not a comment id in this file");
+        assert_eq!(
+            parse("f.jsonl", &bad, None).unwrap_err().to_string(),
+            "f.jsonl:3: parent \"zz\" is not a comment id in this file"
+        );
         let bad = DOC.replace("\"author\":\"ahmad\"", "\"writer\":\"ahmad\"");
-        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().contains("unknown field `writer`"));
+        assert!(parse("f.jsonl", &bad, None)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `writer`"));
         let bad = format!("{DOC}{{\"type\":\"comment\",\"body\":\"x\",\"posted_at\":\"soon\"}}\n");
-        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().starts_with("f.jsonl:4: posted_at"));
+        assert!(parse("f.jsonl", &bad, None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("f.jsonl:4: posted_at"));
         assert!(parse("f.jsonl", "{\"type\":\"poll\"}", None).is_err());
     }
 }

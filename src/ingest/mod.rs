@@ -55,7 +55,9 @@ impl IngestOptions {
     pub fn with_source_url(mut self, url: Option<&str>) -> Result<IngestOptions> {
         self.source_url = match url {
             None => None,
-            Some(u) => Some(canonical_url(u).ok_or_else(|| Error::Usage(format!("--source-url {u:?} is not an absolute URL")))?),
+            Some(u) => Some(canonical_url(u).ok_or_else(|| {
+                Error::Usage(format!("--source-url {u:?} is not an absolute URL"))
+            })?),
         };
         Ok(self)
     }
@@ -95,13 +97,18 @@ fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) => {
-            out.push(Err(InputError::whole(&dir.display().to_string(), format!("cannot read directory: {e}"))));
+            out.push(Err(InputError::whole(
+                &dir.display().to_string(),
+                format!("cannot read directory: {e}"),
+            )));
             return;
         }
     };
     entries.sort();
     for p in entries {
-        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -136,11 +143,16 @@ pub fn collect_inputs(paths: &[String]) -> Vec<std::result::Result<Input, InputE
 }
 
 /// Parses one document's bytes into events, the capture last.
-pub fn parse_document(name: &str, raw: &[u8], opts: &IngestOptions) -> std::result::Result<ParsedDocument, InputError> {
+pub fn parse_document(
+    name: &str,
+    raw: &[u8],
+    opts: &IngestOptions,
+) -> std::result::Result<ParsedDocument, InputError> {
     let text = detect::as_text(name, raw)?;
     let format = match opts.format {
         Some(f) => f,
-        None => detect::detect(text).ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
+        None => detect::detect(text)
+            .ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
     };
     match format {
         Format::Jsonl => jsonl::parse(name, text, opts.tz),
@@ -177,7 +189,13 @@ pub struct IngestReport {
 }
 
 /// Ingests one document read from `name`: parse, build the capture, append.
-pub fn ingest_bytes(archive: &mut Archive, name: &str, raw: &[u8], opts: &IngestOptions, report: &mut IngestReport) -> Result<()> {
+pub fn ingest_bytes(
+    archive: &mut Archive,
+    name: &str,
+    raw: &[u8],
+    opts: &IngestOptions,
+    report: &mut IngestReport,
+) -> Result<()> {
     report.inputs += 1;
     let doc = match parse_document(name, raw, opts) {
         Ok(d) => d,

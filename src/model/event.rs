@@ -316,21 +316,39 @@ mod golden {
     fn comment_bytes_and_id() {
         let bytes = comment().identity_bytes();
         let expected = [
-            "0000000000000010", "636169726e2f76312f636f6d6d656e74", // "cairn/v1/comment"
-            "0000000000000015", "68747470733a2f2f6578616d706c652e636f6d2f61", // key
-            "01", "0000000000000005", "61686d6164", // Some("ahmad")
-            "01", "0000000000000019", "323031322d30332d32385431333a30323a30302b30353a3030", // time
-            "0000000000000005", "6669727374", // body
+            "0000000000000010",
+            "636169726e2f76312f636f6d6d656e74", // "cairn/v1/comment"
+            "0000000000000015",
+            "68747470733a2f2f6578616d706c652e636f6d2f61", // key
+            "01",
+            "0000000000000005",
+            "61686d6164", // Some("ahmad")
+            "01",
+            "0000000000000019",
+            "323031322d30332d32385431333a30323a30302b30353a3030", // time
+            "0000000000000005",
+            "6669727374", // body
         ]
         .concat();
         assert_eq!(to_hex(&bytes), expected);
-        assert_eq!(comment().id().to_hex(), "129694b2b053bbebd72e938e79c1f0336ae00f9e82b04a9d9907d83149938496");
+        assert_eq!(
+            comment().id().to_hex(),
+            "129694b2b053bbebd72e938e79c1f0336ae00f9e82b04a9d9907d83149938496"
+        );
     }
 
     #[test]
     fn comment_without_author_or_time() {
-        let e = Event::Comment(Comment::new(ArticleKey("title:undated:x".into()), None, None, "b"));
-        assert_eq!(e.id().to_hex(), "146da961e25243bdb72256c26434003ca5e745610b4c3e133f5b2f2f5b025481");
+        let e = Event::Comment(Comment::new(
+            ArticleKey("title:undated:x".into()),
+            None,
+            None,
+            "b",
+        ));
+        assert_eq!(
+            e.id().to_hex(),
+            "146da961e25243bdb72256c26434003ca5e745610b4c3e133f5b2f2f5b025481"
+        );
     }
 
     #[test]
@@ -343,7 +361,10 @@ mod golden {
             None,
             &["One.".to_string(), "Two.".to_string()],
         ));
-        assert_eq!(e.id().to_hex(), "f7f482c6c0d8d9a1d93cc8655d414d55c78880f4642e1cde96b96d2549e0bb4b");
+        assert_eq!(
+            e.id().to_hex(),
+            "f7f482c6c0d8d9a1d93cc8655d414d55c78880f4642e1cde96b96d2549e0bb4b"
+        );
     }
 
     fn capture() -> Event {
@@ -357,8 +378,16 @@ mod golden {
             parser_version: 1,
             declared_comments: Some(44),
             items: vec![
-                CaptureItem { id: c, parent: None, possibly_truncated: false },
-                CaptureItem { id: EventId([9; 32]), parent: Some(c), possibly_truncated: true },
+                CaptureItem {
+                    id: c,
+                    parent: None,
+                    possibly_truncated: false,
+                },
+                CaptureItem {
+                    id: EventId([9; 32]),
+                    parent: Some(c),
+                    possibly_truncated: true,
+                },
             ],
         })
     }
@@ -371,7 +400,10 @@ mod golden {
             c.source = "elsewhere/page.txt".into();
         }
         assert_eq!(a.id(), b.id());
-        assert_eq!(a.id().to_hex(), "964ac19bca2ed3f9461c4a8cf100381341629b5758a4ff597d554d3b6ff411e7");
+        assert_eq!(
+            a.id().to_hex(),
+            "964ac19bca2ed3f9461c4a8cf100381341629b5758a4ff597d554d3b6ff411e7"
+        );
     }
 
     #[test]
@@ -382,14 +414,29 @@ mod golden {
             recorded_at: ts("2026-01-01T00:00:00+00:00"),
             event: comment(),
         };
-        assert_eq!(to_hex(&entry.entry_hash()), "092e18aa7114c7d78e153cbf78508d7a1e27e79c92dcf40b72cc4983c1959c15");
+        assert_eq!(
+            to_hex(&entry.entry_hash()),
+            "092e18aa7114c7d78e153cbf78508d7a1e27e79c92dcf40b72cc4983c1959c15"
+        );
         let head1 = chain_step(&ChainHash::GENESIS, &entry.entry_hash());
-        assert_eq!(head1.to_hex(), "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19");
-        let cap = LogEntry { seq: Seq(2), id: capture().id(), recorded_at: entry.recorded_at, event: capture() };
+        assert_eq!(
+            head1.to_hex(),
+            "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19"
+        );
+        let cap = LogEntry {
+            seq: Seq(2),
+            id: capture().id(),
+            recorded_at: entry.recorded_at,
+            event: capture(),
+        };
         let mut moved = cap.clone();
         if let Event::Capture(c) = &mut moved.event {
             c.source = "elsewhere".into();
         }
-        assert_ne!(cap.entry_hash(), moved.entry_hash(), "the source path is covered by the entry hash");
+        assert_ne!(
+            cap.entry_hash(),
+            moved.entry_hash(),
+            "the source path is covered by the entry hash"
+        );
     }
 }

@@ -100,7 +100,10 @@ pub fn article_key_for_title(title: &str, published: Option<&Timestamp>) -> Arti
         }
         None => "undated".to_string(),
     };
-    ArticleKey(format!("title:{date}:{}", normalize_line(title).to_lowercase()))
+    ArticleKey(format!(
+        "title:{date}:{}",
+        normalize_line(title).to_lowercase()
+    ))
 }
 
 #[cfg(test)]

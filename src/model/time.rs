@@ -35,7 +35,7 @@ pub fn format_offset(offset: FixedOffset) -> String {
     let secs = offset.local_minus_utc();
     let sign = if secs < 0 { '-' } else { '+' };
     let a = secs.unsigned_abs();
-    if a % 60 == 0 {
+    if a.is_multiple_of(60) {
         format!("{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
     } else {
         format!("{sign}{:02}:{:02}:{:02}", a / 3600, (a / 60) % 60, a % 60)
@@ -110,7 +110,9 @@ impl Timestamp {
     pub fn parse_lenient(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
         let s = s.trim();
         if s.len() == 10 {
-            return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Timestamp::Date);
+            return NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(Timestamp::Date);
         }
         if s.len() < 16 {
             return None;
@@ -164,8 +166,8 @@ mod tests {
 
     #[test]
     fn canonical_forms() {
-        let t = Timestamp::parse_lenient("2012-03-28 13:02", FixedOffset::east_opt(5 * 3600))
-            .unwrap();
+        let t =
+            Timestamp::parse_lenient("2012-03-28 13:02", FixedOffset::east_opt(5 * 3600)).unwrap();
         assert_eq!(t.canonical(), "2012-03-28T13:02:00+05:00");
         let t = Timestamp::parse_lenient("2012-03-28T13:02:00Z", None).unwrap();
         assert_eq!(t.canonical(), "2012-03-28T13:02:00+00:00");
@@ -179,7 +181,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2012-13-01", "2012-03-28T25:00", "2012-03-28T13:02+5"] {
+        for s in [
+            "",
+            "yesterday",
+            "2012-13-01",
+            "2012-03-28T25:00",
+            "2012-03-28T13:02+5",
+        ] {
             assert!(Timestamp::parse_lenient(s, None).is_none(), "{s}");
         }
         assert!(Timestamp::parse_canonical("2012-03-28T13:02Z").is_none());
@@ -187,13 +195,20 @@ mod tests {
 
     #[test]
     fn round_trips_canonical() {
-        for s in ["2012-03-28", "2012-03-28T13:02:00", "1999-12-31T23:59:59.5+05:45"] {
+        for s in [
+            "2012-03-28",
+            "2012-03-28T13:02:00",
+            "1999-12-31T23:59:59.5+05:45",
+        ] {
             assert_eq!(Timestamp::parse_canonical(s).unwrap().canonical(), s);
         }
         assert_eq!(
             Timestamp::from_unix(0).unwrap().canonical(),
             "1970-01-01T00:00:00+00:00"
         );
-        assert_eq!(format_offset(FixedOffset::west_opt(3600 + 1800).unwrap()), "-01:30");
+        assert_eq!(
+            format_offset(FixedOffset::west_opt(3600 + 1800).unwrap()),
+            "-01:30"
+        );
     }
 }

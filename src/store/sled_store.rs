@@ -71,10 +71,16 @@ impl SledStore {
             fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         }
         if !root.is_dir() {
-            return Err(Error::NotAnArchive { path: root.to_path_buf(), reason: "not a directory".into() });
+            return Err(Error::NotAnArchive {
+                path: root.to_path_buf(),
+                reason: "not a directory".into(),
+            });
         }
         if !marker.exists() {
-            let empty = fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_none();
+            let empty = fs::read_dir(root)
+                .map_err(|e| Error::io(root, e))?
+                .next()
+                .is_none();
             if !empty {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
@@ -94,7 +100,9 @@ impl SledStore {
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::ArchiveInUse(root.to_path_buf()))
+            }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         if marker.exists() {
@@ -119,7 +127,13 @@ impl SledStore {
                 other => Error::Sled(other),
             })?;
         let tree = db.open_tree("log")?;
-        Ok(SledStore { root: root.to_path_buf(), db, tree, blobs: BlobDir::new(root.join("captures")), _lock: lock })
+        Ok(SledStore {
+            root: root.to_path_buf(),
+            db,
+            tree,
+            blobs: BlobDir::new(root.join("captures")),
+            _lock: lock,
+        })
     }
 
     /// The archive directory.
@@ -143,7 +157,11 @@ fn dir_size(path: &Path) -> Result<u64> {
     for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
         let entry = entry.map_err(|e| Error::io(path, e))?;
         let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
     }
     Ok(total)
 }
@@ -181,7 +199,11 @@ impl Store for SledStore {
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
         // The segment holding `from` starts at or before it.
-        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
+        let start = match self
+            .tree
+            .range(segment_key(Seq(0))..=segment_key(from))
+            .next_back()
+        {
             Some(kv) => {
                 let (k, _) = kv?;
                 decode_seq(&k[1..], "segment key")?
@@ -195,7 +217,11 @@ impl Store for SledStore {
                 .map_err(Error::from)
                 .and_then(|(k, v)| SledStore::decode_segment(&k, &v));
             match decoded {
-                Ok(entries) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
+                Ok(entries) => entries
+                    .into_iter()
+                    .filter(|e| e.seq >= from)
+                    .map(Ok)
+                    .collect(),
                 Err(e) => vec![Err(e)],
             }
         });
@@ -203,7 +229,9 @@ impl Store for SledStore {
     }
 
     fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()> {
-        let Some(first) = entries.first() else { return Ok(()) };
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
         let mut batch = sled::Batch::default();
         batch.insert(&segment_key(first.seq)[..], envelope::encode(&entries)?);
         for e in entries {

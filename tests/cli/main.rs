@@ -1,0 +1,9 @@
+//! Integration tests: each runs the real `cairn` binary in a fresh temporary
+//! directory. One test binary with a module per area keeps link time down.
+
+mod support;
+
+mod concurrency;
+mod format_doc;
+mod ingest;
+mod log_show;

@@ -1,0 +1,136 @@
+//! A small harness around the `cairn` binary, in the manner of ripgrep's
+//! `TestCommand`: every test gets its own temp dir and archive, and a failed
+//! expectation prints the command, its exit code, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+/// The fixed `SOURCE_DATE_EPOCH` tests use, so heads are reproducible.
+pub const EPOCH: &str = "1700000000";
+
+/// The project's fixtures directory.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// The result of one run.
+pub struct Run {
+    pub cmd: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(cmd: String, out: Output) -> Run {
+        Run {
+            cmd,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, printing everything on failure.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "unexpected exit code\n{self}");
+        self
+    }
+
+    /// Parses stdout as one JSON value.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "command: {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A temp dir with an archive path inside it.
+pub struct Env {
+    pub dir: TempDir,
+    pub archive: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = TempDir::new().expect("temp dir");
+        let archive = dir.path().join("archive");
+        Env { dir, archive }
+    }
+
+    /// A `cairn` command with `--archive` set, run in the temp dir.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.arg("--archive")
+            .arg(&self.archive)
+            .args(args)
+            .current_dir(self.dir.path());
+        cmd.env("SOURCE_DATE_EPOCH", EPOCH)
+            .env_remove("CAIRN_ARCHIVE")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs `cairn ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("cairn runs");
+        Run::from_output(format!("cairn {}", args.join(" ")), out)
+    }
+
+    /// Runs `cairn ARGS` with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cairn starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("cairn ends");
+        Run::from_output(format!("cairn {} < input", args.join(" ")), out)
+    }
+
+    /// Runs and expects exit 0; returns the run.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.run(args).expect_code(0)
+    }
+
+    /// `cairn head` output, trimmed.
+    pub fn head(&self) -> String {
+        self.ok(&["head"]).stdout.trim().to_string()
+    }
+
+    /// Writes a file in the temp dir and returns its path as a string.
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> String {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, content).expect("write file");
+        path.display().to_string()
+    }
+}
+
+/// The bundled JSONL fixture's path.
+pub fn jsonl_fixture() -> String {
+    fixture("kayani-2012-03-28.jsonl").display().to_string()
+}
