@@ -46,7 +46,7 @@ def identity(e):
             idb(i["id"]) + opt(i["parent"], idb) + (b"\x01" if i["possibly_truncated"] else b"\x00")
             for i in e["items"])
         return (s("cairn/v1/capture") + idb(e["blob"]) + opt(e["fetched_at"], s)
-                + opt(e["source_url"], s) + s(e["format"]) + u64(e["parser_version"])
+                + opt(e["source_url"], s) + opt(e["tz"], s) + s(e["format"]) + u64(e["parser_version"])
                 + opt(e["declared_comments"], u64) + items)
     raise ValueError(f"unknown kind {k}")
 

@@ -40,6 +40,7 @@ pub fn event_json(event: &Event) -> Value {
             "blob": c.blob.to_hex(),
             "source": c.source,
             "source_url": c.source_url,
+            "tz": c.tz,
             "fetched_at": c.fetched_at.map(|t| t.canonical()),
             "format": c.format,
             "parser_version": c.parser_version,

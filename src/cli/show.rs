@@ -58,6 +58,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "blob:         {}", c.blob)?;
             writeln!(out, "source:       {}", c.source)?;
             writeln!(out, "source_url:   {}", opt(c.source_url.as_deref()))?;
+            writeln!(out, "tz:           {}", opt(c.tz.as_deref()))?;
             writeln!(
                 out,
                 "fetched_at:   {}",

@@ -250,6 +250,7 @@ pub fn parse(
     let mut doc = ParsedDocument {
         format: "jsonl",
         parser_version: PARSER_VERSION,
+        tz,
         ..ParsedDocument::default()
     };
     for (_, event, item) in ordered {

@@ -10,6 +10,7 @@ pub mod jsonl;
 
 use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
+use crate::model::time::format_offset;
 use crate::model::{BlobId, Capture, CaptureItem, Event, Timestamp};
 use crate::store::{Archive, KindCounts, NewDocument};
 use chrono::FixedOffset;
@@ -31,6 +32,8 @@ pub struct ParsedDocument {
     pub items: Vec<CaptureItem>,
     /// The comment count the page declares.
     pub declared_comments: Option<u64>,
+    /// The offset the parse gave to times shown without one.
+    pub tz: Option<FixedOffset>,
     /// Problems that did not reject the document.
     pub warnings: Vec<String>,
 }
@@ -165,6 +168,7 @@ pub fn capture_for(name: &str, raw: &[u8], doc: &ParsedDocument, opts: &IngestOp
         blob: BlobId(*blake3::hash(raw).as_bytes()),
         source: opts.source_url.clone().unwrap_or_else(|| name.to_string()),
         source_url: opts.source_url.clone(),
+        tz: doc.tz.map(format_offset),
         fetched_at: opts.fetched_at,
         format: doc.format.to_string(),
         parser_version: doc.parser_version,

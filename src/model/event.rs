@@ -118,6 +118,10 @@ pub struct Capture {
     pub source: String,
     /// The page's canonical URL, when given.
     pub source_url: Option<String>,
+    /// The UTC offset (`+HH:MM`) given to times the page shows without one,
+    /// when the parse used one: with the blob, format and URL, everything a
+    /// re-parse needs.
+    pub tz: Option<String>,
     /// When the page was fetched, when given.
     pub fetched_at: Option<Timestamp>,
     /// The input format (`jsonl`, `tribune`).
@@ -215,6 +219,7 @@ impl Event {
                 e.id(c.blob.as_bytes())
                     .opt_time(c.fetched_at.as_ref())
                     .opt_str(c.source_url.as_deref())
+                    .opt_str(c.tz.as_deref())
                     .str(&c.format)
                     .u64(c.parser_version)
                     .opt(c.declared_comments, |e, n| {
@@ -373,6 +378,7 @@ mod golden {
             blob: BlobId([7; 32]),
             source: "page.txt".into(),
             source_url: Some("https://example.com/a".into()),
+            tz: Some("+05:00".into()),
             fetched_at: Some(ts("2012-03-30T08:00:00+00:00")),
             format: "tribune".into(),
             parser_version: 1,
@@ -402,7 +408,7 @@ mod golden {
         assert_eq!(a.id(), b.id());
         assert_eq!(
             a.id().to_hex(),
-            "964ac19bca2ed3f9461c4a8cf100381341629b5758a4ff597d554d3b6ff411e7"
+            "31eafb8e146c19b1f4d5616c745790137ace7201946e5d9b0a0cc1fc210fceeb"
         );
     }
 

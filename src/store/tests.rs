@@ -28,6 +28,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         blob: BlobId(*blake3::hash(raw).as_bytes()),
         source: "t".into(),
         source_url: None,
+        tz: None,
         fetched_at: None,
         format: "jsonl".into(),
         parser_version: 1,
