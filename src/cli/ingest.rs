@@ -17,6 +17,8 @@ pub enum FormatArg {
     Auto,
     /// JSON Lines interchange records (docs/jsonl.md).
     Jsonl,
+    /// The Express Tribune page text layout (docs/tribune.md).
+    Tribune,
 }
 
 /// Ingest scraped documents. Each input is one document; all of its new
@@ -41,7 +43,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// UTC offset for times that show none, as +HH:MM.
+    /// UTC offset for times that show none, as +HH:MM (tribune pages: +05:00
+    /// when not given; JSON Lines: such times stay offset-less).
     #[arg(long, value_name = "+HH:MM", allow_hyphen_values = true)]
     pub tz: Option<String>,
 
@@ -77,6 +80,7 @@ impl Args {
         let format = match self.format {
             FormatArg::Auto => None,
             FormatArg::Jsonl => Some(Format::Jsonl),
+            FormatArg::Tribune => Some(Format::Tribune),
         };
         IngestOptions {
             format,

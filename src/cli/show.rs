@@ -23,6 +23,11 @@ fn opt(v: Option<&str>) -> &str {
     v.unwrap_or("-")
 }
 
+/// Indents every non-empty line by four spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect::<Vec<_>>().join("\n")
+}
+
 fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{} {}", e.event.kind(), e.id)?;
     writeln!(out, "seq:          {}", e.seq)?;
@@ -40,7 +45,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "byline:       {}", opt(a.byline.as_deref()))?;
             writeln!(out)?;
             for p in &a.body {
-                writeln!(out, "    {}\n", p.replace('\n', "\n    "))?;
+                writeln!(out, "{}\n", indent(p))?;
             }
         }
         Event::Comment(c) => {
@@ -52,7 +57,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
                 c.posted_at.map(|t| t.canonical()).as_deref().unwrap_or("-")
             )?;
             writeln!(out)?;
-            writeln!(out, "    {}", c.body.replace('\n', "\n    "))?;
+            writeln!(out, "{}", indent(&c.body))?;
         }
         Event::Capture(c) => {
             writeln!(out, "blob:         {}", c.blob)?;

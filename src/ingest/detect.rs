@@ -9,6 +9,8 @@ use std::fmt;
 pub enum Format {
     /// JSON Lines interchange records (docs/jsonl.md).
     Jsonl,
+    /// The Express Tribune page text layout (docs/tribune.md).
+    Tribune,
 }
 
 impl Format {
@@ -16,6 +18,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Jsonl => "jsonl",
+            Format::Tribune => "tribune",
         }
     }
 }
@@ -52,11 +55,15 @@ pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
 }
 
 /// Guesses the format of a text: JSON Lines when the first non-blank
-/// character opens a JSON object.
+/// character opens a JSON object; the tribune layout when a line has its
+/// structure (a comment bullet, `Published:`, `Reader Comments (N)`).
 pub fn detect(text: &str) -> Option<Format> {
-    match text.trim_start().chars().next() {
-        Some('{') => Some(Format::Jsonl),
-        _ => None,
+    if text.trim_start().starts_with('{') {
+        Some(Format::Jsonl)
+    } else if crate::ingest::tribune::looks_like(text) {
+        Some(Format::Tribune)
+    } else {
+        None
     }
 }
 
@@ -81,6 +88,8 @@ mod tests {
     #[test]
     fn detects_jsonl() {
         assert_eq!(detect("  {\"type\":\"article\"}"), Some(Format::Jsonl));
-        assert_eq!(detect("Title\n\nPublished:"), None);
+        assert_eq!(detect("Title\n\nPublished: March 28, 2012"), Some(Format::Tribune));
+        assert_eq!(detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"), Some(Format::Tribune));
+        assert_eq!(detect("just some notes\nnothing else"), None);
     }
 }

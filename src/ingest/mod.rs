@@ -7,6 +7,7 @@
 
 pub mod detect;
 pub mod jsonl;
+pub mod tribune;
 
 use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
@@ -159,6 +160,7 @@ pub fn parse_document(
     };
     match format {
         Format::Jsonl => jsonl::parse(name, text, opts.tz),
+        Format::Tribune => tribune::parse(name, text, opts.tz, opts.source_url.as_deref()),
     }
 }
 

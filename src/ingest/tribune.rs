@@ -1,0 +1,297 @@
+//! The Express Tribune page layout ("tribune"): a plain-text dump of one
+//! article page with its reader comments (docs/tribune.md describes it).
+//!
+//! The parser reads structure, not content: indentation, the `  • ` bullet,
+//! the `Mon D, YYYY - H:MMAM` time lines, the `Published:` and
+//! `Reader Comments (N)` lines, and the first unindented line after the
+//! comments as the end marker. It never rejects a page for being odd; what
+//! it cannot place it reports as a warning.
+
+use crate::error::InputError;
+use crate::ingest::ParsedDocument;
+use crate::model::normalize::{article_key_for_title, normalize_line, normalize_text};
+use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, Timestamp};
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+
+/// Bumped whenever the same bytes would parse into different events.
+pub const PARSER_VERSION: u64 = 1;
+
+/// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
+pub fn default_offset() -> FixedOffset {
+    FixedOffset::east_opt(5 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+}
+
+/// The UI label scrapers glue to the end of a comment body.
+const RECOMMEND: &str = "Recommend";
+
+/// Parses a comment time: `Mar 28, 2012 - 1:02PM`.
+pub fn parse_comment_time(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s.trim(), "%b %d, %Y - %I:%M%p").ok()
+}
+
+/// Parses the `Published:` value: `March 28, 2012`, optionally with a time.
+fn parse_published(s: &str, tz: FixedOffset) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%B %d, %Y - %I:%M%p") {
+        return Some(Timestamp::Zoned(dt, tz));
+    }
+    NaiveDate::parse_from_str(s, "%B %d, %Y")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%b %d, %Y"))
+        .ok()
+        .map(Timestamp::Date)
+}
+
+fn declared_count(line: &str) -> Option<u64> {
+    line.trim().strip_prefix("Reader Comments (")?.strip_suffix(')')?.parse().ok()
+}
+
+/// The text after a bullet, for bullet lines (`  • ahmad`).
+fn bullet(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    if trimmed.len() == line.len() {
+        return None; // bullets are indented
+    }
+    trimmed.strip_prefix('•').map(str::trim)
+}
+
+/// Whether `text` looks like this layout (for `--format auto`): a comment
+/// bullet, a `Published:` line or a `Reader Comments (N)` line.
+pub fn looks_like(text: &str) -> bool {
+    text.lines().take(5000).any(|l| {
+        let l = l.trim_end();
+        bullet(l).is_some() || l.starts_with("Published:") || declared_count(l).is_some()
+    })
+}
+
+/// A comment being read.
+struct Pending {
+    line: usize,
+    author: Option<String>,
+    time: Option<NaiveDateTime>,
+    /// Still waiting for the time line under `  • author`.
+    expect_time: bool,
+    /// Index (in `comments`) of the comment this one is nested under.
+    parent: Option<usize>,
+    body: Vec<String>,
+}
+
+impl Pending {
+    fn has_body(&self) -> bool {
+        self.body.iter().any(|l| !l.trim().is_empty())
+    }
+}
+
+/// Removes the `Recommend` button label from the end of a body: a last line
+/// that is exactly the label, or the label glued to the last word.
+pub fn strip_recommend(body: &str) -> &str {
+    let trimmed = body.trim_end();
+    let Some(head) = trimmed.strip_suffix(RECOMMEND) else { return body };
+    match head.chars().next_back() {
+        None => "",
+        Some('\n') => head.trim_end(),
+        Some(c) if !c.is_whitespace() => head,
+        Some(_) => body, // "... I Recommend": a word, not the label
+    }
+}
+
+/// Joins body lines: indentation up to 4 spaces removed, runs of blank lines
+/// folded to one paragraph break, the `Recommend` label removed.
+fn body_text(lines: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for l in lines {
+        let blank = l.trim().is_empty();
+        if blank && out.last().is_none_or(|p| p.is_empty()) {
+            continue;
+        }
+        out.push(if blank { "" } else { l.as_str() });
+    }
+    let joined = out.join("\n");
+    normalize_text(strip_recommend(&joined))
+}
+
+fn dedent(line: &str) -> String {
+    let spaces = line.len() - line.trim_start_matches(' ').len();
+    line[spaces.min(4)..].to_string()
+}
+
+/// Parses one page. `tz` overrides the site's +05:00; `source_url` (already
+/// canonical) keys the article when given.
+pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option<&str>) -> Result<ParsedDocument, InputError> {
+    let tz = tz.unwrap_or_else(default_offset);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut warnings = Vec::new();
+
+    // Header: everything before `Reader Comments (N)` or the first bullet.
+    let declared_at = lines.iter().position(|l| declared_count(l).is_some());
+    let first_bullet = lines.iter().position(|l| bullet(l).is_some());
+    let header_end = match (declared_at, first_bullet) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => lines.len(),
+    };
+    let declared = declared_at.filter(|&a| a == header_end).and_then(|a| declared_count(lines[a]));
+    let header = &lines[..header_end];
+    let published_at = header.iter().position(|l| l.starts_with("Published:"));
+    let (title, published, body_lines) = match published_at {
+        Some(p) => {
+            let title = header[..p].iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+            let value = header[p].trim_start_matches("Published:");
+            let published = parse_published(value, tz);
+            if published.is_none() {
+                warnings.push(format!("line {}: cannot read the date in {:?}", p + 1, header[p]));
+            }
+            (Some(title).filter(|t| !t.is_empty()), published, &header[p + 1..])
+        }
+        None => (None, None, header),
+    };
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for l in body_lines.iter().chain(std::iter::once(&"")) {
+        if l.trim().is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join("\n"));
+                current.clear();
+            }
+        } else if l.trim() != "Facebook Conversations" {
+            current.push(l);
+        }
+    }
+
+    let key = match (source_url, &title, paragraphs.first()) {
+        (Some(url), _, _) => ArticleKey(url.to_string()),
+        (None, Some(t), _) => article_key_for_title(t, published.as_ref()),
+        (None, None, Some(caption)) => article_key_for_title(caption, published.as_ref()),
+        (None, None, None) => {
+            return Err(InputError::whole(
+                path,
+                "the page has no title, caption or URL to name its article; pass --source-url",
+            ))
+        }
+    };
+    let article = Article::new(key.clone(), source_url.map(str::to_string), title.as_deref(), published, None, &paragraphs);
+
+    // Comments: from the header's end to the first unindented line.
+    let start = if declared.is_some() { header_end + 1 } else { header_end };
+    let mut pendings: Vec<Pending> = Vec::new();
+    let mut last_top: Option<usize> = None;
+    let mut end_marker: Option<usize> = None;
+    for (offset, raw) in lines.iter().enumerate().skip(start) {
+        let line_no = offset + 1;
+        if raw.trim().is_empty() {
+            if let Some(p) = pendings.last_mut() {
+                p.body.push(String::new());
+            }
+            continue;
+        }
+        if let Some(rest) = bullet(raw) {
+            let time = parse_comment_time(rest);
+            let author = if time.is_some() { None } else { Some(normalize_line(rest)) };
+            last_top = Some(pendings.len());
+            pendings.push(Pending { line: line_no, expect_time: time.is_none(), author, time, parent: None, body: Vec::new() });
+            continue;
+        }
+        if !raw.starts_with([' ', '\t']) {
+            end_marker = Some(offset);
+            break;
+        }
+        let time = parse_comment_time(raw);
+        match pendings.last_mut() {
+            Some(p) if p.expect_time && !p.has_body() => {
+                p.expect_time = false;
+                if time.is_some() {
+                    p.time = time;
+                } else {
+                    p.body.push(dedent(raw));
+                }
+            }
+            _ if time.is_some() => {
+                // A time line with no bullet after a body: a nested reply.
+                pendings.push(Pending { line: line_no, author: None, time, expect_time: false, parent: last_top, body: Vec::new() });
+            }
+            Some(p) => p.body.push(dedent(raw)),
+            None => warnings.push(format!("line {line_no}: text outside any comment skipped")),
+        }
+    }
+
+    let truncated = end_marker.is_none() && (declared.is_some() || !pendings.is_empty());
+    if truncated {
+        if let Some(last) = pendings.last() {
+            if last.time.is_none() && !last.has_body() {
+                warnings.push(format!(
+                    "line {}: the capture ends inside a comment header; that comment is skipped",
+                    last.line
+                ));
+                pendings.pop();
+            }
+        }
+    }
+
+    let mut events = vec![Event::Article(article)];
+    let article_id = events[0].id();
+    let mut items = vec![CaptureItem { id: article_id, parent: None, possibly_truncated: false }];
+    let mut comment_ids = Vec::with_capacity(pendings.len());
+    for p in &pendings {
+        let posted_at = p.time.map(|t| Timestamp::Zoned(t, tz));
+        if p.time.is_none() {
+            warnings.push(format!("line {}: comment without a time line", p.line));
+        }
+        let comment = Event::Comment(Comment::new(key.clone(), p.author.as_deref(), posted_at, &body_text(&p.body)));
+        let id = comment.id();
+        comment_ids.push(id);
+        let parent = p.parent.and_then(|i| comment_ids.get(i).copied());
+        items.push(CaptureItem { id, parent, possibly_truncated: false });
+        events.push(comment);
+    }
+    if truncated {
+        if let Some(last) = items.last_mut() {
+            last.possibly_truncated = true;
+        }
+        warnings.push("the capture ends without an end marker (cut off?); its last item is marked possibly truncated".to_string());
+    }
+    let found = pendings.len() as u64;
+    if let Some(n) = declared {
+        if n != found {
+            warnings.push(format!("declared {n} comments, found {found}"));
+        }
+    }
+    Ok(ParsedDocument {
+        format: "tribune",
+        parser_version: PARSER_VERSION,
+        events,
+        items,
+        declared_comments: declared,
+        tz: Some(tz),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let t = parse_comment_time("Mar 28, 2012 - 1:02PM").unwrap();
+        assert_eq!(t.to_string(), "2012-03-28 13:02:00");
+        assert_eq!(parse_comment_time("Mar 3, 2012 - 12:19AM").unwrap().to_string(), "2012-03-03 00:19:00");
+        assert!(parse_comment_time("Ali - Lahore").is_none());
+        assert!(parse_comment_time("Mar 28, 2012").is_none());
+    }
+
+    #[test]
+    fn recommend_label() {
+        assert_eq!(strip_recommend("now-a-days….Recommend"), "now-a-days….");
+        assert_eq!(strip_recommend("vote for PTIRecommend"), "vote for PTI");
+        assert_eq!(strip_recommend("text\nRecommend"), "text");
+        assert_eq!(strip_recommend("I Recommend"), "I Recommend");
+        assert_eq!(strip_recommend("plain"), "plain");
+    }
+
+    #[test]
+    fn bullets() {
+        assert_eq!(bullet("  • ahmad"), Some("ahmad"));
+        assert_eq!(bullet("• ahmad"), None);
+        assert_eq!(bullet("    text"), None);
+    }
+}
