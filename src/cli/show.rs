@@ -25,7 +25,16 @@ fn opt(v: Option<&str>) -> &str {
 
 /// Indents every non-empty line by four spaces.
 fn indent(text: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {

@@ -88,8 +88,14 @@ mod tests {
     #[test]
     fn detects_jsonl() {
         assert_eq!(detect("  {\"type\":\"article\"}"), Some(Format::Jsonl));
-        assert_eq!(detect("Title\n\nPublished: March 28, 2012"), Some(Format::Tribune));
-        assert_eq!(detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"), Some(Format::Tribune));
+        assert_eq!(
+            detect("Title\n\nPublished: March 28, 2012"),
+            Some(Format::Tribune)
+        );
+        assert_eq!(
+            detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"),
+            Some(Format::Tribune)
+        );
         assert_eq!(detect("just some notes\nnothing else"), None);
     }
 }

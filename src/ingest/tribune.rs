@@ -18,7 +18,8 @@ pub const PARSER_VERSION: u64 = 1;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
-    FixedOffset::east_opt(5 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+    FixedOffset::east_opt(5 * 3600)
+        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
 }
 
 /// The UI label scrapers glue to the end of a comment body.
@@ -42,7 +43,11 @@ fn parse_published(s: &str, tz: FixedOffset) -> Option<Timestamp> {
 }
 
 fn declared_count(line: &str) -> Option<u64> {
-    line.trim().strip_prefix("Reader Comments (")?.strip_suffix(')')?.parse().ok()
+    line.trim()
+        .strip_prefix("Reader Comments (")?
+        .strip_suffix(')')?
+        .parse()
+        .ok()
 }
 
 /// The text after a bullet, for bullet lines (`  • ahmad`).
@@ -85,7 +90,9 @@ impl Pending {
 /// that is exactly the label, or the label glued to the last word.
 pub fn strip_recommend(body: &str) -> &str {
     let trimmed = body.trim_end();
-    let Some(head) = trimmed.strip_suffix(RECOMMEND) else { return body };
+    let Some(head) = trimmed.strip_suffix(RECOMMEND) else {
+        return body;
+    };
     match head.chars().next_back() {
         None => "",
         Some('\n') => head.trim_end(),
@@ -116,7 +123,12 @@ fn dedent(line: &str) -> String {
 
 /// Parses one page. `tz` overrides the site's +05:00; `source_url` (already
 /// canonical) keys the article when given.
-pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option<&str>) -> Result<ParsedDocument, InputError> {
+pub fn parse(
+    path: &str,
+    text: &str,
+    tz: Option<FixedOffset>,
+    source_url: Option<&str>,
+) -> Result<ParsedDocument, InputError> {
     let tz = tz.unwrap_or_else(default_offset);
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     let mut warnings = Vec::new();
@@ -130,18 +142,33 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option
         (None, Some(b)) => b,
         (None, None) => lines.len(),
     };
-    let declared = declared_at.filter(|&a| a == header_end).and_then(|a| declared_count(lines[a]));
+    let declared = declared_at
+        .filter(|&a| a == header_end)
+        .and_then(|a| declared_count(lines[a]));
     let header = &lines[..header_end];
     let published_at = header.iter().position(|l| l.starts_with("Published:"));
     let (title, published, body_lines) = match published_at {
         Some(p) => {
-            let title = header[..p].iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+            let title = header[..p]
+                .iter()
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             let value = header[p].trim_start_matches("Published:");
             let published = parse_published(value, tz);
             if published.is_none() {
-                warnings.push(format!("line {}: cannot read the date in {:?}", p + 1, header[p]));
+                warnings.push(format!(
+                    "line {}: cannot read the date in {:?}",
+                    p + 1,
+                    header[p]
+                ));
             }
-            (Some(title).filter(|t| !t.is_empty()), published, &header[p + 1..])
+            (
+                Some(title).filter(|t| !t.is_empty()),
+                published,
+                &header[p + 1..],
+            )
         }
         None => (None, None, header),
     };
@@ -169,10 +196,21 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option
             ))
         }
     };
-    let article = Article::new(key.clone(), source_url.map(str::to_string), title.as_deref(), published, None, &paragraphs);
+    let article = Article::new(
+        key.clone(),
+        source_url.map(str::to_string),
+        title.as_deref(),
+        published,
+        None,
+        &paragraphs,
+    );
 
     // Comments: from the header's end to the first unindented line.
-    let start = if declared.is_some() { header_end + 1 } else { header_end };
+    let start = if declared.is_some() {
+        header_end + 1
+    } else {
+        header_end
+    };
     let mut pendings: Vec<Pending> = Vec::new();
     let mut last_top: Option<usize> = None;
     let mut end_marker: Option<usize> = None;
@@ -186,9 +224,20 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option
         }
         if let Some(rest) = bullet(raw) {
             let time = parse_comment_time(rest);
-            let author = if time.is_some() { None } else { Some(normalize_line(rest)) };
+            let author = if time.is_some() {
+                None
+            } else {
+                Some(normalize_line(rest))
+            };
             last_top = Some(pendings.len());
-            pendings.push(Pending { line: line_no, expect_time: time.is_none(), author, time, parent: None, body: Vec::new() });
+            pendings.push(Pending {
+                line: line_no,
+                expect_time: time.is_none(),
+                author,
+                time,
+                parent: None,
+                body: Vec::new(),
+            });
             continue;
         }
         if !raw.starts_with([' ', '\t']) {
@@ -207,7 +256,14 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option
             }
             _ if time.is_some() => {
                 // A time line with no bullet after a body: a nested reply.
-                pendings.push(Pending { line: line_no, author: None, time, expect_time: false, parent: last_top, body: Vec::new() });
+                pendings.push(Pending {
+                    line: line_no,
+                    author: None,
+                    time,
+                    expect_time: false,
+                    parent: last_top,
+                    body: Vec::new(),
+                });
             }
             Some(p) => p.body.push(dedent(raw)),
             None => warnings.push(format!("line {line_no}: text outside any comment skipped")),
@@ -229,18 +285,31 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>, source_url: Option
 
     let mut events = vec![Event::Article(article)];
     let article_id = events[0].id();
-    let mut items = vec![CaptureItem { id: article_id, parent: None, possibly_truncated: false }];
+    let mut items = vec![CaptureItem {
+        id: article_id,
+        parent: None,
+        possibly_truncated: false,
+    }];
     let mut comment_ids = Vec::with_capacity(pendings.len());
     for p in &pendings {
         let posted_at = p.time.map(|t| Timestamp::Zoned(t, tz));
         if p.time.is_none() {
             warnings.push(format!("line {}: comment without a time line", p.line));
         }
-        let comment = Event::Comment(Comment::new(key.clone(), p.author.as_deref(), posted_at, &body_text(&p.body)));
+        let comment = Event::Comment(Comment::new(
+            key.clone(),
+            p.author.as_deref(),
+            posted_at,
+            &body_text(&p.body),
+        ));
         let id = comment.id();
         comment_ids.push(id);
         let parent = p.parent.and_then(|i| comment_ids.get(i).copied());
-        items.push(CaptureItem { id, parent, possibly_truncated: false });
+        items.push(CaptureItem {
+            id,
+            parent,
+            possibly_truncated: false,
+        });
         events.push(comment);
     }
     if truncated {
@@ -274,7 +343,12 @@ mod tests {
     fn times() {
         let t = parse_comment_time("Mar 28, 2012 - 1:02PM").unwrap();
         assert_eq!(t.to_string(), "2012-03-28 13:02:00");
-        assert_eq!(parse_comment_time("Mar 3, 2012 - 12:19AM").unwrap().to_string(), "2012-03-03 00:19:00");
+        assert_eq!(
+            parse_comment_time("Mar 3, 2012 - 12:19AM")
+                .unwrap()
+                .to_string(),
+            "2012-03-03 00:19:00"
+        );
         assert!(parse_comment_time("Ali - Lahore").is_none());
         assert!(parse_comment_time("Mar 28, 2012").is_none());
     }

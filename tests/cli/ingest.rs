@@ -82,8 +82,8 @@ fn bad_inputs_are_rejected_with_clear_errors() {
             "byte 30: invalid UTF-8",
         ),
         (
-            "page.txt",
-            b"Some title\n\nPublished: March 28, 2012\n".to_vec(),
+            "notes.txt",
+            b"just some notes\nnothing that looks like a page\n".to_vec(),
             "unrecognized input format",
         ),
         (

@@ -7,3 +7,4 @@ mod concurrency;
 mod format_doc;
 mod ingest;
 mod log_show;
+mod tribune;

@@ -1,0 +1,394 @@
+//! The tribune page layout: the facts the sample page must yield, the
+//! repeated-scrape semantics, and truncated and odd pages. Variants of the
+//! sample are made here from the sample itself, so each test shows exactly
+//! what differs.
+
+use crate::support::{fixture, Env};
+use serde_json::{json, Value};
+
+const SAMPLE: &str = "tribune-2012-03-28-us-generals-kayani.txt";
+const SEP: &str = "\n\n\n  • ";
+
+fn sample() -> String {
+    std::fs::read_to_string(fixture(SAMPLE)).unwrap()
+}
+
+fn sample_path() -> String {
+    fixture(SAMPLE).display().to_string()
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn comments(env: &Env) -> Vec<Value> {
+    json_lines(&env.ok(&["log", "--json", "--kind", "comment"]).stdout)
+}
+
+fn captures(env: &Env) -> Vec<Value> {
+    json_lines(&env.ok(&["log", "--json", "--kind", "capture"]).stdout)
+}
+
+fn counts(report: &Value) -> (u64, u64, u64) {
+    let n = |k: &str| report[k]["new"].as_u64().unwrap();
+    (n("articles"), n("comments"), n("captures"))
+}
+
+/// The sample split into its comment blocks: `(head, blocks, tail)` where
+/// `head + SEP + blocks.join(SEP) + tail` is the page.
+fn blocks(page: &str) -> (String, Vec<String>, String) {
+    let (head, rest) = page.split_once("\n\n  • ").unwrap();
+    let (body, tail) = rest.rsplit_once("\n\n\nMore in Pakistan").unwrap();
+    let blocks = body.split(SEP).map(str::to_string).collect();
+    (
+        format!("{head}\n\n  • "),
+        blocks,
+        format!("\n\n\nMore in Pakistan{tail}"),
+    )
+}
+
+fn assemble(head: &str, blocks: &[String], tail: &str) -> String {
+    format!("{head}{}{tail}", blocks.join(SEP))
+}
+
+fn block_of(blocks: &[String], author_line: &str) -> usize {
+    blocks
+        .iter()
+        .position(|b| b.starts_with(author_line))
+        .unwrap_or_else(|| panic!("no block {author_line}"))
+}
+
+#[test]
+fn the_sample_page_yields_its_facts() {
+    let env = Env::new();
+    let report = env.ok(&["ingest", "--json", &sample_path()]).json();
+    assert_eq!(counts(&report), (1, 44, 1));
+    let cs = comments(&env);
+    assert_eq!(cs.len(), 44);
+    assert_eq!(cs.iter().filter(|c| c["author"].is_null()).count(), 7);
+    assert_eq!(cs[0]["author"], json!("ahmad"));
+    assert_eq!(cs[0]["posted_at"], json!("2012-03-28T13:02:00+05:00"));
+    assert_eq!(cs[43]["posted_at"], json!("2012-03-30T02:55:00+05:00"));
+    assert_eq!(
+        cs.iter()
+            .filter(|c| c["author"] == json!("Tony C."))
+            .count(),
+        4
+    );
+    assert_eq!(
+        cs.iter()
+            .filter(|c| c["author"] == json!("adeel759"))
+            .count(),
+        2
+    );
+
+    // The bullet-less 2:07PM comment replies to Shah's 1:33PM comment.
+    let shah = cs
+        .iter()
+        .find(|c| c["posted_at"] == json!("2012-03-28T13:33:00+05:00"))
+        .unwrap();
+    assert_eq!(shah["author"], json!("Shah"));
+    let reply = cs
+        .iter()
+        .find(|c| c["posted_at"] == json!("2012-03-28T14:07:00+05:00"))
+        .unwrap();
+    assert!(reply["author"].is_null());
+    assert_eq!(reply["body"], json!("How pathetic this comment is"));
+    let cap = &captures(&env)[0];
+    let item = cap["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == reply["id"])
+        .unwrap();
+    assert_eq!(item["parent"], shah["id"]);
+    assert_eq!(cap["declared_comments"], json!(44));
+    assert_eq!(cap["format"], json!("tribune"));
+    assert_eq!(cap["tz"], json!("+05:00"));
+
+    // Multi-paragraph bodies keep their breaks; mentions stay text.
+    let united = cs
+        .iter()
+        .find(|c| c["author"] == json!("pakistan united"))
+        .unwrap();
+    assert!(united["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("adeel is right\n\nwhat pakistan army did\n\n"));
+    let adeel = cs
+        .iter()
+        .find(|c| c["author"] == json!("adeel759"))
+        .unwrap();
+    assert!(adeel["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("@Cautious. Bottom line"));
+    assert!(cs
+        .iter()
+        .all(|c| !c["body"].as_str().unwrap().contains("Recommend")));
+
+    // The article: title, date, body as captured (the caption twice).
+    let article = &json_lines(&env.ok(&["log", "--json", "--kind", "article"]).stdout)[0];
+    assert_eq!(
+        article["title"],
+        json!("Senior US commanders discuss border cooperation with Kayani")
+    );
+    assert_eq!(article["published"], json!("2012-03-28"));
+    assert_eq!(
+        article["key"],
+        json!("title:2012-03-28:senior us commanders discuss border cooperation with kayani")
+    );
+    let body = article["body"].as_array().unwrap();
+    assert_eq!(body[0], body[1], "the doubled caption is kept as captured");
+    assert!(body
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("It was the highest-level exchange"));
+}
+
+#[test]
+fn the_same_file_again_appends_nothing() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let head = env.head();
+    let report = env.ok(&["ingest", "--json", &sample_path()]).json();
+    assert_eq!(counts(&report), (0, 0, 0));
+    assert_eq!(env.head(), head);
+}
+
+#[test]
+fn rendering_noise_is_one_new_capture_and_nothing_else() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let (head, blocks, tail) = blocks(&sample());
+    // Recommend glued to every body's last word, one blank line instead of two.
+    let glued: Vec<String> = blocks
+        .iter()
+        .map(|b| format!("{}Recommend", b.trim_end()))
+        .collect();
+    let noisy = format!("{head}{}{tail}", glued.join("\n\n  • "));
+    let noisy = noisy.replace("\n\n\nMore in Pakistan", "\n\nMore in Pakistan");
+    assert!(noisy.contains("plots…. sale sale saleRecommend\n\n  • Hafiz"));
+    let crlf: String = noisy.lines().map(|l| format!("{l}  \r\n")).collect();
+    let path = env.write("noisy.txt", crlf);
+    let report = env.ok(&["ingest", "--json", &path]).json();
+    assert_eq!(counts(&report), (0, 0, 1), "{report}");
+    assert_eq!(report["comments"]["duplicate"], json!(44));
+}
+
+#[test]
+fn a_later_scrape_adds_removes_and_edits() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let (head, mut blocks, tail) = blocks(&sample());
+    // 1 removed (Aristo), 1 edited (UFF), 3 added at the end.
+    blocks.remove(block_of(&blocks, "Aristo\n"));
+    let uff = block_of(&blocks, "UFF\n");
+    blocks[uff] = blocks[uff].replace("Do You?", "Do You? (edited)");
+    for (i, who) in ["newcomer", "Tony C.", "ahmad"].iter().enumerate() {
+        blocks.push(format!(
+            "{who}\n    Mar 30, 2012 - {}:15AM\n\n    new comment number {i}",
+            3 + i
+        ));
+    }
+    let page =
+        assemble(&head, &blocks, &tail).replace("Reader Comments (44)", "Reader Comments (46)");
+    let path = env.write("later.txt", page);
+    let report = env.ok(&["ingest", "--json", &path]).json();
+    assert_eq!(counts(&report), (0, 4, 1), "{report}");
+    assert_eq!(report["comments"]["duplicate"], json!(42));
+    let cs = comments(&env);
+    let edited: Vec<&Value> = cs.iter().filter(|c| c["author"] == json!("UFF")).collect();
+    assert_eq!(
+        edited.len(),
+        2,
+        "the edit is a new version; the old one stays"
+    );
+}
+
+#[test]
+fn the_same_comments_in_another_order_are_not_new() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let (head, mut blocks, tail) = blocks(&sample());
+    blocks.reverse();
+    let path = env.write("reordered.txt", assemble(&head, &blocks, &tail));
+    let report = env.ok(&["ingest", "--json", &path]).json();
+    assert_eq!(counts(&report), (0, 0, 1), "{report}");
+}
+
+#[test]
+fn a_truncated_capture_keeps_complete_comments_and_marks_the_cut() {
+    let env = Env::new();
+    let page = sample();
+    let cut_at = page.find("I remember the initial negotiations").unwrap() + 40;
+    let path = env.write("cut.txt", &page[..cut_at]);
+    let run = env.ok(&["ingest", "--json", &path]);
+    assert_eq!(counts(&run.json()), (1, 43, 1));
+    assert!(
+        run.stderr
+            .contains(&format!("{path}: declared 44 comments, found 43")),
+        "{run}"
+    );
+    assert!(run.stderr.contains("possibly truncated"), "{run}");
+    let cap = &captures(&env)[0];
+    let items = cap["items"].as_array().unwrap();
+    assert_eq!(items.last().unwrap()["possibly_truncated"], json!(true));
+    assert!(items[..items.len() - 1]
+        .iter()
+        .all(|i| i["possibly_truncated"] == json!(false)));
+    let last = comments(&env).pop().unwrap();
+    let expected_end = page[..cut_at].rsplit('\n').next().unwrap().trim();
+    assert!(
+        last["body"].as_str().unwrap().ends_with(expected_end),
+        "{last}"
+    );
+
+    // Cut inside a comment's header line: that comment is skipped, not misread.
+    let env = Env::new();
+    let cut_at = page.find("  • Mar 30, 2012 - 2:55AM").unwrap() + 12;
+    let path = env.write("cut-header.txt", &page[..cut_at]);
+    let run = env.ok(&["ingest", "--json", &path]);
+    assert_eq!(counts(&run.json()), (1, 43, 1), "{run}");
+    assert!(comments(&env)
+        .iter()
+        .all(|c| c["author"] != json!("Mar 30, 2")));
+}
+
+#[test]
+fn a_declared_count_above_the_comments_found_warns() {
+    let env = Env::new();
+    let path = env.write(
+        "paged.txt",
+        sample().replace("Reader Comments (44)", "Reader Comments (120)"),
+    );
+    let run = env.ok(&["ingest", "--json", &path]);
+    assert_eq!(counts(&run.json()), (1, 44, 1));
+    assert!(
+        run.stderr
+            .contains(&format!("{path}: declared 120 comments, found 44")),
+        "{run}"
+    );
+    assert_eq!(captures(&env)[0]["declared_comments"], json!(120));
+}
+
+#[test]
+fn a_slideshow_page_without_title_or_date_still_ingests() {
+    let env = Env::new();
+    let page = "Protesters gather outside the parliament in Islamabad. PHOTO: AFP\n\nReader Comments (2)\n\n  • ABDUL - LAHORE\n    Mar 28, 2012 - 1:02PM\n\n    Good pictures.Recommend\n\n  • Mar 28, 2012 - 1:05PM\n\n    بہت اچھا @ABDUL see https://tribune.com.pk/x “quoted”…\n\n\nLeave Your Reply Below\n";
+    let path = env.write("slides.txt", page);
+    let run = env.ok(&["ingest", "--json", &path]);
+    assert_eq!(counts(&run.json()), (1, 2, 1), "{run}");
+    let cs = comments(&env);
+    assert_eq!(cs[0]["author"], json!("ABDUL - LAHORE"));
+    assert_eq!(cs[0]["body"], json!("Good pictures."));
+    assert!(cs[1]["author"].is_null());
+    assert_eq!(
+        cs[1]["body"],
+        json!("بہت اچھا @ABDUL see https://tribune.com.pk/x “quoted”…")
+    );
+    let article = &json_lines(&env.ok(&["log", "--json", "--kind", "article"]).stdout)[0];
+    assert!(article["title"].is_null());
+    assert_eq!(
+        article["key"],
+        json!("title:undated:protesters gather outside the parliament in islamabad. photo: afp")
+    );
+    assert!(!run.stderr.contains("possibly truncated"), "{run}");
+}
+
+#[test]
+fn odd_author_names_are_kept_as_shown() {
+    let env = Env::new();
+    let names = [
+        "Ali - Karachi",
+        "ANONYMOUS COWARD",
+        "MK",
+        "Anonymous",
+        "lowercase name",
+    ];
+    let mut page =
+        String::from("A title\n\nPublished: March 28, 2012\nBody.\n\nReader Comments (5)\n\n");
+    for (i, n) in names.iter().enumerate() {
+        page.push_str(&format!(
+            "  • {n}\n    Mar 28, 2012 - {}:00PM\n\n    comment {i}\n\n\n",
+            i + 1
+        ));
+    }
+    page.push_str("More in Pakistan\n");
+    let path = env.write("odd.txt", page);
+    env.ok(&["ingest", &path]);
+    let authors: Vec<Value> = comments(&env).iter().map(|c| c["author"].clone()).collect();
+    assert_eq!(authors, names.iter().map(|n| json!(n)).collect::<Vec<_>>());
+}
+
+#[test]
+fn tz_and_source_url_options() {
+    let env = Env::new();
+    let report = env
+        .ok(&[
+            "ingest",
+            "--json",
+            "--tz",
+            "+00:00",
+            "--source-url",
+            "https://Tribune.com.pk/story/356789/x/",
+            "--fetched-at",
+            "2012-03-30T08:00:00+05:00",
+            &sample_path(),
+        ])
+        .json();
+    assert_eq!(counts(&report), (1, 44, 1));
+    let cs = comments(&env);
+    assert_eq!(cs[0]["posted_at"], json!("2012-03-28T13:02:00+00:00"));
+    assert_eq!(
+        cs[0]["article"],
+        json!("https://tribune.com.pk/story/356789/x/")
+    );
+    let cap = &captures(&env)[0];
+    assert_eq!(
+        cap["source_url"],
+        json!("https://tribune.com.pk/story/356789/x/")
+    );
+    assert_eq!(
+        cap["source"],
+        json!("https://tribune.com.pk/story/356789/x/")
+    );
+    assert_eq!(cap["fetched_at"], json!("2012-03-30T08:00:00+05:00"));
+    assert_eq!(cap["tz"], json!("+00:00"));
+}
+
+#[test]
+fn bad_pages_are_rejected_and_leave_the_archive_unchanged() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let head = env.head();
+    let mut bytes = sample().into_bytes();
+    let at = 5000;
+    bytes[at] = 0xff;
+    let path = env.write("bad-utf8.txt", &bytes);
+    let run = env.run(&["ingest", &path]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("{path}: byte {at}: invalid UTF-8")),
+        "{run}"
+    );
+    let mut binary = sample().into_bytes();
+    binary[10] = 0;
+    let path = env.write("binary.txt", &binary);
+    env.run(&["ingest", &path]).expect_code(1);
+    let path = env.write("empty.txt", "");
+    env.run(&["ingest", &path]).expect_code(1);
+    let path = env.write(
+        "nokey.txt",
+        "Reader Comments (1)\n\n  • a\n    Mar 28, 2012 - 1:02PM\n\n    x\n\n\nMore in Pakistan\n",
+    );
+    let run = env.run(&["ingest", &path]).expect_code(1);
+    assert!(run.stderr.contains("pass --source-url"), "{run}");
+    env.ok(&["ingest", "--source-url", "https://example.com/p", &path]);
+    assert_ne!(env.head(), head);
+}
