@@ -151,6 +151,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if cli.quiet == 0 {
+        for w in &report.warnings {
+            eprintln!("cairn: warning: {w}");
+        }
+    }
     for e in &report.errors {
         eprintln!("cairn: rejected {e}");
     }

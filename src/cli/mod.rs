@@ -6,6 +6,7 @@ pub mod head;
 pub mod ingest;
 pub mod log;
 pub mod output;
+pub mod reparse;
 pub mod show;
 pub mod stats;
 
@@ -58,6 +59,8 @@ pub enum Command {
     Head(head::Args),
     /// Counts by kind, blobs and bytes on disk.
     Stats(stats::Args),
+    /// Re-derive events from every stored raw capture with the current parsers.
+    Reparse(reparse::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -77,6 +80,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Show(args) => show::run(cli, args, out),
         Command::Head(args) => head::run(cli, args, out),
         Command::Stats(args) => stats::run(cli, args, out),
+        Command::Reparse(args) => reparse::run(cli, args, out),
     }
 }
 
@@ -112,6 +116,7 @@ pub fn init_tracing(verbose: u8, quiet: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

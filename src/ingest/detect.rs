@@ -21,6 +21,13 @@ impl Format {
             Format::Tribune => "tribune",
         }
     }
+
+    /// The format stored in a capture under `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        [Format::Jsonl, Format::Tribune]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
 }
 
 impl fmt::Display for Format {

@@ -7,6 +7,7 @@
 
 pub mod detect;
 pub mod jsonl;
+pub mod reparse;
 pub mod tribune;
 
 use crate::error::{Error, InputError, Result};
@@ -212,7 +213,7 @@ pub fn ingest_bytes(
         }
     };
     for w in &doc.warnings {
-        tracing::warn!("{name}: {w}");
+        tracing::debug!("{name}: {w}");
         report.warnings.push(format!("{name}: {w}"));
     }
     let capture = capture_for(name, raw, &doc, opts);

@@ -7,4 +7,5 @@ mod concurrency;
 mod format_doc;
 mod ingest;
 mod log_show;
+mod reparse;
 mod tribune;

@@ -1,0 +1,91 @@
+//! `cairn reparse`: re-derive events from the stored raw captures.
+
+use crate::cli::output::plural;
+use crate::cli::{stdout_error, Cli, Status};
+use crate::error::Result;
+use crate::ingest::reparse::{reparse, ReparseReport};
+use crate::store::{Archive, OpenMode};
+use serde_json::json;
+use std::io::Write;
+
+/// Re-parse every stored raw capture with the current parsers and append
+/// whatever comes out new: how an archive benefits from a better parser.
+/// Nothing is removed. Exit 1 when a stored capture no longer parses.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Report what would be appended without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn report_json(r: &ReparseReport) -> serde_json::Value {
+    let kinds = |k: &crate::store::KindCounts, d: &crate::store::KindCounts| {
+        json!({
+            "articles": {"new": k.articles, "duplicate": d.articles},
+            "comments": {"new": k.comments, "duplicate": d.comments},
+            "captures": {"new": k.captures, "duplicate": d.captures},
+        })
+    };
+    json!({
+        "captures_examined": r.captures,
+        "parsed": r.parsed,
+        "events": kinds(&r.new, &r.duplicate),
+        "changed": r.changed.iter().map(|c| json!({
+            "seq": c.seq.0,
+            "source": c.source,
+            "parser_version": {"from": c.parser_versions.0, "to": c.parser_versions.1},
+            "new": {"articles": c.new.articles, "comments": c.new.comments, "captures": c.new.captures},
+        })).collect::<Vec<_>>(),
+        "errors": r.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `cairn reparse`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let mut archive = Archive::open(&cli.archive, OpenMode::MustExist)?;
+    let report = reparse(&mut archive, args.dry_run)?;
+    for e in &report.errors {
+        eprintln!("cairn: cannot re-parse {e}");
+    }
+    if args.json {
+        writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;
+    } else {
+        let verb = if args.dry_run {
+            "would append"
+        } else {
+            "appended"
+        };
+        let text = format!(
+            "{} examined, {} parsed; {verb} {}, {}, {}\n",
+            plural(report.captures, "capture"),
+            report.parsed,
+            plural(report.new.articles, "article"),
+            plural(report.new.comments, "comment"),
+            plural(report.new.captures, "capture"),
+        );
+        out.write_all(text.as_bytes()).map_err(stdout_error)?;
+        for c in &report.changed {
+            writeln!(
+                out,
+                "  seq {} {} (parser v{} -> v{}): +{} articles, +{} comments, +{} capture",
+                c.seq,
+                c.source,
+                c.parser_versions.0,
+                c.parser_versions.1,
+                c.new.articles,
+                c.new.comments,
+                c.new.captures
+            )
+            .map_err(stdout_error)?;
+        }
+    }
+    Ok(if report.errors.is_empty() {
+        Status::Ok
+    } else {
+        Status::Problems
+    })
+}

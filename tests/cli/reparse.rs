@@ -1,0 +1,120 @@
+//! `cairn reparse`: nothing new with an unchanged parser; the new versions
+//! when the stored events came from an older, worse parser.
+
+use crate::support::{fixture, Env};
+use cairn::ingest::{capture_for, parse_document, Format, IngestOptions};
+use cairn::model::{CaptureItem, Comment, Event};
+use cairn::store::{Archive, NewDocument, OpenMode};
+use serde_json::json;
+
+#[test]
+fn an_unchanged_parser_appends_nothing() {
+    let env = Env::new();
+    env.ok(&[
+        "ingest",
+        &fixture("tribune-2012-03-28-us-generals-kayani.txt")
+            .display()
+            .to_string(),
+    ]);
+    env.ok(&[
+        "ingest",
+        &fixture("kayani-2012-03-28.jsonl").display().to_string(),
+    ]);
+    let head = env.head();
+    let report = env.ok(&["reparse", "--json"]).json();
+    assert_eq!(report["captures_examined"], json!(2));
+    assert_eq!(report["parsed"], json!(2));
+    assert_eq!(
+        report["events"]["comments"],
+        json!({"new": 0, "duplicate": 51})
+    );
+    assert_eq!(report["changed"], json!([]));
+    assert_eq!(env.head(), head);
+}
+
+/// Stores a page as an older parser would have read it: one that kept the
+/// glued `Recommend` label in comment bodies.
+fn ingest_with_old_parser(env: &Env, page: &[u8]) {
+    let opts = IngestOptions {
+        format: Some(Format::Tribune),
+        ..IngestOptions::default()
+    };
+    let mut doc = parse_document("old.txt", page, &opts).expect("parses");
+    let mut items = Vec::new();
+    for (event, item) in doc.events.iter_mut().zip(&doc.items) {
+        if let Event::Comment(c) = event {
+            *c = Comment::new(
+                c.article.clone(),
+                c.author.as_deref(),
+                c.posted_at,
+                &format!("{}Recommend", c.body),
+            );
+        }
+        items.push(CaptureItem {
+            id: event.id(),
+            parent: None,
+            possibly_truncated: item.possibly_truncated,
+        });
+    }
+    doc.items = items;
+    doc.parser_version = 0;
+    let capture = capture_for("old.txt", page, &doc, &opts);
+    let mut events = doc.events;
+    events.push(Event::Capture(capture));
+    let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
+    archive
+        .append_document(&NewDocument { raw: page, events }, false)
+        .unwrap();
+    archive.flush().unwrap();
+}
+
+#[test]
+fn a_better_parser_adds_the_corrected_versions() {
+    let env = Env::new();
+    let page =
+        std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let glued = page
+        .replace("\n\n\n  • ", "Recommend\n\n  • ")
+        .replace("\n\n\nMore in", "Recommend\n\nMore in");
+    ingest_with_old_parser(&env, glued.as_bytes());
+    let before = env.ok(&["stats", "--json"]).json();
+    assert_eq!(before["comments"], json!(44));
+
+    let dry = env.ok(&["reparse", "--dry-run", "--json"]).json();
+    assert_eq!(dry["events"]["comments"]["new"], json!(44));
+    assert_eq!(
+        env.ok(&["stats", "--json"]).json(),
+        before,
+        "a dry run writes nothing"
+    );
+
+    let run = env.ok(&["reparse"]);
+    assert!(
+        run.stdout.starts_with(
+            "1 capture examined, 1 parsed; appended 0 articles, 44 comments, 1 capture"
+        ),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("(parser v0 -> v1): +0 articles, +44 comments, +1 capture"),
+        "{run}"
+    );
+    let after = env.ok(&["stats", "--json"]).json();
+    assert_eq!(
+        after["comments"],
+        json!(88),
+        "old versions stay, new ones are added"
+    );
+    assert_eq!(after["captures"], json!(2));
+    assert_eq!(after["blobs"], json!(1), "the same raw bytes");
+    let log = env
+        .ok(&["log", "--json", "--kind", "comment", "--from", "47"])
+        .stdout;
+    assert!(!log.contains("Recommend"), "{log}");
+
+    let head = env.head();
+    let again = env.ok(&["reparse", "--json"]).json();
+    assert_eq!(again["events"]["comments"]["new"], json!(0));
+    assert_eq!(env.head(), head, "a second reparse appends nothing");
+}
