@@ -11,7 +11,7 @@
 use crate::error::{Error, InputError, Result};
 use crate::ingest::{capture_for, parse_document, Format, IngestOptions};
 use crate::model::time::parse_offset;
-use crate::model::{BlobId, Capture, Event, Seq};
+use crate::model::{BlobId, Capture, Event, EventId, Seq};
 use crate::store::{Archive, KindCounts, NewDocument};
 use std::collections::HashSet;
 
@@ -67,6 +67,17 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
     })
 }
 
+/// A digest of what a parse of `c` depends on: blob, format, URL, tz and
+/// fetched_at (not what the parse produced, nor the parser version).
+fn parse_inputs(c: &Capture) -> EventId {
+    let mut inputs = c.clone();
+    inputs.items.clear();
+    inputs.parser_version = 0;
+    inputs.declared_comments = None;
+    inputs.source.clear();
+    Event::Capture(inputs).id()
+}
+
 /// Re-parses every stored capture once per distinct set of parse inputs.
 pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
     let mut captures: Vec<(Seq, Capture)> = Vec::new();
@@ -80,22 +91,9 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
         captures: captures.len() as u64,
         ..ReparseReport::default()
     };
-    let mut done: HashSet<(
-        BlobId,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = HashSet::new();
+    let mut done: HashSet<EventId> = HashSet::new();
     for (seq, capture) in captures {
-        let key = (
-            capture.blob,
-            capture.format.clone(),
-            capture.source_url.clone(),
-            capture.tz.clone(),
-            capture.fetched_at.map(|t| t.canonical()),
-        );
-        if !done.insert(key) {
+        if !done.insert(parse_inputs(&capture)) {
             continue;
         }
         report.parsed += 1;
