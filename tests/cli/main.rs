@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod format_doc;
+mod generated;
 mod ingest;
 mod log_show;
 mod reparse;
