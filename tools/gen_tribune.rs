@@ -62,7 +62,7 @@ pub struct Expected {
 
 impl Expected {
     /// The same JSON shape `cairn ingest --json` prints.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(self) -> String {
         let nd = |x: &NewDup| format!("{{\"new\":{},\"duplicate\":{}}}", x.new, x.duplicate);
         format!(
             "{{\"inputs\":{},\"articles\":{},\"comments\":{},\"captures\":{},\"errors\":[]}}",
