@@ -369,3 +369,51 @@ mod tests {
         assert_eq!(bullet("    text"), None);
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../fixtures/tribune-2012-03-28-us-generals-kayani.txt");
+
+    /// Cut anywhere, the sample parses without panicking, and never yields
+    /// more comments than the whole page.
+    #[test]
+    fn every_prefix_of_the_sample_parses() {
+        let mut cuts = 0;
+        for end in (0..SAMPLE.len())
+            .step_by(37)
+            .filter(|&e| SAMPLE.is_char_boundary(e))
+        {
+            cuts += 1;
+            if let Ok(doc) = parse("cut.txt", &SAMPLE[..end], None, None) {
+                assert!(doc.events.len() <= 45, "cut at {end}");
+                assert_eq!(doc.events.len(), doc.items.len());
+            }
+        }
+        assert!(cuts > 500);
+    }
+
+    /// Lines dropped or doubled anywhere never panic the parser.
+    #[test]
+    fn damaged_line_structure_parses() {
+        let lines: Vec<&str> = SAMPLE.lines().collect();
+        for i in 0..lines.len() {
+            let mut dropped = lines.clone();
+            dropped.remove(i);
+            let _ = parse("d.txt", &dropped.join("\n"), None, None);
+            let mut doubled = lines.clone();
+            doubled.insert(i, lines[i]);
+            let _ = parse("d.txt", &doubled.join("\n"), None, None);
+        }
+    }
+
+    #[test]
+    fn the_full_sample() {
+        let doc = parse("s.txt", SAMPLE, None, None).unwrap();
+        assert_eq!(doc.events.len(), 45);
+        assert_eq!(doc.declared_comments, Some(44));
+        assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
+        assert!(doc.items.iter().all(|i| !i.possibly_truncated));
+    }
+}
