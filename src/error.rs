@@ -29,29 +29,17 @@ pub struct InputError {
 impl InputError {
     /// A problem with the document as a whole.
     pub fn whole(path: &str, message: impl Into<String>) -> InputError {
-        InputError {
-            path: path.to_string(),
-            location: None,
-            message: message.into(),
-        }
+        InputError { path: path.to_string(), location: None, message: message.into() }
     }
 
     /// A problem at a 1-based line.
     pub fn at_line(path: &str, line: usize, message: impl Into<String>) -> InputError {
-        InputError {
-            path: path.to_string(),
-            location: Some(Location::Line(line)),
-            message: message.into(),
-        }
+        InputError { path: path.to_string(), location: Some(Location::Line(line)), message: message.into() }
     }
 
     /// A problem at a byte offset.
     pub fn at_byte(path: &str, byte: usize, message: impl Into<String>) -> InputError {
-        InputError {
-            path: path.to_string(),
-            location: Some(Location::Byte(byte)),
-            message: message.into(),
-        }
+        InputError { path: path.to_string(), location: Some(Location::Byte(byte)), message: message.into() }
     }
 
     /// The message without the path (for JSON reports that carry the path
@@ -133,10 +121,7 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 

@@ -198,24 +198,12 @@ fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
 }
 
 fn new_comment(rng: &mut Rng, page: &mut Page) -> GenComment {
-    let time = page.published.and_hms_opt(9, 0, 0).unwrap_or_default()
-        + Duration::minutes(page.next_minute);
+    let time = page.published.and_hms_opt(9, 0, 0).unwrap_or_default() + Duration::minutes(page.next_minute);
     page.next_minute += 1 + rng.below(20) as i64;
-    let author = if rng.chance(12) {
-        None
-    } else {
-        Some(AUTHORS[rng.below(AUTHORS.len())].to_string())
-    };
-    let paragraphs = (0..if rng.chance(20) { 2 } else { 1 })
-        .map(|_| sentence(rng, 4, 40))
-        .collect();
+    let author = if rng.chance(12) { None } else { Some(AUTHORS[rng.below(AUTHORS.len())].to_string()) };
+    let paragraphs = (0..if rng.chance(20) { 2 } else { 1 }).map(|_| sentence(rng, 4, 40)).collect();
     let nested = author.is_none() && rng.chance(40);
-    GenComment {
-        author,
-        time,
-        paragraphs,
-        nested,
-    }
+    GenComment { author, time, paragraphs, nested }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -231,20 +219,11 @@ fn time_text(t: &NaiveDateTime) -> String {
 
 fn render(page: &Page, noise: Noise) -> String {
     let mut s = String::new();
-    let _ = write!(
-        s,
-        "{}\n\nPublished: {}\n",
-        page.title,
-        page.published.format("%B %-d, %Y")
-    );
+    let _ = write!(s, "{}\n\nPublished: {}\n", page.title, page.published.format("%B %-d, %Y"));
     for p in &page.body {
         let _ = write!(s, "{p}\n\n");
     }
-    let _ = write!(
-        s,
-        "Facebook Conversations\n\nReader Comments ({})\n\n",
-        page.comments.len()
-    );
+    let _ = write!(s, "Facebook Conversations\n\nReader Comments ({})\n\n", page.comments.len());
     let gap = if noise.recommend { "\n\n" } else { "\n\n\n" };
     for (i, c) in page.comments.iter().enumerate() {
         match (&c.author, c.nested && i > 0) {
@@ -282,10 +261,7 @@ pub fn generate(out: &Path, p: &Params) -> std::io::Result<Vec<Expected>> {
     let base = NaiveDate::from_ymd_opt(2012, 3, 28).unwrap_or_default();
     let mut pages: Vec<Page> = (0..p.articles)
         .map(|i| Page {
-            title: format!(
-                "Story {i}: {}",
-                sentence(&mut rng, 3, 8).trim_end_matches('.')
-            ),
+            title: format!("Story {i}: {}", sentence(&mut rng, 3, 8).trim_end_matches('.')),
             published: base + Duration::days((i % 700) as i64),
             body: (0..3).map(|_| sentence(&mut rng, 20, 60)).collect(),
             comments: Vec::new(),
@@ -327,11 +303,8 @@ pub fn generate(out: &Path, p: &Params) -> std::io::Result<Vec<Expected>> {
                         last.push_str(&extra);
                     }
                 }
-                let noise = Noise {
-                    crlf: rng.chance(30),
-                    trailing: rng.chance(30),
-                    recommend: rng.chance(30),
-                };
+                let noise =
+                    Noise { crlf: rng.chance(30), trailing: rng.chance(30), recommend: rng.chance(30) };
                 render(page, noise)
             };
             std::fs::write(dir.join(format!("article-{i:06}.txt")), &text)?;
@@ -375,12 +348,7 @@ pub fn total(rounds: &[Expected]) -> Expected {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut out = None;
-    let mut p = Params {
-        articles: 100,
-        comments: 50,
-        rounds: 3,
-        seed: 1,
-    };
+    let mut p = Params { articles: 100, comments: 50, rounds: 3, seed: 1 };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> usize {
@@ -402,9 +370,7 @@ fn main() {
         }
     }
     let Some(out) = out else {
-        eprintln!(
-            "usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]"
-        );
+        eprintln!("usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]");
         std::process::exit(2)
     };
     match generate(&out, &p) {

@@ -42,9 +42,12 @@ def identity(e):
         return (s("cairn/v1/article") + s(e["key"]) + opt(e["url"], s) + opt(e["title"], s)
                 + opt(e["published"], s) + opt(e["byline"], s) + body)
     if k == "capture":
-        items = u64(len(e["items"])) + b"".join(
-            idb(i["id"]) + opt(i["parent"], idb) + (b"\x01" if i["possibly_truncated"] else b"\x00")
-            for i in e["items"])
+        def item(i):
+            return idb(i["id"]) + opt(i["parent"], idb) + (b"\x01" if i["possibly_truncated"] else b"\x00")
+        items = u64(len(e["articles"])) + b"".join(
+            s(a["key"]) + opt(a["article"], item) + u64(len(a["comments"]))
+            + b"".join(item(c) for c in a["comments"])
+            for a in e["articles"])
         return (s("cairn/v1/capture") + idb(e["blob"]) + opt(e["fetched_at"], s)
                 + opt(e["source_url"], s) + opt(e["tz"], s) + s(e["format"]) + u64(e["parser_version"])
                 + opt(e["declared_comments"], u64) + items)

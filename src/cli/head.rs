@@ -20,12 +20,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
     let head = archive.head();
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            json!({"seq": head.seq.0, "hash": head.hash.to_hex()})
-        )
-        .map_err(stdout_error)?;
+        writeln!(out, "{}", json!({"seq": head.seq.0, "hash": head.hash.to_hex()})).map_err(stdout_error)?;
     } else {
         writeln!(out, "{}", head.checkpoint()).map_err(stdout_error)?;
     }

@@ -59,22 +59,20 @@ pub struct Args {
 
 impl Args {
     fn options(&self) -> Result<IngestOptions> {
-        let tz =
-            match &self.tz {
-                None => None,
-                Some(s) => Some(parse_offset(s).ok_or_else(|| {
-                    Error::Usage(format!("--tz {s:?} is not an offset like +05:00"))
-                })?),
-            };
+        let tz = match &self.tz {
+            None => None,
+            Some(s) => Some(
+                parse_offset(s)
+                    .ok_or_else(|| Error::Usage(format!("--tz {s:?} is not an offset like +05:00")))?,
+            ),
+        };
         let fetched_at = match &self.fetched_at {
             None => None,
             Some(s) => match Timestamp::parse_lenient(s, None) {
                 Some(t @ Timestamp::Zoned(..)) => Some(t),
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"
-                    )))
-                }
+                _ => return Err(Error::Usage(format!(
+                    "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"
+                ))),
             },
         };
         let format = match self.format {
@@ -82,14 +80,8 @@ impl Args {
             FormatArg::Jsonl => Some(Format::Jsonl),
             FormatArg::Tribune => Some(Format::Tribune),
         };
-        IngestOptions {
-            format,
-            tz,
-            source_url: None,
-            fetched_at,
-            dry_run: self.dry_run,
-        }
-        .with_source_url(self.source_url.as_deref())
+        IngestOptions { format, tz, source_url: None, fetched_at, dry_run: self.dry_run }
+            .with_source_url(self.source_url.as_deref())
     }
 }
 
@@ -164,9 +156,5 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     } else {
         write_text(&report, args.dry_run, out).map_err(stdout_error)?;
     }
-    Ok(if report.errors.is_empty() {
-        Status::Ok
-    } else {
-        Status::Problems
-    })
+    Ok(if report.errors.is_empty() { Status::Ok } else { Status::Problems })
 }

@@ -24,13 +24,7 @@ use std::path::PathBuf;
 #[command(name = "cairn", version, propagate_version = true)]
 pub struct Cli {
     /// The archive directory.
-    #[arg(
-        long,
-        global = true,
-        env = "CAIRN_ARCHIVE",
-        default_value = "cairn-archive",
-        value_name = "PATH"
-    )]
+    #[arg(long, global = true, env = "CAIRN_ARCHIVE", default_value = "cairn-archive", value_name = "PATH")]
     pub archive: PathBuf,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
@@ -110,8 +104,8 @@ pub fn init_tracing(verbose: u8, quiet: u8) {
         (_, 2) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("cairn={level}")));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("cairn={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

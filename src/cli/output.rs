@@ -1,7 +1,7 @@
 //! Shared output helpers: the JSON form of log entries and events, one-line
 //! summaries for listings, and human-readable byte counts.
 
-use crate::model::{Event, LogEntry};
+use crate::model::{CaptureItem, Event, LogEntry};
 use serde_json::{json, Value};
 
 /// The JSON object for one log entry: `seq`, `id`, `kind`, `recorded_at`,
@@ -45,13 +45,21 @@ pub fn event_json(event: &Event) -> Value {
             "format": c.format,
             "parser_version": c.parser_version,
             "declared_comments": c.declared_comments,
-            "items": c.items.iter().map(|i| json!({
-                "id": i.id.to_hex(),
-                "parent": i.parent.map(|p| p.to_hex()),
-                "possibly_truncated": i.possibly_truncated,
+            "articles": c.articles.iter().map(|a| json!({
+                "key": a.key.as_str(),
+                "article": a.article.as_ref().map(item_json),
+                "comments": a.comments.iter().map(item_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }),
     }
+}
+
+fn item_json(i: &CaptureItem) -> Value {
+    json!({
+        "id": i.id.to_hex(),
+        "parent": i.parent.map(|p| p.to_hex()),
+        "possibly_truncated": i.possibly_truncated,
+    })
 }
 
 /// Cuts `s` to at most `max` characters on one line, with `…` when cut.
@@ -72,12 +80,10 @@ pub fn summary(event: &Event) -> String {
         Event::Comment(c) => format!(
             "{} {}: {}",
             c.author.as_deref().unwrap_or("(no author)"),
-            c.posted_at
-                .map(|t| t.canonical())
-                .unwrap_or_else(|| "(undated)".into()),
+            c.posted_at.map(|t| t.canonical()).unwrap_or_else(|| "(undated)".into()),
             one_line(&c.body, 50)
         ),
-        Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items.len()),
+        Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items().count()),
     }
 }
 

@@ -54,11 +54,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     if args.json {
         writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;
     } else {
-        let verb = if args.dry_run {
-            "would append"
-        } else {
-            "appended"
-        };
+        let verb = if args.dry_run { "would append" } else { "appended" };
         let text = format!(
             "{} examined, {} parsed; {verb} {}, {}, {}\n",
             plural(report.captures, "capture"),
@@ -83,9 +79,5 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             .map_err(stdout_error)?;
         }
     }
-    Ok(if report.errors.is_empty() {
-        Status::Ok
-    } else {
-        Status::Problems
-    })
+    Ok(if report.errors.is_empty() { Status::Ok } else { Status::Problems })
 }

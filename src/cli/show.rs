@@ -26,13 +26,7 @@ fn opt(v: Option<&str>) -> &str {
 /// Indents every non-empty line by four spaces.
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|l| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("    {l}")
-            }
-        })
+        .map(|l| if l.is_empty() { String::new() } else { format!("    {l}") })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -46,11 +40,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "key:          {}", a.key)?;
             writeln!(out, "url:          {}", opt(a.url.as_deref()))?;
             writeln!(out, "title:        {}", opt(a.title.as_deref()))?;
-            writeln!(
-                out,
-                "published:    {}",
-                a.published.map(|t| t.canonical()).as_deref().unwrap_or("-")
-            )?;
+            writeln!(out, "published:    {}", a.published.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
             writeln!(out, "byline:       {}", opt(a.byline.as_deref()))?;
             writeln!(out)?;
             for p in &a.body {
@@ -60,11 +50,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
         Event::Comment(c) => {
             writeln!(out, "article:      {}", c.article)?;
             writeln!(out, "author:       {}", opt(c.author.as_deref()))?;
-            writeln!(
-                out,
-                "posted_at:    {}",
-                c.posted_at.map(|t| t.canonical()).as_deref().unwrap_or("-")
-            )?;
+            writeln!(out, "posted_at:    {}", c.posted_at.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
             writeln!(out)?;
             writeln!(out, "{}", indent(&c.body))?;
         }
@@ -73,33 +59,17 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "source:       {}", c.source)?;
             writeln!(out, "source_url:   {}", opt(c.source_url.as_deref()))?;
             writeln!(out, "tz:           {}", opt(c.tz.as_deref()))?;
-            writeln!(
-                out,
-                "fetched_at:   {}",
-                c.fetched_at
-                    .map(|t| t.canonical())
-                    .as_deref()
-                    .unwrap_or("-")
-            )?;
-            writeln!(
-                out,
-                "format:       {} (parser v{})",
-                c.format, c.parser_version
-            )?;
+            writeln!(out, "fetched_at:   {}", c.fetched_at.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;
+            writeln!(out, "format:       {} (parser v{})", c.format, c.parser_version)?;
             let declared = c.declared_comments.map(|n| n.to_string());
             writeln!(out, "declared:     {}", declared.as_deref().unwrap_or("-"))?;
-            writeln!(out, "items:        {}", c.items.len())?;
-            for item in &c.items {
-                let parent = item
-                    .parent
-                    .map(|p| format!(" reply to {}", p.short()))
-                    .unwrap_or_default();
-                let cut = if item.possibly_truncated {
-                    " (possibly truncated)"
-                } else {
-                    ""
-                };
-                writeln!(out, "  {}{parent}{cut}", item.id.short())?;
+            for a in &c.articles {
+                writeln!(out, "article:      {}", a.key)?;
+                for item in a.article.iter().chain(&a.comments) {
+                    let parent = item.parent.map(|p| format!(" reply to {}", p.short())).unwrap_or_default();
+                    let cut = if item.possibly_truncated { " (possibly truncated)" } else { "" };
+                    writeln!(out, "  {}{parent}{cut}", item.id.short())?;
+                }
             }
         }
     }
@@ -111,11 +81,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
     let (_, seq) = archive.resolve_prefix(&args.id)?;
     let entry = archive.entry(seq)?;
-    if args.json {
-        writeln!(out, "{}", entry_json(&entry))
-    } else {
-        write_text(&entry, out)
-    }
-    .map_err(stdout_error)?;
+    if args.json { writeln!(out, "{}", entry_json(&entry)) } else { write_text(&entry, out) }
+        .map_err(stdout_error)?;
     Ok(Status::Ok)
 }

@@ -24,9 +24,7 @@ impl Format {
 
     /// The format stored in a capture under `name`.
     pub fn from_name(name: &str) -> Option<Format> {
-        [Format::Jsonl, Format::Tribune]
-            .into_iter()
-            .find(|f| f.name() == name)
+        [Format::Jsonl, Format::Tribune].into_iter().find(|f| f.name() == name)
     }
 }
 
@@ -47,18 +45,13 @@ pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
         return Err(InputError::whole(path, "empty input: nothing to ingest"));
     }
     if let Some(at) = raw.iter().take(BINARY_SNIFF).position(|&b| b == 0) {
-        return Err(InputError::at_byte(
-            path,
-            at,
-            "binary input (NUL byte); expected a text scrape",
-        ));
+        return Err(InputError::at_byte(path, at, "binary input (NUL byte); expected a text scrape"));
     }
     let (bom, body) = match raw.strip_prefix(b"\xef\xbb\xbf") {
         Some(rest) => (3, rest),
         None => (0, raw),
     };
-    std::str::from_utf8(body)
-        .map_err(|e| InputError::at_byte(path, bom + e.valid_up_to(), "invalid UTF-8"))
+    std::str::from_utf8(body).map_err(|e| InputError::at_byte(path, bom + e.valid_up_to(), "invalid UTF-8"))
 }
 
 /// Guesses the format of a text: JSON Lines when the first non-blank
@@ -83,10 +76,7 @@ mod tests {
         assert!(as_text("f", b"").unwrap_err().message.contains("empty"));
         assert!(as_text("f", b" \n").unwrap_err().message.contains("empty"));
         let e = as_text("f", b"ab\0cd").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "f: byte 2: binary input (NUL byte); expected a text scrape"
-        );
+        assert_eq!(e.to_string(), "f: byte 2: binary input (NUL byte); expected a text scrape");
         let e = as_text("f", b"abc\xff").unwrap_err();
         assert_eq!(e.to_string(), "f: byte 3: invalid UTF-8");
         assert_eq!(as_text("f", b"\xef\xbb\xbf{}").unwrap(), "{}");
@@ -95,14 +85,8 @@ mod tests {
     #[test]
     fn detects_jsonl() {
         assert_eq!(detect("  {\"type\":\"article\"}"), Some(Format::Jsonl));
-        assert_eq!(
-            detect("Title\n\nPublished: March 28, 2012"),
-            Some(Format::Tribune)
-        );
-        assert_eq!(
-            detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"),
-            Some(Format::Tribune)
-        );
+        assert_eq!(detect("Title\n\nPublished: March 28, 2012"), Some(Format::Tribune));
+        assert_eq!(detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"), Some(Format::Tribune));
         assert_eq!(detect("just some notes\nnothing else"), None);
     }
 }

@@ -66,7 +66,11 @@ fn parse_time(
     tz: Option<FixedOffset>,
 ) -> Result<Timestamp, InputError> {
     Timestamp::parse_lenient(s, tz).ok_or_else(|| {
-        InputError::at_line(path, line, format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"))
+        InputError::at_line(
+            path,
+            line,
+            format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"),
+        )
     })
 }
 
@@ -78,18 +82,14 @@ struct ParsedArticle {
 
 /// Parses one JSON Lines document. `tz` is the offset given to date-times
 /// that carry none (`--tz`); without it they stay offset-less.
-pub fn parse(
-    path: &str,
-    text: &str,
-    tz: Option<FixedOffset>,
-) -> Result<ParsedDocument, InputError> {
+pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let record: Record = serde_json::from_str(line)
-            .map_err(|e| InputError::at_line(path, i + 1, json_error(&e)))?;
+        let record: Record =
+            serde_json::from_str(line).map_err(|e| InputError::at_line(path, i + 1, json_error(&e)))?;
         records.push((i + 1, record));
     }
     if records.is_empty() {
@@ -112,31 +112,12 @@ pub fn parse(
                 (key.clone(), Some(key.0))
             }
             None => match &a.title {
-                Some(t) if !t.trim().is_empty() => {
-                    (article_key_for_title(t, published.as_ref()), None)
-                }
-                _ => {
-                    return Err(InputError::at_line(
-                        path,
-                        *line,
-                        "an article needs a url or a title",
-                    ))
-                }
+                Some(t) if !t.trim().is_empty() => (article_key_for_title(t, published.as_ref()), None),
+                _ => return Err(InputError::at_line(path, *line, "an article needs a url or a title")),
             },
         };
-        let event = Article::new(
-            key,
-            url,
-            a.title.as_deref(),
-            published,
-            a.byline.as_deref(),
-            &a.body,
-        );
-        articles.push(ParsedArticle {
-            line: *line,
-            local_id: a.id.clone(),
-            event,
-        });
+        let event = Article::new(key, url, a.title.as_deref(), published, a.byline.as_deref(), &a.body);
+        articles.push(ParsedArticle { line: *line, local_id: a.id.clone(), event });
     }
 
     let resolve_article = |line: usize, name: Option<&str>| -> Result<ArticleKey, InputError> {
@@ -155,10 +136,7 @@ pub fn parse(
                 )),
             };
         };
-        if let Some(a) = articles
-            .iter()
-            .find(|a| a.local_id.as_deref() == Some(name))
-        {
+        if let Some(a) = articles.iter().find(|a| a.local_id.as_deref() == Some(name)) {
             return Ok(a.event.key.clone());
         }
         if let Some(url) = canonical_url(name) {
@@ -194,11 +172,7 @@ pub fn parse(
         let id = Event::Comment(event.clone()).id();
         if let Some(local) = &c.id {
             if by_local_id.insert(local.clone(), id).is_some() {
-                return Err(InputError::at_line(
-                    path,
-                    *line,
-                    format!("comment id {local:?} is used twice"),
-                ));
+                return Err(InputError::at_line(path, *line, format!("comment id {local:?} is used twice")));
             }
         }
         comments.push(PendingComment {
@@ -214,11 +188,7 @@ pub fn parse(
     let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();
     for a in articles {
         let event = Event::Article(a.event);
-        let item = CaptureItem {
-            id: event.id(),
-            parent: None,
-            possibly_truncated: false,
-        };
+        let item = CaptureItem { id: event.id(), parent: None, possibly_truncated: false };
         ordered.push((a.line, event, item));
     }
     for c in comments {
@@ -232,27 +202,15 @@ pub fn parse(
                 ));
             }
             Some(p) => Some(*by_local_id.get(p).ok_or_else(|| {
-                InputError::at_line(
-                    path,
-                    c.line,
-                    format!("parent {p:?} is not a comment id in this file"),
-                )
+                InputError::at_line(path, c.line, format!("parent {p:?} is not a comment id in this file"))
             })?),
         };
-        let item = CaptureItem {
-            id: c.id,
-            parent,
-            possibly_truncated: false,
-        };
+        let item = CaptureItem { id: c.id, parent, possibly_truncated: false };
         ordered.push((c.line, Event::Comment(c.event), item));
     }
     ordered.sort_by_key(|(line, _, _)| *line);
-    let mut doc = ParsedDocument {
-        format: "jsonl",
-        parser_version: PARSER_VERSION,
-        tz,
-        ..ParsedDocument::default()
-    };
+    let mut doc =
+        ParsedDocument { format: "jsonl", parser_version: PARSER_VERSION, tz, ..ParsedDocument::default() };
     for (_, event, item) in ordered {
         doc.events.push(event);
         doc.items.push(item);
@@ -273,19 +231,12 @@ mod tests {
     fn parses_articles_comments_and_structure() {
         let doc = parse("f.jsonl", DOC, FixedOffset::east_opt(5 * 3600)).unwrap();
         assert_eq!(doc.events.len(), 3);
-        let Event::Article(a) = &doc.events[0] else {
-            panic!("article first")
-        };
+        let Event::Article(a) = &doc.events[0] else { panic!("article first") };
         assert_eq!(a.key.0, "https://example.com/story/1");
         assert_eq!(a.title.as_deref(), Some("A title"));
-        let Event::Comment(c) = &doc.events[1] else {
-            panic!("comment second")
-        };
+        let Event::Comment(c) = &doc.events[1] else { panic!("comment second") };
         assert_eq!(c.body, "first\n\nsecond");
-        assert_eq!(
-            c.posted_at.unwrap().canonical(),
-            "2012-03-28T13:02:00+05:00"
-        );
+        assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
     }
 
@@ -293,25 +244,16 @@ mod tests {
     fn errors_name_the_line() {
         let bad = DOC.replace("\"body\":\"reply\"", "\"body\":7");
         let e = parse("f.jsonl", &bad, None).unwrap_err();
-        assert!(
-            e.to_string().starts_with("f.jsonl:3: invalid record"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("f.jsonl:3: invalid record"), "{e}");
         let bad = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"zz\"");
         assert_eq!(
             parse("f.jsonl", &bad, None).unwrap_err().to_string(),
             "f.jsonl:3: parent \"zz\" is not a comment id in this file"
         );
         let bad = DOC.replace("\"author\":\"ahmad\"", "\"writer\":\"ahmad\"");
-        assert!(parse("f.jsonl", &bad, None)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown field `writer`"));
+        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().contains("unknown field `writer`"));
         let bad = format!("{DOC}{{\"type\":\"comment\",\"body\":\"x\",\"posted_at\":\"soon\"}}\n");
-        assert!(parse("f.jsonl", &bad, None)
-            .unwrap_err()
-            .to_string()
-            .starts_with("f.jsonl:4: posted_at"));
+        assert!(parse("f.jsonl", &bad, None).unwrap_err().to_string().starts_with("f.jsonl:4: posted_at"));
         assert!(parse("f.jsonl", "{\"type\":\"poll\"}", None).is_err());
     }
 }

@@ -13,7 +13,7 @@ pub mod tribune;
 use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
 use crate::model::time::format_offset;
-use crate::model::{BlobId, Capture, CaptureItem, Event, Timestamp};
+use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, Timestamp};
 use crate::store::{Archive, KindCounts, NewDocument};
 use chrono::FixedOffset;
 pub use detect::Format;
@@ -60,9 +60,10 @@ impl IngestOptions {
     pub fn with_source_url(mut self, url: Option<&str>) -> Result<IngestOptions> {
         self.source_url = match url {
             None => None,
-            Some(u) => Some(canonical_url(u).ok_or_else(|| {
-                Error::Usage(format!("--source-url {u:?} is not an absolute URL"))
-            })?),
+            Some(u) => Some(
+                canonical_url(u)
+                    .ok_or_else(|| Error::Usage(format!("--source-url {u:?} is not an absolute URL")))?,
+            ),
         };
         Ok(self)
     }
@@ -111,9 +112,7 @@ fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
     };
     entries.sort();
     for p in entries {
-        let hidden = p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -156,8 +155,7 @@ pub fn parse_document(
     let text = detect::as_text(name, raw)?;
     let format = match opts.format {
         Some(f) => f,
-        None => detect::detect(text)
-            .ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
+        None => detect::detect(text).ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
     };
     match format {
         Format::Jsonl => jsonl::parse(name, text, opts.tz),
@@ -176,8 +174,33 @@ pub fn capture_for(name: &str, raw: &[u8], doc: &ParsedDocument, opts: &IngestOp
         format: doc.format.to_string(),
         parser_version: doc.parser_version,
         declared_comments: doc.declared_comments,
-        items: doc.items.clone(),
+        articles: group_by_article(doc),
     }
+}
+
+/// Groups a document's items by article, articles in order of first
+/// appearance, items in page order.
+fn group_by_article(doc: &ParsedDocument) -> Vec<CapturedArticle> {
+    let mut groups: Vec<CapturedArticle> = Vec::new();
+    for (event, item) in doc.events.iter().zip(&doc.items) {
+        let key = match event {
+            Event::Article(a) => &a.key,
+            Event::Comment(c) => &c.article,
+            Event::Capture(_) => continue,
+        };
+        let at = match groups.iter().position(|g| &g.key == key) {
+            Some(i) => i,
+            None => {
+                groups.push(CapturedArticle { key: key.clone(), article: None, comments: Vec::new() });
+                groups.len() - 1
+            }
+        };
+        match event {
+            Event::Article(_) => groups[at].article = Some(item.clone()),
+            _ => groups[at].comments.push(item.clone()),
+        }
+    }
+    groups
 }
 
 /// What an ingest run did.
@@ -220,11 +243,7 @@ pub fn ingest_bytes(
     let mut events = doc.events;
     events.push(Event::Capture(capture));
     let outcome = archive.append_document(&NewDocument { raw, events }, opts.dry_run)?;
-    tracing::info!(
-        "{name}: {} new, {} duplicate events",
-        outcome.new.total(),
-        outcome.duplicate.total()
-    );
+    tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
     report.duplicate.merge(&outcome.duplicate);
     Ok(())

@@ -47,16 +47,14 @@ pub struct ReparseReport {
 
 fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
     let format = Format::from_name(&capture.format).ok_or_else(|| {
-        Error::Corrupt(format!(
-            "capture of {} names unknown format {:?}",
-            capture.source, capture.format
-        ))
+        Error::Corrupt(format!("capture of {} names unknown format {:?}", capture.source, capture.format))
     })?;
     let tz = match &capture.tz {
         None => None,
-        Some(t) => Some(parse_offset(t).ok_or_else(|| {
-            Error::Corrupt(format!("capture of {} has tz {t:?}", capture.source))
-        })?),
+        Some(t) => Some(
+            parse_offset(t)
+                .ok_or_else(|| Error::Corrupt(format!("capture of {} has tz {t:?}", capture.source)))?,
+        ),
     };
     Ok(IngestOptions {
         format: Some(format),
@@ -71,7 +69,7 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
 /// fetched_at (not what the parse produced, nor the parser version).
 fn parse_inputs(c: &Capture) -> EventId {
     let mut inputs = c.clone();
-    inputs.items.clear();
+    inputs.articles.clear();
     inputs.parser_version = 0;
     inputs.declared_comments = None;
     inputs.source.clear();
@@ -87,10 +85,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
             captures.push((entry.seq, c));
         }
     }
-    let mut report = ReparseReport {
-        captures: captures.len() as u64,
-        ..ReparseReport::default()
-    };
+    let mut report = ReparseReport { captures: captures.len() as u64, ..ReparseReport::default() };
     let mut done: HashSet<EventId> = HashSet::new();
     for (seq, capture) in captures {
         if !done.insert(parse_inputs(&capture)) {
@@ -100,10 +95,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
         let raw = archive.store().get_blob(&capture.blob)?;
         let actual = BlobId(*blake3::hash(&raw).as_bytes());
         if actual != capture.blob {
-            return Err(Error::Corrupt(format!(
-                "blob {} hashes to {actual}",
-                capture.blob
-            )));
+            return Err(Error::Corrupt(format!("blob {} hashes to {actual}", capture.blob)));
         }
         let opts = options_of(&capture, dry_run)?;
         let doc = match parse_document(&capture.source, &raw, &opts) {

@@ -18,8 +18,7 @@ pub const PARSER_VERSION: u64 = 1;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
-    FixedOffset::east_opt(5 * 3600)
-        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+    FixedOffset::east_opt(5 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
 }
 
 /// The UI label scrapers glue to the end of a comment body.
@@ -43,11 +42,7 @@ fn parse_published(s: &str, tz: FixedOffset) -> Option<Timestamp> {
 }
 
 fn declared_count(line: &str) -> Option<u64> {
-    line.trim()
-        .strip_prefix("Reader Comments (")?
-        .strip_suffix(')')?
-        .parse()
-        .ok()
+    line.trim().strip_prefix("Reader Comments (")?.strip_suffix(')')?.parse().ok()
 }
 
 /// The text after a bullet, for bullet lines (`  • ahmad`).
@@ -142,33 +137,19 @@ pub fn parse(
         (None, Some(b)) => b,
         (None, None) => lines.len(),
     };
-    let declared = declared_at
-        .filter(|&a| a == header_end)
-        .and_then(|a| declared_count(lines[a]));
+    let declared = declared_at.filter(|&a| a == header_end).and_then(|a| declared_count(lines[a]));
     let header = &lines[..header_end];
     let published_at = header.iter().position(|l| l.starts_with("Published:"));
     let (title, published, body_lines) = match published_at {
         Some(p) => {
-            let title = header[..p]
-                .iter()
-                .map(|l| l.trim())
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let title =
+                header[..p].iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
             let value = header[p].trim_start_matches("Published:");
             let published = parse_published(value, tz);
             if published.is_none() {
-                warnings.push(format!(
-                    "line {}: cannot read the date in {:?}",
-                    p + 1,
-                    header[p]
-                ));
+                warnings.push(format!("line {}: cannot read the date in {:?}", p + 1, header[p]));
             }
-            (
-                Some(title).filter(|t| !t.is_empty()),
-                published,
-                &header[p + 1..],
-            )
+            (Some(title).filter(|t| !t.is_empty()), published, &header[p + 1..])
         }
         None => (None, None, header),
     };
@@ -206,11 +187,7 @@ pub fn parse(
     );
 
     // Comments: from the header's end to the first unindented line.
-    let start = if declared.is_some() {
-        header_end + 1
-    } else {
-        header_end
-    };
+    let start = if declared.is_some() { header_end + 1 } else { header_end };
     let mut pendings: Vec<Pending> = Vec::new();
     let mut last_top: Option<usize> = None;
     let mut end_marker: Option<usize> = None;
@@ -224,11 +201,7 @@ pub fn parse(
         }
         if let Some(rest) = bullet(raw) {
             let time = parse_comment_time(rest);
-            let author = if time.is_some() {
-                None
-            } else {
-                Some(normalize_line(rest))
-            };
+            let author = if time.is_some() { None } else { Some(normalize_line(rest)) };
             last_top = Some(pendings.len());
             pendings.push(Pending {
                 line: line_no,
@@ -285,38 +258,29 @@ pub fn parse(
 
     let mut events = vec![Event::Article(article)];
     let article_id = events[0].id();
-    let mut items = vec![CaptureItem {
-        id: article_id,
-        parent: None,
-        possibly_truncated: false,
-    }];
+    let mut items = vec![CaptureItem { id: article_id, parent: None, possibly_truncated: false }];
     let mut comment_ids = Vec::with_capacity(pendings.len());
     for p in &pendings {
         let posted_at = p.time.map(|t| Timestamp::Zoned(t, tz));
         if p.time.is_none() {
             warnings.push(format!("line {}: comment without a time line", p.line));
         }
-        let comment = Event::Comment(Comment::new(
-            key.clone(),
-            p.author.as_deref(),
-            posted_at,
-            &body_text(&p.body),
-        ));
+        let comment =
+            Event::Comment(Comment::new(key.clone(), p.author.as_deref(), posted_at, &body_text(&p.body)));
         let id = comment.id();
         comment_ids.push(id);
         let parent = p.parent.and_then(|i| comment_ids.get(i).copied());
-        items.push(CaptureItem {
-            id,
-            parent,
-            possibly_truncated: false,
-        });
+        items.push(CaptureItem { id, parent, possibly_truncated: false });
         events.push(comment);
     }
     if truncated {
         if let Some(last) = items.last_mut() {
             last.possibly_truncated = true;
         }
-        warnings.push("the capture ends without an end marker (cut off?); its last item is marked possibly truncated".to_string());
+        warnings.push(
+            "the capture ends without an end marker (cut off?); its last item is marked possibly truncated"
+                .to_string(),
+        );
     }
     let found = pendings.len() as u64;
     if let Some(n) = declared {
@@ -343,12 +307,7 @@ mod tests {
     fn times() {
         let t = parse_comment_time("Mar 28, 2012 - 1:02PM").unwrap();
         assert_eq!(t.to_string(), "2012-03-28 13:02:00");
-        assert_eq!(
-            parse_comment_time("Mar 3, 2012 - 12:19AM")
-                .unwrap()
-                .to_string(),
-            "2012-03-03 00:19:00"
-        );
+        assert_eq!(parse_comment_time("Mar 3, 2012 - 12:19AM").unwrap().to_string(), "2012-03-03 00:19:00");
         assert!(parse_comment_time("Ali - Lahore").is_none());
         assert!(parse_comment_time("Mar 28, 2012").is_none());
     }
@@ -381,10 +340,7 @@ mod robustness {
     #[test]
     fn every_prefix_of_the_sample_parses() {
         let mut cuts = 0;
-        for end in (0..SAMPLE.len())
-            .step_by(37)
-            .filter(|&e| SAMPLE.is_char_boundary(e))
-        {
+        for end in (0..SAMPLE.len()).step_by(37).filter(|&e| SAMPLE.is_char_boundary(e)) {
             cuts += 1;
             if let Ok(doc) = parse("cut.txt", &SAMPLE[..end], None, None) {
                 assert!(doc.events.len() <= 45, "cut at {end}");

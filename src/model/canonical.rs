@@ -28,9 +28,7 @@ pub struct Encoder {
 impl Encoder {
     /// Starts an encoding with its domain tag (`cairn/v1/...`).
     pub fn with_tag(tag: &str) -> Encoder {
-        let mut e = Encoder {
-            buf: Vec::with_capacity(256),
-        };
+        let mut e = Encoder { buf: Vec::with_capacity(256) };
         e.str(tag);
         e
     }
@@ -123,13 +121,9 @@ mod tests {
     #[test]
     fn primitives() {
         let mut e = Encoder::with_tag("t");
-        e.u64(1)
-            .bool(true)
-            .opt_str(None)
-            .opt_str(Some("é"))
-            .list(&[7u64], |e, v| {
-                e.u64(*v);
-            });
+        e.u64(1).bool(true).opt_str(None).opt_str(Some("é")).list(&[7u64], |e, v| {
+            e.u64(*v);
+        });
         let expected: Vec<u8> = [
             &[0, 0, 0, 0, 0, 0, 0, 1, b't'][..],
             &[0, 0, 0, 0, 0, 0, 0, 1],

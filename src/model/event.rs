@@ -56,11 +56,7 @@ impl Article {
             title: normalize_opt_line(title),
             published,
             byline: normalize_opt_line(byline),
-            body: body
-                .iter()
-                .map(|p| normalize_text(p))
-                .filter(|p| !p.is_empty())
-                .collect(),
+            body: body.iter().map(|p| normalize_text(p)).filter(|p| !p.is_empty()).collect(),
         }
     }
 }
@@ -87,13 +83,20 @@ impl Comment {
         posted_at: Option<Timestamp>,
         body: &str,
     ) -> Comment {
-        Comment {
-            article,
-            author: normalize_opt_line(author),
-            posted_at,
-            body: normalize_text(body),
-        }
+        Comment { article, author: normalize_opt_line(author), posted_at, body: normalize_text(body) }
     }
+}
+
+/// What a capture saw of one article: the article version (when the
+/// document shows the article itself) and its comments in page order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CapturedArticle {
+    /// The article's key.
+    pub key: ArticleKey,
+    /// The article version shown, when the document shows one.
+    pub article: Option<CaptureItem>,
+    /// The comments shown, in page order, with reply structure.
+    pub comments: Vec<CaptureItem>,
 }
 
 /// One item a capture saw, in page order.
@@ -130,8 +133,16 @@ pub struct Capture {
     pub parser_version: u64,
     /// The number of comments the page declares, when it declares one.
     pub declared_comments: Option<u64>,
-    /// Every article and comment seen, in page order, with reply structure.
-    pub items: Vec<CaptureItem>,
+    /// Every article and comment seen, grouped by article (in order of first
+    /// appearance), in page order, with reply structure.
+    pub articles: Vec<CapturedArticle>,
+}
+
+impl Capture {
+    /// Every item, article versions and comments, in page order per article.
+    pub fn items(&self) -> impl Iterator<Item = &CaptureItem> {
+        self.articles.iter().flat_map(|a| a.article.iter().chain(a.comments.iter()))
+    }
 }
 
 /// The kinds of event, in their canonical order.
@@ -181,6 +192,14 @@ pub enum Event {
     Capture(Capture),
 }
 
+fn encode_item(e: &mut Encoder, item: &CaptureItem) {
+    e.id(item.id.as_bytes())
+        .opt(item.parent.as_ref(), |e, p| {
+            e.id(p.as_bytes());
+        })
+        .bool(item.possibly_truncated);
+}
+
 impl Event {
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
@@ -225,12 +244,10 @@ impl Event {
                     .opt(c.declared_comments, |e, n| {
                         e.u64(n);
                     })
-                    .list(&c.items, |e, item| {
-                        e.id(item.id.as_bytes())
-                            .opt(item.parent.as_ref(), |e, p| {
-                                e.id(p.as_bytes());
-                            })
-                            .bool(item.possibly_truncated);
+                    .list(&c.articles, |e, a| {
+                        e.str(a.key.as_str())
+                            .opt(a.article.as_ref(), encode_item)
+                            .list(&a.comments, |e, item| encode_item(e, item));
                     });
                 e.into_bytes()
             }
@@ -253,11 +270,7 @@ impl Event {
     /// The ids this event refers to (capture items and parents).
     pub fn references(&self) -> Vec<EventId> {
         match self {
-            Event::Capture(c) => c
-                .items
-                .iter()
-                .flat_map(|i| std::iter::once(i.id).chain(i.parent))
-                .collect(),
+            Event::Capture(c) => c.items().flat_map(|i| std::iter::once(i.id).chain(i.parent)).collect(),
             _ => Vec::new(),
         }
     }
@@ -281,10 +294,7 @@ impl LogEntry {
     /// tag, seq, event id, recorded_at and the event's annotation.
     pub fn entry_hash(&self) -> [u8; 32] {
         let mut e = Encoder::with_tag(tags::ENTRY);
-        e.u64(self.seq.0)
-            .id(self.id.as_bytes())
-            .time(&self.recorded_at)
-            .opt_str(self.event.annotation());
+        e.u64(self.seq.0).id(self.id.as_bytes()).time(&self.recorded_at).opt_str(self.event.annotation());
         e.hash()
     }
 }
@@ -344,16 +354,8 @@ mod golden {
 
     #[test]
     fn comment_without_author_or_time() {
-        let e = Event::Comment(Comment::new(
-            ArticleKey("title:undated:x".into()),
-            None,
-            None,
-            "b",
-        ));
-        assert_eq!(
-            e.id().to_hex(),
-            "146da961e25243bdb72256c26434003ca5e745610b4c3e133f5b2f2f5b025481"
-        );
+        let e = Event::Comment(Comment::new(ArticleKey("title:undated:x".into()), None, None, "b"));
+        assert_eq!(e.id().to_hex(), "146da961e25243bdb72256c26434003ca5e745610b4c3e133f5b2f2f5b025481");
     }
 
     #[test]
@@ -366,10 +368,7 @@ mod golden {
             None,
             &["One.".to_string(), "Two.".to_string()],
         ));
-        assert_eq!(
-            e.id().to_hex(),
-            "f7f482c6c0d8d9a1d93cc8655d414d55c78880f4642e1cde96b96d2549e0bb4b"
-        );
+        assert_eq!(e.id().to_hex(), "f7f482c6c0d8d9a1d93cc8655d414d55c78880f4642e1cde96b96d2549e0bb4b");
     }
 
     fn capture() -> Event {
@@ -383,18 +382,14 @@ mod golden {
             format: "tribune".into(),
             parser_version: 1,
             declared_comments: Some(44),
-            items: vec![
-                CaptureItem {
-                    id: c,
-                    parent: None,
-                    possibly_truncated: false,
-                },
-                CaptureItem {
-                    id: EventId([9; 32]),
-                    parent: Some(c),
-                    possibly_truncated: true,
-                },
-            ],
+            articles: vec![CapturedArticle {
+                key: ArticleKey("https://example.com/a".into()),
+                article: None,
+                comments: vec![
+                    CaptureItem { id: c, parent: None, possibly_truncated: false },
+                    CaptureItem { id: EventId([9; 32]), parent: Some(c), possibly_truncated: true },
+                ],
+            }],
         })
     }
 
@@ -406,10 +401,7 @@ mod golden {
             c.source = "elsewhere/page.txt".into();
         }
         assert_eq!(a.id(), b.id());
-        assert_eq!(
-            a.id().to_hex(),
-            "31eafb8e146c19b1f4d5616c745790137ace7201946e5d9b0a0cc1fc210fceeb"
-        );
+        assert_eq!(a.id().to_hex(), "cf4717c01f369d07f5646330840243545016add890a6ffecac66e88c154edbb3");
     }
 
     #[test]
@@ -425,24 +417,13 @@ mod golden {
             "092e18aa7114c7d78e153cbf78508d7a1e27e79c92dcf40b72cc4983c1959c15"
         );
         let head1 = chain_step(&ChainHash::GENESIS, &entry.entry_hash());
-        assert_eq!(
-            head1.to_hex(),
-            "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19"
-        );
-        let cap = LogEntry {
-            seq: Seq(2),
-            id: capture().id(),
-            recorded_at: entry.recorded_at,
-            event: capture(),
-        };
+        assert_eq!(head1.to_hex(), "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19");
+        let cap =
+            LogEntry { seq: Seq(2), id: capture().id(), recorded_at: entry.recorded_at, event: capture() };
         let mut moved = cap.clone();
         if let Event::Capture(c) = &mut moved.event {
             c.source = "elsewhere".into();
         }
-        assert_ne!(
-            cap.entry_hash(),
-            moved.entry_hash(),
-            "the source path is covered by the entry hash"
-        );
+        assert_ne!(cap.entry_hash(), moved.entry_hash(), "the source path is covered by the entry hash");
     }
 }

@@ -139,9 +139,7 @@ impl ChainHash {
 
 /// A position in the log. Seqs are dense and start at 1; seq 0 names the
 /// empty archive (no entry), so `head` of an empty archive is `0 000…0`.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
 pub struct Seq(pub u64);
 
 impl Seq {

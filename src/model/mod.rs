@@ -7,6 +7,8 @@ pub mod ids;
 pub mod normalize;
 pub mod time;
 
-pub use event::{chain_step, Article, Capture, CaptureItem, Comment, Event, EventKind, LogEntry};
+pub use event::{
+    chain_step, Article, Capture, CaptureItem, CapturedArticle, Comment, Event, EventKind, LogEntry,
+};
 pub use ids::{ArticleKey, BlobId, ChainHash, EventId, HexPrefix, Seq};
 pub use time::Timestamp;

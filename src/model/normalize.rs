@@ -52,9 +52,7 @@ pub fn canonical_url(raw: &str) -> Option<String> {
     let (scheme, rest) = s.split_once("://")?;
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     {
         return None;
     }
@@ -73,11 +71,7 @@ pub fn canonical_url(raw: &str) -> Option<String> {
             }
         }
     }
-    let tail = if tail.is_empty() || tail.starts_with('?') {
-        format!("/{tail}")
-    } else {
-        tail.to_string()
-    };
+    let tail = if tail.is_empty() || tail.starts_with('?') { format!("/{tail}") } else { tail.to_string() };
     if tail.chars().any(char::is_whitespace) {
         return None;
     }
@@ -100,10 +94,7 @@ pub fn article_key_for_title(title: &str, published: Option<&Timestamp>) -> Arti
         }
         None => "undated".to_string(),
     };
-    ArticleKey(format!(
-        "title:{date}:{}",
-        normalize_line(title).to_lowercase()
-    ))
+    ArticleKey(format!("title:{date}:{}", normalize_line(title).to_lowercase()))
 }
 
 #[cfg(test)]
@@ -132,14 +123,8 @@ mod tests {
             canonical_url(" HTTPS://Tribune.com.PK:443/story/1/x?a=1#c ").as_deref(),
             Some("https://tribune.com.pk/story/1/x?a=1")
         );
-        assert_eq!(
-            canonical_url("http://example.com").as_deref(),
-            Some("http://example.com/")
-        );
-        assert_eq!(
-            canonical_url("http://example.com?q").as_deref(),
-            Some("http://example.com/?q")
-        );
+        assert_eq!(canonical_url("http://example.com").as_deref(), Some("http://example.com/"));
+        assert_eq!(canonical_url("http://example.com?q").as_deref(), Some("http://example.com/?q"));
         assert_eq!(canonical_url("example.com/x"), None);
         assert_eq!(canonical_url("http:///x"), None);
         assert_eq!(canonical_url("1http://x"), None);

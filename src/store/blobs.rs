@@ -47,11 +47,7 @@ impl BlobDir {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let compressed = zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|e| Error::io(&path, e))?;
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            &id.to_hex()[..16]
-        ));
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), &id.to_hex()[..16]));
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&compressed)?;
@@ -107,9 +103,7 @@ impl BlobDir {
             .iter()
             .map(|id| {
                 let p = self.path_of(id);
-                fs::metadata(&p)
-                    .map(|m| m.len())
-                    .map_err(|e| Error::io(&p, e))
+                fs::metadata(&p).map(|m| m.len()).map_err(|e| Error::io(&p, e))
             })
             .sum()
     }
@@ -117,7 +111,5 @@ impl BlobDir {
 
 /// fsyncs a directory so that a rename into it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }

@@ -20,22 +20,17 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// Decodes an enveloped value; `what` names it in errors (`segment at seq 12`).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    let (&version, body) = bytes
-        .split_first()
-        .ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
+    let (&version, body) =
+        bytes.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
     if version != ENVELOPE_VERSION {
         return Err(Error::Corrupt(format!(
             "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
         )));
     }
-    let (value, used): (T, usize) =
-        bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
     if used != body.len() {
-        return Err(Error::Corrupt(format!(
-            "{what}: {} trailing bytes after the value",
-            body.len() - used
-        )));
+        return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - used)));
     }
     Ok(value)
 }

@@ -25,12 +25,7 @@ impl Store for MemoryStore {
     }
 
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
-        Ok(self
-            .index
-            .keys()
-            .filter(|id| prefix.matches(id.as_bytes()))
-            .copied()
-            .collect())
+        Ok(self.index.keys().filter(|id| prefix.matches(id.as_bytes())).copied().collect())
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
@@ -66,10 +61,7 @@ impl Store for MemoryStore {
     }
 
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        self.blobs
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
+        self.blobs.get(id).cloned().ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
     }
 
     fn blob_ids(&self) -> Result<Vec<BlobId>> {

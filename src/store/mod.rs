@@ -137,17 +137,11 @@ impl Clock {
     /// `Fixed` when `SOURCE_DATE_EPOCH` is set, else `Wall`.
     pub fn from_env() -> Result<Clock> {
         match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(Timestamp::from_unix)
-                .map(Clock::Fixed)
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds"
-                    ))
-                }),
+            Ok(v) => {
+                v.trim().parse::<i64>().ok().and_then(Timestamp::from_unix).map(Clock::Fixed).ok_or_else(
+                    || Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")),
+                )
+            }
             Err(_) => Ok(Clock::Wall),
         }
     }
@@ -217,11 +211,7 @@ impl Archive {
     /// Wraps any store.
     pub fn with_store(store: Box<dyn Store>) -> Result<Archive> {
         let head = store.head()?;
-        Ok(Archive {
-            store,
-            head,
-            clock: Clock::from_env()?,
-        })
+        Ok(Archive { store, head, clock: Clock::from_env()? })
     }
 
     /// Sets where `recorded_at` comes from.
@@ -243,11 +233,7 @@ impl Archive {
     /// raw bytes as a blob. Events already in the archive, or repeated within
     /// the document, are counted as duplicates and not appended. With
     /// `dry_run` nothing is written.
-    pub fn append_document(
-        &mut self,
-        doc: &NewDocument<'_>,
-        dry_run: bool,
-    ) -> Result<AppendOutcome> {
+    pub fn append_document(&mut self, doc: &NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
         let mut outcome = AppendOutcome::default();
         let mut seen: HashSet<EventId> = HashSet::new();
         let mut fresh: Vec<(EventId, &Event)> = Vec::new();
@@ -281,12 +267,7 @@ impl Archive {
         let mut entries = Vec::with_capacity(fresh.len());
         for (id, event) in fresh {
             head.seq = head.seq.next();
-            let entry = LogEntry {
-                seq: head.seq,
-                id,
-                recorded_at,
-                event: event.clone(),
-            };
+            let entry = LogEntry { seq: head.seq, id, recorded_at, event: event.clone() };
             head.hash = chain_step(&head.hash, &entry.entry_hash());
             head.counts.add(event.kind());
             entries.push(entry);
@@ -313,10 +294,7 @@ impl Archive {
     }
 
     /// Entries in log order from `from`.
-    pub fn entries_from(
-        &self,
-        from: Seq,
-    ) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+    pub fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
         self.store.entries_from(from)
     }
 
@@ -334,10 +312,7 @@ impl Archive {
                     .ok_or_else(|| Error::Corrupt(format!("index lost {id} during lookup")))?;
                 Ok((*id, seq))
             }
-            _ => Err(Error::Ambiguous {
-                prefix: prefix.to_string(),
-                candidates: ids,
-            }),
+            _ => Err(Error::Ambiguous { prefix: prefix.to_string(), candidates: ids }),
         }
     }
 }

@@ -71,16 +71,10 @@ impl SledStore {
             fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         }
         if !root.is_dir() {
-            return Err(Error::NotAnArchive {
-                path: root.to_path_buf(),
-                reason: "not a directory".into(),
-            });
+            return Err(Error::NotAnArchive { path: root.to_path_buf(), reason: "not a directory".into() });
         }
         if !marker.exists() {
-            let empty = fs::read_dir(root)
-                .map_err(|e| Error::io(root, e))?
-                .next()
-                .is_none();
+            let empty = fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_none();
             if !empty {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
@@ -100,9 +94,7 @@ impl SledStore {
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::ArchiveInUse(root.to_path_buf()))
-            }
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         if marker.exists() {
@@ -116,16 +108,14 @@ impl SledStore {
         } else {
             fs::write(&marker, MARKER_TEXT).map_err(|e| Error::io(&marker, e))?;
         }
-        let db = sled::Config::new()
-            .path(root.join("db"))
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| match e {
+        let db = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES).open().map_err(
+            |e| match e {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                     Error::ArchiveInUse(root.to_path_buf())
                 }
                 other => Error::Sled(other),
-            })?;
+            },
+        )?;
         let tree = db.open_tree("log")?;
         Ok(SledStore {
             root: root.to_path_buf(),
@@ -157,11 +147,7 @@ fn dir_size(path: &Path) -> Result<u64> {
     for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
         let entry = entry.map_err(|e| Error::io(path, e))?;
         let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
+        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
     }
     Ok(total)
 }
@@ -187,9 +173,8 @@ impl Store for SledStore {
         let mut out = Vec::new();
         for kv in self.tree.scan_prefix(key) {
             let (k, _) = kv?;
-            let arr: [u8; 32] = k[1..]
-                .try_into()
-                .map_err(|_| Error::Corrupt(format!("index key of {} bytes", k.len())))?;
+            let arr: [u8; 32] =
+                k[1..].try_into().map_err(|_| Error::Corrupt(format!("index key of {} bytes", k.len())))?;
             if prefix.matches(&arr) {
                 out.push(EventId(arr));
             }
@@ -199,11 +184,7 @@ impl Store for SledStore {
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
         // The segment holding `from` starts at or before it.
-        let start = match self
-            .tree
-            .range(segment_key(Seq(0))..=segment_key(from))
-            .next_back()
-        {
+        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
             Some(kv) => {
                 let (k, _) = kv?;
                 decode_seq(&k[1..], "segment key")?
@@ -213,15 +194,9 @@ impl Store for SledStore {
         let end: &[u8] = &[SEGMENT + 1];
         let segments = self.tree.range(&segment_key(start)[..]..end);
         let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
-            let decoded = kv
-                .map_err(Error::from)
-                .and_then(|(k, v)| SledStore::decode_segment(&k, &v));
+            let decoded = kv.map_err(Error::from).and_then(|(k, v)| SledStore::decode_segment(&k, &v));
             match decoded {
-                Ok(entries) => entries
-                    .into_iter()
-                    .filter(|e| e.seq >= from)
-                    .map(Ok)
-                    .collect(),
+                Ok(entries) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
                 Err(e) => vec![Err(e)],
             }
         });

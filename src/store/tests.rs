@@ -2,28 +2,19 @@
 //! store.
 
 use super::*;
-use crate::model::{ArticleKey, Capture, CaptureItem, Comment, Event};
+use crate::model::{ArticleKey, Capture, CaptureItem, CapturedArticle, Comment, Event};
 use tempfile::TempDir;
 
 fn comment(body: &str) -> Event {
-    Event::Comment(Comment::new(
-        ArticleKey("https://example.com/a".into()),
-        Some("x"),
-        None,
-        body,
-    ))
+    Event::Comment(Comment::new(ArticleKey("https://example.com/a".into()), Some("x"), None, body))
 }
 
 fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
     let mut events: Vec<Event> = bodies.iter().map(|b| comment(b)).collect();
-    let items = events
-        .iter()
-        .map(|e| CaptureItem {
-            id: e.id(),
-            parent: None,
-            possibly_truncated: false,
-        })
-        .collect();
+    let comments =
+        events.iter().map(|e| CaptureItem { id: e.id(), parent: None, possibly_truncated: false }).collect();
+    let articles =
+        vec![CapturedArticle { key: ArticleKey("https://example.com/a".into()), article: None, comments }];
     events.push(Event::Capture(Capture {
         blob: BlobId(*blake3::hash(raw).as_bytes()),
         source: "t".into(),
@@ -33,7 +24,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         format: "jsonl".into(),
         parser_version: 1,
         declared_comments: None,
-        items,
+        articles,
     }));
     NewDocument { raw, events }
 }
@@ -54,45 +45,22 @@ fn replayed_head(archive: &Archive) -> HeadState {
 #[test]
 fn appends_new_events_once() {
     let mut a = Archive::in_memory();
-    let out = a
-        .append_document(&document(b"one", &["a", "b", "a"]), false)
-        .unwrap();
+    let out = a.append_document(&document(b"one", &["a", "b", "a"]), false).unwrap();
     assert_eq!(out.new.comments, 2);
-    assert_eq!(
-        out.duplicate.comments, 1,
-        "a repeat within a document is a duplicate"
-    );
+    assert_eq!(out.duplicate.comments, 1, "a repeat within a document is a duplicate");
     assert_eq!(out.new.captures, 1);
     assert_eq!(out.appended, Some((Seq(1), Seq(3))));
     let head = *a.head();
     assert_eq!(replayed_head(&a), head);
 
-    let again = a
-        .append_document(&document(b"one", &["a", "b", "a"]), false)
-        .unwrap();
+    let again = a.append_document(&document(b"one", &["a", "b", "a"]), false).unwrap();
     assert_eq!(again.new.total(), 0);
     assert_eq!(*a.head(), head, "nothing new: head unchanged");
 
-    let more = a
-        .append_document(&document(b"two", &["b", "c"]), false)
-        .unwrap();
-    assert_eq!(
-        (
-            more.new.comments,
-            more.duplicate.comments,
-            more.new.captures
-        ),
-        (1, 1, 1)
-    );
+    let more = a.append_document(&document(b"two", &["b", "c"]), false).unwrap();
+    assert_eq!((more.new.comments, more.duplicate.comments, more.new.captures), (1, 1, 1));
     assert_eq!(replayed_head(&a), *a.head());
-    assert_eq!(
-        a.head().counts,
-        KindCounts {
-            articles: 0,
-            comments: 3,
-            captures: 2
-        }
-    );
+    assert_eq!(a.head().counts, KindCounts { articles: 0, comments: 3, captures: 2 });
 }
 
 #[test]
@@ -117,17 +85,12 @@ fn capture_must_name_its_bytes() {
 #[test]
 fn prefix_lookup() {
     let mut a = Archive::in_memory();
-    a.append_document(&document(b"one", &["a", "b", "c", "d", "e", "f"]), false)
-        .unwrap();
+    a.append_document(&document(b"one", &["a", "b", "c", "d", "e", "f"]), false).unwrap();
     let id = comment("a").id();
     assert_eq!(a.resolve_prefix(&id.to_hex()[..10]).unwrap().0, id);
     assert!(matches!(a.resolve_prefix("zz"), Err(Error::Usage(_))));
     // With 7 ids some single hex digit is shared by at least two of them.
-    let ids: Vec<String> = a
-        .entries_from(Seq(1))
-        .unwrap()
-        .map(|e| e.unwrap().id.to_hex())
-        .collect();
+    let ids: Vec<String> = a.entries_from(Seq(1)).unwrap().map(|e| e.unwrap().id.to_hex()).collect();
     let shared = (0..16u8)
         .map(|d| format!("{d:x}"))
         .find(|d| ids.iter().filter(|i| i.starts_with(d.as_str())).count() >= 2);
@@ -147,8 +110,7 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
     let path = dir.path().join("arch");
     let head = {
         let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
-        a.append_document(&document(b"one", &["a", "b"]), false)
-            .unwrap();
+        a.append_document(&document(b"one", &["a", "b"]), false).unwrap();
         a.flush().unwrap();
         *a.head()
     };
@@ -159,20 +121,11 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
     assert_eq!(a.head().seq, Seq(5));
     assert_eq!(replayed_head(&a), *a.head());
     // Reading from the middle of a segment.
-    let from2: Vec<u64> = a
-        .entries_from(Seq(2))
-        .unwrap()
-        .map(|e| e.unwrap().seq.0)
-        .collect();
+    let from2: Vec<u64> = a.entries_from(Seq(2)).unwrap().map(|e| e.unwrap().seq.0).collect();
     assert_eq!(from2, vec![2, 3, 4, 5]);
     assert_eq!(a.entry(Seq(4)).unwrap().event, comment("c"));
     assert!(matches!(a.entry(Seq(6)), Err(Error::MissingEntry(_))));
-    assert_eq!(
-        a.store()
-            .get_blob(&BlobId(*blake3::hash(b"two").as_bytes()))
-            .unwrap(),
-        b"two"
-    );
+    assert_eq!(a.store().get_blob(&BlobId(*blake3::hash(b"two").as_bytes())).unwrap(), b"two");
 }
 
 #[test]
@@ -185,10 +138,7 @@ fn second_open_is_refused_clearly() {
         Err(e @ Error::ArchiveInUse(_)) => {
             assert_eq!(
                 e.to_string(),
-                format!(
-                    "archive {} is in use by another cairn process",
-                    path.display()
-                )
+                format!("archive {} is in use by another cairn process", path.display())
             )
         }
         Err(other) => panic!("wrong error: {other}"),
@@ -199,18 +149,8 @@ fn second_open_is_refused_clearly() {
 #[test]
 fn refuses_missing_and_foreign_directories() {
     let dir = TempDir::new().unwrap();
-    assert!(matches!(
-        Archive::open(&dir.path().join("none"), OpenMode::MustExist),
-        Err(Error::NoArchive(_))
-    ));
+    assert!(matches!(Archive::open(&dir.path().join("none"), OpenMode::MustExist), Err(Error::NoArchive(_))));
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-    assert!(matches!(
-        Archive::open(dir.path(), OpenMode::CreateIfMissing),
-        Err(Error::NotAnArchive { .. })
-    ));
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "nothing written into a foreign directory"
-    );
+    assert!(matches!(Archive::open(dir.path(), OpenMode::CreateIfMissing), Err(Error::NotAnArchive { .. })));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written into a foreign directory");
 }

@@ -34,29 +34,18 @@ fn a_second_process_gets_archive_in_use() {
     }
     let second = env.run(&["ingest", &jsonl_fixture()]).expect_code(2);
     assert!(
-        second.stderr.contains(&format!(
-            "archive {} is in use by another cairn process",
-            env.archive.display()
-        )),
+        second
+            .stderr
+            .contains(&format!("archive {} is in use by another cairn process", env.archive.display())),
         "{second}"
     );
     let run = env.run(&["head"]).expect_code(2);
     assert!(run.stderr.contains("is in use"), "{run}");
 
-    let doc =
-        "{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"while locked\"}\n";
-    holder
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .unwrap();
+    let doc = "{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"while locked\"}\n";
+    holder.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
     let out = holder.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "holder: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "holder: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"comments\":{\"new\":1"));
     assert_ne!(env.head(), head, "the holder's document landed");
     assert!(env.head().starts_with("11 "));

@@ -5,29 +5,14 @@ use crate::support::{jsonl_fixture, Env};
 use std::path::Path;
 
 fn worked_example() -> (Vec<u8>, String) {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/format.md"))
-        .unwrap();
-    let block = doc
-        .split("```hex\n")
-        .nth(1)
-        .expect("a ```hex block")
-        .split("```")
-        .next()
-        .unwrap();
-    let hex: String = block
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .concat();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/format.md")).unwrap();
+    let block = doc.split("```hex\n").nth(1).expect("a ```hex block").split("```").next().unwrap();
+    let hex: String = block.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().concat();
     let bytes = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
         .collect();
-    let id = doc
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("id: "))
-        .expect("an `id:` line")
-        .to_string();
+    let id = doc.lines().find_map(|l| l.trim().strip_prefix("id: ")).expect("an `id:` line").to_string();
     (bytes, id)
 }
 

@@ -13,17 +13,9 @@ use gen_tribune::{generate, total, Params};
 fn generated_rounds_ingest_to_the_predicted_counts() {
     let env = Env::new();
     let corpus = env.dir.path().join("corpus");
-    let params = Params {
-        articles: 12,
-        comments: 16,
-        rounds: 3,
-        seed: 7,
-    };
+    let params = Params { articles: 12, comments: 16, rounds: 3, seed: 7 };
     let rounds = generate(&corpus, &params).unwrap();
-    assert!(
-        rounds[1].captures.duplicate > 0,
-        "some byte-identical pages"
-    );
+    assert!(rounds[1].captures.duplicate > 0, "some byte-identical pages");
     assert!(rounds[1].captures.new > 0, "some changed pages");
     for (i, expected) in rounds.iter().enumerate() {
         let dir = corpus.join(format!("round-{i:02}"));
@@ -34,27 +26,15 @@ fn generated_rounds_ingest_to_the_predicted_counts() {
     let fresh = Env::new();
     let run = fresh.ok(&["ingest", "--json", &corpus.display().to_string()]);
     assert_eq!(run.stdout.trim(), total(&rounds).to_json());
-    assert_eq!(
-        fresh.head(),
-        env.head(),
-        "same inputs, same order: same head"
-    );
+    assert_eq!(fresh.head(), env.head(), "same inputs, same order: same head");
 }
 
 #[test]
 fn the_generator_is_deterministic() {
     let a = Env::new();
     let b = Env::new();
-    let p = Params {
-        articles: 3,
-        comments: 8,
-        rounds: 2,
-        seed: 42,
-    };
-    assert_eq!(
-        generate(a.dir.path(), &p).unwrap(),
-        generate(b.dir.path(), &p).unwrap()
-    );
+    let p = Params { articles: 3, comments: 8, rounds: 2, seed: 42 };
+    assert_eq!(generate(a.dir.path(), &p).unwrap(), generate(b.dir.path(), &p).unwrap());
     for round in ["round-00", "round-01", "round-02"] {
         for i in 0..3 {
             let name = format!("{round}/article-{i:06}.txt");

@@ -49,10 +49,7 @@ fn a_malformed_line_rejects_the_whole_document() {
     assert_eq!(report["errors"][0]["path"], json!(bad));
     let message = report["errors"][0]["error"].as_str().unwrap();
     assert!(message.starts_with("line 10: invalid record"), "{message}");
-    assert!(
-        run.stderr.contains(&format!("{bad}:10: invalid record")),
-        "{run}"
-    );
+    assert!(run.stderr.contains(&format!("{bad}:10: invalid record")), "{run}");
     assert_eq!(report["comments"]["new"], json!(0));
     assert_eq!(env.head(), head, "archive unchanged");
     assert_eq!(env.ok(&["stats", "--json"]).json(), stats);
@@ -61,10 +58,7 @@ fn a_malformed_line_rejects_the_whole_document() {
 #[test]
 fn a_rejected_first_document_leaves_an_empty_archive() {
     let env = Env::new();
-    let bad = env.write(
-        "bad.jsonl",
-        "{\"type\":\"article\",\"title\":\"t\"}\nnot json\n",
-    );
+    let bad = env.write("bad.jsonl", "{\"type\":\"article\",\"title\":\"t\"}\nnot json\n");
     env.run(&["ingest", &bad]).expect_code(1);
     assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
 }
@@ -76,11 +70,7 @@ fn bad_inputs_are_rejected_with_clear_errors() {
         ("empty.jsonl", b"".to_vec(), "empty input"),
         ("blank.jsonl", b"  \n\n".to_vec(), "empty input"),
         ("binary.jsonl", b"{\"a\0".to_vec(), "byte 3: binary input"),
-        (
-            "latin1.jsonl",
-            b"{\"type\":\"article\",\"title\":\"caf\xe9\"}".to_vec(),
-            "byte 30: invalid UTF-8",
-        ),
+        ("latin1.jsonl", b"{\"type\":\"article\",\"title\":\"caf\xe9\"}".to_vec(), "byte 30: invalid UTF-8"),
         (
             "notes.txt",
             b"just some notes\nnothing that looks like a page\n".to_vec(),
@@ -95,22 +85,12 @@ fn bad_inputs_are_rejected_with_clear_errors() {
     for (name, bytes, expected) in cases {
         let path = env.write(name, bytes);
         let run = env.run(&["ingest", &path]).expect_code(1);
-        assert!(
-            run.stderr.contains(expected),
-            "{name}: wanted {expected:?}\n{run}"
-        );
-        assert!(
-            run.stderr.contains(&path),
-            "the error names the file\n{run}"
-        );
+        assert!(run.stderr.contains(expected), "{name}: wanted {expected:?}\n{run}");
+        assert!(run.stderr.contains(&path), "the error names the file\n{run}");
         assert!(!run.stderr.contains("panicked"), "{run}");
     }
     let run = env.run(&["ingest", "does-not-exist.jsonl"]).expect_code(1);
-    assert!(
-        run.stderr
-            .contains("does-not-exist.jsonl: no such file or directory"),
-        "{run}"
-    );
+    assert!(run.stderr.contains("does-not-exist.jsonl: no such file or directory"), "{run}");
     assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
 }
 
@@ -118,9 +98,7 @@ fn bad_inputs_are_rejected_with_clear_errors() {
 fn good_inputs_still_land_when_others_are_rejected() {
     let env = Env::new();
     let bad = env.write("bad.jsonl", "nope");
-    let run = env
-        .run(&["ingest", "--json", &bad, &jsonl_fixture()])
-        .expect_code(1);
+    let run = env.run(&["ingest", "--json", &bad, &jsonl_fixture()]).expect_code(1);
     let report = run.json();
     assert_eq!(report["inputs"], json!(2));
     assert_eq!(report["comments"]["new"], json!(7));
@@ -144,10 +122,7 @@ fn directories_are_walked_in_sorted_order() {
         .stdout
         .lines()
         .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["source"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["source"].as_str().unwrap().to_string()
         })
         .collect();
     assert_eq!(sources, vec!["in/a.jsonl", "in/b.jsonl", "in/sub/c.jsonl"]);
@@ -157,9 +132,7 @@ fn directories_are_walked_in_sorted_order() {
 fn stdin_is_one_document() {
     let env = Env::new();
     let bytes = std::fs::read(jsonl_fixture()).unwrap();
-    let run = env
-        .run_stdin(&["ingest", "--json", "-"], &bytes)
-        .expect_code(0);
+    let run = env.run_stdin(&["ingest", "--json", "-"], &bytes).expect_code(0);
     assert_eq!(run.json()["comments"]["new"], json!(7));
     let cap = env.ok(&["log", "--kind", "capture", "--json"]);
     assert!(cap.stdout.contains(r#""source":"-""#), "{cap}");
@@ -213,18 +186,9 @@ fn tz_applies_to_times_without_offset() {
         &doc,
     ]);
     let log = env.ok(&["log", "--json"]).stdout;
-    assert!(
-        log.contains("\"posted_at\":\"2012-03-28T13:02:00+05:00\""),
-        "{log}"
-    );
-    assert!(
-        log.contains("\"source_url\":\"https://example.com/a\""),
-        "{log}"
-    );
-    assert!(
-        log.contains("\"fetched_at\":\"2012-03-30T08:00:00+00:00\""),
-        "{log}"
-    );
+    assert!(log.contains("\"posted_at\":\"2012-03-28T13:02:00+05:00\""), "{log}");
+    assert!(log.contains("\"source_url\":\"https://example.com/a\""), "{log}");
+    assert!(log.contains("\"fetched_at\":\"2012-03-30T08:00:00+00:00\""), "{log}");
 }
 
 #[test]

@@ -4,10 +4,7 @@ use crate::support::{jsonl_fixture, Env};
 use serde_json::{json, Value};
 
 fn lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
+    stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
 }
 
 #[test]
@@ -20,16 +17,9 @@ fn log_filters_and_pages() {
     assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
     assert_eq!(all[0]["kind"], json!("article"));
     assert_eq!(all[8]["kind"], json!("capture"));
-    let comments = lines(
-        &env.ok(&[
-            "log", "--json", "--kind", "comment", "--from", "4", "--limit", "2",
-        ])
-        .stdout,
-    );
-    let got: Vec<u64> = comments
-        .iter()
-        .map(|e| e["seq"].as_u64().unwrap())
-        .collect();
+    let comments =
+        lines(&env.ok(&["log", "--json", "--kind", "comment", "--from", "4", "--limit", "2"]).stdout);
+    let got: Vec<u64> = comments.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(got, vec![4, 5]);
     let text = env.ok(&["log", "--limit", "2"]).stdout;
     assert_eq!(text.lines().count(), 2);
@@ -82,10 +72,7 @@ fn head_and_stats() {
     let (seq, hash) = head.split_once(' ').unwrap();
     assert_eq!(seq, "9");
     assert_eq!(hash.len(), 64);
-    assert_eq!(
-        env.ok(&["head", "--json"]).json(),
-        json!({"seq": 9, "hash": hash})
-    );
+    assert_eq!(env.ok(&["head", "--json"]).json(), json!({"seq": 9, "hash": hash}));
     let stats = env.ok(&["stats", "--json"]).json();
     assert_eq!(stats["entries"], json!(9));
     assert_eq!(stats["articles"], json!(1));
@@ -102,7 +89,9 @@ fn a_closed_stdout_pipe_ends_quietly() {
     // Enough entries that `log` is still writing when `head -n 1` exits.
     let mut doc = String::new();
     for i in 0..3000 {
-        doc.push_str(&format!("{{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"comment {i}\"}}\n"));
+        doc.push_str(&format!(
+            "{{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"comment {i}\"}}\n"
+        ));
     }
     let path = env.write("many.jsonl", doc);
     env.ok(&["ingest", &path]);
@@ -111,20 +100,9 @@ fn a_closed_stdout_pipe_ends_quietly() {
         env!("CARGO_BIN_EXE_cairn"),
         env.archive.display()
     );
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("bash").arg("-c").arg(&script).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stdout.trim(),
-        "0",
-        "cairn exits 0 on a closed pipe; stderr: {stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("error"),
-        "{stderr}"
-    );
+    assert_eq!(stdout.trim(), "0", "cairn exits 0 on a closed pipe; stderr: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
 }

@@ -10,24 +10,13 @@ use serde_json::json;
 #[test]
 fn an_unchanged_parser_appends_nothing() {
     let env = Env::new();
-    env.ok(&[
-        "ingest",
-        &fixture("tribune-2012-03-28-us-generals-kayani.txt")
-            .display()
-            .to_string(),
-    ]);
-    env.ok(&[
-        "ingest",
-        &fixture("kayani-2012-03-28.jsonl").display().to_string(),
-    ]);
+    env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    env.ok(&["ingest", &fixture("kayani-2012-03-28.jsonl").display().to_string()]);
     let head = env.head();
     let report = env.ok(&["reparse", "--json"]).json();
     assert_eq!(report["captures_examined"], json!(2));
     assert_eq!(report["parsed"], json!(2));
-    assert_eq!(
-        report["events"]["comments"],
-        json!({"new": 0, "duplicate": 51})
-    );
+    assert_eq!(report["events"]["comments"], json!({"new": 0, "duplicate": 51}));
     assert_eq!(report["changed"], json!([]));
     assert_eq!(env.head(), head);
 }
@@ -35,10 +24,7 @@ fn an_unchanged_parser_appends_nothing() {
 /// Stores a page as an older parser would have read it: one that kept the
 /// glued `Recommend` label in comment bodies.
 fn ingest_with_old_parser(env: &Env, page: &[u8]) {
-    let opts = IngestOptions {
-        format: Some(Format::Tribune),
-        ..IngestOptions::default()
-    };
+    let opts = IngestOptions { format: Some(Format::Tribune), ..IngestOptions::default() };
     let mut doc = parse_document("old.txt", page, &opts).expect("parses");
     let mut items = Vec::new();
     for (event, item) in doc.events.iter_mut().zip(&doc.items) {
@@ -50,11 +36,7 @@ fn ingest_with_old_parser(env: &Env, page: &[u8]) {
                 &format!("{}Recommend", c.body),
             );
         }
-        items.push(CaptureItem {
-            id: event.id(),
-            parent: None,
-            possibly_truncated: item.possibly_truncated,
-        });
+        items.push(CaptureItem { id: event.id(), parent: None, possibly_truncated: item.possibly_truncated });
     }
     doc.items = items;
     doc.parser_version = 0;
@@ -62,55 +44,35 @@ fn ingest_with_old_parser(env: &Env, page: &[u8]) {
     let mut events = doc.events;
     events.push(Event::Capture(capture));
     let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
-    archive
-        .append_document(&NewDocument { raw: page, events }, false)
-        .unwrap();
+    archive.append_document(&NewDocument { raw: page, events }, false).unwrap();
     archive.flush().unwrap();
 }
 
 #[test]
 fn a_better_parser_adds_the_corrected_versions() {
     let env = Env::new();
-    let page =
-        std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
-    let glued = page
-        .replace("\n\n\n  • ", "Recommend\n\n  • ")
-        .replace("\n\n\nMore in", "Recommend\n\nMore in");
+    let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let glued =
+        page.replace("\n\n\n  • ", "Recommend\n\n  • ").replace("\n\n\nMore in", "Recommend\n\nMore in");
     ingest_with_old_parser(&env, glued.as_bytes());
     let before = env.ok(&["stats", "--json"]).json();
     assert_eq!(before["comments"], json!(44));
 
     let dry = env.ok(&["reparse", "--dry-run", "--json"]).json();
     assert_eq!(dry["events"]["comments"]["new"], json!(44));
-    assert_eq!(
-        env.ok(&["stats", "--json"]).json(),
-        before,
-        "a dry run writes nothing"
-    );
+    assert_eq!(env.ok(&["stats", "--json"]).json(), before, "a dry run writes nothing");
 
     let run = env.ok(&["reparse"]);
     assert!(
-        run.stdout.starts_with(
-            "1 capture examined, 1 parsed; appended 0 articles, 44 comments, 1 capture"
-        ),
+        run.stdout.starts_with("1 capture examined, 1 parsed; appended 0 articles, 44 comments, 1 capture"),
         "{run}"
     );
-    assert!(
-        run.stdout
-            .contains("(parser v0 -> v1): +0 articles, +44 comments, +1 capture"),
-        "{run}"
-    );
+    assert!(run.stdout.contains("(parser v0 -> v1): +0 articles, +44 comments, +1 capture"), "{run}");
     let after = env.ok(&["stats", "--json"]).json();
-    assert_eq!(
-        after["comments"],
-        json!(88),
-        "old versions stay, new ones are added"
-    );
+    assert_eq!(after["comments"], json!(88), "old versions stay, new ones are added");
     assert_eq!(after["captures"], json!(2));
     assert_eq!(after["blobs"], json!(1), "the same raw bytes");
-    let log = env
-        .ok(&["log", "--json", "--kind", "comment", "--from", "47"])
-        .stdout;
+    let log = env.ok(&["log", "--json", "--kind", "comment", "--from", "47"]).stdout;
     assert!(!log.contains("Recommend"), "{log}");
 
     let head = env.head();

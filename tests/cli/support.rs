@@ -11,9 +11,7 @@ pub const EPOCH: &str = "1700000000";
 
 /// The project's fixtures directory.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
 /// The result of one run.
@@ -42,8 +40,7 @@ impl Run {
 
     /// Parses stdout as one JSON value.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
     }
 }
 
@@ -73,13 +70,8 @@ impl Env {
     /// A `cairn` command with `--archive` set, run in the temp dir.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        cmd.arg("--archive")
-            .arg(&self.archive)
-            .args(args)
-            .current_dir(self.dir.path());
-        cmd.env("SOURCE_DATE_EPOCH", EPOCH)
-            .env_remove("CAIRN_ARCHIVE")
-            .env_remove("RUST_LOG");
+        cmd.arg("--archive").arg(&self.archive).args(args).current_dir(self.dir.path());
+        cmd.env("SOURCE_DATE_EPOCH", EPOCH).env_remove("CAIRN_ARCHIVE").env_remove("RUST_LOG");
         cmd
     }
 
@@ -99,12 +91,7 @@ impl Env {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("cairn starts");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write stdin");
+        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
         let out = child.wait_with_output().expect("cairn ends");
         Run::from_output(format!("cairn {} < input", args.join(" ")), out)
     }

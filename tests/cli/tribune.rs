@@ -18,10 +18,7 @@ fn sample_path() -> String {
 }
 
 fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
+    stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
 }
 
 fn comments(env: &Env) -> Vec<Value> {
@@ -43,11 +40,7 @@ fn blocks(page: &str) -> (String, Vec<String>, String) {
     let (head, rest) = page.split_once("\n\n  • ").unwrap();
     let (body, tail) = rest.rsplit_once("\n\n\nMore in Pakistan").unwrap();
     let blocks = body.split(SEP).map(str::to_string).collect();
-    (
-        format!("{head}\n\n  • "),
-        blocks,
-        format!("\n\n\nMore in Pakistan{tail}"),
-    )
+    (format!("{head}\n\n  • "), blocks, format!("\n\n\nMore in Pakistan{tail}"))
 }
 
 fn assemble(head: &str, blocks: &[String], tail: &str) -> String {
@@ -55,10 +48,7 @@ fn assemble(head: &str, blocks: &[String], tail: &str) -> String {
 }
 
 fn block_of(blocks: &[String], author_line: &str) -> usize {
-    blocks
-        .iter()
-        .position(|b| b.starts_with(author_line))
-        .unwrap_or_else(|| panic!("no block {author_line}"))
+    blocks.iter().position(|b| b.starts_with(author_line)).unwrap_or_else(|| panic!("no block {author_line}"))
 }
 
 #[test]
@@ -72,70 +62,32 @@ fn the_sample_page_yields_its_facts() {
     assert_eq!(cs[0]["author"], json!("ahmad"));
     assert_eq!(cs[0]["posted_at"], json!("2012-03-28T13:02:00+05:00"));
     assert_eq!(cs[43]["posted_at"], json!("2012-03-30T02:55:00+05:00"));
-    assert_eq!(
-        cs.iter()
-            .filter(|c| c["author"] == json!("Tony C."))
-            .count(),
-        4
-    );
-    assert_eq!(
-        cs.iter()
-            .filter(|c| c["author"] == json!("adeel759"))
-            .count(),
-        2
-    );
+    assert_eq!(cs.iter().filter(|c| c["author"] == json!("Tony C.")).count(), 4);
+    assert_eq!(cs.iter().filter(|c| c["author"] == json!("adeel759")).count(), 2);
 
     // The bullet-less 2:07PM comment replies to Shah's 1:33PM comment.
-    let shah = cs
-        .iter()
-        .find(|c| c["posted_at"] == json!("2012-03-28T13:33:00+05:00"))
-        .unwrap();
+    let shah = cs.iter().find(|c| c["posted_at"] == json!("2012-03-28T13:33:00+05:00")).unwrap();
     assert_eq!(shah["author"], json!("Shah"));
-    let reply = cs
-        .iter()
-        .find(|c| c["posted_at"] == json!("2012-03-28T14:07:00+05:00"))
-        .unwrap();
+    let reply = cs.iter().find(|c| c["posted_at"] == json!("2012-03-28T14:07:00+05:00")).unwrap();
     assert!(reply["author"].is_null());
     assert_eq!(reply["body"], json!("How pathetic this comment is"));
     let cap = &captures(&env)[0];
-    let item = cap["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == reply["id"])
-        .unwrap();
+    let item = cap["articles"][0]["comments"].as_array().unwrap().iter().find(|i| i["id"] == reply["id"]).unwrap();
     assert_eq!(item["parent"], shah["id"]);
     assert_eq!(cap["declared_comments"], json!(44));
     assert_eq!(cap["format"], json!("tribune"));
     assert_eq!(cap["tz"], json!("+05:00"));
 
     // Multi-paragraph bodies keep their breaks; mentions stay text.
-    let united = cs
-        .iter()
-        .find(|c| c["author"] == json!("pakistan united"))
-        .unwrap();
-    assert!(united["body"]
-        .as_str()
-        .unwrap()
-        .starts_with("adeel is right\n\nwhat pakistan army did\n\n"));
-    let adeel = cs
-        .iter()
-        .find(|c| c["author"] == json!("adeel759"))
-        .unwrap();
-    assert!(adeel["body"]
-        .as_str()
-        .unwrap()
-        .starts_with("@Cautious. Bottom line"));
-    assert!(cs
-        .iter()
-        .all(|c| !c["body"].as_str().unwrap().contains("Recommend")));
+    let united = cs.iter().find(|c| c["author"] == json!("pakistan united")).unwrap();
+    assert!(united["body"].as_str().unwrap().starts_with("adeel is right\n\nwhat pakistan army did\n\n"));
+    let adeel = cs.iter().find(|c| c["author"] == json!("adeel759")).unwrap();
+    assert!(adeel["body"].as_str().unwrap().starts_with("@Cautious. Bottom line"));
+    assert!(cs.iter().all(|c| !c["body"].as_str().unwrap().contains("Recommend")));
 
     // The article: title, date, body as captured (the caption twice).
     let article = &json_lines(&env.ok(&["log", "--json", "--kind", "article"]).stdout)[0];
-    assert_eq!(
-        article["title"],
-        json!("Senior US commanders discuss border cooperation with Kayani")
-    );
+    assert_eq!(article["title"], json!("Senior US commanders discuss border cooperation with Kayani"));
     assert_eq!(article["published"], json!("2012-03-28"));
     assert_eq!(
         article["key"],
@@ -143,12 +95,7 @@ fn the_sample_page_yields_its_facts() {
     );
     let body = article["body"].as_array().unwrap();
     assert_eq!(body[0], body[1], "the doubled caption is kept as captured");
-    assert!(body
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .starts_with("It was the highest-level exchange"));
+    assert!(body.last().unwrap().as_str().unwrap().starts_with("It was the highest-level exchange"));
 }
 
 #[test]
@@ -167,10 +114,7 @@ fn rendering_noise_is_one_new_capture_and_nothing_else() {
     env.ok(&["ingest", &sample_path()]);
     let (head, blocks, tail) = blocks(&sample());
     // Recommend glued to every body's last word, one blank line instead of two.
-    let glued: Vec<String> = blocks
-        .iter()
-        .map(|b| format!("{}Recommend", b.trim_end()))
-        .collect();
+    let glued: Vec<String> = blocks.iter().map(|b| format!("{}Recommend", b.trim_end())).collect();
     let noisy = format!("{head}{}{tail}", glued.join("\n\n  • "));
     let noisy = noisy.replace("\n\n\nMore in Pakistan", "\n\nMore in Pakistan");
     assert!(noisy.contains("plots…. sale sale saleRecommend\n\n  • Hafiz"));
@@ -191,24 +135,16 @@ fn a_later_scrape_adds_removes_and_edits() {
     let uff = block_of(&blocks, "UFF\n");
     blocks[uff] = blocks[uff].replace("Do You?", "Do You? (edited)");
     for (i, who) in ["newcomer", "Tony C.", "ahmad"].iter().enumerate() {
-        blocks.push(format!(
-            "{who}\n    Mar 30, 2012 - {}:15AM\n\n    new comment number {i}",
-            3 + i
-        ));
+        blocks.push(format!("{who}\n    Mar 30, 2012 - {}:15AM\n\n    new comment number {i}", 3 + i));
     }
-    let page =
-        assemble(&head, &blocks, &tail).replace("Reader Comments (44)", "Reader Comments (46)");
+    let page = assemble(&head, &blocks, &tail).replace("Reader Comments (44)", "Reader Comments (46)");
     let path = env.write("later.txt", page);
     let report = env.ok(&["ingest", "--json", &path]).json();
     assert_eq!(counts(&report), (0, 4, 1), "{report}");
     assert_eq!(report["comments"]["duplicate"], json!(42));
     let cs = comments(&env);
     let edited: Vec<&Value> = cs.iter().filter(|c| c["author"] == json!("UFF")).collect();
-    assert_eq!(
-        edited.len(),
-        2,
-        "the edit is a new version; the old one stays"
-    );
+    assert_eq!(edited.len(), 2, "the edit is a new version; the old one stays");
 }
 
 #[test]
@@ -230,24 +166,15 @@ fn a_truncated_capture_keeps_complete_comments_and_marks_the_cut() {
     let path = env.write("cut.txt", &page[..cut_at]);
     let run = env.ok(&["ingest", "--json", &path]);
     assert_eq!(counts(&run.json()), (1, 43, 1));
-    assert!(
-        run.stderr
-            .contains(&format!("{path}: declared 44 comments, found 43")),
-        "{run}"
-    );
+    assert!(run.stderr.contains(&format!("{path}: declared 44 comments, found 43")), "{run}");
     assert!(run.stderr.contains("possibly truncated"), "{run}");
     let cap = &captures(&env)[0];
-    let items = cap["items"].as_array().unwrap();
+    let items = cap["articles"][0]["comments"].as_array().unwrap();
     assert_eq!(items.last().unwrap()["possibly_truncated"], json!(true));
-    assert!(items[..items.len() - 1]
-        .iter()
-        .all(|i| i["possibly_truncated"] == json!(false)));
+    assert!(items[..items.len() - 1].iter().all(|i| i["possibly_truncated"] == json!(false)));
     let last = comments(&env).pop().unwrap();
     let expected_end = page[..cut_at].rsplit('\n').next().unwrap().trim();
-    assert!(
-        last["body"].as_str().unwrap().ends_with(expected_end),
-        "{last}"
-    );
+    assert!(last["body"].as_str().unwrap().ends_with(expected_end), "{last}");
 
     // Cut inside a comment's header line: that comment is skipped, not misread.
     let env = Env::new();
@@ -255,25 +182,16 @@ fn a_truncated_capture_keeps_complete_comments_and_marks_the_cut() {
     let path = env.write("cut-header.txt", &page[..cut_at]);
     let run = env.ok(&["ingest", "--json", &path]);
     assert_eq!(counts(&run.json()), (1, 43, 1), "{run}");
-    assert!(comments(&env)
-        .iter()
-        .all(|c| c["author"] != json!("Mar 30, 2")));
+    assert!(comments(&env).iter().all(|c| c["author"] != json!("Mar 30, 2")));
 }
 
 #[test]
 fn a_declared_count_above_the_comments_found_warns() {
     let env = Env::new();
-    let path = env.write(
-        "paged.txt",
-        sample().replace("Reader Comments (44)", "Reader Comments (120)"),
-    );
+    let path = env.write("paged.txt", sample().replace("Reader Comments (44)", "Reader Comments (120)"));
     let run = env.ok(&["ingest", "--json", &path]);
     assert_eq!(counts(&run.json()), (1, 44, 1));
-    assert!(
-        run.stderr
-            .contains(&format!("{path}: declared 120 comments, found 44")),
-        "{run}"
-    );
+    assert!(run.stderr.contains(&format!("{path}: declared 120 comments, found 44")), "{run}");
     assert_eq!(captures(&env)[0]["declared_comments"], json!(120));
 }
 
@@ -288,10 +206,7 @@ fn a_slideshow_page_without_title_or_date_still_ingests() {
     assert_eq!(cs[0]["author"], json!("ABDUL - LAHORE"));
     assert_eq!(cs[0]["body"], json!("Good pictures."));
     assert!(cs[1]["author"].is_null());
-    assert_eq!(
-        cs[1]["body"],
-        json!("بہت اچھا @ABDUL see https://tribune.com.pk/x “quoted”…")
-    );
+    assert_eq!(cs[1]["body"], json!("بہت اچھا @ABDUL see https://tribune.com.pk/x “quoted”…"));
     let article = &json_lines(&env.ok(&["log", "--json", "--kind", "article"]).stdout)[0];
     assert!(article["title"].is_null());
     assert_eq!(
@@ -304,20 +219,10 @@ fn a_slideshow_page_without_title_or_date_still_ingests() {
 #[test]
 fn odd_author_names_are_kept_as_shown() {
     let env = Env::new();
-    let names = [
-        "Ali - Karachi",
-        "ANONYMOUS COWARD",
-        "MK",
-        "Anonymous",
-        "lowercase name",
-    ];
-    let mut page =
-        String::from("A title\n\nPublished: March 28, 2012\nBody.\n\nReader Comments (5)\n\n");
+    let names = ["Ali - Karachi", "ANONYMOUS COWARD", "MK", "Anonymous", "lowercase name"];
+    let mut page = String::from("A title\n\nPublished: March 28, 2012\nBody.\n\nReader Comments (5)\n\n");
     for (i, n) in names.iter().enumerate() {
-        page.push_str(&format!(
-            "  • {n}\n    Mar 28, 2012 - {}:00PM\n\n    comment {i}\n\n\n",
-            i + 1
-        ));
+        page.push_str(&format!("  • {n}\n    Mar 28, 2012 - {}:00PM\n\n    comment {i}\n\n\n", i + 1));
     }
     page.push_str("More in Pakistan\n");
     let path = env.write("odd.txt", page);
@@ -345,19 +250,10 @@ fn tz_and_source_url_options() {
     assert_eq!(counts(&report), (1, 44, 1));
     let cs = comments(&env);
     assert_eq!(cs[0]["posted_at"], json!("2012-03-28T13:02:00+00:00"));
-    assert_eq!(
-        cs[0]["article"],
-        json!("https://tribune.com.pk/story/356789/x/")
-    );
+    assert_eq!(cs[0]["article"], json!("https://tribune.com.pk/story/356789/x/"));
     let cap = &captures(&env)[0];
-    assert_eq!(
-        cap["source_url"],
-        json!("https://tribune.com.pk/story/356789/x/")
-    );
-    assert_eq!(
-        cap["source"],
-        json!("https://tribune.com.pk/story/356789/x/")
-    );
+    assert_eq!(cap["source_url"], json!("https://tribune.com.pk/story/356789/x/"));
+    assert_eq!(cap["source"], json!("https://tribune.com.pk/story/356789/x/"));
     assert_eq!(cap["fetched_at"], json!("2012-03-30T08:00:00+05:00"));
     assert_eq!(cap["tz"], json!("+00:00"));
 }
@@ -372,11 +268,7 @@ fn bad_pages_are_rejected_and_leave_the_archive_unchanged() {
     bytes[at] = 0xff;
     let path = env.write("bad-utf8.txt", &bytes);
     let run = env.run(&["ingest", &path]).expect_code(1);
-    assert!(
-        run.stderr
-            .contains(&format!("{path}: byte {at}: invalid UTF-8")),
-        "{run}"
-    );
+    assert!(run.stderr.contains(&format!("{path}: byte {at}: invalid UTF-8")), "{run}");
     let mut binary = sample().into_bytes();
     binary[10] = 0;
     let path = env.write("binary.txt", &binary);
