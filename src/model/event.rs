@@ -247,7 +247,7 @@ impl Event {
                     .list(&c.articles, |e, a| {
                         e.str(a.key.as_str())
                             .opt(a.article.as_ref(), encode_item)
-                            .list(&a.comments, |e, item| encode_item(e, item));
+                            .list(&a.comments, encode_item);
                     });
                 e.into_bytes()
             }
