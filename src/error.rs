@@ -110,6 +110,14 @@ pub enum Error {
         /// Every matching id.
         candidates: Vec<EventId>,
     },
+    /// A query matches several articles.
+    #[error("{query:?} matches several articles:\n{}", .candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    AmbiguousArticle {
+        /// The query as typed.
+        query: String,
+        /// One line per matching article.
+        candidates: Vec<String>,
+    },
     /// A user-supplied value is malformed (`--tz`, an id prefix, ...).
     #[error("{0}")]
     Usage(String),

@@ -37,5 +37,6 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod store;
+pub mod views;
 
 pub use error::{Error, InputError, Result};

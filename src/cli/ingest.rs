@@ -70,9 +70,11 @@ impl Args {
             None => None,
             Some(s) => match Timestamp::parse_lenient(s, None) {
                 Some(t @ Timestamp::Zoned(..)) => Some(t),
-                _ => return Err(Error::Usage(format!(
+                _ => {
+                    return Err(Error::Usage(format!(
                     "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"
-                ))),
+                )))
+                }
             },
         };
         let format = match self.format {
@@ -142,6 +144,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if !args.dry_run {
+        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        archive.flush()?;
     }
     if cli.quiet == 0 {
         for w in &report.warnings {

@@ -2,13 +2,20 @@
 //! struct whose doc comments are the help, and a `run` function), and the
 //! flat dispatch below. Commands only wire options to library calls.
 
+pub mod articles;
+pub mod author;
+pub mod authors;
+pub mod changes;
 pub mod head;
+pub mod history;
 pub mod ingest;
 pub mod log;
 pub mod output;
 pub mod reparse;
+pub mod replay;
 pub mod show;
 pub mod stats;
+pub mod thread;
 
 use crate::error::{Error, Result};
 use crate::store::{Archive, OpenMode};
@@ -55,6 +62,20 @@ pub enum Command {
     Stats(stats::Args),
     /// Re-derive events from every stored raw capture with the current parsers.
     Reparse(reparse::Args),
+    /// List every article.
+    Articles(articles::Args),
+    /// Show one article's comment thread.
+    Thread(thread::Args),
+    /// Show one author's comments across all articles.
+    Author(author::Args),
+    /// List authors by number of comments.
+    Authors(authors::Args),
+    /// Show what each capture changed: comments added, removed, edited.
+    Changes(changes::Args),
+    /// Show every version and sighting of one comment.
+    History(history::Args),
+    /// Rebuild views from the log (or as of a past point), or stream the log.
+    Replay(replay::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -75,12 +96,28 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Head(args) => head::run(cli, args, out),
         Command::Stats(args) => stats::run(cli, args, out),
         Command::Reparse(args) => reparse::run(cli, args, out),
+        Command::Articles(args) => articles::run(cli, args, out),
+        Command::Thread(args) => thread::run(cli, args, out),
+        Command::Author(args) => author::run(cli, args, out),
+        Command::Authors(args) => authors::run(cli, args, out),
+        Command::Changes(args) => changes::run(cli, args, out),
+        Command::History(args) => history::run(cli, args, out),
+        Command::Replay(args) => replay::run(cli, args, out),
     }
 }
 
 /// Opens the archive named by `--archive` for a command that only reads.
 pub fn open_existing(cli: &Cli) -> Result<Archive> {
     Archive::open(&cli.archive, OpenMode::MustExist)
+}
+
+/// Opens the archive for a command that reads views, bringing the views up
+/// to the head of the log first.
+pub fn open_views(cli: &Cli) -> Result<Archive> {
+    let mut archive = open_existing(cli)?;
+    crate::views::catch_up(&archive, &crate::views::builtin())?;
+    archive.flush()?;
+    Ok(archive)
 }
 
 /// Wraps a write error on standard output.

@@ -1,7 +1,9 @@
 //! Shared output helpers: the JSON form of log entries and events, one-line
 //! summaries for listings, and human-readable byte counts.
 
-use crate::model::{CaptureItem, Event, LogEntry};
+use crate::model::time::format_offset;
+use crate::model::{CaptureItem, Event, LogEntry, Timestamp};
+use crate::views::AsOf;
 use serde_json::{json, Value};
 
 /// The JSON object for one log entry: `seq`, `id`, `kind`, `recorded_at`,
@@ -85,6 +87,35 @@ pub fn summary(event: &Event) -> String {
         ),
         Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items().count()),
     }
+}
+
+/// A timestamp for reading: `2012-03-28 13:02 +05:00`.
+pub fn human_time(t: &Timestamp) -> String {
+    match t {
+        Timestamp::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Timestamp::Local(dt) => dt.format("%Y-%m-%d %H:%M").to_string(),
+        Timestamp::Zoned(dt, off) => format!("{} {}", dt.format("%Y-%m-%d %H:%M"), format_offset(*off)),
+    }
+}
+
+/// An optional timestamp for reading, `undated` when absent.
+pub fn human_opt_time(t: Option<&Timestamp>) -> String {
+    t.map_or_else(|| "undated".to_string(), human_time)
+}
+
+/// `{"seq":N,"pinned":bool}`: which point of the log a view reflects.
+pub fn as_of_json(a: &AsOf) -> Value {
+    json!({"seq": a.seq.0, "pinned": a.pinned})
+}
+
+/// A note for text output when views are pinned in the past.
+pub fn as_of_note(a: &AsOf) -> Option<String> {
+    a.pinned.then(|| {
+        format!(
+            "(views as of seq {}, pinned by `cairn replay --until`; `cairn replay` returns to the present)",
+            a.seq
+        )
+    })
 }
 
 /// Bytes as `1.2 MiB`.

@@ -48,6 +48,10 @@ fn report_json(r: &ReparseReport) -> serde_json::Value {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = Archive::open(&cli.archive, OpenMode::MustExist)?;
     let report = reparse(&mut archive, args.dry_run)?;
+    if !args.dry_run {
+        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        archive.flush()?;
+    }
     for e in &report.errors {
         eprintln!("cairn: cannot re-parse {e}");
     }

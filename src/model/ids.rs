@@ -162,7 +162,7 @@ impl fmt::Display for Seq {
 /// What identifies an article across versions and captures: its canonical URL
 /// when one is known, else `title:DATE:NORMALIZED TITLE` (see
 /// [`crate::model::normalize`]).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
 pub struct ArticleKey(pub String);
 
 impl ArticleKey {

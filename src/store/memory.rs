@@ -3,8 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
-use crate::store::{HeadState, Store};
+use crate::store::kv::MemoryTree;
+use crate::store::{HeadState, KvTree, Store};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// A store held entirely in memory.
 #[derive(Default, Debug, Clone)]
@@ -13,6 +15,16 @@ pub struct MemoryStore {
     index: BTreeMap<EventId, Seq>,
     blobs: HashMap<BlobId, Vec<u8>>,
     head: HeadState,
+    trees: Arc<Mutex<BTreeMap<String, MemoryTree>>>,
+}
+
+impl MemoryStore {
+    fn trees(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MemoryTree>> {
+        match self.trees.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
 }
 
 impl Store for MemoryStore {
@@ -76,6 +88,19 @@ impl Store for MemoryStore {
 
     fn disk_usage(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+
+    fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        Ok(Arc::new(self.trees().entry(name.to_string()).or_default().clone()))
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        self.trees().remove(name);
+        Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        Ok(self.trees().keys().cloned().collect())
     }
 
     fn blob_bytes(&self) -> Result<u64> {

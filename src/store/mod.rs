@@ -8,6 +8,7 @@
 
 pub mod blobs;
 pub mod envelope;
+pub mod kv;
 pub mod memory;
 pub mod sled_store;
 
@@ -18,6 +19,9 @@ use crate::model::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
+
+pub use kv::KvTree;
 
 /// Counts per event kind.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +126,12 @@ pub trait Store {
     fn disk_usage(&self) -> Result<Option<u64>>;
     /// Bytes the stored blobs occupy (compressed).
     fn blob_bytes(&self) -> Result<u64>;
+    /// The key-value tree `name` (created empty when missing), for views.
+    fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>>;
+    /// Removes tree `name` and its contents.
+    fn drop_tree(&self, name: &str) -> Result<()>;
+    /// The names of every view tree.
+    fn tree_names(&self) -> Result<Vec<String>>;
 }
 
 /// Where `recorded_at` comes from.
@@ -291,6 +301,12 @@ impl Archive {
             Some(Err(e)) => Err(e),
             _ => Err(Error::MissingEntry(seq)),
         }
+    }
+
+    /// The event with id `id`.
+    pub fn event(&self, id: &EventId) -> Result<Event> {
+        let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(id.to_hex()))?;
+        Ok(self.entry(seq)?.event)
     }
 
     /// Entries in log order from `from`.

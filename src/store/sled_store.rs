@@ -18,15 +18,24 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
-use crate::store::{HeadState, OpenMode, Store};
+use crate::store::{HeadState, KvTree, OpenMode, Store};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
 const MARKER_TEXT: &str = "cairn archive\nformat 1\n";
 /// sled's page cache bound.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// sled tree names of view trees start with this, keeping them apart from
+/// the `log` tree.
+const VIEW_TREE_PREFIX: &str = "view:";
+
+fn view_tree_name(name: &str) -> String {
+    format!("{VIEW_TREE_PREFIX}{name}")
+}
 
 const SEGMENT: u8 = b's';
 const INDEX: u8 = b'i';
@@ -240,6 +249,26 @@ impl Store for SledStore {
 
     fn disk_usage(&self) -> Result<Option<u64>> {
         dir_size(&self.root).map(Some)
+    }
+
+    fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        Ok(Arc::new(self.db.open_tree(view_tree_name(name))?))
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        self.db.drop_tree(view_tree_name(name))?;
+        Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                n.strip_prefix(VIEW_TREE_PREFIX.as_bytes()).map(|s| String::from_utf8_lossy(s).into_owned())
+            })
+            .collect())
     }
 
     fn blob_bytes(&self) -> Result<u64> {

@@ -72,7 +72,8 @@ fn the_sample_page_yields_its_facts() {
     assert!(reply["author"].is_null());
     assert_eq!(reply["body"], json!("How pathetic this comment is"));
     let cap = &captures(&env)[0];
-    let item = cap["articles"][0]["comments"].as_array().unwrap().iter().find(|i| i["id"] == reply["id"]).unwrap();
+    let item =
+        cap["articles"][0]["comments"].as_array().unwrap().iter().find(|i| i["id"] == reply["id"]).unwrap();
     assert_eq!(item["parent"], shah["id"]);
     assert_eq!(cap["declared_comments"], json!(44));
     assert_eq!(cap["format"], json!("tribune"));

@@ -1,0 +1,106 @@
+//! `cairn changes`: what each capture changed.
+
+use crate::cli::output::{human_opt_time, human_time, one_line};
+use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::error::Result;
+use crate::model::{Event, EventId};
+use crate::store::Archive;
+use crate::views::changes::{self, ChangeRecord};
+use crate::views::threads;
+use serde_json::json;
+use std::io::Write;
+
+/// For each article, between consecutive captures: comments added, removed
+/// and edited, and article revisions. An article's first capture lists
+/// every comment as added.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only this article (id prefix, URL or title substring).
+    #[arg(value_name = "ARTICLE")]
+    pub article: Option<String>,
+
+    /// Print a JSON list of change records.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn record_json(r: &ChangeRecord) -> serde_json::Value {
+    json!({
+        "article": r.article.as_str(),
+        "from_capture": r.from_capture.map(|(_, id)| id.to_hex()),
+        "to_capture": r.to_capture.1.to_hex(),
+        "from_seq": r.from_capture.map(|(s, _)| s.0),
+        "to_seq": r.to_capture.0.0,
+        "recorded_at": r.recorded_at.canonical(),
+        "added": r.added.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
+        "removed": r.removed.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
+        "edited": r.edited.iter().map(|(f, t)| json!({"from": f.to_hex(), "to": t.to_hex()})).collect::<Vec<_>>(),
+        "article_revision": r.article_revision.map(|(f, t)| json!({"from": f.map(|x| x.to_hex()), "to": t.to_hex()})),
+    })
+}
+
+fn describe(archive: &Archive, id: &EventId) -> Result<String> {
+    Ok(match archive.event(id)? {
+        Event::Comment(c) => format!(
+            "{} {} · {}: {}",
+            id.short(),
+            c.author.as_deref().unwrap_or("(no author)"),
+            human_opt_time(c.posted_at.as_ref()),
+            one_line(&c.body, 60)
+        ),
+        other => format!("{} {}", id.short(), other.kind()),
+    })
+}
+
+/// Runs `cairn changes`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let archive = open_views(cli)?;
+    let key = match &args.article {
+        Some(q) => Some(threads::resolve_article(&archive, q)?.key),
+        None => None,
+    };
+    let records = changes::changes(&archive, key.as_ref())?;
+    if args.json {
+        let list: Vec<_> = records.iter().map(record_json).collect();
+        writeln!(out, "{}", serde_json::Value::Array(list)).map_err(stdout_error)?;
+        return Ok(Status::Ok);
+    }
+    let mut text = String::new();
+    let mut current = None;
+    for r in &records {
+        if current.as_ref() != Some(&r.article) {
+            text.push_str(&format!("\n{}\n", r.article));
+            current = Some(r.article.clone());
+        }
+        let since = match r.from_capture {
+            None => "first capture".to_string(),
+            Some((s, _)) => format!("since seq {s}"),
+        };
+        text.push_str(&format!(
+            "  seq {} ({since}, recorded {}): {} added, {} removed, {} edited{}\n",
+            r.to_capture.0,
+            human_time(&r.recorded_at),
+            r.added.len(),
+            r.removed.len(),
+            r.edited.len(),
+            if r.article_revision.is_some() { ", article revised" } else { "" }
+        ));
+        if r.from_capture.is_some() {
+            for id in &r.added {
+                text.push_str(&format!("    + {}\n", describe(&archive, id)?));
+            }
+            for id in &r.removed {
+                text.push_str(&format!("    - {}\n", describe(&archive, id)?));
+            }
+            for (from, to) in &r.edited {
+                text.push_str(&format!(
+                    "    ~ {}\n      -> {}\n",
+                    describe(&archive, from)?,
+                    describe(&archive, to)?
+                ));
+            }
+        }
+    }
+    out.write_all(text.trim_start().as_bytes()).map_err(stdout_error)?;
+    Ok(Status::Ok)
+}

@@ -1,0 +1,129 @@
+//! `cairn history`: every version and sighting of one comment.
+
+use crate::cli::output::{human_opt_time, human_time};
+use crate::cli::thread::capture_json;
+use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use crate::model::Event;
+use crate::views::threads;
+use serde_json::json;
+use std::io::Write;
+
+/// Show all versions of a comment (oldest first, each `superseded`,
+/// `present` or `removed`) and every capture of its article with the
+/// version it showed, if any.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A hex prefix of any version's id.
+    #[arg(value_name = "COMMENT-ID")]
+    pub id: String,
+
+    /// Print the history as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cairn history`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let archive = open_views(cli)?;
+    let (id, seq) = archive.resolve_prefix(&args.id)?;
+    let Event::Comment(comment) = archive.entry(seq)?.event else {
+        return Err(Error::Usage(format!("{} is not a comment", id.short())));
+    };
+    let state = threads::load_thread(&archive, &comment.article)?
+        .ok_or_else(|| Error::NotFound(format!("a thread for {}", comment.article)))?;
+    let slot_index = state
+        .slot_of(&id)
+        .ok_or_else(|| Error::NotFound(format!("comment {} in any capture", id.short())))?;
+    let slot = &state.slots[slot_index];
+    let present = state.is_present(slot);
+    let mut versions = Vec::new();
+    for (i, v) in slot.versions.iter().enumerate() {
+        let Event::Comment(c) = archive.event(&v.id)? else {
+            return Err(Error::Corrupt(format!("{} is not a comment", v.id)));
+        };
+        let status = if i + 1 < slot.versions.len() {
+            "superseded"
+        } else if present {
+            "present"
+        } else {
+            "removed"
+        };
+        versions.push((v, c.body, status));
+    }
+    // Every capture of the article, with the version it showed.
+    let mut sightings = Vec::new();
+    for cap in &state.captures {
+        let Event::Capture(c) = archive.entry(cap.seq)?.event else {
+            return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
+        };
+        let shown = c
+            .articles
+            .iter()
+            .filter(|a| a.key == comment.article)
+            .flat_map(|a| a.comments.iter())
+            .find(|item| slot.versions.iter().any(|v| v.id == item.id))
+            .map(|item| item.id);
+        sightings.push((cap, shown));
+    }
+    if args.json {
+        let v = json!({
+            "article": comment.article.as_str(),
+            "author": slot.author,
+            "posted_at": slot.posted_at.map(|t| t.canonical()),
+            "status": if present { "present" } else { "removed" },
+            "removed_since": state.removed_since(slot).map(capture_json),
+            "versions": versions.iter().map(|(v, body, status)| json!({
+                "id": v.id.to_hex(),
+                "body": body,
+                "status": status,
+                "first_seen": capture_json(&state.captures[v.first_seen as usize]),
+                "last_seen": capture_json(&state.captures[v.last_seen as usize]),
+            })).collect::<Vec<_>>(),
+            "sightings": sightings.iter().map(|(cap, shown)| json!({
+                "capture": capture_json(cap),
+                "version": shown.map(|s| s.to_hex()),
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}").map_err(stdout_error)?;
+        return Ok(Status::Ok);
+    }
+    let mut s = format!(
+        "comment by {} · {} · {}\n",
+        slot.author.as_deref().unwrap_or("(no author)"),
+        human_opt_time(slot.posted_at.as_ref()),
+        comment.article
+    );
+    s.push_str(&match state.removed_since(slot) {
+        Some(r) => format!("status: removed since seq {}\n", r.seq),
+        None => "status: present\n".to_string(),
+    });
+    for (i, (v, body, status)) in versions.iter().enumerate() {
+        s.push_str(&format!(
+            "\nversion {} of {} · {} · {status} · first seen seq {}, last seen seq {}\n",
+            i + 1,
+            versions.len(),
+            v.id.short(),
+            state.captures[v.first_seen as usize].seq,
+            state.captures[v.last_seen as usize].seq
+        ));
+        for line in body.lines() {
+            s.push_str(&format!("  {line}\n"));
+        }
+    }
+    s.push_str("\nsightings:\n");
+    for (cap, shown) in &sightings {
+        let what = match shown {
+            Some(id) => format!("version {}", id.short()),
+            None => "absent".to_string(),
+        };
+        s.push_str(&format!(
+            "  seq {:>6}  capture {}  recorded {}  {what}\n",
+            cap.seq,
+            cap.id.short(),
+            human_time(&cap.recorded_at)
+        ));
+    }
+    out.write_all(s.as_bytes()).map_err(stdout_error)?;
+    Ok(Status::Ok)
+}

@@ -1,0 +1,149 @@
+//! `cairn thread`: one article's comment section, as the page shows it.
+
+use crate::cli::output::{as_of_json, as_of_note, human_opt_time, human_time, plural};
+use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use crate::views::thread_state::CaptureRef;
+use crate::views::threads::{self, ParentKind, ThreadView};
+use crate::views::{as_of, AsOf};
+use serde_json::{json, Value};
+use std::io::Write;
+
+/// Show one article's thread: the latest article version and every comment
+/// once, as its latest version, in page order, replies indented under what
+/// they reply to, removed and edited comments marked.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// An article id prefix, a URL, or a title substring.
+    #[arg(value_name = "ARTICLE")]
+    pub article: String,
+
+    /// Print the thread as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `{"seq","id","recorded_at"}` of a capture.
+pub fn capture_json(c: &CaptureRef) -> Value {
+    json!({"seq": c.seq.0, "id": c.id.to_hex(), "recorded_at": c.recorded_at.canonical()})
+}
+
+/// The `thread --json` document.
+pub fn thread_json(t: &ThreadView, at: &AsOf) -> Value {
+    let article = json!({
+        "id": t.summary.latest.map(|i| i.to_hex()),
+        "key": t.summary.key.as_str(),
+        "url": t.article.as_ref().and_then(|a| a.url.clone()),
+        "title": t.article.as_ref().and_then(|a| a.title.clone()),
+        "published": t.article.as_ref().and_then(|a| a.published.map(|p| p.canonical())),
+        "byline": t.article.as_ref().and_then(|a| a.byline.clone()),
+        "body": t.article.as_ref().map(|a| a.body.clone()).unwrap_or_default(),
+        "versions": t.summary.versions.iter().map(|v| v.to_hex()).collect::<Vec<_>>(),
+    });
+    let comments: Vec<Value> = t
+        .comments
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id.to_hex(),
+                "author": c.author,
+                "posted_at": c.posted_at.map(|p| p.canonical()),
+                "body": c.body,
+                "parent": c.parent.map(|(p, _)| p.to_hex()),
+                "parent_kind": c.parent.map(|(_, k)| match k { ParentKind::Structural => "page", ParentKind::Mention => "mention" }),
+                "depth": c.depth,
+                "status": c.status,
+                "removed_since": c.removed_since.as_ref().map(capture_json),
+                "first_seen": capture_json(&c.first_seen),
+                "last_seen": capture_json(&c.last_seen),
+                "versions": c.versions.iter().map(|v| json!({
+                    "id": v.id.to_hex(),
+                    "body": v.body,
+                    "status": v.status,
+                    "first_seen": capture_json(&v.first_seen),
+                    "last_seen": capture_json(&v.last_seen),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "article": article,
+        "captures": t.captures.iter().map(capture_json).collect::<Vec<_>>(),
+        "comments": comments,
+        "as_of": as_of_json(at),
+    })
+}
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The thread as text that reads like the page.
+pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
+    let mut s = String::new();
+    if let Some(note) = as_of_note(at) {
+        s.push_str(&note);
+        s.push('\n');
+    }
+    let title = t.article.as_ref().and_then(|a| a.title.clone()).unwrap_or_else(|| "(untitled)".into());
+    s.push_str(&format!("{title}\n"));
+    let published = human_opt_time(t.article.as_ref().and_then(|a| a.published.as_ref()));
+    let latest =
+        t.captures.last().map(|c| format!(", latest seq {} recorded {}", c.seq, human_time(&c.recorded_at)));
+    s.push_str(&format!(
+        "published {published} · {} · {} · {}{}\n",
+        t.summary.key,
+        plural(t.comments.len() as u64, "comment"),
+        plural(t.captures.len() as u64, "capture"),
+        latest.unwrap_or_default()
+    ));
+    for c in &t.comments {
+        let pad = c.depth * 4;
+        let marker = if c.depth == 0 { "•" } else { "↳" };
+        let mut notes = Vec::new();
+        if c.status == "removed" {
+            notes.push(match &c.removed_since {
+                Some(r) => format!("removed since seq {}", r.seq),
+                None => "removed".to_string(),
+            });
+        }
+        if c.versions.len() > 1 {
+            notes.push(format!("edited, {} versions", c.versions.len()));
+        }
+        if let Some((_, ParentKind::Mention)) = c.parent {
+            notes.push("reply by @mention".to_string());
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" · [{}]", notes.join("; ")) };
+        s.push_str(&format!(
+            "\n{}{marker} {} · {} · {}{notes}\n",
+            " ".repeat(pad),
+            c.author.as_deref().unwrap_or("(no author)"),
+            human_opt_time(c.posted_at.as_ref()),
+            c.id.short()
+        ));
+        s.push_str(&indent(&c.body, pad + 2));
+        s.push('\n');
+    }
+    s
+}
+
+/// Runs `cairn thread`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let archive = open_views(cli)?;
+    let summary = threads::resolve_article(&archive, &args.article)?;
+    let state = threads::load_thread(&archive, &summary.key)?
+        .ok_or_else(|| Error::Corrupt(format!("article {} is listed but has no thread", summary.key)))?;
+    let view = threads::render(&archive, summary, &state)?;
+    let at = as_of(&archive, threads::NAME)?;
+    if args.json {
+        writeln!(out, "{}", thread_json(&view, &at))
+    } else {
+        out.write_all(thread_text(&view, &at).as_bytes())
+    }
+    .map_err(stdout_error)?;
+    Ok(Status::Ok)
+}

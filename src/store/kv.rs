@@ -1,0 +1,104 @@
+//! Key-value trees for views: [`KvTree`], with a sled implementation and an
+//! in-memory one. Each view keeps its state in a tree of its own; a write
+//! batch to one tree is atomic.
+
+use crate::error::Result;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A key and an optional value: `None` removes the key.
+pub type Write = (Vec<u8>, Option<Vec<u8>>);
+
+/// Items of a scan.
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
+
+/// A named, ordered key-value tree.
+pub trait KvTree {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Applies all writes atomically.
+    fn apply(&self, writes: Vec<Write>) -> Result<()>;
+    /// Every key starting with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_>;
+    /// Removes every key.
+    fn clear(&self) -> Result<()>;
+}
+
+impl KvTree for sled::Tree {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(sled::Tree::get(self, key)?.map(|v| v.to_vec()))
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
+        Box::new(
+            sled::Tree::scan_prefix(self, prefix)
+                .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into)),
+        )
+    }
+
+    fn clear(&self) -> Result<()> {
+        sled::Tree::clear(self)?;
+        Ok(())
+    }
+}
+
+/// A tree in memory.
+#[derive(Default, Debug, Clone)]
+pub struct MemoryTree {
+    map: Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>,
+}
+
+impl MemoryTree {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<Vec<u8>, Vec<u8>>) -> T) -> T {
+        let mut guard = match self.map.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+}
+
+impl KvTree for MemoryTree {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.with(|m| m.get(key).cloned()))
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        self.with(|m| {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => m.insert(k, v),
+                    None => m.remove(&k),
+                };
+            }
+        });
+        Ok(())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
+        let items: Vec<(Vec<u8>, Vec<u8>)> = self.with(|m| {
+            m.range(prefix.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        Box::new(items.into_iter().map(Ok))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.with(BTreeMap::clear);
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! The authors view: per author, a timeline of their comments across all
+//! articles, sorted by posted time.
+//!
+//! Names match case-insensitively after whitespace folding and display as
+//! first seen. A comment's versions (same article, author and posted time)
+//! count once. Comments without an author are listed under no one.
+//!
+//! State: `n/FOLDED` holds an [`AuthorInfo`]; `t/FOLDED\0SORTKEY\0SLOT` a
+//! [`TimelineEntry`]; `k/KEY` the latest title of each article.
+
+use crate::error::Result;
+use crate::model::normalize::normalize_line;
+use crate::model::{ArticleKey, Event, EventId, LogEntry, Timestamp};
+use crate::store::{envelope, Archive};
+use crate::views::{view_tree, Projection, StateTx};
+use serde::{Deserialize, Serialize};
+
+/// The view's name.
+pub const NAME: &str = "authors";
+
+/// An author, as listed by `cairn authors`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorInfo {
+    /// The name as first seen.
+    pub display: String,
+    /// Comments (not versions) by them.
+    pub comments: u64,
+}
+
+/// One comment in an author's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// The article.
+    pub article: ArticleKey,
+    /// When it was posted.
+    pub posted_at: Option<Timestamp>,
+    /// Every version's id, oldest first; the last is the latest.
+    pub versions: Vec<EventId>,
+}
+
+/// Folds a name for matching: one-line normalization, lower case.
+pub fn fold(name: &str) -> String {
+    normalize_line(name).to_lowercase()
+}
+
+/// A key that sorts by instant: UTC seconds (offset applied when known) and
+/// nanoseconds; comments without a time sort last.
+fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
+    let (secs, nanos) = match t {
+        None => return [0xff; 12],
+        Some(Timestamp::Date(d)) => (d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()), 0),
+        Some(Timestamp::Local(dt)) => (dt.and_utc().timestamp(), dt.and_utc().timestamp_subsec_nanos()),
+        Some(Timestamp::Zoned(dt, off)) => (
+            dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
+            dt.and_utc().timestamp_subsec_nanos(),
+        ),
+    };
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&((secs as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&nanos.to_be_bytes());
+    k
+}
+
+fn timeline_prefix(folded: &str) -> Vec<u8> {
+    [b"t/".as_slice(), folded.as_bytes(), b"\0"].concat()
+}
+
+/// The authors projection.
+pub struct AuthorsView;
+
+impl Projection for AuthorsView {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
+        match &entry.event {
+            Event::Article(a) => {
+                if let Some(title) = &a.title {
+                    tx.put_value([b"k/".as_slice(), a.key.as_str().as_bytes()].concat(), title)?;
+                }
+                Ok(())
+            }
+            Event::Comment(c) => {
+                let Some(author) = &c.author else { return Ok(()) };
+                let folded = fold(author);
+                // One timeline entry per comment slot (article, author, time).
+                let slot = match &c.posted_at {
+                    Some(t) => format!("{}\0{}", c.article, t.canonical()),
+                    None => format!("{}\0#{}", c.article, entry.id),
+                };
+                let key = [
+                    timeline_prefix(&folded),
+                    sort_key(c.posted_at.as_ref()).to_vec(),
+                    b"\0".to_vec(),
+                    slot.into_bytes(),
+                ]
+                .concat();
+                let info_key = [b"n/".as_slice(), folded.as_bytes()].concat();
+                match tx.get_value::<TimelineEntry>(&key)? {
+                    Some(mut t) => {
+                        if !t.versions.contains(&entry.id) {
+                            t.versions.push(entry.id);
+                            tx.put_value(key, &t)?;
+                        }
+                    }
+                    None => {
+                        let t = TimelineEntry {
+                            article: c.article.clone(),
+                            posted_at: c.posted_at,
+                            versions: vec![entry.id],
+                        };
+                        tx.put_value(key, &t)?;
+                        let mut info = tx
+                            .get_value::<AuthorInfo>(&info_key)?
+                            .unwrap_or_else(|| AuthorInfo { display: author.clone(), comments: 0 });
+                        info.comments += 1;
+                        tx.put_value(info_key, &info)?;
+                    }
+                }
+                Ok(())
+            }
+            Event::Capture(_) => Ok(()),
+        }
+    }
+}
+
+/// Every author with their comment count, most comments first (ties by
+/// name).
+pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
+    let tree = view_tree(archive, NAME)?;
+    let mut all: Vec<AuthorInfo> = tree
+        .scan_prefix(b"n/")
+        .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "author")))
+        .collect::<Result<_>>()?;
+    all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
+    Ok(all)
+}
+
+/// One author's info and timeline (sorted by posted time), if known.
+pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>)>> {
+    let tree = view_tree(archive, NAME)?;
+    let folded = fold(name);
+    let Some(info) = tree.get(&[b"n/".as_slice(), folded.as_bytes()].concat())? else { return Ok(None) };
+    let info: AuthorInfo = envelope::decode(&info, "author")?;
+    let entries = tree
+        .scan_prefix(&timeline_prefix(&folded))
+        .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "timeline entry")))
+        .collect::<Result<Vec<TimelineEntry>>>()?;
+    Ok(Some((info, entries)))
+}
+
+/// The latest title of an article, as this view knows it.
+pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
+    let tree = view_tree(archive, NAME)?;
+    match tree.get(&[b"k/".as_slice(), key.as_str().as_bytes()].concat())? {
+        None => Ok(None),
+        Some(v) => envelope::decode(&v, "title").map(Some),
+    }
+}

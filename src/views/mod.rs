@@ -1,0 +1,352 @@
+//! Projections: views rebuilt from the log.
+//!
+//! A [`Projection`] has a name, a version and an idempotent `apply`. Each
+//! keeps its state in a key-value tree of its own, together with a cursor
+//! (the last seq applied and the view version) written in the same atomic
+//! batch as the state. [`catch_up`] brings every view up to the head of the
+//! log (commands that write call it before they report success; commands
+//! that read call it before they read); a view whose version changed is
+//! rebuilt from the start. [`replay`] rebuilds views into fresh trees and
+//! swaps them in with one atomic write, so a crash mid-replay leaves the old
+//! views readable; with `until` it rebuilds them as of an earlier point and
+//! pins them there (time travel) until a plain replay.
+//!
+//! docs/views.md shows how a library user writes a projection.
+
+pub mod authors;
+pub mod changes;
+pub mod thread_state;
+pub mod threads;
+
+use crate::error::{Error, Result};
+use crate::model::{Comment, Event, EventId, LogEntry, Seq};
+use crate::store::envelope;
+use crate::store::{Archive, KvTree};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A view of the log, rebuilt by applying entries in order.
+pub trait Projection {
+    /// A short, stable name (`threads`); names its tree.
+    fn name(&self) -> &'static str;
+    /// Bump when the state layout or meaning changes: the view is rebuilt.
+    fn version(&self) -> u32;
+    /// Applies one entry. Must be idempotent: applying an entry twice leaves
+    /// the state as applying it once.
+    fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()>;
+}
+
+/// The built-in views: threads, authors, changes.
+pub fn builtin() -> Vec<Box<dyn Projection>> {
+    vec![Box::new(threads::ThreadsView), Box::new(authors::AuthorsView), Box::new(changes::ChangesView)]
+}
+
+/// Pending writes to a view's tree, read-your-writes, plus access to the log
+/// for looking events up.
+pub struct StateTx<'a> {
+    tree: &'a dyn KvTree,
+    archive: &'a Archive,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    recent: HashMap<EventId, Event>,
+}
+
+impl<'a> StateTx<'a> {
+    fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> StateTx<'a> {
+        StateTx { tree, archive, writes: BTreeMap::new(), recent: HashMap::new() }
+    }
+
+    /// The raw value under `key`, pending writes included.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.tree.get(key),
+        }
+    }
+
+    /// Sets `key`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    /// A decoded (enveloped bincode) value.
+    pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => {
+                envelope::decode(&bytes, &format!("view value {}", String::from_utf8_lossy(key))).map(Some)
+            }
+        }
+    }
+
+    /// Sets `key` to an enveloped value.
+    pub fn put_value<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
+        let bytes = envelope::encode(value)?;
+        self.put(key, bytes);
+        Ok(())
+    }
+
+    /// The event with id `id`: from the entries applied in this batch, else
+    /// from the log.
+    pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        if let Some(e) = self.recent.get(id) {
+            return Ok(Some(e.clone()));
+        }
+        match self.archive.store().seq_of(id)? {
+            None => Ok(None),
+            Some(seq) => Ok(Some(self.archive.entry(seq)?.event)),
+        }
+    }
+
+    /// The comment with id `id`.
+    pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
+        Ok(match self.event(id)? {
+            Some(Event::Comment(c)) => Some(c),
+            _ => None,
+        })
+    }
+
+    fn commit(&mut self, cursor: &Cursor) -> Result<()> {
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            std::mem::take(&mut self.writes).into_iter().collect();
+        writes.push((CURSOR_KEY.to_vec(), Some(envelope::encode(cursor)?)));
+        self.tree.apply(writes)?;
+        self.recent.clear();
+        Ok(())
+    }
+}
+
+/// The key of a view's cursor in its own tree (sorts before every state key).
+pub const CURSOR_KEY: &[u8] = b"\0cursor";
+/// The tree that says which tree holds each view.
+const POINTERS: &str = "pointers";
+/// Entries applied between commits during catch-up and replay.
+const COMMIT_EVERY: usize = 4096;
+
+/// A view's cursor: the last seq applied, under which version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The view version the state was built with.
+    pub version: u32,
+    /// The last seq applied (0: none).
+    pub seq: Seq,
+}
+
+/// Which tree holds a view, and whether it is pinned to a past point.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Pointer {
+    generation: u64,
+    pinned_until: Option<Seq>,
+}
+
+fn tree_name(view: &str, generation: u64) -> String {
+    format!("{view}.{generation}")
+}
+
+fn load_pointer(archive: &Archive, view: &str) -> Result<Pointer> {
+    let pointers = archive.store().tree(POINTERS)?;
+    match pointers.get(view.as_bytes())? {
+        None => Ok(Pointer::default()),
+        Some(v) => envelope::decode(&v, &format!("view pointer {view}")),
+    }
+}
+
+fn save_pointer(archive: &Archive, view: &str, pointer: &Pointer) -> Result<()> {
+    let pointers = archive.store().tree(POINTERS)?;
+    pointers.apply(vec![(view.as_bytes().to_vec(), Some(envelope::encode(pointer)?))])
+}
+
+/// Reads a view's cursor from its tree.
+pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
+    match tree.get(CURSOR_KEY)? {
+        None => Ok(Cursor::default()),
+        Some(v) => envelope::decode(&v, "view cursor"),
+    }
+}
+
+/// Applies entries `from..=until` to a view's tree, committing state and
+/// cursor together every few thousand entries. Returns the last seq applied.
+fn run(view: &dyn Projection, tree: &dyn KvTree, archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
+    let mut tx = StateTx::new(tree, archive);
+    let mut cursor = Cursor { version: view.version(), seq: Seq(from.0.saturating_sub(1)) };
+    let mut pending = 0usize;
+    if from > until {
+        return Ok(cursor.seq);
+    }
+    for entry in archive.entries_from(from)? {
+        let entry = entry?;
+        if entry.seq > until {
+            break;
+        }
+        if entry.seq != cursor.seq.next() {
+            return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, cursor.seq)));
+        }
+        if !matches!(entry.event, Event::Capture(_)) {
+            tx.recent.insert(entry.id, entry.event.clone());
+        }
+        view.apply(&entry, &mut tx)?;
+        cursor.seq = entry.seq;
+        pending += 1;
+        if pending >= COMMIT_EVERY && matches!(entry.event, Event::Capture(_)) {
+            tx.commit(&cursor)?;
+            pending = 0;
+        }
+    }
+    tx.commit(&cursor)?;
+    Ok(cursor.seq)
+}
+
+/// One view's state, as [`status`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewStatus {
+    /// The view's name.
+    pub name: &'static str,
+    /// Its version.
+    pub version: u32,
+    /// The last seq it reflects.
+    pub seq: Seq,
+    /// Set when `replay --until` pinned it to a past point.
+    pub pinned_until: Option<Seq>,
+    /// BLAKE3 of its state ([`digest`]).
+    pub digest: [u8; 32],
+}
+
+/// BLAKE3 over every key and value of a view's tree except its cursor, in
+/// key order, each length-prefixed (u64 big-endian). Two trees with the same
+/// state have the same digest.
+pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    for kv in tree.scan_prefix(b"") {
+        let (k, v) = kv?;
+        if k == CURSOR_KEY {
+            continue;
+        }
+        h.update(&(k.len() as u64).to_be_bytes());
+        h.update(&k);
+        h.update(&(v.len() as u64).to_be_bytes());
+        h.update(&v);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// The current tree of view `name`.
+pub fn view_tree(archive: &Archive, name: &str) -> Result<Arc<dyn KvTree>> {
+    let pointer = load_pointer(archive, name)?;
+    archive.store().tree(&tree_name(name, pointer.generation))
+}
+
+/// Brings every view up to the head of the log (pinned views stay where
+/// they are), rebuilding views whose version changed, and removes trees
+/// left behind by an interrupted replay.
+pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> {
+    let head = archive.head().seq;
+    let mut live: Vec<String> = vec![POINTERS.to_string()];
+    for view in views {
+        let pointer = load_pointer(archive, view.name())?;
+        let name = tree_name(view.name(), pointer.generation);
+        live.push(name.clone());
+        let tree = archive.store().tree(&name)?;
+        if pointer.pinned_until.is_some() {
+            continue;
+        }
+        let mut cursor = read_cursor(tree.as_ref())?;
+        if cursor.version != view.version() {
+            tracing::info!(
+                "view {} version {} -> {}: rebuilding",
+                view.name(),
+                cursor.version,
+                view.version()
+            );
+            tree.clear()?;
+            cursor = Cursor::default();
+        }
+        if cursor.seq < head {
+            tracing::debug!("view {}: applying seqs {}..={}", view.name(), cursor.seq.next(), head);
+            run(view.as_ref(), tree.as_ref(), archive, cursor.seq.next(), head)?;
+        }
+    }
+    for name in archive.store().tree_names()? {
+        let ours = views.iter().any(|v| name.starts_with(&format!("{}.", v.name())));
+        if ours && !live.contains(&name) {
+            tracing::debug!("removing stale view tree {name}");
+            archive.store().drop_tree(&name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds `views` from seq 1 into fresh trees, up to `until` (or the
+/// head), then swaps each in. With `until` the views stay pinned there
+/// until a replay without it.
+pub fn replay(
+    archive: &Archive,
+    views: &[Box<dyn Projection>],
+    until: Option<Seq>,
+) -> Result<Vec<ViewStatus>> {
+    let head = archive.head().seq;
+    let target = until.map_or(head, |u| u.min(head));
+    let mut out = Vec::new();
+    for view in views {
+        let old = load_pointer(archive, view.name())?;
+        let generation = old.generation + 1;
+        let name = tree_name(view.name(), generation);
+        archive.store().drop_tree(&name)?;
+        let tree = archive.store().tree(&name)?;
+        let seq = run(view.as_ref(), tree.as_ref(), archive, Seq(1), target)?;
+        save_pointer(archive, view.name(), &Pointer { generation, pinned_until: until.map(|_| target) })?;
+        archive.store().drop_tree(&tree_name(view.name(), old.generation))?;
+        out.push(ViewStatus {
+            name: view.name(),
+            version: view.version(),
+            seq,
+            pinned_until: until.map(|_| target),
+            digest: digest(tree.as_ref())?,
+        });
+    }
+    Ok(out)
+}
+
+/// The state of every view: version, seq reflected, pin and digest.
+pub fn status(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<ViewStatus>> {
+    views
+        .iter()
+        .map(|view| {
+            let pointer = load_pointer(archive, view.name())?;
+            let tree = archive.store().tree(&tree_name(view.name(), pointer.generation))?;
+            let cursor = read_cursor(tree.as_ref())?;
+            Ok(ViewStatus {
+                name: view.name(),
+                version: cursor.version,
+                seq: cursor.seq,
+                pinned_until: pointer.pinned_until,
+                digest: digest(tree.as_ref())?,
+            })
+        })
+        .collect()
+}
+
+/// The digest a view would have after a fresh replay of the log up to
+/// `until`, computed in memory without touching the archive's trees.
+pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Result<[u8; 32]> {
+    let tree = crate::store::kv::MemoryTree::default();
+    run(view, &tree, archive, Seq(1), until)?;
+    digest(&tree)
+}
+
+/// Where the views stand, for the `as_of` field of view commands: the seq
+/// they reflect and whether they are pinned in the past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsOf {
+    /// The last seq the view reflects.
+    pub seq: Seq,
+    /// Pinned by `replay --until`.
+    pub pinned: bool,
+}
+
+/// The [`AsOf`] of view `name`.
+pub fn as_of(archive: &Archive, name: &str) -> Result<AsOf> {
+    let pointer = load_pointer(archive, name)?;
+    let tree = archive.store().tree(&tree_name(name, pointer.generation))?;
+    Ok(AsOf { seq: read_cursor(tree.as_ref())?.seq, pinned: pointer.pinned_until.is_some() })
+}

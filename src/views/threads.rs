@@ -1,0 +1,363 @@
+//! The threads view: per article, the latest article version and its
+//! comments in page order, each once (as its latest version, with all its
+//! versions), nested by reply structure, with sightings and status.
+//!
+//! State: `a/KEY` holds the article's [`ThreadState`]; `i/KEY` a small
+//! [`ArticleSummary`] for listings and lookups. Bodies are not copied into
+//! the view: rendering reads them from the log by id.
+
+use crate::error::{Error, Result};
+use crate::model::normalize::{canonical_url, normalize_line};
+use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Seq, Timestamp};
+use crate::store::{envelope, Archive};
+use crate::views::thread_state::{CaptureRef, Slot, ThreadState};
+use crate::views::{view_tree, Projection, StateTx};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The view's name.
+pub const NAME: &str = "threads";
+
+/// One article in listings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleSummary {
+    /// The article key.
+    pub key: ArticleKey,
+    /// The latest article version, when any was captured.
+    pub latest: Option<EventId>,
+    /// All article version ids, oldest first.
+    pub versions: Vec<EventId>,
+    /// Its title.
+    pub title: Option<String>,
+    /// Its URL.
+    pub url: Option<String>,
+    /// Its published date.
+    pub published: Option<Timestamp>,
+    /// Comments (slots) known.
+    pub comments: u64,
+    /// Captures that showed it.
+    pub captures: u64,
+    /// The seq of its latest capture.
+    pub last_capture: Option<Seq>,
+}
+
+fn state_key(key: &ArticleKey) -> Vec<u8> {
+    [b"a/".as_slice(), key.as_str().as_bytes()].concat()
+}
+
+fn summary_key(key: &ArticleKey) -> Vec<u8> {
+    [b"i/".as_slice(), key.as_str().as_bytes()].concat()
+}
+
+/// The threads projection.
+pub struct ThreadsView;
+
+fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, article: Option<&Article>) -> Result<()> {
+    let mut summary: ArticleSummary = tx
+        .get_value(&summary_key(&state.key))?
+        .unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
+    if let Some(a) = article {
+        summary.title = a.title.clone();
+        summary.url = a.url.clone();
+        summary.published = a.published;
+    }
+    summary.latest = state.article_versions.last().copied();
+    summary.versions = state.article_versions.clone();
+    summary.comments = state.slots.len() as u64;
+    summary.captures = state.captures.len() as u64;
+    summary.last_capture = state.captures.last().map(|c| c.seq);
+    tx.put_value(summary_key(&state.key), &summary)
+}
+
+impl Projection for ThreadsView {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
+        match &entry.event {
+            Event::Article(a) => {
+                let mut state: ThreadState =
+                    tx.get_value(&state_key(&a.key))?.unwrap_or_else(|| ThreadState::new(a.key.clone()));
+                state.add_article_version(entry.id);
+                tx.put_value(state_key(&a.key), &state)?;
+                update_summary(tx, &state, Some(a))
+            }
+            Event::Comment(_) => Ok(()),
+            Event::Capture(c) => {
+                for seen in &c.articles {
+                    let mut state: ThreadState = tx
+                        .get_value(&state_key(&seen.key))?
+                        .unwrap_or_else(|| ThreadState::new(seen.key.clone()));
+                    let capture = CaptureRef {
+                        seq: entry.seq,
+                        id: entry.id,
+                        recorded_at: entry.recorded_at,
+                        article: seen.article.as_ref().map(|a| a.id),
+                    };
+                    let applied = state.apply_capture(capture, seen, |id| tx.comment(id))?;
+                    if applied.is_some() {
+                        tx.put_value(state_key(&seen.key), &state)?;
+                        update_summary(tx, &state, None)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Every article, sorted by key.
+pub fn list_articles(archive: &Archive) -> Result<Vec<ArticleSummary>> {
+    let tree = view_tree(archive, NAME)?;
+    tree.scan_prefix(b"i/").map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "article summary"))).collect()
+}
+
+/// The thread state of `key`.
+pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadState>> {
+    let tree = view_tree(archive, NAME)?;
+    match tree.get(&state_key(key))? {
+        None => Ok(None),
+        Some(v) => envelope::decode(&v, &format!("thread {key}")).map(Some),
+    }
+}
+
+/// Finds one article by an id prefix (of any of its versions), a URL, an
+/// exact key, or a title substring (case-insensitive).
+pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary> {
+    let all = list_articles(archive)?;
+    let exact: Vec<&ArticleSummary> = match canonical_url(query) {
+        Some(url) => {
+            all.iter().filter(|a| a.key.as_str() == url || a.url.as_deref() == Some(url.as_str())).collect()
+        }
+        None => all.iter().filter(|a| a.key.as_str() == query).collect(),
+    };
+    let matches: Vec<&ArticleSummary> = if !exact.is_empty() {
+        exact
+    } else {
+        let hex = query.len() >= 4 && query.bytes().all(|b| b.is_ascii_hexdigit());
+        let by_id: Vec<&ArticleSummary> = if hex {
+            let q = query.to_ascii_lowercase();
+            all.iter().filter(|a| a.versions.iter().any(|v| v.to_hex().starts_with(&q))).collect()
+        } else {
+            Vec::new()
+        };
+        if !by_id.is_empty() {
+            by_id
+        } else {
+            let needle = normalize_line(query).to_lowercase();
+            all.iter()
+                .filter(|a| {
+                    a.title.as_deref().is_some_and(|t| t.to_lowercase().contains(&needle))
+                        || a.key.as_str().to_lowercase().contains(&needle)
+                })
+                .collect()
+        }
+    };
+    match matches.as_slice() {
+        [] => Err(Error::NotFound(format!("article {query:?}"))),
+        [one] => Ok((*one).clone()),
+        many => Err(Error::AmbiguousArticle {
+            query: query.to_string(),
+            candidates: many.iter().map(|a| describe(a)).collect(),
+        }),
+    }
+}
+
+/// One line naming an article: short id, title, key.
+pub fn describe(a: &ArticleSummary) -> String {
+    format!(
+        "{}  {}  ({})",
+        a.latest.map(|i| i.short()).unwrap_or_else(|| "-".repeat(12)),
+        a.title.as_deref().unwrap_or("(untitled)"),
+        a.key
+    )
+}
+
+/// A comment version as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionView {
+    /// The comment event.
+    pub id: EventId,
+    /// Its body.
+    pub body: String,
+    /// `present`, `removed` (the latest version) or `superseded`.
+    pub status: &'static str,
+    /// First and last capture that showed it.
+    pub first_seen: CaptureRef,
+    /// Last capture that showed it.
+    pub last_seen: CaptureRef,
+}
+
+/// Why a comment is nested where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParentKind {
+    /// The page's structure.
+    Structural,
+    /// An `@Name` at the start of the body.
+    Mention,
+}
+
+/// A comment in a thread: its latest version and its history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommentView {
+    /// The latest version's id.
+    pub id: EventId,
+    /// Author as shown.
+    pub author: Option<String>,
+    /// Posted time.
+    pub posted_at: Option<Timestamp>,
+    /// The latest version's body.
+    pub body: String,
+    /// The comment replied to (its latest version's id).
+    pub parent: Option<(EventId, ParentKind)>,
+    /// Nesting depth (0 for top level).
+    pub depth: usize,
+    /// `present` or `removed`.
+    pub status: &'static str,
+    /// For removed comments: the first capture that no longer showed it.
+    pub removed_since: Option<CaptureRef>,
+    /// First capture that showed any version.
+    pub first_seen: CaptureRef,
+    /// Last capture that showed any version.
+    pub last_seen: CaptureRef,
+    /// All versions, oldest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// A thread ready to print.
+#[derive(Clone, Debug)]
+pub struct ThreadView {
+    /// The summary.
+    pub summary: ArticleSummary,
+    /// The latest article version.
+    pub article: Option<Article>,
+    /// The article's captures.
+    pub captures: Vec<CaptureRef>,
+    /// Comments in page order.
+    pub comments: Vec<CommentView>,
+}
+
+fn body_of(archive: &Archive, id: &EventId) -> Result<String> {
+    let seq = archive
+        .store()
+        .seq_of(id)?
+        .ok_or_else(|| Error::Corrupt(format!("view names {id}, not in the log")))?;
+    match archive.entry(seq)?.event {
+        Event::Comment(c) => Ok(c.body),
+        _ => Err(Error::Corrupt(format!("view names {id} as a comment"))),
+    }
+}
+
+fn fold(name: &str) -> String {
+    normalize_line(name).to_lowercase()
+}
+
+/// The author an `@Name` at the start of `body` names, among `authors`
+/// (folded): the longest that matches followed by a non-alphanumeric
+/// character or the end.
+fn mentioned<'a>(body: &str, authors: impl Iterator<Item = &'a String>) -> Option<String> {
+    let rest = body.strip_prefix('@')?;
+    let folded = fold(rest);
+    authors
+        .filter(|a| {
+            folded.starts_with(a.as_str())
+                && folded[a.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric())
+        })
+        .max_by_key(|a| a.len())
+        .cloned()
+}
+
+/// Builds the printable thread from its state, reading bodies from the log.
+pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -> Result<ThreadView> {
+    let article = match state.article_versions.last() {
+        None => None,
+        Some(id) => {
+            let seq = archive
+                .store()
+                .seq_of(id)?
+                .ok_or_else(|| Error::Corrupt(format!("article {id} not in the log")))?;
+            match archive.entry(seq)?.event {
+                Event::Article(a) => Some(a),
+                _ => None,
+            }
+        }
+    };
+    let cap = |i: u32| state.captures[i as usize].clone();
+    let mut comments: Vec<CommentView> = Vec::new();
+    let mut slot_pos: HashMap<usize, usize> = HashMap::new();
+    // author (folded) -> positions in `comments` of their comments so far
+    let mut by_author: HashMap<String, Vec<usize>> = HashMap::new();
+    for &slot_index in &state.order {
+        let slot: &Slot = &state.slots[slot_index as usize];
+        let present = state.is_present(slot);
+        let mut versions = Vec::new();
+        for (i, v) in slot.versions.iter().enumerate() {
+            let latest = i + 1 == slot.versions.len();
+            versions.push(VersionView {
+                id: v.id,
+                body: body_of(archive, &v.id)?,
+                status: if !latest {
+                    "superseded"
+                } else if present {
+                    "present"
+                } else {
+                    "removed"
+                },
+                first_seen: cap(v.first_seen),
+                last_seen: cap(v.last_seen),
+            });
+        }
+        let body = versions.last().map(|v| v.body.clone()).unwrap_or_default();
+        let structural = slot
+            .parent
+            .and_then(|p| state.slot_of(&p))
+            .and_then(|s| slot_pos.get(&s).copied())
+            .map(|pos| (pos, ParentKind::Structural));
+        let parent = structural.or_else(|| {
+            let name = mentioned(&body, by_author.keys())?;
+            match by_author.get(&name).map(Vec::as_slice) {
+                Some([only]) => Some((*only, ParentKind::Mention)),
+                _ => None,
+            }
+        });
+        let depth = parent.map_or(0, |(pos, _)| comments[pos].depth + 1);
+        let position = comments.len();
+        slot_pos.insert(slot_index as usize, position);
+        if let Some(a) = &slot.author {
+            by_author.entry(fold(a)).or_default().push(position);
+        }
+        comments.push(CommentView {
+            id: slot.latest(),
+            author: slot.author.clone(),
+            posted_at: slot.posted_at,
+            body,
+            parent: parent.map(|(pos, kind)| (comments[pos].id, kind)),
+            depth,
+            status: if present { "present" } else { "removed" },
+            removed_since: state.removed_since(slot).cloned(),
+            first_seen: cap(slot.first_seen),
+            last_seen: cap(slot.last_seen),
+            versions,
+        });
+    }
+    Ok(ThreadView { summary, article, captures: state.captures.clone(), comments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_match_the_longest_author_name() {
+        let authors = ["logic europe".to_string(), "logic".to_string(), "parvez".to_string()];
+        assert_eq!(mentioned("@Logic Europe – your point", authors.iter()).as_deref(), Some("logic europe"));
+        assert_eq!(mentioned("@Parvez: yes", authors.iter()).as_deref(), Some("parvez"));
+        assert_eq!(mentioned("@Parvezz no", authors.iter()), None);
+        assert_eq!(mentioned("no mention @Parvez", authors.iter()), None);
+    }
+}
