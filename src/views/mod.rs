@@ -350,3 +350,6 @@ pub fn as_of(archive: &Archive, name: &str) -> Result<AsOf> {
     let tree = archive.store().tree(&tree_name(name, pointer.generation))?;
     Ok(AsOf { seq: read_cursor(tree.as_ref())?.seq, pinned: pointer.pinned_until.is_some() })
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,3 +10,4 @@ mod ingest;
 mod log_show;
 mod reparse;
 mod tribune;
+mod views;

@@ -1,0 +1,263 @@
+//! The views over the sample page and a re-scrape in which one comment was
+//! removed and one edited: thread, author, authors, articles, changes,
+//! history, and replay (byte-identical output, time travel, --emit).
+
+use crate::support::{fixture, jsonl_fixture, Env};
+use serde_json::{json, Value};
+
+const SAMPLE: &str = "tribune-2012-03-28-us-generals-kayani.txt";
+
+fn sample() -> String {
+    std::fs::read_to_string(fixture(SAMPLE)).unwrap()
+}
+
+/// The sample, re-scraped: Aristo's comment removed, UFF's edited.
+fn rescrape() -> String {
+    let page = sample();
+    let aristo = "  • Aristo\n    Mar 28, 2012 - 1:27PM\n\n    What will come after GERONIMO????\n\n\n";
+    assert!(page.contains(aristo));
+    page.replace(aristo, "")
+        .replace("Do You?", "Do You? Really.")
+        .replace("Reader Comments (44)", "Reader Comments (43)")
+}
+
+/// An archive with the sample and its re-scrape; returns the capture seqs.
+fn two_captures(env: &Env) -> (u64, u64) {
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let later = env.write("later.txt", rescrape());
+    env.ok(&["ingest", &later]);
+    let caps: Vec<u64> = env
+        .ok(&["log", "--json", "--kind", "capture"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    (caps[0], caps[1])
+}
+
+fn by_author<'a>(comments: &'a [Value], author: &str) -> Vec<&'a Value> {
+    comments.iter().filter(|c| c["author"] == json!(author)).collect()
+}
+
+#[test]
+fn thread_shows_the_page_with_removals_and_edits() {
+    let env = Env::new();
+    let (first, second) = two_captures(&env);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let comments = t["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 44, "each comment once");
+    assert_eq!(t["article"]["title"], json!("Senior US commanders discuss border cooperation with Kayani"));
+    assert_eq!(t["captures"].as_array().unwrap().len(), 2);
+    assert_eq!(t["as_of"], json!({"seq": second, "pinned": false}));
+
+    // Page order is the first capture's: ahmad first, the last at 2:55AM.
+    assert_eq!(comments[0]["author"], json!("ahmad"));
+    assert_eq!(comments[43]["posted_at"], json!("2012-03-30T02:55:00+05:00"));
+
+    // The bullet-less 2:07PM reply is nested under Shah's 1:33PM comment.
+    let shah = comments.iter().find(|c| c["posted_at"] == json!("2012-03-28T13:33:00+05:00")).unwrap();
+    let reply = comments.iter().find(|c| c["posted_at"] == json!("2012-03-28T14:07:00+05:00")).unwrap();
+    assert_eq!(reply["parent"], shah["id"]);
+    assert_eq!(reply["parent_kind"], json!("page"));
+    assert_eq!(reply["depth"], json!(1));
+
+    // The removed comment is marked, since the second capture.
+    let aristo = by_author(comments, "Aristo")[0];
+    assert_eq!(aristo["status"], json!("removed"));
+    assert_eq!(aristo["removed_since"]["seq"], json!(second));
+    assert_eq!(aristo["last_seen"]["seq"], json!(first));
+
+    // The edited one shows its latest version and keeps both.
+    let uff = by_author(comments, "UFF");
+    assert_eq!(uff.len(), 1);
+    assert!(uff[0]["body"].as_str().unwrap().ends_with("Do You? Really."));
+    let versions = uff[0]["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["status"], json!("superseded"));
+    assert_eq!(versions[1]["status"], json!("present"));
+    assert_eq!(versions[1]["id"], uff[0]["id"]);
+    assert_eq!(uff[0]["first_seen"]["seq"], json!(first));
+    assert_eq!(uff[0]["status"], json!("present"));
+
+    // @Name at the start of a body replies to that author's one earlier comment.
+    let adeel = comments.iter().find(|c| c["posted_at"] == json!("2012-03-28T18:07:00+05:00")).unwrap();
+    let cautious = by_author(comments, "Cautious")[0];
+    assert_eq!(adeel["parent"], cautious["id"]);
+    assert_eq!(adeel["parent_kind"], json!("mention"));
+
+    let text = env.ok(&["thread", "kayani"]).stdout;
+    assert!(text.starts_with("Senior US commanders discuss border cooperation with Kayani\n"), "{text}");
+    assert!(text.contains("\n    ↳ (no author) · 2012-03-28 14:07 +05:00"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "• Aristo · 2012-03-28 13:27 +05:00 · 16600c7ad7fc · [removed since seq {second}]"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("[edited, 2 versions]"), "{text}");
+}
+
+#[test]
+fn authors_and_timelines() {
+    let env = Env::new();
+    two_captures(&env);
+    let tony = env.ok(&["author", "tony   C.", "--json"]).json();
+    assert_eq!(tony["author"], json!("Tony C."));
+    let times: Vec<&str> =
+        tony["comments"].as_array().unwrap().iter().map(|c| c["posted_at"].as_str().unwrap()).collect();
+    assert_eq!(
+        times,
+        [
+            "2012-03-28T20:09:00+05:00",
+            "2012-03-29T00:16:00+05:00",
+            "2012-03-29T21:53:00+05:00",
+            "2012-03-29T23:11:00+05:00"
+        ]
+    );
+    assert!(tony["comments"][0]["title"].as_str().unwrap().starts_with("Senior US commanders"));
+    let uff = env.ok(&["author", "uff", "--json"]).json();
+    assert_eq!(uff["comments"].as_array().unwrap().len(), 1, "an edited comment counts once");
+    assert_eq!(uff["comments"][0]["versions"].as_array().unwrap().len(), 2);
+
+    let top = env.ok(&["authors", "--top", "3", "--json"]).json();
+    assert_eq!(top["authors"][0], json!({"author": "Tony C.", "comments": 4}));
+    assert_eq!(top["authors"].as_array().unwrap().len(), 3);
+    let all = env.ok(&["authors", "--json"]).json();
+    let total: u64 = all["authors"].as_array().unwrap().iter().map(|a| a["comments"].as_u64().unwrap()).sum();
+    assert_eq!(total, 44 - 7, "comments without an author are listed under no one");
+    let run = env.run(&["author", "nobody at all"]).expect_code(2);
+    assert!(run.stderr.contains("no event matches author \"nobody at all\""), "{run}");
+}
+
+#[test]
+fn changes_report_removal_and_edit() {
+    let env = Env::new();
+    let (first, second) = two_captures(&env);
+    let changes = env.ok(&["changes", "--json"]).json();
+    let list = changes.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["from_capture"], Value::Null);
+    assert_eq!(list[0]["added"].as_array().unwrap().len(), 44);
+    let c = &list[1];
+    assert_eq!(c["from_seq"], json!(first));
+    assert_eq!(c["to_seq"], json!(second));
+    assert_eq!(c["added"], json!([]));
+    assert_eq!(c["removed"].as_array().unwrap().len(), 1);
+    assert_eq!(c["edited"].as_array().unwrap().len(), 1);
+    let shown = env.ok(&["show", c["removed"][0].as_str().unwrap(), "--json"]).json();
+    assert_eq!(shown["author"], json!("Aristo"));
+    let to = env.ok(&["show", c["edited"][0]["to"].as_str().unwrap(), "--json"]).json();
+    assert_eq!(to["author"], json!("UFF"));
+    let text = env.ok(&["changes", "Senior US"]).stdout;
+    assert!(text.contains("0 added, 1 removed, 1 edited"), "{text}");
+    assert!(text.contains("- 16600c7ad7fc Aristo"), "{text}");
+}
+
+#[test]
+fn history_lists_versions_and_sightings() {
+    let env = Env::new();
+    let (first, second) = two_captures(&env);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let uff = by_author(t["comments"].as_array().unwrap(), "UFF")[0].clone();
+    let old = uff["versions"][0]["id"].as_str().unwrap();
+    let h = env.ok(&["history", &old[..10], "--json"]).json();
+    assert_eq!(h["author"], json!("UFF"));
+    assert_eq!(h["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(h["versions"][0]["status"], json!("superseded"));
+    let sightings = h["sightings"].as_array().unwrap();
+    assert_eq!(sightings[0]["capture"]["seq"], json!(first));
+    assert_eq!(sightings[0]["version"], json!(old));
+    assert_eq!(sightings[1]["capture"]["seq"], json!(second));
+    assert_eq!(sightings[1]["version"], uff["id"]);
+
+    let aristo =
+        by_author(t["comments"].as_array().unwrap(), "Aristo")[0]["id"].as_str().unwrap().to_string();
+    let h = env.ok(&["history", &aristo]).stdout;
+    assert!(h.contains(&format!("status: removed since seq {second}")), "{h}");
+    assert!(h.contains("absent"), "{h}");
+}
+
+#[test]
+fn replay_gives_byte_identical_output_and_travels_in_time() {
+    let env = Env::new();
+    let (first, second) = two_captures(&env);
+    let commands: [&[&str]; 6] = [
+        &["thread", "kayani", "--json"],
+        &["author", "Tony C.", "--json"],
+        &["authors", "--json"],
+        &["changes", "--json"],
+        &["articles", "--json"],
+        &["thread", "kayani"],
+    ];
+    let before: Vec<String> = commands.iter().map(|c| env.ok(c).stdout).collect();
+    let replayed = env.ok(&["replay", "--json"]).json();
+    assert_eq!(replayed["views"].as_array().unwrap().len(), 3);
+    let after: Vec<String> = commands.iter().map(|c| env.ok(c).stdout).collect();
+    assert_eq!(before, after, "replay reproduces the views exactly");
+
+    // Back to the first capture.
+    env.ok(&["replay", "--until", &first.to_string()]);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    assert_eq!(t["as_of"], json!({"seq": first, "pinned": true}));
+    let comments = t["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 44);
+    assert_eq!(by_author(comments, "Aristo")[0]["status"], json!("present"));
+    assert_eq!(by_author(comments, "UFF")[0]["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(t["captures"].as_array().unwrap().len(), 1);
+    assert!(env.ok(&["thread", "kayani"]).stdout.starts_with(&format!("(views as of seq {first}, pinned")));
+
+    // Pinned views stay in the past while the log grows...
+    env.ok(&["ingest", &jsonl_fixture()]);
+    assert_eq!(env.ok(&["articles", "--json"]).json()["articles"].as_array().unwrap().len(), 1);
+    // ...until a plain replay returns to the present.
+    env.ok(&["replay"]);
+    assert_eq!(env.ok(&["articles", "--json"]).json()["articles"].as_array().unwrap().len(), 2);
+    let id = t["article"]["id"].as_str().unwrap().to_string();
+    let t = env.ok(&["thread", &id, "--json"]).json();
+    assert_eq!(t["as_of"]["pinned"], json!(false));
+    assert!(t["as_of"]["seq"].as_u64().unwrap() > second);
+}
+
+#[test]
+fn replay_until_a_time_and_single_views() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let later = env.write("later.txt", rescrape());
+    // A later recorded_at for the second ingest.
+    let out = env.command(&["ingest", &later]).env("SOURCE_DATE_EPOCH", "1800000000").output().unwrap();
+    assert!(out.status.success());
+    let r = env.ok(&["replay", "--until", "2025-01-01T00:00:00Z", "--view", "threads", "--json"]).json();
+    assert_eq!(r["views"].as_array().unwrap().len(), 1);
+    assert_eq!(r["views"][0]["seq"], json!(46));
+    assert_eq!(r["views"][0]["pinned"], json!(true));
+    let changes = env.ok(&["changes", "--json"]).json();
+    assert_eq!(changes.as_array().unwrap().len(), 2, "the changes view was not pinned");
+    env.run(&["replay", "--view", "nonesuch"]).expect_code(2);
+    env.run(&["replay", "--until", "yesterday"]).expect_code(2);
+}
+
+#[test]
+fn emit_streams_every_event() {
+    let env = Env::new();
+    two_captures(&env);
+    let emitted = env.ok(&["replay", "--emit", "jsonl"]).stdout;
+    assert_eq!(emitted, env.ok(&["log", "--json"]).stdout);
+    assert_eq!(env.ok(&["replay", "--emit", "jsonl", "--until", "3"]).stdout.lines().count(), 3);
+}
+
+#[test]
+fn article_lookup_by_id_url_and_title() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    env.ok(&["ingest", &jsonl_fixture()]);
+    let articles = env.ok(&["articles", "--json"]).json();
+    assert_eq!(articles["articles"].as_array().unwrap().len(), 2);
+    let run = env.run(&["thread", "Senior US"]).expect_code(2);
+    assert!(run.stderr.contains("matches several articles"), "{run}");
+    assert!(run.stderr.contains("tribune.com.pk/story/356789"), "{run}");
+    let by_url = env.ok(&["thread", "https://tribune.com.pk/story/356789/senior-us-commanders-discuss-border-cooperation-with-kayani/", "--json"]).json();
+    assert_eq!(by_url["comments"].as_array().unwrap().len(), 7);
+    let id = by_url["article"]["id"].as_str().unwrap();
+    assert_eq!(env.ok(&["thread", &id[..8], "--json"]).json(), by_url);
+    env.run(&["thread", "no such article"]).expect_code(2);
+}
