@@ -99,8 +99,9 @@ pub enum Error {
     /// An input document was rejected.
     #[error("{0}")]
     Input(#[from] InputError),
-    /// No event matches an id prefix.
-    #[error("no event matches {0}")]
+    /// Nothing matches what was asked for (an id prefix, an article, an
+    /// author); the message says what.
+    #[error("{0}")]
     NotFound(String),
     /// An id prefix matches several events.
     #[error("{prefix} is ambiguous; it matches:\n{}", .candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]

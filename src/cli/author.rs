@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_views(cli)?;
     let (info, entries) = authors::timeline(&archive, &args.name)?
-        .ok_or_else(|| Error::NotFound(format!("author {:?}", args.name)))?;
+        .ok_or_else(|| Error::NotFound(format!("no author named {:?}", args.name)))?;
     let at = as_of(&archive, authors::NAME)?;
     let mut rows = Vec::new();
     for e in &entries {

@@ -31,10 +31,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         return Err(Error::Usage(format!("{} is not a comment", id.short())));
     };
     let state = threads::load_thread(&archive, &comment.article)?
-        .ok_or_else(|| Error::NotFound(format!("a thread for {}", comment.article)))?;
+        .ok_or_else(|| Error::NotFound(format!("no thread for {}", comment.article)))?;
     let slot_index = state
         .slot_of(&id)
-        .ok_or_else(|| Error::NotFound(format!("comment {} in any capture", id.short())))?;
+        .ok_or_else(|| Error::NotFound(format!("comment {} is in no capture", id.short())))?;
     let slot = &state.slots[slot_index];
     let present = state.is_present(slot);
     let mut versions = Vec::new();

@@ -305,7 +305,7 @@ impl Archive {
 
     /// The event with id `id`.
     pub fn event(&self, id: &EventId) -> Result<Event> {
-        let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(id.to_hex()))?;
+        let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
         Ok(self.entry(seq)?.event)
     }
 
@@ -320,7 +320,7 @@ impl Archive {
             .ok_or_else(|| Error::Usage(format!("{prefix:?} is not a hex id prefix")))?;
         let ids = self.store.ids_with_prefix(&p)?;
         match ids.as_slice() {
-            [] => Err(Error::NotFound(prefix.to_string())),
+            [] => Err(Error::NotFound(format!("no event matches {prefix}"))),
             [id] => {
                 let seq = self
                     .store

@@ -159,7 +159,7 @@ pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary>
         }
     };
     match matches.as_slice() {
-        [] => Err(Error::NotFound(format!("article {query:?}"))),
+        [] => Err(Error::NotFound(format!("no article matches {query:?}"))),
         [one] => Ok((*one).clone()),
         many => Err(Error::AmbiguousArticle {
             query: query.to_string(),

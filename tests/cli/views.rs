@@ -126,7 +126,7 @@ fn authors_and_timelines() {
     let total: u64 = all["authors"].as_array().unwrap().iter().map(|a| a["comments"].as_u64().unwrap()).sum();
     assert_eq!(total, 44 - 7, "comments without an author are listed under no one");
     let run = env.run(&["author", "nobody at all"]).expect_code(2);
-    assert!(run.stderr.contains("no event matches author \"nobody at all\""), "{run}");
+    assert!(run.stderr.contains("no author named \"nobody at all\""), "{run}");
 }
 
 #[test]
