@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod ingest;

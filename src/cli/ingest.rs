@@ -123,7 +123,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = if args.dry_run && !cli.archive.exists() {
         Archive::in_memory()
     } else {
-        Archive::open(&cli.archive, OpenMode::CreateIfMissing)?
+        crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?
     };
     let inputs = collect_inputs(&args.paths);
     let bar = if inputs.len() > 1 && std::io::stderr().is_terminal() && cli.quiet == 0 {

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod show;
 pub mod stats;
 pub mod thread;
+pub mod verify;
 
 use crate::error::{Error, Result};
 use crate::store::{Archive, OpenMode};
@@ -37,6 +38,11 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// When the archive is in use by another cairn process, retry for up to
+    /// this many seconds instead of failing at once.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0)]
+    pub wait: f64,
 
     /// Less log output: errors only.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
@@ -76,6 +82,8 @@ pub enum Command {
     History(history::Args),
     /// Rebuild views from the log (or as of a past point), or stream the log.
     Replay(replay::Args),
+    /// Audit the archive: ids, chain, index, references, blobs, views.
+    Verify(verify::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -103,12 +111,33 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Changes(args) => changes::run(cli, args, out),
         Command::History(args) => history::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
+        Command::Verify(args) => verify::run(cli, args, out),
     }
+}
+
+/// Runs `open` until it does not fail with "archive in use", for up to
+/// `--wait` seconds.
+pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(cli.wait.max(0.0));
+    loop {
+        match open() {
+            Err(Error::ArchiveInUse(p)) if std::time::Instant::now() < deadline => {
+                tracing::debug!("archive {} in use; waiting", p.display());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens the archive named by `--archive` (honouring `--wait`).
+pub fn open_archive(cli: &Cli, mode: OpenMode) -> Result<Archive> {
+    retry_while_in_use(cli, || Archive::open(&cli.archive, mode))
 }
 
 /// Opens the archive named by `--archive` for a command that only reads.
 pub fn open_existing(cli: &Cli) -> Result<Archive> {
-    Archive::open(&cli.archive, OpenMode::MustExist)
+    open_archive(cli, OpenMode::MustExist)
 }
 
 /// Opens the archive for a command that reads views, bringing the views up

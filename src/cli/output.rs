@@ -14,6 +14,7 @@ pub fn entry_json(entry: &LogEntry) -> Value {
         map.insert("seq".into(), json!(entry.seq.0));
         map.insert("id".into(), json!(entry.id.to_hex()));
         map.insert("recorded_at".into(), json!(entry.recorded_at.canonical()));
+        map.insert("head".into(), json!(entry.head.to_hex()));
     }
     v
 }

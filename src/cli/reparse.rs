@@ -4,7 +4,7 @@ use crate::cli::output::plural;
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::ingest::reparse::{reparse, ReparseReport};
-use crate::store::{Archive, OpenMode};
+use crate::store::OpenMode;
 use serde_json::json;
 use std::io::Write;
 
@@ -46,7 +46,7 @@ fn report_json(r: &ReparseReport) -> serde_json::Value {
 
 /// Runs `cairn reparse`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let mut archive = Archive::open(&cli.archive, OpenMode::MustExist)?;
+    let mut archive = crate::cli::open_archive(cli, OpenMode::MustExist)?;
     let report = reparse(&mut archive, args.dry_run)?;
     if !args.dry_run {
         crate::views::catch_up(&archive, &crate::views::builtin())?;

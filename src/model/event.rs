@@ -287,6 +287,10 @@ pub struct LogEntry {
     pub recorded_at: Timestamp,
     /// The event.
     pub event: Event,
+    /// The chain head after this entry: `BLAKE3(previous head || entry
+    /// hash)`. Derived, stored so that a check can name the first entry
+    /// where the recomputed chain departs from the stored one.
+    pub head: ChainHash,
 }
 
 impl LogEntry {
@@ -411,6 +415,7 @@ mod golden {
             id: comment().id(),
             recorded_at: ts("2026-01-01T00:00:00+00:00"),
             event: comment(),
+            head: ChainHash::GENESIS,
         };
         assert_eq!(
             to_hex(&entry.entry_hash()),
@@ -419,7 +424,7 @@ mod golden {
         let head1 = chain_step(&ChainHash::GENESIS, &entry.entry_hash());
         assert_eq!(head1.to_hex(), "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19");
         let cap =
-            LogEntry { seq: Seq(2), id: capture().id(), recorded_at: entry.recorded_at, event: capture() };
+            LogEntry { seq: Seq(2), id: capture().id(), recorded_at: entry.recorded_at, event: capture(), head: head1 };
         let mut moved = cap.clone();
         if let Event::Capture(c) = &mut moved.event {
             c.source = "elsewhere".into();

@@ -1,6 +1,9 @@
 //! The storage envelope: one format-version byte, then bincode 2 (standard
-//! configuration). Decoding checks the version and that every byte was
-//! consumed. These bytes are for storage only: nothing hashes them.
+//! configuration), then an 8-byte check (the first 8 bytes of BLAKE3 over
+//! the version byte and the bincode bytes). Decoding checks the version,
+//! the check and that every byte was consumed, so a changed byte anywhere in
+//! a stored value is reported as corruption rather than read as a different
+//! value. These bytes are for storage only: no id or chain hash covers them.
 
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -8,24 +11,36 @@ use serde::Serialize;
 
 /// The current envelope version.
 pub const ENVELOPE_VERSION: u8 = 1;
+const CHECK_LEN: usize = 8;
+
+fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&blake3::hash(bytes).as_bytes()[..CHECK_LEN]);
+    out
+}
 
 /// Encodes `value` inside the envelope.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut out = vec![ENVELOPE_VERSION];
-    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+    bincode::serde::encode_into_std_write(value, &mut out, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
-    out.extend_from_slice(&body);
+    let c = check(&out);
+    out.extend_from_slice(&c);
     Ok(out)
 }
 
 /// Decodes an enveloped value; `what` names it in errors (`segment at seq 12`).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    let (&version, body) =
-        bytes.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
+    if bytes.len() < 1 + CHECK_LEN {
+        return Err(Error::Corrupt(format!("{what}: {} bytes, too short for a value", bytes.len())));
+    }
+    let (content, stored) = bytes.split_at(bytes.len() - CHECK_LEN);
+    if check(content) != stored {
+        return Err(Error::Corrupt(format!("{what}: check bytes do not match the value (it was altered or damaged)")));
+    }
+    let (&version, body) = content.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
     if version != ENVELOPE_VERSION {
-        return Err(Error::Corrupt(format!(
-            "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
-        )));
+        return Err(Error::Corrupt(format!("{what}: envelope version {version}, expected {ENVELOPE_VERSION}")));
     }
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
@@ -42,11 +57,24 @@ mod tests {
     #[test]
     fn round_trip_and_strictness() {
         let v = (7u64, "x".to_string());
-        let mut bytes = encode(&v).unwrap();
+        let bytes = encode(&v).unwrap();
         assert_eq!(decode::<(u64, String)>(&bytes, "t").unwrap(), v);
-        bytes.push(0);
-        assert!(decode::<(u64, String)>(&bytes, "t").is_err());
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[i] ^= 1 << bit;
+                assert!(decode::<(u64, String)>(&flipped, "t").is_err(), "flip at {i}:{bit} undetected");
+            }
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<(u64, String)>(&longer, "t").is_err());
         assert!(decode::<(u64, String)>(&[], "t").is_err());
-        assert!(decode::<(u64, String)>(&[2, 7, 1, b'x'], "t").is_err());
+        // Valid check bytes over trailing garbage are still rejected.
+        let mut content = bytes[..bytes.len() - CHECK_LEN].to_vec();
+        content.push(0);
+        let c = check(&content);
+        content.extend_from_slice(&c);
+        assert!(decode::<(u64, String)>(&content, "t").unwrap_err().to_string().contains("trailing"));
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::kv::MemoryTree;
-use crate::store::{HeadState, KvTree, Store};
+use crate::store::{HeadState, IndexRead, KvTree, SegmentRead, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -88,6 +88,14 @@ impl Store for MemoryStore {
 
     fn disk_usage(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
+        Box::new(self.log.iter().map(|(seq, e)| Ok((*seq, Ok(vec![e.clone()])))))
+    }
+
+    fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
+        Box::new(self.index.iter().map(|(id, seq)| Ok((Ok(*id), Ok(*seq)))))
     }
 
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {

@@ -126,6 +126,13 @@ pub trait Store {
     fn disk_usage(&self) -> Result<Option<u64>>;
     /// Bytes the stored blobs occupy (compressed).
     fn blob_bytes(&self) -> Result<u64>;
+    /// Every log segment in key order, each as its key's seq and its
+    /// decoded entries or the reason it does not decode (for audits: one bad
+    /// segment does not stop the scan).
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_>;
+    /// Every id index entry in key order, each as the id and its seq or the
+    /// reason the value does not decode.
+    fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_>;
     /// The key-value tree `name` (created empty when missing), for views.
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>>;
     /// Removes tree `name` and its contents.
@@ -133,6 +140,14 @@ pub trait Store {
     /// The names of every view tree.
     fn tree_names(&self) -> Result<Vec<String>>;
 }
+
+/// One segment as an audit reads it: its key's seq, and its entries or why
+/// they cannot be decoded.
+pub type SegmentRead = (Seq, std::result::Result<Vec<LogEntry>, String>);
+
+/// One index entry as an audit reads it: the id (or why the key is not one),
+/// and the seq it maps to (or why the value is not one).
+pub type IndexRead = (std::result::Result<EventId, String>, std::result::Result<Seq, String>);
 
 /// Where `recorded_at` comes from.
 #[derive(Clone, Copy, Debug)]
@@ -224,6 +239,18 @@ impl Archive {
         Ok(Archive { store, head, clock: Clock::from_env()? })
     }
 
+    /// Opens an existing archive for an audit: a head record that does not
+    /// decode is returned as a message instead of failing the open (the
+    /// archive then reports an empty head and must not be appended to).
+    pub fn open_for_audit(path: &Path) -> Result<(Archive, Option<String>)> {
+        let store = sled_store::SledStore::open(path, OpenMode::MustExist)?;
+        let (head, problem) = match store.head() {
+            Ok(h) => (h, None),
+            Err(e) => (HeadState::default(), Some(e.to_string())),
+        };
+        Ok((Archive { store: Box::new(store), head, clock: Clock::Wall }, problem))
+    }
+
     /// Sets where `recorded_at` comes from.
     pub fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
@@ -277,8 +304,10 @@ impl Archive {
         let mut entries = Vec::with_capacity(fresh.len());
         for (id, event) in fresh {
             head.seq = head.seq.next();
-            let entry = LogEntry { seq: head.seq, id, recorded_at, event: event.clone() };
+            let mut entry =
+                LogEntry { seq: head.seq, id, recorded_at, event: event.clone(), head: ChainHash::GENESIS };
             head.hash = chain_step(&head.hash, &entry.entry_hash());
+            entry.head = head.hash;
             head.counts.add(event.kind());
             entries.push(entry);
         }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
-use crate::store::{HeadState, KvTree, OpenMode, Store};
+use crate::store::{HeadState, IndexRead, KvTree, OpenMode, SegmentRead, Store};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -249,6 +249,29 @@ impl Store for SledStore {
 
     fn disk_usage(&self) -> Result<Option<u64>> {
         dir_size(&self.root).map(Some)
+    }
+
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
+        let end: &[u8] = &[SEGMENT + 1];
+        Box::new(self.tree.range(&[SEGMENT][..]..end).map(|kv| {
+            let (k, v) = kv?;
+            let seq = match decode_seq(&k[1..], "segment key") {
+                Ok(s) => s,
+                Err(e) => return Ok((Seq(0), Err(e.to_string()))),
+            };
+            Ok((seq, SledStore::decode_segment(&k, &v).map_err(|e| e.to_string())))
+        }))
+    }
+
+    fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
+        Box::new(self.tree.scan_prefix([INDEX]).map(|kv| {
+            let (k, v) = kv?;
+            let id = <[u8; 32]>::try_from(&k[1..])
+                .map(EventId)
+                .map_err(|_| format!("index key of {} bytes", k.len()));
+            let seq = decode_seq(&v, "index value").map_err(|e| e.to_string());
+            Ok((id, seq))
+        }))
     }
 
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {

@@ -334,6 +334,82 @@ pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Res
     digest(&tree)
 }
 
+/// A problem an audit found in a view: the view, the seq its state claims
+/// to reflect, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewProblem {
+    /// The view's name.
+    pub view: &'static str,
+    /// The seq its cursor names.
+    pub seq: Seq,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Checks every view without changing anything: its pointer decodes and
+/// names an existing tree, its cursor decodes, carries this view's version
+/// and does not pass the head (or equals its pin), and its state equals a
+/// fresh in-memory replay of the log up to its cursor.
+pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<ViewProblem>> {
+    let mut problems = Vec::new();
+    let names = archive.store().tree_names()?;
+    let head = archive.head().seq;
+    for view in views {
+        let mut problem = |seq: Seq, message: String| problems.push(ViewProblem { view: view.name(), seq, message });
+        let pointer = match load_pointer(archive, view.name()) {
+            Ok(p) => p,
+            Err(e) => {
+                problem(Seq(0), format!("pointer does not decode: {e}"));
+                continue;
+            }
+        };
+        let name = tree_name(view.name(), pointer.generation);
+        let others = names.iter().any(|n| n.starts_with(&format!("{}.", view.name())) && *n != name);
+        if !names.contains(&name) {
+            if others {
+                problem(Seq(0), format!("pointer names tree {name}, which does not exist"));
+            }
+            continue;
+        }
+        let tree = archive.store().tree(&name)?;
+        let cursor = match read_cursor(tree.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                problem(Seq(0), format!("cursor does not decode: {e}"));
+                continue;
+            }
+        };
+        let empty = tree.scan_prefix(b"").next().is_none();
+        if empty {
+            continue; // never built: nothing to check
+        }
+        if cursor.version != view.version() {
+            problem(
+                cursor.seq,
+                format!("built by view version {}, this cairn has version {}", cursor.version, view.version()),
+            );
+            continue;
+        }
+        if cursor.seq > head {
+            problem(cursor.seq, format!("cursor at seq {} is past the head (seq {head})", cursor.seq));
+            continue;
+        }
+        if let Some(pin) = pointer.pinned_until {
+            if pin != cursor.seq {
+                problem(cursor.seq, format!("pinned at seq {pin} but its cursor is at seq {}", cursor.seq));
+                continue;
+            }
+        }
+        let stored = digest(tree.as_ref())?;
+        match fresh_digest(archive, view.as_ref(), cursor.seq) {
+            Ok(fresh) if fresh == stored => {}
+            Ok(_) => problem(cursor.seq, format!("state differs from a fresh replay of the log to seq {}", cursor.seq)),
+            Err(e) => problem(cursor.seq, format!("a fresh replay fails: {e}")),
+        }
+    }
+    Ok(problems)
+}
+
 /// Where the views stand, for the `as_of` field of view commands: the seq
 /// they reflect and whether they are pinned in the past.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

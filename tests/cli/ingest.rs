@@ -52,7 +52,12 @@ fn a_malformed_line_rejects_the_whole_document() {
     assert!(run.stderr.contains(&format!("{bad}:10: invalid record")), "{run}");
     assert_eq!(report["comments"]["new"], json!(0));
     assert_eq!(env.head(), head, "archive unchanged");
-    assert_eq!(env.ok(&["stats", "--json"]).json(), stats);
+    let mut after = env.ok(&["stats", "--json"]).json();
+    let mut stats = stats;
+    // sled's own files may change size when it opens; the contents may not.
+    after["disk_bytes"] = json!(null);
+    stats["disk_bytes"] = json!(null);
+    assert_eq!(after, stats);
 }
 
 #[test]

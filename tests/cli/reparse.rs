@@ -57,10 +57,12 @@ fn a_better_parser_adds_the_corrected_versions() {
     ingest_with_old_parser(&env, glued.as_bytes());
     let before = env.ok(&["stats", "--json"]).json();
     assert_eq!(before["comments"], json!(44));
+    let head = env.head();
 
     let dry = env.ok(&["reparse", "--dry-run", "--json"]).json();
     assert_eq!(dry["events"]["comments"]["new"], json!(44));
-    assert_eq!(env.ok(&["stats", "--json"]).json(), before, "a dry run writes nothing");
+    assert_eq!(env.head(), head, "a dry run writes nothing");
+    assert_eq!(env.ok(&["stats", "--json"]).json()["comments"], json!(44));
 
     let run = env.ok(&["reparse"]);
     assert!(

@@ -1,0 +1,316 @@
+//! `verify`: the archive audit. docs/verify.md states exactly what each
+//! check covers; the check names below are the ones reports use.
+//!
+//! The scan never stops at the first problem: each finding names the check,
+//! the seq (and id) involved and what was expected, and the scan resumes
+//! (after a chain mismatch it continues from the stored head, so that every
+//! altered entry is named, not only the first).
+
+use crate::error::Result;
+use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, Seq};
+use crate::store::{Archive, HeadState, KindCounts};
+use std::collections::{HashMap, HashSet};
+
+/// What to check.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Only the chain, seqs, head and index.
+    pub quick: bool,
+    /// A saved `SEQ HEX` the archive must still extend.
+    pub checkpoint: Option<(Seq, ChainHash)>,
+}
+
+/// One problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The check that failed (docs/verify.md).
+    pub check: &'static str,
+    /// The seq involved, when there is one.
+    pub seq: Option<Seq>,
+    /// The event id involved, when there is one.
+    pub id: Option<EventId>,
+    /// What was found and what was expected.
+    pub message: String,
+}
+
+/// Everything verify found and covered.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Log entries read.
+    pub entries: u64,
+    /// Segments read.
+    pub segments: u64,
+    /// Index entries read.
+    pub index_entries: u64,
+    /// Blobs re-hashed.
+    pub blobs: u64,
+    /// Views compared with a fresh replay.
+    pub views: u64,
+    /// The head record as stored.
+    pub stored_head: HeadState,
+    /// The chain head recomputed from the entries.
+    pub computed_head: (Seq, ChainHash),
+    /// Blob files no capture refers to (left by an interrupted ingest; not a
+    /// finding).
+    pub orphan_blobs: Vec<BlobId>,
+    /// The checks that ran.
+    pub checks: Vec<&'static str>,
+    /// Every problem.
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    fn find(&mut self, check: &'static str, seq: Option<Seq>, id: Option<EventId>, message: String) {
+        self.findings.push(Finding { check, seq, id, message });
+    }
+}
+
+/// Audits `archive`. `head_problem` is a head record that failed to decode
+/// on open ([`Archive::open_for_audit`]). `progress` receives the number of
+/// entries read so far.
+pub fn verify(
+    archive: &Archive,
+    head_problem: Option<String>,
+    opts: &VerifyOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport> {
+    let store = archive.store();
+    let mut r = VerifyReport { stored_head: *archive.head(), ..VerifyReport::default() };
+    r.checks = if opts.quick {
+        vec!["segment", "seq", "chain", "head", "index", "index-stale"]
+    } else {
+        vec![
+            "segment", "seq", "event-id", "chain", "head", "index", "index-stale", "duplicate", "reference",
+            "document", "blob", "view",
+        ]
+    };
+    if opts.checkpoint.is_some() {
+        r.checks.push("checkpoint");
+    }
+    if let Some(p) = head_problem {
+        r.find("head", None, None, format!("head record does not decode: {p}"));
+    }
+
+    let mut expected = Seq(1);
+    let mut chain = ChainHash::GENESIS; // resynced to the stored head after a mismatch
+    let mut true_chain = ChainHash::GENESIS; // never resynced
+    let mut seen: HashMap<EventId, Seq> = HashMap::new();
+    let mut counts = KindCounts::default();
+    let mut blobs: Vec<(BlobId, Seq)> = Vec::new();
+    let mut last = Seq(0);
+    let mut checkpoint_seen = false;
+    for segment in store.scan_segments() {
+        let (key, decoded) = segment?;
+        r.segments += 1;
+        let entries = match decoded {
+            Ok(e) => e,
+            Err(why) => {
+                r.find("segment", Some(key), None, format!("segment at seq {key} does not decode: {why}"));
+                continue;
+            }
+        };
+        if entries.first().map(|e| e.seq) != Some(key) {
+            r.find(
+                "segment",
+                Some(key),
+                None,
+                format!("segment key says seq {key}, its first entry is {:?}", entries.first().map(|e| e.seq.0)),
+            );
+        }
+        for e in &entries {
+            r.entries += 1;
+            if e.seq != expected {
+                let what = if e.seq > expected {
+                    format!("seq {} follows seq {}: entries {}..{} are missing", e.seq, last, expected, e.seq.0 - 1)
+                } else {
+                    format!("seq {} appears after seq {}: out of order", e.seq, last)
+                };
+                r.find("seq", Some(e.seq), Some(e.id), what);
+            }
+            if !opts.quick {
+                let actual = e.event.id();
+                if actual != e.id {
+                    r.find(
+                        "event-id",
+                        Some(e.seq),
+                        Some(e.id),
+                        format!("stored id {} but the stored fields hash to {actual}", e.id),
+                    );
+                }
+            }
+            let entry_hash = e.entry_hash();
+            let computed = chain_step(&chain, &entry_hash);
+            if computed != e.head {
+                r.find(
+                    "chain",
+                    Some(e.seq),
+                    Some(e.id),
+                    format!("entry does not chain: stored head {}, recomputed {computed}", e.head),
+                );
+            }
+            chain = e.head;
+            true_chain = chain_step(&true_chain, &entry_hash);
+            if let Some((cp_seq, cp_hash)) = opts.checkpoint {
+                if e.seq == cp_seq {
+                    checkpoint_seen = true;
+                    if true_chain != cp_hash {
+                        r.find(
+                            "checkpoint",
+                            Some(cp_seq),
+                            None,
+                            format!("the chain at seq {cp_seq} is {true_chain}, the checkpoint says {cp_hash}: the first {cp_seq} entries changed"),
+                        );
+                    }
+                }
+            }
+            match store.seq_of(&e.id)? {
+                Some(s) if s == e.seq => {}
+                Some(s) => r.find("index", Some(e.seq), Some(e.id), format!("index maps this id to seq {s}")),
+                None => r.find("index", Some(e.seq), Some(e.id), "id missing from the index".into()),
+            }
+            if let Some(prev) = seen.insert(e.id, e.seq) {
+                if !opts.quick {
+                    r.find("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}"));
+                }
+            }
+            counts.add(e.event.kind());
+            if !opts.quick {
+                if let Event::Capture(c) = &e.event {
+                    blobs.push((c.blob, e.seq));
+                    for referenced in e.event.references() {
+                        match seen.get(&referenced) {
+                            Some(s) if *s < e.seq => {}
+                            Some(s) => r.find(
+                                "reference",
+                                Some(e.seq),
+                                Some(e.id),
+                                format!("refers to {referenced}, at seq {s}, not earlier"),
+                            ),
+                            None => r.find(
+                                "reference",
+                                Some(e.seq),
+                                Some(e.id),
+                                format!("refers to {referenced}, which is not earlier in the log"),
+                            ),
+                        }
+                    }
+                }
+            }
+            last = e.seq;
+            expected = e.seq.next();
+        }
+        if !opts.quick {
+            check_document(&mut r, key, &entries);
+        }
+        progress(r.entries);
+    }
+    r.computed_head = (last, true_chain);
+
+    // The head record.
+    let stored = r.stored_head;
+    if stored.seq != last || stored.hash != true_chain {
+        r.find(
+            "head",
+            Some(stored.seq),
+            None,
+            format!("head record says {} {}, the log gives {} {}", stored.seq, stored.hash, last, true_chain),
+        );
+    }
+    if stored.counts != counts {
+        r.find(
+            "head",
+            Some(stored.seq),
+            None,
+            format!("head record counts {:?}, the log has {:?}", stored.counts, counts),
+        );
+    }
+    if let Some((cp_seq, _)) = opts.checkpoint {
+        if !checkpoint_seen {
+            r.find(
+                "checkpoint",
+                Some(cp_seq),
+                None,
+                format!("the log ends at seq {last}, before the checkpoint's seq {cp_seq}: entries were removed"),
+            );
+        }
+    }
+
+    // Index to log.
+    for item in store.scan_index() {
+        let (id, seq) = item?;
+        r.index_entries += 1;
+        match (id, seq) {
+            (Err(why), _) => r.find("index-stale", None, None, why),
+            (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
+            (Ok(id), Ok(seq)) => match seen.get(&id) {
+                Some(s) if *s == seq => {}
+                Some(s) => r.find("index-stale", Some(seq), Some(id), format!("index says seq {seq}, the log has it at seq {s}")),
+                None => r.find("index-stale", Some(seq), Some(id), format!("index maps {id} to seq {seq}, but no entry has that id")),
+            },
+        }
+    }
+
+    if opts.quick {
+        return Ok(r);
+    }
+
+    // Blobs.
+    let mut referenced: HashSet<BlobId> = HashSet::new();
+    for (blob, seq) in blobs {
+        if !referenced.insert(blob) {
+            continue;
+        }
+        r.blobs += 1;
+        match store.get_blob(&blob) {
+            Ok(raw) => {
+                let actual = BlobId(*blake3::hash(&raw).as_bytes());
+                if actual != blob {
+                    r.find("blob", Some(seq), None, format!("blob {blob} re-hashes to {actual}"));
+                }
+            }
+            Err(e) => r.find("blob", Some(seq), None, format!("blob {blob} cannot be read: {e}")),
+        }
+    }
+    for blob in store.blob_ids()? {
+        if !referenced.contains(&blob) {
+            r.orphan_blobs.push(blob);
+        }
+    }
+
+    // Views.
+    let views = crate::views::builtin();
+    r.views = views.len() as u64;
+    for p in crate::views::audit(archive, &views)? {
+        r.find("view", Some(p.seq), None, format!("view {}: {}", p.view, p.message));
+    }
+    Ok(r)
+}
+
+/// A segment is one document: it ends with its capture, and the capture
+/// names every article and comment appended with it.
+fn check_document(r: &mut VerifyReport, key: Seq, entries: &[crate::model::LogEntry]) {
+    let Some(last) = entries.last() else {
+        r.find("document", Some(key), None, "empty segment".into());
+        return;
+    };
+    let Event::Capture(capture) = &last.event else {
+        r.find(
+            "document",
+            Some(last.seq),
+            Some(last.id),
+            format!("the segment at seq {key} does not end with a capture: an incomplete document"),
+        );
+        return;
+    };
+    let named: HashSet<EventId> = capture.items().map(|i| i.id).collect();
+    for e in &entries[..entries.len() - 1] {
+        if !named.contains(&e.id) || matches!(e.event, Event::Capture(_)) {
+            r.find(
+                "document",
+                Some(e.seq),
+                Some(e.id),
+                format!("appended with the capture at seq {}, which does not name it", last.seq),
+            );
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `cairn verify`: the integrity audit.
+
+use crate::audit::{verify, VerifyOptions, VerifyReport};
+use crate::cli::{stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use crate::model::ids::to_hex;
+use crate::model::{ChainHash, Seq};
+use crate::store::Archive;
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+
+/// Audit the archive: re-hash every event against its id, recompute every
+/// entry hash and the chain against the stored heads, check that seqs are
+/// dense, that the id index and the log match one to one, that references
+/// point to earlier entries, that every document is whole, re-hash every
+/// blob, and compare every view with a fresh replay. Every finding is
+/// reported; exit 1 when there is any (docs/verify.md).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Check only the chain, seqs, head and index (no re-hashing of events
+    /// and blobs, no views).
+    #[arg(long)]
+    pub quick: bool,
+
+    /// A checkpoint printed earlier by `cairn head` (`SEQ:HEX` or "SEQ HEX"):
+    /// prove the archive still extends it.
+    #[arg(long, value_name = "SEQ:HEX")]
+    pub checkpoint: Option<String>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_checkpoint(s: &str) -> Result<(Seq, ChainHash)> {
+    let bad = || Error::Usage(format!("--checkpoint {s:?} is not SEQ:HEX (as `cairn head` prints it)"));
+    let (seq, hex) = s.trim().split_once([':', ' ']).ok_or_else(bad)?;
+    let seq = seq.parse::<u64>().map_err(|_| bad())?;
+    let hash = ChainHash::from_hex(hex.trim()).ok_or_else(bad)?;
+    Ok((Seq(seq), hash))
+}
+
+/// The `--json` report.
+pub fn report_json(r: &VerifyReport) -> serde_json::Value {
+    json!({
+        "ok": r.findings.is_empty(),
+        "entries": r.entries,
+        "segments": r.segments,
+        "index_entries": r.index_entries,
+        "blobs": r.blobs,
+        "views": r.views,
+        "head": {"seq": r.stored_head.seq.0, "hash": r.stored_head.hash.to_hex()},
+        "computed_head": {"seq": r.computed_head.0.0, "hash": r.computed_head.1.to_hex()},
+        "checks": r.checks,
+        "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),
+        "findings": r.findings.iter().map(|f| json!({
+            "check": f.check,
+            "seq": f.seq.map(|s| s.0),
+            "id": f.id.map(|i| i.to_hex()),
+            "message": f.message,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn report_text(r: &VerifyReport) -> String {
+    let mut s = String::new();
+    for f in &r.findings {
+        let seq = f.seq.map(|q| format!("seq {q}: ")).unwrap_or_default();
+        s.push_str(&format!("{}{}: {}\n", seq, f.check, f.message));
+    }
+    for b in &r.orphan_blobs {
+        s.push_str(&format!("note: blob {b} is referenced by no capture (left by an interrupted ingest)\n"));
+    }
+    s.push_str(&format!(
+        "checked {} entries in {} segments, {} index entries, {} blobs, {} views; head {} {}\n",
+        r.entries,
+        r.segments,
+        r.index_entries,
+        r.blobs,
+        r.views,
+        r.computed_head.0,
+        to_hex(r.computed_head.1.as_bytes())
+    ));
+    s.push_str(&match r.findings.len() {
+        0 => "ok: no problems found\n".to_string(),
+        1 => "1 problem found\n".to_string(),
+        n => format!("{n} problems found\n"),
+    });
+    s
+}
+
+/// Runs `cairn verify`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let checkpoint = args.checkpoint.as_deref().map(parse_checkpoint).transpose()?;
+    let (archive, head_problem) = crate::cli::retry_while_in_use(cli, || Archive::open_for_audit(&cli.archive))?;
+    let total = archive.head().seq.0;
+    let bar = (std::io::stderr().is_terminal() && cli.quiet == 0 && !args.json).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("verify {bar:40} {pos}/{len} entries")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let opts = VerifyOptions { quick: args.quick, checkpoint };
+    let report = verify(&archive, head_problem, &opts, |n| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if args.json {
+        writeln!(out, "{}", report_json(&report))
+    } else {
+        out.write_all(report_text(&report).as_bytes())
+    }
+    .map_err(stdout_error)?;
+    Ok(if report.findings.is_empty() { Status::Ok } else { Status::Problems })
+}
