@@ -80,8 +80,18 @@ pub fn verify(
         vec!["segment", "seq", "chain", "head", "index", "index-stale"]
     } else {
         vec![
-            "segment", "seq", "event-id", "chain", "head", "index", "index-stale", "duplicate", "reference",
-            "document", "blob", "view",
+            "segment",
+            "seq",
+            "event-id",
+            "chain",
+            "head",
+            "index",
+            "index-stale",
+            "duplicate",
+            "reference",
+            "document",
+            "blob",
+            "view",
         ]
     };
     if opts.checkpoint.is_some() {
@@ -114,18 +124,28 @@ pub fn verify(
                 "segment",
                 Some(key),
                 None,
-                format!("segment key says seq {key}, its first entry is {:?}", entries.first().map(|e| e.seq.0)),
+                format!(
+                    "segment key says seq {key}, its first entry is {:?}",
+                    entries.first().map(|e| e.seq.0)
+                ),
             );
         }
         for e in &entries {
             r.entries += 1;
             if e.seq != expected {
                 let what = if e.seq > expected {
-                    format!("seq {} follows seq {}: entries {}..{} are missing", e.seq, last, expected, e.seq.0 - 1)
+                    format!(
+                        "seq {} follows seq {}: entries {}..{} are missing",
+                        e.seq,
+                        last,
+                        expected,
+                        e.seq.0 - 1
+                    )
                 } else {
                     format!("seq {} appears after seq {}: out of order", e.seq, last)
                 };
-                r.find("seq", Some(e.seq), Some(e.id), what);
+                let named = if e.seq > expected { expected } else { e.seq };
+                r.find("seq", Some(named), Some(e.id), what);
             }
             if !opts.quick {
                 let actual = e.event.id();
@@ -170,7 +190,12 @@ pub fn verify(
             }
             if let Some(prev) = seen.insert(e.id, e.seq) {
                 if !opts.quick {
-                    r.find("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}"));
+                    r.find(
+                        "duplicate",
+                        Some(e.seq),
+                        Some(e.id),
+                        format!("the same event is also at seq {prev}"),
+                    );
                 }
             }
             counts.add(e.event.kind());
@@ -230,7 +255,9 @@ pub fn verify(
                 "checkpoint",
                 Some(cp_seq),
                 None,
-                format!("the log ends at seq {last}, before the checkpoint's seq {cp_seq}: entries were removed"),
+                format!(
+                    "the log ends at seq {last}, before the checkpoint's seq {cp_seq}: entries were removed"
+                ),
             );
         }
     }
@@ -244,8 +271,18 @@ pub fn verify(
             (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
             (Ok(id), Ok(seq)) => match seen.get(&id) {
                 Some(s) if *s == seq => {}
-                Some(s) => r.find("index-stale", Some(seq), Some(id), format!("index says seq {seq}, the log has it at seq {s}")),
-                None => r.find("index-stale", Some(seq), Some(id), format!("index maps {id} to seq {seq}, but no entry has that id")),
+                Some(s) => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index says seq {seq}, the log has it at seq {s}"),
+                ),
+                None => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index maps {id} to seq {seq}, but no entry has that id"),
+                ),
             },
         }
     }

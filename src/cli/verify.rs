@@ -92,7 +92,8 @@ fn report_text(r: &VerifyReport) -> String {
 /// Runs `cairn verify`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let checkpoint = args.checkpoint.as_deref().map(parse_checkpoint).transpose()?;
-    let (archive, head_problem) = crate::cli::retry_while_in_use(cli, || Archive::open_for_audit(&cli.archive))?;
+    let (archive, head_problem) =
+        crate::cli::retry_while_in_use(cli, || Archive::open_for_audit(&cli.archive))?;
     let total = archive.head().seq.0;
     let bar = (std::io::stderr().is_terminal() && cli.quiet == 0 && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new(total);

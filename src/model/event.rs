@@ -423,8 +423,13 @@ mod golden {
         );
         let head1 = chain_step(&ChainHash::GENESIS, &entry.entry_hash());
         assert_eq!(head1.to_hex(), "98e4b9907d2986849bd7c17551c83e4787669d66ccf5f550aea3802c08d2bc19");
-        let cap =
-            LogEntry { seq: Seq(2), id: capture().id(), recorded_at: entry.recorded_at, event: capture(), head: head1 };
+        let cap = LogEntry {
+            seq: Seq(2),
+            id: capture().id(),
+            recorded_at: entry.recorded_at,
+            event: capture(),
+            head: head1,
+        };
         let mut moved = cap.clone();
         if let Event::Capture(c) = &mut moved.event {
             c.source = "elsewhere".into();

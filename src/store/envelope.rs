@@ -36,11 +36,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     }
     let (content, stored) = bytes.split_at(bytes.len() - CHECK_LEN);
     if check(content) != stored {
-        return Err(Error::Corrupt(format!("{what}: check bytes do not match the value (it was altered or damaged)")));
+        return Err(Error::Corrupt(format!(
+            "{what}: check bytes do not match the value (it was altered or damaged)"
+        )));
     }
-    let (&version, body) = content.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
+    let (&version, body) =
+        content.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
     if version != ENVELOPE_VERSION {
-        return Err(Error::Corrupt(format!("{what}: envelope version {version}, expected {ENVELOPE_VERSION}")));
+        return Err(Error::Corrupt(format!(
+            "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
+        )));
     }
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;

@@ -355,7 +355,8 @@ pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vie
     let names = archive.store().tree_names()?;
     let head = archive.head().seq;
     for view in views {
-        let mut problem = |seq: Seq, message: String| problems.push(ViewProblem { view: view.name(), seq, message });
+        let mut problem =
+            |seq: Seq, message: String| problems.push(ViewProblem { view: view.name(), seq, message });
         let pointer = match load_pointer(archive, view.name()) {
             Ok(p) => p,
             Err(e) => {
@@ -386,7 +387,11 @@ pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vie
         if cursor.version != view.version() {
             problem(
                 cursor.seq,
-                format!("built by view version {}, this cairn has version {}", cursor.version, view.version()),
+                format!(
+                    "built by view version {}, this cairn has version {}",
+                    cursor.version,
+                    view.version()
+                ),
             );
             continue;
         }
@@ -403,7 +408,10 @@ pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vie
         let stored = digest(tree.as_ref())?;
         match fresh_digest(archive, view.as_ref(), cursor.seq) {
             Ok(fresh) if fresh == stored => {}
-            Ok(_) => problem(cursor.seq, format!("state differs from a fresh replay of the log to seq {}", cursor.seq)),
+            Ok(_) => problem(
+                cursor.seq,
+                format!("state differs from a fresh replay of the log to seq {}", cursor.seq),
+            ),
             Err(e) => problem(cursor.seq, format!("a fresh replay fails: {e}")),
         }
     }

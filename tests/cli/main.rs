@@ -9,5 +9,6 @@ mod generated;
 mod ingest;
 mod log_show;
 mod reparse;
+mod tamper;
 mod tribune;
 mod views;
