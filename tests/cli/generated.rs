@@ -4,7 +4,7 @@
 
 #[allow(dead_code)]
 #[path = "../../tools/gen_tribune.rs"]
-mod gen_tribune;
+pub(crate) mod gen_tribune;
 
 use crate::support::Env;
 use gen_tribune::{generate, total, Params};

@@ -4,6 +4,7 @@
 mod support;
 
 mod concurrency;
+mod crash;
 mod format_doc;
 mod generated;
 mod ingest;

@@ -1,0 +1,100 @@
+//! Crash safety: `cairn ingest` and `cairn replay` killed with SIGKILL at
+//! random moments. After every kill the archive opens and verifies, holding
+//! whole documents only; finishing the work reaches exactly the head (and
+//! view digests) of an uninterrupted run.
+
+use crate::generated::gen_tribune::{generate, Params};
+use crate::support::Env;
+use std::time::{Duration, Instant};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Runs `cairn ARGS` and SIGKILLs it after `after` (if still running).
+fn run_and_kill(env: &Env, args: &[&str], after: Duration) -> bool {
+    let mut child = env
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cairn starts");
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    killed
+}
+
+fn timed(env: &Env, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    env.ok(args);
+    start.elapsed()
+}
+
+fn digests(env: &Env) -> Vec<serde_json::Value> {
+    let r = env.ok(&["replay", "--json"]).json();
+    r["views"].as_array().unwrap().iter().map(|v| v["digest"].clone()).collect()
+}
+
+#[test]
+fn killed_ingests_and_replays_leave_whole_documents() {
+    let reference = Env::new();
+    let corpus = reference.dir.path().join("corpus");
+    generate(&corpus, &Params { articles: 30, comments: 20, rounds: 2, seed: 11 }).unwrap();
+    let corpus = corpus.display().to_string();
+    let full = timed(&reference, &["ingest", "-q", &corpus]);
+    let expected_head = reference.head();
+
+    let env = Env::new();
+    let mut rng = Rng(99);
+    let mut kills = 0;
+    let mut attempts = 0;
+    while kills < 20 && attempts < 200 {
+        attempts += 1;
+        let after = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 3 / 2).max(1000));
+        if run_and_kill(&env, &["ingest", "-q", &corpus], after) {
+            kills += 1;
+        }
+        if env.archive.join("cairn-archive").exists() {
+            let run = env.run(&["verify"]);
+            assert_eq!(run.code, 0, "after kill {kills} (at {after:?}) verify failed\n{run}");
+        }
+    }
+    assert!(kills >= 20, "only {kills} kills landed in {attempts} attempts");
+    env.ok(&["ingest", "-q", &corpus]);
+    assert_eq!(env.head(), expected_head, "finishing after the kills reaches the uninterrupted head");
+    env.ok(&["verify"]);
+
+    // Replay, killed at random moments.
+    let expected_digests = digests(&reference);
+    let replay_time = timed(&env, &["replay"]);
+    let mut kills = 0;
+    let mut attempts = 0;
+    while kills < 20 && attempts < 200 {
+        attempts += 1;
+        let after = Duration::from_micros(rng.next() % (replay_time.as_micros() as u64 * 3 / 2).max(1000));
+        if run_and_kill(&env, &["replay"], after) {
+            kills += 1;
+        }
+        let run = env.run(&["verify"]);
+        assert_eq!(run.code, 0, "after replay kill {kills} verify failed\n{run}");
+        env.ok(&["articles"]);
+    }
+    assert!(kills >= 20, "only {kills} replay kills landed in {attempts} attempts");
+    assert_eq!(digests(&env), expected_digests);
+    assert_eq!(env.head(), expected_head);
+}
