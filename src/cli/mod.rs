@@ -6,8 +6,10 @@ pub mod articles;
 pub mod author;
 pub mod authors;
 pub mod changes;
+pub mod export;
 pub mod head;
 pub mod history;
+pub mod import;
 pub mod ingest;
 pub mod log;
 pub mod output;
@@ -84,6 +86,10 @@ pub enum Command {
     Replay(replay::Args),
     /// Audit the archive: ids, chain, index, references, blobs, views.
     Verify(verify::Args),
+    /// Write the whole archive to one portable, self-verifying file.
+    Export(export::Args),
+    /// Rebuild an empty archive from an export file.
+    Import(import::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -112,6 +118,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::History(args) => history::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
+        Command::Export(args) => export::run(cli, args, out),
+        Command::Import(args) => import::run(cli, args, out),
     }
 }
 

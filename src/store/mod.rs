@@ -10,6 +10,7 @@ pub mod blobs;
 pub mod envelope;
 pub mod kv;
 pub mod memory;
+pub mod portable;
 pub mod sled_store;
 
 use crate::error::{Error, Result};
@@ -315,6 +316,23 @@ impl Archive {
         outcome.appended = Some((entries[0].seq, head.seq));
         self.head = head;
         Ok(outcome)
+    }
+
+    /// Stores a blob for [`portable::import`].
+    pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.store.put_blob(id, raw)
+    }
+
+    /// Appends entries checked by [`portable::import`] (consecutive seqs
+    /// after the head, chain and ids already verified) with the head after
+    /// them.
+    pub fn import_segment(&mut self, entries: Vec<LogEntry>, head: &HeadState) -> Result<()> {
+        if entries.first().map(|e| e.seq) != Some(self.head.seq.next()) {
+            return Err(Error::Corrupt("import segment does not follow the head".into()));
+        }
+        self.store.commit(&entries, head)?;
+        self.head = *head;
+        Ok(())
     }
 
     /// Makes everything appended so far durable. Commands call this before

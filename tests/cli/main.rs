@@ -9,6 +9,7 @@ mod format_doc;
 mod generated;
 mod ingest;
 mod log_show;
+mod portable;
 mod reparse;
 mod tamper;
 mod tribune;

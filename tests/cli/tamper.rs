@@ -41,7 +41,7 @@ fn edit_segment(archive: &Path, first: u64, f: impl FnOnce(&mut Vec<LogEntry>)) 
 }
 
 fn verify_findings(env: &Env) -> Vec<Value> {
-    let run = env.run(&["verify", "--json"]).expect_code(1);
+    let run = env.run(&["--wait", "20", "verify", "--json"]).expect_code(1);
     run.json()["findings"].as_array().unwrap().clone()
 }
 
@@ -182,7 +182,7 @@ fn a_checkpoint_that_no_longer_holds_fails() {
         log.remove(last).unwrap();
         db.flush().unwrap();
     }
-    let run = env.run(&["verify", "--checkpoint", &format!("{seq}:{hash}")]).expect_code(1);
+    let run = env.run(&["--wait", "20", "verify", "--checkpoint", &format!("{seq}:{hash}")]).expect_code(1);
     assert!(
         run.stdout.contains(&format!("before the checkpoint's seq {seq}: entries were removed")),
         "{run}"
@@ -249,7 +249,7 @@ fn random_flips(rounds: u64, seed: u64) {
             db.flush().unwrap();
             format!("tree {:?} key {:?} byte {at} ^ {mask:#04x}", String::from_utf8_lossy(&tree_name), key)
         };
-        let run = env.run(&["verify", "--json"]);
+        let run = env.run(&["--wait", "20", "verify", "--json"]);
         let caught = run.code == 1 || (run.code == 2 && run.stderr.contains("corrupt"));
         assert!(caught, "round {round} (seed {seed}): flip not detected: {what}\n{run}");
     }

@@ -1,0 +1,287 @@
+//! The portable export format: the whole log with its blobs in one
+//! self-verifying file, independent of sled (docs/export.md). It is the
+//! backup and migration path: an archive rebuilt from it by
+//! [`import`] has the same head.
+//!
+//! The file is a zstd-compressed stream of:
+//!
+//! ```text
+//! magic    "cairn-export\n" then u32 BE version (1)
+//! records  tag byte, u64 BE length, payload:
+//!          'B' raw capture bytes (written before the first entry naming them)
+//!          'E' one log entry as JSON (ids in hex, times canonical)
+//!          'H' the head as JSON {"seq","hash","entries","blobs"}
+//!          'Z' 32 bytes: BLAKE3 of every stream byte before this record
+//! ```
+
+use crate::error::{Error, Result};
+use crate::model::{chain_step, BlobId, ChainHash, Event, LogEntry, Seq};
+use crate::store::{Archive, HeadState};
+use std::collections::HashSet;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"cairn-export\n";
+const VERSION: u32 = 1;
+
+/// What an export or import moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortableSummary {
+    /// Log entries.
+    pub entries: u64,
+    /// Blobs.
+    pub blobs: u64,
+    /// The head.
+    pub head: (Seq, ChainHash),
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn record(&mut self, tag: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut header = [0u8; 9];
+        header[0] = tag;
+        header[1..].copy_from_slice(&(payload.len() as u64).to_be_bytes());
+        self.put(&header)?;
+        self.put(payload)
+    }
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.inner.write_all(bytes)
+    }
+}
+
+/// Writes the whole archive to `path` (atomically: a temporary file renamed
+/// into place).
+pub fn export(archive: &Archive, path: &Path) -> Result<PortableSummary> {
+    let tmp = path.with_extension("cairn-export-partial");
+    let io = |e: std::io::Error| Error::io(path, e);
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let encoder = zstd::stream::write::Encoder::new(BufWriter::new(file), 9).map_err(io)?;
+    let mut w = HashingWriter { inner: encoder, hasher: blake3::Hasher::new() };
+    w.put(MAGIC).map_err(io)?;
+    w.put(&VERSION.to_be_bytes()).map_err(io)?;
+    let mut summary = PortableSummary::default();
+    let mut written: HashSet<BlobId> = HashSet::new();
+    for entry in archive.entries_from(Seq(1))? {
+        let entry = entry?;
+        if let Event::Capture(c) = &entry.event {
+            if written.insert(c.blob) {
+                let raw = archive.store().get_blob(&c.blob)?;
+                w.record(b'B', &raw).map_err(io)?;
+                summary.blobs += 1;
+            }
+        }
+        let json =
+            serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(format!("seq {}: {e}", entry.seq)))?;
+        w.record(b'E', &json).map_err(io)?;
+        summary.entries += 1;
+    }
+    let head = archive.head();
+    summary.head = (head.seq, head.hash);
+    let trailer = serde_json::json!({
+        "seq": head.seq.0, "hash": head.hash.to_hex(), "entries": summary.entries, "blobs": summary.blobs,
+    });
+    w.record(b'H', trailer.to_string().as_bytes()).map_err(io)?;
+    let digest = *w.hasher.finalize().as_bytes();
+    w.record(b'Z', &digest).map_err(io)?;
+    let buffered = w.inner.finish().map_err(io)?;
+    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(summary)
+}
+
+/// A record read back.
+enum Record {
+    Blob(Vec<u8>),
+    Entry(Vec<u8>),
+    Head(Vec<u8>),
+    Digest([u8; 32], [u8; 32]),
+}
+
+struct RecordReader<R: Read> {
+    inner: R,
+    hasher: blake3::Hasher,
+    offset: u64,
+    path: String,
+}
+
+impl<R: Read> RecordReader<R> {
+    fn bad(&self, what: impl std::fmt::Display) -> Error {
+        Error::Usage(format!(
+            "{}: not a valid cairn export at byte {} of the stream: {what}",
+            self.path, self.offset
+        ))
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool> {
+        let mut read = 0;
+        while read < buf.len() {
+            match self.inner.read(&mut buf[read..]) {
+                Ok(0) if read == 0 => return Ok(false),
+                Ok(0) => return Err(self.bad("the file ends in the middle of a record (truncated)")),
+                Ok(n) => read += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.bad(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    fn header(&mut self) -> Result<()> {
+        let mut magic = [0u8; 17];
+        if !self.fill(&mut magic)? || &magic[..13] != MAGIC {
+            return Err(self.bad("missing the cairn-export header"));
+        }
+        let version = u32::from_be_bytes([magic[13], magic[14], magic[15], magic[16]]);
+        if version != VERSION {
+            return Err(self.bad(format!("export format version {version}; this cairn reads {VERSION}")));
+        }
+        self.hasher.update(&magic);
+        self.offset += 17;
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<Option<Record>> {
+        let mut header = [0u8; 9];
+        if !self.fill(&mut header)? {
+            return Ok(None);
+        }
+        let before = *self.hasher.finalize().as_bytes();
+        let len = u64::from_be_bytes(header[1..].try_into().map_err(|_| self.bad("bad record header"))?);
+        if len > 1 << 34 {
+            return Err(self.bad(format!("record of {len} bytes")));
+        }
+        let mut payload = vec![0u8; len as usize];
+        if !self.fill(&mut payload)? && len > 0 {
+            return Err(self.bad("the file ends in the middle of a record (truncated)"));
+        }
+        self.hasher.update(&header);
+        self.hasher.update(&payload);
+        self.offset += 9 + len;
+        Ok(Some(match header[0] {
+            b'B' => Record::Blob(payload),
+            b'E' => Record::Entry(payload),
+            b'H' => Record::Head(payload),
+            b'Z' => {
+                let stored: [u8; 32] =
+                    payload.try_into().map_err(|_| self.bad("digest record is not 32 bytes"))?;
+                Record::Digest(stored, before)
+            }
+            t => return Err(self.bad(format!("unknown record tag {t:#04x}"))),
+        }))
+    }
+}
+
+fn reader(path: &Path) -> Result<RecordReader<impl Read>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let decoder = zstd::stream::read::Decoder::new(BufReader::new(file)).map_err(|e| Error::io(path, e))?;
+    let mut r = RecordReader {
+        inner: decoder,
+        hasher: blake3::Hasher::new(),
+        offset: 0,
+        path: path.display().to_string(),
+    };
+    r.header()?;
+    Ok(r)
+}
+
+/// Checks an export file's digest without importing anything.
+pub fn check(path: &Path) -> Result<()> {
+    let mut r = reader(path)?;
+    let mut digest_ok = false;
+    while let Some(record) = r.next()? {
+        if digest_ok {
+            return Err(r.bad("records after the digest"));
+        }
+        if let Record::Digest(stored, computed) = record {
+            if stored != computed {
+                return Err(r.bad("the digest does not match the contents (the file was altered or damaged)"));
+            }
+            digest_ok = true;
+        }
+    }
+    if digest_ok {
+        Ok(())
+    } else {
+        Err(r.bad("no digest record at the end (truncated)"))
+    }
+}
+
+/// Imports an export file into an empty archive, checking as it goes that
+/// every blob, id, seq and chain head is what the file claims, and that the
+/// final head equals the file's. The file's digest is checked first.
+pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
+    if archive.head().seq != Seq(0) {
+        return Err(Error::Usage(format!(
+            "import needs an empty archive; this one has {} entries",
+            archive.head().seq
+        )));
+    }
+    check(path)?;
+    let mut r = reader(path)?;
+    let mut summary = PortableSummary::default();
+    let mut segment: Vec<LogEntry> = Vec::new();
+    let mut head = HeadState::default();
+    let mut blobs: HashSet<BlobId> = HashSet::new();
+    while let Some(record) = r.next()? {
+        match record {
+            Record::Blob(raw) => {
+                let id = BlobId(*blake3::hash(&raw).as_bytes());
+                archive.import_blob(&id, &raw)?;
+                blobs.insert(id);
+                summary.blobs += 1;
+            }
+            Record::Entry(json) => {
+                let entry: LogEntry =
+                    serde_json::from_slice(&json).map_err(|e| r.bad(format!("entry: {e}")))?;
+                if entry.seq != head.seq.next() {
+                    return Err(r.bad(format!("entry seq {} where {} was due", entry.seq, head.seq.next())));
+                }
+                if entry.event.id() != entry.id {
+                    return Err(r.bad(format!("seq {}: the fields do not hash to the id", entry.seq)));
+                }
+                head.hash = chain_step(&head.hash, &entry.entry_hash());
+                if head.hash != entry.head {
+                    return Err(r.bad(format!("seq {}: the chain does not match", entry.seq)));
+                }
+                if let Event::Capture(c) = &entry.event {
+                    if !blobs.contains(&c.blob) {
+                        return Err(r.bad(format!("seq {}: blob {} is not in the file", entry.seq, c.blob)));
+                    }
+                }
+                head.seq = entry.seq;
+                head.counts.add(entry.event.kind());
+                let ends_document = matches!(entry.event, Event::Capture(_));
+                segment.push(entry);
+                summary.entries += 1;
+                if ends_document {
+                    archive.import_segment(std::mem::take(&mut segment), &head)?;
+                }
+            }
+            Record::Head(json) => {
+                if !segment.is_empty() {
+                    archive.import_segment(std::mem::take(&mut segment), &head)?;
+                }
+                let v: serde_json::Value =
+                    serde_json::from_slice(&json).map_err(|e| r.bad(format!("head: {e}")))?;
+                let ok = v["seq"].as_u64() == Some(head.seq.0)
+                    && v["hash"].as_str() == Some(head.hash.to_hex().as_str());
+                if !ok {
+                    return Err(r.bad(format!(
+                        "the file's head {v} differs from its entries' {}",
+                        head.checkpoint()
+                    )));
+                }
+            }
+            Record::Digest(..) => {}
+        }
+    }
+    summary.head = (head.seq, head.hash);
+    archive.flush()?;
+    Ok(summary)
+}
