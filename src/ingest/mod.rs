@@ -282,3 +282,6 @@ pub fn ingest_inputs(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod props;

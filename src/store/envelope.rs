@@ -47,7 +47,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
             "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
         )));
     }
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+    // The limit bounds what a damaged length prefix can make the decoder claim.
+    let config = bincode::config::standard().with_limit::<{ 1 << 30 }>();
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, config)
         .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
     if used != body.len() {
         return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - used)));
