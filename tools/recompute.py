@@ -68,6 +68,9 @@ def main():
         entry = (s("cairn/v1/entry") + u64(e["seq"]) + idb(e["id"]) + s(e["recorded_at"])
                  + opt(annotation, s))
         head = blake3.blake3(head + blake3.blake3(entry).digest()).digest()
+        if e.get("head") not in (None, head.hex()):
+            print(f"seq {e['seq']}: stored head {e['head']} but the chain gives {head.hex()}")
+            bad += 1
         seq = e["seq"]
     print(f"{seq} {head.hex()}")
     if len(sys.argv) == 3 and sys.argv[1] == "--head":
