@@ -28,7 +28,10 @@ fn generated_rounds_ingest_to_the_predicted_counts() {
     assert_eq!(run.stdout.trim(), total(&rounds).to_json());
     assert_eq!(fresh.head(), env.head(), "same inputs, same order: same head");
     // The sample page plus generated re-scrapes verifies clean.
-    env.ok(&["ingest", &crate::support::fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    env.ok(&[
+        "ingest",
+        &crate::support::fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string(),
+    ]);
     let run = env.ok(&["verify"]);
     assert!(run.stdout.contains("ok: no problems found"), "{run}");
 }
