@@ -54,6 +54,13 @@ pub fn event_json(event: &Event) -> Value {
                 "comments": a.comments.iter().map(item_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }),
+        Event::Merge(m) => json!({
+            "kind": "merge",
+            "merge_kind": m.kind.name(),
+            "keep": m.keep.to_hex(),
+            "fold": m.fold.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
+            "reason": m.reason,
+        }),
     }
 }
 
@@ -87,6 +94,7 @@ pub fn summary(event: &Event) -> String {
             one_line(&c.body, 50)
         ),
         Event::Capture(c) => format!("{} ({}, {} items)", c.source, c.format, c.items().count()),
+        Event::Merge(m) => format!("{} {} <- {} ({})", m.kind.name(), m.keep.short(), m.fold.len(), m.reason),
     }
 }
 

@@ -54,6 +54,14 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out)?;
             writeln!(out, "{}", indent(&c.body))?;
         }
+        Event::Merge(m) => {
+            writeln!(out, "merges:       {}", m.kind.name())?;
+            writeln!(out, "keep:         {}", m.keep)?;
+            for f in &m.fold {
+                writeln!(out, "fold:         {f}")?;
+            }
+            writeln!(out, "reason:       {}", m.reason)?;
+        }
         Event::Capture(c) => {
             writeln!(out, "blob:         {}", c.blob)?;
             writeln!(out, "source:       {}", c.source)?;

@@ -186,7 +186,7 @@ fn group_by_article(doc: &ParsedDocument) -> Vec<CapturedArticle> {
         let key = match event {
             Event::Article(a) => &a.key,
             Event::Comment(c) => &c.article,
-            Event::Capture(_) => continue,
+            Event::Capture(_) | Event::Merge(_) => continue,
         };
         let at = match groups.iter().position(|g| &g.key == key) {
             Some(i) => i,

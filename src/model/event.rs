@@ -19,6 +19,8 @@ pub mod tags {
     pub const COMMENT: &str = "cairn/v1/comment";
     /// Captures.
     pub const CAPTURE: &str = "cairn/v1/capture";
+    /// Merges (dedupe).
+    pub const MERGE: &str = "cairn/v1/merge";
     /// Log entries.
     pub const ENTRY: &str = "cairn/v1/entry";
 }
@@ -145,6 +147,50 @@ impl Capture {
     }
 }
 
+/// What a merge folds: comments or articles.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum MergeKind {
+    /// Comment events: the folded comments are the kept one.
+    Comment,
+    /// Article versions: the folded versions' articles are the kept one's.
+    Article,
+}
+
+impl MergeKind {
+    /// `comment` or `article`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeKind::Comment => "comment",
+            MergeKind::Article => "article",
+        }
+    }
+}
+
+/// `dedupe --apply`: these ids are the same thing as that id, and why.
+/// Nothing is deleted; views fold the ids into the kept one.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Merge {
+    /// What is merged.
+    pub kind: MergeKind,
+    /// The id kept.
+    pub keep: EventId,
+    /// The ids folded into it, sorted.
+    pub fold: Vec<EventId>,
+    /// Why (the dedupe rule that matched).
+    pub reason: String,
+}
+
+impl Merge {
+    /// Builds a merge; `fold` is sorted and deduplicated, `keep` removed
+    /// from it.
+    pub fn new(kind: MergeKind, keep: EventId, mut fold: Vec<EventId>, reason: &str) -> Merge {
+        fold.sort();
+        fold.dedup();
+        fold.retain(|f| *f != keep);
+        Merge { kind, keep, fold, reason: reason.to_string() }
+    }
+}
+
 /// The kinds of event, in their canonical order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum EventKind {
@@ -154,11 +200,14 @@ pub enum EventKind {
     Comment,
     /// [`Capture`]
     Capture,
+    /// [`Merge`]
+    Merge,
 }
 
 impl EventKind {
     /// All kinds.
-    pub const ALL: [EventKind; 3] = [EventKind::Article, EventKind::Comment, EventKind::Capture];
+    pub const ALL: [EventKind; 4] =
+        [EventKind::Article, EventKind::Comment, EventKind::Capture, EventKind::Merge];
 
     /// The lower-case name used in output and `--kind`.
     pub fn name(self) -> &'static str {
@@ -166,6 +215,7 @@ impl EventKind {
             EventKind::Article => "article",
             EventKind::Comment => "comment",
             EventKind::Capture => "capture",
+            EventKind::Merge => "merge",
         }
     }
 
@@ -190,6 +240,8 @@ pub enum Event {
     Comment(Comment),
     /// A capture.
     Capture(Capture),
+    /// A merge.
+    Merge(Merge),
 }
 
 fn encode_item(e: &mut Encoder, item: &CaptureItem) {
@@ -207,6 +259,7 @@ impl Event {
             Event::Article(_) => EventKind::Article,
             Event::Comment(_) => EventKind::Comment,
             Event::Capture(_) => EventKind::Capture,
+            Event::Merge(_) => EventKind::Merge,
         }
     }
 
@@ -251,6 +304,16 @@ impl Event {
                     });
                 e.into_bytes()
             }
+            Event::Merge(m) => {
+                let mut e = Encoder::with_tag(tags::MERGE);
+                e.str(m.kind.name())
+                    .id(m.keep.as_bytes())
+                    .list(&m.fold, |e, f| {
+                        e.id(f.as_bytes());
+                    })
+                    .str(&m.reason);
+                e.into_bytes()
+            }
         }
     }
 
@@ -271,6 +334,7 @@ impl Event {
     pub fn references(&self) -> Vec<EventId> {
         match self {
             Event::Capture(c) => c.items().flat_map(|i| std::iter::once(i.id).chain(i.parent)).collect(),
+            Event::Merge(m) => std::iter::once(m.keep).chain(m.fold.iter().copied()).collect(),
             _ => Vec::new(),
         }
     }

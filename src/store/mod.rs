@@ -33,6 +33,8 @@ pub struct KindCounts {
     pub comments: u64,
     /// Captures.
     pub captures: u64,
+    /// Merges.
+    pub merges: u64,
 }
 
 impl KindCounts {
@@ -47,6 +49,7 @@ impl KindCounts {
             EventKind::Article => self.articles,
             EventKind::Comment => self.comments,
             EventKind::Capture => self.captures,
+            EventKind::Merge => self.merges,
         }
     }
 
@@ -55,6 +58,7 @@ impl KindCounts {
             EventKind::Article => &mut self.articles,
             EventKind::Comment => &mut self.comments,
             EventKind::Capture => &mut self.captures,
+            EventKind::Merge => &mut self.merges,
         }
     }
 
@@ -67,7 +71,7 @@ impl KindCounts {
 
     /// The sum over all kinds.
     pub fn total(&self) -> u64 {
-        self.articles + self.comments + self.captures
+        self.articles + self.comments + self.captures + self.merges
     }
 }
 

@@ -60,7 +60,7 @@ fn appends_new_events_once() {
     let more = a.append_document(&document(b"two", &["b", "c"]), false).unwrap();
     assert_eq!((more.new.comments, more.duplicate.comments, more.new.captures), (1, 1, 1));
     assert_eq!(replayed_head(&a), *a.head());
-    assert_eq!(a.head().counts, KindCounts { articles: 0, comments: 3, captures: 2 });
+    assert_eq!(a.head().counts, KindCounts { articles: 0, comments: 3, captures: 2, merges: 0 });
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use crate::error::Result;
 use crate::model::normalize::normalize_line;
-use crate::model::{ArticleKey, Event, EventId, LogEntry, Timestamp};
+use crate::model::{ArticleKey, Comment, Event, EventId, LogEntry, MergeKind, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,8 @@ pub struct TimelineEntry {
     pub posted_at: Option<Timestamp>,
     /// Every version's id, oldest first; the last is the latest.
     pub versions: Vec<EventId>,
+    /// Ids merged into this comment by `dedupe --apply`.
+    pub aliases: Vec<EventId>,
 }
 
 /// Folds a name for matching: one-line normalization, lower case.
@@ -61,6 +63,24 @@ fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
     k
 }
 
+/// The timeline key of a comment's slot (article, author, time; or the id
+/// when it has no time) and its author's info key.
+fn entry_keys(c: &Comment, id: &EventId, author: &str) -> (Vec<u8>, Vec<u8>) {
+    let folded = fold(author);
+    let slot = match &c.posted_at {
+        Some(t) => format!("{}\0{}", c.article, t.canonical()),
+        None => format!("{}\0#{}", c.article, id),
+    };
+    let key = [
+        timeline_prefix(&folded),
+        sort_key(c.posted_at.as_ref()).to_vec(),
+        b"\0".to_vec(),
+        slot.into_bytes(),
+    ]
+    .concat();
+    (key, [b"n/".as_slice(), folded.as_bytes()].concat())
+}
+
 fn timeline_prefix(folded: &str) -> Vec<u8> {
     [b"t/".as_slice(), folded.as_bytes(), b"\0"].concat()
 }
@@ -74,7 +94,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -87,20 +107,7 @@ impl Projection for AuthorsView {
             }
             Event::Comment(c) => {
                 let Some(author) = &c.author else { return Ok(()) };
-                let folded = fold(author);
-                // One timeline entry per comment slot (article, author, time).
-                let slot = match &c.posted_at {
-                    Some(t) => format!("{}\0{}", c.article, t.canonical()),
-                    None => format!("{}\0#{}", c.article, entry.id),
-                };
-                let key = [
-                    timeline_prefix(&folded),
-                    sort_key(c.posted_at.as_ref()).to_vec(),
-                    b"\0".to_vec(),
-                    slot.into_bytes(),
-                ]
-                .concat();
-                let info_key = [b"n/".as_slice(), folded.as_bytes()].concat();
+                let (key, info_key) = entry_keys(c, &entry.id, author);
                 match tx.get_value::<TimelineEntry>(&key)? {
                     Some(mut t) => {
                         if !t.versions.contains(&entry.id) {
@@ -113,6 +120,7 @@ impl Projection for AuthorsView {
                             article: c.article.clone(),
                             posted_at: c.posted_at,
                             versions: vec![entry.id],
+                            aliases: Vec::new(),
                         };
                         tx.put_value(key, &t)?;
                         let mut info = tx
@@ -125,6 +133,44 @@ impl Projection for AuthorsView {
                 Ok(())
             }
             Event::Capture(_) => Ok(()),
+            Event::Merge(m) if m.kind == MergeKind::Comment => {
+                // A folded comment leaves its timeline entry (dropping the
+                // entry, and the author's count, when no version is left);
+                // the kept comment's entry lists it as an alias.
+                for f in &m.fold {
+                    let Some(c) = tx.comment(f)? else { continue };
+                    let Some(author) = &c.author else { continue };
+                    let (key, info_key) = entry_keys(&c, f, author);
+                    let Some(mut t) = tx.get_value::<TimelineEntry>(&key)? else { continue };
+                    if !t.versions.contains(f) {
+                        continue;
+                    }
+                    t.versions.retain(|v| v != f);
+                    if t.versions.is_empty() {
+                        tx.delete(key);
+                        if let Some(mut info) = tx.get_value::<AuthorInfo>(&info_key)? {
+                            info.comments = info.comments.saturating_sub(1);
+                            tx.put_value(info_key, &info)?;
+                        }
+                    } else {
+                        t.aliases.push(*f);
+                        tx.put_value(key, &t)?;
+                    }
+                    if let Some(kept) = tx.comment(&m.keep)? {
+                        if let Some(kept_author) = &kept.author {
+                            let (kkey, _) = entry_keys(&kept, &m.keep, kept_author);
+                            if let Some(mut k) = tx.get_value::<TimelineEntry>(&kkey)? {
+                                if !k.aliases.contains(f) && !k.versions.contains(f) {
+                                    k.aliases.push(*f);
+                                    tx.put_value(kkey, &k)?;
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Event::Merge(_) => Ok(()),
         }
     }
 }

@@ -1,17 +1,19 @@
 //! The changes view: for each article, what changed between consecutive
 //! captures: comments added, removed and edited, and article revisions.
 //!
-//! State: `s/KEY` holds the article's [`ThreadState`] (to compare each
-//! capture with the one before); `d/KEY\0SEQ` the [`ChangeRecord`] of the
-//! capture at SEQ. An article's first capture is recorded too, with no
-//! `from` capture and every comment added.
+//! State: `s/KEY` holds the article's [`ChangesState`]: its
+//! [`ThreadState`] (to compare each capture with the one before) and one
+//! [`ChangeRecord`] per capture. An article's first capture is recorded too,
+//! with no `from` capture and every comment added. Merges (dedupe) rebuild
+//! the affected articles' records with the merged ids.
 
-use crate::error::Result;
-use crate::model::{ArticleKey, Event, EventId, LogEntry, Seq, Timestamp};
+use crate::error::{Error, Result};
+use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
-use crate::views::thread_state::{CaptureRef, ThreadState};
+use crate::views::thread_state::{CaptureDiff, CaptureRef, MergeMaps, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// The view's name.
 pub const NAME: &str = "changes";
@@ -37,12 +39,52 @@ pub struct ChangeRecord {
     pub article_revision: Option<(Option<EventId>, EventId)>,
 }
 
+/// Per article: the thread state (to compare each capture with the one
+/// before) and the change records so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesState {
+    /// The article's thread, as this view maintains it.
+    pub thread: ThreadState,
+    /// One record per capture, in capture order.
+    pub records: Vec<ChangeRecord>,
+}
+
 fn state_key(key: &ArticleKey) -> Vec<u8> {
     [b"s/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
-fn record_prefix(key: &ArticleKey) -> Vec<u8> {
-    [b"d/".as_slice(), key.as_str().as_bytes(), b"\0"].concat()
+/// Merge maps of the changes view.
+const MAPS: MergeMaps = MergeMaps { prefix: "" };
+
+fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ChangesState> {
+    Ok(tx
+        .get_value(&state_key(key))?
+        .unwrap_or_else(|| ChangesState { thread: ThreadState::new(key.clone()), records: Vec::new() }))
+}
+
+fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: CaptureDiff) -> ChangeRecord {
+    ChangeRecord {
+        article: key.clone(),
+        from_capture: from.map(|p| (p.seq, p.id)),
+        to_capture: (to.seq, to.id),
+        recorded_at: to.recorded_at,
+        added: diff.added,
+        removed: diff.removed,
+        edited: diff.edited,
+        article_revision: diff.article_revision,
+    }
+}
+
+/// Rebuilds an article's state and records from `prior` states.
+fn rebuild(tx: &mut StateTx<'_>, key: &ArticleKey, prior: &[ThreadState]) -> Result<()> {
+    let (thread, diffs) = MAPS.rebuild(tx, key, prior)?;
+    let mut records = Vec::with_capacity(diffs.len());
+    let mut previous: Option<CaptureRef> = None;
+    for (capture, diff) in diffs {
+        records.push(record(key, previous.as_ref(), &capture, diff));
+        previous = Some(capture);
+    }
+    tx.put_value(state_key(key), &ChangesState { thread, records })
 }
 
 /// The changes projection.
@@ -54,36 +96,78 @@ impl Projection for ChangesView {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
-        let Event::Capture(c) = &entry.event else { return Ok(()) };
-        for seen in &c.articles {
-            let mut state: ThreadState =
-                tx.get_value(&state_key(&seen.key))?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
-            let from = state.captures.last().map(|p| (p.seq, p.id));
-            let capture = CaptureRef {
-                seq: entry.seq,
-                id: entry.id,
-                recorded_at: entry.recorded_at,
-                article: seen.article.as_ref().map(|a| a.id),
-            };
-            let Some(diff) = state.apply_capture(capture, seen, |id| tx.comment(id))? else { continue };
-            let record = ChangeRecord {
-                article: seen.key.clone(),
-                from_capture: from,
-                to_capture: (entry.seq, entry.id),
-                recorded_at: entry.recorded_at,
-                added: diff.added,
-                removed: diff.removed,
-                edited: diff.edited,
-                article_revision: diff.article_revision,
-            };
-            tx.put_value([record_prefix(&seen.key), entry.seq.to_be_bytes().to_vec()].concat(), &record)?;
-            tx.put_value(state_key(&seen.key), &state)?;
+        match &entry.event {
+            Event::Capture(c) => {
+                for seen in MAPS.group(tx, c)? {
+                    let mut state = load(tx, &seen.key)?;
+                    let from = state.thread.captures.last().cloned();
+                    let capture = CaptureRef {
+                        seq: entry.seq,
+                        id: entry.id,
+                        recorded_at: entry.recorded_at,
+                        article: seen.article.as_ref().map(|a| a.id),
+                    };
+                    let Some(diff) = MAPS.apply(tx, &mut state.thread, capture.clone(), &seen)? else {
+                        continue;
+                    };
+                    state.records.push(record(&seen.key, from.as_ref(), &capture, diff));
+                    tx.put_value(state_key(&seen.key), &state)?;
+                }
+                Ok(())
+            }
+            Event::Merge(m) => match m.kind {
+                MergeKind::Comment => {
+                    let keep = MAPS.canon_id(tx, &m.keep)?;
+                    let mut keys: BTreeSet<ArticleKey> = BTreeSet::new();
+                    for id in std::iter::once(&m.keep).chain(&m.fold) {
+                        if let Some(c) = tx.comment(id)? {
+                            keys.insert(MAPS.canon_key(tx, &c.article)?);
+                        }
+                    }
+                    for f in &m.fold {
+                        if MAPS.canon_id(tx, f)? != keep && *f != keep {
+                            MAPS.fold_id(tx, f, &keep)?;
+                        }
+                    }
+                    for key in keys {
+                        if let Some(prior) = tx.get_value::<ChangesState>(&state_key(&key))? {
+                            rebuild(tx, &key, &[prior.thread])?;
+                        }
+                    }
+                    Ok(())
+                }
+                MergeKind::Article => {
+                    let Some(Event::Article(kept)) = tx.event(&m.keep)? else {
+                        return Err(Error::Corrupt(format!(
+                            "merge keeps {}, which is not an article",
+                            m.keep
+                        )));
+                    };
+                    let key = MAPS.canon_key(tx, &kept.key)?;
+                    let mut prior = vec![load(tx, &key)?.thread];
+                    for f in &m.fold {
+                        let Some(Event::Article(folded)) = tx.event(f)? else {
+                            return Err(Error::Corrupt(format!("merge folds {f}, which is not an article")));
+                        };
+                        let fkey = MAPS.canon_key(tx, &folded.key)?;
+                        if fkey == key {
+                            continue;
+                        }
+                        MAPS.fold_key(tx, &fkey, &key)?;
+                        if let Some(s) = tx.get_value::<ChangesState>(&state_key(&fkey))? {
+                            prior.push(s.thread);
+                        }
+                        tx.delete(state_key(&fkey));
+                    }
+                    rebuild(tx, &key, &prior)
+                }
+            },
+            Event::Article(_) | Event::Comment(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -91,9 +175,15 @@ impl Projection for ChangesView {
 /// article, articles sorted by key.
 pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<ChangeRecord>> {
     let tree = view_tree(archive, NAME)?;
-    let prefix = match article {
-        Some(k) => record_prefix(k),
-        None => b"d/".to_vec(),
+    let states: Vec<ChangesState> = match article {
+        Some(k) => match tree.get(&state_key(k))? {
+            Some(v) => vec![envelope::decode(&v, "changes state")?],
+            None => Vec::new(),
+        },
+        None => tree
+            .scan_prefix(b"s/")
+            .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "changes state")))
+            .collect::<Result<_>>()?,
     };
-    tree.scan_prefix(&prefix).map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "change record"))).collect()
+    Ok(states.into_iter().flat_map(|s| s.records).collect())
 }

@@ -70,6 +70,11 @@ impl<'a> StateTx<'a> {
         self.writes.insert(key, Some(value));
     }
 
+    /// Removes `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
     /// A decoded (enveloped bincode) value.
     pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.get(key)? {

@@ -30,6 +30,8 @@ pub struct CaptureRef {
 pub struct Version {
     /// The comment event.
     pub id: EventId,
+    /// Ids merged into this one by `dedupe --apply` that captures showed.
+    pub aliases: Vec<EventId>,
     /// Index (into `captures`) of the first capture that showed it.
     pub first_seen: u32,
     /// Index of the last capture that showed it.
@@ -110,11 +112,15 @@ impl ThreadState {
     /// Applies one capture's view of this article. `lookup` returns the
     /// comment event for an id. Returns `None` when the capture was already
     /// applied (apply is idempotent).
+    ///
+    /// `canon` maps a comment id to the id it was merged into (itself when
+    /// not merged).
     pub fn apply_capture(
         &mut self,
         capture: CaptureRef,
         seen: &CapturedArticle,
         mut lookup: impl FnMut(&EventId) -> Result<Option<Comment>>,
+        mut canon: impl FnMut(&EventId) -> Result<EventId>,
     ) -> Result<Option<CaptureDiff>> {
         if self.captures.iter().any(|c| c.id == capture.id) {
             return Ok(None);
@@ -149,7 +155,14 @@ impl ThreadState {
         let mut now: HashMap<usize, EventId> = HashMap::new();
         let mut done: HashSet<EventId> = HashSet::new();
         let mut last_pos: Option<usize> = None;
-        for item in &seen.comments {
+        for raw_item in &seen.comments {
+            let id = canon(&raw_item.id)?;
+            let parent = match raw_item.parent {
+                Some(p) => Some(canon(&p)?),
+                None => None,
+            };
+            let item =
+                crate::model::CaptureItem { id, parent, possibly_truncated: raw_item.possibly_truncated };
             if !done.insert(item.id) {
                 continue;
             }
@@ -162,7 +175,7 @@ impl ThreadState {
                     let existing = c.posted_at.and_then(|t| {
                         self.slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author)
                     });
-                    let version = Version { id: item.id, first_seen: ci, last_seen: ci };
+                    let version = Version { id: item.id, aliases: Vec::new(), first_seen: ci, last_seen: ci };
                     match existing {
                         Some(s) => {
                             self.slots[s].versions.push(version);
@@ -191,6 +204,9 @@ impl ThreadState {
             s.parent = item.parent;
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == item.id) {
                 v.last_seen = ci;
+                if raw_item.id != item.id && !v.aliases.contains(&raw_item.id) {
+                    v.aliases.push(raw_item.id);
+                }
             }
             now.insert(slot, item.id);
             last_pos = self.order.iter().position(|&o| o as usize == slot);
@@ -224,5 +240,141 @@ impl ThreadState {
         } else {
             self.captures.get(slot.last_seen as usize + 1)
         }
+    }
+}
+
+/// Where a view keeps its merge maps: `PREFIX` + `m/` + comment id -> kept
+/// id; `PREFIX` + `k/` + article key -> kept key.
+pub struct MergeMaps {
+    /// The view's own key prefix for the maps.
+    pub prefix: &'static str,
+}
+
+/// Merge chains longer than this are cut (they would be a cycle).
+const MAX_CHAIN: usize = 64;
+
+impl MergeMaps {
+    fn comment_key(&self, id: &EventId) -> Vec<u8> {
+        [self.prefix.as_bytes(), b"m/", id.as_bytes()].concat()
+    }
+
+    fn article_key(&self, key: &ArticleKey) -> Vec<u8> {
+        [self.prefix.as_bytes(), b"k/", key.as_str().as_bytes()].concat()
+    }
+
+    /// The id `id` was merged into, following chains.
+    pub fn canon_id(&self, tx: &crate::views::StateTx<'_>, id: &EventId) -> Result<EventId> {
+        let mut current = *id;
+        for _ in 0..MAX_CHAIN {
+            match tx.get_value::<EventId>(&self.comment_key(&current))? {
+                Some(next) if next != current => current = next,
+                _ => return Ok(current),
+            }
+        }
+        Ok(current)
+    }
+
+    /// The article key `key` was merged into, following chains.
+    pub fn canon_key(&self, tx: &crate::views::StateTx<'_>, key: &ArticleKey) -> Result<ArticleKey> {
+        let mut current = key.clone();
+        for _ in 0..MAX_CHAIN {
+            match tx.get_value::<ArticleKey>(&self.article_key(&current))? {
+                Some(next) if next != current => current = next,
+                _ => return Ok(current),
+            }
+        }
+        Ok(current)
+    }
+
+    /// Records that `fold` is `keep`.
+    pub fn fold_id(&self, tx: &mut crate::views::StateTx<'_>, fold: &EventId, keep: &EventId) -> Result<()> {
+        tx.put_value(self.comment_key(fold), keep)
+    }
+
+    /// Records that article `fold` is article `keep`.
+    pub fn fold_key(
+        &self,
+        tx: &mut crate::views::StateTx<'_>,
+        fold: &ArticleKey,
+        keep: &ArticleKey,
+    ) -> Result<()> {
+        tx.put_value(self.article_key(fold), keep)
+    }
+
+    /// A capture's articles under their kept keys; articles merged into the
+    /// same key are combined (page order kept).
+    pub fn group(
+        &self,
+        tx: &crate::views::StateTx<'_>,
+        capture: &crate::model::Capture,
+    ) -> Result<Vec<CapturedArticle>> {
+        let mut out: Vec<CapturedArticle> = Vec::new();
+        for seen in &capture.articles {
+            let key = self.canon_key(tx, &seen.key)?;
+            match out.iter_mut().find(|g| g.key == key) {
+                Some(g) => {
+                    if g.article.is_none() {
+                        g.article = seen.article.clone();
+                    }
+                    g.comments.extend(seen.comments.iter().cloned());
+                }
+                None => out.push(CapturedArticle {
+                    key,
+                    article: seen.article.clone(),
+                    comments: seen.comments.clone(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies one capture's view of `key` to `state` with merges honoured.
+    pub fn apply(
+        &self,
+        tx: &crate::views::StateTx<'_>,
+        state: &mut ThreadState,
+        capture: CaptureRef,
+        seen: &CapturedArticle,
+    ) -> Result<Option<CaptureDiff>> {
+        state.apply_capture(capture, seen, |id| tx.comment(id), |id| self.canon_id(tx, id))
+    }
+
+    /// Rebuilds the thread of `key` from scratch out of `prior` states (the
+    /// kept article's and those merged into it), re-reading their captures
+    /// from the log with the current merges. Returns the new state and the
+    /// diff of each capture, in capture order.
+    pub fn rebuild(
+        &self,
+        tx: &crate::views::StateTx<'_>,
+        key: &ArticleKey,
+        prior: &[ThreadState],
+    ) -> Result<(ThreadState, Vec<(CaptureRef, CaptureDiff)>)> {
+        let mut state = ThreadState::new(key.clone());
+        for p in prior {
+            for v in &p.article_versions {
+                state.add_article_version(*v);
+            }
+        }
+        let mut captures: Vec<CaptureRef> = prior.iter().flat_map(|p| p.captures.iter().cloned()).collect();
+        captures.sort_by_key(|c| c.seq);
+        captures.dedup_by_key(|c| c.seq);
+        let mut diffs = Vec::new();
+        for cref in captures {
+            let Some(crate::model::Event::Capture(c)) = tx.event(&cref.id)? else {
+                return Err(Error::Corrupt(format!(
+                    "thread names capture {} that is not in the log",
+                    cref.id
+                )));
+            };
+            for seen in self.group(tx, &c)? {
+                if &seen.key == key {
+                    let capture = CaptureRef { article: seen.article.as_ref().map(|a| a.id), ..cref.clone() };
+                    if let Some(diff) = self.apply(tx, &mut state, capture.clone(), &seen)? {
+                        diffs.push((capture, diff));
+                    }
+                }
+            }
+        }
+        Ok((state, diffs))
     }
 }

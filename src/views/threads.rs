@@ -8,12 +8,12 @@
 
 use crate::error::{Error, Result};
 use crate::model::normalize::{canonical_url, normalize_line};
-use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Seq, Timestamp};
+use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
-use crate::views::thread_state::{CaptureRef, Slot, ThreadState};
+use crate::views::thread_state::{CaptureRef, MergeMaps, Slot, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The view's name.
 pub const NAME: &str = "threads";
@@ -39,6 +39,8 @@ pub struct ArticleSummary {
     pub captures: u64,
     /// The seq of its latest capture.
     pub last_capture: Option<Seq>,
+    /// Article keys merged into this one by `dedupe --apply`.
+    pub aliases: Vec<ArticleKey>,
 }
 
 fn state_key(key: &ArticleKey) -> Vec<u8> {
@@ -51,6 +53,13 @@ fn summary_key(key: &ArticleKey) -> Vec<u8> {
 
 /// The threads projection.
 pub struct ThreadsView;
+
+/// Merge maps of the threads view (`m/…`, `k/…`).
+const MAPS: MergeMaps = MergeMaps { prefix: "" };
+
+fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
+    Ok(tx.get_value(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
+}
 
 fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, article: Option<&Article>) -> Result<()> {
     let mut summary: ArticleSummary = tx
@@ -69,44 +78,106 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, article: Option<&Ar
     tx.put_value(summary_key(&state.key), &summary)
 }
 
+fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
+    match m.kind {
+        MergeKind::Comment => {
+            let keep = MAPS.canon_id(tx, &m.keep)?;
+            let mut keys: BTreeSet<ArticleKey> = BTreeSet::new();
+            for id in std::iter::once(&m.keep).chain(&m.fold) {
+                if let Some(c) = tx.comment(id)? {
+                    keys.insert(MAPS.canon_key(tx, &c.article)?);
+                }
+            }
+            for f in &m.fold {
+                if MAPS.canon_id(tx, f)? != keep && *f != keep {
+                    MAPS.fold_id(tx, f, &keep)?;
+                }
+            }
+            for key in keys {
+                if let Some(prior) = tx.get_value::<ThreadState>(&state_key(&key))? {
+                    let (state, _) = MAPS.rebuild(tx, &key, &[prior])?;
+                    tx.put_value(state_key(&key), &state)?;
+                    update_summary(tx, &state, None)?;
+                }
+            }
+            Ok(())
+        }
+        MergeKind::Article => {
+            let Some(Event::Article(kept)) = tx.event(&m.keep)? else {
+                return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
+            };
+            let key = MAPS.canon_key(tx, &kept.key)?;
+            let mut prior = vec![load(tx, &key)?];
+            let mut aliases = Vec::new();
+            for f in &m.fold {
+                let Some(Event::Article(folded)) = tx.event(f)? else {
+                    return Err(Error::Corrupt(format!("merge folds {f}, which is not an article")));
+                };
+                let fkey = MAPS.canon_key(tx, &folded.key)?;
+                if fkey == key || aliases.contains(&fkey) {
+                    continue;
+                }
+                MAPS.fold_key(tx, &fkey, &key)?;
+                if let Some(s) = tx.get_value::<ThreadState>(&state_key(&fkey))? {
+                    prior.push(s);
+                }
+                if let Some(s) = tx.get_value::<ArticleSummary>(&summary_key(&fkey))? {
+                    aliases.extend(s.aliases);
+                }
+                tx.delete(state_key(&fkey));
+                tx.delete(summary_key(&fkey));
+                aliases.push(fkey);
+            }
+            let (state, _) = MAPS.rebuild(tx, &key, &prior)?;
+            tx.put_value(state_key(&key), &state)?;
+            update_summary(tx, &state, None)?;
+            let mut summary: ArticleSummary = tx.get_value(&summary_key(&key))?.unwrap_or_default();
+            for a in aliases {
+                if !summary.aliases.contains(&a) {
+                    summary.aliases.push(a);
+                }
+            }
+            tx.put_value(summary_key(&key), &summary)
+        }
+    }
+}
+
 impl Projection for ThreadsView {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
         match &entry.event {
             Event::Article(a) => {
-                let mut state: ThreadState =
-                    tx.get_value(&state_key(&a.key))?.unwrap_or_else(|| ThreadState::new(a.key.clone()));
+                let key = MAPS.canon_key(tx, &a.key)?;
+                let mut state = load(tx, &key)?;
                 state.add_article_version(entry.id);
-                tx.put_value(state_key(&a.key), &state)?;
-                update_summary(tx, &state, Some(a))
+                tx.put_value(state_key(&key), &state)?;
+                update_summary(tx, &state, (key == a.key).then_some(a))
             }
             Event::Comment(_) => Ok(()),
             Event::Capture(c) => {
-                for seen in &c.articles {
-                    let mut state: ThreadState = tx
-                        .get_value(&state_key(&seen.key))?
-                        .unwrap_or_else(|| ThreadState::new(seen.key.clone()));
+                for seen in MAPS.group(tx, c)? {
+                    let mut state = load(tx, &seen.key)?;
                     let capture = CaptureRef {
                         seq: entry.seq,
                         id: entry.id,
                         recorded_at: entry.recorded_at,
                         article: seen.article.as_ref().map(|a| a.id),
                     };
-                    let applied = state.apply_capture(capture, seen, |id| tx.comment(id))?;
-                    if applied.is_some() {
+                    if MAPS.apply(tx, &mut state, capture, &seen)?.is_some() {
                         tx.put_value(state_key(&seen.key), &state)?;
                         update_summary(tx, &state, None)?;
                     }
                 }
                 Ok(())
             }
+            Event::Merge(m) => apply_merge(tx, m),
         }
     }
 }
