@@ -34,6 +34,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod dedupe;
 pub mod error;
 pub mod ingest;
 pub mod model;

@@ -7,7 +7,7 @@
 //! altered entry is named, not only the first).
 
 use crate::error::Result;
-use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, Seq};
+use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, Seq};
 use crate::store::{Archive, HeadState, KindCounts};
 use std::collections::{HashMap, HashSet};
 
@@ -89,6 +89,7 @@ pub fn verify(
             "index-stale",
             "duplicate",
             "reference",
+            "merge",
             "document",
             "blob",
             "view",
@@ -105,6 +106,8 @@ pub fn verify(
     let mut chain = ChainHash::GENESIS; // resynced to the stored head after a mismatch
     let mut true_chain = ChainHash::GENESIS; // never resynced
     let mut seen: HashMap<EventId, Seq> = HashMap::new();
+    let mut kinds: HashMap<EventId, EventKind> = HashMap::new();
+    let mut folded: HashMap<EventId, EventId> = HashMap::new();
     let mut counts = KindCounts::default();
     let mut blobs: Vec<(BlobId, Seq)> = Vec::new();
     let mut last = Seq(0);
@@ -199,6 +202,12 @@ pub fn verify(
                 }
             }
             counts.add(e.event.kind());
+            kinds.insert(e.id, e.event.kind());
+            if !opts.quick {
+                if let Event::Merge(m) = &e.event {
+                    check_merge(&mut r, e.seq, e.id, m, &kinds, &mut folded);
+                }
+            }
             if !opts.quick {
                 if let Event::Capture(c) = &e.event {
                     blobs.push((c.blob, e.seq));
@@ -323,13 +332,75 @@ pub fn verify(
     Ok(r)
 }
 
+/// A merge folds ids of its kind into an id of its kind, never an id into
+/// itself, never one id into two different ones, and never into a cycle.
+fn check_merge(
+    r: &mut VerifyReport,
+    seq: Seq,
+    id: EventId,
+    m: &crate::model::Merge,
+    kinds: &HashMap<EventId, EventKind>,
+    folded: &mut HashMap<EventId, EventId>,
+) {
+    let want = match m.kind {
+        crate::model::MergeKind::Comment => EventKind::Comment,
+        crate::model::MergeKind::Article => EventKind::Article,
+    };
+    for x in std::iter::once(&m.keep).chain(&m.fold) {
+        if let Some(k) = kinds.get(x) {
+            if *k != want {
+                r.find("merge", Some(seq), Some(id), format!("{} merge names {x}, a {k}", m.kind.name()));
+            }
+        }
+    }
+    for f in &m.fold {
+        if *f == m.keep {
+            r.find("merge", Some(seq), Some(id), format!("folds {f} into itself"));
+            continue;
+        }
+        if let Some(prev) = folded.get(f) {
+            if prev != &m.keep {
+                r.find(
+                    "merge",
+                    Some(seq),
+                    Some(id),
+                    format!("folds {f} into {}, but an earlier merge folded it into {prev}", m.keep),
+                );
+                continue;
+            }
+        }
+        // Following the kept id's own merges must not lead back to `f`.
+        let mut current = m.keep;
+        let mut cycle = false;
+        for _ in 0..=folded.len() {
+            if current == *f {
+                cycle = true;
+                break;
+            }
+            match folded.get(&current) {
+                Some(next) => current = *next,
+                None => break,
+            }
+        }
+        if cycle {
+            r.find("merge", Some(seq), Some(id), format!("folding {f} into {} makes a cycle", m.keep));
+            continue;
+        }
+        folded.insert(*f, m.keep);
+    }
+}
+
 /// A segment is one document: it ends with its capture, and the capture
-/// names every article and comment appended with it.
+/// names every article and comment appended with it. A segment of merges
+/// only (`dedupe --apply`) is a document too.
 fn check_document(r: &mut VerifyReport, key: Seq, entries: &[crate::model::LogEntry]) {
     let Some(last) = entries.last() else {
         r.find("document", Some(key), None, "empty segment".into());
         return;
     };
+    if entries.iter().all(|e| matches!(e.event, Event::Merge(_))) {
+        return;
+    }
     let Event::Capture(capture) = &last.event else {
         r.find(
             "document",

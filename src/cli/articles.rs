@@ -34,6 +34,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                     "comments": a.comments,
                     "captures": a.captures,
                     "last_capture": a.last_capture.map(|s| s.0),
+                    "aliases": a.aliases.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
                 })
             })
             .collect();

@@ -82,24 +82,51 @@ impl Args {
             FormatArg::Jsonl => Some(Format::Jsonl),
             FormatArg::Tribune => Some(Format::Tribune),
         };
-        IngestOptions { format, tz, source_url: None, fetched_at, dry_run: self.dry_run }
-            .with_source_url(self.source_url.as_deref())
+        IngestOptions {
+            format,
+            tz,
+            source_url: None,
+            fetched_at,
+            dry_run: self.dry_run,
+            near_duplicates: None,
+        }
+        .with_source_url(self.source_url.as_deref())
     }
 }
 
 /// The `--json` report: exactly the shape docs/cli.md gives.
 pub fn report_json(report: &IngestReport) -> serde_json::Value {
     let (new, dup) = (&report.new, &report.duplicate);
-    json!({
+    let mut v = json!({
         "inputs": report.inputs,
         "articles": {"new": new.articles, "duplicate": dup.articles},
         "comments": {"new": new.comments, "duplicate": dup.comments},
         "captures": {"new": new.captures, "duplicate": dup.captures},
         "errors": report.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
-    })
+    });
+    if !report.files.is_empty() {
+        v["files"] = report
+            .files
+            .iter()
+            .map(|f| {
+                json!({"path": f.path, "comments": f.comments, "archived": f.archived, "near_duplicates": f.near_duplicates})
+            })
+            .collect();
+    }
+    v
 }
 
 fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    for f in &report.files {
+        writeln!(
+            out,
+            "{}: {}, {} already archived, {} near-duplicates of archived comments",
+            f.path,
+            plural(f.comments, "comment"),
+            f.archived,
+            f.near_duplicates
+        )?;
+    }
     let verb = if dry_run { "would append" } else { "appended" };
     let n = &report.new;
     let d = &report.duplicate;
@@ -125,6 +152,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     } else {
         crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?
     };
+    let mut opts = opts;
+    if args.dry_run {
+        opts.near_duplicates = Some(std::sync::Arc::new(crate::dedupe::NearDuplicates::build(&archive)?));
+    }
     let inputs = collect_inputs(&args.paths);
     let bar = if inputs.len() > 1 && std::io::stderr().is_terminal() && cli.quiet == 0 {
         let bar = indicatif::ProgressBar::new(inputs.len() as u64);

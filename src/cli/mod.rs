@@ -6,6 +6,7 @@ pub mod articles;
 pub mod author;
 pub mod authors;
 pub mod changes;
+pub mod dedupe;
 pub mod export;
 pub mod head;
 pub mod history;
@@ -86,6 +87,8 @@ pub enum Command {
     Replay(replay::Args),
     /// Audit the archive: ids, chain, index, references, blobs, views.
     Verify(verify::Args),
+    /// Find near-duplicate comments and articles; --apply folds them.
+    Dedupe(dedupe::Args),
     /// Write the whole archive to one portable, self-verifying file.
     Export(export::Args),
     /// Rebuild an empty archive from an export file.
@@ -118,6 +121,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::History(args) => history::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
+        Command::Dedupe(args) => dedupe::run(cli, args, out),
         Command::Export(args) => export::run(cli, args, out),
         Command::Import(args) => import::run(cli, args, out),
     }

@@ -56,12 +56,14 @@ pub fn thread_json(t: &ThreadView, at: &AsOf) -> Value {
                 "removed_since": c.removed_since.as_ref().map(capture_json),
                 "first_seen": capture_json(&c.first_seen),
                 "last_seen": capture_json(&c.last_seen),
+                "aliases": c.versions.iter().flat_map(|v| v.aliases.iter().map(|a| a.to_hex())).collect::<Vec<_>>(),
                 "versions": c.versions.iter().map(|v| json!({
                     "id": v.id.to_hex(),
                     "body": v.body,
                     "status": v.status,
                     "first_seen": capture_json(&v.first_seen),
                     "last_seen": capture_json(&v.last_seen),
+                    "aliases": v.aliases.iter().map(|a| a.to_hex()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -113,6 +115,11 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
         }
         if c.versions.len() > 1 {
             notes.push(format!("edited, {} versions", c.versions.len()));
+        }
+        let aliases: Vec<String> =
+            c.versions.iter().flat_map(|v| v.aliases.iter().map(|a| a.short())).collect();
+        if !aliases.is_empty() {
+            notes.push(format!("aliases {}", aliases.join(", ")));
         }
         if let Some((_, ParentKind::Mention)) = c.parent {
             notes.push("reply by @mention".to_string());

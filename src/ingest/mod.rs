@@ -53,6 +53,9 @@ pub struct IngestOptions {
     pub fetched_at: Option<Timestamp>,
     /// Report without writing.
     pub dry_run: bool,
+    /// With a dry run: the archive's comments indexed for near-duplicate
+    /// counts per file.
+    pub near_duplicates: Option<std::sync::Arc<crate::dedupe::NearDuplicates>>,
 }
 
 impl IngestOptions {
@@ -216,6 +219,22 @@ pub struct IngestReport {
     pub errors: Vec<InputError>,
     /// Warnings, each naming its input.
     pub warnings: Vec<String>,
+    /// Per file, with a dry run that has a near-duplicate index.
+    pub files: Vec<DryRunFile>,
+}
+
+/// What a dry run says about one file's comments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DryRunFile {
+    /// The input.
+    pub path: String,
+    /// Comments in it.
+    pub comments: u64,
+    /// Comments already archived (same id).
+    pub archived: u64,
+    /// Comments not archived but near-duplicates of archived ones (same
+    /// folded author and folded text, docs/dedupe.md).
+    pub near_duplicates: u64,
 }
 
 /// Ingests one document read from `name`: parse, build the capture, append.
@@ -238,6 +257,11 @@ pub fn ingest_bytes(
     for w in &doc.warnings {
         tracing::debug!("{name}: {w}");
         report.warnings.push(format!("{name}: {w}"));
+    }
+    if let Some(index) = &opts.near_duplicates {
+        let (archived, near_duplicates) = index.classify(archive, &doc.events)?;
+        let comments = doc.events.iter().filter(|e| matches!(e, Event::Comment(_))).count() as u64;
+        report.files.push(DryRunFile { path: name.to_string(), comments, archived, near_duplicates });
     }
     let capture = capture_for(name, raw, &doc, opts);
     let mut events = doc.events;

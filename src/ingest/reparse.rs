@@ -62,6 +62,7 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
         source_url: capture.source_url.clone(),
         fetched_at: capture.fetched_at,
         dry_run,
+        near_duplicates: None,
     })
 }
 

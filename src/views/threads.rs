@@ -128,7 +128,12 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 tx.delete(summary_key(&fkey));
                 aliases.push(fkey);
             }
-            let (state, _) = MAPS.rebuild(tx, &key, &prior)?;
+            let (mut state, _) = MAPS.rebuild(tx, &key, &prior)?;
+            // The kept article's own latest version stays its latest.
+            if let Some(own) = prior[0].article_versions.last() {
+                state.article_versions.retain(|v| v != own);
+                state.article_versions.push(*own);
+            }
             tx.put_value(state_key(&key), &state)?;
             update_summary(tx, &state, None)?;
             let mut summary: ArticleSummary = tx.get_value(&summary_key(&key))?.unwrap_or_default();
@@ -201,11 +206,10 @@ pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadS
 /// exact key, or a title substring (case-insensitive).
 pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary> {
     let all = list_articles(archive)?;
+    let is = |a: &ArticleSummary, k: &str| a.key.as_str() == k || a.aliases.iter().any(|x| x.as_str() == k);
     let exact: Vec<&ArticleSummary> = match canonical_url(query) {
-        Some(url) => {
-            all.iter().filter(|a| a.key.as_str() == url || a.url.as_deref() == Some(url.as_str())).collect()
-        }
-        None => all.iter().filter(|a| a.key.as_str() == query).collect(),
+        Some(url) => all.iter().filter(|a| is(a, &url) || a.url.as_deref() == Some(url.as_str())).collect(),
+        None => all.iter().filter(|a| is(a, query)).collect(),
     };
     let matches: Vec<&ArticleSummary> = if !exact.is_empty() {
         exact
@@ -262,6 +266,8 @@ pub struct VersionView {
     pub first_seen: CaptureRef,
     /// Last capture that showed it.
     pub last_seen: CaptureRef,
+    /// Ids merged into this version (dedupe) that captures showed.
+    pub aliases: Vec<EventId>,
 }
 
 /// Why a comment is nested where it is.
@@ -381,6 +387,7 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
                 },
                 first_seen: cap(v.first_seen),
                 last_seen: cap(v.last_seen),
+                aliases: v.aliases.clone(),
             });
         }
         let body = versions.last().map(|v| v.body.clone()).unwrap_or_default();

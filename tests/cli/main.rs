@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod crash;
+mod dedupe;
 mod format_doc;
 mod generated;
 mod ingest;

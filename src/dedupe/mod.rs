@@ -1,0 +1,434 @@
+//! `dedupe`: finds the near-duplicates that exact content addressing keeps
+//! apart, and folds them with [`Merge`] events (docs/dedupe.md).
+//!
+//! Candidates are grouped by normalized keys, never by comparing all pairs:
+//! articles by folded URL and by folded title plus date (union-find), then
+//! comments by (article group, folded author, folded body). Within a group,
+//! comments join a cluster when their posted times are equal or differ by a
+//! whole number of hours (a time-zone rendering) and when no capture shows
+//! both of them (two comments one page shows side by side are two comments).
+
+pub mod normalize;
+
+use crate::error::Result;
+use crate::model::{ArticleKey, Event, EventId, Merge, MergeKind, Seq, Timestamp};
+use crate::store::{Archive, NewDocument};
+use normalize::{fold_name, fold_text, fold_url};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A set of ids that are one thing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// Comments or articles.
+    pub kind: MergeKind,
+    /// The id kept (the earliest in the log).
+    pub keep: EventId,
+    /// The ids folded into it.
+    pub fold: Vec<EventId>,
+    /// Why they are one thing.
+    pub reason: String,
+}
+
+/// What a dedupe scan found.
+#[derive(Clone, Debug, Default)]
+pub struct DedupeReport {
+    /// Articles (keys) seen.
+    pub articles: u64,
+    /// Comments seen (not already folded).
+    pub comments: u64,
+    /// Clusters, articles first, each group in log order.
+    pub clusters: Vec<Cluster>,
+}
+
+type Hash16 = [u8; 16];
+
+fn h16(parts: &[&[u8]]) -> Hash16 {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+struct ArticleInfo {
+    key: ArticleKey,
+    first_seq: Seq,
+    versions: Vec<EventId>,
+    title: Option<String>,
+    published: Option<Timestamp>,
+    url: Option<String>,
+}
+
+struct CommentInfo {
+    id: EventId,
+    seq: Seq,
+    article: usize,
+    author: Option<Hash16>,
+    author_exact: Option<String>,
+    body: Hash16,
+    body_exact: Hash16,
+    posted_at: Option<Timestamp>,
+}
+
+/// Seconds since the epoch of a timestamp (offset applied when known).
+pub fn instant(t: &Timestamp) -> i64 {
+    match t {
+        Timestamp::Date(d) => d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()),
+        Timestamp::Local(dt) => dt.and_utc().timestamp(),
+        Timestamp::Zoned(dt, off) => dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
+    }
+}
+
+/// The largest time-zone gap two renderings of one time can have.
+const MAX_SHIFT_HOURS: i64 = 14;
+
+fn time_compatible(a: Option<&Timestamp>, b: Option<&Timestamp>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let d = (instant(a) - instant(b)).abs();
+            d % 3600 == 0 && d <= MAX_SHIFT_HOURS * 3600
+        }
+        _ => false,
+    }
+}
+
+struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.0[x] != x {
+            self.0[x] = self.0[self.0[x]];
+            x = self.0[x];
+        }
+        x
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.0[hi] = lo;
+        }
+    }
+}
+
+fn follow<K: Clone + Eq + std::hash::Hash>(map: &HashMap<K, K>, k: &K) -> K {
+    let mut current = k.clone();
+    for _ in 0..64 {
+        match map.get(&current) {
+            Some(next) if next != &current => current = next.clone(),
+            _ => break,
+        }
+    }
+    current
+}
+
+/// Scans the archive and returns the clusters `--apply` would merge.
+pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
+    let mut articles: Vec<ArticleInfo> = Vec::new();
+    let mut by_key: HashMap<ArticleKey, usize> = HashMap::new();
+    let mut version_key: HashMap<EventId, ArticleKey> = HashMap::new();
+    let mut comments: Vec<CommentInfo> = Vec::new();
+    let mut comment_fold: HashMap<EventId, EventId> = HashMap::new();
+    let mut key_fold: HashMap<ArticleKey, ArticleKey> = HashMap::new();
+    let mut article_of = |key: &ArticleKey, seq: Seq, articles: &mut Vec<ArticleInfo>| -> usize {
+        *by_key.entry(key.clone()).or_insert_with(|| {
+            articles.push(ArticleInfo {
+                key: key.clone(),
+                first_seq: seq,
+                versions: Vec::new(),
+                title: None,
+                published: None,
+                url: None,
+            });
+            articles.len() - 1
+        })
+    };
+    for entry in archive.entries_from(Seq(1))? {
+        let entry = entry?;
+        match &entry.event {
+            Event::Article(a) => {
+                let i = article_of(&a.key, entry.seq, &mut articles);
+                let info = &mut articles[i];
+                info.versions.push(entry.id);
+                info.title = a.title.clone().or(info.title.take());
+                info.published = a.published.or(info.published);
+                info.url = a.url.clone().or(info.url.take());
+                version_key.insert(entry.id, a.key.clone());
+            }
+            Event::Comment(c) => {
+                let article = article_of(&c.article, entry.seq, &mut articles);
+                comments.push(CommentInfo {
+                    id: entry.id,
+                    seq: entry.seq,
+                    article,
+                    author: c.author.as_deref().map(|a| h16(&[fold_name(a).as_bytes()])),
+                    author_exact: c.author.clone(),
+                    body: h16(&[fold_text(&c.body).as_bytes()]),
+                    body_exact: h16(&[c.body.as_bytes()]),
+                    posted_at: c.posted_at,
+                });
+            }
+            Event::Capture(_) => {}
+            Event::Merge(m) => match m.kind {
+                MergeKind::Comment => {
+                    for f in &m.fold {
+                        comment_fold.insert(*f, m.keep);
+                    }
+                }
+                MergeKind::Article => {
+                    if let Some(keep) = version_key.get(&m.keep).cloned() {
+                        for f in &m.fold {
+                            if let Some(fk) = version_key.get(f) {
+                                if *fk != keep {
+                                    key_fold.insert(fk.clone(), keep.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    // Article groups: union by folded URL and by folded title + date, over
+    // the keys not already merged away.
+    let canon_article = |i: usize| -> usize {
+        let k = follow(&key_fold, &articles[i].key);
+        by_key.get(&k).copied().unwrap_or(i)
+    };
+    let mut uf = UnionFind((0..articles.len()).collect());
+    let mut by_url: HashMap<String, usize> = HashMap::new();
+    let mut by_title: HashMap<(String, String), usize> = HashMap::new();
+    let mut url_fold: Vec<Option<String>> = Vec::with_capacity(articles.len());
+    let mut title_fold: Vec<Option<(String, String)>> = Vec::with_capacity(articles.len());
+    for a in &articles {
+        let url = a.url.clone().or_else(|| a.key.as_str().contains("://").then(|| a.key.0.clone()));
+        let u = url.as_deref().and_then(fold_url);
+        let t = a.title.as_deref().map(fold_text).filter(|t| !t.is_empty()).map(|t| {
+            let date =
+                a.published.map(|p| p.canonical()[..10].to_string()).unwrap_or_else(|| "undated".into());
+            (t, date)
+        });
+        url_fold.push(u);
+        title_fold.push(t);
+    }
+    for i in 0..articles.len() {
+        let c = canon_article(i);
+        if c != i {
+            uf.union(c, i);
+            continue;
+        }
+        if let Some(u) = &url_fold[i] {
+            match by_url.get(u) {
+                Some(&j) => uf.union(i, j),
+                None => {
+                    by_url.insert(u.clone(), i);
+                }
+            }
+        }
+        if let Some(t) = &title_fold[i] {
+            match by_title.get(t) {
+                Some(&j) => uf.union(i, j),
+                None => {
+                    by_title.insert(t.clone(), i);
+                }
+            }
+        }
+    }
+
+    let mut report = DedupeReport { articles: articles.len() as u64, ..DedupeReport::default() };
+
+    // Article clusters: canonical keys with versions, per group.
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..articles.len() {
+        if canon_article(i) == i && !articles[i].versions.is_empty() {
+            let root = uf.find(i);
+            groups.entry(root).or_default().push(i);
+        }
+    }
+    for members in groups.values() {
+        if members.len() < 2 {
+            continue;
+        }
+        let mut members = members.clone();
+        members.sort_by_key(|&i| articles[i].first_seq);
+        let keep = members[0];
+        let mut phrases: Vec<&str> = Vec::new();
+        for &m in &members[1..] {
+            if url_fold[m].is_some() && url_fold[m] == url_fold[keep] {
+                phrases.push("the same article under URL variants");
+            } else if title_fold[m].is_some() && title_fold[m] == title_fold[keep] {
+                phrases.push("the same title and publication date");
+            } else {
+                phrases.push("linked through another variant of the article");
+            }
+        }
+        phrases.sort_unstable();
+        phrases.dedup();
+        report.clusters.push(Cluster {
+            kind: MergeKind::Article,
+            keep: *articles[keep].versions.last().unwrap_or(&EventId([0; 32])),
+            fold: members[1..].iter().filter_map(|&m| articles[m].versions.last().copied()).collect(),
+            reason: phrases.join("; "),
+        });
+    }
+
+    // Comment buckets.
+    let mut buckets: HashMap<Hash16, Vec<usize>> = HashMap::new();
+    for (i, c) in comments.iter().enumerate() {
+        if comment_fold.contains_key(&c.id) {
+            continue;
+        }
+        report.comments += 1;
+        let group = uf.find(c.article) as u64;
+        let author = c.author.map(|a| a.to_vec()).unwrap_or_else(|| b"\x00none".to_vec());
+        buckets.entry(h16(&[&group.to_be_bytes(), &author, &c.body])).or_default().push(i);
+    }
+    let candidates: HashSet<EventId> =
+        buckets.values().filter(|v| v.len() > 1).flat_map(|v| v.iter().map(|&i| comments[i].id)).collect();
+
+    // Where candidates appear, to keep comments a page shows together apart.
+    let mut seen_in: HashMap<EventId, Vec<u32>> = HashMap::new();
+    if !candidates.is_empty() {
+        let mut capture_index = 0u32;
+        for entry in archive.entries_from(Seq(1))? {
+            let entry = entry?;
+            if let Event::Capture(c) = &entry.event {
+                for item in c.items() {
+                    let id = follow(&comment_fold, &item.id);
+                    if candidates.contains(&id) {
+                        seen_in.entry(id).or_default().push(capture_index);
+                    }
+                }
+                capture_index += 1;
+            }
+        }
+    }
+    let together = |a: &EventId, b: &EventId| -> bool {
+        match (seen_in.get(a), seen_in.get(b)) {
+            (Some(x), Some(y)) => x.iter().any(|c| y.contains(c)),
+            _ => false,
+        }
+    };
+
+    let mut comment_clusters: Vec<Cluster> = Vec::new();
+    for members in buckets.values() {
+        if members.len() < 2 {
+            continue;
+        }
+        let mut members = members.clone();
+        members.sort_by_key(|&i| comments[i].seq);
+        let mut clusters: Vec<Vec<usize>> = Vec::new();
+        for &m in &members {
+            let cm = &comments[m];
+            let home = clusters.iter_mut().find(|cl| {
+                let k = &comments[cl[0]];
+                time_compatible(k.posted_at.as_ref(), cm.posted_at.as_ref())
+                    && cl.iter().all(|&o| !together(&comments[o].id, &cm.id))
+            });
+            match home {
+                Some(cl) => cl.push(m),
+                None => clusters.push(vec![m]),
+            }
+        }
+        for cl in clusters.into_iter().filter(|c| c.len() > 1) {
+            let keep = &comments[cl[0]];
+            let mut phrases: Vec<String> = Vec::new();
+            for &o in &cl[1..] {
+                let c = &comments[o];
+                if c.body_exact != keep.body_exact {
+                    phrases
+                        .push("text differs only in rendering (punctuation, quotes, case, spacing)".into());
+                }
+                if c.author_exact != keep.author_exact {
+                    phrases.push("author name differs only in case or spacing".into());
+                }
+                if c.posted_at != keep.posted_at {
+                    let hours = match (c.posted_at, keep.posted_at) {
+                        (Some(a), Some(b)) => (instant(&a) - instant(&b)) / 3600,
+                        _ => 0,
+                    };
+                    phrases.push(if hours == 0 {
+                        "same instant written with another UTC offset".to_string()
+                    } else {
+                        format!("posted time shifted by {hours:+} h (a time-zone offset)")
+                    });
+                }
+                if uf.find(c.article) == uf.find(keep.article) && c.article != keep.article {
+                    phrases.push("under another URL or key of the same article".into());
+                }
+            }
+            phrases.sort();
+            phrases.dedup();
+            comment_clusters.push(Cluster {
+                kind: MergeKind::Comment,
+                keep: keep.id,
+                fold: cl[1..].iter().map(|&o| comments[o].id).collect(),
+                reason: phrases.join("; "),
+            });
+        }
+    }
+    let seq_of: HashMap<EventId, Seq> = comments.iter().map(|c| (c.id, c.seq)).collect();
+    comment_clusters.sort_by_key(|c| seq_of.get(&c.keep).copied().unwrap_or_default());
+    report.clusters.extend(comment_clusters);
+    Ok(report)
+}
+
+/// Appends one Merge event per cluster, atomically (one document). Returns
+/// how many were new (a merge already in the log is not appended again).
+pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
+    let events: Vec<Event> = clusters
+        .iter()
+        .map(|c| Event::Merge(Merge::new(c.kind, c.keep, c.fold.clone(), &c.reason)))
+        .collect();
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let outcome = archive.append_document(&NewDocument { raw: b"", events }, false)?;
+    archive.flush()?;
+    Ok(outcome.new.merges)
+}
+
+/// What an ingest dry run reports per file: comments already archived, and
+/// comments that are near-duplicates of archived ones.
+#[derive(Clone, Debug, Default)]
+pub struct NearDuplicates {
+    keys: HashSet<Hash16>,
+}
+
+impl NearDuplicates {
+    /// Indexes every archived comment by folded author and folded body.
+    pub fn build(archive: &Archive) -> Result<NearDuplicates> {
+        let mut keys = HashSet::new();
+        for entry in archive.entries_from(Seq(1))? {
+            if let Event::Comment(c) = entry?.event {
+                keys.insert(near_key(&c));
+            }
+        }
+        Ok(NearDuplicates { keys })
+    }
+
+    /// Counts `(archived, near_duplicates)` among a document's comments.
+    pub fn classify(&self, archive: &Archive, events: &[Event]) -> Result<(u64, u64)> {
+        let (mut archived, mut near) = (0, 0);
+        for e in events {
+            if let Event::Comment(c) = e {
+                if archive.store().seq_of(&e.id())?.is_some() {
+                    archived += 1;
+                } else if self.keys.contains(&near_key(c)) {
+                    near += 1;
+                }
+            }
+        }
+        Ok((archived, near))
+    }
+}
+
+fn near_key(c: &crate::model::Comment) -> Hash16 {
+    let author = c.author.as_deref().map(fold_name).unwrap_or_default();
+    h16(&[author.as_bytes(), fold_text(&c.body).as_bytes()])
+}

@@ -1,0 +1,181 @@
+//! The dedupe normalization level: stronger than identity normalization
+//! (docs/format.md), used only to find candidates for merging.
+//!
+//! Two texts are *the same text rendered differently* when they are equal
+//! after [`fold_text`]: HTML entities decoded, Unicode NFKC, lower case,
+//! every character that is not a letter or digit treated as a space (so
+//! quotes, ellipses, dashes and all punctuation fall away), whitespace
+//! folded, and a trailing UI label (`recommend`, `reply`, `report abuse`)
+//! dropped. Anything that changes the sequence of words or numbers is an
+//! *edit*, never a duplicate.
+
+use unicode_normalization::UnicodeNormalization;
+
+const UI_LABELS: &[&str] = &["recommend", "reply", "report abuse"];
+
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &tail[1..e];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                "hellip" => Some('…'),
+                "rsquo" | "lsquo" => Some('\''),
+                "rdquo" | "ldquo" => Some('"'),
+                "ndash" | "mdash" => Some('-'),
+                _ => {
+                    let num = name.strip_prefix('#')?;
+                    let code = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => num.parse().ok()?,
+                    };
+                    char::from_u32(code)
+                }
+            }?;
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &tail[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Folds a text for duplicate detection (module docs).
+pub fn fold_text(s: &str) -> String {
+    let decoded = decode_entities(s);
+    let nfkc: String = decoded.nfkc().collect();
+    let mut words = String::with_capacity(nfkc.len());
+    for c in nfkc.chars().flat_map(char::to_lowercase) {
+        words.push(if c.is_alphanumeric() { c } else { ' ' });
+    }
+    let mut folded = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    loop {
+        let before = folded.len();
+        for label in UI_LABELS {
+            if folded == *label {
+                folded.clear();
+            } else if let Some(head) = folded.strip_suffix(&format!(" {label}")) {
+                folded = head.to_string();
+            }
+        }
+        if folded.len() == before {
+            return folded;
+        }
+    }
+}
+
+/// Folds an author name: NFKC, whitespace folded, lower case.
+pub fn fold_name(s: &str) -> String {
+    let nfkc: String = s.nfkc().collect();
+    nfkc.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+const TRACKING: &[&str] = &[
+    "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "ref", "ref_src", "ocid", "cmpid", "igshid",
+    "page", "amp", "output", "_ga", "share", "s",
+];
+
+/// Folds an article URL so that variants of one article compare equal:
+/// scheme dropped, host lower-cased without `www.`, `m.` or `amp.`, a
+/// trailing `/amp` and trailing slashes dropped, tracking and paging query
+/// parameters (`utm_*`, `fbclid`, `gclid`, `ref`, `page`, `amp`, …)
+/// dropped and the rest sorted, the fragment dropped.
+pub fn fold_url(url: &str) -> Option<String> {
+    let canonical = crate::model::normalize::canonical_url(url)?;
+    let (_, rest) = canonical.split_once("://")?;
+    let (host_path, query) = match rest.split_once('?') {
+        Some((hp, q)) => (hp, Some(q)),
+        None => (rest, None),
+    };
+    let (host, path) = match host_path.find('/') {
+        Some(i) => (&host_path[..i], &host_path[i..]),
+        None => (host_path, "/"),
+    };
+    let mut host = host.to_string();
+    for prefix in ["www.", "m.", "amp."] {
+        if let Some(h) = host.strip_prefix(prefix) {
+            host = h.to_string();
+        }
+    }
+    let mut path = path.trim_end_matches('/').to_string();
+    for suffix in ["/amp", ".amp"] {
+        if let Some(p) = path.strip_suffix(suffix) {
+            path = p.trim_end_matches('/').to_string();
+        }
+    }
+    let mut params: Vec<&str> = query
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .filter(|p| {
+                    let key = p.split('=').next().unwrap_or("").to_ascii_lowercase();
+                    !key.starts_with("utm_") && !TRACKING.contains(&key.as_str())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    params.sort_unstable();
+    let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
+    Some(format!("{host}{path}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_differences_fold_away() {
+        let a = "I thought he said “I wont meet any US official”… M i wrong?";
+        let b = "I thought he said \"I wont meet any US official\"... M i wrong? Recommend";
+        assert_eq!(fold_text(a), fold_text(b));
+        assert_eq!(fold_text("it’s &amp; that&#39;s"), fold_text("It's & that's"));
+        assert_eq!(fold_text("ﬁne   text – here"), "fine text here");
+        assert_eq!(fold_text("Recommend"), "");
+    }
+
+    #[test]
+    fn edits_do_not_fold_away() {
+        assert_ne!(fold_text("Do You?"), fold_text("Do You? Really."));
+        assert_ne!(fold_text("24 soldiers"), fold_text("25 soldiers"));
+        assert_ne!(fold_text("not good"), fold_text("good"));
+        assert_eq!(fold_text("I Recommend this"), "i recommend this");
+    }
+
+    #[test]
+    fn url_variants() {
+        let base = fold_url("https://tribune.com.pk/story/356789/x/").unwrap();
+        for v in [
+            "http://www.tribune.com.pk/story/356789/x",
+            "https://tribune.com.pk/story/356789/x/?utm_source=twitter&utm_medium=social",
+            "https://tribune.com.pk/story/356789/x/?page=2",
+            "https://tribune.com.pk/story/356789/x/amp/",
+            "https://amp.tribune.com.pk/story/356789/x#comments",
+        ] {
+            assert_eq!(fold_url(v).unwrap(), base, "{v}");
+        }
+        assert_ne!(fold_url("https://tribune.com.pk/story/356790/x/").unwrap(), base);
+        assert_eq!(fold_url("https://e.com/a?id=3&utm_x=1&b=2").unwrap(), "e.com/a?b=2&id=3");
+    }
+}

@@ -1,0 +1,244 @@
+//! `cairn dedupe`: the sample page plus three generated variants (quote and
+//! ellipsis styles, times shifted to UTC, a URL with a tracking parameter),
+//! each reporting exactly the expected clusters and, after --apply, a thread
+//! of 44 comments; edits are never duplicates.
+
+use crate::support::{fixture, Env};
+use serde_json::{json, Value};
+
+const URL: &str =
+    "https://tribune.com.pk/story/356789/senior-us-commanders-discuss-border-cooperation-with-kayani/";
+
+fn sample() -> String {
+    std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap()
+}
+
+fn sample_path() -> String {
+    fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()
+}
+
+fn straighten(s: &str) -> String {
+    s.replace(['“', '”'], "\"").replace(['‘', '’'], "'").replace('…', "...")
+}
+
+/// Every time on the page moved back 5 hours (to UTC).
+fn shifted_to_utc(page: &str) -> String {
+    let mut out = String::new();
+    for line in page.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches([' ', '•']).trim_end();
+        match cairn::ingest::tribune::parse_comment_time(trimmed) {
+            Some(t) => {
+                let u = t - chrono::Duration::hours(5);
+                let text = u.format("%b %-d, %Y - %-I:%M%p").to_string();
+                out.push_str(&line.replace(trimmed, &text));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+fn comments(env: &Env) -> Vec<Value> {
+    env.ok(&["log", "--json", "--kind", "comment"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn clusters(env: &Env) -> Vec<Value> {
+    env.ok(&["dedupe", "--json"]).json()["clusters"].as_array().unwrap().clone()
+}
+
+fn by_id<'a>(all: &'a [Value], id: &Value) -> &'a Value {
+    all.iter().find(|c| c["id"] == *id).unwrap_or_else(|| panic!("no comment {id}"))
+}
+
+/// After --apply: 44 comments in the thread, each once, verify clean, and a
+/// second --apply appends nothing.
+fn apply_and_check(env: &Env, article: &str, merges: u64) {
+    let applied = env.ok(&["dedupe", "--apply", "--json"]).json();
+    assert_eq!(applied["merges_appended"], json!(merges));
+    let t = env.ok(&["thread", article, "--json"]).json();
+    let cs = t["comments"].as_array().unwrap();
+    assert_eq!(cs.len(), 44);
+    assert!(cs.iter().all(|c| c["versions"].as_array().unwrap().len() == 1), "no variant left as an edit");
+    assert!(cs.iter().all(|c| c["status"] == "present"));
+    env.ok(&["verify"]);
+    let again = env.ok(&["dedupe", "--apply", "--json"]).json();
+    assert_eq!(again["clusters"], json!([]));
+    assert_eq!(again["merges_appended"], json!(0));
+    let tony = env.ok(&["author", "Tony C.", "--json"]).json();
+    assert_eq!(tony["comments"].as_array().unwrap().len(), 4, "author timelines count folded comments once");
+}
+
+#[test]
+fn quote_and_ellipsis_styles() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let originals = comments(&env);
+    let variant = env.write("quotes.txt", straighten(&sample()));
+    let report = env.ok(&["ingest", "--json", &variant]).json();
+    let changed: Vec<&Value> = originals
+        .iter()
+        .filter(|c| straighten(c["body"].as_str().unwrap()) != c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(report["comments"]["new"], json!(changed.len()));
+    let all = comments(&env);
+    let found = clusters(&env);
+    assert_eq!(found.len(), changed.len(), "exactly the restyled comments: {found:#?}");
+    for c in &found {
+        assert_eq!(c["kind"], "comment");
+        let keep = by_id(&all, &c["keep"]);
+        let fold = by_id(&all, &c["fold"][0]);
+        assert_eq!(c["fold"].as_array().unwrap().len(), 1);
+        assert!(changed.iter().any(|o| o["id"] == keep["id"]), "keeps the original");
+        assert_eq!(fold["author"], keep["author"]);
+        assert_eq!(fold["posted_at"], keep["posted_at"]);
+        assert_eq!(fold["body"].as_str().unwrap(), straighten(keep["body"].as_str().unwrap()));
+        assert!(c["reason"].as_str().unwrap().contains("rendering"), "{c}");
+    }
+    apply_and_check(&env, "kayani", changed.len() as u64);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let aliased = t["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["aliases"].as_array().unwrap().is_empty())
+        .count();
+    assert_eq!(aliased, changed.len(), "folded comments are listed as aliases");
+}
+
+#[test]
+fn times_shifted_to_utc() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let variant = env.write("utc.txt", shifted_to_utc(&sample()));
+    assert!(std::fs::read_to_string(&variant).unwrap().contains("  • ahmad\n    Mar 28, 2012 - 8:02AM"));
+    let report = env.ok(&["ingest", "--json", "--tz", "+00:00", &variant]).json();
+    assert_eq!(report["comments"]["new"], json!(44));
+    assert_eq!(env.ok(&["thread", "kayani", "--json"]).json()["comments"].as_array().unwrap().len(), 88);
+    let all = comments(&env);
+    let found = clusters(&env);
+    assert_eq!(found.len(), 44);
+    for c in &found {
+        let keep = by_id(&all, &c["keep"]);
+        let fold = by_id(&all, &c["fold"][0]);
+        assert!(keep["posted_at"].as_str().unwrap().ends_with("+05:00"));
+        assert!(fold["posted_at"].as_str().unwrap().ends_with("+00:00"));
+        assert_eq!(fold["body"], keep["body"]);
+        assert_eq!(c["reason"], "same instant written with another UTC offset");
+    }
+    apply_and_check(&env, "kayani", 44);
+}
+
+#[test]
+fn a_url_with_a_tracking_parameter() {
+    let env = Env::new();
+    env.ok(&["ingest", "--source-url", URL, &sample_path()]);
+    let tracked = format!("{URL}?utm_source=twitter&utm_medium=social");
+    let report = env.ok(&["ingest", "--json", "--source-url", &tracked, &sample_path()]).json();
+    assert_eq!(report["articles"]["new"], json!(1));
+    assert_eq!(report["comments"]["new"], json!(44));
+    let found = clusters(&env);
+    assert_eq!(found.len(), 45);
+    assert_eq!(found[0]["kind"], "article");
+    assert_eq!(found[0]["reason"], "the same article under URL variants");
+    assert!(found[1..]
+        .iter()
+        .all(|c| c["kind"] == "comment" && c["reason"] == "under another URL or key of the same article"));
+    apply_and_check(&env, URL, 45);
+    let articles = env.ok(&["articles", "--json"]).json();
+    assert_eq!(articles["articles"].as_array().unwrap().len(), 1, "the variant folds into the kept article");
+    let t = env.ok(&["thread", &tracked, "--json"]).json();
+    assert_eq!(t["article"]["key"], json!(URL), "the folded URL finds the kept thread");
+}
+
+#[test]
+fn the_same_page_without_and_with_a_url() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    env.ok(&["ingest", "--source-url", URL, &sample_path()]);
+    let found = clusters(&env);
+    assert_eq!(found.len(), 45);
+    assert_eq!(found[0]["reason"], "the same title and publication date");
+    apply_and_check(&env, "kayani", 45);
+}
+
+#[test]
+fn edits_are_not_duplicates_and_the_threshold_holds() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    // A real edit (words change): a new version, no cluster.
+    let edited = env.write("edited.txt", sample().replace("Do You?", "Do You? Really."));
+    env.ok(&["ingest", &edited]);
+    assert_eq!(clusters(&env), Vec::<Value>::new());
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let uff = t["comments"].as_array().unwrap().iter().find(|c| c["author"] == "UFF").unwrap().clone();
+    assert_eq!(uff["versions"].as_array().unwrap().len(), 2);
+
+    // Punctuation only: the same text rendered differently, one cluster.
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let restyled = env.write("restyled.txt", sample().replace("Do You?", "Do You ?!"));
+    env.ok(&["ingest", &restyled]);
+    let found = clusters(&env);
+    assert_eq!(found.len(), 1);
+    assert!(found[0]["reason"].as_str().unwrap().contains("rendering"));
+}
+
+#[test]
+fn same_text_an_odd_interval_apart_or_side_by_side_is_not_merged() {
+    let env = Env::new();
+    let page = "A title\n\nPublished: March 28, 2012\nBody.\n\nReader Comments (2)\n\n  • ali\n    Mar 28, 2012 - 1:00PM\n\n    agreed\n\n\n  • ali\n    Mar 28, 2012 - 2:00PM\n\n    agreed\n\n\nMore in Pakistan\n";
+    let path = env.write("two.txt", page);
+    env.ok(&["ingest", &path]);
+    assert_eq!(clusters(&env), Vec::<Value>::new(), "one page shows both: two comments");
+    let later = env.write("later.txt", page.replace("2:00PM", "2:30PM").replace("1:00PM", "1:30PM"));
+    env.ok(&["ingest", &later]);
+    assert_eq!(clusters(&env), Vec::<Value>::new(), "30 minutes is no time-zone shift");
+}
+
+#[test]
+fn dry_run_counts_archived_and_near_duplicate_comments() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let variant = env.write("quotes.txt", straighten(&sample()));
+    let run = env.ok(&["ingest", "--dry-run", "--json", &variant]).json();
+    let f = &run["files"][0];
+    assert_eq!(f["comments"], json!(44));
+    let near = f["near_duplicates"].as_u64().unwrap();
+    assert_eq!(f["archived"].as_u64().unwrap() + near, 44);
+    assert!(near > 0);
+    let text = env.ok(&["ingest", "--dry-run", &variant]).stdout;
+    assert!(
+        text.contains(&format!("44 comments, {} already archived, {near} near-duplicates", 44 - near)),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_checks_merges() {
+    use cairn::model::{Event, Merge, MergeKind};
+    use cairn::store::{Archive, NewDocument, OpenMode};
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let all = comments(&env);
+    let a = cairn::model::EventId::from_hex(all[0]["id"].as_str().unwrap()).unwrap();
+    let b = cairn::model::EventId::from_hex(all[1]["id"].as_str().unwrap()).unwrap();
+    {
+        let mut archive = Archive::open(&env.archive, OpenMode::MustExist).unwrap();
+        let events = vec![
+            Event::Merge(Merge::new(MergeKind::Comment, a, vec![b], "test")),
+            Event::Merge(Merge::new(MergeKind::Comment, b, vec![a], "test, reversed")),
+        ];
+        archive.append_document(&NewDocument { raw: b"", events }, false).unwrap();
+        archive.flush().unwrap();
+    }
+    let run = env.run(&["verify", "--json"]).expect_code(1);
+    let findings = run.json()["findings"].as_array().unwrap().clone();
+    assert!(
+        findings.iter().any(|f| f["check"] == "merge" && f["message"].as_str().unwrap().contains("cycle")),
+        "{findings:#?}"
+    );
+}
