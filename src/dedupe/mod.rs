@@ -244,8 +244,8 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
 
     // Article clusters: canonical keys with versions, per group.
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..articles.len() {
-        if canon_article(i) == i && !articles[i].versions.is_empty() {
+    for (i, article) in articles.iter().enumerate() {
+        if canon_article(i) == i && !article.versions.is_empty() {
             let root = uf.find(i);
             groups.entry(root).or_default().push(i);
         }
