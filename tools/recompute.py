@@ -51,6 +51,9 @@ def identity(e):
         return (s("cairn/v1/capture") + idb(e["blob"]) + opt(e["fetched_at"], s)
                 + opt(e["source_url"], s) + opt(e["tz"], s) + s(e["format"]) + u64(e["parser_version"])
                 + opt(e["declared_comments"], u64) + items)
+    if k == "merge":
+        fold = u64(len(e["fold"])) + b"".join(idb(f) for f in e["fold"])
+        return s("cairn/v1/merge") + s(e["merge_kind"]) + idb(e["keep"]) + fold + s(e["reason"])
     raise ValueError(f"unknown kind {k}")
 
 
