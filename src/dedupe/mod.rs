@@ -67,7 +67,7 @@ struct CommentInfo {
     seq: Seq,
     article: usize,
     author: Option<Hash16>,
-    author_exact: Option<String>,
+    author_exact: Option<Hash16>,
     body: Hash16,
     body_exact: Hash16,
     posted_at: Option<Timestamp>,
@@ -166,7 +166,7 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
                     seq: entry.seq,
                     article,
                     author: c.author.as_deref().map(|a| h16(&[fold_name(a).as_bytes()])),
-                    author_exact: c.author.clone(),
+                    author_exact: c.author.as_deref().map(|a| h16(&[a.as_bytes()])),
                     body: h16(&[fold_text(&c.body).as_bytes()]),
                     body_exact: h16(&[c.body.as_bytes()]),
                     posted_at: c.posted_at,
@@ -277,8 +277,9 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
         });
     }
 
-    // Comment buckets.
-    let mut buckets: HashMap<Hash16, Vec<usize>> = HashMap::new();
+    // Comment buckets: sort (bucket key, index) pairs so equal keys are
+    // adjacent; only buckets of two or more are kept.
+    let mut keyed: Vec<(Hash16, u32)> = Vec::with_capacity(comments.len());
     for (i, c) in comments.iter().enumerate() {
         if comment_fold.contains_key(&c.id) {
             continue;
@@ -286,10 +287,18 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
         report.comments += 1;
         let group = uf.find(c.article) as u64;
         let author = c.author.map(|a| a.to_vec()).unwrap_or_else(|| b"\x00none".to_vec());
-        buckets.entry(h16(&[&group.to_be_bytes(), &author, &c.body])).or_default().push(i);
+        keyed.push((h16(&[&group.to_be_bytes(), &author, &c.body]), i as u32));
     }
+    keyed.sort_unstable();
+    let mut buckets: Vec<Vec<usize>> = Vec::new();
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            buckets.push(run.iter().map(|&(_, i)| i as usize).collect());
+        }
+    }
+    drop(keyed);
     let candidates: HashSet<EventId> =
-        buckets.values().filter(|v| v.len() > 1).flat_map(|v| v.iter().map(|&i| comments[i].id)).collect();
+        buckets.iter().flat_map(|v| v.iter().map(|&i| comments[i].id)).collect();
 
     // Where candidates appear, to keep comments a page shows together apart.
     let mut seen_in: HashMap<EventId, Vec<u32>> = HashMap::new();
@@ -316,10 +325,7 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
     };
 
     let mut comment_clusters: Vec<Cluster> = Vec::new();
-    for members in buckets.values() {
-        if members.len() < 2 {
-            continue;
-        }
+    for members in &buckets {
         let mut members = members.clone();
         members.sort_by_key(|&i| comments[i].seq);
         let mut clusters: Vec<Vec<usize>> = Vec::new();
