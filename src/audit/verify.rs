@@ -91,6 +91,7 @@ pub fn verify(
             "reference",
             "merge",
             "document",
+            "parsed",
             "blob",
             "view",
         ]
@@ -110,6 +111,8 @@ pub fn verify(
     let mut folded: HashMap<EventId, EventId> = HashMap::new();
     let mut counts = KindCounts::default();
     let mut blobs: Vec<(BlobId, Seq)> = Vec::new();
+    // capture id -> (its parse key, its item counts)
+    let mut captures: HashMap<EventId, (crate::store::ParseKey, KindCounts)> = HashMap::new();
     let mut last = Seq(0);
     let mut checkpoint_seen = false;
     for segment in store.scan_segments() {
@@ -211,6 +214,12 @@ pub fn verify(
             if !opts.quick {
                 if let Event::Capture(c) = &e.event {
                     blobs.push((c.blob, e.seq));
+                    let mut items = KindCounts { captures: 1, ..KindCounts::default() };
+                    for a in &c.articles {
+                        items.articles += u64::from(a.article.is_some());
+                        items.comments += a.comments.len() as u64;
+                    }
+                    captures.insert(e.id, (crate::store::parse_key_of(c), items));
                     for referenced in e.event.references() {
                         match seen.get(&referenced) {
                             Some(s) if *s < e.seq => {}
@@ -298,6 +307,35 @@ pub fn verify(
 
     if opts.quick {
         return Ok(r);
+    }
+
+    // Parse records: each names a capture made under that very key, with
+    // that capture's item counts.
+    for item in store.scan_parsed() {
+        let (key, parsed) = item?;
+        match parsed {
+            Err(why) => r.find(
+                "parsed",
+                None,
+                None,
+                format!("parse record {} does not decode: {why}", crate::model::ids::to_hex(&key)),
+            ),
+            Ok(p) => match captures.get(&p.capture) {
+                None => r.find(
+                    "parsed",
+                    None,
+                    Some(p.capture),
+                    "parse record names a capture that is not in the log".into(),
+                ),
+                Some((k, counts)) if *k != key || *counts != p.counts => r.find(
+                    "parsed",
+                    seen.get(&p.capture).copied(),
+                    Some(p.capture),
+                    "parse record does not match its capture (key or counts differ)".into(),
+                ),
+                Some(_) => {}
+            },
+        }
     }
 
     // Blobs.

@@ -13,7 +13,7 @@ pub mod tribune;
 use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
 use crate::model::time::format_offset;
-use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, Timestamp};
+use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, EventId, Timestamp};
 use crate::store::{Archive, KindCounts, NewDocument};
 use chrono::FixedOffset;
 pub use detect::Format;
@@ -246,6 +246,16 @@ pub fn ingest_bytes(
     report: &mut IngestReport,
 ) -> Result<()> {
     report.inputs += 1;
+    let blob = BlobId(*blake3::hash(raw).as_bytes());
+    let key = parse_key_for(raw, &blob, opts);
+    // The same bytes under the same parse inputs were ingested before:
+    // every event is a duplicate, and there is nothing to parse.
+    if let (Some(key), None) = (key, &opts.near_duplicates) {
+        if let Some(done) = archive.parsed(&key)? {
+            report.duplicate.merge(&done.counts);
+            return Ok(());
+        }
+    }
     let doc = match parse_document(name, raw, opts) {
         Ok(d) => d,
         Err(e) => {
@@ -263,14 +273,40 @@ pub fn ingest_bytes(
         let comments = doc.events.iter().filter(|e| matches!(e, Event::Comment(_))).count() as u64;
         report.files.push(DryRunFile { path: name.to_string(), comments, archived, near_duplicates });
     }
-    let capture = capture_for(name, raw, &doc, opts);
+    let capture = Event::Capture(capture_for(name, raw, &doc, opts));
+    let mut ids: Vec<EventId> = doc.items.iter().map(|i| i.id).collect();
+    ids.push(capture.id());
     let mut events = doc.events;
-    events.push(Event::Capture(capture));
-    let outcome = archive.append_document(&NewDocument { raw, events }, opts.dry_run)?;
+    events.push(capture);
+    let new = NewDocument { raw, events, ids, parse_key: key };
+    let outcome = archive.append_document(&new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
     report.duplicate.merge(&outcome.duplicate);
     Ok(())
+}
+
+/// The parse key a document will be recorded under, when its format can
+/// be told without parsing (else `None`: it is parsed, and rejected if
+/// need be, as usual).
+fn parse_key_for(raw: &[u8], blob: &BlobId, opts: &IngestOptions) -> Option<crate::store::ParseKey> {
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect::detect(detect::as_text("-", raw).ok()?)?,
+    };
+    let (version, tz) = match format {
+        Format::Jsonl => (jsonl::PARSER_VERSION, opts.tz),
+        Format::Tribune => (tribune::PARSER_VERSION, Some(opts.tz.unwrap_or_else(tribune::default_offset))),
+    };
+    let tz = tz.map(format_offset);
+    Some(crate::store::parse_key(
+        blob,
+        format.name(),
+        version,
+        tz.as_deref(),
+        opts.source_url.as_deref(),
+        opts.fetched_at.as_ref(),
+    ))
 }
 
 /// Ingests every input in order. `on_input` is called after each one (for
@@ -282,6 +318,7 @@ pub fn ingest_inputs(
     mut on_input: impl FnMut(&str),
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
+    archive.set_group_commit(!opts.dry_run);
     for input in inputs {
         match input {
             Err(e) => {
@@ -301,6 +338,7 @@ pub fn ingest_inputs(
             }
         }
     }
+    archive.set_group_commit(false);
     if !opts.dry_run {
         archive.flush()?;
     }

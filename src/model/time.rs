@@ -15,9 +15,10 @@
 //! `.F` is present only when the fraction is not zero: 1 to 9 digits, no
 //! trailing zeros. UTC is written `+00:00`, never `Z`.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::fmt::Write as _;
 
 /// A point or day in time as a source showed it. See the module docs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -64,8 +65,19 @@ pub fn parse_offset(s: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
+fn format_date(d: &NaiveDate) -> String {
+    if (0..=9999).contains(&d.year()) {
+        let mut s = String::with_capacity(10);
+        let _ = write!(s, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+        s
+    } else {
+        d.format("%Y-%m-%d").to_string()
+    }
+}
+
 fn format_local(dt: &NaiveDateTime) -> String {
-    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut s = format_date(&dt.date());
+    let _ = write!(s, "T{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second());
     let nanos = dt.nanosecond() % 1_000_000_000;
     if nanos != 0 {
         let frac = format!("{nanos:09}");
@@ -79,7 +91,7 @@ impl Timestamp {
     /// The canonical text form (module docs). This is what ids hash.
     pub fn canonical(&self) -> String {
         match self {
-            Timestamp::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Timestamp::Date(d) => format_date(d),
             Timestamp::Local(dt) => format_local(dt),
             Timestamp::Zoned(dt, off) => format!("{}{}", format_local(dt), format_offset(*off)),
         }
@@ -182,6 +194,13 @@ mod tests {
             assert!(Timestamp::parse_lenient(s, None).is_none(), "{s}");
         }
         assert!(Timestamp::parse_canonical("2012-03-28T13:02Z").is_none());
+    }
+
+    #[test]
+    fn far_years_still_format() {
+        let d = NaiveDate::from_ymd_opt(12345, 1, 2).unwrap();
+        assert_eq!(Timestamp::Date(d).canonical(), d.format("%Y-%m-%d").to_string());
+        assert_eq!(Timestamp::Date(NaiveDate::from_ymd_opt(7, 3, 4).unwrap()).canonical(), "0007-03-04");
     }
 
     #[test]

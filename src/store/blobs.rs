@@ -19,12 +19,55 @@ const ZSTD_LEVEL: i32 = 3;
 #[derive(Debug, Clone)]
 pub struct BlobDir {
     root: PathBuf,
+    /// Blobs written to temporary files, waiting for [`BlobDir::sync_staged`].
+    staged: Vec<(BlobId, PathBuf)>,
 }
 
 impl BlobDir {
     /// The blob directory at `root` (created on first write).
     pub fn new(root: PathBuf) -> BlobDir {
-        BlobDir { root }
+        BlobDir { root, staged: Vec::new() }
+    }
+
+    /// Writes blob `id` to a temporary file without syncing it; it becomes
+    /// a blob (fsynced, renamed into place, directory fsynced) at the next
+    /// [`BlobDir::sync_staged`]. A crash before then leaves only a
+    /// temporary file, never a named blob with missing bytes.
+    pub fn stage(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        if self.path_of(id).is_file() || self.staged.iter().any(|(s, _)| s == id) {
+            return Ok(());
+        }
+        let path = self.path_of(id);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let compressed = zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|e| Error::io(&path, e))?;
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), &id.to_hex()[..16]));
+        fs::write(&tmp, &compressed).map_err(|e| Error::io(&tmp, e))?;
+        self.staged.push((*id, tmp));
+        Ok(())
+    }
+
+    /// Makes every staged blob durable: fsync each file, rename it into
+    /// place, fsync the directories.
+    pub fn sync_staged(&mut self) -> Result<()> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (id, tmp) in std::mem::take(&mut self.staged) {
+            File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+            let path = self.path_of(&id);
+            fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            if let Some(d) = path.parent() {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        if !dirs.is_empty() {
+            for d in &dirs {
+                sync_dir(d)?;
+            }
+            sync_dir(&self.root)?;
+        }
+        Ok(())
     }
 
     /// The file that holds blob `id`.

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::kv::MemoryTree;
-use crate::store::{HeadState, IndexRead, KvTree, SegmentRead, Store};
+use crate::store::{HeadState, IndexRead, KvTree, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,7 @@ pub struct MemoryStore {
     index: BTreeMap<EventId, Seq>,
     blobs: HashMap<BlobId, Vec<u8>>,
     head: HeadState,
+    parsed: BTreeMap<ParseKey, ParsedDoc>,
     trees: Arc<Mutex<BTreeMap<String, MemoryTree>>>,
 }
 
@@ -44,9 +45,14 @@ impl Store for MemoryStore {
         Ok(Box::new(self.log.range(from..).map(|(_, e)| Ok(e.clone()))))
     }
 
-    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()> {
+    fn commit(
+        &mut self,
+        segments: &[Vec<LogEntry>],
+        head: &HeadState,
+        parsed: &[(ParseKey, ParsedDoc)],
+    ) -> Result<()> {
         let mut expected = self.head.seq.next();
-        for e in entries {
+        for e in segments.iter().flatten() {
             if e.seq != expected {
                 return Err(Error::Corrupt(format!(
                     "commit out of order: seq {} where {} was due",
@@ -55,11 +61,30 @@ impl Store for MemoryStore {
             }
             expected = expected.next();
         }
-        for e in entries {
+        for e in segments.iter().flatten() {
             self.index.insert(e.id, e.seq);
             self.log.insert(e.seq, e.clone());
         }
+        for (k, p) in parsed {
+            self.parsed.insert(*k, *p);
+        }
         self.head = *head;
+        Ok(())
+    }
+
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        Ok(self.parsed.get(key).copied())
+    }
+
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        Box::new(self.parsed.iter().map(|(k, p)| Ok((*k, Ok(*p)))))
+    }
+
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.put_blob(id, raw)
+    }
+
+    fn sync_blobs(&mut self) -> Result<()> {
         Ok(())
     }
 

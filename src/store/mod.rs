@@ -18,7 +18,7 @@ use crate::model::{
     chain_step, BlobId, ChainHash, Event, EventId, EventKind, HexPrefix, LogEntry, Seq, Timestamp,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -114,9 +114,23 @@ pub trait Store {
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
     /// Entries in log order, starting at seq `from`.
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>>;
-    /// Atomically appends `entries` (consecutive seqs, following the head)
-    /// with their index entries, and sets the head to `head`.
-    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()>;
+    /// Atomically appends `segments` (one per document, consecutive seqs
+    /// following the head) with their index entries and the documents'
+    /// parse records, and sets the head to `head`.
+    fn commit(
+        &mut self,
+        segments: &[Vec<LogEntry>],
+        head: &HeadState,
+        parsed: &[(ParseKey, ParsedDoc)],
+    ) -> Result<()>;
+    /// The parse record of a document already ingested.
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>>;
+    /// Every parse record, for audits.
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
+    /// Writes a blob that becomes durable at the next [`Store::sync_blobs`].
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
+    /// Makes every staged blob durable.
+    fn sync_blobs(&mut self) -> Result<()>;
     /// Whether blob `id` is stored.
     fn has_blob(&self, id: &BlobId) -> Result<bool>;
     /// Stores a blob durably (no-op when present).
@@ -150,9 +164,59 @@ pub trait Store {
 /// they cannot be decoded.
 pub type SegmentRead = (Seq, std::result::Result<Vec<LogEntry>, String>);
 
+/// One parse record as an audit reads it: its key, and the record or why
+/// it does not decode.
+pub type ParsedRead = (ParseKey, std::result::Result<ParsedDoc, String>);
+
 /// One index entry as an audit reads it: the id (or why the key is not one),
 /// and the seq it maps to (or why the value is not one).
 pub type IndexRead = (std::result::Result<EventId, String>, std::result::Result<Seq, String>);
+
+/// Names one parse of one raw document: BLAKE3 over the blob id and every
+/// input of the parse (format, parser version, tz, source URL, fetched_at).
+/// See [`parse_key`].
+pub type ParseKey = [u8; 32];
+
+/// What a document parsed into, recorded with it so that the same bytes
+/// with the same parse inputs are recognized without parsing them again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedDoc {
+    /// Its capture event.
+    pub capture: EventId,
+    /// Its events by kind (capture included), duplicates within it included.
+    pub counts: KindCounts,
+}
+
+/// The parse key of a document (docs/architecture.md, "Re-ingest").
+pub fn parse_key(
+    blob: &BlobId,
+    format: &str,
+    parser_version: u64,
+    tz: Option<&str>,
+    source_url: Option<&str>,
+    fetched_at: Option<&Timestamp>,
+) -> ParseKey {
+    let mut e = crate::model::canonical::Encoder::with_tag("cairn/v1/parse");
+    e.id(blob.as_bytes())
+        .str(format)
+        .u64(parser_version)
+        .opt_str(tz)
+        .opt_str(source_url)
+        .opt_time(fetched_at);
+    e.hash()
+}
+
+/// The parse key a capture was made under.
+pub fn parse_key_of(c: &crate::model::Capture) -> ParseKey {
+    parse_key(
+        &c.blob,
+        &c.format,
+        c.parser_version,
+        c.tz.as_deref(),
+        c.source_url.as_deref(),
+        c.fetched_at.as_ref(),
+    )
+}
 
 /// Where `recorded_at` comes from.
 #[derive(Clone, Copy, Debug)]
@@ -204,6 +268,17 @@ pub struct NewDocument<'a> {
     pub raw: &'a [u8],
     /// The events.
     pub events: Vec<Event>,
+    /// The ids of `events` when already computed (else empty).
+    pub ids: Vec<EventId>,
+    /// The document's parse key, recorded with it.
+    pub parse_key: Option<ParseKey>,
+}
+
+impl<'a> NewDocument<'a> {
+    /// A document without precomputed ids or parse key.
+    pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None }
+    }
 }
 
 /// How to open an archive directory.
@@ -218,9 +293,21 @@ pub enum OpenMode {
 /// An open archive: a store plus the rules of the log.
 pub struct Archive {
     store: Box<dyn Store>,
+    /// The head including appended documents not committed yet.
     head: HeadState,
     clock: Clock,
+    /// Commit several documents per store batch (see [`Archive::set_group_commit`]).
+    group: bool,
+    pending: Vec<Vec<LogEntry>>,
+    pending_ids: HashMap<EventId, Seq>,
+    pending_parsed: Vec<(ParseKey, ParsedDoc)>,
+    pending_events: usize,
 }
+
+/// Documents are committed together once this many events are pending.
+const GROUP_EVENTS: usize = 16_384;
+/// … or this many documents.
+const GROUP_DOCUMENTS: usize = 512;
 
 impl Archive {
     /// Opens (or creates) the archive at `path`, taking its lock.
@@ -231,17 +318,65 @@ impl Archive {
 
     /// An empty archive in memory (tests, dry runs without an archive).
     pub fn in_memory() -> Archive {
-        Archive {
-            store: Box::new(memory::MemoryStore::default()),
-            head: HeadState::default(),
-            clock: Clock::Wall,
-        }
+        Archive::from_parts(Box::new(memory::MemoryStore::default()), HeadState::default(), Clock::Wall)
     }
 
     /// Wraps any store.
     pub fn with_store(store: Box<dyn Store>) -> Result<Archive> {
         let head = store.head()?;
-        Ok(Archive { store, head, clock: Clock::from_env()? })
+        Ok(Archive::from_parts(store, head, Clock::from_env()?))
+    }
+
+    fn from_parts(store: Box<dyn Store>, head: HeadState, clock: Clock) -> Archive {
+        Archive {
+            store,
+            head,
+            clock,
+            group: false,
+            pending: Vec::new(),
+            pending_ids: HashMap::new(),
+            pending_parsed: Vec::new(),
+            pending_events: 0,
+        }
+    }
+
+    /// With `true`, appended documents are committed to the store several
+    /// at a time (each batch atomic, so whole documents only) and their
+    /// blobs synced once per batch; [`Archive::flush`] commits the rest.
+    /// Reads of the log see only committed documents, so a caller that
+    /// enables this flushes before reading.
+    pub fn set_group_commit(&mut self, on: bool) {
+        self.group = on;
+    }
+
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        match self.pending_ids.get(id) {
+            Some(s) => Ok(Some(*s)),
+            None => self.store.seq_of(id),
+        }
+    }
+
+    /// The parse record of `key`, pending documents included.
+    pub fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        match self.pending_parsed.iter().find(|(k, _)| k == key) {
+            Some((_, p)) => Ok(Some(*p)),
+            None => self.store.parsed(key),
+        }
+    }
+
+    /// Commits the pending documents in one atomic store batch, after
+    /// making their blobs durable.
+    pub fn commit_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() && self.pending_parsed.is_empty() {
+            return Ok(());
+        }
+        self.store.sync_blobs()?;
+        self.store.commit(&self.pending, &self.head, &self.pending_parsed)?;
+        self.pending.clear();
+        self.pending_ids.clear();
+        self.pending_parsed.clear();
+        self.pending_events = 0;
+        Ok(())
     }
 
     /// Opens an existing archive for an audit: a head record that does not
@@ -253,7 +388,7 @@ impl Archive {
             Ok(h) => (h, None),
             Err(e) => (HeadState::default(), Some(e.to_string())),
         };
-        Ok((Archive { store: Box::new(store), head, clock: Clock::Wall }, problem))
+        Ok((Archive::from_parts(Box::new(store), head, Clock::Wall), problem))
     }
 
     /// Sets where `recorded_at` comes from.
@@ -279,9 +414,9 @@ impl Archive {
         let mut outcome = AppendOutcome::default();
         let mut seen: HashSet<EventId> = HashSet::new();
         let mut fresh: Vec<(EventId, &Event)> = Vec::new();
-        for event in &doc.events {
-            let id = event.id();
-            let duplicate = !seen.insert(id) || self.store.seq_of(&id)?.is_some();
+        for (i, event) in doc.events.iter().enumerate() {
+            let id = doc.ids.get(i).copied().unwrap_or_else(|| event.id());
+            let duplicate = !seen.insert(id) || self.seq_of(&id)?.is_some();
             if duplicate {
                 outcome.duplicate.add(event.kind());
             } else {
@@ -289,7 +424,26 @@ impl Archive {
                 fresh.push((id, event));
             }
         }
-        if dry_run || fresh.is_empty() {
+        if dry_run {
+            return Ok(outcome);
+        }
+        if let Some(key) = doc.parse_key {
+            if self.parsed(&key)?.is_none() {
+                let capture = doc.events.iter().enumerate().rev().find_map(|(i, e)| match e {
+                    Event::Capture(_) => Some(doc.ids.get(i).copied().unwrap_or_else(|| e.id())),
+                    _ => None,
+                });
+                if let Some(capture) = capture {
+                    let mut counts = outcome.new;
+                    counts.merge(&outcome.duplicate);
+                    self.pending_parsed.push((key, ParsedDoc { capture, counts }));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            if !self.group {
+                self.commit_pending()?;
+            }
             return Ok(outcome);
         }
         for (_, event) in &fresh {
@@ -301,7 +455,7 @@ impl Archive {
                         c.blob, actual
                     )));
                 }
-                self.store.put_blob(&c.blob, doc.raw)?;
+                self.store.stage_blob(&c.blob, doc.raw)?;
             }
         }
         let recorded_at = self.clock.now();
@@ -316,9 +470,16 @@ impl Archive {
             head.counts.add(event.kind());
             entries.push(entry);
         }
-        self.store.commit(&entries, &head)?;
         outcome.appended = Some((entries[0].seq, head.seq));
         self.head = head;
+        for e in &entries {
+            self.pending_ids.insert(e.id, e.seq);
+        }
+        self.pending_events += entries.len();
+        self.pending.push(entries);
+        if !self.group || self.pending_events >= GROUP_EVENTS || self.pending.len() >= GROUP_DOCUMENTS {
+            self.commit_pending()?;
+        }
         Ok(outcome)
     }
 
@@ -334,7 +495,7 @@ impl Archive {
         if entries.first().map(|e| e.seq) != Some(self.head.seq.next()) {
             return Err(Error::Corrupt("import segment does not follow the head".into()));
         }
-        self.store.commit(&entries, head)?;
+        self.store.commit(&[entries], head, &[])?;
         self.head = *head;
         Ok(())
     }
@@ -342,6 +503,7 @@ impl Archive {
     /// Makes everything appended so far durable. Commands call this before
     /// they report success.
     pub fn flush(&mut self) -> Result<()> {
+        self.commit_pending()?;
         self.store.flush()
     }
 

@@ -2,12 +2,14 @@
 //! (`db/`), the blob directory (`captures/`), a lock file and a marker file.
 //!
 //! All log data lives in one sled tree, `log`, under three key prefixes, so
-//! that one document's commit is a single atomic `apply_batch`:
+//! that a commit (one or several whole documents) is a single atomic
+//! `apply_batch`:
 //!
 //! | key | value |
 //! |---|---|
 //! | `s` + first seq (u64 BE) | a segment: the enveloped `Vec<LogEntry>` of one commit |
 //! | `i` + event id (32 bytes) | the event's seq (u64 BE) |
+//! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
 //!
 //! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
@@ -18,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
-use crate::store::{HeadState, IndexRead, KvTree, OpenMode, SegmentRead, Store};
+use crate::store::{
+    HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
+};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +43,7 @@ fn view_tree_name(name: &str) -> String {
 
 const SEGMENT: u8 = b's';
 const INDEX: u8 = b'i';
+const PARSED: u8 = b'p';
 const HEAD_KEY: &[u8] = b"mhead";
 
 fn segment_key(seq: Seq) -> [u8; 9] {
@@ -212,18 +217,50 @@ impl Store for SledStore {
         Ok(Box::new(iter))
     }
 
-    fn commit(&mut self, entries: &[LogEntry], head: &HeadState) -> Result<()> {
-        let Some(first) = entries.first() else {
-            return Ok(());
-        };
+    fn commit(
+        &mut self,
+        segments: &[Vec<LogEntry>],
+        head: &HeadState,
+        parsed: &[(ParseKey, ParsedDoc)],
+    ) -> Result<()> {
         let mut batch = sled::Batch::default();
-        batch.insert(&segment_key(first.seq)[..], envelope::encode(&entries)?);
-        for e in entries {
-            batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+        for entries in segments {
+            let Some(first) = entries.first() else { continue };
+            batch.insert(&segment_key(first.seq)[..], envelope::encode(entries)?);
+            for e in entries {
+                batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+            }
+        }
+        for (k, p) in parsed {
+            batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
         batch.insert(HEAD_KEY, envelope::encode(head)?);
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        match self.tree.get([&[PARSED][..], &key[..]].concat())? {
+            None => Ok(None),
+            Some(v) => envelope::decode(&v, "parse record").map(Some),
+        }
+    }
+
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
+            let (k, v) = kv?;
+            let key: ParseKey =
+                k[1..].try_into().map_err(|_| Error::Corrupt(format!("parse key of {} bytes", k.len())))?;
+            Ok((key, envelope::decode(&v, "parse record").map_err(|e| e.to_string())))
+        }))
+    }
+
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.blobs.stage(id, raw)
+    }
+
+    fn sync_blobs(&mut self) -> Result<()> {
+        self.blobs.sync_staged()
     }
 
     fn has_blob(&self, id: &BlobId) -> Result<bool> {

@@ -26,7 +26,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         declared_comments: None,
         articles,
     }));
-    NewDocument { raw, events }
+    NewDocument::new(raw, events)
 }
 
 fn replayed_head(archive: &Archive) -> HeadState {

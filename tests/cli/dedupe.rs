@@ -232,7 +232,7 @@ fn verify_checks_merges() {
             Event::Merge(Merge::new(MergeKind::Comment, a, vec![b], "test")),
             Event::Merge(Merge::new(MergeKind::Comment, b, vec![a], "test, reversed")),
         ];
-        archive.append_document(&NewDocument { raw: b"", events }, false).unwrap();
+        archive.append_document(&NewDocument::new(b"", events), false).unwrap();
         archive.flush().unwrap();
     }
     let run = env.run(&["verify", "--json"]).expect_code(1);
