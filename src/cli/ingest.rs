@@ -167,7 +167,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     } else {
         None
     };
-    let report = ingest_inputs(&mut archive, &inputs, &opts, |name| {
+    let views = crate::views::builtin();
+    let report = ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |name| {
         if let Some(b) = &bar {
             b.set_message(name.to_string());
             b.inc(1);

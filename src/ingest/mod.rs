@@ -311,14 +311,28 @@ fn parse_key_for(raw: &[u8], blob: &BlobId, opts: &IngestOptions) -> Option<crat
 
 /// Ingests every input in order. `on_input` is called after each one (for
 /// progress display). Flushes before returning unless this is a dry run.
+///
+/// With `views`, the views are updated as documents are committed, from
+/// the entries in memory.
 pub fn ingest_inputs(
     archive: &mut Archive,
     inputs: &[std::result::Result<Input, InputError>],
     opts: &IngestOptions,
+    views: Option<&[Box<dyn crate::views::Projection>]>,
     mut on_input: impl FnMut(&str),
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
     archive.set_group_commit(!opts.dry_run);
+    archive.set_keep_committed(views.is_some() && !opts.dry_run);
+    let update_views = |archive: &mut Archive| -> Result<()> {
+        if let Some(views) = views {
+            let segments = archive.take_committed();
+            if !segments.is_empty() {
+                crate::views::apply_segments(archive, views, &segments)?;
+            }
+        }
+        Ok(())
+    };
     for input in inputs {
         match input {
             Err(e) => {
@@ -328,7 +342,10 @@ pub fn ingest_inputs(
             Ok(input) => {
                 let name = input.name();
                 match input.read() {
-                    Ok(raw) => ingest_bytes(archive, &name, &raw, opts, &mut report)?,
+                    Ok(raw) => {
+                        ingest_bytes(archive, &name, &raw, opts, &mut report)?;
+                        update_views(archive)?;
+                    }
                     Err(e) => {
                         report.inputs += 1;
                         report.errors.push(e);
@@ -340,8 +357,11 @@ pub fn ingest_inputs(
     }
     archive.set_group_commit(false);
     if !opts.dry_run {
+        archive.commit_pending()?;
+        update_views(archive)?;
         archive.flush()?;
     }
+    archive.set_keep_committed(false);
     Ok(report)
 }
 

@@ -19,8 +19,8 @@ use unicode_normalization::UnicodeNormalization;
 /// Leading indentation inside the text and blank lines between paragraphs are
 /// kept as they are.
 pub fn normalize_text(s: &str) -> String {
-    let unified = s.replace("\r\n", "\n").replace('\r', "\n");
-    let nfc: String = unified.nfc().collect();
+    let unified = if s.contains('\r') { s.replace("\r\n", "\n").replace('\r', "\n") } else { s.to_string() };
+    let nfc = to_nfc(unified);
     let lines: Vec<&str> = nfc.split('\n').map(str::trim_end).collect();
     let first = lines.iter().position(|l| !l.is_empty());
     let last = lines.iter().rposition(|l| !l.is_empty());
@@ -34,8 +34,20 @@ pub fn normalize_text(s: &str) -> String {
 /// of whitespace (newlines included) folded to one space, trimmed at both
 /// ends.
 pub fn normalize_line(s: &str) -> String {
-    let nfc: String = s.nfc().collect();
+    let nfc = to_nfc(s.to_string());
     nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// NFC, skipping the work when a quick check says the text already is
+/// (always so for ASCII).
+fn to_nfc(s: String) -> String {
+    if s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        s
+    } else {
+        s.nfc().collect()
+    }
 }
 
 /// A one-line field that may be absent: empty after normalization is absent.

@@ -156,17 +156,63 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The compact storage form: kind (0 date, 1 local, 2 zoned), days since
+/// the common era, seconds of the day, nanoseconds, offset seconds. Used
+/// for binary formats (the storage envelope); human-readable formats (JSON)
+/// get the canonical text.
+type Packed = (u8, i32, u32, u32, i32);
+
+impl Timestamp {
+    fn pack(&self) -> Packed {
+        let local = |dt: &NaiveDateTime| {
+            (dt.date().num_days_from_ce(), dt.time().num_seconds_from_midnight(), dt.time().nanosecond())
+        };
+        match self {
+            Timestamp::Date(d) => (0, d.num_days_from_ce(), 0, 0, 0),
+            Timestamp::Local(dt) => {
+                let (d, s, n) = local(dt);
+                (1, d, s, n, 0)
+            }
+            Timestamp::Zoned(dt, off) => {
+                let (d, s, n) = local(dt);
+                (2, d, s, n, off.local_minus_utc())
+            }
+        }
+    }
+
+    fn unpack((kind, days, secs, nanos, offset): Packed) -> Option<Timestamp> {
+        let date = NaiveDate::from_num_days_from_ce_opt(days)?;
+        let time = || NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos);
+        match kind {
+            0 if secs == 0 && nanos == 0 && offset == 0 => Some(Timestamp::Date(date)),
+            1 if offset == 0 => Some(Timestamp::Local(NaiveDateTime::new(date, time()?))),
+            2 => Some(Timestamp::Zoned(NaiveDateTime::new(date, time()?), FixedOffset::east_opt(offset)?)),
+            _ => None,
+        }
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.canonical())
+        if s.is_human_readable() {
+            s.serialize_str(&self.canonical())
+        } else {
+            self.pack().serialize(s)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Timestamp::parse_canonical(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a canonical timestamp: {s:?}")))
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            Timestamp::parse_canonical(&s)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a canonical timestamp: {s:?}")))
+        } else {
+            let packed = Packed::deserialize(d)?;
+            Timestamp::unpack(packed)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a timestamp: {packed:?}")))
+        }
     }
 }
 
@@ -194,6 +240,19 @@ mod tests {
             assert!(Timestamp::parse_lenient(s, None).is_none(), "{s}");
         }
         assert!(Timestamp::parse_canonical("2012-03-28T13:02Z").is_none());
+    }
+
+    #[test]
+    fn packs_and_unpacks() {
+        for s in
+            ["2012-03-28", "2012-03-28T13:02:00", "1999-12-31T23:59:59.5+05:45", "2012-03-28T13:02:00-03:30"]
+        {
+            let t = Timestamp::parse_canonical(s).unwrap();
+            assert_eq!(Timestamp::unpack(t.pack()), Some(t));
+        }
+        assert_eq!(Timestamp::unpack((0, 1, 5, 0, 0)), None);
+        assert_eq!(Timestamp::unpack((9, 1, 0, 0, 0)), None);
+        assert_eq!(Timestamp::unpack((2, 1, 0, 0, 999_999)), None);
     }
 
     #[test]

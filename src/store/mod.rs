@@ -302,6 +302,10 @@ pub struct Archive {
     pending_ids: HashMap<EventId, Seq>,
     pending_parsed: Vec<(ParseKey, ParsedDoc)>,
     pending_events: usize,
+    /// Segments committed since the last [`Archive::take_committed`], kept
+    /// only while [`Archive::set_keep_committed`] is on.
+    committed: Vec<Vec<LogEntry>>,
+    keep_committed: bool,
 }
 
 /// Documents are committed together once this many events are pending.
@@ -337,7 +341,23 @@ impl Archive {
             pending_ids: HashMap::new(),
             pending_parsed: Vec::new(),
             pending_events: 0,
+            committed: Vec::new(),
+            keep_committed: false,
         }
+    }
+
+    /// While on, committed segments are kept for [`Archive::take_committed`]
+    /// (so that views can be updated from memory).
+    pub fn set_keep_committed(&mut self, on: bool) {
+        self.keep_committed = on;
+        if !on {
+            self.committed.clear();
+        }
+    }
+
+    /// The segments committed since the last call.
+    pub fn take_committed(&mut self) -> Vec<Vec<LogEntry>> {
+        std::mem::take(&mut self.committed)
     }
 
     /// With `true`, appended documents are committed to the store several
@@ -372,6 +392,9 @@ impl Archive {
         }
         self.store.sync_blobs()?;
         self.store.commit(&self.pending, &self.head, &self.pending_parsed)?;
+        if self.keep_committed {
+            self.committed.append(&mut self.pending);
+        }
         self.pending.clear();
         self.pending_ids.clear();
         self.pending_parsed.clear();

@@ -173,17 +173,26 @@ pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
 /// Applies entries `from..=until` to a view's tree, committing state and
 /// cursor together every few thousand entries. Returns the last seq applied.
 fn run(view: &dyn Projection, tree: &dyn KvTree, archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
+    if from > until {
+        return Ok(Seq(from.0.saturating_sub(1)));
+    }
+    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
+    run_entries(view, tree, archive, from, entries)
+}
+
+/// Applies `entries` (starting at seq `from`) to a view's tree.
+fn run_entries(
+    view: &dyn Projection,
+    tree: &dyn KvTree,
+    archive: &Archive,
+    from: Seq,
+    entries: impl Iterator<Item = Result<LogEntry>>,
+) -> Result<Seq> {
     let mut tx = StateTx::new(tree, archive);
     let mut cursor = Cursor { version: view.version(), seq: Seq(from.0.saturating_sub(1)) };
     let mut pending = 0usize;
-    if from > until {
-        return Ok(cursor.seq);
-    }
-    for entry in archive.entries_from(from)? {
+    for entry in entries {
         let entry = entry?;
-        if entry.seq > until {
-            break;
-        }
         if entry.seq != cursor.seq.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, cursor.seq)));
         }
@@ -277,6 +286,41 @@ pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> 
             tracing::debug!("removing stale view tree {name}");
             archive.store().drop_tree(&name)?;
         }
+    }
+    Ok(())
+}
+
+/// Applies just-committed segments (handed over by the ingest, in memory)
+/// to every view whose cursor is right before them; any other view is
+/// brought up to date from the store with [`catch_up`].
+pub fn apply_segments(
+    archive: &Archive,
+    views: &[Box<dyn Projection>],
+    segments: &[Vec<LogEntry>],
+) -> Result<()> {
+    let Some(first) = segments.iter().flatten().next().map(|e| e.seq) else { return Ok(()) };
+    let mut lagging = false;
+    for view in views {
+        let pointer = load_pointer(archive, view.name())?;
+        if pointer.pinned_until.is_some() {
+            continue;
+        }
+        let tree = archive.store().tree(&tree_name(view.name(), pointer.generation))?;
+        let cursor = read_cursor(tree.as_ref())?;
+        if cursor.version != view.version() || cursor.seq.next() != first {
+            lagging = true;
+            continue;
+        }
+        run_entries(
+            view.as_ref(),
+            tree.as_ref(),
+            archive,
+            first,
+            segments.iter().flatten().cloned().map(Ok),
+        )?;
+    }
+    if lagging {
+        catch_up(archive, views)?;
     }
     Ok(())
 }
