@@ -307,7 +307,8 @@ pub fn apply_segments(
         }
         let tree = archive.store().tree(&tree_name(view.name(), pointer.generation))?;
         let cursor = read_cursor(tree.as_ref())?;
-        if cursor.version != view.version() || cursor.seq.next() != first {
+        let never_built = cursor == Cursor::default();
+        if (cursor.version != view.version() && !never_built) || cursor.seq.next() != first {
             lagging = true;
             continue;
         }
