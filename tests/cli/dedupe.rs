@@ -235,7 +235,8 @@ fn verify_checks_merges() {
         archive.append_document(&NewDocument::new(b"", events), false).unwrap();
         archive.flush().unwrap();
     }
-    let run = env.run(&["verify", "--json"]).expect_code(1);
+    // --wait: this process's own sled handle may release its lock a moment late.
+    let run = env.run(&["--wait", "20", "verify", "--json"]).expect_code(1);
     let findings = run.json()["findings"].as_array().unwrap().clone();
     assert!(
         findings.iter().any(|f| f["check"] == "merge" && f["message"].as_str().unwrap().contains("cycle")),

@@ -55,7 +55,8 @@ fn a_better_parser_adds_the_corrected_versions() {
     let glued =
         page.replace("\n\n\n  • ", "Recommend\n\n  • ").replace("\n\n\nMore in", "Recommend\n\nMore in");
     ingest_with_old_parser(&env, glued.as_bytes());
-    let before = env.ok(&["stats", "--json"]).json();
+    // --wait: this process's own sled handle may release its lock a moment late.
+    let before = env.ok(&["--wait", "20", "stats", "--json"]).json();
     assert_eq!(before["comments"], json!(44));
     let head = env.head();
 
