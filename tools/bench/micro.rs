@@ -1,0 +1,82 @@
+//! Criterion micro-benchmarks: canonical encoding and hashing, the tribune
+//! parser, and a single append. Run with `cargo bench --bench micro`
+//! (docs/performance.md has the numbers).
+
+use cairn::ingest::{parse_document, Format, IngestOptions};
+use cairn::model::{ArticleKey, Capture, CaptureItem, CapturedArticle, Comment, Event, Timestamp};
+use cairn::store::{Archive, NewDocument, OpenMode};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+
+const PAGE: &str = include_str!("../../fixtures/tribune-2012-03-28-us-generals-kayani.txt");
+
+fn comment(n: u64) -> Event {
+    Event::Comment(Comment::new(
+        ArticleKey("https://tribune.com.pk/story/356789/x/".into()),
+        Some("Tony C."),
+        Timestamp::parse_canonical("2012-03-28T20:09:00+05:00"),
+        &format!("I recall that General Mattis, who is the boss man at Cent Com, said {n} things."),
+    ))
+}
+
+fn encoding(c: &mut Criterion) {
+    let event = comment(1);
+    let mut g = c.benchmark_group("canonical");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("comment identity bytes", |b| b.iter(|| black_box(&event).identity_bytes()));
+    g.bench_function("comment id (encode + BLAKE3)", |b| b.iter(|| black_box(&event).id()));
+    g.finish();
+}
+
+fn parser(c: &mut Criterion) {
+    let opts = IngestOptions { format: Some(Format::Tribune), ..IngestOptions::default() };
+    let mut g = c.benchmark_group("tribune");
+    g.throughput(Throughput::Bytes(PAGE.len() as u64));
+    g.bench_function("parse the sample page (44 comments)", |b| {
+        b.iter(|| parse_document("page.txt", black_box(PAGE.as_bytes()), &opts))
+    });
+    g.finish();
+}
+
+fn append(c: &mut Criterion) {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let mut archive = Archive::open(&dir.path().join("a"), OpenMode::CreateIfMissing).expect("archive");
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("append");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one document: a comment and its capture, committed", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let raw = format!("document {n}").into_bytes();
+                let event = comment(n);
+                let capture = Event::Capture(Capture {
+                    blob: cairn::model::BlobId(*blake3::hash(&raw).as_bytes()),
+                    source: "bench".into(),
+                    source_url: None,
+                    tz: None,
+                    fetched_at: None,
+                    format: "jsonl".into(),
+                    parser_version: 1,
+                    declared_comments: None,
+                    articles: vec![CapturedArticle {
+                        key: ArticleKey("https://tribune.com.pk/story/356789/x/".into()),
+                        article: None,
+                        comments: vec![CaptureItem {
+                            id: event.id(),
+                            parent: None,
+                            possibly_truncated: false,
+                        }],
+                    }],
+                });
+                (raw, vec![event, capture])
+            },
+            |(raw, events)| archive.append_document(&NewDocument::new(&raw, events), false).expect("append"),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoding, parser, append);
+criterion_main!(benches);
