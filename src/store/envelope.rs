@@ -1,6 +1,8 @@
-//! The storage envelope: one format-version byte, then bincode 2 (standard
-//! configuration), then an 8-byte check (the first 8 bytes of BLAKE3 over
-//! the version byte and the bincode bytes). Decoding checks the version,
+//! The storage envelope: one format-version byte, one codec byte (`0`:
+//! bincode 2 in the standard configuration; `1`: the same, zstd-compressed,
+//! used when it is smaller for values of 512 bytes or more), the payload,
+//! then an 8-byte check (the first 8 bytes of BLAKE3 over everything
+//! before it). Decoding checks the version,
 //! the check and that every byte was consumed, so a changed byte anywhere in
 //! a stored value is reported as corruption rather than read as a different
 //! value. These bytes are for storage only: no id or chain hash covers them.
@@ -12,6 +14,12 @@ use serde::Serialize;
 /// The current envelope version.
 pub const ENVELOPE_VERSION: u8 = 1;
 const CHECK_LEN: usize = 8;
+const RAW: u8 = 0;
+const ZSTD: u8 = 1;
+/// Values at least this long are offered to zstd.
+const COMPRESS_FROM: usize = 512;
+/// The largest decoded value accepted.
+const MAX_VALUE: usize = 256 << 20;
 
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
     let mut out = [0u8; CHECK_LEN];
@@ -23,7 +31,7 @@ fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
 /// reach the decoder with arbitrary contents.
 #[cfg(test)]
 pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
-    let mut out = vec![ENVELOPE_VERSION];
+    let mut out = vec![ENVELOPE_VERSION, RAW];
     out.extend_from_slice(body);
     let c = check(&out);
     out.extend_from_slice(&c);
@@ -32,9 +40,24 @@ pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
 
 /// Encodes `value` inside the envelope.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut out = vec![ENVELOPE_VERSION];
-    bincode::serde::encode_into_std_write(value, &mut out, bincode::config::standard())
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+    let compressed = if body.len() >= COMPRESS_FROM {
+        zstd::bulk::compress(&body, 1).ok().filter(|z| z.len() < body.len())
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
+    match compressed {
+        Some(z) => {
+            out.extend_from_slice(&[ENVELOPE_VERSION, ZSTD]);
+            out.extend_from_slice(&z);
+        }
+        None => {
+            out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
+            out.extend_from_slice(&body);
+        }
+    }
     let c = check(&out);
     out.extend_from_slice(&c);
     Ok(out)
@@ -42,7 +65,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// Decodes an enveloped value; `what` names it in errors (`segment at seq 12`).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    if bytes.len() < 1 + CHECK_LEN {
+    if bytes.len() < 2 + CHECK_LEN {
         return Err(Error::Corrupt(format!("{what}: {} bytes, too short for a value", bytes.len())));
     }
     let (content, stored) = bytes.split_at(bytes.len() - CHECK_LEN);
@@ -51,13 +74,22 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
             "{what}: check bytes do not match the value (it was altered or damaged)"
         )));
     }
-    let (&version, body) =
-        content.split_first().ok_or_else(|| Error::Corrupt(format!("{what}: empty value")))?;
+    let (version, codec, payload) = (content[0], content[1], &content[2..]);
     if version != ENVELOPE_VERSION {
         return Err(Error::Corrupt(format!(
             "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
         )));
     }
+    let inflated;
+    let body = match codec {
+        RAW => payload,
+        ZSTD => {
+            inflated = zstd::bulk::decompress(payload, MAX_VALUE)
+                .map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?;
+            &inflated[..]
+        }
+        c => return Err(Error::Corrupt(format!("{what}: unknown codec {c}"))),
+    };
     // The limit bounds what a damaged length prefix can make the decoder claim.
     let config = bincode::config::standard().with_limit::<{ 256 << 20 }>();
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, config)
@@ -89,6 +121,13 @@ mod tests {
         assert!(decode::<(u64, String)>(&longer, "t").is_err());
         assert!(decode::<(u64, String)>(&[], "t").is_err());
         // Valid check bytes over trailing garbage are still rejected.
+        let big: Vec<String> = (0..200).map(|i| format!("value {i}")).collect();
+        let packed = encode(&big).unwrap();
+        assert_eq!(packed[1], ZSTD, "large repetitive values are compressed");
+        assert!(
+            packed.len() < bincode::serde::encode_to_vec(&big, bincode::config::standard()).unwrap().len()
+        );
+        assert_eq!(decode::<Vec<String>>(&packed, "t").unwrap(), big);
         let mut content = bytes[..bytes.len() - CHECK_LEN].to_vec();
         content.push(0);
         let c = check(&content);
