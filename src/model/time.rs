@@ -124,7 +124,7 @@ impl Timestamp {
         if s.len() == 10 {
             return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Timestamp::Date);
         }
-        if s.len() < 16 {
+        if s.len() < 16 || !s.is_ascii() {
             return None;
         }
         let (date_part, rest) = s.split_at(10);
@@ -236,7 +236,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2012-13-01", "2012-03-28T25:00", "2012-03-28T13:02+5"] {
+        for s in [
+            "",
+            "yesterday",
+            "2012-13-01",
+            "2012-03-28T25:00",
+            "2012-03-28T13:02+5",
+            "2012-0  • Mar 28, 2012 - 1:08PM",
+        ] {
             assert!(Timestamp::parse_lenient(s, None).is_none(), "{s}");
         }
         assert!(Timestamp::parse_canonical("2012-03-28T13:02Z").is_none());

@@ -13,7 +13,6 @@ use crate::store::{envelope, Archive};
 use crate::views::thread_state::{CaptureDiff, CaptureRef, MergeMaps, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// The view's name.
 pub const NAME: &str = "changes";
@@ -121,19 +120,7 @@ impl Projection for ChangesView {
             }
             Event::Merge(m) => match m.kind {
                 MergeKind::Comment => {
-                    let keep = MAPS.canon_id(tx, &m.keep)?;
-                    let mut keys: BTreeSet<ArticleKey> = BTreeSet::new();
-                    for id in std::iter::once(&m.keep).chain(&m.fold) {
-                        if let Some(c) = tx.comment(id)? {
-                            keys.insert(MAPS.canon_key(tx, &c.article)?);
-                        }
-                    }
-                    for f in &m.fold {
-                        if MAPS.canon_id(tx, f)? != keep && *f != keep {
-                            MAPS.fold_id(tx, f, &keep)?;
-                        }
-                    }
-                    for key in keys {
+                    for key in MAPS.fold_comments(tx, m)? {
                         if let Some(prior) = tx.get_value::<ChangesState>(&state_key(&key))? {
                             rebuild(tx, &key, &[prior.thread])?;
                         }

@@ -301,6 +301,28 @@ impl MergeMaps {
         tx.put_value(self.article_key(fold), keep)
     }
 
+    /// Records a comment merge's folds (skipping any that would loop back
+    /// to the kept id) and returns the articles whose threads it touches.
+    pub fn fold_comments(
+        &self,
+        tx: &mut crate::views::StateTx<'_>,
+        m: &crate::model::Merge,
+    ) -> Result<std::collections::BTreeSet<ArticleKey>> {
+        let keep = self.canon_id(tx, &m.keep)?;
+        let mut keys = std::collections::BTreeSet::new();
+        for id in std::iter::once(&m.keep).chain(&m.fold) {
+            if let Some(c) = tx.comment(id)? {
+                keys.insert(self.canon_key(tx, &c.article)?);
+            }
+        }
+        for f in &m.fold {
+            if self.canon_id(tx, f)? != keep && *f != keep {
+                self.fold_id(tx, f, &keep)?;
+            }
+        }
+        Ok(keys)
+    }
+
     /// A capture's articles under their kept keys; articles merged into the
     /// same key are combined (page order kept).
     pub fn group(

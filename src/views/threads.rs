@@ -13,7 +13,7 @@ use crate::store::{envelope, Archive};
 use crate::views::thread_state::{CaptureRef, MergeMaps, Slot, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// The view's name.
 pub const NAME: &str = "threads";
@@ -81,19 +81,7 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, article: Option<&Ar
 fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
-            let keep = MAPS.canon_id(tx, &m.keep)?;
-            let mut keys: BTreeSet<ArticleKey> = BTreeSet::new();
-            for id in std::iter::once(&m.keep).chain(&m.fold) {
-                if let Some(c) = tx.comment(id)? {
-                    keys.insert(MAPS.canon_key(tx, &c.article)?);
-                }
-            }
-            for f in &m.fold {
-                if MAPS.canon_id(tx, f)? != keep && *f != keep {
-                    MAPS.fold_id(tx, f, &keep)?;
-                }
-            }
-            for key in keys {
+            for key in MAPS.fold_comments(tx, m)? {
                 if let Some(prior) = tx.get_value::<ThreadState>(&state_key(&key))? {
                     let (state, _) = MAPS.rebuild(tx, &key, &[prior])?;
                     tx.put_value(state_key(&key), &state)?;

@@ -3,20 +3,9 @@
 //! whole documents only; finishing the work reaches exactly the head (and
 //! view digests) of an uninterrupted run.
 
-use crate::generated::gen_tribune::{generate, Params};
+use crate::generated::gen_tribune::{generate, Params, Rng};
 use crate::support::Env;
 use std::time::{Duration, Instant};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// Runs `cairn ARGS` and SIGKILLs it after `after` (if still running).
 fn run_and_kill(env: &Env, args: &[&str], after: Duration) -> bool {
@@ -65,7 +54,7 @@ fn killed_ingests_and_replays_leave_whole_documents() {
     let mut attempts = 0;
     while kills < 20 && attempts < 200 {
         attempts += 1;
-        let after = Duration::from_micros(rng.next() % (full.as_micros() as u64).max(1000));
+        let after = Duration::from_micros(rng.next_u64() % (full.as_micros() as u64).max(1000));
         let killed = run_and_kill(&env, &["ingest", "-q", &corpus], after);
         if killed {
             kills += 1;
@@ -92,7 +81,8 @@ fn killed_ingests_and_replays_leave_whole_documents() {
     let mut attempts = 0;
     while kills < 20 && attempts < 200 {
         attempts += 1;
-        let after = Duration::from_micros(rng.next() % (replay_time.as_micros() as u64 * 3 / 2).max(1000));
+        let after =
+            Duration::from_micros(rng.next_u64() % (replay_time.as_micros() as u64 * 3 / 2).max(1000));
         if run_and_kill(&env, &["replay"], after) {
             kills += 1;
         }

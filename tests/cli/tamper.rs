@@ -2,6 +2,7 @@
 //! files directly, and `verify` must catch each change, naming the seq.
 //! Plus the randomized byte-flip test.
 
+use crate::generated::gen_tribune::Rng;
 use crate::support::{fixture, jsonl_fixture, Env};
 use cairn::model::{LogEntry, Timestamp};
 use cairn::store::envelope;
@@ -187,21 +188,6 @@ fn a_checkpoint_that_no_longer_holds_fails() {
         run.stdout.contains(&format!("before the checkpoint's seq {seq}: entries were removed")),
         "{run}"
     );
-}
-
-/// SplitMix64, for reproducible random flips.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
