@@ -15,6 +15,8 @@ pub enum KindArg {
     Comment,
     /// Captures.
     Capture,
+    /// Merges (dedupe --apply).
+    Merge,
 }
 
 impl From<KindArg> for EventKind {
@@ -23,6 +25,7 @@ impl From<KindArg> for EventKind {
             KindArg::Article => EventKind::Article,
             KindArg::Comment => EventKind::Comment,
             KindArg::Capture => EventKind::Capture,
+            KindArg::Merge => EventKind::Merge,
         }
     }
 }

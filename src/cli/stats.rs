@@ -28,6 +28,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             "articles": head.counts.articles,
             "comments": head.counts.comments,
             "captures": head.counts.captures,
+            "merges": head.counts.merges,
             "blobs": blobs,
             "blob_bytes": blob_bytes,
             "disk_bytes": disk,
@@ -36,11 +37,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
         let text = format!(
-            "entries:   {}\narticles:  {}\ncomments:  {}\ncaptures:  {}\nblobs:     {} ({} compressed)\ndisk:      {}\nhead:      {}\n",
+            "entries:   {}\narticles:  {}\ncomments:  {}\ncaptures:  {}\nmerges:    {}\nblobs:     {} ({} compressed)\ndisk:      {}\nhead:      {}\n",
             head.seq,
             head.counts.articles,
             head.counts.comments,
             head.counts.captures,
+            head.counts.merges,
             blobs,
             human_bytes(blob_bytes),
             human_bytes(disk),

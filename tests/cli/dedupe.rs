@@ -130,6 +130,9 @@ fn times_shifted_to_utc() {
         assert_eq!(c["reason"], "same instant written with another UTC offset");
     }
     apply_and_check(&env, "kayani", 44);
+    let merges = env.ok(&["log", "--kind", "merge", "--json"]).stdout;
+    assert_eq!(merges.lines().count(), 44);
+    assert_eq!(env.ok(&["stats", "--json"]).json()["merges"], json!(44));
 }
 
 #[test]
