@@ -21,6 +21,36 @@ const COMPRESS_FROM: usize = 512;
 /// The largest decoded value accepted.
 const MAX_VALUE: usize = 256 << 20;
 
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// zstd level 1 with a context reused per thread (creating one per value
+/// showed in profiles).
+fn compress(body: &[u8]) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(1).ok();
+        }
+        c.as_mut()?.compress(body).ok()
+    })
+}
+
+fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match d.as_mut() {
+            Some(d) => d.decompress(payload, MAX_VALUE),
+            None => zstd::bulk::decompress(payload, MAX_VALUE),
+        }
+    })
+}
+
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
     let mut out = [0u8; CHECK_LEN];
     out.copy_from_slice(&blake3::hash(bytes).as_bytes()[..CHECK_LEN]);
@@ -42,11 +72,8 @@ pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
-    let compressed = if body.len() >= COMPRESS_FROM {
-        zstd::bulk::compress(&body, 1).ok().filter(|z| z.len() < body.len())
-    } else {
-        None
-    };
+    let compressed =
+        if body.len() >= COMPRESS_FROM { compress(&body).filter(|z| z.len() < body.len()) } else { None };
     let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
     match compressed {
         Some(z) => {
@@ -84,8 +111,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let body = match codec {
         RAW => payload,
         ZSTD => {
-            inflated = zstd::bulk::decompress(payload, MAX_VALUE)
-                .map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?;
+            inflated =
+                decompress(payload).map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?;
             &inflated[..]
         }
         c => return Err(Error::Corrupt(format!("{what}: unknown codec {c}"))),

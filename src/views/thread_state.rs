@@ -209,11 +209,21 @@ impl ThreadState {
                 }
             }
             now.insert(slot, item.id);
-            last_pos = self.order.iter().position(|&o| o as usize == slot);
+            // The slot's place in page order: right after the previous item
+            // for a new slot, else found by a scan from the previous place
+            // (items usually come in page order, so it is near).
+            last_pos = match last_pos {
+                Some(p) if self.order.get(p + 1).is_some_and(|&o| o as usize == slot) => Some(p + 1),
+                _ => self.order.iter().position(|&o| o as usize == slot),
+            };
         }
 
+        let mut place = vec![0usize; self.slots.len()];
+        for (i, &o) in self.order.iter().enumerate() {
+            place[o as usize] = i;
+        }
         let mut now_sorted: Vec<(usize, EventId)> = now.iter().map(|(s, id)| (*s, *id)).collect();
-        now_sorted.sort_by_key(|(s, _)| self.order.iter().position(|&o| o as usize == *s));
+        now_sorted.sort_by_key(|(s, _)| place[*s]);
         for (slot, id) in &now_sorted {
             match previously.get(slot) {
                 None => diff.added.push(*id),
@@ -223,7 +233,7 @@ impl ThreadState {
         }
         let mut gone: Vec<(usize, EventId)> =
             previously.iter().filter(|(s, _)| !now.contains_key(s)).map(|(s, id)| (*s, *id)).collect();
-        gone.sort_by_key(|(s, _)| self.order.iter().position(|&o| o as usize == *s));
+        gone.sort_by_key(|(s, _)| place[*s]);
         diff.removed = gone.into_iter().map(|(_, id)| id).collect();
         Ok(Some(diff))
     }
