@@ -3,9 +3,10 @@
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time, one_line};
 use crate::cli::{open_views, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
-use crate::model::Event;
+use crate::model::{ArticleKey, Event, EventId};
 use crate::views::{as_of, authors};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 
 /// Show one author's timeline across all articles, sorted by posted time.
@@ -28,15 +29,25 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let (info, entries) = authors::timeline(&archive, &args.name)?
         .ok_or_else(|| Error::NotFound(format!("no author named {:?}", args.name)))?;
     let at = as_of(&archive, authors::NAME)?;
+    let latest: Vec<EventId> = entries.iter().filter_map(|e| e.versions.last().copied()).collect();
+    let events = archive.events_by_id(&latest)?;
+    let mut titles: HashMap<ArticleKey, Option<String>> = HashMap::new();
     let mut rows = Vec::new();
     for e in &entries {
         let latest =
             *e.versions.last().ok_or_else(|| Error::Corrupt("timeline entry without versions".into()))?;
-        let body = match archive.event(&latest)? {
-            Event::Comment(c) => c.body,
+        let body = match events.get(&latest) {
+            Some(Event::Comment(c)) => c.body.clone(),
             _ => return Err(Error::Corrupt(format!("{latest} in a timeline is not a comment"))),
         };
-        let title = authors::title_of(&archive, &e.article)?;
+        let title = match titles.get(&e.article) {
+            Some(t) => t.clone(),
+            None => {
+                let t = authors::title_of(&archive, &e.article)?;
+                titles.insert(e.article.clone(), t.clone());
+                t
+            }
+        };
         rows.push((e, latest, body, title));
     }
     if args.json {

@@ -101,6 +101,10 @@ impl Store for MemoryStore {
         self.blobs.get(id).cloned().ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
     }
 
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
+        self.log.get(&seq).map(|e| vec![e.clone()]).ok_or(Error::MissingEntry(seq))
+    }
+
     fn blob_ids(&self) -> Result<Vec<BlobId>> {
         let mut ids: Vec<BlobId> = self.blobs.keys().copied().collect();
         ids.sort();

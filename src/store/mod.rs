@@ -139,6 +139,8 @@ pub trait Store {
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>>;
     /// Every stored blob id, sorted.
     fn blob_ids(&self) -> Result<Vec<BlobId>>;
+    /// Every entry of the stored segment that holds `seq`.
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// Makes every commit so far durable.
     fn flush(&mut self) -> Result<()>;
     /// Bytes the archive occupies on disk, where that means something.
@@ -543,6 +545,37 @@ impl Archive {
     pub fn event(&self, id: &EventId) -> Result<Event> {
         let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
         Ok(self.entry(seq)?.event)
+    }
+
+    /// The events with these ids, read with one decode per log segment
+    /// (ids are looked up, sorted by seq, and each segment is read once).
+    /// An id not in the log is an error.
+    pub fn events_by_id(&self, ids: &[EventId]) -> Result<HashMap<EventId, Event>> {
+        let mut seqs: Vec<(Seq, EventId)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+            seqs.push((seq, *id));
+        }
+        seqs.sort();
+        seqs.dedup();
+        let mut out = HashMap::with_capacity(seqs.len());
+        let mut segment: Vec<LogEntry> = Vec::new();
+        for (seq, id) in seqs {
+            let held =
+                segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
+            if !held {
+                segment = self.store.segment_of(seq)?;
+            }
+            let entry = segment.iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))?;
+            if entry.id != id {
+                return Err(Error::Corrupt(format!(
+                    "index maps {id} to seq {seq}, which holds {}",
+                    entry.id
+                )));
+            }
+            out.insert(id, entry.event.clone());
+        }
+        Ok(out)
     }
 
     /// Entries in log order from `from`.

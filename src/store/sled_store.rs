@@ -275,6 +275,16 @@ impl Store for SledStore {
         self.blobs.get(id)
     }
 
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
+        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                SledStore::decode_segment(&k, &v)
+            }
+            None => Err(Error::MissingEntry(seq)),
+        }
+    }
+
     fn blob_ids(&self) -> Result<Vec<BlobId>> {
         self.blobs.ids()
     }

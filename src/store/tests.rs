@@ -154,3 +154,16 @@ fn refuses_missing_and_foreign_directories() {
     assert!(matches!(Archive::open(dir.path(), OpenMode::CreateIfMissing), Err(Error::NotAnArchive { .. })));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing written into a foreign directory");
 }
+
+#[test]
+fn events_by_id_reads_each_segment_once_and_finds_everything() {
+    let dir = TempDir::new().unwrap();
+    let mut a = Archive::open(&dir.path().join("arch"), OpenMode::CreateIfMissing).unwrap();
+    a.append_document(&document(b"one", &["a", "b"]), false).unwrap();
+    a.append_document(&document(b"two", &["c"]), false).unwrap();
+    let ids = [comment("c").id(), comment("a").id(), comment("b").id()];
+    let found = a.events_by_id(&ids).unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[&comment("c").id()], comment("c"));
+    assert!(matches!(a.events_by_id(&[comment("zzz").id()]), Err(Error::NotFound(_))));
+}

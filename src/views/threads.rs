@@ -307,14 +307,11 @@ pub struct ThreadView {
     pub comments: Vec<CommentView>,
 }
 
-fn body_of(archive: &Archive, id: &EventId) -> Result<String> {
-    let seq = archive
-        .store()
-        .seq_of(id)?
-        .ok_or_else(|| Error::Corrupt(format!("view names {id}, not in the log")))?;
-    match archive.entry(seq)?.event {
-        Event::Comment(c) => Ok(c.body),
-        _ => Err(Error::Corrupt(format!("view names {id} as a comment"))),
+fn body_of(events: &HashMap<EventId, Event>, id: &EventId) -> Result<String> {
+    match events.get(id) {
+        Some(Event::Comment(c)) => Ok(c.body.clone()),
+        Some(_) => Err(Error::Corrupt(format!("view names {id} as a comment"))),
+        None => Err(Error::Corrupt(format!("view names {id}, not in the log"))),
     }
 }
 
@@ -339,6 +336,8 @@ fn mentioned<'a>(body: &str, authors: impl Iterator<Item = &'a String>) -> Optio
 
 /// Builds the printable thread from its state, reading bodies from the log.
 pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -> Result<ThreadView> {
+    let ids: Vec<EventId> = state.slots.iter().flat_map(|s| s.versions.iter().map(|v| v.id)).collect();
+    let events = archive.events_by_id(&ids)?;
     let article = match state.article_versions.last() {
         None => None,
         Some(id) => {
@@ -365,7 +364,7 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
             let latest = i + 1 == slot.versions.len();
             versions.push(VersionView {
                 id: v.id,
-                body: body_of(archive, &v.id)?,
+                body: body_of(&events, &v.id)?,
                 status: if !latest {
                     "superseded"
                 } else if present {
