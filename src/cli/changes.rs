@@ -2,12 +2,12 @@
 
 use crate::cli::output::{human_opt_time, human_time, one_line};
 use crate::cli::{open_views, stdout_error, Cli, Status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Event, EventId};
-use crate::store::Archive;
 use crate::views::changes::{self, ChangeRecord};
 use crate::views::threads;
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 
 /// For each article, between consecutive captures: comments added, removed
@@ -39,8 +39,8 @@ fn record_json(r: &ChangeRecord) -> serde_json::Value {
     })
 }
 
-fn describe(archive: &Archive, id: &EventId) -> Result<String> {
-    Ok(match archive.event(id)? {
+fn describe(events: &HashMap<EventId, Event>, id: &EventId) -> Result<String> {
+    Ok(match events.get(id).ok_or_else(|| Error::NotFound(format!("no event {id}")))? {
         Event::Comment(c) => format!(
             "{} {} · {}: {}",
             id.short(),
@@ -65,6 +65,15 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "{}", serde_json::Value::Array(list)).map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
+    // Every comment the listing names, read with one decode per segment.
+    let named: Vec<EventId> = records
+        .iter()
+        .filter(|r| r.from_capture.is_some())
+        .flat_map(|r| {
+            r.added.iter().chain(&r.removed).copied().chain(r.edited.iter().flat_map(|(f, t)| [*f, *t]))
+        })
+        .collect();
+    let events = archive.events_by_id(&named)?;
     let mut text = String::new();
     let mut current = None;
     for r in &records {
@@ -87,16 +96,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         ));
         if r.from_capture.is_some() {
             for id in &r.added {
-                text.push_str(&format!("    + {}\n", describe(&archive, id)?));
+                text.push_str(&format!("    + {}\n", describe(&events, id)?));
             }
             for id in &r.removed {
-                text.push_str(&format!("    - {}\n", describe(&archive, id)?));
+                text.push_str(&format!("    - {}\n", describe(&events, id)?));
             }
             for (from, to) in &r.edited {
                 text.push_str(&format!(
                     "    ~ {}\n      -> {}\n",
-                    describe(&archive, from)?,
-                    describe(&archive, to)?
+                    describe(&events, from)?,
+                    describe(&events, to)?
                 ));
             }
         }
