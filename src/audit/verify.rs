@@ -106,8 +106,9 @@ pub fn verify(
     let mut expected = Seq(1);
     let mut chain = ChainHash::GENESIS; // resynced to the stored head after a mismatch
     let mut true_chain = ChainHash::GENESIS; // never resynced
-    let mut seen: HashMap<EventId, Seq> = HashMap::new();
-    let mut kinds: HashMap<EventId, EventKind> = HashMap::new();
+    // Every id seen, with its seq and kind (one map: it is the largest
+    // structure verify holds).
+    let mut seen: HashMap<EventId, (Seq, EventKind)> = HashMap::new();
     let mut folded: HashMap<EventId, EventId> = HashMap::new();
     let mut counts = KindCounts::default();
     let mut blobs: Vec<(BlobId, Seq)> = Vec::new();
@@ -194,7 +195,7 @@ pub fn verify(
                 Some(s) => r.find("index", Some(e.seq), Some(e.id), format!("index maps this id to seq {s}")),
                 None => r.find("index", Some(e.seq), Some(e.id), "id missing from the index".into()),
             }
-            if let Some(prev) = seen.insert(e.id, e.seq) {
+            if let Some((prev, _)) = seen.insert(e.id, (e.seq, e.event.kind())) {
                 if !opts.quick {
                     r.find(
                         "duplicate",
@@ -205,10 +206,9 @@ pub fn verify(
                 }
             }
             counts.add(e.event.kind());
-            kinds.insert(e.id, e.event.kind());
             if !opts.quick {
                 if let Event::Merge(m) = &e.event {
-                    check_merge(&mut r, e.seq, e.id, m, &kinds, &mut folded);
+                    check_merge(&mut r, e.seq, e.id, m, &seen, &mut folded);
                 }
             }
             if !opts.quick {
@@ -221,7 +221,7 @@ pub fn verify(
                     }
                     captures.insert(e.id, (crate::store::parse_key_of(c), items));
                     for referenced in e.event.references() {
-                        match seen.get(&referenced) {
+                        match seen.get(&referenced).map(|(s, _)| s) {
                             Some(s) if *s < e.seq => {}
                             Some(s) => r.find(
                                 "reference",
@@ -287,7 +287,7 @@ pub fn verify(
         match (id, seq) {
             (Err(why), _) => r.find("index-stale", None, None, why),
             (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
-            (Ok(id), Ok(seq)) => match seen.get(&id) {
+            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _)| s) {
                 Some(s) if *s == seq => {}
                 Some(s) => r.find(
                     "index-stale",
@@ -329,7 +329,7 @@ pub fn verify(
                 ),
                 Some((k, counts)) if *k != key || *counts != p.counts => r.find(
                     "parsed",
-                    seen.get(&p.capture).copied(),
+                    seen.get(&p.capture).map(|(s, _)| *s),
                     Some(p.capture),
                     "parse record does not match its capture (key or counts differ)".into(),
                 ),
@@ -377,7 +377,7 @@ fn check_merge(
     seq: Seq,
     id: EventId,
     m: &crate::model::Merge,
-    kinds: &HashMap<EventId, EventKind>,
+    seen: &HashMap<EventId, (Seq, EventKind)>,
     folded: &mut HashMap<EventId, EventId>,
 ) {
     let want = match m.kind {
@@ -385,7 +385,7 @@ fn check_merge(
         crate::model::MergeKind::Article => EventKind::Article,
     };
     for x in std::iter::once(&m.keep).chain(&m.fold) {
-        if let Some(k) = kinds.get(x) {
+        if let Some((_, k)) = seen.get(x) {
             if *k != want {
                 r.find("merge", Some(seq), Some(id), format!("{} merge names {x}, a {k}", m.kind.name()));
             }
