@@ -104,8 +104,11 @@ pub fn verify(
     }
 
     let mut expected = Seq(1);
-    let mut chain = ChainHash::GENESIS; // resynced to the stored head after a mismatch
-    let mut true_chain = ChainHash::GENESIS; // never resynced
+    // `chain` is resynced to the stored head after a mismatch; `true_chain`
+    // never is.
+    let mut chain = ChainHash::GENESIS;
+    let mut true_chain = ChainHash::GENESIS;
+
     // Every id seen, with its seq and kind (one map: it is the largest
     // structure verify holds).
     let mut seen: HashMap<EventId, (Seq, EventKind)> = HashMap::new();
