@@ -155,11 +155,32 @@ pub fn parse_document(
     raw: &[u8],
     opts: &IngestOptions,
 ) -> std::result::Result<ParsedDocument, InputError> {
+    let (text, format) = text_and_format(name, raw, opts)?;
+    parse_text(name, text, format, opts)
+}
+
+/// Checks that the bytes are a text document and tells its format
+/// (`--format`, or detected).
+fn text_and_format<'a>(
+    name: &str,
+    raw: &'a [u8],
+    opts: &IngestOptions,
+) -> std::result::Result<(&'a str, Format), InputError> {
     let text = detect::as_text(name, raw)?;
     let format = match opts.format {
         Some(f) => f,
         None => detect::detect(text).ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
     };
+    Ok((text, format))
+}
+
+/// Parses a checked text in a known format.
+fn parse_text(
+    name: &str,
+    text: &str,
+    format: Format,
+    opts: &IngestOptions,
+) -> std::result::Result<ParsedDocument, InputError> {
     match format {
         Format::Jsonl => jsonl::parse(name, text, opts.tz),
         Format::Tribune => tribune::parse(name, text, opts.tz, opts.source_url.as_deref()),
@@ -167,9 +188,9 @@ pub fn parse_document(
 }
 
 /// The capture event for a parsed document.
-pub fn capture_for(name: &str, raw: &[u8], doc: &ParsedDocument, opts: &IngestOptions) -> Capture {
+pub fn capture_for(name: &str, blob: BlobId, doc: &ParsedDocument, opts: &IngestOptions) -> Capture {
     Capture {
-        blob: BlobId(*blake3::hash(raw).as_bytes()),
+        blob,
         source: opts.source_url.clone().unwrap_or_else(|| name.to_string()),
         source_url: opts.source_url.clone(),
         tz: doc.tz.map(format_offset),
@@ -246,21 +267,31 @@ pub fn ingest_bytes(
     report: &mut IngestReport,
 ) -> Result<()> {
     report.inputs += 1;
+    let reject = |report: &mut IngestReport, e: InputError| {
+        tracing::debug!("rejected {e}");
+        report.errors.push(e);
+    };
+    let (text, format) = match text_and_format(name, raw, opts) {
+        Ok(t) => t,
+        Err(e) => {
+            reject(report, e);
+            return Ok(());
+        }
+    };
     let blob = BlobId(*blake3::hash(raw).as_bytes());
-    let key = parse_key_for(raw, &blob, opts);
+    let key = parse_key_for(&blob, format, opts);
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
-    if let (Some(key), None) = (key, &opts.near_duplicates) {
+    if opts.near_duplicates.is_none() {
         if let Some(done) = archive.parsed(&key)? {
             report.duplicate.merge(&done.counts);
             return Ok(());
         }
     }
-    let doc = match parse_document(name, raw, opts) {
+    let doc = match parse_text(name, text, format, opts) {
         Ok(d) => d,
         Err(e) => {
-            tracing::debug!("rejected {e}");
-            report.errors.push(e);
+            reject(report, e);
             return Ok(());
         }
     };
@@ -273,12 +304,12 @@ pub fn ingest_bytes(
         let comments = doc.events.iter().filter(|e| matches!(e, Event::Comment(_))).count() as u64;
         report.files.push(DryRunFile { path: name.to_string(), comments, archived, near_duplicates });
     }
-    let capture = Event::Capture(capture_for(name, raw, &doc, opts));
+    let capture = Event::Capture(capture_for(name, blob, &doc, opts));
     let mut ids: Vec<EventId> = doc.items.iter().map(|i| i.id).collect();
     ids.push(capture.id());
     let mut events = doc.events;
     events.push(capture);
-    let new = NewDocument { raw, events, ids, parse_key: key };
+    let new = NewDocument { raw, events, ids, parse_key: Some(key) };
     let outcome = archive.append_document(&new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
@@ -286,27 +317,22 @@ pub fn ingest_bytes(
     Ok(())
 }
 
-/// The parse key a document will be recorded under, when its format can
-/// be told without parsing (else `None`: it is parsed, and rejected if
-/// need be, as usual).
-fn parse_key_for(raw: &[u8], blob: &BlobId, opts: &IngestOptions) -> Option<crate::store::ParseKey> {
-    let format = match opts.format {
-        Some(f) => f,
-        None => detect::detect(detect::as_text("-", raw).ok()?)?,
-    };
+/// The parse key a document is recorded under: its blob and every input of
+/// its parse.
+fn parse_key_for(blob: &BlobId, format: Format, opts: &IngestOptions) -> crate::store::ParseKey {
     let (version, tz) = match format {
         Format::Jsonl => (jsonl::PARSER_VERSION, opts.tz),
         Format::Tribune => (tribune::PARSER_VERSION, Some(opts.tz.unwrap_or_else(tribune::default_offset))),
     };
     let tz = tz.map(format_offset);
-    Some(crate::store::parse_key(
+    crate::store::parse_key(
         blob,
         format.name(),
         version,
         tz.as_deref(),
         opts.source_url.as_deref(),
         opts.fetched_at.as_ref(),
-    ))
+    )
 }
 
 /// Ingests every input in order. `on_input` is called after each one (for

@@ -106,7 +106,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
                 continue;
             }
         };
-        let new_capture = capture_for(&capture.source, &raw, &doc, &opts);
+        let new_capture = capture_for(&capture.source, capture.blob, &doc, &opts);
         let current_version = new_capture.parser_version;
         let mut events = doc.events;
         events.push(Event::Capture(new_capture));

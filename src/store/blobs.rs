@@ -76,11 +76,6 @@ impl BlobDir {
         self.root.join(&hex[..2]).join(format!("{}.zst", &hex[2..]))
     }
 
-    /// Whether blob `id` is present.
-    pub fn contains(&self, id: &BlobId) -> bool {
-        self.path_of(id).is_file()
-    }
-
     /// Stores `raw` under `id` durably; a blob already present is left as is.
     pub fn put(&self, id: &BlobId, raw: &[u8]) -> Result<()> {
         let path = self.path_of(id);

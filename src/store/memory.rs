@@ -88,10 +88,6 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn has_blob(&self, id: &BlobId) -> Result<bool> {
-        Ok(self.blobs.contains_key(id))
-    }
-
     fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
         self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
         Ok(())

@@ -131,8 +131,6 @@ pub trait Store {
     fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
     /// Makes every staged blob durable.
     fn sync_blobs(&mut self) -> Result<()>;
-    /// Whether blob `id` is stored.
-    fn has_blob(&self, id: &BlobId) -> Result<bool>;
     /// Stores a blob durably (no-op when present).
     fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
     /// The raw bytes of blob `id`.
@@ -534,11 +532,7 @@ impl Archive {
 
     /// The entry at `seq`.
     pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
-        match self.store.entries_from(seq)?.next() {
-            Some(Ok(e)) if e.seq == seq => Ok(e),
-            Some(Err(e)) => Err(e),
-            _ => Err(Error::MissingEntry(seq)),
-        }
+        self.store.segment_of(seq)?.into_iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))
     }
 
     /// The event with id `id`.

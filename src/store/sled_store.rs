@@ -263,10 +263,6 @@ impl Store for SledStore {
         self.blobs.sync_staged()
     }
 
-    fn has_blob(&self, id: &BlobId) -> Result<bool> {
-        Ok(self.blobs.contains(id))
-    }
-
     fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
         self.blobs.put(id, raw)
     }

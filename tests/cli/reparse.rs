@@ -40,7 +40,7 @@ fn ingest_with_old_parser(env: &Env, page: &[u8]) {
     }
     doc.items = items;
     doc.parser_version = 0;
-    let capture = capture_for("old.txt", page, &doc, &opts);
+    let capture = capture_for("old.txt", cairn::model::BlobId(*blake3::hash(page).as_bytes()), &doc, &opts);
     let mut events = doc.events;
     events.push(Event::Capture(capture));
     let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
