@@ -173,28 +173,33 @@ pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
 /// Applies entries `from..=until` to a view's tree, committing state and
 /// cursor together every few thousand entries. Returns the last seq applied.
 fn run(view: &dyn Projection, tree: &dyn KvTree, archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
-    if from > until {
-        return Ok(Seq(from.0.saturating_sub(1)));
-    }
-    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
-    run_entries(view, tree, archive, from, entries)
+    run_all(&[(view, tree)], archive, from, until)
 }
 
 /// Applies entries `from..=until` to several views in one pass over the log
-/// (each entry decoded once), committing each view's state with its cursor
-/// every few thousand entries. Returns the last seq applied.
+/// (each entry decoded once). Returns the last seq applied.
 fn run_all(jobs: &[(&dyn Projection, &dyn KvTree)], archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
-    let mut last = Seq(from.0.saturating_sub(1));
     if from > until || jobs.is_empty() {
-        return Ok(last);
+        return Ok(Seq(from.0.saturating_sub(1)));
     }
+    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
+    run_entries(jobs, archive, from, entries)
+}
+
+/// Applies `entries` (starting at seq `from`) to several views, committing
+/// each view's state with its cursor every few thousand entries (at a
+/// capture, so at a document boundary) and at the end.
+fn run_entries(
+    jobs: &[(&dyn Projection, &dyn KvTree)],
+    archive: &Archive,
+    from: Seq,
+    entries: impl Iterator<Item = Result<LogEntry>>,
+) -> Result<Seq> {
+    let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
     let mut pending = 0usize;
-    for entry in archive.entries_from(from)? {
+    for entry in entries {
         let entry = entry?;
-        if entry.seq > until {
-            break;
-        }
         if entry.seq != last.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
         }
@@ -218,37 +223,6 @@ fn run_all(jobs: &[(&dyn Projection, &dyn KvTree)], archive: &Archive, from: Seq
         tx.commit(&Cursor { version: view.version(), seq: last })?;
     }
     Ok(last)
-}
-
-/// Applies `entries` (starting at seq `from`) to a view's tree.
-fn run_entries(
-    view: &dyn Projection,
-    tree: &dyn KvTree,
-    archive: &Archive,
-    from: Seq,
-    entries: impl Iterator<Item = Result<LogEntry>>,
-) -> Result<Seq> {
-    let mut tx = StateTx::new(tree, archive);
-    let mut cursor = Cursor { version: view.version(), seq: Seq(from.0.saturating_sub(1)) };
-    let mut pending = 0usize;
-    for entry in entries {
-        let entry = entry?;
-        if entry.seq != cursor.seq.next() {
-            return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, cursor.seq)));
-        }
-        if !matches!(entry.event, Event::Capture(_)) {
-            tx.recent.insert(entry.id, entry.event.clone());
-        }
-        view.apply(&entry, &mut tx)?;
-        cursor.seq = entry.seq;
-        pending += 1;
-        if pending >= COMMIT_EVERY && matches!(entry.event, Event::Capture(_)) {
-            tx.commit(&cursor)?;
-            pending = 0;
-        }
-    }
-    tx.commit(&cursor)?;
-    Ok(cursor.seq)
 }
 
 /// One view's state, as [`status`] reports it.
@@ -353,8 +327,7 @@ pub fn apply_segments(
             continue;
         }
         run_entries(
-            view.as_ref(),
-            tree.as_ref(),
+            &[(view.as_ref(), tree.as_ref())],
             archive,
             first,
             segments.iter().flatten().cloned().map(Ok),
