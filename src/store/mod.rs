@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod kv;
 pub mod memory;
 pub mod portable;
+pub mod segfile;
 pub mod sled_store;
 
 use crate::error::{Error, Result};

@@ -1,16 +1,19 @@
 //! The on-disk [`Store`]: one archive directory holding a sled database
 //! (`db/`), the blob directory (`captures/`), a lock file and a marker file.
 //!
-//! All log data lives in one sled tree, `log`, under three key prefixes, so
-//! that a commit (one or several whole documents) is a single atomic
-//! `apply_batch`:
+//! The log's segments (the enveloped `Vec<LogEntry>` of each document) are
+//! appended to plain files under `log/` ([`segfile`](super::segfile)); the
+//! rest of the log's data lives in one sled tree, `log`, under four key
+//! prefixes, so that a commit (one or several whole documents) is the
+//! segment files' fsync followed by a single atomic `apply_batch`:
 //!
 //! | key | value |
 //! |---|---|
-//! | `s` + first seq (u64 BE) | a segment: the enveloped `Vec<LogEntry>` of one commit |
+//! | `s` + first seq (u64 BE) | the segment's [`Locator`] in the segment files (16 bytes) |
 //! | `i` + event id (32 bytes) | the event's seq (u64 BE) |
 //! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
+//! | `m` + `end` | the committed end of the segment files ([`LogEnd`], 12 bytes) |
 //!
 //! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
 //! opens, so a second cairn process gets a clear "in use" error instead of
@@ -20,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
+use crate::store::segfile::{Locator, LogEnd, SegmentDir, SegmentReader};
 use crate::store::{
     HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
 };
@@ -29,7 +33,7 @@ use std::sync::Arc;
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
-const MARKER_TEXT: &str = "cairn archive\nformat 1\n";
+const MARKER_TEXT: &str = "cairn archive\nformat 2\n";
 /// sled's page cache bound.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -45,6 +49,7 @@ const SEGMENT: u8 = b's';
 const INDEX: u8 = b'i';
 const PARSED: u8 = b'p';
 const HEAD_KEY: &[u8] = b"mhead";
+const END_KEY: &[u8] = b"mend";
 
 fn segment_key(seq: Seq) -> [u8; 9] {
     let mut k = [SEGMENT; 9];
@@ -71,6 +76,7 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     blobs: BlobDir,
+    segments: SegmentDir,
     _lock: File,
 }
 
@@ -136,6 +142,7 @@ impl SledStore {
             db,
             tree,
             blobs: BlobDir::new(root.join("captures")),
+            segments: SegmentDir::new(root.join("log")),
             _lock: lock,
         })
     }
@@ -150,10 +157,30 @@ impl SledStore {
         &self.db
     }
 
-    fn decode_segment(key: &[u8], value: &[u8]) -> Result<Vec<LogEntry>> {
-        let first = decode_seq(&key[1..], "segment key")?;
-        envelope::decode(value, &format!("segment at seq {first}"))
+    /// Reads and decodes the segment whose locator is stored under `key`.
+    fn read_segment(
+        reader: &mut SegmentReader<'_>,
+        key: &[u8],
+        value: &[u8],
+    ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
+        let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
+        let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
+        let payload = reader.read(first, loc).map_err(|e| (first, e))?;
+        envelope::decode(&payload, &format!("segment at seq {first}"))
+            .map(|entries| (first, entries))
+            .map_err(|e| (first, e.to_string()))
     }
+
+    fn log_end(&self) -> Result<LogEnd> {
+        match self.tree.get(END_KEY)? {
+            None => Ok(LogEnd::default()),
+            Some(v) => LogEnd::from_bytes(&v).map_err(Error::Corrupt),
+        }
+    }
+}
+
+fn segment_error(first: Seq, why: String) -> Error {
+    Error::Corrupt(format!("segment at seq {first}: {why}"))
 }
 
 fn dir_size(path: &Path) -> Result<u64> {
@@ -207,10 +234,13 @@ impl Store for SledStore {
         };
         let end: &[u8] = &[SEGMENT + 1];
         let segments = self.tree.range(&segment_key(start)[..]..end);
+        let mut reader = self.segments.reader();
         let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
-            let decoded = kv.map_err(Error::from).and_then(|(k, v)| SledStore::decode_segment(&k, &v));
+            let decoded = kv.map_err(Error::from).and_then(|(k, v)| {
+                SledStore::read_segment(&mut reader, &k, &v).map_err(|(s, why)| segment_error(s, why))
+            });
             match decoded {
-                Ok(entries) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
+                Ok((_, entries)) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
                 Err(e) => vec![Err(e)],
             }
         });
@@ -223,13 +253,21 @@ impl Store for SledStore {
         head: &HeadState,
         parsed: &[(ParseKey, ParsedDoc)],
     ) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut records = Vec::with_capacity(segments.len());
         for entries in segments {
             let Some(first) = entries.first() else { continue };
-            batch.insert(&segment_key(first.seq)[..], envelope::encode(entries)?);
-            for e in entries {
-                batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+            records.push((first.seq, envelope::encode(entries)?));
+        }
+        let mut batch = sled::Batch::default();
+        if !records.is_empty() {
+            let (locators, end) = self.segments.append(self.log_end()?, &records)?;
+            for ((first, _), loc) in records.iter().zip(locators) {
+                batch.insert(&segment_key(*first)[..], &loc.to_bytes()[..]);
             }
+            batch.insert(END_KEY, &end.to_bytes()[..]);
+        }
+        for e in segments.iter().flatten() {
+            batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
         }
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
@@ -275,7 +313,9 @@ impl Store for SledStore {
         match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
-                SledStore::decode_segment(&k, &v)
+                SledStore::read_segment(&mut self.segments.reader(), &k, &v)
+                    .map(|(_, entries)| entries)
+                    .map_err(|(s, why)| segment_error(s, why))
             }
             None => Err(Error::MissingEntry(seq)),
         }
@@ -296,13 +336,13 @@ impl Store for SledStore {
 
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
         let end: &[u8] = &[SEGMENT + 1];
-        Box::new(self.tree.range(&[SEGMENT][..]..end).map(|kv| {
+        let mut reader = self.segments.reader();
+        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
             let (k, v) = kv?;
-            let seq = match decode_seq(&k[1..], "segment key") {
-                Ok(s) => s,
-                Err(e) => return Ok((Seq(0), Err(e.to_string()))),
-            };
-            Ok((seq, SledStore::decode_segment(&k, &v).map_err(|e| e.to_string())))
+            Ok(match SledStore::read_segment(&mut reader, &k, &v) {
+                Ok((seq, entries)) => (seq, Ok(entries)),
+                Err((seq, why)) => (seq, Err(why)),
+            })
         }))
     }
 

@@ -29,15 +29,32 @@ fn segment_key(seq: u64) -> Vec<u8> {
     [b"s".as_slice(), &seq.to_be_bytes()].concat()
 }
 
-/// Rewrites the segment starting at `first` through `f`.
+/// Rewrites the segment starting at `first` through `f`, as someone who
+/// knows the layout would: the new record is appended to the segment file
+/// and the segment's locator (file u32, offset u64, length u32) in sled is
+/// pointed at it.
 fn edit_segment(archive: &Path, first: u64, f: impl FnOnce(&mut Vec<LogEntry>)) {
     let db = db(archive);
     let log = db.open_tree("log").unwrap();
     let key = segment_key(first);
-    let value = log.get(&key).unwrap().expect("segment exists");
-    let mut entries: Vec<LogEntry> = envelope::decode(&value, "segment").unwrap();
+    let loc = log.get(&key).unwrap().expect("segment exists");
+    let file_no = u32::from_be_bytes(loc[..4].try_into().unwrap());
+    let offset = u64::from_be_bytes(loc[4..12].try_into().unwrap()) as usize;
+    let len = u32::from_be_bytes(loc[12..].try_into().unwrap()) as usize;
+    let path = archive.join("log").join(format!("{file_no:08}.seg"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut entries: Vec<LogEntry> =
+        envelope::decode(&bytes[offset + 12..offset + 12 + len], "segment").unwrap();
     f(&mut entries);
-    log.insert(key, envelope::encode(&entries).unwrap()).unwrap();
+    let payload = envelope::encode(&entries).unwrap();
+    let new_offset = bytes.len() as u64;
+    bytes.extend_from_slice(&first.to_be_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&payload);
+    std::fs::write(&path, &bytes).unwrap();
+    let new_loc =
+        [&loc[..4], &new_offset.to_be_bytes()[..], &(payload.len() as u32).to_be_bytes()[..]].concat();
+    log.insert(key, new_loc).unwrap();
     db.flush().unwrap();
 }
 
@@ -203,16 +220,25 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Flips one random byte of one random stored value (any tree) in a copy of
-/// the base archive, `rounds` times; each flip must be reported by verify
-/// (exit 1) or make the archive fail to open as corrupt (exit 2).
+/// Flips one random byte of one random stored value (any sled tree) or of
+/// the segment file in a copy of the base archive, `rounds` times; each
+/// flip must be reported by verify (exit 1) or make the archive fail to
+/// open as corrupt (exit 2).
 fn random_flips(rounds: u64, seed: u64) {
     let base = base_archive();
     for round in 0..rounds {
         let mut rng = Rng(seed.wrapping_add(round));
         let env = Env::new();
         copy_dir(&base.archive, &env.archive);
-        let what = {
+        let what = if rng.below(3) == 0 {
+            let path = env.archive.join("log").join("00000000.seg");
+            let mut bytes = std::fs::read(&path).unwrap();
+            let at = rng.below(bytes.len());
+            let mask = (rng.below(255) + 1) as u8;
+            bytes[at] ^= mask;
+            std::fs::write(&path, &bytes).unwrap();
+            format!("segment file byte {at} ^ {mask:#04x}")
+        } else {
             let db = db(&env.archive);
             let mut values: Vec<(sled::IVec, sled::IVec)> = Vec::new();
             for name in db.tree_names() {
@@ -251,4 +277,26 @@ fn random_byte_flips_never_pass_silently() {
 #[ignore]
 fn random_byte_flips_many() {
     random_flips(1000, 0xc0ffee);
+}
+
+#[test]
+fn a_truncated_segment_file_is_caught_and_blocks_appends() {
+    let env = base_archive();
+    let path = env.archive.join("log").join("00000000.seg");
+    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 10).unwrap();
+    drop(file);
+    let f = verify_findings(&env);
+    assert!(
+        f.iter().any(
+            |x| x["check"] == "segment" && x["message"].as_str().unwrap().contains("points past its end")
+        ),
+        "{f:#?}"
+    );
+    // Appending after committed bytes went missing would hide the damage.
+    let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let again = env.write("again.txt", page.replace("Do You?", "Do You? Again."));
+    let run = env.run(&["ingest", &again]).expect_code(2);
+    assert!(run.stderr.contains("were committed"), "{run}");
 }

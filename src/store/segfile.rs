@@ -1,0 +1,320 @@
+//! Log segment files: the encoded log segments, appended to plain files
+//! (`log/00000000.seg`, `log/00000001.seg`, …) instead of sled, so that the
+//! bulk of the log is written once, sequentially, read back without passing
+//! through sled's page cache, and never rewritten.
+//!
+//! A file is a sequence of records, each
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | the segment's first seq, u64 big-endian |
+//! | 4 | the payload length N, u32 big-endian |
+//! | N | the enveloped `Vec<LogEntry>` (see `envelope`, with its own check) |
+//!
+//! The sled tree holds a 16-byte [`Locator`] per segment (file number,
+//! offset, length) and the end of the committed log ([`LogEnd`]), both
+//! written in the same atomic batch as the index and the head. A commit
+//! appends its records and fsyncs the file *before* that batch, so a crash
+//! leaves at most bytes past the committed end, which the next writer cuts
+//! off; a record is never referenced before it is durable.
+
+use crate::error::{Error, Result};
+use crate::model::Seq;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A file is closed for appends once it reaches this size.
+const ROLL_BYTES: u64 = 512 * 1024 * 1024;
+/// Bytes of a record's header.
+pub const HEADER: u64 = 12;
+
+/// Where a segment's record lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Locator {
+    /// The file number.
+    pub file: u32,
+    /// The record's offset in the file (at its header).
+    pub offset: u64,
+    /// The payload length (without the header).
+    pub len: u32,
+}
+
+impl Locator {
+    /// The 16 stored bytes: file u32, offset u64, length u32, big-endian.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.file.to_be_bytes());
+        b[4..12].copy_from_slice(&self.offset.to_be_bytes());
+        b[12..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    /// Reads the 16 stored bytes.
+    pub fn from_bytes(b: &[u8]) -> std::result::Result<Locator, String> {
+        if b.len() != 16 {
+            return Err(format!("segment locator of {} bytes, expected 16", b.len()));
+        }
+        let mut file = [0u8; 4];
+        let mut offset = [0u8; 8];
+        let mut len = [0u8; 4];
+        file.copy_from_slice(&b[..4]);
+        offset.copy_from_slice(&b[4..12]);
+        len.copy_from_slice(&b[12..]);
+        Ok(Locator {
+            file: u32::from_be_bytes(file),
+            offset: u64::from_be_bytes(offset),
+            len: u32::from_be_bytes(len),
+        })
+    }
+}
+
+/// The end of the committed log: the file appended to last and its
+/// committed length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogEnd {
+    /// The file number.
+    pub file: u32,
+    /// Its committed length in bytes.
+    pub len: u64,
+}
+
+impl LogEnd {
+    /// The 12 stored bytes: file u32, length u64, big-endian.
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&self.file.to_be_bytes());
+        b[4..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    /// Reads the 12 stored bytes.
+    pub fn from_bytes(b: &[u8]) -> std::result::Result<LogEnd, String> {
+        if b.len() != 12 {
+            return Err(format!("log end record of {} bytes, expected 12", b.len()));
+        }
+        let mut file = [0u8; 4];
+        let mut len = [0u8; 8];
+        file.copy_from_slice(&b[..4]);
+        len.copy_from_slice(&b[4..]);
+        Ok(LogEnd { file: u32::from_be_bytes(file), len: u64::from_be_bytes(len) })
+    }
+}
+
+/// The directory of segment files.
+#[derive(Debug)]
+pub struct SegmentDir {
+    root: PathBuf,
+    /// The open file being appended to, once the first commit of this
+    /// process has cut off any uncommitted tail.
+    writer: Option<(u32, File, u64)>,
+}
+
+impl SegmentDir {
+    /// The segment directory at `root` (created on first append).
+    pub fn new(root: PathBuf) -> SegmentDir {
+        SegmentDir { root, writer: None }
+    }
+
+    /// The path of file number `n`.
+    pub fn path_of(&self, n: u32) -> PathBuf {
+        self.root.join(format!("{n:08}.seg"))
+    }
+
+    /// Appends one record per `(first seq, payload)` and fsyncs, returning
+    /// each record's locator and the new end. `end` is the committed end
+    /// (from the store): on the first append of a process, anything past it
+    /// (an interrupted commit's bytes, or files after it) is removed first.
+    pub fn append(&mut self, end: LogEnd, records: &[(Seq, Vec<u8>)]) -> Result<(Vec<Locator>, LogEnd)> {
+        if self.writer.is_none() {
+            self.writer = Some(self.open_at(end)?);
+        }
+        let Some((mut file_no, mut file, mut len)) = self.writer.take() else {
+            return Err(Error::Corrupt("segment writer missing".into()));
+        };
+        if len >= ROLL_BYTES {
+            file.sync_all().map_err(|e| Error::io(self.path_of(file_no), e))?;
+            file_no += 1;
+            (file, len) = (self.create(file_no)?, 0);
+        }
+        let mut buf = Vec::with_capacity(records.iter().map(|(_, p)| p.len() + HEADER as usize).sum());
+        let mut locators = Vec::with_capacity(records.len());
+        for (first, payload) in records {
+            let plen = u32::try_from(payload.len())
+                .map_err(|_| Error::Corrupt(format!("segment at seq {first} is over 4 GiB")))?;
+            locators.push(Locator { file: file_no, offset: len + buf.len() as u64, len: plen });
+            buf.extend_from_slice(&first.to_be_bytes());
+            buf.extend_from_slice(&plen.to_be_bytes());
+            buf.extend_from_slice(payload);
+        }
+        let path = self.path_of(file_no);
+        file.write_all(&buf).map_err(|e| Error::io(&path, e))?;
+        file.sync_data().map_err(|e| Error::io(&path, e))?;
+        len += buf.len() as u64;
+        self.writer = Some((file_no, file, len));
+        Ok((locators, LogEnd { file: file_no, len }))
+    }
+
+    /// Opens the file at the committed end for appending, cutting off what
+    /// lies past it.
+    fn open_at(&self, end: LogEnd) -> Result<(u32, File, u64)> {
+        fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        for entry in fs::read_dir(&self.root).map_err(|e| Error::io(&self.root, e))? {
+            let entry = entry.map_err(|e| Error::io(&self.root, e))?;
+            let name = entry.file_name();
+            let number =
+                name.to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|n| n.parse::<u32>().ok());
+            if number.is_some_and(|n| n > end.file) {
+                tracing::warn!("removing {} (written by an interrupted commit)", entry.path().display());
+                fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+        let path = self.path_of(end.file);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let actual = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if actual < end.len {
+            return Err(Error::Corrupt(format!(
+                "{} is {actual} bytes, but the log says {} bytes were committed",
+                path.display(),
+                end.len
+            )));
+        }
+        if actual > end.len {
+            tracing::warn!(
+                "cutting {} bytes off {} (written by an interrupted commit)",
+                actual - end.len,
+                path.display()
+            );
+            file.set_len(end.len).map_err(|e| Error::io(&path, e))?;
+            file.sync_all().map_err(|e| Error::io(&path, e))?;
+        }
+        file.seek(SeekFrom::Start(end.len)).map_err(|e| Error::io(&path, e))?;
+        if actual == 0 {
+            sync_dir(&self.root)?;
+        }
+        Ok((end.file, file, end.len))
+    }
+
+    fn create(&self, n: u32) -> Result<File> {
+        let path = self.path_of(n);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        sync_dir(&self.root)?;
+        Ok(file)
+    }
+
+    /// A reader for records (keeps one open file).
+    pub fn reader(&self) -> SegmentReader<'_> {
+        SegmentReader { dir: self, open: None }
+    }
+}
+
+/// Reads records by locator, keeping the last file open.
+pub struct SegmentReader<'a> {
+    dir: &'a SegmentDir,
+    open: Option<(u32, File, u64)>,
+}
+
+impl SegmentReader<'_> {
+    /// The payload of the record at `loc`, checking that its header names
+    /// `first` and the locator's length. Errors are reasons (for audits).
+    pub fn read(&mut self, first: Seq, loc: Locator) -> std::result::Result<Vec<u8>, String> {
+        let path = self.dir.path_of(loc.file);
+        if self.open.as_ref().is_none_or(|(n, _, _)| *n != loc.file) {
+            let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let size = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
+            self.open = Some((loc.file, file, size));
+        }
+        let Some((_, file, size)) = self.open.as_mut() else { return Err("no segment file".into()) };
+        let end = loc.offset.checked_add(HEADER + u64::from(loc.len));
+        if end.is_none_or(|end| end > *size) {
+            return Err(format!(
+                "{} is {size} bytes; the locator of seq {first} points past its end (byte {} + {})",
+                path.display(),
+                loc.offset,
+                HEADER + u64::from(loc.len)
+            ));
+        }
+        let mut buf = vec![0u8; HEADER as usize + loc.len as usize];
+        file.seek(SeekFrom::Start(loc.offset))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| format!("{} at byte {}: {e}", path.display(), loc.offset))?;
+        let mut seq = [0u8; 8];
+        let mut len = [0u8; 4];
+        seq.copy_from_slice(&buf[..8]);
+        len.copy_from_slice(&buf[8..12]);
+        let (seq, len) = (u64::from_be_bytes(seq), u32::from_be_bytes(len));
+        if seq != first.0 || len != loc.len {
+            return Err(format!(
+                "{} at byte {}: the record header says seq {seq}, {len} bytes; the locator says seq {first}, {} bytes",
+                path.display(),
+                loc.offset,
+                loc.len
+            ));
+        }
+        buf.drain(..HEADER as usize);
+        Ok(buf)
+    }
+}
+
+/// fsyncs a directory so a new file's name is durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_an_uncommitted_tail_is_cut() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = SegmentDir::new(tmp.path().join("log"));
+        let (locs, end) = dir
+            .append(LogEnd::default(), &[(Seq(1), b"one".to_vec()), (Seq(2), b"second".to_vec())])
+            .unwrap();
+        assert_eq!(end, LogEnd { file: 0, len: 2 * HEADER + 9 });
+        assert_eq!(dir.reader().read(Seq(2), locs[1]).unwrap(), b"second");
+        assert!(dir.reader().read(Seq(3), locs[1]).unwrap_err().contains("says seq 2"));
+        // A crashed commit appended bytes the store never recorded.
+        let (_, crashed) = dir.append(end, &[(Seq(3), b"lost".to_vec())]).unwrap();
+        assert!(crashed.len > end.len);
+        let mut again = SegmentDir::new(tmp.path().join("log"));
+        let (locs3, end3) = again.append(end, &[(Seq(3), b"three".to_vec())]).unwrap();
+        assert_eq!(locs3[0].offset, end.len);
+        assert_eq!(end3.len, end.len + HEADER + 5);
+        assert_eq!(again.reader().read(Seq(1), locs[0]).unwrap(), b"one");
+        assert_eq!(again.reader().read(Seq(3), locs3[0]).unwrap(), b"three");
+        assert_eq!(fs::metadata(again.path_of(0)).unwrap().len(), end3.len);
+    }
+
+    #[test]
+    fn a_file_shorter_than_the_committed_end_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = SegmentDir::new(tmp.path().join("log"));
+        let (_, end) = dir.append(LogEnd::default(), &[(Seq(1), b"one".to_vec())]).unwrap();
+        let mut again = SegmentDir::new(tmp.path().join("log"));
+        let err = again.append(LogEnd { file: 0, len: end.len + 1 }, &[]).unwrap_err();
+        assert!(err.to_string().contains("committed"), "{err}");
+    }
+
+    #[test]
+    fn locators_round_trip() {
+        let l = Locator { file: 3, offset: 1 << 40, len: 77 };
+        assert_eq!(Locator::from_bytes(&l.to_bytes()).unwrap(), l);
+        assert!(Locator::from_bytes(&[0; 15]).is_err());
+        let e = LogEnd { file: 2, len: 99 };
+        assert_eq!(LogEnd::from_bytes(&e.to_bytes()).unwrap(), e);
+    }
+}
