@@ -358,9 +358,23 @@ pub fn verify(
             Err(e) => r.find("blob", Some(seq), None, format!("blob {blob} cannot be read: {e}")),
         }
     }
-    for blob in store.blob_ids()? {
-        if !referenced.contains(&blob) {
-            r.orphan_blobs.push(blob);
+    let stored: HashSet<BlobId> = store.blob_ids()?.into_iter().collect();
+    let mut orphans: Vec<BlobId> = stored.iter().filter(|b| !referenced.contains(b)).copied().collect();
+    orphans.sort();
+    r.orphan_blobs = orphans;
+    // Delta bases: each page's latest-capture record names a stored blob.
+    for item in store.scan_page_bases() {
+        let (page, base) = item?;
+        let page = crate::model::ids::to_hex(&page);
+        match base {
+            Err(why) => r.find("blob", None, None, format!("page base record {page} does not decode: {why}")),
+            Ok(b) if !stored.contains(&b) => r.find(
+                "blob",
+                None,
+                None,
+                format!("page base record {page} names blob {b}, which is not stored"),
+            ),
+            Ok(_) => {}
         }
     }
 

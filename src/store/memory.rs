@@ -80,7 +80,7 @@ impl Store for MemoryStore {
         Box::new(self.parsed.iter().map(|(k, p)| Ok((*k, Ok(*p)))))
     }
 
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
         self.put_blob(id, raw)
     }
 

@@ -129,7 +129,16 @@ pub trait Store {
     /// Every parse record, for audits.
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
     /// Writes a blob that becomes durable at the next [`Store::sync_blobs`].
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
+    /// `page` names the page the bytes are a capture of (see
+    /// [`page_key`]): a store may keep the blob as a delta against the
+    /// previous capture of the same page, and records this blob as that
+    /// page's latest with the next commit.
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
+    /// Every page's latest-capture record (key, blob id or why it does not
+    /// decode), for audits.
+    fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {
+        Box::new(std::iter::empty())
+    }
     /// Makes every staged blob durable.
     fn sync_blobs(&mut self) -> Result<()>;
     /// Stores a blob durably (no-op when present).
@@ -164,6 +173,24 @@ pub trait Store {
 /// One segment as an audit reads it: its key's seq, and its entries or why
 /// they cannot be decoded.
 pub type SegmentRead = (Seq, std::result::Result<Vec<LogEntry>, String>);
+
+/// One page's latest-capture record as an audit reads it: the page key,
+/// and the blob id or why the value does not decode.
+pub type PageBaseRead = ([u8; 32], std::result::Result<BlobId, String>);
+
+/// The page a capture is of, for delta-compressing its blob against the
+/// previous capture of that page: BLAKE3 over its first article's key
+/// (stable across re-scrapes, whatever the file is called), else its source
+/// URL, else its source path.
+pub fn page_key(capture: &crate::model::Capture) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    match (capture.articles.first(), &capture.source_url) {
+        (Some(a), _) => h.update(b"article\0").update(a.key.as_str().as_bytes()),
+        (None, Some(url)) => h.update(b"url\0").update(url.as_bytes()),
+        (None, None) => h.update(b"source\0").update(capture.source.as_bytes()),
+    };
+    *h.finalize().as_bytes()
+}
 
 /// One parse record as an audit reads it: its key, and the record or why
 /// it does not decode.
@@ -479,7 +506,7 @@ impl Archive {
                         c.blob, actual
                     )));
                 }
-                self.store.stage_blob(&c.blob, doc.raw)?;
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)))?;
             }
         }
         let recorded_at = self.clock.now();

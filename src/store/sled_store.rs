@@ -14,6 +14,7 @@
 //! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
 //! | `m` + `end` | the committed end of the segment files ([`LogEnd`], 12 bytes) |
+//! | `b` + page key (32 bytes) | the enveloped [`BlobId`] of the page's latest capture (a delta base) |
 //!
 //! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
 //! opens, so a second cairn process gets a clear "in use" error instead of
@@ -48,6 +49,7 @@ fn view_tree_name(name: &str) -> String {
 const SEGMENT: u8 = b's';
 const INDEX: u8 = b'i';
 const PARSED: u8 = b'p';
+const PAGE_BASE: u8 = b'b';
 const HEAD_KEY: &[u8] = b"mhead";
 const END_KEY: &[u8] = b"mend";
 
@@ -77,6 +79,10 @@ pub struct SledStore {
     tree: sled::Tree,
     blobs: BlobDir,
     segments: SegmentDir,
+    /// Pages whose latest capture was staged by this process, and the
+    /// records still to commit.
+    page_bases: std::collections::HashMap<[u8; 32], BlobId>,
+    pending_bases: Vec<([u8; 32], BlobId)>,
     _lock: File,
 }
 
@@ -143,6 +149,8 @@ impl SledStore {
             tree,
             blobs: BlobDir::new(root.join("captures")),
             segments: SegmentDir::new(root.join("log")),
+            page_bases: Default::default(),
+            pending_bases: Vec::new(),
             _lock: lock,
         })
     }
@@ -272,6 +280,9 @@ impl Store for SledStore {
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
+        for (page, blob) in std::mem::take(&mut self.pending_bases) {
+            batch.insert([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?);
+        }
         batch.insert(HEAD_KEY, envelope::encode(head)?);
         self.tree.apply_batch(batch)?;
         Ok(())
@@ -293,8 +304,31 @@ impl Store for SledStore {
         }))
     }
 
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.blobs.stage(id, raw)
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
+        let Some(page) = page else {
+            return self.blobs.stage(id, raw, None).map(|_| ());
+        };
+        let base = match self.page_bases.get(page) {
+            Some(b) => Some(*b),
+            None => match self.tree.get([&[PAGE_BASE][..], &page[..]].concat())? {
+                None => None,
+                Some(v) => Some(envelope::decode::<BlobId>(&v, "page base record")?),
+            },
+        };
+        self.blobs.stage(id, raw, base.as_ref())?;
+        self.page_bases.insert(*page, *id);
+        self.pending_bases.push((*page, *id));
+        Ok(())
+    }
+
+    fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<crate::store::PageBaseRead>> + '_> {
+        Box::new(self.tree.scan_prefix([PAGE_BASE]).map(|kv| {
+            let (k, v) = kv?;
+            let key: [u8; 32] = k[1..]
+                .try_into()
+                .map_err(|_| Error::Corrupt(format!("page base key of {} bytes", k.len())))?;
+            Ok((key, envelope::decode(&v, "page base record").map_err(|e| e.to_string())))
+        }))
     }
 
     fn sync_blobs(&mut self) -> Result<()> {

@@ -49,30 +49,73 @@ pub struct StateTx<'a> {
     tree: &'a dyn KvTree,
     archive: &'a Archive,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    recent: HashMap<EventId, Event>,
+    /// Bytes of keys and values written since the last commit (an upper
+    /// bound on what `writes` holds).
+    pending_bytes: usize,
+    /// The tree was empty when this transaction began (a fresh replay):
+    /// a key not written since is absent, without asking the tree.
+    fresh: bool,
+    /// Key prefixes found to have no key in the tree, and no write since.
+    empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
+    recent: HashMap<EventId, Arc<Event>>,
 }
 
 impl<'a> StateTx<'a> {
-    fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> StateTx<'a> {
-        StateTx { tree, archive, writes: BTreeMap::new(), recent: HashMap::new() }
+    fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> Result<StateTx<'a>> {
+        let fresh = tree.scan_prefix(b"").next().is_none();
+        Ok(StateTx {
+            tree,
+            archive,
+            writes: BTreeMap::new(),
+            pending_bytes: 0,
+            fresh,
+            empty_prefixes: Default::default(),
+            recent: HashMap::new(),
+        })
     }
 
     /// The raw value under `key`, pending writes included.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
+            None if self.fresh => Ok(None),
             None => self.tree.get(key),
         }
     }
 
+    /// Whether some key starting with `prefix` may exist (false only when
+    /// none does). Cheap after the first call for a prefix: views use it to
+    /// skip lookups in maps that are usually empty (merges).
+    pub fn may_have_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        if self.empty_prefixes.borrow().iter().any(|p| p == prefix) {
+            return Ok(false);
+        }
+        let pending = self.writes.range(prefix.to_vec()..).next().is_some_and(|(k, _)| k.starts_with(prefix));
+        if pending || (!self.fresh && self.tree.scan_prefix(prefix).next().is_some()) {
+            return Ok(true);
+        }
+        self.empty_prefixes.borrow_mut().push(prefix.to_vec());
+        Ok(false)
+    }
+
     /// Sets `key`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending_bytes += key.len() + value.len();
+        self.forget_empty(&key);
         self.writes.insert(key, Some(value));
     }
 
     /// Removes `key`.
     pub fn delete(&mut self, key: Vec<u8>) {
+        self.pending_bytes += key.len();
         self.writes.insert(key, None);
+    }
+
+    fn forget_empty(&mut self, key: &[u8]) {
+        let prefixes = self.empty_prefixes.get_mut();
+        if !prefixes.is_empty() {
+            prefixes.retain(|p| !key.starts_with(p));
+        }
     }
 
     /// A decoded (enveloped bincode) value.
@@ -92,22 +135,27 @@ impl<'a> StateTx<'a> {
         Ok(())
     }
 
-    /// The event with id `id`: from the entries applied in this batch, else
-    /// from the log.
-    pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
+    /// The event with id `id`: from the entries applied since the last
+    /// commit, else from the log.
+    pub fn event_ref(&self, id: &EventId) -> Result<Option<Arc<Event>>> {
         if let Some(e) = self.recent.get(id) {
-            return Ok(Some(e.clone()));
+            return Ok(Some(Arc::clone(e)));
         }
         match self.archive.store().seq_of(id)? {
             None => Ok(None),
-            Some(seq) => Ok(Some(self.archive.entry(seq)?.event)),
+            Some(seq) => Ok(Some(Arc::new(self.archive.entry(seq)?.event))),
         }
+    }
+
+    /// The event with id `id` (a copy; see [`StateTx::event_ref`]).
+    pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        Ok(self.event_ref(id)?.map(|e| (*e).clone()))
     }
 
     /// The comment with id `id`.
     pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
-        Ok(match self.event(id)? {
-            Some(Event::Comment(c)) => Some(c),
+        Ok(match self.event_ref(id)?.as_deref() {
+            Some(Event::Comment(c)) => Some(c.clone()),
             _ => None,
         })
     }
@@ -118,6 +166,8 @@ impl<'a> StateTx<'a> {
         writes.push((CURSOR_KEY.to_vec(), Some(envelope::encode(cursor)?)));
         self.tree.apply(writes)?;
         self.recent.clear();
+        self.pending_bytes = 0;
+        self.fresh = false;
         Ok(())
     }
 }
@@ -126,8 +176,11 @@ impl<'a> StateTx<'a> {
 pub const CURSOR_KEY: &[u8] = b"\0cursor";
 /// The tree that says which tree holds each view.
 const POINTERS: &str = "pointers";
-/// Entries applied between commits during catch-up and replay.
+/// During catch-up and replay, view state is committed (with its cursor, in
+/// one atomic batch) at the first document boundary after this many
+/// entries, or this many bytes of pending writes.
 const COMMIT_EVERY: usize = 4096;
+const COMMIT_BYTES: usize = 32 * 1024 * 1024;
 
 /// A view's cursor: the last seq applied, under which version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,27 +249,32 @@ fn run_entries(
     entries: impl Iterator<Item = Result<LogEntry>>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
-    let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
-    let mut pending = 0usize;
+    let mut txs: Vec<StateTx<'_>> =
+        jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect::<Result<_>>()?;
+    let mut pending_entries = 0usize;
     for entry in entries {
         let entry = entry?;
         if entry.seq != last.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
         }
         let is_capture = matches!(entry.event, Event::Capture(_));
-        for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
-            if !is_capture {
-                tx.recent.insert(entry.id, entry.event.clone());
+        if !is_capture {
+            let shared = Arc::new(entry.event.clone());
+            for tx in txs.iter_mut() {
+                tx.recent.insert(entry.id, Arc::clone(&shared));
             }
+        }
+        for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
             view.apply(&entry, tx)?;
         }
         last = entry.seq;
-        pending += 1;
-        if pending >= COMMIT_EVERY && is_capture {
+        pending_entries += 1;
+        let pending_bytes: usize = txs.iter().map(|tx| tx.pending_bytes).sum();
+        if is_capture && (pending_entries >= COMMIT_EVERY || pending_bytes >= COMMIT_BYTES) {
             for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
                 tx.commit(&Cursor { version: view.version(), seq: last })?;
             }
-            pending = 0;
+            pending_entries = 0;
         }
     }
     for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {

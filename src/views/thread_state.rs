@@ -8,7 +8,7 @@
 //! comments that appear later placed where the page shows them.
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, CapturedArticle, Comment, EventId, Seq, Timestamp};
+use crate::model::{ArticleKey, CapturedArticle, EventId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -119,7 +119,7 @@ impl ThreadState {
         &mut self,
         capture: CaptureRef,
         seen: &CapturedArticle,
-        mut lookup: impl FnMut(&EventId) -> Result<Option<Comment>>,
+        mut lookup: impl FnMut(&EventId) -> Result<Option<std::sync::Arc<crate::model::Event>>>,
         mut canon: impl FnMut(&EventId) -> Result<EventId>,
     ) -> Result<Option<CaptureDiff>> {
         if self.captures.iter().any(|c| c.id == capture.id) {
@@ -169,9 +169,13 @@ impl ThreadState {
             let slot = match by_version.get(&item.id) {
                 Some(&s) => s,
                 None => {
-                    let c = lookup(&item.id)?.ok_or_else(|| {
-                        Error::Corrupt(format!("capture names comment {} that is not in the log", item.id))
-                    })?;
+                    let event = lookup(&item.id)?;
+                    let Some(crate::model::Event::Comment(c)) = event.as_deref() else {
+                        return Err(Error::Corrupt(format!(
+                            "capture names comment {} that is not in the log",
+                            item.id
+                        )));
+                    };
                     let existing = c.posted_at.and_then(|t| {
                         self.slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author)
                     });
@@ -268,6 +272,10 @@ impl MergeMaps {
         [self.prefix.as_bytes(), b"m/", id.as_bytes()].concat()
     }
 
+    fn comment_key_prefix(&self) -> Vec<u8> {
+        [self.prefix.as_bytes(), b"m/"].concat()
+    }
+
     fn article_key(&self, key: &ArticleKey) -> Vec<u8> {
         [self.prefix.as_bytes(), b"k/", key.as_str().as_bytes()].concat()
     }
@@ -287,6 +295,9 @@ impl MergeMaps {
     /// The article key `key` was merged into, following chains.
     pub fn canon_key(&self, tx: &crate::views::StateTx<'_>, key: &ArticleKey) -> Result<ArticleKey> {
         let mut current = key.clone();
+        if !tx.may_have_prefix(&[self.prefix.as_bytes(), b"k/"].concat())? {
+            return Ok(current);
+        }
         for _ in 0..MAX_CHAIN {
             match tx.get_value::<ArticleKey>(&self.article_key(&current))? {
                 Some(next) if next != current => current = next,
@@ -368,7 +379,13 @@ impl MergeMaps {
         capture: CaptureRef,
         seen: &CapturedArticle,
     ) -> Result<Option<CaptureDiff>> {
-        state.apply_capture(capture, seen, |id| tx.comment(id), |id| self.canon_id(tx, id))
+        let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
+        state.apply_capture(
+            capture,
+            seen,
+            |id| tx.event_ref(id),
+            |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
+        )
     }
 
     /// Rebuilds the thread of `key` from scratch out of `prior` states (the

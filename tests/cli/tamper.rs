@@ -142,9 +142,17 @@ fn a_changed_blob_is_caught_at_its_capture() {
     let first: Value = serde_json::from_str(caps.lines().next().unwrap()).unwrap();
     let blob = first["blob"].as_str().unwrap();
     let path: PathBuf = env.archive.join("captures").join(&blob[..2]).join(format!("{}.zst", &blob[2..]));
+    // The re-scrape of the same page is stored as a delta against it.
+    let second: Value = serde_json::from_str(caps.lines().nth(1).unwrap()).unwrap();
+    let blob2 = second["blob"].as_str().unwrap();
+    let delta = env.archive.join("captures").join(&blob2[..2]).join(format!("{}.zd", &blob2[2..]));
+    assert!(delta.is_file(), "the re-scrape is stored as a delta");
+    assert!(std::fs::metadata(&delta).unwrap().len() < std::fs::metadata(&path).unwrap().len() / 4);
     std::fs::write(&path, zstd::bulk::compress(b"not the page", 3).unwrap()).unwrap();
     let f = verify_findings(&env);
     assert!(has(&f, "blob", first["seq"].as_u64().unwrap()), "{f:#?}");
+    // The delta stored against it can no longer be rebuilt either.
+    assert!(has(&f, "blob", second["seq"].as_u64().unwrap()), "{f:#?}");
 }
 
 #[test]
