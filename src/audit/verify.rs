@@ -119,6 +119,9 @@ pub fn verify(
     let mut captures: HashMap<EventId, (crate::store::ParseKey, KindCounts)> = HashMap::new();
     let mut last = Seq(0);
     let mut checkpoint_seen = false;
+    for (seq, message) in store.layout_problems()? {
+        r.find("segment", seq, None, message);
+    }
     for segment in store.scan_segments() {
         let (key, decoded) = segment?;
         r.segments += 1;

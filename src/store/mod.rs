@@ -134,6 +134,12 @@ pub trait Store {
     /// previous capture of the same page, and records this blob as that
     /// page's latest with the next commit.
     fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
+    /// Problems in how the store lays the log out (beyond what scanning
+    /// the segments shows), each with the seq it concerns if any; for
+    /// audits.
+    fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
+        Ok(Vec::new())
+    }
     /// Every page's latest-capture record (key, blob id or why it does not
     /// decode), for audits.
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {

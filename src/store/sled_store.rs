@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
-use crate::store::segfile::{Locator, LogEnd, SegmentDir, SegmentReader};
+use crate::store::segfile::{self, Locator, LogEnd, SegmentDir, SegmentReader};
 use crate::store::{
     HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
 };
@@ -319,6 +319,60 @@ impl Store for SledStore {
         self.page_bases.insert(*page, *id);
         self.pending_bases.push((*page, *id));
         Ok(())
+    }
+
+    fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
+        let mut problems = Vec::new();
+        let end = match self.tree.get(END_KEY)? {
+            None => None,
+            Some(v) => match LogEnd::from_bytes(&v) {
+                Ok(e) => Some(e),
+                Err(why) => {
+                    problems.push((None, format!("the log end record does not decode: {why}")));
+                    return Ok(problems);
+                }
+            },
+        };
+        let stop: &[u8] = &[SEGMENT + 1];
+        let mut last: Option<(Seq, LogEnd)> = None;
+        for kv in self.tree.range(&[SEGMENT][..]..stop) {
+            let (k, v) = kv?;
+            let (Ok(seq), Ok(loc)) = (decode_seq(&k[1..], "segment key"), Locator::from_bytes(&v)) else {
+                continue; // reported by the segment scan
+            };
+            let record_end =
+                LogEnd { file: loc.file, len: loc.offset + segfile::HEADER + u64::from(loc.len) };
+            let past = end.is_none_or(|e| (record_end.file, record_end.len) > (e.file, e.len));
+            if past {
+                problems.push((
+                    Some(seq),
+                    format!("segment at seq {seq} lies past the committed end of the log"),
+                ));
+            }
+            last = Some((seq, record_end));
+        }
+        match (last, end) {
+            (None, Some(e)) if e != LogEnd::default() => {
+                problems.push((None, format!("the log end record says {} bytes but there are no segments", e.len)))
+            }
+            (Some((seq, at)), Some(e)) if at != e => problems.push((
+                Some(seq),
+                format!(
+                    "the log end record says file {} byte {}, but the last segment (seq {seq}) ends at file {} byte {}",
+                    e.file, e.len, at.file, at.len
+                ),
+            )),
+            _ => {}
+        }
+        if let Some(e) = end {
+            let path = self.segments.path_of(e.file);
+            let actual = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if actual < e.len {
+                problems
+                    .push((None, format!("{} is {actual} bytes, {} were committed", path.display(), e.len)));
+            }
+        }
+        Ok(problems)
     }
 
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<crate::store::PageBaseRead>> + '_> {

@@ -308,3 +308,22 @@ fn a_truncated_segment_file_is_caught_and_blocks_appends() {
     let run = env.run(&["ingest", &again]).expect_code(2);
     assert!(run.stderr.contains("were committed"), "{run}");
 }
+
+#[test]
+fn a_changed_log_end_record_is_caught() {
+    let env = base_archive();
+    {
+        let db = db(&env.archive);
+        let log = db.open_tree("log").unwrap();
+        let mut end = log.get(b"mend").unwrap().expect("log end record").to_vec();
+        end[11] ^= 0x01;
+        log.insert(b"mend", end).unwrap();
+        db.flush().unwrap();
+    }
+    let f = verify_findings(&env);
+    assert!(
+        f.iter()
+            .any(|x| x["check"] == "segment" && x["message"].as_str().unwrap().contains("log end record")),
+        "{f:#?}"
+    );
+}
