@@ -465,6 +465,37 @@ pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Res
     digest(&tree)
 }
 
+/// Archives with more entries than this have their views audited through a
+/// temporary sled database instead of in memory, so that verify's memory
+/// stays bounded (a 1M-comment archive's three views take about 1 GB as
+/// in-memory maps).
+pub const AUDIT_IN_MEMORY_MAX: u64 = 250_000;
+
+/// Where an audit builds its fresh views.
+enum Scratch {
+    Memory,
+    /// A sled database in the OS temp directory (`$TMPDIR`), deleted on
+    /// drop.
+    Disk(sled::Db),
+}
+
+impl Scratch {
+    fn temporary() -> Result<Scratch> {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
+        let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
+        Ok(Scratch::Disk(db))
+    }
+
+    fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
+        Ok(match self {
+            Scratch::Memory => Box::new(crate::store::kv::MemoryTree::default()),
+            Scratch::Disk(db) => Box::new(db.open_tree(name)?),
+        })
+    }
+}
+
 /// A problem an audit found in a view: the view, the seq its state claims
 /// to reflect, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -482,6 +513,16 @@ pub struct ViewProblem {
 /// and does not pass the head (or equals its pin), and its state equals a
 /// fresh in-memory replay of the log up to its cursor.
 pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<ViewProblem>> {
+    audit_with(archive, views, AUDIT_IN_MEMORY_MAX)
+}
+
+/// [`audit`], building the fresh views in memory when the archive has at
+/// most `in_memory_max` entries and in a temporary sled database otherwise.
+pub fn audit_with(
+    archive: &Archive,
+    views: &[Box<dyn Projection>],
+    in_memory_max: u64,
+) -> Result<Vec<ViewProblem>> {
     let mut problems = Vec::new();
     let names = archive.store().tree_names()?;
     let head = archive.head().seq;
@@ -539,20 +580,26 @@ pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vie
         }
         pending.push((view.as_ref(), cursor.seq, digest(tree.as_ref())?));
     }
-    // Fresh replays in memory, one pass over the log per distinct cursor.
+    // Fresh replays, one pass over the log per distinct cursor: in memory
+    // for a small archive, in a temporary sled database (bounded memory)
+    // for a large one.
     let mut seqs: Vec<Seq> = pending.iter().map(|(_, s, _)| *s).collect();
     seqs.sort();
     seqs.dedup();
+    let scratch = if head.0 > in_memory_max { Scratch::temporary()? } else { Scratch::Memory };
     for seq in seqs {
         let group: Vec<&(&dyn Projection, Seq, [u8; 32])> =
             pending.iter().filter(|(_, s, _)| *s == seq).collect();
-        let trees: Vec<crate::store::kv::MemoryTree> = group.iter().map(|_| Default::default()).collect();
+        let trees: Vec<Box<dyn KvTree>> = group
+            .iter()
+            .map(|(v, _, _)| scratch.tree(&format!("{}.{seq}", v.name())))
+            .collect::<Result<_>>()?;
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-            group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t as &dyn KvTree)).collect();
+            group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
         match run_all(&jobs, archive, Seq(1), seq) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
-                    if digest(tree)? != *stored {
+                    if digest(tree.as_ref())? != *stored {
                         problems.push(ViewProblem {
                             view: view.name(),
                             seq,

@@ -113,6 +113,24 @@ fn an_interrupted_replay_leaves_the_old_views_readable() {
     );
 }
 
+#[test]
+fn the_audit_finds_a_tampered_view_in_memory_and_through_a_temporary_database() {
+    let archive = sample_archive();
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    for in_memory_max in [u64::MAX, 0] {
+        assert_eq!(audit_with(&archive, &views, in_memory_max).unwrap(), vec![], "{in_memory_max}");
+    }
+    let tree = view_tree(&archive, threads::NAME).unwrap();
+    tree.apply(vec![(b"i/zzz".to_vec(), Some(envelope::encode(&1u64).unwrap()))]).unwrap();
+    for in_memory_max in [u64::MAX, 0] {
+        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].view, threads::NAME);
+        assert!(problems[0].message.contains("differs from a fresh replay"), "{problems:?}");
+    }
+}
+
 /// One generated capture: an article index and comments as (slot, body
 /// variant, parent slot).
 type Doc = (usize, Vec<(usize, usize, Option<usize>)>);
