@@ -81,15 +81,11 @@ impl Store for MemoryStore {
     }
 
     fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
-        self.put_blob(id, raw)
-    }
-
-    fn sync_blobs(&mut self) -> Result<()> {
+        self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
         Ok(())
     }
 
-    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
+    fn sync_blobs(&mut self) -> Result<()> {
         Ok(())
     }
 

@@ -11,7 +11,7 @@ pub mod envelope;
 pub mod kv;
 pub mod memory;
 pub mod portable;
-pub mod segfile;
+pub mod records;
 pub mod sled_store;
 
 use crate::error::{Error, Result};
@@ -104,7 +104,8 @@ impl Default for ChainHash {
 /// Storage for the log, the id index, the head and the blobs.
 ///
 /// Implementations must make [`Store::commit`] atomic (all entries and the
-/// head, or nothing) and [`Store::put_blob`] durable before it returns.
+/// head, or nothing) and staged blobs durable at [`Store::sync_blobs`],
+/// before the commit that names them.
 /// Unsupported operations return an error; none panics.
 pub trait Store {
     /// The head state as of the last commit.
@@ -147,8 +148,6 @@ pub trait Store {
     }
     /// Makes every staged blob durable.
     fn sync_blobs(&mut self) -> Result<()>;
-    /// Stores a blob durably (no-op when present).
-    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()>;
     /// The raw bytes of blob `id`.
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>>;
     /// Every stored blob id, sorted.
@@ -540,9 +539,10 @@ impl Archive {
         Ok(outcome)
     }
 
-    /// Stores a blob for [`portable::import`].
+    /// Stages a blob for [`portable::import`]; it is synced before the
+    /// next imported segment is committed.
     pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.store.put_blob(id, raw)
+        self.store.stage_blob(id, raw, None)
     }
 
     /// Appends entries checked by [`portable::import`] (consecutive seqs
@@ -552,6 +552,7 @@ impl Archive {
         if entries.first().map(|e| e.seq) != Some(self.head.seq.next()) {
             return Err(Error::Corrupt("import segment does not follow the head".into()));
         }
+        self.store.sync_blobs()?;
         self.store.commit(&[entries], head, &[])?;
         self.head = *head;
         Ok(())

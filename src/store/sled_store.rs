@@ -2,7 +2,7 @@
 //! (`db/`), the blob directory (`captures/`), a lock file and a marker file.
 //!
 //! The log's segments (the enveloped `Vec<LogEntry>` of each document) are
-//! appended to plain files under `log/` ([`segfile`](super::segfile)); the
+//! appended to plain files under `log/` ([`records`](super::records)); the
 //! rest of the log's data lives in one sled tree, `log`, under four key
 //! prefixes, so that a commit (one or several whole documents) is the
 //! segment files' fsync followed by a single atomic `apply_batch`:
@@ -13,8 +13,10 @@
 //! | `i` + event id (32 bytes) | the event's seq (u64 BE) |
 //! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
-//! | `m` + `end` | the committed end of the segment files ([`LogEnd`], 12 bytes) |
+//! | `m` + `end` | the committed end of the segment files ([`RecordsEnd`], 12 bytes) |
 //! | `b` + page key (32 bytes) | the enveloped [`BlobId`] of the page's latest capture (a delta base) |
+//! | `c` + blob id (32 bytes) | the blob's [`Locator`] in the pack files (16 bytes) |
+//! | `m` + `pack` | the committed end of the pack files ([`RecordsEnd`], 12 bytes) |
 //!
 //! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
 //! opens, so a second cairn process gets a clear "in use" error instead of
@@ -24,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
-use crate::store::segfile::{self, Locator, LogEnd, SegmentDir, SegmentReader};
+use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
 use crate::store::{
     HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
 };
@@ -52,6 +54,8 @@ const SEGMENT: u8 = b's';
 const INDEX: u8 = b'i';
 const PARSED: u8 = b'p';
 const PAGE_BASE: u8 = b'b';
+const BLOB: u8 = b'c';
+const PACK_END_KEY: &[u8] = b"mpack";
 const HEAD_KEY: &[u8] = b"mhead";
 const END_KEY: &[u8] = b"mend";
 
@@ -80,11 +84,14 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     blobs: BlobDir,
-    segments: SegmentDir,
+    segments: RecordDir,
     /// Pages whose latest capture was staged by this process, and the
     /// records still to commit.
     page_bases: std::collections::HashMap<[u8; 32], BlobId>,
     pending_bases: Vec<([u8; 32], BlobId)>,
+    /// Blobs synced to the packs, and the packs' end, for the next commit.
+    pending_blobs: Vec<(BlobId, Locator)>,
+    pending_pack_end: Option<RecordsEnd>,
     _lock: File,
 }
 
@@ -150,9 +157,11 @@ impl SledStore {
             db,
             tree,
             blobs: BlobDir::new(root.join("captures")),
-            segments: SegmentDir::new(root.join("log")),
+            segments: RecordDir::new(root.join("log"), "seg"),
             page_bases: Default::default(),
             pending_bases: Vec::new(),
+            pending_blobs: Vec::new(),
+            pending_pack_end: None,
             _lock: lock,
         })
     }
@@ -169,24 +178,110 @@ impl SledStore {
 
     /// Reads and decodes the segment whose locator is stored under `key`.
     fn read_segment(
-        reader: &mut SegmentReader<'_>,
+        reader: &mut RecordReader<'_>,
         key: &[u8],
         value: &[u8],
     ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
         let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
         let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
-        let payload = reader.read(first, loc).map_err(|e| (first, e))?;
+        let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
         envelope::decode(&payload, &format!("segment at seq {first}"))
             .map(|entries| (first, entries))
             .map_err(|e| (first, e.to_string()))
     }
 
-    fn log_end(&self) -> Result<LogEnd> {
-        match self.tree.get(END_KEY)? {
-            None => Ok(LogEnd::default()),
-            Some(v) => LogEnd::from_bytes(&v).map_err(Error::Corrupt),
+    fn log_end(&self) -> Result<RecordsEnd> {
+        read_end(&self.tree, END_KEY)
+    }
+}
+
+fn read_end(tree: &sled::Tree, key: &[u8]) -> Result<RecordsEnd> {
+    match tree.get(key)? {
+        None => Ok(RecordsEnd::default()),
+        Some(v) => RecordsEnd::from_bytes(&v).map_err(Error::Corrupt),
+    }
+}
+
+fn blob_key(id: &BlobId) -> [u8; 33] {
+    let mut k = [BLOB; 33];
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+/// Where blob `id` lies: synced but not yet committed, else committed.
+fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -> Result<Option<Locator>> {
+    if let Some((_, loc)) = pending.iter().find(|(b, _)| b == id) {
+        return Ok(Some(*loc));
+    }
+    match tree.get(blob_key(id))? {
+        None => Ok(None),
+        Some(v) => {
+            Locator::from_bytes(&v).map(Some).map_err(|why| Error::Corrupt(format!("blob {id}: {why}")))
         }
     }
+}
+
+/// Layout problems of one kind of record file: the end record decodes and
+/// equals the end of the last record, no record lies past it, and the file
+/// holds the committed bytes.
+fn record_layout_problems(
+    tree: &sled::Tree,
+    prefix: u8,
+    end_key: &[u8],
+    dir: &RecordDir,
+    what: &str,
+    name_of: &dyn Fn(&[u8]) -> (Option<Seq>, String),
+) -> Result<Vec<(Option<Seq>, String)>> {
+    let mut problems = Vec::new();
+    let end = match tree.get(end_key)? {
+        None => None,
+        Some(v) => match RecordsEnd::from_bytes(&v) {
+            Ok(e) => Some(e),
+            Err(why) => {
+                problems.push((None, format!("the {what} end record does not decode: {why}")));
+                return Ok(problems);
+            }
+        },
+    };
+    let mut last: Option<(Option<Seq>, String, RecordsEnd)> = None;
+    for kv in tree.scan_prefix([prefix]) {
+        let (k, v) = kv?;
+        let Ok(loc) = Locator::from_bytes(&v) else {
+            let (seq, name) = name_of(&k[1..]);
+            problems.push((seq, format!("{name}: locator of {} bytes does not decode", v.len())));
+            continue;
+        };
+        let (seq, name) = name_of(&k[1..]);
+        let record_end =
+            RecordsEnd { file: loc.file, len: loc.offset + records::HEADER + u64::from(loc.len) };
+        if end.is_none_or(|e| (record_end.file, record_end.len) > (e.file, e.len)) {
+            problems.push((seq, format!("{name} lies past the committed end of the {what} files")));
+        }
+        if last.as_ref().is_none_or(|(_, _, l)| (record_end.file, record_end.len) > (l.file, l.len)) {
+            last = Some((seq, name, record_end));
+        }
+    }
+    match (last, end) {
+        (None, Some(e)) if e != RecordsEnd::default() => {
+            problems.push((None, format!("the {what} end record says {} bytes but there are no records", e.len)))
+        }
+        (Some((seq, name, at)), Some(e)) if at != e => problems.push((
+            seq,
+            format!(
+                "the {what} end record says file {} byte {}, but the last record ({name}) ends at file {} byte {}",
+                e.file, e.len, at.file, at.len
+            ),
+        )),
+        _ => {}
+    }
+    if let Some(e) = end {
+        let path = dir.path_of(e.file);
+        let actual = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if actual < e.len {
+            problems.push((None, format!("{} is {actual} bytes, {} were committed", path.display(), e.len)));
+        }
+    }
+    Ok(problems)
 }
 
 fn segment_error(first: Seq, why: String) -> Error {
@@ -266,13 +361,13 @@ impl Store for SledStore {
         let mut records = Vec::with_capacity(segments.len());
         for entries in segments {
             let Some(first) = entries.first() else { continue };
-            records.push((first.seq, envelope::encode(entries)?));
+            records.push((first.seq.0, envelope::encode(entries)?));
         }
         let mut batch = sled::Batch::default();
         if !records.is_empty() {
             let (locators, end) = self.segments.append(self.log_end()?, &records)?;
             for ((first, _), loc) in records.iter().zip(locators) {
-                batch.insert(&segment_key(*first)[..], &loc.to_bytes()[..]);
+                batch.insert(&segment_key(Seq(*first))[..], &loc.to_bytes()[..]);
             }
             batch.insert(END_KEY, &end.to_bytes()[..]);
         }
@@ -284,6 +379,12 @@ impl Store for SledStore {
         }
         for (page, blob) in std::mem::take(&mut self.pending_bases) {
             batch.insert([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?);
+        }
+        for (blob, loc) in std::mem::take(&mut self.pending_blobs) {
+            batch.insert(&blob_key(&blob)[..], &loc.to_bytes()[..]);
+        }
+        if let Some(end) = self.pending_pack_end.take() {
+            batch.insert(PACK_END_KEY, &end.to_bytes()[..]);
         }
         batch.insert(HEAD_KEY, envelope::encode(head)?);
         self.tree.apply_batch(batch)?;
@@ -307,8 +408,10 @@ impl Store for SledStore {
     }
 
     fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
+        let (tree, pending) = (&self.tree, &self.pending_blobs);
+        let lookup = |b: &BlobId| blob_locator(tree, pending, b);
         let Some(page) = page else {
-            return self.blobs.stage(id, raw, None).map(|_| ());
+            return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
         };
         let base = match self.page_bases.get(page) {
             Some(b) => Some(*b),
@@ -317,63 +420,31 @@ impl Store for SledStore {
                 Some(v) => Some(envelope::decode::<BlobId>(&v, "page base record")?),
             },
         };
-        self.blobs.stage(id, raw, base.as_ref())?;
+        self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
         self.page_bases.insert(*page, *id);
         self.pending_bases.push((*page, *id));
         Ok(())
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
-        let mut problems = Vec::new();
-        let end = match self.tree.get(END_KEY)? {
-            None => None,
-            Some(v) => match LogEnd::from_bytes(&v) {
-                Ok(e) => Some(e),
-                Err(why) => {
-                    problems.push((None, format!("the log end record does not decode: {why}")));
-                    return Ok(problems);
-                }
-            },
+        let segment = |k: &[u8]| match decode_seq(k, "segment key") {
+            Ok(seq) => (Some(seq), format!("segment at seq {seq}")),
+            Err(e) => (None, e.to_string()),
         };
-        let stop: &[u8] = &[SEGMENT + 1];
-        let mut last: Option<(Seq, LogEnd)> = None;
-        for kv in self.tree.range(&[SEGMENT][..]..stop) {
-            let (k, v) = kv?;
-            let (Ok(seq), Ok(loc)) = (decode_seq(&k[1..], "segment key"), Locator::from_bytes(&v)) else {
-                continue; // reported by the segment scan
-            };
-            let record_end =
-                LogEnd { file: loc.file, len: loc.offset + segfile::HEADER + u64::from(loc.len) };
-            let past = end.is_none_or(|e| (record_end.file, record_end.len) > (e.file, e.len));
-            if past {
-                problems.push((
-                    Some(seq),
-                    format!("segment at seq {seq} lies past the committed end of the log"),
-                ));
-            }
-            last = Some((seq, record_end));
-        }
-        match (last, end) {
-            (None, Some(e)) if e != LogEnd::default() => {
-                problems.push((None, format!("the log end record says {} bytes but there are no segments", e.len)))
-            }
-            (Some((seq, at)), Some(e)) if at != e => problems.push((
-                Some(seq),
-                format!(
-                    "the log end record says file {} byte {}, but the last segment (seq {seq}) ends at file {} byte {}",
-                    e.file, e.len, at.file, at.len
-                ),
-            )),
-            _ => {}
-        }
-        if let Some(e) = end {
-            let path = self.segments.path_of(e.file);
-            let actual = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if actual < e.len {
-                problems
-                    .push((None, format!("{} is {actual} bytes, {} were committed", path.display(), e.len)));
-            }
-        }
+        let blob = |k: &[u8]| match <[u8; 32]>::try_from(k) {
+            Ok(id) => (None, format!("blob {}", BlobId(id))),
+            Err(_) => (None, format!("blob key of {} bytes", k.len() + 1)),
+        };
+        let mut problems =
+            record_layout_problems(&self.tree, SEGMENT, END_KEY, &self.segments, "log", &segment)?;
+        problems.extend(record_layout_problems(
+            &self.tree,
+            BLOB,
+            PACK_END_KEY,
+            self.blobs.packs(),
+            "pack",
+            &blob,
+        )?);
         Ok(problems)
     }
 
@@ -388,15 +459,20 @@ impl Store for SledStore {
     }
 
     fn sync_blobs(&mut self) -> Result<()> {
-        self.blobs.sync_staged()
-    }
-
-    fn put_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.blobs.put(id, raw)
+        let end = match self.pending_pack_end {
+            Some(e) => e,
+            None => read_end(&self.tree, PACK_END_KEY)?,
+        };
+        if let Some((locators, end)) = self.blobs.sync_staged(end)? {
+            self.pending_blobs.extend(locators);
+            self.pending_pack_end = Some(end);
+        }
+        Ok(())
     }
 
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        self.blobs.get(id)
+        let lookup = |b: &BlobId| blob_locator(&self.tree, &self.pending_blobs, b);
+        self.blobs.get(id, &lookup)
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
@@ -412,7 +488,15 @@ impl Store for SledStore {
     }
 
     fn blob_ids(&self) -> Result<Vec<BlobId>> {
-        self.blobs.ids()
+        self.tree
+            .scan_prefix([BLOB])
+            .map(|kv| {
+                let (k, _) = kv?;
+                <[u8; 32]>::try_from(&k[1..])
+                    .map(BlobId)
+                    .map_err(|_| Error::Corrupt(format!("blob key of {} bytes", k.len())))
+            })
+            .collect()
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -468,6 +552,11 @@ impl Store for SledStore {
     }
 
     fn blob_bytes(&self) -> Result<u64> {
-        self.blobs.stored_bytes()
+        let mut total = 0u64;
+        for kv in self.tree.scan_prefix([BLOB]) {
+            let (_, v) = kv?;
+            total += Locator::from_bytes(&v).map_or(0, |l| u64::from(l.len));
+        }
+        Ok(total)
     }
 }

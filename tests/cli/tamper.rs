@@ -135,20 +135,40 @@ fn swapped_entries_are_caught() {
     assert!(has(&f, "index", 3), "{f:#?}");
 }
 
+/// The locator (file u32, offset u64, length u32) of blob `hex` in sled.
+fn blob_locator(archive: &Path, hex: &str) -> (u32, usize, usize) {
+    let db = db(archive);
+    let log = db.open_tree("log").unwrap();
+    let id = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let loc = log.get([b"c".as_slice(), &id].concat()).unwrap().expect("blob locator");
+    (
+        u32::from_be_bytes(loc[..4].try_into().unwrap()),
+        u64::from_be_bytes(loc[4..12].try_into().unwrap()) as usize,
+        u32::from_be_bytes(loc[12..].try_into().unwrap()) as usize,
+    )
+}
+
 #[test]
 fn a_changed_blob_is_caught_at_its_capture() {
     let env = base_archive();
     let caps = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let first: Value = serde_json::from_str(caps.lines().next().unwrap()).unwrap();
-    let blob = first["blob"].as_str().unwrap();
-    let path: PathBuf = env.archive.join("captures").join(&blob[..2]).join(format!("{}.zst", &blob[2..]));
-    // The re-scrape of the same page is stored as a delta against it.
     let second: Value = serde_json::from_str(caps.lines().nth(1).unwrap()).unwrap();
-    let blob2 = second["blob"].as_str().unwrap();
-    let delta = env.archive.join("captures").join(&blob2[..2]).join(format!("{}.zd", &blob2[2..]));
-    assert!(delta.is_file(), "the re-scrape is stored as a delta");
-    assert!(std::fs::metadata(&delta).unwrap().len() < std::fs::metadata(&path).unwrap().len() / 4);
-    std::fs::write(&path, zstd::bulk::compress(b"not the page", 3).unwrap()).unwrap();
+    let (file, offset, len) = blob_locator(&env.archive, first["blob"].as_str().unwrap());
+    // The re-scrape of the same page is stored as a delta against it.
+    let (_, _, len2) = blob_locator(&env.archive, second["blob"].as_str().unwrap());
+    assert!(len2 < len / 4, "the re-scrape is stored as a delta: {len2} vs {len} bytes");
+    // Replace the first capture's bytes in the pack, keeping the record's
+    // length (zstd frame of other text, padded with a skippable frame).
+    let path = env.archive.join("captures").join(format!("{file:08}.pack"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut other = zstd::bulk::compress(b"not the page", 3).unwrap();
+    let pad = len - other.len() - 8;
+    other.extend_from_slice(&0x184D2A50u32.to_le_bytes());
+    other.extend_from_slice(&(pad as u32).to_le_bytes());
+    other.extend(std::iter::repeat_n(0u8, pad));
+    bytes[offset + 12..offset + 12 + len].copy_from_slice(&other);
+    std::fs::write(&path, &bytes).unwrap();
     let f = verify_findings(&env);
     assert!(has(&f, "blob", first["seq"].as_u64().unwrap()), "{f:#?}");
     // The delta stored against it can no longer be rebuilt either.
@@ -239,13 +259,14 @@ fn random_flips(rounds: u64, seed: u64) {
         let env = Env::new();
         copy_dir(&base.archive, &env.archive);
         let what = if rng.below(3) == 0 {
-            let path = env.archive.join("log").join("00000000.seg");
+            let file = if rng.below(2) == 0 { "log/00000000.seg" } else { "captures/00000000.pack" };
+            let path = env.archive.join(file);
             let mut bytes = std::fs::read(&path).unwrap();
             let at = rng.below(bytes.len());
             let mask = (rng.below(255) + 1) as u8;
             bytes[at] ^= mask;
             std::fs::write(&path, &bytes).unwrap();
-            format!("segment file byte {at} ^ {mask:#04x}")
+            format!("{file} byte {at} ^ {mask:#04x}")
         } else {
             let db = db(&env.archive);
             let mut values: Vec<(sled::IVec, sled::IVec)> = Vec::new();

@@ -1,25 +1,25 @@
-//! Log segment files: the encoded log segments, appended to plain files
-//! (`log/00000000.seg`, `log/00000001.seg`, …) instead of sled, so that the
-//! bulk of the log is written once, sequentially, read back without passing
-//! through sled's page cache, and never rewritten.
+//! Append-only record files: the log segments (`log/00000000.seg`, …) and
+//! the raw captures (`captures/00000000.pack`, …) are appended to plain
+//! files instead of sled, so that the bulk of the archive is written once,
+//! sequentially, read back without passing through sled's page cache, and
+//! never rewritten.
 //!
 //! A file is a sequence of records, each
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 8 | the segment's first seq, u64 big-endian |
+//! | 8 | the record's tag, u64 big-endian: a segment's first seq, a blob id's first 8 bytes |
 //! | 4 | the payload length N, u32 big-endian |
-//! | N | the enveloped `Vec<LogEntry>` (see `envelope`, with its own check) |
+//! | N | the payload: an enveloped `Vec<LogEntry>`, or a stored blob |
 //!
-//! The sled tree holds a 16-byte [`Locator`] per segment (file number,
-//! offset, length) and the end of the committed log ([`LogEnd`]), both
+//! The sled tree holds a 16-byte [`Locator`] per record (file number,
+//! offset, length) and the committed end of the files ([`RecordsEnd`]),
 //! written in the same atomic batch as the index and the head. A commit
 //! appends its records and fsyncs the file *before* that batch, so a crash
 //! leaves at most bytes past the committed end, which the next writer cuts
 //! off; a record is never referenced before it is durable.
 
 use crate::error::{Error, Result};
-use crate::model::Seq;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -72,14 +72,14 @@ impl Locator {
 /// The end of the committed log: the file appended to last and its
 /// committed length.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LogEnd {
+pub struct RecordsEnd {
     /// The file number.
     pub file: u32,
     /// Its committed length in bytes.
     pub len: u64,
 }
 
-impl LogEnd {
+impl RecordsEnd {
     /// The 12 stored bytes: file u32, length u64, big-endian.
     pub fn to_bytes(self) -> [u8; 12] {
         let mut b = [0u8; 12];
@@ -89,7 +89,7 @@ impl LogEnd {
     }
 
     /// Reads the 12 stored bytes.
-    pub fn from_bytes(b: &[u8]) -> std::result::Result<LogEnd, String> {
+    pub fn from_bytes(b: &[u8]) -> std::result::Result<RecordsEnd, String> {
         if b.len() != 12 {
             return Err(format!("log end record of {} bytes, expected 12", b.len()));
         }
@@ -97,35 +97,42 @@ impl LogEnd {
         let mut len = [0u8; 8];
         file.copy_from_slice(&b[..4]);
         len.copy_from_slice(&b[4..]);
-        Ok(LogEnd { file: u32::from_be_bytes(file), len: u64::from_be_bytes(len) })
+        Ok(RecordsEnd { file: u32::from_be_bytes(file), len: u64::from_be_bytes(len) })
     }
 }
 
-/// The directory of segment files.
+/// A directory of record files.
 #[derive(Debug)]
-pub struct SegmentDir {
+pub struct RecordDir {
     root: PathBuf,
+    /// File name extension (`seg`, `pack`).
+    ext: &'static str,
     /// The open file being appended to, once the first commit of this
     /// process has cut off any uncommitted tail.
     writer: Option<(u32, File, u64)>,
 }
 
-impl SegmentDir {
-    /// The segment directory at `root` (created on first append).
-    pub fn new(root: PathBuf) -> SegmentDir {
-        SegmentDir { root, writer: None }
+impl RecordDir {
+    /// The record directory at `root`, files named `NNNNNNNN.EXT` (created
+    /// on first append).
+    pub fn new(root: PathBuf, ext: &'static str) -> RecordDir {
+        RecordDir { root, ext, writer: None }
     }
 
     /// The path of file number `n`.
     pub fn path_of(&self, n: u32) -> PathBuf {
-        self.root.join(format!("{n:08}.seg"))
+        self.root.join(format!("{n:08}.{}", self.ext))
     }
 
-    /// Appends one record per `(first seq, payload)` and fsyncs, returning
+    /// Appends one record per `(tag, payload)` and fsyncs, returning
     /// each record's locator and the new end. `end` is the committed end
     /// (from the store): on the first append of a process, anything past it
     /// (an interrupted commit's bytes, or files after it) is removed first.
-    pub fn append(&mut self, end: LogEnd, records: &[(Seq, Vec<u8>)]) -> Result<(Vec<Locator>, LogEnd)> {
+    pub fn append(
+        &mut self,
+        end: RecordsEnd,
+        records: &[(u64, Vec<u8>)],
+    ) -> Result<(Vec<Locator>, RecordsEnd)> {
         if self.writer.is_none() {
             self.writer = Some(self.open_at(end)?);
         }
@@ -141,7 +148,7 @@ impl SegmentDir {
         let mut locators = Vec::with_capacity(records.len());
         for (first, payload) in records {
             let plen = u32::try_from(payload.len())
-                .map_err(|_| Error::Corrupt(format!("segment at seq {first} is over 4 GiB")))?;
+                .map_err(|_| Error::Corrupt(format!("record {first} is over 4 GiB")))?;
             locators.push(Locator { file: file_no, offset: len + buf.len() as u64, len: plen });
             buf.extend_from_slice(&first.to_be_bytes());
             buf.extend_from_slice(&plen.to_be_bytes());
@@ -152,12 +159,12 @@ impl SegmentDir {
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         len += buf.len() as u64;
         self.writer = Some((file_no, file, len));
-        Ok((locators, LogEnd { file: file_no, len }))
+        Ok((locators, RecordsEnd { file: file_no, len }))
     }
 
     /// Opens the file at the committed end for appending, cutting off what
     /// lies past it.
-    fn open_at(&self, end: LogEnd) -> Result<(u32, File, u64)> {
+    fn open_at(&self, end: RecordsEnd) -> Result<(u32, File, u64)> {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         for entry in fs::read_dir(&self.root).map_err(|e| Error::io(&self.root, e))? {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
@@ -215,21 +222,22 @@ impl SegmentDir {
     }
 
     /// A reader for records (keeps one open file).
-    pub fn reader(&self) -> SegmentReader<'_> {
-        SegmentReader { dir: self, open: None }
+    pub fn reader(&self) -> RecordReader<'_> {
+        RecordReader { dir: self, open: None }
     }
 }
 
 /// Reads records by locator, keeping the last file open.
-pub struct SegmentReader<'a> {
-    dir: &'a SegmentDir,
+pub struct RecordReader<'a> {
+    dir: &'a RecordDir,
     open: Option<(u32, File, u64)>,
 }
 
-impl SegmentReader<'_> {
+impl RecordReader<'_> {
     /// The payload of the record at `loc`, checking that its header names
-    /// `first` and the locator's length. Errors are reasons (for audits).
-    pub fn read(&mut self, first: Seq, loc: Locator) -> std::result::Result<Vec<u8>, String> {
+    /// `first` (its tag) and the locator's length. Errors are reasons (for
+    /// audits).
+    pub fn read(&mut self, first: u64, loc: Locator) -> std::result::Result<Vec<u8>, String> {
         let path = self.dir.path_of(loc.file);
         if self.open.as_ref().is_none_or(|(n, _, _)| *n != loc.file) {
             let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -240,7 +248,7 @@ impl SegmentReader<'_> {
         let end = loc.offset.checked_add(HEADER + u64::from(loc.len));
         if end.is_none_or(|end| end > *size) {
             return Err(format!(
-                "{} is {size} bytes; the locator of seq {first} points past its end (byte {} + {})",
+                "{} is {size} bytes; the locator of record {first} points past its end (byte {} + {})",
                 path.display(),
                 loc.offset,
                 HEADER + u64::from(loc.len)
@@ -255,9 +263,9 @@ impl SegmentReader<'_> {
         seq.copy_from_slice(&buf[..8]);
         len.copy_from_slice(&buf[8..12]);
         let (seq, len) = (u64::from_be_bytes(seq), u32::from_be_bytes(len));
-        if seq != first.0 || len != loc.len {
+        if seq != first || len != loc.len {
             return Err(format!(
-                "{} at byte {}: the record header says seq {seq}, {len} bytes; the locator says seq {first}, {} bytes",
+                "{} at byte {}: the record header says {seq}, {len} bytes; the locator says {first}, {} bytes",
                 path.display(),
                 loc.offset,
                 loc.len
@@ -280,32 +288,31 @@ mod tests {
     #[test]
     fn records_round_trip_and_an_uncommitted_tail_is_cut() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut dir = SegmentDir::new(tmp.path().join("log"));
-        let (locs, end) = dir
-            .append(LogEnd::default(), &[(Seq(1), b"one".to_vec()), (Seq(2), b"second".to_vec())])
-            .unwrap();
-        assert_eq!(end, LogEnd { file: 0, len: 2 * HEADER + 9 });
-        assert_eq!(dir.reader().read(Seq(2), locs[1]).unwrap(), b"second");
-        assert!(dir.reader().read(Seq(3), locs[1]).unwrap_err().contains("says seq 2"));
+        let mut dir = RecordDir::new(tmp.path().join("log"), "seg");
+        let (locs, end) =
+            dir.append(RecordsEnd::default(), &[(1, b"one".to_vec()), (2, b"second".to_vec())]).unwrap();
+        assert_eq!(end, RecordsEnd { file: 0, len: 2 * HEADER + 9 });
+        assert_eq!(dir.reader().read(2, locs[1]).unwrap(), b"second");
+        assert!(dir.reader().read(3, locs[1]).unwrap_err().contains("says 2,"));
         // A crashed commit appended bytes the store never recorded.
-        let (_, crashed) = dir.append(end, &[(Seq(3), b"lost".to_vec())]).unwrap();
+        let (_, crashed) = dir.append(end, &[(3, b"lost".to_vec())]).unwrap();
         assert!(crashed.len > end.len);
-        let mut again = SegmentDir::new(tmp.path().join("log"));
-        let (locs3, end3) = again.append(end, &[(Seq(3), b"three".to_vec())]).unwrap();
+        let mut again = RecordDir::new(tmp.path().join("log"), "seg");
+        let (locs3, end3) = again.append(end, &[(3, b"three".to_vec())]).unwrap();
         assert_eq!(locs3[0].offset, end.len);
         assert_eq!(end3.len, end.len + HEADER + 5);
-        assert_eq!(again.reader().read(Seq(1), locs[0]).unwrap(), b"one");
-        assert_eq!(again.reader().read(Seq(3), locs3[0]).unwrap(), b"three");
+        assert_eq!(again.reader().read(1, locs[0]).unwrap(), b"one");
+        assert_eq!(again.reader().read(3, locs3[0]).unwrap(), b"three");
         assert_eq!(fs::metadata(again.path_of(0)).unwrap().len(), end3.len);
     }
 
     #[test]
     fn a_file_shorter_than_the_committed_end_is_corrupt() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut dir = SegmentDir::new(tmp.path().join("log"));
-        let (_, end) = dir.append(LogEnd::default(), &[(Seq(1), b"one".to_vec())]).unwrap();
-        let mut again = SegmentDir::new(tmp.path().join("log"));
-        let err = again.append(LogEnd { file: 0, len: end.len + 1 }, &[]).unwrap_err();
+        let mut dir = RecordDir::new(tmp.path().join("log"), "seg");
+        let (_, end) = dir.append(RecordsEnd::default(), &[(1, b"one".to_vec())]).unwrap();
+        let mut again = RecordDir::new(tmp.path().join("log"), "seg");
+        let err = again.append(RecordsEnd { file: 0, len: end.len + 1 }, &[]).unwrap_err();
         assert!(err.to_string().contains("committed"), "{err}");
     }
 
@@ -314,7 +321,7 @@ mod tests {
         let l = Locator { file: 3, offset: 1 << 40, len: 77 };
         assert_eq!(Locator::from_bytes(&l.to_bytes()).unwrap(), l);
         assert!(Locator::from_bytes(&[0; 15]).is_err());
-        let e = LogEnd { file: 2, len: 99 };
-        assert_eq!(LogEnd::from_bytes(&e.to_bytes()).unwrap(), e);
+        let e = RecordsEnd { file: 2, len: 99 };
+        assert_eq!(RecordsEnd::from_bytes(&e.to_bytes()).unwrap(), e);
     }
 }
