@@ -34,6 +34,10 @@ const MAX_DELTA_RAW: u64 = 256 << 20;
 /// The longest chain of deltas before a blob is stored whole.
 pub const MAX_DEPTH: u8 = 16;
 
+/// Blobs just appended to a pack, with their locators, and the packs' new
+/// end.
+pub type Synced = (Vec<(BlobId, Locator)>, RecordsEnd);
+
 /// Where a stored blob lies: the store's locator lookup.
 pub type Lookup<'a> = &'a dyn Fn(&BlobId) -> Result<Option<Locator>>;
 
@@ -140,7 +144,7 @@ impl BlobDir {
     /// Appends every staged blob to the pack file and fsyncs it. `end` is
     /// the committed end of the packs. Returns each blob's locator and the
     /// new end, for the store's next commit (`None` when nothing was staged).
-    pub fn sync_staged(&mut self, end: RecordsEnd) -> Result<Option<(Vec<(BlobId, Locator)>, RecordsEnd)>> {
+    pub fn sync_staged(&mut self, end: RecordsEnd) -> Result<Option<Synced>> {
         if self.staged.is_empty() {
             return Ok(None);
         }

@@ -221,6 +221,9 @@ fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -
     }
 }
 
+/// A record named for a finding: the seq it concerns, if any, and a name.
+type Named = (Option<Seq>, String);
+
 /// Layout problems of one kind of record file: the end record decodes and
 /// equals the end of the last record, no record lies past it, and the file
 /// holds the committed bytes.
@@ -230,7 +233,7 @@ fn record_layout_problems(
     end_key: &[u8],
     dir: &RecordDir,
     what: &str,
-    name_of: &dyn Fn(&[u8]) -> (Option<Seq>, String),
+    name_of: &dyn Fn(&[u8]) -> Named,
 ) -> Result<Vec<(Option<Seq>, String)>> {
     let mut problems = Vec::new();
     let end = match tree.get(end_key)? {
