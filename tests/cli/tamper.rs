@@ -7,7 +7,7 @@ use crate::support::{fixture, jsonl_fixture, Env};
 use cairn::model::{LogEntry, Timestamp};
 use cairn::store::envelope;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// An archive with the sample page, a re-scrape and the JSONL fixture, its
 /// views built. Returns the env.
