@@ -114,7 +114,17 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
         a.flush().unwrap();
         *a.head()
     };
-    let mut a = Archive::open(&path, OpenMode::MustExist).unwrap();
+    // sled's background thread may hold the database for a moment after
+    // the drop (the CLI's --wait covers this between processes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut a = loop {
+        match Archive::open(&path, OpenMode::MustExist) {
+            Err(Error::ArchiveInUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(*a.head(), head);
     a.append_document(&document(b"two", &["c"]), false).unwrap();
     a.flush().unwrap();

@@ -5,12 +5,15 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State: `n/FOLDED` holds an [`AuthorInfo`]; `t/FOLDED\0SORTKEY\0SLOT` a
-//! [`TimelineEntry`]; `k/KEY` the latest title of each article.
+//! State: `n/FOLDED` holds an [`AuthorInfo`]; `t/FOLDED\0ARTICLE` an
+//! [`AuthorArticle`], the author's comments under that article (one key
+//! per author and article rather than per comment: sled's cost is per key
+//! written, and commenters often post several times under one article);
+//! `k/KEY` the latest title of each article. [`timeline`] sorts by time.
 
 use crate::error::Result;
 use crate::model::normalize::normalize_line;
-use crate::model::{ArticleKey, Comment, Event, EventId, LogEntry, MergeKind, Timestamp};
+use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
@@ -40,6 +43,37 @@ pub struct TimelineEntry {
     pub aliases: Vec<EventId>,
 }
 
+/// One author's comments under one article, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorArticle {
+    /// The article.
+    pub article: ArticleKey,
+    /// The comments, in the order first seen.
+    pub comments: Vec<StoredEntry>,
+}
+
+/// One comment in an [`AuthorArticle`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEntry {
+    /// When it was posted.
+    pub posted_at: Option<Timestamp>,
+    /// Every version's id, oldest first; the last is the latest.
+    pub versions: Vec<EventId>,
+    /// Ids merged into this comment by `dedupe --apply`.
+    pub aliases: Vec<EventId>,
+}
+
+impl StoredEntry {
+    /// Whether comment `id`, posted at `posted_at`, is (a version of) this
+    /// one: same posted time, or the same id when it has no time.
+    fn holds(&self, id: &EventId, posted_at: Option<&Timestamp>) -> bool {
+        match posted_at {
+            Some(t) => self.posted_at.as_ref() == Some(t),
+            None => self.posted_at.is_none() && self.versions.contains(id),
+        }
+    }
+}
+
 /// Folds a name for matching: one-line normalization, lower case.
 pub fn fold(name: &str) -> String {
     normalize_line(name).to_lowercase()
@@ -63,21 +97,11 @@ fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
     k
 }
 
-/// The timeline key of a comment's slot (article, author, time; or the id
-/// when it has no time) and its author's info key.
-fn entry_keys(c: &Comment, id: &EventId, author: &str) -> (Vec<u8>, Vec<u8>) {
+/// The key of an author's comments under an article, and the author's
+/// info key.
+fn group_keys(article: &ArticleKey, author: &str) -> (Vec<u8>, Vec<u8>) {
     let folded = fold(author);
-    let slot = match &c.posted_at {
-        Some(t) => format!("{}\0{}", c.article, t.canonical()),
-        None => format!("{}\0#{}", c.article, id),
-    };
-    let key = [
-        timeline_prefix(&folded),
-        sort_key(c.posted_at.as_ref()).to_vec(),
-        b"\0".to_vec(),
-        slot.into_bytes(),
-    ]
-    .concat();
+    let key = [timeline_prefix(&folded), article.as_str().as_bytes().to_vec()].concat();
     (key, [b"n/".as_slice(), folded.as_bytes()].concat())
 }
 
@@ -94,7 +118,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -107,22 +131,19 @@ impl Projection for AuthorsView {
             }
             Event::Comment(c) => {
                 let Some(author) = &c.author else { return Ok(()) };
-                let (key, info_key) = entry_keys(c, &entry.id, author);
-                match tx.get_value::<TimelineEntry>(&key)? {
-                    Some(mut t) => {
-                        if !t.versions.contains(&entry.id) {
-                            t.versions.push(entry.id);
-                            tx.put_value(key, &t)?;
-                        }
-                    }
+                let (key, info_key) = group_keys(&c.article, author);
+                let mut group: AuthorArticle = tx
+                    .get_value(&key)?
+                    .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
+                match group.comments.iter_mut().find(|e| e.holds(&entry.id, c.posted_at.as_ref())) {
+                    Some(e) if e.versions.contains(&entry.id) => return Ok(()),
+                    Some(e) => e.versions.push(entry.id),
                     None => {
-                        let t = TimelineEntry {
-                            article: c.article.clone(),
+                        group.comments.push(StoredEntry {
                             posted_at: c.posted_at,
                             versions: vec![entry.id],
                             aliases: Vec::new(),
-                        };
-                        tx.put_value(key, &t)?;
+                        });
                         let mut info = tx
                             .get_value::<AuthorInfo>(&info_key)?
                             .unwrap_or_else(|| AuthorInfo { display: author.clone(), comments: 0 });
@@ -130,7 +151,7 @@ impl Projection for AuthorsView {
                         tx.put_value(info_key, &info)?;
                     }
                 }
-                Ok(())
+                tx.put_value(key, &group)
             }
             Event::Capture(_) => Ok(()),
             Event::Merge(m) if m.kind == MergeKind::Comment => {
@@ -140,29 +161,37 @@ impl Projection for AuthorsView {
                 for f in &m.fold {
                     let Some(c) = tx.comment(f)? else { continue };
                     let Some(author) = &c.author else { continue };
-                    let (key, info_key) = entry_keys(&c, f, author);
-                    let Some(mut t) = tx.get_value::<TimelineEntry>(&key)? else { continue };
-                    if !t.versions.contains(f) {
+                    let (key, info_key) = group_keys(&c.article, author);
+                    let Some(mut group) = tx.get_value::<AuthorArticle>(&key)? else { continue };
+                    let Some(at) = group.comments.iter().position(|e| e.versions.contains(f)) else {
                         continue;
-                    }
-                    t.versions.retain(|v| v != f);
-                    if t.versions.is_empty() {
-                        tx.delete(key);
+                    };
+                    group.comments[at].versions.retain(|v| v != f);
+                    if group.comments[at].versions.is_empty() {
+                        group.comments.remove(at);
                         if let Some(mut info) = tx.get_value::<AuthorInfo>(&info_key)? {
                             info.comments = info.comments.saturating_sub(1);
                             tx.put_value(info_key, &info)?;
                         }
                     } else {
-                        t.aliases.push(*f);
-                        tx.put_value(key, &t)?;
+                        group.comments[at].aliases.push(*f);
+                    }
+                    if group.comments.is_empty() {
+                        tx.delete(key);
+                    } else {
+                        tx.put_value(key, &group)?;
                     }
                     if let Some(kept) = tx.comment(&m.keep)? {
                         if let Some(kept_author) = &kept.author {
-                            let (kkey, _) = entry_keys(&kept, &m.keep, kept_author);
-                            if let Some(mut k) = tx.get_value::<TimelineEntry>(&kkey)? {
-                                if !k.aliases.contains(f) && !k.versions.contains(f) {
-                                    k.aliases.push(*f);
-                                    tx.put_value(kkey, &k)?;
+                            let (kkey, _) = group_keys(&kept.article, kept_author);
+                            if let Some(mut k) = tx.get_value::<AuthorArticle>(&kkey)? {
+                                let found =
+                                    k.comments.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
+                                if let Some(e) = found {
+                                    if !e.aliases.contains(f) && !e.versions.contains(f) {
+                                        e.aliases.push(*f);
+                                        tx.put_value(kkey, &k)?;
+                                    }
                                 }
                             }
                         }
@@ -193,11 +222,37 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
     let folded = fold(name);
     let Some(info) = tree.get(&[b"n/".as_slice(), folded.as_bytes()].concat())? else { return Ok(None) };
     let info: AuthorInfo = envelope::decode(&info, "author")?;
-    let entries = tree
-        .scan_prefix(&timeline_prefix(&folded))
-        .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "timeline entry")))
-        .collect::<Result<Vec<TimelineEntry>>>()?;
-    Ok(Some((info, entries)))
+    let mut entries: Vec<(Vec<u8>, TimelineEntry)> = Vec::new();
+    for kv in tree.scan_prefix(&timeline_prefix(&folded)) {
+        let (_, v) = kv?;
+        let group: AuthorArticle = envelope::decode(&v, "author's comments under an article")?;
+        for e in group.comments {
+            // Sorted by instant, then article, then posted time as written
+            // (or the id when there is none).
+            let tie = match &e.posted_at {
+                Some(t) => t.canonical(),
+                None => e.versions.first().map_or_else(String::new, |id| format!("#{id}")),
+            };
+            let order = [
+                &sort_key(e.posted_at.as_ref())[..],
+                group.article.as_str().as_bytes(),
+                b"\0",
+                tie.as_bytes(),
+            ]
+            .concat();
+            entries.push((
+                order,
+                TimelineEntry {
+                    article: group.article.clone(),
+                    posted_at: e.posted_at,
+                    versions: e.versions,
+                    aliases: e.aliases,
+                },
+            ));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Some((info, entries.into_iter().map(|(_, e)| e).collect())))
 }
 
 /// The latest title of an article, as this view knows it.
