@@ -354,7 +354,7 @@ pub fn ingest_inputs(
         if let Some(views) = views {
             let segments = archive.take_committed();
             if !segments.is_empty() {
-                crate::views::apply_segments(archive, views, &segments)?;
+                crate::views::apply_segments(archive, views, segments)?;
             }
         }
         Ok(())

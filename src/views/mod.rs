@@ -57,7 +57,7 @@ pub struct StateTx<'a> {
     fresh: bool,
     /// Key prefixes found to have no key in the tree, and no write since.
     empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
-    recent: HashMap<EventId, Arc<Event>>,
+    recent: HashMap<EventId, Arc<LogEntry>>,
 }
 
 impl<'a> StateTx<'a> {
@@ -135,27 +135,27 @@ impl<'a> StateTx<'a> {
         Ok(())
     }
 
-    /// The event with id `id`: from the entries applied since the last
-    /// commit, else from the log.
-    pub fn event_ref(&self, id: &EventId) -> Result<Option<Arc<Event>>> {
+    /// The entry of event `id`: from the entries applied since the last
+    /// commit (shared, not copied), else from the log.
+    pub fn entry_ref(&self, id: &EventId) -> Result<Option<Arc<LogEntry>>> {
         if let Some(e) = self.recent.get(id) {
             return Ok(Some(Arc::clone(e)));
         }
         match self.archive.store().seq_of(id)? {
             None => Ok(None),
-            Some(seq) => Ok(Some(Arc::new(self.archive.entry(seq)?.event))),
+            Some(seq) => Ok(Some(Arc::new(self.archive.entry(seq)?))),
         }
     }
 
-    /// The event with id `id` (a copy; see [`StateTx::event_ref`]).
+    /// The event with id `id` (a copy; see [`StateTx::entry_ref`]).
     pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
-        Ok(self.event_ref(id)?.map(|e| (*e).clone()))
+        Ok(self.entry_ref(id)?.map(|e| e.event.clone()))
     }
 
     /// The comment with id `id`.
     pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
-        Ok(match self.event_ref(id)?.as_deref() {
-            Some(Event::Comment(c)) => Some(c.clone()),
+        Ok(match self.entry_ref(id)?.as_deref() {
+            Some(LogEntry { event: Event::Comment(c), .. }) => Some(c.clone()),
             _ => None,
         })
     }
@@ -258,10 +258,10 @@ fn run_entries(
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
         }
         let is_capture = matches!(entry.event, Event::Capture(_));
+        let entry = Arc::new(entry);
         if !is_capture {
-            let shared = Arc::new(entry.event.clone());
             for tx in txs.iter_mut() {
-                tx.recent.insert(entry.id, Arc::clone(&shared));
+                tx.recent.insert(entry.id, Arc::clone(&entry));
             }
         }
         for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
@@ -363,15 +363,16 @@ pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> 
 }
 
 /// Applies just-committed segments (handed over by the ingest, in memory)
-/// to every view whose cursor is right before them; any other view is
-/// brought up to date from the store with [`catch_up`].
+/// to every view whose cursor is right before them, in one pass; any other
+/// view is brought up to date from the store with [`catch_up`].
 pub fn apply_segments(
     archive: &Archive,
     views: &[Box<dyn Projection>],
-    segments: &[Vec<LogEntry>],
+    segments: Vec<Vec<LogEntry>>,
 ) -> Result<()> {
     let Some(first) = segments.iter().flatten().next().map(|e| e.seq) else { return Ok(()) };
     let mut lagging = false;
+    let mut ready: Vec<(&dyn Projection, Arc<dyn KvTree>)> = Vec::new();
     for view in views {
         let pointer = load_pointer(archive, view.name())?;
         if pointer.pinned_until.is_some() {
@@ -384,12 +385,11 @@ pub fn apply_segments(
             lagging = true;
             continue;
         }
-        run_entries(
-            &[(view.as_ref(), tree.as_ref())],
-            archive,
-            first,
-            segments.iter().flatten().cloned().map(Ok),
-        )?;
+        ready.push((view.as_ref(), tree));
+    }
+    let jobs: Vec<(&dyn Projection, &dyn KvTree)> = ready.iter().map(|(v, t)| (*v, t.as_ref())).collect();
+    if !jobs.is_empty() {
+        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok))?;
     }
     if lagging {
         catch_up(archive, views)?;

@@ -119,7 +119,7 @@ impl ThreadState {
         &mut self,
         capture: CaptureRef,
         seen: &CapturedArticle,
-        mut lookup: impl FnMut(&EventId) -> Result<Option<std::sync::Arc<crate::model::Event>>>,
+        mut lookup: impl FnMut(&EventId) -> Result<Option<std::sync::Arc<crate::model::LogEntry>>>,
         mut canon: impl FnMut(&EventId) -> Result<EventId>,
     ) -> Result<Option<CaptureDiff>> {
         if self.captures.iter().any(|c| c.id == capture.id) {
@@ -169,8 +169,8 @@ impl ThreadState {
             let slot = match by_version.get(&item.id) {
                 Some(&s) => s,
                 None => {
-                    let event = lookup(&item.id)?;
-                    let Some(crate::model::Event::Comment(c)) = event.as_deref() else {
+                    let entry = lookup(&item.id)?;
+                    let Some(crate::model::Event::Comment(c)) = entry.as_deref().map(|e| &e.event) else {
                         return Err(Error::Corrupt(format!(
                             "capture names comment {} that is not in the log",
                             item.id
@@ -383,7 +383,7 @@ impl MergeMaps {
         state.apply_capture(
             capture,
             seen,
-            |id| tx.event_ref(id),
+            |id| tx.entry_ref(id),
             |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
         )
     }
