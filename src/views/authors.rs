@@ -129,31 +129,63 @@ impl Projection for AuthorsView {
                 }
                 Ok(())
             }
-            Event::Comment(c) => {
-                let Some(author) = &c.author else { return Ok(()) };
-                let (key, info_key) = group_keys(&c.article, author);
-                let mut group: AuthorArticle = tx
-                    .get_value(&key)?
-                    .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
-                match group.comments.iter_mut().find(|e| e.holds(&entry.id, c.posted_at.as_ref())) {
-                    Some(e) if e.versions.contains(&entry.id) => return Ok(()),
-                    Some(e) => e.versions.push(entry.id),
-                    None => {
-                        group.comments.push(StoredEntry {
-                            posted_at: c.posted_at,
-                            versions: vec![entry.id],
-                            aliases: Vec::new(),
-                        });
-                        let mut info = tx
-                            .get_value::<AuthorInfo>(&info_key)?
-                            .unwrap_or_else(|| AuthorInfo { display: author.clone(), comments: 0 });
-                        info.comments += 1;
-                        tx.put_value(info_key, &info)?;
+            // Comments are taken in at their document's capture, grouped by
+            // author and article, so each group is read and written once per
+            // capture rather than once per comment. A capture's new comments
+            // are the entries of its own document (applied just before it);
+            // the comments it shows again were taken in with their own
+            // documents.
+            Event::Comment(_) => Ok(()),
+            Event::Capture(cap) => {
+                let mut groups: Vec<(Vec<u8>, AuthorArticle, bool)> = Vec::new();
+                let mut counts: Vec<(Vec<u8>, String, u64)> = Vec::new();
+                for item in cap.articles.iter().flat_map(|a| &a.comments) {
+                    let Some(e) = tx.document_entry(&item.id) else { continue };
+                    let Event::Comment(c) = &e.event else { continue };
+                    let Some(author) = &c.author else { continue };
+                    let (key, info_key) = group_keys(&c.article, author);
+                    let at = match groups.iter().position(|(k, _, _)| *k == key) {
+                        Some(at) => at,
+                        None => {
+                            let group = tx.get_value(&key)?.unwrap_or_else(|| AuthorArticle {
+                                article: c.article.clone(),
+                                comments: Vec::new(),
+                            });
+                            groups.push((key, group, false));
+                            groups.len() - 1
+                        }
+                    };
+                    let (_, group, dirty) = &mut groups[at];
+                    match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
+                        Some(s) if s.versions.contains(&e.id) => continue,
+                        Some(s) => s.versions.push(e.id),
+                        None => {
+                            group.comments.push(StoredEntry {
+                                posted_at: c.posted_at,
+                                versions: vec![e.id],
+                                aliases: Vec::new(),
+                            });
+                            match counts.iter_mut().find(|(k, _, _)| *k == info_key) {
+                                Some((_, _, n)) => *n += 1,
+                                None => counts.push((info_key, author.clone(), 1)),
+                            }
+                        }
+                    }
+                    *dirty = true;
+                }
+                for (key, group, dirty) in groups {
+                    if dirty {
+                        tx.put_value(key, &group)?;
                     }
                 }
-                tx.put_value(key, &group)
+                for (info_key, display, n) in counts {
+                    let mut info =
+                        tx.get_value::<AuthorInfo>(&info_key)?.unwrap_or(AuthorInfo { display, comments: 0 });
+                    info.comments += n;
+                    tx.put_value(info_key, &info)?;
+                }
+                Ok(())
             }
-            Event::Capture(_) => Ok(()),
             Event::Merge(m) if m.kind == MergeKind::Comment => {
                 // A folded comment leaves its timeline entry (dropping the
                 // entry, and the author's count, when no version is left);

@@ -58,6 +58,8 @@ pub struct StateTx<'a> {
     /// Key prefixes found to have no key in the tree, and no write since.
     empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
     recent: HashMap<EventId, Arc<LogEntry>>,
+    /// The first seq of the document being applied.
+    document_from: Seq,
 }
 
 impl<'a> StateTx<'a> {
@@ -71,6 +73,7 @@ impl<'a> StateTx<'a> {
             fresh,
             empty_prefixes: Default::default(),
             recent: HashMap::new(),
+            document_from: Seq(0),
         })
     }
 
@@ -145,6 +148,13 @@ impl<'a> StateTx<'a> {
             None => Ok(None),
             Some(seq) => Ok(Some(Arc::new(self.archive.entry(seq)?))),
         }
+    }
+
+    /// The entry of event `id` if it belongs to the document being applied
+    /// (appended after the previous capture): a capture finds its own
+    /// document's new events here, and only those.
+    pub fn document_entry(&self, id: &EventId) -> Option<&LogEntry> {
+        self.recent.get(id).map(|e| e.as_ref()).filter(|e| e.seq >= self.document_from)
     }
 
     /// The event with id `id` (a copy; see [`StateTx::entry_ref`]).
@@ -266,6 +276,9 @@ fn run_entries(
         }
         for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
             view.apply(&entry, tx)?;
+            if is_capture {
+                tx.document_from = entry.seq.next();
+            }
         }
         last = entry.seq;
         pending_entries += 1;
