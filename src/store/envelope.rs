@@ -72,8 +72,39 @@ pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+    Ok(seal(&body))
+}
+
+/// Encodes `value` inside the envelope, never compressed: for values that
+/// may be replaced before they are stored ([`finish`] compresses the
+/// survivors as [`encode`] would have).
+pub fn encode_uncompressed<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+    let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
+    out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
+    out.extend_from_slice(&body);
+    let c = check(&out);
+    out.extend_from_slice(&c);
+    Ok(out)
+}
+
+/// The bytes [`encode`] gives for the value in `envelope` (a well-formed
+/// envelope from [`encode_uncompressed`] or [`encode`]); anything else is
+/// returned unchanged.
+pub fn finish(envelope: Vec<u8>) -> Vec<u8> {
+    let raw = envelope.len() >= 2 + CHECK_LEN && envelope[0] == ENVELOPE_VERSION && envelope[1] == RAW;
+    if !raw || envelope.len() - 2 - CHECK_LEN < COMPRESS_FROM {
+        return envelope;
+    }
+    seal(&envelope[2..envelope.len() - CHECK_LEN])
+}
+
+/// Wraps a bincode body: zstd-compressed when that is smaller for bodies
+/// of [`COMPRESS_FROM`] bytes or more.
+fn seal(body: &[u8]) -> Vec<u8> {
     let compressed =
-        if body.len() >= COMPRESS_FROM { compress(&body).filter(|z| z.len() < body.len()) } else { None };
+        if body.len() >= COMPRESS_FROM { compress(body).filter(|z| z.len() < body.len()) } else { None };
     let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
     match compressed {
         Some(z) => {
@@ -82,12 +113,12 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         }
         None => {
             out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
-            out.extend_from_slice(&body);
+            out.extend_from_slice(body);
         }
     }
     let c = check(&out);
     out.extend_from_slice(&c);
-    Ok(out)
+    out
 }
 
 /// Decodes an enveloped value; `what` names it in errors (`segment at seq 12`).
@@ -130,6 +161,19 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finishing_an_uncompressed_value_gives_the_encoded_bytes() {
+        let small = "short".to_string();
+        let large: Vec<String> = (0..200).map(|i| format!("value {}", i % 7)).collect();
+        assert_eq!(finish(encode_uncompressed(&small).unwrap()), encode(&small).unwrap());
+        assert_eq!(finish(encode_uncompressed(&large).unwrap()), encode(&large).unwrap());
+        assert!(encode(&large).unwrap().len() < encode_uncompressed(&large).unwrap().len());
+        assert_eq!(decode::<Vec<String>>(&encode_uncompressed(&large).unwrap(), "v").unwrap(), large);
+        // Bytes that are not an uncompressed envelope pass through.
+        assert_eq!(finish(vec![7; 600]), vec![7; 600]);
+        assert_eq!(finish(encode(&large).unwrap()), encode(&large).unwrap());
+    }
 
     #[test]
     fn round_trip_and_strictness() {

@@ -49,6 +49,9 @@ pub struct StateTx<'a> {
     tree: &'a dyn KvTree,
     archive: &'a Archive,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys whose pending value came from [`StateTx::put_value`], to be
+    /// compressed at commit ([`envelope::finish`]).
+    unfinished: std::collections::HashSet<Vec<u8>>,
     /// Bytes of keys and values written since the last commit (an upper
     /// bound on what `writes` holds).
     pending_bytes: usize,
@@ -69,6 +72,7 @@ impl<'a> StateTx<'a> {
             tree,
             archive,
             writes: BTreeMap::new(),
+            unfinished: Default::default(),
             pending_bytes: 0,
             fresh,
             empty_prefixes: Default::default(),
@@ -105,12 +109,14 @@ impl<'a> StateTx<'a> {
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.pending_bytes += key.len() + value.len();
         self.forget_empty(&key);
+        self.unfinished.remove(&key);
         self.writes.insert(key, Some(value));
     }
 
     /// Removes `key`.
     pub fn delete(&mut self, key: Vec<u8>) {
         self.pending_bytes += key.len();
+        self.unfinished.remove(&key);
         self.writes.insert(key, None);
     }
 
@@ -131,10 +137,12 @@ impl<'a> StateTx<'a> {
         }
     }
 
-    /// Sets `key` to an enveloped value.
+    /// Sets `key` to an enveloped value (compressed, if at all, when
+    /// committed: a value replaced before then is never compressed).
     pub fn put_value<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
-        let bytes = envelope::encode(value)?;
-        self.put(key, bytes);
+        let bytes = envelope::encode_uncompressed(value)?;
+        self.put(key.clone(), bytes);
+        self.unfinished.insert(key);
         Ok(())
     }
 
@@ -171,8 +179,17 @@ impl<'a> StateTx<'a> {
     }
 
     fn commit(&mut self, cursor: &Cursor) -> Result<()> {
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-            std::mem::take(&mut self.writes).into_iter().collect();
+        let unfinished = std::mem::take(&mut self.unfinished);
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = std::mem::take(&mut self.writes)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Some(v) if unfinished.contains(&k) => Some(envelope::finish(v)),
+                    other => other,
+                };
+                (k, v)
+            })
+            .collect();
         writes.push((CURSOR_KEY.to_vec(), Some(envelope::encode(cursor)?)));
         self.tree.apply(writes)?;
         self.recent.clear();
