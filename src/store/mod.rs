@@ -580,29 +580,52 @@ impl Archive {
     /// (ids are looked up, sorted by seq, and each segment is read once).
     /// An id not in the log is an error.
     pub fn events_by_id(&self, ids: &[EventId]) -> Result<HashMap<EventId, Event>> {
-        let mut seqs: Vec<(Seq, EventId)> = Vec::with_capacity(ids.len());
+        let mut seqs: Vec<(EventId, Seq)> = Vec::with_capacity(ids.len());
         for id in ids {
             let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
-            seqs.push((seq, *id));
+            seqs.push((*id, seq));
         }
-        seqs.sort();
-        seqs.dedup();
+        let mut entries = self.entries_at(&seqs.iter().map(|(_, s)| *s).collect::<Vec<_>>())?;
         let mut out = HashMap::with_capacity(seqs.len());
-        let mut segment: Vec<LogEntry> = Vec::new();
-        for (seq, id) in seqs {
-            let held =
-                segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
-            if !held {
-                segment = self.store.segment_of(seq)?;
-            }
-            let entry = segment.iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))?;
+        for (id, seq) in seqs {
+            let entry = entries.remove(&seq).ok_or(Error::MissingEntry(seq))?;
             if entry.id != id {
                 return Err(Error::Corrupt(format!(
                     "index maps {id} to seq {seq}, which holds {}",
                     entry.id
                 )));
             }
-            out.insert(id, entry.event.clone());
+            out.insert(id, entry.event);
+        }
+        Ok(out)
+    }
+
+    /// The entries at these seqs, read with one decode per log segment,
+    /// without the id index. A seq past the log is an error.
+    pub fn entries_at(&self, seqs: &[Seq]) -> Result<HashMap<Seq, LogEntry>> {
+        self.entries_at_with(seqs, |e| Ok(e.clone()))
+    }
+
+    /// What `f` takes from each entry at these seqs (as [`Archive::entries_at`],
+    /// keeping only that).
+    pub fn entries_at_with<T>(
+        &self,
+        seqs: &[Seq],
+        mut f: impl FnMut(&LogEntry) -> Result<T>,
+    ) -> Result<HashMap<Seq, T>> {
+        let mut sorted = seqs.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let mut out = HashMap::with_capacity(sorted.len());
+        let mut segment: Vec<LogEntry> = Vec::new();
+        for seq in sorted {
+            let held =
+                segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
+            if !held {
+                segment = self.store.segment_of(seq)?;
+            }
+            let entry = segment.iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))?;
+            out.insert(seq, f(entry)?);
         }
         Ok(out)
     }

@@ -13,7 +13,7 @@
 
 use crate::error::Result;
 use crate::model::normalize::normalize_line;
-use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Timestamp};
+use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,8 @@ pub struct TimelineEntry {
     pub posted_at: Option<Timestamp>,
     /// Every version's id, oldest first; the last is the latest.
     pub versions: Vec<EventId>,
+    /// The seq of each version, in the same order.
+    pub seqs: Vec<Seq>,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
 }
@@ -59,6 +61,9 @@ pub struct StoredEntry {
     pub posted_at: Option<Timestamp>,
     /// Every version's id, oldest first; the last is the latest.
     pub versions: Vec<EventId>,
+    /// The seq of each version, in the same order (bodies are read by seq,
+    /// without the id index).
+    pub seqs: Vec<Seq>,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
 }
@@ -118,7 +123,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -158,11 +163,15 @@ impl Projection for AuthorsView {
                     let (_, group, dirty) = &mut groups[at];
                     match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
                         Some(s) if s.versions.contains(&e.id) => continue,
-                        Some(s) => s.versions.push(e.id),
+                        Some(s) => {
+                            s.versions.push(e.id);
+                            s.seqs.push(e.seq);
+                        }
                         None => {
                             group.comments.push(StoredEntry {
                                 posted_at: c.posted_at,
                                 versions: vec![e.id],
+                                seqs: vec![e.seq],
                                 aliases: Vec::new(),
                             });
                             match counts.iter_mut().find(|(k, _, _)| *k == info_key) {
@@ -198,7 +207,13 @@ impl Projection for AuthorsView {
                     let Some(at) = group.comments.iter().position(|e| e.versions.contains(f)) else {
                         continue;
                     };
-                    group.comments[at].versions.retain(|v| v != f);
+                    let slot = &mut group.comments[at];
+                    if let Some(v) = slot.versions.iter().position(|v| v == f) {
+                        slot.versions.remove(v);
+                        if v < slot.seqs.len() {
+                            slot.seqs.remove(v);
+                        }
+                    }
                     if group.comments[at].versions.is_empty() {
                         group.comments.remove(at);
                         if let Some(mut info) = tx.get_value::<AuthorInfo>(&info_key)? {
@@ -278,6 +293,7 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
                     article: group.article.clone(),
                     posted_at: e.posted_at,
                     versions: e.versions,
+                    seqs: e.seqs,
                     aliases: e.aliases,
                 },
             ));
