@@ -266,6 +266,18 @@ pub fn ingest_bytes(
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) -> Result<()> {
+    ingest_hashed(archive, name, raw, BlobId(*blake3::hash(raw).as_bytes()), opts, report)
+}
+
+/// [`ingest_bytes`] with the BLAKE3 of `raw` already computed.
+fn ingest_hashed(
+    archive: &mut Archive,
+    name: &str,
+    raw: &[u8],
+    blob: BlobId,
+    opts: &IngestOptions,
+    report: &mut IngestReport,
+) -> Result<()> {
     report.inputs += 1;
     let reject = |report: &mut IngestReport, e: InputError| {
         tracing::debug!("rejected {e}");
@@ -278,7 +290,6 @@ pub fn ingest_bytes(
             return Ok(());
         }
     };
-    let blob = BlobId(*blake3::hash(raw).as_bytes());
     let key = parse_key_for(&blob, format, opts);
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
@@ -359,28 +370,48 @@ pub fn ingest_inputs(
         }
         Ok(())
     };
-    for input in inputs {
-        match input {
-            Err(e) => {
-                report.inputs += 1;
-                report.errors.push(e.clone());
-            }
-            Ok(input) => {
-                let name = input.name();
-                match input.read() {
-                    Ok(raw) => {
-                        ingest_bytes(archive, &name, &raw, opts, &mut report)?;
-                        update_views(archive)?;
-                    }
-                    Err(e) => {
-                        report.inputs += 1;
-                        report.errors.push(e);
-                    }
+    // A reader thread reads and hashes the next inputs while this one
+    // parses and commits (a few documents ahead, in order).
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<(Vec<u8>, BlobId), InputError>>(8);
+        scope.spawn(move || {
+            for input in inputs.iter().flatten() {
+                let read = input.read().map(|raw| {
+                    let blob = BlobId(*blake3::hash(&raw).as_bytes());
+                    (raw, blob)
+                });
+                if tx.send(read).is_err() {
+                    return; // the ingest stopped
                 }
-                on_input(&name);
+            }
+        });
+        for input in inputs {
+            match input {
+                Err(e) => {
+                    report.inputs += 1;
+                    report.errors.push(e.clone());
+                }
+                Ok(input) => {
+                    let name = input.name();
+                    let read = rx
+                        .recv()
+                        .map_err(|_| Error::Corrupt(format!("{name}: the reader thread stopped")))?;
+                    match read {
+                        Ok((raw, blob)) => {
+                            ingest_hashed(archive, &name, &raw, blob, opts, &mut report)?;
+                            update_views(archive)?;
+                        }
+                        Err(e) => {
+                            report.inputs += 1;
+                            report.errors.push(e);
+                        }
+                    }
+                    on_input(&name);
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     archive.set_group_commit(false);
     if !opts.dry_run {
         archive.commit_pending()?;
