@@ -66,9 +66,10 @@ pub struct StateTx<'a> {
 }
 
 impl<'a> StateTx<'a> {
-    fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> Result<StateTx<'a>> {
+    fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> StateTx<'a> {
+        // A tree that cannot even be scanned is not taken as empty.
         let fresh = tree.scan_prefix(b"").next().is_none();
-        Ok(StateTx {
+        StateTx {
             tree,
             archive,
             writes: BTreeMap::new(),
@@ -78,7 +79,7 @@ impl<'a> StateTx<'a> {
             empty_prefixes: Default::default(),
             recent: HashMap::new(),
             document_from: Seq(0),
-        })
+        }
     }
 
     /// The raw value under `key`, pending writes included.
@@ -276,8 +277,7 @@ fn run_entries(
     entries: impl Iterator<Item = Result<LogEntry>>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
-    let mut txs: Vec<StateTx<'_>> =
-        jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect::<Result<_>>()?;
+    let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
     let mut pending_entries = 0usize;
     for entry in entries {
         let entry = entry?;
