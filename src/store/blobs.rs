@@ -205,11 +205,6 @@ fn parse_delta_header(bytes: &[u8]) -> Option<(BlobId, u8, u64)> {
     Some((BlobId(base), bytes[40], u64::from_be_bytes(len)))
 }
 
-/// Whether stored blob bytes are a delta.
-pub fn is_delta(bytes: &[u8]) -> bool {
-    parse_delta_header(bytes).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ impl Default for ChainHash {
 /// head, or nothing) and staged blobs durable at [`Store::sync_blobs`],
 /// before the commit that names them.
 /// Unsupported operations return an error; none panics.
-pub trait Store {
+pub trait Store: Send + Sync {
     /// The head state as of the last commit.
     fn head(&self) -> Result<HeadState>;
     /// The seq of event `id`, if it is in the log.
