@@ -13,7 +13,7 @@ pub type Write = (Vec<u8>, Option<Vec<u8>>);
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 
 /// A named, ordered key-value tree.
-pub trait KvTree {
+pub trait KvTree: Send + Sync {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Applies all writes atomically.

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A view of the log, rebuilt by applying entries in order.
-pub trait Projection {
+pub trait Projection: Send + Sync {
     /// A short, stable name (`threads`); names its tree.
     fn name(&self) -> &'static str;
     /// Bump when the state layout or meaning changes: the view is rebuilt.
@@ -270,11 +270,69 @@ fn run_all(jobs: &[(&dyn Projection, &dyn KvTree)], archive: &Archive, from: Seq
 /// Applies `entries` (starting at seq `from`) to several views, committing
 /// each view's state with its cursor every few thousand entries (at a
 /// capture, so at a document boundary) and at the end.
+///
+/// With two views or more, the first is applied on this thread (which also
+/// reads and decodes the log) and the others on a second thread, fed the
+/// same decoded entries.
 fn run_entries(
     jobs: &[(&dyn Projection, &dyn KvTree)],
     archive: &Archive,
     from: Seq,
     entries: impl Iterator<Item = Result<LogEntry>>,
+) -> Result<Seq> {
+    if jobs.len() < 2 {
+        return apply_entries(jobs, archive, from, entries.map(|e| e.map(Arc::new)));
+    }
+    let (mine, theirs) = jobs.split_at(1);
+    std::thread::scope(|scope| {
+        // `None` marks the end of the stream: a worker whose channel closes
+        // without it stops without committing past its last document
+        // boundary, as this thread does on an error.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Arc<LogEntry>>>(1024);
+        let worker = scope.spawn(move || {
+            let mut rx = rx.into_iter();
+            let received = std::iter::from_fn(move || match rx.next() {
+                Some(Some(entry)) => Some(Ok(entry)),
+                Some(None) => None,
+                None => Some(Err(Error::Corrupt("the log reader stopped".into()))),
+            });
+            apply_entries(theirs, archive, from, received)
+        });
+        let sender = tx.clone();
+        let worker_gone = std::cell::Cell::new(false);
+        let tee = entries.map(|e| -> Result<Arc<LogEntry>> {
+            let e = Arc::new(e?);
+            if sender.send(Some(Arc::clone(&e))).is_err() {
+                worker_gone.set(true);
+                return Err(Error::Corrupt("a view worker stopped".into()));
+            }
+            Ok(e)
+        });
+        let mine = apply_entries(mine, archive, from, tee);
+        if mine.is_ok() {
+            // The worker may have stopped already; its own error says why.
+            let _ = tx.send(None);
+        }
+        drop(tx);
+        drop(sender);
+        let theirs = worker.join().map_err(|_| Error::Corrupt("a view worker panicked".into()))?;
+        match (mine, theirs) {
+            (Ok(a), Ok(_)) => Ok(a),
+            // The worker's error, unless this thread failed first (the
+            // worker then only saw its input end).
+            (Err(_), Err(e)) if worker_gone.get() => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+        }
+    })
+}
+
+/// [`run_entries`] on this thread.
+fn apply_entries(
+    jobs: &[(&dyn Projection, &dyn KvTree)],
+    archive: &Archive,
+    from: Seq,
+    entries: impl Iterator<Item = Result<Arc<LogEntry>>>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
@@ -285,7 +343,6 @@ fn run_entries(
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
         }
         let is_capture = matches!(entry.event, Event::Capture(_));
-        let entry = Arc::new(entry);
         if !is_capture {
             for tx in txs.iter_mut() {
                 tx.recent.insert(entry.id, Arc::clone(&entry));
