@@ -131,6 +131,33 @@ fn the_audit_finds_a_tampered_view_in_memory_and_through_a_temporary_database() 
     }
 }
 
+#[test]
+fn a_failed_run_commits_no_view_past_a_document_boundary() {
+    let mut archive = sample_archive();
+    let page = PAGE.replace("Do You?", "Do You? Really.");
+    let mut report = IngestReport::default();
+    ingest_bytes(&mut archive, "later.txt", page.as_bytes(), &IngestOptions::default(), &mut report).unwrap();
+    let all: Vec<LogEntry> = archive.entries_from(Seq(1)).unwrap().map(|e| e.unwrap()).collect();
+    let first_capture = all.iter().find(|e| matches!(e.event, Event::Capture(_))).unwrap().seq;
+    // The log "breaks" in the middle of the second document.
+    let cut = (first_capture.0 as usize) + 1;
+    let entries = all[..cut]
+        .iter()
+        .cloned()
+        .map(Ok)
+        .chain(std::iter::once(Err(Error::Corrupt("damaged segment".into()))));
+    let views = builtin();
+    let trees: Vec<crate::store::kv::MemoryTree> = views.iter().map(|_| Default::default()).collect();
+    let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
+        views.iter().zip(&trees).map(|(v, t)| (v.as_ref(), t as &dyn KvTree)).collect();
+    let err = run_entries(&jobs, &archive, Seq(1), entries).unwrap_err();
+    assert!(err.to_string().contains("damaged segment"), "{err}");
+    for (view, tree) in views.iter().zip(&trees) {
+        let cursor = read_cursor(tree).unwrap();
+        assert!(cursor.seq <= first_capture, "view {} committed up to seq {}", view.name(), cursor.seq);
+    }
+}
+
 /// One generated capture: an article index and comments as (slot, body
 /// variant, parent slot).
 type Doc = (usize, Vec<(usize, usize, Option<usize>)>);
