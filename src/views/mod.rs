@@ -264,23 +264,26 @@ fn run_all(jobs: &[(&dyn Projection, &dyn KvTree)], archive: &Archive, from: Seq
         return Ok(Seq(from.0.saturating_sub(1)));
     }
     let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
-    run_entries(jobs, archive, from, entries)
+    run_entries(jobs, archive, from, entries, true)
 }
 
 /// Applies `entries` (starting at seq `from`) to several views, committing
 /// each view's state with its cursor every few thousand entries (at a
 /// capture, so at a document boundary) and at the end.
 ///
-/// With two views or more, the first is applied on this thread (which also
-/// reads and decodes the log) and the others on a second thread, fed the
-/// same decoded entries.
+/// With `parallel` and two views or more, the first is applied on this
+/// thread (which also reads and decodes the log) and the others on a second
+/// thread, fed the same decoded entries. (Ingest applies its views on one
+/// thread: there the second thread bought little and cost 20-40 MB of peak
+/// memory, most likely the worker thread's own allocator arena.)
 fn run_entries(
     jobs: &[(&dyn Projection, &dyn KvTree)],
     archive: &Archive,
     from: Seq,
     entries: impl Iterator<Item = Result<LogEntry>>,
+    parallel: bool,
 ) -> Result<Seq> {
-    if jobs.len() < 2 {
+    if jobs.len() < 2 || !parallel {
         return apply_entries(jobs, archive, from, entries.map(|e| e.map(Arc::new)));
     }
     let (mine, theirs) = jobs.split_at(1);
@@ -476,7 +479,7 @@ pub fn apply_segments(
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> = ready.iter().map(|(v, t)| (*v, t.as_ref())).collect();
     if !jobs.is_empty() {
-        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok))?;
+        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok), false)?;
     }
     if lagging {
         catch_up(archive, views)?;
