@@ -95,3 +95,30 @@ fn wait_retries_until_the_archive_is_free() {
     assert_ne!(env.head(), head);
     env.ok(&["verify"]);
 }
+
+#[test]
+fn re_scrapes_stored_as_deltas_export_whole_and_import_verified() {
+    let env = Env::new();
+    let sample = fixture("tribune-2012-03-28-us-generals-kayani.txt");
+    env.ok(&["ingest", &sample.display().to_string()]);
+    let page = std::fs::read_to_string(&sample).unwrap();
+    let later = env.write("later.txt", page.replace("Do You?", "Do You? Really."));
+    env.ok(&["ingest", &later]);
+    let stats = env.ok(&["stats", "--json"]).json();
+    assert_eq!(stats["blobs"], 2);
+    let file = env.dir.path().join("backup.cairn");
+    env.ok(&["export", &file.display().to_string()]);
+
+    let copy = Env::new();
+    copy.ok(&["import", &file.display().to_string()]);
+    assert_eq!(copy.head(), env.head());
+    copy.ok(&["verify"]);
+    // Reparsing reads every capture back, the delta's included.
+    assert_eq!(copy.ok(&["reparse", "--json"]).json(), env.ok(&["reparse", "--json"]).json());
+    // The original stored the re-scrape as a small delta; the copy has it whole.
+    let (orig, imported) = (env.ok(&["stats", "--json"]).json(), copy.ok(&["stats", "--json"]).json());
+    assert!(
+        orig["blob_bytes"].as_u64().unwrap() < imported["blob_bytes"].as_u64().unwrap(),
+        "{orig} {imported}"
+    );
+}
