@@ -324,7 +324,8 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
         }
     };
 
-    let mut comment_clusters: Vec<Cluster> = Vec::new();
+    // Each with the seq of the comment it keeps, to order them.
+    let mut comment_clusters: Vec<(Seq, Cluster)> = Vec::new();
     for members in &buckets {
         let mut members = members.clone();
         members.sort_by_key(|&i| comments[i].seq);
@@ -370,17 +371,19 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
             }
             phrases.sort();
             phrases.dedup();
-            comment_clusters.push(Cluster {
-                kind: MergeKind::Comment,
-                keep: keep.id,
-                fold: cl[1..].iter().map(|&o| comments[o].id).collect(),
-                reason: phrases.join("; "),
-            });
+            comment_clusters.push((
+                keep.seq,
+                Cluster {
+                    kind: MergeKind::Comment,
+                    keep: keep.id,
+                    fold: cl[1..].iter().map(|&o| comments[o].id).collect(),
+                    reason: phrases.join("; "),
+                },
+            ));
         }
     }
-    let seq_of: HashMap<EventId, Seq> = comments.iter().map(|c| (c.id, c.seq)).collect();
-    comment_clusters.sort_by_key(|c| seq_of.get(&c.keep).copied().unwrap_or_default());
-    report.clusters.extend(comment_clusters);
+    comment_clusters.sort_by_key(|(seq, _)| *seq);
+    report.clusters.extend(comment_clusters.into_iter().map(|(_, c)| c));
     Ok(report)
 }
 
