@@ -107,6 +107,8 @@ pub struct RecordDir {
     root: PathBuf,
     /// File name extension (`seg`, `pack`).
     ext: &'static str,
+    /// A file is closed for appends once it reaches this size.
+    roll_bytes: u64,
     /// The open file being appended to, once the first commit of this
     /// process has cut off any uncommitted tail.
     writer: Option<(u32, File, u64)>,
@@ -116,7 +118,7 @@ impl RecordDir {
     /// The record directory at `root`, files named `NNNNNNNN.EXT` (created
     /// on first append).
     pub fn new(root: PathBuf, ext: &'static str) -> RecordDir {
-        RecordDir { root, ext, writer: None }
+        RecordDir { root, ext, roll_bytes: ROLL_BYTES, writer: None }
     }
 
     /// The path of file number `n`.
@@ -137,9 +139,9 @@ impl RecordDir {
             self.writer = Some(self.open_at(end)?);
         }
         let Some((mut file_no, mut file, mut len)) = self.writer.take() else {
-            return Err(Error::Corrupt("segment writer missing".into()));
+            return Err(Error::Corrupt("record writer missing".into()));
         };
-        if len >= ROLL_BYTES {
+        if len >= self.roll_bytes {
             file.sync_all().map_err(|e| Error::io(self.path_of(file_no), e))?;
             file_no += 1;
             (file, len) = (self.create(file_no)?, 0);
@@ -169,8 +171,11 @@ impl RecordDir {
         for entry in fs::read_dir(&self.root).map_err(|e| Error::io(&self.root, e))? {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
             let name = entry.file_name();
-            let number =
-                name.to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|n| n.parse::<u32>().ok());
+            let number = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(self.ext))
+                .and_then(|n| n.strip_suffix('.'))
+                .and_then(|n| n.parse::<u32>().ok());
             if number.is_some_and(|n| n > end.file) {
                 tracing::warn!("removing {} (written by an interrupted commit)", entry.path().display());
                 fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
@@ -187,7 +192,7 @@ impl RecordDir {
         let actual = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if actual < end.len {
             return Err(Error::Corrupt(format!(
-                "{} is {actual} bytes, but the log says {} bytes were committed",
+                "{} is {actual} bytes, but the archive says {} bytes were committed",
                 path.display(),
                 end.len
             )));
@@ -314,6 +319,43 @@ mod tests {
         let mut again = RecordDir::new(tmp.path().join("log"), "seg");
         let err = again.append(RecordsEnd { file: 0, len: end.len + 1 }, &[]).unwrap_err();
         assert!(err.to_string().contains("committed"), "{err}");
+    }
+
+    #[test]
+    fn files_past_the_committed_end_are_removed_whatever_the_extension() {
+        let tmp = tempfile::tempdir().unwrap();
+        for ext in ["seg", "pack"] {
+            let root = tmp.path().join(ext);
+            let mut dir = RecordDir::new(root.clone(), ext);
+            let (_, end) = dir.append(RecordsEnd::default(), &[(1, b"one".to_vec())]).unwrap();
+            // A crashed commit had rolled over to a new file.
+            fs::write(dir.path_of(1), b"lost").unwrap();
+            fs::write(root.join("notes.txt"), b"not ours").unwrap();
+            let mut again = RecordDir::new(root.clone(), ext);
+            again.append(end, &[(2, b"two".to_vec())]).unwrap();
+            assert!(!again.path_of(1).exists(), "{ext}");
+            assert!(root.join("notes.txt").exists(), "{ext}");
+        }
+    }
+
+    #[test]
+    fn a_full_file_rolls_over_and_reads_stay_exact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = RecordDir::new(tmp.path().join("log"), "seg");
+        dir.roll_bytes = 16;
+        let (first, end1) = dir.append(RecordsEnd::default(), &[(1, b"first record".to_vec())]).unwrap();
+        let (second, end2) = dir.append(end1, &[(2, b"second".to_vec())]).unwrap();
+        assert_eq!((first[0].file, second[0].file, second[0].offset), (0, 1, 0));
+        assert_eq!(end2, RecordsEnd { file: 1, len: HEADER + 6 });
+        let mut reader = dir.reader();
+        assert_eq!(reader.read(1, first[0]).unwrap(), b"first record");
+        assert_eq!(reader.read(2, second[0]).unwrap(), b"second");
+        // Had the second commit not been recorded, the next writer drops its file.
+        let mut again = RecordDir::new(tmp.path().join("log"), "seg");
+        again.roll_bytes = 1 << 20;
+        let (third, _) = again.append(end1, &[(2, b"again".to_vec())]).unwrap();
+        assert_eq!((third[0].file, third[0].offset), (0, end1.len));
+        assert!(!again.path_of(1).exists());
     }
 
     #[test]
