@@ -1,11 +1,12 @@
 //! The on-disk [`Store`]: one archive directory holding a sled database
-//! (`db/`), the blob directory (`captures/`), a lock file and a marker file.
+//! (`db/`), the log's segment files (`log/`), the raw captures' pack files
+//! (`captures/`), a lock file and a marker file.
 //!
-//! The log's segments (the enveloped `Vec<LogEntry>` of each document) are
-//! appended to plain files under `log/` ([`records`](super::records)); the
-//! rest of the log's data lives in one sled tree, `log`, under four key
-//! prefixes, so that a commit (one or several whole documents) is the
-//! segment files' fsync followed by a single atomic `apply_batch`:
+//! Segments (the enveloped `Vec<LogEntry>` of each document) and blobs are
+//! appended to record files ([`records`](super::records)); everything else
+//! lives in one sled tree, `log`, under the key prefixes below, so that a
+//! commit (one or several whole documents) is the record files' fsync
+//! followed by a single atomic `apply_batch`:
 //!
 //! | key | value |
 //! |---|---|
