@@ -1,5 +1,6 @@
-//! Tampering behind cairn's back: a helper edits the sled trees and blob
-//! files directly, and `verify` must catch each change, naming the seq.
+//! Tampering behind cairn's back: helpers edit the sled trees, segment files
+//! and pack files directly, and `verify` must catch each change, naming the
+//! seq.
 //! Plus the randomized byte-flip test.
 
 use crate::generated::gen_tribune::Rng;
