@@ -104,14 +104,26 @@ impl BlobDir {
     /// The delta of `raw` against `base`, unless the base is missing or its
     /// chain is already [`MAX_DEPTH`] long.
     fn delta(&self, raw: &[u8], base: &BlobId, lookup: Lookup<'_>) -> Result<Option<Vec<u8>>> {
-        let base_depth = match self.stored(base, lookup)? {
-            None => return Ok(None),
-            Some(bytes) => parse_delta_header(&bytes).map_or(0, |(_, depth, _)| depth),
+        let base_depth = match self.stored(base, lookup) {
+            Ok(None) => return Ok(None),
+            Ok(Some(bytes)) => parse_delta_header(&bytes).map_or(0, |(_, depth, _)| depth),
+            Err(e) => {
+                tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
+                return Ok(None);
+            }
         };
         if base_depth >= MAX_DEPTH {
             return Ok(None);
         }
-        let base_raw = self.get(base, lookup)?;
+        // A base that cannot be read (damaged: verify reports it) is no
+        // reason to refuse a new capture: it is stored whole instead.
+        let base_raw = match self.get(base, lookup) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
+                return Ok(None);
+            }
+        };
         let compress = |e: std::io::Error| Error::Corrupt(format!("blob delta against {base}: {e}"));
         let mut compressor =
             zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &base_raw).map_err(compress)?;
@@ -286,6 +298,11 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = packs.get(&id(&b)).unwrap_err().to_string();
         assert!(err.contains("delta base"), "{err}");
+        // A new capture of the page is then stored whole, not refused.
+        let c = page(2);
+        assert!(!packs.stage(&c, Some(&id(&b))));
+        packs.sync();
+        assert_eq!(packs.get(&id(&c)).unwrap(), c);
     }
 
     #[test]
