@@ -349,3 +349,31 @@ fn a_changed_log_end_record_is_caught() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn a_damaged_page_base_record_is_reported_and_costs_only_the_delta() {
+    let env = base_archive();
+    {
+        let db = db(&env.archive);
+        let log = db.open_tree("log").unwrap();
+        // Every page's record (the sample page's and the JSONL fixture's).
+        let records: Vec<(sled::IVec, sled::IVec)> = log.scan_prefix(b"b").map(|kv| kv.unwrap()).collect();
+        assert_eq!(records.len(), 2);
+        for (key, value) in records {
+            let mut value = value.to_vec();
+            value[3] ^= 0x40;
+            log.insert(key, value).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    // Ingesting another re-scrape of the page still works (stored whole);
+    // it replaces that page's record, the other stays damaged.
+    let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let again = env.write("again.txt", page.replace("Do You?", "Do You? Again."));
+    env.run(&["--wait", "20", "ingest", &again]).expect_code(0);
+    let f = verify_findings(&env);
+    assert!(
+        f.iter().any(|x| x["check"] == "blob" && x["message"].as_str().unwrap().contains("page base record")),
+        "{f:#?}"
+    );
+}
