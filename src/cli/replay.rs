@@ -56,11 +56,7 @@ fn until_seq(archive: &Archive, until: &str) -> Result<Seq> {
             )))
         }
     };
-    let instant = |t: &Timestamp| match t {
-        Timestamp::Zoned(dt, off) => dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
-        Timestamp::Local(dt) => dt.and_utc().timestamp(),
-        Timestamp::Date(d) => d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()),
-    };
+    let instant = |t: &Timestamp| t.instant().0;
     let limit = instant(&t);
     let mut last = Seq(0);
     for entry in archive.entries_from(Seq(1))? {

@@ -75,11 +75,7 @@ struct CommentInfo {
 
 /// Seconds since the epoch of a timestamp (offset applied when known).
 pub fn instant(t: &Timestamp) -> i64 {
-    match t {
-        Timestamp::Date(d) => d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()),
-        Timestamp::Local(dt) => dt.and_utc().timestamp(),
-        Timestamp::Zoned(dt, off) => dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
-    }
+    t.instant().0
 }
 
 /// The largest time-zone gap two renderings of one time can have.

@@ -88,6 +88,20 @@ fn format_local(dt: &NaiveDateTime) -> String {
 }
 
 impl Timestamp {
+    /// Seconds since the Unix epoch and nanoseconds: the offset applied when
+    /// known, a local time taken as UTC, a date at midnight. For ordering and
+    /// comparing instants; ids hash [`Timestamp::canonical`].
+    pub fn instant(&self) -> (i64, u32) {
+        match self {
+            Timestamp::Date(d) => (d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()), 0),
+            Timestamp::Local(dt) => (dt.and_utc().timestamp(), dt.and_utc().timestamp_subsec_nanos()),
+            Timestamp::Zoned(dt, off) => (
+                dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
+                dt.and_utc().timestamp_subsec_nanos(),
+            ),
+        }
+    }
+
     /// The canonical text form (module docs). This is what ids hash.
     pub fn canonical(&self) -> String {
         match self {

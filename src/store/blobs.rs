@@ -104,21 +104,22 @@ impl BlobDir {
     /// The delta of `raw` against `base`, unless the base is missing or its
     /// chain is already [`MAX_DEPTH`] long.
     fn delta(&self, raw: &[u8], base: &BlobId, lookup: Lookup<'_>) -> Result<Option<Vec<u8>>> {
-        let base_depth = match self.stored(base, lookup) {
-            Ok(None) => return Ok(None),
-            Ok(Some(bytes)) => parse_delta_header(&bytes).map_or(0, |(_, depth, _)| depth),
-            Err(e) => {
-                tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
-                return Ok(None);
-            }
-        };
-        if base_depth >= MAX_DEPTH {
-            return Ok(None);
-        }
         // A base that cannot be read (damaged: verify reports it) is no
-        // reason to refuse a new capture: it is stored whole instead.
-        let base_raw = match self.get(base, lookup) {
-            Ok(raw) => raw,
+        // reason to refuse a new capture: it is stored whole instead. The
+        // base's stored bytes are read once, for its depth and its raw bytes.
+        let read = self.stored(base, lookup).and_then(|stored| match stored {
+            None => Ok(None),
+            Some(bytes) => {
+                let depth = parse_delta_header(&bytes).map_or(0, |(_, depth, _)| depth);
+                if depth >= MAX_DEPTH {
+                    return Ok(None);
+                }
+                self.decode(base, &bytes, 0, lookup).map(|raw| Some((depth, raw)))
+            }
+        });
+        let (base_depth, base_raw) = match read {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
             Err(e) => {
                 tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
                 return Ok(None);
@@ -176,10 +177,15 @@ impl BlobDir {
         let Some(bytes) = self.stored(id, lookup)? else {
             return Err(Error::Corrupt(format!("blob {id} is not stored")));
         };
+        self.decode(id, &bytes, hops, lookup)
+    }
+
+    /// The raw bytes of blob `id` from its stored `bytes` (whole, or a delta
+    /// rebuilt through its bases), `hops` deltas down a chain.
+    fn decode(&self, id: &BlobId, bytes: &[u8], hops: u8, lookup: Lookup<'_>) -> Result<Vec<u8>> {
         let corrupt = |why: String| Error::Corrupt(format!("blob {id}: {why}"));
-        let Some((base, depth, len)) = parse_delta_header(&bytes) else {
-            return zstd::stream::decode_all(&bytes[..])
-                .map_err(|e| corrupt(format!("cannot decompress: {e}")));
+        let Some((base, depth, len)) = parse_delta_header(bytes) else {
+            return zstd::stream::decode_all(bytes).map_err(|e| corrupt(format!("cannot decompress: {e}")));
         };
         if depth == 0 || depth > MAX_DEPTH || hops >= MAX_DEPTH {
             return Err(corrupt(format!("delta chain depth {depth} is out of range")));

@@ -1,6 +1,7 @@
 //! Key-value trees for views: [`KvTree`], with a sled implementation and an
 //! in-memory one. Each view keeps its state in a tree of its own; a write
-//! batch to one tree is atomic.
+//! batch to one tree is atomic. [`Scratch`] hands out throwaway trees (an
+//! audit's fresh views), in memory or in a temporary sled database.
 
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -100,5 +101,34 @@ impl KvTree for MemoryTree {
     fn clear(&self) -> Result<()> {
         self.with(BTreeMap::clear);
         Ok(())
+    }
+}
+
+/// Trees for state that is built, compared and thrown away (an audit's
+/// fresh views): in memory, or in a temporary sled database.
+pub enum Scratch {
+    /// [`MemoryTree`]s.
+    Memory,
+    /// A sled database in the OS temp directory (`$TMPDIR`), deleted on
+    /// drop.
+    Disk(sled::Db),
+}
+
+impl Scratch {
+    /// A sled database in the OS temp directory, deleted on drop.
+    pub fn temporary() -> Result<Scratch> {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
+        let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
+        Ok(Scratch::Disk(db))
+    }
+
+    /// A new empty tree named `name`.
+    pub fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
+        Ok(match self {
+            Scratch::Memory => Box::new(MemoryTree::default()),
+            Scratch::Disk(db) => Box::new(db.open_tree(name)?),
+        })
     }
 }

@@ -585,29 +585,22 @@ impl Archive {
             let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
             seqs.push((*id, seq));
         }
-        let mut entries = self.entries_at(&seqs.iter().map(|(_, s)| *s).collect::<Vec<_>>())?;
+        let all: Vec<Seq> = seqs.iter().map(|(_, s)| *s).collect();
+        let found = self.entries_at_with(&all, |e| Ok((e.id, e.event.clone())))?;
         let mut out = HashMap::with_capacity(seqs.len());
         for (id, seq) in seqs {
-            let entry = entries.remove(&seq).ok_or(Error::MissingEntry(seq))?;
-            if entry.id != id {
-                return Err(Error::Corrupt(format!(
-                    "index maps {id} to seq {seq}, which holds {}",
-                    entry.id
-                )));
+            let (at, event) = found.get(&seq).ok_or(Error::MissingEntry(seq))?;
+            if *at != id {
+                return Err(Error::Corrupt(format!("index maps {id} to seq {seq}, which holds {at}")));
             }
-            out.insert(id, entry.event);
+            out.insert(id, event.clone());
         }
         Ok(out)
     }
 
-    /// The entries at these seqs, read with one decode per log segment,
-    /// without the id index. A seq past the log is an error.
-    pub fn entries_at(&self, seqs: &[Seq]) -> Result<HashMap<Seq, LogEntry>> {
-        self.entries_at_with(seqs, |e| Ok(e.clone()))
-    }
-
-    /// What `f` takes from each entry at these seqs (as [`Archive::entries_at`],
-    /// keeping only that).
+    /// What `f` takes from each entry at these seqs, read with one decode
+    /// per log segment, without the id index. A seq past the log is an
+    /// error.
     pub fn entries_at_with<T>(
         &self,
         seqs: &[Seq],

@@ -69,9 +69,9 @@ impl Locator {
     }
 }
 
-/// The end of the committed log: the file appended to last and its
-/// committed length.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The end of the committed records: the file appended to last and its
+/// committed length (ordered by file, then length).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RecordsEnd {
     /// The file number.
     pub file: u32,

@@ -86,9 +86,8 @@ pub struct SledStore {
     tree: sled::Tree,
     blobs: BlobDir,
     segments: RecordDir,
-    /// Pages whose latest capture was staged by this process, and the
-    /// records still to commit.
-    page_bases: std::collections::HashMap<[u8; 32], BlobId>,
+    /// Page base records (page key, latest blob) staged since the last
+    /// commit, in order.
     pending_bases: Vec<([u8; 32], BlobId)>,
     /// Blobs synced to the packs, and the packs' end, for the next commit.
     pending_blobs: Vec<(BlobId, Locator)>,
@@ -159,7 +158,6 @@ impl SledStore {
             tree,
             blobs: BlobDir::new(root.join("captures")),
             segments: RecordDir::new(root.join("log"), "seg"),
-            page_bases: Default::default(),
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
@@ -247,7 +245,8 @@ fn record_layout_problems(
             }
         },
     };
-    let mut last: Option<(Option<Seq>, String, RecordsEnd)> = None;
+    // The record that ends last: its key (named only if needed) and end.
+    let mut last: Option<(sled::IVec, RecordsEnd)> = None;
     for kv in tree.scan_prefix([prefix]) {
         let (k, v) = kv?;
         let Ok(loc) = Locator::from_bytes(&v) else {
@@ -255,27 +254,29 @@ fn record_layout_problems(
             problems.push((seq, format!("{name}: locator of {} bytes does not decode", v.len())));
             continue;
         };
-        let (seq, name) = name_of(&k[1..]);
         let record_end =
             RecordsEnd { file: loc.file, len: loc.offset + records::HEADER + u64::from(loc.len) };
-        if end.is_none_or(|e| (record_end.file, record_end.len) > (e.file, e.len)) {
+        if end.is_none_or(|e| record_end > e) {
+            let (seq, name) = name_of(&k[1..]);
             problems.push((seq, format!("{name} lies past the committed end of the {what} files")));
         }
-        if last.as_ref().is_none_or(|(_, _, l)| (record_end.file, record_end.len) > (l.file, l.len)) {
-            last = Some((seq, name, record_end));
+        if last.as_ref().is_none_or(|(_, l)| record_end > *l) {
+            last = Some((k, record_end));
         }
     }
     match (last, end) {
-        (None, Some(e)) if e != RecordsEnd::default() => {
-            problems.push((None, format!("the {what} end record says {} bytes but there are no records", e.len)))
+        (None, Some(e)) if e != RecordsEnd::default() => problems
+            .push((None, format!("the {what} end record says {} bytes but there are no records", e.len))),
+        (Some((key, at)), Some(e)) if at != e => {
+            let (seq, name) = name_of(&key[1..]);
+            problems.push((
+                seq,
+                format!(
+                    "the {what} end record says file {} byte {}, but the last record ({name}) ends at file {} byte {}",
+                    e.file, e.len, at.file, at.len
+                ),
+            ))
         }
-        (Some((seq, name, at)), Some(e)) if at != e => problems.push((
-            seq,
-            format!(
-                "the {what} end record says file {} byte {}, but the last record ({name}) ends at file {} byte {}",
-                e.file, e.len, at.file, at.len
-            ),
-        )),
         _ => {}
     }
     if let Some(e) = end {
@@ -417,8 +418,10 @@ impl Store for SledStore {
         let Some(page) = page else {
             return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
         };
-        let base = match self.page_bases.get(page) {
-            Some(b) => Some(*b),
+        // The page's latest capture: staged since the last commit, else
+        // recorded in sled.
+        let base = match self.pending_bases.iter().rev().find(|(p, _)| p == page) {
+            Some((_, b)) => Some(*b),
             None => match self.tree.get([&[PAGE_BASE][..], &page[..]].concat())? {
                 None => None,
                 // A damaged record (verify reports it) only costs the delta.
@@ -428,7 +431,6 @@ impl Store for SledStore {
             },
         };
         self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
-        self.page_bases.insert(*page, *id);
         self.pending_bases.push((*page, *id));
         Ok(())
     }

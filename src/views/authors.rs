@@ -87,15 +87,7 @@ pub fn fold(name: &str) -> String {
 /// A key that sorts by instant: UTC seconds (offset applied when known) and
 /// nanoseconds; comments without a time sort last.
 fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
-    let (secs, nanos) = match t {
-        None => return [0xff; 12],
-        Some(Timestamp::Date(d)) => (d.and_hms_opt(0, 0, 0).map_or(0, |dt| dt.and_utc().timestamp()), 0),
-        Some(Timestamp::Local(dt)) => (dt.and_utc().timestamp(), dt.and_utc().timestamp_subsec_nanos()),
-        Some(Timestamp::Zoned(dt, off)) => (
-            dt.and_utc().timestamp() - i64::from(off.local_minus_utc()),
-            dt.and_utc().timestamp_subsec_nanos(),
-        ),
-    };
+    let Some((secs, nanos)) = t.map(Timestamp::instant) else { return [0xff; 12] };
     let mut k = [0u8; 12];
     k[..8].copy_from_slice(&((secs as u64) ^ (1 << 63)).to_be_bytes());
     k[8..].copy_from_slice(&nanos.to_be_bytes());

@@ -561,31 +561,6 @@ pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Res
 /// in-memory maps).
 pub const AUDIT_IN_MEMORY_MAX: u64 = 250_000;
 
-/// Where an audit builds its fresh views.
-enum Scratch {
-    Memory,
-    /// A sled database in the OS temp directory (`$TMPDIR`), deleted on
-    /// drop.
-    Disk(sled::Db),
-}
-
-impl Scratch {
-    fn temporary() -> Result<Scratch> {
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
-        let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
-        Ok(Scratch::Disk(db))
-    }
-
-    fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
-        Ok(match self {
-            Scratch::Memory => Box::new(crate::store::kv::MemoryTree::default()),
-            Scratch::Disk(db) => Box::new(db.open_tree(name)?),
-        })
-    }
-}
-
 /// A problem an audit found in a view: the view, the seq its state claims
 /// to reflect, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -676,7 +651,11 @@ pub fn audit_with(
     let mut seqs: Vec<Seq> = pending.iter().map(|(_, s, _)| *s).collect();
     seqs.sort();
     seqs.dedup();
-    let scratch = if head.0 > in_memory_max { Scratch::temporary()? } else { Scratch::Memory };
+    let scratch = if head.0 > in_memory_max {
+        crate::store::kv::Scratch::temporary()?
+    } else {
+        crate::store::kv::Scratch::Memory
+    };
     for seq in seqs {
         let group: Vec<&(&dyn Projection, Seq, [u8; 32])> =
             pending.iter().filter(|(_, s, _)| *s == seq).collect();
