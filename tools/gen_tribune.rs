@@ -65,7 +65,7 @@ impl Expected {
     pub fn to_json(self) -> String {
         let nd = |x: &NewDup| format!("{{\"new\":{},\"duplicate\":{}}}", x.new, x.duplicate);
         format!(
-            "{{\"inputs\":{},\"articles\":{},\"comments\":{},\"captures\":{},\"errors\":[]}}",
+            "{{\"inputs\":{},\"articles\":{},\"comments\":{},\"captures\":{},\"errors\":[],\"warnings\":[]}}",
             self.inputs,
             nd(&self.articles),
             nd(&self.comments),

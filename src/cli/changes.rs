@@ -32,8 +32,11 @@ fn record_json(r: &ChangeRecord) -> serde_json::Value {
         "from_seq": r.from_capture.map(|(s, _)| s.0),
         "to_seq": r.to_capture.0.0,
         "recorded_at": r.recorded_at.canonical(),
+        "fetched_at": r.fetched_at.map(|t| t.canonical()),
+        "complete": r.complete,
         "added": r.added.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
         "removed": r.removed.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
+        "unseen": r.unseen,
         "edited": r.edited.iter().map(|(f, t)| json!({"from": f.to_hex(), "to": t.to_hex()})).collect::<Vec<_>>(),
         "article_revision": r.article_revision.map(|(f, t)| json!({"from": f.map(|x| x.to_hex()), "to": t.to_hex()})),
     })
@@ -85,8 +88,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             None => "first capture".to_string(),
             Some((s, _)) => format!("since seq {s}"),
         };
+        let fetched = match &r.fetched_at {
+            Some(t) => format!("fetched {}, ", human_time(t)),
+            None => String::new(),
+        };
+        let partial = if r.complete {
+            String::new()
+        } else {
+            format!("; partial capture, removes nothing ({} not shown)", r.unseen)
+        };
         text.push_str(&format!(
-            "  seq {} ({since}, recorded {}): {} added, {} removed, {} edited{}\n",
+            "  seq {} ({since}, {fetched}recorded {}): {} added, {} removed, {} edited{}{partial}\n",
             r.to_capture.0,
             human_time(&r.recorded_at),
             r.added.len(),

@@ -1,7 +1,7 @@
 //! `cairn history`: every version and sighting of one comment.
 
 use crate::cli::output::{human_opt_time, human_time};
-use crate::cli::thread::capture_json;
+use crate::cli::thread::{capture_json, capture_text};
 use crate::cli::{open_views, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::Event;
@@ -37,12 +37,13 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .ok_or_else(|| Error::NotFound(format!("comment {} is in no capture", id.short())))?;
     let slot = &state.slots[slot_index];
     let present = state.is_present(slot);
+    let current = slot.latest();
     let mut versions = Vec::new();
-    for (i, v) in slot.versions.iter().enumerate() {
+    for v in &slot.versions {
         let Event::Comment(c) = archive.event(&v.id)? else {
             return Err(Error::Corrupt(format!("{} is not a comment", v.id)));
         };
-        let status = if i + 1 < slot.versions.len() {
+        let status = if v.id != current {
             "superseded"
         } else if present {
             "present"
@@ -95,7 +96,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         comment.article
     );
     s.push_str(&match state.removed_since(slot) {
-        Some(r) => format!("status: removed since seq {}\n", r.seq),
+        Some(r) => format!("status: removed since {}\n", capture_text(r)),
         None => "status: present\n".to_string(),
     });
     for (i, (v, body, status)) in versions.iter().enumerate() {
@@ -111,18 +112,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             s.push_str(&format!("  {line}\n"));
         }
     }
-    s.push_str("\nsightings:\n");
+    s.push_str("\nsightings (in the order the pages were fetched):\n");
     for (cap, shown) in &sightings {
         let what = match shown {
             Some(id) => format!("version {}", id.short()),
-            None => "absent".to_string(),
+            None if cap.complete => "absent".to_string(),
+            None => "not shown (partial capture)".to_string(),
         };
-        s.push_str(&format!(
-            "  seq {:>6}  capture {}  recorded {}  {what}\n",
-            cap.seq,
-            cap.id.short(),
-            human_time(&cap.recorded_at)
-        ));
+        let when = match &cap.fetched_at {
+            Some(t) => format!("fetched {}", human_time(t)),
+            None => format!("recorded {}", human_time(&cap.recorded_at)),
+        };
+        s.push_str(&format!("  seq {:>6}  capture {}  {when}  {what}\n", cap.seq, cap.id.short()));
     }
     out.write_all(s.as_bytes()).map_err(stdout_error)?;
     Ok(Status::Ok)

@@ -52,9 +52,27 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub source_url: Option<String>,
 
-    /// When the document was fetched, RFC 3339 with offset.
-    #[arg(long, value_name = "RFC3339")]
+    /// When the document was fetched, RFC 3339 with offset. Views order
+    /// captures by it (else by when they were recorded). A JSON Lines
+    /// document's own `fetched_at` takes precedence.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "fetched_at_from")]
     pub fetched_at: Option<String>,
+
+    /// Take each file's fetch time from its modification time (`mtime`).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub fetched_at_from: Option<FetchedAtFrom>,
+
+    /// Refuse partial captures (cut off, paginated, or without a declared
+    /// comment count): exit 1 and append nothing of them.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `--fetched-at-from` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FetchedAtFrom {
+    /// The file's modification time (UTC, whole seconds).
+    Mtime,
 }
 
 impl Args {
@@ -87,6 +105,8 @@ impl Args {
             tz,
             source_url: None,
             fetched_at,
+            fetched_at_from_mtime: self.fetched_at_from == Some(FetchedAtFrom::Mtime),
+            strict: self.strict,
             dry_run: self.dry_run,
             near_duplicates: None,
         }
@@ -103,13 +123,26 @@ pub fn report_json(report: &IngestReport) -> serde_json::Value {
         "comments": {"new": new.comments, "duplicate": dup.comments},
         "captures": {"new": new.captures, "duplicate": dup.captures},
         "errors": report.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
+        "warnings": report.warnings.iter().map(|w| json!({"path": w.path, "warning": w.message})).collect::<Vec<_>>(),
     });
     if !report.files.is_empty() {
         v["files"] = report
             .files
             .iter()
             .map(|f| {
-                json!({"path": f.path, "comments": f.comments, "archived": f.archived, "near_duplicates": f.near_duplicates})
+                let c = &f.changes;
+                json!({
+                    "path": f.path,
+                    "comments": f.comments,
+                    "archived": f.archived,
+                    "near_duplicates": f.near_duplicates,
+                    "capture_archived": c.archived,
+                    "would_add": c.added,
+                    "would_remove": c.removed,
+                    "would_edit": c.edited,
+                    "unseen": c.unseen,
+                    "backfilled_articles": c.backfilled,
+                })
             })
             .collect();
     }
@@ -118,9 +151,22 @@ pub fn report_json(report: &IngestReport) -> serde_json::Value {
 
 fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
     for f in &report.files {
+        let c = &f.changes;
+        let effect = if c.archived {
+            "capture already archived: changes nothing".to_string()
+        } else {
+            let mut s = format!("would add {}, remove {}, edit {}", c.added, c.removed, c.edited);
+            if c.unseen > 0 {
+                s.push_str(&format!(" ({} not shown by this partial capture stay present)", c.unseen));
+            }
+            if c.backfilled > 0 {
+                s.push_str(" (older than a capture already archived: placed in history by its fetch time)");
+            }
+            s
+        };
         writeln!(
             out,
-            "{}: {}, {} already archived, {} near-duplicates of archived comments",
+            "{}: {}, {} already archived, {} near-duplicates of archived comments; {effect}",
             f.path,
             plural(f.comments, "comment"),
             f.archived,

@@ -48,6 +48,9 @@ pub fn event_json(event: &Event) -> Value {
             "format": c.format,
             "parser_version": c.parser_version,
             "declared_comments": c.declared_comments,
+            "found_comments": c.found_comments(),
+            "complete": c.is_complete(),
+            "gaps": c.gaps.as_ref().map(|g| g.iter().map(|g| g.code()).collect::<Vec<_>>()),
             "articles": c.articles.iter().map(|a| json!({
                 "key": a.key.as_str(),
                 "article": a.article.as_ref().map(item_json),
@@ -112,18 +115,23 @@ pub fn human_opt_time(t: Option<&Timestamp>) -> String {
     t.map_or_else(|| "undated".to_string(), human_time)
 }
 
-/// `{"seq":N,"pinned":bool}`: which point of the log a view reflects.
+/// `{"seq":N,"pinned":bool,"observed_until":TIME|null}`: which point of the
+/// log a view reflects.
 pub fn as_of_json(a: &AsOf) -> Value {
-    json!({"seq": a.seq.0, "pinned": a.pinned})
+    json!({"seq": a.seq.0, "pinned": a.pinned, "observed_until": a.observed_until.map(|t| t.canonical())})
 }
 
 /// A note for text output when views are pinned in the past.
 pub fn as_of_note(a: &AsOf) -> Option<String> {
-    a.pinned.then(|| {
-        format!(
+    a.pinned.then(|| match &a.observed_until {
+        Some(t) => format!(
+            "(views as observed up to {}, pinned by `cairn replay --until`; `cairn replay` returns to the present)",
+            human_time(t)
+        ),
+        None => format!(
             "(views as of seq {}, pinned by `cairn replay --until`; `cairn replay` returns to the present)",
             a.seq
-        )
+        ),
     })
 }
 

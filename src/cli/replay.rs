@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::ids::to_hex;
 use crate::model::{Seq, Timestamp};
 use crate::store::Archive;
-use crate::views::{self, Projection};
+use crate::views::{self, Projection, Until};
 use serde_json::json;
 use std::io::Write;
 
@@ -29,8 +29,10 @@ pub struct Args {
     #[arg(long = "view", value_name = "NAME")]
     pub views: Vec<String>,
 
-    /// Stop at this seq, or at the last entry recorded at or before this
-    /// RFC 3339 time.
+    /// Stop at this seq (the log as it was then), or at this RFC 3339 time:
+    /// the views as observed up to it (captures fetched, else recorded, at
+    /// or before it; merges recorded at or before it). With --emit, a time
+    /// keeps the entries recorded at or before it.
     #[arg(long, value_name = "SEQ|RFC3339")]
     pub until: Option<String>,
 
@@ -43,25 +45,27 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Resolves `--until`: a seq, or the last seq recorded at or before a time.
-fn until_seq(archive: &Archive, until: &str) -> Result<Seq> {
+/// Resolves `--until`: a seq or an RFC 3339 time with offset.
+fn parse_until(until: &str) -> Result<Until> {
     if let Ok(n) = until.parse::<u64>() {
-        return Ok(Seq(n));
+        return Ok(Until::Seq(Seq(n)));
     }
-    let t = match Timestamp::parse_lenient(until, None) {
-        Some(t @ Timestamp::Zoned(..)) => t,
+    match Timestamp::parse_lenient(until, None) {
+        Some(t @ Timestamp::Zoned(..)) => Ok(Until::Observed(t)),
         _ => {
-            return Err(Error::Usage(format!(
-                "--until {until:?} is neither a seq nor an RFC 3339 time with offset"
-            )))
+            Err(Error::Usage(format!("--until {until:?} is neither a seq nor an RFC 3339 time with offset")))
         }
-    };
-    let instant = |t: &Timestamp| t.instant().0;
-    let limit = instant(&t);
+    }
+}
+
+/// The last seq recorded at or before `t` (for `--emit`, which streams the
+/// log in its own order).
+fn last_recorded_by(archive: &Archive, t: &Timestamp) -> Result<Seq> {
+    let limit = t.instant();
     let mut last = Seq(0);
     for entry in archive.entries_from(Seq(1))? {
         let entry = entry?;
-        if instant(&entry.recorded_at) <= limit {
+        if entry.recorded_at.instant() <= limit {
             last = entry.seq;
         }
     }
@@ -72,11 +76,15 @@ fn until_seq(archive: &Archive, until: &str) -> Result<Seq> {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = open_existing(cli)?;
     let until = match &args.until {
-        Some(u) => Some(until_seq(&archive, u)?),
+        Some(u) => Some(parse_until(u)?),
         None => None,
     };
     if args.emit.is_some() {
-        let last = until.unwrap_or(archive.head().seq);
+        let last = match until {
+            None => archive.head().seq,
+            Some(Until::Seq(s)) => s,
+            Some(Until::Observed(t)) => last_recorded_by(&archive, &t)?,
+        };
         for entry in archive.entries_from(Seq(1))? {
             let entry = entry?;
             if entry.seq > last {
@@ -109,6 +117,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                     "version": s.version,
                     "seq": s.seq.0,
                     "pinned": s.pinned_until.is_some(),
+                    "observed_until": s.observed_until.map(|t| t.canonical()),
                     "digest": to_hex(&s.digest),
                 })
             })
@@ -116,10 +125,13 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "{}", json!({"views": list})).map_err(stdout_error)?;
     } else {
         for s in &report {
-            let pin = if s.pinned_until.is_some() {
-                " (pinned; `cairn replay` returns to the present)"
-            } else {
-                ""
+            let pin = match (&s.pinned_until, &s.observed_until) {
+                (_, Some(t)) => format!(
+                    " (as observed up to {}; pinned; `cairn replay` returns to the present)",
+                    t.canonical()
+                ),
+                (Some(_), None) => " (pinned; `cairn replay` returns to the present)".to_string(),
+                (None, None) => String::new(),
             };
             writeln!(out, "{}: rebuilt to seq {}{pin}, digest {}", s.name, s.seq, to_hex(&s.digest))
                 .map_err(stdout_error)?;

@@ -23,9 +23,25 @@ pub struct Args {
     pub json: bool,
 }
 
-/// `{"seq","id","recorded_at"}` of a capture.
+/// `{"seq","id","recorded_at","fetched_at","complete"}` of a capture.
 pub fn capture_json(c: &CaptureRef) -> Value {
-    json!({"seq": c.seq.0, "id": c.id.to_hex(), "recorded_at": c.recorded_at.canonical()})
+    json!({
+        "seq": c.seq.0,
+        "id": c.id.to_hex(),
+        "recorded_at": c.recorded_at.canonical(),
+        "fetched_at": c.fetched_at.map(|t| t.canonical()),
+        "complete": c.complete,
+    })
+}
+
+/// How a capture reads in text: `seq N (fetched T)` or `seq N (recorded
+/// T)`, with `, partial` when it is.
+pub fn capture_text(c: &CaptureRef) -> String {
+    let when = match &c.fetched_at {
+        Some(t) => format!("fetched {}", human_time(t)),
+        None => format!("recorded {}", human_time(&c.recorded_at)),
+    };
+    format!("seq {} ({when}{})", c.seq, if c.complete { "" } else { ", partial" })
 }
 
 /// The `thread --json` document.
@@ -94,10 +110,15 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
     let title = t.article.as_ref().and_then(|a| a.title.clone()).unwrap_or_else(|| "(untitled)".into());
     s.push_str(&format!("{title}\n"));
     let published = human_opt_time(t.article.as_ref().and_then(|a| a.published.as_ref()));
-    let latest =
-        t.captures.last().map(|c| format!(", latest seq {} recorded {}", c.seq, human_time(&c.recorded_at)));
+    let latest = t.captures.last().map(|c| format!(", latest {}", capture_text(c)));
+    let partial: Vec<String> = t.captures.iter().filter(|c| !c.complete).map(|c| c.seq.to_string()).collect();
+    let partial = if partial.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} partial, removing nothing: seq {})", partial.len(), partial.join(", "))
+    };
     s.push_str(&format!(
-        "published {published} · {} · {} · {}{}\n",
+        "published {published} · {} · {} · {}{partial}{}\n",
         t.summary.key,
         plural(t.comments.len() as u64, "comment"),
         plural(t.captures.len() as u64, "capture"),
@@ -109,7 +130,7 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
         let mut notes = Vec::new();
         if c.status == "removed" {
             notes.push(match &c.removed_since {
-                Some(r) => format!("removed since seq {}", r.seq),
+                Some(r) => format!("removed since {}", capture_text(r)),
                 None => "removed".to_string(),
             });
         }

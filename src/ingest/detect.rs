@@ -55,8 +55,8 @@ pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
 }
 
 /// Guesses the format of a text: JSON Lines when the first non-blank
-/// character opens a JSON object; the tribune layout when a line has its
-/// structure (a comment bullet, `Published:`, `Reader Comments (N)`).
+/// character opens a JSON object; the tribune layout when it shows that
+/// layout's own markers ([`crate::ingest::tribune::looks_like`]); else none.
 pub fn detect(text: &str) -> Option<Format> {
     if text.trim_start().starts_with('{') {
         Some(Format::Jsonl)
@@ -85,8 +85,13 @@ mod tests {
     #[test]
     fn detects_jsonl() {
         assert_eq!(detect("  {\"type\":\"article\"}"), Some(Format::Jsonl));
-        assert_eq!(detect("Title\n\nPublished: March 28, 2012"), Some(Format::Tribune));
         assert_eq!(detect("  • ahmad\n    Mar 28, 2012 - 1:02PM"), Some(Format::Tribune));
+        assert_eq!(detect("  • Mar 28, 2012 - 1:08PM\n\n    no author"), Some(Format::Tribune));
+        assert_eq!(detect("Title\n\nReader Comments (0)\n"), Some(Format::Tribune));
         assert_eq!(detect("just some notes\nnothing else"), None);
+        // Markers of other layouts, or none at all, are not the tribune's.
+        assert_eq!(detect("Title\n\nPublished: March 28, 2012"), None);
+        assert_eq!(detect("  • a list item\n  • another\n"), None);
+        assert_eq!(detect("  • Bob says:\n    March 29, 2012 at 1:05 pm\n"), None);
     }
 }

@@ -1,23 +1,37 @@
 //! The JSON Lines interchange format (docs/jsonl.md): one JSON object per
-//! line, `"type": "article"` or `"type": "comment"`. A file is one document:
-//! any bad line rejects the whole file, naming `file:line`.
+//! line, `"type": "article"`, `"comment"` or `"capture"` (at most one: when
+//! the document was fetched, whether it is complete, the declared comment
+//! count). A file is one document: any bad line rejects the whole file,
+//! naming `file:line`.
 
 use crate::error::InputError;
 use crate::ingest::ParsedDocument;
 use crate::model::normalize::{article_key_for_title, article_key_for_url, canonical_url};
-use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, EventId, Timestamp};
+use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, EventId, Gap, Timestamp};
 use chrono::FixedOffset;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// Bumped whenever the same bytes would parse into different events.
-pub const PARSER_VERSION: u64 = 1;
+/// Bumped whenever the same bytes would parse into different events (2:
+/// captures record their gaps; the `capture` record).
+pub const PARSER_VERSION: u64 = 2;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Record {
     Article(ArticleRecord),
     Comment(CommentRecord),
+    Capture(CaptureRecord),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureRecord {
+    fetched_at: Option<String>,
+    complete: Option<bool>,
+    declared_comments: Option<u64>,
+    #[serde(default, rename = "extra")]
+    _extra: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +109,32 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
     if records.is_empty() {
         return Err(InputError::whole(path, "no records"));
     }
+    let mut capture: Option<(usize, &CaptureRecord)> = None;
+    for (line, rec) in &records {
+        if let Record::Capture(c) = rec {
+            if let Some((first, _)) = capture {
+                return Err(InputError::at_line(
+                    path,
+                    *line,
+                    format!("a second capture record (the first is on line {first}); a file is one capture"),
+                ));
+            }
+            capture = Some((*line, c));
+        }
+    }
+    let fetched_at = match capture.and_then(|(line, c)| c.fetched_at.as_deref().map(|f| (line, f))) {
+        None => None,
+        Some((line, f)) => match Timestamp::parse_lenient(f, None) {
+            Some(t @ Timestamp::Zoned(..)) => Some(t),
+            _ => {
+                return Err(InputError::at_line(
+                    path,
+                    line,
+                    format!("fetched_at {f:?} is not a date-time with offset (e.g. 2012-03-30T08:00:00Z)"),
+                ))
+            }
+        },
+    };
 
     // Articles first, so comments anywhere in the file can name them.
     let mut articles: Vec<ParsedArticle> = Vec::new();
@@ -209,8 +249,24 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         ordered.push((c.line, Event::Comment(c.event), item));
     }
     ordered.sort_by_key(|(line, _, _)| *line);
-    let mut doc =
-        ParsedDocument { format: "jsonl", parser_version: PARSER_VERSION, tz, ..ParsedDocument::default() };
+    let found = ordered.iter().filter(|(_, e, _)| matches!(e, Event::Comment(_))).count() as u64;
+    let declared = capture.and_then(|(_, c)| c.declared_comments);
+    let mut gaps = Vec::new();
+    if capture.and_then(|(_, c)| c.complete) == Some(false) {
+        gaps.push(Gap::MarkedIncomplete);
+    }
+    if declared.is_some_and(|n| n != found) {
+        gaps.push(Gap::CountMismatch);
+    }
+    let mut doc = ParsedDocument {
+        format: "jsonl",
+        parser_version: PARSER_VERSION,
+        tz,
+        declared_comments: declared,
+        gaps,
+        fetched_at,
+        ..ParsedDocument::default()
+    };
     for (_, event, item) in ordered {
         doc.events.push(event);
         doc.items.push(item);
@@ -238,6 +294,28 @@ mod tests {
         assert_eq!(c.body, "first\n\nsecond");
         assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
+    }
+
+    #[test]
+    fn the_capture_record_says_when_and_how_complete() {
+        let doc = parse("f.jsonl", DOC, None).unwrap();
+        assert!(doc.gaps.is_empty() && doc.fetched_at.is_none() && doc.declared_comments.is_none());
+        let with = format!(
+            "{DOC}{{\"type\":\"capture\",\"fetched_at\":\"2012-03-30T08:00:00Z\",\"complete\":false,\"declared_comments\":3}}\n"
+        );
+        let doc = parse("f.jsonl", &with, None).unwrap();
+        assert_eq!(doc.gaps, vec![Gap::MarkedIncomplete, Gap::CountMismatch]);
+        assert_eq!(doc.fetched_at.unwrap().canonical(), "2012-03-30T08:00:00+00:00");
+        assert_eq!(doc.declared_comments, Some(3));
+        let counted = format!("{DOC}{{\"type\":\"capture\",\"declared_comments\":2}}\n");
+        assert!(parse("f.jsonl", &counted, None).unwrap().gaps.is_empty());
+        let twice = format!("{counted}{{\"type\":\"capture\"}}\n");
+        assert_eq!(
+            parse("f.jsonl", &twice, None).unwrap_err().to_string(),
+            "f.jsonl:5: a second capture record (the first is on line 4); a file is one capture"
+        );
+        let local = format!("{DOC}{{\"type\":\"capture\",\"fetched_at\":\"2012-03-30 08:00\"}}\n");
+        assert!(parse("f.jsonl", &local, None).unwrap_err().to_string().starts_with("f.jsonl:4: fetched_at"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod tribune;
 use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
 use crate::model::time::format_offset;
-use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, EventId, Timestamp};
+use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, EventId, Gap, Timestamp};
 use crate::store::{Archive, KindCounts, NewDocument};
 use chrono::FixedOffset;
 pub use detect::Format;
@@ -38,6 +38,12 @@ pub struct ParsedDocument {
     pub tz: Option<FixedOffset>,
     /// Problems that did not reject the document.
     pub warnings: Vec<String>,
+    /// Why the document does not show a whole comment section (empty: it
+    /// does); recorded in its capture.
+    pub gaps: Vec<Gap>,
+    /// When the document itself says it was fetched (a JSON Lines `capture`
+    /// record); takes precedence over `--fetched-at`.
+    pub fetched_at: Option<Timestamp>,
 }
 
 /// Options of one ingest run.
@@ -51,6 +57,11 @@ pub struct IngestOptions {
     pub source_url: Option<String>,
     /// When the page was fetched (`--fetched-at`).
     pub fetched_at: Option<Timestamp>,
+    /// Take each file's fetch time from its modification time
+    /// (`--fetched-at-from mtime`).
+    pub fetched_at_from_mtime: bool,
+    /// Refuse partial captures (`--strict`).
+    pub strict: bool,
     /// Report without writing.
     pub dry_run: bool,
     /// With a dry run: the archive's comments indexed for near-duplicate
@@ -99,6 +110,17 @@ impl Input {
         };
         res.map_err(|e| InputError::whole(&self.name(), format!("cannot read: {e}")))?;
         Ok(buf)
+    }
+}
+
+impl Input {
+    /// The file's modification time (UTC, whole seconds); `None` for stdin
+    /// and when the file system has none.
+    pub fn modified(&self) -> Option<Timestamp> {
+        let Input::File(p) = self else { return None };
+        let mtime = std::fs::metadata(p).ok()?.modified().ok()?;
+        let secs = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        Timestamp::from_unix(i64::try_from(secs).ok()?)
     }
 }
 
@@ -169,7 +191,16 @@ fn text_and_format<'a>(
     let text = detect::as_text(name, raw)?;
     let format = match opts.format {
         Some(f) => f,
-        None => detect::detect(text).ok_or_else(|| InputError::whole(name, "unrecognized input format"))?,
+        None => detect::detect(text).ok_or_else(|| {
+            InputError::whole(
+                name,
+                format!(
+                    "unrecognized layout: not JSON Lines (no `{{` first) and not the tribune layout \
+                     (looked for {}); nothing of it was archived",
+                    tribune::MARKERS
+                ),
+            )
+        })?,
     };
     Ok((text, format))
 }
@@ -187,18 +218,23 @@ fn parse_text(
     }
 }
 
-/// The capture event for a parsed document.
+/// The capture event for a parsed document: its fetch time is the one the
+/// document states, else the one given in `opts`.
 pub fn capture_for(name: &str, blob: BlobId, doc: &ParsedDocument, opts: &IngestOptions) -> Capture {
+    let mut gaps = doc.gaps.clone();
+    gaps.sort();
+    gaps.dedup();
     Capture {
         blob,
         source: opts.source_url.clone().unwrap_or_else(|| name.to_string()),
         source_url: opts.source_url.clone(),
         tz: doc.tz.map(format_offset),
-        fetched_at: opts.fetched_at,
+        fetched_at: doc.fetched_at.or(opts.fetched_at),
         format: doc.format.to_string(),
         parser_version: doc.parser_version,
         declared_comments: doc.declared_comments,
         articles: group_by_article(doc),
+        gaps: Some(gaps),
     }
 }
 
@@ -239,12 +275,27 @@ pub struct IngestReport {
     /// Rejected inputs.
     pub errors: Vec<InputError>,
     /// Warnings, each naming its input.
-    pub warnings: Vec<String>,
-    /// Per file, with a dry run that has a near-duplicate index.
+    pub warnings: Vec<Warning>,
+    /// Per file, with a dry run.
     pub files: Vec<DryRunFile>,
 }
 
-/// What a dry run says about one file's comments.
+/// A problem that did not reject an input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// The input.
+    pub path: String,
+    /// What is odd about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// What a dry run says about one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DryRunFile {
     /// The input.
@@ -256,6 +307,8 @@ pub struct DryRunFile {
     /// Comments not archived but near-duplicates of archived ones (same
     /// folded author and folded text, docs/dedupe.md).
     pub near_duplicates: u64,
+    /// What its capture would change in the threads it shows.
+    pub changes: crate::views::threads::PreviewCounts,
 }
 
 /// Ingests one document read from `name`: parse, build the capture, append.
@@ -293,7 +346,7 @@ fn ingest_hashed(
     let key = parse_key_for(&blob, format, opts);
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
-    if opts.near_duplicates.is_none() {
+    if !opts.dry_run {
         if let Some(done) = archive.parsed(&key)? {
             report.duplicate.merge(&done.counts);
             return Ok(());
@@ -306,16 +359,38 @@ fn ingest_hashed(
             return Ok(());
         }
     };
+    let capture = capture_for(name, blob, &doc, opts);
+    if !capture.is_complete() {
+        let gaps = capture.describe_gaps();
+        if opts.strict {
+            reject(report, InputError::whole(name, format!("partial capture refused (--strict): {gaps}")));
+            return Ok(());
+        }
+        report.warnings.push(Warning {
+            path: name.to_string(),
+            message: format!("partial capture, so it marks no comment removed: {gaps}"),
+        });
+    }
     for w in &doc.warnings {
         tracing::debug!("{name}: {w}");
-        report.warnings.push(format!("{name}: {w}"));
+        report.warnings.push(Warning { path: name.to_string(), message: w.clone() });
     }
-    if let Some(index) = &opts.near_duplicates {
-        let (archived, near_duplicates) = index.classify(archive, &doc.events)?;
+    if opts.dry_run {
+        let (archived, near_duplicates) = match &opts.near_duplicates {
+            Some(index) => index.classify(archive, &doc.events)?,
+            None => (0, 0),
+        };
         let comments = doc.events.iter().filter(|e| matches!(e, Event::Comment(_))).count() as u64;
-        report.files.push(DryRunFile { path: name.to_string(), comments, archived, near_duplicates });
+        let changes = crate::views::threads::preview_capture(archive, &capture, &doc.events)?;
+        report.files.push(DryRunFile {
+            path: name.to_string(),
+            comments,
+            archived,
+            near_duplicates,
+            changes,
+        });
     }
-    let capture = Event::Capture(capture_for(name, blob, &doc, opts));
+    let capture = Event::Capture(capture);
     let mut ids: Vec<EventId> = doc.items.iter().map(|i| i.id).collect();
     ids.push(capture.id());
     let mut events = doc.events;
@@ -373,12 +448,14 @@ pub fn ingest_inputs(
     // A reader thread reads and hashes the next inputs while this one
     // parses and commits (a few documents ahead, in order).
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<(Vec<u8>, BlobId), InputError>>(8);
+        type Read = (Vec<u8>, BlobId, Option<Timestamp>);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(8);
+        let mtimes = opts.fetched_at_from_mtime;
         scope.spawn(move || {
             for input in inputs.iter().flatten() {
                 let read = input.read().map(|raw| {
                     let blob = BlobId(*blake3::hash(&raw).as_bytes());
-                    (raw, blob)
+                    (raw, blob, if mtimes { input.modified() } else { None })
                 });
                 if tx.send(read).is_err() {
                     return; // the ingest stopped
@@ -397,8 +474,20 @@ pub fn ingest_inputs(
                         .recv()
                         .map_err(|_| Error::Corrupt(format!("{name}: the reader thread stopped")))?;
                     match read {
-                        Ok((raw, blob)) => {
-                            ingest_hashed(archive, &name, &raw, blob, opts, &mut report)?;
+                        Ok((raw, blob, mtime)) => {
+                            if opts.fetched_at_from_mtime {
+                                if mtime.is_none() {
+                                    report.warnings.push(Warning {
+                                        path: name.clone(),
+                                        message: "no modification time (stdin?): fetched_at not recorded"
+                                            .into(),
+                                    });
+                                }
+                                let file_opts = IngestOptions { fetched_at: mtime, ..opts.clone() };
+                                ingest_hashed(archive, &name, &raw, blob, &file_opts, &mut report)?;
+                            } else {
+                                ingest_hashed(archive, &name, &raw, blob, opts, &mut report)?;
+                            }
                             update_views(archive)?;
                         }
                         Err(e) => {

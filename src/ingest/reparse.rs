@@ -61,6 +61,8 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
         tz,
         source_url: capture.source_url.clone(),
         fetched_at: capture.fetched_at,
+        fetched_at_from_mtime: false,
+        strict: false,
         dry_run,
         near_duplicates: None,
     })
@@ -74,6 +76,7 @@ fn parse_inputs(c: &Capture) -> EventId {
     inputs.parser_version = 0;
     inputs.declared_comments = None;
     inputs.source.clear();
+    inputs.gaps = None;
     Event::Capture(inputs).id()
 }
 

@@ -4,17 +4,25 @@
 //! The parser reads structure, not content: indentation, the `  • ` bullet,
 //! the `Mon D, YYYY - H:MMAM` time lines, the `Published:` and
 //! `Reader Comments (N)` lines, and the first unindented line after the
-//! comments as the end marker. It never rejects a page for being odd; what
-//! it cannot place it reports as a warning.
+//! comments as the end marker.
+//!
+//! It refuses what is not this layout rather than guess: a page without the
+//! layout's own markers (a `Reader Comments (N)` line, or a comment header
+//! followed by a tribune time line), and a page whose "comments" mostly
+//! lack a time or outnumber the declared count. Odd but recognizable pages
+//! are parsed, with warnings; a page cut off or paginated is parsed as a
+//! *partial* capture, with its [`Gap`]s recorded.
 
 use crate::error::InputError;
 use crate::ingest::ParsedDocument;
 use crate::model::normalize::{article_key_for_title, normalize_line, normalize_text};
-use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, Timestamp};
+use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, Gap, Timestamp};
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 
-/// Bumped whenever the same bytes would parse into different events.
-pub const PARSER_VERSION: u64 = 1;
+/// Bumped whenever the same bytes would parse into different events
+/// (2: captures record their gaps; bullets before `Reader Comments (N)`
+/// stay in the article body).
+pub const PARSER_VERSION: u64 = 2;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
@@ -55,13 +63,42 @@ fn bullet(line: &str) -> Option<&str> {
     trimmed.strip_prefix('•').map(str::trim)
 }
 
-/// Whether `text` looks like this layout (for `--format auto`): a comment
-/// bullet, a `Published:` line or a `Reader Comments (N)` line.
+/// Whether the line at `i` starts a comment: a bullet whose text is a
+/// tribune time (no author shown), or a bullet followed by an indented
+/// tribune time line.
+fn is_comment_header(lines: &[&str], i: usize) -> bool {
+    let Some(rest) = bullet(lines[i]) else { return false };
+    parse_comment_time(rest).is_some()
+        || lines.get(i + 1).is_some_and(|next| next.starts_with(' ') && parse_comment_time(next).is_some())
+}
+
+/// Where the layout's comment section starts: the `Reader Comments (N)`
+/// line, else the first comment header. `None`: the page shows none of the
+/// layout's markers.
+fn comments_start(lines: &[&str]) -> Option<usize> {
+    lines
+        .iter()
+        .position(|l| declared_count(l).is_some())
+        .or_else(|| (0..lines.len()).find(|&i| is_comment_header(lines, i)))
+}
+
+/// Whether `text` shows this layout's own markers (for `--format auto`): a
+/// `Reader Comments (N)` line, or a comment header (a bullet line) whose
+/// time is a tribune time line (`Mar 28, 2012 - 1:02PM`). A bullet list, a
+/// `Published:` line or another site's comment headers are not enough.
 pub fn looks_like(text: &str) -> bool {
-    text.lines().take(5000).any(|l| {
-        let l = l.trim_end();
-        bullet(l).is_some() || l.starts_with("Published:") || declared_count(l).is_some()
-    })
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    comments_start(&lines).is_some()
+}
+
+/// What this layout's detector looks for, in words.
+pub const MARKERS: &str = "a \"Reader Comments (N)\" line, or a comment header followed by a time line \
+     like \"Mar 28, 2012 - 1:02PM\"";
+
+/// Comments beyond the declared count that are still taken as a count that
+/// lags the page (more than this is another layout read as comments).
+fn count_slack(declared: u64) -> u64 {
+    2 + declared / 10
 }
 
 /// A comment being read.
@@ -129,16 +166,15 @@ pub fn parse(
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     let mut warnings = Vec::new();
 
-    // Header: everything before `Reader Comments (N)` or the first bullet.
-    let declared_at = lines.iter().position(|l| declared_count(l).is_some());
-    let first_bullet = lines.iter().position(|l| bullet(l).is_some());
-    let header_end = match (declared_at, first_bullet) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) => a,
-        (None, Some(b)) => b,
-        (None, None) => lines.len(),
+    // Header: everything before `Reader Comments (N)` (bullets before it are
+    // a list in the article body), or before the first comment header.
+    let Some(header_end) = comments_start(&lines) else {
+        return Err(InputError::whole(
+            path,
+            format!("unrecognized layout: not the tribune layout (looked for {MARKERS}; found neither)"),
+        ));
     };
-    let declared = declared_at.filter(|&a| a == header_end).and_then(|a| declared_count(lines[a]));
+    let declared = declared_count(lines[header_end]);
     let header = &lines[..header_end];
     let published_at = header.iter().position(|l| l.starts_with("Published:"));
     let (title, published, body_lines) = match published_at {
@@ -244,9 +280,12 @@ pub fn parse(
         }
     }
 
-    let truncated = end_marker.is_none() && (declared.is_some() || !pendings.is_empty());
+    let mut gaps = Vec::new();
+    let truncated = end_marker.is_none();
     if truncated {
+        gaps.push(Gap::NoEndMarker);
         if let Some(last) = pendings.last() {
+            gaps.push(Gap::CutInsideComment);
             if last.time.is_none() && !last.has_body() {
                 warnings.push(format!(
                     "line {}: the capture ends inside a comment header; that comment is skipped",
@@ -255,6 +294,35 @@ pub fn parse(
                 pendings.pop();
             }
         }
+    }
+
+    let found = pendings.len() as u64;
+    let timeless = pendings.iter().filter(|p| p.time.is_none()).count() as u64;
+    if timeless * 2 > found {
+        let first = pendings.iter().find(|p| p.time.is_none()).map_or(0, |p| p.line);
+        return Err(InputError::at_line(
+            path,
+            first,
+            format!(
+                "unrecognized layout: {timeless} of {found} comment headers have no tribune time line \
+                 (\"Mar 28, 2012 - 1:02PM\"); this is another site's layout, not the tribune's"
+            ),
+        ));
+    }
+    match declared {
+        Some(n) if found > n + count_slack(n) => {
+            return Err(InputError::at_line(
+                path,
+                header_end + 1,
+                format!(
+                    "unrecognized layout: the page declares {n} comments but {found} were read; \
+                     the comment section is not in the tribune layout"
+                ),
+            ))
+        }
+        Some(n) if n != found => gaps.push(Gap::CountMismatch),
+        Some(_) => {}
+        None => gaps.push(Gap::NoDeclaredCount),
     }
 
     let mut events = vec![Event::Article(article)];
@@ -274,19 +342,9 @@ pub fn parse(
         items.push(CaptureItem { id, parent, possibly_truncated: false });
         events.push(comment);
     }
-    if truncated {
+    if truncated && !pendings.is_empty() {
         if let Some(last) = items.last_mut() {
             last.possibly_truncated = true;
-        }
-        warnings.push(
-            "the capture ends without an end marker (cut off?); its last item is marked possibly truncated"
-                .to_string(),
-        );
-    }
-    let found = pendings.len() as u64;
-    if let Some(n) = declared {
-        if n != found {
-            warnings.push(format!("declared {n} comments, found {found}"));
         }
     }
     Ok(ParsedDocument {
@@ -297,6 +355,8 @@ pub fn parse(
         declared_comments: declared,
         tz: Some(tz),
         warnings,
+        gaps,
+        fetched_at: None,
     })
 }
 

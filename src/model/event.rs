@@ -17,8 +17,10 @@ pub mod tags {
     pub const ARTICLE: &str = "cairn/v1/article";
     /// Comment versions.
     pub const COMMENT: &str = "cairn/v1/comment";
-    /// Captures.
-    pub const CAPTURE: &str = "cairn/v1/capture";
+    /// Captures recorded before cairn recorded completeness (format v1).
+    pub const CAPTURE_V1: &str = "cairn/v1/capture";
+    /// Captures with their completeness (format v2).
+    pub const CAPTURE: &str = "cairn/v2/capture";
     /// Merges (dedupe).
     pub const MERGE: &str = "cairn/v1/merge";
     /// Log entries.
@@ -138,12 +140,125 @@ pub struct Capture {
     /// Every article and comment seen, grouped by article (in order of first
     /// appearance), in page order, with reply structure.
     pub articles: Vec<CapturedArticle>,
+    /// Why the capture does not show the whole comment section (empty: it
+    /// does). `None` for captures recorded before cairn recorded this
+    /// (format v1); [`Capture::gaps`] infers theirs.
+    #[serde(default)]
+    pub gaps: Option<Vec<Gap>>,
+}
+
+/// A reason a capture does not show a whole comment section. A capture with
+/// any gap is *partial*: it adds comments, versions and sightings, but never
+/// says a comment was removed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Gap {
+    /// The page ends without its end marker (a cut-off download).
+    NoEndMarker,
+    /// The page ends inside a comment (its header or body).
+    CutInsideComment,
+    /// The page declares no comment count to check the comments against.
+    NoDeclaredCount,
+    /// The number of comments found differs from the declared count
+    /// (cut off, paginated, or a count that lags).
+    CountMismatch,
+    /// The document says it is incomplete (JSON Lines `"complete": false`).
+    MarkedIncomplete,
+}
+
+impl Gap {
+    /// Every gap, in canonical order.
+    pub const ALL: [Gap; 5] = [
+        Gap::NoEndMarker,
+        Gap::CutInsideComment,
+        Gap::NoDeclaredCount,
+        Gap::CountMismatch,
+        Gap::MarkedIncomplete,
+    ];
+
+    /// The code hashed into v2 capture ids and printed in JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            Gap::NoEndMarker => "no-end-marker",
+            Gap::CutInsideComment => "cut-inside-comment",
+            Gap::NoDeclaredCount => "no-declared-count",
+            Gap::CountMismatch => "count-mismatch",
+            Gap::MarkedIncomplete => "marked-incomplete",
+        }
+    }
+
+    /// The gap named by `code`.
+    pub fn from_code(code: &str) -> Option<Gap> {
+        Gap::ALL.into_iter().find(|g| g.code() == code)
+    }
 }
 
 impl Capture {
     /// Every item, article versions and comments, in page order per article.
     pub fn items(&self) -> impl Iterator<Item = &CaptureItem> {
         self.articles.iter().flat_map(|a| a.article.iter().chain(a.comments.iter()))
+    }
+
+    /// The number of comments the capture shows.
+    pub fn found_comments(&self) -> u64 {
+        self.articles.iter().map(|a| a.comments.len() as u64).sum()
+    }
+
+    /// Why the capture is partial: as recorded (v2), or inferred for a v1
+    /// capture from what it recorded: a tribune page is partial when its
+    /// last item is marked possibly truncated (no end marker) or its
+    /// declared count is missing or differs from the comments found; a v1
+    /// JSON Lines document is taken as complete (the format had no way to
+    /// say otherwise).
+    pub fn gaps(&self) -> Vec<Gap> {
+        if let Some(g) = &self.gaps {
+            return g.clone();
+        }
+        let mut gaps = Vec::new();
+        if self.format != "tribune" {
+            return gaps;
+        }
+        if self.items().last().is_some_and(|i| i.possibly_truncated) {
+            gaps.push(Gap::NoEndMarker);
+        }
+        match self.declared_comments {
+            None => gaps.push(Gap::NoDeclaredCount),
+            Some(n) if n != self.found_comments() => gaps.push(Gap::CountMismatch),
+            Some(_) => {}
+        }
+        gaps
+    }
+
+    /// The gaps in words, `; `-separated (empty when complete).
+    pub fn describe_gaps(&self) -> String {
+        let found = self.found_comments();
+        self.gaps()
+            .iter()
+            .map(|g| match g {
+                Gap::NoEndMarker => "no end marker (the download may have been cut off)".to_string(),
+                Gap::CutInsideComment => {
+                    "it ends inside a comment (the last one is marked possibly truncated)".to_string()
+                }
+                Gap::NoDeclaredCount => "the page declares no comment count".to_string(),
+                Gap::CountMismatch => match self.declared_comments {
+                    Some(n) => format!("declared {n} comments, found {found}"),
+                    None => format!("found {found} comments, not the declared count"),
+                },
+                Gap::MarkedIncomplete => "the document says it is incomplete".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Whether the capture shows the whole comment section, so that a
+    /// comment it does not show was removed.
+    pub fn is_complete(&self) -> bool {
+        self.gaps().is_empty()
+    }
+
+    /// When the page was observed: `fetched_at` when known, else `recorded_at`
+    /// (the time its entry was appended).
+    pub fn observed_at(&self, recorded_at: Timestamp) -> Timestamp {
+        self.fetched_at.unwrap_or(recorded_at)
     }
 }
 
@@ -287,7 +402,8 @@ impl Event {
                 e.into_bytes()
             }
             Event::Capture(c) => {
-                let mut e = Encoder::with_tag(tags::CAPTURE);
+                let tag = if c.gaps.is_some() { tags::CAPTURE } else { tags::CAPTURE_V1 };
+                let mut e = Encoder::with_tag(tag);
                 e.id(c.blob.as_bytes())
                     .opt_time(c.fetched_at.as_ref())
                     .opt_str(c.source_url.as_deref())
@@ -302,6 +418,11 @@ impl Event {
                             .opt(a.article.as_ref(), encode_item)
                             .list(&a.comments, encode_item);
                     });
+                if let Some(gaps) = &c.gaps {
+                    e.list(gaps, |e, g| {
+                        e.str(g.code());
+                    });
+                }
                 e.into_bytes()
             }
             Event::Merge(m) => {
@@ -458,7 +579,46 @@ mod golden {
                     CaptureItem { id: EventId([9; 32]), parent: Some(c), possibly_truncated: true },
                 ],
             }],
+            gaps: None,
         })
+    }
+
+    #[test]
+    fn v1_captures_infer_their_gaps() {
+        let Event::Capture(mut c) = capture() else { unreachable!() };
+        assert_eq!(c.gaps(), vec![Gap::NoEndMarker, Gap::CountMismatch]);
+        c.declared_comments = None;
+        c.articles[0].comments[1].possibly_truncated = false;
+        assert_eq!(c.gaps(), vec![Gap::NoDeclaredCount]);
+        c.declared_comments = Some(2);
+        assert!(c.is_complete());
+        c.format = "jsonl".into();
+        c.declared_comments = Some(9);
+        assert!(c.is_complete(), "v1 JSON Lines captures had no way to say they were partial");
+    }
+
+    #[test]
+    fn v2_capture_bytes_and_id() {
+        let Event::Capture(mut c) = capture() else { unreachable!() };
+        c.gaps = Some(vec![Gap::NoEndMarker, Gap::CountMismatch]);
+        let v2 = Event::Capture(c.clone());
+        let bytes = v2.identity_bytes();
+        let v1 = capture().identity_bytes();
+        // The v2 tag in place of the v1 tag, the v1 fields, then the gaps.
+        assert_eq!(&bytes[..24], &Encoder::with_tag(tags::CAPTURE).into_bytes()[..]);
+        assert_eq!(&bytes[24..24 + v1.len() - 24], &v1[24..]);
+        let tail = [
+            "0000000000000002",
+            "000000000000000d",
+            "6e6f2d656e642d6d61726b6572", // "no-end-marker"
+            "000000000000000e",
+            "636f756e742d6d69736d61746368", // "count-mismatch"
+        ]
+        .concat();
+        assert_eq!(to_hex(&bytes[v1.len()..]), tail);
+        assert_eq!(v2.id().to_hex(), "bc57c49c76a7d0eb2d32691ced12857dd187e30da9243699c7916c9a4d03ad67");
+        c.gaps = Some(Vec::new());
+        assert_ne!(Event::Capture(c).id(), v2.id(), "complete and partial captures differ");
     }
 
     #[test]

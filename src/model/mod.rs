@@ -8,8 +8,8 @@ pub mod normalize;
 pub mod time;
 
 pub use event::{
-    chain_step, Article, Capture, CaptureItem, CapturedArticle, Comment, Event, EventKind, LogEntry, Merge,
-    MergeKind,
+    chain_step, Article, Capture, CaptureItem, CapturedArticle, Comment, Event, EventKind, Gap, LogEntry,
+    Merge, MergeKind,
 };
 pub use ids::{ArticleKey, BlobId, ChainHash, EventId, HexPrefix, Seq};
 pub use time::Timestamp;

@@ -103,16 +103,21 @@ pub fn finish(envelope: Vec<u8>) -> Vec<u8> {
 /// Wraps a bincode body: zstd-compressed when that is smaller for bodies
 /// of [`COMPRESS_FROM`] bytes or more.
 fn seal(body: &[u8]) -> Vec<u8> {
+    seal_as(ENVELOPE_VERSION, body)
+}
+
+/// [`seal`] under envelope version `version`.
+fn seal_as(version: u8, body: &[u8]) -> Vec<u8> {
     let compressed =
         if body.len() >= COMPRESS_FROM { compress(body).filter(|z| z.len() < body.len()) } else { None };
     let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
     match compressed {
         Some(z) => {
-            out.extend_from_slice(&[ENVELOPE_VERSION, ZSTD]);
+            out.extend_from_slice(&[version, ZSTD]);
             out.extend_from_slice(&z);
         }
         None => {
-            out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
+            out.extend_from_slice(&[version, RAW]);
             out.extend_from_slice(body);
         }
     }
@@ -121,8 +126,102 @@ fn seal(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The envelope version of log segments: 2 since captures record their
+/// completeness (format v2 captures). Segments written under version 1
+/// hold the v1 layout and are still read ([`decode_segment`]).
+pub const SEGMENT_VERSION: u8 = 2;
+
+/// Encodes a log segment (envelope version [`SEGMENT_VERSION`]).
+pub fn encode_segment(entries: &[crate::model::LogEntry]) -> Result<Vec<u8>> {
+    let body = bincode::serde::encode_to_vec(entries, bincode::config::standard())
+        .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+    Ok(seal_as(SEGMENT_VERSION, &body))
+}
+
+/// Decodes a log segment written by this cairn (version 2) or by one
+/// before captures recorded completeness (version 1, the v1 layout).
+pub fn decode_segment(bytes: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
+    let (version, body) = open(bytes, what, &[SEGMENT_VERSION, 1])?;
+    if version == SEGMENT_VERSION {
+        decode_body(&body, what)
+    } else {
+        let old: Vec<legacy::LogEntryV1> = decode_body(&body, what)?;
+        Ok(old.into_iter().map(Into::into).collect())
+    }
+}
+
+/// The storage layout of log entries before format v2 (captures without
+/// `gaps`), for reading segments written then.
+mod legacy {
+    use crate::model::{
+        Article, BlobId, Capture, CapturedArticle, ChainHash, Comment, Event, EventId, LogEntry, Merge, Seq,
+        Timestamp,
+    };
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct LogEntryV1 {
+        seq: Seq,
+        id: EventId,
+        recorded_at: Timestamp,
+        event: EventV1,
+        head: ChainHash,
+    }
+
+    #[derive(Deserialize)]
+    enum EventV1 {
+        Article(Article),
+        Comment(Comment),
+        Capture(CaptureV1),
+        Merge(Merge),
+    }
+
+    #[derive(Deserialize)]
+    struct CaptureV1 {
+        blob: BlobId,
+        source: String,
+        source_url: Option<String>,
+        tz: Option<String>,
+        fetched_at: Option<Timestamp>,
+        format: String,
+        parser_version: u64,
+        declared_comments: Option<u64>,
+        articles: Vec<CapturedArticle>,
+    }
+
+    impl From<LogEntryV1> for LogEntry {
+        fn from(e: LogEntryV1) -> LogEntry {
+            let event = match e.event {
+                EventV1::Article(a) => Event::Article(a),
+                EventV1::Comment(c) => Event::Comment(c),
+                EventV1::Merge(m) => Event::Merge(m),
+                EventV1::Capture(c) => Event::Capture(Capture {
+                    blob: c.blob,
+                    source: c.source,
+                    source_url: c.source_url,
+                    tz: c.tz,
+                    fetched_at: c.fetched_at,
+                    format: c.format,
+                    parser_version: c.parser_version,
+                    declared_comments: c.declared_comments,
+                    articles: c.articles,
+                    gaps: None,
+                }),
+            };
+            LogEntry { seq: e.seq, id: e.id, recorded_at: e.recorded_at, event, head: e.head }
+        }
+    }
+}
+
 /// Decodes an enveloped value; `what` names it in errors (`segment at seq 12`).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
+    decode_body(&body, what)
+}
+
+/// Checks an envelope (length, check bytes, a version among `versions`,
+/// codec) and returns its version and bincode body, inflated.
+fn open<'a>(bytes: &'a [u8], what: &str, versions: &[u8]) -> Result<(u8, std::borrow::Cow<'a, [u8]>)> {
     if bytes.len() < 2 + CHECK_LEN {
         return Err(Error::Corrupt(format!("{what}: {} bytes, too short for a value", bytes.len())));
     }
@@ -133,21 +232,21 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
         )));
     }
     let (version, codec, payload) = (content[0], content[1], &content[2..]);
-    if version != ENVELOPE_VERSION {
-        return Err(Error::Corrupt(format!(
-            "{what}: envelope version {version}, expected {ENVELOPE_VERSION}"
-        )));
+    if !versions.contains(&version) {
+        return Err(Error::Corrupt(format!("{what}: envelope version {version}, expected {}", versions[0])));
     }
-    let inflated;
     let body = match codec {
-        RAW => payload,
-        ZSTD => {
-            inflated =
-                decompress(payload).map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?;
-            &inflated[..]
-        }
+        RAW => std::borrow::Cow::Borrowed(payload),
+        ZSTD => std::borrow::Cow::Owned(
+            decompress(payload).map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?,
+        ),
         c => return Err(Error::Corrupt(format!("{what}: unknown codec {c}"))),
     };
+    Ok((version, body))
+}
+
+/// Decodes a bincode body, every byte of it.
+fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     // The limit bounds what a damaged length prefix can make the decoder claim.
     let config = bincode::config::standard().with_limit::<{ 256 << 20 }>();
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, config)

@@ -37,7 +37,11 @@ use std::sync::Arc;
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
-const MARKER_TEXT: &str = "cairn archive\nformat 2\n";
+const MARKER_TEXT: &str = "cairn archive\nformat 3\n";
+/// Format 2 archives (captures without completeness) are read as they are
+/// and their marker is rewritten to format 3 when opened: from then on they
+/// hold v2 captures, which an older cairn cannot read.
+const MARKER_TEXT_V2: &str = "cairn archive\nformat 2\n";
 /// sled's page cache bound. sled's memory use is several times this (it
 /// keeps a record per page of the database besides), and 16 MiB was as
 /// fast as 64 MiB on the bench corpus with 20-70 MB less peak RSS.
@@ -95,6 +99,18 @@ pub struct SledStore {
     _lock: File,
 }
 
+/// Writes the current marker durably (a temporary file renamed over it).
+fn write_marker(marker: &Path) -> Result<()> {
+    let tmp = marker.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, MARKER_TEXT.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, marker)
+    };
+    write().map_err(|e| Error::io(marker, e))
+}
+
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
@@ -134,14 +150,19 @@ impl SledStore {
         }
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
-            if text != MARKER_TEXT {
+            if text == MARKER_TEXT_V2 {
+                tracing::info!("{}: upgrading the archive marker from format 2 to format 3", root.display());
+                write_marker(&marker)?;
+            } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
-                    reason: format!("{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?}"),
+                    reason: format!(
+                        "{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?} and {MARKER_TEXT_V2:?}"
+                    ),
                 });
             }
         } else {
-            fs::write(&marker, MARKER_TEXT).map_err(|e| Error::io(&marker, e))?;
+            write_marker(&marker)?;
         }
         let db = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES).open().map_err(
             |e| match e {
@@ -184,7 +205,7 @@ impl SledStore {
         let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
         let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
         let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
-        envelope::decode(&payload, &format!("segment at seq {first}"))
+        envelope::decode_segment(&payload, &format!("segment at seq {first}"))
             .map(|entries| (first, entries))
             .map_err(|e| (first, e.to_string()))
     }
@@ -366,7 +387,7 @@ impl Store for SledStore {
         let mut records = Vec::with_capacity(segments.len());
         for entries in segments {
             let Some(first) = entries.first() else { continue };
-            records.push((first.seq.0, envelope::encode(entries)?));
+            records.push((first.seq.0, envelope::encode_segment(entries)?));
         }
         let mut batch = sled::Batch::default();
         if !records.is_empty() {

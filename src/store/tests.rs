@@ -25,6 +25,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         parser_version: 1,
         declared_comments: None,
         articles,
+        gaps: Some(Vec::new()),
     }));
     NewDocument::new(raw, events)
 }

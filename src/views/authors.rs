@@ -10,6 +10,11 @@
 //! per author and article rather than per comment: sled's cost is per key
 //! written, and commenters often post several times under one article);
 //! `k/KEY` the latest title of each article. [`timeline`] sorts by time.
+//!
+//! Versions, display names and titles follow observation order (when the
+//! page showing them was fetched, else recorded; ties by seq), not the
+//! order the scrapes were ingested in: each is stamped with the order key
+//! of the capture that brought it in.
 
 use crate::error::Result;
 use crate::model::normalize::normalize_line;
@@ -24,10 +29,29 @@ pub const NAME: &str = "authors";
 /// An author, as listed by `cairn authors`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorInfo {
-    /// The name as first seen.
+    /// The name as first seen (in observation order).
     pub display: String,
     /// Comments (not versions) by them.
     pub comments: u64,
+    /// The observation order of the comment `display` comes from.
+    pub display_order: Order,
+}
+
+/// Observation order: the capture's observation instant (seconds,
+/// nanoseconds) and seq.
+pub type Order = (i64, u32, u64);
+
+fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
+    let (secs, nanos) = capture.observed_at(entry.recorded_at).instant();
+    (secs, nanos, entry.seq.0)
+}
+
+/// An article's title as this view keeps it, with the observation order of
+/// the capture that brought its version in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct TitleAt {
+    title: String,
+    order: Order,
 }
 
 /// One comment in an author's timeline.
@@ -64,11 +88,22 @@ pub struct StoredEntry {
     /// The seq of each version, in the same order (bodies are read by seq,
     /// without the id index).
     pub seqs: Vec<Seq>,
+    /// The observation order of the capture that brought each version in,
+    /// in the same order (versions are kept sorted by it).
+    pub orders: Vec<Order>,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
 }
 
 impl StoredEntry {
+    /// Adds version `id` (at `seq`, brought in at `order`) in its place.
+    fn insert_version(&mut self, id: EventId, seq: Seq, order: Order) {
+        let at = self.orders.partition_point(|o| *o <= order).min(self.versions.len());
+        self.versions.insert(at, id);
+        self.seqs.insert(at.min(self.seqs.len()), seq);
+        self.orders.insert(at, order);
+    }
+
     /// Whether comment `id`, posted at `posted_at`, is (a version of) this
     /// one: same posted time, or the same id when it has no time.
     fn holds(&self, id: &EventId, posted_at: Option<&Timestamp>) -> bool {
@@ -115,17 +150,13 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
         match &entry.event {
-            Event::Article(a) => {
-                if let Some(title) = &a.title {
-                    tx.put_value([b"k/".as_slice(), a.key.as_str().as_bytes()].concat(), title)?;
-                }
-                Ok(())
-            }
+            // Titles are taken in at the capture that shows the version.
+            Event::Article(_) => Ok(()),
             // Comments are taken in at their document's capture, grouped by
             // author and article, so each group is read and written once per
             // capture rather than once per comment. A capture's new comments
@@ -134,6 +165,16 @@ impl Projection for AuthorsView {
             // documents.
             Event::Comment(_) => Ok(()),
             Event::Capture(cap) => {
+                let order = order_of(entry, cap);
+                for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
+                    let Some(e) = tx.document_entry(&item.id) else { continue };
+                    let Event::Article(a) = &e.event else { continue };
+                    let Some(title) = &a.title else { continue };
+                    let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
+                    if tx.get_value::<TitleAt>(&key)?.is_none_or(|t| t.order <= order) {
+                        tx.put_value(key, &TitleAt { title: title.clone(), order })?;
+                    }
+                }
                 let mut groups: Vec<(Vec<u8>, AuthorArticle, bool)> = Vec::new();
                 let mut counts: Vec<(Vec<u8>, String, u64)> = Vec::new();
                 for item in cap.articles.iter().flat_map(|a| &a.comments) {
@@ -155,15 +196,13 @@ impl Projection for AuthorsView {
                     let (_, group, dirty) = &mut groups[at];
                     match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
                         Some(s) if s.versions.contains(&e.id) => continue,
-                        Some(s) => {
-                            s.versions.push(e.id);
-                            s.seqs.push(e.seq);
-                        }
+                        Some(s) => s.insert_version(e.id, e.seq, order),
                         None => {
                             group.comments.push(StoredEntry {
                                 posted_at: c.posted_at,
                                 versions: vec![e.id],
                                 seqs: vec![e.seq],
+                                orders: vec![order],
                                 aliases: Vec::new(),
                             });
                             match counts.iter_mut().find(|(k, _, _)| *k == info_key) {
@@ -180,9 +219,16 @@ impl Projection for AuthorsView {
                     }
                 }
                 for (info_key, display, n) in counts {
-                    let mut info =
-                        tx.get_value::<AuthorInfo>(&info_key)?.unwrap_or(AuthorInfo { display, comments: 0 });
+                    let mut info = tx.get_value::<AuthorInfo>(&info_key)?.unwrap_or(AuthorInfo {
+                        display: display.clone(),
+                        comments: 0,
+                        display_order: order,
+                    });
                     info.comments += n;
+                    if order < info.display_order {
+                        info.display = display;
+                        info.display_order = order;
+                    }
                     tx.put_value(info_key, &info)?;
                 }
                 Ok(())
@@ -204,6 +250,9 @@ impl Projection for AuthorsView {
                         slot.versions.remove(v);
                         if v < slot.seqs.len() {
                             slot.seqs.remove(v);
+                        }
+                        if v < slot.orders.len() {
+                            slot.orders.remove(v);
                         }
                     }
                     if group.comments[at].versions.is_empty() {
@@ -300,6 +349,6 @@ pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     let tree = view_tree(archive, NAME)?;
     match tree.get(&[b"k/".as_slice(), key.as_str().as_bytes()].concat())? {
         None => Ok(None),
-        Some(v) => envelope::decode(&v, "title").map(Some),
+        Some(v) => envelope::decode::<TitleAt>(&v, "title").map(|t| Some(t.title)),
     }
 }

@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
-use crate::views::thread_state::{CaptureDiff, CaptureRef, MergeMaps, ThreadState};
+use crate::views::thread_state::{Applied, CaptureDiff, CaptureRef, MergeMaps, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
 
@@ -28,10 +28,17 @@ pub struct ChangeRecord {
     pub to_capture: (Seq, EventId),
     /// When this capture was recorded.
     pub recorded_at: Timestamp,
+    /// When this capture's page was fetched, when known.
+    pub fetched_at: Option<Timestamp>,
+    /// Whether this capture shows the whole comment section (a partial one
+    /// removes nothing).
+    pub complete: bool,
     /// Comments present now and not before.
     pub added: Vec<EventId>,
-    /// Comments present before and not now.
+    /// Comments present before and not now (a complete capture only).
     pub removed: Vec<EventId>,
+    /// Comments present before that this partial capture does not show.
+    pub unseen: u64,
     /// Comments shown in another version: (before, now).
     pub edited: Vec<(EventId, EventId)>,
     /// The article version changed: (before, now).
@@ -44,7 +51,7 @@ pub struct ChangeRecord {
 pub struct ChangesState {
     /// The article's thread, as this view maintains it.
     pub thread: ThreadState,
-    /// One record per capture, in capture order.
+    /// One record per capture, in observation order.
     pub records: Vec<ChangeRecord>,
 }
 
@@ -67,22 +74,32 @@ fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: Ca
         from_capture: from.map(|p| (p.seq, p.id)),
         to_capture: (to.seq, to.id),
         recorded_at: to.recorded_at,
+        fetched_at: to.fetched_at,
+        complete: to.complete,
         added: diff.added,
         removed: diff.removed,
+        unseen: diff.unseen,
         edited: diff.edited,
         article_revision: diff.article_revision,
     }
 }
 
-/// Rebuilds an article's state and records from `prior` states.
-fn rebuild(tx: &mut StateTx<'_>, key: &ArticleKey, prior: &[ThreadState]) -> Result<()> {
-    let (thread, diffs) = MAPS.rebuild(tx, key, prior)?;
+/// The records of an article's captures from their diffs, in observation
+/// order (each compared with the one before).
+fn records_of(key: &ArticleKey, diffs: Vec<(CaptureRef, CaptureDiff)>) -> Vec<ChangeRecord> {
     let mut records = Vec::with_capacity(diffs.len());
     let mut previous: Option<CaptureRef> = None;
     for (capture, diff) in diffs {
         records.push(record(key, previous.as_ref(), &capture, diff));
         previous = Some(capture);
     }
+    records
+}
+
+/// Rebuilds an article's state and records from `prior` states.
+fn rebuild(tx: &mut StateTx<'_>, key: &ArticleKey, prior: &[ThreadState]) -> Result<()> {
+    let (thread, diffs) = MAPS.rebuild(tx, key, prior, None)?;
+    let records = records_of(key, diffs);
     tx.put_value(state_key(key), &ChangesState { thread, records })
 }
 
@@ -95,7 +112,7 @@ impl Projection for ChangesView {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -104,16 +121,14 @@ impl Projection for ChangesView {
                 for seen in MAPS.group(tx, c)? {
                     let mut state = load(tx, &seen.key)?;
                     let from = state.thread.captures.last().cloned();
-                    let capture = CaptureRef {
-                        seq: entry.seq,
-                        id: entry.id,
-                        recorded_at: entry.recorded_at,
-                        article: seen.article.as_ref().map(|a| a.id),
-                    };
-                    let Some(diff) = MAPS.apply(tx, &mut state.thread, capture.clone(), &seen)? else {
-                        continue;
-                    };
-                    state.records.push(record(&seen.key, from.as_ref(), &capture, diff));
+                    let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
+                    match MAPS.apply(tx, &mut state.thread, capture.clone(), &seen)? {
+                        Applied::Duplicate => continue,
+                        Applied::Appended(diff) => {
+                            state.records.push(record(&seen.key, from.as_ref(), &capture, diff));
+                        }
+                        Applied::Rebuilt(diffs) => state.records = records_of(&seen.key, diffs),
+                    }
                     tx.put_value(state_key(&seen.key), &state)?;
                 }
                 Ok(())
@@ -158,7 +173,7 @@ impl Projection for ChangesView {
     }
 }
 
-/// The change records of one article (or of all), in capture order per
+/// The change records of one article (or of all), in observation order per
 /// article, articles sorted by key.
 pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<ChangeRecord>> {
     let tree = view_tree(archive, NAME)?;

@@ -19,7 +19,7 @@ pub mod thread_state;
 pub mod threads;
 
 use crate::error::{Error, Result};
-use crate::model::{Comment, Event, EventId, LogEntry, Seq};
+use crate::model::{Comment, Event, EventId, LogEntry, Seq, Timestamp};
 use crate::store::envelope;
 use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
@@ -159,6 +159,11 @@ impl<'a> StateTx<'a> {
         }
     }
 
+    /// The entry at `seq`, from the log.
+    pub fn entry_at(&self, seq: Seq) -> Result<LogEntry> {
+        self.archive.entry(seq)
+    }
+
     /// The entry of event `id` if it belongs to the document being applied
     /// (appended after the previous capture): a capture finds its own
     /// document's new events here, and only those.
@@ -224,6 +229,40 @@ pub struct Cursor {
 struct Pointer {
     generation: u64,
     pinned_until: Option<Seq>,
+    /// Pinned to what was observed up to this time (`replay --until TIME`).
+    observed_until: Option<Timestamp>,
+}
+
+/// The pointer layout before `observed_until`.
+#[derive(Deserialize)]
+struct PointerV1 {
+    generation: u64,
+    pinned_until: Option<Seq>,
+}
+
+/// Where `replay --until` stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The log as it was at this seq.
+    Seq(Seq),
+    /// What was observed up to this time: every capture fetched (else
+    /// recorded) at or before it, every merge recorded at or before it.
+    Observed(Timestamp),
+}
+
+/// Whether a run that stops at observation time `until` leaves `entry`
+/// out: a capture observed after it, or a merge recorded after it. (Article
+/// and comment events are applied: views take them in through the captures
+/// that show them, so those of a capture left out are taken in by the
+/// next capture that shows them, if any.)
+fn observed_after(entry: &LogEntry, until: Option<&Timestamp>) -> bool {
+    let Some(until) = until else { return false };
+    let at = match &entry.event {
+        Event::Capture(c) => c.observed_at(entry.recorded_at),
+        Event::Merge(_) => entry.recorded_at,
+        Event::Article(_) | Event::Comment(_) => return false,
+    };
+    at.instant() > until.instant()
 }
 
 fn tree_name(view: &str, generation: u64) -> String {
@@ -234,7 +273,15 @@ fn load_pointer(archive: &Archive, view: &str) -> Result<Pointer> {
     let pointers = archive.store().tree(POINTERS)?;
     match pointers.get(view.as_bytes())? {
         None => Ok(Pointer::default()),
-        Some(v) => envelope::decode(&v, &format!("view pointer {view}")),
+        Some(v) => envelope::decode(&v, &format!("view pointer {view}")).or_else(|e| {
+            envelope::decode::<PointerV1>(&v, "")
+                .map(|p| Pointer {
+                    generation: p.generation,
+                    pinned_until: p.pinned_until,
+                    observed_until: None,
+                })
+                .map_err(|_| e)
+        }),
     }
 }
 
@@ -254,17 +301,24 @@ pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
 /// Applies entries `from..=until` to a view's tree, committing state and
 /// cursor together every few thousand entries. Returns the last seq applied.
 fn run(view: &dyn Projection, tree: &dyn KvTree, archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
-    run_all(&[(view, tree)], archive, from, until)
+    run_all(&[(view, tree)], archive, from, until, None)
 }
 
 /// Applies entries `from..=until` to several views in one pass over the log
-/// (each entry decoded once). Returns the last seq applied.
-fn run_all(jobs: &[(&dyn Projection, &dyn KvTree)], archive: &Archive, from: Seq, until: Seq) -> Result<Seq> {
+/// (each entry decoded once), leaving out what was observed after
+/// `observed_until`. Returns the last seq passed.
+fn run_all(
+    jobs: &[(&dyn Projection, &dyn KvTree)],
+    archive: &Archive,
+    from: Seq,
+    until: Seq,
+    observed_until: Option<&Timestamp>,
+) -> Result<Seq> {
     if from > until || jobs.is_empty() {
         return Ok(Seq(from.0.saturating_sub(1)));
     }
     let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
-    run_entries(jobs, archive, from, entries, true)
+    run_entries(jobs, archive, from, entries, true, observed_until)
 }
 
 /// Applies `entries` (starting at seq `from`) to several views, committing
@@ -282,9 +336,10 @@ fn run_entries(
     from: Seq,
     entries: impl Iterator<Item = Result<LogEntry>>,
     parallel: bool,
+    observed_until: Option<&Timestamp>,
 ) -> Result<Seq> {
     if jobs.len() < 2 || !parallel {
-        return apply_entries(jobs, archive, from, entries.map(|e| e.map(Arc::new)));
+        return apply_entries(jobs, archive, from, entries.map(|e| e.map(Arc::new)), observed_until);
     }
     let (mine, theirs) = jobs.split_at(1);
     std::thread::scope(|scope| {
@@ -299,7 +354,7 @@ fn run_entries(
                 Some(None) => None,
                 None => Some(Err(Error::Corrupt("the log reader stopped".into()))),
             });
-            apply_entries(theirs, archive, from, received)
+            apply_entries(theirs, archive, from, received, observed_until)
         });
         let sender = tx.clone();
         let worker_gone = std::cell::Cell::new(false);
@@ -311,7 +366,7 @@ fn run_entries(
             }
             Ok(e)
         });
-        let mine = apply_entries(mine, archive, from, tee);
+        let mine = apply_entries(mine, archive, from, tee, observed_until);
         if mine.is_ok() {
             // The worker may have stopped already; its own error says why.
             let _ = tx.send(None);
@@ -336,6 +391,7 @@ fn apply_entries(
     archive: &Archive,
     from: Seq,
     entries: impl Iterator<Item = Result<Arc<LogEntry>>>,
+    observed_until: Option<&Timestamp>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
@@ -344,6 +400,11 @@ fn apply_entries(
         let entry = entry?;
         if entry.seq != last.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
+        }
+        if observed_after(&entry, observed_until) {
+            // Left out; a capture's document stays open for the next one.
+            last = entry.seq;
+            continue;
         }
         let is_capture = matches!(entry.event, Event::Capture(_));
         if !is_capture {
@@ -384,6 +445,8 @@ pub struct ViewStatus {
     pub seq: Seq,
     /// Set when `replay --until` pinned it to a past point.
     pub pinned_until: Option<Seq>,
+    /// Set when `replay --until TIME` pinned it to what was observed then.
+    pub observed_until: Option<Timestamp>,
     /// BLAKE3 of its state ([`digest`]).
     pub digest: [u8; 32],
 }
@@ -479,7 +542,7 @@ pub fn apply_segments(
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> = ready.iter().map(|(v, t)| (*v, t.as_ref())).collect();
     if !jobs.is_empty() {
-        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok), false)?;
+        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok), false, None)?;
     }
     if lagging {
         catch_up(archive, views)?;
@@ -493,10 +556,14 @@ pub fn apply_segments(
 pub fn replay(
     archive: &Archive,
     views: &[Box<dyn Projection>],
-    until: Option<Seq>,
+    until: Option<Until>,
 ) -> Result<Vec<ViewStatus>> {
     let head = archive.head().seq;
-    let target = until.map_or(head, |u| u.min(head));
+    let (target, observed_until) = match until {
+        None => (head, None),
+        Some(Until::Seq(u)) => (u.min(head), None),
+        Some(Until::Observed(t)) => (head, Some(t)),
+    };
     // Build every new tree in one pass over the log, then swap them in.
     let mut fresh = Vec::new();
     for view in views {
@@ -508,20 +575,22 @@ pub fn replay(
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&fresh).map(|(v, (_, _, tree))| (v.as_ref(), tree.as_ref())).collect();
-    let seq = run_all(&jobs, archive, Seq(1), target)?;
+    let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref())?;
+    let pinned_until = until.map(|_| target);
     let mut out = Vec::new();
     for (view, (old, generation, tree)) in views.iter().zip(&fresh) {
         save_pointer(
             archive,
             view.name(),
-            &Pointer { generation: *generation, pinned_until: until.map(|_| target) },
+            &Pointer { generation: *generation, pinned_until, observed_until },
         )?;
         archive.store().drop_tree(&tree_name(view.name(), old.generation))?;
         out.push(ViewStatus {
             name: view.name(),
             version: view.version(),
             seq,
-            pinned_until: until.map(|_| target),
+            pinned_until,
+            observed_until,
             digest: digest(tree.as_ref())?,
         });
     }
@@ -541,6 +610,7 @@ pub fn status(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vi
                 version: cursor.version,
                 seq: cursor.seq,
                 pinned_until: pointer.pinned_until,
+                observed_until: pointer.observed_until,
                 digest: digest(tree.as_ref())?,
             })
         })
@@ -591,7 +661,8 @@ pub fn audit_with(
     let mut problems = Vec::new();
     let names = archive.store().tree_names()?;
     let head = archive.head().seq;
-    let mut pending: Vec<(&dyn Projection, Seq, [u8; 32])> = Vec::new();
+    type Pending<'v> = (&'v dyn Projection, (Seq, Option<Timestamp>), [u8; 32]);
+    let mut pending: Vec<Pending<'_>> = Vec::new();
     for view in views {
         let mut problem =
             |seq: Seq, message: String| problems.push(ViewProblem { view: view.name(), seq, message });
@@ -643,29 +714,32 @@ pub fn audit_with(
                 continue;
             }
         }
-        pending.push((view.as_ref(), cursor.seq, digest(tree.as_ref())?));
+        pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), digest(tree.as_ref())?));
     }
     // Fresh replays, one pass over the log per distinct cursor: in memory
     // for a small archive, in a temporary sled database (bounded memory)
     // for a large one.
-    let mut seqs: Vec<Seq> = pending.iter().map(|(_, s, _)| *s).collect();
-    seqs.sort();
-    seqs.dedup();
+    let mut seqs: Vec<(Seq, Option<Timestamp>)> = Vec::new();
+    for (_, point, _) in &pending {
+        if !seqs.contains(point) {
+            seqs.push(*point);
+        }
+    }
     let scratch = if head.0 > in_memory_max {
         crate::store::kv::Scratch::temporary()?
     } else {
         crate::store::kv::Scratch::Memory
     };
-    for seq in seqs {
-        let group: Vec<&(&dyn Projection, Seq, [u8; 32])> =
-            pending.iter().filter(|(_, s, _)| *s == seq).collect();
+    for point in seqs {
+        let (seq, observed_until) = point;
+        let group: Vec<&Pending<'_>> = pending.iter().filter(|(_, p, _)| *p == point).collect();
         let trees: Vec<Box<dyn KvTree>> = group
             .iter()
             .map(|(v, _, _)| scratch.tree(&format!("{}.{seq}", v.name())))
             .collect::<Result<_>>()?;
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
             group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
-        match run_all(&jobs, archive, Seq(1), seq) {
+        match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref()) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
                     if digest(tree.as_ref())? != *stored {
@@ -699,13 +773,19 @@ pub struct AsOf {
     pub seq: Seq,
     /// Pinned by `replay --until`.
     pub pinned: bool,
+    /// Pinned by `replay --until TIME` to what was observed up to then.
+    pub observed_until: Option<Timestamp>,
 }
 
 /// The [`AsOf`] of view `name`.
 pub fn as_of(archive: &Archive, name: &str) -> Result<AsOf> {
     let pointer = load_pointer(archive, name)?;
     let tree = archive.store().tree(&tree_name(name, pointer.generation))?;
-    Ok(AsOf { seq: read_cursor(tree.as_ref())?.seq, pinned: pointer.pinned_until.is_some() })
+    Ok(AsOf {
+        seq: read_cursor(tree.as_ref())?.seq,
+        pinned: pointer.pinned_until.is_some(),
+        observed_until: pointer.observed_until,
+    })
 }
 
 #[cfg(test)]

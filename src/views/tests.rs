@@ -150,7 +150,7 @@ fn a_failed_run_commits_no_view_past_a_document_boundary() {
     let trees: Vec<crate::store::kv::MemoryTree> = views.iter().map(|_| Default::default()).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&trees).map(|(v, t)| (v.as_ref(), t as &dyn KvTree)).collect();
-    let err = run_entries(&jobs, &archive, Seq(1), entries, true).unwrap_err();
+    let err = run_entries(&jobs, &archive, Seq(1), entries, true, None).unwrap_err();
     assert!(err.to_string().contains("damaged segment"), "{err}");
     for (view, tree) in views.iter().zip(&trees) {
         let cursor = read_cursor(tree).unwrap();

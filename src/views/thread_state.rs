@@ -6,9 +6,18 @@
 //! in the same slot). A comment without a posted time has a slot of its own.
 //! Slots are kept in page order: the order of the first capture, with
 //! comments that appear later placed where the page shows them.
+//!
+//! Captures are taken in *observation order*: by when the page was fetched
+//! (`fetched_at`, else the time the capture was recorded), ties by seq. A
+//! capture that arrives out of that order (a backfilled older scrape)
+//! rebuilds the article's state from its captures in order, so the state
+//! never depends on the order the scrapes were ingested in. A *partial*
+//! capture (one with gaps: cut off, paginated) adds comments, versions and
+//! sightings but never makes a comment removed; only a complete capture
+//! that does not show a comment does.
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, CapturedArticle, EventId, Seq, Timestamp};
+use crate::model::{ArticleKey, Capture, CapturedArticle, EventId, LogEntry, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -21,8 +30,38 @@ pub struct CaptureRef {
     pub id: EventId,
     /// When the capture was recorded.
     pub recorded_at: Timestamp,
+    /// When the page was fetched, when known.
+    pub fetched_at: Option<Timestamp>,
+    /// Whether the capture shows the whole comment section.
+    pub complete: bool,
     /// The article version the capture showed, if any.
     pub article: Option<EventId>,
+}
+
+impl CaptureRef {
+    /// The reference to capture `c` at `entry`, showing article version
+    /// `article`.
+    pub fn new(entry: &LogEntry, c: &Capture, article: Option<EventId>) -> CaptureRef {
+        CaptureRef {
+            seq: entry.seq,
+            id: entry.id,
+            recorded_at: entry.recorded_at,
+            fetched_at: c.fetched_at,
+            complete: c.is_complete(),
+            article,
+        }
+    }
+
+    /// When the page was observed: fetched, else recorded.
+    pub fn observed_at(&self) -> Timestamp {
+        self.fetched_at.unwrap_or(self.recorded_at)
+    }
+
+    /// The order of captures in every view: observation instant, then seq.
+    pub fn order(&self) -> (i64, u32, Seq) {
+        let (secs, nanos) = self.observed_at().instant();
+        (secs, nanos, self.seq)
+    }
 }
 
 /// One version of a comment and where it was seen (capture indices).
@@ -36,6 +75,10 @@ pub struct Version {
     pub first_seen: u32,
     /// Index of the last capture that showed it.
     pub last_seen: u32,
+    /// First seen as the possibly cut-off last item of a partial capture,
+    /// beside a version seen whole: a sighting, never the current version
+    /// nor an edit.
+    pub truncated: bool,
 }
 
 /// One comment as readers see it, with all its versions.
@@ -57,9 +100,15 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// The latest version's id.
+    /// The current version's id: the one the latest capture showing the
+    /// comment showed (a reverted edit makes an older version current
+    /// again).
     pub fn latest(&self) -> EventId {
-        self.versions.last().map(|v| v.id).unwrap_or(EventId([0; 32]))
+        self.versions
+            .iter()
+            .max_by_key(|v| (!v.truncated, v.last_seen))
+            .map(|v| v.id)
+            .unwrap_or(EventId([0; 32]))
     }
 }
 
@@ -68,8 +117,11 @@ impl Slot {
 pub struct CaptureDiff {
     /// Comments (their version ids) present now, not in the previous capture.
     pub added: Vec<EventId>,
-    /// Comments in the previous capture, absent now.
+    /// Comments present before, absent now (a complete capture only).
     pub removed: Vec<EventId>,
+    /// Comments present before that this partial capture does not show
+    /// (not removed: the capture does not show the whole section).
+    pub unseen: u64,
     /// Comments shown in both, in a different version: (before, now).
     pub edited: Vec<(EventId, EventId)>,
     /// The article version changed: (before, now).
@@ -81,9 +133,10 @@ pub struct CaptureDiff {
 pub struct ThreadState {
     /// The article key.
     pub key: ArticleKey,
-    /// Article versions, in log order (the last is the latest).
+    /// Article versions, in the order captures first showed them (the last
+    /// is the latest).
     pub article_versions: Vec<EventId>,
-    /// Captures that showed the article, in log order.
+    /// Captures that showed the article, in observation order.
     pub captures: Vec<CaptureRef>,
     /// Comment slots.
     pub slots: Vec<Slot>,
@@ -109,9 +162,21 @@ impl ThreadState {
         self.slots.iter().position(|s| s.versions.iter().any(|v| &v.id == id))
     }
 
-    /// Applies one capture's view of this article. `lookup` returns the
-    /// comment event for an id. Returns `None` when the capture was already
-    /// applied (apply is idempotent).
+    /// Whether `capture` comes after every capture applied so far in
+    /// observation order (so [`ThreadState::apply_capture`] may append it).
+    pub fn sorts_last(&self, capture: &CaptureRef) -> bool {
+        self.captures.last().is_none_or(|last| last.order() < capture.order())
+    }
+
+    /// The index of the last complete capture.
+    fn last_complete(&self) -> Option<usize> {
+        self.captures.iter().rposition(|c| c.complete)
+    }
+
+    /// Applies one capture's view of this article, which must sort last
+    /// ([`ThreadState::sorts_last`]; [`MergeMaps::apply`] rebuilds
+    /// otherwise). `lookup` returns the comment event for an id. Returns
+    /// `None` when the capture was already applied (apply is idempotent).
     ///
     /// `canon` maps a comment id to the id it was merged into (itself when
     /// not merged).
@@ -125,8 +190,15 @@ impl ThreadState {
         if self.captures.iter().any(|c| c.id == capture.id) {
             return Ok(None);
         }
+        if !self.sorts_last(&capture) {
+            return Err(Error::Corrupt(format!(
+                "capture {} applied out of observation order (a view bug)",
+                capture.id
+            )));
+        }
         let ci = self.captures.len() as u32;
         let prev = ci.checked_sub(1);
+        let complete = capture.complete;
         let mut diff = CaptureDiff::default();
         if let Some(a) = &seen.article {
             self.add_article_version(a.id);
@@ -135,15 +207,15 @@ impl ThreadState {
                 diff.article_revision = Some((before, a.id));
             }
         }
-        let previously: HashMap<usize, EventId> = match prev {
-            None => HashMap::new(),
-            Some(p) => self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.versions.iter().find(|v| v.last_seen == p).map(|v| (i, v.id)))
-                .collect(),
-        };
+        // What readers saw before this capture: every comment not removed,
+        // in the version last shown.
+        let previously: HashMap<usize, EventId> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| self.is_present(s))
+            .map(|(i, s)| (i, s.latest()))
+            .collect();
         self.captures.push(capture);
 
         let mut by_version: HashMap<EventId, usize> = HashMap::new();
@@ -179,9 +251,16 @@ impl ThreadState {
                     let existing = c.posted_at.and_then(|t| {
                         self.slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author)
                     });
-                    let version = Version { id: item.id, aliases: Vec::new(), first_seen: ci, last_seen: ci };
+                    let mut version = Version {
+                        id: item.id,
+                        aliases: Vec::new(),
+                        first_seen: ci,
+                        last_seen: ci,
+                        truncated: false,
+                    };
                     match existing {
                         Some(s) => {
+                            version.truncated = raw_item.possibly_truncated && !complete;
                             self.slots[s].versions.push(version);
                             s
                         }
@@ -212,7 +291,11 @@ impl ThreadState {
                     v.aliases.push(raw_item.id);
                 }
             }
-            now.insert(slot, item.id);
+            let shown = match s.versions.iter().find(|v| v.id == item.id) {
+                Some(v) if v.truncated => s.latest(),
+                _ => item.id,
+            };
+            now.insert(slot, shown);
             // The slot's place in page order: right after the previous item
             // for a new slot, else found by a scan from the previous place
             // (items usually come in page order, so it is near).
@@ -237,24 +320,57 @@ impl ThreadState {
         }
         let mut gone: Vec<(usize, EventId)> =
             previously.iter().filter(|(s, _)| !now.contains_key(s)).map(|(s, id)| (*s, *id)).collect();
-        gone.sort_by_key(|(s, _)| place[*s]);
-        diff.removed = gone.into_iter().map(|(_, id)| id).collect();
+        if complete {
+            gone.sort_by_key(|(s, _)| place[*s]);
+            diff.removed = gone.into_iter().map(|(_, id)| id).collect();
+        } else {
+            diff.unseen = gone.len() as u64;
+        }
         Ok(Some(diff))
     }
 
-    /// Whether the slot is in the article's latest capture.
+    /// Whether the slot is present: no complete capture after the last one
+    /// that showed it left it out.
     pub fn is_present(&self, slot: &Slot) -> bool {
-        self.captures.len().checked_sub(1) == Some(slot.last_seen as usize)
+        self.last_complete().is_none_or(|lc| slot.last_seen as usize >= lc)
     }
 
-    /// For a removed slot, the first capture it was missing from.
+    /// For a removed slot, the first complete capture it was missing from.
     pub fn removed_since(&self, slot: &Slot) -> Option<&CaptureRef> {
-        if self.is_present(slot) {
-            None
-        } else {
-            self.captures.get(slot.last_seen as usize + 1)
-        }
+        self.captures.iter().skip(slot.last_seen as usize + 1).find(|c| c.complete)
     }
+
+    /// Applies `captures` (each with its view of this article) in
+    /// observation order to a fresh state, returning it and each capture's
+    /// diff.
+    pub fn from_captures(
+        key: ArticleKey,
+        mut captures: Vec<(CaptureRef, CapturedArticle)>,
+        mut lookup: impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
+        mut canon: impl FnMut(&EventId) -> Result<EventId>,
+    ) -> Result<(ThreadState, Vec<(CaptureRef, CaptureDiff)>)> {
+        captures.sort_by_key(|(c, _)| c.order());
+        let mut state = ThreadState::new(key);
+        let mut diffs = Vec::with_capacity(captures.len());
+        for (capture, seen) in captures {
+            if let Some(diff) = state.apply_capture(capture.clone(), &seen, &mut lookup, &mut canon)? {
+                diffs.push((capture, diff));
+            }
+        }
+        Ok((state, diffs))
+    }
+}
+
+/// What applying a capture did to a thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The capture was applied before: nothing changed.
+    Duplicate,
+    /// The capture came last in observation order: its diff.
+    Appended(CaptureDiff),
+    /// The capture came before others (a backfill): the thread was rebuilt,
+    /// and these are every capture's diffs, in observation order.
+    Rebuilt(Vec<(CaptureRef, CaptureDiff)>),
 }
 
 /// Where a view keeps its merge maps: `PREFIX` + `m/` + comment id -> kept
@@ -371,59 +487,74 @@ impl MergeMaps {
         Ok(out)
     }
 
-    /// Applies one capture's view of `key` to `state` with merges honoured.
+    /// Applies one capture's view of `key` to `state` with merges honoured:
+    /// appended when it comes last in observation order, else the state is
+    /// rebuilt from all its captures in order.
     pub fn apply(
         &self,
         tx: &crate::views::StateTx<'_>,
         state: &mut ThreadState,
         capture: CaptureRef,
         seen: &CapturedArticle,
-    ) -> Result<Option<CaptureDiff>> {
+    ) -> Result<Applied> {
+        if state.captures.iter().any(|c| c.id == capture.id) {
+            return Ok(Applied::Duplicate);
+        }
+        if !state.sorts_last(&capture) {
+            let key = state.key.clone();
+            let prior = std::mem::take(state);
+            let (rebuilt, diffs) = self.rebuild(tx, &key, &[prior], Some(capture))?;
+            *state = rebuilt;
+            return Ok(Applied::Rebuilt(diffs));
+        }
         let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
-        state.apply_capture(
+        let diff = state.apply_capture(
             capture,
             seen,
             |id| tx.entry_ref(id),
             |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
-        )
+        )?;
+        Ok(diff.map_or(Applied::Duplicate, Applied::Appended))
     }
 
     /// Rebuilds the thread of `key` from scratch out of `prior` states (the
-    /// kept article's and those merged into it), re-reading their captures
-    /// from the log with the current merges. Returns the new state and the
-    /// diff of each capture, in capture order.
+    /// kept article's and those merged into it) and `extra`, re-reading
+    /// their captures from the log with the current merges, in observation
+    /// order. Returns the new state and the diff of each capture, in that
+    /// order.
     pub fn rebuild(
         &self,
         tx: &crate::views::StateTx<'_>,
         key: &ArticleKey,
         prior: &[ThreadState],
+        extra: Option<CaptureRef>,
     ) -> Result<(ThreadState, Vec<(CaptureRef, CaptureDiff)>)> {
-        let mut state = ThreadState::new(key.clone());
-        for p in prior {
-            for v in &p.article_versions {
-                state.add_article_version(*v);
-            }
-        }
-        let mut captures: Vec<CaptureRef> = prior.iter().flat_map(|p| p.captures.iter().cloned()).collect();
-        captures.sort_by_key(|c| c.seq);
-        captures.dedup_by_key(|c| c.seq);
-        let mut diffs = Vec::new();
-        for cref in captures {
-            let Some(crate::model::Event::Capture(c)) = tx.event(&cref.id)? else {
+        let mut refs: Vec<CaptureRef> =
+            prior.iter().flat_map(|p| p.captures.iter().cloned()).chain(extra).collect();
+        refs.sort_by_key(|c| c.seq);
+        refs.dedup_by_key(|c| c.seq);
+        let mut captures = Vec::with_capacity(refs.len());
+        for cref in refs {
+            let entry = tx.entry_at(cref.seq)?;
+            let crate::model::Event::Capture(c) = &entry.event else {
                 return Err(Error::Corrupt(format!(
-                    "thread names capture {} that is not in the log",
-                    cref.id
+                    "thread names capture {} at seq {}, not a capture",
+                    cref.id, cref.seq
                 )));
             };
-            for seen in self.group(tx, &c)? {
+            for seen in self.group(tx, c)? {
                 if &seen.key == key {
                     let capture = CaptureRef { article: seen.article.as_ref().map(|a| a.id), ..cref.clone() };
-                    if let Some(diff) = self.apply(tx, &mut state, capture.clone(), &seen)? {
-                        diffs.push((capture, diff));
-                    }
+                    captures.push((capture, seen));
                 }
             }
         }
-        Ok((state, diffs))
+        let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
+        ThreadState::from_captures(
+            key.clone(),
+            captures,
+            |id| tx.entry_ref(id),
+            |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
+        )
     }
 }

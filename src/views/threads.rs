@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::normalize::{canonical_url, normalize_line};
 use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
-use crate::views::thread_state::{CaptureRef, MergeMaps, Slot, ThreadState};
+use crate::views::thread_state::{Applied, CaptureRef, MergeMaps, Slot, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -61,16 +61,27 @@ fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
     Ok(tx.get_value(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
 }
 
-fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, article: Option<&Article>) -> Result<()> {
+/// Brings the article's summary up to date with its state; the title, URL
+/// and published date come from the latest article version (read from the
+/// log when it changed) when that version is this article's own (not one
+/// merged into it).
+fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
     let mut summary: ArticleSummary = tx
         .get_value(&summary_key(&state.key))?
         .unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
-    if let Some(a) = article {
-        summary.title = a.title.clone();
-        summary.url = a.url.clone();
-        summary.published = a.published;
+    let latest = state.article_versions.last().copied();
+    if summary.latest != latest {
+        if let Some(id) = &latest {
+            if let Some(Event::Article(a)) = tx.entry_ref(id)?.as_deref().map(|e| &e.event) {
+                if a.key == state.key {
+                    summary.title = a.title.clone();
+                    summary.url = a.url.clone();
+                    summary.published = a.published;
+                }
+            }
+        }
     }
-    summary.latest = state.article_versions.last().copied();
+    summary.latest = latest;
     summary.versions = state.article_versions.clone();
     summary.comments = state.slots.len() as u64;
     summary.captures = state.captures.len() as u64;
@@ -83,9 +94,9 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
                 if let Some(prior) = tx.get_value::<ThreadState>(&state_key(&key))? {
-                    let (state, _) = MAPS.rebuild(tx, &key, &[prior])?;
+                    let (state, _) = MAPS.rebuild(tx, &key, &[prior], None)?;
                     tx.put_value(state_key(&key), &state)?;
-                    update_summary(tx, &state, None)?;
+                    update_summary(tx, &state)?;
                 }
             }
             Ok(())
@@ -116,14 +127,14 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 tx.delete(summary_key(&fkey));
                 aliases.push(fkey);
             }
-            let (mut state, _) = MAPS.rebuild(tx, &key, &prior)?;
+            let (mut state, _) = MAPS.rebuild(tx, &key, &prior, None)?;
             // The kept article's own latest version stays its latest.
             if let Some(own) = prior[0].article_versions.last() {
                 state.article_versions.retain(|v| v != own);
                 state.article_versions.push(*own);
             }
             tx.put_value(state_key(&key), &state)?;
-            update_summary(tx, &state, None)?;
+            update_summary(tx, &state)?;
             let mut summary: ArticleSummary = tx.get_value(&summary_key(&key))?.unwrap_or_default();
             for a in aliases {
                 if !summary.aliases.contains(&a) {
@@ -141,31 +152,21 @@ impl Projection for ThreadsView {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
         match &entry.event {
-            Event::Article(a) => {
-                let key = MAPS.canon_key(tx, &a.key)?;
-                let mut state = load(tx, &key)?;
-                state.add_article_version(entry.id);
-                tx.put_value(state_key(&key), &state)?;
-                update_summary(tx, &state, (key == a.key).then_some(a))
-            }
-            Event::Comment(_) => Ok(()),
+            // Article versions are taken in through the captures that show
+            // them, in observation order.
+            Event::Article(_) | Event::Comment(_) => Ok(()),
             Event::Capture(c) => {
                 for seen in MAPS.group(tx, c)? {
                     let mut state = load(tx, &seen.key)?;
-                    let capture = CaptureRef {
-                        seq: entry.seq,
-                        id: entry.id,
-                        recorded_at: entry.recorded_at,
-                        article: seen.article.as_ref().map(|a| a.id),
-                    };
-                    if MAPS.apply(tx, &mut state, capture, &seen)?.is_some() {
+                    let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
+                    if MAPS.apply(tx, &mut state, capture, &seen)? != Applied::Duplicate {
                         tx.put_value(state_key(&seen.key), &state)?;
-                        update_summary(tx, &state, None)?;
+                        update_summary(tx, &state)?;
                     }
                 }
                 Ok(())
@@ -359,9 +360,10 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     for &slot_index in &state.order {
         let slot: &Slot = &state.slots[slot_index as usize];
         let present = state.is_present(slot);
+        let current = slot.latest();
         let mut versions = Vec::new();
-        for (i, v) in slot.versions.iter().enumerate() {
-            let latest = i + 1 == slot.versions.len();
+        for v in &slot.versions {
+            let latest = v.id == current;
             versions.push(VersionView {
                 id: v.id,
                 body: body_of(&events, &v.id)?,
@@ -377,7 +379,7 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
                 aliases: v.aliases.clone(),
             });
         }
-        let body = versions.last().map(|v| v.body.clone()).unwrap_or_default();
+        let body = versions.iter().find(|v| v.id == current).map(|v| v.body.clone()).unwrap_or_default();
         let structural = slot
             .parent
             .and_then(|p| state.slot_of(&p))
@@ -411,6 +413,103 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
         });
     }
     Ok(ThreadView { summary, article, captures: state.captures.clone(), comments })
+}
+
+/// What a capture would change in the threads it shows (`ingest
+/// --dry-run`), summed over its articles.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreviewCounts {
+    /// Comments it would add (new, or back after a removal).
+    pub added: u64,
+    /// Comments it would mark removed (a complete capture only).
+    pub removed: u64,
+    /// Comments it would show in another version.
+    pub edited: u64,
+    /// Comments a partial capture does not show, which stay present.
+    pub unseen: u64,
+    /// Articles where the capture is older than one already archived (it
+    /// would be placed in history by its fetch time).
+    pub backfilled: u64,
+    /// The capture is archived already.
+    pub archived: bool,
+}
+
+/// What capture `capture` (with its document's `events`) would change in
+/// the threads view, compared with the threads as they stand. Merges are
+/// not applied to the preview.
+pub fn preview_capture(
+    archive: &Archive,
+    capture: &crate::model::Capture,
+    events: &[Event],
+) -> Result<PreviewCounts> {
+    let id = Event::Capture(capture.clone()).id();
+    let mut counts = PreviewCounts::default();
+    if archive.store().seq_of(&id)?.is_some() {
+        counts.archived = true;
+        return Ok(counts);
+    }
+    let now = Timestamp::now_utc();
+    let mine: HashMap<EventId, std::sync::Arc<LogEntry>> = events
+        .iter()
+        .map(|e| {
+            let entry = LogEntry {
+                seq: Seq(u64::MAX),
+                id: e.id(),
+                recorded_at: now,
+                event: e.clone(),
+                head: crate::model::ChainHash::GENESIS,
+            };
+            (entry.id, std::sync::Arc::new(entry))
+        })
+        .collect();
+    let lookup = |id: &EventId| -> Result<Option<std::sync::Arc<LogEntry>>> {
+        if let Some(e) = mine.get(id) {
+            return Ok(Some(std::sync::Arc::clone(e)));
+        }
+        match archive.store().seq_of(id)? {
+            Some(seq) => Ok(Some(std::sync::Arc::new(archive.entry(seq)?))),
+            None => Ok(None),
+        }
+    };
+    let views_exist = archive.store().tree_names()?.iter().any(|n| n.starts_with("threads."));
+    for seen in &capture.articles {
+        let state = if views_exist { load_thread(archive, &seen.key)? } else { None };
+        let state = state.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
+        let entry = LogEntry {
+            seq: Seq(u64::MAX),
+            id,
+            recorded_at: now,
+            event: Event::Capture(capture.clone()),
+            head: crate::model::ChainHash::GENESIS,
+        };
+        let cref = CaptureRef::new(&entry, capture, seen.article.as_ref().map(|a| a.id));
+        let diff = if state.sorts_last(&cref) {
+            let mut state = state;
+            state.apply_capture(cref, seen, lookup, |i| Ok(*i))?.unwrap_or_default()
+        } else {
+            counts.backfilled += 1;
+            let mut captures = Vec::new();
+            for c in &state.captures {
+                let Event::Capture(old) = archive.entry(c.seq)?.event else {
+                    return Err(Error::Corrupt(format!(
+                        "thread names capture {} at seq {}, not a capture",
+                        c.id, c.seq
+                    )));
+                };
+                for s in old.articles.into_iter().filter(|a| a.key == seen.key) {
+                    captures.push((c.clone(), s));
+                }
+            }
+            captures.push((cref, seen.clone()));
+            let (_, diffs) = ThreadState::from_captures(seen.key.clone(), captures, lookup, |i| Ok(*i))?;
+            diffs.into_iter().find(|(c, _)| c.id == id).map(|(_, d)| d).unwrap_or_default()
+        };
+        counts.added += diff.added.len() as u64;
+        counts.removed += diff.removed.len() as u64;
+        counts.edited += diff.edited.len() as u64;
+        counts.unseen += diff.unseen;
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]

@@ -45,9 +45,9 @@ fn edit_segment(archive: &Path, first: u64, f: impl FnOnce(&mut Vec<LogEntry>)) 
     let path = archive.join("log").join(format!("{file_no:08}.seg"));
     let mut bytes = std::fs::read(&path).unwrap();
     let mut entries: Vec<LogEntry> =
-        envelope::decode(&bytes[offset + 12..offset + 12 + len], "segment").unwrap();
+        envelope::decode_segment(&bytes[offset + 12..offset + 12 + len], "segment").unwrap();
     f(&mut entries);
-    let payload = envelope::encode(&entries).unwrap();
+    let payload = envelope::encode_segment(&entries).unwrap();
     let new_offset = bytes.len() as u64;
     bytes.extend_from_slice(&first.to_be_bytes());
     bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -207,7 +207,11 @@ fn a_tampered_view_is_caught() {
         let tree = db.open_tree(name).unwrap();
         // Re-encode a valid value with a different count: only a replay can tell.
         let (k, _) = tree.scan_prefix(b"n/").next().unwrap().unwrap();
-        let info = cairn::views::authors::AuthorInfo { display: "someone else".into(), comments: 99 };
+        let info = cairn::views::authors::AuthorInfo {
+            display: "someone else".into(),
+            comments: 99,
+            display_order: (0, 0, 0),
+        };
         tree.insert(k, envelope::encode(&info).unwrap()).unwrap();
         db.flush().unwrap();
     }

@@ -167,8 +167,10 @@ fn a_truncated_capture_keeps_complete_comments_and_marks_the_cut() {
     let path = env.write("cut.txt", &page[..cut_at]);
     let run = env.ok(&["ingest", "--json", &path]);
     assert_eq!(counts(&run.json()), (1, 43, 1));
-    assert!(run.stderr.contains(&format!("{path}: declared 44 comments, found 43")), "{run}");
+    assert!(run.stderr.contains(&format!("{path}: partial capture")), "{run}");
+    assert!(run.stderr.contains("declared 44 comments, found 43"), "{run}");
     assert!(run.stderr.contains("possibly truncated"), "{run}");
+    assert_eq!(run.json()["warnings"][0]["path"], json!(path));
     let cap = &captures(&env)[0];
     let items = cap["articles"][0]["comments"].as_array().unwrap();
     assert_eq!(items.last().unwrap()["possibly_truncated"], json!(true));
@@ -192,7 +194,8 @@ fn a_declared_count_above_the_comments_found_warns() {
     let path = env.write("paged.txt", sample().replace("Reader Comments (44)", "Reader Comments (120)"));
     let run = env.ok(&["ingest", "--json", &path]);
     assert_eq!(counts(&run.json()), (1, 44, 1));
-    assert!(run.stderr.contains(&format!("{path}: declared 120 comments, found 44")), "{run}");
+    assert!(run.stderr.contains(&format!("{path}: partial capture")), "{run}");
+    assert!(run.stderr.contains("declared 120 comments, found 44"), "{run}");
     assert_eq!(captures(&env)[0]["declared_comments"], json!(120));
 }
 

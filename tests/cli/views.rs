@@ -48,7 +48,7 @@ fn thread_shows_the_page_with_removals_and_edits() {
     assert_eq!(comments.len(), 44, "each comment once");
     assert_eq!(t["article"]["title"], json!("Senior US commanders discuss border cooperation with Kayani"));
     assert_eq!(t["captures"].as_array().unwrap().len(), 2);
-    assert_eq!(t["as_of"], json!({"seq": second, "pinned": false}));
+    assert_eq!(t["as_of"], json!({"seq": second, "pinned": false, "observed_until": null}));
 
     // Page order is the first capture's: ahmad first, the last at 2:55AM.
     assert_eq!(comments[0]["author"], json!("ahmad"));
@@ -198,7 +198,7 @@ fn replay_gives_byte_identical_output_and_travels_in_time() {
     // Back to the first capture.
     env.ok(&["replay", "--until", &first.to_string()]);
     let t = env.ok(&["thread", "kayani", "--json"]).json();
-    assert_eq!(t["as_of"], json!({"seq": first, "pinned": true}));
+    assert_eq!(t["as_of"], json!({"seq": first, "pinned": true, "observed_until": null}));
     let comments = t["comments"].as_array().unwrap();
     assert_eq!(comments.len(), 44);
     assert_eq!(by_author(comments, "Aristo")[0]["status"], json!("present"));
@@ -226,10 +226,18 @@ fn replay_until_a_time_and_single_views() {
     // A later recorded_at for the second ingest.
     let out = env.command(&["ingest", &later]).env("SOURCE_DATE_EPOCH", "1800000000").output().unwrap();
     assert!(out.status.success());
+    // A time is observation time: what was fetched (here: recorded) by then.
     let r = env.ok(&["replay", "--until", "2025-01-01T00:00:00Z", "--view", "threads", "--json"]).json();
     assert_eq!(r["views"].as_array().unwrap().len(), 1);
-    assert_eq!(r["views"][0]["seq"], json!(46));
+    assert_eq!(r["views"][0]["seq"], json!(48), "the whole log is read, later captures left out");
     assert_eq!(r["views"][0]["pinned"], json!(true));
+    assert_eq!(r["views"][0]["observed_until"], json!("2025-01-01T00:00:00+00:00"));
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    assert_eq!(t["captures"].as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(t["as_of"]["observed_until"], json!("2025-01-01T00:00:00+00:00"));
+    assert!(t["comments"].as_array().unwrap().iter().all(|c| c["status"] == json!("present")));
+    assert!(env.ok(&["thread", "kayani"]).stdout.starts_with("(views as observed up to 2025-01-01"));
+    env.ok(&["verify"]);
     let changes = env.ok(&["changes", "--json"]).json();
     assert_eq!(changes.as_array().unwrap().len(), 2, "the changes view was not pinned");
     env.run(&["replay", "--view", "nonesuch"]).expect_code(2);
