@@ -286,7 +286,10 @@ pub fn parse(
         gaps.push(Gap::NoEndMarker);
         if let Some(last) = pendings.last() {
             gaps.push(Gap::CutInsideComment);
-            if last.time.is_none() && !last.has_body() {
+            // Every comment of this layout shows a time: a last one without
+            // one was cut inside its header (`  • name` then part of the
+            // time line), so it is not read as a comment.
+            if last.time.is_none() {
                 warnings.push(format!(
                     "line {}: the capture ends inside a comment header; that comment is skipped",
                     last.line

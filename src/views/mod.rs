@@ -697,7 +697,8 @@ pub fn audit_with(
             problem(
                 cursor.seq,
                 format!(
-                    "built by view version {}, this cairn has version {}",
+                    "built by view version {}, this cairn has version {} (any view command or `cairn replay` \
+                     rebuilds it)",
                     cursor.version,
                     view.version()
                 ),

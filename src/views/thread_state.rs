@@ -209,11 +209,12 @@ impl ThreadState {
         }
         // What readers saw before this capture: every comment not removed,
         // in the version last shown.
+        let last_complete = self.last_complete();
         let previously: HashMap<usize, EventId> = self
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| self.is_present(s))
+            .filter(|(_, s)| present_after(last_complete, s))
             .map(|(i, s)| (i, s.latest()))
             .collect();
         self.captures.push(capture);
@@ -332,7 +333,7 @@ impl ThreadState {
     /// Whether the slot is present: no complete capture after the last one
     /// that showed it left it out.
     pub fn is_present(&self, slot: &Slot) -> bool {
-        self.last_complete().is_none_or(|lc| slot.last_seen as usize >= lc)
+        present_after(self.last_complete(), slot)
     }
 
     /// For a removed slot, the first complete capture it was missing from.
@@ -359,6 +360,12 @@ impl ThreadState {
         }
         Ok((state, diffs))
     }
+}
+
+/// Whether `slot` is present when the last complete capture is the one at
+/// index `last_complete`: it showed the slot, or a later capture did.
+fn present_after(last_complete: Option<usize>, slot: &Slot) -> bool {
+    last_complete.is_none_or(|lc| slot.last_seen as usize >= lc)
 }
 
 /// What applying a capture did to a thread.

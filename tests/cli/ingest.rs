@@ -10,7 +10,7 @@ fn ingesting_twice_appends_nothing_the_second_time() {
     let first = env.ok(&["ingest", "--json", &jsonl_fixture()]);
     assert_eq!(
         first.stdout.trim(),
-        r#"{"inputs":1,"articles":{"new":1,"duplicate":0},"comments":{"new":7,"duplicate":0},"captures":{"new":1,"duplicate":0},"errors":[]}"#,
+        r#"{"inputs":1,"articles":{"new":1,"duplicate":0},"comments":{"new":7,"duplicate":0},"captures":{"new":1,"duplicate":0},"errors":[],"warnings":[]}"#,
         "exact JSON shape\n{first}"
     );
     let head = env.head();
@@ -18,7 +18,7 @@ fn ingesting_twice_appends_nothing_the_second_time() {
     let second = env.ok(&["ingest", "--json", &jsonl_fixture()]);
     assert_eq!(
         second.json(),
-        json!({"inputs":1,"articles":{"new":0,"duplicate":1},"comments":{"new":0,"duplicate":7},"captures":{"new":0,"duplicate":1},"errors":[]})
+        json!({"inputs":1,"articles":{"new":0,"duplicate":1},"comments":{"new":0,"duplicate":7},"captures":{"new":0,"duplicate":1},"errors":[],"warnings":[]})
     );
     assert_eq!(env.head(), head, "head unchanged");
 }

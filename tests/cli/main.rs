@@ -3,6 +3,7 @@
 
 mod support;
 
+mod compat;
 mod concurrency;
 mod crash;
 mod dedupe;
@@ -14,4 +15,5 @@ mod portable;
 mod reparse;
 mod tamper;
 mod tribune;
+mod truth;
 mod views;

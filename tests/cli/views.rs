@@ -90,7 +90,7 @@ fn thread_shows_the_page_with_removals_and_edits() {
     assert!(text.contains("\n    ↳ (no author) · 2012-03-28 14:07 +05:00"), "{text}");
     assert!(
         text.contains(&format!(
-            "• Aristo · 2012-03-28 13:27 +05:00 · 16600c7ad7fc · [removed since seq {second}]"
+            "• Aristo · 2012-03-28 13:27 +05:00 · 16600c7ad7fc · [removed since seq {second} (recorded 2023-11-14 22:13 +00:00)]"
         )),
         "{text}"
     );

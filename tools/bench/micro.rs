@@ -68,6 +68,7 @@ fn append(c: &mut Criterion) {
                             possibly_truncated: false,
                         }],
                     }],
+                    gaps: Some(Vec::new()),
                 });
                 (raw, vec![event, capture])
             },
