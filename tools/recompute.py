@@ -48,9 +48,13 @@ def identity(e):
             s(a["key"]) + opt(a["article"], item) + u64(len(a["comments"]))
             + b"".join(item(c) for c in a["comments"])
             for a in e["articles"])
-        return (s("cairn/v1/capture") + idb(e["blob"]) + opt(e["fetched_at"], s)
+        # v2 captures record their gaps (a list, maybe empty); v1 ones have null.
+        gaps = e.get("gaps")
+        tag = "cairn/v1/capture" if gaps is None else "cairn/v2/capture"
+        tail = b"" if gaps is None else u64(len(gaps)) + b"".join(s(g) for g in gaps)
+        return (s(tag) + idb(e["blob"]) + opt(e["fetched_at"], s)
                 + opt(e["source_url"], s) + opt(e["tz"], s) + s(e["format"]) + u64(e["parser_version"])
-                + opt(e["declared_comments"], u64) + items)
+                + opt(e["declared_comments"], u64) + items + tail)
     if k == "merge":
         fold = u64(len(e["fold"])) + b"".join(idb(f) for f in e["fold"])
         return s("cairn/v1/merge") + s(e["merge_kind"]) + idb(e["keep"]) + fold + s(e["reason"])
