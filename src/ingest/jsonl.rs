@@ -109,6 +109,12 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
     if records.is_empty() {
         return Err(InputError::whole(path, "no records"));
     }
+    if records.iter().all(|(_, r)| matches!(r, Record::Capture(_))) {
+        return Err(InputError::whole(
+            path,
+            "no article or comment records (a capture record alone says nothing)",
+        ));
+    }
     let mut capture: Option<(usize, &CaptureRecord)> = None;
     for (line, rec) in &records {
         if let Record::Capture(c) = rec {
@@ -309,6 +315,11 @@ mod tests {
         assert_eq!(doc.declared_comments, Some(3));
         let counted = format!("{DOC}{{\"type\":\"capture\",\"declared_comments\":2}}\n");
         assert!(parse("f.jsonl", &counted, None).unwrap().gaps.is_empty());
+        let alone = "{\"type\":\"capture\",\"complete\":true}\n";
+        assert!(parse("f.jsonl", alone, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no article or comment records"));
         let twice = format!("{counted}{{\"type\":\"capture\"}}\n");
         assert_eq!(
             parse("f.jsonl", &twice, None).unwrap_err().to_string(),

@@ -69,7 +69,9 @@ fn bullet(line: &str) -> Option<&str> {
 fn is_comment_header(lines: &[&str], i: usize) -> bool {
     let Some(rest) = bullet(lines[i]) else { return false };
     parse_comment_time(rest).is_some()
-        || lines.get(i + 1).is_some_and(|next| next.starts_with(' ') && parse_comment_time(next).is_some())
+        || lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with([' ', '\t']) && parse_comment_time(next).is_some())
 }
 
 /// Where the layout's comment section starts: the `Reader Comments (N)`

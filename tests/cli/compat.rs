@@ -2,22 +2,8 @@
 //! read, verified and extended, and their history is read with today's
 //! rules (a v1 capture's gaps are inferred from what it recorded).
 
-use crate::support::{fixture, Env};
+use crate::support::{copy_dir, fixture, Env};
 use serde_json::{json, Value};
-use std::path::Path;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 const FORMAT2_HEAD: &str = "49:f8f66a6658245d082d9066eb0c4e43ff2d58f647439072acfa75facdbab88ec4";
 
@@ -53,4 +39,15 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     assert_eq!(last["gaps"], json!([]));
     let thread = env.ok(&["thread", "kayani", "--json"]).json();
     assert!(thread["comments"].as_array().unwrap().iter().all(|c| c["status"] == json!("present")));
+}
+
+#[test]
+fn an_export_made_by_a_format_2_cairn_imports() {
+    let env = Env::new();
+    let file = fixture("archives").join("format2-export.cairn").display().to_string();
+    env.ok(&["import", &file]);
+    assert_eq!(env.head(), FORMAT2_HEAD.replace(':', " "));
+    env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
+    let changes = env.ok(&["changes", "--json"]).json();
+    assert_eq!(changes.as_array().unwrap().last().unwrap()["complete"], json!(false));
 }

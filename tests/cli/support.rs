@@ -117,6 +117,20 @@ impl Env {
     }
 }
 
+/// Copies a directory tree (an archive) from `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The bundled JSONL fixture's path.
 pub fn jsonl_fixture() -> String {
     fixture("kayani-2012-03-28.jsonl").display().to_string()

@@ -4,7 +4,7 @@
 //! Plus the randomized byte-flip test.
 
 use crate::generated::gen_tribune::Rng;
-use crate::support::{fixture, jsonl_fixture, Env};
+use crate::support::{copy_dir, fixture, jsonl_fixture, Env};
 use cairn::model::{LogEntry, Timestamp};
 use cairn::store::envelope;
 use serde_json::Value;
@@ -238,19 +238,6 @@ fn a_checkpoint_that_no_longer_holds_fails() {
         run.stdout.contains(&format!("before the checkpoint's seq {seq}: entries were removed")),
         "{run}"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Flips one random byte of one random stored value (any sled tree) or of
