@@ -43,7 +43,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let Event::Comment(c) = archive.event(&v.id)? else {
             return Err(Error::Corrupt(format!("{} is not a comment", v.id)));
         };
-        let status = if v.id != current {
+        let status = if v.id != current && v.truncated {
+            "truncated"
+        } else if v.id != current {
             "superseded"
         } else if present {
             "present"

@@ -134,8 +134,9 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
                 None => "removed".to_string(),
             });
         }
-        if c.versions.len() > 1 {
-            notes.push(format!("edited, {} versions", c.versions.len()));
+        let whole = c.versions.iter().filter(|v| v.status != "truncated").count();
+        if whole > 1 {
+            notes.push(format!("edited, {whole} versions"));
         }
         let aliases: Vec<String> =
             c.versions.iter().flat_map(|v| v.aliases.iter().map(|a| a.short())).collect();

@@ -51,7 +51,15 @@ pub fn as_text<'a>(path: &str, raw: &'a [u8]) -> Result<&'a str, InputError> {
         Some(rest) => (3, rest),
         None => (0, raw),
     };
-    std::str::from_utf8(body).map_err(|e| InputError::at_byte(path, bom + e.valid_up_to(), "invalid UTF-8"))
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok(text),
+        // A download cut inside a character: the text up to the cut (the
+        // parser then finds the page cut off). The raw bytes are kept whole.
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+            Ok(std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default())
+        }
+        Err(e) => Err(InputError::at_byte(path, bom + e.valid_up_to(), "invalid UTF-8")),
+    }
 }
 
 /// Guesses the format of a text: JSON Lines when the first non-blank
@@ -80,6 +88,8 @@ mod tests {
         let e = as_text("f", b"abc\xff").unwrap_err();
         assert_eq!(e.to_string(), "f: byte 3: invalid UTF-8");
         assert_eq!(as_text("f", b"\xef\xbb\xbf{}").unwrap(), "{}");
+        // Cut inside a character at the very end: the text before it.
+        assert_eq!(as_text("f", "ab…".as_bytes()[..4].as_ref()).unwrap(), "ab");
     }
 
     #[test]

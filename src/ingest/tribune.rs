@@ -100,7 +100,26 @@ pub const MARKERS: &str = "a \"Reader Comments (N)\" line, or a comment header f
 /// Comments beyond the declared count that are still taken as a count that
 /// lags the page (more than this is another layout read as comments).
 fn count_slack(declared: u64) -> u64 {
-    2 + declared / 10
+    5 + declared / 2
+}
+
+/// Whether `s` is the start of a time line cut short (`Mar 28, 2012 - 2:0`):
+/// a proper prefix of the `Mon D, YYYY - H:MMAM` shape.
+fn could_be_cut_time(s: &str) -> bool {
+    const SHAPES: [&str; 4] =
+        ["Aaa 9, 9999 - 9:99PM", "Aaa 99, 9999 - 9:99PM", "Aaa 9, 9999 - 99:99PM", "Aaa 99, 9999 - 99:99PM"];
+    let fits = |shape: &str| {
+        s.chars().count() < shape.len()
+            && s.chars().zip(shape.chars()).all(|(c, p)| match p {
+                'A' => c.is_ascii_uppercase(),
+                'a' => c.is_ascii_lowercase(),
+                '9' => c.is_ascii_digit(),
+                'P' => c == 'A' || c == 'P',
+                lit => c == lit,
+            })
+    };
+    // Shorter than `Mar 2` is as likely a word (`Yes`) as a cut time.
+    s.chars().count() >= 5 && SHAPES.into_iter().any(fits)
 }
 
 /// A comment being read.
@@ -266,6 +285,16 @@ pub fn parse(
                     p.body.push(dedent(raw));
                 }
             }
+            _ if time.is_some() && last_top.is_none() => {
+                // This layout nests a reply under a bulleted comment; a time
+                // line before any is another layout's comment header.
+                return Err(InputError::at_line(
+                    path,
+                    line_no,
+                    "unrecognized layout: a time line with no bulleted comment before it; \
+                     this comment section is not in the tribune layout",
+                ));
+            }
             _ if time.is_some() => {
                 // A time line with no bullet after a body: a nested reply.
                 pendings.push(Pending {
@@ -286,6 +315,20 @@ pub fn parse(
     let truncated = end_marker.is_none();
     if truncated {
         gaps.push(Gap::NoEndMarker);
+        // A page cut inside a reply's time line leaves the start of that
+        // line at the end of the last body: it is not body text.
+        if let Some(last) = pendings.last_mut() {
+            while last.body.last().is_some_and(|l| l.trim().is_empty()) {
+                last.body.pop();
+            }
+            if last.body.last().is_some_and(|l| could_be_cut_time(l.trim())) {
+                warnings.push(format!(
+                    "line {}: the capture ends inside a time line; that line is not kept as body text",
+                    lines.len()
+                ));
+                last.body.pop();
+            }
+        }
         if let Some(last) = pendings.last() {
             gaps.push(Gap::CutInsideComment);
             // Every comment of this layout shows a time: a last one without
@@ -303,7 +346,7 @@ pub fn parse(
 
     let found = pendings.len() as u64;
     let timeless = pendings.iter().filter(|p| p.time.is_none()).count() as u64;
-    if timeless * 2 > found {
+    if timeless * 4 > found {
         let first = pendings.iter().find(|p| p.time.is_none()).map_or(0, |p| p.line);
         return Err(InputError::at_line(
             path,
@@ -385,6 +428,16 @@ mod tests {
         assert_eq!(strip_recommend("text\nRecommend"), "text");
         assert_eq!(strip_recommend("I Recommend"), "I Recommend");
         assert_eq!(strip_recommend("plain"), "plain");
+    }
+
+    #[test]
+    fn cut_time_lines() {
+        for cut in ["Mar 2", "Mar 28, 2012 -", "Mar 28, 2012 - 2:0", "Mar 8, 2012 - 12:07P"] {
+            assert!(could_be_cut_time(cut), "{cut}");
+        }
+        for whole in ["", "M", "Yes", "Mar 28, 2012 - 2:07PM", "Mary", "mar", "M i wrong?", "Thanks"] {
+            assert!(!could_be_cut_time(whole), "{whole}");
+        }
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl Projection for AuthorsView {
             Event::Comment(_) => Ok(()),
             Event::Capture(cap) => {
                 let order = order_of(entry, cap);
+                let complete = cap.is_complete();
                 for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
                     let Some(e) = tx.document_entry(&item.id) else { continue };
                     let Event::Article(a) = &e.event else { continue };
@@ -194,15 +195,19 @@ impl Projection for AuthorsView {
                         }
                     };
                     let (_, group, dirty) = &mut groups[at];
+                    // A version seen only cut off (the last item of a partial
+                    // capture) sorts first, so it is never the latest.
+                    let version_order =
+                        if item.possibly_truncated && !complete { (i64::MIN, 0, e.seq.0) } else { order };
                     match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
                         Some(s) if s.versions.contains(&e.id) => continue,
-                        Some(s) => s.insert_version(e.id, e.seq, order),
+                        Some(s) => s.insert_version(e.id, e.seq, version_order),
                         None => {
                             group.comments.push(StoredEntry {
                                 posted_at: c.posted_at,
                                 versions: vec![e.id],
                                 seqs: vec![e.seq],
-                                orders: vec![order],
+                                orders: vec![version_order],
                                 aliases: Vec::new(),
                             });
                             match counts.iter_mut().find(|(k, _, _)| *k == info_key) {

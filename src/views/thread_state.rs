@@ -75,9 +75,9 @@ pub struct Version {
     pub first_seen: u32,
     /// Index of the last capture that showed it.
     pub last_seen: u32,
-    /// First seen as the possibly cut-off last item of a partial capture,
-    /// beside a version seen whole: a sighting, never the current version
-    /// nor an edit.
+    /// Only ever seen as the possibly cut-off last item of a partial
+    /// capture: never the current version while one seen whole exists, and
+    /// not an edit of a version whose text it begins.
     pub truncated: bool,
 }
 
@@ -252,16 +252,15 @@ impl ThreadState {
                     let existing = c.posted_at.and_then(|t| {
                         self.slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author)
                     });
-                    let mut version = Version {
+                    let version = Version {
                         id: item.id,
                         aliases: Vec::new(),
                         first_seen: ci,
                         last_seen: ci,
-                        truncated: false,
+                        truncated: raw_item.possibly_truncated && !complete,
                     };
                     match existing {
                         Some(s) => {
-                            version.truncated = raw_item.possibly_truncated && !complete;
                             self.slots[s].versions.push(version);
                             s
                         }
@@ -288,6 +287,9 @@ impl ThreadState {
             s.parent = item.parent;
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == item.id) {
                 v.last_seen = ci;
+                if !raw_item.possibly_truncated || complete {
+                    v.truncated = false;
+                }
                 if raw_item.id != item.id && !v.aliases.contains(&raw_item.id) {
                     v.aliases.push(raw_item.id);
                 }
@@ -315,7 +317,18 @@ impl ThreadState {
         for (slot, id) in &now_sorted {
             match previously.get(slot) {
                 None => diff.added.push(*id),
-                Some(before) if before != id => diff.edited.push((*before, *id)),
+                Some(before) if before != id => {
+                    let cut =
+                        |v: &EventId| self.slots[*slot].versions.iter().any(|x| x.id == *v && x.truncated);
+                    let completed = match (cut(before), cut(id)) {
+                        (false, false) => false,
+                        (true, _) => begins(&mut lookup, before, id)?,
+                        (false, true) => begins(&mut lookup, id, before)?,
+                    };
+                    if !completed {
+                        diff.edited.push((*before, *id));
+                    }
+                }
                 Some(_) => {}
             }
         }
@@ -360,6 +373,25 @@ impl ThreadState {
         }
         Ok((state, diffs))
     }
+}
+
+/// Whether comment `cut` (a version seen cut off) is the start of comment
+/// `whole`: its text, or its text without its last (possibly cut) line, begins
+/// `whole`'s. Then the two are one comment seen cut off and whole, not an edit.
+fn begins(
+    lookup: &mut impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
+    cut: &EventId,
+    whole: &EventId,
+) -> Result<bool> {
+    let mut body = |id: &EventId| -> Result<String> {
+        match lookup(id)?.as_deref().map(|e| &e.event) {
+            Some(crate::model::Event::Comment(c)) => Ok(c.body.clone()),
+            _ => Err(Error::Corrupt(format!("capture names comment {id} that is not in the log"))),
+        }
+    };
+    let (cut, whole) = (body(cut)?, body(whole)?);
+    let without_last = cut.rsplit_once('\n').map(|(head, _)| head.trim_end());
+    Ok(whole.starts_with(&cut) || without_last.is_some_and(|h| !h.is_empty() && whole.starts_with(h)))
 }
 
 /// Whether `slot` is present when the last complete capture is the one at

@@ -249,7 +249,8 @@ pub struct VersionView {
     pub id: EventId,
     /// Its body.
     pub body: String,
-    /// `present`, `removed` (the latest version) or `superseded`.
+    /// `present`, `removed` (the current version), `superseded`, or
+    /// `truncated` (only ever seen cut off, beside the current version).
     pub status: &'static str,
     /// First and last capture that showed it.
     pub first_seen: CaptureRef,
@@ -367,7 +368,9 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
             versions.push(VersionView {
                 id: v.id,
                 body: body_of(&events, &v.id)?,
-                status: if !latest {
+                status: if !latest && v.truncated {
+                    "truncated"
+                } else if !latest {
                     "superseded"
                 } else if present {
                     "present"

@@ -277,3 +277,69 @@ fn a_bulleted_list_in_a_tribune_article_body_stays_in_the_body() {
     assert!(article.contains("•"), "the list is part of the body: {article}");
     assert_eq!(comments(&env).len(), 44);
 }
+
+#[test]
+fn comment_sections_in_another_shape_under_a_tribune_count_are_refused() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let head = env.head();
+    // Bullets drawn as `*` (a text browser's dump): only time lines are left
+    // of the layout, so each would become a reply with no author.
+    let star = sample().replace("  • ", "  * ").replace("Reader Comments (44)", "Reader Comments (38)");
+    let minimal = "Title\nPublished: March 28, 2012\nBody\n\nReader Comments (2)\n\n  * alice\n    Mar 28, 2012 - 1:02PM\n    hi\n\n  * bob\n    Mar 28, 2012 - 1:03PM\n    yo\n\nMore in Pakistan\n";
+    // Half the headers without a tribune time.
+    let half = "Title\nPublished: March 28, 2012\nBody\n\nReader Comments (4)\n\n  • alice\n    Mar 28, 2012 - 1:02PM\n\n    hi\n\n  • Shopping\n    Cart\n\n  • bob\n    Mar 28, 2012 - 1:03PM\n\n    yo\n\n  • Login\n    Register\n\nMore in Pakistan\n";
+    for (name, page) in [("star.txt", star.as_str()), ("minimal.txt", minimal), ("half.txt", half)] {
+        let path = env.write(name, page);
+        for strict in [false, true] {
+            let args: Vec<&str> =
+                if strict { vec!["ingest", "--strict", &path] } else { vec!["ingest", &path] };
+            let run = env.run(&args).expect_code(1);
+            assert!(run.stderr.contains("unrecognized layout"), "{name}\n{run}");
+        }
+        assert_eq!(env.head(), head, "{name} changed the archive");
+    }
+}
+
+#[test]
+fn a_comment_seen_cut_off_is_not_an_edit_in_either_order() {
+    let page = sample();
+    // Cut inside the 2:07PM reply's time line, and inside a body.
+    let in_time = page.find("    Mar 28, 2012 - 2:07PM").unwrap() + 4 + 19;
+    let in_body = page.find("not a very brave").unwrap() + 6;
+    for cut_at in [in_time, in_body] {
+        for cut_first in [true, false] {
+            let env = Env::new();
+            let cut = env.write("cut.txt", &page.as_bytes()[..cut_at]);
+            let (first, second) = if cut_first { (cut, sample_path()) } else { (sample_path(), cut) };
+            env.ok(&["ingest", "--fetched-at", "2012-03-29T00:00:00Z", &first]);
+            env.ok(&["ingest", "--fetched-at", "2012-03-30T00:00:00Z", &second]);
+            let changes = env.ok(&["changes", "--json"]).json();
+            for r in changes.as_array().unwrap() {
+                assert_eq!(r["edited"], json!([]), "cut at {cut_at}, cut first {cut_first}: {r}");
+            }
+            let text = env.ok(&["thread", "kayani"]).stdout;
+            assert!(!text.contains("edited"), "cut at {cut_at}, cut first {cut_first}\n{text}");
+            assert!(!text.contains("Mar 28, 2012 - 2:0\n"), "a cut time line is not body text\n{text}");
+            assert!(statuses(&env).iter().all(|(_, s)| s == "present"));
+            // Every comment shows its whole text.
+            let whole: Vec<Value> = comments(&env).iter().map(|c| c["body"].clone()).collect();
+            let reference = Env::new();
+            reference.ok(&["ingest", &sample_path()]);
+            let expected: Vec<Value> = comments(&reference).iter().map(|c| c["body"].clone()).collect();
+            assert_eq!(whole, expected, "cut at {cut_at}, cut first {cut_first}");
+        }
+    }
+}
+
+#[test]
+fn a_download_cut_inside_a_character_is_a_partial_page() {
+    let env = Env::new();
+    let page = sample();
+    let comments_at = page.find("Reader Comments").unwrap();
+    let ellipsis = comments_at + page[comments_at..].find('…').unwrap();
+    let cut = env.write("cut-char.txt", &page.as_bytes()[..ellipsis + 1]);
+    let run = env.ok(&["ingest", "--json", &cut]);
+    assert!(run.stderr.contains("partial capture"), "{run}");
+    assert!(!run.stderr.contains("invalid UTF-8"), "{run}");
+}
