@@ -192,14 +192,8 @@ fn text_and_format<'a>(
     let format = match opts.format {
         Some(f) => f,
         None => detect::detect(text).ok_or_else(|| {
-            InputError::whole(
-                name,
-                format!(
-                    "unrecognized layout: not JSON Lines (no `{{` first) and not the tribune layout \
-                     (looked for {}); nothing of it was archived",
-                    tribune::MARKERS
-                ),
-            )
+            let e = tribune::not_this_layout(name, text);
+            InputError { message: format!("{}; nor JSON Lines (no `{{` first)", e.message), ..e }
         })?,
     };
     Ok((text, format))

@@ -93,9 +93,24 @@ pub fn looks_like(text: &str) -> bool {
     comments_start(&lines).is_some()
 }
 
-/// What this layout's detector looks for, in words.
-pub const MARKERS: &str = "a \"Reader Comments (N)\" line, or a comment header followed by a time line \
-     like \"Mar 28, 2012 - 1:02PM\"";
+/// The refusal of a text without this layout's markers: what was looked
+/// for, and a hint when it looks like a tribune page cut off before its
+/// comments.
+pub fn not_this_layout(path: &str, text: &str) -> InputError {
+    let hint = if text.lines().any(|l| l.starts_with("Published:")) {
+        "; it has a \"Published:\" line: if it is a tribune page cut off before its comments, \
+         it shows nothing of its comment section to archive"
+    } else {
+        ""
+    };
+    InputError::whole(
+        path,
+        format!(
+            "unrecognized layout: not the tribune layout (looked for a \"Reader Comments (N)\" line, \
+             or a comment header followed by a time line like \"Mar 28, 2012 - 1:02PM\"; found neither){hint}"
+        ),
+    )
+}
 
 /// Comments beyond the declared count that are still taken as a count that
 /// lags the page (more than this is another layout read as comments).
@@ -190,10 +205,7 @@ pub fn parse(
     // Header: everything before `Reader Comments (N)` (bullets before it are
     // a list in the article body), or before the first comment header.
     let Some(header_end) = comments_start(&lines) else {
-        return Err(InputError::whole(
-            path,
-            format!("unrecognized layout: not the tribune layout (looked for {MARKERS}; found neither)"),
-        ));
+        return Err(not_this_layout(path, text));
     };
     let declared = declared_count(lines[header_end]);
     let header = &lines[..header_end];

@@ -79,7 +79,7 @@ fn bad_inputs_are_rejected_with_clear_errors() {
         (
             "notes.txt",
             b"just some notes\nnothing that looks like a page\n".to_vec(),
-            "unrecognized layout: not JSON Lines",
+            "unrecognized layout: not the tribune layout",
         ),
         (
             "array.jsonl",

@@ -55,6 +55,7 @@ fn a_cut_off_scrape_removes_nothing_and_says_it_is_partial() {
     let run = env.run(&["ingest", "--json", &cut2000]).expect_code(1);
     assert!(run.stderr.contains(&format!("rejected {cut2000}: unrecognized layout")), "{run}");
     assert!(run.stderr.contains("Reader Comments (N)"), "says what it looked for\n{run}");
+    assert!(run.stderr.contains("cut off before its comments"), "and what it may be\n{run}");
     assert_eq!(env.head(), head);
 
     // Cut inside the comments: ingested as a partial capture, with a warning
