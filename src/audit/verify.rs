@@ -303,8 +303,17 @@ fn verify_log(
             format!("head record counts {:?}, the log has {:?}", stored.counts, counts),
         );
     }
-    if let Some((cp_seq, _)) = opts.checkpoint {
-        if !checkpoint_seen {
+    if let Some((cp_seq, cp_hash)) = opts.checkpoint {
+        // Seq 0 is the empty log, whose head is 32 zero bytes: every log
+        // extends it.
+        if cp_seq == Seq(0) && cp_hash != ChainHash::GENESIS {
+            r.find(
+                "checkpoint",
+                Some(cp_seq),
+                None,
+                format!("the checkpoint at seq 0 says {cp_hash}; the empty log's head is 64 zeros"),
+            );
+        } else if !checkpoint_seen && cp_seq != Seq(0) {
             r.find(
                 "checkpoint",
                 Some(cp_seq),

@@ -66,6 +66,33 @@ pub struct Args {
     /// comment count): exit 1 and append nothing of them.
     #[arg(long)]
     pub strict: bool,
+
+    /// The largest document read (bytes, or with KiB, MiB, GiB; at most
+    /// 256MiB). A larger input is rejected before it is read whole, stdin,
+    /// FIFOs and devices included.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_document_size: u64,
+}
+
+/// Parses a size: bytes, or a number with `KiB`, `MiB` or `GiB` (also `K`,
+/// `M`, `G`), from 1 byte to [`crate::ingest::MAX_DOCUMENT_CEILING`].
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(format!("{s:?}: use bytes, or KiB, MiB, GiB")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).unwrap_or(u64::MAX);
+    if bytes == 0 || bytes > crate::ingest::MAX_DOCUMENT_CEILING {
+        return Err(format!("{s:?}: the size must be from 1 byte to 256MiB"));
+    }
+    Ok(bytes)
 }
 
 /// `--fetched-at-from` values.
@@ -107,6 +134,7 @@ impl Args {
             fetched_at,
             fetched_at_from_mtime: self.fetched_at_from == Some(FetchedAtFrom::Mtime),
             strict: self.strict,
+            max_document: self.max_document_size,
             dry_run: self.dry_run,
             near_duplicates: None,
         }

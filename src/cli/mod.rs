@@ -44,7 +44,7 @@ pub struct Cli {
 
     /// When the archive is in use by another cairn process, retry for up to
     /// this many seconds instead of failing at once.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0)]
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0, value_parser = parse_wait)]
     pub wait: f64,
 
     /// Less log output: errors only.
@@ -128,6 +128,15 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
 }
 
 /// Runs `open` until it does not fail with "archive in use", for up to
+/// Parses `--wait`: seconds from 0 to a week.
+fn parse_wait(s: &str) -> std::result::Result<f64, String> {
+    const WEEK: f64 = 7.0 * 24.0 * 3600.0;
+    match s.parse::<f64>() {
+        Ok(w) if (0.0..=WEEK).contains(&w) => Ok(w),
+        _ => Err(format!("{s:?} is not a number of seconds from 0 to {WEEK} (a week)")),
+    }
+}
+
 /// `--wait` seconds.
 pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(cli.wait.max(0.0));

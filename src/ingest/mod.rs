@@ -62,6 +62,9 @@ pub struct IngestOptions {
     pub fetched_at_from_mtime: bool,
     /// Refuse partial captures (`--strict`).
     pub strict: bool,
+    /// The largest document read, in bytes (`--max-document-size`; 0 is
+    /// taken as [`DEFAULT_MAX_DOCUMENT`]).
+    pub max_document: u64,
     /// Report without writing.
     pub dry_run: bool,
     /// With a dry run: the archive's comments indexed for near-duplicate
@@ -101,17 +104,48 @@ impl Input {
         }
     }
 
-    /// Reads the whole input.
-    pub fn read(&self) -> std::result::Result<Vec<u8>, InputError> {
-        let mut buf = Vec::new();
-        let res = match self {
-            Input::File(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut buf)),
-            Input::Stdin => std::io::stdin().lock().read_to_end(&mut buf),
+    /// Reads the whole input, refusing one larger than `limit` bytes before
+    /// reading it whole: a regular file by its size, anything else (stdin,
+    /// a FIFO, a device) once `limit + 1` bytes have been read. Memory is
+    /// bounded by the limit either way.
+    pub fn read(&self, limit: u64) -> std::result::Result<Vec<u8>, InputError> {
+        let name = self.name();
+        let too_large = || {
+            InputError::whole(
+                &name,
+                format!(
+                    "larger than the maximum document size ({limit} bytes); nothing of it was read into the \
+                     archive (--max-document-size raises the limit)"
+                ),
+            )
         };
-        res.map_err(|e| InputError::whole(&self.name(), format!("cannot read: {e}")))?;
+        let cannot = |e: std::io::Error| InputError::whole(&name, format!("cannot read: {e}"));
+        let mut buf = Vec::new();
+        match self {
+            Input::File(p) => {
+                let f = std::fs::File::open(p).map_err(cannot)?;
+                let meta = f.metadata().map_err(cannot)?;
+                if meta.is_file() && meta.len() > limit {
+                    return Err(too_large());
+                }
+                f.take(limit + 1).read_to_end(&mut buf).map_err(cannot)?;
+            }
+            Input::Stdin => {
+                std::io::stdin().lock().take(limit + 1).read_to_end(&mut buf).map_err(cannot)?;
+            }
+        }
+        if buf.len() as u64 > limit {
+            return Err(too_large());
+        }
         Ok(buf)
     }
 }
+
+/// The default maximum document size: 64 MiB (a comment page is tens of KB).
+pub const DEFAULT_MAX_DOCUMENT: u64 = 64 << 20;
+/// The largest `--max-document-size` accepted: every record a document of
+/// this size makes can be read back ([`crate::store::envelope::MAX_VALUE`]).
+pub const MAX_DOCUMENT_CEILING: u64 = 256 << 20;
 
 impl Input {
     /// The file's modification time (UTC, whole seconds); `None` for stdin
@@ -124,27 +158,27 @@ impl Input {
     }
 }
 
+/// Walks `dir` recursively in sorted order, following symbolic links with
+/// loop detection, skipping hidden entries; an entry that cannot be read
+/// (or a link loop) is an error for that entry, reported, not dropped.
 fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            out.push(Err(InputError::whole(
-                &dir.display().to_string(),
-                format!("cannot read directory: {e}"),
-            )));
-            return;
-        }
-    };
-    entries.sort();
-    for p in entries {
-        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(Ok(Input::File(p)));
+    let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+    let walker = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
+    for entry in walker.filter_entry(|e| !hidden(e)) {
+        match entry {
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) => out.push(Ok(Input::File(e.into_path()))),
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).display().to_string();
+                let why = match e.loop_ancestor() {
+                    Some(a) => format!("a symbolic link loop back to {}; not followed", a.display()),
+                    None => format!(
+                        "cannot read: {}",
+                        e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())
+                    ),
+                };
+                out.push(Err(InputError::whole(&path, why)));
+            }
         }
     }
 }
@@ -385,6 +419,23 @@ fn ingest_hashed(
         });
     }
     let capture = Event::Capture(capture);
+    let bound = crate::store::envelope::segment_size_bound(&doc.events)
+        + crate::store::envelope::segment_size_bound(std::slice::from_ref(&capture));
+    if bound > crate::store::envelope::MAX_VALUE as u64 {
+        reject(
+            report,
+            InputError::whole(
+                name,
+                format!(
+                    "its {} events could make a log record of up to {bound} bytes, more than cairn reads back \
+                     ({} bytes); split the document",
+                    doc.events.len() + 1,
+                    crate::store::envelope::MAX_VALUE
+                ),
+            ),
+        );
+        return Ok(());
+    }
     let mut ids: Vec<EventId> = doc.items.iter().map(|i| i.id).collect();
     ids.push(capture.id());
     let mut events = doc.events;
@@ -445,9 +496,10 @@ pub fn ingest_inputs(
         type Read = (Vec<u8>, BlobId, Option<Timestamp>);
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(8);
         let mtimes = opts.fetched_at_from_mtime;
+        let limit = if opts.max_document == 0 { DEFAULT_MAX_DOCUMENT } else { opts.max_document };
         scope.spawn(move || {
             for input in inputs.iter().flatten() {
-                let read = input.read().map(|raw| {
+                let read = input.read(limit).map(|raw| {
                     let blob = BlobId(*blake3::hash(&raw).as_bytes());
                     (raw, blob, if mtimes { input.modified() } else { None })
                 });

@@ -63,6 +63,7 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
         fetched_at: capture.fetched_at,
         fetched_at_from_mtime: false,
         strict: false,
+        max_document: 0,
         dry_run,
         near_duplicates: None,
     })

@@ -18,8 +18,43 @@ const RAW: u8 = 0;
 const ZSTD: u8 = 1;
 /// Values at least this long are offered to zstd.
 const COMPRESS_FROM: usize = 512;
-/// The largest decoded value accepted.
-const MAX_VALUE: usize = 256 << 20;
+/// The largest value stored and read back (decoded size). Writing refuses
+/// anything larger ([`encode_segment`], and ingest checks each document's
+/// events against [`segment_size_bound`] before appending them), so every
+/// record written can be read.
+pub const MAX_VALUE: usize = 256 << 20;
+
+/// An upper bound on the encoded size of a segment holding `events` (each
+/// field's bytes plus a generous fixed cost per event and per capture
+/// item), for refusing a document before anything of it is written.
+pub fn segment_size_bound(events: &[crate::model::Event]) -> u64 {
+    use crate::model::Event;
+    const PER_EVENT: u64 = 256;
+    const PER_ITEM: u64 = 96;
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() as u64);
+    events
+        .iter()
+        .map(|e| {
+            PER_EVENT
+                + match e {
+                    Event::Article(a) => {
+                        (a.key.as_str().len() + a.body.iter().map(|p| p.len() + 8).sum::<usize>()) as u64
+                            + opt(&a.url)
+                            + opt(&a.title)
+                            + opt(&a.byline)
+                    }
+                    Event::Comment(c) => (c.article.as_str().len() + c.body.len()) as u64 + opt(&c.author),
+                    Event::Capture(c) => {
+                        (c.source.len() + c.format.len()) as u64
+                            + opt(&c.source_url)
+                            + c.articles.iter().map(|a| a.key.as_str().len() as u64 + PER_ITEM).sum::<u64>()
+                            + c.items().count() as u64 * PER_ITEM
+                    }
+                    Event::Merge(m) => (m.fold.len() * 40 + m.reason.len()) as u64,
+                }
+        })
+        .sum()
+}
 
 thread_local! {
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
@@ -135,6 +170,12 @@ pub const SEGMENT_VERSION: u8 = 2;
 pub fn encode_segment(entries: &[crate::model::LogEntry]) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(entries, bincode::config::standard())
         .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+    if body.len() > MAX_VALUE {
+        return Err(Error::Usage(format!(
+            "a log segment of {} bytes is larger than cairn reads back ({MAX_VALUE}); nothing was written",
+            body.len()
+        )));
+    }
     Ok(seal_as(SEGMENT_VERSION, &body))
 }
 
@@ -248,7 +289,7 @@ fn open<'a>(bytes: &'a [u8], what: &str, versions: &[u8]) -> Result<(u8, std::bo
 /// Decodes a bincode body, every byte of it.
 fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     // The limit bounds what a damaged length prefix can make the decoder claim.
-    let config = bincode::config::standard().with_limit::<{ 256 << 20 }>();
+    let config = bincode::config::standard().with_limit::<MAX_VALUE>();
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, config)
         .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
     if used != body.len() {

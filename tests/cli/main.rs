@@ -10,6 +10,7 @@ mod dedupe;
 mod format_doc;
 mod generated;
 mod ingest;
+mod limits;
 mod log_show;
 mod portable;
 mod reparse;

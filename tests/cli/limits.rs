@@ -1,0 +1,70 @@
+//! Limits and small guards (part of issue 12): a maximum document size
+//! checked before an input is read whole, a directory walk that survives
+//! symbolic link loops, `--wait` bounded, an export never written inside the
+//! archive, and the empty log's checkpoint.
+
+use crate::support::{fixture, Env};
+use serde_json::json;
+
+#[test]
+fn documents_over_the_size_limit_are_refused_before_they_are_read() {
+    let env = Env::new();
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
+    let run = env.run(&["ingest", "--max-document-size", "1KiB", &page]).expect_code(1);
+    assert!(run.stderr.contains("larger than the maximum document size (1024 bytes)"), "{run}");
+    // stdin and devices are cut off at the limit, not read whole.
+    let big = vec![b'x'; 5000];
+    let run = env.run_stdin(&["ingest", "--max-document-size", "4KiB", "-"], &big).expect_code(1);
+    assert!(run.stderr.contains("rejected -: larger than the maximum document size"), "{run}");
+    if std::path::Path::new("/dev/zero").exists() {
+        let run = env.run(&["ingest", "--max-document-size", "1MiB", "/dev/zero"]).expect_code(1);
+        assert!(run.stderr.contains("/dev/zero: larger than the maximum document size"), "{run}");
+    }
+    for bad in ["0", "300MiB", "12 parsecs", "-1"] {
+        env.run(&["ingest", "--max-document-size", bad, &page]).expect_code(2);
+    }
+    let run = env.ok(&["ingest", "--json", "--max-document-size", "1MiB", &page]);
+    assert_eq!(run.json()["comments"]["new"], json!(44));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_with_symbolic_link_loops_is_walked_and_the_loops_reported() {
+    let env = Env::new();
+    let dir = env.dir.path().join("scrapes");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    std::fs::copy(fixture("tribune-2012-03-28-us-generals-kayani.txt"), dir.join("a/page.txt")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("a/back-to-top")).unwrap();
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("a/self")).unwrap();
+    let run = env.run(&["ingest", "--json", &dir.display().to_string()]).expect_code(1);
+    let report = run.json();
+    assert_eq!(report["comments"]["new"], json!(44), "{run}");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{run}");
+    assert!(errors.iter().all(|e| e["error"].as_str().unwrap().contains("symbolic link loop")), "{run}");
+}
+
+#[test]
+fn small_guards() {
+    let env = Env::new();
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
+    // The empty log's own checkpoint verifies; a wrong one at seq 0 does not.
+    env.run(&["ingest", "/dev/null"]).expect_code(1);
+    env.ok(&["verify", "--checkpoint", &format!("0:{}", "0".repeat(64))]);
+    let run = env.run(&["verify", "--checkpoint", &format!("0:{}", "1".repeat(64))]).expect_code(1);
+    assert!(run.stdout.contains("the empty log's head is 64 zeros"), "{run}");
+    // --wait is bounded, never a panic.
+    for bad in ["inf", "NaN", "-1", "1e300"] {
+        let run = env.run(&["--wait", bad, "head"]).expect_code(2);
+        assert!(!run.stderr.contains("panicked"), "{run}");
+    }
+    env.ok(&["--wait", "0.5", "head"]);
+    // An export never replaces the archive's own files.
+    env.ok(&["ingest", &page]);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let before = std::fs::read(&segment).unwrap();
+    let run = env.run(&["export", &segment.display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains("is inside the archive"), "{run}");
+    assert_eq!(std::fs::read(&segment).unwrap(), before);
+    env.ok(&["verify"]);
+}
