@@ -158,18 +158,18 @@ pub fn report_json(report: &IngestReport) -> serde_json::Value {
             .files
             .iter()
             .map(|f| {
-                let c = &f.changes;
+                let c = f.changes.as_ref();
                 json!({
                     "path": f.path,
                     "comments": f.comments,
                     "archived": f.archived,
                     "near_duplicates": f.near_duplicates,
-                    "capture_archived": c.archived,
-                    "would_add": c.added,
-                    "would_remove": c.removed,
-                    "would_edit": c.edited,
-                    "unseen": c.unseen,
-                    "backfilled_articles": c.backfilled,
+                    "capture_archived": c.map(|c| c.archived),
+                    "would_add": c.map(|c| c.added),
+                    "would_remove": c.map(|c| c.removed),
+                    "would_edit": c.map(|c| c.edited),
+                    "unseen": c.map(|c| c.unseen),
+                    "backfilled_articles": c.map(|c| c.backfilled),
                 })
             })
             .collect();
@@ -179,18 +179,21 @@ pub fn report_json(report: &IngestReport) -> serde_json::Value {
 
 fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std::io::Result<()> {
     for f in &report.files {
-        let c = &f.changes;
-        let effect = if c.archived {
-            "capture already archived: changes nothing".to_string()
-        } else {
-            let mut s = format!("would add {}, remove {}, edit {}", c.added, c.removed, c.edited);
-            if c.unseen > 0 {
-                s.push_str(&format!(" ({} not shown by this partial capture stay present)", c.unseen));
+        let effect = match &f.changes {
+            None => "no preview of its changes: the views are pinned by `cairn replay --until`".to_string(),
+            Some(c) if c.archived => "capture already archived: changes nothing".to_string(),
+            Some(c) => {
+                let mut s = format!("would add {}, remove {}, edit {}", c.added, c.removed, c.edited);
+                if c.unseen > 0 {
+                    s.push_str(&format!(" ({} not shown by this partial capture stay present)", c.unseen));
+                }
+                if c.backfilled > 0 {
+                    s.push_str(
+                        " (older than a capture already archived: placed in history by its fetch time)",
+                    );
+                }
+                s
             }
-            if c.backfilled > 0 {
-                s.push_str(" (older than a capture already archived: placed in history by its fetch time)");
-            }
-            s
         };
         writeln!(
             out,
@@ -228,6 +231,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     };
     let mut opts = opts;
     if args.dry_run {
+        // The preview compares with the views as of the head, brought up to
+        // date as any view command would (the log is not written).
+        crate::views::catch_up(&archive, &crate::views::builtin())?;
         opts.near_duplicates = Some(std::sync::Arc::new(crate::dedupe::NearDuplicates::build(&archive)?));
     }
     let inputs = collect_inputs(&args.paths);

@@ -335,8 +335,9 @@ pub struct DryRunFile {
     /// Comments not archived but near-duplicates of archived ones (same
     /// folded author and folded text, docs/dedupe.md).
     pub near_duplicates: u64,
-    /// What its capture would change in the threads it shows.
-    pub changes: crate::views::threads::PreviewCounts,
+    /// What its capture would change in the threads it shows (`None` when
+    /// the views are pinned in the past).
+    pub changes: Option<crate::views::threads::PreviewCounts>,
 }
 
 /// Ingests one document read from `name`: parse, build the capture, append.
@@ -376,6 +377,16 @@ fn ingest_hashed(
     // every event is a duplicate, and there is nothing to parse.
     if !opts.dry_run {
         if let Some(done) = archive.parsed(&key)? {
+            // --strict refuses a partial page even when it is archived.
+            if opts.strict {
+                if let Ok(Event::Capture(c)) = archive.event(&done.capture) {
+                    if !c.is_complete() {
+                        let why = format!("partial capture refused (--strict): {}", c.describe_gaps());
+                        reject(report, InputError::whole(name, why));
+                        return Ok(());
+                    }
+                }
+            }
             report.duplicate.merge(&done.counts);
             return Ok(());
         }

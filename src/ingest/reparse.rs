@@ -11,7 +11,7 @@
 use crate::error::{Error, InputError, Result};
 use crate::ingest::{capture_for, parse_document, Format, IngestOptions};
 use crate::model::time::parse_offset;
-use crate::model::{BlobId, Capture, Event, EventId, Seq};
+use crate::model::{BlobId, Capture, Event, EventId, Seq, Timestamp};
 use crate::store::{Archive, KindCounts, NewDocument};
 use std::collections::HashSet;
 
@@ -45,7 +45,12 @@ pub struct ReparseReport {
     pub errors: Vec<InputError>,
 }
 
-fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
+/// The options a capture was parsed with. A capture without `fetched_at`
+/// was observed when it was recorded: a re-parse by a newer parser (a new
+/// capture) says so, so that it keeps its place in history (views order
+/// captures by fetch time, else recorded time); an unchanged parser gives
+/// the same capture again.
+fn options_of(capture: &Capture, recorded_at: Timestamp, dry_run: bool) -> Result<IngestOptions> {
     let format = Format::from_name(&capture.format).ok_or_else(|| {
         Error::Corrupt(format!("capture of {} names unknown format {:?}", capture.source, capture.format))
     })?;
@@ -60,7 +65,13 @@ fn options_of(capture: &Capture, dry_run: bool) -> Result<IngestOptions> {
         format: Some(format),
         tz,
         source_url: capture.source_url.clone(),
-        fetched_at: capture.fetched_at,
+        fetched_at: capture.fetched_at.or_else(|| {
+            let current = match format {
+                Format::Jsonl => crate::ingest::jsonl::PARSER_VERSION,
+                Format::Tribune => crate::ingest::tribune::PARSER_VERSION,
+            };
+            (capture.parser_version != current).then_some(recorded_at)
+        }),
         fetched_at_from_mtime: false,
         strict: false,
         max_document: 0,
@@ -83,16 +94,16 @@ fn parse_inputs(c: &Capture) -> EventId {
 
 /// Re-parses every stored capture once per distinct set of parse inputs.
 pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
-    let mut captures: Vec<(Seq, Capture)> = Vec::new();
+    let mut captures: Vec<(Seq, Capture, Timestamp)> = Vec::new();
     for entry in archive.entries_from(Seq(1))? {
         let entry = entry?;
         if let Event::Capture(c) = entry.event {
-            captures.push((entry.seq, c));
+            captures.push((entry.seq, c, entry.recorded_at));
         }
     }
     let mut report = ReparseReport { captures: captures.len() as u64, ..ReparseReport::default() };
     let mut done: HashSet<EventId> = HashSet::new();
-    for (seq, capture) in captures {
+    for (seq, capture, recorded_at) in captures {
         if !done.insert(parse_inputs(&capture)) {
             continue;
         }
@@ -102,7 +113,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
         if actual != capture.blob {
             return Err(Error::Corrupt(format!("blob {} hashes to {actual}", capture.blob)));
         }
-        let opts = options_of(&capture, dry_run)?;
+        let opts = options_of(&capture, recorded_at, dry_run)?;
         let doc = match parse_document(&capture.source, &raw, &opts) {
             Ok(d) => d,
             Err(e) => {

@@ -123,6 +123,11 @@ fn count_slack(declared: u64) -> u64 {
 fn could_be_cut_time(s: &str) -> bool {
     const SHAPES: [&str; 4] =
         ["Aaa 9, 9999 - 9:99PM", "Aaa 99, 9999 - 9:99PM", "Aaa 9, 9999 - 99:99PM", "Aaa 99, 9999 - 99:99PM"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    if !MONTHS.iter().any(|m| s.starts_with(m)) {
+        return false;
+    }
     let fits = |shape: &str| {
         s.chars().count() < shape.len()
             && s.chars().zip(shape.chars()).all(|(c, p)| match p {
@@ -447,7 +452,8 @@ mod tests {
         for cut in ["Mar 2", "Mar 28, 2012 -", "Mar 28, 2012 - 2:0", "Mar 8, 2012 - 12:07P"] {
             assert!(could_be_cut_time(cut), "{cut}");
         }
-        for whole in ["", "M", "Yes", "Mar 28, 2012 - 2:07PM", "Mary", "mar", "M i wrong?", "Thanks"] {
+        for whole in ["", "M", "Yes", "Top 5", "Mar 28, 2012 - 2:07PM", "Mary", "mar", "M i wrong?", "Thanks"]
+        {
             assert!(!could_be_cut_time(whole), "{whole}");
         }
     }

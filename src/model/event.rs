@@ -166,15 +166,6 @@ pub enum Gap {
 }
 
 impl Gap {
-    /// Every gap, in canonical order.
-    pub const ALL: [Gap; 5] = [
-        Gap::NoEndMarker,
-        Gap::CutInsideComment,
-        Gap::NoDeclaredCount,
-        Gap::CountMismatch,
-        Gap::MarkedIncomplete,
-    ];
-
     /// The code hashed into v2 capture ids and printed in JSON.
     pub fn code(self) -> &'static str {
         match self {
@@ -184,11 +175,6 @@ impl Gap {
             Gap::CountMismatch => "count-mismatch",
             Gap::MarkedIncomplete => "marked-incomplete",
         }
-    }
-
-    /// The gap named by `code`.
-    pub fn from_code(code: &str) -> Option<Gap> {
-        Gap::ALL.into_iter().find(|g| g.code() == code)
     }
 }
 

@@ -38,9 +38,10 @@ use std::sync::Arc;
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
 const MARKER_TEXT: &str = "cairn archive\nformat 3\n";
-/// Format 2 archives (captures without completeness) are read as they are
-/// and their marker is rewritten to format 3 when opened: from then on they
-/// hold v2 captures, which an older cairn cannot read.
+/// Format 2 archives (captures without completeness) are read as they are;
+/// their marker is rewritten to format 3 just before the first segment this
+/// cairn writes to them (a version 2 segment, which an older cairn cannot
+/// read), so reading one changes nothing.
 const MARKER_TEXT_V2: &str = "cairn archive\nformat 2\n";
 /// sled's page cache bound. sled's memory use is several times this (it
 /// keeps a record per page of the database besides), and 16 MiB was as
@@ -96,6 +97,8 @@ pub struct SledStore {
     /// Blobs synced to the packs, and the packs' end, for the next commit.
     pending_blobs: Vec<(BlobId, Locator)>,
     pending_pack_end: Option<RecordsEnd>,
+    /// The marker still says format 2 (rewritten before the first segment).
+    format2: bool,
     _lock: File,
 }
 
@@ -148,11 +151,11 @@ impl SledStore {
             Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
+        let mut format2 = false;
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
             if text == MARKER_TEXT_V2 {
-                tracing::info!("{}: upgrading the archive marker from format 2 to format 3", root.display());
-                write_marker(&marker)?;
+                format2 = true;
             } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
@@ -182,6 +185,7 @@ impl SledStore {
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
+            format2,
             _lock: lock,
         })
     }
@@ -390,6 +394,11 @@ impl Store for SledStore {
             records.push((first.seq.0, envelope::encode_segment(entries)?));
         }
         let mut batch = sled::Batch::default();
+        if !records.is_empty() && self.format2 {
+            tracing::info!("{}: archive marker upgraded from format 2 to format 3", self.root.display());
+            write_marker(&self.root.join(MARKER))?;
+            self.format2 = false;
+        }
         if !records.is_empty() {
             let (locators, end) = self.segments.append(self.log_end()?, &records)?;
             for ((first, _), loc) in records.iter().zip(locators) {

@@ -96,12 +96,22 @@ pub struct StoredEntry {
 }
 
 impl StoredEntry {
-    /// Adds version `id` (at `seq`, brought in at `order`) in its place.
+    /// Adds version `id` (at `seq`, stamped `order`) in its place.
     fn insert_version(&mut self, id: EventId, seq: Seq, order: Order) {
-        let at = self.orders.partition_point(|o| *o <= order).min(self.versions.len());
+        let at = self.orders.partition_point(|o| *o <= order);
         self.versions.insert(at, id);
-        self.seqs.insert(at.min(self.seqs.len()), seq);
+        self.seqs.insert(at, seq);
         self.orders.insert(at, order);
+    }
+
+    /// Puts the versions back in stamp order after a stamp changed.
+    fn sort_versions(&mut self) {
+        let mut all: Vec<(Order, EventId, Seq)> =
+            self.orders.iter().zip(&self.versions).zip(&self.seqs).map(|((o, v), s)| (*o, *v, *s)).collect();
+        all.sort_by_key(|(o, _, _)| *o);
+        self.orders = all.iter().map(|(o, _, _)| *o).collect();
+        self.versions = all.iter().map(|(_, v, _)| *v).collect();
+        self.seqs = all.iter().map(|(_, _, s)| *s).collect();
     }
 
     /// Whether comment `id`, posted at `posted_at`, is (a version of) this
@@ -150,7 +160,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        5
+        6
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -164,80 +174,7 @@ impl Projection for AuthorsView {
             // the comments it shows again were taken in with their own
             // documents.
             Event::Comment(_) => Ok(()),
-            Event::Capture(cap) => {
-                let order = order_of(entry, cap);
-                let complete = cap.is_complete();
-                for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
-                    let Some(e) = tx.document_entry(&item.id) else { continue };
-                    let Event::Article(a) = &e.event else { continue };
-                    let Some(title) = &a.title else { continue };
-                    let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
-                    if tx.get_value::<TitleAt>(&key)?.is_none_or(|t| t.order <= order) {
-                        tx.put_value(key, &TitleAt { title: title.clone(), order })?;
-                    }
-                }
-                let mut groups: Vec<(Vec<u8>, AuthorArticle, bool)> = Vec::new();
-                let mut counts: Vec<(Vec<u8>, String, u64)> = Vec::new();
-                for item in cap.articles.iter().flat_map(|a| &a.comments) {
-                    let Some(e) = tx.document_entry(&item.id) else { continue };
-                    let Event::Comment(c) = &e.event else { continue };
-                    let Some(author) = &c.author else { continue };
-                    let (key, info_key) = group_keys(&c.article, author);
-                    let at = match groups.iter().position(|(k, _, _)| *k == key) {
-                        Some(at) => at,
-                        None => {
-                            let group = tx.get_value(&key)?.unwrap_or_else(|| AuthorArticle {
-                                article: c.article.clone(),
-                                comments: Vec::new(),
-                            });
-                            groups.push((key, group, false));
-                            groups.len() - 1
-                        }
-                    };
-                    let (_, group, dirty) = &mut groups[at];
-                    // A version seen only cut off (the last item of a partial
-                    // capture) sorts first, so it is never the latest.
-                    let version_order =
-                        if item.possibly_truncated && !complete { (i64::MIN, 0, e.seq.0) } else { order };
-                    match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
-                        Some(s) if s.versions.contains(&e.id) => continue,
-                        Some(s) => s.insert_version(e.id, e.seq, version_order),
-                        None => {
-                            group.comments.push(StoredEntry {
-                                posted_at: c.posted_at,
-                                versions: vec![e.id],
-                                seqs: vec![e.seq],
-                                orders: vec![version_order],
-                                aliases: Vec::new(),
-                            });
-                            match counts.iter_mut().find(|(k, _, _)| *k == info_key) {
-                                Some((_, _, n)) => *n += 1,
-                                None => counts.push((info_key, author.clone(), 1)),
-                            }
-                        }
-                    }
-                    *dirty = true;
-                }
-                for (key, group, dirty) in groups {
-                    if dirty {
-                        tx.put_value(key, &group)?;
-                    }
-                }
-                for (info_key, display, n) in counts {
-                    let mut info = tx.get_value::<AuthorInfo>(&info_key)?.unwrap_or(AuthorInfo {
-                        display: display.clone(),
-                        comments: 0,
-                        display_order: order,
-                    });
-                    info.comments += n;
-                    if order < info.display_order {
-                        info.display = display;
-                        info.display_order = order;
-                    }
-                    tx.put_value(info_key, &info)?;
-                }
-                Ok(())
-            }
+            Event::Capture(cap) => take_in_capture(entry, cap, tx),
             Event::Merge(m) if m.kind == MergeKind::Comment => {
                 // A folded comment leaves its timeline entry (dropping the
                 // entry, and the author's count, when no version is left);
@@ -295,6 +232,195 @@ impl Projection for AuthorsView {
             Event::Merge(_) => Ok(()),
         }
     }
+}
+
+/// The stamp of a version seen only cut off (the last item of a partial
+/// capture): it sorts before every observation, so it is never the latest,
+/// until a whole sighting stamps it with that sighting's order.
+fn cut_stamp(seq: Seq) -> Order {
+    (i64::MIN, 0, seq.0)
+}
+
+fn is_cut(o: &Order) -> bool {
+    o.0 == i64::MIN
+}
+
+/// The marker of a version stamped [`cut_stamp`], so that an ordinary
+/// capture can tell a whole sighting of it without looking every comment up.
+fn cut_key(id: &EventId) -> Vec<u8> {
+    [b"x/".as_slice(), id.as_bytes()].concat()
+}
+
+/// A capture's effect on groups and authors, gathered before writing.
+#[derive(Default)]
+struct Intake {
+    /// Group key, group, changed.
+    groups: Vec<(Vec<u8>, AuthorArticle, bool)>,
+    /// Author key, display candidate, its order, comments added.
+    authors: Vec<(Vec<u8>, String, Order, u64)>,
+    /// Cut markers to set (true) or clear (false).
+    cut_markers: Vec<(EventId, bool)>,
+}
+
+impl Intake {
+    /// Takes in one sighting of comment `e`, shown by a capture at `order`
+    /// (`cut`: as the possibly cut-off last item of a partial capture).
+    fn sighting(&mut self, tx: &StateTx<'_>, e: &LogEntry, order: Order, cut: bool) -> Result<()> {
+        let Event::Comment(c) = &e.event else { return Ok(()) };
+        let Some(author) = &c.author else { return Ok(()) };
+        let (key, info_key) = group_keys(&c.article, author);
+        let at = match self.groups.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let group = tx
+                    .get_value(&key)?
+                    .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
+                self.groups.push((key, group, false));
+                self.groups.len() - 1
+            }
+        };
+        let (_, group, dirty) = &mut self.groups[at];
+        let stamp = if cut { cut_stamp(e.seq) } else { order };
+        let mut added = 0;
+        match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
+            Some(s) => match s.versions.iter().position(|v| *v == e.id) {
+                Some(v) => {
+                    // Seen again: stamped by its earliest whole sighting.
+                    let old = s.orders[v];
+                    if !cut && (is_cut(&old) || order < old) {
+                        s.orders[v] = order;
+                        s.sort_versions();
+                        *dirty = true;
+                        if is_cut(&old) {
+                            self.cut_markers.push((e.id, false));
+                        }
+                    }
+                }
+                None => {
+                    s.insert_version(e.id, e.seq, stamp);
+                    *dirty = true;
+                    if cut {
+                        self.cut_markers.push((e.id, true));
+                    }
+                }
+            },
+            None => {
+                group.comments.push(StoredEntry {
+                    posted_at: c.posted_at,
+                    versions: vec![e.id],
+                    seqs: vec![e.seq],
+                    orders: vec![stamp],
+                    aliases: Vec::new(),
+                });
+                *dirty = true;
+                added = 1;
+                if cut {
+                    self.cut_markers.push((e.id, true));
+                }
+            }
+        }
+        // The display name is the form of the earliest sighting (ties: the
+        // first in page order).
+        match self.authors.iter_mut().find(|(k, _, _, _)| *k == info_key) {
+            Some((_, display, at, n)) => {
+                *n += added;
+                if order < *at {
+                    *display = author.clone();
+                    *at = order;
+                }
+            }
+            None => self.authors.push((info_key, author.clone(), order, added)),
+        }
+        Ok(())
+    }
+
+    fn write(self, tx: &mut StateTx<'_>) -> Result<()> {
+        for (key, group, dirty) in self.groups {
+            if dirty {
+                tx.put_value(key, &group)?;
+            }
+        }
+        for (id, set) in self.cut_markers {
+            if set {
+                tx.put(cut_key(&id), Vec::new());
+            } else {
+                tx.delete(cut_key(&id));
+            }
+        }
+        for (info_key, display, at, n) in self.authors {
+            let old = tx.get_value::<AuthorInfo>(&info_key)?;
+            if n == 0 && old.as_ref().is_none_or(|i| i.display_order <= at) {
+                continue;
+            }
+            let mut info =
+                old.unwrap_or(AuthorInfo { display: display.clone(), comments: 0, display_order: at });
+            info.comments += n;
+            if at < info.display_order {
+                info.display = display;
+                info.display_order = at;
+            }
+            tx.put_value(info_key, &info)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies a capture. Ordinarily only its document's new comments are taken
+/// in (each author and article group read and written once per capture):
+/// every comment it shows again was taken in by an earlier-observed capture.
+/// A capture observed before another capture of one of its articles (a
+/// backfill), or any capture of a replay that leaves some out (`replay
+/// --until TIME`), takes in every comment it shows, so that stamps and
+/// display names follow observation order whatever the ingest order.
+fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut StateTx<'_>) -> Result<()> {
+    let order = order_of(entry, cap);
+    let complete = cap.is_complete();
+    let mut thorough = tx.leaves_captures_out();
+    for a in &cap.articles {
+        let key = [b"o/".as_slice(), a.key.as_str().as_bytes()].concat();
+        let latest: Option<Order> = tx.get_value(&key)?;
+        if latest.is_some_and(|l| l > order) {
+            thorough = true;
+        }
+        if latest.is_none_or(|l| l < order) {
+            tx.put_value(key, &order)?;
+        }
+    }
+    for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
+        let found = match tx.document_entry(&item.id) {
+            Some(e) => Some(std::sync::Arc::new(e.clone())),
+            None if thorough => tx.entry_ref(&item.id)?,
+            None => None,
+        };
+        let Some(e) = found else { continue };
+        let Event::Article(a) = &e.event else { continue };
+        let Some(title) = &a.title else { continue };
+        let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
+        let stored = tx.get_value::<TitleAt>(&key)?;
+        let newer = match &stored {
+            None => true,
+            // A thorough pass only fills a missing title: a version's title
+            // is stamped by the capture that brought the version in.
+            Some(_) if tx.document_entry(&item.id).is_none() => false,
+            Some(t) => t.order <= order,
+        };
+        if newer {
+            tx.put_value(key, &TitleAt { title: title.clone(), order })?;
+        }
+    }
+    let may_be_cut = tx.may_have_prefix(b"x/")?;
+    let mut intake = Intake::default();
+    for item in cap.articles.iter().flat_map(|a| &a.comments) {
+        let cut = item.possibly_truncated && !complete;
+        if let Some(e) = tx.document_entry(&item.id) {
+            intake.sighting(tx, e, order, cut)?;
+        } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
+            if let Some(e) = tx.entry_ref(&item.id)? {
+                intake.sighting(tx, &e, order, cut)?;
+            }
+        }
+    }
+    intake.write(tx)
 }
 
 /// Every author with their comment count, most comments first (ties by

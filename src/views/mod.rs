@@ -63,6 +63,8 @@ pub struct StateTx<'a> {
     recent: HashMap<EventId, Arc<LogEntry>>,
     /// The first seq of the document being applied.
     document_from: Seq,
+    /// This run leaves some captures out (`replay --until TIME`).
+    leaves_out: bool,
 }
 
 impl<'a> StateTx<'a> {
@@ -79,6 +81,7 @@ impl<'a> StateTx<'a> {
             empty_prefixes: Default::default(),
             recent: HashMap::new(),
             document_from: Seq(0),
+            leaves_out: false,
         }
     }
 
@@ -169,6 +172,15 @@ impl<'a> StateTx<'a> {
     /// document's new events here, and only those.
     pub fn document_entry(&self, id: &EventId) -> Option<&LogEntry> {
         self.recent.get(id).map(|e| e.as_ref()).filter(|e| e.seq >= self.document_from)
+    }
+
+    /// Whether this run leaves some captures out (a replay to an
+    /// observation time): a view that takes events in through
+    /// [`StateTx::document_entry`] must then also consider the other items
+    /// of the captures it applies (a left-out capture's new events are not
+    /// another capture's document).
+    pub fn leaves_captures_out(&self) -> bool {
+        self.leaves_out
     }
 
     /// The event with id `id` (a copy; see [`StateTx::entry_ref`]).
@@ -395,6 +407,9 @@ fn apply_entries(
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
+    for tx in txs.iter_mut() {
+        tx.leaves_out = observed_until.is_some();
+    }
     let mut pending_entries = 0usize;
     for entry in entries {
         let entry = entry?;

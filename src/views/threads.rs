@@ -438,18 +438,24 @@ pub struct PreviewCounts {
 }
 
 /// What capture `capture` (with its document's `events`) would change in
-/// the threads view, compared with the threads as they stand. Merges are
+/// the threads view, compared with the threads as they stand (the caller
+/// brings the views up to date first). `None` when the threads view does
+/// not reflect the head of the log (pinned by `replay --until`). Merges are
 /// not applied to the preview.
 pub fn preview_capture(
     archive: &Archive,
     capture: &crate::model::Capture,
     events: &[Event],
-) -> Result<PreviewCounts> {
+) -> Result<Option<PreviewCounts>> {
+    let at = crate::views::as_of(archive, NAME)?;
+    if at.pinned || at.seq != archive.head().seq {
+        return Ok(None);
+    }
     let id = Event::Capture(capture.clone()).id();
     let mut counts = PreviewCounts::default();
     if archive.store().seq_of(&id)?.is_some() {
         counts.archived = true;
-        return Ok(counts);
+        return Ok(Some(counts));
     }
     let now = Timestamp::now_utc();
     let mine: HashMap<EventId, std::sync::Arc<LogEntry>> = events
@@ -474,10 +480,8 @@ pub fn preview_capture(
             None => Ok(None),
         }
     };
-    let views_exist = archive.store().tree_names()?.iter().any(|n| n.starts_with("threads."));
     for seen in &capture.articles {
-        let state = if views_exist { load_thread(archive, &seen.key)? } else { None };
-        let state = state.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
+        let state = load_thread(archive, &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
         let entry = LogEntry {
             seq: Seq(u64::MAX),
             id,
@@ -512,7 +516,7 @@ pub fn preview_capture(
         counts.edited += diff.edited.len() as u64;
         counts.unseen += diff.unseen;
     }
-    Ok(counts)
+    Ok(Some(counts))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     // says how; a view command rebuilds them.
     let stale = env.run(&["verify"]).expect_code(1);
     assert!(stale.stdout.contains("`cairn replay` rebuilds it"), "{stale}");
-    let marker = std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
-    assert_eq!(marker, "cairn archive\nformat 3\n", "the marker is upgraded on open");
+    let marker = || std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
+    assert_eq!(marker(), "cairn archive\nformat 2\n", "reading changes no marker");
 
     // The v1 captures: two complete, the cut one partial (inferred).
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
@@ -31,8 +31,25 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     assert_eq!(removed, vec![0, 1, 0], "the cut scrape no longer removes a comment");
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
 
+    // Re-parsed by today's parser, each capture keeps its place in history
+    // (one without fetched_at is dated by when it was recorded).
+    let statuses = |env: &Env| -> Vec<(Value, Value)> {
+        let t = env.ok(&["thread", "kayani", "--json"]).json();
+        t["comments"].as_array().unwrap().iter().map(|c| (c["id"].clone(), c["status"].clone())).collect()
+    };
+    let before = statuses(&env);
+    let run = env.ok(&["reparse", "--json"]).json();
+    assert_eq!(run["events"]["captures"]["new"], json!(3), "{run}");
+    assert_eq!(statuses(&env), before);
+    let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["fetched_at"], json!("2023-11-15T00:13:20+00:00"), "{last}");
+    assert_eq!(last["gaps"], json!(["no-end-marker", "cut-inside-comment", "count-mismatch"]));
+    env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
+
     // Extended with a v2 capture, everything still verifies.
     env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    assert_eq!(marker(), "cairn archive\nformat 3\n", "upgraded with the first v2 segment");
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
