@@ -125,6 +125,11 @@ pub enum Error {
     /// An entry that should exist is missing.
     #[error("log entry {0} is missing")]
     MissingEntry(Seq),
+    /// cairn itself failed (a worker thread panicked or stopped, a value
+    /// could not be encoded or compressed): a bug to report, not damage to
+    /// the archive, which is never called corrupt for it.
+    #[error("cairn failed (a bug, not damage to the archive; please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {

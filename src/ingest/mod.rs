@@ -529,7 +529,7 @@ pub fn ingest_inputs(
                     let name = input.name();
                     let read = rx
                         .recv()
-                        .map_err(|_| Error::Corrupt(format!("{name}: the reader thread stopped")))?;
+                        .map_err(|_| Error::Internal(format!("{name}: the input reader thread stopped")))?;
                     match read {
                         Ok((raw, blob, mtime)) => {
                             if opts.fetched_at_from_mtime {

@@ -91,7 +91,7 @@ impl BlobDir {
             return Ok(false);
         }
         let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
-            .map_err(|e| Error::Corrupt(format!("blob {id}: cannot compress: {e}")))?;
+            .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
         let delta = match base.filter(|b| *b != id && raw.len() as u64 <= MAX_DELTA_RAW) {
             Some(b) => self.delta(raw, b, lookup)?.filter(|d| d.len() < full.len()),
             None => None,
@@ -125,7 +125,7 @@ impl BlobDir {
                 return Ok(None);
             }
         };
-        let compress = |e: std::io::Error| Error::Corrupt(format!("blob delta against {base}: {e}"));
+        let compress = |e: std::io::Error| Error::Internal(format!("blob delta against {base}: {e}"));
         let mut compressor =
             zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &base_raw).map_err(compress)?;
         let frame = compressor.compress(raw).map_err(compress)?;

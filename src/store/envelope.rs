@@ -106,7 +106,7 @@ pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
 /// Encodes `value` inside the envelope.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))?;
     Ok(seal(&body))
 }
 
@@ -115,7 +115,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// survivors as [`encode`] would have).
 pub fn encode_uncompressed<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))?;
     let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
     out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
     out.extend_from_slice(&body);
@@ -169,7 +169,7 @@ pub const SEGMENT_VERSION: u8 = 2;
 /// Encodes a log segment (envelope version [`SEGMENT_VERSION`]).
 pub fn encode_segment(entries: &[crate::model::LogEntry]) -> Result<Vec<u8>> {
     let body = bincode::serde::encode_to_vec(entries, bincode::config::standard())
-        .map_err(|e| Error::Corrupt(format!("cannot encode value: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))?;
     if body.len() > MAX_VALUE {
         return Err(Error::Usage(format!(
             "a log segment of {} bytes is larger than cairn reads back ({MAX_VALUE}); nothing was written",

@@ -364,7 +364,7 @@ fn run_entries(
             let received = std::iter::from_fn(move || match rx.next() {
                 Some(Some(entry)) => Some(Ok(entry)),
                 Some(None) => None,
-                None => Some(Err(Error::Corrupt("the log reader stopped".into()))),
+                None => Some(Err(Error::Internal("the log reader stopped".into()))),
             });
             apply_entries(theirs, archive, from, received, observed_until)
         });
@@ -374,7 +374,7 @@ fn run_entries(
             let e = Arc::new(e?);
             if sender.send(Some(Arc::clone(&e))).is_err() {
                 worker_gone.set(true);
-                return Err(Error::Corrupt("a view worker stopped".into()));
+                return Err(Error::Internal("a view worker stopped".into()));
             }
             Ok(e)
         });
@@ -385,7 +385,7 @@ fn run_entries(
         }
         drop(tx);
         drop(sender);
-        let theirs = worker.join().map_err(|_| Error::Corrupt("a view worker panicked".into()))?;
+        let theirs = worker.join().map_err(|_| Error::Internal("a view worker panicked".into()))?;
         match (mine, theirs) {
             (Ok(a), Ok(_)) => Ok(a),
             // The worker's error, unless this thread failed first (the

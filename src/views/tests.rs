@@ -376,3 +376,29 @@ proptest! {
         prop_assert_eq!(audit(&shuffled, &views).unwrap(), vec![]);
     }
 }
+
+/// A projection that panics: cairn's own failure.
+struct Panics;
+
+impl Projection for Panics {
+    fn name(&self) -> &'static str {
+        "panics"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn apply(&self, _entry: &LogEntry, _state: &mut StateTx<'_>) -> Result<()> {
+        panic!("a bug in a view");
+    }
+}
+
+#[test]
+fn a_panicking_view_worker_is_cairns_failure_not_a_corrupt_archive() {
+    let archive = sample_archive();
+    // The second view runs on the worker thread.
+    let views: Vec<Box<dyn Projection>> = vec![Box::new(CommentsPerDay), Box::new(Panics)];
+    let err = replay(&archive, &views, None).unwrap_err();
+    assert!(matches!(err, Error::Internal(_)), "{err:?}");
+    assert!(!err.to_string().contains("corrupt"), "{err}");
+    assert!(err.to_string().contains("a bug, not damage to the archive"), "{err}");
+}
