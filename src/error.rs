@@ -88,6 +88,15 @@ pub enum Error {
     /// sled itself failed.
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    /// The archive's index (`db/`, derived from the log files) cannot be
+    /// opened.
+    #[error("the index of archive {} (db/) cannot be opened ({why}); `cairn repair` rebuilds it from the log files", .path.display())]
+    IndexUnreadable {
+        /// The archive.
+        path: PathBuf,
+        /// sled's message.
+        why: String,
+    },
     /// A filesystem operation failed.
     #[error("{}: {source}", .path.display())]
     Io {

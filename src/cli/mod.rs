@@ -14,6 +14,7 @@ pub mod import;
 pub mod ingest;
 pub mod log;
 pub mod output;
+pub mod repair;
 pub mod reparse;
 pub mod replay;
 pub mod show;
@@ -93,6 +94,8 @@ pub enum Command {
     Export(export::Args),
     /// Rebuild an empty archive from an export file.
     Import(import::Args),
+    /// Rebuild the index (db/) from the log and pack files.
+    Repair(repair::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -124,6 +127,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Dedupe(args) => dedupe::run(cli, args, out),
         Command::Export(args) => export::run(cli, args, out),
         Command::Import(args) => import::run(cli, args, out),
+        Command::Repair(args) => repair::run(cli, args, out),
     }
 }
 

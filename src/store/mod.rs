@@ -353,6 +353,14 @@ impl Archive {
         Archive::with_store(Box::new(store))
     }
 
+    /// Opens the archive at `path` with its index rebuilt from the log and
+    /// pack files (`cairn repair`): the old `db/` is moved aside (its new
+    /// name is returned). Views are rebuilt by the next catch-up.
+    pub fn open_rebuilt(path: &Path) -> Result<(Archive, Option<std::path::PathBuf>)> {
+        let (store, moved) = sled_store::SledStore::open_rebuilt(path)?;
+        Ok((Archive::with_store(Box::new(store))?, moved))
+    }
+
     /// An empty archive in memory (tests, dry runs without an archive).
     pub fn in_memory() -> Archive {
         Archive::from_parts(Box::new(memory::MemoryStore::default()), HeadState::default(), Clock::Wall)

@@ -16,8 +16,12 @@
 //! offset, length) and the committed end of the files ([`RecordsEnd`]),
 //! written in the same atomic batch as the index and the head. A commit
 //! appends its records and fsyncs the file *before* that batch, so a crash
-//! leaves at most bytes past the committed end, which the next writer cuts
-//! off; a record is never referenced before it is durable.
+//! leaves at most bytes past the committed end; a record is never
+//! referenced before it is durable. When sled is behind the files (a crash
+//! between the fsync and the batch, or a lost or stale `db/`), the store
+//! catches sled up from the whole records past its end ([`RecordScan`]);
+//! only what is left after the last whole record (a torn tail) is cut, and
+//! it is moved aside to `NNNNNNNN.EXT.torn-SECONDS`, not deleted.
 
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
@@ -177,8 +181,13 @@ impl RecordDir {
                 .and_then(|n| n.strip_suffix('.'))
                 .and_then(|n| n.parse::<u32>().ok());
             if number.is_some_and(|n| n > end.file) {
-                tracing::warn!("removing {} (written by an interrupted commit)", entry.path().display());
-                fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+                let aside = torn_name(&entry.path());
+                tracing::warn!(
+                    "moving {} aside to {} (bytes of an interrupted commit)",
+                    entry.path().display(),
+                    aside.display()
+                );
+                fs::rename(entry.path(), &aside).map_err(|e| Error::io(entry.path(), e))?;
             }
         }
         let path = self.path_of(end.file);
@@ -198,11 +207,19 @@ impl RecordDir {
             )));
         }
         if actual > end.len {
+            let aside = torn_name(&path);
             tracing::warn!(
-                "cutting {} bytes off {} (written by an interrupted commit)",
+                "moving {} bytes past the committed end of {} aside to {} (an interrupted commit)",
                 actual - end.len,
-                path.display()
+                path.display(),
+                aside.display()
             );
+            let mut tail = Vec::new();
+            file.seek(SeekFrom::Start(end.len))
+                .and_then(|_| (&mut file).take(actual - end.len).read_to_end(&mut tail))
+                .map_err(|e| Error::io(&path, e))?;
+            let mut out = File::create(&aside).map_err(|e| Error::io(&aside, e))?;
+            out.write_all(&tail).and_then(|_| out.sync_all()).map_err(|e| Error::io(&aside, e))?;
             file.set_len(end.len).map_err(|e| Error::io(&path, e))?;
             file.sync_all().map_err(|e| Error::io(&path, e))?;
         }
@@ -282,6 +299,92 @@ impl RecordReader<'_> {
 }
 
 /// fsyncs a directory so a new file's name is durable.
+/// Where a torn tail or file is moved aside: `NAME.torn-SECONDS`.
+fn torn_name(path: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".torn-{secs}"));
+    PathBuf::from(name)
+}
+
+/// Reads the whole records that follow a position in a record directory, in
+/// order, across files, stopping before the first record that is not whole
+/// (a torn tail) or at the end.
+pub struct RecordScan<'a> {
+    dir: &'a RecordDir,
+    file: u32,
+    offset: u64,
+    open: Option<(File, u64)>,
+    last_end: RecordsEnd,
+}
+
+impl RecordDir {
+    /// A scan of the records after `end`.
+    pub fn scan_from(&self, end: RecordsEnd) -> RecordScan<'_> {
+        RecordScan { dir: self, file: end.file, offset: end.len, open: None, last_end: end }
+    }
+
+    /// Whether any byte lies past `end` (in its file or in a later one).
+    pub fn has_bytes_past(&self, end: RecordsEnd) -> Result<bool> {
+        let len = |n: u32| fs::metadata(self.path_of(n)).map(|m| m.len()).ok();
+        Ok(len(end.file).is_some_and(|l| l > end.len) || len(end.file + 1).is_some())
+    }
+}
+
+impl RecordScan<'_> {
+    /// The next whole record: its locator, tag and payload; `None` at the
+    /// end or before a record that is not whole (`max_len` bounds a
+    /// payload: a header claiming more is taken as a torn tail).
+    pub fn next_record(&mut self, max_len: u64) -> Result<Option<(Locator, u64, Vec<u8>)>> {
+        loop {
+            if self.open.is_none() {
+                let path = self.dir.path_of(self.file);
+                let Ok(file) = File::open(&path) else { return Ok(None) };
+                let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+                self.open = Some((file, size));
+            }
+            let Some((file, size)) = self.open.as_mut() else { return Ok(None) };
+            if self.offset == *size {
+                // This file ends here: the next one, if it exists.
+                if !self.dir.path_of(self.file + 1).exists() {
+                    return Ok(None);
+                }
+                self.file += 1;
+                self.offset = 0;
+                self.open = None;
+                continue;
+            }
+            if self.offset + HEADER > *size {
+                return Ok(None);
+            }
+            let path = self.dir.path_of(self.file);
+            let mut header = [0u8; HEADER as usize];
+            file.seek(SeekFrom::Start(self.offset))
+                .and_then(|_| file.read_exact(&mut header))
+                .map_err(|e| Error::io(&path, e))?;
+            let mut tag = [0u8; 8];
+            let mut len = [0u8; 4];
+            tag.copy_from_slice(&header[..8]);
+            len.copy_from_slice(&header[8..]);
+            let (tag, len) = (u64::from_be_bytes(tag), u32::from_be_bytes(len));
+            if u64::from(len) > max_len || self.offset + HEADER + u64::from(len) > *size {
+                return Ok(None);
+            }
+            let mut payload = vec![0u8; len as usize];
+            file.read_exact(&mut payload).map_err(|e| Error::io(&path, e))?;
+            let loc = Locator { file: self.file, offset: self.offset, len };
+            self.offset += HEADER + u64::from(len);
+            self.last_end = RecordsEnd { file: self.file, len: self.offset };
+            return Ok(Some((loc, tag, payload)));
+        }
+    }
+
+    /// The end of the last record returned (the start, before any).
+    pub fn position(&self) -> RecordsEnd {
+        self.last_end
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }

@@ -24,13 +24,15 @@
 //! sled's lock message.
 
 use crate::error::{Error, Result};
-use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
+use crate::model::{chain_step, BlobId, EventId, HexPrefix, LogEntry, Seq};
+use crate::store::blobs;
 use crate::store::blobs::BlobDir;
 use crate::store::envelope;
 use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
 use crate::store::{
     HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
 };
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,6 +119,17 @@ fn write_marker(marker: &Path) -> Result<()> {
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
+        SledStore::open_with(root, mode, false).map(|(s, _)| s)
+    }
+
+    /// Opens an existing archive with a new index: its `db/` (if any) is
+    /// moved aside to `db.replaced-SECONDS` (returned), and sled is rebuilt
+    /// from the log and pack files.
+    pub fn open_rebuilt(root: &Path) -> Result<(SledStore, Option<PathBuf>)> {
+        SledStore::open_with(root, OpenMode::MustExist, true)
+    }
+
+    fn open_with(root: &Path, mode: OpenMode, rebuild: bool) -> Result<(SledStore, Option<PathBuf>)> {
         let marker = root.join(MARKER);
         if !root.exists() {
             if mode == OpenMode::MustExist {
@@ -167,16 +180,43 @@ impl SledStore {
         } else {
             write_marker(&marker)?;
         }
-        let db = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES).open().map_err(
-            |e| match e {
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    Error::ArchiveInUse(root.to_path_buf())
-                }
-                other => Error::Sled(other),
-            },
-        )?;
-        let tree = db.open_tree("log")?;
-        Ok(SledStore {
+        let mut moved = None;
+        if rebuild && root.join("db").exists() {
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let mut aside = root.join(format!("db.replaced-{secs}"));
+            let mut n = 1;
+            while aside.exists() {
+                n += 1;
+                aside = root.join(format!("db.replaced-{secs}-{n}"));
+            }
+            fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
+            moved = Some(aside);
+        }
+        // sled panics on some damaged files (a truncated snapshot): that is
+        // a damaged index, which `cairn repair` rebuilds from the log files.
+        let config = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES);
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = config.open()?;
+            let tree = db.open_tree("log")?;
+            Ok::<_, sled::Error>((db, tree))
+        }));
+        let (db, tree) = match opened {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
+                return Err(Error::ArchiveInUse(root.to_path_buf()))
+            }
+            Ok(Err(e)) => {
+                return Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() })
+            }
+            Err(_) => {
+                return Err(Error::IndexUnreadable {
+                    path: root.to_path_buf(),
+                    why: "sled panicked opening it".to_string(),
+                })
+            }
+        };
+        let mut store = SledStore {
             root: root.to_path_buf(),
             db,
             tree,
@@ -187,12 +227,133 @@ impl SledStore {
             pending_pack_end: None,
             format2,
             _lock: lock,
-        })
+        };
+        let caught = store.catch_up_from_files()?;
+        if caught > 0 && !rebuild {
+            tracing::warn!(
+                "{}: the index (db/) was behind the log files; caught up {caught} entries from them",
+                root.display()
+            );
+        }
+        Ok((store, moved))
     }
 
     /// The archive directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Brings sled up to the log files: the whole segment records past its
+    /// committed end whose entries continue its head (dense seqs, ids that
+    /// hash from their events, an unbroken chain) and whose captures' blobs
+    /// lie in the pack files are indexed, in batches that each leave a
+    /// consistent head. This is what a crash between a commit's fsync and
+    /// its sled batch leaves, and all that is left of a lost or stale
+    /// `db/`. Stops before the first record that does not continue the log
+    /// (a torn tail, which the next writer moves aside). Returns the number
+    /// of entries caught up. Parse records (which only let a byte-identical
+    /// re-ingest skip parsing) are not rebuilt.
+    pub fn catch_up_from_files(&mut self) -> Result<u64> {
+        let mut end = self.log_end()?;
+        if !self.segments.has_bytes_past(end)? {
+            return Ok(0);
+        }
+        let mut head = self.head()?;
+        let pack_start = read_end(&self.tree, PACK_END_KEY)?;
+        // Blobs past the packs' committed end, by tag, found lazily.
+        let mut packs: Option<(HashMap<u64, Vec<Locator>>, RecordsEnd)> = None;
+        let mut pack_end = pack_start;
+        let mut scan = self.segments.scan_from(end);
+        let mut caught = 0u64;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0usize;
+        let mut new_blobs: HashMap<BlobId, Locator> = HashMap::new();
+        'records: while let Some((loc, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
+            let Ok(entries) = envelope::decode_segment(&payload, "segment") else { break };
+            if entries.is_empty() || entries[0].seq.0 != tag {
+                break;
+            }
+            let mut next = head;
+            let mut blobs = Vec::new();
+            for e in &entries {
+                if e.seq != next.seq.next()
+                    || e.event.id() != e.id
+                    || chain_step(&next.hash, &e.entry_hash()) != e.head
+                {
+                    break 'records;
+                }
+                next.seq = e.seq;
+                next.hash = e.head;
+                next.counts.add(e.event.kind());
+                if let crate::model::Event::Capture(c) = &e.event {
+                    if new_blobs.contains_key(&c.blob) || self.tree.get(blob_key(&c.blob))?.is_some() {
+                        continue;
+                    }
+                    if packs.is_none() {
+                        packs = Some(self.pack_records_from(pack_start)?);
+                    }
+                    let Some((by_tag, _)) = &packs else { break 'records };
+                    let Some(at) = by_tag.get(&blobs::tag(&c.blob)).and_then(|l| l.first()) else {
+                        break 'records; // its blob is not whole: the commit is torn
+                    };
+                    blobs.push((c.blob, *at, crate::store::page_key(c)));
+                }
+            }
+            for (blob, at, page) in blobs {
+                new_blobs.insert(blob, at);
+                batch.insert(&blob_key(&blob)[..], &at.to_bytes()[..]);
+                batch.insert([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?);
+                let blob_end =
+                    RecordsEnd { file: at.file, len: at.offset + records::HEADER + u64::from(at.len) };
+                pack_end = pack_end.max(blob_end);
+            }
+            batch.insert(&segment_key(entries[0].seq)[..], &loc.to_bytes()[..]);
+            for e in &entries {
+                batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+            }
+            caught += entries.len() as u64;
+            in_batch += entries.len();
+            head = next;
+            end = scan.position();
+            if in_batch >= 65_536 {
+                self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
+                in_batch = 0;
+            }
+        }
+        if in_batch > 0 {
+            self.apply_catch_up(batch, end, pack_end, &head)?;
+        }
+        if caught > 0 {
+            self.db.flush()?;
+        }
+        Ok(caught)
+    }
+
+    /// Applies a catch-up batch with the ends and head it reaches.
+    fn apply_catch_up(
+        &self,
+        mut batch: sled::Batch,
+        end: RecordsEnd,
+        pack_end: RecordsEnd,
+        head: &HeadState,
+    ) -> Result<()> {
+        batch.insert(END_KEY, &end.to_bytes()[..]);
+        batch.insert(PACK_END_KEY, &pack_end.to_bytes()[..]);
+        batch.insert(HEAD_KEY, envelope::encode(head)?);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The whole pack records after `start`, by tag (a blob id's first 8
+    /// bytes), and where they end.
+    fn pack_records_from(&self, start: RecordsEnd) -> Result<(HashMap<u64, Vec<Locator>>, RecordsEnd)> {
+        let packs = RecordDir::new(self.root.join("captures"), "pack");
+        let mut scan = packs.scan_from(start);
+        let mut by_tag: HashMap<u64, Vec<Locator>> = HashMap::new();
+        while let Some((loc, tag, _)) = scan.next_record(u64::from(u32::MAX))? {
+            by_tag.entry(tag).or_default().push(loc);
+        }
+        Ok((by_tag, scan.position()))
     }
 
     /// The sled database (for audits and tamper tests).

@@ -13,6 +13,7 @@ mod ingest;
 mod limits;
 mod log_show;
 mod portable;
+mod recovery;
 mod reparse;
 mod tamper;
 mod tribune;

@@ -1,0 +1,118 @@
+//! The log and pack files are the archive; sled's `db/` is an index derived
+//! from them (part of issue 12). A lost, stale or damaged `db/` loses no
+//! acknowledged document: sled catches up from the log files, or `cairn
+//! repair` rebuilds it, and `verify --checkpoint` of the head saved before
+//! the fault passes.
+
+use crate::support::{copy_dir, fixture, Env};
+use serde_json::{json, Value};
+
+fn page() -> String {
+    fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()
+}
+
+/// An archive with three documents; returns its head as a checkpoint.
+fn three_documents(env: &Env) -> String {
+    env.ok(&["ingest", &page()]);
+    let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Really.");
+    let later = env.write("later.txt", later);
+    env.ok(&["ingest", &later]);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    env.head().replace(' ', ":")
+}
+
+fn thread_json(env: &Env) -> Value {
+    let mut t = env
+        .ok(&[
+            "thread",
+            "title:2012-03-28:senior us commanders discuss border cooperation with kayani",
+            "--json",
+        ])
+        .json();
+    t["as_of"] = json!(null);
+    t
+}
+
+#[test]
+fn a_deleted_index_is_caught_up_from_the_log_files() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let thread = thread_json(&env);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let run = env.ok(&["head"]);
+    assert_eq!(run.stdout.trim(), checkpoint.replace(':', " "));
+    assert!(run.stderr.contains("caught up"), "{run}");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    assert_eq!(thread_json(&env), thread, "views rebuilt to the same thread");
+    // And the archive keeps growing from there.
+    env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+#[test]
+fn a_stale_index_restored_from_a_backup_loses_nothing() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let backup = env.dir.path().join("db-backup");
+    copy_dir(&env.archive.join("db"), &backup);
+    let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Really.");
+    let later = env.write("later.txt", later);
+    env.ok(&["ingest", &later]);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let checkpoint = env.head().replace(' ', ":");
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    copy_dir(&backup, &env.archive.join("db"));
+    // The next ingest appends after every acknowledged document, not over them.
+    let run = env.ok(&["ingest", "--json", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
+    assert!(run.stderr.contains("caught up"), "{run}");
+    assert_eq!(run.json()["captures"]["new"], json!(1));
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    let changes = env.ok(&["changes", "--json"]).json();
+    assert_eq!(changes.as_array().unwrap().len(), 4, "every capture of the sample is in the views");
+}
+
+#[test]
+fn a_damaged_index_names_repair_and_repair_rebuilds_it() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let thread = thread_json(&env);
+    let db = env.archive.join("db").join("db");
+    let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    f.set_len(1000).unwrap();
+    drop(f);
+    let run = env.run(&["head"]).expect_code(2);
+    assert!(run.stderr.contains("`cairn repair` rebuilds it"), "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
+    let run = env.ok(&["repair", "--json"]);
+    let report = run.json();
+    assert_eq!(report["head"], json!(checkpoint.replace(':', " ")));
+    let old = report["old_index"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&old).exists(), "the old index is kept: {old}");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    assert_eq!(thread_json(&env), thread);
+    // Repair again (an intact index) gives the same head.
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+#[test]
+fn a_torn_tail_is_moved_aside_not_deleted() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let committed = bytes.len();
+    bytes.extend_from_slice(b"\0\0\0\0\0\0\0\x63\0\0\x10\0half a record");
+    std::fs::write(&segment, &bytes).unwrap();
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
+    let aside: Vec<_> = std::fs::read_dir(env.archive.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("00000000.seg.torn-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let kept = std::fs::read(env.archive.join("log").join(&aside[0])).unwrap();
+    assert_eq!(kept, bytes[committed..].to_vec());
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
