@@ -142,10 +142,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the error is a full disk (ENOSPC), from sled or a file.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Sled(sled::Error::Io(io)) | Error::Io { source: io, .. } => disk_full(io),
+            Error::IndexUnreadable { why, .. } => why.contains("os error 28"),
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
     }
+}
+
+/// Whether an I/O error is a full disk (ENOSPC).
+pub fn disk_full(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
 }
 
 /// The library's result type.

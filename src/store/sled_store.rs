@@ -104,6 +104,21 @@ pub struct SledStore {
     _lock: File,
 }
 
+/// Writes and removes a small file in the archive: an error when the disk
+/// is full.
+fn probe_space(root: &Path) -> Result<()> {
+    let probe = root.join(".space-probe");
+    let written = File::create(&probe).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, &[0u8; 64 * 1024])?;
+        f.sync_all()
+    });
+    let _ = fs::remove_file(&probe);
+    match written {
+        Err(e) if crate::error::disk_full(&e) => Err(Error::io(root, e)),
+        _ => Ok(()),
+    }
+}
+
 /// Writes the current marker durably (a temporary file renamed over it).
 fn write_marker(marker: &Path) -> Result<()> {
     let tmp = marker.with_extension("tmp");
@@ -207,7 +222,14 @@ impl SledStore {
                 return Err(Error::ArchiveInUse(root.to_path_buf()))
             }
             Ok(Err(e)) => {
-                return Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() })
+                let e = Error::Sled(e);
+                if e.is_disk_full() {
+                    return Err(e);
+                }
+                // sled reports a write that failed on a full disk later as
+                // corrupt data: say that the disk is full when it is.
+                probe_space(root)?;
+                return Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() });
             }
             Err(_) => {
                 return Err(Error::IndexUnreadable {

@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod dedupe;
 mod format_doc;
+mod full_disk;
 mod generated;
 mod ingest;
 mod limits;
