@@ -93,4 +93,25 @@ fn killed_ingests_and_replays_leave_whole_documents() {
     assert!(kills >= 20, "only {kills} replay kills landed in {attempts} attempts");
     assert_eq!(digests(&env), expected_digests);
     assert_eq!(env.head(), expected_head);
+
+    // `repair` killed anywhere: the next command opens the archive with
+    // every entry (the rebuild commits consistent heads as it goes, and an
+    // open catches up the rest from the log files).
+    let checkpoint = expected_head.replace(' ', ":");
+    let repair_time = timed(&env, &["repair"]);
+    let mut kills = 0;
+    let mut attempts = 0;
+    while kills < 10 && attempts < 100 {
+        attempts += 1;
+        let after =
+            Duration::from_micros(rng.next_u64() % (repair_time.as_micros() as u64 * 3 / 2).max(1000));
+        if run_and_kill(&env, &["repair"], after) {
+            kills += 1;
+        }
+        let run = env.run(&["verify", "--checkpoint", &checkpoint]);
+        assert_eq!(run.code, 0, "after repair kill {kills} verify failed\n{run}");
+    }
+    assert!(kills >= 10, "only {kills} repair kills landed in {attempts} attempts");
+    assert_eq!(env.head(), expected_head);
+    assert_eq!(digests(&env), expected_digests);
 }
