@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// backup and migration path; `cairn import` reads it back.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The file to write (replaced atomically).
+    /// The file to write (replaced atomically), or `-` for stdout.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
@@ -39,6 +39,11 @@ fn check_destination(archive: &std::path::Path, file: &std::path::Path) -> Resul
 /// Runs `cairn export`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
+    if args.file.as_os_str() == "-" {
+        let (_, w) = portable::export_to(&archive, &mut *out, &args.file)?;
+        w.flush().map_err(stdout_error)?;
+        return Ok(Status::Ok);
+    }
     check_destination(&cli.archive, &args.file)?;
     let s = portable::export(&archive, &args.file)?;
     writeln!(

@@ -1,31 +1,44 @@
 //! `cairn import`: rebuild an archive from an export file.
 
-use crate::cli::{open_archive, stdout_error, Cli, Status};
-use crate::error::Result;
-use crate::store::{portable, OpenMode};
+use crate::cli::{retry_while_in_use, stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use crate::store::portable;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Rebuild an empty archive from a file written by `cairn export`. The
-/// file's digest is checked first; then every blob, id and chain head as it
-/// is imported; the result has the export's head. Views are rebuilt.
+/// Rebuild an archive from a file written by `cairn export` (`-` reads
+/// stdin). All or nothing: the file is imported into a temporary directory
+/// beside the archive, checked entry by entry as `verify` would (ids, chain,
+/// references, duplicates, blobs, counts, the digest at the end), and renamed
+/// into place only when all of it passed; an error or a kill leaves no
+/// archive, and a retry works. The archive may not exist yet, or be empty.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The export file.
+    /// The export file, or `-` for stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
 
 /// Runs `cairn import`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    if !args.file.is_file() {
-        return Err(crate::error::Error::Usage(format!("{}: no such file", args.file.display())));
-    }
-    portable::check(&args.file)?;
-    let mut archive = open_archive(cli, OpenMode::CreateIfMissing)?;
-    let s = portable::import(&mut archive, &args.file)?;
-    crate::views::catch_up(&archive, &crate::views::builtin())?;
-    archive.flush()?;
+    let s = if args.file.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        let lock = std::io::BufReader::new(stdin.lock());
+        let mut input = Some(lock);
+        retry_while_in_use(cli, || match input.take() {
+            Some(i) => portable::import_into(&cli.archive, i, "-"),
+            None => Err(Error::ArchiveInUse(cli.archive.clone())),
+        })?
+    } else {
+        if !args.file.is_file() {
+            return Err(Error::Usage(format!("{}: no such file", args.file.display())));
+        }
+        let name = args.file.display().to_string();
+        retry_while_in_use(cli, || {
+            let file = std::fs::File::open(&args.file).map_err(|e| Error::io(&args.file, e))?;
+            portable::import_into(&cli.archive, std::io::BufReader::new(file), &name)
+        })?
+    };
     writeln!(out, "imported {} entries and {} blobs; head {} {}", s.entries, s.blobs, s.head.0, s.head.1)
         .map_err(stdout_error)?;
     Ok(Status::Ok)

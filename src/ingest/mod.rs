@@ -153,8 +153,12 @@ impl Input {
     pub fn modified(&self) -> Option<Timestamp> {
         let Input::File(p) = self else { return None };
         let mtime = std::fs::metadata(p).ok()?.modified().ok()?;
-        let secs = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-        Timestamp::from_unix(i64::try_from(secs).ok()?)
+        let secs = match mtime.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_secs()).ok()?,
+            // Before 1970: whole seconds back from the epoch.
+            Err(before) => -i64::try_from(before.duration().as_secs()).ok()?,
+        };
+        Timestamp::from_unix(secs)
     }
 }
 
@@ -536,7 +540,7 @@ pub fn ingest_inputs(
                                 if mtime.is_none() {
                                     report.warnings.push(Warning {
                                         path: name.clone(),
-                                        message: "no modification time (stdin?): fetched_at not recorded"
+                                        message: "no modification time to take fetched_at from (stdin has none); fetched_at not recorded"
                                             .into(),
                                     });
                                 }

@@ -60,7 +60,19 @@ pub fn export(archive: &Archive, path: &Path) -> Result<PortableSummary> {
     let tmp = path.with_extension("cairn-export-partial");
     let io = |e: std::io::Error| Error::io(path, e);
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let encoder = zstd::stream::write::Encoder::new(BufWriter::new(file), 9).map_err(io)?;
+    let (summary, buffered) = export_to(archive, BufWriter::new(file), path)?;
+    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(summary)
+}
+
+/// Writes the whole archive as an export stream to `out` (`name` for
+/// errors), returning the summary and the writer.
+pub fn export_to<W: Write>(archive: &Archive, out: W, name: &Path) -> Result<(PortableSummary, W)> {
+    let path = name;
+    let io = |e: std::io::Error| Error::io(path, e);
+    let encoder = zstd::stream::write::Encoder::new(out, 9).map_err(io)?;
     let mut w = HashingWriter { inner: encoder, hasher: blake3::Hasher::new() };
     w.put(MAGIC).map_err(io)?;
     w.put(&VERSION.to_be_bytes()).map_err(io)?;
@@ -88,11 +100,8 @@ pub fn export(archive: &Archive, path: &Path) -> Result<PortableSummary> {
     w.record(b'H', trailer.to_string().as_bytes()).map_err(io)?;
     let digest = *w.hasher.finalize().as_bytes();
     w.record(b'Z', &digest).map_err(io)?;
-    let buffered = w.inner.finish().map_err(io)?;
-    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(summary)
+    let out = w.inner.finish().map_err(io)?;
+    Ok((summary, out))
 }
 
 /// A record read back.
@@ -153,8 +162,17 @@ impl<R: Read> RecordReader<R> {
         }
         let before = *self.hasher.finalize().as_bytes();
         let len = u64::from_be_bytes(header[1..].try_into().map_err(|_| self.bad("bad record header"))?);
-        if len > 1 << 34 {
-            return Err(self.bad(format!("record of {len} bytes")));
+        // Limits checked before allocating: a blob is at most the largest
+        // document cairn reads, an entry at most the largest stored value.
+        let limit = match header[0] {
+            b'B' => crate::ingest::MAX_DOCUMENT_CEILING,
+            b'E' => crate::store::envelope::MAX_VALUE as u64,
+            b'H' => 1 << 20,
+            b'Z' => 32,
+            t => return Err(self.bad(format!("unknown record tag {t:#04x}"))),
+        };
+        if len > limit {
+            return Err(self.bad(format!("a record of {len} bytes, over the limit of {limit} for its kind")));
         }
         let mut payload = vec![0u8; len as usize];
         if !self.fill(&mut payload)? && len > 0 {
@@ -179,13 +197,18 @@ impl<R: Read> RecordReader<R> {
 
 fn reader(path: &Path) -> Result<RecordReader<impl Read>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let decoder = zstd::stream::read::Decoder::new(BufReader::new(file)).map_err(|e| Error::io(path, e))?;
-    let mut r = RecordReader {
-        inner: decoder,
-        hasher: blake3::Hasher::new(),
-        offset: 0,
-        path: path.display().to_string(),
-    };
+    reader_of(BufReader::new(file), &path.display().to_string())
+}
+
+/// A record reader over a compressed export stream. zstd's window is
+/// bounded (128 MiB), so a stream asking for more is refused rather than
+/// allocated.
+fn reader_of<R: std::io::BufRead>(input: R, name: &str) -> Result<RecordReader<impl Read>> {
+    let bad = |e: std::io::Error| Error::Usage(format!("{name}: not a valid cairn export: {e}"));
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(bad)?;
+    decoder.window_log_max(27).map_err(bad)?;
+    let mut r =
+        RecordReader { inner: decoder, hasher: blake3::Hasher::new(), offset: 0, path: name.to_string() };
     r.header()?;
     Ok(r)
 }
@@ -212,23 +235,32 @@ pub fn check(path: &Path) -> Result<()> {
     }
 }
 
-/// Imports an export file into an empty archive, checking as it goes that
-/// every blob, id, seq and chain head is what the file claims, and that the
-/// final head equals the file's. The file's digest is checked first.
-pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
+/// Imports an export stream into an empty archive in one pass, checking
+/// everything `verify` checks of the log as it goes: dense seqs, ids that
+/// hash from their events, the chain, no id twice, every id a capture or
+/// merge names earlier in the file, every capture's blob in the file before
+/// it, no entries left without their capture, and the head, counts and
+/// digest at the end. The caller makes it all-or-nothing (an import into a
+/// temporary directory renamed into place: [`import_into`]).
+pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -> Result<PortableSummary> {
     if archive.head().seq != Seq(0) {
         return Err(Error::Usage(format!(
             "import needs an empty archive; this one has {} entries",
             archive.head().seq
         )));
     }
-    check(path)?;
-    let mut r = reader(path)?;
+    let mut r = reader_of(input, name)?;
     let mut summary = PortableSummary::default();
     let mut segment: Vec<LogEntry> = Vec::new();
     let mut head = HeadState::default();
     let mut blobs: HashSet<BlobId> = HashSet::new();
+    let mut ids: HashSet<crate::model::EventId> = HashSet::new();
+    let mut trailer: Option<serde_json::Value> = None;
+    let mut digest_ok = false;
     while let Some(record) = r.next()? {
+        if digest_ok {
+            return Err(r.bad("records after the digest"));
+        }
         match record {
             Record::Blob(raw) => {
                 let id = BlobId(*blake3::hash(&raw).as_bytes());
@@ -237,6 +269,9 @@ pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
                 summary.blobs += 1;
             }
             Record::Entry(json) => {
+                if trailer.is_some() {
+                    return Err(r.bad("an entry after the head record"));
+                }
                 let entry: LogEntry =
                     serde_json::from_slice(&json).map_err(|e| r.bad(format!("entry: {e}")))?;
                 if entry.seq != head.seq.next() {
@@ -249,6 +284,14 @@ pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
                 if head.hash != entry.head {
                     return Err(r.bad(format!("seq {}: the chain does not match", entry.seq)));
                 }
+                if let Some(missing) = entry.event.references().into_iter().find(|id| !ids.contains(id)) {
+                    return Err(
+                        r.bad(format!("seq {}: it names {missing}, which no earlier entry is", entry.seq))
+                    );
+                }
+                if !ids.insert(entry.id) {
+                    return Err(r.bad(format!("seq {}: id {} is in the file twice", entry.seq, entry.id)));
+                }
                 if let Event::Capture(c) = &entry.event {
                     if !blobs.contains(&c.blob) {
                         return Err(r.bad(format!("seq {}: blob {} is not in the file", entry.seq, c.blob)));
@@ -256,7 +299,7 @@ pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
                 }
                 head.seq = entry.seq;
                 head.counts.add(entry.event.kind());
-                let ends_document = matches!(entry.event, Event::Capture(_));
+                let ends_document = matches!(entry.event, Event::Capture(_) | Event::Merge(_));
                 segment.push(entry);
                 summary.entries += 1;
                 if ends_document {
@@ -265,23 +308,105 @@ pub fn import(archive: &mut Archive, path: &Path) -> Result<PortableSummary> {
             }
             Record::Head(json) => {
                 if !segment.is_empty() {
-                    archive.import_segment(std::mem::take(&mut segment), &head)?;
+                    return Err(r.bad(format!(
+                        "{} entries after the last capture belong to no document",
+                        segment.len()
+                    )));
                 }
                 let v: serde_json::Value =
                     serde_json::from_slice(&json).map_err(|e| r.bad(format!("head: {e}")))?;
                 let ok = v["seq"].as_u64() == Some(head.seq.0)
-                    && v["hash"].as_str() == Some(head.hash.to_hex().as_str());
+                    && v["hash"].as_str() == Some(head.hash.to_hex().as_str())
+                    && v["entries"].as_u64() == Some(summary.entries)
+                    && v["blobs"].as_u64() == Some(summary.blobs);
                 if !ok {
                     return Err(r.bad(format!(
-                        "the file's head {v} differs from its entries' {}",
+                        "the file's head {v} differs from its {} entries and {} blobs, head {}",
+                        summary.entries,
+                        summary.blobs,
                         head.checkpoint()
                     )));
                 }
+                trailer = Some(v);
             }
-            Record::Digest(..) => {}
+            Record::Digest(stored, computed) => {
+                if stored != computed {
+                    return Err(
+                        r.bad("the digest does not match the contents (the file was altered or damaged)")
+                    );
+                }
+                if trailer.is_none() {
+                    return Err(r.bad("the digest comes before the head record"));
+                }
+                digest_ok = true;
+            }
         }
+    }
+    if !digest_ok {
+        return Err(r.bad("no digest record at the end (truncated)"));
     }
     summary.head = (head.seq, head.hash);
     archive.flush()?;
+    Ok(summary)
+}
+
+/// Imports an export stream into a new archive at `target`, all or
+/// nothing: into a temporary directory beside it, renamed into place only
+/// when every check passed (an error, or a kill, leaves no archive at
+/// `target`, and a retry works). `target` may not exist, or be an empty
+/// directory, or an archive without entries.
+pub fn import_into(target: &Path, input: impl std::io::BufRead, name: &str) -> Result<PortableSummary> {
+    let empty_target = if target.exists() {
+        let entries: Vec<_> = std::fs::read_dir(target).map_err(|e| Error::io(target, e))?.collect();
+        if !entries.is_empty() {
+            let existing = Archive::open(target, crate::store::OpenMode::MustExist)?;
+            if existing.head().seq != Seq(0) {
+                return Err(Error::Usage(format!(
+                    "import needs an empty archive; {} has {} entries",
+                    target.display(),
+                    existing.head().seq
+                )));
+            }
+        }
+        true
+    } else {
+        false
+    };
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{base}.importing-");
+    // What an import killed before left behind.
+    if let Ok(siblings) = std::fs::read_dir(&parent) {
+        for s in siblings.flatten() {
+            if s.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(s.path());
+            }
+        }
+    }
+    let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+    let result = (|| {
+        let mut archive = Archive::open(&tmp, crate::store::OpenMode::CreateIfMissing)?;
+        let summary = import(&mut archive, input, name)?;
+        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        archive.flush()?;
+        Ok::<_, Error>(summary)
+    })();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if empty_target {
+        std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;
+    }
+    std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))?;
+    if let Ok(dir) = std::fs::File::open(&parent) {
+        let _ = dir.sync_all();
+    }
     Ok(summary)
 }

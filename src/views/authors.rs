@@ -46,12 +46,34 @@ fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
     (secs, nanos, entry.seq.0)
 }
 
-/// An article's title as this view keeps it, with the observation order of
-/// the capture that brought its version in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct TitleAt {
-    title: String,
-    order: Order,
+/// An article's titled versions, each stamped with its earliest sighting.
+/// The title shown is that of the version first seen last, as the threads
+/// view's latest version is (so a title changed and changed back shows the
+/// middle one in both views, whatever the ingest order).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Titles {
+    versions: Vec<(EventId, Order, String)>,
+}
+
+impl Titles {
+    /// Records a sighting of version `id` at `order`; whether it changed.
+    fn sighting(&mut self, id: EventId, order: Order, title: &str) -> bool {
+        match self.versions.iter_mut().find(|(v, _, _)| *v == id) {
+            Some((_, at, _)) if order < *at => {
+                *at = order;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.versions.push((id, order, title.to_string()));
+                true
+            }
+        }
+    }
+
+    fn current(&self) -> Option<&str> {
+        self.versions.iter().max_by_key(|(_, at, _)| *at).map(|(_, _, t)| t.as_str())
+    }
 }
 
 /// One comment in an author's timeline.
@@ -160,7 +182,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        6
+        7
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -396,16 +418,9 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let Event::Article(a) = &e.event else { continue };
         let Some(title) = &a.title else { continue };
         let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
-        let stored = tx.get_value::<TitleAt>(&key)?;
-        let newer = match &stored {
-            None => true,
-            // A thorough pass only fills a missing title: a version's title
-            // is stamped by the capture that brought the version in.
-            Some(_) if tx.document_entry(&item.id).is_none() => false,
-            Some(t) => t.order <= order,
-        };
-        if newer {
-            tx.put_value(key, &TitleAt { title: title.clone(), order })?;
+        let mut titles = tx.get_value::<Titles>(&key)?.unwrap_or_default();
+        if titles.sighting(e.id, order, title) {
+            tx.put_value(key, &titles)?;
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
@@ -480,6 +495,6 @@ pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     let tree = view_tree(archive, NAME)?;
     match tree.get(&[b"k/".as_slice(), key.as_str().as_bytes()].concat())? {
         None => Ok(None),
-        Some(v) => envelope::decode::<TitleAt>(&v, "title").map(|t| Some(t.title)),
+        Some(v) => envelope::decode::<Titles>(&v, "title").map(|t| t.current().map(str::to_string)),
     }
 }

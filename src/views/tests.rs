@@ -244,8 +244,11 @@ type Scrape = (Vec<bool>, bool);
 /// back: a reverted edit is the one case the authors view orders by ingest).
 fn scrape_doc(i: usize, scrape: &Scrape, edits: &[usize]) -> String {
     let (shown, complete) = scrape;
-    let mut s =
-        String::from("{\"type\":\"article\",\"url\":\"https://example.com/t\",\"title\":\"A thread\"}\n");
+    // The title changes and changes back: A, B, A, B, ...
+    let mut s = format!(
+        "{{\"type\":\"article\",\"url\":\"https://example.com/t\",\"title\":\"Title {}\"}}\n",
+        ["A", "B"][(i / 2) % 2]
+    );
     let mut previous: Option<usize> = None;
     for (slot, on) in shown.iter().enumerate() {
         if !on {
@@ -281,8 +284,14 @@ fn order_free_views(archive: &Archive) -> String {
     let mut out = String::new();
     for summary in threads::list_articles(archive).unwrap() {
         out.push_str(&format!(
-            "article {} {:?} {:?} {} {}\n",
-            summary.key, summary.latest, summary.versions, summary.comments, summary.captures
+            "article {} {:?} {:?} {} {} {:?} {:?}\n",
+            summary.key,
+            summary.latest,
+            summary.versions,
+            summary.comments,
+            summary.captures,
+            summary.title,
+            authors::title_of(archive, &summary.key).unwrap()
         ));
         let state = threads::load_thread(archive, &summary.key).unwrap().unwrap();
         let view = threads::render(archive, summary, &state).unwrap();
