@@ -122,3 +122,138 @@ fn re_scrapes_stored_as_deltas_export_whole_and_import_verified() {
         "{orig} {imported}"
     );
 }
+
+/// An export file's records: (tag, payload).
+type Records = Vec<(u8, Vec<u8>)>;
+
+/// The records of an export file, digest record excluded.
+fn records_of(file: &[u8]) -> Records {
+    let raw = zstd::decode_all(file).unwrap();
+    let mut at = 17;
+    let mut out = Vec::new();
+    while at < raw.len() {
+        let tag = raw[at];
+        let len = u64::from_be_bytes(raw[at + 1..at + 9].try_into().unwrap()) as usize;
+        if tag != b'Z' {
+            out.push((tag, raw[at + 9..at + 9 + len].to_vec()));
+        }
+        at += 9 + len;
+    }
+    out
+}
+
+/// An export file of `records`, with a valid digest (what a careless or
+/// hostile tool could write).
+fn export_of(records: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut raw = b"cairn-export\n".to_vec();
+    raw.extend_from_slice(&1u32.to_be_bytes());
+    for (tag, payload) in records {
+        raw.push(*tag);
+        raw.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        raw.extend_from_slice(payload);
+    }
+    let digest = blake3::hash(&raw);
+    raw.push(b'Z');
+    raw.extend_from_slice(&32u64.to_be_bytes());
+    raw.extend_from_slice(digest.as_bytes());
+    zstd::encode_all(&raw[..], 3).unwrap()
+}
+
+#[test]
+fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn");
+    env.ok(&["export", &file.display().to_string()]);
+    let records = records_of(&std::fs::read(&file).unwrap());
+    // Rebuilt from its own records, the file imports.
+    let copy = Env::new();
+    let same = env.write("same.cairn", export_of(&records));
+    copy.ok(&["import", &same]);
+    assert_eq!(copy.head(), env.head());
+
+    let entries: Vec<usize> =
+        records.iter().enumerate().filter(|(_, r)| r.0 == b'E').map(|(i, _)| i).collect();
+    let blob = records.iter().position(|r| r.0 == b'B').unwrap();
+    let head_record = records.iter().position(|r| r.0 == b'H').unwrap();
+    let mut cases: Vec<(&str, Records, &str)> = Vec::new();
+    let mut no_blob = records.clone();
+    no_blob.remove(blob);
+    cases.push(("a capture without its blob", no_blob, "is not in the file"));
+    let mut no_capture = records.clone();
+    let last_capture = entries[entries.len() - 1];
+    no_capture.remove(last_capture);
+    cases.push(("entries without their capture", no_capture, "belong to no document"));
+    let mut wrong_count = records.clone();
+    let mut head: serde_json::Value = serde_json::from_slice(&wrong_count[head_record].1).unwrap();
+    head["entries"] = serde_json::json!(1);
+    wrong_count[head_record].1 = head.to_string().into_bytes();
+    cases.push(("a wrong count in the head record", wrong_count, "differs from its"));
+    let mut truncated = records.clone();
+    truncated.truncate(entries[10]);
+    cases.push(("a file cut short (digest over what is left)", truncated, "before the head record"));
+    for (what, records, expected) in cases {
+        let target = Env::new();
+        let bad = target.write("bad.cairn", export_of(&records));
+        let run = target.run(&["import", &bad]).expect_code(2);
+        assert!(run.stderr.contains(expected), "{what}: wanted {expected:?}\n{run}");
+        assert!(!target.archive.exists(), "{what}: no archive is left");
+        let leftovers: Vec<_> = std::fs::read_dir(target.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("importing"))
+            .collect();
+        assert!(leftovers.is_empty(), "{what}: {leftovers:?}");
+    }
+
+    // A record claiming more bytes than any record may hold is refused
+    // before anything is allocated.
+    let target = Env::new();
+    let mut raw = b"cairn-export\n".to_vec();
+    raw.extend_from_slice(&1u32.to_be_bytes());
+    raw.push(b'B');
+    raw.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    let huge = target.write("huge.cairn", zstd::encode_all(&raw[..], 3).unwrap());
+    let run = target.run(&["import", &huge]).expect_code(2);
+    assert!(run.stderr.contains("over the limit"), "{run}");
+    assert!(!target.archive.exists());
+}
+
+#[test]
+fn export_to_stdout_and_import_from_stdin() {
+    let env = populated();
+    let out = env.command(&["export", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let copy = Env::new();
+    copy.run_stdin(&["import", "-"], &out.stdout).expect_code(0);
+    assert_eq!(copy.head(), env.head());
+    copy.ok(&["verify"]);
+}
+
+#[test]
+fn an_import_killed_anywhere_leaves_no_archive_and_a_retry_works() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn").display().to_string();
+    env.ok(&["export", &file]);
+    let copy = Env::new();
+    let start = Instant::now();
+    copy.ok(&["import", &file]);
+    let full = start.elapsed();
+    let mut seen_partial = false;
+    for i in 0..12u32 {
+        let target = Env::new();
+        let mut child =
+            target.command(&["import", &file]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(full * i / 12);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            assert_eq!(target.head(), env.head());
+            continue;
+        }
+        seen_partial = true;
+        assert!(!target.archive.exists(), "a killed import left an archive");
+        target.ok(&["import", &file]);
+        assert_eq!(target.head(), env.head(), "the retry imports everything");
+    }
+    assert!(seen_partial, "no kill landed before the import finished");
+}
