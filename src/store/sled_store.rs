@@ -156,7 +156,12 @@ impl SledStore {
             return Err(Error::NotAnArchive { path: root.to_path_buf(), reason: "not a directory".into() });
         }
         if !marker.exists() {
-            let empty = fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_none();
+            // Empty, or holding only the lock of another process creating
+            // the archive right now (it then holds the lock, below).
+            let empty = fs::read_dir(root)
+                .map_err(|e| Error::io(root, e))?
+                .flatten()
+                .all(|e| ["lock", "cairn-archive", "cairn-archive.tmp"].iter().any(|n| e.file_name() == *n));
             if !empty {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),

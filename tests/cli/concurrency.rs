@@ -50,3 +50,25 @@ fn a_second_process_gets_archive_in_use() {
     assert_ne!(env.head(), head, "the holder's document landed");
     assert!(env.head().starts_with("11 "));
 }
+
+#[test]
+fn processes_creating_one_new_archive_at_once_all_get_in() {
+    for round in 0..5 {
+        let env = Env::new();
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                env.command(&["--wait", "30", "ingest", &jsonl_fixture()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("cairn starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(env.head().starts_with("9 "), "one document, once: {}", env.head());
+        env.ok(&["verify"]);
+    }
+}
