@@ -246,3 +246,43 @@ fn verify_checks_merges() {
         "{findings:#?}"
     );
 }
+
+#[test]
+fn a_killed_dedupe_apply_leaves_whole_merges_and_finishes_on_a_retry() {
+    let reference = Env::new();
+    reference.ok(&["ingest", &sample_path()]);
+    let variant = reference.write("quotes.txt", straighten(&sample()));
+    reference.ok(&["ingest", &variant]);
+    let start = std::time::Instant::now();
+    reference.ok(&["dedupe", "--apply"]);
+    let full = start.elapsed();
+    // Heads differ between temp dirs (a capture's source path is hashed);
+    // the seq and the merges do not.
+    let seq = |env: &Env| env.head().split(' ').next().unwrap().to_string();
+    let expected = seq(&reference);
+    let mut killed = 0;
+    for i in 0..6u32 {
+        let env = Env::new();
+        env.ok(&["ingest", &sample_path()]);
+        let variant = env.write("quotes.txt", straighten(&sample()));
+        env.ok(&["ingest", &variant]);
+        let before = env.head().replace(' ', ":");
+        let mut child = env
+            .command(&["dedupe", "--apply"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full * i / 6);
+        let _ = child.kill();
+        if !child.wait().unwrap().success() {
+            killed += 1;
+        }
+        env.ok(&["verify", "--checkpoint", &before]);
+        env.ok(&["dedupe", "--apply"]);
+        assert_eq!(seq(&env), expected, "kill {i}: the retry reaches the uninterrupted log");
+        assert_eq!(clusters(&env), Vec::<Value>::new(), "kill {i}: nothing left to merge");
+        env.ok(&["verify", "--checkpoint", &before]);
+    }
+    assert!(killed > 0, "no kill landed");
+}
