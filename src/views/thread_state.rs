@@ -220,9 +220,16 @@ impl ThreadState {
         self.captures.push(capture);
 
         let mut by_version: HashMap<EventId, usize> = HashMap::new();
+        // Slots by (posted time, author): the first one of each, as a scan
+        // would find it (one lookup per new comment, not a scan: a page of
+        // a million comments stays linear).
+        let mut by_time: HashMap<(Timestamp, Option<String>), usize> = HashMap::new();
         for (i, s) in self.slots.iter().enumerate() {
             for v in &s.versions {
                 by_version.insert(v.id, i);
+            }
+            if let Some(t) = s.posted_at {
+                by_time.entry((t, s.author.clone())).or_insert(i);
             }
         }
         let mut now: HashMap<usize, EventId> = HashMap::new();
@@ -249,9 +256,7 @@ impl ThreadState {
                             item.id
                         )));
                     };
-                    let existing = c.posted_at.and_then(|t| {
-                        self.slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author)
-                    });
+                    let existing = c.posted_at.and_then(|t| by_time.get(&(t, c.author.clone())).copied());
                     let version = Version {
                         id: item.id,
                         aliases: Vec::new(),
@@ -274,6 +279,9 @@ impl ThreadState {
                                 last_seen: ci,
                             });
                             let s = self.slots.len() - 1;
+                            if let Some(t) = c.posted_at {
+                                by_time.entry((t, c.author.clone())).or_insert(s);
+                            }
                             let at = last_pos.map_or(0, |p| p + 1);
                             self.order.insert(at, s as u32);
                             s
