@@ -22,8 +22,20 @@ pub fn base_archive() -> Env {
     env
 }
 
+/// sled opened directly. A handle of this process dropped a moment ago may
+/// still hold sled's file lock (its flusher thread ends on its own time), so
+/// a lock error is retried for a few seconds.
 fn db(archive: &Path) -> sled::Db {
-    sled::Config::new().path(archive.join("db")).open().expect("open sled directly")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(archive.join("db")).open() {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("open sled directly: {e:?}"),
+        }
+    }
 }
 
 fn segment_key(seq: u64) -> Vec<u8> {
