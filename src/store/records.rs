@@ -307,6 +307,10 @@ fn torn_name(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A record a scan found: its locator, its tag, and its payload when asked
+/// for.
+pub type ScannedRecord = (Locator, u64, Option<Vec<u8>>);
+
 /// Reads the whole records that follow a position in a record directory, in
 /// order, across files, stopping before the first record that is not whole
 /// (a torn tail) or at the end.
@@ -336,6 +340,19 @@ impl RecordScan<'_> {
     /// end or before a record that is not whole (`max_len` bounds a
     /// payload: a header claiming more is taken as a torn tail).
     pub fn next_record(&mut self, max_len: u64) -> Result<Option<(Locator, u64, Vec<u8>)>> {
+        Ok(self
+            .next_header(max_len, |_| true)?
+            .map(|(loc, tag, payload)| (loc, tag, payload.unwrap_or_default())))
+    }
+
+    /// The end of the last record returned (the start, before any).
+    pub fn position(&self) -> RecordsEnd {
+        self.last_end
+    }
+
+    /// The next whole record's locator and tag, its payload read only when
+    /// `want(tag)`; otherwise like [`RecordScan::next_record`].
+    pub fn next_header(&mut self, max_len: u64, want: impl Fn(u64) -> bool) -> Result<Option<ScannedRecord>> {
         loop {
             if self.open.is_none() {
                 let path = self.dir.path_of(self.file);
@@ -345,7 +362,6 @@ impl RecordScan<'_> {
             }
             let Some((file, size)) = self.open.as_mut() else { return Ok(None) };
             if self.offset == *size {
-                // This file ends here: the next one, if it exists.
                 if !self.dir.path_of(self.file + 1).exists() {
                     return Ok(None);
                 }
@@ -370,18 +386,18 @@ impl RecordScan<'_> {
             if u64::from(len) > max_len || self.offset + HEADER + u64::from(len) > *size {
                 return Ok(None);
             }
-            let mut payload = vec![0u8; len as usize];
-            file.read_exact(&mut payload).map_err(|e| Error::io(&path, e))?;
+            let payload = if want(tag) {
+                let mut payload = vec![0u8; len as usize];
+                file.read_exact(&mut payload).map_err(|e| Error::io(&path, e))?;
+                Some(payload)
+            } else {
+                None
+            };
             let loc = Locator { file: self.file, offset: self.offset, len };
             self.offset += HEADER + u64::from(len);
             self.last_end = RecordsEnd { file: self.file, len: self.offset };
             return Ok(Some((loc, tag, payload)));
         }
-    }
-
-    /// The end of the last record returned (the start, before any).
-    pub fn position(&self) -> RecordsEnd {
-        self.last_end
     }
 }
 

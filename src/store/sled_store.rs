@@ -39,7 +39,11 @@ use std::sync::Arc;
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
-const MARKER_TEXT: &str = "cairn archive\nformat 3\n";
+const MARKER_TEXT: &str = "cairn archive\nformat 4\n";
+/// Format 3 archives (v2 captures, commits not yet closed by commit
+/// records) are read as they are; their marker is rewritten to format 4
+/// before the first commit record is written.
+const MARKER_TEXT_V3: &str = "cairn archive\nformat 3\n";
 /// Format 2 archives (captures without completeness) are read as they are;
 /// their marker is rewritten to format 3 just before the first segment this
 /// cairn writes to them (a version 2 segment, which an older cairn cannot
@@ -99,9 +103,44 @@ pub struct SledStore {
     /// Blobs synced to the packs, and the packs' end, for the next commit.
     pending_blobs: Vec<(BlobId, Locator)>,
     pending_pack_end: Option<RecordsEnd>,
-    /// The marker still says format 2 (rewritten before the first segment).
-    format2: bool,
+    /// The marker says format 2 or 3 (rewritten before the first commit):
+    /// the log files may hold segments no commit record closes.
+    legacy: bool,
     _lock: File,
+}
+
+/// The tag of a commit record in the segment files (seqs never reach it).
+pub const COMMIT_TAG: u64 = u64::MAX;
+
+/// The record that closes each commit in the segment files, written in the
+/// same append and fsync as the commit's segments, before sled is told:
+/// the seqs the commit holds, the chain head after it, the end of the pack
+/// files it relies on (its captures' blobs lie before it), and the BLAKE3
+/// of the commit's segment records as written (headers and payloads).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommitRecord {
+    /// The first seq of the commit.
+    pub first: Seq,
+    /// The last seq of the commit.
+    pub last: Seq,
+    /// The chain head after `last`.
+    pub head: crate::model::ChainHash,
+    /// The end of the pack files (file, length) the commit relies on.
+    pub pack_end: (u32, u64),
+    /// BLAKE3 of the commit's segment records, headers included.
+    pub digest: [u8; 32],
+}
+
+/// BLAKE3 over records as they are written: tag (u64 BE), length (u32 BE),
+/// payload, in order.
+fn group_digest<'a>(records: impl Iterator<Item = (u64, &'a [u8])>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for (tag, payload) in records {
+        h.update(&tag.to_be_bytes());
+        h.update(&(payload.len() as u32).to_be_bytes());
+        h.update(payload);
+    }
+    *h.finalize().as_bytes()
 }
 
 /// Writes and removes a small file in the archive: an error when the disk
@@ -184,16 +223,17 @@ impl SledStore {
             Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
-        let mut format2 = false;
+        let mut legacy = false;
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
-            if text == MARKER_TEXT_V2 {
-                format2 = true;
+            if text == MARKER_TEXT_V2 || text == MARKER_TEXT_V3 {
+                legacy = true;
             } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
                     reason: format!(
-                        "{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?} and {MARKER_TEXT_V2:?}"
+                        "{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?}, {MARKER_TEXT_V3:?} and \
+                         {MARKER_TEXT_V2:?}"
                     ),
                 });
             }
@@ -252,7 +292,7 @@ impl SledStore {
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
-            format2,
+            legacy,
             _lock: lock,
         };
         let caught = store.catch_up_from_files()?;
@@ -270,44 +310,97 @@ impl SledStore {
         &self.root
     }
 
-    /// Brings sled up to the log files: the whole segment records past its
-    /// committed end whose entries continue its head (dense seqs, ids that
-    /// hash from their events, an unbroken chain) and whose captures' blobs
-    /// lie in the pack files are indexed, in batches that each leave a
-    /// consistent head. This is what a crash between a commit's fsync and
-    /// its sled batch leaves, and all that is left of a lost or stale
-    /// `db/`. Stops before the first record that does not continue the log
-    /// (a torn tail, which the next writer moves aside). Returns the number
-    /// of entries caught up. Parse records (which only let a byte-identical
+    /// Brings sled up to the log files. The segment records past sled's
+    /// committed end are indexed when a commit record closes them (their
+    /// seqs, head and digest match it) or, for segments an older cairn
+    /// wrote before commit records existed, when they continue the log; in
+    /// every case their entries must continue sled's head (dense seqs, ids
+    /// that hash from their events, an unbroken chain) and their captures'
+    /// blobs lie in the pack files. A crash between a commit's fsync and
+    /// its sled batch, or a lost or stale `db/`, leaves exactly that. Stops
+    /// before the first record that does not fit (a torn tail, which the
+    /// next writer moves aside), and never takes in segments after the last
+    /// commit record of an archive that writes them (an unclosed, torn
+    /// commit). Batches each leave a consistent head. Returns the number of
+    /// entries caught up. Parse records (which only let a byte-identical
     /// re-ingest skip parsing) are not rebuilt.
     pub fn catch_up_from_files(&mut self) -> Result<u64> {
-        let mut end = self.log_end()?;
-        if !self.segments.has_bytes_past(end)? {
+        let start = self.log_end()?;
+        if !self.segments.has_bytes_past(start)? {
             return Ok(0);
         }
+        // Pass 1: where the commit records are (headers only, and the
+        // commit records themselves).
+        let mut commits: Vec<CommitRecord> = Vec::new();
+        let mut scan = self.segments.scan_from(start);
+        while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
+            if let Some(p) = payload {
+                match envelope::decode::<CommitRecord>(&p, "commit record") {
+                    Ok(c) => commits.push(c),
+                    Err(_) => break,
+                }
+            }
+        }
+        let legacy_tail = commits.is_empty() && self.legacy;
         let mut head = self.head()?;
         let pack_start = read_end(&self.tree, PACK_END_KEY)?;
-        // Blobs past the packs' committed end, by tag, found lazily.
-        let mut packs: Option<(HashMap<u64, Vec<Locator>>, RecordsEnd)> = None;
+        let mut packs: Option<HashMap<u64, Vec<Locator>>> = None;
         let mut pack_end = pack_start;
-        let mut scan = self.segments.scan_from(end);
-        let mut caught = 0u64;
-        let mut batch = sled::Batch::default();
+        let mut end = start;
         let mut in_batch = 0usize;
+        let mut batch = sled::Batch::default();
         let mut new_blobs: HashMap<BlobId, Locator> = HashMap::new();
-        'records: while let Some((loc, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
+        // The commit being read: its writes, head, pack end and digest.
+        let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut group_head = head;
+        let mut group_pack_end = pack_end;
+        let mut digest = blake3::Hasher::new();
+        let mut next_commit = commits.iter();
+        let mut expected = next_commit.next();
+        let mut scan = self.segments.scan_from(start);
+        while let Some((loc, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
+            if tag == COMMIT_TAG {
+                let Some(c) = expected else { break };
+                let closes = !group.is_empty()
+                    && group_head.seq == c.last
+                    && group_head.hash == c.head
+                    && *digest.finalize().as_bytes() == c.digest;
+                if !closes {
+                    break;
+                }
+                for (k, v) in group.drain(..) {
+                    batch.insert(k, v);
+                }
+                head = group_head;
+                pack_end = group_pack_end;
+                end = scan.position();
+                digest = blake3::Hasher::new();
+                expected = next_commit.next();
+                if in_batch >= 65_536 {
+                    self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
+                    in_batch = 0;
+                }
+                continue;
+            }
+            // A segment: closed by the expected commit record if its seqs are
+            // the commit's, else one an older cairn wrote (taken in as it is).
+            let closed = expected.is_some_and(|c| tag >= c.first.0);
+            if !closed && expected.is_none() && !legacy_tail {
+                break; // after the last commit record: an unclosed commit
+            }
             let Ok(entries) = envelope::decode_segment(&payload, "segment") else { break };
             if entries.is_empty() || entries[0].seq.0 != tag {
                 break;
             }
-            let mut next = head;
+            let mut next = group_head;
+            let mut writes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             let mut blobs = Vec::new();
             for e in &entries {
                 if e.seq != next.seq.next()
                     || e.event.id() != e.id
                     || chain_step(&next.hash, &e.entry_hash()) != e.head
                 {
-                    break 'records;
+                    break;
                 }
                 next.seq = e.seq;
                 next.hash = e.head;
@@ -317,43 +410,94 @@ impl SledStore {
                         continue;
                     }
                     if packs.is_none() {
-                        packs = Some(self.pack_records_from(pack_start)?);
+                        packs = Some(self.pack_records_from(pack_start)?.0);
                     }
-                    let Some((by_tag, _)) = &packs else { break 'records };
-                    let Some(at) = by_tag.get(&blobs::tag(&c.blob)).and_then(|l| l.first()) else {
-                        break 'records; // its blob is not whole: the commit is torn
-                    };
-                    blobs.push((c.blob, *at, crate::store::page_key(c)));
+                    let at = packs.as_ref().and_then(|p| p.get(&blobs::tag(&c.blob))).and_then(|l| l.first());
+                    match at {
+                        Some(at) => blobs.push((c.blob, *at, crate::store::page_key(c))),
+                        None => break,
+                    }
                 }
             }
+            if next.seq != entries[entries.len() - 1].seq {
+                break; // an entry did not continue the log, or a blob is missing
+            }
+            let mut seg_pack_end = group_pack_end;
             for (blob, at, page) in blobs {
                 new_blobs.insert(blob, at);
-                batch.insert(&blob_key(&blob)[..], &at.to_bytes()[..]);
-                batch.insert([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?);
+                writes.push((blob_key(&blob).to_vec(), at.to_bytes().to_vec()));
+                writes.push(([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?));
                 let blob_end =
                     RecordsEnd { file: at.file, len: at.offset + records::HEADER + u64::from(at.len) };
-                pack_end = pack_end.max(blob_end);
+                seg_pack_end = seg_pack_end.max(blob_end);
             }
-            batch.insert(&segment_key(entries[0].seq)[..], &loc.to_bytes()[..]);
+            writes.push((segment_key(entries[0].seq).to_vec(), loc.to_bytes().to_vec()));
             for e in &entries {
-                batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+                writes.push((index_key(&e.id).to_vec(), e.seq.to_be_bytes().to_vec()));
             }
-            caught += entries.len() as u64;
             in_batch += entries.len();
-            head = next;
-            end = scan.position();
-            if in_batch >= 65_536 {
-                self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
-                in_batch = 0;
+            group_head = next;
+            group_pack_end = seg_pack_end;
+            if closed {
+                digest.update(&tag.to_be_bytes());
+                digest.update(&(payload.len() as u32).to_be_bytes());
+                digest.update(&payload);
+                group.extend(writes);
+            } else {
+                // An older cairn's segment: taken in as it is.
+                for (k, v) in writes {
+                    batch.insert(k, v);
+                }
+                head = group_head;
+                pack_end = group_pack_end;
+                end = scan.position();
+                if in_batch >= 65_536 {
+                    self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
+                    in_batch = 0;
+                }
             }
         }
-        if in_batch > 0 {
+        let taken = head.seq.0 - self.head()?.seq.0;
+        if end != start {
             self.apply_catch_up(batch, end, pack_end, &head)?;
-        }
-        if caught > 0 {
             self.db.flush()?;
         }
-        Ok(caught)
+        Ok(taken)
+    }
+
+    /// Every commit record up to the committed end decodes, and the chain
+    /// head it names is the log's at its last seq.
+    fn commit_record_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
+        let mut problems = Vec::new();
+        let end = self.log_end()?;
+        let mut scan = self.segments.scan_from(RecordsEnd::default());
+        while let Some((loc, _, payload)) =
+            scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)?
+        {
+            if scan.position() > end {
+                break;
+            }
+            let Some(payload) = payload else { continue };
+            let at = format!("the commit record at file {} byte {}", loc.file, loc.offset);
+            match envelope::decode::<CommitRecord>(&payload, &at) {
+                Err(e) => problems.push((None, e.to_string())),
+                Ok(c) => {
+                    let head =
+                        self.segment_of(c.last).ok().and_then(|s| s.into_iter().find(|e| e.seq == c.last));
+                    match head {
+                        Some(e) if e.head == c.head => {}
+                        _ => problems.push((
+                            Some(c.last),
+                            format!(
+                                "{at} says the chain head at seq {} is {}; the log disagrees",
+                                c.last, c.head
+                            ),
+                        )),
+                    }
+                }
+            }
+        }
+        Ok(problems)
     }
 
     /// Applies a catch-up batch with the ends and head it reaches.
@@ -477,9 +621,24 @@ fn record_layout_problems(
             last = Some((k, record_end));
         }
     }
+    // In the log files, a commit record closes the last commit: the end
+    // lies right after it.
+    let closed_at = |from: RecordsEnd| -> Result<Option<RecordsEnd>> {
+        if prefix != SEGMENT {
+            return Ok(None);
+        }
+        let mut scan = dir.scan_from(from);
+        Ok(match scan.next_header(u64::from(u32::MAX), |_| false)? {
+            Some((_, COMMIT_TAG, _)) => Some(scan.position()),
+            _ => None,
+        })
+    };
     match (last, end) {
-        (None, Some(e)) if e != RecordsEnd::default() => problems
-            .push((None, format!("the {what} end record says {} bytes but there are no records", e.len))),
+        (None, Some(e)) if e != RecordsEnd::default() && closed_at(RecordsEnd::default())? != Some(e) => {
+            problems
+                .push((None, format!("the {what} end record says {} bytes but there are no records", e.len)))
+        }
+        (Some((_, at)), Some(e)) if at != e && closed_at(at)? == Some(e) => {}
         (Some((key, at)), Some(e)) if at != e => {
             let (seq, name) = name_of(&key[1..]);
             problems.push((
@@ -582,14 +741,28 @@ impl Store for SledStore {
             records.push((first.seq.0, envelope::encode_segment(entries)?));
         }
         let mut batch = sled::Batch::default();
-        if !records.is_empty() && self.format2 {
-            tracing::info!("{}: archive marker upgraded from format 2 to format 3", self.root.display());
+        if !records.is_empty() && self.legacy {
+            tracing::info!("{}: archive marker upgraded to format 4", self.root.display());
             write_marker(&self.root.join(MARKER))?;
-            self.format2 = false;
+            self.legacy = false;
         }
         if !records.is_empty() {
+            // The commit record closes the group, in the same append and
+            // fsync, before sled hears of it.
+            let pack_end = match self.pending_pack_end {
+                Some(e) => e,
+                None => read_end(&self.tree, PACK_END_KEY)?,
+            };
+            let commit = CommitRecord {
+                first: Seq(records[0].0),
+                last: segments.iter().flatten().last().map_or(Seq(0), |e| e.seq),
+                head: head.hash,
+                pack_end: (pack_end.file, pack_end.len),
+                digest: group_digest(records.iter().map(|(t, p)| (*t, p.as_slice()))),
+            };
+            records.push((COMMIT_TAG, envelope::encode(&commit)?));
             let (locators, end) = self.segments.append(self.log_end()?, &records)?;
-            for ((first, _), loc) in records.iter().zip(locators) {
+            for ((first, _), loc) in records.iter().zip(locators).filter(|((t, _), _)| *t != COMMIT_TAG) {
                 batch.insert(&segment_key(Seq(*first))[..], &loc.to_bytes()[..]);
             }
             batch.insert(END_KEY, &end.to_bytes()[..]);
@@ -672,6 +845,7 @@ impl Store for SledStore {
             "pack",
             &blob,
         )?);
+        problems.extend(self.commit_record_problems()?);
         Ok(problems)
     }
 

@@ -49,7 +49,7 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
 
     // Extended with a v2 capture, everything still verifies.
     env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
-    assert_eq!(marker(), "cairn archive\nformat 3\n", "upgraded with the first v2 segment");
+    assert_eq!(marker(), "cairn archive\nformat 4\n", "upgraded with the first commit");
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();

@@ -116,3 +116,31 @@ fn a_torn_tail_is_moved_aside_not_deleted() {
     assert_eq!(kept, bytes[committed..].to_vec());
     env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
+
+#[test]
+fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let first = env.head().replace(' ', ":");
+    let backup = env.dir.path().join("db-backup");
+    copy_dir(&env.archive.join("db"), &backup);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    // The second commit's sled batch is lost and its commit record torn
+    // off: its segments are whole, but nothing closes them.
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    copy_dir(&backup, &env.archive.join("db"));
+    let segment = env.archive.join("log").join("00000000.seg");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 20).unwrap();
+    assert_eq!(env.head().replace(' ', ":"), first, "an unclosed commit is not acknowledged data");
+    env.ok(&["verify", "--checkpoint", &first]);
+    // The next write moves the unclosed bytes aside and appends after the
+    // last closed commit.
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    env.ok(&["verify", "--checkpoint", &first]);
+    let aside = std::fs::read_dir(env.archive.join("log"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".torn-"))
+        .count();
+    assert_eq!(aside, 1);
+}
