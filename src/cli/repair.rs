@@ -24,9 +24,19 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     crate::views::catch_up(&archive, &crate::views::builtin())?;
     archive.flush()?;
     let head = *archive.head();
-    let moved_to = moved.as_ref().map(|p| p.display().to_string());
+    let moved_to = moved.as_ref().map(|(p, _)| p.display().to_string());
+    // The old index knew more than the log files close: say so, exit 1.
+    let lost = match &moved {
+        Some((_, Some(old))) if old.seq > head.seq => Some(*old),
+        _ => None,
+    };
     if args.json {
-        let v = json!({"entries": head.seq.0, "head": head.checkpoint(), "old_index": moved_to});
+        let v = json!({
+            "entries": head.seq.0,
+            "head": head.checkpoint(),
+            "old_index": moved_to,
+            "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| h.checkpoint())),
+        });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
         let old = match &moved_to {
@@ -40,6 +50,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             head.checkpoint()
         )
         .map_err(stdout_error)?;
+    }
+    if let Some(old) = lost {
+        eprintln!(
+            "cairn: the old index recorded {} entries (head {}); the log files close only {}: entries {} to {} \
+             are not in them whole (cut or damaged: `cairn verify` shows where). The old index is kept.",
+            old.seq,
+            old.checkpoint(),
+            head.seq,
+            head.seq.next(),
+            old.seq
+        );
+        return Ok(Status::Problems);
     }
     Ok(Status::Ok)
 }

@@ -378,10 +378,13 @@ pub fn import_into(target: &Path, input: impl std::io::BufRead, name: &str) -> R
     };
     let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{base}.importing-");
-    // What an import killed before left behind.
+    // What an import killed before left behind (not a running one's).
     if let Ok(siblings) = std::fs::read_dir(&parent) {
         for s in siblings.flatten() {
-            if s.file_name().to_string_lossy().starts_with(&prefix) {
+            let name = s.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(&prefix) else { continue };
+            let running = std::path::Path::new("/proc").join(pid).exists();
+            if !running {
                 let _ = std::fs::remove_dir_all(s.path());
             }
         }
@@ -404,7 +407,13 @@ pub fn import_into(target: &Path, input: impl std::io::BufRead, name: &str) -> R
     if empty_target {
         std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;
     }
-    std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))?;
+    if let Err(e) = std::fs::rename(&tmp, target) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::Usage(format!(
+            "{} was created by another process while this import ran ({e}); nothing of this import was kept",
+            target.display()
+        )));
+    }
     if let Ok(dir) = std::fs::File::open(&parent) {
         let _ = dir.sync_all();
     }

@@ -116,13 +116,37 @@ pub struct RecordDir {
     /// The open file being appended to, once the first commit of this
     /// process has cut off any uncommitted tail.
     writer: Option<(u32, File, u64)>,
+    /// The tag of the records that close commits (segment files): a tail
+    /// holding one is never cut.
+    closing_tag: Option<u64>,
 }
 
 impl RecordDir {
     /// The record directory at `root`, files named `NNNNNNNN.EXT` (created
     /// on first append).
     pub fn new(root: PathBuf, ext: &'static str) -> RecordDir {
-        RecordDir { root, ext, roll_bytes: ROLL_BYTES, writer: None }
+        RecordDir { root, ext, roll_bytes: ROLL_BYTES, writer: None, closing_tag: None }
+    }
+
+    /// Marks the records tagged `tag` as closing commits: a tail past the
+    /// committed end that holds one is damage, never cut.
+    pub fn with_closing_tag(mut self, tag: u64) -> RecordDir {
+        self.closing_tag = Some(tag);
+        self
+    }
+
+    /// Whether the bytes past `end` hold a whole record tagged `tag` (read
+    /// header by header; a header that does not fit ends the search).
+    pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> bool {
+        let mut scan = self.scan_from(end);
+        // Headers are read past records whose payloads do not decode: only
+        // their lengths must fit.
+        while let Ok(Some((_, t, _))) = scan.next_header(u64::from(u32::MAX), |_| false) {
+            if t == tag {
+                return true;
+            }
+        }
+        false
     }
 
     /// The path of file number `n`.
@@ -202,6 +226,14 @@ impl RecordDir {
         if actual < end.len {
             return Err(Error::Corrupt(format!(
                 "{} is {actual} bytes, but the archive says {} bytes were committed",
+                path.display(),
+                end.len
+            )));
+        }
+        if actual > end.len && self.closing_tag.is_some_and(|tag| self.tail_holds(end, tag)) {
+            return Err(Error::Corrupt(format!(
+                "{} holds whole commits past the index's committed end (byte {}), after a record that does \
+                 not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
                 path.display(),
                 end.len
             )));
@@ -299,12 +331,20 @@ impl RecordReader<'_> {
 }
 
 /// fsyncs a directory so a new file's name is durable.
-/// Where a torn tail or file is moved aside: `NAME.torn-SECONDS`.
+/// Where a torn tail or file is moved aside: `NAME.torn-SECONDS` (with
+/// `-N` when that exists: nothing moved aside is ever overwritten).
 fn torn_name(path: &Path) -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".torn-{secs}"));
-    PathBuf::from(name)
+    let mut n = 1;
+    loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(if n == 1 { format!(".torn-{secs}") } else { format!(".torn-{secs}-{n}") });
+        let candidate = PathBuf::from(name);
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
 }
 
 /// A record a scan found: its locator, its tag, and its payload when asked

@@ -109,6 +109,10 @@ pub struct SledStore {
     _lock: File,
 }
 
+/// An index `cairn repair` moved aside: where it went, and the head it
+/// recorded when it could still be read.
+pub type ReplacedIndex = (PathBuf, Option<HeadState>);
+
 /// The tag of a commit record in the segment files (seqs never reach it).
 pub const COMMIT_TAG: u64 = u64::MAX;
 
@@ -179,11 +183,11 @@ impl SledStore {
     /// Opens an existing archive with a new index: its `db/` (if any) is
     /// moved aside to `db.replaced-SECONDS` (returned), and sled is rebuilt
     /// from the log and pack files.
-    pub fn open_rebuilt(root: &Path) -> Result<(SledStore, Option<PathBuf>)> {
+    pub fn open_rebuilt(root: &Path) -> Result<(SledStore, Option<ReplacedIndex>)> {
         SledStore::open_with(root, OpenMode::MustExist, true)
     }
 
-    fn open_with(root: &Path, mode: OpenMode, rebuild: bool) -> Result<(SledStore, Option<PathBuf>)> {
+    fn open_with(root: &Path, mode: OpenMode, rebuild: bool) -> Result<(SledStore, Option<ReplacedIndex>)> {
         let marker = root.join(MARKER);
         if !root.exists() {
             if mode == OpenMode::MustExist {
@@ -242,6 +246,15 @@ impl SledStore {
         }
         let mut moved = None;
         if rebuild && root.join("db").exists() {
+            // What the old index knew, when it can still be read: a rebuild
+            // that reaches less reports the difference.
+            let old_head = std::panic::catch_unwind(|| {
+                let db = sled::Config::new().path(root.join("db")).open().ok()?;
+                let v = db.open_tree("log").ok()?.get(HEAD_KEY).ok()??;
+                envelope::decode::<HeadState>(&v, "head record").ok()
+            })
+            .ok()
+            .flatten();
             let secs =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut aside = root.join(format!("db.replaced-{secs}"));
@@ -251,7 +264,7 @@ impl SledStore {
                 aside = root.join(format!("db.replaced-{secs}-{n}"));
             }
             fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
-            moved = Some(aside);
+            moved = Some((aside, old_head));
         }
         // sled panics on some damaged files (a truncated snapshot): that is
         // a damaged index, which `cairn repair` rebuilds from the log files.
@@ -288,7 +301,7 @@ impl SledStore {
             db,
             tree,
             blobs: BlobDir::new(root.join("captures")),
-            segments: RecordDir::new(root.join("log"), "seg"),
+            segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
@@ -496,6 +509,18 @@ impl SledStore {
                     }
                 }
             }
+        }
+        // Whole commits past the end the index could not take in: a record
+        // before them does not fit (damage, not a torn tail).
+        if self.segments.tail_holds(end, COMMIT_TAG) {
+            problems.push((
+                None,
+                format!(
+                    "the log files hold whole commits past the committed end (file {} byte {}) that could not be \
+                     taken in: a record before them is damaged; appends are refused until it is dealt with",
+                    end.file, end.len
+                ),
+            ));
         }
         Ok(problems)
     }
@@ -862,7 +887,21 @@ impl Store for SledStore {
     fn sync_blobs(&mut self) -> Result<()> {
         let end = match self.pending_pack_end {
             Some(e) => e,
-            None => read_end(&self.tree, PACK_END_KEY)?,
+            None => {
+                // Before the first append of this process cuts anything off
+                // the pack files: whole commits past the log's end that the
+                // index could not take in rely on those blobs.
+                let log_end = self.log_end()?;
+                if self.segments.tail_holds(log_end, COMMIT_TAG) {
+                    return Err(Error::Corrupt(format!(
+                        "{} holds whole commits past the index's committed end (byte {}), after a record that \
+                         does not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
+                        self.segments.path_of(log_end.file).display(),
+                        log_end.len
+                    )));
+                }
+                read_end(&self.tree, PACK_END_KEY)?
+            }
         };
         if let Some((locators, end)) = self.blobs.sync_staged(end)? {
             self.pending_blobs.extend(locators);

@@ -257,3 +257,32 @@ fn an_import_killed_anywhere_leaves_no_archive_and_a_retry_works() {
     }
     assert!(seen_partial, "no kill landed before the import finished");
 }
+
+#[test]
+fn two_imports_into_one_new_archive_at_once_leave_one_whole_archive() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn").display().to_string();
+    env.ok(&["export", &file]);
+    for round in 0..6 {
+        let target = Env::new();
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                target
+                    .command(&["import", &file])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outcomes: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        assert!(outcomes.iter().any(|o| o.status.success()), "round {round}: neither import succeeded");
+        for o in &outcomes {
+            if !o.status.success() {
+                assert_eq!(o.status.code(), Some(2), "round {round}");
+            }
+        }
+        assert_eq!(target.head(), env.head(), "round {round}");
+        target.ok(&["verify"]);
+    }
+}

@@ -144,3 +144,66 @@ fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
         .count();
     assert_eq!(aside, 1);
 }
+
+#[test]
+fn damage_before_whole_commits_is_reported_never_cut() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let before = std::fs::read(&segment).unwrap();
+    // One byte of the first commit's segment payload, with the index lost.
+    let mut damaged = before.clone();
+    damaged[200] ^= 0xff;
+    std::fs::write(&segment, &damaged).unwrap();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let run = env.run(&["verify"]).expect_code(1);
+    assert!(run.stdout.contains("whole commits past the committed end"), "{run}");
+    let run = env.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
+    assert!(run.stderr.contains("damage, not a torn tail; nothing was cut"), "{run}");
+    assert_eq!(std::fs::read(&segment).unwrap(), damaged, "no byte was cut or moved");
+    let moved: Vec<_> = std::fs::read_dir(env.archive.join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".torn-"))
+        .collect();
+    assert!(moved.is_empty(), "the blobs those commits rely on stay: {moved:?}");
+    // Undo the damage: everything is there again.
+    std::fs::write(&segment, &before).unwrap();
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+#[test]
+fn repair_says_when_the_log_files_hold_less_than_the_old_index() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    // The last commit record is cut short: its commit is no longer closed.
+    let segment = env.archive.join("log").join("00000000.seg");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 10).unwrap();
+    let run = env.run(&["repair"]).expect_code(1);
+    assert!(run.stderr.contains("the old index recorded"), "{run}");
+    assert!(run.stderr.contains("are not in them whole"), "{run}");
+    assert!(run.stderr.contains(&checkpoint.replace(':', " ")), "{run}");
+}
+
+#[test]
+fn torn_tails_moved_aside_never_overwrite_each_other() {
+    let env = Env::new();
+    three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    for (i, junk) in [b"FIRST-TORN-TAIL".as_slice(), b"SECOND-TORN-TAIL"].iter().enumerate() {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+        std::io::Write::write_all(&mut f, junk).unwrap();
+        drop(f);
+        let at = format!("2012-04-0{}T00:00:00Z", i + 1);
+        env.ok(&["ingest", &page(), "--fetched-at", &at]);
+    }
+    let kept: Vec<Vec<u8>> = std::fs::read_dir(env.archive.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".torn-"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.contains(&b"FIRST-TORN-TAIL".to_vec()) && kept.contains(&b"SECOND-TORN-TAIL".to_vec()));
+}
