@@ -53,6 +53,9 @@ pub struct VerifyReport {
     /// Blob files no capture refers to (left by an interrupted ingest; not a
     /// finding).
     pub orphan_blobs: Vec<BlobId>,
+    /// Entries the index was behind the log files by, caught up from them
+    /// when the archive was opened for this audit.
+    pub caught_up: u64,
     /// The checks that ran.
     pub checks: Vec<&'static str>,
     /// Every problem.
@@ -404,6 +407,7 @@ fn verify_log(
     let mut orphans: Vec<BlobId> = stored.iter().filter(|b| !referenced.contains(b)).copied().collect();
     orphans.sort();
     r.orphan_blobs = orphans;
+    r.caught_up = store.caught_up();
     // Delta bases: each page's latest-capture record names a stored blob.
     for item in store.scan_page_bases() {
         let (page, base) = item?;

@@ -53,6 +53,7 @@ pub fn report_json(r: &VerifyReport) -> serde_json::Value {
         "computed_head": {"seq": r.computed_head.0.0, "hash": r.computed_head.1.to_hex()},
         "checks": r.checks,
         "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),
+        "caught_up": r.caught_up,
         "findings": r.findings.iter().map(|f| json!({
             "check": f.check,
             "seq": f.seq.map(|s| s.0),
@@ -69,7 +70,16 @@ fn report_text(r: &VerifyReport) -> String {
         s.push_str(&format!("{}{}: {}\n", seq, f.check, f.message));
     }
     for b in &r.orphan_blobs {
-        s.push_str(&format!("note: blob {b} is referenced by no capture (left by an interrupted ingest)\n"));
+        s.push_str(&format!(
+            "note: blob {b} is referenced by no capture (left by an interrupted commit, or written by hand)\n"
+        ));
+    }
+    if r.caught_up > 0 {
+        s.push_str(&format!(
+            "note: the index (db/) was behind the log files; {} entries were caught up from them when the \
+             archive was opened (a crash between a commit and its index, or a lost or older db/)\n",
+            r.caught_up
+        ));
     }
     s.push_str(&format!(
         "checked {} entries in {} segments, {} index entries, {} blobs, {} views; head {} {}\n",

@@ -141,6 +141,11 @@ pub trait Store: Send + Sync {
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
         Ok(Vec::new())
     }
+    /// Entries the index was behind the log files by when this store was
+    /// opened (caught up from them then), for audits.
+    fn caught_up(&self) -> u64 {
+        0
+    }
     /// Every page's latest-capture record (key, blob id or why it does not
     /// decode), for audits.
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {

@@ -106,6 +106,8 @@ pub struct SledStore {
     /// The marker says format 2 or 3 (rewritten before the first commit):
     /// the log files may hold segments no commit record closes.
     legacy: bool,
+    /// Entries caught up from the log files when this store was opened.
+    caught_up: u64,
     _lock: File,
 }
 
@@ -306,9 +308,11 @@ impl SledStore {
             pending_blobs: Vec::new(),
             pending_pack_end: None,
             legacy,
+            caught_up: 0,
             _lock: lock,
         };
         let caught = store.catch_up_from_files()?;
+        store.caught_up = caught;
         if caught > 0 && !rebuild {
             tracing::warn!(
                 "{}: the index (db/) was behind the log files; caught up {caught} entries from them",
@@ -849,6 +853,10 @@ impl Store for SledStore {
         self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
         self.pending_bases.push((*page, *id));
         Ok(())
+    }
+
+    fn caught_up(&self) -> u64 {
+        self.caught_up
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {

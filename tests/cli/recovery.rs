@@ -47,6 +47,13 @@ fn a_deleted_index_is_caught_up_from_the_log_files() {
     // And the archive keeps growing from there.
     env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
     env.ok(&["verify", "--checkpoint", &checkpoint]);
+    // verify says when it found the index behind the log files.
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let run = env.ok(&["verify"]);
+    assert!(run.stdout.contains("entries were caught up from them"), "{run}");
+    let seq: u64 = env.head().split(' ').next().unwrap().parse().unwrap();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    assert_eq!(env.ok(&["verify", "--json"]).json()["caught_up"], json!(seq));
 }
 
 #[test]
