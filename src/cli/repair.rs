@@ -4,7 +4,7 @@ use crate::cli::{retry_while_in_use, stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::store::Archive;
 use serde_json::json;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Rebuild the archive's index (db/) from its log and pack files, which are
 /// the archive: the old db/ is moved aside (db.replaced-SECONDS), every whole
@@ -20,7 +20,29 @@ pub struct Args {
 
 /// Runs `cairn repair`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let (mut archive, moved) = retry_while_in_use(cli, || Archive::open_rebuilt(&cli.archive))?;
+    // A progress bar on a terminal, over the log files' records.
+    let bar = (std::io::stderr().is_terminal() && cli.quiet == 0 && !args.json).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "rebuilding the index {bar:40} {pos}/{len} records, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let tick = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let progress: &dyn Fn(u64, u64) = &tick;
+    let (mut archive, moved) =
+        retry_while_in_use(cli, || Archive::open_rebuilt(&cli.archive, Some(progress)))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
     crate::views::catch_up(&archive, &crate::views::builtin())?;
     archive.flush()?;
     let head = *archive.head();

@@ -361,8 +361,11 @@ impl Archive {
     /// Opens the archive at `path` with its index rebuilt from the log and
     /// pack files (`cairn repair`): the old `db/` is moved aside (its new
     /// name is returned). Views are rebuilt by the next catch-up.
-    pub fn open_rebuilt(path: &Path) -> Result<(Archive, Option<sled_store::ReplacedIndex>)> {
-        let (store, moved) = sled_store::SledStore::open_rebuilt(path)?;
+    pub fn open_rebuilt(
+        path: &Path,
+        progress: sled_store::Progress<'_>,
+    ) -> Result<(Archive, Option<sled_store::ReplacedIndex>)> {
+        let (store, moved) = sled_store::SledStore::open_rebuilt(path, progress)?;
         Ok((Archive::with_store(Box::new(store))?, moved))
     }
 

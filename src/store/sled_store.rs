@@ -111,6 +111,9 @@ pub struct SledStore {
     _lock: File,
 }
 
+/// A progress callback: (done, in all).
+pub type Progress<'a> = Option<&'a dyn Fn(u64, u64)>;
+
 /// An index `cairn repair` moved aside: where it went, and the head it
 /// recorded when it could still be read.
 pub type ReplacedIndex = (PathBuf, Option<HeadState>);
@@ -179,17 +182,24 @@ fn write_marker(marker: &Path) -> Result<()> {
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
-        SledStore::open_with(root, mode, false).map(|(s, _)| s)
+        SledStore::open_with(root, mode, false, None).map(|(s, _)| s)
     }
 
     /// Opens an existing archive with a new index: its `db/` (if any) is
     /// moved aside to `db.replaced-SECONDS` (returned), and sled is rebuilt
     /// from the log and pack files.
-    pub fn open_rebuilt(root: &Path) -> Result<(SledStore, Option<ReplacedIndex>)> {
-        SledStore::open_with(root, OpenMode::MustExist, true)
+    /// `progress` is told (records done, records in all) as the log
+    /// files are read.
+    pub fn open_rebuilt(root: &Path, progress: Progress<'_>) -> Result<(SledStore, Option<ReplacedIndex>)> {
+        SledStore::open_with(root, OpenMode::MustExist, true, progress)
     }
 
-    fn open_with(root: &Path, mode: OpenMode, rebuild: bool) -> Result<(SledStore, Option<ReplacedIndex>)> {
+    fn open_with(
+        root: &Path,
+        mode: OpenMode,
+        rebuild: bool,
+        progress: Progress<'_>,
+    ) -> Result<(SledStore, Option<ReplacedIndex>)> {
         let marker = root.join(MARKER);
         if !root.exists() {
             if mode == OpenMode::MustExist {
@@ -311,7 +321,7 @@ impl SledStore {
             caught_up: 0,
             _lock: lock,
         };
-        let caught = store.catch_up_from_files()?;
+        let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
         if caught > 0 && !rebuild {
             tracing::warn!(
@@ -341,7 +351,7 @@ impl SledStore {
     /// commit). Batches each leave a consistent head. Returns the number of
     /// entries caught up. Parse records (which only let a byte-identical
     /// re-ingest skip parsing) are not rebuilt.
-    pub fn catch_up_from_files(&mut self) -> Result<u64> {
+    pub fn catch_up_from_files(&mut self, progress: Progress<'_>) -> Result<u64> {
         let start = self.log_end()?;
         if !self.segments.has_bytes_past(start)? {
             return Ok(0);
@@ -350,7 +360,9 @@ impl SledStore {
         // commit records themselves).
         let mut commits: Vec<CommitRecord> = Vec::new();
         let mut scan = self.segments.scan_from(start);
+        let mut total = 0u64;
         while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
+            total += 1;
             if let Some(p) = payload {
                 match envelope::decode::<CommitRecord>(&p, "commit record") {
                     Ok(c) => commits.push(c),
@@ -375,7 +387,12 @@ impl SledStore {
         let mut next_commit = commits.iter();
         let mut expected = next_commit.next();
         let mut scan = self.segments.scan_from(start);
+        let mut done = 0u64;
         while let Some((loc, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
+            done += 1;
+            if let Some(p) = progress {
+                p(done, total);
+            }
             if tag == COMMIT_TAG {
                 let Some(c) = expected else { break };
                 let closes = !group.is_empty()
