@@ -5,8 +5,11 @@
 //! Segments (the enveloped `Vec<LogEntry>` of each document) and blobs are
 //! appended to record files ([`records`](super::records)); everything else
 //! lives in one sled tree, `log`, under the key prefixes below, so that a
-//! commit (one or several whole documents) is the record files' fsync
-//! followed by a single atomic `apply_batch`:
+//! commit (one or several whole documents) is the record files' fsync (the
+//! segments closed by a [`CommitRecord`]) followed by a single atomic
+//! `apply_batch`. sled is derived: every open catches it up from the closed
+//! commits past its end ([`SledStore::catch_up_from_files`]), and
+//! [`SledStore::open_rebuilt`] rebuilds it (`cairn repair`).
 //!
 //! | key | value |
 //! |---|---|
