@@ -149,6 +149,20 @@ impl RecordDir {
         false
     }
 
+    /// An error when whole commits lie past `end` (in its file or a later
+    /// one): damage before them, never a tail to cut.
+    pub fn refuse_damage_past(&self, end: RecordsEnd) -> Result<()> {
+        if self.closing_tag.is_some_and(|tag| self.tail_holds(end, tag)) {
+            return Err(Error::Corrupt(format!(
+                "{} holds whole commits past the index's committed end (byte {}), after a record that does \
+                 not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
+                self.path_of(end.file).display(),
+                end.len
+            )));
+        }
+        Ok(())
+    }
+
     /// The path of file number `n`.
     pub fn path_of(&self, n: u32) -> PathBuf {
         self.root.join(format!("{n:08}.{}", self.ext))
@@ -196,6 +210,7 @@ impl RecordDir {
     /// lies past it.
     fn open_at(&self, end: RecordsEnd) -> Result<(u32, File, u64)> {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        self.refuse_damage_past(end)?;
         for entry in fs::read_dir(&self.root).map_err(|e| Error::io(&self.root, e))? {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
             let name = entry.file_name();
@@ -226,14 +241,6 @@ impl RecordDir {
         if actual < end.len {
             return Err(Error::Corrupt(format!(
                 "{} is {actual} bytes, but the archive says {} bytes were committed",
-                path.display(),
-                end.len
-            )));
-        }
-        if actual > end.len && self.closing_tag.is_some_and(|tag| self.tail_holds(end, tag)) {
-            return Err(Error::Corrupt(format!(
-                "{} holds whole commits past the index's committed end (byte {}), after a record that does \
-                 not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
                 path.display(),
                 end.len
             )));

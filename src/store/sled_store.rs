@@ -919,15 +919,7 @@ impl Store for SledStore {
                 // Before the first append of this process cuts anything off
                 // the pack files: whole commits past the log's end that the
                 // index could not take in rely on those blobs.
-                let log_end = self.log_end()?;
-                if self.segments.tail_holds(log_end, COMMIT_TAG) {
-                    return Err(Error::Corrupt(format!(
-                        "{} holds whole commits past the index's committed end (byte {}), after a record that \
-                         does not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
-                        self.segments.path_of(log_end.file).display(),
-                        log_end.len
-                    )));
-                }
+                self.segments.refuse_damage_past(self.log_end()?)?;
                 read_end(&self.tree, PACK_END_KEY)?
             }
         };
