@@ -146,7 +146,6 @@ impl Error {
     pub fn is_disk_full(&self) -> bool {
         match self {
             Error::Sled(sled::Error::Io(io)) | Error::Io { source: io, .. } => disk_full(io),
-            Error::IndexUnreadable { why, .. } => why.contains("os error 28"),
             _ => false,
         }
     }

@@ -1,7 +1,7 @@
 //! `cairn history`: every version and sighting of one comment.
 
-use crate::cli::output::{human_opt_time, human_time};
-use crate::cli::thread::{capture_json, capture_text};
+use crate::cli::output::human_opt_time;
+use crate::cli::thread::{capture_json, capture_text, capture_when};
 use crate::cli::{open_views, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::Event;
@@ -37,22 +37,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .ok_or_else(|| Error::NotFound(format!("comment {} is in no capture", id.short())))?;
     let slot = &state.slots[slot_index];
     let present = state.is_present(slot);
-    let current = slot.latest();
     let mut versions = Vec::new();
     for v in &slot.versions {
         let Event::Comment(c) = archive.event(&v.id)? else {
             return Err(Error::Corrupt(format!("{} is not a comment", v.id)));
         };
-        let status = if v.id != current && v.truncated {
-            "truncated"
-        } else if v.id != current {
-            "superseded"
-        } else if present {
-            "present"
-        } else {
-            "removed"
-        };
-        versions.push((v, c.body, status));
+        versions.push((v, c.body, slot.version_status(v, present)));
     }
     // Every capture of the article, with the version it showed.
     let mut sightings = Vec::new();
@@ -121,11 +111,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             None if cap.complete => "absent".to_string(),
             None => "not shown (partial capture)".to_string(),
         };
-        let when = match &cap.fetched_at {
-            Some(t) => format!("fetched {}", human_time(t)),
-            None => format!("recorded {}", human_time(&cap.recorded_at)),
-        };
-        s.push_str(&format!("  seq {:>6}  capture {}  {when}  {what}\n", cap.seq, cap.id.short()));
+        s.push_str(&format!(
+            "  seq {:>6}  capture {}  {}  {what}\n",
+            cap.seq,
+            cap.id.short(),
+            capture_when(cap)
+        ));
     }
     out.write_all(s.as_bytes()).map_err(stdout_error)?;
     Ok(Status::Ok)

@@ -37,11 +37,15 @@ pub fn capture_json(c: &CaptureRef) -> Value {
 /// How a capture reads in text: `seq N (fetched T)` or `seq N (recorded
 /// T)`, with `, partial` when it is.
 pub fn capture_text(c: &CaptureRef) -> String {
-    let when = match &c.fetched_at {
+    format!("seq {} ({}{})", c.seq, capture_when(c), if c.complete { "" } else { ", partial" })
+}
+
+/// `fetched T`, or `recorded T` when the fetch time is unknown.
+pub fn capture_when(c: &CaptureRef) -> String {
+    match &c.fetched_at {
         Some(t) => format!("fetched {}", human_time(t)),
         None => format!("recorded {}", human_time(&c.recorded_at)),
-    };
-    format!("seq {} ({when}{})", c.seq, if c.complete { "" } else { ", partial" })
+    }
 }
 
 /// The `thread --json` document.

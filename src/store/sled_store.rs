@@ -447,7 +447,7 @@ impl SledStore {
                         continue;
                     }
                     if packs.is_none() {
-                        packs = Some(self.pack_records_from(pack_start)?.0);
+                        packs = Some(self.pack_records_from(pack_start)?);
                     }
                     let at = packs.as_ref().and_then(|p| p.get(&blobs::tag(&c.blob))).and_then(|l| l.first());
                     match at {
@@ -565,15 +565,14 @@ impl SledStore {
     }
 
     /// The whole pack records after `start`, by tag (a blob id's first 8
-    /// bytes), and where they end.
-    fn pack_records_from(&self, start: RecordsEnd) -> Result<(HashMap<u64, Vec<Locator>>, RecordsEnd)> {
-        let packs = RecordDir::new(self.root.join("captures"), "pack");
-        let mut scan = packs.scan_from(start);
+    /// bytes): their headers only, no blob is read.
+    fn pack_records_from(&self, start: RecordsEnd) -> Result<HashMap<u64, Vec<Locator>>> {
+        let mut scan = self.blobs.packs().scan_from(start);
         let mut by_tag: HashMap<u64, Vec<Locator>> = HashMap::new();
-        while let Some((loc, tag, _)) = scan.next_record(u64::from(u32::MAX))? {
+        while let Some((loc, tag, _)) = scan.next_header(u64::from(u32::MAX), |_| false)? {
             by_tag.entry(tag).or_default().push(loc);
         }
-        Ok((by_tag, scan.position()))
+        Ok(by_tag)
     }
 
     /// The sled database (for audits and tamper tests).

@@ -100,6 +100,19 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A version's status: `truncated` (only seen cut off, beside the
+    /// current version), `superseded`, or for the current one `present` or
+    /// `removed` as the slot is.
+    pub fn version_status(&self, v: &Version, present: bool) -> &'static str {
+        let current = v.id == self.latest();
+        match (current, v.truncated, present) {
+            (false, true, _) => "truncated",
+            (false, false, _) => "superseded",
+            (true, _, true) => "present",
+            (true, _, false) => "removed",
+        }
+    }
+
     /// The current version's id: the one the latest capture showing the
     /// comment showed (a reverted edit makes an older version current
     /// again).

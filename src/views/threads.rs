@@ -364,19 +364,10 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
         let current = slot.latest();
         let mut versions = Vec::new();
         for v in &slot.versions {
-            let latest = v.id == current;
             versions.push(VersionView {
                 id: v.id,
                 body: body_of(&events, &v.id)?,
-                status: if !latest && v.truncated {
-                    "truncated"
-                } else if !latest {
-                    "superseded"
-                } else if present {
-                    "present"
-                } else {
-                    "removed"
-                },
+                status: slot.version_status(v, present),
                 first_seen: cap(v.first_seen),
                 last_seen: cap(v.last_seen),
                 aliases: v.aliases.clone(),

@@ -21,6 +21,17 @@ fn three_documents(env: &Env) -> String {
     env.head().replace(' ', ":")
 }
 
+/// The files moved aside (`*.torn-*`) in `dir`.
+fn torn_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".torn-"))
+        .collect();
+    out.sort();
+    out
+}
+
 fn thread_json(env: &Env) -> Value {
     let mut t = env
         .ok(&[
@@ -113,13 +124,10 @@ fn a_torn_tail_is_moved_aside_not_deleted() {
     std::fs::write(&segment, &bytes).unwrap();
     env.ok(&["verify", "--checkpoint", &checkpoint]);
     env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
-    let aside: Vec<_> = std::fs::read_dir(env.archive.join("log"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("00000000.seg.torn-"))
-        .collect();
+    let aside = torn_files(&env.archive.join("log"));
     assert_eq!(aside.len(), 1, "{aside:?}");
-    let kept = std::fs::read(env.archive.join("log").join(&aside[0])).unwrap();
+    assert!(aside[0].file_name().unwrap().to_string_lossy().starts_with("00000000.seg.torn-"));
+    let kept = std::fs::read(&aside[0]).unwrap();
     assert_eq!(kept, bytes[committed..].to_vec());
     env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
@@ -145,11 +153,7 @@ fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
     // last closed commit.
     env.ok(&["ingest", &crate::support::jsonl_fixture()]);
     env.ok(&["verify", "--checkpoint", &first]);
-    let aside = std::fs::read_dir(env.archive.join("log"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".torn-"))
-        .count();
-    assert_eq!(aside, 1);
+    assert_eq!(torn_files(&env.archive.join("log")).len(), 1);
 }
 
 #[test]
@@ -168,11 +172,7 @@ fn damage_before_whole_commits_is_reported_never_cut() {
     let run = env.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
     assert!(run.stderr.contains("damage, not a torn tail; nothing was cut"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), damaged, "no byte was cut or moved");
-    let moved: Vec<_> = std::fs::read_dir(env.archive.join("captures"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".torn-"))
-        .collect();
+    let moved = torn_files(&env.archive.join("captures"));
     assert!(moved.is_empty(), "the blobs those commits rely on stay: {moved:?}");
     // Undo the damage: everything is there again.
     std::fs::write(&segment, &before).unwrap();
@@ -205,12 +205,8 @@ fn torn_tails_moved_aside_never_overwrite_each_other() {
         let at = format!("2012-04-0{}T00:00:00Z", i + 1);
         env.ok(&["ingest", &page(), "--fetched-at", &at]);
     }
-    let kept: Vec<Vec<u8>> = std::fs::read_dir(env.archive.join("log"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains(".torn-"))
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let kept: Vec<Vec<u8>> =
+        torn_files(&env.archive.join("log")).iter().map(|p| std::fs::read(p).unwrap()).collect();
     assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(kept.contains(&b"FIRST-TORN-TAIL".to_vec()) && kept.contains(&b"SECOND-TORN-TAIL".to_vec()));
 }
