@@ -233,18 +233,16 @@ impl ThreadState {
         self.captures.push(capture);
 
         let mut by_version: HashMap<EventId, usize> = HashMap::new();
-        // Slots by (posted time, author): the first one of each, as a scan
-        // would find it (one lookup per new comment, not a scan: a page of
-        // a million comments stays linear).
-        let mut by_time: HashMap<(Timestamp, Option<String>), usize> = HashMap::new();
         for (i, s) in self.slots.iter().enumerate() {
             for v in &s.versions {
                 by_version.insert(v.id, i);
             }
-            if let Some(t) = s.posted_at {
-                by_time.entry((t, s.author.clone())).or_insert(i);
-            }
         }
+        // Slots by (posted time, author): the first one of each, as a scan
+        // would find it (one lookup per new comment, not a scan: a page of
+        // a million comments stays linear). Built at the first comment not
+        // seen before: a re-scrape showing nothing new never needs it.
+        let mut by_time: Option<HashMap<(Timestamp, Option<String>), usize>> = None;
         let mut now: HashMap<usize, EventId> = HashMap::new();
         let mut done: HashSet<EventId> = HashSet::new();
         let mut last_pos: Option<usize> = None;
@@ -269,6 +267,16 @@ impl ThreadState {
                             item.id
                         )));
                     };
+                    let slots = &self.slots;
+                    let by_time = by_time.get_or_insert_with(|| {
+                        let mut m = HashMap::new();
+                        for (i, s) in slots.iter().enumerate() {
+                            if let Some(t) = s.posted_at {
+                                m.entry((t, s.author.clone())).or_insert(i);
+                            }
+                        }
+                        m
+                    });
                     let existing = c.posted_at.and_then(|t| by_time.get(&(t, c.author.clone())).copied());
                     let version = Version {
                         id: item.id,
