@@ -142,9 +142,9 @@ fn verify_log(
     let mut chain = ChainHash::GENESIS;
     let mut true_chain = ChainHash::GENESIS;
 
-    // Every id seen, with its seq and kind (one map: it is the largest
-    // structure verify holds).
-    let mut seen: HashMap<EventId, (Seq, EventKind)> = HashMap::new();
+    // Every id seen, with its seq, kind and bucket (the first 8 bytes of
+    // its key; one map: it is the largest structure verify holds).
+    let mut seen: HashMap<EventId, Seen> = HashMap::new();
     let mut folded: HashMap<EventId, EventId> = HashMap::new();
     let mut counts = KindCounts::default();
     let mut blobs: Vec<(BlobId, Seq)> = Vec::new();
@@ -229,12 +229,8 @@ fn verify_log(
                     }
                 }
             }
-            match store.seq_of(&e.id)? {
-                Some(s) if s == e.seq => {}
-                Some(s) => r.find("index", Some(e.seq), Some(e.id), format!("index maps this id to seq {s}")),
-                None => r.find("index", Some(e.seq), Some(e.id), "id missing from the index".into()),
-            }
-            if let Some((prev, _)) = seen.insert(e.id, (e.seq, e.event.kind())) {
+            let bucket = fingerprint(&crate::store::buckets::bucket_of(&e.event));
+            if let Some((prev, _, _)) = seen.insert(e.id, (e.seq, e.event.kind(), bucket)) {
                 if !opts.quick {
                     r.find(
                         "duplicate",
@@ -260,7 +256,7 @@ fn verify_log(
                     }
                     captures.insert(e.id, (crate::store::parse_key_of(c), items));
                     for referenced in e.event.references() {
-                        match seen.get(&referenced).map(|(s, _)| s) {
+                        match seen.get(&referenced).map(|(s, _, _)| s) {
                             Some(s) if *s < e.seq => {}
                             Some(s) => r.find(
                                 "reference",
@@ -328,30 +324,7 @@ fn verify_log(
         }
     }
 
-    // Index to log.
-    for item in store.scan_index() {
-        let (id, seq) = item?;
-        r.index_entries += 1;
-        match (id, seq) {
-            (Err(why), _) => r.find("index-stale", None, None, why),
-            (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
-            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _)| s) {
-                Some(s) if *s == seq => {}
-                Some(s) => r.find(
-                    "index-stale",
-                    Some(seq),
-                    Some(id),
-                    format!("index says seq {seq}, the log has it at seq {s}"),
-                ),
-                None => r.find(
-                    "index-stale",
-                    Some(seq),
-                    Some(id),
-                    format!("index maps {id} to seq {seq}, but no entry has that id"),
-                ),
-            },
-        }
-    }
+    check_index(&mut r, archive, &seen, last)?;
 
     if opts.quick {
         return Ok(r);
@@ -377,7 +350,7 @@ fn verify_log(
                 ),
                 Some((k, counts)) if *k != key || *counts != p.counts => r.find(
                     "parsed",
-                    seen.get(&p.capture).map(|(s, _)| *s),
+                    seen.get(&p.capture).map(|(s, _, _)| *s),
                     Some(p.capture),
                     "parse record does not match its capture (key or counts differ)".into(),
                 ),
@@ -427,6 +400,120 @@ fn verify_log(
     Ok(r)
 }
 
+/// What verify keeps of each id: its seq, its kind and its bucket's
+/// [`fingerprint`].
+type Seen = (Seq, EventKind, u64);
+
+/// The first 8 bytes of a bucket key.
+fn fingerprint(bucket: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bucket[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// The id index against the log: the index files are whole; every run
+/// entry names the id at its seq; every article's id set holds exactly its
+/// events; and every entry of the log (seqs 1..=`last`) is in both, once.
+fn check_index(
+    r: &mut VerifyReport,
+    archive: &Archive,
+    seen: &HashMap<EventId, Seen>,
+    last: Seq,
+) -> Result<()> {
+    let store = archive.store();
+    for p in store.index_problems()? {
+        r.find("index", None, None, p);
+    }
+    let n = usize::try_from(last.0).unwrap_or(usize::MAX).min(seen.len().max(1) * 2);
+    let slot = |seq: Seq| -> Option<usize> { (seq.0 >= 1 && seq.0 <= n as u64).then(|| seq.0 as usize - 1) };
+    // Runs: id -> seq.
+    let mut indexed = vec![false; n];
+    for item in store.scan_index() {
+        let (id, seq) = item?;
+        r.index_entries += 1;
+        match (id, seq) {
+            (Err(why), _) => r.find("index-stale", None, None, why),
+            (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
+            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _, _)| *s) {
+                Some(s) if s == seq => match slot(seq) {
+                    Some(i) if indexed[i] => {
+                        r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
+                    }
+                    Some(i) => indexed[i] = true,
+                    None => {}
+                },
+                Some(s) => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index says seq {seq}, the log has it at seq {s}"),
+                ),
+                None => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index maps {id} to seq {seq}, but no entry has that id"),
+                ),
+            },
+        }
+    }
+    // Buckets: each article's id set.
+    let mut bucketed = vec![false; n];
+    for item in store.scan_buckets() {
+        let (key, entries) = item?;
+        let at = crate::model::ids::to_hex(&key[..8]);
+        let entries = match entries {
+            Ok(e) => e,
+            Err(why) => {
+                r.find(
+                    "index-stale",
+                    None,
+                    None,
+                    format!("the id set of bucket {at}… does not decode: {why}"),
+                );
+                continue;
+            }
+        };
+        for (id, seq) in entries {
+            match seen.get(&id) {
+                Some((s, _, b)) if *s == seq && *b == fingerprint(&key) => {
+                    if let Some(i) = slot(seq) {
+                        bucketed[i] = true;
+                    }
+                }
+                Some((s, _, _)) if *s == seq => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("the id set of bucket {at}… holds this id, which belongs to another article's"),
+                ),
+                _ => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("the id set of bucket {at}… maps {id} to seq {seq}; the log disagrees"),
+                ),
+            }
+        }
+    }
+    let missing: Vec<(usize, bool)> =
+        (0..n).filter(|i| !indexed[*i] || !bucketed[*i]).map(|i| (i, indexed[i])).take(10_000).collect();
+    if !missing.is_empty() {
+        let by_seq: HashMap<Seq, EventId> = seen.iter().map(|(id, (s, _, _))| (*s, *id)).collect();
+        for (i, in_runs) in missing {
+            let seq = Seq(i as u64 + 1);
+            let Some(id) = by_seq.get(&seq) else { continue };
+            let message = if in_runs {
+                "id missing from its article's id set: the duplicate check would not see it".to_string()
+            } else {
+                "id missing from the index".to_string()
+            };
+            r.find("index", Some(seq), Some(*id), message);
+        }
+    }
+    Ok(())
+}
+
 /// A merge folds ids of its kind into an id of its kind, never an id into
 /// itself, never one id into two different ones, and never into a cycle.
 fn check_merge(
@@ -434,7 +521,7 @@ fn check_merge(
     seq: Seq,
     id: EventId,
     m: &crate::model::Merge,
-    seen: &HashMap<EventId, (Seq, EventKind)>,
+    seen: &HashMap<EventId, Seen>,
     folded: &mut HashMap<EventId, EventId>,
 ) {
     let want = match m.kind {
@@ -442,7 +529,7 @@ fn check_merge(
         crate::model::MergeKind::Article => EventKind::Article,
     };
     for x in std::iter::once(&m.keep).chain(&m.fold) {
-        if let Some((_, k)) = seen.get(x) {
+        if let Some((_, k, _)) = seen.get(x) {
             if *k != want {
                 r.find("merge", Some(seq), Some(id), format!("{} merge names {x}, a {k}", m.kind.name()));
             }

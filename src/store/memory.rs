@@ -3,8 +3,12 @@
 
 use crate::error::{Error, Result};
 use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
+use crate::store::buckets;
+use crate::store::idruns::IdSeq;
 use crate::store::kv::MemoryTree;
-use crate::store::{HeadState, IndexRead, KvTree, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store};
+use crate::store::{
+    BucketRead, HeadState, IndexRead, KvTree, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +17,7 @@ use std::sync::{Arc, Mutex};
 pub struct MemoryStore {
     log: BTreeMap<Seq, LogEntry>,
     index: BTreeMap<EventId, Seq>,
+    buckets: BTreeMap<[u8; 32], Vec<IdSeq>>,
     blobs: HashMap<BlobId, Vec<u8>>,
     head: HeadState,
     parsed: BTreeMap<ParseKey, ParsedDoc>,
@@ -61,9 +66,14 @@ impl Store for MemoryStore {
             }
             expected = expected.next();
         }
+        let mut new: HashMap<[u8; 32], Vec<IdSeq>> = HashMap::new();
         for e in segments.iter().flatten() {
             self.index.insert(e.id, e.seq);
             self.log.insert(e.seq, e.clone());
+            new.entry(buckets::bucket_of(&e.event)).or_default().push((e.id, e.seq));
+        }
+        for (key, entries) in new {
+            buckets::insert(self.buckets.entry(key).or_default(), entries);
         }
         for (k, p) in parsed {
             self.parsed.insert(*k, *p);
@@ -117,6 +127,14 @@ impl Store for MemoryStore {
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
         Box::new(self.index.iter().map(|(id, seq)| Ok((Ok(*id), Ok(*seq)))))
+    }
+
+    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
+        Ok(self.buckets.get(key).cloned().unwrap_or_default())
+    }
+
+    fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
+        Box::new(self.buckets.iter().map(|(k, v)| Ok((*k, Ok(v.clone())))))
     }
 
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {

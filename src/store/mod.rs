@@ -7,7 +7,9 @@
 //! by id, dense seqs, the hash chain, one atomic commit per document.
 
 pub mod blobs;
+pub mod buckets;
 pub mod envelope;
+pub mod idruns;
 pub mod kv;
 pub mod memory;
 pub mod portable;
@@ -169,9 +171,20 @@ pub trait Store: Send + Sync {
     /// decoded entries or the reason it does not decode (for audits: one bad
     /// segment does not stop the scan).
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_>;
-    /// Every id index entry in key order, each as the id and its seq or the
-    /// reason the value does not decode.
+    /// Every id index entry (run by run, each in id order), each as the id
+    /// and its seq or the reason it does not decode.
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_>;
+    /// What is wrong with the id index's files (unusable runs, checksums
+    /// that do not match), for audits.
+    fn index_problems(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// The (id, seq) of every event of bucket `key` ([`buckets`]), sorted
+    /// by id: the duplicate check's one read per article.
+    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<idruns::IdSeq>>;
+    /// Every bucket in key order, each as its key and its entries or why
+    /// they do not decode, for audits.
+    fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_>;
     /// The key-value tree `name` (created empty when missing), for views.
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>>;
     /// Removes tree `name` and its contents.
@@ -184,6 +197,10 @@ pub trait Store: Send + Sync {
 /// they cannot be decoded.
 pub type SegmentRead = (Seq, std::result::Result<Vec<LogEntry>, String>);
 
+/// One bucket as an audit reads it: its key, and its entries or why they
+/// cannot be decoded.
+pub type BucketRead = ([u8; 32], std::result::Result<Vec<idruns::IdSeq>, String>);
+
 /// One page's latest-capture record as an audit reads it: the page key,
 /// and the blob id or why the value does not decode.
 pub type PageBaseRead = ([u8; 32], std::result::Result<BlobId, String>);
@@ -193,11 +210,13 @@ pub type PageBaseRead = ([u8; 32], std::result::Result<BlobId, String>);
 /// (stable across re-scrapes, whatever the file is called), else its source
 /// URL, else its source path.
 pub fn page_key(capture: &crate::model::Capture) -> [u8; 32] {
+    if let Some(a) = capture.articles.first() {
+        return buckets::article_bucket(a.key.as_str());
+    }
     let mut h = blake3::Hasher::new();
-    match (capture.articles.first(), &capture.source_url) {
-        (Some(a), _) => h.update(b"article\0").update(a.key.as_str().as_bytes()),
-        (None, Some(url)) => h.update(b"url\0").update(url.as_bytes()),
-        (None, None) => h.update(b"source\0").update(capture.source.as_bytes()),
+    match &capture.source_url {
+        Some(url) => h.update(b"url\0").update(url.as_bytes()),
+        None => h.update(b"source\0").update(capture.source.as_bytes()),
     };
     *h.finalize().as_bytes()
 }
@@ -418,13 +437,6 @@ impl Archive {
         self.group = on;
     }
 
-    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        match self.pending_ids.get(id) {
-            Some(s) => Ok(Some(*s)),
-            None => self.store.seq_of(id),
-        }
-    }
-
     /// The parse record of `key`, pending documents included.
     pub fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
         match self.pending_parsed.iter().find(|(k, _)| k == key) {
@@ -486,9 +498,19 @@ impl Archive {
         let mut outcome = AppendOutcome::default();
         let mut seen: HashSet<EventId> = HashSet::new();
         let mut fresh: Vec<(EventId, &Event)> = Vec::new();
+        // The stored ids of each bucket (article) the document touches: one
+        // read per article, not one lookup per event.
+        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>> = HashMap::new();
         for (i, event) in doc.events.iter().enumerate() {
             let id = doc.ids.get(i).copied().unwrap_or_else(|| event.id());
-            let duplicate = !seen.insert(id) || self.seq_of(&id)?.is_some();
+            let duplicate = !seen.insert(id) || self.pending_ids.contains_key(&id) || {
+                let key = buckets::bucket_of(event);
+                let stored = match held.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(self.store.bucket(&key)?),
+                };
+                buckets::holds(stored, &id)
+            };
             if duplicate {
                 outcome.duplicate.add(event.kind());
             } else {
@@ -588,8 +610,26 @@ impl Archive {
 
     /// The event with id `id`.
     pub fn event(&self, id: &EventId) -> Result<Event> {
-        let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
-        Ok(self.entry(seq)?.event)
+        match self.entry_by_id(id)? {
+            Some(e) => Ok(e.event),
+            None => Err(Error::NotFound(format!("no event {id}"))),
+        }
+    }
+
+    /// The entry of event `id`, if the log holds it. The index's answer is
+    /// checked against the entry it points at: a damaged index is an
+    /// error, never another event.
+    pub fn entry_by_id(&self, id: &EventId) -> Result<Option<LogEntry>> {
+        match self.store.seq_of(id)? {
+            None => Ok(None),
+            Some(seq) => {
+                let entry = self.entry(seq)?;
+                if entry.id != *id {
+                    return Err(stale_index(id, seq, &entry.id));
+                }
+                Ok(Some(entry))
+            }
+        }
     }
 
     /// The events with these ids, read with one decode per log segment
@@ -607,7 +647,7 @@ impl Archive {
         for (id, seq) in seqs {
             let (at, event) = found.get(&seq).ok_or(Error::MissingEntry(seq))?;
             if *at != id {
-                return Err(Error::Corrupt(format!("index maps {id} to seq {seq}, which holds {at}")));
+                return Err(stale_index(&id, seq, at));
             }
             out.insert(id, event.clone());
         }
@@ -651,16 +691,20 @@ impl Archive {
         let ids = self.store.ids_with_prefix(&p)?;
         match ids.as_slice() {
             [] => Err(Error::NotFound(format!("no event matches {prefix}"))),
-            [id] => {
-                let seq = self
-                    .store
-                    .seq_of(id)?
-                    .ok_or_else(|| Error::Corrupt(format!("index lost {id} during lookup")))?;
-                Ok((*id, seq))
-            }
+            [id] => match self.entry_by_id(id)? {
+                Some(e) => Ok((*id, e.seq)),
+                None => Err(Error::Corrupt(format!("index lost {id} during lookup"))),
+            },
             _ => Err(Error::Ambiguous { prefix: prefix.to_string(), candidates: ids }),
         }
     }
+}
+
+/// The error for an index entry that points at another event.
+fn stale_index(id: &EventId, seq: Seq, holds: &EventId) -> Error {
+    Error::Corrupt(format!(
+        "the id index maps {id} to seq {seq}, which holds {holds}; `cairn repair` rebuilds the index"
+    ))
 }
 
 #[cfg(test)]

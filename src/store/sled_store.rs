@@ -14,13 +14,19 @@
 //! | key | value |
 //! |---|---|
 //! | `s` + first seq (u64 BE) | the segment's [`Locator`] in the segment files (16 bytes) |
-//! | `i` + event id (32 bytes) | the event's seq (u64 BE) |
+//! | `d` + bucket (32 bytes) | every (id, seq) of the bucket's events ([`buckets`]: one value per article) |
 //! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
 //! | `m` + `end` | the committed end of the segment files ([`RecordsEnd`], 12 bytes) |
 //! | `b` + page key (32 bytes) | the enveloped [`BlobId`] of the page's latest capture (a delta base) |
 //! | `c` + blob id (32 bytes) | the blob's [`Locator`] in the pack files (16 bytes) |
 //! | `m` + `pack` | the committed end of the pack files ([`RecordsEnd`], 12 bytes) |
+//! | `m` + `index` | the index layout (`2`: buckets and id runs; absent in an index an older cairn made, which kept `i` + id per event and is converted on open) |
+//!
+//! The global id index (id to seq, for `show PREFIX` and lookups) is not
+//! in sled: it is the sorted runs of `index/` ([`IdRuns`]), written with
+//! each commit, and rebuilt from the log files on open when they are
+//! missing or behind. sled holds O(documents) keys, never one per event.
 //!
 //! The archive is locked with an OS file lock on `ARCHIVE/lock` before sled
 //! opens, so a second cairn process gets a clear "in use" error instead of
@@ -30,10 +36,12 @@ use crate::error::{Error, Result};
 use crate::model::{chain_step, BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::blobs;
 use crate::store::blobs::BlobDir;
+use crate::store::buckets;
 use crate::store::envelope;
+use crate::store::idruns::{self, IdRuns, IdSeq};
 use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
 use crate::store::{
-    HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
+    BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
 };
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -66,7 +74,11 @@ fn view_tree_name(name: &str) -> String {
 }
 
 const SEGMENT: u8 = b's';
-const INDEX: u8 = b'i';
+/// The per-event index key of an older cairn's index (converted on open).
+const OLD_INDEX: u8 = b'i';
+const BUCKET: u8 = b'd';
+const INDEX_LAYOUT_KEY: &[u8] = b"mindex";
+const INDEX_LAYOUT: &[u8] = b"2";
 const PARSED: u8 = b'p';
 const PAGE_BASE: u8 = b'b';
 const BLOB: u8 = b'c';
@@ -80,10 +92,66 @@ fn segment_key(seq: Seq) -> [u8; 9] {
     k
 }
 
-fn index_key(id: &EventId) -> [u8; 33] {
-    let mut k = [INDEX; 33];
-    k[1..].copy_from_slice(id.as_bytes());
+fn bucket_key(bucket: &[u8; 32]) -> [u8; 33] {
+    let mut k = [BUCKET; 33];
+    k[1..].copy_from_slice(bucket);
     k
+}
+
+/// The stored entries of `bucket` (none when it has no value yet).
+fn read_bucket(tree: &sled::Tree, bucket: &[u8; 32]) -> Result<Vec<IdSeq>> {
+    match tree.get(bucket_key(bucket))? {
+        None => Ok(Vec::new()),
+        Some(v) => buckets::decode(&v).map_err(|why| {
+            Error::Corrupt(format!(
+                "an article's id set in the index does not decode ({why}); `cairn repair` rebuilds it"
+            ))
+        }),
+    }
+}
+
+/// Bucket values changed by entries not yet written to sled, each loaded
+/// from the tree when first touched.
+#[derive(Default)]
+struct BucketWrites {
+    map: HashMap<[u8; 32], Vec<IdSeq>>,
+    /// Entries added since the last drain.
+    added: usize,
+}
+
+impl BucketWrites {
+    /// Adds (bucket, id, seq) triples.
+    fn add(
+        &mut self,
+        tree: &sled::Tree,
+        items: impl IntoIterator<Item = ([u8; 32], EventId, Seq)>,
+    ) -> Result<()> {
+        let mut new: HashMap<[u8; 32], Vec<IdSeq>> = HashMap::new();
+        for (b, id, seq) in items {
+            new.entry(b).or_default().push((id, seq));
+            self.added += 1;
+        }
+        for (b, entries) in new {
+            let cur = match self.map.entry(b) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(read_bucket(tree, &b)?),
+            };
+            buckets::insert(cur, entries);
+        }
+        Ok(())
+    }
+
+    /// Moves every changed value into `batch`.
+    fn drain_into(&mut self, batch: &mut sled::Batch) {
+        for (b, entries) in self.map.drain() {
+            batch.insert(&bucket_key(&b)[..], buckets::encode(&entries));
+        }
+        self.added = 0;
+    }
+}
+
+fn bucket_items(entries: &[LogEntry]) -> impl Iterator<Item = ([u8; 32], EventId, Seq)> + '_ {
+    entries.iter().map(|e| (buckets::bucket_of(&e.event), e.id, e.seq))
 }
 
 fn decode_seq(bytes: &[u8], what: &str) -> Result<Seq> {
@@ -100,6 +168,13 @@ pub struct SledStore {
     tree: sled::Tree,
     blobs: BlobDir,
     segments: RecordDir,
+    /// The id index's sorted runs (`index/`).
+    runs: IdRuns,
+    /// Entries the id runs were rebuilt for when this store was opened.
+    runs_rebuilt: u64,
+    /// The index layout marker is not one this cairn knows: appends are
+    /// refused until `cairn repair`.
+    layout_problem: Option<String>,
     /// Page base records (page key, latest blob) staged since the last
     /// commit, in order.
     pending_bases: Vec<([u8; 32], BlobId)>,
@@ -317,6 +392,9 @@ impl SledStore {
             tree,
             blobs: BlobDir::new(root.join("captures")),
             segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
+            runs: IdRuns::open(&root.join("index"), true)?,
+            runs_rebuilt: 0,
+            layout_problem: None,
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
@@ -324,6 +402,9 @@ impl SledStore {
             caught_up: 0,
             _lock: lock,
         };
+        if rebuild {
+            store.runs.clear()?;
+        }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
         if caught > 0 && !rebuild {
@@ -332,6 +413,8 @@ impl SledStore {
                 root.display()
             );
         }
+        store.convert_old_index(caught)?;
+        store.runs_rebuilt = store.reconcile_runs();
         Ok((store, moved))
     }
 
@@ -384,6 +467,8 @@ impl SledStore {
         let mut new_blobs: HashMap<BlobId, Locator> = HashMap::new();
         // The commit being read: its writes, head, pack end and digest.
         let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut group_items: Vec<([u8; 32], EventId, Seq)> = Vec::new();
+        let mut bucket_writes = BucketWrites::default();
         let mut group_head = head;
         let mut group_pack_end = pack_end;
         let mut digest = blake3::Hasher::new();
@@ -408,12 +493,14 @@ impl SledStore {
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
                 }
+                bucket_writes.add(&self.tree, group_items.drain(..))?;
                 head = group_head;
                 pack_end = group_pack_end;
                 end = scan.position();
                 digest = blake3::Hasher::new();
                 expected = next_commit.next();
                 if in_batch >= 65_536 {
+                    bucket_writes.drain_into(&mut batch);
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -469,9 +556,6 @@ impl SledStore {
                 seg_pack_end = seg_pack_end.max(blob_end);
             }
             writes.push((segment_key(entries[0].seq).to_vec(), loc.to_bytes().to_vec()));
-            for e in &entries {
-                writes.push((index_key(&e.id).to_vec(), e.seq.to_be_bytes().to_vec()));
-            }
             in_batch += entries.len();
             group_head = next;
             group_pack_end = seg_pack_end;
@@ -480,15 +564,18 @@ impl SledStore {
                 digest.update(&(payload.len() as u32).to_be_bytes());
                 digest.update(&payload);
                 group.extend(writes);
+                group_items.extend(bucket_items(&entries));
             } else {
                 // An older cairn's segment: taken in as it is.
                 for (k, v) in writes {
                     batch.insert(k, v);
                 }
+                bucket_writes.add(&self.tree, bucket_items(&entries))?;
                 head = group_head;
                 pack_end = group_pack_end;
                 end = scan.position();
                 if in_batch >= 65_536 {
+                    bucket_writes.drain_into(&mut batch);
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -496,10 +583,104 @@ impl SledStore {
         }
         let taken = head.seq.0 - self.head()?.seq.0;
         if end != start {
+            bucket_writes.drain_into(&mut batch);
             self.apply_catch_up(batch, end, pack_end, &head)?;
             self.db.flush()?;
         }
         Ok(taken)
+    }
+
+    /// Converts an index an older cairn made (one `i` + id key per event)
+    /// to buckets, once: every entry of the log is added to its bucket and
+    /// the old keys are removed. An index whose every entry was caught up
+    /// just now (a new or rebuilt one) is marked without a scan.
+    fn convert_old_index(&mut self, caught: u64) -> Result<()> {
+        match self.tree.get(INDEX_LAYOUT_KEY)? {
+            Some(v) if v == INDEX_LAYOUT => return Ok(()),
+            Some(v) => {
+                // Reads go on (an audit reports it); appends are refused.
+                self.layout_problem = Some(format!(
+                    "the index says layout {:?}; this cairn writes {:?}",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(INDEX_LAYOUT)
+                ));
+                return Ok(());
+            }
+            None => {}
+        }
+        let head = self.head()?;
+        if caught < head.seq.0 {
+            tracing::info!("{}: converting the index to per-article id sets", self.root.display());
+            let mut writes = BucketWrites::default();
+            let mut batch = sled::Batch::default();
+            for e in self.entries_from(Seq(1))? {
+                let e = e?;
+                writes.add(&self.tree, [(buckets::bucket_of(&e.event), e.id, e.seq)])?;
+                if writes.added >= 262_144 {
+                    writes.drain_into(&mut batch);
+                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            writes.drain_into(&mut batch);
+            self.tree.apply_batch(batch)?;
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for kv in self.tree.scan_prefix([OLD_INDEX]) {
+                let (k, _) = kv?;
+                batch.remove(k);
+                n += 1;
+                if n % 262_144 == 0 {
+                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            self.tree.apply_batch(batch)?;
+        }
+        self.tree.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Brings the id runs up to the head: runs past it are dropped, and the
+    /// entries after the last run are read from the log into new runs.
+    /// Returns the number of entries indexed. A log that cannot be read
+    /// whole leaves the runs short (a warning here; `verify` names it).
+    fn reconcile_runs(&mut self) -> u64 {
+        let head = match self.head() {
+            Ok(h) => h.seq,
+            Err(_) => return 0,
+        };
+        self.runs.cut_to(head);
+        let start = self.runs.end();
+        let mut result: Result<()> = Ok(());
+        while self.runs.end() < head {
+            let from = self.runs.end().next();
+            let chunk: Result<Vec<IdSeq>> = self
+                .entries_from(from)
+                .and_then(|it| it.take(idruns::BUILD_CHUNK).map(|e| e.map(|e| (e.id, e.seq))).collect());
+            result = chunk.and_then(|c| {
+                if c.is_empty() {
+                    return Err(Error::MissingEntry(from));
+                }
+                self.runs.add(c)
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = result {
+            tracing::warn!(
+                "{}: the id index could not be rebuilt past seq {} ({e}); `cairn verify` shows why",
+                self.root.display(),
+                self.runs.end()
+            );
+        }
+        self.runs.end().0.saturating_sub(start.0)
+    }
+
+    /// Entries the id runs were rebuilt for from the log when this store
+    /// was opened.
+    pub fn runs_rebuilt(&self) -> u64 {
+        self.runs_rebuilt
     }
 
     /// Every commit record up to the committed end decodes, and the chain
@@ -732,25 +913,11 @@ impl Store for SledStore {
     }
 
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        match self.tree.get(index_key(id))? {
-            None => Ok(None),
-            Some(v) => decode_seq(&v, &format!("index entry for {id}")).map(Some),
-        }
+        self.runs.seq_of(id)
     }
 
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
-        let mut key = vec![INDEX];
-        key.extend_from_slice(prefix.byte_prefix());
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(key) {
-            let (k, _) = kv?;
-            let arr: [u8; 32] =
-                k[1..].try_into().map_err(|_| Error::Corrupt(format!("index key of {} bytes", k.len())))?;
-            if prefix.matches(&arr) {
-                out.push(EventId(arr));
-            }
-        }
-        Ok(out)
+        Ok(self.runs.with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
@@ -783,6 +950,9 @@ impl Store for SledStore {
         head: &HeadState,
         parsed: &[(ParseKey, ParsedDoc)],
     ) -> Result<()> {
+        if let Some(why) = &self.layout_problem {
+            return Err(Error::IndexUnreadable { path: self.root.clone(), why: why.clone() });
+        }
         let mut records = Vec::with_capacity(segments.len());
         for entries in segments {
             let Some(first) = entries.first() else { continue };
@@ -815,9 +985,20 @@ impl Store for SledStore {
             }
             batch.insert(END_KEY, &end.to_bytes()[..]);
         }
-        for e in segments.iter().flatten() {
-            batch.insert(&index_key(&e.id)[..], &e.seq.to_be_bytes()[..]);
+        // The id index: one run of this commit's ids, and one value per
+        // article touched.
+        let all: Vec<IdSeq> = segments.iter().flatten().map(|e| (e.id, e.seq)).collect();
+        if !all.is_empty() {
+            self.runs.cut_to(Seq(all[0].1 .0 - 1));
+            if self.runs.end().next() == all[0].1 {
+                self.runs.add(all)?;
+            }
         }
+        let mut bucket_writes = BucketWrites::default();
+        for entries in segments {
+            bucket_writes.add(&self.tree, bucket_items(entries))?;
+        }
+        bucket_writes.drain_into(&mut batch);
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
@@ -980,13 +1161,38 @@ impl Store for SledStore {
     }
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
-        Box::new(self.tree.scan_prefix([INDEX]).map(|kv| {
+        match self.runs.scan() {
+            Ok(it) => Box::new(it.map(|r| r.map(|(id, seq)| (Ok(id), Ok(seq))))),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    }
+
+    fn index_problems(&self) -> Result<Vec<String>> {
+        let mut out = self.runs.problems()?;
+        out.extend(self.layout_problem.clone());
+        let head = self.head()?.seq;
+        if self.runs.end() != head {
+            out.push(format!(
+                "the id index (index/) covers seqs 1..={}, the log 1..={head}; `cairn repair` rebuilds it",
+                self.runs.end()
+            ));
+        }
+        if self.tree.scan_prefix([OLD_INDEX]).next().is_some() {
+            out.push("the index still holds per-event keys of an older layout".into());
+        }
+        Ok(out)
+    }
+
+    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
+        read_bucket(&self.tree, key)
+    }
+
+    fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
+        Box::new(self.tree.scan_prefix([BUCKET]).map(|kv| {
             let (k, v) = kv?;
-            let id = <[u8; 32]>::try_from(&k[1..])
-                .map(EventId)
-                .map_err(|_| format!("index key of {} bytes", k.len()));
-            let seq = decode_seq(&v, "index value").map_err(|e| e.to_string());
-            Ok((id, seq))
+            let key: [u8; 32] =
+                k[1..].try_into().map_err(|_| Error::Corrupt(format!("bucket key of {} bytes", k.len())))?;
+            Ok((key, buckets::decode(&v)))
         }))
     }
 

@@ -156,10 +156,7 @@ impl<'a> StateTx<'a> {
         if let Some(e) = self.recent.get(id) {
             return Ok(Some(Arc::clone(e)));
         }
-        match self.archive.store().seq_of(id)? {
-            None => Ok(None),
-            Some(seq) => Ok(Some(Arc::new(self.archive.entry(seq)?))),
-        }
+        Ok(self.archive.entry_by_id(id)?.map(Arc::new))
     }
 
     /// The entry at `seq`, from the log.

@@ -342,16 +342,11 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     let events = archive.events_by_id(&ids)?;
     let article = match state.article_versions.last() {
         None => None,
-        Some(id) => {
-            let seq = archive
-                .store()
-                .seq_of(id)?
-                .ok_or_else(|| Error::Corrupt(format!("article {id} not in the log")))?;
-            match archive.entry(seq)?.event {
-                Event::Article(a) => Some(a),
-                _ => None,
-            }
-        }
+        Some(id) => match archive.entry_by_id(id)?.map(|e| e.event) {
+            Some(Event::Article(a)) => Some(a),
+            Some(_) => None,
+            None => return Err(Error::Corrupt(format!("article {id} not in the log"))),
+        },
     };
     let cap = |i: u32| state.captures[i as usize].clone();
     let mut comments: Vec<CommentView> = Vec::new();
@@ -466,10 +461,7 @@ pub fn preview_capture(
         if let Some(e) = mine.get(id) {
             return Ok(Some(std::sync::Arc::clone(e)));
         }
-        match archive.store().seq_of(id)? {
-            Some(seq) => Ok(Some(std::sync::Arc::new(archive.entry(seq)?))),
-            None => Ok(None),
-        }
+        Ok(archive.entry_by_id(id)?.map(std::sync::Arc::new))
     };
     for seen in &capture.articles {
         let state = load_thread(archive, &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));

@@ -188,24 +188,78 @@ fn a_changed_blob_is_caught_at_its_capture() {
     assert!(has(&f, "blob", second["seq"].as_u64().unwrap()), "{f:#?}");
 }
 
-#[test]
-fn a_stale_index_entry_is_caught() {
-    let env = base_archive();
+/// The id of the `n`th (1-based) entry of the log.
+fn nth_id(env: &Env, n: usize) -> cairn::model::EventId {
     let all = env.ok(&["log", "--json"]).stdout;
-    let tenth: Value = serde_json::from_str(all.lines().nth(9).unwrap()).unwrap();
-    let id = cairn::model::EventId::from_hex(tenth["id"].as_str().unwrap()).unwrap();
+    let entry: Value = serde_json::from_str(all.lines().nth(n - 1).unwrap()).unwrap();
+    cairn::model::EventId::from_hex(entry["id"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_stale_id_run_entry_is_caught() {
+    let env = base_archive();
+    let id = nth_id(&env, 10);
+    // The id runs (index/*.idx): the tenth id's entry says seq 12.
+    let mut changed = 0;
+    for entry in std::fs::read_dir(env.archive.join("index")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(32).position(|w| w == id.as_bytes()) {
+            bytes[at + 32..at + 40].copy_from_slice(&12u64.to_be_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1, "the id is in one run");
+    let f = verify_findings(&env);
+    assert!(has(&f, "index-stale", 12), "{f:#?}");
+    assert!(has(&f, "index", 10), "{f:#?}");
+    assert!(f.iter().any(|x| x["message"].as_str().unwrap().contains("checksum")), "{f:#?}");
+    // A lookup through the damaged run does not answer with the wrong entry.
+    let run = env.run(&["--wait", "20", "show", &id.to_hex()]);
+    assert!(run.code != 0 || run.stdout.contains(&id.to_hex()), "{run}");
+}
+
+#[test]
+fn an_id_missing_from_its_articles_set_is_caught() {
+    let env = base_archive();
+    let id = nth_id(&env, 20);
     {
         let db = db(&env.archive);
         let log = db.open_tree("log").unwrap();
-        let key = [b"i".as_slice(), id.as_bytes()].concat();
-        log.insert(key, &12u64.to_be_bytes()).unwrap();
-        let fake = [b"i".as_slice(), &[7u8; 32]].concat();
-        log.insert(fake, &30u64.to_be_bytes()).unwrap();
+        let mut done = false;
+        for kv in log.scan_prefix(b"d") {
+            let (k, v) = kv.unwrap();
+            let mut v = v.to_vec();
+            // Entries of 40 bytes after the version byte.
+            let found = (1..v.len()).step_by(40).find(|at| &v[*at..*at + 32] == id.as_bytes());
+            if let Some(at) = found {
+                v.drain(at..at + 40);
+                log.insert(k, v).unwrap();
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "the id is in its article's set");
+        // And a stray entry in another set.
+        let (k, v) = log.scan_prefix(b"d").next().unwrap().unwrap();
+        let mut v = v.to_vec();
+        v.extend_from_slice(&[0xffu8; 32]);
+        v.extend_from_slice(&30u64.to_be_bytes());
+        log.insert(k, v).unwrap();
         db.flush().unwrap();
     }
     let f = verify_findings(&env);
-    assert!(has(&f, "index", 10), "{f:#?}");
+    assert!(
+        f.iter().any(|x| x["check"] == "index"
+            && x["seq"] == 20
+            && x["message"].as_str().unwrap().contains("article's id set")),
+        "{f:#?}"
+    );
     assert!(has(&f, "index-stale", 30), "{f:#?}");
+    // `cairn repair` rebuilds the sets: clean again.
+    env.ok(&["--wait", "20", "repair"]);
+    env.ok(&["--wait", "20", "verify"]);
 }
 
 #[test]

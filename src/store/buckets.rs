@@ -1,0 +1,133 @@
+//! Per-article id sets, for the duplicate check: an event's id hashes its
+//! content, and the content names the article it belongs to, so a
+//! duplicate of an event can only be in the same *bucket*, the article's.
+//! The index keeps one value per bucket (every (id, seq) of its events,
+//! sorted by id): a document's duplicate check is one read per article it
+//! touches, and a commit writes one value per article instead of one key
+//! per event.
+//!
+//! The bucket of an event ([`bucket_of`]) is BLAKE3 over a domain and the
+//! article key: an article and its comments share their article's bucket,
+//! a capture takes its page's ([`page_key`](super::page_key): its first
+//! article's, else its source URL's or source's), and a merge takes one of
+//! 65,536 merge buckets by the first two bytes of the id it keeps.
+//!
+//! A bucket value is a version byte (1) followed by its entries, 40 bytes
+//! each (the id, the seq as u64 BE), sorted by id, without repeats.
+
+use crate::model::{Event, EventId, Seq};
+use crate::store::idruns::{IdSeq, ENTRY};
+
+/// The version byte of a bucket value.
+const VERSION: u8 = 1;
+
+/// The bucket an event belongs to.
+pub fn bucket_of(event: &Event) -> [u8; 32] {
+    match event {
+        Event::Article(a) => article_bucket(a.key.as_str()),
+        Event::Comment(c) => article_bucket(c.article.as_str()),
+        Event::Capture(c) => super::page_key(c),
+        Event::Merge(m) => {
+            let mut h = blake3::Hasher::new();
+            h.update(b"merge\0").update(&m.keep.as_bytes()[..2]);
+            *h.finalize().as_bytes()
+        }
+    }
+}
+
+/// The bucket of an article key (the same bytes as a page key of a
+/// capture whose first article it is).
+pub fn article_bucket(key: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"article\0").update(key.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// The stored bytes of a bucket's entries (sorted by id).
+pub fn encode(entries: &[IdSeq]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + entries.len() * ENTRY as usize);
+    out.push(VERSION);
+    for (id, seq) in entries {
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&seq.0.to_be_bytes());
+    }
+    out
+}
+
+/// Reads a bucket value: its entries, or why they are not a bucket's.
+pub fn decode(bytes: &[u8]) -> std::result::Result<Vec<IdSeq>, String> {
+    let Some((&version, rest)) = bytes.split_first() else {
+        return Err("an empty bucket value".into());
+    };
+    if version != VERSION {
+        return Err(format!("bucket value version {version}, this cairn reads {VERSION}"));
+    }
+    if rest.len() % ENTRY as usize != 0 {
+        return Err(format!("a bucket value of {} bytes is not whole entries", bytes.len()));
+    }
+    let mut out: Vec<IdSeq> = Vec::with_capacity(rest.len() / ENTRY as usize);
+    for chunk in rest.chunks_exact(ENTRY as usize) {
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&chunk[..32]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&chunk[32..]);
+        let entry = (EventId(id), Seq(u64::from_be_bytes(seq)));
+        if out.last().is_some_and(|(p, _)| *p >= entry.0) {
+            return Err("bucket entries are not sorted by id".into());
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Whether sorted `entries` hold `id`.
+pub fn holds(entries: &[IdSeq], id: &EventId) -> bool {
+    entries.binary_search_by(|(x, _)| x.cmp(id)).is_ok()
+}
+
+/// Adds `new` (any order; ids not in `entries`) to sorted `entries`.
+pub fn insert(entries: &mut Vec<IdSeq>, mut new: Vec<IdSeq>) {
+    new.sort_unstable_by_key(|a| a.0);
+    let old = std::mem::take(entries);
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => x.0 <= y.0,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        if let Some(e) = next {
+            if out.last().is_none_or(|l: &IdSeq| l.0 != e.0) {
+                out.push(e);
+            }
+        }
+    }
+    *entries = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> EventId {
+        EventId([n; 32])
+    }
+
+    #[test]
+    fn buckets_round_trip_and_insert_in_order() {
+        let mut b = vec![(id(2), Seq(5)), (id(9), Seq(1))];
+        insert(&mut b, vec![(id(7), Seq(8)), (id(1), Seq(9)), (id(2), Seq(5))]);
+        assert_eq!(b, vec![(id(1), Seq(9)), (id(2), Seq(5)), (id(7), Seq(8)), (id(9), Seq(1))]);
+        assert_eq!(decode(&encode(&b)).unwrap(), b);
+        assert!(holds(&b, &id(7)) && !holds(&b, &id(3)));
+        let mut unsorted = encode(&b);
+        unsorted[1] = 200;
+        assert!(decode(&unsorted).is_err());
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[2]).is_err());
+        assert!(decode(&[1, 0]).is_err());
+    }
+}

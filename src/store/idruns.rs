@@ -1,0 +1,632 @@
+//! The global id index as sorted runs, the way git's pack `.idx` files
+//! work: each commit writes one file of its events' (id, seq) pairs sorted
+//! by id, behind a 256-entry fanout table; a lookup binary-searches each
+//! run; runs are merged geometrically (a run is merged into the one before
+//! it while that one is at most twice its size), so an archive of n events
+//! has O(log n) of them. The runs are derived data: they are rebuilt from
+//! the log files whenever they are missing, behind or damaged
+//! ([`IdRuns::reconcile`]), and `cairn repair` rebuilds them from scratch.
+//!
+//! A run file `index/FIRST-LAST.idx` (seqs in 16 hex digits) covers the
+//! events at seqs FIRST..=LAST, every one of them exactly once:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `cairnidx` |
+//! | 4 | format version, u32 BE (1) |
+//! | 4 | entry size, u32 BE (40) |
+//! | 8 | FIRST, u64 BE |
+//! | 8 | LAST, u64 BE |
+//! | 8 | the number of entries N, u64 BE (LAST - FIRST + 1) |
+//! | 8 | reserved, zero |
+//! | 256 x 8 | fanout: entry `b` is the number of ids whose first byte is at most `b`, u64 BE |
+//! | N x 40 | entries sorted by id: the id (32 bytes), its seq (u64 BE) |
+//! | 32 | BLAKE3 over the header, the fanout and the BLAKE3 of the entries |
+//!
+//! A run is written to a temporary file, fsynced and renamed into place;
+//! the set of runs in use is the chain of runs that covers 1, 2, … without
+//! gaps, preferring the longest run at each step. Files outside that chain
+//! (runs a merge replaced, a run past a log that was cut back) are deleted
+//! when the archive is opened for writing.
+
+use crate::error::{Error, Result};
+use crate::model::{EventId, HexPrefix, Seq};
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"cairnidx";
+const VERSION: u32 = 1;
+/// Bytes of one entry: id and seq.
+pub const ENTRY: u64 = 40;
+const HEADER: u64 = 48;
+const FANOUT: u64 = 256 * 8;
+const TRAILER: u64 = 32;
+/// A lookup reads this many entries around its estimate at once.
+const WINDOW: u64 = 128;
+/// Runs are built from the log in pieces of at most this many entries.
+pub const BUILD_CHUNK: usize = 1 << 20;
+
+/// One (id, seq) pair of the index.
+pub type IdSeq = (EventId, Seq);
+
+/// One run file in use.
+#[derive(Debug)]
+struct Run {
+    first: Seq,
+    last: Seq,
+    fanout: Box<[u64; 256]>,
+    file: File,
+    path: PathBuf,
+}
+
+impl Run {
+    fn count(&self) -> u64 {
+        self.last.0 - self.first.0 + 1
+    }
+
+    /// The entries at positions `from..to`.
+    fn read(&self, from: u64, to: u64) -> Result<Vec<IdSeq>> {
+        let mut buf = vec![0u8; ((to - from) * ENTRY) as usize];
+        self.file
+            .read_exact_at(&mut buf, HEADER + FANOUT + from * ENTRY)
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(buf.chunks_exact(ENTRY as usize).map(decode_entry).collect())
+    }
+
+    /// The positions of ids whose first byte is `b`.
+    fn bucket(&self, b: u8) -> (u64, u64) {
+        let lo = if b == 0 { 0 } else { self.fanout[b as usize - 1] };
+        (lo, self.fanout[b as usize])
+    }
+
+    /// The seq of `id` in this run.
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        let (mut lo, mut hi) = self.bucket(id.as_bytes()[0]);
+        if hi > lo && hi - lo > WINDOW {
+            // Ids are uniform: the id's next bytes estimate its place.
+            let mut next = [0u8; 8];
+            next.copy_from_slice(&id.as_bytes()[1..9]);
+            let frac = u64::from_be_bytes(next) as f64 / 18_446_744_073_709_551_616.0;
+            let est = lo + (frac * (hi - lo) as f64) as u64;
+            let from = est.saturating_sub(WINDOW / 2).clamp(lo, hi - WINDOW);
+            let window = self.read(from, from + WINDOW)?;
+            if window.first().is_some_and(|(f, _)| f > id) {
+                hi = from;
+            } else if window.last().is_some_and(|(l, _)| l < id) {
+                lo = from + WINDOW;
+            } else {
+                return Ok(window.binary_search_by(|(x, _)| x.cmp(id)).ok().map(|i| window[i].1));
+            }
+        }
+        // Binary search by reads, down to a window read at once.
+        while hi - lo > WINDOW {
+            let mid = lo + (hi - lo) / 2;
+            let (x, s) = self.read(mid, mid + 1)?[0];
+            match x.cmp(id) {
+                std::cmp::Ordering::Equal => return Ok(Some(s)),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        if hi <= lo {
+            return Ok(None);
+        }
+        let window = self.read(lo, hi)?;
+        Ok(window.binary_search_by(|(x, _)| x.cmp(id)).ok().map(|i| window[i].1))
+    }
+
+    /// The first position whose id is not below `key` (a byte prefix).
+    fn lower_bound(&self, key: &[u8]) -> Result<u64> {
+        let (mut lo, mut hi) = match key.first() {
+            Some(b) => self.bucket(*b),
+            None => (0, self.count()),
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (x, _) = self.read(mid, mid + 1)?[0];
+            if &x.as_bytes()[..] < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Every entry in id order, read sequentially.
+    fn entries(&self) -> Result<RunEntries> {
+        let mut file = self.file.try_clone().map_err(|e| Error::io(&self.path, e))?;
+        file.seek(SeekFrom::Start(HEADER + FANOUT)).map_err(|e| Error::io(&self.path, e))?;
+        Ok(RunEntries {
+            reader: BufReader::with_capacity(256 * 1024, file),
+            left: self.count(),
+            path: self.path.clone(),
+        })
+    }
+}
+
+fn decode_entry(b: &[u8]) -> IdSeq {
+    let mut id = [0u8; 32];
+    id.copy_from_slice(&b[..32]);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&b[32..40]);
+    (EventId(id), Seq(u64::from_be_bytes(seq)))
+}
+
+/// A run's entries in order, read through a buffer.
+struct RunEntries {
+    reader: BufReader<File>,
+    left: u64,
+    path: PathBuf,
+}
+
+impl Iterator for RunEntries {
+    type Item = Result<IdSeq>;
+    fn next(&mut self) -> Option<Result<IdSeq>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let mut b = [0u8; ENTRY as usize];
+        Some(self.reader.read_exact(&mut b).map(|_| decode_entry(&b)).map_err(|e| Error::io(&self.path, e)))
+    }
+}
+
+/// The name of the run covering `first..=last`.
+fn run_name(first: Seq, last: Seq) -> String {
+    format!("{:016x}-{:016x}.idx", first.0, last.0)
+}
+
+fn parse_name(name: &str) -> Option<(Seq, Seq)> {
+    let stem = name.strip_suffix(".idx")?;
+    let (a, b) = stem.split_once('-')?;
+    if a.len() != 16 || b.len() != 16 {
+        return None;
+    }
+    let first = u64::from_str_radix(a, 16).ok()?;
+    let last = u64::from_str_radix(b, 16).ok()?;
+    (first >= 1 && last >= first).then_some((Seq(first), Seq(last)))
+}
+
+fn header(first: Seq, last: Seq) -> [u8; HEADER as usize] {
+    let mut h = [0u8; HEADER as usize];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_be_bytes());
+    h[12..16].copy_from_slice(&(ENTRY as u32).to_be_bytes());
+    h[16..24].copy_from_slice(&first.0.to_be_bytes());
+    h[24..32].copy_from_slice(&last.0.to_be_bytes());
+    h[32..40].copy_from_slice(&(last.0 - first.0 + 1).to_be_bytes());
+    h
+}
+
+fn fanout_bytes(fanout: &[u64; 256]) -> Vec<u8> {
+    fanout.iter().flat_map(|n| n.to_be_bytes()).collect()
+}
+
+/// The trailer: BLAKE3 over the header, the fanout and the entries' BLAKE3.
+fn trailer(header: &[u8], fanout: &[u8], entries_hash: &blake3::Hash) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(header).update(fanout).update(entries_hash.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// Opens a run file and checks its header, fanout and length (not its
+/// entries: [`IdRuns::problems`] reads those).
+fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, String> {
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let count = last.0 - first.0 + 1;
+    let want = count.checked_mul(ENTRY).and_then(|n| n.checked_add(HEADER + FANOUT + TRAILER));
+    if Some(len) != want {
+        return Err(format!("{len} bytes, a run of {count} entries has {}", want.unwrap_or(u64::MAX)));
+    }
+    let mut head = [0u8; (HEADER + FANOUT) as usize];
+    file.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head[..HEADER as usize] != header(first, last) {
+        return Err("its header does not match its name".into());
+    }
+    let mut fanout = Box::new([0u64; 256]);
+    let mut prev = 0;
+    for (i, slot) in fanout.iter_mut().enumerate() {
+        let at = HEADER as usize + i * 8;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&head[at..at + 8]);
+        *slot = u64::from_be_bytes(b);
+        if *slot < prev || *slot > count {
+            return Err("its fanout table is not a count of its entries".into());
+        }
+        prev = *slot;
+    }
+    if fanout[255] != count {
+        return Err("its fanout table is not a count of its entries".into());
+    }
+    Ok(Run { first, last, fanout, file, path: path.to_path_buf() })
+}
+
+/// Writes a run from entries sorted by id (`count` of them, covering
+/// `first..=last`) to a temporary file, fsyncs it and renames it into place.
+fn write_run(dir: &Path, first: Seq, last: Seq, entries: impl Iterator<Item = Result<IdSeq>>) -> Result<Run> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = run_name(first, last);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let io = |e| Error::io(&tmp, e);
+    let file = File::create(&tmp).map_err(io)?;
+    let mut w = BufWriter::with_capacity(256 * 1024, file);
+    let head = header(first, last);
+    w.write_all(&head).map_err(io)?;
+    w.write_all(&[0u8; FANOUT as usize]).map_err(io)?;
+    let mut fanout = [0u64; 256];
+    let mut hasher = blake3::Hasher::new();
+    let mut n = 0u64;
+    let mut prev: Option<EventId> = None;
+    for item in entries {
+        let (id, seq) = item?;
+        if prev.is_some_and(|p| p >= id) || seq < first || seq > last {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Internal(format!("index run {name}: entries out of order or range")));
+        }
+        prev = Some(id);
+        fanout[id.as_bytes()[0] as usize] += 1;
+        let mut b = [0u8; ENTRY as usize];
+        b[..32].copy_from_slice(id.as_bytes());
+        b[32..].copy_from_slice(&seq.0.to_be_bytes());
+        hasher.update(&b);
+        w.write_all(&b).map_err(io)?;
+        n += 1;
+    }
+    if n != last.0 - first.0 + 1 {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::Internal(format!("index run {name}: {n} entries")));
+    }
+    for i in 1..256 {
+        fanout[i] += fanout[i - 1];
+    }
+    let fan = fanout_bytes(&fanout);
+    w.write_all(&trailer(&head, &fan, &hasher.finalize())).map_err(io)?;
+    let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    file.seek(SeekFrom::Start(HEADER)).map_err(io)?;
+    file.write_all(&fan).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(Run { first, last, fanout: Box::new(fanout), file, path })
+}
+
+/// Merges two sorted streams (ids are unique across runs).
+fn merge_sorted(
+    mut a: impl Iterator<Item = Result<IdSeq>>,
+    mut b: impl Iterator<Item = Result<IdSeq>>,
+) -> impl Iterator<Item = Result<IdSeq>> {
+    let mut x = a.next();
+    let mut y = b.next();
+    std::iter::from_fn(move || match (&x, &y) {
+        (None, None) => None,
+        (Some(_), None) => std::mem::replace(&mut x, a.next()),
+        (None, Some(_)) => std::mem::replace(&mut y, b.next()),
+        (Some(Err(_)), _) => std::mem::replace(&mut x, a.next()),
+        (_, Some(Err(_))) => std::mem::replace(&mut y, b.next()),
+        (Some(Ok((p, _))), Some(Ok((q, _)))) => {
+            if p <= q {
+                std::mem::replace(&mut x, a.next())
+            } else {
+                std::mem::replace(&mut y, b.next())
+            }
+        }
+    })
+}
+
+/// The runs of an archive's `index/` directory.
+#[derive(Debug)]
+pub struct IdRuns {
+    dir: PathBuf,
+    /// The chain in use: consecutive seq ranges from seq 1.
+    runs: Vec<Run>,
+    /// Run files found unusable on open (name and why), for audits.
+    damaged: Vec<(String, String)>,
+}
+
+impl IdRuns {
+    /// Opens the runs in `dir` (none when it does not exist). With
+    /// `tidy`, files outside the chain in use are deleted.
+    pub fn open(dir: &Path, tidy: bool) -> Result<IdRuns> {
+        let mut found: Vec<(Seq, Seq, String)> = Vec::new();
+        let mut stray: Vec<PathBuf> = Vec::new();
+        match fs::read_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(dir, e)),
+            Ok(list) => {
+                for entry in list {
+                    let entry = entry.map_err(|e| Error::io(dir, e))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    match parse_name(&name) {
+                        Some((f, l)) => found.push((f, l, name)),
+                        None => stray.push(entry.path()),
+                    }
+                }
+            }
+        }
+        found.sort();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut damaged = Vec::new();
+        let mut next = Seq(1);
+        loop {
+            // The longest usable run starting at `next`.
+            let mut best: Option<Run> = None;
+            for (f, l, name) in found.iter().filter(|(f, _, _)| *f == next).rev() {
+                match open_run(&dir.join(name), *f, *l) {
+                    Ok(r) => {
+                        best = Some(r);
+                        break;
+                    }
+                    Err(why) => damaged.push((name.clone(), why)),
+                }
+            }
+            match best {
+                Some(r) => {
+                    next = r.last.next();
+                    runs.push(r);
+                }
+                None => break,
+            }
+        }
+        if tidy {
+            let used: Vec<&Path> = runs.iter().map(|r| r.path.as_path()).collect();
+            for (_, _, name) in &found {
+                let p = dir.join(name);
+                if !used.contains(&p.as_path()) {
+                    let _ = fs::remove_file(&p);
+                }
+            }
+            for p in stray {
+                if p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".tmp")) {
+                    let _ = fs::remove_file(&p);
+                }
+            }
+        }
+        Ok(IdRuns { dir: dir.to_path_buf(), runs, damaged })
+    }
+
+    /// The last seq the runs cover (0 when none).
+    pub fn end(&self) -> Seq {
+        self.runs.last().map_or(Seq(0), |r| r.last)
+    }
+
+    /// The number of runs in use.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether no run is in use.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Drops the runs that reach past `head` (a log cut back): the index
+    /// then ends at or before it.
+    pub fn cut_to(&mut self, head: Seq) {
+        while self.runs.last().is_some_and(|r| r.last > head) {
+            if let Some(r) = self.runs.pop() {
+                let _ = fs::remove_file(&r.path);
+            }
+        }
+    }
+
+    /// Adds the entries of seqs `end()+1 ..= last` (any order): one new
+    /// run, then merges while the run before the last is at most twice the
+    /// last's size.
+    pub fn add(&mut self, mut entries: Vec<IdSeq>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let first = self.end().next();
+        let last = Seq(first.0 + entries.len() as u64 - 1);
+        entries.sort_unstable_by_key(|a| a.0);
+        let mut seqs: Vec<u64> = entries.iter().map(|(_, s)| s.0).collect();
+        seqs.sort_unstable();
+        if seqs.iter().enumerate().any(|(i, s)| *s != first.0 + i as u64) {
+            return Err(Error::Internal(format!(
+                "index run from seq {first}: seqs are not {first}..={last}"
+            )));
+        }
+        if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(Error::Internal(format!("index run from seq {first}: an id appears twice")));
+        }
+        let run = write_run(&self.dir, first, last, entries.into_iter().map(Ok))?;
+        self.runs.push(run);
+        while self.runs.len() >= 2 {
+            let n = self.runs.len();
+            if self.runs[n - 2].count() > 2 * self.runs[n - 1].count() {
+                break;
+            }
+            self.merge_last_two()?;
+        }
+        Ok(())
+    }
+
+    fn merge_last_two(&mut self) -> Result<()> {
+        let (Some(b), Some(a)) = (self.runs.pop(), self.runs.pop()) else {
+            return Ok(());
+        };
+        let merged = write_run(&self.dir, a.first, b.last, merge_sorted(a.entries()?, b.entries()?))?;
+        self.runs.push(merged);
+        let _ = fs::remove_file(&a.path);
+        let _ = fs::remove_file(&b.path);
+        Ok(())
+    }
+
+    /// The seq of `id`, if a run holds it.
+    pub fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        for r in self.runs.iter().rev() {
+            if let Some(s) = r.seq_of(id)? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every (id, seq) whose id starts with `prefix`, sorted by id.
+    pub fn with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<IdSeq>> {
+        let key = prefix.byte_prefix();
+        let mut out = Vec::new();
+        for r in &self.runs {
+            let mut at = r.lower_bound(key)?;
+            while at < r.count() {
+                let (id, seq) = r.read(at, at + 1)?[0];
+                if !id.as_bytes().starts_with(key) {
+                    break;
+                }
+                if prefix.matches(id.as_bytes()) {
+                    out.push((id, seq));
+                }
+                at += 1;
+                if out.len() > 4096 {
+                    break; // enough to call the prefix ambiguous
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every run's entries in turn (each run in id order), for audits.
+    pub fn scan(&self) -> Result<impl Iterator<Item = Result<IdSeq>> + '_> {
+        let mut all = Vec::new();
+        for r in &self.runs {
+            all.push(r.entries()?);
+        }
+        Ok(all.into_iter().flatten())
+    }
+
+    /// What is wrong with the run files: files found unusable on open,
+    /// and runs whose trailer does not match their contents. Reads every
+    /// run whole.
+    pub fn problems(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> =
+            self.damaged.iter().map(|(n, why)| format!("index run {n} is unusable: {why}")).collect();
+        for r in &self.runs {
+            let name = r.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let mut hasher = blake3::Hasher::new();
+            let mut prev: Option<EventId> = None;
+            let mut sorted = true;
+            for item in r.entries()? {
+                let (id, seq) = item?;
+                let mut b = [0u8; ENTRY as usize];
+                b[..32].copy_from_slice(id.as_bytes());
+                b[32..].copy_from_slice(&seq.0.to_be_bytes());
+                hasher.update(&b);
+                sorted &= prev.is_none_or(|p| p < id);
+                prev = Some(id);
+            }
+            let mut stored = [0u8; 32];
+            r.file
+                .read_exact_at(&mut stored, HEADER + FANOUT + r.count() * ENTRY)
+                .map_err(|e| Error::io(&r.path, e))?;
+            let fan = fanout_bytes(&r.fanout);
+            if stored != trailer(&header(r.first, r.last), &fan, &hasher.finalize()) {
+                out.push(format!("index run {name}: its checksum does not match its contents"));
+            }
+            if !sorted {
+                out.push(format!("index run {name}: its entries are not sorted by id"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every run (the index is rebuilt from the log).
+    pub fn clear(&mut self) -> Result<()> {
+        for r in self.runs.drain(..) {
+            let _ = fs::remove_file(&r.path);
+        }
+        self.damaged.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(n: u64) -> EventId {
+        EventId(*blake3::hash(&n.to_be_bytes()).as_bytes())
+    }
+
+    fn build(dir: &Path, sizes: &[usize]) -> IdRuns {
+        let mut runs = IdRuns::open(dir, true).unwrap();
+        let mut seq = 1u64;
+        for n in sizes {
+            let batch: Vec<IdSeq> = (seq..seq + *n as u64).map(|s| (id(s), Seq(s))).collect();
+            seq += *n as u64;
+            runs.add(batch).unwrap();
+        }
+        runs
+    }
+
+    #[test]
+    fn lookups_find_every_id_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = build(dir.path(), &[1, 7, 3000, 20, 20, 20, 50_000, 5]);
+        let total = 1 + 7 + 3000 + 60 + 50_000 + 5;
+        for s in (1..=total as u64).step_by(7) {
+            assert_eq!(runs.seq_of(&id(s)).unwrap(), Some(Seq(s)), "seq {s}");
+        }
+        for s in total as u64 + 1..total as u64 + 300 {
+            assert_eq!(runs.seq_of(&id(s)).unwrap(), None);
+        }
+        assert!(runs.len() <= 6, "{} runs", runs.len());
+        assert!(runs.problems().unwrap().is_empty());
+        // Reopened, the same chain.
+        let again = IdRuns::open(dir.path(), true).unwrap();
+        assert_eq!(again.end(), Seq(total as u64));
+        assert_eq!(again.seq_of(&id(4000)).unwrap(), Some(Seq(4000)));
+        // Prefix lookups.
+        let hex = id(77).to_hex();
+        let p = HexPrefix::parse(&hex[..7]).unwrap();
+        assert!(again.with_prefix(&p).unwrap().contains(&(id(77), Seq(77))));
+    }
+
+    #[test]
+    fn a_damaged_run_is_reported_and_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = build(dir.path(), &[100, 10]);
+        let last = runs.runs.last().unwrap().path.clone();
+        drop(runs);
+        // A flipped entry byte: the checksum says so.
+        let mut bytes = fs::read(&last).unwrap();
+        let at = (HEADER + FANOUT + 3) as usize;
+        bytes[at] ^= 1;
+        fs::write(&last, &bytes).unwrap();
+        let runs = IdRuns::open(dir.path(), false).unwrap();
+        assert_eq!(runs.problems().unwrap().len(), 1);
+        // A cut file is not used at all.
+        fs::write(&last, &bytes[..100]).unwrap();
+        let runs = IdRuns::open(dir.path(), false).unwrap();
+        assert_eq!(runs.end(), Seq(100));
+        assert_eq!(runs.problems().unwrap().len(), 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn runs_answer_like_a_map(sizes in proptest::collection::vec(1usize..400, 1..12)) {
+            let dir = tempfile::tempdir().unwrap();
+            let runs = build(dir.path(), &sizes);
+            let total: u64 = sizes.iter().sum::<usize>() as u64;
+            prop_assert_eq!(runs.end(), Seq(total));
+            let mut all: Vec<IdSeq> = runs.scan().unwrap().map(|r| r.unwrap()).collect();
+            all.sort_by_key(|(_, s)| *s);
+            prop_assert_eq!(all.len() as u64, total);
+            for (i, (x, s)) in all.iter().enumerate() {
+                prop_assert_eq!(*s, Seq(i as u64 + 1));
+                prop_assert_eq!(*x, id(i as u64 + 1));
+                prop_assert_eq!(runs.seq_of(x).unwrap(), Some(*s));
+            }
+            // Geometric merging keeps O(log n) runs.
+            prop_assert!(runs.len() as f64 <= 2.0 + 2.0 * (total as f64).log2(), "{} runs", runs.len());
+        }
+    }
+}
