@@ -364,19 +364,73 @@ fn ingest_hashed(
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) -> Result<()> {
+    let prepared = prepare(name, raw, &blob, opts, None);
+    ingest_prepared(archive, name, raw, blob, prepared, opts, report)
+}
+
+/// Tells whether a parse key is recorded in the archive (from any thread).
+pub type ParseLookup = std::sync::Arc<dyn Fn(&crate::store::ParseKey) -> bool + Send + Sync>;
+
+/// The part of ingesting a document that needs no archive: its text and
+/// format checked, its parse key, and (when `known` says the key is not
+/// recorded yet) its parse. Pure, so the reader thread runs it for the
+/// next documents while the main thread appends.
+enum Prepared {
+    /// Not a text document of a known format.
+    Rejected(InputError),
+    /// Checked; `doc` is its parse when it was parsed ahead.
+    Ready {
+        key: crate::store::ParseKey,
+        format: Format,
+        doc: Option<std::result::Result<ParsedDocument, InputError>>,
+    },
+}
+
+/// Checks and (with `known`, unless the key is already recorded) parses
+/// one document.
+fn prepare(
+    name: &str,
+    raw: &[u8],
+    blob: &BlobId,
+    opts: &IngestOptions,
+    known: Option<&ParseLookup>,
+) -> Prepared {
+    let (text, format) = match text_and_format(name, raw, opts) {
+        Ok(t) => t,
+        Err(e) => return Prepared::Rejected(e),
+    };
+    let key = parse_key_for(blob, format, opts);
+    let doc = match known {
+        Some(known) if opts.dry_run || !known(&key) => Some(parse_text(name, text, format, opts)),
+        _ => None,
+    };
+    Prepared::Ready { key, format, doc }
+}
+
+/// Appends a prepared document: unless its parse is recorded (a
+/// byte-identical re-ingest), parses it if it was not parsed ahead, builds
+/// its capture and appends its events.
+fn ingest_prepared(
+    archive: &mut Archive,
+    name: &str,
+    raw: &[u8],
+    blob: BlobId,
+    prepared: Prepared,
+    opts: &IngestOptions,
+    report: &mut IngestReport,
+) -> Result<()> {
     report.inputs += 1;
     let reject = |report: &mut IngestReport, e: InputError| {
         tracing::debug!("rejected {e}");
         report.errors.push(e);
     };
-    let (text, format) = match text_and_format(name, raw, opts) {
-        Ok(t) => t,
-        Err(e) => {
+    let (key, format, parsed_ahead) = match prepared {
+        Prepared::Rejected(e) => {
             reject(report, e);
             return Ok(());
         }
+        Prepared::Ready { key, format, doc } => (key, format, doc),
     };
-    let key = parse_key_for(&blob, format, opts);
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
     if !opts.dry_run {
@@ -395,7 +449,14 @@ fn ingest_hashed(
             return Ok(());
         }
     }
-    let doc = match parse_text(name, text, format, opts) {
+    let parsed = match parsed_ahead {
+        Some(doc) => doc,
+        None => match text_and_format(name, raw, opts) {
+            Ok((text, _)) => parse_text(name, text, format, opts),
+            Err(e) => Err(e),
+        },
+    };
+    let doc = match parsed {
         Ok(d) => d,
         Err(e) => {
             reject(report, e);
@@ -505,18 +566,35 @@ pub fn ingest_inputs(
         }
         Ok(())
     };
-    // A reader thread reads and hashes the next inputs while this one
-    // parses and commits (a few documents ahead, in order).
+    // A reader thread reads, hashes and parses the next inputs while this
+    // one appends and commits (two documents ahead at most, in order: the
+    // order of the log does not depend on the threads).
+    let known = archive.store().parse_lookup();
     std::thread::scope(|scope| -> Result<()> {
-        type Read = (Vec<u8>, BlobId, Option<Timestamp>);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(8);
+        type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(2);
         let mtimes = opts.fetched_at_from_mtime;
         let limit = if opts.max_document == 0 { DEFAULT_MAX_DOCUMENT } else { opts.max_document };
+        let always: ParseLookup = std::sync::Arc::new(|_: &crate::store::ParseKey| false);
+        let known = known.unwrap_or(always);
         scope.spawn(move || {
             for input in inputs.iter().flatten() {
                 let read = input.read(limit).map(|raw| {
                     let blob = BlobId(*blake3::hash(&raw).as_bytes());
-                    (raw, blob, if mtimes { input.modified() } else { None })
+                    let mtime = if mtimes { input.modified() } else { None };
+                    let name = input.name();
+                    let prepared = if mtimes {
+                        prepare(
+                            &name,
+                            &raw,
+                            &blob,
+                            &IngestOptions { fetched_at: mtime, ..opts.clone() },
+                            Some(&known),
+                        )
+                    } else {
+                        prepare(&name, &raw, &blob, opts, Some(&known))
+                    };
+                    (raw, blob, mtime, prepared)
                 });
                 if tx.send(read).is_err() {
                     return; // the ingest stopped
@@ -535,7 +613,7 @@ pub fn ingest_inputs(
                         .recv()
                         .map_err(|_| Error::Internal(format!("{name}: the input reader thread stopped")))?;
                     match read {
-                        Ok((raw, blob, mtime)) => {
+                        Ok((raw, blob, mtime, prepared)) => {
                             if opts.fetched_at_from_mtime {
                                 if mtime.is_none() {
                                     report.warnings.push(Warning {
@@ -545,9 +623,17 @@ pub fn ingest_inputs(
                                     });
                                 }
                                 let file_opts = IngestOptions { fetched_at: mtime, ..opts.clone() };
-                                ingest_hashed(archive, &name, &raw, blob, &file_opts, &mut report)?;
+                                ingest_prepared(
+                                    archive,
+                                    &name,
+                                    &raw,
+                                    blob,
+                                    prepared,
+                                    &file_opts,
+                                    &mut report,
+                                )?;
                             } else {
-                                ingest_hashed(archive, &name, &raw, blob, opts, &mut report)?;
+                                ingest_prepared(archive, &name, &raw, blob, prepared, opts, &mut report)?;
                             }
                             update_views(archive)?;
                         }

@@ -90,14 +90,30 @@ impl BlobDir {
         if self.staged.iter().any(|(s, _)| s == id) || lookup(id)?.is_some() {
             return Ok(false);
         }
-        let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
-            .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
         let delta = match base.filter(|b| *b != id && raw.len() as u64 <= MAX_DELTA_RAW) {
-            Some(b) => self.delta(raw, b, lookup)?.filter(|d| d.len() < full.len()),
+            Some(b) => self.delta(raw, b, lookup)?,
             None => None,
         };
-        let is_delta = delta.is_some();
-        self.staged.push((*id, delta.unwrap_or(full)));
+        // A delta under an eighth of the page beats any whole compression
+        // of a web page (3-5x); only a larger one is compared with it.
+        let stored = match delta {
+            Some(d) if d.len() <= raw.len() / 8 => Some(d),
+            d => {
+                let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
+                    .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
+                match d {
+                    Some(d) if d.len() < full.len() => Some(d),
+                    _ => {
+                        self.staged.push((*id, full));
+                        return Ok(false);
+                    }
+                }
+            }
+        };
+        let is_delta = stored.is_some();
+        if let Some(d) = stored {
+            self.staged.push((*id, d));
+        }
         Ok(is_delta)
     }
 

@@ -129,6 +129,12 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// The parse record of a document already ingested.
     fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>>;
+    /// A lookup of recorded parse keys that another thread can use while
+    /// this store is appended to (the ingest's reader thread: it skips
+    /// parsing documents already archived). `None` when the store has none.
+    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
+        None
+    }
     /// Every parse record, for audits.
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
     /// Writes a blob that becomes durable at the next [`Store::sync_blobs`].

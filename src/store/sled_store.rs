@@ -1023,6 +1023,15 @@ impl Store for SledStore {
         }
     }
 
+    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
+        let tree = self.tree.clone();
+        // A lookup that fails says "not recorded": the document is parsed
+        // ahead, and the main thread's own check decides.
+        Some(std::sync::Arc::new(move |key: &ParseKey| {
+            tree.get([&[PARSED][..], &key[..]].concat()).ok().flatten().is_some()
+        }))
+    }
+
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
         Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
             let (k, v) = kv?;
