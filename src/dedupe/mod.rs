@@ -393,7 +393,7 @@ pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
     if events.is_empty() {
         return Ok(0);
     }
-    let outcome = archive.append_document(&NewDocument::new(b"", events), false)?;
+    let outcome = archive.append_document(NewDocument::new(b"", events), false)?;
     archive.flush()?;
     Ok(outcome.new.merges)
 }

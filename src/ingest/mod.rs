@@ -14,7 +14,7 @@ use crate::error::{Error, InputError, Result};
 use crate::model::normalize::canonical_url;
 use crate::model::time::format_offset;
 use crate::model::{BlobId, Capture, CaptureItem, CapturedArticle, Event, EventId, Gap, Timestamp};
-use crate::store::{Archive, KindCounts, NewDocument};
+use crate::store::{Archive, CommitGroup, KindCounts, NewDocument};
 use chrono::FixedOffset;
 pub use detect::Format;
 use std::io::Read;
@@ -365,7 +365,10 @@ fn ingest_hashed(
     report: &mut IngestReport,
 ) -> Result<()> {
     let prepared = prepare(name, raw, &blob, opts, None);
-    ingest_prepared(archive, name, raw, blob, prepared, opts, report)
+    let mut group = archive.group();
+    ingest_prepared(&mut group, name, raw, blob, prepared, opts, report)?;
+    group.commit()?;
+    Ok(())
 }
 
 /// Tells whether a parse key is recorded in the archive (from any thread).
@@ -411,7 +414,7 @@ fn prepare(
 /// byte-identical re-ingest), parses it if it was not parsed ahead, builds
 /// its capture and appends its events.
 fn ingest_prepared(
-    archive: &mut Archive,
+    group: &mut CommitGroup<'_>,
     name: &str,
     raw: &[u8],
     blob: BlobId,
@@ -420,6 +423,7 @@ fn ingest_prepared(
     report: &mut IngestReport,
 ) -> Result<()> {
     report.inputs += 1;
+    let archive = group.archive();
     let reject = |report: &mut IngestReport, e: InputError| {
         tracing::debug!("rejected {e}");
         report.errors.push(e);
@@ -517,7 +521,7 @@ fn ingest_prepared(
     let mut events = doc.events;
     events.push(capture);
     let new = NewDocument { raw, events, ids, parse_key: Some(key) };
-    let outcome = archive.append_document(&new, opts.dry_run)?;
+    let outcome = group.append(new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
     report.duplicate.merge(&outcome.duplicate);
@@ -555,21 +559,17 @@ pub fn ingest_inputs(
     mut on_input: impl FnMut(&str),
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
-    archive.set_group_commit(!opts.dry_run);
-    archive.set_keep_committed(views.is_some() && !opts.dry_run);
-    let update_views = |archive: &mut Archive| -> Result<()> {
-        if let Some(views) = views {
-            let segments = archive.take_committed();
-            if !segments.is_empty() {
-                crate::views::apply_segments(archive, views, segments)?;
-            }
+    let update_views = |archive: &Archive, segments: Vec<Vec<crate::model::LogEntry>>| -> Result<()> {
+        match views {
+            Some(views) if !segments.is_empty() => crate::views::apply_segments(archive, views, segments),
+            _ => Ok(()),
         }
-        Ok(())
     };
     // A reader thread reads, hashes and parses the next inputs while this
     // one appends and commits (two documents ahead at most, in order: the
     // order of the log does not depend on the threads).
     let known = archive.store().parse_lookup();
+    let mut group = archive.group();
     std::thread::scope(|scope| -> Result<()> {
         type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(2);
@@ -624,7 +624,7 @@ pub fn ingest_inputs(
                                 }
                                 let file_opts = IngestOptions { fetched_at: mtime, ..opts.clone() };
                                 ingest_prepared(
-                                    archive,
+                                    &mut group,
                                     &name,
                                     &raw,
                                     blob,
@@ -633,9 +633,10 @@ pub fn ingest_inputs(
                                     &mut report,
                                 )?;
                             } else {
-                                ingest_prepared(archive, &name, &raw, blob, prepared, opts, &mut report)?;
+                                ingest_prepared(&mut group, &name, &raw, blob, prepared, opts, &mut report)?;
                             }
-                            update_views(archive)?;
+                            let segments = group.take_committed();
+                            update_views(group.archive(), segments)?;
                         }
                         Err(e) => {
                             report.inputs += 1;
@@ -648,13 +649,11 @@ pub fn ingest_inputs(
         }
         Ok(())
     })?;
-    archive.set_group_commit(false);
+    let rest = group.commit()?;
     if !opts.dry_run {
-        archive.commit_pending()?;
-        update_views(archive)?;
+        update_views(archive, rest)?;
         archive.flush()?;
     }
-    archive.set_keep_committed(false);
     Ok(report)
 }
 

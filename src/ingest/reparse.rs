@@ -125,7 +125,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
         let current_version = new_capture.parser_version;
         let mut events = doc.events;
         events.push(Event::Capture(new_capture));
-        let outcome = archive.append_document(&NewDocument::new(&raw, events), dry_run)?;
+        let outcome = archive.append_document(NewDocument::new(&raw, events), dry_run)?;
         report.new.merge(&outcome.new);
         report.duplicate.merge(&outcome.duplicate);
         if outcome.new.total() > 0 {

@@ -295,13 +295,15 @@ impl SledStore {
                 .map_err(|e| Error::io(root, e))?
                 .flatten()
                 .all(|e| ["lock", "cairn-archive", "cairn-archive.tmp"].iter().any(|n| e.file_name() == *n));
-            if !empty {
+            // Another process may have made it an archive since the
+            // marker was looked for.
+            if !empty && !marker.exists() {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
                     reason: format!("the directory is not empty and has no {MARKER} file"),
                 });
             }
-            if mode == OpenMode::MustExist {
+            if mode == OpenMode::MustExist && !marker.exists() {
                 return Err(Error::NoArchive(root.to_path_buf()));
             }
         }

@@ -2,6 +2,8 @@
 //! store.
 
 use super::*;
+use crate::error::Error;
+use crate::model::chain_step;
 use crate::model::{ArticleKey, Capture, CaptureItem, CapturedArticle, Comment, Event};
 use tempfile::TempDir;
 
@@ -46,7 +48,7 @@ fn replayed_head(archive: &Archive) -> HeadState {
 #[test]
 fn appends_new_events_once() {
     let mut a = Archive::in_memory();
-    let out = a.append_document(&document(b"one", &["a", "b", "a"]), false).unwrap();
+    let out = a.append_document(document(b"one", &["a", "b", "a"]), false).unwrap();
     assert_eq!(out.new.comments, 2);
     assert_eq!(out.duplicate.comments, 1, "a repeat within a document is a duplicate");
     assert_eq!(out.new.captures, 1);
@@ -54,11 +56,11 @@ fn appends_new_events_once() {
     let head = *a.head();
     assert_eq!(replayed_head(&a), head);
 
-    let again = a.append_document(&document(b"one", &["a", "b", "a"]), false).unwrap();
+    let again = a.append_document(document(b"one", &["a", "b", "a"]), false).unwrap();
     assert_eq!(again.new.total(), 0);
     assert_eq!(*a.head(), head, "nothing new: head unchanged");
 
-    let more = a.append_document(&document(b"two", &["b", "c"]), false).unwrap();
+    let more = a.append_document(document(b"two", &["b", "c"]), false).unwrap();
     assert_eq!((more.new.comments, more.duplicate.comments, more.new.captures), (1, 1, 1));
     assert_eq!(replayed_head(&a), *a.head());
     assert_eq!(a.head().counts, KindCounts { articles: 0, comments: 3, captures: 2, merges: 0 });
@@ -67,7 +69,7 @@ fn appends_new_events_once() {
 #[test]
 fn dry_run_writes_nothing() {
     let mut a = Archive::in_memory();
-    let out = a.append_document(&document(b"one", &["a"]), true).unwrap();
+    let out = a.append_document(document(b"one", &["a"]), true).unwrap();
     assert_eq!(out.new.comments, 1);
     assert_eq!(out.appended, None);
     assert_eq!(*a.head(), HeadState::default());
@@ -79,14 +81,14 @@ fn capture_must_name_its_bytes() {
     let mut a = Archive::in_memory();
     let mut doc = document(b"one", &["a"]);
     doc.raw = b"other";
-    assert!(a.append_document(&doc, false).is_err());
+    assert!(a.append_document(doc, false).is_err());
     assert_eq!(a.head().seq, Seq(0));
 }
 
 #[test]
 fn prefix_lookup() {
     let mut a = Archive::in_memory();
-    a.append_document(&document(b"one", &["a", "b", "c", "d", "e", "f"]), false).unwrap();
+    a.append_document(document(b"one", &["a", "b", "c", "d", "e", "f"]), false).unwrap();
     let id = comment("a").id();
     assert_eq!(a.resolve_prefix(&id.to_hex()[..10]).unwrap().0, id);
     assert!(matches!(a.resolve_prefix("zz"), Err(Error::Usage(_))));
@@ -111,7 +113,7 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
     let path = dir.path().join("arch");
     let head = {
         let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
-        a.append_document(&document(b"one", &["a", "b"]), false).unwrap();
+        a.append_document(document(b"one", &["a", "b"]), false).unwrap();
         a.flush().unwrap();
         *a.head()
     };
@@ -127,7 +129,7 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
         }
     };
     assert_eq!(*a.head(), head);
-    a.append_document(&document(b"two", &["c"]), false).unwrap();
+    a.append_document(document(b"two", &["c"]), false).unwrap();
     a.flush().unwrap();
     assert_eq!(a.head().seq, Seq(5));
     assert_eq!(replayed_head(&a), *a.head());
@@ -170,8 +172,8 @@ fn refuses_missing_and_foreign_directories() {
 fn events_by_id_reads_each_segment_once_and_finds_everything() {
     let dir = TempDir::new().unwrap();
     let mut a = Archive::open(&dir.path().join("arch"), OpenMode::CreateIfMissing).unwrap();
-    a.append_document(&document(b"one", &["a", "b"]), false).unwrap();
-    a.append_document(&document(b"two", &["c"]), false).unwrap();
+    a.append_document(document(b"one", &["a", "b"]), false).unwrap();
+    a.append_document(document(b"two", &["c"]), false).unwrap();
     let ids = [comment("c").id(), comment("a").id(), comment("b").id()];
     let found = a.events_by_id(&ids).unwrap();
     assert_eq!(found.len(), 3);

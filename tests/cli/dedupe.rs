@@ -235,7 +235,7 @@ fn verify_checks_merges() {
             Event::Merge(Merge::new(MergeKind::Comment, a, vec![b], "test")),
             Event::Merge(Merge::new(MergeKind::Comment, b, vec![a], "test, reversed")),
         ];
-        archive.append_document(&NewDocument::new(b"", events), false).unwrap();
+        archive.append_document(NewDocument::new(b"", events), false).unwrap();
         archive.flush().unwrap();
     }
     // --wait: this process's own sled handle may release its lock a moment late.

@@ -44,7 +44,7 @@ fn ingest_with_old_parser(env: &Env, page: &[u8]) {
     let mut events = doc.events;
     events.push(Event::Capture(capture));
     let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
-    archive.append_document(&NewDocument::new(page, events), false).unwrap();
+    archive.append_document(NewDocument::new(page, events), false).unwrap();
     archive.flush().unwrap();
 }
 

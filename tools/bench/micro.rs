@@ -72,7 +72,7 @@ fn append(c: &mut Criterion) {
                 });
                 (raw, vec![event, capture])
             },
-            |(raw, events)| archive.append_document(&NewDocument::new(&raw, events), false).expect("append"),
+            |(raw, events)| archive.append_document(NewDocument::new(&raw, events), false).expect("append"),
             BatchSize::SmallInput,
         )
     });

@@ -1,0 +1,503 @@
+//! [`Archive`]: a store plus the rules of the log (dedupe by id, dense
+//! seqs, the hash chain, one atomic commit per document or per
+//! [`CommitGroup`] of documents), and the lookups built on them.
+
+use crate::error::{Error, Result};
+use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, LogEntry, Seq, Timestamp};
+use crate::store::{
+    buckets, idruns, memory, page_key, sled_store, HeadState, KindCounts, ParseKey, ParsedDoc, Store,
+};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Where `recorded_at` comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    /// The wall clock, in UTC, to whole seconds.
+    Wall,
+    /// A fixed instant (from `SOURCE_DATE_EPOCH`), for reproducible archives.
+    Fixed(Timestamp),
+}
+
+impl Clock {
+    /// `Fixed` when `SOURCE_DATE_EPOCH` is set, else `Wall`.
+    pub fn from_env() -> Result<Clock> {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => {
+                v.trim().parse::<i64>().ok().and_then(Timestamp::from_unix).map(Clock::Fixed).ok_or_else(
+                    || Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")),
+                )
+            }
+            Err(_) => Ok(Clock::Wall),
+        }
+    }
+
+    /// The time to record now.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::Wall => Timestamp::now_utc(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// What appending one document did (or, in a dry run, would do).
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Events that were not in the archive.
+    pub new: KindCounts,
+    /// Events already in the archive (or earlier in the same document).
+    pub duplicate: KindCounts,
+    /// The seqs appended, first and last, when anything was.
+    pub appended: Option<(Seq, Seq)>,
+}
+
+/// One input document ready to append: its raw bytes and its events, in the
+/// order they are to be logged (articles and comments, then the capture).
+/// Appending takes it by value: its events move into the log entries.
+#[derive(Clone, Debug)]
+pub struct NewDocument<'a> {
+    /// The raw bytes, stored as a blob when the document holds a capture.
+    pub raw: &'a [u8],
+    /// The events.
+    pub events: Vec<Event>,
+    /// The ids of `events` when already computed (else empty).
+    pub ids: Vec<EventId>,
+    /// The document's parse key, recorded with it.
+    pub parse_key: Option<ParseKey>,
+}
+
+impl<'a> NewDocument<'a> {
+    /// A document without precomputed ids or parse key.
+    pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None }
+    }
+}
+
+/// How to open an archive directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create it when missing (commands that write).
+    CreateIfMissing,
+    /// It must exist (commands that read).
+    MustExist,
+}
+
+/// An open archive: a store plus the rules of the log.
+pub struct Archive {
+    store: Box<dyn Store>,
+    /// The head including appended documents not committed yet.
+    head: HeadState,
+    clock: Clock,
+    /// Documents appended through a [`CommitGroup`] and not committed yet.
+    pending: Vec<Vec<LogEntry>>,
+    pending_ids: HashMap<EventId, Seq>,
+    pending_parsed: Vec<(ParseKey, ParsedDoc)>,
+    pending_events: usize,
+}
+
+/// A scoped commit group: documents appended through it are committed to
+/// the store several at a time (each store batch atomic, so whole
+/// documents only; their blobs synced once per batch), and
+/// [`CommitGroup::commit`] commits the rest. Dropped without `commit` (an
+/// error on the way), the documents not committed yet are discarded:
+/// nothing was acknowledged for them.
+///
+/// ```
+/// # use cairn::store::{Archive, NewDocument};
+/// let mut archive = Archive::in_memory();
+/// let mut g = archive.group();
+/// // g.append(doc, false)?; … as many as there are
+/// let committed = g.commit().unwrap(); // the segments committed, for views
+/// assert!(committed.is_empty());
+/// ```
+pub struct CommitGroup<'a> {
+    archive: &'a mut Archive,
+    /// Segments committed by this group since the last
+    /// [`CommitGroup::take_committed`].
+    committed: Vec<Vec<LogEntry>>,
+    done: bool,
+}
+
+impl CommitGroup<'_> {
+    /// Appends one document ([`Archive::append_document`], without its
+    /// own commit): committed with others once enough are pending.
+    pub fn append(&mut self, doc: NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
+        let outcome = self.archive.stage_document(doc, dry_run)?;
+        if self.archive.pending_events >= GROUP_EVENTS || self.archive.pending.len() >= GROUP_DOCUMENTS {
+            self.commit_batch()?;
+        }
+        Ok(outcome)
+    }
+
+    fn commit_batch(&mut self) -> Result<()> {
+        let segments = self.archive.commit_pending()?;
+        self.committed.extend(segments);
+        Ok(())
+    }
+
+    /// The archive, for reads (pending documents' parse records and head
+    /// included; the log holds only what was committed).
+    pub fn archive(&self) -> &Archive {
+        self.archive
+    }
+
+    /// The segments this group committed since the last call (views are
+    /// updated from them in memory).
+    pub fn take_committed(&mut self) -> Vec<Vec<LogEntry>> {
+        std::mem::take(&mut self.committed)
+    }
+
+    /// Commits every pending document; returns the segments committed
+    /// since the last [`CommitGroup::take_committed`].
+    pub fn commit(mut self) -> Result<Vec<Vec<LogEntry>>> {
+        self.commit_batch()?;
+        self.done = true;
+        Ok(std::mem::take(&mut self.committed))
+    }
+}
+
+impl Drop for CommitGroup<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.archive.discard_pending();
+        }
+    }
+}
+
+/// Documents are committed together once this many events are pending.
+const GROUP_EVENTS: usize = 16_384;
+/// … or this many documents.
+const GROUP_DOCUMENTS: usize = 512;
+
+impl Archive {
+    /// Opens (or creates) the archive at `path`, taking its lock.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Archive> {
+        let store = sled_store::SledStore::open(path, mode)?;
+        Archive::with_store(Box::new(store))
+    }
+
+    /// Opens the archive at `path` with its index rebuilt from the log and
+    /// pack files (`cairn repair`): the old `db/` is moved aside (its new
+    /// name is returned). Views are rebuilt by the next catch-up.
+    pub fn open_rebuilt(
+        path: &Path,
+        progress: sled_store::Progress<'_>,
+    ) -> Result<(Archive, Option<sled_store::ReplacedIndex>)> {
+        let (store, moved) = sled_store::SledStore::open_rebuilt(path, progress)?;
+        Ok((Archive::with_store(Box::new(store))?, moved))
+    }
+
+    /// An empty archive in memory (tests, dry runs without an archive).
+    pub fn in_memory() -> Archive {
+        Archive::from_parts(Box::new(memory::MemoryStore::default()), HeadState::default(), Clock::Wall)
+    }
+
+    /// Wraps any store.
+    pub fn with_store(store: Box<dyn Store>) -> Result<Archive> {
+        let head = store.head()?;
+        Ok(Archive::from_parts(store, head, Clock::from_env()?))
+    }
+
+    fn from_parts(store: Box<dyn Store>, head: HeadState, clock: Clock) -> Archive {
+        Archive {
+            store,
+            head,
+            clock,
+            pending: Vec::new(),
+            pending_ids: HashMap::new(),
+            pending_parsed: Vec::new(),
+            pending_events: 0,
+        }
+    }
+
+    /// Starts a [`CommitGroup`].
+    pub fn group(&mut self) -> CommitGroup<'_> {
+        CommitGroup { archive: self, committed: Vec::new(), done: false }
+    }
+
+    /// Forgets the documents appended and not committed (their blobs were
+    /// staged, never referenced by a commit).
+    fn discard_pending(&mut self) {
+        if self.pending.is_empty() && self.pending_parsed.is_empty() {
+            return;
+        }
+        self.pending.clear();
+        self.pending_ids.clear();
+        self.pending_parsed.clear();
+        self.pending_events = 0;
+        if let Ok(head) = self.store.head() {
+            self.head = head;
+        }
+    }
+
+    /// The parse record of `key`, pending documents included.
+    pub fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        match self.pending_parsed.iter().find(|(k, _)| k == key) {
+            Some((_, p)) => Ok(Some(*p)),
+            None => self.store.parsed(key),
+        }
+    }
+
+    /// Commits the pending documents in one atomic store batch, after
+    /// making their blobs durable; returns their segments.
+    fn commit_pending(&mut self) -> Result<Vec<Vec<LogEntry>>> {
+        if self.pending.is_empty() && self.pending_parsed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.sync_blobs()?;
+        self.store.commit(&self.pending, &self.head, &self.pending_parsed)?;
+        self.pending_ids.clear();
+        self.pending_parsed.clear();
+        self.pending_events = 0;
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    /// Opens an existing archive for an audit: a head record that does not
+    /// decode is returned as a message instead of failing the open (the
+    /// archive then reports an empty head and must not be appended to).
+    pub fn open_for_audit(path: &Path) -> Result<(Archive, Option<String>)> {
+        let store = sled_store::SledStore::open(path, OpenMode::MustExist)?;
+        let (head, problem) = match store.head() {
+            Ok(h) => (h, None),
+            Err(e) => (HeadState::default(), Some(e.to_string())),
+        };
+        Ok((Archive::from_parts(Box::new(store), head, Clock::Wall), problem))
+    }
+
+    /// Sets where `recorded_at` comes from.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// The head as of the last append.
+    pub fn head(&self) -> &HeadState {
+        &self.head
+    }
+
+    /// The underlying store (read access for reports and audits).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Appends the new events of one document and commits it atomically,
+    /// after storing its raw bytes as a blob. Events already in the
+    /// archive, or repeated within the document, are counted as duplicates
+    /// and not appended. With `dry_run` nothing is written. (Many documents
+    /// are appended faster through a [`CommitGroup`].)
+    pub fn append_document(&mut self, doc: NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
+        let mut g = self.group();
+        let outcome = g.append(doc, dry_run)?;
+        g.commit()?;
+        Ok(outcome)
+    }
+
+    /// Checks one document for duplicates and, unless `dry_run`, appends
+    /// its new events to the pending documents.
+    fn stage_document(&mut self, doc: NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
+        let mut outcome = AppendOutcome::default();
+        let mut seen: HashSet<EventId> = HashSet::new();
+        // Per event: its id when it is new.
+        let mut fresh: Vec<Option<EventId>> = Vec::with_capacity(doc.events.len());
+        // The stored ids of each bucket (article) the document touches: one
+        // read per article, not one lookup per event.
+        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>> = HashMap::new();
+        for (i, event) in doc.events.iter().enumerate() {
+            let id = doc.ids.get(i).copied().unwrap_or_else(|| event.id());
+            let duplicate = !seen.insert(id) || self.pending_ids.contains_key(&id) || {
+                let key = buckets::bucket_of(event);
+                let stored = match held.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(self.store.bucket(&key)?),
+                };
+                buckets::holds(stored, &id)
+            };
+            if duplicate {
+                outcome.duplicate.add(event.kind());
+                fresh.push(None);
+            } else {
+                outcome.new.add(event.kind());
+                fresh.push(Some(id));
+            }
+        }
+        if dry_run {
+            return Ok(outcome);
+        }
+        if let Some(key) = doc.parse_key {
+            if self.parsed(&key)?.is_none() {
+                let capture = doc.events.iter().enumerate().rev().find_map(|(i, e)| match e {
+                    Event::Capture(_) => Some(doc.ids.get(i).copied().unwrap_or_else(|| e.id())),
+                    _ => None,
+                });
+                if let Some(capture) = capture {
+                    let mut counts = outcome.new;
+                    counts.merge(&outcome.duplicate);
+                    self.pending_parsed.push((key, ParsedDoc { capture, counts }));
+                }
+            }
+        }
+        if outcome.new.total() == 0 {
+            return Ok(outcome);
+        }
+        for (event, _) in doc.events.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
+            if let Event::Capture(c) = event {
+                let actual = BlobId(*blake3::hash(doc.raw).as_bytes());
+                if actual != c.blob {
+                    return Err(Error::Usage(format!(
+                        "capture names blob {} but the document's bytes hash to {}",
+                        c.blob, actual
+                    )));
+                }
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)))?;
+            }
+        }
+        let recorded_at = self.clock.now();
+        let mut head = self.head;
+        let mut entries = Vec::with_capacity(outcome.new.total() as usize);
+        for (event, id) in doc.events.into_iter().zip(fresh) {
+            let Some(id) = id else { continue };
+            head.seq = head.seq.next();
+            head.counts.add(event.kind());
+            let mut entry = LogEntry { seq: head.seq, id, recorded_at, event, head: ChainHash::GENESIS };
+            head.hash = chain_step(&head.hash, &entry.entry_hash());
+            entry.head = head.hash;
+            entries.push(entry);
+        }
+        outcome.appended = Some((entries[0].seq, head.seq));
+        self.head = head;
+        for e in &entries {
+            self.pending_ids.insert(e.id, e.seq);
+        }
+        self.pending_events += entries.len();
+        self.pending.push(entries);
+        Ok(outcome)
+    }
+
+    /// Stages a blob for [`portable::import`]; it is synced before the
+    /// next imported segment is committed.
+    pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
+        self.store.stage_blob(id, raw, None)
+    }
+
+    /// Appends entries checked by [`portable::import`] (consecutive seqs
+    /// after the head, chain and ids already verified) with the head after
+    /// them.
+    pub fn import_segment(&mut self, entries: Vec<LogEntry>, head: &HeadState) -> Result<()> {
+        if entries.first().map(|e| e.seq) != Some(self.head.seq.next()) {
+            return Err(Error::Corrupt("import segment does not follow the head".into()));
+        }
+        self.store.sync_blobs()?;
+        self.store.commit(&[entries], head, &[])?;
+        self.head = *head;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable. Commands call this before
+    /// they report success.
+    pub fn flush(&mut self) -> Result<()> {
+        self.store.flush()
+    }
+
+    /// The entry at `seq`.
+    pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
+        self.store.segment_of(seq)?.into_iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))
+    }
+
+    /// The event with id `id`.
+    pub fn event(&self, id: &EventId) -> Result<Event> {
+        match self.entry_by_id(id)? {
+            Some(e) => Ok(e.event),
+            None => Err(Error::NotFound(format!("no event {id}"))),
+        }
+    }
+
+    /// The entry of event `id`, if the log holds it. The index's answer is
+    /// checked against the entry it points at: a damaged index is an
+    /// error, never another event.
+    pub fn entry_by_id(&self, id: &EventId) -> Result<Option<LogEntry>> {
+        match self.store.seq_of(id)? {
+            None => Ok(None),
+            Some(seq) => {
+                let entry = self.entry(seq)?;
+                if entry.id != *id {
+                    return Err(stale_index(id, seq, &entry.id));
+                }
+                Ok(Some(entry))
+            }
+        }
+    }
+
+    /// The events with these ids, read with one decode per log segment
+    /// (ids are looked up, sorted by seq, and each segment is read once).
+    /// An id not in the log is an error.
+    pub fn events_by_id(&self, ids: &[EventId]) -> Result<HashMap<EventId, Event>> {
+        let mut seqs: Vec<(EventId, Seq)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+            seqs.push((*id, seq));
+        }
+        let all: Vec<Seq> = seqs.iter().map(|(_, s)| *s).collect();
+        let found = self.entries_at_with(&all, |e| Ok((e.id, e.event.clone())))?;
+        let mut out = HashMap::with_capacity(seqs.len());
+        for (id, seq) in seqs {
+            let (at, event) = found.get(&seq).ok_or(Error::MissingEntry(seq))?;
+            if *at != id {
+                return Err(stale_index(&id, seq, at));
+            }
+            out.insert(id, event.clone());
+        }
+        Ok(out)
+    }
+
+    /// What `f` takes from each entry at these seqs, read with one decode
+    /// per log segment, without the id index. A seq past the log is an
+    /// error.
+    pub fn entries_at_with<T>(
+        &self,
+        seqs: &[Seq],
+        mut f: impl FnMut(&LogEntry) -> Result<T>,
+    ) -> Result<HashMap<Seq, T>> {
+        let mut sorted = seqs.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let mut out = HashMap::with_capacity(sorted.len());
+        let mut segment: Vec<LogEntry> = Vec::new();
+        for seq in sorted {
+            let held =
+                segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
+            if !held {
+                segment = self.store.segment_of(seq)?;
+            }
+            let entry = segment.iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))?;
+            out.insert(seq, f(entry)?);
+        }
+        Ok(out)
+    }
+
+    /// Entries in log order from `from`.
+    pub fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+        self.store.entries_from(from)
+    }
+
+    /// Finds the one event whose id starts with `prefix` (hex), as git does.
+    pub fn resolve_prefix(&self, prefix: &str) -> Result<(EventId, Seq)> {
+        let p = HexPrefix::parse(prefix)
+            .ok_or_else(|| Error::Usage(format!("{prefix:?} is not a hex id prefix")))?;
+        let ids = self.store.ids_with_prefix(&p)?;
+        match ids.as_slice() {
+            [] => Err(Error::NotFound(format!("no event matches {prefix}"))),
+            [id] => match self.entry_by_id(id)? {
+                Some(e) => Ok((*id, e.seq)),
+                None => Err(Error::Corrupt(format!("index lost {id} during lookup"))),
+            },
+            _ => Err(Error::Ambiguous { prefix: prefix.to_string(), candidates: ids }),
+        }
+    }
+}
+
+/// The error for an index entry that points at another event.
+fn stale_index(id: &EventId, seq: Seq, holds: &EventId) -> Error {
+    Error::Corrupt(format!(
+        "the id index maps {id} to seq {seq}, which holds {holds}; `cairn repair` rebuilds the index"
+    ))
+}
