@@ -1,4 +1,4 @@
-//! Integrity audits: [`verify`] re-derives everything that can be
+//! Integrity audits: [`verify`](fn@verify) re-derives everything that can be
 //! re-derived (ids, entry hashes, the chain, the index, references, blobs,
 //! views) and reports every finding instead of stopping at the first.
 

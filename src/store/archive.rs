@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, LogEntry, Seq, Timestamp};
+use crate::store::LogStore;
 use crate::store::{
     buckets, idruns, memory, page_key, sled_store, HeadState, KindCounts, ParseKey, ParsedDoc, Store,
 };
@@ -373,13 +374,13 @@ impl Archive {
         Ok(outcome)
     }
 
-    /// Stages a blob for [`portable::import`]; it is synced before the
+    /// Stages a blob for [`super::portable::import`]; it is synced before the
     /// next imported segment is committed.
     pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
         self.store.stage_blob(id, raw, None)
     }
 
-    /// Appends entries checked by [`portable::import`] (consecutive seqs
+    /// Appends entries checked by [`super::portable::import`] (consecutive seqs
     /// after the head, chain and ids already verified) with the head after
     /// them.
     pub fn import_segment(&mut self, entries: Vec<LogEntry>, head: &HeadState) -> Result<()> {

@@ -5,7 +5,7 @@
 //! it while that one is at most twice its size), so an archive of n events
 //! has O(log n) of them. The runs are derived data: they are rebuilt from
 //! the log files whenever they are missing, behind or damaged
-//! ([`IdRuns::reconcile`]), and `cairn repair` rebuilds them from scratch.
+//! (`SledStore::reconcile_runs`), and `cairn repair` rebuilds them from scratch.
 //!
 //! A run file `index/FIRST-LAST.idx` (seqs in 16 hex digits) covers the
 //! events at seqs FIRST..=LAST, every one of them exactly once:

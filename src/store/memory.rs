@@ -1,4 +1,4 @@
-//! An in-memory [`Store`] for unit tests and for dry runs against an archive
+//! An in-memory [`Store`](super::Store) for unit tests and for dry runs against an archive
 //! that does not exist yet. Same contract as the sled store, nothing on disk.
 
 use crate::error::{Error, Result};
@@ -6,9 +6,11 @@ use crate::model::{BlobId, EventId, HexPrefix, LogEntry, Seq};
 use crate::store::buckets;
 use crate::store::idruns::IdSeq;
 use crate::store::kv::MemoryTree;
-use crate::store::{
-    BucketRead, HeadState, IndexRead, KvTree, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
-};
+use crate::store::BlobStore;
+use crate::store::IndexStore;
+use crate::store::LogStore;
+use crate::store::ViewStore;
+use crate::store::{BucketRead, HeadState, IndexRead, KvTree, ParseKey, ParsedDoc, ParsedRead, SegmentRead};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -33,17 +35,9 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl LogStore for MemoryStore {
     fn head(&self) -> Result<HeadState> {
         Ok(self.head)
-    }
-
-    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        Ok(self.index.get(id).copied())
-    }
-
-    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
-        Ok(self.index.keys().filter(|id| prefix.matches(id.as_bytes())).copied().collect())
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
@@ -82,35 +76,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        Ok(self.parsed.get(key).copied())
-    }
-
-    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
-        Box::new(self.parsed.iter().map(|(k, p)| Ok((*k, Ok(*p)))))
-    }
-
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
-        self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
-        Ok(())
-    }
-
-    fn sync_blobs(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        self.blobs.get(id).cloned().ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
-    }
-
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
         self.log.get(&seq).map(|e| vec![e.clone()]).ok_or(Error::MissingEntry(seq))
-    }
-
-    fn blob_ids(&self) -> Result<Vec<BlobId>> {
-        let mut ids: Vec<BlobId> = self.blobs.keys().copied().collect();
-        ids.sort();
-        Ok(ids)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -124,6 +91,49 @@ impl Store for MemoryStore {
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
         Box::new(self.log.iter().map(|(seq, e)| Ok((*seq, Ok(vec![e.clone()])))))
     }
+}
+
+impl BlobStore for MemoryStore {
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
+        self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
+        Ok(())
+    }
+
+    fn sync_blobs(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        self.blobs.get(id).cloned().ok_or_else(|| Error::Corrupt(format!("blob {id} is missing")))
+    }
+
+    fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        let mut ids: Vec<BlobId> = self.blobs.keys().copied().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn blob_bytes(&self) -> Result<u64> {
+        Ok(self.blobs.values().map(|b| b.len() as u64).sum())
+    }
+}
+
+impl IndexStore for MemoryStore {
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        Ok(self.index.get(id).copied())
+    }
+
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
+        Ok(self.index.keys().filter(|id| prefix.matches(id.as_bytes())).copied().collect())
+    }
+
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        Ok(self.parsed.get(key).copied())
+    }
+
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        Box::new(self.parsed.iter().map(|(k, p)| Ok((*k, Ok(*p)))))
+    }
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
         Box::new(self.index.iter().map(|(id, seq)| Ok((Ok(*id), Ok(*seq)))))
@@ -136,7 +146,9 @@ impl Store for MemoryStore {
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
         Box::new(self.buckets.iter().map(|(k, v)| Ok((*k, Ok(v.clone())))))
     }
+}
 
+impl ViewStore for MemoryStore {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
         Ok(Arc::new(self.trees().entry(name.to_string()).or_default().clone()))
     }
@@ -148,9 +160,5 @@ impl Store for MemoryStore {
 
     fn tree_names(&self) -> Result<Vec<String>> {
         Ok(self.trees().keys().cloned().collect())
-    }
-
-    fn blob_bytes(&self) -> Result<u64> {
-        Ok(self.blobs.values().map(|b| b.len() as u64).sum())
     }
 }

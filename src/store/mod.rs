@@ -104,19 +104,14 @@ impl Default for ChainHash {
     }
 }
 
-/// Storage for the log, the id index, the head and the blobs.
+/// The log: appending whole commits and reading entries back.
 ///
-/// Implementations must make [`Store::commit`] atomic (all entries and the
-/// head, or nothing) and staged blobs durable at [`Store::sync_blobs`],
-/// before the commit that names them.
-/// Unsupported operations return an error; none panics.
-pub trait Store: Send + Sync {
+/// Implementations must make [`LogStore::commit`] atomic (all entries, their
+/// index entries and the head, or nothing). Unsupported operations return
+/// an error; none panics.
+pub trait LogStore {
     /// The head state as of the last commit.
     fn head(&self) -> Result<HeadState>;
-    /// The seq of event `id`, if it is in the log.
-    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>>;
-    /// Every event id starting with `prefix`, sorted.
-    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
     /// Entries in log order, starting at seq `from`.
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>>;
     /// Atomically appends `segments` (one per document, consecutive seqs
@@ -128,22 +123,6 @@ pub trait Store: Send + Sync {
         head: &HeadState,
         parsed: &[(ParseKey, ParsedDoc)],
     ) -> Result<()>;
-    /// The parse record of a document already ingested.
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>>;
-    /// A lookup of recorded parse keys that another thread can use while
-    /// this store is appended to (the ingest's reader thread: it skips
-    /// parsing documents already archived). `None` when the store has none.
-    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
-        None
-    }
-    /// Every parse record, for audits.
-    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
-    /// Writes a blob that becomes durable at the next [`Store::sync_blobs`].
-    /// `page` names the page the bytes are a capture of (see
-    /// [`page_key`]): a store may keep the blob as a delta against the
-    /// previous capture of the same page, and records this blob as that
-    /// page's latest with the next commit.
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
     /// Problems in how the store lays the log out (beyond what scanning
     /// the segments shows), each with the seq it concerns if any; for
     /// audits.
@@ -155,6 +134,27 @@ pub trait Store: Send + Sync {
     fn caught_up(&self) -> u64 {
         0
     }
+    /// Every entry of the stored segment that holds `seq`.
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
+    /// Makes every commit so far durable.
+    fn flush(&mut self) -> Result<()>;
+    /// Bytes the archive occupies on disk, where that means something.
+    fn disk_usage(&self) -> Result<Option<u64>>;
+    /// Every log segment in key order, each as its key's seq and its
+    /// decoded entries or the reason it does not decode (for audits: one bad
+    /// segment does not stop the scan).
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_>;
+}
+
+/// The raw captures (blobs): staged blobs are durable at
+/// [`BlobStore::sync_blobs`], before the commit that names them.
+pub trait BlobStore {
+    /// Writes a blob that becomes durable at the next [`BlobStore::sync_blobs`].
+    /// `page` names the page the bytes are a capture of (see
+    /// [`page_key`]): a store may keep the blob as a delta against the
+    /// previous capture of the same page, and records this blob as that
+    /// page's latest with the next commit.
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
     /// Every page's latest-capture record (key, blob id or why it does not
     /// decode), for audits.
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {
@@ -166,18 +166,26 @@ pub trait Store: Send + Sync {
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>>;
     /// Every stored blob id, sorted.
     fn blob_ids(&self) -> Result<Vec<BlobId>>;
-    /// Every entry of the stored segment that holds `seq`.
-    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
-    /// Makes every commit so far durable.
-    fn flush(&mut self) -> Result<()>;
-    /// Bytes the archive occupies on disk, where that means something.
-    fn disk_usage(&self) -> Result<Option<u64>>;
     /// Bytes the stored blobs occupy (compressed).
     fn blob_bytes(&self) -> Result<u64>;
-    /// Every log segment in key order, each as its key's seq and its
-    /// decoded entries or the reason it does not decode (for audits: one bad
-    /// segment does not stop the scan).
-    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_>;
+}
+
+/// The index derived from the log: ids to seqs, each article's ids, parse records.
+pub trait IndexStore {
+    /// The seq of event `id`, if it is in the log.
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>>;
+    /// Every event id starting with `prefix`, sorted.
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
+    /// The parse record of a document already ingested.
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>>;
+    /// A lookup of recorded parse keys that another thread can use while
+    /// this store is appended to (the ingest's reader thread: it skips
+    /// parsing documents already archived). `None` when the store has none.
+    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
+        None
+    }
+    /// Every parse record, for audits.
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
     /// Every id index entry (run by run, each in id order), each as the id
     /// and its seq or the reason it does not decode.
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_>;
@@ -192,6 +200,10 @@ pub trait Store: Send + Sync {
     /// Every bucket in key order, each as its key and its entries or why
     /// they do not decode, for audits.
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_>;
+}
+
+/// The views' key-value trees.
+pub trait ViewStore {
     /// The key-value tree `name` (created empty when missing), for views.
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>>;
     /// Removes tree `name` and its contents.
@@ -199,6 +211,14 @@ pub trait Store: Send + Sync {
     /// The names of every view tree.
     fn tree_names(&self) -> Result<Vec<String>>;
 }
+
+/// Everything an archive needs of its storage: the log, the blobs, the
+/// index and the views' trees ([`LogStore`], [`BlobStore`], [`IndexStore`],
+/// [`ViewStore`]), implemented together by [`sled_store::SledStore`] and
+/// [`memory::MemoryStore`].
+pub trait Store: LogStore + BlobStore + IndexStore + ViewStore + Send + Sync {}
+
+impl<T: LogStore + BlobStore + IndexStore + ViewStore + Send + Sync> Store for T {}
 
 /// One segment as an audit reads it: its key's seq, and its entries or why
 /// they cannot be decoded.

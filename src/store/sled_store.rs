@@ -1,9 +1,9 @@
-//! The on-disk [`Store`]: one archive directory holding a sled database
+//! The on-disk [`Store`](super::Store): one archive directory holding a sled database
 //! (`db/`), the log's segment files (`log/`), the raw captures' pack files
 //! (`captures/`), a lock file and a marker file.
 //!
 //! Segments (the enveloped `Vec<LogEntry>` of each document) and blobs are
-//! appended to record files ([`records`](super::records)); everything else
+//! appended to record files ([`records`]); everything else
 //! lives in one sled tree, `log`, under the key prefixes below, so that a
 //! commit (one or several whole documents) is the record files' fsync (the
 //! segments closed by a [`CommitRecord`]) followed by a single atomic
@@ -40,8 +40,12 @@ use crate::store::buckets;
 use crate::store::envelope;
 use crate::store::idruns::{self, IdRuns, IdSeq};
 use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
+use crate::store::BlobStore;
+use crate::store::IndexStore;
+use crate::store::LogStore;
+use crate::store::ViewStore;
 use crate::store::{
-    BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead, Store,
+    BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead,
 };
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -906,20 +910,12 @@ fn dir_size(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-impl Store for SledStore {
+impl LogStore for SledStore {
     fn head(&self) -> Result<HeadState> {
         match self.tree.get(HEAD_KEY)? {
             None => Ok(HeadState::default()),
             Some(v) => envelope::decode(&v, "head record"),
         }
-    }
-
-    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        self.runs.seq_of(id)
-    }
-
-    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
-        Ok(self.runs.with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
@@ -1018,54 +1014,6 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        match self.tree.get([&[PARSED][..], &key[..]].concat())? {
-            None => Ok(None),
-            Some(v) => envelope::decode(&v, "parse record").map(Some),
-        }
-    }
-
-    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
-        let tree = self.tree.clone();
-        // A lookup that fails says "not recorded": the document is parsed
-        // ahead, and the main thread's own check decides.
-        Some(std::sync::Arc::new(move |key: &ParseKey| {
-            tree.get([&[PARSED][..], &key[..]].concat()).ok().flatten().is_some()
-        }))
-    }
-
-    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
-        Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
-            let (k, v) = kv?;
-            let key: ParseKey =
-                k[1..].try_into().map_err(|_| Error::Corrupt(format!("parse key of {} bytes", k.len())))?;
-            Ok((key, envelope::decode(&v, "parse record").map_err(|e| e.to_string())))
-        }))
-    }
-
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
-        let (tree, pending) = (&self.tree, &self.pending_blobs);
-        let lookup = |b: &BlobId| blob_locator(tree, pending, b);
-        let Some(page) = page else {
-            return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
-        };
-        // The page's latest capture: staged since the last commit, else
-        // recorded in sled.
-        let base = match self.pending_bases.iter().rev().find(|(p, _)| p == page) {
-            Some((_, b)) => Some(*b),
-            None => match self.tree.get([&[PAGE_BASE][..], &page[..]].concat())? {
-                None => None,
-                // A damaged record (verify reports it) only costs the delta.
-                Some(v) => envelope::decode::<BlobId>(&v, "page base record")
-                    .inspect_err(|e| tracing::warn!("storing a capture whole: {e}"))
-                    .ok(),
-            },
-        };
-        self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
-        self.pending_bases.push((*page, *id));
-        Ok(())
-    }
-
     fn caught_up(&self) -> u64 {
         self.caught_up
     }
@@ -1091,6 +1039,64 @@ impl Store for SledStore {
         )?);
         problems.extend(self.commit_record_problems()?);
         Ok(problems)
+    }
+
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
+        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                SledStore::read_segment(&mut self.segments.reader(), &k, &v)
+                    .map(|(_, entries)| entries)
+                    .map_err(|(s, why)| segment_error(s, why))
+            }
+            None => Err(Error::MissingEntry(seq)),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        dir_size(&self.root).map(Some)
+    }
+
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
+        let end: &[u8] = &[SEGMENT + 1];
+        let mut reader = self.segments.reader();
+        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
+            let (k, v) = kv?;
+            Ok(match SledStore::read_segment(&mut reader, &k, &v) {
+                Ok((seq, entries)) => (seq, Ok(entries)),
+                Err((seq, why)) => (seq, Err(why)),
+            })
+        }))
+    }
+}
+
+impl BlobStore for SledStore {
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
+        let (tree, pending) = (&self.tree, &self.pending_blobs);
+        let lookup = |b: &BlobId| blob_locator(tree, pending, b);
+        let Some(page) = page else {
+            return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
+        };
+        // The page's latest capture: staged since the last commit, else
+        // recorded in sled.
+        let base = match self.pending_bases.iter().rev().find(|(p, _)| p == page) {
+            Some((_, b)) => Some(*b),
+            None => match self.tree.get([&[PAGE_BASE][..], &page[..]].concat())? {
+                None => None,
+                // A damaged record (verify reports it) only costs the delta.
+                Some(v) => envelope::decode::<BlobId>(&v, "page base record")
+                    .inspect_err(|e| tracing::warn!("storing a capture whole: {e}"))
+                    .ok(),
+            },
+        };
+        self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
+        self.pending_bases.push((*page, *id));
+        Ok(())
     }
 
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<crate::store::PageBaseRead>> + '_> {
@@ -1126,18 +1132,6 @@ impl Store for SledStore {
         self.blobs.get(id, &lookup)
     }
 
-    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
-        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                SledStore::read_segment(&mut self.segments.reader(), &k, &v)
-                    .map(|(_, entries)| entries)
-                    .map_err(|(s, why)| segment_error(s, why))
-            }
-            None => Err(Error::MissingEntry(seq)),
-        }
-    }
-
     fn blob_ids(&self) -> Result<Vec<BlobId>> {
         self.tree
             .scan_prefix([BLOB])
@@ -1150,24 +1144,47 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+    fn blob_bytes(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for kv in self.tree.scan_prefix([BLOB]) {
+            let (_, v) = kv?;
+            total += Locator::from_bytes(&v).map_or(0, |l| u64::from(l.len));
+        }
+        Ok(total)
+    }
+}
+
+impl IndexStore for SledStore {
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        self.runs.seq_of(id)
     }
 
-    fn disk_usage(&self) -> Result<Option<u64>> {
-        dir_size(&self.root).map(Some)
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
+        Ok(self.runs.with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
     }
 
-    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
-        let end: &[u8] = &[SEGMENT + 1];
-        let mut reader = self.segments.reader();
-        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        match self.tree.get([&[PARSED][..], &key[..]].concat())? {
+            None => Ok(None),
+            Some(v) => envelope::decode(&v, "parse record").map(Some),
+        }
+    }
+
+    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
+        let tree = self.tree.clone();
+        // A lookup that fails says "not recorded": the document is parsed
+        // ahead, and the main thread's own check decides.
+        Some(std::sync::Arc::new(move |key: &ParseKey| {
+            tree.get([&[PARSED][..], &key[..]].concat()).ok().flatten().is_some()
+        }))
+    }
+
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
             let (k, v) = kv?;
-            Ok(match SledStore::read_segment(&mut reader, &k, &v) {
-                Ok((seq, entries)) => (seq, Ok(entries)),
-                Err((seq, why)) => (seq, Err(why)),
-            })
+            let key: ParseKey =
+                k[1..].try_into().map_err(|_| Error::Corrupt(format!("parse key of {} bytes", k.len())))?;
+            Ok((key, envelope::decode(&v, "parse record").map_err(|e| e.to_string())))
         }))
     }
 
@@ -1206,7 +1223,9 @@ impl Store for SledStore {
             Ok((key, buckets::decode(&v)))
         }))
     }
+}
 
+impl ViewStore for SledStore {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
         Ok(Arc::new(self.db.open_tree(view_tree_name(name))?))
     }
@@ -1225,14 +1244,5 @@ impl Store for SledStore {
                 n.strip_prefix(VIEW_TREE_PREFIX.as_bytes()).map(|s| String::from_utf8_lossy(s).into_owned())
             })
             .collect())
-    }
-
-    fn blob_bytes(&self) -> Result<u64> {
-        let mut total = 0u64;
-        for kv in self.tree.scan_prefix([BLOB]) {
-            let (_, v) = kv?;
-            total += Locator::from_bytes(&v).map_or(0, |l| u64::from(l.len));
-        }
-        Ok(total)
     }
 }
