@@ -567,10 +567,40 @@ pub fn ingest_inputs(
     };
     // A reader thread reads, hashes and parses the next inputs while this
     // one appends and commits (two documents ahead at most, in order: the
-    // order of the log does not depend on the threads).
+    // order of the log does not depend on the threads), and a view thread
+    // applies each committed batch to the views through a reader of the
+    // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
+    let view_reader = match views {
+        Some(_) if !opts.dry_run => archive.reader(),
+        _ => None,
+    };
     let mut group = archive.group();
-    std::thread::scope(|scope| -> Result<()> {
+    let rest = std::thread::scope(|scope| -> Result<Vec<Vec<crate::model::LogEntry>>> {
+        type Batch = Vec<Vec<crate::model::LogEntry>>;
+        let (batches, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let view_worker = match (views, view_reader) {
+            (Some(views), Some(mut reader)) => Some(scope.spawn(move || -> Result<()> {
+                for segments in batch_rx {
+                    reader.reload_head()?;
+                    crate::views::apply_segments(&reader, views, segments)?;
+                }
+                Ok(())
+            })),
+            _ => None,
+        };
+        // Hands a committed batch to the view thread (or applies it here
+        // when there is none); false once the view thread has stopped.
+        let hand_over = |group: &CommitGroup<'_>, segments: Batch| -> Result<bool> {
+            if segments.is_empty() {
+                return Ok(true);
+            }
+            match &view_worker {
+                Some(_) => Ok(batches.send(segments).is_ok()),
+                None => update_views(group.archive(), segments).map(|_| true),
+            }
+        };
+        let mut views_stopped = false;
         type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(2);
         let mtimes = opts.fetched_at_from_mtime;
@@ -636,7 +666,9 @@ pub fn ingest_inputs(
                                 ingest_prepared(&mut group, &name, &raw, blob, prepared, opts, &mut report)?;
                             }
                             let segments = group.take_committed();
-                            update_views(group.archive(), segments)?;
+                            if !hand_over(&group, segments)? {
+                                views_stopped = true;
+                            }
                         }
                         Err(e) => {
                             report.inputs += 1;
@@ -646,10 +678,24 @@ pub fn ingest_inputs(
                     on_input(&name);
                 }
             }
+            if views_stopped {
+                break; // the view thread's error is reported below
+            }
         }
-        Ok(())
+        let rest = if views_stopped { Vec::new() } else { group.commit()? };
+        let rest = match view_worker {
+            Some(worker) => {
+                if !rest.is_empty() {
+                    let _ = batches.send(rest);
+                }
+                drop(batches);
+                worker.join().map_err(|_| Error::Internal("the view thread panicked".into()))??;
+                Vec::new()
+            }
+            None => rest,
+        };
+        Ok(rest)
     })?;
-    let rest = group.commit()?;
     if !opts.dry_run {
         update_views(archive, rest)?;
         archive.flush()?;

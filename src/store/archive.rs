@@ -212,6 +212,21 @@ impl Archive {
         }
     }
 
+    /// A read-only handle on this archive for another thread, seeing every
+    /// commit as it lands ([`Archive::reload_head`] brings its head up);
+    /// `None` when the store cannot give one (in memory).
+    pub fn reader(&self) -> Option<Archive> {
+        let store = self.store.reader()?;
+        Some(Archive::from_parts(store, self.head, self.clock))
+    }
+
+    /// Reads the head again from the store (a reader, after the writer
+    /// committed).
+    pub fn reload_head(&mut self) -> Result<()> {
+        self.head = self.store.head()?;
+        Ok(())
+    }
+
     /// Starts a [`CommitGroup`].
     pub fn group(&mut self) -> CommitGroup<'_> {
         CommitGroup { archive: self, committed: Vec::new(), done: false }

@@ -493,7 +493,7 @@ impl IdRuns {
     }
 
     /// Every run's entries in turn (each run in id order), for audits.
-    pub fn scan(&self) -> Result<impl Iterator<Item = Result<IdSeq>> + '_> {
+    pub fn scan(&self) -> Result<impl Iterator<Item = Result<IdSeq>> + use<>> {
         let mut all = Vec::new();
         for r in &self.runs {
             all.push(r.entries()?);

@@ -136,6 +136,12 @@ pub trait LogStore {
     }
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
+    /// A read-only store over the same archive for another thread (the
+    /// ingest applies views on one while it appends), when the store can
+    /// give one.
+    fn reader(&self) -> Option<Box<dyn Store>> {
+        None
+    }
     /// Makes every commit so far durable.
     fn flush(&mut self) -> Result<()>;
     /// Bytes the archive occupies on disk, where that means something.

@@ -128,6 +128,17 @@ impl RecordDir {
         RecordDir { root, ext, roll_bytes: ROLL_BYTES, writer: None, closing_tag: None }
     }
 
+    /// Another handle on the same files, for reading only.
+    pub fn read_only(&self) -> RecordDir {
+        RecordDir {
+            root: self.root.clone(),
+            ext: self.ext,
+            roll_bytes: self.roll_bytes,
+            writer: None,
+            closing_tag: self.closing_tag,
+        }
+    }
+
     /// Marks the records tagged `tag` as closing commits: a tail past the
     /// committed end that holds one is damage, never cut.
     pub fn with_closing_tag(mut self, tag: u64) -> RecordDir {

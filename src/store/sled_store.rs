@@ -50,7 +50,7 @@ use crate::store::{
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
@@ -172,8 +172,10 @@ pub struct SledStore {
     tree: sled::Tree,
     blobs: BlobDir,
     segments: RecordDir,
-    /// The id index's sorted runs (`index/`).
-    runs: IdRuns,
+    /// The id index's sorted runs (`index/`), shared with readers.
+    runs: Arc<RwLock<IdRuns>>,
+    /// The read half, which [`SledStore::reader`] hands out.
+    reader: SledReader,
     /// Entries the id runs were rebuilt for when this store was opened.
     runs_rebuilt: u64,
     /// The index layout marker is not one this cairn knows: appends are
@@ -392,13 +394,20 @@ impl SledStore {
                 })
             }
         };
+        let runs = Arc::new(RwLock::new(IdRuns::open(&root.join("index"), true)?));
         let mut store = SledStore {
             root: root.to_path_buf(),
-            db,
-            tree,
+            db: db.clone(),
+            tree: tree.clone(),
             blobs: BlobDir::new(root.join("captures")),
             segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
-            runs: IdRuns::open(&root.join("index"), true)?,
+            runs: Arc::clone(&runs),
+            reader: SledReader {
+                db,
+                tree,
+                segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
+                runs,
+            },
             runs_rebuilt: 0,
             layout_problem: None,
             pending_bases: Vec::new(),
@@ -409,7 +418,7 @@ impl SledStore {
             _lock: lock,
         };
         if rebuild {
-            store.runs.clear()?;
+            store.runs_mut().clear()?;
         }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
@@ -655,11 +664,11 @@ impl SledStore {
             Ok(h) => h.seq,
             Err(_) => return 0,
         };
-        self.runs.cut_to(head);
-        let start = self.runs.end();
+        self.runs_mut().cut_to(head);
+        let start = self.reader.runs().end();
         let mut result: Result<()> = Ok(());
-        while self.runs.end() < head {
-            let from = self.runs.end().next();
+        while self.reader.runs().end() < head {
+            let from = self.reader.runs().end().next();
             let chunk: Result<Vec<IdSeq>> = self
                 .entries_from(from)
                 .and_then(|it| it.take(idruns::BUILD_CHUNK).map(|e| e.map(|e| (e.id, e.seq))).collect());
@@ -667,7 +676,7 @@ impl SledStore {
                 if c.is_empty() {
                     return Err(Error::MissingEntry(from));
                 }
-                self.runs.add(c)
+                self.runs_mut().add(c)
             });
             if result.is_err() {
                 break;
@@ -677,10 +686,10 @@ impl SledStore {
             tracing::warn!(
                 "{}: the id index could not be rebuilt past seq {} ({e}); `cairn verify` shows why",
                 self.root.display(),
-                self.runs.end()
+                self.reader.runs().end()
             );
         }
-        self.runs.end().0.saturating_sub(start.0)
+        self.reader.runs().end().0.saturating_sub(start.0)
     }
 
     /// Entries the id runs were rebuilt for from the log when this store
@@ -765,20 +774,6 @@ impl SledStore {
     /// The sled database (for audits and tamper tests).
     pub fn db(&self) -> &sled::Db {
         &self.db
-    }
-
-    /// Reads and decodes the segment whose locator is stored under `key`.
-    fn read_segment(
-        reader: &mut RecordReader<'_>,
-        key: &[u8],
-        value: &[u8],
-    ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
-        let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
-        let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
-        let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
-        envelope::decode_segment(&payload, &format!("segment at seq {first}"))
-            .map(|entries| (first, entries))
-            .map_err(|e| (first, e.to_string()))
     }
 
     fn log_end(&self) -> Result<RecordsEnd> {
@@ -910,36 +905,74 @@ fn dir_size(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-impl LogStore for SledStore {
-    fn head(&self) -> Result<HeadState> {
-        match self.tree.get(HEAD_KEY)? {
-            None => Ok(HeadState::default()),
-            Some(v) => envelope::decode(&v, "head record"),
+/// Reads and decodes the segment whose locator is stored under `key`.
+fn read_segment(
+    reader: &mut RecordReader<'_>,
+    key: &[u8],
+    value: &[u8],
+) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
+    let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
+    let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
+    let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
+    envelope::decode_segment(&payload, &format!("segment at seq {first}"))
+        .map(|entries| (first, entries))
+        .map_err(|e| (first, e.to_string()))
+}
+
+/// The read half of an archive's store: the log, the index and the views'
+/// trees, read from another thread while the [`SledStore`] it came from
+/// appends (the ingest applies views on a second thread). Writes are
+/// refused; blobs are not read.
+pub struct SledReader {
+    db: sled::Db,
+    tree: sled::Tree,
+    segments: RecordDir,
+    runs: Arc<RwLock<IdRuns>>,
+}
+
+impl Clone for SledReader {
+    fn clone(&self) -> SledReader {
+        SledReader {
+            db: self.db.clone(),
+            tree: self.tree.clone(),
+            segments: self.segments.read_only(),
+            runs: Arc::clone(&self.runs),
         }
+    }
+}
+
+impl SledReader {
+    fn runs(&self) -> std::sync::RwLockReadGuard<'_, IdRuns> {
+        self.runs.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SledStore {
+    fn runs_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdRuns> {
+        self.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A reader of this store for another thread ([`SledReader`]).
+    pub fn reader(&self) -> SledReader {
+        self.reader.clone()
+    }
+}
+
+fn read_only() -> Error {
+    Error::Internal("a reader of the archive cannot write to it".into())
+}
+
+impl LogStore for SledStore {
+    fn reader(&self) -> Option<Box<dyn crate::store::Store>> {
+        Some(Box::new(self.reader.clone()))
+    }
+
+    fn head(&self) -> Result<HeadState> {
+        self.reader.head()
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
-        // The segment holding `from` starts at or before it.
-        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                decode_seq(&k[1..], "segment key")?
-            }
-            None => Seq(0),
-        };
-        let end: &[u8] = &[SEGMENT + 1];
-        let segments = self.tree.range(&segment_key(start)[..]..end);
-        let mut reader = self.segments.reader();
-        let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
-            let decoded = kv.map_err(Error::from).and_then(|(k, v)| {
-                SledStore::read_segment(&mut reader, &k, &v).map_err(|(s, why)| segment_error(s, why))
-            });
-            match decoded {
-                Ok((_, entries)) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            }
-        });
-        Ok(Box::new(iter))
+        self.reader.entries_from(from)
     }
 
     fn commit(
@@ -987,9 +1020,10 @@ impl LogStore for SledStore {
         // article touched.
         let all: Vec<IdSeq> = segments.iter().flatten().map(|e| (e.id, e.seq)).collect();
         if !all.is_empty() {
-            self.runs.cut_to(Seq(all[0].1 .0 - 1));
-            if self.runs.end().next() == all[0].1 {
-                self.runs.add(all)?;
+            let mut runs = self.runs_mut();
+            runs.cut_to(Seq(all[0].1 .0 - 1));
+            if runs.end().next() == all[0].1 {
+                runs.add(all)?;
             }
         }
         let mut bucket_writes = BucketWrites::default();
@@ -1042,15 +1076,7 @@ impl LogStore for SledStore {
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
-        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                SledStore::read_segment(&mut self.segments.reader(), &k, &v)
-                    .map(|(_, entries)| entries)
-                    .map_err(|(s, why)| segment_error(s, why))
-            }
-            None => Err(Error::MissingEntry(seq)),
-        }
+        self.reader.segment_of(seq)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -1063,15 +1089,7 @@ impl LogStore for SledStore {
     }
 
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
-        let end: &[u8] = &[SEGMENT + 1];
-        let mut reader = self.segments.reader();
-        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
-            let (k, v) = kv?;
-            Ok(match SledStore::read_segment(&mut reader, &k, &v) {
-                Ok((seq, entries)) => (seq, Ok(entries)),
-                Err((seq, why)) => (seq, Err(why)),
-            })
-        }))
+        self.reader.scan_segments()
     }
 }
 
@@ -1156,11 +1174,144 @@ impl BlobStore for SledStore {
 
 impl IndexStore for SledStore {
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        self.runs.seq_of(id)
+        self.reader.seq_of(id)
     }
 
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
-        Ok(self.runs.with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
+        self.reader.ids_with_prefix(prefix)
+    }
+
+    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        self.reader.parsed(key)
+    }
+
+    fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
+        self.reader.parse_lookup()
+    }
+
+    fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        self.reader.scan_parsed()
+    }
+
+    fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
+        self.reader.scan_index()
+    }
+
+    fn index_problems(&self) -> Result<Vec<String>> {
+        let runs = self.reader.runs();
+        let mut out = runs.problems()?;
+        out.extend(self.layout_problem.clone());
+        let head = self.head()?.seq;
+        if runs.end() != head {
+            out.push(format!(
+                "the id index (index/) covers seqs 1..={}, the log 1..={head}; `cairn repair` rebuilds it",
+                runs.end()
+            ));
+        }
+        if self.tree.scan_prefix([OLD_INDEX]).next().is_some() {
+            out.push("the index still holds per-event keys of an older layout".into());
+        }
+        Ok(out)
+    }
+
+    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
+        self.reader.bucket(key)
+    }
+
+    fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
+        self.reader.scan_buckets()
+    }
+}
+
+impl ViewStore for SledStore {
+    fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        self.reader.tree(name)
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        self.reader.drop_tree(name)
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        self.reader.tree_names()
+    }
+}
+
+impl LogStore for SledReader {
+    fn head(&self) -> Result<HeadState> {
+        match self.tree.get(HEAD_KEY)? {
+            None => Ok(HeadState::default()),
+            Some(v) => envelope::decode(&v, "head record"),
+        }
+    }
+
+    fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
+        // The segment holding `from` starts at or before it.
+        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                decode_seq(&k[1..], "segment key")?
+            }
+            None => Seq(0),
+        };
+        let end: &[u8] = &[SEGMENT + 1];
+        let segments = self.tree.range(&segment_key(start)[..]..end);
+        let mut reader = self.segments.reader();
+        let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
+            let decoded = kv.map_err(Error::from).and_then(|(k, v)| {
+                read_segment(&mut reader, &k, &v).map_err(|(s, why)| segment_error(s, why))
+            });
+            match decoded {
+                Ok((_, entries)) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            }
+        });
+        Ok(Box::new(iter))
+    }
+
+    fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
+        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                read_segment(&mut self.segments.reader(), &k, &v)
+                    .map(|(_, entries)| entries)
+                    .map_err(|(s, why)| segment_error(s, why))
+            }
+            None => Err(Error::MissingEntry(seq)),
+        }
+    }
+
+    fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
+        let end: &[u8] = &[SEGMENT + 1];
+        let mut reader = self.segments.reader();
+        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
+            let (k, v) = kv?;
+            Ok(match read_segment(&mut reader, &k, &v) {
+                Ok((seq, entries)) => (seq, Ok(entries)),
+                Err((seq, why)) => (seq, Err(why)),
+            })
+        }))
+    }
+    fn commit(&mut self, _: &[Vec<LogEntry>], _: &HeadState, _: &[(ParseKey, ParsedDoc)]) -> Result<()> {
+        Err(read_only())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+}
+
+impl IndexStore for SledReader {
+    fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        self.runs().seq_of(id)
+    }
+
+    fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
+        Ok(self.runs().with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
     }
 
     fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
@@ -1189,26 +1340,10 @@ impl IndexStore for SledStore {
     }
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
-        match self.runs.scan() {
+        match self.runs().scan() {
             Ok(it) => Box::new(it.map(|r| r.map(|(id, seq)| (Ok(id), Ok(seq))))),
             Err(e) => Box::new(std::iter::once(Err(e))),
         }
-    }
-
-    fn index_problems(&self) -> Result<Vec<String>> {
-        let mut out = self.runs.problems()?;
-        out.extend(self.layout_problem.clone());
-        let head = self.head()?.seq;
-        if self.runs.end() != head {
-            out.push(format!(
-                "the id index (index/) covers seqs 1..={}, the log 1..={head}; `cairn repair` rebuilds it",
-                self.runs.end()
-            ));
-        }
-        if self.tree.scan_prefix([OLD_INDEX]).next().is_some() {
-            out.push("the index still holds per-event keys of an older layout".into());
-        }
-        Ok(out)
     }
 
     fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
@@ -1225,7 +1360,7 @@ impl IndexStore for SledStore {
     }
 }
 
-impl ViewStore for SledStore {
+impl ViewStore for SledReader {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
         Ok(Arc::new(self.db.open_tree(view_tree_name(name))?))
     }
@@ -1244,5 +1379,27 @@ impl ViewStore for SledStore {
                 n.strip_prefix(VIEW_TREE_PREFIX.as_bytes()).map(|s| String::from_utf8_lossy(s).into_owned())
             })
             .collect())
+    }
+}
+
+impl BlobStore for SledReader {
+    fn stage_blob(&mut self, _: &BlobId, _: &[u8], _: Option<&[u8; 32]>) -> Result<()> {
+        Err(read_only())
+    }
+
+    fn sync_blobs(&mut self) -> Result<()> {
+        Err(read_only())
+    }
+
+    fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        Err(Error::Internal(format!("blob {id}: a reader of the log does not read blobs")))
+    }
+
+    fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        Err(read_only())
+    }
+
+    fn blob_bytes(&self) -> Result<u64> {
+        Err(read_only())
     }
 }

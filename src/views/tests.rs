@@ -411,3 +411,64 @@ fn a_panicking_view_worker_is_cairns_failure_not_a_corrupt_archive() {
     assert!(!err.to_string().contains("corrupt"), "{err}");
     assert!(err.to_string().contains("a bug, not damage to the archive"), "{err}");
 }
+
+/// A projection that fails at its `n`th comment (counted across runs).
+struct FailsAt(std::sync::atomic::AtomicU64, u64);
+
+impl Projection for FailsAt {
+    fn name(&self) -> &'static str {
+        "fails-at"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()> {
+        if matches!(entry.event, Event::Comment(_))
+            && self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.1
+        {
+            return Err(Error::Internal("a view that fails on purpose".into()));
+        }
+        CommentsPerDay.apply(entry, state)
+    }
+}
+
+#[test]
+fn views_applied_beside_an_ingest_fail_it_and_catch_up_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let mut inputs = Vec::new();
+    for i in 0..40 {
+        let path = dir.path().join(format!("d{i:02}.jsonl"));
+        let text = format!(
+            "{{\"type\":\"comment\",\"article\":\"https://example.com/{i}\",\"author\":\"a{i}\",\"body\":\"comment {i}\"}}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        inputs.push(Ok(crate::ingest::Input::File(path)));
+    }
+    let opts = IngestOptions::default();
+    {
+        // The view thread applies committed batches (one per document here
+        // is not guaranteed: a batch holds up to 512 documents), and fails.
+        let mut archive = Archive::open(&root, crate::store::OpenMode::CreateIfMissing).unwrap();
+        let views: Vec<Box<dyn Projection>> =
+            vec![Box::new(CommentsPerDay), Box::new(FailsAt(Default::default(), 25))];
+        let err =
+            crate::ingest::ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |_| {}).unwrap_err();
+        assert!(err.to_string().contains("fails on purpose"), "{err}");
+    }
+    // Reopened: what was committed is whole, and the views catch up to it
+    // and equal a fresh replay.
+    let archive = Archive::open(&root, crate::store::OpenMode::MustExist).unwrap();
+    let views: Vec<Box<dyn Projection>> = vec![Box::new(CommentsPerDay)];
+    catch_up(&archive, &views).unwrap();
+    assert!(audit(&archive, &views).unwrap().is_empty());
+    // With a view that works, the ingest applies every document beside it.
+    drop(archive);
+    let mut archive = Archive::open(&root, crate::store::OpenMode::MustExist).unwrap();
+    let report = crate::ingest::ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |_| {}).unwrap();
+    assert!(report.errors.is_empty());
+    assert_eq!(archive.head().counts.comments, 40);
+    let st = status(&archive, &views).unwrap();
+    assert_eq!(st[0].seq, archive.head().seq, "{st:?}");
+    assert!(audit(&archive, &views).unwrap().is_empty());
+}
