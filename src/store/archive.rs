@@ -312,22 +312,33 @@ impl Archive {
     /// its new events to the pending documents.
     fn stage_document(&mut self, doc: NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
         let mut outcome = AppendOutcome::default();
+        let ids: Vec<EventId> = doc
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| doc.ids.get(i).copied().unwrap_or_else(|| e.id()))
+            .collect();
+        // The stored ids of each bucket (article) the document touches: one
+        // read per article (of the parts its ids name, when the article's
+        // set is split), not one lookup per event.
+        let keys: Vec<[u8; 32]> = doc.events.iter().map(buckets::bucket_of).collect();
+        let mut wanted: HashMap<[u8; 32], Vec<EventId>> = HashMap::new();
+        for (key, id) in keys.iter().zip(&ids) {
+            if !self.pending_ids.contains_key(id) {
+                wanted.entry(*key).or_default().push(*id);
+            }
+        }
+        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>> = HashMap::with_capacity(wanted.len());
+        for (key, of) in wanted {
+            held.insert(key, self.store.bucket(&key, &of)?);
+        }
         let mut seen: HashSet<EventId> = HashSet::new();
         // Per event: its id when it is new.
         let mut fresh: Vec<Option<EventId>> = Vec::with_capacity(doc.events.len());
-        // The stored ids of each bucket (article) the document touches: one
-        // read per article, not one lookup per event.
-        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>> = HashMap::new();
-        for (i, event) in doc.events.iter().enumerate() {
-            let id = doc.ids.get(i).copied().unwrap_or_else(|| event.id());
-            let duplicate = !seen.insert(id) || self.pending_ids.contains_key(&id) || {
-                let key = buckets::bucket_of(event);
-                let stored = match held.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(self.store.bucket(&key)?),
-                };
-                buckets::holds(stored, &id)
-            };
+        for ((event, id), key) in doc.events.iter().zip(ids).zip(&keys) {
+            let duplicate = !seen.insert(id)
+                || self.pending_ids.contains_key(&id)
+                || held.get(key).is_some_and(|stored| buckets::holds(stored, &id));
             if duplicate {
                 outcome.duplicate.add(event.kind());
                 fresh.push(None);

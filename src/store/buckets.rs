@@ -13,13 +13,54 @@
 //! 65,536 merge buckets by the first two bytes of the id it keeps.
 //!
 //! A bucket value is a version byte (1) followed by its entries, 40 bytes
-//! each (the id, the seq as u64 BE), sorted by id, without repeats.
+//! each (the id, the seq as u64 BE), sorted by id, without repeats. A
+//! bucket that grows past [`SPLIT_AT`] entries (an article with thousands
+//! of comments) is split by the first byte of its ids: its value becomes
+//! the single byte 2, and its entries move to up to 256 *parts* (the same
+//! layout, each holding only ids that start with its byte), so that a
+//! document adding a few comments to a huge article rewrites a part, not
+//! the whole set, and a duplicate check reads only the parts its ids name.
 
 use crate::model::{Event, EventId, Seq};
 use crate::store::idruns::{IdSeq, ENTRY};
 
 /// The version byte of a bucket value.
 const VERSION: u8 = 1;
+/// The value of a split bucket.
+const SPLIT: u8 = 2;
+/// A bucket is split once it holds more than this many entries.
+pub const SPLIT_AT: usize = 8192;
+
+/// A bucket's stored value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Every entry.
+    Whole(Vec<IdSeq>),
+    /// Split into parts by the first byte of the ids.
+    Split,
+}
+
+/// The stored value of a split bucket.
+pub fn split_marker() -> Vec<u8> {
+    vec![SPLIT]
+}
+
+/// Reads a bucket's value.
+pub fn decode_value(bytes: &[u8]) -> std::result::Result<Stored, String> {
+    match bytes {
+        [SPLIT] => Ok(Stored::Split),
+        _ => decode(bytes).map(Stored::Whole),
+    }
+}
+
+/// Reads one part of a split bucket: entries whose ids start with `first`.
+pub fn decode_part(bytes: &[u8], first: u8) -> std::result::Result<Vec<IdSeq>, String> {
+    let entries = decode(bytes)?;
+    if let Some((id, _)) = entries.iter().find(|(id, _)| id.as_bytes()[0] != first) {
+        return Err(format!("part {first:02x} holds {id}, which starts otherwise"));
+    }
+    Ok(entries)
+}
 
 /// The bucket an event belongs to.
 pub fn bucket_of(event: &Event) -> [u8; 32] {

@@ -139,7 +139,7 @@ impl IndexStore for MemoryStore {
         Box::new(self.index.iter().map(|(id, seq)| Ok((Ok(*id), Ok(*seq)))))
     }
 
-    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
+    fn bucket(&self, key: &[u8; 32], _ids: &[EventId]) -> Result<Vec<IdSeq>> {
         Ok(self.buckets.get(key).cloned().unwrap_or_default())
     }
 

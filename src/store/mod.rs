@@ -200,9 +200,10 @@ pub trait IndexStore {
     fn index_problems(&self) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
-    /// The (id, seq) of every event of bucket `key` ([`buckets`]), sorted
-    /// by id: the duplicate check's one read per article.
-    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<idruns::IdSeq>>;
+    /// The stored (id, seq) of bucket `key` ([`buckets`]) that could be
+    /// `ids` (every entry, or only the parts of a split bucket that `ids`
+    /// start with), sorted by id: the duplicate check's read per article.
+    fn bucket(&self, key: &[u8; 32], ids: &[EventId]) -> Result<Vec<idruns::IdSeq>>;
     /// Every bucket in key order, each as its key and its entries or why
     /// they do not decode, for audits.
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_>;

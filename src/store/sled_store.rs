@@ -81,6 +81,8 @@ const SEGMENT: u8 = b's';
 /// The per-event index key of an older cairn's index (converted on open).
 const OLD_INDEX: u8 = b'i';
 const BUCKET: u8 = b'd';
+/// A part of a split bucket: `e` + bucket + the first byte of its ids.
+const PART: u8 = b'e';
 const INDEX_LAYOUT_KEY: &[u8] = b"mindex";
 const INDEX_LAYOUT: &[u8] = b"2";
 const PARSED: u8 = b'p';
@@ -102,23 +104,90 @@ fn bucket_key(bucket: &[u8; 32]) -> [u8; 33] {
     k
 }
 
-/// The stored entries of `bucket` (none when it has no value yet).
-fn read_bucket(tree: &sled::Tree, bucket: &[u8; 32]) -> Result<Vec<IdSeq>> {
+fn part_key(bucket: &[u8; 32], first: u8) -> [u8; 34] {
+    let mut k = [PART; 34];
+    k[1..33].copy_from_slice(bucket);
+    k[33] = first;
+    k
+}
+
+fn damaged_bucket(why: String) -> Error {
+    Error::Corrupt(format!(
+        "an article's id set in the index does not decode ({why}); `cairn repair` rebuilds it"
+    ))
+}
+
+/// How `bucket` is stored: whole (none when it has no value yet) or split.
+fn read_bucket(tree: &sled::Tree, bucket: &[u8; 32]) -> Result<buckets::Stored> {
     match tree.get(bucket_key(bucket))? {
+        None => Ok(buckets::Stored::Whole(Vec::new())),
+        Some(v) => buckets::decode_value(&v).map_err(damaged_bucket),
+    }
+}
+
+/// The part of split `bucket` for ids starting with `first`.
+fn read_part(tree: &sled::Tree, bucket: &[u8; 32], first: u8) -> Result<Vec<IdSeq>> {
+    match tree.get(part_key(bucket, first))? {
         None => Ok(Vec::new()),
-        Some(v) => buckets::decode(&v).map_err(|why| {
-            Error::Corrupt(format!(
-                "an article's id set in the index does not decode ({why}); `cairn repair` rebuilds it"
-            ))
-        }),
+        Some(v) => buckets::decode_part(&v, first).map_err(damaged_bucket),
+    }
+}
+
+/// The stored entries of `bucket` that could be `ids` (all of a whole
+/// bucket; the parts of a split one that `ids` start with), sorted by id.
+fn read_bucket_for(tree: &sled::Tree, bucket: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
+    match read_bucket(tree, bucket)? {
+        buckets::Stored::Whole(entries) => Ok(entries),
+        buckets::Stored::Split => {
+            let mut firsts: Vec<u8> = ids.iter().map(|id| id.as_bytes()[0]).collect();
+            firsts.sort_unstable();
+            firsts.dedup();
+            let mut out = Vec::new();
+            for first in firsts {
+                out.extend(read_part(tree, bucket, first)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Every entry of `bucket`, whole or from its parts, or why not.
+fn read_bucket_all(
+    tree: &sled::Tree,
+    bucket: &[u8; 32],
+    value: &[u8],
+) -> std::result::Result<Vec<IdSeq>, String> {
+    match buckets::decode_value(value)? {
+        buckets::Stored::Whole(entries) => Ok(entries),
+        buckets::Stored::Split => {
+            let mut out = Vec::new();
+            let prefix = [&[PART][..], &bucket[..]].concat();
+            for kv in tree.scan_prefix(prefix) {
+                let (k, v) = kv.map_err(|e| e.to_string())?;
+                let first = *k.get(33).ok_or_else(|| format!("a part key of {} bytes", k.len()))?;
+                if k.len() != 34 {
+                    return Err(format!("a part key of {} bytes", k.len()));
+                }
+                out.extend(
+                    buckets::decode_part(&v, first).map_err(|why| format!("part {first:02x}: {why}"))?,
+                );
+            }
+            Ok(out)
+        }
     }
 }
 
 /// Bucket values changed by entries not yet written to sled, each loaded
-/// from the tree when first touched.
+/// from the tree when first touched: whole buckets, and the parts of split
+/// ones (a whole bucket that grows past [`buckets::SPLIT_AT`] is split here).
 #[derive(Default)]
 struct BucketWrites {
-    map: HashMap<[u8; 32], Vec<IdSeq>>,
+    whole: HashMap<[u8; 32], Vec<IdSeq>>,
+    parts: HashMap<([u8; 32], u8), Vec<IdSeq>>,
+    /// Buckets known to be split (in the tree or by this batch).
+    split: std::collections::HashSet<[u8; 32]>,
+    /// Buckets split by this batch: their marker is written at the drain.
+    newly_split: Vec<[u8; 32]>,
     /// Entries added since the last drain.
     added: usize,
 }
@@ -136,9 +205,46 @@ impl BucketWrites {
             self.added += 1;
         }
         for (b, entries) in new {
-            let cur = match self.map.entry(b) {
+            if !self.split.contains(&b) && !self.whole.contains_key(&b) {
+                match read_bucket(tree, &b)? {
+                    buckets::Stored::Split => {
+                        self.split.insert(b);
+                    }
+                    buckets::Stored::Whole(stored) => {
+                        self.whole.insert(b, stored);
+                    }
+                }
+            }
+            if self.split.contains(&b) {
+                self.add_parts(tree, b, entries, true)?;
+                continue;
+            }
+            let Some(cur) = self.whole.get_mut(&b) else { continue };
+            buckets::insert(cur, entries);
+            if cur.len() > buckets::SPLIT_AT {
+                let all = self.whole.remove(&b).unwrap_or_default();
+                self.split.insert(b);
+                self.newly_split.push(b);
+                self.add_parts(tree, b, all, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds entries to the parts of split bucket `b` (read from the tree
+    /// first when `stored`: a bucket split by this batch has no parts
+    /// there).
+    fn add_parts(&mut self, tree: &sled::Tree, b: [u8; 32], entries: Vec<IdSeq>, stored: bool) -> Result<()> {
+        let mut by_first: HashMap<u8, Vec<IdSeq>> = HashMap::new();
+        for e in entries {
+            by_first.entry(e.0.as_bytes()[0]).or_default().push(e);
+        }
+        for (first, entries) in by_first {
+            let cur = match self.parts.entry((b, first)) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(read_bucket(tree, &b)?),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(if stored { read_part(tree, &b, first)? } else { Vec::new() })
+                }
             };
             buckets::insert(cur, entries);
         }
@@ -147,9 +253,16 @@ impl BucketWrites {
 
     /// Moves every changed value into `batch`.
     fn drain_into(&mut self, batch: &mut sled::Batch) {
-        for (b, entries) in self.map.drain() {
+        for (b, entries) in self.whole.drain() {
             batch.insert(&bucket_key(&b)[..], buckets::encode(&entries));
         }
+        for b in self.newly_split.drain(..) {
+            batch.insert(&bucket_key(&b)[..], buckets::split_marker());
+        }
+        for ((b, first), entries) in self.parts.drain() {
+            batch.insert(&part_key(&b, first)[..], buckets::encode(&entries));
+        }
+        self.split.clear();
         self.added = 0;
     }
 }
@@ -1211,11 +1324,30 @@ impl IndexStore for SledStore {
         if self.tree.scan_prefix([OLD_INDEX]).next().is_some() {
             out.push("the index still holds per-event keys of an older layout".into());
         }
+        // Parts belong to split buckets.
+        let mut last: Option<[u8; 32]> = None;
+        for kv in self.tree.scan_prefix([PART]) {
+            let (k, _) = kv?;
+            let Some(bucket) = k.get(1..33).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+                out.push(format!("an id set part key of {} bytes", k.len()));
+                continue;
+            };
+            if last == Some(bucket) {
+                continue;
+            }
+            last = Some(bucket);
+            if !matches!(read_bucket(&self.tree, &bucket), Ok(buckets::Stored::Split)) {
+                out.push(format!(
+                    "the id set of bucket {}… has parts but is not split",
+                    crate::model::ids::to_hex(&bucket[..8])
+                ));
+            }
+        }
         Ok(out)
     }
 
-    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
-        self.reader.bucket(key)
+    fn bucket(&self, key: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
+        self.reader.bucket(key, ids)
     }
 
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
@@ -1346,8 +1478,8 @@ impl IndexStore for SledReader {
         }
     }
 
-    fn bucket(&self, key: &[u8; 32]) -> Result<Vec<IdSeq>> {
-        read_bucket(&self.tree, key)
+    fn bucket(&self, key: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
+        read_bucket_for(&self.tree, key, ids)
     }
 
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
@@ -1355,7 +1487,7 @@ impl IndexStore for SledReader {
             let (k, v) = kv?;
             let key: [u8; 32] =
                 k[1..].try_into().map_err(|_| Error::Corrupt(format!("bucket key of {} bytes", k.len())))?;
-            Ok((key, buckets::decode(&v)))
+            Ok((key, read_bucket_all(&self.tree, &key, &v)))
         }))
     }
 }

@@ -180,3 +180,63 @@ fn events_by_id_reads_each_segment_once_and_finds_everything() {
     assert_eq!(found[&comment("c").id()], comment("c"));
     assert!(matches!(a.events_by_id(&[comment("zzz").id()]), Err(Error::NotFound(_))));
 }
+
+/// Every entry of the id index and of the id sets, sorted.
+fn index_entries(a: &Archive) -> [Vec<(EventId, Seq)>; 2] {
+    let mut runs: Vec<(EventId, Seq)> = a
+        .store()
+        .scan_index()
+        .map(|r| {
+            let (id, seq) = r.unwrap();
+            (id.unwrap(), seq.unwrap())
+        })
+        .collect();
+    runs.sort();
+    let mut sets: Vec<(EventId, Seq)> =
+        a.store().scan_buckets().flat_map(|b| b.unwrap().1.unwrap()).collect();
+    sets.sort();
+    [runs, sets]
+}
+
+#[test]
+fn a_huge_articles_id_set_is_split_and_still_finds_every_duplicate() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("a");
+    let bodies: Vec<Vec<String>> =
+        (0..3).map(|d| (0..4000).map(|i| format!("comment {d}-{i}")).collect()).collect();
+    {
+        let mut a = Archive::open(&root, OpenMode::CreateIfMissing).unwrap();
+        for (d, b) in bodies.iter().enumerate() {
+            let refs: Vec<&str> = b.iter().map(String::as_str).collect();
+            let raw = format!("document {d}");
+            let out = a.append_document(document(raw.as_bytes(), &refs), false).unwrap();
+            assert_eq!(out.new.comments, 4000);
+        }
+        // Past the split: old comments are duplicates, new ones are not.
+        let mut mixed: Vec<&str> =
+            bodies[0][..10].iter().chain(&bodies[2][3990..]).map(String::as_str).collect();
+        mixed.push("a new one");
+        let out = a.append_document(document(b"mixed", &mixed), false).unwrap();
+        assert_eq!((out.new.comments, out.duplicate.comments), (1, 20));
+        a.flush().unwrap();
+        assert_eq!(index_entries(&a)[0], index_entries(&a)[1], "runs and id sets hold the same entries");
+        assert_eq!(index_entries(&a)[0].len() as u64, a.head().seq.0);
+    }
+    // The article's set is split into parts by the first byte of the ids.
+    {
+        let db = sled::Config::new().path(root.join("db")).open().unwrap();
+        let log = db.open_tree("log").unwrap();
+        let key = [&b"d"[..], &buckets::article_bucket("https://example.com/a")[..]].concat();
+        assert_eq!(log.get(key).unwrap().unwrap().as_ref(), &[2u8]);
+        assert!(log.scan_prefix(b"e").count() > 200);
+    }
+    // Verify is clean, and repair rebuilds the same index.
+    let (a, _) = crate::views::tests::reopen(|| Archive::open_for_audit(&root));
+    let quick = crate::audit::verify::VerifyOptions { quick: true, ..Default::default() };
+    let report = crate::audit::verify::verify(&a, None, &quick, |_| {}).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let before = index_entries(&a);
+    drop(a);
+    let (a, _) = crate::views::tests::reopen(|| Archive::open_rebuilt(&root, None));
+    assert_eq!(index_entries(&a), before);
+}

@@ -802,4 +802,4 @@ pub fn as_of(archive: &Archive, name: &str) -> Result<AsOf> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -458,17 +458,162 @@ fn views_applied_beside_an_ingest_fail_it_and_catch_up_later() {
     }
     // Reopened: what was committed is whole, and the views catch up to it
     // and equal a fresh replay.
-    let archive = Archive::open(&root, crate::store::OpenMode::MustExist).unwrap();
+    let archive = reopen(|| Archive::open(&root, crate::store::OpenMode::MustExist));
     let views: Vec<Box<dyn Projection>> = vec![Box::new(CommentsPerDay)];
     catch_up(&archive, &views).unwrap();
     assert!(audit(&archive, &views).unwrap().is_empty());
     // With a view that works, the ingest applies every document beside it.
     drop(archive);
-    let mut archive = Archive::open(&root, crate::store::OpenMode::MustExist).unwrap();
+    let mut archive = reopen(|| Archive::open(&root, crate::store::OpenMode::MustExist));
     let report = crate::ingest::ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |_| {}).unwrap();
     assert!(report.errors.is_empty());
     assert_eq!(archive.head().counts.comments, 40);
     let st = status(&archive, &views).unwrap();
     assert_eq!(st[0].seq, archive.head().seq, "{st:?}");
     assert!(audit(&archive, &views).unwrap().is_empty());
+}
+
+/// The id index as a comparable value: every (id, seq) of the runs, sorted,
+/// and every article's id set.
+fn index_of(archive: &Archive) -> (Vec<(EventId, Seq)>, Vec<crate::store::BucketRead>) {
+    let mut runs: Vec<(EventId, Seq)> = archive
+        .store()
+        .scan_index()
+        .map(|r| {
+            let (id, seq) = r.unwrap();
+            (id.unwrap(), seq.unwrap())
+        })
+        .collect();
+    runs.sort();
+    let buckets = archive.store().scan_buckets().map(|b| b.unwrap()).collect();
+    (runs, buckets)
+}
+
+fn verify_clean(archive: &Archive) -> Vec<String> {
+    let report =
+        crate::audit::verify::verify(archive, None, &crate::audit::verify::VerifyOptions::default(), |_| {})
+            .unwrap();
+    report.findings.iter().map(|f| format!("{} {:?} {}", f.check, f.seq, f.message)).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// On random ingests, re-scrapes and merges with faults between them (a
+    /// lost `db/`, a lost id run, a torn tail on the log, an older `db/`
+    /// restored), the archive on disk ends with the head an archive in
+    /// memory reaches without faults, verifies clean, and `repair` rebuilds
+    /// the same index and the same views.
+    #[test]
+    fn recovery_and_repair_give_the_same_index_and_views(
+        docs in docs(),
+        faults in proptest::collection::vec(0u8..5, 9),
+        dedupe_at in 0usize..8,
+    ) {
+        use crate::store::{Clock, OpenMode};
+        let clock = Clock::Fixed(crate::model::Timestamp::from_unix(1_700_000_000).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        let saved = dir.path().join("saved-db");
+        let views = builtin();
+        let mut memory = Archive::in_memory();
+        memory.set_clock(clock);
+        for (i, doc) in docs.iter().enumerate() {
+            let text = jsonl_of(doc);
+            let name = format!("d{i}.jsonl");
+            let dedupe_now = i == dedupe_at % docs.len();
+            {
+                let mut report = IngestReport::default();
+                ingest_bytes(&mut memory, &name, text.as_bytes(), &IngestOptions::default(), &mut report).unwrap();
+                if dedupe_now {
+                    let found = crate::dedupe::find_clusters(&memory).unwrap();
+                    crate::dedupe::apply(&mut memory, &found.clusters).unwrap();
+                }
+            }
+            {
+                let mut archive = reopen(|| Archive::open(&root, OpenMode::CreateIfMissing));
+                archive.set_clock(clock);
+                let mut report = IngestReport::default();
+                ingest_bytes(&mut archive, &name, text.as_bytes(), &IngestOptions::default(), &mut report).unwrap();
+                if dedupe_now {
+                    let found = crate::dedupe::find_clusters(&archive).unwrap();
+                    crate::dedupe::apply(&mut archive, &found.clusters).unwrap();
+                }
+                catch_up(&archive, &views).unwrap();
+                archive.flush().unwrap();
+            }
+            if i + 1 == docs.len() {
+                break; // the last state is the one checked
+            }
+            match faults[i] {
+                1 => std::fs::remove_dir_all(root.join("db")).unwrap(),
+                2 => {
+                    let mut runs: Vec<_> = std::fs::read_dir(root.join("index")).unwrap().map(|e| e.unwrap().path()).collect();
+                    runs.sort();
+                    if let Some(first) = runs.first() {
+                        std::fs::remove_file(first).unwrap();
+                    }
+                }
+                3 => {
+                    let mut segs: Vec<_> = std::fs::read_dir(root.join("log")).unwrap().map(|e| e.unwrap().path()).collect();
+                    segs.sort();
+                    let last = segs.last().unwrap();
+                    let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+                    std::io::Write::write_all(&mut f, &[0x5a; 37]).unwrap();
+                }
+                4 => {
+                    if saved.exists() {
+                        // An older index restored over the current one.
+                        std::fs::remove_dir_all(root.join("db")).unwrap();
+                        std::fs::rename(&saved, root.join("db")).unwrap();
+                    } else {
+                        copy_dir(&root.join("db"), &saved);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let archive = reopen(|| Archive::open(&root, OpenMode::MustExist));
+        catch_up(&archive, &views).unwrap();
+        prop_assert_eq!(archive.head(), memory.head(), "nothing lost to the faults {:?}", faults);
+        let index = index_of(&archive);
+        let rendered = order_free_views(&archive);
+        let findings = verify_clean(&archive);
+        prop_assert!(findings.is_empty(), "{:?}", findings);
+        drop(archive);
+        let (archive, _) = reopen(|| Archive::open_rebuilt(&root, None));
+        catch_up(&archive, &views).unwrap();
+        prop_assert_eq!(archive.head(), memory.head());
+        prop_assert_eq!(&index_of(&archive), &index);
+        prop_assert_eq!(order_free_views(&archive), rendered);
+        let findings = verify_clean(&archive);
+        prop_assert!(findings.is_empty(), "{:?}", findings);
+    }
+}
+
+/// `open`, retried while sled's threads of an archive just dropped still
+/// hold its lock.
+pub(crate) fn reopen<T>(mut open: impl FnMut() -> Result<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match open() {
+            Err(Error::ArchiveInUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks: canonical encoding and hashing, the tribune
-//! parser, and a single append. Run with `cargo bench --bench micro`
-//! (docs/performance.md has the numbers).
+//! parser, a single append, and the id index's run files (write, merge,
+//! lookup). Run with `cargo bench --bench micro` (docs/performance.md has
+//! the numbers).
 
 use cairn::ingest::{parse_document, Format, IngestOptions};
 use cairn::model::{ArticleKey, Capture, CaptureItem, CapturedArticle, Comment, Event, Timestamp};
@@ -79,5 +80,72 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoding, parser, append);
+fn run_id(n: u64) -> cairn::model::EventId {
+    cairn::model::EventId(*blake3::hash(&n.to_be_bytes()).as_bytes())
+}
+
+fn run_entries(from: u64, n: u64) -> Vec<cairn::store::idruns::IdSeq> {
+    (from..from + n).map(|s| (run_id(s), cairn::model::Seq(s))).collect()
+}
+
+fn id_runs(c: &mut Criterion) {
+    use cairn::store::idruns::IdRuns;
+    let mut g = c.benchmark_group("id runs");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(16_384));
+    g.bench_function("write one run of 16,384 ids (a commit group)", |b| {
+        b.iter_batched(
+            || (tempfile::TempDir::new().expect("temp dir"), run_entries(1, 16_384)),
+            |(dir, entries)| {
+                let mut runs = IdRuns::open(dir.path(), true).expect("open");
+                runs.add(entries).expect("add");
+                dir
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.throughput(Throughput::Elements(2 * 65_536));
+    g.bench_function("write a run of 65,536 ids and merge it with one of 65,536", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::TempDir::new().expect("temp dir");
+                IdRuns::open(dir.path(), true).expect("open").add(run_entries(1, 65_536)).expect("add");
+                (dir, run_entries(65_537, 65_536))
+            },
+            |(dir, entries)| {
+                let mut runs = IdRuns::open(dir.path(), true).expect("open");
+                runs.add(entries).expect("add");
+                assert_eq!(runs.len(), 1);
+                dir
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // 1M ids, committed in groups of 16,384 (the merges keep a few runs).
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let mut runs = IdRuns::open(dir.path(), true).expect("open");
+    let mut next = 1;
+    while next <= 1_000_000 {
+        let n = 16_384.min(1_000_001 - next);
+        runs.add(run_entries(next, n)).expect("add");
+        next += n;
+    }
+    g.throughput(Throughput::Elements(1));
+    let mut k = 0u64;
+    g.bench_function("look up an id among 1M (present)", |b| {
+        b.iter(|| {
+            k = (k + 7_919) % 1_000_000 + 1;
+            runs.seq_of(&run_id(k)).expect("lookup")
+        })
+    });
+    g.bench_function("look up an id among 1M (absent)", |b| {
+        b.iter(|| {
+            k += 1;
+            runs.seq_of(&run_id(2_000_000 + k)).expect("lookup")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoding, parser, append, id_runs);
 criterion_main!(benches);
