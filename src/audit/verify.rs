@@ -499,7 +499,13 @@ fn check_index(
     let missing: Vec<(usize, bool)> =
         (0..n).filter(|i| !indexed[*i] || !bucketed[*i]).map(|i| (i, indexed[i])).take(10_000).collect();
     if !missing.is_empty() {
-        let by_seq: HashMap<Seq, EventId> = seen.iter().map(|(id, (s, _, _))| (*s, *id)).collect();
+        // The ids of the missing seqs only (one pass over `seen`).
+        let wanted: HashSet<Seq> = missing.iter().map(|(i, _)| Seq(*i as u64 + 1)).collect();
+        let by_seq: HashMap<Seq, EventId> = seen
+            .iter()
+            .filter(|(_, (s, _, _))| wanted.contains(s))
+            .map(|(id, (s, _, _))| (*s, *id))
+            .collect();
         for (i, in_runs) in missing {
             let seq = Seq(i as u64 + 1);
             let Some(id) = by_seq.get(&seq) else { continue };

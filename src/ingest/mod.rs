@@ -682,10 +682,12 @@ pub fn ingest_inputs(
                 break; // the view thread's error is reported below
             }
         }
-        let rest = if views_stopped { Vec::new() } else { group.commit()? };
+        // What was appended is committed even when the view thread stopped
+        // (the views catch up later); its error is reported after.
+        let rest = group.commit()?;
         let rest = match view_worker {
             Some(worker) => {
-                if !rest.is_empty() {
+                if !rest.is_empty() && !views_stopped {
                     let _ = batches.send(rest);
                 }
                 drop(batches);

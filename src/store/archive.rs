@@ -95,6 +95,9 @@ pub struct Archive {
     pending_ids: HashMap<EventId, Seq>,
     pending_parsed: Vec<(ParseKey, ParsedDoc)>,
     pending_events: usize,
+    /// A commit failed: the store may hold more than this archive's head
+    /// says, so it appends nothing more (the next open catches up).
+    failed: bool,
 }
 
 /// A scoped commit group: documents appended through it are committed to
@@ -209,6 +212,7 @@ impl Archive {
             pending_ids: HashMap::new(),
             pending_parsed: Vec::new(),
             pending_events: 0,
+            failed: false,
         }
     }
 
@@ -261,8 +265,14 @@ impl Archive {
         if self.pending.is_empty() && self.pending_parsed.is_empty() {
             return Ok(Vec::new());
         }
-        self.store.sync_blobs()?;
-        self.store.commit(&self.pending, &self.head, &self.pending_parsed)?;
+        let committed = self
+            .store
+            .sync_blobs()
+            .and_then(|()| self.store.commit(&self.pending, &self.head, &self.pending_parsed));
+        if let Err(e) = committed {
+            self.failed = true;
+            return Err(e);
+        }
         self.pending_ids.clear();
         self.pending_parsed.clear();
         self.pending_events = 0;
@@ -311,6 +321,12 @@ impl Archive {
     /// Checks one document for duplicates and, unless `dry_run`, appends
     /// its new events to the pending documents.
     fn stage_document(&mut self, doc: NewDocument<'_>, dry_run: bool) -> Result<AppendOutcome> {
+        if self.failed && !dry_run {
+            return Err(Error::Internal(
+                "an earlier commit of this archive failed; open it again to append (it catches up from its log files)"
+                    .into(),
+            ));
+        }
         let mut outcome = AppendOutcome::default();
         let ids: Vec<EventId> = doc
             .events

@@ -7,10 +7,12 @@
 //! per event.
 //!
 //! The bucket of an event ([`bucket_of`]) is BLAKE3 over a domain and the
-//! article key: an article and its comments share their article's bucket,
-//! a capture takes its page's ([`page_key`](super::page_key): its first
-//! article's, else its source URL's or source's), and a merge takes one of
-//! 65,536 merge buckets by the first two bytes of the id it keeps.
+//! article key: an article, its comments and a capture whose first article
+//! it is share the article's bucket; a capture of no article takes one of
+//! 65,536 capture buckets by the first two bytes of its id, and a merge
+//! one of 65,536 merge buckets by the first two bytes of the id it keeps.
+//! Only what an event's id covers decides its bucket, so two copies of an
+//! event always meet in one bucket.
 //!
 //! A bucket value is a version byte (1) followed by its entries, 40 bytes
 //! each (the id, the seq as u64 BE), sorted by id, without repeats. A
@@ -67,13 +69,20 @@ pub fn bucket_of(event: &Event) -> [u8; 32] {
     match event {
         Event::Article(a) => article_bucket(a.key.as_str()),
         Event::Comment(c) => article_bucket(c.article.as_str()),
-        Event::Capture(c) => super::page_key(c),
-        Event::Merge(m) => {
-            let mut h = blake3::Hasher::new();
-            h.update(b"merge\0").update(&m.keep.as_bytes()[..2]);
-            *h.finalize().as_bytes()
-        }
+        Event::Capture(c) => match c.articles.first() {
+            Some(a) => article_bucket(a.key.as_str()),
+            // By bytes its id covers (its source name is not one of them).
+            None => spread(b"capture\0", &event.id()),
+        },
+        Event::Merge(m) => spread(b"merge\0", &m.keep),
     }
+}
+
+/// One of 65,536 buckets of a domain, by the first two bytes of an id.
+fn spread(domain: &[u8], id: &EventId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(domain).update(&id.as_bytes()[..2]);
+    *h.finalize().as_bytes()
 }
 
 /// The bucket of an article key (the same bytes as a page key of a

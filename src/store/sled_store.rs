@@ -54,16 +54,21 @@ use std::sync::{Arc, RwLock};
 
 /// The marker file's name and contents.
 const MARKER: &str = "cairn-archive";
-const MARKER_TEXT: &str = "cairn archive\nformat 4\n";
-/// Format 3 archives (v2 captures, commits not yet closed by commit
-/// records) are read as they are; their marker is rewritten to format 4
-/// before the first commit record is written.
+const MARKER_TEXT: &str = "cairn archive\nformat 5\n";
+/// Format 5 whose log files may still end in segments no commit record
+/// closes (an archive of format 2 or 3 not appended to since): rewritten
+/// to plain format 5 before the first commit record is written.
+const MARKER_TEXT_V5_LEGACY: &str = "cairn archive\nformat 5\nlog not closed by commit records\n";
+/// Format 4: the index kept one sled key per event (converted on open).
+const MARKER_TEXT_V4: &str = "cairn archive\nformat 4\n";
+/// Format 3: v2 captures, commits not closed by commit records.
 const MARKER_TEXT_V3: &str = "cairn archive\nformat 3\n";
-/// Format 2 archives (captures without completeness) are read as they are;
-/// their marker is rewritten to format 3 just before the first segment this
-/// cairn writes to them (a version 2 segment, which an older cairn cannot
-/// read), so reading one changes nothing.
+/// Format 2: captures without completeness.
 const MARKER_TEXT_V2: &str = "cairn archive\nformat 2\n";
+// An archive of format 2 to 4 gets its marker rewritten to format 5 when
+// this cairn opens it, before its index is converted: a cairn that kept one
+// key per event would not see the duplicates of an index it did not write,
+// so it must refuse the archive from then on.
 /// sled's page cache bound. sled's memory use is several times this (it
 /// keeps a record per page of the database besides), and 16 MiB was as
 /// fast as 64 MiB on the bench corpus with 20-70 MB less peak RSS.
@@ -177,93 +182,57 @@ fn read_bucket_all(
     }
 }
 
-/// Bucket values changed by entries not yet written to sled, each loaded
-/// from the tree when first touched: whole buckets, and the parts of split
-/// ones (a whole bucket that grows past [`buckets::SPLIT_AT`] is split here).
+/// Entries to add to buckets, gathered until [`BucketWrites::drain_into`]
+/// merges each bucket's once with what the tree holds (a bucket that grows
+/// past [`buckets::SPLIT_AT`] is split there). Every drain's batch must be
+/// applied before the next drain.
 #[derive(Default)]
 struct BucketWrites {
-    whole: HashMap<[u8; 32], Vec<IdSeq>>,
-    parts: HashMap<([u8; 32], u8), Vec<IdSeq>>,
-    /// Buckets known to be split (in the tree or by this batch).
-    split: std::collections::HashSet<[u8; 32]>,
-    /// Buckets split by this batch: their marker is written at the drain.
-    newly_split: Vec<[u8; 32]>,
+    pending: HashMap<[u8; 32], Vec<IdSeq>>,
     /// Entries added since the last drain.
     added: usize,
 }
 
 impl BucketWrites {
     /// Adds (bucket, id, seq) triples.
-    fn add(
-        &mut self,
-        tree: &sled::Tree,
-        items: impl IntoIterator<Item = ([u8; 32], EventId, Seq)>,
-    ) -> Result<()> {
-        let mut new: HashMap<[u8; 32], Vec<IdSeq>> = HashMap::new();
+    fn add(&mut self, items: impl IntoIterator<Item = ([u8; 32], EventId, Seq)>) {
         for (b, id, seq) in items {
-            new.entry(b).or_default().push((id, seq));
+            self.pending.entry(b).or_default().push((id, seq));
             self.added += 1;
         }
-        for (b, entries) in new {
-            if !self.split.contains(&b) && !self.whole.contains_key(&b) {
-                match read_bucket(tree, &b)? {
-                    buckets::Stored::Split => {
-                        self.split.insert(b);
-                    }
-                    buckets::Stored::Whole(stored) => {
-                        self.whole.insert(b, stored);
-                    }
-                }
-            }
-            if self.split.contains(&b) {
-                self.add_parts(tree, b, entries, true)?;
-                continue;
-            }
-            let Some(cur) = self.whole.get_mut(&b) else { continue };
-            buckets::insert(cur, entries);
-            if cur.len() > buckets::SPLIT_AT {
-                let all = self.whole.remove(&b).unwrap_or_default();
-                self.split.insert(b);
-                self.newly_split.push(b);
-                self.add_parts(tree, b, all, false)?;
-            }
-        }
-        Ok(())
     }
 
-    /// Adds entries to the parts of split bucket `b` (read from the tree
-    /// first when `stored`: a bucket split by this batch has no parts
-    /// there).
-    fn add_parts(&mut self, tree: &sled::Tree, b: [u8; 32], entries: Vec<IdSeq>, stored: bool) -> Result<()> {
-        let mut by_first: HashMap<u8, Vec<IdSeq>> = HashMap::new();
-        for e in entries {
-            by_first.entry(e.0.as_bytes()[0]).or_default().push(e);
-        }
-        for (first, entries) in by_first {
-            let cur = match self.parts.entry((b, first)) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(if stored { read_part(tree, &b, first)? } else { Vec::new() })
-                }
-            };
-            buckets::insert(cur, entries);
-        }
-        Ok(())
-    }
-
-    /// Moves every changed value into `batch`.
-    fn drain_into(&mut self, batch: &mut sled::Batch) {
-        for (b, entries) in self.whole.drain() {
-            batch.insert(&bucket_key(&b)[..], buckets::encode(&entries));
-        }
-        for b in self.newly_split.drain(..) {
-            batch.insert(&bucket_key(&b)[..], buckets::split_marker());
-        }
-        for ((b, first), entries) in self.parts.drain() {
-            batch.insert(&part_key(&b, first)[..], buckets::encode(&entries));
-        }
-        self.split.clear();
+    /// Merges every bucket's new entries with the stored ones into `batch`.
+    fn drain_into(&mut self, tree: &sled::Tree, batch: &mut sled::Batch) -> Result<()> {
         self.added = 0;
+        for (b, new) in self.pending.drain() {
+            match read_bucket(tree, &b)? {
+                buckets::Stored::Whole(mut cur) => {
+                    buckets::insert(&mut cur, new);
+                    if cur.len() <= buckets::SPLIT_AT {
+                        batch.insert(&bucket_key(&b)[..], buckets::encode(&cur));
+                        continue;
+                    }
+                    // Split: the parts are new (a whole bucket has none).
+                    batch.insert(&bucket_key(&b)[..], buckets::split_marker());
+                    for part in cur.chunk_by(|x, y| x.0.as_bytes()[0] == y.0.as_bytes()[0]) {
+                        batch.insert(&part_key(&b, part[0].0.as_bytes()[0])[..], buckets::encode(part));
+                    }
+                }
+                buckets::Stored::Split => {
+                    let mut by_first: HashMap<u8, Vec<IdSeq>> = HashMap::new();
+                    for e in new {
+                        by_first.entry(e.0.as_bytes()[0]).or_default().push(e);
+                    }
+                    for (first, entries) in by_first {
+                        let mut cur = read_part(tree, &b, first)?;
+                        buckets::insert(&mut cur, entries);
+                        batch.insert(&part_key(&b, first)[..], buckets::encode(&cur));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -364,12 +333,12 @@ fn probe_space(root: &Path) -> Result<()> {
     }
 }
 
-/// Writes the current marker durably (a temporary file renamed over it).
-fn write_marker(marker: &Path) -> Result<()> {
+/// Writes marker `text` durably (a temporary file renamed over it).
+fn write_marker(marker: &Path, text: &str) -> Result<()> {
     let tmp = marker.with_extension("tmp");
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, MARKER_TEXT.as_bytes())?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, marker)
     };
@@ -442,18 +411,24 @@ impl SledStore {
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
             if text == MARKER_TEXT_V2 || text == MARKER_TEXT_V3 {
+                tracing::info!("{}: archive marker upgraded to format 5", root.display());
+                write_marker(&marker, MARKER_TEXT_V5_LEGACY)?;
                 legacy = true;
+            } else if text == MARKER_TEXT_V5_LEGACY {
+                legacy = true;
+            } else if text == MARKER_TEXT_V4 {
+                tracing::info!("{}: archive marker upgraded to format 5", root.display());
+                write_marker(&marker, MARKER_TEXT)?;
             } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
                     reason: format!(
-                        "{MARKER} says {text:?}; this cairn reads {MARKER_TEXT:?}, {MARKER_TEXT_V3:?} and \
-                         {MARKER_TEXT_V2:?}"
+                        "{MARKER} says {text:?}; this cairn reads formats 2 to 5 ({MARKER_TEXT:?} and earlier)"
                     ),
                 });
             }
         } else {
-            write_marker(&marker)?;
+            write_marker(&marker, MARKER_TEXT)?;
         }
         let mut moved = None;
         if rebuild && root.join("db").exists() {
@@ -621,14 +596,14 @@ impl SledStore {
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
                 }
-                bucket_writes.add(&self.tree, group_items.drain(..))?;
+                bucket_writes.add(group_items.drain(..));
                 head = group_head;
                 pack_end = group_pack_end;
                 end = scan.position();
                 digest = blake3::Hasher::new();
                 expected = next_commit.next();
                 if in_batch >= 65_536 {
-                    bucket_writes.drain_into(&mut batch);
+                    bucket_writes.drain_into(&self.tree, &mut batch)?;
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -698,12 +673,12 @@ impl SledStore {
                 for (k, v) in writes {
                     batch.insert(k, v);
                 }
-                bucket_writes.add(&self.tree, bucket_items(&entries))?;
+                bucket_writes.add(bucket_items(&entries));
                 head = group_head;
                 pack_end = group_pack_end;
                 end = scan.position();
                 if in_batch >= 65_536 {
-                    bucket_writes.drain_into(&mut batch);
+                    bucket_writes.drain_into(&self.tree, &mut batch)?;
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -711,7 +686,7 @@ impl SledStore {
         }
         let taken = head.seq.0 - self.head()?.seq.0;
         if end != start {
-            bucket_writes.drain_into(&mut batch);
+            bucket_writes.drain_into(&self.tree, &mut batch)?;
             self.apply_catch_up(batch, end, pack_end, &head)?;
             self.db.flush()?;
         }
@@ -723,8 +698,12 @@ impl SledStore {
     /// the old keys are removed. An index whose every entry was caught up
     /// just now (a new or rebuilt one) is marked without a scan.
     fn convert_old_index(&mut self, caught: u64) -> Result<()> {
+        // Per-event keys next to a layout-2 index: an older cairn appended
+        // to it (before the marker fenced it off); converted again.
+        let old_keys = self.tree.scan_prefix([OLD_INDEX]).next().is_some();
         match self.tree.get(INDEX_LAYOUT_KEY)? {
-            Some(v) if v == INDEX_LAYOUT => return Ok(()),
+            Some(v) if v == INDEX_LAYOUT && !old_keys => return Ok(()),
+            Some(v) if v == INDEX_LAYOUT => {}
             Some(v) => {
                 // Reads go on (an audit reports it); appends are refused.
                 self.layout_problem = Some(format!(
@@ -737,31 +716,46 @@ impl SledStore {
             None => {}
         }
         let head = self.head()?;
-        if caught < head.seq.0 {
+        if caught < head.seq.0 || old_keys {
             tracing::info!("{}: converting the index to per-article id sets", self.root.display());
-            let mut writes = BucketWrites::default();
-            let mut batch = sled::Batch::default();
-            for e in self.entries_from(Seq(1))? {
-                let e = e?;
-                writes.add(&self.tree, [(buckets::bucket_of(&e.event), e.id, e.seq)])?;
-                if writes.added >= 262_144 {
-                    writes.drain_into(&mut batch);
-                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+            let converted = (|| -> Result<()> {
+                let mut writes = BucketWrites::default();
+                let mut batch = sled::Batch::default();
+                for e in self.entries_from(Seq(1))? {
+                    let e = e?;
+                    writes.add([(buckets::bucket_of(&e.event), e.id, e.seq)]);
+                    if writes.added >= 262_144 {
+                        writes.drain_into(&self.tree, &mut batch)?;
+                        self.tree.apply_batch(std::mem::take(&mut batch))?;
+                    }
+                }
+                writes.drain_into(&self.tree, &mut batch)?;
+                self.tree.apply_batch(batch)?;
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for kv in self.tree.scan_prefix([OLD_INDEX]) {
+                    let (k, _) = kv?;
+                    batch.remove(k);
+                    n += 1;
+                    if n % 262_144 == 0 {
+                        self.tree.apply_batch(std::mem::take(&mut batch))?;
+                    }
+                }
+                self.tree.apply_batch(batch)?;
+                Ok(())
+            })();
+            match converted {
+                Ok(()) => {}
+                Err(e) if e.is_disk_full() => return Err(e),
+                Err(e) => {
+                    // A log that cannot be read whole (verify names where):
+                    // reads go on, appends are refused.
+                    self.layout_problem = Some(format!(
+                        "the index could not be converted to this cairn's layout ({e}); `cairn repair` rebuilds it"
+                    ));
+                    return Ok(());
                 }
             }
-            writes.drain_into(&mut batch);
-            self.tree.apply_batch(batch)?;
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for kv in self.tree.scan_prefix([OLD_INDEX]) {
-                let (k, _) = kv?;
-                batch.remove(k);
-                n += 1;
-                if n % 262_144 == 0 {
-                    self.tree.apply_batch(std::mem::take(&mut batch))?;
-                }
-            }
-            self.tree.apply_batch(batch)?;
         }
         self.tree.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT)?;
         self.db.flush()?;
@@ -1104,8 +1098,7 @@ impl LogStore for SledStore {
         }
         let mut batch = sled::Batch::default();
         if !records.is_empty() && self.legacy {
-            tracing::info!("{}: archive marker upgraded to format 4", self.root.display());
-            write_marker(&self.root.join(MARKER))?;
+            write_marker(&self.root.join(MARKER), MARKER_TEXT)?;
             self.legacy = false;
         }
         if !records.is_empty() {
@@ -1131,19 +1124,41 @@ impl LogStore for SledStore {
         }
         // The id index: one run of this commit's ids, and one value per
         // article touched.
-        let all: Vec<IdSeq> = segments.iter().flatten().map(|e| (e.id, e.seq)).collect();
-        if !all.is_empty() {
-            let mut runs = self.runs_mut();
-            runs.cut_to(Seq(all[0].1 .0 - 1));
-            if runs.end().next() == all[0].1 {
-                runs.add(all)?;
+        let ids = || -> Vec<IdSeq> { segments.iter().flatten().map(|e| (e.id, e.seq)).collect() };
+        if let Some(first) = segments.iter().flatten().next().map(|e| e.seq) {
+            let added = {
+                let mut runs = self.runs_mut();
+                runs.cut_to(Seq(first.0 - 1));
+                if runs.end().next() == first {
+                    runs.add(ids())
+                } else {
+                    Ok(()) // the runs were short already (a log that could not be read whole)
+                }
+            };
+            match added {
+                Ok(()) => {}
+                Err(e) if e.is_disk_full() => return Err(e),
+                Err(e) => {
+                    // A damaged run (a merge reads its inputs checked): the
+                    // runs are derived, so they are rebuilt from the log.
+                    tracing::warn!(
+                        "{}: the id index could not take this commit ({e}); rebuilding it from the log",
+                        self.root.display()
+                    );
+                    self.runs_mut().clear()?;
+                    self.reconcile_runs();
+                    let mut runs = self.runs_mut();
+                    if runs.end().next() == first {
+                        runs.add(ids())?;
+                    }
+                }
             }
         }
         let mut bucket_writes = BucketWrites::default();
         for entries in segments {
-            bucket_writes.add(&self.tree, bucket_items(entries))?;
+            bucket_writes.add(bucket_items(entries));
         }
-        bucket_writes.drain_into(&mut batch);
+        bucket_writes.drain_into(&self.tree, &mut batch)?;
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }

@@ -17,7 +17,12 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     let stale = env.run(&["verify"]).expect_code(1);
     assert!(stale.stdout.contains("`cairn replay` rebuilds it"), "{stale}");
     let marker = || std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
-    assert_eq!(marker(), "cairn archive\nformat 2\n", "reading changes no marker");
+    // Opened, it is fenced off from older cairns (its index is converted),
+    // and its marker still says its log has segments no commit record
+    // closes: with its index lost, every one of them is taken in again.
+    assert_eq!(marker(), "cairn archive\nformat 5\nlog not closed by commit records\n");
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    assert_eq!(env.head(), FORMAT2_HEAD.replace(':', " "));
 
     // The v1 captures: two complete, the cut one partial (inferred).
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
@@ -49,7 +54,7 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
 
     // Extended with a v2 capture, everything still verifies.
     env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
-    assert_eq!(marker(), "cairn archive\nformat 4\n", "upgraded with the first commit");
+    assert_eq!(marker(), "cairn archive\nformat 5\n", "closed by commit records since the first commit");
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
@@ -67,4 +72,32 @@ fn an_export_made_by_a_format_2_cairn_imports() {
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let changes = env.ok(&["changes", "--json"]).json();
     assert_eq!(changes.as_array().unwrap().last().unwrap()["complete"], json!(false));
+}
+
+const FORMAT4_HEAD: &str = "55 2628a91bf6e46f10cae34dccfa0d6e53dab8bd4657ace6b9c1d9711f9db18804";
+
+#[test]
+fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format4"), &env.archive);
+    // One sled key per event, converted on open to per-article id sets and
+    // id runs; the marker fences older cairns off.
+    assert_eq!(env.head(), FORMAT4_HEAD);
+    let marker = std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
+    assert_eq!(marker, "cairn archive\nformat 5\n");
+    assert!(env.archive.join("index").read_dir().unwrap().count() >= 1, "id runs built");
+    env.ok(&["verify", "--checkpoint", &FORMAT4_HEAD.replace(' ', ":")]);
+    // Both documents again: every event a duplicate.
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
+    let jsonl = fixture("kayani-2012-03-28.jsonl").display().to_string();
+    let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-30T08:00:00Z", &page]).json();
+    assert_eq!(run["comments"]["new"], json!(0), "{run}");
+    let run = env.ok(&["ingest", "--json", &jsonl]).json();
+    assert_eq!(run["comments"]["new"], json!(0), "{run}");
+    assert_eq!(env.head(), FORMAT4_HEAD);
+    // `show` finds events by prefix through the runs.
+    let log = env.ok(&["log", "--json"]).stdout;
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let id = first["id"].as_str().unwrap();
+    assert!(env.ok(&["show", &id[..10]]).stdout.contains(id));
 }

@@ -210,3 +210,39 @@ fn torn_tails_moved_aside_never_overwrite_each_other() {
     assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(kept.contains(&b"FIRST-TORN-TAIL".to_vec()) && kept.contains(&b"SECOND-TORN-TAIL".to_vec()));
 }
+
+/// A JSON Lines document of `n` comments under article `article`.
+fn comments(env: &Env, article: &str, n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "{{\"type\":\"comment\",\"article\":\"https://example.com/{article}\",\"author\":\"a{i}\",\"body\":\"comment {i} on {article}\"}}\n"
+        ));
+    }
+    env.write(&format!("{article}.jsonl"), s)
+}
+
+#[test]
+fn a_damaged_id_run_is_rebuilt_from_the_log_when_a_commit_merges_it() {
+    let env = Env::new();
+    env.ok(&["ingest", &comments(&env, "one", 20)]);
+    let head = env.head().replace(' ', ":");
+    // A seq inside the one run: sorted order and fanout still hold, the
+    // checksum does not.
+    let runs: Vec<_> =
+        std::fs::read_dir(env.archive.join("index")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let mut bytes = std::fs::read(&runs[0]).unwrap();
+    let at = 48 + 2048 + 40 * 3 + 39;
+    bytes[at] ^= 0x01;
+    std::fs::write(&runs[0], &bytes).unwrap();
+    let f = env.run(&["--wait", "20", "verify", "--json"]).expect_code(1).json();
+    assert!(f["findings"].to_string().contains("checksum"), "{f}");
+    // The next commit's run is merged with it: the merge reads it checked,
+    // and the runs are rebuilt from the log instead.
+    let run = env.ok(&["--wait", "20", "ingest", &comments(&env, "two", 20)]);
+    assert!(run.stderr.contains("rebuilding it from the log"), "{run}");
+    env.ok(&["--wait", "20", "verify", "--checkpoint", &head]);
+    let run = env.ok(&["--wait", "20", "ingest", "--json", &comments(&env, "one", 20)]).json();
+    assert_eq!(run["comments"]["new"], json!(0), "{run}");
+}
