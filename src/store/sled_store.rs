@@ -236,6 +236,17 @@ impl BucketWrites {
     }
 }
 
+/// The parse record of capture `c` (event `id`): its parse key, and the
+/// counts of its items (the capture itself included).
+fn parse_record_of(id: EventId, c: &crate::model::Capture) -> (ParseKey, ParsedDoc) {
+    let mut counts = crate::store::KindCounts { captures: 1, ..Default::default() };
+    for a in &c.articles {
+        counts.articles += u64::from(a.article.is_some());
+        counts.comments += a.comments.len() as u64;
+    }
+    (crate::store::parse_key_of(c), ParsedDoc { capture: id, counts })
+}
+
 fn bucket_items(entries: &[LogEntry]) -> impl Iterator<Item = ([u8; 32], EventId, Seq)> + '_ {
     entries.iter().map(|e| (buckets::bucket_of(&e.event), e.id, e.seq))
 }
@@ -538,8 +549,9 @@ impl SledStore {
     /// next writer moves aside), and never takes in segments after the last
     /// commit record of an archive that writes them (an unclosed, torn
     /// commit). Batches each leave a consistent head. Returns the number of
-    /// entries caught up. Parse records (which only let a byte-identical
-    /// re-ingest skip parsing) are not rebuilt.
+    /// entries caught up. Parse records are rebuilt from the captures (each
+    /// records its parse inputs and item counts), so a byte-identical
+    /// re-ingest still skips parsing.
     pub fn catch_up_from_files(&mut self, progress: Progress<'_>) -> Result<u64> {
         let start = self.log_end()?;
         if !self.segments.has_bytes_past(start)? {
@@ -633,6 +645,11 @@ impl SledStore {
                 next.hash = e.head;
                 next.counts.add(e.event.kind());
                 if let crate::model::Event::Capture(c) = &e.event {
+                    // Its parse record: what its document parsed into is
+                    // what it records (a byte-identical re-ingest then
+                    // skips parsing again).
+                    let (key, parsed) = parse_record_of(e.id, c);
+                    writes.push(([&[PARSED][..], &key[..]].concat(), envelope::encode(&parsed)?));
                     if new_blobs.contains_key(&c.blob) || self.tree.get(blob_key(&c.blob))?.is_some() {
                         continue;
                     }

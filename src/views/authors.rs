@@ -282,6 +282,9 @@ struct Intake {
     authors: Vec<(Vec<u8>, String, Order, u64)>,
     /// Cut markers to set (true) or clear (false).
     cut_markers: Vec<(EventId, bool)>,
+    /// Articles no capture showed before this one: they have no groups
+    /// yet, so none is looked up (a first ingest's every lookup would miss).
+    new_articles: Vec<crate::model::ArticleKey>,
 }
 
 impl Intake {
@@ -294,8 +297,8 @@ impl Intake {
         let at = match self.groups.iter().position(|(k, _, _)| *k == key) {
             Some(at) => at,
             None => {
-                let group = tx
-                    .get_value(&key)?
+                let stored = if self.new_articles.contains(&c.article) { None } else { tx.get_value(&key)? };
+                let group = stored
                     .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
                 self.groups.push((key, group, false));
                 self.groups.len() - 1
@@ -398,9 +401,15 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     let order = order_of(entry, cap);
     let complete = cap.is_complete();
     let mut thorough = tx.leaves_captures_out();
+    let mut intake = Intake::default();
     for a in &cap.articles {
         let key = [b"o/".as_slice(), a.key.as_str().as_bytes()].concat();
         let latest: Option<Order> = tx.get_value(&key)?;
+        // Every capture taken in sets `o/`: without it, the article has no
+        // author groups (`t/`) yet.
+        if latest.is_none() {
+            intake.new_articles.push(a.key.clone());
+        }
         if latest.is_some_and(|l| l > order) {
             thorough = true;
         }
@@ -424,7 +433,6 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
-    let mut intake = Intake::default();
     for item in cap.articles.iter().flat_map(|a| &a.comments) {
         let cut = item.possibly_truncated && !complete;
         if let Some(e) = tx.document_entry(&item.id) {

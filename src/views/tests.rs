@@ -489,6 +489,19 @@ fn index_of(archive: &Archive) -> (Vec<(EventId, Seq)>, Vec<crate::store::Bucket
     (runs, buckets)
 }
 
+fn parse_records(archive: &Archive) -> Vec<(crate::store::ParseKey, crate::store::ParsedDoc)> {
+    let mut all: Vec<_> = archive
+        .store()
+        .scan_parsed()
+        .map(|p| {
+            let (k, v) = p.unwrap();
+            (k, v.unwrap())
+        })
+        .collect();
+    all.sort_by_key(|(k, _)| *k);
+    all
+}
+
 fn verify_clean(archive: &Archive) -> Vec<String> {
     let report =
         crate::audit::verify::verify(archive, None, &crate::audit::verify::VerifyOptions::default(), |_| {})
@@ -577,6 +590,8 @@ proptest! {
         catch_up(&archive, &views).unwrap();
         prop_assert_eq!(archive.head(), memory.head(), "nothing lost to the faults {:?}", faults);
         let index = index_of(&archive);
+        let parsed = parse_records(&archive);
+        prop_assert_eq!(parsed.len() as u64, archive.head().counts.captures, "a parse record per capture");
         let rendered = order_free_views(&archive);
         let findings = verify_clean(&archive);
         prop_assert!(findings.is_empty(), "{:?}", findings);
@@ -585,6 +600,7 @@ proptest! {
         catch_up(&archive, &views).unwrap();
         prop_assert_eq!(archive.head(), memory.head());
         prop_assert_eq!(&index_of(&archive), &index);
+        prop_assert_eq!(parse_records(&archive), parsed, "repair rebuilds the parse records");
         prop_assert_eq!(order_free_views(&archive), rendered);
         let findings = verify_clean(&archive);
         prop_assert!(findings.is_empty(), "{:?}", findings);
