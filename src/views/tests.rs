@@ -2,8 +2,12 @@
 //! in docs/views.md), version bumps, interrupted replays, and the property
 //! that incrementally maintained views equal a full replay.
 
+use super::runner::{run, run_entries};
 use super::*;
+use crate::error::Error;
 use crate::ingest::{ingest_bytes, IngestOptions, IngestReport};
+use crate::model::{Event, EventId, LogEntry, Seq, Timestamp};
+use crate::store::{envelope, Archive, KvTree};
 use proptest::prelude::*;
 
 /// The example of docs/views.md: comments per posted day.

@@ -1,0 +1,184 @@
+//! [`StateTx`]: a view's pending writes (read-your-writes) and its access
+//! to the log, committed with the view's cursor in one atomic batch.
+
+use crate::error::Result;
+use crate::model::{Comment, Event, EventId, LogEntry, Seq};
+use crate::store::envelope;
+use crate::store::{Archive, KvTree};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::generations::{Cursor, CURSOR_KEY};
+
+/// Pending writes to a view's tree, read-your-writes, plus access to the log
+/// for looking events up.
+pub struct StateTx<'a> {
+    tree: &'a dyn KvTree,
+    archive: &'a Archive,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys whose pending value came from [`StateTx::put_value`], to be
+    /// compressed at commit ([`envelope::finish`]).
+    unfinished: std::collections::HashSet<Vec<u8>>,
+    /// Bytes of keys and values written since the last commit (an upper
+    /// bound on what `writes` holds).
+    pub(super) pending_bytes: usize,
+    /// The tree was empty when this transaction began (a fresh replay):
+    /// a key not written since is absent, without asking the tree.
+    fresh: bool,
+    /// Key prefixes found to have no key in the tree, and no write since.
+    empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
+    pub(super) recent: HashMap<EventId, Arc<LogEntry>>,
+    /// The first seq of the document being applied.
+    pub(super) document_from: Seq,
+    /// This run leaves some captures out (`replay --until TIME`).
+    pub(super) leaves_out: bool,
+}
+
+impl<'a> StateTx<'a> {
+    pub(super) fn new(tree: &'a dyn KvTree, archive: &'a Archive) -> StateTx<'a> {
+        // A tree that cannot even be scanned is not taken as empty.
+        let fresh = tree.scan_prefix(b"").next().is_none();
+        StateTx {
+            tree,
+            archive,
+            writes: BTreeMap::new(),
+            unfinished: Default::default(),
+            pending_bytes: 0,
+            fresh,
+            empty_prefixes: Default::default(),
+            recent: HashMap::new(),
+            document_from: Seq(0),
+            leaves_out: false,
+        }
+    }
+
+    /// The raw value under `key`, pending writes included.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None if self.fresh => Ok(None),
+            None => self.tree.get(key),
+        }
+    }
+
+    /// Whether some key starting with `prefix` may exist (false only when
+    /// none does). Cheap after the first call for a prefix: views use it to
+    /// skip lookups in maps that are usually empty (merges).
+    pub fn may_have_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        if self.empty_prefixes.borrow().iter().any(|p| p == prefix) {
+            return Ok(false);
+        }
+        let pending = self.writes.range(prefix.to_vec()..).next().is_some_and(|(k, _)| k.starts_with(prefix));
+        if pending || (!self.fresh && self.tree.scan_prefix(prefix).next().is_some()) {
+            return Ok(true);
+        }
+        self.empty_prefixes.borrow_mut().push(prefix.to_vec());
+        Ok(false)
+    }
+
+    /// Sets `key`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending_bytes += key.len() + value.len();
+        self.forget_empty(&key);
+        self.unfinished.remove(&key);
+        self.writes.insert(key, Some(value));
+    }
+
+    /// Removes `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.pending_bytes += key.len();
+        self.unfinished.remove(&key);
+        self.writes.insert(key, None);
+    }
+
+    fn forget_empty(&mut self, key: &[u8]) {
+        let prefixes = self.empty_prefixes.get_mut();
+        if !prefixes.is_empty() {
+            prefixes.retain(|p| !key.starts_with(p));
+        }
+    }
+
+    /// A decoded (enveloped bincode) value.
+    pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => {
+                envelope::decode(&bytes, &format!("view value {}", String::from_utf8_lossy(key))).map(Some)
+            }
+        }
+    }
+
+    /// Sets `key` to an enveloped value (compressed, if at all, when
+    /// committed: a value replaced before then is never compressed).
+    pub fn put_value<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
+        let bytes = envelope::encode_uncompressed(value)?;
+        self.put(key.clone(), bytes);
+        self.unfinished.insert(key);
+        Ok(())
+    }
+
+    /// The entry of event `id`: from the entries applied since the last
+    /// commit (shared, not copied), else from the log.
+    pub fn entry_ref(&self, id: &EventId) -> Result<Option<Arc<LogEntry>>> {
+        if let Some(e) = self.recent.get(id) {
+            return Ok(Some(Arc::clone(e)));
+        }
+        Ok(self.archive.entry_by_id(id)?.map(Arc::new))
+    }
+
+    /// The entry at `seq`, from the log.
+    pub fn entry_at(&self, seq: Seq) -> Result<LogEntry> {
+        self.archive.entry(seq)
+    }
+
+    /// The entry of event `id` if it belongs to the document being applied
+    /// (appended after the previous capture): a capture finds its own
+    /// document's new events here, and only those.
+    pub fn document_entry(&self, id: &EventId) -> Option<&LogEntry> {
+        self.recent.get(id).map(|e| e.as_ref()).filter(|e| e.seq >= self.document_from)
+    }
+
+    /// Whether this run leaves some captures out (a replay to an
+    /// observation time): a view that takes events in through
+    /// [`StateTx::document_entry`] must then also consider the other items
+    /// of the captures it applies (a left-out capture's new events are not
+    /// another capture's document).
+    pub fn leaves_captures_out(&self) -> bool {
+        self.leaves_out
+    }
+
+    /// The event with id `id` (a copy; see [`StateTx::entry_ref`]).
+    pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        Ok(self.entry_ref(id)?.map(|e| e.event.clone()))
+    }
+
+    /// The comment with id `id`.
+    pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
+        Ok(match self.entry_ref(id)?.as_deref() {
+            Some(LogEntry { event: Event::Comment(c), .. }) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    pub(super) fn commit(&mut self, cursor: &Cursor) -> Result<()> {
+        let unfinished = std::mem::take(&mut self.unfinished);
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = std::mem::take(&mut self.writes)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Some(v) if unfinished.contains(&k) => Some(envelope::finish(v)),
+                    other => other,
+                };
+                (k, v)
+            })
+            .collect();
+        writes.push((CURSOR_KEY.to_vec(), Some(envelope::encode(cursor)?)));
+        self.tree.apply(writes)?;
+        self.recent.clear();
+        self.pending_bytes = 0;
+        self.fresh = false;
+        Ok(())
+    }
+}
