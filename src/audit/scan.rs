@@ -1,0 +1,309 @@
+//! The one pass over the log that `verify` makes: each segment and entry is
+//! checked as it is read, by one function per check (segment, seq,
+//! event-id, chain, checkpoint, duplicate, reference, merge, document),
+//! and what the later checks need is gathered into [`LogFacts`].
+
+use super::verify::{Finding, VerifyOptions};
+use crate::error::Result;
+use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
+use crate::store::{Archive, KindCounts, ParseKey};
+use std::collections::{HashMap, HashSet};
+
+/// What verify keeps of each id: its seq, its kind and its bucket's
+/// [`fingerprint`].
+pub(super) type Seen = (Seq, EventKind, u64);
+
+/// The first 8 bytes of a bucket key.
+pub(super) fn fingerprint(bucket: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bucket[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// What the pass over the log found, for the checks that follow it.
+#[derive(Default)]
+pub(super) struct LogFacts {
+    /// Every id, with its seq, kind and bucket (the largest structure
+    /// verify holds).
+    pub seen: HashMap<EventId, Seen>,
+    /// Events per kind.
+    pub counts: KindCounts,
+    /// Every capture's blob, with the capture's seq.
+    pub blobs: Vec<(BlobId, Seq)>,
+    /// Capture id -> (its parse key, its item counts).
+    pub captures: HashMap<EventId, (ParseKey, KindCounts)>,
+    /// The last seq read.
+    pub last: Seq,
+    /// The chain head recomputed from the entries.
+    pub chain: ChainHash,
+    /// The checkpoint's seq was read.
+    pub checkpoint_seen: bool,
+    /// Segments and entries read.
+    pub segments: u64,
+    pub entries: u64,
+}
+
+fn finding(check: &'static str, seq: Option<Seq>, id: Option<EventId>, message: String) -> Finding {
+    Finding { check, seq, id, message }
+}
+
+/// Reads every segment once, checking as it goes; findings are appended to
+/// `findings`. `progress` receives the entries read so far.
+pub(super) fn scan_log(
+    archive: &Archive,
+    opts: &VerifyOptions,
+    findings: &mut Vec<Finding>,
+    mut progress: impl FnMut(u64),
+) -> Result<LogFacts> {
+    let mut f = LogFacts::default();
+    let mut expected = Seq(1);
+    // `chain` is resynced to the stored head after a mismatch (so every
+    // altered entry is named, not only the first); `f.chain` never is.
+    let mut chain = ChainHash::GENESIS;
+    let mut folded: HashMap<EventId, EventId> = HashMap::new();
+    for segment in archive.store().scan_segments() {
+        let (key, decoded) = segment?;
+        f.segments += 1;
+        let entries = match decoded {
+            Ok(e) => e,
+            Err(why) => {
+                findings.push(finding(
+                    "segment",
+                    Some(key),
+                    None,
+                    format!("segment at seq {key} does not decode: {why}"),
+                ));
+                continue;
+            }
+        };
+        findings.extend(segment_key(key, &entries));
+        for e in &entries {
+            f.entries += 1;
+            findings.extend(seq_order(e, expected, f.last));
+            if !opts.quick {
+                findings.extend(event_id(e));
+            }
+            let entry_hash = e.entry_hash();
+            findings.extend(chain_link(e, &chain, &entry_hash));
+            chain = e.head;
+            f.chain = chain_step(&f.chain, &entry_hash);
+            if let Some(cp) = opts.checkpoint.filter(|(s, _)| *s == e.seq) {
+                f.checkpoint_seen = true;
+                findings.extend(checkpoint_at(cp, &f.chain));
+            }
+            let bucket = fingerprint(&crate::store::buckets::bucket_of(&e.event));
+            let previous = f.seen.insert(e.id, (e.seq, e.event.kind(), bucket));
+            f.counts.add(e.event.kind());
+            if !opts.quick {
+                findings.extend(duplicate(e, previous.map(|(s, _, _)| s)));
+                match &e.event {
+                    Event::Merge(m) => findings.extend(merge(e.seq, e.id, m, &f.seen, &mut folded)),
+                    Event::Capture(c) => {
+                        f.blobs.push((c.blob, e.seq));
+                        let mut items = KindCounts { captures: 1, ..KindCounts::default() };
+                        for a in &c.articles {
+                            items.articles += u64::from(a.article.is_some());
+                            items.comments += a.comments.len() as u64;
+                        }
+                        f.captures.insert(e.id, (crate::store::parse_key_of(c), items));
+                        findings.extend(references(e, &f.seen));
+                    }
+                    Event::Article(_) | Event::Comment(_) => {}
+                }
+            }
+            f.last = e.seq;
+            expected = e.seq.next();
+        }
+        if !opts.quick {
+            findings.extend(document(key, &entries));
+        }
+        progress(f.entries);
+    }
+    Ok(f)
+}
+
+/// `segment`: a segment's key is its first entry's seq.
+fn segment_key(key: Seq, entries: &[LogEntry]) -> Option<Finding> {
+    let first = entries.first().map(|e| e.seq);
+    (first != Some(key)).then(|| {
+        finding(
+            "segment",
+            Some(key),
+            None,
+            format!("segment key says seq {key}, its first entry is {:?}", first.map(|s| s.0)),
+        )
+    })
+}
+
+/// `seq`: seqs are dense and in order.
+fn seq_order(e: &LogEntry, expected: Seq, last: Seq) -> Option<Finding> {
+    if e.seq == expected {
+        return None;
+    }
+    let (named, what) = if e.seq > expected {
+        (
+            expected,
+            format!("seq {} follows seq {last}: entries {expected}..{} are missing", e.seq, e.seq.0 - 1),
+        )
+    } else {
+        (e.seq, format!("seq {} appears after seq {last}: out of order", e.seq))
+    };
+    Some(finding("seq", Some(named), Some(e.id), what))
+}
+
+/// `event-id`: the stored id is the hash of the stored fields.
+fn event_id(e: &LogEntry) -> Option<Finding> {
+    let actual = e.event.id();
+    (actual != e.id).then(|| {
+        finding(
+            "event-id",
+            Some(e.seq),
+            Some(e.id),
+            format!("stored id {} but the stored fields hash to {actual}", e.id),
+        )
+    })
+}
+
+/// `chain`: the entry's stored head follows the one before it.
+fn chain_link(e: &LogEntry, before: &ChainHash, entry_hash: &[u8; 32]) -> Option<Finding> {
+    let computed = chain_step(before, entry_hash);
+    (computed != e.head).then(|| {
+        finding(
+            "chain",
+            Some(e.seq),
+            Some(e.id),
+            format!("entry does not chain: stored head {}, recomputed {computed}", e.head),
+        )
+    })
+}
+
+/// `checkpoint`: the chain at the checkpoint's seq is the checkpoint's.
+fn checkpoint_at((seq, hash): (Seq, ChainHash), chain: &ChainHash) -> Option<Finding> {
+    (*chain != hash).then(|| {
+        finding(
+            "checkpoint",
+            Some(seq),
+            None,
+            format!("the chain at seq {seq} is {chain}, the checkpoint says {hash}: the first {seq} entries changed"),
+        )
+    })
+}
+
+/// `duplicate`: no event is in the log twice.
+fn duplicate(e: &LogEntry, previous: Option<Seq>) -> Option<Finding> {
+    previous.map(|prev| {
+        finding("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}"))
+    })
+}
+
+/// `reference`: a capture names only events earlier in the log.
+fn references(e: &LogEntry, seen: &HashMap<EventId, Seen>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for referenced in e.event.references() {
+        match seen.get(&referenced).map(|(s, _, _)| s) {
+            Some(s) if *s < e.seq => {}
+            Some(s) => out.push(finding(
+                "reference",
+                Some(e.seq),
+                Some(e.id),
+                format!("refers to {referenced}, at seq {s}, not earlier"),
+            )),
+            None => out.push(finding(
+                "reference",
+                Some(e.seq),
+                Some(e.id),
+                format!("refers to {referenced}, which is not earlier in the log"),
+            )),
+        }
+    }
+    out
+}
+
+/// `merge`: a merge folds ids of its kind into an id of its kind, never an
+/// id into itself, never one id into two different ones, and never into a
+/// cycle.
+fn merge(
+    seq: Seq,
+    id: EventId,
+    m: &crate::model::Merge,
+    seen: &HashMap<EventId, Seen>,
+    folded: &mut HashMap<EventId, EventId>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut find = |message: String| out.push(finding("merge", Some(seq), Some(id), message));
+    let want = match m.kind {
+        crate::model::MergeKind::Comment => EventKind::Comment,
+        crate::model::MergeKind::Article => EventKind::Article,
+    };
+    for x in std::iter::once(&m.keep).chain(&m.fold) {
+        if let Some((_, k, _)) = seen.get(x) {
+            if *k != want {
+                find(format!("{} merge names {x}, a {k}", m.kind.name()));
+            }
+        }
+    }
+    for f in &m.fold {
+        if *f == m.keep {
+            find(format!("folds {f} into itself"));
+            continue;
+        }
+        if let Some(prev) = folded.get(f) {
+            if prev != &m.keep {
+                find(format!("folds {f} into {}, but an earlier merge folded it into {prev}", m.keep));
+                continue;
+            }
+        }
+        // Following the kept id's own merges must not lead back to `f`.
+        let mut current = m.keep;
+        let mut cycle = false;
+        for _ in 0..=folded.len() {
+            if current == *f {
+                cycle = true;
+                break;
+            }
+            match folded.get(&current) {
+                Some(next) => current = *next,
+                None => break,
+            }
+        }
+        if cycle {
+            find(format!("folding {f} into {} makes a cycle", m.keep));
+            continue;
+        }
+        folded.insert(*f, m.keep);
+    }
+    out
+}
+
+/// `document`: a segment is one document: it ends with its capture, and
+/// the capture names every article and comment appended with it. A segment
+/// of merges only (`dedupe --apply`) is a document too.
+fn document(key: Seq, entries: &[LogEntry]) -> Vec<Finding> {
+    let Some(last) = entries.last() else {
+        return vec![finding("document", Some(key), None, "empty segment".into())];
+    };
+    if entries.iter().all(|e| matches!(e.event, Event::Merge(_))) {
+        return Vec::new();
+    }
+    let Event::Capture(capture) = &last.event else {
+        return vec![finding(
+            "document",
+            Some(last.seq),
+            Some(last.id),
+            format!("the segment at seq {key} does not end with a capture: an incomplete document"),
+        )];
+    };
+    let named: HashSet<EventId> = capture.items().map(|i| i.id).collect();
+    entries[..entries.len() - 1]
+        .iter()
+        .filter(|e| !named.contains(&e.id) || matches!(e.event, Event::Capture(_)))
+        .map(|e| {
+            finding(
+                "document",
+                Some(e.seq),
+                Some(e.id),
+                format!("appended with the capture at seq {}, which does not name it", last.seq),
+            )
+        })
+        .collect()
+}
