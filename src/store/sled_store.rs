@@ -732,7 +732,13 @@ impl SledStore {
             }
             None => {}
         }
-        let head = self.head()?;
+        let head = match self.head() {
+            Ok(h) => h,
+            Err(e) => {
+                self.layout_problem = Some(format!("the index cannot be converted: {e}"));
+                return Ok(());
+            }
+        };
         if caught < head.seq.0 || old_keys {
             tracing::info!("{}: converting the index to per-article id sets", self.root.display());
             let converted = (|| -> Result<()> {
@@ -827,14 +833,35 @@ impl SledStore {
     fn commit_record_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
         let mut problems = Vec::new();
         let end = self.log_end()?;
+        // Every record up to the end is a segment the index points at, or a
+        // commit record: a record that is neither (a changed tag) is named.
+        let mut segments: std::collections::HashSet<(u32, u64)> = std::collections::HashSet::new();
+        for kv in self.tree.scan_prefix([SEGMENT]) {
+            let (_, v) = kv?;
+            if let Ok(loc) = Locator::from_bytes(&v) {
+                segments.insert((loc.file, loc.offset));
+            }
+        }
         let mut scan = self.segments.scan_from(RecordsEnd::default());
-        while let Some((loc, _, payload)) =
+        while let Some((loc, tag, payload)) =
             scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)?
         {
             if scan.position() > end {
                 break;
             }
-            let Some(payload) = payload else { continue };
+            let Some(payload) = payload else {
+                if !segments.contains(&(loc.file, loc.offset)) {
+                    problems.push((
+                        None,
+                        format!(
+                            "the record at file {} byte {} (tag {tag:#x}) is neither a segment the index points at \
+                             nor a commit record",
+                            loc.file, loc.offset
+                        ),
+                    ));
+                }
+                continue;
+            };
             let at = format!("the commit record at file {} byte {}", loc.file, loc.offset);
             match envelope::decode::<CommitRecord>(&payload, &at) {
                 Err(e) => problems.push((None, e.to_string())),
@@ -1346,7 +1373,8 @@ impl IndexStore for SledStore {
         let runs = self.reader.runs();
         let mut out = runs.problems()?;
         out.extend(self.layout_problem.clone());
-        let head = self.head()?.seq;
+        // A head record that does not decode is the head check's finding.
+        let head = self.head().map(|h| h.seq).unwrap_or(runs.end());
         if runs.end() != head {
             out.push(format!(
                 "the id index (index/) covers seqs 1..={}, the log 1..={head}; `cairn repair` rebuilds it",

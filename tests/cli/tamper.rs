@@ -436,3 +436,26 @@ fn a_damaged_page_base_record_is_reported_and_costs_only_the_delta() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn a_commit_record_whose_tag_changed_is_caught() {
+    let env = base_archive();
+    let path = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The records: tag (u64 BE), length (u32 BE), payload. The first commit
+    // record follows the first segment.
+    let first_len = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let commit = 12 + first_len;
+    assert_eq!(&bytes[commit..commit + 8], &[0xff; 8], "a commit record follows the first segment");
+    bytes[commit + 2] ^= 0x51;
+    std::fs::write(&path, &bytes).unwrap();
+    let f = verify_findings(&env);
+    assert!(
+        f.iter().any(|x| x["check"] == "segment"
+            && x["message"]
+                .as_str()
+                .unwrap()
+                .contains("neither a segment the index points at nor a commit record")),
+        "{f:#?}"
+    );
+}
