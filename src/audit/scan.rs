@@ -11,13 +11,14 @@ use std::collections::{HashMap, HashSet};
 
 /// What verify keeps of each id: its seq, its kind and its bucket's
 /// [`fingerprint`].
-pub(super) type Seen = (Seq, EventKind, u64);
+pub(super) type Seen = (Seq, EventKind, u32);
 
-/// The first 8 bytes of a bucket key.
-pub(super) fn fingerprint(bucket: &[u8; 32]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bucket[..8]);
-    u64::from_le_bytes(b)
+/// The first 4 bytes of a bucket key (an id filed under another article's
+/// bucket is a 1 in 4 billion miss).
+pub(super) fn fingerprint(bucket: &[u8; 32]) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bucket[..4]);
+    u32::from_le_bytes(b)
 }
 
 /// What the pass over the log found, for the checks that follow it.
@@ -55,7 +56,10 @@ pub(super) fn scan_log(
     findings: &mut Vec<Finding>,
     mut progress: impl FnMut(u64),
 ) -> Result<LogFacts> {
-    let mut f = LogFacts::default();
+    // Sized for the head up front: growing the map would hold two of it at
+    // once (the largest structure verify holds).
+    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 28);
+    let mut f = LogFacts { seen: HashMap::with_capacity(capacity), ..LogFacts::default() };
     let mut expected = Seq(1);
     // `chain` is resynced to the stored head after a mismatch (so every
     // altered entry is named, not only the first); `f.chain` never is.
