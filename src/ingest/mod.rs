@@ -571,35 +571,60 @@ pub fn ingest_inputs(
     // applies each committed batch to the views through a reader of the
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
-    let view_reader = match views {
-        Some(_) if !opts.dry_run => archive.reader(),
-        _ => None,
+    // The views in two groups, each applied on a thread of its own through
+    // a reader of the archive (the threads and changes views, the authors
+    // view: about equal work).
+    let view_groups: Vec<(Vec<&dyn crate::views::Projection>, Archive)> = match views {
+        Some(views) if !opts.dry_run => {
+            let (even, odd): (Vec<_>, Vec<_>) = views.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+            let mut groups = Vec::new();
+            for part in [even, odd] {
+                let part: Vec<&dyn crate::views::Projection> =
+                    part.into_iter().map(|(_, v)| v.as_ref()).collect();
+                if part.is_empty() {
+                    continue;
+                }
+                match archive.reader() {
+                    Some(reader) => groups.push((part, reader)),
+                    None => break,
+                }
+            }
+            groups
+        }
+        _ => Vec::new(),
     };
     let mut group = archive.group();
     let rest = std::thread::scope(|scope| -> Result<Vec<Vec<crate::model::LogEntry>>> {
-        type Batch = Vec<Vec<crate::model::LogEntry>>;
-        let (batches, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-        let view_worker = match (views, view_reader) {
-            (Some(views), Some(mut reader)) => Some(scope.spawn(move || -> Result<()> {
-                for segments in batch_rx {
+        type Batch = std::sync::Arc<[std::sync::Arc<crate::model::LogEntry>]>;
+        let mut senders = Vec::new();
+        let mut view_workers = Vec::new();
+        for (part, mut reader) in view_groups {
+            let (batches, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            senders.push(batches);
+            view_workers.push(scope.spawn(move || -> Result<()> {
+                for entries in batch_rx {
                     reader.reload_head()?;
-                    crate::views::apply_segments(&reader, views, segments)?;
+                    crate::views::apply_shared(&reader, &part, &entries)?;
                 }
                 Ok(())
-            })),
-            _ => None,
+            }));
+        }
+        let share = |segments: Vec<Vec<crate::model::LogEntry>>| -> Batch {
+            segments.into_iter().flatten().map(std::sync::Arc::new).collect()
         };
-        // Hands a committed batch to the view thread (or applies it here
-        // when there is none); false once the view thread has stopped.
-        let hand_over = |group: &CommitGroup<'_>, segments: Batch| -> Result<bool> {
-            if segments.is_empty() {
-                return Ok(true);
-            }
-            match &view_worker {
-                Some(_) => Ok(batches.send(segments).is_ok()),
-                None => update_views(group.archive(), segments).map(|_| true),
-            }
-        };
+        // Hands a committed batch to the view threads (or applies it here
+        // when there are none); false once a view thread has stopped.
+        let hand_over =
+            |group: &CommitGroup<'_>, segments: Vec<Vec<crate::model::LogEntry>>| -> Result<bool> {
+                if segments.is_empty() {
+                    return Ok(true);
+                }
+                if senders.is_empty() {
+                    return update_views(group.archive(), segments).map(|_| true);
+                }
+                let entries = share(segments);
+                Ok(senders.iter().all(|s| s.send(std::sync::Arc::clone(&entries)).is_ok()))
+            };
         let mut views_stopped = false;
         type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(2);
@@ -685,18 +710,27 @@ pub fn ingest_inputs(
         // What was appended is committed even when the view thread stopped
         // (the views catch up later); its error is reported after.
         let rest = group.commit()?;
-        let rest = match view_worker {
-            Some(worker) => {
-                if !rest.is_empty() && !views_stopped {
-                    let _ = batches.send(rest);
-                }
-                drop(batches);
-                worker.join().map_err(|_| Error::Internal("the view thread panicked".into()))??;
-                Vec::new()
+        if view_workers.is_empty() {
+            return Ok(rest);
+        }
+        if !rest.is_empty() && !views_stopped {
+            let entries = share(rest);
+            for s in &senders {
+                let _ = s.send(std::sync::Arc::clone(&entries));
             }
-            None => rest,
-        };
-        Ok(rest)
+        }
+        drop(senders);
+        let mut failed = None;
+        for worker in view_workers {
+            let outcome = worker.join().map_err(|_| Error::Internal("a view thread panicked".into()));
+            if let Err(e) = outcome.and_then(|r| r) {
+                failed.get_or_insert(e);
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Vec::new()),
+        }
     })?;
     if !opts.dry_run {
         update_views(archive, rest)?;

@@ -225,6 +225,12 @@ pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
 /// they are), rebuilding views whose version changed, and removes trees
 /// left behind by an interrupted replay.
 pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> {
+    let views: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+    catch_up_views(archive, &views)
+}
+
+/// [`catch_up`] of some views (the others' trees are left alone).
+pub fn catch_up_views(archive: &Archive, views: &[&dyn Projection]) -> Result<()> {
     let head = archive.head().seq;
     let mut live: Vec<String> = vec![POINTERS.to_string()];
     for view in views {
@@ -248,7 +254,7 @@ pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> 
         }
         if cursor.seq < head {
             tracing::debug!("view {}: applying seqs {}..={}", view.name(), cursor.seq.next(), head);
-            run(view.as_ref(), tree.as_ref(), archive, cursor.seq.next(), head)?;
+            run(*view, tree.as_ref(), archive, cursor.seq.next(), head)?;
         }
     }
     for name in archive.store().tree_names()? {
@@ -269,10 +275,18 @@ pub fn apply_segments(
     views: &[Box<dyn Projection>],
     segments: Vec<Vec<LogEntry>>,
 ) -> Result<()> {
-    let Some(first) = segments.iter().flatten().next().map(|e| e.seq) else { return Ok(()) };
+    let views: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+    let entries: Vec<Arc<LogEntry>> = segments.into_iter().flatten().map(Arc::new).collect();
+    apply_shared(archive, &views, &entries)
+}
+
+/// [`apply_segments`] of some views, from entries shared with other
+/// threads (the ingest applies two groups of views on two threads).
+pub fn apply_shared(archive: &Archive, views: &[&dyn Projection], entries: &[Arc<LogEntry>]) -> Result<()> {
+    let Some(first) = entries.first().map(|e| e.seq) else { return Ok(()) };
     let mut lagging = false;
     let mut ready: Vec<(&dyn Projection, Arc<dyn KvTree>)> = Vec::new();
-    for view in views {
+    for view in views.iter().copied() {
         let pointer = load_pointer(archive, view.name())?;
         if pointer.pinned_until.is_some() {
             continue;
@@ -284,14 +298,14 @@ pub fn apply_segments(
             lagging = true;
             continue;
         }
-        ready.push((view.as_ref(), tree));
+        ready.push((view, tree));
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> = ready.iter().map(|(v, t)| (*v, t.as_ref())).collect();
     if !jobs.is_empty() {
-        run_entries(&jobs, archive, first, segments.into_iter().flatten().map(Ok), false, None)?;
+        apply_entries(&jobs, archive, first, entries.iter().map(|e| Ok(Arc::clone(e))), None)?;
     }
     if lagging {
-        catch_up(archive, views)?;
+        catch_up_views(archive, views)?;
     }
     Ok(())
 }
