@@ -4,7 +4,7 @@
 //! and the delta bases. (The views are compared with a fresh replay by
 //! [`crate::views::audit`].)
 
-use super::scan::{fingerprint, LogFacts};
+use super::scan::LogFacts;
 use super::verify::Finding;
 use crate::error::Result;
 use crate::model::{BlobId, ChainHash, EventId, Seq};
@@ -148,7 +148,9 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
         };
         for (id, seq) in entries {
             match seen.get(&id) {
-                Some((s, _, b)) if *s == seq && *b == fingerprint(&key) => {
+                Some((s, _, b))
+                    if *s == seq && facts.fingerprints.as_ref().is_some_and(|f| *b == f.of(&key)) =>
+                {
                     if let Some(i) = slot(seq) {
                         bucketed[i] = true;
                     }

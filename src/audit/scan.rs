@@ -10,23 +10,28 @@ use crate::store::{Archive, KindCounts, ParseKey};
 use std::collections::{HashMap, HashSet};
 
 /// What verify keeps of each id: its seq, its kind and its bucket's
-/// [`fingerprint`].
-pub(super) type Seen = (Seq, EventKind, u32);
+/// [`Fingerprints`] value.
+pub(super) type Seen = (Seq, EventKind, u64);
 
-/// The first 4 bytes of a bucket key (an id filed under another article's
-/// bucket is a 1 in 4 billion miss).
-pub(super) fn fingerprint(bucket: &[u8; 32]) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&bucket[..4]);
-    u32::from_le_bytes(b)
+/// Bucket keys hashed with a key drawn at random for each audit: an id
+/// filed under a bucket that is not its own cannot be made to pass by
+/// choosing a key that shares a prefix with the right one.
+pub(super) struct Fingerprints(std::collections::hash_map::RandomState);
+
+impl Fingerprints {
+    pub(super) fn of(&self, bucket: &[u8; 32]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.0, bucket)
+    }
 }
 
 /// What the pass over the log found, for the checks that follow it.
 #[derive(Default)]
 pub(super) struct LogFacts {
-    /// Every id, with its seq, kind and bucket (the largest structure
-    /// verify holds).
+    /// Every id, with its (earliest) seq, kind and bucket (the largest
+    /// structure verify holds).
     pub seen: HashMap<EventId, Seen>,
+    /// How buckets are fingerprinted in `seen`.
+    pub fingerprints: Option<Fingerprints>,
     /// Events per kind.
     pub counts: KindCounts,
     /// Every capture's blob, with the capture's seq.
@@ -56,10 +61,13 @@ pub(super) fn scan_log(
     findings: &mut Vec<Finding>,
     mut progress: impl FnMut(u64),
 ) -> Result<LogFacts> {
-    // Sized for the head up front: growing the map would hold two of it at
-    // once (the largest structure verify holds).
-    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 28);
-    let mut f = LogFacts { seen: HashMap::with_capacity(capacity), ..LogFacts::default() };
+    // Sized for the head up front when that is plausible (growing the map
+    // would hold two of it at once); a head record that says more is only
+    // a finding, never an allocation.
+    let mut f = LogFacts::default();
+    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 24);
+    let _ = f.seen.try_reserve(capacity);
+    let fingerprints = Fingerprints(std::collections::hash_map::RandomState::new());
     let mut expected = Seq(1);
     // `chain` is resynced to the stored head after a mismatch (so every
     // altered entry is named, not only the first); `f.chain` never is.
@@ -95,8 +103,15 @@ pub(super) fn scan_log(
                 f.checkpoint_seen = true;
                 findings.extend(checkpoint_at(cp, &f.chain));
             }
-            let bucket = fingerprint(&crate::store::buckets::bucket_of(&e.event));
-            let previous = f.seen.insert(e.id, (e.seq, e.event.kind(), bucket));
+            let bucket = fingerprints.of(&crate::store::buckets::bucket_of(&e.event));
+            // A repeated id keeps its earliest seq, as the index does.
+            let previous = match f.seen.entry(e.id) {
+                std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((e.seq, e.event.kind(), bucket));
+                    None
+                }
+            };
             f.counts.add(e.event.kind());
             if !opts.quick {
                 findings.extend(duplicate(e, previous.map(|(s, _, _)| s)));
@@ -123,6 +138,7 @@ pub(super) fn scan_log(
         }
         progress(f.entries);
     }
+    f.fingerprints = Some(fingerprints);
     Ok(f)
 }
 

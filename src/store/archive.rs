@@ -368,8 +368,15 @@ impl Archive {
         }
         if let Some(key) = doc.parse_key {
             if self.parsed(&key)?.is_none() {
+                // Recorded only under the key the capture itself implies (a
+                // document that states its own fetch time makes a capture
+                // whose key differs from the one it was looked up under: it
+                // is parsed again next time, and `verify` and `repair`
+                // agree with what is recorded).
                 let capture = doc.events.iter().enumerate().rev().find_map(|(i, e)| match e {
-                    Event::Capture(_) => Some(doc.ids.get(i).copied().unwrap_or_else(|| e.id())),
+                    Event::Capture(c) if super::parse_key_of(c) == key => {
+                        Some(doc.ids.get(i).copied().unwrap_or_else(|| e.id()))
+                    }
                     _ => None,
                 });
                 if let Some(capture) = capture {

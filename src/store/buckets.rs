@@ -135,9 +135,10 @@ pub fn holds(entries: &[IdSeq], id: &EventId) -> bool {
     entries.binary_search_by(|(x, _)| x.cmp(id)).is_ok()
 }
 
-/// Adds `new` (any order; ids not in `entries`) to sorted `entries`.
+/// Adds `new` (any order) to sorted `entries`; an id already there, or
+/// repeated, keeps its earliest seq.
 pub fn insert(entries: &mut Vec<IdSeq>, mut new: Vec<IdSeq>) {
-    new.sort_unstable_by_key(|a| a.0);
+    new.sort_unstable();
     let old = std::mem::take(entries);
     let mut out = Vec::with_capacity(old.len() + new.len());
     let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
@@ -146,7 +147,7 @@ pub fn insert(entries: &mut Vec<IdSeq>, mut new: Vec<IdSeq>) {
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(x), Some(y)) => x.0 <= y.0,
+            (Some(x), Some(y)) => x <= y,
         };
         let next = if take_a { a.next() } else { b.next() };
         if let Some(e) = next {

@@ -557,6 +557,15 @@ impl SledStore {
         if !self.segments.has_bytes_past(start)? {
             return Ok(0);
         }
+        let initial = match self.head() {
+            Ok(h) => h.seq,
+            Err(e) => {
+                // Nothing can be taken in on top of a head that does not
+                // decode; reads go on, `verify` names it.
+                self.layout_problem = Some(format!("the index was not caught up with the log files: {e}"));
+                return Ok(0);
+            }
+        };
         // Pass 1: where the commit records are (headers only, and the
         // commit records themselves).
         let mut commits: Vec<CommitRecord> = Vec::new();
@@ -615,7 +624,9 @@ impl SledStore {
                 digest = blake3::Hasher::new();
                 expected = next_commit.next();
                 if in_batch >= 65_536 {
-                    bucket_writes.drain_into(&self.tree, &mut batch)?;
+                    if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+                        return self.stop_catch_up(e, initial);
+                    }
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -695,7 +706,9 @@ impl SledStore {
                 pack_end = group_pack_end;
                 end = scan.position();
                 if in_batch >= 65_536 {
-                    bucket_writes.drain_into(&self.tree, &mut batch)?;
+                    if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+                        return self.stop_catch_up(e, initial);
+                    }
                     self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
@@ -703,11 +716,25 @@ impl SledStore {
         }
         let taken = head.seq.0 - self.head()?.seq.0;
         if end != start {
-            bucket_writes.drain_into(&self.tree, &mut batch)?;
+            if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+                return self.stop_catch_up(e, initial);
+            }
             self.apply_catch_up(batch, end, pack_end, &head)?;
             self.db.flush()?;
         }
         Ok(taken)
+    }
+
+    /// Ends a catch-up that met an id set it cannot read: what was taken in
+    /// stays, appends are refused (`verify` names it) and reads go on.
+    fn stop_catch_up(&mut self, e: Error, initial: Seq) -> Result<u64> {
+        if e.is_disk_full() {
+            return Err(e);
+        }
+        self.layout_problem = Some(format!(
+            "the index could not take in the log files past its end ({e}); `cairn repair` rebuilds it"
+        ));
+        Ok(self.head()?.seq.0.saturating_sub(initial.0))
     }
 
     /// Converts an index an older cairn made (one `i` + id key per event)
@@ -1141,10 +1168,13 @@ impl LogStore for SledStore {
             records.push((first.seq.0, envelope::encode_segment(entries)?));
         }
         let mut batch = sled::Batch::default();
-        if !records.is_empty() && self.legacy {
-            write_marker(&self.root.join(MARKER), MARKER_TEXT)?;
-            self.legacy = false;
+        // The articles' id sets first: one that does not decode fails the
+        // commit before anything of it is written.
+        let mut bucket_writes = BucketWrites::default();
+        for entries in segments {
+            bucket_writes.add(bucket_items(entries));
         }
+        bucket_writes.drain_into(&self.tree, &mut batch)?;
         if !records.is_empty() {
             // The commit record closes the group, in the same append and
             // fsync, before sled hears of it.
@@ -1161,6 +1191,12 @@ impl LogStore for SledStore {
             };
             records.push((COMMIT_TAG, envelope::encode(&commit)?));
             let (locators, end) = self.segments.append(self.log_end()?, &records)?;
+            if self.legacy {
+                // Only now that a commit record closes the log files: until
+                // then the marker says their segments need none.
+                write_marker(&self.root.join(MARKER), MARKER_TEXT)?;
+                self.legacy = false;
+            }
             for ((first, _), loc) in records.iter().zip(locators).filter(|((t, _), _)| *t != COMMIT_TAG) {
                 batch.insert(&segment_key(Seq(*first))[..], &loc.to_bytes()[..]);
             }
@@ -1181,7 +1217,7 @@ impl LogStore for SledStore {
             };
             match added {
                 Ok(()) => {}
-                Err(e) if e.is_disk_full() => return Err(e),
+                Err(e) if !matches!(e, Error::Corrupt(_)) => return Err(e),
                 Err(e) => {
                     // A damaged run (a merge reads its inputs checked): the
                     // runs are derived, so they are rebuilt from the log.
@@ -1198,11 +1234,6 @@ impl LogStore for SledStore {
                 }
             }
         }
-        let mut bucket_writes = BucketWrites::default();
-        for entries in segments {
-            bucket_writes.add(bucket_items(entries));
-        }
-        bucket_writes.drain_into(&self.tree, &mut batch)?;
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
@@ -1545,9 +1576,12 @@ impl IndexStore for SledReader {
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
         Box::new(self.tree.scan_prefix([BUCKET]).map(|kv| {
             let (k, v) = kv?;
-            let key: [u8; 32] =
-                k[1..].try_into().map_err(|_| Error::Corrupt(format!("bucket key of {} bytes", k.len())))?;
-            Ok((key, read_bucket_all(&self.tree, &key, &v)))
+            // A key of another length is reported with its bucket read as
+            // undecodable (an audit names it; it does not stop).
+            Ok(match <[u8; 32]>::try_from(&k[1..]) {
+                Ok(key) => (key, read_bucket_all(&self.tree, &key, &v)),
+                Err(_) => ([0u8; 32], Err(format!("a bucket key of {} bytes", k.len()))),
+            })
         }))
     }
 }

@@ -76,9 +76,8 @@ fn run_all(
 ///
 /// With `parallel` and two views or more, the first is applied on this
 /// thread (which also reads and decodes the log) and the others on a second
-/// thread, fed the same decoded entries. (Ingest applies its views on one
-/// thread: there the second thread bought little and cost 20-40 MB of peak
-/// memory, most likely the worker thread's own allocator arena.)
+/// thread, fed the same decoded entries. (Ingest applies committed batches
+/// with [`apply_shared`], a group of views per thread.)
 pub(super) fn run_entries(
     jobs: &[(&dyn Projection, &dyn KvTree)],
     archive: &Archive,

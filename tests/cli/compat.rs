@@ -95,6 +95,19 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     let run = env.ok(&["ingest", "--json", &jsonl]).json();
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
     assert_eq!(env.head(), FORMAT4_HEAD);
+    // Per-event keys written beside the converted index (an older cairn
+    // that got past the marker): converted again on the next open.
+    {
+        let db = sled::Config::new().path(env.archive.join("db")).open().unwrap();
+        let log = db.open_tree("log").unwrap();
+        log.insert([&b"i"[..], &[7u8; 32][..]].concat(), &3u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    env.ok(&["--wait", "20", "verify", "--checkpoint", &FORMAT4_HEAD.replace(' ', ":")]);
+    {
+        let db = sled::Config::new().path(env.archive.join("db")).open().unwrap();
+        assert_eq!(db.open_tree("log").unwrap().scan_prefix(b"i").count(), 0, "converted again");
+    }
     // `show` finds events by prefix through the runs.
     let log = env.ok(&["log", "--json"]).stdout;
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();

@@ -204,6 +204,15 @@ fn fetch_times_come_from_file_times_and_from_jsonl_documents() {
     assert_eq!(capture["fetched_at"], json!("2012-03-30T09:00:00+05:00"));
     assert_eq!(capture["complete"], json!(false));
     assert_eq!(capture["gaps"], json!(["marked-incomplete"]));
+    // A document that states its own fetch time: the archive verifies clean
+    // (no parse record under a key its capture does not imply), before and
+    // after `repair`, and the same bytes again append nothing.
+    env.ok(&["verify"]);
+    let again = env.ok(&["ingest", "--json", &path]).json();
+    assert_eq!(again["comments"]["new"], json!(0), "{again}");
+    assert_eq!(again["captures"]["new"], json!(0), "{again}");
+    env.ok(&["repair"]);
+    env.ok(&["verify"]);
 }
 
 /// Pages of other sites' layouts, in the shapes scrapers save beside
