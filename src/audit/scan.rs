@@ -126,6 +126,7 @@ pub(super) fn scan_log(
                         }
                         f.captures.insert(e.id, (crate::store::parse_key_of(c), items));
                         findings.extend(references(e, &f.seen));
+                        findings.extend(sections(e, c, &f.seen, &fingerprints));
                     }
                     Event::Article(_) | Event::Comment(_) => {}
                 }
@@ -234,6 +235,32 @@ fn references(e: &LogEntry, seen: &HashMap<EventId, Seen>) -> Vec<Finding> {
                 Some(e.id),
                 format!("refers to {referenced}, which is not earlier in the log"),
             )),
+        }
+    }
+    out
+}
+
+/// `reference`: a capture lists each article and comment under the section
+/// of the article it belongs to (views take comments in by section).
+fn sections(
+    e: &LogEntry,
+    c: &crate::model::Capture,
+    seen: &HashMap<EventId, Seen>,
+    fingerprints: &Fingerprints,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for section in &c.articles {
+        let own = fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
+        for item in section.article.iter().chain(&section.comments) {
+            match seen.get(&item.id) {
+                Some((_, EventKind::Article | EventKind::Comment, b)) if *b != own => out.push(finding(
+                    "reference",
+                    Some(e.seq),
+                    Some(e.id),
+                    format!("lists {} under article {}, which it does not belong to", item.id, section.key),
+                )),
+                _ => {}
+            }
         }
     }
     out

@@ -254,7 +254,11 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
     let mut segment: Vec<LogEntry> = Vec::new();
     let mut head = HeadState::default();
     let mut blobs: HashSet<BlobId> = HashSet::new();
-    let mut ids: HashSet<crate::model::EventId> = HashSet::new();
+    // Every id so far, with a fingerprint of its bucket (salted per import)
+    // to check that a capture lists each event under its own article.
+    let salt = std::collections::hash_map::RandomState::new();
+    let fingerprint = |bucket: &[u8; 32]| std::hash::BuildHasher::hash_one(&salt, bucket);
+    let mut ids: std::collections::HashMap<crate::model::EventId, u64> = std::collections::HashMap::new();
     let mut trailer: Option<serde_json::Value> = None;
     let mut digest_ok = false;
     while let Some(record) = r.next()? {
@@ -284,17 +288,32 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                 if head.hash != entry.head {
                     return Err(r.bad(format!("seq {}: the chain does not match", entry.seq)));
                 }
-                if let Some(missing) = entry.event.references().into_iter().find(|id| !ids.contains(id)) {
+                if let Some(missing) = entry.event.references().into_iter().find(|id| !ids.contains_key(id)) {
                     return Err(
                         r.bad(format!("seq {}: it names {missing}, which no earlier entry is", entry.seq))
                     );
                 }
-                if !ids.insert(entry.id) {
+                let bucket = fingerprint(&crate::store::buckets::bucket_of(&entry.event));
+                if ids.insert(entry.id, bucket).is_some() {
                     return Err(r.bad(format!("seq {}: id {} is in the file twice", entry.seq, entry.id)));
                 }
                 if let Event::Capture(c) = &entry.event {
                     if !blobs.contains(&c.blob) {
                         return Err(r.bad(format!("seq {}: blob {} is not in the file", entry.seq, c.blob)));
+                    }
+                    for section in &c.articles {
+                        let own = fingerprint(&crate::store::buckets::article_bucket(section.key.as_str()));
+                        let stray = section
+                            .article
+                            .iter()
+                            .chain(&section.comments)
+                            .find(|item| ids.get(&item.id).is_some_and(|b| *b != own));
+                        if let Some(item) = stray {
+                            return Err(r.bad(format!(
+                                "seq {}: the capture lists {} under article {}, which it does not belong to",
+                                entry.seq, item.id, section.key
+                            )));
+                        }
                     }
                 }
                 head.seq = entry.seq;

@@ -240,3 +240,27 @@ fn a_huge_articles_id_set_is_split_and_still_finds_every_duplicate() {
     let (a, _) = crate::views::tests::reopen(|| Archive::open_rebuilt(&root, None));
     assert_eq!(index_entries(&a), before);
 }
+
+#[test]
+fn verify_names_a_comment_listed_under_another_article() {
+    let mut a = Archive::in_memory();
+    let other = Event::Comment(Comment::new(
+        ArticleKey("https://example.com/b".into()),
+        Some("x"),
+        None,
+        "elsewhere",
+    ));
+    let mut doc = document(b"one", &["here"]);
+    let at = doc.events.len() - 1;
+    if let Event::Capture(c) = &mut doc.events[at] {
+        c.articles[0].comments.push(CaptureItem { id: other.id(), parent: None, possibly_truncated: false });
+    }
+    doc.events.insert(at, other);
+    a.append_document(doc, false).unwrap();
+    let report = crate::audit::verify::verify(&a, None, &Default::default(), |_| {}).unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.check == "reference" && f.message.contains("does not belong")),
+        "{:?}",
+        report.findings
+    );
+}
