@@ -169,6 +169,8 @@ impl Drop for CommitGroup<'_> {
     }
 }
 
+/// [`Archive::entries_at_with`] reads on two threads from this many seqs.
+const PARALLEL_READS: usize = 4096;
 /// Documents are committed together once this many events are pending.
 const GROUP_EVENTS: usize = 16_384;
 /// … or this many documents.
@@ -501,18 +503,40 @@ impl Archive {
 
     /// What `f` takes from each entry at these seqs, read with one decode
     /// per log segment, without the id index. A seq past the log is an
-    /// error.
-    pub fn entries_at_with<T>(
+    /// error. Many seqs (an author's timeline) are read on two threads, each
+    /// taking half of them in seq order.
+    pub fn entries_at_with<T: Send>(
         &self,
         seqs: &[Seq],
-        mut f: impl FnMut(&LogEntry) -> Result<T>,
+        f: impl Fn(&LogEntry) -> Result<T> + Sync,
     ) -> Result<HashMap<Seq, T>> {
         let mut sorted = seqs.to_vec();
         sorted.sort();
         sorted.dedup();
+        if sorted.len() < PARALLEL_READS {
+            return self.read_entries_at(&sorted, &f);
+        }
+        let (a, b) = sorted.split_at(sorted.len() / 2);
+        let (mut first, second) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| self.read_entries_at(b, &f));
+            let mine = self.read_entries_at(a, &f);
+            let theirs = other.join().map_err(|_| Error::Internal("a log reader thread panicked".into()));
+            (mine, theirs)
+        });
+        let second = second??;
+        first = Ok(first?.into_iter().chain(second).collect());
+        first
+    }
+
+    /// [`Archive::entries_at_with`] on this thread, for sorted seqs.
+    fn read_entries_at<T>(
+        &self,
+        sorted: &[Seq],
+        f: &impl Fn(&LogEntry) -> Result<T>,
+    ) -> Result<HashMap<Seq, T>> {
         let mut out = HashMap::with_capacity(sorted.len());
         let mut segment: Vec<LogEntry> = Vec::new();
-        for seq in sorted {
+        for &seq in sorted {
             let held =
                 segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
             if !held {

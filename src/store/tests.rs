@@ -264,3 +264,23 @@ fn verify_names_a_comment_listed_under_another_article() {
         report.findings
     );
 }
+
+#[test]
+fn many_entries_are_read_on_two_threads_alike() {
+    let tmp = TempDir::new().unwrap();
+    let mut a = Archive::open(&tmp.path().join("a"), OpenMode::CreateIfMissing).unwrap();
+    for d in 0..3 {
+        let bodies: Vec<String> = (0..2000).map(|i| format!("body {d}-{i}")).collect();
+        let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        a.append_document(document(format!("doc {d}").as_bytes(), &refs), false).unwrap();
+    }
+    let seqs: Vec<Seq> = (1..=a.head().seq.0).rev().map(Seq).collect();
+    assert!(seqs.len() >= 4096, "the two-thread path");
+    let read = a.entries_at_with(&seqs, |e| Ok(e.id)).unwrap();
+    assert_eq!(read.len(), seqs.len());
+    for e in a.entries_from(Seq(1)).unwrap() {
+        let e = e.unwrap();
+        assert_eq!(read[&e.seq], e.id);
+    }
+    assert!(a.entries_at_with(&[Seq(a.head().seq.0 + 1)], |e| Ok(e.id)).is_err());
+}
