@@ -6,23 +6,13 @@
 use super::verify::{Finding, VerifyOptions};
 use crate::error::Result;
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
+use crate::store::buckets::Fingerprints;
 use crate::store::{Archive, KindCounts, ParseKey};
 use std::collections::{HashMap, HashSet};
 
 /// What verify keeps of each id: its seq, its kind and its bucket's
 /// [`Fingerprints`] value.
 pub(super) type Seen = (Seq, EventKind, u64);
-
-/// Bucket keys hashed with a key drawn at random for each audit: an id
-/// filed under a bucket that is not its own cannot be made to pass by
-/// choosing a key that shares a prefix with the right one.
-pub(super) struct Fingerprints(std::collections::hash_map::RandomState);
-
-impl Fingerprints {
-    pub(super) fn of(&self, bucket: &[u8; 32]) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.0, bucket)
-    }
-}
 
 /// What the pass over the log found, for the checks that follow it.
 #[derive(Default)]
@@ -67,7 +57,7 @@ pub(super) fn scan_log(
     let mut f = LogFacts::default();
     let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 24);
     let _ = f.seen.try_reserve(capacity);
-    let fingerprints = Fingerprints(std::collections::hash_map::RandomState::new());
+    let fingerprints = Fingerprints::new();
     let mut expected = Seq(1);
     // `chain` is resynced to the stored head after a mismatch (so every
     // altered entry is named, not only the first); `f.chain` never is.
@@ -119,11 +109,7 @@ pub(super) fn scan_log(
                     Event::Merge(m) => findings.extend(merge(e.seq, e.id, m, &f.seen, &mut folded)),
                     Event::Capture(c) => {
                         f.blobs.push((c.blob, e.seq));
-                        let mut items = KindCounts { captures: 1, ..KindCounts::default() };
-                        for a in &c.articles {
-                            items.articles += u64::from(a.article.is_some());
-                            items.comments += a.comments.len() as u64;
-                        }
+                        let items = crate::store::capture_counts(c);
                         f.captures.insert(e.id, (crate::store::parse_key_of(c), items));
                         findings.extend(references(e, &f.seen));
                         findings.extend(sections(e, c, &f.seen, &fingerprints));

@@ -96,24 +96,18 @@ impl BlobDir {
         };
         // A delta under an eighth of the page beats any whole compression
         // of a web page (3-5x); only a larger one is compared with it.
-        let stored = match delta {
-            Some(d) if d.len() <= raw.len() / 8 => Some(d),
+        let (bytes, is_delta) = match delta {
+            Some(d) if d.len() <= raw.len() / 8 => (d, true),
             d => {
                 let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
                     .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
                 match d {
-                    Some(d) if d.len() < full.len() => Some(d),
-                    _ => {
-                        self.staged.push((*id, full));
-                        return Ok(false);
-                    }
+                    Some(d) if d.len() < full.len() => (d, true),
+                    _ => (full, false),
                 }
             }
         };
-        let is_delta = stored.is_some();
-        if let Some(d) = stored {
-            self.staged.push((*id, d));
-        }
+        self.staged.push((*id, bytes));
         Ok(is_delta)
     }
 

@@ -78,6 +78,25 @@ pub fn bucket_of(event: &Event) -> [u8; 32] {
     }
 }
 
+/// Bucket keys hashed to 8 bytes with a key drawn at random for each use
+/// (an audit, an import): an event filed under a bucket that is not its own
+/// cannot be made to pass by choosing a key that shares a prefix with the
+/// right one.
+pub struct Fingerprints(std::collections::hash_map::RandomState);
+
+impl Fingerprints {
+    /// A fresh random key.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Fingerprints {
+        Fingerprints(std::collections::hash_map::RandomState::new())
+    }
+
+    /// The fingerprint of `bucket`.
+    pub fn of(&self, bucket: &[u8; 32]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.0, bucket)
+    }
+}
+
 /// One of 65,536 buckets of a domain, by the first two bytes of an id.
 fn spread(domain: &[u8], id: &EventId) -> [u8; 32] {
     let mut h = blake3::Hasher::new();

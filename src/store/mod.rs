@@ -297,6 +297,17 @@ pub fn parse_key(
     e.hash()
 }
 
+/// What a capture's document parsed into, by kind: its articles and
+/// comments as it lists them, and itself (the counts of its parse record).
+pub fn capture_counts(c: &crate::model::Capture) -> KindCounts {
+    let mut counts = KindCounts { captures: 1, ..KindCounts::default() };
+    for a in &c.articles {
+        counts.articles += u64::from(a.article.is_some());
+        counts.comments += a.comments.len() as u64;
+    }
+    counts
+}
+
 /// The parse key a capture was made under.
 pub fn parse_key_of(c: &crate::model::Capture) -> ParseKey {
     parse_key(
@@ -310,4 +321,4 @@ pub fn parse_key_of(c: &crate::model::Capture) -> ParseKey {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -256,8 +256,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
     let mut blobs: HashSet<BlobId> = HashSet::new();
     // Every id so far, with a fingerprint of its bucket (salted per import)
     // to check that a capture lists each event under its own article.
-    let salt = std::collections::hash_map::RandomState::new();
-    let fingerprint = |bucket: &[u8; 32]| std::hash::BuildHasher::hash_one(&salt, bucket);
+    let fingerprints = crate::store::buckets::Fingerprints::new();
     let mut ids: std::collections::HashMap<crate::model::EventId, u64> = std::collections::HashMap::new();
     let mut trailer: Option<serde_json::Value> = None;
     let mut digest_ok = false;
@@ -293,7 +292,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                         r.bad(format!("seq {}: it names {missing}, which no earlier entry is", entry.seq))
                     );
                 }
-                let bucket = fingerprint(&crate::store::buckets::bucket_of(&entry.event));
+                let bucket = fingerprints.of(&crate::store::buckets::bucket_of(&entry.event));
                 if ids.insert(entry.id, bucket).is_some() {
                     return Err(r.bad(format!("seq {}: id {} is in the file twice", entry.seq, entry.id)));
                 }
@@ -302,7 +301,8 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                         return Err(r.bad(format!("seq {}: blob {} is not in the file", entry.seq, c.blob)));
                     }
                     for section in &c.articles {
-                        let own = fingerprint(&crate::store::buckets::article_bucket(section.key.as_str()));
+                        let own =
+                            fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
                         let stray = section
                             .article
                             .iter()

@@ -239,12 +239,7 @@ impl BucketWrites {
 /// The parse record of capture `c` (event `id`): its parse key, and the
 /// counts of its items (the capture itself included).
 fn parse_record_of(id: EventId, c: &crate::model::Capture) -> (ParseKey, ParsedDoc) {
-    let mut counts = crate::store::KindCounts { captures: 1, ..Default::default() };
-    for a in &c.articles {
-        counts.articles += u64::from(a.article.is_some());
-        counts.comments += a.comments.len() as u64;
-    }
-    (crate::store::parse_key_of(c), ParsedDoc { capture: id, counts })
+    (crate::store::parse_key_of(c), ParsedDoc { capture: id, counts: crate::store::capture_counts(c) })
 }
 
 fn bucket_items(entries: &[LogEntry]) -> impl Iterator<Item = ([u8; 32], EventId, Seq)> + '_ {
@@ -265,12 +260,9 @@ pub struct SledStore {
     tree: sled::Tree,
     blobs: BlobDir,
     segments: RecordDir,
-    /// The id index's sorted runs (`index/`), shared with readers.
-    runs: Arc<RwLock<IdRuns>>,
-    /// The read half, which [`SledStore::reader`] hands out.
+    /// The read half, which [`SledStore::reader`] hands out; it holds the
+    /// id index's sorted runs (`index/`), shared with every reader.
     reader: SledReader,
-    /// Entries the id runs were rebuilt for when this store was opened.
-    runs_rebuilt: u64,
     /// The index layout marker is not one this cairn knows: appends are
     /// refused until `cairn repair`.
     layout_problem: Option<String>,
@@ -500,14 +492,12 @@ impl SledStore {
             tree: tree.clone(),
             blobs: BlobDir::new(root.join("captures")),
             segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
-            runs: Arc::clone(&runs),
             reader: SledReader {
                 db,
                 tree,
                 segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
                 runs,
             },
-            runs_rebuilt: 0,
             layout_problem: None,
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
@@ -528,7 +518,10 @@ impl SledStore {
             );
         }
         store.convert_old_index(caught)?;
-        store.runs_rebuilt = store.reconcile_runs();
+        let rebuilt = store.reconcile_runs();
+        if rebuilt > 0 && !rebuild {
+            tracing::info!("{}: id index rebuilt from the log files for {rebuilt} entries", root.display());
+        }
         Ok((store, moved))
     }
 
@@ -624,10 +617,10 @@ impl SledStore {
                 digest = blake3::Hasher::new();
                 expected = next_commit.next();
                 if in_batch >= 65_536 {
-                    if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+                    let batch = std::mem::take(&mut batch);
+                    if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
-                    self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
                 continue;
@@ -706,20 +699,19 @@ impl SledStore {
                 pack_end = group_pack_end;
                 end = scan.position();
                 if in_batch >= 65_536 {
-                    if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+                    let batch = std::mem::take(&mut batch);
+                    if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
-                    self.apply_catch_up(std::mem::take(&mut batch), end, pack_end, &head)?;
                     in_batch = 0;
                 }
             }
         }
         let taken = head.seq.0 - self.head()?.seq.0;
         if end != start {
-            if let Err(e) = bucket_writes.drain_into(&self.tree, &mut batch) {
+            if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);
             }
-            self.apply_catch_up(batch, end, pack_end, &head)?;
             self.db.flush()?;
         }
         Ok(taken)
@@ -849,12 +841,6 @@ impl SledStore {
         self.reader.runs().end().0.saturating_sub(start.0)
     }
 
-    /// Entries the id runs were rebuilt for from the log when this store
-    /// was opened.
-    pub fn runs_rebuilt(&self) -> u64 {
-        self.runs_rebuilt
-    }
-
     /// Every commit record up to the committed end decodes, and the chain
     /// head it names is the log's at its last seq.
     fn commit_record_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
@@ -923,19 +909,25 @@ impl SledStore {
         Ok(problems)
     }
 
-    /// Applies a catch-up batch with the ends and head it reaches.
+    /// Applies a catch-up batch, with its articles' id sets merged in and
+    /// the ends and head it reaches. `Ok(Some(e))`: an id set could not be
+    /// read, and nothing was applied.
     fn apply_catch_up(
         &self,
         mut batch: sled::Batch,
+        buckets: &mut BucketWrites,
         end: RecordsEnd,
         pack_end: RecordsEnd,
         head: &HeadState,
-    ) -> Result<()> {
+    ) -> Result<Option<Error>> {
+        if let Err(e) = buckets.drain_into(&self.tree, &mut batch) {
+            return Ok(Some(e));
+        }
         batch.insert(END_KEY, &end.to_bytes()[..]);
         batch.insert(PACK_END_KEY, &pack_end.to_bytes()[..]);
         batch.insert(HEAD_KEY, envelope::encode(head)?);
         self.tree.apply_batch(batch)?;
-        Ok(())
+        Ok(None)
     }
 
     /// The whole pack records after `start`, by tag (a blob id's first 8
@@ -1127,7 +1119,7 @@ impl SledReader {
 
 impl SledStore {
     fn runs_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdRuns> {
-        self.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.reader.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A reader of this store for another thread ([`SledReader`]).

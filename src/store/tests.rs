@@ -181,8 +181,8 @@ fn events_by_id_reads_each_segment_once_and_finds_everything() {
     assert!(matches!(a.events_by_id(&[comment("zzz").id()]), Err(Error::NotFound(_))));
 }
 
-/// Every entry of the id index and of the id sets, sorted.
-fn index_entries(a: &Archive) -> [Vec<(EventId, Seq)>; 2] {
+/// Every (id, seq) of the id runs, sorted.
+pub(crate) fn run_entries(a: &Archive) -> Vec<(EventId, Seq)> {
     let mut runs: Vec<(EventId, Seq)> = a
         .store()
         .scan_index()
@@ -192,6 +192,12 @@ fn index_entries(a: &Archive) -> [Vec<(EventId, Seq)>; 2] {
         })
         .collect();
     runs.sort();
+    runs
+}
+
+/// Every entry of the id index and of the id sets, sorted.
+fn index_entries(a: &Archive) -> [Vec<(EventId, Seq)>; 2] {
+    let runs = run_entries(a);
     let mut sets: Vec<(EventId, Seq)> =
         a.store().scan_buckets().flat_map(|b| b.unwrap().1.unwrap()).collect();
     sets.sort();

@@ -480,15 +480,7 @@ fn views_applied_beside_an_ingest_fail_it_and_catch_up_later() {
 /// The id index as a comparable value: every (id, seq) of the runs, sorted,
 /// and every article's id set.
 fn index_of(archive: &Archive) -> (Vec<(EventId, Seq)>, Vec<crate::store::BucketRead>) {
-    let mut runs: Vec<(EventId, Seq)> = archive
-        .store()
-        .scan_index()
-        .map(|r| {
-            let (id, seq) = r.unwrap();
-            (id.unwrap(), seq.unwrap())
-        })
-        .collect();
-    runs.sort();
+    let runs = crate::store::tests::run_entries(archive);
     let buckets = archive.store().scan_buckets().map(|b| b.unwrap()).collect();
     (runs, buckets)
 }
