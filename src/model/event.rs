@@ -468,9 +468,21 @@ impl LogEntry {
     /// The entry hash (docs/format.md, "Log entries"): BLAKE3 over the entry
     /// tag, seq, event id, recorded_at and the event's annotation.
     pub fn entry_hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.leaf_data()).as_bytes()
+    }
+
+    /// The entry's canonical bytes, whose BLAKE3 is the entry hash: also
+    /// the leaf data of the archive's Merkle tree (docs/transparency.md).
+    pub fn leaf_data(&self) -> Vec<u8> {
         let mut e = Encoder::with_tag(tags::ENTRY);
         e.u64(self.seq.0).id(self.id.as_bytes()).time(&self.recorded_at).opt_str(self.event.annotation());
-        e.hash()
+        e.into_bytes()
+    }
+
+    /// The entry's leaf hash in the archive's Merkle tree:
+    /// `SHA-256(0x00 || leaf data)`.
+    pub fn leaf_hash(&self) -> [u8; 32] {
+        crate::transparency::merkle::leaf_hash(&self.leaf_data())
     }
 }
 

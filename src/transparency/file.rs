@@ -1,0 +1,301 @@
+//! The stored hashes of an archive's Merkle tree: `tree/hashes`, an
+//! append-only record file derived from the log (rebuilt by `repair`,
+//! checked by `verify`).
+//!
+//! Layout (docs/format.md, "The Merkle tree"): a 16-byte header (`cairntre`,
+//! version `u32` = 1, tile level `u32` = 6, big-endian), then 32-byte
+//! SHA-256 hashes: the hash of every complete subtree of 64 leaves and
+//! above, in Go tlog's stored order over tiles ([`super::merkle::stored_index`]).
+//! Subtrees below a tile are hashed again from the log's entries when a
+//! proof needs them ([`StoredTree`]).
+
+use super::merkle::{self, Frontier, Hash, Subtrees, TILE, TILE_LEVEL};
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"cairntre";
+const VERSION: u32 = 1;
+const HEADER: u64 = 16;
+
+fn header() -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_be_bytes());
+    h[12..].copy_from_slice(&TILE_LEVEL.to_be_bytes());
+    h
+}
+
+/// The stored hashes, in a file or in memory.
+pub struct TreeFile {
+    /// The file and its path; `None` in memory.
+    file: Option<(File, PathBuf)>,
+    /// In memory: every stored hash.
+    mem: Vec<Hash>,
+    /// Stored hashes written (and synced, for a file).
+    count: u64,
+    /// Stored hashes computed since the last [`TreeFile::sync`].
+    pending: Vec<Hash>,
+    /// The right edge, once loaded (it needs the leaves of the incomplete
+    /// tile, from the log).
+    frontier: Option<Frontier>,
+}
+
+impl TreeFile {
+    /// Stored hashes in memory.
+    pub fn memory() -> TreeFile {
+        TreeFile { file: None, mem: Vec::new(), count: 0, pending: Vec::new(), frontier: None }
+    }
+
+    /// Opens (or creates) `dir/hashes`, keeping at most `trusted` stored
+    /// hashes (what the index recorded at its last commit: hashes past it
+    /// may not have reached the disk) and whole tiles only. A file whose
+    /// header is not cairn's is moved aside (`hashes.damaged-SECONDS`) and a
+    /// new one started: the tree is derived from the log.
+    pub fn open(dir: &Path, trusted: u64) -> Result<TreeFile> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join("hashes");
+        let io = |e| Error::io(&path, e);
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut head = [0u8; 16];
+        let good = len >= HEADER && file.read_exact_at(&mut head, 0).is_ok() && head == header();
+        let file = if good || len == 0 {
+            file
+        } else {
+            drop(file);
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let aside = dir.join(format!("hashes.damaged-{secs}"));
+            tracing::warn!(
+                "{}: not a cairn tree file; moved to {} and rebuilt from the log",
+                path.display(),
+                aside.display()
+            );
+            std::fs::rename(&path, &aside).map_err(io)?;
+            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io)?
+        };
+        let len = file.metadata().map_err(io)?.len();
+        if len < HEADER {
+            file.write_all_at(&header(), 0).map_err(io)?;
+        }
+        let on_disk = len.saturating_sub(HEADER) / 32;
+        let count = merkle::stored_count(merkle::tiles_within(on_disk.min(trusted)));
+        file.set_len(HEADER + count * 32).map_err(io)?;
+        Ok(TreeFile { file: Some((file, path)), mem: Vec::new(), count, pending: Vec::new(), frontier: None })
+    }
+
+    /// Stored hashes, pending ones included.
+    pub fn count(&self) -> u64 {
+        self.count + self.pending.len() as u64
+    }
+
+    /// Complete tiles covered, pending ones included.
+    pub fn tiles(&self) -> u64 {
+        merkle::tiles_within(self.count())
+    }
+
+    /// The stored hash at position `i`.
+    pub fn get(&self, i: u64) -> Result<Hash> {
+        if i >= self.count {
+            return self
+                .pending
+                .get((i - self.count) as usize)
+                .copied()
+                .ok_or_else(|| Error::Corrupt(format!("the Merkle tree has no stored hash {i}")));
+        }
+        match &self.file {
+            None => Ok(self.mem[i as usize]),
+            Some((f, path)) => {
+                let mut h = [0u8; 32];
+                f.read_exact_at(&mut h, HEADER + i * 32).map_err(|e| Error::io(path, e))?;
+                Ok(h)
+            }
+        }
+    }
+
+    /// Keeps the first `tiles` tiles only (the log is shorter).
+    pub fn cut_to_tiles(&mut self, tiles: u64) -> Result<()> {
+        if tiles >= self.tiles() {
+            return Ok(());
+        }
+        self.sync()?;
+        self.count = merkle::stored_count(tiles);
+        match &self.file {
+            None => self.mem.truncate(self.count as usize),
+            Some((f, path)) => f.set_len(HEADER + self.count * 32).map_err(|e| Error::io(path, e))?,
+        }
+        self.frontier = None;
+        Ok(())
+    }
+
+    /// Whether the right edge is loaded ([`TreeFile::load_frontier`]).
+    pub fn has_frontier(&self) -> bool {
+        self.frontier.is_some()
+    }
+
+    /// Loads the right edge: the stored subtrees, and `tile` (the leaf
+    /// hashes after the last complete tile).
+    pub fn load_frontier(&mut self, tile: Vec<Hash>) -> Result<()> {
+        let mut f = Frontier::resume(self.tiles(), |i| self.get(i))?;
+        f.set_tile(tile);
+        self.frontier = Some(f);
+        Ok(())
+    }
+
+    /// Leaves covered by the loaded right edge.
+    pub fn leaves(&self) -> Option<u64> {
+        self.frontier.as_ref().map(Frontier::leaves)
+    }
+
+    /// Adds leaf hashes (the right edge must be loaded); the stored hashes
+    /// they complete are pending until [`TreeFile::sync`].
+    pub fn push(&mut self, leaves: impl IntoIterator<Item = Hash>) -> Result<()> {
+        let Some(f) = self.frontier.as_mut() else {
+            return Err(Error::Internal("Merkle tree appended to before its right edge was loaded".into()));
+        };
+        for l in leaves {
+            f.push(l, &mut self.pending);
+        }
+        Ok(())
+    }
+
+    /// The tree hash of every leaf pushed (the right edge must be loaded).
+    pub fn root(&self) -> Option<Hash> {
+        self.frontier.as_ref().map(Frontier::root)
+    }
+
+    /// Writes the pending hashes and makes them durable.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match &self.file {
+            None => self.mem.append(&mut self.pending),
+            Some((f, path)) => {
+                let bytes: Vec<u8> = self.pending.iter().flatten().copied().collect();
+                let io = |e| Error::io(path, e);
+                f.write_all_at(&bytes, HEADER + self.count * 32).map_err(io)?;
+                f.sync_data().map_err(io)?;
+            }
+        }
+        self.count += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Forgets the pending hashes and the right edge (a commit failed).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+        self.frontier = None;
+    }
+}
+
+/// The complete subtrees of an archive's tree: stored ones from the
+/// [`TreeFile`], smaller ones hashed from the leaves of their tile, which
+/// `leaves(first, count)` reads from the log.
+pub struct StoredTree<'a, F> {
+    file: &'a TreeFile,
+    leaves: F,
+    /// Leaves in the archive.
+    size: u64,
+    tiles: HashMap<u64, Vec<Hash>>,
+}
+
+impl<'a, F: FnMut(u64, u64) -> Result<Vec<Hash>>> StoredTree<'a, F> {
+    /// The tree of `size` leaves over `file`.
+    pub fn new(file: &'a TreeFile, size: u64, leaves: F) -> StoredTree<'a, F> {
+        StoredTree { file, leaves, size, tiles: HashMap::new() }
+    }
+}
+
+impl<F: FnMut(u64, u64) -> Result<Vec<Hash>>> Subtrees for StoredTree<'_, F> {
+    fn complete(&mut self, level: u32, index: u64) -> Result<Hash> {
+        if level >= TILE_LEVEL {
+            let rel = level - TILE_LEVEL;
+            if (index + 1) << rel > self.file.tiles() {
+                return Err(Error::Corrupt(format!(
+                    "the Merkle tree's stored hashes cover {} leaves, fewer than the log's {} (`cairn repair` rebuilds them)",
+                    self.file.tiles() * TILE,
+                    self.size
+                )));
+            }
+            return self.file.get(merkle::stored_index(rel, index));
+        }
+        let first = index << level;
+        let tile = first / TILE;
+        if !self.tiles.contains_key(&tile) {
+            let count = TILE.min(self.size.saturating_sub(tile * TILE));
+            let got = (self.leaves)(tile * TILE, count)?;
+            if got.len() as u64 != count {
+                return Err(Error::Internal(format!(
+                    "read {} leaves of tile {tile}, not {count}",
+                    got.len()
+                )));
+            }
+            self.tiles.insert(tile, got);
+        }
+        let off = (first - tile * TILE) as usize;
+        let leaves = &self.tiles[&tile];
+        match leaves.get(off..off + (1usize << level)) {
+            Some(slice) => Ok(merkle::subtree_of(slice)),
+            None => Err(Error::Internal(format!(
+                "subtree {level}/{index} is past the log's {} leaves",
+                self.size
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transparency::merkle::{consistency_proof, inclusion_proof, leaf_hash, root, Leaves};
+
+    #[test]
+    fn a_file_tree_gives_the_proofs_of_the_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let leaves: Vec<Hash> = (0..1000u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut t = TreeFile::open(dir.path(), 0).unwrap();
+        t.load_frontier(Vec::new()).unwrap();
+        for chunk in leaves.chunks(77) {
+            t.push(chunk.iter().copied()).unwrap();
+            t.sync().unwrap();
+        }
+        let n = leaves.len() as u64;
+        assert_eq!(t.root(), Some(root(&mut Leaves(&leaves), n).unwrap()));
+        let count = t.count();
+        drop(t);
+        // Reopened trusting all of it, or less: whole tiles only.
+        let t = TreeFile::open(dir.path(), count).unwrap();
+        assert_eq!(t.tiles(), n / TILE);
+        let read = |first: u64, count: u64| Ok(leaves[first as usize..(first + count) as usize].to_vec());
+        let mut s = StoredTree::new(&t, n, read);
+        for (i, m) in [(0u64, 1u64), (63, 64), (64, 65), (500, 999), (999, 1000)] {
+            assert_eq!(
+                inclusion_proof(&mut s, i, n).unwrap(),
+                inclusion_proof(&mut Leaves(&leaves), i, n).unwrap()
+            );
+            assert_eq!(
+                consistency_proof(&mut s, m, n).unwrap(),
+                consistency_proof(&mut Leaves(&leaves), m, n).unwrap()
+            );
+            assert_eq!(root(&mut s, m).unwrap(), root(&mut Leaves(&leaves), m).unwrap());
+        }
+        drop(t);
+        let t = TreeFile::open(dir.path(), 5).unwrap();
+        assert_eq!(t.count(), merkle::stored_count(merkle::tiles_within(5)));
+        drop(t);
+        std::fs::write(dir.path().join("hashes"), b"not a tree file at all").unwrap();
+        let t = TreeFile::open(dir.path(), count).unwrap();
+        assert_eq!(t.count(), 0);
+        assert!(std::fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("hashes.damaged-")));
+    }
+}
