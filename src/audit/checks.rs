@@ -86,6 +86,90 @@ pub(super) fn checkpoint((cp_seq, cp_hash): (Seq, ChainHash), facts: &LogFacts) 
     r.findings
 }
 
+/// `checkpoint` (signed): the Merkle tree of the log's first `size`
+/// entries has the checkpoint's root.
+pub(super) fn tree_checkpoint(cp: &crate::transparency::note::Checkpoint, facts: &LogFacts) -> Vec<Finding> {
+    let mut r = Found::default();
+    let root = if cp.size == 0 {
+        Some(crate::transparency::merkle::empty_root())
+    } else {
+        facts.tree.root_at_checkpoint
+    };
+    match root {
+        Some(root) if root == cp.root => {}
+        Some(_) => r.find(
+            "checkpoint",
+            Some(Seq(cp.size)),
+            None,
+            format!(
+                "the Merkle tree of the first {} entries does not have the signed checkpoint's root: the log was changed",
+                cp.size
+            ),
+        ),
+        None if facts.tree.broken => r.find(
+            "checkpoint",
+            Some(Seq(cp.size)),
+            None,
+            "the log's entries are out of order before the signed checkpoint's size: its tree cannot be recomputed".into(),
+        ),
+        None => r.find(
+            "checkpoint",
+            Some(Seq(cp.size)),
+            None,
+            format!("the log ends at seq {}, before the signed checkpoint's size {}: entries were removed", facts.last, cp.size),
+        ),
+    }
+    r.findings
+}
+
+/// `tree`: the Merkle tree's stored hashes (`tree/hashes`) are exactly the
+/// ones recomputed from the log.
+pub(super) fn tree(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>> {
+    let mut r = Found::default();
+    let Some(file) = archive.store().merkle() else { return Ok(r.findings) };
+    if facts.tree.broken {
+        return Ok(r.findings);
+    }
+    let want = &facts.tree.stored;
+    let have = file.count();
+    if have != want.len() as u64 {
+        r.find(
+            "tree",
+            None,
+            None,
+            format!(
+                "the Merkle tree stores {have} hashes; the log's {} entries make {} (`cairn repair` rebuilds them)",
+                facts.last,
+                want.len()
+            ),
+        );
+    }
+    let mut wrong = 0u64;
+    let mut first = None;
+    for (i, w) in want.iter().enumerate().take(have as usize) {
+        let ok = match file.get(i as u64) {
+            Ok(h) => h == *w,
+            Err(_) => false,
+        };
+        if !ok {
+            wrong += 1;
+            first.get_or_insert(i);
+        }
+    }
+    if let Some(i) = first {
+        r.find(
+            "tree",
+            None,
+            None,
+            format!(
+                "{wrong} of the Merkle tree's stored hashes differ from the log's, the first at position {i} \
+                 (tree/hashes was changed or damaged; `cairn repair` rebuilds it)"
+            ),
+        );
+    }
+    Ok(r.findings)
+}
+
 /// The id index against the log: the index files are whole; every run
 /// entry names the id at its seq; every article's id set holds exactly its
 /// events; and every entry of the log (seqs 1..=`last`) is in both, once.

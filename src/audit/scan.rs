@@ -37,6 +37,21 @@ pub(super) struct LogFacts {
     /// Segments and entries read.
     pub segments: u64,
     pub entries: u64,
+    /// The Merkle tree recomputed from the entries.
+    pub tree: TreeFacts,
+}
+
+/// The Merkle tree as the pass over the log recomputes it.
+#[derive(Default)]
+pub(super) struct TreeFacts {
+    /// The right edge, over every leaf so far.
+    pub frontier: crate::transparency::merkle::Frontier,
+    /// Every hash the archive should store, in order.
+    pub stored: Vec<crate::transparency::merkle::Hash>,
+    /// The tree hash at the signed checkpoint's size, once reached.
+    pub root_at_checkpoint: Option<crate::transparency::merkle::Hash>,
+    /// An entry was out of order: the recomputed tree stops there.
+    pub broken: bool,
 }
 
 fn finding(check: &'static str, seq: Option<Seq>, id: Option<EventId>, message: String) -> Finding {
@@ -85,7 +100,9 @@ pub(super) fn scan_log(
             if !opts.quick {
                 findings.extend(event_id(e));
             }
-            let entry_hash = e.entry_hash();
+            let leaf_data = e.leaf_data();
+            let entry_hash = *blake3::hash(&leaf_data).as_bytes();
+            tree_leaf(&mut f.tree, e.seq == expected, &leaf_data, opts);
             findings.extend(chain_link(e, &chain, &entry_hash));
             chain = e.head;
             f.chain = chain_step(&f.chain, &entry_hash);
@@ -127,6 +144,19 @@ pub(super) fn scan_log(
     }
     f.fingerprints = Some(fingerprints);
     Ok(f)
+}
+
+/// Adds an entry's leaf to the recomputed tree (`in_order`: its seq is the
+/// next one; after a gap the recomputed tree stops, the seq check names it).
+fn tree_leaf(t: &mut TreeFacts, in_order: bool, leaf_data: &[u8], opts: &VerifyOptions) {
+    if t.broken || !in_order {
+        t.broken = true;
+        return;
+    }
+    t.frontier.push(crate::transparency::merkle::leaf_hash(leaf_data), &mut t.stored);
+    if opts.tree_checkpoint.as_ref().is_some_and(|c| c.size == t.frontier.leaves()) {
+        t.root_at_checkpoint = Some(t.frontier.root());
+    }
 }
 
 /// `segment`: a segment's key is its first entry's seq.

@@ -18,6 +18,9 @@ pub struct VerifyOptions {
     pub quick: bool,
     /// A saved `SEQ HEX` the archive must still extend.
     pub checkpoint: Option<(Seq, ChainHash)>,
+    /// A signed checkpoint of the Merkle tree (its signature already
+    /// checked) the archive must still extend.
+    pub tree_checkpoint: Option<crate::transparency::note::Checkpoint>,
 }
 
 /// One problem.
@@ -56,6 +59,9 @@ pub struct VerifyReport {
     /// Entries the index was behind the log files by, caught up from them
     /// when the archive was opened for this audit.
     pub caught_up: u64,
+    /// The Merkle tree hash of every entry, recomputed (`None` when an
+    /// entry was out of order).
+    pub tree_root: Option<crate::transparency::merkle::Hash>,
     /// The checks that ran.
     pub checks: Vec<&'static str>,
     /// Every problem.
@@ -111,7 +117,7 @@ fn verify_log(
     let store = archive.store();
     let mut r = VerifyReport { stored_head: *archive.head(), ..VerifyReport::default() };
     r.checks = if opts.quick {
-        vec!["segment", "seq", "chain", "head", "index", "index-stale"]
+        vec!["segment", "seq", "chain", "head", "index", "index-stale", "tree"]
     } else {
         vec![
             "segment",
@@ -121,6 +127,7 @@ fn verify_log(
             "head",
             "index",
             "index-stale",
+            "tree",
             "duplicate",
             "reference",
             "merge",
@@ -130,7 +137,7 @@ fn verify_log(
             "view",
         ]
     };
-    if opts.checkpoint.is_some() {
+    if opts.checkpoint.is_some() || opts.tree_checkpoint.is_some() {
         r.checks.push("checkpoint");
     }
     if let Some(p) = head_problem {
@@ -145,6 +152,11 @@ fn verify_log(
     if let Some(cp) = opts.checkpoint {
         r.findings.extend(checks::checkpoint(cp, &facts));
     }
+    if let Some(cp) = &opts.tree_checkpoint {
+        r.findings.extend(checks::tree_checkpoint(cp, &facts));
+    }
+    r.findings.extend(checks::tree(archive, &facts)?);
+    r.tree_root = (!facts.tree.broken).then(|| facts.tree.frontier.root());
     let (index_findings, index_entries) = checks::index(archive, &facts)?;
     r.findings.extend(index_findings);
     r.index_entries = index_entries;

@@ -6,14 +6,17 @@ pub mod articles;
 pub mod author;
 pub mod authors;
 pub mod changes;
+pub mod checkpoint;
 pub mod dedupe;
 pub mod export;
 pub mod head;
 pub mod history;
 pub mod import;
 pub mod ingest;
+pub mod key;
 pub mod log;
 pub mod output;
+pub mod prove;
 pub mod repair;
 pub mod reparse;
 pub mod replay;
@@ -21,6 +24,7 @@ pub mod show;
 pub mod stats;
 pub mod thread;
 pub mod verify;
+pub mod verify_proof;
 
 use crate::error::{Error, Result};
 use crate::store::{Archive, OpenMode};
@@ -96,6 +100,14 @@ pub enum Command {
     Import(import::Args),
     /// Rebuild the index (db/) from the log and pack files.
     Repair(repair::Args),
+    /// Print the Merkle tree's checkpoint, signed with --key.
+    Checkpoint(checkpoint::Args),
+    /// Print an inclusion or consistency proof as JSON.
+    Prove(prove::Args),
+    /// Check a proof against a signed checkpoint, without the archive.
+    VerifyProof(verify_proof::Args),
+    /// Make the keys that sign checkpoints.
+    Key(key::Args),
 }
 
 /// How a command ended, when it did not fail.
@@ -128,6 +140,10 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Export(args) => export::run(cli, args, out),
         Command::Import(args) => import::run(cli, args, out),
         Command::Repair(args) => repair::run(cli, args, out),
+        Command::Checkpoint(args) => checkpoint::run(cli, args, out),
+        Command::Prove(args) => prove::run(cli, args, out),
+        Command::VerifyProof(args) => verify_proof::run(cli, args, out),
+        Command::Key(args) => key::run(cli, args, out),
     }
 }
 

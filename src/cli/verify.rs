@@ -22,10 +22,16 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
 
-    /// A checkpoint printed earlier by `cairn head` (`SEQ:HEX` or "SEQ HEX"):
-    /// prove the archive still extends it.
-    #[arg(long, value_name = "SEQ:HEX")]
+    /// A checkpoint saved earlier: `SEQ:HEX` (or "SEQ HEX") as `cairn head`
+    /// prints it, or, with --key, a file holding a signed checkpoint from
+    /// `cairn checkpoint --key`: prove the archive still extends it.
+    #[arg(long, value_name = "SEQ:HEX|NOTE-FILE")]
     pub checkpoint: Option<String>,
+
+    /// The verifier key (`NAME+HASH+KEY`, or a file holding it) that signed
+    /// the --checkpoint note.
+    #[arg(long, value_name = "VERIFIER-KEY", requires = "checkpoint")]
+    pub key: Option<String>,
 
     /// Print the report as JSON.
     #[arg(long)]
@@ -51,6 +57,7 @@ pub fn report_json(r: &VerifyReport) -> serde_json::Value {
         "views": r.views,
         "head": {"seq": r.stored_head.seq.0, "hash": r.stored_head.hash.to_hex()},
         "computed_head": {"seq": r.computed_head.0.0, "hash": r.computed_head.1.to_hex()},
+        "tree": r.tree_root.map(|root| json!({"size": r.computed_head.0.0, "root": to_hex(&root)})),
         "checks": r.checks,
         "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),
         "caught_up": r.caught_up,
@@ -91,6 +98,9 @@ fn report_text(r: &VerifyReport) -> String {
         r.computed_head.0,
         to_hex(r.computed_head.1.as_bytes())
     ));
+    if let Some(root) = r.tree_root {
+        s.push_str(&format!("Merkle tree of {} entries: root {}\n", r.computed_head.0, to_hex(&root)));
+    }
     s.push_str(&match r.findings.len() {
         0 => "ok: no problems found\n".to_string(),
         1 => "1 problem found\n".to_string(),
@@ -101,7 +111,27 @@ fn report_text(r: &VerifyReport) -> String {
 
 /// Runs `cairn verify`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let checkpoint = args.checkpoint.as_deref().map(parse_checkpoint).transpose()?;
+    let (checkpoint, tree_checkpoint) = match (&args.checkpoint, &args.key) {
+        (Some(note), Some(key)) => {
+            let key = crate::cli::checkpoint::read_verifier(key)?;
+            match crate::cli::checkpoint::open_note(std::path::Path::new(note), &key)? {
+                Ok(cp) => (None, Some(cp)),
+                Err(why) => {
+                    writeln!(out, "checkpoint: {why}\n1 problem found").map_err(stdout_error)?;
+                    return Ok(Status::Problems);
+                }
+            }
+        }
+        (Some(cp), None) => {
+            if std::path::Path::new(cp).is_file() && parse_checkpoint(cp).is_err() {
+                return Err(Error::Usage(format!(
+                    "--checkpoint {cp:?} is a file: a signed checkpoint needs --key VERIFIER-KEY"
+                )));
+            }
+            (Some(parse_checkpoint(cp)?), None)
+        }
+        _ => (None, None),
+    };
     let (archive, head_problem) =
         crate::cli::retry_while_in_use(cli, || Archive::open_for_audit(&cli.archive))?;
     let total = archive.head().seq.0;
@@ -113,7 +143,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         );
         bar
     });
-    let opts = VerifyOptions { quick: args.quick, checkpoint };
+    let opts = VerifyOptions { quick: args.quick, checkpoint, tree_checkpoint };
     let report = verify(&archive, head_problem, &opts, |n| {
         if let Some(b) = &bar {
             b.set_position(n);

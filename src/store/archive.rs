@@ -450,6 +450,48 @@ impl Archive {
         self.store.flush()
     }
 
+    /// Runs `f` over the archive's Merkle tree of `size` entries (at most
+    /// the head): stored subtrees from `tree/`, smaller ones hashed from
+    /// the log.
+    fn with_tree<T>(
+        &self,
+        size: u64,
+        f: impl FnOnce(&mut dyn crate::transparency::merkle::Subtrees) -> Result<T>,
+    ) -> Result<T> {
+        let head = self.head.seq.0;
+        if size > head {
+            return Err(Error::Usage(format!("the archive has {head} entries, not {size}")));
+        }
+        let Some(file) = self.store.merkle() else {
+            return Err(Error::Usage("this handle on the archive keeps no Merkle tree".into()));
+        };
+        let store = self.store.as_ref();
+        let mut tree = crate::transparency::file::StoredTree::new(file, head, |first, count| {
+            super::read_leaves(store, first, count)
+        });
+        f(&mut tree)
+    }
+
+    /// The Merkle tree hash of the first `size` entries (RFC 9162 `MTH`).
+    pub fn tree_root(&self, size: u64) -> Result<crate::transparency::merkle::Hash> {
+        self.with_tree(size, |t| crate::transparency::merkle::root(t, size))
+    }
+
+    /// The inclusion path of the entry at `seq` in the tree of `size`
+    /// entries.
+    pub fn inclusion_proof(&self, seq: Seq, size: u64) -> Result<Vec<crate::transparency::merkle::Hash>> {
+        if seq.0 == 0 || seq.0 > size {
+            return Err(Error::Usage(format!("seq {seq} is not in a tree of {size} entries")));
+        }
+        self.with_tree(size, |t| crate::transparency::merkle::inclusion_proof(t, seq.0 - 1, size))
+    }
+
+    /// The consistency path from the tree of `old` entries to the tree of
+    /// `size`.
+    pub fn consistency_proof(&self, old: u64, size: u64) -> Result<Vec<crate::transparency::merkle::Hash>> {
+        self.with_tree(size, |t| crate::transparency::merkle::consistency_proof(t, old, size))
+    }
+
     /// The entry at `seq`.
     pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
         self.store.segment_of(seq)?.into_iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))

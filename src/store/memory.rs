@@ -24,6 +24,7 @@ pub struct MemoryStore {
     head: HeadState,
     parsed: BTreeMap<ParseKey, ParsedDoc>,
     trees: Arc<Mutex<BTreeMap<String, MemoryTree>>>,
+    merkle: crate::transparency::file::TreeFile,
 }
 
 impl MemoryStore {
@@ -72,8 +73,18 @@ impl LogStore for MemoryStore {
         for (k, p) in parsed {
             self.parsed.insert(*k, *p);
         }
+        let before = self.head.seq.0;
         self.head = *head;
-        Ok(())
+        let mut tree = std::mem::take(&mut self.merkle);
+        let extended = tree
+            .extend_to(before, |first, count| super::read_leaves(self, first, count))
+            .and_then(|()| tree.push(segments.iter().flatten().map(LogEntry::leaf_hash)))
+            .and_then(|()| tree.sync());
+        if extended.is_err() {
+            tree.discard_pending();
+        }
+        self.merkle = tree;
+        extended
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
@@ -82,6 +93,10 @@ impl LogStore for MemoryStore {
 
     fn flush(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    fn merkle(&self) -> Option<&crate::transparency::file::TreeFile> {
+        Some(&self.merkle)
     }
 
     fn disk_usage(&self) -> Result<Option<u64>> {

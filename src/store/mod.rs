@@ -144,6 +144,11 @@ pub trait LogStore {
     }
     /// Makes every commit so far durable.
     fn flush(&mut self) -> Result<()>;
+    /// The stored hashes of the archive's Merkle tree, as far as the head
+    /// (`None`: this handle keeps none, as a reader's).
+    fn merkle(&self) -> Option<&crate::transparency::file::TreeFile> {
+        None
+    }
     /// Bytes the archive occupies on disk, where that means something.
     fn disk_usage(&self) -> Result<Option<u64>>;
     /// Every log segment in key order, each as its key's seq and its
@@ -322,3 +327,16 @@ pub fn parse_key_of(c: &crate::model::Capture) -> ParseKey {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// The Merkle tree's leaf hashes of `count` entries from leaf `first` (the
+/// entry at seq `first + 1`), read from `store`'s log.
+pub fn read_leaves<S: LogStore + ?Sized>(store: &S, first: u64, count: u64) -> Result<Vec<[u8; 32]>> {
+    let mut out = Vec::with_capacity(count as usize);
+    for e in store.entries_from(Seq(first + 1))?.take(count as usize) {
+        out.push(e?.leaf_hash());
+    }
+    if (out.len() as u64) < count {
+        return Err(crate::error::Error::MissingEntry(Seq(first + 1 + out.len() as u64)));
+    }
+    Ok(out)
+}

@@ -47,6 +47,7 @@ use crate::store::ViewStore;
 use crate::store::{
     BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead,
 };
+use crate::transparency::file::TreeFile;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,9 @@ const PAGE_BASE: u8 = b'b';
 const BLOB: u8 = b'c';
 const PACK_END_KEY: &[u8] = b"mpack";
 const HEAD_KEY: &[u8] = b"mhead";
+/// The Merkle tree's stored hashes as of the last commit (`u64` BE): hashes
+/// past it in `tree/hashes` may not have reached the disk.
+const TREE_KEY: &[u8] = b"mtree";
 const END_KEY: &[u8] = b"mend";
 
 fn segment_key(seq: Seq) -> [u8; 9] {
@@ -277,6 +281,8 @@ pub struct SledStore {
     legacy: bool,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
+    /// The Merkle tree's stored hashes (`tree/`), derived from the log.
+    merkle: TreeFile,
     _lock: File,
 }
 
@@ -504,6 +510,7 @@ impl SledStore {
             pending_pack_end: None,
             legacy,
             caught_up: 0,
+            merkle: TreeFile::memory(),
             _lock: lock,
         };
         if rebuild {
@@ -522,6 +529,20 @@ impl SledStore {
         if rebuilt > 0 && !rebuild {
             tracing::info!("{}: id index rebuilt from the log files for {rebuilt} entries", root.display());
         }
+        // Hashes past what the index recorded are hashed again (an index
+        // rebuilt, lost or older trusts none of them).
+        let trusted = match rebuild {
+            true => 0,
+            false => store
+                .tree
+                .get(TREE_KEY)
+                .ok()
+                .flatten()
+                .and_then(|v| decode_seq(&v, "tree record").ok())
+                .map_or(0, |s| s.0),
+        };
+        store.merkle = TreeFile::open(&root.join("tree"), trusted)?;
+        store.reconcile_tree();
         Ok((store, moved))
     }
 
@@ -802,6 +823,41 @@ impl SledStore {
         self.tree.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Brings the Merkle tree's stored hashes up to the head (their tail
+    /// past what the last commit recorded is hashed again from the log).
+    /// A log that cannot be read leaves the tree short: a warning here,
+    /// proofs past it fail, `verify` names it.
+    fn reconcile_tree(&mut self) {
+        let head = match self.head() {
+            Ok(h) => h.seq.0,
+            Err(_) => return,
+        };
+        let before = self.merkle.count();
+        let mut tree = std::mem::take(&mut self.merkle);
+        let done = tree
+            .extend_to(head, |first, count| super::read_leaves(&self.reader, first, count))
+            .and_then(|()| tree.sync());
+        self.merkle = tree;
+        match done {
+            Err(e) => {
+                self.merkle.discard_pending();
+                tracing::warn!(
+                    "{}: the Merkle tree could not be brought up to the head: {e}",
+                    self.root.display()
+                );
+            }
+            Ok(()) if self.merkle.count() != before => {
+                tracing::info!(
+                    "{}: Merkle tree hashed from the log up to {} stored hashes",
+                    self.root.display(),
+                    self.merkle.count()
+                );
+                let _ = self.tree.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
+            }
+            Ok(()) => {}
+        }
     }
 
     /// Brings the id runs up to the head: runs past it are dropped, and the
@@ -1226,6 +1282,21 @@ impl LogStore for SledStore {
                 }
             }
         }
+        // The Merkle tree: the commit's leaves, synced before sled records
+        // how many stored hashes there are.
+        if let Some(first) = segments.iter().flatten().next().map(|e| e.seq) {
+            let mut tree = std::mem::take(&mut self.merkle);
+            let extended = tree
+                .extend_to(first.0 - 1, |f, c| super::read_leaves(&self.reader, f, c))
+                .and_then(|()| tree.push(segments.iter().flatten().map(LogEntry::leaf_hash)))
+                .and_then(|()| tree.sync());
+            if extended.is_err() {
+                tree.discard_pending();
+            }
+            self.merkle = tree;
+            extended?;
+            batch.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
+        }
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
@@ -1277,6 +1348,10 @@ impl LogStore for SledStore {
     fn flush(&mut self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn merkle(&self) -> Option<&TreeFile> {
+        Some(&self.merkle)
     }
 
     fn disk_usage(&self) -> Result<Option<u64>> {

@@ -29,9 +29,10 @@ fn header() -> [u8; 16] {
 }
 
 /// The stored hashes, in a file or in memory.
+#[derive(Default, Clone, Debug)]
 pub struct TreeFile {
     /// The file and its path; `None` in memory.
-    file: Option<(File, PathBuf)>,
+    file: Option<(std::sync::Arc<File>, PathBuf)>,
     /// In memory: every stored hash.
     mem: Vec<Hash>,
     /// Stored hashes written (and synced, for a file).
@@ -85,7 +86,13 @@ impl TreeFile {
         let on_disk = len.saturating_sub(HEADER) / 32;
         let count = merkle::stored_count(merkle::tiles_within(on_disk.min(trusted)));
         file.set_len(HEADER + count * 32).map_err(io)?;
-        Ok(TreeFile { file: Some((file, path)), mem: Vec::new(), count, pending: Vec::new(), frontier: None })
+        Ok(TreeFile {
+            file: Some((std::sync::Arc::new(file), path)),
+            mem: Vec::new(),
+            count,
+            pending: Vec::new(),
+            frontier: None,
+        })
     }
 
     /// Stored hashes, pending ones included.
@@ -184,6 +191,38 @@ impl TreeFile {
         }
         self.count += self.pending.len() as u64;
         self.pending.clear();
+        Ok(())
+    }
+
+    /// Brings the tree to `size` leaves: cut back to whole tiles when it
+    /// holds more, then the leaves it lacks read with `read(first, count)`
+    /// (leaf hashes, from the log) and pushed. Nothing is synced.
+    pub fn extend_to(
+        &mut self,
+        size: u64,
+        mut read: impl FnMut(u64, u64) -> Result<Vec<Hash>>,
+    ) -> Result<()> {
+        if self.leaves() == Some(size) {
+            return Ok(());
+        }
+        if self.tiles() * TILE > size {
+            self.cut_to_tiles(size / TILE)?;
+        }
+        if self.leaves().is_none_or(|l| l > size) {
+            self.sync()?;
+            self.load_frontier(Vec::new())?;
+        }
+        while let Some(done) = self.leaves().filter(|&l| l < size) {
+            let count = (size - done).min(1 << 16);
+            let leaves = read(done, count)?;
+            if leaves.len() as u64 != count {
+                return Err(Error::Internal(format!(
+                    "read {} leaves from {done}, not {count}",
+                    leaves.len()
+                )));
+            }
+            self.push(leaves)?;
+        }
         Ok(())
     }
 
