@@ -132,6 +132,23 @@ pub(super) fn tree(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>> 
     }
     let want = &facts.tree.stored;
     let have = file.count();
+    match archive.store().merkle_recorded() {
+        Some(Ok(n)) if n == have => {}
+        Some(Ok(n)) => r.find(
+            "tree",
+            None,
+            None,
+            format!("the index records {n} stored hashes of the Merkle tree; tree/hashes holds {have}"),
+        ),
+        Some(Err(e)) => r.find("tree", None, None, format!("the index's Merkle tree record: {e}")),
+        None if have > 0 => r.find(
+            "tree",
+            None,
+            None,
+            format!("the index records no Merkle tree; tree/hashes holds {have} hashes"),
+        ),
+        None => {}
+    }
     if have != want.len() as u64 {
         r.find(
             "tree",

@@ -149,6 +149,12 @@ pub trait LogStore {
     fn merkle(&self) -> Option<&crate::transparency::file::TreeFile> {
         None
     }
+    /// How many stored hashes of the Merkle tree the index recorded at the
+    /// last commit (`None`: this store records none; `Some(Err)`: the
+    /// record does not decode).
+    fn merkle_recorded(&self) -> Option<Result<u64>> {
+        None
+    }
     /// Bytes the archive occupies on disk, where that means something.
     fn disk_usage(&self) -> Result<Option<u64>>;
     /// Every log segment in key order, each as its key's seq and its

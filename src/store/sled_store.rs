@@ -854,7 +854,18 @@ impl SledStore {
                     self.root.display(),
                     self.merkle.count()
                 );
-                let _ = self.tree.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
+                // Recorded at once (the hashes are synced), so that the
+                // next open does not hash them again.
+                let recorded = self.tree.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
+                if let Err(e) = recorded
+                    .map_err(Error::from)
+                    .and_then(|_| self.db.flush().map(|_| ()).map_err(Error::from))
+                {
+                    tracing::warn!(
+                        "{}: the Merkle tree's record could not be written: {e}",
+                        self.root.display()
+                    );
+                }
             }
             Ok(()) => {}
         }
@@ -1352,6 +1363,14 @@ impl LogStore for SledStore {
 
     fn merkle(&self) -> Option<&TreeFile> {
         Some(&self.merkle)
+    }
+
+    fn merkle_recorded(&self) -> Option<Result<u64>> {
+        match self.tree.get(TREE_KEY) {
+            Ok(Some(v)) => Some(decode_seq(&v, "Merkle tree record").map(|s| s.0)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
+        }
     }
 
     fn disk_usage(&self) -> Result<Option<u64>> {

@@ -72,7 +72,7 @@ pub trait Subtrees {
 /// multiple of the largest power of two not above its length).
 fn range<S: Subtrees + ?Sized>(s: &mut S, a: u64, b: u64) -> crate::error::Result<Hash> {
     let n = b - a;
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         return s.complete(n.trailing_zeros(), a >> n.trailing_zeros());
     }
     let k = split_point(n);

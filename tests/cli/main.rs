@@ -17,6 +17,7 @@ mod portable;
 mod recovery;
 mod reparse;
 mod tamper;
+mod transparency;
 mod tribune;
 mod truth;
 mod views;

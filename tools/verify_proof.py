@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""An independent verifier of cairn's signed checkpoints and proofs, written
+from docs/transparency.md and docs/format.md alone (it shares no code with
+cairn): the C2SP signed note and its Ed25519 signature, the checkpoint's
+size and root, the RFC 9162 inclusion or consistency path, and for an
+inclusion proof the leaf data (the log entry's canonical bytes), the id in
+it (BLAKE3 of event_bytes) and the event's fields (they must encode to
+event_bytes, with tools/recompute.py's encoder).
+
+    python3 tools/verify_proof.py PROOF.json --checkpoint NOTE --key VERIFIER-KEY \
+        [--old-checkpoint OLD-NOTE]
+
+Exit 0 when every check passes, 1 when one fails (the message says which),
+2 on a usage error. Needs hashlib (standard library), the `cryptography`
+package for Ed25519 and the `blake3` package (pip install cryptography blake3).
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import sys
+
+import blake3
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from recompute import identity  # noqa: E402  (the canonical encoder of events)
+
+
+class Refused(Exception):
+    pass
+
+
+def leaf_hash(data):
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+# --- C2SP signed notes -------------------------------------------------------
+
+def parse_verifier(text):
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise SystemExit("verify_proof: a verifier key is NAME+HASH+KEY")
+    name, keyhash, key64 = parts
+    key = base64.b64decode(key64, validate=True)
+    if len(key) != 33 or key[0] != 1:
+        raise SystemExit("verify_proof: not an Ed25519 verifier key")
+    want = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
+    if want.hex() != keyhash:
+        raise SystemExit("verify_proof: the verifier key's hash does not match")
+    return name, want, Ed25519PublicKey.from_public_bytes(key[1:])
+
+
+def open_note(msg, verifier):
+    name, keyhash, public = verifier
+    try:
+        text_all = msg.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("the note is not UTF-8")
+    if any(c < " " and c != "\n" for c in text_all):
+        raise Refused("the note contains a control character")
+    split = msg.rfind(b"\n\n")
+    if split < 0:
+        raise Refused("the note has no signature block")
+    text, sigs = msg[: split + 1], msg[split + 2:]
+    if not sigs.endswith(b"\n"):
+        raise Refused("the signature block does not end with a newline")
+    verified = False
+    for line in sigs[:-1].split(b"\n"):
+        prefix = "\u2014 ".encode()
+        if not line.startswith(prefix):
+            raise Refused("a line of the signature block is not a signature")
+        who, _, b64 = line[len(prefix):].decode().partition(" ")
+        try:
+            sig = base64.b64decode(b64, validate=True)
+        except ValueError:
+            raise Refused("a signature is not base64")
+        if len(sig) < 5 or not who or " " in who or "+" in who:
+            raise Refused("a signature line is malformed")
+        if who != name or sig[:4] != keyhash:
+            continue
+        try:
+            public.verify(sig[4:], text)
+        except InvalidSignature:
+            raise Refused("the signature of %s does not verify" % name)
+        verified = True
+    if not verified:
+        raise Refused("the note has no signature by %s" % name)
+    return text.decode()
+
+
+def parse_checkpoint(text):
+    lines = text.split("\n")
+    if len(lines) < 4 or not lines[0]:
+        raise Refused("a checkpoint has an origin, a size and a root line")
+    size = lines[1]
+    if not size.isdigit() or (size != "0" and size.startswith("0")):
+        raise Refused("the checkpoint's size is not a decimal number")
+    root = base64.b64decode(lines[2], validate=True)
+    if len(root) != 32:
+        raise Refused("the checkpoint's root is not 32 bytes")
+    return lines[0], int(size), root
+
+
+# --- RFC 9162 section 2.1.3.2 and 2.1.4.2 -----------------------------------
+
+def check_inclusion(leaf, index, size, path, root):
+    if index >= size:
+        raise Refused("leaf index not below the tree size")
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            raise Refused("inclusion path too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise Refused("inclusion path too short")
+    if r != root:
+        raise Refused("the inclusion path does not lead to the root")
+
+
+def check_consistency(m, n, old, new, path):
+    if m == 0:
+        raise Refused("old size 0: nothing to prove")
+    if m > n:
+        raise Refused("old size larger than new size")
+    if m == n:
+        if path or old != new:
+            raise Refused("trees of one size must have one root and an empty path")
+        return
+    if not path:
+        raise Refused("empty consistency path")
+    items = ([old] if m & (m - 1) == 0 else []) + path
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = items[0]
+    for c in items[1:]:
+        if sn == 0:
+            raise Refused("consistency path too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise Refused("consistency path too short")
+    if fr != old or sr != new:
+        raise Refused("the consistency path does not lead to the roots")
+
+
+# --- the leaf data (docs/format.md, "Log entries and the chain") ------------
+
+def parse_leaf(data):
+    at = 0
+
+    def take(n):
+        nonlocal at
+        if at + n > len(data):
+            raise Refused("the leaf data ends inside a field")
+        out = data[at: at + n]
+        at += n
+        return out
+
+    def u64():
+        return int.from_bytes(take(8), "big")
+
+    def text():
+        return take(u64()).decode("utf-8")
+
+    if text() != "cairn/v1/entry":
+        raise Refused("the leaf data is not a cairn log entry")
+    seq = u64()
+    eid = take(32)
+    recorded_at = text()
+    flag = take(1)
+    annotation = text() if flag == b"\x01" else None
+    if flag not in (b"\x00", b"\x01") or at != len(data):
+        raise Refused("the leaf data is malformed")
+    return seq, eid, recorded_at, annotation
+
+
+def hexes(v, what, size=None):
+    if not isinstance(v, str) or v != v.lower():
+        raise Refused("%s is not lowercase hex" % what)
+    b = bytes.fromhex(v)
+    if size is not None and len(b) != size:
+        raise Refused("%s is not %d bytes" % (what, size))
+    return b
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("proof")
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--key", required=True, help="NAME+HASH+KEY, or a file holding it")
+    ap.add_argument("--old-checkpoint")
+    args = ap.parse_args()
+    key = args.key
+    if os.path.isfile(key):
+        key = open(key).read()
+    verifier = parse_verifier(key)
+    try:
+        proof = json.load(open(args.proof))
+        origin, size, root = parse_checkpoint(open_note(open(args.checkpoint, "rb").read(), verifier))
+        if "leaf_index" in proof:
+            if proof["tree_size"] != size or hexes(proof["root"], "root", 32) != root:
+                raise Refused("the proof is not for the checkpoint's tree")
+            data = hexes(proof["leaf_data"], "leaf_data")
+            path = [hexes(h, "inclusion_path", 32) for h in proof["inclusion_path"]]
+            index = proof["leaf_index"]
+            check_inclusion(leaf_hash(data), index, size, path, root)
+            seq, eid, recorded_at, annotation = parse_leaf(data)
+            if seq != index + 1:
+                raise Refused("the leaf data's seq is not leaf_index + 1")
+            event_bytes = hexes(proof["event_bytes"], "event_bytes")
+            if blake3.blake3(event_bytes).digest() != eid:
+                raise Refused("BLAKE3(event_bytes) is not the id in the leaf data")
+            e = proof["event"]
+            if (e.get("id") != eid.hex() or e.get("seq") != seq or e.get("recorded_at") != recorded_at
+                    or e.get("source") != annotation):
+                raise Refused("the event's id, seq, recorded_at or source is not the leaf data's")
+            if identity(e) != event_bytes:
+                raise Refused("the event's fields do not encode to event_bytes")
+            print("ok: entry %d (event %s) is in the tree of %d entries of %r" % (seq, eid.hex(), size, origin))
+        elif "old_size" in proof:
+            if proof["new_size"] != size or hexes(proof["new_root"], "new_root", 32) != root:
+                raise Refused("the proof's new tree is not the checkpoint's")
+            old_root = hexes(proof["old_root"], "old_root", 32)
+            if args.old_checkpoint:
+                o_origin, o_size, o_root = parse_checkpoint(
+                    open_note(open(args.old_checkpoint, "rb").read(), verifier))
+                if o_origin != origin or o_size != proof["old_size"] or o_root != old_root:
+                    raise Refused("the proof's old tree is not the old checkpoint's")
+            path = [hexes(h, "consistency_path", 32) for h in proof["consistency_path"]]
+            check_consistency(proof["old_size"], size, old_root, root, path)
+            print("ok: the tree of %d entries is a prefix of the tree of %d" % (proof["old_size"], size))
+        else:
+            raise Refused("not a proof")
+    except (Refused, ValueError, KeyError, TypeError) as e:
+        print("refused: %s" % e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
