@@ -180,6 +180,7 @@ impl TreeFile {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let added = self.pending.len() as u64;
         match &self.file {
             None => self.mem.append(&mut self.pending),
             Some((f, path)) => {
@@ -189,7 +190,7 @@ impl TreeFile {
                 f.sync_data().map_err(io)?;
             }
         }
-        self.count += self.pending.len() as u64;
+        self.count += added;
         self.pending.clear();
         Ok(())
     }
@@ -293,6 +294,25 @@ impl<F: FnMut(u64, u64) -> Result<Vec<Hash>>> Subtrees for StoredTree<'_, F> {
 mod tests {
     use super::*;
     use crate::transparency::merkle::{consistency_proof, inclusion_proof, leaf_hash, root, Leaves};
+
+    #[test]
+    fn a_memory_tree_keeps_its_stored_hashes() {
+        let leaves: Vec<Hash> = (0..300u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut t = TreeFile::memory();
+        t.load_frontier(Vec::new()).unwrap();
+        for chunk in leaves.chunks(50) {
+            t.push(chunk.iter().copied()).unwrap();
+            t.sync().unwrap();
+        }
+        assert_eq!(t.count(), merkle::stored_count(4));
+        let read = |first: u64, count: u64| Ok(leaves[first as usize..(first + count) as usize].to_vec());
+        let mut s = StoredTree::new(&t, 300, read);
+        assert_eq!(
+            inclusion_proof(&mut s, 7, 300).unwrap(),
+            inclusion_proof(&mut Leaves(&leaves), 7, 300).unwrap()
+        );
+        assert_eq!(root(&mut s, 300).unwrap(), root(&mut Leaves(&leaves), 300).unwrap());
+    }
 
     #[test]
     fn a_file_tree_gives_the_proofs_of_the_leaves() {

@@ -147,5 +147,62 @@ fn id_runs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoding, parser, append, id_runs);
+/// A leaf's data of a typical size (a comment entry: tag, seq, id, time).
+fn leaf_data(n: u64) -> Vec<u8> {
+    let mut d = b"\0\0\0\0\0\0\0\x0ecairn/v1/entry".to_vec();
+    d.extend_from_slice(&n.to_be_bytes());
+    d.extend_from_slice(blake3::hash(&n.to_be_bytes()).as_bytes());
+    d.extend_from_slice(b"\0\0\0\0\0\0\0\x192026-11-28T07:21:33+00:00\0");
+    d
+}
+
+fn merkle(c: &mut Criterion) {
+    use cairn::transparency::file::{StoredTree, TreeFile};
+    use cairn::transparency::merkle::{self, leaf_hash};
+    let mut g = c.benchmark_group("merkle");
+    let leaves: Vec<Vec<u8>> = (0..16_384).map(leaf_data).collect();
+    g.throughput(Throughput::Elements(leaves.len() as u64));
+    g.bench_function("hash and add 16,384 leaves (a commit group)", |b| {
+        b.iter_batched(
+            || {
+                let mut t = TreeFile::memory();
+                t.load_frontier(Vec::new()).unwrap();
+                t
+            },
+            |mut t| {
+                t.push(leaves.iter().map(|d| leaf_hash(d))).unwrap();
+                t.sync().unwrap();
+                t
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // A tree of 1M leaves in memory; leaves below a tile hashed again from
+    // their data, as `cairn prove` reads them from the log.
+    let n = 1_048_583u64;
+    let mut t = TreeFile::memory();
+    t.load_frontier(Vec::new()).unwrap();
+    t.push((0..n).map(|i| leaf_hash(&leaf_data(i)))).unwrap();
+    t.sync().unwrap();
+    let read =
+        |first: u64, count: u64| Ok((first..first + count).map(|i| leaf_hash(&leaf_data(i))).collect());
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("inclusion proof in a tree of 1M leaves", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = (i + 104_729) % n;
+            merkle::inclusion_proof(&mut StoredTree::new(&t, n, read), i, n).unwrap()
+        })
+    });
+    g.bench_function("consistency proof between trees of 1M leaves", |b| {
+        let mut m = 1u64;
+        b.iter(|| {
+            m = (m + 104_729) % n + 1;
+            merkle::consistency_proof(&mut StoredTree::new(&t, n, read), m, n).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoding, parser, append, id_runs, merkle);
 criterion_main!(benches);
