@@ -528,3 +528,20 @@ fn the_stored_tree_is_checked_and_rebuilt_from_the_log() {
     assert_eq!(env.ok(&["prove", "1"]).json()["root"], root);
     env.ok(&["verify"]);
 }
+
+#[test]
+fn an_imported_archive_has_the_same_tree_and_proofs() {
+    let env = archive_of_several_tiles();
+    let export = env.dir.path().join("all.cairn").display().to_string();
+    env.ok(&["export", &export]);
+    let mut copy = Env::new();
+    copy.archive = env.dir.path().join("imported");
+    copy.ok(&["import", &export]);
+    assert_eq!(copy.ok(&["checkpoint"]).stdout, env.ok(&["checkpoint"]).stdout);
+    assert_eq!(copy.ok(&["prove", "77"]).stdout, env.ok(&["prove", "77"]).stdout);
+    assert_eq!(
+        copy.ok(&["prove", "--consistency", "129"]).stdout,
+        env.ok(&["prove", "--consistency", "129"]).stdout
+    );
+    copy.ok(&["verify"]);
+}
