@@ -16,10 +16,14 @@ import blake3
 
 
 def u64(n):
+    if type(n) is not int or not 0 <= n < 2**64:
+        raise ValueError("%r is not an unsigned 64-bit integer" % (n,))
     return n.to_bytes(8, "big")
 
 
 def s(text):
+    if type(text) is not str:
+        raise ValueError("%r is not a string" % (text,))
     b = text.encode("utf-8")
     return u64(len(b)) + b
 
@@ -29,7 +33,17 @@ def opt(v, enc):
 
 
 def idb(hexstr):
+    # Exactly 32 bytes as 64 lowercase hex digits: ids have no length
+    # prefix, so a longer or shorter one would shift the fields after it.
+    if type(hexstr) is not str or len(hexstr) != 64 or any(c not in "0123456789abcdef" for c in hexstr):
+        raise ValueError("%r is not a 32-byte id in lowercase hex" % (hexstr,))
     return bytes.fromhex(hexstr)
+
+
+def flag(v):
+    if type(v) is not bool:
+        raise ValueError("%r is not a boolean" % (v,))
+    return b"\x01" if v else b"\x00"
 
 
 def identity(e):
@@ -43,7 +57,7 @@ def identity(e):
                 + opt(e["published"], s) + opt(e["byline"], s) + body)
     if k == "capture":
         def item(i):
-            return idb(i["id"]) + opt(i["parent"], idb) + (b"\x01" if i["possibly_truncated"] else b"\x00")
+            return idb(i["id"]) + opt(i["parent"], idb) + flag(i["possibly_truncated"])
         items = u64(len(e["articles"])) + b"".join(
             s(a["key"]) + opt(a["article"], item) + u64(len(a["comments"]))
             + b"".join(item(c) for c in a["comments"])

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 
 import blake3
@@ -43,9 +44,20 @@ def node_hash(left, right):
 
 # --- C2SP signed notes -------------------------------------------------------
 
+def valid_name(name):
+    return bool(name) and not any(c.isspace() or c == "+" for c in name)
+
+
+def uint(v, what):
+    """A JSON integer from 0 to 2^63 - 1 (not a boolean, not a float)."""
+    if type(v) is not int or not 0 <= v < 2**63:
+        raise Refused("%s is not a non-negative integer" % what)
+    return v
+
+
 def parse_verifier(text):
     parts = text.strip().split("+", 2)
-    if len(parts) != 3:
+    if len(parts) != 3 or not valid_name(parts[0]):
         raise SystemExit("verify_proof: a verifier key is NAME+HASH+KEY")
     name, keyhash, key64 = parts
     key = base64.b64decode(key64, validate=True)
@@ -72,7 +84,10 @@ def open_note(msg, verifier):
     if not sigs.endswith(b"\n"):
         raise Refused("the signature block does not end with a newline")
     verified = False
-    for line in sigs[:-1].split(b"\n"):
+    lines = sigs[:-1].split(b"\n")
+    if len(lines) > 100:
+        raise Refused("more than 100 signature lines")
+    for line in lines:
         prefix = "\u2014 ".encode()
         if not line.startswith(prefix):
             raise Refused("a line of the signature block is not a signature")
@@ -81,7 +96,7 @@ def open_note(msg, verifier):
             sig = base64.b64decode(b64, validate=True)
         except ValueError:
             raise Refused("a signature is not base64")
-        if len(sig) < 5 or not who or " " in who or "+" in who:
+        if len(sig) < 5 or not valid_name(who):
             raise Refused("a signature line is malformed")
         if who != name or sig[:4] != keyhash:
             continue
@@ -100,7 +115,7 @@ def parse_checkpoint(text):
     if len(lines) < 4 or not lines[0]:
         raise Refused("a checkpoint has an origin, a size and a root line")
     size = lines[1]
-    if not size.isdigit() or (size != "0" and size.startswith("0")):
+    if not re.fullmatch(r"0|[1-9][0-9]{0,18}", size, re.ASCII) or int(size) >= 2**63:
         raise Refused("the checkpoint's size is not a decimal number")
     root = base64.b64decode(lines[2], validate=True)
     if len(root) != 32:
@@ -199,6 +214,46 @@ def parse_leaf(data):
     return seq, eid, recorded_at, annotation
 
 
+COMMON = {"kind", "seq", "id", "recorded_at"}
+KEYS = {
+    "comment": COMMON | {"article", "author", "posted_at", "body"},
+    "article": COMMON | {"key", "url", "title", "published", "byline", "body"},
+    "capture": COMMON | {"blob", "source", "source_url", "tz", "fetched_at", "format", "parser_version",
+                         "declared_comments", "found_comments", "complete", "gaps", "articles"},
+    "merge": COMMON | {"merge_kind", "keep", "fold", "reason"},
+}
+
+
+def check_event_shape(e):
+    """The event has exactly the fields cairn prints for its kind, and a
+    capture's derived fields (found_comments, complete) are what its other
+    fields give (docs/tribune.md, partial captures)."""
+    if type(e) is not dict or e.get("kind") not in KEYS or set(e) != KEYS[e["kind"]]:
+        raise Refused("the event does not have exactly the fields of its kind")
+    if e["kind"] != "capture":
+        return
+    for a in e["articles"]:
+        if type(a) is not dict or set(a) != {"key", "article", "comments"} or type(a["comments"]) is not list:
+            raise Refused("a capture section does not have exactly its fields")
+        items = ([a["article"]] if a["article"] is not None else []) + a["comments"]
+        for i in items:
+            if type(i) is not dict or set(i) != {"id", "parent", "possibly_truncated"}:
+                raise Refused("a capture item does not have exactly its fields")
+    found = sum(len(a["comments"]) for a in e["articles"])
+    if e["found_comments"] != found or type(e["found_comments"]) is not int:
+        raise Refused("the capture's found_comments is not the number of comments it lists")
+    if e["gaps"] is not None:
+        complete = e["gaps"] == []
+    elif e["format"] != "tribune":
+        complete = True
+    else:
+        items = [i for a in e["articles"] for i in ([a["article"]] if a["article"] is not None else []) + a["comments"]]
+        truncated = bool(items) and items[-1]["possibly_truncated"] is True
+        complete = not truncated and e["declared_comments"] is not None and e["declared_comments"] == found
+    if e["complete"] is not complete:
+        raise Refused("the capture's complete flag is not what its gaps and counts give")
+
+
 def hexes(v, what, size=None):
     if not isinstance(v, str) or v != v.lower():
         raise Refused("%s is not lowercase hex" % what)
@@ -223,11 +278,11 @@ def main():
         proof = json.load(open(args.proof))
         origin, size, root = parse_checkpoint(open_note(open(args.checkpoint, "rb").read(), verifier))
         if "leaf_index" in proof:
-            if proof["tree_size"] != size or hexes(proof["root"], "root", 32) != root:
+            if uint(proof["tree_size"], "tree_size") != size or hexes(proof["root"], "root", 32) != root:
                 raise Refused("the proof is not for the checkpoint's tree")
             data = hexes(proof["leaf_data"], "leaf_data")
             path = [hexes(h, "inclusion_path", 32) for h in proof["inclusion_path"]]
-            index = proof["leaf_index"]
+            index = uint(proof["leaf_index"], "leaf_index")
             check_inclusion(leaf_hash(data), index, size, path, root)
             seq, eid, recorded_at, annotation = parse_leaf(data)
             if seq != index + 1:
@@ -236,28 +291,30 @@ def main():
             if blake3.blake3(event_bytes).digest() != eid:
                 raise Refused("BLAKE3(event_bytes) is not the id in the leaf data")
             e = proof["event"]
-            if (e.get("id") != eid.hex() or e.get("seq") != seq or e.get("recorded_at") != recorded_at
-                    or e.get("source") != annotation):
+            check_event_shape(e)
+            if (e.get("id") != eid.hex() or type(e.get("seq")) is not int or e.get("seq") != seq or e.get("recorded_at") != recorded_at
+                        or e.get("source") != annotation or (annotation is not None) != (e["kind"] == "capture")):
                 raise Refused("the event's id, seq, recorded_at or source is not the leaf data's")
             if identity(e) != event_bytes:
                 raise Refused("the event's fields do not encode to event_bytes")
             print("ok: entry %d (event %s) is in the tree of %d entries of %r" % (seq, eid.hex(), size, origin))
         elif "old_size" in proof:
-            if proof["new_size"] != size or hexes(proof["new_root"], "new_root", 32) != root:
+            old_size = uint(proof["old_size"], "old_size")
+            if uint(proof["new_size"], "new_size") != size or hexes(proof["new_root"], "new_root", 32) != root:
                 raise Refused("the proof's new tree is not the checkpoint's")
             old_root = hexes(proof["old_root"], "old_root", 32)
             if args.old_checkpoint:
                 o_origin, o_size, o_root = parse_checkpoint(
                     open_note(open(args.old_checkpoint, "rb").read(), verifier))
-                if o_origin != origin or o_size != proof["old_size"] or o_root != old_root:
+                if o_origin != origin or o_size != old_size or o_root != old_root:
                     raise Refused("the proof's old tree is not the old checkpoint's")
             path = [hexes(h, "consistency_path", 32) for h in proof["consistency_path"]]
-            check_consistency(proof["old_size"], size, old_root, root, path)
-            print("ok: the tree of %d entries is a prefix of the tree of %d" % (proof["old_size"], size))
+            check_consistency(old_size, size, old_root, root, path)
+            print("ok: the tree of %d entries is a prefix of the tree of %d" % (old_size, size))
         else:
             raise Refused("not a proof")
-    except (Refused, ValueError, KeyError, TypeError) as e:
-        print("refused: %s" % e)
+    except Exception as e:  # any malformed proof or note is refused, never accepted
+        print("refused: %s" % (e if isinstance(e, Refused) else "%s: %s" % (type(e).__name__, e)))
         sys.exit(1)
 
 

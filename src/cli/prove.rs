@@ -2,11 +2,10 @@
 //! tree, as JSON that `cairn verify-proof`, tools/verify_proof.py or any
 //! RFC 9162 verifier checks without the archive.
 
-use crate::cli::output::entry_json;
 use crate::cli::{open_existing, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::Seq;
-use crate::transparency::proof::{ConsistencyProof, InclusionProof};
+use crate::transparency::proof::{proof_event_json, ConsistencyProof, InclusionProof};
 use std::io::Write;
 
 /// Print a proof, as JSON (docs/transparency.md). `cairn prove TARGET`: the
@@ -78,7 +77,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             inclusion_path: archive.inclusion_proof(seq, size)?,
             root: archive.tree_root(size)?,
             event_bytes: entry.event.identity_bytes(),
-            event: entry_json(&entry),
+            event: proof_event_json(&entry),
         }
         .to_json()
     };

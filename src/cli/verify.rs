@@ -111,14 +111,16 @@ fn report_text(r: &VerifyReport) -> String {
 
 /// Runs `cairn verify`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let mut refused_note = None;
     let (checkpoint, tree_checkpoint) = match (&args.checkpoint, &args.key) {
         (Some(note), Some(key)) => {
             let key = crate::cli::checkpoint::read_verifier(key)?;
             match crate::cli::checkpoint::open_note(std::path::Path::new(note), &key)? {
                 Ok(cp) => (None, Some(cp)),
                 Err(why) => {
-                    writeln!(out, "checkpoint: {why}\n1 problem found").map_err(stdout_error)?;
-                    return Ok(Status::Problems);
+                    // Reported with the rest of the audit, which still runs.
+                    refused_note = Some(why);
+                    (None, None)
                 }
             }
         }
@@ -144,11 +146,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         bar
     });
     let opts = VerifyOptions { quick: args.quick, checkpoint, tree_checkpoint };
-    let report = verify(&archive, head_problem, &opts, |n| {
+    let mut report = verify(&archive, head_problem, &opts, |n| {
         if let Some(b) = &bar {
             b.set_position(n);
         }
     })?;
+    if let Some(why) = refused_note {
+        report.checks.push("checkpoint");
+        report.findings.insert(
+            0,
+            crate::audit::verify::Finding { check: "checkpoint", seq: None, id: None, message: why },
+        );
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -472,6 +472,24 @@ impl Archive {
         f(&mut tree)
     }
 
+    /// The Merkle tree hash of the first `size` entries, hashed from the
+    /// log's entries alone (every leaf; no stored hash is used).
+    pub fn tree_root_from_log(&self, size: u64) -> Result<crate::transparency::merkle::Hash> {
+        if size > self.head.seq.0 {
+            return Err(Error::Usage(format!("the archive has {} entries, not {size}", self.head.seq.0)));
+        }
+        let mut frontier = crate::transparency::merkle::Frontier::default();
+        let mut stored = Vec::new();
+        for e in self.store.entries_from(Seq(1))?.take(size as usize) {
+            frontier.push(e?.leaf_hash(), &mut stored);
+            stored.clear();
+        }
+        if frontier.leaves() != size {
+            return Err(Error::MissingEntry(Seq(frontier.leaves() + 1)));
+        }
+        Ok(frontier.root())
+    }
+
     /// The Merkle tree hash of the first `size` entries (RFC 9162 `MTH`).
     pub fn tree_root(&self, size: u64) -> Result<crate::transparency::merkle::Hash> {
         self.with_tree(size, |t| crate::transparency::merkle::root(t, size))

@@ -5,13 +5,17 @@
 //! bytes), the RFC 9162 inclusion path, the event as `show --json` prints
 //! it and the event's canonical identity bytes; the check ties them
 //! together: the path leads from the leaf to the root, the leaf data names
-//! the seq `leaf_index + 1` and the id `BLAKE3(event_bytes)`, and the event's
-//! fields encode to exactly `event_bytes`.
+//! the seq `leaf_index + 1` and the id `BLAKE3(event_bytes)`, and the event
+//! is exactly what cairn prints for the entry those bytes decode to.
 
 use super::merkle::{self, Hash};
 use super::note::Checkpoint;
 use crate::model::event::tags;
-use crate::model::ids::{parse_hex32, to_hex};
+use crate::model::ids::to_hex;
+use crate::model::{
+    Article, ArticleKey, BlobId, Capture, CaptureItem, CapturedArticle, ChainHash, Comment, Event, EventId,
+    Gap, LogEntry, Merge, MergeKind, Seq, Timestamp,
+};
 use serde_json::{json, Map, Value};
 
 /// An inclusion proof of one log entry.
@@ -27,7 +31,7 @@ pub struct InclusionProof {
     pub inclusion_path: Vec<Hash>,
     /// The tree hash at `tree_size`.
     pub root: Hash,
-    /// The entry as `show --json` prints it.
+    /// The entry as `show --json` prints it, without `head`.
     pub event: Value,
     /// The event's canonical identity bytes.
     pub event_bytes: Vec<u8>,
@@ -206,121 +210,140 @@ pub fn parse_leaf_data(bytes: &[u8]) -> Result<LeafData, String> {
     Ok(LeafData { seq, id, recorded_at, annotation })
 }
 
-/// The canonical identity bytes of an event given as `show --json` prints
-/// it (docs/format.md, "Event ids"; tools/recompute.py does the same).
-pub fn identity_of_json(e: &Value) -> Result<Vec<u8>, String> {
-    use crate::model::canonical::Encoder;
-    let m = e.as_object().ok_or("the event is not a JSON object")?;
-    let s = |name: &str| -> Result<&str, String> {
-        field(m, name)?.as_str().ok_or_else(|| format!("the event's {name:?} is not a string"))
-    };
-    let opt_s = |name: &str| -> Result<Option<&str>, String> {
-        match field(m, name)? {
-            Value::Null => Ok(None),
-            v => v.as_str().map(Some).ok_or_else(|| format!("the event's {name:?} is not a string or null")),
+impl<'a> Reader<'a> {
+    fn id(&mut self) -> Result<[u8; 32], String> {
+        Ok(self.take(32)?.try_into().unwrap_or([0; 32]))
+    }
+    fn flag(&mut self) -> Result<bool, String> {
+        match self.take(1)? {
+            [0] => Ok(false),
+            [1] => Ok(true),
+            _ => Err(format!("a flag before byte {} is neither 0 nor 1", self.at)),
         }
-    };
-    let list = |name: &str| -> Result<&Vec<Value>, String> {
-        field(m, name)?.as_array().ok_or_else(|| format!("the event's {name:?} is not a list"))
-    };
-    let id = |v: &Value, name: &str| -> Result<[u8; 32], String> {
-        v.as_str()
-            .and_then(parse_hex32)
-            .ok_or_else(|| format!("the event's {name:?} is not a 32-byte hex id"))
-    };
-    let kind = s("kind")?;
-    let enc = match kind {
-        "comment" => {
-            let mut enc = Encoder::with_tag(tags::COMMENT);
-            enc.str(s("article")?).opt_str(opt_s("author")?).opt_str(opt_s("posted_at")?).str(s("body")?);
-            enc
+    }
+    fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<Option<T>, String> {
+        if self.flag()? {
+            f(self).map(Some)
+        } else {
+            Ok(None)
         }
-        "article" => {
-            let mut enc = Encoder::with_tag(tags::ARTICLE);
-            enc.str(s("key")?)
-                .opt_str(opt_s("url")?)
-                .opt_str(opt_s("title")?)
-                .opt_str(opt_s("published")?)
-                .opt_str(opt_s("byline")?);
-            let body = list("body")?;
-            enc.u64(body.len() as u64);
-            for p in body {
-                enc.str(p.as_str().ok_or("the article's body is not a list of strings")?);
-            }
-            enc
+    }
+    fn list<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T, String>) -> Result<Vec<T>, String> {
+        let n = self.u64()?;
+        // Every element takes at least one byte: a count past what is
+        // left is refused before anything is allocated for it.
+        if n > (self.bytes.len() - self.at) as u64 {
+            return Err(format!("a list of {n} elements is longer than the bytes left"));
         }
-        "capture" => {
-            let gaps = match field(m, "gaps")? {
-                Value::Null => None,
-                v => Some(v.as_array().ok_or("the capture's \"gaps\" is not a list")?),
+        (0..n).map(|_| f(self)).collect()
+    }
+    fn time(&mut self) -> Result<Timestamp, String> {
+        let text = self.str()?;
+        Timestamp::parse_canonical(&text).ok_or_else(|| format!("{text:?} is not a canonical time"))
+    }
+    fn item(&mut self) -> Result<CaptureItem, String> {
+        Ok(CaptureItem {
+            id: EventId(self.id()?),
+            parent: self.opt(|r| r.id().map(EventId))?,
+            possibly_truncated: self.flag()?,
+        })
+    }
+}
+
+fn gap_of(code: &str) -> Result<Gap, String> {
+    [Gap::NoEndMarker, Gap::CutInsideComment, Gap::NoDeclaredCount, Gap::CountMismatch, Gap::MarkedIncomplete]
+        .into_iter()
+        .find(|g| g.code() == code)
+        .ok_or_else(|| format!("unknown capture gap {code:?}"))
+}
+
+/// Decodes an event's canonical identity bytes (docs/format.md, "Event
+/// ids"): the inverse of [`Event::identity_bytes`], which must give the
+/// same bytes back. A capture's `source` is not in them; it is `source`.
+pub fn event_of_bytes(bytes: &[u8], source: Option<&str>) -> Result<Event, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let tag = r.str()?;
+    let event = match tag.as_str() {
+        tags::COMMENT => Event::Comment(Comment {
+            article: ArticleKey(r.str()?),
+            author: r.opt(Reader::str)?,
+            posted_at: r.opt(Reader::time)?,
+            body: r.str()?,
+        }),
+        tags::ARTICLE => Event::Article(Article {
+            key: ArticleKey(r.str()?),
+            url: r.opt(Reader::str)?,
+            title: r.opt(Reader::str)?,
+            published: r.opt(Reader::time)?,
+            byline: r.opt(Reader::str)?,
+            body: r.list(Reader::str)?,
+        }),
+        tags::CAPTURE | tags::CAPTURE_V1 => {
+            let blob = BlobId(r.id()?);
+            let fetched_at = r.opt(Reader::time)?;
+            let source_url = r.opt(Reader::str)?;
+            let tz = r.opt(Reader::str)?;
+            let format = r.str()?;
+            let parser_version = r.u64()?;
+            let declared_comments = r.opt(Reader::u64)?;
+            let articles = r.list(|r| {
+                Ok(CapturedArticle {
+                    key: ArticleKey(r.str()?),
+                    article: r.opt(Reader::item)?,
+                    comments: r.list(Reader::item)?,
+                })
+            })?;
+            let gaps = match tag.as_str() {
+                tags::CAPTURE => Some(r.list(|r| gap_of(&r.str()?))?),
+                _ => None,
             };
-            let mut enc = Encoder::with_tag(if gaps.is_some() { tags::CAPTURE } else { tags::CAPTURE_V1 });
-            enc.id(&id(field(m, "blob")?, "blob")?)
-                .opt_str(opt_s("fetched_at")?)
-                .opt_str(opt_s("source_url")?)
-                .opt_str(opt_s("tz")?)
-                .str(s("format")?)
-                .u64(uint(m, "parser_version")?);
-            match field(m, "declared_comments")? {
-                Value::Null => enc.bool(false),
-                v => enc.bool(true).u64(v.as_u64().ok_or("\"declared_comments\" is not an integer")?),
-            };
-            let item = |enc: &mut Encoder, v: &Value| -> Result<(), String> {
-                let o = v.as_object().ok_or("a capture item is not an object")?;
-                enc.id(&id(field(o, "id")?, "id")?);
-                match field(o, "parent")? {
-                    Value::Null => enc.bool(false),
-                    p => enc.bool(true).id(&id(p, "parent")?),
-                };
-                enc.bool(
-                    field(o, "possibly_truncated")?
-                        .as_bool()
-                        .ok_or("\"possibly_truncated\" is not a boolean")?,
-                );
-                Ok(())
-            };
-            let articles = list("articles")?;
-            enc.u64(articles.len() as u64);
-            for a in articles {
-                let o = a.as_object().ok_or("a capture's article is not an object")?;
-                enc.str(field(o, "key")?.as_str().ok_or("an article key is not a string")?);
-                match field(o, "article")? {
-                    Value::Null => {
-                        enc.bool(false);
-                    }
-                    v => {
-                        enc.bool(true);
-                        item(&mut enc, v)?;
-                    }
-                }
-                let comments = field(o, "comments")?.as_array().ok_or("\"comments\" is not a list")?;
-                enc.u64(comments.len() as u64);
-                for c in comments {
-                    item(&mut enc, c)?;
-                }
-            }
-            if let Some(gaps) = gaps {
-                enc.u64(gaps.len() as u64);
-                for g in gaps {
-                    enc.str(g.as_str().ok_or("a gap is not a string")?);
-                }
-            }
-            enc
+            let source = source.ok_or("a capture's entry has no source")?.to_string();
+            Event::Capture(Capture {
+                blob,
+                source,
+                source_url,
+                tz,
+                fetched_at,
+                format,
+                parser_version,
+                declared_comments,
+                articles,
+                gaps,
+            })
         }
-        "merge" => {
-            let mut enc = Encoder::with_tag(tags::MERGE);
-            enc.str(s("merge_kind")?).id(&id(field(m, "keep")?, "keep")?);
-            let fold = list("fold")?;
-            enc.u64(fold.len() as u64);
-            for f in fold {
-                enc.id(&id(f, "fold")?);
-            }
-            enc.str(s("reason")?);
-            enc
+        tags::MERGE => {
+            let kind = match r.str()?.as_str() {
+                "comment" => MergeKind::Comment,
+                "article" => MergeKind::Article,
+                other => return Err(format!("unknown merge kind {other:?}")),
+            };
+            let keep = EventId(r.id()?);
+            let fold = r.list(|r| r.id().map(EventId))?;
+            Event::Merge(Merge { kind, keep, fold, reason: r.str()? })
         }
-        other => return Err(format!("unknown event kind {other:?}")),
+        other => return Err(format!("unknown event tag {other:?}")),
     };
-    Ok(enc.into_bytes())
+    if r.at != bytes.len() {
+        return Err(format!("the event bytes have {} bytes after the event", bytes.len() - r.at));
+    }
+    if event.identity_bytes() != bytes {
+        return Err("the event bytes are not in canonical form".into());
+    }
+    if !matches!(event, Event::Capture(_)) && source.is_some() {
+        return Err("the leaf data has an annotation, which only a capture's entry has".into());
+    }
+    Ok(event)
+}
+
+/// The `event` a proof carries for an entry: the entry as `show --json`
+/// prints it, without `head` (the chain head after the entry, which the
+/// proof does not cover).
+pub fn proof_event_json(entry: &LogEntry) -> Value {
+    let mut v = crate::cli::output::entry_json(entry);
+    if let Value::Object(m) = &mut v {
+        m.remove("head");
+    }
+    v
 }
 
 /// Checks an inclusion proof against a checkpoint (already opened with its
@@ -354,20 +377,19 @@ pub fn check_inclusion(p: &InclusionProof, checkpoint: &Checkpoint) -> Result<Le
     if *blake3::hash(&p.event_bytes).as_bytes() != leaf.id {
         return Err(format!("BLAKE3(event_bytes) is not the id {} in the leaf data", to_hex(&leaf.id)));
     }
-    let e = p.event.as_object().ok_or("the event is not a JSON object")?;
-    let same = |name: &str, want: &str| e.get(name).and_then(Value::as_str) == Some(want);
-    if !same("id", &to_hex(&leaf.id)) || e.get("seq").and_then(Value::as_u64) != Some(leaf.seq) {
-        return Err("the event's id or seq is not the leaf data's".into());
+    // The event as cairn prints it, rebuilt from the proven bytes alone:
+    // the proof's `event` must be exactly that, field for field (no field
+    // added, none changed, derived ones such as `complete` included).
+    let event = event_of_bytes(&p.event_bytes, leaf.annotation.as_deref())?;
+    let recorded_at = Timestamp::parse_canonical(&leaf.recorded_at)
+        .ok_or_else(|| format!("the leaf data's time {:?} is not canonical", leaf.recorded_at))?;
+    let entry =
+        LogEntry { seq: Seq(leaf.seq), id: EventId(leaf.id), recorded_at, event, head: ChainHash::GENESIS };
+    if entry.leaf_data() != p.leaf_data {
+        return Err("the leaf data is not in canonical form".into());
     }
-    if !same("recorded_at", &leaf.recorded_at) {
-        return Err("the event's recorded_at is not the leaf data's".into());
-    }
-    let source = e.get("source").and_then(Value::as_str);
-    if leaf.annotation.as_deref() != source {
-        return Err("the event's source is not the leaf data's annotation".into());
-    }
-    if identity_of_json(&p.event)? != p.event_bytes {
-        return Err("the event's fields do not encode to event_bytes".into());
+    if proof_event_json(&entry) != p.event {
+        return Err("the event's fields are not the ones event_bytes and the leaf data encode".into());
     }
     Ok(leaf)
 }
@@ -401,4 +423,58 @@ pub fn check_consistency(
         }
     }
     merkle::check_consistency(p.old_size, p.new_size, &p.old_root, &p.new_root, &p.consistency_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest_bytes, IngestOptions, IngestReport};
+    use crate::store::Archive;
+
+    fn sample() -> Archive {
+        let mut archive = Archive::in_memory();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        for f in ["tribune-2012-03-28-us-generals-kayani.txt", "kayani-2012-03-28.jsonl"] {
+            let bytes = std::fs::read(dir.join(f)).unwrap();
+            ingest_bytes(&mut archive, f, &bytes, &IngestOptions::default(), &mut IngestReport::default())
+                .unwrap();
+        }
+        let found = crate::dedupe::find_clusters(&archive).unwrap();
+        crate::dedupe::apply(&mut archive, &found.clusters).unwrap();
+        archive
+    }
+
+    #[test]
+    fn every_event_decodes_from_its_bytes_and_every_proof_checks() {
+        let archive = sample();
+        let n = archive.head().seq.0;
+        let root = archive.tree_root(n).unwrap();
+        assert_eq!(root, archive.tree_root_from_log(n).unwrap());
+        let cp = Checkpoint { origin: "test".into(), size: n, root };
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in archive.entries_from(Seq(1)).unwrap() {
+            let e = e.unwrap();
+            kinds.insert(e.event.kind());
+            let bytes = e.event.identity_bytes();
+            assert_eq!(event_of_bytes(&bytes, e.event.annotation()).unwrap(), e.event);
+            let p = InclusionProof {
+                leaf_index: e.seq.0 - 1,
+                tree_size: n,
+                leaf_data: e.leaf_data(),
+                inclusion_path: archive.inclusion_proof(e.seq, n).unwrap(),
+                root,
+                event: proof_event_json(&e),
+                event_bytes: bytes,
+            };
+            let parsed = Proof::parse(p.to_json().to_string().as_bytes()).unwrap();
+            assert_eq!(parsed, Proof::Inclusion(p.clone()));
+            check_inclusion(&p, &cp).unwrap();
+            // Cut or extended bytes never decode.
+            assert!(event_of_bytes(&p.event_bytes[..p.event_bytes.len() - 1], e.event.annotation()).is_err());
+            let mut longer = p.event_bytes.clone();
+            longer.push(0);
+            assert!(event_of_bytes(&longer, e.event.annotation()).is_err());
+        }
+        assert_eq!(kinds.len(), 4, "articles, comments, captures and a merge: {kinds:?}");
+    }
 }

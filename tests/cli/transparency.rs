@@ -300,6 +300,55 @@ fn verifiers_refuse_every_altered_proof_and_checkpoint() {
         }),
         &note,
     );
+    let capture = env.ok(&["prove", &n.to_string()]).json();
+    assert_eq!(capture["event"]["kind"], "capture");
+    add(
+        "a field added to the event (event)",
+        edit(&env, &incl, "evextra.json", |p| p["event"]["note"] = "verified by hand".into()),
+        &note,
+    );
+    add(
+        "the chain head added to the event (event)",
+        edit(&env, &incl, "evhead.json", |p| p["event"]["head"] = "00".repeat(32).into()),
+        &note,
+    );
+    add(
+        "a capture's complete flag flipped (event)",
+        edit(&env, &capture, "capcomplete.json", |p| {
+            let c = p["event"]["complete"].as_bool().unwrap();
+            p["event"]["complete"] = (!c).into();
+        }),
+        &note,
+    );
+    add(
+        "a capture's found count changed (event)",
+        edit(&env, &capture, "capfound.json", |p| p["event"]["found_comments"] = 9999.into()),
+        &note,
+    );
+    add(
+        "a capture's item flag given as a string (event)",
+        edit(&env, &capture, "capflag.json", |p| {
+            p["event"]["articles"][0]["comments"][0]["possibly_truncated"] = "false".into()
+        }),
+        &note,
+    );
+    add(
+        "a capture's comment ids re-cut (event)",
+        edit(&env, &capture, "caprecut.json", |p| {
+            let comments = p["event"]["articles"][0]["comments"].as_array_mut().unwrap();
+            let first = comments[0]["id"].as_str().unwrap().to_string();
+            let second = comments[1]["id"].as_str().unwrap().to_string();
+            comments[0]["id"] = format!("{first}{}", &second[..2]).into();
+            comments[1]["id"] = second[2..].to_string().into();
+        }),
+        &note,
+    );
+    add("old size negative", edit(&env, &cons, "c-neg.json", |p| p["old_size"] = (-97).into()), &note);
+    add(
+        "leaf index given as a float",
+        edit(&env, &incl, "idx-float.json", |p| p["leaf_index"] = (leaf as f64).into()),
+        &note,
+    );
     add(
         "consistency path hash altered",
         edit(&env, &cons, "c-alt.json", |p| flip_hex(&mut p["consistency_path"][0])),
@@ -472,6 +521,11 @@ fn verify_proves_the_archive_extends_a_signed_checkpoint() {
     );
     let run = env.run(&["verify", "--checkpoint", &foreign, "--key", &keys.verifier]).expect_code(1);
     assert!(run.stdout.contains("no signature by the key"), "{run}");
+    let run =
+        env.run(&["verify", "--json", "--checkpoint", &foreign, "--key", &keys.verifier]).expect_code(1);
+    let v = run.json();
+    assert_eq!(v["findings"][0]["check"], "checkpoint", "{run}");
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "the rest of the audit ran clean\n{run}");
     // A saved note read without --key is a usage error, not a pass.
     env.run(&["verify", "--checkpoint", &note]).expect_code(2);
     // Another history with the same size and key: not the signed tree.
@@ -500,10 +554,18 @@ fn the_stored_tree_is_checked_and_rebuilt_from_the_log() {
     assert!(len >= 16 + 32 * 4, "{len} bytes: a few stored hashes");
     // A changed stored hash: verify names it; repair rebuilds it.
     let mut bytes = std::fs::read(&hashes).unwrap();
-    bytes[16 + 32 + 5] ^= 0x20;
+    bytes[len as usize - 32 + 5] ^= 0x20; // the last stored hash: the root uses it
     std::fs::write(&hashes, &bytes).unwrap();
     let run = env.run(&["verify"]).expect_code(1);
     assert!(run.stdout.contains("tree: 1 of the Merkle tree's stored hashes differ"), "{run}");
+    // Nothing is signed from a damaged stored hash: the root is hashed from
+    // the log and compared first.
+    let key = env.dir.path().join("k.key").display().to_string();
+    env.ok(&["key", "generate", "archive.example/news", "--out", &key]);
+    let run = env.run(&["checkpoint", "--key", &key]).expect_code(2);
+    assert!(run.stdout.is_empty() && run.stderr.contains("nothing was signed"), "{run}");
+    let run = env.run(&["verify", "--json"]).expect_code(1);
+    assert_eq!(run.json()["findings"][0]["check"], "tree", "{run}");
     env.ok(&["repair"]);
     env.ok(&["verify"]);
     assert_eq!(env.ok(&["prove", "1"]).json()["root"], root);

@@ -80,8 +80,8 @@ func main() {
 		fail("checkpoint: too few lines")
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil {
-		fail("checkpoint size: %v", err)
+	if err != nil || size < 0 || lines[1] != strconv.FormatInt(size, 10) {
+		fail("checkpoint size %q is not canonical decimal", lines[1])
 	}
 	rootBytes, err := base64.StdEncoding.DecodeString(lines[2])
 	if err != nil || len(rootBytes) != 32 {
