@@ -179,7 +179,8 @@ const GROUP_DOCUMENTS: usize = 512;
 impl Archive {
     /// Opens (or creates) the archive at `path`, taking its lock.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Archive> {
-        let store = sled_store::SledStore::open(path, mode)?;
+        let mut store = sled_store::SledStore::open(path, mode)?;
+        store.drop_stale_views()?;
         Archive::with_store(Box::new(store))
     }
 
@@ -190,7 +191,8 @@ impl Archive {
         path: &Path,
         progress: sled_store::Progress<'_>,
     ) -> Result<(Archive, Option<sled_store::ReplacedIndex>)> {
-        let (store, moved) = sled_store::SledStore::open_rebuilt(path, progress)?;
+        let (mut store, moved) = sled_store::SledStore::open_rebuilt(path, progress)?;
+        store.drop_stale_views()?;
         Ok((Archive::with_store(Box::new(store))?, moved))
     }
 

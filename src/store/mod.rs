@@ -19,6 +19,7 @@ pub mod memory;
 pub mod portable;
 pub mod records;
 pub mod sled_store;
+pub mod vlog;
 
 use crate::error::Result;
 use crate::model::{BlobId, ChainHash, EventId, EventKind, HexPrefix, LogEntry, Seq, Timestamp};
@@ -228,6 +229,11 @@ pub trait ViewStore {
     fn drop_tree(&self, name: &str) -> Result<()>;
     /// The names of every view tree.
     fn tree_names(&self) -> Result<Vec<String>>;
+    /// Why tree `name` cannot be read as stored (its value files do not
+    /// match it), if so.
+    fn tree_problem(&self, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Everything an archive needs of its storage: the log, the blobs, the

@@ -90,6 +90,11 @@ const BUCKET: u8 = b'd';
 /// A part of a split bucket: `e` + bucket + the first byte of its ids.
 const PART: u8 = b'e';
 const INDEX_LAYOUT_KEY: &[u8] = b"mindex";
+/// How view values are stored (`2`: large ones in `views/` value files,
+/// behind a tag byte); views stored otherwise are dropped on open and
+/// rebuilt by the next catch-up.
+const VIEW_LAYOUT_KEY: &[u8] = b"mviews";
+const VIEW_LAYOUT: &[u8] = b"2";
 const INDEX_LAYOUT: &[u8] = b"2";
 const PARSED: u8 = b'p';
 const PAGE_BASE: u8 = b'b';
@@ -503,6 +508,7 @@ impl SledStore {
                 tree,
                 segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
                 runs,
+                values: crate::store::vlog::ValueFiles::new(root.join("views")),
             },
             layout_problem: None,
             pending_bases: Vec::new(),
@@ -531,6 +537,7 @@ impl SledStore {
         }
         // Hashes past what the index recorded are hashed again (an index
         // rebuilt, lost or older trusts none of them).
+        store.convert_view_layout()?;
         let trusted = match rebuild {
             true => 0,
             false => store
@@ -822,6 +829,55 @@ impl SledStore {
         }
         self.tree.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT)?;
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Drops views stored in another layout than this cairn's (every value
+    /// in sled, or no tag byte): views are derived, and the next catch-up
+    /// rebuilds them from the log.
+    fn convert_view_layout(&mut self) -> Result<()> {
+        if self.tree.get(VIEW_LAYOUT_KEY)?.as_deref() == Some(VIEW_LAYOUT) {
+            return Ok(());
+        }
+        let names = self.reader.tree_names()?;
+        if !names.is_empty() {
+            tracing::info!(
+                "{}: views stored in an older layout; they are rebuilt from the log",
+                self.root.display()
+            );
+        }
+        for name in names {
+            self.reader.drop_tree(&name)?;
+        }
+        // Value files no tree of this index points into (an index rebuilt
+        // or lost): views start afresh.
+        let dir = self.root.join("views");
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        self.tree.insert(VIEW_LAYOUT_KEY, VIEW_LAYOUT)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Drops the views whose trees no longer match their value files (the
+    /// files lost or emptied since, or an older `db/` restored over newer
+    /// files): derived, they are rebuilt by the next catch-up, with a
+    /// warning. ([`crate::store::Archive::open`] does; an audit reports
+    /// them instead.)
+    pub fn drop_stale_views(&mut self) -> Result<()> {
+        for name in self.reader.tree_names()? {
+            let tree = self.db.open_tree(view_tree_name(&name))?;
+            if !crate::store::vlog::stale(&tree, self.reader.values.get(&name)?.as_ref())? {
+                continue;
+            }
+            tracing::warn!(
+                "{}: view tree {name} does not match its value files (views/ lost, emptied or newer than db/); \
+                 the view is rebuilt from the log",
+                self.root.display()
+            );
+            self.reader.drop_tree(&name)?;
+        }
         Ok(())
     }
 
@@ -1165,6 +1221,8 @@ pub struct SledReader {
     tree: sled::Tree,
     segments: RecordDir,
     runs: Arc<RwLock<IdRuns>>,
+    /// The views' value files (`views/`), shared by every handle.
+    values: crate::store::vlog::ValueFiles,
 }
 
 impl Clone for SledReader {
@@ -1174,6 +1232,7 @@ impl Clone for SledReader {
             tree: self.tree.clone(),
             segments: self.segments.read_only(),
             runs: Arc::clone(&self.runs),
+            values: self.values.clone(),
         }
     }
 }
@@ -1544,6 +1603,10 @@ impl ViewStore for SledStore {
     fn tree_names(&self) -> Result<Vec<String>> {
         self.reader.tree_names()
     }
+
+    fn tree_problem(&self, name: &str) -> Result<Option<String>> {
+        self.reader.tree_problem(name)
+    }
 }
 
 impl LogStore for SledReader {
@@ -1674,12 +1737,23 @@ impl IndexStore for SledReader {
 
 impl ViewStore for SledReader {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
-        Ok(Arc::new(self.db.open_tree(view_tree_name(name))?))
+        let tree = self.db.open_tree(view_tree_name(name))?;
+        Ok(Arc::new(crate::store::vlog::SeparatedTree::new(tree, self.values.get(name)?)))
     }
 
     fn drop_tree(&self, name: &str) -> Result<()> {
         self.db.drop_tree(view_tree_name(name))?;
-        Ok(())
+        self.values.remove(name)
+    }
+
+    fn tree_problem(&self, name: &str) -> Result<Option<String>> {
+        let tree = self.db.open_tree(view_tree_name(name))?;
+        Ok(crate::store::vlog::stale(&tree, self.values.get(name)?.as_ref())?.then(|| {
+            format!(
+                "its tree does not match its value files views/{name}.{{a,b}}.vlog (lost, emptied or replaced, \
+                 or the tree's record of them changed); any view command rebuilds it"
+            )
+        }))
     }
 
     fn tree_names(&self) -> Result<Vec<String>> {

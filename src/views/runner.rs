@@ -440,6 +440,10 @@ pub fn audit_with(
             }
             continue;
         }
+        if let Some(why) = archive.store().tree_problem(&name)? {
+            problem(Seq(0), why);
+            continue;
+        }
         let tree = archive.store().tree(&name)?;
         let cursor = match read_cursor(tree.as_ref()) {
             Ok(c) => c,
@@ -474,7 +478,11 @@ pub fn audit_with(
                 continue;
             }
         }
-        pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), digest(tree.as_ref())?));
+        match digest(tree.as_ref()) {
+            Ok(d) => pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), d)),
+            // A damaged value (in sled or in the view's value file).
+            Err(e) => problem(cursor.seq, format!("stored state cannot be read: {e}")),
+        }
     }
     // Fresh replays, one pass over the log per distinct cursor: in memory
     // for a small archive, in a temporary sled database (bounded memory)

@@ -510,13 +510,13 @@ proptest! {
 
     /// On random ingests, re-scrapes and merges with faults between them (a
     /// lost `db/`, a lost id run, a torn tail on the log, an older `db/`
-    /// restored), the archive on disk ends with the head an archive in
+    /// restored, a cut or lost Merkle tree file, lost view value files), the archive on disk ends with the head an archive in
     /// memory reaches without faults, verifies clean, and `repair` rebuilds
     /// the same index and the same views.
     #[test]
     fn recovery_and_repair_give_the_same_index_and_views(
         docs in docs(),
-        faults in proptest::collection::vec(0u8..6, 9),
+        faults in proptest::collection::vec(0u8..7, 9),
         dedupe_at in 0usize..8,
     ) {
         use crate::store::{Clock, OpenMode};
@@ -590,6 +590,8 @@ proptest! {
                         std::fs::remove_file(&hashes).unwrap();
                     }
                 }
+                // The views' value files lost.
+                6 => std::fs::remove_dir_all(root.join("views")).unwrap(),
                 _ => {}
             }
         }

@@ -246,3 +246,15 @@ fn a_damaged_id_run_is_rebuilt_from_the_log_when_a_commit_merges_it() {
     let run = env.ok(&["--wait", "20", "ingest", "--json", &comments(&env, "one", 20)]).json();
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
 }
+
+#[test]
+fn lost_view_value_files_are_rebuilt_from_the_log() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let changes = env.ok(&["changes", "--json"]).stdout;
+    std::fs::remove_dir_all(env.archive.join("views")).unwrap();
+    let run = env.ok(&["changes", "--json"]);
+    assert_eq!(run.stdout, changes);
+    assert!(run.stderr.contains("does not match its value files"), "{run}");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}

@@ -459,3 +459,23 @@ fn a_commit_record_whose_tag_changed_is_caught() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn a_changed_view_value_file_is_caught_and_replay_rebuilds_it() {
+    let env = base_archive();
+    // The threads view's large values (each article's thread state) are in
+    // its value file; a changed byte there is a view finding, not a pass.
+    let file = env.archive.join("views").join("threads.0.a.vlog");
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 100, "{} bytes", bytes.len());
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    let f = verify_findings(&env);
+    assert!(
+        f.iter().any(|x| x["check"] == "view" && x["message"].as_str().unwrap().contains("view threads")),
+        "{f:#?}"
+    );
+    env.ok(&["replay"]);
+    env.ok(&["verify"]);
+}
