@@ -109,9 +109,10 @@ impl KvTree for MemoryTree {
 pub enum Scratch {
     /// [`MemoryTree`]s.
     Memory,
-    /// A sled database in the OS temp directory (`$TMPDIR`), deleted on
-    /// drop.
-    Disk(sled::Db),
+    /// A sled database in the OS temp directory (`$TMPDIR`), its large
+    /// values in value files in a directory beside it, as an archive's
+    /// views keep them ([`super::vlog`]); both deleted on drop.
+    Disk(sled::Db, super::vlog::ValueFiles, std::path::PathBuf),
 }
 
 impl Scratch {
@@ -121,14 +122,26 @@ impl Scratch {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
         let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
-        Ok(Scratch::Disk(db))
+        let views = dir.with_extension("views");
+        let values = super::vlog::ValueFiles::new(views.clone());
+        Ok(Scratch::Disk(db, values, views))
     }
 
     /// A new empty tree named `name`.
     pub fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
         Ok(match self {
             Scratch::Memory => Box::new(MemoryTree::default()),
-            Scratch::Disk(db) => Box::new(db.open_tree(name)?),
+            Scratch::Disk(db, values, _) => {
+                Box::new(super::vlog::SeparatedTree::new(db.open_tree(name)?, values.get(name)?))
+            }
         })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Scratch::Disk(_, _, dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

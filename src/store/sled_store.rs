@@ -288,6 +288,8 @@ pub struct SledStore {
     caught_up: u64,
     /// The Merkle tree's stored hashes (`tree/`), derived from the log.
     merkle: TreeFile,
+    /// The view layout record is not one this cairn knows.
+    view_layout_problem: Option<String>,
     _lock: File,
 }
 
@@ -517,6 +519,7 @@ impl SledStore {
             legacy,
             caught_up: 0,
             merkle: TreeFile::memory(),
+            view_layout_problem: None,
             _lock: lock,
         };
         if rebuild {
@@ -836,9 +839,24 @@ impl SledStore {
     /// in sled, or no tag byte): views are derived, and the next catch-up
     /// rebuilds them from the log.
     fn convert_view_layout(&mut self) -> Result<()> {
-        if self.tree.get(VIEW_LAYOUT_KEY)?.as_deref() == Some(VIEW_LAYOUT) {
-            return Ok(());
+        match self.tree.get(VIEW_LAYOUT_KEY)? {
+            Some(v) if v.as_ref() == VIEW_LAYOUT => return Ok(()),
+            Some(v) => {
+                // Damaged, or a layout of another cairn: not dropped here
+                // (an audit reports it); `Archive::open` rebuilds the views.
+                self.view_layout_problem = Some(format!(
+                    "the index's view layout record says {:?}, not {:?}; any view command rebuilds the views",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(VIEW_LAYOUT)
+                ));
+                return Ok(());
+            }
+            None => {}
         }
+        self.drop_all_views()
+    }
+
+    fn drop_all_views(&mut self) -> Result<()> {
         let names = self.reader.tree_names()?;
         if !names.is_empty() {
             tracing::info!(
@@ -866,6 +884,10 @@ impl SledStore {
     /// warning. ([`crate::store::Archive::open`] does; an audit reports
     /// them instead.)
     pub fn drop_stale_views(&mut self) -> Result<()> {
+        if let Some(why) = self.view_layout_problem.take() {
+            tracing::warn!("{}: {why}", self.root.display());
+            self.drop_all_views()?;
+        }
         for name in self.reader.tree_names()? {
             let tree = self.db.open_tree(view_tree_name(&name))?;
             if !crate::store::vlog::stale(&tree, self.reader.values.get(&name)?.as_ref())? {
@@ -1605,7 +1627,10 @@ impl ViewStore for SledStore {
     }
 
     fn tree_problem(&self, name: &str) -> Result<Option<String>> {
-        self.reader.tree_problem(name)
+        match &self.view_layout_problem {
+            Some(why) => Ok(Some(why.clone())),
+            None => self.reader.tree_problem(name),
+        }
     }
 }
 
