@@ -853,7 +853,18 @@ impl SledStore {
             }
             None => {}
         }
-        self.drop_all_views()
+        if self.reader.tree_names()?.is_empty() {
+            // A new or rebuilt index: value files left beside it are
+            // nobody's.
+            return self.drop_all_views();
+        }
+        // Views of an older cairn (every value in sled): not dropped here
+        // (an audit reports them); `Archive::open` rebuilds them.
+        self.view_layout_problem = Some(
+            "the views were stored by an older cairn (every value in sled); any view command rebuilds them"
+                .into(),
+        );
+        Ok(())
     }
 
     fn drop_all_views(&mut self) -> Result<()> {
@@ -1768,6 +1779,9 @@ impl ViewStore for SledReader {
 
     fn drop_tree(&self, name: &str) -> Result<()> {
         self.db.drop_tree(view_tree_name(name))?;
+        // The tree's removal durable before its files go: a crash between
+        // must not leave the tree pointing at missing files.
+        self.db.flush()?;
         self.values.remove(name)
     }
 

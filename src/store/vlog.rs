@@ -1,19 +1,25 @@
 //! View values out of sled: [`SeparatedTree`], a [`KvTree`] whose large
-//! values live in an append-only value file of the view's own
-//! (`views/NAME.vlog`), sled keeping only their locators, so that sled's
+//! values live in append-only value files of the view's own
+//! (`views/NAME.a.vlog`, `views/NAME.b.vlog`), sled keeping only their
+//! locators, so that sled's
 //! pages stay small and its cache holds the keys (issue 13: sled holds
 //! small values, O(documents) keys).
 //!
 //! A value under [`INLINE_MAX`] bytes is kept in sled behind the byte `0`;
-//! a larger one is appended to the value file and sled keeps the byte `1`,
-//! its offset (`u64` BE), length (`u32` BE) and the first 4 bytes of its
-//! BLAKE3 (a check that the bytes read are the bytes written). The value
-//! file is synced before sled hears of the locators, so no locator sled
-//! persists points past what the file holds.
+//! a larger one is appended to the current value file and sled keeps the
+//! byte `1` (file `a`) or `2` (file `b`), its offset (`u64` BE), length
+//! (`u32` BE) and the first 4 bytes of its BLAKE3 (a check that the bytes
+//! read are the bytes written). The value file is synced before sled hears
+//! of the locators, so no locator sled persists points past what the file
+//! holds. Each file starts with `cairnval` and a random epoch, new whenever
+//! the file is emptied; the tree records the epochs it matches, so a tree
+//! that points into files it no longer matches is known ([`stale`]).
 //!
-//! Rewritten values leave garbage behind: when the file is more than twice
-//! the bytes its tree still points at (and over 8 MiB), the live values are
-//! copied into a new file and the locators rewritten ([`SeparatedTree::compact`]).
+//! Rewritten values leave garbage behind: when the files hold more than
+//! twice the bytes the tree still points at (and over 8 MiB; looked at on
+//! the first write of each process and after every half-file of writes),
+//! the live values are copied into the other file and the locators
+//! rewritten ([`SeparatedTree::compact`]).
 //! A view's state is derived from the log: a damaged value file is a damaged
 //! view (`verify` reports it; `replay` rebuilds it).
 
@@ -74,16 +80,16 @@ impl Slot {
             true => u64::from_be_bytes(header[8..].try_into().unwrap_or([0; 8])),
             false => 0,
         };
-        let mut slot = Slot { path, file, len, epoch };
-        if epoch == 0 {
-            // New, or not a value file: started afresh (a tree that
-            // pointed into it no longer matches its epoch).
-            slot.truncate()?;
-        }
-        Ok(slot)
+        // New, or not a value file (epoch 0): emptied under a new epoch at
+        // its first append, never at open (an audit must not change it); a
+        // tree that pointed into it does not match it.
+        Ok(Slot { path, file, len, epoch })
     }
 
     fn append(&mut self, values: &[&[u8]]) -> Result<Vec<u64>> {
+        if self.epoch == 0 {
+            self.truncate()?;
+        }
         let mut buf = Vec::with_capacity(values.iter().map(|v| v.len()).sum());
         let mut offsets = Vec::with_capacity(values.len());
         for v in values {
@@ -126,7 +132,16 @@ impl Slot {
 
     /// Whether the file holds values (past its header).
     fn holds_values(&self) -> bool {
-        self.len > HEADER
+        self.epoch != 0 && self.len > HEADER
+    }
+
+    /// Bytes of values it holds.
+    fn value_bytes(&self) -> u64 {
+        if self.epoch == 0 {
+            0
+        } else {
+            self.len.saturating_sub(HEADER)
+        }
     }
 }
 
@@ -165,7 +180,7 @@ impl Pair {
         }
     }
     fn total(&self) -> u64 {
-        self.a.len + self.b.len - 2 * HEADER
+        self.a.value_bytes() + self.b.value_bytes()
     }
 
     /// The record of both files' epochs that a tree keeps.
@@ -180,16 +195,21 @@ impl Pair {
 /// reads and scans.
 const EPOCH_KEY: &[u8] = b"\xff\xffvalue-files";
 
-/// Whether `tree` no longer matches its value files `files`: it records
-/// other epochs than theirs (a file lost, emptied or replaced since: an
-/// index older than the files, or files older than the index), or points
-/// into files while recording none. Such a view is dropped and rebuilt.
+/// Whether `tree` no longer matches its value files `files`: it points into
+/// them and records other epochs than theirs, or none (a file lost, emptied
+/// or replaced since: an index older than the files, or files older than
+/// the index). Such a view is dropped and rebuilt.
 pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
-    let pair = files.lock();
-    Ok(match tree.get(EPOCH_KEY)? {
-        Some(recorded) => recorded.as_ref() != pair.epochs().as_slice(),
-        None => points_out(tree)?,
-    })
+    let differs = {
+        let pair = files.lock();
+        match tree.get(EPOCH_KEY)? {
+            Some(recorded) => recorded.as_ref() != pair.epochs().as_slice(),
+            None => true,
+        }
+    };
+    // A tree with no locator (the pointers tree) reads nothing from the
+    // files: it always matches them.
+    Ok(differs && points_out(tree)?)
 }
 
 /// Whether `tree` holds a locator into a value file.
@@ -225,7 +245,10 @@ impl ValueFile {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let a = Slot::open(dir.join(format!("{name}.a.vlog")))?;
         let b = Slot::open(dir.join(format!("{name}.b.vlog")))?;
-        Ok(ValueFile { inner: Mutex::new(Pair { a, b, current: None, since_check: 0 }) })
+        // The first write of a process looks at the garbage (the count of
+        // bytes written since the last look is not kept across processes).
+        let since_check = a.value_bytes() + b.value_bytes();
+        Ok(ValueFile { inner: Mutex::new(Pair { a, b, current: None, since_check }) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pair> {
@@ -260,7 +283,8 @@ impl ValueFiles {
 
     /// Deletes the value files of tree `name` (the tree was dropped).
     pub fn remove(&self, name: &str) -> Result<()> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.remove(name);
         for side in ["a", "b"] {
             let path = self.dir.join(format!("{name}.{side}.vlog"));
             match std::fs::remove_file(&path) {
@@ -286,30 +310,46 @@ impl SeparatedTree {
     }
 
     fn resolve(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
-        match stored.split_first() {
-            Some((&INLINE, v)) => Ok(v.to_vec()),
-            Some((&tag, loc)) if (tag == IN_A || tag == IN_B) && loc.len() == LOCATOR - 1 => {
-                let offset = u64::from_be_bytes(loc[..8].try_into().unwrap_or([0; 8]));
-                let len = u32::from_be_bytes(loc[8..12].try_into().unwrap_or([0; 4]));
-                let pair = self.values.lock();
-                let slot = pair.slot(tag);
-                let v = slot.read(offset, len)?;
-                if check_of(&v) != loc[12..16] {
-                    return Err(Error::Corrupt(format!(
-                        "{}: the view value of key {} at byte {offset} does not match its check",
-                        slot.path.display(),
-                        String::from_utf8_lossy(key)
-                    )));
-                }
-                Ok(v)
-            }
-            _ => Err(Error::Corrupt(format!(
-                "view value of key {}: neither inline nor a value-file locator",
-                String::from_utf8_lossy(key)
-            ))),
+        match stored.first() {
+            Some(&INLINE) => Ok(stored[1..].to_vec()),
+            _ => resolve_in(&self.values.lock(), key, stored),
         }
     }
+}
 
+/// The value `stored` (a tree's value for `key`) stands for, reading the
+/// files of `pair` (locked by the caller).
+fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
+    match stored.split_first() {
+        Some((&INLINE, v)) => Ok(v.to_vec()),
+        Some((&tag, loc)) if (tag == IN_A || tag == IN_B) && loc.len() == LOCATOR - 1 => {
+            let offset = u64::from_be_bytes(loc[..8].try_into().unwrap_or([0; 8]));
+            let len = u32::from_be_bytes(loc[8..12].try_into().unwrap_or([0; 4]));
+            let slot = pair.slot(tag);
+            if slot.epoch == 0 {
+                return Err(Error::Corrupt(format!(
+                    "{}: not a value file (its header), but view values point into it",
+                    slot.path.display()
+                )));
+            }
+            let v = slot.read(offset, len)?;
+            if check_of(&v) != loc[12..16] {
+                return Err(Error::Corrupt(format!(
+                    "{}: the view value of key {} at byte {offset} does not match its check",
+                    slot.path.display(),
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            Ok(v)
+        }
+        _ => Err(Error::Corrupt(format!(
+            "view value of key {}: neither inline nor a value-file locator",
+            String::from_utf8_lossy(key)
+        ))),
+    }
+}
+
+impl SeparatedTree {
     /// The file appends go to, decided at the first append of a process:
     /// the one non-empty file, else `a`; when both hold bytes (a crash
     /// during a compaction), the one the tree points into, the other then
@@ -343,6 +383,9 @@ impl SeparatedTree {
     pub fn compact(&self) -> Result<bool> {
         let mut pair = self.values.lock();
         let from = self.current(&mut pair)?;
+        if pair.slot(if from == IN_A { IN_B } else { IN_A }).holds_values() {
+            return Ok(false); // settled by `current` first
+        }
         let to = if from == IN_A { IN_B } else { IN_A };
         pair.since_check = 0;
         let total = pair.total();
@@ -364,9 +407,7 @@ impl SeparatedTree {
         for kv in self.tree.iter() {
             let (k, v) = kv?;
             if v.len() == LOCATOR && (v[0] == IN_A || v[0] == IN_B) {
-                drop(pair);
-                let value = self.resolve(&k, &v)?;
-                pair = self.values.lock();
+                let value = resolve_in(&pair, &k, &v)?;
                 chunk.push((k, value));
                 if chunk.len() >= 4096 {
                     flush(&mut pair, &mut chunk)?;
@@ -376,6 +417,8 @@ impl SeparatedTree {
         flush(&mut pair, &mut chunk)?;
         batch.insert(EPOCH_KEY, pair.epochs());
         self.tree.apply_batch(batch)?;
+        // From here every locator points into `to`.
+        pair.current = Some(to);
         self.tree.flush()?;
         pair.slot_mut(from).truncate()?;
         // (A crash before this record lands makes the tree look stale at
@@ -420,6 +463,9 @@ impl KvTree for SeparatedTree {
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.iter().any(|(k, _)| k == EPOCH_KEY) {
+            return Err(Error::Internal("a view wrote the value files' reserved key".into()));
+        }
         let big: Vec<&[u8]> = writes
             .iter()
             .filter_map(|(_, v)| v.as_deref())
@@ -453,7 +499,13 @@ impl KvTree for SeparatedTree {
         }
         self.tree.apply_batch(batch)?;
         if self.due_for_compaction() {
-            self.compact()?;
+            // The writes are in; a compaction that cannot run (a full disk:
+            // it needs room for the live values) leaves the garbage.
+            match self.compact() {
+                Ok(_) => {}
+                Err(e @ Error::Corrupt(_)) => return Err(e),
+                Err(e) => tracing::warn!("view values not compacted: {e}"),
+            }
         }
         Ok(())
     }
@@ -484,6 +536,38 @@ impl KvTree for SeparatedTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn garbage_is_compacted_across_processes() {
+        // Each round a new handle on the files, as each cairn command opens
+        // them: the first write of each looks at the garbage.
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let value = |i: u32, round: u32| -> Vec<u8> { format!("{i}/{round}/").repeat(300).into_bytes() };
+        for round in 0..10u32 {
+            let files = ValueFiles::new(dir.path().join("views"));
+            let t = SeparatedTree::new(db.open_tree("t").unwrap(), files.get("t").unwrap());
+            for chunk in 0..4u32 {
+                let writes: Vec<Write> = (chunk * 500..(chunk + 1) * 500)
+                    .map(|i| (i.to_be_bytes().to_vec(), Some(value(i, round))))
+                    .collect();
+                t.apply(writes).unwrap();
+            }
+        }
+        let size =
+            |side: &str| std::fs::metadata(dir.path().join(format!("views/t.{side}.vlog"))).unwrap().len();
+        let live: u64 = (0..2000u32).map(|i| value(i, 9).len() as u64).sum();
+        assert!(
+            size("a") + size("b") <= 3 * live + 64,
+            "{} + {} bytes for {live} live",
+            size("a"),
+            size("b")
+        );
+        let files = ValueFiles::new(dir.path().join("views"));
+        let t = SeparatedTree::new(db.open_tree("t").unwrap(), files.get("t").unwrap());
+        assert_eq!(t.get(&7u32.to_be_bytes()).unwrap(), Some(value(7, 9)));
+        assert!(!stale(&db.open_tree("t").unwrap(), &files.get("t").unwrap()).unwrap());
+    }
 
     #[test]
     fn values_round_trip_and_garbage_is_compacted() {

@@ -237,7 +237,16 @@ pub fn catch_up_views(archive: &Archive, views: &[&dyn Projection]) -> Result<()
         let name = tree_name(view.name(), pointer.generation);
         live.push(name.clone());
         let tree = archive.store().tree(&name)?;
-        if pointer.pinned_until.is_some() {
+        if let Some(pin) = pointer.pinned_until {
+            // A pinned view stays where it is, unless its tree was lost
+            // (dropped as stale): then it is built again up to its pin.
+            if pin > Seq(0) && read_cursor(tree.as_ref())? == Cursor::default() {
+                tracing::warn!(
+                    "view {} pinned at seq {pin} has no state; rebuilding it to its pin",
+                    view.name()
+                );
+                run_all(&[(*view, tree.as_ref())], archive, Seq(1), pin, pointer.observed_until.as_ref())?;
+            }
             continue;
         }
         let mut cursor = read_cursor(tree.as_ref())?;
@@ -454,6 +463,12 @@ pub fn audit_with(
         };
         let empty = tree.scan_prefix(b"").next().is_none();
         if empty {
+            if let Some(pin) = pointer.pinned_until.filter(|p| *p > Seq(0)) {
+                problem(
+                    pin,
+                    format!("pinned at seq {pin} but its tree is empty (any view command rebuilds it)"),
+                );
+            }
             continue; // never built: nothing to check
         }
         if cursor.version != view.version() {

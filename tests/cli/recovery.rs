@@ -258,3 +258,27 @@ fn lost_view_value_files_are_rebuilt_from_the_log() {
     assert!(run.stderr.contains("does not match its value files"), "{run}");
     env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
+
+#[test]
+fn a_pinned_view_keeps_its_pin_when_its_value_files_are_lost() {
+    let env = Env::new();
+    three_documents(&env);
+    env.ok(&["replay", "--until", "46"]);
+    let pinned = env.ok(&["changes", "--json"]).stdout;
+    // The pointers' files hold nothing a tree reads: losing them changes
+    // nothing. A pinned view's files lost: rebuilt to its pin, not to the
+    // present.
+    for f in std::fs::read_dir(env.archive.join("views")).unwrap() {
+        let path = f.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("pointers.") || name.starts_with("changes.") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let run = env.ok(&["changes", "--json"]);
+    assert_eq!(run.stdout, pinned, "{run}");
+    let articles = env.ok(&["articles"]);
+    assert!(articles.stdout.contains("pinned"), "{articles}");
+    let v = env.ok(&["verify", "--json"]).json();
+    assert_eq!(v["ok"], true, "{v}");
+}
