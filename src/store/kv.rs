@@ -123,7 +123,7 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
         let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
         let views = dir.with_extension("views");
-        let values = super::vlog::ValueFiles::new(views.clone());
+        let values = super::vlog::ValueFiles::scratch(views.clone());
         Ok(Scratch::Disk(db, values, views))
     }
 

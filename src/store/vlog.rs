@@ -53,6 +53,8 @@ struct Slot {
     file: File,
     len: u64,
     epoch: u64,
+    /// Appends are synced (false for scratch trees, thrown away after use).
+    durable: bool,
 }
 
 const MAGIC: &[u8; 8] = b"cairnval";
@@ -65,7 +67,7 @@ fn new_epoch() -> Result<u64> {
 }
 
 impl Slot {
-    fn open(path: PathBuf) -> Result<Slot> {
+    fn open(path: PathBuf, durable: bool) -> Result<Slot> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -83,7 +85,7 @@ impl Slot {
         // New, or not a value file (epoch 0): emptied under a new epoch at
         // its first append, never at open (an audit must not change it); a
         // tree that pointed into it does not match it.
-        Ok(Slot { path, file, len, epoch })
+        Ok(Slot { path, file, len, epoch, durable })
     }
 
     fn append(&mut self, values: &[&[u8]]) -> Result<Vec<u64>> {
@@ -98,7 +100,9 @@ impl Slot {
         }
         let io = |e| Error::io(&self.path, e);
         self.file.write_all_at(&buf, self.len).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        if self.durable {
+            self.file.sync_data().map_err(io)?;
+        }
         self.len += buf.len() as u64;
         Ok(offsets)
     }
@@ -241,10 +245,10 @@ fn live_bytes(tree: &sled::Tree) -> Result<(u64, u64)> {
 }
 
 impl ValueFile {
-    fn open(dir: &Path, name: &str) -> Result<ValueFile> {
+    fn open(dir: &Path, name: &str, durable: bool) -> Result<ValueFile> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let a = Slot::open(dir.join(format!("{name}.a.vlog")))?;
-        let b = Slot::open(dir.join(format!("{name}.b.vlog")))?;
+        let a = Slot::open(dir.join(format!("{name}.a.vlog")), durable)?;
+        let b = Slot::open(dir.join(format!("{name}.b.vlog")), durable)?;
         // The first write of a process looks at the garbage (the count of
         // bytes written since the last look is not kept across processes).
         let since_check = a.value_bytes() + b.value_bytes();
@@ -262,12 +266,19 @@ impl ValueFile {
 pub struct ValueFiles {
     dir: PathBuf,
     open: Arc<Mutex<HashMap<String, Arc<ValueFile>>>>,
+    durable: bool,
 }
 
 impl ValueFiles {
     /// The value files under `dir` (`ARCHIVE/views`).
     pub fn new(dir: PathBuf) -> ValueFiles {
-        ValueFiles { dir, open: Arc::default() }
+        ValueFiles { dir, open: Arc::default(), durable: true }
+    }
+
+    /// Value files that are thrown away after use (an audit's scratch
+    /// trees): appends are not synced.
+    pub fn scratch(dir: PathBuf) -> ValueFiles {
+        ValueFiles { dir, open: Arc::default(), durable: false }
     }
 
     /// The value files of tree `name`.
@@ -276,7 +287,7 @@ impl ValueFiles {
         if let Some(f) = open.get(name) {
             return Ok(Arc::clone(f));
         }
-        let f = Arc::new(ValueFile::open(&self.dir, name)?);
+        let f = Arc::new(ValueFile::open(&self.dir, name, self.durable)?);
         open.insert(name.to_string(), Arc::clone(&f));
         Ok(f)
     }
