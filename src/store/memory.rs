@@ -75,16 +75,15 @@ impl LogStore for MemoryStore {
         }
         let before = self.head.seq.0;
         self.head = *head;
+        // Taken out for the call: the leaves before it are read from `self`.
         let mut tree = std::mem::take(&mut self.merkle);
-        let extended = tree
-            .extend_to(before, |first, count| super::read_leaves(self, first, count))
-            .and_then(|()| tree.push(segments.iter().flatten().map(LogEntry::leaf_hash)))
-            .and_then(|()| tree.sync());
-        if extended.is_err() {
-            tree.discard_pending();
-        }
+        let appended = tree.append(
+            before,
+            |first, count| super::read_leaves(self, first, count),
+            segments.iter().flatten().map(LogEntry::leaf_hash),
+        );
         self.merkle = tree;
-        extended
+        appended
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {

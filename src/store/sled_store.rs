@@ -924,14 +924,9 @@ impl SledStore {
             Err(_) => return,
         };
         let before = self.merkle.count();
-        let mut tree = std::mem::take(&mut self.merkle);
-        let done = tree
-            .extend_to(head, |first, count| super::read_leaves(&self.reader, first, count))
-            .and_then(|()| tree.sync());
-        self.merkle = tree;
-        match done {
+        let reader = &self.reader;
+        match self.merkle.append(head, |first, count| super::read_leaves(reader, first, count), []) {
             Err(e) => {
-                self.merkle.discard_pending();
                 tracing::warn!(
                     "{}: the Merkle tree could not be brought up to the head: {e}",
                     self.root.display()
@@ -1388,16 +1383,9 @@ impl LogStore for SledStore {
         // The Merkle tree: the commit's leaves, synced before sled records
         // how many stored hashes there are.
         if let Some(first) = segments.iter().flatten().next().map(|e| e.seq) {
-            let mut tree = std::mem::take(&mut self.merkle);
-            let extended = tree
-                .extend_to(first.0 - 1, |f, c| super::read_leaves(&self.reader, f, c))
-                .and_then(|()| tree.push(segments.iter().flatten().map(LogEntry::leaf_hash)))
-                .and_then(|()| tree.sync());
-            if extended.is_err() {
-                tree.discard_pending();
-            }
-            self.merkle = tree;
-            extended?;
+            let reader = &self.reader;
+            let leaves = segments.iter().flatten().map(LogEntry::leaf_hash);
+            self.merkle.append(first.0 - 1, |f, c| super::read_leaves(reader, f, c), leaves)?;
             batch.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
         }
         for (k, p) in parsed {

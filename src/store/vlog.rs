@@ -216,11 +216,16 @@ pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
     Ok(differs && points_out(tree)?)
 }
 
+/// The file a stored value points into (`IN_A` or `IN_B`), when it is a
+/// locator.
+fn locator_tag(stored: &[u8]) -> Option<u8> {
+    (stored.len() == LOCATOR && (stored[0] == IN_A || stored[0] == IN_B)).then(|| stored[0])
+}
+
 /// Whether `tree` holds a locator into a value file.
 pub fn points_out(tree: &sled::Tree) -> Result<bool> {
     for kv in tree.iter() {
-        let (_, v) = kv?;
-        if v.len() == LOCATOR && (v[0] == IN_A || v[0] == IN_B) {
+        if locator_tag(&kv?.1).is_some() {
             return Ok(true);
         }
     }
@@ -232,13 +237,11 @@ fn live_bytes(tree: &sled::Tree) -> Result<(u64, u64)> {
     let (mut a, mut b) = (0u64, 0u64);
     for kv in tree.iter() {
         let (_, v) = kv?;
-        if v.len() == LOCATOR {
-            let len = u64::from(u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4])));
-            match v[0] {
-                IN_A => a += len,
-                IN_B => b += len,
-                _ => {}
-            }
+        let len = || u64::from(u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4])));
+        match locator_tag(&v) {
+            Some(IN_A) => a += len(),
+            Some(_) => b += len(),
+            None => {}
         }
     }
     Ok((a, b))
@@ -417,7 +420,7 @@ impl SeparatedTree {
         };
         for kv in self.tree.iter() {
             let (k, v) = kv?;
-            if v.len() == LOCATOR && (v[0] == IN_A || v[0] == IN_B) {
+            if locator_tag(&v).is_some() {
                 let value = resolve_in(&pair, &k, &v)?;
                 chunk.push((k, value));
                 if chunk.len() >= 4096 {

@@ -139,11 +139,6 @@ impl TreeFile {
         Ok(())
     }
 
-    /// Whether the right edge is loaded ([`TreeFile::load_frontier`]).
-    pub fn has_frontier(&self) -> bool {
-        self.frontier.is_some()
-    }
-
     /// Loads the right edge: the stored subtrees, and `tile` (the leaf
     /// hashes after the last complete tile).
     pub fn load_frontier(&mut self, tile: Vec<Hash>) -> Result<()> {
@@ -225,6 +220,23 @@ impl TreeFile {
             self.push(leaves)?;
         }
         Ok(())
+    }
+
+    /// Brings the tree to `before` leaves ([`TreeFile::extend_to`]), adds
+    /// `leaves` after them and syncs: what a commit (or an open that finds
+    /// the tree behind the log) does. On an error the pending hashes and
+    /// the right edge are forgotten, the file keeping what was synced.
+    pub fn append(
+        &mut self,
+        before: u64,
+        read: impl FnMut(u64, u64) -> Result<Vec<Hash>>,
+        leaves: impl IntoIterator<Item = Hash>,
+    ) -> Result<()> {
+        let done = self.extend_to(before, read).and_then(|()| self.push(leaves)).and_then(|()| self.sync());
+        if done.is_err() {
+            self.discard_pending();
+        }
+        done
     }
 
     /// Forgets the pending hashes and the right edge (a commit failed).

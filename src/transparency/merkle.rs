@@ -54,18 +54,9 @@ fn split_point(n: u64) -> u64 {
 /// of two).
 pub fn subtree_of(leaves: &[Hash]) -> Hash {
     debug_assert!(leaves.len().is_power_of_two());
-    if leaves.len() == 1 {
-        return leaves[0];
-    }
-    let half = leaves.len() / 2;
-    // Pairs hashed into a buffer, then reduced in place.
-    let mut level: Vec<Hash> = (0..half).map(|i| node_hash(&leaves[2 * i], &leaves[2 * i + 1])).collect();
-    let mut len = half;
-    while len > 1 {
-        for i in 0..len / 2 {
-            level[i] = node_hash(&level[2 * i], &level[2 * i + 1]);
-        }
-        len /= 2;
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
     }
     level[0]
 }

@@ -54,23 +54,7 @@ pub struct Verifier {
 impl Verifier {
     /// Parses `NAME+HASH+BASE64`. The error says what is wrong.
     pub fn parse(text: &str) -> Result<Verifier, String> {
-        let text = text.trim_end_matches(['\n', '\r']);
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("a verifier key is NAME+HASH+KEY".into());
-        };
-        if !valid_name(name) {
-            return Err(format!("{name:?} is not a key name (no spaces or '+')"));
-        }
-        let hash = parse_key_hash(hash)?;
-        let bytes = B64.decode(key).map_err(|_| "the key is not base64".to_string())?;
-        let public: [u8; 32] = match bytes.split_first() {
-            Some((&ALG_ED25519, rest)) => {
-                rest.try_into().map_err(|_| "an Ed25519 key is 32 bytes".to_string())?
-            }
-            Some((alg, _)) => return Err(format!("unknown key algorithm {alg} (cairn reads Ed25519, 1)")),
-            None => return Err("the key is empty".into()),
-        };
+        let (name, hash, public) = parse_key_text(text, "a verifier key is NAME+HASH+KEY")?;
         if key_hash(name, &public) != hash {
             return Err("the key hash does not match the name and key".into());
         }
@@ -89,6 +73,29 @@ impl Verifier {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else { return false };
         self.key.verify_strict(msg, &sig).is_ok()
     }
+}
+
+/// Splits `NAME+HASH+BASE64(0x01 || 32 bytes)` (a verifier key, or a
+/// signer key after its `PRIVATE+KEY+`): the name, the key hash and the 32
+/// key bytes, checked in form only. `usage` says what the text should be.
+fn parse_key_text<'a>(text: &'a str, usage: &str) -> Result<(&'a str, u32, [u8; 32]), String> {
+    let mut parts = text.trim_end_matches(['\n', '\r']).splitn(3, '+');
+    let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(usage.to_string());
+    };
+    if !valid_name(name) {
+        return Err(format!("{name:?} is not a key name (no spaces or '+')"));
+    }
+    let hash = parse_key_hash(hash)?;
+    let bytes = B64.decode(key).map_err(|_| "the key is not base64".to_string())?;
+    let key = match bytes.split_first() {
+        Some((&ALG_ED25519, rest)) => {
+            rest.try_into().map_err(|_| "an Ed25519 key is 32 bytes".to_string())?
+        }
+        Some((alg, _)) => return Err(format!("unknown key algorithm {alg} (cairn knows Ed25519, 1)")),
+        None => return Err("the key is empty".into()),
+    };
+    Ok((name, hash, key))
 }
 
 fn parse_key_hash(hex: &str) -> Result<u32, String> {
@@ -127,28 +134,10 @@ impl Signer {
     /// Parses `PRIVATE+KEY+NAME+HASH+BASE64`. The error says what is wrong
     /// (never the key).
     pub fn parse(text: &str) -> Result<Signer, String> {
-        let text = text.trim_end_matches(['\n', '\r']);
         let Some(rest) = text.strip_prefix("PRIVATE+KEY+") else {
             return Err("a signer key starts with PRIVATE+KEY+".into());
         };
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("a signer key is PRIVATE+KEY+NAME+HASH+KEY".into());
-        };
-        if !valid_name(name) {
-            return Err(format!("{name:?} is not a key name (no spaces or '+')"));
-        }
-        let hash = parse_key_hash(hash)?;
-        let bytes = B64.decode(key).map_err(|_| "the key is not base64".to_string())?;
-        let seed: [u8; 32] = match bytes.split_first() {
-            Some((&ALG_ED25519, rest)) => {
-                rest.try_into().map_err(|_| "an Ed25519 key is 32 bytes".to_string())?
-            }
-            Some((alg, _)) => {
-                return Err(format!("unknown key algorithm {alg} (cairn signs with Ed25519, 1)"))
-            }
-            None => return Err("the key is empty".into()),
-        };
+        let (name, hash, seed) = parse_key_text(rest, "a signer key is PRIVATE+KEY+NAME+HASH+KEY")?;
         let signer = Signer::from_seed(name, seed);
         if signer.hash != hash {
             return Err("the key hash does not match the name and key".into());
@@ -177,12 +166,18 @@ impl Signer {
     }
 }
 
+/// A note holds no control characters but newlines.
+fn no_control_characters(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| c < ' ' && c != '\n') {
+        Some(c) => Err(format!("the note contains the control character {c:?}")),
+        None => Ok(()),
+    }
+}
+
 /// A note's text must be UTF-8 with no control characters but newlines,
 /// and end with a newline.
 fn check_text(text: &str) -> Result<(), String> {
-    if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
-        return Err(format!("the note contains the control character {:?}", c));
-    }
+    no_control_characters(text)?;
     if !text.ends_with('\n') {
         return Err("the note's text does not end with a newline".into());
     }
@@ -195,9 +190,7 @@ fn check_text(text: &str) -> Result<(), String> {
 /// hash and does not verify refuses the note.
 pub fn open<'a>(msg: &'a [u8], key: &Verifier) -> Result<&'a str, String> {
     let msg = std::str::from_utf8(msg).map_err(|_| "the note is not UTF-8".to_string())?;
-    if let Some(c) = msg.chars().find(|&c| c < ' ' && c != '\n') {
-        return Err(format!("the note contains the control character {:?}", c));
-    }
+    no_control_characters(msg)?;
     let split = msg.rfind("\n\n").ok_or("the note has no signature block (a blank line, then signatures)")?;
     let (text, sigs) = (&msg[..split + 1], &msg[split + 2..]);
     if sigs.is_empty() || !sigs.ends_with('\n') {
