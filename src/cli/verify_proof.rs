@@ -36,6 +36,16 @@ pub struct Args {
     pub old_checkpoint: Option<PathBuf>,
 }
 
+/// The largest proof read (a proof of a capture of a very large page is a
+/// few MiB).
+const MAX_PROOF: u64 = 64 << 20;
+
+fn read_bounded(input: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(input, MAX_PROOF + 1), &mut buf)?;
+    Ok(buf)
+}
+
 fn refuse(out: &mut dyn Write, why: &str) -> Result<Status> {
     writeln!(out, "refused: {why}").map_err(stdout_error)?;
     Ok(Status::Problems)
@@ -44,14 +54,21 @@ fn refuse(out: &mut dyn Write, why: &str) -> Result<Status> {
 /// Runs `cairn verify-proof`.
 pub fn run(_cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let key = read_verifier(&args.key)?;
-    let text = if args.proof.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin().lock(), 1 << 26), &mut buf)
-            .map_err(|e| Error::io("standard input", e))?;
-        buf
+    // Read up to one byte past the limit: memory stays bounded whatever
+    // the file or pipe holds.
+    let (name, read): (String, std::io::Result<Vec<u8>>) = if args.proof.as_os_str() == "-" {
+        ("standard input".into(), read_bounded(std::io::stdin().lock()))
     } else {
-        std::fs::read(&args.proof).map_err(|e| Error::io(&args.proof, e))?
+        let name = args.proof.display().to_string();
+        (name, std::fs::File::open(&args.proof).and_then(read_bounded))
     };
+    let text = read.map_err(|e| Error::io(&name, e))?;
+    if text.len() as u64 > MAX_PROOF {
+        return refuse(
+            out,
+            &format!("{name}: larger than {MAX_PROOF} bytes: not a proof from `cairn prove`"),
+        );
+    }
     let parsed = match Proof::parse(&text) {
         Ok(p) => p,
         Err(why) => return refuse(out, &format!("{}: {why}", args.proof.display())),

@@ -607,3 +607,17 @@ fn an_imported_archive_has_the_same_tree_and_proofs() {
     );
     copy.ok(&["verify"]);
 }
+
+#[test]
+fn a_proof_file_past_the_size_limit_is_refused_unread() {
+    let env = Env::new();
+    env.ok(&["-q", "ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    let keys = keys(&env, "archive.example/news", "signer.key");
+    let note = env.write("cp.note", env.ok(&["checkpoint", "--key", &keys.key_file]).stdout);
+    let big = env.dir.path().join("big.json");
+    std::fs::File::create(&big).unwrap().set_len((64 << 20) + 1).unwrap();
+    let run =
+        env.run(&["verify-proof", big.to_str().unwrap(), "--checkpoint", &note, "--key", &keys.verifier]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.starts_with("refused: ") && run.stdout.contains("big.json: larger than"), "{run}");
+}
