@@ -207,7 +207,7 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
         match (id, seq) {
             (Err(why), _) => r.find("index-stale", None, None, why),
             (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
-            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _, _)| *s) {
+            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _, _)| s) {
                 Some(s) if s == seq => match slot(seq) {
                     Some(i) if indexed[i] => {
                         r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
@@ -250,13 +250,13 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
         for (id, seq) in entries {
             match seen.get(&id) {
                 Some((s, _, b))
-                    if *s == seq && facts.fingerprints.as_ref().is_some_and(|f| *b == f.of(&key)) =>
+                    if s == seq && facts.fingerprints.as_ref().is_some_and(|f| b == f.of(&key)) =>
                 {
                     if let Some(i) = slot(seq) {
                         bucketed[i] = true;
                     }
                 }
-                Some((s, _, _)) if *s == seq => r.find(
+                Some((s, _, _)) if s == seq => r.find(
                     "index-stale",
                     Some(seq),
                     Some(id),
@@ -276,11 +276,8 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
     if !missing.is_empty() {
         // The ids of the missing seqs only (one pass over `seen`).
         let wanted: HashSet<Seq> = missing.iter().map(|(i, _)| Seq(*i as u64 + 1)).collect();
-        let by_seq: HashMap<Seq, EventId> = seen
-            .iter()
-            .filter(|(_, (s, _, _))| wanted.contains(s))
-            .map(|(id, (s, _, _))| (*s, *id))
-            .collect();
+        let by_seq: HashMap<Seq, EventId> =
+            seen.iter().filter(|(_, (s, _, _))| wanted.contains(s)).map(|(id, (s, _, _))| (s, id)).collect();
         for (i, in_runs) in missing {
             let seq = Seq(i as u64 + 1);
             let Some(id) = by_seq.get(&seq) else { continue };
@@ -317,7 +314,7 @@ pub(super) fn parsed(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>
                 ),
                 Some((k, counts)) if *k != key || *counts != p.counts => r.find(
                     "parsed",
-                    facts.seen.get(&p.capture).map(|(s, _, _)| *s),
+                    facts.seen.get(&p.capture).map(|(s, _, _)| s),
                     Some(p.capture),
                     "parse record does not match its capture (key or counts differ)".into(),
                 ),

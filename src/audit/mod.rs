@@ -7,6 +7,7 @@
 
 mod checks;
 mod scan;
+mod seen;
 pub mod verify;
 
 pub use verify::{verify, Finding, VerifyOptions, VerifyReport};

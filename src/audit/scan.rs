@@ -3,6 +3,7 @@
 //! event-id, chain, checkpoint, duplicate, reference, merge, document),
 //! and what the later checks need is gathered into [`LogFacts`].
 
+use super::seen::SeenIds;
 use super::verify::{Finding, VerifyOptions};
 use crate::error::Result;
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
@@ -15,11 +16,10 @@ use std::collections::{HashMap, HashSet};
 pub(super) type Seen = (Seq, EventKind, u64);
 
 /// What the pass over the log found, for the checks that follow it.
-#[derive(Default)]
 pub(super) struct LogFacts {
     /// Every id, with its (earliest) seq, kind and bucket (the largest
     /// structure verify holds).
-    pub seen: HashMap<EventId, Seen>,
+    pub seen: SeenIds,
     /// How buckets are fingerprinted in `seen`.
     pub fingerprints: Option<Fingerprints>,
     /// Events per kind.
@@ -69,9 +69,20 @@ pub(super) fn scan_log(
     // Sized for the head up front when that is plausible (growing the map
     // would hold two of it at once); a head record that says more is only
     // a finding, never an allocation.
-    let mut f = LogFacts::default();
     let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 24);
-    let _ = f.seen.try_reserve(capacity);
+    let mut f = LogFacts {
+        seen: SeenIds::with_capacity(capacity),
+        fingerprints: None,
+        counts: KindCounts::default(),
+        blobs: Vec::new(),
+        captures: HashMap::new(),
+        last: Seq(0),
+        chain: ChainHash::GENESIS,
+        checkpoint_seen: false,
+        segments: 0,
+        entries: 0,
+        tree: TreeFacts::default(),
+    };
     let fingerprints = Fingerprints::new();
     let mut expected = Seq(1);
     // `chain` is resynced to the stored head after a mismatch (so every
@@ -112,13 +123,7 @@ pub(super) fn scan_log(
             }
             let bucket = fingerprints.of(&crate::store::buckets::bucket_of(&e.event));
             // A repeated id keeps its earliest seq, as the index does.
-            let previous = match f.seen.entry(e.id) {
-                std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((e.seq, e.event.kind(), bucket));
-                    None
-                }
-            };
+            let previous = f.seen.first(e.id, (e.seq, e.event.kind(), bucket));
             f.counts.add(e.event.kind());
             if !opts.quick {
                 findings.extend(duplicate(e, previous.map(|(s, _, _)| s)));
@@ -234,11 +239,11 @@ fn duplicate(e: &LogEntry, previous: Option<Seq>) -> Option<Finding> {
 }
 
 /// `reference`: a capture names only events earlier in the log.
-fn references(e: &LogEntry, seen: &HashMap<EventId, Seen>) -> Vec<Finding> {
+fn references(e: &LogEntry, seen: &SeenIds) -> Vec<Finding> {
     let mut out = Vec::new();
     for referenced in e.event.references() {
         match seen.get(&referenced).map(|(s, _, _)| s) {
-            Some(s) if *s < e.seq => {}
+            Some(s) if s < e.seq => {}
             Some(s) => out.push(finding(
                 "reference",
                 Some(e.seq),
@@ -261,7 +266,7 @@ fn references(e: &LogEntry, seen: &HashMap<EventId, Seen>) -> Vec<Finding> {
 fn sections(
     e: &LogEntry,
     c: &crate::model::Capture,
-    seen: &HashMap<EventId, Seen>,
+    seen: &SeenIds,
     fingerprints: &Fingerprints,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -269,7 +274,7 @@ fn sections(
         let own = fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
         for item in section.article.iter().chain(&section.comments) {
             match seen.get(&item.id) {
-                Some((_, EventKind::Article | EventKind::Comment, b)) if *b != own => out.push(finding(
+                Some((_, EventKind::Article | EventKind::Comment, b)) if b != own => out.push(finding(
                     "reference",
                     Some(e.seq),
                     Some(e.id),
@@ -289,7 +294,7 @@ fn merge(
     seq: Seq,
     id: EventId,
     m: &crate::model::Merge,
-    seen: &HashMap<EventId, Seen>,
+    seen: &SeenIds,
     folded: &mut HashMap<EventId, EventId>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -300,7 +305,7 @@ fn merge(
     };
     for x in std::iter::once(&m.keep).chain(&m.fold) {
         if let Some((_, k, _)) = seen.get(x) {
-            if *k != want {
+            if k != want {
                 find(format!("{} merge names {x}, a {k}", m.kind.name()));
             }
         }

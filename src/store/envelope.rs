@@ -73,17 +73,46 @@ fn compress(body: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// Decompresses into a buffer of exactly the frame's declared size (every
+/// frame cairn writes declares it; one that does not is read as a stream,
+/// still bounded). Asking zstd for `MAX_VALUE` of capacity
+/// instead made every value a fresh 256 MiB mapping whose pages were
+/// faulted in and unmapped again: a quarter of verify's time at 1M. A
+/// declared size above `MAX_VALUE`, or a frame whose content is not its
+/// declared size, is refused.
 fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let size = match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n <= MAX_VALUE as u64 => n as usize,
+        Ok(Some(_)) => return Err(invalid("declared size is over the limit")),
+        Ok(None) => {
+            // Not written by cairn, but a valid frame: read it as a stream,
+            // still bounded.
+            let mut out = Vec::new();
+            let decoder = zstd::stream::read::Decoder::new(payload)?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_VALUE as u64 + 1), &mut out)?;
+            if out.len() > MAX_VALUE {
+                return Err(invalid("content is over the limit"));
+            }
+            return Ok(out);
+        }
+        Err(_) => return Err(invalid("not a zstd frame")),
+    };
+    let mut out = Vec::with_capacity(size);
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new()?);
         }
         match d.as_mut() {
-            Some(d) => d.decompress(payload, MAX_VALUE),
-            None => zstd::bulk::decompress(payload, MAX_VALUE),
+            Some(d) => d.decompress_to_buffer(payload, &mut out),
+            None => zstd::bulk::Decompressor::new()?.decompress_to_buffer(payload, &mut out),
         }
-    })
+    })?;
+    if out.len() != size {
+        return Err(invalid("content is not its declared size"));
+    }
+    Ok(out)
 }
 
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
@@ -313,6 +342,31 @@ mod tests {
         // Bytes that are not an uncompressed envelope pass through.
         assert_eq!(finish(vec![7; 600]), vec![7; 600]);
         assert_eq!(finish(encode(&large).unwrap()), encode(&large).unwrap());
+    }
+
+    #[test]
+    fn decompression_trusts_no_declared_size() {
+        let raw: Vec<u8> = (0..5000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let frame = compress(&raw).unwrap();
+        assert_eq!(decompress(&frame).unwrap(), raw);
+        assert_eq!(decompress(&frame).unwrap().capacity(), raw.len(), "sized exactly");
+        // The frame content size field (after the magic and the header
+        // descriptor, and the window descriptor unless single-segment).
+        let fhd = frame[4];
+        assert!(fhd >> 6 > 0, "cairn's frames declare their size");
+        let at = 5 + usize::from((fhd >> 5) & 1 == 0) + [0, 1, 2, 4][usize::from(fhd & 3)];
+        for delta in [1i16, -1] {
+            let mut lying = frame.clone();
+            lying[at] = (i16::from(lying[at]) + delta) as u8;
+            assert!(decompress(&lying).is_err(), "a size off by {delta} is refused");
+        }
+        assert!(decompress(b"not a frame at all").is_err());
+        // A frame without a declared size (streamed) is still read.
+        let mut streamed = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        std::io::Write::write_all(&mut streamed, &raw).unwrap();
+        let streamed = streamed.finish().unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(), None);
+        assert_eq!(decompress(&streamed).unwrap(), raw);
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! The set of every id `verify` has read, with what the later checks need
+//! of each (its earliest seq, its kind, its bucket's fingerprint): the
+//! largest structure verify holds, so it is packed. One slot is 48 bytes
+//! (the id, the seq with the kind in its top byte, the fingerprint) in an
+//! open-addressed table with linear probing at most 3/4 full, sized from
+//! the head up front: about 64 bytes per id, where a `HashMap` of the same
+//! values took about 120 (its buckets are a power of two at most 7/8 full,
+//! and a tuple value is padded). Slots are found by a keyed hash of the id,
+//! so a damaged log of ids chosen to collide cannot make probing slow.
+
+use super::scan::Seen;
+use crate::model::{EventId, EventKind, Seq};
+use std::hash::BuildHasher;
+
+/// The table holds at most this many ids per this many slots.
+const LOAD: (usize, usize) = (3, 4);
+/// Seqs must fit below the kind byte.
+const SEQ_BITS: u32 = 56;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    id: [u8; 32],
+    /// The kind (1..=4) in the top byte, the seq below; zero: empty.
+    tagged: u64,
+    bucket: u64,
+}
+
+const EMPTY: Slot = Slot { id: [0; 32], tagged: 0, bucket: 0 };
+
+/// Every id read, each once.
+pub(super) struct SeenIds {
+    slots: Vec<Slot>,
+    len: usize,
+    keys: std::collections::hash_map::RandomState,
+}
+
+fn tag(kind: EventKind) -> u64 {
+    match kind {
+        EventKind::Article => 1,
+        EventKind::Comment => 2,
+        EventKind::Capture => 3,
+        EventKind::Merge => 4,
+    }
+}
+
+fn untag(tagged: u64) -> Seen {
+    let kind = match tagged >> SEQ_BITS {
+        1 => EventKind::Article,
+        2 => EventKind::Comment,
+        3 => EventKind::Capture,
+        _ => EventKind::Merge,
+    };
+    (Seq(tagged & ((1 << SEQ_BITS) - 1)), kind, 0)
+}
+
+impl SeenIds {
+    /// Room for `ids` ids without growing.
+    pub fn with_capacity(ids: usize) -> SeenIds {
+        let slots = (ids.saturating_add(1).saturating_mul(LOAD.1).div_ceil(LOAD.0)).max(16);
+        SeenIds { slots: vec![EMPTY; slots], len: 0, keys: Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The slot holding `id`, or the empty one where it would go.
+    fn find(&self, id: &EventId) -> usize {
+        let n = self.slots.len();
+        let mut i = (self.keys.hash_one(id.as_bytes()) % n as u64) as usize;
+        loop {
+            let s = &self.slots[i];
+            if s.tagged == 0 || s.id == *id.as_bytes() {
+                return i;
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+    }
+
+    /// What is known of `id`.
+    pub fn get(&self, id: &EventId) -> Option<Seen> {
+        let s = &self.slots[self.find(id)];
+        (s.tagged != 0).then(|| {
+            let (seq, kind, _) = untag(s.tagged);
+            (seq, kind, s.bucket)
+        })
+    }
+
+    /// Records `id` unless it is already known; returns what was known. A
+    /// seq too large to pack is recorded as the largest that fits (the seq
+    /// check reports it; an archive never reaches 2^56 events).
+    pub fn first(&mut self, id: EventId, (seq, kind, bucket): Seen) -> Option<Seen> {
+        if let Some(known) = self.get(&id) {
+            return Some(known);
+        }
+        if (self.len + 1) * LOAD.1 > self.slots.len() * LOAD.0 {
+            self.grow();
+        }
+        let i = self.find(&id);
+        let seq = seq.0.min((1 << SEQ_BITS) - 1);
+        self.slots[i] = Slot { id: *id.as_bytes(), tagged: tag(kind) << SEQ_BITS | seq, bucket };
+        self.len += 1;
+        None
+    }
+
+    /// Doubles the table (only when the head understated the log).
+    fn grow(&mut self) {
+        let doubled = vec![EMPTY; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        for s in old.into_iter().filter(|s| s.tagged != 0) {
+            let i = self.find(&EventId(s.id));
+            self.slots[i] = s;
+        }
+    }
+
+    /// Every id with what is known of it, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (EventId, Seen)> + '_ {
+        self.slots.iter().filter(|s| s.tagged != 0).map(|s| {
+            let (seq, kind, _) = untag(s.tagged);
+            (EventId(s.id), (seq, kind, s.bucket))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn behaves_as_a_map_keeping_the_first_value_and_grows() {
+        // Capacity far too small on purpose: growing must keep everything.
+        let mut t = SeenIds::with_capacity(3);
+        let mut reference: HashMap<EventId, Seen> = HashMap::new();
+        let kinds = [EventKind::Article, EventKind::Comment, EventKind::Capture, EventKind::Merge];
+        for i in 0..5000u64 {
+            // Every third id repeats an earlier one.
+            let n = if i % 3 == 2 { i / 2 } else { i };
+            let id = EventId(*blake3::hash(&n.to_le_bytes()).as_bytes());
+            let seen = (Seq(i + 1), kinds[(n % 4) as usize], n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let want = reference.get(&id).copied();
+            assert_eq!(t.first(id, seen), want);
+            reference.entry(id).or_insert(seen);
+        }
+        assert_eq!(t.len(), reference.len());
+        for (id, seen) in &reference {
+            assert_eq!(t.get(id), Some(*seen));
+        }
+        let mut listed: Vec<_> = t.iter().collect();
+        listed.sort_by_key(|(_, (s, _, _))| *s);
+        let mut expected: Vec<_> = reference.into_iter().collect();
+        expected.sort_by_key(|(_, (s, _, _))| *s);
+        assert_eq!(listed, expected);
+        assert_eq!(t.get(&EventId([7; 32])), None);
+    }
+
+    #[test]
+    fn a_table_sized_for_n_ids_holds_n_without_growing() {
+        for n in [0usize, 1, 2, 3, 11, 12, 13, 1000, 1001] {
+            let mut t = SeenIds::with_capacity(n);
+            let slots = t.slots.len();
+            for i in 0..n as u64 {
+                t.first(
+                    EventId(*blake3::hash(&i.to_le_bytes()).as_bytes()),
+                    (Seq(i + 1), EventKind::Comment, 0),
+                );
+            }
+            assert_eq!((t.len(), t.slots.len()), (n, slots), "{n} ids");
+        }
+    }
+
+    #[test]
+    fn a_seq_past_the_packing_limit_is_clamped_not_mistaken_for_empty() {
+        let mut t = SeenIds::with_capacity(1);
+        let id = EventId([1; 32]);
+        t.first(id, (Seq(u64::MAX), EventKind::Comment, 5));
+        assert_eq!(t.get(&id), Some((Seq((1 << SEQ_BITS) - 1), EventKind::Comment, 5)));
+    }
+}
