@@ -39,6 +39,7 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod store;
+pub mod tables;
 pub mod transparency;
 pub mod views;
 

@@ -1,7 +1,7 @@
 //! `cairn export`: the whole archive as one portable, self-verifying file.
 
 use crate::cli::{open_existing, stdout_error, Cli, Status};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::portable;
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,26 +16,6 @@ pub struct Args {
     pub file: PathBuf,
 }
 
-/// Refuses a destination inside the archive directory: it could replace one
-/// of the archive's own files (`export ARCHIVE/log/00000000.seg`).
-fn check_destination(archive: &std::path::Path, file: &std::path::Path) -> Result<()> {
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let (Ok(archive), Ok(parent)) = (archive.canonicalize(), parent.canonicalize()) else {
-        return Ok(()); // a missing directory fails when the file is written
-    };
-    if parent.starts_with(&archive) {
-        return Err(Error::Usage(format!(
-            "{} is inside the archive {}; write the export elsewhere",
-            file.display(),
-            archive.display()
-        )));
-    }
-    Ok(())
-}
-
 /// Runs `cairn export`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
@@ -44,7 +24,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         w.flush().map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
-    check_destination(&cli.archive, &args.file)?;
+    crate::cli::outfile::check_destination(&cli.archive, &args.file)?;
     let s = portable::export(&archive, &args.file)?;
     writeln!(
         out,

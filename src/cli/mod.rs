@@ -5,6 +5,7 @@
 pub mod articles;
 pub mod author;
 pub mod authors;
+pub mod cat;
 pub mod changes;
 pub mod checkpoint;
 pub mod dedupe;
@@ -15,6 +16,7 @@ pub mod import;
 pub mod ingest;
 pub mod key;
 pub mod log;
+pub mod outfile;
 pub mod output;
 pub mod prove;
 pub mod repair;
@@ -22,6 +24,7 @@ pub mod reparse;
 pub mod replay;
 pub mod show;
 pub mod stats;
+pub mod table;
 pub mod thread;
 pub mod verify;
 pub mod verify_proof;
@@ -88,6 +91,10 @@ pub enum Command {
     Changes(changes::Args),
     /// Show every version and sighting of one comment.
     History(history::Args),
+    /// Write a capture's raw bytes exactly as ingested.
+    Cat(cat::Args),
+    /// Write a table (comments, versions, articles, captures, sightings) as CSV, JSON Lines or Parquet.
+    Table(table::Args),
     /// Rebuild views from the log (or as of a past point), or stream the log.
     Replay(replay::Args),
     /// Audit the archive: ids, chain, index, references, blobs, views.
@@ -134,6 +141,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Authors(args) => authors::run(cli, args, out),
         Command::Changes(args) => changes::run(cli, args, out),
         Command::History(args) => history::run(cli, args, out),
+        Command::Cat(args) => cat::run(cli, args, out),
+        Command::Table(args) => table::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
         Command::Dedupe(args) => dedupe::run(cli, args, out),

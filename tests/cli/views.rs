@@ -5,14 +5,14 @@
 use crate::support::{fixture, jsonl_fixture, Env};
 use serde_json::{json, Value};
 
-const SAMPLE: &str = "tribune-2012-03-28-us-generals-kayani.txt";
+pub const SAMPLE: &str = "tribune-2012-03-28-us-generals-kayani.txt";
 
 fn sample() -> String {
     std::fs::read_to_string(fixture(SAMPLE)).unwrap()
 }
 
 /// The sample, re-scraped: Aristo's comment removed, UFF's edited.
-fn rescrape() -> String {
+pub fn rescrape() -> String {
     let page = sample();
     let aristo = "  • Aristo\n    Mar 28, 2012 - 1:27PM\n\n    What will come after GERONIMO????\n\n\n";
     assert!(page.contains(aristo));
@@ -22,7 +22,7 @@ fn rescrape() -> String {
 }
 
 /// An archive with the sample and its re-scrape; returns the capture seqs.
-fn two_captures(env: &Env) -> (u64, u64) {
+pub fn two_captures(env: &Env) -> (u64, u64) {
     env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
     let later = env.write("later.txt", rescrape());
     env.ok(&["ingest", &later]);

@@ -1,0 +1,70 @@
+//! Where a command's output goes: standard output, or a file given with
+//! `-o FILE`, written whole or not at all (a temporary file beside it,
+//! synced and renamed into place, as `export` does), never inside the
+//! archive.
+
+use crate::cli::stdout_error;
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// Refuses a destination inside the archive directory: it could replace one
+/// of the archive's own files (`export ARCHIVE/log/00000000.seg`).
+pub fn check_destination(archive: &Path, file: &Path) -> Result<()> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Ok(archive), Ok(parent)) = (archive.canonicalize(), parent.canonicalize()) else {
+        return Ok(()); // a missing directory fails when the file is written
+    };
+    if parent.starts_with(&archive) {
+        return Err(Error::Usage(format!(
+            "{} is inside the archive {}; write it elsewhere",
+            file.display(),
+            archive.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `write` on standard output (`file` absent or `-`), or on a
+/// temporary file that replaces `file` only once everything was written
+/// and synced; on an error the temporary file is removed and `file` is
+/// left as it was.
+pub fn write_to(
+    archive: &Path,
+    file: Option<&Path>,
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let Some(file) = file.filter(|f| f.as_os_str() != "-") else {
+        write(out)?;
+        return out.flush().map_err(stdout_error);
+    };
+    check_destination(archive, file)?;
+    let name =
+        file.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file name", file.display())))?;
+    let tmp = file.with_file_name(format!(".{}.cairn-tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, file).map_err(|e| Error::io(file, e))
+    })();
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            // Writers name standard output in their errors; here it was the file.
+            Err(match e {
+                Error::Io { path, source } if path.as_os_str() == "standard output" => {
+                    Error::io(file, source)
+                }
+                e => e,
+            })
+        }
+    }
+}
