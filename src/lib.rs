@@ -38,6 +38,7 @@ pub mod dedupe;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod search;
 pub mod store;
 pub mod tables;
 pub mod transparency;

@@ -22,6 +22,7 @@ pub mod prove;
 pub mod repair;
 pub mod reparse;
 pub mod replay;
+pub mod search;
 pub mod show;
 pub mod stats;
 pub mod table;
@@ -93,6 +94,8 @@ pub enum Command {
     History(history::Args),
     /// Write a capture's raw bytes exactly as ingested.
     Cat(cat::Args),
+    /// Find comments whose text or author matches a pattern.
+    Search(search::Args),
     /// Write a table (comments, versions, articles, captures, sightings) as CSV, JSON Lines or Parquet.
     Table(table::Args),
     /// Rebuild views from the log (or as of a past point), or stream the log.
@@ -143,6 +146,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::History(args) => history::run(cli, args, out),
         Command::Cat(args) => cat::run(cli, args, out),
         Command::Table(args) => table::run(cli, args, out),
+        Command::Search(args) => search::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
         Command::Dedupe(args) => dedupe::run(cli, args, out),

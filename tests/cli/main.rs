@@ -16,6 +16,7 @@ mod log_show;
 mod portable;
 mod recovery;
 mod reparse;
+mod search;
 mod tables;
 mod tamper;
 mod transparency;
