@@ -10,6 +10,7 @@ pub mod changes;
 pub mod checkpoint;
 pub mod dedupe;
 pub mod export;
+pub mod filters;
 pub mod head;
 pub mod history;
 pub mod import;

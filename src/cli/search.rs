@@ -29,23 +29,9 @@ pub struct Args {
     #[arg(short = 'F', long)]
     pub fixed_strings: bool,
 
-    /// Only this article (a URL, key, id prefix or title words, as `thread`
-    /// takes).
-    #[arg(long, value_name = "ARTICLE")]
-    pub article: Option<String>,
-
-    /// Only comments by this author, exactly as shown.
-    #[arg(long, value_name = "NAME")]
-    pub author: Option<String>,
-
-    /// Only versions seen (fetched, else recorded) at or after TIME (RFC
-    /// 3339 with offset, or a date).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Only versions seen at or before TIME (a date includes that day).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    /// Which comments.
+    #[command(flatten)]
+    pub select: crate::cli::filters::Selection,
 
     /// Only versions with this status; repeatable.
     #[arg(long, value_enum)]
@@ -87,17 +73,15 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .case_insensitive(args.ignore_case)
         .build()
         .map_err(|e| Error::Usage(format!("pattern {:?}: {e}", args.pattern)))?;
-    let since = args.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
-    let until = args.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
+    args.select.times()?;
     let archive = open_views(cli)?;
-    let article =
-        args.article.as_deref().map(|a| crate::views::threads::resolve_article(&archive, a)).transpose()?;
+    let select = args.select.parse(&archive)?;
     let query = Query {
         pattern,
-        article,
-        author: args.author.clone(),
-        since,
-        until,
+        article: select.article,
+        author: select.author,
+        since: select.since,
+        until: select.until,
         status: args.status.iter().map(|s| s.name()).collect(),
     };
     let results = search::search(&archive, &query)?;

@@ -2,7 +2,7 @@
 
 use crate::cli::{open_views, Cli, Status};
 use crate::error::Result;
-use crate::tables::{self, Filter, Format, Table};
+use crate::tables::{self, Format, Table};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -25,42 +25,16 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Only this article (a URL, key, id prefix or title words, as `thread`
-    /// takes).
-    #[arg(long, value_name = "ARTICLE")]
-    pub article: Option<String>,
-
-    /// Only comments (and versions) by this author, exactly as shown.
-    #[arg(long, value_name = "NAME")]
-    pub author: Option<String>,
-
-    /// Only what was observed (fetched, else recorded) at or after TIME
-    /// (RFC 3339 with offset, or a date).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Only what was observed at or before TIME (a date includes that day).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    /// Which comments.
+    #[command(flatten)]
+    pub select: crate::cli::filters::Selection,
 }
 
 /// Runs `cairn table`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let filter = Filter {
-        since: args.since.as_deref().map(|s| tables::parse_time("--since", s)).transpose()?,
-        until: args.until.as_deref().map(|s| tables::parse_time("--until", s)).transpose()?,
-        author: args.author.clone(),
-        article: None,
-    };
+    args.select.times()?;
     let archive = open_views(cli)?;
-    let filter = Filter {
-        article: args
-            .article
-            .as_deref()
-            .map(|a| crate::views::threads::resolve_article(&archive, a))
-            .transpose()?,
-        ..filter
-    };
+    let filter = args.select.parse(&archive)?;
     let at = crate::views::as_of(&archive, crate::views::threads::NAME)?;
     if let Some(note) = crate::cli::output::as_of_note(&at) {
         tracing::warn!("the table shows the {}", note.trim_start_matches('(').trim_end_matches(')'));

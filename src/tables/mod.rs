@@ -212,6 +212,9 @@ impl Table {
     }
 }
 
+/// An instant: seconds since the Unix epoch and nanoseconds.
+pub type Instant = (i64, u32);
+
 /// Which rows to write.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -220,9 +223,9 @@ pub struct Filter {
     /// Only comments (and versions) by this author, exactly as shown.
     pub author: Option<String>,
     /// Only what was observed at or after this instant.
-    pub since: Option<(i64, u32)>,
+    pub since: Option<Instant>,
     /// Only what was observed at or before this instant.
-    pub until: Option<(i64, u32)>,
+    pub until: Option<Instant>,
 }
 
 impl Filter {
@@ -440,7 +443,7 @@ fn whole_versions(c: &threads::CommentView) -> usize {
 /// Parses `--since`/`--until`: an RFC 3339 time (`Z` or an offset) or a
 /// date (UTC: from its first instant for `--since`, to its last for
 /// `--until`).
-pub fn parse_time(flag: &str, s: &str) -> Result<(i64, u32)> {
+pub fn parse_time(flag: &str, s: &str) -> Result<Instant> {
     match Timestamp::parse_lenient(s, None) {
         Some(t @ Timestamp::Zoned(..)) => Ok(t.instant()),
         // A day given to --until includes the whole day.

@@ -1,0 +1,49 @@
+//! The selection options `table` and `search` share: one article, one
+//! author, a window of observation time.
+
+use crate::error::Result;
+use crate::store::Archive;
+use crate::tables::{Filter, Instant};
+
+/// `--article`, `--author`, `--since`, `--until`.
+#[derive(clap::Args, Debug)]
+pub struct Selection {
+    /// Only this article (a URL, key, id prefix or title words, as `thread`
+    /// takes).
+    #[arg(long, value_name = "ARTICLE")]
+    pub article: Option<String>,
+
+    /// Only comments by this author, exactly as shown.
+    #[arg(long, value_name = "NAME")]
+    pub author: Option<String>,
+
+    /// Only what was observed (fetched, else recorded) at or after TIME
+    /// (RFC 3339 with offset, or a date).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only what was observed at or before TIME (a date includes that day).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl Selection {
+    /// Checks the times (before the archive is opened, so a typo costs
+    /// nothing).
+    pub fn times(&self) -> Result<(Option<Instant>, Option<Instant>)> {
+        let since = self.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
+        let until = self.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
+        Ok((since, until))
+    }
+
+    /// Everything, the article looked up in `archive`'s views.
+    pub fn parse(&self, archive: &Archive) -> Result<Filter> {
+        let (since, until) = self.times()?;
+        let article = self
+            .article
+            .as_deref()
+            .map(|a| crate::views::threads::resolve_article(archive, a))
+            .transpose()?;
+        Ok(Filter { article, author: self.author.clone(), since, until })
+    }
+}
