@@ -35,6 +35,7 @@
 pub mod audit;
 pub mod cli;
 pub mod dedupe;
+pub mod diff;
 pub mod error;
 pub mod ingest;
 pub mod model;

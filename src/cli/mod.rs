@@ -9,6 +9,7 @@ pub mod cat;
 pub mod changes;
 pub mod checkpoint;
 pub mod dedupe;
+pub mod diff;
 pub mod export;
 pub mod filters;
 pub mod head;
@@ -95,6 +96,8 @@ pub enum Command {
     History(history::Args),
     /// Write a capture's raw bytes exactly as ingested.
     Cat(cat::Args),
+    /// Compare two captures of one page: comments added, removed, edited, moved.
+    Diff(diff::Args),
     /// Find comments whose text or author matches a pattern.
     Search(search::Args),
     /// Write a table (comments, versions, articles, captures, sightings) as CSV, JSON Lines or Parquet.
@@ -148,6 +151,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Cat(args) => cat::run(cli, args, out),
         Command::Table(args) => table::run(cli, args, out),
         Command::Search(args) => search::run(cli, args, out),
+        Command::Diff(args) => diff::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
         Command::Dedupe(args) => dedupe::run(cli, args, out),

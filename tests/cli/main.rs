@@ -7,6 +7,7 @@ mod compat;
 mod concurrency;
 mod crash;
 mod dedupe;
+mod diff;
 mod format_doc;
 mod full_disk;
 mod generated;

@@ -1,0 +1,107 @@
+//! `cairn diff` between captures of the sample page: removals, edits with
+//! a word diff, additions, moves, a partial capture's unseen comments, and
+//! captures picked by observation time.
+
+use crate::support::{fixture, Env};
+use crate::views::{rescrape, two_captures, SAMPLE};
+use serde_json::{json, Value};
+
+fn capture_ids(env: &Env) -> Vec<String> {
+    env.ok(&["log", "--json", "--kind", "capture"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap()[..12].to_string())
+        .collect()
+}
+
+fn authors(list: &Value) -> Vec<&str> {
+    list.as_array().unwrap().iter().map(|c| c["author"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_re_scrape_shows_its_removal_and_edit_with_a_word_diff() {
+    let env = Env::new();
+    two_captures(&env);
+    let ids = capture_ids(&env);
+    let d = env.ok(&["diff", &ids[0], &ids[1], "--json"]).json();
+    let d0 = &d["diffs"][0];
+    assert_eq!(authors(&d0["removed"]), ["Aristo"]);
+    assert_eq!(authors(&d0["edited"]), ["UFF"]);
+    assert_eq!(d0["added"], json!([]));
+    assert_eq!(d0["moved"], json!([]), "a removal above does not move the rest");
+    assert_eq!(
+        d0["edited"][0]["words"],
+        json!([{"op": "same", "text": "Military for Sale is Enemy’s Voice…..Do You? "},
+               {"op": "inserted", "text": "Really."}])
+    );
+    // The other way round: the removed comment is added back.
+    let back = env.ok(&["diff", &ids[1], &ids[0], "--json"]).json();
+    assert_eq!(authors(&back["diffs"][0]["added"]), ["Aristo"]);
+    assert_eq!(back["diffs"][0]["added"][0]["to_position"], json!(5));
+
+    let text = env.ok(&["diff", &ids[0], &ids[1]]).stdout;
+    assert!(text.contains("0 added, 1 removed, 1 edited, 0 moved"), "{text}");
+    assert!(text.contains("- removed · Aristo"), "{text}");
+    assert!(text.contains("Do You? {+Really.+}"), "{text}");
+}
+
+#[test]
+fn moves_partial_captures_and_times() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let page = std::fs::read_to_string(fixture(SAMPLE)).unwrap();
+    // Swap two top-level comments: Yaida's now comes before Mirza's.
+    let (m, y, a) = (
+        page.find("  • Mirza Zulfiqar Baig\n").unwrap(),
+        page.find("  • Yaida\n").unwrap(),
+        page.find("  • Aristo\n").unwrap(),
+    );
+    let swapped = format!("{}{}{}{}", &page[..m], &page[y..a], &page[m..y], &page[a..]);
+    let later = env.write("swapped.txt", swapped);
+    env.command(&["ingest", &later]).env("SOURCE_DATE_EPOCH", "1700003600").output().unwrap();
+    // A cut-off download of the re-scrape: partial.
+    let cut = rescrape();
+    let cut = &cut[..cut.find("  • Shah\n").unwrap() + 20];
+    let cut = env.write("cut.txt", cut);
+    let run = env.command(&["ingest", &cut]).env("SOURCE_DATE_EPOCH", "1700007200").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let ids = capture_ids(&env);
+    assert_eq!(ids.len(), 3);
+
+    let moved = env.ok(&["diff", &ids[0], &ids[1], "--json"]).json();
+    let d = &moved["diffs"][0];
+    assert_eq!(authors(&d["moved"]).len(), 1, "{d}");
+    assert!(["Yaida", "Mirza Zulfiqar Baig"].contains(&authors(&d["moved"])[0]));
+    assert_eq!(
+        (d["removed"].clone(), d["added"].clone(), d["edited"].clone()),
+        (json!([]), json!([]), json!([]))
+    );
+
+    // The partial capture removes nothing: the comments it does not show are unseen.
+    let partial = env.ok(&["diff", &ids[1], &ids[2], "--json"]).json();
+    let p = &partial["diffs"][0];
+    assert_eq!(p["to"]["complete"], json!(false));
+    assert_eq!(p["removed"], json!([]));
+    assert!(p["unseen"].as_array().unwrap().len() > 30, "{p}");
+    let text = env.ok(&["diff", &ids[1], &ids[2]]).stdout;
+    assert!(text.contains("not shown (partial capture)"), "{text}");
+
+    // By time: --from picks the last capture observed at or before it.
+    let by_time = env
+        .ok(&["diff", "kayani", "--from", "2023-11-14T22:30:00Z", "--to", "2023-11-14T23:30:00Z", "--json"])
+        .json();
+    assert_eq!(by_time["diffs"][0]["from"]["id"].as_str().unwrap()[..12], ids[0]);
+    assert_eq!(by_time["diffs"][0]["to"]["id"].as_str().unwrap()[..12], ids[1]);
+    let latest = env.ok(&["diff", "kayani", "--from", "2023-11-14T22:30:00Z", "--json"]).json();
+    assert_eq!(latest["diffs"][0]["to"]["id"].as_str().unwrap()[..12], ids[2]);
+    let none = env.run(&["diff", "kayani", "--from", "2020-01-01"]).expect_code(2);
+    assert!(none.stderr.contains("no capture of"), "{none}");
+
+    // Usage errors.
+    env.run(&["diff", "kayani"]).expect_code(2);
+    env.run(&["diff", &ids[0], &ids[1], "--from", "2023-11-14"]).expect_code(2);
+    let comment = env.ok(&["log", "--json", "--kind", "comment"]).stdout.lines().next().unwrap().to_string();
+    let comment: Value = serde_json::from_str(&comment).unwrap();
+    let not = env.run(&["diff", &comment["id"].as_str().unwrap()[..12], &ids[1]]).expect_code(2);
+    assert!(not.stderr.contains("not a capture"), "{not}");
+}
