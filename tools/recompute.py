@@ -52,7 +52,10 @@ def identity(e):
         return (s("cairn/v1/comment") + s(e["article"]) + opt(e["author"], s)
                 + opt(e["posted_at"], s) + s(e["body"]))
     if k == "article":
-        body = u64(len(e["body"])) + b"".join(s(p) for p in e["body"])
+        # The id hashes the paragraphs; `body` is them joined by blank lines.
+        if type(e["paragraphs"]) is not list or e["body"] != "\n\n".join(map(str, e["paragraphs"])):
+            raise ValueError("the article's body is not its paragraphs joined by blank lines")
+        body = u64(len(e["paragraphs"])) + b"".join(s(p) for p in e["paragraphs"])
         return (s("cairn/v1/article") + s(e["key"]) + opt(e["url"], s) + opt(e["title"], s)
                 + opt(e["published"], s) + opt(e["byline"], s) + body)
     if k == "capture":

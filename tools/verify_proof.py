@@ -217,7 +217,7 @@ def parse_leaf(data):
 COMMON = {"kind", "seq", "id", "recorded_at"}
 KEYS = {
     "comment": COMMON | {"article", "author", "posted_at", "body"},
-    "article": COMMON | {"key", "url", "title", "published", "byline", "body"},
+    "article": COMMON | {"key", "url", "title", "published", "byline", "body", "paragraphs"},
     "capture": COMMON | {"blob", "source", "source_url", "tz", "fetched_at", "format", "parser_version",
                          "declared_comments", "found_comments", "complete", "gaps", "articles"},
     "merge": COMMON | {"merge_kind", "keep", "fold", "reason"},

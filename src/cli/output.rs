@@ -19,7 +19,10 @@ pub fn entry_json(entry: &LogEntry) -> Value {
     v
 }
 
-/// The JSON object for an event's fields, with its `kind`.
+/// The JSON object for an event's fields, with its `kind`. An article's
+/// `body` is a string like a comment's (paragraphs separated by a blank
+/// line), so one JSON Lines stream has one type per field; its paragraphs
+/// as stored (what its id hashes) are in `paragraphs`.
 pub fn event_json(event: &Event) -> Value {
     match event {
         Event::Article(a) => json!({
@@ -29,7 +32,8 @@ pub fn event_json(event: &Event) -> Value {
             "title": a.title,
             "published": a.published.map(|t| t.canonical()),
             "byline": a.byline,
-            "body": a.body,
+            "body": a.body.join("\n\n"),
+            "paragraphs": a.body,
         }),
         Event::Comment(c) => json!({
             "kind": "comment",

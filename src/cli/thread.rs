@@ -57,7 +57,8 @@ pub fn thread_json(t: &ThreadView, at: &AsOf) -> Value {
         "title": t.article.as_ref().and_then(|a| a.title.clone()),
         "published": t.article.as_ref().and_then(|a| a.published.map(|p| p.canonical())),
         "byline": t.article.as_ref().and_then(|a| a.byline.clone()),
-        "body": t.article.as_ref().map(|a| a.body.clone()).unwrap_or_default(),
+        "body": t.article.as_ref().map(|a| a.body.join("\n\n")),
+        "paragraphs": t.article.as_ref().map(|a| a.body.clone()).unwrap_or_default(),
         "versions": t.summary.versions.iter().map(|v| v.to_hex()).collect::<Vec<_>>(),
     });
     let comments: Vec<Value> = t

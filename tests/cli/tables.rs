@@ -119,6 +119,24 @@ fn every_format_reads_back_in_duckdb_with_the_threads_counts_and_types() {
     );
     assert_eq!(first, vec![json!({"at": 1_332_921_720, "author": "ahmad"})]);
 
+    // `replay --emit jsonl` from a pipe: one row per event, and `body` one
+    // type (text) for articles and comments alike.
+    let events = env.ok(&["replay", "--emit", "jsonl"]).stdout;
+    let kinds = query(
+        &duckdb,
+        dir,
+        "SELECT kind, count(*) AS n, any_value(typeof(body)) AS body FROM read_json('/dev/stdin') \
+         WHERE kind IN ('article', 'comment') GROUP BY kind ORDER BY kind",
+        Some(events.as_bytes()),
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            json!({"kind": "article", "n": 1, "body": "VARCHAR"}),
+            json!({"kind": "comment", "n": 45, "body": "VARCHAR"})
+        ]
+    );
+
     // The other tables.
     for table in ["versions", "articles", "captures", "sightings"] {
         env.ok(&["table", table, "--format", "parquet", "-o", &format!("{table}.parquet")]);

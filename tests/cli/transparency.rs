@@ -300,6 +300,16 @@ fn verifiers_refuse_every_altered_proof_and_checkpoint() {
         }),
         &note,
     );
+    let article = env.ok(&["prove", "1"]).json();
+    assert_eq!(article["event"]["kind"], "article");
+    add(
+        "an article's body edited, its paragraphs kept (event)",
+        edit(&env, &article, "artbody.json", |p| {
+            let body = p["event"]["body"].as_str().unwrap().to_string();
+            p["event"]["body"] = format!("{body} (edited)").into();
+        }),
+        &note,
+    );
     let capture = env.ok(&["prove", &n.to_string()]).json();
     assert_eq!(capture["event"]["kind"], "capture");
     add(

@@ -94,7 +94,9 @@ fn the_sample_page_yields_its_facts() {
         article["key"],
         json!("title:2012-03-28:senior us commanders discuss border cooperation with kayani")
     );
-    let body = article["body"].as_array().unwrap();
+    let body = article["paragraphs"].as_array().unwrap();
+    let joined: Vec<&str> = body.iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(article["body"], json!(joined.join("\n\n")), "body is the paragraphs as one string");
     assert_eq!(body[0], body[1], "the doubled caption is kept as captured");
     assert!(body.last().unwrap().as_str().unwrap().starts_with("It was the highest-level exchange"));
 }
