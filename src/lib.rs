@@ -40,6 +40,7 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod search;
+pub mod site;
 pub mod store;
 pub mod tables;
 pub mod transparency;

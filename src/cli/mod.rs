@@ -26,6 +26,7 @@ pub mod reparse;
 pub mod replay;
 pub mod search;
 pub mod show;
+pub mod site;
 pub mod stats;
 pub mod table;
 pub mod thread;
@@ -98,6 +99,8 @@ pub enum Command {
     Cat(cat::Args),
     /// Compare two captures of one page: comments added, removed, edited, moved.
     Diff(diff::Args),
+    /// Write a static HTML site of the archive (threads, authors, captures).
+    Site(site::Args),
     /// Find comments whose text or author matches a pattern.
     Search(search::Args),
     /// Write a table (comments, versions, articles, captures, sightings) as CSV, JSON Lines or Parquet.
@@ -152,6 +155,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Table(args) => table::run(cli, args, out),
         Command::Search(args) => search::run(cli, args, out),
         Command::Diff(args) => diff::run(cli, args, out),
+        Command::Site(args) => site::run(cli, args, out),
         Command::Replay(args) => replay::run(cli, args, out),
         Command::Verify(args) => verify::run(cli, args, out),
         Command::Dedupe(args) => dedupe::run(cli, args, out),

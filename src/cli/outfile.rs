@@ -11,12 +11,20 @@ use std::path::Path;
 /// Refuses a destination inside the archive directory: it could replace one
 /// of the archive's own files (`export ARCHIVE/log/00000000.seg`).
 pub fn check_destination(archive: &Path, file: &Path) -> Result<()> {
-    let parent = match file.parent() {
+    // The nearest directory above `file` that exists (a site's directory
+    // may not exist yet).
+    let mut parent = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    while !parent.exists() && parent != Path::new(".") {
+        parent = match parent.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
     let (Ok(archive), Ok(parent)) = (archive.canonicalize(), parent.canonicalize()) else {
-        return Ok(()); // a missing directory fails when the file is written
+        return Ok(()); // no archive yet: nothing to overwrite
     };
     if parent.starts_with(&archive) {
         return Err(Error::Usage(format!(

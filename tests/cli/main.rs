@@ -18,6 +18,7 @@ mod portable;
 mod recovery;
 mod reparse;
 mod search;
+mod site;
 mod tables;
 mod tamper;
 mod transparency;

@@ -1,0 +1,48 @@
+//! `cairn site`: the archive as a static HTML site.
+
+use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Write a self-contained static HTML site of the archive into OUT-DIR
+/// (docs/site.md): an index of articles, a page per thread (page order,
+/// replies nested, removed comments marked and kept, edits with every
+/// version, partial captures labelled, charts of comments per hour and
+/// captures over time), a page per author and per capture with its raw
+/// bytes. No server, no script, no network. Run again, it rewrites only the
+/// pages whose article or author changed.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The directory to write (created if missing; never inside the archive).
+    #[arg(value_name = "OUT-DIR")]
+    pub out: PathBuf,
+
+    /// Print `{"out","written","unchanged","raw"}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cairn site`.
+pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    crate::cli::outfile::check_destination(&cli.archive, &args.out.join("index.html"))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let archive = open_views(cli)?;
+    let s = crate::site::write_site(&archive, &args.out, |page| tracing::debug!("wrote {page}"))?;
+    if args.json {
+        let v = serde_json::json!({"out": args.out.display().to_string(), "written": s.written, "unchanged": s.unchanged, "raw": s.raw});
+        writeln!(out, "{v}").map_err(stdout_error)?;
+    } else {
+        writeln!(
+            out,
+            "wrote {} to {} ({} unchanged, {} raw capture files written); open {}",
+            crate::cli::output::plural(s.written, "page"),
+            args.out.display(),
+            s.unchanged,
+            s.raw,
+            args.out.join("index.html").display()
+        )
+        .map_err(stdout_error)?;
+    }
+    Ok(Status::Ok)
+}

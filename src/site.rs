@@ -1,0 +1,514 @@
+//! A static HTML site of the archive (`cairn site OUT-DIR`): plain files,
+//! no server, no script, no network, readable in any browser.
+//!
+//! - `index.html`: every article (title, published, comments, removed,
+//!   captures, the last capture);
+//! - `a/SLUG.html`: one thread in page order, replies nested under their
+//!   parents, removed comments marked and kept, edited comments with every
+//!   version, partial captures labelled, and two small SVG charts
+//!   (comments per hour, captures over time);
+//! - `u/SLUG.html`: one author's timeline;
+//! - `c/ID.html`: one capture, linking `c/ID.raw`, its bytes exactly as
+//!   ingested (named `.raw` so a browser never runs a captured page).
+//!
+//! Incremental: `.cairn-site` in OUT-DIR records a digest of what each
+//! page was made from (the thread state, the author's timeline, the site
+//! format's version); a page whose digest is unchanged and whose file is
+//! there is not written again. Every file is written to a temporary name
+//! and renamed into place, so a reader never sees half a page.
+
+use crate::error::{Error, Result};
+use crate::model::{ArticleKey, Event, EventId, Seq, Timestamp};
+use crate::store::Archive;
+use crate::views::authors;
+use crate::views::thread_state::CaptureRef;
+use crate::views::threads::{self, CommentView, ParentKind, ThreadView};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Bump when pages change shape: every page is written again.
+const SITE_VERSION: u32 = 1;
+const MANIFEST: &str = ".cairn-site";
+
+/// What a run wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SiteSummary {
+    /// Pages written (new or changed).
+    pub written: u64,
+    /// Pages left as they were.
+    pub unchanged: u64,
+    /// Raw capture files written (each once: a capture never changes).
+    pub raw: u64,
+}
+
+/// The file name of an article or author page: 16 hex digits of BLAKE3
+/// over a domain and the name (stable across runs and machines).
+pub fn slug(domain: &str, name: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(domain.as_bytes()).update(&[0]).update(name.as_bytes());
+    h.finalize().to_hex()[..16].to_string()
+}
+
+/// An author page's slug: by the folded name, as the authors view groups
+/// names (`Tony C.` and `tony c.` are one author).
+pub fn author_slug(name: &str) -> String {
+    slug("author", &authors::fold(name))
+}
+
+/// HTML-escapes text.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Paragraphs of a body as HTML.
+fn paragraphs(body: &str) -> String {
+    body.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", esc(p).replace('\n', "<br>")))
+        .collect()
+}
+
+fn when(t: Option<&Timestamp>) -> String {
+    match t {
+        Some(t) => format!(
+            "<time datetime=\"{}\">{}</time>",
+            esc(&t.canonical()),
+            esc(&crate::cli::output::human_time(t))
+        ),
+        None => "<span class=\"unknown\">no time</span>".to_string(),
+    }
+}
+
+fn capture_label(c: &CaptureRef) -> String {
+    let partial = if c.complete { "" } else { " <span class=\"partial\">partial</span>" };
+    format!(
+        "<a href=\"../c/{}.html\">seq {}</a> ({}){partial}",
+        c.id.to_hex(),
+        c.seq,
+        esc(&crate::cli::thread::capture_when(c))
+    )
+}
+
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+a{color:#0645ad}nav{margin-bottom:1rem}.meta,.head{color:#555;font-size:.9rem}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}
+ol.thread,ol.replies{list-style:none;padding-left:0}ol.replies{margin-left:1.5rem;border-left:2px solid #ddd;padding-left:.75rem}
+li.comment{margin:.75rem 0}li.comment>.body{margin:.25rem 0}
+li.removed>.body{background:#fff0f0;border-left:3px solid #c33;padding-left:.5rem}
+.status{font-weight:600}.removed>.head .status{color:#c33}.edited>.head .status{color:#a60}
+.partial{background:#ffe9a8;padding:0 .3rem;border-radius:3px;font-size:.85rem}
+details.versions{font-size:.9rem;color:#444}details.versions li{margin:.3rem 0}
+figure{display:inline-block;margin:0 1.5rem 1rem 0}figcaption{font-size:.85rem;color:#555}
+svg rect{fill:#4a78c2}svg circle{fill:#4a78c2}svg circle.partial{fill:#e0a800}svg line{stroke:#999}
+";
+
+/// Writes the site into `out`; `progress` is told each page written.
+pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str)) -> Result<SiteSummary> {
+    for dir in ["a", "u", "c"] {
+        std::fs::create_dir_all(out.join(dir)).map_err(|e| Error::io(out.join(dir), e))?;
+    }
+    let manifest_path = out.join(MANIFEST);
+    let old: BTreeMap<String, String> = match std::fs::read(&manifest_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    };
+    let mut manifest: BTreeMap<String, String> = BTreeMap::new();
+    let mut summary = SiteSummary::default();
+    let mut page = |path: String, digest: String, make: &mut dyn FnMut() -> Result<String>| -> Result<()> {
+        let file = out.join(&path);
+        if old.get(&path) == Some(&digest) && file.exists() {
+            summary.unchanged += 1;
+        } else {
+            write_file(&file, make()?.as_bytes())?;
+            summary.written += 1;
+            progress(&path);
+        }
+        manifest.insert(path, digest);
+        Ok(())
+    };
+    page("style.css".into(), digest_of(&(SITE_VERSION, STYLE))?, &mut || Ok(STYLE.to_string()))?;
+
+    let articles = threads::list_articles(archive)?;
+    let mut index_rows = Vec::new();
+    let mut raws: Vec<CaptureRef> = Vec::new();
+    let mut raw_written = 0u64;
+    for art in &articles {
+        let Some(state) = threads::load_thread(archive, &art.key)? else { continue };
+        let digest = digest_of(&(SITE_VERSION, art, &state))?;
+        let path = format!("a/{}.html", slug("article", art.key.as_str()));
+        let removed = state.slots.iter().filter(|s| !state.is_present(s)).count();
+        index_rows.push((art.clone(), removed, path.clone()));
+        raws.extend(state.captures.iter().cloned());
+        page(path, digest, &mut || {
+            let view = threads::render(archive, art.clone(), &state)?;
+            Ok(thread_page(&view))
+        })?;
+    }
+
+    // Captures: a page each, and the raw bytes (a capture never changes).
+    raws.sort_by_key(|c| c.seq);
+    raws.dedup_by_key(|c| c.seq);
+    for c in &raws {
+        let raw_path = format!("c/{}.raw", c.id.to_hex());
+        let entry = archive.entry(c.seq)?;
+        let Event::Capture(cap) = &entry.event else {
+            return Err(Error::Corrupt(format!("seq {} is not a capture", c.seq)));
+        };
+        if !out.join(&raw_path).exists() {
+            let raw = archive.store().get_blob(&cap.blob)?;
+            if crate::model::BlobId(*blake3::hash(&raw).as_bytes()) != cap.blob {
+                return Err(Error::Corrupt(format!(
+                    "the stored bytes of blob {} do not hash to its id (`cairn verify` reports it)",
+                    cap.blob
+                )));
+            }
+            write_file(&out.join(&raw_path), &raw)?;
+            raw_written += 1;
+        }
+        let digest = digest_of(&(SITE_VERSION, c.seq.0, c.id.to_hex()))?;
+        page(format!("c/{}.html", c.id.to_hex()), digest, &mut || Ok(capture_page(c, cap, &articles)))?;
+    }
+
+    // Authors: one page each.
+    for info in authors::list_authors(archive)? {
+        let Some((info, entries)) = authors::timeline(archive, &info.display)? else { continue };
+        let digest = digest_of(&(
+            SITE_VERSION,
+            &info.display,
+            entries.iter().map(|e| (e.article.as_str(), &e.versions)).collect::<Vec<_>>(),
+        ))?;
+        let path = format!("u/{}.html", author_slug(&info.display));
+        page(path, digest, &mut || author_page(archive, &info.display, &entries, &articles))?;
+    }
+
+    // The index is small and names every article: always written.
+    write_file(&out.join("index.html"), index_page(&index_rows).as_bytes())?;
+    summary.written += 1;
+    let bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("site manifest: {e}")))?;
+    write_file(&manifest_path, &bytes)?;
+    summary.raw = raw_written;
+    Ok(summary)
+}
+
+/// A digest of what a page is made from (a cache key, not an id).
+fn digest_of(value: &impl serde::Serialize) -> Result<String> {
+    let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::Internal(format!("site digest: {e}")))?;
+    Ok(blake3::hash(&bytes).to_hex()[..32].to_string())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+fn head(title: &str, up: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} · cairn</title><link rel=\"stylesheet\" href=\"{up}style.css\"></head><body>\n",
+        esc(title)
+    )
+}
+
+fn index_page(rows: &[(threads::ArticleSummary, usize, String)]) -> String {
+    let mut s = head("Articles", "");
+    let _ = write!(s, "<h1>Articles</h1>\n<p class=\"meta\">{} articles</p>\n", rows.len());
+    s.push_str("<table><thead><tr><th>title</th><th>published</th><th>comments</th><th>removed</th><th>captures</th><th>last capture</th></tr></thead><tbody>\n");
+    for (a, removed, path) in rows {
+        let _ = writeln!(
+            s,
+            "<tr><td><a href=\"{path}\">{}</a></td><td>{}</td><td>{}</td><td>{removed}</td><td>{}</td><td>{}</td></tr>",
+            esc(a.title.as_deref().unwrap_or(a.key.as_str())),
+            when(a.published.as_ref()),
+            a.comments,
+            a.captures,
+            a.last_capture.map(|s| format!("seq {s}")).unwrap_or_default()
+        );
+    }
+    s.push_str("</tbody></table>\n</body></html>\n");
+    s
+}
+
+/// A bar chart of comments per hour (per day when the thread spans more
+/// than ten days), as inline SVG.
+fn comments_chart(comments: &[CommentView]) -> String {
+    let times: Vec<i64> = comments.iter().filter_map(|c| c.posted_at.map(|t| t.instant().0)).collect();
+    let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
+        return "<p class=\"meta\">no posted times</p>".into();
+    };
+    let bucket = if hi - lo > 10 * 86_400 { 86_400 } else { 3_600 };
+    let n = ((hi - lo) / bucket + 1) as usize;
+    let mut counts = vec![0u32; n];
+    for t in &times {
+        counts[((t - lo) / bucket) as usize] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(1).max(1);
+    let (w, h) = (360.0, 80.0);
+    let bw = w / n as f64;
+    let mut s = format!(
+        "<svg class=\"chart\" role=\"img\" aria-label=\"comments per {}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
+        if bucket == 3_600 { "hour" } else { "day" }
+    );
+    for (i, c) in counts.iter().enumerate() {
+        let bh = h * f64::from(*c) / f64::from(max);
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\"><title>{c}</title></rect>",
+            i as f64 * bw,
+            h - bh,
+            (bw - 1.0).max(0.5)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Captures over time: a dot per capture on a line (partial ones marked).
+fn captures_chart(captures: &[CaptureRef]) -> String {
+    let times: Vec<i64> = captures.iter().map(|c| c.observed_at().instant().0).collect();
+    let (lo, hi) = (times.iter().copied().min().unwrap_or(0), times.iter().copied().max().unwrap_or(0));
+    let (w, h) = (360.0, 30.0);
+    let span = (hi - lo).max(1) as f64;
+    let mut s = format!(
+        "<svg class=\"chart\" role=\"img\" aria-label=\"captures over time\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"><line x1=\"5\" y1=\"15\" x2=\"{}\" y2=\"15\"/>",
+        w - 5.0
+    );
+    for (c, t) in captures.iter().zip(&times) {
+        let x = 5.0 + (w - 10.0) * (t - lo) as f64 / span;
+        let class = if c.complete { "" } else { " class=\"partial\"" };
+        let _ =
+            write!(s, "<circle cx=\"{x:.1}\" cy=\"15\" r=\"4\"{class}><title>seq {}</title></circle>", c.seq);
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn thread_page(t: &ThreadView) -> String {
+    let title = t
+        .article
+        .as_ref()
+        .and_then(|a| a.title.clone())
+        .unwrap_or_else(|| t.summary.key.as_str().to_string());
+    let mut s = head(&title, "../");
+    s.push_str("<nav><a href=\"../index.html\">All articles</a></nav>\n");
+    let _ = writeln!(s, "<h1>{}</h1>", esc(&title));
+    let partial = t.captures.iter().filter(|c| !c.complete).count();
+    let removed = t.comments.iter().filter(|c| c.status == "removed").count();
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\">published {} · <code>{}</code> · {} · {} removed · {}{}</p>",
+        when(t.article.as_ref().and_then(|a| a.published.as_ref())),
+        esc(t.summary.key.as_str()),
+        crate::cli::output::plural(t.comments.len() as u64, "comment"),
+        removed,
+        crate::cli::output::plural(t.captures.len() as u64, "capture"),
+        if partial > 0 {
+            format!(" ({partial} <span class=\"partial\">partial</span>)")
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "<section class=\"charts\"><figure>{}<figcaption>comments per hour (posted)</figcaption></figure><figure>{}<figcaption>captures over time</figcaption></figure></section>",
+        comments_chart(&t.comments),
+        captures_chart(&t.captures)
+    );
+    s.push_str("<h2>Captures</h2>\n<ol class=\"captures\">\n");
+    for c in &t.captures {
+        let _ = writeln!(s, "<li>{}</li>", capture_label(c));
+    }
+    s.push_str("</ol>\n<h2>Comments</h2>\n");
+    // Children by parent position, in page order.
+    let pos: HashMap<EventId, usize> = t.comments.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.comments.len()];
+    let mut roots = Vec::new();
+    for (i, c) in t.comments.iter().enumerate() {
+        match c.parent.and_then(|(p, _)| pos.get(&p).copied()).filter(|&p| p < i) {
+            Some(p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
+    s.push_str("<ol class=\"thread\">\n");
+    // Iterative depth-first walk (a thread can nest deeply).
+    let mut stack: Vec<(usize, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
+    while let Some((i, closing)) = stack.pop() {
+        if closing {
+            if !children[i].is_empty() {
+                s.push_str("</ol>");
+            }
+            s.push_str("</li>\n");
+            continue;
+        }
+        comment_item(&mut s, &t.comments[i]);
+        stack.push((i, true));
+        if !children[i].is_empty() {
+            s.push_str("<ol class=\"replies\">\n");
+            for &c in children[i].iter().rev() {
+                stack.push((c, false));
+            }
+        }
+    }
+    s.push_str("</ol>\n</body></html>\n");
+    s
+}
+
+fn comment_item(s: &mut String, c: &CommentView) {
+    let whole = c.versions.iter().filter(|v| v.status != "truncated").count();
+    let mut classes = vec!["comment", c.status];
+    if whole > 1 {
+        classes.push("edited");
+    }
+    let status = match (&c.removed_since, c.status) {
+        (Some(r), "removed") => format!("removed since seq {}", r.seq),
+        (None, "removed") => "removed".to_string(),
+        _ if whole > 1 => format!("edited, {whole} versions"),
+        _ => String::new(),
+    };
+    let author = match &c.author {
+        Some(a) => format!("<a class=\"author\" href=\"../u/{}.html\">{}</a>", author_slug(a), esc(a)),
+        None => "<span class=\"author\">(no author)</span>".to_string(),
+    };
+    let mention = match c.parent {
+        Some((_, ParentKind::Mention)) => " · reply by @mention",
+        _ => "",
+    };
+    let _ = write!(
+        s,
+        "<li class=\"{}\" id=\"c-{}\" data-id=\"{}\" data-status=\"{}\"><div class=\"head\">{author} · {} · <a href=\"#c-{}\">{}</a>{mention}{}</div><div class=\"body\">{}</div>",
+        classes.join(" "),
+        c.id.short(),
+        c.id.to_hex(),
+        c.status,
+        when(c.posted_at.as_ref()),
+        c.id.short(),
+        c.id.short(),
+        if status.is_empty() { String::new() } else { format!(" · <span class=\"status\">{}</span>", esc(&status)) },
+        paragraphs(&c.body)
+    );
+    if c.versions.len() > 1 {
+        let _ = write!(s, "<details class=\"versions\"><summary>{} versions</summary><ol>", c.versions.len());
+        for v in &c.versions {
+            let _ = write!(
+                s,
+                "<li data-status=\"{}\"><span class=\"head\">{} · seen {} to {}</span>{}</li>",
+                v.status,
+                v.status,
+                capture_label(&v.first_seen),
+                capture_label(&v.last_seen),
+                paragraphs(&v.body)
+            );
+        }
+        s.push_str("</ol></details>");
+    }
+}
+
+fn capture_page(c: &CaptureRef, cap: &crate::model::Capture, articles: &[threads::ArticleSummary]) -> String {
+    let mut s = head(&format!("Capture seq {}", c.seq), "../");
+    s.push_str("<nav><a href=\"../index.html\">All articles</a></nav>\n");
+    let _ = writeln!(s, "<h1>Capture seq {}</h1>", c.seq);
+    let gaps: Vec<&str> = cap.gaps().iter().map(|g| g.code()).collect();
+    let _ = writeln!(
+        s,
+        "<table><tbody><tr><th>id</th><td><code>{}</code></td></tr><tr><th>observed</th><td>{}</td></tr>\
+         <tr><th>source</th><td>{}</td></tr><tr><th>format</th><td>{} (parser v{})</td></tr>\
+         <tr><th>complete</th><td>{}</td></tr><tr><th>comments</th><td>{} found{}</td></tr>\
+         <tr><th>raw bytes</th><td><a href=\"{}.raw\">blob {}</a> (exactly as ingested)</td></tr></tbody></table>",
+        c.id.to_hex(),
+        esc(&crate::cli::thread::capture_when(c)),
+        esc(&cap.source),
+        esc(&cap.format),
+        cap.parser_version,
+        if gaps.is_empty() { "yes".to_string() } else { format!("<span class=\"partial\">partial</span>: {}", gaps.join(", ")) },
+        cap.found_comments(),
+        cap.declared_comments.map(|d| format!(", {d} declared")).unwrap_or_default(),
+        c.id.to_hex(),
+        cap.blob.short(),
+    );
+    s.push_str("<h2>Articles</h2><ul>");
+    for a in &cap.articles {
+        let title = articles
+            .iter()
+            .find(|s| s.key == a.key || s.aliases.contains(&a.key))
+            .map(|s| (s.key.clone(), s.title.clone()));
+        match title {
+            Some((key, t)) => {
+                let _ = write!(
+                    s,
+                    "<li><a href=\"../a/{}.html\">{}</a> ({} comments)</li>",
+                    slug("article", key.as_str()),
+                    esc(t.as_deref().unwrap_or(key.as_str())),
+                    a.comments.len()
+                );
+            }
+            None => {
+                let _ = write!(s, "<li>{}</li>", esc(a.key.as_str()));
+            }
+        }
+    }
+    s.push_str("</ul>\n</body></html>\n");
+    s
+}
+
+fn author_page(
+    archive: &Archive,
+    name: &str,
+    entries: &[authors::TimelineEntry],
+    articles: &[threads::ArticleSummary],
+) -> Result<String> {
+    let latest: Vec<Seq> = entries.iter().filter_map(|e| e.seqs.last().copied()).collect();
+    let bodies = archive.entries_at_with(&latest, |e| match &e.event {
+        Event::Comment(c) => Ok(c.body.clone()),
+        _ => Err(Error::Corrupt(format!("seq {} in a timeline is not a comment", e.seq))),
+    })?;
+    let titles: HashMap<&ArticleKey, Option<&str>> =
+        articles.iter().map(|a| (&a.key, a.title.as_deref())).collect();
+    let mut s = head(name, "../");
+    s.push_str("<nav><a href=\"../index.html\">All articles</a></nav>\n");
+    let _ = writeln!(
+        s,
+        "<h1>{}</h1>\n<p class=\"meta\">{}</p>\n<ol class=\"timeline\">",
+        esc(name),
+        crate::cli::output::plural(entries.len() as u64, "comment")
+    );
+    for e in entries {
+        let Some(id) = e.versions.last() else { continue };
+        let body = e.seqs.last().and_then(|s| bodies.get(s)).map(String::as_str).unwrap_or("");
+        let title = titles.get(&e.article).copied().flatten().unwrap_or(e.article.as_str());
+        let edited = if e.versions.len() > 1 {
+            format!(" · edited, {} versions", e.versions.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "<li><div class=\"head\">{} · <a href=\"../a/{}.html#c-{}\">{}</a>{edited}</div><div class=\"body\">{}</div></li>",
+            when(e.posted_at.as_ref()),
+            slug("article", e.article.as_str()),
+            id.short(),
+            esc(title),
+            paragraphs(body)
+        );
+    }
+    s.push_str("</ol>\n</body></html>\n");
+    Ok(s)
+}

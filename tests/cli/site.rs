@@ -1,0 +1,149 @@
+//! `cairn site`: the pages, the raw captures, incremental runs, and the
+//! sample thread rendered by headless Chromium (when installed: .ci/run
+//! installs Debian's `chromium`), its DOM checked.
+
+use crate::support::{fixture, Env};
+use crate::views::{two_captures, SAMPLE};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A headless Chromium, or `None`, saying the browser test is skipped.
+fn chromium() -> Option<String> {
+    let candidates = match std::env::var("CAIRN_TEST_CHROMIUM") {
+        Ok(c) => vec![c],
+        Err(_) => vec!["chromium".into(), "chromium-browser".into(), "google-chrome".into()],
+    };
+    for c in &candidates {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return Some(c.clone());
+        }
+    }
+    eprintln!(
+        "SKIPPED the browser test: no Chromium among {candidates:?} (.ci/run installs Debian's chromium)"
+    );
+    None
+}
+
+fn headless(browser: &str, extra: &[&str], page: &Path) -> std::process::Output {
+    Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1100,1400"])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// The ids of the `<li>` elements enclosing the one whose id is `id`, as the
+/// browser serialized the DOM.
+fn enclosing(dom: &str, id: &str) -> Option<Vec<String>> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = dom;
+    while let Some(at) = rest.find("<li").into_iter().chain(rest.find("</li>")).min() {
+        if rest[at..].starts_with("</li>") {
+            stack.pop();
+            rest = &rest[at + 5..];
+            continue;
+        }
+        let tag_end = rest[at..].find('>').map(|e| at + e)?;
+        let tag = &rest[at..tag_end];
+        let this = tag.split("id=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string();
+        if this == id {
+            return Some(stack);
+        }
+        stack.push(this);
+        rest = &rest[tag_end..];
+    }
+    None
+}
+
+fn site_json(env: &Env, out: &Path) -> Value {
+    env.ok(&["site", &out.display().to_string(), "--json"]).json()
+}
+
+#[test]
+fn the_site_shows_the_thread_and_rewrites_only_what_changed() {
+    let env = Env::new();
+    two_captures(&env);
+    let out = env.dir.path().join("site");
+    let first = site_json(&env, &out);
+    assert_eq!(first["unchanged"], json!(0));
+    assert_eq!(first["raw"], json!(2));
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let comments = t["comments"].as_array().unwrap();
+    let article: Vec<PathBuf> =
+        std::fs::read_dir(out.join("a")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(article.len(), 1);
+    let html = std::fs::read_to_string(&article[0]).unwrap();
+    assert_eq!(html.matches("<li class=\"comment ").count(), 44);
+    assert!(html.contains("removed since seq"), "the removed comment is marked");
+    assert!(
+        html.contains("<details class=\"versions\"><summary>2 versions</summary>"),
+        "the edit's versions"
+    );
+    assert!(html.contains("<svg class=\"chart\""), "the charts");
+    assert!(!html.contains("<script"), "no script");
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains("Senior US commanders discuss border cooperation with Kayani"));
+
+    // The raw captures are the ingested bytes.
+    let ids: Vec<String> = env
+        .ok(&["log", "--json", "--kind", "capture"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let raw = std::fs::read(out.join("c").join(format!("{}.raw", ids[0]))).unwrap();
+    assert_eq!(raw, std::fs::read(fixture(SAMPLE)).unwrap());
+    assert!(std::fs::read_to_string(out.join("c").join(format!("{}.html", ids[1])))
+        .unwrap()
+        .contains(".raw\">blob"));
+
+    // Again: only the index is written.
+    let again = site_json(&env, &out);
+    assert_eq!((again["written"].clone(), again["raw"].clone()), (json!(1), json!(0)));
+    assert_eq!(again["unchanged"], json!(first["written"].as_u64().unwrap() - 1));
+    // A new capture of the article: its page is written again.
+    let third = env.write("third.txt", crate::views::rescrape().replace("A good start.", "A good start!"));
+    env.ok(&["ingest", &third]);
+    let changed = site_json(&env, &out);
+    assert!(changed["written"].as_u64().unwrap() >= 2, "{changed}");
+    assert!(std::fs::read_to_string(&article[0]).unwrap().contains("3 captures"));
+
+    // In a browser.
+    let Some(browser) = chromium() else { return };
+    let dom = headless(&browser, &["--dump-dom"], &article[0]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert_eq!(dom.matches("<li class=\"comment ").count(), 44, "44 comments in the DOM");
+    let id_of = |posted: &str| {
+        let c = comments.iter().find(|c| c["posted_at"] == json!(posted)).unwrap();
+        format!("c-{}", &c["id"].as_str().unwrap()[..12])
+    };
+    let (shah, reply) = (id_of("2012-03-28T13:33:00+05:00"), id_of("2012-03-28T14:07:00+05:00"));
+    let around = enclosing(&dom, &reply).expect("the reply is in the DOM");
+    assert_eq!(around.last(), Some(&shah), "the 2:07PM reply is nested under Shah's comment");
+    let removed = comments.iter().find(|c| c["status"] == json!("removed")).unwrap();
+    let removed_li = format!("id=\"c-{}\"", &removed["id"].as_str().unwrap()[..12]);
+    let at = dom.find(&removed_li).expect("the removed comment is kept");
+    let tag_start = dom[..at].rfind("<li").unwrap();
+    assert!(dom[tag_start..at].contains("removed"), "marked removed: {}", &dom[tag_start..at + 60]);
+    assert!(dom[at..].contains("What will come after GERONIMO????"));
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("site-thread.png");
+    let _ = std::fs::remove_file(&shot);
+    let run = headless(&browser, &[&format!("--screenshot={}", shot.display())], &article[0]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot of the page");
+}
+
+#[test]
+fn the_site_is_never_written_inside_the_archive() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let inside = env.archive.join("pages").join("site");
+    let run = env.run(&["site", &inside.display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains("inside the archive"), "{run}");
+    assert!(!env.archive.join("pages").exists(), "nothing is created inside the archive");
+}
