@@ -97,6 +97,23 @@ fn every_format_reads_back_in_duckdb_with_the_threads_counts_and_types() {
             "{source}"
         );
     }
+    // Comments per author equal `cairn authors` (an edited comment once).
+    let authors = env.ok(&["authors", "--json"]).json();
+    let mut want_authors: Vec<Value> = authors["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!({"author": a["author"], "n": a["comments"]}))
+        .collect();
+    want_authors.sort_by_key(|a| a["author"].as_str().unwrap().to_string());
+    let got_authors = query(
+        &duckdb,
+        dir,
+        "SELECT author, count(*) AS n FROM 'comments.parquet' WHERE author IS NOT NULL GROUP BY author ORDER BY author",
+        None,
+    );
+    assert_eq!(got_authors, want_authors);
+
     // Parquet's columns have real types.
     let types = query(
         &duckdb,
