@@ -121,11 +121,15 @@ pub fn compare(
     b_complete: bool,
 ) -> Result<CaptureDiff> {
     let (sa, sb) = (shown(state, a)?, shown(state, b)?);
-    let version_of =
-        |slot: usize, shown: &Shown| shown.items.iter().find(|(s, _, _)| *s == slot).map(|(_, v, _)| *v);
-    let parent_id = |p: Option<usize>, shown: &Shown| p.and_then(|p| version_of(p, shown));
     let in_a: HashMap<usize, usize> = sa.items.iter().enumerate().map(|(i, (s, _, _))| (*s, i)).collect();
     let in_b: HashMap<usize, usize> = sb.items.iter().enumerate().map(|(i, (s, _, _))| (*s, i)).collect();
+    // The version a capture showed of the comment a parent slot holds.
+    let parent_id = |p: Option<usize>, shown: &Shown, at: &HashMap<usize, usize>| {
+        p.and_then(|p| at.get(&p)).map(|&i| shown.items[i].1)
+    };
+    // A version only ever seen cut off is the same comment, not an edit.
+    let truncated =
+        |slot: usize, v: EventId| state.slots[slot].versions.iter().any(|x| x.id == v && x.truncated);
     let order_a: Vec<usize> = sa.items.iter().map(|(s, _, _)| *s).filter(|s| in_b.contains_key(s)).collect();
     let order_b: Vec<usize> = sb.items.iter().map(|(s, _, _)| *s).filter(|s| in_a.contains_key(s)).collect();
     let kept = common_order(&order_a, &order_b);
@@ -140,7 +144,7 @@ pub fn compare(
             to: None,
             from_position: Some(i),
             to_position: None,
-            from_parent: parent_id(parent, &sa),
+            from_parent: parent_id(parent, &sa, &in_a),
             to_parent: None,
         };
         if b_complete {
@@ -157,7 +161,7 @@ pub fn compare(
                 from_position: None,
                 to_position: Some(j),
                 from_parent: None,
-                to_parent: parent_id(parent, &sb),
+                to_parent: parent_id(parent, &sb, &in_b),
             });
             continue;
         };
@@ -167,10 +171,10 @@ pub fn compare(
             to: Some(version),
             from_position: Some(i),
             to_position: Some(j),
-            from_parent: parent_id(old_parent, &sa),
-            to_parent: parent_id(parent, &sb),
+            from_parent: parent_id(old_parent, &sa, &in_a),
+            to_parent: parent_id(parent, &sb, &in_b),
         };
-        if old != version {
+        if old != version && !truncated(slot, old) && !truncated(slot, version) {
             d.edited.push(change.clone());
         }
         if !kept_slots.contains(&slot) || old_parent != parent {

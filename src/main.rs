@@ -19,7 +19,12 @@ fn main() -> ExitCode {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         let result = cli::run(&cli, &mut out);
         let flushed = std::io::Write::flush(&mut out).map_err(cli::stdout_error);
-        result.and_then(|status| flushed.map(|()| status))
+        match (result, flushed) {
+            // A reader that went away (`| head`) does not change the status.
+            (Ok(status), Err(e)) if cli::is_broken_pipe(&e) => Ok(status),
+            (Ok(_), Err(e)) => Err(e),
+            (result, _) => result,
+        }
     };
     match result {
         Ok(Status::Ok) => ExitCode::SUCCESS,

@@ -3,9 +3,10 @@
 //! The log is read once, on two threads (each a half of the seqs, in
 //! order). Every comment version whose body or author matches the regular
 //! expression is kept as a small [`Hit`]; its author, posted time and body
-//! go to a spill file of that thread (an unlinked temporary file, gone when
-//! the process ends however it ends), so memory holds about 100 bytes per
-//! match, never the bodies, and printing in time order reads them back by
+//! go to a spill file of that thread (an unlinked temporary file in
+//! `TMPDIR`, gone when the process ends however it ends), so memory holds
+//! a few hundred bytes per match, never the bodies (unless `TMPDIR` is a
+//! RAM disk), and printing in time order reads them back by
 //! offset instead of decoding a log segment per match. Hits are then taken
 //! article by article: the thread state says each version's status
 //! (present, removed, superseded, truncated) and when it was seen, which
@@ -125,13 +126,18 @@ struct Scanned {
     spill: std::fs::File,
 }
 
-/// A temporary file no other process can see, removed at once (it lives as
-/// long as the handle).
+/// A temporary file in `TMPDIR` (else /tmp), readable by this user only
+/// and unlinked at once: it lives as long as the handle, whatever ends the
+/// process.
 fn spill_file() -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = std::env::temp_dir();
-    for n in 0..100u32 {
-        let path = dir.join(format!(".cairn-search-{}-{n}", std::process::id()));
-        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+    for _ in 0..16 {
+        let mut random = [0u8; 8];
+        getrandom::getrandom(&mut random).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        let path = dir.join(format!(".cairn-search-{}", crate::model::ids::to_hex(&random)));
+        // Readable by this user only, for the moment it has a name.
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path) {
             Ok(f) => {
                 let _ = std::fs::remove_file(&path);
                 return Ok(f);

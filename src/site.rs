@@ -8,8 +8,9 @@
 //!   version, partial captures labelled, and two small SVG charts
 //!   (comments per hour, captures over time);
 //! - `u/SLUG.html`: one author's timeline;
-//! - `c/ID.html`: one capture, linking `c/ID.raw`, its bytes exactly as
-//!   ingested (named `.raw` so a browser never runs a captured page).
+//! - `c/ID.html`: one capture, linking `c/ID.raw.txt`, its bytes exactly
+//!   as ingested (named `.txt` so that browsers and common servers show it
+//!   as plain text instead of rendering a captured page).
 //!
 //! Incremental: `.cairn-site` in OUT-DIR records a digest of what each
 //! page was made from (the thread state, the author's timeline, the site
@@ -25,7 +26,7 @@ use crate::views::thread_state::CaptureRef;
 use crate::views::threads::{self, CommentView, ParentKind, ThreadView};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bump when pages change shape: every page is written again.
 const SITE_VERSION: u32 = 1;
@@ -40,6 +41,8 @@ pub struct SiteSummary {
     pub unchanged: u64,
     /// Raw capture files written (each once: a capture never changes).
     pub raw: u64,
+    /// Pages of an earlier run removed (articles merged away).
+    pub removed: u64,
 }
 
 /// The file name of an article or author page: 16 hex digits of BLAKE3
@@ -141,9 +144,18 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
     page("style.css".into(), digest_of(&(SITE_VERSION, STYLE))?, &mut || Ok(STYLE.to_string()))?;
 
     let articles = threads::list_articles(archive)?;
+    // Every article key (merged ones too) -> the key its page is under,
+    // and its title.
+    let mut canon: Canon = HashMap::new();
+    for a in &articles {
+        for k in std::iter::once(&a.key).chain(&a.aliases) {
+            canon.insert(k, (&a.key, a.title.as_deref()));
+        }
+    }
     let mut index_rows = Vec::new();
     let mut raws: Vec<CaptureRef> = Vec::new();
     let mut raw_written = 0u64;
+    let mut raw_entries: Vec<(String, String)> = Vec::new();
     for art in &articles {
         let Some(state) = threads::load_thread(archive, &art.key)? else { continue };
         let digest = digest_of(&(SITE_VERSION, art, &state))?;
@@ -161,12 +173,17 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
     raws.sort_by_key(|c| c.seq);
     raws.dedup_by_key(|c| c.seq);
     for c in &raws {
-        let raw_path = format!("c/{}.raw", c.id.to_hex());
+        let raw_path = format!("c/{}.raw.txt", c.id.to_hex());
         let entry = archive.entry(c.seq)?;
         let Event::Capture(cap) = &entry.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", c.seq)));
         };
-        if !out.join(&raw_path).exists() {
+        // A raw file is kept only while it still hashes to the blob id (a
+        // crash or an edit may have left it short or changed).
+        let kept = std::fs::read(out.join(&raw_path))
+            .is_ok_and(|bytes| crate::model::BlobId(*blake3::hash(&bytes).as_bytes()) == cap.blob);
+        raw_entries.push((raw_path.clone(), cap.blob.to_hex()));
+        if !kept {
             let raw = archive.store().get_blob(&cap.blob)?;
             if crate::model::BlobId(*blake3::hash(&raw).as_bytes()) != cap.blob {
                 return Err(Error::Corrupt(format!(
@@ -177,8 +194,13 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
             write_file(&out.join(&raw_path), &raw)?;
             raw_written += 1;
         }
-        let digest = digest_of(&(SITE_VERSION, c.seq.0, c.id.to_hex()))?;
-        page(format!("c/{}.html", c.id.to_hex()), digest, &mut || Ok(capture_page(c, cap, &articles)))?;
+        let shown: Vec<(&str, Option<&str>)> = cap
+            .articles
+            .iter()
+            .map(|a| canon.get(&a.key).map_or((a.key.as_str(), None), |(k, t)| (k.as_str(), *t)))
+            .collect();
+        let digest = digest_of(&(SITE_VERSION, c.seq.0, c.id.to_hex(), &shown))?;
+        page(format!("c/{}.html", c.id.to_hex()), digest, &mut || Ok(capture_page(c, cap, &canon)))?;
     }
 
     // Authors: one page each.
@@ -187,21 +209,44 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
         let digest = digest_of(&(
             SITE_VERSION,
             &info.display,
-            entries.iter().map(|e| (e.article.as_str(), &e.versions)).collect::<Vec<_>>(),
+            entries
+                .iter()
+                .map(|e| (canon.get(&e.article).copied(), e.article.as_str(), &e.versions))
+                .collect::<Vec<_>>(),
         ))?;
         let path = format!("u/{}.html", author_slug(&info.display));
-        page(path, digest, &mut || author_page(archive, &info.display, &entries, &articles))?;
+        page(path, digest, &mut || author_page(archive, &info.display, &entries, &canon))?;
     }
 
     // The index is small and names every article: always written.
     write_file(&out.join("index.html"), index_page(&index_rows).as_bytes())?;
     summary.written += 1;
+    manifest.extend(raw_entries);
     let bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("site manifest: {e}")))?;
     write_file(&manifest_path, &bytes)?;
+    // Pages of articles merged away, authors and captures no longer shown:
+    // removed (only names this module writes: `a/`, `u/` or `c/` and a
+    // plain file name, whatever the old manifest says).
+    for path in old.keys().filter(|p| !manifest.contains_key(*p)) {
+        let mut parts = path.split('/');
+        let ok = matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some("a" | "u" | "c"), Some(name), None)
+                if !name.is_empty() && !name.starts_with('.') && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        );
+        if ok {
+            let _ = std::fs::remove_file(out.join(path));
+            summary.removed += 1;
+        }
+    }
     summary.raw = raw_written;
     Ok(summary)
 }
+
+/// Article keys (merged ones too) to the key their page is under and its
+/// title.
+type Canon<'a> = HashMap<&'a ArticleKey, (&'a ArticleKey, Option<&'a str>)>;
 
 /// A digest of what a page is made from (a cache key, not an id).
 fn digest_of(value: &impl serde::Serialize) -> Result<String> {
@@ -210,15 +255,21 @@ fn digest_of(value: &impl serde::Serialize) -> Result<String> {
     Ok(blake3::hash(&bytes).to_hex()[..32].to_string())
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed into place.
+/// Writes `bytes` to `path` through a new temporary file (never one that
+/// exists, nor a link), synced and renamed into place; on an error the
+/// temporary file is removed.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    use std::io::Write;
+    let (tmp, mut file) = crate::cli::outfile::create_temporary(path)?;
+    let result = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    }
+    result
 }
 
 fn head(title: &str, up: &str) -> String {
@@ -248,15 +299,22 @@ fn index_page(rows: &[(threads::ArticleSummary, usize, String)]) -> String {
     s
 }
 
+/// Bars a chart has at most.
+const MAX_BARS: i64 = 240;
+
 /// A bar chart of comments per hour (per day when the thread spans more
-/// than ten days), as inline SVG.
+/// than ten days, wider still past 240 bars), as inline SVG.
 fn comments_chart(comments: &[CommentView]) -> String {
     let times: Vec<i64> = comments.iter().filter_map(|c| c.posted_at.map(|t| t.instant().0)).collect();
     let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
         return "<p class=\"meta\">no posted times</p>".into();
     };
-    let bucket = if hi - lo > 10 * 86_400 { 86_400 } else { 3_600 };
-    let n = ((hi - lo) / bucket + 1) as usize;
+    // An hour a bar, a day past ten days, and never more than 240 bars (a
+    // thread with a misdated comment spans centuries).
+    let span = hi.saturating_sub(lo);
+    let unit = if span > 10 * 86_400 { 86_400 } else { 3_600 };
+    let bucket = unit.max(span / (MAX_BARS - 1) + 1);
+    let n = (span / bucket + 1) as usize;
     let mut counts = vec![0u32; n];
     for t in &times {
         counts[((t - lo) / bucket) as usize] += 1;
@@ -264,9 +322,13 @@ fn comments_chart(comments: &[CommentView]) -> String {
     let max = counts.iter().copied().max().unwrap_or(1).max(1);
     let (w, h) = (360.0, 80.0);
     let bw = w / n as f64;
+    let label = match bucket {
+        3_600 => "hour".to_string(),
+        86_400 => "day".to_string(),
+        b => format!("{} hours", b / 3_600),
+    };
     let mut s = format!(
-        "<svg class=\"chart\" role=\"img\" aria-label=\"comments per {}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
-        if bucket == 3_600 { "hour" } else { "day" }
+        "<svg class=\"chart\" role=\"img\" aria-label=\"comments per {label}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">"
     );
     for (i, c) in counts.iter().enumerate() {
         let bh = h * f64::from(*c) / f64::from(max);
@@ -405,6 +467,11 @@ fn comment_item(s: &mut String, c: &CommentView) {
         if status.is_empty() { String::new() } else { format!(" · <span class=\"status\">{}</span>", esc(&status)) },
         paragraphs(&c.body)
     );
+    // Every other version's id is an anchor too (an author's timeline
+    // links the version it knows as latest).
+    for v in c.versions.iter().filter(|v| v.id != c.id) {
+        let _ = write!(s, "<span id=\"c-{}\"></span>", v.id.short());
+    }
     if c.versions.len() > 1 {
         let _ = write!(s, "<details class=\"versions\"><summary>{} versions</summary><ol>", c.versions.len());
         for v in &c.versions {
@@ -422,7 +489,7 @@ fn comment_item(s: &mut String, c: &CommentView) {
     }
 }
 
-fn capture_page(c: &CaptureRef, cap: &crate::model::Capture, articles: &[threads::ArticleSummary]) -> String {
+fn capture_page(c: &CaptureRef, cap: &crate::model::Capture, canon: &Canon<'_>) -> String {
     let mut s = head(&format!("Capture seq {}", c.seq), "../");
     s.push_str("<nav><a href=\"../index.html\">All articles</a></nav>\n");
     let _ = writeln!(s, "<h1>Capture seq {}</h1>", c.seq);
@@ -432,7 +499,7 @@ fn capture_page(c: &CaptureRef, cap: &crate::model::Capture, articles: &[threads
         "<table><tbody><tr><th>id</th><td><code>{}</code></td></tr><tr><th>observed</th><td>{}</td></tr>\
          <tr><th>source</th><td>{}</td></tr><tr><th>format</th><td>{} (parser v{})</td></tr>\
          <tr><th>complete</th><td>{}</td></tr><tr><th>comments</th><td>{} found{}</td></tr>\
-         <tr><th>raw bytes</th><td><a href=\"{}.raw\">blob {}</a> (exactly as ingested)</td></tr></tbody></table>",
+         <tr><th>raw bytes</th><td><a href=\"{}.raw.txt\">blob {}</a> (exactly as ingested)</td></tr></tbody></table>",
         c.id.to_hex(),
         esc(&crate::cli::thread::capture_when(c)),
         esc(&cap.source),
@@ -446,17 +513,13 @@ fn capture_page(c: &CaptureRef, cap: &crate::model::Capture, articles: &[threads
     );
     s.push_str("<h2>Articles</h2><ul>");
     for a in &cap.articles {
-        let title = articles
-            .iter()
-            .find(|s| s.key == a.key || s.aliases.contains(&a.key))
-            .map(|s| (s.key.clone(), s.title.clone()));
-        match title {
+        match canon.get(&a.key) {
             Some((key, t)) => {
                 let _ = write!(
                     s,
                     "<li><a href=\"../a/{}.html\">{}</a> ({} comments)</li>",
                     slug("article", key.as_str()),
-                    esc(t.as_deref().unwrap_or(key.as_str())),
+                    esc(t.unwrap_or(key.as_str())),
                     a.comments.len()
                 );
             }
@@ -473,15 +536,13 @@ fn author_page(
     archive: &Archive,
     name: &str,
     entries: &[authors::TimelineEntry],
-    articles: &[threads::ArticleSummary],
+    canon: &Canon<'_>,
 ) -> Result<String> {
     let latest: Vec<Seq> = entries.iter().filter_map(|e| e.seqs.last().copied()).collect();
     let bodies = archive.entries_at_with(&latest, |e| match &e.event {
         Event::Comment(c) => Ok(c.body.clone()),
         _ => Err(Error::Corrupt(format!("seq {} in a timeline is not a comment", e.seq))),
     })?;
-    let titles: HashMap<&ArticleKey, Option<&str>> =
-        articles.iter().map(|a| (&a.key, a.title.as_deref())).collect();
     let mut s = head(name, "../");
     s.push_str("<nav><a href=\"../index.html\">All articles</a></nav>\n");
     let _ = writeln!(
@@ -493,7 +554,9 @@ fn author_page(
     for e in entries {
         let Some(id) = e.versions.last() else { continue };
         let body = e.seqs.last().and_then(|s| bodies.get(s)).map(String::as_str).unwrap_or("");
-        let title = titles.get(&e.article).copied().flatten().unwrap_or(e.article.as_str());
+        // The page the comment is on now (its article may have been merged).
+        let (key, title) = canon.get(&e.article).copied().unwrap_or((&e.article, None));
+        let title = title.unwrap_or(key.as_str());
         let edited = if e.versions.len() > 1 {
             format!(" · edited, {} versions", e.versions.len())
         } else {
@@ -503,7 +566,7 @@ fn author_page(
             s,
             "<li><div class=\"head\">{} · <a href=\"../a/{}.html#c-{}\">{}</a>{edited}</div><div class=\"body\">{}</div></li>",
             when(e.posted_at.as_ref()),
-            slug("article", e.article.as_str()),
+            slug("article", key.as_str()),
             id.short(),
             esc(title),
             paragraphs(body)

@@ -66,10 +66,11 @@ pub(super) fn scan_log(
     findings: &mut Vec<Finding>,
     mut progress: impl FnMut(u64),
 ) -> Result<LogFacts> {
-    // Sized for the head up front when that is plausible (growing the map
-    // would hold two of it at once); a head record that says more is only
-    // a finding, never an allocation.
-    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 24);
+    // Sized for the head up front when that is plausible (growing the table
+    // would hold two of it at once); a head record that says more is a
+    // finding, and costs at most a zeroed table for 4M ids whose pages are
+    // only touched as ids arrive (larger logs grow the table).
+    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 22);
     let mut f = LogFacts {
         seen: SeenIds::with_capacity(capacity),
         fingerprints: None,

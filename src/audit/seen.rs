@@ -17,15 +17,26 @@ const LOAD: (usize, usize) = (3, 4);
 /// Seqs must fit below the kind byte.
 const SEQ_BITS: u32 = 56;
 
-#[derive(Clone, Copy)]
-struct Slot {
-    id: [u8; 32],
-    /// The kind (1..=4) in the top byte, the seq below; zero: empty.
-    tagged: u64,
-    bucket: u64,
+/// One slot: the id's four words, then the seq with the kind (1..=4) in its
+/// top byte (zero: an empty slot), then the bucket fingerprint. Plain
+/// words, so a table of zeros is allocated zeroed: the pages of a table
+/// sized for a head that overstates the log are never touched.
+type Slot = [u64; 6];
+const TAGGED: usize = 4;
+const BUCKET: usize = 5;
+
+fn words(id: &EventId) -> [u64; 4] {
+    let b = id.as_bytes();
+    std::array::from_fn(|i| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])))
 }
 
-const EMPTY: Slot = Slot { id: [0; 32], tagged: 0, bucket: 0 };
+fn id_of(s: &Slot) -> EventId {
+    let mut b = [0u8; 32];
+    for i in 0..4 {
+        b[i * 8..i * 8 + 8].copy_from_slice(&s[i].to_ne_bytes());
+    }
+    EventId(b)
+}
 
 /// Every id read, each once.
 pub(super) struct SeenIds {
@@ -57,7 +68,7 @@ impl SeenIds {
     /// Room for `ids` ids without growing.
     pub fn with_capacity(ids: usize) -> SeenIds {
         let slots = (ids.saturating_add(1).saturating_mul(LOAD.1).div_ceil(LOAD.0)).max(16);
-        SeenIds { slots: vec![EMPTY; slots], len: 0, keys: Default::default() }
+        SeenIds { slots: vec![[0; 6]; slots], len: 0, keys: Default::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -68,9 +79,10 @@ impl SeenIds {
     fn find(&self, id: &EventId) -> usize {
         let n = self.slots.len();
         let mut i = (self.keys.hash_one(id.as_bytes()) % n as u64) as usize;
+        let want = words(id);
         loop {
             let s = &self.slots[i];
-            if s.tagged == 0 || s.id == *id.as_bytes() {
+            if s[TAGGED] == 0 || s[..4] == want {
                 return i;
             }
             i = if i + 1 == n { 0 } else { i + 1 };
@@ -80,9 +92,9 @@ impl SeenIds {
     /// What is known of `id`.
     pub fn get(&self, id: &EventId) -> Option<Seen> {
         let s = &self.slots[self.find(id)];
-        (s.tagged != 0).then(|| {
-            let (seq, kind, _) = untag(s.tagged);
-            (seq, kind, s.bucket)
+        (s[TAGGED] != 0).then(|| {
+            let (seq, kind, _) = untag(s[TAGGED]);
+            (seq, kind, s[BUCKET])
         })
     }
 
@@ -98,26 +110,27 @@ impl SeenIds {
         }
         let i = self.find(&id);
         let seq = seq.0.min((1 << SEQ_BITS) - 1);
-        self.slots[i] = Slot { id: *id.as_bytes(), tagged: tag(kind) << SEQ_BITS | seq, bucket };
+        let w = words(&id);
+        self.slots[i] = [w[0], w[1], w[2], w[3], tag(kind) << SEQ_BITS | seq, bucket];
         self.len += 1;
         None
     }
 
     /// Doubles the table (only when the head understated the log).
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.slots.len() * 2];
+        let doubled = vec![[0; 6]; self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
-        for s in old.into_iter().filter(|s| s.tagged != 0) {
-            let i = self.find(&EventId(s.id));
+        for s in old.into_iter().filter(|s| s[TAGGED] != 0) {
+            let i = self.find(&id_of(&s));
             self.slots[i] = s;
         }
     }
 
     /// Every id with what is known of it, in no order.
     pub fn iter(&self) -> impl Iterator<Item = (EventId, Seen)> + '_ {
-        self.slots.iter().filter(|s| s.tagged != 0).map(|s| {
-            let (seq, kind, _) = untag(s.tagged);
-            (EventId(s.id), (seq, kind, s.bucket))
+        self.slots.iter().filter(|s| s[TAGGED] != 0).map(|s| {
+            let (seq, kind, _) = untag(s[TAGGED]);
+            (id_of(s), (seq, kind, s[BUCKET]))
         })
     }
 }

@@ -32,6 +32,9 @@ enum Match {
 
 /// The one blob `target` names, or why not.
 pub fn resolve(archive: &crate::store::Archive, target: &str) -> Result<BlobId> {
+    if target.len() < 4 {
+        return Err(Error::Usage(format!("{target:?}: give at least 4 hex digits of a capture or blob id")));
+    }
     let prefix = HexPrefix::parse(target)
         .ok_or_else(|| Error::Usage(format!("{target:?} is not a hex prefix of a capture or blob id")))?;
     let mut matches = Vec::new();

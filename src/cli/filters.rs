@@ -44,6 +44,6 @@ impl Selection {
             .as_deref()
             .map(|a| crate::views::threads::resolve_article(archive, a))
             .transpose()?;
-        Ok(Filter { article, author: self.author.clone(), since, until })
+        Ok(Filter { article, author: self.author.clone(), since, until, pinned: None })
     }
 }

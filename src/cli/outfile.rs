@@ -36,6 +36,29 @@ pub fn check_destination(archive: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A new temporary file beside `file` (`.NAME.cairn-tmp-RANDOM`), created
+/// exclusively: never an existing file, never through a link someone left
+/// under that name.
+pub fn create_temporary(file: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let name =
+        file.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file name", file.display())))?;
+    for _ in 0..16 {
+        let mut random = [0u8; 8];
+        getrandom::getrandom(&mut random).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        let tmp = file.with_file_name(format!(
+            ".{}.cairn-tmp-{}",
+            name.to_string_lossy(),
+            crate::model::ids::to_hex(&random)
+        ));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&tmp, e)),
+        }
+    }
+    Err(Error::Internal(format!("no temporary file could be made beside {}", file.display())))
+}
+
 /// Runs `write` on standard output (`file` absent or `-`), or on a
 /// temporary file that replaces `file` only once everything was written
 /// and synced; on an error the temporary file is removed and `file` is
@@ -51,11 +74,8 @@ pub fn write_to(
         return out.flush().map_err(stdout_error);
     };
     check_destination(archive, file)?;
-    let name =
-        file.file_name().ok_or_else(|| Error::Usage(format!("{} is not a file name", file.display())))?;
-    let tmp = file.with_file_name(format!(".{}.cairn-tmp-{}", name.to_string_lossy(), std::process::id()));
+    let (tmp, f) = create_temporary(file)?;
     let result = (|| {
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
         write(&mut w)?;
         let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;

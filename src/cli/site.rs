@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(value_name = "OUT-DIR")]
     pub out: PathBuf,
 
-    /// Print `{"out","written","unchanged","raw"}`.
+    /// Print `{"out","written","unchanged","raw","removed"}`.
     #[arg(long)]
     pub json: bool,
 }
@@ -26,19 +26,21 @@ pub struct Args {
 /// Runs `cairn site`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     crate::cli::outfile::check_destination(&cli.archive, &args.out.join("index.html"))?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let archive = open_views(cli)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let s = crate::site::write_site(&archive, &args.out, |page| tracing::debug!("wrote {page}"))?;
     if args.json {
-        let v = serde_json::json!({"out": args.out.display().to_string(), "written": s.written, "unchanged": s.unchanged, "raw": s.raw});
+        let v = serde_json::json!({"out": args.out.display().to_string(), "written": s.written,
+                                   "unchanged": s.unchanged, "raw": s.raw, "removed": s.removed});
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
         writeln!(
             out,
-            "wrote {} to {} ({} unchanged, {} raw capture files written); open {}",
+            "wrote {} to {} ({} unchanged, {} removed, {} raw capture files written); open {}",
             crate::cli::output::plural(s.written, "page"),
             args.out.display(),
             s.unchanged,
+            s.removed,
             s.raw,
             args.out.join("index.html").display()
         )

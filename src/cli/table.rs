@@ -34,8 +34,11 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     args.select.times()?;
     let archive = open_views(cli)?;
-    let filter = args.select.parse(&archive)?;
+    let mut filter = args.select.parse(&archive)?;
     let at = crate::views::as_of(&archive, crate::views::threads::NAME)?;
+    if at.pinned {
+        filter.pinned = Some(at);
+    }
     if let Some(note) = crate::cli::output::as_of_note(&at) {
         tracing::warn!("the table shows the {}", note.trim_start_matches('(').trim_end_matches(')'));
     }

@@ -4,8 +4,8 @@
 //! it: status, versions, parent, aliases), `versions` (one row per comment
 //! version), `articles`, `captures` and `sightings` (capture x comment, in
 //! page order). Rows are produced one article (or one log entry) at a time
-//! and handed to a [`RowSink`], so memory stays bounded by the largest
-//! thread, never the archive; the writers (`write.rs`: CSV, JSON Lines,
+//! and handed to a [`RowSink`], so memory holds the largest thread and the
+//! list of article summaries, never the archive's comments; the writers (`write.rs`: CSV, JSON Lines,
 //! Parquet) stream them out.
 //!
 //! Times are instants: written as UTC (`2017-05-12T05:31:00Z`); a source
@@ -226,6 +226,9 @@ pub struct Filter {
     pub since: Option<Instant>,
     /// Only what was observed at or before this instant.
     pub until: Option<Instant>,
+    /// The point the views are pinned at (`replay --until`), if they are:
+    /// `captures` and `sightings` read the log and stop there too.
+    pub pinned: Option<crate::views::AsOf>,
 }
 
 impl Filter {
@@ -277,8 +280,18 @@ pub fn produce(archive: &Archive, table: Table, filter: &Filter, sink: &mut dyn 
         Table::Captures | Table::Sightings => {
             for entry in archive.entries_from(crate::model::Seq(1))? {
                 let entry = entry?;
+                if filter.pinned.as_ref().is_some_and(|p| entry.seq > p.seq) {
+                    break;
+                }
                 let Event::Capture(c) = &entry.event else { continue };
                 let observed = c.fetched_at.unwrap_or(entry.recorded_at);
+                // Pinned as observed up to a time: captures observed later
+                // are not in the views.
+                if let Some(until) = filter.pinned.as_ref().and_then(|p| p.observed_until.as_ref()) {
+                    if observed.instant() > until.instant() {
+                        continue;
+                    }
+                }
                 if !filter.instant(observed.instant())
                     || !c.articles.iter().any(|a| filter.article_matches(&a.key))
                 {

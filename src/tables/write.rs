@@ -99,7 +99,8 @@ impl RowSink for Csv<'_> {
                 Value::Int(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
                 Value::Time(s, n) => rfc3339(s, n),
-                Value::TextList(l) => l.join(" "),
+                // A JSON array: article keys may hold spaces and commas.
+                Value::TextList(l) => serde_json::to_string(&l).unwrap_or_default(),
             })
             .collect();
         write_csv_record(self.out, fields.iter().map(String::as_str))

@@ -93,15 +93,20 @@ fn the_site_shows_the_thread_and_rewrites_only_what_changed() {
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
         .collect();
-    let raw = std::fs::read(out.join("c").join(format!("{}.raw", ids[0]))).unwrap();
+    let raw_file = out.join("c").join(format!("{}.raw.txt", ids[0]));
+    let raw = std::fs::read(&raw_file).unwrap();
     assert_eq!(raw, std::fs::read(fixture(SAMPLE)).unwrap());
     assert!(std::fs::read_to_string(out.join("c").join(format!("{}.html", ids[1])))
         .unwrap()
-        .contains(".raw\">blob"));
+        .contains(".raw.txt\">blob"));
 
     // Again: only the index is written.
     let again = site_json(&env, &out);
     assert_eq!((again["written"].clone(), again["raw"].clone()), (json!(1), json!(0)));
+    // A raw file cut short (a crash, an edit) is written again.
+    std::fs::write(&raw_file, &raw[..100]).unwrap();
+    assert_eq!(site_json(&env, &out)["raw"], json!(1));
+    assert_eq!(std::fs::read(&raw_file).unwrap(), raw);
     assert_eq!(again["unchanged"], json!(first["written"].as_u64().unwrap() - 1));
     // A new capture of the article: its page is written again.
     let third = env.write("third.txt", crate::views::rescrape().replace("A good start.", "A good start!"));
