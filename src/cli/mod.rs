@@ -8,6 +8,7 @@ pub mod authors;
 pub mod cat;
 pub mod changes;
 pub mod checkpoint;
+pub mod completions;
 pub mod dedupe;
 pub mod diff;
 pub mod export;
@@ -125,6 +126,10 @@ pub enum Command {
     VerifyProof(verify_proof::Args),
     /// Make the keys that sign checkpoints.
     Key(key::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages (roff).
+    Man(completions::ManArgs),
 }
 
 /// How a command ended, when it did not fail.
@@ -166,6 +171,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
         Command::Prove(args) => prove::run(cli, args, out),
         Command::VerifyProof(args) => verify_proof::run(cli, args, out),
         Command::Key(args) => key::run(cli, args, out),
+        Command::Completions(args) => completions::completions(args, out),
+        Command::Man(args) => completions::man(args, out),
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod compat;
 mod concurrency;
+mod conventions;
 mod crash;
 mod dedupe;
 mod diff;

@@ -1,0 +1,104 @@
+//! Command-line conventions: shell completions that load, manual pages for
+//! every command, and docs/cli.md naming every option clap knows.
+
+use crate::support::Env;
+use clap::CommandFactory;
+use std::path::Path;
+
+#[test]
+fn the_bash_completion_script_loads_and_the_others_are_made() {
+    let env = Env::new();
+    let script = env.ok(&["completions", "bash"]).stdout;
+    let file = env.write("cairn.bash", &script);
+    let out = std::process::Command::new("bash")
+        .args(["-c", &format!("source '{file}' && complete -p cairn")])
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_cairn cairn"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let s = env.ok(&["completions", shell]).stdout;
+        assert!(s.contains("search") && s.contains("verify-proof"), "{shell} completes every command");
+    }
+    env.run(&["completions", "tcsh"]).expect_code(2);
+}
+
+#[test]
+fn man_writes_a_page_for_every_command() {
+    let env = Env::new();
+    let dir = env.dir.path().join("man");
+    env.ok(&["man", "--out", &dir.display().to_string()]);
+    let cmd = cairn::cli::Cli::command();
+    let mut names = vec!["cairn".to_string()];
+    for sub in cmd.get_subcommands() {
+        names.push(format!("cairn-{}", sub.get_name()));
+        for subsub in sub.get_subcommands() {
+            names.push(format!("cairn-{}-{}", sub.get_name(), subsub.get_name()));
+        }
+    }
+    for name in names {
+        let page = std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap_or_default();
+        assert!(page.contains(".TH"), "{name}.1 is a roff page");
+    }
+    let main_page = env.ok(&["man"]).stdout;
+    assert!(main_page.contains(".TH cairn") && main_page.contains("verify\\-proof"), "{main_page}");
+}
+
+/// The sections of docs/cli.md whose heading names `cairn WORDS`.
+fn sections<'a>(doc: &'a str, words: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let parts: Vec<&str> = doc.split("\n#").collect();
+    for part in parts {
+        let heading = part.lines().next().unwrap_or("");
+        let named = heading.split(" / ").any(|h| {
+            let h = h.trim_start_matches('#').trim();
+            h.strip_prefix(&format!("cairn {words}"))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' ') || rest.starts_with('['))
+        });
+        if named {
+            out.push(part);
+        }
+    }
+    out
+}
+
+#[test]
+fn docs_cli_md_names_every_option_clap_knows() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md")).unwrap();
+    let cmd = cairn::cli::Cli::command();
+    let globals: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .filter_map(|a| a.get_long().map(String::from))
+        .collect();
+    let mut missing = Vec::new();
+    for g in &globals {
+        if !doc.contains(&format!("`--{g}")) && !["version", "help", "verbose", "quiet"].contains(&g.as_str())
+        {
+            missing.push(format!("global --{g}"));
+        }
+    }
+    let mut check = |words: String, c: &clap::Command| {
+        let found = sections(&doc, &words);
+        if found.is_empty() {
+            missing.push(format!("a section for `cairn {words}`"));
+            return;
+        }
+        for arg in c.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if globals.iter().any(|g| g == long) || long == "help" {
+                continue;
+            }
+            if !found.iter().any(|s| s.contains(&format!("--{long}"))) {
+                missing.push(format!("`cairn {words} --{long}`"));
+            }
+        }
+    };
+    for sub in cmd.get_subcommands() {
+        check(sub.get_name().to_string(), sub);
+        for subsub in sub.get_subcommands() {
+            check(format!("{} {}", sub.get_name(), subsub.get_name()), subsub);
+        }
+    }
+    assert!(missing.is_empty(), "docs/cli.md does not document: {missing:#?}");
+}
