@@ -68,9 +68,11 @@ impl std::error::Error for InputError {}
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Another process holds the archive's lock.
-    #[error("archive {} is in use by another cairn process", .0.display())]
-    ArchiveInUse(PathBuf),
+    /// Another process holds the archive's lock (and, when it recorded
+    /// itself, which: `PID COMMAND`).
+    #[error("archive {} is in use by another cairn process{}; `--wait SECONDS` waits for it to finish (reading commands wait 30 s by default)",
+            .0.display(), .1.as_ref().map(|h| format!(": cairn {h}")).unwrap_or_default())]
+    ArchiveInUse(PathBuf, Option<String>),
     /// The archive directory does not exist.
     #[error("no archive at {} (`cairn ingest` creates one)", .0.display())]
     NoArchive(PathBuf),

@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let mut input = Some(lock);
         retry_while_in_use(cli, || match input.take() {
             Some(i) => portable::import_into(&cli.archive, i, "-"),
-            None => Err(Error::ArchiveInUse(cli.archive.clone())),
+            None => Err(Error::ArchiveInUse(cli.archive.clone(), None)),
         })?
     } else {
         if !args.file.is_file() {

@@ -55,10 +55,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
-    /// When the archive is in use by another cairn process, retry for up to
-    /// this many seconds instead of failing at once.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0, value_parser = parse_wait)]
-    pub wait: f64,
+    /// When the archive is in use by another cairn process, wait up to this
+    /// many seconds for it (default: 30 for commands that only read, 0 for
+    /// commands that write; 0 fails at once).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_wait)]
+    pub wait: Option<f64>,
 
     /// Less log output: errors only.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
@@ -141,8 +142,47 @@ pub enum Status {
     Problems,
 }
 
+impl Command {
+    /// The command's name, and whether it only reads the archive (it may
+    /// still bring the views up to date, as every reading command does).
+    pub fn describe(&self) -> (&'static str, bool) {
+        match self {
+            Command::Ingest(_) => ("ingest", false),
+            Command::Log(_) => ("log", true),
+            Command::Show(_) => ("show", true),
+            Command::Head(_) => ("head", true),
+            Command::Stats(_) => ("stats", true),
+            Command::Reparse(_) => ("reparse", false),
+            Command::Articles(_) => ("articles", true),
+            Command::Thread(_) => ("thread", true),
+            Command::Author(_) => ("author", true),
+            Command::Authors(_) => ("authors", true),
+            Command::Changes(_) => ("changes", true),
+            Command::History(_) => ("history", true),
+            Command::Cat(_) => ("cat", true),
+            Command::Table(_) => ("table", true),
+            Command::Search(_) => ("search", true),
+            Command::Diff(_) => ("diff", true),
+            Command::Site(_) => ("site", true),
+            Command::Replay(_) => ("replay", false),
+            Command::Verify(_) => ("verify", true),
+            Command::Dedupe(_) => ("dedupe", false),
+            Command::Export(_) => ("export", true),
+            Command::Import(_) => ("import", false),
+            Command::Repair(_) => ("repair", false),
+            Command::Checkpoint(_) => ("checkpoint", true),
+            Command::Prove(_) => ("prove", true),
+            Command::VerifyProof(_) => ("verify-proof", true),
+            Command::Key(_) => ("key", true),
+            Command::Completions(_) => ("completions", true),
+            Command::Man(_) => ("man", true),
+        }
+    }
+}
+
 /// Runs the parsed command line, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
+    crate::store::set_process_label(cli.command.describe().0);
     match &cli.command {
         Command::Ingest(args) => ingest::run(cli, args, out),
         Command::Log(args) => log::run(cli, args, out),
@@ -176,7 +216,6 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
     }
 }
 
-/// Runs `open` until it does not fail with "archive in use", for up to
 /// Parses `--wait`: seconds from 0 to a week.
 fn parse_wait(s: &str) -> std::result::Result<f64, String> {
     const WEEK: f64 = 7.0 * 24.0 * 3600.0;
@@ -186,13 +225,29 @@ fn parse_wait(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// `--wait` seconds.
+/// How long to wait for an archive another process holds: `--wait`, else
+/// 30 s for a command that only reads, none for one that writes.
+pub fn wait_seconds(cli: &Cli) -> f64 {
+    cli.wait.unwrap_or(if cli.command.describe().1 { 30.0 } else { 0.0 })
+}
+
+/// Runs `open` until it does not fail with "archive in use", for up to
+/// [`wait_seconds`], saying once on stderr whom it waits for.
 pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> Result<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(cli.wait.max(0.0));
+    let wait = wait_seconds(cli);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait.max(0.0));
+    let mut said = false;
     loop {
         match open() {
-            Err(Error::ArchiveInUse(p)) if std::time::Instant::now() < deadline => {
-                tracing::debug!("archive {} in use; waiting", p.display());
+            Err(Error::ArchiveInUse(p, holder)) if std::time::Instant::now() < deadline => {
+                if !said {
+                    let who = holder.map_or("another cairn process".to_string(), |h| format!("cairn {h}"));
+                    eprintln!(
+                        "cairn: waiting for {who} to finish with {} (up to {wait} s; --wait 0 fails at once)…",
+                        p.display()
+                    );
+                    said = true;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => return other,

@@ -352,3 +352,33 @@ pub fn read_leaves<S: LogStore + ?Sized>(store: &S, first: u64, count: u64) -> R
     }
     Ok(out)
 }
+
+/// What this process says it is in an archive's lock file (`PID COMMAND`),
+/// so another cairn waiting for the archive can name it.
+static PROCESS_LABEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the command this process runs, for [`record_holder`].
+pub fn set_process_label(command: &str) {
+    let _ = PROCESS_LABEL.set(command.to_string());
+}
+
+/// Writes `PID COMMAND` into the lock file this process now holds (best
+/// effort: the lock itself is what excludes others).
+pub fn record_holder(lock: &std::fs::File) {
+    use std::os::unix::fs::FileExt;
+    let label = PROCESS_LABEL.get().map_or("library", String::as_str);
+    let text = format!("{} {label}\n", std::process::id());
+    let _ = lock.set_len(0).and_then(|()| lock.write_all_at(text.as_bytes(), 0));
+}
+
+/// Who holds the lock file at `path`, as it recorded itself (`PID COMMAND`).
+pub fn lock_holder(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().next()?.trim();
+    let (pid, command) = line.split_once(' ')?;
+    let ok = pid.bytes().all(|b| b.is_ascii_digit())
+        && !pid.is_empty()
+        && command.len() <= 40
+        && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    ok.then(|| format!("{pid} ({command})"))
+}

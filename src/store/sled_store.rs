@@ -419,8 +419,10 @@ impl SledStore {
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::ArchiveInUse(root.to_path_buf())),
+            Ok(()) => crate::store::record_holder(&lock),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::ArchiveInUse(root.to_path_buf(), crate::store::lock_holder(&lock_path)))
+            }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let mut legacy = false;
@@ -479,7 +481,7 @@ impl SledStore {
         let (db, tree) = match opened {
             Ok(Ok(pair)) => pair,
             Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
-                return Err(Error::ArchiveInUse(root.to_path_buf()))
+                return Err(Error::ArchiveInUse(root.to_path_buf(), crate::store::lock_holder(&lock_path)))
             }
             Ok(Err(e)) => {
                 let e = Error::Sled(e);

@@ -122,7 +122,7 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut a = loop {
         match Archive::open(&path, OpenMode::MustExist) {
-            Err(Error::ArchiveInUse(_)) if std::time::Instant::now() < deadline => {
+            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
             other => break other.unwrap(),
@@ -148,10 +148,16 @@ fn second_open_is_refused_clearly() {
     let _first = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
     let second = Archive::open(&path, OpenMode::CreateIfMissing);
     match second {
-        Err(e @ Error::ArchiveInUse(_)) => {
+        Err(e @ Error::ArchiveInUse(..)) => {
+            // The holder recorded itself: this process, as a library user.
             assert_eq!(
                 e.to_string(),
-                format!("archive {} is in use by another cairn process", path.display())
+                format!(
+                    "archive {} is in use by another cairn process: cairn {} (library); `--wait SECONDS` \
+                     waits for it to finish (reading commands wait 30 s by default)",
+                    path.display(),
+                    std::process::id()
+                )
             )
         }
         Err(other) => panic!("wrong error: {other}"),

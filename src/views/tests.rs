@@ -626,7 +626,7 @@ pub(crate) fn reopen<T>(mut open: impl FnMut() -> Result<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         match open() {
-            Err(Error::ArchiveInUse(_)) if std::time::Instant::now() < deadline => {
+            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
             other => return other.unwrap(),

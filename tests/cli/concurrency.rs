@@ -28,27 +28,40 @@ fn a_second_process_gets_archive_in_use() {
             holder = spawn();
         }
         std::thread::sleep(Duration::from_millis(50));
-        if env.run(&["head"]).code == 2 && holder.try_wait().expect("wait").is_none() {
+        if env.run(&["--wait", "0", "head"]).code == 2 && holder.try_wait().expect("wait").is_none() {
             break;
         }
     }
+    // A writer fails at once, naming the holder and --wait.
     let second = env.run(&["ingest", &jsonl_fixture()]).expect_code(2);
-    assert!(
-        second
-            .stderr
-            .contains(&format!("archive {} is in use by another cairn process", env.archive.display())),
-        "{second}"
+    let named = format!(
+        "archive {} is in use by another cairn process: cairn {} (ingest); `--wait SECONDS` waits",
+        env.archive.display(),
+        holder.id()
     );
-    let run = env.run(&["head"]).expect_code(2);
+    assert!(second.stderr.contains(&named), "{second}");
+    let run = env.run(&["--wait", "0", "head"]).expect_code(2);
     assert!(run.stderr.contains("is in use"), "{run}");
 
+    // A reader waits (30 s by default), saying once whom for, and reads
+    // once the holder is done.
+    let reader =
+        env.command(&["head"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cairn starts");
+    std::thread::sleep(Duration::from_millis(300));
     let doc = "{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"while locked\"}\n";
     holder.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    let out_pid = holder.id();
     let out = holder.wait_with_output().unwrap();
     assert!(out.status.success(), "holder: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"comments\":{\"new\":1"));
     assert_ne!(env.head(), head, "the holder's document landed");
     assert!(env.head().starts_with("11 "));
+    let read = reader.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&read.stderr);
+    assert!(read.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("waiting for cairn").count(), 1, "said once: {stderr}");
+    assert!(stderr.contains(&format!("cairn {} (ingest)", out_pid)), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), env.head(), "it read after the holder");
 }
 
 #[test]
