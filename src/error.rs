@@ -74,7 +74,7 @@ pub enum Error {
             .0.display(), .1.as_ref().map(|h| format!(": cairn {h}")).unwrap_or_default())]
     ArchiveInUse(PathBuf, Option<String>),
     /// The archive directory does not exist.
-    #[error("no archive at {} (`cairn ingest` creates one)", .0.display())]
+    #[error("no archive at {} (`cairn ingest` creates one; another archive is chosen with --archive PATH or the CAIRN_ARCHIVE environment variable)", .0.display())]
     NoArchive(PathBuf),
     /// The directory exists but is not a cairn archive.
     #[error("{} is not a cairn archive: {reason}", .path.display())]

@@ -360,6 +360,15 @@ fn main() {
             })
         };
         match a.as_str() {
+            "-h" | "--help" => {
+                println!(
+                    "gen-tribune: writes synthetic Express Tribune scrapes with re-scrape drift into OUT_DIR/round-NN/,\n\
+                     and prints the counts a correct ingest of each round reports (one JSON object per round).\n\n\
+                     usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]\n\
+                     defaults: --articles 100 --comments 50 --rounds 3 --seed 1"
+                );
+                std::process::exit(0)
+            }
             "--articles" => p.articles = num("--articles"),
             "--comments" => p.comments = num("--comments"),
             "--rounds" => p.rounds = num("--rounds"),

@@ -48,10 +48,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     for a in &articles {
         text.push_str(&format!(
-            "{}  {:>5} comments  {:>3} captures  {}  {}  ({})\n",
+            "{}  {:>14}  {:>12}  {}  {}  ({})\n",
             a.latest.map(|i| i.short()).unwrap_or_else(|| "-".repeat(12)),
-            a.comments,
-            a.captures,
+            crate::cli::output::plural(a.comments, "comment"),
+            crate::cli::output::plural(a.captures, "capture"),
             human_opt_time(a.published.as_ref()),
             a.title.as_deref().unwrap_or("(untitled)"),
             a.key

@@ -227,7 +227,13 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = if args.dry_run && !cli.archive.exists() {
         Archive::in_memory()
     } else {
-        crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?
+        let existed = crate::store::is_archive(&cli.archive);
+        let archive = crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?;
+        if !existed && cli.quiet == 0 {
+            // A mistyped --archive would otherwise start a new archive silently.
+            eprintln!("cairn: created archive {}", cli.archive.display());
+        }
+        archive
     };
     let mut opts = opts;
     if args.dry_run {

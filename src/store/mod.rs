@@ -382,3 +382,8 @@ pub fn lock_holder(path: &std::path::Path) -> Option<String> {
         && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     ok.then(|| format!("{pid} ({command})"))
 }
+
+/// Whether `path` holds an archive (its marker file).
+pub fn is_archive(path: &std::path::Path) -> bool {
+    path.join(sled_store::MARKER).exists()
+}

@@ -54,7 +54,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 /// The marker file's name and contents.
-const MARKER: &str = "cairn-archive";
+/// The file that marks a directory as an archive.
+pub const MARKER: &str = "cairn-archive";
 const MARKER_TEXT: &str = "cairn archive\nformat 5\n";
 /// Format 5 whose log files may still end in segments no commit record
 /// closes (an archive of format 2 or 3 not appended to since): rewritten

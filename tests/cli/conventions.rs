@@ -102,3 +102,24 @@ fn docs_cli_md_names_every_option_clap_knows() {
     }
     assert!(missing.is_empty(), "docs/cli.md does not document: {missing:#?}");
 }
+
+#[test]
+fn a_first_run_says_what_it_did_and_where_to_look() {
+    let env = Env::new();
+    let fixture = crate::support::jsonl_fixture();
+    // A read on a missing archive names how to choose another.
+    let missing = env.run(&["log"]).expect_code(2);
+    assert!(
+        missing.stderr.contains("--archive PATH") && missing.stderr.contains("CAIRN_ARCHIVE"),
+        "{missing}"
+    );
+    assert!(!env.archive.exists(), "a read creates nothing");
+    // The first ingest says it created the archive; the next does not.
+    let first = env.ok(&["ingest", &fixture]);
+    assert!(first.stderr.contains(&format!("created archive {}", env.archive.display())), "{first}");
+    let again = env.ok(&["ingest", &fixture]);
+    assert!(!again.stderr.contains("created archive"), "{again}");
+    // Plurals.
+    let articles = env.ok(&["articles"]).stdout;
+    assert!(articles.contains(" 1 capture ") && !articles.contains("1 captures"), "{articles}");
+}
