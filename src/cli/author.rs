@@ -18,6 +18,19 @@ pub struct Args {
     #[arg(value_name = "NAME")]
     pub name: String,
 
+    /// Print at most N comments (the first N of the timeline).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Only comments posted at or after TIME (RFC 3339 with offset, or a
+    /// date); comments without a posted time are left out.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only comments posted at or before TIME (a date includes that day).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     /// Print `{"author":..,"comments":[...],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
@@ -25,9 +38,22 @@ pub struct Args {
 
 /// Runs `cairn author`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let since = args.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
+    let until = args.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
     let archive = open_views(cli)?;
-    let (info, entries) = authors::timeline(&archive, &args.name)?
-        .ok_or_else(|| Error::NotFound(format!("no author named {:?}", args.name)))?;
+    let (info, mut entries) = authors::timeline(&archive, &args.name)?.ok_or_else(|| {
+        let hint = suggest_authors(&archive, &args.name);
+        Error::NotFound(format!("no author named {:?}{hint}", args.name))
+    })?;
+    if since.is_some() || until.is_some() {
+        entries.retain(|e| {
+            e.posted_at.is_some_and(|t| {
+                let at = t.instant();
+                since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
+            })
+        });
+    }
+    entries.truncate(args.limit.unwrap_or(usize::MAX));
     let at = as_of(&archive, authors::NAME)?;
     let latest: Vec<Seq> = entries.iter().filter_map(|e| e.seqs.last().copied()).collect();
     // Only the bodies are kept, and rows are written as they are made: an
@@ -44,7 +70,13 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         if let Some(note) = as_of_note(&at) {
             writeln!(out, "{note}").map_err(stdout_error)?;
         }
-        writeln!(out, "{} · {} comments", info.display, info.comments).map_err(stdout_error)?;
+        let shown = if entries.len() as u64 == info.comments {
+            String::new()
+        } else {
+            format!(", {} shown", entries.len())
+        };
+        writeln!(out, "{} · {}{shown}", info.display, crate::cli::output::plural(info.comments, "comment"))
+            .map_err(stdout_error)?;
     }
     for (n, e) in entries.iter().enumerate() {
         let latest =
@@ -95,4 +127,57 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "],\"as_of\":{}}}", as_of_json(&at)).map_err(stdout_error)?;
     }
     Ok(Status::Ok)
+}
+
+/// `; did you mean …?` with up to five authors whose folded name contains
+/// the folded query or is within two edits of it, most comments first.
+fn suggest_authors(archive: &crate::store::Archive, name: &str) -> String {
+    let want = authors::fold(name);
+    let Ok(all) = authors::list_authors(archive) else { return String::new() };
+    let near: Vec<String> = all
+        .iter()
+        .filter(|a| {
+            let have = authors::fold(&a.display);
+            !want.is_empty()
+                && (have.contains(&want) || want.contains(&have) || within_two_edits(&have, &want))
+        })
+        .take(5)
+        .map(|a| format!("{:?} ({})", a.display, crate::cli::output::plural(a.comments, "comment")))
+        .collect();
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", near.join(" or "))
+    }
+}
+
+/// Whether `a` and `b` are at most two single-character edits apart.
+fn within_two_edits(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()] <= 2
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn two_edits_at_most() {
+        assert!(super::within_two_edits("tony c.", "tony c."));
+        assert!(super::within_two_edits("tony", "tomy"));
+        assert!(super::within_two_edits("aristo", "arsto"));
+        assert!(!super::within_two_edits("aristo", "ahmad"));
+        assert!(!super::within_two_edits("ab", "abcde"));
+    }
 }

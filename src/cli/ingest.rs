@@ -1,6 +1,6 @@
 //! `cairn ingest`: read scraped documents and append what is new.
 
-use crate::cli::output::plural;
+use crate::cli::output::{plural, printable};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::ingest::{collect_inputs, ingest_inputs, Format, IngestOptions, IngestReport};
@@ -231,7 +231,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let archive = crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?;
         if !existed && cli.quiet == 0 {
             // A mistyped --archive would otherwise start a new archive silently.
-            eprintln!("cairn: created archive {}", cli.archive.display());
+            eprintln!("cairn: created archive {}", printable(&cli.archive.display().to_string()));
         }
         archive
     };
@@ -269,11 +269,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     if cli.quiet == 0 {
         for w in &report.warnings {
-            eprintln!("cairn: warning: {w}");
+            eprintln!("cairn: warning: {}", printable(&w.to_string()));
         }
     }
     for e in &report.errors {
-        eprintln!("cairn: rejected {e}");
+        eprintln!("cairn: rejected {}", printable(&e.to_string()));
     }
     if args.json {
         writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;

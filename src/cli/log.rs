@@ -3,7 +3,7 @@
 use crate::cli::output::{entry_json, summary};
 use crate::cli::{open_existing, stdout_error, Cli, Status};
 use crate::error::Result;
-use crate::model::{EventKind, Seq};
+use crate::model::{EventKind, LogEntry, Seq};
 use std::io::Write;
 
 /// `--kind` values.
@@ -46,26 +46,76 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "K")]
     pub kind: Option<KindArg>,
 
+    /// Newest first (from the head down to --from).
+    #[arg(long)]
+    pub reverse: bool,
+
+    /// Only entries recorded at or after TIME (RFC 3339 with offset, or a
+    /// date).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only entries recorded at or before TIME (a date includes that day).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     /// One JSON object per entry and line.
     #[arg(long)]
     pub json: bool,
 }
 
+/// Entries read at once going backwards (one decode per log segment).
+const BACKWARDS_BATCH: u64 = 4096;
+
 /// Runs `cairn log`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let since = args.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
+    let until = args.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
     let archive = open_existing(cli)?;
     let kind = args.kind.map(EventKind::from);
-    let entries = archive
-        .entries_from(Seq(args.from.max(1)))?
-        .filter(|e| match (e, kind) {
-            (Ok(e), Some(k)) => e.event.kind() == k,
-            _ => true,
-        })
-        .take(args.limit.unwrap_or(usize::MAX));
-    for entry in entries {
+    let wanted = |e: &LogEntry| {
+        let at = e.recorded_at.instant();
+        kind.is_none_or(|k| e.event.kind() == k)
+            && since.is_none_or(|s| at >= s)
+            && until.is_none_or(|u| at <= u)
+    };
+    let from = args.from.max(1);
+    let mut left = args.limit.unwrap_or(usize::MAX);
+    if args.reverse {
+        // Backwards in batches: each batch's segments decoded once.
+        let mut hi = archive.head().seq.0;
+        while hi >= from && left > 0 {
+            let lo = hi.saturating_sub(BACKWARDS_BATCH - 1).max(from);
+            let seqs: Vec<Seq> = (lo..=hi).map(Seq).collect();
+            let mut batch = archive.entries_at_with(&seqs, |e| Ok(e.clone()))?;
+            for seq in (lo..=hi).rev() {
+                let entry = batch.remove(&Seq(seq)).ok_or(crate::error::Error::MissingEntry(Seq(seq)))?;
+                if left > 0 && wanted(&entry) {
+                    write_entry(out, &entry, args.json)?;
+                    left -= 1;
+                }
+            }
+            hi = lo - 1;
+        }
+        return Ok(Status::Ok);
+    }
+    for entry in archive.entries_from(Seq(from))? {
         let entry = entry?;
-        if args.json {
-            writeln!(out, "{}", entry_json(&entry))
+        if left == 0 {
+            break;
+        }
+        if wanted(&entry) {
+            write_entry(out, &entry, args.json)?;
+            left -= 1;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn write_entry(out: &mut dyn Write, entry: &LogEntry, json: bool) -> Result<()> {
+    {
+        if json {
+            writeln!(out, "{}", entry_json(entry))
         } else {
             writeln!(
                 out,
@@ -79,5 +129,5 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
         .map_err(stdout_error)?;
     }
-    Ok(Status::Ok)
+    Ok(())
 }

@@ -178,3 +178,31 @@ mod tests {
         assert_eq!(plural(2, "input"), "2 inputs");
     }
 }
+
+/// `s` with control characters escaped (`\n`, `\t`, `\u{1b}`...), for
+/// text that names files or echoes input on a terminal: a file name with a
+/// newline or an escape sequence is shown, never obeyed.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(super::printable("plain name.txt"), "plain name.txt");
+        assert_eq!(super::printable("a\nb\tc\u{1b}[31m"), "a\\nb\\tc\\u{1b}[31m");
+        assert_eq!(super::printable("caf\u{e9} \u{85}"), "caf\u{e9} \\u{85}");
+    }
+}

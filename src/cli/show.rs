@@ -64,7 +64,7 @@ fn write_text(e: &LogEntry, out: &mut dyn Write) -> std::io::Result<()> {
         }
         Event::Capture(c) => {
             writeln!(out, "blob:         {}", c.blob)?;
-            writeln!(out, "source:       {}", c.source)?;
+            writeln!(out, "source:       {}", crate::cli::output::printable(&c.source))?;
             writeln!(out, "source_url:   {}", opt(c.source_url.as_deref()))?;
             writeln!(out, "tz:           {}", opt(c.tz.as_deref()))?;
             writeln!(out, "fetched_at:   {}", c.fetched_at.map(|t| t.canonical()).as_deref().unwrap_or("-"))?;

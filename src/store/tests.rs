@@ -236,7 +236,21 @@ fn a_huge_articles_id_set_is_split_and_still_finds_every_duplicate() {
     }
     // The article's set is split into parts by the first byte of the ids.
     {
-        let db = sled::Config::new().path(root.join("db")).open().unwrap();
+        // sled's threads may hold its file lock a moment after the archive
+        // is dropped (seen on a loaded machine): retry for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let db = loop {
+            match sled::Config::new().path(root.join("db")).open() {
+                Ok(db) => break db,
+                Err(e)
+                    if std::time::Instant::now() < deadline
+                        && e.to_string().contains("could not acquire lock") =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
         let log = db.open_tree("log").unwrap();
         let key = [&b"d"[..], &buckets::article_bucket("https://example.com/a")[..]].concat();
         assert_eq!(log.get(key).unwrap().unwrap().as_ref(), &[2u8]);

@@ -200,6 +200,21 @@ pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary>
         Some(url) => all.iter().filter(|a| is(a, &url) || a.url.as_deref() == Some(url.as_str())).collect(),
         None => all.iter().filter(|a| is(a, query)).collect(),
     };
+    // Any variant of the article's URL (scheme, `www.`, trailing slash,
+    // tracking parameters: the folding `dedupe` uses).
+    let exact = match crate::dedupe::normalize::fold_url(query) {
+        Some(folded) if exact.is_empty() => {
+            let same = |u: &str| crate::dedupe::normalize::fold_url(u).as_deref() == Some(folded.as_str());
+            all.iter()
+                .filter(|a| {
+                    a.url.as_deref().is_some_and(same)
+                        || same(a.key.as_str())
+                        || a.aliases.iter().any(|k| same(k.as_str()))
+                })
+                .collect()
+        }
+        _ => exact,
+    };
     let matches: Vec<&ArticleSummary> = if !exact.is_empty() {
         exact
     } else {
@@ -223,12 +238,57 @@ pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary>
         }
     };
     match matches.as_slice() {
-        [] => Err(Error::NotFound(format!("no article matches {query:?}"))),
+        [] => Err(Error::NotFound(format!("no article matches {query:?}{}", suggest_articles(&all, query)))),
         [one] => Ok((*one).clone()),
-        many => Err(Error::AmbiguousArticle {
-            query: query.to_string(),
-            candidates: many.iter().map(|a| describe(a)).collect(),
-        }),
+        many => {
+            let mut candidates: Vec<String> = many.iter().take(MAX_CANDIDATES).map(|a| describe(a)).collect();
+            if many.len() > MAX_CANDIDATES {
+                candidates.push(format!(
+                    "… and {} more ({} in all; a longer query, a URL or an id prefix narrows it)",
+                    many.len() - MAX_CANDIDATES,
+                    many.len()
+                ));
+            }
+            Err(Error::AmbiguousArticle { query: query.to_string(), candidates })
+        }
+    }
+}
+
+/// Candidates an ambiguous article query lists at most.
+const MAX_CANDIDATES: usize = 20;
+
+/// `; did you mean: …` with up to three titles sharing the most words (of
+/// three letters or more) with `query`, or nothing.
+fn suggest_articles(all: &[ArticleSummary], query: &str) -> String {
+    let words = |s: &str| -> Vec<String> {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(String::from)
+            .collect()
+    };
+    let wanted = words(query);
+    if wanted.is_empty() {
+        return String::new();
+    }
+    let mut scored: Vec<(usize, &ArticleSummary)> = all
+        .iter()
+        .map(|a| {
+            let have = words(a.title.as_deref().unwrap_or(a.key.as_str()));
+            (wanted.iter().filter(|w| have.iter().any(|h| h.starts_with(w.as_str()))).count(), a)
+        })
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    let names: Vec<String> = scored
+        .iter()
+        .take(3)
+        .map(|(_, a)| format!("{:?}", a.title.as_deref().unwrap_or(a.key.as_str())))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", names.join(" or "))
     }
 }
 

@@ -123,3 +123,67 @@ fn a_first_run_says_what_it_did_and_where_to_look() {
     let articles = env.ok(&["articles"]).stdout;
     assert!(articles.contains(" 1 capture ") && !articles.contains("1 captures"), "{articles}");
 }
+
+#[test]
+fn lookups_take_url_variants_and_suggest_what_was_meant() {
+    let env = Env::new();
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    // The fixture's article is https://tribune.com.pk/story/356789/…/ ;
+    // http, no trailing slash, www. and a tracking parameter all find it.
+    for variant in [
+        "http://tribune.com.pk/story/356789/senior-us-commanders-discuss-border-cooperation-with-kayani",
+        "https://www.tribune.com.pk/story/356789/senior-us-commanders-discuss-border-cooperation-with-kayani/?utm_source=x",
+    ] {
+        let t = env.ok(&["thread", variant, "--json"]).json();
+        assert_eq!(t["comments"].as_array().unwrap().len(), 7, "{variant}");
+    }
+    let none = env.run(&["thread", "kayani border meeting tomorrow xyz"]).expect_code(2);
+    assert!(none.stderr.contains("did you mean \"Senior US commanders"), "{none}");
+    let author = env.run(&["author", "ahmd"]).expect_code(2);
+    assert!(author.stderr.contains("did you mean \"ahmad\""), "{author}");
+}
+
+#[test]
+fn log_and_author_take_time_windows_limits_and_reverse() {
+    let env = Env::new();
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let seqs = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["log", "--json"];
+        all.extend_from_slice(args);
+        env.ok(&all)
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+            .collect()
+    };
+    let forward = seqs(&[]);
+    let mut backward = seqs(&["--reverse"]);
+    backward.reverse();
+    assert_eq!(forward, backward);
+    assert_eq!(
+        seqs(&["--reverse", "--limit", "2"]),
+        vec![forward[forward.len() - 1], forward[forward.len() - 2]]
+    );
+    assert_eq!(seqs(&["--reverse", "--from", "8"]).last(), Some(&8));
+    // Everything was recorded at SOURCE_DATE_EPOCH, 2023-11-14T22:13:20Z.
+    assert_eq!(seqs(&["--since", "2023-11-15"]).len(), 0);
+    assert_eq!(seqs(&["--until", "2023-11-14"]), forward);
+    let timeline = |args: &[&str]| {
+        let mut all = vec!["author", "ahmad", "--json"];
+        all.extend_from_slice(args);
+        env.ok(&all).json()["comments"].as_array().unwrap().len()
+    };
+    let n = timeline(&[]);
+    assert!(n >= 1);
+    assert_eq!(timeline(&["--limit", "0"]), 0);
+    assert_eq!(timeline(&["--since", "2012-03-29"]) + timeline(&["--until", "2012-03-28"]), n);
+}
+
+#[test]
+fn file_names_with_control_characters_are_shown_escaped() {
+    let env = Env::new();
+    let bad = env.write("odd\nname\u{1b}[31m.txt", "this is not a page cairn knows\n");
+    let run = env.run(&["ingest", &bad]).expect_code(1);
+    assert!(run.stderr.contains("odd\\nname\\u{1b}[31m.txt"), "{run}");
+    assert!(!run.stderr.contains('\u{1b}'), "no raw escape reaches the terminal");
+}
