@@ -134,13 +134,27 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
 fn suggest_authors(archive: &crate::store::Archive, name: &str) -> String {
     let want = authors::fold(name);
     let Ok(all) = authors::list_authors(archive) else { return String::new() };
-    let near: Vec<String> = all
+    // Names within two edits first, then names containing the query (or
+    // contained in it, three letters at least); most comments first within each.
+    let mut near: Vec<(u8, &authors::AuthorInfo)> = all
         .iter()
-        .filter(|a| {
+        .filter_map(|a| {
             let have = authors::fold(&a.display);
-            !want.is_empty()
-                && (have.contains(&want) || want.contains(&have) || within_two_edits(&have, &want))
+            if want.is_empty() {
+                None
+            } else if within_two_edits(&have, &want) {
+                Some((0, a))
+            } else if have.contains(&want) || (have.chars().count() >= 3 && want.contains(&have)) {
+                Some((1, a))
+            } else {
+                None
+            }
         })
+        .collect();
+    near.sort_by_key(|(rank, a)| (*rank, std::cmp::Reverse(a.comments)));
+    let near: Vec<String> = near
+        .into_iter()
+        .map(|(_, a)| a)
         .take(5)
         .map(|a| format!("{:?} ({})", a.display, crate::cli::output::plural(a.comments, "comment")))
         .collect();

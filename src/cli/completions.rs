@@ -32,14 +32,19 @@ pub struct ManArgs {
 /// Runs `cairn completions`.
 pub fn completions(args: &CompletionsArgs, out: &mut dyn Write) -> Result<Status> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "cairn", out);
+    cmd.set_bin_name("cairn");
+    cmd.build();
+    // `generate` panics on a write error; a closed pipe is an error here.
+    clap_complete::Generator::try_generate(&args.shell, &cmd, out).map_err(stdout_error)?;
     out.flush().map_err(stdout_error)?;
     Ok(Status::Ok)
 }
 
 /// Runs `cairn man`.
 pub fn man(args: &ManArgs, out: &mut dyn Write) -> Result<Status> {
-    let cmd = Cli::command();
+    // Built, so every page lists the global options too.
+    let mut cmd = Cli::command();
+    cmd.build();
     let Some(dir) = &args.out else {
         clap_mangen::Man::new(cmd).render(out).map_err(stdout_error)?;
         return Ok(Status::Ok);

@@ -23,12 +23,10 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let s = if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin();
-        let lock = std::io::BufReader::new(stdin.lock());
-        let mut input = Some(lock);
-        retry_while_in_use(cli, || match input.take() {
-            Some(i) => portable::import_into(&cli.archive, i, "-"),
-            None => Err(Error::ArchiveInUse(cli.archive.clone(), None)),
-        })?
+        let mut input = std::io::BufReader::new(stdin.lock());
+        // An archive in use is found before anything is read: each retry
+        // starts from the same untouched input.
+        retry_while_in_use(cli, || portable::import_into(&cli.archive, &mut input, "-"))?
     } else {
         if !args.file.is_file() {
             return Err(Error::Usage(format!("{}: no such file", args.file.display())));

@@ -198,7 +198,7 @@ fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std:
         writeln!(
             out,
             "{}: {}, {} already archived, {} near-duplicates of archived comments; {effect}",
-            f.path,
+            printable(&f.path),
             plural(f.comments, "comment"),
             f.archived,
             f.near_duplicates
@@ -224,7 +224,7 @@ fn write_text(report: &IngestReport, dry_run: bool, out: &mut dyn Write) -> std:
 /// Runs `cairn ingest`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let opts = args.options()?;
-    let mut archive = if args.dry_run && !cli.archive.exists() {
+    let mut archive = if args.dry_run && !crate::store::is_archive(&cli.archive) {
         Archive::in_memory()
     } else {
         let existed = crate::store::is_archive(&cli.archive);
@@ -256,7 +256,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let views = crate::views::builtin();
     let report = ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |name| {
         if let Some(b) = &bar {
-            b.set_message(name.to_string());
+            b.set_message(printable(name).into_owned());
             b.inc(1);
         }
     })?;

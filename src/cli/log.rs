@@ -99,11 +99,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
         return Ok(Status::Ok);
     }
-    for entry in archive.entries_from(Seq(from))? {
+    let mut entries = archive.entries_from(Seq(from))?;
+    // The limit is checked before an entry is read: nothing past it is
+    // decoded.
+    while left > 0 {
+        let Some(entry) = entries.next() else { break };
         let entry = entry?;
-        if left == 0 {
-            break;
-        }
         if wanted(&entry) {
             write_entry(out, &entry, args.json)?;
             left -= 1;

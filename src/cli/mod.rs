@@ -147,7 +147,7 @@ impl Command {
     /// still bring the views up to date, as every reading command does).
     pub fn describe(&self) -> (&'static str, bool) {
         match self {
-            Command::Ingest(_) => ("ingest", false),
+            Command::Ingest(a) => ("ingest", a.dry_run),
             Command::Log(_) => ("log", true),
             Command::Show(_) => ("show", true),
             Command::Head(_) => ("head", true),
@@ -164,9 +164,9 @@ impl Command {
             Command::Search(_) => ("search", true),
             Command::Diff(_) => ("diff", true),
             Command::Site(_) => ("site", true),
-            Command::Replay(_) => ("replay", false),
+            Command::Replay(a) => ("replay", a.emit.is_some()),
             Command::Verify(_) => ("verify", true),
-            Command::Dedupe(_) => ("dedupe", false),
+            Command::Dedupe(a) => ("dedupe", !a.apply),
             Command::Export(_) => ("export", true),
             Command::Import(_) => ("import", false),
             Command::Repair(_) => ("repair", false),
@@ -240,7 +240,7 @@ pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> 
     loop {
         match open() {
             Err(Error::ArchiveInUse(p, holder)) if std::time::Instant::now() < deadline => {
-                if !said {
+                if !said && cli.quiet == 0 {
                     let who = holder.map_or("another cairn process".to_string(), |h| format!("cairn {h}"));
                     eprintln!(
                         "cairn: waiting for {who} to finish with {} (up to {wait} s; --wait 0 fails at once)…",

@@ -22,6 +22,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let blobs = store.blob_ids()?.len() as u64;
     let blob_bytes = store.blob_bytes()?;
     let disk = store.disk_usage()?.unwrap_or(0);
+    // Where the stored views stand (pinned by `replay --until`, or not).
+    // (Only when views exist: asking would create an empty tree.)
+    let views = match store.tree_names()?.is_empty() {
+        true => None,
+        false => crate::views::as_of(&archive, crate::views::threads::NAME).ok(),
+    };
     if args.json {
         let v = json!({
             "entries": head.seq.0,
@@ -33,6 +39,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             "blob_bytes": blob_bytes,
             "disk_bytes": disk,
             "head": {"seq": head.seq.0, "hash": head.hash.to_hex()},
+            "views": views.as_ref().map(crate::cli::output::as_of_json),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
@@ -48,7 +55,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             human_bytes(disk),
             head.checkpoint()
         );
-        out.write_all(text.as_bytes()).map_err(stdout_error)?;
+        let views = match &views {
+            Some(v) if v.pinned => format!(
+                "views:     pinned at seq {}{} by `cairn replay --until` (`cairn replay` returns to the present)\n",
+                v.seq,
+                v.observed_until.map(|t| format!(", as observed up to {}", t.canonical())).unwrap_or_default()
+            ),
+            Some(v) => format!("views:     at seq {}\n", v.seq),
+            None => String::new(),
+        };
+        out.write_all(format!("{text}{views}").as_bytes()).map_err(stdout_error)?;
     }
     Ok(Status::Ok)
 }

@@ -368,18 +368,28 @@ pub fn record_holder(lock: &std::fs::File) {
     use std::os::unix::fs::FileExt;
     let label = PROCESS_LABEL.get().map_or("library", String::as_str);
     let text = format!("{} {label}\n", std::process::id());
-    let _ = lock.set_len(0).and_then(|()| lock.write_all_at(text.as_bytes(), 0));
+    // Written, then cut to its length: a reader never sees an empty file.
+    let _ = lock.write_all_at(text.as_bytes(), 0).and_then(|()| lock.set_len(text.len() as u64));
 }
 
 /// Who holds the lock file at `path`, as it recorded itself (`PID COMMAND`).
+/// A record of a process that is gone (a holder that did not record itself
+/// leaves the last one) names no one.
 pub fn lock_holder(path: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(128).read_to_string(&mut text).ok()?;
     let line = text.lines().next()?.trim();
     let (pid, command) = line.split_once(' ')?;
-    let ok = pid.bytes().all(|b| b.is_ascii_digit())
-        && !pid.is_empty()
+    let ok = (1..=10).contains(&pid.len())
+        && pid.bytes().all(|b| b.is_ascii_digit())
         && command.len() <= 40
-        && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && std::path::Path::new("/proc").join(pid).exists();
     ok.then(|| format!("{pid} ({command})"))
 }
 

@@ -482,7 +482,8 @@ impl SledStore {
         let (db, tree) = match opened {
             Ok(Ok(pair)) => pair,
             Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
-                return Err(Error::ArchiveInUse(root.to_path_buf(), crate::store::lock_holder(&lock_path)))
+                // Our own record is in the lock file by now: name no one.
+                return Err(Error::ArchiveInUse(root.to_path_buf(), None));
             }
             Ok(Err(e)) => {
                 let e = Error::Sled(e);

@@ -297,8 +297,8 @@ pub fn describe(a: &ArticleSummary) -> String {
     format!(
         "{}  {}  ({})",
         a.latest.map(|i| i.short()).unwrap_or_else(|| "-".repeat(12)),
-        a.title.as_deref().unwrap_or("(untitled)"),
-        a.key
+        crate::cli::output::printable(a.title.as_deref().unwrap_or("(untitled)")),
+        crate::cli::output::printable(a.key.as_str())
     )
 }
 

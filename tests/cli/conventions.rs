@@ -21,6 +21,18 @@ fn the_bash_completion_script_loads_and_the_others_are_made() {
         assert!(s.contains("search") && s.contains("verify-proof"), "{shell} completes every command");
     }
     env.run(&["completions", "tcsh"]).expect_code(2);
+    // A reader that stops early (`| head -1`) is not an error, nor a panic.
+    let mut child = env
+        .command(&["completions", "zsh"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -39,6 +51,7 @@ fn man_writes_a_page_for_every_command() {
     for name in names {
         let page = std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap_or_default();
         assert!(page.contains(".TH"), "{name}.1 is a roff page");
+        assert!(page.contains("\\-\\-archive"), "{name}.1 lists the global options");
     }
     let main_page = env.ok(&["man"]).stdout;
     assert!(main_page.contains(".TH cairn") && main_page.contains("verify\\-proof"), "{main_page}");
@@ -119,6 +132,17 @@ fn a_first_run_says_what_it_did_and_where_to_look() {
     assert!(first.stderr.contains(&format!("created archive {}", env.archive.display())), "{first}");
     let again = env.ok(&["ingest", &fixture]);
     assert!(!again.stderr.contains("created archive"), "{again}");
+    // A dry run into an empty directory creates nothing.
+    let empty = env.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let dry = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--archive", &empty.display().to_string(), "ingest", "--dry-run", &fixture])
+        .env_remove("CAIRN_ARCHIVE")
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "a dry run writes nothing");
+    assert!(!String::from_utf8_lossy(&dry.stderr).contains("created archive"));
     // Plurals.
     let articles = env.ok(&["articles"]).stdout;
     assert!(articles.contains(" 1 capture ") && !articles.contains("1 captures"), "{articles}");

@@ -205,6 +205,9 @@ fn replay_gives_byte_identical_output_and_travels_in_time() {
     assert_eq!(by_author(comments, "UFF")[0]["versions"].as_array().unwrap().len(), 1);
     assert_eq!(t["captures"].as_array().unwrap().len(), 1);
     assert!(env.ok(&["thread", "kayani"]).stdout.starts_with(&format!("(views as of seq {first}, pinned")));
+    // stats says so too.
+    assert_eq!(env.ok(&["stats", "--json"]).json()["views"]["pinned"], json!(true));
+    assert!(env.ok(&["stats"]).stdout.contains(&format!("views:     pinned at seq {first}")));
 
     // Pinned views stay in the past while the log grows...
     env.ok(&["ingest", &jsonl_fixture()]);
@@ -212,6 +215,7 @@ fn replay_gives_byte_identical_output_and_travels_in_time() {
     // ...until a plain replay returns to the present.
     env.ok(&["replay"]);
     assert_eq!(env.ok(&["articles", "--json"]).json()["articles"].as_array().unwrap().len(), 2);
+    assert_eq!(env.ok(&["stats", "--json"]).json()["views"]["pinned"], json!(false));
     let id = t["article"]["id"].as_str().unwrap().to_string();
     let t = env.ok(&["thread", &id, "--json"]).json();
     assert_eq!(t["as_of"]["pinned"], json!(false));
