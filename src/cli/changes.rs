@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(value_name = "ARTICLE")]
     pub article: Option<String>,
 
-    /// Print a JSON list of change records.
+    /// Print `{"changes":[...],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
 }
@@ -65,7 +65,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let records = changes::changes(&archive, key.as_ref())?;
     if args.json {
         let list: Vec<_> = records.iter().map(record_json).collect();
-        writeln!(out, "{}", serde_json::Value::Array(list)).map_err(stdout_error)?;
+        let at = crate::views::as_of(&archive, crate::views::changes::NAME)?;
+        let v = json!({"changes": list, "as_of": crate::cli::output::as_of_json(&at)});
+        writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
     // Every comment the listing names, read with one decode per segment.

@@ -77,6 +77,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 "capture": capture_json(cap),
                 "version": shown.map(|s| s.to_hex()),
             })).collect::<Vec<_>>(),
+            "as_of": crate::cli::output::as_of_json(&crate::views::as_of(&archive, crate::views::threads::NAME)?),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);

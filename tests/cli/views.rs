@@ -133,7 +133,9 @@ fn authors_and_timelines() {
 fn changes_report_removal_and_edit() {
     let env = Env::new();
     let (first, second) = two_captures(&env);
-    let changes = env.ok(&["changes", "--json"]).json();
+    let whole = env.ok(&["changes", "--json"]).json();
+    assert_eq!(whole["as_of"]["pinned"], json!(false), "changes says where the views stand");
+    let changes = whole["changes"].clone();
     let list = changes.as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["from_capture"], Value::Null);
@@ -161,6 +163,7 @@ fn history_lists_versions_and_sightings() {
     let uff = by_author(t["comments"].as_array().unwrap(), "UFF")[0].clone();
     let old = uff["versions"][0]["id"].as_str().unwrap();
     let h = env.ok(&["history", &old[..10], "--json"]).json();
+    assert_eq!(h["as_of"]["pinned"], json!(false), "history says where the views stand");
     assert_eq!(h["author"], json!("UFF"));
     assert_eq!(h["versions"].as_array().unwrap().len(), 2);
     assert_eq!(h["versions"][0]["status"], json!("superseded"));
@@ -242,7 +245,7 @@ fn replay_until_a_time_and_single_views() {
     assert!(t["comments"].as_array().unwrap().iter().all(|c| c["status"] == json!("present")));
     assert!(env.ok(&["thread", "kayani"]).stdout.starts_with("(views as observed up to 2025-01-01"));
     env.ok(&["verify"]);
-    let changes = env.ok(&["changes", "--json"]).json();
+    let changes = env.ok(&["changes", "--json"]).json()["changes"].clone();
     assert_eq!(changes.as_array().unwrap().len(), 2, "the changes view was not pinned");
     env.run(&["replay", "--view", "nonesuch"]).expect_code(2);
     env.run(&["replay", "--until", "yesterday"]).expect_code(2);
