@@ -14,18 +14,32 @@ pub struct Args {
     /// The file to write (replaced atomically), or `-` for stdout.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// Print `{"file","entries","blobs","head":{"seq","hash"}}` (not with `-`:
+    /// stdout is the export).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `cairn export`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
     if args.file.as_os_str() == "-" {
+        if args.json {
+            return Err(crate::error::Error::Usage(
+                "--json with `export -`: standard output is the export; give a FILE".into(),
+            ));
+        }
         let (_, w) = portable::export_to(&archive, &mut *out, &args.file)?;
         w.flush().map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
     crate::cli::outfile::check_destination(&cli.archive, &args.file)?;
     let s = portable::export(&archive, &args.file)?;
+    if args.json {
+        writeln!(out, "{}", s.json(&args.file)).map_err(stdout_error)?;
+        return Ok(Status::Ok);
+    }
     writeln!(
         out,
         "exported {} entries and {} blobs to {}; head {} {}",

@@ -17,6 +17,10 @@ pub struct Args {
     /// The export file, or `-` for stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// Print `{"file","entries","blobs","head":{"seq","hash"}}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `cairn import`.
@@ -37,7 +41,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             portable::import_into(&cli.archive, std::io::BufReader::new(file), &name)
         })?
     };
-    writeln!(out, "imported {} entries and {} blobs; head {} {}", s.entries, s.blobs, s.head.0, s.head.1)
-        .map_err(stdout_error)?;
+    if args.json {
+        writeln!(out, "{}", s.json(&args.file)).map_err(stdout_error)?;
+    } else {
+        writeln!(out, "imported {} entries and {} blobs; head {} {}", s.entries, s.blobs, s.head.0, s.head.1)
+            .map_err(stdout_error)?;
+    }
     Ok(Status::Ok)
 }

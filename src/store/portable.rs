@@ -35,6 +35,19 @@ pub struct PortableSummary {
     pub head: (Seq, ChainHash),
 }
 
+impl PortableSummary {
+    /// `{"entries","blobs","head":{"seq","hash"}}` (what `export --json`
+    /// and `import --json` print, with the file).
+    pub fn json(&self, file: &std::path::Path) -> serde_json::Value {
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "entries": self.entries,
+            "blobs": self.blobs,
+            "head": {"seq": self.head.0 .0, "hash": self.head.1.to_hex()},
+        })
+    }
+}
+
 struct HashingWriter<W: Write> {
     inner: W,
     hasher: blake3::Hasher,

@@ -219,6 +219,23 @@ fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
 }
 
 #[test]
+fn export_and_import_report_as_json() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn").display().to_string();
+    let e = env.ok(&["export", &file, "--json"]).json();
+    let head = env.head();
+    let (seq, hash) = head.split_once(' ').unwrap();
+    assert_eq!(e["head"], serde_json::json!({"seq": seq.parse::<u64>().unwrap(), "hash": hash}));
+    let copy = Env::new();
+    let i = copy.ok(&["import", &file, "--json"]).json();
+    assert_eq!(
+        (i["entries"].clone(), i["blobs"].clone(), i["head"].clone()),
+        (e["entries"].clone(), e["blobs"].clone(), e["head"].clone())
+    );
+    env.run(&["export", "-", "--json"]).expect_code(2);
+}
+
+#[test]
 fn export_to_stdout_and_import_from_stdin() {
     let env = populated();
     let out = env.command(&["export", "-"]).output().unwrap();
