@@ -22,18 +22,15 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The counts at the top level, as `ingest --json` gives them.
 fn report_json(r: &ReparseReport) -> serde_json::Value {
-    let kinds = |k: &crate::store::KindCounts, d: &crate::store::KindCounts| {
-        json!({
-            "articles": {"new": k.articles, "duplicate": d.articles},
-            "comments": {"new": k.comments, "duplicate": d.comments},
-            "captures": {"new": k.captures, "duplicate": d.captures},
-        })
-    };
+    let (k, d) = (&r.new, &r.duplicate);
     json!({
         "captures_examined": r.captures,
         "parsed": r.parsed,
-        "events": kinds(&r.new, &r.duplicate),
+        "articles": {"new": k.articles, "duplicate": d.articles},
+        "comments": {"new": k.comments, "duplicate": d.comments},
+        "captures": {"new": k.captures, "duplicate": d.captures},
         "changed": r.changed.iter().map(|c| json!({
             "seq": c.seq.0,
             "source": c.source,

@@ -48,7 +48,7 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     };
     let before = statuses(&env);
     let run = env.ok(&["reparse", "--json"]).json();
-    assert_eq!(run["events"]["captures"]["new"], json!(3), "{run}");
+    assert_eq!(run["captures"]["new"], json!(3), "{run}");
     assert_eq!(statuses(&env), before);
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();

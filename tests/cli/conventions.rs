@@ -211,3 +211,17 @@ fn file_names_with_control_characters_are_shown_escaped() {
     assert!(run.stderr.contains("odd\\nname\\u{1b}[31m.txt"), "{run}");
     assert!(!run.stderr.contains('\u{1b}'), "no raw escape reaches the terminal");
 }
+
+#[test]
+fn ingest_and_reparse_report_counts_in_one_shape() {
+    let env = Env::new();
+    let ingest = env.ok(&["ingest", "--json", &crate::support::jsonl_fixture()]).json();
+    let reparse = env.ok(&["reparse", "--dry-run", "--json"]).json();
+    for kind in ["articles", "comments", "captures"] {
+        for report in [&ingest, &reparse] {
+            let keys: Vec<&String> = report[kind].as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["new", "duplicate"], "{kind} in {report}");
+        }
+    }
+    assert!(reparse.get("events").is_none(), "no nesting under events");
+}

@@ -16,7 +16,7 @@ fn an_unchanged_parser_appends_nothing() {
     let report = env.ok(&["reparse", "--json"]).json();
     assert_eq!(report["captures_examined"], json!(2));
     assert_eq!(report["parsed"], json!(2));
-    assert_eq!(report["events"]["comments"], json!({"new": 0, "duplicate": 51}));
+    assert_eq!(report["comments"], json!({"new": 0, "duplicate": 51}));
     assert_eq!(report["changed"], json!([]));
     assert_eq!(env.head(), head);
 }
@@ -61,7 +61,7 @@ fn a_better_parser_adds_the_corrected_versions() {
     let head = env.head();
 
     let dry = env.ok(&["reparse", "--dry-run", "--json"]).json();
-    assert_eq!(dry["events"]["comments"]["new"], json!(44));
+    assert_eq!(dry["comments"]["new"], json!(44));
     assert_eq!(env.head(), head, "a dry run writes nothing");
     assert_eq!(env.ok(&["stats", "--json"]).json()["comments"], json!(44));
 
@@ -80,6 +80,6 @@ fn a_better_parser_adds_the_corrected_versions() {
 
     let head = env.head();
     let again = env.ok(&["reparse", "--json"]).json();
-    assert_eq!(again["events"]["comments"]["new"], json!(0));
+    assert_eq!(again["comments"]["new"], json!(0));
     assert_eq!(env.head(), head, "a second reparse appends nothing");
 }
