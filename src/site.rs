@@ -117,7 +117,8 @@ figure{display:inline-block;margin:0 1.5rem 1rem 0}figcaption{font-size:.85rem;c
 svg rect{fill:#4a78c2}svg circle{fill:#4a78c2}svg circle.partial{fill:#e0a800}svg line{stroke:#999}
 ";
 
-/// Writes the site into `out`; `progress` is told each page written.
+/// Writes the site into `out`; `progress` is told each page, written or
+/// left as it was.
 pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str)) -> Result<SiteSummary> {
     for dir in ["a", "u", "c"] {
         std::fs::create_dir_all(out.join(dir)).map_err(|e| Error::io(out.join(dir), e))?;
@@ -136,8 +137,8 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
         } else {
             write_file(&file, make()?.as_bytes())?;
             summary.written += 1;
-            progress(&path);
         }
+        progress(&path);
         manifest.insert(path, digest);
         Ok(())
     };

@@ -8,7 +8,7 @@ use crate::model::time::parse_offset;
 use crate::model::Timestamp;
 use crate::store::{Archive, OpenMode};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 /// `--format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -243,20 +243,21 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         opts.near_duplicates = Some(std::sync::Arc::new(crate::dedupe::NearDuplicates::build(&archive)?));
     }
     let inputs = collect_inputs(&args.paths);
-    let bar = if inputs.len() > 1 && std::io::stderr().is_terminal() && cli.quiet == 0 {
-        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(bar)
+    let bar = if inputs.len() > 1 {
+        crate::cli::progress_bar(
+            cli,
+            inputs.len() as u64,
+            "{bar:30} {pos}/{len} files, {eta} left  {wide_msg}",
+        )
     } else {
         None
     };
     let views = crate::views::builtin();
     let report = ingest_inputs(&mut archive, &inputs, &opts, Some(&views), |name| {
         if let Some(b) = &bar {
-            b.set_message(printable(name).into_owned());
+            // The file's own name: a long path would be cut at the end.
+            let short = std::path::Path::new(name).file_name().map_or(name.into(), |n| n.to_string_lossy());
+            b.set_message(printable(&short).into_owned());
             b.inc(1);
         }
     })?;

@@ -274,6 +274,20 @@ pub fn open_views(cli: &Cli) -> Result<Archive> {
     Ok(archive)
 }
 
+/// A progress bar on stderr when it is a terminal and `-q` was not given
+/// (`len` 0: a counter without a known end). Never on a pipe or a file.
+pub fn progress_bar(cli: &Cli, len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || cli.quiet > 0 {
+        return None;
+    }
+    let bar = if len == 0 { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::new(len) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
 /// Wraps a write error on standard output.
 pub fn stdout_error(e: std::io::Error) -> Error {
     Error::io("standard output", e)

@@ -28,7 +28,21 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     crate::cli::outfile::check_destination(&cli.archive, &args.out.join("index.html"))?;
     let archive = open_views(cli)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
-    let s = crate::site::write_site(&archive, &args.out, |page| tracing::debug!("wrote {page}"))?;
+    let bar = if args.json {
+        None
+    } else {
+        crate::cli::progress_bar(cli, 0, "{spinner} {human_pos} pages, {elapsed}  {wide_msg}")
+    };
+    let s = crate::site::write_site(&archive, &args.out, |page| {
+        tracing::debug!("{page}");
+        if let Some(b) = &bar {
+            b.set_message(page.to_string());
+            b.inc(1);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     if args.json {
         let v = serde_json::json!({"out": args.out.display().to_string(), "written": s.written,
                                    "unchanged": s.unchanged, "raw": s.raw, "removed": s.removed});

@@ -43,11 +43,35 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         tracing::warn!("the table shows the {}", note.trim_start_matches('(').trim_end_matches(')'));
     }
     let mut rows = 0;
+    let bar = crate::cli::progress_bar(cli, 0, "{spinner} {human_pos} rows, {elapsed}");
     crate::cli::outfile::write_to(&cli.archive, args.output.as_deref(), out, |w| {
-        let mut sink = tables::writer(args.format, args.table.columns(), w)?;
-        rows = tables::produce(&archive, args.table, &filter, sink.as_mut())?;
-        sink.finish()
+        let sink = tables::writer(args.format, args.table.columns(), w)?;
+        let mut counted = Counted { inner: sink, bar: bar.as_ref() };
+        rows = tables::produce(&archive, args.table, &filter, &mut counted)?;
+        counted.inner.finish()
     })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     tracing::info!("{rows} rows");
     Ok(Status::Ok)
+}
+
+/// A sink that moves the progress bar (a terminal only) as rows pass.
+struct Counted<'a, 'b> {
+    inner: Box<dyn tables::RowSink + 'a>,
+    bar: Option<&'b indicatif::ProgressBar>,
+}
+
+impl tables::RowSink for Counted<'_, '_> {
+    fn row(&mut self, row: Vec<tables::Value>) -> Result<()> {
+        if let Some(b) = self.bar {
+            b.inc(1);
+        }
+        self.inner.row(row)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        self.inner.finish()
+    }
 }
