@@ -54,31 +54,24 @@ pub struct CaptureDiff {
     pub moved: Vec<Change>,
 }
 
-fn shown(state: &ThreadState, seen: &CapturedArticle) -> Result<Shown> {
-    let mut slot_of: HashMap<EventId, usize> = HashMap::new();
-    for (si, slot) in state.slots.iter().enumerate() {
-        for v in &slot.versions {
-            slot_of.insert(v.id, si);
-            for a in &v.aliases {
-                slot_of.entry(*a).or_insert(si);
-            }
-        }
-    }
+/// `seen`'s comments matched to slots through `index`
+/// ([`ThreadState::version_index`]).
+fn shown(
+    state: &ThreadState,
+    index: &HashMap<EventId, (usize, usize)>,
+    seen: &CapturedArticle,
+) -> Result<Shown> {
     let mut items = Vec::with_capacity(seen.comments.len());
     let mut done = HashSet::new();
     for item in &seen.comments {
-        let slot = *slot_of.get(&item.id).ok_or_else(|| {
+        let (slot, vi) = *index.get(&item.id).ok_or_else(|| {
             Error::Corrupt(format!("comment {} of a capture is not in its article's thread view", item.id))
         })?;
         if !done.insert(slot) {
             continue;
         }
-        let version = state.slots[slot]
-            .versions
-            .iter()
-            .find(|v| v.id == item.id || v.aliases.contains(&item.id))
-            .map_or(item.id, |v| v.id);
-        let parent = item.parent.and_then(|p| slot_of.get(&p).copied());
+        let version = state.slots[slot].versions[vi].id;
+        let parent = item.parent.and_then(|p| index.get(&p).map(|&(s, _)| s));
         items.push((slot, version, parent));
     }
     Ok(Shown { items })
@@ -120,7 +113,8 @@ pub fn compare(
     b: &CapturedArticle,
     b_complete: bool,
 ) -> Result<CaptureDiff> {
-    let (sa, sb) = (shown(state, a)?, shown(state, b)?);
+    let index = state.version_index();
+    let (sa, sb) = (shown(state, &index, a)?, shown(state, &index, b)?);
     let in_a: HashMap<usize, usize> = sa.items.iter().enumerate().map(|(i, (s, _, _))| (*s, i)).collect();
     let in_b: HashMap<usize, usize> = sb.items.iter().enumerate().map(|(i, (s, _, _))| (*s, i)).collect();
     // The version a capture showed of the comment a parent slot holds.

@@ -27,10 +27,8 @@ pub struct Query {
     pub article: Option<ArticleSummary>,
     /// Only this author, exactly as shown.
     pub author: Option<String>,
-    /// Only versions seen at or after this instant.
-    pub since: Option<(i64, u32)>,
-    /// Only versions seen at or before this instant.
-    pub until: Option<(i64, u32)>,
+    /// Only versions seen in this window.
+    pub window: crate::tables::Window,
     /// Only versions with one of these statuses.
     pub status: Vec<&'static str>,
 }
@@ -163,18 +161,12 @@ pub fn search(archive: &Archive, query: &Query) -> Result<Results> {
 
     // Article keys as the threads view files them (after merges).
     let summaries = threads::list_articles(archive)?;
-    let mut canonical: HashMap<&ArticleKey, &ArticleKey> = HashMap::new();
-    for s in &summaries {
-        canonical.insert(&s.key, &s.key);
-        for a in &s.aliases {
-            canonical.insert(a, &s.key);
-        }
-    }
+    let canonical = threads::by_key(&summaries);
     let mut by_article: HashMap<ArticleKey, Vec<&Candidate>> = HashMap::new();
     for part in &scanned {
         for c in &part.candidates {
-            let Some(key) = canonical.get(&part.articles[c.article as usize]) else { continue };
-            by_article.entry((*key).clone()).or_default().push(c);
+            let Some(a) = canonical.get(&part.articles[c.article as usize]) else { continue };
+            by_article.entry(a.key.clone()).or_default().push(c);
         }
     }
     drop(canonical);
@@ -186,15 +178,7 @@ pub fn search(archive: &Archive, query: &Query) -> Result<Results> {
         let article =
             u32::try_from(results.articles.len()).map_err(|_| Error::Internal("too many articles".into()))?;
         // version (or alias) id -> (slot, version index)
-        let mut versions: HashMap<EventId, (usize, usize)> = HashMap::new();
-        for (si, slot) in state.slots.iter().enumerate() {
-            for (vi, v) in slot.versions.iter().enumerate() {
-                versions.insert(v.id, (si, vi));
-                for a in &v.aliases {
-                    versions.entry(*a).or_insert((si, vi));
-                }
-            }
-        }
+        let versions = state.version_index();
         let before = results.hits.len();
         for c in candidates {
             let Some(&(si, vi)) = versions.get(&c.id) else { continue };
@@ -203,7 +187,7 @@ pub fn search(archive: &Archive, query: &Query) -> Result<Results> {
             let status = slot.version_status(v, state.is_present(slot));
             let first = state.captures[v.first_seen as usize].observed_at().instant();
             let last = state.captures[v.last_seen as usize].observed_at().instant();
-            if query.since.is_some_and(|s| last < s) || query.until.is_some_and(|u| first > u) {
+            if !query.window.meets(first, last) {
                 continue;
             }
             if !query.status.is_empty() && !query.status.contains(&status) {
@@ -253,7 +237,7 @@ fn scan(archive: &Archive, query: &Query, from: u64, to: u64, file: u8) -> Resul
             continue;
         }
         if let Some(a) = &query.article {
-            if a.key != c.article && !a.aliases.contains(&c.article) {
+            if !a.covers(&c.article) {
                 continue;
             }
         }

@@ -147,12 +147,8 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
     let articles = threads::list_articles(archive)?;
     // Every article key (merged ones too) -> the key its page is under,
     // and its title.
-    let mut canon: Canon = HashMap::new();
-    for a in &articles {
-        for k in std::iter::once(&a.key).chain(&a.aliases) {
-            canon.insert(k, (&a.key, a.title.as_deref()));
-        }
-    }
+    let canon: Canon =
+        threads::by_key(&articles).into_iter().map(|(k, a)| (k, (&a.key, a.title.as_deref()))).collect();
     let mut index_rows = Vec::new();
     let mut raws: Vec<CaptureRef> = Vec::new();
     let mut raw_written = 0u64;
@@ -185,13 +181,7 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
             .is_ok_and(|bytes| crate::model::BlobId(*blake3::hash(&bytes).as_bytes()) == cap.blob);
         raw_entries.push((raw_path.clone(), cap.blob.to_hex()));
         if !kept {
-            let raw = archive.store().get_blob(&cap.blob)?;
-            if crate::model::BlobId(*blake3::hash(&raw).as_bytes()) != cap.blob {
-                return Err(Error::Corrupt(format!(
-                    "the stored bytes of blob {} do not hash to its id (`cairn verify` reports it)",
-                    cap.blob
-                )));
-            }
+            let raw = archive.verified_blob(&cap.blob)?;
             write_file(&out.join(&raw_path), &raw)?;
             raw_written += 1;
         }

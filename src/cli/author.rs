@@ -38,20 +38,14 @@ pub struct Args {
 
 /// Runs `cairn author`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let since = args.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
-    let until = args.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
+    let window = crate::tables::Window::parse(args.since.as_deref(), args.until.as_deref())?;
     let archive = open_views(cli)?;
     let (info, mut entries) = authors::timeline(&archive, &args.name)?.ok_or_else(|| {
         let hint = suggest_authors(&archive, &args.name);
         Error::NotFound(format!("no author named {:?}{hint}", args.name))
     })?;
-    if since.is_some() || until.is_some() {
-        entries.retain(|e| {
-            e.posted_at.is_some_and(|t| {
-                let at = t.instant();
-                since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
-            })
-        });
+    if window.is_set() {
+        entries.retain(|e| e.posted_at.is_some_and(|t| window.contains(t.instant())));
     }
     entries.truncate(args.limit.unwrap_or(usize::MAX));
     let at = as_of(&archive, authors::NAME)?;

@@ -86,12 +86,7 @@ pub fn resolve(archive: &crate::store::Archive, target: &str) -> Result<BlobId> 
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
     let blob = resolve(&archive, &args.target)?;
-    let raw = archive.store().get_blob(&blob)?;
-    if BlobId(*blake3::hash(&raw).as_bytes()) != blob {
-        return Err(Error::Corrupt(format!(
-            "the stored bytes of blob {blob} do not hash to its id; nothing written (`cairn verify` reports the damage)"
-        )));
-    }
+    let raw = archive.verified_blob(&blob)?;
     crate::cli::outfile::write_to(&cli.archive, args.output.as_deref(), out, |w| {
         w.write_all(&raw).map_err(crate::cli::stdout_error)
     })?;

@@ -7,8 +7,8 @@ use crate::diff::{self, Change, WordOp};
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, CapturedArticle, Comment, Event, EventId};
 use crate::store::Archive;
-use crate::views::thread_state::CaptureRef;
-use crate::views::threads;
+use crate::views::thread_state::{CaptureRef, ThreadState};
+use crate::views::threads::{self, ArticleSummary};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -40,11 +40,19 @@ pub struct Args {
     pub json: bool,
 }
 
-/// One comparison to make: the article, and the two captures.
+/// One comparison to make: the article (its summary and thread state),
+/// and the two captures.
 struct Pair {
-    key: ArticleKey,
+    summary: ArticleSummary,
+    state: ThreadState,
     from: CaptureRef,
     to: CaptureRef,
+}
+
+/// The thread state of `summary`'s article.
+fn thread_of(archive: &Archive, summary: &ArticleSummary) -> Result<ThreadState> {
+    threads::load_thread(archive, &summary.key)?
+        .ok_or_else(|| Error::NotFound(format!("no thread for article {}", summary.key)))
 }
 
 /// The capture event `prefix` names.
@@ -58,15 +66,12 @@ fn capture_by_prefix(archive: &Archive, prefix: &str) -> Result<(EventId, Vec<Ca
 
 fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
     let summaries = threads::list_articles(archive)?;
-    let canonical = |k: &ArticleKey| {
-        summaries.iter().find(|s| &s.key == k || s.aliases.contains(k)).map(|s| s.key.clone())
-    };
-    let find = |key: &ArticleKey, id: &EventId| -> Result<CaptureRef> {
-        let state = threads::load_thread(archive, key)?
-            .ok_or_else(|| Error::NotFound(format!("no thread for article {key}")))?;
+    let by_key = threads::by_key(&summaries);
+    let find = |state: &ThreadState, id: &EventId| -> Result<CaptureRef> {
         state.captures.iter().find(|c| &c.id == id).cloned().ok_or_else(|| {
             Error::NotFound(format!(
-                "capture {id} is not in the threads view of {key} (views pinned before it? `cairn replay` returns to the present)"
+                "capture {id} is not in the threads view of {} (views pinned before it? `cairn replay` returns to the present)",
+                state.key
             ))
         })
     };
@@ -77,12 +82,15 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
             }
             let (ida, arts_a) = capture_by_prefix(archive, a)?;
             let (idb, arts_b) = capture_by_prefix(archive, b)?;
-            let keys_b: Vec<ArticleKey> = arts_b.iter().filter_map(|s| canonical(&s.key)).collect();
-            let mut out = Vec::new();
+            let keys_b: Vec<&ArticleKey> =
+                arts_b.iter().filter_map(|s| by_key.get(&s.key).map(|a| &a.key)).collect();
+            let mut out: Vec<Pair> = Vec::new();
             for s in &arts_a {
-                let Some(key) = canonical(&s.key) else { continue };
-                if keys_b.contains(&key) && !out.iter().any(|p: &Pair| p.key == key) {
-                    out.push(Pair { from: find(&key, &ida)?, to: find(&key, &idb)?, key });
+                let Some(summary) = by_key.get(&s.key) else { continue };
+                if keys_b.contains(&&summary.key) && !out.iter().any(|p| p.summary.key == summary.key) {
+                    let state = thread_of(archive, summary)?;
+                    let (from, to) = (find(&state, &ida)?, find(&state, &idb)?);
+                    out.push(Pair { summary: (*summary).clone(), state, from, to });
                 }
             }
             if out.is_empty() {
@@ -92,8 +100,7 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
         }
         ([article], Some(from)) => {
             let summary = threads::resolve_article(archive, article)?;
-            let state = threads::load_thread(archive, &summary.key)?
-                .ok_or_else(|| Error::NotFound(format!("no thread for article {}", summary.key)))?;
+            let state = thread_of(archive, &summary)?;
             let when = |flag: &str, t: &str| -> Result<CaptureRef> {
                 let at = crate::tables::parse_time("--until", t).map_err(|_| {
                     Error::Usage(format!("{flag} {t:?} is not an RFC 3339 time with offset or a date"))
@@ -109,7 +116,7 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
                     state.captures.last().cloned().ok_or_else(|| Error::NotFound("no captures".into()))?
                 }
             };
-            Ok(vec![Pair { key: summary.key, from, to }])
+            Ok(vec![Pair { summary, state, from, to }])
         }
         ([_], None) => Err(Error::Usage("one target is an article: give --from TIME (and --to TIME)".into())),
         (_, Some(_)) => Err(Error::Usage("--from goes with one article, not two captures".into())),
@@ -128,30 +135,26 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
     }
     for pair in pairs(&archive, args)? {
-        let state = threads::load_thread(&archive, &pair.key)?
-            .ok_or_else(|| Error::NotFound(format!("no thread for article {}", pair.key)))?;
-        let summary = threads::list_articles(&archive)?.into_iter().find(|s| s.key == pair.key);
-        let aliases = summary.as_ref().map(|s| s.aliases.clone()).unwrap_or_default();
         let section = |c: &CaptureRef| -> Result<CapturedArticle> {
             match archive.entry(c.seq)?.event {
-                Event::Capture(cap) => cap
-                    .articles
-                    .into_iter()
-                    .find(|s| s.key == pair.key || aliases.contains(&s.key))
-                    .ok_or_else(|| Error::Corrupt(format!("capture {} does not show {}", c.id, pair.key))),
+                Event::Capture(cap) => {
+                    cap.articles.into_iter().find(|s| pair.summary.covers(&s.key)).ok_or_else(|| {
+                        Error::Corrupt(format!("capture {} does not show {}", c.id, pair.summary.key))
+                    })
+                }
                 _ => Err(Error::Corrupt(format!("seq {} is not a capture", c.seq))),
             }
         };
         let (a, b) = (section(&pair.from)?, section(&pair.to)?);
-        let d = diff::compare(&state, &a, &b, pair.to.complete)?;
+        let d = diff::compare(&pair.state, &a, &b, pair.to.complete)?;
         let bodies = diff::bodies(&archive, &d)?;
-        let title = summary.and_then(|s| s.title);
+        let title = pair.summary.title.clone();
         if args.json {
             let changes = |list: &[Change], words: bool| -> Vec<Value> {
                 list.iter().map(|c| change_json(c, &bodies, words)).collect()
             };
             diffs_json.push(json!({
-                "article": {"key": pair.key.as_str(), "title": title},
+                "article": {"key": pair.summary.key.as_str(), "title": title},
                 "from": capture_json(&pair.from),
                 "to": capture_json(&pair.to),
                 "added": changes(&d.added, false),
@@ -206,7 +209,7 @@ fn write_text(
     d: &diff::CaptureDiff,
     bodies: &HashMap<EventId, Comment>,
 ) -> std::io::Result<()> {
-    writeln!(out, "{} ({})", title.unwrap_or("(untitled)"), pair.key)?;
+    writeln!(out, "{} ({})", title.unwrap_or("(untitled)"), pair.summary.key)?;
     writeln!(out, "from {}", capture_text(&pair.from))?;
     writeln!(out, "to   {}", capture_text(&pair.to))?;
     let unseen = if d.unseen.is_empty() {

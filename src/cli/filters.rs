@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::store::Archive;
-use crate::tables::{Filter, Instant};
+use crate::tables::{Filter, Window};
 
 /// `--article`, `--author`, `--since`, `--until`.
 #[derive(clap::Args, Debug)]
@@ -30,20 +30,18 @@ pub struct Selection {
 impl Selection {
     /// Checks the times (before the archive is opened, so a typo costs
     /// nothing).
-    pub fn times(&self) -> Result<(Option<Instant>, Option<Instant>)> {
-        let since = self.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
-        let until = self.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
-        Ok((since, until))
+    pub fn times(&self) -> Result<Window> {
+        Window::parse(self.since.as_deref(), self.until.as_deref())
     }
 
     /// Everything, the article looked up in `archive`'s views.
     pub fn parse(&self, archive: &Archive) -> Result<Filter> {
-        let (since, until) = self.times()?;
+        let window = self.times()?;
         let article = self
             .article
             .as_deref()
             .map(|a| crate::views::threads::resolve_article(archive, a))
             .transpose()?;
-        Ok(Filter { article, author: self.author.clone(), since, until, pinned: None })
+        Ok(Filter { article, author: self.author.clone(), window, pinned: None })
     }
 }

@@ -69,16 +69,11 @@ const BACKWARDS_BATCH: u64 = 4096;
 
 /// Runs `cairn log`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let since = args.since.as_deref().map(|s| crate::tables::parse_time("--since", s)).transpose()?;
-    let until = args.until.as_deref().map(|s| crate::tables::parse_time("--until", s)).transpose()?;
+    let window = crate::tables::Window::parse(args.since.as_deref(), args.until.as_deref())?;
     let archive = open_existing(cli)?;
     let kind = args.kind.map(EventKind::from);
-    let wanted = |e: &LogEntry| {
-        let at = e.recorded_at.instant();
-        kind.is_none_or(|k| e.event.kind() == k)
-            && since.is_none_or(|s| at >= s)
-            && until.is_none_or(|u| at <= u)
-    };
+    let wanted =
+        |e: &LogEntry| kind.is_none_or(|k| e.event.kind() == k) && window.contains(e.recorded_at.instant());
     let from = args.from.max(1);
     let mut left = args.limit.unwrap_or(usize::MAX);
     if args.reverse {

@@ -80,8 +80,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         pattern,
         article: select.article,
         author: select.author,
-        since: select.since,
-        until: select.until,
+        window: select.window,
         status: args.status.iter().map(|s| s.name()).collect(),
     };
     let results = search::search(&archive, &query)?;

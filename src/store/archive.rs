@@ -512,6 +512,18 @@ impl Archive {
         self.with_tree(size, |t| crate::transparency::merkle::consistency_proof(t, old, size))
     }
 
+    /// The raw bytes of blob `id`, checked to hash to it: damaged bytes are
+    /// an error, never returned (`cat` and `site` hand them out).
+    pub fn verified_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let raw = self.store.get_blob(id)?;
+        if BlobId(*blake3::hash(&raw).as_bytes()) != *id {
+            return Err(Error::Corrupt(format!(
+                "the stored bytes of blob {id} do not hash to its id; nothing written (`cairn verify` reports the damage)"
+            )));
+        }
+        Ok(raw)
+    }
+
     /// The entry at `seq`.
     pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
         self.store.segment_of(seq)?.into_iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))

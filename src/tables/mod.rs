@@ -215,6 +215,40 @@ impl Table {
 /// An instant: seconds since the Unix epoch and nanoseconds.
 pub type Instant = (i64, u32);
 
+/// A window of time, either end open (`--since`, `--until`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// At or after this instant.
+    pub since: Option<Instant>,
+    /// At or before this instant.
+    pub until: Option<Instant>,
+}
+
+impl Window {
+    /// Parses `--since` and `--until` ([`parse_time`]).
+    pub fn parse(since: Option<&str>, until: Option<&str>) -> Result<Window> {
+        Ok(Window {
+            since: since.map(|s| parse_time("--since", s)).transpose()?,
+            until: until.map(|s| parse_time("--until", s)).transpose()?,
+        })
+    }
+
+    /// Whether either end is set.
+    pub fn is_set(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    /// Whether `at` is inside.
+    pub fn contains(&self, at: Instant) -> bool {
+        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at <= u)
+    }
+
+    /// Whether the span `[first, last]` meets the window.
+    pub fn meets(&self, first: Instant, last: Instant) -> bool {
+        self.since.is_none_or(|s| last >= s) && self.until.is_none_or(|u| first <= u)
+    }
+}
+
 /// Which rows to write.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -222,10 +256,8 @@ pub struct Filter {
     pub article: Option<ArticleSummary>,
     /// Only comments (and versions) by this author, exactly as shown.
     pub author: Option<String>,
-    /// Only what was observed at or after this instant.
-    pub since: Option<Instant>,
-    /// Only what was observed at or before this instant.
-    pub until: Option<Instant>,
+    /// Only what was observed in this window.
+    pub window: Window,
     /// The point the views are pinned at (`replay --until`), if they are:
     /// `captures` and `sightings` read the log and stop there too.
     pub pinned: Option<crate::views::AsOf>,
@@ -233,17 +265,12 @@ pub struct Filter {
 
 impl Filter {
     fn article_matches(&self, key: &ArticleKey) -> bool {
-        self.article.as_ref().is_none_or(|a| a.key == *key || a.aliases.contains(key))
+        self.article.as_ref().is_none_or(|a| a.covers(key))
     }
 
     /// Whether a span of observation `[first, last]` meets the window.
     fn span(&self, first: &CaptureRef, last: &CaptureRef) -> bool {
-        let (f, l) = (first.observed_at().instant(), last.observed_at().instant());
-        self.since.is_none_or(|s| l >= s) && self.until.is_none_or(|u| f <= u)
-    }
-
-    fn instant(&self, at: (i64, u32)) -> bool {
-        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at <= u)
+        self.window.meets(first.observed_at().instant(), last.observed_at().instant())
     }
 
     fn author_matches(&self, author: Option<&str>) -> bool {
@@ -292,7 +319,7 @@ pub fn produce(archive: &Archive, table: Table, filter: &Filter, sink: &mut dyn 
                         continue;
                     }
                 }
-                if !filter.instant(observed.instant())
+                if !filter.window.contains(observed.instant())
                     || !c.articles.iter().any(|a| filter.article_matches(&a.key))
                 {
                     continue;

@@ -170,6 +170,21 @@ impl ThreadState {
         }
     }
 
+    /// Every version id, and every id merged into a version, to (slot,
+    /// version) indices: a version's own id wins over an alias.
+    pub fn version_index(&self) -> HashMap<EventId, (usize, usize)> {
+        let mut index = HashMap::new();
+        for (si, slot) in self.slots.iter().enumerate() {
+            for (vi, v) in slot.versions.iter().enumerate() {
+                index.insert(v.id, (si, vi));
+                for a in &v.aliases {
+                    index.entry(*a).or_insert((si, vi));
+                }
+            }
+        }
+        index
+    }
+
     /// The index of the slot holding version `id`.
     pub fn slot_of(&self, id: &EventId) -> Option<usize> {
         self.slots.iter().position(|s| s.versions.iter().any(|v| &v.id == id))

@@ -43,6 +43,18 @@ pub struct ArticleSummary {
     pub aliases: Vec<ArticleKey>,
 }
 
+impl ArticleSummary {
+    /// Whether `key` is this article's key or one merged into it.
+    pub fn covers(&self, key: &ArticleKey) -> bool {
+        self.key == *key || self.aliases.contains(key)
+    }
+}
+
+/// Every article key, merged ones too, to its article's summary.
+pub fn by_key(all: &[ArticleSummary]) -> std::collections::HashMap<&ArticleKey, &ArticleSummary> {
+    all.iter().flat_map(|a| std::iter::once(&a.key).chain(&a.aliases).map(move |k| (k, a))).collect()
+}
+
 fn state_key(key: &ArticleKey) -> Vec<u8> {
     [b"a/".as_slice(), key.as_str().as_bytes()].concat()
 }
