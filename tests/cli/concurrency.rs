@@ -47,6 +47,13 @@ fn a_second_process_gets_archive_in_use() {
     // once the holder is done.
     let reader =
         env.command(&["head"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cairn starts");
+    // With -q it waits without a word.
+    let quiet = env
+        .command(&["-q", "head"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cairn starts");
     std::thread::sleep(Duration::from_millis(300));
     let doc = "{\"type\":\"comment\",\"article\":\"https://example.com/a\",\"body\":\"while locked\"}\n";
     holder.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
@@ -62,6 +69,9 @@ fn a_second_process_gets_archive_in_use() {
     assert_eq!(stderr.matches("waiting for cairn").count(), 1, "said once: {stderr}");
     assert!(stderr.contains(&format!("cairn {} (ingest)", out_pid)), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), env.head(), "it read after the holder");
+    let quiet = quiet.wait_with_output().unwrap();
+    assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), env.head());
 }
 
 #[test]
