@@ -283,7 +283,7 @@ fn index_page(rows: &[(threads::ArticleSummary, usize, String)]) -> String {
             when(a.published.as_ref()),
             a.comments,
             a.captures,
-            a.last_capture.map(|s| format!("seq {s}")).unwrap_or_default()
+            a.last_capture.as_ref().map(|c| format!("seq {}", c.seq)).unwrap_or_default()
         );
     }
     s.push_str("</tbody></table>\n</body></html>\n");

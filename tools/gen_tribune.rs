@@ -61,15 +61,16 @@ pub struct Expected {
 }
 
 impl Expected {
-    /// The same JSON shape `cairn ingest --json` prints.
+    /// The JSON `cairn ingest --json` prints, without its `head` (which
+    /// the generator cannot know).
     pub fn to_json(self) -> String {
         let nd = |x: &NewDup| format!("{{\"new\":{},\"duplicate\":{}}}", x.new, x.duplicate);
         format!(
-            "{{\"inputs\":{},\"articles\":{},\"comments\":{},\"captures\":{},\"errors\":[],\"warnings\":[]}}",
-            self.inputs,
+            "{{\"articles\":{},\"comments\":{},\"captures\":{},\"merges\":{{\"new\":0,\"duplicate\":0}},\"inputs\":{},\"errors\":[],\"warnings\":[]}}",
             nd(&self.articles),
             nd(&self.comments),
-            nd(&self.captures)
+            nd(&self.captures),
+            self.inputs,
         )
     }
 

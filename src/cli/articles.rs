@@ -1,6 +1,7 @@
 //! `cairn articles`: every article in the archive.
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
+use crate::cli::thread::capture_json;
 use crate::cli::{open_views, stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::views::{as_of, threads};
@@ -33,7 +34,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                     "published": a.published.map(|t| t.canonical()),
                     "comments": a.comments,
                     "captures": a.captures,
-                    "last_capture": a.last_capture.map(|s| s.0),
+                    "last_capture": a.last_capture.as_ref().map(capture_json),
                     "aliases": a.aliases.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
                 })
             })

@@ -1,6 +1,7 @@
 //! `cairn changes`: what each capture changed.
 
 use crate::cli::output::{human_opt_time, human_time, one_line};
+use crate::cli::thread::capture_json;
 use crate::cli::{open_views, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::{Event, EventId};
@@ -27,13 +28,8 @@ pub struct Args {
 fn record_json(r: &ChangeRecord) -> serde_json::Value {
     json!({
         "article": r.article.as_str(),
-        "from_capture": r.from_capture.map(|(_, id)| id.to_hex()),
-        "to_capture": r.to_capture.1.to_hex(),
-        "from_seq": r.from_capture.map(|(s, _)| s.0),
-        "to_seq": r.to_capture.0.0,
-        "recorded_at": r.recorded_at.canonical(),
-        "fetched_at": r.fetched_at.map(|t| t.canonical()),
-        "complete": r.complete,
+        "from": r.from.as_ref().map(capture_json),
+        "to": capture_json(&r.to),
         "added": r.added.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
         "removed": r.removed.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
         "unseen": r.unseen,
@@ -73,7 +69,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     // Every comment the listing names, read with one decode per segment.
     let named: Vec<EventId> = records
         .iter()
-        .filter(|r| r.from_capture.is_some())
+        .filter(|r| r.from.is_some())
         .flat_map(|r| {
             r.added.iter().chain(&r.removed).copied().chain(r.edited.iter().flat_map(|(f, t)| [*f, *t]))
         })
@@ -86,29 +82,29 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             text.push_str(&format!("\n{}\n", r.article));
             current = Some(r.article.clone());
         }
-        let since = match r.from_capture {
+        let since = match &r.from {
             None => "first capture".to_string(),
-            Some((s, _)) => format!("since seq {s}"),
+            Some(c) => format!("since seq {}", c.seq),
         };
-        let fetched = match &r.fetched_at {
+        let fetched = match &r.to.fetched_at {
             Some(t) => format!("fetched {}, ", human_time(t)),
             None => String::new(),
         };
-        let partial = if r.complete {
+        let partial = if r.to.complete {
             String::new()
         } else {
             format!("; partial capture, removes nothing ({} not shown)", r.unseen)
         };
         text.push_str(&format!(
             "  seq {} ({since}, {fetched}recorded {}): {} added, {} removed, {} edited{}{partial}\n",
-            r.to_capture.0,
-            human_time(&r.recorded_at),
+            r.to.seq,
+            human_time(&r.to.recorded_at),
             r.added.len(),
             r.removed.len(),
             r.edited.len(),
             if r.article_revision.is_some() { ", article revised" } else { "" }
         ));
-        if r.from_capture.is_some() {
+        if r.from.is_some() {
             for id in &r.added {
                 text.push_str(&format!("    + {}\n", describe(&events, id)?));
             }

@@ -1,11 +1,11 @@
 //! `cairn dedupe`: report near-duplicates, or fold them with merges.
 
-use crate::cli::output::{human_opt_time, one_line};
+use crate::cli::output::{counts_json, human_opt_time, one_line, with_fields};
 use crate::cli::{open_archive, stdout_error, Cli, Status};
 use crate::dedupe::{apply, find_clusters, Cluster};
 use crate::error::Result;
 use crate::model::{Event, EventId};
-use crate::store::{Archive, OpenMode};
+use crate::store::{Archive, KindCounts, OpenMode};
 use serde_json::json;
 use std::io::Write;
 
@@ -78,10 +78,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 })
             })
             .collect();
-        let mut v = json!({"clusters": clusters});
-        if let Some(n) = appended {
-            v["merges_appended"] = json!(n);
-        }
+        let v = match appended {
+            None => json!({"clusters": clusters}),
+            Some(n) => {
+                let new = KindCounts { merges: n, ..Default::default() };
+                let found =
+                    KindCounts { merges: (clusters.len() as u64).saturating_sub(n), ..Default::default() };
+                let head = archive.head();
+                with_fields(counts_json(&new, &found, (head.seq, head.hash)), json!({"clusters": clusters}))
+            }
+        };
         writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);
     }

@@ -3,6 +3,7 @@
 use crate::cli::{open_existing, stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::store::portable;
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -37,7 +38,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     crate::cli::outfile::check_destination(&cli.archive, &args.file)?;
     let s = portable::export(&archive, &args.file)?;
     if args.json {
-        writeln!(out, "{}", s.json(&args.file)).map_err(stdout_error)?;
+        let v = json!({
+            "file": args.file.display().to_string(),
+            "entries": s.entries,
+            "blobs": s.blobs,
+            "articles": s.counts.articles,
+            "comments": s.counts.comments,
+            "captures": s.counts.captures,
+            "merges": s.counts.merges,
+            "head": {"seq": s.head.0 .0, "hash": s.head.1.to_hex()},
+        });
+        writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
     writeln!(

@@ -1,8 +1,10 @@
 //! `cairn import`: rebuild an archive from an export file.
 
+use crate::cli::output::{counts_json, with_fields};
 use crate::cli::{retry_while_in_use, stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::store::portable;
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -42,7 +44,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         })?
     };
     if args.json {
-        writeln!(out, "{}", s.json(&args.file)).map_err(stdout_error)?;
+        // Everything is new: import fills an empty archive.
+        let v = with_fields(
+            counts_json(&s.counts, &Default::default(), s.head),
+            json!({"file": args.file.display().to_string(), "entries": s.entries, "blobs": s.blobs}),
+        );
+        writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
         writeln!(out, "imported {} entries and {} blobs; head {} {}", s.entries, s.blobs, s.head.0, s.head.1)
             .map_err(stdout_error)?;

@@ -1,12 +1,12 @@
 //! `cairn ingest`: read scraped documents and append what is new.
 
-use crate::cli::output::{plural, printable};
+use crate::cli::output::{counts_json, plural, printable, with_fields};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::ingest::{collect_inputs, ingest_inputs, Format, IngestOptions, IngestReport};
 use crate::model::time::parse_offset;
 use crate::model::Timestamp;
-use crate::store::{Archive, OpenMode};
+use crate::store::{Archive, HeadState, OpenMode};
 use serde_json::json;
 use std::io::Write;
 
@@ -143,16 +143,16 @@ impl Args {
 }
 
 /// The `--json` report: exactly the shape docs/cli.md gives.
-pub fn report_json(report: &IngestReport) -> serde_json::Value {
-    let (new, dup) = (&report.new, &report.duplicate);
-    let mut v = json!({
-        "inputs": report.inputs,
-        "articles": {"new": new.articles, "duplicate": dup.articles},
-        "comments": {"new": new.comments, "duplicate": dup.comments},
-        "captures": {"new": new.captures, "duplicate": dup.captures},
-        "errors": report.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
-        "warnings": report.warnings.iter().map(|w| json!({"path": w.path, "warning": w.message})).collect::<Vec<_>>(),
-    });
+pub fn report_json(report: &IngestReport, head: &HeadState) -> serde_json::Value {
+    let counts = counts_json(&report.new, &report.duplicate, (head.seq, head.hash));
+    let mut v = with_fields(
+        counts,
+        json!({
+            "inputs": report.inputs,
+            "errors": report.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
+            "warnings": report.warnings.iter().map(|w| json!({"path": w.path, "warning": w.message})).collect::<Vec<_>>(),
+        }),
+    );
     if !report.files.is_empty() {
         v["files"] = report
             .files
@@ -277,7 +277,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         eprintln!("cairn: rejected {}", printable(&e.to_string()));
     }
     if args.json {
-        writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;
+        writeln!(out, "{}", report_json(&report, archive.head())).map_err(stdout_error)?;
     } else {
         write_text(&report, args.dry_run, out).map_err(stdout_error)?;
     }

@@ -2,7 +2,8 @@
 //! summaries for listings, and human-readable byte counts.
 
 use crate::model::time::format_offset;
-use crate::model::{CaptureItem, Event, LogEntry, Timestamp};
+use crate::model::{CaptureItem, ChainHash, Event, LogEntry, Seq, Timestamp};
+use crate::store::KindCounts;
 use crate::views::AsOf;
 use serde_json::{json, Value};
 
@@ -117,6 +118,30 @@ pub fn human_time(t: &Timestamp) -> String {
 /// An optional timestamp for reading, `undated` when absent.
 pub fn human_opt_time(t: Option<&Timestamp>) -> String {
     t.map_or_else(|| "undated".to_string(), human_time)
+}
+
+/// The counts every command that appends reports, in one shape (`ingest`,
+/// `reparse`, `import`, `dedupe --apply`): per kind, the events appended
+/// (`new`) and those found already archived (`duplicate`), then the head
+/// after, `{"seq","hash"}`. A command adds its own fields to the object.
+pub fn counts_json(new: &KindCounts, duplicate: &KindCounts, head: (Seq, ChainHash)) -> Value {
+    let kind = |n: u64, d: u64| json!({"new": n, "duplicate": d});
+    json!({
+        "articles": kind(new.articles, duplicate.articles),
+        "comments": kind(new.comments, duplicate.comments),
+        "captures": kind(new.captures, duplicate.captures),
+        "merges": kind(new.merges, duplicate.merges),
+        "head": {"seq": head.0 .0, "hash": head.1.to_hex()},
+    })
+}
+
+/// Adds `fields` to the JSON object `v` (the command's own fields after the
+/// shared ones).
+pub fn with_fields(mut v: Value, fields: Value) -> Value {
+    if let (Some(o), Value::Object(f)) = (v.as_object_mut(), fields) {
+        o.extend(f);
+    }
+    v
 }
 
 /// `{"seq":N,"pinned":bool,"observed_until":TIME|null}`: which point of the

@@ -1,10 +1,10 @@
 //! `cairn reparse`: re-derive events from the stored raw captures.
 
-use crate::cli::output::plural;
+use crate::cli::output::{counts_json, plural, with_fields};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::ingest::reparse::{reparse, ReparseReport};
-use crate::store::OpenMode;
+use crate::store::{HeadState, OpenMode};
 use serde_json::json;
 use std::io::Write;
 
@@ -22,23 +22,23 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The counts at the top level, as `ingest --json` gives them.
-fn report_json(r: &ReparseReport) -> serde_json::Value {
-    let (k, d) = (&r.new, &r.duplicate);
-    json!({
-        "captures_examined": r.captures,
-        "parsed": r.parsed,
-        "articles": {"new": k.articles, "duplicate": d.articles},
-        "comments": {"new": k.comments, "duplicate": d.comments},
-        "captures": {"new": k.captures, "duplicate": d.captures},
-        "changed": r.changed.iter().map(|c| json!({
-            "seq": c.seq.0,
-            "source": c.source,
-            "parser_version": {"from": c.parser_versions.0, "to": c.parser_versions.1},
-            "new": {"articles": c.new.articles, "comments": c.new.comments, "captures": c.new.captures},
-        })).collect::<Vec<_>>(),
-        "errors": r.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
-    })
+/// The counts in the shape every appending command gives them, then what
+/// re-parsing found.
+fn report_json(r: &ReparseReport, head: &HeadState) -> serde_json::Value {
+    with_fields(
+        counts_json(&r.new, &r.duplicate, (head.seq, head.hash)),
+        json!({
+            "captures_examined": r.captures,
+            "parsed": r.parsed,
+            "changed": r.changed.iter().map(|c| json!({
+                "seq": c.seq.0,
+                "source": c.source,
+                "parser_version": {"from": c.parser_versions.0, "to": c.parser_versions.1},
+                "new": {"articles": c.new.articles, "comments": c.new.comments, "captures": c.new.captures},
+            })).collect::<Vec<_>>(),
+            "errors": r.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 /// Runs `cairn reparse`.
@@ -53,7 +53,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         eprintln!("cairn: cannot re-parse {e}");
     }
     if args.json {
-        writeln!(out, "{}", report_json(&report)).map_err(stdout_error)?;
+        writeln!(out, "{}", report_json(&report, archive.head())).map_err(stdout_error)?;
     } else {
         let verb = if args.dry_run { "would append" } else { "appended" };
         let text = format!(

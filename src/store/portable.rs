@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{chain_step, BlobId, ChainHash, Event, LogEntry, Seq};
-use crate::store::{Archive, HeadState};
+use crate::store::{Archive, HeadState, KindCounts};
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -33,19 +33,8 @@ pub struct PortableSummary {
     pub blobs: u64,
     /// The head.
     pub head: (Seq, ChainHash),
-}
-
-impl PortableSummary {
-    /// `{"entries","blobs","head":{"seq","hash"}}` (what `export --json`
-    /// and `import --json` print, with the file).
-    pub fn json(&self, file: &std::path::Path) -> serde_json::Value {
-        serde_json::json!({
-            "file": file.display().to_string(),
-            "entries": self.entries,
-            "blobs": self.blobs,
-            "head": {"seq": self.head.0 .0, "hash": self.head.1.to_hex()},
-        })
-    }
+    /// Events per kind.
+    pub counts: KindCounts,
 }
 
 struct HashingWriter<W: Write> {
@@ -107,6 +96,7 @@ pub fn export_to<W: Write>(archive: &Archive, out: W, name: &Path) -> Result<(Po
     }
     let head = archive.head();
     summary.head = (head.seq, head.hash);
+    summary.counts = head.counts;
     let trailer = serde_json::json!({
         "seq": head.seq.0, "hash": head.hash.to_hex(), "entries": summary.entries, "blobs": summary.blobs,
     });
@@ -378,6 +368,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
         return Err(r.bad("no digest record at the end (truncated)"));
     }
     summary.head = (head.seq, head.hash);
+    summary.counts = archive.head().counts;
     archive.flush()?;
     Ok(summary)
 }

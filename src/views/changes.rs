@@ -8,7 +8,7 @@
 //! the affected articles' records with the merged ids.
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Seq, Timestamp};
+use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind};
 use crate::store::{envelope, Archive};
 use crate::views::thread_state::{Applied, CaptureDiff, CaptureRef, MergeMaps, ThreadState};
 use crate::views::{view_tree, Projection, StateTx};
@@ -23,16 +23,10 @@ pub struct ChangeRecord {
     /// The article.
     pub article: ArticleKey,
     /// The previous capture of the article (`None` for its first).
-    pub from_capture: Option<(Seq, EventId)>,
-    /// This capture.
-    pub to_capture: (Seq, EventId),
-    /// When this capture was recorded.
-    pub recorded_at: Timestamp,
-    /// When this capture's page was fetched, when known.
-    pub fetched_at: Option<Timestamp>,
-    /// Whether this capture shows the whole comment section (a partial one
-    /// removes nothing).
-    pub complete: bool,
+    pub from: Option<CaptureRef>,
+    /// This capture: when it was recorded and fetched, and whether it shows
+    /// the whole comment section (a partial one removes nothing).
+    pub to: CaptureRef,
     /// Comments present now and not before.
     pub added: Vec<EventId>,
     /// Comments present before and not now (a complete capture only).
@@ -71,11 +65,8 @@ fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ChangesState> {
 fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: CaptureDiff) -> ChangeRecord {
     ChangeRecord {
         article: key.clone(),
-        from_capture: from.map(|p| (p.seq, p.id)),
-        to_capture: (to.seq, to.id),
-        recorded_at: to.recorded_at,
-        fetched_at: to.fetched_at,
-        complete: to.complete,
+        from: from.cloned(),
+        to: to.clone(),
         added: diff.added,
         removed: diff.removed,
         unseen: diff.unseen,
@@ -112,7 +103,8 @@ impl Projection for ChangesView {
     }
 
     fn version(&self) -> u32 {
-        3
+        // 4: records carry both captures whole (`from`, `to`).
+        4
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

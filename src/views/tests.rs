@@ -321,9 +321,9 @@ fn order_free_views(archive: &Archive) -> String {
     for r in changes::changes(archive, None).unwrap() {
         out.push_str(&format!(
             "change {:?} -> {} {} +{:?} -{:?} ~{:?} unseen {} {:?}\n",
-            r.from_capture.map(|c| c.1),
-            r.to_capture.1,
-            r.complete,
+            r.from.as_ref().map(|c| c.id),
+            r.to.id,
+            r.to.complete,
             r.added,
             r.removed,
             r.edited,

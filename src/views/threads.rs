@@ -37,8 +37,8 @@ pub struct ArticleSummary {
     pub comments: u64,
     /// Captures that showed it.
     pub captures: u64,
-    /// The seq of its latest capture.
-    pub last_capture: Option<Seq>,
+    /// Its latest capture.
+    pub last_capture: Option<CaptureRef>,
     /// Article keys merged into this one by `dedupe --apply`.
     pub aliases: Vec<ArticleKey>,
 }
@@ -97,7 +97,7 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
     summary.versions = state.article_versions.clone();
     summary.comments = state.slots.len() as u64;
     summary.captures = state.captures.len() as u64;
-    summary.last_capture = state.captures.last().map(|c| c.seq);
+    summary.last_capture = state.captures.last().cloned();
     tx.put_value(summary_key(&state.key), &summary)
 }
 
@@ -164,7 +164,8 @@ impl Projection for ThreadsView {
     }
 
     fn version(&self) -> u32 {
-        3
+        // 4: an article's summary carries its latest capture whole.
+        4
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

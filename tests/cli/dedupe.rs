@@ -58,7 +58,9 @@ fn by_id<'a>(all: &'a [Value], id: &Value) -> &'a Value {
 /// second --apply appends nothing.
 fn apply_and_check(env: &Env, article: &str, merges: u64) {
     let applied = env.ok(&["dedupe", "--apply", "--json"]).json();
-    assert_eq!(applied["merges_appended"], json!(merges));
+    assert_eq!(applied["merges"], json!({"new": merges, "duplicate": 0}));
+    assert_eq!(applied["comments"], json!({"new": 0, "duplicate": 0}));
+    assert_eq!(applied["head"]["seq"], json!(env.head().split_once(' ').unwrap().0.parse::<u64>().unwrap()));
     let t = env.ok(&["thread", article, "--json"]).json();
     let cs = t["comments"].as_array().unwrap();
     assert_eq!(cs.len(), 44);
@@ -67,7 +69,7 @@ fn apply_and_check(env: &Env, article: &str, merges: u64) {
     env.ok(&["verify"]);
     let again = env.ok(&["dedupe", "--apply", "--json"]).json();
     assert_eq!(again["clusters"], json!([]));
-    assert_eq!(again["merges_appended"], json!(0));
+    assert_eq!(again["merges"]["new"], json!(0));
     let tony = env.ok(&["author", "Tony C.", "--json"]).json();
     assert_eq!(tony["comments"].as_array().unwrap().len(), 4, "author timelines count folded comments once");
 }

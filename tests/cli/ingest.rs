@@ -8,17 +8,20 @@ use serde_json::json;
 fn ingesting_twice_appends_nothing_the_second_time() {
     let env = Env::new();
     let first = env.ok(&["ingest", "--json", &jsonl_fixture()]);
-    assert_eq!(
-        first.stdout.trim(),
-        r#"{"inputs":1,"articles":{"new":1,"duplicate":0},"comments":{"new":7,"duplicate":0},"captures":{"new":1,"duplicate":0},"errors":[],"warnings":[]}"#,
-        "exact JSON shape\n{first}"
-    );
     let head = env.head();
     assert!(head.starts_with("9 "), "{head}");
+    let hash = head.split_once(' ').unwrap().1;
+    assert_eq!(
+        first.stdout.trim(),
+        format!(
+            r#"{{"articles":{{"new":1,"duplicate":0}},"comments":{{"new":7,"duplicate":0}},"captures":{{"new":1,"duplicate":0}},"merges":{{"new":0,"duplicate":0}},"head":{{"seq":9,"hash":"{hash}"}},"inputs":1,"errors":[],"warnings":[]}}"#
+        ),
+        "exact JSON shape\n{first}"
+    );
     let second = env.ok(&["ingest", "--json", &jsonl_fixture()]);
     assert_eq!(
         second.json(),
-        json!({"inputs":1,"articles":{"new":0,"duplicate":1},"comments":{"new":0,"duplicate":7},"captures":{"new":0,"duplicate":1},"errors":[],"warnings":[]})
+        json!({"articles":{"new":0,"duplicate":1},"comments":{"new":0,"duplicate":7},"captures":{"new":0,"duplicate":1},"merges":{"new":0,"duplicate":0},"head":{"seq":9,"hash":hash},"inputs":1,"errors":[],"warnings":[]})
     );
     assert_eq!(env.head(), head, "head unchanged");
 }

@@ -232,6 +232,12 @@ fn export_and_import_report_as_json() {
         (i["entries"].clone(), i["blobs"].clone(), i["head"].clone()),
         (e["entries"].clone(), e["blobs"].clone(), e["head"].clone())
     );
+    // Import reports in the count shape every appending command shares.
+    for kind in ["articles", "comments", "captures", "merges"] {
+        assert_eq!(i[kind], serde_json::json!({"new": e[kind].clone(), "duplicate": 0}), "{kind}");
+    }
+    let stats = env.ok(&["stats", "--json"]).json();
+    assert_eq!(e["comments"], stats["comments"]);
     env.run(&["export", "-", "--json"]).expect_code(2);
 }
 

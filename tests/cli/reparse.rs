@@ -19,6 +19,8 @@ fn an_unchanged_parser_appends_nothing() {
     assert_eq!(report["comments"], json!({"new": 0, "duplicate": 51}));
     assert_eq!(report["changed"], json!([]));
     assert_eq!(env.head(), head);
+    let (seq, hash) = head.split_once(' ').unwrap();
+    assert_eq!(report["head"], json!({"seq": seq.parse::<u64>().unwrap(), "hash": hash}), "the count shape");
 }
 
 /// Stores a page as an older parser would have read it: one that kept the

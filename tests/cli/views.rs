@@ -138,11 +138,15 @@ fn changes_report_removal_and_edit() {
     let changes = whole["changes"].clone();
     let list = changes.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["from_capture"], Value::Null);
+    assert_eq!(list[0]["from"], Value::Null);
     assert_eq!(list[0]["added"].as_array().unwrap().len(), 44);
     let c = &list[1];
-    assert_eq!(c["from_seq"], json!(first));
-    assert_eq!(c["to_seq"], json!(second));
+    assert_eq!(c["from"]["seq"], json!(first));
+    assert_eq!(c["to"]["seq"], json!(second));
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    assert_eq!(c["to"], thread["captures"][1], "a capture has one shape in every view");
+    let articles = env.ok(&["articles", "--json"]).json();
+    assert_eq!(articles["articles"][0]["last_capture"], thread["captures"][1]);
     assert_eq!(c["added"], json!([]));
     assert_eq!(c["removed"].as_array().unwrap().len(), 1);
     assert_eq!(c["edited"].as_array().unwrap().len(), 1);
