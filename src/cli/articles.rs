@@ -2,7 +2,7 @@
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
 use crate::cli::thread::capture_json;
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::views::{as_of, threads};
 use serde_json::json;
@@ -15,11 +15,15 @@ pub struct Args {
     /// Print `{"articles":[...],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn articles`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let articles = threads::list_articles(&archive)?;
     let at = as_of(&archive, threads::NAME)?;
     if args.json {

@@ -1,7 +1,7 @@
 //! `cairn author`: one author's comments across all articles.
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time, one_line};
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, Event, Seq};
 use crate::views::{as_of, authors};
@@ -34,12 +34,16 @@ pub struct Args {
     /// Print `{"author":..,"comments":[...],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn author`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let window = crate::tables::Window::parse(args.since.as_deref(), args.until.as_deref())?;
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::authors::NAME])?;
     let (info, mut entries) = authors::timeline(&archive, &args.name)?.ok_or_else(|| {
         let hint = suggest_authors(&archive, &args.name);
         Error::NotFound(format!("no author named {:?}{hint}", args.name))

@@ -1,7 +1,7 @@
 //! `cairn authors`: every author with their comment count.
 
 use crate::cli::output::{as_of_json, as_of_note};
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::Result;
 use crate::views::{as_of, authors};
 use serde_json::json;
@@ -18,11 +18,15 @@ pub struct Args {
     /// Print `{"authors":[{"author","comments"}],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn authors`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::authors::NAME])?;
     let mut all = authors::list_authors(&archive)?;
     all.truncate(args.top.unwrap_or(usize::MAX));
     let at = as_of(&archive, authors::NAME)?;

@@ -2,7 +2,7 @@
 
 use crate::cli::output::{human_opt_time, human_time, one_line};
 use crate::cli::thread::capture_json;
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::{Event, EventId};
 use crate::views::changes::{self, ChangeRecord};
@@ -23,6 +23,10 @@ pub struct Args {
     /// Print `{"changes":[...],"as_of":{...}}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 fn record_json(r: &ChangeRecord) -> serde_json::Value {
@@ -53,7 +57,11 @@ fn describe(events: &HashMap<EventId, Event>, id: &EventId) -> Result<String> {
 
 /// Runs `cairn changes`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(
+        cli,
+        &args.at,
+        &[crate::views::changes::NAME, crate::views::threads::NAME],
+    )?;
     let key = match &args.article {
         Some(q) => Some(threads::resolve_article(&archive, q)?.key),
         None => None,
@@ -76,6 +84,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .collect();
     let events = archive.events_by_id(&named)?;
     let mut text = String::new();
+    if let Some(note) = crate::cli::output::as_of_note(&crate::views::as_of(&archive, changes::NAME)?) {
+        text.push_str(&format!("{note}\n"));
+    }
     let mut current = None;
     for r in &records {
         if current.as_ref() != Some(&r.article) {

@@ -2,7 +2,7 @@
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
 use crate::cli::thread::{capture_json, capture_text};
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::diff::{self, Change, WordOp};
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, CapturedArticle, Comment, Event, EventId};
@@ -38,6 +38,10 @@ pub struct Args {
     /// Print `{"diffs":[{"article","from","to","added","removed","unseen","edited","moved"}],"as_of"}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// One comparison to make: the article (its summary and thread state),
@@ -126,7 +130,7 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
 
 /// Runs `cairn diff`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let at = crate::views::as_of(&archive, threads::NAME)?;
     let mut diffs_json = Vec::new();
     if !args.json {

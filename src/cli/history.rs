@@ -2,7 +2,7 @@
 
 use crate::cli::output::human_opt_time;
 use crate::cli::thread::{capture_json, capture_text, capture_when};
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::Event;
 use crate::views::threads;
@@ -21,11 +21,15 @@ pub struct Args {
     /// Print the history as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn history`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let (id, seq) = archive.resolve_prefix(&args.id)?;
     let Event::Comment(comment) = archive.entry(seq)?.event else {
         return Err(Error::Usage(format!("{} is not a comment", id.short())));
@@ -82,12 +86,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
-    let mut s = format!(
+    let mut s =
+        match crate::cli::output::as_of_note(&crate::views::as_of(&archive, crate::views::threads::NAME)?) {
+            Some(note) => format!("{note}\n"),
+            None => String::new(),
+        };
+    s.push_str(&format!(
         "comment by {} · {} · {}\n",
         slot.author.as_deref().unwrap_or("(no author)"),
         human_opt_time(slot.posted_at.as_ref()),
         comment.article
-    );
+    ));
     s.push_str(&match state.removed_since(slot) {
         Some(r) => format!("status: removed since {}\n", capture_text(r)),
         None => "status: present\n".to_string(),

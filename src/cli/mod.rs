@@ -274,6 +274,87 @@ pub fn open_views(cli: &Cli) -> Result<Archive> {
     Ok(archive)
 }
 
+/// `--at` on the commands that read views.
+#[derive(clap::Args, Debug, Default)]
+pub struct AtArg {
+    /// Show the views as they were at a past point, computed for this query
+    /// from the log (the stored views are not changed): a seq, a checkpoint
+    /// `SEQ:HEX` as `cairn head` prints it (checked against this archive's
+    /// chain), or an RFC 3339 time (what was observed up to then).
+    #[arg(long, value_name = "SEQ|CHECKPOINT|TIME")]
+    pub at: Option<String>,
+}
+
+/// Resolves `--at`: a seq, a checkpoint `SEQ:HEX` (or `SEQ HEX`) whose
+/// chain head this archive has at that seq, or an RFC 3339 time.
+pub fn resolve_at(archive: &Archive, at: &str) -> Result<crate::views::Until> {
+    use crate::views::Until;
+    if let Ok(n) = at.trim().parse::<u64>() {
+        return Ok(Until::Seq(crate::model::Seq(n)));
+    }
+    let checkpoint = at.trim().split_once([':', ' ']).and_then(|(seq, hex)| {
+        Some((seq.parse::<u64>().ok()?, crate::model::ChainHash::from_hex(hex.trim())?))
+    });
+    if let Some((n, hash)) = checkpoint {
+        let head = archive.head();
+        if n > head.seq.0 {
+            return Err(Error::NotFound(format!(
+                "checkpoint {n}:{hash} is not in this archive: its log ends at seq {}",
+                head.seq
+            )));
+        }
+        let ours = match n {
+            0 => crate::store::HeadState::default().hash,
+            n => archive.entry(crate::model::Seq(n))?.head,
+        };
+        if ours != hash {
+            return Err(Error::NotFound(format!(
+                "checkpoint {n}:{hash} is not in this archive: its chain head at seq {n} is {ours}"
+            )));
+        }
+        return Ok(Until::Seq(crate::model::Seq(n)));
+    }
+    match crate::model::Timestamp::parse_lenient(at, None) {
+        Some(t @ crate::model::Timestamp::Zoned(..)) => Ok(Until::Observed(t)),
+        _ => Err(Error::Usage(format!(
+            "--at {at:?} is not a seq, a checkpoint SEQ:HEX (as `cairn head` prints it) or an RFC 3339 time \
+             with offset"
+        ))),
+    }
+}
+
+/// Opens the archive for a command that reads views: with `--at`, the
+/// views named in `views` computed for this query as of that point (the
+/// stored views are not touched); without, [`open_views`].
+pub fn open_views_at(cli: &Cli, at: &AtArg, views: &[&str]) -> Result<Archive> {
+    let Some(point) = &at.at else { return open_views(cli) };
+    let mut archive = open_existing(cli)?;
+    let until = resolve_at(&archive, point)?;
+    let all = crate::views::builtin();
+    let chosen: Vec<&dyn crate::views::Projection> =
+        all.iter().map(|v| v.as_ref()).filter(|v| views.contains(&v.name())).collect();
+    let len = match until {
+        crate::views::Until::Seq(s) => s.0,
+        crate::views::Until::Observed(_) => archive.head().seq.0,
+    };
+    let bar = if len > crate::views::AT_IN_MEMORY_MAX {
+        progress_bar(cli, len, "computing the views for --at {bar:30} {pos}/{len} entries, {eta} left")
+    } else {
+        None
+    };
+    let report = |seq: crate::model::Seq| {
+        if let Some(b) = &bar {
+            b.set_position(seq.0);
+        }
+    };
+    let computed = crate::views::compute_at(&archive, &chosen, until, Some(&report))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    archive.set_views_at(computed);
+    Ok(archive)
+}
+
 /// A progress bar on stderr when it is a terminal and `-q` was not given
 /// (`len` 0: a counter without a known end). Never on a pipe or a file.
 pub fn progress_bar(cli: &Cli, len: u64, template: &str) -> Option<indicatif::ProgressBar> {

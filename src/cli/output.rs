@@ -144,24 +144,35 @@ pub fn with_fields(mut v: Value, fields: Value) -> Value {
     v
 }
 
-/// `{"seq":N,"pinned":bool,"observed_until":TIME|null}`: which point of the
-/// log a view reflects.
+/// `{"seq":N,"pinned":bool,"observed_until":TIME|null,"computed":bool}`:
+/// which point of the log a view reflects, whether `replay --until` pinned
+/// the stored views there, and whether they were computed for this query
+/// (`--at`).
 pub fn as_of_json(a: &AsOf) -> Value {
-    json!({"seq": a.seq.0, "pinned": a.pinned, "observed_until": a.observed_until.map(|t| t.canonical())})
+    json!({
+        "seq": a.seq.0,
+        "pinned": a.pinned,
+        "observed_until": a.observed_until.map(|t| t.canonical()),
+        "computed": a.computed,
+    })
 }
 
-/// A note for text output when views are pinned in the past.
+/// A note for text output when the views are not the present: pinned in
+/// the past by `replay --until`, or computed for this query by `--at`.
 pub fn as_of_note(a: &AsOf) -> Option<String> {
-    a.pinned.then(|| match &a.observed_until {
-        Some(t) => format!(
-            "(views as observed up to {}, pinned by `cairn replay --until`; `cairn replay` returns to the present)",
-            human_time(t)
-        ),
-        None => format!(
-            "(views as of seq {}, pinned by `cairn replay --until`; `cairn replay` returns to the present)",
-            a.seq
-        ),
-    })
+    let point = match &a.observed_until {
+        Some(t) => format!("as observed up to {}", human_time(t)),
+        None => format!("as of seq {}", a.seq),
+    };
+    if a.computed {
+        Some(format!("(views {point}, computed for this query by --at)"))
+    } else if a.pinned {
+        Some(format!(
+            "(views {point}, pinned by `cairn replay --until`; `cairn replay` returns to the present)"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Bytes as `1.2 MiB`.

@@ -2,7 +2,7 @@
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
 use crate::cli::thread::capture_text;
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, Timestamp};
 use crate::search::{self, Hit, Query, Record};
@@ -40,6 +40,10 @@ pub struct Args {
     /// Print `{"pattern","count","matches":[...],"as_of"}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// A version's status in its thread.
@@ -74,7 +78,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .build()
         .map_err(|e| Error::Usage(format!("pattern {:?}: {e}", args.pattern)))?;
     args.select.times()?;
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let select = args.select.parse(&archive)?;
     let query = Query {
         pattern,

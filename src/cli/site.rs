@@ -1,6 +1,6 @@
 //! `cairn site`: the archive as a static HTML site.
 
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,12 +21,20 @@ pub struct Args {
     /// Print `{"out","written","unchanged","raw","removed"}`.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn site`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     crate::cli::outfile::check_destination(&cli.archive, &args.out.join("index.html"))?;
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(
+        cli,
+        &args.at,
+        &[crate::views::threads::NAME, crate::views::authors::NAME],
+    )?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let bar = if args.json {
         None
@@ -44,10 +52,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         b.finish_and_clear();
     }
     if args.json {
+        let at = crate::views::as_of(&archive, crate::views::threads::NAME)?;
         let v = serde_json::json!({"out": args.out.display().to_string(), "written": s.written,
-                                   "unchanged": s.unchanged, "raw": s.raw, "removed": s.removed});
+                                   "unchanged": s.unchanged, "raw": s.raw, "removed": s.removed,
+                                   "as_of": crate::cli::output::as_of_json(&at)});
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
+        if let Some(note) =
+            crate::cli::output::as_of_note(&crate::views::as_of(&archive, crate::views::threads::NAME)?)
+        {
+            writeln!(out, "{note}").map_err(stdout_error)?;
+        }
         writeln!(
             out,
             "wrote {} to {} ({} unchanged, {} removed, {} raw capture files written); open {}",

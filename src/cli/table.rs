@@ -1,6 +1,6 @@
 //! `cairn table`: the archive as a table for pandas, R, DuckDB or Spark.
 
-use crate::cli::{open_views, Cli, Status};
+use crate::cli::{Cli, Status};
 use crate::error::Result;
 use crate::tables::{self, Format, Table};
 use std::io::Write;
@@ -28,19 +28,28 @@ pub struct Args {
     /// Which comments.
     #[command(flatten)]
     pub select: crate::cli::filters::Selection,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// Runs `cairn table`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     args.select.times()?;
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let mut filter = args.select.parse(&archive)?;
     let at = crate::views::as_of(&archive, crate::views::threads::NAME)?;
-    if at.pinned {
+    if at.pinned || at.computed {
         filter.pinned = Some(at);
     }
     if let Some(note) = crate::cli::output::as_of_note(&at) {
-        tracing::warn!("the table shows the {}", note.trim_start_matches('(').trim_end_matches(')'));
+        let note = note.trim_start_matches('(').trim_end_matches(')');
+        if at.computed {
+            tracing::info!("the table shows the {note}");
+        } else {
+            tracing::warn!("the table shows the {note}");
+        }
     }
     let mut rows = 0;
     let bar = crate::cli::progress_bar(cli, 0, "{spinner} {human_pos} rows, {elapsed}");

@@ -1,7 +1,7 @@
 //! `cairn thread`: one article's comment section, as the page shows it.
 
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time, human_time, plural};
-use crate::cli::{open_views, stdout_error, Cli, Status};
+use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
 use crate::views::thread_state::CaptureRef;
 use crate::views::threads::{self, ParentKind, ThreadView};
@@ -21,6 +21,10 @@ pub struct Args {
     /// Print the thread as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// `--at`: the views as of a past point.
+    #[command(flatten)]
+    pub at: crate::cli::AtArg,
 }
 
 /// `{"seq","id","recorded_at","fetched_at","complete"}` of a capture.
@@ -167,7 +171,7 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
 
 /// Runs `cairn thread`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
-    let archive = open_views(cli)?;
+    let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let summary = threads::resolve_article(&archive, &args.article)?;
     let state = threads::load_thread(&archive, &summary.key)?
         .ok_or_else(|| Error::Corrupt(format!("article {} is listed but has no thread", summary.key)))?;

@@ -6,10 +6,12 @@ use crate::error::{Error, Result};
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, LogEntry, Seq, Timestamp};
 use crate::store::LogStore;
 use crate::store::{
-    buckets, idruns, memory, page_key, sled_store, HeadState, KindCounts, ParseKey, ParsedDoc, Store,
+    buckets, idruns, kv, memory, page_key, sled_store, HeadState, KindCounts, KvTree, ParseKey, ParsedDoc,
+    Store,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where `recorded_at` comes from.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +100,31 @@ pub struct Archive {
     /// A commit failed: the store may hold more than this archive's head
     /// says, so it appends nothing more (the next open catches up).
     failed: bool,
+    /// Views computed for one query (`--at`), read instead of the stored
+    /// ones.
+    views_at: Option<Arc<ViewsAt>>,
+}
+
+/// Views computed for one query as of a past point (`--at`), standing in
+/// for the stored views while this [`Archive`] handle lives; the stored
+/// views are not touched. Built by `views::compute_at`.
+pub struct ViewsAt {
+    /// Each view's tree, by view name (state and cursor).
+    pub trees: Vec<(String, Arc<dyn KvTree>)>,
+    /// The last seq the views reflect.
+    pub seq: Seq,
+    /// Set when they hold what was observed up to this time.
+    pub observed_until: Option<Timestamp>,
+    /// Where the trees keep their state (in memory, or a temporary sled
+    /// database removed when this is dropped, after the trees).
+    pub scratch: kv::Scratch,
+}
+
+impl ViewsAt {
+    /// The tree of view `name`, if it was computed.
+    pub fn tree(&self, name: &str) -> Option<Arc<dyn KvTree>> {
+        self.trees.iter().find(|(n, _)| n == name).map(|(_, t)| Arc::clone(t))
+    }
 }
 
 /// A scoped commit group: documents appended through it are committed to
@@ -217,6 +244,7 @@ impl Archive {
             pending_parsed: Vec::new(),
             pending_events: 0,
             failed: false,
+            views_at: None,
         }
     }
 
@@ -225,7 +253,9 @@ impl Archive {
     /// `None` when the store cannot give one (in memory).
     pub fn reader(&self) -> Option<Archive> {
         let store = self.store.reader()?;
-        Some(Archive::from_parts(store, self.head, self.clock))
+        let mut reader = Archive::from_parts(store, self.head, self.clock);
+        reader.views_at = self.views_at.clone();
+        Some(reader)
     }
 
     /// Reads the head again from the store (a reader, after the writer
@@ -233,6 +263,17 @@ impl Archive {
     pub fn reload_head(&mut self) -> Result<()> {
         self.head = self.store.head()?;
         Ok(())
+    }
+
+    /// Reads views from `views` instead of the stored ones, from now on
+    /// (`--at`: views computed for one query).
+    pub fn set_views_at(&mut self, views: ViewsAt) {
+        self.views_at = Some(Arc::new(views));
+    }
+
+    /// The views computed for this query, if any ([`Archive::set_views_at`]).
+    pub fn views_at(&self) -> Option<&ViewsAt> {
+        self.views_at.as_deref()
     }
 
     /// Starts a [`CommitGroup`].

@@ -120,7 +120,7 @@ impl Scratch {
     pub fn temporary() -> Result<Scratch> {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("cairn-verify-{}-{nanos}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("cairn-scratch-{}-{nanos}", std::process::id()));
         let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
         let views = dir.with_extension("views");
         let values = super::vlog::ValueFiles::scratch(views.clone());

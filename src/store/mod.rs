@@ -26,7 +26,7 @@ use crate::model::{BlobId, ChainHash, EventId, EventKind, HexPrefix, LogEntry, S
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub use archive::{AppendOutcome, Archive, Clock, CommitGroup, NewDocument, OpenMode};
+pub use archive::{AppendOutcome, Archive, Clock, CommitGroup, NewDocument, OpenMode, ViewsAt};
 pub use kv::KvTree;
 
 /// Counts per event kind.

@@ -2,7 +2,7 @@
 //! (`threads.N`), the `pointers` tree naming each view's current generation
 //! and whether `replay --until` pinned it, and the cursor each tree keeps.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Seq, Timestamp};
 use crate::store::envelope;
 use crate::store::{Archive, KvTree};
@@ -71,8 +71,15 @@ pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
     }
 }
 
-/// The current tree of view `name`.
+/// The current tree of view `name`: the stored one, or the one computed
+/// for this query when the archive handle has views `--at` a past point.
 pub fn view_tree(archive: &Archive, name: &str) -> Result<Arc<dyn KvTree>> {
+    if let Some(at) = archive.views_at() {
+        // A view the query did not compute is never read from the present.
+        return at
+            .tree(name)
+            .ok_or_else(|| Error::Internal(format!("view {name} was not computed for --at")));
+    }
     let pointer = load_pointer(archive, name)?;
     archive.store().tree(&tree_name(name, pointer.generation))
 }
@@ -85,17 +92,25 @@ pub struct AsOf {
     pub seq: Seq,
     /// Pinned by `replay --until`.
     pub pinned: bool,
-    /// Pinned by `replay --until TIME` to what was observed up to then.
+    /// Pinned by `replay --until TIME` to what was observed up to then
+    /// (or, with `computed`, `--at TIME`).
     pub observed_until: Option<Timestamp>,
+    /// Computed for this query (`--at`) instead of read from the stored
+    /// views.
+    pub computed: bool,
 }
 
 /// The [`AsOf`] of view `name`.
 pub fn as_of(archive: &Archive, name: &str) -> Result<AsOf> {
+    if let Some(at) = archive.views_at() {
+        return Ok(AsOf { seq: at.seq, pinned: false, observed_until: at.observed_until, computed: true });
+    }
     let pointer = load_pointer(archive, name)?;
     let tree = archive.store().tree(&tree_name(name, pointer.generation))?;
     Ok(AsOf {
         seq: read_cursor(tree.as_ref())?.seq,
         pinned: pointer.pinned_until.is_some(),
         observed_until: pointer.observed_until,
+        computed: false,
     })
 }

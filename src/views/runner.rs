@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Event, LogEntry, Seq, Timestamp};
-use crate::store::{Archive, KvTree};
+use crate::store::{Archive, KvTree, ViewsAt};
 use std::sync::Arc;
 
 use super::generations::*;
@@ -15,6 +15,10 @@ use super::{Projection, StateTx};
 /// entries, or this many bytes of pending writes.
 const COMMIT_EVERY: usize = 4096;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Called now and then during a long run with the last seq applied (a
+/// progress bar).
+pub type Progress<'a> = Option<&'a (dyn Fn(Seq) + Sync)>;
 
 /// Where `replay --until` stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +54,7 @@ pub(super) fn run(
     from: Seq,
     until: Seq,
 ) -> Result<Seq> {
-    run_all(&[(view, tree)], archive, from, until, None)
+    run_all(&[(view, tree)], archive, from, until, None, None)
 }
 
 /// Applies entries `from..=until` to several views in one pass over the log
@@ -62,12 +66,13 @@ fn run_all(
     from: Seq,
     until: Seq,
     observed_until: Option<&Timestamp>,
+    progress: Progress<'_>,
 ) -> Result<Seq> {
     if from > until || jobs.is_empty() {
         return Ok(Seq(from.0.saturating_sub(1)));
     }
     let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
-    run_entries(jobs, archive, from, entries, true, observed_until)
+    run_entries(jobs, archive, from, entries, true, observed_until, progress)
 }
 
 /// Applies `entries` (starting at seq `from`) to several views, committing
@@ -85,9 +90,17 @@ pub(super) fn run_entries(
     entries: impl Iterator<Item = Result<LogEntry>>,
     parallel: bool,
     observed_until: Option<&Timestamp>,
+    progress: Progress<'_>,
 ) -> Result<Seq> {
     if jobs.len() < 2 || !parallel {
-        return apply_entries(jobs, archive, from, entries.map(|e| e.map(Arc::new)), observed_until);
+        return apply_entries(
+            jobs,
+            archive,
+            from,
+            entries.map(|e| e.map(Arc::new)),
+            observed_until,
+            progress,
+        );
     }
     let (mine, theirs) = jobs.split_at(1);
     std::thread::scope(|scope| {
@@ -102,7 +115,7 @@ pub(super) fn run_entries(
                 Some(None) => None,
                 None => Some(Err(Error::Internal("the log reader stopped".into()))),
             });
-            apply_entries(theirs, archive, from, received, observed_until)
+            apply_entries(theirs, archive, from, received, observed_until, None)
         });
         let sender = tx.clone();
         let worker_gone = std::cell::Cell::new(false);
@@ -114,7 +127,7 @@ pub(super) fn run_entries(
             }
             Ok(e)
         });
-        let mine = apply_entries(mine, archive, from, tee, observed_until);
+        let mine = apply_entries(mine, archive, from, tee, observed_until, progress);
         if mine.is_ok() {
             // The worker may have stopped already; its own error says why.
             let _ = tx.send(None);
@@ -140,6 +153,7 @@ fn apply_entries(
     from: Seq,
     entries: impl Iterator<Item = Result<Arc<LogEntry>>>,
     observed_until: Option<&Timestamp>,
+    progress: Progress<'_>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
@@ -177,6 +191,9 @@ fn apply_entries(
                 tx.commit(&Cursor { version: view.version(), seq: last })?;
             }
             pending_entries = 0;
+            if let Some(p) = progress {
+                p(last);
+            }
         }
     }
     for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
@@ -230,6 +247,15 @@ pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> 
 
 /// [`catch_up`] of some views (the others' trees are left alone).
 pub fn catch_up_views(archive: &Archive, views: &[&dyn Projection]) -> Result<()> {
+    catch_up_reporting(archive, views, None)
+}
+
+/// [`catch_up_views`], reporting the seq each view has reached.
+pub fn catch_up_reporting(
+    archive: &Archive,
+    views: &[&dyn Projection],
+    progress: Progress<'_>,
+) -> Result<()> {
     let head = archive.head().seq;
     let mut live: Vec<String> = vec![POINTERS.to_string()];
     for view in views {
@@ -245,7 +271,14 @@ pub fn catch_up_views(archive: &Archive, views: &[&dyn Projection]) -> Result<()
                     "view {} pinned at seq {pin} has no state; rebuilding it to its pin",
                     view.name()
                 );
-                run_all(&[(*view, tree.as_ref())], archive, Seq(1), pin, pointer.observed_until.as_ref())?;
+                run_all(
+                    &[(*view, tree.as_ref())],
+                    archive,
+                    Seq(1),
+                    pin,
+                    pointer.observed_until.as_ref(),
+                    progress,
+                )?;
             }
             continue;
         }
@@ -262,7 +295,7 @@ pub fn catch_up_views(archive: &Archive, views: &[&dyn Projection]) -> Result<()
         }
         if cursor.seq < head {
             tracing::debug!("view {}: applying seqs {}..={}", view.name(), cursor.seq.next(), head);
-            run(*view, tree.as_ref(), archive, cursor.seq.next(), head)?;
+            run_all(&[(*view, tree.as_ref())], archive, cursor.seq.next(), head, None, progress)?;
         }
     }
     for name in archive.store().tree_names()? {
@@ -310,7 +343,7 @@ pub fn apply_shared(archive: &Archive, views: &[&dyn Projection], entries: &[Arc
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> = ready.iter().map(|(v, t)| (*v, t.as_ref())).collect();
     if !jobs.is_empty() {
-        apply_entries(&jobs, archive, first, entries.iter().map(|e| Ok(Arc::clone(e))), None)?;
+        apply_entries(&jobs, archive, first, entries.iter().map(|e| Ok(Arc::clone(e))), None, None)?;
     }
     if lagging {
         catch_up_views(archive, views)?;
@@ -325,6 +358,16 @@ pub fn replay(
     archive: &Archive,
     views: &[Box<dyn Projection>],
     until: Option<Until>,
+) -> Result<Vec<ViewStatus>> {
+    replay_reporting(archive, views, until, None)
+}
+
+/// [`replay`], reporting the seq reached.
+pub fn replay_reporting(
+    archive: &Archive,
+    views: &[Box<dyn Projection>],
+    until: Option<Until>,
+    progress: Progress<'_>,
 ) -> Result<Vec<ViewStatus>> {
     let head = archive.head().seq;
     let (target, observed_until) = match until {
@@ -343,7 +386,7 @@ pub fn replay(
     }
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&fresh).map(|(v, (_, _, tree))| (v.as_ref(), tree.as_ref())).collect();
-    let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref())?;
+    let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
     let pinned_until = until.map(|_| target);
     let mut out = Vec::new();
     for (view, (old, generation, tree)) in views.iter().zip(&fresh) {
@@ -391,6 +434,54 @@ pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Res
     let tree = crate::store::kv::MemoryTree::default();
     run(view, &tree, archive, Seq(1), until)?;
     digest(&tree)
+}
+
+/// Views computed for one query (`--at`) are kept in memory up to this
+/// many entries, and in a temporary sled database beyond (bounded memory).
+pub const AT_IN_MEMORY_MAX: u64 = 50_000;
+
+/// Computes `views` as of a past point for one query (`--at`): a fresh run
+/// over the log up to seq `at` (or, for a time, what was observed up to
+/// it, as `replay --until` does), into scratch trees; the stored views are
+/// not touched. [`Archive::set_views_at`] makes view commands read them.
+pub fn compute_at(
+    archive: &Archive,
+    views: &[&dyn Projection],
+    at: Until,
+    progress: Progress<'_>,
+) -> Result<ViewsAt> {
+    compute_at_with(archive, views, at, progress, AT_IN_MEMORY_MAX)
+}
+
+/// [`compute_at`], in memory up to `in_memory_max` entries.
+pub fn compute_at_with(
+    archive: &Archive,
+    views: &[&dyn Projection],
+    at: Until,
+    progress: Progress<'_>,
+    in_memory_max: u64,
+) -> Result<ViewsAt> {
+    let head = archive.head().seq;
+    let (target, observed_until) = match at {
+        Until::Seq(s) if s > head => {
+            return Err(Error::Usage(format!("--at seq {s} is past the head of the log (seq {head})")));
+        }
+        Until::Seq(s) => (s, None),
+        Until::Observed(t) => (head, Some(t)),
+    };
+    let scratch = if target.0 > in_memory_max {
+        crate::store::kv::Scratch::temporary()?
+    } else {
+        crate::store::kv::Scratch::Memory
+    };
+    let trees: Vec<(String, Arc<dyn KvTree>)> = views
+        .iter()
+        .map(|v| Ok((v.name().to_string(), Arc::from(scratch.tree(v.name())?))))
+        .collect::<Result<_>>()?;
+    let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
+        views.iter().zip(&trees).map(|(v, (_, t))| (*v, t.as_ref())).collect();
+    let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
+    Ok(ViewsAt { trees, seq: seq.max(target), observed_until, scratch })
 }
 
 /// Archives with more entries than this have their views audited through a
@@ -522,7 +613,7 @@ pub fn audit_with(
             .collect::<Result<_>>()?;
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
             group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
-        match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref()) {
+        match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
                     if digest(tree.as_ref())? != *stored {

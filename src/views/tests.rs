@@ -154,7 +154,7 @@ fn a_failed_run_commits_no_view_past_a_document_boundary() {
     let trees: Vec<crate::store::kv::MemoryTree> = views.iter().map(|_| Default::default()).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&trees).map(|(v, t)| (v.as_ref(), t as &dyn KvTree)).collect();
-    let err = run_entries(&jobs, &archive, Seq(1), entries, true, None).unwrap_err();
+    let err = run_entries(&jobs, &archive, Seq(1), entries, true, None, None).unwrap_err();
     assert!(err.to_string().contains("damaged segment"), "{err}");
     for (view, tree) in views.iter().zip(&trees) {
         let cursor = read_cursor(tree).unwrap();
@@ -384,8 +384,17 @@ proptest! {
         let fetched_by_then: Vec<usize> = (0..=until).collect();
         let expected = order_free_views(&ingest(&fetched_by_then));
         let t = Timestamp::parse_canonical(&format!("2012-03-{:02}T{:02}:00:00+00:00", 29 + until / 24, until % 24)).unwrap();
+        // `--at` for one query: in memory or in a temporary database.
+        let refs: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+        let in_memory_max = if until % 2 == 0 { 0 } else { u64::MAX };
+        let at = compute_at_with(&shuffled, &refs, Until::Observed(t), None, in_memory_max).unwrap();
+        let computed: Vec<[u8; 32]> = at.trees.iter().map(|(_, tree)| digest(tree.as_ref()).unwrap()).collect();
+        let stored_before = status(&shuffled, &views).unwrap();
         replay(&shuffled, &views, Some(Until::Observed(t))).unwrap();
         prop_assert_eq!(order_free_views(&shuffled), expected, "replay --until scrape {} of order {:?}", until, order);
+        let pinned: Vec<[u8; 32]> = status(&shuffled, &views).unwrap().iter().map(|s| s.digest).collect();
+        prop_assert_eq!(computed, pinned, "--at equals replay --until, scrape {} of order {:?}", until, order);
+        prop_assert!(stored_before.iter().all(|s| s.pinned_until.is_none()), "--at pinned nothing");
         prop_assert_eq!(audit(&shuffled, &views).unwrap(), vec![]);
     }
 }

@@ -75,7 +75,7 @@ fn an_export_made_by_a_format_2_cairn_imports() {
     assert_eq!(env.head(), FORMAT2_HEAD.replace(':', " "));
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let changes = env.ok(&["changes", "--json"]).json()["changes"].clone();
-    assert_eq!(changes.as_array().unwrap().last().unwrap()["complete"], json!(false));
+    assert_eq!(changes.as_array().unwrap().last().unwrap()["to"]["complete"], json!(false));
 }
 
 const FORMAT4_HEAD: &str = "55 2628a91bf6e46f10cae34dccfa0d6e53dab8bd4657ace6b9c1d9711f9db18804";

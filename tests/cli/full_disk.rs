@@ -6,7 +6,7 @@
 //! has); skipped, saying so, otherwise.
 
 use crate::generated::gen_tribune::{generate, Params};
-use crate::support::Env;
+use crate::support::{walk, Env};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -89,17 +89,4 @@ fn a_full_disk_loses_no_acknowledged_document() {
     let rest = cairn(&["-q", "ingest", &corpus.display().to_string()]);
     assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
     assert!(cairn(&["verify", "--checkpoint", &checkpoint]).status.success());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

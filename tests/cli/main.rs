@@ -3,6 +3,7 @@
 
 mod support;
 
+mod at;
 mod compat;
 mod concurrency;
 mod conventions;

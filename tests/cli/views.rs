@@ -48,7 +48,10 @@ fn thread_shows_the_page_with_removals_and_edits() {
     assert_eq!(comments.len(), 44, "each comment once");
     assert_eq!(t["article"]["title"], json!("Senior US commanders discuss border cooperation with Kayani"));
     assert_eq!(t["captures"].as_array().unwrap().len(), 2);
-    assert_eq!(t["as_of"], json!({"seq": second, "pinned": false, "observed_until": null}));
+    assert_eq!(
+        t["as_of"],
+        json!({"seq": second, "pinned": false, "observed_until": null, "computed": false})
+    );
 
     // Page order is the first capture's: ahmad first, the last at 2:55AM.
     assert_eq!(comments[0]["author"], json!("ahmad"));
@@ -205,7 +208,7 @@ fn replay_gives_byte_identical_output_and_travels_in_time() {
     // Back to the first capture.
     env.ok(&["replay", "--until", &first.to_string()]);
     let t = env.ok(&["thread", "kayani", "--json"]).json();
-    assert_eq!(t["as_of"], json!({"seq": first, "pinned": true, "observed_until": null}));
+    assert_eq!(t["as_of"], json!({"seq": first, "pinned": true, "observed_until": null, "computed": false}));
     let comments = t["comments"].as_array().unwrap();
     assert_eq!(comments.len(), 44);
     assert_eq!(by_author(comments, "Aristo")[0]["status"], json!("present"));
