@@ -2,7 +2,7 @@
 
 use crate::cli::output::{counts_json, human_opt_time, one_line, with_fields};
 use crate::cli::{open_archive, stdout_error, Cli, Status};
-use crate::dedupe::{apply, find_clusters, Cluster};
+use crate::dedupe::{apply, find_clusters_reporting, Cluster};
 use crate::error::Result;
 use crate::model::{Event, EventId};
 use crate::store::{Archive, KindCounts, OpenMode};
@@ -55,11 +55,15 @@ fn text(archive: &Archive, clusters: &[Cluster]) -> Result<String> {
 /// Runs `cairn dedupe`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = open_archive(cli, OpenMode::MustExist)?;
-    crate::views::catch_up(&archive, &crate::views::builtin())?;
-    let report = find_clusters(&archive)?;
+    crate::cli::catch_up(cli, &archive, "bringing the views up to date")?;
+    let bar = crate::cli::EntriesBar::new(cli, "reading the log");
+    let report = |done, end| bar.report(done, end);
+    let report = find_clusters_reporting(&archive, Some(&report));
+    bar.finish();
+    let report = report?;
     let appended = if args.apply {
         let n = apply(&mut archive, &report.clusters)?;
-        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        crate::cli::catch_up(cli, &archive, "folding the merges into the views")?;
         archive.flush()?;
         Some(n)
     } else {

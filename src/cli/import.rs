@@ -27,12 +27,34 @@ pub struct Args {
 
 /// Runs `cairn import`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    // A bar over the bytes read, then one over building the views.
+    let len = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    let bytes = match args.file.as_os_str() == "-" {
+        true => crate::cli::progress_bar(cli, 0, "reading {binary_bytes} of the export, {elapsed}"),
+        false => crate::cli::progress_bar(
+            cli,
+            len,
+            "reading the export {bar:30} {binary_bytes}/{binary_total_bytes}, {eta} left",
+        ),
+    };
+    let views_bar = crate::cli::EntriesBar::new(cli, "building the views");
+    let tick = |done, end| {
+        if let Some(b) = bytes.as_ref().filter(|b| !b.is_finished()) {
+            b.finish_and_clear();
+        }
+        views_bar.report(done, end)
+    };
+    let read = |r: Box<dyn std::io::Read>| -> Box<dyn std::io::Read> {
+        match &bytes {
+            Some(b) => Box::new(b.wrap_read(r)),
+            None => r,
+        }
+    };
     let s = if args.file.as_os_str() == "-" {
-        let stdin = std::io::stdin();
-        let mut input = std::io::BufReader::new(stdin.lock());
+        let mut input = std::io::BufReader::new(read(Box::new(std::io::stdin().lock())));
         // An archive in use is found before anything is read: each retry
         // starts from the same untouched input.
-        retry_while_in_use(cli, || portable::import_into(&cli.archive, &mut input, "-"))?
+        retry_while_in_use(cli, || portable::import_into(&cli.archive, &mut input, "-", Some(&tick)))
     } else {
         if !args.file.is_file() {
             return Err(Error::Usage(format!("{}: no such file", args.file.display())));
@@ -40,9 +62,19 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let name = args.file.display().to_string();
         retry_while_in_use(cli, || {
             let file = std::fs::File::open(&args.file).map_err(|e| Error::io(&args.file, e))?;
-            portable::import_into(&cli.archive, std::io::BufReader::new(file), &name)
-        })?
+            portable::import_into(
+                &cli.archive,
+                std::io::BufReader::new(read(Box::new(file))),
+                &name,
+                Some(&tick),
+            )
+        })
     };
+    if let Some(b) = &bytes {
+        b.finish_and_clear();
+    }
+    views_bar.finish();
+    let s = s?;
     if args.json {
         // Everything is new: import fills an empty archive.
         let v = with_fields(

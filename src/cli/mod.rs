@@ -269,9 +269,22 @@ pub fn open_existing(cli: &Cli) -> Result<Archive> {
 /// to the head of the log first.
 pub fn open_views(cli: &Cli) -> Result<Archive> {
     let mut archive = open_existing(cli)?;
-    crate::views::catch_up(&archive, &crate::views::builtin())?;
+    catch_up(cli, &archive, "bringing the views up to date")?;
     archive.flush()?;
     Ok(archive)
+}
+
+/// [`crate::views::catch_up`] of the built-in views, with a progress bar
+/// saying `what` on a terminal (a view rebuilt after an upgrade or a
+/// repair takes as long as a replay).
+pub fn catch_up(cli: &Cli, archive: &Archive, what: &str) -> Result<()> {
+    let views = crate::views::builtin();
+    let views: Vec<&dyn crate::views::Projection> = views.iter().map(|v| v.as_ref()).collect();
+    let bar = EntriesBar::new(cli, what);
+    let report = |done, end| bar.report(done, end);
+    let result = crate::views::catch_up_reporting(archive, &views, Some(&report));
+    bar.finish();
+    result
 }
 
 /// `--at` on the commands that read views.
@@ -333,24 +346,10 @@ pub fn open_views_at(cli: &Cli, at: &AtArg, views: &[&str]) -> Result<Archive> {
     let all = crate::views::builtin();
     let chosen: Vec<&dyn crate::views::Projection> =
         all.iter().map(|v| v.as_ref()).filter(|v| views.contains(&v.name())).collect();
-    let len = match until {
-        crate::views::Until::Seq(s) => s.0,
-        crate::views::Until::Observed(_) => archive.head().seq.0,
-    };
-    let bar = if len > crate::views::AT_IN_MEMORY_MAX {
-        progress_bar(cli, len, "computing the views for --at {bar:30} {pos}/{len} entries, {eta} left")
-    } else {
-        None
-    };
-    let report = |seq: crate::model::Seq| {
-        if let Some(b) = &bar {
-            b.set_position(seq.0);
-        }
-    };
+    let bar = EntriesBar::new(cli, "computing the views for --at");
+    let report = |done, end| bar.report(done, end);
     let computed = crate::views::compute_at(&archive, &chosen, until, Some(&report))?;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     archive.set_views_at(computed);
     Ok(archive)
 }
@@ -358,7 +357,7 @@ pub fn open_views_at(cli: &Cli, at: &AtArg, views: &[&str]) -> Result<Archive> {
 /// A progress bar on stderr when it is a terminal and `-q` was not given
 /// (`len` 0: a counter without a known end). Never on a pipe or a file.
 pub fn progress_bar(cli: &Cli, len: u64, template: &str) -> Option<indicatif::ProgressBar> {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || cli.quiet > 0 {
+    if !shows_progress(cli) {
         return None;
     }
     let bar = if len == 0 { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::new(len) };
@@ -367,6 +366,54 @@ pub fn progress_bar(cli: &Cli, len: u64, template: &str) -> Option<indicatif::Pr
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     Some(bar)
+}
+
+/// Whether progress is shown: stderr is a terminal and `-q` was not given.
+pub fn shows_progress(cli: &Cli) -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()) && cli.quiet == 0
+}
+
+/// A progress bar over log entries, for a pass the library reports as (seq
+/// reached, seq it goes to): made at the first report, so its length is
+/// known, and only on a terminal ([`progress_bar`]).
+pub struct EntriesBar {
+    shown: bool,
+    what: String,
+    bar: std::sync::OnceLock<Option<indicatif::ProgressBar>>,
+}
+
+impl EntriesBar {
+    /// A bar that will say `what` it is doing.
+    pub fn new(cli: &Cli, what: &str) -> EntriesBar {
+        EntriesBar { shown: shows_progress(cli), what: what.to_string(), bar: std::sync::OnceLock::new() }
+    }
+
+    /// Seq `done` of `end` reached.
+    pub fn report(&self, done: crate::model::Seq, end: crate::model::Seq) {
+        if !self.shown {
+            return;
+        }
+        let bar = self.bar.get_or_init(|| {
+            let b = indicatif::ProgressBar::new(end.0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} entries, {eta} left")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.set_message(self.what.clone());
+            Some(b)
+        });
+        if let Some(b) = bar {
+            b.set_length(end.0);
+            b.set_position(done.0);
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(Some(b)) = self.bar.get() {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// Wraps a write error on standard output.

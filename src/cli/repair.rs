@@ -43,7 +43,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    crate::views::catch_up(&archive, &crate::views::builtin())?;
+    crate::cli::catch_up(cli, &archive, "rebuilding the views")?;
     archive.flush()?;
     let head = *archive.head();
     let moved_to = moved.as_ref().map(|(p, _)| p.display().to_string());
@@ -55,9 +55,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     if args.json {
         let v = json!({
             "entries": head.seq.0,
-            "head": head.checkpoint(),
+            "head": {"seq": head.seq.0, "hash": head.hash.to_hex()},
             "old_index": moved_to,
-            "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| h.checkpoint())),
+            "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| json!({"seq": h.seq.0, "hash": h.hash.to_hex()}))),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {

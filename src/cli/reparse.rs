@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = crate::cli::open_archive(cli, OpenMode::MustExist)?;
     let report = reparse(&mut archive, args.dry_run)?;
     if !args.dry_run {
-        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        crate::cli::catch_up(cli, &archive, "updating the views")?;
         archive.flush()?;
     }
     for e in &report.errors {

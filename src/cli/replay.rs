@@ -85,13 +85,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             Some(Until::Seq(s)) => s,
             Some(Until::Observed(t)) => last_recorded_by(&archive, &t)?,
         };
+        let bar = crate::cli::EntriesBar::new(cli, "streaming the log");
         for entry in archive.entries_from(Seq(1))? {
             let entry = entry?;
             if entry.seq > last {
                 break;
             }
+            if entry.seq.0 % 4096 == 0 {
+                bar.report(entry.seq, last);
+            }
             writeln!(out, "{}", entry_json(&entry)).map_err(stdout_error)?;
         }
+        bar.finish();
         return Ok(Status::Ok);
     }
     let all = views::builtin();
@@ -106,7 +111,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
         all.into_iter().filter(|v| args.views.iter().any(|n| n == v.name())).collect()
     };
-    let report = views::replay(&archive, &selected, until)?;
+    let bar = crate::cli::EntriesBar::new(cli, "replaying the views");
+    let tick = |done, end| bar.report(done, end);
+    let report = views::replay_reporting(&archive, &selected, until, Some(&tick));
+    bar.finish();
+    let report = report?;
     archive.flush()?;
     if args.json {
         let list: Vec<_> = report

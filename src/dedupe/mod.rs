@@ -124,6 +124,15 @@ fn follow<K: Clone + Eq + std::hash::Hash>(map: &HashMap<K, K>, k: &K) -> K {
 
 /// Scans the archive and returns the clusters `--apply` would merge.
 pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
+    find_clusters_reporting(archive, None)
+}
+
+/// [`find_clusters`], reporting the seq its pass over the log has reached.
+pub fn find_clusters_reporting(
+    archive: &Archive,
+    progress: crate::views::Progress<'_>,
+) -> Result<DedupeReport> {
+    let head = archive.head().seq;
     let mut articles: Vec<ArticleInfo> = Vec::new();
     let mut by_key: HashMap<ArticleKey, usize> = HashMap::new();
     let mut version_key: HashMap<EventId, ArticleKey> = HashMap::new();
@@ -145,6 +154,9 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
     };
     for entry in archive.entries_from(Seq(1))? {
         let entry = entry?;
+        if let Some(p) = progress.filter(|_| entry.seq.0 % 4096 == 0) {
+            p(entry.seq, head);
+        }
         match &entry.event {
             Event::Article(a) => {
                 let i = article_of(&a.key, entry.seq, &mut articles);

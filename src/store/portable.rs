@@ -58,11 +58,15 @@ impl<W: Write> HashingWriter<W> {
 
 /// Writes the whole archive to `path` (atomically: a temporary file renamed
 /// into place).
-pub fn export(archive: &Archive, path: &Path) -> Result<PortableSummary> {
+pub fn export(
+    archive: &Archive,
+    path: &Path,
+    progress: crate::views::Progress<'_>,
+) -> Result<PortableSummary> {
     let tmp = path.with_extension("cairn-export-partial");
     let io = |e: std::io::Error| Error::io(path, e);
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let (summary, buffered) = export_to(archive, BufWriter::new(file), path)?;
+    let (summary, buffered) = export_to(archive, BufWriter::new(file), path, progress)?;
     let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
@@ -70,8 +74,15 @@ pub fn export(archive: &Archive, path: &Path) -> Result<PortableSummary> {
 }
 
 /// Writes the whole archive as an export stream to `out` (`name` for
-/// errors), returning the summary and the writer.
-pub fn export_to<W: Write>(archive: &Archive, out: W, name: &Path) -> Result<(PortableSummary, W)> {
+/// errors), returning the summary and the writer; `progress` hears the seq
+/// reached now and then.
+pub fn export_to<W: Write>(
+    archive: &Archive,
+    out: W,
+    name: &Path,
+    progress: crate::views::Progress<'_>,
+) -> Result<(PortableSummary, W)> {
+    let end = archive.head().seq;
     let path = name;
     let io = |e: std::io::Error| Error::io(path, e);
     let encoder = zstd::stream::write::Encoder::new(out, 9).map_err(io)?;
@@ -93,6 +104,9 @@ pub fn export_to<W: Write>(archive: &Archive, out: W, name: &Path) -> Result<(Po
             serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(format!("seq {}: {e}", entry.seq)))?;
         w.record(b'E', &json).map_err(io)?;
         summary.entries += 1;
+        if let Some(p) = progress.filter(|_| entry.seq.0 % 1024 == 0) {
+            p(entry.seq, end);
+        }
     }
     let head = archive.head();
     summary.head = (head.seq, head.hash);
@@ -377,8 +391,14 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
 /// nothing: into a temporary directory beside it, renamed into place only
 /// when every check passed (an error, or a kill, leaves no archive at
 /// `target`, and a retry works). `target` may not exist, or be an empty
-/// directory, or an archive without entries.
-pub fn import_into(target: &Path, input: impl std::io::BufRead, name: &str) -> Result<PortableSummary> {
+/// directory, or an archive without entries. `views_progress` hears how
+/// far building the views has come.
+pub fn import_into(
+    target: &Path,
+    input: impl std::io::BufRead,
+    name: &str,
+    views_progress: crate::views::Progress<'_>,
+) -> Result<PortableSummary> {
     let empty_target = if target.exists() {
         let entries: Vec<_> = std::fs::read_dir(target).map_err(|e| Error::io(target, e))?.collect();
         if !entries.is_empty() {
@@ -416,7 +436,9 @@ pub fn import_into(target: &Path, input: impl std::io::BufRead, name: &str) -> R
     let result = (|| {
         let mut archive = Archive::open(&tmp, crate::store::OpenMode::CreateIfMissing)?;
         let summary = import(&mut archive, input, name)?;
-        crate::views::catch_up(&archive, &crate::views::builtin())?;
+        let views = crate::views::builtin();
+        let views: Vec<&dyn crate::views::Projection> = views.iter().map(|v| v.as_ref()).collect();
+        crate::views::catch_up_reporting(&archive, &views, views_progress)?;
         archive.flush()?;
         Ok::<_, Error>(summary)
     })();

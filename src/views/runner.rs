@@ -16,9 +16,12 @@ use super::{Projection, StateTx};
 const COMMIT_EVERY: usize = 4096;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
 
-/// Called now and then during a long run with the last seq applied (a
-/// progress bar).
-pub type Progress<'a> = Option<&'a (dyn Fn(Seq) + Sync)>;
+/// Called now and then during a long run with the last seq applied and the
+/// seq the run goes to (a progress bar).
+pub type Progress<'a> = Option<&'a (dyn Fn(Seq, Seq) + Sync)>;
+
+/// [`Progress`] inside a run, which knows where it ends.
+type Tick<'a> = Option<&'a (dyn Fn(Seq) + Sync)>;
 
 /// Where `replay --until` stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +75,12 @@ fn run_all(
         return Ok(Seq(from.0.saturating_sub(1)));
     }
     let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
-    run_entries(jobs, archive, from, entries, true, observed_until, progress)
+    let tick = |seq: Seq| {
+        if let Some(p) = progress {
+            p(seq, until);
+        }
+    };
+    run_entries(jobs, archive, from, entries, true, observed_until, progress.map(|_| &tick as _))
 }
 
 /// Applies `entries` (starting at seq `from`) to several views, committing
@@ -90,7 +98,7 @@ pub(super) fn run_entries(
     entries: impl Iterator<Item = Result<LogEntry>>,
     parallel: bool,
     observed_until: Option<&Timestamp>,
-    progress: Progress<'_>,
+    progress: Tick<'_>,
 ) -> Result<Seq> {
     if jobs.len() < 2 || !parallel {
         return apply_entries(
@@ -153,7 +161,7 @@ fn apply_entries(
     from: Seq,
     entries: impl Iterator<Item = Result<Arc<LogEntry>>>,
     observed_until: Option<&Timestamp>,
-    progress: Progress<'_>,
+    progress: Tick<'_>,
 ) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
     let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();

@@ -17,6 +17,7 @@ mod ingest;
 mod limits;
 mod log_show;
 mod portable;
+mod progress;
 mod recovery;
 mod reparse;
 mod search;

@@ -103,7 +103,8 @@ fn a_damaged_index_names_repair_and_repair_rebuilds_it() {
     assert!(!run.stderr.contains("panicked"), "{run}");
     let run = env.ok(&["repair", "--json"]);
     let report = run.json();
-    assert_eq!(report["head"], json!(checkpoint.replace(':', " ")));
+    let (seq, hash) = checkpoint.split_once(':').unwrap();
+    assert_eq!(report["head"], json!({"seq": seq.parse::<u64>().unwrap(), "hash": hash}));
     let old = report["old_index"].as_str().unwrap().to_string();
     assert!(std::path::Path::new(&old).exists(), "the old index is kept: {old}");
     env.ok(&["verify", "--checkpoint", &checkpoint]);
