@@ -20,6 +20,7 @@ mod portable;
 mod progress;
 mod recovery;
 mod reparse;
+mod schemas;
 mod search;
 mod site;
 mod tables;
