@@ -73,7 +73,7 @@ fn a_cut_off_scrape_removes_nothing_and_says_it_is_partial() {
     let changes = env.ok(&["changes", "--json"]).json()["changes"].clone();
     let last = changes.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["removed"], json!([]));
-    assert_eq!(last["complete"], json!(false));
+    assert_eq!(last["to"]["complete"], json!(false));
     assert!(last["unseen"].as_u64().unwrap() >= 10, "{last}");
     let text = env.ok(&["changes"]).stdout;
     assert!(text.contains("partial capture, removes nothing"), "{text}");
@@ -161,7 +161,7 @@ fn a_backfilled_older_scrape_takes_its_place_in_history() {
     // changes lists captures by fetch time and prints it.
     let changes = backfilled.ok(&["changes", "--json"]).json()["changes"].clone();
     let records = changes.as_array().unwrap();
-    assert_eq!(records[0]["fetched_at"], json!("2012-03-30T08:00:00+00:00"));
+    assert_eq!(records[0]["to"]["fetched_at"], json!("2012-03-30T08:00:00+00:00"));
     assert_eq!(records[0]["added"].as_array().unwrap().len(), 44);
     assert_eq!(records[1]["removed"].as_array().unwrap().len(), 1);
     assert!(backfilled.ok(&["changes"]).stdout.contains("fetched 2012-03-30 08:00 +00:00"));
