@@ -280,6 +280,7 @@ pub fn open_views(cli: &Cli) -> Result<Archive> {
 pub fn catch_up(cli: &Cli, archive: &Archive, what: &str) -> Result<()> {
     let views = crate::views::builtin();
     let views: Vec<&dyn crate::views::Projection> = views.iter().map(|v| v.as_ref()).collect();
+    crate::views::drop_retired(archive, &views)?;
     let bar = EntriesBar::new(cli, what);
     let report = |done, end| bar.report(done, end);
     let result = crate::views::catch_up_reporting(archive, &views, Some(&report));

@@ -25,7 +25,7 @@ pub enum EmitFormat {
 /// (docs/views.md).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Only this view (threads, authors, changes); repeatable.
+    /// Only this view (threads, authors); repeatable.
     #[arg(long = "view", value_name = "NAME")]
     pub views: Vec<String>,
 
@@ -104,6 +104,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         all
     } else {
         for name in &args.views {
+            if name == views::changes::RETIRED_VIEW {
+                return Err(Error::Usage(
+                    "the change records are kept by the threads view (since its version 5): --view threads"
+                        .into(),
+                ));
+            }
             if !all.iter().any(|v| v.name() == name) {
                 let names: Vec<&str> = all.iter().map(|v| v.name()).collect();
                 return Err(Error::Usage(format!("no view named {name:?}; views: {}", names.join(", "))));

@@ -572,8 +572,8 @@ pub fn ingest_inputs(
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
     // The views in two groups, each applied on a thread of its own through
-    // a reader of the archive (the threads and changes views, the authors
-    // view: about equal work).
+    // a reader of the archive (the threads view, the authors view: about
+    // equal work).
     let view_groups: Vec<(Vec<&dyn crate::views::Projection>, Archive)> = match views {
         Some(views) if !opts.dry_run => {
             let (even, odd): (Vec<_>, Vec<_>) = views.iter().enumerate().partition(|(i, _)| i % 2 == 0);

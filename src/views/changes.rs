@@ -1,21 +1,29 @@
-//! The changes view: for each article, what changed between consecutive
-//! captures: comments added, removed and edited, and article revisions.
+//! What changed between consecutive captures of each article: comments
+//! added, removed and edited, and article revisions, one [`ChangeRecord`]
+//! per capture. An article's first capture is recorded too, with no `from`
+//! capture and every comment added.
 //!
-//! State: `s/KEY` holds the article's [`ChangesState`]: its
-//! [`ThreadState`] (to compare each capture with the one before) and one
-//! [`ChangeRecord`] per capture. An article's first capture is recorded too,
-//! with no `from` capture and every comment added. Merges (dedupe) rebuild
-//! the affected articles' records with the merged ids.
+//! The threads view keeps the records (`r/KEY`, beside the article's
+//! thread state `a/KEY`): applying a capture to the thread state yields its
+//! differences, so the records come with no second copy of the state and
+//! no second pass. Merges (dedupe) and backfilled captures rebuild the
+//! affected articles' records with the state. (Before view version 5 of
+//! threads a separate `changes` view kept its own copy of every thread
+//! state; its trees are removed when found.)
 
-use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind};
+use crate::error::Result;
+use crate::model::{ArticleKey, EventId};
 use crate::store::{envelope, Archive};
-use crate::views::thread_state::{Applied, CaptureDiff, CaptureRef, MergeMaps, ThreadState};
-use crate::views::{view_tree, Projection, StateTx};
+use crate::views::thread_state::{CaptureDiff, CaptureRef};
+use crate::views::{threads, view_tree, StateTx};
 use serde::{Deserialize, Serialize};
 
-/// The view's name.
-pub const NAME: &str = "changes";
+/// The name the records go by in `as_of` (they are the threads view's).
+pub const NAME: &str = threads::NAME;
+
+/// The name of the view that kept the records before threads view 5: its
+/// trees are dropped when found.
+pub const RETIRED_VIEW: &str = "changes";
 
 /// What one capture changed in one article.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,27 +47,8 @@ pub struct ChangeRecord {
     pub article_revision: Option<(Option<EventId>, EventId)>,
 }
 
-/// Per article: the thread state (to compare each capture with the one
-/// before) and the change records so far.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangesState {
-    /// The article's thread, as this view maintains it.
-    pub thread: ThreadState,
-    /// One record per capture, in observation order.
-    pub records: Vec<ChangeRecord>,
-}
-
-fn state_key(key: &ArticleKey) -> Vec<u8> {
-    [b"s/".as_slice(), key.as_str().as_bytes()].concat()
-}
-
-/// Merge maps of the changes view.
-const MAPS: MergeMaps = MergeMaps { prefix: "" };
-
-fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ChangesState> {
-    Ok(tx
-        .get_value(&state_key(key))?
-        .unwrap_or_else(|| ChangesState { thread: ThreadState::new(key.clone()), records: Vec::new() }))
+fn records_key(key: &ArticleKey) -> Vec<u8> {
+    [b"r/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
 fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: CaptureDiff) -> ChangeRecord {
@@ -75,109 +64,55 @@ fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: Ca
     }
 }
 
-/// The records of an article's captures from their diffs, in observation
-/// order (each compared with the one before).
-fn records_of(key: &ArticleKey, diffs: Vec<(CaptureRef, CaptureDiff)>) -> Vec<ChangeRecord> {
+/// Adds the record of capture `to`, appended after `from`, to the article's
+/// records (in the threads view's transaction).
+pub(super) fn append(
+    tx: &mut StateTx<'_>,
+    key: &ArticleKey,
+    from: Option<&CaptureRef>,
+    to: &CaptureRef,
+    diff: CaptureDiff,
+) -> Result<()> {
+    let mut records: Vec<ChangeRecord> = tx.get_value(&records_key(key))?.unwrap_or_default();
+    records.push(record(key, from, to, diff));
+    tx.put_value(records_key(key), &records)
+}
+
+/// Replaces the article's records with those of its captures' diffs, in
+/// observation order (each compared with the one before): after a
+/// backfilled capture or a merge rebuilt its state.
+pub(super) fn replace(
+    tx: &mut StateTx<'_>,
+    key: &ArticleKey,
+    diffs: Vec<(CaptureRef, CaptureDiff)>,
+) -> Result<()> {
     let mut records = Vec::with_capacity(diffs.len());
     let mut previous: Option<CaptureRef> = None;
     for (capture, diff) in diffs {
         records.push(record(key, previous.as_ref(), &capture, diff));
         previous = Some(capture);
     }
-    records
+    tx.put_value(records_key(key), &records)
 }
 
-/// Rebuilds an article's state and records from `prior` states.
-fn rebuild(tx: &mut StateTx<'_>, key: &ArticleKey, prior: &[ThreadState]) -> Result<()> {
-    let (thread, diffs) = MAPS.rebuild(tx, key, prior, None)?;
-    let records = records_of(key, diffs);
-    tx.put_value(state_key(key), &ChangesState { thread, records })
-}
-
-/// The changes projection.
-pub struct ChangesView;
-
-impl Projection for ChangesView {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn version(&self) -> u32 {
-        // 4: records carry both captures whole (`from`, `to`).
-        4
-    }
-
-    fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
-        match &entry.event {
-            Event::Capture(c) => {
-                for seen in MAPS.group(tx, c)? {
-                    let mut state = load(tx, &seen.key)?;
-                    let from = state.thread.captures.last().cloned();
-                    let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
-                    match MAPS.apply(tx, &mut state.thread, capture.clone(), &seen)? {
-                        Applied::Duplicate => continue,
-                        Applied::Appended(diff) => {
-                            state.records.push(record(&seen.key, from.as_ref(), &capture, diff));
-                        }
-                        Applied::Rebuilt(diffs) => state.records = records_of(&seen.key, diffs),
-                    }
-                    tx.put_value(state_key(&seen.key), &state)?;
-                }
-                Ok(())
-            }
-            Event::Merge(m) => match m.kind {
-                MergeKind::Comment => {
-                    for key in MAPS.fold_comments(tx, m)? {
-                        if let Some(prior) = tx.get_value::<ChangesState>(&state_key(&key))? {
-                            rebuild(tx, &key, &[prior.thread])?;
-                        }
-                    }
-                    Ok(())
-                }
-                MergeKind::Article => {
-                    let Some(Event::Article(kept)) = tx.event(&m.keep)? else {
-                        return Err(Error::Corrupt(format!(
-                            "merge keeps {}, which is not an article",
-                            m.keep
-                        )));
-                    };
-                    let key = MAPS.canon_key(tx, &kept.key)?;
-                    let mut prior = vec![load(tx, &key)?.thread];
-                    for f in &m.fold {
-                        let Some(Event::Article(folded)) = tx.event(f)? else {
-                            return Err(Error::Corrupt(format!("merge folds {f}, which is not an article")));
-                        };
-                        let fkey = MAPS.canon_key(tx, &folded.key)?;
-                        if fkey == key {
-                            continue;
-                        }
-                        MAPS.fold_key(tx, &fkey, &key)?;
-                        if let Some(s) = tx.get_value::<ChangesState>(&state_key(&fkey))? {
-                            prior.push(s.thread);
-                        }
-                        tx.delete(state_key(&fkey));
-                    }
-                    rebuild(tx, &key, &prior)
-                }
-            },
-            Event::Article(_) | Event::Comment(_) => Ok(()),
-        }
-    }
+/// Removes the article's records (its key was merged into another).
+pub(super) fn remove(tx: &mut StateTx<'_>, key: &ArticleKey) {
+    tx.delete(records_key(key));
 }
 
 /// The change records of one article (or of all), in observation order per
 /// article, articles sorted by key.
 pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<ChangeRecord>> {
     let tree = view_tree(archive, NAME)?;
-    let states: Vec<ChangesState> = match article {
-        Some(k) => match tree.get(&state_key(k))? {
-            Some(v) => vec![envelope::decode(&v, "changes state")?],
+    let lists: Vec<Vec<ChangeRecord>> = match article {
+        Some(k) => match tree.get(&records_key(k))? {
+            Some(v) => vec![envelope::decode(&v, "change records")?],
             None => Vec::new(),
         },
         None => tree
-            .scan_prefix(b"s/")
-            .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "changes state")))
+            .scan_prefix(b"r/")
+            .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "change records")))
             .collect::<Result<_>>()?,
     };
-    Ok(states.into_iter().flat_map(|s| s.records).collect())
+    Ok(lists.into_iter().flatten().collect())
 }

@@ -63,6 +63,15 @@ pub(super) fn save_pointer(archive: &Archive, view: &str, pointer: &Pointer) -> 
     pointers.apply(vec![(view.as_bytes().to_vec(), Some(envelope::encode(pointer)?))])
 }
 
+/// Removes view `view`'s pointer, if it has one (a retired view).
+pub(super) fn remove_pointer(archive: &Archive, view: &str) -> Result<()> {
+    let pointers = archive.store().tree(POINTERS)?;
+    if pointers.get(view.as_bytes())?.is_some() {
+        pointers.apply(vec![(view.as_bytes().to_vec(), None)])?;
+    }
+    Ok(())
+}
+
 /// Reads a view's cursor from its tree.
 pub fn read_cursor(tree: &dyn KvTree) -> Result<Cursor> {
     match tree.get(CURSOR_KEY)? {

@@ -43,9 +43,10 @@ pub trait Projection: Send + Sync {
     fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()>;
 }
 
-/// The built-in views: threads, authors, changes.
+/// The built-in views: threads (which also keeps the change records) and
+/// authors.
 pub fn builtin() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(threads::ThreadsView), Box::new(authors::AuthorsView), Box::new(changes::ChangesView)]
+    vec![Box::new(threads::ThreadsView), Box::new(authors::AuthorsView)]
 }
 
 #[cfg(test)]

@@ -250,7 +250,25 @@ pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
 /// left behind by an interrupted replay.
 pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> {
     let views: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+    drop_retired(archive, &views)?;
     catch_up_views(archive, &views)
+}
+
+/// Removes the trees and pointer of a view this cairn no longer has (the
+/// `changes` view, whose records the threads view keeps since its version
+/// 5), unless `views` has one by that name.
+pub fn drop_retired(archive: &Archive, views: &[&dyn Projection]) -> Result<()> {
+    let retired = super::changes::RETIRED_VIEW;
+    if views.iter().any(|v| v.name() == retired) {
+        return Ok(());
+    }
+    for name in archive.store().tree_names()? {
+        if name.starts_with(&format!("{retired}.")) {
+            tracing::debug!("removing the tree {name} of a retired view");
+            archive.store().drop_tree(&name)?;
+        }
+    }
+    remove_pointer(archive, retired)
 }
 
 /// [`catch_up`] of some views (the others' trees are left alone).

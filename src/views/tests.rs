@@ -72,6 +72,37 @@ fn count(archive: &Archive, view: &str, day: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The retired `changes` view, as an archive of an older cairn has it.
+struct OldChanges;
+
+impl Projection for OldChanges {
+    fn name(&self) -> &'static str {
+        changes::RETIRED_VIEW
+    }
+    fn version(&self) -> u32 {
+        4
+    }
+    fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()> {
+        CommentsPerDay.apply(entry, state)
+    }
+}
+
+#[test]
+fn the_retired_changes_view_is_dropped_and_its_records_come_from_threads() {
+    let archive = sample_archive();
+    catch_up(&archive, &[Box::new(OldChanges) as Box<dyn Projection>]).unwrap();
+    assert!(archive.store().tree_names().unwrap().iter().any(|n| n.starts_with("changes.")));
+    catch_up(&archive, &builtin()).unwrap();
+    let names = archive.store().tree_names().unwrap();
+    assert!(!names.iter().any(|n| n.starts_with("changes.")), "{names:?}");
+    let pointers = archive.store().tree("pointers").unwrap();
+    assert_eq!(pointers.get(b"changes").unwrap(), None);
+    let records = changes::changes(&archive, None).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].added.len(), 44);
+    assert!(records[0].from.is_none());
+}
+
 #[test]
 fn a_user_projection_catches_up_and_rebuilds_on_a_version_bump() {
     let archive = sample_archive();

@@ -1,5 +1,6 @@
 //! [`ThreadState`]: what the log says about one article's comment section,
-//! maintained capture by capture. The threads and changes views both keep it.
+//! maintained capture by capture. The threads view keeps it, and the
+//! change records it yields.
 //!
 //! A *slot* is one comment as readers see it: its versions share the
 //! article, the author and the posted time (an edited comment is a new event

@@ -3,15 +3,17 @@
 //! versions), nested by reply structure, with sightings and status.
 //!
 //! State: `a/KEY` holds the article's [`ThreadState`]; `i/KEY` a small
-//! [`ArticleSummary`] for listings and lookups. Bodies are not copied into
-//! the view: rendering reads them from the log by id.
+//! [`ArticleSummary`] for listings and lookups; `r/KEY` what each capture
+//! changed ([`super::changes`]), from the differences that applying the
+//! capture to the state yields. Bodies are not copied into the view:
+//! rendering reads them from the log by id.
 
 use crate::error::{Error, Result};
 use crate::model::normalize::{canonical_url, normalize_line};
 use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::thread_state::{Applied, CaptureRef, MergeMaps, Slot, ThreadState};
-use crate::views::{view_tree, Projection, StateTx};
+use crate::views::{changes, view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -106,8 +108,9 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
                 if let Some(prior) = tx.get_value::<ThreadState>(&state_key(&key))? {
-                    let (state, _) = MAPS.rebuild(tx, &key, &[prior], None)?;
+                    let (state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
                     tx.put_value(state_key(&key), &state)?;
+                    changes::replace(tx, &key, diffs)?;
                     update_summary(tx, &state)?;
                 }
             }
@@ -137,9 +140,11 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 }
                 tx.delete(state_key(&fkey));
                 tx.delete(summary_key(&fkey));
+                changes::remove(tx, &fkey);
                 aliases.push(fkey);
             }
-            let (mut state, _) = MAPS.rebuild(tx, &key, &prior, None)?;
+            let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
+            changes::replace(tx, &key, diffs)?;
             // The kept article's own latest version stays its latest.
             if let Some(own) = prior[0].article_versions.last() {
                 state.article_versions.retain(|v| v != own);
@@ -165,7 +170,8 @@ impl Projection for ThreadsView {
 
     fn version(&self) -> u32 {
         // 4: an article's summary carries its latest capture whole.
-        4
+        // 5: the change records (`r/KEY`) are kept here.
+        5
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -176,11 +182,17 @@ impl Projection for ThreadsView {
             Event::Capture(c) => {
                 for seen in MAPS.group(tx, c)? {
                     let mut state = load(tx, &seen.key)?;
+                    let from = state.captures.last().cloned();
                     let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
-                    if MAPS.apply(tx, &mut state, capture, &seen)? != Applied::Duplicate {
-                        tx.put_value(state_key(&seen.key), &state)?;
-                        update_summary(tx, &state)?;
+                    match MAPS.apply(tx, &mut state, capture.clone(), &seen)? {
+                        Applied::Duplicate => continue,
+                        Applied::Appended(diff) => {
+                            changes::append(tx, &seen.key, from.as_ref(), &capture, diff)?
+                        }
+                        Applied::Rebuilt(diffs) => changes::replace(tx, &seen.key, diffs)?,
                     }
+                    tx.put_value(state_key(&seen.key), &state)?;
+                    update_summary(tx, &state)?;
                 }
                 Ok(())
             }

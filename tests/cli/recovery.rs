@@ -272,7 +272,7 @@ fn a_pinned_view_keeps_its_pin_when_its_value_files_are_lost() {
     for f in std::fs::read_dir(env.archive.join("views")).unwrap() {
         let path = f.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("pointers.") || name.starts_with("changes.") {
+        if name.starts_with("pointers.") || name.starts_with("threads.") {
             std::fs::remove_file(&path).unwrap();
         }
     }

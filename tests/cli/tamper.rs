@@ -87,7 +87,7 @@ fn a_clean_archive_verifies() {
     assert!(run.stdout.contains("ok: no problems found"), "{run}");
     let report = env.ok(&["verify", "--json"]).json();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["views"], 3);
+    assert_eq!(report["views"], 2);
     assert_eq!(report["blobs"], 3);
     env.ok(&["verify", "--quick"]);
     let head = env.head().replace(' ', ":");

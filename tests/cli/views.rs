@@ -201,7 +201,11 @@ fn replay_gives_byte_identical_output_and_travels_in_time() {
     ];
     let before: Vec<String> = commands.iter().map(|c| env.ok(c).stdout).collect();
     let replayed = env.ok(&["replay", "--json"]).json();
-    assert_eq!(replayed["views"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        replayed["views"].as_array().unwrap().len(),
+        2,
+        "threads (with the change records) and authors"
+    );
     let after: Vec<String> = commands.iter().map(|c| env.ok(c).stdout).collect();
     assert_eq!(before, after, "replay reproduces the views exactly");
 
@@ -252,9 +256,14 @@ fn replay_until_a_time_and_single_views() {
     assert!(t["comments"].as_array().unwrap().iter().all(|c| c["status"] == json!("present")));
     assert!(env.ok(&["thread", "kayani"]).stdout.starts_with("(views as observed up to 2025-01-01"));
     env.ok(&["verify"]);
-    let changes = env.ok(&["changes", "--json"]).json()["changes"].clone();
-    assert_eq!(changes.as_array().unwrap().len(), 2, "the changes view was not pinned");
+    let changes = env.ok(&["changes", "--json"]).json();
+    assert_eq!(changes["changes"].as_array().unwrap().len(), 1, "the change records are the threads view's");
+    assert_eq!(changes["as_of"]["pinned"], json!(true));
+    let authors = env.ok(&["authors", "--json"]).json();
+    assert_eq!(authors["as_of"]["pinned"], json!(false), "the authors view was not pinned");
     env.run(&["replay", "--view", "nonesuch"]).expect_code(2);
+    let run = env.run(&["replay", "--view", "changes"]).expect_code(2);
+    assert!(run.stderr.contains("kept by the threads view"), "{run}");
     env.run(&["replay", "--until", "yesterday"]).expect_code(2);
 }
 
