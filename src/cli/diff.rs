@@ -71,12 +71,10 @@ fn capture_by_prefix(archive: &Archive, prefix: &str) -> Result<(EventId, Vec<Ca
 fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
     let summaries = threads::list_articles(archive)?;
     let by_key = threads::by_key(&summaries);
+    let hint = crate::cli::output::point_hint(&crate::views::as_of(archive, threads::NAME)?);
     let find = |state: &ThreadState, id: &EventId| -> Result<CaptureRef> {
         state.captures.iter().find(|c| &c.id == id).cloned().ok_or_else(|| {
-            Error::NotFound(format!(
-                "capture {id} is not in the threads view of {} (views pinned before it? `cairn replay` returns to the present)",
-                state.key
-            ))
+            Error::NotFound(format!("capture {} is not in the thread of {}{hint}", id.short(), state.key))
         })
     };
     match (args.targets.as_slice(), &args.from) {
@@ -98,7 +96,7 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
                 }
             }
             if out.is_empty() {
-                return Err(Error::Usage(format!("captures {a} and {b} show no article in common")));
+                return Err(Error::Usage(format!("captures {a} and {b} show no article in common{hint}")));
             }
             Ok(out)
         }

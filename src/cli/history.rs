@@ -27,6 +27,13 @@ pub struct Args {
     pub at: crate::cli::AtArg,
 }
 
+/// Why the views may not hold an event the log does
+/// ([`crate::cli::output::point_hint`]).
+fn hint(archive: &crate::store::Archive) -> String {
+    let at = crate::views::as_of(archive, crate::views::threads::NAME);
+    at.map(|a| crate::cli::output::point_hint(&a)).unwrap_or_default()
+}
+
 /// Runs `cairn history`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
@@ -35,10 +42,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         return Err(Error::Usage(format!("{} is not a comment", id.short())));
     };
     let state = threads::load_thread(&archive, &comment.article)?
-        .ok_or_else(|| Error::NotFound(format!("no thread for {}", comment.article)))?;
-    let slot_index = state
-        .slot_of(&id)
-        .ok_or_else(|| Error::NotFound(format!("comment {} is in no capture", id.short())))?;
+        .ok_or_else(|| Error::NotFound(format!("no thread for {}{}", comment.article, hint(&archive))))?;
+    let slot_index = state.slot_of(&id).ok_or_else(|| {
+        Error::NotFound(format!("comment {} is in no capture{}", id.short(), hint(&archive)))
+    })?;
     let slot = &state.slots[slot_index];
     let present = state.is_present(slot);
     let mut versions = Vec::new();

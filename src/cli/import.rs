@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         false => crate::cli::progress_bar(
             cli,
             len,
-            "reading the export {bar:30} {binary_bytes}/{binary_total_bytes}, {eta} left",
+            "reading the export {wide_bar} {binary_bytes}/{binary_total_bytes}, {eta} left",
         ),
     };
     let views_bar = crate::cli::EntriesBar::new(cli, "building the views");

@@ -306,6 +306,9 @@ pub fn resolve_at(archive: &Archive, at: &str) -> Result<crate::views::Until> {
     if let Ok(n) = at.trim().parse::<u64>() {
         return Ok(Until::Seq(crate::model::Seq(n)));
     }
+    if !at.trim().is_empty() && at.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Usage(format!("--at {at}: no log reaches that seq (it does not fit in 64 bits)")));
+    }
     let checkpoint = at.trim().split_once([':', ' ']).and_then(|(seq, hex)| {
         Some((seq.parse::<u64>().ok()?, crate::model::ChainHash::from_hex(hex.trim())?))
     });
@@ -397,7 +400,7 @@ impl EntriesBar {
         let bar = self.bar.get_or_init(|| {
             let b = indicatif::ProgressBar::new(end.0);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} entries, {eta} left")
+                indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} entries, {eta} left")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b.set_message(self.what.clone());

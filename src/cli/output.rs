@@ -175,6 +175,23 @@ pub fn as_of_note(a: &AsOf) -> Option<String> {
     }
 }
 
+/// Why an event the log holds is not in the views, when they are not at
+/// the head: `" (the views are computed at seq N by --at)"` or pinned by
+/// `replay --until`; empty when they are at the head.
+pub fn point_hint(a: &AsOf) -> String {
+    let point = match &a.observed_until {
+        Some(t) => format!("as observed up to {}", human_time(t)),
+        None => format!("at seq {}", a.seq),
+    };
+    if a.computed {
+        format!(" (the views are computed {point} by --at)")
+    } else if a.pinned {
+        format!(" (the views are pinned {point} by `cairn replay --until`; `cairn replay` returns to the present)")
+    } else {
+        String::new()
+    }
+}
+
 /// Bytes as `1.2 MiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

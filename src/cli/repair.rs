@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "rebuilding the index {bar:40} {pos}/{len} records, {eta} left",
+                "rebuilding the index {wide_bar} {pos}/{len} records, {eta} left",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );

@@ -79,6 +79,14 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         Some(u) => Some(parse_until(u)?),
         None => None,
     };
+    if let Some(Until::Seq(s)) = until {
+        if s > archive.head().seq {
+            return Err(Error::Usage(format!(
+                "--until seq {s} is past the head of the log (seq {})",
+                archive.head().seq
+            )));
+        }
+    }
     if args.emit.is_some() {
         let last = match until {
             None => archive.head().seq,

@@ -140,7 +140,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let bar = (std::io::stderr().is_terminal() && cli.quiet == 0 && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("verifying {bar:30} {pos}/{len} entries, {eta} left")
+            indicatif::ProgressStyle::with_template("verifying {wide_bar} {pos}/{len} entries, {eta} left")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar

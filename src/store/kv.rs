@@ -105,43 +105,133 @@ impl KvTree for MemoryTree {
 }
 
 /// Trees for state that is built, compared and thrown away (an audit's
-/// fresh views): in memory, or in a temporary sled database.
+/// fresh views, views computed for `--at`): in memory, or in a temporary
+/// sled database.
 pub enum Scratch {
     /// [`MemoryTree`]s.
     Memory,
-    /// A sled database in the OS temp directory (`$TMPDIR`), its large
-    /// values in value files in a directory beside it, as an archive's
-    /// views keep them ([`super::vlog`]); both deleted on drop.
-    Disk(sled::Db, super::vlog::ValueFiles, std::path::PathBuf),
+    /// A sled database in a private directory of the OS temp directory
+    /// (`$TMPDIR`), its large values in value files beside it, as an
+    /// archive's views keep them ([`super::vlog`]); all deleted on drop.
+    Disk(DiskScratch),
 }
 
+/// The directory `cairn-scratch-PID-NANOS` (mode 0700) in the OS temp
+/// directory, holding a sled database (`db/`) and value files (`views/`).
+pub struct DiskScratch {
+    db: Option<sled::Db>,
+    values: super::vlog::ValueFiles,
+    dir: std::path::PathBuf,
+}
+
+const SCRATCH_PREFIX: &str = "cairn-scratch-";
+
 impl Scratch {
-    /// A sled database in the OS temp directory, deleted on drop.
+    /// A sled database in a new private directory of the OS temp directory,
+    /// deleted on drop. Scratch directories of cairn processes that are no
+    /// longer running (killed before they could clean up) are removed first.
     pub fn temporary() -> Result<Scratch> {
+        Scratch::temporary_in(&std::env::temp_dir())
+    }
+
+    /// [`Scratch::temporary`] in directory `tmp`.
+    pub fn temporary_in(tmp: &std::path::Path) -> Result<Scratch> {
+        sweep_dead(tmp);
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("cairn-scratch-{}-{nanos}", std::process::id()));
-        let db = sled::Config::new().path(&dir).temporary(true).cache_capacity(16 << 20).open()?;
-        let views = dir.with_extension("views");
-        let values = super::vlog::ValueFiles::scratch(views.clone());
-        Ok(Scratch::Disk(db, values, views))
+        let dir = tmp.join(format!("{SCRATCH_PREFIX}{}-{nanos}", std::process::id()));
+        let tmp = tmp.to_path_buf();
+        // Not recursive: a missing $TMPDIR is an error, not created. Private:
+        // the views hold comment bodies.
+        let mut builder = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|e| {
+            crate::error::Error::Usage(format!(
+                "cannot make a scratch directory in the temp directory {} ($TMPDIR): {e}",
+                tmp.display()
+            ))
+        })?;
+        // Made first, so that the directory goes (on drop) if sled fails.
+        let mut scratch =
+            DiskScratch { db: None, values: super::vlog::ValueFiles::scratch(dir.join("views")), dir };
+        scratch.db = Some(sled::Config::new().path(scratch.dir.join("db")).cache_capacity(16 << 20).open()?);
+        Ok(Scratch::Disk(scratch))
     }
 
     /// A new empty tree named `name`.
     pub fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
         Ok(match self {
             Scratch::Memory => Box::new(MemoryTree::default()),
-            Scratch::Disk(db, values, _) => {
-                Box::new(super::vlog::SeparatedTree::new(db.open_tree(name)?, values.get(name)?))
+            Scratch::Disk(d) => {
+                let db =
+                    d.db.as_ref().ok_or_else(|| crate::error::Error::Internal("scratch closed".into()))?;
+                Box::new(super::vlog::SeparatedTree::new(db.open_tree(name)?, d.values.get(name)?))
             }
         })
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Scratch::Disk(_, _, dir) = self {
-            let _ = std::fs::remove_dir_all(dir);
+/// Removes the scratch directories in `tmp` whose process is gone (this
+/// process's own are dropped by it).
+fn sweep_dead(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) else { continue };
+        let Some(pid) = rest.split(['-', '.']).next().filter(|p| p.parse::<u32>().is_ok()) else { continue };
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            tracing::debug!("removing {}, left by a cairn process that is gone", e.path().display());
+            let _ = std::fs::remove_dir_all(e.path());
         }
+    }
+}
+
+impl Drop for DiskScratch {
+    fn drop(&mut self) {
+        // The database closed before its files go.
+        drop(self.db.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn scratch_is_private_removed_on_drop_and_sweeps_what_dead_processes_left() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        // Left by a process that is gone (no PID is that large) and by a
+        // running one (this process: kept).
+        let dead = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-1"));
+        std::fs::create_dir_all(dead.join("db")).unwrap();
+        let alive = tmp.path().join(format!("{SCRATCH_PREFIX}{}-1", std::process::id()));
+        std::fs::create_dir(&alive).unwrap();
+        let scratch = Scratch::temporary_in(tmp.path()).unwrap();
+        assert!(!dead.exists(), "a dead process's scratch is swept");
+        assert!(alive.exists(), "a running process's scratch is kept");
+        let Scratch::Disk(d) = &scratch else { panic!("not on disk") };
+        let mode = std::fs::metadata(&d.dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let tree = scratch.tree("t").unwrap();
+        tree.apply(vec![(b"k".to_vec(), Some(vec![7; 100_000]))]).unwrap();
+        assert_eq!(tree.get(b"k").unwrap(), Some(vec![7; 100_000]));
+        let dir = d.dir.clone();
+        drop(tree);
+        drop(scratch);
+        assert!(!dir.exists(), "removed on drop");
+    }
+
+    #[test]
+    fn a_missing_temp_directory_is_an_error_not_created() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let missing = tmp.path().join("no/such/dir");
+        let err = match Scratch::temporary_in(&missing) {
+            Ok(_) => panic!("made a scratch in a missing directory"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("$TMPDIR") && err.contains("no/such/dir"), "{err}");
+        assert!(!missing.exists());
     }
 }

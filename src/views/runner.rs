@@ -284,6 +284,7 @@ pub fn catch_up_reporting(
 ) -> Result<()> {
     let head = archive.head().seq;
     let mut live: Vec<String> = vec![POINTERS.to_string()];
+    let mut lagging: Vec<(&dyn Projection, Arc<dyn KvTree>, Seq)> = Vec::new();
     for view in views {
         let pointer = load_pointer(archive, view.name())?;
         let name = tree_name(view.name(), pointer.generation);
@@ -321,8 +322,18 @@ pub fn catch_up_reporting(
         }
         if cursor.seq < head {
             tracing::debug!("view {}: applying seqs {}..={}", view.name(), cursor.seq.next(), head);
-            run_all(&[(*view, tree.as_ref())], archive, cursor.seq.next(), head, None, progress)?;
+            lagging.push((*view, tree, cursor.seq.next()));
         }
+    }
+    // One pass over the log for the views that start at the same seq (all
+    // of them, after an upgrade or a repair), on two threads.
+    let mut starts: Vec<Seq> = lagging.iter().map(|(_, _, from)| *from).collect();
+    starts.sort();
+    starts.dedup();
+    for from in starts {
+        let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
+            lagging.iter().filter(|(_, _, f)| *f == from).map(|(v, t, _)| (*v, t.as_ref())).collect();
+        run_all(&jobs, archive, from, head, None, progress)?;
     }
     for name in archive.store().tree_names()? {
         let ours = views.iter().any(|v| name.starts_with(&format!("{}.", v.name())));
@@ -398,7 +409,10 @@ pub fn replay_reporting(
     let head = archive.head().seq;
     let (target, observed_until) = match until {
         None => (head, None),
-        Some(Until::Seq(u)) => (u.min(head), None),
+        Some(Until::Seq(u)) if u > head => {
+            return Err(Error::Usage(format!("--until seq {u} is past the head of the log (seq {head})")));
+        }
+        Some(Until::Seq(u)) => (u, None),
         Some(Until::Observed(t)) => (head, Some(t)),
     };
     // Build every new tree in one pass over the log, then swap them in.

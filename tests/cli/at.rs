@@ -105,6 +105,22 @@ fn at_a_seq_answers_as_the_views_pinned_there_and_changes_nothing() {
 
     same_as_pinned(&env, &first.to_string(), &comment);
     same_as_pinned(&env, &second.to_string(), &comment);
+    // What came later is not there, and the error says why.
+    let edited = now["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["versions"].as_array().unwrap().len() > 1)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = env.run(&["history", &edited, "--at", &first.to_string()]).expect_code(2);
+    assert!(run.stderr.contains(&format!("computed at seq {first} by --at")), "{run}");
+    let caps: Vec<String> =
+        now["captures"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    let run = env.run(&["diff", &caps[0], &caps[1], "--at", &first.to_string()]).expect_code(2);
+    assert!(run.stderr.contains(&format!("computed at seq {first} by --at")), "{run}");
     // Before the first capture ends: nothing is shown yet.
     let empty = env.ok(&["articles", "--json", "--at", &(first - 1).to_string()]).json();
     assert_eq!(empty["articles"], json!([]));
@@ -167,6 +183,10 @@ fn a_bad_point_is_a_usage_error() {
     }
     let run = env.run(&["articles", "--at", "100000"]).expect_code(2);
     assert!(run.stderr.contains("past the head"), "{run}");
+    let run = env.run(&["replay", "--until", "100000"]).expect_code(2);
+    assert!(run.stderr.contains("past the head"), "replay --until says the same: {run}");
+    let run = env.run(&["articles", "--at", "99999999999999999999"]).expect_code(2);
+    assert!(run.stderr.contains("no log reaches that seq"), "{run}");
 }
 
 #[test]
