@@ -122,6 +122,9 @@ pub struct DiskScratch {
     db: Option<sled::Db>,
     values: super::vlog::ValueFiles,
     dir: std::path::PathBuf,
+    /// `dir/lock`, locked while this lives: a sweep takes only
+    /// directories whose lock it can take (their process is gone).
+    _lock: Option<std::fs::File>,
 }
 
 const SCRATCH_PREFIX: &str = "cairn-scratch-";
@@ -151,9 +154,19 @@ impl Scratch {
                 tmp.display()
             ))
         })?;
-        // Made first, so that the directory goes (on drop) if sled fails.
-        let mut scratch =
-            DiskScratch { db: None, values: super::vlog::ValueFiles::scratch(dir.join("views")), dir };
+        // Made first, so that the directory goes (on drop) if what follows
+        // fails.
+        let mut scratch = DiskScratch {
+            db: None,
+            values: super::vlog::ValueFiles::scratch(dir.join("views")),
+            dir,
+            _lock: None,
+        };
+        let lock_path = scratch.dir.join("lock");
+        let lock = std::fs::File::create(&lock_path).map_err(|e| crate::error::Error::io(&lock_path, e))?;
+        lock.try_lock()
+            .map_err(|e| crate::error::Error::io(&lock_path, std::io::Error::other(e.to_string())))?;
+        scratch._lock = Some(lock);
         scratch.db = Some(sled::Config::new().path(scratch.dir.join("db")).cache_capacity(16 << 20).open()?);
         Ok(Scratch::Disk(scratch))
     }
@@ -171,17 +184,40 @@ impl Scratch {
     }
 }
 
-/// Removes the scratch directories in `tmp` whose process is gone (this
-/// process's own are dropped by it).
+/// Removes the scratch directories in `tmp` that no running cairn holds:
+/// their `lock` can be taken (the lock goes with the process that held
+/// it, whatever PID namespace or host it ran in). A directory without a
+/// lock file (made by an older cairn, or caught between its creation and
+/// its lock) is left alone unless its process, named in it, is gone from
+/// this machine's `/proc` and it is over an hour old; one with a lock, until
+/// it is a minute old.
 fn sweep_dead(tmp: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(tmp) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) else { continue };
-        let Some(pid) = rest.split(['-', '.']).next().filter(|p| p.parse::<u32>().is_ok()) else { continue };
-        if !std::path::Path::new("/proc").join(pid).exists() {
-            tracing::debug!("removing {}, left by a cairn process that is gone", e.path().display());
-            let _ = std::fs::remove_dir_all(e.path());
+        let path = e.path();
+        // Never follow a link planted in a shared temp directory.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let older_than = |secs: u64| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > secs))
+        };
+        let unheld = match std::fs::File::open(path.join("lock")) {
+            // A minute old at least: not one whose maker is about to lock it.
+            Ok(f) => f.try_lock().is_ok() && older_than(60),
+            Err(_) => {
+                let pid = rest.split(['-', '.']).next().filter(|p| p.parse::<u32>().is_ok());
+                let gone = pid.is_some_and(|p| !std::path::Path::new("/proc").join(p).exists());
+                gone && older_than(3600)
+            }
+        };
+        if unheld {
+            tracing::debug!("removing {}, left by a cairn process that is gone", path.display());
+            let _ = std::fs::remove_dir_all(&path);
         }
     }
 }
@@ -202,15 +238,40 @@ mod tests {
     #[test]
     fn scratch_is_private_removed_on_drop_and_sweeps_what_dead_processes_left() {
         let tmp = tempfile::TempDir::new().unwrap();
-        // Left by a process that is gone (no PID is that large) and by a
-        // running one (this process: kept).
-        let dead = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-1"));
+        let aged = |dir: &std::path::Path| {
+            let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+            std::fs::File::open(dir).unwrap().set_modified(hours_ago).unwrap();
+        };
+        // Left by a process that is gone: its lock is free.
+        let dead = tmp.path().join(format!("{SCRATCH_PREFIX}1-1"));
         std::fs::create_dir_all(dead.join("db")).unwrap();
-        let alive = tmp.path().join(format!("{SCRATCH_PREFIX}{}-1", std::process::id()));
-        std::fs::create_dir(&alive).unwrap();
+        std::fs::write(dead.join("lock"), "").unwrap();
+        aged(&dead);
+        // Held by a running one (its lock taken; here by this test), however
+        // old, and even under a PID this machine does not run.
+        let held = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-1"));
+        std::fs::create_dir(&held).unwrap();
+        let lock = std::fs::File::create(held.join("lock")).unwrap();
+        lock.try_lock().unwrap();
+        aged(&held);
+        // An older cairn's, without a lock: its PID gone, and old.
+        let legacy = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-2.views"));
+        std::fs::create_dir(&legacy).unwrap();
+        aged(&legacy);
+        // A fresh one without a lock yet: left alone.
+        let fresh = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-3"));
+        std::fs::create_dir(&fresh).unwrap();
+        // A link planted in the temp directory is not followed.
+        let target = tmp.path().join("precious");
+        std::fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, tmp.path().join(format!("{SCRATCH_PREFIX}1-2"))).unwrap();
         let scratch = Scratch::temporary_in(tmp.path()).unwrap();
         assert!(!dead.exists(), "a dead process's scratch is swept");
-        assert!(alive.exists(), "a running process's scratch is kept");
+        assert!(held.exists(), "a held scratch is kept");
+        assert!(!legacy.exists(), "an old unlocked one of a gone PID is swept");
+        assert!(fresh.exists(), "a fresh unlocked one is kept");
+        assert!(target.exists(), "a link's target is untouched");
+        drop(lock);
         let Scratch::Disk(d) = &scratch else { panic!("not on disk") };
         let mode = std::fs::metadata(&d.dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);

@@ -254,6 +254,9 @@ pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> 
     catch_up_views(archive, &views)
 }
 
+/// The last version of the retired `changes` view.
+const RETIRED_LAST_VERSION: u32 = 4;
+
 /// Removes the trees and pointer of a view this cairn no longer has (the
 /// `changes` view, whose records the threads view keeps since its version
 /// 5), unless `views` has one by that name.
@@ -262,11 +265,22 @@ pub fn drop_retired(archive: &Archive, views: &[&dyn Projection]) -> Result<()> 
     if views.iter().any(|v| v.name() == retired) {
         return Ok(());
     }
+    // Only trees the retired view built (its last version was 4): a
+    // library user's own view of that name, built elsewhere, stays.
+    let mut kept = false;
     for name in archive.store().tree_names()? {
         if name.starts_with(&format!("{retired}.")) {
-            tracing::debug!("removing the tree {name} of a retired view");
-            archive.store().drop_tree(&name)?;
+            let tree = archive.store().tree(&name)?;
+            if read_cursor(tree.as_ref()).is_ok_and(|c| c.version <= RETIRED_LAST_VERSION) {
+                tracing::debug!("removing the tree {name} of a retired view");
+                archive.store().drop_tree(&name)?;
+            } else {
+                kept = true;
+            }
         }
+    }
+    if kept {
+        return Ok(());
     }
     remove_pointer(archive, retired)
 }
@@ -292,12 +306,26 @@ pub fn catch_up_reporting(
         let tree = archive.store().tree(&name)?;
         if let Some(pin) = pointer.pinned_until {
             // A pinned view stays where it is, unless its tree was lost
-            // (dropped as stale): then it is built again up to its pin.
-            if pin > Seq(0) && read_cursor(tree.as_ref())? == Cursor::default() {
-                tracing::warn!(
-                    "view {} pinned at seq {pin} has no state; rebuilding it to its pin",
-                    view.name()
-                );
+            // (dropped as stale) or built by another version of the view:
+            // then it is built again up to its pin.
+            let cursor = read_cursor(tree.as_ref())?;
+            let lost = pin > Seq(0) && cursor == Cursor::default();
+            let other_version = cursor != Cursor::default() && cursor.version != view.version();
+            if lost || other_version {
+                if other_version {
+                    tracing::info!(
+                        "view {} version {} -> {}, pinned at seq {pin}: rebuilding it to its pin",
+                        view.name(),
+                        cursor.version,
+                        view.version()
+                    );
+                    tree.clear()?;
+                } else {
+                    tracing::warn!(
+                        "view {} pinned at seq {pin} has no state; rebuilding it to its pin",
+                        view.name()
+                    );
+                }
                 run_all(
                     &[(*view, tree.as_ref())],
                     archive,
@@ -526,7 +554,7 @@ pub fn compute_at_with(
 
 /// Archives with more entries than this have their views audited through a
 /// temporary sled database instead of in memory, so that verify's memory
-/// stays bounded (a 1M-comment archive's three views take about 1 GB as
+/// stays bounded (a 1M-comment archive's views take about 1 GB as
 /// in-memory maps).
 pub const AUDIT_IN_MEMORY_MAX: u64 = 250_000;
 

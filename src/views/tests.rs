@@ -72,15 +72,16 @@ fn count(archive: &Archive, view: &str, day: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The retired `changes` view, as an archive of an older cairn has it.
-struct OldChanges;
+/// A view named `changes` of version N: the retired view as an archive of
+/// an older cairn has it (4), or a library user's own view of that name.
+struct NamedChanges(u32);
 
-impl Projection for OldChanges {
+impl Projection for NamedChanges {
     fn name(&self) -> &'static str {
         changes::RETIRED_VIEW
     }
     fn version(&self) -> u32 {
-        4
+        self.0
     }
     fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()> {
         CommentsPerDay.apply(entry, state)
@@ -90,7 +91,7 @@ impl Projection for OldChanges {
 #[test]
 fn the_retired_changes_view_is_dropped_and_its_records_come_from_threads() {
     let archive = sample_archive();
-    catch_up(&archive, &[Box::new(OldChanges) as Box<dyn Projection>]).unwrap();
+    catch_up(&archive, &[Box::new(NamedChanges(4)) as Box<dyn Projection>]).unwrap();
     assert!(archive.store().tree_names().unwrap().iter().any(|n| n.starts_with("changes.")));
     catch_up(&archive, &builtin()).unwrap();
     let names = archive.store().tree_names().unwrap();
@@ -101,6 +102,28 @@ fn the_retired_changes_view_is_dropped_and_its_records_come_from_threads() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].added.len(), 44);
     assert!(records[0].from.is_none());
+}
+
+#[test]
+fn a_users_view_named_changes_is_not_taken_for_the_retired_one() {
+    let archive = sample_archive();
+    catch_up(&archive, &[Box::new(NamedChanges(7)) as Box<dyn Projection>]).unwrap();
+    catch_up(&archive, &builtin()).unwrap();
+    assert_eq!(count(&archive, changes::RETIRED_VIEW, "2012-03-28"), 29, "kept");
+}
+
+#[test]
+fn a_pinned_view_of_an_older_version_is_rebuilt_to_its_pin() {
+    let archive = sample_archive();
+    let head = archive.head().seq;
+    replay(&archive, &[Box::new(CommentsPerDay) as Box<dyn Projection>], Some(Until::Seq(Seq(20)))).unwrap();
+    let v2: Vec<Box<dyn Projection>> = vec![Box::new(CommentsPerDayV2)];
+    catch_up(&archive, &v2).unwrap();
+    let st = &status(&archive, &v2).unwrap()[0];
+    assert_eq!((st.version, st.seq, st.pinned_until), (2, Seq(20), Some(Seq(20))), "rebuilt, still pinned");
+    assert_eq!(st.digest, fresh_digest(&archive, v2[0].as_ref(), Seq(20)).unwrap());
+    assert!(head > Seq(20));
+    assert_eq!(audit(&archive, &v2).unwrap(), vec![]);
 }
 
 #[test]
