@@ -567,7 +567,14 @@ impl Archive {
 
     /// The entry at `seq`.
     pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
-        self.store.segment_of(seq)?.into_iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))
+        // Decoded up to the entry, not past it.
+        for entry in self.store.segment_entries_of(seq)? {
+            let entry = entry?;
+            if entry.seq >= seq {
+                return if entry.seq == seq { Ok(entry) } else { Err(Error::MissingEntry(seq)) };
+            }
+        }
+        Err(Error::MissingEntry(seq))
     }
 
     /// The event with id `id`.
@@ -650,15 +657,33 @@ impl Archive {
         f: &impl Fn(&LogEntry) -> Result<T>,
     ) -> Result<HashMap<Seq, T>> {
         let mut out = HashMap::with_capacity(sorted.len());
-        let mut segment: Vec<LogEntry> = Vec::new();
+        // The segment being read: its entries are decoded only as far as a
+        // wanted seq (a document's capture, last, is often never decoded).
+        let mut segment: Option<crate::store::envelope::SegmentEntries> = None;
         for &seq in sorted {
-            let held =
-                segment.first().is_some_and(|f| f.seq <= seq) && segment.last().is_some_and(|l| l.seq >= seq);
-            if !held {
-                segment = self.store.segment_of(seq)?;
+            // Another segment when this one ends before `seq`.
+            if segment.as_ref().is_some_and(|s| s.end().is_some_and(|end| end < seq)) {
+                segment = None;
             }
-            let entry = segment.iter().find(|e| e.seq == seq).ok_or(Error::MissingEntry(seq))?;
-            out.insert(seq, f(entry)?);
+            let reader = match segment.as_mut() {
+                Some(r) => r,
+                None => segment.insert(self.store.segment_entries_of(seq)?),
+            };
+            loop {
+                match reader.next() {
+                    None => return Err(Error::MissingEntry(seq)),
+                    Some(entry) => {
+                        let entry = entry?;
+                        if entry.seq == seq {
+                            out.insert(seq, f(&entry)?);
+                            break;
+                        }
+                        if entry.seq > seq {
+                            return Err(Error::MissingEntry(seq));
+                        }
+                    }
+                }
+            }
         }
         Ok(out)
     }

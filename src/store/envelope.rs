@@ -211,12 +211,95 @@ pub fn encode_segment(entries: &[crate::model::LogEntry]) -> Result<Vec<u8>> {
 /// Decodes a log segment written by this cairn (version 2) or by one
 /// before captures recorded completeness (version 1, the v1 layout).
 pub fn decode_segment(bytes: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
+    open_segment(bytes, what)?.collect()
+}
+
+/// Opens a log segment (its check bytes verified, its body decompressed)
+/// for reading its entries one at a time, in order: a reader that needs one
+/// entry stops decoding there (a document's capture, with its id lists,
+/// comes last). A segment of the v1 layout is decoded whole.
+pub fn open_segment(bytes: &[u8], what: &str) -> Result<SegmentEntries> {
     let (version, body) = open(bytes, what, &[SEGMENT_VERSION, 1])?;
-    if version == SEGMENT_VERSION {
-        decode_body(&body, what)
-    } else {
+    if version != SEGMENT_VERSION {
         let old: Vec<legacy::LogEntryV1> = decode_body(&body, what)?;
-        Ok(old.into_iter().map(Into::into).collect())
+        return Ok(SegmentEntries::from_entries(old.into_iter().map(Into::into).collect()));
+    }
+    let config = bincode::config::standard().with_limit::<MAX_VALUE>();
+    // The entry count, as serde writes a sequence's length.
+    let (count, used): (u64, usize) = bincode::serde::decode_from_slice(&body, config)
+        .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
+    Ok(SegmentEntries {
+        source: Source::Body { body: body.into_owned(), at: used, left: count, what: what.to_string() },
+        count,
+        end: None,
+    })
+}
+
+/// The entries of one log segment, decoded as they are read
+/// ([`open_segment`]).
+pub struct SegmentEntries {
+    source: Source,
+    /// How many entries the segment holds.
+    count: u64,
+    /// Its last seq, known once its first entry was read (seqs are dense).
+    end: Option<crate::model::Seq>,
+}
+
+enum Source {
+    Body { body: Vec<u8>, at: usize, left: u64, what: String },
+    Decoded(std::vec::IntoIter<crate::model::LogEntry>),
+}
+
+impl SegmentEntries {
+    /// Entries already decoded (a store that keeps them so).
+    pub fn from_entries(entries: Vec<crate::model::LogEntry>) -> SegmentEntries {
+        let end = entries.last().map(|e| e.seq);
+        SegmentEntries { count: entries.len() as u64, source: Source::Decoded(entries.into_iter()), end }
+    }
+
+    /// The segment's last seq, once an entry of it was read: a reader can
+    /// tell whether a seq is in it without decoding further.
+    pub fn end(&self) -> Option<crate::model::Seq> {
+        self.end
+    }
+}
+
+impl Iterator for SegmentEntries {
+    type Item = Result<crate::model::LogEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.source {
+            Source::Decoded(it) => it.next().map(Ok),
+            Source::Body { body, at, left, what } => {
+                if *left == 0 {
+                    if *at != body.len() {
+                        let trailing = body.len() - *at;
+                        *at = body.len();
+                        return Some(Err(Error::Corrupt(format!(
+                            "{what}: {trailing} trailing bytes after the value"
+                        ))));
+                    }
+                    return None;
+                }
+                let config = bincode::config::standard().with_limit::<MAX_VALUE>();
+                match bincode::serde::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config) {
+                    Ok((entry, used)) => {
+                        if self.end.is_none() {
+                            self.end = Some(crate::model::Seq(entry.seq.0.saturating_add(self.count - 1)));
+                        }
+                        *at += used;
+                        *left -= 1;
+                        Some(Ok(entry))
+                    }
+                    Err(e) => {
+                        // Nothing more is read from a damaged body.
+                        *left = 0;
+                        *at = body.len();
+                        Some(Err(Error::Corrupt(format!("{what}: {e}"))))
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -137,6 +137,11 @@ pub trait LogStore {
     }
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
+    /// The entries of the log segment holding `seq`, decoded as they are
+    /// read (a reader after one entry stops decoding there).
+    fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
+        Ok(envelope::SegmentEntries::from_entries(self.segment_of(seq)?))
+    }
     /// A read-only store over the same archive for another thread (the
     /// ingest applies views on one while it appends), when the store can
     /// give one.

@@ -1440,6 +1440,10 @@ impl LogStore for SledStore {
         self.reader.segment_of(seq)
     }
 
+    fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
+        self.reader.segment_entries_of(seq)
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.db.flush()?;
         Ok(())
@@ -1667,6 +1671,20 @@ impl LogStore for SledReader {
             }
         });
         Ok(Box::new(iter))
+    }
+
+    fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
+        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let first = decode_seq(&k[1..], "segment key")?;
+                let loc = Locator::from_bytes(&v).map_err(|why| segment_error(first, why))?;
+                let payload =
+                    self.segments.reader().read(first.0, loc).map_err(|why| segment_error(first, why))?;
+                envelope::open_segment(&payload, &format!("segment at seq {first}"))
+            }
+            None => Err(Error::MissingEntry(seq)),
+        }
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {

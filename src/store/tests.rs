@@ -310,3 +310,33 @@ fn many_entries_are_read_on_two_threads_alike() {
     }
     assert!(a.entries_at_with(&[Seq(a.head().seq.0 + 1)], |e| Ok(e.id)).is_err());
 }
+
+#[test]
+fn entries_read_lazily_from_segments_equal_the_log() {
+    let tmp = TempDir::new().unwrap();
+    let mut a = Archive::open(&tmp.path().join("a"), OpenMode::CreateIfMissing).unwrap();
+    for d in 0..6 {
+        let bodies: Vec<String> = (0..(3 + d * 7)).map(|i| format!("body {d}-{i}")).collect();
+        let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        a.append_document(document(format!("doc {d}").as_bytes(), &refs), false).unwrap();
+    }
+    let log: Vec<LogEntry> = a.entries_from(Seq(1)).unwrap().map(|e| e.unwrap()).collect();
+    let head = a.head().seq.0;
+    // Every single entry, and subsets of every stride and offset: within a
+    // segment, across segments, a segment's first and last (its capture).
+    for e in &log {
+        assert_eq!(a.entry(e.seq).unwrap(), *e);
+    }
+    for stride in 1..=9u64 {
+        for offset in 0..stride {
+            let seqs: Vec<Seq> = (1..=head).filter(|s| s % stride == offset).map(Seq).collect();
+            let read = a.entries_at_with(&seqs, |e| Ok(e.clone())).unwrap();
+            assert_eq!(read.len(), seqs.len());
+            for s in &seqs {
+                assert_eq!(read[s], log[(s.0 - 1) as usize], "stride {stride} offset {offset} seq {s}");
+            }
+        }
+    }
+    assert!(matches!(a.entry(Seq(head + 1)), Err(Error::MissingEntry(_))));
+    assert!(a.entries_at_with(&[Seq(2), Seq(head + 1)], |e| Ok(e.seq)).is_err());
+}
