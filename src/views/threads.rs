@@ -219,6 +219,9 @@ pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadS
 /// Finds one article by an id prefix (of any of its versions), a URL, an
 /// exact key, or a title substring (case-insensitive).
 pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary> {
+    if let Some(found) = by_version_id(archive, query)? {
+        return Ok(found);
+    }
     let all = list_articles(archive)?;
     let is = |a: &ArticleSummary, k: &str| a.key.as_str() == k || a.aliases.iter().any(|x| x.as_str() == k);
     let exact: Vec<&ArticleSummary> = match canonical_url(query) {
@@ -277,6 +280,70 @@ pub fn resolve_article(archive: &Archive, query: &str) -> Result<ArticleSummary>
             Err(Error::AmbiguousArticle { query: query.to_string(), candidates })
         }
     }
+}
+
+/// The article one of whose versions has an id starting with `query`,
+/// found through the id index instead of by listing every article, when
+/// that gives the same answer as [`resolve_article`]'s listing: `query` is
+/// 4 or more hex digits, no URL, no article's key nor a key merged into
+/// one, and its ids name versions of exactly one article that the view
+/// holds. `None`: the listing decides.
+fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary>> {
+    /// More candidate ids than this: let the listing decide.
+    const MAX_IDS: usize = 64;
+    if query.len() < 4 || !query.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let tree = view_tree(archive, NAME)?;
+    let literal = ArticleKey(query.to_string());
+    if canonical_url(query).is_some()
+        || crate::dedupe::normalize::fold_url(query).is_some()
+        || tree.get(&summary_key(&literal))?.is_some()
+        || tree.get(&merged_key(&literal))?.is_some()
+    {
+        return Ok(None);
+    }
+    let Some(prefix) = crate::model::HexPrefix::parse(query) else { return Ok(None) };
+    let ids = archive.store().ids_with_prefix(&prefix)?;
+    if ids.is_empty() || ids.len() > MAX_IDS {
+        return Ok(None);
+    }
+    let mut found: Option<ArticleSummary> = None;
+    for id in &ids {
+        let Some(entry) = archive.entry_by_id(id)? else { continue };
+        let Event::Article(a) = &entry.event else { continue };
+        // The key it is filed under now (merges fold keys into others).
+        let mut key = a.key.clone();
+        for _ in 0..64 {
+            match tree.get(&merged_key(&key))? {
+                Some(v) => {
+                    let next: ArticleKey = envelope::decode(&v, "merged article key")?;
+                    if next == key {
+                        break;
+                    }
+                    key = next;
+                }
+                None => break,
+            }
+        }
+        let Some(v) = tree.get(&summary_key(&key))? else { return Ok(None) };
+        let summary: ArticleSummary = envelope::decode(&v, "article summary")?;
+        // A version the views do not hold yet (`--at`, a pin) is not a match.
+        if !summary.versions.contains(id) {
+            continue;
+        }
+        match &found {
+            Some(f) if f.key != summary.key => return Ok(None),
+            _ => found = Some(summary),
+        }
+    }
+    Ok(found)
+}
+
+/// The key under which the merge maps file where an article key was
+/// folded (`k/KEY`, as [`MergeMaps`] writes it for this view).
+fn merged_key(key: &ArticleKey) -> Vec<u8> {
+    [b"k/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
 /// Candidates an ambiguous article query lists at most.

@@ -290,5 +290,18 @@ fn article_lookup_by_id_url_and_title() {
     assert_eq!(by_url["comments"].as_array().unwrap().len(), 7);
     let id = by_url["article"]["id"].as_str().unwrap();
     assert_eq!(env.ok(&["thread", &id[..8], "--json"]).json(), by_url);
+    assert_eq!(env.ok(&["thread", id, "--json"]).json(), by_url);
+    // An id the views do not hold yet (--at before it) finds nothing.
+    let first_capture = env.ok(&["log", "--json", "--kind", "capture", "--limit", "1"]).json()["seq"].clone();
+    let run = env.run(&["thread", id, "--at", &first_capture.to_string()]).expect_code(2);
+    assert!(run.stderr.contains("no article matches"), "{run}");
+    // A comment's id is not an article's.
+    let comment = by_url["comments"][0]["id"].as_str().unwrap();
+    env.run(&["thread", &comment[..12]]).expect_code(2);
+    // After the two articles are merged, either article's id finds the kept one.
+    env.ok(&["dedupe", "--apply"]);
+    let kept = env.ok(&["thread", id, "--json"]).json();
+    assert_eq!(kept["comments"].as_array().unwrap().len(), 44);
+    assert_eq!(env.ok(&["thread", &id[..8], "--json"]).json(), kept);
     env.run(&["thread", "no such article"]).expect_code(2);
 }
