@@ -54,7 +54,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             "comments": s.counts.comments,
             "captures": s.counts.captures,
             "merges": s.counts.merges,
-            "head": {"seq": s.head.0 .0, "hash": s.head.1.to_hex()},
+            "head": crate::cli::output::head_json(s.head.0, &s.head.1),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);

@@ -2,7 +2,6 @@
 
 use crate::cli::{open_existing, stdout_error, Cli, Status};
 use crate::error::Result;
-use serde_json::json;
 use std::io::Write;
 
 /// Print `SEQ HEX`: the last seq and the chain head after it. Save it; `verify
@@ -20,7 +19,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
     let head = archive.head();
     if args.json {
-        writeln!(out, "{}", json!({"seq": head.seq.0, "hash": head.hash.to_hex()})).map_err(stdout_error)?;
+        writeln!(out, "{}", crate::cli::output::head_json(head.seq, &head.hash)).map_err(stdout_error)?;
     } else {
         writeln!(out, "{}", head.checkpoint()).map_err(stdout_error)?;
     }

@@ -278,12 +278,9 @@ pub fn open_views(cli: &Cli) -> Result<Archive> {
 /// saying `what` on a terminal (a view rebuilt after an upgrade or a
 /// repair takes as long as a replay).
 pub fn catch_up(cli: &Cli, archive: &Archive, what: &str) -> Result<()> {
-    let views = crate::views::builtin();
-    let views: Vec<&dyn crate::views::Projection> = views.iter().map(|v| v.as_ref()).collect();
-    crate::views::drop_retired(archive, &views)?;
     let bar = EntriesBar::new(cli, what);
     let report = |done, end| bar.report(done, end);
-    let result = crate::views::catch_up_reporting(archive, &views, Some(&report));
+    let result = crate::views::catch_up_with(archive, &crate::views::builtin(), Some(&report));
     bar.finish();
     result
 }
@@ -303,16 +300,13 @@ pub struct AtArg {
 /// chain head this archive has at that seq, or an RFC 3339 time.
 pub fn resolve_at(archive: &Archive, at: &str) -> Result<crate::views::Until> {
     use crate::views::Until;
-    if let Ok(n) = at.trim().parse::<u64>() {
-        return Ok(Until::Seq(crate::model::Seq(n)));
+    if let Some(until) = Until::parse(at) {
+        return Ok(until);
     }
     if !at.trim().is_empty() && at.trim().bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::Usage(format!("--at {at}: no log reaches that seq (it does not fit in 64 bits)")));
     }
-    let checkpoint = at.trim().split_once([':', ' ']).and_then(|(seq, hex)| {
-        Some((seq.parse::<u64>().ok()?, crate::model::ChainHash::from_hex(hex.trim())?))
-    });
-    if let Some((n, hash)) = checkpoint {
+    if let Some((crate::model::Seq(n), hash)) = verify::checkpoint_of(at) {
         let head = archive.head();
         if n > head.seq.0 {
             return Err(Error::NotFound(format!(
@@ -331,13 +325,9 @@ pub fn resolve_at(archive: &Archive, at: &str) -> Result<crate::views::Until> {
         }
         return Ok(Until::Seq(crate::model::Seq(n)));
     }
-    match crate::model::Timestamp::parse_lenient(at, None) {
-        Some(t @ crate::model::Timestamp::Zoned(..)) => Ok(Until::Observed(t)),
-        _ => Err(Error::Usage(format!(
-            "--at {at:?} is not a seq, a checkpoint SEQ:HEX (as `cairn head` prints it) or an RFC 3339 time \
-             with offset"
-        ))),
-    }
+    Err(Error::Usage(format!(
+        "--at {at:?} is not a seq, a checkpoint SEQ:HEX (as `cairn head` prints it) or an RFC 3339 time with offset"
+    )))
 }
 
 /// Opens the archive for a command that reads views: with `--at`, the
@@ -383,7 +373,7 @@ pub fn shows_progress(cli: &Cli) -> bool {
 pub struct EntriesBar {
     shown: bool,
     what: String,
-    bar: std::sync::OnceLock<Option<indicatif::ProgressBar>>,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
 }
 
 impl EntriesBar {
@@ -404,17 +394,15 @@ impl EntriesBar {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b.set_message(self.what.clone());
-            Some(b)
+            b
         });
-        if let Some(b) = bar {
-            b.set_length(end.0);
-            b.set_position(done.0);
-        }
+        bar.set_length(end.0);
+        bar.set_position(done.0);
     }
 
     /// Clears the bar.
     pub fn finish(&self) {
-        if let Some(Some(b)) = self.bar.get() {
+        if let Some(b) = self.bar.get() {
             b.finish_and_clear();
         }
     }

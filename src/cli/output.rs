@@ -131,7 +131,7 @@ pub fn counts_json(new: &KindCounts, duplicate: &KindCounts, head: (Seq, ChainHa
         "comments": kind(new.comments, duplicate.comments),
         "captures": kind(new.captures, duplicate.captures),
         "merges": kind(new.merges, duplicate.merges),
-        "head": {"seq": head.0 .0, "hash": head.1.to_hex()},
+        "head": head_json(head.0, &head.1),
     })
 }
 
@@ -160,10 +160,7 @@ pub fn as_of_json(a: &AsOf) -> Value {
 /// A note for text output when the views are not the present: pinned in
 /// the past by `replay --until`, or computed for this query by `--at`.
 pub fn as_of_note(a: &AsOf) -> Option<String> {
-    let point = match &a.observed_until {
-        Some(t) => format!("as observed up to {}", human_time(t)),
-        None => format!("as of seq {}", a.seq),
-    };
+    let point = view_point(a, "as of");
     if a.computed {
         Some(format!("(views {point}, computed for this query by --at)"))
     } else if a.pinned {
@@ -179,10 +176,7 @@ pub fn as_of_note(a: &AsOf) -> Option<String> {
 /// the head: `" (the views are computed at seq N by --at)"` or pinned by
 /// `replay --until`; empty when they are at the head.
 pub fn point_hint(a: &AsOf) -> String {
-    let point = match &a.observed_until {
-        Some(t) => format!("as observed up to {}", human_time(t)),
-        None => format!("at seq {}", a.seq),
-    };
+    let point = view_point(a, "at");
     if a.computed {
         format!(" (the views are computed {point} by --at)")
     } else if a.pinned {
@@ -190,6 +184,19 @@ pub fn point_hint(a: &AsOf) -> String {
     } else {
         String::new()
     }
+}
+
+/// `as observed up to T`, or `AT seq N` (`at`: "as of" or "at").
+fn view_point(a: &AsOf, at: &str) -> String {
+    match &a.observed_until {
+        Some(t) => format!("as observed up to {}", human_time(t)),
+        None => format!("{at} seq {}", a.seq),
+    }
+}
+
+/// `{"seq","hash"}`: a head, as every JSON output gives one.
+pub fn head_json(seq: Seq, hash: &ChainHash) -> Value {
+    json!({"seq": seq.0, "hash": hash.to_hex()})
 }
 
 /// Bytes as `1.2 MiB`.

@@ -55,9 +55,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     if args.json {
         let v = json!({
             "entries": head.seq.0,
-            "head": {"seq": head.seq.0, "hash": head.hash.to_hex()},
+            "head": crate::cli::output::head_json(head.seq, &head.hash),
             "old_index": moved_to,
-            "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| json!({"seq": h.seq.0, "hash": h.hash.to_hex()}))),
+            "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| crate::cli::output::head_json(h.seq, &h.hash))),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {

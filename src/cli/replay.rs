@@ -47,15 +47,9 @@ pub struct Args {
 
 /// Resolves `--until`: a seq or an RFC 3339 time with offset.
 fn parse_until(until: &str) -> Result<Until> {
-    if let Ok(n) = until.parse::<u64>() {
-        return Ok(Until::Seq(Seq(n)));
-    }
-    match Timestamp::parse_lenient(until, None) {
-        Some(t @ Timestamp::Zoned(..)) => Ok(Until::Observed(t)),
-        _ => {
-            Err(Error::Usage(format!("--until {until:?} is neither a seq nor an RFC 3339 time with offset")))
-        }
-    }
+    Until::parse(until).ok_or_else(|| {
+        Error::Usage(format!("--until {until:?} is neither a seq nor an RFC 3339 time with offset"))
+    })
 }
 
 /// The last seq recorded at or before `t` (for `--emit`, which streams the
@@ -79,19 +73,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         Some(u) => Some(parse_until(u)?),
         None => None,
     };
-    if let Some(Until::Seq(s)) = until {
-        if s > archive.head().seq {
-            return Err(Error::Usage(format!(
-                "--until seq {s} is past the head of the log (seq {})",
-                archive.head().seq
-            )));
-        }
-    }
     if args.emit.is_some() {
-        let last = match until {
+        let last = match until.map(|u| u.target(archive.head().seq, "--until")).transpose()? {
             None => archive.head().seq,
-            Some(Until::Seq(s)) => s,
-            Some(Until::Observed(t)) => last_recorded_by(&archive, &t)?,
+            Some((s, None)) => s,
+            Some((_, Some(t))) => last_recorded_by(&archive, &t)?,
         };
         let bar = crate::cli::EntriesBar::new(cli, "streaming the log");
         for entry in archive.entries_from(Seq(1))? {

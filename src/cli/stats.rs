@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             "blobs": blobs,
             "blob_bytes": blob_bytes,
             "disk_bytes": disk,
-            "head": {"seq": head.seq.0, "hash": head.hash.to_hex()},
+            "head": crate::cli::output::head_json(head.seq, &head.hash),
             "views": views.as_ref().map(crate::cli::output::as_of_json),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;

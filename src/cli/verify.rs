@@ -39,11 +39,14 @@ pub struct Args {
 }
 
 fn parse_checkpoint(s: &str) -> Result<(Seq, ChainHash)> {
-    let bad = || Error::Usage(format!("--checkpoint {s:?} is not SEQ:HEX (as `cairn head` prints it)"));
-    let (seq, hex) = s.trim().split_once([':', ' ']).ok_or_else(bad)?;
-    let seq = seq.parse::<u64>().map_err(|_| bad())?;
-    let hash = ChainHash::from_hex(hex.trim()).ok_or_else(bad)?;
-    Ok((Seq(seq), hash))
+    checkpoint_of(s)
+        .ok_or_else(|| Error::Usage(format!("--checkpoint {s:?} is not SEQ:HEX (as `cairn head` prints it)")))
+}
+
+/// A checkpoint as `cairn head` prints it, `SEQ HEX`, or `SEQ:HEX`.
+pub fn checkpoint_of(s: &str) -> Option<(Seq, ChainHash)> {
+    let (seq, hex) = s.trim().split_once([':', ' '])?;
+    Some((Seq(seq.parse::<u64>().ok()?), ChainHash::from_hex(hex.trim())?))
 }
 
 /// The `--json` report.
@@ -55,8 +58,8 @@ pub fn report_json(r: &VerifyReport) -> serde_json::Value {
         "index_entries": r.index_entries,
         "blobs": r.blobs,
         "views": r.views,
-        "head": {"seq": r.stored_head.seq.0, "hash": r.stored_head.hash.to_hex()},
-        "computed_head": {"seq": r.computed_head.0.0, "hash": r.computed_head.1.to_hex()},
+        "head": crate::cli::output::head_json(r.stored_head.seq, &r.stored_head.hash),
+        "computed_head": crate::cli::output::head_json(r.computed_head.0, &r.computed_head.1),
         "tree": r.tree_root.map(|root| json!({"size": r.computed_head.0.0, "root": to_hex(&root)})),
         "checks": r.checks,
         "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),

@@ -567,14 +567,8 @@ impl Archive {
 
     /// The entry at `seq`.
     pub fn entry(&self, seq: Seq) -> Result<LogEntry> {
-        // Decoded up to the entry, not past it.
-        for entry in self.store.segment_entries_of(seq)? {
-            let entry = entry?;
-            if entry.seq >= seq {
-                return if entry.seq == seq { Ok(entry) } else { Err(Error::MissingEntry(seq)) };
-            }
-        }
-        Err(Error::MissingEntry(seq))
+        // Its segment decoded up to the entry, not past it.
+        advance_to(&mut self.store.segment_entries_of(seq)?, seq)
     }
 
     /// The event with id `id`.
@@ -669,21 +663,7 @@ impl Archive {
                 Some(r) => r,
                 None => segment.insert(self.store.segment_entries_of(seq)?),
             };
-            loop {
-                match reader.next() {
-                    None => return Err(Error::MissingEntry(seq)),
-                    Some(entry) => {
-                        let entry = entry?;
-                        if entry.seq == seq {
-                            out.insert(seq, f(&entry)?);
-                            break;
-                        }
-                        if entry.seq > seq {
-                            return Err(Error::MissingEntry(seq));
-                        }
-                    }
-                }
-            }
+            out.insert(seq, f(&advance_to(reader, seq)?)?);
         }
         Ok(out)
     }
@@ -707,6 +687,18 @@ impl Archive {
             _ => Err(Error::Ambiguous { prefix: prefix.to_string(), candidates: ids }),
         }
     }
+}
+
+/// Reads `reader` on to the entry at `seq` (the entries before it are
+/// decoded and dropped).
+fn advance_to(reader: &mut crate::store::envelope::SegmentEntries, seq: Seq) -> Result<LogEntry> {
+    for entry in reader {
+        let entry = entry?;
+        if entry.seq >= seq {
+            return if entry.seq == seq { Ok(entry) } else { Err(Error::MissingEntry(seq)) };
+        }
+    }
+    Err(Error::MissingEntry(seq))
 }
 
 /// The error for an index entry that points at another event.

@@ -211,18 +211,29 @@ pub fn encode_segment(entries: &[crate::model::LogEntry]) -> Result<Vec<u8>> {
 /// Decodes a log segment written by this cairn (version 2) or by one
 /// before captures recorded completeness (version 1, the v1 layout).
 pub fn decode_segment(bytes: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
-    open_segment(bytes, what)?.collect()
+    let (version, body) = open(bytes, what, &[SEGMENT_VERSION, 1])?;
+    decode_segment_body(version, &body, what)
+}
+
+/// A segment's body decoded whole, by its envelope version.
+fn decode_segment_body(version: u8, body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
+    if version == SEGMENT_VERSION {
+        decode_body(body, what)
+    } else {
+        let old: Vec<legacy::LogEntryV1> = decode_body(body, what)?;
+        Ok(old.into_iter().map(Into::into).collect())
+    }
 }
 
 /// Opens a log segment (its check bytes verified, its body decompressed)
 /// for reading its entries one at a time, in order: a reader that needs one
 /// entry stops decoding there (a document's capture, with its id lists,
-/// comes last). A segment of the v1 layout is decoded whole.
+/// comes last). A segment of the v1 layout is decoded whole. Passes over
+/// the whole log use [`decode_segment`].
 pub fn open_segment(bytes: &[u8], what: &str) -> Result<SegmentEntries> {
     let (version, body) = open(bytes, what, &[SEGMENT_VERSION, 1])?;
     if version != SEGMENT_VERSION {
-        let old: Vec<legacy::LogEntryV1> = decode_body(&body, what)?;
-        return Ok(SegmentEntries::from_entries(old.into_iter().map(Into::into).collect()));
+        return Ok(SegmentEntries::from_entries(decode_segment_body(version, &body, what)?));
     }
     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
     // The entry count, as serde writes a sequence's length.

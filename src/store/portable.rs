@@ -436,9 +436,7 @@ pub fn import_into(
     let result = (|| {
         let mut archive = Archive::open(&tmp, crate::store::OpenMode::CreateIfMissing)?;
         let summary = import(&mut archive, input, name)?;
-        let views = crate::views::builtin();
-        let views: Vec<&dyn crate::views::Projection> = views.iter().map(|v| v.as_ref()).collect();
-        crate::views::catch_up_reporting(&archive, &views, views_progress)?;
+        crate::views::catch_up_with(&archive, &crate::views::builtin(), views_progress)?;
         archive.flush()?;
         Ok::<_, Error>(summary)
     })();

@@ -1257,6 +1257,16 @@ pub struct SledReader {
     values: crate::store::vlog::ValueFiles,
 }
 
+impl SledReader {
+    /// The key and locator of the segment holding `seq`.
+    fn segment_locator_of(&self, seq: Seq) -> Result<(sled::IVec, sled::IVec)> {
+        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => Ok(kv?),
+            None => Err(Error::MissingEntry(seq)),
+        }
+    }
+}
+
 impl Clone for SledReader {
     fn clone(&self) -> SledReader {
         SledReader {
@@ -1674,29 +1684,18 @@ impl LogStore for SledReader {
     }
 
     fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
-        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                let first = decode_seq(&k[1..], "segment key")?;
-                let loc = Locator::from_bytes(&v).map_err(|why| segment_error(first, why))?;
-                let payload =
-                    self.segments.reader().read(first.0, loc).map_err(|why| segment_error(first, why))?;
-                envelope::open_segment(&payload, &format!("segment at seq {first}"))
-            }
-            None => Err(Error::MissingEntry(seq)),
-        }
+        let (k, v) = self.segment_locator_of(seq)?;
+        let first = decode_seq(&k[1..], "segment key")?;
+        let loc = Locator::from_bytes(&v).map_err(|why| segment_error(first, why))?;
+        let payload = self.segments.reader().read(first.0, loc).map_err(|why| segment_error(first, why))?;
+        envelope::open_segment(&payload, &format!("segment at seq {first}"))
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
-        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                read_segment(&mut self.segments.reader(), &k, &v)
-                    .map(|(_, entries)| entries)
-                    .map_err(|(s, why)| segment_error(s, why))
-            }
-            None => Err(Error::MissingEntry(seq)),
-        }
+        let (k, v) = self.segment_locator_of(seq)?;
+        read_segment(&mut self.segments.reader(), &k, &v)
+            .map(|(_, entries)| entries)
+            .map_err(|(s, why)| segment_error(s, why))
     }
 
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {

@@ -310,15 +310,14 @@ pub fn produce(archive: &Archive, table: Table, filter: &Filter, sink: &mut dyn 
                 if filter.pinned.as_ref().is_some_and(|p| entry.seq > p.seq) {
                     break;
                 }
-                let Event::Capture(c) = &entry.event else { continue };
-                let observed = c.fetched_at.unwrap_or(entry.recorded_at);
                 // Pinned as observed up to a time: captures observed later
                 // are not in the views.
-                if let Some(until) = filter.pinned.as_ref().and_then(|p| p.observed_until.as_ref()) {
-                    if observed.instant() > until.instant() {
-                        continue;
-                    }
+                let until = filter.pinned.as_ref().and_then(|p| p.observed_until.as_ref());
+                if crate::views::observed_after(&entry, until) {
+                    continue;
                 }
+                let Event::Capture(c) = &entry.event else { continue };
+                let observed = c.observed_at(entry.recorded_at);
                 if !filter.window.contains(observed.instant())
                     || !c.articles.iter().any(|a| filter.article_matches(&a.key))
                 {

@@ -33,12 +33,38 @@ pub enum Until {
     Observed(Timestamp),
 }
 
+impl Until {
+    /// Parses a seq, or an RFC 3339 time with offset (`--until`, `--at`).
+    pub fn parse(s: &str) -> Option<Until> {
+        if let Ok(n) = s.trim().parse::<u64>() {
+            return Some(Until::Seq(Seq(n)));
+        }
+        match Timestamp::parse_lenient(s, None) {
+            Some(t @ Timestamp::Zoned(..)) => Some(Until::Observed(t)),
+            _ => None,
+        }
+    }
+
+    /// Where a run to this point stops in a log ending at `head`: the last
+    /// seq it reads and, for a time, what it leaves out. A seq past the
+    /// head is refused (`flag` names the option for the message).
+    pub fn target(self, head: Seq, flag: &str) -> Result<(Seq, Option<Timestamp>)> {
+        match self {
+            Until::Seq(s) if s > head => {
+                Err(Error::Usage(format!("{flag} seq {s} is past the head of the log (seq {head})")))
+            }
+            Until::Seq(s) => Ok((s, None)),
+            Until::Observed(t) => Ok((head, Some(t))),
+        }
+    }
+}
+
 /// Whether a run that stops at observation time `until` leaves `entry`
 /// out: a capture observed after it, or a merge recorded after it. (Article
 /// and comment events are applied: views take them in through the captures
 /// that show them, so those of a capture left out are taken in by the
 /// next capture that shows them, if any.)
-fn observed_after(entry: &LogEntry, until: Option<&Timestamp>) -> bool {
+pub(crate) fn observed_after(entry: &LogEntry, until: Option<&Timestamp>) -> bool {
     let Some(until) = until else { return false };
     let at = match &entry.event {
         Event::Capture(c) => c.observed_at(entry.recorded_at),
@@ -249,9 +275,14 @@ pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
 /// they are), rebuilding views whose version changed, and removes trees
 /// left behind by an interrupted replay.
 pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> {
+    catch_up_with(archive, views, None)
+}
+
+/// [`catch_up`], reporting the seq each pass has reached.
+pub fn catch_up_with(archive: &Archive, views: &[Box<dyn Projection>], progress: Progress<'_>) -> Result<()> {
     let views: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
     drop_retired(archive, &views)?;
-    catch_up_views(archive, &views)
+    catch_up_reporting(archive, &views, progress)
 }
 
 /// The last version of the retired `changes` view.
@@ -260,7 +291,7 @@ const RETIRED_LAST_VERSION: u32 = 4;
 /// Removes the trees and pointer of a view this cairn no longer has (the
 /// `changes` view, whose records the threads view keeps since its version
 /// 5), unless `views` has one by that name.
-pub fn drop_retired(archive: &Archive, views: &[&dyn Projection]) -> Result<()> {
+fn drop_retired(archive: &Archive, views: &[&dyn Projection]) -> Result<()> {
     let retired = super::changes::RETIRED_VIEW;
     if views.iter().any(|v| v.name() == retired) {
         return Ok(());
@@ -437,11 +468,7 @@ pub fn replay_reporting(
     let head = archive.head().seq;
     let (target, observed_until) = match until {
         None => (head, None),
-        Some(Until::Seq(u)) if u > head => {
-            return Err(Error::Usage(format!("--until seq {u} is past the head of the log (seq {head})")));
-        }
-        Some(Until::Seq(u)) => (u, None),
-        Some(Until::Observed(t)) => (head, Some(t)),
+        Some(u) => u.target(head, "--until")?,
     };
     // Build every new tree in one pass over the log, then swap them in.
     let mut fresh = Vec::new();
@@ -530,13 +557,7 @@ pub fn compute_at_with(
     in_memory_max: u64,
 ) -> Result<ViewsAt> {
     let head = archive.head().seq;
-    let (target, observed_until) = match at {
-        Until::Seq(s) if s > head => {
-            return Err(Error::Usage(format!("--at seq {s} is past the head of the log (seq {head})")));
-        }
-        Until::Seq(s) => (s, None),
-        Until::Observed(t) => (head, Some(t)),
-    };
+    let (target, observed_until) = at.target(head, "--at")?;
     let scratch = if target.0 > in_memory_max {
         crate::store::kv::Scratch::temporary()?
     } else {
@@ -549,7 +570,7 @@ pub fn compute_at_with(
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&trees).map(|(v, (_, t))| (*v, t.as_ref())).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
-    Ok(ViewsAt { trees, seq: seq.max(target), observed_until, scratch })
+    Ok(ViewsAt { trees, seq, observed_until, scratch })
 }
 
 /// Archives with more entries than this have their views audited through a

@@ -476,7 +476,8 @@ impl MergeMaps {
         [self.prefix.as_bytes(), b"m/"].concat()
     }
 
-    fn article_key(&self, key: &ArticleKey) -> Vec<u8> {
+    /// Where the key `key` was folded into is recorded (`PREFIX` `k/` KEY).
+    pub(crate) fn article_key(&self, key: &ArticleKey) -> Vec<u8> {
         [self.prefix.as_bytes(), b"k/", key.as_str().as_bytes()].concat()
     }
 
@@ -494,12 +495,29 @@ impl MergeMaps {
 
     /// The article key `key` was merged into, following chains.
     pub fn canon_key(&self, tx: &crate::views::StateTx<'_>, key: &ArticleKey) -> Result<ArticleKey> {
-        let mut current = key.clone();
+        let current = key.clone();
         if !tx.may_have_prefix(&[self.prefix.as_bytes(), b"k/"].concat())? {
             return Ok(current);
         }
+        self.follow_key(current, |k| tx.get_value::<ArticleKey>(k))
+    }
+
+    /// [`MergeMaps::canon_key`] read from a view's stored tree (outside a
+    /// transaction: lookups by readers).
+    pub fn canon_key_in(&self, tree: &dyn crate::store::KvTree, key: &ArticleKey) -> Result<ArticleKey> {
+        self.follow_key(key.clone(), |k| match tree.get(k)? {
+            Some(v) => crate::store::envelope::decode(&v, "merged article key").map(Some),
+            None => Ok(None),
+        })
+    }
+
+    fn follow_key(
+        &self,
+        mut current: ArticleKey,
+        get: impl Fn(&[u8]) -> Result<Option<ArticleKey>>,
+    ) -> Result<ArticleKey> {
         for _ in 0..MAX_CHAIN {
-            match tx.get_value::<ArticleKey>(&self.article_key(&current))? {
+            match get(&self.article_key(&current))? {
                 Some(next) if next != current => current = next,
                 _ => return Ok(current),
             }

@@ -299,7 +299,7 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
     if canonical_url(query).is_some()
         || crate::dedupe::normalize::fold_url(query).is_some()
         || tree.get(&summary_key(&literal))?.is_some()
-        || tree.get(&merged_key(&literal))?.is_some()
+        || tree.get(&MAPS.article_key(&literal))?.is_some()
     {
         return Ok(None);
     }
@@ -313,19 +313,7 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
         let Some(entry) = archive.entry_by_id(id)? else { continue };
         let Event::Article(a) = &entry.event else { continue };
         // The key it is filed under now (merges fold keys into others).
-        let mut key = a.key.clone();
-        for _ in 0..64 {
-            match tree.get(&merged_key(&key))? {
-                Some(v) => {
-                    let next: ArticleKey = envelope::decode(&v, "merged article key")?;
-                    if next == key {
-                        break;
-                    }
-                    key = next;
-                }
-                None => break,
-            }
-        }
+        let key = MAPS.canon_key_in(tree.as_ref(), &a.key)?;
         let Some(v) = tree.get(&summary_key(&key))? else { return Ok(None) };
         let summary: ArticleSummary = envelope::decode(&v, "article summary")?;
         // A version the views do not hold yet (`--at`, a pin) is not a match.
@@ -338,12 +326,6 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
         }
     }
     Ok(found)
-}
-
-/// The key under which the merge maps file where an article key was
-/// folded (`k/KEY`, as [`MergeMaps`] writes it for this view).
-fn merged_key(key: &ArticleKey) -> Vec<u8> {
-    [b"k/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
 /// Candidates an ambiguous article query lists at most.
