@@ -107,6 +107,16 @@ macro_rules! hash_id {
             }
         }
 
+        /// The raw 32 bytes, as the serde form above writes them in
+        /// bincode, read in one piece (serde's path reads them one byte at
+        /// a time).
+        impl<C> bincode::Decode<C> for $name {
+            fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+                <[u8; 32] as bincode::Decode<C>>::decode(d).map($name)
+            }
+        }
+        bincode::impl_borrow_decode!($name);
+
         impl $name {
             /// The raw 32 bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
@@ -161,7 +171,9 @@ impl ChainHash {
 
 /// A position in the log. Seqs are dense and start at 1; seq 0 names the
 /// empty archive (no entry), so `head` of an empty archive is `0 000…0`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, bincode::Decode,
+)]
 pub struct Seq(pub u64);
 
 impl Seq {
@@ -184,7 +196,9 @@ impl fmt::Display for Seq {
 /// What identifies an article across versions and captures: its canonical URL
 /// when one is known, else `title:DATE:NORMALIZED TITLE` (see
 /// [`crate::model::normalize`]).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, bincode::Decode,
+)]
 pub struct ArticleKey(pub String);
 
 impl ArticleKey {

@@ -230,6 +230,17 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// The packed form, as [`Serialize`] writes it in bincode, read without
+/// serde (log segments are decoded this way: [`crate::store::envelope`]).
+impl<C> bincode::Decode<C> for Timestamp {
+    fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
+        let packed: Packed = bincode::Decode::decode(d)?;
+        Timestamp::unpack(packed)
+            .ok_or_else(|| bincode::error::DecodeError::OtherString(format!("not a timestamp: {packed:?}")))
+    }
+}
+bincode::impl_borrow_decode!(Timestamp);
+
 #[cfg(test)]
 mod tests {
     use super::*;
