@@ -383,6 +383,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     decode_body(&body, what)
 }
 
+/// [`decode`] through bincode's own `Decode` instead of serde: the same
+/// bytes, read faster where a value holds many ids (serde's path reads an
+/// id one byte at a time). For values written by [`encode`] whose type
+/// derives both.
+pub fn decode_native<T: bincode::Decode<()>>(bytes: &[u8], what: &str) -> Result<T> {
+    let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
+    decode_native_body(&body, what)
+}
+
 /// Checks an envelope (length, check bytes, a version among `versions`,
 /// codec) and returns its version and bincode body, inflated.
 fn open<'a>(bytes: &'a [u8], what: &str, versions: &[u8]) -> Result<(u8, std::borrow::Cow<'a, [u8]>)> {
@@ -428,8 +437,13 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 /// quarter of a log reader's time. `native_decode_reads_what_serde_wrote`
 /// checks the two agree.
 pub(crate) fn decode_segment_entries(body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
+    decode_native_body(body, what)
+}
+
+/// Decodes a bincode body through bincode's own `Decode`, every byte of it.
+fn decode_native_body<T: bincode::Decode<()>>(body: &[u8], what: &str) -> Result<T> {
     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
-    let (value, used): (Vec<crate::model::LogEntry>, usize) =
+    let (value, used): (T, usize) =
         bincode::decode_from_slice(body, config).map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
     if used != body.len() {
         return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - used)));

@@ -91,8 +91,10 @@ pub struct TimelineEntry {
     pub aliases: Vec<EventId>,
 }
 
-/// One author's comments under one article, as stored.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One author's comments under one article, as stored (written through
+/// serde, read back through bincode's own `Decode` in [`timeline`]: the
+/// same bytes, ids in one piece).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode)]
 pub struct AuthorArticle {
     /// The article.
     pub article: ArticleKey,
@@ -101,7 +103,7 @@ pub struct AuthorArticle {
 }
 
 /// One comment in an [`AuthorArticle`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode)]
 pub struct StoredEntry {
     /// When it was posted.
     pub posted_at: Option<Timestamp>,
@@ -464,26 +466,13 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
     let folded = fold(name);
     let Some(info) = tree.get(&[b"n/".as_slice(), folded.as_bytes()].concat())? else { return Ok(None) };
     let info: AuthorInfo = envelope::decode(&info, "author")?;
-    let mut entries: Vec<(Vec<u8>, TimelineEntry)> = Vec::new();
+    let mut entries: Vec<([u8; 12], TimelineEntry)> = Vec::new();
     for kv in tree.scan_prefix(&timeline_prefix(&folded)) {
         let (_, v) = kv?;
-        let group: AuthorArticle = envelope::decode(&v, "author's comments under an article")?;
+        let group: AuthorArticle = envelope::decode_native(&v, "author's comments under an article")?;
         for e in group.comments {
-            // Sorted by instant, then article, then posted time as written
-            // (or the id when there is none).
-            let tie = match &e.posted_at {
-                Some(t) => t.canonical(),
-                None => e.versions.first().map_or_else(String::new, |id| format!("#{id}")),
-            };
-            let order = [
-                &sort_key(e.posted_at.as_ref())[..],
-                group.article.as_str().as_bytes(),
-                b"\0",
-                tie.as_bytes(),
-            ]
-            .concat();
             entries.push((
-                order,
+                sort_key(e.posted_at.as_ref()),
                 TimelineEntry {
                     article: group.article.clone(),
                     posted_at: e.posted_at,
@@ -494,7 +483,15 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
             ));
         }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Sorted by instant, then article, then posted time as written (or the
+    // id when there is none); the last two only where the first ties.
+    let tie = |e: &TimelineEntry| match &e.posted_at {
+        Some(t) => t.canonical(),
+        None => e.versions.first().map_or_else(String::new, |id| format!("#{id}")),
+    };
+    entries.sort_by(|(ka, a), (kb, b)| {
+        ka.cmp(kb).then_with(|| a.article.cmp(&b.article)).then_with(|| tie(a).cmp(&tie(b)))
+    });
     Ok(Some((info, entries.into_iter().map(|(_, e)| e).collect())))
 }
 
@@ -504,5 +501,48 @@ pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     match tree.get(&[b"k/".as_slice(), key.as_str().as_bytes()].concat())? {
         None => Ok(None),
         Some(v) => envelope::decode::<Titles>(&v, "title").map(|t| t.current().map(str::to_string)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Groups are written through serde and read through bincode's own
+    /// `Decode` ([`timeline`]): the two must read the same bytes.
+    #[test]
+    fn a_group_reads_back_through_native_decode() {
+        let id = |b: u8| EventId([b; 32]);
+        let times = ["2012-03-28", "2012-03-28T13:02:00", "2012-03-28T13:02:00.25+05:00"];
+        let mut comments: Vec<StoredEntry> = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| StoredEntry {
+                posted_at: Timestamp::parse_canonical(t),
+                versions: vec![id(i as u8), id(200 + i as u8)],
+                seqs: vec![Seq(i as u64 + 1), Seq(1 << 40)],
+                orders: vec![(-5, 7, 1), (1_333_000_000, 999_999_999, u64::MAX)],
+                aliases: vec![id(99)],
+            })
+            .collect();
+        comments.push(StoredEntry {
+            posted_at: None,
+            versions: vec![],
+            seqs: vec![],
+            orders: vec![],
+            aliases: vec![],
+        });
+        let group = AuthorArticle { article: ArticleKey("https://example.com/a".into()), comments };
+        assert!(group.comments[..3].iter().all(|c| c.posted_at.is_some()));
+        for bytes in [envelope::encode(&group).unwrap(), envelope::encode_uncompressed(&group).unwrap()] {
+            assert_eq!(envelope::decode_native::<AuthorArticle>(&bytes, "g").unwrap(), group);
+            assert_eq!(envelope::decode::<AuthorArticle>(&bytes, "g").unwrap(), group);
+        }
+        // A damaged body is an error from both readers.
+        let mut raw = bincode::serde::encode_to_vec(&group, bincode::config::standard()).unwrap();
+        raw.truncate(raw.len() - 1);
+        let sealed = envelope::seal_raw(&raw);
+        assert!(envelope::decode_native::<AuthorArticle>(&sealed, "g").is_err());
+        assert!(envelope::decode::<AuthorArticle>(&sealed, "g").is_err());
     }
 }
