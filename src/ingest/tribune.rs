@@ -89,6 +89,12 @@ fn comments_start(lines: &[&str]) -> Option<usize> {
 /// time is a tribune time line (`Mar 28, 2012 - 1:02PM`). A bullet list, a
 /// `Published:` line or another site's comment headers are not enough.
 pub fn looks_like(text: &str) -> bool {
+    // The declared count is looked for line by line first, stopping at it
+    // (it comes before the comments); only a page without one is split
+    // into lines whole to look for a comment header, as `comments_start`.
+    if text.lines().any(|l| declared_count(l.trim_end()).is_some()) {
+        return true;
+    }
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     comments_start(&lines).is_some()
 }
