@@ -62,10 +62,11 @@ struct ArticleInfo {
     url: Option<String>,
 }
 
-/// What the pass keeps of each comment: 96 bytes, where the first cut
-/// kept 136 (a million comments at 1M). The text is kept only as hashes.
+/// What the pass keeps of each comment: 64 bytes, where the first cut
+/// kept 136 (a million comments at 1M). The text is kept only as hashes,
+/// and the id not at all: the few comments found alike have theirs read
+/// back by seq.
 struct CommentInfo {
-    id: EventId,
     seq: Seq,
     /// Index into the articles.
     article: u32,
@@ -193,7 +194,6 @@ pub fn find_clusters_reporting(
                     None => b"\x00none".to_vec(),
                 };
                 comments.push(CommentInfo {
-                    id: entry.id,
                     seq: entry.seq,
                     article: u32::try_from(article)
                         .map_err(|_| Error::Internal("more than 2^32 articles".into()))?,
@@ -313,9 +313,17 @@ pub fn find_clusters_reporting(
 
     // Comment buckets: sort (bucket key, index) pairs so equal keys are
     // adjacent; only buckets of two or more are kept.
+    // The comments merges folded away, by seq (the index finds each
+    // folded id's seq; a comment's seq is its one entry).
+    let mut folded: HashSet<Seq> = HashSet::with_capacity(comment_fold.len());
+    for id in comment_fold.keys() {
+        if let Some(seq) = archive.store().seq_of(id)? {
+            folded.insert(seq);
+        }
+    }
     let mut keyed: Vec<(Hash16, u32)> = Vec::with_capacity(comments.len());
     for (i, c) in comments.iter().enumerate() {
-        if comment_fold.contains_key(&c.id) {
+        if folded.contains(&c.seq) {
             continue;
         }
         report.comments += 1;
@@ -330,8 +338,30 @@ pub fn find_clusters_reporting(
         }
     }
     drop(keyed);
-    let candidates: HashSet<EventId> =
-        buckets.iter().flat_map(|v| v.iter().map(|&i| comments[i].id)).collect();
+    // The ids of the comments in buckets, read back by seq.
+    let candidate_seqs: Vec<Seq> = buckets.iter().flat_map(|v| v.iter().map(|&i| comments[i].seq)).collect();
+    let id_at = archive.entries_at_with(&candidate_seqs, |e| match e.event {
+        Event::Comment(_) => Ok(e.id),
+        _ => Err(Error::Corrupt(format!("seq {} was read as a comment and is not one", e.seq))),
+    })?;
+    drop(candidate_seqs);
+    let buckets: Vec<Vec<(usize, EventId)>> = buckets
+        .into_iter()
+        .map(|members| {
+            members
+                .into_iter()
+                .map(|i| match id_at.get(&comments[i].seq) {
+                    Some(id) => Ok((i, *id)),
+                    None => Err(Error::Internal(format!(
+                        "the comment at seq {} was not read back",
+                        comments[i].seq
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    drop(id_at);
+    let candidates: HashSet<EventId> = buckets.iter().flatten().map(|(_, id)| *id).collect();
 
     // Where candidates appear, to keep comments a page shows together apart.
     let mut seen_in: HashMap<EventId, Vec<u32>> = HashMap::new();
@@ -361,24 +391,24 @@ pub fn find_clusters_reporting(
     let mut comment_clusters: Vec<(Seq, Cluster)> = Vec::new();
     for members in &buckets {
         let mut members = members.clone();
-        members.sort_by_key(|&i| comments[i].seq);
-        let mut clusters: Vec<Vec<usize>> = Vec::new();
-        for &m in &members {
+        members.sort_by_key(|&(i, _)| comments[i].seq);
+        let mut clusters: Vec<Vec<(usize, EventId)>> = Vec::new();
+        for &(m, id) in &members {
             let cm = &comments[m];
             let home = clusters.iter_mut().find(|cl| {
-                let k = &comments[cl[0]];
+                let k = &comments[cl[0].0];
                 time_compatible(k.posted_at.as_ref(), cm.posted_at.as_ref())
-                    && cl.iter().all(|&o| !together(&comments[o].id, &cm.id))
+                    && cl.iter().all(|(_, o)| !together(o, &id))
             });
             match home {
-                Some(cl) => cl.push(m),
-                None => clusters.push(vec![m]),
+                Some(cl) => cl.push((m, id)),
+                None => clusters.push(vec![(m, id)]),
             }
         }
         for cl in clusters.into_iter().filter(|c| c.len() > 1) {
-            let keep = &comments[cl[0]];
+            let keep = &comments[cl[0].0];
             let mut phrases: Vec<String> = Vec::new();
-            for &o in &cl[1..] {
+            for &(o, _) in &cl[1..] {
                 let c = &comments[o];
                 if c.body_exact != keep.body_exact {
                     phrases
@@ -409,8 +439,8 @@ pub fn find_clusters_reporting(
                 keep.seq,
                 Cluster {
                     kind: MergeKind::Comment,
-                    keep: keep.id,
-                    fold: cl[1..].iter().map(|&o| comments[o].id).collect(),
+                    keep: cl[0].1,
+                    fold: cl[1..].iter().map(|(_, id)| *id).collect(),
                     reason: phrases.join("; "),
                 },
             ));
