@@ -156,7 +156,10 @@ pub fn find_clusters_reporting(
     let mut version_key: HashMap<EventId, ArticleKey> = HashMap::new();
     // At most one comment per entry: sized once, so that growing it never
     // holds two copies (untouched capacity costs no memory).
-    let mut comments: Vec<CommentInfo> = Vec::with_capacity(usize::try_from(head.0).unwrap_or(0));
+    // (Reserved when the system grants it: a damaged head naming a huge
+    // seq only leaves the vector to grow as it goes.)
+    let mut comments: Vec<CommentInfo> = Vec::new();
+    let _ = comments.try_reserve_exact(usize::try_from(head.0).unwrap_or(0));
     let mut comment_fold: HashMap<EventId, EventId> = HashMap::new();
     let mut key_fold: HashMap<ArticleKey, ArticleKey> = HashMap::new();
     let mut article_of = |key: &ArticleKey, seq: Seq, articles: &mut Vec<ArticleInfo>| -> usize {

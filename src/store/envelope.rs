@@ -293,7 +293,13 @@ impl Iterator for SegmentEntries {
                     return None;
                 }
                 let config = bincode::config::standard().with_limit::<MAX_VALUE>();
-                match bincode::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config) {
+                // The native reader, then serde's for what it refuses
+                // ([`decode_segment_entries`]).
+                let decoded = bincode::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config)
+                    .or_else(|_| {
+                        bincode::serde::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config)
+                    });
+                match decoded {
                     Ok((entry, used)) => {
                         if self.end.is_none() {
                             self.end = Some(crate::model::Seq(entry.seq.0.saturating_add(self.count - 1)));
@@ -387,9 +393,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 /// bytes, read faster where a value holds many ids (serde's path reads an
 /// id one byte at a time). For values written by [`encode`] whose type
 /// derives both.
-pub fn decode_native<T: bincode::Decode<()>>(bytes: &[u8], what: &str) -> Result<T> {
+pub fn decode_native<T: bincode::Decode<()> + DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
-    decode_native_body(&body, what)
+    decode_native_body(&body, what).or_else(|_| decode_body(&body, what))
 }
 
 /// Checks an envelope (length, check bytes, a version among `versions`,
@@ -436,8 +442,47 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 /// serde's path reads each 32-byte id one byte at a time, and that was a
 /// quarter of a log reader's time. `native_decode_reads_what_serde_wrote`
 /// checks the two agree.
+///
+/// The entries are decoded one at a time, each under the value limit:
+/// bincode's own `Vec` decoding counts `len x size_of::<T>()` in memory
+/// against the limit before reading anything, where serde's counts the
+/// bytes it reads, so a whole `Vec<LogEntry>` of 800k merges (about 200
+/// bytes each stored, 336 in memory) would be refused though serde reads
+/// it. Whatever the native reader refuses is read again through serde: it
+/// is a faster path, never a stricter one.
 pub(crate) fn decode_segment_entries(body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
-    decode_native_body(body, what)
+    native_segment_entries(body, what).or_else(|_| decode_body(body, what))
+}
+
+/// The smallest stored log entry: a seq, an id, a time, an event tag and
+/// its fields, and a head (over 64 bytes); so a count the body cannot
+/// hold reserves no more than the body could.
+const MIN_ENTRY_BYTES: usize = 64;
+
+fn native_segment_entries(body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
+    native_segment_entries_in(body, what, bincode::config::standard().with_limit::<MAX_VALUE>())
+}
+
+/// [`native_segment_entries`] under `config`'s limit (for each entry).
+fn native_segment_entries_in(
+    body: &[u8],
+    what: &str,
+    config: impl bincode::config::Config,
+) -> Result<Vec<crate::model::LogEntry>> {
+    let corrupt = |e: bincode::error::DecodeError| Error::Corrupt(format!("{what}: {e}"));
+    let (count, mut at): (u64, usize) = bincode::decode_from_slice(body, config).map_err(corrupt)?;
+    let mut entries =
+        Vec::with_capacity(usize::try_from(count).unwrap_or(usize::MAX).min(body.len() / MIN_ENTRY_BYTES));
+    for _ in 0..count {
+        let (entry, used): (crate::model::LogEntry, usize) =
+            bincode::decode_from_slice(&body[at..], config).map_err(corrupt)?;
+        at += used;
+        entries.push(entry);
+    }
+    if at != body.len() {
+        return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - at)));
+    }
+    Ok(entries)
 }
 
 /// Decodes a bincode body through bincode's own `Decode`, every byte of it.
@@ -491,6 +536,48 @@ mod tests {
         let streamed = streamed.finish().unwrap();
         assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(), None);
         assert_eq!(decompress(&streamed).unwrap(), raw);
+    }
+
+    /// bincode's own `Vec` decoding counts every element's in-memory size
+    /// against the limit up front (a `LogEntry` is over 300 bytes in
+    /// memory, a merge about 150 stored): a whole segment decoded so would
+    /// be refused under a limit its bytes fit. Entry by entry, it is not.
+    #[test]
+    fn segments_are_not_refused_for_their_size_in_memory() {
+        use crate::model::{ChainHash, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
+        let entries: Vec<LogEntry> = (0..400u64)
+            .map(|i| {
+                let event = Event::Merge(Merge::new(
+                    MergeKind::Comment,
+                    EventId([1; 32]),
+                    vec![EventId([(i % 251) as u8 + 2; 32])],
+                    "same text",
+                ));
+                LogEntry {
+                    seq: Seq(i + 1),
+                    id: event.id(),
+                    recorded_at: Timestamp::from_unix(1_333_000_000).unwrap(),
+                    event,
+                    head: ChainHash([3; 32]),
+                }
+            })
+            .collect();
+        let raw = bincode::serde::encode_to_vec(&entries, bincode::config::standard()).unwrap();
+        const LIMIT: usize = 96 << 10;
+        assert!(raw.len() < LIMIT && std::mem::size_of::<LogEntry>() * entries.len() > LIMIT);
+        let config = bincode::config::standard().with_limit::<LIMIT>();
+        assert!(
+            bincode::decode_from_slice::<Vec<LogEntry>, _>(&raw, config).is_err(),
+            "the whole vector is refused for its size in memory"
+        );
+        assert!(bincode::serde::decode_from_slice::<Vec<LogEntry>, _>(&raw, config).is_ok());
+        assert_eq!(native_segment_entries_in(&raw, "t", config).unwrap(), entries);
+        assert_eq!(decode_segment_entries(&raw, "t").unwrap(), entries);
+        // A count the body cannot hold reserves nothing beyond the body.
+        let mut lying = raw.clone();
+        lying[0] = 253; // a u64 count follows: more entries than bytes
+        lying.splice(1..3, u64::MAX.to_le_bytes());
+        assert!(decode_segment_entries(&lying, "t").is_err());
     }
 
     #[test]

@@ -484,14 +484,18 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
         }
     }
     // Sorted by instant, then article, then posted time as written (or the
-    // id when there is none); the last two only where the first ties.
-    let tie = |e: &TimelineEntry| match &e.posted_at {
-        Some(t) => t.canonical(),
-        None => e.versions.first().map_or_else(String::new, |id| format!("#{id}")),
-    };
-    entries.sort_by(|(ka, a), (kb, b)| {
-        ka.cmp(kb).then_with(|| a.article.cmp(&b.article)).then_with(|| tie(a).cmp(&tie(b)))
-    });
+    // id when there is none): the last only within a run of equal instant
+    // and article (undated comments under one article), computed once per
+    // comment there.
+    entries.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.article.cmp(&b.article)));
+    for run in entries.chunk_by_mut(|(ka, a), (kb, b)| ka == kb && a.article == b.article) {
+        if run.len() > 1 {
+            run.sort_by_cached_key(|(_, e)| match &e.posted_at {
+                Some(t) => t.canonical(),
+                None => e.versions.first().map_or_else(String::new, |id| format!("#{id}")),
+            });
+        }
+    }
     Ok(Some((info, entries.into_iter().map(|(_, e)| e).collect())))
 }
 
