@@ -139,29 +139,25 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(seal(&body))
 }
 
-/// Encodes `value` inside the envelope, never compressed: for values that
-/// may be replaced before they are stored ([`finish`] compresses the
-/// survivors as [`encode`] would have).
-pub fn encode_uncompressed<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))?;
-    let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
-    out.extend_from_slice(&[ENVELOPE_VERSION, RAW]);
-    out.extend_from_slice(&body);
-    let c = check(&out);
-    out.extend_from_slice(&c);
-    Ok(out)
+/// The bincode body of `value`, not yet in an envelope: for values that
+/// may be replaced or read again before they are stored (a view's pending
+/// writes). [`seal_body`] makes the bytes [`encode`] gives, once, at the
+/// end; [`decode_unsealed`] reads it back meanwhile. Neither the check nor
+/// the compression is computed for a value that never reaches the store.
+pub fn encode_body<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))
 }
 
-/// The bytes [`encode`] gives for the value in `envelope` (a well-formed
-/// envelope from [`encode_uncompressed`] or [`encode`]); anything else is
-/// returned unchanged.
-pub fn finish(envelope: Vec<u8>) -> Vec<u8> {
-    let raw = envelope.len() >= 2 + CHECK_LEN && envelope[0] == ENVELOPE_VERSION && envelope[1] == RAW;
-    if !raw || envelope.len() - 2 - CHECK_LEN < COMPRESS_FROM {
-        return envelope;
-    }
-    seal(&envelope[2..envelope.len() - CHECK_LEN])
+/// The envelope [`encode`] gives for a body from [`encode_body`].
+pub fn seal_body(body: &[u8]) -> Vec<u8> {
+    seal(body)
+}
+
+/// Decodes a body from [`encode_body`] (no envelope, no check: it never
+/// left memory), every byte of it.
+pub fn decode_unsealed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    decode_body(body, what)
 }
 
 /// Wraps a bincode body: zstd-compressed when that is smaller for bodies
@@ -501,16 +497,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finishing_an_uncompressed_value_gives_the_encoded_bytes() {
+    fn a_sealed_body_gives_the_encoded_bytes() {
         let small = "short".to_string();
         let large: Vec<String> = (0..200).map(|i| format!("value {}", i % 7)).collect();
-        assert_eq!(finish(encode_uncompressed(&small).unwrap()), encode(&small).unwrap());
-        assert_eq!(finish(encode_uncompressed(&large).unwrap()), encode(&large).unwrap());
-        assert!(encode(&large).unwrap().len() < encode_uncompressed(&large).unwrap().len());
-        assert_eq!(decode::<Vec<String>>(&encode_uncompressed(&large).unwrap(), "v").unwrap(), large);
-        // Bytes that are not an uncompressed envelope pass through.
-        assert_eq!(finish(vec![7; 600]), vec![7; 600]);
-        assert_eq!(finish(encode(&large).unwrap()), encode(&large).unwrap());
+        assert_eq!(seal_body(&encode_body(&small).unwrap()), encode(&small).unwrap());
+        assert_eq!(seal_body(&encode_body(&large).unwrap()), encode(&large).unwrap());
+        assert!(encode(&large).unwrap().len() < encode_body(&large).unwrap().len());
+        assert_eq!(decode_unsealed::<Vec<String>>(&encode_body(&large).unwrap(), "v").unwrap(), large);
+        assert_eq!(decode::<Vec<String>>(&seal_body(&encode_body(&large).unwrap()), "v").unwrap(), large);
+        let mut longer = encode_body(&small).unwrap();
+        longer.push(0);
+        assert!(decode_unsealed::<String>(&longer, "v").unwrap_err().to_string().contains("trailing"));
     }
 
     #[test]

@@ -538,9 +538,17 @@ mod tests {
         });
         let group = AuthorArticle { article: ArticleKey("https://example.com/a".into()), comments };
         assert!(group.comments[..3].iter().all(|c| c.posted_at.is_some()));
-        for bytes in [envelope::encode(&group).unwrap(), envelope::encode_uncompressed(&group).unwrap()] {
-            assert_eq!(envelope::decode_native::<AuthorArticle>(&bytes, "g").unwrap(), group);
-            assert_eq!(envelope::decode::<AuthorArticle>(&bytes, "g").unwrap(), group);
+        // One stored as is, one large enough to be compressed.
+        let big = AuthorArticle {
+            article: group.article.clone(),
+            comments: (0..20).flat_map(|_| group.comments.clone()).collect(),
+        };
+        assert!(envelope::encode_body(&group).unwrap().len() < 512);
+        assert!(envelope::encode(&big).unwrap().len() < envelope::encode_body(&big).unwrap().len());
+        for value in [&group, &big] {
+            let bytes = envelope::encode(value).unwrap();
+            assert_eq!(&envelope::decode_native::<AuthorArticle>(&bytes, "g").unwrap(), value);
+            assert_eq!(&envelope::decode::<AuthorArticle>(&bytes, "g").unwrap(), value);
         }
         // A damaged body is an error from both readers.
         let mut raw = bincode::serde::encode_to_vec(&group, bincode::config::standard()).unwrap();

@@ -18,8 +18,9 @@ pub struct StateTx<'a> {
     tree: &'a dyn KvTree,
     archive: &'a Archive,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Keys whose pending value came from [`StateTx::put_value`], to be
-    /// compressed at commit ([`envelope::finish`]).
+    /// Keys whose pending value came from [`StateTx::put_value`]: held as
+    /// a bare bincode body, sealed (checked, compressed) once, at commit
+    /// ([`envelope::seal_body`]).
     unfinished: std::collections::HashSet<Vec<u8>>,
     /// Bytes of keys and values written since the last commit (an upper
     /// bound on what `writes` holds).
@@ -57,6 +58,7 @@ impl<'a> StateTx<'a> {
     /// The raw value under `key`, pending writes included.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.writes.get(key) {
+            Some(Some(body)) if self.unfinished.contains(key) => Ok(Some(envelope::seal_body(body))),
             Some(v) => Ok(v.clone()),
             None if self.fresh => Ok(None),
             None => self.tree.get(key),
@@ -102,6 +104,10 @@ impl<'a> StateTx<'a> {
 
     /// A decoded (enveloped bincode) value.
     pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        if let Some(Some(body)) = self.writes.get(key).filter(|_| self.unfinished.contains(key)) {
+            return envelope::decode_unsealed(body, &format!("view value {}", String::from_utf8_lossy(key)))
+                .map(Some);
+        }
         match self.get(key)? {
             None => Ok(None),
             Some(bytes) => {
@@ -110,11 +116,14 @@ impl<'a> StateTx<'a> {
         }
     }
 
-    /// Sets `key` to an enveloped value (compressed, if at all, when
-    /// committed: a value replaced before then is never compressed).
+    /// Sets `key` to an enveloped value (sealed when committed: a value
+    /// replaced before then is never checked or compressed, and one read
+    /// back meanwhile is decoded from its body).
     pub fn put_value<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
-        let bytes = envelope::encode_uncompressed(value)?;
-        self.put(key.clone(), bytes);
+        let body = envelope::encode_body(value)?;
+        // Counted as the envelope it becomes (version, codec, check).
+        self.pending_bytes += 10;
+        self.put(key.clone(), body);
         self.unfinished.insert(key);
         Ok(())
     }
@@ -168,7 +177,7 @@ impl<'a> StateTx<'a> {
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(v) if unfinished.contains(&k) => Some(envelope::finish(v)),
+                    Some(v) if unfinished.contains(&k) => Some(envelope::seal_body(&v)),
                     other => other,
                 };
                 (k, v)
