@@ -157,6 +157,20 @@ proptest! {
         }
     }
 
+    /// Segments are written through bincode's own `Encode`
+    /// (`envelope::encode_segment`): byte for byte what serde's path
+    /// writes, so the stored format did not change.
+    #[test]
+    fn native_encode_writes_what_serde_writes(which in 0usize..2, cut in 0usize..64) {
+        let mut entries = sample_entries(if which == 0 { JSONL.as_bytes() } else { PAGE.as_bytes() })?;
+        entries.truncate(entries.len().saturating_sub(cut % entries.len().max(1)));
+        let serde = bincode::serde::encode_to_vec(&entries, bincode::config::standard()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let native = bincode::encode_to_vec(&entries, bincode::config::standard()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&native, &serde);
+        let sealed = envelope::encode_segment(&entries).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(envelope::decode_segment(&sealed, "prop").map_err(|e| TestCaseError::fail(e.to_string()))?, entries);
+    }
+
     #[test]
     fn damaged_stored_segments_never_panic(flips in proptest::collection::vec((any::<usize>(), 1u8..=255), 1..4)) {
         let entries = sample_entries(JSONL.as_bytes())?;

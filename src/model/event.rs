@@ -28,7 +28,7 @@ pub mod tags {
 }
 
 /// A version of an article. Every field is part of its identity.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Article {
     /// The article key (canonical URL, or title + date).
     pub key: ArticleKey,
@@ -67,7 +67,7 @@ impl Article {
 
 /// A version of a comment. Identity: article key, author, posted_at, body;
 /// nothing else (not its position, parent or capture).
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Comment {
     /// The article the comment belongs to.
     pub article: ArticleKey,
@@ -93,7 +93,7 @@ impl Comment {
 
 /// What a capture saw of one article: the article version (when the
 /// document shows the article itself) and its comments in page order.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct CapturedArticle {
     /// The article's key.
     pub key: ArticleKey,
@@ -104,7 +104,7 @@ pub struct CapturedArticle {
 }
 
 /// One item a capture saw, in page order.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct CaptureItem {
     /// The article or comment event.
     pub id: EventId,
@@ -115,7 +115,7 @@ pub struct CaptureItem {
 }
 
 /// One scraped document was observed.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Capture {
     /// BLAKE3 of the raw bytes, kept in the archive's blob store.
     pub blob: BlobId,
@@ -151,7 +151,18 @@ pub struct Capture {
 /// any gap is *partial*: it adds comments, versions and sightings, but never
 /// says a comment was removed.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize, bincode::Decode,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Debug,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    bincode::Decode,
+    bincode::Encode,
 )]
 pub enum Gap {
     /// The page ends without its end marker (a cut-off download).
@@ -251,7 +262,9 @@ impl Capture {
 }
 
 /// What a merge folds: comments or articles.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode,
+)]
 pub enum MergeKind {
     /// Comment events: the folded comments are the kept one.
     Comment,
@@ -271,7 +284,7 @@ impl MergeKind {
 
 /// `dedupe --apply`: these ids are the same thing as that id, and why.
 /// Nothing is deleted; views fold the ids into the kept one.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Merge {
     /// What is merged.
     pub kind: MergeKind,
@@ -335,7 +348,7 @@ impl fmt::Display for EventKind {
 }
 
 /// Anything recorded in the log.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub enum Event {
     /// An article version.
     Article(Article),
@@ -450,7 +463,7 @@ impl Event {
 }
 
 /// One entry of the log: an event at a seq, recorded at a time.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct LogEntry {
     /// Its position, dense from 1.
     pub seq: Seq,

@@ -4,6 +4,7 @@
 //! Ids are types, not bare arrays, so that a blob id can never be passed where
 //! an event id is expected (STYLE.md, point 5).
 
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -117,6 +118,14 @@ macro_rules! hash_id {
         }
         bincode::impl_borrow_decode!($name);
 
+        /// The 32 bytes as the serde form above writes them in bincode,
+        /// written in one piece.
+        impl bincode::Encode for $name {
+            fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+                bincode::Encode::encode(&self.0, e)
+            }
+        }
+
         impl $name {
             /// The raw 32 bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
@@ -172,7 +181,7 @@ impl ChainHash {
 /// A position in the log. Seqs are dense and start at 1; seq 0 names the
 /// empty archive (no entry), so `head` of an empty archive is `0 000…0`.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, bincode::Decode,
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, Decode, Encode,
 )]
 pub struct Seq(pub u64);
 
@@ -197,7 +206,7 @@ impl fmt::Display for Seq {
 /// when one is known, else `title:DATE:NORMALIZED TITLE` (see
 /// [`crate::model::normalize`]).
 #[derive(
-    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, bincode::Decode,
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, Decode, Encode,
 )]
 pub struct ArticleKey(pub String);
 

@@ -241,6 +241,14 @@ impl<C> bincode::Decode<C> for Timestamp {
 }
 bincode::impl_borrow_decode!(Timestamp);
 
+/// The packed form, as [`Serialize`] writes it in bincode, written without
+/// serde.
+impl bincode::Encode for Timestamp {
+    fn encode<E: bincode::enc::Encoder>(&self, e: &mut E) -> Result<(), bincode::error::EncodeError> {
+        bincode::Encode::encode(&self.pack(), e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
