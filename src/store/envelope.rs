@@ -149,6 +149,22 @@ pub fn encode_body<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))
 }
 
+/// [`encode_body`] through bincode's own `Encode`: the same bytes for a
+/// type that derives it alongside `Serialize`.
+pub fn encode_native_body<T: bincode::Encode>(value: &T) -> Result<Vec<u8>> {
+    bincode::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))
+}
+
+/// [`decode_unsealed`] through bincode's own `Decode`, serde's reader for
+/// whatever it refuses.
+pub fn decode_native_unsealed<T: bincode::Decode<()> + DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T> {
+    decode_native_body(body, what).or_else(|_| decode_body(body, what))
+}
+
 /// The envelope [`encode`] gives for a body from [`encode_body`].
 pub fn seal_body(body: &[u8]) -> Vec<u8> {
     seal(body)

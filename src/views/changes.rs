@@ -26,7 +26,7 @@ pub const NAME: &str = threads::NAME;
 pub const RETIRED_VIEW: &str = "changes";
 
 /// What one capture changed in one article.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct ChangeRecord {
     /// The article.
     pub article: ArticleKey,
@@ -73,9 +73,9 @@ pub(super) fn append(
     to: &CaptureRef,
     diff: CaptureDiff,
 ) -> Result<()> {
-    let mut records: Vec<ChangeRecord> = tx.get_value(&records_key(key))?.unwrap_or_default();
+    let mut records: Vec<ChangeRecord> = tx.get_packed(&records_key(key))?.unwrap_or_default();
     records.push(record(key, from, to, diff));
-    tx.put_value(records_key(key), &records)
+    tx.put_packed(records_key(key), &records)
 }
 
 /// Replaces the article's records with those of its captures' diffs, in
@@ -92,7 +92,7 @@ pub(super) fn replace(
         records.push(record(key, previous.as_ref(), &capture, diff));
         previous = Some(capture);
     }
-    tx.put_value(records_key(key), &records)
+    tx.put_packed(records_key(key), &records)
 }
 
 /// Removes the article's records (its key was merged into another).
@@ -106,12 +106,12 @@ pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<Ch
     let tree = view_tree(archive, NAME)?;
     let lists: Vec<Vec<ChangeRecord>> = match article {
         Some(k) => match tree.get(&records_key(k))? {
-            Some(v) => vec![envelope::decode(&v, "change records")?],
+            Some(v) => vec![envelope::decode_native(&v, "change records")?],
             None => Vec::new(),
         },
         None => tree
             .scan_prefix(b"r/")
-            .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "change records")))
+            .map(|kv| kv.and_then(|(_, v)| envelope::decode_native(&v, "change records")))
             .collect::<Result<_>>()?,
     };
     Ok(lists.into_iter().flatten().collect())

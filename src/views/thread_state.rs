@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// One capture of the article.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct CaptureRef {
     /// The capture event's seq.
     pub seq: Seq,
@@ -66,7 +66,7 @@ impl CaptureRef {
 }
 
 /// One version of a comment and where it was seen (capture indices).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Version {
     /// The comment event.
     pub id: EventId,
@@ -83,7 +83,7 @@ pub struct Version {
 }
 
 /// One comment as readers see it, with all its versions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct Slot {
     /// The author, as shown.
     pub author: Option<String>,
@@ -127,7 +127,7 @@ impl Slot {
 }
 
 /// What changed between the previous capture of an article and this one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct CaptureDiff {
     /// Comments (their version ids) present now, not in the previous capture.
     pub added: Vec<EventId>,
@@ -143,7 +143,7 @@ pub struct CaptureDiff {
 }
 
 /// The state of one article's thread.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct ThreadState {
     /// The article key.
     pub key: ArticleKey,
@@ -485,7 +485,7 @@ impl MergeMaps {
     pub fn canon_id(&self, tx: &crate::views::StateTx<'_>, id: &EventId) -> Result<EventId> {
         let mut current = *id;
         for _ in 0..MAX_CHAIN {
-            match tx.get_value::<EventId>(&self.comment_key(&current))? {
+            match tx.get_packed::<EventId>(&self.comment_key(&current))? {
                 Some(next) if next != current => current = next,
                 _ => return Ok(current),
             }
@@ -499,14 +499,14 @@ impl MergeMaps {
         if !tx.may_have_prefix(&[self.prefix.as_bytes(), b"k/"].concat())? {
             return Ok(current);
         }
-        self.follow_key(current, |k| tx.get_value::<ArticleKey>(k))
+        self.follow_key(current, |k| tx.get_packed::<ArticleKey>(k))
     }
 
     /// [`MergeMaps::canon_key`] read from a view's stored tree (outside a
     /// transaction: lookups by readers).
     pub fn canon_key_in(&self, tree: &dyn crate::store::KvTree, key: &ArticleKey) -> Result<ArticleKey> {
         self.follow_key(key.clone(), |k| match tree.get(k)? {
-            Some(v) => crate::store::envelope::decode(&v, "merged article key").map(Some),
+            Some(v) => crate::store::envelope::decode_native(&v, "merged article key").map(Some),
             None => Ok(None),
         })
     }
@@ -527,7 +527,7 @@ impl MergeMaps {
 
     /// Records that `fold` is `keep`.
     pub fn fold_id(&self, tx: &mut crate::views::StateTx<'_>, fold: &EventId, keep: &EventId) -> Result<()> {
-        tx.put_value(self.comment_key(fold), keep)
+        tx.put_packed(self.comment_key(fold), keep)
     }
 
     /// Records that article `fold` is article `keep`.
@@ -537,7 +537,7 @@ impl MergeMaps {
         fold: &ArticleKey,
         keep: &ArticleKey,
     ) -> Result<()> {
-        tx.put_value(self.article_key(fold), keep)
+        tx.put_packed(self.article_key(fold), keep)
     }
 
     /// Records a comment merge's folds (skipping any that would loop back

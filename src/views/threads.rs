@@ -21,7 +21,7 @@ use std::collections::HashMap;
 pub const NAME: &str = "threads";
 
 /// One article in listings.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
 pub struct ArticleSummary {
     /// The article key.
     pub key: ArticleKey,
@@ -72,7 +72,7 @@ pub struct ThreadsView;
 const MAPS: MergeMaps = MergeMaps { prefix: "" };
 
 fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
-    Ok(tx.get_value(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
+    Ok(tx.get_packed(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
 }
 
 /// Brings the article's summary up to date with its state; the title, URL
@@ -81,7 +81,7 @@ fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
 /// merged into it).
 fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
     let mut summary: ArticleSummary = tx
-        .get_value(&summary_key(&state.key))?
+        .get_packed(&summary_key(&state.key))?
         .unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
     let latest = state.article_versions.last().copied();
     if summary.latest != latest {
@@ -100,16 +100,16 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
     summary.comments = state.slots.len() as u64;
     summary.captures = state.captures.len() as u64;
     summary.last_capture = state.captures.last().cloned();
-    tx.put_value(summary_key(&state.key), &summary)
+    tx.put_packed(summary_key(&state.key), &summary)
 }
 
 fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
-                if let Some(prior) = tx.get_value::<ThreadState>(&state_key(&key))? {
+                if let Some(prior) = tx.get_packed::<ThreadState>(&state_key(&key))? {
                     let (state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
-                    tx.put_value(state_key(&key), &state)?;
+                    tx.put_packed(state_key(&key), &state)?;
                     changes::replace(tx, &key, diffs)?;
                     update_summary(tx, &state)?;
                 }
@@ -132,10 +132,10 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                     continue;
                 }
                 MAPS.fold_key(tx, &fkey, &key)?;
-                if let Some(s) = tx.get_value::<ThreadState>(&state_key(&fkey))? {
+                if let Some(s) = tx.get_packed::<ThreadState>(&state_key(&fkey))? {
                     prior.push(s);
                 }
-                if let Some(s) = tx.get_value::<ArticleSummary>(&summary_key(&fkey))? {
+                if let Some(s) = tx.get_packed::<ArticleSummary>(&summary_key(&fkey))? {
                     aliases.extend(s.aliases);
                 }
                 tx.delete(state_key(&fkey));
@@ -150,15 +150,15 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 state.article_versions.retain(|v| v != own);
                 state.article_versions.push(*own);
             }
-            tx.put_value(state_key(&key), &state)?;
+            tx.put_packed(state_key(&key), &state)?;
             update_summary(tx, &state)?;
-            let mut summary: ArticleSummary = tx.get_value(&summary_key(&key))?.unwrap_or_default();
+            let mut summary: ArticleSummary = tx.get_packed(&summary_key(&key))?.unwrap_or_default();
             for a in aliases {
                 if !summary.aliases.contains(&a) {
                     summary.aliases.push(a);
                 }
             }
-            tx.put_value(summary_key(&key), &summary)
+            tx.put_packed(summary_key(&key), &summary)
         }
     }
 }
@@ -191,7 +191,7 @@ impl Projection for ThreadsView {
                         }
                         Applied::Rebuilt(diffs) => changes::replace(tx, &seen.key, diffs)?,
                     }
-                    tx.put_value(state_key(&seen.key), &state)?;
+                    tx.put_packed(state_key(&seen.key), &state)?;
                     update_summary(tx, &state)?;
                 }
                 Ok(())
@@ -204,7 +204,9 @@ impl Projection for ThreadsView {
 /// Every article, sorted by key.
 pub fn list_articles(archive: &Archive) -> Result<Vec<ArticleSummary>> {
     let tree = view_tree(archive, NAME)?;
-    tree.scan_prefix(b"i/").map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "article summary"))).collect()
+    tree.scan_prefix(b"i/")
+        .map(|kv| kv.and_then(|(_, v)| envelope::decode_native(&v, "article summary")))
+        .collect()
 }
 
 /// The thread state of `key`.
@@ -212,7 +214,7 @@ pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadS
     let tree = view_tree(archive, NAME)?;
     match tree.get(&state_key(key))? {
         None => Ok(None),
-        Some(v) => envelope::decode(&v, &format!("thread {key}")).map(Some),
+        Some(v) => envelope::decode_native(&v, &format!("thread {key}")).map(Some),
     }
 }
 
@@ -315,7 +317,7 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
         // The key it is filed under now (merges fold keys into others).
         let key = MAPS.canon_key_in(tree.as_ref(), &a.key)?;
         let Some(v) = tree.get(&summary_key(&key))? else { return Ok(None) };
-        let summary: ArticleSummary = envelope::decode(&v, "article summary")?;
+        let summary: ArticleSummary = envelope::decode_native(&v, "article summary")?;
         // A version the views do not hold yet (`--at`, a pin) is not a match.
         if !summary.versions.contains(id) {
             continue;

@@ -128,6 +128,36 @@ impl<'a> StateTx<'a> {
         Ok(())
     }
 
+    /// [`StateTx::get_value`] for a type that also derives bincode's own
+    /// `Decode`: the same bytes, read without serde's byte-at-a-time path
+    /// for ids (the threads view's state, read and rewritten at every
+    /// capture). Whatever the native reader refuses is read through serde.
+    pub fn get_packed<T: DeserializeOwned + bincode::Decode<()>>(&self, key: &[u8]) -> Result<Option<T>> {
+        let what = || format!("view value {}", String::from_utf8_lossy(key));
+        match self.writes.get(key) {
+            Some(Some(body)) if self.unfinished.contains(key) => {
+                envelope::decode_native_unsealed(body, &what()).map(Some)
+            }
+            Some(None) => Ok(None),
+            Some(Some(bytes)) => envelope::decode_native(bytes, &what()).map(Some),
+            None if self.fresh => Ok(None),
+            None => match self.tree.get(key)? {
+                None => Ok(None),
+                Some(bytes) => envelope::decode_native(&bytes, &what()).map(Some),
+            },
+        }
+    }
+
+    /// [`StateTx::put_value`] for a type that also derives bincode's own
+    /// `Encode`: the same bytes, written without serde.
+    pub fn put_packed<T: bincode::Encode>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
+        let body = envelope::encode_native_body(value)?;
+        self.pending_bytes += 10;
+        self.put(key.clone(), body);
+        self.unfinished.insert(key);
+        Ok(())
+    }
+
     /// The entry of event `id`: from the entries applied since the last
     /// commit (shared, not copied), else from the log.
     pub fn entry_ref(&self, id: &EventId) -> Result<Option<Arc<LogEntry>>> {
