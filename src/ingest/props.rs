@@ -130,8 +130,8 @@ proptest! {
         let _ = envelope::decode::<HeadState>(&sealed, "prop");
     }
 
-    /// Segments are written through serde and read through bincode's own
-    /// `Decode` (`envelope::decode_segment_entries`): on entries of every
+    /// Segments are read through bincode's own `Decode`
+    /// (`envelope::decode_segment_entries`): on what serde's path writes, for entries of every
     /// kind and timestamp form, and on damaged bytes, the native reader gives
     /// exactly what serde's gives (the same entries, or an error from both).
     #[test]

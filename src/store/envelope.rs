@@ -156,6 +156,14 @@ pub fn encode_native_body<T: bincode::Encode>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("cannot encode value: {e}")))
 }
 
+/// [`decode_native`] without serde's reader as a fallback, for tests that
+/// check the native reader itself.
+#[cfg(test)]
+pub(crate) fn decode_native_strict<T: bincode::Decode<()>>(bytes: &[u8], what: &str) -> Result<T> {
+    let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
+    decode_native_body(&body, what)
+}
+
 /// [`decode_unsealed`] through bincode's own `Decode`, serde's reader for
 /// whatever it refuses.
 pub fn decode_native_unsealed<T: bincode::Decode<()> + DeserializeOwned>(
@@ -452,11 +460,12 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 }
 
 /// Decodes a segment body (version [`SEGMENT_VERSION`]) whole, every byte
-/// of it. The entries are written through serde and read through bincode's
-/// own `Decode` (derived on the model types), which reads the same bytes:
-/// serde's path reads each 32-byte id one byte at a time, and that was a
-/// quarter of a log reader's time. `native_decode_reads_what_serde_wrote`
-/// checks the two agree.
+/// of it. The entries are written and read through bincode's own
+/// `Encode`/`Decode` (derived on the model types), which write and read the
+/// bytes serde's path does: serde's path reads each 32-byte id one byte at
+/// a time, and that was a quarter of a log reader's time.
+/// `native_decode_reads_what_serde_wrote` and
+/// `native_encode_writes_what_serde_writes` check the two agree.
 ///
 /// The entries are decoded one at a time, each under the value limit:
 /// bincode's own `Vec` decoding counts `len x size_of::<T>()` in memory

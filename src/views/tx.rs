@@ -18,7 +18,8 @@ pub struct StateTx<'a> {
     tree: &'a dyn KvTree,
     archive: &'a Archive,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Keys whose pending value came from [`StateTx::put_value`]: held as
+    /// Keys whose pending value came from [`StateTx::put_value`] or
+    /// [`StateTx::put_packed`]: held as
     /// a bare bincode body, sealed (checked, compressed) once, at commit
     /// ([`envelope::seal_body`]).
     unfinished: std::collections::HashSet<Vec<u8>>,
@@ -105,14 +106,11 @@ impl<'a> StateTx<'a> {
     /// A decoded (enveloped bincode) value.
     pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         if let Some(Some(body)) = self.writes.get(key).filter(|_| self.unfinished.contains(key)) {
-            return envelope::decode_unsealed(body, &format!("view value {}", String::from_utf8_lossy(key)))
-                .map(Some);
+            return envelope::decode_unsealed(body, "").map(Some).map_err(|e| name_value(e, key));
         }
         match self.get(key)? {
             None => Ok(None),
-            Some(bytes) => {
-                envelope::decode(&bytes, &format!("view value {}", String::from_utf8_lossy(key))).map(Some)
-            }
+            Some(bytes) => envelope::decode(&bytes, "").map(Some).map_err(|e| name_value(e, key)),
         }
     }
 
@@ -133,23 +131,23 @@ impl<'a> StateTx<'a> {
     /// for ids (the threads view's state, read and rewritten at every
     /// capture). Whatever the native reader refuses is read through serde.
     pub fn get_packed<T: DeserializeOwned + bincode::Decode<()>>(&self, key: &[u8]) -> Result<Option<T>> {
-        let what = || format!("view value {}", String::from_utf8_lossy(key));
-        match self.writes.get(key) {
-            Some(Some(body)) if self.unfinished.contains(key) => {
-                envelope::decode_native_unsealed(body, &what()).map(Some)
-            }
-            Some(None) => Ok(None),
-            Some(Some(bytes)) => envelope::decode_native(bytes, &what()).map(Some),
-            None if self.fresh => Ok(None),
+        let decoded = match self.writes.get(key) {
+            Some(Some(body)) if self.unfinished.contains(key) => envelope::decode_native_unsealed(body, ""),
+            Some(None) => return Ok(None),
+            Some(Some(bytes)) => envelope::decode_native(bytes, ""),
+            None if self.fresh => return Ok(None),
             None => match self.tree.get(key)? {
-                None => Ok(None),
-                Some(bytes) => envelope::decode_native(&bytes, &what()).map(Some),
+                None => return Ok(None),
+                Some(bytes) => envelope::decode_native(&bytes, ""),
             },
-        }
+        };
+        decoded.map(Some).map_err(|e| name_value(e, key))
     }
 
     /// [`StateTx::put_value`] for a type that also derives bincode's own
-    /// `Encode`: the same bytes, written without serde.
+    /// `Encode`: the same bytes, written without serde, as long as the two
+    /// derives agree (no `#[serde(skip, with, rename...)]` that changes
+    /// what serde writes, no hand-written `Serialize`).
     pub fn put_packed<T: bincode::Encode>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
         let body = envelope::encode_native_body(value)?;
         self.pending_bytes += 10;
@@ -219,5 +217,16 @@ impl<'a> StateTx<'a> {
         self.pending_bytes = 0;
         self.fresh = false;
         Ok(())
+    }
+}
+
+/// Names the view value `key` in a decoding error (the label is made only
+/// when a value fails to decode).
+fn name_value(e: crate::error::Error, key: &[u8]) -> crate::error::Error {
+    match e {
+        crate::error::Error::Corrupt(m) => {
+            crate::error::Error::Corrupt(format!("view value {}{m}", String::from_utf8_lossy(key)))
+        }
+        other => other,
     }
 }
