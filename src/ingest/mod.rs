@@ -565,9 +565,9 @@ pub fn ingest_inputs(
             _ => Ok(()),
         }
     };
-    // A reader thread reads, hashes and parses the next inputs while this
-    // one appends and commits (two documents ahead at most, in order: the
-    // order of the log does not depend on the threads), and a view thread
+    // Two reader threads read, hash and parse the next inputs while this
+    // one appends and commits (one document ahead each at most, in order:
+    // the order of the log does not depend on the threads), and a view thread
     // applies each committed batch to the views through a reader of the
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
@@ -627,35 +627,47 @@ pub fn ingest_inputs(
             };
         let mut views_stopped = false;
         type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(2);
         let mtimes = opts.fetched_at_from_mtime;
         let limit = if opts.max_document == 0 { DEFAULT_MAX_DOCUMENT } else { opts.max_document };
         let always: ParseLookup = std::sync::Arc::new(|_: &crate::store::ParseKey| false);
         let known = known.unwrap_or(always);
-        scope.spawn(move || {
-            for input in inputs.iter().flatten() {
-                let read = input.read(limit).map(|raw| {
-                    let blob = BlobId(*blake3::hash(&raw).as_bytes());
-                    let mtime = if mtimes { input.modified() } else { None };
-                    let name = input.name();
-                    let prepared = if mtimes {
-                        prepare(
-                            &name,
-                            &raw,
-                            &blob,
-                            &IngestOptions { fetched_at: mtime, ..opts.clone() },
-                            Some(&known),
-                        )
-                    } else {
-                        prepare(&name, &raw, &blob, opts, Some(&known))
-                    };
-                    (raw, blob, mtime, prepared)
-                });
-                if tx.send(read).is_err() {
-                    return; // the ingest stopped
+        // Two reader threads, each taking every other input and handing it
+        // over in its own channel; this thread takes them alternately, so
+        // documents are appended in input order whatever the threads'
+        // timing (one document ahead per reader at most). Reading,
+        // hashing and telling the format were most of a byte-identical
+        // re-ingest, on one thread while this one waited.
+        let mut channels = Vec::new();
+        for reader in 0..READERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(1);
+            channels.push(rx);
+            let known = std::sync::Arc::clone(&known);
+            scope.spawn(move || {
+                for input in inputs.iter().flatten().skip(reader).step_by(READERS) {
+                    let read = input.read(limit).map(|raw| {
+                        let blob = BlobId(*blake3::hash(&raw).as_bytes());
+                        let mtime = if mtimes { input.modified() } else { None };
+                        let name = input.name();
+                        let prepared = if mtimes {
+                            prepare(
+                                &name,
+                                &raw,
+                                &blob,
+                                &IngestOptions { fetched_at: mtime, ..opts.clone() },
+                                Some(&known),
+                            )
+                        } else {
+                            prepare(&name, &raw, &blob, opts, Some(&known))
+                        };
+                        (raw, blob, mtime, prepared)
+                    });
+                    if tx.send(read).is_err() {
+                        return; // the ingest stopped
+                    }
                 }
-            }
-        });
+            });
+        }
+        let mut next_reader = 0usize;
         for input in inputs {
             match input {
                 Err(e) => {
@@ -664,9 +676,10 @@ pub fn ingest_inputs(
                 }
                 Ok(input) => {
                     let name = input.name();
-                    let read = rx
+                    let read = channels[next_reader]
                         .recv()
                         .map_err(|_| Error::Internal(format!("{name}: the input reader thread stopped")))?;
+                    next_reader = (next_reader + 1) % READERS;
                     match read {
                         Ok((raw, blob, mtime, prepared)) => {
                             if opts.fetched_at_from_mtime {
@@ -738,6 +751,9 @@ pub fn ingest_inputs(
     }
     Ok(report)
 }
+
+/// Input reader threads in an ingest.
+const READERS: usize = 2;
 
 #[cfg(test)]
 mod props;
