@@ -223,3 +223,43 @@ fn refuses_a_directory_that_is_not_an_archive() {
     assert!(run.stderr.contains("is not a cairn archive"), "{run}");
     assert_eq!(std::fs::read_dir(&env.archive).unwrap().count(), 1);
 }
+
+/// Inputs are read, hashed and parsed on two reader threads, each taking
+/// every other input: the log must still take them in the order given,
+/// whatever the threads' timing. One ingest of many pages (given out of
+/// path order, a missing path among them) reaches the head that ingesting
+/// them one at a time, in that order, reaches.
+#[test]
+fn inputs_are_appended_in_the_order_given() {
+    use crate::generated::gen_tribune::{generate, Params};
+    let all = Env::new();
+    let corpus = all.dir.path().join("corpus");
+    generate(&corpus, &Params { articles: 9, comments: 6, rounds: 2, seed: 5 }).unwrap();
+    let mut files: Vec<String> =
+        crate::support::walk(&corpus).iter().map(|p| p.display().to_string()).collect();
+    files.sort();
+    // A fixed shuffle: later rounds before earlier ones, interleaved.
+    files.sort_by_key(|f| (f.len() % 3, std::cmp::Reverse(f.clone())));
+    assert!(files.len() >= 20, "{} pages", files.len());
+    let missing = all.dir.path().join("missing.txt").display().to_string();
+    let mut args: Vec<&str> = vec!["ingest", "-q"];
+    args.extend(files[..5].iter().map(String::as_str));
+    args.push(&missing);
+    args.extend(files[5..].iter().map(String::as_str));
+    let run = all.run(&args);
+    assert_eq!(run.code, 1, "the missing input is rejected, the others appended\n{run}");
+
+    let one_by_one = Env::new();
+    for f in &files {
+        one_by_one.ok(&["ingest", "-q", f]);
+    }
+    assert_eq!(all.head(), one_by_one.head());
+    // And not the head of another order (the check can fail).
+    let sorted = Env::new();
+    let mut in_path_order = files.clone();
+    in_path_order.sort();
+    let mut args: Vec<&str> = vec!["ingest", "-q"];
+    args.extend(in_path_order.iter().map(String::as_str));
+    sorted.ok(&args);
+    assert_ne!(sorted.head(), all.head());
+}
