@@ -315,7 +315,7 @@ pub fn resolve_at(archive: &Archive, at: &str) -> Result<crate::views::Until> {
             )));
         }
         let ours = match n {
-            0 => crate::store::HeadState::default().hash,
+            0 => crate::model::ChainHash::GENESIS,
             n => archive.entry(crate::model::Seq(n))?.head,
         };
         if ours != hash {

@@ -192,15 +192,13 @@ pub fn find_clusters_reporting(
             }
             Event::Comment(c) => {
                 let article = article_of(&c.article, entry.seq, &mut articles);
-                let author = match c.author.as_deref() {
-                    Some(a) => h16(&[fold_name(a).as_bytes()]).to_vec(),
-                    None => b"\x00none".to_vec(),
-                };
+                let folded_author = c.author.as_deref().map(|a| h16(&[fold_name(a).as_bytes()]));
+                let author: &[u8] = folded_author.as_ref().map_or(b"\x00none", |h| h);
                 comments.push(CommentInfo {
                     seq: entry.seq,
                     article: u32::try_from(article)
                         .map_err(|_| Error::Internal("more than 2^32 articles".into()))?,
-                    fuzzy: h16(&[&author, &h16(&[fold_text(&c.body).as_bytes()])]),
+                    fuzzy: h16(&[author, &h16(&[fold_text(&c.body).as_bytes()])]),
                     body_exact: h8(&[c.body.as_bytes()]),
                     author_exact: match c.author.as_deref() {
                         Some(a) => h8(&[b"some", a.as_bytes()]),

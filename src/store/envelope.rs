@@ -316,13 +316,7 @@ impl Iterator for SegmentEntries {
                     return None;
                 }
                 let config = bincode::config::standard().with_limit::<MAX_VALUE>();
-                // The native reader, then serde's for what it refuses
-                // ([`decode_segment_entries`]).
-                let decoded = bincode::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config)
-                    .or_else(|_| {
-                        bincode::serde::decode_from_slice::<crate::model::LogEntry, _>(&body[*at..], config)
-                    });
-                match decoded {
+                match decode_entry(&body[*at..], config) {
                     Ok((entry, used)) => {
                         if self.end.is_none() {
                             self.end = Some(crate::model::Seq(entry.seq.0.saturating_add(self.count - 1)));
@@ -418,7 +412,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 /// derives both.
 pub fn decode_native<T: bincode::Decode<()> + DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
-    decode_native_body(&body, what).or_else(|_| decode_body(&body, what))
+    decode_native_unsealed(&body, what)
 }
 
 /// Checks an envelope (length, check bytes, a version among `versions`,
@@ -453,6 +447,12 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, config)
         .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
+    whole(value, used, body, what)
+}
+
+/// `value`, decoded from the first `used` bytes of `body`, if that was all
+/// of it.
+fn whole<T>(value: T, used: usize, body: &[u8], what: &str) -> Result<T> {
     if used != body.len() {
         return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - used)));
     }
@@ -467,15 +467,14 @@ fn decode_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 /// `native_decode_reads_what_serde_wrote` and
 /// `native_encode_writes_what_serde_writes` check the two agree.
 ///
-/// The entries are decoded one at a time, each under the value limit:
-/// bincode's own `Vec` decoding counts `len x size_of::<T>()` in memory
-/// against the limit before reading anything, where serde's counts the
-/// bytes it reads, so a whole `Vec<LogEntry>` of 800k merges (about 200
-/// bytes each stored, 336 in memory) would be refused though serde reads
-/// it. Whatever the native reader refuses is read again through serde: it
-/// is a faster path, never a stricter one.
+/// The entries are decoded one at a time, each under the value limit
+/// ([`decode_entry`]): bincode's own `Vec` decoding counts
+/// `len x size_of::<T>()` in memory against the limit before reading
+/// anything, where serde's counts the bytes it reads, so a whole
+/// `Vec<LogEntry>` of 800k merges (about 200 bytes each stored, 336 in
+/// memory) would be refused though serde reads it.
 pub(crate) fn decode_segment_entries(body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
-    native_segment_entries(body, what).or_else(|_| decode_body(body, what))
+    segment_entries_in(body, what, bincode::config::standard().with_limit::<MAX_VALUE>())
 }
 
 /// The smallest stored log entry: a seq, an id, a time, an event tag and
@@ -483,12 +482,8 @@ pub(crate) fn decode_segment_entries(body: &[u8], what: &str) -> Result<Vec<crat
 /// hold reserves no more than the body could.
 const MIN_ENTRY_BYTES: usize = 64;
 
-fn native_segment_entries(body: &[u8], what: &str) -> Result<Vec<crate::model::LogEntry>> {
-    native_segment_entries_in(body, what, bincode::config::standard().with_limit::<MAX_VALUE>())
-}
-
-/// [`native_segment_entries`] under `config`'s limit (for each entry).
-fn native_segment_entries_in(
+/// [`decode_segment_entries`] under `config`'s limit (for each entry).
+fn segment_entries_in(
     body: &[u8],
     what: &str,
     config: impl bincode::config::Config,
@@ -498,15 +493,21 @@ fn native_segment_entries_in(
     let mut entries =
         Vec::with_capacity(usize::try_from(count).unwrap_or(usize::MAX).min(body.len() / MIN_ENTRY_BYTES));
     for _ in 0..count {
-        let (entry, used): (crate::model::LogEntry, usize) =
-            bincode::decode_from_slice(&body[at..], config).map_err(corrupt)?;
+        let (entry, used) = decode_entry(&body[at..], config).map_err(corrupt)?;
         at += used;
         entries.push(entry);
     }
-    if at != body.len() {
-        return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - at)));
-    }
-    Ok(entries)
+    whole(entries, at, body, what)
+}
+
+/// One log entry from the front of `rest` and the bytes it took: bincode's
+/// own reader, and serde's for whatever it refuses (a faster path, never a
+/// stricter one).
+fn decode_entry(
+    rest: &[u8],
+    config: impl bincode::config::Config,
+) -> std::result::Result<(crate::model::LogEntry, usize), bincode::error::DecodeError> {
+    bincode::decode_from_slice(rest, config).or_else(|_| bincode::serde::decode_from_slice(rest, config))
 }
 
 /// Decodes a bincode body through bincode's own `Decode`, every byte of it.
@@ -514,10 +515,7 @@ fn decode_native_body<T: bincode::Decode<()>>(body: &[u8], what: &str) -> Result
     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
     let (value, used): (T, usize) =
         bincode::decode_from_slice(body, config).map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
-    if used != body.len() {
-        return Err(Error::Corrupt(format!("{what}: {} trailing bytes after the value", body.len() - used)));
-    }
-    Ok(value)
+    whole(value, used, body, what)
 }
 
 #[cfg(test)]
@@ -596,7 +594,7 @@ mod tests {
             "the whole vector is refused for its size in memory"
         );
         assert!(bincode::serde::decode_from_slice::<Vec<LogEntry>, _>(&raw, config).is_ok());
-        assert_eq!(native_segment_entries_in(&raw, "t", config).unwrap(), entries);
+        assert_eq!(segment_entries_in(&raw, "t", config).unwrap(), entries);
         assert_eq!(decode_segment_entries(&raw, "t").unwrap(), entries);
         // A count the body cannot hold reserves nothing beyond the body.
         let mut lying = raw.clone();

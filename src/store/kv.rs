@@ -130,6 +130,16 @@ pub struct DiskScratch {
 const SCRATCH_PREFIX: &str = "cairn-scratch-";
 
 impl Scratch {
+    /// In memory for a run over at most `in_memory_max` entries, else
+    /// [`Scratch::temporary`] (bounded memory).
+    pub fn for_entries(entries: u64, in_memory_max: u64) -> Result<Scratch> {
+        if entries > in_memory_max {
+            Scratch::temporary()
+        } else {
+            Ok(Scratch::Memory)
+        }
+    }
+
     /// A sled database in a new private directory of the OS temp directory,
     /// deleted on drop. Scratch directories of cairn processes that are no
     /// longer running (killed before they could clean up) are removed first.

@@ -1236,12 +1236,23 @@ fn read_segment(
     key: &[u8],
     value: &[u8],
 ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
-    let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
-    let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
-    let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
+    let (first, payload) = segment_payload(reader, key, value)?;
     envelope::decode_segment(&payload, &format!("segment at seq {first}"))
         .map(|entries| (first, entries))
         .map_err(|e| (first, e.to_string()))
+}
+
+/// The first seq and the stored bytes of the segment whose locator is
+/// stored under `key`.
+fn segment_payload(
+    reader: &mut RecordReader<'_>,
+    key: &[u8],
+    value: &[u8],
+) -> std::result::Result<(Seq, Vec<u8>), (Seq, String)> {
+    let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
+    let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
+    let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
+    Ok((first, payload))
 }
 
 /// The read half of an archive's store: the log, the index and the views'
@@ -1685,9 +1696,8 @@ impl LogStore for SledReader {
 
     fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
         let (k, v) = self.segment_locator_of(seq)?;
-        let first = decode_seq(&k[1..], "segment key")?;
-        let loc = Locator::from_bytes(&v).map_err(|why| segment_error(first, why))?;
-        let payload = self.segments.reader().read(first.0, loc).map_err(|why| segment_error(first, why))?;
+        let (first, payload) =
+            segment_payload(&mut self.segments.reader(), &k, &v).map_err(|(s, why)| segment_error(s, why))?;
         envelope::open_segment(&payload, &format!("segment at seq {first}"))
     }
 

@@ -558,11 +558,7 @@ pub fn compute_at_with(
 ) -> Result<ViewsAt> {
     let head = archive.head().seq;
     let (target, observed_until) = at.target(head, "--at")?;
-    let scratch = if target.0 > in_memory_max {
-        crate::store::kv::Scratch::temporary()?
-    } else {
-        crate::store::kv::Scratch::Memory
-    };
+    let scratch = crate::store::kv::Scratch::for_entries(target.0, in_memory_max)?;
     let trees: Vec<(String, Arc<dyn KvTree>)> = views
         .iter()
         .map(|v| Ok((v.name().to_string(), Arc::from(scratch.tree(v.name())?))))
@@ -688,11 +684,7 @@ pub fn audit_with(
             seqs.push(*point);
         }
     }
-    let scratch = if head.0 > in_memory_max {
-        crate::store::kv::Scratch::temporary()?
-    } else {
-        crate::store::kv::Scratch::Memory
-    };
+    let scratch = crate::store::kv::Scratch::for_entries(head.0, in_memory_max)?;
     for point in seqs {
         let (seq, observed_until) = point;
         let group: Vec<&Pending<'_>> = pending.iter().filter(|(_, p, _)| *p == point).collect();

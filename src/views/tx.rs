@@ -103,27 +103,43 @@ impl<'a> StateTx<'a> {
         }
     }
 
+    /// The value under `key` for a typed read: a pending value's bare body
+    /// (from `put_value` or `put_packed`), or enveloped bytes.
+    fn value_bytes(&self, key: &[u8]) -> Result<Option<ValueBytes<'_>>> {
+        Ok(match self.writes.get(key) {
+            Some(Some(body)) if self.unfinished.contains(key) => Some(ValueBytes::Body(body)),
+            Some(Some(bytes)) => Some(ValueBytes::Sealed(std::borrow::Cow::Borrowed(bytes))),
+            Some(None) => None,
+            None if self.fresh => None,
+            None => self.tree.get(key)?.map(|v| ValueBytes::Sealed(std::borrow::Cow::Owned(v))),
+        })
+    }
+
     /// A decoded (enveloped bincode) value.
     pub fn get_value<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        if let Some(Some(body)) = self.writes.get(key).filter(|_| self.unfinished.contains(key)) {
-            return envelope::decode_unsealed(body, "").map(Some).map_err(|e| name_value(e, key));
-        }
-        match self.get(key)? {
-            None => Ok(None),
-            Some(bytes) => envelope::decode(&bytes, "").map(Some).map_err(|e| name_value(e, key)),
-        }
+        let decoded = match self.value_bytes(key)? {
+            None => return Ok(None),
+            Some(ValueBytes::Body(body)) => envelope::decode_unsealed(body, ""),
+            Some(ValueBytes::Sealed(bytes)) => envelope::decode(&bytes, ""),
+        };
+        decoded.map(Some).map_err(|e| name_value(e, key))
     }
 
     /// Sets `key` to an enveloped value (sealed when committed: a value
     /// replaced before then is never checked or compressed, and one read
     /// back meanwhile is decoded from its body).
     pub fn put_value<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
-        let body = envelope::encode_body(value)?;
+        self.put_body(key, envelope::encode_body(value)?);
+        Ok(())
+    }
+
+    /// Holds `body` (a bare bincode body) as `key`'s pending value, sealed
+    /// at commit.
+    fn put_body(&mut self, key: Vec<u8>, body: Vec<u8>) {
         // Counted as the envelope it becomes (version, codec, check).
         self.pending_bytes += 10;
         self.put(key.clone(), body);
         self.unfinished.insert(key);
-        Ok(())
     }
 
     /// [`StateTx::get_value`] for a type that also derives bincode's own
@@ -131,15 +147,10 @@ impl<'a> StateTx<'a> {
     /// for ids (the threads view's state, read and rewritten at every
     /// capture). Whatever the native reader refuses is read through serde.
     pub fn get_packed<T: DeserializeOwned + bincode::Decode<()>>(&self, key: &[u8]) -> Result<Option<T>> {
-        let decoded = match self.writes.get(key) {
-            Some(Some(body)) if self.unfinished.contains(key) => envelope::decode_native_unsealed(body, ""),
-            Some(None) => return Ok(None),
-            Some(Some(bytes)) => envelope::decode_native(bytes, ""),
-            None if self.fresh => return Ok(None),
-            None => match self.tree.get(key)? {
-                None => return Ok(None),
-                Some(bytes) => envelope::decode_native(&bytes, ""),
-            },
+        let decoded = match self.value_bytes(key)? {
+            None => return Ok(None),
+            Some(ValueBytes::Body(body)) => envelope::decode_native_unsealed(body, ""),
+            Some(ValueBytes::Sealed(bytes)) => envelope::decode_native(&bytes, ""),
         };
         decoded.map(Some).map_err(|e| name_value(e, key))
     }
@@ -149,10 +160,7 @@ impl<'a> StateTx<'a> {
     /// derives agree (no `#[serde(skip, with, rename...)]` that changes
     /// what serde writes, no hand-written `Serialize`).
     pub fn put_packed<T: bincode::Encode>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
-        let body = envelope::encode_native_body(value)?;
-        self.pending_bytes += 10;
-        self.put(key.clone(), body);
-        self.unfinished.insert(key);
+        self.put_body(key, envelope::encode_native_body(value)?);
         Ok(())
     }
 
@@ -218,6 +226,14 @@ impl<'a> StateTx<'a> {
         self.fresh = false;
         Ok(())
     }
+}
+
+/// A value's bytes as [`StateTx::value_bytes`] finds them.
+enum ValueBytes<'a> {
+    /// A pending value, not yet sealed.
+    Body(&'a [u8]),
+    /// An envelope, pending or stored.
+    Sealed(std::borrow::Cow<'a, [u8]>),
 }
 
 /// Names the view value `key` in a decoding error (the label is made only
