@@ -19,6 +19,21 @@ pub trait KvTree: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Applies all writes atomically.
     fn apply(&self, writes: Vec<Write>) -> Result<()>;
+    /// Applies the writes one key at a time, in order: not atomic, so
+    /// only for a tree nobody reads before the run writing it ends (a
+    /// replay's new generation, a scratch tree), where a crash leaves a
+    /// tree that is thrown away anyway. sled's atomic batch takes a
+    /// process-wide write lock that stops every read of every tree until
+    /// the batch is in (the other view thread's reads, the log reader's);
+    /// single writes take its shared side only.
+    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.apply(writes)
+    }
+    /// Makes what [`KvTree::apply_loose`] wrote as durable as what
+    /// [`KvTree::apply`] writes, before anything durable names the tree.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
     /// Every key starting with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_>;
     /// Removes every key.
@@ -42,6 +57,16 @@ impl KvTree for sled::Tree {
         Ok(())
     }
 
+    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.insert(k, v)?,
+                None => self.remove(k)?,
+            };
+        }
+        Ok(())
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
         Box::new(
             sled::Tree::scan_prefix(self, prefix)
@@ -52,6 +77,32 @@ impl KvTree for sled::Tree {
     fn clear(&self) -> Result<()> {
         sled::Tree::clear(self)?;
         Ok(())
+    }
+}
+
+/// A tree whose writes go in through [`KvTree::apply_loose`]: for trees
+/// nobody reads before the run that builds them ends.
+pub struct Loose<'a>(pub &'a dyn KvTree);
+
+impl KvTree for Loose<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        self.0.apply_loose(writes)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.0.sync()
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
+        self.0.scan_prefix(prefix)
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.0.clear()
     }
 }
 

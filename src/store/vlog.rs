@@ -88,7 +88,9 @@ impl Slot {
         Ok(Slot { path, file, len, epoch, durable })
     }
 
-    fn append(&mut self, values: &[&[u8]]) -> Result<Vec<u64>> {
+    /// Appends `values`; syncs them unless `defer_sync` (then
+    /// [`Slot::sync`] must run before anything durable names them).
+    fn append(&mut self, values: &[&[u8]], defer_sync: bool) -> Result<Vec<u64>> {
         if self.epoch == 0 {
             self.truncate()?;
         }
@@ -100,11 +102,19 @@ impl Slot {
         }
         let io = |e| Error::io(&self.path, e);
         self.file.write_all_at(&buf, self.len).map_err(io)?;
-        if self.durable {
+        if self.durable && !defer_sync {
             self.file.sync_data().map_err(io)?;
         }
         self.len += buf.len() as u64;
         Ok(offsets)
+    }
+
+    /// Syncs what was appended.
+    fn sync(&self) -> Result<()> {
+        if self.durable {
+            self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
     }
 
     fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
@@ -318,6 +328,63 @@ pub struct SeparatedTree {
 }
 
 impl SeparatedTree {
+    /// Appends `writes`' large values to the current value file (synced
+    /// before sled hears of them) and returns what sled is to hold: the
+    /// epochs first, then each key's locator, inline value or removal.
+    fn stage(&self, writes: Vec<Write>, defer_sync: bool) -> Result<Vec<Write>> {
+        if writes.iter().any(|(k, _)| k == EPOCH_KEY) {
+            return Err(Error::Internal("a view wrote the value files' reserved key".into()));
+        }
+        let big: Vec<&[u8]> = writes
+            .iter()
+            .filter_map(|(_, v)| v.as_deref())
+            .filter(|v| v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok())
+            .collect();
+        let (tag, offsets, epochs) = {
+            let mut pair = self.values.lock();
+            let tag = self.current(&mut pair)?;
+            let offsets =
+                if big.is_empty() { Vec::new() } else { pair.slot_mut(tag).append(&big, defer_sync)? };
+            pair.since_check += big.iter().map(|v| v.len() as u64).sum::<u64>();
+            (tag, offsets, pair.epochs())
+        };
+        let mut offsets = offsets.into_iter();
+        let mut out = Vec::with_capacity(writes.len() + 1);
+        out.push((EPOCH_KEY.to_vec(), Some(epochs)));
+        for (k, v) in writes {
+            let stored = match v {
+                None => None,
+                Some(v) if v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok() => {
+                    let off =
+                        offsets.next().ok_or_else(|| Error::Internal("value offsets ran out".into()))?;
+                    Some(locator(tag, off, &v))
+                }
+                Some(v) => {
+                    let mut inline = Vec::with_capacity(v.len() + 1);
+                    inline.push(INLINE);
+                    inline.extend_from_slice(&v);
+                    Some(inline)
+                }
+            };
+            out.push((k, stored));
+        }
+        Ok(out)
+    }
+
+    /// Compacts the value files when their garbage is due (after writes).
+    fn compact_if_due(&self) -> Result<()> {
+        if self.due_for_compaction() {
+            // The writes are in; a compaction that cannot run (a full disk:
+            // it needs room for the live values) leaves the garbage.
+            match self.compact() {
+                Ok(_) => {}
+                Err(e @ Error::Corrupt(_)) => return Err(e),
+                Err(e) => tracing::warn!("view values not compacted: {e}"),
+            }
+        }
+        Ok(())
+    }
+
     /// `tree`, with its large values in `values`.
     pub fn new(tree: sled::Tree, values: Arc<ValueFile>) -> SeparatedTree {
         SeparatedTree { tree, values }
@@ -412,7 +479,7 @@ impl SeparatedTree {
         let mut chunk: Vec<(sled::IVec, Vec<u8>)> = Vec::new();
         let mut flush = |pair: &mut Pair, chunk: &mut Vec<(sled::IVec, Vec<u8>)>| -> Result<()> {
             let refs: Vec<&[u8]> = chunk.iter().map(|(_, v)| v.as_slice()).collect();
-            let offsets = pair.slot_mut(to).append(&refs)?;
+            let offsets = pair.slot_mut(to).append(&refs, false)?;
             for ((k, v), off) in chunk.drain(..).zip(offsets) {
                 batch.insert(k, locator(to, off, &v));
             }
@@ -477,51 +544,32 @@ impl KvTree for SeparatedTree {
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
-        if writes.iter().any(|(k, _)| k == EPOCH_KEY) {
-            return Err(Error::Internal("a view wrote the value files' reserved key".into()));
-        }
-        let big: Vec<&[u8]> = writes
-            .iter()
-            .filter_map(|(_, v)| v.as_deref())
-            .filter(|v| v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok())
-            .collect();
-        let (tag, offsets, epochs) = {
-            let mut pair = self.values.lock();
-            let tag = self.current(&mut pair)?;
-            let offsets = if big.is_empty() { Vec::new() } else { pair.slot_mut(tag).append(&big)? };
-            pair.since_check += big.iter().map(|v| v.len() as u64).sum::<u64>();
-            (tag, offsets, pair.epochs())
-        };
-        let mut offsets = offsets.into_iter();
         let mut batch = sled::Batch::default();
-        batch.insert(EPOCH_KEY, epochs);
-        for (k, v) in &writes {
+        for (k, v) in self.stage(writes, false)? {
             match v {
-                None => batch.remove(k.as_slice()),
-                Some(v) if v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok() => {
-                    let off =
-                        offsets.next().ok_or_else(|| Error::Internal("value offsets ran out".into()))?;
-                    batch.insert(k.as_slice(), locator(tag, off, v));
-                }
-                Some(v) => {
-                    let mut inline = Vec::with_capacity(v.len() + 1);
-                    inline.push(INLINE);
-                    inline.extend_from_slice(v);
-                    batch.insert(k.as_slice(), inline);
-                }
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
             }
         }
         self.tree.apply_batch(batch)?;
-        if self.due_for_compaction() {
-            // The writes are in; a compaction that cannot run (a full disk:
-            // it needs room for the live values) leaves the garbage.
-            match self.compact() {
-                Ok(_) => {}
-                Err(e @ Error::Corrupt(_)) => return Err(e),
-                Err(e) => tracing::warn!("view values not compacted: {e}"),
-            }
+        self.compact_if_due()
+    }
+
+    fn sync(&self) -> Result<()> {
+        let pair = self.values.lock();
+        pair.a.sync()?;
+        pair.b.sync()
+    }
+
+    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+        // Not synced here: nothing reads the tree before `sync`.
+        for (k, v) in self.stage(writes, true)? {
+            match v {
+                Some(v) => self.tree.insert(k, v)?,
+                None => self.tree.remove(k)?,
+            };
         }
-        Ok(())
+        self.compact_if_due()
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
@@ -614,5 +662,47 @@ mod tests {
         let errors = (1..3000u32).filter(|i| t.get(&i.to_be_bytes()).is_err()).count();
         assert_eq!(errors, 2999);
         assert_eq!(t.get(b"small").unwrap(), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn loose_writes_leave_what_atomic_ones_leave() {
+        // The same rounds of writes (large values, small ones, removals,
+        // enough to compact) through `apply` and through `apply_loose`:
+        // the same keys and values, and the same digest-relevant scan.
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let files = ValueFiles::new(dir.path().join("views"));
+        let atomic = SeparatedTree::new(db.open_tree("atomic").unwrap(), files.get("atomic").unwrap());
+        let loose = SeparatedTree::new(db.open_tree("loose").unwrap(), files.get("loose").unwrap());
+        let value = |i: u32, round: u32| -> Vec<u8> {
+            let v = format!("{i}/{round}/");
+            if i.is_multiple_of(3) {
+                v.into_bytes()
+            } else {
+                v.repeat(100).into_bytes()
+            }
+        };
+        for round in 0..8u32 {
+            let writes: Vec<Write> = (0..1500u32)
+                .map(|i| {
+                    let gone = (i + round) % 7 == 0;
+                    (i.to_be_bytes().to_vec(), (!gone).then(|| value(i, round)))
+                })
+                .collect();
+            atomic.apply(writes.clone()).unwrap();
+            loose.apply_loose(writes).unwrap();
+        }
+        loose.sync().unwrap();
+        let all = |t: &SeparatedTree| t.scan_prefix(b"").collect::<Result<Vec<_>>>().unwrap();
+        let (a, l) = (all(&atomic), all(&loose));
+        assert!(a.len() > 1000, "{} keys", a.len());
+        assert_eq!(a, l);
+        assert_eq!(loose.get(&1u32.to_be_bytes()).unwrap(), atomic.get(&1u32.to_be_bytes()).unwrap());
+        assert!(!stale(&db.open_tree("loose").unwrap(), &files.get("loose").unwrap()).unwrap());
+        // Reopened, as the next command would: the same values.
+        drop((atomic, loose));
+        let files = ValueFiles::new(dir.path().join("views"));
+        let loose = SeparatedTree::new(db.open_tree("loose").unwrap(), files.get("loose").unwrap());
+        assert_eq!(all(&loose), a);
     }
 }

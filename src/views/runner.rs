@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Event, LogEntry, Seq, Timestamp};
+use crate::store::kv::Loose;
 use crate::store::{Archive, KvTree, ViewsAt};
 use std::sync::Arc;
 
@@ -15,6 +16,11 @@ use super::{Projection, StateTx};
 /// entries, or this many bytes of pending writes.
 const COMMIT_EVERY: usize = 4096;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Entries handed to the second view thread of a run at a time, and
+/// batches in flight at most.
+const TEE_BATCH: usize = 256;
+const TEE_DEPTH: usize = 8;
 
 /// Called now and then during a long run with the last seq applied and the
 /// seq the run goes to (a progress bar).
@@ -100,12 +106,12 @@ fn run_all(
     if from > until || jobs.is_empty() {
         return Ok(Seq(from.0.saturating_sub(1)));
     }
-    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
     let tick = |seq: Seq| {
         if let Some(p) = progress {
             p(seq, until);
         }
     };
+    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
     run_entries(jobs, archive, from, entries, true, observed_until, progress.map(|_| &tick as _))
 }
 
@@ -138,32 +144,49 @@ pub(super) fn run_entries(
     }
     let (mine, theirs) = jobs.split_at(1);
     std::thread::scope(|scope| {
-        // `None` marks the end of the stream: a worker whose channel closes
-        // without it stops without committing past its last document
-        // boundary, as this thread does on an error.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Arc<LogEntry>>>(1024);
+        // Entries go over in batches (one wake-up of the worker per batch
+        // rather than per entry). `None` marks the end of the stream: a
+        // worker whose channel closes without it stops without committing
+        // past its last document boundary, as this thread does on an error.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<Arc<LogEntry>>>>(TEE_DEPTH);
         let worker = scope.spawn(move || {
             let mut rx = rx.into_iter();
-            let received = std::iter::from_fn(move || match rx.next() {
-                Some(Some(entry)) => Some(Ok(entry)),
-                Some(None) => None,
-                None => Some(Err(Error::Internal("the log reader stopped".into()))),
+            let mut batch = Vec::new().into_iter();
+            let received = std::iter::from_fn(move || loop {
+                if let Some(entry) = batch.next() {
+                    return Some(Ok(entry));
+                }
+                match rx.next() {
+                    Some(Some(next)) => batch = next.into_iter(),
+                    Some(None) => return None,
+                    None => return Some(Err(Error::Internal("the log reader stopped".into()))),
+                }
             });
             apply_entries(theirs, archive, from, received, observed_until, None)
         });
         let sender = tx.clone();
         let worker_gone = std::cell::Cell::new(false);
+        let pending = std::cell::RefCell::new(Vec::with_capacity(TEE_BATCH));
         let tee = entries.map(|e| -> Result<Arc<LogEntry>> {
             let e = Arc::new(e?);
-            if sender.send(Some(Arc::clone(&e))).is_err() {
-                worker_gone.set(true);
-                return Err(Error::Internal("a view worker stopped".into()));
+            let mut batch = pending.borrow_mut();
+            batch.push(Arc::clone(&e));
+            if batch.len() >= TEE_BATCH {
+                let full = std::mem::replace(&mut *batch, Vec::with_capacity(TEE_BATCH));
+                if sender.send(Some(full)).is_err() {
+                    worker_gone.set(true);
+                    return Err(Error::Internal("a view worker stopped".into()));
+                }
             }
             Ok(e)
         });
         let mine = apply_entries(mine, archive, from, tee, observed_until, progress);
         if mine.is_ok() {
             // The worker may have stopped already; its own error says why.
+            let rest = pending.take();
+            if !rest.is_empty() {
+                let _ = tx.send(Some(rest));
+            }
             let _ = tx.send(None);
         }
         drop(tx);
@@ -479,9 +502,16 @@ pub fn replay_reporting(
         archive.store().drop_tree(&name)?;
         fresh.push((old, generation, archive.store().tree(&name)?));
     }
+    // The new trees are read by no one until the pointers name them: their
+    // writes need not be atomic (a crash leaves trees the next catch-up
+    // removes), so they skip sled's process-wide batch lock.
+    let loose: Vec<Loose<'_>> = fresh.iter().map(|(_, _, tree)| Loose(tree.as_ref())).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-        views.iter().zip(&fresh).map(|(v, (_, _, tree))| (v.as_ref(), tree.as_ref())).collect();
+        views.iter().zip(&loose).map(|(v, tree)| (v.as_ref(), tree as &dyn KvTree)).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
+    for tree in &loose {
+        tree.sync()?;
+    }
     let pinned_until = until.map(|_| target);
     let mut out = Vec::new();
     for (view, (old, generation, tree)) in views.iter().zip(&fresh) {
@@ -563,9 +593,11 @@ pub fn compute_at_with(
         .iter()
         .map(|v| Ok((v.name().to_string(), Arc::from(scratch.tree(v.name())?))))
         .collect::<Result<_>>()?;
+    let loose: Vec<Loose<'_>> = trees.iter().map(|(_, t)| Loose(t.as_ref())).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-        views.iter().zip(&trees).map(|(v, (_, t))| (*v, t.as_ref())).collect();
+        views.iter().zip(&loose).map(|(v, t)| (*v, t as &dyn KvTree)).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
+    drop(loose);
     Ok(ViewsAt { trees, seq, observed_until, scratch })
 }
 
@@ -692,8 +724,9 @@ pub fn audit_with(
             .iter()
             .map(|(v, _, _)| scratch.tree(&format!("{}.{seq}", v.name())))
             .collect::<Result<_>>()?;
+        let loose: Vec<Loose<'_>> = trees.iter().map(|t| Loose(t.as_ref())).collect();
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-            group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
+            group.iter().zip(&loose).map(|((v, _, _), t)| (*v, t as &dyn KvTree)).collect();
         match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
