@@ -10,7 +10,7 @@
 //! by `dedupe --apply` count as the id they were folded into.
 
 use crate::error::{Error, Result};
-use crate::model::{CapturedArticle, Event, EventId};
+use crate::model::{CapturedArticle, Event, EventId, IdMap};
 use crate::store::Archive;
 use crate::views::thread_state::{CaptureRef, ThreadState};
 use std::collections::{HashMap, HashSet};
@@ -56,11 +56,7 @@ pub struct CaptureDiff {
 
 /// `seen`'s comments matched to slots through `index`
 /// ([`ThreadState::version_index`]).
-fn shown(
-    state: &ThreadState,
-    index: &HashMap<EventId, (usize, usize)>,
-    seen: &CapturedArticle,
-) -> Result<Shown> {
+fn shown(state: &ThreadState, index: &IdMap<(usize, usize)>, seen: &CapturedArticle) -> Result<Shown> {
     let mut items = Vec::with_capacity(seen.comments.len());
     let mut done = HashSet::new();
     for item in &seen.comments {

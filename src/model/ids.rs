@@ -164,6 +164,16 @@ hash_id!(
     /// (docs/format.md).
     EventId
 );
+/// A map keyed by event id, hashed with foldhash under a per-process
+/// random seed rather than SipHash: ids are BLAKE3 outputs, so nobody can
+/// aim them at one bucket of a seed they do not know, and the views build
+/// and probe such maps for every comment of every capture (SipHash of a
+/// 32-byte id was most of their cost).
+pub type IdMap<V> = std::collections::HashMap<EventId, V, foldhash::fast::RandomState>;
+
+/// A set of event ids, hashed as [`IdMap`] is.
+pub type IdSet = std::collections::HashSet<EventId, foldhash::fast::RandomState>;
+
 hash_id!(
     /// The id of a raw capture: BLAKE3 of the raw bytes exactly as read.
     BlobId

@@ -11,5 +11,5 @@ pub use event::{
     chain_step, Article, Capture, CaptureItem, CapturedArticle, Comment, Event, EventKind, Gap, LogEntry,
     Merge, MergeKind,
 };
-pub use ids::{ArticleKey, BlobId, ChainHash, EventId, HexPrefix, Seq};
+pub use ids::{ArticleKey, BlobId, ChainHash, EventId, HexPrefix, IdMap, IdSet, Seq};
 pub use time::Timestamp;

@@ -3,7 +3,9 @@
 //! [`CommitGroup`] of documents), and the lookups built on them.
 
 use crate::error::{Error, Result};
-use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, LogEntry, Seq, Timestamp};
+use crate::model::{
+    chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, IdMap, LogEntry, Seq, Timestamp,
+};
 use crate::store::LogStore;
 use crate::store::{
     buckets, idruns, kv, memory, page_key, sled_store, HeadState, KindCounts, KvTree, ParseKey, ParsedDoc,
@@ -94,7 +96,7 @@ pub struct Archive {
     clock: Clock,
     /// Documents appended through a [`CommitGroup`] and not committed yet.
     pending: Vec<Vec<LogEntry>>,
-    pending_ids: HashMap<EventId, Seq>,
+    pending_ids: IdMap<Seq>,
     pending_parsed: Vec<(ParseKey, ParsedDoc)>,
     pending_events: usize,
     /// A commit failed: the store may hold more than this archive's head
@@ -240,7 +242,7 @@ impl Archive {
             head,
             clock,
             pending: Vec::new(),
-            pending_ids: HashMap::new(),
+            pending_ids: IdMap::default(),
             pending_parsed: Vec::new(),
             pending_events: 0,
             failed: false,

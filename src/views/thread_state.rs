@@ -18,9 +18,9 @@
 //! that does not show a comment does.
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Capture, CapturedArticle, EventId, LogEntry, Seq, Timestamp};
+use crate::model::{ArticleKey, Capture, CapturedArticle, EventId, IdMap, IdSet, LogEntry, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One capture of the article.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
@@ -173,8 +173,8 @@ impl ThreadState {
 
     /// Every version id, and every id merged into a version, to (slot,
     /// version) indices: a version's own id wins over an alias.
-    pub fn version_index(&self) -> HashMap<EventId, (usize, usize)> {
-        let mut index = HashMap::new();
+    pub fn version_index(&self) -> IdMap<(usize, usize)> {
+        let mut index = IdMap::default();
         for (si, slot) in self.slots.iter().enumerate() {
             for (vi, v) in slot.versions.iter().enumerate() {
                 index.insert(v.id, (si, vi));
@@ -238,17 +238,15 @@ impl ThreadState {
         }
         // What readers saw before this capture: every comment not removed,
         // in the version last shown.
+        // Both indexed by slot (the slots this capture adds have no entry
+        // in `previously`).
         let last_complete = self.last_complete();
-        let previously: HashMap<usize, EventId> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| present_after(last_complete, s))
-            .map(|(i, s)| (i, s.latest()))
-            .collect();
+        let previously: Vec<Option<EventId>> =
+            self.slots.iter().map(|s| present_after(last_complete, s).then(|| s.latest())).collect();
         self.captures.push(capture);
 
-        let mut by_version: HashMap<EventId, usize> = HashMap::new();
+        let mut by_version: IdMap<usize> =
+            IdMap::with_capacity_and_hasher(self.slots.len() + seen.comments.len(), Default::default());
         for (i, s) in self.slots.iter().enumerate() {
             for v in &s.versions {
                 by_version.insert(v.id, i);
@@ -259,8 +257,8 @@ impl ThreadState {
         // a million comments stays linear). Built at the first comment not
         // seen before: a re-scrape showing nothing new never needs it.
         let mut by_time: Option<HashMap<(Timestamp, Option<String>), usize>> = None;
-        let mut now: HashMap<usize, EventId> = HashMap::new();
-        let mut done: HashSet<EventId> = HashSet::new();
+        let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
+        let mut done = IdSet::with_capacity_and_hasher(seen.comments.len(), Default::default());
         let mut last_pos: Option<usize> = None;
         for raw_item in &seen.comments {
             let id = canon(&raw_item.id)?;
@@ -285,7 +283,7 @@ impl ThreadState {
                     };
                     let slots = &self.slots;
                     let by_time = by_time.get_or_insert_with(|| {
-                        let mut m = HashMap::new();
+                        let mut m = HashMap::with_capacity(slots.len() + seen.comments.len());
                         for (i, s) in slots.iter().enumerate() {
                             if let Some(t) = s.posted_at {
                                 m.entry((t, s.author.clone())).or_insert(i);
@@ -343,7 +341,10 @@ impl ThreadState {
                 Some(v) if v.truncated => s.latest(),
                 _ => item.id,
             };
-            now.insert(slot, shown);
+            if now.len() <= slot {
+                now.resize(slot + 1, None);
+            }
+            now[slot] = Some(shown);
             // The slot's place in page order: right after the previous item
             // for a new slot, else found by a scan from the previous place
             // (items usually come in page order, so it is near).
@@ -357,10 +358,11 @@ impl ThreadState {
         for (i, &o) in self.order.iter().enumerate() {
             place[o as usize] = i;
         }
-        let mut now_sorted: Vec<(usize, EventId)> = now.iter().map(|(s, id)| (*s, *id)).collect();
+        let mut now_sorted: Vec<(usize, EventId)> =
+            now.iter().enumerate().filter_map(|(s, id)| id.map(|id| (s, id))).collect();
         now_sorted.sort_by_key(|(s, _)| place[*s]);
         for (slot, id) in &now_sorted {
-            match previously.get(slot) {
+            match previously.get(*slot).copied().flatten().as_ref() {
                 None => diff.added.push(*id),
                 Some(before) if before != id => {
                     let cut =
@@ -377,8 +379,11 @@ impl ThreadState {
                 Some(_) => {}
             }
         }
-        let mut gone: Vec<(usize, EventId)> =
-            previously.iter().filter(|(s, _)| !now.contains_key(s)).map(|(s, id)| (*s, *id)).collect();
+        let mut gone: Vec<(usize, EventId)> = previously
+            .iter()
+            .enumerate()
+            .filter_map(|(s, id)| id.filter(|_| now[s].is_none()).map(|id| (s, id)))
+            .collect();
         if complete {
             gone.sort_by_key(|(s, _)| place[*s]);
             diff.removed = gone.into_iter().map(|(_, id)| id).collect();

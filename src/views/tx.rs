@@ -2,12 +2,12 @@
 //! to the log, committed with the view's cursor in one atomic batch.
 
 use crate::error::Result;
-use crate::model::{Comment, Event, EventId, LogEntry, Seq};
+use crate::model::{Comment, Event, EventId, IdMap, LogEntry, Seq};
 use crate::store::envelope;
 use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::generations::{Cursor, CURSOR_KEY};
@@ -31,7 +31,7 @@ pub struct StateTx<'a> {
     fresh: bool,
     /// Key prefixes found to have no key in the tree, and no write since.
     empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
-    pub(super) recent: HashMap<EventId, Arc<LogEntry>>,
+    pub(super) recent: IdMap<Arc<LogEntry>>,
     /// The first seq of the document being applied.
     pub(super) document_from: Seq,
     /// This run leaves some captures out (`replay --until TIME`).
@@ -50,7 +50,7 @@ impl<'a> StateTx<'a> {
             pending_bytes: 0,
             fresh,
             empty_prefixes: Default::default(),
-            recent: HashMap::new(),
+            recent: IdMap::default(),
             document_from: Seq(0),
             leaves_out: false,
         }
