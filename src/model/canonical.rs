@@ -60,7 +60,10 @@ impl Encoder {
 
     /// A timestamp, as its canonical text.
     pub fn time(&mut self, t: &Timestamp) -> &mut Self {
-        self.str(&t.canonical())
+        match t.canonical_text() {
+            Some(text) => self.str(text.as_str()),
+            None => self.str(&t.canonical()),
+        }
     }
 
     /// An optional value: tag byte, then the value when present.

@@ -87,7 +87,97 @@ fn format_local(dt: &NaiveDateTime) -> String {
     s
 }
 
+/// A canonical form written without allocating: 38 bytes at most (date,
+/// time, nine fraction digits, an offset with seconds).
+pub struct CanonicalText {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl CanonicalText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and `-+:.T` are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, b: u8) {
+        self.bytes[self.len] = b;
+        self.len += 1;
+    }
+
+    fn digits(&mut self, v: u32, width: u32) {
+        for i in (0..width).rev() {
+            self.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
+        }
+    }
+
+    fn date(&mut self, d: &NaiveDate) {
+        self.digits(d.year() as u32, 4);
+        self.push(b'-');
+        self.digits(d.month(), 2);
+        self.push(b'-');
+        self.digits(d.day(), 2);
+    }
+
+    fn local(&mut self, dt: &NaiveDateTime) {
+        self.date(&dt.date());
+        self.push(b'T');
+        self.digits(dt.hour(), 2);
+        self.push(b':');
+        self.digits(dt.minute(), 2);
+        self.push(b':');
+        self.digits(dt.second(), 2);
+        let mut nanos = dt.nanosecond() % 1_000_000_000;
+        if nanos != 0 {
+            let mut width = 9;
+            while nanos.is_multiple_of(10) {
+                nanos /= 10;
+                width -= 1;
+            }
+            self.push(b'.');
+            self.digits(nanos, width);
+        }
+    }
+
+    fn offset(&mut self, offset: &FixedOffset) {
+        let secs = offset.local_minus_utc();
+        self.push(if secs < 0 { b'-' } else { b'+' });
+        let a = secs.unsigned_abs();
+        self.digits(a / 3600, 2);
+        self.push(b':');
+        self.digits((a / 60) % 60, 2);
+        if !a.is_multiple_of(60) {
+            self.push(b':');
+            self.digits(a % 60, 2);
+        }
+    }
+}
+
 impl Timestamp {
+    /// [`Timestamp::canonical`] without allocating, for years 0 to 9999
+    /// (`None` for others, which [`Timestamp::canonical`] writes as chrono
+    /// does). Ids hash this text for every timestamp of every event.
+    pub fn canonical_text(&self) -> Option<CanonicalText> {
+        let date = match self {
+            Timestamp::Date(d) => *d,
+            Timestamp::Local(dt) | Timestamp::Zoned(dt, _) => dt.date(),
+        };
+        if !(0..=9999).contains(&date.year()) {
+            return None;
+        }
+        let mut t = CanonicalText { bytes: [0; 40], len: 0 };
+        match self {
+            Timestamp::Date(d) => t.date(d),
+            Timestamp::Local(dt) => t.local(dt),
+            Timestamp::Zoned(dt, off) => {
+                t.local(dt);
+                t.offset(off);
+            }
+        }
+        Some(t)
+    }
+
     /// Seconds since the Unix epoch and nanoseconds: the offset applied when
     /// known, a local time taken as UTC, a date at midnight. For ordering and
     /// comparing instants; ids hash [`Timestamp::canonical`].
@@ -104,6 +194,9 @@ impl Timestamp {
 
     /// The canonical text form (module docs). This is what ids hash.
     pub fn canonical(&self) -> String {
+        if let Some(t) = self.canonical_text() {
+            return t.as_str().to_string();
+        }
         match self {
             Timestamp::Date(d) => format_date(d),
             Timestamp::Local(dt) => format_local(dt),
@@ -252,6 +345,43 @@ impl bincode::Encode for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The canonical form through chrono's formatting (what
+    /// [`Timestamp::canonical_text`] must equal).
+    fn formatted(t: &Timestamp) -> String {
+        match t {
+            Timestamp::Date(d) => format_date(d),
+            Timestamp::Local(dt) => format_local(dt),
+            Timestamp::Zoned(dt, off) => format!("{}{}", format_local(dt), format_offset(*off)),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_text_is_what_chrono_formats(
+            days in -40_000i32..3_700_000,
+            secs in 0u32..86_400,
+            nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000, (0u32..1000).prop_map(|n| n * 1_000_000)],
+            offset in prop_oneof![Just(None), (-86_399i32..86_400).prop_map(Some), (-23i32..24).prop_map(|h| Some(h * 3600 + 1800))],
+            kind in 0u8..3,
+        ) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+            let time = NaiveTime::from_num_seconds_from_midnight_opt(secs, if secs % 60 == 59 { nanos } else { nanos % 1_000_000_000 }).unwrap();
+            let dt = NaiveDateTime::new(date, time);
+            let t = match (kind, offset) {
+                (0, _) => Timestamp::Date(date),
+                (1, _) | (_, None) => Timestamp::Local(dt),
+                (_, Some(o)) => Timestamp::Zoned(dt, FixedOffset::east_opt(o).unwrap()),
+            };
+            prop_assert_eq!(t.canonical(), formatted(&t));
+            if let Some(text) = t.canonical_text() {
+                prop_assert_eq!(text.as_str(), formatted(&t));
+            } else {
+                prop_assert!(!(0..=9999).contains(&date.year()));
+            }
+        }
+    }
 
     #[test]
     fn canonical_forms() {
