@@ -70,12 +70,14 @@ pub struct NewDocument<'a> {
     pub ids: Vec<EventId>,
     /// The document's parse key, recorded with it.
     pub parse_key: Option<ParseKey>,
+    /// Its raw bytes compressed whole ahead of the append, if they were.
+    pub whole: Option<super::blobs::Whole>,
 }
 
 impl<'a> NewDocument<'a> {
     /// A document without precomputed ids or parse key.
     pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
-        NewDocument { raw, events, ids: Vec::new(), parse_key: None }
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None, whole: None }
     }
 }
 
@@ -436,6 +438,7 @@ impl Archive {
         if outcome.new.total() == 0 {
             return Ok(outcome);
         }
+        let mut whole = doc.whole;
         for (event, _) in doc.events.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
             if let Event::Capture(c) = event {
                 let actual = BlobId(*blake3::hash(doc.raw).as_bytes());
@@ -445,7 +448,7 @@ impl Archive {
                         c.blob, actual
                     )));
                 }
-                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)))?;
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)), whole.take())?;
             }
         }
         let recorded_at = self.clock.now();
@@ -473,7 +476,7 @@ impl Archive {
     /// Stages a blob for [`super::portable::import`]; it is synced before the
     /// next imported segment is committed.
     pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.store.stage_blob(id, raw, None)
+        self.store.stage_blob(id, raw, None, None)
     }
 
     /// Appends entries checked by [`super::portable::import`] (consecutive seqs
