@@ -73,10 +73,12 @@ impl std::fmt::Debug for Whole {
 }
 
 impl Whole {
-    /// `raw` compressed whole; `id` is its BLAKE3 (the caller's).
-    pub fn compress(id: BlobId, raw: &[u8]) -> Result<Whole> {
-        let bytes = zstd::bulk::compress(raw, ZSTD_LEVEL)
+    /// `raw` compressed whole; `id` is its BLAKE3 (the caller's: crate
+    /// only, so a library user cannot pair other bytes with an id).
+    pub(crate) fn compress(id: BlobId, raw: &[u8]) -> Result<Whole> {
+        let mut bytes = zstd::bulk::compress(raw, ZSTD_LEVEL)
             .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
+        bytes.shrink_to_fit();
         Ok(Whole { id, bytes })
     }
 }
@@ -135,6 +137,10 @@ impl BlobDir {
                 }
             }
         };
+        // zstd's output has room for the worst case (more than the page):
+        // a group of staged pages would hold several times their size.
+        let mut bytes = bytes;
+        bytes.shrink_to_fit();
         self.staged.push((*id, bytes));
         Ok(is_delta)
     }

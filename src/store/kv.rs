@@ -1,6 +1,7 @@
 //! Key-value trees for views: [`KvTree`], with a sled implementation and an
 //! in-memory one. Each view keeps its state in a tree of its own; a write
-//! batch to one tree is atomic. [`Scratch`] hands out throwaway trees (an
+//! batch to one tree is atomic ([`KvTree::apply`]), except through
+//! [`Loose`], for trees nobody reads until the run building them ends. [`Scratch`] hands out throwaway trees (an
 //! audit's fresh views), in memory or in a temporary sled database.
 
 use crate::error::Result;
@@ -17,7 +18,7 @@ pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 pub trait KvTree: Send + Sync {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Applies all writes atomically.
+    /// Applies all writes atomically (a [`Loose`] tree: key by key).
     fn apply(&self, writes: Vec<Write>) -> Result<()>;
     /// Applies the writes one key at a time, in order: not atomic, so
     /// only for a tree nobody reads before the run writing it ends (a

@@ -11,7 +11,9 @@
 //! (`u32` BE) and the first 4 bytes of its BLAKE3 (a check that the bytes
 //! read are the bytes written). The value file is synced before sled hears
 //! of the locators, so no locator sled persists points past what the file
-//! holds. Each file starts with `cairnval` and a random epoch, new whenever
+//! holds; a tree written key by key ([`KvTree::apply_loose`]: one nobody
+//! reads until the run building it ends) is synced once, by
+//! [`KvTree::sync`], before anything names it. Each file starts with `cairnval` and a random epoch, new whenever
 //! the file is emptied; the tree records the epochs it matches, so a tree
 //! that points into files it no longer matches is known ([`stale`]).
 //!
@@ -329,8 +331,10 @@ pub struct SeparatedTree {
 
 impl SeparatedTree {
     /// Appends `writes`' large values to the current value file (synced
-    /// before sled hears of them) and returns what sled is to hold: the
-    /// epochs first, then each key's locator, inline value or removal.
+    /// before sled hears of them, unless `defer_sync`: then [`KvTree::sync`]
+    /// must run before anything names the tree) and returns what sled is to
+    /// hold: the epochs first, then each key's locator, inline value or
+    /// removal.
     fn stage(&self, writes: Vec<Write>, defer_sync: bool) -> Result<Vec<Write>> {
         if writes.iter().any(|(k, _)| k == EPOCH_KEY) {
             return Err(Error::Internal("a view wrote the value files' reserved key".into()));
@@ -556,9 +560,15 @@ impl KvTree for SeparatedTree {
     }
 
     fn sync(&self) -> Result<()> {
-        let pair = self.values.lock();
-        pair.a.sync()?;
-        pair.b.sync()
+        {
+            let pair = self.values.lock();
+            pair.a.sync()?;
+            pair.b.sync()?;
+        }
+        // The tree before whatever names it (sled recovers a prefix of
+        // its log, so this only makes that order explicit).
+        self.tree.flush()?;
+        Ok(())
     }
 
     fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {

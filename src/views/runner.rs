@@ -12,8 +12,9 @@ use super::generations::*;
 use super::{Projection, StateTx};
 
 /// During catch-up and replay, view state is committed (with its cursor, in
-/// one atomic batch) at the first document boundary after this many
-/// entries, or this many bytes of pending writes.
+/// one atomic batch into a live tree, key by key into a new one) at the
+/// first document boundary after this many entries, or this many bytes of
+/// pending writes.
 const COMMIT_EVERY: usize = 4096;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
 

@@ -1,5 +1,6 @@
 //! [`StateTx`]: a view's pending writes (read-your-writes) and its access
-//! to the log, committed with the view's cursor in one atomic batch.
+//! to the log, committed with the view's cursor in one atomic batch (key by
+//! key into a tree nobody reads before the run ends: [`crate::store::kv::Loose`]).
 
 use crate::error::Result;
 use crate::model::{Comment, Event, EventId, IdMap, LogEntry, Seq};
