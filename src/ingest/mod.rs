@@ -364,7 +364,7 @@ fn ingest_hashed(
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) -> Result<()> {
-    let prepared = prepare(name, raw, &blob, opts, None, None);
+    let prepared = prepare(name, raw, &blob, opts, None);
     let mut group = archive.group();
     ingest_prepared(&mut group, name, raw, blob, prepared, opts, report)?;
     group.commit()?;
@@ -374,10 +374,6 @@ fn ingest_hashed(
 /// Tells whether a parse key is recorded in the archive (from any thread).
 pub type ParseLookup = std::sync::Arc<dyn Fn(&crate::store::ParseKey) -> bool + Send + Sync>;
 
-/// Tells whether a page ([`crate::store::page_key`]) has a committed
-/// latest capture in the archive (from any thread).
-pub type PageLookup = std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
-
 /// The part of ingesting a document that needs no archive: its text and
 /// format checked, its parse key, and (when `known` says the key is not
 /// recorded yet) its parse. Pure, so the reader thread runs it for the
@@ -385,27 +381,22 @@ pub type PageLookup = std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
 enum Prepared {
     /// Not a text document of a known format.
     Rejected(InputError),
-    /// Checked; `doc` is its parse when it was parsed ahead, `whole` its
-    /// bytes compressed ahead (a page new to the archive).
+    /// Checked; `doc` is its parse when it was parsed ahead.
     Ready {
         key: crate::store::ParseKey,
         format: Format,
         doc: Option<std::result::Result<ParsedDocument, InputError>>,
-        whole: Option<crate::store::blobs::Whole>,
     },
 }
 
 /// Checks and (with `known`, unless the key is already recorded) parses
-/// one document; with `pages`, compresses it too when its page has no
-/// committed capture (a page seen before is usually stored as a delta,
-/// which needs the archive).
+/// one document.
 fn prepare(
     name: &str,
     raw: &[u8],
     blob: &BlobId,
     opts: &IngestOptions,
     known: Option<&ParseLookup>,
-    pages: Option<&PageLookup>,
 ) -> Prepared {
     let (text, format) = match text_and_format(name, raw, opts) {
         Ok(t) => t,
@@ -416,16 +407,7 @@ fn prepare(
         Some(known) if opts.dry_run || !known(&key) => Some(parse_text(name, text, format, opts)),
         _ => None,
     };
-    let whole = match (&doc, pages) {
-        (Some(Ok(doc)), Some(pages)) if !opts.dry_run => {
-            let page = crate::store::page_key(&capture_for(name, *blob, doc, opts));
-            // Compressing cannot fail on bytes in memory; if it did, the
-            // appending thread compresses them itself and says why.
-            (!pages(&page)).then(|| crate::store::blobs::Whole::compress(*blob, raw).ok()).flatten()
-        }
-        _ => None,
-    };
-    Prepared::Ready { key, format, doc, whole }
+    Prepared::Ready { key, format, doc }
 }
 
 /// Appends a prepared document: unless its parse is recorded (a
@@ -446,12 +428,12 @@ fn ingest_prepared(
         tracing::debug!("rejected {e}");
         report.errors.push(e);
     };
-    let (key, format, parsed_ahead, whole) = match prepared {
+    let (key, format, parsed_ahead) = match prepared {
         Prepared::Rejected(e) => {
             reject(report, e);
             return Ok(());
         }
-        Prepared::Ready { key, format, doc, whole } => (key, format, doc, whole),
+        Prepared::Ready { key, format, doc } => (key, format, doc),
     };
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
@@ -538,7 +520,7 @@ fn ingest_prepared(
     ids.push(capture.id());
     let mut events = doc.events;
     events.push(capture);
-    let new = NewDocument { raw, events, ids, parse_key: Some(key), whole };
+    let new = NewDocument { raw, events, ids, parse_key: Some(key) };
     let outcome = group.append(new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
@@ -589,7 +571,6 @@ pub fn ingest_inputs(
     // applies each committed batch to the views through a reader of the
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
-    let pages = archive.store().page_base_lookup();
     // The views in two groups, each applied on a thread of its own through
     // a reader of the archive (the threads view, the authors view: about
     // equal work).
@@ -661,7 +642,6 @@ pub fn ingest_inputs(
             let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(1);
             channels.push(rx);
             let known = std::sync::Arc::clone(&known);
-            let pages = pages.clone();
             scope.spawn(move || {
                 for input in inputs.iter().flatten().skip(reader).step_by(READERS) {
                     let read = input.read(limit).map(|raw| {
@@ -675,10 +655,9 @@ pub fn ingest_inputs(
                                 &blob,
                                 &IngestOptions { fetched_at: mtime, ..opts.clone() },
                                 Some(&known),
-                                pages.as_ref(),
                             )
                         } else {
-                            prepare(&name, &raw, &blob, opts, Some(&known), pages.as_ref())
+                            prepare(&name, &raw, &blob, opts, Some(&known))
                         };
                         (raw, blob, mtime, prepared)
                     });

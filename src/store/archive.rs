@@ -70,14 +70,12 @@ pub struct NewDocument<'a> {
     pub ids: Vec<EventId>,
     /// The document's parse key, recorded with it.
     pub parse_key: Option<ParseKey>,
-    /// Its raw bytes compressed whole ahead of the append, if they were.
-    pub whole: Option<super::blobs::Whole>,
 }
 
 impl<'a> NewDocument<'a> {
     /// A document without precomputed ids or parse key.
     pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
-        NewDocument { raw, events, ids: Vec::new(), parse_key: None, whole: None }
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None }
     }
 }
 
@@ -438,7 +436,6 @@ impl Archive {
         if outcome.new.total() == 0 {
             return Ok(outcome);
         }
-        let mut whole = doc.whole;
         for (event, _) in doc.events.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
             if let Event::Capture(c) = event {
                 let actual = BlobId(*blake3::hash(doc.raw).as_bytes());
@@ -448,7 +445,7 @@ impl Archive {
                         c.blob, actual
                     )));
                 }
-                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)), whole.take())?;
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)))?;
             }
         }
         let recorded_at = self.clock.now();
@@ -476,7 +473,7 @@ impl Archive {
     /// Stages a blob for [`super::portable::import`]; it is synced before the
     /// next imported segment is committed.
     pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.store.stage_blob(id, raw, None, None)
+        self.store.stage_blob(id, raw, None)
     }
 
     /// Appends entries checked by [`super::portable::import`] (consecutive seqs

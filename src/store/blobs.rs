@@ -57,32 +57,6 @@ pub struct BlobDir {
     staged: Vec<(BlobId, Vec<u8>)>,
 }
 
-/// A raw capture compressed whole, as [`BlobDir::stage`] would store it,
-/// made ahead by another thread (an ingest's reader, while the thread that
-/// appends is busy): the same bytes, so the same pack file.
-#[derive(Clone)]
-pub struct Whole {
-    id: BlobId,
-    bytes: Vec<u8>,
-}
-
-impl std::fmt::Debug for Whole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Whole({}, {} bytes)", self.id, self.bytes.len())
-    }
-}
-
-impl Whole {
-    /// `raw` compressed whole; `id` is its BLAKE3 (the caller's: crate
-    /// only, so a library user cannot pair other bytes with an id).
-    pub(crate) fn compress(id: BlobId, raw: &[u8]) -> Result<Whole> {
-        let mut bytes = zstd::bulk::compress(raw, ZSTD_LEVEL)
-            .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
-        bytes.shrink_to_fit();
-        Ok(Whole { id, bytes })
-    }
-}
-
 impl BlobDir {
     /// The blob directory at `root` (created on first write).
     pub fn new(root: PathBuf) -> BlobDir {
@@ -105,15 +79,13 @@ impl BlobDir {
     ///
     /// With `base` (an earlier blob of the same page, stored or staged), the
     /// blob is kept as a delta against it when that is smaller. Returns
-    /// whether it was. `whole`, when made ahead for this blob, is used
-    /// instead of compressing it here.
+    /// whether it was.
     pub fn stage(
         &mut self,
         id: &BlobId,
         raw: &[u8],
         base: Option<&BlobId>,
         lookup: Lookup<'_>,
-        whole: Option<Whole>,
     ) -> Result<bool> {
         if self.staged.iter().any(|(s, _)| s == id) || lookup(id)?.is_some() {
             return Ok(false);
@@ -127,10 +99,8 @@ impl BlobDir {
         let (bytes, is_delta) = match delta {
             Some(d) if d.len() <= raw.len() / 8 => (d, true),
             d => {
-                let full = match whole.filter(|w| w.id == *id) {
-                    Some(w) => w.bytes,
-                    None => Whole::compress(*id, raw)?.bytes,
-                };
+                let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
+                    .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
                 match d {
                     Some(d) if d.len() < full.len() => (d, true),
                     _ => (full, false),
@@ -306,7 +276,7 @@ mod tests {
         fn stage(&mut self, raw: &[u8], base: Option<&BlobId>) -> bool {
             let locs = &self.locs;
             let lookup = |b: &BlobId| Ok(locs.borrow().get(b).copied());
-            self.dir.stage(&id(raw), raw, base, &lookup, None).unwrap()
+            self.dir.stage(&id(raw), raw, base, &lookup).unwrap()
         }
         fn sync(&mut self) {
             if let Some((new, end)) = self.dir.sync_staged(self.end).unwrap() {
@@ -321,30 +291,6 @@ mod tests {
         fn stored_len(&self, blob: &BlobId) -> u32 {
             self.locs.borrow()[blob].len
         }
-    }
-
-    #[test]
-    fn a_blob_compressed_ahead_is_stored_as_it_would_have_been() {
-        // The same pages staged with and without their whole compression
-        // made ahead (one of them handed another blob's): the same pack.
-        let pack_of = |ahead: bool| -> Vec<u8> {
-            let tmp = tempfile::tempdir().unwrap();
-            let mut packs = Packs::new(tmp.path());
-            for (i, raw) in [page(0), page(7), b"tiny".to_vec()].iter().enumerate() {
-                let whole = match (ahead, i) {
-                    (false, _) => None,
-                    (true, 1) => Some(Whole::compress(id(&page(0)), &page(0)).unwrap()),
-                    (true, _) => Some(Whole::compress(id(raw), raw).unwrap()),
-                };
-                let locs = &packs.locs;
-                let lookup = |b: &BlobId| Ok(locs.borrow().get(b).copied());
-                packs.dir.stage(&id(raw), raw, None, &lookup, whole).unwrap();
-            }
-            packs.sync();
-            assert_eq!(packs.get(&id(&page(7))).unwrap(), page(7));
-            std::fs::read(packs.dir.pack_path(0)).unwrap()
-        };
-        assert_eq!(pack_of(true), pack_of(false));
     }
 
     #[test]

@@ -108,13 +108,7 @@ impl LogStore for MemoryStore {
 }
 
 impl BlobStore for MemoryStore {
-    fn stage_blob(
-        &mut self,
-        id: &BlobId,
-        raw: &[u8],
-        _page: Option<&[u8; 32]>,
-        _whole: Option<super::blobs::Whole>,
-    ) -> Result<()> {
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
         self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
         Ok(())
     }

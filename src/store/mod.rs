@@ -177,14 +177,7 @@ pub trait BlobStore {
     /// [`page_key`]): a store may keep the blob as a delta against the
     /// previous capture of the same page, and records this blob as that
     /// page's latest with the next commit.
-    /// `whole` is the blob compressed ahead ([`blobs::Whole`]), if it was.
-    fn stage_blob(
-        &mut self,
-        id: &BlobId,
-        raw: &[u8],
-        page: Option<&[u8; 32]>,
-        whole: Option<blobs::Whole>,
-    ) -> Result<()>;
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
     /// Every page's latest-capture record (key, blob id or why it does not
     /// decode), for audits.
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {
@@ -212,13 +205,6 @@ pub trait IndexStore {
     /// this store is appended to (the ingest's reader thread: it skips
     /// parsing documents already archived). `None` when the store has none.
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
-        None
-    }
-    /// A lookup of the pages ([`page_key`]) with a committed latest
-    /// capture, for another thread (the ingest's readers compress a page
-    /// ahead only when it has none: a page with one is usually stored as
-    /// a delta). `None` when the store has none.
-    fn page_base_lookup(&self) -> Option<crate::ingest::PageLookup> {
         None
     }
     /// Every parse record, for audits.

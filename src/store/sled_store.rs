@@ -1492,17 +1492,11 @@ impl LogStore for SledStore {
 }
 
 impl BlobStore for SledStore {
-    fn stage_blob(
-        &mut self,
-        id: &BlobId,
-        raw: &[u8],
-        page: Option<&[u8; 32]>,
-        whole: Option<super::blobs::Whole>,
-    ) -> Result<()> {
+    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
         let (tree, pending) = (&self.tree, &self.pending_blobs);
         let lookup = |b: &BlobId| blob_locator(tree, pending, b);
         let Some(page) = page else {
-            return self.blobs.stage(id, raw, None, &lookup, whole).map(|_| ());
+            return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
         };
         // The page's latest capture: staged since the last commit, else
         // recorded in sled.
@@ -1516,7 +1510,7 @@ impl BlobStore for SledStore {
                     .ok(),
             },
         };
-        self.blobs.stage(id, raw, base.as_ref(), &lookup, whole)?;
+        self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
         self.pending_bases.push((*page, *id));
         Ok(())
     }
@@ -1591,10 +1585,6 @@ impl IndexStore for SledStore {
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
         self.reader.parse_lookup()
-    }
-
-    fn page_base_lookup(&self) -> Option<crate::ingest::PageLookup> {
-        self.reader.page_base_lookup()
     }
 
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
@@ -1767,15 +1757,6 @@ impl IndexStore for SledReader {
         }))
     }
 
-    fn page_base_lookup(&self) -> Option<crate::ingest::PageLookup> {
-        let tree = self.tree.clone();
-        // A lookup that fails says "none": the page is compressed ahead,
-        // which costs only that work if it has one after all.
-        Some(std::sync::Arc::new(move |page: &[u8; 32]| {
-            tree.get([&[PAGE_BASE][..], &page[..]].concat()).ok().flatten().is_some()
-        }))
-    }
-
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
         Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
             let (k, v) = kv?;
@@ -1846,13 +1827,7 @@ impl ViewStore for SledReader {
 }
 
 impl BlobStore for SledReader {
-    fn stage_blob(
-        &mut self,
-        _: &BlobId,
-        _: &[u8],
-        _: Option<&[u8; 32]>,
-        _: Option<super::blobs::Whole>,
-    ) -> Result<()> {
+    fn stage_blob(&mut self, _: &BlobId, _: &[u8], _: Option<&[u8; 32]>) -> Result<()> {
         Err(read_only())
     }
 
