@@ -21,13 +21,14 @@ use crate::model::normalize::normalize_line;
 use crate::model::{ArticleKey, Event, EventId, LogEntry, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::{view_tree, Projection, StateTx};
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 /// The view's name.
 pub const NAME: &str = "authors";
 
 /// An author, as listed by `cairn authors`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct AuthorInfo {
     /// The name as first seen (in observation order).
     pub display: String,
@@ -50,8 +51,8 @@ fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
 /// The title shown is that of the version first seen last, as the threads
 /// view's latest version is (so a title changed and changed back shows the
 /// middle one in both views, whatever the ingest order).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Titles {
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
+pub(super) struct Titles {
     versions: Vec<(EventId, Order, String)>,
 }
 
@@ -91,10 +92,10 @@ pub struct TimelineEntry {
     pub aliases: Vec<EventId>,
 }
 
-/// One author's comments under one article, as stored (written through
-/// serde, read back through bincode's own `Decode` in [`timeline`]: the
-/// same bytes, ids in one piece).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode)]
+/// One author's comments under one article, as stored (written and read
+/// through bincode's own `Encode`/`Decode`: the bytes serde writes, ids in
+/// one piece).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct AuthorArticle {
     /// The article.
     pub article: ArticleKey,
@@ -103,7 +104,7 @@ pub struct AuthorArticle {
 }
 
 /// One comment in an [`AuthorArticle`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct StoredEntry {
     /// When it was posted.
     pub posted_at: Option<Timestamp>,
@@ -207,7 +208,7 @@ impl Projection for AuthorsView {
                     let Some(c) = tx.comment(f)? else { continue };
                     let Some(author) = &c.author else { continue };
                     let (key, info_key) = group_keys(&c.article, author);
-                    let Some(mut group) = tx.get_value::<AuthorArticle>(&key)? else { continue };
+                    let Some(mut group) = tx.get_packed::<AuthorArticle>(&key)? else { continue };
                     let Some(at) = group.comments.iter().position(|e| e.versions.contains(f)) else {
                         continue;
                     };
@@ -223,9 +224,9 @@ impl Projection for AuthorsView {
                     }
                     if group.comments[at].versions.is_empty() {
                         group.comments.remove(at);
-                        if let Some(mut info) = tx.get_value::<AuthorInfo>(&info_key)? {
+                        if let Some(mut info) = tx.get_packed::<AuthorInfo>(&info_key)? {
                             info.comments = info.comments.saturating_sub(1);
-                            tx.put_value(info_key, &info)?;
+                            tx.put_packed(info_key, &info)?;
                         }
                     } else {
                         group.comments[at].aliases.push(*f);
@@ -233,18 +234,18 @@ impl Projection for AuthorsView {
                     if group.comments.is_empty() {
                         tx.delete(key);
                     } else {
-                        tx.put_value(key, &group)?;
+                        tx.put_packed(key, &group)?;
                     }
                     if let Some(kept) = tx.comment(&m.keep)? {
                         if let Some(kept_author) = &kept.author {
                             let (kkey, _) = group_keys(&kept.article, kept_author);
-                            if let Some(mut k) = tx.get_value::<AuthorArticle>(&kkey)? {
+                            if let Some(mut k) = tx.get_packed::<AuthorArticle>(&kkey)? {
                                 let found =
                                     k.comments.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
                                 if let Some(e) = found {
                                     if !e.aliases.contains(f) && !e.versions.contains(f) {
                                         e.aliases.push(*f);
-                                        tx.put_value(kkey, &k)?;
+                                        tx.put_packed(kkey, &k)?;
                                     }
                                 }
                             }
@@ -299,7 +300,7 @@ impl Intake {
         let at = match self.groups.iter().position(|(k, _, _)| *k == key) {
             Some(at) => at,
             None => {
-                let stored = if self.new_articles.contains(&c.article) { None } else { tx.get_value(&key)? };
+                let stored = if self.new_articles.contains(&c.article) { None } else { tx.get_packed(&key)? };
                 let group = stored
                     .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
                 self.groups.push((key, group, false));
@@ -364,7 +365,7 @@ impl Intake {
     fn write(self, tx: &mut StateTx<'_>) -> Result<()> {
         for (key, group, dirty) in self.groups {
             if dirty {
-                tx.put_value(key, &group)?;
+                tx.put_packed(key, &group)?;
             }
         }
         for (id, set) in self.cut_markers {
@@ -375,7 +376,7 @@ impl Intake {
             }
         }
         for (info_key, display, at, n) in self.authors {
-            let old = tx.get_value::<AuthorInfo>(&info_key)?;
+            let old = tx.get_packed::<AuthorInfo>(&info_key)?;
             if n == 0 && old.as_ref().is_none_or(|i| i.display_order <= at) {
                 continue;
             }
@@ -386,7 +387,7 @@ impl Intake {
                 info.display = display;
                 info.display_order = at;
             }
-            tx.put_value(info_key, &info)?;
+            tx.put_packed(info_key, &info)?;
         }
         Ok(())
     }
@@ -406,7 +407,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     let mut intake = Intake::default();
     for a in &cap.articles {
         let key = [b"o/".as_slice(), a.key.as_str().as_bytes()].concat();
-        let latest: Option<Order> = tx.get_value(&key)?;
+        let latest: Option<Order> = tx.get_packed(&key)?;
         // Every capture taken in sets `o/`: without it, the article has no
         // author groups (`t/`) yet.
         if latest.is_none() {
@@ -416,7 +417,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
             thorough = true;
         }
         if latest.is_none_or(|l| l < order) {
-            tx.put_value(key, &order)?;
+            tx.put_packed(key, &order)?;
         }
     }
     for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
@@ -429,9 +430,9 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let Event::Article(a) = &e.event else { continue };
         let Some(title) = &a.title else { continue };
         let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
-        let mut titles = tx.get_value::<Titles>(&key)?.unwrap_or_default();
+        let mut titles = tx.get_packed::<Titles>(&key)?.unwrap_or_default();
         if titles.sighting(e.id, order, title) {
-            tx.put_value(key, &titles)?;
+            tx.put_packed(key, &titles)?;
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;

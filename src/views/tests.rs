@@ -314,22 +314,42 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
         );
         Ok(())
     }
-    let tree = view_tree(archive, threads::NAME).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    type Check<'f> = &'f mut dyn FnMut(&[u8], &[u8]) -> std::result::Result<(), TestCaseError>;
+    let each = |name: &str, check: Check<'_>| -> std::result::Result<(), TestCaseError> {
+        let tree = view_tree(archive, name).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for kv in tree.scan_prefix(b"") {
+            let (k, v) = kv.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            check(&k, &v)?;
+        }
+        Ok(())
+    };
     let mut seen = [0u32; 3];
-    for kv in tree.scan_prefix(b"") {
-        let (k, v) = kv.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    each(threads::NAME, &mut |k, v| {
         match &k[..2] {
-            b"a/" => (same::<thread_state::ThreadState>(&v)?, seen[0] += 1).1,
-            b"i/" => (same::<threads::ArticleSummary>(&v)?, seen[1] += 1).1,
-            b"r/" => (same::<Vec<changes::ChangeRecord>>(&v)?, seen[2] += 1).1,
+            b"a/" => (same::<thread_state::ThreadState>(v)?, seen[0] += 1).1,
+            b"i/" => (same::<threads::ArticleSummary>(v)?, seen[1] += 1).1,
+            b"r/" => (same::<Vec<changes::ChangeRecord>>(v)?, seen[2] += 1).1,
             // The merge maps: a folded comment's kept id, a folded
             // article's kept key.
-            b"m/" => same::<EventId>(&v)?,
-            b"k/" => same::<crate::model::ArticleKey>(&v)?,
+            b"m/" => same::<EventId>(v)?,
+            b"k/" => same::<crate::model::ArticleKey>(v)?,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     prop_assert!(seen.iter().all(|n| *n > 0), "every kind of value checked: {:?}", seen);
+    let mut seen = [0u32; 4];
+    each(authors::NAME, &mut |k, v| {
+        match &k[..2] {
+            b"n/" => (same::<authors::AuthorInfo>(v)?, seen[0] += 1).1,
+            b"t/" => (same::<authors::AuthorArticle>(v)?, seen[1] += 1).1,
+            b"k/" => (same::<authors::Titles>(v)?, seen[2] += 1).1,
+            b"o/" => (same::<authors::Order>(v)?, seen[3] += 1).1,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    prop_assert!(seen.iter().all(|n| *n > 0), "every kind of authors value checked: {:?}", seen);
     Ok(())
 }
 
