@@ -56,11 +56,9 @@ fn text(archive: &Archive, clusters: &[Cluster]) -> Result<String> {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = open_archive(cli, OpenMode::MustExist)?;
     crate::cli::catch_up(cli, &archive, "bringing the views up to date")?;
-    let bar = crate::cli::EntriesBar::new(cli, "reading the log");
-    let report = |done, end| bar.report(done, end);
-    let report = find_clusters_reporting(&archive, Some(&report));
-    bar.finish();
-    let report = report?;
+    let report = crate::cli::EntriesBar::run(cli, "reading the log", |progress| {
+        find_clusters_reporting(&archive, progress)
+    })?;
     let appended = if args.apply {
         let n = apply(&mut archive, &report.clusters)?;
         crate::cli::catch_up(cli, &archive, "folding the merges into the views")?;

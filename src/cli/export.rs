@@ -31,19 +31,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 "--json with `export -`: standard output is the export; give a FILE".into(),
             ));
         }
-        let bar = crate::cli::EntriesBar::new(cli, "exporting");
-        let tick = |done, end| bar.report(done, end);
-        let written = portable::export_to(&archive, &mut *out, &args.file, Some(&tick));
-        bar.finish();
+        let written = crate::cli::EntriesBar::run(cli, "exporting", |progress| {
+            portable::export_to(&archive, &mut *out, &args.file, progress)
+        });
         let (_, w) = written?;
         w.flush().map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
     crate::cli::outfile::check_destination(&cli.archive, &args.file)?;
-    let bar = crate::cli::EntriesBar::new(cli, "exporting");
-    let tick = |done, end| bar.report(done, end);
-    let written = portable::export(&archive, &args.file, Some(&tick));
-    bar.finish();
+    let written = crate::cli::EntriesBar::run(cli, "exporting", |progress| {
+        portable::export(&archive, &args.file, progress)
+    });
     let s = written?;
     if args.json {
         let v = json!({

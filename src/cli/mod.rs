@@ -278,11 +278,9 @@ pub fn open_views(cli: &Cli) -> Result<Archive> {
 /// saying `what` on a terminal (a view rebuilt after an upgrade or a
 /// repair takes as long as a replay).
 pub fn catch_up(cli: &Cli, archive: &Archive, what: &str) -> Result<()> {
-    let bar = EntriesBar::new(cli, what);
-    let report = |done, end| bar.report(done, end);
-    let result = crate::views::catch_up_with(archive, &crate::views::builtin(), Some(&report));
-    bar.finish();
-    result
+    EntriesBar::run(cli, what, |progress| {
+        crate::views::catch_up_with(archive, &crate::views::builtin(), progress)
+    })
 }
 
 /// `--at` on the commands that read views.
@@ -340,10 +338,9 @@ pub fn open_views_at(cli: &Cli, at: &AtArg, views: &[&str]) -> Result<Archive> {
     let all = crate::views::builtin();
     let chosen: Vec<&dyn crate::views::Projection> =
         all.iter().map(|v| v.as_ref()).filter(|v| views.contains(&v.name())).collect();
-    let bar = EntriesBar::new(cli, "computing the views for --at");
-    let report = |done, end| bar.report(done, end);
-    let computed = crate::views::compute_at(&archive, &chosen, until, Some(&report))?;
-    bar.finish();
+    let computed = EntriesBar::run(cli, "computing the views for --at", |progress| {
+        crate::views::compute_at(&archive, &chosen, until, progress)
+    })?;
     archive.set_views_at(computed);
     Ok(archive)
 }
@@ -398,6 +395,16 @@ impl EntriesBar {
         });
         bar.set_length(end.0);
         bar.set_position(done.0);
+    }
+
+    /// Runs `f` with a progress callback for a pass over log entries: a bar
+    /// saying `what` on a terminal, cleared when `f` returns.
+    pub fn run<T>(cli: &Cli, what: &str, f: impl FnOnce(crate::views::Progress<'_>) -> T) -> T {
+        let bar = EntriesBar::new(cli, what);
+        let report = |done, end| bar.report(done, end);
+        let out = f(Some(&report));
+        bar.finish();
+        out
     }
 
     /// Clears the bar.

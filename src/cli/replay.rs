@@ -111,11 +111,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
         all.into_iter().filter(|v| args.views.iter().any(|n| n == v.name())).collect()
     };
-    let bar = crate::cli::EntriesBar::new(cli, "replaying the views");
-    let tick = |done, end| bar.report(done, end);
-    let report = views::replay_reporting(&archive, &selected, until, Some(&tick));
-    bar.finish();
-    let report = report?;
+    let report = crate::cli::EntriesBar::run(cli, "replaying the views", |progress| {
+        views::replay_reporting(&archive, &selected, until, progress)
+    })?;
     archive.flush()?;
     if args.json {
         let list: Vec<_> = report
