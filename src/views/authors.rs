@@ -167,8 +167,12 @@ fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
 /// The key of an author's comments under an article, and the author's
 /// info key.
 fn group_keys(article: &ArticleKey, author: &str) -> (Vec<u8>, Vec<u8>) {
-    let folded = fold(author);
-    let key = [timeline_prefix(&folded), article.as_str().as_bytes().to_vec()].concat();
+    folded_group_keys(article, &fold(author))
+}
+
+/// [`group_keys`] of an author's folded name.
+fn folded_group_keys(article: &ArticleKey, folded: &str) -> (Vec<u8>, Vec<u8>) {
+    let key = [timeline_prefix(folded), article.as_str().as_bytes().to_vec()].concat();
     (key, [b"n/".as_slice(), folded.as_bytes()].concat())
 }
 
@@ -288,6 +292,8 @@ struct Intake {
     /// Articles no capture showed before this one: they have no groups
     /// yet, so none is looked up (a first ingest's every lookup would miss).
     new_articles: Vec<crate::model::ArticleKey>,
+    /// Each author name met in this capture, folded once ([`fold`]).
+    folded: std::collections::HashMap<String, String>,
 }
 
 impl Intake {
@@ -296,7 +302,11 @@ impl Intake {
     fn sighting(&mut self, tx: &StateTx<'_>, e: &LogEntry, order: Order, cut: bool) -> Result<()> {
         let Event::Comment(c) = &e.event else { return Ok(()) };
         let Some(author) = &c.author else { return Ok(()) };
-        let (key, info_key) = group_keys(&c.article, author);
+        let folded = match self.folded.get(author) {
+            Some(f) => f,
+            None => self.folded.entry(author.clone()).or_insert_with(|| fold(author)),
+        };
+        let (key, info_key) = folded_group_keys(&c.article, folded);
         let at = match self.groups.iter().position(|(k, _, _)| *k == key) {
             Some(at) => at,
             None => {
