@@ -523,8 +523,9 @@ pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
 mod tests {
     use super::*;
 
-    /// Groups are written through serde and read through bincode's own
-    /// `Decode` ([`timeline`]): the two must read the same bytes.
+    /// Groups are written through bincode's own `Encode` and read through
+    /// its `Decode` ([`timeline`]), older ones were written through serde:
+    /// the native reader must read serde's bytes.
     #[test]
     fn a_group_reads_back_through_native_decode() {
         let id = |b: u8| EventId([b; 32]);

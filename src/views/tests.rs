@@ -349,7 +349,15 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
         }
         Ok(())
     })?;
-    prop_assert!(seen.iter().all(|n| *n > 0), "every kind of authors value checked: {:?}", seen);
+    // Titles and latest orders exist for every article; author groups and
+    // counts only when some comment has an author.
+    let authored =
+        !authors::list_authors(archive).map_err(|e| TestCaseError::fail(e.to_string()))?.is_empty();
+    prop_assert!(
+        seen[2] > 0 && seen[3] > 0 && (!authored || (seen[0] > 0 && seen[1] > 0)),
+        "every kind of authors value checked: {:?}",
+        seen
+    );
     Ok(())
 }
 
