@@ -255,8 +255,12 @@ impl ThreadState {
         // Slots by (posted time, author): the first one of each, as a scan
         // would find it (one lookup per new comment, not a scan: a page of
         // a million comments stays linear). Built at the first comment not
-        // seen before: a re-scrape showing nothing new never needs it.
-        let mut by_time: Option<HashMap<(Timestamp, Option<String>), usize>> = None;
+        // seen before: a re-scrape showing nothing new never needs it. Keyed
+        // by a hash of the author (no name copied per slot), so a hit is
+        // checked, and a collision falls back to a scan.
+        let mut by_time: Option<HashMap<(Timestamp, u64), usize>> = None;
+        let names = foldhash::fast::RandomState::default();
+        let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
         let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
         let mut done = IdSet::with_capacity_and_hasher(seen.comments.len(), Default::default());
         let mut last_pos: Option<usize> = None;
@@ -286,12 +290,16 @@ impl ThreadState {
                         let mut m = HashMap::with_capacity(slots.len() + seen.comments.len());
                         for (i, s) in slots.iter().enumerate() {
                             if let Some(t) = s.posted_at {
-                                m.entry((t, s.author.clone())).or_insert(i);
+                                m.entry((t, name_hash(&s.author))).or_insert(i);
                             }
                         }
                         m
                     });
-                    let existing = c.posted_at.and_then(|t| by_time.get(&(t, c.author.clone())).copied());
+                    let existing = c.posted_at.and_then(|t| match by_time.get(&(t, name_hash(&c.author))) {
+                        Some(&i) if slots[i].author == c.author => Some(i),
+                        Some(_) => slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author),
+                        None => None,
+                    });
                     let version = Version {
                         id: item.id,
                         aliases: Vec::new(),
@@ -315,7 +323,7 @@ impl ThreadState {
                             });
                             let s = self.slots.len() - 1;
                             if let Some(t) = c.posted_at {
-                                by_time.entry((t, c.author.clone())).or_insert(s);
+                                by_time.entry((t, name_hash(&c.author))).or_insert(s);
                             }
                             let at = last_pos.map_or(0, |p| p + 1);
                             self.order.insert(at, s as u32);
