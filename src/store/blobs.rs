@@ -96,7 +96,7 @@ impl BlobDir {
         };
         // A delta under an eighth of the page beats any whole compression
         // of a web page (3-5x); only a larger one is compared with it.
-        let (bytes, is_delta) = match delta {
+        let (mut bytes, is_delta) = match delta {
             Some(d) if d.len() <= raw.len() / 8 => (d, true),
             d => {
                 let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
@@ -109,7 +109,6 @@ impl BlobDir {
         };
         // zstd's output has room for the worst case (more than the page):
         // a group of staged pages would hold several times their size.
-        let mut bytes = bytes;
         bytes.shrink_to_fit();
         self.staged.push((*id, bytes));
         Ok(is_delta)

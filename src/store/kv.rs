@@ -1,8 +1,9 @@
 //! Key-value trees for views: [`KvTree`], with a sled implementation and an
 //! in-memory one. Each view keeps its state in a tree of its own; a write
 //! batch to one tree is atomic ([`KvTree::apply`]), except through
-//! [`Loose`], for trees nobody reads until the run building them ends. [`Scratch`] hands out throwaway trees (an
-//! audit's fresh views), in memory or in a temporary sled database.
+//! [`Loose`], for trees nobody reads until the run building them ends.
+//! [`Scratch`] hands out throwaway trees (an audit's fresh views), in
+//! memory or in a temporary sled database (written key by key).
 
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -82,10 +83,37 @@ impl KvTree for sled::Tree {
 }
 
 /// A tree whose writes go in through [`KvTree::apply_loose`]: for trees
-/// nobody reads before the run that builds them ends.
-pub struct Loose<'a>(pub &'a dyn KvTree);
+/// nobody reads before the run that builds them ends (a replay's new
+/// generation; every [`Scratch`] tree is one).
+pub struct Loose<T>(pub T);
 
-impl KvTree for Loose<'_> {
+impl<T: KvTree + ?Sized> KvTree for &T {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        (**self).apply(writes)
+    }
+
+    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+        (**self).apply_loose(writes)
+    }
+
+    fn sync(&self) -> Result<()> {
+        (**self).sync()
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
+        (**self).scan_prefix(prefix)
+    }
+
+    fn clear(&self) -> Result<()> {
+        (**self).clear()
+    }
+}
+
+impl<T: KvTree> KvTree for Loose<T> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.0.get(key)
     }
@@ -240,7 +268,7 @@ impl Scratch {
             Scratch::Disk(d) => {
                 let db =
                     d.db.as_ref().ok_or_else(|| crate::error::Error::Internal("scratch closed".into()))?;
-                Box::new(super::vlog::SeparatedTree::new(db.open_tree(name)?, d.values.get(name)?))
+                Box::new(Loose(super::vlog::SeparatedTree::new(db.open_tree(name)?, d.values.get(name)?)))
             }
         })
     }

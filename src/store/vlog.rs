@@ -609,6 +609,11 @@ impl KvTree for SeparatedTree {
 mod tests {
     use super::*;
 
+    /// Tree `name` of `db` with its value files in `files`.
+    fn open(db: &sled::Db, files: &ValueFiles, name: &str) -> SeparatedTree {
+        SeparatedTree::new(db.open_tree(name).unwrap(), files.get(name).unwrap())
+    }
+
     #[test]
     fn garbage_is_compacted_across_processes() {
         // Each round a new handle on the files, as each cairn command opens
@@ -618,7 +623,7 @@ mod tests {
         let value = |i: u32, round: u32| -> Vec<u8> { format!("{i}/{round}/").repeat(300).into_bytes() };
         for round in 0..10u32 {
             let files = ValueFiles::new(dir.path().join("views"));
-            let t = SeparatedTree::new(db.open_tree("t").unwrap(), files.get("t").unwrap());
+            let t = open(&db, &files, "t");
             for chunk in 0..4u32 {
                 let writes: Vec<Write> = (chunk * 500..(chunk + 1) * 500)
                     .map(|i| (i.to_be_bytes().to_vec(), Some(value(i, round))))
@@ -636,7 +641,7 @@ mod tests {
             size("b")
         );
         let files = ValueFiles::new(dir.path().join("views"));
-        let t = SeparatedTree::new(db.open_tree("t").unwrap(), files.get("t").unwrap());
+        let t = open(&db, &files, "t");
         assert_eq!(t.get(&7u32.to_be_bytes()).unwrap(), Some(value(7, 9)));
         assert!(!stale(&db.open_tree("t").unwrap(), &files.get("t").unwrap()).unwrap());
     }
@@ -646,7 +651,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
         let files = ValueFiles::new(dir.path().join("views"));
-        let t = SeparatedTree::new(db.open_tree("t").unwrap(), files.get("t").unwrap());
+        let t = open(&db, &files, "t");
         let big = |i: u32, round: u32| -> Vec<u8> { format!("{i}/{round}/").repeat(200).into_bytes() };
         for round in 0..12u32 {
             let writes: Vec<Write> =
@@ -682,8 +687,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
         let files = ValueFiles::new(dir.path().join("views"));
-        let atomic = SeparatedTree::new(db.open_tree("atomic").unwrap(), files.get("atomic").unwrap());
-        let loose = SeparatedTree::new(db.open_tree("loose").unwrap(), files.get("loose").unwrap());
+        let atomic = open(&db, &files, "atomic");
+        let loose = open(&db, &files, "loose");
         let value = |i: u32, round: u32| -> Vec<u8> {
             let v = format!("{i}/{round}/");
             if i.is_multiple_of(3) {
@@ -712,7 +717,7 @@ mod tests {
         // Reopened, as the next command would: the same values.
         drop((atomic, loose));
         let files = ValueFiles::new(dir.path().join("views"));
-        let loose = SeparatedTree::new(db.open_tree("loose").unwrap(), files.get("loose").unwrap());
+        let loose = open(&db, &files, "loose");
         assert_eq!(all(&loose), a);
     }
 }

@@ -506,7 +506,7 @@ pub fn replay_reporting(
     // The new trees are read by no one until the pointers name them: their
     // writes need not be atomic (a crash leaves trees the next catch-up
     // removes), so they skip sled's process-wide batch lock.
-    let loose: Vec<Loose<'_>> = fresh.iter().map(|(_, _, tree)| Loose(tree.as_ref())).collect();
+    let loose: Vec<Loose<&dyn KvTree>> = fresh.iter().map(|(_, _, tree)| Loose(tree.as_ref())).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&loose).map(|(v, tree)| (v.as_ref(), tree as &dyn KvTree)).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
@@ -594,11 +594,9 @@ pub fn compute_at_with(
         .iter()
         .map(|v| Ok((v.name().to_string(), Arc::from(scratch.tree(v.name())?))))
         .collect::<Result<_>>()?;
-    let loose: Vec<Loose<'_>> = trees.iter().map(|(_, t)| Loose(t.as_ref())).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-        views.iter().zip(&loose).map(|(v, t)| (*v, t as &dyn KvTree)).collect();
+        views.iter().zip(&trees).map(|(v, (_, t))| (*v, t.as_ref())).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress)?;
-    drop(loose);
     Ok(ViewsAt { trees, seq, observed_until, scratch })
 }
 
@@ -725,9 +723,8 @@ pub fn audit_with(
             .iter()
             .map(|(v, _, _)| scratch.tree(&format!("{}.{seq}", v.name())))
             .collect::<Result<_>>()?;
-        let loose: Vec<Loose<'_>> = trees.iter().map(|t| Loose(t.as_ref())).collect();
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-            group.iter().zip(&loose).map(|((v, _, _), t)| (*v, t as &dyn KvTree)).collect();
+            group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
         match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {

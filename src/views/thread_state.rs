@@ -237,9 +237,8 @@ impl ThreadState {
             }
         }
         // What readers saw before this capture: every comment not removed,
-        // in the version last shown.
-        // Both indexed by slot (the slots this capture adds have no entry
-        // in `previously`).
+        // in the version last shown, by slot (as `now` is, below; the slots
+        // this capture adds have no entry here).
         let last_complete = self.last_complete();
         let previously: Vec<Option<EventId>> =
             self.slots.iter().map(|s| present_after(last_complete, s).then(|| s.latest())).collect();
