@@ -30,6 +30,9 @@ use std::path::Path;
 
 /// Bump when pages change shape: every page is written again.
 const SITE_VERSION: u32 = 1;
+
+/// Comments per batch of author pages: their timelines are held together.
+const AUTHOR_BATCH: u64 = 200_000;
 const MANIFEST: &str = ".cairn-site";
 
 /// What a run wrote.
@@ -194,19 +197,33 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
         page(format!("c/{}.html", c.id.to_hex()), digest, &mut || Ok(capture_page(c, cap, &canon)))?;
     }
 
-    // Authors: one page each.
-    for info in authors::list_authors(archive)? {
-        let Some((info, entries)) = authors::timeline(archive, &info.display)? else { continue };
-        let digest = digest_of(&(
-            SITE_VERSION,
-            &info.display,
-            entries
-                .iter()
-                .map(|e| (canon.get(&e.article).copied(), e.article.as_str(), &e.versions))
-                .collect::<Vec<_>>(),
-        ))?;
-        let path = format!("u/{}.html", author_slug(&info.display));
-        page(path, digest, &mut || author_page(archive, &info.display, &entries, &canon))?;
+    // Authors: one page each, their timelines read in batches of at most
+    // AUTHOR_BATCH comments (one pass over the authors view's articles per
+    // batch, rather than one read of an article per author under it).
+    let all = authors::list_authors(archive)?;
+    let mut batches: Vec<&[authors::AuthorInfo]> = Vec::new();
+    let (mut start, mut comments) = (0, 0u64);
+    for (i, a) in all.iter().enumerate() {
+        if i > start && comments + a.comments > AUTHOR_BATCH {
+            batches.push(&all[start..i]);
+            (start, comments) = (i, 0);
+        }
+        comments += a.comments;
+    }
+    batches.push(&all[start..]);
+    for batch in batches {
+        for (info, entries) in authors::timelines(archive, batch)? {
+            let digest = digest_of(&(
+                SITE_VERSION,
+                &info.display,
+                entries
+                    .iter()
+                    .map(|e| (canon.get(&e.article).copied(), e.article.as_str(), &e.versions))
+                    .collect::<Vec<_>>(),
+            ))?;
+            let path = format!("u/{}.html", author_slug(&info.display));
+            page(path, digest, &mut || author_page(archive, &info.display, &entries, &canon))?;
+        }
     }
 
     // The index is small and names every article: always written.

@@ -5,11 +5,19 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State: `n/FOLDED` holds an [`AuthorInfo`]; `t/FOLDED\0ARTICLE` an
-//! [`AuthorArticle`], the author's comments under that article (one key
-//! per author and article rather than per comment: sled's cost is per key
-//! written, and commenters often post several times under one article);
-//! `k/KEY` the latest title of each article. [`timeline`] sorts by time.
+//! State (version 8): `g/REF` holds an [`ArticleGroups`], every author's
+//! comments under one article (REF: [`article_ref`], 16 bytes of BLAKE3
+//! of the article's key), each author's encoded on its own so that a
+//! reader decodes only the author it wants; `n/FOLDED` a [`StoredAuthor`],
+//! the author's count and display name and the articles they commented
+//! under, the oldest in sealed chunks of [`CHUNK`] under `c/FOLDED\0N`;
+//! `k/KEY` the latest title of each article and `o/KEY` its latest
+//! observation. So the view keeps a few keys per article and one per
+//! author (and per 256 of their articles), never one per author and
+//! article: sled's cost is per key, and in real comment sections most
+//! authors post once or twice under an article, so a key per author and
+//! article was nearly a key per comment. [`timeline`] reads the author's
+//! articles and sorts by time.
 //!
 //! Versions, display names and titles follow observation order (when the
 //! page showing them was fetched, else recorded; ties by seq), not the
@@ -92,18 +100,70 @@ pub struct TimelineEntry {
     pub aliases: Vec<EventId>,
 }
 
-/// One author's comments under one article, as stored (written and read
-/// through bincode's own `Encode`/`Decode`: the bytes serde writes, ids in
-/// one piece).
+/// Every author's comments under one article, as stored under `g/REF`
+/// (written and read through bincode's own `Encode`/`Decode`: the bytes
+/// serde writes, ids in one piece).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
-pub struct AuthorArticle {
+pub struct ArticleGroups {
     /// The article.
     pub article: ArticleKey,
-    /// The comments, in the order first seen.
-    pub comments: Vec<StoredEntry>,
+    /// Per author, sorted by folded name ([`fold`]): their comments under
+    /// the article, in the order first seen, a `Vec<StoredEntry>` encoded
+    /// on its own ([`decode_group`]).
+    pub groups: Vec<(String, Vec<u8>)>,
 }
 
-/// One comment in an [`AuthorArticle`].
+impl ArticleGroups {
+    /// Where author `folded`'s group is, or would go.
+    fn find(&self, folded: &str) -> std::result::Result<usize, usize> {
+        self.groups.binary_search_by(|(name, _)| name.as_str().cmp(folded))
+    }
+}
+
+/// Decodes one author's group of an [`ArticleGroups`].
+pub fn decode_group(bytes: &[u8]) -> Result<Vec<StoredEntry>> {
+    envelope::decode_native_unsealed(bytes, "author's comments under an article")
+}
+
+/// An author as stored under `n/FOLDED`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
+pub struct StoredAuthor {
+    /// What `cairn authors` lists.
+    pub info: AuthorInfo,
+    /// How many full chunks of the author's articles are sealed under
+    /// `c/FOLDED\0N` (N from 0), each a `Vec<ArticleRef>` of [`CHUNK`].
+    pub sealed: u32,
+    /// The author's other articles, newest last.
+    pub articles: Vec<ArticleRef>,
+}
+
+/// An article as an author's list names it: [`article_ref`].
+pub type ArticleRef = [u8; 16];
+
+/// Articles per sealed chunk of an author's list: an author's key is
+/// rewritten with up to this many in it.
+pub const CHUNK: usize = 256;
+
+/// The first 16 bytes of BLAKE3 of an article's key.
+pub fn article_ref(key: &ArticleKey) -> ArticleRef {
+    let mut r = [0u8; 16];
+    r.copy_from_slice(&blake3::hash(key.as_str().as_bytes()).as_bytes()[..16]);
+    r
+}
+
+fn groups_key(r: &ArticleRef) -> Vec<u8> {
+    [b"g/".as_slice(), r].concat()
+}
+
+fn author_key(folded: &str) -> Vec<u8> {
+    [b"n/".as_slice(), folded.as_bytes()].concat()
+}
+
+fn chunk_key(folded: &str, n: u32) -> Vec<u8> {
+    [b"c/".as_slice(), folded.as_bytes(), b"\0", &n.to_be_bytes()].concat()
+}
+
+/// One comment in an author's group of an [`ArticleGroups`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct StoredEntry {
     /// When it was posted.
@@ -164,22 +224,6 @@ fn sort_key(t: Option<&Timestamp>) -> [u8; 12] {
     k
 }
 
-/// The key of an author's comments under an article, and the author's
-/// info key.
-fn group_keys(article: &ArticleKey, author: &str) -> (Vec<u8>, Vec<u8>) {
-    folded_group_keys(article, &fold(author))
-}
-
-/// [`group_keys`] of an author's folded name.
-fn folded_group_keys(article: &ArticleKey, folded: &str) -> (Vec<u8>, Vec<u8>) {
-    let key = [timeline_prefix(folded), article.as_str().as_bytes().to_vec()].concat();
-    (key, [b"n/".as_slice(), folded.as_bytes()].concat())
-}
-
-fn timeline_prefix(folded: &str) -> Vec<u8> {
-    [b"t/".as_slice(), folded.as_bytes(), b"\0"].concat()
-}
-
 /// The authors projection.
 pub struct AuthorsView;
 
@@ -189,7 +233,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        7
+        8
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -206,17 +250,21 @@ impl Projection for AuthorsView {
             Event::Capture(cap) => take_in_capture(entry, cap, tx),
             Event::Merge(m) if m.kind == MergeKind::Comment => {
                 // A folded comment leaves its timeline entry (dropping the
-                // entry, and the author's count, when no version is left);
-                // the kept comment's entry lists it as an alias.
+                // entry, and the author's count, when no version is left,
+                // and the article from the author's list when none of
+                // their comments is left under it); the kept comment's
+                // entry lists it as an alias.
                 for f in &m.fold {
                     let Some(c) = tx.comment(f)? else { continue };
                     let Some(author) = &c.author else { continue };
-                    let (key, info_key) = group_keys(&c.article, author);
-                    let Some(mut group) = tx.get_packed::<AuthorArticle>(&key)? else { continue };
-                    let Some(at) = group.comments.iter().position(|e| e.versions.contains(f)) else {
-                        continue;
-                    };
-                    let slot = &mut group.comments[at];
+                    let folded = fold(author);
+                    let reference = article_ref(&c.article);
+                    let gkey = groups_key(&reference);
+                    let Some(mut stored) = tx.get_packed::<ArticleGroups>(&gkey)? else { continue };
+                    let Ok(gi) = stored.find(&folded) else { continue };
+                    let mut group = decode_group(&stored.groups[gi].1)?;
+                    let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
+                    let slot = &mut group[at];
                     if let Some(v) = slot.versions.iter().position(|v| v == f) {
                         slot.versions.remove(v);
                         if v < slot.seqs.len() {
@@ -226,30 +274,35 @@ impl Projection for AuthorsView {
                             slot.orders.remove(v);
                         }
                     }
-                    if group.comments[at].versions.is_empty() {
-                        group.comments.remove(at);
-                        if let Some(mut info) = tx.get_packed::<AuthorInfo>(&info_key)? {
-                            info.comments = info.comments.saturating_sub(1);
-                            tx.put_packed(info_key, &info)?;
-                        }
+                    let gone = group[at].versions.is_empty();
+                    if gone {
+                        group.remove(at);
                     } else {
-                        group.comments[at].aliases.push(*f);
+                        group[at].aliases.push(*f);
                     }
-                    if group.comments.is_empty() {
-                        tx.delete(key);
+                    if group.is_empty() {
+                        stored.groups.remove(gi);
                     } else {
-                        tx.put_packed(key, &group)?;
+                        stored.groups[gi].1 = envelope::encode_native_body(&group)?;
+                    }
+                    tx.put_packed(gkey, &stored)?;
+                    if gone {
+                        forget(tx, &folded, group.is_empty().then_some(reference))?;
                     }
                     if let Some(kept) = tx.comment(&m.keep)? {
                         if let Some(kept_author) = &kept.author {
-                            let (kkey, _) = group_keys(&kept.article, kept_author);
-                            if let Some(mut k) = tx.get_packed::<AuthorArticle>(&kkey)? {
-                                let found =
-                                    k.comments.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
-                                if let Some(e) = found {
-                                    if !e.aliases.contains(f) && !e.versions.contains(f) {
-                                        e.aliases.push(*f);
-                                        tx.put_packed(kkey, &k)?;
+                            let kkey = groups_key(&article_ref(&kept.article));
+                            if let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? {
+                                if let Ok(ki) = k.find(&fold(kept_author)) {
+                                    let mut group = decode_group(&k.groups[ki].1)?;
+                                    let found =
+                                        group.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
+                                    if let Some(e) = found {
+                                        if !e.aliases.contains(f) && !e.versions.contains(f) {
+                                            e.aliases.push(*f);
+                                            k.groups[ki].1 = envelope::encode_native_body(&group)?;
+                                            tx.put_packed(kkey, &k)?;
+                                        }
                                     }
                                 }
                             }
@@ -261,6 +314,30 @@ impl Projection for AuthorsView {
             Event::Merge(_) => Ok(()),
         }
     }
+}
+
+/// Takes one comment off author `folded`'s count and, with `article`, that
+/// article off their list (none of their comments is left under it).
+fn forget(tx: &mut StateTx<'_>, folded: &str, article: Option<ArticleRef>) -> Result<()> {
+    let key = author_key(folded);
+    let Some(mut author) = tx.get_packed::<StoredAuthor>(&key)? else { return Ok(()) };
+    author.info.comments = author.info.comments.saturating_sub(1);
+    if let Some(r) = article {
+        if let Some(i) = author.articles.iter().position(|a| *a == r) {
+            author.articles.remove(i);
+        } else {
+            for n in 0..author.sealed {
+                let ckey = chunk_key(folded, n);
+                let Some(mut chunk) = tx.get_packed::<Vec<ArticleRef>>(&ckey)? else { continue };
+                if let Some(i) = chunk.iter().position(|a| *a == r) {
+                    chunk.remove(i);
+                    tx.put_packed(ckey, &chunk)?;
+                    break;
+                }
+            }
+        }
+    }
+    tx.put_packed(key, &author)
 }
 
 /// The stamp of a version seen only cut off (the last item of a partial
@@ -283,44 +360,97 @@ fn cut_key(id: &EventId) -> Vec<u8> {
 /// A capture's effect on groups and authors, gathered before writing.
 #[derive(Default)]
 struct Intake {
-    /// Group key, group, changed.
-    groups: Vec<(Vec<u8>, AuthorArticle, bool)>,
-    /// Author key, display candidate, its order, comments added.
-    authors: Vec<(Vec<u8>, String, Order, u64)>,
+    /// The articles whose groups the capture touches.
+    articles: Vec<ArticleIntake>,
+    /// Per author (folded): display candidate, its order, comments added.
+    authors: Vec<(String, String, Order, u64)>,
+    /// Where each author is in `authors`.
+    author_at: std::collections::HashMap<String, usize>,
     /// Cut markers to set (true) or clear (false).
     cut_markers: Vec<(EventId, bool)>,
     /// Articles no capture showed before this one: they have no groups
     /// yet, so none is looked up (a first ingest's every lookup would miss).
-    new_articles: Vec<crate::model::ArticleKey>,
+    new_articles: Vec<ArticleKey>,
     /// Each author name met in this capture, folded once ([`fold`]).
     folded: std::collections::HashMap<String, String>,
 }
 
+/// One article's groups as a capture changes them.
+struct ArticleIntake {
+    reference: ArticleRef,
+    stored: ArticleGroups,
+    /// The authors the capture touches: their groups, decoded.
+    touched: Vec<Touched>,
+    /// Where each touched author is in `touched`.
+    touched_at: std::collections::HashMap<String, usize>,
+}
+
+/// An author's group under one article, decoded.
+struct Touched {
+    folded: String,
+    comments: Vec<StoredEntry>,
+    /// No comment of theirs was under the article before.
+    new: bool,
+    dirty: bool,
+}
+
 impl Intake {
+    /// The article's groups (in `articles`), read once per capture.
+    fn article(
+        articles: &mut Vec<ArticleIntake>,
+        new_articles: &[ArticleKey],
+        tx: &StateTx<'_>,
+        key: &ArticleKey,
+    ) -> Result<usize> {
+        if let Some(at) = articles.iter().position(|a| a.stored.article == *key) {
+            return Ok(at);
+        }
+        let reference = article_ref(key);
+        let stored = if new_articles.contains(key) { None } else { tx.get_packed(&groups_key(&reference))? };
+        let stored = stored.unwrap_or_else(|| ArticleGroups { article: key.clone(), groups: Vec::new() });
+        if stored.article != *key {
+            return Err(crate::error::Error::Corrupt(format!(
+                "the authors view's groups for {} name another article, {}",
+                key.as_str(),
+                stored.article.as_str()
+            )));
+        }
+        articles.push(ArticleIntake {
+            reference,
+            stored,
+            touched: Vec::new(),
+            touched_at: Default::default(),
+        });
+        Ok(articles.len() - 1)
+    }
+
     /// Takes in one sighting of comment `e`, shown by a capture at `order`
     /// (`cut`: as the possibly cut-off last item of a partial capture).
     fn sighting(&mut self, tx: &StateTx<'_>, e: &LogEntry, order: Order, cut: bool) -> Result<()> {
         let Event::Comment(c) = &e.event else { return Ok(()) };
         let Some(author) = &c.author else { return Ok(()) };
-        let folded = match self.folded.get(author) {
-            Some(f) => f,
-            None => self.folded.entry(author.clone()).or_insert_with(|| fold(author)),
-        };
-        let (key, info_key) = folded_group_keys(&c.article, folded);
-        let at = match self.groups.iter().position(|(k, _, _)| *k == key) {
-            Some(at) => at,
+        if !self.folded.contains_key(author) {
+            self.folded.insert(author.clone(), fold(author));
+        }
+        let folded = &self.folded[author];
+        let a = Intake::article(&mut self.articles, &self.new_articles, tx, &c.article)?;
+        let article = &mut self.articles[a];
+        let t = match article.touched_at.get(folded) {
+            Some(t) => *t,
             None => {
-                let stored = if self.new_articles.contains(&c.article) { None } else { tx.get_packed(&key)? };
-                let group = stored
-                    .unwrap_or_else(|| AuthorArticle { article: c.article.clone(), comments: Vec::new() });
-                self.groups.push((key, group, false));
-                self.groups.len() - 1
+                let (comments, new) = match article.stored.find(folded) {
+                    Ok(i) => (decode_group(&article.stored.groups[i].1)?, false),
+                    Err(_) => (Vec::new(), true),
+                };
+                article.touched.push(Touched { folded: folded.clone(), comments, new, dirty: false });
+                article.touched_at.insert(folded.clone(), article.touched.len() - 1);
+                article.touched.len() - 1
             }
         };
-        let (_, group, dirty) = &mut self.groups[at];
+        let Touched { comments, dirty, .. } = &mut article.touched[t];
         let stamp = if cut { cut_stamp(e.seq) } else { order };
         let mut added = 0;
-        match group.comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
+        match comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
                     // Seen again: stamped by its earliest whole sighting.
@@ -343,7 +473,7 @@ impl Intake {
                 }
             },
             None => {
-                group.comments.push(StoredEntry {
+                comments.push(StoredEntry {
                     posted_at: c.posted_at,
                     versions: vec![e.id],
                     seqs: vec![e.seq],
@@ -359,23 +489,41 @@ impl Intake {
         }
         // The display name is the form of the earliest sighting (ties: the
         // first in page order).
-        match self.authors.iter_mut().find(|(k, _, _, _)| *k == info_key) {
-            Some((_, display, at, n)) => {
+        match self.author_at.get(folded) {
+            Some(i) => {
+                let (_, display, at, n) = &mut self.authors[*i];
                 *n += added;
                 if order < *at {
                     *display = author.clone();
                     *at = order;
                 }
             }
-            None => self.authors.push((info_key, author.clone(), order, added)),
+            None => {
+                self.author_at.insert(folded.clone(), self.authors.len());
+                self.authors.push((folded.clone(), author.clone(), order, added));
+            }
         }
         Ok(())
     }
 
     fn write(self, tx: &mut StateTx<'_>) -> Result<()> {
-        for (key, group, dirty) in self.groups {
-            if dirty {
-                tx.put_packed(key, &group)?;
+        // The articles new to each author, in the order met.
+        let mut new_refs: std::collections::HashMap<String, Vec<ArticleRef>> = Default::default();
+        for mut article in self.articles {
+            let mut changed = false;
+            for t in article.touched.into_iter().filter(|t| t.dirty) {
+                let bytes = envelope::encode_native_body(&t.comments)?;
+                match article.stored.find(&t.folded) {
+                    Ok(i) => article.stored.groups[i].1 = bytes,
+                    Err(i) => article.stored.groups.insert(i, (t.folded.clone(), bytes)),
+                }
+                if t.new {
+                    new_refs.entry(t.folded).or_default().push(article.reference);
+                }
+                changed = true;
+            }
+            if changed {
+                tx.put_packed(groups_key(&article.reference), &article.stored)?;
             }
         }
         for (id, set) in self.cut_markers {
@@ -385,19 +533,31 @@ impl Intake {
                 tx.delete(cut_key(&id));
             }
         }
-        for (info_key, display, at, n) in self.authors {
-            let old = tx.get_packed::<AuthorInfo>(&info_key)?;
-            if n == 0 && old.as_ref().is_none_or(|i| i.display_order <= at) {
+        for (folded, display, at, n) in self.authors {
+            let refs = new_refs.remove(&folded).unwrap_or_default();
+            let key = author_key(&folded);
+            let old = tx.get_packed::<StoredAuthor>(&key)?;
+            if n == 0 && refs.is_empty() && old.as_ref().is_none_or(|a| a.info.display_order <= at) {
                 continue;
             }
-            let mut info =
-                old.unwrap_or(AuthorInfo { display: display.clone(), comments: 0, display_order: at });
-            info.comments += n;
-            if at < info.display_order {
-                info.display = display;
-                info.display_order = at;
+            let mut author = old.unwrap_or(StoredAuthor {
+                info: AuthorInfo { display: display.clone(), comments: 0, display_order: at },
+                sealed: 0,
+                articles: Vec::new(),
+            });
+            author.info.comments += n;
+            if at < author.info.display_order {
+                author.info.display = display;
+                author.info.display_order = at;
             }
-            tx.put_packed(info_key, &info)?;
+            author.articles.extend(refs);
+            while author.articles.len() >= CHUNK {
+                let rest = author.articles.split_off(CHUNK);
+                tx.put_packed(chunk_key(&folded, author.sealed), &author.articles)?;
+                author.sealed += 1;
+                author.articles = rest;
+            }
+            tx.put_packed(key, &author)?;
         }
         Ok(())
     }
@@ -465,7 +625,7 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
     let tree = view_tree(archive, NAME)?;
     let mut all: Vec<AuthorInfo> = tree
         .scan_prefix(b"n/")
-        .map(|kv| kv.and_then(|(_, v)| envelope::decode(&v, "author")))
+        .map(|kv| kv.and_then(|(_, v)| envelope::decode_native::<StoredAuthor>(&v, "author")).map(|a| a.info))
         .collect::<Result<_>>()?;
     all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
     Ok(all)
@@ -475,29 +635,55 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
 pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
-    let Some(info) = tree.get(&[b"n/".as_slice(), folded.as_bytes()].concat())? else { return Ok(None) };
-    let info: AuthorInfo = envelope::decode(&info, "author")?;
-    let mut entries: Vec<([u8; 12], TimelineEntry)> = Vec::new();
-    for kv in tree.scan_prefix(&timeline_prefix(&folded)) {
-        let (_, v) = kv?;
-        let group: AuthorArticle = envelope::decode_native(&v, "author's comments under an article")?;
-        for e in group.comments {
-            entries.push((
-                sort_key(e.posted_at.as_ref()),
-                TimelineEntry {
-                    article: group.article.clone(),
-                    posted_at: e.posted_at,
-                    versions: e.versions,
-                    seqs: e.seqs,
-                    aliases: e.aliases,
-                },
-            ));
-        }
+    let Some(author) = tree.get(&author_key(&folded))? else { return Ok(None) };
+    let author: StoredAuthor = envelope::decode_native(&author, "author")?;
+    let missing = |what: String| {
+        crate::error::Error::Corrupt(format!("the authors view of {name:?}: {what} is missing"))
+    };
+    let mut articles: Vec<ArticleRef> = Vec::new();
+    for n in 0..author.sealed {
+        let chunk =
+            tree.get(&chunk_key(&folded, n))?.ok_or_else(|| missing(format!("article list chunk {n}")))?;
+        articles.extend(envelope::decode_native::<Vec<ArticleRef>>(&chunk, "author's articles")?);
     }
-    // Sorted by instant, then article, then posted time as written (or the
-    // id when there is none): the last only within a run of equal instant
-    // and article (undated comments under one article), computed once per
-    // comment there.
+    articles.extend_from_slice(&author.articles);
+    let mut entries: Vec<([u8; 12], TimelineEntry)> = Vec::new();
+    for r in &articles {
+        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        let bytes = tree.get(&groups_key(r))?.ok_or_else(|| missing(format!("article {hex}")))?;
+        let stored: ArticleGroups = envelope::decode_native(&bytes, "authors' comments under an article")?;
+        let Ok(i) = stored.find(&folded) else {
+            return Err(missing(format!("their group under {}", stored.article.as_str())));
+        };
+        entries.extend(timeline_entries(&stored.article, decode_group(&stored.groups[i].1)?));
+    }
+    Ok(Some((author.info, sorted(entries))))
+}
+
+/// A group's comments as timeline entries, each with its sort key.
+fn timeline_entries(
+    article: &ArticleKey,
+    group: Vec<StoredEntry>,
+) -> impl Iterator<Item = ([u8; 12], TimelineEntry)> + '_ {
+    group.into_iter().map(move |e| {
+        (
+            sort_key(e.posted_at.as_ref()),
+            TimelineEntry {
+                article: article.clone(),
+                posted_at: e.posted_at,
+                versions: e.versions,
+                seqs: e.seqs,
+                aliases: e.aliases,
+            },
+        )
+    })
+}
+
+/// Sorted by instant, then article, then posted time as written (or the id
+/// when there is none): the last only within a run of equal instant and
+/// article (undated comments under one article), computed once per comment
+/// there.
+fn sorted(mut entries: Vec<([u8; 12], TimelineEntry)>) -> Vec<TimelineEntry> {
     entries.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.article.cmp(&b.article)));
     for run in entries.chunk_by_mut(|(ka, a), (kb, b)| ka == kb && a.article == b.article) {
         if run.len() > 1 {
@@ -507,7 +693,29 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
             });
         }
     }
-    Ok(Some((info, entries.into_iter().map(|(_, e)| e).collect())))
+    entries.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The timelines of several authors (as [`list_authors`] gives them), from
+/// one pass over every article's groups: where [`timeline`] for each would
+/// read an article once per author under it, so that an article of many
+/// commenters would be read as many times. `cairn site` takes its authors
+/// in batches of a bounded number of comments.
+pub fn timelines(archive: &Archive, authors: &[AuthorInfo]) -> Result<Vec<(AuthorInfo, Vec<TimelineEntry>)>> {
+    let tree = view_tree(archive, NAME)?;
+    let at: std::collections::HashMap<String, usize> =
+        authors.iter().enumerate().map(|(i, a)| (fold(&a.display), i)).collect();
+    let mut entries: Vec<Vec<([u8; 12], TimelineEntry)>> = authors.iter().map(|_| Vec::new()).collect();
+    for kv in tree.scan_prefix(b"g/") {
+        let (_, bytes) = kv?;
+        let stored: ArticleGroups = envelope::decode_native(&bytes, "authors' comments under an article")?;
+        for (name, group) in &stored.groups {
+            if let Some(i) = at.get(name) {
+                entries[*i].extend(timeline_entries(&stored.article, decode_group(group)?));
+            }
+        }
+    }
+    Ok(authors.iter().cloned().zip(entries.into_iter().map(sorted)).collect())
 }
 
 /// The latest title of an article, as this view knows it.
@@ -548,25 +756,38 @@ mod tests {
             orders: vec![],
             aliases: vec![],
         });
-        let group = AuthorArticle { article: ArticleKey("https://example.com/a".into()), comments };
-        assert!(group.comments[..3].iter().all(|c| c.posted_at.is_some()));
+        assert!(comments[..3].iter().all(|c| c.posted_at.is_some()));
+        let article = ArticleKey("https://example.com/a".into());
+        let native = |c: &Vec<StoredEntry>| envelope::encode_native_body(c).unwrap();
+        let serde =
+            |c: &Vec<StoredEntry>| bincode::serde::encode_to_vec(c, bincode::config::standard()).unwrap();
         // One stored as is, one large enough to be compressed.
-        let big = AuthorArticle {
-            article: group.article.clone(),
-            comments: (0..20).flat_map(|_| group.comments.clone()).collect(),
+        let many: Vec<StoredEntry> = (0..20).flat_map(|_| comments.clone()).collect();
+        let group = ArticleGroups { article: article.clone(), groups: vec![("a".into(), native(&comments))] };
+        let big = ArticleGroups {
+            article,
+            groups: vec![("a".into(), native(&comments)), ("b c".into(), native(&many))],
         };
         assert!(envelope::encode_body(&group).unwrap().len() < 512);
         assert!(envelope::encode(&big).unwrap().len() < envelope::encode_body(&big).unwrap().len());
         for value in [&group, &big] {
             let bytes = envelope::encode(value).unwrap();
-            assert_eq!(&envelope::decode_native::<AuthorArticle>(&bytes, "g").unwrap(), value);
-            assert_eq!(&envelope::decode::<AuthorArticle>(&bytes, "g").unwrap(), value);
+            assert_eq!(&envelope::decode_native::<ArticleGroups>(&bytes, "g").unwrap(), value);
+            assert_eq!(&envelope::decode::<ArticleGroups>(&bytes, "g").unwrap(), value);
         }
+        // Each author's group: the bytes serde writes, read back by both.
+        for c in [&comments, &many] {
+            assert_eq!(native(c), serde(c));
+            assert_eq!(&decode_group(&serde(c)).unwrap(), c);
+        }
+        let mut cut = native(&comments);
+        cut.truncate(cut.len() - 1);
+        assert!(decode_group(&cut).is_err());
         // A damaged body is an error from both readers.
         let mut raw = bincode::serde::encode_to_vec(&group, bincode::config::standard()).unwrap();
         raw.truncate(raw.len() - 1);
         let sealed = envelope::seal_raw(&raw);
-        assert!(envelope::decode_native::<AuthorArticle>(&sealed, "g").is_err());
-        assert!(envelope::decode::<AuthorArticle>(&sealed, "g").is_err());
+        assert!(envelope::decode_native::<ArticleGroups>(&sealed, "g").is_err());
+        assert!(envelope::decode::<ArticleGroups>(&sealed, "g").is_err());
     }
 }
