@@ -274,10 +274,22 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
     let missing: Vec<(usize, bool)> =
         (0..n).filter(|i| !indexed[*i] || !bucketed[*i]).map(|i| (i, indexed[i])).take(10_000).collect();
     if !missing.is_empty() {
-        // The ids of the missing seqs only (one pass over `seen`).
+        // The ids of the missing seqs, read back from the log (`seen` keeps
+        // hashes of ids, not ids): one more pass over it, only when the
+        // index misses entries. A seq no segment holds (a gap, a segment
+        // that does not decode: the log's own checks name those) is left out.
         let wanted: HashSet<Seq> = missing.iter().map(|(i, _)| Seq(*i as u64 + 1)).collect();
-        let by_seq: HashMap<Seq, EventId> =
-            seen.iter().filter(|(_, (s, _, _))| wanted.contains(s)).map(|(id, (s, _, _))| (s, id)).collect();
+        let mut by_seq: HashMap<Seq, EventId> = HashMap::new();
+        for segment in store.scan_segments() {
+            let (_, decoded) = segment?;
+            let Ok(entries) = decoded else { continue };
+            // A repeated id's later copies are not indexed, rightly (the
+            // duplicate check names them): only an id's earliest seq counts.
+            let earliest = |e: &&crate::model::LogEntry| seen.get(&e.id).is_some_and(|(s, _, _)| s == e.seq);
+            by_seq.extend(
+                entries.iter().filter(|e| wanted.contains(&e.seq)).filter(earliest).map(|e| (e.seq, e.id)),
+            );
+        }
         for (i, in_runs) in missing {
             let seq = Seq(i as u64 + 1);
             let Some(id) = by_seq.get(&seq) else { continue };

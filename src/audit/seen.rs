@@ -1,12 +1,21 @@
 //! The set of every id `verify` has read, with what the later checks need
 //! of each (its earliest seq, its kind, its bucket's fingerprint): the
-//! largest structure verify holds, so it is packed. One slot is 48 bytes
-//! (the id, the seq with the kind in its top byte, the fingerprint) in an
-//! open-addressed table with linear probing at most 3/4 full, sized from
-//! the head up front: about 64 bytes per id, where a `HashMap` of the same
-//! values took about 120 (its buckets are a power of two at most 7/8 full,
-//! and a tuple value is padded). Slots are found by a keyed hash of the id,
-//! so a damaged log of ids chosen to collide cannot make probing slow.
+//! largest structure verify holds, so it is packed. An id is kept as 96
+//! bits of two keyed hashes (SipHash, with keys drawn at random for each
+//! audit) rather than its 32 bytes: two different ids of one log are taken
+//! for one with a chance of about n^2 / 2^97 (2^-57 for a million ids,
+//! 2^-37 for a billion), and a log cannot be made to collide on purpose
+//! without the keys, which never leave the process. The bucket's
+//! fingerprint ([`crate::store::buckets::Fingerprints`]) is 32 bits, also
+//! keyed. One slot is 24 bytes (the first hash, then 32 bits of the
+//! second beside the fingerprint, then the seq with the kind in its top
+//! byte) in an open-addressed table with linear probing at most 3/4 full,
+//! sized from the head up front: 32 bytes per id, where the ids themselves
+//! took 64 and a `HashMap` of them about 120 (its buckets are a power of
+//! two at most 7/8 full, and a tuple value is padded). Slots are found by
+//! the keyed hash, so a damaged log of ids chosen to collide cannot make
+//! probing slow. What an id's slot does not keep (the id) is read back
+//! from the log by seq where a finding needs it.
 
 use super::scan::Seen;
 use crate::model::{EventId, EventKind, Seq};
@@ -17,32 +26,20 @@ const LOAD: (usize, usize) = (3, 4);
 /// Seqs must fit below the kind byte.
 const SEQ_BITS: u32 = 56;
 
-/// One slot: the id's four words, then the seq with the kind (1..=4) in its
-/// top byte (zero: an empty slot), then the bucket fingerprint. Plain
-/// words, so a table of zeros is allocated zeroed: the pages of a table
-/// sized for a head that overstates the log are never touched.
-type Slot = [u64; 6];
-const TAGGED: usize = 4;
-const BUCKET: usize = 5;
-
-fn words(id: &EventId) -> [u64; 4] {
-    let b = id.as_bytes();
-    std::array::from_fn(|i| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])))
-}
-
-fn id_of(s: &Slot) -> EventId {
-    let mut b = [0u8; 32];
-    for i in 0..4 {
-        b[i * 8..i * 8 + 8].copy_from_slice(&s[i].to_ne_bytes());
-    }
-    EventId(b)
-}
+/// One slot: the id's first hash; 32 bits of its second hash, then the
+/// bucket fingerprint's 32 bits; the seq with the kind (1..=4) in its top
+/// byte (zero: an empty slot). Plain words, so a table of zeros is
+/// allocated zeroed: the pages of a table sized for a head that overstates
+/// the log are never touched.
+type Slot = [u64; 3];
+const CHECK: usize = 1;
+const TAGGED: usize = 2;
 
 /// Every id read, each once.
 pub(super) struct SeenIds {
     slots: Vec<Slot>,
     len: usize,
-    keys: std::collections::hash_map::RandomState,
+    keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
 }
 
 fn tag(kind: EventKind) -> u64 {
@@ -54,35 +51,40 @@ fn tag(kind: EventKind) -> u64 {
     }
 }
 
-fn untag(tagged: u64) -> Seen {
+fn untag(tagged: u64) -> (Seq, EventKind) {
     let kind = match tagged >> SEQ_BITS {
         1 => EventKind::Article,
         2 => EventKind::Comment,
         3 => EventKind::Capture,
         _ => EventKind::Merge,
     };
-    (Seq(tagged & ((1 << SEQ_BITS) - 1)), kind, 0)
+    (Seq(tagged & ((1 << SEQ_BITS) - 1)), kind)
 }
 
 impl SeenIds {
     /// Room for `ids` ids without growing.
     pub fn with_capacity(ids: usize) -> SeenIds {
         let slots = (ids.saturating_add(1).saturating_mul(LOAD.1).div_ceil(LOAD.0)).max(16);
-        SeenIds { slots: vec![[0; 6]; slots], len: 0, keys: Default::default() }
+        SeenIds { slots: vec![[0; 3]; slots], len: 0, keys: Default::default() }
     }
 
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// The slot holding `id`, or the empty one where it would go.
-    fn find(&self, id: &EventId) -> usize {
+    /// The id's two keyed hashes: the first whole, the top 32 bits of the
+    /// second.
+    fn hashes(&self, id: &EventId) -> (u64, u64) {
+        (self.keys.0.hash_one(id.as_bytes()), self.keys.1.hash_one(id.as_bytes()) >> 32)
+    }
+
+    /// The slot holding the id of `hashes`, or the empty one where it would go.
+    fn find(&self, (first, second): (u64, u64)) -> usize {
         let n = self.slots.len();
-        let mut i = (self.keys.hash_one(id.as_bytes()) % n as u64) as usize;
-        let want = words(id);
+        let mut i = (first % n as u64) as usize;
         loop {
             let s = &self.slots[i];
-            if s[TAGGED] == 0 || s[..4] == want {
+            if s[TAGGED] == 0 || (s[0] == first && s[CHECK] >> 32 == second) {
                 return i;
             }
             i = if i + 1 == n { 0 } else { i + 1 };
@@ -91,16 +93,18 @@ impl SeenIds {
 
     /// What is known of `id`.
     pub fn get(&self, id: &EventId) -> Option<Seen> {
-        let s = &self.slots[self.find(id)];
+        let s = &self.slots[self.find(self.hashes(id))];
         (s[TAGGED] != 0).then(|| {
-            let (seq, kind, _) = untag(s[TAGGED]);
-            (seq, kind, s[BUCKET])
+            let (seq, kind) = untag(s[TAGGED]);
+            (seq, kind, s[CHECK] & 0xffff_ffff)
         })
     }
 
     /// Records `id` unless it is already known; returns what was known. A
     /// seq too large to pack is recorded as the largest that fits (the seq
-    /// check reports it; an archive never reaches 2^56 events).
+    /// check reports it; an archive never reaches 2^56 events). The bucket
+    /// fingerprint is kept to its low 32 bits (all that
+    /// [`crate::store::buckets::Fingerprints`] gives).
     pub fn first(&mut self, id: EventId, (seq, kind, bucket): Seen) -> Option<Seen> {
         if let Some(known) = self.get(&id) {
             return Some(known);
@@ -108,30 +112,22 @@ impl SeenIds {
         if (self.len + 1) * LOAD.1 > self.slots.len() * LOAD.0 {
             self.grow();
         }
-        let i = self.find(&id);
+        let (first, second) = self.hashes(&id);
+        let i = self.find((first, second));
         let seq = seq.0.min((1 << SEQ_BITS) - 1);
-        let w = words(&id);
-        self.slots[i] = [w[0], w[1], w[2], w[3], tag(kind) << SEQ_BITS | seq, bucket];
+        self.slots[i] = [first, second << 32 | (bucket & 0xffff_ffff), tag(kind) << SEQ_BITS | seq];
         self.len += 1;
         None
     }
 
     /// Doubles the table (only when the head understated the log).
     fn grow(&mut self) {
-        let doubled = vec![[0; 6]; self.slots.len() * 2];
+        let doubled = vec![[0; 3]; self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         for s in old.into_iter().filter(|s| s[TAGGED] != 0) {
-            let i = self.find(&id_of(&s));
+            let i = self.find((s[0], s[CHECK] >> 32));
             self.slots[i] = s;
         }
-    }
-
-    /// Every id with what is known of it, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (EventId, Seen)> + '_ {
-        self.slots.iter().filter(|s| s[TAGGED] != 0).map(|s| {
-            let (seq, kind, _) = untag(s[TAGGED]);
-            (id_of(s), (seq, kind, s[BUCKET]))
-        })
     }
 }
 
@@ -150,7 +146,8 @@ mod tests {
             // Every third id repeats an earlier one.
             let n = if i % 3 == 2 { i / 2 } else { i };
             let id = EventId(*blake3::hash(&n.to_le_bytes()).as_bytes());
-            let seen = (Seq(i + 1), kinds[(n % 4) as usize], n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let seen =
+                (Seq(i + 1), kinds[(n % 4) as usize], n.wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff);
             let want = reference.get(&id).copied();
             assert_eq!(t.first(id, seen), want);
             reference.entry(id).or_insert(seen);
@@ -159,11 +156,6 @@ mod tests {
         for (id, seen) in &reference {
             assert_eq!(t.get(id), Some(*seen));
         }
-        let mut listed: Vec<_> = t.iter().collect();
-        listed.sort_by_key(|(_, (s, _, _))| *s);
-        let mut expected: Vec<_> = reference.into_iter().collect();
-        expected.sort_by_key(|(_, (s, _, _))| *s);
-        assert_eq!(listed, expected);
         assert_eq!(t.get(&EventId([7; 32])), None);
     }
 

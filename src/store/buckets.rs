@@ -78,7 +78,7 @@ pub fn bucket_of(event: &Event) -> [u8; 32] {
     }
 }
 
-/// Bucket keys hashed to 8 bytes with a key drawn at random for each use
+/// Bucket keys hashed to 32 bits with a key drawn at random for each use
 /// (an audit, an import): an event filed under a bucket that is not its own
 /// cannot be made to pass by choosing a key that shares a prefix with the
 /// right one.
@@ -91,9 +91,9 @@ impl Fingerprints {
         Fingerprints(std::collections::hash_map::RandomState::new())
     }
 
-    /// The fingerprint of `bucket`.
+    /// The fingerprint of `bucket` (32 bits: verify keeps one per id).
     pub fn of(&self, bucket: &[u8; 32]) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.0, bucket)
+        std::hash::BuildHasher::hash_one(&self.0, bucket) & 0xffff_ffff
     }
 }
 

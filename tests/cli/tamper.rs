@@ -262,6 +262,53 @@ fn an_id_missing_from_its_articles_set_is_caught() {
     env.ok(&["--wait", "20", "verify"]);
 }
 
+/// An id moved into another article's id set (at its right seq): the
+/// duplicate check would look for copies of it in the wrong set. verify
+/// names both sides (kept as a 32-bit keyed fingerprint of the bucket).
+#[test]
+fn an_id_filed_under_another_article_is_caught() {
+    let env = base_archive();
+    let id = nth_id(&env, 20);
+    {
+        let db = db(&env.archive);
+        let log = db.open_tree("log").unwrap();
+        let sets: Vec<(sled::IVec, Vec<u8>)> =
+            log.scan_prefix(b"d").map(|kv| kv.unwrap()).map(|(k, v)| (k, v.to_vec())).collect();
+        let entries = |v: &[u8]| (1..v.len()).step_by(40).collect::<Vec<usize>>();
+        let own =
+            sets.iter().position(|(_, v)| entries(v).iter().any(|at| &v[*at..*at + 32] == id.as_bytes()));
+        let own = own.expect("the id is in its article's set");
+        let other = sets.iter().position(|(_, v)| v.len() > 41 && v[0] == 1).filter(|o| *o != own);
+        let other = other.unwrap_or_else(|| (0..sets.len()).find(|o| *o != own).unwrap());
+        let (k, mut v) = sets[own].clone();
+        let at = entries(&v).into_iter().find(|at| &v[*at..*at + 32] == id.as_bytes()).unwrap();
+        let entry: Vec<u8> = v.drain(at..at + 40).collect();
+        log.insert(k, v).unwrap();
+        // Into the other set, in id order.
+        let (k, mut v) = sets[other].clone();
+        let to = entries(&v).into_iter().find(|at| v[*at..*at + 32] > entry[..32]).unwrap_or(v.len());
+        v.splice(to..to, entry);
+        log.insert(k, v).unwrap();
+        db.flush().unwrap();
+    }
+    let f = verify_findings(&env);
+    assert!(
+        f.iter().any(|x| x["check"] == "index-stale"
+            && x["seq"] == 20
+            && x["message"].as_str().unwrap().contains("belongs to another article's")),
+        "{f:#?}"
+    );
+    assert!(
+        f.iter().any(|x| x["check"] == "index"
+            && x["seq"] == 20
+            && x["id"] == id.to_hex()
+            && x["message"].as_str().unwrap().contains("article's id set")),
+        "{f:#?}"
+    );
+    env.ok(&["--wait", "20", "repair"]);
+    env.ok(&["--wait", "20", "verify"]);
+}
+
 #[test]
 fn a_tampered_view_is_caught() {
     let env = base_archive();
