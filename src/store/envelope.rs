@@ -61,13 +61,17 @@ thread_local! {
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// zstd level 1 with a context reused per thread (creating one per value
-/// showed in profiles).
+/// zstd's fast mode, level -1 (on the 100k bench: replay 0.92x the time of
+/// level 1, the log 0.5% larger), with a context reused per thread
+/// (creating one per value showed in profiles). The level only decides how
+/// small the stored bytes are: nothing hashes them.
+const LEVEL: i32 = -1;
+
 fn compress(body: &[u8]) -> Option<Vec<u8>> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = zstd::bulk::Compressor::new(1).ok();
+            *c = zstd::bulk::Compressor::new(LEVEL).ok();
         }
         c.as_mut()?.compress(body).ok()
     })
