@@ -39,7 +39,9 @@ use crate::store::blobs::BlobDir;
 use crate::store::buckets;
 use crate::store::envelope;
 use crate::store::idruns::{self, IdRuns, IdSeq};
+use crate::store::kv::Write;
 use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
+use crate::store::vlog::{SeparatedTree, ValueFiles};
 use crate::store::BlobStore;
 use crate::store::IndexStore;
 use crate::store::LogStore;
@@ -96,7 +98,15 @@ const INDEX_LAYOUT_KEY: &[u8] = b"mindex";
 /// rebuilt by the next catch-up.
 const VIEW_LAYOUT_KEY: &[u8] = b"mviews";
 const VIEW_LAYOUT: &[u8] = b"2";
-const INDEX_LAYOUT: &[u8] = b"2";
+/// `3`: the articles' id sets in the `sets` tree, their values in
+/// `sets/ids.{a,b}.vlog`; `2` kept them in the `log` tree (moved on open).
+const INDEX_LAYOUT: &[u8] = b"3";
+const SETS_IN_LOG_LAYOUT: &[u8] = b"2";
+/// The sled tree of the articles' id sets (`d` and `e` keys), whose values
+/// live in value files (`sets/ids.a.vlog`, `sets/ids.b.vlog`).
+const SETS_TREE: &str = "sets";
+/// The name of the id sets' value files in `sets/`.
+const SET_FILES: &str = "ids";
 const PARSED: u8 = b'p';
 const PAGE_BASE: u8 = b'b';
 const BLOB: u8 = b'c';
@@ -133,16 +143,24 @@ fn damaged_bucket(why: String) -> Error {
 }
 
 /// How `bucket` is stored: whole (none when it has no value yet) or split.
-fn read_bucket(tree: &sled::Tree, bucket: &[u8; 32]) -> Result<buckets::Stored> {
-    match tree.get(bucket_key(bucket))? {
+/// A value file that does not give a set back is a damaged index.
+fn set_value(sets: &SeparatedTree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    sets.get(key).map_err(|e| match e {
+        Error::Corrupt(why) => damaged_bucket(why),
+        e => e,
+    })
+}
+
+fn read_bucket(sets: &SeparatedTree, bucket: &[u8; 32]) -> Result<buckets::Stored> {
+    match set_value(sets, &bucket_key(bucket))? {
         None => Ok(buckets::Stored::Whole(Vec::new())),
         Some(v) => buckets::decode_value(&v).map_err(damaged_bucket),
     }
 }
 
 /// The part of split `bucket` for ids starting with `first`.
-fn read_part(tree: &sled::Tree, bucket: &[u8; 32], first: u8) -> Result<Vec<IdSeq>> {
-    match tree.get(part_key(bucket, first))? {
+fn read_part(sets: &SeparatedTree, bucket: &[u8; 32], first: u8) -> Result<Vec<IdSeq>> {
+    match set_value(sets, &part_key(bucket, first))? {
         None => Ok(Vec::new()),
         Some(v) => buckets::decode_part(&v, first).map_err(damaged_bucket),
     }
@@ -150,8 +168,8 @@ fn read_part(tree: &sled::Tree, bucket: &[u8; 32], first: u8) -> Result<Vec<IdSe
 
 /// The stored entries of `bucket` that could be `ids` (all of a whole
 /// bucket; the parts of a split one that `ids` start with), sorted by id.
-fn read_bucket_for(tree: &sled::Tree, bucket: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
-    match read_bucket(tree, bucket)? {
+fn read_bucket_for(sets: &SeparatedTree, bucket: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
+    match read_bucket(sets, bucket)? {
         buckets::Stored::Whole(entries) => Ok(entries),
         buckets::Stored::Split => {
             let mut firsts: Vec<u8> = ids.iter().map(|id| id.as_bytes()[0]).collect();
@@ -159,7 +177,7 @@ fn read_bucket_for(tree: &sled::Tree, bucket: &[u8; 32], ids: &[EventId]) -> Res
             firsts.dedup();
             let mut out = Vec::new();
             for first in firsts {
-                out.extend(read_part(tree, bucket, first)?);
+                out.extend(read_part(sets, bucket, first)?);
             }
             Ok(out)
         }
@@ -168,7 +186,7 @@ fn read_bucket_for(tree: &sled::Tree, bucket: &[u8; 32], ids: &[EventId]) -> Res
 
 /// Every entry of `bucket`, whole or from its parts, or why not.
 fn read_bucket_all(
-    tree: &sled::Tree,
+    sets: &SeparatedTree,
     bucket: &[u8; 32],
     value: &[u8],
 ) -> std::result::Result<Vec<IdSeq>, String> {
@@ -177,8 +195,9 @@ fn read_bucket_all(
         buckets::Stored::Split => {
             let mut out = Vec::new();
             let prefix = [&[PART][..], &bucket[..]].concat();
-            for kv in tree.scan_prefix(prefix) {
+            for kv in sets.scan_each(&prefix) {
                 let (k, v) = kv.map_err(|e| e.to_string())?;
+                let v = v.map_err(|e| e.to_string())?;
                 let first = *k.get(33).ok_or_else(|| format!("a part key of {} bytes", k.len()))?;
                 if k.len() != 34 {
                     return Err(format!("a part key of {} bytes", k.len()));
@@ -212,21 +231,25 @@ impl BucketWrites {
         }
     }
 
-    /// Merges every bucket's new entries with the stored ones into `batch`.
-    fn drain_into(&mut self, tree: &sled::Tree, batch: &mut sled::Batch) -> Result<()> {
+    /// Merges every bucket's new entries with the stored ones into `writes`
+    /// (for the `sets` tree).
+    fn drain_into(&mut self, sets: &SeparatedTree, writes: &mut Vec<Write>) -> Result<()> {
         self.added = 0;
         for (b, new) in self.pending.drain() {
-            match read_bucket(tree, &b)? {
+            match read_bucket(sets, &b)? {
                 buckets::Stored::Whole(mut cur) => {
                     buckets::insert(&mut cur, new);
                     if cur.len() <= buckets::SPLIT_AT {
-                        batch.insert(&bucket_key(&b)[..], buckets::encode(&cur));
+                        writes.push((bucket_key(&b).to_vec(), Some(buckets::encode(&cur))));
                         continue;
                     }
                     // Split: the parts are new (a whole bucket has none).
-                    batch.insert(&bucket_key(&b)[..], buckets::split_marker());
+                    writes.push((bucket_key(&b).to_vec(), Some(buckets::split_marker())));
                     for part in cur.chunk_by(|x, y| x.0.as_bytes()[0] == y.0.as_bytes()[0]) {
-                        batch.insert(&part_key(&b, part[0].0.as_bytes()[0])[..], buckets::encode(part));
+                        writes.push((
+                            part_key(&b, part[0].0.as_bytes()[0]).to_vec(),
+                            Some(buckets::encode(part)),
+                        ));
                     }
                 }
                 buckets::Stored::Split => {
@@ -235,9 +258,9 @@ impl BucketWrites {
                         by_first.entry(e.0.as_bytes()[0]).or_default().push(e);
                     }
                     for (first, entries) in by_first {
-                        let mut cur = read_part(tree, &b, first)?;
+                        let mut cur = read_part(sets, &b, first)?;
                         buckets::insert(&mut cur, entries);
-                        batch.insert(&part_key(&b, first)[..], buckets::encode(&cur));
+                        writes.push((part_key(&b, first).to_vec(), Some(buckets::encode(&cur))));
                     }
                 }
             }
@@ -503,6 +526,8 @@ impl SledStore {
             }
         };
         let runs = Arc::new(RwLock::new(IdRuns::open(&root.join("index"), true)?));
+        let sets =
+            SeparatedTree::new(db.open_tree(SETS_TREE)?, ValueFiles::new(root.join("sets")).get(SET_FILES)?);
         let mut store = SledStore {
             root: root.to_path_buf(),
             db: db.clone(),
@@ -515,6 +540,7 @@ impl SledStore {
                 segments: RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG),
                 runs,
                 values: crate::store::vlog::ValueFiles::new(root.join("views")),
+                sets,
             },
             layout_problem: None,
             pending_bases: Vec::new(),
@@ -528,6 +554,20 @@ impl SledStore {
         };
         if rebuild {
             store.runs_mut().clear()?;
+            store.reader.sets.clear()?;
+        } else if store.tree.get(INDEX_LAYOUT_KEY)?.is_some_and(|v| v == SETS_IN_LOG_LAYOUT) {
+            // Before anything reads or adds to the sets.
+            store.move_sets_out_of_the_log_tree()?;
+        } else if store.reader.sets.is_stale()? {
+            // The id sets point into value files they no longer match (a
+            // `db/` restored from a backup, value files lost or replaced):
+            // they are derived, so they are rebuilt from the log.
+            tracing::warn!(
+                "{}: the articles' id sets no longer match their value files (sets/ids.*.vlog); rebuilding them from the log",
+                root.display()
+            );
+            store.reader.sets.clear()?;
+            store.tree.remove(INDEX_LAYOUT_KEY)?;
         }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
@@ -797,17 +837,17 @@ impl SledStore {
             tracing::info!("{}: converting the index to per-article id sets", self.root.display());
             let converted = (|| -> Result<()> {
                 let mut writes = BucketWrites::default();
-                let mut batch = sled::Batch::default();
+                let mut sets = Vec::new();
                 for e in self.entries_from(Seq(1))? {
                     let e = e?;
                     writes.add([(buckets::bucket_of(&e.event), e.id, e.seq)]);
                     if writes.added >= 262_144 {
-                        writes.drain_into(&self.tree, &mut batch)?;
-                        self.tree.apply_batch(std::mem::take(&mut batch))?;
+                        writes.drain_into(&self.reader.sets, &mut sets)?;
+                        self.reader.sets.apply(std::mem::take(&mut sets))?;
                     }
                 }
-                writes.drain_into(&self.tree, &mut batch)?;
-                self.tree.apply_batch(batch)?;
+                writes.drain_into(&self.reader.sets, &mut sets)?;
+                self.reader.sets.apply(sets)?;
                 let mut batch = sled::Batch::default();
                 let mut n = 0;
                 for kv in self.tree.scan_prefix([OLD_INDEX]) {
@@ -835,6 +875,30 @@ impl SledStore {
             }
         }
         self.tree.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Moves the articles' id sets of an index of layout 2 (in the `log`
+    /// tree) to the `sets` tree and its value files, then marks the layout.
+    /// Interrupted, it starts again at the next open (a set copied twice is
+    /// the same set).
+    fn move_sets_out_of_the_log_tree(&mut self) -> Result<()> {
+        tracing::info!("{}: moving the articles' id sets out of sled's log tree", self.root.display());
+        let mut writes: Vec<Write> = Vec::new();
+        let mut removals = sled::Batch::default();
+        for kv in self.tree.scan_prefix([BUCKET]).chain(self.tree.scan_prefix([PART])) {
+            let (k, v) = kv?;
+            writes.push((k.to_vec(), Some(v.to_vec())));
+            removals.remove(k);
+            if writes.len() >= 4096 {
+                self.reader.sets.apply(std::mem::take(&mut writes))?;
+            }
+        }
+        self.reader.sets.apply(writes)?;
+        self.reader.sets.sync()?;
+        removals.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT);
+        self.tree.apply_batch(removals)?;
         self.db.flush()?;
         Ok(())
     }
@@ -1075,9 +1139,13 @@ impl SledStore {
         pack_end: RecordsEnd,
         head: &HeadState,
     ) -> Result<Option<Error>> {
-        if let Err(e) = buckets.drain_into(&self.tree, &mut batch) {
+        let mut sets = Vec::new();
+        if let Err(e) = buckets.drain_into(&self.reader.sets, &mut sets) {
             return Ok(Some(e));
         }
+        // The id sets before the log's own records (taking in the same
+        // entries again, after a crash between the two, changes nothing).
+        self.reader.sets.apply(sets)?;
         batch.insert(END_KEY, &end.to_bytes()[..]);
         batch.insert(PACK_END_KEY, &pack_end.to_bytes()[..]);
         batch.insert(HEAD_KEY, envelope::encode(head)?);
@@ -1266,6 +1334,9 @@ pub struct SledReader {
     runs: Arc<RwLock<IdRuns>>,
     /// The views' value files (`views/`), shared by every handle.
     values: crate::store::vlog::ValueFiles,
+    /// The articles' id sets (`d` and `e` keys), their values in
+    /// `sets/ids.{a,b}.vlog`.
+    sets: SeparatedTree,
 }
 
 impl SledReader {
@@ -1286,6 +1357,7 @@ impl Clone for SledReader {
             segments: self.segments.read_only(),
             runs: Arc::clone(&self.runs),
             values: self.values.clone(),
+            sets: self.sets.clone(),
         }
     }
 }
@@ -1345,7 +1417,8 @@ impl LogStore for SledStore {
         for entries in segments {
             bucket_writes.add(bucket_items(entries));
         }
-        bucket_writes.drain_into(&self.tree, &mut batch)?;
+        let mut sets = Vec::new();
+        bucket_writes.drain_into(&self.reader.sets, &mut sets)?;
         if !records.is_empty() {
             // The commit record closes the group, in the same append and
             // fsync, before sled hears of it.
@@ -1426,6 +1499,10 @@ impl LogStore for SledStore {
             batch.insert(PACK_END_KEY, &end.to_bytes()[..]);
         }
         batch.insert(HEAD_KEY, envelope::encode(head)?);
+        // The id sets (their values synced first) before the log's own
+        // records: after a crash between the two, the next open takes the
+        // commit in from the log files, adding the same ids again.
+        self.reader.sets.apply(sets)?;
         self.tree.apply_batch(batch)?;
         Ok(())
     }
@@ -1612,7 +1689,7 @@ impl IndexStore for SledStore {
         }
         // Parts belong to split buckets.
         let mut last: Option<[u8; 32]> = None;
-        for kv in self.tree.scan_prefix([PART]) {
+        for kv in self.reader.sets.scan_each(&[PART]) {
             let (k, _) = kv?;
             let Some(bucket) = k.get(1..33).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
                 out.push(format!("an id set part key of {} bytes", k.len()));
@@ -1622,7 +1699,7 @@ impl IndexStore for SledStore {
                 continue;
             }
             last = Some(bucket);
-            if !matches!(read_bucket(&self.tree, &bucket), Ok(buckets::Stored::Split)) {
+            if !matches!(read_bucket(&self.reader.sets, &bucket), Ok(buckets::Stored::Split)) {
                 out.push(format!(
                     "the id set of bucket {}… has parts but is not split",
                     crate::model::ids::to_hex(&bucket[..8])
@@ -1774,16 +1851,19 @@ impl IndexStore for SledReader {
     }
 
     fn bucket(&self, key: &[u8; 32], ids: &[EventId]) -> Result<Vec<IdSeq>> {
-        read_bucket_for(&self.tree, key, ids)
+        read_bucket_for(&self.sets, key, ids)
     }
 
     fn scan_buckets(&self) -> Box<dyn Iterator<Item = Result<BucketRead>> + '_> {
-        Box::new(self.tree.scan_prefix([BUCKET]).map(|kv| {
+        Box::new(self.sets.scan_each(&[BUCKET]).map(|kv| {
             let (k, v) = kv?;
-            // A key of another length is reported with its bucket read as
-            // undecodable (an audit names it; it does not stop).
+            // A key of another length, or a value the value files cannot
+            // give back, is reported with its bucket read as undecodable
+            // (an audit names it; it does not stop).
             Ok(match <[u8; 32]>::try_from(&k[1..]) {
-                Ok(key) => (key, read_bucket_all(&self.tree, &key, &v)),
+                Ok(key) => {
+                    (key, v.map_err(|e| e.to_string()).and_then(|v| read_bucket_all(&self.sets, &key, &v)))
+                }
                 Err(_) => ([0u8; 32], Err(format!("a bucket key of {} bytes", k.len()))),
             })
         }))

@@ -1,9 +1,9 @@
-//! View values out of sled: [`SeparatedTree`], a [`KvTree`] whose large
-//! values live in append-only value files of the view's own
-//! (`views/NAME.a.vlog`, `views/NAME.b.vlog`), sled keeping only their
-//! locators, so that sled's
-//! pages stay small and its cache holds the keys (issue 13: sled holds
-//! small values, O(documents) keys).
+//! Values out of sled: [`SeparatedTree`], a [`KvTree`] whose large values
+//! live in append-only value files of the tree's own (a view's in
+//! `views/NAME.a.vlog` and `views/NAME.b.vlog`; the articles' id sets in
+//! `sets/ids.a.vlog` and `sets/ids.b.vlog`), sled keeping only their
+//! locators, so that sled's pages stay small and its cache holds the keys
+//! (issue 13: sled holds small values, O(documents) keys).
 //!
 //! A value under [`INLINE_MAX`] bytes is kept in sled behind the byte `0`;
 //! a larger one is appended to the current value file and sled keeps the
@@ -122,7 +122,7 @@ impl Slot {
     fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
         if offset.checked_add(u64::from(len)).is_none_or(|end| end > self.len) {
             return Err(Error::Corrupt(format!(
-                "{}: a view value at byte {offset} ({len} bytes) lies past the file's end ({} bytes)",
+                "{}: a value at byte {offset} ({len} bytes) lies past the file's end ({} bytes)",
                 self.path.display(),
                 self.len
             )));
@@ -324,6 +324,7 @@ impl ValueFiles {
 }
 
 /// A sled tree whose large values live in a [`ValueFile`].
+#[derive(Clone)]
 pub struct SeparatedTree {
     tree: sled::Tree,
     values: Arc<ValueFile>,
@@ -383,7 +384,7 @@ impl SeparatedTree {
             match self.compact() {
                 Ok(_) => {}
                 Err(e @ Error::Corrupt(_)) => return Err(e),
-                Err(e) => tracing::warn!("view values not compacted: {e}"),
+                Err(e) => tracing::warn!("values not compacted: {e}"),
             }
         }
         Ok(())
@@ -392,6 +393,27 @@ impl SeparatedTree {
     /// `tree`, with its large values in `values`.
     pub fn new(tree: sled::Tree, values: Arc<ValueFile>) -> SeparatedTree {
         SeparatedTree { tree, values }
+    }
+
+    /// The keys under `prefix`, each with its value or why it cannot be
+    /// read (a damaged or missing value file): an audit names each such
+    /// key and goes on.
+    pub fn scan_each(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, Result<Vec<u8>>)>> + '_ {
+        self.tree.scan_prefix(prefix).filter(|kv| kv.as_ref().map_or(true, |(k, _)| k != EPOCH_KEY)).map(
+            move |kv| {
+                let (k, v) = kv?;
+                let value = self.resolve(&k, &v);
+                Ok((k, value))
+            },
+        )
+    }
+
+    /// Whether the tree no longer matches its value files ([`stale`]).
+    pub fn is_stale(&self) -> Result<bool> {
+        stale(&self.tree, &self.values)
     }
 
     fn resolve(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
@@ -413,14 +435,14 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
             let slot = pair.slot(tag);
             if slot.epoch == 0 {
                 return Err(Error::Corrupt(format!(
-                    "{}: not a value file (its header), but view values point into it",
+                    "{}: not a value file (its header), but values point into it",
                     slot.path.display()
                 )));
             }
             let v = slot.read(offset, len)?;
             if check_of(&v) != loc[12..16] {
                 return Err(Error::Corrupt(format!(
-                    "{}: the view value of key {} at byte {offset} does not match its check",
+                    "{}: the value of key {} at byte {offset} does not match its check",
                     slot.path.display(),
                     String::from_utf8_lossy(key)
                 )));
@@ -428,7 +450,7 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
             Ok(v)
         }
         _ => Err(Error::Corrupt(format!(
-            "view value of key {}: neither inline nor a value-file locator",
+            "value of key {}: neither inline nor a value-file locator",
             String::from_utf8_lossy(key)
         ))),
     }
@@ -451,7 +473,7 @@ impl SeparatedTree {
                 let keep = if a >= b { IN_A } else { IN_B };
                 if a > 0 && b > 0 {
                     return Err(Error::Corrupt(format!(
-                        "{}: view values point into both value files",
+                        "{}: values point into both value files",
                         pair.a.path.display()
                     )));
                 }
@@ -511,11 +533,7 @@ impl SeparatedTree {
         self.tree.insert(EPOCH_KEY, pair.epochs())?;
         self.tree.flush()?;
         pair.current = Some(to);
-        tracing::debug!(
-            "{}: view values compacted from {total} to {} bytes",
-            pair.slot(to).path.display(),
-            a + b
-        );
+        tracing::debug!("{}: values compacted from {total} to {} bytes", pair.slot(to).path.display(), a + b);
         Ok(true)
     }
 

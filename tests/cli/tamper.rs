@@ -7,6 +7,8 @@ use crate::generated::gen_tribune::Rng;
 use crate::support::{copy_dir, fixture, jsonl_fixture, Env};
 use cairn::model::{LogEntry, Timestamp};
 use cairn::store::envelope;
+use cairn::store::vlog::{SeparatedTree, ValueFiles};
+use cairn::store::KvTree;
 use serde_json::Value;
 use std::path::Path;
 
@@ -22,10 +24,17 @@ pub fn base_archive() -> Env {
     env
 }
 
+/// The articles' id sets as the archive keeps them: sled's `sets` tree,
+/// the values in `sets/ids.a.vlog` and `sets/ids.b.vlog`.
+pub fn id_sets(db: &sled::Db, archive: &Path) -> SeparatedTree {
+    let files = ValueFiles::new(archive.join("sets"));
+    SeparatedTree::new(db.open_tree("sets").unwrap(), files.get("ids").unwrap())
+}
+
 /// sled opened directly. A handle of this process dropped a moment ago may
 /// still hold sled's file lock (its flusher thread ends on its own time), so
 /// a lock error is retried for a few seconds.
-fn db(archive: &Path) -> sled::Db {
+pub fn db(archive: &Path) -> sled::Db {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sled::Config::new().path(archive.join("db")).open() {
@@ -226,27 +235,25 @@ fn an_id_missing_from_its_articles_set_is_caught() {
     let id = nth_id(&env, 20);
     {
         let db = db(&env.archive);
-        let log = db.open_tree("log").unwrap();
+        let sets = id_sets(&db, &env.archive);
         let mut done = false;
-        for kv in log.scan_prefix(b"d") {
-            let (k, v) = kv.unwrap();
-            let mut v = v.to_vec();
+        for kv in sets.scan_prefix(b"d") {
+            let (k, mut v) = kv.unwrap();
             // Entries of 40 bytes after the version byte.
             let found = (1..v.len()).step_by(40).find(|at| &v[*at..*at + 32] == id.as_bytes());
             if let Some(at) = found {
                 v.drain(at..at + 40);
-                log.insert(k, v).unwrap();
+                sets.apply(vec![(k, Some(v))]).unwrap();
                 done = true;
                 break;
             }
         }
         assert!(done, "the id is in its article's set");
         // And a stray entry in another set.
-        let (k, v) = log.scan_prefix(b"d").next().unwrap().unwrap();
-        let mut v = v.to_vec();
+        let (k, mut v) = sets.scan_prefix(b"d").next().unwrap().unwrap();
         v.extend_from_slice(&[0xffu8; 32]);
         v.extend_from_slice(&30u64.to_be_bytes());
-        log.insert(k, v).unwrap();
+        sets.apply(vec![(k, Some(v))]).unwrap();
         db.flush().unwrap();
     }
     let f = verify_findings(&env);
@@ -271,9 +278,8 @@ fn an_id_filed_under_another_article_is_caught() {
     let id = nth_id(&env, 20);
     {
         let db = db(&env.archive);
-        let log = db.open_tree("log").unwrap();
-        let sets: Vec<(sled::IVec, Vec<u8>)> =
-            log.scan_prefix(b"d").map(|kv| kv.unwrap()).map(|(k, v)| (k, v.to_vec())).collect();
+        let tree = id_sets(&db, &env.archive);
+        let sets: Vec<(Vec<u8>, Vec<u8>)> = tree.scan_prefix(b"d").map(|kv| kv.unwrap()).collect();
         let entries = |v: &[u8]| (1..v.len()).step_by(40).collect::<Vec<usize>>();
         let own =
             sets.iter().position(|(_, v)| entries(v).iter().any(|at| &v[*at..*at + 32] == id.as_bytes()));
@@ -283,12 +289,12 @@ fn an_id_filed_under_another_article_is_caught() {
         let (k, mut v) = sets[own].clone();
         let at = entries(&v).into_iter().find(|at| &v[*at..*at + 32] == id.as_bytes()).unwrap();
         let entry: Vec<u8> = v.drain(at..at + 40).collect();
-        log.insert(k, v).unwrap();
+        tree.apply(vec![(k, Some(v))]).unwrap();
         // Into the other set, in id order.
         let (k, mut v) = sets[other].clone();
         let to = entries(&v).into_iter().find(|at| v[*at..*at + 32] > entry[..32]).unwrap_or(v.len());
         v.splice(to..to, entry);
-        log.insert(k, v).unwrap();
+        tree.apply(vec![(k, Some(v))]).unwrap();
         db.flush().unwrap();
     }
     let f = verify_findings(&env);
