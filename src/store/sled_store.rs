@@ -552,22 +552,32 @@ impl SledStore {
             view_layout_problem: None,
             _lock: lock,
         };
+        // The id sets, before anything reads or adds to them. Only layouts
+        // this cairn knows are touched (another is reported, and appends
+        // refused, by `convert_old_index`).
+        let layout = store.tree.get(INDEX_LAYOUT_KEY)?;
         if rebuild {
             store.runs_mut().clear()?;
             store.reader.sets.clear()?;
-        } else if store.tree.get(INDEX_LAYOUT_KEY)?.is_some_and(|v| v == SETS_IN_LOG_LAYOUT) {
-            // Before anything reads or adds to the sets.
+        } else if layout.as_deref() == Some(SETS_IN_LOG_LAYOUT) {
             store.move_sets_out_of_the_log_tree()?;
-        } else if store.reader.sets.is_stale()? {
+        } else if layout.as_deref() == Some(INDEX_LAYOUT) && store.reader.sets.is_stale()? {
             // The id sets point into value files they no longer match (a
-            // `db/` restored from a backup, value files lost or replaced):
-            // they are derived, so they are rebuilt from the log.
+            // `db/` restored from a backup, value files lost, emptied or
+            // replaced): they are derived, so they are rebuilt from the log.
+            // The layout record goes first (flushed): a crash while the
+            // sets are emptied leaves an index marked for the rebuild.
             tracing::warn!(
                 "{}: the articles' id sets no longer match their value files (sets/ids.*.vlog); rebuilding them from the log",
                 root.display()
             );
-            store.reader.sets.clear()?;
             store.tree.remove(INDEX_LAYOUT_KEY)?;
+            store.db.flush()?;
+            store.reader.sets.clear()?;
+        } else if layout.is_none() && store.reader.sets.holds_keys()? {
+            // An index marked for the rebuild (above) that did not finish:
+            // whatever the sets hold is thrown away and rebuilt.
+            store.reader.sets.clear()?;
         }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
@@ -1145,7 +1155,9 @@ impl SledStore {
         }
         // The id sets before the log's own records (taking in the same
         // entries again, after a crash between the two, changes nothing).
-        self.reader.sets.apply(sets)?;
+        if let Err(e) = self.reader.sets.apply(sets) {
+            return Ok(Some(e));
+        }
         batch.insert(END_KEY, &end.to_bytes()[..]);
         batch.insert(PACK_END_KEY, &pack_end.to_bytes()[..]);
         batch.insert(HEAD_KEY, envelope::encode(head)?);
@@ -1699,7 +1711,8 @@ impl IndexStore for SledStore {
                 continue;
             }
             last = Some(bucket);
-            if !matches!(read_bucket(&self.reader.sets, &bucket), Ok(buckets::Stored::Split)) {
+            // (A set that cannot be read is named by the index check.)
+            if matches!(read_bucket(&self.reader.sets, &bucket), Ok(buckets::Stored::Whole(_))) {
                 out.push(format!(
                     "the id set of bucket {}… has parts but is not split",
                     crate::model::ids::to_hex(&bucket[..8])

@@ -22,8 +22,10 @@
 //! the first write of each process and after every half-file of writes),
 //! the live values are copied into the other file and the locators
 //! rewritten ([`SeparatedTree::compact`]).
-//! A view's state is derived from the log: a damaged value file is a damaged
-//! view (`verify` reports it; `replay` rebuilds it).
+//! A compaction that meets a damaged value leaves the garbage (a warning).
+//! Both trees are derived from the log: a damaged value file is a damaged
+//! view (`verify` reports it; `replay` rebuilds it) or damaged id sets
+//! (`verify` reports them; `repair` rebuilds them).
 
 use super::kv::{KvIter, KvTree, Write};
 use crate::error::{Error, Result};
@@ -380,14 +382,24 @@ impl SeparatedTree {
     fn compact_if_due(&self) -> Result<()> {
         if self.due_for_compaction() {
             // The writes are in; a compaction that cannot run (a full disk:
-            // it needs room for the live values) leaves the garbage.
-            match self.compact() {
-                Ok(_) => {}
-                Err(e @ Error::Corrupt(_)) => return Err(e),
-                Err(e) => tracing::warn!("values not compacted: {e}"),
+            // it needs room for the live values; a damaged value, which
+            // reads of it and `verify` name) leaves the garbage, and the
+            // writes stand.
+            if let Err(e) = self.compact() {
+                tracing::warn!("values not compacted: {e}");
             }
         }
         Ok(())
+    }
+
+    /// Whether the tree holds any key (its epochs record aside).
+    pub fn holds_keys(&self) -> Result<bool> {
+        for kv in self.tree.iter() {
+            if kv?.0 != EPOCH_KEY {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// `tree`, with its large values in `values`.

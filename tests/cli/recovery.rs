@@ -351,3 +351,35 @@ fn id_sets_in_the_log_tree_are_moved_out_on_open() {
     assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"3");
     assert!(db.open_tree("sets").unwrap().scan_prefix(b"d").next().is_some());
 }
+
+/// A rebuild of the id sets interrupted after the layout record was removed
+/// (what a stale set marks first): the next open throws the sets away and
+/// rebuilds them from the log. An index of a layout this cairn does not
+/// know is left as it is, appends refused.
+#[test]
+fn an_interrupted_id_set_rebuild_starts_again_and_an_unknown_layout_is_left_alone() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    {
+        let db = crate::tamper::db(&env.archive);
+        let sets = crate::tamper::id_sets(&db, &env.archive);
+        // Half emptied: one set gone.
+        let (k, _) = cairn::store::KvTree::scan_prefix(&sets, b"d").next().unwrap().unwrap();
+        cairn::store::KvTree::apply(&sets, vec![(k, None)]).unwrap();
+        db.open_tree("log").unwrap().remove("mindex").unwrap();
+        db.flush().unwrap();
+    }
+    ingest_again(&env, "2012-04-01T00:00:00Z");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    {
+        let db = crate::tamper::db(&env.archive);
+        assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"3");
+        db.open_tree("log").unwrap().insert("mindex", "9").unwrap();
+        db.flush().unwrap();
+    }
+    let before = std::fs::read(env.archive.join("sets/ids.a.vlog")).unwrap();
+    let page = page();
+    let run = env.run(&["ingest", &page, "--fetched-at", "2012-04-02T00:00:00Z"]).expect_code(2);
+    assert!(run.stderr.contains("layout"), "{run}");
+    assert_eq!(std::fs::read(env.archive.join("sets/ids.a.vlog")).unwrap(), before, "the sets untouched");
+}

@@ -89,6 +89,13 @@ fn has(findings: &[Value], check: &str, seq: u64) -> bool {
     findings.iter().any(|f| f["check"] == check && f["seq"] == seq)
 }
 
+/// Whether a finding of `check` at `seq` says `text`.
+fn says(findings: &[Value], check: &str, seq: u64, text: &str) -> bool {
+    findings
+        .iter()
+        .any(|f| f["check"] == check && f["seq"] == seq && f["message"].as_str().unwrap().contains(text))
+}
+
 #[test]
 fn a_clean_archive_verifies() {
     let env = base_archive();
@@ -257,12 +264,7 @@ fn an_id_missing_from_its_articles_set_is_caught() {
         db.flush().unwrap();
     }
     let f = verify_findings(&env);
-    assert!(
-        f.iter().any(|x| x["check"] == "index"
-            && x["seq"] == 20
-            && x["message"].as_str().unwrap().contains("article's id set")),
-        "{f:#?}"
-    );
+    assert!(says(&f, "index", 20, "article's id set"), "{f:#?}");
     assert!(has(&f, "index-stale", 30), "{f:#?}");
     // `cairn repair` rebuilds the sets: clean again.
     env.ok(&["--wait", "20", "repair"]);
@@ -298,19 +300,35 @@ fn an_id_filed_under_another_article_is_caught() {
         db.flush().unwrap();
     }
     let f = verify_findings(&env);
+    assert!(says(&f, "index-stale", 20, "belongs to another article's"), "{f:#?}");
+    assert!(says(&f, "index", 20, "article's id set"), "{f:#?}");
+    assert!(f.iter().any(|x| x["check"] == "index" && x["seq"] == 20 && x["id"] == id.to_hex()), "{f:#?}");
+    env.ok(&["--wait", "20", "repair"]);
+    env.ok(&["--wait", "20", "verify"]);
+}
+
+/// A byte changed in the id sets' value file: verify names the set (its
+/// value no longer matches its check) and goes on; an ingest refuses to
+/// check duplicates against it and names `repair`, which rebuilds it.
+#[test]
+fn a_damaged_id_set_file_is_caught() {
+    let env = base_archive();
+    let path = env.archive.join("sets/ids.a.vlog");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 1000, "the sets' values are in the file");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let f = verify_findings(&env);
     assert!(
-        f.iter().any(|x| x["check"] == "index-stale"
-            && x["seq"] == 20
-            && x["message"].as_str().unwrap().contains("belongs to another article's")),
+        f.iter().any(
+            |x| x["check"] == "index-stale" && x["message"].as_str().unwrap().contains("does not decode")
+        ),
         "{f:#?}"
     );
-    assert!(
-        f.iter().any(|x| x["check"] == "index"
-            && x["seq"] == 20
-            && x["id"] == id.to_hex()
-            && x["message"].as_str().unwrap().contains("article's id set")),
-        "{f:#?}"
-    );
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
+    let run = env.run(&["ingest", &page, "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
+    assert!(run.stderr.contains("cairn repair"), "{run}");
     env.ok(&["--wait", "20", "repair"]);
     env.ok(&["--wait", "20", "verify"]);
 }
