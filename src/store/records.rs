@@ -318,6 +318,14 @@ impl RecordReader<'_> {
         }
         let Some((_, file, size)) = self.open.as_mut() else { return Err("no segment file".into()) };
         let end = loc.offset.checked_add(HEADER + u64::from(loc.len));
+        if end.is_some_and(|end| end > *size) {
+            // The file may have grown since this reader opened it: a
+            // reader that outlives a commit (an ingest's view thread
+            // catching up while the appending thread commits) is given
+            // locators of records appended after. They were synced before
+            // sled named them, so the file's size now is what counts.
+            *size = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
+        }
         if end.is_none_or(|end| end > *size) {
             return Err(format!(
                 "{} is {size} bytes; the locator of record {first} points past its end (byte {} + {})",
@@ -486,6 +494,24 @@ mod tests {
         assert_eq!(again.reader().read(1, locs[0]).unwrap(), b"one");
         assert_eq!(again.reader().read(3, locs3[0]).unwrap(), b"three");
         assert_eq!(fs::metadata(again.path_of(0)).unwrap().len(), end3.len);
+    }
+
+    /// A reader that outlives an append (an ingest's view thread catching
+    /// up while the appending thread commits) reads the records appended
+    /// after it opened the file; a locator past the file's real end is
+    /// still refused.
+    #[test]
+    fn a_reader_reads_records_appended_after_it_opened_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = RecordDir::new(tmp.path().join("log"), "seg");
+        let (first, end) = dir.append(RecordsEnd::default(), &[(1, b"one".to_vec())]).unwrap();
+        let reading = dir.read_only();
+        let mut reader = reading.reader();
+        assert_eq!(reader.read(1, first[0]).unwrap(), b"one");
+        let (later, _) = dir.append(end, &[(2, b"appended later".to_vec())]).unwrap();
+        assert_eq!(reader.read(2, later[0]).unwrap(), b"appended later");
+        let past = Locator { offset: later[0].offset + 100, ..later[0] };
+        assert!(reader.read(2, past).unwrap_err().contains("points past its end"));
     }
 
     #[test]

@@ -456,14 +456,14 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
                 return Err(Error::Corrupt(format!(
                     "{}: the value of key {} at byte {offset} does not match its check",
                     slot.path.display(),
-                    String::from_utf8_lossy(key)
+                    key_text(key)
                 )));
             }
             Ok(v)
         }
         _ => Err(Error::Corrupt(format!(
             "value of key {}: neither inline nor a value-file locator",
-            String::from_utf8_lossy(key)
+            key_text(key)
         ))),
     }
 }
@@ -554,6 +554,15 @@ impl SeparatedTree {
     fn due_for_compaction(&self) -> bool {
         let pair = self.values.lock();
         pair.total() >= COMPACT_MIN && pair.since_check * 2 >= pair.total()
+    }
+}
+
+/// A key as an error names it: its text when it is printable text (a
+/// view's keys), else its bytes in hex (an id set's bucket).
+fn key_text(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
+        _ => crate::model::ids::to_hex(key),
     }
 }
 

@@ -112,7 +112,23 @@ fn run_all(
             p(seq, until);
         }
     };
-    let entries = archive.entries_from(from)?.take_while(|e| !matches!(e, Ok(e) if e.seq > until));
+    // Up to `until` and no further: nothing past it is read (while an
+    // ingest catches its views up, its appending thread commits more).
+    let mut log = archive.entries_from(from)?;
+    let mut reached = false;
+    let entries = std::iter::from_fn(move || {
+        if reached {
+            return None;
+        }
+        match log.next()? {
+            Ok(e) if e.seq > until => None,
+            Ok(e) => {
+                reached = e.seq >= until;
+                Some(Ok(e))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    });
     run_entries(jobs, archive, from, entries, true, observed_until, progress.map(|_| &tick as _))
 }
 
