@@ -36,6 +36,12 @@ pub trait KvTree: Send + Sync {
     fn sync(&self) -> Result<()> {
         Ok(())
     }
+    /// Whether [`KvTree::apply`] writes key by key ([`Loose`]): nobody
+    /// reads the tree before the run building it ends, so its commits need
+    /// not be large to be cheap.
+    fn is_loose(&self) -> bool {
+        false
+    }
     /// Every key starting with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_>;
     /// Removes every key.
@@ -104,6 +110,10 @@ impl<T: KvTree + ?Sized> KvTree for &T {
         (**self).sync()
     }
 
+    fn is_loose(&self) -> bool {
+        (**self).is_loose()
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
         (**self).scan_prefix(prefix)
     }
@@ -124,6 +134,10 @@ impl<T: KvTree> KvTree for Loose<T> {
 
     fn sync(&self) -> Result<()> {
         self.0.sync()
+    }
+
+    fn is_loose(&self) -> bool {
+        true
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {

@@ -728,6 +728,10 @@ mod tests {
         let files = ValueFiles::new(dir.path().join("views"));
         let atomic = open(&db, &files, "atomic");
         let loose = open(&db, &files, "loose");
+        // Only the wrapper says its writes are key by key (the views commit
+        // such trees more often).
+        assert!(!atomic.is_loose() && !KvTree::is_loose(&&atomic));
+        assert!(crate::store::kv::Loose(&loose).is_loose());
         let value = |i: u32, round: u32| -> Vec<u8> {
             let v = format!("{i}/{round}/");
             if i.is_multiple_of(3) {
