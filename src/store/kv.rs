@@ -90,7 +90,8 @@ impl KvTree for sled::Tree {
 
 /// A tree whose writes go in through [`KvTree::apply_loose`]: for trees
 /// nobody reads before the run that builds them ends (a replay's new
-/// generation; every [`Scratch`] tree is one).
+/// generation; every tree a disk [`Scratch`] hands out; an in-memory one
+/// writes as fast either way).
 pub struct Loose<T>(pub T);
 
 impl<T: KvTree + ?Sized> KvTree for &T {

@@ -19,7 +19,7 @@ const COMMIT_EVERY: usize = 4096;
 /// The same for trees written key by key ([`KvTree::is_loose`]: replay's
 /// new generation, verify's and `--at`'s scratch trees), which pay no
 /// batch or sync per commit: smaller commits hold fewer values in memory
-/// (verify at 1M: 134-154 MB peak RSS at 4,096, 110-115 MB at 1,024, the
+/// (verify at 1M: 134-154 MB peak RSS at 4,096, 111-115 MB at 1,024, the
 /// same time).
 const COMMIT_EVERY_LOOSE: usize = 1024;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
