@@ -59,6 +59,9 @@ pub struct VerifyReport {
     /// Entries the index was behind the log files by, caught up from them
     /// when the archive was opened for this audit.
     pub caught_up: u64,
+    /// Whether the articles' id sets were rebuilt from the log when the
+    /// archive was opened for this audit.
+    pub sets_rebuilt: bool,
     /// The Merkle tree hash of every entry, recomputed (`None` when an
     /// entry was out of order).
     pub tree_root: Option<crate::transparency::merkle::Hash>,
@@ -161,6 +164,7 @@ fn verify_log(
     r.findings.extend(index_findings);
     r.index_entries = index_entries;
     r.caught_up = store.caught_up();
+    r.sets_rebuilt = store.sets_rebuilt();
     if opts.quick {
         return Ok(r);
     }

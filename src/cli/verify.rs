@@ -64,6 +64,7 @@ pub fn report_json(r: &VerifyReport) -> serde_json::Value {
         "checks": r.checks,
         "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),
         "caught_up": r.caught_up,
+        "sets_rebuilt": r.sets_rebuilt,
         "findings": r.findings.iter().map(|f| json!({
             "check": f.check,
             "seq": f.seq.map(|s| s.0),
@@ -90,6 +91,12 @@ fn report_text(r: &VerifyReport) -> String {
              archive was opened (a crash between a commit and its index, or a lost or older db/)\n",
             r.caught_up
         ));
+    }
+    if r.sets_rebuilt {
+        s.push_str(
+            "note: the articles' id sets (sets/) no longer matched their value files; they were rebuilt from \
+             the log when the archive was opened (value files lost, emptied or replaced, or an older db/)\n",
+        );
     }
     s.push_str(&format!(
         "checked {} entries in {} segments, {} index entries, {} blobs, {} views; head {} {}\n",

@@ -135,6 +135,12 @@ pub trait LogStore {
     fn caught_up(&self) -> u64 {
         0
     }
+    /// Whether the articles' id sets were rebuilt from the log when this
+    /// store was opened (their value files lost, emptied or replaced, or a
+    /// rebuild interrupted), for audits.
+    fn sets_rebuilt(&self) -> bool {
+        false
+    }
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// The entries of the log segment holding `seq`, decoded as they are

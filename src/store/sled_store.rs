@@ -310,6 +310,8 @@ pub struct SledStore {
     legacy: bool,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
+    /// Whether the id sets were rebuilt from the log when it was opened.
+    sets_rebuilt: bool,
     /// The Merkle tree's stored hashes (`tree/`), derived from the log.
     merkle: TreeFile,
     /// The view layout record is not one this cairn knows.
@@ -548,6 +550,7 @@ impl SledStore {
             pending_pack_end: None,
             legacy,
             caught_up: 0,
+            sets_rebuilt: false,
             merkle: TreeFile::memory(),
             view_layout_problem: None,
             _lock: lock,
@@ -574,10 +577,12 @@ impl SledStore {
             store.tree.remove(INDEX_LAYOUT_KEY)?;
             store.db.flush()?;
             store.reader.sets.clear()?;
+            store.sets_rebuilt = true;
         } else if layout.is_none() && store.reader.sets.holds_keys()? {
             // An index marked for the rebuild (above) that did not finish:
             // whatever the sets hold is thrown away and rebuilt.
             store.reader.sets.clear()?;
+            store.sets_rebuilt = true;
         }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
@@ -1521,6 +1526,10 @@ impl LogStore for SledStore {
 
     fn caught_up(&self) -> u64 {
         self.caught_up
+    }
+
+    fn sets_rebuilt(&self) -> bool {
+        self.sets_rebuilt
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {

@@ -317,6 +317,14 @@ fn lost_id_set_files_are_rebuilt_from_the_log() {
     let run = ingest_again(&env, "2012-04-02T00:00:00Z");
     assert!(run.stderr.contains("rebuilding them from the log"), "{run}");
     env.ok(&["verify", "--checkpoint", &checkpoint]);
+    // verify says when it was the one that rebuilt them, and only then.
+    std::fs::remove_dir_all(env.archive.join("sets")).unwrap();
+    let run = env.ok(&["verify"]);
+    assert!(run.stdout.contains("note: the articles' id sets (sets/) no longer matched"), "{run}");
+    let report = env.ok(&["verify", "--json"]).json();
+    assert_eq!((report["ok"].clone(), report["sets_rebuilt"].clone()), (json!(true), json!(false)));
+    std::fs::remove_dir_all(env.archive.join("sets")).unwrap();
+    assert_eq!(env.ok(&["verify", "--json"]).json()["sets_rebuilt"], json!(true));
 }
 
 /// An index of the previous layout (2: the id sets in sled's `log` tree)
