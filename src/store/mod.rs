@@ -18,6 +18,7 @@ pub mod kv;
 pub mod memory;
 pub mod portable;
 pub mod records;
+mod sets;
 pub mod sled_store;
 pub mod vlog;
 
