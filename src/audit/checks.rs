@@ -280,12 +280,12 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
         // that does not decode: the log's own checks name those) is left out.
         let wanted: HashSet<Seq> = missing.iter().map(|(i, _)| Seq(*i as u64 + 1)).collect();
         let mut by_seq: HashMap<Seq, EventId> = HashMap::new();
+        // A repeated id's later copies are not indexed, rightly (the
+        // duplicate check names them): only an id's earliest seq counts.
+        let earliest = |e: &&crate::model::LogEntry| seen.get(&e.id).is_some_and(|(s, _, _)| s == e.seq);
         for segment in store.scan_segments() {
             let (_, decoded) = segment?;
             let Ok(entries) = decoded else { continue };
-            // A repeated id's later copies are not indexed, rightly (the
-            // duplicate check names them): only an id's earliest seq counts.
-            let earliest = |e: &&crate::model::LogEntry| seen.get(&e.id).is_some_and(|(s, _, _)| s == e.seq);
             by_seq.extend(
                 entries.iter().filter(|e| wanted.contains(&e.seq)).filter(earliest).map(|e| (e.seq, e.id)),
             );

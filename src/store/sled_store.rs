@@ -756,8 +756,9 @@ impl SledStore {
                 self.reader.sets.apply(std::mem::take(&mut writes))?;
             }
         }
+        // Applied (its values synced) before the batch below: sled keeps a
+        // prefix of its log across a crash.
         self.reader.sets.apply(writes)?;
-        self.reader.sets.sync()?;
         removals.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT);
         self.tree.apply_batch(removals)?;
         self.db.flush()?;
@@ -1556,8 +1557,8 @@ impl IndexStore for SledStore {
         }
         // Parts belong to split buckets.
         let mut last: Option<[u8; 32]> = None;
-        for kv in self.reader.sets.scan_each(&[PART]) {
-            let (k, _) = kv?;
+        for k in self.reader.sets.keys(&[PART]) {
+            let k = k?;
             let Some(bucket) = k.get(1..33).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
                 out.push(format!("an id set part key of {} bytes", k.len()));
                 continue;

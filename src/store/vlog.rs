@@ -423,6 +423,15 @@ impl SeparatedTree {
         )
     }
 
+    /// The keys under `prefix` (no value is read).
+    pub fn keys(&self, prefix: &[u8]) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
+        self.tree
+            .scan_prefix(prefix)
+            .keys()
+            .filter(|k| k.as_ref().map_or(true, |k| k != EPOCH_KEY))
+            .map(|k| k.map_err(Error::from))
+    }
+
     /// Whether the tree no longer matches its value files ([`stale`]).
     pub fn is_stale(&self) -> Result<bool> {
         stale(&self.tree, &self.values)

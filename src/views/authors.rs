@@ -118,6 +118,34 @@ impl ArticleGroups {
     fn find(&self, folded: &str) -> std::result::Result<usize, usize> {
         self.groups.binary_search_by(|(name, _)| name.as_str().cmp(folded))
     }
+
+    /// Author `folded`'s group, decoded, if they have one here.
+    fn group(&self, folded: &str) -> Result<Option<Vec<StoredEntry>>> {
+        match self.find(folded) {
+            Ok(i) => decode_group(&self.groups[i].1).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Sets author `folded`'s group (an empty one removes it).
+    fn set(&mut self, folded: &str, group: &[StoredEntry]) -> Result<()> {
+        match (self.find(folded), group.is_empty()) {
+            (Ok(i), true) => {
+                self.groups.remove(i);
+            }
+            (Err(_), true) => {}
+            (Ok(i), false) => self.groups[i].1 = envelope::encode_native_body(&group)?,
+            (Err(i), false) => {
+                self.groups.insert(i, (folded.to_string(), envelope::encode_native_body(&group)?))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes an [`ArticleGroups`] as stored.
+fn decode_groups(bytes: &[u8]) -> Result<ArticleGroups> {
+    envelope::decode_native(bytes, "authors' comments under an article")
 }
 
 /// Decodes one author's group of an [`ArticleGroups`].
@@ -261,8 +289,7 @@ impl Projection for AuthorsView {
                     let reference = article_ref(&c.article);
                     let gkey = groups_key(&reference);
                     let Some(mut stored) = tx.get_packed::<ArticleGroups>(&gkey)? else { continue };
-                    let Ok(gi) = stored.find(&folded) else { continue };
-                    let mut group = decode_group(&stored.groups[gi].1)?;
+                    let Some(mut group) = stored.group(&folded)? else { continue };
                     let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
                     let slot = &mut group[at];
                     if let Some(v) = slot.versions.iter().position(|v| v == f) {
@@ -280,33 +307,21 @@ impl Projection for AuthorsView {
                     } else {
                         group[at].aliases.push(*f);
                     }
-                    if group.is_empty() {
-                        stored.groups.remove(gi);
-                    } else {
-                        stored.groups[gi].1 = envelope::encode_native_body(&group)?;
-                    }
+                    stored.set(&folded, &group)?;
                     tx.put_packed(gkey, &stored)?;
                     if gone {
                         forget(tx, &folded, group.is_empty().then_some(reference))?;
                     }
-                    if let Some(kept) = tx.comment(&m.keep)? {
-                        if let Some(kept_author) = &kept.author {
-                            let kkey = groups_key(&article_ref(&kept.article));
-                            if let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? {
-                                if let Ok(ki) = k.find(&fold(kept_author)) {
-                                    let mut group = decode_group(&k.groups[ki].1)?;
-                                    let found =
-                                        group.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
-                                    if let Some(e) = found {
-                                        if !e.aliases.contains(f) && !e.versions.contains(f) {
-                                            e.aliases.push(*f);
-                                            k.groups[ki].1 = envelope::encode_native_body(&group)?;
-                                            tx.put_packed(kkey, &k)?;
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                    let Some(kept) = tx.comment(&m.keep)? else { continue };
+                    let Some(kept_author) = &kept.author else { continue };
+                    let (kkey, kept_folded) = (groups_key(&article_ref(&kept.article)), fold(kept_author));
+                    let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? else { continue };
+                    let Some(mut group) = k.group(&kept_folded)? else { continue };
+                    let found = group.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
+                    if let Some(e) = found.filter(|e| !e.aliases.contains(f) && !e.versions.contains(f)) {
+                        e.aliases.push(*f);
+                        k.set(&kept_folded, &group)?;
+                        tx.put_packed(kkey, &k)?;
                     }
                 }
                 Ok(())
@@ -438,9 +453,9 @@ impl Intake {
         let t = match article.touched_at.get(folded) {
             Some(t) => *t,
             None => {
-                let (comments, new) = match article.stored.find(folded) {
-                    Ok(i) => (decode_group(&article.stored.groups[i].1)?, false),
-                    Err(_) => (Vec::new(), true),
+                let (comments, new) = match article.stored.group(folded)? {
+                    Some(comments) => (comments, false),
+                    None => (Vec::new(), true),
                 };
                 article.touched.push(Touched { folded: folded.clone(), comments, new, dirty: false });
                 article.touched_at.insert(folded.clone(), article.touched.len() - 1);
@@ -512,11 +527,7 @@ impl Intake {
         for mut article in self.articles {
             let mut changed = false;
             for t in article.touched.into_iter().filter(|t| t.dirty) {
-                let bytes = envelope::encode_native_body(&t.comments)?;
-                match article.stored.find(&t.folded) {
-                    Ok(i) => article.stored.groups[i].1 = bytes,
-                    Err(i) => article.stored.groups.insert(i, (t.folded.clone(), bytes)),
-                }
+                article.stored.set(&t.folded, &t.comments)?;
                 if t.new {
                     new_refs.entry(t.folded).or_default().push(article.reference);
                 }
@@ -579,7 +590,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let key = [b"o/".as_slice(), a.key.as_str().as_bytes()].concat();
         let latest: Option<Order> = tx.get_packed(&key)?;
         // Every capture taken in sets `o/`: without it, the article has no
-        // author groups (`t/`) yet.
+        // author groups (`g/`) yet.
         if latest.is_none() {
             intake.new_articles.push(a.key.clone());
         }
@@ -649,13 +660,14 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
     articles.extend_from_slice(&author.articles);
     let mut entries: Vec<([u8; 12], TimelineEntry)> = Vec::new();
     for r in &articles {
-        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        let bytes = tree.get(&groups_key(r))?.ok_or_else(|| missing(format!("article {hex}")))?;
-        let stored: ArticleGroups = envelope::decode_native(&bytes, "authors' comments under an article")?;
-        let Ok(i) = stored.find(&folded) else {
+        let bytes = tree
+            .get(&groups_key(r))?
+            .ok_or_else(|| missing(format!("article {}", crate::model::ids::to_hex(r))))?;
+        let stored = decode_groups(&bytes)?;
+        let Some(group) = stored.group(&folded)? else {
             return Err(missing(format!("their group under {}", stored.article.as_str())));
         };
-        entries.extend(timeline_entries(&stored.article, decode_group(&stored.groups[i].1)?));
+        entries.extend(timeline_entries(&stored.article, group));
     }
     Ok(Some((author.info, sorted(entries))))
 }
@@ -708,7 +720,7 @@ pub fn timelines(archive: &Archive, authors: &[AuthorInfo]) -> Result<Vec<(Autho
     let mut entries: Vec<Vec<([u8; 12], TimelineEntry)>> = authors.iter().map(|_| Vec::new()).collect();
     for kv in tree.scan_prefix(b"g/") {
         let (_, bytes) = kv?;
-        let stored: ArticleGroups = envelope::decode_native(&bytes, "authors' comments under an article")?;
+        let stored = decode_groups(&bytes)?;
         for (name, group) in &stored.groups {
             if let Some(i) = at.get(name) {
                 entries[*i].extend(timeline_entries(&stored.article, decode_group(group)?));

@@ -5,6 +5,7 @@
 //! the fault passes.
 
 use crate::support::{copy_dir, fixture, Env};
+use cairn::store::KvTree;
 use serde_json::{json, Value};
 
 fn page() -> String {
@@ -339,7 +340,7 @@ fn id_sets_in_the_log_tree_are_moved_out_on_open() {
         let sets = crate::tamper::id_sets(&db, &env.archive);
         let log = db.open_tree("log").unwrap();
         let mut moved = 0;
-        for kv in cairn::store::KvTree::scan_prefix(&sets, b"") {
+        for kv in sets.scan_prefix(b"") {
             let (k, v) = kv.unwrap();
             if matches!(k.first(), Some(b'd' | b'e')) {
                 log.insert(k, v).unwrap();
@@ -372,8 +373,8 @@ fn an_interrupted_id_set_rebuild_starts_again_and_an_unknown_layout_is_left_alon
         let db = crate::tamper::db(&env.archive);
         let sets = crate::tamper::id_sets(&db, &env.archive);
         // Half emptied: one set gone.
-        let (k, _) = cairn::store::KvTree::scan_prefix(&sets, b"d").next().unwrap().unwrap();
-        cairn::store::KvTree::apply(&sets, vec![(k, None)]).unwrap();
+        let (k, _) = sets.scan_prefix(b"d").next().unwrap().unwrap();
+        sets.apply(vec![(k, None)]).unwrap();
         db.open_tree("log").unwrap().remove("mindex").unwrap();
         db.flush().unwrap();
     }

@@ -31,6 +31,12 @@ pub fn id_sets(db: &sled::Db, archive: &Path) -> SeparatedTree {
     SeparatedTree::new(db.open_tree("sets").unwrap(), files.get("ids").unwrap())
 }
 
+/// Where `id`'s entry starts in a whole id set's value: 40-byte entries
+/// (the id, then its seq) after the version byte.
+fn entry_of(set: &[u8], id: &cairn::model::EventId) -> Option<usize> {
+    (1..set.len()).step_by(40).find(|at| &set[*at..*at + 32] == id.as_bytes())
+}
+
 /// sled opened directly. A handle of this process dropped a moment ago may
 /// still hold sled's file lock (its flusher thread ends on its own time), so
 /// a lock error is retried for a few seconds.
@@ -246,9 +252,7 @@ fn an_id_missing_from_its_articles_set_is_caught() {
         let mut done = false;
         for kv in sets.scan_prefix(b"d") {
             let (k, mut v) = kv.unwrap();
-            // Entries of 40 bytes after the version byte.
-            let found = (1..v.len()).step_by(40).find(|at| &v[*at..*at + 32] == id.as_bytes());
-            if let Some(at) = found {
+            if let Some(at) = entry_of(&v, &id) {
                 v.drain(at..at + 40);
                 sets.apply(vec![(k, Some(v))]).unwrap();
                 done = true;
@@ -282,19 +286,16 @@ fn an_id_filed_under_another_article_is_caught() {
         let db = db(&env.archive);
         let tree = id_sets(&db, &env.archive);
         let sets: Vec<(Vec<u8>, Vec<u8>)> = tree.scan_prefix(b"d").map(|kv| kv.unwrap()).collect();
-        let entries = |v: &[u8]| (1..v.len()).step_by(40).collect::<Vec<usize>>();
-        let own =
-            sets.iter().position(|(_, v)| entries(v).iter().any(|at| &v[*at..*at + 32] == id.as_bytes()));
+        let own = sets.iter().position(|(_, v)| entry_of(v, &id).is_some());
         let own = own.expect("the id is in its article's set");
-        let other = sets.iter().position(|(_, v)| v.len() > 41 && v[0] == 1).filter(|o| *o != own);
-        let other = other.unwrap_or_else(|| (0..sets.len()).find(|o| *o != own).unwrap());
+        let other = (0..sets.len()).find(|o| *o != own && sets[*o].1[0] == 1).expect("another whole set");
         let (k, mut v) = sets[own].clone();
-        let at = entries(&v).into_iter().find(|at| &v[*at..*at + 32] == id.as_bytes()).unwrap();
+        let at = entry_of(&v, &id).unwrap();
         let entry: Vec<u8> = v.drain(at..at + 40).collect();
         tree.apply(vec![(k, Some(v))]).unwrap();
         // Into the other set, in id order.
         let (k, mut v) = sets[other].clone();
-        let to = entries(&v).into_iter().find(|at| v[*at..*at + 32] > entry[..32]).unwrap_or(v.len());
+        let to = (1..v.len()).step_by(40).find(|at| v[*at..*at + 32] > entry[..32]).unwrap_or(v.len());
         v.splice(to..to, entry);
         tree.apply(vec![(k, Some(v))]).unwrap();
         db.flush().unwrap();
