@@ -62,6 +62,10 @@ pub struct VerifyReport {
     /// Whether the articles' id sets were rebuilt from the log when the
     /// archive was opened for this audit.
     pub sets_rebuilt: bool,
+    /// Why sled could not open the index when the archive was opened, if
+    /// it could not (it was moved to `db.unreadable` and rebuilt from the
+    /// log files).
+    pub index_unreadable: Option<String>,
     /// The Merkle tree hash of every entry, recomputed (`None` when an
     /// entry was out of order).
     pub tree_root: Option<crate::transparency::merkle::Hash>,
@@ -165,6 +169,7 @@ fn verify_log(
     r.index_entries = index_entries;
     r.caught_up = store.caught_up();
     r.sets_rebuilt = store.sets_rebuilt();
+    r.index_unreadable = store.index_unreadable().map(str::to_string);
     if opts.quick {
         return Ok(r);
     }

@@ -65,6 +65,7 @@ pub fn report_json(r: &VerifyReport) -> serde_json::Value {
         "orphan_blobs": r.orphan_blobs.iter().map(|b| b.to_hex()).collect::<Vec<_>>(),
         "caught_up": r.caught_up,
         "sets_rebuilt": r.sets_rebuilt,
+        "index_unreadable": r.index_unreadable,
         "findings": r.findings.iter().map(|f| json!({
             "check": f.check,
             "seq": f.seq.map(|s| s.0),
@@ -90,6 +91,12 @@ fn report_text(r: &VerifyReport) -> String {
             "note: the index (db/) was behind the log files; {} entries were caught up from them when the \
              archive was opened (a crash between a commit and its index, or a lost or older db/)\n",
             r.caught_up
+        ));
+    }
+    if let Some(why) = &r.index_unreadable {
+        s.push_str(&format!(
+            "note: sled could not open the index (db/) ({why}); it was moved to db.unreadable and rebuilt from \
+             the log files when the archive was opened (a crash that left sled's files damaged, or damage to them)\n"
         ));
     }
     if r.sets_rebuilt {

@@ -142,6 +142,12 @@ pub trait LogStore {
     fn sets_rebuilt(&self) -> bool {
         false
     }
+    /// Why the index could not be opened when this store was opened, if
+    /// it could not (it was then moved aside and rebuilt from the log
+    /// files), for audits.
+    fn index_unreadable(&self) -> Option<&str> {
+        None
+    }
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// The entries of the log segment holding `seq`, decoded as they are

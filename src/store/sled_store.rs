@@ -158,6 +158,9 @@ pub struct SledStore {
     caught_up: u64,
     /// Whether the id sets were rebuilt from the log when it was opened.
     sets_rebuilt: bool,
+    /// Why sled could not open `db/` when this store was opened (it was
+    /// moved to `db.unreadable` and rebuilt from the log files).
+    index_unreadable: Option<String>,
     /// The Merkle tree's stored hashes (`tree/`), derived from the log.
     merkle: TreeFile,
     /// The view layout record is not one this cairn knows.
@@ -218,6 +221,48 @@ fn probe_space(root: &Path) -> Result<()> {
     match written {
         Err(e) if crate::error::disk_full(&e) => Err(Error::io(root, e)),
         _ => Ok(()),
+    }
+}
+
+/// Where an index sled cannot open is moved (replacing an earlier one).
+pub const UNREADABLE_INDEX: &str = "db.unreadable";
+
+/// Opens sled's `db/` under `root` and its log tree. The outer error is
+/// one to report (the archive in use, a full disk); the inner one says why
+/// sled could not read what is there (its error, or a panic inside sled).
+fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), String>> {
+    let config = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES);
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let db = config.open()?;
+        let tree = db.open_tree("log")?;
+        Ok::<_, sled::Error>((db, tree))
+    }));
+    match opened {
+        Ok(Ok(pair)) => Ok(Ok(pair)),
+        Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
+            // Our own record is in the lock file by now: name no one.
+            Err(Error::ArchiveInUse(root.to_path_buf(), None))
+        }
+        Ok(Err(e @ sled::Error::Io(_))) => {
+            let e = Error::Sled(e);
+            if e.is_disk_full() {
+                return Err(e);
+            }
+            probe_space(root)?;
+            Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() })
+        }
+        Ok(Err(e)) => {
+            // sled reports a write that failed on a full disk later as
+            // corrupt data: say that the disk is full when it is.
+            probe_space(root)?;
+            // sled's corruption message ends in an empty backtrace.
+            let why = e.to_string();
+            Ok(Err(why.split(" backtrace").next().unwrap_or(&why).to_string()))
+        }
+        Err(_) => {
+            probe_space(root)?;
+            Ok(Err("sled panicked opening it".to_string()))
+        }
     }
 }
 
@@ -342,35 +387,31 @@ impl SledStore {
             fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
             moved = Some((aside, old_head));
         }
-        // sled panics on some damaged files (a truncated snapshot): that is
-        // a damaged index, which `cairn repair` rebuilds from the log files.
-        let config = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES);
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let db = config.open()?;
-            let tree = db.open_tree("log")?;
-            Ok::<_, sled::Error>((db, tree))
-        }));
-        let (db, tree) = match opened {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
-                // Our own record is in the lock file by now: name no one.
-                return Err(Error::ArchiveInUse(root.to_path_buf(), None));
-            }
-            Ok(Err(e)) => {
-                let e = Error::Sled(e);
-                if e.is_disk_full() {
-                    return Err(e);
+        // An index sled cannot open (its error, or a panic inside sled on a
+        // damaged file: sled's snapshot after a kill -9 is one known case)
+        // is derived data: it is moved aside to `db.unreadable` (replacing
+        // an earlier one) and rebuilt from the log files, as a lost `db/`
+        // is, with a warning. A full disk, a lock or another I/O error is
+        // reported instead.
+        let mut index_unreadable = None;
+        let (db, tree) = match open_sled(root)? {
+            Ok(pair) => pair,
+            Err(why) => {
+                let aside = root.join(UNREADABLE_INDEX);
+                if aside.exists() {
+                    fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
                 }
-                // sled reports a write that failed on a full disk later as
-                // corrupt data: say that the disk is full when it is.
-                probe_space(root)?;
-                return Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() });
-            }
-            Err(_) => {
-                return Err(Error::IndexUnreadable {
-                    path: root.to_path_buf(),
-                    why: "sled panicked opening it".to_string(),
-                })
+                fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
+                tracing::warn!(
+                    "{}: the index (db/) could not be opened ({why}); it was moved to {} and is rebuilt from the \
+                     log files (it can be deleted)",
+                    root.display(),
+                    aside.display()
+                );
+                let pair = open_sled(root)?
+                    .map_err(|why| Error::IndexUnreadable { path: root.to_path_buf(), why })?;
+                index_unreadable = Some(why);
+                pair
             }
         };
         let runs = Arc::new(RwLock::new(IdRuns::open(&root.join("index"), true)?));
@@ -397,6 +438,7 @@ impl SledStore {
             legacy,
             caught_up: 0,
             sets_rebuilt: false,
+            index_unreadable,
             merkle: TreeFile::memory(),
             view_layout_problem: None,
             _lock: lock,
@@ -1377,6 +1419,10 @@ impl LogStore for SledStore {
 
     fn sets_rebuilt(&self) -> bool {
         self.sets_rebuilt
+    }
+
+    fn index_unreadable(&self) -> Option<&str> {
+        self.index_unreadable.as_deref()
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
