@@ -85,6 +85,7 @@ pub(super) fn scan_log(
         tree: TreeFacts::default(),
     };
     let fingerprints = Fingerprints::new();
+    let mut memo = crate::store::buckets::BucketMemo::default();
     let mut expected = Seq(1);
     // `chain` is resynced to the stored head after a mismatch (so every
     // altered entry is named, not only the first); `f.chain` never is.
@@ -122,7 +123,7 @@ pub(super) fn scan_log(
                 f.checkpoint_seen = true;
                 findings.extend(checkpoint_at(cp, &f.chain));
             }
-            let bucket = fingerprints.of(&crate::store::buckets::bucket_of(&e.event));
+            let bucket = fingerprints.of(&memo.of(&e.event));
             // A repeated id keeps its earliest seq, as the index does.
             let previous = f.seen.first(e.id, (e.seq, e.event.kind(), bucket));
             f.counts.add(e.event.kind());

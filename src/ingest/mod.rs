@@ -386,6 +386,8 @@ enum Prepared {
         key: crate::store::ParseKey,
         format: Format,
         doc: Option<std::result::Result<ParsedDocument, InputError>>,
+        /// The bytes compressed whole, when made ahead ([`whole_ahead`]).
+        whole: Option<Vec<u8>>,
     },
 }
 
@@ -407,7 +409,31 @@ fn prepare(
         Some(known) if opts.dry_run || !known(&key) => Some(parse_text(name, text, format, opts)),
         _ => None,
     };
-    Prepared::Ready { key, format, doc }
+    Prepared::Ready { key, format, doc, whole: None }
+}
+
+/// The page's bytes compressed whole, made on a reader thread when the
+/// document was parsed ahead and its page (the article its first event
+/// names, as [`crate::store::page_key`] takes it) has no capture recorded:
+/// a first capture is stored whole, so the appending thread need not
+/// compress it. A page whose earlier capture is still being committed is
+/// compressed here for nothing (the delta is smaller); a page that names
+/// no article, or one this guess gets wrong, is compressed by the
+/// appending thread as before.
+fn whole_ahead(
+    raw: &[u8],
+    doc: &ParsedDocument,
+    pages: Option<&crate::store::PageLookup>,
+) -> Option<Vec<u8>> {
+    let article = doc.events.iter().find_map(|e| match e {
+        Event::Article(a) => Some(a.key.as_str()),
+        Event::Comment(c) => Some(c.article.as_str()),
+        _ => None,
+    })?;
+    if pages?(&crate::store::buckets::article_bucket(article)) {
+        return None;
+    }
+    crate::store::blobs::compress_whole(raw).ok()
 }
 
 /// Appends a prepared document: unless its parse is recorded (a
@@ -428,12 +454,12 @@ fn ingest_prepared(
         tracing::debug!("rejected {e}");
         report.errors.push(e);
     };
-    let (key, format, parsed_ahead) = match prepared {
+    let (key, format, parsed_ahead, whole) = match prepared {
         Prepared::Rejected(e) => {
             reject(report, e);
             return Ok(());
         }
-        Prepared::Ready { key, format, doc } => (key, format, doc),
+        Prepared::Ready { key, format, doc, whole } => (key, format, doc, whole),
     };
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
@@ -520,7 +546,7 @@ fn ingest_prepared(
     ids.push(capture.id());
     let mut events = doc.events;
     events.push(capture);
-    let new = NewDocument { raw, events, ids, parse_key: Some(key) };
+    let new = NewDocument { raw, events, ids, parse_key: Some(key), hashed: Some(blob), whole };
     let outcome = group.append(new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
@@ -566,11 +592,12 @@ pub fn ingest_inputs(
         }
     };
     // Two reader threads read, hash and parse the next inputs while this
-    // one appends and commits (one document ahead each at most, in order:
+    // one appends and commits (a bounded lookahead each, in order:
     // the order of the log does not depend on the threads), and a view thread
     // applies each committed batch to the views through a reader of the
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
+    let pages = if opts.dry_run { None } else { archive.store().page_lookup() };
     // The views in two groups, each applied on a thread of its own through
     // a reader of the archive (the threads view, the authors view: about
     // equal work).
@@ -594,6 +621,7 @@ pub fn ingest_inputs(
         _ => Vec::new(),
     };
     let mut group = archive.group();
+    let budgets: Vec<Lookahead> = (0..READERS).map(|_| Lookahead::default()).collect();
     let rest = std::thread::scope(|scope| -> Result<Vec<Vec<crate::model::LogEntry>>> {
         type Batch = std::sync::Arc<[std::sync::Arc<crate::model::LogEntry>]>;
         let mut senders = Vec::new();
@@ -634,17 +662,25 @@ pub fn ingest_inputs(
         // Two reader threads, each taking every other input and handing it
         // over in its own channel; this thread takes them alternately, so
         // documents are appended in input order whatever the threads'
-        // timing (one document ahead per reader at most). Reading,
+        // timing ([`LOOKAHEAD_DOCUMENTS`] and [`LOOKAHEAD_BYTES`] ahead
+        // per reader at most). Reading,
         // hashing and telling the format were most of a byte-identical
         // re-ingest, on one thread while this one waited.
         let mut channels = Vec::new();
-        for reader in 0..READERS {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(1);
+        // Readers blocked on their budget stop when this thread does.
+        let budgets = &budgets;
+        let _close = CloseOnDrop(budgets);
+        for (reader, budget) in budgets.iter().enumerate() {
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<std::result::Result<Read, InputError>>(LOOKAHEAD_DOCUMENTS);
             channels.push(rx);
             let known = std::sync::Arc::clone(&known);
+            let pages = pages.clone();
             scope.spawn(move || {
                 for input in inputs.iter().flatten().skip(reader).step_by(READERS) {
                     let read = input.read(limit).map(|raw| {
+                        // The bytes this reader may hold ahead are bounded.
+                        budget.take(raw.len());
                         let blob = BlobId(*blake3::hash(&raw).as_bytes());
                         let mtime = if mtimes { input.modified() } else { None };
                         let name = input.name();
@@ -659,9 +695,13 @@ pub fn ingest_inputs(
                         } else {
                             prepare(&name, &raw, &blob, opts, Some(&known))
                         };
+                        let mut prepared = prepared;
+                        if let Prepared::Ready { whole, doc: Some(Ok(doc)), .. } = &mut prepared {
+                            *whole = whole_ahead(&raw, doc, pages.as_ref());
+                        }
                         (raw, blob, mtime, prepared)
                     });
-                    if tx.send(read).is_err() {
+                    if budget.closed() || tx.send(read).is_err() {
                         return; // the ingest stopped
                     }
                 }
@@ -679,9 +719,11 @@ pub fn ingest_inputs(
                     let read = channels[next_reader]
                         .recv()
                         .map_err(|_| Error::Internal(format!("{name}: the input reader thread stopped")))?;
+                    let budget = &budgets[next_reader];
                     next_reader = (next_reader + 1) % READERS;
                     match read {
                         Ok((raw, blob, mtime, prepared)) => {
+                            let _held = Held(budget, raw.len());
                             if opts.fetched_at_from_mtime {
                                 if mtime.is_none() {
                                     report.warnings.push(Warning {
@@ -754,6 +796,69 @@ pub fn ingest_inputs(
 
 /// Input reader threads in an ingest.
 const READERS: usize = 2;
+
+/// Documents each reader thread may have read ahead of the appending
+/// thread (with one document ahead, the appending thread waited for the
+/// readers about a tenth of a first ingest's wall time).
+const LOOKAHEAD_DOCUMENTS: usize = 16;
+
+/// Raw bytes each reader thread may hold ahead of the appending thread
+/// (one larger document still goes through, alone).
+const LOOKAHEAD_BYTES: usize = 2 << 20;
+
+/// The raw bytes a reader thread holds ahead of the appending thread: it
+/// waits before holding more than [`LOOKAHEAD_BYTES`] (unless it holds
+/// nothing), until the appending thread is done with a document or stops.
+#[derive(Default)]
+struct Lookahead {
+    state: std::sync::Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl Lookahead {
+    /// Waits until `n` more bytes fit (or the ingest stopped), then holds them.
+    fn take(&self, n: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 > 0 && state.0 + n > LOOKAHEAD_BYTES && !state.1 {
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += n;
+    }
+
+    /// Gives back `n` bytes the appending thread is done with.
+    fn give(&self, n: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = state.0.saturating_sub(n);
+        self.freed.notify_all();
+    }
+
+    /// Whether the appending thread has stopped.
+    fn closed(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+}
+
+/// Gives a document's bytes back to its reader's budget when dropped.
+struct Held<'a>(&'a Lookahead, usize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.give(self.1);
+    }
+}
+
+/// Marks every reader's budget closed when dropped (the appending thread
+/// returned, with or without an error), waking readers that wait on it.
+struct CloseOnDrop<'a>(&'a [Lookahead]);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        for budget in self.0 {
+            budget.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+            budget.freed.notify_all();
+        }
+    }
+}
 
 #[cfg(test)]
 mod props;

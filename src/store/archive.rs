@@ -70,12 +70,19 @@ pub struct NewDocument<'a> {
     pub ids: Vec<EventId>,
     /// The document's parse key, recorded with it.
     pub parse_key: Option<ParseKey>,
+    /// BLAKE3 of `raw` when the caller hashed it already (the reader
+    /// threads of an ingest): the blob is not hashed again.
+    pub hashed: Option<BlobId>,
+    /// `raw` compressed whole ([`super::blobs::compress_whole`]) when made
+    /// ahead (the reader threads of an ingest, for a page with no earlier
+    /// capture): stored as it is unless a delta is smaller.
+    pub whole: Option<Vec<u8>>,
 }
 
 impl<'a> NewDocument<'a> {
     /// A document without precomputed ids or parse key.
     pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
-        NewDocument { raw, events, ids: Vec::new(), parse_key: None }
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None, hashed: None, whole: None }
     }
 }
 
@@ -384,7 +391,8 @@ impl Archive {
         // The stored ids of each bucket (article) the document touches: one
         // read per article (of the parts its ids name, when the article's
         // set is split), not one lookup per event.
-        let keys: Vec<[u8; 32]> = doc.events.iter().map(buckets::bucket_of).collect();
+        let mut memo = buckets::BucketMemo::default();
+        let keys: Vec<[u8; 32]> = doc.events.iter().map(|e| memo.of(e)).collect();
         let mut wanted: HashMap<[u8; 32], Vec<EventId>> = HashMap::new();
         for (key, id) in keys.iter().zip(&ids) {
             if !self.pending_ids.contains_key(id) {
@@ -436,16 +444,17 @@ impl Archive {
         if outcome.new.total() == 0 {
             return Ok(outcome);
         }
+        let mut whole = doc.whole;
         for (event, _) in doc.events.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
             if let Event::Capture(c) = event {
-                let actual = BlobId(*blake3::hash(doc.raw).as_bytes());
+                let actual = doc.hashed.unwrap_or_else(|| BlobId(*blake3::hash(doc.raw).as_bytes()));
                 if actual != c.blob {
                     return Err(Error::Usage(format!(
                         "capture names blob {} but the document's bytes hash to {}",
                         c.blob, actual
                     )));
                 }
-                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)))?;
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)), whole.take())?;
             }
         }
         let recorded_at = self.clock.now();
@@ -473,7 +482,7 @@ impl Archive {
     /// Stages a blob for [`super::portable::import`]; it is synced before the
     /// next imported segment is committed.
     pub fn import_blob(&mut self, id: &BlobId, raw: &[u8]) -> Result<()> {
-        self.store.stage_blob(id, raw, None)
+        self.store.stage_blob(id, raw, None, None)
     }
 
     /// Appends entries checked by [`super::portable::import`] (consecutive seqs

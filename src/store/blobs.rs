@@ -57,6 +57,17 @@ pub struct BlobDir {
     staged: Vec<(BlobId, Vec<u8>)>,
 }
 
+/// `raw` compressed whole as a blob is stored when no delta is smaller
+/// (zstd at the blobs' level). Any thread may make it ahead and hand it to
+/// [`BlobDir::stage`].
+pub fn compress_whole(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = zstd::bulk::compress(raw, ZSTD_LEVEL)?;
+    // zstd's output has room for the worst case (more than the page):
+    // a group of staged pages would hold several times their size.
+    out.shrink_to_fit();
+    Ok(out)
+}
+
 impl BlobDir {
     /// The blob directory at `root` (created on first write).
     pub fn new(root: PathBuf) -> BlobDir {
@@ -79,12 +90,15 @@ impl BlobDir {
     ///
     /// With `base` (an earlier blob of the same page, stored or staged), the
     /// blob is kept as a delta against it when that is smaller. Returns
-    /// whether it was.
+    /// whether it was. `whole`, when given, is `raw` compressed by
+    /// [`compress_whole`] (made ahead on another thread); one whose frame
+    /// does not state `raw`'s length is not used.
     pub fn stage(
         &mut self,
         id: &BlobId,
         raw: &[u8],
         base: Option<&BlobId>,
+        whole: Option<Vec<u8>>,
         lookup: Lookup<'_>,
     ) -> Result<bool> {
         if self.staged.iter().any(|(s, _)| s == id) || lookup(id)?.is_some() {
@@ -99,8 +113,12 @@ impl BlobDir {
         let (mut bytes, is_delta) = match delta {
             Some(d) if d.len() <= raw.len() / 8 => (d, true),
             d => {
-                let full = zstd::bulk::compress(raw, ZSTD_LEVEL)
-                    .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?;
+                let stated = |w: &[u8]| zstd::zstd_safe::get_frame_content_size(w).ok().flatten();
+                let full = match whole.filter(|w| stated(w) == Some(raw.len() as u64)) {
+                    Some(w) => w,
+                    None => compress_whole(raw)
+                        .map_err(|e| Error::Internal(format!("blob {id}: cannot compress: {e}")))?,
+                };
                 match d {
                     Some(d) if d.len() < full.len() => (d, true),
                     _ => (full, false),
@@ -262,6 +280,8 @@ mod tests {
         dir: BlobDir,
         locs: RefCell<HashMap<BlobId, Locator>>,
         end: RecordsEnd,
+        /// Blobs staged: every other one is handed over compressed whole.
+        n: usize,
     }
 
     impl Packs {
@@ -270,12 +290,15 @@ mod tests {
                 dir: BlobDir::new(root.join("captures")),
                 locs: Default::default(),
                 end: RecordsEnd::default(),
+                n: 0,
             }
         }
         fn stage(&mut self, raw: &[u8], base: Option<&BlobId>) -> bool {
             let locs = &self.locs;
             let lookup = |b: &BlobId| Ok(locs.borrow().get(b).copied());
-            self.dir.stage(&id(raw), raw, base, &lookup).unwrap()
+            let whole = (self.n % 2 == 1).then(|| compress_whole(raw).unwrap());
+            self.n += 1;
+            self.dir.stage(&id(raw), raw, base, whole, &lookup).unwrap()
         }
         fn sync(&mut self) {
             if let Some((new, end)) = self.dir.sync_staged(self.end).unwrap() {
@@ -322,6 +345,33 @@ mod tests {
         assert!(!packs.stage(&c, Some(&id(&b))));
         packs.sync();
         assert_eq!(packs.get(&id(&c)).unwrap(), c);
+    }
+
+    #[test]
+    fn a_page_compressed_ahead_is_stored_as_made_and_a_wrong_one_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = BlobDir::new(tmp.path().join("captures"));
+        let locs: RefCell<HashMap<BlobId, Locator>> = Default::default();
+        let lookup = |b: &BlobId| Ok(locs.borrow().get(b).copied());
+        let (a, b, c) = (page(0), page(1), page(2));
+        // Made ahead at another level, so that what is stored tells.
+        let made = zstd::bulk::compress(&a, 19).unwrap();
+        assert_ne!(made.len(), compress_whole(&a).unwrap().len());
+        assert!(!dir.stage(&id(&a), &a, None, Some(made.clone()), &lookup).unwrap());
+        // A compression of other bytes (b is longer than a) is not stored
+        // for b.
+        assert_ne!(a.len(), b.len());
+        assert!(!dir.stage(&id(&b), &b, None, Some(made.clone()), &lookup).unwrap());
+        assert!(!dir.stage(&id(&c), &c, None, None, &lookup).unwrap());
+        let (new, _) = dir.sync_staged(RecordsEnd::default()).unwrap().unwrap();
+        locs.borrow_mut().extend(new);
+        for raw in [&a, &b, &c] {
+            assert_eq!(&dir.get(&id(raw), &lookup).unwrap(), raw);
+        }
+        let stored = |raw: &[u8]| locs.borrow()[&id(raw)].len as usize;
+        let framing = stored(&c) - compress_whole(&c).unwrap().len();
+        assert_eq!(stored(&a), made.len() + framing, "stored as made");
+        assert_eq!(stored(&b), compress_whole(&b).unwrap().len() + framing);
     }
 
     #[test]

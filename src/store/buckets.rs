@@ -78,6 +78,37 @@ pub fn bucket_of(event: &Event) -> [u8; 32] {
     }
 }
 
+/// [`bucket_of`] for a run of events, hashing each article's key once
+/// while consecutive events name the same article (a document's comments,
+/// a segment's entries): one BLAKE3 per article instead of one per event.
+#[derive(Default)]
+pub struct BucketMemo {
+    last: Option<(String, [u8; 32])>,
+}
+
+impl BucketMemo {
+    /// The bucket `event` belongs to, as [`bucket_of`] gives it.
+    pub fn of(&mut self, event: &Event) -> [u8; 32] {
+        let key = match event {
+            Event::Article(a) => a.key.as_str(),
+            Event::Comment(c) => c.article.as_str(),
+            Event::Capture(c) => match c.articles.first() {
+                Some(a) => a.key.as_str(),
+                None => return bucket_of(event),
+            },
+            Event::Merge(_) => return bucket_of(event),
+        };
+        match &self.last {
+            Some((last, bucket)) if last == key => *bucket,
+            _ => {
+                let bucket = article_bucket(key);
+                self.last = Some((key.to_string(), bucket));
+                bucket
+            }
+        }
+    }
+}
+
 /// Bucket keys hashed to 32 bits with a key drawn at random for each use
 /// (an audit, an import): an event filed under a bucket that is not its own
 /// cannot be made to pass by choosing a key that shares a prefix with the
@@ -199,5 +230,32 @@ mod tests {
         assert!(decode(&[]).is_err());
         assert!(decode(&[2]).is_err());
         assert!(decode(&[1, 0]).is_err());
+    }
+
+    #[test]
+    fn the_memo_gives_every_event_the_bucket_bucket_of_gives() {
+        use crate::model::{ArticleKey, Comment, Merge, MergeKind};
+        let comment = |article: &str, body: &str| {
+            Event::Comment(Comment::new(ArticleKey(article.into()), Some("x"), None, body))
+        };
+        let a = comment("https://example.com/a", "one");
+        let events = vec![
+            a.clone(),
+            comment("https://example.com/a", "two"),
+            comment("https://example.com/b", "three"),
+            Event::Merge(Merge::new(
+                MergeKind::Comment,
+                a.id(),
+                vec![comment("https://example.com/b", "x").id()],
+                "r",
+            )),
+            comment("https://example.com/b", "four"),
+            comment("https://example.com/a", "five"),
+            comment("https://example.com/ab", "six"),
+        ];
+        let mut memo = BucketMemo::default();
+        for e in &events {
+            assert_eq!(memo.of(e), bucket_of(e), "{e:?}");
+        }
     }
 }

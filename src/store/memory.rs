@@ -108,7 +108,13 @@ impl LogStore for MemoryStore {
 }
 
 impl BlobStore for MemoryStore {
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], _page: Option<&[u8; 32]>) -> Result<()> {
+    fn stage_blob(
+        &mut self,
+        id: &BlobId,
+        raw: &[u8],
+        _: Option<&[u8; 32]>,
+        _: Option<Vec<u8>>,
+    ) -> Result<()> {
         self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
         Ok(())
     }

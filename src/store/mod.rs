@@ -189,8 +189,21 @@ pub trait BlobStore {
     /// `page` names the page the bytes are a capture of (see
     /// [`page_key`]): a store may keep the blob as a delta against the
     /// previous capture of the same page, and records this blob as that
-    /// page's latest with the next commit.
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()>;
+    /// page's latest with the next commit. `whole` is `raw` compressed
+    /// whole ([`blobs::compress_whole`]) when the caller made it already.
+    fn stage_blob(
+        &mut self,
+        id: &BlobId,
+        raw: &[u8],
+        page: Option<&[u8; 32]>,
+        whole: Option<Vec<u8>>,
+    ) -> Result<()>;
+    /// Whether page `page` ([`page_key`]) has a capture recorded (a later
+    /// one is kept as a delta against it), as a lookup other threads can
+    /// call; `None` when the store keeps no such record.
+    fn page_lookup(&self) -> Option<PageLookup> {
+        None
+    }
     /// Every page's latest-capture record (key, blob id or why it does not
     /// decode), for audits.
     fn scan_page_bases(&self) -> Box<dyn Iterator<Item = Result<PageBaseRead>> + '_> {
@@ -273,6 +286,10 @@ pub type BucketRead = ([u8; 32], std::result::Result<Vec<idruns::IdSeq>, String>
 /// One page's latest-capture record as an audit reads it: the page key,
 /// and the blob id or why the value does not decode.
 pub type PageBaseRead = ([u8; 32], std::result::Result<BlobId, String>);
+
+/// Tells whether a page ([`page_key`]) has a capture recorded (from any
+/// thread).
+pub type PageLookup = std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
 
 /// The page a capture is of, for delta-compressing its blob against the
 /// previous capture of that page: BLAKE3 over its first article's key

@@ -176,5 +176,6 @@ impl BucketWrites {
 
 /// Every entry of `entries` with its bucket.
 pub(super) fn bucket_items(entries: &[LogEntry]) -> impl Iterator<Item = ([u8; 32], EventId, Seq)> + '_ {
-    entries.iter().map(|e| (buckets::bucket_of(&e.event), e.id, e.seq))
+    let mut memo = buckets::BucketMemo::default();
+    entries.iter().map(move |e| (memo.of(&e.event), e.id, e.seq))
 }

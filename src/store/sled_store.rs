@@ -741,9 +741,10 @@ impl SledStore {
             let converted = (|| -> Result<()> {
                 let mut writes = BucketWrites::default();
                 let mut sets = Vec::new();
+                let mut memo = buckets::BucketMemo::default();
                 for e in self.entries_from(Seq(1))? {
                     let e = e?;
-                    writes.add([(buckets::bucket_of(&e.event), e.id, e.seq)]);
+                    writes.add([(memo.of(&e.event), e.id, e.seq)]);
                     if writes.added >= 262_144 {
                         writes.drain_into(&self.reader.sets, &mut sets)?;
                         self.reader.sets.apply(std::mem::take(&mut sets))?;
@@ -1483,11 +1484,26 @@ impl LogStore for SledStore {
 }
 
 impl BlobStore for SledStore {
-    fn stage_blob(&mut self, id: &BlobId, raw: &[u8], page: Option<&[u8; 32]>) -> Result<()> {
+    fn page_lookup(&self) -> Option<crate::store::PageLookup> {
+        let tree = self.tree.clone();
+        // A lookup that fails says "recorded": the page is compressed on the
+        // appending thread, which decides.
+        Some(std::sync::Arc::new(move |page: &[u8; 32]| {
+            tree.get([&[PAGE_BASE][..], &page[..]].concat()).map_or(true, |v| v.is_some())
+        }))
+    }
+
+    fn stage_blob(
+        &mut self,
+        id: &BlobId,
+        raw: &[u8],
+        page: Option<&[u8; 32]>,
+        whole: Option<Vec<u8>>,
+    ) -> Result<()> {
         let (tree, pending) = (&self.tree, &self.pending_blobs);
         let lookup = |b: &BlobId| blob_locator(tree, pending, b);
         let Some(page) = page else {
-            return self.blobs.stage(id, raw, None, &lookup).map(|_| ());
+            return self.blobs.stage(id, raw, None, whole, &lookup).map(|_| ());
         };
         // The page's latest capture: staged since the last commit, else
         // recorded in sled.
@@ -1501,7 +1517,7 @@ impl BlobStore for SledStore {
                     .ok(),
             },
         };
-        self.blobs.stage(id, raw, base.as_ref(), &lookup)?;
+        self.blobs.stage(id, raw, base.as_ref(), whole, &lookup)?;
         self.pending_bases.push((*page, *id));
         Ok(())
     }
@@ -1822,7 +1838,7 @@ impl ViewStore for SledReader {
 }
 
 impl BlobStore for SledReader {
-    fn stage_blob(&mut self, _: &BlobId, _: &[u8], _: Option<&[u8; 32]>) -> Result<()> {
+    fn stage_blob(&mut self, _: &BlobId, _: &[u8], _: Option<&[u8; 32]>, _: Option<Vec<u8>>) -> Result<()> {
         Err(read_only())
     }
 
