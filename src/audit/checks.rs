@@ -5,6 +5,7 @@
 //! [`crate::views::audit`].)
 
 use super::scan::LogFacts;
+use super::seen::Known;
 use super::verify::Finding;
 use crate::error::Result;
 use crate::model::{BlobId, ChainHash, EventId, Seq};
@@ -187,76 +188,125 @@ pub(super) fn tree(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>> 
     Ok(r.findings)
 }
 
-/// The id index against the log: the index files are whole; every run
-/// entry names the id at its seq; every article's id set holds exactly its
-/// events; and every entry of the log (seqs 1..=`last`) is in both, once.
-pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>, u64)> {
-    let (seen, last) = (&facts.seen, facts.last);
+/// Seqs the index check found in the id runs and in the id sets, kept
+/// across the passes of a partitioned verify (two bits per seq), with the
+/// seqs that repeat an id (rightly in neither).
+pub(super) struct IndexMarks {
+    n: usize,
+    indexed: Vec<u64>,
+    bucketed: Vec<u64>,
+    repeats: HashSet<Seq>,
+    count: u64,
+}
+
+impl IndexMarks {
+    /// Marks for the seqs 1..=`last` of a log whose first pass read
+    /// `entries` entries (a `last` far past them is the seq check's
+    /// finding, and is not given a mark).
+    pub fn new(last: Seq, entries: u64) -> IndexMarks {
+        let n = usize::try_from(last.0.min(entries.max(1).saturating_mul(2))).unwrap_or(usize::MAX);
+        let words = n.div_ceil(64);
+        IndexMarks { n, indexed: vec![0; words], bucketed: vec![0; words], repeats: HashSet::new(), count: 0 }
+    }
+
+    fn slot(&self, seq: Seq) -> Option<usize> {
+        (seq.0 >= 1 && seq.0 <= self.n as u64).then(|| seq.0 as usize - 1)
+    }
+
+    /// Sets the mark of `seq` in `bits`; false when it was set already.
+    fn mark(bits: &mut [u64], i: usize) -> bool {
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        let fresh = bits[w] & b == 0;
+        bits[w] |= b;
+        fresh
+    }
+
+    fn has(bits: &[u64], i: usize) -> bool {
+        bits[i / 64] & (1u64 << (i % 64)) != 0
+    }
+}
+
+/// The id index against the log, for the ids of one pass's partition: the
+/// index files are whole (the first pass); every run entry names the id at
+/// its seq; every article's id set holds exactly its events. What is in
+/// neither is named by [`index_finish`] after the last pass.
+pub(super) fn index_pass(
+    archive: &Archive,
+    facts: &LogFacts,
+    marks: &mut IndexMarks,
+) -> Result<Vec<Finding>> {
+    let seen = &facts.seen;
+    let first = seen.part().is_first();
     let mut r = Found::default();
     let store = archive.store();
-    for p in store.index_problems()? {
-        r.find("index", None, None, p);
+    if first {
+        for p in store.index_problems()? {
+            r.find("index", None, None, p);
+        }
     }
-    let n = usize::try_from(last.0).unwrap_or(usize::MAX).min(seen.len().max(1) * 2);
-    let slot = |seq: Seq| -> Option<usize> { (seq.0 >= 1 && seq.0 <= n as u64).then(|| seq.0 as usize - 1) };
+    marks.repeats.extend(&facts.repeats);
     // Runs: id -> seq.
-    let mut indexed = vec![false; n];
     for item in store.scan_index() {
         let (id, seq) = item?;
-        r.count += 1;
+        if first {
+            marks.count += 1;
+        }
         match (id, seq) {
-            (Err(why), _) => r.find("index-stale", None, None, why),
-            (Ok(id), Err(why)) => r.find("index-stale", None, Some(id), why),
-            (Ok(id), Ok(seq)) => match seen.get(&id).map(|(s, _, _)| s) {
-                Some(s) if s == seq => match slot(seq) {
-                    Some(i) if indexed[i] => {
+            (Err(why), _) if first => r.find("index-stale", None, None, why),
+            (Ok(id), Err(why)) if first => r.find("index-stale", None, Some(id), why),
+            (Ok(id), Ok(seq)) => match seen.known(&id) {
+                Known::Elsewhere => {}
+                Known::Seen((s, _, _)) if s == seq => match marks.slot(seq) {
+                    Some(i) if !IndexMarks::mark(&mut marks.indexed, i) => {
                         r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
                     }
-                    Some(i) => indexed[i] = true,
-                    None => {}
+                    _ => {}
                 },
-                Some(s) => r.find(
+                Known::Seen((s, _, _)) => r.find(
                     "index-stale",
                     Some(seq),
                     Some(id),
                     format!("index says seq {seq}, the log has it at seq {s}"),
                 ),
-                None => r.find(
+                Known::Unseen => r.find(
                     "index-stale",
                     Some(seq),
                     Some(id),
                     format!("index maps {id} to seq {seq}, but no entry has that id"),
                 ),
             },
+            _ => {}
         }
     }
     // Buckets: each article's id set.
-    let mut bucketed = vec![false; n];
     for item in store.scan_buckets() {
         let (key, entries) = item?;
         let at = crate::model::ids::to_hex(&key[..8]);
         let entries = match entries {
             Ok(e) => e,
             Err(why) => {
-                r.find(
-                    "index-stale",
-                    None,
-                    None,
-                    format!("the id set of bucket {at}… does not decode: {why}"),
-                );
+                if first {
+                    r.find(
+                        "index-stale",
+                        None,
+                        None,
+                        format!("the id set of bucket {at}… does not decode: {why}"),
+                    );
+                }
                 continue;
             }
         };
         for (id, seq) in entries {
-            match seen.get(&id) {
-                Some((s, _, b))
+            match seen.known(&id) {
+                Known::Elsewhere => {}
+                Known::Seen((s, _, b))
                     if s == seq && facts.fingerprints.as_ref().is_some_and(|f| b == f.of(&key)) =>
                 {
-                    if let Some(i) = slot(seq) {
-                        bucketed[i] = true;
+                    if let Some(i) = marks.slot(seq) {
+                        IndexMarks::mark(&mut marks.bucketed, i);
                     }
                 }
-                Some((s, _, _)) if s == seq => r.find(
+                Known::Seen((s, _, _)) if s == seq => r.find(
                     "index-stale",
                     Some(seq),
                     Some(id),
@@ -271,24 +321,31 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
             }
         }
     }
-    let missing: Vec<(usize, bool)> =
-        (0..n).filter(|i| !indexed[*i] || !bucketed[*i]).map(|i| (i, indexed[i])).take(10_000).collect();
+    Ok(r.findings)
+}
+
+/// After the last pass of [`index_pass`]: every entry of the log (seqs
+/// 1..=last, but for repeats of an id) is in both the runs and the id
+/// sets. Returns the findings and the number of index entries.
+pub(super) fn index_finish(archive: &Archive, marks: &IndexMarks) -> Result<(Vec<Finding>, u64)> {
+    let mut r = Found::default();
+    let missing: Vec<(usize, bool)> = (0..marks.n)
+        .filter(|i| !IndexMarks::has(&marks.indexed, *i) || !IndexMarks::has(&marks.bucketed, *i))
+        .filter(|i| !marks.repeats.contains(&Seq(*i as u64 + 1)))
+        .map(|i| (i, IndexMarks::has(&marks.indexed, i)))
+        .take(10_000)
+        .collect();
     if !missing.is_empty() {
-        // The ids of the missing seqs, read back from the log (`seen` keeps
+        // The ids of the missing seqs, read back from the log (verify keeps
         // hashes of ids, not ids): one more pass over it, only when the
         // index misses entries. A seq no segment holds (a gap, a segment
         // that does not decode: the log's own checks name those) is left out.
         let wanted: HashSet<Seq> = missing.iter().map(|(i, _)| Seq(*i as u64 + 1)).collect();
         let mut by_seq: HashMap<Seq, EventId> = HashMap::new();
-        // A repeated id's later copies are not indexed, rightly (the
-        // duplicate check names them): only an id's earliest seq counts.
-        let earliest = |e: &&crate::model::LogEntry| seen.get(&e.id).is_some_and(|(s, _, _)| s == e.seq);
-        for segment in store.scan_segments() {
+        for segment in archive.store().scan_segments() {
             let (_, decoded) = segment?;
             let Ok(entries) = decoded else { continue };
-            by_seq.extend(
-                entries.iter().filter(|e| wanted.contains(&e.seq)).filter(earliest).map(|e| (e.seq, e.id)),
-            );
+            by_seq.extend(entries.iter().filter(|e| wanted.contains(&e.seq)).map(|e| (e.seq, e.id)));
         }
         for (i, in_runs) in missing {
             let seq = Seq(i as u64 + 1);
@@ -301,7 +358,7 @@ pub(super) fn index(archive: &Archive, facts: &LogFacts) -> Result<(Vec<Finding>
             r.find("index", Some(seq), Some(*id), message);
         }
     }
-    Ok((r.findings, r.count))
+    Ok((r.findings, marks.count))
 }
 
 /// `parsed`: each parse record names a capture made under that very key,
@@ -324,9 +381,9 @@ pub(super) fn parsed(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>
                     Some(p.capture),
                     "parse record names a capture that is not in the log".into(),
                 ),
-                Some((k, counts)) if *k != key || *counts != p.counts => r.find(
+                Some((k, counts, seq)) if *k != key || *counts != p.counts => r.find(
                     "parsed",
-                    facts.seen.get(&p.capture).map(|(s, _, _)| s),
+                    Some(*seq),
                     Some(p.capture),
                     "parse record does not match its capture (key or counts differ)".into(),
                 ),

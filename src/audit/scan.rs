@@ -1,9 +1,12 @@
-//! The one pass over the log that `verify` makes: each segment and entry is
+//! The pass over the log that `verify` makes: each segment and entry is
 //! checked as it is read, by one function per check (segment, seq,
 //! event-id, chain, checkpoint, duplicate, reference, merge, document),
-//! and what the later checks need is gathered into [`LogFacts`].
+//! and what the later checks need is gathered into [`LogFacts`]. A log of
+//! more ids than one pass keeps is read again for each further
+//! [`Partition`] of its ids, making only the checks that look ids up
+//! (duplicate, reference, merge kinds) for the ids of that partition.
 
-use super::seen::SeenIds;
+use super::seen::{Known, Partition, SeenIds};
 use super::verify::{Finding, VerifyOptions};
 use crate::error::Result;
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
@@ -17,17 +20,21 @@ pub(super) type Seen = (Seq, EventKind, u64);
 
 /// What the pass over the log found, for the checks that follow it.
 pub(super) struct LogFacts {
-    /// Every id, with its (earliest) seq, kind and bucket (the largest
-    /// structure verify holds).
+    /// Every id of this pass's partition, with its (earliest) seq, kind
+    /// and bucket (the largest structure verify holds).
     pub seen: SeenIds,
+    /// The seqs of this partition's ids that repeat an id read before (the
+    /// index rightly leaves them out).
+    pub repeats: HashSet<Seq>,
     /// How buckets are fingerprinted in `seen`.
     pub fingerprints: Option<Fingerprints>,
     /// Events per kind.
     pub counts: KindCounts,
     /// Every capture's blob, with the capture's seq.
     pub blobs: Vec<(BlobId, Seq)>,
-    /// Capture id -> (its parse key, its item counts).
-    pub captures: HashMap<EventId, (ParseKey, KindCounts)>,
+    /// Capture id -> (its parse key, its item counts, its seq) (the first
+    /// pass only).
+    pub captures: HashMap<EventId, (ParseKey, KindCounts, Seq)>,
     /// The last seq read.
     pub last: Seq,
     /// The chain head recomputed from the entries.
@@ -59,20 +66,27 @@ fn finding(check: &'static str, seq: Option<Seq>, id: Option<EventId>, message: 
 }
 
 /// Reads every segment once, checking as it goes; findings are appended to
-/// `findings`. `progress` receives the entries read so far.
+/// `findings`. `progress` receives the entries read so far. The first
+/// partition's pass makes every check; a later one only those that look
+/// ids of its partition up.
 pub(super) fn scan_log(
     archive: &Archive,
     opts: &VerifyOptions,
     findings: &mut Vec<Finding>,
     mut progress: impl FnMut(u64),
+    part: Partition,
+    per_pass: u64,
 ) -> Result<LogFacts> {
-    // Sized for the head up front when that is plausible (growing the table
-    // would hold two of it at once); a head record that says more is a
-    // finding, and costs at most a zeroed table for 4M ids whose pages are
-    // only touched as ids arrive (larger logs grow the table).
-    let capacity = usize::try_from(archive.head().seq.0).unwrap_or(0).min(1 << 22);
+    // Sized for the head (at most a pass's share) up front when that is
+    // plausible (growing the table would hold two of it at once); a head
+    // record that says more is a finding, and costs at most a zeroed table
+    // for 4M ids whose pages are only touched as ids arrive (larger logs
+    // grow the table).
+    let capacity = usize::try_from(archive.head().seq.0.min(per_pass)).unwrap_or(0).min(1 << 22);
+    let full = part.is_first();
     let mut f = LogFacts {
-        seen: SeenIds::with_capacity(capacity),
+        seen: SeenIds::with_capacity(capacity, part),
+        repeats: HashSet::new(),
         fingerprints: None,
         counts: KindCounts::default(),
         blobs: Vec::new(),
@@ -96,6 +110,7 @@ pub(super) fn scan_log(
         f.segments += 1;
         let entries = match decoded {
             Ok(e) => e,
+            Err(_) if !full => continue,
             Err(why) => {
                 findings.push(finding(
                     "segment",
@@ -106,6 +121,31 @@ pub(super) fn scan_log(
                 continue;
             }
         };
+        if !full {
+            // A later pass: the checks that look ids of its partition up.
+            for e in &entries {
+                f.entries += 1;
+                let bucket = fingerprints.of(&memo.of(&e.event));
+                let previous = f.seen.record(e.id, (e.seq, e.event.kind(), bucket));
+                f.last = e.seq;
+                if let Known::Seen(_) = previous {
+                    f.repeats.insert(e.seq);
+                }
+                if opts.quick {
+                    continue;
+                }
+                findings.extend(duplicate(e, previous));
+                match &e.event {
+                    Event::Merge(m) => findings.extend(merge_kinds(e.seq, e.id, m, &f.seen)),
+                    Event::Capture(c) => {
+                        findings.extend(references(e, &f.seen));
+                        findings.extend(sections(e, c, &f.seen, &fingerprints));
+                    }
+                    Event::Article(_) | Event::Comment(_) => {}
+                }
+            }
+            continue;
+        }
         findings.extend(segment_key(key, &entries));
         for e in &entries {
             f.entries += 1;
@@ -125,16 +165,23 @@ pub(super) fn scan_log(
             }
             let bucket = fingerprints.of(&memo.of(&e.event));
             // A repeated id keeps its earliest seq, as the index does.
-            let previous = f.seen.first(e.id, (e.seq, e.event.kind(), bucket));
+            let previous = f.seen.record(e.id, (e.seq, e.event.kind(), bucket));
             f.counts.add(e.event.kind());
+            if let Known::Seen(_) = previous {
+                // The index check leaves repeats out.
+                f.repeats.insert(e.seq);
+            }
             if !opts.quick {
-                findings.extend(duplicate(e, previous.map(|(s, _, _)| s)));
+                findings.extend(duplicate(e, previous));
                 match &e.event {
-                    Event::Merge(m) => findings.extend(merge(e.seq, e.id, m, &f.seen, &mut folded)),
+                    Event::Merge(m) => {
+                        findings.extend(merge_kinds(e.seq, e.id, m, &f.seen));
+                        findings.extend(merge_folds(e.seq, e.id, m, &mut folded));
+                    }
                     Event::Capture(c) => {
                         f.blobs.push((c.blob, e.seq));
                         let items = crate::store::capture_counts(c);
-                        f.captures.insert(e.id, (crate::store::parse_key_of(c), items));
+                        f.captures.insert(e.id, (crate::store::parse_key_of(c), items, e.seq));
                         findings.extend(references(e, &f.seen));
                         findings.extend(sections(e, c, &f.seen, &fingerprints));
                     }
@@ -234,25 +281,25 @@ fn checkpoint_at((seq, hash): (Seq, ChainHash), chain: &ChainHash) -> Option<Fin
 }
 
 /// `duplicate`: no event is in the log twice.
-fn duplicate(e: &LogEntry, previous: Option<Seq>) -> Option<Finding> {
-    previous.map(|prev| {
-        finding("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}"))
-    })
+fn duplicate(e: &LogEntry, previous: Known) -> Option<Finding> {
+    let Known::Seen((prev, _, _)) = previous else { return None };
+    Some(finding("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}")))
 }
 
 /// `reference`: a capture names only events earlier in the log.
 fn references(e: &LogEntry, seen: &SeenIds) -> Vec<Finding> {
     let mut out = Vec::new();
     for referenced in e.event.references() {
-        match seen.get(&referenced).map(|(s, _, _)| s) {
-            Some(s) if s < e.seq => {}
-            Some(s) => out.push(finding(
+        match seen.known(&referenced) {
+            Known::Elsewhere => {}
+            Known::Seen((s, _, _)) if s < e.seq => {}
+            Known::Seen((s, _, _)) => out.push(finding(
                 "reference",
                 Some(e.seq),
                 Some(e.id),
                 format!("refers to {referenced}, at seq {s}, not earlier"),
             )),
-            None => out.push(finding(
+            Known::Unseen => out.push(finding(
                 "reference",
                 Some(e.seq),
                 Some(e.id),
@@ -275,13 +322,18 @@ fn sections(
     for section in &c.articles {
         let own = fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
         for item in section.article.iter().chain(&section.comments) {
-            match seen.get(&item.id) {
-                Some((_, EventKind::Article | EventKind::Comment, b)) if b != own => out.push(finding(
-                    "reference",
-                    Some(e.seq),
-                    Some(e.id),
-                    format!("lists {} under article {}, which it does not belong to", item.id, section.key),
-                )),
+            match seen.known(&item.id) {
+                Known::Seen((_, EventKind::Article | EventKind::Comment, b)) if b != own => {
+                    out.push(finding(
+                        "reference",
+                        Some(e.seq),
+                        Some(e.id),
+                        format!(
+                            "lists {} under article {}, which it does not belong to",
+                            item.id, section.key
+                        ),
+                    ))
+                }
                 _ => {}
             }
         }
@@ -289,29 +341,37 @@ fn sections(
     out
 }
 
-/// `merge`: a merge folds ids of its kind into an id of its kind, never an
-/// id into itself, never one id into two different ones, and never into a
-/// cycle.
-fn merge(
-    seq: Seq,
-    id: EventId,
-    m: &crate::model::Merge,
-    seen: &SeenIds,
-    folded: &mut HashMap<EventId, EventId>,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut find = |message: String| out.push(finding("merge", Some(seq), Some(id), message));
+/// `merge`: a merge folds ids of its kind into an id of its kind (of the
+/// ids this pass keeps).
+fn merge_kinds(seq: Seq, id: EventId, m: &crate::model::Merge, seen: &SeenIds) -> Vec<Finding> {
     let want = match m.kind {
         crate::model::MergeKind::Comment => EventKind::Comment,
         crate::model::MergeKind::Article => EventKind::Article,
     };
-    for x in std::iter::once(&m.keep).chain(&m.fold) {
-        if let Some((_, k, _)) = seen.get(x) {
-            if k != want {
-                find(format!("{} merge names {x}, a {k}", m.kind.name()));
-            }
-        }
-    }
+    std::iter::once(&m.keep)
+        .chain(&m.fold)
+        .filter_map(|x| match seen.known(x) {
+            Known::Seen((_, k, _)) if k != want => Some(finding(
+                "merge",
+                Some(seq),
+                Some(id),
+                format!("{} merge names {x}, a {k}", m.kind.name()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `merge`: a merge folds never an id into itself, never one id into two
+/// different ones, and never into a cycle.
+fn merge_folds(
+    seq: Seq,
+    id: EventId,
+    m: &crate::model::Merge,
+    folded: &mut HashMap<EventId, EventId>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut find = |message: String| out.push(finding("merge", Some(seq), Some(id), message));
     for f in &m.fold {
         if *f == m.keep {
             find(format!("folds {f} into itself"));

@@ -16,6 +16,13 @@
 //! the keyed hash, so a damaged log of ids chosen to collide cannot make
 //! probing slow. What an id's slot does not keep (the id) is read back
 //! from the log by seq where a finding needs it.
+//!
+//! The table does not grow past a bound: a log with more ids than
+//! [`IDS_PER_PASS`] (or `verify --ids-per-pass`) is checked in several
+//! passes, each keeping only the ids of its [`Partition`] (a keyed hash of
+//! the id picks the pass), so the memory verify takes stays the same
+//! however large the archive grows, and each extra pass costs one more
+//! read of the log's segments.
 
 use super::scan::Seen;
 use crate::model::{EventId, EventKind, Seq};
@@ -35,11 +42,80 @@ type Slot = [u64; 3];
 const CHECK: usize = 1;
 const TAGGED: usize = 2;
 
-/// Every id read, each once.
+/// Ids one pass keeps at most, unless `verify --ids-per-pass` says
+/// otherwise: 32 bytes each, 48 MB at most.
+pub const IDS_PER_PASS: u64 = 1_500_000;
+
+/// The ids one pass of verify keeps: those whose keyed hash (keys drawn at
+/// random for each audit, shared by its passes) falls in its range.
+#[derive(Clone)]
+pub(super) struct Partition {
+    key: std::collections::hash_map::RandomState,
+    /// The range of hashes kept, both ends included.
+    range: (u64, u64),
+}
+
+impl Partition {
+    /// The first pass over a log the head says holds `ids` ids, keeping
+    /// at most about `per_pass` of them: every id when that is all of
+    /// them. The passes after it are made from what it read
+    /// ([`Partition::rest`]): a head that overstates the log does not
+    /// multiply them.
+    pub fn first(ids: u64, per_pass: u64) -> Partition {
+        let parts = ids.div_ceil(per_pass.max(1)).max(1);
+        Partition { key: Default::default(), range: (0, u64::MAX / parts) }
+    }
+
+    /// The passes after this one for the `remaining` ids it did not keep,
+    /// at most about `per_pass` each: the hashes past its range, in equal
+    /// parts.
+    pub fn rest(&self, remaining: u64, per_pass: u64) -> Vec<Partition> {
+        if self.range.1 == u64::MAX {
+            return Vec::new();
+        }
+        let from = self.range.1 + 1;
+        let parts = remaining.div_ceil(per_pass.max(1)).clamp(1, u64::MAX - from);
+        let width = (u64::MAX - from) / parts;
+        (0..parts)
+            .map(|i| {
+                let hi = if i + 1 == parts { u64::MAX } else { from + (i + 1) * width - 1 };
+                Partition { key: self.key.clone(), range: (from + i * width, hi) }
+            })
+            .collect()
+    }
+
+    /// Whether this pass keeps `id`.
+    pub fn holds(&self, id: &EventId) -> bool {
+        self.range == (0, u64::MAX) || {
+            let h = self.key.hash_one(id.as_bytes());
+            self.range.0 <= h && h <= self.range.1
+        }
+    }
+
+    /// Whether this is the first pass (which makes every check that does
+    /// not look ids up).
+    pub fn is_first(&self) -> bool {
+        self.range.0 == 0
+    }
+}
+
+/// What a pass knows of an id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Known {
+    /// Read before, with this seq, kind and bucket.
+    Seen(Seen),
+    /// Not read (yet).
+    Unseen,
+    /// Another pass keeps it: no check of it is made in this one.
+    Elsewhere,
+}
+
+/// Every id of this pass's partition read, each once.
 pub(super) struct SeenIds {
     slots: Vec<Slot>,
     len: usize,
     keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
+    part: Partition,
 }
 
 fn tag(kind: EventKind) -> u64 {
@@ -62,12 +138,35 @@ fn untag(tagged: u64) -> (Seq, EventKind) {
 }
 
 impl SeenIds {
-    /// Room for `ids` ids without growing.
-    pub fn with_capacity(ids: usize) -> SeenIds {
+    /// Room for `ids` ids without growing, keeping those of `part`.
+    pub fn with_capacity(ids: usize, part: Partition) -> SeenIds {
         let slots = (ids.saturating_add(1).saturating_mul(LOAD.1).div_ceil(LOAD.0)).max(16);
-        SeenIds { slots: vec![[0; 3]; slots], len: 0, keys: Default::default() }
+        SeenIds { slots: vec![[0; 3]; slots], len: 0, keys: Default::default(), part }
     }
 
+    /// The partition this table keeps.
+    pub fn part(&self) -> &Partition {
+        &self.part
+    }
+
+    /// What is known of `id` in this pass.
+    pub fn known(&self, id: &EventId) -> Known {
+        if !self.part.holds(id) {
+            return Known::Elsewhere;
+        }
+        self.get(id).map_or(Known::Unseen, Known::Seen)
+    }
+
+    /// Records `id` when this pass keeps it, unless it is already known;
+    /// returns what was known.
+    pub fn record(&mut self, id: EventId, seen: Seen) -> Known {
+        if !self.part.holds(&id) {
+            return Known::Elsewhere;
+        }
+        self.first(id, seen).map_or(Known::Unseen, Known::Seen)
+    }
+
+    /// Ids held.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -91,8 +190,8 @@ impl SeenIds {
         }
     }
 
-    /// What is known of `id`.
-    pub fn get(&self, id: &EventId) -> Option<Seen> {
+    /// What is known of `id` (of this pass's partition).
+    fn get(&self, id: &EventId) -> Option<Seen> {
         let s = &self.slots[self.find(self.hashes(id))];
         (s[TAGGED] != 0).then(|| {
             let (seq, kind) = untag(s[TAGGED]);
@@ -105,7 +204,7 @@ impl SeenIds {
     /// check reports it; an archive never reaches 2^56 events). The bucket
     /// fingerprint is kept to its low 32 bits (all that
     /// [`crate::store::buckets::Fingerprints`] gives).
-    pub fn first(&mut self, id: EventId, (seq, kind, bucket): Seen) -> Option<Seen> {
+    fn first(&mut self, id: EventId, (seq, kind, bucket): Seen) -> Option<Seen> {
         if let Some(known) = self.get(&id) {
             return Some(known);
         }
@@ -139,7 +238,7 @@ mod tests {
     #[test]
     fn behaves_as_a_map_keeping_the_first_value_and_grows() {
         // Capacity far too small on purpose: growing must keep everything.
-        let mut t = SeenIds::with_capacity(3);
+        let mut t = SeenIds::with_capacity(3, Partition::first(1, 1));
         let mut reference: HashMap<EventId, Seen> = HashMap::new();
         let kinds = [EventKind::Article, EventKind::Comment, EventKind::Capture, EventKind::Merge];
         for i in 0..5000u64 {
@@ -160,9 +259,42 @@ mod tests {
     }
 
     #[test]
+    fn each_id_is_kept_by_exactly_one_pass() {
+        let first = Partition::first(10, 3);
+        assert!(first.is_first());
+        let rest = first.rest(7, 3);
+        assert_eq!(rest.len(), 3);
+        assert!(rest.iter().all(|p| !p.is_first()));
+        let parts: Vec<Partition> = std::iter::once(first).chain(rest).collect();
+        let mut tables: Vec<SeenIds> = parts.iter().map(|p| SeenIds::with_capacity(4, p.clone())).collect();
+        let mut per_pass = [0usize; 4];
+        for i in 0..1000u64 {
+            let id = EventId(*blake3::hash(&i.to_le_bytes()).as_bytes());
+            let holders: Vec<usize> = (0..4).filter(|p| parts[*p].holds(&id)).collect();
+            assert_eq!(holders.len(), 1, "id {i}");
+            per_pass[holders[0]] += 1;
+            for (p, t) in tables.iter_mut().enumerate() {
+                let seen = (Seq(i + 1), EventKind::Comment, 0);
+                let want = if p == holders[0] { Known::Unseen } else { Known::Elsewhere };
+                assert_eq!(t.record(id, seen), want);
+                let want = if p == holders[0] { Known::Seen(seen) } else { Known::Elsewhere };
+                assert_eq!(t.known(&id), want);
+            }
+        }
+        assert!(per_pass.iter().all(|n| *n > 150), "the passes share the ids: {per_pass:?}");
+        // One pass when the head says the ids fit; none after it.
+        assert!(Partition::first(3, 3).rest(0, 3).is_empty());
+        assert!(Partition::first(0, 3).rest(5, 3).is_empty());
+        // A head that overstates the log makes a narrow first pass, and
+        // the passes after it follow the ids actually read.
+        let narrow = Partition::first(u64::MAX, 1);
+        assert_eq!(narrow.rest(10, 4).len(), 3);
+    }
+
+    #[test]
     fn a_table_sized_for_n_ids_holds_n_without_growing() {
         for n in [0usize, 1, 2, 3, 11, 12, 13, 1000, 1001] {
-            let mut t = SeenIds::with_capacity(n);
+            let mut t = SeenIds::with_capacity(n, Partition::first(1, 1));
             let slots = t.slots.len();
             for i in 0..n as u64 {
                 t.first(
@@ -176,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_seq_past_the_packing_limit_is_clamped_not_mistaken_for_empty() {
-        let mut t = SeenIds::with_capacity(1);
+        let mut t = SeenIds::with_capacity(1, Partition::first(1, 1));
         let id = EventId([1; 32]);
         t.first(id, (Seq(u64::MAX), EventKind::Comment, 5));
         assert_eq!(t.get(&id), Some((Seq((1 << SEQ_BITS) - 1), EventKind::Comment, 5)));

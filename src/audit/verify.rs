@@ -21,6 +21,9 @@ pub struct VerifyOptions {
     /// A signed checkpoint of the Merkle tree (its signature already
     /// checked) the archive must still extend.
     pub tree_checkpoint: Option<crate::transparency::note::Checkpoint>,
+    /// Ids kept in memory at most ([`super::seen::IDS_PER_PASS`] when
+    /// `None`): a log with more is read in several passes.
+    pub ids_per_pass: Option<u64>,
 }
 
 /// One problem.
@@ -151,7 +154,11 @@ fn verify_log(
         r.find("head", None, None, format!("head record does not decode: {p}"));
     }
     r.findings.extend(checks::layout(store)?);
-    let facts = scan::scan_log(archive, opts, &mut r.findings, progress)?;
+    // Ids are checked in passes of a bounded number each (one pass for
+    // most archives), so that memory does not grow with the archive.
+    let per_pass = opts.ids_per_pass.unwrap_or(super::seen::IDS_PER_PASS);
+    let first = super::seen::Partition::first(archive.head().seq.0, per_pass);
+    let facts = scan::scan_log(archive, opts, &mut r.findings, progress, first, per_pass)?;
     r.segments = facts.segments;
     r.entries = facts.entries;
     r.computed_head = (facts.last, facts.chain);
@@ -164,20 +171,28 @@ fn verify_log(
     }
     r.findings.extend(checks::tree(archive, &facts)?);
     r.tree_root = (!facts.tree.broken).then(|| facts.tree.frontier.root());
-    let (index_findings, index_entries) = checks::index(archive, &facts)?;
-    r.findings.extend(index_findings);
-    r.index_entries = index_entries;
+    let mut marks = checks::IndexMarks::new(facts.last, facts.entries);
+    r.findings.extend(checks::index_pass(archive, &facts, &mut marks)?);
     r.caught_up = store.caught_up();
     r.sets_rebuilt = store.sets_rebuilt();
     r.index_unreadable = store.index_unreadable().map(str::to_string);
-    if opts.quick {
-        return Ok(r);
+    if !opts.quick {
+        r.findings.extend(checks::parsed(archive, &facts)?);
+        let blobs = checks::blobs(archive, &facts)?;
+        r.findings.extend(blobs.findings);
+        r.blobs = blobs.hashed;
+        r.orphan_blobs = blobs.orphans;
+        r.findings.extend(checks::page_bases(archive, &blobs.stored)?);
     }
-    r.findings.extend(checks::parsed(archive, &facts)?);
-    let blobs = checks::blobs(archive, &facts)?;
-    r.findings.extend(blobs.findings);
-    r.blobs = blobs.hashed;
-    r.orphan_blobs = blobs.orphans;
-    r.findings.extend(checks::page_bases(archive, &blobs.stored)?);
+    // The first pass's table goes before the next is made.
+    let rest = facts.seen.part().rest(facts.entries.saturating_sub(facts.seen.len() as u64), per_pass);
+    drop(facts);
+    for part in rest {
+        let facts = scan::scan_log(archive, opts, &mut r.findings, |_| {}, part, per_pass)?;
+        r.findings.extend(checks::index_pass(archive, &facts, &mut marks)?);
+    }
+    let (index_findings, index_entries) = checks::index_finish(archive, &marks)?;
+    r.findings.extend(index_findings);
+    r.index_entries = index_entries;
     Ok(r)
 }

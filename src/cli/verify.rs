@@ -33,6 +33,12 @@ pub struct Args {
     #[arg(long, value_name = "VERIFIER-KEY", requires = "checkpoint")]
     pub key: Option<String>,
 
+    /// Keep at most N ids in memory (32 bytes each; default 1500000): a
+    /// log with more is read once more for each further N, so memory does
+    /// not grow with the archive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ids_per_pass: Option<u64>,
+
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -162,7 +168,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         );
         bar
     });
-    let opts = VerifyOptions { quick: args.quick, checkpoint, tree_checkpoint };
+    let opts =
+        VerifyOptions { quick: args.quick, checkpoint, tree_checkpoint, ids_per_pass: args.ids_per_pass };
     let mut report = verify(&archive, head_problem, &opts, |n| {
         if let Some(b) = &bar {
             b.set_position(n);

@@ -9,7 +9,7 @@ use cairn::model::{LogEntry, Timestamp};
 use cairn::store::envelope;
 use cairn::store::vlog::{SeparatedTree, ValueFiles};
 use cairn::store::KvTree;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 
 /// An archive with the sample page, a re-scrape and the JSONL fixture, its
@@ -86,9 +86,19 @@ fn edit_segment(archive: &Path, first: u64, f: impl FnOnce(&mut Vec<LogEntry>)) 
     db.flush().unwrap();
 }
 
+/// verify's findings; verify in passes of a few ids each (every id check
+/// split across several reads of the log) must find exactly the same.
 fn verify_findings(env: &Env) -> Vec<Value> {
     let run = env.run(&["--wait", "20", "verify", "--json"]).expect_code(1);
-    run.json()["findings"].as_array().unwrap().clone()
+    let findings = run.json()["findings"].as_array().unwrap().clone();
+    let run = env.run(&["--wait", "20", "verify", "--json", "--ids-per-pass", "7"]).expect_code(1);
+    let mut in_passes = run.json()["findings"].as_array().unwrap().clone();
+    let mut all = findings.clone();
+    let order = |v: &mut Vec<Value>| v.sort_by_key(|f| f.to_string());
+    order(&mut all);
+    order(&mut in_passes);
+    assert_eq!(in_passes, all, "verify in passes finds what one pass finds");
+    findings
 }
 
 fn has(findings: &[Value], check: &str, seq: u64) -> bool {
@@ -114,6 +124,14 @@ fn a_clean_archive_verifies() {
     env.ok(&["verify", "--quick"]);
     let head = env.head().replace(' ', ":");
     env.ok(&["verify", "--checkpoint", &head]);
+    // In passes of one id each: one read of the log per id, still clean.
+    let entries = report["entries"].as_u64().unwrap();
+    let report = env.ok(&["verify", "--json", "--ids-per-pass", "1"]).json();
+    assert_eq!((report["ok"].clone(), report["entries"].as_u64()), (json!(true), Some(entries)));
+    assert_eq!(report["index_entries"], json!(entries));
+    env.ok(&["verify", "--quick", "--ids-per-pass", "2"]);
+    let run = env.run(&["verify", "--ids-per-pass", "0"]).expect_code(2);
+    assert!(run.stderr.contains("--ids-per-pass"), "{run}");
 }
 
 #[test]
@@ -148,6 +166,35 @@ fn a_deleted_entry_is_caught() {
     let f = verify_findings(&env);
     assert!(has(&f, "seq", 21), "{f:#?}");
     assert!(f.iter().any(|x| x["check"] == "index-stale" && x["seq"] == 21), "{f:#?}");
+}
+
+#[test]
+fn an_event_stored_twice_is_caught_as_a_duplicate() {
+    let env = base_archive();
+    edit_segment(&env.archive, 1, |entries| {
+        entries[20].event = entries[5].event.clone();
+        entries[20].id = entries[5].id;
+    });
+    let f = verify_findings(&env);
+    assert!(says(&f, "duplicate", 21, "also at seq 6"), "{f:#?}");
+}
+
+#[test]
+fn a_merge_naming_events_of_another_kind_is_caught() {
+    use cairn::model::{Event, Merge, MergeKind};
+    use cairn::store::{Archive, NewDocument, OpenMode};
+    let env = base_archive();
+    // Seq 1 is the sample's article, seq 2 its first comment.
+    let (article, comment) = (nth_id(&env, 1), nth_id(&env, 2));
+    let seq = {
+        let mut archive = Archive::open(&env.archive, OpenMode::MustExist).unwrap();
+        let merge = Event::Merge(Merge::new(MergeKind::Comment, comment, vec![article], "test"));
+        let out = archive.append_document(NewDocument::new(b"", vec![merge]), false).unwrap();
+        archive.flush().unwrap();
+        out.appended.unwrap().0 .0
+    };
+    let f = verify_findings(&env);
+    assert!(says(&f, "merge", seq, "comment merge names"), "{f:#?}");
 }
 
 #[test]
