@@ -2,7 +2,7 @@
 
 use crate::cli::output::{counts_json, human_opt_time, one_line, with_fields};
 use crate::cli::{open_archive, stdout_error, Cli, Status};
-use crate::dedupe::{apply, find_clusters_reporting, Cluster};
+use crate::dedupe::{apply, find_clusters_in_passes, Cluster, COMMENTS_PER_PASS};
 use crate::error::Result;
 use crate::model::{Event, EventId};
 use crate::store::{Archive, KindCounts, OpenMode};
@@ -22,6 +22,12 @@ pub struct Args {
     /// Print `{"clusters":[{"keep","fold","kind","reason"}]}`.
     #[arg(long)]
     pub json: bool,
+
+    /// Keep at most N comments in memory (64 bytes each; default 1500000):
+    /// a log with more is read once more for each further N, so memory
+    /// does not grow with the archive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub comments_per_pass: Option<u64>,
 }
 
 fn describe(archive: &Archive, id: &EventId) -> Result<String> {
@@ -57,7 +63,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = open_archive(cli, OpenMode::MustExist)?;
     crate::cli::catch_up(cli, &archive, "bringing the views up to date")?;
     let report = crate::cli::EntriesBar::run(cli, "reading the log", |progress| {
-        find_clusters_reporting(&archive, progress)
+        find_clusters_in_passes(&archive, progress, args.comments_per_pass.unwrap_or(COMMENTS_PER_PASS))
     })?;
     let appended = if args.apply {
         let n = apply(&mut archive, &report.clusters)?;

@@ -145,11 +145,29 @@ pub fn find_clusters(archive: &Archive) -> Result<DedupeReport> {
     find_clusters_reporting(archive, None)
 }
 
+/// Comments one pass keeps at most ([`find_clusters_in_passes`]): 64
+/// bytes each, 96 MB.
+pub const COMMENTS_PER_PASS: u64 = 1_500_000;
+
 /// [`find_clusters`], reporting the seq its pass over the log has reached.
 pub fn find_clusters_reporting(
     archive: &Archive,
     progress: crate::views::Progress<'_>,
 ) -> Result<DedupeReport> {
+    find_clusters_in_passes(archive, progress, COMMENTS_PER_PASS)
+}
+
+/// [`find_clusters_reporting`], keeping at most `per_pass` comments in
+/// memory: a log with more is read again for each further share of its
+/// article groups (a keyed hash of the group picks the pass; a cluster
+/// never spans groups), each pass clustering the comments of its share.
+/// The report is the same whatever `per_pass` is.
+pub fn find_clusters_in_passes(
+    archive: &Archive,
+    progress: crate::views::Progress<'_>,
+    per_pass: u64,
+) -> Result<DedupeReport> {
+    let per_pass = per_pass.max(1);
     let head = archive.head().seq;
     let mut articles: Vec<ArticleInfo> = Vec::new();
     let mut by_key: HashMap<ArticleKey, usize> = HashMap::new();
@@ -158,8 +176,11 @@ pub fn find_clusters_reporting(
     // holds two copies (untouched capacity costs no memory).
     // (Reserved when the system grants it: a damaged head naming a huge
     // seq only leaves the vector to grow as it goes.)
+    // Comments are kept while they fit in one pass; past that they are
+    // only counted, and read again in passes after the article groups.
     let mut comments: Vec<CommentInfo> = Vec::new();
-    let _ = comments.try_reserve_exact(usize::try_from(head.0).unwrap_or(0));
+    let _ = comments.try_reserve_exact(usize::try_from(head.0.min(per_pass)).unwrap_or(0));
+    let (mut counted, mut collecting) = (0u64, true);
     let mut comment_fold: HashMap<EventId, EventId> = HashMap::new();
     let mut key_fold: HashMap<ArticleKey, ArticleKey> = HashMap::new();
     let mut article_of = |key: &ArticleKey, seq: Seq, articles: &mut Vec<ArticleInfo>| -> usize {
@@ -192,20 +213,14 @@ pub fn find_clusters_reporting(
             }
             Event::Comment(c) => {
                 let article = article_of(&c.article, entry.seq, &mut articles);
-                let folded_author = c.author.as_deref().map(|a| h16(&[fold_name(a).as_bytes()]));
-                let author: &[u8] = folded_author.as_ref().map_or(b"\x00none", |h| h);
-                comments.push(CommentInfo {
-                    seq: entry.seq,
-                    article: u32::try_from(article)
-                        .map_err(|_| Error::Internal("more than 2^32 articles".into()))?,
-                    fuzzy: h16(&[author, &h16(&[fold_text(&c.body).as_bytes()])]),
-                    body_exact: h8(&[c.body.as_bytes()]),
-                    author_exact: match c.author.as_deref() {
-                        Some(a) => h8(&[b"some", a.as_bytes()]),
-                        None => h8(&[b"none"]),
-                    },
-                    posted_at: c.posted_at,
-                });
+                counted += 1;
+                if collecting && counted > per_pass {
+                    collecting = false;
+                    comments = Vec::new();
+                }
+                if collecting {
+                    comments.push(comment_info(entry.seq, article, c)?);
+                }
             }
             Event::Capture(_) => {}
             Event::Merge(m) => match m.kind {
@@ -312,8 +327,6 @@ pub fn find_clusters_reporting(
         });
     }
 
-    // Comment buckets: sort (bucket key, index) pairs so equal keys are
-    // adjacent; only buckets of two or more are kept.
     // The comments merges folded away, by seq (the index finds each
     // folded id's seq; a comment's seq is its one entry).
     let mut folded: HashSet<Seq> = HashSet::with_capacity(comment_fold.len());
@@ -322,6 +335,73 @@ pub fn find_clusters_reporting(
             folded.insert(seq);
         }
     }
+    let mut comment_clusters: Vec<(Seq, Cluster)> = Vec::new();
+    let mut groups = Groups { uf, comment_fold: &comment_fold, folded: &folded };
+    if collecting {
+        comment_clusters = cluster_comments(archive, &comments, &mut groups, &mut report)?;
+    } else {
+        drop(comments);
+        // One more read of the log per share of the article groups.
+        let parts = counted.div_ceil(per_pass);
+        let key = std::collections::hash_map::RandomState::new();
+        for part in 0..parts {
+            let mut mine: Vec<CommentInfo> = Vec::new();
+            for entry in archive.entries_from(Seq(1))? {
+                let entry = entry?;
+                if let Event::Comment(c) = &entry.event {
+                    let Some(&article) = by_key.get(&c.article) else { continue };
+                    let group = groups.uf.find(article) as u64;
+                    if std::hash::BuildHasher::hash_one(&key, group) % parts == part {
+                        mine.push(comment_info(entry.seq, article, c)?);
+                    }
+                }
+            }
+            comment_clusters.extend(cluster_comments(archive, &mine, &mut groups, &mut report)?);
+        }
+    }
+    comment_clusters.sort_by_key(|(seq, _)| *seq);
+    report.clusters.extend(comment_clusters.into_iter().map(|(_, c)| c));
+    Ok(report)
+}
+
+/// What one comment is kept as in a pass.
+fn comment_info(seq: Seq, article: usize, c: &crate::model::Comment) -> Result<CommentInfo> {
+    let folded_author = c.author.as_deref().map(|a| h16(&[fold_name(a).as_bytes()]));
+    let author: &[u8] = folded_author.as_ref().map_or(b"\x00none", |h| h);
+    Ok(CommentInfo {
+        seq,
+        article: u32::try_from(article).map_err(|_| Error::Internal("more than 2^32 articles".into()))?,
+        fuzzy: h16(&[author, &h16(&[fold_text(&c.body).as_bytes()])]),
+        body_exact: h8(&[c.body.as_bytes()]),
+        author_exact: match c.author.as_deref() {
+            Some(a) => h8(&[b"some", a.as_bytes()]),
+            None => h8(&[b"none"]),
+        },
+        posted_at: c.posted_at,
+    })
+}
+
+/// The article groups and the merges already made, for clustering comments.
+struct Groups<'a> {
+    uf: UnionFind,
+    comment_fold: &'a HashMap<EventId, EventId>,
+    /// The seqs of comments merges folded away.
+    folded: &'a HashSet<Seq>,
+}
+
+/// The comment clusters among `comments` (all of one share of the article
+/// groups, or all), each with the seq of the comment it keeps; counts the
+/// comments in `report`.
+fn cluster_comments(
+    archive: &Archive,
+    comments: &[CommentInfo],
+    groups: &mut Groups<'_>,
+    report: &mut DedupeReport,
+) -> Result<Vec<(Seq, Cluster)>> {
+    let Groups { uf, comment_fold, folded } = groups;
+    let (comment_fold, folded) = (*comment_fold, *folded);
+    // Comment buckets: sort (bucket key, index) pairs so equal keys are
+    // adjacent; only buckets of two or more are kept.
     let mut keyed: Vec<(Hash16, u32)> = Vec::with_capacity(comments.len());
     for (i, c) in comments.iter().enumerate() {
         if folded.contains(&c.seq) {
@@ -372,7 +452,7 @@ pub fn find_clusters_reporting(
             let entry = entry?;
             if let Event::Capture(c) = &entry.event {
                 for item in c.items() {
-                    let id = follow(&comment_fold, &item.id);
+                    let id = follow(comment_fold, &item.id);
                     if candidates.contains(&id) {
                         seen_in.entry(id).or_default().push(capture_index);
                     }
@@ -447,9 +527,7 @@ pub fn find_clusters_reporting(
             ));
         }
     }
-    comment_clusters.sort_by_key(|(seq, _)| *seq);
-    report.clusters.extend(comment_clusters.into_iter().map(|(_, c)| c));
-    Ok(report)
+    Ok(comment_clusters)
 }
 
 /// Appends one Merge event per cluster, atomically (one document). Returns

@@ -270,6 +270,15 @@ fn an_authors_list_of_articles_spans_sealed_chunks() {
     check(&archive, n + 1);
     let found = crate::dedupe::find_clusters(&archive).unwrap();
     assert!(!found.clusters.is_empty());
+    // In passes of a few comments each, the same report.
+    for per_pass in [1, 7] {
+        let passes = crate::dedupe::find_clusters_in_passes(&archive, None, per_pass).unwrap();
+        assert_eq!(
+            (passes.articles, passes.comments, &passes.clusters),
+            (found.articles, found.comments, &found.clusters),
+            "{per_pass} comments per pass"
+        );
+    }
     crate::dedupe::apply(&mut archive, &found.clusters).unwrap();
     catch_up(&archive, &views).unwrap();
     check(&archive, n);
@@ -338,6 +347,12 @@ proptest! {
             }
             if i == dedupe_at % docs.len() || i + 1 == docs.len() {
                 let found = crate::dedupe::find_clusters(&archive).unwrap();
+                let passes = crate::dedupe::find_clusters_in_passes(&archive, None, 3).unwrap();
+                prop_assert_eq!(
+                    (passes.articles, passes.comments, &passes.clusters),
+                    (found.articles, found.comments, &found.clusters),
+                    "dedupe in passes of 3 comments"
+                );
                 crate::dedupe::apply(&mut archive, &found.clusters).unwrap();
             }
         }
