@@ -251,32 +251,50 @@ fn encode_segments(segments: &[Vec<LogEntry>]) -> Result<Vec<(u64, Vec<u8>)>> {
     a
 }
 
+/// Entries a catch-up takes in per sled batch (each leaves a consistent
+/// head); small under test, so that tests cross batches.
+#[cfg(not(test))]
+const CATCH_UP_BATCH: usize = 65_536;
+#[cfg(test)]
+const CATCH_UP_BATCH: usize = 64;
+
 /// Where an index sled cannot open is moved (replacing an earlier one).
 pub const UNREADABLE_INDEX: &str = "db.unreadable";
+
+/// Runs `f`, catching a panic inside it without the default hook's report
+/// on stderr (sled panics on some damaged files: that is a finding cairn
+/// reports, not a crash of cairn's own).
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result
+}
 
 /// Opens sled's `db/` under `root` and its log tree. The outer error is
 /// one to report (the archive in use, a full disk); the inner one says why
 /// sled could not read what is there (its error, or a panic inside sled).
 fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), String>> {
     let config = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES);
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let opened = quietly(|| {
         let db = config.open()?;
         let tree = db.open_tree("log")?;
         Ok::<_, sled::Error>((db, tree))
-    }));
+    });
     match opened {
         Ok(Ok(pair)) => Ok(Ok(pair)),
         Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
             // Our own record is in the lock file by now: name no one.
             Err(Error::ArchiveInUse(root.to_path_buf(), None))
         }
-        Ok(Err(e @ sled::Error::Io(_))) => {
-            let e = Error::Sled(e);
-            if e.is_disk_full() {
-                return Err(e);
+        Ok(Err(sled::Error::Io(io))) => {
+            // Permissions, a file where a directory belongs: the index is
+            // not damaged, and nothing is moved; the error says where.
+            if !crate::error::disk_full(&io) {
+                probe_space(root)?;
             }
-            probe_space(root)?;
-            Err(Error::IndexUnreadable { path: root.to_path_buf(), why: e.to_string() })
+            Err(Error::io(root.join("db"), io))
         }
         Ok(Err(e)) => {
             // sled reports a write that failed on a full disk later as
@@ -396,7 +414,7 @@ impl SledStore {
         if rebuild && root.join("db").exists() {
             // What the old index knew, when it can still be read: a rebuild
             // that reaches less reports the difference.
-            let old_head = std::panic::catch_unwind(|| {
+            let old_head = quietly(|| {
                 let db = sled::Config::new().path(root.join("db")).open().ok()?;
                 let v = db.open_tree("log").ok()?.get(HEAD_KEY).ok()??;
                 envelope::decode::<HeadState>(&v, "head record").ok()
@@ -425,9 +443,15 @@ impl SledStore {
             Ok(pair) => pair,
             Err(why) => {
                 let aside = root.join(UNREADABLE_INDEX);
-                if aside.exists() {
-                    fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+                // An earlier one (a file or a link there is removed, never
+                // followed).
+                match fs::symlink_metadata(&aside) {
+                    Ok(m) if m.is_dir() => fs::remove_dir_all(&aside),
+                    Ok(_) => fs::remove_file(&aside),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
                 }
+                .map_err(|e| Error::io(&aside, e))?;
                 fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
                 tracing::warn!(
                     "{}: the index (db/) could not be opened ({why}); it was moved to {} and is rebuilt from the \
@@ -621,7 +645,7 @@ impl SledStore {
                 end = scan.position();
                 digest = blake3::Hasher::new();
                 expected = next_commit.next();
-                if in_batch >= 65_536 {
+                if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
@@ -712,7 +736,9 @@ impl SledStore {
                 }
             }
         }
-        let taken = head.seq.0 - self.head()?.seq.0;
+        // Counted from the head before the catch-up: the batches above
+        // moved the stored head already.
+        let taken = head.seq.0 - initial.0;
         if end != start {
             if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);

@@ -142,6 +142,36 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
 }
 
 #[test]
+fn a_catch_up_over_several_batches_counts_every_entry() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("arch");
+    let head = {
+        let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
+        for i in 0..40 {
+            let bodies: Vec<String> = (0..5).map(|j| format!("comment {j} of {i}")).collect();
+            let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+            let raw = format!("page {i}");
+            a.append_document(document(raw.as_bytes(), &bodies), false).unwrap();
+        }
+        a.flush().unwrap();
+        *a.head()
+    };
+    assert!(head.seq.0 > 3 * 64, "more entries than three catch-up batches");
+    std::fs::remove_dir_all(path.join("db")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let a = loop {
+        match Archive::open(&path, OpenMode::MustExist) {
+            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(*a.head(), head);
+    assert_eq!(a.store().caught_up(), head.seq.0, "every entry caught up is counted");
+}
+
+#[test]
 fn second_open_is_refused_clearly() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("arch");

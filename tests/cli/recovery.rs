@@ -133,6 +133,19 @@ fn an_index_sled_cannot_open_is_moved_aside_and_rebuilt_and_repair_rebuilds_it_t
         .filter(|e| e.file_name().to_string_lossy().starts_with("db."))
         .collect();
     assert_eq!(unreadable.len(), 1, "one unreadable index is kept, not one per crash");
+    // A file, or a link to nowhere, where the unreadable index goes is
+    // replaced, never followed.
+    std::fs::remove_dir_all(&aside).unwrap();
+    std::fs::write(&aside, "not an index").unwrap();
+    damage(&env);
+    let run = env.ok(&["head"]);
+    assert!(run.stderr.contains("db.unreadable"), "{run}");
+    assert!(aside.join("conf").exists());
+    std::fs::remove_dir_all(&aside).unwrap();
+    std::os::unix::fs::symlink(env.dir.path().join("nowhere"), &aside).unwrap();
+    damage(&env);
+    env.ok(&["head"]);
+    assert!(aside.join("conf").exists() && !env.dir.path().join("nowhere").exists());
     // repair rebuilds an intact index, keeping the old one.
     let report = env.ok(&["repair", "--json"]).json();
     let (seq, hash) = checkpoint.split_once(':').unwrap();
