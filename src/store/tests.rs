@@ -107,6 +107,21 @@ fn prefix_lookup() {
     assert!(matches!(a.resolve_prefix(&unused), Err(Error::NotFound(_))));
 }
 
+/// Opens the archive at `path` again, waiting while sled's background
+/// thread may still hold the database after a drop (the CLI's --wait
+/// covers this between processes).
+fn reopen(path: &std::path::Path) -> Archive {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match Archive::open(path, OpenMode::MustExist) {
+            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => break other.unwrap(),
+        }
+    }
+}
+
 #[test]
 fn sled_store_persists_and_stays_dense_after_reopen() {
     let dir = TempDir::new().unwrap();
@@ -117,17 +132,7 @@ fn sled_store_persists_and_stays_dense_after_reopen() {
         a.flush().unwrap();
         *a.head()
     };
-    // sled's background thread may hold the database for a moment after
-    // the drop (the CLI's --wait covers this between processes).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut a = loop {
-        match Archive::open(&path, OpenMode::MustExist) {
-            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            other => break other.unwrap(),
-        }
-    };
+    let mut a = reopen(&path);
     assert_eq!(*a.head(), head);
     a.append_document(document(b"two", &["c"]), false).unwrap();
     a.flush().unwrap();
@@ -158,15 +163,7 @@ fn a_catch_up_over_several_batches_counts_every_entry() {
     };
     assert!(head.seq.0 > 3 * 64, "more entries than three catch-up batches");
     std::fs::remove_dir_all(path.join("db")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let a = loop {
-        match Archive::open(&path, OpenMode::MustExist) {
-            Err(Error::ArchiveInUse(..)) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            other => break other.unwrap(),
-        }
-    };
+    let a = reopen(&path);
     assert_eq!(*a.head(), head);
     assert_eq!(a.store().caught_up(), head.seq.0, "every entry caught up is counted");
 }
