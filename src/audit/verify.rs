@@ -157,7 +157,11 @@ fn verify_log(
     // Ids are checked in passes of a bounded number each (one pass for
     // most archives), so that memory does not grow with the archive.
     let per_pass = opts.ids_per_pass.unwrap_or(super::seen::IDS_PER_PASS);
-    let first = super::seen::Partition::first(archive.head().seq.0, per_pass);
+    // The first pass is sized from the head record, or from the Merkle
+    // tree's recorded size when that says more (a head that does not
+    // decode reads as seq 0); the passes after it from what it read.
+    let recorded = store.merkle_recorded().and_then(|r| r.ok()).unwrap_or(0);
+    let first = super::seen::Partition::first(archive.head().seq.0.max(recorded), per_pass);
     let facts = scan::scan_log(archive, opts, &mut r.findings, progress, first, per_pass)?;
     r.segments = facts.segments;
     r.entries = facts.entries;

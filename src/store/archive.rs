@@ -71,12 +71,15 @@ pub struct NewDocument<'a> {
     /// The document's parse key, recorded with it.
     pub parse_key: Option<ParseKey>,
     /// BLAKE3 of `raw` when the caller hashed it already (the reader
-    /// threads of an ingest): the blob is not hashed again.
-    pub hashed: Option<BlobId>,
+    /// threads of an ingest, from the very bytes `raw` borrows): the blob
+    /// is not hashed again. Crate-only: nothing outside can make the
+    /// archive trust a hash it did not compute.
+    pub(crate) hashed: Option<BlobId>,
     /// `raw` compressed whole ([`super::blobs::compress_whole`]) when made
     /// ahead (the reader threads of an ingest, for a page with no earlier
-    /// capture): stored as it is unless a delta is smaller.
-    pub whole: Option<Vec<u8>>,
+    /// capture): stored as it is unless a delta is smaller. Crate-only,
+    /// as `hashed`.
+    pub(crate) whole: Option<Vec<u8>>,
 }
 
 impl<'a> NewDocument<'a> {

@@ -261,14 +261,30 @@ const CATCH_UP_BATCH: usize = 64;
 /// Where an index sled cannot open is moved (replacing an earlier one).
 pub const UNREADABLE_INDEX: &str = "db.unreadable";
 
-/// Runs `f`, catching a panic inside it without the default hook's report
-/// on stderr (sled panics on some damaged files: that is a finding cairn
-/// reports, not a crash of cairn's own).
+thread_local! {
+    /// Set while this thread runs [`quietly`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic inside it without the panic hook's report on
+/// stderr (sled panics on some damaged files: that is damage cairn
+/// reports, not a crash of its own). The process's hook is wrapped once,
+/// to stay silent only for a thread inside `quietly`: other threads'
+/// panics are reported as before, and the hook is never swapped back and
+/// forth.
 fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    static WRAPPED: std::sync::Once = std::sync::Once::new();
+    WRAPPED.call_once(|| {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                hook(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
+    QUIET.with(|q| q.set(was));
     result
 }
 
@@ -287,6 +303,13 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
         Ok(Err(sled::Error::Io(ref io))) if io.to_string().contains("could not acquire lock") => {
             // Our own record is in the lock file by now: name no one.
             Err(Error::ArchiveInUse(root.to_path_buf(), None))
+        }
+        // sled reads a page past the end of a cut file as an I/O error.
+        Ok(Err(sled::Error::Io(io)))
+            if matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) =>
+        {
+            probe_space(root)?;
+            Ok(Err(io.to_string()))
         }
         Ok(Err(sled::Error::Io(io))) => {
             // Permissions, a file where a directory belongs: the index is
@@ -727,7 +750,7 @@ impl SledStore {
                 head = group_head;
                 pack_end = group_pack_end;
                 end = scan.position();
-                if in_batch >= 65_536 {
+                if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
@@ -1912,6 +1935,20 @@ impl BlobStore for SledReader {
 mod tests {
     use super::*;
     use crate::model::{ArticleKey, Comment, Event, Timestamp};
+
+    #[test]
+    fn a_panic_inside_quietly_is_caught_and_the_thread_is_loud_again() {
+        assert!(quietly(|| 1).is_ok_and(|v| v == 1));
+        assert!(quietly(|| -> u8 { panic!("sled would panic here") }).is_err());
+        assert!(!QUIET.with(std::cell::Cell::get));
+        // Nested: the inner call leaves the outer one quiet.
+        let outer = quietly(|| {
+            let inner = quietly(|| -> u8 { panic!("inner") });
+            (inner.is_err(), QUIET.with(std::cell::Cell::get))
+        });
+        assert_eq!(outer.unwrap(), (true, true));
+        assert!(!QUIET.with(std::cell::Cell::get));
+    }
 
     #[test]
     fn segments_encoded_on_two_threads_keep_their_order_and_bytes() {
