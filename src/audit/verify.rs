@@ -162,7 +162,9 @@ fn verify_log(
     // decode reads as seq 0); the passes after it from what it read.
     let recorded = store.merkle_recorded().and_then(|r| r.ok()).unwrap_or(0);
     let first = super::seen::Partition::first(archive.head().seq.0.max(recorded), per_pass);
-    let facts = scan::scan_log(archive, opts, &mut r.findings, progress, first, per_pass)?;
+    // (The progress callback runs again from 0 for each later pass.)
+    let mut progress = progress;
+    let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, first, per_pass)?;
     r.segments = facts.segments;
     r.entries = facts.entries;
     r.computed_head = (facts.last, facts.chain);
@@ -192,7 +194,7 @@ fn verify_log(
     let rest = facts.seen.part().rest(facts.entries.saturating_sub(facts.seen.len() as u64), per_pass);
     drop(facts);
     for part in rest {
-        let facts = scan::scan_log(archive, opts, &mut r.findings, |_| {}, part, per_pass)?;
+        let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, part, per_pass)?;
         r.findings.extend(checks::index_pass(archive, &facts, &mut marks)?);
     }
     let (index_findings, index_entries) = checks::index_finish(archive, &marks)?;

@@ -348,7 +348,12 @@ pub fn find_clusters_in_passes(
             let mut mine: Vec<CommentInfo> = Vec::new();
             for entry in archive.entries_from(Seq(1))? {
                 let entry = entry?;
+                // The bar runs again for each share.
+                if let Some(p) = progress.filter(|_| entry.seq.0 % 4096 == 0) {
+                    p(entry.seq, head);
+                }
                 if let Event::Comment(c) = &entry.event {
+                    // Every comment's article was listed by the first read.
                     let Some(&article) = by_key.get(&c.article) else { continue };
                     let group = groups.uf.find(article) as u64;
                     if std::hash::BuildHasher::hash_one(&key, group) % parts == part {
