@@ -87,8 +87,8 @@ pub enum Error {
     /// Stored data does not decode or contradicts itself.
     #[error("archive is corrupt: {0}")]
     Corrupt(String),
-    /// sled itself failed.
-    #[error("storage error: {0}")]
+    /// sled itself failed (its files damaged: named with `cairn repair`).
+    #[error("{}", sled_message(.0))]
     Sled(#[from] sled::Error),
     /// The archive's index (`db/`, derived from the log files) cannot be
     /// opened.
@@ -158,6 +158,22 @@ impl Error {
     }
 }
 
+/// What a sled error says: damage to sled's files (which sled can find
+/// only when it reads a page, long after the index was opened) names
+/// `cairn repair`, which rebuilds the index from the log files.
+fn sled_message(e: &sled::Error) -> String {
+    let text = e.to_string();
+    // sled's corruption message ends in an empty backtrace.
+    let text = text.split(" backtrace").next().unwrap_or(&text);
+    match e {
+        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => format!(
+            "the index (db/) is damaged ({text}); `cairn repair` rebuilds it from the log files, \
+             which hold the archive"
+        ),
+        _ => format!("storage error: {text}"),
+    }
+}
+
 /// Whether an I/O error is a full disk (ENOSPC).
 pub fn disk_full(io: &std::io::Error) -> bool {
     io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
@@ -165,3 +181,18 @@ pub fn disk_full(io: &std::io::Error) -> bool {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod sled_tests {
+    use super::*;
+
+    #[test]
+    fn damage_sled_finds_on_a_read_names_repair() {
+        let e = Error::Sled(sled::Error::Corruption { at: None, bt: () });
+        let text = e.to_string();
+        assert!(text.contains("`cairn repair` rebuilds it"), "{text}");
+        assert!(!text.contains("backtrace"), "{text}");
+        let other = Error::Sled(sled::Error::Unsupported("x".into())).to_string();
+        assert!(other.starts_with("storage error: "), "{other}");
+    }
+}

@@ -341,8 +341,10 @@ pub fn find_clusters_in_passes(
         comment_clusters = cluster_comments(archive, &comments, &mut groups, &mut report)?;
     } else {
         drop(comments);
-        // One more read of the log per share of the article groups.
-        let parts = counted.div_ceil(per_pass);
+        // One more read of the log per share of the article groups (never
+        // more shares than groups: a share without one reads for nothing).
+        let groups_n = (0..articles.len()).map(|i| groups.uf.find(i)).collect::<HashSet<_>>().len();
+        let parts = counted.div_ceil(per_pass).min(groups_n.max(1) as u64);
         let key = std::collections::hash_map::RandomState::new();
         for part in 0..parts {
             let mut mine: Vec<CommentInfo> = Vec::new();
