@@ -152,6 +152,17 @@ impl Error {
         }
     }
 
+    /// What sled said when it found its files damaged (the index, derived
+    /// from the log files, can be rebuilt); `None` for any other error.
+    pub fn index_damage(&self) -> Option<String> {
+        match self {
+            Error::Sled(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))) => {
+                Some(sled_text(e))
+            }
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
@@ -162,9 +173,7 @@ impl Error {
 /// only when it reads a page, long after the index was opened) names
 /// `cairn repair`, which rebuilds the index from the log files.
 fn sled_message(e: &sled::Error) -> String {
-    let text = e.to_string();
-    // sled's corruption message ends in an empty backtrace.
-    let text = text.split(" backtrace").next().unwrap_or(&text);
+    let text = sled_text(e);
     match e {
         sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => format!(
             "the index (db/) is damaged ({text}); `cairn repair` rebuilds it from the log files, \
@@ -172,6 +181,13 @@ fn sled_message(e: &sled::Error) -> String {
         ),
         _ => format!("storage error: {text}"),
     }
+}
+
+/// sled's message, without the empty backtrace its corruption message
+/// ends in.
+fn sled_text(e: &sled::Error) -> String {
+    let text = e.to_string();
+    text.split(" backtrace").next().unwrap_or(&text).to_string()
 }
 
 /// Whether an I/O error is a full disk (ENOSPC).
@@ -192,7 +208,12 @@ mod sled_tests {
         let text = e.to_string();
         assert!(text.contains("`cairn repair` rebuilds it"), "{text}");
         assert!(!text.contains("backtrace"), "{text}");
-        let other = Error::Sled(sled::Error::Unsupported("x".into())).to_string();
-        assert!(other.starts_with("storage error: "), "{other}");
+        let other = Error::Sled(sled::Error::Unsupported("x".into()));
+        assert!(other.to_string().starts_with("storage error: "), "{other}");
+        // Only damage is rebuilt on open: sled's own words, without the
+        // backtrace.
+        assert_eq!(e.index_damage().as_deref(), Some("Read corrupted data at file offset None"));
+        assert_eq!(other.index_damage(), None);
+        assert_eq!(Error::Corrupt("x".into()).index_damage(), None);
     }
 }

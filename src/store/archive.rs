@@ -218,9 +218,23 @@ const GROUP_DOCUMENTS: usize = 512;
 impl Archive {
     /// Opens (or creates) the archive at `path`, taking its lock.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Archive> {
-        let mut store = sled_store::SledStore::open(path, mode)?;
-        store.drop_stale_views()?;
-        Archive::with_store(Box::new(store))
+        // An index sled finds damaged as it is first read is moved aside
+        // and rebuilt (it is derived from the log files).
+        let attempt = |damaged: Option<String>| -> Result<Archive> {
+            let mut store = match damaged {
+                None => sled_store::SledStore::open(path, mode)?,
+                Some(why) => sled_store::SledStore::open_after_damage(path, mode, why)?,
+            };
+            store.drop_stale_views()?;
+            Archive::with_store(Box::new(store))
+        };
+        match attempt(None) {
+            Err(e) => match e.index_damage() {
+                Some(why) => attempt(Some(why)),
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     /// Opens the archive at `path` with its index rebuilt from the log and
@@ -340,8 +354,16 @@ impl Archive {
     /// decode is returned as a message instead of failing the open (the
     /// archive then reports an empty head and must not be appended to).
     pub fn open_for_audit(path: &Path) -> Result<(Archive, Option<String>)> {
-        let store = sled_store::SledStore::open(path, OpenMode::MustExist)?;
-        let (head, problem) = match store.head() {
+        let mut store = sled_store::SledStore::open(path, OpenMode::MustExist)?;
+        let mut head = store.head();
+        if let Some(why) = head.as_ref().err().and_then(Error::index_damage) {
+            // Damage to sled's files, not a head record that does not
+            // decode: the index is moved aside and rebuilt.
+            drop(store);
+            store = sled_store::SledStore::open_after_damage(path, OpenMode::MustExist, why)?;
+            head = store.head();
+        }
+        let (head, problem) = match head {
             Ok(h) => (h, None),
             Err(e) => (HeadState::default(), Some(e.to_string())),
         };

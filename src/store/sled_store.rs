@@ -288,6 +288,29 @@ fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     result
 }
 
+/// Moves `root`'s `db/`, which sled cannot open or read (`why`), to
+/// `db.unreadable`, replacing an earlier one (a file or a link there is
+/// removed, never followed), with a warning: the next open rebuilds the
+/// index from the log files, as it does a lost one.
+fn move_unreadable(root: &Path, why: &str) -> Result<()> {
+    let aside = root.join(UNREADABLE_INDEX);
+    match fs::symlink_metadata(&aside) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&aside),
+        Ok(_) => fs::remove_file(&aside),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| Error::io(&aside, e))?;
+    fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
+    tracing::warn!(
+        "{}: the index (db/) could not be opened ({why}); it was moved to {} and is rebuilt from the log files \
+         (it can be deleted)",
+        root.display(),
+        aside.display()
+    );
+    Ok(())
+}
+
 /// Opens sled's `db/` under `root` and its log tree. The outer error is
 /// one to report (the archive in use, a full disk); the inner one says why
 /// sled could not read what is there (its error, or a panic inside sled).
@@ -349,7 +372,13 @@ fn write_marker(marker: &Path, text: &str) -> Result<()> {
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
-        SledStore::open_with(root, mode, false, None).map(|(s, _)| s)
+        match SledStore::open_with(root, mode, false, None, None) {
+            Err(e) => match e.index_damage() {
+                Some(why) => SledStore::open_after_damage(root, mode, why),
+                None => Err(e),
+            },
+            Ok((s, _)) => Ok(s),
+        }
     }
 
     /// Opens an existing archive with a new index: its `db/` (if any) is
@@ -358,7 +387,15 @@ impl SledStore {
     /// `progress` is told (records done, records in all) as the log
     /// files are read.
     pub fn open_rebuilt(root: &Path, progress: Progress<'_>) -> Result<(SledStore, Option<ReplacedIndex>)> {
-        SledStore::open_with(root, OpenMode::MustExist, true, progress)
+        SledStore::open_with(root, OpenMode::MustExist, true, progress, None)
+    }
+
+    /// [`SledStore::open`] of an archive whose index an earlier attempt
+    /// opened and then found damaged (`why`): the index is moved to
+    /// `db.unreadable` and rebuilt from the log files, as one sled cannot
+    /// open is.
+    pub fn open_after_damage(root: &Path, mode: OpenMode, why: String) -> Result<SledStore> {
+        SledStore::open_with(root, mode, false, None, Some(why)).map(|(s, _)| s)
     }
 
     fn open_with(
@@ -366,6 +403,7 @@ impl SledStore {
         mode: OpenMode,
         rebuild: bool,
         progress: Progress<'_>,
+        damaged: Option<String>,
     ) -> Result<(SledStore, Option<ReplacedIndex>)> {
         let marker = root.join(MARKER);
         if !root.exists() {
@@ -461,27 +499,17 @@ impl SledStore {
         // an earlier one) and rebuilt from the log files, as a lost `db/`
         // is, with a warning. A full disk, a lock or another I/O error is
         // reported instead.
-        let mut index_unreadable = None;
+        // An index an earlier attempt found damaged once open (sled reads
+        // a damaged page only when asked for it) goes aside first.
+        if let Some(why) = &damaged {
+            probe_space(root)?;
+            move_unreadable(root, why)?;
+        }
+        let mut index_unreadable = damaged;
         let (db, tree) = match open_sled(root)? {
             Ok(pair) => pair,
             Err(why) => {
-                let aside = root.join(UNREADABLE_INDEX);
-                // An earlier one (a file or a link there is removed, never
-                // followed).
-                match fs::symlink_metadata(&aside) {
-                    Ok(m) if m.is_dir() => fs::remove_dir_all(&aside),
-                    Ok(_) => fs::remove_file(&aside),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(e),
-                }
-                .map_err(|e| Error::io(&aside, e))?;
-                fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
-                tracing::warn!(
-                    "{}: the index (db/) could not be opened ({why}); it was moved to {} and is rebuilt from the \
-                     log files (it can be deleted)",
-                    root.display(),
-                    aside.display()
-                );
+                move_unreadable(root, &why)?;
                 let pair = open_sled(root)?
                     .map_err(|why| Error::IndexUnreadable { path: root.to_path_buf(), why })?;
                 index_unreadable = Some(why);
