@@ -185,7 +185,7 @@ fn sled_message(e: &sled::Error) -> String {
 
 /// sled's message, without the empty backtrace its corruption message
 /// ends in.
-fn sled_text(e: &sled::Error) -> String {
+pub(crate) fn sled_text(e: &sled::Error) -> String {
     let text = e.to_string();
     text.split(" backtrace").next().unwrap_or(&text).to_string()
 }

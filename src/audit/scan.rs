@@ -125,24 +125,8 @@ pub(super) fn scan_log(
             // A later pass: the checks that look ids of its partition up.
             for e in &entries {
                 f.entries += 1;
-                let bucket = fingerprints.of(&memo.of(&e.event));
-                let previous = f.seen.record(e.id, (e.seq, e.event.kind(), bucket));
+                id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
                 f.last = e.seq;
-                if let Known::Seen(_) = previous {
-                    f.repeats.insert(e.seq);
-                }
-                if opts.quick {
-                    continue;
-                }
-                findings.extend(duplicate(e, previous));
-                match &e.event {
-                    Event::Merge(m) => findings.extend(merge_kinds(e.seq, e.id, m, &f.seen)),
-                    Event::Capture(c) => {
-                        findings.extend(references(e, &f.seen));
-                        findings.extend(sections(e, c, &f.seen, &fingerprints));
-                    }
-                    Event::Article(_) | Event::Comment(_) => {}
-                }
             }
             continue;
         }
@@ -163,27 +147,15 @@ pub(super) fn scan_log(
                 f.checkpoint_seen = true;
                 findings.extend(checkpoint_at(cp, &f.chain));
             }
-            let bucket = fingerprints.of(&memo.of(&e.event));
-            // A repeated id keeps its earliest seq, as the index does.
-            let previous = f.seen.record(e.id, (e.seq, e.event.kind(), bucket));
+            id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
             f.counts.add(e.event.kind());
-            if let Known::Seen(_) = previous {
-                // The index check leaves repeats out.
-                f.repeats.insert(e.seq);
-            }
             if !opts.quick {
-                findings.extend(duplicate(e, previous));
                 match &e.event {
-                    Event::Merge(m) => {
-                        findings.extend(merge_kinds(e.seq, e.id, m, &f.seen));
-                        findings.extend(merge_folds(e.seq, e.id, m, &mut folded));
-                    }
+                    Event::Merge(m) => findings.extend(merge_folds(e.seq, e.id, m, &mut folded)),
                     Event::Capture(c) => {
                         f.blobs.push((c.blob, e.seq));
                         let items = crate::store::capture_counts(c);
                         f.captures.insert(e.id, (crate::store::parse_key_of(c), items, e.seq));
-                        findings.extend(references(e, &f.seen));
-                        findings.extend(sections(e, c, &f.seen, &fingerprints));
                     }
                     Event::Article(_) | Event::Comment(_) => {}
                 }
@@ -278,6 +250,38 @@ fn checkpoint_at((seq, hash): (Seq, ChainHash), chain: &ChainHash) -> Option<Fin
             format!("the chain at seq {seq} is {chain}, the checkpoint says {hash}: the first {seq} entries changed"),
         )
     })
+}
+
+/// The checks that look ids up, for the ids of this pass's partition (every
+/// pass makes them): records `e`'s id (a repeated id keeps its earliest
+/// seq, as the index does; the repeat's seq is kept, for the index check
+/// leaves repeats out), then, unless `quick`, duplicate, merge kinds,
+/// references and sections.
+fn id_checks(
+    e: &LogEntry,
+    f: &mut LogFacts,
+    quick: bool,
+    fingerprints: &Fingerprints,
+    memo: &mut crate::store::buckets::BucketMemo,
+    findings: &mut Vec<Finding>,
+) {
+    let bucket = fingerprints.of(&memo.of(&e.event));
+    let previous = f.seen.record(e.id, (e.seq, e.event.kind(), bucket));
+    if let Known::Seen(_) = previous {
+        f.repeats.insert(e.seq);
+    }
+    if quick {
+        return;
+    }
+    findings.extend(duplicate(e, previous));
+    match &e.event {
+        Event::Merge(m) => findings.extend(merge_kinds(e.seq, e.id, m, &f.seen)),
+        Event::Capture(c) => {
+            findings.extend(references(e, &f.seen));
+            findings.extend(sections(e, c, &f.seen, fingerprints));
+        }
+        Event::Article(_) | Event::Comment(_) => {}
+    }
 }
 
 /// `duplicate`: no event is in the log twice.

@@ -20,9 +20,9 @@
 //! The table does not grow past a bound: a log with more ids than
 //! [`IDS_PER_PASS`] (or `verify --ids-per-pass`) is checked in several
 //! passes, each keeping only the ids of its [`Partition`] (a keyed hash of
-//! the id picks the pass), so the memory verify takes stays the same
-//! however large the archive grows, and each extra pass costs one more
-//! read of the log's segments.
+//! the id picks the pass), so the table stays the same size however large
+//! the archive grows, and each extra pass costs one more read of the log's
+//! segments.
 
 use super::scan::Seen;
 use crate::model::{EventId, EventKind, Seq};

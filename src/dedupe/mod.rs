@@ -173,9 +173,9 @@ pub fn find_clusters_in_passes(
     let mut by_key: HashMap<ArticleKey, usize> = HashMap::new();
     let mut version_key: HashMap<EventId, ArticleKey> = HashMap::new();
     // At most one comment per entry: sized once, so that growing it never
-    // holds two copies (untouched capacity costs no memory).
-    // (Reserved when the system grants it: a damaged head naming a huge
-    // seq only leaves the vector to grow as it goes.)
+    // holds two copies (untouched capacity costs no memory), at most a
+    // pass's worth. (Reserved when the system grants it: a damaged head
+    // naming a huge seq only leaves the vector to grow as it goes.)
     // Comments are kept while they fit in one pass; past that they are
     // only counted, and read again in passes after the article groups.
     let mut comments: Vec<CommentInfo> = Vec::new();
@@ -336,16 +336,19 @@ pub fn find_clusters_in_passes(
         }
     }
     let mut comment_clusters: Vec<(Seq, Cluster)> = Vec::new();
-    let mut groups = Groups { uf, comment_fold: &comment_fold, folded: &folded };
     if collecting {
-        comment_clusters = cluster_comments(archive, &comments, &mut groups, &mut report)?;
+        comment_clusters =
+            cluster_comments(archive, &comments, &mut uf, &comment_fold, &folded, &mut report)?;
     } else {
         drop(comments);
         // One more read of the log per share of the article groups (never
-        // more shares than groups: a share without one reads for nothing).
-        let groups_n = (0..articles.len()).map(|i| groups.uf.find(i)).collect::<HashSet<_>>().len();
-        let parts = counted.div_ceil(per_pass).min(groups_n.max(1) as u64);
+        // more shares than groups: a share without one reads for nothing),
+        // each article's share picked once by a keyed hash of its group.
+        let roots: Vec<usize> = (0..articles.len()).map(|i| uf.find(i)).collect();
+        let parts = counted.div_ceil(per_pass).min(roots.iter().collect::<HashSet<_>>().len().max(1) as u64);
         let key = std::collections::hash_map::RandomState::new();
+        let share: Vec<u64> =
+            roots.iter().map(|&r| std::hash::BuildHasher::hash_one(&key, r as u64) % parts).collect();
         for part in 0..parts {
             let mut mine: Vec<CommentInfo> = Vec::new();
             for entry in archive.entries_from(Seq(1))? {
@@ -357,13 +360,19 @@ pub fn find_clusters_in_passes(
                 if let Event::Comment(c) = &entry.event {
                     // Every comment's article was listed by the first read.
                     let Some(&article) = by_key.get(&c.article) else { continue };
-                    let group = groups.uf.find(article) as u64;
-                    if std::hash::BuildHasher::hash_one(&key, group) % parts == part {
+                    if share[article] == part {
                         mine.push(comment_info(entry.seq, article, c)?);
                     }
                 }
             }
-            comment_clusters.extend(cluster_comments(archive, &mine, &mut groups, &mut report)?);
+            comment_clusters.extend(cluster_comments(
+                archive,
+                &mine,
+                &mut uf,
+                &comment_fold,
+                &folded,
+                &mut report,
+            )?);
         }
     }
     comment_clusters.sort_by_key(|(seq, _)| *seq);
@@ -388,25 +397,18 @@ fn comment_info(seq: Seq, article: usize, c: &crate::model::Comment) -> Result<C
     })
 }
 
-/// The article groups and the merges already made, for clustering comments.
-struct Groups<'a> {
-    uf: UnionFind,
-    comment_fold: &'a HashMap<EventId, EventId>,
-    /// The seqs of comments merges folded away.
-    folded: &'a HashSet<Seq>,
-}
-
 /// The comment clusters among `comments` (all of one share of the article
-/// groups, or all), each with the seq of the comment it keeps; counts the
-/// comments in `report`.
+/// groups `uf`, or all), each with the seq of the comment it keeps;
+/// `comment_fold` and `folded` are the merges already made (folded
+/// comments by seq). Counts the comments in `report`.
 fn cluster_comments(
     archive: &Archive,
     comments: &[CommentInfo],
-    groups: &mut Groups<'_>,
+    uf: &mut UnionFind,
+    comment_fold: &HashMap<EventId, EventId>,
+    folded: &HashSet<Seq>,
     report: &mut DedupeReport,
 ) -> Result<Vec<(Seq, Cluster)>> {
-    let Groups { uf, comment_fold, folded } = groups;
-    let (comment_fold, folded) = (*comment_fold, *folded);
     // Comment buckets: sort (bucket key, index) pairs so equal keys are
     // adjacent; only buckets of two or more are kept.
     let mut keyed: Vec<(Hash16, u32)> = Vec::with_capacity(comments.len());

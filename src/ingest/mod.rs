@@ -425,11 +425,7 @@ fn whole_ahead(
     doc: &ParsedDocument,
     pages: Option<&crate::store::PageLookup>,
 ) -> Option<Vec<u8>> {
-    let article = doc.events.iter().find_map(|e| match e {
-        Event::Article(a) => Some(a.key.as_str()),
-        Event::Comment(c) => Some(c.article.as_str()),
-        _ => None,
-    })?;
+    let article = doc.events.iter().find_map(crate::store::buckets::bucket_article)?;
     if pages?(&crate::store::buckets::article_bucket(article)) {
         return None;
     }

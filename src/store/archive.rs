@@ -215,26 +215,31 @@ const GROUP_EVENTS: usize = 16_384;
 /// … or this many documents.
 const GROUP_DOCUMENTS: usize = 512;
 
+/// Opens the sled store at `path` and makes `then` of it. sled finds some
+/// damage to its files only when it reads a page: found while opening
+/// (here, or in `then`'s first reads), the index is moved to
+/// `db.unreadable` and rebuilt from the log files, as one sled cannot open
+/// at all is ([`sled_store::SledStore::open_after_damage`]), and `then` is
+/// made again.
+fn open_store<T>(
+    path: &Path,
+    mode: OpenMode,
+    then: impl Fn(sled_store::SledStore) -> Result<T>,
+) -> Result<T> {
+    let first = sled_store::SledStore::open(path, mode).and_then(&then);
+    match first.as_ref().err().and_then(Error::index_damage) {
+        Some(why) => then(sled_store::SledStore::open_after_damage(path, mode, why)?),
+        None => first,
+    }
+}
+
 impl Archive {
     /// Opens (or creates) the archive at `path`, taking its lock.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Archive> {
-        // An index sled finds damaged as it is first read is moved aside
-        // and rebuilt (it is derived from the log files).
-        let attempt = |damaged: Option<String>| -> Result<Archive> {
-            let mut store = match damaged {
-                None => sled_store::SledStore::open(path, mode)?,
-                Some(why) => sled_store::SledStore::open_after_damage(path, mode, why)?,
-            };
+        open_store(path, mode, |mut store| {
             store.drop_stale_views()?;
             Archive::with_store(Box::new(store))
-        };
-        match attempt(None) {
-            Err(e) => match e.index_damage() {
-                Some(why) => attempt(Some(why)),
-                None => Err(e),
-            },
-            ok => ok,
-        }
+        })
     }
 
     /// Opens the archive at `path` with its index rebuilt from the log and
@@ -354,20 +359,16 @@ impl Archive {
     /// decode is returned as a message instead of failing the open (the
     /// archive then reports an empty head and must not be appended to).
     pub fn open_for_audit(path: &Path) -> Result<(Archive, Option<String>)> {
-        let mut store = sled_store::SledStore::open(path, OpenMode::MustExist)?;
-        let mut head = store.head();
-        if let Some(why) = head.as_ref().err().and_then(Error::index_damage) {
-            // Damage to sled's files, not a head record that does not
-            // decode: the index is moved aside and rebuilt.
-            drop(store);
-            store = sled_store::SledStore::open_after_damage(path, OpenMode::MustExist, why)?;
-            head = store.head();
-        }
-        let (head, problem) = match head {
-            Ok(h) => (h, None),
-            Err(e) => (HeadState::default(), Some(e.to_string())),
-        };
-        Ok((Archive::from_parts(Box::new(store), head, Clock::Wall), problem))
+        open_store(path, OpenMode::MustExist, |store| {
+            let (head, problem) = match store.head() {
+                Ok(h) => (h, None),
+                // Damage to sled's files, not a head record that does not
+                // decode: `open_store` rebuilds the index.
+                Err(e) if e.index_damage().is_some() => return Err(e),
+                Err(e) => (HeadState::default(), Some(e.to_string())),
+            };
+            Ok((Archive::from_parts(Box::new(store), head, Clock::Wall), problem))
+        })
     }
 
     /// Sets where `recorded_at` comes from.

@@ -64,17 +64,25 @@ pub fn decode_part(bytes: &[u8], first: u8) -> std::result::Result<Vec<IdSeq>, S
     Ok(entries)
 }
 
+/// The article whose bucket an event belongs to, if an article's: an
+/// article's or a comment's own, a capture's first.
+pub fn bucket_article(event: &Event) -> Option<&str> {
+    match event {
+        Event::Article(a) => Some(a.key.as_str()),
+        Event::Comment(c) => Some(c.article.as_str()),
+        Event::Capture(c) => c.articles.first().map(|a| a.key.as_str()),
+        Event::Merge(_) => None,
+    }
+}
+
 /// The bucket an event belongs to.
 pub fn bucket_of(event: &Event) -> [u8; 32] {
-    match event {
-        Event::Article(a) => article_bucket(a.key.as_str()),
-        Event::Comment(c) => article_bucket(c.article.as_str()),
-        Event::Capture(c) => match c.articles.first() {
-            Some(a) => article_bucket(a.key.as_str()),
-            // By bytes its id covers (its source name is not one of them).
-            None => spread(b"capture\0", &event.id()),
-        },
-        Event::Merge(m) => spread(b"merge\0", &m.keep),
+    match (bucket_article(event), event) {
+        (Some(key), _) => article_bucket(key),
+        (None, Event::Merge(m)) => spread(b"merge\0", &m.keep),
+        // A capture of no article: by bytes its id covers (its source name
+        // is not one of them).
+        (None, _) => spread(b"capture\0", &event.id()),
     }
 }
 
@@ -89,15 +97,7 @@ pub struct BucketMemo {
 impl BucketMemo {
     /// The bucket `event` belongs to, as [`bucket_of`] gives it.
     pub fn of(&mut self, event: &Event) -> [u8; 32] {
-        let key = match event {
-            Event::Article(a) => a.key.as_str(),
-            Event::Comment(c) => c.article.as_str(),
-            Event::Capture(c) => match c.articles.first() {
-                Some(a) => a.key.as_str(),
-                None => return bucket_of(event),
-            },
-            Event::Merge(_) => return bucket_of(event),
-        };
+        let Some(key) = bucket_article(event) else { return bucket_of(event) };
         match &self.last {
             Some((last, bucket)) if last == key => *bucket,
             _ => {

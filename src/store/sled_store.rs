@@ -125,6 +125,13 @@ fn parse_record_of(id: EventId, c: &crate::model::Capture) -> (ParseKey, ParsedD
     (crate::store::parse_key_of(c), ParsedDoc { capture: id, counts: crate::store::capture_counts(c) })
 }
 
+/// The key of a page's latest-capture record (its delta base).
+fn page_base_key(page: &[u8; 32]) -> [u8; 33] {
+    let mut k = [PAGE_BASE; 33];
+    k[1..].copy_from_slice(page);
+    k
+}
+
 fn decode_seq(bytes: &[u8], what: &str) -> Result<Seq> {
     let arr: [u8; 8] = bytes
         .try_into()
@@ -293,6 +300,9 @@ fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 /// removed, never followed), with a warning: the next open rebuilds the
 /// index from the log files, as it does a lost one.
 fn move_unreadable(root: &Path, why: &str) -> Result<()> {
+    // sled reports a write that failed on a full disk later as corrupt
+    // data: say that the disk is full when it is, and move nothing.
+    probe_space(root)?;
     let aside = root.join(UNREADABLE_INDEX);
     match fs::symlink_metadata(&aside) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(&aside),
@@ -312,8 +322,9 @@ fn move_unreadable(root: &Path, why: &str) -> Result<()> {
 }
 
 /// Opens sled's `db/` under `root` and its log tree. The outer error is
-/// one to report (the archive in use, a full disk); the inner one says why
-/// sled could not read what is there (its error, or a panic inside sled).
+/// one to report (the archive in use, permissions, a full disk); the inner
+/// one says why sled could not read what is there (its error, or a panic
+/// inside sled), for [`move_unreadable`].
 fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), String>> {
     let config = sled::Config::new().path(root.join("db")).cache_capacity(CACHE_BYTES);
     let opened = quietly(|| {
@@ -331,7 +342,6 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
         Ok(Err(sled::Error::Io(io)))
             if matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) =>
         {
-            probe_space(root)?;
             Ok(Err(io.to_string()))
         }
         Ok(Err(sled::Error::Io(io))) => {
@@ -342,18 +352,8 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
             }
             Err(Error::io(root.join("db"), io))
         }
-        Ok(Err(e)) => {
-            // sled reports a write that failed on a full disk later as
-            // corrupt data: say that the disk is full when it is.
-            probe_space(root)?;
-            // sled's corruption message ends in an empty backtrace.
-            let why = e.to_string();
-            Ok(Err(why.split(" backtrace").next().unwrap_or(&why).to_string()))
-        }
-        Err(_) => {
-            probe_space(root)?;
-            Ok(Err("sled panicked opening it".to_string()))
-        }
+        Ok(Err(e)) => Ok(Err(crate::error::sled_text(&e))),
+        Err(_) => Ok(Err("sled panicked opening it".to_string())),
     }
 }
 
@@ -372,13 +372,7 @@ fn write_marker(marker: &Path, text: &str) -> Result<()> {
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
-        match SledStore::open_with(root, mode, false, None, None) {
-            Err(e) => match e.index_damage() {
-                Some(why) => SledStore::open_after_damage(root, mode, why),
-                None => Err(e),
-            },
-            Ok((s, _)) => Ok(s),
-        }
+        SledStore::open_with(root, mode, false, None, None).map(|(s, _)| s)
     }
 
     /// Opens an existing archive with a new index: its `db/` (if any) is
@@ -494,15 +488,13 @@ impl SledStore {
             moved = Some((aside, old_head));
         }
         // An index sled cannot open (its error, or a panic inside sled on a
-        // damaged file: sled's snapshot after a kill -9 is one known case)
-        // is derived data: it is moved aside to `db.unreadable` (replacing
-        // an earlier one) and rebuilt from the log files, as a lost `db/`
-        // is, with a warning. A full disk, a lock or another I/O error is
-        // reported instead.
-        // An index an earlier attempt found damaged once open (sled reads
-        // a damaged page only when asked for it) goes aside first.
+        // damaged file: sled's snapshot after a kill -9 is one known case),
+        // or one an earlier attempt found damaged once open (sled reads a
+        // damaged page only when asked for it), is derived data: it is moved
+        // aside to `db.unreadable` and rebuilt from the log files, as a lost
+        // `db/` is, with a warning. A full disk, a lock or another I/O error
+        // is reported instead.
         if let Some(why) = &damaged {
-            probe_space(root)?;
             move_unreadable(root, why)?;
         }
         let mut index_unreadable = damaged;
@@ -754,7 +746,7 @@ impl SledStore {
             for (blob, at, page) in blobs {
                 new_blobs.insert(blob, at);
                 writes.push((blob_key(&blob).to_vec(), at.to_bytes().to_vec()));
-                writes.push(([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?));
+                writes.push((page_base_key(&page).to_vec(), envelope::encode(&blob)?));
                 let blob_end =
                     RecordsEnd { file: at.file, len: at.offset + records::HEADER + u64::from(at.len) };
                 seg_pack_end = seg_pack_end.max(blob_end);
@@ -1497,7 +1489,7 @@ impl LogStore for SledStore {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
         for (page, blob) in std::mem::take(&mut self.pending_bases) {
-            batch.insert([&[PAGE_BASE][..], &page[..]].concat(), envelope::encode(&blob)?);
+            batch.insert(&page_base_key(&page)[..], envelope::encode(&blob)?);
         }
         for (blob, loc) in std::mem::take(&mut self.pending_blobs) {
             batch.insert(&blob_key(&blob)[..], &loc.to_bytes()[..]);
@@ -1589,7 +1581,7 @@ impl BlobStore for SledStore {
         // A lookup that fails says "recorded": the page is compressed on the
         // appending thread, which decides.
         Some(std::sync::Arc::new(move |page: &[u8; 32]| {
-            tree.get([&[PAGE_BASE][..], &page[..]].concat()).map_or(true, |v| v.is_some())
+            tree.get(page_base_key(page)).map_or(true, |v| v.is_some())
         }))
     }
 
@@ -1609,7 +1601,7 @@ impl BlobStore for SledStore {
         // recorded in sled.
         let base = match self.pending_bases.iter().rev().find(|(p, _)| p == page) {
             Some((_, b)) => Some(*b),
-            None => match self.tree.get([&[PAGE_BASE][..], &page[..]].concat())? {
+            None => match self.tree.get(page_base_key(page))? {
                 None => None,
                 // A damaged record (verify reports it) only costs the delta.
                 Some(v) => envelope::decode::<BlobId>(&v, "page base record")
