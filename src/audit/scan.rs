@@ -128,6 +128,7 @@ pub(super) fn scan_log(
                 id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
                 f.last = e.seq;
             }
+            progress(f.entries);
             continue;
         }
         findings.extend(segment_key(key, &entries));

@@ -169,6 +169,27 @@ fn a_catch_up_over_several_batches_counts_every_entry() {
 }
 
 #[test]
+fn verify_in_passes_reports_progress_in_every_pass() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("arch");
+    let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
+    for i in 0..6 {
+        let bodies: Vec<String> = (0..4).map(|j| format!("comment {j} of {i}")).collect();
+        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        a.append_document(document(format!("page {i}").as_bytes(), &bodies), false).unwrap();
+    }
+    a.flush().unwrap();
+    let entries = a.head().seq.0;
+    let opts =
+        crate::audit::verify::VerifyOptions { quick: true, ids_per_pass: Some(8), ..Default::default() };
+    let mut reached = 0;
+    let report =
+        crate::audit::verify::verify(&a, None, &opts, |n| reached += u64::from(n == entries)).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(reached >= entries.div_ceil(8), "the log's end reported in each of the passes: {reached}");
+}
+
+#[test]
 fn second_open_is_refused_clearly() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("arch");
