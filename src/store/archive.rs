@@ -11,7 +11,7 @@ use crate::store::{
     buckets, idruns, kv, memory, page_key, sled_store, HeadState, KindCounts, KvTree, ParseKey, ParsedDoc,
     Store,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -419,17 +419,18 @@ impl Archive {
         // set is split), not one lookup per event.
         let mut memo = buckets::BucketMemo::default();
         let keys: Vec<[u8; 32]> = doc.events.iter().map(|e| memo.of(e)).collect();
-        let mut wanted: HashMap<[u8; 32], Vec<EventId>> = HashMap::new();
+        let mut wanted: HashMap<[u8; 32], Vec<EventId>, foldhash::fast::RandomState> = HashMap::default();
         for (key, id) in keys.iter().zip(&ids) {
             if !self.pending_ids.contains_key(id) {
                 wanted.entry(*key).or_default().push(*id);
             }
         }
-        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>> = HashMap::with_capacity(wanted.len());
+        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
         for (key, of) in wanted {
             held.insert(key, self.store.bucket(&key, &of)?);
         }
-        let mut seen: HashSet<EventId> = HashSet::new();
+        let mut seen = crate::model::IdSet::default();
         // Per event: its id when it is new.
         let mut fresh: Vec<Option<EventId>> = Vec::with_capacity(doc.events.len());
         for ((event, id), key) in doc.events.iter().zip(ids).zip(&keys) {

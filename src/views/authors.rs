@@ -372,6 +372,11 @@ fn cut_key(id: &EventId) -> Vec<u8> {
     [b"x/".as_slice(), id.as_bytes()].concat()
 }
 
+/// A map by author name (folded), hashed with foldhash (SipHash of each
+/// name was a few percent of an ingest's CPU; the seed is random per
+/// process, as SipHash's is).
+type NameMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// A capture's effect on groups and authors, gathered before writing.
 #[derive(Default)]
 struct Intake {
@@ -380,14 +385,14 @@ struct Intake {
     /// Per author (folded): display candidate, its order, comments added.
     authors: Vec<(String, String, Order, u64)>,
     /// Where each author is in `authors`.
-    author_at: std::collections::HashMap<String, usize>,
+    author_at: NameMap<usize>,
     /// Cut markers to set (true) or clear (false).
     cut_markers: Vec<(EventId, bool)>,
     /// Articles no capture showed before this one: they have no groups
     /// yet, so none is looked up (a first ingest's every lookup would miss).
     new_articles: Vec<ArticleKey>,
     /// Each author name met in this capture, folded once ([`fold`]).
-    folded: std::collections::HashMap<String, String>,
+    folded: NameMap<String>,
 }
 
 /// One article's groups as a capture changes them.
@@ -397,7 +402,7 @@ struct ArticleIntake {
     /// The authors the capture touches: their groups, decoded.
     touched: Vec<Touched>,
     /// Where each touched author is in `touched`.
-    touched_at: std::collections::HashMap<String, usize>,
+    touched_at: NameMap<usize>,
 }
 
 /// An author's group under one article, decoded.
@@ -523,7 +528,7 @@ impl Intake {
 
     fn write(self, tx: &mut StateTx<'_>) -> Result<()> {
         // The articles new to each author, in the order met.
-        let mut new_refs: std::collections::HashMap<String, Vec<ArticleRef>> = Default::default();
+        let mut new_refs: NameMap<Vec<ArticleRef>> = Default::default();
         for mut article in self.articles {
             let mut changed = false;
             for t in article.touched.into_iter().filter(|t| t.dirty) {
@@ -715,8 +720,7 @@ fn sorted(mut entries: Vec<([u8; 12], TimelineEntry)>) -> Vec<TimelineEntry> {
 /// in batches of a bounded number of comments.
 pub fn timelines(archive: &Archive, authors: &[AuthorInfo]) -> Result<Vec<(AuthorInfo, Vec<TimelineEntry>)>> {
     let tree = view_tree(archive, NAME)?;
-    let at: std::collections::HashMap<String, usize> =
-        authors.iter().enumerate().map(|(i, a)| (fold(&a.display), i)).collect();
+    let at: NameMap<usize> = authors.iter().enumerate().map(|(i, a)| (fold(&a.display), i)).collect();
     let mut entries: Vec<Vec<([u8; 12], TimelineEntry)>> = authors.iter().map(|_| Vec::new()).collect();
     for kv in tree.scan_prefix(b"g/") {
         let (_, bytes) = kv?;
