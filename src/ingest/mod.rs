@@ -386,8 +386,8 @@ enum Prepared {
         key: crate::store::ParseKey,
         format: Format,
         doc: Option<std::result::Result<ParsedDocument, InputError>>,
-        /// The bytes compressed whole, when made ahead ([`whole_ahead`]).
-        whole: Option<Vec<u8>>,
+        /// The stored bytes of its capture, when made ahead ([`blob_ahead`]).
+        ahead: Option<crate::store::Ahead>,
     },
 }
 
@@ -409,27 +409,32 @@ fn prepare(
         Some(known) if opts.dry_run || !known(&key) => Some(parse_text(name, text, format, opts)),
         _ => None,
     };
-    Prepared::Ready { key, format, doc, whole: None }
+    Prepared::Ready { key, format, doc, ahead: None }
 }
 
-/// The page's bytes compressed whole, made on a reader thread when the
-/// document was parsed ahead and its page (the article its first event
-/// names, as [`crate::store::page_key`] takes it) has no capture recorded:
-/// a first capture is stored whole, so the appending thread need not
-/// compress it. A page whose earlier capture is still being committed is
-/// compressed here for nothing (the delta is smaller); a page that names
-/// no article, or one this guess gets wrong, is compressed by the
-/// appending thread as before.
-fn whole_ahead(
+/// The stored bytes of the page's capture, made on a reader thread when the
+/// document was parsed ahead, by what its page (the article its first event
+/// names, as [`crate::store::page_key`] takes it) has recorded: no capture
+/// (a first capture is stored whole), so the page compressed whole; or a
+/// latest capture, so the delta against it (a re-scrape). The appending
+/// thread then need not make them: it stores them when its own base for
+/// the page is the one they were made for (a page whose earlier capture is
+/// still being committed has another base there: the appending thread
+/// makes its bytes, as it does for a page that names no article or one
+/// this guess gets wrong).
+fn blob_ahead(
     raw: &[u8],
     doc: &ParsedDocument,
     pages: Option<&crate::store::PageLookup>,
-) -> Option<Vec<u8>> {
+    deltas: Option<&crate::store::DeltaMaker>,
+) -> Option<crate::store::Ahead> {
+    use crate::store::{Ahead, PageBase};
     let article = doc.events.iter().find_map(crate::store::buckets::bucket_article)?;
-    if pages?(&crate::store::buckets::article_bucket(article)) {
-        return None;
+    match pages?(&crate::store::buckets::article_bucket(article)) {
+        PageBase::New => crate::store::blobs::compress_whole(raw).ok().map(Ahead::Whole),
+        PageBase::Latest(base) => deltas?(raw, &base).map(|delta| Ahead::Delta { base, delta }),
+        PageBase::Unknown => None,
     }
-    crate::store::blobs::compress_whole(raw).ok()
 }
 
 /// Appends a prepared document: unless its parse is recorded (a
@@ -450,12 +455,12 @@ fn ingest_prepared(
         tracing::debug!("rejected {e}");
         report.errors.push(e);
     };
-    let (key, format, parsed_ahead, whole) = match prepared {
+    let (key, format, parsed_ahead, ahead) = match prepared {
         Prepared::Rejected(e) => {
             reject(report, e);
             return Ok(());
         }
-        Prepared::Ready { key, format, doc, whole } => (key, format, doc, whole),
+        Prepared::Ready { key, format, doc, ahead } => (key, format, doc, ahead),
     };
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
@@ -542,7 +547,7 @@ fn ingest_prepared(
     ids.push(capture.id());
     let mut events = doc.events;
     events.push(capture);
-    let new = NewDocument { raw, events, ids, parse_key: Some(key), hashed: Some(blob), whole };
+    let new = NewDocument { raw, events, ids, parse_key: Some(key), hashed: Some(blob), ahead };
     let outcome = group.append(new, opts.dry_run)?;
     tracing::info!("{name}: {} new, {} duplicate events", outcome.new.total(), outcome.duplicate.total());
     report.new.merge(&outcome.new);
@@ -594,6 +599,7 @@ pub fn ingest_inputs(
     // archive (two batches behind at most).
     let known = archive.store().parse_lookup();
     let pages = if opts.dry_run { None } else { archive.store().page_lookup() };
+    let deltas = if opts.dry_run { None } else { archive.store().delta_maker() };
     // The views in two groups, each applied on a thread of its own through
     // a reader of the archive (the threads view, the authors view: about
     // equal work).
@@ -672,6 +678,7 @@ pub fn ingest_inputs(
             channels.push(rx);
             let known = std::sync::Arc::clone(&known);
             let pages = pages.clone();
+            let deltas = deltas.clone();
             scope.spawn(move || {
                 for input in inputs.iter().flatten().skip(reader).step_by(READERS) {
                     let read = input.read(limit).map(|raw| {
@@ -692,8 +699,8 @@ pub fn ingest_inputs(
                             prepare(&name, &raw, &blob, opts, Some(&known))
                         };
                         let mut prepared = prepared;
-                        if let Prepared::Ready { whole, doc: Some(Ok(doc)), .. } = &mut prepared {
-                            *whole = whole_ahead(&raw, doc, pages.as_ref());
+                        if let Prepared::Ready { ahead, doc: Some(Ok(doc)), .. } = &mut prepared {
+                            *ahead = blob_ahead(&raw, doc, pages.as_ref(), deltas.as_ref());
                         }
                         (raw, blob, mtime, prepared)
                     });

@@ -75,17 +75,17 @@ pub struct NewDocument<'a> {
     /// is not hashed again. Crate-only: nothing outside can make the
     /// archive trust a hash it did not compute.
     pub(crate) hashed: Option<BlobId>,
-    /// `raw` compressed whole ([`super::blobs::compress_whole`]) when made
-    /// ahead (the reader threads of an ingest, for a page with no earlier
-    /// capture): stored as it is unless a delta is smaller. Crate-only,
-    /// as `hashed`.
-    pub(crate) whole: Option<Vec<u8>>,
+    /// What the reader threads of an ingest made of `raw` ahead: compressed
+    /// whole (a page with no earlier capture) or a delta against the page's
+    /// latest committed capture ([`super::Ahead`]); used when it is what
+    /// the store would make. Crate-only, as `hashed`.
+    pub(crate) ahead: Option<super::Ahead>,
 }
 
 impl<'a> NewDocument<'a> {
     /// A document without precomputed ids or parse key.
     pub fn new(raw: &'a [u8], events: Vec<Event>) -> NewDocument<'a> {
-        NewDocument { raw, events, ids: Vec::new(), parse_key: None, hashed: None, whole: None }
+        NewDocument { raw, events, ids: Vec::new(), parse_key: None, hashed: None, ahead: None }
     }
 }
 
@@ -471,7 +471,7 @@ impl Archive {
         if outcome.new.total() == 0 {
             return Ok(outcome);
         }
-        let mut whole = doc.whole;
+        let mut ahead = doc.ahead;
         for (event, _) in doc.events.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
             if let Event::Capture(c) = event {
                 let actual = doc.hashed.unwrap_or_else(|| BlobId(*blake3::hash(doc.raw).as_bytes()));
@@ -481,7 +481,7 @@ impl Archive {
                         c.blob, actual
                     )));
                 }
-                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)), whole.take())?;
+                self.store.stage_blob(&c.blob, doc.raw, Some(&page_key(c)), ahead.take())?;
             }
         }
         let recorded_at = self.clock.now();

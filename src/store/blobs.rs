@@ -19,6 +19,7 @@
 use crate::error::{Error, Result};
 use crate::model::BlobId;
 use crate::store::records::{Locator, RecordDir, RecordsEnd};
+use crate::store::Ahead;
 use std::path::PathBuf;
 
 /// zstd level for raw captures (whole and delta).
@@ -30,7 +31,7 @@ pub const DELTA_MAGIC: &[u8; 8] = b"cairn\xd1\x00\x01";
 const DELTA_HEADER: usize = 8 + 32 + 1 + 8;
 /// Captures larger than this are always stored whole (and a delta header
 /// claiming more is damage).
-const MAX_DELTA_RAW: u64 = 256 << 20;
+pub(crate) const MAX_DELTA_RAW: u64 = 256 << 20;
 /// The longest chain of deltas before a blob is stored whole.
 pub const MAX_DEPTH: u8 = 16;
 
@@ -55,6 +56,15 @@ pub struct BlobDir {
     /// Blobs staged for [`BlobDir::sync_staged`], as stored (whole or
     /// delta), in staging order.
     staged: Vec<(BlobId, Vec<u8>)>,
+}
+
+/// Why [`BlobDir::delta_quietly`] made no delta.
+#[derive(Debug)]
+pub enum DeltaError {
+    /// The base cannot be read (the capture is then stored whole).
+    Base(Error),
+    /// zstd failed.
+    Compress(Error),
 }
 
 thread_local! {
@@ -170,22 +180,31 @@ impl BlobDir {
     ///
     /// With `base` (an earlier blob of the same page, stored or staged), the
     /// blob is kept as a delta against it when that is smaller. Returns
-    /// whether it was. `whole`, when given, is `raw` compressed by
-    /// [`compress_whole`] (made ahead on another thread); one whose frame
-    /// does not state `raw`'s length is not used.
+    /// whether it was. `ahead` is what another thread made of `raw`: bytes
+    /// compressed by [`compress_whole`] (not used unless their frame states
+    /// `raw`'s length), or a delta made against a base (not used unless
+    /// that base is `base`).
     pub fn stage(
         &mut self,
         id: &BlobId,
         raw: &[u8],
         base: Option<&BlobId>,
-        whole: Option<Vec<u8>>,
+        ahead: Option<Ahead>,
         lookup: Lookup<'_>,
     ) -> Result<bool> {
         if self.staged.iter().any(|(s, _)| s == id) || lookup(id)?.is_some() {
             return Ok(false);
         }
+        let (whole, made) = match ahead {
+            Some(Ahead::Whole(w)) => (Some(w), None),
+            Some(Ahead::Delta { base, delta }) => (None, Some((base, delta))),
+            None => (None, None),
+        };
         let delta = match base.filter(|b| *b != id && raw.len() as u64 <= MAX_DELTA_RAW) {
-            Some(b) => self.delta(raw, b, lookup)?,
+            Some(b) => match made {
+                Some((against, delta)) if against == *b => delta,
+                _ => self.delta(raw, b, lookup)?,
+            },
             None => None,
         };
         // A delta under an eighth of the page beats any whole compression
@@ -212,12 +231,38 @@ impl BlobDir {
         Ok(is_delta)
     }
 
+    /// Another handle on the same pack files, for reading committed blobs
+    /// (and making deltas against them) from another thread.
+    pub fn read_only(&self) -> BlobDir {
+        BlobDir { packs: self.packs.read_only(), staged: Vec::new() }
+    }
+
     /// The delta of `raw` against `base`, unless the base is missing or its
-    /// chain is already [`MAX_DEPTH`] long.
+    /// chain is already [`MAX_DEPTH`] long. A base that cannot be read
+    /// (damaged: verify reports it) is no reason to refuse a new capture:
+    /// it is stored whole instead, with a warning.
     fn delta(&self, raw: &[u8], base: &BlobId, lookup: Lookup<'_>) -> Result<Option<Vec<u8>>> {
-        // A base that cannot be read (damaged: verify reports it) is no
-        // reason to refuse a new capture: it is stored whole instead. The
-        // base's stored bytes are read once, for its depth and its raw bytes.
+        match self.delta_quietly(raw, base, lookup) {
+            Ok(delta) => Ok(delta),
+            Err(DeltaError::Base(e)) => {
+                tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
+                Ok(None)
+            }
+            Err(DeltaError::Compress(e)) => Err(e),
+        }
+    }
+
+    /// [`BlobDir::delta`], with a base that cannot be read an error rather
+    /// than a warning: what [`crate::store::DeltaMaker`] makes on an
+    /// ingest's reader threads, byte for byte.
+    pub fn delta_quietly(
+        &self,
+        raw: &[u8],
+        base: &BlobId,
+        lookup: Lookup<'_>,
+    ) -> std::result::Result<Option<Vec<u8>>, DeltaError> {
+        // The base's stored bytes are read once, for its depth and its raw
+        // bytes.
         let read = self.stored(base, lookup).and_then(|stored| match stored {
             None => Ok(None),
             Some(bytes) => {
@@ -231,12 +276,11 @@ impl BlobDir {
         let (base_depth, base_raw) = match read {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
-            Err(e) => {
-                tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
-                return Ok(None);
-            }
+            Err(e) => return Err(DeltaError::Base(e)),
         };
-        let compress = |e: std::io::Error| Error::Internal(format!("blob delta against {base}: {e}"));
+        let compress = |e: std::io::Error| {
+            DeltaError::Compress(Error::Internal(format!("blob delta against {base}: {e}")))
+        };
         let frame = with_compressor(&DELTA, |c| {
             c.set_dictionary(ZSTD_LEVEL, &base_raw)?;
             c.compress(raw)
@@ -378,7 +422,7 @@ mod tests {
         fn stage(&mut self, raw: &[u8], base: Option<&BlobId>) -> bool {
             let locs = &self.locs;
             let lookup = |b: &BlobId| Ok(locs.borrow().get(b).copied());
-            let whole = (self.n % 2 == 1).then(|| compress_whole(raw).unwrap());
+            let whole = (self.n % 2 == 1).then(|| Ahead::Whole(compress_whole(raw).unwrap()));
             self.n += 1;
             self.dir.stage(&id(raw), raw, base, whole, &lookup).unwrap()
         }
@@ -439,11 +483,11 @@ mod tests {
         // Made ahead at another level, so that what is stored tells.
         let made = zstd::bulk::compress(&a, 19).unwrap();
         assert_ne!(made.len(), compress_whole(&a).unwrap().len());
-        assert!(!dir.stage(&id(&a), &a, None, Some(made.clone()), &lookup).unwrap());
+        assert!(!dir.stage(&id(&a), &a, None, Some(Ahead::Whole(made.clone())), &lookup).unwrap());
         // A compression of other bytes (b is longer than a) is not stored
         // for b.
         assert_ne!(a.len(), b.len());
-        assert!(!dir.stage(&id(&b), &b, None, Some(made.clone()), &lookup).unwrap());
+        assert!(!dir.stage(&id(&b), &b, None, Some(Ahead::Whole(made.clone())), &lookup).unwrap());
         assert!(!dir.stage(&id(&c), &c, None, None, &lookup).unwrap());
         let (new, _) = dir.sync_staged(RecordsEnd::default()).unwrap().unwrap();
         locs.borrow_mut().extend(new);
@@ -454,6 +498,44 @@ mod tests {
         let framing = stored(&c) - compress_whole(&c).unwrap().len();
         assert_eq!(stored(&a), made.len() + framing, "stored as made");
         assert_eq!(stored(&b), compress_whole(&b).unwrap().len() + framing);
+    }
+
+    #[test]
+    fn a_delta_made_ahead_is_the_one_stage_makes_and_is_used_only_for_its_base() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut packs = Packs::new(tmp.path());
+        let (a, b, c) = (page(0), page(1), page(2));
+        packs.stage(&a, None);
+        packs.stage(&c, None);
+        packs.sync();
+        let locs = &packs.locs;
+        let lookup = |x: &BlobId| Ok(locs.borrow().get(x).copied());
+        // Made on another handle, as an ingest reader makes it.
+        let reader = packs.dir.read_only();
+        let made = reader.delta_quietly(&b, &id(&a), &lookup).unwrap().expect("a delta");
+        // What staging makes by itself, byte for byte.
+        assert!(packs.dir.stage(&id(&b), &b, Some(&id(&a)), None, &lookup).unwrap());
+        assert_eq!(packs.dir.staged.pop().unwrap().1, made);
+        // Handed over for the base it was made against, it is stored as made
+        // (other bytes, to tell).
+        let mut marked = made.clone();
+        marked.push(0);
+        let ahead = Ahead::Delta { base: id(&a), delta: Some(marked.clone()) };
+        assert!(packs.dir.stage(&id(&b), &b, Some(&id(&a)), Some(ahead), &lookup).unwrap());
+        assert_eq!(packs.dir.staged.pop().unwrap().1, marked);
+        // Made against another base than the page's latest: not used.
+        let ahead = Ahead::Delta { base: id(&c), delta: Some(marked.clone()) };
+        assert!(packs.dir.stage(&id(&b), &b, Some(&id(&a)), Some(ahead), &lookup).unwrap());
+        assert_eq!(packs.dir.staged.pop().unwrap().1, made);
+        // A base that cannot be read is an error here (the reader hands
+        // nothing over), and a warning with the page stored whole there.
+        let missing = id(b"never stored");
+        assert!(matches!(reader.delta_quietly(&b, &missing, &lookup), Ok(None)));
+        let mut bad = packs.locs.borrow()[&id(&a)];
+        bad.len += 1;
+        let damaged = |x: &BlobId| Ok(if *x == id(&a) { Some(bad) } else { locs.borrow().get(x).copied() });
+        assert!(matches!(reader.delta_quietly(&b, &id(&a), &damaged), Err(DeltaError::Base(_))));
+        assert!(!packs.dir.stage(&id(&b), &b, Some(&id(&a)), None, &damaged).unwrap());
     }
 
     #[test]

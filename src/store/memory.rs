@@ -113,7 +113,7 @@ impl BlobStore for MemoryStore {
         id: &BlobId,
         raw: &[u8],
         _: Option<&[u8; 32]>,
-        _: Option<Vec<u8>>,
+        _: Option<crate::store::Ahead>,
     ) -> Result<()> {
         self.blobs.entry(*id).or_insert_with(|| raw.to_vec());
         Ok(())

@@ -189,19 +189,26 @@ pub trait BlobStore {
     /// `page` names the page the bytes are a capture of (see
     /// [`page_key`]): a store may keep the blob as a delta against the
     /// previous capture of the same page, and records this blob as that
-    /// page's latest with the next commit. `whole` is `raw` compressed
-    /// whole ([`blobs::compress_whole`]) when the caller made it already.
+    /// page's latest with the next commit. `ahead` is what another thread
+    /// made of `raw` already ([`Ahead`]); it is used when it is what this
+    /// store would make.
     fn stage_blob(
         &mut self,
         id: &BlobId,
         raw: &[u8],
         page: Option<&[u8; 32]>,
-        whole: Option<Vec<u8>>,
+        ahead: Option<Ahead>,
     ) -> Result<()>;
-    /// Whether page `page` ([`page_key`]) has a capture recorded (a later
-    /// one is kept as a delta against it), as a lookup other threads can
-    /// call; `None` when the store keeps no such record.
+    /// What page `page` ([`page_key`]) has recorded as its latest capture
+    /// (a later one is kept as a delta against it), as a lookup other
+    /// threads can call; `None` when the store keeps no such record.
     fn page_lookup(&self) -> Option<PageLookup> {
+        None
+    }
+    /// The delta [`BlobStore::stage_blob`] would make of some bytes against
+    /// a committed blob, as a function other threads can call (the ingest's
+    /// readers); `None` when the store makes no deltas.
+    fn delta_maker(&self) -> Option<DeltaMaker> {
         None
     }
     /// Every page's latest-capture record (key, blob id or why it does not
@@ -287,9 +294,45 @@ pub type BucketRead = ([u8; 32], std::result::Result<Vec<idruns::IdSeq>, String>
 /// and the blob id or why the value does not decode.
 pub type PageBaseRead = ([u8; 32], std::result::Result<BlobId, String>);
 
-/// Tells whether a page ([`page_key`]) has a capture recorded (from any
-/// thread).
-pub type PageLookup = std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
+/// What a page ([`page_key`]) has recorded as its latest capture, looked up
+/// from any thread.
+pub type PageLookup = std::sync::Arc<dyn Fn(&[u8; 32]) -> PageBase + Send + Sync>;
+
+/// A page's latest-capture record, as [`PageLookup`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageBase {
+    /// No capture of the page is recorded: the next is stored whole.
+    New,
+    /// The page's latest recorded capture.
+    Latest(BlobId),
+    /// Not known (the record does not decode, or the lookup failed): the
+    /// appending thread decides.
+    Unknown,
+}
+
+/// The delta of some bytes (a capture) against a committed blob (the
+/// base), exactly as [`BlobStore::stage_blob`] makes it: `Some(None)` when
+/// no delta can be made against that base (its chain is at the maximum
+/// depth), `None` when the base cannot be read here (the appending thread
+/// then decides).
+pub type DeltaMaker = std::sync::Arc<dyn Fn(&[u8], &BlobId) -> Option<Option<Vec<u8>>> + Send + Sync>;
+
+/// A capture's stored bytes, made on another thread than the appending one
+/// (an ingest reader), handed to [`BlobStore::stage_blob`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ahead {
+    /// The bytes compressed whole ([`blobs::compress_whole`]): used when
+    /// they state the raw bytes' length.
+    Whole(Vec<u8>),
+    /// The delta against `base` ([`DeltaMaker`]): used when the store's own
+    /// base for the page, when it stages the blob, is `base`.
+    Delta {
+        /// The blob the delta is against.
+        base: BlobId,
+        /// The delta, or `None` when none can be made against `base`.
+        delta: Option<Vec<u8>>,
+    },
+}
 
 /// The page a capture is of, for delta-compressing its blob against the
 /// previous capture of that page: BLAKE3 over its first article's key

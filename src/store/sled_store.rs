@@ -1577,11 +1577,31 @@ impl LogStore for SledStore {
 
 impl BlobStore for SledStore {
     fn page_lookup(&self) -> Option<crate::store::PageLookup> {
+        use crate::store::PageBase;
         let tree = self.tree.clone();
-        // A lookup that fails says "recorded": the page is compressed on the
-        // appending thread, which decides.
-        Some(std::sync::Arc::new(move |page: &[u8; 32]| {
-            tree.get(page_base_key(page)).map_or(true, |v| v.is_some())
+        // A lookup that fails, or a record that does not decode, says
+        // "unknown": the appending thread decides.
+        Some(std::sync::Arc::new(move |page: &[u8; 32]| match tree.get(page_base_key(page)) {
+            Ok(None) => PageBase::New,
+            Ok(Some(v)) => {
+                envelope::decode::<BlobId>(&v, "page base record").map_or(PageBase::Unknown, PageBase::Latest)
+            }
+            Err(_) => PageBase::Unknown,
+        }))
+    }
+
+    fn delta_maker(&self) -> Option<crate::store::DeltaMaker> {
+        // Committed blobs only: what is staged lives on the appending
+        // thread, whose base for a page is then another blob than the one
+        // this finds (and it makes the delta itself).
+        let tree = self.tree.clone();
+        let blobs = self.blobs.read_only();
+        Some(std::sync::Arc::new(move |raw: &[u8], base: &BlobId| {
+            // A page too large for a delta is stored whole.
+            if raw.len() as u64 > crate::store::blobs::MAX_DELTA_RAW {
+                return None;
+            }
+            blobs.delta_quietly(raw, base, &|b: &BlobId| blob_locator(&tree, &[], b)).ok()
         }))
     }
 
@@ -1590,12 +1610,12 @@ impl BlobStore for SledStore {
         id: &BlobId,
         raw: &[u8],
         page: Option<&[u8; 32]>,
-        whole: Option<Vec<u8>>,
+        ahead: Option<crate::store::Ahead>,
     ) -> Result<()> {
         let (tree, pending) = (&self.tree, &self.pending_blobs);
         let lookup = |b: &BlobId| blob_locator(tree, pending, b);
         let Some(page) = page else {
-            return self.blobs.stage(id, raw, None, whole, &lookup).map(|_| ());
+            return self.blobs.stage(id, raw, None, ahead, &lookup).map(|_| ());
         };
         // The page's latest capture: staged since the last commit, else
         // recorded in sled.
@@ -1609,7 +1629,7 @@ impl BlobStore for SledStore {
                     .ok(),
             },
         };
-        self.blobs.stage(id, raw, base.as_ref(), whole, &lookup)?;
+        self.blobs.stage(id, raw, base.as_ref(), ahead, &lookup)?;
         self.pending_bases.push((*page, *id));
         Ok(())
     }
@@ -1930,7 +1950,13 @@ impl ViewStore for SledReader {
 }
 
 impl BlobStore for SledReader {
-    fn stage_blob(&mut self, _: &BlobId, _: &[u8], _: Option<&[u8; 32]>, _: Option<Vec<u8>>) -> Result<()> {
+    fn stage_blob(
+        &mut self,
+        _: &BlobId,
+        _: &[u8],
+        _: Option<&[u8; 32]>,
+        _: Option<crate::store::Ahead>,
+    ) -> Result<()> {
         Err(read_only())
     }
 
