@@ -61,7 +61,11 @@ pub struct BlobDir {
 /// Why [`BlobDir::delta_quietly`] made no delta.
 #[derive(Debug)]
 pub enum DeltaError {
-    /// The base cannot be read (the capture is then stored whole).
+    /// The base is not stored (where this handle looks: an ingest reader
+    /// sees committed blobs only; the appending thread then decides).
+    Missing,
+    /// The base cannot be read, or does not re-hash to its id (the capture
+    /// is then stored whole).
     Base(Error),
     /// zstd failed.
     Compress(Error),
@@ -244,6 +248,7 @@ impl BlobDir {
     fn delta(&self, raw: &[u8], base: &BlobId, lookup: Lookup<'_>) -> Result<Option<Vec<u8>>> {
         match self.delta_quietly(raw, base, lookup) {
             Ok(delta) => Ok(delta),
+            Err(DeltaError::Missing) => Ok(None),
             Err(DeltaError::Base(e)) => {
                 tracing::warn!("storing a capture whole: its delta base cannot be read: {e}");
                 Ok(None)
@@ -262,22 +267,23 @@ impl BlobDir {
         lookup: Lookup<'_>,
     ) -> std::result::Result<Option<Vec<u8>>, DeltaError> {
         // The base's stored bytes are read once, for its depth and its raw
-        // bytes.
-        let read = self.stored(base, lookup).and_then(|stored| match stored {
-            None => Ok(None),
-            Some(bytes) => {
-                let depth = parse_delta_header(&bytes).map_or(0, |(_, depth, _)| depth);
-                if depth >= MAX_DEPTH {
-                    return Ok(None);
-                }
-                self.decode(base, &bytes, 0, lookup).map(|raw| Some((depth, raw)))
-            }
-        });
-        let (base_depth, base_raw) = match read {
-            Ok(Some(found)) => found,
-            Ok(None) => return Ok(None),
+        // bytes, which must be the base (zstd frames carry no checksum: a
+        // damaged base can decompress; a delta against it would be a delta
+        // against wrong bytes).
+        let stored = match self.stored(base, lookup) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(DeltaError::Missing),
             Err(e) => return Err(DeltaError::Base(e)),
         };
+        let base_depth = parse_delta_header(&stored).map_or(0, |(_, depth, _)| depth);
+        if base_depth >= MAX_DEPTH {
+            return Ok(None);
+        }
+        let base_raw = self.decode(base, &stored, 0, lookup).map_err(DeltaError::Base)?;
+        let actual = BlobId(*blake3::hash(&base_raw).as_bytes());
+        if actual != *base {
+            return Err(DeltaError::Base(Error::Corrupt(format!("blob {base} re-hashes to {actual}"))));
+        }
         let compress = |e: std::io::Error| {
             DeltaError::Compress(Error::Internal(format!("blob delta against {base}: {e}")))
         };
@@ -530,12 +536,28 @@ mod tests {
         // A base that cannot be read is an error here (the reader hands
         // nothing over), and a warning with the page stored whole there.
         let missing = id(b"never stored");
-        assert!(matches!(reader.delta_quietly(&b, &missing, &lookup), Ok(None)));
+        assert!(matches!(reader.delta_quietly(&b, &missing, &lookup), Err(DeltaError::Missing)));
         let mut bad = packs.locs.borrow()[&id(&a)];
         bad.len += 1;
         let damaged = |x: &BlobId| Ok(if *x == id(&a) { Some(bad) } else { locs.borrow().get(x).copied() });
         assert!(matches!(reader.delta_quietly(&b, &id(&a), &damaged), Err(DeltaError::Base(_))));
         assert!(!packs.dir.stage(&id(&b), &b, Some(&id(&a)), None, &damaged).unwrap());
+    }
+
+    #[test]
+    fn a_base_that_decompresses_to_other_bytes_gets_no_delta() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut packs = Packs::new(tmp.path());
+        let (a, b, c) = (page(0), page(1), page(2));
+        // Stored under a's id, c's bytes: a damaged base that still
+        // decompresses (zstd frames carry no checksum).
+        packs.dir.staged.push((id(&a), compress_whole(&c).unwrap()));
+        let locs = &packs.locs;
+        let lookup = |x: &BlobId| Ok(locs.borrow().get(x).copied());
+        let err = packs.dir.delta_quietly(&b, &id(&a), &lookup).unwrap_err();
+        assert!(matches!(&err, DeltaError::Base(e) if e.to_string().contains("re-hashes")), "{err:?}");
+        assert!(!packs.dir.stage(&id(&b), &b, Some(&id(&a)), None, &lookup).unwrap(), "stored whole");
+        assert_eq!(packs.dir.staged.last().map(|(x, _)| *x), Some(id(&b)));
     }
 
     #[test]
