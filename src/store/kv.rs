@@ -31,6 +31,19 @@ pub trait KvTree: Send + Sync {
     fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
         self.apply(writes)
     }
+    /// [`KvTree::apply_loose`] without the upkeep that may move stored
+    /// values (a value file's compaction), so that another thread may read
+    /// the tree meanwhile: the view runner writes a loose tree's commits on
+    /// a thread of its own and keeps the upkeep ([`KvTree::upkeep`]) for
+    /// moments when no write is in flight.
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.apply_loose(writes)
+    }
+    /// What [`KvTree::write_loose`] left out: compacting value files whose
+    /// garbage is due.
+    fn upkeep(&self) -> Result<()> {
+        Ok(())
+    }
     /// Makes what [`KvTree::apply_loose`] wrote as durable as what
     /// [`KvTree::apply`] writes, before anything durable names the tree.
     fn sync(&self) -> Result<()> {
@@ -107,6 +120,14 @@ impl<T: KvTree + ?Sized> KvTree for &T {
         (**self).apply_loose(writes)
     }
 
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        (**self).write_loose(writes)
+    }
+
+    fn upkeep(&self) -> Result<()> {
+        (**self).upkeep()
+    }
+
     fn sync(&self) -> Result<()> {
         (**self).sync()
     }
@@ -131,6 +152,14 @@ impl<T: KvTree> KvTree for Loose<T> {
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
         self.0.apply_loose(writes)
+    }
+
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.0.write_loose(writes)
+    }
+
+    fn upkeep(&self) -> Result<()> {
+        self.0.upkeep()
     }
 
     fn sync(&self) -> Result<()> {

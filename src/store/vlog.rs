@@ -620,13 +620,24 @@ impl KvTree for SeparatedTree {
     }
 
     fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
-        // Not synced here: nothing reads the tree before `sync`.
+        self.write_loose(writes)?;
+        self.compact_if_due()
+    }
+
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        // Not synced here: nothing reads the tree before `sync`. Appends
+        // leave every stored locator valid (only a compaction moves
+        // values).
         for (k, v) in self.stage(writes, true)? {
             match v {
                 Some(v) => self.tree.insert(k, v)?,
                 None => self.tree.remove(k)?,
             };
         }
+        Ok(())
+    }
+
+    fn upkeep(&self) -> Result<()> {
         self.compact_if_due()
     }
 

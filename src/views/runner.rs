@@ -21,7 +21,13 @@ const COMMIT_EVERY: usize = 4096;
 /// batch or sync per commit: smaller commits hold fewer values in memory
 /// (verify at 1M: 134-154 MB peak RSS at 4,096, 111-115 MB at 1,024, the
 /// same time).
+#[cfg(not(test))]
 const COMMIT_EVERY_LOOSE: usize = 1024;
+/// Small under test, so that the tests' small logs commit loose trees many
+/// times (each commit written on the writer's thread while the next is
+/// applied, its values read from memory meanwhile).
+#[cfg(test)]
+const COMMIT_EVERY_LOOSE: usize = 8;
 const COMMIT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Entries handed to the second view thread of a run at a time, and
@@ -226,7 +232,9 @@ pub(super) fn run_entries(
     })
 }
 
-/// [`run_entries`] on this thread.
+/// [`run_entries`] on this thread; the commits of loose trees (a replay's
+/// new generation, verify's scratch trees) are written on another
+/// ([`super::tx::Writer`]).
 fn apply_entries(
     jobs: &[(&dyn Projection, &dyn KvTree)],
     archive: &Archive,
@@ -235,11 +243,36 @@ fn apply_entries(
     observed_until: Option<&Timestamp>,
     progress: Tick<'_>,
 ) -> Result<Seq> {
+    if !jobs.iter().all(|(_, tree)| tree.is_loose()) {
+        return apply_entries_with(jobs, archive, from, entries, observed_until, progress, None);
+    }
+    std::thread::scope(|scope| {
+        let (writer, queue) = super::tx::Writer::new();
+        scope.spawn(move || super::tx::Writer::run(queue));
+        // The writer's thread ends once the writers given out are dropped,
+        // with the transactions holding them (before the scope waits).
+        apply_entries_with(jobs, archive, from, entries, observed_until, progress, Some(writer))
+    })
+}
+
+fn apply_entries_with<'a>(
+    jobs: &[(&'a dyn Projection, &'a dyn KvTree)],
+    archive: &'a Archive,
+    from: Seq,
+    entries: impl Iterator<Item = Result<Arc<LogEntry>>>,
+    observed_until: Option<&Timestamp>,
+    progress: Tick<'_>,
+    writer: Option<super::tx::Writer<'a>>,
+) -> Result<Seq> {
     let mut last = Seq(from.0.saturating_sub(1));
-    let mut txs: Vec<StateTx<'_>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
+    let mut txs: Vec<StateTx<'a>> = jobs.iter().map(|(_, tree)| StateTx::new(*tree, archive)).collect();
     for tx in txs.iter_mut() {
         tx.leaves_out = observed_until.is_some();
+        if let Some(writer) = &writer {
+            tx.write_on(writer.clone());
+        }
     }
+    drop(writer);
     let mut pending_entries = 0usize;
     let commit_every =
         if jobs.iter().all(|(_, tree)| tree.is_loose()) { COMMIT_EVERY_LOOSE } else { COMMIT_EVERY };
@@ -280,6 +313,9 @@ fn apply_entries(
     }
     for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
         tx.commit(&Cursor { version: view.version(), seq: last })?;
+    }
+    for tx in txs.iter_mut() {
+        tx.finish()?;
     }
     Ok(last)
 }

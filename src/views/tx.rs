@@ -2,13 +2,14 @@
 //! to the log, committed with the view's cursor in one atomic batch (key by
 //! key into a tree nobody reads before the run ends: [`crate::store::kv::Loose`]).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Comment, Event, EventId, IdMap, LogEntry, Seq};
 use crate::store::envelope;
 use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::generations::{Cursor, CURSOR_KEY};
@@ -23,7 +24,7 @@ pub struct StateTx<'a> {
     /// [`StateTx::put_packed`]: held as
     /// a bare bincode body, sealed (checked, compressed) once, at commit
     /// ([`envelope::seal_body`]).
-    unfinished: std::collections::HashSet<Vec<u8>>,
+    unfinished: HashSet<Vec<u8>>,
     /// Bytes of keys and values written since the last commit (an upper
     /// bound on what `writes` holds).
     pub(super) pending_bytes: usize,
@@ -33,6 +34,10 @@ pub struct StateTx<'a> {
     /// Key prefixes found to have no key in the tree, and no write since.
     empty_prefixes: std::cell::RefCell<Vec<Vec<u8>>>,
     pub(super) recent: IdMap<Arc<LogEntry>>,
+    /// Where commits go when another thread writes them ([`Writer`]).
+    writer: Option<Writer<'a>>,
+    /// The last commit, while the writer writes it: read before the tree.
+    in_flight: Option<(Arc<Committed>, Receiver<Result<()>>)>,
     /// The first seq of the document being applied.
     pub(super) document_from: Seq,
     /// This run leaves some captures out (`replay --until TIME`).
@@ -52,6 +57,8 @@ impl<'a> StateTx<'a> {
             fresh,
             empty_prefixes: Default::default(),
             recent: IdMap::default(),
+            writer: None,
+            in_flight: None,
             document_from: Seq(0),
             leaves_out: false,
         }
@@ -59,12 +66,11 @@ impl<'a> StateTx<'a> {
 
     /// The raw value under `key`, pending writes included.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.writes.get(key) {
-            Some(Some(body)) if self.unfinished.contains(key) => Ok(Some(envelope::seal_body(body))),
-            Some(v) => Ok(v.clone()),
-            None if self.fresh => Ok(None),
-            None => self.tree.get(key),
-        }
+        Ok(match self.value_bytes(key)? {
+            None => None,
+            Some(ValueBytes::Body(body)) => Some(envelope::seal_body(body)),
+            Some(ValueBytes::Sealed(bytes)) => Some(bytes.into_owned()),
+        })
     }
 
     /// Whether some key starting with `prefix` may exist (false only when
@@ -74,7 +80,10 @@ impl<'a> StateTx<'a> {
         if self.empty_prefixes.borrow().iter().any(|p| p == prefix) {
             return Ok(false);
         }
-        let pending = self.writes.range(prefix.to_vec()..).next().is_some_and(|(k, _)| k.starts_with(prefix));
+        let starts = |w: &BTreeMap<Vec<u8>, Option<Vec<u8>>>| {
+            w.range(prefix.to_vec()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+        };
+        let pending = starts(&self.writes) || self.in_flight.as_ref().is_some_and(|(c, _)| starts(&c.writes));
         if pending || (!self.fresh && self.tree.scan_prefix(prefix).next().is_some()) {
             return Ok(true);
         }
@@ -107,13 +116,17 @@ impl<'a> StateTx<'a> {
     /// The value under `key` for a typed read: a pending value's bare body
     /// (from `put_value` or `put_packed`), or enveloped bytes.
     fn value_bytes(&self, key: &[u8]) -> Result<Option<ValueBytes<'_>>> {
-        Ok(match self.writes.get(key) {
-            Some(Some(body)) if self.unfinished.contains(key) => Some(ValueBytes::Body(body)),
-            Some(Some(bytes)) => Some(ValueBytes::Sealed(std::borrow::Cow::Borrowed(bytes))),
-            Some(None) => None,
-            None if self.fresh => None,
-            None => self.tree.get(key)?.map(|v| ValueBytes::Sealed(std::borrow::Cow::Owned(v))),
-        })
+        if let Some(v) = written(&self.writes, &self.unfinished, key) {
+            return Ok(v);
+        }
+        // The commit being written, newer than the tree.
+        if let Some(v) = self.in_flight.as_ref().and_then(|(c, _)| written(&c.writes, &c.unfinished, key)) {
+            return Ok(v);
+        }
+        if self.fresh {
+            return Ok(None);
+        }
+        Ok(self.tree.get(key)?.map(|v| ValueBytes::Sealed(std::borrow::Cow::Owned(v))))
     }
 
     /// A decoded (enveloped bincode) value.
@@ -208,9 +221,63 @@ impl<'a> StateTx<'a> {
         })
     }
 
+    /// Has `writer` write this transaction's commits (a loose tree's: see
+    /// [`Writer`]).
+    pub(super) fn write_on(&mut self, writer: Writer<'a>) {
+        self.writer = Some(writer);
+    }
+
     pub(super) fn commit(&mut self, cursor: &Cursor) -> Result<()> {
-        let unfinished = std::mem::take(&mut self.unfinished);
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = std::mem::take(&mut self.writes)
+        let committed = Committed {
+            writes: std::mem::take(&mut self.writes),
+            unfinished: std::mem::take(&mut self.unfinished),
+            cursor: envelope::encode(cursor)?,
+        };
+        match self.writer.clone() {
+            None => self.tree.apply(committed.into_writes())?,
+            Some(writer) => {
+                // One commit in flight at a time: the one before is written
+                // (reads no longer need it), and nothing is being written
+                // while the tree's upkeep may move values.
+                self.finish()?;
+                let committed = Arc::new(committed);
+                let (done, written) = std::sync::mpsc::sync_channel(1);
+                let job = Job { tree: self.tree, committed: Arc::clone(&committed), done };
+                writer.jobs.send(job).map_err(|_| Error::Internal("the view writer stopped".into()))?;
+                self.in_flight = Some((committed, written));
+            }
+        }
+        self.recent.clear();
+        self.pending_bytes = 0;
+        self.fresh = false;
+        Ok(())
+    }
+
+    /// Waits until the commit in flight, if any, is written, and does the
+    /// tree's upkeep; its error, if it failed.
+    pub(super) fn finish(&mut self) -> Result<()> {
+        if let Some((_, written)) = self.in_flight.take() {
+            written.recv().map_err(|_| Error::Internal("the view writer stopped".into()))??;
+            self.tree.upkeep()?;
+        }
+        Ok(())
+    }
+}
+
+/// A commit: the pending writes (values from `put_value` and `put_packed`
+/// still bare bodies, sealed when written) and the cursor, enveloped.
+pub(super) struct Committed {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    unfinished: HashSet<Vec<u8>>,
+    cursor: Vec<u8>,
+}
+
+impl Committed {
+    /// [`Committed::writes`], taking the values rather than copying them.
+    fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let unfinished = self.unfinished;
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .writes
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
@@ -220,13 +287,73 @@ impl<'a> StateTx<'a> {
                 (k, v)
             })
             .collect();
-        writes.push((CURSOR_KEY.to_vec(), Some(envelope::encode(cursor)?)));
-        self.tree.apply(writes)?;
-        self.recent.clear();
-        self.pending_bytes = 0;
-        self.fresh = false;
-        Ok(())
+        writes.push((CURSOR_KEY.to_vec(), Some(self.cursor)));
+        writes
     }
+
+    /// The writes as the tree takes them: values sealed, the cursor last.
+    fn writes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .writes
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Some(v) if self.unfinished.contains(k) => Some(envelope::seal_body(v)),
+                    other => other.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        writes.push((CURSOR_KEY.to_vec(), Some(self.cursor.clone())));
+        writes
+    }
+}
+
+/// A commit for [`Writer`]'s thread, and where it says it is written.
+pub(super) struct Job<'a> {
+    tree: &'a dyn KvTree,
+    committed: Arc<Committed>,
+    done: SyncSender<Result<()>>,
+}
+
+/// Writes the commits of loose trees ([`KvTree::write_loose`]: key by key,
+/// nobody reads them before the run ends) on a thread of its own while the
+/// thread applying the view goes on, one commit per transaction in flight
+/// at a time; the transaction reads that commit's values from memory until
+/// it is written. (The sealing of values and the tree's inserts were a
+/// fifth of replay's busier thread.)
+#[derive(Clone)]
+pub(super) struct Writer<'a> {
+    jobs: SyncSender<Job<'a>>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer, and what its thread runs ([`Writer::run`]).
+    pub(super) fn new() -> (Writer<'a>, Receiver<Job<'a>>) {
+        let (jobs, queue) = std::sync::mpsc::sync_channel(2);
+        (Writer { jobs }, queue)
+    }
+
+    /// Writes each job's commit until every [`Writer`] is dropped.
+    pub(super) fn run(queue: Receiver<Job<'a>>) {
+        for job in queue {
+            let _ = job.done.send(job.tree.write_loose(job.committed.writes()));
+        }
+    }
+}
+
+/// `key`'s value among `writes` (`Some(None)`: deleted there), a bare
+/// body when `unfinished` names it.
+fn written<'w>(
+    writes: &'w BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    unfinished: &HashSet<Vec<u8>>,
+    key: &[u8],
+) -> Option<Option<ValueBytes<'w>>> {
+    writes.get(key).map(|v| match v {
+        Some(body) if unfinished.contains(key) => Some(ValueBytes::Body(body)),
+        Some(bytes) => Some(ValueBytes::Sealed(std::borrow::Cow::Borrowed(bytes))),
+        None => None,
+    })
 }
 
 /// A value's bytes as [`StateTx::value_bytes`] finds them.
