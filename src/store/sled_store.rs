@@ -959,9 +959,11 @@ impl SledStore {
     }
 
     /// Drops the views whose trees no longer match their value files (the
-    /// files lost or emptied since, or an older `db/` restored over newer
-    /// files): derived, they are rebuilt by the next catch-up, with a
-    /// warning. ([`crate::store::Archive::open`] does; an audit reports
+    /// files lost or emptied since, an older `db/` restored over newer
+    /// files, or a replay's new tree when the replay was killed while it
+    /// wrote it): derived, a view's current tree is rebuilt by the next
+    /// catch-up, with a warning (an unfinished replay's tree is not
+    /// needed). ([`crate::store::Archive::open`] does; an audit reports
     /// them instead.)
     pub fn drop_stale_views(&mut self) -> Result<()> {
         if let Some(why) = self.view_layout_problem.take() {
@@ -974,8 +976,9 @@ impl SledStore {
                 continue;
             }
             tracing::warn!(
-                "{}: view tree {name} does not match its value files (views/ lost, emptied or newer than db/); \
-                 the view is rebuilt from the log",
+                "{}: view tree {name} does not match its value files (views/ lost, emptied or newer than db/, or a \
+                 replay killed while it wrote its new tree); it is dropped, and rebuilt from the log if it is the \
+                 view's current tree (an unfinished replay's is not needed)",
                 self.root.display()
             );
             self.reader.drop_tree(&name)?;
