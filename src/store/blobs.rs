@@ -257,9 +257,10 @@ impl BlobDir {
         }
     }
 
-    /// [`BlobDir::delta`], with a base that cannot be read an error rather
-    /// than a warning: what [`crate::store::DeltaMaker`] makes on an
-    /// ingest's reader threads, byte for byte.
+    /// The delta [`BlobDir::stage`] makes of `raw` against `base`, with a
+    /// base that is missing or cannot be read an error rather than a
+    /// warning: what [`crate::store::DeltaMaker`] makes on an ingest's
+    /// reader threads, byte for byte.
     pub fn delta_quietly(
         &self,
         raw: &[u8],
