@@ -21,8 +21,8 @@ pub struct VerifyOptions {
     /// A signed checkpoint of the Merkle tree (its signature already
     /// checked) the archive must still extend.
     pub tree_checkpoint: Option<crate::transparency::note::Checkpoint>,
-    /// Ids kept in memory at most ([`super::seen::IDS_PER_PASS`] when
-    /// `None`): a log with more is read in several passes.
+    /// Ids kept in memory at most (1,500,000 when `None`, `seen.rs`'s
+    /// `IDS_PER_PASS`): a log with more is read in several passes.
     pub ids_per_pass: Option<u64>,
 }
 
