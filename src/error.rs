@@ -156,9 +156,7 @@ impl Error {
     /// from the log files, can be rebuilt); `None` for any other error.
     pub fn index_damage(&self) -> Option<String> {
         match self {
-            Error::Sled(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))) => {
-                Some(sled_text(e))
-            }
+            Error::Sled(e) if is_damage(e) => Some(sled_text(e)),
             _ => None,
         }
     }
@@ -174,13 +172,19 @@ impl Error {
 /// `cairn repair`, which rebuilds the index from the log files.
 fn sled_message(e: &sled::Error) -> String {
     let text = sled_text(e);
-    match e {
-        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => format!(
+    if is_damage(e) {
+        format!(
             "the index (db/) is damaged ({text}); `cairn repair` rebuilds it from the log files, \
              which hold the archive"
-        ),
-        _ => format!("storage error: {text}"),
+        )
+    } else {
+        format!("storage error: {text}")
     }
+}
+
+/// Whether sled says its files are damaged.
+fn is_damage(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))
 }
 
 /// sled's message, without the empty backtrace its corruption message

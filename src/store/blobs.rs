@@ -18,6 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::BlobId;
+use crate::store::envelope;
 use crate::store::records::{Locator, RecordDir, RecordsEnd};
 use crate::store::Ahead;
 use std::path::PathBuf;
@@ -72,83 +73,27 @@ pub enum DeltaError {
 }
 
 thread_local! {
-    /// Each thread's zstd context for captures compressed whole, and the
-    /// one for deltas (its dictionary, the base, set for each). A fresh
-    /// context per page allocated and cleared its tables every time: about
-    /// a third of compressing a 24 KB page at this level. The output is the
-    /// same: zstd's frames depend on the parameters and the input, not on
-    /// the context's history.
+    /// Each thread's zstd contexts for captures ([`envelope::with_context`]):
+    /// compressing whole, compressing deltas (the base set as the
+    /// dictionary for each), and reading deltas back. A fresh context per
+    /// page was about a third of compressing a 24 KB page at this level.
     static WHOLE: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
     static DELTA: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
-}
-
-thread_local! {
-    /// Each thread's zstd contexts for reading captures back: whole, and
-    /// deltas (the base set as the dictionary for each).
-    static WHOLE_READ: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
     static DELTA_READ: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` with this thread's decompressor from `slot`.
-fn with_decompressor<T>(
-    slot: &'static std::thread::LocalKey<std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>>>,
-    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
-) -> std::io::Result<T> {
-    slot.with(|d| {
-        let mut d = d.borrow_mut();
-        match d.as_mut() {
-            Some(d) => f(d),
-            None => f(d.insert(zstd::bulk::Decompressor::new()?)),
-        }
-    })
-}
-
-/// A blob stored whole, decompressed: into a buffer of the size its frame
-/// declares (cairn's frames declare it), which must be what it holds; a
-/// frame that declares none is read as a stream. Either way no more than a
-/// document's ceiling ([`crate::ingest::MAX_DOCUMENT_CEILING`]): damaged
-/// bytes cannot make the reader allocate without bound.
-fn decompress_whole(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let ceiling = crate::ingest::MAX_DOCUMENT_CEILING;
-    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
-    match zstd::zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(n)) if n > ceiling => {
-            Err(invalid(format!("it declares {n} bytes, over the ceiling of {ceiling}")))
-        }
-        Ok(Some(n)) => {
-            let mut out = Vec::with_capacity(n as usize);
-            with_decompressor(&WHOLE_READ, |d| d.decompress_to_buffer(bytes, &mut out))?;
-            if out.len() as u64 != n {
-                return Err(invalid(format!("it holds {} bytes, its frame declares {n}", out.len())));
-            }
-            Ok(out)
-        }
-        Ok(None) => {
-            let mut out = Vec::new();
-            let decoder = zstd::stream::read::Decoder::new(bytes)?;
-            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, ceiling + 1), &mut out)?;
-            if out.len() as u64 > ceiling {
-                return Err(invalid(format!("it holds more than the ceiling of {ceiling} bytes")));
-            }
-            Ok(out)
-        }
-        Err(_) => Err(invalid("not a zstd frame".into())),
-    }
-}
-
-/// Runs `f` with this thread's compressor from `slot` (made at the blobs'
-/// level on first use).
+/// Runs `f` with this thread's compressor from `slot`, at the blobs' level.
 fn with_compressor<T>(
-    slot: &'static std::thread::LocalKey<std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>>>,
+    slot: &'static envelope::ContextSlot<zstd::bulk::Compressor<'static>>,
     f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
-    slot.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.as_mut() {
-            Some(c) => f(c),
-            None => f(c.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?)),
-        }
-    })
+    envelope::with_context(slot, || zstd::bulk::Compressor::new(ZSTD_LEVEL), f)
+}
+
+/// A blob stored whole, decompressed ([`envelope::decompress_bounded`]):
+/// no more than a document's ceiling ([`crate::ingest::MAX_DOCUMENT_CEILING`]).
+fn decompress_whole(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    envelope::decompress_bounded(bytes, crate::ingest::MAX_DOCUMENT_CEILING)
 }
 
 /// `raw` compressed whole as a blob is stored when no delta is smaller
@@ -362,7 +307,7 @@ impl BlobDir {
         let base_raw = self
             .get_at_depth(&base, hops + 1, lookup)
             .map_err(|e| corrupt(format!("its delta base {base} cannot be read: {e}")))?;
-        let raw = with_decompressor(&DELTA_READ, |d| {
+        let raw = envelope::with_context(&DELTA_READ, zstd::bulk::Decompressor::new, |d| {
             d.set_dictionary(&base_raw)?;
             d.decompress(&bytes[DELTA_HEADER..], len as usize)
         })

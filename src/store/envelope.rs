@@ -61,62 +61,77 @@ thread_local! {
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// zstd's fast mode, level -1 (on the 100k bench: replay 0.92x the time of
-/// level 1, the log 0.5% larger), with a context reused per thread
-/// (creating one per value showed in profiles). The level only decides how
-/// small the stored bytes are: nothing hashes them.
-const LEVEL: i32 = -1;
+/// A zstd context kept per thread (creating one per value or page showed in
+/// profiles: it allocates and clears its tables): `slot`'s, made by `make`
+/// on first use. zstd's output depends on the parameters and the input,
+/// not on the context's history.
+pub(crate) type ContextSlot<C> = std::thread::LocalKey<std::cell::RefCell<Option<C>>>;
 
-fn compress(body: &[u8]) -> Option<Vec<u8>> {
-    COMPRESSOR.with(|c| {
+/// Runs `f` with this thread's context from `slot` ([`ContextSlot`]).
+pub(crate) fn with_context<C: 'static, T>(
+    slot: &'static ContextSlot<C>,
+    make: impl FnOnce() -> std::io::Result<C>,
+    f: impl FnOnce(&mut C) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    slot.with(|c| {
         let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = zstd::bulk::Compressor::new(LEVEL).ok();
+        match c.as_mut() {
+            Some(c) => f(c),
+            None => f(c.insert(make()?)),
         }
-        c.as_mut()?.compress(body).ok()
     })
 }
 
-/// Decompresses into a buffer of exactly the frame's declared size (every
-/// frame cairn writes declares it; one that does not is read as a stream,
-/// still bounded). Asking zstd for `MAX_VALUE` of capacity
-/// instead made every value a fresh 256 MiB mapping whose pages were
-/// faulted in and unmapped again: a quarter of verify's time at 1M. A
-/// declared size above `MAX_VALUE`, or a frame whose content is not its
-/// declared size, is refused.
+/// zstd's fast mode, level -1 (on the 100k bench: replay 0.92x the time of
+/// level 1, the log 0.5% larger), with a context reused per thread. The
+/// level only decides how small the stored bytes are: nothing hashes them.
+const LEVEL: i32 = -1;
+
+fn compress(body: &[u8]) -> Option<Vec<u8>> {
+    with_context(&COMPRESSOR, || zstd::bulk::Compressor::new(LEVEL), |c| c.compress(body)).ok()
+}
+
 fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
-    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let size = match zstd::zstd_safe::get_frame_content_size(payload) {
-        Ok(Some(n)) if n <= MAX_VALUE as u64 => n as usize,
-        Ok(Some(_)) => return Err(invalid("declared size is over the limit")),
+    decompress_bounded(payload, MAX_VALUE as u64)
+}
+
+/// Decompresses a zstd frame into a buffer of exactly its declared size
+/// (every frame cairn writes declares it; one that does not is read as a
+/// stream, still bounded), at most `limit` bytes: damaged bytes cannot make
+/// the reader allocate without bound. Asking zstd for `MAX_VALUE` of
+/// capacity instead made every value a fresh 256 MiB mapping whose pages
+/// were faulted in and unmapped again: a quarter of verify's time at 1M. A
+/// declared size above `limit`, or a frame whose content is not its
+/// declared size, is refused.
+pub(crate) fn decompress_bounded(payload: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n > limit => {
+            Err(invalid(format!("it declares {n} bytes, over the ceiling of {limit}")))
+        }
+        Ok(Some(n)) => {
+            let mut out = Vec::with_capacity(n as usize);
+            with_context(&DECOMPRESSOR, zstd::bulk::Decompressor::new, |d| {
+                d.decompress_to_buffer(payload, &mut out)
+            })?;
+            if out.len() as u64 != n {
+                return Err(invalid(format!("it holds {} bytes, its frame declares {n}", out.len())));
+            }
+            Ok(out)
+        }
         Ok(None) => {
             // Not written by cairn, but a valid frame: read it as a stream,
             // still bounded.
             let mut out = Vec::new();
             let decoder = zstd::stream::read::Decoder::new(payload)?;
-            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_VALUE as u64 + 1), &mut out)?;
-            if out.len() > MAX_VALUE {
-                return Err(invalid("content is over the limit"));
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, limit + 1), &mut out)?;
+            if out.len() as u64 > limit {
+                return Err(invalid(format!("it holds more than the ceiling of {limit} bytes")));
             }
-            return Ok(out);
+            Ok(out)
         }
-        Err(_) => return Err(invalid("not a zstd frame")),
-    };
-    let mut out = Vec::with_capacity(size);
-    DECOMPRESSOR.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.is_none() {
-            *d = Some(zstd::bulk::Decompressor::new()?);
-        }
-        match d.as_mut() {
-            Some(d) => d.decompress_to_buffer(payload, &mut out),
-            None => zstd::bulk::Decompressor::new()?.decompress_to_buffer(payload, &mut out),
-        }
-    })?;
-    if out.len() != size {
-        return Err(invalid("content is not its declared size"));
+        Err(_) => Err(invalid("not a zstd frame".into())),
     }
-    Ok(out)
 }
 
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {

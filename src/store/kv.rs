@@ -29,7 +29,8 @@ pub trait KvTree: Send + Sync {
     /// the batch is in (the other view thread's reads, the log reader's);
     /// single writes take its shared side only.
     fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
-        self.apply(writes)
+        self.write_loose(writes)?;
+        self.upkeep()
     }
     /// [`KvTree::apply_loose`] without the upkeep that may move stored
     /// values (a value file's compaction), so that another thread may read
@@ -37,10 +38,10 @@ pub trait KvTree: Send + Sync {
     /// a thread of its own and keeps the upkeep ([`KvTree::upkeep`]) for
     /// moments when no write is in flight.
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
-        self.apply_loose(writes)
+        self.apply(writes)
     }
-    /// What [`KvTree::write_loose`] left out: compacting value files whose
-    /// garbage is due.
+    /// What [`KvTree::write_loose`] leaves out: compacting value files
+    /// whose garbage is due.
     fn upkeep(&self) -> Result<()> {
         Ok(())
     }
@@ -78,7 +79,7 @@ impl KvTree for sled::Tree {
         Ok(())
     }
 
-    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
         for (k, v) in writes {
             match v {
                 Some(v) => self.insert(k, v)?,
@@ -114,10 +115,6 @@ impl<T: KvTree + ?Sized> KvTree for &T {
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
         (**self).apply(writes)
-    }
-
-    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
-        (**self).apply_loose(writes)
     }
 
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {

@@ -619,11 +619,6 @@ impl KvTree for SeparatedTree {
         Ok(())
     }
 
-    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
-        self.write_loose(writes)?;
-        self.compact_if_due()
-    }
-
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
         // Not synced here: nothing reads the tree before `sync`. Appends
         // leave every stored locator valid (only a compaction moves

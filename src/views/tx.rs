@@ -234,7 +234,7 @@ impl<'a> StateTx<'a> {
             cursor: envelope::encode(cursor)?,
         };
         match self.writer.clone() {
-            None => self.tree.apply(committed.into_writes())?,
+            None => self.tree.apply(committed.writes())?,
             Some(writer) => {
                 // One commit in flight at a time: the one before is written
                 // (reads no longer need it), and nothing is being written
@@ -273,24 +273,6 @@ pub(super) struct Committed {
 }
 
 impl Committed {
-    /// [`Committed::writes`], taking the values rather than copying them.
-    fn into_writes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let unfinished = self.unfinished;
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
-            .writes
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Some(v) if unfinished.contains(&k) => Some(envelope::seal_body(&v)),
-                    other => other,
-                };
-                (k, v)
-            })
-            .collect();
-        writes.push((CURSOR_KEY.to_vec(), Some(self.cursor)));
-        writes
-    }
-
     /// The writes as the tree takes them: values sealed, the cursor last.
     fn writes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
