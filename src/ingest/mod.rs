@@ -128,6 +128,11 @@ impl Input {
                 if meta.is_file() && meta.len() > limit {
                     return Err(too_large());
                 }
+                if meta.is_file() {
+                    // Read into a buffer of the file's size (one more byte
+                    // tells a file that grew): no growing and copying.
+                    buf.reserve_exact(meta.len() as usize + 1);
+                }
                 f.take(limit + 1).read_to_end(&mut buf).map_err(cannot)?;
             }
             Input::Stdin => {

@@ -160,8 +160,8 @@ fn could_be_cut_time(s: &str) -> bool {
     s.chars().count() >= 5 && SHAPES.into_iter().any(fits)
 }
 
-/// A comment being read.
-struct Pending {
+/// A comment being read (its body lines borrowed from the page).
+struct Pending<'a> {
     line: usize,
     author: Option<String>,
     time: Option<NaiveDateTime>,
@@ -169,10 +169,10 @@ struct Pending {
     expect_time: bool,
     /// Index (in `comments`) of the comment this one is nested under.
     parent: Option<usize>,
-    body: Vec<String>,
+    body: Vec<&'a str>,
 }
 
-impl Pending {
+impl Pending<'_> {
     fn has_body(&self) -> bool {
         self.body.iter().any(|l| !l.trim().is_empty())
     }
@@ -195,22 +195,29 @@ pub fn strip_recommend(body: &str) -> &str {
 
 /// Joins body lines: indentation up to 4 spaces removed, runs of blank lines
 /// folded to one paragraph break, the `Recommend` label removed.
-fn body_text(lines: &[String]) -> String {
-    let mut out: Vec<&str> = Vec::new();
+fn body_text(lines: &[&str]) -> String {
+    let mut joined = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    // (Whether a line was kept, whether the last kept one is blank.)
+    let (mut any, mut last_blank) = (false, false);
     for l in lines {
         let blank = l.trim().is_empty();
-        if blank && out.last().is_none_or(|p| p.is_empty()) {
+        if blank && (!any || last_blank) {
             continue;
         }
-        out.push(if blank { "" } else { l.as_str() });
+        if any {
+            joined.push('\n');
+        }
+        if !blank {
+            joined.push_str(l);
+        }
+        (any, last_blank) = (true, blank);
     }
-    let joined = out.join("\n");
     normalize_text(strip_recommend(&joined))
 }
 
-fn dedent(line: &str) -> String {
+fn dedent(line: &str) -> &str {
     let spaces = line.len() - line.trim_start_matches(' ').len();
-    line[spaces.min(4)..].to_string()
+    &line[spaces.min(4)..]
 }
 
 /// Parses one page. `tz` overrides the site's +05:00; `source_url` (already
@@ -288,7 +295,7 @@ pub fn parse(
         let line_no = offset + 1;
         if raw.trim().is_empty() {
             if let Some(p) = pendings.last_mut() {
-                p.body.push(String::new());
+                p.body.push("");
             }
             continue;
         }

@@ -19,6 +19,14 @@ use unicode_normalization::UnicodeNormalization;
 /// Leading indentation inside the text and blank lines between paragraphs are
 /// kept as they are.
 pub fn normalize_text(s: &str) -> String {
+    if is_normal_text(s) {
+        return s.to_string();
+    }
+    normalize_text_fully(s)
+}
+
+/// [`normalize_text`] without its fast path.
+fn normalize_text_fully(s: &str) -> String {
     let unified = if s.contains('\r') { s.replace("\r\n", "\n").replace('\r', "\n") } else { s.to_string() };
     let nfc = to_nfc(unified);
     let lines: Vec<&str> = nfc.split('\n').map(str::trim_end).collect();
@@ -34,16 +42,67 @@ pub fn normalize_text(s: &str) -> String {
 /// of whitespace (newlines included) folded to one space, trimmed at both
 /// ends.
 pub fn normalize_line(s: &str) -> String {
+    if is_normal_line(s) {
+        return s.to_string();
+    }
+    normalize_line_fully(s)
+}
+
+/// [`normalize_line`] without its fast path.
+fn normalize_line_fully(s: &str) -> String {
     let nfc = to_nfc(s.to_string());
     nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether [`normalize_text`] leaves `s` as it is (checked in one pass
+/// instead of splitting and joining: most bodies already are): no CR, NFC,
+/// no line ending in whitespace, no blank first or last line.
+fn is_normal_text(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if s.as_bytes().contains(&b'\r') || !is_nfc(s) {
+        return false;
+    }
+    let mut lines = s.split('\n').peekable();
+    let mut first = true;
+    while let Some(l) = lines.next() {
+        let last = lines.peek().is_none();
+        if l.trim_end().len() != l.len() || ((first || last) && l.is_empty()) {
+            return false;
+        }
+        first = false;
+    }
+    true
+}
+
+/// Whether [`normalize_line`] leaves `s` as it is: NFC, and its only
+/// whitespace single spaces between words.
+fn is_normal_line(s: &str) -> bool {
+    let mut previous_space = true; // no space first
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || previous_space {
+                return false;
+            }
+            previous_space = true;
+        } else {
+            previous_space = false;
+        }
+    }
+    (s.is_empty() || !previous_space) && is_nfc(s)
+}
+
+/// Whether `s` is in NFC by the quick check (always so for ASCII); a
+/// "maybe" counts as no.
+fn is_nfc(s: &str) -> bool {
+    s.is_ascii() || unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes
 }
 
 /// NFC, skipping the work when a quick check says the text already is
 /// (always so for ASCII).
 fn to_nfc(s: String) -> String {
-    if s.is_ascii()
-        || unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes
-    {
+    if is_nfc(&s) {
         s
     } else {
         s.nfc().collect()
@@ -121,6 +180,30 @@ mod tests {
         assert_eq!(normalize_text("e\u{301}"), "\u{e9}");
         assert_eq!(normalize_text(" \n \n"), "");
         assert_eq!(normalize_text("old\rmac"), "old\nmac");
+    }
+
+    proptest::proptest! {
+        /// The fast paths (text left as it is when it already is normal)
+        /// give what the full normalizations give.
+        #[test]
+        fn fast_paths_agree(s in "[ a\\t\\r\\n\\x0b\u{85}\u{a0}\u{301}e\u{e9}\u{3000}]{0,10}") {
+            proptest::prop_assert_eq!(normalize_text(&s), normalize_text_fully(&s));
+            proptest::prop_assert_eq!(normalize_line(&s), normalize_line_fully(&s));
+            let text = normalize_text(&s);
+            proptest::prop_assert_eq!(normalize_text(&text), text.clone());
+            let line = normalize_line(&s);
+            proptest::prop_assert_eq!(normalize_line(&line), line.clone());
+        }
+    }
+
+    #[test]
+    fn fast_paths_take_normal_text() {
+        assert!(is_normal_text("First line.\n\n  Indented, caf\u{e9}."));
+        assert!(is_normal_text("x") && is_normal_text(""));
+        assert!(!is_normal_text("x \ny") && !is_normal_text("\nx") && !is_normal_text("x\n"));
+        assert!(!is_normal_text("x\r\ny") && !is_normal_text("e\u{301}"));
+        assert!(is_normal_line("Tony C.") && is_normal_line(""));
+        assert!(!is_normal_line(" Tony") && !is_normal_line("Tony  C.") && !is_normal_line("Tony\tC."));
     }
 
     #[test]
