@@ -15,7 +15,7 @@
 
 use crate::error::InputError;
 use crate::ingest::ParsedDocument;
-use crate::model::normalize::{article_key_for_title, normalize_line, normalize_text};
+use crate::model::normalize::{article_key_for_title, normalize_line};
 use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, Gap, Timestamp};
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 
@@ -194,7 +194,8 @@ pub fn strip_recommend(body: &str) -> &str {
 }
 
 /// Joins body lines: indentation up to 4 spaces removed, runs of blank lines
-/// folded to one paragraph break, the `Recommend` label removed.
+/// folded to one paragraph break, the `Recommend` label removed (the
+/// comment normalizes it: [`Comment::from_owned`]).
 fn body_text(lines: &[&str]) -> String {
     let mut joined = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     // (Whether a line was kept, whether the last kept one is blank.)
@@ -212,7 +213,15 @@ fn body_text(lines: &[&str]) -> String {
         }
         (any, last_blank) = (true, blank);
     }
-    normalize_text(strip_recommend(&joined))
+    // Blank last lines go (as normalization would drop them), so that a
+    // body is usually normal already (kept as it is, not copied).
+    while joined.ends_with('\n') {
+        joined.pop();
+    }
+    match strip_recommend(&joined) {
+        stripped if stripped.len() == joined.len() => joined,
+        stripped => stripped.to_string(),
+    }
 }
 
 fn dedent(line: &str) -> &str {
@@ -419,20 +428,21 @@ pub fn parse(
     let article_id = events[0].id();
     let mut items = vec![CaptureItem { id: article_id, parent: None, possibly_truncated: false }];
     let mut comment_ids = Vec::with_capacity(pendings.len());
-    for p in &pendings {
+    let any_comment = !pendings.is_empty();
+    for p in &mut pendings {
         let posted_at = p.time.map(|t| Timestamp::Zoned(t, tz));
         if p.time.is_none() {
             warnings.push(format!("line {}: comment without a time line", p.line));
         }
         let comment =
-            Event::Comment(Comment::new(key.clone(), p.author.as_deref(), posted_at, &body_text(&p.body)));
+            Event::Comment(Comment::from_owned(key.clone(), p.author.take(), posted_at, body_text(&p.body)));
         let id = comment.id();
         comment_ids.push(id);
         let parent = p.parent.and_then(|i| comment_ids.get(i).copied());
         items.push(CaptureItem { id, parent, possibly_truncated: false });
         events.push(comment);
     }
-    if truncated && !pendings.is_empty() {
+    if truncated && any_comment {
         if let Some(last) = items.last_mut() {
             last.possibly_truncated = true;
         }

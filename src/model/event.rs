@@ -89,6 +89,22 @@ impl Comment {
     ) -> Comment {
         Comment { article, author: normalize_opt_line(author), posted_at, body: normalize_text(body) }
     }
+
+    /// [`Comment::new`] from an owned author and body, each kept without a
+    /// copy when it is normal already (a parser's output usually is).
+    pub fn from_owned(
+        article: ArticleKey,
+        author: Option<String>,
+        posted_at: Option<Timestamp>,
+        body: String,
+    ) -> Comment {
+        Comment {
+            article,
+            author: crate::model::normalize::normalize_opt_line_owned(author),
+            posted_at,
+            body: crate::model::normalize::normalize_text_owned(body),
+        }
+    }
 }
 
 /// What a capture saw of one article: the article version (when the

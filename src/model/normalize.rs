@@ -25,6 +25,16 @@ pub fn normalize_text(s: &str) -> String {
     normalize_text_fully(s)
 }
 
+/// [`normalize_text`] of an owned text: returned as it is (no copy) when
+/// it is normal already.
+pub fn normalize_text_owned(s: String) -> String {
+    if is_normal_text(&s) {
+        s
+    } else {
+        normalize_text_fully(&s)
+    }
+}
+
 /// [`normalize_text`] without its fast path.
 fn normalize_text_fully(s: &str) -> String {
     let unified = if s.contains('\r') { s.replace("\r\n", "\n").replace('\r', "\n") } else { s.to_string() };
@@ -48,6 +58,12 @@ pub fn normalize_line(s: &str) -> String {
     normalize_line_fully(s)
 }
 
+/// [`normalize_opt_line`] of an owned field: no copy when it is normal
+/// already.
+pub fn normalize_opt_line_owned(s: Option<String>) -> Option<String> {
+    s.map(|s| if is_normal_line(&s) { s } else { normalize_line_fully(&s) }).filter(|v| !v.is_empty())
+}
+
 /// [`normalize_line`] without its fast path.
 fn normalize_line_fully(s: &str) -> String {
     let nfc = to_nfc(s.to_string());
@@ -58,10 +74,20 @@ fn normalize_line_fully(s: &str) -> String {
 /// instead of splitting and joining: most bodies already are): no CR, NFC,
 /// no line ending in whitespace, no blank first or last line.
 fn is_normal_text(s: &str) -> bool {
-    if s.is_empty() {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
         return true;
+    };
+    if s.is_ascii() {
+        // Byte by byte: ASCII's whitespace is `char::is_whitespace`'s.
+        let space = |c: u8| matches!(c, b' ' | b'\t' | b'\x0b' | b'\x0c');
+        return first != b'\n'
+            && !space(last)
+            && last != b'\n'
+            && !b.contains(&b'\r')
+            && s.split('\n').all(|l| !l.as_bytes().last().is_some_and(|&c| space(c)));
     }
-    if s.as_bytes().contains(&b'\r') || !is_nfc(s) {
+    if b.contains(&b'\r') || !is_nfc(s) {
         return false;
     }
     let mut lines = s.split('\n').peekable();
@@ -182,17 +208,24 @@ mod tests {
         assert_eq!(normalize_text("old\rmac"), "old\nmac");
     }
 
+    use proptest::prelude::prop_oneof;
+
     proptest::proptest! {
         /// The fast paths (text left as it is when it already is normal)
         /// give what the full normalizations give.
         #[test]
-        fn fast_paths_agree(s in "[ a\\t\\r\\n\\x0b\u{85}\u{a0}\u{301}e\u{e9}\u{3000}]{0,10}") {
+        fn fast_paths_agree(s in prop_oneof![
+            "[ a\\t\\r\\n\\x0b\\x0c]{0,12}",
+            "[ a\\t\\r\\n\\x0b\\x0c\u{85}\u{a0}\u{301}e\u{e9}\u{3000}]{0,10}",
+        ]) {
             proptest::prop_assert_eq!(normalize_text(&s), normalize_text_fully(&s));
             proptest::prop_assert_eq!(normalize_line(&s), normalize_line_fully(&s));
             let text = normalize_text(&s);
             proptest::prop_assert_eq!(normalize_text(&text), text.clone());
             let line = normalize_line(&s);
             proptest::prop_assert_eq!(normalize_line(&line), line.clone());
+            proptest::prop_assert_eq!(normalize_text_owned(s.clone()), text);
+            proptest::prop_assert_eq!(normalize_opt_line_owned(Some(s.clone())), normalize_opt_line(Some(&s)));
         }
     }
 
