@@ -4,7 +4,7 @@
 //! check without the archive (docs/transparency.md).
 //!
 //! - [`merkle`]: the tree's hashes, proofs and their checks;
-//! - [`file`]: the stored hashes (`tree/hashes`), derived from the log;
+//! - [`file`](mod@file): the stored hashes (`tree/hashes`), derived from the log;
 //! - [`note`]: keys, signed notes and checkpoints;
 //! - [`proof`]: proofs as JSON and their offline checks.
 
