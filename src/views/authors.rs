@@ -663,19 +663,45 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
         articles.extend(envelope::decode_native::<Vec<ArticleRef>>(&chunk, "author's articles")?);
     }
     articles.extend_from_slice(&author.articles);
-    let mut entries: Vec<([u8; 12], TimelineEntry)> = Vec::new();
-    for r in &articles {
-        let bytes = tree
-            .get(&groups_key(r))?
-            .ok_or_else(|| missing(format!("article {}", crate::model::ids::to_hex(r))))?;
-        let stored = decode_groups(&bytes)?;
-        let Some(group) = stored.group(&folded)? else {
-            return Err(missing(format!("their group under {}", stored.article.as_str())));
+    let read = |refs: &[ArticleRef]| -> Result<Vec<([u8; 12], TimelineEntry)>> {
+        let mut entries = Vec::new();
+        for r in refs {
+            let bytes = tree
+                .get(&groups_key(r))?
+                .ok_or_else(|| missing(format!("article {}", crate::model::ids::to_hex(r))))?;
+            let stored = decode_groups(&bytes)?;
+            let Some(group) = stored.group(&folded)? else {
+                return Err(missing(format!("their group under {}", stored.article.as_str())));
+            };
+            entries.extend(timeline_entries(&stored.article, group));
+        }
+        Ok(entries)
+    };
+    // An author of many articles has their groups read on two threads,
+    // half of the articles each (the entries in the same order as on one).
+    let entries =
+        if articles.len() < PARALLEL_ARTICLES {
+            read(&articles)?
+        } else {
+            let (first, second) = articles.split_at(articles.len() / 2);
+            let (mine, theirs) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| read(second));
+                let mine = read(first);
+                (mine, other.join())
+            });
+            // The first half's error first, as one thread would meet it.
+            let mut mine = mine?;
+            mine.extend(theirs.map_err(|_| {
+                crate::error::Error::Internal("an authors view reader thread panicked".into())
+            })??);
+            mine
         };
-        entries.extend(timeline_entries(&stored.article, group));
-    }
     Ok(Some((author.info, sorted(entries))))
 }
+
+/// Authors of at least this many articles have their groups read on two
+/// threads ([`timeline`]).
+pub(crate) const PARALLEL_ARTICLES: usize = 256;
 
 /// A group's comments as timeline entries, each with its sort key.
 fn timeline_entries(

@@ -223,6 +223,7 @@ fn a_failed_run_commits_no_view_past_a_document_boundary() {
 #[test]
 fn an_authors_list_of_articles_spans_sealed_chunks() {
     let n = authors::CHUNK * 2 + 5;
+    assert!(n > authors::PARALLEL_ARTICLES, "the timeline is read on two threads");
     let mut archive = Archive::in_memory();
     let doc = |url: &str, i: usize| {
         format!(
@@ -250,6 +251,10 @@ fn an_authors_list_of_articles_spans_sealed_chunks() {
         let (info, timeline) = authors::timeline(archive, "PROLIFIC  poster").unwrap().unwrap();
         assert_eq!(info.display, "Prolific Poster");
         assert_eq!((info.comments as usize, timeline.len()), (comments, comments));
+        // Over `authors::PARALLEL_ARTICLES` articles: read on two threads,
+        // the timeline one pass over every article's groups gives.
+        let whole = authors::timelines(archive, std::slice::from_ref(&info)).unwrap();
+        assert_eq!(whole[0].1, timeline);
         let articles: std::collections::HashSet<_> = timeline.iter().map(|e| e.article.clone()).collect();
         assert_eq!(articles.len(), comments);
         assert!(articles.contains(&crate::model::ArticleKey("https://example.com/0".into())));
