@@ -278,8 +278,10 @@ fn id_checks(
     match &e.event {
         Event::Merge(m) => findings.extend(merge_kinds(e.seq, e.id, m, &f.seen)),
         Event::Capture(c) => {
-            findings.extend(references(e, &f.seen));
-            findings.extend(sections(e, c, &f.seen, fingerprints));
+            // Each item looked up once, for both checks.
+            let known: Vec<Known> = c.items().map(|i| f.seen.known(&i.id)).collect();
+            findings.extend(references(e, c, &known, &f.seen));
+            findings.extend(sections(e, c, &known, fingerprints));
         }
         Event::Article(_) | Event::Comment(_) => {}
     }
@@ -291,11 +293,17 @@ fn duplicate(e: &LogEntry, previous: Known) -> Option<Finding> {
     Some(finding("duplicate", Some(e.seq), Some(e.id), format!("the same event is also at seq {prev}")))
 }
 
-/// `reference`: a capture names only events earlier in the log.
-fn references(e: &LogEntry, seen: &SeenIds) -> Vec<Finding> {
+/// `reference`: a capture names only events earlier in the log (`known`:
+/// what is known of each of its items, in [`crate::model::Capture::items`]
+/// order; their parents are looked up here).
+fn references(e: &LogEntry, c: &crate::model::Capture, known: &[Known], seen: &SeenIds) -> Vec<Finding> {
     let mut out = Vec::new();
-    for referenced in e.event.references() {
-        match seen.known(&referenced) {
+    let looked_up = c
+        .items()
+        .zip(known)
+        .flat_map(|(item, k)| std::iter::once((item.id, *k)).chain(item.parent.map(|p| (p, seen.known(&p)))));
+    for (referenced, known) in looked_up {
+        match known {
             Known::Elsewhere => {}
             Known::Seen((s, _, _)) if s < e.seq => {}
             Known::Seen((s, _, _)) => out.push(finding(
@@ -320,14 +328,15 @@ fn references(e: &LogEntry, seen: &SeenIds) -> Vec<Finding> {
 fn sections(
     e: &LogEntry,
     c: &crate::model::Capture,
-    seen: &SeenIds,
+    known: &[Known],
     fingerprints: &Fingerprints,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut known = known.iter();
     for section in &c.articles {
         let own = fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
         for item in section.article.iter().chain(&section.comments) {
-            match seen.known(&item.id) {
+            match known.next().copied().unwrap_or(Known::Unseen) {
                 Known::Seen((_, EventKind::Article | EventKind::Comment, b)) if b != own => {
                     out.push(finding(
                         "reference",

@@ -192,7 +192,12 @@ impl SeenIds {
 
     /// What is known of `id` (of this pass's partition).
     fn get(&self, id: &EventId) -> Option<Seen> {
-        let s = &self.slots[self.find(self.hashes(id))];
+        self.held(self.find(self.hashes(id)))
+    }
+
+    /// What slot `i` holds, if anything.
+    fn held(&self, i: usize) -> Option<Seen> {
+        let s = &self.slots[i];
         (s[TAGGED] != 0).then(|| {
             let (seq, kind) = untag(s[TAGGED]);
             (seq, kind, s[CHECK] & 0xffff_ffff)
@@ -205,14 +210,15 @@ impl SeenIds {
     /// fingerprint is kept to its low 32 bits (all that
     /// [`crate::store::buckets::Fingerprints`] gives).
     fn first(&mut self, id: EventId, (seq, kind, bucket): Seen) -> Option<Seen> {
-        if let Some(known) = self.get(&id) {
+        let (first, second) = self.hashes(&id);
+        let mut i = self.find((first, second));
+        if let Some(known) = self.held(i) {
             return Some(known);
         }
         if (self.len + 1) * LOAD.1 > self.slots.len() * LOAD.0 {
             self.grow();
+            i = self.find((first, second));
         }
-        let (first, second) = self.hashes(&id);
-        let i = self.find((first, second));
         let seq = seq.0.min((1 << SEQ_BITS) - 1);
         self.slots[i] = [first, second << 32 | (bucket & 0xffff_ffff), tag(kind) << SEQ_BITS | seq];
         self.len += 1;

@@ -343,6 +343,34 @@ fn verify_names_a_comment_listed_under_another_article() {
     );
 }
 
+/// A capture naming an event that is not in the log, as an item or as an
+/// item's parent, is named once for each (items are looked up once for the
+/// reference and section checks together, parents on their own).
+#[test]
+fn verify_names_references_to_events_not_in_the_log() {
+    let mut a = Archive::in_memory();
+    let absent = |n: u8| crate::model::EventId([n; 32]);
+    let mut doc = document(b"one", &["here", "there"]);
+    let at = doc.events.len() - 1;
+    if let Event::Capture(c) = &mut doc.events[at] {
+        c.articles[0].comments[1].parent = Some(absent(7));
+        c.articles[0].comments.push(CaptureItem { id: absent(9), parent: None, possibly_truncated: false });
+    }
+    a.append_document(doc, false).unwrap();
+    let report = crate::audit::verify::verify(&a, None, &Default::default(), |_| {}).unwrap();
+    let named: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == "reference" && f.message.contains("not earlier in the log"))
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(named.len(), 2, "{:?}", report.findings);
+    assert!(
+        named[0].contains(&absent(7).to_string()) && named[1].contains(&absent(9).to_string()),
+        "{named:?}"
+    );
+}
+
 #[test]
 fn many_entries_are_read_on_two_threads_alike() {
     let tmp = TempDir::new().unwrap();
