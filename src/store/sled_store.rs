@@ -1311,9 +1311,19 @@ fn read_segment(
     value: &[u8],
 ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
     let (first, payload) = segment_payload(reader, key, value)?;
-    envelope::decode_segment(&payload, &format!("segment at seq {first}"))
-        .map(|entries| (first, entries))
-        .map_err(|e| (first, e.to_string()))
+    let what = format!("segment at seq {first}");
+    envelope::decode_segment(&payload, &what).map(|entries| (first, entries)).map_err(|e| {
+        // The reason alone: callers name the segment (it was named twice,
+        // "segment at seq N: archive is corrupt: segment at seq N: ...").
+        let why = match e {
+            Error::Corrupt(m) => match m.strip_prefix(&what).and_then(|r| r.strip_prefix(": ")) {
+                Some(reason) => reason.to_string(),
+                None => m,
+            },
+            other => other.to_string(),
+        };
+        (first, why)
+    })
 }
 
 /// The first seq and the stored bytes of the segment whose locator is

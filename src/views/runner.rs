@@ -126,7 +126,7 @@ fn run_all(
         }
     };
     let tick = progress.map(|_| &tick as _);
-    if !read_ahead || until.0 - from.0 < READ_AHEAD_FROM {
+    if !read_ahead || until.0 - from.0 + 1 < READ_AHEAD_FROM {
         return run_entries(
             jobs,
             archive,

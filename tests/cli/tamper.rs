@@ -509,6 +509,39 @@ fn a_truncated_segment_file_is_caught_and_blocks_appends() {
     assert!(run.stderr.contains("were committed"), "{run}");
 }
 
+/// A segment whose stored bytes were altered is named once, by its seq,
+/// with the reason, in verify's finding and in the error of a command that
+/// reads it (the name was doubled: "segment at seq N: archive is corrupt:
+/// segment at seq N: ...").
+#[test]
+fn a_damaged_segment_is_named_once() {
+    let env = base_archive();
+    {
+        let db = db(&env.archive);
+        let loc = db.open_tree("log").unwrap().get(segment_key(1)).unwrap().expect("segment exists");
+        let offset = u64::from_be_bytes(loc[4..12].try_into().unwrap()) as usize;
+        let len = u32::from_be_bytes(loc[12..].try_into().unwrap()) as usize;
+        let path = env.archive.join("log").join("00000000.seg");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offset + 12 + len / 2] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let once = |text: &str| {
+        text.matches("segment at seq 1").count() == 1 && !text.contains("corrupt: segment at seq 1: archive")
+    };
+    let f = verify_findings(&env);
+    let message = f
+        .iter()
+        .find(|x| x["check"] == "segment" && x["seq"] == 1)
+        .and_then(|x| x["message"].as_str())
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(once(message) && message.contains("does not decode: check bytes do not match"), "{message}");
+    let run = env.run(&["replay"]).expect_code(2);
+    let error =
+        run.stderr.lines().find(|l| l.starts_with("cairn: error:")).unwrap_or_else(|| panic!("{run}"));
+    assert!(once(error) && error.contains("check bytes do not match"), "{run}");
+}
+
 #[test]
 fn a_changed_log_end_record_is_caught() {
     let env = base_archive();
