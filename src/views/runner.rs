@@ -145,7 +145,7 @@ fn run_all(
     // panic) is an error, never a shorter log.
     std::thread::scope(|scope| {
         let (batches, received) = std::sync::mpsc::sync_channel::<Option<Vec<Result<LogEntry>>>>(READ_DEPTH);
-        scope.spawn(move || {
+        let reader = scope.spawn(move || {
             let log = match archive.entries_from(from) {
                 Ok(log) => log,
                 Err(e) => {
@@ -172,7 +172,12 @@ fn run_all(
         // The receiver goes with the run: a run that stops early stops the
         // reader at its next batch.
         let entries = until_end_marker(received, |e| e, "the log reader thread stopped");
-        run_entries(jobs, archive, from, entries, true, observed_until, tick)
+        let ran = run_entries(jobs, archive, from, entries, true, observed_until, tick);
+        // The receiver is gone with the run: the reader cannot be blocked.
+        match reader.join() {
+            Ok(()) => ran,
+            Err(_) => Err(Error::Internal("the log reader thread panicked".into())),
+        }
     })
 }
 
@@ -228,7 +233,7 @@ fn upto<'a>(
 /// own ([`run_all`] with `read_ahead`), at most this many batches ahead.
 /// (Under test, runs of a few entries do: the views' tests and proptests
 /// replay through the reading thread.)
-const READ_AHEAD_FROM: u64 = if cfg!(test) { 16 } else { 16_384 };
+pub(super) const READ_AHEAD_FROM: u64 = if cfg!(test) { 16 } else { 16_384 };
 const READ_DEPTH: usize = 4;
 
 /// Applies `entries` (starting at seq `from`) to several views, committing
@@ -266,7 +271,7 @@ pub(super) fn run_entries(
         // past its last document boundary, as this thread does on an error.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<Arc<LogEntry>>>>(TEE_DEPTH);
         let worker = scope.spawn(move || {
-            let received = until_end_marker(rx, Ok, "the log reader stopped");
+            let received = until_end_marker(rx, Ok, "the first view's thread stopped feeding this one");
             apply_entries(theirs, archive, from, received, observed_until, None)
         });
         let sender = tx.clone();

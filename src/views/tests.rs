@@ -856,6 +856,57 @@ proptest! {
 
 /// `open`, retried while sled's threads of an archive just dropped still
 /// hold its lock.
+/// A log error met by the reading thread (runs of 16 entries or more read
+/// ahead under test) ends the replay with that error, naming the damaged
+/// segment; the views stay the generation they were, and a replay after
+/// the damage is undone gives them back.
+#[test]
+fn a_damaged_log_stops_a_replay_that_reads_ahead() {
+    use crate::store::OpenMode;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let mut archive = Archive::open(&root, OpenMode::CreateIfMissing).unwrap();
+    for a in 0..3 {
+        let mut doc =
+            format!("{{\"type\":\"article\",\"url\":\"https://example.com/{a}\",\"title\":\"T{a}\"}}\n");
+        for c in 0..12 {
+            doc += &format!(
+                "{{\"type\":\"comment\",\"id\":\"c{c}\",\"author\":\"user{c}\",\"posted_at\":\"2012-03-28T10:{c:02}:00+05:00\",\"body\":\"body {a} {c}\"}}\n"
+            );
+        }
+        let mut report = IngestReport::default();
+        ingest_bytes(
+            &mut archive,
+            &format!("d{a}.jsonl"),
+            doc.as_bytes(),
+            &IngestOptions::default(),
+            &mut report,
+        )
+        .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+    }
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    let before = status(&archive, &views).unwrap();
+    assert!(archive.head().seq.0 >= 2 * runner::READ_AHEAD_FROM);
+    let path = root.join("log").join("00000000.seg");
+    let intact = std::fs::read(&path).unwrap();
+    let mut damaged = intact.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    std::fs::write(&path, &damaged).unwrap();
+    match replay(&archive, &views, None) {
+        Err(Error::Corrupt(why)) => assert!(why.starts_with("segment at seq "), "{why}"),
+        other => panic!("a damaged log replayed: {other:?}"),
+    }
+    assert_eq!(status(&archive, &views).unwrap(), before, "the views are the ones before the replay");
+    std::fs::write(&path, &intact).unwrap();
+    let again = replay(&archive, &views, None).unwrap();
+    for (a, b) in again.iter().zip(&before) {
+        assert_eq!((a.seq, a.digest), (b.seq, b.digest), "view {}", a.name);
+    }
+}
+
 pub(crate) fn reopen<T>(mut open: impl FnMut() -> Result<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
