@@ -54,7 +54,7 @@ pub(super) fn head(stored: &HeadState, facts: &LogFacts) -> Vec<Finding> {
             "head",
             Some(stored.seq),
             None,
-            format!("head record counts {:?}, the log has {:?}", stored.counts, facts.counts),
+            format!("head record counts {}; the log has {}", stored.counts, facts.counts),
         );
     }
     r.findings

@@ -194,7 +194,10 @@ fn segment_key(key: Seq, entries: &[LogEntry]) -> Option<Finding> {
             "segment",
             Some(key),
             None,
-            format!("segment key says seq {key}, its first entry is {:?}", first.map(|s| s.0)),
+            match first {
+                Some(seq) => format!("segment key says seq {key}, its first entry is seq {seq}"),
+                None => format!("segment key says seq {key}, but the segment holds no entry"),
+            },
         )
     })
 }

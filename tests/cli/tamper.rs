@@ -512,7 +512,8 @@ fn a_truncated_segment_file_is_caught_and_blocks_appends() {
 /// A segment whose stored bytes were altered is named once, by its seq,
 /// with the reason, in verify's finding and in the error of a command that
 /// reads it (the name was doubled: "segment at seq N: archive is corrupt:
-/// segment at seq N: ...").
+/// segment at seq N: ..."); the head record's counts are said in words
+/// (they were Rust's debug form, `KindCounts { articles: .. }`).
 #[test]
 fn a_damaged_segment_is_named_once() {
     let env = base_archive();
@@ -536,6 +537,14 @@ fn a_damaged_segment_is_named_once() {
         .and_then(|x| x["message"].as_str())
         .unwrap_or_else(|| panic!("{f:#?}"));
     assert!(once(message) && message.contains("does not decode: check bytes do not match"), "{message}");
+    // The head record's counts, against the entries left, in words.
+    let counts = f
+        .iter()
+        .filter(|x| x["check"] == "head")
+        .filter_map(|x| x["message"].as_str())
+        .find(|m| m.contains("counts"))
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(counts.contains(" comments, ") && !counts.contains('{'), "{counts}");
     let run = env.run(&["replay"]).expect_code(2);
     let error =
         run.stderr.lines().find(|l| l.starts_with("cairn: error:")).unwrap_or_else(|| panic!("{run}"));
