@@ -202,7 +202,7 @@ fn a_failed_run_commits_no_view_past_a_document_boundary() {
     let entries = all[..cut]
         .iter()
         .cloned()
-        .map(Ok)
+        .map(|e| Ok(std::sync::Arc::new(e)))
         .chain(std::iter::once(Err(Error::Corrupt("damaged segment".into()))));
     let views = builtin();
     let trees: Vec<crate::store::kv::MemoryTree> = views.iter().map(|_| Default::default()).collect();
