@@ -338,8 +338,8 @@ fn sections(
     let mut known = known.iter();
     for section in &c.articles {
         let own = fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
-        for item in section.article.iter().chain(&section.comments) {
-            match known.next().copied().unwrap_or(Known::Unseen) {
+        for (item, k) in section.article.iter().chain(&section.comments).zip(known.by_ref()) {
+            match *k {
                 Known::Seen((_, EventKind::Article | EventKind::Comment, b)) if b != own => {
                     out.push(finding(
                         "reference",

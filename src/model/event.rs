@@ -87,7 +87,7 @@ impl Comment {
         posted_at: Option<Timestamp>,
         body: &str,
     ) -> Comment {
-        Comment { article, author: normalize_opt_line(author), posted_at, body: normalize_text(body) }
+        Comment::from_owned(article, author.map(str::to_string), posted_at, body.to_string())
     }
 
     /// [`Comment::new`] from an owned author and body, each kept without a

@@ -670,16 +670,13 @@ impl Archive {
         if sorted.len() < PARALLEL_READS {
             return self.read_entries_at(&sorted, &f);
         }
-        let (a, b) = sorted.split_at(sorted.len() / 2);
-        let (mut first, second) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| self.read_entries_at(b, &f));
-            let mine = self.read_entries_at(a, &f);
-            let theirs = other.join().map_err(|_| Error::Internal("a log reader thread panicked".into()));
-            (mine, theirs)
-        });
-        let second = second??;
-        first = Ok(first?.into_iter().chain(second).collect());
-        first
+        let (first, second) = super::on_two_halves(
+            &sorted,
+            |part| self.read_entries_at(part, &f),
+            "a log reader thread panicked",
+        );
+        let second = second?;
+        Ok(first?.into_iter().chain(second).collect())
     }
 
     /// [`Archive::entries_at_with`] on this thread, for sorted seqs.

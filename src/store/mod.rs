@@ -429,6 +429,22 @@ pub fn parse_key_of(c: &crate::model::Capture) -> ParseKey {
 #[cfg(test)]
 pub(crate) mod tests;
 
+/// `f` over the two halves of `items`, the second half on a thread of its
+/// own: both results, in order (a panic on that thread is the error
+/// `panicked`). Callers combine them as one thread's pass would.
+pub(crate) fn on_two_halves<I: Sync, T: Send>(
+    items: &[I],
+    f: impl Fn(&[I]) -> Result<T> + Sync,
+    panicked: &str,
+) -> (Result<T>, Result<T>) {
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| f(second));
+        let mine = f(first);
+        (mine, other.join().unwrap_or_else(|_| Err(crate::error::Error::Internal(panicked.into()))))
+    })
+}
+
 /// The Merkle tree's leaf hashes of `count` entries from leaf `first` (the
 /// entry at seq `first + 1`), read from `store`'s log.
 pub fn read_leaves<S: LogStore + ?Sized>(store: &S, first: u64, count: u64) -> Result<Vec<[u8; 32]>> {

@@ -246,16 +246,10 @@ fn encode_segments(segments: &[Vec<LogEntry>]) -> Result<Vec<(u64, Vec<u8>)>> {
     if segments.len() < 2 || entries < 512 {
         return encode(segments);
     }
-    let (first, second) = segments.split_at(segments.len() / 2);
-    let (mut a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| encode(second));
-        let a = encode(first);
-        (a, other.join().unwrap_or_else(|_| Err(Error::Internal("a segment encoder panicked".into()))))
-    });
-    if let Ok(a) = &mut a {
-        a.extend(b?);
-    }
-    a
+    let (a, b) = super::on_two_halves(segments, encode, "a segment encoder panicked");
+    let mut a = a?;
+    a.extend(b?);
+    Ok(a)
 }
 
 /// Entries a catch-up takes in per sled batch (each leaves a consistent

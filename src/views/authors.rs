@@ -679,23 +679,16 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
     };
     // An author of many articles has their groups read on two threads,
     // half of the articles each (the entries in the same order as on one).
-    let entries =
-        if articles.len() < PARALLEL_ARTICLES {
-            read(&articles)?
-        } else {
-            let (first, second) = articles.split_at(articles.len() / 2);
-            let (mine, theirs) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| read(second));
-                let mine = read(first);
-                (mine, other.join())
-            });
-            // The first half's error first, as one thread would meet it.
-            let mut mine = mine?;
-            mine.extend(theirs.map_err(|_| {
-                crate::error::Error::Internal("an authors view reader thread panicked".into())
-            })??);
-            mine
-        };
+    let entries = if articles.len() < PARALLEL_ARTICLES {
+        read(&articles)?
+    } else {
+        let (first, second) =
+            crate::store::on_two_halves(&articles, read, "an authors view reader thread panicked");
+        // The first half's error first, as one thread would meet it.
+        let mut first = first?;
+        first.extend(second?);
+        first
+    };
     Ok(Some((author.info, sorted(entries))))
 }
 
