@@ -11,7 +11,7 @@
 pub mod normalize;
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event, EventId, Merge, MergeKind, Seq, Timestamp};
+use crate::model::{ArticleKey, Comment, Event, EventId, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{Archive, NewDocument};
 use normalize::{fold_name, fold_text, fold_url};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -574,15 +574,31 @@ impl NearDuplicates {
     }
 
     /// Counts `(archived, near_duplicates)` among a document's comments.
+    /// Whether a comment is archived is read from its article's id set
+    /// (one read per article, as the ingest's own duplicate check does),
+    /// not looked up id by id.
     pub fn classify(&self, archive: &Archive, events: &[Event]) -> Result<(u64, u64)> {
+        let mut memo = crate::store::buckets::BucketMemo::default();
+        let comments: Vec<(&Comment, EventId, [u8; 32])> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Comment(c) => Some((c, e.id(), memo.of(e))),
+                _ => None,
+            })
+            .collect();
+        let mut held: HashMap<[u8; 32], Vec<crate::store::idruns::IdSeq>> = HashMap::new();
+        for (_, _, key) in &comments {
+            if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(*key) {
+                let ids: Vec<EventId> = comments.iter().filter(|c| c.2 == *key).map(|c| c.1).collect();
+                slot.insert(archive.store().bucket(key, &ids)?);
+            }
+        }
         let (mut archived, mut near) = (0, 0);
-        for e in events {
-            if let Event::Comment(c) = e {
-                if archive.store().seq_of(&e.id())?.is_some() {
-                    archived += 1;
-                } else if self.keys.contains(&near_key(c)) {
-                    near += 1;
-                }
+        for (c, id, key) in &comments {
+            if held.get(key).is_some_and(|stored| crate::store::buckets::holds(stored, id)) {
+                archived += 1;
+            } else if self.keys.contains(&near_key(c)) {
+                near += 1;
             }
         }
         Ok((archived, near))

@@ -638,8 +638,8 @@ impl Archive {
     /// An id not in the log is an error.
     pub fn events_by_id(&self, ids: &[EventId]) -> Result<HashMap<EventId, Event>> {
         let mut seqs: Vec<(EventId, Seq)> = Vec::with_capacity(ids.len());
-        for id in ids {
-            let seq = self.store.seq_of(id)?.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+        for (id, seq) in ids.iter().zip(self.store.seqs_of(ids)?) {
+            let seq = seq.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
             seqs.push((*id, seq));
         }
         let all: Vec<Seq> = seqs.iter().map(|(_, s)| *s).collect();

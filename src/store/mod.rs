@@ -241,6 +241,13 @@ pub trait BlobStore {
 pub trait IndexStore {
     /// The seq of event `id`, if it is in the log.
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>>;
+    /// The seqs of events `ids`, in order, each `None` when not in the
+    /// log. For ids read together (a thread's comments, mostly committed
+    /// together); a log that repeats an id (which `verify` reports) may
+    /// answer with either of its seqs, which hold the same event.
+    fn seqs_of(&self, ids: &[EventId]) -> Result<Vec<Option<Seq>>> {
+        ids.iter().map(|id| self.seq_of(id)).collect()
+    }
     /// Every event id starting with `prefix`, sorted.
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
     /// The parse record of a document already ingested.

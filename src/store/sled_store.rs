@@ -1701,6 +1701,10 @@ impl IndexStore for SledStore {
         self.reader.seq_of(id)
     }
 
+    fn seqs_of(&self, ids: &[EventId]) -> Result<Vec<Option<Seq>>> {
+        self.reader.seqs_of(ids)
+    }
+
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {
         self.reader.ids_with_prefix(prefix)
     }
@@ -1862,6 +1866,10 @@ impl LogStore for SledReader {
 impl IndexStore for SledReader {
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
         self.runs().seq_of(id)
+    }
+
+    fn seqs_of(&self, ids: &[EventId]) -> Result<Vec<Option<Seq>>> {
+        self.runs().seqs_of(ids)
     }
 
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>> {

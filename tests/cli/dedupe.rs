@@ -215,6 +215,15 @@ fn dry_run_counts_archived_and_near_duplicate_comments() {
     let near = f["near_duplicates"].as_u64().unwrap();
     assert_eq!(f["archived"].as_u64().unwrap() + near, 44);
     assert!(near > 0);
+    // The same page scraped again later: every comment is archived as it
+    // is (none is a near-duplicate of itself).
+    let again = env
+        .ok(&["ingest", "--dry-run", "--json", "--fetched-at", "2013-01-01T00:00:00Z", &sample_path()])
+        .json();
+    assert_eq!(
+        (&again["files"][0]["archived"], &again["files"][0]["near_duplicates"]),
+        (&json!(44), &json!(0))
+    );
     let text = env.ok(&["ingest", "--dry-run", &variant]).stdout;
     assert!(
         text.contains(&format!("44 comments, {} already archived, {near} near-duplicates", 44 - near)),

@@ -281,9 +281,15 @@ fn a_damaged_id_run_is_rebuilt_from_the_log_when_a_commit_merges_it() {
     std::fs::write(&runs[0], &bytes).unwrap();
     let f = env.run(&["--wait", "20", "verify", "--json"]).expect_code(1).json();
     assert!(f["findings"].to_string().contains("checksum"), "{f}");
-    // The next commit's run is merged with it: the merge reads it checked,
-    // and the runs are rebuilt from the log instead.
-    let run = env.ok(&["--wait", "20", "ingest", &comments(&env, "two", 20)]);
+    // Runs merge MERGE_WIDTH at a time: the commits before that leave it
+    // alone; the one whose run makes MERGE_WIDTH merges it, reading it
+    // checked, and the runs are rebuilt from the log instead.
+    let width = cairn::store::idruns::MERGE_WIDTH;
+    for n in 2..width {
+        let run = env.ok(&["--wait", "20", "ingest", &comments(&env, &format!("article{n}"), 20)]);
+        assert!(!run.stderr.contains("rebuilding"), "{run}");
+    }
+    let run = env.ok(&["--wait", "20", "ingest", &comments(&env, "last", 20)]);
     assert!(run.stderr.contains("rebuilding it from the log"), "{run}");
     env.ok(&["--wait", "20", "verify", "--checkpoint", &head]);
     let run = env.ok(&["--wait", "20", "ingest", "--json", &comments(&env, "one", 20)]).json();

@@ -104,23 +104,33 @@ fn id_runs(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    g.throughput(Throughput::Elements(2 * 65_536));
-    g.bench_function("write a run of 65,536 ids and merge it with one of 65,536", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::TempDir::new().expect("temp dir");
-                IdRuns::open(dir.path(), true).expect("open").add(run_entries(1, 65_536)).expect("add");
-                (dir, run_entries(65_537, 65_536))
-            },
-            |(dir, entries)| {
-                let mut runs = IdRuns::open(dir.path(), true).expect("open");
-                runs.add(entries).expect("add");
-                assert_eq!(runs.len(), 1);
-                dir
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // A tier's merge: the last of MERGE_WIDTH runs of 16,384 ids written,
+    // then all of them merged into one.
+    let width = cairn::store::idruns::MERGE_WIDTH as u64;
+    g.throughput(Throughput::Elements(width * 16_384));
+    g.bench_function(
+        format!("write a run of 16,384 ids and merge it with the {} before it", width - 1),
+        |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::TempDir::new().expect("temp dir");
+                    let mut runs = IdRuns::open(dir.path(), true).expect("open");
+                    for r in 0..width - 1 {
+                        runs.add(run_entries(1 + r * 16_384, 16_384)).expect("add");
+                    }
+                    assert_eq!(runs.len() as u64, width - 1);
+                    (dir, run_entries(1 + (width - 1) * 16_384, 16_384))
+                },
+                |(dir, entries)| {
+                    let mut runs = IdRuns::open(dir.path(), true).expect("open");
+                    runs.add(entries).expect("add");
+                    assert_eq!(runs.len(), 1);
+                    dir
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     // 1M ids, committed in groups of 16,384 (the merges keep a few runs).
     let dir = tempfile::TempDir::new().expect("temp dir");
     let mut runs = IdRuns::open(dir.path(), true).expect("open");
@@ -138,6 +148,16 @@ fn id_runs(c: &mut Criterion) {
             runs.seq_of(&run_id(k)).expect("lookup")
         })
     });
+    // A thread's comments: 100 ids committed together, looked up at once.
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("look up 100 ids committed together among 1M (seqs_of)", |b| {
+        b.iter(|| {
+            k = (k + 7_919) % 999_900 + 1;
+            let ids: Vec<_> = (k..k + 100).map(run_id).collect();
+            runs.seqs_of(&ids).expect("lookup")
+        })
+    });
+    g.throughput(Throughput::Elements(1));
     g.bench_function("look up an id among 1M (absent)", |b| {
         b.iter(|| {
             k += 1;
