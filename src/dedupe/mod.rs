@@ -586,12 +586,14 @@ impl NearDuplicates {
                 _ => None,
             })
             .collect();
-        let mut held: HashMap<[u8; 32], Vec<crate::store::idruns::IdSeq>> = HashMap::new();
-        for (_, _, key) in &comments {
-            if let std::collections::hash_map::Entry::Vacant(slot) = held.entry(*key) {
-                let ids: Vec<EventId> = comments.iter().filter(|c| c.2 == *key).map(|c| c.1).collect();
-                slot.insert(archive.store().bucket(key, &ids)?);
-            }
+        let mut wanted: HashMap<[u8; 32], Vec<EventId>> = HashMap::new();
+        for (_, id, key) in &comments {
+            wanted.entry(*key).or_default().push(*id);
+        }
+        let mut held: HashMap<[u8; 32], Vec<crate::store::idruns::IdSeq>> =
+            HashMap::with_capacity(wanted.len());
+        for (key, ids) in wanted {
+            held.insert(key, archive.store().bucket(&key, &ids)?);
         }
         let (mut archived, mut near) = (0, 0);
         for (c, id, key) in &comments {
