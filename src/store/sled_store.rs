@@ -1452,19 +1452,54 @@ impl LogStore for SledStore {
             }
             batch.insert(END_KEY, &end.to_bytes()[..]);
         }
-        // The id index: one run of this commit's ids, and one value per
-        // article touched.
+        // The id index: one run of this commit's ids, written (and merged)
+        // on a thread of its own while this one appends the Merkle tree's
+        // leaves and writes the id sets: the appending thread's commit is
+        // the ingest's pause, when the readers' lookahead is full.
         let ids = || -> Vec<IdSeq> { segments.iter().flatten().map(|e| (e.id, e.seq)).collect() };
-        if let Some(first) = segments.iter().flatten().next().map(|e| e.seq) {
-            let added = {
-                let mut runs = self.runs_mut();
-                runs.cut_to(Seq(first.0 - 1));
-                if runs.end().next() == first {
-                    runs.add(ids())
-                } else {
-                    Ok(()) // the runs were short already (a log that could not be read whole)
+        let first = segments.iter().flatten().next().map(|e| e.seq);
+        let reader = &self.reader;
+        let merkle = &mut self.merkle;
+        let (added, merkled, sets_applied) = std::thread::scope(|scope| {
+            let runs_job = first.map(|first| {
+                scope.spawn(move || {
+                    let mut runs = reader.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    runs.cut_to(Seq(first.0 - 1));
+                    if runs.end().next() == first {
+                        runs.add(ids())
+                    } else {
+                        Ok(()) // the runs were short already (a log that could not be read whole)
+                    }
+                })
+            });
+            // The Merkle tree: the commit's leaves, synced before sled
+            // records how many stored hashes there are.
+            let merkled = match first {
+                Some(first) => {
+                    let leaves = segments.iter().flatten().map(LogEntry::leaf_hash);
+                    merkle
+                        .append(first.0 - 1, |f, c| super::read_leaves(reader, f, c), leaves)
+                        .map(|()| Some(merkle.count()))
                 }
+                None => Ok(None),
             };
+            // The id sets (their values synced first) before the log's own
+            // records: after a crash between the two, the next open takes
+            // the commit in from the log files, adding the same ids again.
+            let sets_applied = match &merkled {
+                Ok(_) => reader.sets.apply(std::mem::take(&mut sets)),
+                Err(_) => Ok(()),
+            };
+            let added = runs_job.map(|job| {
+                job.join().unwrap_or_else(|_| Err(Error::Internal("the id index's thread panicked".into())))
+            });
+            (added, merkled, sets_applied)
+        });
+        if let Some(count) = merkled? {
+            batch.insert(TREE_KEY, &count.to_be_bytes()[..]);
+        }
+        sets_applied?;
+        if let (Some(first), Some(added)) = (first, added) {
             match added {
                 Ok(()) => {}
                 Err(e) if !matches!(e, Error::Corrupt(_)) => return Err(e),
@@ -1484,14 +1519,6 @@ impl LogStore for SledStore {
                 }
             }
         }
-        // The Merkle tree: the commit's leaves, synced before sled records
-        // how many stored hashes there are.
-        if let Some(first) = segments.iter().flatten().next().map(|e| e.seq) {
-            let reader = &self.reader;
-            let leaves = segments.iter().flatten().map(LogEntry::leaf_hash);
-            self.merkle.append(first.0 - 1, |f, c| super::read_leaves(reader, f, c), leaves)?;
-            batch.insert(TREE_KEY, &self.merkle.count().to_be_bytes()[..]);
-        }
         for (k, p) in parsed {
             batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
         }
@@ -1505,10 +1532,6 @@ impl LogStore for SledStore {
             batch.insert(PACK_END_KEY, &end.to_bytes()[..]);
         }
         batch.insert(HEAD_KEY, envelope::encode(head)?);
-        // The id sets (their values synced first) before the log's own
-        // records: after a crash between the two, the next open takes the
-        // commit in from the log files, adding the same ids again.
-        self.reader.sets.apply(sets)?;
         self.tree.apply_batch(batch)?;
         Ok(())
     }
