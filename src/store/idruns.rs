@@ -91,8 +91,27 @@ impl Run {
         (lo, self.fanout[b as usize])
     }
 
-    /// The seq of `id` in this run.
+    /// The seq of `id` in this run; a seq outside the run's range (a
+    /// damaged file: its checksum is read only by merges and audits) is
+    /// an error that names the run and `repair`, never a seq to read.
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
+        match self.find(id)? {
+            Some(s) if s < self.first || s > self.last => Err(self.out_of_range(s)),
+            found => Ok(found),
+        }
+    }
+
+    fn out_of_range(&self, seq: Seq) -> Error {
+        Error::Corrupt(format!(
+            "id index run {} is damaged: it gives seq {seq}, outside its range {}..={}; `cairn repair` \
+             rebuilds the index",
+            self.path.display(),
+            self.first,
+            self.last
+        ))
+    }
+
+    fn find(&self, id: &EventId) -> Result<Option<Seq>> {
         let (mut lo, mut hi) = self.bucket(id.as_bytes()[0]);
         if hi > lo && hi - lo > WINDOW {
             // Ids are uniform: the id's next bytes estimate its place.
@@ -169,7 +188,8 @@ impl Run {
             None
         };
         Ok(RunEntries {
-            reader: BufReader::with_capacity(256 * 1024, file),
+            // A merge reads MERGE_WIDTH of these at once.
+            reader: BufReader::with_capacity(64 * 1024, file),
             left: self.count,
             path: self.path.clone(),
             check,
@@ -673,6 +693,9 @@ impl IdRuns {
                 if !id.as_bytes().starts_with(key) {
                     break;
                 }
+                if seq < r.first || seq > r.last {
+                    return Err(r.out_of_range(seq));
+                }
                 if prefix.matches(id.as_bytes()) {
                     out.push((id, seq));
                 }
@@ -783,6 +806,31 @@ mod tests {
         let runs = IdRuns::open(dir.path(), false).unwrap();
         assert_eq!(runs.end(), Seq(100));
         assert_eq!(runs.problems().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_lookup_refuses_a_seq_outside_its_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = build(dir.path(), &[100, 30]);
+        let path = runs.runs[1].path.clone();
+        drop(runs);
+        // Entry 5 of the second run (ids sorted): a high byte of its seq.
+        let mut bytes = fs::read(&path).unwrap();
+        let at = (HEADER + FANOUT + 40 * 5 + 34) as usize;
+        let mut raw = [0u8; 40];
+        raw.copy_from_slice(&bytes[at - 34..at + 6]);
+        let (victim, _) = decode_entry(&raw);
+        bytes[at] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let runs = IdRuns::open(dir.path(), false).unwrap();
+        assert_eq!(runs.len(), 2, "the header still matches: the run is in use");
+        let err = runs.seq_of(&victim).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)) && err.to_string().contains("cairn repair"), "{err}");
+        assert!(runs.seqs_of(&[id(3), victim]).is_err());
+        let prefix = HexPrefix::parse(&victim.to_hex()[..8]).unwrap();
+        assert!(runs.with_prefix(&prefix).is_err());
+        // The other ids still answer.
+        assert_eq!(runs.seq_of(&id(3)).unwrap(), Some(Seq(3)));
     }
 
     #[test]
