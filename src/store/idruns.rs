@@ -93,7 +93,9 @@ impl Run {
 
     /// The seq of `id` in this run; a seq outside the run's range (a
     /// damaged file: its checksum is read only by merges and audits) is
-    /// an error that names the run and `repair`, never a seq to read.
+    /// an error that names the run and `repair`. Damage that leaves a seq
+    /// in range is caught by the readers, which check the entry's id
+    /// (`Archive::entry_by_id`: a stale index).
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
         match self.find(id)? {
             Some(s) if s < self.first || s > self.last => Err(self.out_of_range(s)),

@@ -1462,7 +1462,7 @@ impl LogStore for SledStore {
         let merkle = &mut self.merkle;
         let (added, merkled, sets_applied) = std::thread::scope(|scope| {
             let runs_job = first.map(|first| {
-                scope.spawn(move || {
+                let job = move || {
                     let mut runs = reader.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                     runs.cut_to(Seq(first.0 - 1));
                     if runs.end().next() == first {
@@ -1470,7 +1470,9 @@ impl LogStore for SledStore {
                     } else {
                         Ok(()) // the runs were short already (a log that could not be read whole)
                     }
-                })
+                };
+                // No thread to be had: the run is written here, first.
+                std::thread::Builder::new().name("id runs".into()).spawn_scoped(scope, job).map_err(|_| job())
             });
             // The Merkle tree: the commit's leaves, synced before sled
             // records how many stored hashes there are.
@@ -1490,11 +1492,24 @@ impl LogStore for SledStore {
                 Ok(_) => reader.sets.apply(std::mem::take(&mut sets)),
                 Err(_) => Ok(()),
             };
-            let added = runs_job.map(|job| {
-                job.join().unwrap_or_else(|_| Err(Error::Internal("the id index's thread panicked".into())))
+            let added = runs_job.map(|job| match job {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Internal("the id index's thread panicked".into()))),
+                Err(done_here) => done_here,
             });
             (added, merkled, sets_applied)
         });
+        if merkled.is_err() || sets_applied.is_err() {
+            // The commit fails on the Merkle tree's or the id sets' error;
+            // the runs are rebuilt from the log on the next open if need be.
+            if let Some(Err(e)) = &added {
+                tracing::warn!(
+                    "{}: the id index could not take this commit either: {e}",
+                    self.root.display()
+                );
+            }
+        }
         if let Some(count) = merkled? {
             batch.insert(TREE_KEY, &count.to_be_bytes()[..]);
         }
