@@ -257,7 +257,7 @@ impl ThreadState {
         // seen before: a re-scrape showing nothing new never needs it. Keyed
         // by a hash of the author (no name copied per slot), so a hit is
         // checked, and a collision falls back to a scan.
-        let mut by_time: Option<HashMap<(Timestamp, u64), usize>> = None;
+        let mut by_time: Option<HashMap<(Timestamp, u64), usize, foldhash::fast::RandomState>> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
         let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
@@ -286,7 +286,10 @@ impl ThreadState {
                     };
                     let slots = &self.slots;
                     let by_time = by_time.get_or_insert_with(|| {
-                        let mut m = HashMap::with_capacity(slots.len() + seen.comments.len());
+                        let mut m = HashMap::with_capacity_and_hasher(
+                            slots.len() + seen.comments.len(),
+                            Default::default(),
+                        );
                         for (i, s) in slots.iter().enumerate() {
                             if let Some(t) = s.posted_at {
                                 m.entry((t, name_hash(&s.author))).or_insert(i);

@@ -9,6 +9,10 @@ use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+
+/// Keys whose values are held unsealed (hashed as ids are: SipHash was
+/// a percent of replay).
+type KeySet = HashSet<Vec<u8>, foldhash::fast::RandomState>;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -24,7 +28,7 @@ pub struct StateTx<'a> {
     /// [`StateTx::put_packed`]: held as
     /// a bare bincode body, sealed (checked, compressed) once, at commit
     /// ([`envelope::seal_body`]).
-    unfinished: HashSet<Vec<u8>>,
+    unfinished: KeySet,
     /// Bytes of keys and values written since the last commit (an upper
     /// bound on what `writes` holds).
     pub(super) pending_bytes: usize,
@@ -268,7 +272,7 @@ impl<'a> StateTx<'a> {
 /// still bare bodies, sealed when written) and the cursor, enveloped.
 pub(super) struct Committed {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    unfinished: HashSet<Vec<u8>>,
+    unfinished: KeySet,
     cursor: Vec<u8>,
 }
 
@@ -328,7 +332,7 @@ impl<'a> Writer<'a> {
 /// body when `unfinished` names it.
 fn written<'w>(
     writes: &'w BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    unfinished: &HashSet<Vec<u8>>,
+    unfinished: &KeySet,
     key: &[u8],
 ) -> Option<Option<ValueBytes<'w>>> {
     writes.get(key).map(|v| match v {
