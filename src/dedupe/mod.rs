@@ -586,15 +586,7 @@ impl NearDuplicates {
                 _ => None,
             })
             .collect();
-        let mut wanted: HashMap<[u8; 32], Vec<EventId>> = HashMap::new();
-        for (_, id, key) in &comments {
-            wanted.entry(*key).or_default().push(*id);
-        }
-        let mut held: HashMap<[u8; 32], Vec<crate::store::idruns::IdSeq>> =
-            HashMap::with_capacity(wanted.len());
-        for (key, ids) in wanted {
-            held.insert(key, archive.store().bucket(&key, &ids)?);
-        }
+        let held = archive.stored_ids(comments.iter().map(|(_, id, key)| (*key, *id)))?;
         let (mut archived, mut near) = (0, 0);
         for (c, id, key) in &comments {
             if held.get(key).is_some_and(|stored| crate::store::buckets::holds(stored, id)) {

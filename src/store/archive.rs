@@ -419,17 +419,12 @@ impl Archive {
         // set is split), not one lookup per event.
         let mut memo = buckets::BucketMemo::default();
         let keys: Vec<[u8; 32]> = doc.events.iter().map(|e| memo.of(e)).collect();
-        let mut wanted: HashMap<[u8; 32], Vec<EventId>, foldhash::fast::RandomState> = HashMap::default();
-        for (key, id) in keys.iter().zip(&ids) {
-            if !self.pending_ids.contains_key(id) {
-                wanted.entry(*key).or_default().push(*id);
-            }
-        }
-        let mut held: HashMap<[u8; 32], Vec<idruns::IdSeq>, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-        for (key, of) in wanted {
-            held.insert(key, self.store.bucket(&key, &of)?);
-        }
+        let held = self.stored_ids(
+            keys.iter()
+                .zip(&ids)
+                .filter(|(_, id)| !self.pending_ids.contains_key(*id))
+                .map(|(k, id)| (*k, *id)),
+        )?;
         let mut seen = crate::model::IdSet::default();
         // Per event: its id when it is new.
         let mut fresh: Vec<Option<EventId>> = Vec::with_capacity(doc.events.len());
@@ -615,6 +610,24 @@ impl Archive {
             Some(e) => Ok(e.event),
             None => Err(Error::NotFound(format!("no event {id}"))),
         }
+    }
+
+    /// The stored ids of each bucket (article) named in `wanted` (bucket,
+    /// id): one read per bucket, of the parts its ids name when the
+    /// article's set is split; [`buckets::holds`] answers from them.
+    pub(crate) fn stored_ids(
+        &self,
+        wanted: impl IntoIterator<Item = ([u8; 32], EventId)>,
+    ) -> Result<HashMap<[u8; 32], Vec<idruns::IdSeq>, foldhash::fast::RandomState>> {
+        let mut by_bucket: HashMap<[u8; 32], Vec<EventId>, foldhash::fast::RandomState> = HashMap::default();
+        for (key, id) in wanted {
+            by_bucket.entry(key).or_default().push(id);
+        }
+        let mut held = HashMap::with_capacity_and_hasher(by_bucket.len(), Default::default());
+        for (key, ids) in by_bucket {
+            held.insert(key, self.store.bucket(&key, &ids)?);
+        }
+        Ok(held)
     }
 
     /// The entry of event `id`, if the log holds it. The index's answer is

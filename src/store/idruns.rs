@@ -97,20 +97,21 @@ impl Run {
     /// in range is caught by the readers, which check the entry's id
     /// (`Archive::entry_by_id`: a stale index).
     fn seq_of(&self, id: &EventId) -> Result<Option<Seq>> {
-        match self.find(id)? {
-            Some(s) if s < self.first || s > self.last => Err(self.out_of_range(s)),
-            found => Ok(found),
-        }
+        self.find(id)?.map(|s| self.in_range(s)).transpose()
     }
 
-    fn out_of_range(&self, seq: Seq) -> Error {
-        Error::Corrupt(format!(
-            "id index run {} is damaged: it gives seq {seq}, outside its range {}..={}; `cairn repair` \
-             rebuilds the index",
-            self.path.display(),
-            self.first,
-            self.last
-        ))
+    /// `seq`, read from this run, if it is in the run's range.
+    fn in_range(&self, seq: Seq) -> Result<Seq> {
+        if seq < self.first || seq > self.last {
+            return Err(Error::Corrupt(format!(
+                "id index run {} is damaged: it gives seq {seq}, outside its range {}..={}; `cairn repair` \
+                 rebuilds the index",
+                self.path.display(),
+                self.first,
+                self.last
+            )));
+        }
+        Ok(seq)
     }
 
     fn find(&self, id: &EventId) -> Result<Option<Seq>> {
@@ -456,24 +457,17 @@ fn merge_sorted(
     })
 }
 
+/// A stream of entries in id order.
+type Entries = Box<dyn Iterator<Item = Result<IdSeq>>>;
+
 /// Merges sorted streams given oldest first, as a balanced tree of
 /// [`merge_sorted`]: an id in several is kept once, from the oldest.
-fn merge_all(mut streams: Vec<RunEntries>) -> Box<dyn Iterator<Item = Result<IdSeq>>> {
-    fn tree(
-        streams: &mut Vec<Box<dyn Iterator<Item = Result<IdSeq>>>>,
-    ) -> Box<dyn Iterator<Item = Result<IdSeq>>> {
-        match streams.len() {
-            0 => Box::new(std::iter::empty()),
-            1 => streams.remove(0),
-            n => {
-                let mut later = streams.split_off(n / 2);
-                Box::new(merge_sorted(tree(streams), tree(&mut later)))
-            }
-        }
+fn merge_all(mut streams: Vec<Entries>) -> Entries {
+    if streams.len() < 2 {
+        return streams.pop().unwrap_or_else(|| Box::new(std::iter::empty()));
     }
-    let mut boxed: Vec<Box<dyn Iterator<Item = Result<IdSeq>>>> =
-        streams.drain(..).map(|s| Box::new(s) as Box<dyn Iterator<Item = Result<IdSeq>>>).collect();
-    tree(&mut boxed)
+    let later = streams.split_off(streams.len() / 2);
+    Box::new(merge_sorted(merge_all(streams), merge_all(later)))
 }
 
 /// Runs merged into one at a time (see the module's docs): 8, and 3 under
@@ -636,7 +630,8 @@ impl IdRuns {
         // Written before the inputs leave the chain: a failed merge leaves
         // the runs as they were.
         let inputs = &self.runs[n - k..];
-        let streams = inputs.iter().map(|r| r.entries(true)).collect::<Result<Vec<_>>>()?;
+        let streams =
+            inputs.iter().map(|r| Ok(Box::new(r.entries(true)?) as Entries)).collect::<Result<_>>()?;
         let (first, last) = (inputs[0].first, inputs[k - 1].last);
         let merged = write_run(&self.dir, first, last, merge_all(streams))?;
         for old in self.runs.drain(n - k..) {
@@ -665,20 +660,13 @@ impl IdRuns {
         let mut out = Vec::with_capacity(ids.len());
         let mut last: Option<usize> = None;
         for id in ids {
+            let before = last;
+            let order = before.into_iter().chain((0..self.runs.len()).filter(|i| Some(*i) != before));
             let mut found = None;
-            if let Some(i) = last {
-                found = self.runs[i].seq_of(id)?;
-            }
-            if found.is_none() {
-                for (i, r) in self.runs.iter().enumerate() {
-                    if Some(i) == last {
-                        continue;
-                    }
-                    if let Some(s) = r.seq_of(id)? {
-                        found = Some(s);
-                        last = Some(i);
-                        break;
-                    }
+            for i in order {
+                if let Some(s) = self.runs[i].seq_of(id)? {
+                    (found, last) = (Some(s), Some(i));
+                    break;
                 }
             }
             out.push(found);
@@ -697,9 +685,7 @@ impl IdRuns {
                 if !id.as_bytes().starts_with(key) {
                     break;
                 }
-                if seq < r.first || seq > r.last {
-                    return Err(r.out_of_range(seq));
-                }
+                let seq = r.in_range(seq)?;
                 if prefix.matches(id.as_bytes()) {
                     out.push((id, seq));
                 }

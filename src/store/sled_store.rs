@@ -1376,11 +1376,15 @@ impl SledReader {
     fn runs(&self) -> std::sync::RwLockReadGuard<'_, IdRuns> {
         self.runs.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn runs_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdRuns> {
+        self.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl SledStore {
     fn runs_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdRuns> {
-        self.reader.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.reader.runs_mut()
     }
 
     /// A reader of this store for another thread ([`SledReader`]).
@@ -1463,7 +1467,7 @@ impl LogStore for SledStore {
         let (added, merkled, sets_applied) = std::thread::scope(|scope| {
             let runs_job = first.map(|first| {
                 let job = move || {
-                    let mut runs = reader.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let mut runs = reader.runs_mut();
                     runs.cut_to(Seq(first.0 - 1));
                     if runs.end().next() == first {
                         runs.add(ids())

@@ -854,8 +854,6 @@ proptest! {
     }
 }
 
-/// `open`, retried while sled's threads of an archive just dropped still
-/// hold its lock.
 /// A log error met by the reading thread (runs of 16 entries or more read
 /// ahead under test) ends the replay with that error, naming the damaged
 /// segment; the views stay the generation they were, and a replay after
@@ -907,6 +905,8 @@ fn a_damaged_log_stops_a_replay_that_reads_ahead() {
     }
 }
 
+/// `open`, retried while sled's threads of an archive just dropped still
+/// hold its lock.
 pub(crate) fn reopen<T>(mut open: impl FnMut() -> Result<T>) -> T {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

@@ -9,12 +9,12 @@ use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 
 /// Keys whose values are held unsealed (hashed as ids are: SipHash was
 /// a percent of replay).
 type KeySet = HashSet<Vec<u8>, foldhash::fast::RandomState>;
-use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
 
 use super::generations::{Cursor, CURSOR_KEY};
 
