@@ -45,6 +45,15 @@ pub trait KvTree: Send + Sync {
     fn upkeep(&self) -> Result<()> {
         Ok(())
     }
+    /// Compacts away the garbage of a tree just built from scratch (a
+    /// replay's new generation, before anything names it), when it is more
+    /// than [`crate::store::vlog::SETTLE_SLACK`] of its value files:
+    /// [`KvTree::upkeep`] lets the files grow to twice what the tree points
+    /// at, which a tree still being written wants, but a finished one only
+    /// wastes.
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
     /// Makes what [`KvTree::apply_loose`] wrote as durable as what
     /// [`KvTree::apply`] writes, before anything durable names the tree.
     fn sync(&self) -> Result<()> {
@@ -125,6 +134,10 @@ impl<T: KvTree + ?Sized> KvTree for &T {
         (**self).upkeep()
     }
 
+    fn settle(&self) -> Result<()> {
+        (**self).settle()
+    }
+
     fn sync(&self) -> Result<()> {
         (**self).sync()
     }
@@ -157,6 +170,10 @@ impl<T: KvTree> KvTree for Loose<T> {
 
     fn upkeep(&self) -> Result<()> {
         self.0.upkeep()
+    }
+
+    fn settle(&self) -> Result<()> {
+        self.0.settle()
     }
 
     fn sync(&self) -> Result<()> {

@@ -658,6 +658,20 @@ pub fn replay_reporting(
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
         views.iter().zip(&loose).map(|(v, tree)| (v.as_ref(), tree as &dyn KvTree)).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress, true)?;
+    // Each article's state was written again wherever a later part of the
+    // log (a re-scrape) touched it: the garbage goes before the generation
+    // is named, each tree's on a thread of its own (here, when no thread
+    // can be had).
+    std::thread::scope(|s| {
+        let settling: Vec<_> = loose
+            .iter()
+            .map(|tree| std::thread::Builder::new().spawn_scoped(s, move || tree.settle()).map_err(|_| tree))
+            .collect();
+        settling.into_iter().try_for_each(|h| match h {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(tree) => tree.settle(),
+        })
+    })?;
     for tree in &loose {
         tree.sync()?;
     }

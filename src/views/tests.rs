@@ -905,6 +905,80 @@ fn a_damaged_log_stops_a_replay_that_reads_ahead() {
     }
 }
 
+/// A replay leaves its new generation's value files without the garbage
+/// that re-scrapes leave (each article's state written again), where
+/// incremental commits keep up to as much garbage as live values.
+#[test]
+fn a_replay_leaves_its_value_files_settled() {
+    use crate::store::OpenMode;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let mut archive = Archive::open(&root, OpenMode::CreateIfMissing).unwrap();
+    let doc = |a: usize, scrape: usize| {
+        let mut doc =
+            format!("{{\"type\":\"article\",\"url\":\"https://example.com/{a}\",\"title\":\"T{a}\"}}\n");
+        for c in 0..40 {
+            let edit = if c == scrape { " edited" } else { "" };
+            doc += &format!(
+                "{{\"type\":\"comment\",\"id\":\"c{c}\",\"author\":\"user{c}\",\"posted_at\":\"2012-03-28T10:{c:02}:00+05:00\",\"body\":\"body {a} {c}{edit}\"}}\n"
+            );
+        }
+        doc + &format!(
+            "{{\"type\":\"capture\",\"fetched_at\":\"2012-03-29T{scrape:02}:00:00Z\",\"complete\":true}}\n"
+        )
+    };
+    let views = builtin();
+    // Every article, then a re-scrape of half of them: a third of the
+    // threads view's value files garbage, less than compaction waits for.
+    for scrape in 0..2 {
+        for a in 0..60 / (1 + scrape) {
+            let mut report = IngestReport::default();
+            let name = format!("d{a}-{scrape}.jsonl");
+            ingest_bytes(
+                &mut archive,
+                &name,
+                doc(a, scrape).as_bytes(),
+                &IngestOptions::default(),
+                &mut report,
+            )
+            .unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+        }
+        catch_up(&archive, &views).unwrap();
+    }
+    // (live bytes in the value files, bytes of the files) of the threads view.
+    let sizes = |archive: &Archive| {
+        let tree = view_tree(archive, threads::NAME).unwrap();
+        let live: u64 = tree
+            .scan_prefix(b"")
+            .map(|kv| kv.unwrap().1.len())
+            .filter(|&n| n >= crate::store::vlog::INLINE_MAX)
+            .map(|n| n as u64)
+            .sum();
+        let files: u64 = std::fs::read_dir(root.join("views"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("threads."))
+            .map(|e| e.metadata().unwrap().len().saturating_sub(16))
+            .sum();
+        (live, files)
+    };
+    let (live, files) = sizes(&archive);
+    assert!(live > 64 << 10, "values enough to compact: {live} bytes");
+    assert!(files * 4 > live * 5, "incremental commits left garbage: {files} bytes for {live} live");
+    let before = status(&archive, &views).unwrap();
+    let after = replay(&archive, &views, None).unwrap();
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!((a.seq, a.digest), (b.seq, b.digest), "view {}", a.name);
+    }
+    let (live, files) = sizes(&archive);
+    assert!(files * 8 <= live * 9, "replay settled its values: {files} bytes for {live} live");
+    drop(archive);
+    let archive = reopen(|| Archive::open(&root, OpenMode::MustExist));
+    assert_eq!(status(&archive, &views).unwrap(), after, "the settled views read back");
+    assert!(verify_clean(&archive).is_empty(), "{:?}", verify_clean(&archive));
+}
+
 /// `open`, retried while sled's threads of an archive just dropped still
 /// hold its lock.
 pub(crate) fn reopen<T>(mut open: impl FnMut() -> Result<T>) -> T {
