@@ -47,7 +47,8 @@ pub trait KvTree: Send + Sync {
     }
     /// Compacts away the garbage of a tree just built from scratch (a
     /// replay's new generation, before anything names it), when it is more
-    /// than [`crate::store::vlog::SETTLE_SLACK`] of its value files:
+    /// than [`crate::store::vlog::SETTLE_SLACK`] of its value files (of
+    /// 8 MiB or more, as any compaction):
     /// [`KvTree::upkeep`] lets the files grow to twice what the tree points
     /// at, which a tree still being written wants, but a finished one only
     /// wastes.

@@ -11,7 +11,8 @@
 //! (`u32` BE) and the first 4 bytes of its BLAKE3 (a check that the bytes
 //! read are the bytes written). The value file is synced before sled hears
 //! of the locators, so no locator sled persists points past what the file
-//! holds; a tree written key by key ([`KvTree::apply_loose`]: one nobody
+//! holds (a compaction's moves aside: the tree records no epochs while
+//! they are under way, below); a tree written key by key ([`KvTree::apply_loose`]: one nobody
 //! reads until the run building it ends) is synced once, by
 //! [`KvTree::sync`], before anything names it. Each file starts with `cairnval` and a random epoch, new whenever
 //! the file is emptied; the tree records the epochs it matches, so a tree
@@ -25,8 +26,10 @@
 //! rewritten a chunk at a time ([`SeparatedTree::compact`]). A tree just
 //! built (a replay's new generation) is compacted once more when over an
 //! eighth of its files is garbage ([`KvTree::settle`]).
-//! A compaction that cannot finish (a full disk) leaves a tree that does
-//! not match its files: stale, rebuilt from the log at the next open.
+//! While a compaction moves values the tree records no epochs, so a crash
+//! leaves it stale (rebuilt from the log at the next open); one that
+//! fails (a full disk) leaves it readable for the rest of the process and
+//! stale after ([`SeparatedTree::move_values`]).
 //! Both trees are derived from the log: a damaged value file is a damaged
 //! view (`verify` reports it; `replay` rebuilds it) or damaged id sets
 //! (`verify` reports them; `repair` rebuilds them).
@@ -178,9 +181,8 @@ impl Slot {
 
 /// The two value files of one view tree (`NAME.a.vlog`, `NAME.b.vlog`):
 /// values are appended to the current one; compaction copies the live
-/// values into the other, moves every locator there in one sled batch,
-/// flushes sled, and only then empties the first. A crash at any point
-/// leaves every locator pointing at a file that holds its value.
+/// values into the other and moves the locators there
+/// ([`SeparatedTree::move_values`]), and only then empties the first.
 pub struct ValueFile {
     inner: Mutex<Pair>,
 }
@@ -197,6 +199,10 @@ struct Pair {
     /// garbage could be due, if every byte appended made as much garbage
     /// ([`next_look`]).
     next_look: u64,
+    /// A move of values failed part way in this process: the tree records
+    /// no epochs from then on (stale at the next open, and rebuilt), and
+    /// no compaction is tried again.
+    unsettled: bool,
 }
 
 /// How many bytes to append before looking at the garbage again, after a
@@ -295,7 +301,8 @@ impl ValueFile {
         let b = Slot::open(dir.join(format!("{name}.b.vlog")), durable)?;
         // The first write of a process looks at the garbage (the count of
         // bytes written since the last look is not kept across processes).
-        Ok(ValueFile { inner: Mutex::new(Pair { a, b, current: None, since_check: 0, next_look: 0 }) })
+        let pair = Pair { a, b, current: None, since_check: 0, next_look: 0, unsettled: false };
+        Ok(ValueFile { inner: Mutex::new(pair) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pair> {
@@ -379,11 +386,11 @@ impl SeparatedTree {
             let offsets =
                 if big.is_empty() { Vec::new() } else { pair.slot_mut(tag).append(&big, defer_sync)? };
             pair.since_check += big.iter().map(|v| v.len() as u64).sum::<u64>();
-            (tag, offsets, pair.epochs())
+            (tag, offsets, (!pair.unsettled).then(|| pair.epochs()))
         };
         let mut offsets = offsets.into_iter();
         let mut out = Vec::with_capacity(writes.len() + 1);
-        out.push((EPOCH_KEY.to_vec(), Some(epochs)));
+        out.push((EPOCH_KEY.to_vec(), epochs));
         for (k, v) in writes {
             let stored = match v {
                 None => None,
@@ -526,7 +533,7 @@ impl SeparatedTree {
                         "{}: values point into both value files (a compaction that did not finish); moving them into one",
                         pair.slot(keep).path.display()
                     );
-                    self.move_values(pair, other, keep)?;
+                    self.move_values(pair, other, keep, false)?;
                 } else {
                     pair.slot_mut(other).truncate()?;
                 }
@@ -548,6 +555,10 @@ impl SeparatedTree {
     /// and they hold at least [`COMPACT_MIN`]; returns whether it did.
     fn compact_over(&self, share: (u64, u64)) -> Result<bool> {
         let mut pair = self.values.lock();
+        if pair.unsettled {
+            pair.next_look = u64::MAX;
+            return Ok(false);
+        }
         let from = self.current(&mut pair)?;
         if pair.slot(if from == IN_A { IN_B } else { IN_A }).holds_values() {
             return Ok(false); // settled by `current` first
@@ -562,30 +573,49 @@ impl SeparatedTree {
             return Ok(false);
         }
         pair.next_look = next_look(a + b, a + b);
-        pair.slot_mut(to).truncate()?;
-        self.move_values(&mut pair, from, to)?;
+        self.move_values(&mut pair, from, to, true)?;
         tracing::debug!("{}: values compacted from {total} to {} bytes", pair.slot(to).path.display(), a + b);
         Ok(true)
     }
 
     /// Moves every value the tree points at in file `from` to the end of
-    /// file `to`, then empties `from`; appends go to `to` after.
+    /// file `to` (emptied first when `empty_to`), then empties `from`;
+    /// appends go to `to` after.
+    ///
+    /// The tree's record of the files' epochs is removed (and sled
+    /// flushed) first, and written again only once every locator has moved
+    /// and `to` is synced: a crash in between leaves a tree that matches
+    /// no files, stale at the next open and rebuilt from the log, never
+    /// read wrong, though sled may have persisted locators into `to` ahead
+    /// of `to`'s bytes. An error in between leaves the tree unsettled for
+    /// the rest of the process ([`Pair::unsettled`]): readable (each
+    /// locator names a file that holds its value), recording no epochs,
+    /// rebuilt at the next open.
     ///
     /// Values move as they are, unchecked: each keeps its locator's length
     /// and check, so a value damaged in `from` is still named when it is
     /// read from `to`. The locators move a chunk at a time (one sled batch
     /// of them all holds a copy of every node it touches until it is in: a
-    /// compaction at 1M peaked at 235 MB). The tree records the files'
-    /// epochs (`to`'s new since it was emptied) only once every locator has
-    /// moved and `to` is synced, so a crash before leaves a tree that does
-    /// not match its files: stale, rebuilt from the log at the next open,
-    /// never read wrong. An error before leaves the tree pointing into
-    /// both files, each holding its values, which [`SeparatedTree::current`]
-    /// finishes moving.
-    fn move_values(&self, pair: &mut Pair, from: u8, to: u8) -> Result<()> {
-        // (key, old locator, value: `None` when it lies past the end of
-        // `from`, a damaged file: its new locator points past the end of
-        // `to`, so that reading it is still an error, never another value)
+    /// compaction at 1M peaked at 235 MB).
+    fn move_values(&self, pair: &mut Pair, from: u8, to: u8, empty_to: bool) -> Result<()> {
+        let moved = self.try_move_values(pair, from, to, empty_to);
+        if moved.is_err() {
+            pair.unsettled = true;
+        }
+        moved
+    }
+
+    fn try_move_values(&self, pair: &mut Pair, from: u8, to: u8, empty_to: bool) -> Result<()> {
+        self.tree.remove(EPOCH_KEY)?;
+        self.tree.flush()?;
+        if empty_to {
+            pair.slot_mut(to).truncate()?;
+        }
+        // (key, old locator, value: `None` when it cannot be had: past the
+        // end of `from` (a cut file), or a locator into `to` that emptying
+        // it left dangling (a file cut to its header); its new locator
+        // points past the end of `to`, so that reading it is still an
+        // error, never another value)
         type Moving = (sled::IVec, sled::IVec, Option<Vec<u8>>);
         let mut chunk: Vec<Moving> = Vec::new();
         let mut chunk_bytes = 0usize;
@@ -611,23 +641,34 @@ impl SeparatedTree {
         };
         for kv in self.tree.iter() {
             let (k, v) = kv?;
-            if locator_tag(&v) == Some(from) {
-                let offset = u64::from_be_bytes(v[1..9].try_into().unwrap_or([0; 8]));
-                let len = u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4]));
-                let value = match pair.slot(from).read(offset, len) {
-                    Ok(value) => Some(value),
-                    Err(Error::Corrupt(why)) => {
-                        tracing::warn!("{why}; it stays unreadable");
-                        None
+            let value = match locator_tag(&v) {
+                Some(tag) if tag == from => {
+                    let offset = u64::from_be_bytes(v[1..9].try_into().unwrap_or([0; 8]));
+                    let len = u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4]));
+                    match pair.slot(from).read(offset, len) {
+                        Ok(value) => Some(value),
+                        Err(Error::Corrupt(why)) => {
+                            tracing::warn!("{why}; it stays unreadable");
+                            None
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
-                };
-                chunk_bytes += value.as_ref().map_or(0, Vec::len);
-                chunk.push((k, v, value));
-                if chunk.len() >= 4096 || chunk_bytes >= 4 << 20 {
-                    flush(pair, &mut chunk)?;
-                    chunk_bytes = 0;
                 }
+                Some(_) if empty_to => {
+                    tracing::warn!(
+                        "{}: the value of key {} lay past the file's end; it stays unreadable",
+                        pair.slot(to).path.display(),
+                        key_text(&k)
+                    );
+                    None
+                }
+                _ => continue,
+            };
+            chunk_bytes += value.as_ref().map_or(0, Vec::len);
+            chunk.push((k, v, value));
+            if chunk.len() >= 4096 || chunk_bytes >= 4 << 20 {
+                flush(pair, &mut chunk)?;
+                chunk_bytes = 0;
             }
         }
         flush(pair, &mut chunk)?;
@@ -764,8 +805,8 @@ mod tests {
         (tempfile::tempdir().unwrap(), sled::Config::new().temporary(true).open().unwrap())
     }
 
-    /// Value `i` as written in round `round`: 600 to 1,100 bytes, out of
-    /// sled.
+    /// Value `i` as written in round `round`: 400 to 700 bytes (for `i`
+    /// under 10,000), out of sled.
     fn value(i: u32, round: u32) -> Vec<u8> {
         format!("{i}/{round}/").repeat(100).into_bytes()
     }
@@ -878,12 +919,12 @@ mod tests {
     }
 
     #[test]
-    fn a_compaction_that_failed_part_way_is_finished_by_the_next_process() {
-        // A compaction that moved some locators into the other file and
-        // failed (a full disk), then more writes (which record both files'
-        // epochs): the next process finds the tree pointing into both
-        // files, moves the fewer values to the other file, and reads every
-        // value as written.
+    fn a_tree_pointing_into_both_files_is_settled_by_its_next_write() {
+        // A tree that points into both files and records both epochs. No
+        // path of this cairn leaves one (a move that fails leaves the tree
+        // recording no epochs: stale, next test); should one appear, its
+        // next write moves the fewer values to the other file rather than
+        // refusing, and every value reads as written.
         let (dir, db) = fixture();
         {
             let files = ValueFiles::new(dir.path().join("views"));
@@ -922,6 +963,43 @@ mod tests {
             assert_eq!(t.get(&i.to_be_bytes()).unwrap(), Some(value(i, round(i))), "key {i}");
         }
         assert!(!t.is_stale().unwrap());
+    }
+
+    #[test]
+    fn a_compaction_that_fails_part_way_leaves_a_stale_tree() {
+        // The old file shrinks under the compaction (its reads fail after
+        // the first chunk of 4,096 locators moved): the error is the
+        // compaction's; in this process every value moved or not reads as
+        // written, writes go on, and no compaction is tried again; the next
+        // process finds the tree stale (rebuilt from the log).
+        let (dir, db) = fixture();
+        let files = ValueFiles::new(dir.path().join("views"));
+        let t = open(&db, &files, "t");
+        for round in 0..2u32 {
+            t.apply((0..5000u32).map(|i| (i.to_be_bytes().to_vec(), Some(value(i, round)))).collect())
+                .unwrap();
+        }
+        // The file this handle has open, cut behind its back: the reads of
+        // the last 10 values fail (an I/O error, not a value found past the
+        // end of the file as opened).
+        let path = dir.path().join("views/t.a.vlog");
+        let cut: u64 = (4990..5000u32).map(|i| value(i, 1).len() as u64).sum();
+        let len = std::fs::metadata(&path).unwrap().len();
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - cut).unwrap();
+        assert!(t.compact_over((1, 4)).is_err());
+        assert!(files_size(&dir) > len - cut + HEADER, "the first chunk moved into file b");
+        for i in 0..4990u32 {
+            assert_eq!(t.get(&i.to_be_bytes()).unwrap(), Some(value(i, 1)), "key {i}");
+        }
+        t.apply(vec![(7u32.to_be_bytes().to_vec(), Some(value(7, 2)))]).unwrap();
+        assert_eq!(t.get(&7u32.to_be_bytes()).unwrap(), Some(value(7, 2)));
+        let before = files_size(&dir);
+        assert!(!t.compact_over((1, 100)).unwrap(), "no compaction after a failed one");
+        assert_eq!(files_size(&dir), before);
+        assert!(t.is_stale().unwrap(), "the tree records no epochs");
+        drop(t);
+        let files = ValueFiles::new(dir.path().join("views"));
+        assert!(stale(&db.open_tree("t").unwrap(), &files.get("t").unwrap()).unwrap());
     }
 
     #[test]
@@ -978,12 +1056,13 @@ mod tests {
         let before = size();
         t.settle().unwrap();
         assert_eq!(size(), before);
-        // A third written again: more than upkeep takes away (half the
-        // files), not more than settle leaves.
+        // 700 of 2,000 written again (about a quarter of the files
+        // garbage): less than a compaction as the tree is written takes
+        // away (half the files), more than settle leaves.
         write(200..700, 1);
         let before = size();
-        t.upkeep().unwrap();
-        assert_eq!(size(), before, "upkeep leaves a third of garbage");
+        assert!(!t.compact().unwrap(), "compact leaves a quarter of garbage");
+        assert_eq!(size(), before);
         t.settle().unwrap();
         let round_of = |i: u32| u32::from(i < 700);
         assert_eq!(size(), live(&round_of) + 2 * HEADER);
@@ -1006,7 +1085,7 @@ mod tests {
             t.apply(writes).unwrap();
         }
         // Value 5 of round 1 is the 1006th in file a: damage one byte of it.
-        let offset = 16
+        let offset = HEADER
             + (0..1000u32).map(|i| value(i, 0).len() as u64).sum::<u64>()
             + (0..5u32).map(|i| value(i, 1).len() as u64).sum::<u64>();
         let f = OpenOptions::new().write(true).open(dir.path().join("views/t.a.vlog")).unwrap();
