@@ -19,9 +19,10 @@
 //! that points into files it no longer matches is known ([`stale`]).
 //!
 //! Rewritten values leave garbage behind: when the files hold more than
-//! twice the bytes the tree still points at (and over 8 MiB; looked at on
-//! the first write of each process, then after as many bytes of writes as
-//! could make it due: [`next_look`]), the live values are copied into the
+//! twice the bytes the tree still points at (and over 8 MiB; looked at
+//! after as many bytes of writes as could make it due since the last look,
+//! in this process or one before: [`next_look`]), the live values are
+//! copied into the
 //! other file as they are, keeping their checks, and the locators
 //! rewritten a chunk at a time ([`SeparatedTree::compact`]). A tree just
 //! built (a replay's new generation) is compacted once more when over an
@@ -193,12 +194,16 @@ struct Pair {
     /// The file appends go to (`IN_A` or `IN_B`); `None` until the first
     /// append of this process decides it.
     current: Option<u8>,
-    /// Bytes appended since the last look at the garbage.
-    since_check: u64,
-    /// Bytes to append before the next look: the fewest after which the
-    /// garbage could be due, if every byte appended made as much garbage
-    /// ([`next_look`]).
-    next_look: u64,
+    /// The files' size (in value bytes) at which to look at the garbage
+    /// next: after the last look, the fewest bytes of writes that could
+    /// make it due ([`next_look`]). Kept in the tree's record with the
+    /// epochs, so that a process does not scan the tree at its first write
+    /// (at 1M, 100 ms for each view's 30,000 keys) unless the garbage may
+    /// be due; `None` until read from the record (0, a look at the first
+    /// write, when the record has none or does not match the files).
+    look_at: Option<u64>,
+    /// Looks at the garbage in this process (each a scan of the tree).
+    looks: u64,
     /// A move of values failed part way in this process: the tree records
     /// no epochs from then on (stale at the next open, and rebuilt), and
     /// no compaction is tried again.
@@ -234,16 +239,27 @@ impl Pair {
         self.a.value_bytes() + self.b.value_bytes()
     }
 
-    /// The record of both files' epochs that a tree keeps.
+    /// Both files' epochs, as the tree's record starts.
     fn epochs(&self) -> Vec<u8> {
         let mut v = self.a.epoch.to_be_bytes().to_vec();
         v.extend_from_slice(&self.b.epoch.to_be_bytes());
         v
     }
+
+    /// The record a tree keeps of its files: both epochs, then where to
+    /// look at the garbage next ([`Pair::look_at`], when known).
+    fn record(&self) -> Vec<u8> {
+        let mut v = self.epochs();
+        if let Some(at) = self.look_at {
+            v.extend_from_slice(&at.to_be_bytes());
+        }
+        v
+    }
 }
 
-/// The key under which a tree records its value files' epochs, hidden from
-/// reads and scans.
+/// The key under which a tree records its value files' epochs (and where
+/// to look at the garbage next: [`Pair::record`]), hidden from reads and
+/// scans.
 const EPOCH_KEY: &[u8] = b"\xff\xffvalue-files";
 
 /// Whether `tree` no longer matches its value files `files`: it points into
@@ -254,7 +270,7 @@ pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
     let differs = {
         let pair = files.lock();
         match tree.get(EPOCH_KEY)? {
-            Some(recorded) => recorded.as_ref() != pair.epochs().as_slice(),
+            Some(recorded) => recorded.get(..16) != Some(pair.epochs().as_slice()),
             None => true,
         }
     };
@@ -301,7 +317,7 @@ impl ValueFile {
         let b = Slot::open(dir.join(format!("{name}.b.vlog")), durable)?;
         // The first write of a process looks at the garbage (the count of
         // bytes written since the last look is not kept across processes).
-        let pair = Pair { a, b, current: None, since_check: 0, next_look: 0, unsettled: false };
+        let pair = Pair { a, b, current: None, look_at: None, looks: 0, unsettled: false };
         Ok(ValueFile { inner: Mutex::new(pair) })
     }
 
@@ -383,10 +399,10 @@ impl SeparatedTree {
         let (tag, offsets, epochs) = {
             let mut pair = self.values.lock();
             let tag = self.current(&mut pair)?;
+            self.look_at(&mut pair);
             let offsets =
                 if big.is_empty() { Vec::new() } else { pair.slot_mut(tag).append(&big, defer_sync)? };
-            pair.since_check += big.iter().map(|v| v.len() as u64).sum::<u64>();
-            (tag, offsets, (!pair.unsettled).then(|| pair.epochs()))
+            (tag, offsets, (!pair.unsettled).then(|| pair.record()))
         };
         let mut offsets = offsets.into_iter();
         let mut out = Vec::with_capacity(writes.len() + 1);
@@ -556,7 +572,7 @@ impl SeparatedTree {
     fn compact_over(&self, share: (u64, u64)) -> Result<bool> {
         let mut pair = self.values.lock();
         if pair.unsettled {
-            pair.next_look = u64::MAX;
+            pair.look_at = Some(u64::MAX);
             return Ok(false);
         }
         let from = self.current(&mut pair)?;
@@ -564,15 +580,18 @@ impl SeparatedTree {
             return Ok(false); // settled by `current` first
         }
         let to = if from == IN_A { IN_B } else { IN_A };
-        pair.since_check = 0;
         let total = pair.total();
         let (a, b) = live_bytes(&self.tree)?;
+        pair.looks += 1;
         let garbage = total.saturating_sub(a + b);
         if total < COMPACT_MIN || garbage * share.1 <= total * share.0 {
-            pair.next_look = next_look(a + b, total);
+            pair.look_at = Some(total.saturating_add(next_look(a + b, total)));
+            // Where to look next, for the next process (not flushed: a
+            // record lost makes it look at its first write).
+            self.tree.insert(EPOCH_KEY, pair.record())?;
             return Ok(false);
         }
-        pair.next_look = next_look(a + b, a + b);
+        pair.look_at = Some((a + b).saturating_add(next_look(a + b, a + b)));
         self.move_values(&mut pair, from, to, true)?;
         tracing::debug!("{}: values compacted from {total} to {} bytes", pair.slot(to).path.display(), a + b);
         Ok(true)
@@ -675,22 +694,36 @@ impl SeparatedTree {
         pair.slot(to).sync()?;
         // From here every locator points into `to`, and the tree matches
         // both files.
-        self.tree.insert(EPOCH_KEY, pair.epochs())?;
+        self.tree.insert(EPOCH_KEY, pair.record())?;
         pair.current = Some(to);
         self.tree.flush()?;
         pair.slot_mut(from).truncate()?;
         // (A crash before this record lands makes the tree look stale at
         // the next open: the view is rebuilt, never read wrong.)
-        self.tree.insert(EPOCH_KEY, pair.epochs())?;
+        self.tree.insert(EPOCH_KEY, pair.record())?;
         self.tree.flush()?;
         Ok(())
     }
 
-    /// Whether enough was appended since the last look to look at the
+    /// Whether enough was appended since the last look (in this process
+    /// or, as the tree's record says, an earlier one) to look at the
     /// garbage again.
     fn due_for_compaction(&self) -> bool {
-        let pair = self.values.lock();
-        pair.total() >= COMPACT_MIN && pair.since_check >= pair.next_look
+        let mut pair = self.values.lock();
+        let look_at = self.look_at(&mut pair);
+        pair.total() >= COMPACT_MIN && pair.total() >= look_at
+    }
+
+    /// [`Pair::look_at`], read from the tree's record the first time.
+    fn look_at(&self, pair: &mut Pair) -> u64 {
+        if let Some(at) = pair.look_at {
+            return at;
+        }
+        let recorded = self.tree.get(EPOCH_KEY).ok().flatten().and_then(|r| {
+            let at = r.get(16..24)?.try_into().ok().map(u64::from_be_bytes)?;
+            (r.get(..16) == Some(pair.epochs().as_slice())).then_some(at)
+        });
+        *pair.look_at.insert(recorded.unwrap_or(0))
     }
 }
 
@@ -786,7 +819,8 @@ impl KvTree for SeparatedTree {
         pair.a.truncate()?;
         pair.b.truncate()?;
         pair.current = Some(IN_A);
-        self.tree.insert(EPOCH_KEY, pair.epochs())?;
+        pair.look_at = Some(0);
+        self.tree.insert(EPOCH_KEY, pair.record())?;
         Ok(())
     }
 }
@@ -1033,6 +1067,45 @@ mod tests {
                 _ => assert_eq!(t.get(&i.to_be_bytes()).unwrap(), Some(value(i, 1))),
             }
         }
+    }
+
+    #[test]
+    fn a_process_looks_at_the_garbage_only_when_it_may_be_due() {
+        // The tree's record says where the last look left off: a process
+        // that writes a little does not scan the tree; one whose writes
+        // could have made the garbage due does, and compacts it.
+        let (dir, db) = fixture();
+        let handle = || {
+            let files = ValueFiles::new(dir.path().join("views"));
+            open(&db, &files, "t")
+        };
+        let write = |t: &SeparatedTree, keys: std::ops::Range<u32>, round: u32| {
+            t.apply(keys.map(|i| (i.to_be_bytes().to_vec(), Some(value(i, round)))).collect()).unwrap();
+        };
+        let looks = |t: &SeparatedTree| t.values.lock().looks;
+        let t = handle();
+        write(&t, 0..2000, 0);
+        assert_eq!(looks(&t), 1, "the first write of a new tree looks");
+        drop(t);
+        for round in 1..4u32 {
+            let t = handle();
+            write(&t, (round * 100)..(round * 100 + 100), round);
+            assert_eq!(looks(&t), 0, "round {round}: a twentieth rewritten, no scan");
+        }
+        // (A record as an older cairn wrote it, epochs only: a look.)
+        let t = handle();
+        let epochs = t.values.lock().epochs();
+        t.tree.insert(EPOCH_KEY, epochs).unwrap();
+        drop(t);
+        let t = handle();
+        write(&t, 0..1, 4);
+        assert_eq!(looks(&t), 1);
+        drop(t);
+        let t = handle();
+        let grown = files_size(&dir) + (0..2000u32).map(|i| value(i, 5).len() as u64).sum::<u64>();
+        write(&t, 0..2000, 5);
+        assert!(looks(&t) >= 1 && files_size(&dir) < grown, "every value rewritten: looked and compacted");
+        assert_eq!(t.get(&9u32.to_be_bytes()).unwrap(), Some(value(9, 5)));
     }
 
     #[test]
