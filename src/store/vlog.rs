@@ -21,7 +21,7 @@
 //! Rewritten values leave garbage behind: when the files hold more than
 //! twice the bytes the tree still points at (and over 8 MiB; looked at
 //! after as many bytes of writes as could make it due since the last look,
-//! in this process or one before: [`next_look`]), the live values are
+//! in this process or one before: `next_look`), the live values are
 //! copied into the
 //! other file as they are, keeping their checks, and the locators
 //! rewritten a chunk at a time ([`SeparatedTree::compact`]). A tree just
@@ -30,7 +30,7 @@
 //! While a compaction moves values the tree records no epochs, so a crash
 //! leaves it stale (rebuilt from the log at the next open); one that
 //! fails (a full disk) leaves it readable for the rest of the process and
-//! stale after ([`SeparatedTree::move_values`]).
+//! stale after (`SeparatedTree::move_values`).
 //! Both trees are derived from the log: a damaged value file is a damaged
 //! view (`verify` reports it; `replay` rebuilds it) or damaged id sets
 //! (`verify` reports them; `repair` rebuilds them).
@@ -183,7 +183,7 @@ impl Slot {
 /// The two value files of one view tree (`NAME.a.vlog`, `NAME.b.vlog`):
 /// values are appended to the current one; compaction copies the live
 /// values into the other and moves the locators there
-/// ([`SeparatedTree::move_values`]), and only then empties the first.
+/// (`SeparatedTree::move_values`), and only then empties the first.
 pub struct ValueFile {
     inner: Mutex<Pair>,
 }
