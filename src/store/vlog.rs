@@ -246,14 +246,28 @@ impl Pair {
         v
     }
 
-    /// The record a tree keeps of its files: both epochs, then where to
-    /// look at the garbage next ([`Pair::look_at`], when known).
+    /// The record a tree keeps of its files: both epochs, then (when
+    /// known) where to look at the garbage next ([`Pair::look_at`], `u64`
+    /// BE) and the first 4 bytes of BLAKE3 of the 24 bytes before.
     fn record(&self) -> Vec<u8> {
         let mut v = self.epochs();
         if let Some(at) = self.look_at {
             v.extend_from_slice(&at.to_be_bytes());
+            let check = check_of(&v);
+            v.extend_from_slice(&check);
         }
         v
+    }
+}
+
+/// Whether `recorded` (a tree's record, [`Pair::record`]) names the files'
+/// `epochs` and is whole: a changed byte anywhere in it makes the tree
+/// stale, as any damage to what it holds is found.
+fn record_matches(recorded: &[u8], epochs: &[u8]) -> bool {
+    match recorded.len() {
+        16 => recorded == epochs,
+        28 => recorded[..16] == *epochs && recorded[24..] == check_of(&recorded[..24]),
+        _ => false,
     }
 }
 
@@ -270,7 +284,7 @@ pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
     let differs = {
         let pair = files.lock();
         match tree.get(EPOCH_KEY)? {
-            Some(recorded) => recorded.get(..16) != Some(pair.epochs().as_slice()),
+            Some(recorded) => !record_matches(&recorded, &pair.epochs()),
             None => true,
         }
     };
@@ -721,7 +735,7 @@ impl SeparatedTree {
         }
         let recorded = self.tree.get(EPOCH_KEY).ok().flatten().and_then(|r| {
             let at = r.get(16..24)?.try_into().ok().map(u64::from_be_bytes)?;
-            (r.get(..16) == Some(pair.epochs().as_slice())).then_some(at)
+            record_matches(&r, &pair.epochs()).then_some(at)
         });
         *pair.look_at.insert(recorded.unwrap_or(0))
     }
@@ -1092,6 +1106,19 @@ mod tests {
             write(&t, (round * 100)..(round * 100 + 100), round);
             assert_eq!(looks(&t), 0, "round {round}: a twentieth rewritten, no scan");
         }
+        // A changed byte anywhere in the record: a stale tree.
+        let t = handle();
+        let record = t.tree.get(EPOCH_KEY).unwrap().unwrap().to_vec();
+        assert_eq!(record.len(), 28);
+        for at in [3, 16, 21, 26] {
+            let mut bad = record.clone();
+            bad[at] ^= 0x40;
+            t.tree.insert(EPOCH_KEY, bad).unwrap();
+            assert!(t.is_stale().unwrap(), "byte {at} changed");
+        }
+        t.tree.insert(EPOCH_KEY, record).unwrap();
+        assert!(!t.is_stale().unwrap());
+        drop(t);
         // (A record as an older cairn wrote it, epochs only: a look.)
         let t = handle();
         let epochs = t.values.lock().epochs();
