@@ -51,7 +51,8 @@ pub trait KvTree: Send + Sync {
     /// 8 MiB or more, as any compaction):
     /// [`KvTree::upkeep`] lets the files grow to twice what the tree points
     /// at, which a tree still being written wants, but a finished one only
-    /// wastes.
+    /// wastes. An error when a compaction of the tree failed part way
+    /// earlier (the tree is stale: it must not be named).
     fn settle(&self) -> Result<()> {
         Ok(())
     }

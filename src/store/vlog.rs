@@ -208,6 +208,10 @@ struct Pair {
     /// no epochs from then on (stale at the next open, and rebuilt), and
     /// no compaction is tried again.
     unsettled: bool,
+    /// The error of that move, when a compaction as the tree was written
+    /// (only logged there) met it: [`KvTree::settle`] returns it, so that
+    /// a replay does not name a tree that is stale.
+    failed: Option<Error>,
 }
 
 /// How many bytes to append before looking at the garbage again, after a
@@ -331,7 +335,7 @@ impl ValueFile {
         let b = Slot::open(dir.join(format!("{name}.b.vlog")), durable)?;
         // The first write of a process looks at the garbage (the count of
         // bytes written since the last look is not kept across processes).
-        let pair = Pair { a, b, current: None, look_at: None, looks: 0, unsettled: false };
+        let pair = Pair { a, b, current: None, look_at: None, looks: 0, unsettled: false, failed: None };
         Ok(ValueFile { inner: Mutex::new(pair) })
     }
 
@@ -450,6 +454,10 @@ impl SeparatedTree {
             // writes stand.
             if let Err(e) = self.compact() {
                 tracing::warn!("values not compacted: {e}");
+                let mut pair = self.values.lock();
+                if pair.unsettled {
+                    pair.failed = Some(e);
+                }
             }
         }
         Ok(())
@@ -812,6 +820,14 @@ impl KvTree for SeparatedTree {
     }
 
     fn settle(&self) -> Result<()> {
+        {
+            let mut pair = self.values.lock();
+            if pair.unsettled {
+                return Err(pair.failed.take().unwrap_or_else(|| {
+                    Error::Internal("a compaction of this tree failed part way earlier in this run".into())
+                }));
+            }
+        }
         self.compact_over(SETTLE_SLACK).map(drop)
     }
 
@@ -1045,6 +1061,7 @@ mod tests {
         assert!(!t.compact_over((1, 100)).unwrap(), "no compaction after a failed one");
         assert_eq!(files_size(&dir), before);
         assert!(t.is_stale().unwrap(), "the tree records no epochs");
+        assert!(t.settle().is_err(), "a finished tree that is stale is not settled");
         drop(t);
         let files = ValueFiles::new(dir.path().join("views"));
         assert!(stale(&db.open_tree("t").unwrap(), &files.get("t").unwrap()).unwrap());
