@@ -214,14 +214,15 @@ struct Pair {
     failed: Option<Error>,
 }
 
-/// How many bytes to append before looking at the garbage again, after a
-/// look found `live` of `total` bytes live: the garbage is due once it is
-/// more than [`COMPACT_SLACK`] of the files, which takes at least
+/// The files' size at which to look at the garbage again, after a look
+/// found `live` of `total` bytes live: the garbage is due once it is more
+/// than [`COMPACT_SLACK`] of the files, which takes at least
 /// `live / (1 - slack) - total` bytes of rewrites; and at least an eighth
-/// of the files, so that looks (a scan of the tree's keys) stay few.
+/// of the files more, so that looks (a scan of the tree's keys) stay few.
 fn next_look(live: u64, total: u64) -> u64 {
     let (num, den) = COMPACT_SLACK;
-    (live.saturating_mul(den) / (den - num)).saturating_sub(total).max(total / 8)
+    let rewrites = (live.saturating_mul(den) / (den - num)).saturating_sub(total).max(total / 8);
+    total.saturating_add(rewrites)
 }
 
 impl Pair {
@@ -297,10 +298,50 @@ pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
     Ok(differs && points_out(tree)?)
 }
 
+/// Where a value out of sled is, as sled keeps it ([`LOCATOR`] bytes):
+/// the file (`IN_A` or `IN_B`), the value's offset and length, and the
+/// first 4 bytes of its BLAKE3.
+#[derive(Clone, Copy)]
+struct Locator {
+    tag: u8,
+    offset: u64,
+    len: u32,
+    check: [u8; 4],
+}
+
+impl Locator {
+    /// The locator `stored` is, when it is one (not an inline value).
+    fn parse(stored: &[u8]) -> Option<Locator> {
+        if stored.len() != LOCATOR || !(stored[0] == IN_A || stored[0] == IN_B) {
+            return None;
+        }
+        Some(Locator {
+            tag: stored[0],
+            offset: u64::from_be_bytes(stored[1..9].try_into().ok()?),
+            len: u32::from_be_bytes(stored[9..13].try_into().ok()?),
+            check: stored[13..17].try_into().ok()?,
+        })
+    }
+
+    /// The locator of `value`, written at `offset` of file `tag`.
+    fn of(tag: u8, offset: u64, value: &[u8]) -> Locator {
+        Locator { tag, offset, len: value.len() as u32, check: check_of(value) }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut loc = Vec::with_capacity(LOCATOR);
+        loc.push(self.tag);
+        loc.extend_from_slice(&self.offset.to_be_bytes());
+        loc.extend_from_slice(&self.len.to_be_bytes());
+        loc.extend_from_slice(&self.check);
+        loc
+    }
+}
+
 /// The file a stored value points into (`IN_A` or `IN_B`), when it is a
 /// locator.
 fn locator_tag(stored: &[u8]) -> Option<u8> {
-    (stored.len() == LOCATOR && (stored[0] == IN_A || stored[0] == IN_B)).then(|| stored[0])
+    Locator::parse(stored).map(|l| l.tag)
 }
 
 /// Whether `tree` holds a locator into a value file.
@@ -317,11 +358,9 @@ pub fn points_out(tree: &sled::Tree) -> Result<bool> {
 fn live_bytes(tree: &sled::Tree) -> Result<(u64, u64)> {
     let (mut a, mut b) = (0u64, 0u64);
     for kv in tree.iter() {
-        let (_, v) = kv?;
-        let len = || u64::from(u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4])));
-        match locator_tag(&v) {
-            Some(IN_A) => a += len(),
-            Some(_) => b += len(),
+        match Locator::parse(&kv?.1) {
+            Some(l) if l.tag == IN_A => a += u64::from(l.len),
+            Some(l) => b += u64::from(l.len),
             None => {}
         }
     }
@@ -417,6 +456,8 @@ impl SeparatedTree {
         let (tag, offsets, epochs) = {
             let mut pair = self.values.lock();
             let tag = self.current(&mut pair)?;
+            // (Read before the record is written again with these writes,
+            // so that the record keeps it.)
             self.look_at(&mut pair);
             let offsets =
                 if big.is_empty() { Vec::new() } else { pair.slot_mut(tag).append(&big, defer_sync)? };
@@ -431,7 +472,7 @@ impl SeparatedTree {
                 Some(v) if v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok() => {
                     let off =
                         offsets.next().ok_or_else(|| Error::Internal("value offsets ran out".into()))?;
-                    Some(locator(tag, off, &v))
+                    Some(Locator::of(tag, off, &v).bytes())
                 }
                 Some(v) => {
                     let mut inline = Vec::with_capacity(v.len() + 1);
@@ -519,11 +560,11 @@ impl SeparatedTree {
 /// The value `stored` (a tree's value for `key`) stands for, reading the
 /// files of `pair` (locked by the caller).
 fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
-    match stored.split_first() {
-        Some((&INLINE, v)) => Ok(v.to_vec()),
-        Some((&tag, loc)) if (tag == IN_A || tag == IN_B) && loc.len() == LOCATOR - 1 => {
-            let offset = u64::from_be_bytes(loc[..8].try_into().unwrap_or([0; 8]));
-            let len = u32::from_be_bytes(loc[8..12].try_into().unwrap_or([0; 4]));
+    if let Some((&INLINE, v)) = stored.split_first() {
+        return Ok(v.to_vec());
+    }
+    match Locator::parse(stored) {
+        Some(Locator { tag, offset, len, check }) => {
             let slot = pair.slot(tag);
             if slot.epoch == 0 {
                 return Err(Error::Corrupt(format!(
@@ -532,7 +573,7 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
                 )));
             }
             let v = slot.read(offset, len)?;
-            if check_of(&v) != loc[12..16] {
+            if check_of(&v) != check {
                 return Err(Error::Corrupt(format!(
                     "{}: the value of key {} at byte {offset} does not match its check",
                     slot.path.display(),
@@ -541,7 +582,7 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
             }
             Ok(v)
         }
-        _ => Err(Error::Corrupt(format!(
+        None => Err(Error::Corrupt(format!(
             "value of key {}: neither inline nor a value-file locator",
             key_text(key)
         ))),
@@ -607,13 +648,13 @@ impl SeparatedTree {
         pair.looks += 1;
         let garbage = total.saturating_sub(a + b);
         if total < COMPACT_MIN || garbage * share.1 <= total * share.0 {
-            pair.look_at = Some(total.saturating_add(next_look(a + b, total)));
+            pair.look_at = Some(next_look(a + b, total));
             // Where to look next, for the next process (not flushed: a
             // record lost makes it look at its first write).
             self.tree.insert(EPOCH_KEY, pair.record())?;
             return Ok(false);
         }
-        pair.look_at = Some((a + b).saturating_add(next_look(a + b, a + b)));
+        pair.look_at = Some(next_look(a + b, a + b));
         self.move_values(&mut pair, from, to, true)?;
         tracing::debug!("{}: values compacted from {total} to {} bytes", pair.slot(to).path.display(), a + b);
         Ok(true)
@@ -657,7 +698,7 @@ impl SeparatedTree {
         // it left dangling (a file cut to its header); its new locator
         // points past the end of `to`, so that reading it is still an
         // error, never another value)
-        type Moving = (sled::IVec, sled::IVec, Option<Vec<u8>>);
+        type Moving = (sled::IVec, Locator, Option<Vec<u8>>);
         let mut chunk: Vec<Moving> = Vec::new();
         let mut chunk_bytes = 0usize;
         let tree = &self.tree;
@@ -672,41 +713,35 @@ impl SeparatedTree {
                     }
                     None => u64::MAX - u64::from(u32::MAX),
                 };
-                let mut loc = old.to_vec();
-                loc[0] = to;
-                loc[1..9].copy_from_slice(&off.to_be_bytes());
-                batch.insert(k, loc);
+                batch.insert(k, Locator { tag: to, offset: off, ..old }.bytes());
             }
             tree.apply_batch(batch)?;
             Ok(())
         };
         for kv in self.tree.iter() {
             let (k, v) = kv?;
-            let value = match locator_tag(&v) {
-                Some(tag) if tag == from => {
-                    let offset = u64::from_be_bytes(v[1..9].try_into().unwrap_or([0; 8]));
-                    let len = u32::from_be_bytes(v[9..13].try_into().unwrap_or([0; 4]));
-                    match pair.slot(from).read(offset, len) {
-                        Ok(value) => Some(value),
-                        Err(Error::Corrupt(why)) => {
-                            tracing::warn!("{why}; it stays unreadable");
-                            None
-                        }
-                        Err(e) => return Err(e),
+            let Some(old) = Locator::parse(&v) else { continue };
+            let value = if old.tag == from {
+                match pair.slot(from).read(old.offset, old.len) {
+                    Ok(value) => Some(value),
+                    Err(Error::Corrupt(why)) => {
+                        tracing::warn!("{why}; it stays unreadable");
+                        None
                     }
+                    Err(e) => return Err(e),
                 }
-                Some(_) if empty_to => {
-                    tracing::warn!(
-                        "{}: the value of key {} lay past the file's end; it stays unreadable",
-                        pair.slot(to).path.display(),
-                        key_text(&k)
-                    );
-                    None
-                }
-                _ => continue,
+            } else if empty_to {
+                tracing::warn!(
+                    "{}: the value of key {} lay past the file's end; it stays unreadable",
+                    pair.slot(to).path.display(),
+                    key_text(&k)
+                );
+                None
+            } else {
+                continue;
             };
             chunk_bytes += value.as_ref().map_or(0, Vec::len);
-            chunk.push((k, v, value));
+            chunk.push((k, old, value));
             if chunk.len() >= 4096 || chunk_bytes >= 4 << 20 {
                 flush(pair, &mut chunk)?;
                 chunk_bytes = 0;
@@ -756,15 +791,6 @@ fn key_text(key: &[u8]) -> String {
         Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
         _ => crate::model::ids::to_hex(key),
     }
-}
-
-fn locator(tag: u8, offset: u64, value: &[u8]) -> Vec<u8> {
-    let mut loc = Vec::with_capacity(LOCATOR);
-    loc.push(tag);
-    loc.extend_from_slice(&offset.to_be_bytes());
-    loc.extend_from_slice(&(value.len() as u32).to_be_bytes());
-    loc.extend_from_slice(&check_of(value));
-    loc
 }
 
 impl KvTree for SeparatedTree {
@@ -1005,7 +1031,7 @@ mod tests {
                 let value = resolve_in(&pair, &k, &v).unwrap();
                 let off = pair.slot_mut(to).append(&[&value], false).unwrap()[0];
                 assert_eq!(tag, from);
-                t.tree.insert(k, locator(to, off, &value)).unwrap();
+                t.tree.insert(k, Locator::of(to, off, &value).bytes()).unwrap();
             }
             drop(pair);
             t.apply((900..1000u32).map(|i| (i.to_be_bytes().to_vec(), Some(value(i, 1)))).collect()).unwrap();

@@ -660,18 +660,14 @@ pub fn replay_reporting(
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress, true)?;
     // Each article's state was written again wherever a later part of the
     // log (a re-scrape) touched it: the garbage goes before the generation
-    // is named, each tree's on a thread of its own (here, when no thread
-    // can be had).
-    std::thread::scope(|s| {
-        let settling: Vec<_> = loose
-            .iter()
-            .map(|tree| std::thread::Builder::new().spawn_scoped(s, move || tree.settle()).map_err(|_| tree))
-            .collect();
-        settling.into_iter().try_for_each(|h| match h {
-            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            Err(tree) => tree.settle(),
-        })
-    })?;
+    // is named, half of the trees on a thread of their own.
+    let (first, second) = crate::store::on_two_halves(
+        &loose,
+        |trees| trees.iter().try_for_each(|tree| tree.settle()),
+        "a thread compacting a replay's views panicked",
+    );
+    first?;
+    second?;
     for tree in &loose {
         tree.sync()?;
     }
