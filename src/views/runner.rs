@@ -425,8 +425,12 @@ pub struct ViewStatus {
 }
 
 /// BLAKE3 over every key and value of a view's tree except its cursor, in
-/// key order, each length-prefixed (u64 big-endian). Two trees with the same
-/// state have the same digest.
+/// key order, each length-prefixed (u64 big-endian). A value is taken by
+/// what it holds ([`value_content`]): an enveloped value as its envelope
+/// version and uncompressed body, so that the digest does not depend on
+/// how the values were compressed (another zstd, or another level, writes
+/// other bytes for the same state). Two trees with the same state have the
+/// same digest.
 pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
     let mut h = blake3::Hasher::new();
     for kv in tree.scan_prefix(b"") {
@@ -436,10 +440,61 @@ pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
         }
         h.update(&(k.len() as u64).to_be_bytes());
         h.update(&k);
-        h.update(&(v.len() as u64).to_be_bytes());
-        h.update(&v);
+        let (tag, bytes) = value_content(&v);
+        h.update(&tag);
+        h.update(&(bytes.len() as u64).to_be_bytes());
+        h.update(&bytes);
     }
     Ok(*h.finalize().as_bytes())
+}
+
+/// What a view value holds, as [`digest`] and [`audit`] compare it: an
+/// intact envelope as `[1, version]` and its uncompressed body, any other
+/// bytes (a bare value, or a damaged envelope) as `[0, 0]` and themselves.
+fn value_content(v: &[u8]) -> ([u8; 2], std::borrow::Cow<'_, [u8]>) {
+    match crate::store::envelope::content(v) {
+        Some((version, body)) => ([1, version], body),
+        None => ([0, 0], std::borrow::Cow::Borrowed(v)),
+    }
+}
+
+/// How a view's stored state compares with a fresh replay's ([`compare`]).
+enum Comparison {
+    Same,
+    /// The first key (in key order) whose value differs, or that only one
+    /// of the two has.
+    DiffersAt(Vec<u8>),
+    /// A stored value cannot be read (damaged in sled or in the view's
+    /// value file).
+    Unreadable(Error),
+}
+
+/// Compares a view's stored tree with a fresh one key by key, cursors left
+/// out, values by what they hold ([`value_content`]: bytes that are equal
+/// need no decompressing). An error reading the fresh tree is returned.
+fn compare(stored: &dyn KvTree, fresh: &dyn KvTree) -> Result<Comparison> {
+    let not_cursor = |kv: &Result<(Vec<u8>, Vec<u8>)>| !matches!(kv, Ok((k, _)) if k == CURSOR_KEY);
+    let mut stored = stored.scan_prefix(b"").filter(not_cursor);
+    let mut fresh = fresh.scan_prefix(b"").filter(not_cursor);
+    loop {
+        let a = match stored.next() {
+            Some(Err(e)) => return Ok(Comparison::Unreadable(e)),
+            Some(Ok(kv)) => Some(kv),
+            None => None,
+        };
+        match (a, fresh.next().transpose()?) {
+            (None, None) => return Ok(Comparison::Same),
+            (Some((k, _)), None) | (None, Some((k, _))) => return Ok(Comparison::DiffersAt(k)),
+            (Some((ka, va)), Some((kb, vb))) => {
+                if ka != kb {
+                    return Ok(Comparison::DiffersAt(ka.min(kb)));
+                }
+                if va != vb && value_content(&va) != value_content(&vb) {
+                    return Ok(Comparison::DiffersAt(ka));
+                }
+            }
+        }
+    }
 }
 
 /// Brings every view up to the head of the log (pinned views stay where
@@ -794,7 +849,7 @@ pub fn audit_with(
     let mut problems = Vec::new();
     let names = archive.store().tree_names()?;
     let head = archive.head().seq;
-    type Pending<'v> = (&'v dyn Projection, (Seq, Option<Timestamp>), [u8; 32]);
+    type Pending<'v> = (&'v dyn Projection, (Seq, Option<Timestamp>), Arc<dyn KvTree>);
     let mut pending: Vec<Pending<'_>> = Vec::new();
     for view in views {
         let mut problem =
@@ -858,11 +913,7 @@ pub fn audit_with(
                 continue;
             }
         }
-        match digest(tree.as_ref()) {
-            Ok(d) => pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), d)),
-            // A damaged value (in sled or in the view's value file).
-            Err(e) => problem(cursor.seq, format!("stored state cannot be read: {e}")),
-        }
+        pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), tree));
     }
     // Fresh replays, one pass over the log per distinct cursor: in memory
     // for a small archive, in a temporary sled database (bounded memory)
@@ -888,13 +939,16 @@ pub fn audit_with(
         match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None, false) {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
-                    if digest(tree.as_ref())? != *stored {
-                        problems.push(ViewProblem {
-                            view: view.name(),
-                            seq,
-                            message: format!("state differs from a fresh replay of the log to seq {seq}"),
-                        });
-                    }
+                    let message = match compare(stored.as_ref(), tree.as_ref())? {
+                        Comparison::Same => continue,
+                        Comparison::DiffersAt(key) => format!(
+                            "state differs from a fresh replay of the log to seq {seq} (first at key \"{}\")",
+                            key.escape_ascii()
+                        ),
+                        // A damaged value (in sled or in the view's value file).
+                        Comparison::Unreadable(e) => format!("stored state cannot be read: {e}"),
+                    };
+                    problems.push(ViewProblem { view: view.name(), seq, message });
                 }
             }
             Err(e) => {

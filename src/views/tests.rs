@@ -190,6 +190,57 @@ fn the_audit_finds_a_tampered_view_in_memory_and_through_a_temporary_database() 
 }
 
 #[test]
+fn views_compare_by_what_they_hold_not_by_how_it_was_compressed() {
+    let archive = sample_archive();
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    let before = status(&archive, &views).unwrap();
+    // The stored values sealed again as another compressor (another zstd
+    // version or level) would have: other bytes, the same bodies.
+    let mut changed = 0;
+    for level in [Some(19), None] {
+        for view in &views {
+            let tree = view_tree(&archive, view.name()).unwrap();
+            let writes: Vec<_> = tree
+                .scan_prefix(b"")
+                .map(|kv| kv.unwrap())
+                .filter(|(k, v)| k != CURSOR_KEY && envelope::content(v).is_some())
+                .map(|(k, v)| {
+                    let again = envelope::reseal(&v, level);
+                    changed += usize::from(again != v);
+                    (k, Some(again))
+                })
+                .collect();
+            tree.apply(writes).unwrap();
+        }
+        assert_eq!(status(&archive, &views).unwrap(), before, "the same digests ({level:?})");
+        for in_memory_max in [u64::MAX, 0] {
+            assert_eq!(
+                audit_with(&archive, &views, in_memory_max).unwrap(),
+                vec![],
+                "{level:?} {in_memory_max}"
+            );
+        }
+    }
+    assert!(changed > 10, "the stored bytes changed ({changed} values)");
+    // A body that differs is still found, and named by its key.
+    let tree = view_tree(&archive, threads::NAME).unwrap();
+    let (key, value) = tree.scan_prefix(b"i/").map(|kv| kv.unwrap()).next().expect("an article summary");
+    let (_, body) = envelope::content(&value).unwrap();
+    let mut body = body.into_owned();
+    let last = body.len() - 1;
+    body[last] ^= 1;
+    tree.apply(vec![(key.clone(), Some(envelope::seal_raw(&body)))]).unwrap();
+    assert_ne!(status(&archive, &views).unwrap()[0].digest, before[0].digest);
+    for in_memory_max in [u64::MAX, 0] {
+        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let expected = format!("first at key \"{}\"", key.escape_ascii());
+        assert!(problems[0].message.contains(&expected), "{problems:?}");
+    }
+}
+
+#[test]
 fn a_failed_run_commits_no_view_past_a_document_boundary() {
     let mut archive = sample_archive();
     let page = PAGE.replace("Do You?", "Do You? Really.");
