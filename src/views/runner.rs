@@ -715,20 +715,28 @@ pub fn replay_reporting(
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress, true)?;
     // Each article's state was written again wherever a later part of the
     // log (a re-scrape) touched it: the garbage goes before the generation
-    // is named, half of the trees on a thread of their own.
+    // is named, half of the trees on a thread of their own, which then
+    // digest them (decompressing every value: [`digest`]).
     let (first, second) = crate::store::on_two_halves(
         &loose,
-        |trees| trees.iter().try_for_each(|tree| tree.settle()),
+        |trees| {
+            trees
+                .iter()
+                .map(|tree| {
+                    tree.settle()?;
+                    digest(tree)
+                })
+                .collect::<Result<Vec<_>>>()
+        },
         "a thread compacting a replay's views panicked",
     );
-    first?;
-    second?;
+    let digests = [first?, second?].concat();
     for tree in &loose {
         tree.sync()?;
     }
     let pinned_until = until.map(|_| target);
     let mut out = Vec::new();
-    for (view, (old, generation, tree)) in views.iter().zip(&fresh) {
+    for ((view, (old, generation, _)), digest) in views.iter().zip(&fresh).zip(digests) {
         save_pointer(
             archive,
             view.name(),
@@ -741,7 +749,7 @@ pub fn replay_reporting(
             seq,
             pinned_until,
             observed_until,
-            digest: digest(tree.as_ref())?,
+            digest,
         });
     }
     Ok(out)
