@@ -308,6 +308,7 @@ impl BlobDir {
             .get_at_depth(&base, hops + 1, lookup)
             .map_err(|e| corrupt(format!("its delta base {base} cannot be read: {e}")))?;
         let raw = envelope::with_context(&DELTA_READ, zstd::bulk::Decompressor::new, |d| {
+            envelope::one_frame(&bytes[DELTA_HEADER..])?;
             d.set_dictionary(&base_raw)?;
             d.decompress(&bytes[DELTA_HEADER..], len as usize)
         })
@@ -582,6 +583,26 @@ mod tests {
         assert_eq!(whole, vec![0, MAX_DEPTH as usize + 1]);
         for round in 0..(MAX_DEPTH as usize + 3) {
             assert_eq!(packs.get(&id(&page(round))).unwrap(), page(round));
+        }
+    }
+
+    #[test]
+    fn bytes_after_a_blobs_frame_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut packs = Packs::new(tmp.path());
+        let (a, b) = (page(0), page(1));
+        packs.stage(&a, None);
+        packs.stage(&b, Some(&id(&a)));
+        packs.sync();
+        let lookup = |x: &BlobId| Ok(packs.locs.borrow().get(x).copied());
+        for raw in [&a, &b] {
+            let stored = packs.dir.stored(&id(raw), &lookup).unwrap().unwrap();
+            assert_eq!(&packs.dir.decode(&id(raw), &stored, 0, &lookup).unwrap(), raw);
+            // A skippable frame appended: zstd alone would pass over it.
+            let mut longer = stored.clone();
+            longer.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 1, 0, 0, 0, 0]);
+            let err = packs.dir.decode(&id(raw), &longer, 0, &lookup).unwrap_err().to_string();
+            assert!(err.contains("follow its frame"), "{err}");
         }
     }
 

@@ -96,16 +96,32 @@ fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
     decompress_bounded(payload, MAX_VALUE as u64)
 }
 
+/// Refuses bytes after `payload`'s first zstd frame: zstd would read on
+/// into a second frame, or skip a skippable one, so that bytes appended to
+/// a stored value or blob (its check made again) would go unseen. (A
+/// payload that is not a whole frame is left to the decompressor to name.)
+pub(crate) fn one_frame(payload: &[u8]) -> std::io::Result<()> {
+    match zstd::zstd_safe::find_frame_compressed_size(payload) {
+        Ok(len) if len != payload.len() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes follow its frame", payload.len() - len),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Decompresses a zstd frame into a buffer of exactly its declared size
 /// (every frame cairn writes declares it; one that does not is read as a
 /// stream, still bounded), at most `limit` bytes: damaged bytes cannot make
-/// the reader allocate without bound. Asking zstd for `MAX_VALUE` of
+/// the reader allocate without bound, and bytes after the frame are
+/// refused. Asking zstd for `MAX_VALUE` of
 /// capacity instead made every value a fresh 256 MiB mapping whose pages
 /// were faulted in and unmapped again: a quarter of verify's time at 1M. A
 /// declared size above `limit`, or a frame whose content is not its
 /// declared size, is refused.
 pub(crate) fn decompress_bounded(payload: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    one_frame(payload)?;
     match zstd::zstd_safe::get_frame_content_size(payload) {
         Ok(Some(n)) if n > limit => {
             Err(invalid(format!("it declares {n} bytes, over the ceiling of {limit}")))
@@ -615,6 +631,16 @@ mod tests {
             assert!(decompress(&lying).is_err(), "a size off by {delta} is refused");
         }
         assert!(decompress(b"not a frame at all").is_err());
+        // Bytes after the frame: a skippable frame (which zstd would pass
+        // over) or a second frame (which it would read on into).
+        let mut skippable = frame.clone();
+        skippable.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, b'x', b'y', b'z']);
+        let mut second = frame.clone();
+        second.extend_from_slice(&compress(&raw).unwrap());
+        for (what, bytes) in [("skippable", skippable), ("second", second)] {
+            let err = decompress(&bytes).unwrap_err().to_string();
+            assert!(err.contains("follow its frame"), "{what}: {err}");
+        }
         // A frame without a declared size (streamed) is still read.
         let mut streamed = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
         std::io::Write::write_all(&mut streamed, &raw).unwrap();
