@@ -245,7 +245,7 @@ pub(super) fn index_pass(
     let slot = |seq: Seq| (seq.0 >= 1 && seq.0 <= n as u64).then(|| seq.0 as usize - 1);
     let (indexed, bucketed) = (&mut marks.indexed, &mut marks.bucketed);
     // The runs and the id sets on two threads (this check runs after the
-    // pass over the log, when the views' replay beside it is done).
+    // pass over the log, when the views' replay beside it is usually done).
     let runs = |indexed: &mut Vec<u64>| -> Result<(Found, u64)> {
         let mut r = Found::default();
         let mut count = 0;
@@ -439,8 +439,8 @@ pub(super) fn blobs(archive: &Archive, facts: &LogFacts) -> Result<BlobCheck> {
     let unique: Vec<(BlobId, Seq)> =
         facts.blobs.iter().filter(|(b, _)| referenced.insert(*b)).copied().collect();
     // Half of them on a thread of their own: this check runs after the
-    // pass over the log, when the views' replay beside it is done or
-    // nearly (at 1M it was a second of one core alone).
+    // pass over the log, when the views' replay beside it is usually done
+    // or nearly (at 1M it was half a second of one core alone).
     let check = |part: &[(BlobId, Seq)]| -> Result<Found> {
         let mut r = Found::default();
         for (blob, seq) in part {

@@ -464,6 +464,9 @@ enum Comparison {
     /// The first key (in key order) whose value differs, or that only one
     /// of the two has.
     DiffersAt(Vec<u8>),
+    /// The stored value at this key is not an intact envelope where the
+    /// fresh one is (its check fails, or its payload does not decompress).
+    DoesNotOpen(Vec<u8>),
     /// A stored value cannot be read (damaged in sled or in the view's
     /// value file).
     Unreadable(Error),
@@ -489,8 +492,14 @@ fn compare(stored: &dyn KvTree, fresh: &dyn KvTree) -> Result<Comparison> {
                 if ka != kb {
                     return Ok(Comparison::DiffersAt(ka.min(kb)));
                 }
-                if va != vb && value_content(&va) != value_content(&vb) {
-                    return Ok(Comparison::DiffersAt(ka));
+                if va != vb {
+                    let (a, b) = (value_content(&va), value_content(&vb));
+                    if a.0 == [0, 0] && b.0 != [0, 0] {
+                        return Ok(Comparison::DoesNotOpen(ka));
+                    }
+                    if a != b {
+                        return Ok(Comparison::DiffersAt(ka));
+                    }
                 }
             }
         }
@@ -728,7 +737,7 @@ pub fn replay_reporting(
                 })
                 .collect::<Result<Vec<_>>>()
         },
-        "a thread compacting a replay's views panicked",
+        "a thread settling and digesting a replay's views panicked",
     );
     let digests = [first?, second?].concat();
     for tree in &loose {
@@ -953,6 +962,10 @@ pub fn audit_with(
                             "state differs from a fresh replay of the log to seq {seq} (first at key \"{}\")",
                             key.escape_ascii()
                         ),
+                        Comparison::DoesNotOpen(key) => format!(
+                            "the stored value at key \"{}\" does not open (its envelope is damaged or altered)",
+                            key.escape_ascii()
+                        ),
                         // A damaged value (in sled or in the view's value file).
                         Comparison::Unreadable(e) => format!("stored state cannot be read: {e}"),
                     };
@@ -960,15 +973,26 @@ pub fn audit_with(
                 }
             }
             Err(e) => {
-                for (view, _, _) in &group {
+                for (view, _, stored) in &group {
                     problems.push(ViewProblem {
                         view: view.name(),
                         seq,
                         message: format!("a fresh replay fails: {e}"),
                     });
+                    // Its own damage is still named, though there is
+                    // nothing to compare it with.
+                    if let Some(Err(e)) = stored.scan_prefix(b"").find(|kv| kv.is_err()) {
+                        problems.push(ViewProblem {
+                            view: view.name(),
+                            seq,
+                            message: format!("stored state cannot be read: {e}"),
+                        });
+                    }
                 }
             }
         }
     }
+    // Each view's problems together, in the order of `views`.
+    problems.sort_by_key(|p| views.iter().position(|v| v.name() == p.view));
     Ok(problems)
 }

@@ -238,6 +238,68 @@ fn views_compare_by_what_they_hold_not_by_how_it_was_compressed() {
         let expected = format!("first at key \"{}\"", key.escape_ascii());
         assert!(problems[0].message.contains(&expected), "{problems:?}");
     }
+    // A stored value that is no intact envelope (its check altered) is
+    // named as such.
+    let mut broken = value.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    tree.apply(vec![(key.clone(), Some(broken))]).unwrap();
+    let problems = audit_with(&archive, &views, u64::MAX).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let expected = format!("the stored value at key \"{}\" does not open", key.escape_ascii());
+    assert!(problems[0].message.contains(&expected), "{problems:?}");
+}
+
+/// When the fresh replay fails (a damaged log), a view's own damaged
+/// state is still named; each view's problems come together, in view
+/// order.
+#[test]
+fn a_damaged_view_is_named_when_the_fresh_replay_fails_too() {
+    use crate::store::OpenMode;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let mut archive = Archive::open(&root, OpenMode::CreateIfMissing).unwrap();
+    let mut report = IngestReport::default();
+    ingest_bytes(&mut archive, "page.txt", PAGE.as_bytes(), &IngestOptions::default(), &mut report).unwrap();
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    assert_eq!(audit(&archive, &views).unwrap(), vec![]);
+    // The threads view's largest value, damaged where its value file
+    // holds it.
+    let tree = view_tree(&archive, threads::NAME).unwrap();
+    let (_, value) = tree
+        .scan_prefix(b"")
+        .map(|kv| kv.unwrap())
+        .filter(|(k, _)| k != CURSOR_KEY)
+        .max_by_key(|(_, v)| v.len())
+        .unwrap();
+    assert!(value.len() > 64);
+    let mut damaged_view = false;
+    for file in std::fs::read_dir(root.join("views")).unwrap() {
+        let path = file.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(value.len()).position(|w| w == value.as_slice()) {
+            bytes[at + value.len() / 2] ^= 0x55;
+            std::fs::write(&path, &bytes).unwrap();
+            damaged_view = true;
+        }
+    }
+    assert!(damaged_view, "the value is in a value file");
+    let log = root.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&log, &bytes).unwrap();
+    let problems = audit(&archive, &views).unwrap();
+    let found: Vec<(&str, bool, bool)> = problems
+        .iter()
+        .map(|p| (p.view, p.message.contains("a fresh replay fails"), p.message.contains("cannot be read")))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(threads::NAME, true, false), (threads::NAME, false, true), (authors::NAME, true, false)],
+        "{problems:?}"
+    );
 }
 
 #[test]
