@@ -426,8 +426,9 @@ pub struct ViewStatus {
 
 /// BLAKE3 over every key and value of a view's tree except its cursor, in
 /// key order, each length-prefixed (u64 big-endian). A value is taken by
-/// what it holds ([`value_content`]): an enveloped value as its envelope
-/// version and uncompressed body, so that the digest does not depend on
+/// what it holds: an intact envelope as the tag `[1, version]` and its
+/// uncompressed body, any other bytes as `[0, 0]` and themselves, so that
+/// the digest does not depend on
 /// how the values were compressed (another zstd, or another level, writes
 /// other bytes for the same state). Two trees with the same state have the
 /// same digest.
