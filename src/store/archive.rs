@@ -210,9 +210,6 @@ impl Drop for CommitGroup<'_> {
 
 /// [`Archive::entries_at_with`] reads on two threads from this many seqs.
 const PARALLEL_READS: usize = 4096;
-
-/// The chunks the two threads of [`Archive::entries_at_with`] take in turn.
-const READ_CHUNKS: usize = 16;
 /// Documents are committed together once this many events are pending.
 const GROUP_EVENTS: usize = 16_384;
 /// … or this many documents.
@@ -673,8 +670,8 @@ impl Archive {
 
     /// What `f` takes from each entry at these seqs, read with one decode
     /// per log segment, without the id index. A seq past the log is an
-    /// error. Many seqs (an author's timeline) are read on two threads, which
-    /// take them a chunk at a time, in seq order, in turn.
+    /// error. Many seqs (an author's timeline) are read on two threads, each
+    /// taking half of them in seq order.
     pub fn entries_at_with<T: Send>(
         &self,
         seqs: &[Seq],
@@ -686,37 +683,14 @@ impl Archive {
         if sorted.len() < PARALLEL_READS {
             return self.read_entries_at(&sorted, &f);
         }
-        // Two threads take the seqs a chunk at a time, in turn, so that
-        // neither waits for the other: halves of equally many seqs can
-        // span very different numbers of segments (at 1M, `author` on the
-        // most active author waited 0.2 s of its 0.8 for the later half).
-        // A segment at a chunk's edge may be read twice.
-        let chunks: Vec<&[Seq]> = sorted.chunks(sorted.len().div_ceil(READ_CHUNKS)).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        type Done<T> = Vec<(usize, Result<HashMap<Seq, T>>)>;
-        let take = |_: &[u8]| -> Result<Done<T>> {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(chunk) = chunks.get(i) else { return Ok(done) };
-                let read = self.read_entries_at(chunk, &f);
-                let failed = read.is_err();
-                done.push((i, read));
-                if failed {
-                    return Ok(done); // the other thread goes on to its own end
-                }
-            }
-        };
-        let (first, second) = super::on_two_halves(&[0u8, 1], take, "a log reader thread panicked");
-        let mut done = first?;
-        done.extend(second?);
-        // The first chunk's error first, as one thread would meet it.
-        done.sort_by_key(|(i, _)| *i);
-        let mut out = HashMap::with_capacity(sorted.len());
-        for (_, read) in done {
-            out.extend(read?);
-        }
-        Ok(out)
+        let (first, second) = super::on_two_halves(
+            &sorted,
+            |part| self.read_entries_at(part, &f),
+            "a log reader thread panicked",
+        );
+        // The first half's error first, as one thread would meet it.
+        let first = first?;
+        Ok(first.into_iter().chain(second?).collect())
     }
 
     /// [`Archive::entries_at_with`] on this thread, for sorted seqs.

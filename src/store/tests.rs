@@ -389,8 +389,8 @@ fn many_entries_are_read_on_two_threads_alike() {
         assert_eq!(read[&e.seq], e.id);
     }
     assert!(a.entries_at_with(&[Seq(a.head().seq.0 + 1)], |e| Ok(e.id)).is_err());
-    // Of several failing seqs, in chunks either thread may take, the
-    // error is the first one's in seq order, as one thread would meet it.
+    // Of several failing seqs, on either thread, the error is the first
+    // one's in seq order, as one thread would meet it.
     for failing in [[100u64, 5000], [5000, 5001], [3000, 6001]] {
         let err = a
             .entries_at_with(&seqs, |e| {
