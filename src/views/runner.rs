@@ -425,13 +425,13 @@ pub struct ViewStatus {
 }
 
 /// BLAKE3 over every key and value of a view's tree except its cursor, in
-/// key order, each length-prefixed (u64 big-endian). A value is taken by
-/// what it holds: an intact envelope as the tag `[1, version]` and its
-/// uncompressed body, any other bytes as `[0, 0]` and themselves, so that
-/// the digest does not depend on
-/// how the values were compressed (another zstd, or another level, writes
-/// other bytes for the same state). Two trees with the same state have the
-/// same digest.
+/// key order: for each, the key's length (u64 big-endian) and the key,
+/// then a two-byte tag, the content's length and the content. An intact
+/// envelope is taken by what it holds, the tag `[1, version]` and its
+/// uncompressed body; any other bytes as the tag `[0, 0]` and themselves.
+/// So the digest does not depend on how the values were compressed
+/// (another zstd, or another level, writes other bytes for the same
+/// state). Two trees with the same state have the same digest.
 pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
     let mut h = blake3::Hasher::new();
     for kv in tree.scan_prefix(b"") {
@@ -852,7 +852,10 @@ pub struct ViewProblem {
 /// Checks every view without changing anything: its pointer decodes and
 /// names an existing tree, its cursor decodes, carries this view's version
 /// and does not pass the head (or equals its pin), and its state equals a
-/// fresh in-memory replay of the log up to its cursor.
+/// fresh replay of the log up to its cursor (in memory, or in a temporary
+/// sled database for a large archive), compared key by key by what each
+/// value holds. Each view's problems come together, in the order of
+/// `views`.
 pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<ViewProblem>> {
     audit_with(archive, views, AUDIT_IN_MEMORY_MAX)
 }

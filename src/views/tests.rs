@@ -300,6 +300,16 @@ fn a_damaged_view_is_named_when_the_fresh_replay_fails_too() {
         vec![(threads::NAME, true, false), (threads::NAME, false, true), (authors::NAME, true, false)],
         "{problems:?}"
     );
+    // A problem found before any replay (the authors view's cursor past
+    // the head) comes after the threads view's, found after it.
+    let authors_tree = view_tree(&archive, authors::NAME).unwrap();
+    let mut cursor = read_cursor(authors_tree.as_ref()).unwrap();
+    cursor.seq = Seq(archive.head().seq.0 + 5);
+    authors_tree.apply(vec![(CURSOR_KEY.to_vec(), Some(envelope::encode(&cursor).unwrap()))]).unwrap();
+    let problems = audit(&archive, &views).unwrap();
+    let order: Vec<&str> = problems.iter().map(|p| p.view).collect();
+    assert_eq!(order, vec![threads::NAME, threads::NAME, authors::NAME], "{problems:?}");
+    assert!(problems[2].message.contains("past the head"), "{problems:?}");
 }
 
 #[test]
