@@ -209,6 +209,11 @@ impl IndexMarks {
         IndexMarks { n, indexed: vec![0; words], bucketed: vec![0; words], repeats: HashSet::new(), count: 0 }
     }
 
+    /// The mark of `seq` among marks for `n` seqs.
+    fn slot(n: usize, seq: Seq) -> Option<usize> {
+        (seq.0 >= 1 && seq.0 <= n as u64).then(|| seq.0 as usize - 1)
+    }
+
     /// Sets the mark of `seq` in `bits`; false when it was set already.
     fn mark(bits: &mut [u64], i: usize) -> bool {
         let (w, b) = (i / 64, 1u64 << (i % 64));
@@ -241,116 +246,114 @@ pub(super) fn index_pass(
         }
     }
     marks.repeats.extend(&facts.repeats);
-    let n = marks.n;
-    let slot = |seq: Seq| (seq.0 >= 1 && seq.0 <= n as u64).then(|| seq.0 as usize - 1);
-    let (indexed, bucketed) = (&mut marks.indexed, &mut marks.bucketed);
     // The runs and the id sets on two threads (this check runs after the
     // pass over the log, when the views' replay beside it is usually done).
-    let runs = |indexed: &mut Vec<u64>| -> Result<(Found, u64)> {
-        let mut r = Found::default();
-        let mut count = 0;
-        // Runs: id -> seq.
-        for item in store.scan_index() {
-            let (id, seq) = item?;
-            count += 1;
-            match (id, seq) {
-                (Err(why), _) if first => r.find("index-stale", None, None, why),
-                (Ok(id), Err(why)) if first => r.find("index-stale", None, Some(id), why),
-                (Ok(id), Ok(seq)) => match seen.known(&id) {
-                    Known::Elsewhere => {}
-                    Known::Seen((s, _, _)) if s == seq => match slot(seq) {
-                        Some(i) if !IndexMarks::mark(indexed, i) => r.find(
-                            "index-stale",
-                            Some(seq),
-                            Some(id),
-                            "the id index holds this id twice".into(),
-                        ),
-                        _ => {}
-                    },
-                    Known::Seen((s, _, _)) => r.find(
-                        "index-stale",
-                        Some(seq),
-                        Some(id),
-                        format!("index says seq {seq}, the log has it at seq {s}"),
-                    ),
-                    Known::Unseen => r.find(
-                        "index-stale",
-                        Some(seq),
-                        Some(id),
-                        format!("index maps {id} to seq {seq}, but no entry has that id"),
-                    ),
-                },
-                _ => {}
-            }
-        }
-        Ok((r, count))
-    };
-    let buckets = |bucketed: &mut Vec<u64>| -> Result<Found> {
-        let mut r = Found::default();
-        // Buckets: each article's id set.
-        for item in store.scan_buckets() {
-            let (key, entries) = item?;
-            let at = crate::model::ids::to_hex(&key[..8]);
-            let entries = match entries {
-                Ok(e) => e,
-                Err(why) => {
-                    if first {
-                        r.find(
-                            "index-stale",
-                            None,
-                            None,
-                            format!("the id set of bucket {at}… does not decode: {why}"),
-                        );
-                    }
-                    continue;
-                }
-            };
-            for (id, seq) in entries {
-                match seen.known(&id) {
-                    Known::Elsewhere => {}
-                    Known::Seen((s, _, b))
-                        if s == seq && facts.fingerprints.as_ref().is_some_and(|f| b == f.of(&key)) =>
-                    {
-                        if let Some(i) = slot(seq) {
-                            IndexMarks::mark(bucketed, i);
-                        }
-                    }
-                    Known::Seen((s, _, _)) if s == seq => r.find(
-                        "index-stale",
-                        Some(seq),
-                        Some(id),
-                        format!(
-                            "the id set of bucket {at}… holds this id, which belongs to another article's"
-                        ),
-                    ),
-                    _ => r.find(
-                        "index-stale",
-                        Some(seq),
-                        Some(id),
-                        format!("the id set of bucket {at}… maps {id} to seq {seq}; the log disagrees"),
-                    ),
-                }
-            }
-        }
-        Ok(r)
-    };
-    let (ran, bucketed) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| buckets(bucketed));
-        let ran = runs(indexed);
-        (
-            ran,
-            other
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("a thread checking id sets panicked".into()))),
-        )
+    let n = marks.n;
+    let (indexed, bucketed) = (&mut marks.indexed, &mut marks.bucketed);
+    let (runs, sets) = std::thread::scope(|scope| {
+        let sets = scope.spawn(|| id_sets_against_log(archive, facts, n, bucketed));
+        let runs = id_runs_against_log(archive, facts, n, indexed);
+        let sets =
+            sets.join().unwrap_or_else(|_| Err(Error::Internal("a thread checking id sets panicked".into())));
+        (runs, sets)
     });
-    let ((runs_found, count), bucketed) = (ran?, bucketed?);
+    let (runs, sets) = (runs?, sets?);
     if first {
-        marks.count += count;
+        marks.count += runs.count;
     }
-    r.findings.extend(runs_found.findings);
-    r.findings.extend(bucketed.findings);
+    r.findings.extend(runs.findings);
+    r.findings.extend(sets.findings);
     Ok(r.findings)
+}
+
+/// [`index_pass`]'s half for the id runs: each entry names the id at its
+/// seq (marked in `indexed`); `count` is how many entries they hold.
+fn id_runs_against_log(archive: &Archive, facts: &LogFacts, n: usize, indexed: &mut [u64]) -> Result<Found> {
+    let (seen, first) = (&facts.seen, facts.seen.part().is_first());
+    let mut r = Found::default();
+    // Runs: id -> seq.
+    for item in archive.store().scan_index() {
+        let (id, seq) = item?;
+        r.count += 1;
+        match (id, seq) {
+            (Err(why), _) if first => r.find("index-stale", None, None, why),
+            (Ok(id), Err(why)) if first => r.find("index-stale", None, Some(id), why),
+            (Ok(id), Ok(seq)) => match seen.known(&id) {
+                Known::Elsewhere => {}
+                Known::Seen((s, _, _)) if s == seq => match IndexMarks::slot(n, seq) {
+                    Some(i) if !IndexMarks::mark(indexed, i) => {
+                        r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
+                    }
+                    _ => {}
+                },
+                Known::Seen((s, _, _)) => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index says seq {seq}, the log has it at seq {s}"),
+                ),
+                Known::Unseen => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("index maps {id} to seq {seq}, but no entry has that id"),
+                ),
+            },
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+/// [`index_pass`]'s half for the articles' id sets: each holds exactly its
+/// article's events (marked in `bucketed`).
+fn id_sets_against_log(archive: &Archive, facts: &LogFacts, n: usize, bucketed: &mut [u64]) -> Result<Found> {
+    let (seen, first) = (&facts.seen, facts.seen.part().is_first());
+    let mut r = Found::default();
+    // Buckets: each article's id set.
+    for item in archive.store().scan_buckets() {
+        let (key, entries) = item?;
+        let at = crate::model::ids::to_hex(&key[..8]);
+        let entries = match entries {
+            Ok(e) => e,
+            Err(why) => {
+                if first {
+                    r.find(
+                        "index-stale",
+                        None,
+                        None,
+                        format!("the id set of bucket {at}… does not decode: {why}"),
+                    );
+                }
+                continue;
+            }
+        };
+        for (id, seq) in entries {
+            match seen.known(&id) {
+                Known::Elsewhere => {}
+                Known::Seen((s, _, b))
+                    if s == seq && facts.fingerprints.as_ref().is_some_and(|f| b == f.of(&key)) =>
+                {
+                    if let Some(i) = IndexMarks::slot(n, seq) {
+                        IndexMarks::mark(bucketed, i);
+                    }
+                }
+                Known::Seen((s, _, _)) if s == seq => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("the id set of bucket {at}… holds this id, which belongs to another article's"),
+                ),
+                _ => r.find(
+                    "index-stale",
+                    Some(seq),
+                    Some(id),
+                    format!("the id set of bucket {at}… maps {id} to seq {seq}; the log disagrees"),
+                ),
+            }
+        }
+    }
+    Ok(r)
 }
 
 /// After the last pass of [`index_pass`]: every entry of the log (seqs

@@ -385,6 +385,15 @@ mod tests {
                 self.end = end;
             }
         }
+        /// Page 0 stored whole and page 1 as a delta against it.
+        fn with_a_delta(root: &std::path::Path) -> (Packs, Vec<u8>, Vec<u8>) {
+            let mut packs = Packs::new(root);
+            let (a, b) = (page(0), page(1));
+            packs.stage(&a, None);
+            packs.stage(&b, Some(&id(&a)));
+            packs.sync();
+            (packs, a, b)
+        }
         fn get(&self, blob: &BlobId) -> Result<Vec<u8>> {
             let lookup = |b: &BlobId| Ok(self.locs.borrow().get(b).copied());
             self.dir.get(blob, &lookup)
@@ -589,11 +598,7 @@ mod tests {
     #[test]
     fn bytes_after_a_blobs_frame_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut packs = Packs::new(tmp.path());
-        let (a, b) = (page(0), page(1));
-        packs.stage(&a, None);
-        packs.stage(&b, Some(&id(&a)));
-        packs.sync();
+        let (packs, a, b) = Packs::with_a_delta(tmp.path());
         let lookup = |x: &BlobId| Ok(packs.locs.borrow().get(x).copied());
         for raw in [&a, &b] {
             let stored = packs.dir.stored(&id(raw), &lookup).unwrap().unwrap();
@@ -609,11 +614,7 @@ mod tests {
     #[test]
     fn a_delta_whose_header_lies_is_corrupt_not_a_panic() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut packs = Packs::new(tmp.path());
-        let (a, b) = (page(0), page(1));
-        packs.stage(&a, None);
-        packs.stage(&b, Some(&id(&a)));
-        packs.sync();
+        let (packs, _, b) = Packs::with_a_delta(tmp.path());
         let loc = packs.locs.borrow()[&id(&b)];
         let path = packs.dir.pack_path(loc.file);
         let good = std::fs::read(&path).unwrap();

@@ -160,19 +160,8 @@ pub(crate) fn decompress_bounded(payload: &[u8], limit: u64) -> std::io::Result<
 /// compress the same body to other bytes in another version or at another
 /// level, and a value written raw and one compressed hold the same.
 pub(crate) fn content(bytes: &[u8]) -> Option<(u8, std::borrow::Cow<'_, [u8]>)> {
-    if bytes.len() < 2 + CHECK_LEN {
-        return None;
-    }
-    let (sealed, stored) = bytes.split_at(bytes.len() - CHECK_LEN);
-    if check(sealed) != stored {
-        return None;
-    }
-    let (version, codec, payload) = (sealed[0], sealed[1], &sealed[2..]);
-    match codec {
-        RAW => Some((version, std::borrow::Cow::Borrowed(payload))),
-        ZSTD => decompress(payload).ok().map(|body| (version, std::borrow::Cow::Owned(body))),
-        _ => None,
-    }
+    let (version, codec, payload) = unwrap_checked(bytes).ok()?;
+    Some((version, body_of(codec, payload).ok()?))
 }
 
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
@@ -185,11 +174,7 @@ fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
 /// reach the decoder with arbitrary contents.
 #[cfg(test)]
 pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
-    let mut out = vec![ENVELOPE_VERSION, RAW];
-    out.extend_from_slice(body);
-    let c = check(&out);
-    out.extend_from_slice(&c);
-    out
+    sealed(ENVELOPE_VERSION, RAW, body)
 }
 
 /// `bytes` (an envelope) sealed again around the same body: raw with
@@ -198,17 +183,10 @@ pub(crate) fn seal_raw(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) fn reseal(bytes: &[u8], level: Option<i32>) -> Vec<u8> {
     let (version, body) = content(bytes).expect("an intact envelope");
-    let mut out = match level {
-        None => vec![version, RAW],
-        Some(_) => vec![version, ZSTD],
-    };
     match level {
-        None => out.extend_from_slice(&body),
-        Some(level) => out.extend_from_slice(&zstd::bulk::compress(&body, level).unwrap()),
+        None => sealed(version, RAW, &body),
+        Some(level) => sealed(version, ZSTD, &zstd::bulk::compress(&body, level).unwrap()),
     }
-    let c = check(&out);
-    out.extend_from_slice(&c);
-    out
 }
 
 /// Encodes `value` inside the envelope.
@@ -273,17 +251,17 @@ fn seal(body: &[u8]) -> Vec<u8> {
 fn seal_as(version: u8, body: &[u8]) -> Vec<u8> {
     let compressed =
         if body.len() >= COMPRESS_FROM { compress(body).filter(|z| z.len() < body.len()) } else { None };
-    let mut out = Vec::with_capacity(body.len() + 2 + CHECK_LEN);
     match compressed {
-        Some(z) => {
-            out.extend_from_slice(&[version, ZSTD]);
-            out.extend_from_slice(&z);
-        }
-        None => {
-            out.extend_from_slice(&[version, RAW]);
-            out.extend_from_slice(body);
-        }
+        Some(z) => sealed(version, ZSTD, &z),
+        None => sealed(version, RAW, body),
     }
+}
+
+/// `payload` in an envelope: version, codec, the payload, its check bytes.
+fn sealed(version: u8, codec: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 2 + CHECK_LEN);
+    out.extend_from_slice(&[version, codec]);
+    out.extend_from_slice(payload);
     let c = check(&out);
     out.extend_from_slice(&c);
     out
@@ -497,27 +475,36 @@ pub fn decode_native<T: bincode::Decode<()> + DeserializeOwned>(bytes: &[u8], wh
 /// Checks an envelope (length, check bytes, a version among `versions`,
 /// codec) and returns its version and bincode body, inflated.
 fn open<'a>(bytes: &'a [u8], what: &str, versions: &[u8]) -> Result<(u8, std::borrow::Cow<'a, [u8]>)> {
+    let corrupt = |m: String| Error::Corrupt(format!("{what}: {m}"));
+    let (version, codec, payload) = unwrap_checked(bytes).map_err(corrupt)?;
+    if !versions.contains(&version) {
+        return Err(corrupt(format!("envelope version {version}, expected {}", versions[0])));
+    }
+    Ok((version, body_of(codec, payload).map_err(corrupt)?))
+}
+
+/// An envelope's version, codec and payload, once its length and check
+/// bytes are found right; else why not.
+fn unwrap_checked(bytes: &[u8]) -> std::result::Result<(u8, u8, &[u8]), String> {
     if bytes.len() < 2 + CHECK_LEN {
-        return Err(Error::Corrupt(format!("{what}: {} bytes, too short for a value", bytes.len())));
+        return Err(format!("{} bytes, too short for a value", bytes.len()));
     }
     let (content, stored) = bytes.split_at(bytes.len() - CHECK_LEN);
     if check(content) != stored {
-        return Err(Error::Corrupt(format!(
-            "{what}: check bytes do not match the value (it was altered or damaged)"
-        )));
+        return Err("check bytes do not match the value (it was altered or damaged)".into());
     }
-    let (version, codec, payload) = (content[0], content[1], &content[2..]);
-    if !versions.contains(&version) {
-        return Err(Error::Corrupt(format!("{what}: envelope version {version}, expected {}", versions[0])));
+    Ok((content[0], content[1], &content[2..]))
+}
+
+/// The body a payload stored under `codec` holds; else why not.
+fn body_of(codec: u8, payload: &[u8]) -> std::result::Result<std::borrow::Cow<'_, [u8]>, String> {
+    match codec {
+        RAW => Ok(std::borrow::Cow::Borrowed(payload)),
+        ZSTD => {
+            decompress(payload).map(std::borrow::Cow::Owned).map_err(|e| format!("cannot decompress: {e}"))
+        }
+        c => Err(format!("unknown codec {c}")),
     }
-    let body = match codec {
-        RAW => std::borrow::Cow::Borrowed(payload),
-        ZSTD => std::borrow::Cow::Owned(
-            decompress(payload).map_err(|e| Error::Corrupt(format!("{what}: cannot decompress: {e}")))?,
-        ),
-        c => return Err(Error::Corrupt(format!("{what}: unknown codec {c}"))),
-    };
-    Ok((version, body))
 }
 
 /// Decodes a bincode body, every byte of it.

@@ -455,9 +455,12 @@ pub fn digest(tree: &dyn KvTree) -> Result<[u8; 32]> {
 fn value_content(v: &[u8]) -> ([u8; 2], std::borrow::Cow<'_, [u8]>) {
     match crate::store::envelope::content(v) {
         Some((version, body)) => ([1, version], body),
-        None => ([0, 0], std::borrow::Cow::Borrowed(v)),
+        None => (BARE, std::borrow::Cow::Borrowed(v)),
     }
 }
+
+/// [`value_content`]'s tag for bytes that are no intact envelope.
+const BARE: [u8; 2] = [0, 0];
 
 /// How a view's stored state compares with a fresh replay's ([`compare`]).
 enum Comparison {
@@ -495,7 +498,7 @@ fn compare(stored: &dyn KvTree, fresh: &dyn KvTree) -> Result<Comparison> {
                 }
                 if va != vb {
                     let (a, b) = (value_content(&va), value_content(&vb));
-                    if a.0 == [0, 0] && b.0 != [0, 0] {
+                    if a.0 == BARE && b.0 != BARE {
                         return Ok(Comparison::DoesNotOpen(ka));
                     }
                     if a != b {
