@@ -3,7 +3,8 @@
 //! batch to one tree is atomic ([`KvTree::apply`]), except through
 //! [`Loose`], for trees nobody reads until the run building them ends.
 //! [`Scratch`] hands out throwaway trees (an audit's fresh views), in
-//! memory or in a temporary sled database (written key by key).
+//! memory or in a temporary directory (written key by key, their keys
+//! held in memory up to a bound: [`super::vlog::SeparatedTree::held`]).
 
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -246,13 +247,14 @@ impl KvTree for MemoryTree {
 
 /// Trees for state that is built, compared and thrown away (an audit's
 /// fresh views, views computed for `--at`): in memory, or in a temporary
-/// sled database.
+/// directory.
 pub enum Scratch {
     /// [`MemoryTree`]s.
     Memory,
-    /// A sled database in a private directory of the OS temp directory
-    /// (`$TMPDIR`), its large values in value files beside it, as an
-    /// archive's views keep them ([`super::vlog`]); all deleted on drop.
+    /// Value files in a private directory of the OS temp directory
+    /// (`$TMPDIR`), as an archive's views keep them ([`super::vlog`]), the
+    /// keys held in memory and, for a tree whose keys outgrow that, in a
+    /// sled database beside them; all deleted on drop.
     Disk(DiskScratch),
 }
 
@@ -328,7 +330,7 @@ impl Scratch {
             Scratch::Disk(d) => {
                 let db =
                     d.db.as_ref().ok_or_else(|| crate::error::Error::Internal("scratch closed".into()))?;
-                Box::new(Loose(super::vlog::SeparatedTree::new(db.open_tree(name)?, d.values.get(name)?)))
+                Box::new(Loose(super::vlog::SeparatedTree::held(db.open_tree(name)?, d.values.get(name)?)))
             }
         })
     }

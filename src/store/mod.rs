@@ -13,6 +13,7 @@ mod archive;
 pub mod blobs;
 pub mod buckets;
 pub mod envelope;
+mod held;
 pub mod idruns;
 pub mod kv;
 pub mod memory;
@@ -281,6 +282,12 @@ pub trait IndexStore {
 pub trait ViewStore {
     /// The key-value tree `name` (created empty when missing), for views.
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>>;
+    /// Tree `name`, empty, for a run that builds it and that nobody reads
+    /// before the run ends and syncs it (a replay's new generation): it may
+    /// hold its keys in memory until then ([`vlog::SeparatedTree::held`]).
+    fn new_tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        self.tree(name)
+    }
     /// Removes tree `name` and its contents.
     fn drop_tree(&self, name: &str) -> Result<()>;
     /// The names of every view tree.

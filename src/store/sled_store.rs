@@ -1819,6 +1819,10 @@ impl ViewStore for SledStore {
         self.reader.tree(name)
     }
 
+    fn new_tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        self.reader.new_tree(name)
+    }
+
     fn drop_tree(&self, name: &str) -> Result<()> {
         self.reader.drop_tree(name)
     }
@@ -1974,6 +1978,11 @@ impl ViewStore for SledReader {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
         let tree = self.db.open_tree(view_tree_name(name))?;
         Ok(Arc::new(crate::store::vlog::SeparatedTree::new(tree, self.values.get(name)?)))
+    }
+
+    fn new_tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
+        let tree = self.db.open_tree(view_tree_name(name))?;
+        Ok(Arc::new(crate::store::vlog::SeparatedTree::held(tree, self.values.get(name)?)))
     }
 
     fn drop_tree(&self, name: &str) -> Result<()> {

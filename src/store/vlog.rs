@@ -14,7 +14,9 @@
 //! holds (a compaction's moves aside: the tree records no epochs while
 //! they are under way, below); a tree written key by key ([`KvTree::apply_loose`]: one nobody
 //! reads until the run building it ends) is synced once, by
-//! [`KvTree::sync`], before anything names it. Each file starts with `cairnval` and a random epoch, new whenever
+//! [`KvTree::sync`], before anything names it, and one made by
+//! [`SeparatedTree::held`] keeps its keys and locators in memory until
+//! then ([`super::held`]). Each file starts with `cairnval` and a random epoch, new whenever
 //! the file is emptied; the tree records the epochs it matches, so a tree
 //! that points into files it no longer matches is known ([`stale`]).
 //!
@@ -35,6 +37,7 @@
 //! view (`verify` reports it; `replay` rebuilds it) or damaged id sets
 //! (`verify` reports them; `repair` rebuilds them).
 
+use super::held::Keys;
 use super::kv::{KvIter, KvTree, Write};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -286,6 +289,10 @@ const EPOCH_KEY: &[u8] = b"\xff\xffvalue-files";
 /// or replaced since: an index older than the files, or files older than
 /// the index). Such a view is dropped and rebuilt.
 pub fn stale(tree: &sled::Tree, files: &ValueFile) -> Result<bool> {
+    stale_keys(&Keys::Sled(tree.clone()), files)
+}
+
+fn stale_keys(tree: &Keys, files: &ValueFile) -> Result<bool> {
     let differs = {
         let pair = files.lock();
         match tree.get(EPOCH_KEY)? {
@@ -345,8 +352,8 @@ fn locator_tag(stored: &[u8]) -> Option<u8> {
 }
 
 /// Whether `tree` holds a locator into a value file.
-pub fn points_out(tree: &sled::Tree) -> Result<bool> {
-    for kv in tree.iter() {
+fn points_out(tree: &Keys) -> Result<bool> {
+    for kv in tree.scan_prefix(b"") {
         if locator_tag(&kv?.1).is_some() {
             return Ok(true);
         }
@@ -355,9 +362,9 @@ pub fn points_out(tree: &sled::Tree) -> Result<bool> {
 }
 
 /// Live bytes per file of a tree: (in `a`, in `b`).
-fn live_bytes(tree: &sled::Tree) -> Result<(u64, u64)> {
+fn live_bytes(tree: &Keys) -> Result<(u64, u64)> {
     let (mut a, mut b) = (0u64, 0u64);
-    for kv in tree.iter() {
+    for kv in tree.scan_prefix(b"") {
         match Locator::parse(&kv?.1) {
             Some(l) if l.tag == IN_A => a += u64::from(l.len),
             Some(l) => b += u64::from(l.len),
@@ -434,7 +441,7 @@ impl ValueFiles {
 /// A sled tree whose large values live in a [`ValueFile`].
 #[derive(Clone)]
 pub struct SeparatedTree {
-    tree: sled::Tree,
+    tree: Keys,
     values: Arc<ValueFile>,
 }
 
@@ -506,7 +513,7 @@ impl SeparatedTree {
 
     /// Whether the tree holds any key (its epochs record aside).
     pub fn holds_keys(&self) -> Result<bool> {
-        for kv in self.tree.iter() {
+        for kv in self.tree.scan_prefix(b"") {
             if kv?.0 != EPOCH_KEY {
                 return Ok(true);
             }
@@ -516,7 +523,16 @@ impl SeparatedTree {
 
     /// `tree`, with its large values in `values`.
     pub fn new(tree: sled::Tree, values: Arc<ValueFile>) -> SeparatedTree {
-        SeparatedTree { tree, values }
+        SeparatedTree { tree: Keys::Sled(tree), values }
+    }
+
+    /// A new tree (`tree` empty, as are its `values`) that one run builds
+    /// and nobody reads before that run ends (a replay's new generation, a
+    /// scratch tree): its keys are held in memory ([`super::held`]) and
+    /// go into `tree` once, in key order, when it is settled or synced
+    /// (or when they outgrow the memory they may take).
+    pub fn held(tree: sled::Tree, values: Arc<ValueFile>) -> SeparatedTree {
+        SeparatedTree { tree: Keys::held(tree), values }
     }
 
     /// The keys under `prefix`, each with its value or why it cannot be
@@ -539,14 +555,13 @@ impl SeparatedTree {
     pub fn keys(&self, prefix: &[u8]) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
         self.tree
             .scan_prefix(prefix)
-            .keys()
+            .map(|kv| kv.map(|(k, _)| k))
             .filter(|k| k.as_ref().map_or(true, |k| k != EPOCH_KEY))
-            .map(|k| k.map_err(Error::from))
     }
 
     /// Whether the tree no longer matches its value files ([`stale`]).
     pub fn is_stale(&self) -> Result<bool> {
-        stale(&self.tree, &self.values)
+        stale_keys(&self.tree, &self.values)
     }
 
     fn resolve(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
@@ -705,7 +720,7 @@ impl SeparatedTree {
         let flush = |pair: &mut Pair, chunk: &mut Vec<Moving>| -> Result<()> {
             let refs: Vec<&[u8]> = chunk.iter().filter_map(|(_, _, v)| v.as_deref()).collect();
             let mut offsets = pair.slot_mut(to).append(&refs, true)?.into_iter();
-            let mut batch = sled::Batch::default();
+            let mut batch = Vec::with_capacity(chunk.len());
             for (k, old, value) in chunk.drain(..) {
                 let off = match value {
                     Some(_) => {
@@ -713,12 +728,11 @@ impl SeparatedTree {
                     }
                     None => u64::MAX - u64::from(u32::MAX),
                 };
-                batch.insert(k, Locator { tag: to, offset: off, ..old }.bytes());
+                batch.push((k.to_vec(), Some(Locator { tag: to, offset: off, ..old }.bytes())));
             }
-            tree.apply_batch(batch)?;
-            Ok(())
+            tree.apply(batch, true)
         };
-        for kv in self.tree.iter() {
+        for kv in self.tree.scan_prefix(b"") {
             let (k, v) = kv?;
             let Some(old) = Locator::parse(&v) else { continue };
             let value = if old.tag == from {
@@ -805,14 +819,7 @@ impl KvTree for SeparatedTree {
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in self.stage(writes, false)? {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.tree.apply_batch(batch)?;
+        self.tree.apply(self.stage(writes, false)?, true)?;
         self.compact_if_due()
     }
 
@@ -823,7 +830,9 @@ impl KvTree for SeparatedTree {
             pair.b.sync()?;
         }
         // The tree before whatever names it (sled recovers a prefix of
-        // its log, so this only makes that order explicit).
+        // its log, so this only makes that order explicit); held keys go
+        // into it first.
+        self.tree.write_out()?;
         self.tree.flush()?;
         Ok(())
     }
@@ -832,13 +841,7 @@ impl KvTree for SeparatedTree {
         // Not synced here: nothing reads the tree before `sync`. Appends
         // leave every stored locator valid (only a compaction moves
         // values).
-        for (k, v) in self.stage(writes, true)? {
-            match v {
-                Some(v) => self.tree.insert(k, v)?,
-                None => self.tree.remove(k)?,
-            };
-        }
-        Ok(())
+        self.tree.apply(self.stage(writes, true)?, false)
     }
 
     fn upkeep(&self) -> Result<()> {
@@ -854,7 +857,9 @@ impl KvTree for SeparatedTree {
                 }));
             }
         }
-        self.compact_over(SETTLE_SLACK).map(drop)
+        self.compact_over(SETTLE_SLACK)?;
+        // Held keys go into sled once, after the values have moved.
+        self.tree.write_out()
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
@@ -884,6 +889,7 @@ impl KvTree for SeparatedTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::kv::Loose;
 
     /// Tree `name` of `db` with its value files in `files`.
     fn open(db: &sled::Db, files: &ValueFiles, name: &str) -> SeparatedTree {
@@ -907,6 +913,65 @@ mod tests {
             .iter()
             .map(|side| std::fs::metadata(dir.path().join(format!("views/t.{side}.vlog"))).unwrap().len())
             .sum()
+    }
+
+    /// Every key and value of `t`, in order.
+    fn contents(t: &dyn KvTree) -> Vec<(Vec<u8>, Vec<u8>)> {
+        t.scan_prefix(b"").map(Result::unwrap).collect()
+    }
+
+    /// Writes the same rounds of rewrites, removals and small values to a
+    /// held tree and to one in sled, loose (as a replay writes its new
+    /// generation); `keys` set how much the held tree holds. Returns the
+    /// database, the files' directory and whether the held keys were
+    /// still out of sled before the settle.
+    fn held_against_sled(keys: u32) -> (tempfile::TempDir, sled::Db, bool) {
+        let (dir, db) = fixture();
+        let files = ValueFiles::new(dir.path().join("views"));
+        let held = SeparatedTree::held(db.open_tree("h").unwrap(), files.get("h").unwrap());
+        let sled = open(&db, &files, "s");
+        let mut compactions = 0;
+        for round in 0..40u32 {
+            let before = std::fs::metadata(dir.path().join("views/h.a.vlog")).map_or(0, |m| m.len());
+            let mut writes: Vec<Write> = (0..keys)
+                .filter(|i| (i + round) % 3 != 0)
+                .map(|i| (i.to_be_bytes().to_vec(), Some(value(i, round))))
+                .collect();
+            writes.push((format!("small/{round}").into_bytes(), Some(b"x".to_vec())));
+            writes.push(((round % keys).to_be_bytes().to_vec(), None));
+            writes.push((format!("small/{}", round / 2).into_bytes(), None));
+            for t in [&held, &sled] {
+                Loose(t).apply(writes.clone()).unwrap();
+            }
+            let after = std::fs::metadata(dir.path().join("views/h.a.vlog")).map_or(0, |m| m.len());
+            compactions += usize::from(after < before);
+            assert_eq!(contents(&held), contents(&sled), "round {round}");
+            assert_eq!(held.get(&1u32.to_be_bytes()).unwrap(), sled.get(&1u32.to_be_bytes()).unwrap());
+        }
+        assert!(compactions >= 2, "{compactions} compactions while the tree was written");
+        let unwritten = db.open_tree("h").unwrap().is_empty();
+        held.settle().unwrap();
+        held.sync().unwrap();
+        assert!(!db.open_tree("h").unwrap().is_empty());
+        assert_eq!(contents(&held), contents(&sled));
+        // Read again as another process reads it: from sled and the files.
+        let files = ValueFiles::new(dir.path().join("views"));
+        assert!(!stale(&db.open_tree("h").unwrap(), &files.get("h").unwrap()).unwrap());
+        assert_eq!(contents(&open(&db, &files, "h")), contents(&sled));
+        (dir, db, unwritten)
+    }
+
+    #[test]
+    fn a_held_tree_reads_as_sled_would_and_goes_into_sled_when_settled() {
+        let (_dir, _db, unwritten) = held_against_sled(100);
+        assert!(unwritten, "a hundred keys stay in memory until the settle");
+    }
+
+    #[test]
+    fn a_held_tree_past_its_memory_goes_on_in_sled() {
+        let (_dir, db, unwritten) = held_against_sled(2000);
+        assert!(!unwritten, "2,000 keys are past what a tree may hold under test");
+        assert_eq!(db.open_tree("h").unwrap().len(), db.open_tree("s").unwrap().len());
     }
 
     #[test]
@@ -1025,13 +1090,13 @@ mod tests {
             let to = if from == IN_A { IN_B } else { IN_A };
             pair.slot_mut(to).truncate().unwrap();
             // The first 300 keys' values moved, then the failure.
-            for kv in t.tree.iter().take(300) {
+            for kv in t.tree.scan_prefix(b"").take(300) {
                 let (k, v) = kv.unwrap();
                 let Some(tag) = locator_tag(&v) else { continue };
                 let value = resolve_in(&pair, &k, &v).unwrap();
                 let off = pair.slot_mut(to).append(&[&value], false).unwrap()[0];
                 assert_eq!(tag, from);
-                t.tree.insert(k, Locator::of(to, off, &value).bytes()).unwrap();
+                t.tree.insert(&k, Locator::of(to, off, &value).bytes()).unwrap();
             }
             drop(pair);
             t.apply((900..1000u32).map(|i| (i.to_be_bytes().to_vec(), Some(value(i, 1)))).collect()).unwrap();

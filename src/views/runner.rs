@@ -717,7 +717,7 @@ pub fn replay_reporting(
         let generation = old.generation + 1;
         let name = tree_name(view.name(), generation);
         archive.store().drop_tree(&name)?;
-        fresh.push((old, generation, archive.store().tree(&name)?));
+        fresh.push((old, generation, archive.store().new_tree(&name)?));
     }
     // The new trees are read by no one until the pointers name them: their
     // writes need not be atomic (a crash leaves trees the next catch-up
@@ -797,7 +797,7 @@ pub fn fresh_digest(archive: &Archive, view: &dyn Projection, until: Seq) -> Res
 }
 
 /// Views computed for one query (`--at`) are kept in memory up to this
-/// many entries, and in a temporary sled database beyond (bounded memory).
+/// many entries, and in a temporary directory beyond (bounded memory).
 pub const AT_IN_MEMORY_MAX: u64 = 50_000;
 
 /// Computes `views` as of a past point for one query (`--at`): a fresh run
@@ -835,7 +835,7 @@ pub fn compute_at_with(
 }
 
 /// Archives with more entries than this have their views audited through a
-/// temporary sled database instead of in memory, so that verify's memory
+/// temporary directory instead of in memory, so that verify's memory
 /// stays bounded (a 1M-comment archive's views take about 1 GB as
 /// in-memory maps).
 pub const AUDIT_IN_MEMORY_MAX: u64 = 250_000;
@@ -864,7 +864,7 @@ pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<Vie
 }
 
 /// [`audit`], building the fresh views in memory when the archive has at
-/// most `in_memory_max` entries and in a temporary sled database otherwise.
+/// most `in_memory_max` entries and in a temporary directory otherwise.
 pub fn audit_with(
     archive: &Archive,
     views: &[Box<dyn Projection>],
@@ -940,7 +940,7 @@ pub fn audit_with(
         pending.push((view.as_ref(), (cursor.seq, pointer.observed_until), tree));
     }
     // Fresh replays, one pass over the log per distinct cursor: in memory
-    // for a small archive, in a temporary sled database (bounded memory)
+    // for a small archive, in a temporary directory (bounded memory)
     // for a large one.
     let mut seqs: Vec<(Seq, Option<Timestamp>)> = Vec::new();
     for (_, point, _) in &pending {
