@@ -271,38 +271,69 @@ pub(super) fn index_pass(
 fn id_runs_against_log(archive: &Archive, facts: &LogFacts, n: usize, indexed: &mut [u64]) -> Result<Found> {
     let (seen, first) = (&facts.seen, facts.seen.part().is_first());
     let mut r = Found::default();
-    // Runs: id -> seq.
-    for item in archive.store().scan_index() {
-        let (id, seq) = item?;
-        r.count += 1;
-        match (id, seq) {
-            (Err(why), _) if first => r.find("index-stale", None, None, why),
-            (Ok(id), Err(why)) if first => r.find("index-stale", None, Some(id), why),
-            (Ok(id), Ok(seq)) => match seen.known(&id) {
-                Known::Elsewhere => {}
-                Known::Seen((s, _, _)) if s == seq => match IndexMarks::slot(n, seq) {
-                    Some(i) if !IndexMarks::mark(indexed, i) => {
-                        r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
-                    }
-                    _ => {}
-                },
-                Known::Seen((s, _, _)) => r.find(
-                    "index-stale",
-                    Some(seq),
-                    Some(id),
-                    format!("index says seq {seq}, the log has it at seq {s}"),
-                ),
-                Known::Unseen => r.find(
-                    "index-stale",
-                    Some(seq),
-                    Some(id),
-                    format!("index maps {id} to seq {seq}, but no entry has that id"),
-                ),
-            },
-            _ => {}
+    // Runs: id -> seq, a chunk at a time, its ids looked up as one batch.
+    let mut items = archive.store().scan_index();
+    let mut chunk: Vec<crate::store::IndexRead> = Vec::with_capacity(LOOKUP_CHUNK);
+    loop {
+        chunk.clear();
+        for item in items.by_ref().take(LOOKUP_CHUNK) {
+            chunk.push(item?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let looked_up = chunk.iter().filter_map(|(id, seq)| match (id, seq) {
+            (Ok(id), Ok(_)) => Some(*id),
+            _ => None,
+        });
+        let mut known = seen.known_all(looked_up).into_iter();
+        for (id, seq) in chunk.drain(..) {
+            r.count += 1;
+            run_entry_against_log(&mut r, (id, seq), &mut known, first, n, indexed);
         }
     }
     Ok(r)
+}
+
+/// Index entries looked up in one batch ([`crate::audit::seen::SeenIds::known_all`]).
+const LOOKUP_CHUNK: usize = 4096;
+
+/// One entry of the id runs against the log: `known` yields what is known
+/// of its id when it decoded whole.
+fn run_entry_against_log(
+    r: &mut Found,
+    (id, seq): crate::store::IndexRead,
+    known: &mut impl Iterator<Item = Known>,
+    first: bool,
+    n: usize,
+    indexed: &mut [u64],
+) {
+    match (id, seq) {
+        (Err(why), _) if first => r.find("index-stale", None, None, why),
+        (Ok(id), Err(why)) if first => r.find("index-stale", None, Some(id), why),
+        (Ok(id), Ok(seq)) => match known.next().unwrap_or(Known::Unseen) {
+            Known::Elsewhere => {}
+            Known::Seen((s, _, _)) if s == seq => match IndexMarks::slot(n, seq) {
+                Some(i) if !IndexMarks::mark(indexed, i) => {
+                    r.find("index-stale", Some(seq), Some(id), "the id index holds this id twice".into())
+                }
+                _ => {}
+            },
+            Known::Seen((s, _, _)) => r.find(
+                "index-stale",
+                Some(seq),
+                Some(id),
+                format!("index says seq {seq}, the log has it at seq {s}"),
+            ),
+            Known::Unseen => r.find(
+                "index-stale",
+                Some(seq),
+                Some(id),
+                format!("index maps {id} to seq {seq}, but no entry has that id"),
+            ),
+        },
+        _ => {}
+    }
 }
 
 /// [`index_pass`]'s half for the articles' id sets: each holds exactly its
@@ -328,8 +359,9 @@ fn id_sets_against_log(archive: &Archive, facts: &LogFacts, n: usize, bucketed: 
                 continue;
             }
         };
-        for (id, seq) in entries {
-            match seen.known(&id) {
+        let known = seen.known_all(entries.iter().map(|(id, _)| *id));
+        for ((id, seq), known) in entries.into_iter().zip(known) {
+            match known {
                 Known::Elsewhere => {}
                 Known::Seen((s, _, b))
                     if s == seq && facts.fingerprints.as_ref().is_some_and(|f| b == f.of(&key)) =>

@@ -281,9 +281,11 @@ fn id_checks(
     match &e.event {
         Event::Merge(m) => findings.extend(merge_kinds(e.seq, e.id, m, &f.seen)),
         Event::Capture(c) => {
-            // Each item looked up once, for both checks.
-            let known: Vec<Known> = c.items().map(|i| f.seen.known(&i.id)).collect();
-            findings.extend(references(e, c, &known, &f.seen));
+            // Each item looked up once, for both checks; the items, then
+            // their parents, each as one batch.
+            let known = f.seen.known_all(c.items().map(|i| i.id));
+            let parents = f.seen.known_all(c.items().filter_map(|i| i.parent));
+            findings.extend(references(e, c, &known, &parents));
             findings.extend(sections(e, c, &known, fingerprints));
         }
         Event::Article(_) | Event::Comment(_) => {}
@@ -298,13 +300,14 @@ fn duplicate(e: &LogEntry, previous: Known) -> Option<Finding> {
 
 /// `reference`: a capture names only events earlier in the log (`known`:
 /// what is known of each of its items, in [`crate::model::Capture::items`]
-/// order; their parents are looked up here).
-fn references(e: &LogEntry, c: &crate::model::Capture, known: &[Known], seen: &SeenIds) -> Vec<Finding> {
+/// order; `parents`: of each item's parent, for the items that have one,
+/// in the same order).
+fn references(e: &LogEntry, c: &crate::model::Capture, known: &[Known], parents: &[Known]) -> Vec<Finding> {
     let mut out = Vec::new();
-    let looked_up = c
-        .items()
-        .zip(known)
-        .flat_map(|(item, k)| std::iter::once((item.id, *k)).chain(item.parent.map(|p| (p, seen.known(&p)))));
+    let mut parents = parents.iter();
+    let looked_up = c.items().zip(known).flat_map(|(item, k)| {
+        std::iter::once((item.id, *k)).chain(item.parent.and_then(|p| parents.next().map(|k| (p, *k))))
+    });
     for (referenced, known) in looked_up {
         match known {
             Known::Elsewhere => {}
