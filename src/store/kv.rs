@@ -282,7 +282,8 @@ impl Scratch {
         }
     }
 
-    /// A sled database in a new private directory of the OS temp directory,
+    /// Value files (and a sled database for trees whose keys outgrow
+    /// memory) in a new private directory of the OS temp directory,
     /// deleted on drop. Scratch directories of cairn processes that are no
     /// longer running (killed before they could clean up) are removed first.
     pub fn temporary() -> Result<Scratch> {

@@ -16,7 +16,8 @@
 //! reads until the run building it ends) is synced once, by
 //! [`KvTree::sync`], before anything names it, and one made by
 //! [`SeparatedTree::held`] keeps its keys and locators in memory until
-//! then ([`super::held`]). Each file starts with `cairnval` and a random epoch, new whenever
+//! it is settled or synced, or outgrows the memory it may take
+//! ([`super::held`]). Each file starts with `cairnval` and a random epoch, new whenever
 //! the file is emptied; the tree records the epochs it matches, so a tree
 //! that points into files it no longer matches is known ([`stale`]).
 //!
