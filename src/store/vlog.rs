@@ -17,7 +17,7 @@
 //! [`KvTree::sync`], before anything names it, and one made by
 //! [`SeparatedTree::held`] keeps its keys and locators in memory until
 //! it is settled or synced, or outgrows the memory it may take
-//! ([`super::held`]). Each file starts with `cairnval` and a random epoch, new whenever
+//! (`store/held.rs`). Each file starts with `cairnval` and a random epoch, new whenever
 //! the file is emptied; the tree records the epochs it matches, so a tree
 //! that points into files it no longer matches is known ([`stale`]).
 //!
@@ -529,7 +529,7 @@ impl SeparatedTree {
 
     /// A new tree (`tree` empty, as are its `values`) that one run builds
     /// and nobody reads before that run ends (a replay's new generation, a
-    /// scratch tree): its keys are held in memory ([`super::held`]) and
+    /// scratch tree): its keys are held in memory (`store/held.rs`) and
     /// go into `tree` once, in key order, when it is settled or synced
     /// (or when they outgrow the memory they may take).
     pub fn held(tree: sled::Tree, values: Arc<ValueFile>) -> SeparatedTree {

@@ -5,8 +5,9 @@
 //! (the last seq applied and the view version) written in the same atomic
 //! batch as the state. [`catch_up`] brings every view up to the head of the
 //! log (commands that write call it before they report success; commands
-//! that read call it before they read); a view whose version changed is
-//! rebuilt from the start. [`replay`] rebuilds views into fresh trees and
+//! that read call it before they read); a view with no state to resume
+//! from (its version changed, its tree lost) is rebuilt from the start as
+//! [`replay`] rebuilds it. [`replay`] rebuilds views into fresh trees and
 //! swaps them in with one atomic write, so a crash mid-replay leaves the old
 //! views readable; with `until` it rebuilds them as of an earlier point and
 //! pins them there (time travel) until a plain replay.

@@ -511,7 +511,8 @@ fn compare(stored: &dyn KvTree, fresh: &dyn KvTree) -> Result<Comparison> {
 }
 
 /// Brings every view up to the head of the log (pinned views stay where
-/// they are), rebuilding views whose version changed, and removes trees
+/// they are), rebuilding views with no state to resume from (a new
+/// version, a lost tree) as [`replay`] does, and removes trees
 /// left behind by an interrupted replay.
 pub fn catch_up(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<()> {
     catch_up_with(archive, views, None)
@@ -569,6 +570,12 @@ pub fn catch_up_reporting(
     let head = archive.head().seq;
     let mut live: Vec<String> = vec![POINTERS.to_string()];
     let mut lagging: Vec<(&dyn Projection, Arc<dyn KvTree>, Seq)> = Vec::new();
+    // Views with no state to start from (a new version, a tree lost or
+    // dropped as stale) are built as `replay` builds them: into a new
+    // generation whose keys stay in memory until it is settled (at 1M,
+    // 4.5 s and 135 MB into the live tree in atomic batches, 3.0 s and
+    // 78 MB this way), then swapped in.
+    let mut afresh: Vec<&dyn Projection> = Vec::new();
     for view in views {
         let pointer = load_pointer(archive, view.name())?;
         let name = tree_name(view.name(), pointer.generation);
@@ -608,16 +615,26 @@ pub fn catch_up_reporting(
             }
             continue;
         }
-        let mut cursor = read_cursor(tree.as_ref())?;
-        if cursor.version != view.version() {
-            tracing::info!(
-                "view {} version {} -> {}: rebuilding",
-                view.name(),
-                cursor.version,
-                view.version()
-            );
-            tree.clear()?;
-            cursor = Cursor::default();
+        let cursor = read_cursor(tree.as_ref())?;
+        if cursor.version != view.version() || cursor.seq == Seq(0) {
+            let other_version = cursor.version != view.version() && cursor != Cursor::default();
+            if head == Seq(0) {
+                // Nothing to build from: another version's state goes.
+                if other_version {
+                    tree.clear()?;
+                }
+                continue;
+            }
+            if other_version {
+                tracing::info!(
+                    "view {} version {} -> {}: rebuilding",
+                    view.name(),
+                    cursor.version,
+                    view.version()
+                );
+            }
+            afresh.push(*view);
+            continue;
         }
         if cursor.seq < head {
             tracing::debug!("view {}: applying seqs {}..={}", view.name(), cursor.seq.next(), head);
@@ -640,6 +657,9 @@ pub fn catch_up_reporting(
             tracing::debug!("removing stale view tree {name}");
             archive.store().drop_tree(&name)?;
         }
+    }
+    if !afresh.is_empty() {
+        replay_views(archive, &afresh, None, progress)?;
     }
     Ok(())
 }
@@ -705,6 +725,18 @@ pub fn replay_reporting(
     until: Option<Until>,
     progress: Progress<'_>,
 ) -> Result<Vec<ViewStatus>> {
+    let views: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+    replay_views(archive, &views, until, progress)
+}
+
+/// [`replay_reporting`] of views given by reference (catch-up rebuilds
+/// the views it finds empty this way).
+fn replay_views(
+    archive: &Archive,
+    views: &[&dyn Projection],
+    until: Option<Until>,
+    progress: Progress<'_>,
+) -> Result<Vec<ViewStatus>> {
     let head = archive.head().seq;
     let (target, observed_until) = match until {
         None => (head, None),
@@ -724,7 +756,7 @@ pub fn replay_reporting(
     // removes), so they skip sled's process-wide batch lock.
     let loose: Vec<Loose<&dyn KvTree>> = fresh.iter().map(|(_, _, tree)| Loose(tree.as_ref())).collect();
     let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
-        views.iter().zip(&loose).map(|(v, tree)| (v.as_ref(), tree as &dyn KvTree)).collect();
+        views.iter().zip(&loose).map(|(v, tree)| (*v, tree as &dyn KvTree)).collect();
     let seq = run_all(&jobs, archive, Seq(1), target, observed_until.as_ref(), progress, true)?;
     // Each article's state was written again wherever a later part of the
     // log (a re-scrape) touched it: the garbage goes before the generation
