@@ -85,6 +85,7 @@ impl HeldState {
         for (k, v) in &self.map {
             into.insert(k.as_slice(), v.as_slice())?;
         }
+        tracing::debug!("{} held keys ({} bytes as counted) written into sled", self.map.len(), self.bytes);
         self.map.clear();
         self.bytes = 0;
         self.out = true;
