@@ -510,6 +510,17 @@ fn compare(stored: &dyn KvTree, fresh: &dyn KvTree) -> Result<Comparison> {
     }
 }
 
+/// Whether error `e`, met by a fresh replay of the log, says the archive is
+/// damaged (the log, or the index it reads the log through), rather than
+/// that the replay could not run (an I/O error, a full disk, a bug).
+fn says_damage(e: &Error) -> bool {
+    match e {
+        Error::Io { .. } | Error::Internal(_) => false,
+        Error::Sled(_) => e.index_damage().is_some(),
+        _ => true,
+    }
+}
+
 /// Brings every view up to the head of the log (pinned views stay where
 /// they are), rebuilding views with no state to resume from (a new
 /// version, a lost tree) as [`replay`] does, and removes trees
@@ -576,6 +587,8 @@ pub fn catch_up_reporting(
     // 4.5 s and 135 MB into the live tree in atomic batches, 3.0 s and
     // 78 MB this way), then swapped in.
     let mut afresh: Vec<&dyn Projection> = Vec::new();
+    // Pinned views to build again up to their pins, the same way.
+    let mut to_pin: Vec<(&dyn Projection, Seq, Option<Timestamp>)> = Vec::new();
     for view in views {
         let pointer = load_pointer(archive, view.name())?;
         let name = tree_name(view.name(), pointer.generation);
@@ -583,35 +596,30 @@ pub fn catch_up_reporting(
         let tree = archive.store().tree(&name)?;
         if let Some(pin) = pointer.pinned_until {
             // A pinned view stays where it is, unless its tree was lost
-            // (dropped as stale) or built by another version of the view:
-            // then it is built again up to its pin.
+            // (dropped as stale), built by another version of the view, or
+            // left short of its pin (an older cairn rebuilt it in place
+            // and was stopped): then it is built again up to its pin, into
+            // a new generation named once it is whole.
             let cursor = read_cursor(tree.as_ref())?;
             let lost = pin > Seq(0) && cursor == Cursor::default();
             let other_version = cursor != Cursor::default() && cursor.version != view.version();
-            if lost || other_version {
-                if other_version {
-                    tracing::info!(
-                        "view {} version {} -> {}, pinned at seq {pin}: rebuilding it to its pin",
-                        view.name(),
-                        cursor.version,
-                        view.version()
-                    );
-                    tree.clear()?;
-                } else {
-                    tracing::warn!(
-                        "view {} pinned at seq {pin} has no state; rebuilding it to its pin",
-                        view.name()
-                    );
-                }
-                run_all(
-                    &[(*view, tree.as_ref())],
-                    archive,
-                    Seq(1),
-                    pin,
-                    pointer.observed_until.as_ref(),
-                    progress,
-                    true,
-                )?;
+            let short = cursor != Cursor::default() && !other_version && cursor.seq != pin;
+            if other_version {
+                tracing::info!(
+                    "view {} version {} -> {}, pinned at seq {pin}: rebuilding it to its pin",
+                    view.name(),
+                    cursor.version,
+                    view.version()
+                );
+            } else if lost || short {
+                tracing::warn!(
+                    "view {} pinned at seq {pin} has {}; rebuilding it to its pin",
+                    view.name(),
+                    if lost { "no state".to_string() } else { format!("its state at seq {}", cursor.seq) }
+                );
+            }
+            if lost || other_version || short {
+                to_pin.push((*view, pin, pointer.observed_until));
             }
             continue;
         }
@@ -660,6 +668,9 @@ pub fn catch_up_reporting(
     }
     if !afresh.is_empty() {
         replay_views(archive, &afresh, None, progress)?;
+    }
+    for (view, pin, observed_until) in to_pin {
+        build_generations(archive, &[view], pin, observed_until, true, progress)?;
     }
     Ok(())
 }
@@ -742,6 +753,20 @@ fn replay_views(
         None => (head, None),
         Some(u) => u.target(head, "--until")?,
     };
+    build_generations(archive, views, target, observed_until, until.is_some(), progress)
+}
+
+/// Builds `views` from seq 1 to `target` (leaving out what was observed
+/// after `observed_until`) into new generations, then names each with its
+/// pointer, pinned at `target` when `pinned`.
+fn build_generations(
+    archive: &Archive,
+    views: &[&dyn Projection],
+    target: Seq,
+    observed_until: Option<Timestamp>,
+    pinned: bool,
+    progress: Progress<'_>,
+) -> Result<Vec<ViewStatus>> {
     // Build every new tree in one pass over the log, then swap them in.
     let mut fresh = Vec::new();
     for view in views {
@@ -779,7 +804,7 @@ fn replay_views(
     for tree in &loose {
         tree.sync()?;
     }
-    let pinned_until = until.map(|_| target);
+    let pinned_until = pinned.then_some(target);
     let mut out = Vec::new();
     for ((view, (old, generation, _)), digest) in views.iter().zip(&fresh).zip(digests) {
         save_pointer(
@@ -1011,6 +1036,11 @@ pub fn audit_with(
                     problems.push(ViewProblem { view: view.name(), seq, message });
                 }
             }
+            // What stops the run without saying anything of the archive
+            // (a full or failing $TMPDIR under the scratch trees, an I/O
+            // error, a bug) is an error of this audit (exit 2), never a
+            // finding that the archive is damaged.
+            Err(e) if !says_damage(&e) => return Err(e),
             Err(e) => {
                 for (view, _, stored) in &group {
                     problems.push(ViewProblem {

@@ -127,6 +127,26 @@ fn a_pinned_view_of_an_older_version_is_rebuilt_to_its_pin() {
 }
 
 #[test]
+fn a_pinned_view_left_short_of_its_pin_is_rebuilt_to_it_whole() {
+    // An older cairn rebuilt a lost pinned view in its own tree and was
+    // stopped part way: the tree's cursor stands short of the pin, and the
+    // view read as pinned there.
+    let archive = sample_archive();
+    let views = builtin();
+    replay(&archive, &views, Some(Until::Seq(Seq(30)))).unwrap();
+    let pinned = status(&archive, &views).unwrap();
+    let tree = view_tree(&archive, "threads").unwrap();
+    tree.clear().unwrap();
+    run(views[0].as_ref(), tree.as_ref(), &archive, Seq(1), Seq(10)).unwrap();
+    assert_eq!(status(&archive, &views).unwrap()[0].seq, Seq(10));
+    catch_up(&archive, &views).unwrap();
+    let after = status(&archive, &views).unwrap();
+    assert_eq!(after, pinned, "rebuilt to its pin, the same state, still pinned");
+    assert_eq!(after[0].digest, fresh_digest(&archive, views[0].as_ref(), Seq(30)).unwrap());
+    assert_eq!(audit(&archive, &views).unwrap(), vec![]);
+}
+
+#[test]
 fn a_user_projection_catches_up_and_rebuilds_on_a_version_bump() {
     let archive = sample_archive();
     let views: Vec<Box<dyn Projection>> = vec![Box::new(CommentsPerDay)];
@@ -198,6 +218,55 @@ fn the_audit_finds_a_tampered_view_in_memory_and_through_a_temporary_database() 
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].view, threads::NAME);
         assert!(problems[0].message.contains("differs from a fresh replay"), "{problems:?}");
+    }
+}
+
+/// The error a [`Failing`] view's apply returns, when set.
+type Failure = std::sync::Arc<std::sync::Mutex<Option<fn() -> Error>>>;
+
+/// A view that fails with the error its [`Failure`] holds, if any: a fresh
+/// replay of it meets that error.
+struct Failing(Failure);
+
+impl Projection for Failing {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, _: &LogEntry, _: &mut StateTx<'_>) -> Result<()> {
+        match *self.0.lock().unwrap() {
+            Some(error) => Err(error()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn an_audit_that_cannot_run_its_fresh_replay_is_an_error_not_a_finding() {
+    let archive = sample_archive();
+    let failure = Failure::default();
+    let views: Vec<Box<dyn Projection>> = vec![Box::new(Failing(std::sync::Arc::clone(&failure)))];
+    catch_up(&archive, &views).unwrap();
+    let fail_with = |error: Option<fn() -> Error>| *failure.lock().unwrap() = error;
+    for in_memory_max in [u64::MAX, 0] {
+        assert_eq!(audit_with(&archive, &views, in_memory_max).unwrap(), vec![]);
+        // A scratch tree's file that cannot be written (a full $TMPDIR):
+        // the audit fails, saying why; the archive is not called damaged.
+        fail_with(Some(|| {
+            Error::io("/tmp/scratch/views/failing.46.a.vlog", std::io::Error::from_raw_os_error(28))
+        }));
+        let e = audit_with(&archive, &views, in_memory_max).unwrap_err();
+        assert!(e.is_disk_full(), "{e}");
+        // A log that does not decode is a finding about the archive.
+        fail_with(Some(|| Error::Corrupt("segment at seq 3: bad".into())));
+        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("a fresh replay fails"), "{problems:?}");
+        fail_with(None);
     }
 }
 
