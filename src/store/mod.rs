@@ -292,6 +292,13 @@ pub trait ViewStore {
     fn drop_tree(&self, name: &str) -> Result<()>;
     /// The names of every view tree.
     fn tree_names(&self) -> Result<Vec<String>>;
+    /// Deletes value files that no view tree owns (left by a process
+    /// stopped between dropping a tree and deleting its files, or before
+    /// a new tree it made was recorded); returns the names whose files
+    /// went.
+    fn remove_unowned_values(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Why tree `name` cannot be read as stored (its value files do not
     /// match it), if so.
     fn tree_problem(&self, _name: &str) -> Result<Option<String>> {

@@ -1823,6 +1823,10 @@ impl ViewStore for SledStore {
         self.reader.new_tree(name)
     }
 
+    fn remove_unowned_values(&self) -> Result<Vec<String>> {
+        self.reader.remove_unowned_values()
+    }
+
     fn drop_tree(&self, name: &str) -> Result<()> {
         self.reader.drop_tree(name)
     }
@@ -1983,6 +1987,21 @@ impl ViewStore for SledReader {
     fn new_tree(&self, name: &str) -> Result<Arc<dyn KvTree>> {
         let tree = self.db.open_tree(view_tree_name(name))?;
         Ok(Arc::new(crate::store::vlog::SeparatedTree::held(tree, self.values.get(name)?)))
+    }
+
+    fn remove_unowned_values(&self) -> Result<Vec<String>> {
+        // The files first, then the trees: a tree is made before its files
+        // (`tree`, `new_tree`), so files seen here whose tree is made
+        // meanwhile (another thread of this process) are seen owned.
+        let on_disk = self.values.names_on_disk()?;
+        let trees = self.tree_names()?;
+        let mut removed = Vec::new();
+        for name in on_disk.into_iter().filter(|n| !trees.contains(n)) {
+            tracing::debug!("removing value files views/{name}.{{a,b}}.vlog, which no tree owns");
+            self.values.remove(&name)?;
+            removed.push(name);
+        }
+        Ok(removed)
     }
 
     fn drop_tree(&self, name: &str) -> Result<()> {

@@ -423,6 +423,27 @@ impl ValueFiles {
         Ok(f)
     }
 
+    /// The names whose value files (`NAME.a.vlog`, `NAME.b.vlog`) are in
+    /// the directory.
+    pub fn names_on_disk(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let name = file.strip_suffix(".a.vlog").or_else(|| file.strip_suffix(".b.vlog"));
+            if let Some(name) = name.filter(|n| !names.iter().any(|m: &String| m == n)) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
     /// Deletes the value files of tree `name` (the tree was dropped).
     pub fn remove(&self, name: &str) -> Result<()> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());

@@ -666,6 +666,7 @@ pub fn catch_up_reporting(
             archive.store().drop_tree(&name)?;
         }
     }
+    archive.store().remove_unowned_values()?;
     if !afresh.is_empty() {
         replay_views(archive, &afresh, None, progress)?;
     }

@@ -309,6 +309,40 @@ fn lost_view_value_files_are_rebuilt_from_the_log() {
 }
 
 #[test]
+fn value_files_no_tree_owns_are_removed_by_the_next_view_command() {
+    // Left by a cairn stopped between dropping an old generation's tree and
+    // deleting its files, or before the tree of a replay's new generation
+    // was recorded: copies of a real generation's files, under names no
+    // tree has.
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let changes = env.ok(&["changes", "--json"]).stdout;
+    let views = env.archive.join("views");
+    let files = |prefix: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&views)
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
+    };
+    let kept = files("");
+    let threads = files("threads.");
+    assert!(!threads.is_empty(), "{kept:?}");
+    for (i, name) in threads.iter().enumerate() {
+        for orphan in [format!("threads.{}.a.vlog", 90 + i), format!("authors.{}.b.vlog", 90 + i)] {
+            std::fs::copy(views.join(name), views.join(orphan)).unwrap();
+        }
+    }
+    assert!(files("").len() > kept.len());
+    let run = env.ok(&["changes", "--json"]);
+    assert_eq!(run.stdout, changes);
+    assert_eq!(files(""), kept, "only the files a tree owns are left");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+#[test]
 fn a_pinned_view_keeps_its_pin_when_its_value_files_are_lost() {
     let env = Env::new();
     three_documents(&env);
