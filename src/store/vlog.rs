@@ -18,7 +18,9 @@
 //! [`SeparatedTree::held`] keeps its keys and locators in memory until
 //! it is settled or synced, or outgrows the memory it may take
 //! (`store/held.rs`). Each file starts with `cairnval` and a random epoch, new whenever
-//! the file is emptied; the tree records the epochs it matches, so a tree
+//! the file is emptied; the tree records the epochs it matches (and the
+//! files' lengths when it wrote the record: files restored from before
+//! later writes are shorter), so a tree
 //! that points into files it no longer matches is known ([`stale`]).
 //!
 //! Rewritten values leave garbage behind: when the files hold more than
@@ -257,11 +259,14 @@ impl Pair {
 
     /// The record a tree keeps of its files: both epochs, then (when
     /// known) where to look at the garbage next ([`Pair::look_at`], `u64`
-    /// BE) and the first 4 bytes of BLAKE3 of the 24 bytes before.
+    /// BE), both files' lengths in bytes (`u64` BE each: what the tree may
+    /// point into), and the first 4 bytes of BLAKE3 of the 40 bytes before.
     fn record(&self) -> Vec<u8> {
         let mut v = self.epochs();
         if let Some(at) = self.look_at {
             v.extend_from_slice(&at.to_be_bytes());
+            v.extend_from_slice(&self.a.len.to_be_bytes());
+            v.extend_from_slice(&self.b.len.to_be_bytes());
             let check = check_of(&v);
             v.extend_from_slice(&check);
         }
@@ -269,13 +274,25 @@ impl Pair {
     }
 }
 
-/// Whether `recorded` (a tree's record, [`Pair::record`]) names the files'
-/// `epochs` and is whole: a changed byte anywhere in it makes the tree
-/// stale, as any damage to what it holds is found.
-fn record_matches(recorded: &[u8], epochs: &[u8]) -> bool {
+/// Whether `recorded` (a tree's record, [`Pair::record`]) names the files
+/// of `pair` and is whole: their epochs, and files no shorter than when it
+/// was written (files restored from before later writes, which the tree
+/// may point past, do not match it). A changed byte anywhere in it makes
+/// the tree stale, as any damage to what it holds is found. (Records of
+/// 16 and 28 bytes, written before the lengths were kept, name the epochs
+/// alone.)
+fn record_matches(recorded: &[u8], pair: &Pair) -> bool {
+    let epochs = pair.epochs();
+    let at = |i: usize| recorded.get(i..i + 8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
     match recorded.len() {
         16 => recorded == epochs,
         28 => recorded[..16] == *epochs && recorded[24..] == check_of(&recorded[..24]),
+        44 => {
+            recorded[..16] == *epochs
+                && recorded[40..] == check_of(&recorded[..40])
+                && at(24).is_some_and(|a| pair.a.len >= a)
+                && at(32).is_some_and(|b| pair.b.len >= b)
+        }
         _ => false,
     }
 }
@@ -297,7 +314,7 @@ fn stale_keys(tree: &Keys, files: &ValueFile) -> Result<bool> {
     let differs = {
         let pair = files.lock();
         match tree.get(EPOCH_KEY)? {
-            Some(recorded) => !record_matches(&recorded, &pair.epochs()),
+            Some(recorded) => !record_matches(&recorded, &pair),
             None => true,
         }
     };
@@ -814,7 +831,7 @@ impl SeparatedTree {
         }
         let recorded = self.tree.get(EPOCH_KEY).ok().flatten().and_then(|r| {
             let at = r.get(16..24)?.try_into().ok().map(u64::from_be_bytes)?;
-            record_matches(&r, &pair.epochs()).then_some(at)
+            record_matches(&r, pair).then_some(at)
         });
         *pair.look_at.insert(recorded.unwrap_or(0))
     }
@@ -994,6 +1011,47 @@ mod tests {
         let (_dir, db, unwritten) = held_against_sled(2000);
         assert!(!unwritten, "2,000 keys are past what a tree may hold under test");
         assert_eq!(db.open_tree("h").unwrap().len(), db.open_tree("s").unwrap().len());
+    }
+
+    #[test]
+    fn files_restored_from_before_later_writes_make_the_tree_stale() {
+        let (dir, db) = fixture();
+        let path = |side: &str| dir.path().join(format!("views/t.{side}.vlog"));
+        let write = |range: std::ops::Range<u32>| {
+            let files = ValueFiles::new(dir.path().join("views"));
+            let t = open(&db, &files, "t");
+            t.apply(range.map(|i| (i.to_be_bytes().to_vec(), Some(value(i, 0)))).collect()).unwrap();
+        };
+        let is_stale = || {
+            let files = ValueFiles::new(dir.path().join("views"));
+            stale(&db.open_tree("t").unwrap(), &files.get("t").unwrap()).unwrap()
+        };
+        write(0..100);
+        let saved: Vec<Vec<u8>> = ["a", "b"].iter().map(|s| std::fs::read(path(s)).unwrap()).collect();
+        write(100..200);
+        assert!(!is_stale());
+        // Bytes appended past what the tree records (values written, then
+        // a crash before sled heard of them): the tree still matches.
+        let mut longer = std::fs::read(path("a")).unwrap();
+        longer.extend_from_slice(&value(7, 9));
+        std::fs::write(path("a"), &longer).unwrap();
+        assert!(!is_stale());
+        // The files as they were before the second write (a backup of
+        // views/ put back): the same epochs, but the tree points past them.
+        for (side, bytes) in ["a", "b"].iter().zip(&saved) {
+            std::fs::write(path(side), bytes).unwrap();
+        }
+        assert!(is_stale());
+        // A record written before the lengths were kept names the epochs
+        // alone, as it did.
+        let tree = db.open_tree("t").unwrap();
+        let record = tree.get(EPOCH_KEY).unwrap().unwrap();
+        assert_eq!(record.len(), 44);
+        let mut legacy = record[..24].to_vec();
+        let check = check_of(&legacy);
+        legacy.extend_from_slice(&check);
+        tree.insert(EPOCH_KEY, legacy).unwrap();
+        assert!(!is_stale());
     }
 
     #[test]
@@ -1239,8 +1297,8 @@ mod tests {
         // A changed byte anywhere in the record: a stale tree.
         let t = handle();
         let record = t.tree.get(EPOCH_KEY).unwrap().unwrap().to_vec();
-        assert_eq!(record.len(), 28);
-        for at in [3, 16, 21, 26] {
+        assert_eq!(record.len(), 44);
+        for at in [3, 16, 21, 26, 33, 39, 42] {
             let mut bad = record.clone();
             bad[at] ^= 0x40;
             t.tree.insert(EPOCH_KEY, bad).unwrap();

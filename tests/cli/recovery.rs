@@ -309,6 +309,29 @@ fn lost_view_value_files_are_rebuilt_from_the_log() {
 }
 
 #[test]
+fn view_files_restored_from_before_an_ingest_are_found_stale_and_rebuilt() {
+    // A backup of views/ put back after later ingests: the same files
+    // (same epochs), shorter than what the index's view trees point into.
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let views = env.archive.join("views");
+    let backup = env.dir.path().join("views-backup");
+    crate::support::copy_dir(&views, &backup);
+    let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Really.");
+    let later = env.write("later.txt", later);
+    env.ok(&["ingest", &later]);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let checkpoint = env.head().replace(' ', ":");
+    let changes = env.ok(&["changes", "--json"]).stdout;
+    std::fs::remove_dir_all(&views).unwrap();
+    crate::support::copy_dir(&backup, &views);
+    let run = env.ok(&["changes", "--json"]);
+    assert_eq!(run.stdout, changes);
+    assert!(run.stderr.contains("does not match its value files"), "{run}");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+#[test]
 fn value_files_no_tree_owns_are_removed_by_the_next_view_command() {
     // Left by a cairn stopped between dropping an old generation's tree and
     // deleting its files, or before the tree of a replay's new generation
