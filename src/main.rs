@@ -31,15 +31,15 @@ fn main() -> ExitCode {
         Ok(Status::Problems) => ExitCode::from(1),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if e.is_disk_full() => {
-            eprintln!(
+            cairn::cli::output::to_stderr(format_args!(
                 "cairn: error: the disk is full ({e}). Free space and run the command again: every document \
                  acknowledged before is kept (`cairn verify --checkpoint SEQ:HEX` with a head saved before shows it); \
                  if the archive then does not open, `cairn repair` rebuilds its index from the log files."
-            );
+            ));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("cairn: error: {e}");
+            cairn::cli::output::to_stderr(format_args!("cairn: error: {e}"));
             ExitCode::from(2)
         }
     }

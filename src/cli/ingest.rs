@@ -231,7 +231,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let archive = crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?;
         if !existed && cli.quiet == 0 {
             // A mistyped --archive would otherwise start a new archive silently.
-            eprintln!("cairn: created archive {}", printable(&cli.archive.display().to_string()));
+            crate::cli::output::to_stderr(format_args!(
+                "cairn: created archive {}",
+                printable(&cli.archive.display().to_string())
+            ));
         }
         archive
     };
@@ -270,11 +273,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     if cli.quiet == 0 {
         for w in &report.warnings {
-            eprintln!("cairn: warning: {}", printable(&w.to_string()));
+            crate::cli::output::to_stderr(format_args!("cairn: warning: {}", printable(&w.to_string())));
         }
     }
     for e in &report.errors {
-        eprintln!("cairn: rejected {}", printable(&e.to_string()));
+        crate::cli::output::to_stderr(format_args!("cairn: rejected {}", printable(&e.to_string())));
     }
     if args.json {
         writeln!(out, "{}", report_json(&report, archive.head())).map_err(stdout_error)?;

@@ -242,10 +242,10 @@ pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> 
             Err(Error::ArchiveInUse(p, holder)) if std::time::Instant::now() < deadline => {
                 if !said && cli.quiet == 0 {
                     let who = holder.map_or("another cairn process".to_string(), |h| format!("cairn {h}"));
-                    eprintln!(
+                    crate::cli::output::to_stderr(format_args!(
                         "cairn: waiting for {who} to finish with {} (up to {wait} s; --wait 0 fails at once)…",
                         p.display()
-                    );
+                    ));
                     said = true;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));

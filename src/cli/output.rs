@@ -7,6 +7,14 @@ use crate::store::KindCounts;
 use crate::views::AsOf;
 use serde_json::{json, Value};
 
+/// Writes one line to stderr, as `eprintln!` does, but a stderr that
+/// cannot be written (closed, a full disk, `/dev/full`) is no panic: the
+/// exit status still says how the command ended.
+pub fn to_stderr(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// The JSON object for one log entry: `seq`, `id`, `kind`, `recorded_at`,
 /// then the event's fields (docs/cli.md lists them).
 pub fn entry_json(entry: &LogEntry) -> Value {

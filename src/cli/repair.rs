@@ -74,7 +74,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .map_err(stdout_error)?;
     }
     if let Some(old) = lost {
-        eprintln!(
+        crate::cli::output::to_stderr(format_args!(
             "cairn: the old index recorded {} entries (head {}); the log files close only {}: entries {} to {} \
              are not in them whole (cut or damaged: `cairn verify` shows where). The old index is kept.",
             old.seq,
@@ -82,7 +82,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             head.seq,
             head.seq.next(),
             old.seq
-        );
+        ));
         return Ok(Status::Problems);
     }
     Ok(Status::Ok)

@@ -50,7 +50,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         archive.flush()?;
     }
     for e in &report.errors {
-        eprintln!("cairn: cannot re-parse {e}");
+        crate::cli::output::to_stderr(format_args!("cairn: cannot re-parse {e}"));
     }
     if args.json {
         writeln!(out, "{}", report_json(&report, archive.head())).map_err(stdout_error)?;

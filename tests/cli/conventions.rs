@@ -225,3 +225,19 @@ fn ingest_and_reparse_report_counts_in_one_shape() {
     }
     assert!(reparse.get("events").is_none(), "no nesting under events");
 }
+
+#[test]
+fn output_that_cannot_be_written_anywhere_ends_with_exit_2_not_a_panic() {
+    // stdout and stderr both on a full device: the error cannot be told,
+    // the exit status still says it (a panic, 101, said nothing true).
+    let env = Env::new();
+    let page = crate::support::fixture("tribune-2012-03-28-us-generals-kayani.txt");
+    env.ok(&["ingest", &page.display().to_string()]);
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let (Ok(out), Ok(err)) = (full(), full()) else {
+        println!("skipped: no /dev/full on this machine");
+        return;
+    };
+    let status = env.command(&["authors"]).stdout(out).stderr(err).status().unwrap();
+    assert_eq!(status.code(), Some(2), "{status:?}");
+}
