@@ -1990,16 +1990,10 @@ impl ViewStore for SledReader {
     }
 
     fn remove_unowned_values(&self) -> Result<Vec<String>> {
-        // The files first, then the trees: a tree is made before its files
-        // (`tree`, `new_tree`), so files seen here whose tree is made
-        // meanwhile (another thread of this process) are seen owned.
-        let on_disk = self.values.names_on_disk()?;
-        let trees = self.tree_names()?;
-        let mut removed = Vec::new();
-        for name in on_disk.into_iter().filter(|n| !trees.contains(n)) {
-            tracing::debug!("removing value files views/{name}.{{a,b}}.vlog, which no tree owns");
-            self.values.remove(&name)?;
-            removed.push(name);
+        // (`tree` and `new_tree` make the tree before they open its files.)
+        let removed = self.values.remove_unowned(|| self.tree_names())?;
+        for name in &removed {
+            tracing::debug!("removed value files views/{name}.{{a,b}}.vlog, which no tree owns");
         }
         Ok(removed)
     }

@@ -440,9 +440,31 @@ impl ValueFiles {
         Ok(f)
     }
 
+    /// Deletes the value files of every name in the directory that
+    /// `trees()` (the trees there are) does not name and that no handle of
+    /// this process has open; returns those names. The files are listed
+    /// before the trees, and the trees listed and the files deleted under
+    /// the lock [`ValueFiles::get`] takes: a tree is made before its files
+    /// are opened, so the files of a tree another thread is making are
+    /// either seen with their tree or opened after the deletion.
+    pub fn remove_unowned(&self, trees: impl FnOnce() -> Result<Vec<String>>) -> Result<Vec<String>> {
+        let on_disk = self.names_on_disk()?;
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let trees = trees()?;
+        let mut removed = Vec::new();
+        for name in on_disk.into_iter().filter(|n| !trees.contains(n) && !open.contains_key(n)) {
+            match self.remove_files(&name) {
+                Ok(()) => removed.push(name),
+                // Housekeeping: a file that cannot go is left, said once.
+                Err(e) => tracing::warn!("value files no tree owns could not be deleted: {e}"),
+            }
+        }
+        Ok(removed)
+    }
+
     /// The names whose value files (`NAME.a.vlog`, `NAME.b.vlog`) are in
     /// the directory.
-    pub fn names_on_disk(&self) -> Result<Vec<String>> {
+    fn names_on_disk(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -465,6 +487,11 @@ impl ValueFiles {
     pub fn remove(&self, name: &str) -> Result<()> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.remove(name);
+        self.remove_files(name)
+    }
+
+    /// Deletes the files of `name` (missing ones are no error).
+    fn remove_files(&self, name: &str) -> Result<()> {
         for side in ["a", "b"] {
             let path = self.dir.join(format!("{name}.{side}.vlog"));
             match std::fs::remove_file(&path) {
@@ -1011,6 +1038,23 @@ mod tests {
         let (_dir, db, unwritten) = held_against_sled(2000);
         assert!(!unwritten, "2,000 keys are past what a tree may hold under test");
         assert_eq!(db.open_tree("h").unwrap().len(), db.open_tree("s").unwrap().len());
+    }
+
+    #[test]
+    fn files_no_tree_owns_go_unless_a_handle_has_them_open() {
+        let (dir, db) = fixture();
+        let files = ValueFiles::new(dir.path().join("views"));
+        for name in ["owned", "open", "unowned"] {
+            open(&db, &files, name).apply(vec![(b"k".to_vec(), Some(value(1, 0)))]).unwrap();
+        }
+        // Another process: only what it opens is open in it.
+        let files = ValueFiles::new(dir.path().join("views"));
+        let _open = files.get("open").unwrap();
+        let removed = files.remove_unowned(|| Ok(vec!["owned".to_string()])).unwrap();
+        assert_eq!(removed, vec!["unowned".to_string()]);
+        let mut left = files.names_on_disk().unwrap();
+        left.sort();
+        assert_eq!(left, vec!["open".to_string(), "owned".to_string()]);
     }
 
     #[test]

@@ -603,7 +603,9 @@ pub fn catch_up_reporting(
             let cursor = read_cursor(tree.as_ref())?;
             let lost = pin > Seq(0) && cursor == Cursor::default();
             let other_version = cursor != Cursor::default() && cursor.version != view.version();
-            let short = cursor != Cursor::default() && !other_version && cursor.seq != pin;
+            // (A pin past the head, which no command makes, would leave
+            // the cursor short at every rebuild: not taken for short.)
+            let short = cursor != Cursor::default() && !other_version && cursor.seq != pin && pin <= head;
             if other_version {
                 tracing::info!(
                     "view {} version {} -> {}, pinned at seq {pin}: rebuilding it to its pin",
