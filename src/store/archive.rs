@@ -127,8 +127,8 @@ pub struct ViewsAt {
     pub seq: Seq,
     /// Set when they hold what was observed up to this time.
     pub observed_until: Option<Timestamp>,
-    /// Where the trees keep their state (in memory, or a temporary sled
-    /// database removed when this is dropped, after the trees).
+    /// Where the trees keep their state (in memory, or a temporary
+    /// directory removed when this is dropped, after the trees).
     pub scratch: kv::Scratch,
 }
 
