@@ -14,7 +14,7 @@
 //! per key), everything held goes into the sled tree and the tree goes on
 //! there, as one that was never held.
 
-use super::kv::Write;
+use super::kv::{KvTree, Write};
 use crate::error::Result;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
@@ -142,23 +142,27 @@ impl Keys {
             Keys::Sled(t) => t,
             Keys::Held(h) => {
                 let mut s = h.lock();
-                if s.out {
-                    drop(s);
-                    return apply_to(&h.into, writes, atomic);
-                }
-                for (k, v) in writes {
-                    match v {
-                        Some(v) => s.insert(k, v),
-                        None => s.remove(&k),
+                if !s.out {
+                    for (k, v) in writes {
+                        match v {
+                            Some(v) => s.insert(k, v),
+                            None => s.remove(&k),
+                        }
                     }
+                    if s.bytes > HELD_MAX {
+                        s.write_out(&h.into)?;
+                    }
+                    return Ok(());
                 }
-                if s.bytes > HELD_MAX {
-                    s.write_out(&h.into)?;
-                }
-                return Ok(());
+                // Written out: in sled from here on, without the lock.
+                &h.into
             }
         };
-        apply_to(tree, writes, atomic)
+        if atomic {
+            KvTree::apply(tree, writes)
+        } else {
+            KvTree::write_loose(tree, writes)
+        }
     }
 
     /// Makes what the sled tree holds durable. Keys still held stay held
@@ -267,28 +271,6 @@ impl Iterator for HeldScan<'_> {
         self.from = Bound::Excluded(last.to_vec());
         self.ready.pop_front().map(Ok)
     }
-}
-
-/// Applies `writes` to sled tree `tree`, atomically or key by key.
-fn apply_to(tree: &sled::Tree, writes: Vec<Write>, atomic: bool) -> Result<()> {
-    if atomic {
-        let mut batch = sled::Batch::default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        tree.apply_batch(batch)?;
-    } else {
-        for (k, v) in writes {
-            match v {
-                Some(v) => tree.insert(k, v)?,
-                None => tree.remove(k)?,
-            };
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

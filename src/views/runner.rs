@@ -584,8 +584,8 @@ pub fn catch_up_reporting(
     // Views with no state to start from (a new version, a tree lost or
     // dropped as stale) are built as `replay` builds them: into a new
     // generation whose keys stay in memory until it is settled (at 1M,
-    // 4.5 s and 135 MB into the live tree in atomic batches, 3.0 s and
-    // 78 MB this way), then swapped in.
+    // 4.5 s and 135 MB into the live tree in atomic batches, 3.3 s and
+    // 99 MB this way), then swapped in.
     let mut afresh: Vec<&dyn Projection> = Vec::new();
     // Pinned views to build again up to their pins, the same way.
     let mut to_pin: Vec<(&dyn Projection, Seq, Option<Timestamp>)> = Vec::new();
@@ -672,8 +672,17 @@ pub fn catch_up_reporting(
     if !afresh.is_empty() {
         replay_views(archive, &afresh, None, progress)?;
     }
-    for (view, pin, observed_until) in to_pin {
-        build_generations(archive, &[view], pin, observed_until, true, progress)?;
+    // One pass over the log for the views pinned at the same point.
+    let mut points: Vec<(Seq, Option<Timestamp>)> = Vec::new();
+    for (_, pin, observed_until) in &to_pin {
+        if !points.contains(&(*pin, *observed_until)) {
+            points.push((*pin, *observed_until));
+        }
+    }
+    for (pin, observed_until) in points {
+        let group: Vec<&dyn Projection> =
+            to_pin.iter().filter(|(_, s, t)| (*s, *t) == (pin, observed_until)).map(|(v, _, _)| *v).collect();
+        build_generations(archive, &group, pin, observed_until, true, progress)?;
     }
     Ok(())
 }
