@@ -141,6 +141,16 @@ pub enum Error {
     /// the archive, which is never called corrupt for it.
     #[error("cairn failed (a bug, not damage to the archive; please report it): {0}")]
     Internal(String),
+    /// A run that commits as it goes (an ingest) stopped on `source` after
+    /// committing part of its work; `done` says which part, which stays in
+    /// the archive.
+    #[error("{source} ({done})")]
+    Stopped {
+        /// What was committed before the error, as a sentence.
+        done: String,
+        /// The error that stopped the run.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -148,7 +158,25 @@ impl Error {
     pub fn is_disk_full(&self) -> bool {
         match self {
             Error::Sled(sled::Error::Io(io)) | Error::Io { source: io, .. } => disk_full(io),
+            Error::Stopped { source, .. } => source.is_disk_full(),
             _ => false,
+        }
+    }
+
+    /// The error itself, without what a run had done before it
+    /// ([`Error::Stopped`]).
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Stopped { source, .. } => source.cause(),
+            e => e,
+        }
+    }
+
+    /// What a run had committed before the error, if it says.
+    pub fn done(&self) -> Option<&str> {
+        match self {
+            Error::Stopped { done, .. } => Some(done),
+            _ => None,
         }
     }
 
@@ -157,6 +185,7 @@ impl Error {
     pub fn index_damage(&self) -> Option<String> {
         match self {
             Error::Sled(e) if is_damage(e) => Some(sled_text(e)),
+            Error::Stopped { source, .. } => source.index_damage(),
             _ => None,
         }
     }

@@ -32,15 +32,25 @@ fn main() -> ExitCode {
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if e.is_disk_full() => {
             cairn::cli::output::to_stderr(format_args!(
-                "cairn: error: the disk is full ({e}). Free space and run the command again: every document \
+                "cairn: error: the disk is full ({}). Free space and run the command again: every document \
                  acknowledged before is kept (`cairn verify --checkpoint SEQ:HEX` with a head saved before shows it); \
-                 if the archive then does not open, `cairn repair` rebuilds its index from the log files."
+                 if the archive then does not open, `cairn repair` rebuilds its index from the log files.",
+                e.cause()
             ));
+            done(&e);
             ExitCode::from(2)
         }
         Err(e) => {
-            cairn::cli::output::to_stderr(format_args!("cairn: error: {e}"));
+            cairn::cli::output::to_stderr(format_args!("cairn: error: {}", e.cause()));
+            done(&e);
             ExitCode::from(2)
         }
+    }
+}
+
+/// Says, on a line of its own, what a run that stopped had committed.
+fn done(e: &cairn::Error) {
+    if let Some(done) = e.done() {
+        cairn::cli::output::to_stderr(format_args!("cairn: {done}"));
     }
 }

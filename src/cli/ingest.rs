@@ -268,8 +268,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         b.finish_and_clear();
     }
     if !args.dry_run {
-        crate::views::catch_up(&archive, &crate::views::builtin())?;
-        archive.flush()?;
+        // Every document is committed by now: an error here leaves them all.
+        let all = |e: Error| Error::Stopped {
+            done: format!(
+                "this ingest committed the documents of all its {} before it stopped",
+                plural(inputs.len() as u64, "input")
+            ),
+            source: Box::new(e),
+        };
+        crate::views::catch_up(&archive, &crate::views::builtin()).map_err(all)?;
+        archive.flush().map_err(all)?;
     }
     if cli.quiet == 0 {
         for w in &report.warnings {

@@ -629,6 +629,10 @@ pub fn ingest_inputs(
     };
     let mut group = archive.group();
     let budgets: Vec<Lookahead> = (0..READERS).map(|_| Lookahead::default()).collect();
+    // The inputs whose documents are all committed (a count from the
+    // first, and the last one's name): what an error part way leaves in
+    // the archive.
+    let mut committed: (usize, Option<String>) = (0, None);
     let rest = std::thread::scope(|scope| -> Result<Vec<Vec<crate::model::LogEntry>>> {
         type Batch = std::sync::Arc<[std::sync::Arc<crate::model::LogEntry>]>;
         let mut senders = Vec::new();
@@ -716,11 +720,14 @@ pub fn ingest_inputs(
             });
         }
         let mut next_reader = 0usize;
-        for input in inputs {
+        // The inputs handled so far (a count, and the last one's name).
+        let mut handled: (usize, Option<String>) = (0, None);
+        for (at, input) in inputs.iter().enumerate() {
             match input {
                 Err(e) => {
                     report.inputs += 1;
                     report.errors.push(e.clone());
+                    handled = (at + 1, Some(e.path.clone()));
                 }
                 Ok(input) => {
                     let name = input.name();
@@ -754,6 +761,10 @@ pub fn ingest_inputs(
                                 ingest_prepared(&mut group, &name, &raw, blob, prepared, opts, &mut report)?;
                             }
                             let segments = group.take_committed();
+                            if !segments.is_empty() {
+                                // A commit takes every document staged so far.
+                                committed = (at + 1, Some(name.clone()));
+                            }
                             if !hand_over(&group, segments)? {
                                 views_stopped = true;
                             }
@@ -764,6 +775,7 @@ pub fn ingest_inputs(
                         }
                     }
                     on_input(&name);
+                    handled = (at + 1, Some(name));
                 }
             }
             if views_stopped {
@@ -773,6 +785,7 @@ pub fn ingest_inputs(
         // What was appended is committed even when the view thread stopped
         // (the views catch up later); its error is reported after.
         let rest = group.commit()?;
+        committed = handled;
         if view_workers.is_empty() {
             return Ok(rest);
         }
@@ -794,12 +807,41 @@ pub fn ingest_inputs(
             Some(e) => Err(e),
             None => Ok(Vec::new()),
         }
-    })?;
+    })
+    .map_err(|e| if opts.dry_run { e } else { stopped(e, &committed, inputs.len()) })?;
     if !opts.dry_run {
         update_views(archive, rest)?;
         archive.flush()?;
     }
     Ok(report)
+}
+
+/// `e`, with what the ingest had committed before it (of `total` inputs,
+/// the first `committed.0`, the last of them named), unless it committed
+/// nothing and the error says enough.
+fn stopped(e: Error, committed: &(usize, Option<String>), total: usize) -> Error {
+    let done = match committed {
+        (0, _) | (_, None) => format!(
+            "this ingest committed none of its {} before it stopped; a group of documents whose commit \
+             failed after reaching the log files is found by the next command",
+            plural_inputs(total)
+        ),
+        (n, Some(last)) => format!(
+            "before it stopped, this ingest committed the documents of its first {n} of {} (through {last}), \
+             which stay in the archive, and a group whose commit failed after reaching the log files is found \
+             by the next command; running it again appends only what is missing",
+            plural_inputs(total)
+        ),
+    };
+    Error::Stopped { done, source: Box::new(e) }
+}
+
+fn plural_inputs(n: usize) -> String {
+    if n == 1 {
+        "1 input".into()
+    } else {
+        format!("{n} inputs")
+    }
 }
 
 /// Input reader threads in an ingest.
