@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
 use crate::store::buckets::Fingerprints;
 use crate::store::{Archive, KindCounts, ParseKey};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// What verify keeps of each id: its seq, its kind and its bucket's
 /// [`Fingerprints`] value.
@@ -65,10 +66,23 @@ fn finding(check: &'static str, seq: Option<Seq>, id: Option<EventId>, message: 
     Finding { check, seq, id, message }
 }
 
+/// Where the pass over the log hands on the entries it decoded (the fresh
+/// replay of the views: [`crate::views::LogFeed`]), in batches of about
+/// [`TEE_BATCH`], `None` at the end.
+pub(super) type Tee = std::sync::mpsc::SyncSender<Option<Vec<Result<Arc<LogEntry>>>>>;
+
+/// Entries handed on at a time through a [`Tee`].
+const TEE_BATCH: usize = 1024;
+
+/// Batches handed on that the pass keeps at most, to free them itself.
+const KEPT_BATCHES: usize = 16;
+
 /// Reads every segment once, checking as it goes; findings are appended to
 /// `findings`. `progress` receives the entries read so far. The first
 /// partition's pass makes every check; a later one only those that look
-/// ids of its partition up.
+/// ids of its partition up. With `tee`, the entries are handed on after
+/// their checks, exactly as a read of the log from seq 1 gives them: a
+/// segment that does not decode is an error there, and the last item.
 pub(super) fn scan_log(
     archive: &Archive,
     opts: &VerifyOptions,
@@ -76,7 +90,32 @@ pub(super) fn scan_log(
     mut progress: impl FnMut(u64),
     part: Partition,
     per_pass: u64,
+    tee: Option<Tee>,
 ) -> Result<LogFacts> {
+    let mut tee = tee;
+    let mut teed: Vec<Result<Arc<LogEntry>>> = Vec::new();
+    // The entries handed on, kept until the replay lets go of them, so that
+    // they are freed on this thread, which made them (freed on the views'
+    // threads, glibc takes this thread's arena lock for each, against its
+    // allocations); past a bound the oldest go anyway.
+    let mut sent: VecDeque<Vec<Arc<LogEntry>>> = VecDeque::new();
+    // Hands `teed` on; a receiver that has gone (its replay is done, or
+    // stopped) is not fed any more.
+    let mut hand_on = |tee: &mut Option<Tee>, teed: &mut Vec<Result<Arc<LogEntry>>>| {
+        let batch = std::mem::take(teed);
+        sent.push_back(batch.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
+        if let Some(t) = tee.as_ref() {
+            if t.send(Some(batch)).is_err() {
+                *tee = None;
+            }
+        }
+        while sent
+            .front()
+            .is_some_and(|b| sent.len() > KEPT_BATCHES || b.iter().all(|e| Arc::strong_count(e) == 1))
+        {
+            sent.pop_front();
+        }
+    };
     // Sized for the head (at most a pass's share) up front when that is
     // plausible (growing the table would hold two of it at once); a head
     // record that says more is a finding, and costs at most a zeroed table
@@ -112,6 +151,12 @@ pub(super) fn scan_log(
             Ok(e) => e,
             Err(_) if !full => continue,
             Err(why) => {
+                if tee.is_some() {
+                    // A read of the log ends with this error.
+                    teed.push(Err(crate::store::sled_store::segment_error(key, why.clone())));
+                    hand_on(&mut tee, &mut teed);
+                    tee = None;
+                }
                 findings.push(finding(
                     "segment",
                     Some(key),
@@ -168,6 +213,18 @@ pub(super) fn scan_log(
             findings.extend(document(key, &entries));
         }
         progress(f.entries);
+        if tee.is_some() {
+            teed.extend(entries.into_iter().map(|e| Ok(Arc::new(e))));
+            if teed.len() >= TEE_BATCH {
+                hand_on(&mut tee, &mut teed);
+            }
+        }
+    }
+    if tee.is_some() {
+        hand_on(&mut tee, &mut teed);
+        if let Some(t) = tee {
+            let _ = t.send(None);
+        }
     }
     f.fingerprints = Some(fingerprints);
     Ok(f)

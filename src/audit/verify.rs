@@ -98,14 +98,19 @@ pub fn verify(
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport> {
     if opts.quick {
-        return verify_log(archive, head_problem, opts, progress);
+        return verify_log(archive, head_problem, opts, progress, None);
     }
     std::thread::scope(|scope| {
-        let views = scope.spawn(|| {
+        // The pass over the log hands what it decoded to the fresh replay
+        // of the views, a few batches ahead at most: the log is read and
+        // decoded once for both.
+        let (tee, feed) = std::sync::mpsc::sync_channel(TEE_DEPTH);
+        let views = scope.spawn(move || {
             let views = crate::views::builtin();
-            crate::views::audit(archive, &views).map(|problems| (views.len() as u64, problems))
+            crate::views::audit_with(archive, &views, crate::views::AUDIT_IN_MEMORY_MAX, Some(feed))
+                .map(|problems| (views.len() as u64, problems))
         });
-        let mut r = verify_log(archive, head_problem, opts, progress)?;
+        let mut r = verify_log(archive, head_problem, opts, progress, Some(tee))?;
         let (count, problems) =
             views.join().map_err(|_| Error::Internal("the view check stopped unexpectedly".into()))??;
         r.views = count;
@@ -116,6 +121,10 @@ pub fn verify(
     })
 }
 
+/// Batches of entries the pass over the log may be ahead of the fresh
+/// replay of the views.
+const TEE_DEPTH: usize = 8;
+
 /// Everything [`verify`] checks except the views: the pass over the log
 /// ([`super::scan`]), then each of [`super::checks`].
 fn verify_log(
@@ -123,6 +132,7 @@ fn verify_log(
     head_problem: Option<String>,
     opts: &VerifyOptions,
     progress: impl FnMut(u64),
+    tee: Option<scan::Tee>,
 ) -> Result<VerifyReport> {
     let store = archive.store();
     let mut r = VerifyReport { stored_head: *archive.head(), ..VerifyReport::default() };
@@ -164,7 +174,7 @@ fn verify_log(
     let first = super::seen::Partition::first(archive.head().seq.0.max(recorded), per_pass);
     // (The progress callback runs again from 0 for each later pass.)
     let mut progress = progress;
-    let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, first, per_pass)?;
+    let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, first, per_pass, tee)?;
     r.segments = facts.segments;
     r.entries = facts.entries;
     r.computed_head = (facts.last, facts.chain);
@@ -194,7 +204,7 @@ fn verify_log(
     let rest = facts.seen.part().rest(facts.entries.saturating_sub(facts.seen.len() as u64), per_pass);
     drop(facts);
     for part in rest {
-        let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, part, per_pass)?;
+        let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, part, per_pass, None)?;
         r.findings.extend(checks::index_pass(archive, &facts, &mut marks)?);
     }
     let (index_findings, index_entries) = checks::index_finish(archive, &marks)?;

@@ -1284,7 +1284,7 @@ fn record_layout_problems(
     Ok(problems)
 }
 
-fn segment_error(first: Seq, why: String) -> Error {
+pub(crate) fn segment_error(first: Seq, why: String) -> Error {
     Error::Corrupt(format!("segment at seq {first}: {why}"))
 }
 

@@ -211,6 +211,30 @@ fn until_end_marker<B, T>(
     })
 }
 
+/// [`upto`] over shared entries.
+fn upto_shared(
+    mut log: impl Iterator<Item = Result<Arc<LogEntry>>>,
+    until: Seq,
+) -> impl Iterator<Item = Result<Arc<LogEntry>>> {
+    let mut reached = false;
+    std::iter::from_fn(move || {
+        if reached {
+            return None;
+        }
+        match log.next()? {
+            Ok(e) if e.seq > until => None,
+            Ok(e) => {
+                reached = e.seq >= until;
+                Some(Ok(e))
+            }
+            Err(e) => {
+                reached = true;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
 /// The entries of `log` up to `until` and no further: nothing past it is
 /// read (while an ingest catches its views up, its appending thread commits
 /// more). An error ends them.
@@ -929,16 +953,25 @@ pub struct ViewProblem {
 /// value holds. Each view's problems come together, in the order of
 /// `views`.
 pub fn audit(archive: &Archive, views: &[Box<dyn Projection>]) -> Result<Vec<ViewProblem>> {
-    audit_with(archive, views, AUDIT_IN_MEMORY_MAX)
+    audit_with(archive, views, AUDIT_IN_MEMORY_MAX, None)
 }
+
+/// Entries of the log from seq 1 in order, in batches, handed over by a
+/// pass that reads the log anyway (`verify`'s), `None` at the end; an
+/// entry that could not be read ends them, as it ends a read of the log.
+pub type LogFeed = std::sync::mpsc::Receiver<Option<Vec<Result<Arc<LogEntry>>>>>;
 
 /// [`audit`], building the fresh views in memory when the archive has at
 /// most `in_memory_max` entries and in a temporary directory otherwise.
+/// With `feed`, the first fresh replay takes its entries from it instead of
+/// reading the log again (the feed is dropped unread when there is none).
 pub fn audit_with(
     archive: &Archive,
     views: &[Box<dyn Projection>],
     in_memory_max: u64,
+    feed: Option<LogFeed>,
 ) -> Result<Vec<ViewProblem>> {
+    let mut feed = feed;
     let mut problems = Vec::new();
     let names = archive.store().tree_names()?;
     let head = archive.head().seq;
@@ -1028,8 +1061,17 @@ pub fn audit_with(
         let jobs: Vec<(&dyn Projection, &dyn KvTree)> =
             group.iter().zip(&trees).map(|((v, _, _), t)| (*v, t.as_ref())).collect();
         // No reading ahead here: verify's own pass over the log keeps the
-        // other core busy (with it, verify at 1M took 6.9 -> 7.7 s).
-        match run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None, false) {
+        // other core busy (with it, verify at 1M took 6.9 -> 7.7 s). Fed
+        // by that pass, the log is read and decoded once for both.
+        let ran = match feed.take() {
+            Some(fed) => {
+                let entries =
+                    upto_shared(until_end_marker(fed, |e| e, "verify's pass over the log stopped"), seq);
+                run_entries(&jobs, archive, Seq(1), entries, true, observed_until.as_ref(), None)
+            }
+            None => run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None, false),
+        };
+        match ran {
             Ok(_) => {
                 for ((view, _, stored), tree) in group.iter().zip(&trees) {
                     let message = match compare(stored.as_ref(), tree.as_ref())? {

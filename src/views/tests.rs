@@ -209,12 +209,12 @@ fn the_audit_finds_a_tampered_view_in_memory_and_through_a_temporary_database() 
     let views = builtin();
     catch_up(&archive, &views).unwrap();
     for in_memory_max in [u64::MAX, 0] {
-        assert_eq!(audit_with(&archive, &views, in_memory_max).unwrap(), vec![], "{in_memory_max}");
+        assert_eq!(audit_with(&archive, &views, in_memory_max, None).unwrap(), vec![], "{in_memory_max}");
     }
     let tree = view_tree(&archive, threads::NAME).unwrap();
     tree.apply(vec![(b"i/zzz".to_vec(), Some(envelope::encode(&1u64).unwrap()))]).unwrap();
     for in_memory_max in [u64::MAX, 0] {
-        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        let problems = audit_with(&archive, &views, in_memory_max, None).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].view, threads::NAME);
         assert!(problems[0].message.contains("differs from a fresh replay"), "{problems:?}");
@@ -253,17 +253,17 @@ fn an_audit_that_cannot_run_its_fresh_replay_is_an_error_not_a_finding() {
     catch_up(&archive, &views).unwrap();
     let fail_with = |error: Option<fn() -> Error>| *failure.lock().unwrap() = error;
     for in_memory_max in [u64::MAX, 0] {
-        assert_eq!(audit_with(&archive, &views, in_memory_max).unwrap(), vec![]);
+        assert_eq!(audit_with(&archive, &views, in_memory_max, None).unwrap(), vec![]);
         // A scratch tree's file that cannot be written (a full $TMPDIR):
         // the audit fails, saying why; the archive is not called damaged.
         fail_with(Some(|| {
             Error::io("/tmp/scratch/views/failing.46.a.vlog", std::io::Error::from_raw_os_error(28))
         }));
-        let e = audit_with(&archive, &views, in_memory_max).unwrap_err();
+        let e = audit_with(&archive, &views, in_memory_max, None).unwrap_err();
         assert!(e.is_disk_full(), "{e}");
         // A log that does not decode is a finding about the archive.
         fail_with(Some(|| Error::Corrupt("segment at seq 3: bad".into())));
-        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        let problems = audit_with(&archive, &views, in_memory_max, None).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("a fresh replay fails"), "{problems:?}");
         fail_with(None);
@@ -297,7 +297,7 @@ fn views_compare_by_what_they_hold_not_by_how_it_was_compressed() {
         assert_eq!(status(&archive, &views).unwrap(), before, "the same digests ({level:?})");
         for in_memory_max in [u64::MAX, 0] {
             assert_eq!(
-                audit_with(&archive, &views, in_memory_max).unwrap(),
+                audit_with(&archive, &views, in_memory_max, None).unwrap(),
                 vec![],
                 "{level:?} {in_memory_max}"
             );
@@ -314,7 +314,7 @@ fn views_compare_by_what_they_hold_not_by_how_it_was_compressed() {
     tree.apply(vec![(key.clone(), Some(envelope::seal_raw(&body)))]).unwrap();
     assert_ne!(status(&archive, &views).unwrap()[0].digest, before[0].digest);
     for in_memory_max in [u64::MAX, 0] {
-        let problems = audit_with(&archive, &views, in_memory_max).unwrap();
+        let problems = audit_with(&archive, &views, in_memory_max, None).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         let expected = format!("first at key \"{}\"", key.escape_ascii());
         assert!(problems[0].message.contains(&expected), "{problems:?}");
@@ -325,7 +325,7 @@ fn views_compare_by_what_they_hold_not_by_how_it_was_compressed() {
     let last = broken.len() - 1;
     broken[last] ^= 1;
     tree.apply(vec![(key.clone(), Some(broken))]).unwrap();
-    let problems = audit_with(&archive, &views, u64::MAX).unwrap();
+    let problems = audit_with(&archive, &views, u64::MAX, None).unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     let expected = format!("the stored value at key \"{}\" does not open", key.escape_ascii());
     assert!(problems[0].message.contains(&expected), "{problems:?}");
