@@ -75,7 +75,7 @@ pub(super) type Tee = std::sync::mpsc::SyncSender<Option<Vec<Result<Arc<LogEntry
 const TEE_BATCH: usize = 1024;
 
 /// Batches handed on that the pass keeps at most, to free them itself.
-const KEPT_BATCHES: usize = 16;
+const KEPT_BATCHES: usize = 4;
 
 /// Reads every segment once, checking as it goes; findings are appended to
 /// `findings`. `progress` receives the entries read so far. The first

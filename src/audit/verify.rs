@@ -123,7 +123,7 @@ pub fn verify(
 
 /// Batches of entries the pass over the log may be ahead of the fresh
 /// replay of the views.
-const TEE_DEPTH: usize = 8;
+const TEE_DEPTH: usize = 2;
 
 /// Everything [`verify`] checks except the views: the pass over the log
 /// ([`super::scan`]), then each of [`super::checks`].
