@@ -143,11 +143,14 @@ pub enum Error {
     Internal(String),
     /// A run that commits as it goes (an ingest) stopped on `source` after
     /// committing part of its work; `done` says which part, which stays in
-    /// the archive.
+    /// the archive, and `rejected` the inputs it had rejected by then
+    /// (nothing of them appended).
     #[error("{source} ({done})")]
     Stopped {
         /// What was committed before the error, as a sentence.
         done: String,
+        /// Inputs rejected before the error.
+        rejected: Vec<InputError>,
         /// The error that stopped the run.
         source: Box<Error>,
     },
@@ -172,10 +175,11 @@ impl Error {
         }
     }
 
-    /// What a run had committed before the error, if it says.
-    pub fn done(&self) -> Option<&str> {
+    /// What a run had committed before the error, if it says, and the
+    /// inputs it had rejected.
+    pub fn done(&self) -> Option<(&str, &[InputError])> {
         match self {
-            Error::Stopped { done, .. } => Some(done),
+            Error::Stopped { done, rejected, .. } => Some((done, rejected)),
             _ => None,
         }
     }

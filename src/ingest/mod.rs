@@ -808,32 +808,46 @@ pub fn ingest_inputs(
             None => Ok(Vec::new()),
         }
     })
-    .map_err(|e| if opts.dry_run { e } else { stopped(e, &committed, inputs.len()) })?;
+    .map_err(|e| if opts.dry_run { e } else { stopped(e, &committed, inputs.len(), &report.errors) })?;
     if !opts.dry_run {
-        update_views(archive, rest)?;
-        archive.flush()?;
+        // Everything is committed: an error here leaves every input in.
+        update_views(archive, rest)
+            .and_then(|()| archive.flush())
+            .map_err(|e| stopped(e, &committed, inputs.len(), &report.errors))?;
     }
     Ok(report)
 }
 
 /// `e`, with what the ingest had committed before it (of `total` inputs,
-/// the first `committed.0`, the last of them named), unless it committed
-/// nothing and the error says enough.
-fn stopped(e: Error, committed: &(usize, Option<String>), total: usize) -> Error {
+/// the first `committed.0`, the last of them named) and the inputs it had
+/// rejected.
+pub fn stopped(
+    e: Error,
+    committed: &(usize, Option<String>),
+    total: usize,
+    rejected: &[InputError],
+) -> Error {
     let done = match committed {
         (0, _) | (_, None) => format!(
             "this ingest committed none of its {} before it stopped; a group of documents whose commit \
              failed after reaching the log files is found by the next command",
             plural_inputs(total)
         ),
+        (n, Some(last)) if *n == total => format!(
+            "this ingest committed the documents of all its {} (the last {}) before it stopped; they stay \
+             in the archive",
+            plural_inputs(total),
+            last
+        ),
         (n, Some(last)) => format!(
-            "before it stopped, this ingest committed the documents of its first {n} of {} (through {last}), \
+            "before it stopped, this ingest committed the documents of its first {n} of {} (through {}), \
              which stay in the archive, and a group whose commit failed after reaching the log files is found \
              by the next command; running it again appends only what is missing",
-            plural_inputs(total)
+            plural_inputs(total),
+            last
         ),
     };
-    Error::Stopped { done, source: Box::new(e) }
+    Error::Stopped { done, rejected: rejected.to_vec(), source: Box::new(e) }
 }
 
 fn plural_inputs(n: usize) -> String {

@@ -117,6 +117,14 @@ pub struct Archive {
     views_at: Option<Arc<ViewsAt>>,
 }
 
+impl Drop for Archive {
+    fn drop(&mut self) {
+        // sled's last handle may panic as it closes: caught there.
+        let store = std::mem::replace(&mut self.store, Box::new(memory::MemoryStore::default()));
+        super::close::close(store);
+    }
+}
+
 /// Views computed for one query as of a past point (`--at`), standing in
 /// for the stored views while this [`Archive`] handle lives; the stored
 /// views are not touched. Built by `views::compute_at`.

@@ -12,6 +12,7 @@
 mod archive;
 pub mod blobs;
 pub mod buckets;
+pub mod close;
 pub mod envelope;
 mod held;
 pub mod idruns;

@@ -110,12 +110,17 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
     // About 40,000 events in 700 documents: several group commits (at most
     // 16,384 events or 512 documents each) before the end.
     generate(&corpus, &Params { articles: 700, comments: 55, rounds: 0, seed: 9 }).unwrap();
+    // An input it rejects early on: listed, though the run stops.
+    let junk = walk(&corpus).into_iter().min().unwrap().with_extension("junk.txt");
+    std::fs::write(&junk, "no comment section here\n").unwrap();
     let mut files: Vec<PathBuf> = walk(&corpus);
     files.sort();
+    assert!(files[..10].contains(&junk));
     env.archive = disk.0.join("archive");
     let cairn = |args: &[&str]| env.command(args).output().unwrap();
     let out = cairn(&["-q", "ingest", &corpus.display().to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains(&format!("cairn: rejected {}: unrecognized layout", junk.display())), "{stderr}");
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("the disk is full"), "{stderr}");
     let total = files.len();
@@ -151,7 +156,7 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
     if committed > 0 {
         // Every document of the inputs it named is in the archive.
         let mut args = vec!["ingest".to_string(), "--dry-run".into(), "--json".into()];
-        args.extend(files[..committed].iter().map(|f| f.display().to_string()));
+        args.extend(files[..committed].iter().filter(|f| **f != junk).map(|f| f.display().to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let dry = cairn(&args);
         assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
@@ -159,8 +164,11 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
         assert_eq!(report["comments"]["new"], 0, "{report}");
         assert_eq!(report["captures"]["new"], 0, "{report}");
     }
-    // The rest goes in once there is room.
+    // The rest goes in once there is room (the junk is rejected again:
+    // exit 1).
     let rest = cairn(&["-q", "ingest", &corpus.display().to_string()]);
-    assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+    let rest_err = String::from_utf8_lossy(&rest.stderr);
+    assert_eq!(rest.status.code(), Some(1), "{rest_err}");
+    assert_eq!(rest_err.lines().filter(|l| l.starts_with("cairn: rejected")).count(), 1, "{rest_err}");
     assert!(cairn(&["verify"]).status.success());
 }

@@ -520,26 +520,24 @@ fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
     // its last handle is dropped (strace counts per thread): the second
     // fsync of `db/db` on a thread fails.
     let db = env.archive.join("db").join("db");
-    let out = std::process::Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=fsync",
-            "-e",
-            "inject=fsync:error=EIO:when=2+",
-            "-P",
-        ])
-        .arg(&db)
-        .arg(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--archive")
-        .arg(&env.archive)
-        .args(["ingest", &later])
-        .env("SOURCE_DATE_EPOCH", crate::support::EPOCH)
-        .output()
-        .unwrap();
+    // `cairn ingest FILE` under strace, with `faults` (injections and the
+    // files they are limited to).
+    let traced = |faults: &[&std::ffi::OsStr], file: &str| {
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync"])
+            .args(faults)
+            .arg(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--archive")
+            .arg(&env.archive)
+            .args(["ingest", file])
+            .env("SOURCE_DATE_EPOCH", crate::support::EPOCH)
+            .output()
+            .unwrap()
+    };
+    let out = traced(
+        &["-e".as_ref(), "inject=fsync:error=EIO:when=2+".as_ref(), "-P".as_ref(), db.as_os_str()],
+        &later,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -551,4 +549,31 @@ fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
     env.ok(&["verify", "--checkpoint", &before]);
     let again = env.ok(&["ingest", &later]);
     assert!(again.stdout.contains("appended 0 articles, 0 comments, 0 captures"), "{}", again.stdout);
+
+    // The log's own sync failing too: the command's error is reported, then
+    // the index's, still no panic.
+    let head = env.head().replace(' ', ":");
+    let third =
+        env.write("later3.txt", std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? No."));
+    let log = env.archive.join("log").join("00000000.seg");
+    let out = traced(
+        &[
+            "-e".as_ref(),
+            "inject=fsync:error=EIO:when=2+".as_ref(),
+            "-e".as_ref(),
+            "inject=fdatasync:error=EIO:when=1+".as_ref(),
+            "-P".as_ref(),
+            db.as_os_str(),
+            "-P".as_ref(),
+            log.as_os_str(),
+        ],
+        &third,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("00000000.seg: Input/output error"), "{stderr}");
+    assert!(stderr.contains("committed none of its 1 input"), "{stderr}");
+    assert!(stderr.contains("could not be synced to disk as the archive closed"), "{stderr}");
+    env.ok(&["verify", "--checkpoint", &head]);
 }
