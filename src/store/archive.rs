@@ -663,6 +663,38 @@ impl Archive {
             let seq = seq.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
             seqs.push((*id, seq));
         }
+        self.events_at(seqs)
+    }
+
+    /// [`Archive::events_by_id`] for ids that are mostly of one article
+    /// (`article`, its key: a thread's comments): their seqs come from the
+    /// article's id set, one read, and only the rest are looked up in the
+    /// id index (one read of a run each). `table comments` at 1M spent a
+    /// third of its time in those reads.
+    pub fn events_by_id_in(
+        &self,
+        article: &crate::model::ArticleKey,
+        ids: &[EventId],
+    ) -> Result<HashMap<EventId, Event>> {
+        let held = self.store.bucket(&buckets::article_bucket(article.as_str()), ids)?;
+        let held: HashMap<EventId, Seq> = held.into_iter().collect();
+        let rest: Vec<EventId> = ids.iter().filter(|id| !held.contains_key(*id)).copied().collect();
+        let mut found = rest.iter().zip(self.store.seqs_of(&rest)?);
+        let mut seqs: Vec<(EventId, Seq)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let seq = match held.get(id) {
+                Some(seq) => Some(*seq),
+                None => found.next().and_then(|(_, s)| s),
+            };
+            let seq = seq.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+            seqs.push((*id, seq));
+        }
+        self.events_at(seqs)
+    }
+
+    /// The events at `seqs`, each checked to be the id given with it (an
+    /// index that says otherwise is stale).
+    fn events_at(&self, seqs: Vec<(EventId, Seq)>) -> Result<HashMap<EventId, Event>> {
         let all: Vec<Seq> = seqs.iter().map(|(_, s)| *s).collect();
         let found = self.entries_at_with(&all, |e| Ok((e.id, e.event.clone())))?;
         let mut out = HashMap::with_capacity(seqs.len());

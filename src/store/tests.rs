@@ -243,6 +243,32 @@ fn events_by_id_reads_each_segment_once_and_finds_everything() {
     assert!(matches!(a.events_by_id(&[comment("zzz").id()]), Err(Error::NotFound(_))));
 }
 
+/// Looked up through one article's id set, ids of that article and of
+/// another (found in the id index) give what `events_by_id` gives, in both
+/// stores; an id in neither is not found.
+#[test]
+fn events_by_id_in_an_article_equal_events_by_id() {
+    let dir = TempDir::new().unwrap();
+    let other =
+        Event::Comment(Comment::new(ArticleKey("https://example.com/b".into()), Some("y"), None, "there"));
+    for mut a in
+        [Archive::in_memory(), Archive::open(&dir.path().join("arch"), OpenMode::CreateIfMissing).unwrap()]
+    {
+        a.append_document(document(b"one", &["a", "b"]), false).unwrap();
+        let mut doc = document(b"two", &["c"]);
+        doc.events.insert(0, other.clone());
+        a.append_document(doc, false).unwrap();
+        let ids = [comment("c").id(), other.id(), comment("a").id(), comment("b").id()];
+        let key = ArticleKey("https://example.com/a".into());
+        let found = a.events_by_id_in(&key, &ids).unwrap();
+        assert_eq!(found, a.events_by_id(&ids).unwrap());
+        assert_eq!(found.len(), 4);
+        assert_eq!(found[&other.id()], other);
+        let missing = a.events_by_id_in(&key, &[comment("a").id(), comment("zzz").id()]);
+        assert!(matches!(missing, Err(Error::NotFound(_))));
+    }
+}
+
 /// Every (id, seq) of the id runs, sorted.
 pub(crate) fn run_entries(a: &Archive) -> Vec<(EventId, Seq)> {
     let mut runs: Vec<(EventId, Seq)> = a

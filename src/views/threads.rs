@@ -475,7 +475,7 @@ fn mentioned<'a>(body: &str, authors: impl Iterator<Item = &'a String>) -> Optio
 /// Builds the printable thread from its state, reading bodies from the log.
 pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -> Result<ThreadView> {
     let ids: Vec<EventId> = state.slots.iter().flat_map(|s| s.versions.iter().map(|v| v.id)).collect();
-    let events = archive.events_by_id(&ids)?;
+    let events = archive.events_by_id_in(&summary.key, &ids)?;
     let article = match state.article_versions.last() {
         None => None,
         Some(id) => match archive.entry_by_id(id)?.map(|e| e.event) {
