@@ -833,11 +833,9 @@ pub fn stopped(
              failed after reaching the log files is found by the next command",
             plural_inputs(total)
         ),
-        (n, Some(last)) if *n == total => format!(
-            "this ingest committed the documents of all its {} (the last {}) before it stopped; they stay \
-             in the archive",
-            plural_inputs(total),
-            last
+        (n, Some(_)) if *n == total => format!(
+            "this ingest committed the documents of all its {} before it stopped; they stay in the archive",
+            plural_inputs(total)
         ),
         (n, Some(last)) => format!(
             "before it stopped, this ingest committed the documents of its first {n} of {} (through {}), \
@@ -846,6 +844,10 @@ pub fn stopped(
             plural_inputs(total),
             last
         ),
+    };
+    let done = match rejected.len() {
+        0 => done,
+        n => format!("{done} ({} rejected, listed above, appended nothing)", plural_inputs(n)),
     };
     Error::Stopped { done, rejected: rejected.to_vec(), source: Box::new(e) }
 }

@@ -676,7 +676,15 @@ impl Archive {
         article: &crate::model::ArticleKey,
         ids: &[EventId],
     ) -> Result<HashMap<EventId, Event>> {
-        let held = self.store.bucket(&buckets::article_bucket(article.as_str()), ids)?;
+        let held = match self.store.bucket(&buckets::article_bucket(article.as_str()), ids) {
+            Ok(held) => held,
+            // A damaged id set (derived, as the runs are): the runs alone.
+            Err(e @ Error::Corrupt(_)) => {
+                tracing::warn!("{e}; reading through the id index's runs instead");
+                return self.events_by_id(ids);
+            }
+            Err(e) => return Err(e),
+        };
         let held: HashMap<EventId, Seq> = held.into_iter().collect();
         let rest: Vec<EventId> = ids.iter().filter(|id| !held.contains_key(*id)).copied().collect();
         let mut found = rest.iter().zip(self.store.seqs_of(&rest)?);
@@ -689,7 +697,15 @@ impl Archive {
             let seq = seq.ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
             seqs.push((*id, seq));
         }
-        self.events_at(seqs)
+        // A stale id set (it names a seq that holds another event): the
+        // runs alone, which say so themselves when they are stale too.
+        self.events_at(seqs).or_else(|e| match e {
+            Error::Corrupt(why) => {
+                tracing::warn!("{why}; reading through the id index's runs instead");
+                self.events_by_id(ids)
+            }
+            e => Err(e),
+        })
     }
 
     /// The events at `seqs`, each checked to be the id given with it (an

@@ -28,11 +28,12 @@ static FAILURE: Mutex<Option<String>> = Mutex::new(None);
 /// goes on.
 pub(crate) fn close(store: Box<dyn Store>) {
     let was = CLOSING.with(|c| c.replace(true));
-    NOTED.with(|n| n.set(false));
+    let noted_before = NOTED.with(|n| n.replace(false));
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(store)));
     CLOSING.with(|c| c.set(was));
+    let noted = NOTED.with(|n| n.replace(noted_before));
     if let Err(panic) = dropped {
-        if !NOTED.with(Cell::get) {
+        if !noted {
             std::panic::resume_unwind(panic);
         }
     }

@@ -320,7 +320,15 @@ impl Scratch {
         lock.try_lock()
             .map_err(|e| crate::error::Error::io(&lock_path, std::io::Error::other(e.to_string())))?;
         scratch._lock = Some(lock);
-        scratch.db = Some(sled::Config::new().path(scratch.dir.join("db")).cache_capacity(16 << 20).open()?);
+        // Temporary: sled neither syncs it as it closes (sled 0.34.7
+        // panics when that sync fails) nor keeps it after.
+        scratch.db = Some(
+            sled::Config::new()
+                .path(scratch.dir.join("db"))
+                .temporary(true)
+                .cache_capacity(16 << 20)
+                .open()?,
+        );
         Ok(Scratch::Disk(scratch))
     }
 

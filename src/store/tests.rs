@@ -269,6 +269,31 @@ fn events_by_id_in_an_article_equal_events_by_id() {
     }
 }
 
+/// A damaged article id set does not stop a thread's comments from being
+/// read: the id index's runs give them.
+#[test]
+fn events_by_id_in_a_damaged_id_set_read_through_the_runs() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("arch");
+    let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
+    a.append_document(document(b"one", &["a", "b", "c"]), false).unwrap();
+    a.flush().unwrap();
+    let ids = [comment("a").id(), comment("b").id(), comment("c").id()];
+    let before = a.events_by_id(&ids).unwrap();
+    drop(a);
+    let set = path.join("sets").join("ids.a.vlog");
+    let mut bytes = std::fs::read(&set).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 16] {
+        *b ^= 0x55;
+    }
+    std::fs::write(&set, bytes).unwrap();
+    let a = Archive::open(&path, OpenMode::MustExist).unwrap();
+    let key = ArticleKey("https://example.com/a".into());
+    assert!(a.store().bucket(&crate::store::buckets::article_bucket(key.as_str()), &ids).is_err());
+    assert_eq!(a.events_by_id_in(&key, &ids).unwrap(), before);
+}
+
 /// Every (id, seq) of the id runs, sorted.
 pub(crate) fn run_entries(a: &Archive) -> Vec<(EventId, Seq)> {
     let mut runs: Vec<(EventId, Seq)> = a
