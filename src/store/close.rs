@@ -2,7 +2,7 @@
 //! when its last handle is dropped and unwraps the result
 //! (`pagecache/logger.rs`, line 467, `impl Drop for Log`): an fsync that
 //! fails there (EIO) would end the process with a panic. An [`Archive`]
-//! drops its store through [`close`], which catches that panic and notes
+//! drops its store through `close` (crate-private), which catches that panic and notes
 //! it ([`close_failure`]) for the binary to report as an error, once
 //! [`guard_close`] has installed the panic hook that recognizes it (and
 //! keeps its text off stderr). Any other panic is passed on as it was.
