@@ -216,6 +216,10 @@ impl Drop for CommitGroup<'_> {
     }
 }
 
+/// [`Archive::tree_root_from_log`] hashes on two threads from this many
+/// entries.
+const ROOT_ON_TWO_THREADS_FROM: u64 = 65_536;
+
 /// [`Archive::entries_at_with`] reads on two threads from this many seqs.
 const PARALLEL_READS: usize = 4096;
 /// Documents are committed together once this many events are pending.
@@ -559,19 +563,80 @@ impl Archive {
     /// The Merkle tree hash of the first `size` entries, hashed from the
     /// log's entries alone (every leaf; no stored hash is used).
     pub fn tree_root_from_log(&self, size: u64) -> Result<crate::transparency::merkle::Hash> {
+        self.tree_root_from_log_with(size, ROOT_ON_TWO_THREADS_FROM)
+    }
+
+    /// [`Archive::tree_root_from_log`], on two threads from `parallel_from`
+    /// entries: RFC 9162 splits a tree of n leaves at k, the largest power
+    /// of two below n, into MTH(D[0:k]) and MTH(D[k:n]) (and, when the
+    /// right part is under half the left, the left again at k/2), so each
+    /// thread reads, decodes and hashes its own part of the log.
+    pub fn tree_root_from_log_with(
+        &self,
+        size: u64,
+        parallel_from: u64,
+    ) -> Result<crate::transparency::merkle::Hash> {
+        use crate::transparency::merkle::{node_hash, split_point};
         if size > self.head.seq.0 {
             return Err(Error::Usage(format!("the archive has {} entries, not {size}", self.head.seq.0)));
         }
-        let mut frontier = crate::transparency::merkle::Frontier::default();
+        if size < parallel_from.max(4) {
+            return Ok(self.subtree_roots_from_log(0, &[size])?[0]);
+        }
+        let k = split_point(size);
+        let (first, second) = std::thread::scope(|scope| {
+            if size - k >= k / 2 {
+                // D[0:k] here, D[k:n] beside it.
+                let right = scope.spawn(|| self.subtree_roots_from_log(k, &[size - k]));
+                let left = self.subtree_roots_from_log(0, &[k]);
+                let right =
+                    right.join().map_err(|_| Error::Internal("a tree-hashing thread panicked".into()));
+                (left, right.and_then(|r| r))
+            } else {
+                // D[0:k/2] here; D[k/2:k] and D[k:n] beside it.
+                let right = scope.spawn(|| self.subtree_roots_from_log(k / 2, &[k / 2, size - k]));
+                let left = self.subtree_roots_from_log(0, &[k / 2]);
+                let right =
+                    right.join().map_err(|_| Error::Internal("a tree-hashing thread panicked".into()));
+                (left, right.and_then(|r| r))
+            }
+        });
+        let (first, second) = (first?, second?);
+        Ok(match second.as_slice() {
+            [right] => node_hash(&first[0], right),
+            [middle, right] => node_hash(&node_hash(&first[0], middle), right),
+            _ => return Err(Error::Internal("tree parts miscounted".into())),
+        })
+    }
+
+    /// The Merkle tree hashes of consecutive runs of leaves from the log,
+    /// starting after `skip` entries: `lens[0]` leaves, then `lens[1]`, ….
+    fn subtree_roots_from_log(
+        &self,
+        skip: u64,
+        lens: &[u64],
+    ) -> Result<Vec<crate::transparency::merkle::Hash>> {
+        let mut entries = self.store.entries_from(Seq(skip + 1))?;
+        let mut roots = Vec::with_capacity(lens.len());
         let mut stored = Vec::new();
-        for e in self.store.entries_from(Seq(1))?.take(size as usize) {
-            frontier.push(e?.leaf_hash(), &mut stored);
-            stored.clear();
+        let mut at = skip;
+        for &len in lens {
+            let mut frontier = crate::transparency::merkle::Frontier::default();
+            while frontier.leaves() < len {
+                let Some(e) = entries.next() else {
+                    return Err(Error::MissingEntry(Seq(at + 1)));
+                };
+                let e = e?;
+                at += 1;
+                if e.seq != Seq(at) {
+                    return Err(Error::MissingEntry(Seq(at)));
+                }
+                frontier.push(e.leaf_hash(), &mut stored);
+                stored.clear();
+            }
+            roots.push(frontier.root());
         }
-        if frontier.leaves() != size {
-            return Err(Error::MissingEntry(Seq(frontier.leaves() + 1)));
-        }
-        Ok(frontier.root())
+        Ok(roots)
     }
 
     /// The Merkle tree hash of the first `size` entries (RFC 9162 `MTH`).

@@ -45,7 +45,7 @@ pub fn empty_root() -> Hash {
 }
 
 /// The largest power of two strictly below `n` (`n >= 2`).
-fn split_point(n: u64) -> u64 {
+pub fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }

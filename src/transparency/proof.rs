@@ -444,6 +444,21 @@ mod tests {
         archive
     }
 
+    /// The root made on two threads (the tree split at RFC 9162's points)
+    /// is the root made on one, and the stored tree's, at every size.
+    #[test]
+    fn the_root_from_the_log_on_two_threads_is_the_same_root() {
+        let archive = sample();
+        let n = archive.head().seq.0;
+        assert!(n >= 16, "{n}");
+        for size in 0..=n {
+            let one = archive.tree_root_from_log_with(size, u64::MAX).unwrap();
+            assert_eq!(archive.tree_root_from_log_with(size, 1).unwrap(), one, "size {size}");
+            assert_eq!(archive.tree_root(size).unwrap(), one, "size {size}");
+        }
+        assert!(archive.tree_root_from_log_with(n + 1, 1).is_err());
+    }
+
     #[test]
     fn every_event_decodes_from_its_bytes_and_every_proof_checks() {
         let archive = sample();
