@@ -568,7 +568,7 @@ impl Archive {
 
     /// [`Archive::tree_root_from_log`], on two threads from `parallel_from`
     /// entries: RFC 9162 splits a tree of n leaves at k, the largest power
-    /// of two below n, into MTH(D[0:k]) and MTH(D[k:n]) (and, when the
+    /// of two below n, into `MTH(D[0:k])` and `MTH(D[k:n])` (and, when the
     /// right part is under half the left, the left again at k/2), so each
     /// thread reads, decodes and hashes its own part of the log.
     pub fn tree_root_from_log_with(
