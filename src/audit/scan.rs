@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{chain_step, BlobId, ChainHash, Event, EventId, EventKind, LogEntry, Seq};
 use crate::store::buckets::Fingerprints;
 use crate::store::{Archive, KindCounts, ParseKey};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What verify keeps of each id: its seq, its kind and its bucket's
@@ -92,30 +92,8 @@ pub(super) fn scan_log(
     per_pass: u64,
     tee: Option<Tee>,
 ) -> Result<LogFacts> {
-    let mut tee = tee;
-    let mut teed: Vec<Result<Arc<LogEntry>>> = Vec::new();
-    // The entries handed on, kept until the replay lets go of them, so that
-    // they are freed on this thread, which made them (freed on the views'
-    // threads, glibc takes this thread's arena lock for each, against its
-    // allocations); past a bound the oldest go anyway.
-    let mut sent: VecDeque<Vec<Arc<LogEntry>>> = VecDeque::new();
-    // Hands `teed` on; a receiver that has gone (its replay is done, or
-    // stopped) is not fed any more.
-    let mut hand_on = |tee: &mut Option<Tee>, teed: &mut Vec<Result<Arc<LogEntry>>>| {
-        let batch = std::mem::take(teed);
-        sent.push_back(batch.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
-        if let Some(t) = tee.as_ref() {
-            if t.send(Some(batch)).is_err() {
-                *tee = None;
-            }
-        }
-        while sent
-            .front()
-            .is_some_and(|b| sent.len() > KEPT_BATCHES || b.iter().all(|e| Arc::strong_count(e) == 1))
-        {
-            sent.pop_front();
-        }
-    };
+    // Entries handed on are freed here, once the replay lets go of them.
+    let mut tee = tee.map(|to| crate::views::Handover::new(to, TEE_BATCH, KEPT_BATCHES));
     // Sized for the head (at most a pass's share) up front when that is
     // plausible (growing the table would hold two of it at once); a head
     // record that says more is a finding, and costs at most a zeroed table
@@ -151,11 +129,10 @@ pub(super) fn scan_log(
             Ok(e) => e,
             Err(_) if !full => continue,
             Err(why) => {
-                if tee.is_some() {
+                if let Some(mut t) = tee.take() {
                     // A read of the log ends with this error.
-                    teed.push(Err(crate::store::sled_store::segment_error(key, why.clone())));
-                    hand_on(&mut tee, &mut teed);
-                    tee = None;
+                    t.push(Err(crate::store::sled_store::segment_error(key, why.clone())));
+                    t.flush();
                 }
                 findings.push(finding(
                     "segment",
@@ -213,18 +190,16 @@ pub(super) fn scan_log(
             findings.extend(document(key, &entries));
         }
         progress(f.entries);
-        if tee.is_some() {
-            teed.extend(entries.into_iter().map(|e| Ok(Arc::new(e))));
-            if teed.len() >= TEE_BATCH {
-                hand_on(&mut tee, &mut teed);
+        // A receiver that has gone (its replay is done, or stopped) is
+        // not fed any more.
+        if let Some(t) = &mut tee {
+            if !entries.into_iter().all(|e| t.push(Ok(Arc::new(e)))) {
+                tee = None;
             }
         }
     }
-    if tee.is_some() {
-        hand_on(&mut tee, &mut teed);
-        if let Some(t) = tee {
-            let _ = t.send(None);
-        }
+    if let Some(t) = tee {
+        t.finish();
     }
     f.fingerprints = Some(fingerprints);
     Ok(f)

@@ -269,12 +269,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     if !args.dry_run {
         // Every document is committed by now: an error here leaves them all.
-        let last = inputs.last().map(|i| match i {
-            Ok(input) => input.name(),
-            Err(e) => e.path.clone(),
-        });
-        let all =
-            |e: Error| crate::ingest::stopped(e, &(inputs.len(), last.clone()), inputs.len(), &report.errors);
+        let all = |e: Error| crate::ingest::stopped(e, &(inputs.len(), None), inputs.len(), &report.errors);
         crate::views::catch_up(&archive, &crate::views::builtin()).map_err(all)?;
         archive.flush().map_err(all)?;
     }

@@ -819,31 +819,34 @@ pub fn ingest_inputs(
 }
 
 /// `e`, with what the ingest had committed before it (of `total` inputs,
-/// the first `committed.0`, the last of them named) and the inputs it had
-/// rejected.
+/// the first `committed.0`, the last of them named when some are) and the
+/// inputs it had rejected.
 pub fn stopped(
     e: Error,
     committed: &(usize, Option<String>),
     total: usize,
     rejected: &[InputError],
 ) -> Error {
-    let done = match committed {
-        (0, _) | (_, None) => format!(
+    let (n, last) = committed;
+    let done = if *n == 0 {
+        format!(
             "this ingest committed none of its {} before it stopped; a group of documents whose commit \
              failed after reaching the log files is found by the next command",
             plural_inputs(total)
-        ),
-        (n, Some(_)) if *n == total => format!(
+        )
+    } else if *n == total {
+        format!(
             "this ingest committed the documents of all its {} before it stopped; they stay in the archive",
             plural_inputs(total)
-        ),
-        (n, Some(last)) => format!(
-            "before it stopped, this ingest committed the documents of its first {n} of {} (through {}), \
+        )
+    } else {
+        format!(
+            "before it stopped, this ingest committed the documents of its first {n} of {}{}, \
              which stay in the archive, and a group whose commit failed after reaching the log files is found \
              by the next command; running it again appends only what is missing",
             plural_inputs(total),
-            last
-        ),
+            last.as_deref().map(|l| format!(" (through {l})")).unwrap_or_default()
+        )
     };
     let done = match rejected.len() {
         0 => done,
@@ -853,11 +856,7 @@ pub fn stopped(
 }
 
 fn plural_inputs(n: usize) -> String {
-    if n == 1 {
-        "1 input".into()
-    } else {
-        format!("{n} inputs")
-    }
+    crate::cli::output::plural(n as u64, "input")
 }
 
 /// Input reader threads in an ingest.

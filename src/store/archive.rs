@@ -584,22 +584,15 @@ impl Archive {
             return Ok(self.subtree_roots_from_log(0, &[size])?[0]);
         }
         let k = split_point(size);
+        // D[0:k] here and D[k:n] beside it; or, when D[k:n] is under half
+        // of D[0:k], D[0:k/2] here and D[k/2:k], D[k:n] beside it.
+        let here = if size - k >= k / 2 { k } else { k / 2 };
+        let beside: Vec<u64> = if here == k { vec![size - k] } else { vec![k / 2, size - k] };
         let (first, second) = std::thread::scope(|scope| {
-            if size - k >= k / 2 {
-                // D[0:k] here, D[k:n] beside it.
-                let right = scope.spawn(|| self.subtree_roots_from_log(k, &[size - k]));
-                let left = self.subtree_roots_from_log(0, &[k]);
-                let right =
-                    right.join().map_err(|_| Error::Internal("a tree-hashing thread panicked".into()));
-                (left, right.and_then(|r| r))
-            } else {
-                // D[0:k/2] here; D[k/2:k] and D[k:n] beside it.
-                let right = scope.spawn(|| self.subtree_roots_from_log(k / 2, &[k / 2, size - k]));
-                let left = self.subtree_roots_from_log(0, &[k / 2]);
-                let right =
-                    right.join().map_err(|_| Error::Internal("a tree-hashing thread panicked".into()));
-                (left, right.and_then(|r| r))
-            }
+            let second = scope.spawn(|| self.subtree_roots_from_log(here, &beside));
+            let first = self.subtree_roots_from_log(0, &[here]);
+            let second = second.join().map_err(|_| Error::Internal("a tree-hashing thread panicked".into()));
+            (first, second.and_then(|r| r))
         });
         let (first, second) = (first?, second?);
         Ok(match second.as_slice() {

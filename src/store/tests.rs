@@ -168,16 +168,22 @@ fn a_catch_up_over_several_batches_counts_every_entry() {
     assert_eq!(a.store().caught_up(), head.seq.0, "every entry caught up is counted");
 }
 
-#[test]
-fn verify_in_passes_reports_progress_in_every_pass() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("arch");
-    let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
+/// An archive at `path` with six pages of four comments each.
+fn six_pages(path: &std::path::Path) -> Archive {
+    let mut a = Archive::open(path, OpenMode::CreateIfMissing).unwrap();
     for i in 0..6 {
         let bodies: Vec<String> = (0..4).map(|j| format!("comment {j} of {i}")).collect();
         let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
         a.append_document(document(format!("page {i}").as_bytes(), &bodies), false).unwrap();
     }
+    a
+}
+
+#[test]
+fn verify_in_passes_reports_progress_in_every_pass() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("arch");
+    let mut a = six_pages(&path);
     a.flush().unwrap();
     let entries = a.head().seq.0;
     let opts =
@@ -502,12 +508,7 @@ fn entries_read_lazily_from_segments_equal_the_log() {
 fn verify_feeds_its_fresh_replay_what_a_read_of_the_log_gives() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("arch");
-    let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
-    for i in 0..6 {
-        let bodies: Vec<String> = (0..4).map(|j| format!("comment {j} of {i}")).collect();
-        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
-        a.append_document(document(format!("page {i}").as_bytes(), &bodies), false).unwrap();
-    }
+    let mut a = six_pages(&path);
     let views = crate::views::builtin();
     crate::views::catch_up(&a, &views).unwrap();
     a.flush().unwrap();

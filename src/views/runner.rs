@@ -148,34 +148,13 @@ fn run_all(
                     return;
                 }
             };
-            // The entries sent, kept until no view thread holds them any
-            // more, so that they are freed here, where they were made:
-            // freed on the view threads, glibc took the reading thread's
-            // arena lock for each, against this thread's allocations.
-            let mut sent: std::collections::VecDeque<Vec<Arc<LogEntry>>> = Default::default();
-            let mut batch = Vec::with_capacity(TEE_BATCH);
+            let mut handover = Handover::new(batches, TEE_BATCH, KEPT_BATCHES);
             for e in upto(log, until) {
-                batch.push(e.map(Arc::new));
-                if batch.len() == TEE_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(TEE_BATCH));
-                    sent.push_back(full.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
-                    if batches.send(Some(full)).is_err() {
-                        return; // the run stopped
-                    }
-                    // Only this thread holds them: nobody can take another.
-                    // (Past a bound, the oldest go anyway: whoever holds
-                    // them last frees them; memory stays bounded.)
-                    while sent.front().is_some_and(|b| {
-                        sent.len() > KEPT_BATCHES || b.iter().all(|e| Arc::strong_count(e) == 1)
-                    }) {
-                        sent.pop_front();
-                    }
+                if !handover.push(e.map(Arc::new)) {
+                    return; // the run stopped
                 }
             }
-            if !batch.is_empty() && batches.send(Some(batch)).is_err() {
-                return;
-            }
-            let _ = batches.send(None);
+            handover.finish();
         });
         // The receiver goes with the run: a run that stops early stops the
         // reader at its next batch.
@@ -187,6 +166,67 @@ fn run_all(
             Err(_) => Err(Error::Internal("the log reader thread panicked".into())),
         }
     })
+}
+
+/// Hands shared entries to another thread in batches of `size` over a
+/// channel (a [`LogFeed`]'s sending end), `None` at the end, and
+/// keeps each batch until no other thread holds its entries, so that they
+/// are freed on this thread, which made them (freed elsewhere, glibc took
+/// this thread's arena lock for each, against its allocations). Past
+/// `kept` batches the oldest go anyway: whoever holds them last frees
+/// them, and memory stays bounded.
+pub(crate) struct Handover {
+    to: std::sync::mpsc::SyncSender<Option<Vec<Result<Arc<LogEntry>>>>>,
+    batch: Vec<Result<Arc<LogEntry>>>,
+    size: usize,
+    sent: std::collections::VecDeque<Vec<Arc<LogEntry>>>,
+    kept: usize,
+}
+
+impl Handover {
+    pub(crate) fn new(
+        to: std::sync::mpsc::SyncSender<Option<Vec<Result<Arc<LogEntry>>>>>,
+        size: usize,
+        kept: usize,
+    ) -> Handover {
+        Handover { to, batch: Vec::with_capacity(size), size, sent: Default::default(), kept }
+    }
+
+    /// Adds `entry`, handing the batch over once full; false once the
+    /// receiving end has gone.
+    pub(crate) fn push(&mut self, entry: Result<Arc<LogEntry>>) -> bool {
+        self.batch.push(entry);
+        self.batch.len() < self.size || self.flush()
+    }
+
+    /// Hands over what the batch holds; false once the receiving end has
+    /// gone.
+    pub(crate) fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
+        self.sent.push_back(full.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
+        if self.to.send(Some(full)).is_err() {
+            return false;
+        }
+        // Only this thread holds them: nobody can take another.
+        while self
+            .sent
+            .front()
+            .is_some_and(|b| self.sent.len() > self.kept || b.iter().all(|e| Arc::strong_count(e) == 1))
+        {
+            self.sent.pop_front();
+        }
+        true
+    }
+
+    /// Hands over the rest, then the end marker.
+    pub(crate) fn finish(mut self) {
+        if self.flush() {
+            let _ = self.to.send(None);
+        }
+    }
 }
 
 /// The items of the batches `batches` receives, each made an entry by
@@ -211,46 +251,22 @@ fn until_end_marker<B, T>(
     })
 }
 
-/// [`upto`] over shared entries.
-fn upto_shared(
-    mut log: impl Iterator<Item = Result<Arc<LogEntry>>>,
-    until: Seq,
-) -> impl Iterator<Item = Result<Arc<LogEntry>>> {
-    let mut reached = false;
-    std::iter::from_fn(move || {
-        if reached {
-            return None;
-        }
-        match log.next()? {
-            Ok(e) if e.seq > until => None,
-            Ok(e) => {
-                reached = e.seq >= until;
-                Some(Ok(e))
-            }
-            Err(e) => {
-                reached = true;
-                Some(Err(e))
-            }
-        }
-    })
-}
-
 /// The entries of `log` up to `until` and no further: nothing past it is
 /// read (while an ingest catches its views up, its appending thread commits
 /// more). An error ends them.
-fn upto<'a>(
-    mut log: Box<dyn Iterator<Item = Result<LogEntry>> + 'a>,
+fn upto<'a, E: std::borrow::Borrow<LogEntry> + 'a>(
+    mut log: impl Iterator<Item = Result<E>> + 'a,
     until: Seq,
-) -> impl Iterator<Item = Result<LogEntry>> + 'a {
+) -> impl Iterator<Item = Result<E>> + 'a {
     let mut reached = false;
     std::iter::from_fn(move || {
         if reached {
             return None;
         }
         match log.next()? {
-            Ok(e) if e.seq > until => None,
+            Ok(e) if e.borrow().seq > until => None,
             Ok(e) => {
-                reached = e.seq >= until;
+                reached = e.borrow().seq >= until;
                 Some(Ok(e))
             }
             Err(e) => {
@@ -1065,8 +1081,7 @@ pub fn audit_with(
         // by that pass, the log is read and decoded once for both.
         let ran = match feed.take() {
             Some(fed) => {
-                let entries =
-                    upto_shared(until_end_marker(fed, |e| e, "verify's pass over the log stopped"), seq);
+                let entries = upto(until_end_marker(fed, |e| e, "verify's pass over the log stopped"), seq);
                 run_entries(&jobs, archive, Seq(1), entries, true, observed_until.as_ref(), None)
             }
             None => run_all(&jobs, archive, Seq(1), seq, observed_until.as_ref(), None, false),

@@ -14,7 +14,13 @@ fn page() -> String {
 
 /// An archive with three documents; returns its head as a checkpoint.
 fn three_documents(env: &Env) -> String {
+    three_documents_with(env, || {})
+}
+
+/// [`three_documents`], running `after_first` once the first is in.
+fn three_documents_with(env: &Env, after_first: impl FnOnce()) -> String {
     env.ok(&["ingest", &page()]);
+    after_first();
     let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Really.");
     let later = env.write("later.txt", later);
     env.ok(&["ingest", &later]);
@@ -296,16 +302,22 @@ fn a_damaged_id_run_is_rebuilt_from_the_log_when_a_commit_merges_it() {
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
 }
 
+/// After `fault` to `views/`, a view command gives what it gave before,
+/// saying it rebuilt the views, and `verify --checkpoint` passes.
+fn views_rebuilt_after(env: &Env, checkpoint: &str, fault: impl FnOnce(&std::path::Path)) {
+    let changes = env.ok(&["changes", "--json"]).stdout;
+    fault(&env.archive.join("views"));
+    let run = env.ok(&["changes", "--json"]);
+    assert_eq!(run.stdout, changes);
+    assert!(run.stderr.contains("does not match its value files"), "{run}");
+    env.ok(&["verify", "--checkpoint", checkpoint]);
+}
+
 #[test]
 fn lost_view_value_files_are_rebuilt_from_the_log() {
     let env = Env::new();
     let checkpoint = three_documents(&env);
-    let changes = env.ok(&["changes", "--json"]).stdout;
-    std::fs::remove_dir_all(env.archive.join("views")).unwrap();
-    let run = env.ok(&["changes", "--json"]);
-    assert_eq!(run.stdout, changes);
-    assert!(run.stderr.contains("does not match its value files"), "{run}");
-    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    views_rebuilt_after(&env, &checkpoint, |views| std::fs::remove_dir_all(views).unwrap());
 }
 
 #[test]
@@ -313,22 +325,13 @@ fn view_files_restored_from_before_an_ingest_are_found_stale_and_rebuilt() {
     // A backup of views/ put back after later ingests: the same files
     // (same epochs), shorter than what the index's view trees point into.
     let env = Env::new();
-    env.ok(&["ingest", &page()]);
-    let views = env.archive.join("views");
     let backup = env.dir.path().join("views-backup");
-    crate::support::copy_dir(&views, &backup);
-    let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Really.");
-    let later = env.write("later.txt", later);
-    env.ok(&["ingest", &later]);
-    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
-    let checkpoint = env.head().replace(' ', ":");
-    let changes = env.ok(&["changes", "--json"]).stdout;
-    std::fs::remove_dir_all(&views).unwrap();
-    crate::support::copy_dir(&backup, &views);
-    let run = env.ok(&["changes", "--json"]);
-    assert_eq!(run.stdout, changes);
-    assert!(run.stderr.contains("does not match its value files"), "{run}");
-    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    let checkpoint =
+        three_documents_with(&env, || crate::support::copy_dir(&env.archive.join("views"), &backup));
+    views_rebuilt_after(&env, &checkpoint, |views| {
+        std::fs::remove_dir_all(views).unwrap();
+        crate::support::copy_dir(&backup, views);
+    });
 }
 
 #[test]
