@@ -141,16 +141,19 @@ pub enum Error {
     /// the archive, which is never called corrupt for it.
     #[error("cairn failed (a bug, not damage to the archive; please report it): {0}")]
     Internal(String),
-    /// A run that commits as it goes (an ingest) stopped on `source` after
-    /// committing part of its work; `done` says which part, which stays in
-    /// the archive, and `rejected` the inputs it had rejected by then
-    /// (nothing of them appended).
+    /// A run that commits as it goes (an ingest, a reparse) stopped on
+    /// `source` after committing part of its work; `done` says which part,
+    /// which stays in the archive, and `rejected` the inputs it had rejected
+    /// by then (nothing of them appended), each said after `rejected_as`.
     #[error("{source} ({done})")]
     Stopped {
         /// What was committed before the error, as a sentence.
         done: String,
         /// Inputs rejected before the error.
         rejected: Vec<InputError>,
+        /// What a rejected input's line starts with: `rejected`, `cannot
+        /// re-parse`.
+        rejected_as: &'static str,
         /// The error that stopped the run.
         source: Box<Error>,
     },
@@ -176,10 +179,10 @@ impl Error {
     }
 
     /// What a run had committed before the error, if it says, and the
-    /// inputs it had rejected.
-    pub fn done(&self) -> Option<(&str, &[InputError])> {
+    /// inputs it had rejected (with the words their lines start with).
+    pub fn done(&self) -> Option<(&str, &'static str, &[InputError])> {
         match self {
-            Error::Stopped { done, rejected, .. } => Some((done, rejected)),
+            Error::Stopped { done, rejected, rejected_as, .. } => Some((done, rejected_as, rejected)),
             _ => None,
         }
     }

@@ -67,10 +67,10 @@ fn exit_code(result: cairn::Result<Status>) -> ExitCode {
 /// Says, on lines of their own, what a run that stopped had committed and
 /// the inputs it had rejected.
 fn done(e: &cairn::Error) {
-    if let Some((done, rejected)) = e.done() {
+    if let Some((done, rejected_as, rejected)) = e.done() {
         for r in rejected {
             cairn::cli::output::to_stderr(format_args!(
-                "cairn: rejected {}",
+                "cairn: {rejected_as} {}",
                 cairn::cli::output::printable(&r.to_string())
             ));
         }

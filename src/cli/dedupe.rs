@@ -67,8 +67,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     })?;
     let appended = if args.apply {
         let n = apply(&mut archive, &report.clusters)?;
-        crate::cli::catch_up(cli, &archive, "folding the merges into the views")?;
-        archive.flush()?;
+        // The merges are committed by now: a failure here says so.
+        let stopped = |e| crate::dedupe::stopped(e, n);
+        crate::cli::catch_up(cli, &archive, "folding the merges into the views").map_err(stopped)?;
+        archive.flush().map_err(stopped)?;
         Some(n)
     } else {
         None

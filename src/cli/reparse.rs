@@ -46,8 +46,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let mut archive = crate::cli::open_archive(cli, OpenMode::MustExist)?;
     let report = reparse(&mut archive, args.dry_run)?;
     if !args.dry_run {
-        crate::cli::catch_up(cli, &archive, "updating the views")?;
-        archive.flush()?;
+        // Everything is committed by now: a failure here says so.
+        let all = |e| crate::ingest::reparse::stopped(e, &report, report.parsed, report.parsed, None);
+        crate::cli::catch_up(cli, &archive, "updating the views").map_err(all)?;
+        archive.flush().map_err(all)?;
     }
     for e in &report.errors {
         crate::cli::output::to_stderr(format_args!("cairn: cannot re-parse {e}"));

@@ -550,8 +550,23 @@ pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
         return Ok(0);
     }
     let outcome = archive.append_document(NewDocument::new(b"", events), false)?;
-    archive.flush()?;
-    Ok(outcome.new.merges)
+    let n = outcome.new.merges;
+    archive.flush().map_err(|e| stopped(e, n))?;
+    Ok(n)
+}
+
+/// `e`, met after `merges` merges were committed, saying that they were
+/// (they stay in the archive: the views take them in at the next command).
+pub fn stopped(e: Error, merges: u64) -> Error {
+    Error::Stopped {
+        done: format!(
+            "this dedupe appended its {} before it stopped; they stay in the archive",
+            crate::cli::output::plural(merges, "merge")
+        ),
+        rejected: Vec::new(),
+        rejected_as: "rejected",
+        source: Box::new(e),
+    }
 }
 
 /// What an ingest dry run reports per file: comments already archived, and

@@ -852,7 +852,7 @@ pub fn stopped(
         0 => done,
         n => format!("{done} ({} rejected, listed above, appended nothing)", plural_inputs(n)),
     };
-    Error::Stopped { done, rejected: rejected.to_vec(), source: Box::new(e) }
+    Error::Stopped { done, rejected: rejected.to_vec(), rejected_as: "rejected", source: Box::new(e) }
 }
 
 fn plural_inputs(n: usize) -> String {

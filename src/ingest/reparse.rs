@@ -93,52 +93,121 @@ fn parse_inputs(c: &Capture) -> EventId {
 }
 
 /// Re-parses every stored capture once per distinct set of parse inputs.
+///
+/// Each re-parse is committed on its own, so an operational error part way
+/// (a full disk, an I/O error) leaves the earlier ones in the archive: the
+/// error then comes as [`Error::Stopped`], saying how many were committed
+/// and what they appended ([`stopped`]).
 pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
     let mut captures: Vec<(Seq, Capture, Timestamp)> = Vec::new();
+    let mut seen: HashSet<EventId> = HashSet::new();
+    let mut examined = 0;
     for entry in archive.entries_from(Seq(1))? {
         let entry = entry?;
         if let Event::Capture(c) = entry.event {
-            captures.push((entry.seq, c, entry.recorded_at));
+            examined += 1;
+            if seen.insert(parse_inputs(&c)) {
+                captures.push((entry.seq, c, entry.recorded_at));
+            }
         }
     }
-    let mut report = ReparseReport { captures: captures.len() as u64, ..ReparseReport::default() };
-    let mut done: HashSet<EventId> = HashSet::new();
+    let mut report = ReparseReport { captures: examined, ..ReparseReport::default() };
+    let total = captures.len() as u64;
+    let mut last: Option<String> = None;
     for (seq, capture, recorded_at) in captures {
-        if !done.insert(parse_inputs(&capture)) {
-            continue;
-        }
-        report.parsed += 1;
-        let raw = archive.store().get_blob(&capture.blob)?;
-        let actual = BlobId(*blake3::hash(&raw).as_bytes());
-        if actual != capture.blob {
-            return Err(Error::Corrupt(format!("blob {} hashes to {actual}", capture.blob)));
-        }
-        let opts = options_of(&capture, recorded_at, dry_run)?;
-        let doc = match parse_document(&capture.source, &raw, &opts) {
-            Ok(d) => d,
-            Err(e) => {
-                report.errors.push(e);
-                continue;
-            }
-        };
-        let new_capture = capture_for(&capture.source, capture.blob, &doc, &opts);
-        let current_version = new_capture.parser_version;
-        let mut events = doc.events;
-        events.push(Event::Capture(new_capture));
-        let outcome = archive.append_document(NewDocument::new(&raw, events), dry_run)?;
-        report.new.merge(&outcome.new);
-        report.duplicate.merge(&outcome.duplicate);
-        if outcome.new.total() > 0 {
-            report.changed.push(ReparseChange {
-                seq,
-                source: capture.source.clone(),
-                parser_versions: (capture.parser_version, current_version),
-                new: outcome.new,
-            });
+        let source = capture.source.clone();
+        match reparse_one(archive, seq, capture, recorded_at, dry_run, &mut report) {
+            Ok(()) => last = Some(source),
+            Err(e) if dry_run => return Err(e),
+            Err(e) => return Err(stopped(e, &report, report.parsed - 1, total, last.as_deref())),
         }
     }
     if !dry_run {
-        archive.flush()?;
+        archive.flush().map_err(|e| stopped(e, &report, total, total, last.as_deref()))?;
     }
     Ok(report)
+}
+
+/// Re-parses one capture (the first of its parse inputs) and appends what
+/// it gives, counted in `report`.
+fn reparse_one(
+    archive: &mut Archive,
+    seq: Seq,
+    capture: Capture,
+    recorded_at: Timestamp,
+    dry_run: bool,
+    report: &mut ReparseReport,
+) -> Result<()> {
+    report.parsed += 1;
+    let raw = archive.store().get_blob(&capture.blob)?;
+    let actual = BlobId(*blake3::hash(&raw).as_bytes());
+    if actual != capture.blob {
+        return Err(Error::Corrupt(format!("blob {} hashes to {actual}", capture.blob)));
+    }
+    let opts = options_of(&capture, recorded_at, dry_run)?;
+    let doc = match parse_document(&capture.source, &raw, &opts) {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(e);
+            return Ok(());
+        }
+    };
+    let new_capture = capture_for(&capture.source, capture.blob, &doc, &opts);
+    let current_version = new_capture.parser_version;
+    let mut events = doc.events;
+    events.push(Event::Capture(new_capture));
+    let outcome = archive.append_document(NewDocument::new(&raw, events), dry_run)?;
+    report.new.merge(&outcome.new);
+    report.duplicate.merge(&outcome.duplicate);
+    if outcome.new.total() > 0 {
+        report.changed.push(ReparseChange {
+            seq,
+            source: capture.source.clone(),
+            parser_versions: (capture.parser_version, current_version),
+            new: outcome.new,
+        });
+    }
+    Ok(())
+}
+
+/// `e`, with what the re-parse had committed before it: the re-parses of
+/// the first `done` of its `total` distinct captures (the last of them
+/// from `last`), which appended `report.new`, and the captures it could
+/// not re-parse (`report.errors`, listed before the sentence).
+pub fn stopped(e: Error, report: &ReparseReport, done: u64, total: u64, last: Option<&str>) -> Error {
+    use crate::cli::output::plural;
+    let captures = plural(total, "capture");
+    let appended = format!(
+        "appended {}, {}, {}",
+        plural(report.new.articles, "article"),
+        plural(report.new.comments, "comment"),
+        plural(report.new.captures, "capture")
+    );
+    let done = if done == 0 {
+        format!("this reparse committed the re-parse of none of its {captures} before it stopped")
+    } else if done == total {
+        format!(
+            "this reparse committed the re-parses of all its {captures} before it stopped ({appended}); \
+             they stay in the archive"
+        )
+    } else {
+        format!(
+            "before it stopped, this reparse committed the re-parses of its first {done} of {captures}{} \
+             ({appended}), which stay in the archive; running it again appends only what is missing",
+            last.map(|l| format!(" (through {l})")).unwrap_or_default()
+        )
+    };
+    let done = match report.errors.len() {
+        0 => done,
+        n => format!(
+            "{done} ({} could not be re-parsed, listed above, appended nothing)",
+            plural(n as u64, "capture")
+        ),
+    };
+    Error::Stopped {
+        done,
+        rejected: report.errors.clone(),
+        rejected_as: "cannot re-parse",
+        source: Box::new(e),
+    }
 }

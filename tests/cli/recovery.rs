@@ -507,14 +507,6 @@ fn an_interrupted_id_set_rebuild_starts_again_and_an_unknown_layout_is_left_alon
 /// every document. Skipped, saying so, without a working strace.
 #[test]
 fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
-    let works = std::process::Command::new("strace").args(["-qq", "-o", "/dev/null", "true"]).status();
-    if !works.is_ok_and(|s| s.success()) {
-        eprintln!(
-            "skipping an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic: strace is missing \
-             or cannot trace here"
-        );
-        return;
-    }
     let env = Env::new();
     let before = three_documents(&env);
     let later = std::fs::read_to_string(page()).unwrap().replace("Do You?", "Do You? Surely.");
@@ -525,30 +517,21 @@ fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
     let db = env.archive.join("db").join("db");
     // `cairn ingest FILE` under strace, with `faults` (injections and the
     // files they are limited to).
-    let traced = |faults: &[&std::ffi::OsStr], file: &str| {
-        std::process::Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync"])
-            .args(faults)
-            .arg(env!("CARGO_BIN_EXE_cairn"))
-            .arg("--archive")
-            .arg(&env.archive)
-            .args(["ingest", file])
-            .env("SOURCE_DATE_EPOCH", crate::support::EPOCH)
-            .output()
-            .unwrap()
-    };
-    let out = traced(
+    const TEST: &str = "an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic";
+    let traced = |faults: &[&std::ffi::OsStr], file: &str| env.traced(TEST, faults, &["ingest", file]);
+    let Some(out) = traced(
         &["-e".as_ref(), "inject=fsync:error=EIO:when=2+".as_ref(), "-P".as_ref(), db.as_os_str()],
         &later,
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    ) else {
+        return;
+    };
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 2, "{out}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("the index (db/) could not be synced to disk as the archive closed"), "{stderr}");
     assert!(stderr.contains("Input/output error"), "{stderr}");
     // The document went in (its commit was synced) and the archive verifies.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("appended 0 articles, 1 comment"), "{stdout}");
+    assert!(out.stdout.contains("appended 0 articles, 1 comment"), "{out}");
     env.ok(&["verify", "--checkpoint", &before]);
     let again = env.ok(&["ingest", &later]);
     assert!(again.stdout.contains("appended 0 articles, 0 comments, 0 captures"), "{}", again.stdout);
@@ -571,9 +554,10 @@ fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
             log.as_os_str(),
         ],
         &third,
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    )
+    .expect("strace traced the first run");
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 2, "{out}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("00000000.seg: Input/output error"), "{stderr}");
     assert!(stderr.contains("committed none of its 1 input"), "{stderr}");

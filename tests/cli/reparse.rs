@@ -26,8 +26,13 @@ fn an_unchanged_parser_appends_nothing() {
 /// Stores a page as an older parser would have read it: one that kept the
 /// glued `Recommend` label in comment bodies.
 fn ingest_with_old_parser(env: &Env, page: &[u8]) {
+    ingest_with_old_parser_as(env, "old.txt", page)
+}
+
+/// [`ingest_with_old_parser`], the page read from `name`.
+fn ingest_with_old_parser_as(env: &Env, name: &str, page: &[u8]) {
     let opts = IngestOptions { format: Some(Format::Tribune), ..IngestOptions::default() };
-    let mut doc = parse_document("old.txt", page, &opts).expect("parses");
+    let mut doc = parse_document(name, page, &opts).expect("parses");
     let mut items = Vec::new();
     for (event, item) in doc.events.iter_mut().zip(&doc.items) {
         if let Event::Comment(c) = event {
@@ -42,7 +47,7 @@ fn ingest_with_old_parser(env: &Env, page: &[u8]) {
     }
     doc.items = items;
     doc.parser_version = 0;
-    let capture = capture_for("old.txt", cairn::model::BlobId(*blake3::hash(page).as_bytes()), &doc, &opts);
+    let capture = capture_for(name, cairn::model::BlobId(*blake3::hash(page).as_bytes()), &doc, &opts);
     let mut events = doc.events;
     events.push(Event::Capture(capture));
     let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
@@ -84,4 +89,89 @@ fn a_better_parser_adds_the_corrected_versions() {
     let again = env.ok(&["reparse", "--json"]).json();
     assert_eq!(again["comments"]["new"], json!(0));
     assert_eq!(env.head(), head, "a second reparse appends nothing");
+}
+
+/// The kayani page with glued labels, as an older parser stored it, in
+/// three versions (one comment edited in each): three captures to re-parse.
+fn three_old_captures(env: &Env) {
+    let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let glued =
+        page.replace("\n\n\n  • ", "Recommend\n\n  • ").replace("\n\n\nMore in", "Recommend\n\nMore in");
+    for (i, edit) in ["Do You?", "Do You? Surely.", "Do You? No."].iter().enumerate() {
+        ingest_with_old_parser_as(env, &format!("old{i}.txt"), glued.replace("Do You?", edit).as_bytes());
+    }
+}
+
+/// Each re-parse is committed on its own: one stopped by an I/O error (an
+/// EIO injected into the log's second sync, with strace) says how many it
+/// committed and what they appended; a second run appends the rest, and
+/// the archive ends as one reparse without the fault leaves it. Skipped,
+/// saying so, without a working strace.
+#[test]
+fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
+    let whole = Env::new();
+    three_old_captures(&whole);
+    whole.ok(&["--wait", "20", "reparse"]);
+    let expected = whole.ok(&["stats", "--json"]).json();
+    assert_eq!(expected["captures"], json!(6), "{expected}");
+
+    let env = Env::new();
+    three_old_captures(&env);
+    let before = env.ok(&["--wait", "20", "head"]).stdout.trim().replace(' ', ":");
+    let log = env.archive.join("log").join("00000000.seg");
+    let faults: [&std::ffi::OsStr; 4] =
+        ["-e".as_ref(), "inject=fdatasync:error=EIO:when=2+".as_ref(), "-P".as_ref(), log.as_os_str()];
+    let Some(out) =
+        env.traced("a_reparse_stopped_by_an_io_error_says_what_it_committed", &faults, &["reparse"])
+    else {
+        return;
+    };
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("00000000.seg: Input/output error"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "cairn: before it stopped, this reparse committed the re-parses of its first 1 of 3 captures \
+             (through old0.txt) (appended 0 articles, 44 comments, 1 capture), which stay in the archive; \
+             running it again appends only what is missing"
+        ),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "no report for a run that stopped: {out}");
+    env.ok(&["verify", "--checkpoint", &before]);
+    let after = env.ok(&["stats", "--json"]).json();
+    assert!(after["comments"].as_u64() >= Some(44 + 44), "the first re-parse is in: {after}");
+
+    env.ok(&["reparse"]);
+    let stats = env.ok(&["stats", "--json"]).json();
+    for count in ["articles", "comments", "captures", "blobs"] {
+        assert_eq!(stats[count], expected[count], "{count}: {stats}");
+    }
+    env.ok(&["verify", "--checkpoint", &before]);
+    let head = env.head();
+    env.ok(&["reparse"]);
+    assert_eq!(env.head(), head, "nothing is left to append");
+
+    // Every re-parse committed, the views' update failing after them.
+    let env = Env::new();
+    three_old_captures(&env);
+    let before = env.ok(&["--wait", "20", "head"]).stdout.trim().replace(' ', ":");
+    env.ok(&["articles"]);
+    let faults = env.view_syncs_failing("threads.");
+    let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+    let out =
+        env.traced("a_reparse_stopped_by_an_io_error_says_what_it_committed", &faults, &["reparse"]).unwrap();
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("threads."), "the views' file failed: {out}");
+    assert!(
+        out.stderr.contains(
+            "cairn: this reparse committed the re-parses of all its 3 captures before it stopped \
+             (appended 0 articles, 46 comments, 3 captures); they stay in the archive"
+        ),
+        "{out}"
+    );
+    env.ok(&["verify", "--checkpoint", &before]);
+    let stats = env.ok(&["stats", "--json"]).json();
+    for count in ["articles", "comments", "captures", "blobs"] {
+        assert_eq!(stats[count], expected[count], "{count}: {stats}");
+    }
 }

@@ -75,6 +75,40 @@ impl Env {
         cmd
     }
 
+    /// Runs `cairn ARGS` under strace with `faults` (its `-e inject=...`
+    /// and `-P PATH` arguments: syscalls that fail, and the files they are
+    /// limited to), or `None`, having said why on stderr, when strace is
+    /// missing or cannot trace here (`test` names the test skipped).
+    pub fn traced(&self, test: &str, faults: &[&std::ffi::OsStr], args: &[&str]) -> Option<Run> {
+        let works = Command::new("strace").args(["-qq", "-o", "/dev/null", "true"]).status();
+        if !works.is_ok_and(|s| s.success()) {
+            eprintln!("skipping {test}: strace is missing or cannot trace here");
+            return None;
+        }
+        let cairn = self.command(args);
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync"]).args(faults);
+        cmd.arg(cairn.get_program()).args(cairn.get_args()).current_dir(self.dir.path());
+        cmd.env("SOURCE_DATE_EPOCH", EPOCH).env_remove("CAIRN_ARCHIVE").env_remove("RUST_LOG");
+        let out = cmd.output().expect("strace runs");
+        Some(Run::from_output(format!("strace ... cairn {}", args.join(" ")), out))
+    }
+
+    /// strace arguments that make every sync of a view's value files fail
+    /// (EIO): the files in `views/` whose names start with `prefix`.
+    pub fn view_syncs_failing(&self, prefix: &str) -> Vec<std::ffi::OsString> {
+        let mut faults: Vec<std::ffi::OsString> =
+            ["-e", "inject=fdatasync:error=EIO", "-e", "inject=fsync:error=EIO"].map(Into::into).into();
+        for file in std::fs::read_dir(self.archive.join("views")).expect("views/") {
+            let path = file.expect("views/").path();
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)) {
+                faults.extend(["-P".into(), path.into_os_string()]);
+            }
+        }
+        assert!(faults.len() > 4, "no value file of {prefix} in views/");
+        faults
+    }
+
     /// Runs `cairn ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().expect("cairn runs");
