@@ -621,7 +621,8 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
         match &k[..2] {
             b"a/" => (same::<thread_state::ThreadState>(v)?, seen[0] += 1).1,
             b"i/" => (same::<threads::ArticleSummary>(v)?, seen[1] += 1).1,
-            b"r/" => (same::<Vec<changes::ChangeRecord>>(v)?, seen[2] += 1).1,
+            b"r/" => (same::<changes::StoredRecords>(v)?, seen[2] += 1).1,
+            b"R/" => same::<Vec<changes::ChangeRecord>>(v)?,
             // The merge maps: a folded comment's kept id, a folded
             // article's kept key.
             b"m/" => same::<EventId>(v)?,
@@ -709,6 +710,63 @@ fn scrape_doc(i: usize, scrape: &Scrape, edits: &[usize]) -> String {
         i % 24
     ));
     s
+}
+
+/// An article's change records sealed in chunks of [`changes::CHUNK`] (3
+/// under test): 8 captures leave 2 chunks and 2 latest records, read back
+/// in observation order, each from the capture before; a replay stores the
+/// same values; a chunk gone is named as missing.
+#[test]
+fn change_records_are_sealed_in_chunks() {
+    let mut archive = Archive::in_memory();
+    let edits = [usize::MAX; 8];
+    for i in 0..8 {
+        let scrape = (vec![true; 8], true);
+        let doc = scrape_doc(i, &scrape, &edits);
+        let mut report = IngestReport::default();
+        ingest_bytes(
+            &mut archive,
+            &format!("s{i}.jsonl"),
+            doc.as_bytes(),
+            &IngestOptions::default(),
+            &mut report,
+        )
+        .unwrap();
+        catch_up(&archive, &builtin()).unwrap();
+    }
+    let keys = |archive: &Archive, prefix: &[u8]| -> Vec<Vec<u8>> {
+        let tree = view_tree(archive, threads::NAME).unwrap();
+        tree.scan_prefix(prefix).map(|kv| kv.unwrap().0).collect()
+    };
+    let article = b"https://example.com/t";
+    let chunk = |n: u32| [b"R/".as_slice(), article, b"\0", &n.to_be_bytes()].concat();
+    assert_eq!(keys(&archive, b"R/"), vec![chunk(0), chunk(1)]);
+    let tree = view_tree(&archive, threads::NAME).unwrap();
+    let tail = tree.get(&[b"r/".as_slice(), article].concat()).unwrap().unwrap();
+    let tail: changes::StoredRecords = envelope::decode_native(&tail, "records").unwrap();
+    assert_eq!((tail.sealed, tail.records.len()), (2, 2));
+
+    let records = changes::changes(&archive, None).unwrap();
+    let key = crate::model::ArticleKey(String::from_utf8(article.to_vec()).unwrap());
+    let state = threads::load_thread(&archive, &key).unwrap().unwrap();
+    assert_eq!(records.len(), 8);
+    assert_eq!(records.iter().map(|r| r.to.clone()).collect::<Vec<_>>(), state.captures);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.from, i.checked_sub(1).map(|p| state.captures[p].clone()), "record {i}");
+    }
+    assert_eq!(changes::changes(&archive, Some(&key)).unwrap(), records);
+    assert_eq!(records[0].added.len(), 8);
+
+    let views = builtin();
+    let stored: Vec<[u8; 32]> = status(&archive, &views).unwrap().iter().map(|s| s.digest).collect();
+    replay(&archive, &views, None).unwrap();
+    let replayed: Vec<[u8; 32]> = status(&archive, &views).unwrap().iter().map(|s| s.digest).collect();
+    assert_eq!(stored, replayed);
+
+    // A chunk gone: the records cannot be read whole, and say so.
+    view_tree(&archive, threads::NAME).unwrap().apply(vec![(chunk(1), None)]).unwrap();
+    let err = changes::changes(&archive, None).unwrap_err().to_string();
+    assert!(err.contains("chunk 1 is missing"), "{err}");
 }
 
 /// What the views say, without what depends on the order scrapes were

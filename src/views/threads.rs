@@ -140,7 +140,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 }
                 tx.delete(state_key(&fkey));
                 tx.delete(summary_key(&fkey));
-                changes::remove(tx, &fkey);
+                changes::remove(tx, &fkey)?;
                 aliases.push(fkey);
             }
             let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
@@ -171,7 +171,8 @@ impl Projection for ThreadsView {
     fn version(&self) -> u32 {
         // 4: an article's summary carries its latest capture whole.
         // 5: the change records (`r/KEY`) are kept here.
-        5
+        // 6: ... in chunks (`R/KEY\0N`) behind the latest (`r/KEY`).
+        6
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
