@@ -623,6 +623,7 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
             b"i/" => (same::<threads::ArticleSummary>(v)?, seen[1] += 1).1,
             b"r/" => (same::<changes::StoredRecords>(v)?, seen[2] += 1).1,
             b"R/" => same::<Vec<changes::ChangeRecord>>(v)?,
+            b"C/" => same::<Vec<thread_state::CaptureRef>>(v)?,
             // The merge maps: a folded comment's kept id, a folded
             // article's kept key.
             b"m/" => same::<EventId>(v)?,
@@ -714,10 +715,11 @@ fn scrape_doc(i: usize, scrape: &Scrape, edits: &[usize]) -> String {
 
 /// An article's change records sealed in chunks of [`changes::CHUNK`] (3
 /// under test): 8 captures leave 2 chunks and 2 latest records, read back
-/// in observation order, each from the capture before; a replay stores the
-/// same values; a chunk gone is named as missing.
+/// in observation order, each from the capture before; the thread state's
+/// captures likewise (the last 2 in `a/KEY`), read back whole; a replay
+/// stores the same values; a chunk gone is named as missing.
 #[test]
-fn change_records_are_sealed_in_chunks() {
+fn change_records_and_captures_are_sealed_in_chunks() {
     let mut archive = Archive::in_memory();
     let edits = [usize::MAX; 8];
     for i in 0..8 {
@@ -746,10 +748,18 @@ fn change_records_are_sealed_in_chunks() {
     let tail: changes::StoredRecords = envelope::decode_native(&tail, "records").unwrap();
     assert_eq!((tail.sealed, tail.records.len()), (2, 2));
 
+    // The state's captures likewise, `a/KEY` keeping at least one.
+    let captures = |n: u32| [b"C/".as_slice(), article, b"\0", &n.to_be_bytes()].concat();
+    assert_eq!(keys(&archive, b"C/"), vec![captures(0), captures(1)]);
+    let stored = tree.get(&[b"a/".as_slice(), article].concat()).unwrap().unwrap();
+    let stored: thread_state::ThreadState = envelope::decode_native(&stored, "state").unwrap();
+    assert_eq!((stored.captures_before, stored.captures.len()), (6, 2));
+
     let records = changes::changes(&archive, None).unwrap();
     let key = crate::model::ArticleKey(String::from_utf8(article.to_vec()).unwrap());
     let state = threads::load_thread(&archive, &key).unwrap().unwrap();
     assert_eq!(records.len(), 8);
+    assert_eq!((state.captures_before, state.captures.len()), (0, 8), "read whole");
     assert_eq!(records.iter().map(|r| r.to.clone()).collect::<Vec<_>>(), state.captures);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.from, i.checked_sub(1).map(|p| state.captures[p].clone()), "record {i}");
@@ -767,6 +777,9 @@ fn change_records_are_sealed_in_chunks() {
     view_tree(&archive, threads::NAME).unwrap().apply(vec![(chunk(1), None)]).unwrap();
     let err = changes::changes(&archive, None).unwrap_err().to_string();
     assert!(err.contains("chunk 1 is missing"), "{err}");
+    view_tree(&archive, threads::NAME).unwrap().apply(vec![(captures(0), None)]).unwrap();
+    let err = threads::load_thread(&archive, &key).unwrap_err().to_string();
+    assert!(err.contains("capture chunk 0 is missing"), "{err}");
 }
 
 /// What the views say, without what depends on the order scrapes were

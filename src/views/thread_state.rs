@@ -150,12 +150,21 @@ pub struct ThreadState {
     /// Article versions, in the order captures first showed them (the last
     /// is the latest).
     pub article_versions: Vec<EventId>,
-    /// Captures that showed the article, in observation order.
+    /// Captures that showed the article, in observation order: every one
+    /// in a state read whole ([`crate::views::threads::load_thread`]), the
+    /// ones after the first [`ThreadState::captures_before`] in the threads
+    /// view's own reads (the earlier ones sealed in chunks).
     pub captures: Vec<CaptureRef>,
     /// Comment slots.
     pub slots: Vec<Slot>,
     /// Slot indices in page order.
     pub order: Vec<u32>,
+    /// How many of the earliest captures `captures` leaves out (0 when the
+    /// state is whole). Capture indices (`first_seen`, `last_seen`) count
+    /// them.
+    pub captures_before: u32,
+    /// The index of the last complete capture among those left out.
+    pub complete_before: Option<u32>,
 }
 
 impl ThreadState {
@@ -193,13 +202,22 @@ impl ThreadState {
 
     /// Whether `capture` comes after every capture applied so far in
     /// observation order (so [`ThreadState::apply_capture`] may append it).
+    /// (A state that leaves captures out holds at least the last one.)
     pub fn sorts_last(&self, capture: &CaptureRef) -> bool {
         self.captures.last().is_none_or(|last| last.order() < capture.order())
     }
 
+    /// How many captures showed the article, those left out included.
+    pub fn capture_count(&self) -> usize {
+        self.captures_before as usize + self.captures.len()
+    }
+
     /// The index of the last complete capture.
     fn last_complete(&self) -> Option<usize> {
-        self.captures.iter().rposition(|c| c.complete)
+        match self.captures.iter().rposition(|c| c.complete) {
+            Some(i) => Some(self.captures_before as usize + i),
+            None => self.complete_before.map(|i| i as usize),
+        }
     }
 
     /// Applies one capture's view of this article, which must sort last
@@ -225,13 +243,13 @@ impl ThreadState {
                 capture.id
             )));
         }
-        let ci = self.captures.len() as u32;
+        let ci = self.capture_count() as u32;
         let prev = ci.checked_sub(1);
         let complete = capture.complete;
         let mut diff = CaptureDiff::default();
         if let Some(a) = &seen.article {
             self.add_article_version(a.id);
-            let before = prev.and_then(|p| self.captures[p as usize].article);
+            let before = prev.and_then(|_| self.captures.last()).and_then(|c| c.article);
             if before != Some(a.id) && prev.is_some() {
                 diff.article_revision = Some((before, a.id));
             }
@@ -409,7 +427,8 @@ impl ThreadState {
         present_after(self.last_complete(), slot)
     }
 
-    /// For a removed slot, the first complete capture it was missing from.
+    /// For a removed slot, the first complete capture it was missing from
+    /// (of a state read whole).
     pub fn removed_since(&self, slot: &Slot) -> Option<&CaptureRef> {
         self.captures.iter().skip(slot.last_seen as usize + 1).find(|c| c.complete)
     }

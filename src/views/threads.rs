@@ -7,6 +7,16 @@
 //! changed ([`super::changes`]), from the differences that applying the
 //! capture to the state yields. Bodies are not copied into the view:
 //! rendering reads them from the log by id.
+//!
+//! The state's list of captures is kept in chunks (since view version 7),
+//! as the change records are: `a/KEY` holds the latest captures (1 to
+//! [`CAPTURE_CHUNK`]) and the state's other fields, and each full chunk of
+//! older captures is sealed once under `C/KEY\0N` (N from 0, big-endian
+//! u32). A capture that comes last in observation order (the usual case)
+//! reads and writes only the latest; a backfill or a merge reads the state
+//! whole, rebuilds it, and writes every chunk again. The stored form is a
+//! function of the captures alone, so incremental maintenance and a replay
+//! store the same values.
 
 use crate::error::{Error, Result};
 use crate::model::normalize::{canonical_url, normalize_line};
@@ -71,8 +81,104 @@ pub struct ThreadsView;
 /// Merge maps of the threads view (`m/…`, `k/…`).
 const MAPS: MergeMaps = MergeMaps { prefix: "" };
 
+/// Captures per sealed chunk of a thread state's list.
+#[cfg(not(test))]
+pub(crate) const CAPTURE_CHUNK: usize = 256;
+/// Small under test, so that the tests' few captures fill chunks.
+#[cfg(test)]
+pub(crate) const CAPTURE_CHUNK: usize = 3;
+
+fn capture_chunk_key(key: &ArticleKey, n: u32) -> Vec<u8> {
+    [b"C/".as_slice(), key.as_str().as_bytes(), b"\0", &n.to_be_bytes()].concat()
+}
+
+/// Chunks sealed in the stored form of a state of `count` captures: all
+/// full ones but the last, so that `a/KEY` keeps at least one.
+fn sealed_chunks(count: usize) -> usize {
+    count.saturating_sub(1) / CAPTURE_CHUNK
+}
+
+/// The article's state as the view keeps it: its latest captures only.
 fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
     Ok(tx.get_packed(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
+}
+
+/// The article's state with every capture (its sealed chunks read back).
+fn load_whole(tx: &StateTx<'_>, key: &ArticleKey) -> Result<Option<ThreadState>> {
+    let Some(mut state) = tx.get_packed::<ThreadState>(&state_key(key))? else { return Ok(None) };
+    whole(&mut state, |n| tx.get_packed(&capture_chunk_key(key, n)))?;
+    Ok(Some(state))
+}
+
+/// Puts the sealed captures `chunk(N)` gives back in front of `state`'s.
+fn whole(
+    state: &mut ThreadState,
+    mut chunk: impl FnMut(u32) -> Result<Option<Vec<CaptureRef>>>,
+) -> Result<()> {
+    if state.captures_before == 0 {
+        return Ok(());
+    }
+    let n = state.captures_before as usize / CAPTURE_CHUNK;
+    let mut captures = Vec::with_capacity(state.capture_count());
+    for i in 0..n as u32 {
+        let part = chunk(i)?.ok_or_else(|| {
+            Error::Corrupt(format!("the threads view's state of {}: capture chunk {i} is missing", state.key))
+        })?;
+        captures.extend(part);
+    }
+    if captures.len() != state.captures_before as usize {
+        return Err(Error::Corrupt(format!(
+            "the threads view's state of {}: its capture chunks hold {} captures, not {}",
+            state.key,
+            captures.len(),
+            state.captures_before
+        )));
+    }
+    captures.append(&mut state.captures);
+    state.captures = captures;
+    state.captures_before = 0;
+    state.complete_before = None;
+    Ok(())
+}
+
+/// Writes `state` in its stored form: the chunks it fills that are not
+/// sealed yet (all of them when it is whole), then `a/KEY` with the rest.
+/// Leaves `state` in that form (its latest captures only).
+fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
+    let count = state.capture_count();
+    let sealed = sealed_chunks(count);
+    let before = state.captures_before as usize;
+    if before == 0 && count > CAPTURE_CHUNK {
+        // Written whole (rebuilt): chunks an older stored form had past
+        // these go (a rebuilt state has no fewer captures, but the stored
+        // form must hold nothing stale whatever it had).
+        if let Some(old) = tx.get_packed::<ThreadState>(&state_key(&state.key))? {
+            for n in sealed..old.captures_before as usize / CAPTURE_CHUNK {
+                tx.delete(capture_chunk_key(&state.key, n as u32));
+            }
+        }
+    }
+    let first_new = before / CAPTURE_CHUNK;
+    if sealed > first_new {
+        let rest = state.captures.split_off(sealed * CAPTURE_CHUNK - before);
+        let sealing = std::mem::replace(&mut state.captures, rest);
+        if let Some(i) = sealing.iter().rposition(|c| c.complete) {
+            state.complete_before = Some((before + i) as u32);
+        }
+        for (i, chunk) in sealing.chunks(CAPTURE_CHUNK).enumerate() {
+            tx.put_packed(capture_chunk_key(&state.key, (first_new + i) as u32), &chunk.to_vec())?;
+        }
+        state.captures_before = (sealed * CAPTURE_CHUNK) as u32;
+    }
+    tx.put_packed(state_key(&state.key), state)
+}
+
+/// Removes the article's state and its sealed captures.
+fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState) {
+    for n in 0..sealed_chunks(state.capture_count()) {
+        tx.delete(capture_chunk_key(&state.key, n as u32));
+    }
+    tx.delete(state_key(&state.key));
 }
 
 /// Brings the article's summary up to date with its state; the title, URL
@@ -98,7 +204,7 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
     summary.latest = latest;
     summary.versions = state.article_versions.clone();
     summary.comments = state.slots.len() as u64;
-    summary.captures = state.captures.len() as u64;
+    summary.captures = state.capture_count() as u64;
     summary.last_capture = state.captures.last().cloned();
     tx.put_packed(summary_key(&state.key), &summary)
 }
@@ -107,9 +213,9 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
-                if let Some(prior) = tx.get_packed::<ThreadState>(&state_key(&key))? {
-                    let (state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
-                    tx.put_packed(state_key(&key), &state)?;
+                if let Some(prior) = load_whole(tx, &key)? {
+                    let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
+                    store(tx, &mut state)?;
                     changes::replace(tx, &key, diffs)?;
                     update_summary(tx, &state)?;
                 }
@@ -121,7 +227,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
             };
             let key = MAPS.canon_key(tx, &kept.key)?;
-            let mut prior = vec![load(tx, &key)?];
+            let mut prior = vec![load_whole(tx, &key)?.unwrap_or_else(|| ThreadState::new(key.clone()))];
             let mut aliases = Vec::new();
             for f in &m.fold {
                 let Some(Event::Article(folded)) = tx.event(f)? else {
@@ -132,13 +238,13 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                     continue;
                 }
                 MAPS.fold_key(tx, &fkey, &key)?;
-                if let Some(s) = tx.get_packed::<ThreadState>(&state_key(&fkey))? {
+                if let Some(s) = load_whole(tx, &fkey)? {
+                    remove_state(tx, &s);
                     prior.push(s);
                 }
                 if let Some(s) = tx.get_packed::<ArticleSummary>(&summary_key(&fkey))? {
                     aliases.extend(s.aliases);
                 }
-                tx.delete(state_key(&fkey));
                 tx.delete(summary_key(&fkey));
                 changes::remove(tx, &fkey)?;
                 aliases.push(fkey);
@@ -150,7 +256,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 state.article_versions.retain(|v| v != own);
                 state.article_versions.push(*own);
             }
-            tx.put_packed(state_key(&key), &state)?;
+            store(tx, &mut state)?;
             update_summary(tx, &state)?;
             let mut summary: ArticleSummary = tx.get_packed(&summary_key(&key))?.unwrap_or_default();
             for a in aliases {
@@ -172,7 +278,8 @@ impl Projection for ThreadsView {
         // 4: an article's summary carries its latest capture whole.
         // 5: the change records (`r/KEY`) are kept here.
         // 6: ... in chunks (`R/KEY\0N`) behind the latest (`r/KEY`).
-        6
+        // 7: the state's captures likewise (`C/KEY\0N`).
+        7
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -185,6 +292,11 @@ impl Projection for ThreadsView {
                     let mut state = load(tx, &seen.key)?;
                     let from = state.captures.last().cloned();
                     let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
+                    if !state.sorts_last(&capture) {
+                        // Applied before, or a backfill: either is told,
+                        // and rebuilt, from every capture.
+                        whole(&mut state, |n| tx.get_packed(&capture_chunk_key(&seen.key, n)))?;
+                    }
                     match MAPS.apply(tx, &mut state, capture.clone(), &seen)? {
                         Applied::Duplicate => continue,
                         Applied::Appended(diff) => {
@@ -192,7 +304,7 @@ impl Projection for ThreadsView {
                         }
                         Applied::Rebuilt(diffs) => changes::replace(tx, &seen.key, diffs)?,
                     }
-                    tx.put_packed(state_key(&seen.key), &state)?;
+                    store(tx, &mut state)?;
                     update_summary(tx, &state)?;
                 }
                 Ok(())
@@ -213,10 +325,13 @@ pub fn list_articles(archive: &Archive) -> Result<Vec<ArticleSummary>> {
 /// The thread state of `key`.
 pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadState>> {
     let tree = view_tree(archive, NAME)?;
-    match tree.get(&state_key(key))? {
-        None => Ok(None),
-        Some(v) => envelope::decode_native(&v, &format!("thread {key}")).map(Some),
-    }
+    let what = format!("thread {key}");
+    let Some(v) = tree.get(&state_key(key))? else { return Ok(None) };
+    let mut state: ThreadState = envelope::decode_native(&v, &what)?;
+    whole(&mut state, |n| {
+        tree.get(&capture_chunk_key(key, n))?.map(|c| envelope::decode_native(&c, &what)).transpose()
+    })?;
+    Ok(Some(state))
 }
 
 /// Finds one article by an id prefix (of any of its versions), a URL, an
