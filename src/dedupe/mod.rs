@@ -549,7 +549,15 @@ pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
     if events.is_empty() {
         return Ok(0);
     }
-    let outcome = archive.append_document(NewDocument::new(b"", events), false)?;
+    let outcome =
+        archive.append_document(NewDocument::new(b"", events), false).map_err(|e| Error::Stopped {
+            done: "this dedupe did not commit its merges; if their records reached the log files before the \
+               error, the next command finds them, and running it again appends only what is missing"
+                .into(),
+            rejected: Vec::new(),
+            rejected_as: "rejected",
+            source: Box::new(e),
+        })?;
     let n = outcome.new.merges;
     archive.flush().map_err(|e| stopped(e, n))?;
     Ok(n)

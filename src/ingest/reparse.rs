@@ -170,30 +170,32 @@ fn reparse_one(
     Ok(())
 }
 
-/// `e`, with what the re-parse had committed before it: the re-parses of
-/// the first `done` of its `total` distinct captures (the last of them
-/// from `last`), which appended `report.new`, and the captures it could
-/// not re-parse (`report.errors`, listed before the sentence).
+/// `e`, with what the re-parse had committed before it: the first `done`
+/// of its `total` re-parses (one per distinct set of parse inputs; the
+/// last of them of `last`), which appended `report.new`, and the captures
+/// it could not re-parse (`report.errors`, listed before the sentence).
 pub fn stopped(e: Error, report: &ReparseReport, done: u64, total: u64, last: Option<&str>) -> Error {
     use crate::cli::output::plural;
-    let captures = plural(total, "capture");
-    let appended = format!(
-        "appended {}, {}, {}",
-        plural(report.new.articles, "article"),
-        plural(report.new.comments, "comment"),
-        plural(report.new.captures, "capture")
-    );
-    let done = if done == 0 {
-        format!("this reparse committed the re-parse of none of its {captures} before it stopped")
-    } else if done == total {
-        format!(
-            "this reparse committed the re-parses of all its {captures} before it stopped ({appended}); \
-             they stay in the archive"
-        )
+    let reparses = plural(total, "re-parse");
+    let appended = if report.new.total() == 0 {
+        "which appended nothing".to_string()
     } else {
         format!(
-            "before it stopped, this reparse committed the re-parses of its first {done} of {captures}{} \
-             ({appended}), which stay in the archive; running it again appends only what is missing",
+            "which appended {}, {}, {}",
+            plural(report.new.articles, "article"),
+            plural(report.new.comments, "comment"),
+            plural(report.new.captures, "capture")
+        )
+    };
+    let found = "a re-parse whose commit failed after reaching the log files is found by the next command";
+    let done = if done == 0 {
+        format!("this reparse committed none of its {reparses} before it stopped; {found}")
+    } else if done == total {
+        format!("this reparse committed all its {reparses} before it stopped ({appended}); they stay in the archive")
+    } else {
+        format!(
+            "before it stopped, this reparse committed the first {done} of its {reparses}{} ({appended}), \
+             which stay in the archive, and {found}; running it again appends only what is missing",
             last.map(|l| format!(" (through {l})")).unwrap_or_default()
         )
     };

@@ -13,8 +13,10 @@
 //!
 //! An article's records are kept in chunks (since threads view 6): `r/KEY`
 //! holds the latest ones ([`StoredRecords`]), fewer than [`CHUNK`], and
-//! each full chunk of older ones is sealed once under `R/KEY\0N` (N from
-//! 0, big-endian u32), never read or written again by a capture. A page
+//! each full chunk of older ones is sealed under `R/KEY\0N` (N from 0,
+//! big-endian u32), not read or written again by a capture that comes
+//! last (a backfill or a merge rebuilds the records and writes every
+//! chunk again). A page
 //! scraped thousands of times thus costs each new capture a read and a
 //! write of a few records, not of its whole history (one value of every
 //! record made each capture's cost grow with the captures before it: 4,000

@@ -301,7 +301,8 @@ fn a_killed_dedupe_apply_leaves_whole_merges_and_finishes_on_a_retry() {
 /// The merges are one document, committed before the views take them in:
 /// a dedupe --apply stopped by an I/O error there (an EIO injected into
 /// every sync of the threads view's value files, with strace) says that it
-/// appended them, and they stay. Skipped, saying so, without a working
+/// appended them, and they stay; one in their own commit (the log's sync)
+/// says that it did not commit them. Skipped, saying so, without a working
 /// strace.
 #[test]
 fn a_dedupe_apply_stopped_after_its_commit_says_the_merges_stay() {
@@ -331,4 +332,30 @@ fn a_dedupe_apply_stopped_after_its_commit_says_the_merges_stay() {
     let head = env.head();
     env.ok(&["dedupe", "--apply"]);
     assert_eq!(env.head(), head, "nothing left to append");
+
+    // The merges' own commit failing (the log's sync): not committed, and
+    // said so; a second run leaves the archive as one without the fault.
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let variant = env.write("quotes.txt", straighten(&sample()));
+    env.ok(&["ingest", &variant]);
+    let before = env.head().replace(' ', ":");
+    let log = env.archive.join("log").join("00000000.seg");
+    let faults: [&std::ffi::OsStr; 4] =
+        ["-e".as_ref(), "inject=fdatasync:error=EIO".as_ref(), "-P".as_ref(), log.as_os_str()];
+    let out = env.traced(test, &faults, &["dedupe", "--apply"]).expect("strace traced the first run");
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(
+            "cairn: this dedupe did not commit its merges; if their records reached the log files before the \
+             error, the next command finds them, and running it again appends only what is missing"
+        ),
+        "{out}"
+    );
+    env.ok(&["verify", "--checkpoint", &before]);
+    env.ok(&["dedupe", "--apply"]);
+    assert_eq!(clusters(&env), Vec::<Value>::new(), "the merges are in");
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    assert_eq!(t["comments"].as_array().unwrap().len(), 44);
+    env.ok(&["verify", "--checkpoint", &before]);
 }

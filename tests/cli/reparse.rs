@@ -130,9 +130,10 @@ fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
     assert!(out.stderr.contains("00000000.seg: Input/output error"), "{out}");
     assert!(
         out.stderr.contains(
-            "cairn: before it stopped, this reparse committed the re-parses of its first 1 of 3 captures \
-             (through old0.txt) (appended 0 articles, 44 comments, 1 capture), which stay in the archive; \
-             running it again appends only what is missing"
+            "cairn: before it stopped, this reparse committed the first 1 of its 3 re-parses \
+             (through old0.txt) (which appended 0 articles, 44 comments, 1 capture), which stay in the \
+             archive, and a re-parse whose commit failed after reaching the log files is found by the next \
+             command; running it again appends only what is missing"
         ),
         "{out}"
     );
@@ -164,8 +165,8 @@ fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
     assert!(out.stderr.contains("threads."), "the views' file failed: {out}");
     assert!(
         out.stderr.contains(
-            "cairn: this reparse committed the re-parses of all its 3 captures before it stopped \
-             (appended 0 articles, 46 comments, 3 captures); they stay in the archive"
+            "cairn: this reparse committed all its 3 re-parses before it stopped \
+             (which appended 0 articles, 46 comments, 3 captures); they stay in the archive"
         ),
         "{out}"
     );
