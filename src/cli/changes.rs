@@ -66,14 +66,60 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         Some(q) => Some(threads::resolve_article(&archive, q)?.key),
         None => None,
     };
-    let records = changes::changes(&archive, key.as_ref())?;
+    let at = crate::views::as_of(&archive, changes::NAME)?;
+    // One article's records at a time, written as they come: the whole
+    // archive's would not fit in memory (at 1M comments, 450 MB as JSON
+    // values).
     if args.json {
-        let list: Vec<_> = records.iter().map(record_json).collect();
-        let at = crate::views::as_of(&archive, crate::views::changes::NAME)?;
-        let v = json!({"changes": list, "as_of": crate::cli::output::as_of_json(&at)});
-        writeln!(out, "{v}").map_err(stdout_error)?;
+        out.write_all(b"{\"changes\":[").map_err(stdout_error)?;
+        let mut first = true;
+        changes::for_each_article(&archive, key.as_ref(), |records| {
+            for r in &records {
+                if !first {
+                    out.write_all(b",").map_err(stdout_error)?;
+                }
+                first = false;
+                serde_json::to_writer(&mut *out, &record_json(r)).map_err(|e| stdout_error(e.into()))?;
+            }
+            Ok(())
+        })?;
+        writeln!(out, "],\"as_of\":{}}}", crate::cli::output::as_of_json(&at)).map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
+    let mut started = false;
+    if let Some(note) = crate::cli::output::as_of_note(&at) {
+        writeln!(out, "{note}").map_err(stdout_error)?;
+        started = true;
+    }
+    // Articles' records in batches: the comments a batch names are read
+    // with one decode per segment, and a batch is written before the next
+    // is read.
+    let mut batch: Vec<ChangeRecord> = Vec::new();
+    changes::for_each_article(&archive, key.as_ref(), |records| {
+        batch.extend(records);
+        if batch.len() >= BATCH_RECORDS {
+            let text = describe_records(&archive, &batch, &mut started)?;
+            batch.clear();
+            out.write_all(text.as_bytes()).map_err(stdout_error)?;
+        }
+        Ok(())
+    })?;
+    let text = describe_records(&archive, &batch, &mut started)?;
+    out.write_all(text.as_bytes()).map_err(stdout_error)?;
+    Ok(Status::Ok)
+}
+
+/// Change records written to text at a time ([`describe_records`]): at
+/// most about this many, unless one article has more.
+const BATCH_RECORDS: usize = 4096;
+
+/// The text listing of `records` (whole articles'), each article after a
+/// blank line once `started`.
+fn describe_records(
+    archive: &crate::store::Archive,
+    records: &[ChangeRecord],
+    started: &mut bool,
+) -> Result<String> {
     // Every comment the listing names, read with one decode per segment.
     let named: Vec<EventId> = records
         .iter()
@@ -84,13 +130,14 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .collect();
     let events = archive.events_by_id(&named)?;
     let mut text = String::new();
-    if let Some(note) = crate::cli::output::as_of_note(&crate::views::as_of(&archive, changes::NAME)?) {
-        text.push_str(&format!("{note}\n"));
-    }
     let mut current = None;
-    for r in &records {
+    for r in records {
         if current.as_ref() != Some(&r.article) {
-            text.push_str(&format!("\n{}\n", r.article));
+            if *started {
+                text.push('\n');
+            }
+            *started = true;
+            text.push_str(&format!("{}\n", r.article));
             current = Some(r.article.clone());
         }
         let since = match &r.from {
@@ -131,6 +178,5 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             }
         }
     }
-    out.write_all(text.trim_start().as_bytes()).map_err(stdout_error)?;
-    Ok(Status::Ok)
+    Ok(text)
 }

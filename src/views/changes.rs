@@ -167,10 +167,26 @@ pub(super) fn remove(tx: &mut StateTx<'_>, key: &ArticleKey) -> Result<()> {
 /// The change records of one article (or of all), in observation order per
 /// article, articles sorted by key.
 pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<ChangeRecord>> {
-    let tree = view_tree(archive, NAME)?;
     let mut out = Vec::new();
+    for_each_article(archive, article, |records| {
+        out.extend(records);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `each` with the change records of one article (or of each, sorted
+/// by key), in observation order: one article's records in memory at a
+/// time, however many the archive holds.
+pub fn for_each_article(
+    archive: &Archive,
+    article: Option<&ArticleKey>,
+    mut each: impl FnMut(Vec<ChangeRecord>) -> Result<()>,
+) -> Result<()> {
+    let tree = view_tree(archive, NAME)?;
     let mut take = |k: &[u8], v: &[u8]| -> Result<()> {
         let stored: StoredRecords = envelope::decode_native(v, "change records")?;
+        let mut records = Vec::new();
         for n in 0..stored.sealed {
             let chunk = tree.get(&chunk_key_of(&k[2..], n))?.ok_or_else(|| {
                 crate::error::Error::Corrupt(format!(
@@ -178,10 +194,10 @@ pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<Ch
                     String::from_utf8_lossy(&k[2..])
                 ))
             })?;
-            out.extend(envelope::decode_native::<Vec<ChangeRecord>>(&chunk, "change records")?);
+            records.extend(envelope::decode_native::<Vec<ChangeRecord>>(&chunk, "change records")?);
         }
-        out.extend(stored.records);
-        Ok(())
+        records.extend(stored.records);
+        each(records)
     };
     match article {
         Some(k) => {
@@ -197,5 +213,5 @@ pub fn changes(archive: &Archive, article: Option<&ArticleKey>) -> Result<Vec<Ch
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
