@@ -38,6 +38,13 @@ fn shifted_to_utc(page: &str) -> String {
     out
 }
 
+/// The sample page, then its variant with straight quotes and ellipses.
+fn sample_and_quote_variant(env: &Env) {
+    env.ok(&["ingest", &sample_path()]);
+    let variant = env.write("quotes.txt", straighten(&sample()));
+    env.ok(&["ingest", &variant]);
+}
+
 fn comments(env: &Env) -> Vec<Value> {
     env.ok(&["log", "--json", "--kind", "comment"])
         .stdout
@@ -261,9 +268,7 @@ fn verify_checks_merges() {
 #[test]
 fn a_killed_dedupe_apply_leaves_whole_merges_and_finishes_on_a_retry() {
     let reference = Env::new();
-    reference.ok(&["ingest", &sample_path()]);
-    let variant = reference.write("quotes.txt", straighten(&sample()));
-    reference.ok(&["ingest", &variant]);
+    sample_and_quote_variant(&reference);
     let start = std::time::Instant::now();
     reference.ok(&["dedupe", "--apply"]);
     let full = start.elapsed();
@@ -274,9 +279,7 @@ fn a_killed_dedupe_apply_leaves_whole_merges_and_finishes_on_a_retry() {
     let mut killed = 0;
     for i in 0..6u32 {
         let env = Env::new();
-        env.ok(&["ingest", &sample_path()]);
-        let variant = env.write("quotes.txt", straighten(&sample()));
-        env.ok(&["ingest", &variant]);
+        sample_and_quote_variant(&env);
         let before = env.head().replace(' ', ":");
         let mut child = env
             .command(&["dedupe", "--apply"])
@@ -307,9 +310,7 @@ fn a_killed_dedupe_apply_leaves_whole_merges_and_finishes_on_a_retry() {
 #[test]
 fn a_dedupe_apply_stopped_after_its_commit_says_the_merges_stay() {
     let env = Env::new();
-    env.ok(&["ingest", &sample_path()]);
-    let variant = env.write("quotes.txt", straighten(&sample()));
-    env.ok(&["ingest", &variant]);
+    sample_and_quote_variant(&env);
     let before = env.head().replace(' ', ":");
     let found = clusters(&env).len();
     assert!(found > 0);
@@ -336,9 +337,7 @@ fn a_dedupe_apply_stopped_after_its_commit_says_the_merges_stay() {
     // The merges' own commit failing (the log's sync): not committed, and
     // said so; a second run leaves the archive as one without the fault.
     let env = Env::new();
-    env.ok(&["ingest", &sample_path()]);
-    let variant = env.write("quotes.txt", straighten(&sample()));
-    env.ok(&["ingest", &variant]);
+    sample_and_quote_variant(&env);
     let before = env.head().replace(' ', ":");
     let log = env.archive.join("log").join("00000000.seg");
     let faults: [&std::ffi::OsStr; 4] =
