@@ -24,44 +24,48 @@ pub struct Args {
 /// Runs `cairn articles`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
-    let articles = threads::list_articles(&archive)?;
     let at = as_of(&archive, threads::NAME)?;
+    // One article at a time, written as it comes (an archive's every
+    // summary as JSON values took 81 MB at 10,000 articles).
     if args.json {
-        let list: Vec<_> = articles
-            .iter()
-            .map(|a| {
-                json!({
-                    "id": a.latest.map(|i| i.to_hex()),
-                    "key": a.key.as_str(),
-                    "title": a.title,
-                    "url": a.url,
-                    "published": a.published.map(|t| t.canonical()),
-                    "comments": a.comments,
-                    "captures": a.captures,
-                    "last_capture": a.last_capture.as_ref().map(capture_json),
-                    "aliases": a.aliases.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        writeln!(out, "{}", json!({"articles": list, "as_of": as_of_json(&at)})).map_err(stdout_error)?;
+        out.write_all(b"{\"articles\":[").map_err(stdout_error)?;
+        let mut first = true;
+        threads::each_article(&archive, |a| {
+            if !first {
+                out.write_all(b",").map_err(stdout_error)?;
+            }
+            first = false;
+            let row = json!({
+                "id": a.latest.map(|i| i.to_hex()),
+                "key": a.key.as_str(),
+                "title": a.title,
+                "url": a.url,
+                "published": a.published.map(|t| t.canonical()),
+                "comments": a.comments,
+                "captures": a.captures,
+                "last_capture": a.last_capture.as_ref().map(capture_json),
+                "aliases": a.aliases.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut *out, &row).map_err(|e| stdout_error(e.into()))
+        })?;
+        writeln!(out, "],\"as_of\":{}}}", as_of_json(&at)).map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
-    let mut text = String::new();
     if let Some(note) = as_of_note(&at) {
-        text.push_str(&note);
-        text.push('\n');
+        writeln!(out, "{note}").map_err(stdout_error)?;
     }
-    for a in &articles {
-        text.push_str(&format!(
-            "{}  {:>14}  {:>12}  {}  {}  ({})\n",
+    threads::each_article(&archive, |a| {
+        writeln!(
+            out,
+            "{}  {:>14}  {:>12}  {}  {}  ({})",
             a.latest.map(|i| i.short()).unwrap_or_else(|| "-".repeat(12)),
             crate::cli::output::plural(a.comments, "comment"),
             crate::cli::output::plural(a.captures, "capture"),
             human_opt_time(a.published.as_ref()),
             a.title.as_deref().unwrap_or("(untitled)"),
             a.key
-        ));
-    }
-    out.write_all(text.as_bytes()).map_err(stdout_error)?;
+        )
+        .map_err(stdout_error)
+    })?;
     Ok(Status::Ok)
 }

@@ -316,10 +316,22 @@ impl Projection for ThreadsView {
 
 /// Every article, sorted by key.
 pub fn list_articles(archive: &Archive) -> Result<Vec<ArticleSummary>> {
+    let mut all = Vec::new();
+    each_article(archive, |a| {
+        all.push(a);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// Calls `f` with every article's summary, sorted by key, one at a time.
+pub fn each_article(archive: &Archive, mut f: impl FnMut(ArticleSummary) -> Result<()>) -> Result<()> {
     let tree = view_tree(archive, NAME)?;
-    tree.scan_prefix(b"i/")
-        .map(|kv| kv.and_then(|(_, v)| envelope::decode_native(&v, "article summary")))
-        .collect()
+    for kv in tree.scan_prefix(b"i/") {
+        let (_, v) = kv?;
+        f(envelope::decode_native(&v, "article summary")?)?;
+    }
+    Ok(())
 }
 
 /// The thread state of `key`.
