@@ -16,11 +16,11 @@
 //! each full chunk of older ones is sealed under `R/KEY\0N` (N from 0,
 //! big-endian u32), not read or written again by a capture that comes
 //! last (a backfill or a merge rebuilds the records and writes every
-//! chunk again). A page
-//! scraped thousands of times thus costs each new capture a read and a
-//! write of a few records, not of its whole history (one value of every
-//! record made each capture's cost grow with the captures before it: 4,000
-//! captures of one page took 7.8x the time of 1,000).
+//! chunk again). A page scraped thousands of times thus costs each new
+//! capture a read and a write of a few records, not of its whole history
+//! (one value of every record made each capture's cost grow with the
+//! captures before it: 4,000 captures of one page took 7.8x the time of
+//! 1,000).
 
 use crate::error::Result;
 use crate::model::{ArticleKey, EventId};

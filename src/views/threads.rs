@@ -149,9 +149,9 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
     let sealed = sealed_chunks(count);
     let before = state.captures_before as usize;
     if before == 0 && count > CAPTURE_CHUNK {
-        // Written whole (rebuilt): chunks an older stored form had past
-        // these go (a rebuilt state has no fewer captures, but the stored
-        // form must hold nothing stale whatever it had).
+        // Written whole (rebuilt): chunks the stored form had past these
+        // go. A rebuild never drops a capture, so a state of one chunk or
+        // less replaces one that had none.
         if let Some(old) = tx.get_packed::<ThreadState>(&state_key(&state.key))? {
             for n in sealed..old.captures_before as usize / CAPTURE_CHUNK {
                 tx.delete(capture_chunk_key(&state.key, n as u32));
