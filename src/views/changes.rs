@@ -12,7 +12,7 @@
 //! state; its trees are removed when found.)
 //!
 //! An article's records are kept in chunks (since threads view 6): `r/KEY`
-//! holds the latest ones ([`StoredRecords`]), fewer than [`CHUNK`], and
+//! holds the latest ones ([`StoredRecords`]), fewer than 256, and
 //! each full chunk of older ones is sealed under `R/KEY\0N` (N from 0,
 //! big-endian u32), not read or written again by a capture that comes
 //! last (a backfill or a merge rebuilds the records and writes every
@@ -65,9 +65,9 @@ pub(crate) const CHUNK: usize = 256;
 #[cfg(test)]
 pub(crate) const CHUNK: usize = 3;
 
-/// What `r/KEY` holds: how many chunks of [`CHUNK`] older records are
+/// What `r/KEY` holds: how many chunks of 256 older records are
 /// sealed under `R/KEY\0N`, and the records after them (fewer than
-/// [`CHUNK`]). The form is a function of the records alone (full chunks,
+/// 256). The form is a function of the records alone (full chunks,
 /// then the rest), however they were appended or rebuilt, so incremental
 /// maintenance and a replay store the same values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]

@@ -10,8 +10,8 @@
 //!
 //! The state's list of captures is kept in chunks (since view version 7),
 //! as the change records are: `a/KEY` holds the latest captures (1 to
-//! [`CAPTURE_CHUNK`]) and the state's other fields, and each full chunk of
-//! older captures is sealed once under `C/KEY\0N` (N from 0, big-endian
+//! 256) and the state's other fields, and each full chunk of
+//! older captures is sealed under `C/KEY\0N` (N from 0, big-endian
 //! u32). A capture that comes last in observation order (the usual case)
 //! reads and writes only the latest; a backfill or a merge reads the state
 //! whole, rebuilds it, and writes every chunk again. The stored form is a
