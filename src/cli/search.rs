@@ -4,7 +4,7 @@ use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
 use crate::cli::thread::capture_text;
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Timestamp};
+use crate::model::{ArticleKey, EventId, Timestamp};
 use crate::search::{self, Hit, Query, Record};
 use serde_json::json;
 use std::collections::HashMap;
@@ -108,14 +108,14 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let (first, last) = results.seen(h);
         if args.json {
             let row = Row {
-                id: h.id.to_hex(),
+                id: record.id.to_hex(),
                 seq: h.seq.0,
                 article: key.as_str(),
                 title: title.as_deref(),
                 author: record.author.as_deref(),
                 posted_at: record.posted_at.as_deref(),
-                status: h.status,
-                merged_into: h.merged_into.map(|m| m.to_hex()),
+                status: h.status(),
+                merged_into: results.merged_into(h).map(|m| m.to_hex()),
                 first_seen: CaptureRow::of(first),
                 last_seen: CaptureRow::of(last),
                 body: &record.body,
@@ -125,7 +125,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             }
             serde_json::to_writer(&mut *out, &row).map_err(|e| Error::io("standard output", e.into()))?;
         } else {
-            write_text(out, h, key, title, &record, last).map_err(stdout_error)?;
+            write_text(out, h, results.merged_into(h), key, title, &record, last).map_err(stdout_error)?;
         }
     }
     if args.json {
@@ -176,16 +176,17 @@ impl CaptureRow {
 fn write_text(
     out: &mut dyn Write,
     h: &Hit,
+    merged_into: Option<EventId>,
     key: &ArticleKey,
     title: Option<String>,
     record: &Record,
     last_seen: &crate::views::thread_state::CaptureRef,
 ) -> std::io::Result<()> {
-    let status = match h.status {
+    let status = match h.status() {
         "removed" => format!("removed, last seen {}", capture_text(last_seen)),
         s => s.to_string(),
     };
-    let merged = h.merged_into.map(|m| format!(" · merged into {}", m.short())).unwrap_or_default();
+    let merged = merged_into.map(|m| format!(" · merged into {}", m.short())).unwrap_or_default();
     let posted = record.posted_at.as_deref().and_then(Timestamp::parse_canonical);
     writeln!(
         out,
@@ -193,7 +194,7 @@ fn write_text(
         human_opt_time(posted.as_ref()),
         record.author.as_deref().unwrap_or("(no author)"),
         title.as_deref().unwrap_or(key.as_str()),
-        h.id.short()
+        record.id.short()
     )?;
     for line in record.body.lines() {
         if line.is_empty() {

@@ -358,3 +358,25 @@ fn a_dedupe_apply_stopped_after_its_commit_says_the_merges_stay() {
     assert_eq!(t["comments"].as_array().unwrap().len(), 44);
     env.ok(&["verify", "--checkpoint", &before]);
 }
+
+/// After `dedupe --apply`, a search finds a folded version too and says
+/// which version it was folded into (the kept one, itself a match).
+#[test]
+fn search_names_the_version_a_match_was_folded_into() {
+    let env = Env::new();
+    sample_and_quote_variant(&env);
+    env.ok(&["dedupe", "--apply"]);
+    let r = env.ok(&["search", ".", "--json"]).json();
+    let matches = r["matches"].as_array().unwrap();
+    let folded: Vec<&Value> = matches.iter().filter(|m| !m["merged_into"].is_null()).collect();
+    assert!(folded.len() > 1, "{r:#}");
+    for m in &folded {
+        let kept = matches.iter().find(|k| k["id"] == m["merged_into"]);
+        let kept = kept.unwrap_or_else(|| panic!("{} folded into a version not found: {r:#}", m["id"]));
+        assert!(kept["merged_into"].is_null(), "{kept:#}");
+        assert_eq!((&kept["author"], &kept["posted_at"]), (&m["author"], &m["posted_at"]));
+    }
+    let text = env.ok(&["search", "."]).stdout;
+    let short = &folded[0]["merged_into"].as_str().unwrap()[..12];
+    assert!(text.contains(&format!(" · merged into {short}")), "{text}");
+}
