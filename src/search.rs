@@ -7,11 +7,11 @@
 //! temporary file in `TMPDIR`, gone when the process ends however it
 //! ends), so memory holds about 200 bytes per match at the peak (the hit
 //! and, until its article is taken, the candidate it came from), never the
-//! bodies (unless `TMPDIR` is a RAM disk), and printing in time order reads them back by
-//! offset instead of decoding a log segment per match. Hits are then taken
-//! article by article: the thread state says each version's status
-//! (present, removed, superseded, truncated) and when it was seen, which
-//! the status and time filters need.
+//! bodies (unless `TMPDIR` is a RAM disk), and printing in time order
+//! reads them back by offset instead of decoding a log segment per match.
+//! Hits are then taken article by article: the thread state says each
+//! version's status (present, removed, superseded, truncated) and when it
+//! was seen, which the status and time filters need.
 
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, Event, EventId, Seq};
