@@ -169,6 +169,17 @@ impl Error {
         }
     }
 
+    /// `source`, met by a run that says what it had committed before it
+    /// (`done`) and rejected nothing.
+    pub fn stopped(done: impl Into<String>, source: Error) -> Error {
+        Error::Stopped {
+            done: done.into(),
+            rejected: Vec::new(),
+            rejected_as: "rejected",
+            source: Box::new(source),
+        }
+    }
+
     /// The error itself, without what a run had done before it
     /// ([`Error::Stopped`]).
     pub fn cause(&self) -> &Error {

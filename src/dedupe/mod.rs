@@ -549,15 +549,13 @@ pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
     if events.is_empty() {
         return Ok(0);
     }
-    let outcome =
-        archive.append_document(NewDocument::new(b"", events), false).map_err(|e| Error::Stopped {
-            done: "this dedupe did not commit its merges; if their records reached the log files before the \
-               error, the next command finds them, and running it again appends only what is missing"
-                .into(),
-            rejected: Vec::new(),
-            rejected_as: "rejected",
-            source: Box::new(e),
-        })?;
+    let outcome = archive.append_document(NewDocument::new(b"", events), false).map_err(|e| {
+        Error::stopped(
+            "this dedupe did not commit its merges; if their records reached the log files before the \
+             error, the next command finds them, and running it again appends only what is missing",
+            e,
+        )
+    })?;
     let n = outcome.new.merges;
     archive.flush().map_err(|e| stopped(e, n))?;
     Ok(n)
@@ -566,15 +564,11 @@ pub fn apply(archive: &mut Archive, clusters: &[Cluster]) -> Result<u64> {
 /// `e`, met after `merges` merges were committed, saying that they were
 /// (they stay in the archive: the views take them in at the next command).
 pub fn stopped(e: Error, merges: u64) -> Error {
-    Error::Stopped {
-        done: format!(
-            "this dedupe appended its {} before it stopped; they stay in the archive",
-            crate::cli::output::plural(merges, "merge")
-        ),
-        rejected: Vec::new(),
-        rejected_as: "rejected",
-        source: Box::new(e),
-    }
+    let merges = crate::cli::output::plural(merges, "merge");
+    Error::stopped(
+        format!("this dedupe appended its {merges} before it stopped; they stay in the archive"),
+        e,
+    )
 }
 
 /// What an ingest dry run reports per file: comments already archived, and

@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::model::{ArticleKey, EventId};
 use crate::store::{envelope, Archive};
 use crate::views::thread_state::{CaptureDiff, CaptureRef};
-use crate::views::{threads, view_tree, StateTx};
+use crate::views::{chunks, threads, view_tree, StateTx};
 use serde::{Deserialize, Serialize};
 
 /// The name the records go by in `as_of` (they are the threads view's).
@@ -82,14 +82,8 @@ fn records_key(key: &ArticleKey) -> Vec<u8> {
     [b"r/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
-fn chunk_key(key: &ArticleKey, n: u32) -> Vec<u8> {
-    chunk_key_of(key.as_str().as_bytes(), n)
-}
-
-/// [`chunk_key`] of an article key's bytes.
-fn chunk_key_of(key: &[u8], n: u32) -> Vec<u8> {
-    [b"R/".as_slice(), key, b"\0", &n.to_be_bytes()].concat()
-}
+/// The prefix of the sealed chunks' keys ([`chunks`]).
+const CHUNKS: &[u8] = b"R/";
 
 fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: CaptureDiff) -> ChangeRecord {
     ChangeRecord {
@@ -117,7 +111,7 @@ pub(super) fn append(
     let mut stored: StoredRecords = tx.get_packed(&records_key(key))?.unwrap_or_default();
     stored.records.push(record(key, from, to, diff));
     if stored.records.len() >= CHUNK {
-        tx.put_packed(chunk_key(key, stored.sealed), &stored.records)?;
+        chunks::write(tx, CHUNKS, key, stored.sealed, &stored.records, CHUNK)?;
         stored.sealed += 1;
         stored.records.clear();
     }
@@ -140,13 +134,9 @@ pub(super) fn replace(
     }
     let old = sealed(tx, key)?;
     let full = records.len() / CHUNK;
-    for (n, chunk) in records.chunks_exact(CHUNK).enumerate() {
-        tx.put_packed(chunk_key(key, n as u32), &chunk.to_vec())?;
-    }
-    for n in full as u32..old {
-        tx.delete(chunk_key(key, n));
-    }
     let rest = records.split_off(full * CHUNK);
+    chunks::write(tx, CHUNKS, key, 0, &records, CHUNK)?;
+    chunks::delete(tx, CHUNKS, key, full as u32..old);
     tx.put_packed(records_key(key), &StoredRecords { sealed: full as u32, records: rest })
 }
 
@@ -157,9 +147,7 @@ fn sealed(tx: &StateTx<'_>, key: &ArticleKey) -> Result<u32> {
 
 /// Removes the article's records (its key was merged into another).
 pub(super) fn remove(tx: &mut StateTx<'_>, key: &ArticleKey) -> Result<()> {
-    for n in 0..sealed(tx, key)? {
-        tx.delete(chunk_key(key, n));
-    }
+    chunks::delete(tx, CHUNKS, key, 0..sealed(tx, key)?);
     tx.delete(records_key(key));
     Ok(())
 }
@@ -186,16 +174,18 @@ pub fn for_each_article(
     let tree = view_tree(archive, NAME)?;
     let mut take = |k: &[u8], v: &[u8]| -> Result<()> {
         let stored: StoredRecords = envelope::decode_native(v, "change records")?;
-        let mut records = Vec::new();
-        for n in 0..stored.sealed {
-            let chunk = tree.get(&chunk_key_of(&k[2..], n))?.ok_or_else(|| {
-                crate::error::Error::Corrupt(format!(
-                    "the threads view's change records of {}: chunk {n} is missing",
-                    String::from_utf8_lossy(&k[2..])
-                ))
-            })?;
-            records.extend(envelope::decode_native::<Vec<ChangeRecord>>(&chunk, "change records")?);
-        }
+        let article = &k[2..];
+        let missing = |n| {
+            format!(
+                "the threads view's change records of {}: chunk {n} is missing",
+                String::from_utf8_lossy(article)
+            )
+        };
+        let mut records = chunks::read(stored.sealed, missing, |n| {
+            tree.get(&chunks::key(CHUNKS, article, n))?
+                .map(|c| envelope::decode_native(&c, "change records"))
+                .transpose()
+        })?;
         records.extend(stored.records);
         each(records)
     };

@@ -20,6 +20,7 @@
 
 pub mod authors;
 pub mod changes;
+mod chunks;
 mod generations;
 mod runner;
 pub mod thread_state;

@@ -23,7 +23,7 @@ use crate::model::normalize::{canonical_url, normalize_line};
 use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
 use crate::views::thread_state::{Applied, CaptureRef, MergeMaps, Slot, ThreadState};
-use crate::views::{changes, view_tree, Projection, StateTx};
+use crate::views::{changes, chunks, view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -88,8 +88,11 @@ pub(crate) const CAPTURE_CHUNK: usize = 256;
 #[cfg(test)]
 pub(crate) const CAPTURE_CHUNK: usize = 3;
 
+/// The prefix of the sealed chunks' keys ([`chunks`]).
+const CHUNKS: &[u8] = b"C/";
+
 fn capture_chunk_key(key: &ArticleKey, n: u32) -> Vec<u8> {
-    [b"C/".as_slice(), key.as_str().as_bytes(), b"\0", &n.to_be_bytes()].concat()
+    chunks::key(CHUNKS, key.as_str().as_bytes(), n)
 }
 
 /// Chunks sealed in the stored form of a state of `count` captures: all
@@ -111,21 +114,14 @@ fn load_whole(tx: &StateTx<'_>, key: &ArticleKey) -> Result<Option<ThreadState>>
 }
 
 /// Puts the sealed captures `chunk(N)` gives back in front of `state`'s.
-fn whole(
-    state: &mut ThreadState,
-    mut chunk: impl FnMut(u32) -> Result<Option<Vec<CaptureRef>>>,
-) -> Result<()> {
+fn whole(state: &mut ThreadState, chunk: impl FnMut(u32) -> Result<Option<Vec<CaptureRef>>>) -> Result<()> {
     if state.captures_before == 0 {
         return Ok(());
     }
-    let n = state.captures_before as usize / CAPTURE_CHUNK;
-    let mut captures = Vec::with_capacity(state.capture_count());
-    for i in 0..n as u32 {
-        let part = chunk(i)?.ok_or_else(|| {
-            Error::Corrupt(format!("the threads view's state of {}: capture chunk {i} is missing", state.key))
-        })?;
-        captures.extend(part);
-    }
+    let n = (state.captures_before as usize / CAPTURE_CHUNK) as u32;
+    let key = &state.key;
+    let missing = |i| format!("the threads view's state of {key}: capture chunk {i} is missing");
+    let mut captures = chunks::read(n, missing, chunk)?;
     if captures.len() != state.captures_before as usize {
         return Err(Error::Corrupt(format!(
             "the threads view's state of {}: its capture chunks hold {} captures, not {}",
@@ -153,9 +149,8 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
         // go. A rebuild never drops a capture, so a state of one chunk or
         // less replaces one that had none.
         if let Some(old) = tx.get_packed::<ThreadState>(&state_key(&state.key))? {
-            for n in sealed..old.captures_before as usize / CAPTURE_CHUNK {
-                tx.delete(capture_chunk_key(&state.key, n as u32));
-            }
+            let old_sealed = old.captures_before as usize / CAPTURE_CHUNK;
+            chunks::delete(tx, CHUNKS, &state.key, sealed as u32..old_sealed as u32);
         }
     }
     let first_new = before / CAPTURE_CHUNK;
@@ -165,9 +160,7 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
         if let Some(i) = sealing.iter().rposition(|c| c.complete) {
             state.complete_before = Some((before + i) as u32);
         }
-        for (i, chunk) in sealing.chunks(CAPTURE_CHUNK).enumerate() {
-            tx.put_packed(capture_chunk_key(&state.key, (first_new + i) as u32), &chunk.to_vec())?;
-        }
+        chunks::write(tx, CHUNKS, &state.key, first_new as u32, &sealing, CAPTURE_CHUNK)?;
         state.captures_before = (sealed * CAPTURE_CHUNK) as u32;
     }
     tx.put_packed(state_key(&state.key), state)
@@ -175,9 +168,7 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
 
 /// Removes the article's state and its sealed captures.
 fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState) {
-    for n in 0..sealed_chunks(state.capture_count()) {
-        tx.delete(capture_chunk_key(&state.key, n as u32));
-    }
+    chunks::delete(tx, CHUNKS, &state.key, 0..sealed_chunks(state.capture_count()) as u32);
     tx.delete(state_key(&state.key));
 }
 
