@@ -26,11 +26,22 @@ fn an_unchanged_parser_appends_nothing() {
 /// Stores a page as an older parser would have read it: one that kept the
 /// glued `Recommend` label in comment bodies.
 fn ingest_with_old_parser(env: &Env, page: &[u8]) {
-    ingest_with_old_parser_as(env, "old.txt", page)
+    ingest_with_old_parser_as(env, &[("old.txt", page)])
 }
 
-/// [`ingest_with_old_parser`], the page read from `name`.
-fn ingest_with_old_parser_as(env: &Env, name: &str, page: &[u8]) {
+/// [`ingest_with_old_parser`] for several pages, each read from its name,
+/// through one opening of the archive (this process's own sled handle may
+/// release its lock a moment after it is dropped).
+fn ingest_with_old_parser_as(env: &Env, pages: &[(&str, &[u8])]) {
+    let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
+    for (name, page) in pages {
+        archive.append_document(old_parser_document(name, page), false).unwrap();
+    }
+    archive.flush().unwrap();
+}
+
+/// Page `page` read from `name` as the older parser read it.
+fn old_parser_document<'a>(name: &str, page: &'a [u8]) -> NewDocument<'a> {
     let opts = IngestOptions { format: Some(Format::Tribune), ..IngestOptions::default() };
     let mut doc = parse_document(name, page, &opts).expect("parses");
     let mut items = Vec::new();
@@ -50,9 +61,7 @@ fn ingest_with_old_parser_as(env: &Env, name: &str, page: &[u8]) {
     let capture = capture_for(name, cairn::model::BlobId(*blake3::hash(page).as_bytes()), &doc, &opts);
     let mut events = doc.events;
     events.push(Event::Capture(capture));
-    let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
-    archive.append_document(NewDocument::new(page, events), false).unwrap();
-    archive.flush().unwrap();
+    NewDocument::new(page, events)
 }
 
 #[test]
@@ -97,9 +106,13 @@ fn three_old_captures(env: &Env) {
     let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
     let glued =
         page.replace("\n\n\n  • ", "Recommend\n\n  • ").replace("\n\n\nMore in", "Recommend\n\nMore in");
-    for (i, edit) in ["Do You?", "Do You? Surely.", "Do You? No."].iter().enumerate() {
-        ingest_with_old_parser_as(env, &format!("old{i}.txt"), glued.replace("Do You?", edit).as_bytes());
-    }
+    let pages: Vec<(String, String)> = ["Do You?", "Do You? Surely.", "Do You? No."]
+        .iter()
+        .enumerate()
+        .map(|(i, edit)| (format!("old{i}.txt"), glued.replace("Do You?", edit)))
+        .collect();
+    let pages: Vec<(&str, &[u8])> = pages.iter().map(|(n, p)| (n.as_str(), p.as_bytes())).collect();
+    ingest_with_old_parser_as(env, &pages);
 }
 
 /// Each re-parse is committed on its own: one stopped by an I/O error (an
