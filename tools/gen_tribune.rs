@@ -34,6 +34,11 @@ pub struct Params {
     pub rounds: usize,
     /// The seed.
     pub seed: u64,
+    /// How many distinct commenters: 0 draws each author from 16 fixed
+    /// names, evenly; N draws from N names (`reader1` ...) with Zipf's law
+    /// (the k-th name about 1/k as often as the first), as real comment
+    /// sections have a few regulars and a long tail of one-time posters.
+    pub authors: usize,
 }
 
 /// New and duplicate counts for one kind.
@@ -200,10 +205,46 @@ fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
     s
 }
 
-fn new_comment(rng: &mut Rng, page: &mut Page) -> GenComment {
+/// Where authors come from ([`Params::authors`]).
+enum Authors {
+    Fixed,
+    /// The cumulative Zipf weights of `reader1`, `reader2`, ...
+    Zipf(Vec<f64>),
+}
+
+impl Authors {
+    fn new(n: usize) -> Authors {
+        if n == 0 {
+            return Authors::Fixed;
+        }
+        let mut sum = 0.0;
+        Authors::Zipf(
+            (1..=n)
+                .map(|k| {
+                    sum += 1.0 / k as f64;
+                    sum
+                })
+                .collect(),
+        )
+    }
+
+    fn draw(&self, rng: &mut Rng) -> String {
+        match self {
+            Authors::Fixed => AUTHORS[rng.below(AUTHORS.len())].to_string(),
+            Authors::Zipf(cumulative) => {
+                let total = cumulative.last().copied().unwrap_or(1.0);
+                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+                let k = cumulative.partition_point(|c| *c <= u).min(cumulative.len() - 1);
+                format!("reader{}", k + 1)
+            }
+        }
+    }
+}
+
+fn new_comment(rng: &mut Rng, page: &mut Page, authors: &Authors) -> GenComment {
     let time = page.published.and_hms_opt(9, 0, 0).unwrap_or_default() + Duration::minutes(page.next_minute);
     page.next_minute += 1 + rng.below(20) as i64;
-    let author = if rng.chance(12) { None } else { Some(AUTHORS[rng.below(AUTHORS.len())].to_string()) };
+    let author = if rng.chance(12) { None } else { Some(authors.draw(rng)) };
     let paragraphs = (0..if rng.chance(20) { 2 } else { 1 }).map(|_| sentence(rng, 4, 40)).collect();
     let nested = author.is_none() && rng.chance(40);
     GenComment { author, time, paragraphs, nested }
@@ -261,6 +302,7 @@ fn render(page: &Page, noise: Noise) -> String {
 /// (index 0 is round 0).
 pub fn generate(out: &Path, p: &Params) -> std::io::Result<Vec<Expected>> {
     let mut rng = Rng(p.seed);
+    let authors = Authors::new(p.authors);
     let base = NaiveDate::from_ymd_opt(2012, 3, 28).unwrap_or_default();
     let mut pages: Vec<Page> = (0..p.articles)
         .map(|i| Page {
@@ -283,7 +325,7 @@ pub fn generate(out: &Path, p: &Params) -> std::io::Result<Vec<Expected>> {
             let text = if round == 0 {
                 let n = p.comments / 2 + rng.below(p.comments + 1);
                 for _ in 0..n {
-                    let c = new_comment(&mut rng, page);
+                    let c = new_comment(&mut rng, page, &authors);
                     page.comments.push(c);
                 }
                 render(page, Noise::default())
@@ -291,7 +333,7 @@ pub fn generate(out: &Path, p: &Params) -> std::io::Result<Vec<Expected>> {
                 page.last_render.clone()
             } else {
                 for _ in 0..rng.below(4) {
-                    let c = new_comment(&mut rng, page);
+                    let c = new_comment(&mut rng, page, &authors);
                     page.comments.push(c);
                 }
                 if !page.comments.is_empty() && rng.chance(30) {
@@ -351,7 +393,7 @@ pub fn total(rounds: &[Expected]) -> Expected {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut out = None;
-    let mut p = Params { articles: 100, comments: 50, rounds: 3, seed: 1 };
+    let mut p = Params { articles: 100, comments: 50, rounds: 3, seed: 1, authors: 0 };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> usize {
@@ -365,8 +407,9 @@ fn main() {
                 println!(
                     "gen-tribune: writes synthetic Express Tribune scrapes with re-scrape drift into OUT_DIR/round-NN/,\n\
                      and prints the counts a correct ingest of each round reports (one JSON object per round).\n\n\
-                     usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]\n\
-                     defaults: --articles 100 --comments 50 --rounds 3 --seed 1"
+                     usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S] [--authors N]\n\
+                     --authors N: N commenters drawn by Zipf's law (default 0: 16 fixed names, evenly)\n\
+                     defaults: --articles 100 --comments 50 --rounds 3 --seed 1 --authors 0"
                 );
                 std::process::exit(0)
             }
@@ -374,15 +417,18 @@ fn main() {
             "--comments" => p.comments = num("--comments"),
             "--rounds" => p.rounds = num("--rounds"),
             "--seed" => p.seed = num("--seed") as u64,
+            "--authors" => p.authors = num("--authors"),
             s if !s.starts_with('-') && out.is_none() => out = Some(PathBuf::from(s)),
             other => {
-                eprintln!("gen-tribune: unknown argument {other}\nusage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]");
+                eprintln!("gen-tribune: unknown argument {other}\nusage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S] [--authors N]");
                 std::process::exit(2)
             }
         }
     }
     let Some(out) = out else {
-        eprintln!("usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S]");
+        eprintln!(
+            "usage: gen-tribune OUT_DIR [--articles N] [--comments M] [--rounds K] [--seed S] [--authors N]"
+        );
         std::process::exit(2)
     };
     match generate(&out, &p) {

@@ -5,19 +5,21 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State (version 8): `g/REF` holds an [`ArticleGroups`], every author's
+//! State (version 9): `g/REF` holds an [`ArticleGroups`], every author's
 //! comments under one article (REF: [`article_ref`], 16 bytes of BLAKE3
 //! of the article's key), each author's encoded on its own so that a
-//! reader decodes only the author it wants; `n/FOLDED` a [`StoredAuthor`],
-//! the author's count and display name and the articles they commented
-//! under, the oldest in sealed chunks of [`CHUNK`] under `c/FOLDED\0N`;
-//! `k/KEY` the latest title of each article and `o/KEY` its latest
-//! observation. So the view keeps a few keys per article and one per
-//! author (and per 256 of their articles), never one per author and
-//! article: sled's cost is per key, and in real comment sections most
-//! authors post once or twice under an article, so a key per author and
-//! article was nearly a key per comment. [`timeline`] reads the author's
-//! articles and sorts by time.
+//! reader decodes only the author it wants; `p/B` is one of [`BUCKETS`]
+//! append-only lists of [`Posting`]s (a capture's comments added under an
+//! article by an author, a merge's taken off, the names shown), each
+//! author's in the bucket their folded name hashes to; `k/KEY` the latest
+//! title of each article and `o/KEY` its latest observation. So the view
+//! keeps a few keys per article and per 128 postings, and a capture
+//! writes its articles' keys and appends its postings, never a key per
+//! author: in real comment sections most commenters post once or twice,
+//! so a key per author was nearly a key written per comment. An author's
+//! count, display name and articles are summed from their bucket's
+//! postings when read ([`timeline`], [`list_authors`]); [`timeline`] then
+//! reads the author's groups and sorts by time.
 //!
 //! Versions, display names and titles follow observation order (when the
 //! page showing them was fetched, else recorded; ties by seq), not the
@@ -153,24 +155,36 @@ pub fn decode_group(bytes: &[u8]) -> Result<Vec<StoredEntry>> {
     envelope::decode_native_unsealed(bytes, "author's comments under an article")
 }
 
-/// An author as stored under `n/FOLDED`.
+/// One change to an author's standing under one article, as their
+/// bucket's postings list holds it (`p/B`): comments added under it (a
+/// capture) or taken off (a merge), and with the first posting of a
+/// capture that sighted the author, the name as shown there and the
+/// capture's observation order. An author's count is the sum of their
+/// deltas, their articles those whose sum is positive, their display name
+/// the one of the least order: nothing of an author is read or rewritten
+/// when a capture sights them, so a capture costs the same however many
+/// commenters it shows (with one key per author, each capture read and
+/// rewrote every commenter's key, and in a real comment section most
+/// commenters post once or twice: nearly a key written per comment).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
-pub struct StoredAuthor {
-    /// What `cairn authors` lists.
-    pub info: AuthorInfo,
-    /// How many full chunks of the author's articles are sealed under
-    /// `c/FOLDED\0N` (N from 0), each a `Vec<ArticleRef>` of [`CHUNK`].
-    pub sealed: u32,
-    /// The author's other articles, newest last.
-    pub articles: Vec<ArticleRef>,
+pub struct Posting {
+    /// The author's name, folded ([`fold`]).
+    pub folded: String,
+    /// The article.
+    pub article: ArticleRef,
+    /// Comments (not versions) added under the article, or taken off.
+    pub delta: i64,
+    /// A name as shown, and the observation order of the capture that
+    /// showed it.
+    pub display: Option<(String, Order)>,
 }
 
-/// An article as an author's list names it: [`article_ref`].
+/// An article as an author's postings name it: [`article_ref`].
 pub type ArticleRef = [u8; 16];
 
-/// Articles per sealed chunk of an author's list: an author's key is
-/// rewritten with up to this many in it.
-pub const CHUNK: usize = 256;
+/// Buckets of postings: an author's are all in the one their folded
+/// name's hash picks, so [`timeline`] reads a sixteenth of them.
+pub const BUCKETS: u8 = 16;
 
 /// The first 16 bytes of BLAKE3 of an article's key.
 pub fn article_ref(key: &ArticleKey) -> ArticleRef {
@@ -183,12 +197,20 @@ fn groups_key(r: &ArticleRef) -> Vec<u8> {
     [b"g/".as_slice(), r].concat()
 }
 
-fn author_key(folded: &str) -> Vec<u8> {
-    [b"n/".as_slice(), folded.as_bytes()].concat()
+/// The key of the postings list of bucket `b`.
+fn bucket_key(b: u8) -> Vec<u8> {
+    vec![b'p', b'/', b]
 }
 
-fn chunk_key(folded: &str, n: u32) -> Vec<u8> {
-    [b"c/".as_slice(), folded.as_bytes(), b"\0", &n.to_be_bytes()].concat()
+/// The bucket of author `folded`'s postings.
+fn bucket_of(folded: &str) -> u8 {
+    blake3::hash(folded.as_bytes()).as_bytes()[0] % BUCKETS
+}
+
+/// Appends `posting` to its author's bucket.
+fn post(tx: &mut StateTx<'_>, posting: &Posting) -> Result<()> {
+    tx.append(&bucket_key(bucket_of(&posting.folded)), envelope::encode_native_body(posting)?);
+    Ok(())
 }
 
 /// One comment in an author's group of an [`ArticleGroups`].
@@ -261,7 +283,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        8
+        9
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -310,7 +332,13 @@ impl Projection for AuthorsView {
                     stored.set(&folded, &group)?;
                     tx.put_packed(gkey, &stored)?;
                     if gone {
-                        forget(tx, &folded, group.is_empty().then_some(reference))?;
+                        // One comment off the author's count (and, when it was
+                        // their last under the article, the article off their
+                        // list: its sum is then zero).
+                        post(
+                            tx,
+                            &Posting { folded: folded.clone(), article: reference, delta: -1, display: None },
+                        )?;
                     }
                     let Some(kept) = tx.comment(&m.keep)? else { continue };
                     let Some(kept_author) = &kept.author else { continue };
@@ -329,30 +357,6 @@ impl Projection for AuthorsView {
             Event::Merge(_) => Ok(()),
         }
     }
-}
-
-/// Takes one comment off author `folded`'s count and, with `article`, that
-/// article off their list (none of their comments is left under it).
-fn forget(tx: &mut StateTx<'_>, folded: &str, article: Option<ArticleRef>) -> Result<()> {
-    let key = author_key(folded);
-    let Some(mut author) = tx.get_packed::<StoredAuthor>(&key)? else { return Ok(()) };
-    author.info.comments = author.info.comments.saturating_sub(1);
-    if let Some(r) = article {
-        if let Some(i) = author.articles.iter().position(|a| *a == r) {
-            author.articles.remove(i);
-        } else {
-            for n in 0..author.sealed {
-                let ckey = chunk_key(folded, n);
-                let Some(mut chunk) = tx.get_packed::<Vec<ArticleRef>>(&ckey)? else { continue };
-                if let Some(i) = chunk.iter().position(|a| *a == r) {
-                    chunk.remove(i);
-                    tx.put_packed(ckey, &chunk)?;
-                    break;
-                }
-            }
-        }
-    }
-    tx.put_packed(key, &author)
 }
 
 /// The stamp of a version seen only cut off (the last item of a partial
@@ -382,10 +386,9 @@ type NameMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomSta
 struct Intake {
     /// The articles whose groups the capture touches.
     articles: Vec<ArticleIntake>,
-    /// Per author (folded): display candidate, its order, comments added.
-    authors: Vec<(String, String, Order, u64)>,
-    /// Where each author is in `authors`.
-    author_at: NameMap<usize>,
+    /// Per author (folded): the name as first shown in the capture, and
+    /// the capture's order.
+    displays: NameMap<(String, Order)>,
     /// Cut markers to set (true) or clear (false).
     cut_markers: Vec<(EventId, bool)>,
     /// Articles no capture showed before this one: they have no groups
@@ -409,8 +412,8 @@ struct ArticleIntake {
 struct Touched {
     folded: String,
     comments: Vec<StoredEntry>,
-    /// No comment of theirs was under the article before.
-    new: bool,
+    /// Comments of theirs the capture adds under the article.
+    added: i64,
     dirty: bool,
 }
 
@@ -458,18 +461,14 @@ impl Intake {
         let t = match article.touched_at.get(folded) {
             Some(t) => *t,
             None => {
-                let (comments, new) = match article.stored.group(folded)? {
-                    Some(comments) => (comments, false),
-                    None => (Vec::new(), true),
-                };
-                article.touched.push(Touched { folded: folded.clone(), comments, new, dirty: false });
+                let comments = article.stored.group(folded)?.unwrap_or_default();
+                article.touched.push(Touched { folded: folded.clone(), comments, added: 0, dirty: false });
                 article.touched_at.insert(folded.clone(), article.touched.len() - 1);
                 article.touched.len() - 1
             }
         };
-        let Touched { comments, dirty, .. } = &mut article.touched[t];
+        let Touched { comments, dirty, added, .. } = &mut article.touched[t];
         let stamp = if cut { cut_stamp(e.seq) } else { order };
-        let mut added = 0;
         match comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
@@ -501,42 +500,45 @@ impl Intake {
                     aliases: Vec::new(),
                 });
                 *dirty = true;
-                added = 1;
+                *added += 1;
                 if cut {
                     self.cut_markers.push((e.id, true));
                 }
             }
         }
         // The display name is the form of the earliest sighting (ties: the
-        // first in page order).
-        match self.author_at.get(folded) {
-            Some(i) => {
-                let (_, display, at, n) = &mut self.authors[*i];
-                *n += added;
-                if order < *at {
-                    *display = author.clone();
-                    *at = order;
-                }
-            }
-            None => {
-                self.author_at.insert(folded.clone(), self.authors.len());
-                self.authors.push((folded.clone(), author.clone(), order, added));
-            }
+        // first in page order): every sighting in a capture has its order.
+        if !self.displays.contains_key(folded) {
+            self.displays.insert(folded.clone(), (author.clone(), order));
         }
         Ok(())
     }
 
-    fn write(self, tx: &mut StateTx<'_>) -> Result<()> {
-        // The articles new to each author, in the order met.
-        let mut new_refs: NameMap<Vec<ArticleRef>> = Default::default();
+    /// Writes the groups the capture changed and posts what it changed of
+    /// each author: the comments it adds under each article, and with the
+    /// author's first posting the name as the capture shows it. A capture
+    /// that adds nothing of an author posts nothing unless it was applied
+    /// `thorough`ly (out of observation order): otherwise an earlier-observed
+    /// capture of the same article, posted before, sighted the author at an
+    /// order no greater, so the name could not be the earliest.
+    fn write(mut self, tx: &mut StateTx<'_>, thorough: bool) -> Result<()> {
+        let mut postings = Vec::new();
         for mut article in self.articles {
             let mut changed = false;
-            for t in article.touched.into_iter().filter(|t| t.dirty) {
-                article.stored.set(&t.folded, &t.comments)?;
-                if t.new {
-                    new_refs.entry(t.folded).or_default().push(article.reference);
+            for t in article.touched {
+                if t.added > 0 || (thorough && self.displays.contains_key(&t.folded)) {
+                    let display = self.displays.remove(&t.folded);
+                    postings.push(Posting {
+                        folded: t.folded.clone(),
+                        article: article.reference,
+                        delta: t.added,
+                        display,
+                    });
                 }
-                changed = true;
+                if t.dirty {
+                    article.stored.set(&t.folded, &t.comments)?;
+                    changed = true;
+                }
             }
             if changed {
                 tx.put_packed(groups_key(&article.reference), &article.stored)?;
@@ -549,31 +551,8 @@ impl Intake {
                 tx.delete(cut_key(&id));
             }
         }
-        for (folded, display, at, n) in self.authors {
-            let refs = new_refs.remove(&folded).unwrap_or_default();
-            let key = author_key(&folded);
-            let old = tx.get_packed::<StoredAuthor>(&key)?;
-            if n == 0 && refs.is_empty() && old.as_ref().is_none_or(|a| a.info.display_order <= at) {
-                continue;
-            }
-            let mut author = old.unwrap_or(StoredAuthor {
-                info: AuthorInfo { display: display.clone(), comments: 0, display_order: at },
-                sealed: 0,
-                articles: Vec::new(),
-            });
-            author.info.comments += n;
-            if at < author.info.display_order {
-                author.info.display = display;
-                author.info.display_order = at;
-            }
-            author.articles.extend(refs);
-            while author.articles.len() >= CHUNK {
-                let rest = author.articles.split_off(CHUNK);
-                tx.put_packed(chunk_key(&folded, author.sealed), &author.articles)?;
-                author.sealed += 1;
-                author.articles = rest;
-            }
-            tx.put_packed(key, &author)?;
+        for posting in &postings {
+            post(tx, posting)?;
         }
         Ok(())
     }
@@ -632,17 +611,76 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
             }
         }
     }
-    intake.write(tx)
+    intake.write(tx, thorough)
+}
+
+/// What the postings of bucket `b` say of each author in it (or of
+/// `only`, folded, alone): their info and their articles with a positive
+/// count, in the order first posted.
+fn standings(
+    tree: &dyn crate::store::KvTree,
+    b: u8,
+    only: Option<&str>,
+) -> Result<Vec<(AuthorInfo, Vec<ArticleRef>)>> {
+    struct Standing {
+        display: Option<(String, Order)>,
+        comments: i64,
+        articles: Vec<(ArticleRef, i64)>,
+        article_at: std::collections::HashMap<ArticleRef, usize, foldhash::fast::RandomState>,
+    }
+    let mut all: NameMap<Standing> = Default::default();
+    for record in crate::views::chunks::read_list(tree, &bucket_key(b), "the authors view's postings")? {
+        let p: Posting = envelope::decode_native_unsealed(&record, "the authors view's postings")?;
+        if only.is_some_and(|o| o != p.folded) {
+            continue;
+        }
+        if bucket_of(&p.folded) != b {
+            return Err(crate::error::Error::Corrupt(format!(
+                "the authors view's postings: {:?} is in bucket {b}, not its own",
+                p.folded
+            )));
+        }
+        let s = all.entry(p.folded).or_insert_with(|| Standing {
+            display: None,
+            comments: 0,
+            articles: Vec::new(),
+            article_at: Default::default(),
+        });
+        s.comments += p.delta;
+        if let Some((name, order)) = p.display {
+            if s.display.as_ref().is_none_or(|(_, at)| order < *at) {
+                s.display = Some((name, order));
+            }
+        }
+        match s.article_at.get(&p.article) {
+            Some(i) => s.articles[*i].1 += p.delta,
+            None => {
+                s.article_at.insert(p.article, s.articles.len());
+                s.articles.push((p.article, p.delta));
+            }
+        }
+    }
+    all.into_iter()
+        .map(|(folded, s)| {
+            let Some((display, display_order)) = s.display else {
+                return Err(crate::error::Error::Corrupt(format!(
+                    "the authors view's postings of {folded:?} give no name"
+                )));
+            };
+            let info = AuthorInfo { display, comments: s.comments.max(0) as u64, display_order };
+            Ok((info, s.articles.into_iter().filter(|(_, n)| *n > 0).map(|(r, _)| r).collect()))
+        })
+        .collect()
 }
 
 /// Every author with their comment count, most comments first (ties by
 /// name).
 pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
     let tree = view_tree(archive, NAME)?;
-    let mut all: Vec<AuthorInfo> = tree
-        .scan_prefix(b"n/")
-        .map(|kv| kv.and_then(|(_, v)| envelope::decode_native::<StoredAuthor>(&v, "author")).map(|a| a.info))
-        .collect::<Result<_>>()?;
+    let mut all: Vec<AuthorInfo> = Vec::new();
+    for b in 0..BUCKETS {
+        all.extend(standings(tree.as_ref(), b, None)?.into_iter().map(|(info, _)| info));
+    }
     all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
     Ok(all)
 }
@@ -651,18 +689,12 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
 pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
-    let Some(author) = tree.get(&author_key(&folded))? else { return Ok(None) };
-    let author: StoredAuthor = envelope::decode_native(&author, "author")?;
+    let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded))?.pop() else {
+        return Ok(None);
+    };
     let missing = |what: String| {
         crate::error::Error::Corrupt(format!("the authors view of {name:?}: {what} is missing"))
     };
-    let mut articles: Vec<ArticleRef> = Vec::new();
-    for n in 0..author.sealed {
-        let chunk =
-            tree.get(&chunk_key(&folded, n))?.ok_or_else(|| missing(format!("article list chunk {n}")))?;
-        articles.extend(envelope::decode_native::<Vec<ArticleRef>>(&chunk, "author's articles")?);
-    }
-    articles.extend_from_slice(&author.articles);
     let read = |refs: &[ArticleRef]| -> Result<Vec<([u8; 12], TimelineEntry)>> {
         let mut entries = Vec::new();
         for r in refs {
@@ -689,7 +721,7 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
         first.extend(second?);
         first
     };
-    Ok(Some((author.info, sorted(entries))))
+    Ok(Some((info, sorted(entries))))
 }
 
 /// Authors of at least this many articles have their groups read on two

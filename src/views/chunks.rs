@@ -1,12 +1,44 @@
-//! Lists of the threads view that grow with every capture of a page (an
-//! article's change records, its thread state's captures), kept as full
-//! chunks sealed under `PREFIX KEY \0 N` (N from 0, big-endian u32) behind
-//! a value holding the latest items: a capture that comes last reads and
-//! writes only those ([`super::changes`], [`super::threads`]).
+//! Lists that grow with the log, kept as full chunks sealed under
+//! `PREFIX KEY \0 N` (N from 0, big-endian u32) behind a value holding the
+//! latest items: a write reads and writes only those. The threads view's
+//! lists grow with every capture of a page (an article's change records,
+//! its thread state's captures: [`super::changes`], [`super::threads`]);
+//! the append-only lists of [`StateTx::append`] (the authors view's
+//! postings) are records of bytes, in chunks of [`LIST_CHUNK`].
 
 use crate::error::{Error, Result};
 use crate::model::ArticleKey;
+use crate::store::{envelope, KvTree};
 use crate::views::StateTx;
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+/// Records per sealed chunk of an append-only list ([`StateTx::append`]).
+pub const LIST_CHUNK: usize = if cfg!(test) { 4 } else { 128 };
+
+/// The value under an append-only list's key: how many full chunks are
+/// sealed under `KEY \0 N`, and the records after them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
+pub struct ListTail {
+    /// Full chunks sealed, each a `Vec<Vec<u8>>` of [`LIST_CHUNK`] records.
+    pub sealed: u32,
+    /// The records after them, fewer than [`LIST_CHUNK`].
+    pub records: Vec<Vec<u8>>,
+}
+
+/// Every record of the append-only list under `key` in `tree`, oldest
+/// first (none when there is no list). `what` names the list in errors.
+pub fn read_list(tree: &dyn KvTree, key: &[u8], what: &str) -> Result<Vec<Vec<u8>>> {
+    let Some(tail) = tree.get(key)? else { return Ok(Vec::new()) };
+    let tail: ListTail = envelope::decode_native(&tail, what)?;
+    let mut all = read(
+        tail.sealed,
+        |n| format!("{what}: chunk {n} is missing"),
+        |n| tree.get(&self::key(key, b"", n))?.map(|c| envelope::decode_native(&c, what)).transpose(),
+    )?;
+    all.extend(tail.records);
+    Ok(all)
+}
 
 /// The key of chunk `n` of the list under `prefix` of the article whose
 /// key is `article`.

@@ -420,13 +420,14 @@ fn a_failed_run_commits_no_view_past_a_document_boundary() {
     }
 }
 
-/// An author under more articles than one chunk of their list holds
-/// (`authors::CHUNK`): every article is listed, the oldest from sealed
-/// chunks; a merge that leaves them no comment under an article in a
-/// sealed chunk takes it off; the views equal a full replay throughout.
+/// An author under many articles: their postings span sealed chunks of
+/// their bucket's list (of 4 under test), every article is listed, the
+/// timeline is read on two threads; a merge that leaves them no comment
+/// under an article posted in a sealed chunk takes it off; the views equal
+/// a full replay throughout.
 #[test]
-fn an_authors_list_of_articles_spans_sealed_chunks() {
-    let n = authors::CHUNK * 2 + 5;
+fn an_authors_postings_span_sealed_chunks() {
+    let n = authors::PARALLEL_ARTICLES + 5;
     assert!(n > authors::PARALLEL_ARTICLES, "the timeline is read on two threads");
     let mut archive = Archive::in_memory();
     let doc = |url: &str, i: usize| {
@@ -463,9 +464,20 @@ fn an_authors_list_of_articles_spans_sealed_chunks() {
         assert_eq!(articles.len(), comments);
         assert!(articles.contains(&crate::model::ArticleKey("https://example.com/0".into())));
         assert!(articles.contains(&crate::model::ArticleKey(format!("https://example.com/{}", n - 1))));
+        // One posting per document, one more per merge: all in the
+        // author's bucket, sealed four at a time.
         let tree = view_tree(archive, authors::NAME).unwrap();
-        let chunks = tree.scan_prefix(b"c/").count();
-        assert_eq!(chunks, 2, "sealed chunks");
+        let lists: Vec<(Vec<u8>, Vec<u8>)> = tree.scan_prefix(b"p/").map(|kv| kv.unwrap()).collect();
+        let (tails, sealed): (Vec<_>, Vec<_>) = lists.iter().partition(|(k, _)| k.len() == 3);
+        assert_eq!(tails.len(), 1, "one bucket");
+        let tail: super::chunks::ListTail = envelope::decode_native(&tails[0].1, "tail").unwrap();
+        let postings = n + 1 + (n + 1 - comments);
+        assert_eq!(tail.sealed as usize, postings / super::chunks::LIST_CHUNK);
+        assert_eq!(tail.records.len(), postings % super::chunks::LIST_CHUNK);
+        assert_eq!(sealed.len(), tail.sealed as usize, "sealed chunks");
+        for (n, (k, _)) in sealed.iter().enumerate() {
+            assert_eq!(k[..], [&tails[0].0[..], b"\0", &(n as u32).to_be_bytes()].concat()[..]);
+        }
         let head = archive.head().seq;
         for (view, st) in views.iter().zip(status(archive, &views).unwrap()) {
             assert_eq!(
@@ -636,7 +648,28 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
     let mut seen = [0u32; 4];
     each(authors::NAME, &mut |k, v| {
         match &k[..2] {
-            b"n/" => (same::<authors::StoredAuthor>(v)?, seen[0] += 1).1,
+            b"p/" => {
+                // A bucket's postings, the latest under `p/B` and sealed
+                // chunks under `p/B\0N`: each posting serde's bytes too.
+                let records = if k.len() == 3 {
+                    same::<super::chunks::ListTail>(v)?;
+                    envelope::decode_native_strict::<super::chunks::ListTail>(v, "p")
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?
+                        .records
+                } else {
+                    same::<Vec<Vec<u8>>>(v)?;
+                    envelope::decode_native_strict::<Vec<Vec<u8>>>(v, "p")
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?
+                };
+                for bytes in &records {
+                    let posting: authors::Posting = envelope::decode_native_unsealed(bytes, "posting")
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let by_serde = bincode::serde::encode_to_vec(&posting, bincode::config::standard())
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&by_serde, bytes);
+                    seen[0] += 1;
+                }
+            }
             b"g/" => {
                 same::<authors::ArticleGroups>(v)?;
                 // Each author's group inside: serde's bytes too.
@@ -651,7 +684,6 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
                     seen[1] += 1;
                 }
             }
-            b"c/" => same::<Vec<authors::ArticleRef>>(v)?,
             b"k/" => (same::<authors::Titles>(v)?, seen[2] += 1).1,
             b"o/" => (same::<authors::Order>(v)?, seen[3] += 1).1,
             _ => {}

@@ -46,6 +46,9 @@ pub struct StateTx<'a> {
     pub(super) document_from: Seq,
     /// This run leaves some captures out (`replay --until TIME`).
     pub(super) leaves_out: bool,
+    /// Records appended to lists ([`StateTx::append`]) since the last
+    /// commit, per list key: written into the lists' chunks at commit.
+    appends: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
 }
 
 impl<'a> StateTx<'a> {
@@ -65,6 +68,7 @@ impl<'a> StateTx<'a> {
             in_flight: None,
             document_from: Seq(0),
             leaves_out: false,
+            appends: BTreeMap::new(),
         }
     }
 
@@ -182,6 +186,45 @@ impl<'a> StateTx<'a> {
         Ok(())
     }
 
+    /// Appends `record` (bytes of the view's own encoding) to the
+    /// append-only list under `key`: a list that grows with the log but is
+    /// only read after the run, such as the authors view's postings.
+    /// Nothing is read or written until commit, which adds each list's
+    /// records after those it holds, in the order appended, full chunks of
+    /// 128 records sealed under `KEY \0 N` (N from 0, big-endian u32) and
+    /// the rest under `KEY`: where the chunks
+    /// fall depends only on the records' order, never on when commits
+    /// happened, so an ingest and a replay store the same chunks. The
+    /// records appended are not visible to reads before the commit.
+    pub fn append(&mut self, key: &[u8], record: Vec<u8>) {
+        self.pending_bytes += record.len() + 8;
+        match self.appends.get_mut(key) {
+            Some(list) => list.push(record),
+            None => {
+                self.appends.insert(key.to_vec(), vec![record]);
+            }
+        }
+    }
+
+    /// Writes the records appended since the last commit into their lists.
+    fn write_appends(&mut self) -> Result<()> {
+        for (key, records) in std::mem::take(&mut self.appends) {
+            let mut tail: super::chunks::ListTail = self.get_packed(&key)?.unwrap_or_default();
+            tail.records.extend(records);
+            let full = tail.records.len() / super::chunks::LIST_CHUNK * super::chunks::LIST_CHUNK;
+            if full > 0 {
+                let rest = tail.records.split_off(full);
+                for chunk in tail.records.chunks(super::chunks::LIST_CHUNK) {
+                    self.put_packed(super::chunks::key(&key, b"", tail.sealed), &chunk)?;
+                    tail.sealed += 1;
+                }
+                tail.records = rest;
+            }
+            self.put_packed(key, &tail)?;
+        }
+        Ok(())
+    }
+
     /// The entry of event `id`: from the entries applied since the last
     /// commit (shared, not copied), else from the log.
     pub fn entry_ref(&self, id: &EventId) -> Result<Option<Arc<LogEntry>>> {
@@ -232,6 +275,7 @@ impl<'a> StateTx<'a> {
     }
 
     pub(super) fn commit(&mut self, cursor: &Cursor) -> Result<()> {
+        self.write_appends()?;
         let committed = Committed {
             writes: std::mem::take(&mut self.writes),
             unfinished: std::mem::take(&mut self.unfinished),

@@ -43,7 +43,7 @@ fn digests(env: &Env) -> Vec<serde_json::Value> {
 fn killed_ingests_and_replays_leave_whole_documents() {
     let reference = Env::new();
     let corpus = reference.dir.path().join("corpus");
-    generate(&corpus, &Params { articles: 30, comments: 20, rounds: 2, seed: 11 }).unwrap();
+    generate(&corpus, &Params { articles: 30, comments: 20, rounds: 2, seed: 11, authors: 0 }).unwrap();
     let corpus = corpus.display().to_string();
     let full = timed(&reference, &["ingest", "-q", &corpus]);
     let expected_head = reference.head();

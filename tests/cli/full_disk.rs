@@ -46,7 +46,7 @@ fn a_full_disk_loses_no_acknowledged_document() {
         return;
     };
     let corpus = env.dir.path().join("corpus");
-    generate(&corpus, &Params { articles: 80, comments: 60, rounds: 1, seed: 5 }).unwrap();
+    generate(&corpus, &Params { articles: 80, comments: 60, rounds: 1, seed: 5, authors: 0 }).unwrap();
     let mut files: Vec<PathBuf> = walk(&corpus);
     files.sort();
     env.archive = disk.0.join("archive");
@@ -109,7 +109,7 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
     let corpus = env.dir.path().join("corpus");
     // About 40,000 events in 700 documents: several group commits (at most
     // 16,384 events or 512 documents each) before the end.
-    generate(&corpus, &Params { articles: 700, comments: 55, rounds: 0, seed: 9 }).unwrap();
+    generate(&corpus, &Params { articles: 700, comments: 55, rounds: 0, seed: 9, authors: 0 }).unwrap();
     // An input it rejects early on: listed, though the run stops.
     let junk = walk(&corpus).into_iter().min().unwrap().with_extension("junk.txt");
     std::fs::write(&junk, "no comment section here\n").unwrap();

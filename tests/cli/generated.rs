@@ -20,7 +20,7 @@ fn without_head(report: &str) -> String {
 fn generated_rounds_ingest_to_the_predicted_counts() {
     let env = Env::new();
     let corpus = env.dir.path().join("corpus");
-    let params = Params { articles: 12, comments: 16, rounds: 3, seed: 7 };
+    let params = Params { articles: 12, comments: 16, rounds: 3, seed: 7, authors: 0 };
     let rounds = generate(&corpus, &params).unwrap();
     assert!(rounds[1].captures.duplicate > 0, "some byte-identical pages");
     assert!(rounds[1].captures.new > 0, "some changed pages");
@@ -47,7 +47,7 @@ fn generated_rounds_ingest_to_the_predicted_counts() {
 fn the_generator_is_deterministic() {
     let a = Env::new();
     let b = Env::new();
-    let p = Params { articles: 3, comments: 8, rounds: 2, seed: 42 };
+    let p = Params { articles: 3, comments: 8, rounds: 2, seed: 42, authors: 0 };
     assert_eq!(generate(a.dir.path(), &p).unwrap(), generate(b.dir.path(), &p).unwrap());
     for round in ["round-00", "round-01", "round-02"] {
         for i in 0..3 {

@@ -390,14 +390,14 @@ fn a_tampered_view_is_caught() {
         let name =
             db.tree_names().into_iter().find(|n| n.starts_with(b"view:authors.")).expect("authors view tree");
         let tree = db.open_tree(name).unwrap();
-        // Re-encode a valid value with a different count: only a replay can tell.
-        let (k, _) = tree.scan_prefix(b"n/").next().unwrap().unwrap();
-        let info = cairn::views::authors::AuthorInfo {
-            display: "someone else".into(),
-            comments: 99,
-            display_order: (0, 0, 0),
-        };
-        tree.insert(k, envelope::encode(&info).unwrap()).unwrap();
+        // Re-encode a valid value (an article's latest observation, small
+        // enough to be kept in sled behind the byte 0) with another
+        // order: only a replay can tell.
+        let (k, v) = tree.scan_prefix(b"o/").next().unwrap().unwrap();
+        assert_eq!(v[0], 0, "kept in sled");
+        let mut order: cairn::views::authors::Order = envelope::decode(&v[1..], "o").unwrap();
+        order.0 -= 1;
+        tree.insert(k, [&[0u8][..], &envelope::encode(&order).unwrap()].concat()).unwrap();
         db.flush().unwrap();
     }
     let f = verify_findings(&env);

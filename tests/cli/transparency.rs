@@ -123,7 +123,7 @@ fn expect_all(v: &Verdicts, code: i32, what: &str) {
 fn archive_of_several_tiles() -> Env {
     let env = Env::new();
     let corpus = env.dir.path().join("corpus");
-    generate(&corpus, &Params { articles: 6, comments: 40, rounds: 1, seed: 3 }).unwrap();
+    generate(&corpus, &Params { articles: 6, comments: 40, rounds: 1, seed: 3, authors: 0 }).unwrap();
     env.ok(&["-q", "ingest", &corpus.join("round-00").display().to_string()]);
     env.ok(&["-q", "ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
     env.ok(&["-q", "ingest", &corpus.join("round-01").display().to_string()]);
@@ -506,7 +506,7 @@ fn verify_proves_the_archive_extends_a_signed_checkpoint() {
     // The archive grows: it still extends the checkpoint, and a
     // consistency proof ties the two signed checkpoints.
     let corpus = env.dir.path().join("corpus");
-    generate(&corpus, &Params { articles: 2, comments: 40, rounds: 0, seed: 9 }).unwrap();
+    generate(&corpus, &Params { articles: 2, comments: 40, rounds: 0, seed: 9, authors: 0 }).unwrap();
     env.ok(&["-q", "ingest", &corpus.display().to_string()]);
     let run = env.ok(&["verify", "--checkpoint", &note, "--key", &keys.verifier]);
     assert!(run.stdout.contains("ok: no problems found"), "{run}");
