@@ -614,58 +614,84 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     intake.write(tx, thorough)
 }
 
+/// A [`Posting`] read in place (the same bytes: a `String` and a `&str`
+/// are encoded alike), so that summing a list allocates per author, not
+/// per posting.
+#[derive(bincode::BorrowDecode)]
+struct PostingRef<'a> {
+    folded: &'a str,
+    article: ArticleRef,
+    delta: i64,
+    display: Option<(&'a str, Order)>,
+}
+
+/// An author as bucket's postings sum up.
+struct Standing {
+    display: Option<(String, Order)>,
+    comments: i64,
+    /// Their articles with the sum of their postings there, in the order
+    /// first posted (kept only when asked for).
+    articles: Vec<(ArticleRef, i64)>,
+    article_at: std::collections::HashMap<ArticleRef, usize, foldhash::fast::RandomState>,
+}
+
 /// What the postings of bucket `b` say of each author in it (or of
-/// `only`, folded, alone): their info and their articles with a positive
-/// count, in the order first posted.
+/// `only`, folded, alone): their info and, `with_articles`, their articles
+/// with a positive count, in the order first posted.
 fn standings(
     tree: &dyn crate::store::KvTree,
     b: u8,
     only: Option<&str>,
+    with_articles: bool,
 ) -> Result<Vec<(AuthorInfo, Vec<ArticleRef>)>> {
-    struct Standing {
-        display: Option<(String, Order)>,
-        comments: i64,
-        articles: Vec<(ArticleRef, i64)>,
-        article_at: std::collections::HashMap<ArticleRef, usize, foldhash::fast::RandomState>,
-    }
+    const WHAT: &str = "the authors view's postings";
     let mut all: NameMap<Standing> = Default::default();
-    for record in crate::views::chunks::read_list(tree, &bucket_key(b), "the authors view's postings")? {
-        let p: Posting = envelope::decode_native_unsealed(&record, "the authors view's postings")?;
+    crate::views::chunks::each_record(tree, &bucket_key(b), WHAT, |record| {
+        let p: PostingRef<'_> = match bincode::borrow_decode_from_slice(record, bincode::config::standard()) {
+            Ok((p, read)) if read == record.len() => p,
+            _ => return Err(crate::error::Error::Corrupt(format!("{WHAT}: a posting does not decode"))),
+        };
         if only.is_some_and(|o| o != p.folded) {
-            continue;
+            return Ok(());
         }
-        if bucket_of(&p.folded) != b {
-            return Err(crate::error::Error::Corrupt(format!(
-                "the authors view's postings: {:?} is in bucket {b}, not its own",
-                p.folded
-            )));
-        }
-        let s = all.entry(p.folded).or_insert_with(|| Standing {
-            display: None,
-            comments: 0,
-            articles: Vec::new(),
-            article_at: Default::default(),
-        });
+        let s = match all.get_mut(p.folded) {
+            Some(s) => s,
+            None => {
+                if bucket_of(p.folded) != b {
+                    return Err(crate::error::Error::Corrupt(format!(
+                        "{WHAT}: {:?} is in bucket {b}, not its own",
+                        p.folded
+                    )));
+                }
+                all.entry(p.folded.to_string()).or_insert_with(|| Standing {
+                    display: None,
+                    comments: 0,
+                    articles: Vec::new(),
+                    article_at: Default::default(),
+                })
+            }
+        };
         s.comments += p.delta;
         if let Some((name, order)) = p.display {
             if s.display.as_ref().is_none_or(|(_, at)| order < *at) {
-                s.display = Some((name, order));
+                s.display = Some((name.to_string(), order));
             }
         }
-        match s.article_at.get(&p.article) {
-            Some(i) => s.articles[*i].1 += p.delta,
-            None => {
-                s.article_at.insert(p.article, s.articles.len());
-                s.articles.push((p.article, p.delta));
+        if with_articles {
+            match s.article_at.get(&p.article) {
+                Some(i) => s.articles[*i].1 += p.delta,
+                None => {
+                    s.article_at.insert(p.article, s.articles.len());
+                    s.articles.push((p.article, p.delta));
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     all.into_iter()
         .map(|(folded, s)| {
             let Some((display, display_order)) = s.display else {
-                return Err(crate::error::Error::Corrupt(format!(
-                    "the authors view's postings of {folded:?} give no name"
-                )));
+                return Err(crate::error::Error::Corrupt(format!("{WHAT} of {folded:?} give no name")));
             };
             let info = AuthorInfo { display, comments: s.comments.max(0) as u64, display_order };
             Ok((info, s.articles.into_iter().filter(|(_, n)| *n > 0).map(|(r, _)| r).collect()))
@@ -679,7 +705,7 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
     let tree = view_tree(archive, NAME)?;
     let mut all: Vec<AuthorInfo> = Vec::new();
     for b in 0..BUCKETS {
-        all.extend(standings(tree.as_ref(), b, None)?.into_iter().map(|(info, _)| info));
+        all.extend(standings(tree.as_ref(), b, None, false)?.into_iter().map(|(info, _)| info));
     }
     all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
     Ok(all)
@@ -689,7 +715,8 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
 pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
-    let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded))?.pop() else {
+    let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded), true)?.pop()
+    else {
         return Ok(None);
     };
     let missing = |what: String| {

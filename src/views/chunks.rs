@@ -26,18 +26,25 @@ pub struct ListTail {
     pub records: Vec<Vec<u8>>,
 }
 
-/// Every record of the append-only list under `key` in `tree`, oldest
-/// first (none when there is no list). `what` names the list in errors.
-pub fn read_list(tree: &dyn KvTree, key: &[u8], what: &str) -> Result<Vec<Vec<u8>>> {
-    let Some(tail) = tree.get(key)? else { return Ok(Vec::new()) };
+/// Calls `f` with every record of the append-only list under `key` in
+/// `tree`, oldest first (none when there is no list), a chunk at a time.
+/// `what` names the list in errors.
+pub fn each_record(
+    tree: &dyn KvTree,
+    key: &[u8],
+    what: &str,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let Some(tail) = tree.get(key)? else { return Ok(()) };
     let tail: ListTail = envelope::decode_native(&tail, what)?;
-    let mut all = read(
-        tail.sealed,
-        |n| format!("{what}: chunk {n} is missing"),
-        |n| tree.get(&self::key(key, b"", n))?.map(|c| envelope::decode_native(&c, what)).transpose(),
-    )?;
-    all.extend(tail.records);
-    Ok(all)
+    for n in 0..tail.sealed {
+        let chunk = tree
+            .get(&self::key(key, b"", n))?
+            .ok_or_else(|| Error::Corrupt(format!("{what}: chunk {n} is missing")))?;
+        let records: Vec<Vec<u8>> = envelope::decode_native(&chunk, what)?;
+        records.iter().try_for_each(|r| f(r))?;
+    }
+    tail.records.iter().try_for_each(|r| f(r))
 }
 
 /// The key of chunk `n` of the list under `prefix` of the article whose
