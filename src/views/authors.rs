@@ -5,14 +5,16 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State (version 9): `g/REF` holds an [`ArticleGroups`], every author's
+//! State (version 10): `g/REF` holds an [`ArticleGroups`], every author's
 //! comments under one article (REF: [`article_ref`], 16 bytes of BLAKE3
 //! of the article's key), each author's encoded on its own so that a
 //! reader decodes only the author it wants; `p/B` is one of [`BUCKETS`]
 //! append-only lists of [`Posting`]s (a capture's comments added under an
 //! article by an author, a merge's taken off, the names shown), each
 //! author's in the bucket their folded name hashes to; `k/KEY` the latest
-//! title of each article and `o/KEY` its latest observation. So the view
+//! title of each article and `o/KEY` its latest observation; `Mm/ID` the
+//! id a comment merge folded comment ID into, so that a capture applied
+//! later (a backfill) that shows it again does not take it in. So the view
 //! keeps a few keys per article and per 128 postings, and a capture
 //! writes its articles' keys and appends its postings, never a key per
 //! author: in real comment sections most commenters post once or twice,
@@ -197,6 +199,12 @@ fn groups_key(r: &ArticleRef) -> Vec<u8> {
     [b"g/".as_slice(), r].concat()
 }
 
+/// Where comment merges' folds are recorded (`Mm/ID` -> the id kept).
+const MAPS: crate::views::thread_state::MergeMaps = crate::views::thread_state::MergeMaps { prefix: "M" };
+
+/// The prefix of [`MAPS`]' comment folds.
+const FOLDED: &[u8] = b"Mm/";
+
 /// The key of the postings list of bucket `b`.
 fn bucket_key(b: u8) -> Vec<u8> {
     vec![b'p', b'/', b]
@@ -283,7 +291,7 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        9
+        10
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -352,6 +360,10 @@ impl Projection for AuthorsView {
                         tx.put_packed(kkey, &k)?;
                     }
                 }
+                // Remembered, so that a capture applied later that shows a
+                // folded comment again (a backfilled scrape) does not bring
+                // it back ([`take_in_capture`]).
+                MAPS.fold_comments(tx, m)?;
                 Ok(())
             }
             Event::Merge(_) => Ok(()),
@@ -601,11 +613,18 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
+    let may_be_folded = tx.may_have_prefix(FOLDED)?;
     for item in cap.articles.iter().flat_map(|a| &a.comments) {
         let cut = item.possibly_truncated && !complete;
         if let Some(e) = tx.document_entry(&item.id) {
+            // New in its document: no merge has folded it.
             intake.sighting(tx, e, order, cut)?;
         } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
+            // A comment `dedupe --apply` folded into another is not taken
+            // in again: it left the timelines with the merge.
+            if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
+                continue;
+            }
             if let Some(e) = tx.entry_ref(&item.id)? {
                 intake.sighting(tx, &e, order, cut)?;
             }
