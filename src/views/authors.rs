@@ -371,15 +371,23 @@ impl Projection for AuthorsView {
     }
 }
 
+/// How far a cut stamp is moved below the observation order it comes
+/// from: observation instants are within a few hundred thousand years of
+/// 1970 (chrono's range), a few times 10^12 seconds, far less than 2^62.
+const CUT: i64 = 1 << 62;
+
 /// The stamp of a version seen only cut off (the last item of a partial
-/// capture): it sorts before every observation, so it is never the latest,
-/// until a whole sighting stamps it with that sighting's order.
-fn cut_stamp(seq: Seq) -> Order {
-    (i64::MIN, 0, seq.0)
+/// capture) by a capture observed at `order`: it sorts before every
+/// observation, so it is never the latest while a version seen whole
+/// exists, until a whole sighting stamps it with that sighting's order;
+/// versions seen only cut off sort among themselves by the order they were
+/// observed in (before authors view 10, by their seq: by ingest order).
+fn cut_stamp(order: Order) -> Order {
+    (order.0.saturating_sub(CUT), order.1, order.2)
 }
 
 fn is_cut(o: &Order) -> bool {
-    o.0 == i64::MIN
+    o.0 < i64::MIN / 2
 }
 
 /// The marker of a version stamped [`cut_stamp`], so that an ordinary
@@ -480,17 +488,19 @@ impl Intake {
             }
         };
         let Touched { comments, dirty, added, .. } = &mut article.touched[t];
-        let stamp = if cut { cut_stamp(e.seq) } else { order };
+        let stamp = if cut { cut_stamp(order) } else { order };
         match comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
-                    // Seen again: stamped by its earliest whole sighting.
+                    // Seen again: stamped by its earliest whole sighting
+                    // (while it has none, by its earliest cut one).
                     let old = s.orders[v];
-                    if !cut && (is_cut(&old) || order < old) {
-                        s.orders[v] = order;
+                    let earlier = if cut { is_cut(&old) && stamp < old } else { is_cut(&old) || order < old };
+                    if earlier {
+                        s.orders[v] = stamp;
                         s.sort_versions();
                         *dirty = true;
-                        if is_cut(&old) {
+                        if is_cut(&old) && !cut {
                             self.cut_markers.push((e.id, false));
                         }
                     }

@@ -1368,3 +1368,34 @@ fn a_backfill_does_not_bring_a_folded_comment_back_to_its_author() {
         assert_eq!(st.digest, fresh_digest(&archive, view.as_ref(), head).unwrap(), "view {}", view.name());
     }
 }
+
+/// Two versions of one comment each seen only cut off (the last item of
+/// a page that ends inside it), in scrapes fetched at different times:
+/// the author's timeline lists them in the order they were observed,
+/// whichever order the scrapes were ingested in.
+#[test]
+fn versions_seen_only_cut_off_follow_observation_order() {
+    let page = include_str!("../../fixtures/tribune-2012-03-28-us-generals-kayani.txt");
+    let at = page.find("We really have to stop meeting like this.").unwrap();
+    let docs =
+        [(&page[..at + 35], "2012-04-01T00:00:00+00:00"), (&page[..at + 20], "2012-04-02T00:00:00+00:00")];
+    let versions_in = |order: [usize; 2]| {
+        let mut archive = Archive::in_memory();
+        for i in order {
+            let (text, fetched) = docs[i];
+            let options =
+                IngestOptions { fetched_at: Timestamp::parse_canonical(fetched), ..Default::default() };
+            assert!(options.fetched_at.is_some());
+            let mut report = IngestReport::default();
+            ingest_bytes(&mut archive, &format!("cut{i}.txt"), text.as_bytes(), &options, &mut report)
+                .unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+        }
+        catch_up(&archive, &builtin()).unwrap();
+        let (_, timeline) = authors::timeline(&archive, "Tony C.").unwrap().unwrap();
+        timeline.into_iter().map(|e| e.versions).collect::<Vec<_>>()
+    };
+    let fetch_order = versions_in([0, 1]);
+    assert!(fetch_order.iter().any(|v| v.len() == 2), "two cut versions of one comment: {fetch_order:?}");
+    assert_eq!(versions_in([1, 0]), fetch_order);
+}
