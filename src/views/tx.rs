@@ -190,12 +190,11 @@ impl<'a> StateTx<'a> {
     /// append-only list under `key`: a list that grows with the log but is
     /// only read after the run, such as the authors view's postings.
     /// Nothing is read or written until commit, which adds each list's
-    /// records after those it holds, in the order appended, full chunks of
-    /// 128 records sealed under `KEY \0 N` (N from 0, big-endian u32) and
-    /// the rest under `KEY`: where the chunks
-    /// fall depends only on the records' order, never on when commits
-    /// happened, so an ingest and a replay store the same chunks. The
-    /// records appended are not visible to reads before the commit.
+    /// records after those it holds, in the order appended: full chunks of
+    /// 128 records sealed under `KEY \0 N` (N from 0, big-endian u32), the
+    /// rest under `KEY`. Where the chunks fall depends only on the records'
+    /// order, never on when commits happened, so an ingest and a replay
+    /// store the same chunks. Reads see the records only after the commit.
     pub fn append(&mut self, key: &[u8], record: Vec<u8>) {
         self.pending_bytes += record.len() + 8;
         match self.appends.get_mut(key) {
