@@ -617,7 +617,12 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let Event::Article(a) = &e.event else { continue };
         let Some(title) = &a.title else { continue };
         let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
-        let mut titles = tx.get_packed::<Titles>(&key)?.unwrap_or_default();
+        // An article no capture showed before has no titles yet (a first
+        // ingest's every lookup would miss).
+        let mut titles = match intake.new_articles.contains(&a.key) {
+            true => Titles::default(),
+            false => tx.get_packed::<Titles>(&key)?.unwrap_or_default(),
+        };
         if titles.sighting(e.id, order, title) {
             tx.put_packed(key, &titles)?;
         }
