@@ -107,8 +107,11 @@ pub(super) fn append(
     from: Option<&CaptureRef>,
     to: &CaptureRef,
     diff: CaptureDiff,
+    new: bool,
 ) -> Result<()> {
-    let mut stored: StoredRecords = tx.get_packed(&records_key(key))?.unwrap_or_default();
+    // An article new to the view has no records yet.
+    let stored = if new { None } else { tx.get_packed(&records_key(key))? };
+    let mut stored: StoredRecords = stored.unwrap_or_default();
     stored.records.push(record(key, from, to, diff));
     if stored.records.len() >= CHUNK {
         chunks::write(tx, CHUNKS, key, stored.sealed, &stored.records, CHUNK)?;

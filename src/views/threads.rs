@@ -102,8 +102,16 @@ fn sealed_chunks(count: usize) -> usize {
 }
 
 /// The article's state as the view keeps it: its latest captures only.
-fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<ThreadState> {
-    Ok(tx.get_packed(&state_key(key))?.unwrap_or_else(|| ThreadState::new(key.clone())))
+/// The article's state (its latest captures), and whether it is new: no
+/// capture was applied to it yet. Its state, change records and summary
+/// are written together at every capture applied (under the key merges
+/// map it to), so a new article has none of them, and they are not looked
+/// up (a first ingest's every lookup would miss).
+fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<(ThreadState, bool)> {
+    Ok(match tx.get_packed(&state_key(key))? {
+        Some(state) => (state, false),
+        None => (ThreadState::new(key.clone()), true),
+    })
 }
 
 /// The article's state with every capture (its sealed chunks read back).
@@ -176,10 +184,10 @@ fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState) {
 /// and published date come from the latest article version (read from the
 /// log when it changed) when that version is this article's own (not one
 /// merged into it).
-fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState) -> Result<()> {
-    let mut summary: ArticleSummary = tx
-        .get_packed(&summary_key(&state.key))?
-        .unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
+fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, new: bool) -> Result<()> {
+    let stored = if new { None } else { tx.get_packed(&summary_key(&state.key))? };
+    let mut summary: ArticleSummary =
+        stored.unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
     let latest = state.article_versions.last().copied();
     if summary.latest != latest {
         if let Some(id) = &latest {
@@ -208,7 +216,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                     let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
                     store(tx, &mut state)?;
                     changes::replace(tx, &key, diffs)?;
-                    update_summary(tx, &state)?;
+                    update_summary(tx, &state, false)?;
                 }
             }
             Ok(())
@@ -248,7 +256,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 state.article_versions.push(*own);
             }
             store(tx, &mut state)?;
-            update_summary(tx, &state)?;
+            update_summary(tx, &state, false)?;
             let mut summary: ArticleSummary = tx.get_packed(&summary_key(&key))?.unwrap_or_default();
             for a in aliases {
                 if !summary.aliases.contains(&a) {
@@ -280,7 +288,7 @@ impl Projection for ThreadsView {
             Event::Article(_) | Event::Comment(_) => Ok(()),
             Event::Capture(c) => {
                 for seen in MAPS.group(tx, c)? {
-                    let mut state = load(tx, &seen.key)?;
+                    let (mut state, new) = load(tx, &seen.key)?;
                     let from = state.captures.last().cloned();
                     let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
                     if !state.sorts_last(&capture) {
@@ -291,12 +299,12 @@ impl Projection for ThreadsView {
                     match MAPS.apply(tx, &mut state, capture.clone(), &seen)? {
                         Applied::Duplicate => continue,
                         Applied::Appended(diff) => {
-                            changes::append(tx, &seen.key, from.as_ref(), &capture, diff)?
+                            changes::append(tx, &seen.key, from.as_ref(), &capture, diff, new)?
                         }
                         Applied::Rebuilt(diffs) => changes::replace(tx, &seen.key, diffs)?,
                     }
                     store(tx, &mut state)?;
-                    update_summary(tx, &state)?;
+                    update_summary(tx, &state, new)?;
                 }
                 Ok(())
             }
