@@ -619,10 +619,8 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
         // An article no capture showed before has no titles yet (a first
         // ingest's every lookup would miss).
-        let mut titles = match intake.new_articles.contains(&a.key) {
-            true => Titles::default(),
-            false => tx.get_packed::<Titles>(&key)?.unwrap_or_default(),
-        };
+        let stored = if intake.new_articles.contains(&a.key) { None } else { tx.get_packed::<Titles>(&key)? };
+        let mut titles = stored.unwrap_or_default();
         if titles.sighting(e.id, order, title) {
             tx.put_packed(key, &titles)?;
         }
