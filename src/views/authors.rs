@@ -657,7 +657,7 @@ struct PostingRef<'a> {
     display: Option<(&'a str, Order)>,
 }
 
-/// An author as bucket's postings sum up.
+/// An author as the postings of their bucket sum them up.
 struct Standing {
     display: Option<(String, Order)>,
     comments: i64,
