@@ -1,6 +1,6 @@
 //! `cairn articles`: every article in the archive.
 
-use crate::cli::output::{as_of_json, as_of_note, human_opt_time};
+use crate::cli::output::{as_of_note, human_opt_time, JsonList};
 use crate::cli::thread::capture_json;
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::Result;
@@ -28,14 +28,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     // One article at a time, written as it comes (an archive's every
     // summary as JSON values took 81 MB at 10,000 articles).
     if args.json {
-        out.write_all(b"{\"articles\":[").map_err(stdout_error)?;
-        let mut first = true;
+        let mut list = JsonList::start(out, "articles")?;
         threads::each_article(&archive, |a| {
-            if !first {
-                out.write_all(b",").map_err(stdout_error)?;
-            }
-            first = false;
-            let row = json!({
+            list.push(&json!({
                 "id": a.latest.map(|i| i.to_hex()),
                 "key": a.key.as_str(),
                 "title": a.title,
@@ -45,10 +40,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 "captures": a.captures,
                 "last_capture": a.last_capture.as_ref().map(capture_json),
                 "aliases": a.aliases.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-            });
-            serde_json::to_writer(&mut *out, &row).map_err(|e| stdout_error(e.into()))
+            }))
         })?;
-        writeln!(out, "],\"as_of\":{}}}", as_of_json(&at)).map_err(stdout_error)?;
+        list.finish(&at)?;
         return Ok(Status::Ok);
     }
     if let Some(note) = as_of_note(&at) {

@@ -71,19 +71,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     // archive's would not fit in memory (at 1M comments, 450 MB as JSON
     // values).
     if args.json {
-        out.write_all(b"{\"changes\":[").map_err(stdout_error)?;
-        let mut first = true;
+        let mut list = crate::cli::output::JsonList::start(out, "changes")?;
         changes::for_each_article(&archive, key.as_ref(), |records| {
-            for r in &records {
-                if !first {
-                    out.write_all(b",").map_err(stdout_error)?;
-                }
-                first = false;
-                serde_json::to_writer(&mut *out, &record_json(r)).map_err(|e| stdout_error(e.into()))?;
-            }
-            Ok(())
+            records.iter().try_for_each(|r| list.push(&record_json(r)))
         })?;
-        writeln!(out, "],\"as_of\":{}}}", crate::cli::output::as_of_json(&at)).map_err(stdout_error)?;
+        list.finish(&at)?;
         return Ok(Status::Ok);
     }
     let mut started = false;

@@ -274,3 +274,32 @@ mod printable_tests {
         assert_eq!(super::printable("caf\u{e9} \u{85}"), "caf\u{e9} \\u{85}");
     }
 }
+
+/// `{"NAME":[...],"as_of":...}` written one element at a time, so that a
+/// listing of the whole archive is never one JSON value in memory.
+pub struct JsonList<'a> {
+    out: &'a mut dyn std::io::Write,
+    first: bool,
+}
+
+impl<'a> JsonList<'a> {
+    /// Opens the object and its list `name`.
+    pub fn start(out: &'a mut dyn std::io::Write, name: &str) -> crate::error::Result<JsonList<'a>> {
+        write!(out, "{{{}:[", Value::from(name)).map_err(crate::cli::stdout_error)?;
+        Ok(JsonList { out, first: true })
+    }
+
+    /// Writes one element.
+    pub fn push(&mut self, v: &Value) -> crate::error::Result<()> {
+        if !self.first {
+            self.out.write_all(b",").map_err(crate::cli::stdout_error)?;
+        }
+        self.first = false;
+        serde_json::to_writer(&mut *self.out, v).map_err(|e| crate::cli::stdout_error(e.into()))
+    }
+
+    /// Closes the list, then the object with `as_of`, and the line.
+    pub fn finish(self, at: &AsOf) -> crate::error::Result<()> {
+        writeln!(self.out, "],\"as_of\":{}}}", as_of_json(at)).map_err(crate::cli::stdout_error)
+    }
+}

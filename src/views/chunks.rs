@@ -77,8 +77,20 @@ pub(super) fn write<T: bincode::Encode>(
     items: &[T],
     size: usize,
 ) -> Result<()> {
+    write_under(tx, prefix, article.as_str().as_bytes(), first, items, size)
+}
+
+/// [`write`] of the list whose chunks are under `prefix` `name`.
+pub(super) fn write_under<T: bincode::Encode>(
+    tx: &mut StateTx<'_>,
+    prefix: &[u8],
+    name: &[u8],
+    first: u32,
+    items: &[T],
+    size: usize,
+) -> Result<()> {
     for (i, chunk) in items.chunks(size).enumerate() {
-        tx.put_packed(key(prefix, article.as_str().as_bytes(), first + i as u32), &chunk)?;
+        tx.put_packed(key(prefix, name, first + i as u32), &chunk)?;
     }
     Ok(())
 }

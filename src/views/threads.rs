@@ -101,7 +101,6 @@ fn sealed_chunks(count: usize) -> usize {
     count.saturating_sub(1) / CAPTURE_CHUNK
 }
 
-/// The article's state as the view keeps it: its latest captures only.
 /// The article's state (its latest captures), and whether it is new: no
 /// capture was applied to it yet. Its state, change records and summary
 /// are written together at every capture applied (under the key merges

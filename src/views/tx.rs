@@ -210,15 +210,12 @@ impl<'a> StateTx<'a> {
         for (key, records) in std::mem::take(&mut self.appends) {
             let mut tail: super::chunks::ListTail = self.get_packed(&key)?.unwrap_or_default();
             tail.records.extend(records);
-            let full = tail.records.len() / super::chunks::LIST_CHUNK * super::chunks::LIST_CHUNK;
-            if full > 0 {
-                let rest = tail.records.split_off(full);
-                for chunk in tail.records.chunks(super::chunks::LIST_CHUNK) {
-                    self.put_packed(super::chunks::key(&key, b"", tail.sealed), &chunk)?;
-                    tail.sealed += 1;
-                }
-                tail.records = rest;
-            }
+            let size = super::chunks::LIST_CHUNK;
+            let full = tail.records.len() / size;
+            let rest = tail.records.split_off(full * size);
+            super::chunks::write_under(self, &key, b"", tail.sealed, &tail.records, size)?;
+            tail.sealed += full as u32;
+            tail.records = rest;
             self.put_packed(key, &tail)?;
         }
         Ok(())
