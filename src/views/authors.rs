@@ -5,14 +5,14 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State (version 10): `g/REF` holds an [`ArticleGroups`], every author's
+//! State (version 11): `g/REF` holds an [`ArticleGroups`], every author's
 //! comments under one article (REF: [`article_ref`], 16 bytes of BLAKE3
 //! of the article's key), each author's encoded on its own so that a
 //! reader decodes only the author it wants; `p/B` is one of [`BUCKETS`]
 //! append-only lists of [`Posting`]s (a capture's comments added under an
 //! article by an author, a merge's taken off, the names shown), each
-//! author's in the bucket their folded name hashes to; `k/KEY` the latest
-//! title of each article and `o/KEY` its latest observation; `Mm/ID` the
+//! author's in the bucket their folded name hashes to; `o/KEY` each
+//! article's latest observation and titles ([`ArticleSeen`]); `Mm/ID` the
 //! id a comment merge folded comment ID into, so that a capture applied
 //! later (a backfill) that shows it again does not take it in. So the view
 //! keeps a few keys per article and per 128 postings, and a capture
@@ -54,6 +54,11 @@ pub struct AuthorInfo {
 /// nanoseconds) and seq.
 pub type Order = (i64, u32, u64);
 
+/// The key of an article's [`ArticleSeen`].
+fn seen_key(key: &ArticleKey) -> Vec<u8> {
+    [b"o/".as_slice(), key.as_str().as_bytes()].concat()
+}
+
 fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
     let (secs, nanos) = capture.observed_at(entry.recorded_at).instant();
     (secs, nanos, entry.seq.0)
@@ -87,6 +92,18 @@ impl Titles {
     fn current(&self) -> Option<&str> {
         self.versions.iter().max_by_key(|(_, at, _)| *at).map(|(_, _, t)| t.as_str())
     }
+}
+
+/// What `o/KEY` holds of an article: the observation order of the latest
+/// capture taken in (a capture observed before it is a backfill) and the
+/// article's titled versions. One key per article, where version 10 kept
+/// the two under `o/KEY` and `k/KEY`: a capture of a new article wrote
+/// both, and in a first ingest of small pages each sled key is a
+/// noticeable part of a document's cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
+pub(super) struct ArticleSeen {
+    latest: Order,
+    titles: Titles,
 }
 
 /// One comment in an author's timeline.
@@ -291,7 +308,8 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        10
+        // 10: postings; 11: `k/` folded into `o/` ([`ArticleSeen`]).
+        11
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -592,20 +610,27 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     let complete = cap.is_complete();
     let mut thorough = tx.leaves_captures_out();
     let mut intake = Intake::default();
+    // Each article's `o/`: its key, what it holds (`None`: the article is
+    // new to the view), what it is to hold.
+    let mut seen: Vec<(Vec<u8>, Option<ArticleSeen>, ArticleSeen)> = Vec::with_capacity(cap.articles.len());
     for a in &cap.articles {
-        let key = [b"o/".as_slice(), a.key.as_str().as_bytes()].concat();
-        let latest: Option<Order> = tx.get_packed(&key)?;
+        let key = seen_key(&a.key);
+        let stored: Option<ArticleSeen> = tx.get_packed(&key)?;
         // Every capture taken in sets `o/`: without it, the article has no
         // author groups (`g/`) yet.
-        if latest.is_none() {
-            intake.new_articles.push(a.key.clone());
-        }
-        if latest.is_some_and(|l| l > order) {
-            thorough = true;
-        }
-        if latest.is_none_or(|l| l < order) {
-            tx.put_packed(key, &order)?;
-        }
+        let next = match &stored {
+            None => {
+                intake.new_articles.push(a.key.clone());
+                ArticleSeen { latest: order, titles: Titles::default() }
+            }
+            Some(s) => {
+                if s.latest > order {
+                    thorough = true;
+                }
+                ArticleSeen { latest: s.latest.max(order), titles: s.titles.clone() }
+            }
+        };
+        seen.push((key, stored, next));
     }
     for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
         let found = match tx.document_entry(&item.id) {
@@ -616,13 +641,24 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let Some(e) = found else { continue };
         let Event::Article(a) = &e.event else { continue };
         let Some(title) = &a.title else { continue };
-        let key = [b"k/".as_slice(), a.key.as_str().as_bytes()].concat();
-        // An article no capture showed before has no titles yet (a first
-        // ingest's every lookup would miss).
-        let stored = if intake.new_articles.contains(&a.key) { None } else { tx.get_packed::<Titles>(&key)? };
-        let mut titles = stored.unwrap_or_default();
-        if titles.sighting(e.id, order, title) {
-            tx.put_packed(key, &titles)?;
+        let key = seen_key(&a.key);
+        if let Some((_, _, next)) = seen.iter_mut().find(|(k, _, _)| *k == key) {
+            next.titles.sighting(e.id, order, title);
+        } else {
+            // A version of an article the capture has no section for
+            // (not made by cairn's parsers): its `o/` on its own.
+            let mut alone: ArticleSeen = match tx.get_packed(&key)? {
+                Some(s) => s,
+                None => ArticleSeen { latest: order, titles: Titles::default() },
+            };
+            if alone.titles.sighting(e.id, order, title) {
+                tx.put_packed(key, &alone)?;
+            }
+        }
+    }
+    for (key, stored, next) in seen {
+        if stored.as_ref() != Some(&next) {
+            tx.put_packed(key, &next)?;
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
@@ -847,9 +883,10 @@ pub fn timelines(archive: &Archive, authors: &[AuthorInfo]) -> Result<Vec<(Autho
 /// The latest title of an article, as this view knows it.
 pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     let tree = view_tree(archive, NAME)?;
-    match tree.get(&[b"k/".as_slice(), key.as_str().as_bytes()].concat())? {
+    match tree.get(&seen_key(key))? {
         None => Ok(None),
-        Some(v) => envelope::decode::<Titles>(&v, "title").map(|t| t.current().map(str::to_string)),
+        Some(v) => envelope::decode_native::<ArticleSeen>(&v, "the authors view's titles")
+            .map(|s| s.titles.current().map(str::to_string)),
     }
 }
 

@@ -3,15 +3,15 @@
 //! per capture. An article's first capture is recorded too, with no `from`
 //! capture and every comment added.
 //!
-//! The threads view keeps the records (`r/KEY`, beside the article's
-//! thread state `a/KEY`): applying a capture to the thread state yields its
-//! differences, so the records come with no second copy of the state and
-//! no second pass. Merges (dedupe) and backfilled captures rebuild the
+//! The threads view keeps the records (in `a/KEY`, after the article's
+//! thread state, since threads view 8; under `r/KEY` of their own before):
+//! applying a capture to the thread state yields its differences, so the
+//! records come with no second copy of the state and no second pass. Merges (dedupe) and backfilled captures rebuild the
 //! affected articles' records with the state. (Before view version 5 of
 //! threads a separate `changes` view kept its own copy of every thread
 //! state; its trees are removed when found.)
 //!
-//! An article's records are kept in chunks (since threads view 6): `r/KEY`
+//! An article's records are kept in chunks (since threads view 6): `a/KEY`
 //! holds the latest ones ([`StoredRecords`]), fewer than 256, and
 //! each full chunk of older ones is sealed under `R/KEY\0N` (N from 0,
 //! big-endian u32), not read or written again by a capture that comes
@@ -65,7 +65,7 @@ pub(crate) const CHUNK: usize = 256;
 #[cfg(test)]
 pub(crate) const CHUNK: usize = 3;
 
-/// What `r/KEY` holds: how many chunks of 256 older records are
+/// What `a/KEY` holds after the thread state: how many chunks of 256 older records are
 /// sealed under `R/KEY\0N`, and the records after them (fewer than
 /// 256). The form is a function of the records alone (full chunks,
 /// then the rest), however they were appended or rebuilt, so incremental
@@ -76,10 +76,6 @@ pub struct StoredRecords {
     pub sealed: u32,
     /// The latest records.
     pub records: Vec<ChangeRecord>,
-}
-
-fn records_key(key: &ArticleKey) -> Vec<u8> {
-    [b"r/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
 /// The prefix of the sealed chunks' keys ([`chunks`]).
@@ -99,60 +95,55 @@ fn record(key: &ArticleKey, from: Option<&CaptureRef>, to: &CaptureRef, diff: Ca
 }
 
 /// Adds the record of capture `to`, appended after `from`, to the article's
-/// records (in the threads view's transaction), sealing a chunk when the
-/// latest records fill one.
+/// latest records `stored`, sealing a chunk (in the threads view's
+/// transaction) when they fill one. The caller stores `stored` with the
+/// state.
 pub(super) fn append(
     tx: &mut StateTx<'_>,
     key: &ArticleKey,
+    stored: &mut StoredRecords,
     from: Option<&CaptureRef>,
     to: &CaptureRef,
     diff: CaptureDiff,
-    new: bool,
 ) -> Result<()> {
-    // An article new to the view has no records yet.
-    let stored = if new { None } else { tx.get_packed(&records_key(key))? };
-    let mut stored: StoredRecords = stored.unwrap_or_default();
     stored.records.push(record(key, from, to, diff));
     if stored.records.len() >= CHUNK {
         chunks::write(tx, CHUNKS, key, stored.sealed, &stored.records, CHUNK)?;
         stored.sealed += 1;
         stored.records.clear();
     }
-    tx.put_packed(records_key(key), &stored)
+    Ok(())
 }
 
-/// Replaces the article's records with those of its captures' diffs, in
+/// The article's records made again from its captures' diffs, in
 /// observation order (each compared with the one before): after a
-/// backfilled capture or a merge rebuilt its state.
+/// backfilled capture or a merge rebuilt its state. Full chunks are
+/// sealed (and those of `old`, the records before, past them removed);
+/// the latest records are returned, for the caller to store with the
+/// state.
 pub(super) fn replace(
     tx: &mut StateTx<'_>,
     key: &ArticleKey,
+    old: &StoredRecords,
     diffs: Vec<(CaptureRef, CaptureDiff)>,
-) -> Result<()> {
+) -> Result<StoredRecords> {
     let mut records = Vec::with_capacity(diffs.len());
     let mut previous: Option<CaptureRef> = None;
     for (capture, diff) in diffs {
         records.push(record(key, previous.as_ref(), &capture, diff));
         previous = Some(capture);
     }
-    let old = sealed(tx, key)?;
     let full = records.len() / CHUNK;
     let rest = records.split_off(full * CHUNK);
     chunks::write(tx, CHUNKS, key, 0, &records, CHUNK)?;
-    chunks::delete(tx, CHUNKS, key, full as u32..old);
-    tx.put_packed(records_key(key), &StoredRecords { sealed: full as u32, records: rest })
+    chunks::delete(tx, CHUNKS, key, full as u32..old.sealed);
+    Ok(StoredRecords { sealed: full as u32, records: rest })
 }
 
-/// How many chunks of the article's records are sealed.
-fn sealed(tx: &StateTx<'_>, key: &ArticleKey) -> Result<u32> {
-    Ok(tx.get_packed::<StoredRecords>(&records_key(key))?.map_or(0, |s| s.sealed))
-}
-
-/// Removes the article's records (its key was merged into another).
-pub(super) fn remove(tx: &mut StateTx<'_>, key: &ArticleKey) -> Result<()> {
-    chunks::delete(tx, CHUNKS, key, 0..sealed(tx, key)?);
-    tx.delete(records_key(key));
-    Ok(())
+/// Removes the sealed chunks of the article's records `stored` (its key
+/// was merged into another; the caller removes `a/KEY`).
+pub(super) fn remove_sealed(tx: &mut StateTx<'_>, key: &ArticleKey, stored: &StoredRecords) {
+    chunks::delete(tx, CHUNKS, key, 0..stored.sealed);
 }
 
 /// The change records of one article (or of all), in observation order per
@@ -176,7 +167,7 @@ pub fn for_each_article(
 ) -> Result<()> {
     let tree = view_tree(archive, NAME)?;
     let mut take = |k: &[u8], v: &[u8]| -> Result<()> {
-        let stored: StoredRecords = envelope::decode_native(v, "change records")?;
+        let stored = threads::stored_records(v)?;
         let article = &k[2..];
         let missing = |n| {
             format!(
@@ -194,13 +185,13 @@ pub fn for_each_article(
     };
     match article {
         Some(k) => {
-            let key = records_key(k);
+            let key = threads::state_key(k);
             if let Some(v) = tree.get(&key)? {
                 take(&key, &v)?;
             }
         }
         None => {
-            for kv in tree.scan_prefix(b"r/") {
+            for kv in tree.scan_prefix(b"a/") {
                 let (k, v) = kv?;
                 take(&k, &v)?;
             }

@@ -2,11 +2,14 @@
 //! comments in page order, each once (as its latest version, with all its
 //! versions), nested by reply structure, with sightings and status.
 //!
-//! State: `a/KEY` holds the article's [`ThreadState`]; `i/KEY` a small
-//! [`ArticleSummary`] for listings and lookups; `r/KEY` what each capture
-//! changed ([`super::changes`]), from the differences that applying the
-//! capture to the state yields. Bodies are not copied into the view:
-//! rendering reads them from the log by id.
+//! State: `a/KEY` holds the article's [`ThreadState`] and, after it,
+//! what each capture changed ([`super::changes`]: the latest records),
+//! from the differences that applying the capture to the state yields;
+//! `i/KEY` a small [`ArticleSummary`] for listings and lookups. Bodies are
+//! not copied into the view: rendering reads them from the log by id.
+//! (Up to version 7 the records had a key of their own, `r/KEY`, read and
+//! written at every capture beside the state: a sled key per capture that
+//! cost a first ingest of small pages about a twentieth of its time.)
 //!
 //! The state's list of captures is kept in chunks (since view version 7),
 //! as the change records are: `a/KEY` holds the latest captures (1 to
@@ -22,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::model::normalize::{canonical_url, normalize_line};
 use crate::model::{Article, ArticleKey, Event, EventId, LogEntry, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{envelope, Archive};
+use crate::views::changes::StoredRecords;
 use crate::views::thread_state::{Applied, CaptureRef, MergeMaps, Slot, ThreadState};
 use crate::views::{changes, chunks, view_tree, Projection, StateTx};
 use serde::{Deserialize, Serialize};
@@ -67,7 +71,7 @@ pub fn by_key(all: &[ArticleSummary]) -> std::collections::HashMap<&ArticleKey, 
     all.iter().flat_map(|a| std::iter::once(&a.key).chain(&a.aliases).map(move |k| (k, a))).collect()
 }
 
-fn state_key(key: &ArticleKey) -> Vec<u8> {
+pub(super) fn state_key(key: &ArticleKey) -> Vec<u8> {
     [b"a/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
@@ -101,23 +105,32 @@ fn sealed_chunks(count: usize) -> usize {
     count.saturating_sub(1) / CAPTURE_CHUNK
 }
 
-/// The article's state (its latest captures), and whether it is new: no
-/// capture was applied to it yet. Its state, change records and summary
-/// are written together at every capture applied (under the key merges
-/// map it to), so a new article has none of them, and they are not looked
-/// up (a first ingest's every lookup would miss).
-fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<(ThreadState, bool)> {
-    Ok(match tx.get_packed(&state_key(key))? {
-        Some(state) => (state, false),
-        None => (ThreadState::new(key.clone()), true),
+/// What `a/KEY` holds: the state (its latest captures) and the latest
+/// change records, encoded one after the other.
+type Stored = (ThreadState, StoredRecords);
+
+/// The same, borrowed: encoded alike.
+type StoredRef<'a> = (&'a ThreadState, &'a StoredRecords);
+
+/// The article's state (its latest captures) and latest change records,
+/// and whether it is new: no capture was applied to it yet. Its state
+/// with its records, and its summary, are written together at every
+/// capture applied (under the key merges map it to), so a new article has
+/// none of them, and its summary is not looked up (a first ingest's every
+/// lookup would miss).
+fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<(ThreadState, StoredRecords, bool)> {
+    Ok(match tx.get_packed::<Stored>(&state_key(key))? {
+        Some((state, records)) => (state, records, false),
+        None => (ThreadState::new(key.clone()), StoredRecords::default(), true),
     })
 }
 
-/// The article's state with every capture (its sealed chunks read back).
-fn load_whole(tx: &StateTx<'_>, key: &ArticleKey) -> Result<Option<ThreadState>> {
-    let Some(mut state) = tx.get_packed::<ThreadState>(&state_key(key))? else { return Ok(None) };
+/// The article's state with every capture (its sealed chunks read back),
+/// and its latest change records.
+fn load_whole(tx: &StateTx<'_>, key: &ArticleKey) -> Result<Option<Stored>> {
+    let Some((mut state, records)) = tx.get_packed::<Stored>(&state_key(key))? else { return Ok(None) };
     whole(&mut state, |n| tx.get_packed(&capture_chunk_key(key, n)))?;
-    Ok(Some(state))
+    Ok(Some((state, records)))
 }
 
 /// Puts the sealed captures `chunk(N)` gives back in front of `state`'s.
@@ -145,9 +158,10 @@ fn whole(state: &mut ThreadState, chunk: impl FnMut(u32) -> Result<Option<Vec<Ca
 }
 
 /// Writes `state` in its stored form: the chunks it fills that are not
-/// sealed yet (all of them when it is whole), then `a/KEY` with the rest.
-/// Leaves `state` in that form (its latest captures only).
-fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
+/// sealed yet (all of them when it is whole), then `a/KEY` with the rest
+/// and the latest change records. Leaves `state` in that form (its latest
+/// captures only).
+fn store(tx: &mut StateTx<'_>, state: &mut ThreadState, records: &StoredRecords) -> Result<()> {
     let count = state.capture_count();
     let sealed = sealed_chunks(count);
     let before = state.captures_before as usize;
@@ -155,7 +169,7 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
         // Written whole (rebuilt): chunks the stored form had past these
         // go. A rebuild never drops a capture, so a state of one chunk or
         // less replaces one that had none.
-        if let Some(old) = tx.get_packed::<ThreadState>(&state_key(&state.key))? {
+        if let Some((old, _)) = tx.get_packed::<Stored>(&state_key(&state.key))? {
             let old_sealed = old.captures_before as usize / CAPTURE_CHUNK;
             chunks::delete(tx, CHUNKS, &state.key, sealed as u32..old_sealed as u32);
         }
@@ -170,12 +184,14 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState) -> Result<()> {
         chunks::write(tx, CHUNKS, &state.key, first_new as u32, &sealing, CAPTURE_CHUNK)?;
         state.captures_before = (sealed * CAPTURE_CHUNK) as u32;
     }
-    tx.put_packed(state_key(&state.key), state)
+    let stored: StoredRef<'_> = (state, records);
+    tx.put_packed(state_key(&state.key), &stored)
 }
 
-/// Removes the article's state and its sealed captures.
-fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState) {
+/// Removes the article's state, its sealed captures and its change records.
+fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState, records: &StoredRecords) {
     chunks::delete(tx, CHUNKS, &state.key, 0..sealed_chunks(state.capture_count()) as u32);
+    changes::remove_sealed(tx, &state.key, records);
     tx.delete(state_key(&state.key));
 }
 
@@ -211,10 +227,10 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
-                if let Some(prior) = load_whole(tx, &key)? {
+                if let Some((prior, old)) = load_whole(tx, &key)? {
                     let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
-                    store(tx, &mut state)?;
-                    changes::replace(tx, &key, diffs)?;
+                    let records = changes::replace(tx, &key, &old, diffs)?;
+                    store(tx, &mut state, &records)?;
                     update_summary(tx, &state, false)?;
                 }
             }
@@ -225,7 +241,9 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
             };
             let key = MAPS.canon_key(tx, &kept.key)?;
-            let mut prior = vec![load_whole(tx, &key)?.unwrap_or_else(|| ThreadState::new(key.clone()))];
+            let (own, old) =
+                load_whole(tx, &key)?.unwrap_or_else(|| (ThreadState::new(key.clone()), Default::default()));
+            let mut prior = vec![own];
             let mut aliases = Vec::new();
             for f in &m.fold {
                 let Some(Event::Article(folded)) = tx.event(f)? else {
@@ -236,25 +254,24 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                     continue;
                 }
                 MAPS.fold_key(tx, &fkey, &key)?;
-                if let Some(s) = load_whole(tx, &fkey)? {
-                    remove_state(tx, &s);
+                if let Some((s, records)) = load_whole(tx, &fkey)? {
+                    remove_state(tx, &s, &records);
                     prior.push(s);
                 }
                 if let Some(s) = tx.get_packed::<ArticleSummary>(&summary_key(&fkey))? {
                     aliases.extend(s.aliases);
                 }
                 tx.delete(summary_key(&fkey));
-                changes::remove(tx, &fkey)?;
                 aliases.push(fkey);
             }
             let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
-            changes::replace(tx, &key, diffs)?;
+            let records = changes::replace(tx, &key, &old, diffs)?;
             // The kept article's own latest version stays its latest.
             if let Some(own) = prior[0].article_versions.last() {
                 state.article_versions.retain(|v| v != own);
                 state.article_versions.push(*own);
             }
-            store(tx, &mut state)?;
+            store(tx, &mut state, &records)?;
             update_summary(tx, &state, false)?;
             let mut summary: ArticleSummary = tx.get_packed(&summary_key(&key))?.unwrap_or_default();
             for a in aliases {
@@ -277,7 +294,8 @@ impl Projection for ThreadsView {
         // 5: the change records (`r/KEY`) are kept here.
         // 6: ... in chunks (`R/KEY\0N`) behind the latest (`r/KEY`).
         // 7: the state's captures likewise (`C/KEY\0N`).
-        7
+        // 8: the latest records in `a/KEY` after the state (no `r/KEY`).
+        8
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -287,7 +305,7 @@ impl Projection for ThreadsView {
             Event::Article(_) | Event::Comment(_) => Ok(()),
             Event::Capture(c) => {
                 for seen in MAPS.group(tx, c)? {
-                    let (mut state, new) = load(tx, &seen.key)?;
+                    let (mut state, mut records, new) = load(tx, &seen.key)?;
                     let from = state.captures.last().cloned();
                     let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
                     if !state.sorts_last(&capture) {
@@ -298,11 +316,13 @@ impl Projection for ThreadsView {
                     match MAPS.apply(tx, &mut state, capture.clone(), &seen)? {
                         Applied::Duplicate => continue,
                         Applied::Appended(diff) => {
-                            changes::append(tx, &seen.key, from.as_ref(), &capture, diff, new)?
+                            changes::append(tx, &seen.key, &mut records, from.as_ref(), &capture, diff)?
                         }
-                        Applied::Rebuilt(diffs) => changes::replace(tx, &seen.key, diffs)?,
+                        Applied::Rebuilt(diffs) => {
+                            records = changes::replace(tx, &seen.key, &records, diffs)?
+                        }
                     }
-                    store(tx, &mut state)?;
+                    store(tx, &mut state, &records)?;
                     update_summary(tx, &state, new)?;
                 }
                 Ok(())
@@ -332,12 +352,19 @@ pub fn each_article(archive: &Archive, mut f: impl FnMut(ArticleSummary) -> Resu
     Ok(())
 }
 
+/// The latest change records in the value of `a/KEY` (the state decoded
+/// too, so that a damaged one is told, and dropped).
+pub(super) fn stored_records(value: &[u8]) -> Result<StoredRecords> {
+    let (_, records): Stored = envelope::decode_native(value, "change records")?;
+    Ok(records)
+}
+
 /// The thread state of `key`.
 pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadState>> {
     let tree = view_tree(archive, NAME)?;
     let what = format!("thread {key}");
     let Some(v) = tree.get(&state_key(key))? else { return Ok(None) };
-    let mut state: ThreadState = envelope::decode_native(&v, &what)?;
+    let (mut state, _): Stored = envelope::decode_native(&v, &what)?;
     whole(&mut state, |n| {
         tree.get(&capture_chunk_key(key, n))?.map(|c| envelope::decode_native(&c, &what)).transpose()
     })?;
