@@ -472,6 +472,18 @@ pub fn decode_native<T: bincode::Decode<()> + DeserializeOwned>(bytes: &[u8], wh
     decode_native_unsealed(&body, what)
 }
 
+/// [`decode_native`] of the value's first part: a `T` its body begins
+/// with, the rest of the body not read (the value's check bytes were
+/// found right, so the rest is as it was written). For values that hold
+/// several parts one after the other, of which a reader wants the first.
+pub fn decode_native_prefix<T: bincode::Decode<()>>(bytes: &[u8], what: &str) -> Result<T> {
+    let (_, body) = open(bytes, what, &[ENVELOPE_VERSION])?;
+    let config = bincode::config::standard().with_limit::<MAX_VALUE>();
+    let (value, _): (T, usize) =
+        bincode::decode_from_slice(&body, config).map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
+    Ok(value)
+}
+
 /// Checks an envelope (length, check bytes, a version among `versions`,
 /// codec) and returns its version and bincode body, inflated.
 fn open<'a>(bytes: &'a [u8], what: &str, versions: &[u8]) -> Result<(u8, std::borrow::Cow<'a, [u8]>)> {

@@ -2,14 +2,16 @@
 //! comments in page order, each once (as its latest version, with all its
 //! versions), nested by reply structure, with sightings and status.
 //!
-//! State: `a/KEY` holds the article's [`ThreadState`] and, after it,
-//! what each capture changed ([`super::changes`]: the latest records),
-//! from the differences that applying the capture to the state yields;
-//! `i/KEY` a small [`ArticleSummary`] for listings and lookups. Bodies are
-//! not copied into the view: rendering reads them from the log by id.
-//! (Up to version 7 the records had a key of their own, `r/KEY`, read and
-//! written at every capture beside the state: a sled key per capture that
-//! cost a first ingest of small pages about a twentieth of its time.)
+//! State: `a/KEY` holds, one after the other, a small [`ArticleSummary`]
+//! for listings and lookups, what each capture changed
+//! ([`super::changes`]: the latest records, from the differences that
+//! applying the capture to the state yields), and the article's
+//! [`ThreadState`]. A listing decodes the summary alone, `cairn changes`
+//! the records after it. Bodies are not copied into the view: rendering
+//! reads them from the log by id. (Up to version 8 the summary had a key
+//! of its own, `i/KEY`, and up to version 7 the records, `r/KEY`: each a
+//! sled key written at every capture beside the state, and each about a
+//! tenth of the time of a first ingest of small pages.)
 //!
 //! The state's list of captures is kept in chunks (since view version 7),
 //! as the change records are: `a/KEY` holds the latest captures (1 to
@@ -75,10 +77,6 @@ pub(super) fn state_key(key: &ArticleKey) -> Vec<u8> {
     [b"a/".as_slice(), key.as_str().as_bytes()].concat()
 }
 
-fn summary_key(key: &ArticleKey) -> Vec<u8> {
-    [b"i/".as_slice(), key.as_str().as_bytes()].concat()
-}
-
 /// The threads projection.
 pub struct ThreadsView;
 
@@ -105,32 +103,32 @@ fn sealed_chunks(count: usize) -> usize {
     count.saturating_sub(1) / CAPTURE_CHUNK
 }
 
-/// What `a/KEY` holds: the state (its latest captures) and the latest
-/// change records, encoded one after the other.
-type Stored = (ThreadState, StoredRecords);
+/// What `a/KEY` holds: the summary, the latest change records and the
+/// state (its latest captures), encoded one after the other, so that a
+/// reader can stop after the part it wants ([`envelope::decode_native_prefix`]).
+type Stored = (ArticleSummary, StoredRecords, ThreadState);
 
 /// The same, borrowed: encoded alike.
-type StoredRef<'a> = (&'a ThreadState, &'a StoredRecords);
+type StoredRef<'a> = (&'a ArticleSummary, &'a StoredRecords, &'a ThreadState);
 
-/// The article's state (its latest captures) and latest change records,
-/// and whether it is new: no capture was applied to it yet. Its state
-/// with its records, and its summary, are written together at every
-/// capture applied (under the key merges map it to), so a new article has
-/// none of them, and its summary is not looked up (a first ingest's every
-/// lookup would miss).
-fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<(ThreadState, StoredRecords, bool)> {
+/// The article's state (its latest captures), latest change records and
+/// summary; no summary when the article is new (no capture was applied to
+/// it yet, so the view holds nothing of it).
+fn load(tx: &StateTx<'_>, key: &ArticleKey) -> Result<(ThreadState, StoredRecords, Option<ArticleSummary>)> {
     Ok(match tx.get_packed::<Stored>(&state_key(key))? {
-        Some((state, records)) => (state, records, false),
-        None => (ThreadState::new(key.clone()), StoredRecords::default(), true),
+        Some((summary, records, state)) => (state, records, Some(summary)),
+        None => (ThreadState::new(key.clone()), StoredRecords::default(), None),
     })
 }
 
-/// The article's state with every capture (its sealed chunks read back),
-/// and its latest change records.
+/// The article's summary, latest change records, and state with every
+/// capture (its sealed chunks read back).
 fn load_whole(tx: &StateTx<'_>, key: &ArticleKey) -> Result<Option<Stored>> {
-    let Some((mut state, records)) = tx.get_packed::<Stored>(&state_key(key))? else { return Ok(None) };
+    let Some((summary, records, mut state)) = tx.get_packed::<Stored>(&state_key(key))? else {
+        return Ok(None);
+    };
     whole(&mut state, |n| tx.get_packed(&capture_chunk_key(key, n)))?;
-    Ok(Some((state, records)))
+    Ok(Some((summary, records, state)))
 }
 
 /// Puts the sealed captures `chunk(N)` gives back in front of `state`'s.
@@ -158,10 +156,15 @@ fn whole(state: &mut ThreadState, chunk: impl FnMut(u32) -> Result<Option<Vec<Ca
 }
 
 /// Writes `state` in its stored form: the chunks it fills that are not
-/// sealed yet (all of them when it is whole), then `a/KEY` with the rest
-/// and the latest change records. Leaves `state` in that form (its latest
-/// captures only).
-fn store(tx: &mut StateTx<'_>, state: &mut ThreadState, records: &StoredRecords) -> Result<()> {
+/// sealed yet (all of them when it is whole), then `a/KEY` with its
+/// summary, the latest change records and the rest. Leaves `state` in that
+/// form (its latest captures only).
+fn store(
+    tx: &mut StateTx<'_>,
+    state: &mut ThreadState,
+    records: &StoredRecords,
+    summary: &ArticleSummary,
+) -> Result<()> {
     let count = state.capture_count();
     let sealed = sealed_chunks(count);
     let before = state.captures_before as usize;
@@ -169,7 +172,7 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState, records: &StoredRecords)
         // Written whole (rebuilt): chunks the stored form had past these
         // go. A rebuild never drops a capture, so a state of one chunk or
         // less replaces one that had none.
-        if let Some((old, _)) = tx.get_packed::<Stored>(&state_key(&state.key))? {
+        if let Some((_, _, old)) = tx.get_packed::<Stored>(&state_key(&state.key))? {
             let old_sealed = old.captures_before as usize / CAPTURE_CHUNK;
             chunks::delete(tx, CHUNKS, &state.key, sealed as u32..old_sealed as u32);
         }
@@ -184,23 +187,27 @@ fn store(tx: &mut StateTx<'_>, state: &mut ThreadState, records: &StoredRecords)
         chunks::write(tx, CHUNKS, &state.key, first_new as u32, &sealing, CAPTURE_CHUNK)?;
         state.captures_before = (sealed * CAPTURE_CHUNK) as u32;
     }
-    let stored: StoredRef<'_> = (state, records);
+    let stored: StoredRef<'_> = (summary, records, state);
     tx.put_packed(state_key(&state.key), &stored)
 }
 
-/// Removes the article's state, its sealed captures and its change records.
+/// Removes the article's state, its sealed captures, its change records
+/// and its summary.
 fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState, records: &StoredRecords) {
     chunks::delete(tx, CHUNKS, &state.key, 0..sealed_chunks(state.capture_count()) as u32);
     changes::remove_sealed(tx, &state.key, records);
     tx.delete(state_key(&state.key));
 }
 
-/// Brings the article's summary up to date with its state; the title, URL
-/// and published date come from the latest article version (read from the
-/// log when it changed) when that version is this article's own (not one
-/// merged into it).
-fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, new: bool) -> Result<()> {
-    let stored = if new { None } else { tx.get_packed(&summary_key(&state.key))? };
+/// The article's summary `stored` (`None`: a new one) brought up to date
+/// with its state; the title, URL and published date come from the latest
+/// article version (read from the log when it changed) when that version
+/// is this article's own (not one merged into it).
+fn summarize(
+    tx: &StateTx<'_>,
+    stored: Option<ArticleSummary>,
+    state: &ThreadState,
+) -> Result<ArticleSummary> {
     let mut summary: ArticleSummary =
         stored.unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
     let latest = state.article_versions.last().copied();
@@ -220,18 +227,18 @@ fn update_summary(tx: &mut StateTx<'_>, state: &ThreadState, new: bool) -> Resul
     summary.comments = state.slots.len() as u64;
     summary.captures = state.capture_count() as u64;
     summary.last_capture = state.captures.last().cloned();
-    tx.put_packed(summary_key(&state.key), &summary)
+    Ok(summary)
 }
 
 fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
             for key in MAPS.fold_comments(tx, m)? {
-                if let Some((prior, old)) = load_whole(tx, &key)? {
+                if let Some((summary, old, prior)) = load_whole(tx, &key)? {
                     let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
                     let records = changes::replace(tx, &key, &old, diffs)?;
-                    store(tx, &mut state, &records)?;
-                    update_summary(tx, &state, false)?;
+                    let summary = summarize(tx, Some(summary), &state)?;
+                    store(tx, &mut state, &records, &summary)?;
                 }
             }
             Ok(())
@@ -241,8 +248,10 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
             };
             let key = MAPS.canon_key(tx, &kept.key)?;
-            let (own, old) =
-                load_whole(tx, &key)?.unwrap_or_else(|| (ThreadState::new(key.clone()), Default::default()));
+            let (own_summary, old, own) = match load_whole(tx, &key)? {
+                Some((summary, records, state)) => (Some(summary), records, state),
+                None => (None, StoredRecords::default(), ThreadState::new(key.clone())),
+            };
             let mut prior = vec![own];
             let mut aliases = Vec::new();
             for f in &m.fold {
@@ -254,14 +263,11 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                     continue;
                 }
                 MAPS.fold_key(tx, &fkey, &key)?;
-                if let Some((s, records)) = load_whole(tx, &fkey)? {
+                if let Some((summary, records, s)) = load_whole(tx, &fkey)? {
                     remove_state(tx, &s, &records);
+                    aliases.extend(summary.aliases);
                     prior.push(s);
                 }
-                if let Some(s) = tx.get_packed::<ArticleSummary>(&summary_key(&fkey))? {
-                    aliases.extend(s.aliases);
-                }
-                tx.delete(summary_key(&fkey));
                 aliases.push(fkey);
             }
             let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
@@ -271,15 +277,13 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 state.article_versions.retain(|v| v != own);
                 state.article_versions.push(*own);
             }
-            store(tx, &mut state, &records)?;
-            update_summary(tx, &state, false)?;
-            let mut summary: ArticleSummary = tx.get_packed(&summary_key(&key))?.unwrap_or_default();
+            let mut summary = summarize(tx, own_summary, &state)?;
             for a in aliases {
                 if !summary.aliases.contains(&a) {
                     summary.aliases.push(a);
                 }
             }
-            tx.put_packed(summary_key(&key), &summary)
+            store(tx, &mut state, &records, &summary)
         }
     }
 }
@@ -295,7 +299,8 @@ impl Projection for ThreadsView {
         // 6: ... in chunks (`R/KEY\0N`) behind the latest (`r/KEY`).
         // 7: the state's captures likewise (`C/KEY\0N`).
         // 8: the latest records in `a/KEY` after the state (no `r/KEY`).
-        8
+        // 9: the summary in `a/KEY` too, first (no `i/KEY`).
+        9
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -305,7 +310,7 @@ impl Projection for ThreadsView {
             Event::Article(_) | Event::Comment(_) => Ok(()),
             Event::Capture(c) => {
                 for seen in MAPS.group(tx, c)? {
-                    let (mut state, mut records, new) = load(tx, &seen.key)?;
+                    let (mut state, mut records, summary) = load(tx, &seen.key)?;
                     let from = state.captures.last().cloned();
                     let capture = CaptureRef::new(entry, c, seen.article.as_ref().map(|a| a.id));
                     if !state.sorts_last(&capture) {
@@ -322,8 +327,8 @@ impl Projection for ThreadsView {
                             records = changes::replace(tx, &seen.key, &records, diffs)?
                         }
                     }
-                    store(tx, &mut state, &records)?;
-                    update_summary(tx, &state, new)?;
+                    let summary = summarize(tx, summary, &state)?;
+                    store(tx, &mut state, &records, &summary)?;
                 }
                 Ok(())
             }
@@ -345,17 +350,18 @@ pub fn list_articles(archive: &Archive) -> Result<Vec<ArticleSummary>> {
 /// Calls `f` with every article's summary, sorted by key, one at a time.
 pub fn each_article(archive: &Archive, mut f: impl FnMut(ArticleSummary) -> Result<()>) -> Result<()> {
     let tree = view_tree(archive, NAME)?;
-    for kv in tree.scan_prefix(b"i/") {
+    for kv in tree.scan_prefix(b"a/") {
         let (_, v) = kv?;
-        f(envelope::decode_native(&v, "article summary")?)?;
+        f(envelope::decode_native_prefix(&v, "article summary")?)?;
     }
     Ok(())
 }
 
-/// The latest change records in the value of `a/KEY` (the state decoded
-/// too, so that a damaged one is told, and dropped).
+/// The latest change records in the value of `a/KEY` (the state after
+/// them is not decoded).
 pub(super) fn stored_records(value: &[u8]) -> Result<StoredRecords> {
-    let (_, records): Stored = envelope::decode_native(value, "change records")?;
+    let (_, records): (ArticleSummary, StoredRecords) =
+        envelope::decode_native_prefix(value, "change records")?;
     Ok(records)
 }
 
@@ -364,7 +370,7 @@ pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadS
     let tree = view_tree(archive, NAME)?;
     let what = format!("thread {key}");
     let Some(v) = tree.get(&state_key(key))? else { return Ok(None) };
-    let (mut state, _): Stored = envelope::decode_native(&v, &what)?;
+    let (_, _, mut state): Stored = envelope::decode_native(&v, &what)?;
     whole(&mut state, |n| {
         tree.get(&capture_chunk_key(key, n))?.map(|c| envelope::decode_native(&c, &what)).transpose()
     })?;
@@ -453,7 +459,7 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
     let literal = ArticleKey(query.to_string());
     if canonical_url(query).is_some()
         || crate::dedupe::normalize::fold_url(query).is_some()
-        || tree.get(&summary_key(&literal))?.is_some()
+        || tree.get(&state_key(&literal))?.is_some()
         || tree.get(&MAPS.article_key(&literal))?.is_some()
     {
         return Ok(None);
@@ -469,8 +475,8 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
         let Event::Article(a) = &entry.event else { continue };
         // The key it is filed under now (merges fold keys into others).
         let key = MAPS.canon_key_in(tree.as_ref(), &a.key)?;
-        let Some(v) = tree.get(&summary_key(&key))? else { return Ok(None) };
-        let summary: ArticleSummary = envelope::decode_native(&v, "article summary")?;
+        let Some(v) = tree.get(&state_key(&key))? else { return Ok(None) };
+        let summary: ArticleSummary = envelope::decode_native_prefix(&v, "article summary")?;
         // A version the views do not hold yet (`--at`, a pin) is not a match.
         if !summary.versions.contains(id) {
             continue;
