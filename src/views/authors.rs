@@ -12,7 +12,7 @@
 //! append-only lists of [`Posting`]s (a capture's comments added under an
 //! article by an author, a merge's taken off, the names shown), each
 //! author's in the bucket their folded name hashes to; `o/KEY` each
-//! article's latest observation and titles ([`ArticleSeen`]); `Mm/ID` the
+//! article's latest observation and titles (`ArticleSeen`); `Mm/ID` the
 //! id a comment merge folded comment ID into, so that a capture applied
 //! later (a backfill) that shows it again does not take it in. So the view
 //! keeps a few keys per article and per 128 postings, and a capture
