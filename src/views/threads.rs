@@ -10,8 +10,8 @@
 //! the records after it. Bodies are not copied into the view: rendering
 //! reads them from the log by id. (Up to version 8 the summary had a key
 //! of its own, `i/KEY`, and up to version 7 the records, `r/KEY`: each a
-//! sled key written at every capture beside the state, and each about a
-//! tenth of the time of a first ingest of small pages.)
+//! sled key written at every capture beside the state, which a first
+//! ingest of small pages paid for; docs/performance.md, "Session 21".)
 //!
 //! The state's list of captures is kept in chunks (since view version 7),
 //! as the change records are: `a/KEY` holds the latest captures (1 to
