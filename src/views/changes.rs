@@ -3,10 +3,12 @@
 //! per capture. An article's first capture is recorded too, with no `from`
 //! capture and every comment added.
 //!
-//! The threads view keeps the records (in `a/KEY`, after the article's
-//! thread state, since threads view 8; under `r/KEY` of their own before):
-//! applying a capture to the thread state yields its differences, so the
-//! records come with no second copy of the state and no second pass. Merges (dedupe) and backfilled captures rebuild the
+//! The threads view keeps the records (in `a/KEY`, between the article's
+//! summary and its thread state, since threads view 9; after the state
+//! in view 8; under `r/KEY` of their own before): applying a capture to
+//! the thread state yields its differences, so the records come with no
+//! second copy of the state and no second pass. Merges (dedupe) and
+//! backfilled captures rebuild the
 //! affected articles' records with the state. (Before view version 5 of
 //! threads a separate `changes` view kept its own copy of every thread
 //! state; its trees are removed when found.)
@@ -65,7 +67,8 @@ pub(crate) const CHUNK: usize = 256;
 #[cfg(test)]
 pub(crate) const CHUNK: usize = 3;
 
-/// What `a/KEY` holds after the thread state: how many chunks of 256 older records are
+/// What `a/KEY` holds between the summary and the thread state: how many
+/// chunks of 256 older records are
 /// sealed under `R/KEY\0N`, and the records after them (fewer than
 /// 256). The form is a function of the records alone (full chunks,
 /// then the rest), however they were appended or rebuilt, so incremental
