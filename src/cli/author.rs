@@ -3,10 +3,9 @@
 use crate::cli::output::{as_of_json, as_of_note, human_opt_time, one_line};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event, Seq};
+use crate::model::{Event, Seq};
 use crate::views::{as_of, authors};
 use serde_json::json;
-use std::collections::HashMap;
 use std::io::Write;
 
 /// Show one author's timeline across all articles, sorted by posted time.
@@ -44,7 +43,7 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let window = crate::tables::Window::parse(args.since.as_deref(), args.until.as_deref())?;
     let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::authors::NAME])?;
-    let (info, mut entries) = authors::timeline(&archive, &args.name)?.ok_or_else(|| {
+    let (info, mut entries, titles) = authors::timeline_titled(&archive, &args.name)?.ok_or_else(|| {
         let hint = suggest_authors(&archive, &args.name);
         Error::NotFound(format!("no author named {:?}{hint}", args.name))
     })?;
@@ -60,7 +59,6 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         Event::Comment(c) => Ok((entry.id, c.body.clone())),
         _ => Err(Error::Corrupt(format!("seq {} in a timeline is not a comment", entry.seq))),
     })?;
-    let mut titles: HashMap<ArticleKey, Option<String>> = HashMap::new();
     if args.json {
         let head = json!({"author": info.display}).to_string();
         write!(out, "{},\"comments\":[", &head[..head.len() - 1]).map_err(stdout_error)?;
@@ -86,21 +84,14 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 return Err(Error::Corrupt(format!("{latest} in a timeline is not the comment at seq {seq}")))
             }
         };
-        let title = match titles.get(&e.article) {
-            Some(t) => t.clone(),
-            None => {
-                let t = authors::title_of(&archive, &e.article)?;
-                titles.insert(e.article.clone(), t.clone());
-                t
-            }
-        };
+        let title = titles.get(&e.article).and_then(|t| t.as_deref());
         if args.json {
             // Written field by field (no `serde_json::Value` per row: an
             // author of 55k comments spent a tenth of its time building them).
             let row = Row {
                 id: latest,
                 article: e.article.as_str(),
-                title: title.as_deref(),
+                title,
                 posted_at: e.posted_at.map(|t| t.canonical()),
                 body: &body,
                 versions: &e.versions,
@@ -120,7 +111,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 "\n{} · {} · {}{edited}\n  {}\n",
                 human_opt_time(e.posted_at.as_ref()),
                 latest.short(),
-                title.as_deref().unwrap_or(e.article.as_str()),
+                title.unwrap_or(e.article.as_str()),
                 one_line(&body, 100)
             )
             .map_err(stdout_error)?;

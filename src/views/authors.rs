@@ -5,19 +5,18 @@
 //! first seen. A comment's versions (same article, author and posted time)
 //! count once. Comments without an author are listed under no one.
 //!
-//! State (version 11): `g/REF` holds an [`ArticleGroups`], every author's
-//! comments under one article (REF: [`article_ref`], 16 bytes of BLAKE3
-//! of the article's key), each author's encoded on its own so that a
-//! reader decodes only the author it wants; `p/B` is one of [`BUCKETS`]
-//! append-only lists of [`Posting`]s (a capture's comments added under an
-//! article by an author, a merge's taken off, the names shown), each
-//! author's in the bucket their folded name hashes to; `o/KEY` each
-//! article's latest observation and titles (`ArticleSeen`); `Mm/ID` the
-//! id a comment merge folded comment ID into, so that a capture applied
-//! later (a backfill) that shows it again does not take it in. So the view
-//! keeps a few keys per article and per 128 postings, and a capture
-//! writes its articles' keys and appends its postings, never a key per
-//! author: in real comment sections most commenters post once or twice,
+//! State (version 12): `g/REF` holds an [`ArticleGroups`] (REF:
+//! [`article_ref`], 16 bytes of BLAKE3 of the article's key): the
+//! article's latest observation, its titles, and every author's comments
+//! under it, each author's encoded on its own so that a reader decodes
+//! only the author it wants; `p/B` is one of [`BUCKETS`] append-only
+//! lists of [`Posting`]s (a capture's comments added under an article by
+//! an author, a merge's taken off, the names shown), each author's in the
+//! bucket their folded name hashes to; `Mm/ID` the id a comment merge
+//! folded comment ID into, so that a capture applied later (a backfill)
+//! that shows it again does not take it in. So the view keeps one key per
+//! article and one per 128 postings, and a capture writes its articles'
+//! keys and appends its postings, never a key per author: in real comment sections most commenters post once or twice,
 //! so a key per author was nearly a key written per comment. An author's
 //! count, display name and articles are summed from their bucket's
 //! postings when read ([`timeline`], [`list_authors`]); [`timeline`] then
@@ -54,11 +53,6 @@ pub struct AuthorInfo {
 /// nanoseconds) and seq.
 pub type Order = (i64, u32, u64);
 
-/// The key of an article's [`ArticleSeen`].
-fn seen_key(key: &ArticleKey) -> Vec<u8> {
-    [b"o/".as_slice(), key.as_str().as_bytes()].concat()
-}
-
 fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
     let (secs, nanos) = capture.observed_at(entry.recorded_at).instant();
     (secs, nanos, entry.seq.0)
@@ -69,7 +63,7 @@ fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
 /// view's latest version is (so a title changed and changed back shows the
 /// middle one in both views, whatever the ingest order).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
-pub(super) struct Titles {
+pub struct Titles {
     versions: Vec<(EventId, Order, String)>,
 }
 
@@ -94,15 +88,12 @@ impl Titles {
     }
 }
 
-/// What `o/KEY` holds of an article: the observation order of the latest
-/// capture taken in (a capture observed before it is a backfill) and the
-/// article's titled versions. One key per article, where version 10 kept
-/// the two under `o/KEY` and `k/KEY`: a capture of a new article wrote
-/// both, and in a first ingest of small pages each sled key is a
-/// noticeable part of a document's cost.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
-pub(super) struct ArticleSeen {
-    latest: Order,
+/// The first fields of an [`ArticleGroups`], decoded without the groups
+/// ([`title_of`]).
+#[derive(Decode)]
+struct ArticleSeen {
+    article: ArticleKey,
+    _latest: Order,
     titles: Titles,
 }
 
@@ -121,13 +112,23 @@ pub struct TimelineEntry {
     pub aliases: Vec<EventId>,
 }
 
-/// Every author's comments under one article, as stored under `g/REF`
-/// (written and read through bincode's own `Encode`/`Decode`: the bytes
-/// serde writes, ids in one piece).
+/// What the view keeps of one article, as stored under `g/REF`: the
+/// observation order of its latest capture taken in (a capture observed
+/// before it is a backfill), its titled versions, and every author's
+/// comments under it (written and read through bincode's own
+/// `Encode`/`Decode`: the bytes serde writes, ids in one piece). One key
+/// per article, where version 11 kept the first two under `o/KEY` and
+/// version 10 under `o/KEY` and `k/KEY`: a capture of a new article wrote
+/// each, and in a first ingest of small pages each sled key written is a
+/// noticeable part of a document's cost.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct ArticleGroups {
     /// The article.
     pub article: ArticleKey,
+    /// The observation order of the latest capture that showed the article.
+    pub latest: Order,
+    /// The article's titled versions.
+    pub titles: Titles,
     /// Per author, sorted by folded name ([`fold`]): their comments under
     /// the article, in the order first seen, a `Vec<StoredEntry>` encoded
     /// on its own ([`decode_group`]).
@@ -308,8 +309,9 @@ impl Projection for AuthorsView {
     }
 
     fn version(&self) -> u32 {
-        // 10: postings; 11: `k/` folded into `o/` ([`ArticleSeen`]).
-        11
+        // 10: postings; 11: `k/` folded into `o/`; 12: `o/` folded into
+        // `g/` ([`ArticleGroups`]).
+        12
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -429,17 +431,19 @@ struct Intake {
     displays: NameMap<(String, Order)>,
     /// Cut markers to set (true) or clear (false).
     cut_markers: Vec<(EventId, bool)>,
-    /// Articles no capture showed before this one: they have no groups
-    /// yet, so none is looked up (a first ingest's every lookup would miss).
-    new_articles: Vec<ArticleKey>,
     /// Each author name met in this capture, folded once ([`fold`]).
     folded: NameMap<String>,
 }
 
-/// One article's groups as a capture changes them.
+/// One article's value as a capture changes it.
 struct ArticleIntake {
     reference: ArticleRef,
     stored: ArticleGroups,
+    /// Whether the view held the article before this capture.
+    existed: bool,
+    /// The value is to be written whether or not a group changed: the
+    /// article is new, or its latest observation or titles changed.
+    seen_changed: bool,
     /// The authors the capture touches: their groups, decoded.
     touched: Vec<Touched>,
     /// Where each touched author is in `touched`.
@@ -456,19 +460,27 @@ struct Touched {
 }
 
 impl Intake {
-    /// The article's groups (in `articles`), read once per capture.
+    /// Where article `key`'s value is in `articles`, read once per
+    /// capture; an article new to the view starts with its latest
+    /// observation at `order`, the capture's.
     fn article(
         articles: &mut Vec<ArticleIntake>,
-        new_articles: &[ArticleKey],
         tx: &StateTx<'_>,
         key: &ArticleKey,
+        order: Order,
     ) -> Result<usize> {
         if let Some(at) = articles.iter().position(|a| a.stored.article == *key) {
             return Ok(at);
         }
         let reference = article_ref(key);
-        let stored = if new_articles.contains(key) { None } else { tx.get_packed(&groups_key(&reference))? };
-        let stored = stored.unwrap_or_else(|| ArticleGroups { article: key.clone(), groups: Vec::new() });
+        let stored: Option<ArticleGroups> = tx.get_packed(&groups_key(&reference))?;
+        let existed = stored.is_some();
+        let stored = stored.unwrap_or_else(|| ArticleGroups {
+            article: key.clone(),
+            latest: order,
+            titles: Titles::default(),
+            groups: Vec::new(),
+        });
         if stored.article != *key {
             return Err(crate::error::Error::Corrupt(format!(
                 "the authors view's groups for {} name another article, {}",
@@ -479,6 +491,8 @@ impl Intake {
         articles.push(ArticleIntake {
             reference,
             stored,
+            existed,
+            seen_changed: !existed,
             touched: Vec::new(),
             touched_at: Default::default(),
         });
@@ -494,7 +508,7 @@ impl Intake {
             self.folded.insert(author.clone(), fold(author));
         }
         let folded = &self.folded[author];
-        let a = Intake::article(&mut self.articles, &self.new_articles, tx, &c.article)?;
+        let a = Intake::article(&mut self.articles, tx, &c.article, order)?;
         let article = &mut self.articles[a];
         let t = match article.touched_at.get(folded) {
             Some(t) => *t,
@@ -580,7 +594,7 @@ impl Intake {
                     changed = true;
                 }
             }
-            if changed {
+            if changed || article.seen_changed {
                 tx.put_packed(groups_key(&article.reference), &article.stored)?;
             }
         }
@@ -610,27 +624,19 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     let complete = cap.is_complete();
     let mut thorough = tx.leaves_captures_out();
     let mut intake = Intake::default();
-    // Each article's `o/`: its key, what it holds (`None`: the article is
-    // new to the view), what it is to hold.
-    let mut seen: Vec<(Vec<u8>, Option<ArticleSeen>, ArticleSeen)> = Vec::with_capacity(cap.articles.len());
+    // Each article of the capture: its value, read once, its latest
+    // observation moved up to this capture's.
     for a in &cap.articles {
-        let key = seen_key(&a.key);
-        let stored: Option<ArticleSeen> = tx.get_packed(&key)?;
-        // Every capture taken in sets `o/`: without it, the article has no
-        // author groups (`g/`) yet.
-        let next = match &stored {
-            None => {
-                intake.new_articles.push(a.key.clone());
-                ArticleSeen { latest: order, titles: Titles::default() }
+        let at = Intake::article(&mut intake.articles, tx, &a.key, order)?;
+        let article = &mut intake.articles[at];
+        if article.existed {
+            if article.stored.latest > order {
+                thorough = true;
+            } else if article.stored.latest < order {
+                article.stored.latest = order;
+                article.seen_changed = true;
             }
-            Some(s) => {
-                if s.latest > order {
-                    thorough = true;
-                }
-                ArticleSeen { latest: s.latest.max(order), titles: s.titles.clone() }
-            }
-        };
-        seen.push((key, stored, next));
+        }
     }
     for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
         let found = match tx.document_entry(&item.id) {
@@ -641,24 +647,12 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let Some(e) = found else { continue };
         let Event::Article(a) = &e.event else { continue };
         let Some(title) = &a.title else { continue };
-        let key = seen_key(&a.key);
-        if let Some((_, _, next)) = seen.iter_mut().find(|(k, _, _)| *k == key) {
-            next.titles.sighting(e.id, order, title);
-        } else {
-            // A version of an article the capture has no section for
-            // (not made by cairn's parsers): its `o/` on its own.
-            let mut alone: ArticleSeen = match tx.get_packed(&key)? {
-                Some(s) => s,
-                None => ArticleSeen { latest: order, titles: Titles::default() },
-            };
-            if alone.titles.sighting(e.id, order, title) {
-                tx.put_packed(key, &alone)?;
-            }
-        }
-    }
-    for (key, stored, next) in seen {
-        if stored.as_ref() != Some(&next) {
-            tx.put_packed(key, &next)?;
+        // (A version of an article the capture has no section for, which
+        // cairn's parsers do not make, has its titles taken in alike.)
+        let at = Intake::article(&mut intake.articles, tx, &a.key, order)?;
+        let article = &mut intake.articles[at];
+        if article.stored.titles.sighting(e.id, order, title) {
+            article.seen_changed = true;
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
@@ -781,6 +775,18 @@ pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
 
 /// One author's info and timeline (sorted by posted time), if known.
 pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>)>> {
+    Ok(timeline_titled(archive, name)?.map(|(info, entries, _)| (info, entries)))
+}
+
+/// The latest title of each article of a timeline, as [`title_of`] gives it.
+pub type Titled = std::collections::HashMap<ArticleKey, Option<String>>;
+
+/// [`timeline`], with the latest title of each of the author's articles,
+/// read from the values the timeline is read from.
+pub fn timeline_titled(
+    archive: &Archive,
+    name: &str,
+) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>, Titled)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
     let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded), true)?.pop()
@@ -790,8 +796,10 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
     let missing = |what: String| {
         crate::error::Error::Corrupt(format!("the authors view of {name:?}: {what} is missing"))
     };
-    let read = |refs: &[ArticleRef]| -> Result<Vec<([u8; 12], TimelineEntry)>> {
+    type Read = (Vec<([u8; 12], TimelineEntry)>, Vec<(ArticleKey, Option<String>)>);
+    let read = |refs: &[ArticleRef]| -> Result<Read> {
         let mut entries = Vec::new();
+        let mut titles = Vec::with_capacity(refs.len());
         for r in refs {
             let bytes = tree
                 .get(&groups_key(r))?
@@ -800,23 +808,26 @@ pub fn timeline(archive: &Archive, name: &str) -> Result<Option<(AuthorInfo, Vec
             let Some(group) = stored.group(&folded)? else {
                 return Err(missing(format!("their group under {}", stored.article.as_str())));
             };
+            titles.push((stored.article.clone(), stored.titles.current().map(str::to_string)));
             entries.extend(timeline_entries(&stored.article, group));
         }
-        Ok(entries)
+        Ok((entries, titles))
     };
     // An author of many articles has their groups read on two threads,
     // half of the articles each (the entries in the same order as on one).
-    let entries = if articles.len() < PARALLEL_ARTICLES {
+    let (entries, titles) = if articles.len() < PARALLEL_ARTICLES {
         read(&articles)?
     } else {
         let (first, second) =
             crate::store::on_two_halves(&articles, read, "an authors view reader thread panicked");
         // The first half's error first, as one thread would meet it.
-        let mut first = first?;
-        first.extend(second?);
-        first
+        let (mut entries, mut titles) = first?;
+        let (more, more_titles) = second?;
+        entries.extend(more);
+        titles.extend(more_titles);
+        (entries, titles)
     };
-    Ok(Some((info, sorted(entries))))
+    Ok(Some((info, sorted(entries), titles.into_iter().collect())))
 }
 
 /// Authors of at least this many articles have their groups read on two
@@ -883,11 +894,16 @@ pub fn timelines(archive: &Archive, authors: &[AuthorInfo]) -> Result<Vec<(Autho
 /// The latest title of an article, as this view knows it.
 pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     let tree = view_tree(archive, NAME)?;
-    match tree.get(&seen_key(key))? {
-        None => Ok(None),
-        Some(v) => envelope::decode_native::<ArticleSeen>(&v, "the authors view's titles")
-            .map(|s| s.titles.current().map(str::to_string)),
+    let Some(v) = tree.get(&groups_key(&article_ref(key)))? else { return Ok(None) };
+    let seen: ArticleSeen = envelope::decode_native_prefix(&v, "the authors view's titles")?;
+    if seen.article != *key {
+        return Err(crate::error::Error::Corrupt(format!(
+            "the authors view's titles for {} name another article, {}",
+            key.as_str(),
+            seen.article.as_str()
+        )));
     }
+    Ok(seen.titles.current().map(str::to_string))
 }
 
 #[cfg(test)]
@@ -926,9 +942,17 @@ mod tests {
             |c: &Vec<StoredEntry>| bincode::serde::encode_to_vec(c, bincode::config::standard()).unwrap();
         // One stored as is, one large enough to be compressed.
         let many: Vec<StoredEntry> = (0..20).flat_map(|_| comments.clone()).collect();
-        let group = ArticleGroups { article: article.clone(), groups: vec![("a".into(), native(&comments))] };
+        let mut titles = Titles::default();
+        titles.sighting(id(7), (1_333_000_000, 5, 9), "A title");
+        let group = ArticleGroups {
+            article: article.clone(),
+            groups: vec![("a".into(), native(&comments))],
+            ..Default::default()
+        };
         let big = ArticleGroups {
             article,
+            latest: (1_333_000_000, 5, 9),
+            titles,
             groups: vec![("a".into(), native(&comments)), ("b c".into(), native(&many))],
         };
         assert!(envelope::encode_body(&group).unwrap().len() < 512);

@@ -390,10 +390,10 @@ fn a_tampered_view_is_caught() {
         let name =
             db.tree_names().into_iter().find(|n| n.starts_with(b"view:authors.")).expect("authors view tree");
         let tree = db.open_tree(name).unwrap();
-        // Swap two articles' latest observations and titles: each value
-        // (kept in sled, or a locator into the value files) still decodes,
-        // under the wrong article: only a replay can tell.
-        let seen: Vec<_> = tree.scan_prefix(b"o/").map(|kv| kv.unwrap()).collect();
+        // Swap two articles' values (latest observation, titles, author
+        // groups): each (kept in sled, or a locator into the value files)
+        // still decodes, under the wrong article.
+        let seen: Vec<_> = tree.scan_prefix(b"g/").map(|kv| kv.unwrap()).collect();
         assert!(seen.len() >= 2, "{} articles", seen.len());
         let ((k0, v0), (k1, v1)) = (&seen[0], &seen[1]);
         assert_ne!(v0, v1);
