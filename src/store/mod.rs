@@ -187,7 +187,8 @@ pub trait LogStore {
     fn merkle_recorded(&self) -> Option<Result<u64>> {
         None
     }
-    /// Bytes the archive occupies on disk, where that means something.
+    /// Bytes the archive occupies on disk, where that means something (not
+    /// counting the lock file, which names the process holding it).
     fn disk_usage(&self) -> Result<Option<u64>>;
     /// Every log segment in key order, each as its key's seq and its
     /// decoded entries or the reason it does not decode (for audits: one bad

@@ -13,7 +13,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `s` + first seq (u64 BE) | the segment's [`Locator`] in the segment files (16 bytes) |
+//! | `s` + first seq (u64 BE) | the [`Locator`]s of the segments of one commit, from the one at that seq: each the segment's first seq (u64 BE) and its locator, 24 bytes ([`segment_group`]; an older cairn wrote a key per segment, its 16-byte locator) |
 //! | `d` + bucket (32 bytes) | every (id, seq) of the bucket's events ([`buckets`]: one value per article) |
 //! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
 //! | `m` + `head` | the enveloped [`HeadState`] |
@@ -117,6 +117,49 @@ fn segment_key(seq: Seq) -> [u8; 9] {
     let mut k = [SEGMENT; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Bytes of one segment's entry in a [`segment_group`] value.
+const GROUP_ENTRY: usize = 24;
+
+/// Appends segment `first`'s entry (its first seq and its locator) to the
+/// value of a commit's segment locators.
+fn push_segment_entry(value: &mut Vec<u8>, first: u64, loc: Locator) {
+    value.extend_from_slice(&first.to_be_bytes());
+    value.extend_from_slice(&loc.to_bytes());
+}
+
+/// The segments whose locators are stored under `key` (`s` + first seq):
+/// the segments of one commit, each with its first seq, in seq order (one
+/// key per commit, not per document: in a first ingest of small pages each
+/// sled key written per document was a few percent of the time). A 16-byte
+/// value is the one segment's locator, as an older cairn stored it. An
+/// error names the key's seq and why.
+fn segment_group(key: &[u8], value: &[u8]) -> std::result::Result<Vec<(Seq, Locator)>, (Seq, String)> {
+    let first =
+        decode_seq(key.get(1..).unwrap_or_default(), "segment key").map_err(|e| (Seq(0), e.to_string()))?;
+    if value.len() == 16 {
+        return Locator::from_bytes(value).map(|loc| vec![(first, loc)]).map_err(|e| (first, e));
+    }
+    let bad = |why: String| (first, format!("the segment locators stored under seq {first}: {why}"));
+    if value.is_empty() || !value.len().is_multiple_of(GROUP_ENTRY) {
+        return Err(bad(format!("{} bytes, not a multiple of {GROUP_ENTRY}", value.len())));
+    }
+    let mut out: Vec<(Seq, Locator)> = Vec::with_capacity(value.len() / GROUP_ENTRY);
+    for entry in value.chunks_exact(GROUP_ENTRY) {
+        let (seq, loc) = entry.split_at(8);
+        let seq = decode_seq(seq, "segment seq").map_err(|e| bad(e.to_string()))?;
+        let loc = Locator::from_bytes(loc).map_err(bad)?;
+        let expected = match out.last() {
+            None => seq == first,
+            Some((before, _)) => seq > *before,
+        };
+        if !expected {
+            return Err(bad(format!("seq {seq} out of order")));
+        }
+        out.push((seq, loc));
+    }
+    Ok(out)
 }
 
 /// The parse record of capture `c` (event `id`): its parse key, and the
@@ -648,8 +691,10 @@ impl SledStore {
         let mut in_batch = 0usize;
         let mut batch = sled::Batch::default();
         let mut new_blobs: HashMap<BlobId, Locator> = HashMap::new();
-        // The commit being read: its writes, head, pack end and digest.
+        // The commit being read: its writes, its segments' locators (first
+        // seq, value), head, pack end and digest.
         let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut group_segments: Option<(Seq, Vec<u8>)> = None;
         let mut group_items: Vec<([u8; 32], EventId, Seq)> = Vec::new();
         let mut bucket_writes = BucketWrites::default();
         let mut group_head = head;
@@ -666,7 +711,7 @@ impl SledStore {
             }
             if tag == COMMIT_TAG {
                 let Some(c) = expected else { break };
-                let closes = !group.is_empty()
+                let closes = group_segments.is_some()
                     && group_head.seq == c.last
                     && group_head.hash == c.head
                     && *digest.finalize().as_bytes() == c.digest;
@@ -675,6 +720,9 @@ impl SledStore {
                 }
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
+                }
+                if let Some((first, locators)) = group_segments.take() {
+                    batch.insert(&segment_key(first)[..], locators);
                 }
                 bucket_writes.add(group_items.drain(..));
                 head = group_head;
@@ -745,7 +793,6 @@ impl SledStore {
                     RecordsEnd { file: at.file, len: at.offset + records::HEADER + u64::from(at.len) };
                 seg_pack_end = seg_pack_end.max(blob_end);
             }
-            writes.push((segment_key(entries[0].seq).to_vec(), loc.to_bytes().to_vec()));
             in_batch += entries.len();
             group_head = next;
             group_pack_end = seg_pack_end;
@@ -754,12 +801,18 @@ impl SledStore {
                 digest.update(&(payload.len() as u32).to_be_bytes());
                 digest.update(&payload);
                 group.extend(writes);
+                let (_, locators) = group_segments.get_or_insert_with(|| (entries[0].seq, Vec::new()));
+                push_segment_entry(locators, tag, loc);
                 group_items.extend(bucket_items(&entries));
             } else {
-                // An older cairn's segment: taken in as it is.
+                // An older cairn's segment: taken in as it is, under a key
+                // of its own.
                 for (k, v) in writes {
                     batch.insert(k, v);
                 }
+                let mut locator = Vec::with_capacity(GROUP_ENTRY);
+                push_segment_entry(&mut locator, tag, loc);
+                batch.insert(&segment_key(entries[0].seq)[..], locator);
                 bucket_writes.add(bucket_items(&entries));
                 head = group_head;
                 pack_end = group_pack_end;
@@ -1066,9 +1119,8 @@ impl SledStore {
         // Every record up to the end is a segment the index points at, or a
         // commit record: a record that is neither (a changed tag) is named.
         let mut segments: std::collections::HashSet<(u32, u64)> = std::collections::HashSet::new();
-        for kv in self.tree.scan_prefix([SEGMENT]) {
-            let (_, v) = kv?;
-            if let Ok(loc) = Locator::from_bytes(&v) {
+        for segment in segments_from(&self.tree, Seq(0))? {
+            if let Ok((_, loc)) = segment? {
                 segments.insert((loc.file, loc.offset));
             }
         }
@@ -1203,16 +1255,21 @@ fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -
 /// A record named for a finding: the seq it concerns, if any, and a name.
 type Named = (Option<Seq>, String);
 
-/// Layout problems of one kind of record file: the end record decodes and
-/// equals the end of the last record, no record lies past it, and the file
-/// holds the committed bytes.
+/// A record as the index locates it: its name, and its locator or (it does
+/// not decode) the problem, said in full.
+type Located = (Named, std::result::Result<Locator, String>);
+
+/// Layout problems of one kind of record file, whose records the index
+/// locates (`records`): the end record decodes and equals the end of the
+/// last record (or of the commit record after it, `closed_by_commits`), no
+/// record lies past it, and the file holds the committed bytes.
 fn record_layout_problems(
     tree: &sled::Tree,
-    prefix: u8,
+    records: impl Iterator<Item = Result<Located>>,
     end_key: &[u8],
     dir: &RecordDir,
     what: &str,
-    name_of: &dyn Fn(&[u8]) -> Named,
+    closed_by_commits: bool,
 ) -> Result<Vec<(Option<Seq>, String)>> {
     let mut problems = Vec::new();
     let end = match tree.get(end_key)? {
@@ -1225,29 +1282,30 @@ fn record_layout_problems(
             }
         },
     };
-    // The record that ends last: its key (named only if needed) and end.
-    let mut last: Option<(sled::IVec, RecordsEnd)> = None;
-    for kv in tree.scan_prefix([prefix]) {
-        let (k, v) = kv?;
-        let Ok(loc) = Locator::from_bytes(&v) else {
-            let (seq, name) = name_of(&k[1..]);
-            problems.push((seq, format!("{name}: locator of {} bytes does not decode", v.len())));
-            continue;
+    // The record that ends last: its name and end.
+    let mut last: Option<(Named, RecordsEnd)> = None;
+    for record in records {
+        let ((seq, name), loc) = record?;
+        let loc = match loc {
+            Ok(loc) => loc,
+            Err(problem) => {
+                problems.push((seq, problem));
+                continue;
+            }
         };
         let record_end =
             RecordsEnd { file: loc.file, len: loc.offset + records::HEADER + u64::from(loc.len) };
         if end.is_none_or(|e| record_end > e) {
-            let (seq, name) = name_of(&k[1..]);
             problems.push((seq, format!("{name} lies past the committed end of the {what} files")));
         }
         if last.as_ref().is_none_or(|(_, l)| record_end > *l) {
-            last = Some((k, record_end));
+            last = Some(((seq, name), record_end));
         }
     }
     // In the log files, a commit record closes the last commit: the end
     // lies right after it.
     let closed_at = |from: RecordsEnd| -> Result<Option<RecordsEnd>> {
-        if prefix != SEGMENT {
+        if !closed_by_commits {
             return Ok(None);
         }
         let mut scan = dir.scan_from(from);
@@ -1262,8 +1320,7 @@ fn record_layout_problems(
                 .push((None, format!("the {what} end record says {} bytes but there are no records", e.len)))
         }
         (Some((_, at)), Some(e)) if at != e && closed_at(at)? == Some(e) => {}
-        (Some((key, at)), Some(e)) if at != e => {
-            let (seq, name) = name_of(&key[1..]);
+        (Some(((seq, name), at)), Some(e)) if at != e => {
             problems.push((
                 seq,
                 format!(
@@ -1298,13 +1355,13 @@ fn dir_size(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// Reads and decodes the segment whose locator is stored under `key`.
+/// Reads and decodes segment `first`, at `loc`.
 fn read_segment(
     reader: &mut RecordReader<'_>,
-    key: &[u8],
-    value: &[u8],
+    first: Seq,
+    loc: Locator,
 ) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
-    let (first, payload) = segment_payload(reader, key, value)?;
+    let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
     let what = format!("segment at seq {first}");
     envelope::decode_segment(&payload, &what).map(|entries| (first, entries)).map_err(|e| {
         // The reason alone: callers name the segment (it was named twice,
@@ -1320,17 +1377,38 @@ fn read_segment(
     })
 }
 
-/// The first seq and the stored bytes of the segment whose locator is
-/// stored under `key`.
-fn segment_payload(
-    reader: &mut RecordReader<'_>,
-    key: &[u8],
-    value: &[u8],
-) -> std::result::Result<(Seq, Vec<u8>), (Seq, String)> {
-    let first = decode_seq(&key[1..], "segment key").map_err(|e| (Seq(0), e.to_string()))?;
-    let loc = Locator::from_bytes(value).map_err(|e| (first, e))?;
-    let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
-    Ok((first, payload))
+/// A segment's first seq and locator, or (the locators stored under a key
+/// do not decode) that key's seq and why.
+type SegmentAt = std::result::Result<(Seq, Locator), (Seq, String)>;
+
+/// Every segment from the one holding `from` on, in seq order.
+fn segments_from(tree: &sled::Tree, from: Seq) -> Result<impl Iterator<Item = Result<SegmentAt>>> {
+    // The commit holding `from` starts at or before it.
+    let start = match tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
+        Some(kv) => {
+            let (k, _) = kv?;
+            decode_seq(&k[1..], "segment key")?
+        }
+        None => Seq(0),
+    };
+    let end: &[u8] = &[SEGMENT + 1];
+    let groups = tree.range(&segment_key(start)[..]..end);
+    Ok(groups.flat_map(move |kv| -> Vec<Result<SegmentAt>> {
+        let (k, v) = match kv {
+            Ok(kv) => kv,
+            Err(e) => return vec![Err(e.into())],
+        };
+        match segment_group(&k, &v) {
+            Ok(mut segments) => {
+                // The segments of the first commit before the one holding
+                // `from` are skipped.
+                let holding = segments.partition_point(|(first, _)| *first <= from);
+                segments.drain(..holding.saturating_sub(1));
+                segments.into_iter().map(|s| Ok(Ok(s))).collect()
+            }
+            Err(e) => vec![Ok(Err(e))],
+        }
+    }))
 }
 
 /// The read half of an archive's store: the log, the index and the views'
@@ -1350,12 +1428,16 @@ pub struct SledReader {
 }
 
 impl SledReader {
-    /// The key and locator of the segment holding `seq`.
-    fn segment_locator_of(&self, seq: Seq) -> Result<(sled::IVec, sled::IVec)> {
-        match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
-            Some(kv) => Ok(kv?),
-            None => Err(Error::MissingEntry(seq)),
-        }
+    /// The first seq and locator of the segment holding `seq`.
+    fn segment_locator_of(&self, seq: Seq) -> Result<(Seq, Locator)> {
+        let (k, v) = match self.tree.range(segment_key(Seq(0))..=segment_key(seq)).next_back() {
+            Some(kv) => kv?,
+            None => return Err(Error::MissingEntry(seq)),
+        };
+        let segments = segment_group(&k, &v).map_err(|(s, why)| segment_error(s, why))?;
+        let holding = segments.partition_point(|(first, _)| *first <= seq);
+        // (The key's seq is the first segment's, at or before `seq`.)
+        segments.get(holding.wrapping_sub(1)).copied().ok_or(Error::MissingEntry(seq))
     }
 }
 
@@ -1451,9 +1533,13 @@ impl LogStore for SledStore {
                 write_marker(&self.root.join(MARKER), MARKER_TEXT)?;
                 self.legacy = false;
             }
+            // One key for the commit's segments (`records` holds at least
+            // one, before its commit record).
+            let mut group = Vec::with_capacity(records.len() * GROUP_ENTRY);
             for ((first, _), loc) in records.iter().zip(locators).filter(|((t, _), _)| *t != COMMIT_TAG) {
-                batch.insert(&segment_key(Seq(*first))[..], &loc.to_bytes()[..]);
+                push_segment_entry(&mut group, *first, loc);
             }
+            batch.insert(&segment_key(Seq(records[0].0))[..], group);
             batch.insert(END_KEY, &end.to_bytes()[..]);
         }
         // The id index: one run of this commit's ids, written (and merged)
@@ -1568,23 +1654,31 @@ impl LogStore for SledStore {
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {
-        let segment = |k: &[u8]| match decode_seq(k, "segment key") {
-            Ok(seq) => (Some(seq), format!("segment at seq {seq}")),
-            Err(e) => (None, e.to_string()),
-        };
-        let blob = |k: &[u8]| match <[u8; 32]>::try_from(k) {
-            Ok(id) => (None, format!("blob {}", BlobId(id))),
-            Err(_) => (None, format!("blob key of {} bytes", k.len() + 1)),
-        };
+        let segments = segments_from(&self.tree, Seq(0))?.map(|s| {
+            Ok(match s? {
+                Ok((seq, loc)) => ((Some(seq), format!("segment at seq {seq}")), Ok(loc)),
+                Err((seq, why)) => ((Some(seq), format!("the segments from seq {seq}")), Err(why)),
+            })
+        });
+        let blobs = self.tree.scan_prefix([BLOB]).map(|kv| {
+            let (k, v) = kv?;
+            let name = match <[u8; 32]>::try_from(&k[1..]) {
+                Ok(id) => (None, format!("blob {}", BlobId(id))),
+                Err(_) => (None, format!("blob key of {} bytes", k.len())),
+            };
+            let loc = Locator::from_bytes(&v)
+                .map_err(|_| format!("{}: locator of {} bytes does not decode", name.1, v.len()));
+            Ok((name, loc))
+        });
         let mut problems =
-            record_layout_problems(&self.tree, SEGMENT, END_KEY, &self.segments, "log", &segment)?;
+            record_layout_problems(&self.tree, segments, END_KEY, &self.segments, "log", true)?;
         problems.extend(record_layout_problems(
             &self.tree,
-            BLOB,
+            blobs,
             PACK_END_KEY,
             self.blobs.packs(),
             "pack",
-            &blob,
+            false,
         )?);
         problems.extend(self.commit_record_problems()?);
         Ok(problems)
@@ -1616,7 +1710,10 @@ impl LogStore for SledStore {
     }
 
     fn disk_usage(&self) -> Result<Option<u64>> {
-        dir_size(&self.root).map(Some)
+        // Not the lock file: it names the process holding the archive (its
+        // PID), so its size changed with the command asking.
+        let lock = fs::metadata(self.root.join("lock")).map_or(0, |m| m.len());
+        dir_size(&self.root).map(|all| Some(all.saturating_sub(lock)))
     }
 
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
@@ -1852,20 +1949,11 @@ impl LogStore for SledReader {
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
-        // The segment holding `from` starts at or before it.
-        let start = match self.tree.range(segment_key(Seq(0))..=segment_key(from)).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                decode_seq(&k[1..], "segment key")?
-            }
-            None => Seq(0),
-        };
-        let end: &[u8] = &[SEGMENT + 1];
-        let segments = self.tree.range(&segment_key(start)[..]..end);
         let mut reader = self.segments.reader();
-        let iter = segments.flat_map(move |kv| -> Vec<Result<LogEntry>> {
-            let decoded = kv.map_err(Error::from).and_then(|(k, v)| {
-                read_segment(&mut reader, &k, &v).map_err(|(s, why)| segment_error(s, why))
+        let iter = segments_from(&self.tree, from)?.flat_map(move |segment| -> Vec<Result<LogEntry>> {
+            let decoded = segment.and_then(|s| {
+                s.and_then(|(first, loc)| read_segment(&mut reader, first, loc))
+                    .map_err(|(s, why)| segment_error(s, why))
             });
             match decoded {
                 Ok((_, entries)) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
@@ -1876,25 +1964,26 @@ impl LogStore for SledReader {
     }
 
     fn segment_entries_of(&self, seq: Seq) -> Result<envelope::SegmentEntries> {
-        let (k, v) = self.segment_locator_of(seq)?;
-        let (first, payload) =
-            segment_payload(&mut self.segments.reader(), &k, &v).map_err(|(s, why)| segment_error(s, why))?;
+        let (first, loc) = self.segment_locator_of(seq)?;
+        let payload = self.segments.reader().read(first.0, loc).map_err(|why| segment_error(first, why))?;
         envelope::open_segment(&payload, &format!("segment at seq {first}"))
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {
-        let (k, v) = self.segment_locator_of(seq)?;
-        read_segment(&mut self.segments.reader(), &k, &v)
+        let (first, loc) = self.segment_locator_of(seq)?;
+        read_segment(&mut self.segments.reader(), first, loc)
             .map(|(_, entries)| entries)
             .map_err(|(s, why)| segment_error(s, why))
     }
 
     fn scan_segments(&self) -> Box<dyn Iterator<Item = Result<SegmentRead>> + '_> {
-        let end: &[u8] = &[SEGMENT + 1];
         let mut reader = self.segments.reader();
-        Box::new(self.tree.range(&[SEGMENT][..]..end).map(move |kv| {
-            let (k, v) = kv?;
-            Ok(match read_segment(&mut reader, &k, &v) {
+        let segments = match segments_from(&self.tree, Seq(0)) {
+            Ok(segments) => segments,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        Box::new(segments.map(move |segment| {
+            Ok(match segment?.and_then(|(first, loc)| read_segment(&mut reader, first, loc)) {
                 Ok((seq, entries)) => (seq, Ok(entries)),
                 Err((seq, why)) => (seq, Err(why)),
             })
@@ -2108,5 +2197,30 @@ mod tests {
             assert_eq!(bytes, &envelope::encode_segment(entries).unwrap());
             assert_eq!(&envelope::decode_segment(bytes, "segment").unwrap(), entries);
         }
+    }
+
+    /// A commit's segment locators under one key: read back in order; an
+    /// older cairn's 16-byte value is one segment's; a value that is cut,
+    /// out of order or under the wrong key is an error naming the key's seq.
+    #[test]
+    fn segment_locators_are_read_from_one_key_per_commit() {
+        let loc = |n: u64| Locator { file: n as u32, offset: n * 100, len: n as u32 + 7 };
+        let key = |seq: u64| segment_key(Seq(seq));
+        let mut value = Vec::new();
+        for first in [5u64, 9, 30] {
+            push_segment_entry(&mut value, first, loc(first));
+        }
+        assert_eq!(value.len(), 3 * GROUP_ENTRY);
+        let read = segment_group(&key(5), &value).unwrap();
+        assert_eq!(read, vec![(Seq(5), loc(5)), (Seq(9), loc(9)), (Seq(30), loc(30))]);
+        assert_eq!(segment_group(&key(7), &loc(7).to_bytes()).unwrap(), vec![(Seq(7), loc(7))]);
+        let error = |k: u64, v: &[u8]| segment_group(&key(k), v).unwrap_err();
+        assert_eq!(error(6, &value).0, Seq(6), "the key's seq is not the first segment's");
+        assert!(error(5, &value[..value.len() - 1]).1.contains("not a multiple of 24"));
+        assert!(error(5, &[]).1.contains("0 bytes"));
+        let mut swapped = value.clone();
+        swapped[GROUP_ENTRY..2 * GROUP_ENTRY].copy_from_slice(&value[2 * GROUP_ENTRY..]);
+        swapped[2 * GROUP_ENTRY..].copy_from_slice(&value[GROUP_ENTRY..2 * GROUP_ENTRY]);
+        assert!(error(5, &swapped).1.contains("seq 9 out of order"));
     }
 }
