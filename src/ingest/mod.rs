@@ -376,8 +376,9 @@ fn ingest_hashed(
     Ok(())
 }
 
-/// Tells whether a parse key is recorded in the archive (from any thread).
-pub type ParseLookup = std::sync::Arc<dyn Fn(&crate::store::ParseKey) -> bool + Send + Sync>;
+/// Tells whether a parse key (of a blob) is recorded in the archive (from
+/// any thread).
+pub type ParseLookup = std::sync::Arc<dyn Fn(&BlobId, &crate::store::ParseKey) -> bool + Send + Sync>;
 
 /// The part of ingesting a document that needs no archive: its text and
 /// format checked, its parse key, and (when `known` says the key is not
@@ -411,7 +412,7 @@ fn prepare(
     };
     let key = parse_key_for(blob, format, opts);
     let doc = match known {
-        Some(known) if opts.dry_run || !known(&key) => Some(parse_text(name, text, format, opts)),
+        Some(known) if opts.dry_run || !known(blob, &key) => Some(parse_text(name, text, format, opts)),
         _ => None,
     };
     Prepared::Ready { key, format, doc, ahead: None }
@@ -470,7 +471,7 @@ fn ingest_prepared(
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
     if !opts.dry_run {
-        if let Some(done) = archive.parsed(&key)? {
+        if let Some(done) = archive.parsed(&blob, &key)? {
             // --strict refuses a partial page even when it is archived.
             if opts.strict {
                 if let Ok(Event::Capture(c)) = archive.event(&done.capture) {
@@ -668,7 +669,7 @@ pub fn ingest_inputs(
         type Read = (Vec<u8>, BlobId, Option<Timestamp>, Prepared);
         let mtimes = opts.fetched_at_from_mtime;
         let limit = if opts.max_document == 0 { DEFAULT_MAX_DOCUMENT } else { opts.max_document };
-        let always: ParseLookup = std::sync::Arc::new(|_: &crate::store::ParseKey| false);
+        let always: ParseLookup = std::sync::Arc::new(|_: &BlobId, _: &crate::store::ParseKey| false);
         let known = known.unwrap_or(always);
         // Two reader threads, each taking every other input and handing it
         // over in its own channel; this thread takes them alternately, so

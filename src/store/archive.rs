@@ -107,7 +107,7 @@ pub struct Archive {
     /// Documents appended through a [`CommitGroup`] and not committed yet.
     pending: Vec<Vec<LogEntry>>,
     pending_ids: IdMap<Seq>,
-    pending_parsed: Vec<(ParseKey, ParsedDoc)>,
+    pending_parsed: Vec<super::ParseRecord>,
     pending_events: usize,
     /// A commit failed: the store may hold more than this archive's head
     /// says, so it appends nothing more (the next open catches up).
@@ -339,11 +339,12 @@ impl Archive {
         }
     }
 
-    /// The parse record of `key`, pending documents included.
-    pub fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        match self.pending_parsed.iter().find(|(k, _)| k == key) {
-            Some((_, p)) => Ok(Some(*p)),
-            None => self.store.parsed(key),
+    /// The parse record of parse `key` of blob `blob`, pending documents
+    /// included.
+    pub fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        match self.pending_parsed.iter().find(|(_, k, _)| k == key) {
+            Some((_, _, p)) => Ok(Some(*p)),
+            None => self.store.parsed(blob, key),
         }
     }
 
@@ -456,22 +457,22 @@ impl Archive {
             return Ok(outcome);
         }
         if let Some(key) = doc.parse_key {
-            if self.parsed(&key)?.is_none() {
-                // Recorded only under the key the capture itself implies (a
-                // document that states its own fetch time makes a capture
-                // whose key differs from the one it was looked up under: it
-                // is parsed again next time, and `verify` and `repair`
-                // agree with what is recorded).
-                let capture = doc.events.iter().enumerate().rev().find_map(|(i, e)| match e {
-                    Event::Capture(c) if super::parse_key_of(c) == key => {
-                        Some(doc.ids.get(i).copied().unwrap_or_else(|| e.id()))
-                    }
-                    _ => None,
-                });
-                if let Some(capture) = capture {
+            // Recorded only under the key the capture itself implies (a
+            // document that states its own fetch time makes a capture whose
+            // key differs from the one it was looked up under: it is parsed
+            // again next time, and `verify` and `repair` agree with what is
+            // recorded).
+            let capture = doc.events.iter().enumerate().rev().find_map(|(i, e)| match e {
+                Event::Capture(c) if super::parse_key_of(c) == key => {
+                    Some((doc.ids.get(i).copied().unwrap_or_else(|| e.id()), c.blob))
+                }
+                _ => None,
+            });
+            if let Some((capture, blob)) = capture {
+                if self.parsed(&blob, &key)?.is_none() {
                     let mut counts = outcome.new;
                     counts.merge(&outcome.duplicate);
-                    self.pending_parsed.push((key, ParsedDoc { capture, counts }));
+                    self.pending_parsed.push((blob, key, ParsedDoc { capture, counts }));
                 }
             }
         }

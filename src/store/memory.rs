@@ -49,7 +49,7 @@ impl LogStore for MemoryStore {
         &mut self,
         segments: &[Vec<LogEntry>],
         head: &HeadState,
-        parsed: &[(ParseKey, ParsedDoc)],
+        parsed: &[super::ParseRecord],
     ) -> Result<()> {
         let mut expected = self.head.seq.next();
         for e in segments.iter().flatten() {
@@ -70,7 +70,7 @@ impl LogStore for MemoryStore {
         for (key, entries) in new {
             buckets::insert(self.buckets.entry(key).or_default(), entries);
         }
-        for (k, p) in parsed {
+        for (_, k, p) in parsed {
             self.parsed.insert(*k, *p);
         }
         let before = self.head.seq.0;
@@ -147,7 +147,7 @@ impl IndexStore for MemoryStore {
         Ok(self.index.keys().filter(|id| prefix.matches(id.as_bytes())).copied().collect())
     }
 
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+    fn parsed(&self, _: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
         Ok(self.parsed.get(key).copied())
     }
 

@@ -132,12 +132,7 @@ pub trait LogStore {
     /// Atomically appends `segments` (one per document, consecutive seqs
     /// following the head) with their index entries and the documents'
     /// parse records, and sets the head to `head`.
-    fn commit(
-        &mut self,
-        segments: &[Vec<LogEntry>],
-        head: &HeadState,
-        parsed: &[(ParseKey, ParsedDoc)],
-    ) -> Result<()>;
+    fn commit(&mut self, segments: &[Vec<LogEntry>], head: &HeadState, parsed: &[ParseRecord]) -> Result<()>;
     /// Problems in how the store lays the log out (beyond what scanning
     /// the segments shows), each with the seq it concerns if any; for
     /// audits.
@@ -253,8 +248,9 @@ pub trait IndexStore {
     }
     /// Every event id starting with `prefix`, sorted.
     fn ids_with_prefix(&self, prefix: &HexPrefix) -> Result<Vec<EventId>>;
-    /// The parse record of a document already ingested.
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>>;
+    /// The parse record of a document already ingested: parse `key` of
+    /// blob `blob` (the raw document).
+    fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>>;
     /// A lookup of recorded parse keys that another thread can use while
     /// this store is appended to (the ingest's reader thread: it skips
     /// parsing documents already archived). `None` when the store has none.
@@ -396,6 +392,10 @@ pub type IndexRead = (std::result::Result<EventId, String>, std::result::Result<
 /// input of the parse (format, parser version, tz, source URL, fetched_at).
 /// See [`parse_key`].
 pub type ParseKey = [u8; 32];
+
+/// A parse record as a commit takes it: the raw document's blob, the parse
+/// key, and what the document parsed into.
+pub type ParseRecord = (BlobId, ParseKey, ParsedDoc);
 
 /// What a document parsed into, recorded with it so that the same bytes
 /// with the same parse inputs are recognized without parsing them again.

@@ -13,13 +13,13 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `s` + first seq (u64 BE) | the [`Locator`]s of the segments of one commit, from the one at that seq: each the segment's first seq (u64 BE) and its locator, 24 bytes ([`segment_group`]; an older cairn wrote a key per segment, its 16-byte locator) |
+//! | `s` + first seq (u64 BE) | the [`Locator`]s of the segments of one commit, from the one at that seq: each the segment's first seq (u64 BE) and its locator, 24 bytes (an older cairn wrote a key per segment, its 16-byte locator) |
 //! | `d` + bucket (32 bytes) | every (id, seq) of the bucket's events ([`buckets`]: one value per article) |
-//! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested |
+//! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested, as an older cairn kept it (still read; today's are in the blob's record, `c`) |
 //! | `m` + `head` | the enveloped [`HeadState`] |
 //! | `m` + `end` | the committed end of the segment files ([`RecordsEnd`], 12 bytes) |
 //! | `b` + page key (32 bytes) | the enveloped [`BlobId`] of the page's latest capture (a delta base) |
-//! | `c` + blob id (32 bytes) | the blob's [`Locator`] in the pack files (16 bytes) |
+//! | `c` + blob id (32 bytes) | the blob's [`Locator`] in the pack files (16 bytes), then the parse records of the documents made from it, if any |
 //! | `m` + `pack` | the committed end of the pack files ([`RecordsEnd`], 12 bytes) |
 //! | `m` + `index` | the index layout (`2`: buckets and id runs; absent in an index an older cairn made, which kept `i` + id per event and is converted on open) |
 //!
@@ -51,7 +51,8 @@ use crate::store::IndexStore;
 use crate::store::LogStore;
 use crate::store::ViewStore;
 use crate::store::{
-    BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParsedDoc, ParsedRead, SegmentRead,
+    BucketRead, HeadState, IndexRead, KvTree, OpenMode, ParseKey, ParseRecord, ParsedDoc, ParsedRead,
+    SegmentRead,
 };
 use crate::transparency::file::TreeFile;
 use std::collections::HashMap;
@@ -548,6 +549,8 @@ impl SledStore {
         let runs = Arc::new(RwLock::new(IdRuns::open(&root.join("index"), true)?));
         let sets =
             SeparatedTree::new(db.open_tree(SETS_TREE)?, ValueFiles::new(root.join("sets")).get(SET_FILES)?);
+        // (An older cairn's parse records, under keys of their own.)
+        let legacy_parses = tree.scan_prefix([PARSED]).next().is_some();
         let mut store = SledStore {
             root: root.to_path_buf(),
             db: db.clone(),
@@ -561,6 +564,7 @@ impl SledStore {
                 runs,
                 values: crate::store::vlog::ValueFiles::new(root.join("views")),
                 sets,
+                legacy_parses,
             },
             layout_problem: None,
             pending_bases: Vec::new(),
@@ -690,7 +694,10 @@ impl SledStore {
         let mut end = start;
         let mut in_batch = 0usize;
         let mut batch = sled::Batch::default();
-        let mut new_blobs: HashMap<BlobId, Locator> = HashMap::new();
+        // The records of the blobs this catch-up touched: locator and parse
+        // records (each write of one holds all of them, the last written
+        // wins).
+        let mut blob_records: HashMap<BlobId, (Locator, BlobParses)> = HashMap::new();
         // The commit being read: its writes, its segments' locators (first
         // seq, value), head, pack end and digest.
         let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -751,7 +758,11 @@ impl SledStore {
             }
             let mut next = group_head;
             let mut writes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            let mut blobs = Vec::new();
+            // The segment's captures: blob, parse record, and where the blob
+            // is (in the packs, new to sled: with its page; else its stored
+            // record, unless this catch-up has it).
+            type Captured = (BlobId, (ParseKey, ParsedDoc), Option<(Locator, [u8; 32])>, Option<sled::IVec>);
+            let mut captured: Vec<Captured> = Vec::new();
             for e in &entries {
                 if e.seq != next.seq.next()
                     || e.event.id() != e.id
@@ -766,9 +777,13 @@ impl SledStore {
                     // Its parse record: what its document parsed into is
                     // what it records (a byte-identical re-ingest then
                     // skips parsing again).
-                    let (key, parsed) = parse_record_of(e.id, c);
-                    writes.push(([&[PARSED][..], &key[..]].concat(), envelope::encode(&parsed)?));
-                    if new_blobs.contains_key(&c.blob) || self.tree.get(blob_key(&c.blob))?.is_some() {
+                    let record = parse_record_of(e.id, c);
+                    if blob_records.contains_key(&c.blob) {
+                        captured.push((c.blob, record, None, None));
+                        continue;
+                    }
+                    if let Some(stored) = self.tree.get(blob_key(&c.blob))? {
+                        captured.push((c.blob, record, None, Some(stored)));
                         continue;
                     }
                     if packs.is_none() {
@@ -776,7 +791,9 @@ impl SledStore {
                     }
                     let at = packs.as_ref().and_then(|p| p.get(&blobs::tag(&c.blob))).and_then(|l| l.first());
                     match at {
-                        Some(at) => blobs.push((c.blob, *at, crate::store::page_key(c))),
+                        Some(at) => {
+                            captured.push((c.blob, record, Some((*at, crate::store::page_key(c))), None))
+                        }
                         None => break,
                     }
                 }
@@ -785,13 +802,37 @@ impl SledStore {
                 break; // an entry did not continue the log, or a blob is missing
             }
             let mut seg_pack_end = group_pack_end;
-            for (blob, at, page) in blobs {
-                new_blobs.insert(blob, at);
-                writes.push((blob_key(&blob).to_vec(), at.to_bytes().to_vec()));
-                writes.push((page_base_key(&page).to_vec(), envelope::encode(&blob)?));
-                let blob_end =
-                    RecordsEnd { file: at.file, len: at.offset + records::HEADER + u64::from(at.len) };
-                seg_pack_end = seg_pack_end.max(blob_end);
+            for (blob, (key, parsed), new, stored) in captured {
+                let record = match blob_records.entry(blob) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let record = match (new, stored) {
+                            (Some((at, page)), _) => {
+                                writes.push((page_base_key(&page).to_vec(), envelope::encode(&blob)?));
+                                let blob_end = RecordsEnd {
+                                    file: at.file,
+                                    len: at.offset + records::HEADER + u64::from(at.len),
+                                };
+                                seg_pack_end = seg_pack_end.max(blob_end);
+                                (at, Vec::new())
+                            }
+                            (None, Some(stored)) => {
+                                match (blob_record_locator(&stored), blob_record_parses(&stored)) {
+                                    (Ok(loc), Ok(parses)) => (loc, parses),
+                                    // A damaged record is left as it is (verify
+                                    // names it); the parse is not recorded.
+                                    _ => continue,
+                                }
+                            }
+                            (None, None) => continue,
+                        };
+                        v.insert(record)
+                    }
+                };
+                if !record.1.iter().any(|(k, _)| *k == key) {
+                    record.1.push((key, parsed));
+                }
+                writes.push((blob_key(&blob).to_vec(), encode_blob_record(record.0, &record.1)?));
             }
             in_batch += entries.len();
             group_head = next;
@@ -1239,6 +1280,38 @@ fn blob_key(id: &BlobId) -> [u8; 33] {
     k
 }
 
+/// The parse records of the documents made from one blob.
+type BlobParses = Vec<(ParseKey, ParsedDoc)>;
+
+/// A blob's record as stored under `c` + blob id: its 16-byte
+/// [`Locator`] in the pack files, then, when documents made from it were
+/// recorded, their parse records (an enveloped [`BlobParses`]). One key
+/// per blob holds both, where cairn kept each parse record under a key of
+/// its own (`p` + parse key, still read): a new document wrote two keys.
+fn encode_blob_record(loc: Locator, parses: &[(ParseKey, ParsedDoc)]) -> Result<Vec<u8>> {
+    let mut v = loc.to_bytes().to_vec();
+    if !parses.is_empty() {
+        v.extend_from_slice(&envelope::encode(&parses)?);
+    }
+    Ok(v)
+}
+
+/// A blob's locator from its stored record ([`encode_blob_record`]).
+fn blob_record_locator(v: &[u8]) -> std::result::Result<Locator, String> {
+    match v.get(..16) {
+        Some(loc) => Locator::from_bytes(loc),
+        None => Err(format!("blob record of {} bytes", v.len())),
+    }
+}
+
+/// The parse records in a blob's stored record.
+fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
+    match v.get(16..) {
+        None | Some([]) => Ok(Vec::new()),
+        Some(parses) => envelope::decode(parses, "parse records"),
+    }
+}
+
 /// Where blob `id` lies: synced but not yet committed, else committed.
 fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -> Result<Option<Locator>> {
     if let Some((_, loc)) = pending.iter().find(|(b, _)| b == id) {
@@ -1247,8 +1320,25 @@ fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -
     match tree.get(blob_key(id))? {
         None => Ok(None),
         Some(v) => {
-            Locator::from_bytes(&v).map(Some).map_err(|why| Error::Corrupt(format!("blob {id}: {why}")))
+            blob_record_locator(&v).map(Some).map_err(|why| Error::Corrupt(format!("blob {id}: {why}")))
         }
+    }
+}
+
+/// The parse record of `key` (a parse of blob `blob`): in the blob's
+/// record, else (`legacy`: the archive has them) under a key of its own.
+fn parse_record(tree: &sled::Tree, legacy: bool, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+    if let Some(v) = tree.get(blob_key(blob))? {
+        if let Some((_, p)) = blob_record_parses(&v)?.into_iter().find(|(k, _)| k == key) {
+            return Ok(Some(p));
+        }
+    }
+    if !legacy {
+        return Ok(None);
+    }
+    match tree.get([&[PARSED][..], &key[..]].concat())? {
+        None => Ok(None),
+        Some(v) => envelope::decode(&v, "parse record").map(Some),
     }
 }
 
@@ -1425,6 +1515,9 @@ pub struct SledReader {
     /// The articles' id sets (`d` and `e` keys), their values in
     /// `sets/ids.{a,b}.vlog`.
     sets: SeparatedTree,
+    /// The log tree holds parse records under keys of their own (`p`), as
+    /// an older cairn wrote them: looked up there too.
+    legacy_parses: bool,
 }
 
 impl SledReader {
@@ -1450,6 +1543,7 @@ impl Clone for SledReader {
             runs: Arc::clone(&self.runs),
             values: self.values.clone(),
             sets: self.sets.clone(),
+            legacy_parses: self.legacy_parses,
         }
     }
 }
@@ -1492,12 +1586,7 @@ impl LogStore for SledStore {
         self.reader.entries_from(from)
     }
 
-    fn commit(
-        &mut self,
-        segments: &[Vec<LogEntry>],
-        head: &HeadState,
-        parsed: &[(ParseKey, ParsedDoc)],
-    ) -> Result<()> {
+    fn commit(&mut self, segments: &[Vec<LogEntry>], head: &HeadState, parsed: &[ParseRecord]) -> Result<()> {
         if let Some(why) = &self.layout_problem {
             return Err(Error::IndexUnreadable { path: self.root.clone(), why: why.clone() });
         }
@@ -1624,14 +1713,35 @@ impl LogStore for SledStore {
                 }
             }
         }
-        for (k, p) in parsed {
-            batch.insert([&[PARSED][..], &k[..]].concat(), envelope::encode(p)?);
-        }
         for (page, blob) in std::mem::take(&mut self.pending_bases) {
             batch.insert(&page_base_key(&page)[..], envelope::encode(&blob)?);
         }
-        for (blob, loc) in std::mem::take(&mut self.pending_blobs) {
-            batch.insert(&blob_key(&blob)[..], &loc.to_bytes()[..]);
+        // The blobs' records: each new blob's locator with the parse records
+        // of the documents made from it; a parse of a blob committed before
+        // is added to that blob's record.
+        let mut blob_records: Vec<(BlobId, Locator, BlobParses)> = std::mem::take(&mut self.pending_blobs)
+            .into_iter()
+            .map(|(b, loc)| (b, loc, Vec::new()))
+            .collect();
+        for (blob, key, p) in parsed {
+            match blob_records.iter_mut().find(|(b, _, _)| b == blob) {
+                Some((_, _, parses)) => parses.push((*key, *p)),
+                None => match self.tree.get(blob_key(blob))? {
+                    Some(v) => {
+                        let loc = blob_record_locator(&v)
+                            .map_err(|why| Error::Corrupt(format!("blob {blob}: {why}")))?;
+                        let mut parses = blob_record_parses(&v)?;
+                        parses.push((*key, *p));
+                        blob_records.push((*blob, loc, parses));
+                    }
+                    // (A document's blob is staged with it: not recorded,
+                    // it is parsed again next time.)
+                    None => tracing::warn!("{}: no blob {blob} to record a parse of", self.root.display()),
+                },
+            }
+        }
+        for (blob, loc, parses) in &blob_records {
+            batch.insert(&blob_key(blob)[..], encode_blob_record(*loc, parses)?);
         }
         if let Some(end) = self.pending_pack_end.take() {
             batch.insert(PACK_END_KEY, &end.to_bytes()[..]);
@@ -1666,7 +1776,7 @@ impl LogStore for SledStore {
                 Ok(id) => (None, format!("blob {}", BlobId(id))),
                 Err(_) => (None, format!("blob key of {} bytes", k.len())),
             };
-            let loc = Locator::from_bytes(&v)
+            let loc = blob_record_locator(&v)
                 .map_err(|_| format!("{}: locator of {} bytes does not decode", name.1, v.len()));
             Ok((name, loc))
         });
@@ -1829,7 +1939,7 @@ impl BlobStore for SledStore {
         let mut total = 0u64;
         for kv in self.tree.scan_prefix([BLOB]) {
             let (_, v) = kv?;
-            total += Locator::from_bytes(&v).map_or(0, |l| u64::from(l.len));
+            total += blob_record_locator(&v).map_or(0, |l| u64::from(l.len));
         }
         Ok(total)
     }
@@ -1848,8 +1958,8 @@ impl IndexStore for SledStore {
         self.reader.ids_with_prefix(prefix)
     }
 
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        self.reader.parsed(key)
+    fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        self.reader.parsed(blob, key)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
@@ -1989,7 +2099,7 @@ impl LogStore for SledReader {
             })
         }))
     }
-    fn commit(&mut self, _: &[Vec<LogEntry>], _: &HeadState, _: &[(ParseKey, ParsedDoc)]) -> Result<()> {
+    fn commit(&mut self, _: &[Vec<LogEntry>], _: &HeadState, _: &[ParseRecord]) -> Result<()> {
         Err(read_only())
     }
 
@@ -2015,29 +2125,47 @@ impl IndexStore for SledReader {
         Ok(self.runs().with_prefix(prefix)?.into_iter().map(|(id, _)| id).collect())
     }
 
-    fn parsed(&self, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        match self.tree.get([&[PARSED][..], &key[..]].concat())? {
-            None => Ok(None),
-            Some(v) => envelope::decode(&v, "parse record").map(Some),
-        }
+    fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
+        parse_record(&self.tree, self.legacy_parses, blob, key)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
-        let tree = self.tree.clone();
+        let (tree, legacy) = (self.tree.clone(), self.legacy_parses);
         // A lookup that fails says "not recorded": the document is parsed
         // ahead, and the main thread's own check decides.
-        Some(std::sync::Arc::new(move |key: &ParseKey| {
-            tree.get([&[PARSED][..], &key[..]].concat()).ok().flatten().is_some()
+        Some(std::sync::Arc::new(move |blob: &BlobId, key: &ParseKey| {
+            parse_record(&tree, legacy, blob, key).ok().flatten().is_some()
         }))
     }
 
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
-        Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
+        // Those in the blobs' records, then those of an older cairn under
+        // keys of their own.
+        let in_blobs = self.tree.scan_prefix([BLOB]).flat_map(|kv| -> Vec<Result<ParsedRead>> {
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => return vec![Err(e.into())],
+            };
+            match v.get(16..) {
+                None | Some([]) => Vec::new(),
+                Some(parses) => match envelope::decode::<BlobParses>(parses, "parse records") {
+                    Ok(parses) => parses.into_iter().map(|(key, p)| Ok((key, Ok(p)))).collect(),
+                    // Named by the blob's id where a record's key would be.
+                    Err(e) => {
+                        let mut id = [0u8; 32];
+                        id.copy_from_slice(k.get(1..33).unwrap_or(&[0u8; 32]));
+                        vec![Ok((id, Err(format!("the parse records of blob {}: {e}", BlobId(id)))))]
+                    }
+                },
+            }
+        });
+        let own = self.tree.scan_prefix([PARSED]).map(|kv| {
             let (k, v) = kv?;
             let key: ParseKey =
                 k[1..].try_into().map_err(|_| Error::Corrupt(format!("parse key of {} bytes", k.len())))?;
             Ok((key, envelope::decode(&v, "parse record").map_err(|e| e.to_string())))
-        }))
+        });
+        Box::new(in_blobs.chain(own))
     }
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {

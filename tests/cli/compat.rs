@@ -126,11 +126,13 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     assert!(env.ok(&["show", &id[..10]]).stdout.contains(id));
 }
 
-/// An archive whose segment locators are one sled key each (16 bytes, as
-/// cairn stored them before it kept one key per commit) reads, verifies and
-/// extends as the same archive does with today's keys.
+/// An archive whose index is laid out as cairn laid it out before session
+/// 22, its segment locators one sled key each (16 bytes) and its parse
+/// records under keys of their own (`p` + parse key, the blobs' records
+/// holding their locators alone), reads, verifies, recognizes its documents
+/// and extends as the same archive does with today's keys.
 #[test]
-fn segment_locators_stored_one_key_per_segment_are_read_alike() {
+fn an_index_laid_out_as_before_is_read_alike() {
     let env = Env::new();
     let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
     let docs = [page.clone(), crate::support::jsonl_fixture()];
@@ -151,6 +153,11 @@ fn segment_locators_stored_one_key_per_segment_are_read_alike() {
     };
     let before = read(&env);
     let head = env.head();
+    let blob_records = |env: &Env| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let db = crate::tamper::db(&env.archive);
+        let log = db.open_tree("log").unwrap();
+        log.scan_prefix(b"c").map(|kv| kv.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    };
     {
         let db = crate::tamper::db(&env.archive);
         let log = db.open_tree("log").unwrap();
@@ -163,17 +170,42 @@ fn segment_locators_stored_one_key_per_segment_are_read_alike() {
             }
         }
         assert!(log.scan_prefix(b"s").all(|kv| kv.unwrap().1.len() == 16));
+        // Each blob's parse records (an envelope after its locator: version,
+        // codec, bincode of [(key, record)], 8 check bytes), one per
+        // document here, moved under `p` + key as the record's envelope.
+        let blobs: Vec<_> = log.scan_prefix(b"c").map(|kv| kv.unwrap()).collect();
+        assert_eq!(blobs.len(), 2);
+        for (key, value) in blobs {
+            assert!(value.len() > 16, "the blob's record holds its document's parse record");
+            let records: Vec<([u8; 32], cairn::store::ParsedDoc)> =
+                cairn::store::envelope::decode(&value[16..], "parse records").unwrap();
+            assert_eq!(records.len(), 1);
+            let (parse_key, parsed) = &records[0];
+            let own = cairn::store::envelope::encode(parsed).unwrap();
+            log.insert([b"p".as_slice(), parse_key].concat(), own).unwrap();
+            log.insert(key, &value[..16]).unwrap();
+        }
         db.flush().unwrap();
     }
     assert_eq!(read(&env), before);
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
+    // The same bytes again are recognized by their parse records: nothing
+    // is recorded anew.
+    let records = blob_records(&env);
+    let again = env.ok(&["ingest", "--json", &docs[0], &docs[1]]).json();
+    assert_eq!(again["comments"]["new"], json!(0), "{again}");
+    assert_eq!(blob_records(&env), records);
     // Extended: a commit after them keeps one key, and every read is alike.
-    let again =
+    let changed =
         env.write("again.txt", std::fs::read_to_string(&page).unwrap().replace("Do You?", "Do You? Again."));
-    env.ok(&["ingest", &again]);
+    env.ok(&["ingest", &changed]);
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
     let (log, changes, _) = read(&env);
     assert!(log.starts_with(&before.0) && log.len() > before.0.len());
     let changes: Value = serde_json::from_str(&changes).unwrap();
     assert_eq!(changes["changes"].as_array().unwrap().len(), 3, "{changes}");
+    // `repair` rebuilds today's layout from the log files: the same reads.
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
+    assert_eq!(read(&env).0, log);
 }

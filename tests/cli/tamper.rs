@@ -228,7 +228,9 @@ fn swapped_entries_are_caught() {
     assert!(has(&f, "index", 3), "{f:#?}");
 }
 
-/// The locator (file u32, offset u64, length u32) of blob `hex` in sled.
+/// The locator (file u32, offset u64, length u32) of blob `hex` in sled:
+/// the first 16 bytes of its record (the parse records of the documents
+/// made from it follow).
 fn blob_locator(archive: &Path, hex: &str) -> (u32, usize, usize) {
     let db = db(archive);
     let log = db.open_tree("log").unwrap();
@@ -237,7 +239,7 @@ fn blob_locator(archive: &Path, hex: &str) -> (u32, usize, usize) {
     (
         u32::from_be_bytes(loc[..4].try_into().unwrap()),
         u64::from_be_bytes(loc[4..12].try_into().unwrap()) as usize,
-        u32::from_be_bytes(loc[12..].try_into().unwrap()) as usize,
+        u32::from_be_bytes(loc[12..16].try_into().unwrap()) as usize,
     )
 }
 
