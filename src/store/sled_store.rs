@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `s` + first seq (u64 BE) | the [`Locator`]s of the segments of one commit, from the one at that seq: each the segment's first seq (u64 BE) and its locator, 24 bytes (an older cairn wrote a key per segment, its 16-byte locator) |
 //! | `d` + bucket (32 bytes) | every (id, seq) of the bucket's events ([`buckets`]: one value per article) |
-//! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested, as an older cairn kept it (still read; today's are in the blob's record, `c`) |
+//! | `p` + parse key (32 bytes) | the enveloped [`ParsedDoc`] of a document ingested whose blob's record has no room for it (it holds 4), or of a format 5 archive (which kept every parse record so) |
 //! | `m` + `head` | the enveloped [`HeadState`] |
 //! | `m` + `end` | the committed end of the segment files ([`RecordsEnd`], 12 bytes) |
 //! | `b` + page key (32 bytes) | the enveloped [`BlobId`] of the page's latest capture (a delta base) |
@@ -63,10 +63,19 @@ use std::sync::{Arc, RwLock};
 /// The marker file's name and contents.
 /// The file that marks a directory as an archive.
 pub const MARKER: &str = "cairn-archive";
-const MARKER_TEXT: &str = "cairn archive\nformat 5\n";
-/// Format 5 whose log files may still end in segments no commit record
+/// Format 6: one sled key per commit for its segments' locators, parse
+/// records in their blob's record.
+const MARKER_TEXT: &str = "cairn archive\nformat 6\n";
+/// Format 6 whose log files may still end in segments no commit record
 /// closes (an archive of format 2 or 3 not appended to since): rewritten
-/// to plain format 5 before the first commit record is written.
+/// to plain format 6 before the first commit record is written.
+const MARKER_TEXT_LEGACY: &str = "cairn archive\nformat 6\nlog not closed by commit records\n";
+/// Format 5: a sled key per segment and per parse record. Read as it is;
+/// rewritten to format 6 before the first key of format 6 is written (a
+/// cairn of format 5 reads a commit's locators, or a blob's record with
+/// its parse records, as damage: it must refuse the archive from then on).
+const MARKER_TEXT_V5: &str = "cairn archive\nformat 5\n";
+/// Format 5 not closed by commit records (see [`MARKER_TEXT_LEGACY`]).
 const MARKER_TEXT_V5_LEGACY: &str = "cairn archive\nformat 5\nlog not closed by commit records\n";
 /// Format 4: the index kept one sled key per event (converted on open).
 const MARKER_TEXT_V4: &str = "cairn archive\nformat 4\n";
@@ -74,7 +83,7 @@ const MARKER_TEXT_V4: &str = "cairn archive\nformat 4\n";
 const MARKER_TEXT_V3: &str = "cairn archive\nformat 3\n";
 /// Format 2: captures without completeness.
 const MARKER_TEXT_V2: &str = "cairn archive\nformat 2\n";
-// An archive of format 2 to 4 gets its marker rewritten to format 5 when
+// An archive of format 2 to 4 gets its marker rewritten to format 6 when
 // this cairn opens it, before its index is converted: a cairn that kept one
 // key per event would not see the duplicates of an index it did not write,
 // so it must refuse the archive from then on.
@@ -202,9 +211,14 @@ pub struct SledStore {
     /// Blobs synced to the packs, and the packs' end, for the next commit.
     pending_blobs: Vec<(BlobId, Locator)>,
     pending_pack_end: Option<RecordsEnd>,
+    /// The blob record this thread read last ([`blob_record_via`]).
+    last_blob: LastBlob,
     /// The marker says format 2 or 3 (rewritten before the first commit):
     /// the log files may hold segments no commit record closes.
     legacy: bool,
+    /// The marker says format 5: rewritten to format 6 before a key of
+    /// format 6 is written ([`SledStore::mark_format_6`]).
+    format_5: bool,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
     /// Whether the id sets were rebuilt from the log when it was opened.
@@ -481,22 +495,27 @@ impl SledStore {
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let mut legacy = false;
+        let mut format_5 = false;
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
             if text == MARKER_TEXT_V2 || text == MARKER_TEXT_V3 {
-                tracing::info!("{}: archive marker upgraded to format 5", root.display());
-                write_marker(&marker, MARKER_TEXT_V5_LEGACY)?;
+                tracing::info!("{}: archive marker upgraded to format 6", root.display());
+                write_marker(&marker, MARKER_TEXT_LEGACY)?;
+                legacy = true;
+            } else if text == MARKER_TEXT_LEGACY {
                 legacy = true;
             } else if text == MARKER_TEXT_V5_LEGACY {
-                legacy = true;
+                (legacy, format_5) = (true, true);
             } else if text == MARKER_TEXT_V4 {
-                tracing::info!("{}: archive marker upgraded to format 5", root.display());
+                tracing::info!("{}: archive marker upgraded to format 6", root.display());
                 write_marker(&marker, MARKER_TEXT)?;
+            } else if text == MARKER_TEXT_V5 {
+                format_5 = true;
             } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
                     reason: format!(
-                        "{MARKER} says {text:?}; this cairn reads formats 2 to 5 ({MARKER_TEXT:?} and earlier)"
+                        "{MARKER} says {text:?}; this cairn reads formats 2 to 6 ({MARKER_TEXT:?} and earlier)"
                     ),
                 });
             }
@@ -570,7 +589,9 @@ impl SledStore {
             pending_bases: Vec::new(),
             pending_blobs: Vec::new(),
             pending_pack_end: None,
+            last_blob: LastBlob::default(),
             legacy,
+            format_5,
             caught_up: 0,
             sets_rebuilt: false,
             index_unreadable,
@@ -643,6 +664,21 @@ impl SledStore {
         &self.root
     }
 
+    /// Rewrites a format 5 marker to format 6 (keeping its note that the
+    /// log is not closed by commit records), before the first key of
+    /// format 6 (a commit's segment locators, a blob's record with its
+    /// parse records) is written: a cairn of format 5 would read them as
+    /// damage.
+    fn mark_format_6(&mut self) -> Result<()> {
+        if self.format_5 {
+            let text = if self.legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT };
+            tracing::info!("{}: archive marker upgraded to format 6", self.root.display());
+            write_marker(&self.root.join(MARKER), text)?;
+            self.format_5 = false;
+        }
+        Ok(())
+    }
+
     /// Brings sled up to the log files. The segment records past sled's
     /// committed end are indexed when a commit record closes them (their
     /// seqs, head and digest match it) or, for segments an older cairn
@@ -663,6 +699,7 @@ impl SledStore {
         if !self.segments.has_bytes_past(start)? {
             return Ok(0);
         }
+        self.mark_format_6()?;
         let initial = match self.head() {
             Ok(h) => h.seq,
             Err(e) => {
@@ -829,10 +866,10 @@ impl SledStore {
                         v.insert(record)
                     }
                 };
-                if !record.1.iter().any(|(k, _)| *k == key) {
-                    record.1.push((key, parsed));
+                match add_parse(&mut record.1, key, parsed) {
+                    Some((key, parsed)) => writes.push((parse_key_key(&key), envelope::encode(&parsed)?)),
+                    None => writes.push((blob_key(&blob).to_vec(), encode_blob_record(record.0, &record.1)?)),
                 }
-                writes.push((blob_key(&blob).to_vec(), encode_blob_record(record.0, &record.1)?));
             }
             in_batch += entries.len();
             group_head = next;
@@ -1312,12 +1349,20 @@ fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
     }
 }
 
-/// Where blob `id` lies: synced but not yet committed, else committed.
-fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -> Result<Option<Locator>> {
+/// What sled holds of a blob: its stored record, or `None`.
+type BlobRecordRead = Result<Option<sled::IVec>>;
+
+/// Where blob `id` lies: synced but not yet committed, else committed
+/// (its record read through `record`).
+fn blob_locator(
+    record: &dyn Fn(&BlobId) -> BlobRecordRead,
+    pending: &[(BlobId, Locator)],
+    id: &BlobId,
+) -> Result<Option<Locator>> {
     if let Some((_, loc)) = pending.iter().find(|(b, _)| b == id) {
         return Ok(Some(*loc));
     }
-    match tree.get(blob_key(id))? {
+    match record(id)? {
         None => Ok(None),
         Some(v) => {
             blob_record_locator(&v).map(Some).map_err(|why| Error::Corrupt(format!("blob {id}: {why}")))
@@ -1325,18 +1370,72 @@ fn blob_locator(tree: &sled::Tree, pending: &[(BlobId, Locator)], id: &BlobId) -
     }
 }
 
-/// The parse record of `key` (a parse of blob `blob`): in the blob's
-/// record, else (`legacy`: the archive has them) under a key of its own.
-fn parse_record(tree: &sled::Tree, legacy: bool, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-    if let Some(v) = tree.get(blob_key(blob))? {
-        if let Some((_, p)) = blob_record_parses(&v)?.into_iter().find(|(k, _)| k == key) {
-            return Ok(Some(p));
+/// Blob `id`'s stored record, through `last`: the record of the blob the
+/// appending thread read last. A new document's blob is read three times
+/// in a row (its parse record before it is parsed, again as it is staged,
+/// then whether it is stored), and in sled a miss costs about as much as a
+/// hit. A commit empties `last`.
+fn blob_record_via(tree: &sled::Tree, last: &LastBlob, id: &BlobId) -> BlobRecordRead {
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((b, v)) = last.as_ref() {
+        if b == id {
+            return Ok(v.clone());
         }
     }
-    if !legacy {
+    let v = tree.get(blob_key(id))?;
+    *last = Some((*id, v.clone()));
+    Ok(v)
+}
+
+/// The blob record the appending thread read last ([`blob_record_via`]).
+type LastBlob = std::sync::Mutex<Option<(BlobId, Option<sled::IVec>)>>;
+
+/// Parse records a blob's record holds at most: the parses of one blob
+/// past them (the same bytes fetched again and again, each fetch with its
+/// own `--fetched-at`) have keys of their own (`p` + parse key), so that
+/// reading or adding one costs the same however many there are.
+pub(crate) const BLOB_PARSES: usize = 4;
+
+/// Adds parse record (`key`, `p`) to a blob's `parses` unless they hold it;
+/// when they are full ([`BLOB_PARSES`]), the record is returned, to be kept
+/// under a key of its own.
+fn add_parse(parses: &mut BlobParses, key: ParseKey, p: ParsedDoc) -> Option<(ParseKey, ParsedDoc)> {
+    if parses.iter().any(|(k, _)| *k == key) {
+        None
+    } else if parses.len() >= BLOB_PARSES {
+        Some((key, p))
+    } else {
+        parses.push((key, p));
+        None
+    }
+}
+
+/// The key of a parse record kept apart from its blob's record.
+fn parse_key_key(key: &ParseKey) -> Vec<u8> {
+    [&[PARSED][..], &key[..]].concat()
+}
+
+/// The parse record of `key` (a parse of a blob whose stored record is
+/// `record`): in the blob's record, else under a key of its own, where the
+/// blob's record is full or (`legacy`) an older cairn kept every one.
+fn parse_record(
+    tree: &sled::Tree,
+    legacy: bool,
+    record: Option<&[u8]>,
+    key: &ParseKey,
+) -> Result<Option<ParsedDoc>> {
+    let mut full = false;
+    if let Some(v) = record {
+        let parses = blob_record_parses(v)?;
+        if let Some((_, p)) = parses.iter().find(|(k, _)| k == key) {
+            return Ok(Some(*p));
+        }
+        full = parses.len() >= BLOB_PARSES;
+    }
+    if !legacy && !full {
         return Ok(None);
     }
-    match tree.get([&[PARSED][..], &key[..]].concat())? {
+    match tree.get(parse_key_key(key))? {
         None => Ok(None),
         Some(v) => envelope::decode(&v, "parse record").map(Some),
     }
@@ -1590,6 +1689,9 @@ impl LogStore for SledStore {
         if let Some(why) = &self.layout_problem {
             return Err(Error::IndexUnreadable { path: self.root.clone(), why: why.clone() });
         }
+        // The blob records read before are about to change.
+        *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        self.mark_format_6()?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the
@@ -1724,20 +1826,29 @@ impl LogStore for SledStore {
             .map(|(b, loc)| (b, loc, Vec::new()))
             .collect();
         for (blob, key, p) in parsed {
-            match blob_records.iter_mut().find(|(b, _, _)| b == blob) {
-                Some((_, _, parses)) => parses.push((*key, *p)),
+            let own = match blob_records.iter_mut().find(|(b, _, _)| b == blob) {
+                Some((_, _, parses)) => add_parse(parses, *key, *p),
                 None => match self.tree.get(blob_key(blob))? {
                     Some(v) => {
                         let loc = blob_record_locator(&v)
                             .map_err(|why| Error::Corrupt(format!("blob {blob}: {why}")))?;
                         let mut parses = blob_record_parses(&v)?;
-                        parses.push((*key, *p));
-                        blob_records.push((*blob, loc, parses));
+                        let own = add_parse(&mut parses, *key, *p);
+                        if own.is_none() {
+                            blob_records.push((*blob, loc, parses));
+                        }
+                        own
                     }
                     // (A document's blob is staged with it: not recorded,
                     // it is parsed again next time.)
-                    None => tracing::warn!("{}: no blob {blob} to record a parse of", self.root.display()),
+                    None => {
+                        tracing::warn!("{}: no blob {blob} to record a parse of", self.root.display());
+                        None
+                    }
                 },
+            };
+            if let Some((key, p)) = own {
+                batch.insert(parse_key_key(&key), envelope::encode(&p)?);
             }
         }
         for (blob, loc, parses) in &blob_records {
@@ -1857,7 +1968,9 @@ impl BlobStore for SledStore {
             if raw.len() as u64 > crate::store::blobs::MAX_DELTA_RAW {
                 return None;
             }
-            blobs.delta_quietly(raw, base, &|b: &BlobId| blob_locator(&tree, &[], b)).ok()
+            blobs
+                .delta_quietly(raw, base, &|b: &BlobId| blob_locator(&|b| Ok(tree.get(blob_key(b))?), &[], b))
+                .ok()
         }))
     }
 
@@ -1868,8 +1981,8 @@ impl BlobStore for SledStore {
         page: Option<&[u8; 32]>,
         ahead: Option<crate::store::Ahead>,
     ) -> Result<()> {
-        let (tree, pending) = (&self.tree, &self.pending_blobs);
-        let lookup = |b: &BlobId| blob_locator(tree, pending, b);
+        let (tree, pending, last) = (&self.tree, &self.pending_blobs, &self.last_blob);
+        let lookup = |b: &BlobId| blob_locator(&|b| blob_record_via(tree, last, b), pending, b);
         let Some(page) = page else {
             return self.blobs.stage(id, raw, None, ahead, &lookup).map(|_| ());
         };
@@ -1919,7 +2032,7 @@ impl BlobStore for SledStore {
     }
 
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let lookup = |b: &BlobId| blob_locator(&self.tree, &self.pending_blobs, b);
+        let lookup = |b: &BlobId| blob_locator(&|b| Ok(self.tree.get(blob_key(b))?), &self.pending_blobs, b);
         self.blobs.get(id, &lookup)
     }
 
@@ -1959,7 +2072,8 @@ impl IndexStore for SledStore {
     }
 
     fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        self.reader.parsed(blob, key)
+        let record = blob_record_via(&self.tree, &self.last_blob, blob)?;
+        parse_record(&self.tree, self.reader.legacy_parses, record.as_deref(), key)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
@@ -2126,7 +2240,7 @@ impl IndexStore for SledReader {
     }
 
     fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        parse_record(&self.tree, self.legacy_parses, blob, key)
+        parse_record(&self.tree, self.legacy_parses, self.tree.get(blob_key(blob))?.as_deref(), key)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
@@ -2134,7 +2248,8 @@ impl IndexStore for SledReader {
         // A lookup that fails says "not recorded": the document is parsed
         // ahead, and the main thread's own check decides.
         Some(std::sync::Arc::new(move |blob: &BlobId, key: &ParseKey| {
-            parse_record(&tree, legacy, blob, key).ok().flatten().is_some()
+            let found = tree.get(blob_key(blob)).map_err(Error::from);
+            found.and_then(|r| parse_record(&tree, legacy, r.as_deref(), key)).ok().flatten().is_some()
         }))
     }
 

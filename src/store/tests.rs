@@ -541,3 +541,78 @@ fn verify_feeds_its_fresh_replay_what_a_read_of_the_log_gives() {
     assert!(!fed.is_empty() && fed.iter().all(|m| m.contains("a fresh replay fails")), "{fed:?}");
     assert_eq!(fed, unfed(&a));
 }
+
+/// The same bytes ingested again by the same open archive, after the commit
+/// that recorded them: recognized by their parse record (the blob record
+/// the appending thread read before that commit is not trusted after it),
+/// and the blob keeps one parse record.
+#[test]
+fn a_document_committed_is_recognized_by_the_same_open_archive() {
+    use crate::ingest::{ingest_bytes, IngestOptions, IngestReport};
+    let dir = TempDir::new().unwrap();
+    let mut a = Archive::open(&dir.path().join("arch"), OpenMode::CreateIfMissing).unwrap();
+    let doc = "{\"type\":\"article\",\"url\":\"https://example.com/r\",\"title\":\"T\"}\n\
+               {\"type\":\"comment\",\"author\":\"a\",\"body\":\"hello\"}\n";
+    let options = IngestOptions::default();
+    let mut first = IngestReport::default();
+    ingest_bytes(&mut a, "d.jsonl", doc.as_bytes(), &options, &mut first).unwrap();
+    assert_eq!(first.new.comments, 1);
+    let mut again = IngestReport::default();
+    ingest_bytes(&mut a, "d.jsonl", doc.as_bytes(), &options, &mut again).unwrap();
+    assert_eq!((again.new.total(), again.duplicate.comments), (0, 1));
+    let records: Vec<_> = a.store().scan_parsed().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+}
+
+/// The same bytes fetched again and again (each with its own fetch time):
+/// the blob's record keeps its first parse records and the rest have keys
+/// of their own, so that each costs the same; every one is found, after a
+/// commit, after a reopen and after `repair`.
+#[test]
+fn many_parses_of_one_blob_are_each_found() {
+    use crate::ingest::{ingest_bytes, IngestOptions, IngestReport};
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("arch");
+    let doc = "{\"type\":\"article\",\"url\":\"https://example.com/f\",\"title\":\"T\"}\n\
+               {\"type\":\"comment\",\"author\":\"a\",\"body\":\"hello\"}\n";
+    let fetches = 3 * sled_store::BLOB_PARSES;
+    let options = |i: usize| IngestOptions {
+        fetched_at: crate::model::Timestamp::parse_lenient(&format!("2012-04-01T{:02}:00:00Z", i), None),
+        ..IngestOptions::default()
+    };
+    {
+        let mut a = Archive::open(&path, OpenMode::CreateIfMissing).unwrap();
+        for i in 0..fetches {
+            let mut report = IngestReport::default();
+            ingest_bytes(&mut a, "f.jsonl", doc.as_bytes(), &options(i), &mut report).unwrap();
+            assert_eq!(report.new.captures, 1, "fetch {i}");
+        }
+    }
+    let each_found = |a: &Archive| {
+        let mut found = 0;
+        for e in a.entries_from(Seq(1)).unwrap() {
+            let e = e.unwrap();
+            if let Event::Capture(c) = &e.event {
+                let p = a.store().parsed(&c.blob, &parse_key_of(c)).unwrap().expect("parse record");
+                assert_eq!(p.capture, e.id);
+                found += 1;
+            }
+        }
+        assert_eq!(found, fetches);
+        assert_eq!(a.store().scan_parsed().count(), fetches);
+    };
+    let a = reopen(&path);
+    each_found(&a);
+    // Every one of them again: recognized, nothing new.
+    drop(a);
+    let mut a = reopen(&path);
+    for i in 0..fetches {
+        let mut report = IngestReport::default();
+        ingest_bytes(&mut a, "f.jsonl", doc.as_bytes(), &options(i), &mut report).unwrap();
+        assert_eq!(report.new.total(), 0, "fetch {i}");
+    }
+    each_found(&a);
+    drop(a);
+    let (a, _) = Archive::open_rebuilt(&path, None).unwrap();
+    each_found(&a);
+}

@@ -31,7 +31,7 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
     // Opened, it is fenced off from older cairns (its index is converted),
     // and its marker still says its log has segments no commit record
     // closes: with its index lost, every one of them is taken in again.
-    assert_eq!(marker(), "cairn archive\nformat 5\nlog not closed by commit records\n");
+    assert_eq!(marker(), "cairn archive\nformat 6\nlog not closed by commit records\n");
     std::fs::remove_dir_all(env.archive.join("db")).unwrap();
     assert_eq!(env.head(), FORMAT2_HEAD.replace(':', " "));
 
@@ -65,7 +65,7 @@ fn a_format_2_archive_is_read_with_todays_rules_and_extended() {
 
     // Extended with a v2 capture, everything still verifies.
     env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
-    assert_eq!(marker(), "cairn archive\nformat 5\n", "closed by commit records since the first commit");
+    assert_eq!(marker(), "cairn archive\nformat 6\n", "closed by commit records since the first commit");
     env.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
@@ -95,7 +95,7 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     // id runs; the marker fences older cairns off.
     assert_eq!(env.head(), FORMAT4_HEAD);
     let marker = std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
-    assert_eq!(marker, "cairn archive\nformat 5\n");
+    assert_eq!(marker, "cairn archive\nformat 6\n");
     assert!(env.archive.join("index").read_dir().unwrap().count() >= 1, "id runs built");
     env.ok(&["verify", "--checkpoint", &FORMAT4_HEAD.replace(' ', ":")]);
     // Both documents again: every event a duplicate.
@@ -126,11 +126,13 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     assert!(env.ok(&["show", &id[..10]]).stdout.contains(id));
 }
 
-/// An archive whose index is laid out as cairn laid it out before session
-/// 22, its segment locators one sled key each (16 bytes) and its parse
-/// records under keys of their own (`p` + parse key, the blobs' records
-/// holding their locators alone), reads, verifies, recognizes its documents
-/// and extends as the same archive does with today's keys.
+/// An archive of format 5, its index laid out as cairn laid it out before
+/// session 22 (its segment locators one sled key each, 16 bytes, and its
+/// parse records under keys of their own, `p` + parse key, the blobs'
+/// records holding their locators alone), reads, verifies, recognizes its
+/// documents and extends as the same archive does with today's keys; its
+/// marker says format 6 from the first write of today's keys on, so that a
+/// cairn of format 5 refuses it instead of reading them as damage.
 #[test]
 fn an_index_laid_out_as_before_is_read_alike() {
     let env = Env::new();
@@ -187,18 +189,22 @@ fn an_index_laid_out_as_before_is_read_alike() {
         }
         db.flush().unwrap();
     }
+    let marker = || std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
+    std::fs::write(env.archive.join("cairn-archive"), "cairn archive\nformat 5\n").unwrap();
     assert_eq!(read(&env), before);
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
     // The same bytes again are recognized by their parse records: nothing
-    // is recorded anew.
+    // is recorded anew, nor is the marker changed.
     let records = blob_records(&env);
     let again = env.ok(&["ingest", "--json", &docs[0], &docs[1]]).json();
     assert_eq!(again["comments"]["new"], json!(0), "{again}");
     assert_eq!(blob_records(&env), records);
+    assert_eq!(marker(), "cairn archive\nformat 5\n");
     // Extended: a commit after them keeps one key, and every read is alike.
     let changed =
         env.write("again.txt", std::fs::read_to_string(&page).unwrap().replace("Do You?", "Do You? Again."));
     env.ok(&["ingest", &changed]);
+    assert_eq!(marker(), "cairn archive\nformat 6\n");
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
     let (log, changes, _) = read(&env);
     assert!(log.starts_with(&before.0) && log.len() > before.0.len());
