@@ -217,7 +217,7 @@ pub struct SledStore {
     /// the log files may hold segments no commit record closes.
     legacy: bool,
     /// The marker says format 5: rewritten to format 6 before a key of
-    /// format 6 is written ([`SledStore::mark_format_6`]).
+    /// format 6 is written (`SledStore::mark_format_6`).
     format_5: bool,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
@@ -668,13 +668,14 @@ impl SledStore {
     /// log is not closed by commit records), before the first key of
     /// format 6 (a commit's segment locators, a blob's record with its
     /// parse records) is written: a cairn of format 5 would read them as
-    /// damage.
-    fn mark_format_6(&mut self) -> Result<()> {
-        if self.format_5 {
-            let text = if self.legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT };
-            tracing::info!("{}: archive marker upgraded to format 6", self.root.display());
-            write_marker(&self.root.join(MARKER), text)?;
-            self.format_5 = false;
+    /// damage. (Of the store's fields, so that a catch-up reading the log
+    /// files can call it.)
+    fn mark_format_6(root: &Path, legacy: bool, format_5: &mut bool) -> Result<()> {
+        if *format_5 {
+            let text = if legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT };
+            tracing::info!("{}: archive marker upgraded to format 6", root.display());
+            write_marker(&root.join(MARKER), text)?;
+            *format_5 = false;
         }
         Ok(())
     }
@@ -699,7 +700,6 @@ impl SledStore {
         if !self.segments.has_bytes_past(start)? {
             return Ok(0);
         }
-        self.mark_format_6()?;
         let initial = match self.head() {
             Ok(h) => h.seq,
             Err(e) => {
@@ -776,6 +776,7 @@ impl SledStore {
                 expected = next_commit.next();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
+                    SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -897,6 +898,7 @@ impl SledStore {
                 end = scan.position();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
+                    SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -908,6 +910,7 @@ impl SledStore {
         // moved the stored head already.
         let taken = head.seq.0 - initial.0;
         if end != start {
+            SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
             if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);
             }
@@ -1691,7 +1694,7 @@ impl LogStore for SledStore {
         }
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
-        self.mark_format_6()?;
+        SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the

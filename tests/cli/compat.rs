@@ -191,7 +191,14 @@ fn an_index_laid_out_as_before_is_read_alike() {
     }
     let marker = || std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
     std::fs::write(env.archive.join("cairn-archive"), "cairn archive\nformat 5\n").unwrap();
+    // A torn tail past the committed end (an append a crash cut short):
+    // nothing to take in, so nothing is written, and the marker stays.
+    let segments = env.archive.join("log").join("00000000.seg");
+    let mut torn = std::fs::read(&segments).unwrap();
+    torn.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 16, 0, 1, 2, 3]);
+    std::fs::write(&segments, torn).unwrap();
     assert_eq!(read(&env), before);
+    assert_eq!(marker(), "cairn archive\nformat 5\n");
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
     // The same bytes again are recognized by their parse records: nothing
     // is recorded anew, nor is the marker changed.
