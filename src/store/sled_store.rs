@@ -568,7 +568,8 @@ impl SledStore {
         let runs = Arc::new(RwLock::new(IdRuns::open(&root.join("index"), true)?));
         let sets =
             SeparatedTree::new(db.open_tree(SETS_TREE)?, ValueFiles::new(root.join("sets")).get(SET_FILES)?);
-        // (An older cairn's parse records, under keys of their own.)
+        // (Parse records under keys of their own: an older cairn's, or
+        // past a blob record's room.)
         let legacy_parses = tree.scan_prefix([PARSED]).next().is_some();
         let mut store = SledStore {
             root: root.to_path_buf(),
@@ -1617,8 +1618,10 @@ pub struct SledReader {
     /// The articles' id sets (`d` and `e` keys), their values in
     /// `sets/ids.{a,b}.vlog`.
     sets: SeparatedTree,
-    /// The log tree holds parse records under keys of their own (`p`), as
-    /// an older cairn wrote them: looked up there too.
+    /// The log tree held parse records under keys of their own (`p`) when
+    /// the archive was opened (an older cairn kept every one so; today only
+    /// those past a blob record's room): a lookup its blob's record does
+    /// not answer looks there too.
     legacy_parses: bool,
 }
 
