@@ -821,7 +821,7 @@ impl SledStore {
                         captured.push((c.blob, record, None, None));
                         continue;
                     }
-                    if let Some(stored) = self.tree.get(blob_key(&c.blob))? {
+                    if let Some(stored) = blob_record(&self.tree, &c.blob)? {
                         captured.push((c.blob, record, None, Some(stored)));
                         continue;
                     }
@@ -855,14 +855,12 @@ impl SledStore {
                                 seg_pack_end = seg_pack_end.max(blob_end);
                                 (at, Vec::new())
                             }
-                            (None, Some(stored)) => {
-                                match (blob_record_locator(&stored), blob_record_parses(&stored)) {
-                                    (Ok(loc), Ok(parses)) => (loc, parses),
-                                    // A damaged record is left as it is (verify
-                                    // names it); the parse is not recorded.
-                                    _ => continue,
-                                }
-                            }
+                            // A damaged record is left as it is (verify names
+                            // it); the parse is not recorded.
+                            (None, Some(stored)) => match blob_record_parts(&blob, &stored) {
+                                Ok(parts) => parts,
+                                Err(_) => continue,
+                            },
                             (None, None) => continue,
                         };
                         v.insert(record)
@@ -1353,8 +1351,20 @@ fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
     }
 }
 
+/// A blob's locator and parse records from its stored record; an error
+/// names the blob.
+fn blob_record_parts(blob: &BlobId, v: &[u8]) -> Result<(Locator, BlobParses)> {
+    let loc = blob_record_locator(v).map_err(|why| Error::Corrupt(format!("blob {blob}: {why}")))?;
+    Ok((loc, blob_record_parses(v)?))
+}
+
 /// What sled holds of a blob: its stored record, or `None`.
 type BlobRecordRead = Result<Option<sled::IVec>>;
+
+/// Blob `id`'s stored record.
+fn blob_record(tree: &sled::Tree, id: &BlobId) -> BlobRecordRead {
+    Ok(tree.get(blob_key(id))?)
+}
 
 /// Where blob `id` lies: synced but not yet committed, else committed
 /// (its record read through `record`).
@@ -1386,7 +1396,7 @@ fn blob_record_via(tree: &sled::Tree, last: &LastBlob, id: &BlobId) -> BlobRecor
             return Ok(v.clone());
         }
     }
-    let v = tree.get(blob_key(id))?;
+    let v = blob_record(tree, id)?;
     *last = Some((*id, v.clone()));
     Ok(v)
 }
@@ -1834,11 +1844,9 @@ impl LogStore for SledStore {
         for (blob, key, p) in parsed {
             let own = match blob_records.iter_mut().find(|(b, _, _)| b == blob) {
                 Some((_, _, parses)) => add_parse(parses, *key, *p),
-                None => match self.tree.get(blob_key(blob))? {
+                None => match blob_record(&self.tree, blob)? {
                     Some(v) => {
-                        let loc = blob_record_locator(&v)
-                            .map_err(|why| Error::Corrupt(format!("blob {blob}: {why}")))?;
-                        let mut parses = blob_record_parses(&v)?;
+                        let (loc, mut parses) = blob_record_parts(blob, &v)?;
                         let own = add_parse(&mut parses, *key, *p);
                         if own.is_none() {
                             blob_records.push((*blob, loc, parses));
@@ -1975,7 +1983,7 @@ impl BlobStore for SledStore {
                 return None;
             }
             blobs
-                .delta_quietly(raw, base, &|b: &BlobId| blob_locator(&|b| Ok(tree.get(blob_key(b))?), &[], b))
+                .delta_quietly(raw, base, &|b: &BlobId| blob_locator(&|b| blob_record(&tree, b), &[], b))
                 .ok()
         }))
     }
@@ -2038,7 +2046,7 @@ impl BlobStore for SledStore {
     }
 
     fn get_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let lookup = |b: &BlobId| blob_locator(&|b| Ok(self.tree.get(blob_key(b))?), &self.pending_blobs, b);
+        let lookup = |b: &BlobId| blob_locator(&|b| blob_record(&self.tree, b), &self.pending_blobs, b);
         self.blobs.get(id, &lookup)
     }
 
@@ -2246,7 +2254,7 @@ impl IndexStore for SledReader {
     }
 
     fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
-        parse_record(&self.tree, self.legacy_parses, self.tree.get(blob_key(blob))?.as_deref(), key)
+        parse_record(&self.tree, self.legacy_parses, blob_record(&self.tree, blob)?.as_deref(), key)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
@@ -2254,8 +2262,8 @@ impl IndexStore for SledReader {
         // A lookup that fails says "not recorded": the document is parsed
         // ahead, and the main thread's own check decides.
         Some(std::sync::Arc::new(move |blob: &BlobId, key: &ParseKey| {
-            let found = tree.get(blob_key(blob)).map_err(Error::from);
-            found.and_then(|r| parse_record(&tree, legacy, r.as_deref(), key)).ok().flatten().is_some()
+            let found = blob_record(&tree, blob).and_then(|r| parse_record(&tree, legacy, r.as_deref(), key));
+            found.ok().flatten().is_some()
         }))
     }
 
@@ -2267,17 +2275,13 @@ impl IndexStore for SledReader {
                 Ok(kv) => kv,
                 Err(e) => return vec![Err(e.into())],
             };
-            match v.get(16..) {
-                None | Some([]) => Vec::new(),
-                Some(parses) => match envelope::decode::<BlobParses>(parses, "parse records") {
-                    Ok(parses) => parses.into_iter().map(|(key, p)| Ok((key, Ok(p)))).collect(),
-                    // Named by the blob's id where a record's key would be.
-                    Err(e) => {
-                        let mut id = [0u8; 32];
-                        id.copy_from_slice(k.get(1..33).unwrap_or(&[0u8; 32]));
-                        vec![Ok((id, Err(format!("the parse records of blob {}: {e}", BlobId(id)))))]
-                    }
-                },
+            match blob_record_parses(&v) {
+                Ok(parses) => parses.into_iter().map(|(key, p)| Ok((key, Ok(p)))).collect(),
+                // Named by the blob's id where a record's key would be.
+                Err(e) => {
+                    let id = k.get(1..).and_then(|id| <[u8; 32]>::try_from(id).ok()).unwrap_or_default();
+                    vec![Ok((id, Err(format!("the parse records of blob {}: {e}", BlobId(id)))))]
+                }
             }
         });
         let own = self.tree.scan_prefix([PARSED]).map(|kv| {

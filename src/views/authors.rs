@@ -16,8 +16,9 @@
 //! folded comment ID into, so that a capture applied later (a backfill)
 //! that shows it again does not take it in. So the view keeps one key per
 //! article and one per 128 postings, and a capture writes its articles'
-//! keys and appends its postings, never a key per author: in real comment sections most commenters post once or twice,
-//! so a key per author was nearly a key written per comment. An author's
+//! keys and appends its postings, never a key per author: in real comment
+//! sections most commenters post once or twice, so a key per author was
+//! nearly a key written per comment. An author's
 //! count, display name and articles are summed from their bucket's
 //! postings when read ([`timeline`], [`list_authors`]); [`timeline`] then
 //! reads the author's groups and sorts by time.
@@ -481,13 +482,7 @@ impl Intake {
             titles: Titles::default(),
             groups: Vec::new(),
         });
-        if stored.article != *key {
-            return Err(crate::error::Error::Corrupt(format!(
-                "the authors view's groups for {} name another article, {}",
-                key.as_str(),
-                stored.article.as_str()
-            )));
-        }
+        same_article(&stored.article, key, "groups")?;
         articles.push(ArticleIntake {
             reference,
             stored,
@@ -896,14 +891,21 @@ pub fn title_of(archive: &Archive, key: &ArticleKey) -> Result<Option<String>> {
     let tree = view_tree(archive, NAME)?;
     let Some(v) = tree.get(&groups_key(&article_ref(key)))? else { return Ok(None) };
     let seen: ArticleSeen = envelope::decode_native_prefix(&v, "the authors view's titles")?;
-    if seen.article != *key {
-        return Err(crate::error::Error::Corrupt(format!(
-            "the authors view's titles for {} name another article, {}",
-            key.as_str(),
-            seen.article.as_str()
-        )));
-    }
+    same_article(&seen.article, key, "titles")?;
     Ok(seen.titles.current().map(str::to_string))
+}
+
+/// The article a value read under `key`'s reference names (its `what`) is
+/// that article.
+fn same_article(stored: &ArticleKey, key: &ArticleKey, what: &str) -> Result<()> {
+    if stored == key {
+        return Ok(());
+    }
+    Err(crate::error::Error::Corrupt(format!(
+        "the authors view's {what} for {} name another article, {}",
+        key.as_str(),
+        stored.as_str()
+    )))
 }
 
 #[cfg(test)]
