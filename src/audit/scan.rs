@@ -74,8 +74,76 @@ pub(super) type Tee = std::sync::mpsc::SyncSender<Option<Vec<Result<Arc<LogEntry
 /// Entries handed on at a time through a [`Tee`].
 const TEE_BATCH: usize = 1024;
 
-/// Batches handed on that the pass keeps at most, to free them itself.
-const KEPT_BATCHES: usize = 4;
+/// Segments [`segments_ahead`]'s reading thread may be ahead of the pass
+/// (a segment is one document: memory stays within a few documents).
+const READ_DEPTH: usize = 2;
+
+/// Entries of the segments handed on that the reading thread keeps at
+/// most, to free them itself (past it, the oldest go, freed by whoever
+/// holds them last).
+const KEPT_ENTRIES: usize = 8 * TEE_BATCH;
+
+/// A segment as [`segments_ahead`] hands it over: its key, and its entries
+/// or why they cannot be decoded.
+type SharedSegment = (Seq, std::result::Result<Vec<Arc<LogEntry>>, String>);
+
+/// Runs `pass` over the log's segments, read and decoded on a thread of
+/// its own a few segments ahead (the pass over the log is verify's
+/// longest thread; reading and decoding were a third of it). The reading
+/// thread keeps each segment it handed over until nobody else holds its
+/// entries (at most [`KEPT_SEGMENTS`]), so that they are freed on the
+/// thread that allocated them (glibc's arena lock, as
+/// [`crate::views::Handover`]), up to [`KEPT_ENTRIES`]. A reading thread that stops without its
+/// end marker (a panic) is an error, never a shorter log.
+fn segments_ahead<R>(
+    archive: &Archive,
+    pass: impl FnOnce(&mut dyn Iterator<Item = Result<SharedSegment>>) -> Result<R>,
+) -> Result<R> {
+    std::thread::scope(|scope| {
+        let (send, received) = std::sync::mpsc::sync_channel::<Option<Result<SharedSegment>>>(READ_DEPTH);
+        let reader = scope.spawn(move || {
+            let mut kept: std::collections::VecDeque<Vec<Arc<LogEntry>>> = Default::default();
+            let mut kept_entries = 0;
+            for segment in archive.store().scan_segments() {
+                let shared = segment.map(|(key, decoded)| {
+                    let decoded =
+                        decoded.map(|entries| entries.into_iter().map(Arc::new).collect::<Vec<_>>());
+                    if let Ok(entries) = &decoded {
+                        kept_entries += entries.len();
+                        kept.push_back(entries.clone());
+                    }
+                    (key, decoded)
+                });
+                if send.send(Some(shared)).is_err() {
+                    return; // the pass stopped
+                }
+                while let Some(oldest) = kept
+                    .front()
+                    .filter(|s| kept_entries > KEPT_ENTRIES || s.iter().all(|e| Arc::strong_count(e) == 1))
+                {
+                    kept_entries -= oldest.len();
+                    kept.pop_front();
+                }
+            }
+            let _ = send.send(None);
+        });
+        let mut ended = false;
+        let mut segments = received.iter().map_while(|s| {
+            ended |= s.is_none();
+            s
+        });
+        let out = pass(&mut segments);
+        // The receiver goes first: a reader blocked on a full channel
+        // then stops.
+        drop(received);
+        let stopped = || crate::error::Error::Internal("the log reader thread stopped".into());
+        match (reader.join(), out) {
+            (Err(_), _) => Err(stopped()),
+            (Ok(()), Ok(_)) if !ended => Err(stopped()),
+            (Ok(()), out) => out,
+        }
+    })
+}
 
 /// Reads every segment once, checking as it goes; findings are appended to
 /// `findings`. `progress` receives the entries read so far. The first
@@ -92,8 +160,9 @@ pub(super) fn scan_log(
     per_pass: u64,
     tee: Option<Tee>,
 ) -> Result<LogFacts> {
-    // Entries handed on are freed here, once the replay lets go of them.
-    let mut tee = tee.map(|to| crate::views::Handover::new(to, TEE_BATCH, KEPT_BATCHES));
+    // Entries handed on are freed by the thread that decoded them
+    // ([`segments_ahead`]), once this pass and the replay let go of them.
+    let mut tee = tee.map(|to| crate::views::Handover::new(to, TEE_BATCH, 0));
     // Sized for the head (at most a pass's share) up front when that is
     // plausible (growing the table would hold two of it at once); a head
     // record that says more is a finding, and costs at most a zeroed table
@@ -122,82 +191,85 @@ pub(super) fn scan_log(
     // altered entry is named, not only the first); `f.chain` never is.
     let mut chain = ChainHash::GENESIS;
     let mut folded: HashMap<EventId, EventId> = HashMap::new();
-    for segment in archive.store().scan_segments() {
-        let (key, decoded) = segment?;
-        f.segments += 1;
-        let entries = match decoded {
-            Ok(e) => e,
-            Err(_) if !full => continue,
-            Err(why) => {
-                if let Some(mut t) = tee.take() {
-                    // A read of the log ends with this error.
-                    t.push(Err(crate::store::sled_store::segment_error(key, why.clone())));
-                    t.flush();
+    segments_ahead(archive, |segments| {
+        for segment in segments {
+            let (key, decoded) = segment?;
+            f.segments += 1;
+            let entries = match decoded {
+                Ok(e) => e,
+                Err(_) if !full => continue,
+                Err(why) => {
+                    if let Some(mut t) = tee.take() {
+                        // A read of the log ends with this error.
+                        t.push(Err(crate::store::sled_store::segment_error(key, why.clone())));
+                        t.flush();
+                    }
+                    findings.push(finding(
+                        "segment",
+                        Some(key),
+                        None,
+                        format!("segment at seq {key} does not decode: {why}"),
+                    ));
+                    continue;
                 }
-                findings.push(finding(
-                    "segment",
-                    Some(key),
-                    None,
-                    format!("segment at seq {key} does not decode: {why}"),
-                ));
+            };
+            if !full {
+                // A later pass: the checks that look ids of its partition up.
+                for e in &entries {
+                    f.entries += 1;
+                    id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
+                    f.last = e.seq;
+                }
+                progress(f.entries);
                 continue;
             }
-        };
-        if !full {
-            // A later pass: the checks that look ids of its partition up.
+            findings.extend(segment_key(key, &entries));
             for e in &entries {
                 f.entries += 1;
+                findings.extend(seq_order(e, expected, f.last));
+                if !opts.quick {
+                    findings.extend(event_id(e));
+                }
+                let leaf_data = e.leaf_data();
+                let entry_hash = *blake3::hash(&leaf_data).as_bytes();
+                tree_leaf(&mut f.tree, e.seq == expected, &leaf_data, opts);
+                findings.extend(chain_link(e, &chain, &entry_hash));
+                chain = e.head;
+                f.chain = chain_step(&f.chain, &entry_hash);
+                if let Some(cp) = opts.checkpoint.filter(|(s, _)| *s == e.seq) {
+                    f.checkpoint_seen = true;
+                    findings.extend(checkpoint_at(cp, &f.chain));
+                }
                 id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
+                f.counts.add(e.event.kind());
+                if !opts.quick {
+                    match &e.event {
+                        Event::Merge(m) => findings.extend(merge_folds(e.seq, e.id, m, &mut folded)),
+                        Event::Capture(c) => {
+                            f.blobs.push((c.blob, e.seq));
+                            let items = crate::store::capture_counts(c);
+                            f.captures.insert(e.id, (crate::store::parse_key_of(c), items, e.seq));
+                        }
+                        Event::Article(_) | Event::Comment(_) => {}
+                    }
+                }
                 f.last = e.seq;
+                expected = e.seq.next();
+            }
+            if !opts.quick {
+                findings.extend(document(key, &entries));
             }
             progress(f.entries);
-            continue;
-        }
-        findings.extend(segment_key(key, &entries));
-        for e in &entries {
-            f.entries += 1;
-            findings.extend(seq_order(e, expected, f.last));
-            if !opts.quick {
-                findings.extend(event_id(e));
-            }
-            let leaf_data = e.leaf_data();
-            let entry_hash = *blake3::hash(&leaf_data).as_bytes();
-            tree_leaf(&mut f.tree, e.seq == expected, &leaf_data, opts);
-            findings.extend(chain_link(e, &chain, &entry_hash));
-            chain = e.head;
-            f.chain = chain_step(&f.chain, &entry_hash);
-            if let Some(cp) = opts.checkpoint.filter(|(s, _)| *s == e.seq) {
-                f.checkpoint_seen = true;
-                findings.extend(checkpoint_at(cp, &f.chain));
-            }
-            id_checks(e, &mut f, opts.quick, &fingerprints, &mut memo, findings);
-            f.counts.add(e.event.kind());
-            if !opts.quick {
-                match &e.event {
-                    Event::Merge(m) => findings.extend(merge_folds(e.seq, e.id, m, &mut folded)),
-                    Event::Capture(c) => {
-                        f.blobs.push((c.blob, e.seq));
-                        let items = crate::store::capture_counts(c);
-                        f.captures.insert(e.id, (crate::store::parse_key_of(c), items, e.seq));
-                    }
-                    Event::Article(_) | Event::Comment(_) => {}
+            // A receiver that has gone (its replay is done, or stopped) is
+            // not fed any more.
+            if let Some(t) = &mut tee {
+                if !entries.into_iter().all(|e| t.push(Ok(e))) {
+                    tee = None;
                 }
             }
-            f.last = e.seq;
-            expected = e.seq.next();
         }
-        if !opts.quick {
-            findings.extend(document(key, &entries));
-        }
-        progress(f.entries);
-        // A receiver that has gone (its replay is done, or stopped) is
-        // not fed any more.
-        if let Some(t) = &mut tee {
-            if !entries.into_iter().all(|e| t.push(Ok(Arc::new(e)))) {
-                tee = None;
-            }
-        }
-    }
+        Ok(())
+    })?;
     if let Some(t) = tee {
         t.finish();
     }
@@ -219,7 +291,7 @@ fn tree_leaf(t: &mut TreeFacts, in_order: bool, leaf_data: &[u8], opts: &VerifyO
 }
 
 /// `segment`: a segment's key is its first entry's seq.
-fn segment_key(key: Seq, entries: &[LogEntry]) -> Option<Finding> {
+fn segment_key(key: Seq, entries: &[Arc<LogEntry>]) -> Option<Finding> {
     let first = entries.first().map(|e| e.seq);
     (first != Some(key)).then(|| {
         finding(
@@ -460,7 +532,7 @@ fn merge_folds(
 /// `document`: a segment is one document: it ends with its capture, and
 /// the capture names every article and comment appended with it. A segment
 /// of merges only (`dedupe --apply`) is a document too.
-fn document(key: Seq, entries: &[LogEntry]) -> Vec<Finding> {
+fn document(key: Seq, entries: &[Arc<LogEntry>]) -> Vec<Finding> {
     let Some(last) = entries.last() else {
         return vec![finding("document", Some(key), None, "empty segment".into())];
     };

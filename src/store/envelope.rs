@@ -235,6 +235,14 @@ pub fn seal_body(body: &[u8]) -> Vec<u8> {
     seal(body)
 }
 
+/// [`seal_body`] without compression: the envelope of a value that is
+/// read back and thrown away, never kept (a scratch tree's,
+/// [`crate::store::kv::KvTree::raw_values`]). It holds what
+/// [`seal_body`]'s does ([`content`] gives the same body).
+pub fn seal_body_raw(body: &[u8]) -> Vec<u8> {
+    sealed(ENVELOPE_VERSION, RAW, body)
+}
+
 /// Decodes a body from [`encode_body`] (no envelope, no check: it never
 /// left memory), every byte of it.
 pub fn decode_unsealed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {

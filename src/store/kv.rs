@@ -68,6 +68,12 @@ pub trait KvTree: Send + Sync {
     fn is_loose(&self) -> bool {
         false
     }
+    /// Whether values are stored as they are, uncompressed ([`Scratched`]):
+    /// a tree that is compared and thrown away, never kept, spends no time
+    /// compressing values only to decompress each again.
+    fn raw_values(&self) -> bool {
+        false
+    }
     /// Every key starting with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_>;
     /// Removes every key.
@@ -149,6 +155,10 @@ impl<T: KvTree + ?Sized> KvTree for &T {
         (**self).is_loose()
     }
 
+    fn raw_values(&self) -> bool {
+        (**self).raw_values()
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
         (**self).scan_prefix(prefix)
     }
@@ -184,6 +194,61 @@ impl<T: KvTree> KvTree for Loose<T> {
     }
 
     fn is_loose(&self) -> bool {
+        true
+    }
+
+    fn raw_values(&self) -> bool {
+        self.0.raw_values()
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> KvIter<'_> {
+        self.0.scan_prefix(prefix)
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.0.clear()
+    }
+}
+
+/// A tree [`Scratch`] hands out: its values are stored uncompressed
+/// ([`KvTree::raw_values`]), as nothing keeps them past the comparison or
+/// the command that reads them.
+pub struct Scratched<T>(pub T);
+
+impl<T: KvTree> KvTree for Scratched<T> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        self.0.apply(writes)
+    }
+
+    fn apply_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.0.apply_loose(writes)
+    }
+
+    fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.0.write_loose(writes)
+    }
+
+    fn upkeep(&self) -> Result<()> {
+        self.0.upkeep()
+    }
+
+    fn settle(&self) -> Result<()> {
+        self.0.settle()
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.0.sync()
+    }
+
+    fn is_loose(&self) -> bool {
+        self.0.is_loose()
+    }
+
+    fn raw_values(&self) -> bool {
         true
     }
 
@@ -335,11 +400,14 @@ impl Scratch {
     /// A new empty tree named `name`.
     pub fn tree(&self, name: &str) -> Result<Box<dyn KvTree>> {
         Ok(match self {
-            Scratch::Memory => Box::new(MemoryTree::default()),
+            Scratch::Memory => Box::new(Scratched(MemoryTree::default())),
             Scratch::Disk(d) => {
                 let db =
                     d.db.as_ref().ok_or_else(|| crate::error::Error::Internal("scratch closed".into()))?;
-                Box::new(Loose(super::vlog::SeparatedTree::held(db.open_tree(name)?, d.values.get(name)?)))
+                Box::new(Scratched(Loose(super::vlog::SeparatedTree::held(
+                    db.open_tree(name)?,
+                    d.values.get(name)?,
+                ))))
             }
         })
     }

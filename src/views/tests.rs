@@ -1432,3 +1432,40 @@ fn ingest_ok(archive: &mut Archive, name: &str, text: &str) {
     ingest_bytes(archive, name, text.as_bytes(), &IngestOptions::default(), &mut report).unwrap();
     assert!(report.errors.is_empty(), "{name}: {:?}", report.errors);
 }
+
+#[test]
+fn scratch_views_hold_their_values_uncompressed_and_alike() {
+    // The trees an audit's fresh replay and `--at` build are thrown away:
+    // their values are sealed without compression, and hold what the
+    // stored views' compressed values hold.
+    let archive = sample_archive();
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    let stored = status(&archive, &views).unwrap();
+    let refs: Vec<&dyn Projection> = views.iter().map(|v| v.as_ref()).collect();
+    for in_memory_max in [u64::MAX, 0] {
+        let at =
+            compute_at_with(&archive, &refs, Until::Seq(archive.head().seq), None, in_memory_max).unwrap();
+        let (mut raw, mut compressed_in_store) = (0, 0);
+        for ((name, tree), st) in at.trees.iter().zip(&stored) {
+            assert_eq!(digest(tree.as_ref()).unwrap(), st.digest, "{name}, {in_memory_max}");
+            let kept = view_tree(&archive, name).unwrap();
+            for kv in tree.scan_prefix(b"") {
+                let (k, v) = kv.unwrap();
+                let Some(content) = envelope::content(&v) else { continue };
+                assert_eq!(v[1], 0, "{name}: {} sealed uncompressed", k.escape_ascii());
+                raw += 1;
+                if k.as_slice() == super::generations::CURSOR_KEY {
+                    continue;
+                }
+                let s = kept.get(&k).unwrap().unwrap();
+                assert_eq!(envelope::content(&s), Some(content), "{name}: {}", k.escape_ascii());
+                compressed_in_store += usize::from(s[1] == 1);
+            }
+        }
+        assert!(
+            raw > 0 && compressed_in_store > 0,
+            "{raw} values, {compressed_in_store} compressed in the store"
+        );
+    }
+}

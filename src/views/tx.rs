@@ -40,6 +40,8 @@ pub struct StateTx<'a> {
     pub(super) recent: IdMap<Arc<LogEntry>>,
     /// Where commits go when another thread writes them ([`Writer`]).
     writer: Option<Writer<'a>>,
+    /// Values are sealed uncompressed ([`KvTree::raw_values`]).
+    raw: bool,
     /// The last commit, while the writer writes it: read before the tree.
     in_flight: Option<(Arc<Committed>, Receiver<Result<()>>)>,
     /// The first seq of the document being applied.
@@ -65,6 +67,7 @@ impl<'a> StateTx<'a> {
             empty_prefixes: Default::default(),
             recent: IdMap::default(),
             writer: None,
+            raw: tree.raw_values(),
             in_flight: None,
             document_from: Seq(0),
             leaves_out: false,
@@ -76,7 +79,7 @@ impl<'a> StateTx<'a> {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(match self.value_bytes(key)? {
             None => None,
-            Some(ValueBytes::Body(body)) => Some(envelope::seal_body(body)),
+            Some(ValueBytes::Body(body)) => Some(seal(body, self.raw)),
             Some(ValueBytes::Sealed(bytes)) => Some(bytes.into_owned()),
         })
     }
@@ -275,6 +278,7 @@ impl<'a> StateTx<'a> {
         let committed = Committed {
             writes: std::mem::take(&mut self.writes),
             unfinished: std::mem::take(&mut self.unfinished),
+            raw: self.raw,
             cursor: envelope::encode(cursor)?,
         };
         match self.writer.clone() {
@@ -313,6 +317,8 @@ impl<'a> StateTx<'a> {
 pub(super) struct Committed {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     unfinished: KeySet,
+    /// Sealed uncompressed ([`StateTx::raw`]).
+    raw: bool,
     cursor: Vec<u8>,
 }
 
@@ -324,7 +330,7 @@ impl Committed {
             .iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(v) if self.unfinished.contains(k) => Some(envelope::seal_body(v)),
+                    Some(v) if self.unfinished.contains(k) => Some(seal(v, self.raw)),
                     other => other.clone(),
                 };
                 (k.clone(), v)
@@ -332,6 +338,15 @@ impl Committed {
             .collect();
         writes.push((CURSOR_KEY.to_vec(), Some(self.cursor.clone())));
         writes
+    }
+}
+
+/// `body` in an envelope: uncompressed for a tree that keeps values raw.
+fn seal(body: &[u8], raw: bool) -> Vec<u8> {
+    if raw {
+        envelope::seal_body_raw(body)
+    } else {
+        envelope::seal_body(body)
     }
 }
 
