@@ -854,8 +854,9 @@ impl Archive {
 }
 
 /// Reads `reader` on to the entry at `seq` (the entries before it are
-/// decoded and dropped).
+/// skipped: [`crate::store::envelope::SegmentEntries::skip_before`]).
 fn advance_to(reader: &mut crate::store::envelope::SegmentEntries, seq: Seq) -> Result<LogEntry> {
+    reader.skip_before(seq)?;
     for entry in reader {
         let entry = entry?;
         if entry.seq >= seq {
