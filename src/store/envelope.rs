@@ -238,7 +238,7 @@ pub fn seal_body(body: &[u8]) -> Vec<u8> {
 /// [`seal_body`] without compression: the envelope of a value that is
 /// read back and thrown away, never kept (a scratch tree's,
 /// [`crate::store::kv::KvTree::raw_values`]). It holds what
-/// [`seal_body`]'s does ([`content`] gives the same body).
+/// [`seal_body`]'s does (both open to the same body).
 pub fn seal_body_raw(body: &[u8]) -> Vec<u8> {
     sealed(ENVELOPE_VERSION, RAW, body)
 }
@@ -366,7 +366,7 @@ impl SegmentEntries {
 impl SegmentEntries {
     /// Moves past the entries before `seq`: the next one read is the first
     /// at or past it. A comment's entry (most of a segment) is measured
-    /// without being decoded into owned values ([`skim_comment_entry`]: no
+    /// without being decoded into owned values (`skim_comment_entry`: no
     /// allocation, no text checked); any other entry is decoded and
     /// dropped. (A reader taking a few comments from each segment, as
     /// `cairn author` does, decoded every comment before each: a fifth of
