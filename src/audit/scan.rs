@@ -83,54 +83,20 @@ const READ_DEPTH: usize = 2;
 /// holds them last).
 const KEPT_ENTRIES: usize = 8 * TEE_BATCH;
 
-/// What [`segments_ahead`]'s reading thread works out of each entry for a
-/// first pass: the hashes the `chain`, `tree` and `event-id` checks
-/// compare, each a pure function of the entry.
-struct Hashes {
-    /// BLAKE3 of the entry's leaf data (the chain step's input).
-    entry: [u8; 32],
-    /// The entry's leaf hash in the Merkle tree.
-    leaf: [u8; 32],
-    /// The id its event's fields hash to (not for `--quick`).
-    id: Option<EventId>,
-}
-
-impl Hashes {
-    fn of(e: &LogEntry, ids: bool) -> Hashes {
-        let leaf_data = e.leaf_data();
-        Hashes {
-            entry: *blake3::hash(&leaf_data).as_bytes(),
-            leaf: crate::transparency::merkle::leaf_hash(&leaf_data),
-            id: ids.then(|| e.event.id()),
-        }
-    }
-}
-
 /// A segment as [`segments_ahead`] hands it over: its key, and its entries
-/// (with their [`Hashes`] when asked for) or why they cannot be decoded.
-type SharedSegment = (Seq, std::result::Result<(Vec<Arc<LogEntry>>, Vec<Hashes>), String>);
+/// or why they cannot be decoded.
+type SharedSegment = (Seq, std::result::Result<Vec<Arc<LogEntry>>, String>);
 
-/// What [`segments_ahead`]'s reading thread hashes: nothing (a later
-/// pass), or the [`Hashes`] of each entry, ids among them or not.
-#[derive(Clone, Copy)]
-enum Hashing {
-    None,
-    Chain,
-    ChainAndIds,
-}
-
-/// Runs `pass` over the log's segments, read, decoded and hashed
-/// (`hashing`) on a thread of its own a few segments ahead (the pass over
-/// the log is verify's longest thread; reading and decoding were a third
-/// of it, the ids and hashes a quarter). The reading thread keeps each
-/// segment it handed over until nobody else holds its entries (up to
-/// [`KEPT_ENTRIES`]), so that they are freed on the thread that allocated
-/// them (glibc's arena lock, as [`crate::views::Handover`]). A reading
-/// thread that stops without its end marker (a panic) is an error, never
-/// a shorter log.
+/// Runs `pass` over the log's segments, read and decoded on a thread of
+/// its own a few segments ahead (the pass over the log is verify's
+/// longest thread; reading and decoding were a third of it). The reading
+/// thread keeps each segment it handed over until nobody else holds its
+/// entries (up to [`KEPT_ENTRIES`]), so that they are freed on the thread
+/// that allocated them (glibc's arena lock, as [`crate::views::Handover`]).
+/// A reading thread that stops without its end marker (a panic) is an
+/// error, never a shorter log.
 fn segments_ahead<R>(
     archive: &Archive,
-    hashing: Hashing,
     pass: impl FnOnce(&mut dyn Iterator<Item = Result<SharedSegment>>) -> Result<R>,
 ) -> Result<R> {
     std::thread::scope(|scope| {
@@ -140,15 +106,9 @@ fn segments_ahead<R>(
             let mut kept_entries = 0;
             for segment in archive.store().scan_segments() {
                 let shared = segment.map(|(key, decoded)| {
-                    let decoded = decoded.map(|entries| {
-                        let hashes = match hashing {
-                            Hashing::None => Vec::new(),
-                            Hashing::Chain => entries.iter().map(|e| Hashes::of(e, false)).collect(),
-                            Hashing::ChainAndIds => entries.iter().map(|e| Hashes::of(e, true)).collect(),
-                        };
-                        (entries.into_iter().map(Arc::new).collect::<Vec<_>>(), hashes)
-                    });
-                    if let Ok((entries, _)) = &decoded {
+                    let decoded =
+                        decoded.map(|entries| entries.into_iter().map(Arc::new).collect::<Vec<_>>());
+                    if let Ok(entries) = &decoded {
                         kept_entries += entries.len();
                         kept.push_back(entries.clone());
                     }
@@ -231,16 +191,11 @@ pub(super) fn scan_log(
     // altered entry is named, not only the first); `f.chain` never is.
     let mut chain = ChainHash::GENESIS;
     let mut folded: HashMap<EventId, EventId> = HashMap::new();
-    let hashing = match (full, opts.quick) {
-        (false, _) => Hashing::None,
-        (true, true) => Hashing::Chain,
-        (true, false) => Hashing::ChainAndIds,
-    };
-    segments_ahead(archive, hashing, |segments| {
+    segments_ahead(archive, |segments| {
         for segment in segments {
             let (key, decoded) = segment?;
             f.segments += 1;
-            let (entries, hashes) = match decoded {
+            let entries = match decoded {
                 Ok(e) => e,
                 Err(_) if !full => continue,
                 Err(why) => {
@@ -269,16 +224,18 @@ pub(super) fn scan_log(
                 continue;
             }
             findings.extend(segment_key(key, &entries));
-            for (e, hashes) in entries.iter().zip(&hashes) {
+            for e in &entries {
                 f.entries += 1;
                 findings.extend(seq_order(e, expected, f.last));
-                if let Some(actual) = hashes.id {
-                    findings.extend(event_id(e, actual));
+                if !opts.quick {
+                    findings.extend(event_id(e));
                 }
-                tree_leaf(&mut f.tree, e.seq == expected, hashes.leaf, opts);
-                findings.extend(chain_link(e, &chain, &hashes.entry));
+                let leaf_data = e.leaf_data();
+                let entry_hash = *blake3::hash(&leaf_data).as_bytes();
+                tree_leaf(&mut f.tree, e.seq == expected, &leaf_data, opts);
+                findings.extend(chain_link(e, &chain, &entry_hash));
                 chain = e.head;
-                f.chain = chain_step(&f.chain, &hashes.entry);
+                f.chain = chain_step(&f.chain, &entry_hash);
                 if let Some(cp) = opts.checkpoint.filter(|(s, _)| *s == e.seq) {
                     f.checkpoint_seen = true;
                     findings.extend(checkpoint_at(cp, &f.chain));
@@ -322,12 +279,12 @@ pub(super) fn scan_log(
 
 /// Adds an entry's leaf to the recomputed tree (`in_order`: its seq is the
 /// next one; after a gap the recomputed tree stops, the seq check names it).
-fn tree_leaf(t: &mut TreeFacts, in_order: bool, leaf_hash: [u8; 32], opts: &VerifyOptions) {
+fn tree_leaf(t: &mut TreeFacts, in_order: bool, leaf_data: &[u8], opts: &VerifyOptions) {
     if t.broken || !in_order {
         t.broken = true;
         return;
     }
-    t.frontier.push(leaf_hash, &mut t.stored);
+    t.frontier.push(crate::transparency::merkle::leaf_hash(leaf_data), &mut t.stored);
     if opts.tree_checkpoint.as_ref().is_some_and(|c| c.size == t.frontier.leaves()) {
         t.root_at_checkpoint = Some(t.frontier.root());
     }
@@ -365,9 +322,9 @@ fn seq_order(e: &LogEntry, expected: Seq, last: Seq) -> Option<Finding> {
     Some(finding("seq", Some(named), Some(e.id), what))
 }
 
-/// `event-id`: the stored id is the hash of the stored fields (`actual`,
-/// what they hash to).
-fn event_id(e: &LogEntry, actual: EventId) -> Option<Finding> {
+/// `event-id`: the stored id is the hash of the stored fields.
+fn event_id(e: &LogEntry) -> Option<Finding> {
+    let actual = e.event.id();
     (actual != e.id).then(|| {
         finding(
             "event-id",
