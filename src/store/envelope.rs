@@ -366,9 +366,10 @@ impl SegmentEntries {
 impl SegmentEntries {
     /// Moves past the entries before `seq`: the next one read is the first
     /// at or past it. A comment's entry (most of a segment) is measured
-    /// without being decoded into owned values (`skim_comment_entry`: no
-    /// allocation, no text checked); any other entry is decoded and
-    /// dropped. (A reader taking a few comments from each segment, as
+    /// and checked without being decoded into owned values
+    /// (`skim_comment_entry`: no allocation); any other entry, or one that
+    /// does not measure, is decoded and dropped, so an entry that does not
+    /// decode stops the read as before. (A reader taking a few comments from each segment, as
     /// `cairn author` does, decoded every comment before each: a fifth of
     /// its time.) The entry at `seq` is then decoded whole, so a
     /// measurement gone wrong surfaces as an error there, never as another
@@ -421,21 +422,22 @@ impl SegmentEntries {
 /// values: the fields of [`crate::model::LogEntry`] (seq, id, recorded
 /// time, the event, the chain head) and of [`crate::model::Comment`]
 /// (article key, author, posted time, body) in their bincode layout,
-/// strings borrowed, timestamps as their packed tuple. `None` for any
-/// other event, or bytes that do not measure as a comment's entry. (A
+/// strings borrowed. `None` for any other event, or bytes that do not
+/// decode as a comment's entry (which the full decode then names). (A
 /// unit test holds it to the full decode's length.)
 fn skim_comment_entry(bytes: &[u8]) -> Option<(u64, usize)> {
-    /// [`crate::model::Timestamp`]'s packed form.
-    type Packed = (u8, i32, u32, u32, i32);
+    use crate::model::Timestamp;
     /// The variant index of [`crate::model::Event::Comment`].
     const COMMENT: u32 = 1;
     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
-    let ((seq, _id, _recorded, variant), head): ((u64, [u8; 32], Packed, u32), usize) =
+    let ((seq, _id, _recorded, variant), head): ((u64, [u8; 32], Timestamp, u32), usize) =
         bincode::decode_from_slice(bytes, config).ok()?;
     if variant != COMMENT {
         return None;
     }
-    type CommentAndHead<'a> = (&'a [u8], Option<&'a [u8]>, Option<Packed>, &'a [u8], [u8; 32]);
+    // Text and times are checked as decoding checks them (UTF-8, a valid
+    // time), so that an entry decoding refuses is refused here too.
+    type CommentAndHead<'a> = (&'a str, Option<&'a str>, Option<Timestamp>, &'a str, [u8; 32]);
     let (_, rest): (CommentAndHead<'_>, usize) =
         bincode::borrow_decode_from_slice(bytes.get(head..)?, config).ok()?;
     Some((seq, head + rest))
@@ -859,6 +861,24 @@ mod tests {
         let mut reader = open_segment(&segment, "t").unwrap();
         reader.skip_before(crate::model::Seq(u64::MAX)).unwrap();
         assert!(reader.next().is_none());
+    }
+
+    /// A comment entry that does not decode (its body not UTF-8, under an
+    /// intact envelope) stops a read that skips past it, as reading every
+    /// entry does.
+    #[test]
+    fn a_comment_that_does_not_decode_is_not_skipped() {
+        let shapes = vec![(None, None, "MARKERxx".to_string()), (None, None, "after".to_string())];
+        let entries = mixed_entries(1, &shapes);
+        let mut body = bincode::encode_to_vec(&entries, bincode::config::standard()).unwrap();
+        let at = body.windows(8).position(|w| w == b"MARKERxx").unwrap();
+        body[at + 6..at + 8].copy_from_slice(&[0xff, 0xfe]);
+        let segment = seal_as(SEGMENT_VERSION, &body);
+        let mut reader = open_segment(&segment, "t").unwrap();
+        assert!(reader.skip_before(crate::model::Seq(3)).is_err(), "the damaged comment at seq 2 is named");
+        let mut reader = open_segment(&segment, "t").unwrap();
+        reader.skip_before(crate::model::Seq(2)).unwrap();
+        assert!(reader.next().unwrap().is_err());
     }
 
     #[test]
