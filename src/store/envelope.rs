@@ -387,24 +387,21 @@ impl SegmentEntries {
                     if *left == 0 {
                         return Ok(());
                     }
-                    match skim_comment_entry(&body[*at..]) {
-                        Some((s, _)) if s >= seq.0 => return Ok(()),
-                        Some((s, used)) => {
-                            if self.end.is_none() {
-                                self.end = Some(crate::model::Seq(s.saturating_add(self.count - 1)));
-                            }
-                            *at += used;
-                            *left -= 1;
-                            continue;
-                        }
-                        None => {}
-                    }
-                    // Not a comment: its seq says whether to stop.
+                    // Its seq (the entry's first field) says whether to stop,
+                    // before anything else of it is read.
                     let config = bincode::config::standard().with_limit::<MAX_VALUE>();
                     if bincode::decode_from_slice::<u64, _>(&body[*at..], config)
                         .is_ok_and(|(s, _)| s >= seq.0)
                     {
                         return Ok(());
+                    }
+                    if let Some((s, used)) = skim_comment_entry(&body[*at..]) {
+                        if self.end.is_none() {
+                            self.end = Some(crate::model::Seq(s.saturating_add(self.count - 1)));
+                        }
+                        *at += used;
+                        *left -= 1;
+                        continue;
                     }
                 }
             }

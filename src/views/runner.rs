@@ -206,7 +206,10 @@ impl Handover {
             return true;
         }
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
-        self.sent.push_back(full.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
+        if self.kept > 0 {
+            // (None kept: another thread frees them, as verify's reader does.)
+            self.sent.push_back(full.iter().filter_map(|e| e.as_ref().ok().cloned()).collect());
+        }
         if self.to.send(Some(full)).is_err() {
             return false;
         }
