@@ -4,9 +4,10 @@ use crate::cli::output::human_opt_time;
 use crate::cli::thread::{capture_json, capture_text, capture_when};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
-use crate::model::Event;
+use crate::model::{ArticleKey, Event};
 use crate::views::threads;
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 
 /// Show all versions of a comment (oldest first, each `superseded`,
@@ -41,12 +42,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let Event::Comment(comment) = archive.entry(seq)?.event else {
         return Err(Error::Usage(format!("{} is not a comment", id.short())));
     };
-    let state = threads::load_thread(&archive, &comment.article)?
+    // A comment `dedupe --apply` folded into another is shown as the one
+    // it was folded into, in the thread of the article its own article's
+    // key was folded into, if it was.
+    let key = threads::filed_under(&archive, &comment.article)?;
+    let state = threads::load_thread(&archive, &key)?
         .ok_or_else(|| Error::NotFound(format!("no thread for {}{}", comment.article, hint(&archive))))?;
-    let slot_index = state.slot_of(&id).ok_or_else(|| {
+    let index = state.version_index();
+    let (slot_index, version_index) = index.get(&id).copied().ok_or_else(|| {
         Error::NotFound(format!("comment {} is in no capture{}", id.short(), hint(&archive)))
     })?;
     let slot = &state.slots[slot_index];
+    let folded_into = Some(slot.versions[version_index].id).filter(|v| *v != id);
     let present = state.is_present(slot);
     let mut versions = Vec::new();
     for v in &slot.versions {
@@ -55,30 +62,48 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         };
         versions.push((v, c.body, slot.version_status(v, present)));
     }
-    // Every capture of the article, with the version it showed.
+    // Every capture of the article (under any key folded into it), with
+    // the version it showed and the id it showed it as.
+    let mut filed: HashMap<ArticleKey, ArticleKey> = HashMap::new();
     let mut sightings = Vec::new();
     for cap in &state.captures {
         let Event::Capture(c) = archive.entry(cap.seq)?.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
         };
-        let shown = c
-            .articles
-            .iter()
-            .filter(|a| a.key == comment.article)
-            .flat_map(|a| a.comments.iter())
-            .find(|item| slot.versions.iter().any(|v| v.id == item.id))
-            .map(|item| item.id);
+        let mut shown = None;
+        for a in &c.articles {
+            let under = match filed.get(&a.key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = threads::filed_under(&archive, &a.key)?;
+                    filed.insert(a.key.clone(), k.clone());
+                    k
+                }
+            };
+            if under != key {
+                continue;
+            }
+            shown = a.comments.iter().find_map(|item| match index.get(&item.id) {
+                Some(&(s, v)) if s == slot_index => Some((slot.versions[v].id, item.id)),
+                _ => None,
+            });
+            if shown.is_some() {
+                break;
+            }
+        }
         sightings.push((cap, shown));
     }
     if args.json {
         let v = json!({
-            "article": comment.article.as_str(),
+            "article": key.as_str(),
+            "folded_into": folded_into.map(|f| f.to_hex()),
             "author": slot.author,
             "posted_at": slot.posted_at.map(|t| t.canonical()),
             "status": if present { "present" } else { "removed" },
             "removed_since": state.removed_since(slot).map(capture_json),
             "versions": versions.iter().map(|(v, body, status)| json!({
                 "id": v.id.to_hex(),
+                "aliases": v.aliases.iter().map(|a| a.to_hex()).collect::<Vec<_>>(),
                 "body": body,
                 "status": status,
                 "first_seen": capture_json(&state.captures[v.first_seen as usize]),
@@ -86,7 +111,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             })).collect::<Vec<_>>(),
             "sightings": sightings.iter().map(|(cap, shown)| json!({
                 "capture": capture_json(cap),
-                "version": shown.map(|s| s.to_hex()),
+                "version": shown.map(|(v, _)| v.to_hex()),
+                "shown_as": shown.and_then(|(v, as_id)| (as_id != v).then(|| as_id.to_hex())),
             })).collect::<Vec<_>>(),
             "as_of": crate::cli::output::as_of_json(&crate::views::as_of(&archive, crate::views::threads::NAME)?),
         });
@@ -102,8 +128,11 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         "comment by {} · {} · {}\n",
         slot.author.as_deref().unwrap_or("(no author)"),
         human_opt_time(slot.posted_at.as_ref()),
-        comment.article
+        key
     ));
+    if let Some(kept) = folded_into {
+        s.push_str(&format!("{} was folded into {} by dedupe --apply\n", id.short(), kept.short()));
+    }
     s.push_str(&match state.removed_since(slot) {
         Some(r) => format!("status: removed since {}\n", capture_text(r)),
         None => "status: present\n".to_string(),
@@ -124,7 +153,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     s.push_str("\nsightings (in the order the pages were fetched):\n");
     for (cap, shown) in &sightings {
         let what = match shown {
-            Some(id) => format!("version {}", id.short()),
+            Some((v, as_id)) if as_id != v => format!("version {} (shown as {})", v.short(), as_id.short()),
+            Some((v, _)) => format!("version {}", v.short()),
             None if cap.complete => "absent".to_string(),
             None => "not shown (partial capture)".to_string(),
         };

@@ -365,6 +365,13 @@ pub(super) fn stored_records(value: &[u8]) -> Result<StoredRecords> {
     Ok(records)
 }
 
+/// The key `key`'s thread is filed under now: `dedupe --apply` folds an
+/// article's keys into the kept one's (merge chains followed).
+pub fn filed_under(archive: &Archive, key: &ArticleKey) -> Result<ArticleKey> {
+    let tree = view_tree(archive, NAME)?;
+    MAPS.canon_key_in(tree.as_ref(), key)
+}
+
 /// The thread state of `key`.
 pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadState>> {
     let tree = view_tree(archive, NAME)?;

@@ -116,6 +116,7 @@ fn quote_and_ellipsis_styles() {
         .filter(|c| !c["aliases"].as_array().unwrap().is_empty())
         .count();
     assert_eq!(aliased, changed.len(), "folded comments are listed as aliases");
+    folded_history(&env, "kayani");
 }
 
 #[test]
@@ -164,6 +165,41 @@ fn a_url_with_a_tracking_parameter() {
     assert_eq!(articles["articles"].as_array().unwrap().len(), 1, "the variant folds into the kept article");
     let t = env.ok(&["thread", &tracked, "--json"]).json();
     assert_eq!(t["article"]["key"], json!(URL), "the folded URL finds the kept thread");
+    folded_history(&env, URL);
+}
+
+/// `history` of every folded id shows the comment it was folded into, in
+/// the kept thread, and every capture that showed it under either id is a
+/// sighting of that version, none `absent`.
+fn folded_history(env: &Env, article: &str) {
+    let t = env.ok(&["thread", article, "--json"]).json();
+    let captures = t["captures"].as_array().unwrap().len();
+    let mut folded = 0;
+    for c in t["comments"].as_array().unwrap() {
+        let version = &c["versions"][0];
+        for alias in version["aliases"].as_array().unwrap() {
+            folded += 1;
+            let h = env.ok(&["history", alias.as_str().unwrap(), "--json"]).json();
+            assert_eq!(h["article"], t["article"]["key"]);
+            assert_eq!(h["folded_into"], version["id"]);
+            assert_eq!(h["versions"][0]["id"], version["id"]);
+            assert_eq!(h["versions"][0]["aliases"], version["aliases"]);
+            let sightings = h["sightings"].as_array().unwrap();
+            assert_eq!(sightings.len(), captures);
+            assert!(sightings.iter().all(|s| s["version"] == version["id"]), "{sightings:?}");
+            let as_alias: Vec<&Value> = sightings.iter().filter(|s| s["shown_as"] == *alias).collect();
+            assert_eq!(as_alias.len(), 1, "one capture showed the folded id: {sightings:?}");
+            let kept = env.ok(&["history", version["id"].as_str().unwrap(), "--json"]).json();
+            assert_eq!(kept["folded_into"], Value::Null);
+            assert_eq!(kept["sightings"], h["sightings"], "the same history either way");
+            let text = env.ok(&["history", &alias.as_str().unwrap()[..12]]).stdout;
+            let (a, v) = (&alias.as_str().unwrap()[..12], &version["id"].as_str().unwrap()[..12]);
+            assert!(text.contains(&format!("{a} was folded into {v} by dedupe --apply")), "{text}");
+            assert!(text.contains(&format!("version {v} (shown as {a})")), "{text}");
+            assert!(!text.contains("absent"), "{text}");
+        }
+    }
+    assert!(folded > 0, "the thread lists folded ids");
 }
 
 #[test]
@@ -175,6 +211,7 @@ fn the_same_page_without_and_with_a_url() {
     assert_eq!(found.len(), 45);
     assert_eq!(found[0]["reason"], "the same title and publication date");
     apply_and_check(&env, "kayani", 45);
+    folded_history(&env, "kayani");
 }
 
 #[test]

@@ -92,6 +92,17 @@ fn every_command_prints_json_its_schema_accepts() {
         .find(|c| c["versions"].as_array().unwrap().len() > 1)
         .expect("an edited comment");
     let edited = edited["id"].as_str().unwrap().to_string();
+    let folded = thread["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["versions"].as_array().unwrap())
+        .flat_map(|v| v["aliases"].as_array().unwrap())
+        .next()
+        .expect("a comment folded by dedupe --apply")
+        .as_str()
+        .unwrap()
+        .to_string();
     let captures: Vec<String> = thread["captures"]
         .as_array()
         .unwrap()
@@ -116,6 +127,7 @@ fn every_command_prints_json_its_schema_accepts() {
         case("authors", &["authors", "--json"], "authors.schema.json"),
         case("changes", &["changes", "--json"], "changes.schema.json"),
         case("history", &["history", &edited, "--json"], "history.schema.json"),
+        case("history, a folded id", &["history", &folded, "--json"], "history.schema.json"),
         case("diff", &["diff", &captures[0], &captures[1], "--json"], "diff.schema.json"),
         case("search", &["search", "-i", "army", "--json"], "search.schema.json"),
         case("site", &["site", &site, "--json"], "site.schema.json"),
