@@ -2,10 +2,10 @@
 //! articles, sorted by posted time.
 //!
 //! Names match case-insensitively after whitespace folding and display as
-//! first seen. A comment's versions (same article, author and posted time)
-//! count once. Comments without an author are listed under no one.
+//! first seen. A comment's versions (same article, author exactly as
+//! shown, and posted time, as in the threads view) count once. Comments without an author are listed under no one.
 //!
-//! State (version 12): `g/REF` holds an [`ArticleGroups`] (REF:
+//! State (version 13): `g/REF` holds an [`ArticleGroups`] (REF:
 //! [`article_ref`], 16 bytes of BLAKE3 of the article's key): the
 //! article's latest observation, its titles, and every author's comments
 //! under it, each author's encoded on its own so that a reader decodes
@@ -14,7 +14,10 @@
 //! an author, a merge's taken off, the names shown), each author's in the
 //! bucket their folded name hashes to; `Mm/ID` the id a comment merge
 //! folded comment ID into, so that a capture applied later (a backfill)
-//! that shows it again does not take it in. So the view keeps one key per
+//! that shows it again does not take it in; `Mk/KEY` the article an
+//! article merge folded article KEY into: its comments moved there with
+//! the merge, and every capture or comment of KEY applied after it counts
+//! under the kept article, as in the threads view. So the view keeps one key per
 //! article and one per 128 postings, and a capture writes its articles'
 //! keys and appends its postings, never a key per author: in real comment
 //! sections most commenters post once or twice, so a key per author was
@@ -255,6 +258,11 @@ pub struct StoredEntry {
     pub orders: Vec<Order>,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
+    /// The author's name exactly as the comment gives it: the group is by
+    /// folded name, but a comment is one author's, as in the threads view
+    /// (`SHAH` and `Shah` at the same minute are two comments there and
+    /// here, until `dedupe --apply` folds one into the other).
+    pub author: String,
 }
 
 impl StoredEntry {
@@ -276,12 +284,45 @@ impl StoredEntry {
         self.seqs = all.iter().map(|(_, _, s)| *s).collect();
     }
 
-    /// Whether comment `id`, posted at `posted_at`, is (a version of) this
-    /// one: same posted time, or the same id when it has no time.
-    fn holds(&self, id: &EventId, posted_at: Option<&Timestamp>) -> bool {
-        match posted_at {
-            Some(t) => self.posted_at.as_ref() == Some(t),
-            None => self.posted_at.is_none() && self.versions.contains(id),
+    /// Whether comment `id` by `author`, posted at `posted_at`, is (a
+    /// version of) this one: the same author and posted time, or the same
+    /// id when it has no time.
+    fn holds(&self, id: &EventId, author: &str, posted_at: Option<&Timestamp>) -> bool {
+        self.author == author
+            && match posted_at {
+                Some(t) => self.posted_at.as_ref() == Some(t),
+                None => self.posted_at.is_none() && self.versions.contains(id),
+            }
+    }
+
+    /// Whether `other` (an entry of another article folded into this
+    /// one's) is the same comment: by [`StoredEntry::holds`] for any of its
+    /// versions.
+    fn same_comment(&self, other: &StoredEntry) -> bool {
+        other.versions.iter().any(|v| self.holds(v, &other.author, other.posted_at.as_ref()))
+    }
+
+    /// Takes in `other`'s versions (each stamped by the earlier of its two
+    /// stamps, as [`Intake::sighting`] stamps a version seen again) and
+    /// aliases.
+    fn absorb(&mut self, other: StoredEntry) {
+        for ((id, seq), stamp) in other.versions.into_iter().zip(other.seqs).zip(other.orders) {
+            match self.versions.iter().position(|v| *v == id) {
+                Some(v) => {
+                    let old = self.orders[v];
+                    if if is_cut(&stamp) { is_cut(&old) && stamp < old } else { is_cut(&old) || stamp < old }
+                    {
+                        self.orders[v] = stamp;
+                        self.sort_versions();
+                    }
+                }
+                None => self.insert_version(id, seq, stamp),
+            }
+        }
+        for a in other.aliases {
+            if !self.aliases.contains(&a) && !self.versions.contains(&a) {
+                self.aliases.push(a);
+            }
         }
     }
 }
@@ -311,8 +352,9 @@ impl Projection for AuthorsView {
 
     fn version(&self) -> u32 {
         // 10: postings; 11: `k/` folded into `o/`; 12: `o/` folded into
-        // `g/` ([`ArticleGroups`]).
-        12
+        // `g/` ([`ArticleGroups`]); 13: article merges followed (`Mk/`),
+        // each comment's exact author kept ([`StoredEntry::author`]).
+        13
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -337,7 +379,7 @@ impl Projection for AuthorsView {
                     let Some(c) = tx.comment(f)? else { continue };
                     let Some(author) = &c.author else { continue };
                     let folded = fold(author);
-                    let reference = article_ref(&c.article);
+                    let reference = article_ref(&MAPS.canon_key(tx, &c.article)?);
                     let gkey = groups_key(&reference);
                     let Some(mut stored) = tx.get_packed::<ArticleGroups>(&gkey)? else { continue };
                     let Some(mut group) = stored.group(&folded)? else { continue };
@@ -371,10 +413,12 @@ impl Projection for AuthorsView {
                     }
                     let Some(kept) = tx.comment(&m.keep)? else { continue };
                     let Some(kept_author) = &kept.author else { continue };
-                    let (kkey, kept_folded) = (groups_key(&article_ref(&kept.article)), fold(kept_author));
+                    let kept_article = MAPS.canon_key(tx, &kept.article)?;
+                    let (kkey, kept_folded) = (groups_key(&article_ref(&kept_article)), fold(kept_author));
                     let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? else { continue };
                     let Some(mut group) = k.group(&kept_folded)? else { continue };
-                    let found = group.iter_mut().find(|e| e.holds(&m.keep, kept.posted_at.as_ref()));
+                    let found =
+                        group.iter_mut().find(|e| e.holds(&m.keep, kept_author, kept.posted_at.as_ref()));
                     if let Some(e) = found.filter(|e| !e.aliases.contains(f) && !e.versions.contains(f)) {
                         e.aliases.push(*f);
                         k.set(&kept_folded, &group)?;
@@ -387,9 +431,77 @@ impl Projection for AuthorsView {
                 MAPS.fold_comments(tx, m)?;
                 Ok(())
             }
-            Event::Merge(_) => Ok(()),
+            Event::Merge(m) => fold_articles(tx, m),
         }
     }
+}
+
+/// An article merge: each folded article's key is recorded as the kept
+/// one's (`Mk/KEY`: every capture and comment applied after it, and every
+/// comment merge, finds the kept article under it, as the threads view
+/// does), and its authors' comments move into the kept article's groups,
+/// a comment the kept article already has (the same author and posted
+/// time) taking in the moved one's versions rather than counting twice.
+fn fold_articles(tx: &mut StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
+    // (The threads view names a merge whose ids are not articles.)
+    let Some(Event::Article(kept)) = tx.event(&m.keep)? else { return Ok(()) };
+    let key = MAPS.canon_key(tx, &kept.key)?;
+    for f in &m.fold {
+        let Some(Event::Article(folded)) = tx.event(f)? else { continue };
+        let from = MAPS.canon_key(tx, &folded.key)?;
+        if from == key {
+            continue;
+        }
+        MAPS.fold_key(tx, &from, &key)?;
+        move_groups(tx, &from, &key)?;
+    }
+    Ok(())
+}
+
+/// Moves article `from`'s value into article `to`'s: its titles and
+/// latest observation, and each author's comments (posting what each
+/// author's count under each article loses and gains).
+fn move_groups(tx: &mut StateTx<'_>, from: &ArticleKey, to: &ArticleKey) -> Result<()> {
+    let (from_ref, to_ref) = (article_ref(from), article_ref(to));
+    let Some(source) = tx.get_packed::<ArticleGroups>(&groups_key(&from_ref))? else { return Ok(()) };
+    same_article(&source.article, from, "groups")?;
+    let mut target = match tx.get_packed::<ArticleGroups>(&groups_key(&to_ref))? {
+        Some(t) => {
+            same_article(&t.article, to, "groups")?;
+            t
+        }
+        None => ArticleGroups { article: to.clone(), latest: source.latest, ..Default::default() },
+    };
+    target.latest = target.latest.max(source.latest);
+    for (id, order, title) in &source.titles.versions {
+        target.titles.sighting(*id, *order, title);
+    }
+    let mut postings = Vec::new();
+    for (folded, bytes) in &source.groups {
+        let moved = decode_group(bytes)?;
+        let mut group = target.group(folded)?.unwrap_or_default();
+        let (left, mut added) = (moved.len() as i64, 0i64);
+        for e in moved {
+            match group.iter_mut().find(|g| g.same_comment(&e)) {
+                Some(g) => g.absorb(e),
+                None => {
+                    group.push(e);
+                    added += 1;
+                }
+            }
+        }
+        target.set(folded, &group)?;
+        postings.push(Posting { folded: folded.clone(), article: from_ref, delta: -left, display: None });
+        if added > 0 {
+            postings.push(Posting { folded: folded.clone(), article: to_ref, delta: added, display: None });
+        }
+    }
+    tx.delete(groups_key(&from_ref));
+    tx.put_packed(groups_key(&to_ref), &target)?;
+    for p in &postings {
+        post(tx, p)?;
+    }
+    Ok(())
 }
 
 /// How far a cut stamp is moved below the observation order it comes
@@ -438,6 +550,9 @@ struct Intake {
 
 /// One article's value as a capture changes it.
 struct ArticleIntake {
+    /// The keys found to stand for this article (its own, and those an
+    /// article merge folded into it).
+    keys: Vec<ArticleKey>,
     reference: ArticleRef,
     stored: ArticleGroups,
     /// Whether the view held the article before this capture.
@@ -461,8 +576,9 @@ struct Touched {
 }
 
 impl Intake {
-    /// Where article `key`'s value is in `articles`, read once per
-    /// capture; an article new to the view starts with its latest
+    /// Where article `key`'s value is in `articles` (the value of the
+    /// article it was folded into, if an article merge folded it), read
+    /// once per capture; an article new to the view starts with its latest
     /// observation at `order`, the capture's.
     fn article(
         articles: &mut Vec<ArticleIntake>,
@@ -470,9 +586,16 @@ impl Intake {
         key: &ArticleKey,
         order: Order,
     ) -> Result<usize> {
-        if let Some(at) = articles.iter().position(|a| a.stored.article == *key) {
+        if let Some(at) = articles.iter().position(|a| a.keys.contains(key)) {
             return Ok(at);
         }
+        let canon = MAPS.canon_key(tx, key)?;
+        if let Some(at) = articles.iter().position(|a| a.stored.article == canon) {
+            articles[at].keys.push(key.clone());
+            return Ok(at);
+        }
+        let raw = key;
+        let key = &canon;
         let reference = article_ref(key);
         let stored: Option<ArticleGroups> = tx.get_packed(&groups_key(&reference))?;
         let existed = stored.is_some();
@@ -483,7 +606,12 @@ impl Intake {
             groups: Vec::new(),
         });
         same_article(&stored.article, key, "groups")?;
+        let mut keys = vec![canon.clone()];
+        if *raw != canon {
+            keys.push(raw.clone());
+        }
         articles.push(ArticleIntake {
+            keys,
             reference,
             stored,
             existed,
@@ -516,7 +644,7 @@ impl Intake {
         };
         let Touched { comments, dirty, added, .. } = &mut article.touched[t];
         let stamp = if cut { cut_stamp(order) } else { order };
-        match comments.iter_mut().find(|s| s.holds(&e.id, c.posted_at.as_ref())) {
+        match comments.iter_mut().find(|s| s.holds(&e.id, author, c.posted_at.as_ref())) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
                     // Seen again: stamped by its earliest whole sighting
@@ -547,6 +675,7 @@ impl Intake {
                     seqs: vec![e.seq],
                     orders: vec![stamp],
                     aliases: Vec::new(),
+                    author: author.clone(),
                 });
                 *dirty = true;
                 *added += 1;
@@ -928,6 +1057,7 @@ mod tests {
                 seqs: vec![Seq(i as u64 + 1), Seq(1 << 40)],
                 orders: vec![(-5, 7, 1), (1_333_000_000, 999_999_999, u64::MAX)],
                 aliases: vec![id(99)],
+                author: "Ä".into(),
             })
             .collect();
         comments.push(StoredEntry {
@@ -936,6 +1066,7 @@ mod tests {
             seqs: vec![],
             orders: vec![],
             aliases: vec![],
+            author: String::new(),
         });
         assert!(comments[..3].iter().all(|c| c.posted_at.is_some()));
         let article = ArticleKey("https://example.com/a".into());

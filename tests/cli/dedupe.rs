@@ -417,3 +417,109 @@ fn search_names_the_version_a_match_was_folded_into() {
     let short = &folded[0]["merged_into"].as_str().unwrap()[..12];
     assert!(text.contains(&format!(" · merged into {short}")), "{text}");
 }
+
+/// The counts of comments by UFF in `thread`, `author`, `authors` and
+/// `table comments`, and the versions of UFF's comment by `author` (its
+/// article, its version ids).
+fn uff_everywhere(env: &Env) -> (usize, Value, u64, usize) {
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let in_thread = t["comments"].as_array().unwrap().iter().filter(|c| c["author"] == "UFF").count();
+    let a = env.ok(&["author", "UFF", "--json"]).json();
+    let timeline: Vec<Value> = a["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"article": c["article"], "versions": c["versions"]}))
+        .collect();
+    let authors = env.ok(&["authors", "--json"]).json();
+    let counted = authors["authors"].as_array().unwrap().iter().find(|x| x["author"] == "UFF").unwrap()
+        ["comments"]
+        .as_u64()
+        .unwrap();
+    let rows = env.ok(&["table", "comments", "--author", "UFF", "--format", "jsonl"]).stdout.lines().count();
+    (in_thread, json!(timeline), counted, rows)
+}
+
+/// After an article merge, an edit of a merged comment scraped under the
+/// folded article's URL (or under its title key) is a new version of the
+/// one comment in every view, under the kept article: the authors view
+/// counted it as a second comment under the folded article.
+#[test]
+fn an_edit_under_a_folded_article_is_one_comment_in_every_view() {
+    let tracked = format!("{URL}?utm_source=twitter");
+    let edited = sample().replace("Do You?", "Do You? Really.");
+    // (first capture's URL, second's, the edit's): a URL variant folded
+    // into the URL, and a URL folded into the title key.
+    for (first, second, edit) in
+        [(Some(URL), Some(tracked.as_str()), Some(tracked.as_str())), (None, Some(URL), Some(URL))]
+    {
+        let env = Env::new();
+        let edited = env.write("edited.txt", &edited);
+        let ingest = |url: Option<&str>, at: &str, path: &str| {
+            let mut args = vec!["ingest", "--fetched-at", at, path];
+            if let Some(u) = url {
+                args.extend(["--source-url", u]);
+            }
+            env.ok(&args);
+        };
+        ingest(first, "2012-03-29T10:00:00Z", &sample_path());
+        ingest(second, "2012-03-30T10:00:00Z", &sample_path());
+        env.ok(&["dedupe", "--apply"]);
+        let kept = env.ok(&["thread", "kayani", "--json"]).json()["article"]["key"].clone();
+        ingest(edit, "2012-03-31T10:00:00Z", &edited);
+        let (in_thread, timeline, counted, rows) = uff_everywhere(&env);
+        assert_eq!((in_thread, counted, rows), (1, 1, 1), "{timeline}");
+        let timeline = timeline.as_array().unwrap().clone();
+        assert_eq!(timeline.len(), 1, "{timeline:?}");
+        assert_eq!(timeline[0]["article"], kept);
+        assert_eq!(timeline[0]["versions"].as_array().unwrap().len(), 2, "{timeline:?}");
+        // A replay builds the same.
+        let before = uff_everywhere(&env);
+        env.ok(&["replay"]);
+        assert_eq!(uff_everywhere(&env), before);
+        env.ok(&["verify"]);
+    }
+}
+
+/// Two comments under one article at the same minute whose authors differ
+/// only in case are two comments in the author's timeline as in the
+/// thread (the authors view took the second for an edit of the first),
+/// until `dedupe --apply` folds one into the other.
+#[test]
+fn authors_differing_in_case_are_two_comments_until_merged() {
+    let env = Env::new();
+    env.ok(&["ingest", &sample_path()]);
+    let shouted = env.write("shouted.txt", sample().replace("  • UFF\n", "  • uff\n"));
+    env.ok(&["ingest", &shouted]);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let uffs: Vec<&Value> = t["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("uff")))
+        .collect();
+    assert_eq!(uffs.len(), 2, "{uffs:?}");
+    let a = env.ok(&["author", "UFF", "--json"]).json();
+    let timeline = a["comments"].as_array().unwrap();
+    assert_eq!(timeline.len(), 2, "{timeline:?}");
+    assert!(timeline.iter().all(|c| c["versions"].as_array().unwrap().len() == 1), "{timeline:?}");
+    let authors = env.ok(&["authors", "--json"]).json();
+    let counted = authors["authors"].as_array().unwrap().iter().find(|x| x["author"] == "UFF").unwrap()
+        ["comments"]
+        .clone();
+    assert_eq!(counted, json!(2));
+    // dedupe finds them ("author name differs only in case") and folds one.
+    env.ok(&["dedupe", "--apply"]);
+    let a = env.ok(&["author", "UFF", "--json"]).json();
+    assert_eq!(a["comments"].as_array().unwrap().len(), 1, "{a}");
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    assert_eq!(
+        t["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["author"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("uff")))
+            .count(),
+        1
+    );
+}
