@@ -201,8 +201,9 @@ fn remove_state(tx: &mut StateTx<'_>, state: &ThreadState, records: &StoredRecor
 
 /// The article's summary `stored` (`None`: a new one) brought up to date
 /// with its state; the title, URL and published date come from the latest
-/// article version (read from the log when it changed) when that version
-/// is this article's own (not one merged into it).
+/// article version (read from the log when it changed), also when it is
+/// the version of an article merged into this one, as `thread` and the
+/// tables show it.
 fn summarize(
     tx: &StateTx<'_>,
     stored: Option<ArticleSummary>,
@@ -214,11 +215,9 @@ fn summarize(
     if summary.latest != latest {
         if let Some(id) = &latest {
             if let Some(Event::Article(a)) = tx.entry_ref(id)?.as_deref().map(|e| &e.event) {
-                if a.key == state.key {
-                    summary.title = a.title.clone();
-                    summary.url = a.url.clone();
-                    summary.published = a.published;
-                }
+                summary.title = a.title.clone();
+                summary.url = a.url.clone();
+                summary.published = a.published;
             }
         }
     }
@@ -270,13 +269,11 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 }
                 aliases.push(fkey);
             }
+            // The latest version is the last one the captures showed first,
+            // whichever article's key it was under: what any later rebuild
+            // of the thread (a comment merge, a backfill) makes it too.
             let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
             let records = changes::replace(tx, &key, &old, diffs)?;
-            // The kept article's own latest version stays its latest.
-            if let Some(own) = prior[0].article_versions.last() {
-                state.article_versions.retain(|v| v != own);
-                state.article_versions.push(*own);
-            }
             let mut summary = summarize(tx, own_summary, &state)?;
             for a in aliases {
                 if !summary.aliases.contains(&a) {
@@ -300,7 +297,10 @@ impl Projection for ThreadsView {
         // 7: the state's captures likewise (`C/KEY\0N`).
         // 8: the latest records in `a/KEY` after the state (no `r/KEY`).
         // 9: the summary in `a/KEY` too, first (no `i/KEY`).
-        9
+        // 10: after an article merge the latest version is the last one
+        // the captures showed first, as any rebuild makes it, and the
+        // summary's title, URL and date are that version's.
+        10
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

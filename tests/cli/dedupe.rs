@@ -523,3 +523,64 @@ fn authors_differing_in_case_are_two_comments_until_merged() {
         1
     );
 }
+
+/// The article's (id, URL, title) as `articles`, `thread` and `table
+/// articles` give it (`--at` AT when given).
+fn article_fields(env: &Env, at: Option<&str>) -> Vec<Value> {
+    let with_at = |args: &[&str]| {
+        let mut args = args.to_vec();
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        env.ok(&args).json()
+    };
+    let listed = &with_at(&["articles", "--json"])["articles"][0];
+    let shown = &with_at(&["thread", "kayani", "--json"])["article"];
+    let mut out = vec![
+        json!([listed["id"], listed["url"], listed["title"]]),
+        json!([shown["id"], shown["url"], shown["title"]]),
+    ];
+    if at.is_none() {
+        let row: Value = serde_json::from_str(
+            env.ok(&["table", "articles", "--format", "jsonl"]).stdout.lines().next().unwrap(),
+        )
+        .unwrap();
+        out.push(json!([row["id"], row["url"], row["title"]]));
+    }
+    out
+}
+
+/// After an article merge every command names the article by the same
+/// version, with that version's URL: `articles` gave the latest version's
+/// id with the kept article's own URL, which `thread` and the tables gave
+/// with the folded one's; and the kept article's own version, made the
+/// latest by the article merge, gave way to the folded one at the next
+/// comment merge of the same `dedupe --apply`.
+#[test]
+fn after_an_article_merge_every_command_names_the_same_version() {
+    let tracked = format!("{URL}?utm_source=twitter");
+    for (first, second) in [(Some(URL), Some(tracked.as_str())), (None, Some(URL)), (Some(URL), None)] {
+        let env = Env::new();
+        for (url, at) in [(first, "2012-03-29T10:00:00Z"), (second, "2012-03-30T10:00:00Z")] {
+            let path = sample_path();
+            let mut args = vec!["ingest", "--fetched-at", at, path.as_str()];
+            if let Some(u) = url {
+                args.extend(["--source-url", u]);
+            }
+            env.ok(&args);
+        }
+        let merged_at = env.head().split_once(' ').unwrap().0.parse::<u64>().unwrap() + 1;
+        env.ok(&["dedupe", "--apply"]);
+        let merged_at = merged_at.to_string();
+        let at_merge = article_fields(&env, Some(&merged_at));
+        let at_head = article_fields(&env, None);
+        for fields in [&at_merge, &at_head] {
+            assert!(fields.iter().all(|f| *f == fields[0]), "{first:?} then {second:?}: {fields:#?}");
+        }
+        assert_eq!(at_merge[0], at_head[0], "the latest version holds through the comment merges");
+        // The last capture showed the second article's version.
+        assert_eq!(at_head[0][1], json!(second), "{at_head:?}");
+        env.ok(&["replay"]);
+        assert_eq!(article_fields(&env, None), at_head);
+    }
+}
