@@ -501,6 +501,32 @@ pub struct MergeMaps {
 /// Merge chains longer than this are cut (they would be a cycle).
 const MAX_CHAIN: usize = 64;
 
+/// A capture's sections under their kept keys (`canon`): articles merged
+/// into the same key are combined (page order kept).
+fn grouped(
+    capture: &crate::model::Capture,
+    mut canon: impl FnMut(&ArticleKey) -> Result<ArticleKey>,
+) -> Result<Vec<CapturedArticle>> {
+    let mut out: Vec<CapturedArticle> = Vec::new();
+    for seen in &capture.articles {
+        let key = canon(&seen.key)?;
+        match out.iter_mut().find(|g| g.key == key) {
+            Some(g) => {
+                if g.article.is_none() {
+                    g.article = seen.article.clone();
+                }
+                g.comments.extend(seen.comments.iter().cloned());
+            }
+            None => out.push(CapturedArticle {
+                key,
+                article: seen.article.clone(),
+                comments: seen.comments.clone(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
 impl MergeMaps {
     fn comment_key(&self, id: &EventId) -> Vec<u8> {
         [self.prefix.as_bytes(), b"m/", id.as_bytes()].concat()
@@ -517,9 +543,16 @@ impl MergeMaps {
 
     /// The id `id` was merged into, following chains.
     pub fn canon_id(&self, tx: &crate::views::StateTx<'_>, id: &EventId) -> Result<EventId> {
-        let mut current = *id;
+        self.follow_id(*id, |k| tx.get_packed::<EventId>(k))
+    }
+
+    fn follow_id(
+        &self,
+        mut current: EventId,
+        get: impl Fn(&[u8]) -> Result<Option<EventId>>,
+    ) -> Result<EventId> {
         for _ in 0..MAX_CHAIN {
-            match tx.get_packed::<EventId>(&self.comment_key(&current))? {
+            match get(&self.comment_key(&current))? {
                 Some(next) if next != current => current = next,
                 _ => return Ok(current),
             }
@@ -543,6 +576,25 @@ impl MergeMaps {
             Some(v) => crate::store::envelope::decode_native(&v, "merged article key").map(Some),
             None => Ok(None),
         })
+    }
+
+    /// [`MergeMaps::canon_id`] read from a view's stored tree (outside a
+    /// transaction: `ingest --dry-run`'s preview).
+    pub fn canon_id_in(&self, tree: &dyn crate::store::KvTree, id: &EventId) -> Result<EventId> {
+        self.follow_id(*id, |k| match tree.get(k)? {
+            Some(v) => crate::store::envelope::decode_native(&v, "merged comment id").map(Some),
+            None => Ok(None),
+        })
+    }
+
+    /// A capture's articles under their kept keys, read from a view's
+    /// stored tree ([`MergeMaps::group`] outside a transaction).
+    pub fn group_in(
+        &self,
+        tree: &dyn crate::store::KvTree,
+        capture: &crate::model::Capture,
+    ) -> Result<Vec<CapturedArticle>> {
+        grouped(capture, |key| self.canon_key_in(tree, key))
     }
 
     fn follow_key(
@@ -603,24 +655,7 @@ impl MergeMaps {
         tx: &crate::views::StateTx<'_>,
         capture: &crate::model::Capture,
     ) -> Result<Vec<CapturedArticle>> {
-        let mut out: Vec<CapturedArticle> = Vec::new();
-        for seen in &capture.articles {
-            let key = self.canon_key(tx, &seen.key)?;
-            match out.iter_mut().find(|g| g.key == key) {
-                Some(g) => {
-                    if g.article.is_none() {
-                        g.article = seen.article.clone();
-                    }
-                    g.comments.extend(seen.comments.iter().cloned());
-                }
-                None => out.push(CapturedArticle {
-                    key,
-                    article: seen.article.clone(),
-                    comments: seen.comments.clone(),
-                }),
-            }
-        }
-        Ok(out)
+        grouped(capture, |key| self.canon_key(tx, key))
     }
 
     /// Applies one capture's view of `key` to `state` with merges honoured:

@@ -728,8 +728,9 @@ pub struct PreviewCounts {
 /// What capture `capture` (with its document's `events`) would change in
 /// the threads view, compared with the threads as they stand (the caller
 /// brings the views up to date first). `None` when the threads view does
-/// not reflect the head of the log (pinned by `replay --until`). Merges are
-/// not applied to the preview.
+/// not reflect the head of the log (pinned by `replay --until`). Merges
+/// are applied as the view applies them (a page of an article folded into
+/// another is compared with the kept article's thread).
 pub fn preview_capture(
     archive: &Archive,
     capture: &crate::model::Capture,
@@ -765,7 +766,11 @@ pub fn preview_capture(
         }
         Ok(archive.entry_by_id(id)?.map(std::sync::Arc::new))
     };
-    for seen in &capture.articles {
+    // Merges applied as the view applies them: each article under the key
+    // it was folded into, each comment under the id it was folded into.
+    let tree = view_tree(archive, NAME)?;
+    let canon = |i: &EventId| MAPS.canon_id_in(tree.as_ref(), i);
+    for seen in &MAPS.group_in(tree.as_ref(), capture)? {
         let state = load_thread(archive, &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
         let entry = LogEntry {
             seq: Seq(u64::MAX),
@@ -777,7 +782,7 @@ pub fn preview_capture(
         let cref = CaptureRef::new(&entry, capture, seen.article.as_ref().map(|a| a.id));
         let diff = if state.sorts_last(&cref) {
             let mut state = state;
-            state.apply_capture(cref, seen, lookup, |i| Ok(*i))?.unwrap_or_default()
+            state.apply_capture(cref, seen, lookup, canon)?.unwrap_or_default()
         } else {
             counts.backfilled += 1;
             let mut captures = Vec::new();
@@ -788,12 +793,12 @@ pub fn preview_capture(
                         c.id, c.seq
                     )));
                 };
-                for s in old.articles.into_iter().filter(|a| a.key == seen.key) {
+                for s in MAPS.group_in(tree.as_ref(), &old)?.into_iter().filter(|a| a.key == seen.key) {
                     captures.push((c.clone(), s));
                 }
             }
             captures.push((cref, seen.clone()));
-            let (_, diffs) = ThreadState::from_captures(seen.key.clone(), captures, lookup, |i| Ok(*i))?;
+            let (_, diffs) = ThreadState::from_captures(seen.key.clone(), captures, lookup, canon)?;
             diffs.into_iter().find(|(c, _)| c.id == id).map(|(_, d)| d).unwrap_or_default()
         };
         counts.added += diff.added.len() as u64;

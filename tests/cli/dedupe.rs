@@ -584,3 +584,29 @@ fn after_an_article_merge_every_command_names_the_same_version() {
         assert_eq!(article_fields(&env, None), at_head);
     }
 }
+
+/// `ingest --dry-run` of a page under an article key `dedupe --apply`
+/// folded into another previews what the real ingest then changes in the
+/// kept thread: it compared the page with a thread of the folded key's
+/// own, which the merge emptied, and previewed every comment as new.
+#[test]
+fn a_dry_run_under_a_folded_url_previews_the_kept_thread() {
+    let env = Env::new();
+    let tracked = format!("{URL}?utm_source=twitter");
+    env.ok(&["ingest", "--source-url", URL, "--fetched-at", "2012-03-29T10:00:00Z", &sample_path()]);
+    env.ok(&["ingest", "--source-url", &tracked, "--fetched-at", "2012-03-30T10:00:00Z", &sample_path()]);
+    env.ok(&["dedupe", "--apply"]);
+    // One comment removed and one edited (a complete page of 43).
+    let later = env.write("later.txt", crate::views::rescrape());
+    let args = ["ingest", "--json", "--source-url", &tracked, "--fetched-at", "2012-03-31T10:00:00Z", &later];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let preview = env.ok(&dry).json()["files"][0].clone();
+    let counts = |v: &Value| (v["would_add"].clone(), v["would_remove"].clone(), v["would_edit"].clone());
+    assert_eq!(counts(&preview), (json!(0), json!(1), json!(1)), "{preview}");
+    env.ok(&args);
+    let changes = env.ok(&["changes", "kayani", "--json"]).json();
+    let last = changes["changes"].as_array().unwrap().last().unwrap().clone();
+    let len = |k: &str| json!(last[k].as_array().unwrap().len());
+    assert_eq!((len("added"), len("removed"), len("edited")), counts(&preview), "{last}");
+}
