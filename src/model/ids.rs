@@ -83,8 +83,23 @@ impl HexPrefix {
 macro_rules! hash_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         pub struct $name(pub [u8; 32]);
+
+        /// Hashed by its first 8 bytes alone: an id is a BLAKE3 output,
+        /// as evenly spread in its first 8 bytes as in all 32, and every
+        /// map that holds ids is seeded (foldhash's per-process seed,
+        /// SipHash's random keys), so nobody can aim ids at one bucket;
+        /// ids equal in their first 8 bytes would need 2^64 tries to find.
+        /// One `u64` to mix instead of a length and 32 bytes: the views
+        /// build and probe such maps for every comment of every capture.
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&self.0[..8]);
+                state.write_u64(u64::from_le_bytes(first));
+            }
+        }
 
         /// Hex in human-readable formats (JSON), raw bytes otherwise.
         impl Serialize for $name {
