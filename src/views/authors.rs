@@ -62,33 +62,41 @@ fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
     (secs, nanos, entry.seq.0)
 }
 
-/// An article's titled versions, each stamped with its earliest sighting.
-/// The title shown is that of the version first seen last, as the threads
-/// view's latest version is (so a title changed and changed back shows the
-/// middle one in both views, whatever the ingest order).
+/// An article's titled versions, each stamped with its earliest sighting
+/// (and the place of the capture's section that showed it, among the
+/// capture's sections). The title shown is that of the version first seen
+/// last, as the threads view's latest version is (so a title changed and
+/// changed back shows the middle one in both views, whatever the ingest
+/// order); of two versions one capture showed (two sections an article
+/// merge folded together), the one of the earlier section, as the threads
+/// view takes a capture's first version of an article.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct Titles {
-    versions: Vec<(EventId, Order, String)>,
+    versions: Vec<(EventId, Order, String, u32)>,
 }
 
 impl Titles {
-    /// Records a sighting of version `id` at `order`; whether it changed.
-    fn sighting(&mut self, id: EventId, order: Order, title: &str) -> bool {
-        match self.versions.iter_mut().find(|(v, _, _)| *v == id) {
-            Some((_, at, _)) if order < *at => {
-                *at = order;
+    /// Records a sighting of version `id` at `order` in section `section`
+    /// of the capture; whether it changed.
+    fn sighting(&mut self, id: EventId, order: Order, section: u32, title: &str) -> bool {
+        match self.versions.iter_mut().find(|(v, _, _, _)| *v == id) {
+            Some((_, at, _, place)) if (order, section) < (*at, *place) => {
+                (*at, *place) = (order, section);
                 true
             }
             Some(_) => false,
             None => {
-                self.versions.push((id, order, title.to_string()));
+                self.versions.push((id, order, title.to_string(), section));
                 true
             }
         }
     }
 
     fn current(&self) -> Option<&str> {
-        self.versions.iter().max_by_key(|(_, at, _)| *at).map(|(_, _, t)| t.as_str())
+        self.versions
+            .iter()
+            .max_by_key(|(_, at, _, section)| (*at, std::cmp::Reverse(*section)))
+            .map(|(_, _, t, _)| t.as_str())
     }
 }
 
@@ -308,8 +316,9 @@ impl StoredEntry {
     fn absorb(&mut self, other: StoredEntry) {
         for ((id, seq), stamp) in other.versions.into_iter().zip(other.seqs).zip(other.orders) {
             match self.versions.iter().position(|v| *v == id) {
+                // (Held already: stamped by the earlier of its two stamps.)
                 Some(v) => {
-                    let old = self.orders[v];
+                    let Some(&old) = self.orders.get(v) else { continue };
                     if if is_cut(&stamp) { is_cut(&old) && stamp < old } else { is_cut(&old) || stamp < old }
                     {
                         self.orders[v] = stamp;
@@ -473,8 +482,8 @@ fn move_groups(tx: &mut StateTx<'_>, from: &ArticleKey, to: &ArticleKey) -> Resu
         None => ArticleGroups { article: to.clone(), latest: source.latest, ..Default::default() },
     };
     target.latest = target.latest.max(source.latest);
-    for (id, order, title) in &source.titles.versions {
-        target.titles.sighting(*id, *order, title);
+    for (id, order, title, section) in &source.titles.versions {
+        target.titles.sighting(*id, *order, *section, title);
     }
     let mut postings = Vec::new();
     for (folded, bytes) in &source.groups {
@@ -762,7 +771,9 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
             }
         }
     }
-    for item in cap.articles.iter().filter_map(|a| a.article.as_ref()) {
+    let shown =
+        cap.articles.iter().enumerate().filter_map(|(i, a)| a.article.as_ref().map(|v| (i as u32, v)));
+    for (section, item) in shown {
         let found = match tx.document_entry(&item.id) {
             Some(e) => Some(std::sync::Arc::new(e.clone())),
             None if thorough => tx.entry_ref(&item.id)?,
@@ -775,7 +786,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         // cairn's parsers do not make, has its titles taken in alike.)
         let at = Intake::article(&mut intake.articles, tx, &a.key, order)?;
         let article = &mut intake.articles[at];
-        if article.stored.titles.sighting(e.id, order, title) {
+        if article.stored.titles.sighting(e.id, order, section, title) {
             article.seen_changed = true;
         }
     }
@@ -1076,7 +1087,7 @@ mod tests {
         // One stored as is, one large enough to be compressed.
         let many: Vec<StoredEntry> = (0..20).flat_map(|_| comments.clone()).collect();
         let mut titles = Titles::default();
-        titles.sighting(id(7), (1_333_000_000, 5, 9), "A title");
+        titles.sighting(id(7), (1_333_000_000, 5, 9), 0, "A title");
         let group = ArticleGroups {
             article: article.clone(),
             groups: vec![("a".into(), native(&comments))],

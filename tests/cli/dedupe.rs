@@ -610,3 +610,32 @@ fn a_dry_run_under_a_folded_url_previews_the_kept_thread() {
     let len = |k: &str| json!(last[k].as_array().unwrap().len());
     assert_eq!((len("added"), len("removed"), len("edited")), counts(&preview), "{last}");
 }
+
+/// One document showing an article under two URLs with two titles, merged:
+/// the author's timeline names the article by the title `articles` and
+/// `thread` show (the version of the capture's first section), not by the
+/// one of whichever article was kept.
+#[test]
+fn a_capture_of_two_merged_sections_titles_the_article_alike_in_every_view() {
+    let env = Env::new();
+    let u = "https://example.com/news/story";
+    let doc = format!(
+        "{{\"type\":\"article\",\"id\":\"a\",\"url\":\"{u}?utm_source=y\",\"title\":\"Title B\",\"published\":\"2012-03-28\"}}\n\
+         {{\"type\":\"article\",\"id\":\"b\",\"url\":\"{u}\",\"title\":\"Title A\",\"published\":\"2012-03-28\"}}\n\
+         {{\"type\":\"comment\",\"article\":\"a\",\"author\":\"X\",\"posted_at\":\"2012-03-28T09:00:00Z\",\"body\":\"one\"}}\n\
+         {{\"type\":\"capture\",\"fetched_at\":\"2012-03-29T10:00:00Z\"}}\n"
+    );
+    let path = env.write("two.jsonl", doc);
+    env.ok(&["ingest", &path]);
+    env.ok(&["dedupe", "--apply"]);
+    let titles = |env: &Env| {
+        let listed = env.ok(&["articles", "--json"]).json()["articles"][0]["title"].clone();
+        let shown = env.ok(&["thread", "story", "--json"]).json()["article"]["title"].clone();
+        let timeline = env.ok(&["author", "X", "--json"]).json()["comments"][0]["title"].clone();
+        (listed, shown, timeline)
+    };
+    let all = titles(&env);
+    assert_eq!(all, (json!("Title B"), json!("Title B"), json!("Title B")));
+    env.ok(&["replay"]);
+    assert_eq!(titles(&env), all);
+}
