@@ -164,6 +164,12 @@ pub(crate) fn content(bytes: &[u8]) -> Option<(u8, std::borrow::Cow<'_, [u8]>)> 
     Some((version, body_of(codec, payload).ok()?))
 }
 
+/// Whether `bytes` is an intact envelope: long enough, and its check
+/// bytes those of what they follow.
+pub(crate) fn intact(bytes: &[u8]) -> bool {
+    unwrap_checked(bytes).is_ok()
+}
+
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
     let mut out = [0u8; CHECK_LEN];
     out.copy_from_slice(&blake3::hash(bytes).as_bytes()[..CHECK_LEN]);

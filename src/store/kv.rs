@@ -41,6 +41,22 @@ pub trait KvTree: Send + Sync {
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
         self.apply(writes)
     }
+    /// [`KvTree::apply`], where `sealed[i]` says that the `i`th write's
+    /// value is an envelope its caller sealed (its last 8 bytes a BLAKE3
+    /// check of the rest, which whoever reads it verifies as it decodes
+    /// it: [`crate::store::envelope`]): a tree that keeps a check of each
+    /// value it stores ([`crate::store::vlog`]) takes such a value's own
+    /// check bytes instead of hashing it again. The default forgets the
+    /// flags.
+    fn apply_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        let _ = sealed;
+        self.apply(writes)
+    }
+    /// [`KvTree::write_loose`], with [`KvTree::apply_sealed`]'s flags.
+    fn write_loose_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        let _ = sealed;
+        self.write_loose(writes)
+    }
     /// What [`KvTree::write_loose`] leaves out: compacting value files
     /// whose garbage is due.
     fn upkeep(&self) -> Result<()> {
@@ -139,6 +155,14 @@ impl<T: KvTree + ?Sized> KvTree for &T {
         (**self).write_loose(writes)
     }
 
+    fn apply_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        (**self).apply_sealed(writes, sealed)
+    }
+
+    fn write_loose_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        (**self).write_loose_sealed(writes, sealed)
+    }
+
     fn upkeep(&self) -> Result<()> {
         (**self).upkeep()
     }
@@ -179,6 +203,15 @@ impl<T: KvTree> KvTree for Loose<T> {
 
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
         self.0.write_loose(writes)
+    }
+
+    fn apply_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        self.0.write_loose_sealed(writes, sealed)?;
+        self.0.upkeep()
+    }
+
+    fn write_loose_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        self.0.write_loose_sealed(writes, sealed)
     }
 
     fn upkeep(&self) -> Result<()> {
@@ -230,6 +263,14 @@ impl<T: KvTree> KvTree for Scratched<T> {
 
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
         self.0.write_loose(writes)
+    }
+
+    fn apply_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        self.0.apply_sealed(writes, sealed)
+    }
+
+    fn write_loose_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        self.0.write_loose_sealed(writes, sealed)
     }
 
     fn upkeep(&self) -> Result<()> {

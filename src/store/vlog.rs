@@ -9,7 +9,9 @@
 //! a larger one is appended to the current value file and sled keeps the
 //! byte `1` (file `a`) or `2` (file `b`), its offset (`u64` BE), length
 //! (`u32` BE) and the first 4 bytes of its BLAKE3 (a check that the bytes
-//! read are the bytes written). The value file is synced before sled hears
+//! read are the bytes written), or, for a value its writer sealed (an
+//! envelope: [`KvTree::apply_sealed`]), the first 4 of the envelope's own
+//! check bytes, which a read verifies (the writer's hash stands for both). The value file is synced before sled hears
 //! of the locators, so no locator sled persists points past what the file
 //! holds (a compaction's moves aside: the tree records no epochs while
 //! they are under way, below); a tree written key by key ([`KvTree::apply_loose`]: one nobody
@@ -71,6 +73,26 @@ const COMPACT_SLACK: (u64, u64) = (1, 2);
 fn check_of(value: &[u8]) -> [u8; 4] {
     let h = blake3::hash(value);
     [h.as_bytes()[0], h.as_bytes()[1], h.as_bytes()[2], h.as_bytes()[3]]
+}
+
+/// The first 4 of a sealed envelope's own check bytes (its last 8: BLAKE3
+/// of everything before them), which stand for the check of a value its
+/// writer sealed ([`KvTree::apply_sealed`]).
+fn sealed_check(value: &[u8]) -> Option<[u8; 4]> {
+    let n = value.len();
+    let tail = value.get(n.checked_sub(8)?..n - 4)?;
+    Some([tail[0], tail[1], tail[2], tail[3]])
+}
+
+/// Whether `value` is the value a locator with `check` was written for:
+/// an envelope its writer sealed, by its own check bytes and their
+/// verification (the one BLAKE3 its writer made stands for the value's
+/// check too), else by the first 4 bytes of its BLAKE3.
+fn holds(value: &[u8], check: [u8; 4]) -> bool {
+    if sealed_check(value) == Some(check) && crate::store::envelope::intact(value) {
+        return true;
+    }
+    check_of(value) == check
 }
 
 /// One append-only file of values: a header (`cairnval`, then a random
@@ -324,8 +346,8 @@ fn stale_keys(tree: &Keys, files: &ValueFile) -> Result<bool> {
 }
 
 /// Where a value out of sled is, as sled keeps it ([`LOCATOR`] bytes):
-/// the file (`IN_A` or `IN_B`), the value's offset and length, and the
-/// first 4 bytes of its BLAKE3.
+/// the file (`IN_A` or `IN_B`), the value's offset and length, and its
+/// check ([`holds`]).
 #[derive(Clone, Copy)]
 struct Locator {
     tag: u8,
@@ -348,9 +370,14 @@ impl Locator {
         })
     }
 
-    /// The locator of `value`, written at `offset` of file `tag`.
-    fn of(tag: u8, offset: u64, value: &[u8]) -> Locator {
-        Locator { tag, offset, len: value.len() as u32, check: check_of(value) }
+    /// The locator of `value`, written at `offset` of file `tag`
+    /// (`sealed`: an envelope its writer sealed, [`sealed_check`]).
+    fn of(tag: u8, offset: u64, value: &[u8], sealed: bool) -> Locator {
+        let check = match sealed.then(|| sealed_check(value)).flatten() {
+            Some(check) => check,
+            None => check_of(value),
+        };
+        Locator { tag, offset, len: value.len() as u32, check }
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -517,7 +544,7 @@ impl SeparatedTree {
     /// must run before anything names the tree) and returns what sled is to
     /// hold: the epochs first, then each key's locator, inline value or
     /// removal.
-    fn stage(&self, writes: Vec<Write>, defer_sync: bool) -> Result<Vec<Write>> {
+    fn stage(&self, writes: Vec<Write>, sealed: &[bool], defer_sync: bool) -> Result<Vec<Write>> {
         if writes.iter().any(|(k, _)| k == EPOCH_KEY) {
             return Err(Error::Internal("a view wrote the value files' reserved key".into()));
         }
@@ -539,13 +566,13 @@ impl SeparatedTree {
         let mut offsets = offsets.into_iter();
         let mut out = Vec::with_capacity(writes.len() + 1);
         out.push((EPOCH_KEY.to_vec(), epochs));
-        for (k, v) in writes {
+        for (i, (k, v)) in writes.into_iter().enumerate() {
             let stored = match v {
                 None => None,
                 Some(v) if v.len() >= INLINE_MAX && u32::try_from(v.len()).is_ok() => {
                     let off =
                         offsets.next().ok_or_else(|| Error::Internal("value offsets ran out".into()))?;
-                    Some(Locator::of(tag, off, &v).bytes())
+                    Some(Locator::of(tag, off, &v, sealed.get(i).copied().unwrap_or(false)).bytes())
                 }
                 Some(v) => {
                     let mut inline = Vec::with_capacity(v.len() + 1);
@@ -654,7 +681,7 @@ fn resolve_in(pair: &Pair, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
                 )));
             }
             let v = slot.read(offset, len)?;
-            if check_of(&v) != check {
+            if !holds(&v, check) {
                 return Err(Error::Corrupt(format!(
                     "{}: the value of key {} at byte {offset} does not match its check",
                     slot.path.display(),
@@ -885,7 +912,11 @@ impl KvTree for SeparatedTree {
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
-        self.tree.apply(self.stage(writes, false)?, true)?;
+        self.apply_sealed(writes, &[])
+    }
+
+    fn apply_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
+        self.tree.apply(self.stage(writes, sealed, false)?, true)?;
         self.compact_if_due()
     }
 
@@ -904,10 +935,14 @@ impl KvTree for SeparatedTree {
     }
 
     fn write_loose(&self, writes: Vec<Write>) -> Result<()> {
+        self.write_loose_sealed(writes, &[])
+    }
+
+    fn write_loose_sealed(&self, writes: Vec<Write>, sealed: &[bool]) -> Result<()> {
         // Not synced here: nothing reads the tree before `sync`. Appends
         // leave every stored locator valid (only a compaction moves
         // values).
-        self.tree.apply(self.stage(writes, true)?, false)
+        self.tree.apply(self.stage(writes, sealed, true)?, false)
     }
 
     fn upkeep(&self) -> Result<()> {
@@ -1220,7 +1255,7 @@ mod tests {
                 let value = resolve_in(&pair, &k, &v).unwrap();
                 let off = pair.slot_mut(to).append(&[&value], false).unwrap()[0];
                 assert_eq!(tag, from);
-                t.tree.insert(&k, Locator::of(to, off, &value).bytes()).unwrap();
+                t.tree.insert(&k, Locator::of(to, off, &value, false).bytes()).unwrap();
             }
             drop(pair);
             t.apply((900..1000u32).map(|i| (i.to_be_bytes().to_vec(), Some(value(i, 1)))).collect()).unwrap();
@@ -1402,6 +1437,40 @@ mod tests {
             assert_eq!(t.get(&i.to_be_bytes()).unwrap(), Some(value(i, round_of(i))));
         }
         assert!(!t.is_stale().unwrap());
+    }
+
+    /// A value its writer sealed (an envelope) keeps the envelope's own
+    /// check bytes as its locator's check, so it is not hashed again when
+    /// written, and is still verified when read: a changed byte of it is
+    /// an error naming its file, as for any other value; a bare value
+    /// written beside it is checked by its BLAKE3 as before.
+    #[test]
+    fn a_sealed_value_is_checked_by_its_own_check_bytes() {
+        let (dir, db) = fixture();
+        let files = ValueFiles::new(dir.path().join("views"));
+        let t = open(&db, &files, "t");
+        let body = value(7, 0);
+        let sealed = crate::store::envelope::seal_body_raw(&body);
+        let bare = value(8, 0);
+        let writes: Vec<Write> =
+            vec![(b"sealed".to_vec(), Some(sealed.clone())), (b"bare".to_vec(), Some(bare.clone()))];
+        t.apply_sealed(writes, &[true, false]).unwrap();
+        let check = |key: &[u8]| Locator::parse(&t.tree.get(key).unwrap().unwrap()).unwrap().check;
+        assert_eq!(Some(check(b"sealed")), sealed_check(&sealed));
+        assert_ne!(check(b"sealed"), check_of(&sealed), "not hashed again");
+        assert_eq!(check(b"bare"), check_of(&bare));
+        assert_eq!(t.get(b"sealed").unwrap(), Some(sealed.clone()));
+        assert_eq!(t.get(b"bare").unwrap(), Some(bare.clone()));
+        // A changed byte in the sealed value's body: its check bytes still
+        // match the locator, but not what they follow.
+        let path = dir.path().join("views/t.a.vlog");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(sealed.len()).position(|w| w == sealed.as_slice()).unwrap();
+        bytes[at + sealed.len() / 2] ^= 0x20;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = t.get(b"sealed").unwrap_err().to_string();
+        assert!(err.contains("t.a.vlog") && err.contains("does not match its check"), "{err}");
+        assert_eq!(t.get(b"bare").unwrap(), Some(bare));
     }
 
     #[test]

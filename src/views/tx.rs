@@ -282,7 +282,10 @@ impl<'a> StateTx<'a> {
             cursor: envelope::encode(cursor)?,
         };
         match self.writer.clone() {
-            None => self.tree.apply(committed.writes())?,
+            None => {
+                let (writes, sealed) = committed.writes();
+                self.tree.apply_sealed(writes, &sealed)?
+            }
             Some(writer) => {
                 // One commit in flight at a time: the one before is written
                 // (reads no longer need it), and nothing is being written
@@ -323,21 +326,30 @@ pub(super) struct Committed {
 }
 
 impl Committed {
-    /// The writes as the tree takes them: values sealed, the cursor last.
-    fn writes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+    /// The writes as the tree takes them: values sealed, the cursor last;
+    /// and which values this sealed ([`KvTree::apply_sealed`]).
+    fn writes(&self) -> (Vec<crate::store::kv::Write>, Vec<bool>) {
+        let mut sealed = Vec::with_capacity(self.writes.len() + 1);
+        let mut writes: Vec<crate::store::kv::Write> = self
             .writes
             .iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(v) if self.unfinished.contains(k) => Some(seal(v, self.raw)),
-                    other => other.clone(),
+                    Some(v) if self.unfinished.contains(k) => {
+                        sealed.push(true);
+                        Some(seal(v, self.raw))
+                    }
+                    other => {
+                        sealed.push(false);
+                        other.clone()
+                    }
                 };
                 (k.clone(), v)
             })
             .collect();
         writes.push((CURSOR_KEY.to_vec(), Some(self.cursor.clone())));
-        writes
+        sealed.push(false);
+        (writes, sealed)
     }
 }
 
@@ -378,7 +390,8 @@ impl<'a> Writer<'a> {
     /// Writes each job's commit until every [`Writer`] is dropped.
     pub(super) fn run(queue: Receiver<Job<'a>>) {
         for job in queue {
-            let _ = job.done.send(job.tree.write_loose(job.committed.writes()));
+            let (writes, sealed) = job.committed.writes();
+            let _ = job.done.send(job.tree.write_loose_sealed(writes, &sealed));
         }
     }
 }
