@@ -11,7 +11,8 @@
 //! (`u32` BE) and the first 4 bytes of its BLAKE3 (a check that the bytes
 //! read are the bytes written), or, for a value its writer sealed (an
 //! envelope: [`KvTree::apply_sealed`]), the first 4 of the envelope's own
-//! check bytes, which a read verifies (the writer's hash stands for both). The value file is synced before sled hears
+//! check bytes, which a read verifies (the writer's hash stands for both).
+//! The value file is synced before sled hears
 //! of the locators, so no locator sled persists points past what the file
 //! holds (a compaction's moves aside: the tree records no epochs while
 //! they are under way, below); a tree written key by key ([`KvTree::apply_loose`]: one nobody
