@@ -362,7 +362,8 @@ impl Projection for AuthorsView {
     fn version(&self) -> u32 {
         // 10: postings; 11: `k/` folded into `o/`; 12: `o/` folded into
         // `g/` ([`ArticleGroups`]); 13: article merges followed (`Mk/`),
-        // each comment's exact author kept ([`StoredEntry::author`]).
+        // each comment's exact author kept ([`StoredEntry::author`]), cut
+        // stamps told from whole ones ([`is_cut`]).
         13
     }
 
@@ -528,8 +529,12 @@ fn cut_stamp(order: Order) -> Order {
     (order.0.saturating_sub(CUT), order.1, order.2)
 }
 
+/// Whether `o` is a [`cut_stamp`]: half way between the two ranges (a cut
+/// stamp is an observation's seconds less [`CUT`]; `i64::MIN / 2`, the
+/// threshold before, is `-CUT` itself, so no cut stamp of a capture
+/// observed after 1970 was below it).
 fn is_cut(o: &Order) -> bool {
-    o.0 < i64::MIN / 2
+    o.0 < -(CUT / 2)
 }
 
 /// The marker of a version stamped [`cut_stamp`], so that an ordinary

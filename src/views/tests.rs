@@ -1409,6 +1409,46 @@ fn versions_seen_only_cut_off_follow_observation_order() {
     assert_eq!(versions_in([1, 0]), fetch_order);
 }
 
+/// A version first seen cut off (the last item of a page that ends inside
+/// it) and later seen whole becomes the latest in the author's timeline
+/// once a whole sighting comes after the other version's, as it becomes
+/// current in the thread: its cut stamp gave way to the whole one (a cut
+/// stamp was taken for a whole one, so the version stayed first for good).
+#[test]
+fn a_version_seen_cut_then_whole_becomes_the_latest() {
+    let page = include_str!("../../fixtures/tribune-2012-03-28-us-generals-kayani.txt");
+    let line = page.lines().find(|l| l.contains("We really have to stop meeting like this.")).unwrap();
+    let at = page.find("We really have to stop meeting like this.").unwrap();
+    let cut = &page[..at + 35];
+    let whole_cut_text = page.replace(line, "    We really have to stop meeting like");
+    let docs = [
+        (page, "2012-04-01T00:00:00+00:00"),
+        (cut, "2012-04-02T00:00:00+00:00"),
+        (whole_cut_text.as_str(), "2012-04-03T00:00:00+00:00"),
+    ];
+    let mut archive = Archive::in_memory();
+    for (i, (text, fetched)) in docs.iter().enumerate() {
+        let options = IngestOptions { fetched_at: Timestamp::parse_canonical(fetched), ..Default::default() };
+        let mut report = IngestReport::default();
+        ingest_bytes(&mut archive, &format!("d{i}.txt"), text.as_bytes(), &options, &mut report).unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+    }
+    catch_up(&archive, &builtin()).unwrap();
+    let summary = threads::list_articles(&archive).unwrap().remove(0);
+    let state = threads::load_thread(&archive, &summary.key).unwrap().unwrap();
+    let view = threads::render(&archive, summary, &state).unwrap();
+    let current = view
+        .comments
+        .iter()
+        .find(|c| c.body.ends_with("We really have to stop meeting like"))
+        .expect("current")
+        .id;
+    let (_, timeline) = authors::timeline(&archive, "Tony C.").unwrap().unwrap();
+    let entry = timeline.iter().find(|e| e.versions.contains(&current)).expect("in the timeline");
+    assert_eq!(entry.versions.len(), 2, "{entry:?}");
+    assert_eq!(entry.versions.last(), Some(&current), "the version seen whole last is the latest");
+}
+
 /// A capture observed between two captures already taken in (ingested
 /// last, fetched second) is a backfill to the authors view even though it
 /// is later than the article's first capture: the comments it shows again
