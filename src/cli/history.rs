@@ -4,10 +4,9 @@ use crate::cli::output::human_opt_time;
 use crate::cli::thread::{capture_json, capture_text, capture_when};
 use crate::cli::{stdout_error, Cli, Status};
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event};
+use crate::model::Event;
 use crate::views::threads;
 use serde_json::json;
-use std::collections::HashMap;
 use std::io::Write;
 
 /// Show all versions of a comment (oldest first, each `superseded`,
@@ -64,33 +63,20 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     // Every capture of the article (under any key folded into it), with
     // the version it showed and the id it showed it as.
-    let mut filed: HashMap<ArticleKey, ArticleKey> = HashMap::new();
+    let tree = crate::views::view_tree(&archive, threads::NAME)?;
     let mut sightings = Vec::new();
     for cap in &state.captures {
         let Event::Capture(c) = archive.entry(cap.seq)?.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
         };
-        let mut shown = None;
-        for a in &c.articles {
-            let under = match filed.get(&a.key) {
-                Some(k) => k.clone(),
-                None => {
-                    let k = threads::filed_under(&archive, &a.key)?;
-                    filed.insert(a.key.clone(), k.clone());
-                    k
-                }
-            };
-            if under != key {
-                continue;
-            }
-            shown = a.comments.iter().find_map(|item| match index.get(&item.id) {
+        let shown = threads::filed_sections(tree.as_ref(), &c)?
+            .into_iter()
+            .filter(|a| a.key == key)
+            .flat_map(|a| a.comments)
+            .find_map(|item| match index.get(&item.id) {
                 Some(&(s, v)) if s == slot_index => Some((slot.versions[v].id, item.id)),
                 _ => None,
             });
-            if shown.is_some() {
-                break;
-            }
-        }
         sightings.push((cap, shown));
     }
     if args.json {

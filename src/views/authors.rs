@@ -319,8 +319,7 @@ impl StoredEntry {
                 // (Held already: stamped by the earlier of its two stamps.)
                 Some(v) => {
                     let Some(&old) = self.orders.get(v) else { continue };
-                    if if is_cut(&stamp) { is_cut(&old) && stamp < old } else { is_cut(&old) || stamp < old }
-                    {
+                    if earlier_stamp(&stamp, &old) {
                         self.orders[v] = stamp;
                         self.sort_versions();
                     }
@@ -453,17 +452,9 @@ impl Projection for AuthorsView {
 /// a comment the kept article already has (the same author and posted
 /// time) taking in the moved one's versions rather than counting twice.
 fn fold_articles(tx: &mut StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
-    // (The threads view names a merge whose ids are not articles.)
-    let Some(Event::Article(kept)) = tx.event(&m.keep)? else { return Ok(()) };
-    let key = MAPS.canon_key(tx, &kept.key)?;
-    for f in &m.fold {
-        let Some(Event::Article(folded)) = tx.event(f)? else { continue };
-        let from = MAPS.canon_key(tx, &folded.key)?;
-        if from == key {
-            continue;
-        }
-        MAPS.fold_key(tx, &from, &key)?;
-        move_groups(tx, &from, &key)?;
+    let (key, folded) = MAPS.fold_articles(tx, m)?;
+    for from in &folded {
+        move_groups(tx, from, &key)?;
     }
     Ok(())
 }
@@ -537,6 +528,17 @@ fn is_cut(o: &Order) -> bool {
     o.0 < -(CUT / 2)
 }
 
+/// Whether `stamp` is to replace `old` as a version's stamp: a whole
+/// sighting replaces a cut one or a later whole one, a cut one only a
+/// later cut one.
+fn earlier_stamp(stamp: &Order, old: &Order) -> bool {
+    if is_cut(stamp) {
+        is_cut(old) && stamp < old
+    } else {
+        is_cut(old) || stamp < old
+    }
+}
+
 /// The marker of a version stamped [`cut_stamp`], so that an ordinary
 /// capture can tell a whole sighting of it without looking every comment up.
 fn cut_key(id: &EventId) -> Vec<u8> {
@@ -608,8 +610,11 @@ impl Intake {
             articles[at].keys.push(key.clone());
             return Ok(at);
         }
-        let raw = key;
-        let key = &canon;
+        let mut keys = vec![canon];
+        if *key != keys[0] {
+            keys.push(key.clone());
+        }
+        let key = &keys[0];
         let reference = article_ref(key);
         let stored: Option<ArticleGroups> = tx.get_packed(&groups_key(&reference))?;
         let existed = stored.is_some();
@@ -620,10 +625,6 @@ impl Intake {
             groups: Vec::new(),
         });
         same_article(&stored.article, key, "groups")?;
-        let mut keys = vec![canon.clone()];
-        if *raw != canon {
-            keys.push(raw.clone());
-        }
         articles.push(ArticleIntake {
             keys,
             reference,
@@ -664,8 +665,7 @@ impl Intake {
                     // Seen again: stamped by its earliest whole sighting
                     // (while it has none, by its earliest cut one).
                     let old = s.orders[v];
-                    let earlier = if cut { is_cut(&old) && stamp < old } else { is_cut(&old) || order < old };
-                    if earlier {
+                    if earlier_stamp(&stamp, &old) {
                         s.orders[v] = stamp;
                         s.sort_versions();
                         *dirty = true;

@@ -616,6 +616,34 @@ impl MergeMaps {
         tx.put_packed(self.comment_key(fold), keep)
     }
 
+    /// Records an article merge's folds (both views take merges so): the
+    /// key each folded article is filed under now, folded into the kept
+    /// article's; returns the kept article's key and the keys folded by
+    /// this merge, in its order (none twice, never the kept one).
+    pub fn fold_articles(
+        &self,
+        tx: &mut crate::views::StateTx<'_>,
+        m: &crate::model::Merge,
+    ) -> Result<(ArticleKey, Vec<ArticleKey>)> {
+        let Some(crate::model::Event::Article(kept)) = tx.event(&m.keep)? else {
+            return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
+        };
+        let key = self.canon_key(tx, &kept.key)?;
+        let mut folded = Vec::new();
+        for f in &m.fold {
+            let Some(crate::model::Event::Article(a)) = tx.event(f)? else {
+                return Err(Error::Corrupt(format!("merge folds {f}, which is not an article")));
+            };
+            // (Folded once, a key is then filed under the kept one.)
+            let from = self.canon_key(tx, &a.key)?;
+            if from != key {
+                self.fold_key(tx, &from, &key)?;
+                folded.push(from);
+            }
+        }
+        Ok((key, folded))
+    }
+
     /// Records that article `fold` is article `keep`.
     pub fn fold_key(
         &self,

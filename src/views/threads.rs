@@ -243,25 +243,14 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
             Ok(())
         }
         MergeKind::Article => {
-            let Some(Event::Article(kept)) = tx.event(&m.keep)? else {
-                return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
-            };
-            let key = MAPS.canon_key(tx, &kept.key)?;
+            let (key, folded) = MAPS.fold_articles(tx, m)?;
             let (own_summary, old, own) = match load_whole(tx, &key)? {
                 Some((summary, records, state)) => (Some(summary), records, state),
                 None => (None, StoredRecords::default(), ThreadState::new(key.clone())),
             };
             let mut prior = vec![own];
             let mut aliases = Vec::new();
-            for f in &m.fold {
-                let Some(Event::Article(folded)) = tx.event(f)? else {
-                    return Err(Error::Corrupt(format!("merge folds {f}, which is not an article")));
-                };
-                let fkey = MAPS.canon_key(tx, &folded.key)?;
-                if fkey == key || aliases.contains(&fkey) {
-                    continue;
-                }
-                MAPS.fold_key(tx, &fkey, &key)?;
+            for fkey in folded {
                 if let Some((summary, records, s)) = load_whole(tx, &fkey)? {
                     remove_state(tx, &s, &records);
                     aliases.extend(summary.aliases);
@@ -370,6 +359,16 @@ pub(super) fn stored_records(value: &[u8]) -> Result<StoredRecords> {
 pub fn filed_under(archive: &Archive, key: &ArticleKey) -> Result<ArticleKey> {
     let tree = view_tree(archive, NAME)?;
     MAPS.canon_key_in(tree.as_ref(), key)
+}
+
+/// `capture`'s sections under the keys their threads are filed under in
+/// the threads view's `tree` (sections folded into one article combined,
+/// in page order, as the view takes them).
+pub fn filed_sections(
+    tree: &dyn crate::store::KvTree,
+    capture: &crate::model::Capture,
+) -> Result<Vec<crate::model::CapturedArticle>> {
+    MAPS.group_in(tree, capture)
 }
 
 /// The thread state of `key`.

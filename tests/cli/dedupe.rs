@@ -418,6 +418,25 @@ fn search_names_the_version_a_match_was_folded_into() {
     assert!(text.contains(&format!(" · merged into {short}")), "{text}");
 }
 
+/// `author`'s count of comments as `cairn authors` lists it.
+fn counted_by_authors(env: &Env, author: &str) -> Value {
+    let authors = env.ok(&["authors", "--json"]).json();
+    authors["authors"].as_array().unwrap().iter().find(|x| x["author"] == author).unwrap()["comments"].clone()
+}
+
+/// The comments of the thread on the sample page by UFF, written in any
+/// case.
+fn uffs_in_thread(env: &Env) -> Vec<Value> {
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    t["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("uff")))
+        .cloned()
+        .collect()
+}
+
 /// The counts of comments by UFF in `thread`, `author`, `authors` and
 /// `table comments`, and the versions of UFF's comment by `author` (its
 /// article, its version ids).
@@ -431,11 +450,7 @@ fn uff_everywhere(env: &Env) -> (usize, Value, u64, usize) {
         .iter()
         .map(|c| json!({"article": c["article"], "versions": c["versions"]}))
         .collect();
-    let authors = env.ok(&["authors", "--json"]).json();
-    let counted = authors["authors"].as_array().unwrap().iter().find(|x| x["author"] == "UFF").unwrap()
-        ["comments"]
-        .as_u64()
-        .unwrap();
+    let counted = counted_by_authors(env, "UFF").as_u64().unwrap();
     let rows = env.ok(&["table", "comments", "--author", "UFF", "--format", "jsonl"]).stdout.lines().count();
     (in_thread, json!(timeline), counted, rows)
 }
@@ -491,37 +506,18 @@ fn authors_differing_in_case_are_two_comments_until_merged() {
     env.ok(&["ingest", &sample_path()]);
     let shouted = env.write("shouted.txt", sample().replace("  • UFF\n", "  • uff\n"));
     env.ok(&["ingest", &shouted]);
-    let t = env.ok(&["thread", "kayani", "--json"]).json();
-    let uffs: Vec<&Value> = t["comments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["author"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("uff")))
-        .collect();
+    let uffs = uffs_in_thread(&env);
     assert_eq!(uffs.len(), 2, "{uffs:?}");
     let a = env.ok(&["author", "UFF", "--json"]).json();
     let timeline = a["comments"].as_array().unwrap();
     assert_eq!(timeline.len(), 2, "{timeline:?}");
     assert!(timeline.iter().all(|c| c["versions"].as_array().unwrap().len() == 1), "{timeline:?}");
-    let authors = env.ok(&["authors", "--json"]).json();
-    let counted = authors["authors"].as_array().unwrap().iter().find(|x| x["author"] == "UFF").unwrap()
-        ["comments"]
-        .clone();
-    assert_eq!(counted, json!(2));
+    assert_eq!(counted_by_authors(&env, "UFF"), json!(2));
     // dedupe finds them ("author name differs only in case") and folds one.
     env.ok(&["dedupe", "--apply"]);
     let a = env.ok(&["author", "UFF", "--json"]).json();
     assert_eq!(a["comments"].as_array().unwrap().len(), 1, "{a}");
-    let t = env.ok(&["thread", "kayani", "--json"]).json();
-    assert_eq!(
-        t["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["author"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("uff")))
-            .count(),
-        1
-    );
+    assert_eq!(uffs_in_thread(&env).len(), 1);
 }
 
 /// The article's (id, URL, title) as `articles`, `thread` and `table
