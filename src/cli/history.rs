@@ -44,8 +44,10 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     // A comment `dedupe --apply` folded into another is shown as the one
     // it was folded into, in the thread of the article its own article's
     // key was folded into, if it was.
-    let key = threads::filed_under(&archive, &comment.article)?;
-    let state = threads::load_thread(&archive, &key)?
+    let tree = crate::views::view_tree(&archive, threads::NAME)?;
+    let merges = threads::merges(tree.as_ref());
+    let key = merges.canon_key(&comment.article)?;
+    let state = threads::load_thread_in(tree.as_ref(), &key)?
         .ok_or_else(|| Error::NotFound(format!("no thread for {}{}", comment.article, hint(&archive))))?;
     let index = state.version_index();
     let (slot_index, version_index) = index.get(&id).copied().ok_or_else(|| {
@@ -63,20 +65,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     // Every capture of the article (under any key folded into it), with
     // the version it showed and the id it showed it as.
-    let tree = crate::views::view_tree(&archive, threads::NAME)?;
     let mut sightings = Vec::new();
     for cap in &state.captures {
         let Event::Capture(c) = archive.entry(cap.seq)?.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
         };
-        let shown = threads::filed_sections(tree.as_ref(), &c)?
-            .into_iter()
-            .filter(|a| a.key == key)
-            .flat_map(|a| a.comments)
-            .find_map(|item| match index.get(&item.id) {
+        let shown = merges.group(&c)?.into_iter().filter(|a| a.key == key).flat_map(|a| a.comments).find_map(
+            |item| match index.get(&item.id) {
                 Some(&(s, v)) if s == slot_index => Some((slot.versions[v].id, item.id)),
                 _ => None,
-            });
+            },
+        );
         sightings.push((cap, shown));
     }
     if args.json {

@@ -170,6 +170,12 @@ pub(crate) fn intact(bytes: &[u8]) -> bool {
     unwrap_checked(bytes).is_ok()
 }
 
+/// The check bytes an envelope ends with (BLAKE3 of what they follow, cut
+/// to [`CHECK_LEN`]), as they stand: [`intact`] verifies them.
+pub(crate) fn check_bytes(bytes: &[u8]) -> Option<&[u8]> {
+    bytes.len().checked_sub(CHECK_LEN).map(|at| &bytes[at..])
+}
+
 fn check(bytes: &[u8]) -> [u8; CHECK_LEN] {
     let mut out = [0u8; CHECK_LEN];
     out.copy_from_slice(&blake3::hash(bytes).as_bytes()[..CHECK_LEN]);

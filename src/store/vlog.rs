@@ -76,13 +76,14 @@ fn check_of(value: &[u8]) -> [u8; 4] {
     [h.as_bytes()[0], h.as_bytes()[1], h.as_bytes()[2], h.as_bytes()[3]]
 }
 
-/// The first 4 of a sealed envelope's own check bytes (its last 8: BLAKE3
-/// of everything before them), which stand for the check of a value its
-/// writer sealed ([`KvTree::apply_sealed`]).
+/// The first 4 of a sealed envelope's own check bytes
+/// ([`crate::store::envelope::check_bytes`]), which stand for the check of
+/// a value its writer sealed ([`KvTree::apply_sealed`]).
 fn sealed_check(value: &[u8]) -> Option<[u8; 4]> {
-    let n = value.len();
-    let tail = value.get(n.checked_sub(8)?..n - 4)?;
-    Some([tail[0], tail[1], tail[2], tail[3]])
+    match crate::store::envelope::check_bytes(value)? {
+        [a, b, c, d, ..] => Some([*a, *b, *c, *d]),
+        _ => None,
+    }
 }
 
 /// Whether `value` is the value a locator with `check` was written for:

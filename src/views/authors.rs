@@ -312,14 +312,20 @@ impl StoredEntry {
 
     /// Takes in `other`'s versions (each stamped by the earlier of its two
     /// stamps, as [`Intake::sighting`] stamps a version seen again) and
-    /// aliases.
-    fn absorb(&mut self, other: StoredEntry) {
+    /// aliases; returns the versions a whole stamp now stands for where
+    /// one of the two was cut (their cut markers go, as a sighting's do).
+    fn absorb(&mut self, other: StoredEntry) -> Vec<EventId> {
+        let mut uncut = Vec::new();
         for ((id, seq), stamp) in other.versions.into_iter().zip(other.seqs).zip(other.orders) {
             match self.versions.iter().position(|v| *v == id) {
                 // (Held already: stamped by the earlier of its two stamps.)
                 Some(v) => {
                     let Some(&old) = self.orders.get(v) else { continue };
-                    if earlier_stamp(&stamp, &old) {
+                    let earlier = earlier_stamp(&stamp, &old);
+                    if (is_cut(&stamp) || is_cut(&old)) && !is_cut(if earlier { &stamp } else { &old }) {
+                        uncut.push(id);
+                    }
+                    if earlier {
                         self.orders[v] = stamp;
                         self.sort_versions();
                     }
@@ -332,6 +338,7 @@ impl StoredEntry {
                 self.aliases.push(a);
             }
         }
+        uncut
     }
 }
 
@@ -484,7 +491,11 @@ fn move_groups(tx: &mut StateTx<'_>, from: &ArticleKey, to: &ArticleKey) -> Resu
         let (left, mut added) = (moved.len() as i64, 0i64);
         for e in moved {
             match group.iter_mut().find(|g| g.same_comment(&e)) {
-                Some(g) => g.absorb(e),
+                Some(g) => {
+                    for id in g.absorb(e) {
+                        tx.delete(cut_key(&id));
+                    }
+                }
                 None => {
                     group.push(e);
                     added += 1;
@@ -1056,6 +1067,32 @@ fn same_article(stored: &ArticleKey, key: &ArticleKey, what: &str) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An article merge's absorb names each version whose stamp is now a
+    /// whole one where one of the two was cut (`move_groups` removes their
+    /// cut markers, as a whole sighting does); two whole or two cut
+    /// stamps name none, the marker standing as it was.
+    #[test]
+    fn absorb_names_the_versions_a_whole_stamp_now_stands_for() {
+        let v = EventId([1; 32]);
+        let entry = |order: Order| StoredEntry {
+            posted_at: None,
+            versions: vec![v],
+            seqs: vec![Seq(1)],
+            orders: vec![order],
+            aliases: vec![],
+            author: "a".into(),
+        };
+        let (whole, later) = ((1_333_000_000, 0, 1), (1_333_000_500, 0, 2));
+        let (cut, later_cut) = (cut_stamp(whole), cut_stamp(later));
+        assert_eq!(entry(cut).absorb(entry(later)), vec![v], "a whole stamp replaces a cut one");
+        assert_eq!(entry(whole).absorb(entry(later_cut)), vec![v], "a whole stamp stays over a cut one");
+        assert_eq!(entry(whole).absorb(entry(later)), Vec::<EventId>::new());
+        assert_eq!(entry(later_cut).absorb(entry(cut)), Vec::<EventId>::new(), "still cut: the marker stays");
+        let mut kept = entry(cut);
+        kept.absorb(entry(later));
+        assert_eq!(kept.orders, vec![later]);
+    }
 
     /// Groups are written through bincode's own `Encode` and read through
     /// its `Decode` ([`timeline`]), older ones were written through serde:

@@ -501,6 +501,66 @@ pub struct MergeMaps {
 /// Merge chains longer than this are cut (they would be a cycle).
 const MAX_CHAIN: usize = 64;
 
+/// Follows a merge map's chain from `current` (`key_of` its key in the
+/// map, `get` its value), cut at [`MAX_CHAIN`].
+fn follow<T: PartialEq>(
+    mut current: T,
+    key_of: impl Fn(&T) -> Vec<u8>,
+    get: impl Fn(&[u8]) -> Result<Option<T>>,
+) -> Result<T> {
+    for _ in 0..MAX_CHAIN {
+        match get(&key_of(&current))? {
+            Some(next) if next != current => current = next,
+            _ => return Ok(current),
+        }
+    }
+    Ok(current)
+}
+
+/// A view's [`MergeMaps`] read from its stored tree (outside a
+/// transaction: `history`, `ingest --dry-run`'s preview, lookups of an
+/// article by id), whether each map holds any key asked once, so that
+/// an archive without merges is not asked per comment.
+pub struct StoredMaps<'t> {
+    maps: MergeMaps,
+    tree: &'t dyn crate::store::KvTree,
+    /// The article map holds some key.
+    keys: bool,
+    /// The comment map holds some key.
+    ids: bool,
+}
+
+impl StoredMaps<'_> {
+    /// [`MergeMaps::canon_key`]: the article key `key` was merged into.
+    pub fn canon_key(&self, key: &ArticleKey) -> Result<ArticleKey> {
+        if !self.keys {
+            return Ok(key.clone());
+        }
+        follow(key.clone(), |k| self.maps.article_key(k), |k| self.get(k, "merged article key"))
+    }
+
+    /// [`MergeMaps::canon_id`]: the id `id` was merged into.
+    pub fn canon_id(&self, id: &EventId) -> Result<EventId> {
+        if !self.ids {
+            return Ok(*id);
+        }
+        follow(*id, |i| self.maps.comment_key(i), |k| self.get(k, "merged comment id"))
+    }
+
+    /// [`MergeMaps::group`]: a capture's articles under their kept keys.
+    pub fn group(&self, capture: &crate::model::Capture) -> Result<Vec<CapturedArticle>> {
+        grouped(capture, |key| self.canon_key(key))
+    }
+
+    fn get<T: bincode::Decode<()> + serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>> {
+        self.tree.get(key)?.map(|v| crate::store::envelope::decode_native(&v, what)).transpose()
+    }
+}
+
 /// A capture's sections under their kept keys (`canon`): articles merged
 /// into the same key are combined (page order kept).
 fn grouped(
@@ -543,21 +603,7 @@ impl MergeMaps {
 
     /// The id `id` was merged into, following chains.
     pub fn canon_id(&self, tx: &crate::views::StateTx<'_>, id: &EventId) -> Result<EventId> {
-        self.follow_id(*id, |k| tx.get_packed::<EventId>(k))
-    }
-
-    fn follow_id(
-        &self,
-        mut current: EventId,
-        get: impl Fn(&[u8]) -> Result<Option<EventId>>,
-    ) -> Result<EventId> {
-        for _ in 0..MAX_CHAIN {
-            match get(&self.comment_key(&current))? {
-                Some(next) if next != current => current = next,
-                _ => return Ok(current),
-            }
-        }
-        Ok(current)
+        follow(*id, |i| self.comment_key(i), |k| tx.get_packed::<EventId>(k))
     }
 
     /// The article key `key` was merged into, following chains.
@@ -566,49 +612,15 @@ impl MergeMaps {
         if !tx.may_have_prefix(&[self.prefix.as_bytes(), b"k/"].concat())? {
             return Ok(current);
         }
-        self.follow_key(current, |k| tx.get_packed::<ArticleKey>(k))
+        follow(current, |k| self.article_key(k), |k| tx.get_packed::<ArticleKey>(k))
     }
 
-    /// [`MergeMaps::canon_key`] read from a view's stored tree (outside a
-    /// transaction: lookups by readers).
-    pub fn canon_key_in(&self, tree: &dyn crate::store::KvTree, key: &ArticleKey) -> Result<ArticleKey> {
-        self.follow_key(key.clone(), |k| match tree.get(k)? {
-            Some(v) => crate::store::envelope::decode_native(&v, "merged article key").map(Some),
-            None => Ok(None),
-        })
-    }
-
-    /// [`MergeMaps::canon_id`] read from a view's stored tree (outside a
-    /// transaction: `ingest --dry-run`'s preview).
-    pub fn canon_id_in(&self, tree: &dyn crate::store::KvTree, id: &EventId) -> Result<EventId> {
-        self.follow_id(*id, |k| match tree.get(k)? {
-            Some(v) => crate::store::envelope::decode_native(&v, "merged comment id").map(Some),
-            None => Ok(None),
-        })
-    }
-
-    /// A capture's articles under their kept keys, read from a view's
-    /// stored tree ([`MergeMaps::group`] outside a transaction).
-    pub fn group_in(
-        &self,
-        tree: &dyn crate::store::KvTree,
-        capture: &crate::model::Capture,
-    ) -> Result<Vec<CapturedArticle>> {
-        grouped(capture, |key| self.canon_key_in(tree, key))
-    }
-
-    fn follow_key(
-        &self,
-        mut current: ArticleKey,
-        get: impl Fn(&[u8]) -> Result<Option<ArticleKey>>,
-    ) -> Result<ArticleKey> {
-        for _ in 0..MAX_CHAIN {
-            match get(&self.article_key(&current))? {
-                Some(next) if next != current => current = next,
-                _ => return Ok(current),
-            }
-        }
-        Ok(current)
+    /// The maps as a view's stored `tree` holds them, for reads outside a
+    /// transaction.
+    pub fn stored<'t>(&self, tree: &'t dyn crate::store::KvTree) -> StoredMaps<'t> {
+        // A tree that cannot even be scanned is not taken to hold none.
+        let holds = |map: &[u8]| tree.scan_prefix(&[self.prefix.as_bytes(), map].concat()).next().is_some();
+        StoredMaps { maps: MergeMaps { prefix: self.prefix }, tree, keys: holds(b"k/"), ids: holds(b"m/") }
     }
 
     /// Records that `fold` is `keep`.

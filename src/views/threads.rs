@@ -354,26 +354,21 @@ pub(super) fn stored_records(value: &[u8]) -> Result<StoredRecords> {
     Ok(records)
 }
 
-/// The key `key`'s thread is filed under now: `dedupe --apply` folds an
-/// article's keys into the kept one's (merge chains followed).
-pub fn filed_under(archive: &Archive, key: &ArticleKey) -> Result<ArticleKey> {
-    let tree = view_tree(archive, NAME)?;
-    MAPS.canon_key_in(tree.as_ref(), key)
-}
-
-/// `capture`'s sections under the keys their threads are filed under in
-/// the threads view's `tree` (sections folded into one article combined,
-/// in page order, as the view takes them).
-pub fn filed_sections(
-    tree: &dyn crate::store::KvTree,
-    capture: &crate::model::Capture,
-) -> Result<Vec<crate::model::CapturedArticle>> {
-    MAPS.group_in(tree, capture)
+/// The threads view's merge maps as its stored `tree` holds them: the key
+/// an article's thread is filed under now (`dedupe --apply` folds an
+/// article's keys into the kept one's), the id a comment was folded into,
+/// a capture's sections as the view groups them.
+pub fn merges(tree: &dyn crate::store::KvTree) -> crate::views::thread_state::StoredMaps<'_> {
+    MAPS.stored(tree)
 }
 
 /// The thread state of `key`.
 pub fn load_thread(archive: &Archive, key: &ArticleKey) -> Result<Option<ThreadState>> {
-    let tree = view_tree(archive, NAME)?;
+    load_thread_in(view_tree(archive, NAME)?.as_ref(), key)
+}
+
+/// The thread state of `key` in the threads view's `tree`.
+pub fn load_thread_in(tree: &dyn crate::store::KvTree, key: &ArticleKey) -> Result<Option<ThreadState>> {
     let what = format!("thread {key}");
     let Some(v) = tree.get(&state_key(key))? else { return Ok(None) };
     let (_, _, mut state): Stored = envelope::decode_native(&v, &what)?;
@@ -475,12 +470,13 @@ fn by_version_id(archive: &Archive, query: &str) -> Result<Option<ArticleSummary
     if ids.is_empty() || ids.len() > MAX_IDS {
         return Ok(None);
     }
+    let maps = MAPS.stored(tree.as_ref());
     let mut found: Option<ArticleSummary> = None;
     for id in &ids {
         let Some(entry) = archive.entry_by_id(id)? else { continue };
         let Event::Article(a) = &entry.event else { continue };
         // The key it is filed under now (merges fold keys into others).
-        let key = MAPS.canon_key_in(tree.as_ref(), &a.key)?;
+        let key = maps.canon_key(&a.key)?;
         let Some(v) = tree.get(&state_key(&key))? else { return Ok(None) };
         let summary: ArticleSummary = envelope::decode_native_prefix(&v, "article summary")?;
         // A version the views do not hold yet (`--at`, a pin) is not a match.
@@ -768,9 +764,11 @@ pub fn preview_capture(
     // Merges applied as the view applies them: each article under the key
     // it was folded into, each comment under the id it was folded into.
     let tree = view_tree(archive, NAME)?;
-    let canon = |i: &EventId| MAPS.canon_id_in(tree.as_ref(), i);
-    for seen in &MAPS.group_in(tree.as_ref(), capture)? {
-        let state = load_thread(archive, &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
+    let maps = MAPS.stored(tree.as_ref());
+    let canon = |i: &EventId| maps.canon_id(i);
+    for seen in &maps.group(capture)? {
+        let state =
+            load_thread_in(tree.as_ref(), &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
         let entry = LogEntry {
             seq: Seq(u64::MAX),
             id,
@@ -792,7 +790,7 @@ pub fn preview_capture(
                         c.id, c.seq
                     )));
                 };
-                for s in MAPS.group_in(tree.as_ref(), &old)?.into_iter().filter(|a| a.key == seen.key) {
+                for s in maps.group(&old)?.into_iter().filter(|a| a.key == seen.key) {
                     captures.push((c.clone(), s));
                 }
             }
