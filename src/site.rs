@@ -19,7 +19,7 @@
 //! and renamed into place, so a reader never sees half a page.
 
 use crate::error::{Error, Result};
-use crate::model::{ArticleKey, Event, EventId, Seq, Timestamp};
+use crate::model::{ArticleKey, Event, Seq, Timestamp};
 use crate::store::Archive;
 use crate::views::authors;
 use crate::views::thread_state::CaptureRef;
@@ -408,16 +408,7 @@ fn thread_page(t: &ThreadView) -> String {
         let _ = writeln!(s, "<li>{}</li>", capture_label(c));
     }
     s.push_str("</ol>\n<h2>Comments</h2>\n");
-    // Children by parent position, in page order.
-    let pos: HashMap<EventId, usize> = t.comments.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.comments.len()];
-    let mut roots = Vec::new();
-    for (i, c) in t.comments.iter().enumerate() {
-        match c.parent.and_then(|(p, _)| pos.get(&p).copied()).filter(|&p| p < i) {
-            Some(p) => children[p].push(i),
-            None => roots.push(i),
-        }
-    }
+    let (roots, children) = t.replies();
     s.push_str("<ol class=\"thread\">\n");
     // Iterative depth-first walk (a thread can nest deeply).
     let mut stack: Vec<(usize, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
@@ -565,11 +556,7 @@ fn author_page(
         // The page the comment is on now (its article may have been merged).
         let (key, title) = canon.get(&e.article).copied().unwrap_or((&e.article, None));
         let title = title.unwrap_or(key.as_str());
-        let edited = if e.versions.len() > 1 {
-            format!(" · edited, {} versions", e.versions.len())
-        } else {
-            String::new()
-        };
+        let edited = if e.edited() { format!(" · edited, {} versions", e.whole) } else { String::new() };
         let _ = writeln!(
             s,
             "<li><div class=\"head\">{} · <a href=\"../a/{}.html#c-{}\">{}</a>{edited}</div><div class=\"body\">{}</div></li>",

@@ -101,11 +101,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             }
             serde_json::to_writer(&mut *out, &row).map_err(|e| stdout_error(e.into()))?;
         } else {
-            let edited = if e.versions.len() > 1 {
-                format!(" · [edited, {} versions]", e.versions.len())
-            } else {
-                String::new()
-            };
+            let edited =
+                if e.edited() { format!(" · [edited, {} versions]", e.whole) } else { String::new() };
             write!(
                 out,
                 "\n{} · {} · {}{edited}\n  {}\n",

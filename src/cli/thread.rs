@@ -133,7 +133,7 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
         plural(t.captures.len() as u64, "capture"),
         latest.unwrap_or_default()
     ));
-    for c in &t.comments {
+    for c in t.tree_order().into_iter().map(|i| &t.comments[i]) {
         let pad = c.depth * 4;
         let marker = if c.depth == 0 { "•" } else { "↳" };
         let mut notes = Vec::new();

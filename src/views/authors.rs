@@ -120,8 +120,19 @@ pub struct TimelineEntry {
     pub versions: Vec<EventId>,
     /// The seq of each version, in the same order.
     pub seqs: Vec<Seq>,
+    /// How many of the versions a capture showed whole: the others were
+    /// only ever seen cut off at the end of a partial capture (the thread
+    /// marks them `truncated`), and are no edit.
+    pub whole: usize,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
+}
+
+impl TimelineEntry {
+    /// Whether the comment was edited: two or more versions seen whole.
+    pub fn edited(&self) -> bool {
+        self.whole > 1
+    }
 }
 
 /// What the view keeps of one article, as stored under `g/REF`: the
@@ -996,6 +1007,7 @@ fn timeline_entries(
             TimelineEntry {
                 article: article.clone(),
                 posted_at: e.posted_at,
+                whole: e.orders.iter().filter(|o| !is_cut(o)).count(),
                 versions: e.versions,
                 seqs: e.seqs,
                 aliases: e.aliases,

@@ -606,6 +606,41 @@ pub struct ThreadView {
     pub comments: Vec<CommentView>,
 }
 
+impl ThreadView {
+    /// The comments' indices as a thread is read: each reply right after
+    /// what it replies to (and that comment's earlier replies), replies to
+    /// one comment in page order, the rest in page order. The page puts a
+    /// reply by `@mention` where its time falls, not under the comment it
+    /// names; a parent is always earlier in page order, so this is page
+    /// order wherever the page nests its replies itself.
+    pub fn tree_order(&self) -> Vec<usize> {
+        let (roots, replies) = self.replies();
+        // Depth first without recursion (a thread can nest deeply).
+        let mut order = Vec::with_capacity(self.comments.len());
+        let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+        while let Some(i) = stack.pop() {
+            order.push(i);
+            stack.extend(replies[i].iter().rev());
+        }
+        order
+    }
+
+    /// The comments that reply to none shown here (indices, in page
+    /// order), and for each comment the replies to it (likewise).
+    pub fn replies(&self) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let pos: HashMap<EventId, usize> = self.comments.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+        let mut replies: Vec<Vec<usize>> = vec![Vec::new(); self.comments.len()];
+        let mut roots = Vec::new();
+        for (i, c) in self.comments.iter().enumerate() {
+            match c.parent.and_then(|(p, _)| pos.get(&p).copied()).filter(|&p| p < i) {
+                Some(p) => replies[p].push(i),
+                None => roots.push(i),
+            }
+        }
+        (roots, replies)
+    }
+}
+
 fn body_of(events: &HashMap<EventId, Event>, id: &EventId) -> Result<String> {
     match events.get(id) {
         Some(Event::Comment(c)) => Ok(c.body.clone()),

@@ -98,6 +98,48 @@ fn thread_shows_the_page_with_removals_and_edits() {
         "{text}"
     );
     assert!(text.contains("[edited, 2 versions]"), "{text}");
+
+    // A reply by @mention is printed right under the comment it names,
+    // not where the page put it (by its time, under another comment).
+    let blocks: Vec<&str> = text.split("\n\n").collect();
+    let at = |prefix: &str| blocks.iter().position(|b| b.trim_start().starts_with(prefix)).expect(prefix);
+    let (europe, gahratmand) = (at("• logic Europe"), at("↳ Gahratmand"));
+    assert!(gahratmand > europe, "{text}");
+    assert!(
+        blocks[europe + 1..gahratmand].iter().all(|b| b.trim_start().starts_with('↳')),
+        "only replies to logic Europe come between: {text}"
+    );
+    let usman = at("• Usman786");
+    assert!(usman < europe || usman > gahratmand, "{text}");
+    let (cautious, adeel) = (at("• Cautious"), at("↳ adeel759 · 2012-03-28 18:07"));
+    assert_eq!(adeel, cautious + 1, "{text}");
+}
+
+#[test]
+fn a_version_only_seen_cut_off_is_no_edit_in_the_timeline() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    // The same page cut off inside Gahratmand's comment: a partial capture
+    // whose last comment may be cut off, so its text is another version.
+    let page = std::fs::read_to_string(fixture(SAMPLE)).unwrap();
+    let cut = &page[..page.find("This AfPak nonsense").unwrap()];
+    env.ok(&["ingest", &env.write("cut.txt", cut)]);
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let g = by_author(t["comments"].as_array().unwrap(), "Gahratmand")[0];
+    let statuses: Vec<&Value> = g["versions"].as_array().unwrap().iter().map(|v| &v["status"]).collect();
+    assert_eq!(statuses, [&json!("present"), &json!("truncated")], "{g}");
+    let thread = env.ok(&["thread", "kayani"]).stdout;
+    let line = thread.lines().find(|l| l.contains("Gahratmand")).unwrap();
+    assert!(!line.contains("edited"), "{line}");
+    let timeline = env.ok(&["author", "Gahratmand"]).stdout;
+    assert!(!timeline.contains("edited"), "as in the thread:\n{timeline}");
+    assert_eq!(
+        env.ok(&["author", "Gahratmand", "--json"]).json()["comments"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
