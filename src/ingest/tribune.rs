@@ -4,7 +4,9 @@
 //! The parser reads structure, not content: indentation, the `  • ` bullet,
 //! the `Mon D, YYYY - H:MMAM` time lines, the `Published:` and
 //! `Reader Comments (N)` lines, and the first unindented line after the
-//! comments as the end marker.
+//! comments as the end marker. Indentation is measured in columns: a space
+//! is one, a tab moves to the next multiple of four (one tab is the body's
+//! four-space indentation).
 //!
 //! It refuses what is not this layout rather than guess: a page without the
 //! layout's own markers (a `Reader Comments (N)` line, or a comment header
@@ -21,8 +23,9 @@ use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 
 /// Bumped whenever the same bytes would parse into different events
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
-/// stay in the article body).
-pub const PARSER_VERSION: u64 = 2;
+/// stay in the article body; 3: a bullet list inside a comment stays in its
+/// body, and a tab indents to the next multiple of four columns).
+pub const PARSER_VERSION: u64 = 3;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
@@ -193,7 +196,7 @@ pub fn strip_recommend(body: &str) -> &str {
     }
 }
 
-/// Joins body lines: indentation up to 4 spaces removed, runs of blank lines
+/// Joins body lines (already dedented): runs of blank lines
 /// folded to one paragraph break, the `Recommend` label removed (the
 /// comment normalizes it: [`Comment::from_owned`]).
 fn body_text(lines: &[&str]) -> String {
@@ -224,9 +227,38 @@ fn body_text(lines: &[&str]) -> String {
     }
 }
 
+/// A tab indents to the next multiple of this many columns: one tab is the
+/// body's four-space indentation, and no tab straddles the fourth column.
+const TAB_STOP: usize = 4;
+
+/// The leading indentation of `line` (spaces and tabs) up to `max` columns:
+/// its length in bytes and the columns it covers.
+fn indentation(line: &str, max: usize) -> (usize, usize) {
+    let (mut bytes, mut columns) = (0, 0);
+    for b in line.bytes() {
+        let next = match b {
+            b' ' => columns + 1,
+            b'\t' => (columns / TAB_STOP + 1) * TAB_STOP,
+            _ => break,
+        };
+        if next > max {
+            break;
+        }
+        (bytes, columns) = (bytes + 1, next);
+    }
+    (bytes, columns)
+}
+
+/// How many columns `line` is indented (spaces and tabs).
+fn indent_columns(line: &str) -> usize {
+    indentation(line, usize::MAX).1
+}
+
+/// A body line without the layout's indentation: up to four columns of
+/// spaces and tabs removed (`    text`, `\ttext` and `  \ttext` all read
+/// `text`); deeper indentation is the text's own and kept as captured.
 fn dedent(line: &str) -> &str {
-    let spaces = line.len() - line.trim_start_matches(' ').len();
-    &line[spaces.min(4)..]
+    &line[indentation(line, TAB_STOP).0..]
 }
 
 /// Parses one page. `tz` overrides the site's +05:00; `source_url` (already
@@ -299,6 +331,8 @@ pub fn parse(
     let start = if declared.is_some() { header_end + 1 } else { header_end };
     let mut pendings: Vec<Pending> = Vec::new();
     let mut last_top: Option<usize> = None;
+    // The indentation (columns) of the last bulleted comment's bullet.
+    let mut top_indent: Option<usize> = None;
     let mut end_marker: Option<usize> = None;
     for (offset, raw) in lines.iter().enumerate().skip(start) {
         let line_no = offset + 1;
@@ -308,10 +342,18 @@ pub fn parse(
             }
             continue;
         }
-        if let Some(rest) = bullet(raw) {
+        // A bullet indented deeper than the last comment's own bullet is a
+        // list in that comment's body (`    • first point` under
+        // `  • ahmad`), unless it has a comment header's whole shape: its
+        // text a time, or a time line under it.
+        let starts_comment = bullet(raw).map(|rest| (rest, indent_columns(raw))).filter(|&(_, indent)| {
+            top_indent.is_none_or(|top| indent <= top) || is_comment_header(&lines, offset)
+        });
+        if let Some((rest, indent)) = starts_comment {
             let time = parse_comment_time(rest);
             let author = if time.is_some() { None } else { Some(normalize_line(rest)) };
             last_top = Some(pendings.len());
+            top_indent = Some(indent);
             pendings.push(Pending {
                 line: line_no,
                 expect_time: time.is_none(),
@@ -518,6 +560,85 @@ mod tests {
         assert_eq!(bullet("• ahmad"), None);
         assert_eq!(bullet("    text"), None);
     }
+
+    fn comments(doc: &ParsedDocument) -> Vec<&Comment> {
+        doc.events.iter().filter_map(|e| if let Event::Comment(c) = e { Some(c) } else { None }).collect()
+    }
+
+    /// A list in a comment (bullets indented as its body, deeper than its
+    /// own bullet) is body text, not comments: the old parser read
+    /// `first point` and `second point` as two comments without a time (and
+    /// refused this small page: half its comments had none).
+    #[test]
+    fn a_bullet_list_in_a_body_stays_in_the_body() {
+        let page = |list: &[&str]| {
+            let mut lines = vec!["Title", "Published: March 28, 2012", "Body", "", "Reader Comments (2)", ""];
+            lines.extend([
+                "  • Aristo",
+                "    Mar 28, 2012 - 1:27PM",
+                "",
+                "    What will come after GERONIMO????",
+            ]);
+            lines.extend(list);
+            lines.extend([
+                "",
+                "",
+                "  • Shah",
+                "    Mar 28, 2012 - 1:33PM",
+                "",
+                "    yeah",
+                "",
+                "",
+                "More in Pakistan",
+                "",
+            ]);
+            lines.join("\n")
+        };
+        for indent in ["    ", "   ", "\t", "      "] {
+            let list = [format!("{indent}• first point"), format!("{indent}• second point")];
+            let doc = parse("l.txt", &page(&[list[0].as_str(), list[1].as_str()]), None, None).unwrap();
+            assert!(
+                doc.warnings.is_empty() && doc.gaps.is_empty(),
+                "{indent:?}: {:?} {:?}",
+                doc.warnings,
+                doc.gaps
+            );
+            let comments = comments(&doc);
+            assert_eq!(comments.len(), 2, "{indent:?}: {comments:?}");
+            assert_eq!(comments[0].author.as_deref(), Some("Aristo"));
+            let list = if indent.len() > 4 {
+                "  • first point\n  • second point"
+            } else {
+                "• first point\n• second point"
+            };
+            assert_eq!(comments[0].body, format!("What will come after GERONIMO????\n{list}"));
+            assert_eq!(comments[1].author.as_deref(), Some("Shah"));
+        }
+        // A bullet with a comment header's whole shape still starts one,
+        // however deep.
+        let shaped = page(&["    • Ali", "    Mar 28, 2012 - 1:30PM", "    hi"]);
+        let doc = parse("s.txt", &shaped, None, None).unwrap();
+        assert_eq!(
+            comments(&doc).iter().map(|c| c.author.as_deref()).collect::<Vec<_>>(),
+            [Some("Aristo"), Some("Ali"), Some("Shah")]
+        );
+    }
+
+    /// A tab is indentation to the next multiple of four columns: the
+    /// layout's four columns are removed from a body line whether drawn
+    /// with spaces or a tab (the old parser kept the tab in the text).
+    #[test]
+    fn tabs_indent_as_four_columns() {
+        assert_eq!(dedent("    text"), "text");
+        assert_eq!(dedent("\ttext"), "text");
+        assert_eq!(dedent("  \ttext"), "text");
+        assert_eq!(dedent("      text"), "  text");
+        assert_eq!(dedent("\t  text"), "  text");
+        assert_eq!(dedent("\t\ttext"), "\ttext");
+        assert_eq!(dedent("     \ttext"), " \ttext");
+        assert_eq!(dedent("  text"), "text");
+        assert_eq!(dedent("\u{a0}text"), "\u{a0}text");
+    }
 }
 
 #[cfg(test)]
@@ -553,6 +674,32 @@ mod robustness {
             doubled.insert(i, lines[i]);
             let _ = parse("d.txt", &doubled.join("\n"), None, None);
         }
+    }
+
+    /// The sample indented with tabs (one tab for the bullets' two spaces
+    /// and for the bodies' four) parses to the very same events: the old
+    /// parser kept the tab at the start of every body line, so every
+    /// comment read as edited.
+    #[test]
+    fn the_sample_indented_with_tabs() {
+        let tabbed: String = SAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("    ").or_else(|| l.strip_prefix("  ")) {
+                Some(rest) => format!("\t{rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert!(tabbed.contains("\n\t• ahmad\n\tMar 28, 2012 - 1:02PM\n\n\tsale sale"));
+        let spaced = parse("s.txt", SAMPLE, None, None).unwrap();
+        let tabbed = parse("t.txt", &tabbed, None, None).unwrap();
+        assert_eq!(tabbed.events, spaced.events);
+        assert_eq!(tabbed.items, spaced.items);
+        assert!(
+            tabbed.warnings.is_empty() && tabbed.gaps.is_empty(),
+            "{:?} {:?}",
+            tabbed.warnings,
+            tabbed.gaps
+        );
     }
 
     #[test]

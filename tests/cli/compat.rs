@@ -98,14 +98,22 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     assert_eq!(marker, "cairn archive\nformat 6\n");
     assert!(env.archive.join("index").read_dir().unwrap().count() >= 1, "id runs built");
     env.ok(&["verify", "--checkpoint", &FORMAT4_HEAD.replace(' ', ":")]);
-    // Both documents again: every event a duplicate.
+    // Both documents again: every article and comment a duplicate. The
+    // page's capture is new only because the tribune parser's version is
+    // (3, where the archive's was made by 2: docs/tribune.md).
     let page = fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string();
     let jsonl = fixture("kayani-2012-03-28.jsonl").display().to_string();
     let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-30T08:00:00Z", &page]).json();
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
+    assert_eq!(run["articles"]["new"], json!(0), "{run}");
+    assert_eq!(run["captures"]["new"], json!(1), "{run}");
     let run = env.ok(&["ingest", "--json", &jsonl]).json();
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
-    assert_eq!(env.head(), FORMAT4_HEAD);
+    assert_eq!(run["captures"]["new"], json!(0), "{run}");
+    assert!(env.head().starts_with("56 "), "{}", env.head());
+    let log = env.ok(&["log", "--json", "--kind", "capture", "--from", "56"]).stdout;
+    let capture: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(capture["parser_version"], json!(3), "{capture}");
     // Per-event keys written beside the converted index (an older cairn
     // that got past the marker): converted again on the next open.
     {
