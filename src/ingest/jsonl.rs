@@ -94,6 +94,66 @@ struct ParsedArticle {
     event: Article,
 }
 
+/// Checks that every reply stays in its article and that no chain of
+/// replies comes back to where it started (`p` replying to `q` and `q` to
+/// `p`): a comment section is a tree, and a loop or a reply across articles
+/// would be shown as something the page cannot have shown. `of` gives a
+/// comment's line, local id, parent's local id and article. (A parent that
+/// is no comment id of the file, or the comment itself, is told where the
+/// parents are resolved.)
+fn replies_hold_together<'a, C>(
+    path: &str,
+    comments: &'a [C],
+    of: impl Fn(&'a C) -> (usize, Option<&'a str>, Option<&'a str>, &'a crate::model::ArticleKey),
+) -> Result<(), InputError> {
+    let index: HashMap<&str, usize> =
+        comments.iter().enumerate().filter_map(|(i, c)| of(c).1.map(|id| (id, i))).collect();
+    let parent_of = |i: usize| of(&comments[i]).2.and_then(|p| index.get(p).copied()).filter(|&j| j != i);
+    for (i, c) in comments.iter().enumerate() {
+        let (line, _, parent, article) = of(c);
+        if let (Some(p), Some(j)) = (parent, parent_of(i)) {
+            if of(&comments[j]).3 != article {
+                return Err(InputError::at_line(
+                    path,
+                    line,
+                    format!("parent {p:?} is a comment of another article ({})", of(&comments[j]).3.as_str()),
+                ));
+            }
+        }
+    }
+    // 0: not looked at, 1: on the chain being followed, 2: leads to a root.
+    let mut state = vec![0u8; comments.len()];
+    for start in 0..comments.len() {
+        let mut chain = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            match state[i] {
+                2 => break,
+                1 => {
+                    let from = chain.iter().position(|&c| c == i).unwrap_or(0);
+                    let names: Vec<&str> =
+                        chain[from..].iter().chain([&i]).filter_map(|&c| of(&comments[c]).1).collect();
+                    let first = chain[from..].iter().copied().min().unwrap_or(i);
+                    return Err(InputError::at_line(
+                        path,
+                        of(&comments[first]).0,
+                        format!("replies go round in a loop: {}", names.join(" -> ")),
+                    ));
+                }
+                _ => {
+                    state[i] = 1;
+                    chain.push(i);
+                    at = parent_of(i);
+                }
+            }
+        }
+        for c in chain {
+            state[c] = 2;
+        }
+    }
+    Ok(())
+}
+
 /// Parses one JSON Lines document. `tz` is the offset given to date-times
 /// that carry none (`--tz`); without it they stay offset-less.
 pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
@@ -230,6 +290,10 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         });
     }
 
+    replies_hold_together(path, &comments, |c| {
+        (c.line, c.local_id.as_deref(), c.parent.as_deref(), &c.event.article)
+    })?;
+
     // Events and capture items in file order.
     let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();
     for a in articles {
@@ -300,6 +364,44 @@ mod tests {
         assert_eq!(c.body, "first\n\nsecond");
         assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
+    }
+
+    /// Replies form a tree inside one article: a loop of replies, or a
+    /// reply to a comment of another article, is refused where it is.
+    #[test]
+    fn replies_go_round_nowhere_and_stay_in_their_article() {
+        let looped = format!(
+            "{DOC}{{\"type\":\"comment\",\"id\":\"p\",\"parent\":\"q\",\"body\":\"x\"}}\n\
+             {{\"type\":\"comment\",\"id\":\"q\",\"parent\":\"r\",\"body\":\"y\"}}\n\
+             {{\"type\":\"comment\",\"id\":\"r\",\"parent\":\"p\",\"body\":\"z\"}}\n"
+        );
+        let err = parse("f.jsonl", &looped, None).unwrap_err();
+        assert_eq!(err.to_string(), "f.jsonl:4: replies go round in a loop: p -> q -> r -> p");
+        // A chain into the loop names the loop itself.
+        let into = looped
+            .replace("\"id\":\"c2\",", "\"id\":\"c2\",\"parent\":\"p\",")
+            .replace(",\"parent\":\"c1\"", "");
+        assert_eq!(parse("f.jsonl", &into, None).unwrap_err().to_string(), err.to_string());
+        // A long chain that ends is no loop.
+        let mut chain = DOC.to_string();
+        for n in 0..2000 {
+            let parent = if n == 0 { "c2".to_string() } else { format!("n{}", n - 1) };
+            chain.push_str(&format!(
+                "{{\"type\":\"comment\",\"id\":\"n{n}\",\"parent\":\"{parent}\",\"body\":\"{n}\"}}\n"
+            ));
+        }
+        assert_eq!(parse("f.jsonl", &chain, None).unwrap().items.len(), 2003);
+        let self_parent = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"c2\"");
+        assert_eq!(
+            parse("f.jsonl", &self_parent, None).unwrap_err().to_string(),
+            "f.jsonl:3: comment \"c2\" names itself as parent"
+        );
+        let across = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"c1\",\"article\":\"b\"")
+            + "{\"type\":\"article\",\"id\":\"b\",\"url\":\"https://example.com/b\"}\n";
+        assert_eq!(
+            parse("f.jsonl", &across, None).unwrap_err().to_string(),
+            "f.jsonl:3: parent \"c1\" is a comment of another article (https://example.com/story/1)"
+        );
     }
 
     #[test]

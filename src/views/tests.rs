@@ -529,8 +529,10 @@ fn jsonl_of(doc: &Doc) -> String {
             continue;
         }
         let author = if slot % 5 == 0 { "null".to_string() } else { format!("\"user{}\"", slot % 4) };
+        // Replies to a lower slot only (wherever it is in the file): replies
+        // that go round in a loop are refused (jsonl.rs).
         let parent = match parent {
-            Some(p) if present.contains(p) && p != slot => format!(",\"parent\":\"c{p}\""),
+            Some(p) if present.contains(p) && p < slot => format!(",\"parent\":\"c{p}\""),
             _ => String::new(),
         };
         let body = match variant {
