@@ -62,14 +62,14 @@ fn order_of(entry: &LogEntry, capture: &crate::model::Capture) -> Order {
     (secs, nanos, entry.seq.0)
 }
 
-/// An article's titled versions, each stamped with its earliest sighting
+/// An article's titled versions, each stamped with its latest sighting
 /// (and the place of the capture's section that showed it, among the
-/// capture's sections). The title shown is that of the version first seen
-/// last, as the threads view's latest version is (so a title changed and
-/// changed back shows the middle one in both views, whatever the ingest
-/// order); of two versions one capture showed (two sections an article
-/// merge folded together), the one of the earlier section, as the threads
-/// view takes a capture's first version of an article.
+/// capture's sections). The title shown is that of the version seen last,
+/// as the threads view's current version is (so a title changed and
+/// changed back shows the first one again in both views, whatever the
+/// ingest order); of two versions one capture showed (two sections an
+/// article merge folded together), the one of the earlier section, as the
+/// threads view takes a capture's first version of an article.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode, Encode)]
 pub struct Titles {
     versions: Vec<(EventId, Order, String, u32)>,
@@ -79,16 +79,27 @@ impl Titles {
     /// Records a sighting of version `id` at `order` in section `section`
     /// of the capture; whether it changed.
     fn sighting(&mut self, id: EventId, order: Order, section: u32, title: &str) -> bool {
-        match self.versions.iter_mut().find(|(v, _, _, _)| *v == id) {
-            Some((_, at, _, place)) if (order, section) < (*at, *place) => {
+        self.sighting_again(&id, order, section) || {
+            let known = self.versions.iter().any(|(v, _, _, _)| *v == id);
+            if !known {
+                self.versions.push((id, order, title.to_string(), section));
+            }
+            !known
+        }
+    }
+
+    /// Moves the stamp of version `id`, if it is one of these, up to a
+    /// sighting at `order` in section `section` when that is later;
+    /// whether it moved.
+    fn sighting_again(&mut self, id: &EventId, order: Order, section: u32) -> bool {
+        let later =
+            |at: &Order, place: &u32| (order, std::cmp::Reverse(section)) > (*at, std::cmp::Reverse(*place));
+        match self.versions.iter_mut().find(|(v, _, _, _)| v == id) {
+            Some((_, at, _, place)) if later(at, place) => {
                 (*at, *place) = (order, section);
                 true
             }
-            Some(_) => false,
-            None => {
-                self.versions.push((id, order, title.to_string(), section));
-                true
-            }
+            _ => false,
         }
     }
 
@@ -380,8 +391,10 @@ impl Projection for AuthorsView {
         // 10: postings; 11: `k/` folded into `o/`; 12: `o/` folded into
         // `g/` ([`ArticleGroups`]); 13: article merges followed (`Mk/`),
         // each comment's exact author kept ([`StoredEntry::author`]), cut
-        // stamps told from whole ones ([`is_cut`]).
-        13
+        // stamps told from whole ones ([`is_cut`]); 14: an article's title
+        // is that of the version seen last ([`Titles`]), where it was that
+        // of the version first seen last.
+        14
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -804,7 +817,18 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let found = match tx.document_entry(&item.id) {
             Some(e) => Some(std::sync::Arc::new(e.clone())),
             None if thorough => tx.entry_ref(&item.id)?,
-            None => None,
+            None => {
+                // A version shown again: its title is known, its stamp
+                // moves up to this sighting (the title shown is the one
+                // seen last).
+                let key = &cap.articles[section as usize].key;
+                let at = Intake::article(&mut intake.articles, tx, key, order)?;
+                let article = &mut intake.articles[at];
+                if article.stored.titles.sighting_again(&item.id, order, section) {
+                    article.seen_changed = true;
+                }
+                continue;
+            }
         };
         let Some(e) = found else { continue };
         let Event::Article(a) = &e.event else { continue };

@@ -147,8 +147,8 @@ pub struct CaptureDiff {
 pub struct ThreadState {
     /// The article key.
     pub key: ArticleKey,
-    /// Article versions, in the order captures first showed them (the last
-    /// is the latest).
+    /// Article versions, in the order captures first showed them (the
+    /// current one is [`ThreadState::current_article`]).
     pub article_versions: Vec<EventId>,
     /// Captures that showed the article, in observation order: every one
     /// in a state read whole ([`crate::views::threads::load_thread`]), the
@@ -165,6 +165,12 @@ pub struct ThreadState {
     pub captures_before: u32,
     /// The index of the last complete capture among those left out.
     pub complete_before: Option<u32>,
+    /// The article version the latest capture that showed one showed: the
+    /// current one, as a comment's current version is the one the latest
+    /// capture showing it showed (a title changed and changed back is
+    /// back). `None` before threads view 11, and while no capture showed a
+    /// version.
+    pub article_shown: Option<EventId>,
 }
 
 impl ThreadState {
@@ -178,6 +184,12 @@ impl ThreadState {
         if !self.article_versions.contains(&id) {
             self.article_versions.push(id);
         }
+    }
+
+    /// The current article version: the one the latest capture that showed
+    /// one showed ([`ThreadState::article_shown`]).
+    pub fn current_article(&self) -> Option<EventId> {
+        self.article_shown.or_else(|| self.article_versions.last().copied())
     }
 
     /// Every version id, and every id merged into a version, to (slot,
@@ -249,6 +261,7 @@ impl ThreadState {
         let mut diff = CaptureDiff::default();
         if let Some(a) = &seen.article {
             self.add_article_version(a.id);
+            self.article_shown = Some(a.id);
             let before = prev.and_then(|_| self.captures.last()).and_then(|c| c.article);
             if before != Some(a.id) && prev.is_some() {
                 diff.article_revision = Some((before, a.id));

@@ -211,7 +211,7 @@ fn summarize(
 ) -> Result<ArticleSummary> {
     let mut summary: ArticleSummary =
         stored.unwrap_or_else(|| ArticleSummary { key: state.key.clone(), ..Default::default() });
-    let latest = state.article_versions.last().copied();
+    let latest = state.current_article();
     if summary.latest != latest {
         if let Some(id) = &latest {
             if let Some(Event::Article(a)) = tx.entry_ref(id)?.as_deref().map(|e| &e.event) {
@@ -258,7 +258,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
                 }
                 aliases.push(fkey);
             }
-            // The latest version is the last one the captures showed first,
+            // The current version is the one the latest capture showed,
             // whichever article's key it was under: what any later rebuild
             // of the thread (a comment merge, a backfill) makes it too.
             let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
@@ -289,7 +289,10 @@ impl Projection for ThreadsView {
         // 10: after an article merge the latest version is the last one
         // the captures showed first, as any rebuild makes it, and the
         // summary's title, URL and date are that version's.
-        10
+        // 11: the current version is the one the latest capture that
+        // showed one showed (`ThreadState::article_shown`), not the one
+        // first shown last: a title changed and changed back is back.
+        11
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -672,9 +675,9 @@ fn mentioned<'a>(body: &str, authors: impl Iterator<Item = &'a String>) -> Optio
 pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -> Result<ThreadView> {
     let ids: Vec<EventId> = state.slots.iter().flat_map(|s| s.versions.iter().map(|v| v.id)).collect();
     let events = archive.events_by_id_in(&summary.key, &ids)?;
-    let article = match state.article_versions.last() {
+    let article = match state.current_article() {
         None => None,
-        Some(id) => match archive.entry_by_id(id)?.map(|e| e.event) {
+        Some(id) => match archive.entry_by_id(&id)?.map(|e| e.event) {
             Some(Event::Article(a)) => Some(a),
             Some(_) => None,
             None => return Err(Error::Corrupt(format!("article {id} not in the log"))),

@@ -115,6 +115,43 @@ fn thread_shows_the_page_with_removals_and_edits() {
     assert_eq!(adeel, cautious + 1, "{text}");
 }
 
+/// A title changed and changed back is back, in every view that shows it,
+/// whatever order the scrapes are ingested in: the current version is the
+/// one the latest capture showed, as a comment's is.
+#[test]
+fn a_title_changed_and_changed_back_is_back() {
+    const FIRST: &str = "Senior US commanders discuss border cooperation with Kayani";
+    const SECOND: &str = "Senior US commanders meet Kayani";
+    let scrapes =
+        [("2012-03-29T00:00:00Z", FIRST), ("2012-03-30T00:00:00Z", SECOND), ("2012-03-31T00:00:00Z", FIRST)];
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+        let env = Env::new();
+        for i in order {
+            let (at, title) = scrapes[i];
+            let page = env.write(&format!("p{i}.txt"), sample().replacen(FIRST, title, 1));
+            let url = "https://tribune.com.pk/story/356789/x/";
+            env.ok(&["ingest", "--source-url", url, "--fetched-at", at, &page]);
+        }
+        let articles = env.ok(&["articles", "--json"]).json();
+        assert_eq!(articles["articles"][0]["title"], json!(FIRST), "{order:?}: {articles}");
+        let thread = env.ok(&["thread", "356789", "--json"]).json();
+        assert_eq!(thread["article"]["title"], json!(FIRST), "{order:?}");
+        assert_eq!(thread["article"]["versions"].as_array().unwrap().len(), 2);
+        assert!(env.ok(&["thread", "356789"]).stdout.starts_with(&format!("{FIRST}\n")));
+        let timeline = env.ok(&["author", "ahmad", "--json"]).json();
+        assert_eq!(timeline["comments"][0]["title"], json!(FIRST), "{order:?}");
+        // As the change records say: revised, then revised back.
+        let changes = env.ok(&["changes", "--json"]).json();
+        let revisions = changes["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| !c["article_revision"].is_null())
+            .count();
+        assert_eq!(revisions, 2, "{order:?}: {changes}");
+    }
+}
+
 #[test]
 fn a_version_only_seen_cut_off_is_no_edit_in_the_timeline() {
     let env = Env::new();
