@@ -393,8 +393,11 @@ impl Projection for AuthorsView {
         // each comment's exact author kept ([`StoredEntry::author`]), cut
         // stamps told from whole ones ([`is_cut`]); 14: an article's title
         // is that of the version seen last ([`Titles`]), where it was that
-        // of the version first seen last.
-        14
+        // of the version first seen last; 15: a comment new in a capture
+        // goes to an entry of its author and time the capture does not show
+        // otherwise ([`Intake::sighting`]), and an article merge joins each
+        // kept entry with at most one moved one.
+        15
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -513,8 +516,16 @@ fn move_groups(tx: &mut StateTx<'_>, from: &ArticleKey, to: &ArticleKey) -> Resu
         let moved = decode_group(bytes)?;
         let mut group = target.group(folded)?.unwrap_or_default();
         let (left, mut added) = (moved.len() as i64, 0i64);
+        // A moved entry joins the kept one that is the same comment, each
+        // kept entry at most one: the moved entries are comments apart
+        // already (two by one author in one minute, shown side by side).
+        let mut joined = vec![false; group.len()];
         for e in moved {
-            match group.iter_mut().find(|g| g.same_comment(&e)) {
+            let kept = (0..joined.len()).find(|&g| !joined[g] && group[g].same_comment(&e));
+            if let Some(g) = kept {
+                joined[g] = true;
+            }
+            match kept.map(|g| &mut group[g]) {
                 Some(g) => {
                     for id in g.absorb(e) {
                         tx.delete(cut_key(&id));
@@ -597,6 +608,10 @@ struct Intake {
     cut_markers: Vec<(EventId, bool)>,
     /// Each author name met in this capture, folded once ([`fold`]).
     folded: NameMap<String>,
+    /// Every comment id the capture shows, gathered the first time a
+    /// comment new here has an author and posted time an entry holds
+    /// ([`Intake::sighting`]).
+    shown: Option<crate::model::IdSet>,
 }
 
 /// One article's value as a capture changes it.
@@ -672,9 +687,21 @@ impl Intake {
         Ok(articles.len() - 1)
     }
 
-    /// Takes in one sighting of comment `e`, shown by a capture at `order`
-    /// (`cut`: as the possibly cut-off last item of a partial capture).
-    fn sighting(&mut self, tx: &StateTx<'_>, e: &LogEntry, order: Order, cut: bool) -> Result<()> {
+    /// Takes in one sighting of comment `e`, shown by capture `cap` at
+    /// `order` (`cut`: as the possibly cut-off last item of a partial
+    /// capture). A comment is a version of the entry that has it, else of
+    /// an entry of its author and posted time that the capture does not
+    /// show otherwise, else an entry of its own: two comments by one author
+    /// in one minute, shown side by side, are two comments (as the threads
+    /// view's slots are).
+    fn sighting(
+        &mut self,
+        tx: &StateTx<'_>,
+        e: &LogEntry,
+        cap: &crate::model::Capture,
+        order: Order,
+        cut: bool,
+    ) -> Result<()> {
         let Event::Comment(c) = &e.event else { return Ok(()) };
         let Some(author) = &c.author else { return Ok(()) };
         if !self.folded.contains_key(author) {
@@ -694,7 +721,20 @@ impl Intake {
         };
         let Touched { comments, dirty, added, .. } = &mut article.touched[t];
         let stamp = if cut { cut_stamp(order) } else { order };
-        match comments.iter_mut().find(|s| s.holds(&e.id, author, c.posted_at.as_ref())) {
+        let holds = |s: &StoredEntry| s.holds(&e.id, author, c.posted_at.as_ref());
+        let at = match comments.iter().position(|s| s.versions.contains(&e.id) && holds(s)) {
+            Some(at) => Some(at),
+            None if comments.iter().any(holds) => {
+                let shown = self.shown.get_or_insert_with(|| {
+                    cap.articles.iter().flat_map(|a| &a.comments).map(|i| i.id).collect()
+                });
+                let elsewhere =
+                    |s: &StoredEntry| s.versions.iter().chain(&s.aliases).any(|v| shown.contains(v));
+                comments.iter().position(|s| holds(s) && !elsewhere(s))
+            }
+            None => None,
+        };
+        match at.map(|at| &mut comments[at]) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
                     // Seen again: stamped by its earliest whole sighting
@@ -847,7 +887,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         let cut = item.possibly_truncated && !complete;
         if let Some(e) = tx.document_entry(&item.id) {
             // New in its document: no merge has folded it.
-            intake.sighting(tx, e, order, cut)?;
+            intake.sighting(tx, e, cap, order, cut)?;
         } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
             // A comment `dedupe --apply` folded into another is not taken
             // in again: it left the timelines with the merge.
@@ -855,7 +895,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                 continue;
             }
             if let Some(e) = tx.entry_ref(&item.id)? {
-                intake.sighting(tx, &e, order, cut)?;
+                intake.sighting(tx, &e, cap, order, cut)?;
             }
         }
     }

@@ -288,14 +288,31 @@ impl ThreadState {
         // seen before: a re-scrape showing nothing new never needs it. Keyed
         // by a hash of the author (no name copied per slot), so a hit is
         // checked, and a collision falls back to a scan.
-        let mut by_time: Option<HashMap<(Timestamp, u64), usize, foldhash::fast::RandomState>> = None;
+        // Each key's first and last slot, and per slot the next of its key
+        // (`NONE` after the last): every slot of a key is found without a
+        // scan, also when one capture shows several.
+        const NONE: u32 = u32::MAX;
+        let mut by_time: Option<(SlotsByTime, Vec<u32>)> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
         let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
         let mut done = IdSet::with_capacity_and_hasher(seen.comments.len(), Default::default());
         let mut last_pos: Option<usize> = None;
-        for raw_item in &seen.comments {
-            let id = canon(&raw_item.id)?;
+        // Each comment's id as the log has it now (merges followed), and the
+        // slots this capture shows by a version they already have: a slot
+        // is shown once by one capture, so a comment new here (an edit, or
+        // another comment) goes to a slot of its author and posted time
+        // that the capture does not show otherwise, else to a new slot (two
+        // comments by one author in one minute, shown side by side, are
+        // two comments, not one edited).
+        let ids: Vec<EventId> = seen.comments.iter().map(|i| canon(&i.id)).collect::<Result<_>>()?;
+        let mut shown_here = vec![false; self.slots.len()];
+        for id in &ids {
+            if let Some(&s) = by_version.get(id) {
+                shown_here[s] = true;
+            }
+        }
+        for (raw_item, id) in seen.comments.iter().zip(ids) {
             let parent = match raw_item.parent {
                 Some(p) => Some(canon(&p)?),
                 None => None,
@@ -316,22 +333,32 @@ impl ThreadState {
                         )));
                     };
                     let slots = &self.slots;
-                    let by_time = by_time.get_or_insert_with(|| {
+                    let (by_time, next) = by_time.get_or_insert_with(|| {
                         let mut m = HashMap::with_capacity_and_hasher(
                             slots.len() + seen.comments.len(),
                             Default::default(),
                         );
+                        let mut next = vec![NONE; slots.len()];
                         for (i, s) in slots.iter().enumerate() {
                             if let Some(t) = s.posted_at {
-                                m.entry((t, name_hash(&s.author))).or_insert(i);
+                                chain(&mut m, &mut next, (t, name_hash(&s.author)), i as u32);
                             }
                         }
-                        m
+                        (m, next)
                     });
-                    let existing = c.posted_at.and_then(|t| match by_time.get(&(t, name_hash(&c.author))) {
-                        Some(&i) if slots[i].author == c.author => Some(i),
-                        Some(_) => slots.iter().position(|s| s.posted_at == Some(t) && s.author == c.author),
-                        None => None,
+                    let free = |i: usize| {
+                        !shown_here.get(i).copied().unwrap_or(false) && now.get(i).is_none_or(Option::is_none)
+                    };
+                    let existing = c.posted_at.and_then(|t| {
+                        let mut at = by_time.get(&(t, name_hash(&c.author)))?.0;
+                        while at != NONE {
+                            let i = at as usize;
+                            if slots[i].author == c.author && free(i) {
+                                return Some(i);
+                            }
+                            at = next.get(i).copied().unwrap_or(NONE);
+                        }
+                        None
                     });
                     let version = Version {
                         id: item.id,
@@ -356,7 +383,8 @@ impl ThreadState {
                             });
                             let s = self.slots.len() - 1;
                             if let Some(t) = c.posted_at {
-                                by_time.entry((t, name_hash(&c.author))).or_insert(s);
+                                next.resize(self.slots.len(), NONE);
+                                chain(by_time, next, (t, name_hash(&c.author)), s as u32);
                             }
                             let at = last_pos.map_or(0, |p| p + 1);
                             self.order.insert(at, s as u32);
@@ -464,6 +492,23 @@ impl ThreadState {
             }
         }
         Ok((state, diffs))
+    }
+}
+
+/// Slots by (posted time, hash of the author): each key's first and last.
+type SlotsByTime = HashMap<(Timestamp, u64), (u32, u32), foldhash::fast::RandomState>;
+
+/// Adds slot `slot` last to the slots of `key` ([`ThreadState::apply_capture`]'s
+/// index of slots by posted time and author).
+fn chain(map: &mut SlotsByTime, next: &mut [u32], key: (Timestamp, u64), slot: u32) {
+    match map.get_mut(&key) {
+        Some((_, last)) => {
+            next[*last as usize] = slot;
+            *last = slot;
+        }
+        None => {
+            map.insert(key, (slot, slot));
+        }
     }
 }
 

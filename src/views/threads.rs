@@ -292,7 +292,9 @@ impl Projection for ThreadsView {
         // 11: the current version is the one the latest capture that
         // showed one showed (`ThreadState::article_shown`), not the one
         // first shown last: a title changed and changed back is back.
-        11
+        // 12: a capture shows a slot once: a comment new in it goes to a
+        // slot of its author and time it does not show otherwise.
+        12
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

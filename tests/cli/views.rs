@@ -152,6 +152,61 @@ fn a_title_changed_and_changed_back_is_back() {
     }
 }
 
+/// Two comments by one author (or by no one) in one minute, shown side by
+/// side, are two comments in the thread and the timeline, not one edited;
+/// a later scrape that edits the second edits the second.
+#[test]
+fn two_comments_of_one_minute_shown_side_by_side_are_two() {
+    let env = Env::new();
+    let twice = |second: &str| {
+        let page = sample()
+            .replace("Reader Comments (44)", "Reader Comments (46)")
+            .replacen(
+                "  • Mar 28, 2012 - 1:08PM\n",
+                &format!("  • Mar 28, 2012 - 1:08PM\n\n    {second} anonymously.\n\n\n  • Mar 28, 2012 - 1:08PM\n"),
+                1,
+            )
+            .replacen(
+                "  • ahmad\n    Mar 28, 2012 - 1:02PM\n",
+                &format!("  • ahmad\n    Mar 28, 2012 - 1:02PM\n\n    {second} by ahmad.\n\n\n  • ahmad\n    Mar 28, 2012 - 1:02PM\n"),
+                1,
+            );
+        assert_eq!(page.matches(second).count(), 2);
+        page
+    };
+    let first = env.ok(&["ingest", &env.write("one.txt", twice("Said first"))]);
+    assert!(first.stdout.contains("46 comments"), "{first}");
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    let comments = thread["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 46);
+    assert_eq!(by_author(comments, "ahmad").len(), 2);
+    assert!(comments.iter().all(|c| c["versions"].as_array().unwrap().len() == 1));
+    let timeline = env.ok(&["author", "ahmad"]).stdout;
+    assert!(timeline.starts_with("ahmad · 2 comments\n") && !timeline.contains("edited"), "{timeline}");
+    // The re-scrape edits the first of each pair: each is one edit of its own.
+    env.ok(&["ingest", &env.write("two.txt", twice("Said again"))]);
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    let comments = thread["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 46, "no comment removed, none added");
+    let edited: Vec<&str> = comments
+        .iter()
+        .filter(|c| c["versions"].as_array().unwrap().len() == 2)
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(edited, ["Said again by ahmad.", "Said again anonymously."]);
+    let changes = env.ok(&["changes", "--json"]).json();
+    let last = changes["changes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["added"].as_array().unwrap().len(), last["removed"].as_array().unwrap().len()),
+        (0, 0),
+        "{last}"
+    );
+    assert_eq!(last["edited"].as_array().unwrap().len(), 2, "{last}");
+    let timeline = env.ok(&["author", "ahmad"]).stdout;
+    assert!(timeline.starts_with("ahmad · 2 comments\n"), "{timeline}");
+    assert_eq!(timeline.matches("edited, 2 versions").count(), 1, "{timeline}");
+}
+
 #[test]
 fn a_version_only_seen_cut_off_is_no_edit_in_the_timeline() {
     let env = Env::new();
