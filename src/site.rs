@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Bump when pages change shape: every page is written again.
-const SITE_VERSION: u32 = 1;
+/// Bump when pages change shape: every page is written again (2: an
+/// author page counts only versions seen whole as edits).
+const SITE_VERSION: u32 = 2;
 
 /// Comments per batch of author pages: their timelines are held together.
 const AUTHOR_BATCH: u64 = 200_000;
@@ -218,7 +219,7 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
                 &info.display,
                 entries
                     .iter()
-                    .map(|e| (canon.get(&e.article).copied(), e.article.as_str(), &e.versions))
+                    .map(|e| (canon.get(&e.article).copied(), e.article.as_str(), &e.versions, e.whole))
                     .collect::<Vec<_>>(),
             ))?;
             let path = format!("u/{}.html", author_slug(&info.display));

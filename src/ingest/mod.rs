@@ -493,13 +493,16 @@ fn ingest_prepared(
             Err(e) => Err(e),
         },
     };
-    let doc = match parsed {
+    let mut doc = match parsed {
         Ok(d) => d,
         Err(e) => {
             reject(report, e);
             return Ok(());
         }
     };
+    if doc.fetched_at.is_none() && opts.fetched_at.is_none() {
+        doc.fetched_at = earlier_observation(archive, &blob, format, opts)?;
+    }
     let capture = capture_for(name, blob, &doc, opts);
     if !capture.is_complete() {
         let gaps = capture.describe_gaps();
@@ -564,9 +567,22 @@ fn ingest_prepared(
 /// The parse key a document is recorded under: its blob and every input of
 /// its parse.
 fn parse_key_for(blob: &BlobId, format: Format, opts: &IngestOptions) -> crate::store::ParseKey {
-    let (version, tz) = match format {
-        Format::Jsonl => (jsonl::PARSER_VERSION, opts.tz),
-        Format::Tribune => (tribune::PARSER_VERSION, Some(opts.tz.unwrap_or_else(tribune::default_offset))),
+    parse_key_at(blob, format, parser_version(format), opts)
+}
+
+/// The version of `format`'s parser.
+fn parser_version(format: Format) -> u64 {
+    match format {
+        Format::Jsonl => jsonl::PARSER_VERSION,
+        Format::Tribune => tribune::PARSER_VERSION,
+    }
+}
+
+/// [`parse_key_for`] as parser version `version` made it.
+fn parse_key_at(blob: &BlobId, format: Format, version: u64, opts: &IngestOptions) -> crate::store::ParseKey {
+    let tz = match format {
+        Format::Jsonl => opts.tz,
+        Format::Tribune => Some(opts.tz.unwrap_or_else(tribune::default_offset)),
     };
     let tz = tz.map(format_offset);
     crate::store::parse_key(
@@ -577,6 +593,29 @@ fn parse_key_for(blob: &BlobId, format: Format, opts: &IngestOptions) -> crate::
         opts.source_url.as_deref(),
         opts.fetched_at.as_ref(),
     )
+}
+
+/// When these bytes were ingested before, under the same inputs, by an
+/// earlier version of the parser, the time that capture was observed (its
+/// fetch time, else when it was recorded): the same bytes without a fetch
+/// time are the same observation re-read by today's parser, as `reparse`
+/// takes them, not a scrape made now (which, the latest capture, would
+/// show the page as it was then, its later changes undone).
+fn earlier_observation(
+    archive: &Archive,
+    blob: &BlobId,
+    format: Format,
+    opts: &IngestOptions,
+) -> Result<Option<Timestamp>> {
+    for version in (0..parser_version(format)).rev() {
+        let Some(done) = archive.parsed(blob, &parse_key_at(blob, format, version, opts))? else { continue };
+        if let Some(entry) = archive.entry_by_id(&done.capture)? {
+            if let Event::Capture(c) = &entry.event {
+                return Ok(Some(c.fetched_at.unwrap_or(entry.recorded_at)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Ingests every input in order. `on_input` is called after each one (for

@@ -460,8 +460,12 @@ impl Projection for AuthorsView {
                     let (kkey, kept_folded) = (groups_key(&article_ref(&kept_article)), fold(kept_author));
                     let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? else { continue };
                     let Some(mut group) = k.group(&kept_folded)? else { continue };
-                    let found =
-                        group.iter_mut().find(|e| e.holds(&m.keep, kept_author, kept.posted_at.as_ref()));
+                    // The entry that has the kept comment, else one of its
+                    // author and time (two can share them: shown side by side).
+                    let at = group.iter().position(|e| e.versions.contains(&m.keep)).or_else(|| {
+                        group.iter().position(|e| e.holds(&m.keep, kept_author, kept.posted_at.as_ref()))
+                    });
+                    let found = at.map(|at| &mut group[at]);
                     if let Some(e) = found.filter(|e| !e.aliases.contains(f) && !e.versions.contains(f)) {
                         e.aliases.push(*f);
                         k.set(&kept_folded, &group)?;

@@ -261,8 +261,11 @@ impl ThreadState {
         let mut diff = CaptureDiff::default();
         if let Some(a) = &seen.article {
             self.add_article_version(a.id);
+            // The version current before: the one the latest capture that
+            // showed one showed (a capture between that showed none
+            // revised nothing).
+            let before = prev.and(self.article_shown);
             self.article_shown = Some(a.id);
-            let before = prev.and_then(|_| self.captures.last()).and_then(|c| c.article);
             if before != Some(a.id) && prev.is_some() {
                 diff.article_revision = Some((before, a.id));
             }
@@ -292,7 +295,7 @@ impl ThreadState {
         // (`NONE` after the last): every slot of a key is found without a
         // scan, also when one capture shows several.
         const NONE: u32 = u32::MAX;
-        let mut by_time: Option<(SlotsByTime, Vec<u32>)> = None;
+        let mut by_time: Option<(SlotsByTime, Vec<u32>, Vec<bool>)> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
         let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
@@ -306,13 +309,7 @@ impl ThreadState {
         // comments by one author in one minute, shown side by side, are
         // two comments, not one edited).
         let ids: Vec<EventId> = seen.comments.iter().map(|i| canon(&i.id)).collect::<Result<_>>()?;
-        let mut shown_here = vec![false; self.slots.len()];
-        for id in &ids {
-            if let Some(&s) = by_version.get(id) {
-                shown_here[s] = true;
-            }
-        }
-        for (raw_item, id) in seen.comments.iter().zip(ids) {
+        for (raw_item, &id) in seen.comments.iter().zip(&ids) {
             let parent = match raw_item.parent {
                 Some(p) => Some(canon(&p)?),
                 None => None,
@@ -333,7 +330,7 @@ impl ThreadState {
                         )));
                     };
                     let slots = &self.slots;
-                    let (by_time, next) = by_time.get_or_insert_with(|| {
+                    let (by_time, next, shown_here) = by_time.get_or_insert_with(|| {
                         let mut m = HashMap::with_capacity_and_hasher(
                             slots.len() + seen.comments.len(),
                             Default::default(),
@@ -344,13 +341,26 @@ impl ThreadState {
                                 chain(&mut m, &mut next, (t, name_hash(&s.author)), i as u32);
                             }
                         }
-                        (m, next)
+                        let mut shown_here = vec![false; slots.len()];
+                        for id in &ids {
+                            if let Some(&s) = by_version.get(id) {
+                                shown_here[s] = true;
+                            }
+                        }
+                        (m, next, shown_here)
                     });
                     let free = |i: usize| {
                         !shown_here.get(i).copied().unwrap_or(false) && now.get(i).is_none_or(Option::is_none)
                     };
                     let existing = c.posted_at.and_then(|t| {
-                        let mut at = by_time.get(&(t, name_hash(&c.author)))?.0;
+                        let (first, _) = by_time.get_mut(&(t, name_hash(&c.author)))?;
+                        // Slots a capture shows stay shown: the key's first
+                        // moves past them for good (a capture of many
+                        // comments of one minute stays linear).
+                        while *first != NONE && !free(*first as usize) {
+                            *first = next.get(*first as usize).copied().unwrap_or(NONE);
+                        }
+                        let mut at = *first;
                         while at != NONE {
                             let i = at as usize;
                             if slots[i].author == c.author && free(i) {

@@ -85,6 +85,43 @@ fn an_export_made_by_a_format_2_cairn_imports() {
     assert_eq!(changes.as_array().unwrap().last().unwrap()["to"]["complete"], json!(false));
 }
 
+/// A page an earlier parser read, ingested again without a fetch time, is
+/// that observation re-read by today's parser (as `reparse` takes it): its
+/// new capture keeps the old one's time, and a later scrape stays the
+/// latest. Observed now, the old page would undo what came after it.
+#[test]
+fn a_page_an_earlier_parser_read_keeps_its_time_when_ingested_again() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &env.archive);
+    let sample = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    // A later scrape, which removes Tony C.'s first comment.
+    let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
+    let at = sample.find(tony).unwrap();
+    let next = at + tony.len() + sample[at + tony.len()..].find("\n  • ").unwrap() + 1;
+    let later = format!("{}{}", &sample[..at], &sample[next..])
+        .replace("Reader Comments (44)", "Reader Comments (43)");
+    env.ok(&["ingest", "--fetched-at", "2024-06-01T00:00:00Z", &env.write("later.txt", later)]);
+    // The archive's third scrape, which the fixture's cairn ingested without
+    // a fetch time (recorded at 2023-11-15T00:13:20Z), ingested again years on.
+    let cut = &sample[..sample.find("I remember the initial negotiations").unwrap() + 40];
+    let page = env.write("cut.txt", cut);
+    let run =
+        env.command(&["ingest", "--json", &page]).env("SOURCE_DATE_EPOCH", "1800000000").output().unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["parser_version"], json!(3), "{last}");
+    assert_eq!(last["fetched_at"], json!("2023-11-15T00:13:20+00:00"), "{last}");
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    let latest = thread["captures"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(latest["fetched_at"], json!("2024-06-01T00:00:00+00:00"), "the later scrape stays the latest");
+    // Ingested once more, it is a duplicate.
+    let again =
+        env.command(&["ingest", "--json", &page]).env("SOURCE_DATE_EPOCH", "1900000000").output().unwrap();
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["captures"], json!({"new": 0, "duplicate": 1}), "{again}");
+}
+
 const FORMAT4_HEAD: &str = "55 2628a91bf6e46f10cae34dccfa0d6e53dab8bd4657ace6b9c1d9711f9db18804";
 
 #[test]
