@@ -22,6 +22,7 @@ pub mod portable;
 pub mod records;
 mod sets;
 pub mod sled_store;
+pub mod trim;
 pub mod vlog;
 
 use crate::error::Result;

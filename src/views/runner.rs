@@ -860,6 +860,9 @@ fn build_generations(
         tree.sync()?;
     }
     let pinned_until = pinned.then_some(target);
+    // The threads that built the views are done: what they freed goes back
+    // before sled reads the old generation to drop it.
+    crate::store::trim::release_free_memory();
     let mut out = Vec::new();
     for ((view, (old, generation, _)), digest) in views.iter().zip(&fresh).zip(digests) {
         save_pointer(
