@@ -62,14 +62,19 @@ struct CommentRecord {
 }
 
 /// serde_json appends " at line L column C" (always line 1 here); keep the
-/// column, drop the line.
+/// column, drop the line. A record read whole before its fields are
+/// looked at (a wrong field type, an unknown field) has no column: serde
+/// says 0, and the message names the field instead.
 fn json_error(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let message = match text.rfind(" at line ") {
         Some(i) => &text[..i],
         None => &text,
     };
-    format!("invalid record: {message} (column {})", e.column())
+    match e.column() {
+        0 => format!("invalid record: {message}"),
+        column => format!("invalid record: {message} (column {column})"),
+    }
 }
 
 fn parse_time(
@@ -435,7 +440,14 @@ mod tests {
     fn errors_name_the_line() {
         let bad = DOC.replace("\"body\":\"reply\"", "\"body\":7");
         let e = parse("f.jsonl", &bad, None).unwrap_err();
-        assert!(e.to_string().starts_with("f.jsonl:3: invalid record"), "{e}");
+        // No column where serde has none (it said "column 0").
+        assert_eq!(e.to_string(), "f.jsonl:3: invalid record: invalid type: integer `7`, expected a string");
+        let cut = DOC.replace("\"body\":\"reply\",", "\"body\":\"reply\"");
+        let e = parse("f.jsonl", &cut, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("f.jsonl:3: invalid record: ") && e.ends_with("expected `,` or `}` (column 97)"),
+            "{e}"
+        );
         let bad = DOC.replace("\"parent\":\"c1\"", "\"parent\":\"zz\"");
         assert_eq!(
             parse("f.jsonl", &bad, None).unwrap_err().to_string(),
