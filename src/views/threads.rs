@@ -616,8 +616,8 @@ impl ThreadView {
     /// what it replies to (and that comment's earlier replies), replies to
     /// one comment in page order, the rest in page order. The page puts a
     /// reply by `@mention` where its time falls, not under the comment it
-    /// names; a parent is always earlier in page order, so this is page
-    /// order wherever the page nests its replies itself.
+    /// names (and a JSON Lines file may list a reply before its parent);
+    /// wherever the page nests its replies itself, this is page order.
     pub fn tree_order(&self) -> Vec<usize> {
         let (roots, replies) = self.replies();
         // Depth first without recursion (a thread can nest deeply).
@@ -631,17 +631,47 @@ impl ThreadView {
     }
 
     /// The comments that reply to none shown here (indices, in page
-    /// order), and for each comment the replies to it (likewise).
+    /// order), and for each comment the replies to it (likewise). A reply
+    /// may come before its parent in page order (a JSON Lines file lists
+    /// them so); replies that go round in a loop (which no input makes
+    /// now) reach no top-level comment, and the first of each loop in page
+    /// order is taken as one.
     pub fn replies(&self) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let n = self.comments.len();
         let pos: HashMap<EventId, usize> = self.comments.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-        let mut replies: Vec<Vec<usize>> = vec![Vec::new(); self.comments.len()];
+        let parents: Vec<Option<usize>> = (0..n)
+            .map(|i| self.comments[i].parent.and_then(|(p, _)| pos.get(&p).copied()).filter(|&p| p != i))
+            .collect();
+        let mut replies: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut roots = Vec::new();
-        for (i, c) in self.comments.iter().enumerate() {
-            match c.parent.and_then(|(p, _)| pos.get(&p).copied()).filter(|&p| p < i) {
-                Some(p) => replies[p].push(i),
+        for (i, parent) in parents.iter().enumerate() {
+            match parent {
+                Some(p) => replies[*p].push(i),
                 None => roots.push(i),
             }
         }
+        fn reach(from: usize, reached: &mut [bool], replies: &[Vec<usize>]) {
+            let mut stack = vec![from];
+            while let Some(i) = stack.pop() {
+                if !std::mem::replace(&mut reached[i], true) {
+                    stack.extend(&replies[i]);
+                }
+            }
+        }
+        let mut reached = vec![false; n];
+        for &r in &roots {
+            reach(r, &mut reached, &replies);
+        }
+        for i in 0..n {
+            if !reached[i] {
+                if let Some(p) = parents[i] {
+                    replies[p].retain(|&c| c != i);
+                }
+                roots.push(i);
+                reach(i, &mut reached, &replies);
+            }
+        }
+        roots.sort_unstable();
         (roots, replies)
     }
 }
@@ -687,7 +717,10 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     };
     let cap = |i: u32| state.captures[i as usize].clone();
     let mut comments: Vec<CommentView> = Vec::new();
-    let mut slot_pos: HashMap<usize, usize> = HashMap::new();
+    // Every slot's place in page order, so that a reply the page (a JSON
+    // Lines file) lists before the comment it replies to still names it.
+    let slot_pos: HashMap<usize, usize> =
+        state.order.iter().enumerate().map(|(pos, &s)| (s as usize, pos)).collect();
     // author (folded) -> positions in `comments` of their comments so far
     let mut by_author: HashMap<String, Vec<usize>> = HashMap::new();
     for &slot_index in &state.order {
@@ -706,21 +739,19 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
             });
         }
         let body = versions.iter().find(|v| v.id == current).map(|v| v.body.clone()).unwrap_or_default();
+        let position = comments.len();
         let structural = slot
             .parent
             .and_then(|p| state.slot_of(&p))
-            .and_then(|s| slot_pos.get(&s).copied())
-            .map(|pos| (pos, ParentKind::Structural));
+            .filter(|&s| slot_pos.get(&s).is_some_and(|&pos| pos != position))
+            .map(|s| (state.slots[s].latest(), ParentKind::Structural));
         let parent = structural.or_else(|| {
             let name = mentioned(&body, by_author.keys())?;
             match by_author.get(&name).map(Vec::as_slice) {
-                Some([only]) => Some((*only, ParentKind::Mention)),
+                Some([only]) => Some((comments[*only].id, ParentKind::Mention)),
                 _ => None,
             }
         });
-        let depth = parent.map_or(0, |(pos, _)| comments[pos].depth + 1);
-        let position = comments.len();
-        slot_pos.insert(slot_index as usize, position);
         if let Some(a) = &slot.author {
             by_author.entry(fold(a)).or_default().push(position);
         }
@@ -729,8 +760,8 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
             author: slot.author.clone(),
             posted_at: slot.posted_at,
             body,
-            parent: parent.map(|(pos, kind)| (comments[pos].id, kind)),
-            depth,
+            parent,
+            depth: 0,
             status: if present { "present" } else { "removed" },
             removed_since: state.removed_since(slot).cloned(),
             first_seen: cap(slot.first_seen),
@@ -738,7 +769,14 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
             versions,
         });
     }
-    Ok(ThreadView { summary, article, captures: state.captures.clone(), comments })
+    let mut view = ThreadView { summary, article, captures: state.captures.clone(), comments };
+    let (roots, replies) = view.replies();
+    let mut stack: Vec<(usize, usize)> = roots.iter().map(|&r| (r, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        view.comments[i].depth = depth;
+        stack.extend(replies[i].iter().map(|&c| (c, depth + 1)));
+    }
+    Ok(view)
 }
 
 /// What a capture would change in the threads it shows (`ingest

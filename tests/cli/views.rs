@@ -207,6 +207,26 @@ fn two_comments_of_one_minute_shown_side_by_side_are_two() {
     assert_eq!(timeline.matches("edited, 2 versions").count(), 1, "{timeline}");
 }
 
+/// A JSON Lines file may list a reply before the comment it replies to
+/// ("anywhere in the file"): the thread still nests it there.
+#[test]
+fn a_reply_listed_before_its_parent_is_nested_under_it() {
+    let env = Env::new();
+    let doc = "{\"type\":\"article\",\"id\":\"A\",\"url\":\"https://example.com/a\",\"title\":\"A\"}\n\
+               {\"type\":\"comment\",\"id\":\"x\",\"article\":\"A\",\"parent\":\"y\",\"body\":\"the reply\"}\n\
+               {\"type\":\"comment\",\"id\":\"y\",\"article\":\"A\",\"body\":\"the comment\"}\n";
+    env.ok(&["ingest", &env.write("fwd.jsonl", doc)]);
+    let t = env.ok(&["thread", "example.com/a", "--json"]).json();
+    let comments = t["comments"].as_array().unwrap();
+    assert_eq!(comments[0]["body"], json!("the reply"), "page order kept in --json");
+    assert_eq!(comments[0]["parent"], comments[1]["id"]);
+    assert_eq!(comments[0]["parent_kind"], json!("page"));
+    assert_eq!((comments[0]["depth"].clone(), comments[1]["depth"].clone()), (json!(1), json!(0)));
+    let text = env.ok(&["thread", "example.com/a"]).stdout;
+    let (parent, reply) = (text.find("  the comment").unwrap(), text.find("    ↳ ").unwrap());
+    assert!(parent < reply && text[reply..].contains("      the reply"), "{text}");
+}
+
 #[test]
 fn a_version_only_seen_cut_off_is_no_edit_in_the_timeline() {
     let env = Env::new();
