@@ -20,6 +20,7 @@ use crate::ingest::ParsedDocument;
 use crate::model::normalize::{article_key_for_title, normalize_line};
 use crate::model::{Article, ArticleKey, CaptureItem, Comment, Event, Gap, Timestamp};
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+use std::borrow::Cow;
 
 /// Bumped whenever the same bytes would parse into different events
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
@@ -172,7 +173,7 @@ struct Pending<'a> {
     expect_time: bool,
     /// Index (in `comments`) of the comment this one is nested under.
     parent: Option<usize>,
-    body: Vec<&'a str>,
+    body: Vec<Cow<'a, str>>,
 }
 
 impl Pending<'_> {
@@ -199,7 +200,7 @@ pub fn strip_recommend(body: &str) -> &str {
 /// Joins body lines (already dedented): runs of blank lines
 /// folded to one paragraph break, the `Recommend` label removed (the
 /// comment normalizes it: [`Comment::from_owned`]).
-fn body_text(lines: &[&str]) -> String {
+fn body_text(lines: &[Cow<'_, str>]) -> String {
     let mut joined = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     // (Whether a line was kept, whether the last kept one is blank.)
     let (mut any, mut last_blank) = (false, false);
@@ -234,7 +235,12 @@ const TAB_STOP: usize = 4;
 /// The leading indentation of `line` (spaces and tabs) up to `max` columns:
 /// its length in bytes and the columns it covers.
 fn indentation(line: &str, max: usize) -> (usize, usize) {
-    let (mut bytes, mut columns) = (0, 0);
+    indentation_from(line, 0, max)
+}
+
+/// [`indentation`] of text that starts at column `start`.
+fn indentation_from(line: &str, start: usize, max: usize) -> (usize, usize) {
+    let (mut bytes, mut columns) = (0, start);
     for b in line.bytes() {
         let next = match b {
             b' ' => columns + 1,
@@ -256,9 +262,18 @@ fn indent_columns(line: &str) -> usize {
 
 /// A body line without the layout's indentation: up to four columns of
 /// spaces and tabs removed (`    text`, `\ttext` and `  \ttext` all read
-/// `text`); deeper indentation is the text's own and kept as captured.
-fn dedent(line: &str) -> &str {
-    &line[indentation(line, TAB_STOP).0..]
+/// `text`); deeper indentation is the text's own, kept as the spaces it
+/// covers when it has a tab (`\t\ttext` reads as `        text` does), else
+/// as captured.
+fn dedent(line: &str) -> Cow<'_, str> {
+    let (cut, column) = indentation(line, TAB_STOP);
+    let rest = &line[cut..];
+    let (lead, to) = indentation_from(rest, column, usize::MAX);
+    if rest.as_bytes()[..lead].contains(&b'\t') {
+        Cow::Owned(format!("{}{}", " ".repeat(to - column), &rest[lead..]))
+    } else {
+        Cow::Borrowed(rest)
+    }
 }
 
 /// Parses one page. `tz` overrides the site's +05:00; `source_url` (already
@@ -338,7 +353,7 @@ pub fn parse(
         let line_no = offset + 1;
         if raw.trim().is_empty() {
             if let Some(p) = pendings.last_mut() {
-                p.body.push("");
+                p.body.push(Cow::Borrowed(""));
             }
             continue;
         }
@@ -634,8 +649,10 @@ mod tests {
         assert_eq!(dedent("  \ttext"), "text");
         assert_eq!(dedent("      text"), "  text");
         assert_eq!(dedent("\t  text"), "  text");
-        assert_eq!(dedent("\t\ttext"), "\ttext");
-        assert_eq!(dedent("     \ttext"), " \ttext");
+        assert_eq!(dedent("\t\ttext"), "    text", "as eight spaces read");
+        assert_eq!(dedent("        text"), "    text");
+        assert_eq!(dedent("     \ttext"), "    text");
+        assert_eq!(dedent("\t \ttext"), "    text");
         assert_eq!(dedent("  text"), "text");
         assert_eq!(dedent("\u{a0}text"), "\u{a0}text");
     }
