@@ -29,8 +29,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Bump when pages change shape: every page is written again (2: an
-/// author page counts only versions seen whole as edits).
-const SITE_VERSION: u32 = 2;
+/// author page counts only versions seen whole as edits; 3: a reply is
+/// nested under a parent that comes later in page order).
+const SITE_VERSION: u32 = 3;
 
 /// Comments per batch of author pages: their timelines are held together.
 const AUTHOR_BATCH: u64 = 200_000;

@@ -468,10 +468,25 @@ fn ingest_prepared(
         }
         Prepared::Ready { key, format, doc, ahead } => (key, format, doc, ahead),
     };
+    // Read before by an earlier parser, without a fetch time: the same
+    // observation ([`earlier_observation`]), recorded under its time
+    // (looked for only when these inputs' own key is not recorded).
+    let observed = || match opts.fetched_at {
+        Some(_) => Ok(None),
+        None => earlier_observation(archive, &blob, format, opts),
+    };
+    let mut looked: Option<Option<Timestamp>> = None;
     // The same bytes under the same parse inputs were ingested before:
     // every event is a duplicate, and there is nothing to parse.
     if !opts.dry_run {
-        if let Some(done) = archive.parsed(&blob, &key)? {
+        let done = match archive.parsed(&blob, &key)? {
+            None => match *looked.insert(observed()?) {
+                Some(t) => archive.parsed(&blob, &parse_key_observed(&blob, format, opts, &t))?,
+                None => None,
+            },
+            done => done,
+        };
+        if let Some(done) = done {
             // --strict refuses a partial page even when it is archived.
             if opts.strict {
                 if let Ok(Event::Capture(c)) = archive.event(&done.capture) {
@@ -500,8 +515,14 @@ fn ingest_prepared(
             return Ok(());
         }
     };
-    if doc.fetched_at.is_none() && opts.fetched_at.is_none() {
-        doc.fetched_at = earlier_observation(archive, &blob, format, opts)?;
+    let observed = match looked {
+        Some(t) => t,
+        None => observed()?,
+    };
+    let mut key = key;
+    if let (None, Some(t)) = (doc.fetched_at, observed) {
+        doc.fetched_at = Some(t);
+        key = parse_key_observed(&blob, format, opts, &t);
     }
     let capture = capture_for(name, blob, &doc, opts);
     if !capture.is_complete() {
@@ -578,8 +599,30 @@ fn parser_version(format: Format) -> u64 {
     }
 }
 
+/// [`parse_key_for`] of a document observed at `at` ([`earlier_observation`]):
+/// the key its capture implies, which it is recorded under.
+fn parse_key_observed(
+    blob: &BlobId,
+    format: Format,
+    opts: &IngestOptions,
+    at: &Timestamp,
+) -> crate::store::ParseKey {
+    parse_key_with(blob, format, parser_version(format), opts, Some(at))
+}
+
 /// [`parse_key_for`] as parser version `version` made it.
 fn parse_key_at(blob: &BlobId, format: Format, version: u64, opts: &IngestOptions) -> crate::store::ParseKey {
+    parse_key_with(blob, format, version, opts, opts.fetched_at.as_ref())
+}
+
+/// [`parse_key_at`] with the fetch time `fetched_at`.
+fn parse_key_with(
+    blob: &BlobId,
+    format: Format,
+    version: u64,
+    opts: &IngestOptions,
+    fetched_at: Option<&Timestamp>,
+) -> crate::store::ParseKey {
     let tz = match format {
         Format::Jsonl => opts.tz,
         Format::Tribune => Some(opts.tz.unwrap_or_else(tribune::default_offset)),
@@ -591,7 +634,7 @@ fn parse_key_at(blob: &BlobId, format: Format, version: u64, opts: &IngestOption
         version,
         tz.as_deref(),
         opts.source_url.as_deref(),
-        opts.fetched_at.as_ref(),
+        fetched_at,
     )
 }
 

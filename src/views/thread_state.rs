@@ -512,9 +512,13 @@ type SlotsByTime = HashMap<(Timestamp, u64), (u32, u32), foldhash::fast::RandomS
 /// index of slots by posted time and author).
 fn chain(map: &mut SlotsByTime, next: &mut [u32], key: (Timestamp, u64), slot: u32) {
     match map.get_mut(&key) {
-        Some((_, last)) => {
+        Some((first, last)) => {
             next[*last as usize] = slot;
             *last = slot;
+            if *first == u32::MAX {
+                // (Every slot before it taken by this capture.)
+                *first = slot;
+            }
         }
         None => {
             map.insert(key, (slot, slot));

@@ -721,6 +721,20 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     // Lines file) lists before the comment it replies to still names it.
     let slot_pos: HashMap<usize, usize> =
         state.order.iter().enumerate().map(|(pos, &s)| (s as usize, pos)).collect();
+    // Each comment's parent by place in page order: first the page's own
+    // (structural) ones, then a mention's where the page gives none.
+    let mut parents: Vec<Option<usize>> = state
+        .order
+        .iter()
+        .enumerate()
+        .map(|(position, &s)| {
+            state.slots[s as usize]
+                .parent
+                .and_then(|p| state.slot_of(&p))
+                .and_then(|s| slot_pos.get(&s).copied())
+                .filter(|&pos| pos != position)
+        })
+        .collect();
     // author (folded) -> positions in `comments` of their comments so far
     let mut by_author: HashMap<String, Vec<usize>> = HashMap::new();
     for &slot_index in &state.order {
@@ -740,17 +754,26 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
         }
         let body = versions.iter().find(|v| v.id == current).map(|v| v.body.clone()).unwrap_or_default();
         let position = comments.len();
-        let structural = slot
-            .parent
-            .and_then(|p| state.slot_of(&p))
-            .filter(|&s| slot_pos.get(&s).is_some_and(|&pos| pos != position))
-            .map(|s| (state.slots[s].latest(), ParentKind::Structural));
+        let structural = parents[position]
+            .map(|pos| (state.slots[state.order[pos] as usize].latest(), ParentKind::Structural));
         let parent = structural.or_else(|| {
             let name = mentioned(&body, by_author.keys())?;
-            match by_author.get(&name).map(Vec::as_slice) {
-                Some([only]) => Some((comments[*only].id, ParentKind::Mention)),
-                _ => None,
+            let only = match by_author.get(&name).map(Vec::as_slice) {
+                Some([only]) => *only,
+                _ => return None,
+            };
+            // Not when the named comment replies, through the page, to this
+            // one (or to a reply of it): the two would go round in a loop.
+            let mut at = Some(only);
+            for _ in 0..=parents.len() {
+                match at {
+                    Some(a) if a == position => return None,
+                    Some(a) => at = parents[a],
+                    None => break,
+                }
             }
+            parents[position] = Some(only);
+            Some((comments[only].id, ParentKind::Mention))
         });
         if let Some(a) = &slot.author {
             by_author.entry(fold(a)).or_default().push(position);
@@ -771,6 +794,10 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     }
     let mut view = ThreadView { summary, article, captures: state.captures.clone(), comments };
     let (roots, replies) = view.replies();
+    for &r in &roots {
+        // (A comment shown top-level replies to nothing shown here.)
+        view.comments[r].parent = None;
+    }
     let mut stack: Vec<(usize, usize)> = roots.iter().map(|&r| (r, 0)).collect();
     while let Some((i, depth)) = stack.pop() {
         view.comments[i].depth = depth;

@@ -225,6 +225,17 @@ fn a_reply_listed_before_its_parent_is_nested_under_it() {
     let text = env.ok(&["thread", "example.com/a"]).stdout;
     let (parent, reply) = (text.find("  the comment").unwrap(), text.find("    ↳ ").unwrap());
     assert!(parent < reply && text[reply..].contains("      the reply"), "{text}");
+    // A reply by the page to a later comment that names it by @mention:
+    // the page's parent stands, the mention would make a loop.
+    let doc = "{\"type\":\"article\",\"id\":\"M\",\"url\":\"https://example.com/m\",\"title\":\"M\"}\n\
+               {\"type\":\"comment\",\"id\":\"a\",\"article\":\"M\",\"author\":\"Alice\",\"parent\":\"b\",\"body\":\"to Bob\"}\n\
+               {\"type\":\"comment\",\"id\":\"b\",\"article\":\"M\",\"author\":\"Bob\",\"body\":\"@Alice hi\"}\n";
+    env.ok(&["ingest", &env.write("loop.jsonl", doc)]);
+    let t = env.ok(&["thread", "example.com/m", "--json"]).json();
+    let comments = t["comments"].as_array().unwrap();
+    assert_eq!(comments[0]["parent"], comments[1]["id"], "{t}");
+    assert_eq!((comments[0]["depth"].clone(), comments[0]["parent_kind"].clone()), (json!(1), json!("page")));
+    assert_eq!((comments[1]["parent"].clone(), comments[1]["depth"].clone()), (json!(null), json!(0)), "{t}");
 }
 
 #[test]
