@@ -197,6 +197,9 @@ pub fn point_hint(a: &AsOf) -> String {
 /// `as observed up to T`, or `AT seq N` (`at`: "as of" or "at").
 fn view_point(a: &AsOf, at: &str) -> String {
     match &a.observed_until {
+        // Pinned, they hold what the log held when pinned: a capture
+        // observed before the time and ingested since is not in them.
+        Some(t) if a.pinned => format!("as observed up to {} in the log to seq {}", human_time(t), a.seq),
         Some(t) => format!("as observed up to {}", human_time(t)),
         None => format!("{at} seq {}", a.seq),
     }

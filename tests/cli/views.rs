@@ -420,6 +420,18 @@ fn replay_until_a_time_and_single_views() {
     assert_eq!(t["as_of"]["observed_until"], json!("2025-01-01T00:00:00+00:00"));
     assert!(t["comments"].as_array().unwrap().iter().all(|c| c["status"] == json!("present")));
     assert!(env.ok(&["thread", "kayani"]).stdout.starts_with("(views as observed up to 2025-01-01"));
+    // A scrape observed before the time, ingested after the pin, is not in
+    // the pinned views, and their note says what they hold; `--at` the time
+    // reads the log as it is now.
+    env.ok(&["ingest", "--fetched-at", "2020-01-01T00:00:00Z", &env.write("old.txt", rescrape())]);
+    let note = env.ok(&["thread", "kayani"]).stdout;
+    assert!(
+        note.starts_with("(views as observed up to 2025-01-01 00:00 +00:00 in the log to seq 48, pinned"),
+        "{note}"
+    );
+    assert_eq!(env.ok(&["thread", "kayani", "--json"]).json()["captures"].as_array().unwrap().len(), 1);
+    let at = env.ok(&["thread", "kayani", "--json", "--at", "2025-01-01T00:00:00Z"]).json();
+    assert_eq!(at["captures"].as_array().unwrap().len(), 2, "{at}");
     env.ok(&["verify"]);
     let changes = env.ok(&["changes", "--json"]).json();
     assert_eq!(changes["changes"].as_array().unwrap().len(), 1, "the change records are the threads view's");
