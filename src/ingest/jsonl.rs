@@ -99,30 +99,32 @@ struct ParsedArticle {
     event: Article,
 }
 
+/// A comment record read, before its parent is resolved.
+struct PendingComment {
+    line: usize,
+    local_id: Option<String>,
+    parent: Option<String>,
+    event: Comment,
+    id: EventId,
+}
+
 /// Checks that every reply stays in its article and that no chain of
 /// replies comes back to where it started (`p` replying to `q` and `q` to
 /// `p`): a comment section is a tree, and a loop or a reply across articles
-/// would be shown as something the page cannot have shown. `of` gives a
-/// comment's line, local id, parent's local id and article. (A parent that
+/// would be shown as something the page cannot have shown. (A parent that
 /// is no comment id of the file, or the comment itself, is told where the
 /// parents are resolved.)
-fn replies_hold_together<'a, C>(
-    path: &str,
-    comments: &'a [C],
-    of: impl Fn(&'a C) -> (usize, Option<&'a str>, Option<&'a str>, &'a crate::model::ArticleKey),
-) -> Result<(), InputError> {
+fn replies_hold_together(path: &str, comments: &[PendingComment]) -> Result<(), InputError> {
     let index: HashMap<&str, usize> =
-        comments.iter().enumerate().filter_map(|(i, c)| of(c).1.map(|id| (id, i))).collect();
-    let parent_of = |i: usize| of(&comments[i]).2.and_then(|p| index.get(p).copied()).filter(|&j| j != i);
+        comments.iter().enumerate().filter_map(|(i, c)| c.local_id.as_deref().map(|id| (id, i))).collect();
+    let parent_of =
+        |i: usize| comments[i].parent.as_deref().and_then(|p| index.get(p).copied()).filter(|&j| j != i);
     for (i, c) in comments.iter().enumerate() {
-        let (line, _, parent, article) = of(c);
-        if let (Some(p), Some(j)) = (parent, parent_of(i)) {
-            if of(&comments[j]).3 != article {
-                return Err(InputError::at_line(
-                    path,
-                    line,
-                    format!("parent {p:?} is a comment of another article ({})", of(&comments[j]).3.as_str()),
-                ));
+        if let (Some(p), Some(j)) = (&c.parent, parent_of(i)) {
+            let theirs = &comments[j].event.article;
+            if *theirs != c.event.article {
+                let why = format!("parent {p:?} is a comment of another article ({})", theirs.as_str());
+                return Err(InputError::at_line(path, c.line, why));
             }
         }
     }
@@ -136,12 +138,15 @@ fn replies_hold_together<'a, C>(
                 2 => break,
                 1 => {
                     let from = chain.iter().position(|&c| c == i).unwrap_or(0);
-                    let names: Vec<&str> =
-                        chain[from..].iter().chain([&i]).filter_map(|&c| of(&comments[c]).1).collect();
+                    let names: Vec<&str> = chain[from..]
+                        .iter()
+                        .chain([&i])
+                        .filter_map(|&c| comments[c].local_id.as_deref())
+                        .collect();
                     let first = chain[from..].iter().copied().min().unwrap_or(i);
                     return Err(InputError::at_line(
                         path,
-                        of(&comments[first]).0,
+                        comments[first].line,
                         format!("replies go round in a loop: {}", names.join(" -> ")),
                     ));
                 }
@@ -263,13 +268,6 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         ))
     };
 
-    struct PendingComment {
-        line: usize,
-        local_id: Option<String>,
-        parent: Option<String>,
-        event: Comment,
-        id: EventId,
-    }
     let mut comments: Vec<PendingComment> = Vec::new();
     let mut by_local_id: HashMap<String, EventId> = HashMap::new();
     for (line, rec) in &records {
@@ -295,9 +293,7 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         });
     }
 
-    replies_hold_together(path, &comments, |c| {
-        (c.line, c.local_id.as_deref(), c.parent.as_deref(), &c.event.article)
-    })?;
+    replies_hold_together(path, &comments)?;
 
     // Events and capture items in file order.
     let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();

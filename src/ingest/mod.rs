@@ -468,38 +468,34 @@ fn ingest_prepared(
         }
         Prepared::Ready { key, format, doc, ahead } => (key, format, doc, ahead),
     };
+    // The same bytes under the same parse inputs were ingested before:
+    // every event is a duplicate, and there is nothing to parse.
+    let mut done = if opts.dry_run { None } else { archive.parsed(&blob, &key)? };
     // Read before by an earlier parser, without a fetch time: the same
     // observation ([`earlier_observation`]), recorded under its time
     // (looked for only when these inputs' own key is not recorded).
-    let observed = || match opts.fetched_at {
-        Some(_) => Ok(None),
-        None => earlier_observation(archive, &blob, format, opts),
+    let observed = match (&done, opts.fetched_at) {
+        (None, None) => earlier_observation(archive, &blob, format, opts)?,
+        _ => None,
     };
-    let mut looked: Option<Option<Timestamp>> = None;
-    // The same bytes under the same parse inputs were ingested before:
-    // every event is a duplicate, and there is nothing to parse.
-    if !opts.dry_run {
-        let done = match archive.parsed(&blob, &key)? {
-            None => match *looked.insert(observed()?) {
-                Some(t) => archive.parsed(&blob, &parse_key_observed(&blob, format, opts, &t))?,
-                None => None,
-            },
-            done => done,
-        };
-        if let Some(done) = done {
-            // --strict refuses a partial page even when it is archived.
-            if opts.strict {
-                if let Ok(Event::Capture(c)) = archive.event(&done.capture) {
-                    if !c.is_complete() {
-                        let why = format!("partial capture refused (--strict): {}", c.describe_gaps());
-                        reject(report, InputError::whole(name, why));
-                        return Ok(());
-                    }
+    let observed_key =
+        observed.map(|t| parse_key_with(&blob, format, parser_version(format), opts, Some(&t)));
+    if let (false, None, Some(k)) = (opts.dry_run, &done, &observed_key) {
+        done = archive.parsed(&blob, k)?;
+    }
+    if let Some(done) = done {
+        // --strict refuses a partial page even when it is archived.
+        if opts.strict {
+            if let Ok(Event::Capture(c)) = archive.event(&done.capture) {
+                if !c.is_complete() {
+                    let why = format!("partial capture refused (--strict): {}", c.describe_gaps());
+                    reject(report, InputError::whole(name, why));
+                    return Ok(());
                 }
             }
-            report.duplicate.merge(&done.counts);
-            return Ok(());
         }
+        report.duplicate.merge(&done.counts);
+        return Ok(());
     }
     let parsed = match parsed_ahead {
         Some(doc) => doc,
@@ -515,14 +511,10 @@ fn ingest_prepared(
             return Ok(());
         }
     };
-    let observed = match looked {
-        Some(t) => t,
-        None => observed()?,
-    };
     let mut key = key;
-    if let (None, Some(t)) = (doc.fetched_at, observed) {
+    if let (None, Some(t), Some(k)) = (doc.fetched_at, observed, observed_key) {
         doc.fetched_at = Some(t);
-        key = parse_key_observed(&blob, format, opts, &t);
+        key = k;
     }
     let capture = capture_for(name, blob, &doc, opts);
     if !capture.is_complete() {
@@ -588,34 +580,19 @@ fn ingest_prepared(
 /// The parse key a document is recorded under: its blob and every input of
 /// its parse.
 fn parse_key_for(blob: &BlobId, format: Format, opts: &IngestOptions) -> crate::store::ParseKey {
-    parse_key_at(blob, format, parser_version(format), opts)
+    parse_key_with(blob, format, parser_version(format), opts, opts.fetched_at.as_ref())
 }
 
 /// The version of `format`'s parser.
-fn parser_version(format: Format) -> u64 {
+pub(crate) fn parser_version(format: Format) -> u64 {
     match format {
         Format::Jsonl => jsonl::PARSER_VERSION,
         Format::Tribune => tribune::PARSER_VERSION,
     }
 }
 
-/// [`parse_key_for`] of a document observed at `at` ([`earlier_observation`]):
-/// the key its capture implies, which it is recorded under.
-fn parse_key_observed(
-    blob: &BlobId,
-    format: Format,
-    opts: &IngestOptions,
-    at: &Timestamp,
-) -> crate::store::ParseKey {
-    parse_key_with(blob, format, parser_version(format), opts, Some(at))
-}
-
-/// [`parse_key_for`] as parser version `version` made it.
-fn parse_key_at(blob: &BlobId, format: Format, version: u64, opts: &IngestOptions) -> crate::store::ParseKey {
-    parse_key_with(blob, format, version, opts, opts.fetched_at.as_ref())
-}
-
-/// [`parse_key_at`] with the fetch time `fetched_at`.
+/// [`parse_key_for`] as parser version `version` makes it, with the fetch
+/// time `fetched_at`.
 fn parse_key_with(
     blob: &BlobId,
     format: Format,
@@ -651,10 +628,11 @@ fn earlier_observation(
     opts: &IngestOptions,
 ) -> Result<Option<Timestamp>> {
     for version in (0..parser_version(format)).rev() {
-        let Some(done) = archive.parsed(blob, &parse_key_at(blob, format, version, opts))? else { continue };
+        let key = parse_key_with(blob, format, version, opts, None);
+        let Some(done) = archive.parsed(blob, &key)? else { continue };
         if let Some(entry) = archive.entry_by_id(&done.capture)? {
             if let Event::Capture(c) = &entry.event {
-                return Ok(Some(c.fetched_at.unwrap_or(entry.recorded_at)));
+                return Ok(Some(c.observed_at(entry.recorded_at)));
             }
         }
     }

@@ -66,11 +66,7 @@ fn options_of(capture: &Capture, recorded_at: Timestamp, dry_run: bool) -> Resul
         tz,
         source_url: capture.source_url.clone(),
         fetched_at: capture.fetched_at.or_else(|| {
-            let current = match format {
-                Format::Jsonl => crate::ingest::jsonl::PARSER_VERSION,
-                Format::Tribune => crate::ingest::tribune::PARSER_VERSION,
-            };
-            (capture.parser_version != current).then_some(recorded_at)
+            (capture.parser_version != crate::ingest::parser_version(format)).then_some(recorded_at)
         }),
         fetched_at_from_mtime: false,
         strict: false,

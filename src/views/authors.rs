@@ -79,13 +79,11 @@ impl Titles {
     /// Records a sighting of version `id` at `order` in section `section`
     /// of the capture; whether it changed.
     fn sighting(&mut self, id: EventId, order: Order, section: u32, title: &str) -> bool {
-        self.sighting_again(&id, order, section) || {
-            let known = self.versions.iter().any(|(v, _, _, _)| *v == id);
-            if !known {
-                self.versions.push((id, order, title.to_string(), section));
-            }
-            !known
+        if self.versions.iter().any(|(v, _, _, _)| *v == id) {
+            return self.sighting_again(&id, order, section);
         }
+        self.versions.push((id, order, title.to_string(), section));
+        true
     }
 
     /// Moves the stamp of version `id`, if it is one of these, up to a

@@ -207,11 +207,6 @@ impl ThreadState {
         index
     }
 
-    /// The index of the slot holding version `id`.
-    pub fn slot_of(&self, id: &EventId) -> Option<usize> {
-        self.slots.iter().position(|s| s.versions.iter().any(|v| &v.id == id))
-    }
-
     /// Whether `capture` comes after every capture applied so far in
     /// observation order (so [`ThreadState::apply_capture`] may append it).
     /// (A state that leaves captures out holds at least the last one.)
@@ -294,7 +289,6 @@ impl ThreadState {
         // Each key's first and last slot, and per slot the next of its key
         // (`NONE` after the last): every slot of a key is found without a
         // scan, also when one capture shows several.
-        const NONE: u32 = u32::MAX;
         let mut by_time: Option<(SlotsByTime, Vec<u32>, Vec<bool>)> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
@@ -505,6 +499,9 @@ impl ThreadState {
     }
 }
 
+/// No slot, in [`SlotsByTime`]'s chains.
+const NONE: u32 = u32::MAX;
+
 /// Slots by (posted time, hash of the author): each key's first and last.
 type SlotsByTime = HashMap<(Timestamp, u64), (u32, u32), foldhash::fast::RandomState>;
 
@@ -515,7 +512,7 @@ fn chain(map: &mut SlotsByTime, next: &mut [u32], key: (Timestamp, u64), slot: u
         Some((first, last)) => {
             next[*last as usize] = slot;
             *last = slot;
-            if *first == u32::MAX {
+            if *first == NONE {
                 // (Every slot before it taken by this capture.)
                 *first = slot;
             }

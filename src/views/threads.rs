@@ -723,6 +723,7 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
         state.order.iter().enumerate().map(|(pos, &s)| (s as usize, pos)).collect();
     // Each comment's parent by place in page order: first the page's own
     // (structural) ones, then a mention's where the page gives none.
+    let versions = state.version_index();
     let mut parents: Vec<Option<usize>> = state
         .order
         .iter()
@@ -730,8 +731,8 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
         .map(|(position, &s)| {
             state.slots[s as usize]
                 .parent
-                .and_then(|p| state.slot_of(&p))
-                .and_then(|s| slot_pos.get(&s).copied())
+                .and_then(|p| versions.get(&p))
+                .and_then(|&(s, _)| slot_pos.get(&s).copied())
                 .filter(|&pos| pos != position)
         })
         .collect();
