@@ -334,14 +334,13 @@ impl RecordReader<'_> {
                 HEADER + u64::from(loc.len)
             ));
         }
-        let mut buf = vec![0u8; HEADER as usize + loc.len as usize];
-        file.seek(SeekFrom::Start(loc.offset))
-            .and_then(|_| file.read_exact(&mut buf))
-            .map_err(|e| format!("{} at byte {}: {e}", path.display(), loc.offset))?;
+        let failed = |e: std::io::Error| format!("{} at byte {}: {e}", path.display(), loc.offset);
+        let mut header = [0u8; HEADER as usize];
+        file.seek(SeekFrom::Start(loc.offset)).and_then(|_| file.read_exact(&mut header)).map_err(failed)?;
         let mut seq = [0u8; 8];
         let mut len = [0u8; 4];
-        seq.copy_from_slice(&buf[..8]);
-        len.copy_from_slice(&buf[8..12]);
+        seq.copy_from_slice(&header[..8]);
+        len.copy_from_slice(&header[8..12]);
         let (seq, len) = (u64::from_be_bytes(seq), u32::from_be_bytes(len));
         if seq != first || len != loc.len {
             return Err(format!(
@@ -351,7 +350,14 @@ impl RecordReader<'_> {
                 loc.len
             ));
         }
-        buf.drain(..HEADER as usize);
+        // Read into capacity that is never zeroed first (a zeroed buffer
+        // per record, then the header cut from its front, was a tenth of
+        // a replay's log reading).
+        let mut buf = Vec::with_capacity(len as usize);
+        Read::take(&mut *file, u64::from(len)).read_to_end(&mut buf).map_err(failed)?;
+        if buf.len() != len as usize {
+            return Err(failed(std::io::ErrorKind::UnexpectedEof.into()));
+        }
         Ok(buf)
     }
 }
