@@ -263,6 +263,22 @@ def hexes(v, what, size=None):
     return b
 
 
+INCLUSION_FIELDS = {"leaf_index", "tree_size", "leaf_data", "inclusion_path", "root", "event", "event_bytes"}
+CONSISTENCY_FIELDS = {"old_size", "new_size", "old_root", "new_root", "consistency_path"}
+
+
+def unique_keys(pairs):
+    """A JSON object whose keys are all different (json keeps the last of
+    a key given twice: a reader keeping the first would see another proof
+    than the one checked)."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise Refused("the key %r twice in one object" % k)
+        out[k] = v
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("proof")
@@ -275,7 +291,13 @@ def main():
         key = open(key).read()
     verifier = parse_verifier(key)
     try:
-        proof = json.load(open(args.proof))
+        proof = json.load(open(args.proof), object_pairs_hook=unique_keys)
+        if not isinstance(proof, dict):
+            raise Refused("a proof is a JSON object")
+        fields = INCLUSION_FIELDS if "leaf_index" in proof else CONSISTENCY_FIELDS
+        extra = sorted(set(proof) - fields)
+        if extra:
+            raise Refused("%r is no field of a proof from `cairn prove`" % extra[0])
         origin, size, root = parse_checkpoint(open_note(open(args.checkpoint, "rb").read(), verifier))
         if "leaf_index" in proof:
             if uint(proof["tree_size"], "tree_size") != size or hexes(proof["root"], "root", 32) != root:

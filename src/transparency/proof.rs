@@ -124,9 +124,20 @@ fn hashes(m: &Map<String, Value>, name: &str) -> Result<Vec<Hash>, String> {
 
 impl Proof {
     /// Reads a proof from its JSON. The error says what is wrong.
+    /// The JSON is strict: a key twice in one object (anywhere: a reader
+    /// that keeps the first would see another proof than the one checked)
+    /// or a field beyond the proof's own is refused.
     pub fn parse(text: &[u8]) -> Result<Proof, String> {
-        let v: Value = serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Value = strict_json(text).map_err(|e| format!("not JSON: {e}"))?;
         let m = v.as_object().ok_or("a proof is a JSON object")?;
+        let fields: &[&str] = if m.contains_key("leaf_index") {
+            &["leaf_index", "tree_size", "leaf_data", "inclusion_path", "root", "event", "event_bytes"]
+        } else {
+            &["old_size", "new_size", "old_root", "new_root", "consistency_path"]
+        };
+        if let Some(extra) = m.keys().find(|k| !fields.contains(&k.as_str())) {
+            return Err(format!("{extra:?} is no field of a proof from `cairn prove`"));
+        }
         if m.contains_key("leaf_index") {
             Ok(Proof::Inclusion(InclusionProof {
                 leaf_index: uint(m, "leaf_index")?,
@@ -149,6 +160,70 @@ impl Proof {
             Err("neither an inclusion proof (leaf_index) nor a consistency proof (old_size)".into())
         }
     }
+}
+
+/// `text` as a JSON value, refusing an object that holds a key twice
+/// (serde_json keeps the last).
+fn strict_json(text: &[u8]) -> serde_json::Result<Value> {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| E::custom("a number out of range"))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(Strict)? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if out.contains_key(&k) {
+                    return Err(A::Error::custom(format!("the key {k:?} twice in one object")));
+                }
+                let v = map.next_value_seed(Strict)?;
+                out.insert(k, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+    let mut d = serde_json::Deserializer::from_slice(text);
+    let v = Strict.deserialize(&mut d)?;
+    d.end()?;
+    Ok(v)
 }
 
 /// What a leaf's data says: a log entry's canonical bytes, decoded.
@@ -491,5 +566,49 @@ mod tests {
             assert!(event_of_bytes(&longer, e.event.annotation()).is_err());
         }
         assert_eq!(kinds.len(), 4, "articles, comments, captures and a merge: {kinds:?}");
+    }
+
+    /// A proof whose JSON holds a key twice (at the top, or in its event:
+    /// a reader keeping the first sees other values than the ones
+    /// checked) or a field of its own is refused; the same proof written
+    /// plainly is read.
+    #[test]
+    fn proofs_with_a_key_twice_or_a_field_added_are_refused() {
+        let archive = sample();
+        let n = archive.head().seq.0;
+        let e = archive.entries_from(Seq(2)).unwrap().next().unwrap().unwrap();
+        let p = InclusionProof {
+            leaf_index: e.seq.0 - 1,
+            tree_size: n,
+            leaf_data: e.leaf_data(),
+            inclusion_path: archive.inclusion_proof(e.seq, n).unwrap(),
+            root: archive.tree_root(n).unwrap(),
+            event: proof_event_json(&e),
+            event_bytes: e.event.identity_bytes(),
+        };
+        let text = p.to_json().to_string();
+        assert_eq!(Proof::parse(text.as_bytes()).unwrap(), Proof::Inclusion(p.clone()));
+        let body = format!("\"body\":{}", serde_json::to_string(&p.event["body"]).unwrap());
+        assert!(text.contains(&body), "{text}");
+        let cases = [
+            text.replacen(&body, &format!("\"body\":\"I love the army\",{body}"), 1),
+            text.replacen("\"tree_size\"", &format!("\"tree_size\":{},\"tree_size\"", n + 1), 1),
+            text.replacen("{", "{\"note\":\"trust me\",", 1),
+        ];
+        for (case, want) in cases.iter().zip(["twice", "twice", "no field"]) {
+            let err = Proof::parse(case.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{case}: {err}");
+        }
+        let consistency = ConsistencyProof {
+            old_size: 1,
+            new_size: n,
+            old_root: archive.tree_root(1).unwrap(),
+            new_root: archive.tree_root(n).unwrap(),
+            consistency_path: archive.consistency_proof(1, n).unwrap(),
+        };
+        let text = consistency.to_json().to_string();
+        assert_eq!(Proof::parse(text.as_bytes()).unwrap(), Proof::Consistency(consistency));
+        let err = Proof::parse(text.replacen("{", "{\"leaf_data\":\"00\",", 1).as_bytes()).unwrap_err();
+        assert!(err.contains("no field"), "{err}");
     }
 }

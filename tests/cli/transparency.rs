@@ -395,6 +395,38 @@ fn verifiers_refuse_every_altered_proof_and_checkpoint() {
         }),
         &note,
     );
+    // The JSON itself: a key given twice (a reader keeping the first sees
+    // another event than the one checked), a field of the proof's own.
+    let plain = serde_json::to_string(&incl).unwrap();
+    let (key, value) = ["body", "title", "source"]
+        .iter()
+        .find_map(|k| incl["event"].get(*k).map(|v| (*k, serde_json::to_string(v).unwrap())))
+        .unwrap();
+    let field = format!("\"{key}\":{value}");
+    assert!(plain.contains(&field), "{plain}");
+    add(
+        "a key of the event twice, the first one edited (event)",
+        env.write(
+            "dup-body.json",
+            plain.replacen(&field, &format!("\"{key}\":\"I love the army\",{field}"), 1),
+        ),
+        &note,
+    );
+    add(
+        "a key of the proof twice (event)",
+        env.write("dup-size.json", plain.replacen('{', &format!("{{\"tree_size\":{},", n + 1), 1)),
+        &note,
+    );
+    add(
+        "a field added to the proof (event)",
+        edit(&env, &incl, "extra.json", |p| p["note"] = "x".into()),
+        &note,
+    );
+    add(
+        "a field added to a consistency proof (event)",
+        edit(&env, &cons, "c-extra.json", |p| p["signed_by"] = "x".into()),
+        &note,
+    );
     // Checkpoints.
     let other_note = env.write(
         "other.note",
