@@ -76,6 +76,22 @@ pub enum Error {
     /// The archive directory does not exist.
     #[error("no archive at {} (`cairn ingest` creates one; another archive is chosen with --archive PATH or the CAIRN_ARCHIVE environment variable)", .0.display())]
     NoArchive(PathBuf),
+    /// `repair` found that the log files no longer close every entry the
+    /// index recorded: a rebuild would lose them, and nothing was changed.
+    #[error("the index (db/) records {recorded} entries (head {recorded} {head}); the log files close only {closes}: \
+             entries {} to {recorded} are not in them whole (cut, damaged, or older files restored: `cairn verify` \
+             shows where). Nothing was changed: the index still names them. Restore the log files from a backup; or, \
+             to give those entries up and index what the log files hold, run `cairn repair --accept-loss` (the old \
+             index is then moved aside, not deleted)", .closes.next())]
+    RepairWouldLose {
+        /// The entries the index recorded.
+        recorded: Seq,
+        /// Its head there.
+        head: crate::model::ChainHash,
+        /// The last entry a commit the log files close whole ends at (at
+        /// most `recorded`).
+        closes: Seq,
+    },
     /// The directory exists but is not a cairn archive.
     #[error("{} is not a cairn archive: {reason}", .path.display())]
     NotAnArchive {

@@ -257,7 +257,25 @@ pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> 
 
 /// Opens the archive named by `--archive` (honouring `--wait`).
 pub fn open_archive(cli: &Cli, mode: OpenMode) -> Result<Archive> {
-    retry_while_in_use(cli, || Archive::open(&cli.archive, mode))
+    let archive = retry_while_in_use(cli, || Archive::open(&cli.archive, mode))?;
+    // The index names entries the record files no longer hold: a command
+    // that writes would answer from what it cannot check (a document the
+    // index names and the log lacks taken for a duplicate), so it refuses;
+    // one that reads warns, and answers from the index.
+    if let Some(why) = archive.store().files_short() {
+        if !cli.command.describe().1 {
+            return Err(Error::Corrupt(format!(
+                "{why}: the index names entries the log files do not hold (cut, damaged, or older files \
+                 restored); nothing was written. `cairn verify` shows what is missing; restore the files from \
+                 a backup, or give those entries up with `cairn repair --accept-loss`"
+            )));
+        }
+        crate::cli::output::to_stderr(format_args!(
+            "cairn: warning: {why}: the index names entries the log files do not hold; answers come from the \
+             index (`cairn verify` shows what is missing)"
+        ));
+    }
+    Ok(archive)
 }
 
 /// Opens the archive named by `--archive` for a command that only reads.

@@ -11,11 +11,19 @@ use std::io::{IsTerminal, Write};
 /// commit in the log files is indexed again, and the views are rebuilt. Use
 /// it when db/ is lost, stale or damaged; `verify` afterwards (with the
 /// `--checkpoint` saved before) shows that nothing acknowledged was lost.
+/// When the log files no longer close every entry the old index recorded
+/// (cut, damaged, or older files restored), nothing is changed and the exit
+/// status is 1, unless --accept-loss.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Rebuild even when the log files close fewer entries than the old
+    /// index recorded: those entries are given up (the old index is moved
+    /// aside, not deleted).
+    #[arg(long)]
+    pub accept_loss: bool,
 }
 
 /// Runs `cairn repair`.
@@ -38,11 +46,27 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
     };
     let progress: &dyn Fn(u64, u64) = &tick;
-    let (mut archive, moved) =
-        retry_while_in_use(cli, || Archive::open_rebuilt(&cli.archive, Some(progress)))?;
+    let opened =
+        retry_while_in_use(cli, || Archive::open_rebuilt(&cli.archive, args.accept_loss, Some(progress)));
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let (mut archive, moved) = match opened {
+        Err(e @ crate::error::Error::RepairWouldLose { recorded, head, closes }) => {
+            if args.json {
+                let v = json!({
+                    "changed": false,
+                    "closes": closes.0,
+                    "old_head": crate::cli::output::head_json(recorded, &head),
+                    "problem": e.to_string(),
+                });
+                writeln!(out, "{v}").map_err(stdout_error)?;
+            }
+            crate::cli::output::to_stderr(format_args!("cairn: {e}"));
+            return Ok(Status::Problems);
+        }
+        opened => opened?,
+    };
     crate::cli::catch_up(cli, &archive, "rebuilding the views")?;
     archive.flush()?;
     let head = *archive.head();
@@ -75,13 +99,15 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     if let Some(old) = lost {
         crate::cli::output::to_stderr(format_args!(
-            "cairn: the old index recorded {} entries (head {}); the log files close only {}: entries {} to {} \
-             are not in them whole (cut or damaged: `cairn verify` shows where). The old index is kept.",
+            "cairn: the old index recorded {} entries (head {}); the rebuilt one holds {}: entries {} to {} are \
+             not in the log and pack files whole (cut or damaged: `cairn verify` shows where). The old index is \
+             at {}.",
             old.seq,
             old.checkpoint(),
             head.seq,
             head.seq.next(),
-            old.seq
+            old.seq,
+            moved_to.as_deref().unwrap_or("(none)")
         ));
         return Ok(Status::Problems);
     }

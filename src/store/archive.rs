@@ -256,12 +256,15 @@ impl Archive {
 
     /// Opens the archive at `path` with its index rebuilt from the log and
     /// pack files (`cairn repair`): the old `db/` is moved aside (its new
-    /// name is returned). Views are rebuilt by the next catch-up.
+    /// name is returned). Views are rebuilt by the next catch-up. When the
+    /// log files no longer close every entry the old index recorded,
+    /// nothing is changed ([`Error::RepairWouldLose`]) unless `accept_loss`.
     pub fn open_rebuilt(
         path: &Path,
+        accept_loss: bool,
         progress: sled_store::Progress<'_>,
     ) -> Result<(Archive, Option<sled_store::ReplacedIndex>)> {
-        let (mut store, moved) = sled_store::SledStore::open_rebuilt(path, progress)?;
+        let (mut store, moved) = sled_store::SledStore::open_rebuilt(path, accept_loss, progress)?;
         store.drop_stale_views()?;
         Ok((Archive::with_store(Box::new(store))?, moved))
     }

@@ -157,6 +157,15 @@ pub trait LogStore {
     fn index_unreadable(&self) -> Option<&str> {
         None
     }
+
+    /// What of the record files is shorter than the index says was
+    /// committed to them (cut, or restored from an older copy than the
+    /// index), found when the store was opened: the index then names
+    /// entries the files cannot give.
+    fn files_short(&self) -> Option<&str> {
+        None
+    }
+
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// The entries of the log segment holding `seq`, decoded as they are

@@ -230,6 +230,9 @@ pub struct SledStore {
     merkle: TreeFile,
     /// The view layout record is not one this cairn knows.
     view_layout_problem: Option<String>,
+    /// The log or pack files hold less than the index says was committed
+    /// (cut, or restored from an older copy than `db/`): what is short.
+    files_short: Option<String>,
     _lock: File,
 }
 
@@ -424,7 +427,7 @@ fn write_marker(marker: &Path, text: &str) -> Result<()> {
 impl SledStore {
     /// Opens the archive at `root`, creating it when `mode` allows.
     pub fn open(root: &Path, mode: OpenMode) -> Result<SledStore> {
-        SledStore::open_with(root, mode, false, None, None).map(|(s, _)| s)
+        SledStore::open_with(root, mode, false, false, None, None).map(|(s, _)| s)
     }
 
     /// Opens an existing archive with a new index: its `db/` (if any) is
@@ -432,8 +435,12 @@ impl SledStore {
     /// from the log and pack files.
     /// `progress` is told (records done, records in all) as the log
     /// files are read.
-    pub fn open_rebuilt(root: &Path, progress: Progress<'_>) -> Result<(SledStore, Option<ReplacedIndex>)> {
-        SledStore::open_with(root, OpenMode::MustExist, true, progress, None)
+    pub fn open_rebuilt(
+        root: &Path,
+        accept_loss: bool,
+        progress: Progress<'_>,
+    ) -> Result<(SledStore, Option<ReplacedIndex>)> {
+        SledStore::open_with(root, OpenMode::MustExist, true, accept_loss, progress, None)
     }
 
     /// [`SledStore::open`] of an archive whose index an earlier attempt
@@ -441,13 +448,14 @@ impl SledStore {
     /// `db.unreadable` and rebuilt from the log files, as one sled cannot
     /// open is.
     pub fn open_after_damage(root: &Path, mode: OpenMode, why: String) -> Result<SledStore> {
-        SledStore::open_with(root, mode, false, None, Some(why)).map(|(s, _)| s)
+        SledStore::open_with(root, mode, false, false, None, Some(why)).map(|(s, _)| s)
     }
 
     fn open_with(
         root: &Path,
         mode: OpenMode,
         rebuild: bool,
+        accept_loss: bool,
         progress: Progress<'_>,
         damaged: Option<String>,
     ) -> Result<(SledStore, Option<ReplacedIndex>)> {
@@ -533,6 +541,25 @@ impl SledStore {
             })
             .ok()
             .flatten();
+            // The log files must still close what the old index recorded:
+            // a rebuild that reached less would put an index that has lost
+            // acknowledged entries in place of one that still names them
+            // (and the next writer would cut them off as a torn commit).
+            // Nothing is changed unless the loss is accepted.
+            if let (Some(old), false, false) = (&old_head, accept_loss, legacy) {
+                let segments = RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG);
+                let closed = SledStore::closed_by_files(&segments)?;
+                let reaches = |c: &[(Seq, crate::model::ChainHash)]| {
+                    c.iter().any(|&(seq, head)| seq == old.seq && head == old.hash)
+                };
+                if old.seq.0 > 0 && !closed.as_deref().is_some_and(reaches) {
+                    let closes = closed
+                        .as_deref()
+                        .and_then(|c| c.iter().take_while(|(seq, _)| *seq <= old.seq).last())
+                        .map_or(Seq(0), |(seq, _)| *seq);
+                    return Err(Error::RepairWouldLose { recorded: old.seq, head: old.hash, closes });
+                }
+            }
             let secs =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let mut aside = root.join(format!("db.replaced-{secs}"));
@@ -598,6 +625,7 @@ impl SledStore {
             index_unreadable,
             merkle: TreeFile::memory(),
             view_layout_problem: None,
+            files_short: None,
             _lock: lock,
         };
         // The id sets, before anything reads or adds to them. Only layouts
@@ -657,6 +685,7 @@ impl SledStore {
         };
         store.merkle = TreeFile::open(&root.join("tree"), trusted)?;
         store.reconcile_tree();
+        store.files_short = store.files_short_of_index()?;
         Ok((store, moved))
     }
 
@@ -679,6 +708,69 @@ impl SledStore {
             *format_5 = false;
         }
         Ok(())
+    }
+
+    /// What of the log and pack files is shorter than the index says was
+    /// committed to them, or missing: `None` when they hold it all.
+    fn files_short_of_index(&self) -> Result<Option<String>> {
+        for (dir, key, what) in [(&self.segments, END_KEY, "log"), (self.blobs.packs(), PACK_END_KEY, "pack")]
+        {
+            let Ok(end) = read_end(&self.tree, key) else { continue }; // (verify names it)
+            if end == RecordsEnd::default() {
+                continue;
+            }
+            for n in 0..=end.file {
+                let path = dir.path_of(n);
+                let size = match fs::metadata(&path) {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(Some(format!(
+                            "{} is missing, but the index says {what} records were committed to it",
+                            path.display()
+                        )))
+                    }
+                    Err(e) => return Err(Error::io(&path, e)),
+                };
+                if n == end.file && size < end.len {
+                    return Ok(Some(format!(
+                        "{} is {size} bytes, but the index says {} bytes were committed to it",
+                        path.display(),
+                        end.len
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The last commit the log files close whole, read from the files
+    /// alone: each commit record in turn that decodes, continues the one
+    /// before (its first seq right after the last's) and names the BLAKE3
+    /// of the segment records before it as they lie in the files. Its last
+    /// seq and chain head, and every commit's end before it; `None` when the
+    /// files hold no commit record. What a rebuilt index could reach at
+    /// most (the rebuild checks the entries themselves too).
+    fn closed_by_files(segments: &RecordDir) -> Result<Option<Vec<(Seq, crate::model::ChainHash)>>> {
+        let mut scan = segments.scan_from(RecordsEnd::default());
+        let mut digest = blake3::Hasher::new();
+        let mut next_first = Seq(1);
+        let mut closed: Vec<(Seq, crate::model::ChainHash)> = Vec::new();
+        while let Some((_, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
+            if tag != COMMIT_TAG {
+                digest.update(&tag.to_be_bytes());
+                digest.update(&(payload.len() as u32).to_be_bytes());
+                digest.update(&payload);
+                continue;
+            }
+            let Ok(c) = envelope::decode::<CommitRecord>(&payload, "commit record") else { break };
+            if c.first != next_first || c.last < c.first || *digest.finalize().as_bytes() != c.digest {
+                break;
+            }
+            closed.push((c.last, c.head));
+            next_first = c.last.next();
+            digest = blake3::Hasher::new();
+        }
+        Ok((!closed.is_empty()).then_some(closed))
     }
 
     /// Brings sled up to the log files. The segment records past sled's
@@ -1886,6 +1978,10 @@ impl LogStore for SledStore {
 
     fn index_unreadable(&self) -> Option<&str> {
         self.index_unreadable.as_deref()
+    }
+
+    fn files_short(&self) -> Option<&str> {
+        self.files_short.as_deref()
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {

@@ -380,7 +380,7 @@ fn a_huge_articles_id_set_is_split_and_still_finds_every_duplicate() {
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     let before = index_entries(&a);
     drop(a);
-    let (a, _) = crate::views::tests::reopen(|| Archive::open_rebuilt(&root, None));
+    let (a, _) = crate::views::tests::reopen(|| Archive::open_rebuilt(&root, false, None));
     assert_eq!(index_entries(&a), before);
 }
 
@@ -613,6 +613,6 @@ fn many_parses_of_one_blob_are_each_found() {
     }
     each_found(&a);
     drop(a);
-    let (a, _) = Archive::open_rebuilt(&path, None).unwrap();
+    let (a, _) = Archive::open_rebuilt(&path, false, None).unwrap();
     each_found(&a);
 }

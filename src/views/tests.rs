@@ -1185,7 +1185,7 @@ proptest! {
         let findings = verify_clean(&archive);
         prop_assert!(findings.is_empty(), "{:?}", findings);
         drop(archive);
-        let (archive, _) = reopen(|| Archive::open_rebuilt(&root, None));
+        let (archive, _) = reopen(|| Archive::open_rebuilt(&root, false, None));
         catch_up(&archive, &views).unwrap();
         prop_assert_eq!(archive.head(), memory.head());
         prop_assert_eq!(archive.tree_root(n).unwrap(), memory.tree_root(n).unwrap(), "the Merkle tree after repair");

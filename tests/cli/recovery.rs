@@ -229,17 +229,95 @@ fn damage_before_whole_commits_is_reported_never_cut() {
 }
 
 #[test]
-fn repair_says_when_the_log_files_hold_less_than_the_old_index() {
+fn repair_changes_nothing_when_the_log_files_close_less_than_the_old_index() {
     let env = Env::new();
     let checkpoint = three_documents(&env);
-    // The last commit record is cut short: its commit is no longer closed.
+    let before: Vec<String> = env.ok(&["log"]).stdout.lines().map(str::to_string).collect();
+    // The last commit record is cut short (one byte): its segments are
+    // whole, but the files alone no longer say that commit was closed.
     let segment = env.archive.join("log").join("00000000.seg");
     let len = std::fs::metadata(&segment).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 10).unwrap();
-    let run = env.run(&["repair"]).expect_code(1);
-    assert!(run.stderr.contains("the old index recorded"), "{run}");
-    assert!(run.stderr.contains("are not in them whole"), "{run}");
-    assert!(run.stderr.contains(&checkpoint.replace(':', " ")), "{run}");
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 1).unwrap();
+    let cut = std::fs::read(&segment).unwrap();
+    for _ in 0..2 {
+        let run = env.run(&["repair"]).expect_code(1);
+        assert!(run.stderr.contains("are not in them whole"), "{run}");
+        assert!(run.stderr.contains("Nothing was changed"), "{run}");
+        assert!(run.stderr.contains(&checkpoint.replace(':', " ")), "{run}");
+        assert!(run.stdout.is_empty(), "{run}");
+    }
+    let refused = env.run(&["repair", "--json"]).expect_code(1).json();
+    assert_eq!(refused["changed"], false, "{refused}");
+    assert_eq!(
+        refused["old_head"]["seq"].as_u64().unwrap().to_string(),
+        checkpoint.split(':').next().unwrap()
+    );
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(env.archive.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!names(".").iter().any(|n| n.starts_with("db.replaced")), "{:?}", names("."));
+    // The index still names every entry, and says the damage: verify exits 1
+    // (it said "ok" once repair had put a shorter index in place); a writer
+    // refuses before it cuts anything off.
+    let head = env.run(&["head"]).expect_code(0);
+    assert_eq!(head.stdout.trim(), checkpoint.replace(':', " "));
+    assert!(head.stderr.contains("but the index says"), "{head}");
+    let log: Vec<String> = env.ok(&["log"]).stdout.lines().map(str::to_string).collect();
+    assert_eq!(log, before);
+    env.run(&["verify"]).expect_code(1);
+    env.run(&["verify", "--checkpoint", &checkpoint]).expect_code(1);
+    let other = env.write(
+        "other.jsonl",
+        "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n",
+    );
+    let run = env.run(&["ingest", &other]).expect_code(2);
+    assert!(run.stderr.contains("nothing was written"), "{run}");
+    assert_eq!(std::fs::read(&segment).unwrap(), cut, "no byte cut off or added");
+    assert!(torn_files(&env.archive.join("log")).is_empty());
+    // Given up: the index holds what the log files close.
+    let given_up = env.run(&["repair", "--accept-loss"]).expect_code(1);
+    assert!(given_up.stderr.contains("the rebuilt one holds"), "{given_up}");
+    assert!(names(".").iter().any(|n| n.starts_with("db.replaced")), "{:?}", names("."));
+    env.ok(&["verify"]);
+    env.run(&["verify", "--checkpoint", &checkpoint]).expect_code(1);
+}
+
+#[test]
+fn log_files_older_than_the_index_are_reported_and_writers_refuse() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let old_log = env.dir.path().join("old-log");
+    let old_packs = env.dir.path().join("old-captures");
+    copy_dir(&env.archive.join("log"), &old_log);
+    copy_dir(&env.archive.join("captures"), &old_packs);
+    let jsonl = crate::support::jsonl_fixture();
+    env.ok(&["ingest", &jsonl]);
+    let checkpoint = env.head().replace(' ', ":");
+    // The log and pack files restored from the backup taken before the
+    // second document; db/ still records it.
+    for (dir, old) in [("log", &old_log), ("captures", &old_packs)] {
+        std::fs::remove_dir_all(env.archive.join(dir)).unwrap();
+        copy_dir(old, &env.archive.join(dir));
+    }
+    // Re-ingesting the document the log lost is no "duplicate": refused.
+    let run = env.run(&["ingest", &jsonl]).expect_code(2);
+    assert!(run.stderr.contains("the index names entries the log files do not hold"), "{run}");
+    assert!(!run.stdout.contains("duplicate"), "{run}");
+    let stats = env.run(&["stats"]).expect_code(0);
+    assert!(stats.stderr.contains("warning") && stats.stderr.contains("but the index says"), "{stats}");
+    env.run(&["verify"]).expect_code(1);
+    env.run(&["repair"]).expect_code(1);
+    // Given up, the document goes in again: the same entries (the same
+    // bytes, recorded at the same fixed time), so the same head.
+    env.run(&["repair", "--accept-loss"]).expect_code(1);
+    env.run(&["verify", "--checkpoint", &checkpoint]).expect_code(1);
+    env.ok(&["ingest", &jsonl]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
 
 #[test]
