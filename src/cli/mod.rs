@@ -183,6 +183,26 @@ impl Command {
 /// Runs the parsed command line, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
     crate::store::set_process_label(cli.command.describe().0);
+    // Text from scraped pages reaches the terminal with its control
+    // characters shown, not obeyed; data (bytes, tables, exports, scripts)
+    // goes out as it is.
+    let data = matches!(
+        &cli.command,
+        Command::Cat(_) | Command::Table(_) | Command::Export(_) | Command::Completions(_) | Command::Man(_)
+    );
+    if data {
+        return run_command(cli, out);
+    }
+    let mut shown = output::ShowControls::new(out);
+    let status = run_command(cli, &mut shown);
+    // (A byte of a character cut at the end of the last write.)
+    match (status, shown.finish().map_err(stdout_error)) {
+        (Ok(_), Err(e)) if !is_broken_pipe(&e) => Err(e),
+        (status, _) => status,
+    }
+}
+
+fn run_command(cli: &Cli, out: &mut dyn Write) -> Result<Status> {
     match &cli.command {
         Command::Ingest(args) => ingest::run(cli, args, out),
         Command::Log(args) => log::run(cli, args, out),

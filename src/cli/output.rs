@@ -306,3 +306,140 @@ impl<'a> JsonList<'a> {
         writeln!(self.out, "],\"as_of\":{}}}", as_of_json(at)).map_err(crate::cli::stdout_error)
     }
 }
+
+/// A writer that shows control characters instead of sending them: every
+/// C0 control but newline and tab, DEL and the C1 controls (U+0080 to
+/// U+009F) become `\u00XX`. Text from scraped pages (a comment's body, an
+/// author's name, a title) reaches a terminal through it, so an escape
+/// sequence in a comment is printed, never obeyed by the reader's
+/// terminal. `\u00XX` is also how JSON writes the character, so JSON
+/// output (where serde_json leaves DEL and C1 as they are, inside strings)
+/// stays valid and holds the same strings. Commands whose output is data
+/// (`cat`'s bytes, tables, exports) do not go through it.
+pub struct ShowControls<'a> {
+    inner: &'a mut dyn std::io::Write,
+    /// A 0xC2 byte that ended the last write: whether a C1 control follows
+    /// is known with the next byte.
+    pending: bool,
+}
+
+impl<'a> ShowControls<'a> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a mut dyn std::io::Write) -> ShowControls<'a> {
+        ShowControls { inner, pending: false }
+    }
+}
+
+/// Whether byte `b` is a control [`ShowControls`] shows (C0 but newline and
+/// tab, and DEL).
+fn shown_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f
+}
+
+impl std::io::Write for ShowControls<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let mut start = 0;
+        let mut i = 0;
+        if std::mem::take(&mut self.pending) {
+            match buf.first() {
+                Some(&b @ 0x80..=0x9f) => {
+                    write!(self.inner, "\\u{:04x}", b)?;
+                    (start, i) = (1, 1);
+                }
+                Some(_) => self.inner.write_all(&[0xc2])?,
+                None => {
+                    self.pending = true;
+                    return Ok(());
+                }
+            }
+        }
+        while i < buf.len() {
+            // Sixteen bytes at a time past those that cannot start a
+            // control (a test the compiler vectorizes; `search` prints
+            // hundreds of MB).
+            if let Some(chunk) = buf.get(i..i + 16) {
+                if !chunk.iter().fold(false, |any, &b| any | (b < 0x20) | (b == 0x7f) | (b == 0xc2)) {
+                    i += 16;
+                    continue;
+                }
+            }
+            let b = buf[i];
+            let escape = if shown_control(b) {
+                Some((b, 1))
+            } else if b == 0xc2 {
+                match buf.get(i + 1) {
+                    Some(&c @ 0x80..=0x9f) => Some((c, 2)),
+                    Some(_) => None,
+                    None => {
+                        self.inner.write_all(&buf[start..i])?;
+                        self.pending = true;
+                        return Ok(());
+                    }
+                }
+            } else {
+                None
+            };
+            match escape {
+                Some((c, len)) => {
+                    self.inner.write_all(&buf[start..i])?;
+                    write!(self.inner, "\\u{:04x}", c)?;
+                    i += len;
+                    start = i;
+                }
+                None => i += 1,
+            }
+        }
+        self.inner.write_all(&buf[start..])
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl ShowControls<'_> {
+    /// Writes what is held back (a last byte 0xC2, which no C1 control
+    /// followed), without flushing.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.pending) {
+            self.inner.write_all(&[0xc2])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod show_controls_tests {
+    use std::io::Write;
+
+    fn shown(pieces: &[&[u8]]) -> String {
+        let mut out = Vec::new();
+        let mut w = super::ShowControls::new(&mut out);
+        for p in pieces {
+            w.write_all(p).unwrap();
+        }
+        w.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn controls_are_shown_as_json_escapes_and_the_rest_passes() {
+        let text = "Esc \u{1b}[31mRED\u{1b}]0;pwned\u{7}\nbody\twith tab \u{0} nul \r cr \u{7f} del \u{9b} csi \u{85} nel caf\u{e9} \u{a0}";
+        let want = "Esc \\u001b[31mRED\\u001b]0;pwned\\u0007\nbody\twith tab \\u0000 nul \\u000d cr \\u007f del \\u009b csi \\u0085 nel caf\u{e9} \u{a0}";
+        assert_eq!(shown(&[text.as_bytes()]), want);
+        // Split anywhere, even inside a C1 control's two bytes.
+        for at in 0..text.len() {
+            assert_eq!(shown(&[&text.as_bytes()[..at], &text.as_bytes()[at..]]), want, "split at {at}");
+        }
+        // JSON stays JSON, with the same strings.
+        let v = serde_json::json!({ "body": text });
+        let line = shown(&[v.to_string().as_bytes()]);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), v);
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+    }
+}

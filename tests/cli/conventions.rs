@@ -212,6 +212,52 @@ fn file_names_with_control_characters_are_shown_escaped() {
     assert!(!run.stderr.contains('\u{1b}'), "no raw escape reaches the terminal");
 }
 
+/// Scraped text with terminal escapes in it (a colour, a window title,
+/// a bell, a NUL, a C1 control): text output shows them, never sends them;
+/// JSON output holds the exact strings; `cat` gives the bytes as stored.
+#[test]
+fn control_characters_in_scraped_text_are_shown_not_sent_to_the_terminal() {
+    let env = Env::new();
+    let doc = concat!(
+        r#"{"type":"article","id":"esc","title":"Esc \u001b[31mRED\u001b]0;pwned\u0007","url":"https://x.example/esc"}"#,
+        "\n",
+        r#"{"type":"comment","id":"c","article":"esc","author":"ev\u001b[2Jil","body":"hi\u0000 there \u009b6n drone"}"#,
+        "\n"
+    );
+    let file = env.write("ansi.jsonl", doc);
+    env.ok(&["ingest", &file]);
+    let url = "https://x.example/esc";
+    let log = env.ok(&["log", "--json"]).stdout;
+    let comment = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == "comment")
+        .unwrap();
+    assert_eq!(comment["body"], "hi\u{0} there \u{9b}6n drone");
+    assert_eq!(comment["author"], "ev\u{1b}[2Jil");
+    let id = comment["id"].as_str().unwrap()[..12].to_string();
+    for args in [
+        vec!["thread", url],
+        vec!["articles"],
+        vec!["log"],
+        vec!["authors"],
+        vec!["author", "ev\u{1b}[2Jil"],
+        vec!["search", "drone"],
+        vec!["history", &id],
+        vec!["show", &id],
+    ] {
+        let run = env.ok(&args);
+        assert!(
+            !run.stdout.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("\\u001b"), "{args:?}: {}", run.stdout);
+    }
+    let thread = env.ok(&["thread", url]).stdout;
+    assert!(thread.contains("hi\\u0000 there \\u009b6n drone"), "{thread}");
+}
+
 #[test]
 fn ingest_and_reparse_report_counts_in_one_shape() {
     let env = Env::new();
