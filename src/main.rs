@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             (result, _) => result,
         }
     };
-    let code = exit_code(result);
+    let code = exit_code(&cli, result);
     if let Some(why) = cairn::store::close::close_failure() {
         cairn::cli::output::to_stderr(format_args!(
             "cairn: error: the index (db/) could not be synced to disk as the archive closed ({why}). What this \
@@ -41,11 +41,23 @@ fn main() -> ExitCode {
 }
 
 /// The exit code of `result`, its error (if any) reported on stderr.
-fn exit_code(result: cairn::Result<Status>) -> ExitCode {
+fn exit_code(cli: &Cli, result: cairn::Result<Status>) -> ExitCode {
     match result {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Problems) => ExitCode::from(1),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // A file written outside the archive (`table -o`, `cat -o`, `site`,
+        // `export`): the archive was only read.
+        Err(cairn::Error::Io { path, source })
+            if cairn::error::disk_full(&source) && !path.starts_with(&cli.archive) =>
+        {
+            cairn::cli::output::to_stderr(format_args!(
+                "cairn: error: the disk is full writing {} ({source}); that file was not written (what was \
+                 there before is kept), and the archive was not changed. Free space and run the command again.",
+                path.display()
+            ));
+            ExitCode::from(2)
+        }
         Err(e) if e.is_disk_full() => {
             cairn::cli::output::to_stderr(format_args!(
                 "cairn: error: the disk is full ({}). Free space and run the command again: every document \

@@ -274,7 +274,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = file
         .write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))
+        .map_err(|e| Error::io(path, e))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

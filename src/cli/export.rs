@@ -38,11 +38,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         w.flush().map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
-    crate::cli::outfile::check_destination(&cli.archive, &args.file)?;
-    let written = crate::cli::EntriesBar::run(cli, "exporting", |progress| {
-        portable::export(&archive, &args.file, progress)
-    });
-    let s = written?;
+    // Written whole or not at all: a temporary file beside FILE, synced and
+    // renamed into place, removed on an error.
+    let mut summary = None;
+    crate::cli::outfile::write_to(&cli.archive, Some(&args.file), out, |w| {
+        let written = crate::cli::EntriesBar::run(cli, "exporting", |progress| {
+            portable::export_to(&archive, &mut *w, &args.file, progress)
+        });
+        summary = Some(written?.0);
+        Ok(())
+    })?;
+    let s = summary.ok_or_else(|| crate::error::Error::Internal("the export wrote no summary".into()))?;
     if args.json {
         let v = json!({
             "file": args.file.display().to_string(),

@@ -22,7 +22,7 @@ pub enum KeyCommand {
     /// --out and print its verifier key (`NAME+HASH+KEY`) on stdout. Keep
     /// the signer key secret; publish the verifier key.
     Generate {
-        /// The key's name (no spaces or '+'), e.g. `archive.example.org/news`;
+        /// The key's name (no spaces, '+' or control characters), e.g. `archive.example.org/news`;
         /// checkpoints signed with it use it as their origin by default.
         name: String,
         /// The file to write; it must not exist.

@@ -53,7 +53,8 @@ pub fn create_temporary(file: &Path) -> Result<(std::path::PathBuf, std::fs::Fil
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&tmp, e)),
+            // (Named by the file asked for: the temporary name is cairn's.)
+            Err(e) => return Err(Error::io(file, e)),
         }
     }
     Err(Error::Internal(format!("no temporary file could be made beside {}", file.display())))
@@ -86,9 +87,10 @@ pub fn write_to(
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            // Writers name standard output in their errors; here it was the file.
+            // Writers name standard output in their errors, and writes to
+            // the temporary file name it; either way it was the file asked for.
             Err(match e {
-                Error::Io { path, source } if path.as_os_str() == "standard output" => {
+                Error::Io { path, source } if path.as_os_str() == "standard output" || path == tmp => {
                     Error::io(file, source)
                 }
                 e => e,

@@ -169,14 +169,22 @@ impl Input {
 
 /// Walks `dir` recursively in sorted order, following symbolic links with
 /// loop detection, skipping hidden entries; an entry that cannot be read
-/// (or a link loop) is an error for that entry, reported, not dropped.
+/// (or a link loop, or one that is not a regular file) is an error for that
+/// entry, reported, not dropped.
 fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
     let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
     let walker = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
     for entry in walker.filter_entry(|e| !hidden(e)) {
         match entry {
             Ok(e) if e.file_type().is_dir() => {}
-            Ok(e) => out.push(Ok(Input::File(e.into_path()))),
+            Ok(e) if e.file_type().is_file() => out.push(Ok(Input::File(e.into_path()))),
+            // A FIFO, socket or device met in a walk is no scraped page: it
+            // is reported, never opened (reading a FIFO no one writes to
+            // waited forever). Named on the command line, it is read.
+            Ok(e) => out.push(Err(InputError::whole(
+                &e.path().display().to_string(),
+                "not a regular file (a FIFO, socket or device); a directory's walk reads only files",
+            ))),
             Err(e) => {
                 let path = e.path().unwrap_or(dir).display().to_string();
                 let why = match e.loop_ancestor() {

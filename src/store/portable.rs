@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::{chain_step, BlobId, ChainHash, Event, LogEntry, Seq};
 use crate::store::{Archive, HeadState, KindCounts};
 use std::collections::HashSet;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8] = b"cairn-export\n";
@@ -56,23 +56,6 @@ impl<W: Write> HashingWriter<W> {
     }
 }
 
-/// Writes the whole archive to `path` (atomically: a temporary file renamed
-/// into place).
-pub fn export(
-    archive: &Archive,
-    path: &Path,
-    progress: crate::views::Progress<'_>,
-) -> Result<PortableSummary> {
-    let tmp = path.with_extension("cairn-export-partial");
-    let io = |e: std::io::Error| Error::io(path, e);
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let (summary, buffered) = export_to(archive, BufWriter::new(file), path, progress)?;
-    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(summary)
-}
-
 /// Writes the whole archive as an export stream to `out` (`name` for
 /// errors), returning the summary and the writer; `progress` hears the seq
 /// reached now and then.
@@ -96,6 +79,16 @@ pub fn export_to<W: Write>(
         if let Event::Capture(c) = &entry.event {
             if written.insert(c.blob) {
                 let raw = archive.store().get_blob(&c.blob)?;
+                // A blob damaged in the pack files (its bytes no longer its
+                // id) would make an export that no import takes: refused
+                // here, where it can be named, not found by the import.
+                if *blake3::hash(&raw).as_bytes() != *c.blob.as_bytes() {
+                    return Err(Error::Corrupt(format!(
+                        "seq {}: the stored bytes of capture blob {} do not hash to its id (damaged in the pack \
+                         files; `cairn verify` names it): an export holding them would not import",
+                        entry.seq, c.blob
+                    )));
+                }
                 w.record(b'B', &raw).map_err(io)?;
                 summary.blobs += 1;
             }

@@ -26,9 +26,12 @@ const SIG_PREFIX: &str = "\u{2014} ";
 /// Go's note.Open reads at most this many signature lines.
 const MAX_SIGNATURES: usize = 100;
 
-/// Whether `name` can name a key: not empty, no whitespace, no `+`.
+/// Whether `name` can name a key: not empty, no whitespace, no `+` (the
+/// signed-note rules), and no control character (a key's name is the
+/// default origin of the checkpoints it signs, one line of text: a name
+/// with one made a key no checkpoint could use).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 fn key_hash(name: &str, public: &[u8; 32]) -> u32 {
@@ -84,7 +87,7 @@ fn parse_key_text<'a>(text: &'a str, usage: &str) -> Result<(&'a str, u32, [u8; 
         return Err(usage.to_string());
     };
     if !valid_name(name) {
-        return Err(format!("{name:?} is not a key name (no spaces or '+')"));
+        return Err(format!("{name:?} is not a key name (no spaces, '+' or control characters)"));
     }
     let hash = parse_key_hash(hash)?;
     let bytes = B64.decode(key).map_err(|_| "the key is not base64".to_string())?;
@@ -118,7 +121,7 @@ impl Signer {
     /// A new key named `name`, from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Signer, String> {
         if !valid_name(name) {
-            return Err(format!("{name:?} is not a key name (no spaces or '+')"));
+            return Err(format!("{name:?} is not a key name (no spaces, '+' or control characters)"));
         }
         let mut seed = [0u8; 32];
         getrandom::getrandom(&mut seed).map_err(|e| format!("no randomness for a key: {e}"))?;
@@ -254,8 +257,19 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err("the checkpoint's origin line is empty".into());
         }
-        if lines.next().is_none() {
+        // What follows: extension lines, each non-empty (C2SP
+        // tlog-checkpoint), then the empty piece after the last newline.
+        let rest: Vec<&str> = lines.collect();
+        let Some((last, extensions)) = rest.split_last() else {
             return Err("the checkpoint's root hash line does not end with a newline".into());
+        };
+        if !last.is_empty() {
+            return Err("the checkpoint's last line does not end with a newline".into());
+        }
+        if extensions.iter().any(|l| l.is_empty()) {
+            return Err(
+                "the checkpoint has an empty extension line (extension lines must not be empty)".into()
+            );
         }
         let size_ok = !size.is_empty()
             && size.bytes().all(|b| b.is_ascii_digit())
@@ -330,6 +344,11 @@ mod tests {
         }
         assert!(Signer::parse(VKEY).is_err());
         assert!(Signer::generate("two words").is_err());
+        // A control character: no checkpoint could take the name as its
+        // origin.
+        assert!(Signer::generate("a\u{1}b").is_err());
+        assert!(Signer::generate("a\u{85}b").is_err());
+        assert!(Signer::generate("archive.example/news").is_ok());
     }
 
     #[test]
@@ -343,8 +362,15 @@ mod tests {
             "\n12\nBwcH\n",
             "o\n-1\nBwcH\n",
             "o\n1\nBwcH",
+            "example.org/cairn\n12\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n\next\n",
+            "example.org/cairn\n12\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\next\n\n",
         ] {
             assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
+        }
+        let good = format!("{}ext line\n", c.text());
+        for bad in [good.replacen("ext line", "\next line", 1), format!("{good}\n")] {
+            let why = Checkpoint::parse(&bad).unwrap_err();
+            assert!(why.contains("empty extension line"), "{bad:?}: {why}");
         }
     }
 }

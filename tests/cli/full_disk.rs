@@ -172,3 +172,35 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
     assert_eq!(rest_err.lines().filter(|l| l.starts_with("cairn: rejected")).count(), 1, "{rest_err}");
     assert!(cairn(&["verify"]).status.success());
 }
+
+/// A full disk where a command writes its output (not the archive's):
+/// the message says the archive was not changed, and gives none of the
+/// archive's recovery advice; the file is not left half written.
+#[test]
+fn a_full_disk_under_an_output_file_leaves_the_archive_alone_and_says_so() {
+    let env = Env::new();
+    let Some(disk) = Tmpfs::mount(&env.dir.path().join("out"), "64k") else {
+        eprintln!(
+            "skipping a_full_disk_under_an_output_file_leaves_the_archive_alone_and_says_so: cannot mount a tmpfs \
+             (needs root)"
+        );
+        return;
+    };
+    let corpus = env.dir.path().join("corpus");
+    generate(&corpus, &Params { articles: 20, comments: 60, rounds: 1, seed: 5, authors: 0 }).unwrap();
+    env.ok(&["-q", "ingest", &corpus.join("round-00").display().to_string()]);
+    let head = env.head();
+    for args in [vec!["table", "comments", "--format", "csv", "-o"], vec!["export"]] {
+        let file = disk.0.join("out.file");
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.push(file.display().to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = env.run(&args).expect_code(2);
+        assert!(run.stderr.contains("the disk is full writing"), "{args:?}: {run}");
+        assert!(run.stderr.contains("the archive was not changed"), "{args:?}: {run}");
+        assert!(!run.stderr.contains("repair"), "{args:?}: {run}");
+        assert!(!file.exists(), "{args:?}");
+        assert!(std::fs::read_dir(&disk.0).unwrap().next().is_none(), "{args:?}: nothing left on the disk");
+    }
+    assert_eq!(env.head(), head);
+}

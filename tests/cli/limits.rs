@@ -44,6 +44,39 @@ fn a_directory_with_symbolic_link_loops_is_walked_and_the_loops_reported() {
     assert!(errors.iter().all(|e| e["error"].as_str().unwrap().contains("symbolic link loop")), "{run}");
 }
 
+/// A FIFO in a walked directory is reported, never opened (reading one no
+/// one writes to waited forever); the files beside it go in.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_walked_directory_is_reported_not_read() {
+    let env = Env::new();
+    let dir = env.dir.path().join("scrapes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("tribune-2012-03-28-us-generals-kayani.txt"), dir.join("b-page.txt")).unwrap();
+    let fifo = dir.join("a-pipe.txt");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut cmd = env.command(&["ingest", "--json", &dir.display().to_string()]);
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("ingest still waits on the FIFO after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["comments"]["new"], json!(44), "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(errors[0]["error"].as_str().unwrap().contains("not a regular file"), "{report}");
+    assert!(errors[0]["path"].as_str().unwrap().ends_with("a-pipe.txt"), "{report}");
+}
+
 #[test]
 fn small_guards() {
     let env = Env::new();

@@ -270,6 +270,54 @@ fn a_changed_blob_is_caught_at_its_capture() {
     assert!(has(&f, "blob", second["seq"].as_u64().unwrap()), "{f:#?}");
 }
 
+/// A blob whose stored bytes still decompress, to other bytes than its
+/// id's: `export` refuses it, naming it, rather than writing a backup that
+/// no import takes; nothing is left behind, and an earlier export is kept.
+#[test]
+fn an_export_refuses_a_blob_whose_bytes_are_not_its_id() {
+    let env = base_archive();
+    let caps = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let first: Value = serde_json::from_str(caps.lines().next().unwrap()).unwrap();
+    let blob = first["blob"].as_str().unwrap();
+    let (file, offset, len) = blob_locator(&env.archive, blob);
+    // A whole zstd frame of exactly the record's length: bytes that do not
+    // compress (stored raw), as many as make the frame that long.
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let frame = (len.saturating_sub(32)..len)
+        .map(|n| zstd::bulk::compress(&noise(n), 1).unwrap())
+        .find(|f| f.len() == len)
+        .expect("a frame of the record's length");
+    let path = env.archive.join("captures").join(format!("{file:08}.pack"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset + 12..offset + 12 + len].copy_from_slice(&frame);
+    std::fs::write(&path, &bytes).unwrap();
+    let out = env.dir.path().join("backup.cairn");
+    std::fs::write(&out, b"an earlier backup").unwrap();
+    let run = env.run(&["export", &out.display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains(blob), "{run}");
+    assert!(run.stderr.contains("do not hash to its id"), "{run}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"an earlier backup");
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("backup") && n != "backup.cairn")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // verify names it too.
+    let f = verify_findings(&env);
+    assert!(has(&f, "blob", first["seq"].as_u64().unwrap()), "{f:#?}");
+}
+
 /// The id of the `n`th (1-based) entry of the log.
 fn nth_id(env: &Env, n: usize) -> cairn::model::EventId {
     let all = env.ok(&["log", "--json"]).stdout;
