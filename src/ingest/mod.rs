@@ -903,10 +903,16 @@ pub fn stopped(
              failed after reaching the log files is found by the next command",
             plural_inputs(total)
         )
+    } else if *n == total && rejected.len() >= total {
+        format!(
+            "this ingest rejected all its {} (listed above) and committed nothing before it stopped",
+            plural_inputs(total)
+        )
     } else if *n == total {
         format!(
-            "this ingest committed the documents of all its {} before it stopped; they stay in the archive",
-            plural_inputs(total)
+            "this ingest committed the documents of all its {}{} before it stopped; they stay in the archive",
+            plural_inputs(total),
+            if rejected.is_empty() { String::new() } else { format!(" but the {} rejected", rejected.len()) }
         )
     } else {
         format!(
@@ -1000,3 +1006,26 @@ impl Drop for CloseOnDrop<'_> {
 
 #[cfg(test)]
 mod props;
+
+#[cfg(test)]
+mod stopped_tests {
+    use super::*;
+
+    fn said(committed: usize, total: usize, rejected: usize) -> String {
+        let rejected: Vec<InputError> = (0..rejected).map(|i| InputError::whole(&format!("r{i}"), "bad")).collect();
+        let e = stopped(Error::Internal("x".into()), &(committed, None), total, &rejected);
+        e.done().unwrap().0.to_string()
+    }
+
+    /// What a stopped ingest says it committed is what it committed: an
+    /// input it rejected is never among the documents it committed.
+    #[test]
+    fn a_stopped_ingest_says_what_it_committed() {
+        assert!(said(0, 3, 0).contains("committed none of its 3 inputs"));
+        assert!(said(1, 1, 1).contains("rejected all its 1 input"), "{}", said(1, 1, 1));
+        assert!(!said(1, 1, 1).contains("committed the documents"));
+        assert!(said(3, 3, 1).contains("all its 3 inputs but the 1 rejected"), "{}", said(3, 3, 1));
+        assert!(said(3, 3, 0).ends_with("all its 3 inputs before it stopped; they stay in the archive"));
+        assert!(said(2, 3, 0).contains("its first 2 of 3 inputs"));
+    }
+}
