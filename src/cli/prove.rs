@@ -47,7 +47,12 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let proof = if let Some(old) = args.consistency {
         if old == 0 || old > size {
             return Err(Error::Usage(format!(
-                "--consistency {old}: the old size must be 1 to {size} (an empty tree is a prefix of every tree)"
+                "--consistency {old}: the old size must be 1 to {size}{}",
+                if old == 0 {
+                    " (an empty tree is a prefix of every tree: there is nothing to prove)"
+                } else {
+                    ""
+                }
             )));
         }
         ConsistencyProof {

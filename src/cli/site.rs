@@ -35,6 +35,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         &args.at,
         &[crate::views::threads::NAME, crate::views::authors::NAME],
     )?;
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(Error::Usage(format!("{} is a file, not a directory for the site", args.out.display())));
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let bar = if args.json {
         None

@@ -1012,7 +1012,8 @@ mod stopped_tests {
     use super::*;
 
     fn said(committed: usize, total: usize, rejected: usize) -> String {
-        let rejected: Vec<InputError> = (0..rejected).map(|i| InputError::whole(&format!("r{i}"), "bad")).collect();
+        let rejected: Vec<InputError> =
+            (0..rejected).map(|i| InputError::whole(&format!("r{i}"), "bad")).collect();
         let e = stopped(Error::Internal("x".into()), &(committed, None), total, &rejected);
         e.done().unwrap().0.to_string()
     }

@@ -57,6 +57,13 @@ pub struct Verifier {
 impl Verifier {
     /// Parses `NAME+HASH+BASE64`. The error says what is wrong.
     pub fn parse(text: &str) -> Result<Verifier, String> {
+        if text.trim().starts_with("PRIVATE+KEY+") {
+            return Err(
+                "this is a signer key (PRIVATE+KEY+...), which must stay secret; give its verifier key \
+                        (NAME+HASH+KEY, what `cairn key verifier FILE` prints)"
+                    .into(),
+            );
+        }
         let (name, hash, public) = parse_key_text(text, "a verifier key is NAME+HASH+KEY")?;
         if key_hash(name, &public) != hash {
             return Err("the key hash does not match the name and key".into());
@@ -343,6 +350,9 @@ mod tests {
             assert!(Verifier::parse(k).is_err(), "{k}");
         }
         assert!(Signer::parse(VKEY).is_err());
+        let signer = Signer::generate("archive.example/news").unwrap();
+        let why = Verifier::parse(&signer.text()).unwrap_err();
+        assert!(why.contains("this is a signer key"), "{why}");
         assert!(Signer::generate("two words").is_err());
         // A control character: no checkpoint could take the name as its
         // origin.

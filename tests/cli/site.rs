@@ -152,3 +152,15 @@ fn the_site_is_never_written_inside_the_archive() {
     assert!(run.stderr.contains("inside the archive"), "{run}");
     assert!(!env.archive.join("pages").exists(), "nothing is created inside the archive");
 }
+
+/// A file where the site's directory should go is named as such (it said
+/// only "File exists (os error 17)") and left alone.
+#[test]
+fn a_site_into_a_file_is_refused_naming_it() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    let file = env.write("not-a-dir", "mine");
+    let run = env.run(&["site", &file]).expect_code(2);
+    assert!(run.stderr.contains("is a file, not a directory"), "{run}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}
