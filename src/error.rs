@@ -77,19 +77,16 @@ pub enum Error {
     #[error("no archive at {} (`cairn ingest` creates one; another archive is chosen with --archive PATH or the CAIRN_ARCHIVE environment variable)", .0.display())]
     NoArchive(PathBuf),
     /// `repair` found that the log files no longer close every entry the
-    /// index recorded: a rebuild would lose them, and nothing was changed.
-    #[error("the index (db/) records {recorded} entries (head {recorded} {head}); the log files close only {closes}: \
-             entries {} to {recorded} are not in them whole (cut, damaged, or older files restored: `cairn verify` \
-             shows where). Nothing was changed: the index still names them. Restore the log files from a backup; or, \
-             to give those entries up and index what the log files hold, run `cairn repair --accept-loss` (the old \
-             index is then moved aside, not deleted)", .closes.next())]
+    /// index recorded, or hold another history at its head: a rebuild would
+    /// lose them, and nothing was changed.
+    #[error("{}", repair_would_lose(*.recorded, .head, *.closes))]
     RepairWouldLose {
         /// The entries the index recorded.
         recorded: Seq,
         /// Its head there.
         head: crate::model::ChainHash,
-        /// The last entry a commit the log files close whole ends at (at
-        /// most `recorded`).
+        /// The last entry the log files close whole (past `recorded` when
+        /// their chain is another at it).
         closes: Seq,
     },
     /// The directory exists but is not a cairn archive.
@@ -264,6 +261,33 @@ pub fn disk_full(io: &std::io::Error) -> bool {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// [`Error::RepairWouldLose`]'s message.
+fn repair_would_lose(recorded: Seq, head: &crate::model::ChainHash, closes: Seq) -> String {
+    let what = if closes >= recorded {
+        format!(
+            "the log files close {closes} entries, but their chain at entry {recorded} is not the index's head: the \
+             index is of another archive, or of another history of this one (the log files replaced or \
+             rewritten: `cairn verify --checkpoint {recorded}:{head}` checks them against it)"
+        )
+    } else {
+        format!(
+            "the log files close only {closes}: entries {} to {recorded} are not in them whole (cut, damaged, or \
+             older files restored: `cairn verify` shows where)",
+            closes.next()
+        )
+    };
+    let instead = if closes >= recorded {
+        "to index what the log files hold instead"
+    } else {
+        "to give those entries up and index what the log files hold"
+    };
+    format!(
+        "the index (db/) records {recorded} entries (head {recorded} {head}); {what}. Nothing was changed: the \
+         index still names them. Restore the log files from a backup; or, {instead}, run `cairn repair \
+         --accept-loss` (the old index is then moved aside, not deleted)"
+    )
+}
 
 #[cfg(test)]
 mod sled_tests {

@@ -7,7 +7,17 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // A usage error echoes the arguments: shown, never obeyed, as
+            // every message on stderr is.
+            let text = e.render().to_string();
+            cairn::cli::output::to_stderr(format_args!("{}", text.trim_end()));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(), // --help, --version: stdout, exit 0
+    };
     cli::init_tracing(cli.verbose, cli.quiet);
     cairn::store::close::guard_close();
     let stdout = std::io::stdout();

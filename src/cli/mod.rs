@@ -282,17 +282,17 @@ pub fn open_archive(cli: &Cli, mode: OpenMode) -> Result<Archive> {
     // that writes would answer from what it cannot check (a document the
     // index names and the log lacks taken for a duplicate), so it refuses;
     // one that reads warns, and answers from the index.
-    if let Some(why) = archive.store().files_short() {
+    if let Some(why) = archive.store().files_problem() {
         if !cli.command.describe().1 {
             return Err(Error::Corrupt(format!(
-                "{why}: the index names entries the log files do not hold (cut, damaged, or older files \
-                 restored); nothing was written. `cairn verify` shows what is missing; restore the files from \
-                 a backup, or give those entries up with `cairn repair --accept-loss`"
+                "{why}; nothing was written (nothing past the index's end is cut while it disagrees with the \
+                 log and pack files). `cairn verify` shows where; restore the files from a backup, or run \
+                 `cairn repair`, which says what it would give up (`--accept-loss` to do so)"
             )));
         }
         crate::cli::output::to_stderr(format_args!(
-            "cairn: warning: {why}: the index names entries the log files do not hold; answers come from the \
-             index (`cairn verify` shows what is missing)"
+            "cairn: warning: {why}; answers come from the index, which disagrees with the log and pack files \
+             (`cairn verify` shows where)"
         ));
     }
     Ok(archive)

@@ -10,9 +10,15 @@ use serde_json::{json, Value};
 /// Writes one line to stderr, as `eprintln!` does, but a stderr that
 /// cannot be written (closed, a full disk, `/dev/full`) is no panic: the
 /// exit status still says how the command ended.
+///
+/// Control characters in it (but newline and tab) are shown as `\u00XX`,
+/// as stdout's text is ([`ShowControls`]): a message that echoes an input,
+/// a path or an argument never drives the terminal.
 pub fn to_stderr(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let mut err = std::io::stderr().lock();
+    let mut shown = ShowControls::new(&mut err);
+    let _ = writeln!(shown, "{line}").and_then(|()| shown.finish());
 }
 
 /// The JSON object for one log entry: `seq`, `id`, `kind`, `recorded_at`,

@@ -71,9 +71,15 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     archive.flush()?;
     let head = *archive.head();
     let moved_to = moved.as_ref().map(|(p, _)| p.display().to_string());
-    // The old index knew more than the log files close: say so, exit 1.
+    // The old index knew more than the log files close, or another
+    // history at its head: say so, exit 1.
     let lost = match &moved {
         Some((_, Some(old))) if old.seq > head.seq => Some(*old),
+        Some((_, Some(old)))
+            if old.seq.0 > 0 && archive.entry(old.seq).ok().map(|e| e.head) != Some(old.hash) =>
+        {
+            Some(*old)
+        }
         _ => None,
     };
     if args.json {
@@ -96,6 +102,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             head.checkpoint()
         )
         .map_err(stdout_error)?;
+    }
+    if let Some(old) = lost.filter(|old| old.seq <= head.seq) {
+        crate::cli::output::to_stderr(format_args!(
+            "cairn: the old index recorded {} entries (head {}); the log files' chain at entry {} is another: the \
+             old index was of another archive or another history of this one. The old index is at {}.",
+            old.seq,
+            old.checkpoint(),
+            old.seq,
+            moved_to.as_deref().unwrap_or("(none)")
+        ));
+        return Ok(Status::Problems);
     }
     if let Some(old) = lost {
         crate::cli::output::to_stderr(format_args!(

@@ -158,11 +158,11 @@ pub trait LogStore {
         None
     }
 
-    /// What of the record files is shorter than the index says was
-    /// committed to them (cut, or restored from an older copy than the
-    /// index), found when the store was opened: the index then names
-    /// entries the files cannot give.
-    fn files_short(&self) -> Option<&str> {
+    /// How the record files disagree with the index, found when the store
+    /// was opened: a file shorter than the index says was committed to it
+    /// (cut, or restored from an older copy than the index), or whole
+    /// commits past its end that could not be taken in. Writers refuse.
+    fn files_problem(&self) -> Option<&str> {
         None
     }
 

@@ -189,6 +189,7 @@ impl RecordDir {
         records: &[(u64, Vec<u8>)],
     ) -> Result<(Vec<Locator>, RecordsEnd)> {
         if self.writer.is_none() {
+            self.refuse_damage_past(end)?;
             self.writer = Some(self.open_at(end)?);
         }
         let Some((mut file_no, mut file, mut len)) = self.writer.take() else {
@@ -217,11 +218,22 @@ impl RecordDir {
         Ok((locators, RecordsEnd { file: file_no, len }))
     }
 
-    /// Opens the file at the committed end for appending, cutting off what
-    /// lies past it.
+    /// Moves whatever lies past `end` aside (`NAME.torn-SECONDS`, files
+    /// numbered past it too), whole commits included: what `repair
+    /// --accept-loss` gave up, which the writers would otherwise refuse to
+    /// cut. Returns whether anything was moved.
+    pub fn set_aside_past(&self, end: RecordsEnd) -> Result<bool> {
+        if !self.has_bytes_past(end)? {
+            return Ok(false);
+        }
+        self.open_at(end)?;
+        Ok(true)
+    }
+
+    /// Opens the file at the committed end for appending, moving what lies
+    /// past it aside (the caller has refused damage first).
     fn open_at(&self, end: RecordsEnd) -> Result<(u32, File, u64)> {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
-        self.refuse_damage_past(end)?;
         for entry in fs::read_dir(&self.root).map_err(|e| Error::io(&self.root, e))? {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
             let name = entry.file_name();

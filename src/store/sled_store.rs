@@ -232,7 +232,7 @@ pub struct SledStore {
     view_layout_problem: Option<String>,
     /// The log or pack files hold less than the index says was committed
     /// (cut, or restored from an older copy than `db/`): what is short.
-    files_short: Option<String>,
+    files_problem: Option<String>,
     _lock: File,
 }
 
@@ -546,17 +546,13 @@ impl SledStore {
             // acknowledged entries in place of one that still names them
             // (and the next writer would cut them off as a torn commit).
             // Nothing is changed unless the loss is accepted.
-            if let (Some(old), false, false) = (&old_head, accept_loss, legacy) {
+            if let (Some(old), false) = (&old_head, accept_loss) {
                 let segments = RecordDir::new(root.join("log"), "seg").with_closing_tag(COMMIT_TAG);
-                let closed = SledStore::closed_by_files(&segments)?;
-                let reaches = |c: &[(Seq, crate::model::ChainHash)]| {
-                    c.iter().any(|&(seq, head)| seq == old.seq && head == old.hash)
-                };
-                if old.seq.0 > 0 && !closed.as_deref().is_some_and(reaches) {
-                    let closes = closed
-                        .as_deref()
-                        .and_then(|c| c.iter().take_while(|(seq, _)| *seq <= old.seq).last())
-                        .map_or(Seq(0), |(seq, _)| *seq);
+                let packs = BlobDir::new(root.join("captures"));
+                let closed = SledStore::closed_by_files(&segments, packs.packs(), legacy)?;
+                let reaches = closed.iter().any(|&(seq, head)| seq == old.seq && head == old.hash);
+                if old.seq.0 > 0 && !reaches {
+                    let closes = closed.last().map_or(Seq(0), |(seq, _)| *seq);
                     return Err(Error::RepairWouldLose { recorded: old.seq, head: old.hash, closes });
                 }
             }
@@ -625,7 +621,7 @@ impl SledStore {
             index_unreadable,
             merkle: TreeFile::memory(),
             view_layout_problem: None,
-            files_short: None,
+            files_problem: None,
             _lock: lock,
         };
         // The id sets, before anything reads or adds to them. Only layouts
@@ -659,6 +655,20 @@ impl SledStore {
         }
         let caught = store.catch_up_from_files(progress)?;
         store.caught_up = caught;
+        if rebuild && accept_loss {
+            // What the rebuild could not take in was given up: moved aside
+            // (never deleted), so that writers can append again.
+            let log_end = store.log_end()?;
+            let pack_end = read_end(&store.tree, PACK_END_KEY)?;
+            for (dir, end) in [(&store.segments, log_end), (store.blobs.packs(), pack_end)] {
+                if dir.set_aside_past(end)? {
+                    tracing::warn!(
+                        "{}: what lay past the rebuilt index's end was given up (--accept-loss) and moved aside",
+                        dir.path_of(end.file).display()
+                    );
+                }
+            }
+        }
         if caught > 0 && !rebuild {
             tracing::warn!(
                 "{}: the index (db/) was behind the log files; caught up {caught} entries from them",
@@ -685,7 +695,7 @@ impl SledStore {
         };
         store.merkle = TreeFile::open(&root.join("tree"), trusted)?;
         store.reconcile_tree();
-        store.files_short = store.files_short_of_index()?;
+        store.files_problem = store.files_problem_of_index()?;
         Ok((store, moved))
     }
 
@@ -710,8 +720,32 @@ impl SledStore {
         Ok(())
     }
 
-    /// What of the log and pack files is shorter than the index says was
-    /// committed to them, or missing: `None` when they hold it all.
+    /// What of the log and pack files disagrees with the index: a file
+    /// shorter than the index says was committed to it, or missing; whole
+    /// commits past the committed end that the catch-up on open could not
+    /// take in (a record before them damaged, or an index of another
+    /// history). `None` when they agree.
+    fn files_problem_of_index(&self) -> Result<Option<String>> {
+        if let Some(why) = self.files_short_of_index()? {
+            return Ok(Some(why));
+        }
+        let end = read_end(&self.tree, END_KEY).unwrap_or_default();
+        if let Some(why) = self.head_not_in_files(end)? {
+            return Ok(Some(why));
+        }
+        if self.segments.tail_holds(end, COMMIT_TAG) {
+            return Ok(Some(format!(
+                "{} holds whole commits past the end the index records (byte {}) that could not be taken in: a \
+                 record before them is damaged, or the index is of another history of the archive",
+                self.segments.path_of(end.file).display(),
+                end.len
+            )));
+        }
+        Ok(None)
+    }
+
+    /// A log or pack file shorter than the index says was committed to it,
+    /// or missing.
     fn files_short_of_index(&self) -> Result<Option<String>> {
         for (dir, key, what) in [(&self.segments, END_KEY, "log"), (self.blobs.packs(), PACK_END_KEY, "pack")]
         {
@@ -725,7 +759,8 @@ impl SledStore {
                     Ok(m) => m.len(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         return Ok(Some(format!(
-                            "{} is missing, but the index says {what} records were committed to it",
+                            "{} is missing, but the index says {what} records were committed to it: the index names \
+                             entries the files do not hold",
                             path.display()
                         )))
                     }
@@ -733,7 +768,8 @@ impl SledStore {
                 };
                 if n == end.file && size < end.len {
                     return Ok(Some(format!(
-                        "{} is {size} bytes, but the index says {} bytes were committed to it",
+                        "{} is {size} bytes, but the index says {} bytes were committed to it: the index names \
+                         entries the files do not hold (cut, or older files restored)",
                         path.display(),
                         end.len
                     )));
@@ -743,34 +779,136 @@ impl SledStore {
         Ok(None)
     }
 
-    /// The last commit the log files close whole, read from the files
-    /// alone: each commit record in turn that decodes, continues the one
-    /// before (its first seq right after the last's) and names the BLAKE3
-    /// of the segment records before it as they lie in the files. Its last
-    /// seq and chain head, and every commit's end before it; `None` when the
-    /// files hold no commit record. What a rebuilt index could reach at
-    /// most (the rebuild checks the entries themselves too).
-    fn closed_by_files(segments: &RecordDir) -> Result<Option<Vec<(Seq, crate::model::ChainHash)>>> {
+    /// Whether the log files end, where the index says they do, with the
+    /// index's head: the record there is the commit record of its last
+    /// seq and chain head (or, written before commit records, the segment
+    /// holding it ends there with that head). An index of another archive,
+    /// or of another history of this one, names bytes the files hold
+    /// otherwise; its writers would cut what the files hold past its end.
+    /// What cannot be read here (a head or locator that does not decode, a
+    /// file that is short) is left to the other checks and to `verify`.
+    fn head_not_in_files(&self, end: RecordsEnd) -> Result<Option<String>> {
+        let Ok(head) = self.head() else { return Ok(None) };
+        if head.seq.0 == 0 {
+            return Ok(None);
+        }
+        let Some(Ok(Ok((_, loc)))) = segments_from(&self.tree, head.seq)?.next() else { return Ok(None) };
+        let other = |what: &str| {
+            Some(format!(
+                "the index's head (seq {} {}) is not what the log files hold where it says they end ({} byte {}: \
+                 {what}): the index (db/) is of another archive or another history of this one, or the log files \
+                 were replaced",
+                head.seq,
+                head.hash,
+                self.segments.path_of(end.file).display(),
+                end.len
+            ))
+        };
+        let segment_end =
+            RecordsEnd { file: loc.file, len: loc.offset + records::HEADER + u64::from(loc.len) };
+        let mut scan = self.segments.scan_from(segment_end);
+        let after = match scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG) {
+            Ok(next) => next,
+            Err(_) => return Ok(None), // an I/O error: the reads that need it say so
+        };
+        if let Some((_, COMMIT_TAG, Some(payload))) = after {
+            if scan.position() != end {
+                return Ok(other("its last commit record ends elsewhere"));
+            }
+            return Ok(match envelope::decode::<CommitRecord>(&payload, "commit record") {
+                Ok(c) if c.last == head.seq && c.head == head.hash => None,
+                Ok(c) => other(&format!("the commit record there closes seq {} {}", c.last, c.head)),
+                Err(_) => None, // damage: verify names it
+            });
+        }
+        if segment_end != end {
+            return Ok(other("no commit record ends there"));
+        }
+        // An older cairn's segment, closed by no commit record.
+        Ok(match self.reader.segment_of(head.seq) {
+            Ok(entries) => match entries.last() {
+                Some(e) if e.seq == head.seq && e.head == head.hash => None,
+                _ => other("the segment there ends with another entry"),
+            },
+            Err(_) => None, // unreadable: verify names it
+        })
+    }
+
+    /// What the log files close whole, read from the files alone, as a
+    /// catch-up from an empty index would take it in: the seq and chain
+    /// head at the end of each commit (and of each segment an older cairn
+    /// wrote before commit records existed). A commit counts when its
+    /// record decodes, starts right after what came before, names the
+    /// BLAKE3 of the segment records before it as they lie in the files,
+    /// and the pack files reach the end it relies on; an older segment when
+    /// it decodes and its entries continue the chain. Stops at the first
+    /// that does not. What a rebuilt index could reach at most (the rebuild
+    /// also checks every entry's id and every blob).
+    fn closed_by_files(
+        segments: &RecordDir,
+        packs: &RecordDir,
+        legacy: bool,
+    ) -> Result<Vec<(Seq, crate::model::ChainHash)>> {
+        // Where the commit records are (as the catch-up's first pass).
+        let mut commits: Vec<CommitRecord> = Vec::new();
         let mut scan = segments.scan_from(RecordsEnd::default());
+        while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
+            if let Some(p) = payload {
+                match envelope::decode::<CommitRecord>(&p, "commit record") {
+                    Ok(c) => commits.push(c),
+                    Err(_) => break,
+                }
+            }
+        }
+        let pack_len = |file: u32| fs::metadata(packs.path_of(file)).map_or(0, |m| m.len());
+        let legacy_tail = commits.is_empty() && legacy;
+        let mut next_commit = commits.iter();
+        let mut expected = next_commit.next();
+        let mut head = (Seq(0), crate::model::ChainHash::GENESIS);
         let mut digest = blake3::Hasher::new();
-        let mut next_first = Seq(1);
-        let mut closed: Vec<(Seq, crate::model::ChainHash)> = Vec::new();
+        let mut closed = Vec::new();
+        let mut scan = segments.scan_from(RecordsEnd::default());
         while let Some((_, tag, payload)) = scan.next_record(envelope::MAX_VALUE as u64)? {
-            if tag != COMMIT_TAG {
+            if tag == COMMIT_TAG {
+                let Some(c) = expected else { break };
+                let whole = c.first == head.0.next()
+                    && c.last >= c.first
+                    && *digest.finalize().as_bytes() == c.digest
+                    && pack_len(c.pack_end.0) >= c.pack_end.1;
+                if !whole {
+                    break;
+                }
+                head = (c.last, c.head);
+                closed.push(head);
+                digest = blake3::Hasher::new();
+                expected = next_commit.next();
+                continue;
+            }
+            if expected.is_some_and(|c| tag >= c.first.0) {
                 digest.update(&tag.to_be_bytes());
                 digest.update(&(payload.len() as u32).to_be_bytes());
                 digest.update(&payload);
                 continue;
             }
-            let Ok(c) = envelope::decode::<CommitRecord>(&payload, "commit record") else { break };
-            if c.first != next_first || c.last < c.first || *digest.finalize().as_bytes() != c.digest {
+            if expected.is_none() && !legacy_tail {
+                break; // after the last commit record: an unclosed commit
+            }
+            // An older cairn's segment: taken in when it continues the chain.
+            let Ok(entries) = envelope::decode_segment(&payload, "segment") else { break };
+            let mut at = head;
+            for e in &entries {
+                if e.seq != at.0.next() || crate::model::chain_step(&at.1, &e.entry_hash()) != e.head {
+                    break;
+                }
+                at = (e.seq, e.head);
+            }
+            if entries.is_empty() || at.0 != entries[entries.len() - 1].seq {
                 break;
             }
-            closed.push((c.last, c.head));
-            next_first = c.last.next();
-            digest = blake3::Hasher::new();
+            head = at;
+            closed.push(head);
         }
-        Ok((!closed.is_empty()).then_some(closed))
+        Ok(closed)
     }
 
     /// Brings sled up to the log files. The segment records past sled's
@@ -894,6 +1032,10 @@ impl SledStore {
             // record, unless this catch-up has it).
             type Captured = (BlobId, (ParseKey, ParsedDoc), Option<(Locator, [u8; 32])>, Option<sled::IVec>);
             let mut captured: Vec<Captured> = Vec::new();
+            // A capture whose blob the packs do not hold stops the catch-up
+            // before its segment (it advanced `next` first, and so was
+            // taken in without its blob: a rebuild then said all was well).
+            let mut blob_missing = false;
             for e in &entries {
                 if e.seq != next.seq.next()
                     || e.event.id() != e.id
@@ -925,11 +1067,14 @@ impl SledStore {
                         Some(at) => {
                             captured.push((c.blob, record, Some((*at, crate::store::page_key(c))), None))
                         }
-                        None => break,
+                        None => {
+                            blob_missing = true;
+                            break;
+                        }
                     }
                 }
             }
-            if next.seq != entries[entries.len() - 1].seq {
+            if blob_missing || next.seq != entries[entries.len() - 1].seq {
                 break; // an entry did not continue the log, or a blob is missing
             }
             let mut seg_pack_end = group_pack_end;
@@ -1980,8 +2125,8 @@ impl LogStore for SledStore {
         self.index_unreadable.as_deref()
     }
 
-    fn files_short(&self) -> Option<&str> {
-        self.files_short.as_deref()
+    fn files_problem(&self) -> Option<&str> {
+        self.files_problem.as_deref()
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {

@@ -210,6 +210,21 @@ fn file_names_with_control_characters_are_shown_escaped() {
     let run = env.run(&["ingest", &bad]).expect_code(1);
     assert!(run.stderr.contains("odd\\nname\\u{1b}[31m.txt"), "{run}");
     assert!(!run.stderr.contains('\u{1b}'), "no raw escape reaches the terminal");
+    // Arguments echoed in errors (clap's, a regex's, a path's) likewise.
+    let e = "\u{1b}[31mX\u{9b}\u{7}";
+    let archive = env.dir.path().join(format!("no{e}where")).display().to_string();
+    for args in [
+        vec!["table".to_string(), e.to_string()],
+        vec![e.to_string()],
+        vec!["--wait".to_string(), e.to_string(), "head".to_string()],
+        vec!["search".to_string(), format!("[{e}")],
+        vec!["--archive".to_string(), archive.clone(), "articles".to_string()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = env.run(&args).expect_code(2);
+        assert!(!run.stderr.chars().any(|c| c.is_control() && c != '\n'), "{args:?}: {:?}", run.stderr);
+        assert!(!run.stderr.is_empty(), "{args:?}");
+    }
 }
 
 /// Scraped text with terminal escapes in it (a colour, a window title,

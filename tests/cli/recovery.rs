@@ -219,7 +219,8 @@ fn damage_before_whole_commits_is_reported_never_cut() {
     let run = env.run(&["verify"]).expect_code(1);
     assert!(run.stdout.contains("whole commits past the committed end"), "{run}");
     let run = env.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
-    assert!(run.stderr.contains("damage, not a torn tail; nothing was cut"), "{run}");
+    assert!(run.stderr.contains("holds whole commits past the end the index records"), "{run}");
+    assert!(run.stderr.contains("nothing was written"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), damaged, "no byte was cut or moved");
     let moved = torn_files(&env.archive.join("captures"));
     assert!(moved.is_empty(), "the blobs those commits rely on stay: {moved:?}");
@@ -306,7 +307,8 @@ fn log_files_older_than_the_index_are_reported_and_writers_refuse() {
     }
     // Re-ingesting the document the log lost is no "duplicate": refused.
     let run = env.run(&["ingest", &jsonl]).expect_code(2);
-    assert!(run.stderr.contains("the index names entries the log files do not hold"), "{run}");
+    assert!(run.stderr.contains("the index names entries the files do not hold"), "{run}");
+    assert!(run.stderr.contains("nothing was written"), "{run}");
     assert!(!run.stdout.contains("duplicate"), "{run}");
     let stats = env.run(&["stats"]).expect_code(0);
     assert!(stats.stderr.contains("warning") && stats.stderr.contains("but the index says"), "{stats}");
@@ -641,4 +643,109 @@ fn an_index_that_cannot_be_synced_as_it_closes_is_an_error_not_a_panic() {
     assert!(stderr.contains("committed none of its 1 input"), "{stderr}");
     assert!(stderr.contains("could not be synced to disk as the archive closed"), "{stderr}");
     env.ok(&["verify", "--checkpoint", &head]);
+}
+
+/// Segments an older cairn wrote before commit records existed count as
+/// closed when their entries continue the chain: `repair` of a format 2
+/// archive extended since rebuilds it (it refused: "the log files close
+/// only 0"); cut, the same archive is refused.
+#[test]
+fn repair_takes_an_older_cairns_segments_and_refuses_them_cut() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &env.archive);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let checkpoint = env.head().replace(' ', ":");
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    let cut = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &cut.archive);
+    let head = cut.head();
+    let segment = cut.archive.join("log").join("00000000.seg");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 1).unwrap();
+    let run = cut.run(&["repair"]).expect_code(1);
+    assert!(run.stderr.contains("Nothing was changed"), "{run}");
+    assert_eq!(cut.run(&["head"]).stdout, format!("{head}\n"));
+}
+
+/// A pack file cut short (the last capture's bytes): repair refuses, a
+/// writer refuses without moving anything; given up, the archive takes
+/// documents again and verifies.
+#[test]
+fn a_pack_file_cut_short_is_refused_by_repair_and_writers() {
+    let env = Env::new();
+    three_documents(&env);
+    let pack = env.archive.join("captures").join("00000000.pack");
+    let len = std::fs::metadata(&pack).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len - 1).unwrap();
+    let cut = std::fs::read(&pack).unwrap();
+    let run = env.run(&["repair"]).expect_code(1);
+    assert!(
+        run.stderr.contains("are not in them whole") && run.stderr.contains("Nothing was changed"),
+        "{run}"
+    );
+    let other = env
+        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let run = env.run(&["ingest", &other]).expect_code(2);
+    assert!(run.stderr.contains("00000000.pack is"), "{run}");
+    assert_eq!(std::fs::read(&pack).unwrap(), cut);
+    assert!(torn_files(&env.archive.join("captures")).is_empty());
+    env.run(&["repair", "--accept-loss"]).expect_code(1);
+    env.ok(&["ingest", &other]);
+    env.ok(&["verify"]);
+}
+
+/// An index (db/) of another archive put in place of this one's: it names
+/// bytes the log files hold otherwise. Readers warn, writers refuse and cut
+/// nothing (an ingest moved the packs' later captures aside as "an
+/// interrupted commit"); repair says so and changes nothing; given up, the
+/// index of what the files hold is rebuilt, every entry of them kept.
+#[test]
+fn an_index_of_another_archive_is_named_and_nothing_is_cut() {
+    let other = Env::new();
+    other.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let files = |env: &Env| -> Vec<Vec<u8>> {
+        ["log/00000000.seg", "captures/00000000.pack"]
+            .iter()
+            .map(|p| std::fs::read(env.archive.join(p)).unwrap())
+            .collect()
+    };
+    let before = files(&env);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    copy_dir(&other.archive.join("db"), &env.archive.join("db"));
+    let head = env.run(&["head"]).expect_code(0);
+    assert!(head.stderr.contains("another archive"), "{head}");
+    let run = env.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
+    assert!(run.stderr.contains("another archive") && run.stderr.contains("nothing was written"), "{run}");
+    assert_eq!(files(&env), before, "nothing cut or moved");
+    let run = env.run(&["repair"]).expect_code(1);
+    assert!(
+        run.stderr.contains("not the index's head") && run.stderr.contains("Nothing was changed"),
+        "{run}"
+    );
+    assert_eq!(files(&env), before);
+    let run = env.run(&["repair", "--accept-loss"]).expect_code(1);
+    assert!(run.stderr.contains("another archive"), "{run}");
+    assert_eq!(files(&env), before);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+/// Damage in the middle of the log with whole commits after it: repair
+/// refuses; given up, what lay past the damage is moved aside (never
+/// deleted), and writers append again (they refused for good).
+#[test]
+fn what_accept_loss_gives_up_is_moved_aside_and_writers_go_on() {
+    let env = Env::new();
+    three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[200] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    env.run(&["repair"]).expect_code(1);
+    env.run(&["repair", "--accept-loss"]).expect_code(1);
+    assert_eq!(torn_files(&env.archive.join("log")).len(), 1);
+    env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
+    env.ok(&["verify"]);
 }
