@@ -818,7 +818,14 @@ impl SledStore {
             return Ok(match envelope::decode::<CommitRecord>(&payload, "commit record") {
                 Ok(c) if c.last == head.seq && c.head == head.hash => None,
                 Ok(c) => other(&format!("the commit record there closes seq {} {}", c.last, c.head)),
-                Err(_) => None, // damage: verify names it
+                // Appends after it would lie past damage that a rebuild from
+                // the log files cannot read past: their entries would be
+                // in the index alone.
+                Err(e) => Some(format!(
+                    "the commit record of the index's head (seq {}) at the end of the log files is damaged ({e}): \
+                     what is appended after it could not be rebuilt from the log files",
+                    head.seq
+                )),
             });
         }
         if segment_end != end {

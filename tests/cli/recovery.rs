@@ -205,6 +205,54 @@ fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
     assert_eq!(torn_files(&env.archive.join("log")).len(), 1);
 }
 
+/// The same unacknowledged commit, its commit record full length but its
+/// last bytes never written (zeros, as a power loss can leave them): a torn
+/// tail too, moved aside by the next write (it was taken for whole commits
+/// past damage, and every write refused).
+#[test]
+fn a_commit_record_whose_last_bytes_were_never_written_is_a_torn_tail() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let first = env.head().replace(' ', ":");
+    let backup = env.dir.path().join("db-backup");
+    copy_dir(&env.archive.join("db"), &backup);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    copy_dir(&backup, &env.archive.join("db"));
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let n = bytes.len();
+    bytes[n - 8..].fill(0);
+    std::fs::write(&segment, &bytes).unwrap();
+    env.ok(&["verify", "--checkpoint", &first]);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    env.ok(&["verify", "--checkpoint", &first]);
+    assert_eq!(torn_files(&env.archive.join("log")).len(), 1);
+}
+
+/// The commit record of the index's head damaged: a write after it would
+/// lie past damage a rebuild from the log files cannot read past (its
+/// entries in the index alone), so writers refuse.
+#[test]
+fn writers_refuse_after_a_damaged_head_commit_record() {
+    let env = Env::new();
+    three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    let other = env
+        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let run = env.run(&["ingest", &other]).expect_code(2);
+    assert!(
+        run.stderr.contains("commit record of the index's head") && run.stderr.contains("damaged"),
+        "{run}"
+    );
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes);
+    env.run(&["verify"]).expect_code(1);
+}
+
 #[test]
 fn damage_before_whole_commits_is_reported_never_cut() {
     let env = Env::new();
