@@ -181,21 +181,30 @@ fn a_torn_tail_is_moved_aside_not_deleted() {
     env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
 
-#[test]
-fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
-    let env = Env::new();
+/// An archive whose second commit reached the log files but whose sled
+/// batch was lost (db/ from before it), its commit record then changed by
+/// `damage`: returns the head of the first commit.
+fn second_commit_unacknowledged(env: &Env, damage: impl FnOnce(&std::path::Path)) -> String {
     env.ok(&["ingest", &page()]);
     let first = env.head().replace(' ', ":");
     let backup = env.dir.path().join("db-backup");
     copy_dir(&env.archive.join("db"), &backup);
     env.ok(&["ingest", &crate::support::jsonl_fixture()]);
-    // The second commit's sled batch is lost and its commit record torn
-    // off: its segments are whole, but nothing closes them.
     std::fs::remove_dir_all(env.archive.join("db")).unwrap();
     copy_dir(&backup, &env.archive.join("db"));
-    let segment = env.archive.join("log").join("00000000.seg");
-    let len = std::fs::metadata(&segment).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 20).unwrap();
+    damage(&env.archive.join("log").join("00000000.seg"));
+    first
+}
+
+#[test]
+fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
+    let env = Env::new();
+    // Its commit record torn off: its segments are whole, but nothing
+    // closes them.
+    let first = second_commit_unacknowledged(&env, |segment| {
+        let len = std::fs::metadata(segment).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(segment).unwrap().set_len(len - 20).unwrap();
+    });
     assert_eq!(env.head().replace(' ', ":"), first, "an unclosed commit is not acknowledged data");
     env.ok(&["verify", "--checkpoint", &first]);
     // The next write moves the unclosed bytes aside and appends after the
@@ -212,18 +221,12 @@ fn a_commit_whose_commit_record_is_torn_off_is_not_taken_in() {
 #[test]
 fn a_commit_record_whose_last_bytes_were_never_written_is_a_torn_tail() {
     let env = Env::new();
-    env.ok(&["ingest", &page()]);
-    let first = env.head().replace(' ', ":");
-    let backup = env.dir.path().join("db-backup");
-    copy_dir(&env.archive.join("db"), &backup);
-    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
-    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
-    copy_dir(&backup, &env.archive.join("db"));
-    let segment = env.archive.join("log").join("00000000.seg");
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let n = bytes.len();
-    bytes[n - 8..].fill(0);
-    std::fs::write(&segment, &bytes).unwrap();
+    let first = second_commit_unacknowledged(&env, |segment| {
+        let mut bytes = std::fs::read(segment).unwrap();
+        let n = bytes.len();
+        bytes[n - 8..].fill(0);
+        std::fs::write(segment, &bytes).unwrap();
+    });
     env.ok(&["verify", "--checkpoint", &first]);
     env.ok(&["ingest", &crate::support::jsonl_fixture()]);
     env.ok(&["verify", "--checkpoint", &first]);
