@@ -59,7 +59,9 @@ fn exit_code(cli: &Cli, result: cairn::Result<Status>) -> ExitCode {
         // A file written outside the archive (`table -o`, `cat -o`, `site`,
         // `export`): the archive was only read.
         Err(cairn::Error::Io { path, source })
-            if cairn::error::disk_full(&source) && !path.starts_with(&cli.archive) =>
+            if cairn::error::disk_full(&source)
+                && cli.command.writes_output_file()
+                && !path.starts_with(&cli.archive) =>
         {
             cairn::cli::output::to_stderr(format_args!(
                 "cairn: error: the disk is full writing {} ({source}); that file was not written (what was \

@@ -143,6 +143,13 @@ pub enum Status {
 }
 
 impl Command {
+    /// Whether the command writes files of its own outside the archive
+    /// (`table -o`, `cat -o`, `export FILE`, `site DIR`): an I/O error
+    /// there is about that file, not the archive.
+    pub fn writes_output_file(&self) -> bool {
+        matches!(self, Command::Table(_) | Command::Cat(_) | Command::Export(_) | Command::Site(_))
+    }
+
     /// The command's name, and whether it only reads the archive (it may
     /// still bring the views up to date, as every reading command does).
     pub fn describe(&self) -> (&'static str, bool) {
@@ -476,13 +483,34 @@ pub fn init_tracing(verbose: u8, quiet: u8) {
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("cairn={level}")));
+    // Warnings name paths and echo inputs: written through the filter that
+    // shows control characters (so without colour codes of their own).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ShownStderr)
         .without_time()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(false)
         .with_target(false)
         .try_init();
+}
+
+/// Standard error through [`output::ShowControls`], for log lines (each
+/// written whole).
+struct ShownStderr;
+
+impl Write for ShownStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut shown = Vec::with_capacity(buf.len());
+        let mut w = output::ShowControls::new(&mut shown);
+        w.write_all(buf)?;
+        w.finish()?;
+        std::io::stderr().lock().write_all(&shown)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 #[cfg(test)]

@@ -82,12 +82,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         }
         _ => None,
     };
+    let given_up = archive.store().given_up().to_vec();
+    let still = archive.store().files_problem().map(str::to_string);
     if args.json {
         let v = json!({
             "entries": head.seq.0,
             "head": crate::cli::output::head_json(head.seq, &head.hash),
             "old_index": moved_to,
             "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| crate::cli::output::head_json(h.seq, &h.hash))),
+            "given_up": given_up,
+            "problem": still,
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
@@ -103,6 +107,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         )
         .map_err(stdout_error)?;
     }
+    let mut problems = false;
     if let Some(old) = lost.filter(|old| old.seq <= head.seq) {
         crate::cli::output::to_stderr(format_args!(
             "cairn: the old index recorded {} entries (head {}); the log files' chain at entry {} is another: the \
@@ -112,9 +117,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             old.seq,
             moved_to.as_deref().unwrap_or("(none)")
         ));
-        return Ok(Status::Problems);
-    }
-    if let Some(old) = lost {
+        problems = true;
+    } else if let Some(old) = lost {
         crate::cli::output::to_stderr(format_args!(
             "cairn: the old index recorded {} entries (head {}); the rebuilt one holds {}: entries {} to {} are \
              not in the log and pack files whole (cut or damaged: `cairn verify` shows where). The old index is \
@@ -126,7 +130,21 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             old.seq,
             moved_to.as_deref().unwrap_or("(none)")
         ));
-        return Ok(Status::Problems);
+        problems = true;
     }
-    Ok(Status::Ok)
+    if !given_up.is_empty() {
+        crate::cli::output::to_stderr(format_args!(
+            "cairn: given up (--accept-loss) and moved aside to NAME.torn-SECONDS, not deleted: {}",
+            given_up.join(", ")
+        ));
+        problems = true;
+    }
+    if let Some(why) = still {
+        crate::cli::output::to_stderr(format_args!(
+            "cairn: {why}: commands that write refuse until it is dealt with. Restore the files from a backup, or \
+             run `cairn repair --accept-loss` to give up what lies past the rebuilt index's end"
+        ));
+        problems = true;
+    }
+    Ok(if problems { Status::Problems } else { Status::Ok })
 }

@@ -170,6 +170,14 @@ pub(crate) fn intact(bytes: &[u8]) -> bool {
     unwrap_checked(bytes).is_ok()
 }
 
+/// Whether `bytes` end where an envelope's check bytes would be with
+/// zeros only: a write that stopped before its last bytes reached the disk
+/// (a power loss leaves them zeros). Check bytes that are all zeros by
+/// chance come once in 2^64 envelopes.
+pub(crate) fn check_unwritten(bytes: &[u8]) -> bool {
+    bytes.len() >= CHECK_LEN && bytes[bytes.len() - CHECK_LEN..].iter().all(|b| *b == 0)
+}
+
 /// The check bytes an envelope ends with (BLAKE3 of what they follow, cut
 /// to [`CHECK_LEN`]), as they stand: [`intact`] verifies them.
 pub(crate) fn check_bytes(bytes: &[u8]) -> Option<&[u8]> {

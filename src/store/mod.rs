@@ -166,6 +166,12 @@ pub trait LogStore {
         None
     }
 
+    /// What `repair --accept-loss` moved aside when this store was opened
+    /// (the record files past the rebuilt index's ends).
+    fn given_up(&self) -> &[String] {
+        &[]
+    }
+
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// The entries of the log segment holding `seq`, decoded as they are

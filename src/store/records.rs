@@ -146,18 +146,20 @@ impl RecordDir {
         self
     }
 
-    /// Whether the bytes past `end` hold a whole record tagged `tag` whose
-    /// payload is an intact envelope (read header by header; a header that
-    /// does not fit ends the search). A record of that tag whose payload
-    /// fails its check is no whole commit: an interrupted write can leave
+    /// Whether the bytes past `end` hold a whole record tagged `tag` (read
+    /// header by header; a header that does not fit ends the search). A
+    /// record of that tag whose payload fails its check with its check
+    /// bytes all zeros is no whole record: an interrupted write can leave
     /// one full length with its last bytes never written (zeros after a
-    /// power loss), and it is a torn tail like a cut one.
+    /// power loss), a torn tail like a cut one. Any other failing one is
+    /// whole and damaged (a flipped bit): what lies there was written.
     pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> bool {
+        use crate::store::envelope::{check_unwritten, intact};
         let mut scan = self.scan_from(end);
         // Headers are read past records whose payloads do not decode: only
         // their lengths must fit.
         while let Ok(Some((_, t, payload))) = scan.next_header(u64::from(u32::MAX), |t| t == tag) {
-            if t == tag && payload.is_some_and(|p| crate::store::envelope::intact(&p)) {
+            if t == tag && payload.is_some_and(|p| intact(&p) || !check_unwritten(&p)) {
                 return true;
             }
         }

@@ -233,6 +233,8 @@ pub struct SledStore {
     /// The log or pack files hold less than the index says was committed
     /// (cut, or restored from an older copy than `db/`): what is short.
     files_problem: Option<String>,
+    /// What `repair --accept-loss` moved aside, past the rebuilt ends.
+    given_up: Vec<String>,
     _lock: File,
 }
 
@@ -622,6 +624,7 @@ impl SledStore {
             merkle: TreeFile::memory(),
             view_layout_problem: None,
             files_problem: None,
+            given_up: Vec::new(),
             _lock: lock,
         };
         // The id sets, before anything reads or adds to them. Only layouts
@@ -661,11 +664,9 @@ impl SledStore {
             let log_end = store.log_end()?;
             let pack_end = read_end(&store.tree, PACK_END_KEY)?;
             for (dir, end) in [(&store.segments, log_end), (store.blobs.packs(), pack_end)] {
-                if dir.set_aside_past(end)? {
-                    tracing::warn!(
-                        "{}: what lay past the rebuilt index's end was given up (--accept-loss) and moved aside",
-                        dir.path_of(end.file).display()
-                    );
+                if dir.has_bytes_past(end)? {
+                    store.given_up.push(format!("{} past byte {}", dir.path_of(end.file).display(), end.len));
+                    dir.set_aside_past(end)?;
                 }
             }
         }
@@ -993,13 +994,22 @@ impl SledStore {
             }
             if tag == COMMIT_TAG {
                 let Some(c) = expected else { break };
+                // The pack files reach the end the commit relies on (as
+                // `closed_by_files` asks), and the index's pack end is at
+                // least that: bytes before it a capture of no commit points
+                // to (a document rejected after its blob was staged) are
+                // kept, never cut by the next writer.
+                let c_pack = RecordsEnd { file: c.pack_end.0, len: c.pack_end.1 };
+                let pack_len = fs::metadata(self.blobs.packs().path_of(c_pack.file)).map_or(0, |m| m.len());
                 let closes = group_segments.is_some()
                     && group_head.seq == c.last
                     && group_head.hash == c.head
-                    && *digest.finalize().as_bytes() == c.digest;
+                    && *digest.finalize().as_bytes() == c.digest
+                    && pack_len >= c_pack.len;
                 if !closes {
                     break;
                 }
+                group_pack_end = group_pack_end.max(c_pack);
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
                 }
@@ -1949,6 +1959,11 @@ impl LogStore for SledStore {
         if let Some(why) = &self.layout_problem {
             return Err(Error::IndexUnreadable { path: self.root.clone(), why: why.clone() });
         }
+        // (The command line refuses before reading inputs; any other caller
+        // of the library here, before anything past the end is cut.)
+        if let Some(why) = &self.files_problem {
+            return Err(Error::Corrupt(format!("{why}; nothing was written")));
+        }
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
@@ -2134,6 +2149,10 @@ impl LogStore for SledStore {
 
     fn files_problem(&self) -> Option<&str> {
         self.files_problem.as_deref()
+    }
+
+    fn given_up(&self) -> &[String] {
+        &self.given_up
     }
 
     fn layout_problems(&self) -> Result<Vec<(Option<Seq>, String)>> {

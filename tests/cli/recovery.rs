@@ -800,3 +800,67 @@ fn what_accept_loss_gives_up_is_moved_aside_and_writers_go_on() {
     env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
     env.ok(&["verify"]);
 }
+
+/// The same unacknowledged commit with one flipped bit in its commit
+/// record (not zeros): what lies there was written, so it is damage, not
+/// a torn tail: writers refuse and cut nothing.
+#[test]
+fn a_flipped_bit_in_a_commit_record_past_a_lagging_index_is_damage_not_a_torn_tail() {
+    let env = Env::new();
+    let mut damaged = Vec::new();
+    let first = second_commit_unacknowledged(&env, |segment| {
+        let mut bytes = std::fs::read(segment).unwrap();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x01;
+        std::fs::write(segment, &bytes).unwrap();
+        damaged = bytes;
+    });
+    let run = env.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
+    assert!(run.stderr.contains("whole commits past the end"), "{run}");
+    assert_eq!(std::fs::read(env.archive.join("log").join("00000000.seg")).unwrap(), damaged);
+    assert!(torn_files(&env.archive.join("log")).is_empty());
+    let run = env.run(&["verify", "--checkpoint", &first]).expect_code(1);
+    assert!(run.stdout.contains("whole commits past the committed end"), "{run}");
+    assert!(run.stdout.contains("1 problem found"), "{run}");
+}
+
+/// A pack record's header damaged (its length past the file's end): the
+/// files are as long as the commits need, so repair rebuilds, comes up
+/// short, and says so every time it runs while writers refuse (it said
+/// "ok" the second time); --accept-loss names what it moved aside and
+/// exits 1; after it, repair is clean and writers append.
+#[test]
+fn repair_says_every_time_while_writers_refuse_and_names_what_it_gives_up() {
+    let env = Env::new();
+    three_documents(&env);
+    let pack = env.archive.join("captures").join("00000000.pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    // The last record's header: walk them from the start.
+    let mut at = 0usize;
+    let mut last = 0usize;
+    while at + 12 <= bytes.len() {
+        last = at;
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    assert_eq!(at, bytes.len(), "the pack file is whole records");
+    bytes[last + 8..last + 12].copy_from_slice(&u32::MAX.to_be_bytes());
+    std::fs::write(&pack, &bytes).unwrap();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    for _ in 0..2 {
+        let run = env.run(&["repair", "--json"]).expect_code(1);
+        let v = run.json();
+        assert!(v["problem"].as_str().unwrap().contains("whole commits past the end"), "{run}");
+        assert!(run.stderr.contains("--accept-loss"), "{run}");
+    }
+    let other = env
+        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    env.run(&["ingest", &other]).expect_code(2);
+    let run = env.run(&["repair", "--accept-loss", "--json"]).expect_code(1);
+    let v = run.json();
+    assert_eq!(v["given_up"].as_array().unwrap().len(), 2, "{run}");
+    assert!(v["problem"].is_null(), "{run}");
+    assert!(run.stderr.contains("given up (--accept-loss)"), "{run}");
+    env.ok(&["repair"]);
+    env.ok(&["ingest", &other]);
+    env.ok(&["verify"]);
+}
