@@ -285,10 +285,12 @@ pub fn retry_while_in_use<T>(cli: &Cli, mut open: impl FnMut() -> Result<T>) -> 
 /// Opens the archive named by `--archive` (honouring `--wait`).
 pub fn open_archive(cli: &Cli, mode: OpenMode) -> Result<Archive> {
     let archive = retry_while_in_use(cli, || Archive::open(&cli.archive, mode))?;
-    // The index names entries the record files no longer hold: a command
-    // that writes would answer from what it cannot check (a document the
-    // index names and the log lacks taken for a duplicate), so it refuses;
-    // one that reads warns, and answers from the index.
+    // The index disagrees with the record files (a file short of its
+    // committed end, a log that does not end with the index's head, whole
+    // commits past it): a command that writes would cut what lies past the
+    // index's end, or take a document the index names and the log lacks
+    // for a duplicate, so it refuses; one that reads warns, and answers
+    // from the index.
     if let Some(why) = archive.store().files_problem() {
         if !cli.command.describe().1 {
             return Err(Error::Corrupt(format!(
