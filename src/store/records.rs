@@ -146,22 +146,70 @@ impl RecordDir {
         self
     }
 
-    /// Whether the bytes past `end` hold a whole record tagged `tag` (read
-    /// header by header; a header that does not fit ends the search). A
-    /// record of that tag whose payload fails its check with its check
-    /// bytes all zeros is no whole record: an interrupted write can leave
-    /// one full length with its last bytes never written (zeros after a
-    /// power loss), a torn tail like a cut one. Any other failing one is
-    /// whole and damaged (a flipped bit): what lies there was written.
+    /// Whether the bytes past `end` (in its file and the ones after) hold a
+    /// whole record tagged `tag`: found by the tag's bytes wherever they lie,
+    /// not by walking headers from `end`, so that a damaged header before
+    /// it (a flipped length, which throws a walk off its records) cannot
+    /// hide it. Whole means its header's length fits the file and its
+    /// payload is an intact envelope, or one that fails its check with
+    /// check bytes that are not all zeros: a flipped bit in what was
+    /// written. Check bytes all zeros are a write that stopped before its
+    /// last bytes reached the disk (a power loss), a torn tail like a cut
+    /// one. Reads a chunk at a time.
     pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> bool {
         use crate::store::envelope::{check_unwritten, intact};
-        let mut scan = self.scan_from(end);
-        // Headers are read past records whose payloads do not decode: only
-        // their lengths must fit.
-        while let Ok(Some((_, t, payload))) = scan.next_header(u64::from(u32::MAX), |t| t == tag) {
-            if t == tag && payload.is_some_and(|p| intact(&p) || !check_unwritten(&p)) {
-                return true;
+        let pattern = tag.to_be_bytes();
+        const CHUNK: usize = 1 << 20;
+        let mut n = end.file;
+        while let Ok(mut file) = File::open(self.path_of(n)) {
+            let size = file.metadata().map_or(0, |m| m.len());
+            let mut at = if n == end.file { end.len } else { 0 };
+            let mut buf = vec![0u8; CHUNK + HEADER as usize];
+            while at < size {
+                let want = (size - at).min(buf.len() as u64) as usize;
+                if file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(&mut buf[..want])).is_err() {
+                    return false;
+                }
+                let chunk = &buf[..want];
+                let mut from = 0;
+                while let Some(k) = chunk[from..].iter().position(|&b| b == pattern[0]).map(|k| k + from) {
+                    from = k + 1;
+                    if k + HEADER as usize > want {
+                        break; // read again from here with the next chunk
+                    }
+                    if chunk[k..k + 8] != pattern {
+                        continue;
+                    }
+                    let len = u64::from(u32::from_be_bytes([
+                        chunk[k + 8],
+                        chunk[k + 9],
+                        chunk[k + 10],
+                        chunk[k + 11],
+                    ]));
+                    let start = at + k as u64 + HEADER;
+                    let mut read = |len: u64| -> Option<Vec<u8>> {
+                        let mut payload = vec![0u8; len as usize];
+                        file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut payload)).ok()?;
+                        Some(payload)
+                    };
+                    let max = crate::store::envelope::MAX_VALUE as u64;
+                    let whole = if len <= max && start + len <= size {
+                        read(len).is_some_and(|p| intact(&p) || !check_unwritten(&p))
+                    } else {
+                        // A length past the file's end: a record cut short, or
+                        // a damaged length on the file's last record, whose
+                        // payload then runs to the end and is intact.
+                        size - start <= max && read(size - start).is_some_and(|p| intact(&p))
+                    };
+                    if whole {
+                        return true;
+                    }
+                }
+                // The next chunk overlaps this one's last header's worth of
+                // bytes, so that a tag cut at the boundary is seen whole.
+                at += if want as u64 >= size - at { want as u64 } else { (want - HEADER as usize) as u64 };
             }
+            n += 1;
         }
         false
     }

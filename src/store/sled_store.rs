@@ -734,7 +734,21 @@ impl SledStore {
         if let Some(why) = self.head_not_in_files(end)? {
             return Ok(Some(why));
         }
-        if self.segments.tail_holds(end, COMMIT_TAG) {
+        // (An older cairn's segments, before commit records, are whole
+        // when they hold an intact envelope: what the catch-up could not
+        // take in past damage.)
+        let older_segment_past = self.legacy && {
+            let mut scan = self.segments.scan_from(end);
+            let mut found = false;
+            while let Ok(Some((_, _, payload))) = scan.next_header(envelope::MAX_VALUE as u64, |_| true) {
+                if payload.is_some_and(|p| envelope::intact(&p)) {
+                    found = true;
+                    break;
+                }
+            }
+            found
+        };
+        if older_segment_past || self.segments.tail_holds(end, COMMIT_TAG) {
             return Ok(Some(format!(
                 "{} holds whole commits past the end the index records (byte {}) that could not be taken in: a \
                  record before them is damaged, or the index is of another history of the archive",

@@ -864,3 +864,75 @@ fn repair_says_every_time_while_writers_refuse_and_names_what_it_gives_up() {
     env.ok(&["ingest", &other]);
     env.ok(&["verify"]);
 }
+
+/// A flipped bit in a record header's length throws a walk of the headers
+/// off its records: the commits after it are found by their commit
+/// records' bytes all the same, so a lost index plus that damage is no
+/// "empty archive" a writer may cut (the whole log was moved aside), and
+/// a flipped length in the last commit record past a lagging index is no
+/// torn write either.
+#[test]
+fn commits_past_a_damaged_header_are_found_and_never_cut() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[11] ^= 0x01; // the low byte of the first record's length
+    std::fs::write(&segment, &bytes).unwrap();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let run = env.run(&["head"]).expect_code(0);
+    assert!(run.stderr.contains("whole commits past the end"), "{run}");
+    let other = env
+        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    env.run(&["ingest", &other]).expect_code(2);
+    env.run(&["repair"]).expect_code(1);
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing cut");
+    assert!(torn_files(&env.archive.join("log")).is_empty());
+    bytes[11] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+
+    // The last commit record's own length, past a lagging index.
+    let lagging = Env::new();
+    let first = second_commit_unacknowledged(&lagging, |segment| {
+        let mut bytes = std::fs::read(segment).unwrap();
+        // The commit record: the last record, its header 12 bytes from
+        // where its payload (an envelope of under 255 bytes) starts.
+        let n = bytes.len();
+        let at = (0..n - 12).rev().find(|&i| bytes[i..i + 8] == [0xff; 8]).unwrap();
+        assert!(n - at < 255 + 12);
+        bytes[at + 11] ^= 0x01;
+        std::fs::write(segment, &bytes).unwrap();
+    });
+    lagging.run(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]).expect_code(2);
+    assert!(torn_files(&lagging.archive.join("log")).is_empty());
+    lagging.run(&["verify", "--checkpoint", &first]).expect_code(1);
+}
+
+/// An archive an older cairn wrote (segments before commit records, no
+/// commit record at all), a middle segment damaged and the index lost:
+/// the whole segments after it are no torn tail.
+#[test]
+fn an_older_cairns_segments_past_damage_are_never_cut() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &env.archive);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // The last record but one: walk the headers.
+    let mut starts = Vec::new();
+    let mut at = 0usize;
+    while at + 12 <= bytes.len() {
+        starts.push(at);
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    let victim = starts[starts.len() - 2];
+    bytes[victim + 12 + 20] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let other = env
+        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let run = env.run(&["ingest", &other]).expect_code(2);
+    assert!(run.stderr.contains("whole commits past the end"), "{run}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing cut");
+}
