@@ -147,18 +147,37 @@ impl RecordDir {
     }
 
     /// Whether the bytes past `end` (in its file and the ones after) hold a
-    /// whole record tagged `tag`: found by the tag's bytes wherever they lie,
-    /// not by walking headers from `end`, so that a damaged header before
-    /// it (a flipped length, which throws a walk off its records) cannot
-    /// hide it. Whole means its header's length fits the file and its
-    /// payload is an intact envelope, or one that fails its check with
-    /// check bytes that are not all zeros: a flipped bit in what was
-    /// written. Check bytes all zeros are a write that stopped before its
-    /// last bytes reached the disk (a power loss), a torn tail like a cut
-    /// one. Reads a chunk at a time.
+    /// whole record tagged `tag`. See [`RecordDir::whole_record_past`].
     pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> bool {
-        use crate::store::envelope::{check_unwritten, intact};
-        let pattern = tag.to_be_bytes();
+        self.whole_record_past(end, |t| t == tag)
+    }
+
+    /// Whether the bytes past `end` (in its file and the ones after) hold a
+    /// whole record whose tag `is_tag` accepts: what was written there and
+    /// cannot be a torn write. Looked for two ways:
+    /// - walking the headers from `end` (record boundaries): a record whose
+    ///   length fits, its payload an intact envelope, or one that fails its
+    ///   check with check bytes not all zeros (a flipped bit in what was
+    ///   written; all zeros are a write that stopped before its last bytes
+    ///   reached the disk, a torn tail like a cut one);
+    /// - searching the bytes for such a tag wherever it lies (a damaged
+    ///   length throws the walk off its records, and hid every record
+    ///   after it): a record whose payload is an intact envelope, or, when
+    ///   its length runs past the file's end (a damaged length on the
+    ///   file's last record), whose bytes to the end are one. Only intact
+    ///   envelopes count here: a tag's bytes can lie inside a payload
+    ///   (eight 0xFF bytes in a page stored raw), never an intact envelope
+    ///   after them by chance.
+    ///
+    /// Reads a chunk at a time.
+    pub fn whole_record_past(&self, end: RecordsEnd, is_tag: impl Fn(u64) -> bool) -> bool {
+        use crate::store::envelope::{check_unwritten, intact, MAX_VALUE};
+        let mut walk = self.scan_from(end);
+        while let Ok(Some((_, t, payload))) = walk.next_header(MAX_VALUE as u64, &is_tag) {
+            if is_tag(t) && payload.is_some_and(|p| intact(&p) || !check_unwritten(&p)) {
+                return true;
+            }
+        }
         const CHUNK: usize = 1 << 20;
         let mut n = end.file;
         while let Ok(mut file) = File::open(self.path_of(n)) {
@@ -171,43 +190,29 @@ impl RecordDir {
                     return false;
                 }
                 let chunk = &buf[..want];
-                let mut from = 0;
-                while let Some(k) = chunk[from..].iter().position(|&b| b == pattern[0]).map(|k| k + from) {
-                    from = k + 1;
-                    if k + HEADER as usize > want {
-                        break; // read again from here with the next chunk
-                    }
-                    if chunk[k..k + 8] != pattern {
+                for k in 0..want.saturating_sub(HEADER as usize - 1) {
+                    let tag = u64::from_be_bytes(chunk[k..k + 8].try_into().unwrap_or_default());
+                    if !is_tag(tag) {
                         continue;
                     }
-                    let len = u64::from(u32::from_be_bytes([
-                        chunk[k + 8],
-                        chunk[k + 9],
-                        chunk[k + 10],
-                        chunk[k + 11],
-                    ]));
+                    let len =
+                        u64::from(u32::from_be_bytes(chunk[k + 8..k + 12].try_into().unwrap_or_default()));
                     let start = at + k as u64 + HEADER;
-                    let mut read = |len: u64| -> Option<Vec<u8>> {
-                        let mut payload = vec![0u8; len as usize];
-                        file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut payload)).ok()?;
-                        Some(payload)
-                    };
-                    let max = crate::store::envelope::MAX_VALUE as u64;
-                    let whole = if len <= max && start + len <= size {
-                        read(len).is_some_and(|p| intact(&p) || !check_unwritten(&p))
-                    } else {
-                        // A length past the file's end: a record cut short, or
-                        // a damaged length on the file's last record, whose
-                        // payload then runs to the end and is intact.
-                        size - start <= max && read(size - start).is_some_and(|p| intact(&p))
-                    };
-                    if whole {
+                    let fits = start + len <= size;
+                    let len = if fits { len } else { size - start };
+                    if len > MAX_VALUE as u64 {
+                        continue;
+                    }
+                    let mut payload = vec![0u8; len as usize];
+                    let read = file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut payload));
+                    if read.is_ok() && intact(&payload) {
                         return true;
                     }
                 }
-                // The next chunk overlaps this one's last header's worth of
-                // bytes, so that a tag cut at the boundary is seen whole.
-                at += if want as u64 >= size - at { want as u64 } else { (want - HEADER as usize) as u64 };
+                // The next chunk overlaps this one by a header's bytes, so
+                // that a tag cut at the boundary is seen whole.
+                at +=
+                    if want as u64 >= size - at { want as u64 } else { (want - HEADER as usize + 1) as u64 };
             }
             n += 1;
         }

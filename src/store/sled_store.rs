@@ -735,19 +735,11 @@ impl SledStore {
             return Ok(Some(why));
         }
         // (An older cairn's segments, before commit records, are whole
-        // when they hold an intact envelope: what the catch-up could not
-        // take in past damage.)
-        let older_segment_past = self.legacy && {
-            let mut scan = self.segments.scan_from(end);
-            let mut found = false;
-            while let Ok(Some((_, _, payload))) = scan.next_header(envelope::MAX_VALUE as u64, |_| true) {
-                if payload.is_some_and(|p| envelope::intact(&p)) {
-                    found = true;
-                    break;
-                }
-            }
-            found
-        };
+        // when they hold an intact envelope: segments past the catch-up's
+        // end, tagged with seqs past the head, that it could not take in.)
+        let head = self.head().map_or(0, |h| h.seq.0);
+        let older_segment_past = self.legacy
+            && self.segments.whole_record_past(end, |t| t != COMMIT_TAG && t > head && t - head <= 1 << 32);
         if older_segment_past || self.segments.tail_holds(end, COMMIT_TAG) {
             return Ok(Some(format!(
                 "{} holds whole commits past the end the index records (byte {}) that could not be taken in: a \

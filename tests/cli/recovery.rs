@@ -936,3 +936,65 @@ fn an_older_cairns_segments_past_damage_are_never_cut() {
     assert!(run.stderr.contains("whole commits past the end"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing cut");
 }
+
+/// A torn tail whose bytes hold a commit record's tag (eight 0xFF bytes,
+/// as a page stored raw can) with a length that fits after it is still a
+/// torn tail: only an intact envelope after such bytes is a record (an
+/// interrupted ingest of such a page was taken for damage, and every write
+/// refused).
+#[test]
+fn a_commit_tags_bytes_inside_a_torn_tail_are_no_commit() {
+    let env = Env::new();
+    three_documents(&env);
+    let checkpoint = env.head().replace(' ', ":");
+    let seq: u64 = checkpoint.split(':').next().unwrap().parse().unwrap();
+    let segment = env.archive.join("log").join("00000000.seg");
+    // A segment record cut short: its header claims more than is there,
+    // and what is there holds eight 0xFF bytes, a length that fits, and
+    // bytes that are no envelope (not zeros at the end).
+    let mut tail = Vec::new();
+    tail.extend_from_slice(&(seq + 1).to_be_bytes());
+    tail.extend_from_slice(&100_000u32.to_be_bytes());
+    tail.extend_from_slice(b"page bytes ");
+    tail.extend_from_slice(&[0xff; 8]);
+    tail.extend_from_slice(&40u32.to_be_bytes());
+    tail.extend((0..40u8).map(|i| i.wrapping_mul(37).wrapping_add(1)));
+    tail.extend_from_slice(b" and the rest of the page, cut");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+    std::io::Write::write_all(&mut f, &tail).unwrap();
+    drop(f);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    env.ok(&["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"]);
+    assert_eq!(torn_files(&env.archive.join("log")).len(), 1);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+/// In an archive an older cairn wrote, a flipped bit in a segment's length
+/// throws a walk of the headers off: the whole segments after it are found
+/// by their bytes (seqs past the head, intact envelopes) and never cut.
+#[test]
+fn an_older_cairns_segments_past_a_damaged_length_are_never_cut() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &env.archive);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let bytes = std::fs::read(&segment).unwrap();
+    let mut starts = Vec::new();
+    let mut at = 0usize;
+    while at + 12 <= bytes.len() {
+        starts.push(at);
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    for (victim, byte) in [(starts.len() - 3, 11), (starts.len() - 3, 8), (starts.len() - 1, 11)] {
+        let mut damaged = bytes.clone();
+        damaged[starts[victim] + byte] ^= 0x01;
+        std::fs::write(&segment, &damaged).unwrap();
+        let _ = std::fs::remove_dir_all(env.archive.join("db"));
+        let other = env.write(
+            "x.jsonl",
+            "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n",
+        );
+        let run = env.run(&["ingest", &other]).expect_code(2);
+        assert!(run.stderr.contains("whole commits past the end"), "record {victim} byte {byte}: {run}");
+        assert_eq!(std::fs::read(&segment).unwrap(), damaged, "nothing cut");
+    }
+}
