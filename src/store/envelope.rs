@@ -170,6 +170,13 @@ pub(crate) fn intact(bytes: &[u8]) -> bool {
     unwrap_checked(bytes).is_ok()
 }
 
+/// Whether `start`, the first bytes of something, could begin an envelope
+/// (a version cairn writes, a codec it knows): a cheap test before bytes
+/// found by a search are read and checked whole.
+pub(crate) fn could_start(start: [u8; 2]) -> bool {
+    (1..=SEGMENT_VERSION.max(ENVELOPE_VERSION)).contains(&start[0]) && (start[1] == RAW || start[1] == ZSTD)
+}
+
 /// Whether `bytes` end where an envelope's check bytes would be with
 /// zeros only: a write that stopped before its last bytes reached the disk
 /// (a power loss leaves them zeros). Check bytes that are all zeros by

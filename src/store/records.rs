@@ -171,7 +171,7 @@ impl RecordDir {
     ///
     /// Reads a chunk at a time.
     pub fn whole_record_past(&self, end: RecordsEnd, is_tag: impl Fn(u64) -> bool) -> bool {
-        use crate::store::envelope::{check_unwritten, intact, MAX_VALUE};
+        use crate::store::envelope::{check_unwritten, could_start, intact, MAX_VALUE};
         let mut walk = self.scan_from(end);
         while let Ok(Some((_, t, payload))) = walk.next_header(MAX_VALUE as u64, &is_tag) {
             if is_tag(t) && payload.is_some_and(|p| intact(&p) || !check_unwritten(&p)) {
@@ -190,9 +190,11 @@ impl RecordDir {
                     return false;
                 }
                 let chunk = &buf[..want];
-                for k in 0..want.saturating_sub(HEADER as usize - 1) {
+                for k in 0..want.saturating_sub(HEADER as usize + 1) {
                     let tag = u64::from_be_bytes(chunk[k..k + 8].try_into().unwrap_or_default());
-                    if !is_tag(tag) {
+                    // (A tag, then a payload that could begin an envelope:
+                    // anything else is not read.)
+                    if !is_tag(tag) || !could_start([chunk[k + 12], chunk[k + 13]]) {
                         continue;
                     }
                     let len =
@@ -209,10 +211,10 @@ impl RecordDir {
                         return true;
                     }
                 }
-                // The next chunk overlaps this one by a header's bytes, so
-                // that a tag cut at the boundary is seen whole.
+                // The next chunk overlaps this one by a header's bytes and
+                // two, so that a tag cut at the boundary is seen whole.
                 at +=
-                    if want as u64 >= size - at { want as u64 } else { (want - HEADER as usize + 1) as u64 };
+                    if want as u64 >= size - at { want as u64 } else { (want - HEADER as usize - 1) as u64 };
             }
             n += 1;
         }
@@ -645,5 +647,60 @@ mod tests {
         assert!(Locator::from_bytes(&[0; 15]).is_err());
         let e = RecordsEnd { file: 2, len: 99 };
         assert_eq!(RecordsEnd::from_bytes(&e.to_bytes()).unwrap(), e);
+    }
+
+    /// A whole record past the end is found wherever it lies: at a record
+    /// boundary, behind a header whose length was damaged, across the
+    /// search's chunk boundary; a tag's bytes inside other bytes, or a
+    /// record whose check bytes were never written, are no record.
+    #[test]
+    fn whole_records_past_the_end_are_found_by_their_bytes() {
+        const TAG: u64 = u64::MAX;
+        let envelope = crate::store::envelope::seal_body_raw(b"a commit record's body");
+        let record = |payload: &[u8]| -> Vec<u8> {
+            let mut r = TAG.to_be_bytes().to_vec();
+            r.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            r.extend_from_slice(payload);
+            r
+        };
+        let holds = |tail: &[u8]| {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = RecordDir::new(tmp.path().to_path_buf(), "seg");
+            std::fs::write(dir.path_of(0), [b"committed".as_slice(), tail].concat()).unwrap();
+            dir.tail_holds(RecordsEnd { file: 0, len: 9 }, TAG)
+        };
+        // Whole, at the boundary; its check bytes zeros: a torn write.
+        assert!(holds(&record(&envelope)));
+        let mut unwritten = envelope.clone();
+        let n = unwritten.len();
+        unwritten[n - 8..].fill(0);
+        assert!(!holds(&record(&unwritten)));
+        // At the boundary, a flipped bit: written, damaged, whole.
+        let mut flipped = envelope.clone();
+        flipped[3] ^= 1;
+        assert!(holds(&record(&flipped)));
+        // Behind a segment header whose length runs past the end, at every
+        // offset around the search's 1 MiB chunks.
+        for pad in
+            [0usize, 1, 11, 12, 13, (1 << 20) - 30, (1 << 20) - 20, (1 << 20) - 14, (1 << 20) - 13, (1 << 20)]
+        {
+            let mut tail = 7u64.to_be_bytes().to_vec();
+            tail.extend_from_slice(&u32::MAX.to_be_bytes());
+            tail.extend(std::iter::repeat_n(0x5a, pad));
+            tail.extend(record(&envelope));
+            assert!(holds(&tail), "pad {pad}");
+            // The tag's bytes and a length that fits, before bytes that
+            // are no envelope: no record (and a flipped bit there, found
+            // by the search, counts for nothing either).
+            let mut tail = 7u64.to_be_bytes().to_vec();
+            tail.extend_from_slice(&u32::MAX.to_be_bytes());
+            tail.extend(std::iter::repeat_n(0x5a, pad));
+            tail.extend(record(&flipped));
+            assert!(!holds(&tail), "pad {pad}");
+        }
+        // The file's last record with its length damaged: read to the end.
+        let mut last = record(&envelope);
+        last[11] ^= 1;
+        assert!(holds(&[b"xx".as_slice(), &last].concat()));
     }
 }

@@ -739,7 +739,7 @@ impl SledStore {
         // end, tagged with seqs past the head, that it could not take in.)
         let head = self.head().map_or(0, |h| h.seq.0);
         let older_segment_past = self.legacy
-            && self.segments.whole_record_past(end, |t| t != COMMIT_TAG && t > head && t - head <= 1 << 32);
+            && self.segments.whole_record_past(end, |t| t != COMMIT_TAG && t > head && t - head <= 1 << 24);
         if older_segment_past || self.segments.tail_holds(end, COMMIT_TAG) {
             return Ok(Some(format!(
                 "{} holds whole commits past the end the index records (byte {}) that could not be taken in: a \
