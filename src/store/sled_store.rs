@@ -230,8 +230,8 @@ pub struct SledStore {
     merkle: TreeFile,
     /// The view layout record is not one this cairn knows.
     view_layout_problem: Option<String>,
-    /// The log or pack files hold less than the index says was committed
-    /// (cut, or restored from an older copy than `db/`): what is short.
+    /// How the log and pack files disagree with the index, found when it
+    /// was opened ([`SledStore::files_problem_of_index`]): writers refuse.
     files_problem: Option<String>,
     /// What `repair --accept-loss` moved aside, past the rebuilt ends.
     given_up: Vec<String>,
