@@ -80,7 +80,7 @@ pub struct Comment {
 }
 
 /// The fields in order, as the derived `Encode` writes them; the texts
-/// through [`crate::model::ids::decode_text`] (the log reader decodes a
+/// through `decode_text` (model::ids) (the log reader decodes a
 /// million of these in a replay at 1M).
 impl<C> bincode::Decode<C> for Comment {
     fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {

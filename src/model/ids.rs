@@ -233,7 +233,7 @@ impl fmt::Display for Seq {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, Encode)]
 pub struct ArticleKey(pub String);
 
-/// The string as bincode writes it, read through [`decode_text`].
+/// The string as bincode writes it, read through `decode_text`.
 impl<C> bincode::Decode<C> for ArticleKey {
     fn decode<D: bincode::de::Decoder<Context = C>>(d: &mut D) -> Result<Self, bincode::error::DecodeError> {
         decode_text(d).map(ArticleKey)
@@ -266,7 +266,7 @@ pub(crate) fn decode_text<D: bincode::de::Decoder>(d: &mut D) -> Result<String, 
 }
 
 /// An `Option<String>` as bincode writes it (a byte, 0 or 1, then the
-/// string), read through [`decode_text`].
+/// string), read through `decode_text`.
 pub(crate) fn decode_opt_text<D: bincode::de::Decoder>(
     d: &mut D,
 ) -> Result<Option<String>, bincode::error::DecodeError> {
