@@ -864,17 +864,7 @@ impl SledStore {
         legacy: bool,
     ) -> Result<Vec<(Seq, crate::model::ChainHash)>> {
         // Where the commit records are (as the catch-up's first pass).
-        let mut commits: Vec<CommitRecord> = Vec::new();
-        let mut scan = segments.scan_from(RecordsEnd::default());
-        while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
-            if let Some(p) = payload {
-                match envelope::decode::<CommitRecord>(&p, "commit record") {
-                    Ok(c) => commits.push(c),
-                    Err(_) => break,
-                }
-            }
-        }
-        let pack_len = |file: u32| fs::metadata(packs.path_of(file)).map_or(0, |m| m.len());
+        let (commits, _) = commit_records_from(segments, RecordsEnd::default())?;
         let legacy_tail = commits.is_empty() && legacy;
         let mut next_commit = commits.iter();
         let mut expected = next_commit.next();
@@ -888,7 +878,7 @@ impl SledStore {
                 let whole = c.first == head.0.next()
                     && c.last >= c.first
                     && *digest.finalize().as_bytes() == c.digest
-                    && pack_len(c.pack_end.0) >= c.pack_end.1;
+                    && packs_reach(packs, c.pack_end);
                 if !whole {
                     break;
                 }
@@ -954,20 +944,8 @@ impl SledStore {
                 return Ok(0);
             }
         };
-        // Pass 1: where the commit records are (headers only, and the
-        // commit records themselves).
-        let mut commits: Vec<CommitRecord> = Vec::new();
-        let mut scan = self.segments.scan_from(start);
-        let mut total = 0u64;
-        while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
-            total += 1;
-            if let Some(p) = payload {
-                match envelope::decode::<CommitRecord>(&p, "commit record") {
-                    Ok(c) => commits.push(c),
-                    Err(_) => break,
-                }
-            }
-        }
+        // Pass 1: where the commit records are.
+        let (commits, total) = commit_records_from(&self.segments, start)?;
         let legacy_tail = commits.is_empty() && self.legacy;
         let mut head = self.head()?;
         let pack_start = read_end(&self.tree, PACK_END_KEY)?;
@@ -1005,17 +983,15 @@ impl SledStore {
                 // least that: bytes before it a capture of no commit points
                 // to (a document rejected after its blob was staged) are
                 // kept, never cut by the next writer.
-                let c_pack = RecordsEnd { file: c.pack_end.0, len: c.pack_end.1 };
-                let pack_len = fs::metadata(self.blobs.packs().path_of(c_pack.file)).map_or(0, |m| m.len());
                 let closes = group_segments.is_some()
                     && group_head.seq == c.last
                     && group_head.hash == c.head
                     && *digest.finalize().as_bytes() == c.digest
-                    && pack_len >= c_pack.len;
+                    && packs_reach(self.blobs.packs(), c.pack_end);
                 if !closes {
                     break;
                 }
-                group_pack_end = group_pack_end.max(c_pack);
+                group_pack_end = group_pack_end.max(RecordsEnd { file: c.pack_end.0, len: c.pack_end.1 });
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
                 }
@@ -1564,6 +1540,32 @@ impl SledStore {
     fn log_end(&self) -> Result<RecordsEnd> {
         read_end(&self.tree, END_KEY)
     }
+}
+
+/// The commit records in the log files from `start`, in order, up to the
+/// first that does not decode, and how many records (of any kind) a walk
+/// of the headers passed: the first pass of the catch-up, and of
+/// [`SledStore::closed_by_files`].
+fn commit_records_from(segments: &RecordDir, start: RecordsEnd) -> Result<(Vec<CommitRecord>, u64)> {
+    let mut commits = Vec::new();
+    let mut scan = segments.scan_from(start);
+    let mut total = 0u64;
+    while let Some((_, _, payload)) = scan.next_header(envelope::MAX_VALUE as u64, |t| t == COMMIT_TAG)? {
+        total += 1;
+        if let Some(p) = payload {
+            match envelope::decode::<CommitRecord>(&p, "commit record") {
+                Ok(c) => commits.push(c),
+                Err(_) => break,
+            }
+        }
+    }
+    Ok((commits, total))
+}
+
+/// Whether the pack files reach `pack_end` (file, length), the end a commit
+/// record says its captures' blobs lie before.
+fn packs_reach(packs: &RecordDir, pack_end: (u32, u64)) -> bool {
+    fs::metadata(packs.path_of(pack_end.0)).is_ok_and(|m| m.len() >= pack_end.1)
 }
 
 fn read_end(tree: &sled::Tree, key: &[u8]) -> Result<RecordsEnd> {

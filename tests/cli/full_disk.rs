@@ -26,6 +26,16 @@ impl Tmpfs {
         ok.then(|| Tmpfs(at.to_path_buf()))
     }
 
+    /// [`Tmpfs::mount`], or `None` after saying on stderr that `test` is
+    /// skipped (no root, or no tmpfs).
+    fn mount_or_skip(at: &Path, size: &str, test: &str) -> Option<Tmpfs> {
+        let mounted = Tmpfs::mount(at, size);
+        if mounted.is_none() {
+            eprintln!("skipping {test}: cannot mount a tmpfs (needs root)");
+        }
+        mounted
+    }
+
     fn resize(&self, size: &str) {
         let out = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).output();
         assert!(out.is_ok_and(|o| o.status.success()), "remount failed");
@@ -41,8 +51,11 @@ impl Drop for Tmpfs {
 #[test]
 fn a_full_disk_loses_no_acknowledged_document() {
     let mut env = Env::new();
-    let Some(disk) = Tmpfs::mount(&env.dir.path().join("disk"), "2m") else {
-        eprintln!("skipping a_full_disk_loses_no_acknowledged_document: cannot mount a tmpfs (needs root)");
+    let Some(disk) = Tmpfs::mount_or_skip(
+        &env.dir.path().join("disk"),
+        "2m",
+        "a_full_disk_loses_no_acknowledged_document",
+    ) else {
         return;
     };
     let corpus = env.dir.path().join("corpus");
@@ -99,11 +112,11 @@ fn a_full_disk_loses_no_acknowledged_document() {
 #[test]
 fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
     let mut env = Env::new();
-    let Some(disk) = Tmpfs::mount(&env.dir.path().join("disk"), "8m") else {
-        eprintln!(
-            "skipping an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed: cannot mount a tmpfs \
-             (needs root)"
-        );
+    let Some(disk) = Tmpfs::mount_or_skip(
+        &env.dir.path().join("disk"),
+        "8m",
+        "an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed",
+    ) else {
         return;
     };
     let corpus = env.dir.path().join("corpus");
@@ -179,11 +192,11 @@ fn an_ingest_stopped_by_a_full_disk_says_which_inputs_it_committed() {
 #[test]
 fn a_full_disk_under_an_output_file_leaves_the_archive_alone_and_says_so() {
     let env = Env::new();
-    let Some(disk) = Tmpfs::mount(&env.dir.path().join("out"), "64k") else {
-        eprintln!(
-            "skipping a_full_disk_under_an_output_file_leaves_the_archive_alone_and_says_so: cannot mount a tmpfs \
-             (needs root)"
-        );
+    let Some(disk) = Tmpfs::mount_or_skip(
+        &env.dir.path().join("out"),
+        "64k",
+        "a_full_disk_under_an_output_file_leaves_the_archive_alone_and_says_so",
+    ) else {
         return;
     };
     let corpus = env.dir.path().join("corpus");

@@ -39,6 +39,23 @@ fn torn_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A JSON Lines document of one new comment.
+fn new_document(env: &Env) -> String {
+    env.write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n")
+}
+
+/// Where each record of a record file starts, walking its headers (tag,
+/// length) from the first.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 0usize;
+    while at + 12 <= bytes.len() {
+        starts.push(at);
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    starts
+}
+
 fn thread_json(env: &Env) -> Value {
     let mut t = env
         .ok(&[
@@ -245,8 +262,7 @@ fn writers_refuse_after_a_damaged_head_commit_record() {
     let n = bytes.len();
     bytes[n - 1] ^= 0xff;
     std::fs::write(&segment, &bytes).unwrap();
-    let other = env
-        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let other = new_document(&env);
     let run = env.run(&["ingest", &other]).expect_code(2);
     assert!(
         run.stderr.contains("commit record of the index's head") && run.stderr.contains("damaged"),
@@ -323,10 +339,7 @@ fn repair_changes_nothing_when_the_log_files_close_less_than_the_old_index() {
     assert_eq!(log, before);
     env.run(&["verify"]).expect_code(1);
     env.run(&["verify", "--checkpoint", &checkpoint]).expect_code(1);
-    let other = env.write(
-        "other.jsonl",
-        "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n",
-    );
+    let other = new_document(&env);
     let run = env.run(&["ingest", &other]).expect_code(2);
     assert!(run.stderr.contains("nothing was written"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), cut, "no byte cut off or added");
@@ -735,8 +748,7 @@ fn a_pack_file_cut_short_is_refused_by_repair_and_writers() {
         run.stderr.contains("are not in them whole") && run.stderr.contains("Nothing was changed"),
         "{run}"
     );
-    let other = env
-        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let other = new_document(&env);
     let run = env.run(&["ingest", &other]).expect_code(2);
     assert!(run.stderr.contains("00000000.pack is"), "{run}");
     assert_eq!(std::fs::read(&pack).unwrap(), cut);
@@ -836,13 +848,9 @@ fn repair_says_every_time_while_writers_refuse_and_names_what_it_gives_up() {
     let pack = env.archive.join("captures").join("00000000.pack");
     let mut bytes = std::fs::read(&pack).unwrap();
     // The last record's header: walk them from the start.
-    let mut at = 0usize;
-    let mut last = 0usize;
-    while at + 12 <= bytes.len() {
-        last = at;
-        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-    }
-    assert_eq!(at, bytes.len(), "the pack file is whole records");
+    let last = *record_starts(&bytes).last().unwrap();
+    let len = u32::from_be_bytes(bytes[last + 8..last + 12].try_into().unwrap()) as usize;
+    assert_eq!(last + 12 + len, bytes.len(), "the pack file is whole records");
     bytes[last + 8..last + 12].copy_from_slice(&u32::MAX.to_be_bytes());
     std::fs::write(&pack, &bytes).unwrap();
     std::fs::remove_dir_all(env.archive.join("db")).unwrap();
@@ -852,8 +860,7 @@ fn repair_says_every_time_while_writers_refuse_and_names_what_it_gives_up() {
         assert!(v["problem"].as_str().unwrap().contains("whole commits past the end"), "{run}");
         assert!(run.stderr.contains("--accept-loss"), "{run}");
     }
-    let other = env
-        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let other = new_document(&env);
     env.run(&["ingest", &other]).expect_code(2);
     let run = env.run(&["repair", "--accept-loss", "--json"]).expect_code(1);
     let v = run.json();
@@ -882,8 +889,7 @@ fn commits_past_a_damaged_header_are_found_and_never_cut() {
     std::fs::remove_dir_all(env.archive.join("db")).unwrap();
     let run = env.run(&["head"]).expect_code(0);
     assert!(run.stderr.contains("whole commits past the end"), "{run}");
-    let other = env
-        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let other = new_document(&env);
     env.run(&["ingest", &other]).expect_code(2);
     env.run(&["repair"]).expect_code(1);
     assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing cut");
@@ -920,18 +926,12 @@ fn an_older_cairns_segments_past_damage_are_never_cut() {
     let segment = env.archive.join("log").join("00000000.seg");
     let mut bytes = std::fs::read(&segment).unwrap();
     // The last record but one: walk the headers.
-    let mut starts = Vec::new();
-    let mut at = 0usize;
-    while at + 12 <= bytes.len() {
-        starts.push(at);
-        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-    }
+    let starts = record_starts(&bytes);
     let victim = starts[starts.len() - 2];
     bytes[victim + 12 + 20] ^= 0xff;
     std::fs::write(&segment, &bytes).unwrap();
     std::fs::remove_dir_all(env.archive.join("db")).unwrap();
-    let other = env
-        .write("x.jsonl", "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n");
+    let other = new_document(&env);
     let run = env.run(&["ingest", &other]).expect_code(2);
     assert!(run.stderr.contains("whole commits past the end"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing cut");
@@ -978,21 +978,13 @@ fn an_older_cairns_segments_past_a_damaged_length_are_never_cut() {
     copy_dir(&fixture("archives").join("format2"), &env.archive);
     let segment = env.archive.join("log").join("00000000.seg");
     let bytes = std::fs::read(&segment).unwrap();
-    let mut starts = Vec::new();
-    let mut at = 0usize;
-    while at + 12 <= bytes.len() {
-        starts.push(at);
-        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-    }
+    let starts = record_starts(&bytes);
     for (victim, byte) in [(starts.len() - 3, 11), (starts.len() - 3, 8), (starts.len() - 1, 11)] {
         let mut damaged = bytes.clone();
         damaged[starts[victim] + byte] ^= 0x01;
         std::fs::write(&segment, &damaged).unwrap();
         let _ = std::fs::remove_dir_all(env.archive.join("db"));
-        let other = env.write(
-            "x.jsonl",
-            "{\"type\":\"comment\",\"article\":\"https://example.com/x\",\"body\":\"new\"}\n",
-        );
+        let other = new_document(&env);
         let run = env.run(&["ingest", &other]).expect_code(2);
         assert!(run.stderr.contains("whole commits past the end"), "record {victim} byte {byte}: {run}");
         assert_eq!(std::fs::read(&segment).unwrap(), damaged, "nothing cut");
