@@ -103,11 +103,15 @@ fn common_order(a: &[usize], b: &[usize]) -> HashSet<usize> {
 
 /// Compares `a` and `b`, two captures' views of the article whose thread
 /// state is `state`; `b_complete` says whether `b` shows the whole section.
+/// `lookup` returns the comment event for an id (a version seen cut off is
+/// an edit only when its text does not begin the other's, as the thread
+/// view decides).
 pub fn compare(
     state: &ThreadState,
     a: &CapturedArticle,
     b: &CapturedArticle,
     b_complete: bool,
+    mut lookup: impl FnMut(&EventId) -> Result<Option<std::sync::Arc<crate::model::LogEntry>>>,
 ) -> Result<CaptureDiff> {
     let index = state.version_index();
     let (sa, sb) = (shown(state, &index, a)?, shown(state, &index, b)?);
@@ -117,7 +121,8 @@ pub fn compare(
     let parent_id = |p: Option<usize>, shown: &Shown, at: &HashMap<usize, usize>| {
         p.and_then(|p| at.get(&p)).map(|&i| shown.items[i].1)
     };
-    // A version only ever seen cut off is the same comment, not an edit.
+    // A version only ever seen cut off is the same comment, not an edit,
+    // when its text begins the other version's.
     let truncated =
         |slot: usize, v: EventId| state.slots[slot].versions.iter().any(|x| x.id == v && x.truncated);
     let order_a: Vec<usize> = sa.items.iter().map(|(s, _, _)| *s).filter(|s| in_b.contains_key(s)).collect();
@@ -164,7 +169,13 @@ pub fn compare(
             from_parent: parent_id(old_parent, &sa, &in_a),
             to_parent: parent_id(parent, &sb, &in_b),
         };
-        if old != version && !truncated(slot, old) && !truncated(slot, version) {
+        let edited = old != version
+            && match (truncated(slot, old), truncated(slot, version)) {
+                (false, false) => true,
+                (true, _) => !crate::views::thread_state::begins(&mut lookup, &old, &version)?,
+                (false, true) => !crate::views::thread_state::begins(&mut lookup, &version, &old)?,
+            };
+        if edited {
             d.edited.push(change.clone());
         }
         if !kept_slots.contains(&slot) || old_parent != parent {

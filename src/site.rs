@@ -31,7 +31,9 @@ use std::path::Path;
 /// Bump when pages change shape: every page is written again (2: an
 /// author page counts only versions seen whole as edits; 3: a reply is
 /// nested under a parent that comes later in page order).
-const SITE_VERSION: u32 = 3;
+/// 4: replies past the indentation depth follow what they reply to;
+/// scraped text in links and spans isolated from bidirectional controls.
+const SITE_VERSION: u32 = 4;
 
 /// Comments per batch of author pages: their timelines are held together.
 const AUTHOR_BATCH: u64 = 200_000;
@@ -110,13 +112,13 @@ fn capture_label(c: &CaptureRef) -> String {
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-a{color:#0645ad}nav{margin-bottom:1rem}.meta,.head{color:#555;font-size:.9rem}
+a{color:#0645ad}a,span,code,bdi{unicode-bidi:isolate}nav{margin-bottom:1rem}.meta,.head{color:#555;font-size:.9rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}
 ol.thread,ol.replies{list-style:none;padding-left:0}ol.replies{margin-left:1.5rem;border-left:2px solid #ddd;padding-left:.75rem}
 li.comment{margin:.75rem 0}li.comment>.body{margin:.25rem 0}
 li.removed>.body{background:#fff0f0;border-left:3px solid #c33;padding-left:.5rem}
 .status{font-weight:600}.removed>.head .status{color:#c33}.edited>.head .status{color:#a60}
-.partial{background:#ffe9a8;padding:0 .3rem;border-radius:3px;font-size:.85rem}
+.past{background:#ffe9a8;padding:.5rem;font-weight:600}.partial{background:#ffe9a8;padding:0 .3rem;border-radius:3px;font-size:.85rem}
 details.versions{font-size:.9rem;color:#444}details.versions li{margin:.3rem 0}
 figure{display:inline-block;margin:0 1.5rem 1rem 0}figcaption{font-size:.85rem;color:#555}
 svg rect{fill:#4a78c2}svg circle{fill:#4a78c2}svg circle.partial{fill:#e0a800}svg line{stroke:#999}
@@ -126,7 +128,17 @@ svg rect{fill:#4a78c2}svg circle{fill:#4a78c2}svg circle.partial{fill:#e0a800}sv
 /// left as it was.
 pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str)) -> Result<SiteSummary> {
     for dir in ["a", "u", "c"] {
-        std::fs::create_dir_all(out.join(dir)).map_err(|e| Error::io(out.join(dir), e))?;
+        let dir = out.join(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // A link there would have pages written, and old ones removed,
+        // wherever it leads (into the archive, say).
+        let meta = std::fs::symlink_metadata(&dir).map_err(|e| Error::io(&dir, e))?;
+        if !meta.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a symbolic link, not a directory of the site's own; remove it, or write the site elsewhere",
+                dir.display()
+            )));
+        }
     }
     let manifest_path = out.join(MANIFEST);
     let old: BTreeMap<String, String> = match std::fs::read(&manifest_path) {
@@ -135,12 +147,19 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
     };
     let mut manifest: BTreeMap<String, String> = BTreeMap::new();
     let mut summary = SiteSummary::default();
+    // Views of a past point (`--at`, or pinned by `replay --until`): every
+    // page says so, and is written again when the point changes.
+    let past = crate::cli::output::as_of_note(&crate::views::as_of(archive, threads::NAME)?);
     let mut page = |path: String, digest: String, make: &mut dyn FnMut() -> Result<String>| -> Result<()> {
         let file = out.join(&path);
+        let digest = match &past {
+            Some(note) => digest_of(&(digest, note))?,
+            None => digest,
+        };
         if old.get(&path) == Some(&digest) && file.exists() {
             summary.unchanged += 1;
         } else {
-            write_file(&file, make()?.as_bytes())?;
+            write_file(&file, mark_past(make()?, past.as_deref()).as_bytes())?;
             summary.written += 1;
         }
         progress(&path);
@@ -229,7 +248,7 @@ pub fn write_site(archive: &Archive, out: &Path, mut progress: impl FnMut(&str))
     }
 
     // The index is small and names every article: always written.
-    write_file(&out.join("index.html"), index_page(&index_rows).as_bytes())?;
+    write_file(&out.join("index.html"), mark_past(index_page(&index_rows), past.as_deref()).as_bytes())?;
     summary.written += 1;
     manifest.extend(raw_entries);
     let bytes =
@@ -280,6 +299,25 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `html` with, when the views are of a past point, a line saying which
+/// right after `<body>` (a page carries no sign of it otherwise).
+fn mark_past(html: String, past: Option<&str>) -> String {
+    let Some(note) = past else { return html };
+    match html.find("<body>\n") {
+        Some(at) => {
+            let end = at + "<body>\n".len();
+            let note = note.trim_start_matches('(').trim_end_matches(')');
+            format!(
+                "{}<p class=\"past\">Not the archive's present: {}</p>\n{}",
+                &html[..end],
+                esc(note),
+                &html[end..]
+            )
+        }
+        None => html,
+    }
 }
 
 fn head(title: &str, up: &str) -> String {
@@ -412,30 +450,51 @@ fn thread_page(t: &ThreadView) -> String {
     s.push_str("</ol>\n<h2>Comments</h2>\n");
     let (roots, children) = t.replies();
     s.push_str("<ol class=\"thread\">\n");
-    // Iterative depth-first walk (a thread can nest deeply).
-    let mut stack: Vec<(usize, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
-    while let Some((i, closing)) = stack.pop() {
-        if closing {
-            if !children[i].is_empty() {
-                s.push_str("</ol>");
+    // Iterative depth-first walk (a thread can nest deeply). Lists nest
+    // down to the text's indentation depth; replies deeper than that
+    // follow what they reply to in its list, naming it (browsers stop
+    // nesting elements a few hundred deep, and put deeper ones elsewhere).
+    enum Step {
+        Open(usize, usize),
+        Close { nested: bool },
+    }
+    let mut stack: Vec<Step> = roots.iter().rev().map(|&r| Step::Open(r, 0)).collect();
+    while let Some(step) = stack.pop() {
+        let (i, depth) = match step {
+            Step::Close { nested } => {
+                if nested {
+                    s.push_str("</ol>");
+                }
+                s.push_str("</li>\n");
+                continue;
             }
-            s.push_str("</li>\n");
-            continue;
-        }
-        comment_item(&mut s, &t.comments[i]);
-        stack.push((i, true));
-        if !children[i].is_empty() {
+            Step::Open(i, depth) => (i, depth),
+        };
+        let c = &t.comments[i];
+        let reply_to = match c.parent {
+            Some((parent, _)) if depth > crate::cli::thread::MAX_INDENT_DEPTH => Some((parent, c.depth)),
+            _ => None,
+        };
+        comment_item(&mut s, c, reply_to);
+        if children[i].is_empty() {
+            stack.push(Step::Close { nested: false });
+        } else if depth < crate::cli::thread::MAX_INDENT_DEPTH {
             s.push_str("<ol class=\"replies\">\n");
-            for &c in children[i].iter().rev() {
-                stack.push((c, false));
-            }
+            stack.push(Step::Close { nested: true });
+            stack.extend(children[i].iter().rev().map(|&c| Step::Open(c, depth + 1)));
+        } else {
+            stack.extend(children[i].iter().rev().map(|&c| Step::Open(c, depth + 1)));
+            stack.push(Step::Close { nested: false });
         }
     }
     s.push_str("</ol>\n</body></html>\n");
     s
 }
 
-fn comment_item(s: &mut String, c: &CommentView) {
+/// One comment's list item, left open for its replies; `reply_to` (the
+/// comment it replies to, and its own depth) for a reply shown past the
+/// nesting depth, beside what it replies to.
+fn comment_item(s: &mut String, c: &CommentView, reply_to: Option<(crate::model::EventId, usize)>) {
     let whole = c.versions.iter().filter(|v| v.status != "truncated").count();
     let mut classes = vec!["comment", c.status];
     if whole > 1 {
@@ -451,10 +510,18 @@ fn comment_item(s: &mut String, c: &CommentView) {
         Some(a) => format!("<a class=\"author\" href=\"../u/{}.html\">{}</a>", author_slug(a), esc(a)),
         None => "<span class=\"author\">(no author)</span>".to_string(),
     };
-    let mention = match c.parent {
-        Some((_, ParentKind::Mention)) => " · reply by @mention",
-        _ => "",
+    let mut mention = match c.parent {
+        Some((_, ParentKind::Mention)) => " · reply by @mention".to_string(),
+        _ => String::new(),
     };
+    if let Some((parent, depth)) = reply_to {
+        let _ = write!(
+            mention,
+            " · <span class=\"deep\">depth {depth}, reply to <a href=\"#c-{}\">{}</a></span>",
+            parent.short(),
+            parent.short()
+        );
+    }
     let _ = write!(
         s,
         "<li class=\"{}\" id=\"c-{}\" data-id=\"{}\" data-status=\"{}\"><div class=\"head\">{author} · {} · <a href=\"#c-{}\">{}</a>{mention}{}</div><div class=\"body\">{}</div>",
@@ -474,7 +541,13 @@ fn comment_item(s: &mut String, c: &CommentView) {
         let _ = write!(s, "<span id=\"c-{}\"></span>", v.id.short());
     }
     if c.versions.len() > 1 {
-        let _ = write!(s, "<details class=\"versions\"><summary>{} versions</summary><ol>", c.versions.len());
+        let cut = c.versions.len() - whole;
+        let cut = if cut == 0 { String::new() } else { format!(" ({cut} seen only cut off)") };
+        let _ = write!(
+            s,
+            "<details class=\"versions\"><summary>{} versions{cut}</summary><ol>",
+            c.versions.len()
+        );
         for v in &c.versions {
             let _ = write!(
                 s,

@@ -148,7 +148,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             }
         };
         let (a, b) = (section(&pair.from)?, section(&pair.to)?);
-        let d = diff::compare(&pair.state, &a, &b, pair.to.complete)?;
+        let d = diff::compare(&pair.state, &a, &b, pair.to.complete, |id| {
+            Ok(archive.entry_by_id(id)?.map(std::sync::Arc::new))
+        })?;
         let bodies = diff::bodies(&archive, &d)?;
         let title = pair.summary.title.clone();
         if args.json {

@@ -39,6 +39,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     args.select.times()?;
     let archive = crate::cli::open_views_at(cli, &args.at, &[crate::views::threads::NAME])?;
     let mut filter = args.select.parse(&archive)?;
+    filter.check(args.table)?;
     let at = crate::views::as_of(&archive, crate::views::threads::NAME)?;
     if at.pinned || at.computed {
         filter.pinned = Some(at);

@@ -52,8 +52,9 @@ pub fn capture_when(c: &CaptureRef) -> String {
     }
 }
 
-/// The `thread --json` document.
-pub fn thread_json(t: &ThreadView, at: &AsOf) -> Value {
+/// The `thread --json` document, written to `out` a comment at a time
+/// (the same bytes as one JSON value of it, keys in the same order).
+pub fn write_thread_json(t: &ThreadView, at: &AsOf, out: &mut dyn Write) -> std::io::Result<()> {
     let article = json!({
         "id": t.summary.latest.map(|i| i.to_hex()),
         "key": t.summary.key.as_str(),
@@ -65,40 +66,34 @@ pub fn thread_json(t: &ThreadView, at: &AsOf) -> Value {
         "paragraphs": t.article.as_ref().map(|a| a.body.clone()).unwrap_or_default(),
         "versions": t.summary.versions.iter().map(|v| v.to_hex()).collect::<Vec<_>>(),
     });
-    let comments: Vec<Value> = t
-        .comments
-        .iter()
-        .map(|c| {
-            json!({
-                "id": c.id.to_hex(),
-                "author": c.author,
-                "posted_at": c.posted_at.map(|p| p.canonical()),
-                "body": c.body,
-                "parent": c.parent.map(|(p, _)| p.to_hex()),
-                "parent_kind": c.parent.map(|(_, k)| match k { ParentKind::Structural => "page", ParentKind::Mention => "mention" }),
-                "depth": c.depth,
-                "status": c.status,
-                "removed_since": c.removed_since.as_ref().map(capture_json),
-                "first_seen": capture_json(&c.first_seen),
-                "last_seen": capture_json(&c.last_seen),
-                "aliases": c.versions.iter().flat_map(|v| v.aliases.iter().map(|a| a.to_hex())).collect::<Vec<_>>(),
-                "versions": c.versions.iter().map(|v| json!({
-                    "id": v.id.to_hex(),
-                    "body": v.body,
-                    "status": v.status,
-                    "first_seen": capture_json(&v.first_seen),
-                    "last_seen": capture_json(&v.last_seen),
-                    "aliases": v.aliases.iter().map(|a| a.to_hex()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "article": article,
-        "captures": t.captures.iter().map(capture_json).collect::<Vec<_>>(),
-        "comments": comments,
-        "as_of": as_of_json(at),
-    })
+    let captures: Vec<Value> = t.captures.iter().map(capture_json).collect();
+    write!(out, "{{\"article\":{article},\"captures\":{},\"comments\":[", Value::Array(captures))?;
+    for (i, c) in t.comments.iter().enumerate() {
+        let comment = json!({
+            "id": c.id.to_hex(),
+            "author": c.author,
+            "posted_at": c.posted_at.map(|p| p.canonical()),
+            "body": c.body,
+            "parent": c.parent.map(|(p, _)| p.to_hex()),
+            "parent_kind": c.parent.map(|(_, k)| match k { ParentKind::Structural => "page", ParentKind::Mention => "mention" }),
+            "depth": c.depth,
+            "status": c.status,
+            "removed_since": c.removed_since.as_ref().map(capture_json),
+            "first_seen": capture_json(&c.first_seen),
+            "last_seen": capture_json(&c.last_seen),
+            "aliases": c.versions.iter().flat_map(|v| v.aliases.iter().map(|a| a.to_hex())).collect::<Vec<_>>(),
+            "versions": c.versions.iter().map(|v| json!({
+                "id": v.id.to_hex(),
+                "body": v.body,
+                "status": v.status,
+                "first_seen": capture_json(&v.first_seen),
+                "last_seen": capture_json(&v.last_seen),
+                "aliases": v.aliases.iter().map(|a| a.to_hex()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        write!(out, "{}{comment}", if i == 0 { "" } else { "," })?;
+    }
+    writeln!(out, "],\"as_of\":{}}}", as_of_json(at))
 }
 
 fn indent(text: &str, by: usize) -> String {
@@ -109,15 +104,20 @@ fn indent(text: &str, by: usize) -> String {
         .join("\n")
 }
 
-/// The thread as text that reads like the page.
-pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
-    let mut s = String::new();
+/// Replies are indented four columns per level down to this depth; deeper
+/// ones stay at its indentation and name what they reply to, so a chain of
+/// replies thousands long prints in space that grows with its length, not
+/// with its square.
+pub const MAX_INDENT_DEPTH: usize = 16;
+
+/// The thread as text that reads like the page, written to `out` a comment
+/// at a time.
+pub fn write_thread_text(t: &ThreadView, at: &AsOf, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(note) = as_of_note(at) {
-        s.push_str(&note);
-        s.push('\n');
+        writeln!(out, "{note}")?;
     }
     let title = t.article.as_ref().and_then(|a| a.title.clone()).unwrap_or_else(|| "(untitled)".into());
-    s.push_str(&format!("{title}\n"));
+    writeln!(out, "{title}")?;
     let published = human_opt_time(t.article.as_ref().and_then(|a| a.published.as_ref()));
     let latest = t.captures.last().map(|c| format!(", latest {}", capture_text(c)));
     let partial: Vec<String> = t.captures.iter().filter(|c| !c.complete).map(|c| c.seq.to_string()).collect();
@@ -126,16 +126,23 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
     } else {
         format!(" ({} partial, removing nothing: seq {})", partial.len(), partial.join(", "))
     };
-    s.push_str(&format!(
-        "published {published} · {} · {} · {}{partial}{}\n",
+    writeln!(
+        out,
+        "published {published} · {} · {} · {}{partial}{}",
         t.summary.key,
         plural(t.comments.len() as u64, "comment"),
         plural(t.captures.len() as u64, "capture"),
         latest.unwrap_or_default()
-    ));
+    )?;
     for c in t.tree_order().into_iter().map(|i| &t.comments[i]) {
-        let pad = c.depth * 4;
-        let marker = if c.depth == 0 { "•" } else { "↳" };
+        let pad = c.depth.min(MAX_INDENT_DEPTH) * 4;
+        let marker = match (c.depth, &c.parent) {
+            (0, _) => "•".to_string(),
+            (d, Some((parent, _))) if d > MAX_INDENT_DEPTH => {
+                format!("↳ (depth {d}, reply to {})", parent.short())
+            }
+            _ => "↳".to_string(),
+        };
         let mut notes = Vec::new();
         if c.status == "removed" {
             notes.push(match &c.removed_since {
@@ -156,17 +163,17 @@ pub fn thread_text(t: &ThreadView, at: &AsOf) -> String {
             notes.push("reply by @mention".to_string());
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" · [{}]", notes.join("; ")) };
-        s.push_str(&format!(
-            "\n{}{marker} {} · {} · {}{notes}\n",
+        writeln!(
+            out,
+            "\n{}{marker} {} · {} · {}{notes}",
             " ".repeat(pad),
             c.author.as_deref().unwrap_or("(no author)"),
             human_opt_time(c.posted_at.as_ref()),
             c.id.short()
-        ));
-        s.push_str(&indent(&c.body, pad + 2));
-        s.push('\n');
+        )?;
+        writeln!(out, "{}", indent(&c.body, pad + 2))?;
     }
-    s
+    Ok(())
 }
 
 /// Runs `cairn thread`.
@@ -177,11 +184,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         .ok_or_else(|| Error::Corrupt(format!("article {} is listed but has no thread", summary.key)))?;
     let view = threads::render(&archive, summary, &state)?;
     let at = as_of(&archive, threads::NAME)?;
-    if args.json {
-        writeln!(out, "{}", thread_json(&view, &at))
-    } else {
-        out.write_all(thread_text(&view, &at).as_bytes())
-    }
-    .map_err(stdout_error)?;
+    if args.json { write_thread_json(&view, &at, out) } else { write_thread_text(&view, &at, out) }
+        .map_err(stdout_error)?;
     Ok(Status::Ok)
 }

@@ -516,6 +516,28 @@ pub fn record_holder(lock: &std::fs::File) {
     let _ = lock.write_all_at(text.as_bytes(), 0).and_then(|()| lock.set_len(text.len() as u64));
 }
 
+/// Takes the lock of the archive at `root` (its `lock` file, made when
+/// missing), recording this process in it; [`crate::error::Error::ArchiveInUse`]
+/// naming its holder when another process has it.
+pub fn lock_archive(root: &std::path::Path) -> crate::error::Result<std::fs::File> {
+    use crate::error::Error;
+    let path = root.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match lock.try_lock() {
+        Ok(()) => record_holder(&lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::ArchiveInUse(root.to_path_buf(), lock_holder(&path)))
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    Ok(lock)
+}
+
 /// Who holds the lock file at `path`, as it recorded itself (`PID COMMAND`).
 /// A record of a process that is gone (a holder that did not record itself
 /// leaves the last one) names no one.

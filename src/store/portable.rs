@@ -392,9 +392,21 @@ pub fn import_into(
     name: &str,
     views_progress: crate::views::Progress<'_>,
 ) -> Result<PortableSummary> {
-    let empty_target = if target.exists() {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{base}.importing-");
+    remove_leftovers(&parent, &base);
+    // The target is held for the whole import (by its archive's lock, or
+    // the lock file an archive made there would use): nothing can be
+    // written into it meanwhile, and be removed with it at the end.
+    let held = if target.exists() {
         let entries: Vec<_> = std::fs::read_dir(target).map_err(|e| Error::io(target, e))?.collect();
-        if !entries.is_empty() {
+        if entries.is_empty() {
+            Some(Held::Lock(crate::store::lock_archive(target)?))
+        } else {
             let existing = Archive::open(target, crate::store::OpenMode::MustExist)?;
             if existing.head().seq != Seq(0) {
                 return Err(Error::Usage(format!(
@@ -403,28 +415,11 @@ pub fn import_into(
                     existing.head().seq
                 )));
             }
+            Some(Held::Archive(Box::new(existing)))
         }
-        true
     } else {
-        false
+        None
     };
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{base}.importing-");
-    // What an import killed before left behind (not a running one's).
-    if let Ok(siblings) = std::fs::read_dir(&parent) {
-        for s in siblings.flatten() {
-            let name = s.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix(&prefix) else { continue };
-            let running = std::path::Path::new("/proc").join(pid).exists();
-            if !running {
-                let _ = std::fs::remove_dir_all(s.path());
-            }
-        }
-    }
     let tmp = parent.join(format!("{prefix}{}", std::process::id()));
     let result = (|| {
         let mut archive = Archive::open(&tmp, crate::store::OpenMode::CreateIfMissing)?;
@@ -440,8 +435,15 @@ pub fn import_into(
             return Err(e);
         }
     };
-    if empty_target {
-        std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;
+    // The empty target moves aside (its lock still held: a process
+    // waiting for it opens the imported archive when it tries again), the
+    // import takes its name, and only then is the old one removed.
+    let aside = parent.join(format!(".{base}.replaced-by-import-{}", std::process::id()));
+    if held.is_some() {
+        if let Err(e) = std::fs::rename(target, &aside) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io(target, e));
+        }
     }
     if let Err(e) = std::fs::rename(&tmp, target) {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -453,5 +455,48 @@ pub fn import_into(
     if let Ok(dir) = std::fs::File::open(&parent) {
         let _ = dir.sync_all();
     }
+    drop(held);
+    let _ = std::fs::remove_dir_all(&aside);
+    // (Again: one killed just before this import began may not have been
+    // gone yet then.)
+    remove_leftovers(&parent, &base);
     Ok(summary)
+}
+
+/// Removes what imports into `parent/base` killed before left behind: their
+/// temporary archives (not a running one's: its lock is held; a killed
+/// one's is released with its process, even before that process is
+/// reaped), and empty targets moved aside.
+fn remove_leftovers(parent: &Path, base: &str) {
+    let prefix = format!(".{base}.importing-");
+    let replaced = format!(".{base}.replaced-by-import-");
+    let Ok(siblings) = std::fs::read_dir(parent) else { return };
+    for s in siblings.flatten() {
+        let name = s.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(&replaced) {
+            // An empty target an import moved aside and was killed before
+            // removing.
+            if !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(s.path());
+            }
+            continue;
+        }
+        let Some(pid) = name.strip_prefix(&prefix) else { continue };
+        let running = std::path::Path::new("/proc").join(pid).exists();
+        let unlocked = std::fs::OpenOptions::new()
+            .write(true)
+            .open(s.path().join("lock"))
+            .is_ok_and(|lock| lock.try_lock().is_ok());
+        if !running || unlocked {
+            let _ = std::fs::remove_dir_all(s.path());
+        }
+    }
+}
+
+/// What holds an import's existing target ([`import_into`]).
+enum Held {
+    /// An empty archive, open.
+    Archive(#[allow(dead_code)] Box<Archive>),
+    /// An empty directory's lock file, locked.
+    Lock(#[allow(dead_code)] std::fs::File),
 }

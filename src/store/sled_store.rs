@@ -56,7 +56,7 @@ use crate::store::{
 };
 use crate::transparency::file::TreeFile;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -490,20 +490,7 @@ impl SledStore {
                 return Err(Error::NoArchive(root.to_path_buf()));
             }
         }
-        let lock_path = root.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => crate::store::record_holder(&lock),
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::ArchiveInUse(root.to_path_buf(), crate::store::lock_holder(&lock_path)))
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
+        let lock = crate::store::lock_archive(root)?;
         let mut legacy = false;
         let mut format_5 = false;
         if marker.exists() {

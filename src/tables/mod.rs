@@ -273,6 +273,18 @@ impl Filter {
         self.window.meets(first.observed_at().instant(), last.observed_at().instant())
     }
 
+    /// Refuses a filter that does not apply to `table` (before anything of
+    /// it is written).
+    pub fn check(&self, table: Table) -> Result<()> {
+        if self.author.is_some() && !matches!(table, Table::Comments | Table::Versions) {
+            return Err(Error::Usage(format!(
+                "--author applies to the comments and versions tables, not {}",
+                table.name()
+            )));
+        }
+        Ok(())
+    }
+
     fn author_matches(&self, author: Option<&str>) -> bool {
         self.author.as_deref().is_none_or(|a| author == Some(a))
     }
@@ -281,12 +293,7 @@ impl Filter {
 /// Writes table `table` of `archive` (its views brought up to date by the
 /// caller) into `sink`, filtered; returns the number of rows.
 pub fn produce(archive: &Archive, table: Table, filter: &Filter, sink: &mut dyn RowSink) -> Result<u64> {
-    if filter.author.is_some() && !matches!(table, Table::Comments | Table::Versions) {
-        return Err(Error::Usage(format!(
-            "--author applies to the comments and versions tables, not {}",
-            table.name()
-        )));
-    }
+    filter.check(table)?;
     let mut rows = 0u64;
     match table {
         Table::Comments | Table::Versions | Table::Articles => {

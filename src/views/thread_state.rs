@@ -526,7 +526,7 @@ fn chain(map: &mut SlotsByTime, next: &mut [u32], key: (Timestamp, u64), slot: u
 /// Whether comment `cut` (a version seen cut off) is the start of comment
 /// `whole`: its text, or its text without its last (possibly cut) line, begins
 /// `whole`'s. Then the two are one comment seen cut off and whole, not an edit.
-fn begins(
+pub(crate) fn begins(
     lookup: &mut impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
     cut: &EventId,
     whole: &EventId,

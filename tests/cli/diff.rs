@@ -108,3 +108,41 @@ fn moves_partial_captures_and_times() {
     let not = env.run(&["diff", &comment["id"].as_str().unwrap()[..12], &ids[1]]).expect_code(2);
     assert!(not.stderr.contains("not a capture"), "{not}");
 }
+
+#[test]
+fn a_comment_seen_cut_off_then_whole_in_other_words_is_an_edit() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let page = std::fs::read_to_string(fixture(SAMPLE)).unwrap();
+    let yaida = "I wish Gen Kayani would also take";
+    // A download cut inside Yaida's comment: partial, the comment cut off.
+    let cut = env.write("cut.txt", &page[..page.find(yaida).unwrap() + 40]);
+    let run = env.command(&["ingest", &cut]).env("SOURCE_DATE_EPOCH", "1700003600").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // Whole again, in other words: the cut text does not begin them.
+    let line_end = page[page.find(yaida).unwrap()..].find('\n').unwrap() + page.find(yaida).unwrap();
+    let edited =
+        format!("{}Completely different words now.{}", &page[..page.find(yaida).unwrap()], &page[line_end..]);
+    let edited = env.write("edited.txt", edited);
+    let run = env.command(&["ingest", &edited]).env("SOURCE_DATE_EPOCH", "1700007200").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // And whole as it was first, the cut text beginning it.
+    let run = env
+        .command(&["ingest", "--fetched-at", "2023-11-15T03:00:00Z", &fixture(SAMPLE).display().to_string()])
+        .env("SOURCE_DATE_EPOCH", "1700010800")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let ids = capture_ids(&env);
+    assert_eq!(ids.len(), 4, "{ids:?}");
+
+    let d = env.ok(&["diff", &ids[1], &ids[2], "--json"]).json();
+    assert_eq!(authors(&d["diffs"][0]["edited"]), ["Yaida"], "{d}");
+    // `changes` says the same of that capture.
+    let changes = env.ok(&["changes", "kayani", "--json"]).json();
+    let last_but_one = &changes["changes"].as_array().unwrap()[2];
+    assert_eq!(last_but_one["edited"].as_array().map(Vec::len), Some(1), "{changes}");
+    // Cut off, then whole with the cut text at its start: the same version.
+    let whole = env.ok(&["diff", &ids[1], &ids[3], "--json"]).json();
+    assert_eq!(whole["diffs"][0]["edited"], json!([]), "{whole}");
+}

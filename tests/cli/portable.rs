@@ -315,3 +315,118 @@ fn two_imports_into_one_new_archive_at_once_leave_one_whole_archive() {
         target.ok(&["verify"]);
     }
 }
+
+/// What imports left beside `target`'s archive (temporary archives, empty
+/// targets moved aside).
+fn imports_beside(target: &Env) -> Vec<String> {
+    std::fs::read_dir(target.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("import"))
+        .collect()
+}
+
+/// Waits until the import `pid` into `target` holds the lock file at
+/// `lock` (it records itself there once it does); the temporary archive
+/// beside the target when `lock` is `None`.
+fn holding(target: &Env, pid: u32, lock: Option<&std::path::Path>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lock = lock.map(|l| l.to_path_buf()).or_else(|| {
+            std::fs::read_dir(target.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap())
+                .find(|e| e.file_name().to_string_lossy().contains("importing"))
+                .map(|e| e.path().join("lock"))
+        });
+        if lock
+            .and_then(|l| std::fs::read_to_string(l).ok())
+            .is_some_and(|t| t.starts_with(&format!("{pid} import")))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the import never held its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An import into an existing empty archive (or empty directory) holds it
+/// for the whole import: an ingest meanwhile was acknowledged (exit 0),
+/// then removed with the empty archive when the import took its place. An
+/// import held waiting for its input (stdin) shows it deterministically;
+/// killed there, its temporary directory is removed by the next import,
+/// even one that starts before the killed process is reaped.
+#[test]
+fn an_import_holds_its_target_and_a_killed_ones_leftovers_go() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn").display().to_string();
+    env.ok(&["export", &file]);
+    let export = std::fs::read(&file).unwrap();
+    let new_doc = env.write("new.jsonl", "{\"type\":\"article\",\"url\":\"https://other.example/x\",\"title\":\"X\"}\n{\"type\":\"comment\",\"author\":\"zed\",\"body\":\"acknowledged\"}\n");
+    for empty_archive in [true, false] {
+        let target = Env::new();
+        if empty_archive {
+            let junk = target.write("junk.txt", "junk\n");
+            target.run(&["ingest", &junk]).expect_code(1);
+            assert_eq!(target.head().split(' ').next(), Some("0"), "an empty archive");
+        } else {
+            std::fs::create_dir(&target.archive).unwrap();
+        }
+        let mut import = target
+            .command(&["import", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = import.stdin.take().unwrap();
+        stdin.write_all(&export[..16]).unwrap();
+        // Once the import is under way, it holds the target: the ingest is
+        // refused, not acknowledged.
+        holding(&target, import.id(), Some(&target.archive.join("lock")));
+        let run = target.run(&["ingest", "--wait", "0", &new_doc]).expect_code(2);
+        assert!(run.stderr.contains("in use"), "{run}");
+        stdin.write_all(&export[16..]).unwrap();
+        drop(stdin);
+        let out = import.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(target.head(), env.head());
+        // Now the ingest goes in, and stays.
+        target.ok(&["ingest", &new_doc]);
+        let head = target.head();
+        assert_eq!(target.ok(&["search", "-F", "acknowledged"]).stdout.lines().next(), Some("1 match"));
+        target.ok(&["verify"]);
+        assert_eq!(imports_beside(&target), Vec::<String>::new(), "nothing left beside the archive");
+        assert_eq!(target.head(), head);
+    }
+
+    // Killed while it waits for its input, retried at once (the killed
+    // process not yet reaped): the retry works and leaves nothing beside.
+    let target = Env::new();
+    let mut import =
+        target.command(&["import", "-"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(&export[..16]).unwrap();
+    holding(&target, import.id(), None);
+    import.kill().unwrap();
+    // Gone (its lock released), not yet reaped: /proc still names it.
+    let tmp = std::fs::read_dir(target.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("importing"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::OpenOptions::new().write(true).open(tmp.join("lock")).unwrap().try_lock().is_err() {
+        assert!(Instant::now() < deadline, "the killed import still holds its lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(std::path::Path::new("/proc").join(import.id().to_string()).exists());
+    target.ok(&["import", &file]);
+    let _ = import.wait();
+    assert_eq!(target.head(), env.head());
+    assert_eq!(
+        imports_beside(&target),
+        Vec::<String>::new(),
+        "the killed import's temporary archive is removed"
+    );
+}

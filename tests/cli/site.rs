@@ -164,3 +164,99 @@ fn a_site_into_a_file_is_refused_naming_it() {
     assert!(run.stderr.contains("is a file, not a directory"), "{run}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
 }
+
+/// A JSON Lines page where each commenter answers the one before by
+/// `@mention`: a chain of replies `n` deep.
+fn mention_chain(env: &Env, n: usize) -> String {
+    let mut s = String::from("{\"type\":\"article\",\"url\":\"https://ex.com/chain\",\"title\":\"Chain\"}\n");
+    for i in 0..n {
+        let body = if i == 0 { "start".to_string() } else { format!("@user{} I agree", i - 1) };
+        s.push_str(&format!(
+            "{{\"type\":\"comment\",\"author\":\"user{i}\",\"posted_at\":\"2024-01-01T09:00:00Z\",\"body\":\"{body}\"}}\n"
+        ));
+    }
+    env.write("chain.jsonl", s)
+}
+
+/// A chain of replies hundreds deep: `thread` indents it no deeper than
+/// 16 levels (its text grew with the square of the chain), naming what the
+/// deeper ones reply to, and the site nests lists no deeper either
+/// (browsers stop nesting elements a few hundred deep and put the rest
+/// elsewhere); `--json` keeps every depth.
+#[test]
+fn a_deep_chain_of_replies_is_indented_and_nested_to_a_bound() {
+    let env = Env::new();
+    let chain = mention_chain(&env, 300);
+    env.ok(&["ingest", &chain]);
+    let text = env.ok(&["thread", "chain"]).stdout;
+    let widest = text.lines().map(|l| l.len() - l.trim_start().len()).max().unwrap();
+    assert_eq!(widest, 16 * 4 + 2, "indentation stops at 16 levels");
+    assert!(text.contains("↳ (depth 299, reply to "), "{}", &text[text.len() - 400..]);
+    assert!(text.len() < 300 * 300, "{} bytes", text.len());
+    let json = env.ok(&["thread", "chain", "--json"]).json();
+    let depths: Vec<u64> =
+        json["comments"].as_array().unwrap().iter().map(|c| c["depth"].as_u64().unwrap()).collect();
+    assert_eq!(depths.iter().max(), Some(&299));
+
+    let out = env.dir.path().join("site");
+    env.ok(&["site", &out.display().to_string()]);
+    let page = std::fs::read_dir(out.join("a")).unwrap().next().unwrap().unwrap().path();
+    let html = std::fs::read_to_string(page).unwrap();
+    let (mut depth, mut deepest) = (0i32, 0i32);
+    for piece in html.split('<') {
+        if piece.starts_with("ol ") || piece.starts_with("ol>") {
+            depth += 1;
+            deepest = deepest.max(depth);
+        } else if piece.starts_with("/ol>") {
+            depth -= 1;
+        }
+    }
+    assert_eq!(deepest, 1 + 16, "the thread's list, and reply lists 16 deep at most");
+    assert!(html.contains("depth 299, reply to <a href=\"#c-"), "the deepest names what it replies to");
+    assert_eq!(html.matches("<li class=\"comment").count(), 300);
+    let opened = html.matches("<li ").count() + html.matches("<li>").count();
+    assert_eq!(opened, html.matches("</li>").count(), "every item closed");
+}
+
+/// A site of a past point says so on every page (only the terminal did),
+/// and a later run at the present writes the pages again without it.
+#[test]
+fn a_site_of_a_past_point_says_so_on_every_page() {
+    let env = Env::new();
+    let (first, _) = two_captures(&env);
+    let out = env.dir.path().join("site");
+    env.ok(&["site", &out.display().to_string(), "--at", &first.to_string()]);
+    let pages: Vec<PathBuf> = crate::support::walk(&out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .collect();
+    assert!(pages.len() > 1, "{pages:?}");
+    for page in &pages {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(
+            html.contains(&format!("<p class=\"past\">Not the archive's present: views as of seq {first}")),
+            "{}",
+            page.display()
+        );
+    }
+    env.ok(&["site", &out.display().to_string()]);
+    for page in crate::support::walk(&out).into_iter().filter(|p| p.extension().is_some_and(|e| e == "html"))
+    {
+        assert!(!std::fs::read_to_string(&page).unwrap().contains("class=\"past\""), "{}", page.display());
+    }
+}
+
+/// A link in place of one of the site's directories is refused: pages
+/// were written, and old ones removed, wherever it led (into the archive).
+#[test]
+fn a_link_in_place_of_a_site_directory_is_refused() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let out = env.dir.path().join("site");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(env.archive.join("views"), out.join("u")).unwrap();
+    let before = crate::support::walk(&env.archive.join("views"));
+    let run = env.run(&["site", &out.display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains("is a symbolic link"), "{run}");
+    assert_eq!(crate::support::walk(&env.archive.join("views")), before, "nothing written through it");
+}

@@ -317,3 +317,57 @@ fn cat_gives_back_the_ingested_bytes_whole_and_delta_stored() {
         .collect();
     assert!(leftovers.is_empty(), "a temporary file was left behind");
 }
+
+/// `-o` through a symbolic link replaces the file it leads to and keeps
+/// the link; a FIFO and a descriptor's link (what `/dev/stdout` is) are
+/// written to as they stand, never replaced by a regular file.
+#[test]
+fn output_files_are_written_through_links_and_into_fifos() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let dir = env.dir.path();
+    let real = dir.join("real.csv");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    env.ok(&["table", "articles", "-o", &link.display().to_string()]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
+    assert!(
+        std::fs::read_to_string(&real).unwrap().starts_with("key,id,url,"),
+        "the file it leads to is written"
+    );
+
+    let stdout_link = dir.join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout_link).unwrap();
+    let run = env.ok(&["table", "articles", "-o", &stdout_link.display().to_string()]);
+    assert!(run.stdout.starts_with("key,id,url,"), "{run}");
+    assert!(std::fs::symlink_metadata(&stdout_link).unwrap().file_type().is_symlink());
+
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    env.ok(&["table", "articles", "-o", &fifo.display().to_string()]);
+    assert!(reader.join().unwrap().starts_with("key,id,url,"), "the reader gets the table");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
+
+    // A link into the archive is refused like a path inside it.
+    let into = dir.join("into");
+    std::os::unix::fs::symlink(env.archive.join("lock"), &into).unwrap();
+    let run = env.run(&["table", "articles", "-o", &into.display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains("inside the archive"), "{run}");
+}
+
+/// A filter that does not apply to the table is refused before anything
+/// of it is written (the header was printed first).
+#[test]
+fn a_filter_that_does_not_apply_is_refused_before_the_header() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let run = env.run(&["table", "articles", "--author", "Yaida"]).expect_code(2);
+    assert!(run.stderr.contains("--author applies to"), "{run}");
+    assert_eq!(run.stdout, "", "{run}");
+}
