@@ -10,4 +10,5 @@ mod scan;
 mod seen;
 pub mod verify;
 
+pub(crate) use scan::merge_folds;
 pub use verify::{verify, Finding, VerifyOptions, VerifyReport};

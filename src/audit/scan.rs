@@ -486,9 +486,11 @@ fn merge_kinds(seq: Seq, id: EventId, m: &crate::model::Merge, seen: &SeenIds) -
         .collect()
 }
 
-/// `merge`: a merge folds never an id into itself, never one id into two
-/// different ones, and never into a cycle.
-fn merge_folds(
+/// `merge`: a merge folds at least one id, listed as the format lists them
+/// (sorted by byte value, no duplicates), never an id into itself, never
+/// one id into two different ones, and never into a cycle. (`import`
+/// refuses a file with any of these.)
+pub(crate) fn merge_folds(
     seq: Seq,
     id: EventId,
     m: &crate::model::Merge,
@@ -496,6 +498,12 @@ fn merge_folds(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut find = |message: String| out.push(finding("merge", Some(seq), Some(id), message));
+    if m.fold.is_empty() {
+        find("folds no id".to_string());
+    }
+    if m.fold.windows(2).any(|w| w[0] >= w[1]) {
+        find("its fold list is not sorted by byte value without duplicates (docs/format.md)".to_string());
+    }
     for f in &m.fold {
         if *f == m.keep {
             find(format!("folds {f} into itself"));

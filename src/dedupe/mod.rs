@@ -102,11 +102,21 @@ const MAX_SHIFT_HOURS: i64 = 14;
 fn time_compatible(a: Option<&Timestamp>, b: Option<&Timestamp>) -> bool {
     match (a, b) {
         (None, None) => true,
+        // A day alone (one page shows no time of day): the other's own day.
+        (Some(Timestamp::Date(d)), Some(t)) | (Some(t), Some(Timestamp::Date(d))) => day_of(t) == *d,
         (Some(a), Some(b)) => {
             let d = (instant(a) - instant(b)).abs();
             d % 3600 == 0 && d <= MAX_SHIFT_HOURS * 3600
         }
         _ => false,
+    }
+}
+
+/// The day a timestamp falls on, as its page wrote it (its own offset).
+fn day_of(t: &Timestamp) -> chrono::NaiveDate {
+    match t {
+        Timestamp::Date(d) => *d,
+        Timestamp::Local(dt) | Timestamp::Zoned(dt, _) => dt.date(),
     }
 }
 
@@ -258,14 +268,27 @@ pub fn find_clusters_in_passes(
     for a in &articles {
         let url = a.url.clone().or_else(|| a.key.as_str().contains("://").then(|| a.key.0.clone()));
         let u = url.as_deref().and_then(fold_url);
-        let t = a.title.as_deref().map(fold_text).filter(|t| !t.is_empty()).map(|t| {
-            let date =
-                a.published.map(|p| p.canonical()[..10].to_string()).unwrap_or_else(|| "undated".into());
-            (t, date)
+        // (An article without a publication date has no title key: two
+        // undated articles of one title, a recurring column, are not taken
+        // for one.)
+        let t = a.title.as_deref().map(fold_text).filter(|t| !t.is_empty()).and_then(|t| {
+            let date = a.published.map(|p| p.canonical()[..10].to_string())?;
+            Some((t, date))
         });
         url_fold.push(u);
         title_fold.push(t);
     }
+    // A title and date that articles on two sites share names no one
+    // article: it joins only articles of one site (or without a URL).
+    let host = |u: &Option<String>| u.as_deref().map(|u| u.split('/').next().unwrap_or(u).to_string());
+    let mut title_hosts: HashMap<&(String, String), HashSet<String>> = HashMap::new();
+    for (t, u) in title_fold.iter().zip(&url_fold) {
+        if let (Some(t), Some(h)) = (t, host(u)) {
+            title_hosts.entry(t).or_default().insert(h);
+        }
+    }
+    let ambiguous: HashSet<(String, String)> =
+        title_hosts.into_iter().filter(|(_, hosts)| hosts.len() > 1).map(|(t, _)| t.clone()).collect();
     for i in 0..articles.len() {
         let c = canon_article(i);
         if c != i {
@@ -280,7 +303,7 @@ pub fn find_clusters_in_passes(
                 }
             }
         }
-        if let Some(t) = &title_fold[i] {
+        if let Some(t) = title_fold[i].as_ref().filter(|t| !ambiguous.contains(*t)) {
             match by_title.get(t) {
                 Some(&j) => uf.union(i, j),
                 None => {
@@ -512,7 +535,11 @@ fn cluster_comments(
                         (Some(a), Some(b)) => (instant(&a) - instant(&b)) / 3600,
                         _ => 0,
                     };
-                    phrases.push(if hours == 0 {
+                    let day_alone =
+                        [c.posted_at, keep.posted_at].iter().any(|t| matches!(t, Some(Timestamp::Date(_))));
+                    phrases.push(if day_alone {
+                        "posted time given only as its day on one page".to_string()
+                    } else if hours == 0 {
                         "same instant written with another UTC offset".to_string()
                     } else {
                         format!("posted time shifted by {hours:+} h (a time-zone offset)")

@@ -168,13 +168,23 @@ impl Input {
 }
 
 /// Walks `dir` recursively in sorted order, following symbolic links with
-/// loop detection, skipping hidden entries; an entry that cannot be read
+/// loop detection, skipping hidden entries and cairn archives; an entry that cannot be read
 /// (or a link loop, or one that is not a regular file) is an error for that
 /// entry, reported, not dropped.
 fn walk(dir: &Path, out: &mut Vec<std::result::Result<Input, InputError>>) {
     let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+    // A cairn archive under the directory (the one being written, when
+    // `ingest .` runs beside it) holds no scraped pages: its lock, index
+    // and log files were read as inputs and rejected.
+    let archive = |e: &walkdir::DirEntry| {
+        let is = e.file_type().is_dir() && crate::store::is_archive(e.path());
+        if is {
+            tracing::warn!("{}: a cairn archive, not scraped pages; skipped", e.path().display());
+        }
+        is
+    };
     let walker = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
-    for entry in walker.filter_entry(|e| !hidden(e)) {
+    for entry in walker.filter_entry(|e| !hidden(e) && !archive(e)) {
         match entry {
             Ok(e) if e.file_type().is_dir() => {}
             Ok(e) if e.file_type().is_file() => out.push(Ok(Input::File(e.into_path()))),

@@ -267,7 +267,10 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
     // Every id so far, with a fingerprint of its bucket (salted per import)
     // to check that a capture lists each event under its own article.
     let fingerprints = crate::store::buckets::Fingerprints::new();
-    let mut ids: std::collections::HashMap<crate::model::EventId, u64> = std::collections::HashMap::new();
+    // (And its kind, for the merges' checks.)
+    let mut ids: std::collections::HashMap<crate::model::EventId, (u64, crate::model::EventKind)> =
+        std::collections::HashMap::new();
+    let mut folded = std::collections::HashMap::new();
     let mut trailer: Option<serde_json::Value> = None;
     let mut digest_ok = false;
     while let Some(record) = r.next()? {
@@ -303,7 +306,28 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                     );
                 }
                 let bucket = fingerprints.of(&crate::store::buckets::bucket_of(&entry.event));
-                if ids.insert(entry.id, bucket).is_some() {
+                if let Event::Merge(m) = &entry.event {
+                    // What `verify` checks of a merge.
+                    if let Some(f) = crate::audit::merge_folds(entry.seq, entry.id, m, &mut folded).first() {
+                        return Err(r.bad(format!("seq {}: the merge {}", entry.seq, f.message)));
+                    }
+                    let want = match m.kind {
+                        crate::model::MergeKind::Comment => crate::model::EventKind::Comment,
+                        crate::model::MergeKind::Article => crate::model::EventKind::Article,
+                    };
+                    if let Some((x, (_, k))) = std::iter::once(&m.keep)
+                        .chain(&m.fold)
+                        .filter_map(|x| ids.get(x).map(|v| (x, v)))
+                        .find(|(_, (_, k))| *k != want)
+                    {
+                        return Err(r.bad(format!(
+                            "seq {}: the {} merge names {x}, a {k}",
+                            entry.seq,
+                            m.kind.name()
+                        )));
+                    }
+                }
+                if ids.insert(entry.id, (bucket, entry.event.kind())).is_some() {
                     return Err(r.bad(format!("seq {}: id {} is in the file twice", entry.seq, entry.id)));
                 }
                 if let Event::Capture(c) = &entry.event {
@@ -317,7 +341,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                             .article
                             .iter()
                             .chain(&section.comments)
-                            .find(|item| ids.get(&item.id).is_some_and(|b| *b != own));
+                            .find(|item| ids.get(&item.id).is_some_and(|(b, _)| *b != own));
                         if let Some(item) = stray {
                             return Err(r.bad(format!(
                                 "seq {}: the capture lists {} under article {}, which it does not belong to",

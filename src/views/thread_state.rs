@@ -98,6 +98,11 @@ pub struct Slot {
     pub first_seen: u32,
     /// Last capture index that showed any version.
     pub last_seen: u32,
+    /// The author and posted time of comments merged into this one
+    /// (`dedupe --apply`) where they differ from its own: a comment new
+    /// in a capture goes to this slot by these too (an edit of the
+    /// re-rendered comment is an edit of this one).
+    pub also: Vec<(Option<String>, Option<Timestamp>)>,
 }
 
 impl Slot {
@@ -289,7 +294,10 @@ impl ThreadState {
         // Each key's first and last slot, and per slot the next of its key
         // (`NONE` after the last): every slot of a key is found without a
         // scan, also when one capture shows several.
-        let mut by_time: Option<(SlotsByTime, Vec<u32>, Vec<bool>)> = None;
+        // (Slots by time, each slot's next of its key, the slots this
+        // capture shows, the slots with merged renderings: `Slot::also`.)
+        type Found = (SlotsByTime, Vec<u32>, Vec<bool>, Vec<usize>);
+        let mut by_time: Option<Found> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
         let mut now: Vec<Option<EventId>> = vec![None; self.slots.len()];
@@ -324,7 +332,7 @@ impl ThreadState {
                         )));
                     };
                     let slots = &self.slots;
-                    let (by_time, next, shown_here) = by_time.get_or_insert_with(|| {
+                    let (by_time, next, shown_here, merged) = by_time.get_or_insert_with(|| {
                         let mut m = HashMap::with_capacity_and_hasher(
                             slots.len() + seen.comments.len(),
                             Default::default(),
@@ -341,7 +349,9 @@ impl ThreadState {
                                 shown_here[s] = true;
                             }
                         }
-                        (m, next, shown_here)
+                        let merged: Vec<usize> =
+                            (0..slots.len()).filter(|&i| !slots[i].also.is_empty()).collect();
+                        (m, next, shown_here, merged)
                     });
                     let free = |i: usize| {
                         !shown_here.get(i).copied().unwrap_or(false) && now.get(i).is_none_or(Option::is_none)
@@ -364,6 +374,14 @@ impl ThreadState {
                         }
                         None
                     });
+                    // Else a slot a comment of this author and time was
+                    // merged into.
+                    let existing = existing.or_else(|| {
+                        let t = c.posted_at?;
+                        merged.iter().copied().find(|&i| {
+                            free(i) && slots[i].also.iter().any(|(a, p)| *p == Some(t) && *a == c.author)
+                        })
+                    });
                     let version = Version {
                         id: item.id,
                         aliases: Vec::new(),
@@ -384,6 +402,7 @@ impl ThreadState {
                                 parent: None,
                                 first_seen: ci,
                                 last_seen: ci,
+                                also: Vec::new(),
                             });
                             let s = self.slots.len() - 1;
                             if let Some(t) = c.posted_at {
@@ -401,6 +420,7 @@ impl ThreadState {
             let s = &mut self.slots[slot];
             s.last_seen = ci;
             s.parent = item.parent;
+            let mut new_alias = false;
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == item.id) {
                 v.last_seen = ci;
                 if !raw_item.possibly_truncated || complete {
@@ -408,6 +428,24 @@ impl ThreadState {
                 }
                 if raw_item.id != item.id && !v.aliases.contains(&raw_item.id) {
                     v.aliases.push(raw_item.id);
+                    new_alias = true;
+                }
+            }
+            if new_alias {
+                // How the comment merged into this one was rendered.
+                if let Some(crate::model::Event::Comment(c)) =
+                    lookup(&raw_item.id)?.as_deref().map(|e| &e.event)
+                {
+                    let r = (c.author.clone(), c.posted_at);
+                    if (s.author.as_ref(), s.posted_at) != (r.0.as_ref(), r.1) && !s.also.contains(&r) {
+                        s.also.push(r);
+                        // (Read by this capture's later lookups too.)
+                        if let Some((.., merged)) = by_time.as_mut() {
+                            if !merged.contains(&slot) {
+                                merged.push(slot);
+                            }
+                        }
+                    }
                 }
             }
             let shown = match s.versions.iter().find(|v| v.id == item.id) {

@@ -294,7 +294,9 @@ impl Projection for ThreadsView {
         // first shown last: a title changed and changed back is back.
         // 12: a capture shows a slot once: a comment new in it goes to a
         // slot of its author and time it does not show otherwise.
-        12
+        // 13: a slot keeps the author and time of comments merged into it
+        // (`Slot::also`), and a new comment goes to it by those too.
+        13
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

@@ -635,3 +635,124 @@ fn a_capture_of_two_merged_sections_titles_the_article_alike_in_every_view() {
     env.ok(&["replay"]);
     assert_eq!(titles(&env), all);
 }
+
+/// One JSON Lines capture of article `key` (title `title`, published
+/// 2020-01-01) at URL `url`, fetched at `fetched`, with comments
+/// `(author, posted_at, body)`.
+fn jsonl_capture(
+    env: &Env,
+    name: &str,
+    url: &str,
+    title: &str,
+    fetched: &str,
+    comments: &[(&str, &str, &str)],
+) -> String {
+    let mut s = format!("{}\n", json!({"type": "capture", "fetched_at": fetched}));
+    s.push_str(&format!(
+        "{}\n",
+        json!({"type": "article", "url": url, "title": title, "published": "2020-01-01"})
+    ));
+    for (author, posted, body) in comments {
+        s.push_str(&format!(
+            "{}\n",
+            json!({"type": "comment", "author": author, "posted_at": posted, "body": body})
+        ));
+    }
+    env.write(name, s)
+}
+
+/// A number's sign and a comment's own last word are words: such edits
+/// are no rendering (they were merged as one, the older text shown as
+/// current); a time given only as a day is named as such.
+#[test]
+fn a_sign_or_a_last_word_is_an_edit_and_a_day_alone_is_named() {
+    let env = Env::new();
+    let url = "https://example.com/n";
+    let pages = [
+        ("a.jsonl", "2020-01-04T00:00:00Z", ("kim", "2020-01-01T10:00:00+00:00", "It is -5 degrees")),
+        ("b.jsonl", "2020-01-05T00:00:00Z", ("kim", "2020-01-01T10:00:00+00:00", "It is 5 degrees")),
+        ("c.jsonl", "2020-01-06T00:00:00Z", ("lee", "2020-01-01T11:00:00+00:00", "I would not recommend")),
+        ("d.jsonl", "2020-01-07T00:00:00Z", ("lee", "2020-01-01T11:00:00+00:00", "I would not")),
+        ("e.jsonl", "2020-01-08T00:00:00Z", ("bob", "2020-01-01", "See you tomorrow")),
+        ("f.jsonl", "2020-01-09T00:00:00Z", ("bob", "2020-01-01T10:00:00+00:00", "See you tomorrow\nReply")),
+    ];
+    for (name, fetched, c) in pages {
+        // Each author's two pages are two captures of one article.
+        let path = jsonl_capture(&env, name, &format!("{url}/{}", c.0), c.0, fetched, &[c]);
+        env.ok(&["ingest", &path]);
+    }
+    let found = clusters(&env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let reason = found[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("posted time given only as its day on one page"), "{reason}");
+    assert!(!reason.contains("time-zone"), "{reason}");
+}
+
+/// Two sites' articles of one title and date are two articles: folded,
+/// each one's comments read as removed by the other's captures.
+#[test]
+fn one_title_and_date_on_two_sites_is_two_articles() {
+    let env = Env::new();
+    let a = jsonl_capture(
+        &env,
+        "a.jsonl",
+        "https://example.com/daily/morning",
+        "Daily Briefing",
+        "2020-01-01T12:00:00Z",
+        &[("ann", "2020-01-01T10:01:00+00:00", "Great summary.")],
+    );
+    let b = jsonl_capture(
+        &env,
+        "b.jsonl",
+        "https://other.org/briefing",
+        "Daily Briefing",
+        "2020-01-01T13:00:00Z",
+        &[("bo", "2020-01-01T11:00:00+00:00", "Not again.")],
+    );
+    env.ok(&["ingest", &a, &b]);
+    assert_eq!(clusters(&env), Vec::<Value>::new());
+    // One site's page under another URL of its own is still the same article.
+    let c = jsonl_capture(
+        &env,
+        "c.jsonl",
+        "https://example.com/briefing-2020-01-01",
+        "Daily Briefing",
+        "2020-01-01T14:00:00Z",
+        &[("ann", "2020-01-01T10:01:00+00:00", "Great summary.")],
+    );
+    let env2 = Env::new();
+    env2.ok(&["ingest", &a, &c]);
+    let found = clusters(&env2);
+    assert!(
+        found.iter().any(|c| c["reason"].as_str().unwrap().contains("the same title and publication date")),
+        "{found:?}"
+    );
+}
+
+/// A comment re-rendered (another offset, other punctuation) and then
+/// edited: folded by `dedupe --apply`, the edit stays an edit of it (the
+/// thread showed the original removed and the edit as another comment).
+#[test]
+fn a_merged_comment_keeps_its_later_edit() {
+    let env = Env::new();
+    let url = "https://example.com/n/9";
+    let pages = [
+        ("s1.jsonl", "2020-01-02T00:00:00Z", ("amy", "2020-01-01T10:00:00+00:00", "Hello there friend")),
+        ("s2.jsonl", "2020-01-03T00:00:00Z", ("amy", "2020-01-01T15:00:00+05:00", "hello there, friend")),
+        ("s3.jsonl", "2020-01-04T00:00:00Z", ("amy", "2020-01-01T15:00:00+05:00", "hello there, my friend")),
+    ];
+    for (name, fetched, c) in pages {
+        env.ok(&["ingest", &jsonl_capture(&env, name, url, "T9", fetched, &[c])]);
+    }
+    env.ok(&["dedupe", "--apply"]);
+    let t = env.ok(&["thread", "T9", "--json"]).json();
+    let cs = t["comments"].as_array().unwrap();
+    assert_eq!(cs.len(), 1, "{t}");
+    assert_eq!(cs[0]["status"], json!("present"));
+    assert_eq!(cs[0]["body"], json!("hello there, my friend"));
+    assert_eq!(cs[0]["versions"].as_array().unwrap().len(), 2);
+    env.ok(&["verify"]);
+    // The same after a replay from the log.
+    env.ok(&["replay"]);
+    assert_eq!(env.ok(&["thread", "T9", "--json"]).json(), t);
+}

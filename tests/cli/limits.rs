@@ -3,7 +3,7 @@
 //! symbolic link loops, `--wait` bounded, an export never written inside the
 //! archive, and the empty log's checkpoint.
 
-use crate::support::{fixture, Env};
+use crate::support::{fixture, jsonl_fixture, Env};
 use serde_json::json;
 
 #[test]
@@ -99,5 +99,24 @@ fn small_guards() {
     let run = env.run(&["export", &segment.display().to_string()]).expect_code(2);
     assert!(run.stderr.contains("is inside the archive"), "{run}");
     assert_eq!(std::fs::read(&segment).unwrap(), before);
+    env.ok(&["verify"]);
+}
+
+/// `ingest .` beside the archive it writes (or any cairn archive under the
+/// walked directory) skips the archive, saying so: its lock, index and log
+/// files were read as inputs and rejected (exit 1).
+#[test]
+fn a_walk_skips_cairn_archives_under_the_directory() {
+    let env = Env::new();
+    std::fs::copy(fixture("tribune-2012-03-28-us-generals-kayani.txt"), env.dir.path().join("page.txt"))
+        .unwrap();
+    // The archive exists before the walk (as on a second `ingest .`).
+    env.ok(&["ingest", &jsonl_fixture()]);
+    let run = env.command(&["ingest", "--json", "."]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(stderr.contains("a cairn archive, not scraped pages; skipped"), "{stderr}");
     env.ok(&["verify"]);
 }

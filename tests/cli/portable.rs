@@ -159,12 +159,35 @@ fn export_of(records: &[(u8, Vec<u8>)]) -> Vec<u8> {
     zstd::encode_all(&raw[..], 3).unwrap()
 }
 
+/// The records of an export of `env`'s archive.
+fn exported(env: &Env) -> Records {
+    let file = env.dir.path().join("backup.cairn");
+    env.ok(&["export", &file.display().to_string()]);
+    records_of(&std::fs::read(&file).unwrap())
+}
+
+/// Each case's export is refused (exit 2, its message as expected) and
+/// leaves no archive.
+fn all_refused(cases: Vec<(&str, Records, &str)>) {
+    for (what, records, expected) in cases {
+        let target = Env::new();
+        let bad = target.write("bad.cairn", export_of(&records));
+        let run = target.run(&["import", &bad]).expect_code(2);
+        assert!(run.stderr.contains(expected), "{what}: wanted {expected:?}\n{run}");
+        assert!(!target.archive.exists(), "{what}: no archive is left");
+        let leftovers: Vec<_> = std::fs::read_dir(target.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("importing"))
+            .collect();
+        assert!(leftovers.is_empty(), "{what}: {leftovers:?}");
+    }
+}
+
 #[test]
 fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
     let env = populated();
-    let file = env.dir.path().join("backup.cairn");
-    env.ok(&["export", &file.display().to_string()]);
-    let records = records_of(&std::fs::read(&file).unwrap());
+    let records = exported(&env);
     // Rebuilt from its own records, the file imports.
     let copy = Env::new();
     let same = env.write("same.cairn", export_of(&records));
@@ -191,19 +214,7 @@ fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
     let mut truncated = records.clone();
     truncated.truncate(entries[10]);
     cases.push(("a file cut short (digest over what is left)", truncated, "before the head record"));
-    for (what, records, expected) in cases {
-        let target = Env::new();
-        let bad = target.write("bad.cairn", export_of(&records));
-        let run = target.run(&["import", &bad]).expect_code(2);
-        assert!(run.stderr.contains(expected), "{what}: wanted {expected:?}\n{run}");
-        assert!(!target.archive.exists(), "{what}: no archive is left");
-        let leftovers: Vec<_> = std::fs::read_dir(target.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains("importing"))
-            .collect();
-        assert!(leftovers.is_empty(), "{what}: {leftovers:?}");
-    }
+    all_refused(cases);
 
     // A record claiming more bytes than any record may hold is refused
     // before anything is allocated.
@@ -429,4 +440,77 @@ fn an_import_holds_its_target_and_a_killed_ones_leftovers_go() {
         Vec::<String>::new(),
         "the killed import's temporary archive is removed"
     );
+}
+
+/// `records` with a merge of `kind` appended as the log's next entry (its
+/// id, chain and the head record made to match): what a hostile tool
+/// could write.
+fn with_merge(
+    records: &Records,
+    kind: cairn::model::MergeKind,
+    keep: cairn::model::EventId,
+    fold: Vec<cairn::model::EventId>,
+) -> Records {
+    use cairn::model::{chain_step, Event, LogEntry, Merge};
+    let mut out = records.clone();
+    let head_at = out.iter().position(|r| r.0 == b'H').unwrap();
+    let last: LogEntry =
+        serde_json::from_slice(&out[..head_at].iter().rev().find(|r| r.0 == b'E').unwrap().1).unwrap();
+    let event = Event::Merge(Merge { kind, keep, fold, reason: "forged".into() });
+    let mut entry = LogEntry {
+        seq: last.seq.next(),
+        id: event.id(),
+        recorded_at: last.recorded_at,
+        event,
+        head: last.head,
+    };
+    entry.head = chain_step(&last.head, &entry.entry_hash());
+    let mut head: serde_json::Value = serde_json::from_slice(&out[head_at].1).unwrap();
+    head["seq"] = serde_json::json!(entry.seq.0);
+    head["hash"] = serde_json::json!(entry.head.to_hex());
+    head["entries"] = serde_json::json!(entry.seq.0);
+    out[head_at].1 = head.to_string().into_bytes();
+    out.insert(head_at, (b'E', serde_json::to_vec(&entry).unwrap()));
+    out
+}
+
+/// Merges `verify` finds wrong (an id folded into itself, a cycle, a kind
+/// mixed up, a fold list out of order) are refused by `import`, which
+/// said its archive passes `verify`; a well-formed forged merge imports.
+#[test]
+fn import_refuses_merges_verify_finds_wrong() {
+    use cairn::model::{EventId, LogEntry, MergeKind};
+    let env = populated();
+    let records = exported(&env);
+    let of_kind = |kind: &str| -> Vec<EventId> {
+        records
+            .iter()
+            .filter(|r| r.0 == b'E')
+            .map(|r| serde_json::from_slice::<LogEntry>(&r.1).unwrap())
+            .filter(|e| e.event.kind().name() == kind)
+            .map(|e| e.id)
+            .collect()
+    };
+    let (comments, captures) = (of_kind("comment"), of_kind("capture"));
+    let (a, b) =
+        if comments[0] < comments[1] { (comments[0], comments[1]) } else { (comments[1], comments[0]) };
+    let c = comments[2];
+    let good = with_merge(&records, MergeKind::Comment, c, vec![a, b]);
+    let cycle = with_merge(&good, MergeKind::Comment, a, vec![c]);
+    let cases: Vec<(&str, Records, &str)> = vec![
+        ("an id folded into itself", with_merge(&records, MergeKind::Comment, a, vec![a]), "into itself"),
+        ("a cycle", cycle, "makes a cycle"),
+        (
+            "a capture in a comment merge",
+            with_merge(&records, MergeKind::Comment, a, vec![captures[0]]),
+            "a capture",
+        ),
+        ("a fold list out of order", with_merge(&records, MergeKind::Comment, c, vec![b, a]), "not sorted"),
+        ("an empty fold list", with_merge(&records, MergeKind::Comment, c, vec![]), "folds no id"),
+    ];
+    all_refused(cases);
+    let target = Env::new();
+    let fine = target.write("fine.cairn", export_of(&good));
+    target.ok(&["import", &fine]);
+    target.ok(&["verify"]);
 }
