@@ -271,6 +271,8 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
     let mut ids: std::collections::HashMap<crate::model::EventId, (u64, crate::model::EventKind)> =
         std::collections::HashMap::new();
     let mut folded = std::collections::HashMap::new();
+    // Blobs the captures name.
+    let mut named: HashSet<BlobId> = HashSet::new();
     let mut trailer: Option<serde_json::Value> = None;
     let mut digest_ok = false;
     while let Some(record) = r.next()? {
@@ -280,8 +282,12 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
         match record {
             Record::Blob(raw) => {
                 let id = BlobId(*blake3::hash(&raw).as_bytes());
+                // Each blob once, and only blobs a capture names (below):
+                // bytes the log does not hold would travel under its head.
+                if !blobs.insert(id) {
+                    return Err(r.bad(format!("blob {id} is in the file twice")));
+                }
                 archive.import_blob(&id, &raw)?;
-                blobs.insert(id);
                 summary.blobs += 1;
             }
             Record::Entry(json) => {
@@ -334,6 +340,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                     if !blobs.contains(&c.blob) {
                         return Err(r.bad(format!("seq {}: blob {} is not in the file", entry.seq, c.blob)));
                     }
+                    named.insert(c.blob);
                     for section in &c.articles {
                         let own =
                             fingerprints.of(&crate::store::buckets::article_bucket(section.key.as_str()));
@@ -365,6 +372,9 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                         "{} entries after the last capture belong to no document",
                         segment.len()
                     )));
+                }
+                if let Some(stray) = blobs.iter().find(|b| !named.contains(*b)) {
+                    return Err(r.bad(format!("blob {stray} is named by no capture in the file")));
                 }
                 let v: serde_json::Value =
                     serde_json::from_slice(&json).map_err(|e| r.bad(format!("head: {e}")))?;

@@ -868,10 +868,21 @@ impl MergeMaps {
             }
         }
         let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
+        // Each comment's segment decoded once, not once per comment (600
+        // merges in one thread of 600 comments took a minute).
+        let mut read: crate::model::IdMap<std::sync::Arc<crate::model::LogEntry>> = Default::default();
         ThreadState::from_captures(
             key.clone(),
             captures,
-            |id| tx.entry_ref(id),
+            |id| {
+                if let Some(e) = read.get(id) {
+                    return Ok(Some(std::sync::Arc::clone(e)));
+                }
+                let found = tx.entry_with_segment(id)?;
+                let entry = found.iter().find(|e| e.id == *id).cloned();
+                read.extend(found.into_iter().map(|e| (e.id, e)));
+                Ok(entry)
+            },
             |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
         )
     }

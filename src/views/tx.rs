@@ -233,6 +233,24 @@ impl<'a> StateTx<'a> {
         Ok(self.archive.entry_by_id(id)?.map(Arc::new))
     }
 
+    /// The entry of event `id` as [`StateTx::entry_ref`] finds it, and the
+    /// other entries of its segment when it came from the log (one decode
+    /// for a reader that will ask for them too: a thread rebuilt after a
+    /// merge asks for every comment of each capture).
+    pub fn entry_with_segment(&self, id: &EventId) -> Result<Vec<Arc<LogEntry>>> {
+        if let Some(e) = self.recent.get(id) {
+            return Ok(vec![Arc::clone(e)]);
+        }
+        let Some(seq) = self.archive.store().seq_of(id)? else { return Ok(Vec::new()) };
+        let segment: Vec<Arc<LogEntry>> =
+            self.archive.store().segment_of(seq)?.into_iter().map(Arc::new).collect();
+        match segment.iter().find(|e| e.seq == seq) {
+            Some(e) if e.id == *id => Ok(segment),
+            // (What `entry_ref` says of a stale index.)
+            _ => Ok(self.entry_ref(id)?.into_iter().collect()),
+        }
+    }
+
     /// The entry at `seq`, from the log.
     pub fn entry_at(&self, seq: Seq) -> Result<LogEntry> {
         self.archive.entry(seq)

@@ -214,6 +214,17 @@ fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
     let mut truncated = records.clone();
     truncated.truncate(entries[10]);
     cases.push(("a file cut short (digest over what is left)", truncated, "before the head record"));
+    // Bytes no capture names travel under the archive's head (the head
+    // record's count made to match): refused, as is a blob twice.
+    let mut stray = records.clone();
+    stray.insert(blob, (b'B', b"not a capture anyone made".to_vec()));
+    let mut head: serde_json::Value = serde_json::from_slice(&stray[head_record + 1].1).unwrap();
+    head["blobs"] = serde_json::json!(head["blobs"].as_u64().unwrap() + 1);
+    stray[head_record + 1].1 = head.to_string().into_bytes();
+    cases.push(("a blob no capture names", stray, "named by no capture"));
+    let mut twice = records.clone();
+    twice.insert(blob, records[blob].clone());
+    cases.push(("a blob twice", twice, "in the file twice"));
     all_refused(cases);
 
     // A record claiming more bytes than any record may hold is refused
