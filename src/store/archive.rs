@@ -523,15 +523,15 @@ impl Archive {
         self.store.stage_blob(id, raw, None, None)
     }
 
-    /// Appends entries checked by [`super::portable::import`] (consecutive seqs
-    /// after the head, chain and ids already verified) with the head after
-    /// them.
-    pub fn import_segment(&mut self, entries: Vec<LogEntry>, head: &HeadState) -> Result<()> {
-        if entries.first().map(|e| e.seq) != Some(self.head.seq.next()) {
+    /// Appends documents checked by [`super::portable::import`] (each a
+    /// segment; consecutive seqs after the head, chain and ids already
+    /// verified) in one commit, with the head after them.
+    pub fn import_segments(&mut self, segments: Vec<Vec<LogEntry>>, head: &HeadState) -> Result<()> {
+        if segments.first().and_then(|s| s.first()).map(|e| e.seq) != Some(self.head.seq.next()) {
             return Err(Error::Corrupt("import segment does not follow the head".into()));
         }
         self.store.sync_blobs()?;
-        self.store.commit(&[entries], head, &[])?;
+        self.store.commit(&segments, head, &[])?;
         self.head = *head;
         Ok(())
     }

@@ -43,6 +43,12 @@ pub trait Projection: Send + Sync {
     /// Applies one entry. Must be idempotent: applying an entry twice leaves
     /// the state as applying it once.
     fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()>;
+
+    /// Does the work `apply` put off ([`StateTx::defer`]): called before
+    /// each commit of the state. The default has none.
+    fn settle(&self, _state: &mut StateTx<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The built-in views: threads (which also keeps the change records) and

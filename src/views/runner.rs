@@ -433,6 +433,7 @@ fn apply_entries_with<'a>(
         let pending_bytes: usize = txs.iter().map(|tx| tx.pending_bytes).sum();
         if is_capture && (pending_entries >= commit_every || pending_bytes >= COMMIT_BYTES) {
             for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
+                view.settle(tx)?;
                 tx.commit(&Cursor { version: view.version(), seq: last })?;
             }
             pending_entries = 0;
@@ -442,6 +443,7 @@ fn apply_entries_with<'a>(
         }
     }
     for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
+        view.settle(tx)?;
         tx.commit(&Cursor { version: view.version(), seq: last })?;
     }
     for tx in txs.iter_mut() {

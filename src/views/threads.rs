@@ -229,16 +229,33 @@ fn summarize(
     Ok(summary)
 }
 
+/// Rebuilds the threads comment merges put off ([`apply_merge`]) from
+/// their captures, with the merge maps as they are now: the same state as
+/// a rebuild after each merge (each rebuild starts from the captures), once.
+fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
+    for key in tx.take_deferred() {
+        let key = ArticleKey(
+            String::from_utf8(key)
+                .map_err(|_| Error::Internal("a deferred thread key is not text".into()))?,
+        );
+        if let Some((summary, old, prior)) = load_whole(tx, &key)? {
+            let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
+            let records = changes::replace(tx, &key, &old, diffs)?;
+            let summary = summarize(tx, Some(summary), &state)?;
+            store(tx, &mut state, &records, &summary)?;
+        }
+    }
+    Ok(())
+}
+
 fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
     match m.kind {
         MergeKind::Comment => {
+            // The maps now; each thread rebuilt once the run of merges
+            // ends (600 merges into one thread of 600 comments rebuilt it
+            // 600 times: 1.3 s, 15 s for 2,000).
             for key in MAPS.fold_comments(tx, m)? {
-                if let Some((summary, old, prior)) = load_whole(tx, &key)? {
-                    let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
-                    let records = changes::replace(tx, &key, &old, diffs)?;
-                    let summary = summarize(tx, Some(summary), &state)?;
-                    store(tx, &mut state, &records, &summary)?;
-                }
+                tx.defer(key.as_str().as_bytes().to_vec());
             }
             Ok(())
         }
@@ -300,6 +317,11 @@ impl Projection for ThreadsView {
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
+        // Threads a run of comment merges touched are rebuilt once, before
+        // anything else reads them.
+        if !matches!(&entry.event, Event::Merge(m) if m.kind == MergeKind::Comment) {
+            rebuild_merged(tx)?;
+        }
         match &entry.event {
             // Article versions are taken in through the captures that show
             // them, in observation order.
@@ -330,6 +352,10 @@ impl Projection for ThreadsView {
             }
             Event::Merge(m) => apply_merge(tx, m),
         }
+    }
+
+    fn settle(&self, tx: &mut StateTx<'_>) -> Result<()> {
+        rebuild_merged(tx)
     }
 }
 
