@@ -172,8 +172,13 @@ pub fn compare(
         let edited = old != version
             && match (truncated(slot, old), truncated(slot, version)) {
                 (false, false) => true,
-                (true, _) => !crate::views::thread_state::begins(&mut lookup, &old, &version)?,
+                (true, false) => !crate::views::thread_state::begins(&mut lookup, &old, &version)?,
                 (false, true) => !crate::views::thread_state::begins(&mut lookup, &version, &old)?,
+                // Both cut: one is the start of the other, either way.
+                (true, true) => {
+                    !crate::views::thread_state::begins(&mut lookup, &old, &version)?
+                        && !crate::views::thread_state::begins(&mut lookup, &version, &old)?
+                }
             };
         if edited {
             d.edited.push(change.clone());

@@ -323,7 +323,7 @@ fn mark_past(html: String, past: Option<&str>) -> String {
 fn head(title: &str, up: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{} · cairn</title><link rel=\"stylesheet\" href=\"{up}style.css\"></head><body>\n",
+         <title>\u{2068}{}\u{2069} · cairn</title><link rel=\"stylesheet\" href=\"{up}style.css\"></head><body>\n",
         esc(title)
     )
 }

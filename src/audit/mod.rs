@@ -10,5 +10,5 @@ mod scan;
 mod seen;
 pub mod verify;
 
-pub(crate) use scan::merge_folds;
+pub(crate) use scan::{a_kind, merge_folds};
 pub use verify::{verify, Finding, VerifyOptions, VerifyReport};

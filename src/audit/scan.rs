@@ -465,6 +465,13 @@ fn sections(
     out
 }
 
+/// A kind with its article (`a comment`, `an article`).
+pub(crate) fn a_kind(k: EventKind) -> String {
+    let name = k.to_string();
+    let a = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{a} {name}")
+}
+
 /// `merge`: a merge folds ids of its kind into an id of its kind (of the
 /// ids this pass keeps).
 fn merge_kinds(seq: Seq, id: EventId, m: &crate::model::Merge, seen: &SeenIds) -> Vec<Finding> {
@@ -479,7 +486,7 @@ fn merge_kinds(seq: Seq, id: EventId, m: &crate::model::Merge, seen: &SeenIds) -
                 "merge",
                 Some(seq),
                 Some(id),
-                format!("{} merge names {x}, a {k}", m.kind.name()),
+                format!("{} merge names {x}, {}", m.kind.name(), a_kind(k)),
             )),
             _ => None,
         })

@@ -25,7 +25,9 @@ pub struct Args {
 /// Runs `cairn export`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     let archive = open_existing(cli)?;
-    if args.file.as_os_str() == "-" {
+    // (`/dev/stdout` and any path to the file standard output writes are
+    // `-`: the report would land in the export.)
+    if crate::cli::outfile::is_stdout(&args.file) {
         if args.json {
             return Err(crate::error::Error::Usage(
                 "--json with `export -`: standard output is the export; give a FILE".into(),

@@ -2,12 +2,14 @@
 //! `-o FILE`, written whole or not at all (a temporary file beside it,
 //! synced and renamed into place, as `export` does), never inside the
 //! archive. A symbolic link is written through (the file it leads to is
-//! replaced, the link kept); a device, a FIFO or a socket (`/dev/null`,
-//! `/dev/stdout`, a named pipe) is written to as it stands, never replaced.
+//! replaced, its mode kept, the link kept); a device or a FIFO (`/dev/null`,
+//! a named pipe) is written to as it stands, never replaced; a path to the
+//! file standard output writes (`/dev/stdout`) is standard output.
 
 use crate::cli::stdout_error;
 use crate::error::{Error, Result};
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 /// Refuses a destination inside the archive directory: it could replace one
@@ -62,19 +64,72 @@ pub fn create_temporary(file: &Path) -> Result<(std::path::PathBuf, std::fs::Fil
     Err(Error::Internal(format!("no temporary file could be made beside {}", file.display())))
 }
 
-/// Where writing to `file` lands: `file` itself, or the path its symbolic
-/// links lead to (each read in turn, relative to the link's directory);
-/// `None` when that is no regular file or directory to be (a device, a
-/// FIFO, a socket, or a descriptor's link under `/proc` or `/dev/fd`,
-/// which only the kernel can follow): such a file is written to as it
-/// stands.
-fn landing(file: &Path) -> Result<Option<PathBuf>> {
-    let special = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
+/// Where output to a file goes ([`destination`]).
+enum Destination {
+    /// This process's standard output (`/dev/stdout`, `/dev/fd/1`, or any
+    /// path to the file it writes): written as `-` is.
+    Stdout,
+    /// A device or FIFO: written to as it stands (nothing to replace).
+    InPlace,
+    /// A regular file, or a new one, at this path with no symbolic link
+    /// left in it: replaced whole through a temporary file beside it, its
+    /// mode kept when it exists.
+    Replace(PathBuf, Option<std::fs::Permissions>),
+}
+
+/// Whether `meta` is the file this process's standard output writes to.
+fn is_our_stdout(meta: &std::fs::Metadata) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok());
+    ours.is_some_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
+}
+
+/// Where writing to `file` goes, as the kernel resolves it (its symbolic
+/// links, and those under `/proc` only the kernel can follow).
+fn destination(file: &Path) -> Result<Destination> {
+    match std::fs::metadata(file) {
+        Ok(m) if is_our_stdout(&m) => Ok(Destination::Stdout),
+        Ok(m) if m.is_file() => {
+            let path = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
+            Ok(Destination::Replace(path, Some(m.permissions())))
+        }
+        Ok(m) if m.is_dir() => {
+            Err(Error::Usage(format!("{} is a directory, not a file to write", file.display())))
+        }
+        Ok(m) if m.file_type().is_socket() => Err(Error::Usage(format!(
+            "{} is a socket, which cannot be opened as a file to write",
+            file.display()
+        ))),
+        Ok(_) => Ok(Destination::InPlace),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A new file: where the links that exist lead (a dangling one
+            // names the file to make), in its directory made canonical.
+            let p = dangling_end(file)?;
+            let name = p
+                .file_name()
+                .ok_or_else(|| Error::Usage(format!("{} is not a file name", file.display())))?;
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(file, e))?;
+            Ok(Destination::Replace(dir.join(name), None))
+        }
+        Err(e) => Err(Error::io(file, e)),
+    }
+}
+
+/// The path the symbolic links of a `file` that does not resolve lead to
+/// (each read in turn, relative to its directory): `file` itself when it
+/// is no link.
+fn dangling_end(file: &Path) -> Result<PathBuf> {
     let mut p = file.to_path_buf();
     for _ in 0..40 {
-        if special(&p) {
-            return Ok(None);
-        }
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
                 let to = std::fs::read_link(&p).map_err(|e| Error::io(file, e))?;
@@ -83,18 +138,24 @@ fn landing(file: &Path) -> Result<Option<PathBuf>> {
                     _ => to,
                 };
             }
-            Ok(m) if !m.is_file() && !m.is_dir() => return Ok(None),
-            _ => return Ok(Some(p)),
+            _ => return Ok(p),
         }
     }
     Err(Error::Usage(format!("{}: too many levels of symbolic links", file.display())))
 }
 
-/// Runs `write` on standard output (`file` absent or `-`), or on a
-/// temporary file that replaces `file` (through its symbolic links: the
-/// file they lead to) only once everything was written and synced; on an
-/// error the temporary file is removed and `file` is left as it was. A
-/// device, FIFO or socket is written to directly ([`landing`]).
+/// Whether output to `file` goes to this process's standard output (a
+/// command that also prints a report writes it as for `-`).
+pub fn is_stdout(file: &Path) -> bool {
+    file.as_os_str() == "-" || matches!(destination(file), Ok(Destination::Stdout))
+}
+
+/// Runs `write` on standard output (`file` absent or `-`, or a path to the
+/// file standard output writes), or on a temporary file that replaces
+/// `file` (through its symbolic links: the file they lead to, its mode
+/// kept) only once everything was written and synced; on an error the
+/// temporary file is removed and `file` is left as it was. A device or
+/// FIFO is written to as it stands ([`destination`]).
 pub fn write_to(
     archive: &Path,
     file: Option<&Path>,
@@ -105,12 +166,20 @@ pub fn write_to(
         write(out)?;
         return out.flush().map_err(stdout_error);
     };
-    let Some(file) = landing(asked)? else {
-        return write_in_place(asked, write);
+    let (file, mode) = match destination(asked)? {
+        Destination::Stdout => {
+            write(out)?;
+            return out.flush().map_err(stdout_error);
+        }
+        Destination::InPlace => return write_in_place(asked, write),
+        Destination::Replace(file, mode) => (file, mode),
     };
     check_destination(archive, &file)?;
     let (tmp, f) = create_temporary(&file).map_err(|e| named(e, &file, asked))?;
     let result = (|| {
+        if let Some(mode) = mode {
+            f.set_permissions(mode).map_err(|e| Error::io(&tmp, e))?;
+        }
         let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
         write(&mut w)?;
         let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;

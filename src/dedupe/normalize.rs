@@ -17,9 +17,20 @@ use unicode_normalization::UnicodeNormalization;
 
 const UI_LABELS: &[&str] = &["recommend", "reply", "report abuse"];
 
-/// Whether `c` is a minus sign (ASCII, or U+2212).
+/// Whether `c` is a minus sign: ASCII's, U+2212, or the en dash news
+/// text sets for one (`–5 degrees`).
 fn is_minus(c: char) -> bool {
-    c == '-' || c == '\u{2212}'
+    c == '-' || c == '\u{2212}' || c == '\u{2013}'
+}
+
+/// Whether the characters after a minus sign start a number: a digit, or
+/// a decimal point and a digit (`-.5`).
+fn starts_number(next: Option<char>, after: Option<char>) -> bool {
+    match next {
+        Some(n) if n.is_numeric() => true,
+        Some('.' | ',') => after.is_some_and(char::is_numeric),
+        _ => false,
+    }
 }
 
 fn decode_entities(s: &str) -> String {
@@ -91,15 +102,17 @@ fn words(s: &str) -> String {
     let nfkc: Vec<char> = s.nfkc().collect();
     let mut words = String::with_capacity(nfkc.len());
     for (i, &c) in nfkc.iter().enumerate() {
-        if c.is_alphanumeric() {
-            words.extend(c.to_lowercase());
-        } else if is_minus(c)
-            && nfkc.get(i + 1).is_some_and(|n| n.is_numeric())
+        if is_minus(c)
+            && starts_number(nfkc.get(i + 1).copied(), nfkc.get(i + 2).copied())
             && !i.checked_sub(1).is_some_and(|p| nfkc[p].is_alphanumeric())
         {
             words.push_str(" -");
-        } else {
-            words.push(' ');
+            continue;
+        }
+        // (Each character lower-cased, then classed: `İ` is `i` and a
+        // combining dot, which is no letter.)
+        for l in c.to_lowercase() {
+            words.push(if l.is_alphanumeric() { l } else { ' ' });
         }
     }
     words.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -112,7 +125,10 @@ fn ascii_words(s: &str) -> String {
     let mut gap = false;
     for (i, &b) in bytes.iter().enumerate() {
         let minus = b == b'-'
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && starts_number(
+                bytes.get(i + 1).map(|&b| char::from(b)),
+                bytes.get(i + 2).map(|&b| char::from(b)),
+            )
             && !i.checked_sub(1).is_some_and(|p| bytes[p].is_ascii_alphanumeric());
         if b.is_ascii_alphanumeric() || minus {
             if gap && !out.is_empty() {
@@ -140,18 +156,34 @@ fn without_ui_labels(text: &str) -> &str {
                 continue;
             }
             let head = text[..at].trim_end();
-            if head.len() == at && at > 0 {
-                continue; // no space before it: the end of a longer word
-            }
             let own_line = text[head.len()..at].contains('\n');
-            if !own_line && head.chars().next_back().is_some_and(char::is_alphanumeric) {
-                continue; // after a word: the comment's own last word
+            // After a letter or digit it is the comment's own last word
+            // (or the end of a longer one), unless on a line of its own or
+            // after another label (`Reply Report abuse`).
+            if !own_line
+                && head.chars().next_back().is_some_and(char::is_alphanumeric)
+                && !ends_with_label(head)
+            {
+                continue;
             }
             text = head;
             continue 'labels;
         }
         return text;
     }
+}
+
+/// Whether `text` ends with a label as a button writes it, after a space.
+fn ends_with_label(text: &str) -> bool {
+    UI_LABELS.iter().any(|label| {
+        text.len().checked_sub(label.len()).and_then(|at| Some((at, text.get(at..)?))).is_some_and(
+            |(at, tail)| {
+                tail.eq_ignore_ascii_case(label)
+                    && tail.starts_with(|c: char| c.is_ascii_uppercase())
+                    && (at == 0 || text[..at].ends_with(char::is_whitespace))
+            },
+        )
+    })
 }
 
 /// Folds an author name: NFKC, whitespace folded, lower case.
@@ -243,6 +275,17 @@ mod tests {
         assert_ne!(fold_text("Please reply"), fold_text("Please"));
         assert_eq!(fold_text("Fine.\nReply\nReport abuse"), "fine");
         assert_eq!(fold_text("Fine\nReply"), "fine");
+        // As the tribune pages ran them together, and buttons on one line.
+        assert_eq!(fold_text("Good pictures.Recommend"), fold_text("Good pictures."));
+        assert_eq!(fold_text("Fine.\nReply Report abuse"), "fine");
+        assert_ne!(fold_text("longerRecommend"), fold_text("longer"));
+        // An en dash before a number is its sign; a sign before a decimal
+        // point too.
+        assert_ne!(fold_text("It is \u{2013}5 degrees"), fold_text("It is 5 degrees"));
+        assert_ne!(fold_text("a change of -.5 percent"), fold_text("a change of .5 percent"));
+        assert_eq!(fold_text("pages 5\u{2013}6"), "pages 5 6");
+        // Lower-cased, then classed, as before the signs were kept.
+        assert_eq!(fold_text("\u{130}stanbul"), "i stanbul");
     }
 
     /// The folding the general way (no ASCII way), for the proptest.
@@ -258,8 +301,9 @@ mod tests {
     use proptest::prelude::prop_oneof;
 
     proptest::proptest! {
-        /// The ASCII way gives what the general folding gives, on ASCII
-        /// and other text.
+        /// The ASCII way (`ascii_words`) gives what the general way
+        /// (`words`) gives: on ASCII text they are the two ways compared
+        /// (other text takes the general way in both).
         #[test]
         fn fold_text_agrees_with_the_general_folding(s in prop_oneof![
             "[ aZ9.,!?'\\t\\n\\x0b\\x0c&;#-]{0,24}",

@@ -286,6 +286,9 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
         }
         match record {
             Record::Blob(raw) => {
+                if trailer.is_some() {
+                    return Err(r.bad("a blob after the head record"));
+                }
                 let id = BlobId(*blake3::hash(&raw).as_bytes());
                 // Each blob once, and only blobs a capture names (below):
                 // bytes the log does not hold would travel under its head.
@@ -320,7 +323,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                 if let Event::Merge(m) = &entry.event {
                     // What `verify` checks of a merge.
                     if let Some(f) = crate::audit::merge_folds(entry.seq, entry.id, m, &mut folded).first() {
-                        return Err(r.bad(format!("seq {}: the merge {}", entry.seq, f.message)));
+                        return Err(r.bad(format!("seq {}: merge: {}", entry.seq, f.message)));
                     }
                     let want = match m.kind {
                         crate::model::MergeKind::Comment => crate::model::EventKind::Comment,
@@ -332,9 +335,10 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                         .find(|(_, (_, k))| *k != want)
                     {
                         return Err(r.bad(format!(
-                            "seq {}: the {} merge names {x}, a {k}",
+                            "seq {}: the {} merge names {x}, {}",
                             entry.seq,
-                            m.kind.name()
+                            m.kind.name(),
+                            crate::audit::a_kind(*k)
                         )));
                     }
                 }
@@ -447,6 +451,18 @@ pub fn import_into(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    // The import is renamed into the target's place at the end: a target
+    // that is (or holds) the directory this runs in cannot be, and would
+    // fail only after everything was read.
+    if let (Ok(t), Ok(cwd)) = (std::fs::canonicalize(target), std::env::current_dir()) {
+        if cwd.starts_with(&t) || t.parent().is_none() {
+            return Err(Error::Usage(format!(
+                "{} is the directory this runs in (or holds it): the import takes its place at the end; \
+                 give the archive's path from outside it",
+                target.display()
+            )));
+        }
+    }
     let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{base}.importing-");
     remove_leftovers(&parent, &base);
@@ -454,9 +470,13 @@ pub fn import_into(
     // the lock file an archive made there would use): nothing can be
     // written into it meanwhile, and be removed with it at the end.
     let held = if target.exists() {
-        let entries: Vec<_> = std::fs::read_dir(target).map_err(|e| Error::io(target, e))?.collect();
-        if entries.is_empty() {
-            Some(Held::Lock(crate::store::lock_archive(target)?))
+        let entries: Vec<std::ffi::OsString> = std::fs::read_dir(target)
+            .map_err(|e| Error::io(target, e))?
+            .map(|e| e.map(|e| e.file_name()).map_err(|e| Error::io(target, e)))
+            .collect::<Result<_>>()?;
+        // (Empty, or holding only the lock file an import failed in left.)
+        if entries.iter().all(|n| n == "lock") {
+            Some(Held::Lock(crate::store::lock_archive(target)?, target.join("lock")))
         } else {
             let existing = Archive::open(target, crate::store::OpenMode::MustExist)?;
             if existing.head().seq != Seq(0) {
@@ -479,10 +499,18 @@ pub fn import_into(
         archive.flush()?;
         Ok::<_, Error>(summary)
     })();
-    let summary = match result {
+    // The finished archive's lock, taken again once its handle is gone,
+    // keeps another import from taking it for a killed one's leftovers.
+    let finished = result.and_then(|s| crate::store::lock_archive(&tmp).map(|lock| (s, lock)));
+    let (summary, _tmp_lock) = match finished {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
+            // An empty directory is left empty (the lock file made in it
+            // would make the retry take it for an archive).
+            if let Some(Held::Lock(_, lock)) = &held {
+                let _ = std::fs::remove_file(lock);
+            }
             return Err(e);
         }
     };
@@ -498,6 +526,12 @@ pub fn import_into(
     }
     if let Err(e) = std::fs::rename(&tmp, target) {
         let _ = std::fs::remove_dir_all(&tmp);
+        // The empty target back in its place, unless another process made
+        // one there meanwhile (then it stays aside, and goes with the next
+        // import's leftovers: it held nothing).
+        if held.is_some() {
+            let _ = std::fs::rename(&aside, target);
+        }
         return Err(Error::Usage(format!(
             "{} was created by another process while this import ran ({e}); nothing of this import was kept",
             target.display()
@@ -517,28 +551,25 @@ pub fn import_into(
 /// Removes what imports into `parent/base` killed before left behind: their
 /// temporary archives (not a running one's: its lock is held; a killed
 /// one's is released with its process, even before that process is
-/// reaped), and empty targets moved aside.
+/// reaped), and empty targets moved aside (their lock, too, held until
+/// their import removes them).
 fn remove_leftovers(parent: &Path, base: &str) {
     let prefix = format!(".{base}.importing-");
     let replaced = format!(".{base}.replaced-by-import-");
     let Ok(siblings) = std::fs::read_dir(parent) else { return };
     for s in siblings.flatten() {
         let name = s.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix(&replaced) {
-            // An empty target an import moved aside and was killed before
-            // removing.
-            if !std::path::Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(s.path());
-            }
+        if !name.starts_with(&prefix) && !name.starts_with(&replaced) {
             continue;
         }
-        let Some(pid) = name.strip_prefix(&prefix) else { continue };
-        let running = std::path::Path::new("/proc").join(pid).exists();
+        // Decided by the lock alone (a process id says nothing of another
+        // namespace's or host's process): a directory without a lock file
+        // is no import's, and one whose lock is held is a running one's.
         let unlocked = std::fs::OpenOptions::new()
             .write(true)
             .open(s.path().join("lock"))
             .is_ok_and(|lock| lock.try_lock().is_ok());
-        if !running || unlocked {
+        if unlocked {
             let _ = std::fs::remove_dir_all(s.path());
         }
     }
@@ -548,6 +579,6 @@ fn remove_leftovers(parent: &Path, base: &str) {
 enum Held {
     /// An empty archive, open.
     Archive(#[allow(dead_code)] Box<Archive>),
-    /// An empty directory's lock file, locked.
-    Lock(#[allow(dead_code)] std::fs::File),
+    /// An empty directory's lock file, locked, and its path.
+    Lock(#[allow(dead_code)] std::fs::File, std::path::PathBuf),
 }

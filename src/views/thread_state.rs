@@ -296,7 +296,12 @@ impl ThreadState {
         // scan, also when one capture shows several.
         // (Slots by time, each slot's next of its key, the slots this
         // capture shows, the slots with merged renderings: `Slot::also`.)
-        type Found = (SlotsByTime, Vec<u32>, Vec<bool>, Vec<usize>);
+        type Found = (
+            SlotsByTime,
+            Vec<u32>,
+            Vec<bool>,
+            HashMap<(Timestamp, u64), Vec<u32>, foldhash::fast::RandomState>,
+        );
         let mut by_time: Option<Found> = None;
         let names = foldhash::fast::RandomState::default();
         let name_hash = |author: &Option<String>| std::hash::BuildHasher::hash_one(&names, author.as_deref());
@@ -349,8 +354,15 @@ impl ThreadState {
                                 shown_here[s] = true;
                             }
                         }
-                        let merged: Vec<usize> =
-                            (0..slots.len()).filter(|&i| !slots[i].also.is_empty()).collect();
+                        let mut merged: HashMap<(Timestamp, u64), Vec<u32>, foldhash::fast::RandomState> =
+                            Default::default();
+                        for (i, s) in slots.iter().enumerate() {
+                            for (author, t) in &s.also {
+                                if let Some(t) = t {
+                                    merged.entry((*t, name_hash(author))).or_default().push(i as u32);
+                                }
+                            }
+                        }
                         (m, next, shown_here, merged)
                     });
                     let free = |i: usize| {
@@ -377,9 +389,9 @@ impl ThreadState {
                     // Else a slot a comment of this author and time was
                     // merged into.
                     let existing = existing.or_else(|| {
-                        let t = c.posted_at?;
-                        merged.iter().copied().find(|&i| {
-                            free(i) && slots[i].also.iter().any(|(a, p)| *p == Some(t) && *a == c.author)
+                        let candidates = merged.get(&(c.posted_at?, name_hash(&c.author)))?;
+                        candidates.iter().map(|&i| i as usize).find(|&i| {
+                            free(i) && slots[i].also.iter().any(|(a, p)| *p == c.posted_at && *a == c.author)
                         })
                     });
                     let version = Version {
@@ -438,13 +450,11 @@ impl ThreadState {
                 {
                     let r = (c.author.clone(), c.posted_at);
                     if (s.author.as_ref(), s.posted_at) != (r.0.as_ref(), r.1) && !s.also.contains(&r) {
-                        s.also.push(r);
                         // (Read by this capture's later lookups too.)
-                        if let Some((.., merged)) = by_time.as_mut() {
-                            if !merged.contains(&slot) {
-                                merged.push(slot);
-                            }
+                        if let (Some((.., merged)), Some(t)) = (by_time.as_mut(), r.1) {
+                            merged.entry((t, name_hash(&r.0))).or_default().push(slot as u32);
                         }
+                        s.also.push(r);
                     }
                 }
             }

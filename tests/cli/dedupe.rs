@@ -755,4 +755,19 @@ fn a_merged_comment_keeps_its_later_edit() {
     // The same after a replay from the log.
     env.ok(&["replay"]);
     assert_eq!(env.ok(&["thread", "T9", "--json"]).json(), t);
+
+    // The edit ingested after the merge: matched through the rendering the
+    // merged comment had, kept in the thread's state.
+    let later = Env::new();
+    for (name, fetched, c) in &pages[..2] {
+        later.ok(&["ingest", &jsonl_capture(&later, name, url, "T9", fetched, &[*c])]);
+    }
+    later.ok(&["dedupe", "--apply"]);
+    let (name, fetched, c) = pages[2];
+    later.ok(&["ingest", &jsonl_capture(&later, name, url, "T9", fetched, &[c])]);
+    let after = later.ok(&["thread", "T9", "--json"]).json();
+    let cs = after["comments"].as_array().unwrap();
+    assert_eq!(cs.len(), 1, "{after}");
+    assert_eq!(cs[0]["versions"].as_array().unwrap().len(), 2, "{after}");
+    later.ok(&["verify"]);
 }

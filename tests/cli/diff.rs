@@ -146,3 +146,25 @@ fn a_comment_seen_cut_off_then_whole_in_other_words_is_an_edit() {
     let whole = env.ok(&["diff", &ids[1], &ids[3], "--json"]).json();
     assert_eq!(whole["diffs"][0]["edited"], json!([]), "{whole}");
 }
+
+/// Two captures cut at different places in one comment: the shorter cut
+/// text begins the longer one, whichever came first, so neither is an edit
+/// of the other.
+#[test]
+fn two_cut_captures_of_one_comment_are_no_edit() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let page = std::fs::read_to_string(fixture(SAMPLE)).unwrap();
+    let at = page.find("I wish Gen Kayani would also take").unwrap();
+    for (name, len, epoch) in [("long.txt", 80, "1700003600"), ("short.txt", 40, "1700007200")] {
+        let cut = env.write(name, &page[..at + len]);
+        let run = env.command(&["ingest", &cut]).env("SOURCE_DATE_EPOCH", epoch).output().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let ids = capture_ids(&env);
+    assert_eq!(ids.len(), 3);
+    for (a, b) in [(1, 2), (2, 1)] {
+        let d = env.ok(&["diff", &ids[a], &ids[b], "--json"]).json();
+        assert_eq!(d["diffs"][0]["edited"], json!([]), "{a} -> {b}: {d}");
+    }
+}

@@ -225,6 +225,9 @@ fn import_enforces_what_verify_checks_and_is_all_or_nothing() {
     let mut twice = records.clone();
     twice.insert(blob, records[blob].clone());
     cases.push(("a blob twice", twice, "in the file twice"));
+    let mut after_head = records.clone();
+    after_head.push((b'B', b"after the head".to_vec()));
+    cases.push(("a blob after the head record", after_head, "after the head record"));
     all_refused(cases);
 
     // A record claiming more bytes than any record may hold is refused
@@ -524,4 +527,47 @@ fn import_refuses_merges_verify_finds_wrong() {
     let fine = target.write("fine.cairn", export_of(&good));
     target.ok(&["import", &fine]);
     target.ok(&["verify"]);
+}
+
+/// A failed import into an empty directory leaves it empty (its lock file
+/// made the retry take it for an archive), the retry works; an import
+/// into the directory it runs in is refused before anything is read; an
+/// export to standard output's own file (`/dev/stdout` when it is a file)
+/// is the export alone, as with `-`.
+#[test]
+fn import_retries_into_an_empty_directory_and_export_to_stdouts_file() {
+    let env = populated();
+    let file = env.dir.path().join("backup.cairn").display().to_string();
+    env.ok(&["export", &file]);
+    let target = Env::new();
+    std::fs::create_dir(&target.archive).unwrap();
+    let bad = target.write("bad.cairn", b"not an export");
+    target.run(&["import", &bad]).expect_code(2);
+    assert_eq!(std::fs::read_dir(&target.archive).unwrap().count(), 0, "left empty");
+    target.ok(&["import", &file]);
+    assert_eq!(target.head(), env.head());
+
+    let here = Env::new();
+    std::fs::create_dir(&here.archive).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["--archive", ".", "import", &file])
+        .current_dir(&here.archive)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("the directory this runs in"));
+    assert_eq!(std::fs::read_dir(&here.archive).unwrap().count(), 0, "nothing made there");
+
+    let out = env.dir.path().join("to-stdout.cairn");
+    let link = env.dir.path().join("stdout-link");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let status = env
+        .command(&["export", &link.display().to_string()])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let copy = Env::new();
+    copy.ok(&["import", &out.display().to_string()]);
+    assert_eq!(copy.head(), env.head());
 }

@@ -354,11 +354,42 @@ fn output_files_are_written_through_links_and_into_fifos() {
     assert!(reader.join().unwrap().starts_with("key,id,url,"), "the reader gets the table");
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
 
-    // A link into the archive is refused like a path inside it.
+    // A link into the archive is refused like a path inside it, and so is
+    // a path through /proc that only the kernel resolves.
     let into = dir.join("into");
     std::os::unix::fs::symlink(env.archive.join("lock"), &into).unwrap();
     let run = env.run(&["table", "articles", "-o", &into.display().to_string()]).expect_code(2);
     assert!(run.stderr.contains("inside the archive"), "{run}");
+    let log = env.archive.join("log").join("00000000.seg");
+    let before = std::fs::read(&log).unwrap();
+    for through in
+        ["/proc/self/cwd/archive/log/00000000.seg".to_string(), format!("/proc/self/root{}", log.display())]
+    {
+        let run = env.run(&["table", "articles", "-o", &through]).expect_code(2);
+        assert!(run.stderr.contains("inside the archive"), "{run}");
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the log untouched");
+    // A new file through /proc is made where it leads.
+    env.ok(&["table", "articles", "-o", "/proc/self/cwd/new.csv"]);
+    assert!(std::fs::read_to_string(dir.join("new.csv")).unwrap().starts_with("key,id,url,"));
+
+    // Standard output's own file, appended to (`>> log.csv`): the table is
+    // appended, as with `-`; a link's target keeps its mode.
+    use std::os::unix::fs::PermissionsExt;
+    let appended = dir.join("appended.csv");
+    std::fs::write(&appended, "earlier line\n").unwrap();
+    let stdout = std::fs::OpenOptions::new().append(true).open(&appended).unwrap();
+    let status = env
+        .command(&["table", "articles", "-o", &stdout_link.display().to_string()])
+        .stdout(stdout)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&appended).unwrap();
+    assert!(text.starts_with("earlier line\nkey,id,url,"), "{text}");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.ok(&["table", "articles", "-o", &link.display().to_string()]);
+    assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600, "the mode is kept");
 }
 
 /// A filter that does not apply to the table is refused before anything
