@@ -98,11 +98,6 @@ pub struct Slot {
     pub first_seen: u32,
     /// Last capture index that showed any version.
     pub last_seen: u32,
-    /// The author and posted time of comments merged into this one
-    /// (`dedupe --apply`) where they differ from its own: a comment new
-    /// in a capture goes to this slot by these too (an edit of the
-    /// re-rendered comment is an edit of this one).
-    pub also: Vec<(Option<String>, Option<Timestamp>)>,
 }
 
 impl Slot {
@@ -176,6 +171,13 @@ pub struct ThreadState {
     /// back). `None` before threads view 11, and while no capture showed a
     /// version.
     pub article_shown: Option<EventId>,
+    /// The author and posted time of comments merged into a slot's
+    /// comment (`dedupe --apply`) where they differ from the slot's own,
+    /// with the slot: a comment new in a capture goes to that slot by
+    /// these too (an edit of the re-rendered comment is an edit of the kept
+    /// one). Empty in a thread no merge touched (one byte per state, not
+    /// one per slot).
+    pub merged_renderings: Vec<(u32, Option<String>, Option<Timestamp>)>,
 }
 
 impl ThreadState {
@@ -295,7 +297,7 @@ impl ThreadState {
         // (`NONE` after the last): every slot of a key is found without a
         // scan, also when one capture shows several.
         // (Slots by time, each slot's next of its key, the slots this
-        // capture shows, the slots with merged renderings: `Slot::also`.)
+        // capture shows, the slots with merged renderings: `ThreadState::merged_renderings`.)
         type Found = (
             SlotsByTime,
             Vec<u32>,
@@ -337,6 +339,7 @@ impl ThreadState {
                         )));
                     };
                     let slots = &self.slots;
+                    let renderings = &self.merged_renderings;
                     let (by_time, next, shown_here, merged) = by_time.get_or_insert_with(|| {
                         let mut m = HashMap::with_capacity_and_hasher(
                             slots.len() + seen.comments.len(),
@@ -356,11 +359,9 @@ impl ThreadState {
                         }
                         let mut merged: HashMap<(Timestamp, u64), Vec<u32>, foldhash::fast::RandomState> =
                             Default::default();
-                        for (i, s) in slots.iter().enumerate() {
-                            for (author, t) in &s.also {
-                                if let Some(t) = t {
-                                    merged.entry((*t, name_hash(author))).or_default().push(i as u32);
-                                }
+                        for (i, author, t) in renderings.iter() {
+                            if let Some(t) = t {
+                                merged.entry((*t, name_hash(author))).or_default().push(*i);
                             }
                         }
                         (m, next, shown_here, merged)
@@ -391,7 +392,10 @@ impl ThreadState {
                     let existing = existing.or_else(|| {
                         let candidates = merged.get(&(c.posted_at?, name_hash(&c.author)))?;
                         candidates.iter().map(|&i| i as usize).find(|&i| {
-                            free(i) && slots[i].also.iter().any(|(a, p)| *p == c.posted_at && *a == c.author)
+                            free(i)
+                                && renderings
+                                    .iter()
+                                    .any(|(s, a, p)| *s as usize == i && *p == c.posted_at && *a == c.author)
                         })
                     });
                     let version = Version {
@@ -414,7 +418,6 @@ impl ThreadState {
                                 parent: None,
                                 first_seen: ci,
                                 last_seen: ci,
-                                also: Vec::new(),
                             });
                             let s = self.slots.len() - 1;
                             if let Some(t) = c.posted_at {
@@ -449,12 +452,14 @@ impl ThreadState {
                     lookup(&raw_item.id)?.as_deref().map(|e| &e.event)
                 {
                     let r = (c.author.clone(), c.posted_at);
-                    if (s.author.as_ref(), s.posted_at) != (r.0.as_ref(), r.1) && !s.also.contains(&r) {
+                    let r = (slot as u32, r.0, r.1);
+                    let renderings = &mut self.merged_renderings;
+                    if (s.author.as_ref(), s.posted_at) != (r.1.as_ref(), r.2) && !renderings.contains(&r) {
                         // (Read by this capture's later lookups too.)
-                        if let (Some((.., merged)), Some(t)) = (by_time.as_mut(), r.1) {
-                            merged.entry((t, name_hash(&r.0))).or_default().push(slot as u32);
+                        if let (Some((.., merged)), Some(t)) = (by_time.as_mut(), r.2) {
+                            merged.entry((t, name_hash(&r.1))).or_default().push(slot as u32);
                         }
-                        s.also.push(r);
+                        renderings.push(r);
                     }
                 }
             }

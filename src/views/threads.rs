@@ -311,15 +311,16 @@ impl Projection for ThreadsView {
         // first shown last: a title changed and changed back is back.
         // 12: a capture shows a slot once: a comment new in it goes to a
         // slot of its author and time it does not show otherwise.
-        // 13: a slot keeps the author and time of comments merged into it
-        // (`Slot::also`), and a new comment goes to it by those too.
+        // 13: a thread keeps the author and time of comments merged into
+        // its slots (`ThreadState::merged_renderings`), and a new comment
+        // goes to a slot by those too.
         13
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
         // Threads a run of comment merges touched are rebuilt once, before
         // anything else reads them.
-        if !matches!(&entry.event, Event::Merge(m) if m.kind == MergeKind::Comment) {
+        if tx.has_deferred() && !matches!(&entry.event, Event::Merge(m) if m.kind == MergeKind::Comment) {
             rebuild_merged(tx)?;
         }
         match &entry.event {

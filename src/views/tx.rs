@@ -92,6 +92,11 @@ impl<'a> StateTx<'a> {
         self.deferred.insert(key);
     }
 
+    /// Whether any work is put off ([`StateTx::defer`]).
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     /// The keys put off ([`StateTx::defer`]), in key order, forgotten here.
     pub fn take_deferred(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.deferred).into_iter().collect()
