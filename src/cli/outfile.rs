@@ -89,11 +89,48 @@ fn is_our_stdout(meta: &std::fs::Metadata) -> bool {
     ours.is_some_and(|o| (o.dev(), o.ino()) == (meta.dev(), meta.ino()))
 }
 
+/// Whether `file`, or a symbolic link on the way from it, names one of
+/// this process's descriptors (`/dev/stdout`, `/dev/fd/N`,
+/// `/proc/self/fd/N`): opening it again would not write where the
+/// descriptor writes (its offset, its append mode).
+fn through_descriptor(file: &Path) -> bool {
+    let named = |p: &Path| {
+        ["/dev/fd", "/proc/self/fd", "/proc/thread-self/fd"].iter().any(|d| p.starts_with(d))
+            || ["/dev/stdout", "/dev/stderr", "/dev/stdin"].iter().any(|d| p == Path::new(d))
+    };
+    let mut p = file.to_path_buf();
+    for _ in 0..40 {
+        if named(&p) {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(to) => {
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Where writing to `file` goes, as the kernel resolves it (its symbolic
 /// links, and those under `/proc` only the kernel can follow).
 fn destination(file: &Path) -> Result<Destination> {
+    use std::os::unix::ffi::OsStrExt;
+    // A name that is no file's (`new/`, `new/.`): the kernel would refuse it.
+    let bytes = file.as_os_str().as_bytes();
+    if [&b"/"[..], b"/.", b"/.."].iter().any(|end| bytes.ends_with(end)) || bytes == b"." || bytes == b".." {
+        return Err(Error::Usage(format!("{} names a directory, not a file to write", file.display())));
+    }
     match std::fs::metadata(file) {
         Ok(m) if is_our_stdout(&m) => Ok(Destination::Stdout),
+        Ok(m) if m.is_file() && through_descriptor(file) => Err(Error::Usage(format!(
+            "{} is a descriptor of this process open on a file; give the file's own path (or `-` for standard output)",
+            file.display()
+        ))),
         Ok(m) if m.is_file() => {
             let path = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
             Ok(Destination::Replace(path, Some(m.permissions())))

@@ -22,8 +22,11 @@ use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8] = b"cairn-export\n";
-/// An import commits its documents in groups of about this many entries.
+/// An import commits its documents in groups of about this many entries,
+/// or of blobs of about this many bytes (staged blobs are held in memory
+/// until their group commits).
 const IMPORT_GROUP: usize = 4096;
+const IMPORT_GROUP_BYTES: usize = 64 << 20;
 const VERSION: u32 = 1;
 
 /// What an export or import moved.
@@ -278,6 +281,8 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
     // Whole documents not yet committed, and their entries.
     let mut group: Vec<Vec<LogEntry>> = Vec::new();
     let mut group_entries = 0usize;
+    // Bytes of blobs staged (held in memory until their group commits).
+    let mut group_bytes = 0usize;
     let mut trailer: Option<serde_json::Value> = None;
     let mut digest_ok = false;
     while let Some(record) = r.next()? {
@@ -296,6 +301,7 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                     return Err(r.bad(format!("blob {id} is in the file twice")));
                 }
                 archive.import_blob(&id, &raw)?;
+                group_bytes += raw.len();
                 summary.blobs += 1;
             }
             Record::Entry(json) => {
@@ -378,16 +384,13 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                     // merges 14 s of waiting on the disk).
                     group_entries += segment.len();
                     group.push(std::mem::take(&mut segment));
-                    if group_entries >= IMPORT_GROUP {
+                    if group_entries >= IMPORT_GROUP || group_bytes >= IMPORT_GROUP_BYTES {
                         archive.import_segments(std::mem::take(&mut group), &head)?;
-                        group_entries = 0;
+                        (group_entries, group_bytes) = (0, 0);
                     }
                 }
             }
             Record::Head(json) => {
-                if !group.is_empty() {
-                    archive.import_segments(std::mem::take(&mut group), &head)?;
-                }
                 if !segment.is_empty() {
                     return Err(r.bad(format!(
                         "{} entries after the last capture belong to no document",
@@ -396,6 +399,9 @@ pub fn import(archive: &mut Archive, input: impl std::io::BufRead, name: &str) -
                 }
                 if let Some(stray) = blobs.iter().find(|b| !named.contains(*b)) {
                     return Err(r.bad(format!("blob {stray} is named by no capture in the file")));
+                }
+                if !group.is_empty() {
+                    archive.import_segments(std::mem::take(&mut group), &head)?;
                 }
                 let v: serde_json::Value =
                     serde_json::from_slice(&json).map_err(|e| r.bad(format!("head: {e}")))?;
@@ -474,8 +480,11 @@ pub fn import_into(
             .map_err(|e| Error::io(target, e))?
             .map(|e| e.map(|e| e.file_name()).map_err(|e| Error::io(target, e)))
             .collect::<Result<_>>()?;
-        // (Empty, or holding only the lock file an import failed in left.)
-        if entries.iter().all(|n| n == "lock") {
+        // (Empty, or holding only a lock file cairn wrote: a regular file
+        // of `PID COMMAND`, not a link, not a user's file of that name.)
+        if entries.is_empty()
+            || (entries.iter().all(|n| n == "lock") && cairns_lock_file(&target.join("lock")))
+        {
             Some(Held::Lock(crate::store::lock_archive(target)?, target.join("lock")))
         } else {
             let existing = Archive::open(target, crate::store::OpenMode::MustExist)?;
@@ -492,6 +501,11 @@ pub fn import_into(
         None
     };
     let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+    // Held from before the temporary archive exists until it has taken
+    // the target's place: another import's `remove_leftovers` leaves it
+    // alone even while no archive lock is held in it (being made, or
+    // between its handle's drop and its rename).
+    let _guard = Guard::take(parent.join(format!("{prefix}{}.lock", std::process::id())))?;
     let result = (|| {
         let mut archive = Archive::open(&tmp, crate::store::OpenMode::CreateIfMissing)?;
         let summary = import(&mut archive, input, name)?;
@@ -562,17 +576,68 @@ fn remove_leftovers(parent: &Path, base: &str) {
         if !name.starts_with(&prefix) && !name.starts_with(&replaced) {
             continue;
         }
-        // Decided by the lock alone (a process id says nothing of another
-        // namespace's or host's process): a directory without a lock file
-        // is no import's, and one whose lock is held is a running one's.
-        let unlocked = std::fs::OpenOptions::new()
-            .write(true)
-            .open(s.path().join("lock"))
-            .is_ok_and(|lock| lock.try_lock().is_ok());
-        if unlocked {
+        // Decided by locks alone (a process id says nothing of another
+        // namespace's or host's process): a running import holds its guard
+        // (`NAME.lock` beside its directory) and, once made, its archive's
+        // lock; a directory without a lock file is no import's.
+        let free = |lock: &Path| {
+            std::fs::OpenOptions::new().write(true).open(lock).is_ok_and(|lock| lock.try_lock().is_ok())
+        };
+        if name.ends_with(".lock") {
+            if free(&s.path()) && !parent.join(&name[..name.len() - ".lock".len()]).exists() {
+                let _ = std::fs::remove_file(s.path());
+            }
+            continue;
+        }
+        let guard = parent.join(format!("{name}.lock"));
+        if guard.exists() && !free(&guard) {
+            continue;
+        }
+        if free(&s.path().join("lock")) {
             let _ = std::fs::remove_dir_all(s.path());
+            let _ = std::fs::remove_file(&guard);
         }
     }
+}
+
+/// An import's guard file, locked while it runs, removed when it ends.
+struct Guard(std::path::PathBuf, #[allow(dead_code)] std::fs::File);
+
+impl Guard {
+    fn take(path: std::path::PathBuf) -> Result<Guard> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.try_lock()
+            .map_err(|_| Error::Internal(format!("{} is held by another process", path.display())))?;
+        Ok(Guard(path, file))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether `path` is a lock file as cairn writes them: a regular file (no
+/// link) holding one line `PID COMMAND`.
+fn cairns_lock_file(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    if !meta.file_type().is_file() || meta.len() > 128 {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    line.split_once(' ').is_some_and(|(pid, command)| {
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !command.is_empty()
+            && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    })
 }
 
 /// What holds an import's existing target ([`import_into`]).

@@ -391,12 +391,18 @@ impl ThreadState {
                     // merged into.
                     let existing = existing.or_else(|| {
                         let candidates = merged.get(&(c.posted_at?, name_hash(&c.author)))?;
-                        candidates.iter().map(|&i| i as usize).find(|&i| {
-                            free(i)
-                                && renderings
-                                    .iter()
-                                    .any(|(s, a, p)| *s as usize == i && *p == c.posted_at && *a == c.author)
-                        })
+                        // (The first such slot, whatever order they were
+                        // merged in.)
+                        candidates
+                            .iter()
+                            .map(|&i| i as usize)
+                            .filter(|&i| {
+                                free(i)
+                                    && renderings.iter().any(|(s, a, p)| {
+                                        *s as usize == i && *p == c.posted_at && *a == c.author
+                                    })
+                            })
+                            .min()
                     });
                     let version = Version {
                         id: item.id,
@@ -495,8 +501,10 @@ impl ThreadState {
                         |v: &EventId| self.slots[*slot].versions.iter().any(|x| x.id == *v && x.truncated);
                     let completed = match (cut(before), cut(id)) {
                         (false, false) => false,
-                        (true, _) => begins(&mut lookup, before, id)?,
+                        (true, false) => begins(&mut lookup, before, id)?,
                         (false, true) => begins(&mut lookup, id, before)?,
+                        // Both cut: one begins the other, either way.
+                        (true, true) => begins(&mut lookup, before, id)? || begins(&mut lookup, id, before)?,
                     };
                     if !completed {
                         diff.edited.push((*before, *id));

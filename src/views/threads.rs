@@ -313,7 +313,8 @@ impl Projection for ThreadsView {
         // slot of its author and time it does not show otherwise.
         // 13: a thread keeps the author and time of comments merged into
         // its slots (`ThreadState::merged_renderings`), and a new comment
-        // goes to a slot by those too.
+        // goes to a slot by those too; of two versions seen cut off, one
+        // that begins the other, either way, is no edit.
         13
     }
 

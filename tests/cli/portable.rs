@@ -361,7 +361,7 @@ fn holding(target: &Env, pid: u32, lock: Option<&std::path::Path>) {
             std::fs::read_dir(target.dir.path())
                 .unwrap()
                 .map(|e| e.unwrap())
-                .find(|e| e.file_name().to_string_lossy().contains("importing"))
+                .find(|e| e.file_name().to_string_lossy().contains("importing") && e.path().is_dir())
                 .map(|e| e.path().join("lock"))
         });
         if lock
@@ -438,7 +438,7 @@ fn an_import_holds_its_target_and_a_killed_ones_leftovers_go() {
     let tmp = std::fs::read_dir(target.dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("importing"))
+        .find(|p| p.to_string_lossy().contains("importing") && p.is_dir())
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::OpenOptions::new().write(true).open(tmp.join("lock")).unwrap().try_lock().is_err() {
@@ -546,6 +546,19 @@ fn import_retries_into_an_empty_directory_and_export_to_stdouts_file() {
     assert_eq!(std::fs::read_dir(&target.archive).unwrap().count(), 0, "left empty");
     target.ok(&["import", &file]);
     assert_eq!(target.head(), env.head());
+
+    // A directory holding only a file named `lock` that cairn did not write
+    // (a user's, or a link elsewhere) is no empty target: left as it was.
+    let theirs = Env::new();
+    std::fs::create_dir(&theirs.archive).unwrap();
+    let elsewhere = theirs.write("notes.txt", "my notes\n");
+    std::os::unix::fs::symlink(&elsewhere, theirs.archive.join("lock")).unwrap();
+    theirs.run(&["import", &file]).expect_code(2);
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "my notes\n");
+    std::fs::remove_file(theirs.archive.join("lock")).unwrap();
+    std::fs::write(theirs.archive.join("lock"), "my precious notes\n").unwrap();
+    theirs.run(&["import", &file]).expect_code(2);
+    assert_eq!(std::fs::read_to_string(theirs.archive.join("lock")).unwrap(), "my precious notes\n");
 
     let here = Env::new();
     std::fs::create_dir(&here.archive).unwrap();

@@ -369,6 +369,21 @@ fn output_files_are_written_through_links_and_into_fifos() {
         assert!(run.stderr.contains("inside the archive"), "{run}");
     }
     assert_eq!(std::fs::read(&log).unwrap(), before, "the log untouched");
+    // A name that is no file's, and a descriptor open on a file (which
+    // opened again would write at its start), are refused.
+    for bad in ["nonexist/.", "newfile/"] {
+        let run = env.run(&["table", "articles", "-o", bad]).expect_code(2);
+        assert!(run.stderr.contains("names a directory"), "{run}");
+    }
+    assert!(!dir.join("nonexist").exists() && !dir.join("newfile").exists());
+    let err_log = dir.join("err.log");
+    std::fs::write(&err_log, "kept\n").unwrap();
+    let stderr = std::fs::OpenOptions::new().append(true).open(&err_log).unwrap();
+    let status = env.command(&["table", "articles", "-o", "/dev/stderr"]).stderr(stderr).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(std::fs::read_to_string(&err_log)
+        .unwrap()
+        .starts_with("kept\ncairn: error: /dev/stderr is a descriptor"));
     // A new file through /proc is made where it leads.
     env.ok(&["table", "articles", "-o", "/proc/self/cwd/new.csv"]);
     assert!(std::fs::read_to_string(dir.join("new.csv")).unwrap().starts_with("key,id,url,"));
