@@ -30,7 +30,14 @@ pub fn check_destination(archive: &Path, file: &Path) -> Result<()> {
     let (Ok(archive), Ok(parent)) = (archive.canonicalize(), parent.canonicalize()) else {
         return Ok(()); // no archive yet: nothing to overwrite
     };
-    if parent.starts_with(&archive) {
+    // By path, and by the directories themselves (the archive reached
+    // through a bind mount has another path, the same directory).
+    let same_dir = |a: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(&archive)) else { return false };
+        (x.dev(), x.ino()) == (y.dev(), y.ino())
+    };
+    if parent.starts_with(&archive) || parent.ancestors().any(same_dir) {
         return Err(Error::Usage(format!(
             "{} is inside the archive {}; write it elsewhere",
             file.display(),
@@ -116,13 +123,18 @@ fn through_descriptor(file: &Path) -> bool {
     false
 }
 
+/// Whether `path` can only name a directory (`new/`, `new/.`, `..`).
+fn names_a_directory(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    [&b"/"[..], b"/.", b"/.."].iter().any(|end| bytes.ends_with(end)) || bytes == b"." || bytes == b".."
+}
+
 /// Where writing to `file` goes, as the kernel resolves it (its symbolic
 /// links, and those under `/proc` only the kernel can follow).
 fn destination(file: &Path) -> Result<Destination> {
-    use std::os::unix::ffi::OsStrExt;
     // A name that is no file's (`new/`, `new/.`): the kernel would refuse it.
-    let bytes = file.as_os_str().as_bytes();
-    if [&b"/"[..], b"/.", b"/.."].iter().any(|end| bytes.ends_with(end)) || bytes == b"." || bytes == b".." {
+    if names_a_directory(file) {
         return Err(Error::Usage(format!("{} names a directory, not a file to write", file.display())));
     }
     match std::fs::metadata(file) {
@@ -170,6 +182,13 @@ fn dangling_end(file: &Path) -> Result<PathBuf> {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
                 let to = std::fs::read_link(&p).map_err(|e| Error::io(file, e))?;
+                if names_a_directory(&to) {
+                    return Err(Error::Usage(format!(
+                        "{} leads to {}, a directory's name",
+                        file.display(),
+                        to.display()
+                    )));
+                }
                 p = match p.parent() {
                     Some(dir) if to.is_relative() => dir.join(to),
                     _ => to,

@@ -469,6 +469,14 @@ pub fn import_into(
             )));
         }
     }
+    // The import takes the target's name at the end: through a link it
+    // would replace the link, not what it leads to.
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Usage(format!(
+            "{} is a symbolic link; give the directory it leads to",
+            target.display()
+        )));
+    }
     let base = target.file_name().map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{base}.importing-");
     remove_leftovers(&parent, &base);
@@ -495,11 +503,27 @@ pub fn import_into(
                     existing.head().seq
                 )));
             }
+            // The empty archive is removed at the end: anything else in it
+            // would go with it.
+            if let Some(other) = entries.iter().find(|n| !ARCHIVE_OWN.iter().any(|own| *n == *own)) {
+                return Err(Error::Usage(format!(
+                    "{} holds {}, which is not the archive's; import needs an empty archive",
+                    target.display(),
+                    other.to_string_lossy()
+                )));
+            }
             Some(Held::Archive(Box::new(existing)))
         }
     } else {
         None
     };
+    let listed = |dir: &Path| -> Vec<std::ffi::OsString> {
+        let mut names: Vec<_> =
+            std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        names.sort();
+        names
+    };
+    let before = held.as_ref().map(|_| listed(target));
     let tmp = parent.join(format!("{prefix}{}", std::process::id()));
     // Held from before the temporary archive exists until it has taken
     // the target's place: another import's `remove_leftovers` leaves it
@@ -532,6 +556,16 @@ pub fn import_into(
     // waiting for it opens the imported archive when it tries again), the
     // import takes its name, and only then is the old one removed.
     let aside = parent.join(format!(".{base}.replaced-by-import-{}", std::process::id()));
+    // Files that appeared in the empty target meanwhile would go with it.
+    if let Some(before) = &before {
+        if listed(target) != *before {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Usage(format!(
+                "files appeared in {} while this import ran; nothing of this import was kept, and they are as they were",
+                target.display()
+            )));
+        }
+    }
     if held.is_some() {
         if let Err(e) = std::fs::rename(target, &aside) {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -623,20 +657,55 @@ impl Drop for Guard {
     }
 }
 
+/// The top-level names of an archive's own files.
+const ARCHIVE_OWN: &[&str] =
+    &["cairn-archive", "lock", "db", "log", "captures", "index", "sets", "tree", "views"];
+
 /// Whether `path` is a lock file as cairn writes them: a regular file (no
-/// link) holding one line `PID COMMAND`.
+/// link) holding the one line `PID COMMAND\n`, COMMAND one of cairn's.
 fn cairns_lock_file(path: &Path) -> bool {
+    const COMMANDS: &[&str] = &[
+        "ingest",
+        "log",
+        "show",
+        "head",
+        "stats",
+        "reparse",
+        "articles",
+        "thread",
+        "author",
+        "authors",
+        "changes",
+        "history",
+        "cat",
+        "diff",
+        "site",
+        "search",
+        "table",
+        "replay",
+        "verify",
+        "dedupe",
+        "export",
+        "import",
+        "repair",
+        "checkpoint",
+        "prove",
+        "verify-proof",
+        "key",
+        "completions",
+        "man",
+        "library",
+    ];
     let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
-    if !meta.file_type().is_file() || meta.len() > 128 {
+    if !meta.file_type().is_file() || meta.len() > 64 {
         return false;
     }
     let Ok(text) = std::fs::read_to_string(path) else { return false };
-    let line = text.strip_suffix('\n').unwrap_or(&text);
+    let Some(line) = text.strip_suffix('\n') else { return false };
     line.split_once(' ').is_some_and(|(pid, command)| {
-        !pid.is_empty()
+        (1..=10).contains(&pid.len())
             && pid.bytes().all(|b| b.is_ascii_digit())
-            && !command.is_empty()
-            && command.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+            && COMMANDS.contains(&command)
     })
 }
 

@@ -559,6 +559,44 @@ fn import_retries_into_an_empty_directory_and_export_to_stdouts_file() {
     std::fs::write(theirs.archive.join("lock"), "my precious notes\n").unwrap();
     theirs.run(&["import", &file]).expect_code(2);
     assert_eq!(std::fs::read_to_string(theirs.archive.join("lock")).unwrap(), "my precious notes\n");
+    std::fs::write(theirs.archive.join("lock"), "2024 plans for the garden\n").unwrap();
+    theirs.run(&["import", &file]).expect_code(2);
+    assert_eq!(std::fs::read_to_string(theirs.archive.join("lock")).unwrap(), "2024 plans for the garden\n");
+
+    // An archive without entries holding a file of the user's, and a link
+    // to an empty directory: refused, left as they were.
+    let notes = Env::new();
+    let junk = notes.write("junk.txt", "junk\n");
+    notes.run(&["ingest", &junk]).expect_code(1);
+    std::fs::write(notes.archive.join("NOTES.txt"), "user note\n").unwrap();
+    let run = notes.run(&["import", &file]).expect_code(2);
+    assert!(run.stderr.contains("NOTES.txt"), "{run}");
+    assert_eq!(std::fs::read_to_string(notes.archive.join("NOTES.txt")).unwrap(), "user note\n");
+    let linked = Env::new();
+    let real = linked.dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &linked.archive).unwrap();
+    let run = linked.run(&["import", &file]).expect_code(2);
+    assert!(run.stderr.contains("symbolic link"), "{run}");
+    assert!(std::fs::symlink_metadata(&linked.archive).unwrap().file_type().is_symlink());
+
+    // A file that appears in the empty target while the import runs is
+    // kept, and the import refused.
+    let busy = Env::new();
+    std::fs::create_dir(&busy.archive).unwrap();
+    let export = std::fs::read(&file).unwrap();
+    let mut import =
+        busy.command(&["import", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(&export[..16]).unwrap();
+    holding(&busy, import.id(), Some(&busy.archive.join("lock")));
+    std::fs::write(busy.archive.join("userfile.txt"), "important\n").unwrap();
+    stdin.write_all(&export[16..]).unwrap();
+    drop(stdin);
+    let out = import.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("files appeared in"));
+    assert_eq!(std::fs::read_to_string(busy.archive.join("userfile.txt")).unwrap(), "important\n");
 
     let here = Env::new();
     std::fs::create_dir(&here.archive).unwrap();

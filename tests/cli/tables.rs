@@ -417,3 +417,31 @@ fn a_filter_that_does_not_apply_is_refused_before_the_header() {
     assert!(run.stderr.contains("--author applies to"), "{run}");
     assert_eq!(run.stdout, "", "{run}");
 }
+
+/// The archive reached through a bind mount (another path, the same
+/// directory) is inside the archive too: `-o` there was written, even over
+/// the archive's lock. Needs `unshare -m` (root); skipped, saying so,
+/// without it.
+#[test]
+fn output_into_the_archive_through_a_bind_mount_is_refused() {
+    let env = Env::new();
+    env.ok(&["ingest", &fixture(SAMPLE).display().to_string()]);
+    let mount = env.dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let script = format!(
+        "mount --bind {a} {m} || exit 77; {bin} --archive {a} table articles -o {m}/new.csv; echo rc=$?; {bin} --archive {a} export {m}/lock; echo rc=$?",
+        a = env.archive.display(),
+        m = mount.display(),
+        bin = env!("CARGO_BIN_EXE_cairn")
+    );
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output();
+    let Some(out) = out.ok().filter(|o| o.status.code() != Some(77) && o.status.success()) else {
+        eprintln!("SKIPPED output_into_the_archive_through_a_bind_mount_is_refused: no private mount namespace here");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("rc=2").count(), 2, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the archive"));
+    assert!(!env.archive.join("new.csv").exists());
+    env.ok(&["verify"]);
+}
