@@ -145,7 +145,11 @@ fn destination(file: &Path) -> Result<Destination> {
         ))),
         Ok(m) if m.is_file() => {
             let path = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
-            Ok(Destination::Replace(path, Some(m.permissions())))
+            // Its read and write bits, never set-user-id, set-group-id or
+            // sticky: the new file is this process's, not its old owner's.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(m.permissions().mode() & 0o777);
+            Ok(Destination::Replace(path, Some(mode)))
         }
         Ok(m) if m.is_dir() => {
             Err(Error::Usage(format!("{} is a directory, not a file to write", file.display())))

@@ -405,6 +405,11 @@ fn output_files_are_written_through_links_and_into_fifos() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
     env.ok(&["table", "articles", "-o", &link.display().to_string()]);
     assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600, "the mode is kept");
+    // But never set-user-id or set-group-id (the new file is this
+    // process's, not the old owner's).
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o6751)).unwrap();
+    env.ok(&["table", "articles", "-o", &link.display().to_string()]);
+    assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777, 0o751);
 }
 
 /// A filter that does not apply to the table is refused before anything
