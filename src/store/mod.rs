@@ -516,18 +516,24 @@ pub fn record_holder(lock: &std::fs::File) {
     let _ = lock.write_all_at(text.as_bytes(), 0).and_then(|()| lock.set_len(text.len() as u64));
 }
 
+/// Opens (making it when missing, never cutting it) the lock file at
+/// `path`, for writing; not yet locked.
+pub(crate) fn open_lock_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| crate::error::Error::io(path, e))
+}
+
 /// Takes the lock of the archive at `root` (its `lock` file, made when
 /// missing), recording this process in it; [`crate::error::Error::ArchiveInUse`]
 /// naming its holder when another process has it.
 pub fn lock_archive(root: &std::path::Path) -> crate::error::Result<std::fs::File> {
     use crate::error::Error;
     let path = root.join("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    let lock = open_lock_file(&path)?;
     match lock.try_lock() {
         Ok(()) => record_holder(&lock),
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -639,12 +639,7 @@ struct Guard(std::path::PathBuf, #[allow(dead_code)] std::fs::File);
 
 impl Guard {
     fn take(path: std::path::PathBuf) -> Result<Guard> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::store::open_lock_file(&path)?;
         file.try_lock()
             .map_err(|_| Error::Internal(format!("{} is held by another process", path.display())))?;
         Ok(Guard(path, file))

@@ -897,15 +897,7 @@ impl MergeMaps {
         ThreadState::from_captures(
             key.clone(),
             captures,
-            |id| {
-                if let Some(e) = read.get(id) {
-                    return Ok(Some(std::sync::Arc::clone(e)));
-                }
-                let found = tx.entry_with_segment(id)?;
-                let entry = found.iter().find(|e| e.id == *id).cloned();
-                read.extend(found.into_iter().map(|e| (e.id, e)));
-                Ok(entry)
-            },
+            |id| tx.entry_via(&mut read, id),
             |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
         )
     }

@@ -278,6 +278,19 @@ impl<'a> StateTx<'a> {
         }
     }
 
+    /// The entry of event `id` from `read`, else as
+    /// [`StateTx::entry_with_segment`] finds it, the rest of its segment
+    /// kept in `read` for the lookups after it.
+    pub fn entry_via(&self, read: &mut IdMap<Arc<LogEntry>>, id: &EventId) -> Result<Option<Arc<LogEntry>>> {
+        if let Some(e) = read.get(id) {
+            return Ok(Some(Arc::clone(e)));
+        }
+        let found = self.entry_with_segment(id)?;
+        let entry = found.iter().find(|e| e.id == *id).cloned();
+        read.extend(found.into_iter().map(|e| (e.id, e)));
+        Ok(entry)
+    }
+
     /// The entry at `seq`, from the log.
     pub fn entry_at(&self, seq: Seq) -> Result<LogEntry> {
         self.archive.entry(seq)
@@ -310,20 +323,14 @@ impl<'a> StateTx<'a> {
     /// for a run of them, not once per comment (2,000 merges into one
     /// thread read its two 2,000-comment segments 4,000 times).
     pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
-        let cached = self.last_segment.borrow().get(id).cloned();
-        let entry = match cached {
-            Some(e) => Some(e),
-            None if self.recent.contains_key(id) => self.entry_ref(id)?,
-            None => {
-                let segment = self.entry_with_segment(id)?;
-                let entry = segment.iter().find(|e| e.id == *id).cloned();
-                let mut kept = self.last_segment.borrow_mut();
-                if kept.len() + segment.len() > SEGMENTS_KEPT {
-                    kept.clear();
-                }
-                kept.extend(segment.into_iter().map(|e| (e.id, e)));
-                entry
+        let entry = if self.recent.contains_key(id) {
+            self.entry_ref(id)?
+        } else {
+            let mut kept = self.last_segment.borrow_mut();
+            if kept.len() > SEGMENTS_KEPT {
+                kept.clear();
             }
+            self.entry_via(&mut kept, id)?
         };
         Ok(match entry.as_deref() {
             Some(LogEntry { event: Event::Comment(c), .. }) => Some(c.clone()),
