@@ -183,6 +183,12 @@ impl SeenIds {
         self.first(id, seen).map_or(Known::Unseen, Known::Seen)
     }
 
+    /// Frees the table, keeping its partition and count (what the checks
+    /// after the index's need of it are sized by); nothing is known after.
+    pub fn release(&mut self) {
+        self.slots = Vec::new();
+    }
+
     /// Ids held.
     pub fn len(&self) -> usize {
         self.len

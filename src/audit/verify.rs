@@ -174,7 +174,7 @@ fn verify_log(
     let first = super::seen::Partition::first(archive.head().seq.0.max(recorded), per_pass);
     // (The progress callback runs again from 0 for each later pass.)
     let mut progress = progress;
-    let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, first, per_pass, tee)?;
+    let mut facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, first, per_pass, tee)?;
     r.segments = facts.segments;
     r.entries = facts.entries;
     r.computed_head = (facts.last, facts.chain);
@@ -189,6 +189,11 @@ fn verify_log(
     r.tree_root = (!facts.tree.broken).then(|| facts.tree.frontier.root());
     let mut marks = checks::IndexMarks::new(facts.last, facts.entries);
     r.findings.extend(checks::index_pass(archive, &facts, &mut marks)?);
+    // The checks that follow look no id up: the first pass's id table (the
+    // largest thing verify holds) goes now, not after them, while the
+    // views' replay beside them may still hold its own state.
+    let rest = facts.seen.part().rest(facts.entries.saturating_sub(facts.seen.len() as u64), per_pass);
+    facts.seen.release();
     r.caught_up = store.caught_up();
     r.sets_rebuilt = store.sets_rebuilt();
     r.index_unreadable = store.index_unreadable().map(str::to_string);
@@ -200,8 +205,6 @@ fn verify_log(
         r.orphan_blobs = blobs.orphans;
         r.findings.extend(checks::page_bases(archive, &blobs.stored)?);
     }
-    // The first pass's table goes before the next is made.
-    let rest = facts.seen.part().rest(facts.entries.saturating_sub(facts.seen.len() as u64), per_pass);
     drop(facts);
     for part in rest {
         let facts = scan::scan_log(archive, opts, &mut r.findings, &mut progress, part, per_pass, None)?;

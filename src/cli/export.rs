@@ -36,8 +36,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let written = crate::cli::EntriesBar::run(cli, "exporting", |progress| {
             portable::export_to(&archive, &mut *out, &args.file, progress)
         });
-        let (_, w) = written?;
-        w.flush().map_err(stdout_error)?;
+        let cut = |e| crate::cli::cut_off(e, "the export");
+        let (_, w) = written.map_err(cut)?;
+        w.flush().map_err(stdout_error).map_err(cut)?;
         return Ok(Status::Ok);
     }
     // Written whole or not at all: a temporary file beside FILE, synced and

@@ -472,6 +472,22 @@ pub fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// `e`, when it is a write to a closed pipe, as an error of its own (exit
+/// 2): for output that is only worth having whole (an export, a file
+/// asked for with `-o`), a reader that went away leaves it cut off, and
+/// that is not a success as `cairn log | head` is. `what` names the output.
+pub fn cut_off(e: Error, what: &str) -> Error {
+    match e {
+        Error::Io { path, source } if source.kind() == std::io::ErrorKind::BrokenPipe => Error::Io {
+            path,
+            source: std::io::Error::other(format!(
+                "its reader closed it before {what} was written whole (broken pipe): what it read is cut off"
+            )),
+        },
+        e => e,
+    }
+}
+
 /// Sets up tracing on stderr: warnings by default, `-v` for more, `-q` for
 /// errors only; `RUST_LOG` overrides both.
 pub fn init_tracing(verbose: u8, quiet: u8) {

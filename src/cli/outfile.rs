@@ -271,10 +271,13 @@ fn named(e: Error, own: &Path, asked: &Path) -> Error {
 }
 
 /// Runs `write` on `file` opened for writing as it stands (a device, a
-/// FIFO: nothing to replace, and nothing to sync).
+/// FIFO: nothing to replace, and nothing to sync). A FIFO whose reader
+/// goes away before the end is an error ([`crate::cli::cut_off`]): the
+/// file asked for was not written whole.
 fn write_in_place(file: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let f = std::fs::OpenOptions::new().write(true).open(file).map_err(|e| Error::io(file, e))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-    write(&mut w).map_err(|e| named(e, file, file))?;
-    w.flush().map_err(|e| Error::io(file, e))
+    let cut = |e| crate::cli::cut_off(e, "the output");
+    write(&mut w).map_err(|e| cut(named(e, file, file)))?;
+    w.flush().map_err(|e| cut(Error::io(file, e)))
 }

@@ -622,3 +622,22 @@ fn import_retries_into_an_empty_directory_and_export_to_stdouts_file() {
     copy.ok(&["import", &out.display().to_string()]);
     assert_eq!(copy.head(), env.head());
 }
+
+#[test]
+fn an_export_whose_reader_goes_away_is_an_error_not_a_backup() {
+    let env = populated();
+    // The reading end closed before cairn writes: every write fails.
+    let mut child =
+        env.command(&["export", "-"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("before the export was written whole"), "{stderr}");
+    // `| head` on a view is still quiet and successful.
+    let mut child = env.command(&["log"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty());
+}

@@ -353,6 +353,31 @@ fn output_files_are_written_through_links_and_into_fifos() {
     env.ok(&["table", "articles", "-o", &fifo.display().to_string()]);
     assert!(reader.join().unwrap().starts_with("key,id,url,"), "the reader gets the table");
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
+    // A reader that goes away before the end (the table is larger than a
+    // pipe holds) leaves the file asked for cut off: an error, not a success.
+    let big: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{{\"type\": \"comment\", \"id\": \"b{i}\", \"article\": \"big\", \"author\": \"a\", \
+                 \"posted_at\": \"2012-03-28T13:02:00+05:00\", \"body\": \"comment {i} {}\"}}\n",
+                "x".repeat(100)
+            )
+        })
+        .collect();
+    let big = format!(
+        "{{\"type\": \"article\", \"id\": \"big\", \"url\": \"https://example.com/big\", \"title\": \"Big\"}}\n{big}"
+    );
+    env.ok(&["ingest", &env.write("big.jsonl", big)]);
+    let quitter = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut first = [0u8; 10];
+            std::io::Read::read_exact(&mut std::fs::File::open(fifo).unwrap(), &mut first).unwrap();
+        })
+    };
+    let run = env.run(&["table", "comments", "-o", &fifo.display().to_string()]).expect_code(2);
+    quitter.join().unwrap();
+    assert!(run.stderr.contains("its reader closed it before the output was written whole"), "{run}");
 
     // A link into the archive is refused like a path inside it, and so is
     // a path through /proc that only the kernel resolves.
