@@ -8,6 +8,7 @@
 //! whole number of hours (a time-zone rendering) and when no capture shows
 //! both of them (two comments one page shows side by side are two comments).
 
+pub mod entities;
 pub mod normalize;
 
 use crate::error::{Error, Result};

@@ -7,9 +7,11 @@
 //! quotes, ellipses, dashes and all punctuation fall away), whitespace
 //! folded (a minus sign before a number kept with it: `-5` is not `5`),
 //! and a trailing UI label dropped: `Recommend`, `Reply` or `Report abuse`
-//! written as a button is (a capital first letter), at the very end, the
-//! whole text or after a line break or punctuation (`wrong? Recommend`),
-//! never after a word (`I would not recommend` keeps its last word).
+//! written as a button is (a capital first letter), at the very end, after
+//! a line break or punctuation (`wrong? Recommend`), never after a word (`I
+//! would not recommend` keeps its last word) and never when it is all the
+//! text (a reply that says `Reply` is not emptied). HTML 4's named
+//! entities ([`super::entities`]) and numeric ones are decoded.
 //! Anything that changes the sequence of words or numbers is an *edit*,
 //! never a duplicate.
 
@@ -45,19 +47,9 @@ fn decode_entities(s: &str) -> String {
         let end = tail.find(';').filter(|&e| e <= 10);
         let decoded = end.and_then(|e| {
             let name = &tail[1..e];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                "hellip" => Some('…'),
-                "rsquo" | "lsquo" => Some('\''),
-                "rdquo" | "ldquo" => Some('"'),
-                "ndash" | "mdash" => Some('-'),
-                _ => {
-                    let num = name.strip_prefix('#')?;
+            let c = match name.strip_prefix('#') {
+                None => super::entities::named(name),
+                Some(num) => {
                     let code = match num.strip_prefix(['x', 'X']) {
                         Some(hex) => u32::from_str_radix(hex, 16).ok()?,
                         None => num.parse().ok()?,
@@ -144,8 +136,8 @@ fn ascii_words(s: &str) -> String {
 }
 
 /// `text` without its trailing UI labels (module docs): each a button's
-/// word with a capital first letter, the whole text or after a line break
-/// or punctuation, never after a letter or digit.
+/// word with a capital first letter, after a line break or punctuation,
+/// never after a letter or digit, and never the whole text.
 fn without_ui_labels(text: &str) -> &str {
     let mut text = text.trim_end();
     'labels: loop {
@@ -156,6 +148,12 @@ fn without_ui_labels(text: &str) -> &str {
                 continue;
             }
             let head = text[..at].trim_end();
+            // A text that is nothing but a label is the comment's own
+            // words (a reply that says `Reply`): never folded to nothing,
+            // where every such comment would be alike.
+            if head.is_empty() {
+                return text;
+            }
             let own_line = text[head.len()..at].contains('\n');
             // After a letter or digit it is the comment's own last word
             // (or the end of a longer one), unless on a line of its own or
@@ -256,7 +254,7 @@ mod tests {
         assert_eq!(fold_text(a), fold_text(b));
         assert_eq!(fold_text("it’s &amp; that&#39;s"), fold_text("It's & that's"));
         assert_eq!(fold_text("ﬁne   text – here"), "fine text here");
-        assert_eq!(fold_text("Recommend"), "");
+        assert_eq!(fold_text("Recommend"), "recommend");
     }
 
     #[test]
@@ -278,6 +276,16 @@ mod tests {
         // As the tribune pages ran them together, and buttons on one line.
         assert_eq!(fold_text("Good pictures.Recommend"), fold_text("Good pictures."));
         assert_eq!(fold_text("Fine.\nReply Report abuse"), "fine");
+        // A text that is only labels keeps the last one left: two such
+        // comments are not alike by being emptied.
+        assert_eq!(fold_text("Reply"), "reply");
+        assert_eq!(fold_text("Reply Report abuse"), "reply");
+        assert_ne!(fold_text("Recommend"), fold_text("Reply"));
+        // Named entities of HTML 4, as their characters.
+        assert_eq!(fold_text("caf&eacute; at &euro;5"), fold_text("café at €5"));
+        assert_eq!(fold_text("&minus;5 degrees"), fold_text("\u{2212}5 degrees"));
+        assert_ne!(fold_text("&minus;5 degrees"), fold_text("5 degrees"));
+        assert_eq!(fold_text("a &mdash;5"), fold_text("a \u{2014}5"));
         assert_ne!(fold_text("longerRecommend"), fold_text("longer"));
         // An en dash before a number is its sign; a sign before a decimal
         // point too.
