@@ -469,13 +469,42 @@ impl ThreadState {
                     }
                 }
             }
-            let shown = match s.versions.iter().find(|v| v.id == item.id) {
-                Some(v) if v.truncated => s.latest(),
-                _ => item.id,
-            };
             if now.len() <= slot {
                 now.resize(slot + 1, None);
             }
+            let shown = match s.versions.iter().find(|v| v.id == item.id) {
+                // Seen only cut off: a sighting of the version seen whole
+                // whose text it begins, the latest seen of those (a page
+                // gone back to an earlier text shows that one again); else
+                // the current version stays current.
+                Some(v) if v.truncated => {
+                    let mut whole: Vec<(u32, usize)> = (s.versions.iter().enumerate())
+                        .filter(|(_, w)| !w.truncated)
+                        .map(|(i, w)| (w.last_seen, i))
+                        .collect();
+                    whole.sort_unstable_by(|a, b| b.cmp(a));
+                    let mut sighted = None;
+                    for (_, i) in whole {
+                        if begins(&mut lookup, &item.id, &s.versions[i].id)? {
+                            sighted = Some(i);
+                            break;
+                        }
+                    }
+                    match sighted {
+                        Some(i) => {
+                            s.versions[i].last_seen = ci;
+                            s.versions[i].id
+                        }
+                        None => s.latest(),
+                    }
+                }
+                // Two versions of one comment side by side (they were seen
+                // apart before): the capture shows the one the thread calls
+                // current, as `history` and `diff` have it, whichever of
+                // the two comes last on the page.
+                _ if now[slot].is_some() => s.latest(),
+                _ => item.id,
+            };
             now[slot] = Some(shown);
             // The slot's place in page order: right after the previous item
             // for a new slot, else found by a scan from the previous place

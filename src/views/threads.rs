@@ -315,7 +315,12 @@ impl Projection for ThreadsView {
         // its slots (`ThreadState::merged_renderings`), and a new comment
         // goes to a slot by those too; of two versions seen cut off, one
         // that begins the other, either way, is no edit.
-        13
+        // 14: a comment seen cut off is a sighting of the latest-seen
+        // version whose text it begins (so an earlier text seen again cut
+        // off is current again, and the change records say so); of two
+        // versions of one comment side by side, the capture shows the
+        // current one in its change record.
+        14
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

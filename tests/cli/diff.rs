@@ -147,6 +147,42 @@ fn a_comment_seen_cut_off_then_whole_in_other_words_is_an_edit() {
     assert_eq!(whole["diffs"][0]["edited"], json!([]), "{whole}");
 }
 
+/// A comment edited, then seen cut off with its first text: a sighting of
+/// that text (docs/tribune.md), which is current again; `changes`,
+/// `thread` and `diff` all say the page went back to it.
+#[test]
+fn a_comment_seen_cut_off_with_an_earlier_text_goes_back_to_it() {
+    let env = Env::new();
+    let page = std::fs::read_to_string(fixture(SAMPLE)).unwrap();
+    let yaida = "I wish Gen Kayani would also take";
+    let at = page.find(yaida).unwrap();
+    let line_end = page[at..].find('\n').unwrap() + at;
+    let original = page[at..line_end].trim_end().to_string();
+    env.ok(&["ingest", "--fetched-at", "2023-11-15T01:00:00Z", &fixture(SAMPLE).display().to_string()]);
+    let edited = env
+        .write("edited.txt", format!("{}Completely different words now.{}", &page[..at], &page[line_end..]));
+    env.ok(&["ingest", "--fetched-at", "2023-11-15T02:00:00Z", &edited]);
+    // Cut inside Yaida's comment, which began with its first text.
+    let cut = env.write("cut.txt", &page[..at + 40]);
+    env.ok(&["ingest", "--fetched-at", "2023-11-15T03:00:00Z", &cut]);
+    let ids = capture_ids(&env);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+
+    let d = env.ok(&["diff", &ids[1], &ids[2], "--json"]).json();
+    assert_eq!(authors(&d["diffs"][0]["edited"]), ["Yaida"], "{d}");
+    let changes = env.ok(&["changes", "kayani", "--json"]).json();
+    let last = changes["changes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["edited"].as_array().map(Vec::len), Some(1), "{changes}");
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    let comment =
+        thread["comments"].as_array().unwrap().iter().find(|c| c["author"] == "Yaida").unwrap().clone();
+    assert_eq!(comment["body"].as_str(), Some(original.as_str()), "{comment}");
+    // The first text was last seen by the cut capture.
+    let first =
+        comment["versions"].as_array().unwrap().iter().find(|v| v["body"] == original.as_str()).unwrap();
+    assert!(first["last_seen"]["id"].as_str().unwrap().starts_with(&ids[2]), "{comment}");
+}
+
 /// Two captures cut at different places in one comment: the shorter cut
 /// text begins the longer one, whichever came first, so neither is an edit
 /// of the other.

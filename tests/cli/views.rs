@@ -482,3 +482,44 @@ fn article_lookup_by_id_url_and_title() {
     assert_eq!(env.ok(&["thread", &id[..8], "--json"]).json(), kept);
     env.run(&["thread", "no such article"]).expect_code(2);
 }
+
+/// Two texts of one author and minute seen apart (one comment, edited),
+/// then side by side: the capture's change record says what the thread
+/// and `diff` say, no edit, whichever comes last on the page.
+#[test]
+fn two_versions_side_by_side_are_no_edit_in_the_change_records() {
+    let env = Env::new();
+    let article =
+        r#"{"type":"article","url":"https://example.com/a/1","title":"T","published":"2012-03-28"}"#;
+    let first =
+        r#"{"type":"comment","author":"bob","posted_at":"2012-03-28T13:07:00+05:00","body":"first text"}"#;
+    let second =
+        r#"{"type":"comment","author":"bob","posted_at":"2012-03-28T13:07:00+05:00","body":"second text"}"#;
+    let capture = |hour: u32| format!(r#"{{"type":"capture","fetched_at":"2012-03-28T{hour}:00:00+05:00"}}"#);
+    let files = [
+        env.write("1.jsonl", [article, first, &capture(14)].join("\n")),
+        env.write("2.jsonl", [article, second, &capture(15)].join("\n")),
+        env.write("3.jsonl", [article, second, first, &capture(16)].join("\n")),
+    ];
+    env.ok(&["ingest", &files[0], &files[1], &files[2]]);
+    let thread = env.ok(&["thread", "T", "--json"]).json();
+    let comments = thread["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "{thread}");
+    let current = comments[0]["id"].as_str().unwrap().to_string();
+    let changes = env.ok(&["changes", "--json"]).json();
+    let records = changes["changes"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{changes}");
+    assert_eq!(records[1]["edited"].as_array().map(Vec::len), Some(1), "the second capture edits");
+    assert_eq!(records[2]["edited"], json!([]), "{changes}");
+    let captures: Vec<String> = env
+        .ok(&["log", "--kind", "capture", "--json"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let d = env.ok(&["diff", &captures[1], &captures[2], "--json"]).json();
+    assert_eq!(d["diffs"][0]["edited"], json!([]), "{d}");
+    let history = env.ok(&["history", &current[..12], "--json"]).json();
+    let last = history["sightings"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["version"], json!(current), "{history}");
+}
