@@ -395,7 +395,10 @@ impl Projection for AuthorsView {
         // goes to an entry of its author and time the capture does not show
         // otherwise ([`Intake::sighting`]), and an article merge joins each
         // kept entry with at most one moved one.
-        15
+        // 16: after a comment merge, the folded comment's other versions
+        // join the kept one's entry, and a comment of the folded one's
+        // author and time goes to that entry (as in the threads view).
+        16
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -435,8 +438,35 @@ impl Projection for AuthorsView {
                             slot.orders.remove(v);
                         }
                     }
-                    let gone = group[at].versions.is_empty();
-                    if gone {
+                    let mut gone = group[at].versions.is_empty();
+                    // The versions left beside the folded one are edits of it
+                    // (its author and time): they join the kept comment's
+                    // entry when it is in this group, as the threads view
+                    // puts them in the kept comment's slot.
+                    let kept_at = (!gone)
+                        .then(|| tx.comment(&m.keep))
+                        .transpose()?
+                        .flatten()
+                        .filter(|k| k.author.as_deref().map(fold).as_ref() == Some(&folded))
+                        .filter(|k| {
+                            MAPS.canon_key(tx, &k.article).is_ok_and(|a| article_ref(&a) == reference)
+                        })
+                        .and_then(|k| {
+                            group.iter().position(|e| e.versions.contains(&m.keep)).or_else(|| {
+                                group.iter().position(|e| {
+                                    e.holds(&m.keep, k.author.as_deref().unwrap_or(""), k.posted_at.as_ref())
+                                })
+                            })
+                        })
+                        .filter(|&k| k != at);
+                    if let Some(k) = kept_at {
+                        let rest = group.remove(at);
+                        let k = if k > at { k - 1 } else { k };
+                        for id in group[k].absorb(rest) {
+                            tx.delete(cut_key(&id));
+                        }
+                        gone = true;
+                    } else if gone {
                         group.remove(at);
                     } else {
                         group[at].aliases.push(*f);
@@ -724,15 +754,42 @@ impl Intake {
         let Touched { comments, dirty, added, .. } = &mut article.touched[t];
         let stamp = if cut { cut_stamp(order) } else { order };
         let holds = |s: &StoredEntry| s.holds(&e.id, author, c.posted_at.as_ref());
-        let at = match comments.iter().position(|s| s.versions.contains(&e.id) && holds(s)) {
+        // (An entry a comment merge joined holds versions of the folded
+        // comment's author and time too.)
+        let merged = c.posted_at.is_some() && comments.iter().any(|s| !s.aliases.is_empty());
+        let at = match comments.iter().position(|s| s.versions.contains(&e.id)) {
             Some(at) => Some(at),
-            None if comments.iter().any(holds) => {
+            None if merged || comments.iter().any(holds) => {
                 let shown = self.shown.get_or_insert_with(|| {
                     cap.articles.iter().flat_map(|a| &a.comments).map(|i| i.id).collect()
                 });
                 let elsewhere =
                     |s: &StoredEntry| s.versions.iter().chain(&s.aliases).any(|v| shown.contains(v));
-                comments.iter().position(|s| holds(s) && !elsewhere(s))
+                match comments.iter().position(|s| holds(s) && !elsewhere(s)) {
+                    Some(at) => Some(at),
+                    // Else an entry a comment of this author and time was
+                    // merged into (`dedupe --apply`): an edit of the
+                    // comment as it was rendered then, as the threads view
+                    // finds it by the merged renderings it keeps.
+                    None if merged => {
+                        let mut found = None;
+                        'entries: for (i, s) in comments.iter().enumerate() {
+                            if elsewhere(s) {
+                                continue;
+                            }
+                            for a in &s.aliases {
+                                if tx.comment(a)?.is_some_and(|m| {
+                                    m.author.as_deref() == Some(author.as_str()) && m.posted_at == c.posted_at
+                                }) {
+                                    found = Some(i);
+                                    break 'entries;
+                                }
+                            }
+                        }
+                        found
+                    }
+                    None => None,
+                }
             }
             None => None,
         };

@@ -771,3 +771,51 @@ fn a_merged_comment_keeps_its_later_edit() {
     assert_eq!(cs[0]["versions"].as_array().unwrap().len(), 2, "{after}");
     later.ok(&["verify"]);
 }
+
+/// A comment re-rendered in another UTC offset, folded by `dedupe
+/// --apply`, then edited under the folded rendering: one comment edited
+/// in the thread, and in the authors view too, whether the edit was
+/// ingested after the merge or before it (the authors view counted two
+/// comments, the older text shown as a comment of its own).
+#[test]
+fn an_edit_under_a_merged_rendering_is_one_comment_in_every_view() {
+    for edit_before_merge in [false, true] {
+        let env = Env::new();
+        let url = "https://example.com/a/1";
+        let page = |name: &str, fetched: &str, ann: (&str, &str)| {
+            let comments = [("ann", ann.0, ann.1), ("bob", "2012-03-28T08:05:00Z", "bob says")];
+            jsonl_capture(&env, name, url, "T", fetched, &comments)
+        };
+        let one = page("1.jsonl", "2012-03-28T09:00:00Z", ("2012-03-28T08:02:00Z", "alpha delta"));
+        let two = page("2.jsonl", "2012-03-28T10:00:00Z", ("2012-03-28T13:02:00+05:00", "alpha delta"));
+        let three = page("3.jsonl", "2012-03-28T11:00:00Z", ("2012-03-28T13:02:00+05:00", "kappa beta"));
+        env.ok(&["ingest", &one, &two]);
+        if edit_before_merge {
+            env.ok(&["ingest", &three]);
+        }
+        env.ok(&["dedupe", "--apply"]);
+        if !edit_before_merge {
+            env.ok(&["ingest", &three]);
+        }
+        let check = |env: &Env| {
+            let thread = env.ok(&["thread", "T", "--json"]).json();
+            let ann: Vec<&Value> =
+                thread["comments"].as_array().unwrap().iter().filter(|c| c["author"] == "ann").collect();
+            assert_eq!(ann.len(), 1, "{edit_before_merge}: {thread}");
+            assert_eq!(ann[0]["body"], "kappa beta");
+            let authors = env.ok(&["authors", "--json"]).json();
+            let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == "ann").unwrap()
+                ["comments"]
+                .clone();
+            assert_eq!(count, json!(1), "{edit_before_merge}: {authors}");
+            let timeline = env.ok(&["author", "ann", "--json"]).json();
+            let comments = timeline["comments"].as_array().unwrap();
+            assert_eq!(comments.len(), 1, "{edit_before_merge}: {timeline}");
+            assert_eq!(comments[0]["body"], "kappa beta", "{timeline}");
+        };
+        check(&env);
+        env.ok(&["verify"]);
+        env.ok(&["replay"]);
+        check(&env);
+    }
+}
