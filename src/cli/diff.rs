@@ -120,7 +120,9 @@ fn pairs(archive: &Archive, args: &Args) -> Result<Vec<Pair>> {
             };
             Ok(vec![Pair { summary, state, from, to }])
         }
-        ([_], None) => Err(Error::Usage("one target is an article: give --from TIME (and --to TIME)".into())),
+        ([_], None) => Err(Error::Usage(
+            "one target: give two captures, or an article with --from TIME (and --to TIME)".into(),
+        )),
         (_, Some(_)) => Err(Error::Usage("--from goes with one article, not two captures".into())),
         _ => Err(Error::Usage("give two captures, or an article with --from".into())),
     }

@@ -102,6 +102,9 @@ fn moves_partial_captures_and_times() {
 
     // Usage errors.
     env.run(&["diff", "kayani"]).expect_code(2);
+    // One capture alone is not called an article.
+    let alone = env.run(&["diff", &ids[0]]).expect_code(2);
+    assert!(alone.stderr.contains("give two captures, or an article with --from"), "{alone}");
     env.run(&["diff", &ids[0], &ids[1], "--from", "2023-11-14"]).expect_code(2);
     let comment = env.ok(&["log", "--json", "--kind", "comment"]).stdout.lines().next().unwrap().to_string();
     let comment: Value = serde_json::from_str(&comment).unwrap();
