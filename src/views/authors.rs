@@ -429,6 +429,7 @@ impl Projection for AuthorsView {
                     let Some(mut group) = stored.group(&folded)? else { continue };
                     let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
                     let slot = &mut group[at];
+                    let first = slot.versions.first() == Some(f);
                     if let Some(v) = slot.versions.iter().position(|v| v == f) {
                         slot.versions.remove(v);
                         if v < slot.seqs.len() {
@@ -439,11 +440,13 @@ impl Projection for AuthorsView {
                         }
                     }
                     let mut gone = group[at].versions.is_empty();
-                    // The versions left beside the folded one are edits of it
-                    // (its author and time): they join the kept comment's
-                    // entry when it is in this group, as the threads view
-                    // puts them in the kept comment's slot.
-                    let kept_at = (!gone)
+                    // The versions seen after the folded one, when it was the
+                    // entry's first, are edits of it (its author and time):
+                    // they join the kept comment's entry when it is in this
+                    // group, as the threads view puts them in the kept
+                    // comment's slot. (An entry the folded comment joined
+                    // later, by author and time, is another comment's.)
+                    let kept_at = (!gone && first)
                         .then(|| tx.comment(&m.keep))
                         .transpose()?
                         .flatten()

@@ -819,3 +819,46 @@ fn an_edit_under_a_merged_rendering_is_one_comment_in_every_view() {
         check(&env);
     }
 }
+
+/// The folded comment had joined, by author and time, the entry of
+/// another comment (its rendering's minute): that comment stays a comment
+/// of its own in the authors view, as in the thread.
+#[test]
+fn a_comment_the_folded_one_was_taken_for_an_edit_of_stays_apart() {
+    let env = Env::new();
+    let url = "https://example.com/a/2";
+    let one = jsonl_capture(
+        &env,
+        "1.jsonl",
+        url,
+        "T",
+        "2012-03-28T09:00:00Z",
+        &[
+            ("ann", "2012-03-28T08:02:00Z", "iota kappa gamma"),
+            ("ann", "2012-03-28T13:02:00+05:00", "theta iota"),
+        ],
+    );
+    let two = jsonl_capture(
+        &env,
+        "2.jsonl",
+        url,
+        "T",
+        "2012-03-28T10:00:00Z",
+        &[("ann", "2012-03-28T13:02:00+05:00", "Iota kappa gamma!")],
+    );
+    env.ok(&["ingest", &one, &two]);
+    let merged = env.ok(&["dedupe", "--apply", "--json"]).json();
+    assert_eq!(merged["merges"]["new"], json!(1), "{merged}");
+    let counts = |env: &Env| {
+        let thread = env.ok(&["thread", "T", "--json"]).json();
+        let authors = env.ok(&["authors", "--json"]).json();
+        let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == "ann").unwrap()
+            ["comments"]
+            .clone();
+        (thread["comments"].as_array().unwrap().len(), count)
+    };
+    assert_eq!(counts(&env), (2, json!(2)));
+    env.ok(&["verify"]);
+    env.ok(&["replay"]);
+    assert_eq!(counts(&env), (2, json!(2)));
+}
