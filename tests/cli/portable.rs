@@ -641,3 +641,24 @@ fn an_export_whose_reader_goes_away_is_an_error_not_a_backup() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty());
 }
+
+#[test]
+fn import_reads_a_fifo_once_and_names_a_directory() {
+    let env = populated();
+    let fifo = env.dir.path().join("backup.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let (fifo, export) = (fifo.clone(), env.command(&["export", "-"]).output().unwrap().stdout);
+        std::thread::spawn(move || std::fs::write(fifo, export).unwrap())
+    };
+    let copy = Env::new();
+    let run = copy.ok(&["import", &fifo.display().to_string()]);
+    writer.join().unwrap();
+    assert!(run.stdout.starts_with("imported 55 entries"), "{run}");
+    assert_eq!(copy.head(), env.head());
+    let other = Env::new();
+    let run = other.run(&["import", &env.dir.path().display().to_string()]).expect_code(2);
+    assert!(run.stderr.contains("a directory, not an export file"), "{run}");
+    let run = other.run(&["import", "no-such-backup"]).expect_code(2);
+    assert!(run.stderr.contains("no-such-backup: no such file"), "{run}");
+}
