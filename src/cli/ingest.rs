@@ -229,7 +229,9 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     } else {
         let existed = crate::store::is_archive(&cli.archive);
         let archive = crate::cli::open_archive(cli, OpenMode::CreateIfMissing)?;
-        if !existed && cli.quiet == 0 {
+        // (An ingest that waited for an import into that place finds the
+        // imported archive: not one it created.)
+        if !existed && archive.head().seq.0 == 0 && cli.quiet == 0 {
             // A mistyped --archive would otherwise start a new archive silently.
             crate::cli::output::to_stderr(format_args!(
                 "cairn: created archive {}",

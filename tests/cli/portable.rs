@@ -662,3 +662,37 @@ fn import_reads_a_fifo_once_and_names_a_directory() {
     let run = other.run(&["import", "no-such-backup"]).expect_code(2);
     assert!(run.stderr.contains("no-such-backup: no such file"), "{run}");
 }
+
+/// An ingest that waited for an import into an empty directory appends to
+/// the imported archive and does not say it created one.
+#[test]
+fn an_ingest_queued_behind_an_import_does_not_claim_to_create_the_archive() {
+    let env = populated();
+    let export = env.command(&["export", "-"]).output().unwrap().stdout;
+    let target = Env::new();
+    std::fs::create_dir(&target.archive).unwrap();
+    let mut import =
+        target.command(&["import", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    // The import holds the target (its lock names it) before reading stdin.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(target.archive.join("lock")).is_ok_and(|l| l.contains("import")) {
+        assert!(Instant::now() < deadline, "the import never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiter = target
+        .command(&["--wait", "30", "ingest", &jsonl_fixture()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(&export).unwrap();
+    drop(stdin);
+    assert!(import.wait().unwrap().success());
+    let out = waiter.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("created archive"), "{stderr}");
+    target.ok(&["verify"]);
+}
