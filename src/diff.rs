@@ -57,18 +57,30 @@ pub struct CaptureDiff {
 /// `seen`'s comments matched to slots through `index`
 /// ([`ThreadState::version_index`]).
 fn shown(state: &ThreadState, index: &IdMap<(usize, usize)>, seen: &CapturedArticle) -> Result<Shown> {
-    let mut items = Vec::with_capacity(seen.comments.len());
-    let mut done = HashSet::new();
+    let mut items: Vec<(usize, EventId, Option<usize>)> = Vec::with_capacity(seen.comments.len());
+    // Where each slot is in `items`, with the index of the version shown.
+    let mut at: HashMap<usize, (usize, usize)> = HashMap::new();
     for item in &seen.comments {
         let (slot, vi) = *index.get(&item.id).ok_or_else(|| {
             Error::Corrupt(format!("comment {} of a capture is not in its article's thread view", item.id))
         })?;
-        if !done.insert(slot) {
-            continue;
-        }
         let version = state.slots[slot].versions[vi].id;
         let parent = item.parent.and_then(|p| index.get(&p).map(|&(s, _)| s));
-        items.push((slot, version, parent));
+        match at.get(&slot).copied() {
+            // Two versions of one comment side by side: the one the thread
+            // met later, at the first one's place (as the thread view's
+            // change records have it).
+            Some((i, shown)) => {
+                if vi > shown {
+                    items[i] = (slot, version, parent);
+                    at.insert(slot, (i, vi));
+                }
+            }
+            None => {
+                at.insert(slot, (items.len(), vi));
+                items.push((slot, version, parent));
+            }
+        }
     }
     Ok(Shown { items })
 }

@@ -70,12 +70,19 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let Event::Capture(c) = archive.entry(cap.seq)?.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
         };
-        let shown = merges.group(&c)?.into_iter().filter(|a| a.key == key).flat_map(|a| a.comments).find_map(
-            |item| match index.get(&item.id) {
-                Some(&(s, v)) if s == slot_index => Some((slot.versions[v].id, item.id)),
+        // (Two versions of the comment side by side: the one the thread met
+        // later, as its change records and `diff` have it.)
+        let shown = merges
+            .group(&c)?
+            .into_iter()
+            .filter(|a| a.key == key)
+            .flat_map(|a| a.comments)
+            .filter_map(|item| match index.get(&item.id) {
+                Some(&(s, v)) if s == slot_index => Some((v, item.id)),
                 _ => None,
-            },
-        );
+            })
+            .max_by_key(|(v, _)| *v)
+            .map(|(v, id)| (slot.versions[v].id, id));
         sightings.push((cap, shown));
     }
     if args.json {

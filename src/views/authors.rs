@@ -286,6 +286,12 @@ pub struct StoredEntry {
     pub orders: Vec<Order>,
     /// Ids merged into this comment by `dedupe --apply`.
     pub aliases: Vec<EventId>,
+    /// The author and posted time of comments merged into this one, where
+    /// they differ from its own, each with the observation order of the
+    /// capture that first showed it: a comment of that rendering shown
+    /// from then on is a version of this one (as the threads view keeps
+    /// `ThreadState::merged_renderings`).
+    pub renderings: Vec<(String, Timestamp, Order)>,
     /// The author's name exactly as the comment gives it: the group is by
     /// folded name, but a comment is one author's, as in the threads view
     /// (`SHAH` and `Shah` at the same minute are two comments there and
@@ -358,7 +364,29 @@ impl StoredEntry {
                 self.aliases.push(a);
             }
         }
+        for (author, at, order) in other.renderings {
+            self.rendering(author, at, order);
+        }
         uncut
+    }
+
+    /// Records that a comment by `author` posted at `at`, first shown at
+    /// `order`, was merged into this one (nothing when that is its own
+    /// rendering; the earlier order when it is known already).
+    fn rendering(&mut self, author: String, at: Timestamp, order: Order) {
+        if self.author == author && self.posted_at.as_ref() == Some(&at) {
+            return;
+        }
+        match self.renderings.iter_mut().find(|(a, t, _)| *a == author && *t == at) {
+            Some(r) => r.2 = r.2.min(order),
+            None => self.renderings.push((author, at, order)),
+        }
+    }
+
+    /// Whether a comment by `author` posted at `at`, shown at `order`, has
+    /// the rendering of a comment merged into this one, shown by then.
+    fn has_rendering(&self, author: &str, at: &Timestamp, order: Order) -> bool {
+        self.renderings.iter().any(|(a, t, o)| a == author && t == at && *o <= order)
     }
 }
 
@@ -430,6 +458,9 @@ impl Projection for AuthorsView {
                     let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
                     let slot = &mut group[at];
                     let first = slot.versions.first() == Some(f);
+                    // When the folded comment was first shown.
+                    let shown_at =
+                        slot.versions.iter().position(|v| v == f).and_then(|v| slot.orders.get(v).copied());
                     if let Some(v) = slot.versions.iter().position(|v| v == f) {
                         slot.versions.remove(v);
                         if v < slot.seqs.len() {
@@ -497,8 +528,13 @@ impl Projection for AuthorsView {
                         group.iter().position(|e| e.holds(&m.keep, kept_author, kept.posted_at.as_ref()))
                     });
                     let found = at.map(|at| &mut group[at]);
-                    if let Some(e) = found.filter(|e| !e.aliases.contains(f) && !e.versions.contains(f)) {
-                        e.aliases.push(*f);
+                    if let Some(e) = found.filter(|e| !e.versions.contains(f)) {
+                        if !e.aliases.contains(f) {
+                            e.aliases.push(*f);
+                        }
+                        if let (Some(t), Some(order)) = (c.posted_at, shown_at) {
+                            e.rendering(author.clone(), t, order);
+                        }
                         k.set(&kept_folded, &group)?;
                         tx.put_packed(kkey, &k)?;
                     }
@@ -759,7 +795,7 @@ impl Intake {
         let holds = |s: &StoredEntry| s.holds(&e.id, author, c.posted_at.as_ref());
         // (An entry a comment merge joined holds versions of the folded
         // comment's author and time too.)
-        let merged = c.posted_at.is_some() && comments.iter().any(|s| !s.aliases.is_empty());
+        let merged = c.posted_at.is_some() && comments.iter().any(|s| !s.renderings.is_empty());
         let at = match comments.iter().position(|s| s.versions.contains(&e.id)) {
             Some(at) => Some(at),
             None if merged || comments.iter().any(holds) => {
@@ -774,23 +810,10 @@ impl Intake {
                     // merged into (`dedupe --apply`): an edit of the
                     // comment as it was rendered then, as the threads view
                     // finds it by the merged renderings it keeps.
-                    None if merged => {
-                        let mut found = None;
-                        'entries: for (i, s) in comments.iter().enumerate() {
-                            if elsewhere(s) {
-                                continue;
-                            }
-                            for a in &s.aliases {
-                                if tx.comment(a)?.is_some_and(|m| {
-                                    m.author.as_deref() == Some(author.as_str()) && m.posted_at == c.posted_at
-                                }) {
-                                    found = Some(i);
-                                    break 'entries;
-                                }
-                            }
-                        }
-                        found
-                    }
+                    None if merged => comments.iter().position(|s| {
+                        c.posted_at.as_ref().is_some_and(|t| s.has_rendering(author, t, order))
+                            && !elsewhere(s)
+                    }),
                     None => None,
                 }
             }
@@ -826,6 +849,7 @@ impl Intake {
                     seqs: vec![e.seq],
                     orders: vec![stamp],
                     aliases: Vec::new(),
+                    renderings: Vec::new(),
                     author: author.clone(),
                 });
                 *dirty = true;
@@ -1219,6 +1243,7 @@ mod tests {
             seqs: vec![Seq(1)],
             orders: vec![order],
             aliases: vec![],
+            renderings: vec![],
             author: "a".into(),
         };
         let (whole, later) = ((1_333_000_000, 0, 1), (1_333_000_500, 0, 2));
@@ -1248,6 +1273,7 @@ mod tests {
                 seqs: vec![Seq(i as u64 + 1), Seq(1 << 40)],
                 orders: vec![(-5, 7, 1), (1_333_000_000, 999_999_999, u64::MAX)],
                 aliases: vec![id(99)],
+                renderings: vec![],
                 author: "Ä".into(),
             })
             .collect();
@@ -1257,6 +1283,7 @@ mod tests {
             seqs: vec![],
             orders: vec![],
             aliases: vec![],
+            renderings: vec![],
             author: String::new(),
         });
         assert!(comments[..3].iter().all(|c| c.posted_at.is_some()));

@@ -114,6 +114,12 @@ impl Slot {
         }
     }
 
+    /// Where version `id` is among the slot's versions (the order the
+    /// thread met them in), if it is one.
+    pub fn version_at(&self, id: EventId) -> Option<usize> {
+        self.versions.iter().position(|v| v.id == id)
+    }
+
     /// The current version's id: the one the latest capture showing the
     /// comment showed (a reverted edit makes an older version current
     /// again).
@@ -485,7 +491,7 @@ impl ThreadState {
                     whole.sort_unstable_by(|a, b| b.cmp(a));
                     let mut sighted = None;
                     for (_, i) in whole {
-                        if begins(&mut lookup, &item.id, &s.versions[i].id)? {
+                        if begins_whole(&mut lookup, &item.id, &s.versions[i].id)? {
                             sighted = Some(i);
                             break;
                         }
@@ -498,14 +504,16 @@ impl ThreadState {
                         None => s.latest(),
                     }
                 }
-                // Two versions of one comment side by side (they were seen
-                // apart before): the capture shows the one the thread calls
-                // current, as `history` and `diff` have it, whichever of
-                // the two comes last on the page.
-                _ if now[slot].is_some() => s.latest(),
                 _ => item.id,
             };
-            now[slot] = Some(shown);
+            // Two versions of one comment side by side (they were seen
+            // apart before): the capture shows the one the thread met later
+            // (`Slot::latest` among those it showed), wherever each is on
+            // the page, as `diff` and `history` have it.
+            now[slot] = Some(match now[slot] {
+                Some(before) if s.version_at(before) > s.version_at(shown) => before,
+                _ => shown,
+            });
             // The slot's place in page order: right after the previous item
             // for a new slot, else found by a scan from the previous place
             // (items usually come in page order, so it is near).
@@ -621,15 +629,33 @@ pub(crate) fn begins(
     cut: &EventId,
     whole: &EventId,
 ) -> Result<bool> {
-    let mut body = |id: &EventId| -> Result<String> {
-        match lookup(id)?.as_deref().map(|e| &e.event) {
-            Some(crate::model::Event::Comment(c)) => Ok(c.body.clone()),
-            _ => Err(Error::Corrupt(format!("capture names comment {id} that is not in the log"))),
-        }
-    };
-    let (cut, whole) = (body(cut)?, body(whole)?);
+    let (cut, whole) = (comment_body(lookup, cut)?, comment_body(lookup, whole)?);
     let without_last = cut.rsplit_once('\n').map(|(head, _)| head.trim_end());
     Ok(whole.starts_with(&cut) || without_last.is_some_and(|h| !h.is_empty() && whole.starts_with(h)))
+}
+
+/// Whether `cut`'s whole text begins `whole`'s ([`begins`] without its
+/// allowance for a cut last line): what makes a comment seen cut off a
+/// sighting of an earlier version, which then is current again, where
+/// [`begins`] only decides that it is no edit.
+fn begins_whole(
+    lookup: &mut impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
+    cut: &EventId,
+    whole: &EventId,
+) -> Result<bool> {
+    let (cut, whole) = (comment_body(lookup, cut)?, comment_body(lookup, whole)?);
+    Ok(whole.starts_with(&cut))
+}
+
+/// The body of comment `id`, looked up.
+fn comment_body(
+    lookup: &mut impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
+    id: &EventId,
+) -> Result<String> {
+    match lookup(id)?.as_deref().map(|e| &e.event) {
+        Some(crate::model::Event::Comment(c)) => Ok(c.body.clone()),
+        _ => Err(Error::Corrupt(format!("capture names comment {id} that is not in the log"))),
+    }
 }
 
 /// Whether `slot` is present when the last complete capture is the one at

@@ -862,3 +862,37 @@ fn a_comment_the_folded_one_was_taken_for_an_edit_of_stays_apart() {
     env.ok(&["replay"]);
     assert_eq!(counts(&env), (2, json!(2)));
 }
+
+/// A capture backfilled after a merge, observed before the folded comment
+/// was first shown, does not take the folded comment's rendering for the
+/// kept one's (the thread learns a merged rendering from the capture that
+/// showed it): the authors view counts what the thread shows.
+#[test]
+fn a_backfill_after_a_merge_is_not_taken_for_the_merged_rendering() {
+    let env = Env::new();
+    let url = "https://example.com/a/3";
+    let page = |name: &str, fetched: &str, posted: &str, body: &str| {
+        jsonl_capture(&env, name, url, "T", fetched, &[("bob", posted, body)])
+    };
+    let k = page("k.jsonl", "2012-03-29T05:00:00Z", "2012-03-28T13:07:00+05:00", "Hello there friend");
+    let f = page("f.jsonl", "2012-03-29T06:00:00Z", "2012-03-28T14:07:00+05:00", "Hello there, friend!");
+    let f2 =
+        page("f2.jsonl", "2012-03-29T07:00:00Z", "2012-03-28T14:07:00+05:00", "Hello there friend, edited");
+    let f0 = page("f0.jsonl", "2012-03-29T05:30:00Z", "2012-03-28T14:07:00+05:00", "Original words");
+    env.ok(&["ingest", &k, &f, &f2]);
+    let merged = env.ok(&["dedupe", "--apply", "--json"]).json();
+    assert_eq!(merged["merges"]["new"], json!(1), "{merged}");
+    env.ok(&["ingest", &f0]);
+    let counts = |env: &Env| {
+        let thread = env.ok(&["thread", "T", "--json"]).json();
+        let authors = env.ok(&["authors", "--json"]).json();
+        let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == "bob").unwrap()
+            ["comments"]
+            .clone();
+        (thread["comments"].as_array().unwrap().len(), count)
+    };
+    assert_eq!(counts(&env), (2, json!(2)));
+    env.ok(&["verify"]);
+    env.ok(&["replay"]);
+    assert_eq!(counts(&env), (2, json!(2)));
+}

@@ -184,6 +184,24 @@ fn a_comment_seen_cut_off_with_an_earlier_text_goes_back_to_it() {
     let first =
         comment["versions"].as_array().unwrap().iter().find(|v| v["body"] == original.as_str()).unwrap();
     assert!(first["last_seen"]["id"].as_str().unwrap().starts_with(&ids[2]), "{comment}");
+
+    // Cut inside a line that is not the first text's: only the lines
+    // before it begin that text, which does not make it current again.
+    let other = Env::new();
+    other.ok(&["ingest", "--fetched-at", "2023-11-15T01:00:00Z", &fixture(SAMPLE).display().to_string()]);
+    let edited = other
+        .write("edited.txt", format!("{}Completely different words now.{}", &page[..at], &page[line_end..]));
+    other.ok(&["ingest", "--fetched-at", "2023-11-15T02:00:00Z", &edited]);
+    let sentence = original.find(". ").unwrap() + 1;
+    let cut = format!("{}{}\n    Another second line, cut sho", &page[..at], &original[..sentence]);
+    let cut = other.write("cut.txt", cut);
+    other.ok(&["ingest", "--fetched-at", "2023-11-15T03:00:00Z", &cut]);
+    let thread = other.ok(&["thread", "kayani", "--json"]).json();
+    let comment =
+        thread["comments"].as_array().unwrap().iter().find(|c| c["author"] == "Yaida").unwrap().clone();
+    assert_eq!(comment["body"], "Completely different words now.", "{comment}");
+    let versions = comment["versions"].as_array().unwrap();
+    assert_eq!(versions.last().unwrap()["status"], "truncated", "{comment}");
 }
 
 /// Two captures cut at different places in one comment: the shorter cut

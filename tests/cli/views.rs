@@ -488,6 +488,14 @@ fn article_lookup_by_id_url_and_title() {
 /// and `diff` say, no edit, whichever comes last on the page.
 #[test]
 fn two_versions_side_by_side_are_no_edit_in_the_change_records() {
+    for second_first in [true, false] {
+        two_versions_side_by_side(second_first);
+    }
+}
+
+/// [`two_versions_side_by_side_are_no_edit_in_the_change_records`], the
+/// later-met version first on the last page or last.
+fn two_versions_side_by_side(second_first: bool) {
     let env = Env::new();
     let article =
         r#"{"type":"article","url":"https://example.com/a/1","title":"T","published":"2012-03-28"}"#;
@@ -499,7 +507,13 @@ fn two_versions_side_by_side_are_no_edit_in_the_change_records() {
     let files = [
         env.write("1.jsonl", [article, first, &capture(14)].join("\n")),
         env.write("2.jsonl", [article, second, &capture(15)].join("\n")),
-        env.write("3.jsonl", [article, second, first, &capture(16)].join("\n")),
+        env.write(
+            "3.jsonl",
+            match second_first {
+                true => [article, second, first, &capture(16)].join("\n"),
+                false => [article, first, second, &capture(16)].join("\n"),
+            },
+        ),
     ];
     env.ok(&["ingest", &files[0], &files[1], &files[2]]);
     let thread = env.ok(&["thread", "T", "--json"]).json();
