@@ -849,18 +849,7 @@ fn a_comment_the_folded_one_was_taken_for_an_edit_of_stays_apart() {
     env.ok(&["ingest", &one, &two]);
     let merged = env.ok(&["dedupe", "--apply", "--json"]).json();
     assert_eq!(merged["merges"]["new"], json!(1), "{merged}");
-    let counts = |env: &Env| {
-        let thread = env.ok(&["thread", "T", "--json"]).json();
-        let authors = env.ok(&["authors", "--json"]).json();
-        let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == "ann").unwrap()
-            ["comments"]
-            .clone();
-        (thread["comments"].as_array().unwrap().len(), count)
-    };
-    assert_eq!(counts(&env), (2, json!(2)));
-    env.ok(&["verify"]);
-    env.ok(&["replay"]);
-    assert_eq!(counts(&env), (2, json!(2)));
+    assert_same_counts_after_verify_and_replay(&env, "ann", 2);
 }
 
 /// A capture backfilled after a merge, observed before the folded comment
@@ -883,16 +872,22 @@ fn a_backfill_after_a_merge_is_not_taken_for_the_merged_rendering() {
     let merged = env.ok(&["dedupe", "--apply", "--json"]).json();
     assert_eq!(merged["merges"]["new"], json!(1), "{merged}");
     env.ok(&["ingest", &f0]);
+    assert_same_counts_after_verify_and_replay(&env, "bob", 2);
+}
+
+/// `thread T` shows `n` comments, and the authors view counts `n` for
+/// `author`, before and after a fresh replay (verify passing between).
+fn assert_same_counts_after_verify_and_replay(env: &Env, author: &str, n: usize) {
     let counts = |env: &Env| {
         let thread = env.ok(&["thread", "T", "--json"]).json();
         let authors = env.ok(&["authors", "--json"]).json();
-        let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == "bob").unwrap()
+        let count = authors["authors"].as_array().unwrap().iter().find(|a| a["author"] == author).unwrap()
             ["comments"]
             .clone();
         (thread["comments"].as_array().unwrap().len(), count)
     };
-    assert_eq!(counts(&env), (2, json!(2)));
+    assert_eq!(counts(env), (n, json!(n)));
     env.ok(&["verify"]);
     env.ok(&["replay"]);
-    assert_eq!(counts(&env), (2, json!(2)));
+    assert_eq!(counts(env), (n, json!(n)));
 }
