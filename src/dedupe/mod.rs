@@ -479,15 +479,26 @@ fn cluster_comments(
 
     // Where candidates appear, to keep comments a page shows together apart.
     let mut seen_in: HashMap<EventId, Vec<u32>> = HashMap::new();
+    // And when each was first observed (the capture's observation order),
+    // so that a cluster keeps the comment observed first whatever order
+    // the captures were ingested in: the threads view, rebuilt with the
+    // fold, groups the versions by the kept comment, and keeping the
+    // first in the log split one comment's versions when a later scrape
+    // was ingested first.
+    let mut first_seen: HashMap<EventId, (i64, u32, Seq)> = HashMap::new();
     if !candidates.is_empty() {
         let mut capture_index = 0u32;
         for entry in archive.entries_from(Seq(1))? {
             let entry = entry?;
             if let Event::Capture(c) = &entry.event {
+                let (secs, nanos) = c.observed_at(entry.recorded_at).instant();
+                let order = (secs, nanos, entry.seq);
                 for item in c.items() {
                     let id = follow(comment_fold, &item.id);
                     if candidates.contains(&id) {
                         seen_in.entry(id).or_default().push(capture_index);
+                        let first = first_seen.entry(id).or_insert(order);
+                        *first = (*first).min(order);
                     }
                 }
                 capture_index += 1;
@@ -505,7 +516,10 @@ fn cluster_comments(
     let mut comment_clusters: Vec<(Seq, Cluster)> = Vec::new();
     for members in &buckets {
         let mut members = members.clone();
-        members.sort_by_key(|&(i, _)| comments[i].seq);
+        members.sort_by_key(|&(i, id)| {
+            let first = first_seen.get(&id).copied();
+            (first.is_none(), first, comments[i].seq)
+        });
         let mut clusters: Vec<Vec<(usize, EventId)>> = Vec::new();
         for &(m, id) in &members {
             let cm = &comments[m];

@@ -891,3 +891,50 @@ fn assert_same_counts_after_verify_and_replay(env: &Env, author: &str, n: usize)
     env.ok(&["replay"]);
     assert_eq!(counts(env), (n, json!(n)));
 }
+
+/// The same captures ingested in another order, then `dedupe --apply`:
+/// the cluster keeps the comment observed first, not the first in the log,
+/// so the thread is the same (keeping the later scrape's rendering, ingested
+/// first, split one comment's versions in two, one marked removed).
+#[test]
+fn a_merge_keeps_the_comment_observed_first_whatever_the_ingest_order() {
+    let grouping = |order: [usize; 3]| {
+        let env = Env::new();
+        let url = "https://example.com/a/4";
+        let bob = [
+            ("2012-03-28T09:00:00Z", "2012-03-28T13:02:00+05:00", "iota gamma"),
+            ("2012-03-28T10:00:00Z", "2012-03-28T13:02:00+05:00", "eps gamma kappa eta"),
+            ("2012-03-28T11:00:00Z", "2012-03-28T08:02:00Z", "Eps gamma kappa eta!"),
+        ];
+        let files: Vec<String> = bob
+            .iter()
+            .enumerate()
+            .map(|(i, (fetched, posted, body))| {
+                let comments = [("ann", "2012-03-28T13:05:00+05:00", "ann here"), ("bob", *posted, *body)];
+                jsonl_capture(&env, &format!("{i}.jsonl"), url, "T", fetched, &comments)
+            })
+            .collect();
+        for i in order {
+            env.ok(&["ingest", &files[i]]);
+        }
+        env.ok(&["dedupe", "--apply"]);
+        env.ok(&["verify"]);
+        let thread = env.ok(&["thread", "T", "--json"]).json();
+        let mut bobs: Vec<(String, Vec<String>)> = thread["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["author"] == "bob")
+            .map(|c| {
+                let bodies =
+                    c["versions"].as_array().unwrap().iter().map(|v| v["body"].to_string()).collect();
+                (c["status"].to_string(), bodies)
+            })
+            .collect();
+        bobs.sort();
+        bobs
+    };
+    let in_order = grouping([0, 1, 2]);
+    assert_eq!(in_order.len(), 1, "{in_order:?}");
+    assert_eq!(grouping([2, 0, 1]), in_order);
+}
