@@ -423,9 +423,11 @@ impl Projection for AuthorsView {
         // goes to an entry of its author and time the capture does not show
         // otherwise ([`Intake::sighting`]), and an article merge joins each
         // kept entry with at most one moved one.
-        // 16: after a comment merge, the folded comment's other versions
-        // join the kept one's entry, and a comment of the folded one's
-        // author and time goes to that entry (as in the threads view).
+        // 16: after a comment merge, the folded comment's later versions
+        // join the kept one's entry when it began its own, and each entry
+        // keeps the renderings merged into it with when each was first
+        // shown (`StoredEntry::renderings`): a comment of such a rendering
+        // shown from then on goes to that entry (as in the threads view).
         16
     }
 
