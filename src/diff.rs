@@ -67,11 +67,13 @@ fn shown(state: &ThreadState, index: &IdMap<(usize, usize)>, seen: &CapturedArti
         let version = state.slots[slot].versions[vi].id;
         let parent = item.parent.and_then(|p| index.get(&p).map(|&(s, _)| s));
         match at.get(&slot).copied() {
-            // Two versions of one comment side by side: the one the thread
-            // met later, at the first one's place (as the thread view's
-            // change records have it).
+            // Two versions of one comment side by side: one seen whole
+            // over one seen only cut off, else the one the thread met
+            // later, at the first one's place (as the thread view's change
+            // records have it).
             Some((i, shown)) => {
-                if vi > shown {
+                let slot_state = &state.slots[slot];
+                if slot_state.shown_over(vi, shown) {
                     items[i] = (slot, version, parent);
                     at.insert(slot, (i, vi));
                 }

@@ -70,8 +70,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         let Event::Capture(c) = archive.entry(cap.seq)?.event else {
             return Err(Error::Corrupt(format!("seq {} is not a capture", cap.seq)));
         };
-        // (Two versions of the comment side by side: the one the thread met
-        // later, as its change records and `diff` have it.)
+        // (Two versions of the comment side by side: as the thread's change
+        // records and `diff` have it, `Slot::shown_over`.)
         let shown = merges
             .group(&c)?
             .into_iter()
@@ -81,7 +81,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
                 Some(&(s, v)) if s == slot_index => Some((v, item.id)),
                 _ => None,
             })
-            .max_by_key(|(v, _)| *v)
+            .reduce(|a, b| if slot.shown_over(b.0, a.0) { b } else { a })
             .map(|(v, id)| (slot.versions[v].id, id));
         sightings.push((cap, shown));
     }

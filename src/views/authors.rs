@@ -428,7 +428,10 @@ impl Projection for AuthorsView {
         // keeps the renderings merged into it with when each was first
         // shown (`StoredEntry::renderings`): a comment of such a rendering
         // shown from then on goes to that entry (as in the threads view).
-        16
+        // 17: the same, stored (16's values of an earlier build of it
+        // had no renderings), and an entry a merge empties hands its
+        // aliases and renderings to the kept one's.
+        17
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -460,9 +463,11 @@ impl Projection for AuthorsView {
                     let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
                     let slot = &mut group[at];
                     let first = slot.versions.first() == Some(f);
-                    // When the folded comment was first shown.
-                    let shown_at =
-                        slot.versions.iter().position(|v| v == f).and_then(|v| slot.orders.get(v).copied());
+                    // When the folded comment was first shown (seen cut off,
+                    // the observation its cut stamp stands for).
+                    let shown_at = (slot.versions.iter().position(|v| v == f))
+                        .and_then(|v| slot.orders.get(v).copied())
+                        .map(observed_order);
                     if let Some(v) = slot.versions.iter().position(|v| v == f) {
                         slot.versions.remove(v);
                         if v < slot.seqs.len() {
@@ -495,6 +500,10 @@ impl Projection for AuthorsView {
                             })
                         })
                         .filter(|&k| k != at);
+                    // What an entry the merge empties had merged into it
+                    // goes to the kept comment's entry (a later run can fold
+                    // an earlier run's kept comment).
+                    let mut carried = (Vec::new(), Vec::new());
                     if let Some(k) = kept_at {
                         let rest = group.remove(at);
                         let k = if k > at { k - 1 } else { k };
@@ -503,7 +512,8 @@ impl Projection for AuthorsView {
                         }
                         gone = true;
                     } else if gone {
-                        group.remove(at);
+                        let emptied = group.remove(at);
+                        carried = (emptied.aliases, emptied.renderings);
                     } else {
                         group[at].aliases.push(*f);
                     }
@@ -531,11 +541,16 @@ impl Projection for AuthorsView {
                     });
                     let found = at.map(|at| &mut group[at]);
                     if let Some(e) = found.filter(|e| !e.versions.contains(f)) {
-                        if !e.aliases.contains(f) {
-                            e.aliases.push(*f);
+                        for a in std::iter::once(*f).chain(carried.0) {
+                            if !e.aliases.contains(&a) && !e.versions.contains(&a) {
+                                e.aliases.push(a);
+                            }
                         }
                         if let (Some(t), Some(order)) = (c.posted_at, shown_at) {
                             e.rendering(author.clone(), t, order);
+                        }
+                        for (a, t, order) in carried.1 {
+                            e.rendering(a, t, order);
                         }
                         k.set(&kept_folded, &group)?;
                         tx.put_packed(kkey, &k)?;
@@ -637,6 +652,16 @@ const CUT: i64 = 1 << 62;
 /// observed in (before authors view 10, by their seq: by ingest order).
 fn cut_stamp(order: Order) -> Order {
     (order.0.saturating_sub(CUT), order.1, order.2)
+}
+
+/// The observation order stamp `o` stands for: itself, or for a
+/// [`cut_stamp`] the observation it was made from.
+fn observed_order(o: Order) -> Order {
+    if is_cut(&o) {
+        (o.0.saturating_add(CUT), o.1, o.2)
+    } else {
+        o
+    }
 }
 
 /// Whether `o` is a [`cut_stamp`]: half way between the two ranges (a cut

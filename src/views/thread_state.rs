@@ -114,6 +114,15 @@ impl Slot {
         }
     }
 
+    /// Whether a capture that shows versions `a` and `b` of this slot side
+    /// by side (indices into `versions`) shows `a` rather than `b`: one
+    /// seen whole over one only seen cut off, else the one the thread met
+    /// later (as [`Slot::latest`] breaks a tie), for `diff` and `history`.
+    pub fn shown_over(&self, a: usize, b: usize) -> bool {
+        let whole = |i: usize| self.versions.get(i).is_some_and(|v| !v.truncated);
+        (whole(a), a) > (whole(b), b)
+    }
+
     /// Where version `id` is among the slot's versions (the order the
     /// thread met them in), if it is one.
     pub fn version_at(&self, id: EventId) -> Option<usize> {

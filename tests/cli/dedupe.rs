@@ -938,3 +938,30 @@ fn a_merge_keeps_the_comment_observed_first_whatever_the_ingest_order() {
     assert_eq!(in_order.len(), 1, "{in_order:?}");
     assert_eq!(grouping([2, 0, 1]), in_order);
 }
+
+/// A second `dedupe --apply` folds an earlier run's kept comment (a
+/// backfill showed one observed before it): what had been merged into it
+/// goes with it, so an edit under a rendering merged the first time is
+/// still one comment edited in the authors view, as in the thread.
+#[test]
+fn a_refolded_kept_comment_hands_on_what_was_merged_into_it() {
+    let env = Env::new();
+    let url = "https://example.com/a/5";
+    let page = |name: &str, fetched: &str, author: &str, posted: &str, body: &str| {
+        jsonl_capture(&env, name, url, "T", fetched, &[(author, posted, body)])
+    };
+    let x = page("x.jsonl", "2012-03-28T09:00:00Z", "bob", "2012-03-28T13:07:00+05:00", "Hello world");
+    let y = page("y.jsonl", "2012-03-28T10:00:00Z", "bob", "2012-03-28T08:07:00Z", "hello, world");
+    let z = page("z.jsonl", "2012-03-28T07:00:00Z", "Bob", "2012-03-28T13:07:00+05:00", "HELLO WORLD");
+    let e = page("e.jsonl", "2012-03-28T11:00:00Z", "bob", "2012-03-28T08:07:00Z", "an edited text now");
+    env.ok(&["ingest", &x, &y]);
+    env.ok(&["dedupe", "--apply"]);
+    env.ok(&["ingest", &z]);
+    env.ok(&["dedupe", "--apply"]);
+    env.ok(&["ingest", &e]);
+    let thread = env.ok(&["thread", "T", "--json"]).json();
+    assert_eq!(thread["comments"].as_array().unwrap().len(), 1, "{thread}");
+    let timeline = env.ok(&["author", "bob", "--json"]).json();
+    assert_eq!(timeline["comments"].as_array().unwrap().len(), 1, "{timeline}");
+    env.ok(&["verify"]);
+}

@@ -229,3 +229,42 @@ fn two_cut_captures_of_one_comment_are_no_edit() {
     let last = changes["changes"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["edited"], json!([]), "{changes}");
 }
+
+/// Two versions of one comment side by side on a partial page, the later
+/// one cut off at its end: `diff`, `history`, `changes` and `thread` say
+/// alike which one the capture showed (the one seen whole).
+#[test]
+fn a_whole_version_beside_a_cut_one_is_what_every_output_shows() {
+    let env = Env::new();
+    let page = |bodies: &[&str], complete: bool| {
+        let mut s =
+            format!("A title\n\nPublished: March 28, 2012\nBody.\n\nReader Comments ({})\n\n", bodies.len());
+        let items: Vec<String> =
+            bodies.iter().map(|b| format!("  \u{2022} bob\n    Mar 28, 2012 - 1:00PM\n\n    {b}")).collect();
+        s.push_str(&items.join("\n\n"));
+        if complete {
+            s.push_str("\n\n\nMore in Pakistan\n");
+        }
+        s
+    };
+    let pages = [
+        page(&["one two three"], true),
+        page(&["four five six"], true),
+        page(&["one tw"], false),
+        page(&["four five six", "one tw"], false),
+    ];
+    for (i, p) in pages.iter().enumerate() {
+        let file = env.write(&format!("p{i}.txt"), p);
+        env.ok(&["ingest", "--fetched-at", &format!("2023-11-15T0{}:00:00Z", i + 1), &file]);
+    }
+    let ids = capture_ids(&env);
+    let changes = env.ok(&["changes", "--json"]).json();
+    let edited = |v: &Value| v.as_array().map(Vec::len);
+    let d = env.ok(&["diff", &ids[2], &ids[3], "--json"]).json();
+    assert_eq!(edited(&changes["changes"][3]["edited"]), edited(&d["diffs"][0]["edited"]), "{changes}\n{d}");
+    let thread = env.ok(&["thread", "a title", "--json"]).json();
+    let current = thread["comments"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(thread["comments"][0]["body"], "four five six", "{thread}");
+    let history = env.ok(&["history", &current[..12], "--json"]).json();
+    assert_eq!(history["sightings"][3]["version"], json!(current), "{history}");
+}
