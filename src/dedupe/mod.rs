@@ -57,6 +57,8 @@ fn h16(parts: &[&[u8]]) -> Hash16 {
 struct ArticleInfo {
     key: ArticleKey,
     first_seq: Seq,
+    /// The observation order of the first capture that showed it.
+    first_observed: Option<(i64, u32, Seq)>,
     versions: Vec<EventId>,
     title: Option<String>,
     published: Option<Timestamp>,
@@ -199,6 +201,7 @@ pub fn find_clusters_in_passes(
             articles.push(ArticleInfo {
                 key: key.clone(),
                 first_seq: seq,
+                first_observed: None,
                 versions: Vec::new(),
                 title: None,
                 published: None,
@@ -233,7 +236,15 @@ pub fn find_clusters_in_passes(
                     comments.push(comment_info(entry.seq, article, c)?);
                 }
             }
-            Event::Capture(_) => {}
+            Event::Capture(c) => {
+                let (secs, nanos) = c.observed_at(entry.recorded_at).instant();
+                let order = (secs, nanos, entry.seq);
+                for a in &c.articles {
+                    let i = article_of(&a.key, entry.seq, &mut articles);
+                    let first = &mut articles[i].first_observed;
+                    *first = Some(first.map_or(order, |f| f.min(order)));
+                }
+            }
             Event::Merge(m) => match m.kind {
                 MergeKind::Comment => {
                     for f in &m.fold {
@@ -329,7 +340,12 @@ pub fn find_clusters_in_passes(
             continue;
         }
         let mut members = members.clone();
-        members.sort_by_key(|&i| articles[i].first_seq);
+        // The article observed first is kept, whatever order the captures
+        // were ingested in (as for comments below).
+        members.sort_by_key(|&i| {
+            let a = &articles[i];
+            (a.first_observed.is_none(), a.first_observed, a.first_seq)
+        });
         let keep = members[0];
         let mut phrases: Vec<&str> = Vec::new();
         for &m in &members[1..] {

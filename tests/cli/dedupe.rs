@@ -965,3 +965,35 @@ fn a_refolded_kept_comment_hands_on_what_was_merged_into_it() {
     assert_eq!(timeline["comments"].as_array().unwrap().len(), 1, "{timeline}");
     env.ok(&["verify"]);
 }
+
+/// Two URL variants of one article, captured in one order and ingested in
+/// either: the merge keeps the article observed first both times, so the
+/// archive files the thread under the same key.
+#[test]
+fn an_article_merge_keeps_the_article_observed_first_whatever_the_ingest_order() {
+    let kept = |order: [usize; 2]| {
+        let env = Env::new();
+        let captures = [
+            ("https://example.com/story/1", "2012-03-28T09:00:00Z", "first words"),
+            ("https://www.example.com/story/1/?utm_source=feed", "2012-03-28T10:00:00Z", "second words"),
+        ];
+        let files: Vec<String> = captures
+            .iter()
+            .enumerate()
+            .map(|(i, (url, fetched, body))| {
+                let comments = [("ann", "2012-03-28T08:00:00Z", *body)];
+                jsonl_capture(&env, &format!("{i}.jsonl"), url, "A story", fetched, &comments)
+            })
+            .collect();
+        for i in order {
+            env.ok(&["ingest", &files[i]]);
+        }
+        env.ok(&["dedupe", "--apply"]);
+        env.ok(&["verify"]);
+        let articles = env.ok(&["articles", "--json"]).json();
+        assert_eq!(articles["articles"].as_array().map(Vec::len), Some(1), "{articles}");
+        articles["articles"][0]["key"].clone()
+    };
+    assert_eq!(kept([0, 1]), json!("https://example.com/story/1"));
+    assert_eq!(kept([1, 0]), json!("https://example.com/story/1"));
+}
