@@ -27,15 +27,26 @@ pub struct Args {
 
 /// Runs `cairn import`.
 pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
+    let stdin = args.file.as_os_str() == "-";
+    let name = args.file.display().to_string();
+    let meta = match stdin {
+        true => None,
+        false => Some(std::fs::metadata(&args.file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Usage(format!("{name}: no such file")),
+            _ => Error::io(&args.file, e),
+        })?),
+    };
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(Error::Usage(format!("{name}: a directory, not an export file")));
+    }
+    // Standard input, a FIFO or a device: read once, with no length to show.
+    let streamed = !meta.as_ref().is_some_and(|m| m.is_file());
     // A bar over the bytes read, then one over building the views.
-    let meta = std::fs::metadata(&args.file).ok().filter(|m| m.is_file());
-    let len = meta.as_ref().map_or(0, |m| m.len());
-    // (Standard input, a FIFO: no length to show.)
-    let bytes = match args.file.as_os_str() == "-" || meta.is_none() {
+    let bytes = match streamed {
         true => crate::cli::progress_bar(cli, 0, "reading {binary_bytes} of the export, {elapsed}"),
         false => crate::cli::progress_bar(
             cli,
-            len,
+            meta.as_ref().map_or(0, |m| m.len()),
             "reading the export {wide_bar} {binary_bytes}/{binary_total_bytes}, {eta} left",
         ),
     };
@@ -52,30 +63,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             None => r,
         }
     };
-    let s = if args.file.as_os_str() == "-" {
-        let mut input = std::io::BufReader::new(read(Box::new(std::io::stdin().lock())));
+    let s = if streamed {
+        let source: Box<dyn std::io::Read> = match stdin {
+            true => Box::new(std::io::stdin().lock()),
+            false => Box::new(std::fs::File::open(&args.file).map_err(|e| Error::io(&args.file, e))?),
+        };
+        let mut input = std::io::BufReader::new(read(source));
         // An archive in use is found before anything is read: each retry
         // starts from the same untouched input.
-        retry_while_in_use(cli, || portable::import_into(&cli.archive, &mut input, "-", Some(&tick)))
+        retry_while_in_use(cli, || portable::import_into(&cli.archive, &mut input, &name, Some(&tick)))
     } else {
-        let name = args.file.display().to_string();
-        let meta = std::fs::metadata(&args.file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Usage(format!("{name}: no such file")),
-            _ => Error::io(&args.file, e),
-        })?;
-        if meta.is_dir() {
-            return Err(Error::Usage(format!("{name}: a directory, not an export file")));
-        }
-        if !meta.is_file() {
-            // A FIFO or a device: opened and read once, as standard input
-            // is (an archive in use is found before anything is read).
-            let file = std::fs::File::open(&args.file).map_err(|e| Error::io(&args.file, e))?;
-            let mut input = std::io::BufReader::new(read(Box::new(file)));
-            let s = retry_while_in_use(cli, || {
-                portable::import_into(&cli.archive, &mut input, &name, Some(&tick))
-            });
-            return finish(s, bytes.as_ref(), &views_bar, args, out);
-        }
         retry_while_in_use(cli, || {
             let file = std::fs::File::open(&args.file).map_err(|e| Error::io(&args.file, e))?;
             portable::import_into(
@@ -86,18 +83,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             )
         })
     };
-    finish(s, bytes.as_ref(), &views_bar, args, out)
-}
-
-/// Clears the bars and reports what the import did.
-fn finish(
-    s: Result<portable::PortableSummary>,
-    bytes: Option<&indicatif::ProgressBar>,
-    views_bar: &crate::cli::EntriesBar,
-    args: &Args,
-    out: &mut dyn Write,
-) -> Result<Status> {
-    if let Some(b) = bytes {
+    if let Some(b) = &bytes {
         b.finish_and_clear();
     }
     views_bar.finish();

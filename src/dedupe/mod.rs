@@ -14,6 +14,7 @@ pub mod normalize;
 use crate::error::{Error, Result};
 use crate::model::{ArticleKey, Comment, Event, EventId, Merge, MergeKind, Seq, Timestamp};
 use crate::store::{Archive, NewDocument};
+use crate::views::thread_state::CaptureRef;
 use normalize::{fold_name, fold_text, fold_url};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -237,8 +238,7 @@ pub fn find_clusters_in_passes(
                 }
             }
             Event::Capture(c) => {
-                let (secs, nanos) = c.observed_at(entry.recorded_at).instant();
-                let order = (secs, nanos, entry.seq);
+                let order = CaptureRef::new(&entry, c, None).order();
                 for a in &c.articles {
                     let i = article_of(&a.key, entry.seq, &mut articles);
                     let first = &mut articles[i].first_observed;
@@ -507,8 +507,7 @@ fn cluster_comments(
         for entry in archive.entries_from(Seq(1))? {
             let entry = entry?;
             if let Event::Capture(c) = &entry.event {
-                let (secs, nanos) = c.observed_at(entry.recorded_at).instant();
-                let order = (secs, nanos, entry.seq);
+                let order = CaptureRef::new(&entry, c, None).order();
                 for item in c.items() {
                     let id = follow(comment_fold, &item.id);
                     if candidates.contains(&id) {

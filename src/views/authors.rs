@@ -462,20 +462,17 @@ impl Projection for AuthorsView {
                     let Some(mut group) = stored.group(&folded)? else { continue };
                     let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
                     let slot = &mut group[at];
-                    let first = slot.versions.first() == Some(f);
+                    let Some(v) = slot.versions.iter().position(|v| v == f) else { continue };
+                    let first = v == 0;
                     // When the folded comment was first shown (seen cut off,
                     // the observation its cut stamp stands for).
-                    let shown_at = (slot.versions.iter().position(|v| v == f))
-                        .and_then(|v| slot.orders.get(v).copied())
-                        .map(observed_order);
-                    if let Some(v) = slot.versions.iter().position(|v| v == f) {
-                        slot.versions.remove(v);
-                        if v < slot.seqs.len() {
-                            slot.seqs.remove(v);
-                        }
-                        if v < slot.orders.len() {
-                            slot.orders.remove(v);
-                        }
+                    let shown_at = slot.orders.get(v).copied().map(observed_order);
+                    slot.versions.remove(v);
+                    if v < slot.seqs.len() {
+                        slot.seqs.remove(v);
+                    }
+                    if v < slot.orders.len() {
+                        slot.orders.remove(v);
                     }
                     let mut gone = group[at].versions.is_empty();
                     // The versions seen after the folded one, when it was the

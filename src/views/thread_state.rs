@@ -123,10 +123,10 @@ impl Slot {
         (whole(a), a) > (whole(b), b)
     }
 
-    /// Where version `id` is among the slot's versions (the order the
-    /// thread met them in), if it is one.
-    pub fn version_at(&self, id: EventId) -> Option<usize> {
-        self.versions.iter().position(|v| v.id == id)
+    /// [`Slot::shown_over`] of two of the slot's versions by id.
+    fn shows_over(&self, a: EventId, b: EventId) -> bool {
+        let at = |id: EventId| self.versions.iter().position(|v| v.id == id);
+        at(a).zip(at(b)).is_some_and(|(a, b)| self.shown_over(a, b))
     }
 
     /// The current version's id: the one the latest capture showing the
@@ -498,9 +498,12 @@ impl ThreadState {
                         .map(|(i, w)| (w.last_seen, i))
                         .collect();
                     whole.sort_unstable_by(|a, b| b.cmp(a));
+                    // (Its whole text, not only the lines before the cut
+                    // one as [`begins`] allows for deciding it is no edit.)
+                    let cut = comment_body(&mut lookup, &item.id)?;
                     let mut sighted = None;
                     for (_, i) in whole {
-                        if begins_whole(&mut lookup, &item.id, &s.versions[i].id)? {
+                        if comment_body(&mut lookup, &s.versions[i].id)?.starts_with(&cut) {
                             sighted = Some(i);
                             break;
                         }
@@ -516,11 +519,11 @@ impl ThreadState {
                 _ => item.id,
             };
             // Two versions of one comment side by side (they were seen
-            // apart before): the capture shows the one the thread met later
-            // (`Slot::latest` among those it showed), wherever each is on
-            // the page, as `diff` and `history` have it.
+            // apart before): the capture shows the one `Slot::shown_over`
+            // picks (`Slot::latest` among those it showed), wherever each
+            // is on the page, as `diff` and `history` have it.
             now[slot] = Some(match now[slot] {
-                Some(before) if s.version_at(before) > s.version_at(shown) => before,
+                Some(before) if s.shows_over(before, shown) => before,
                 _ => shown,
             });
             // The slot's place in page order: right after the previous item
@@ -641,19 +644,6 @@ pub(crate) fn begins(
     let (cut, whole) = (comment_body(lookup, cut)?, comment_body(lookup, whole)?);
     let without_last = cut.rsplit_once('\n').map(|(head, _)| head.trim_end());
     Ok(whole.starts_with(&cut) || without_last.is_some_and(|h| !h.is_empty() && whole.starts_with(h)))
-}
-
-/// Whether `cut`'s whole text begins `whole`'s ([`begins`] without its
-/// allowance for a cut last line): what makes a comment seen cut off a
-/// sighting of an earlier version, which then is current again, where
-/// [`begins`] only decides that it is no edit.
-fn begins_whole(
-    lookup: &mut impl FnMut(&EventId) -> Result<Option<std::sync::Arc<LogEntry>>>,
-    cut: &EventId,
-    whole: &EventId,
-) -> Result<bool> {
-    let (cut, whole) = (comment_body(lookup, cut)?, comment_body(lookup, whole)?);
-    Ok(whole.starts_with(&cut))
 }
 
 /// The body of comment `id`, looked up.

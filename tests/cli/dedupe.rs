@@ -914,11 +914,7 @@ fn a_merge_keeps_the_comment_observed_first_whatever_the_ingest_order() {
                 jsonl_capture(&env, &format!("{i}.jsonl"), url, "T", fetched, &comments)
             })
             .collect();
-        for i in order {
-            env.ok(&["ingest", &files[i]]);
-        }
-        env.ok(&["dedupe", "--apply"]);
-        env.ok(&["verify"]);
+        ingest_in_order_then_dedupe(&env, &files, &order);
         let thread = env.ok(&["thread", "T", "--json"]).json();
         let mut bobs: Vec<(String, Vec<String>)> = thread["comments"]
             .as_array()
@@ -985,15 +981,20 @@ fn an_article_merge_keeps_the_article_observed_first_whatever_the_ingest_order()
                 jsonl_capture(&env, &format!("{i}.jsonl"), url, "A story", fetched, &comments)
             })
             .collect();
-        for i in order {
-            env.ok(&["ingest", &files[i]]);
-        }
-        env.ok(&["dedupe", "--apply"]);
-        env.ok(&["verify"]);
+        ingest_in_order_then_dedupe(&env, &files, &order);
         let articles = env.ok(&["articles", "--json"]).json();
         assert_eq!(articles["articles"].as_array().map(Vec::len), Some(1), "{articles}");
         articles["articles"][0]["key"].clone()
     };
     assert_eq!(kept([0, 1]), json!("https://example.com/story/1"));
     assert_eq!(kept([1, 0]), json!("https://example.com/story/1"));
+}
+
+/// Ingests `files` in `order`, applies `dedupe`, and verifies.
+fn ingest_in_order_then_dedupe(env: &Env, files: &[String], order: &[usize]) {
+    for &i in order {
+        env.ok(&["ingest", &files[i]]);
+    }
+    env.ok(&["dedupe", "--apply"]);
+    env.ok(&["verify"]);
 }
