@@ -165,6 +165,10 @@ pub struct ArticleGroups {
     /// the article, in the order first seen, a `Vec<StoredEntry>` encoded
     /// on its own ([`decode_group`]).
     pub groups: Vec<(String, Vec<u8>)>,
+    /// The seqs of the captures taken in under the article, ascending: a
+    /// backfill or a merge rebuilds the value from them
+    /// ([`rebuild_article`]).
+    pub captures: Vec<Seq>,
 }
 
 impl ArticleGroups {
@@ -329,47 +333,6 @@ impl StoredEntry {
             }
     }
 
-    /// Whether `other` (an entry of another article folded into this
-    /// one's) is the same comment: by [`StoredEntry::holds`] for any of its
-    /// versions.
-    fn same_comment(&self, other: &StoredEntry) -> bool {
-        other.versions.iter().any(|v| self.holds(v, &other.author, other.posted_at.as_ref()))
-    }
-
-    /// Takes in `other`'s versions (each stamped by the earlier of its two
-    /// stamps, as [`Intake::sighting`] stamps a version seen again) and
-    /// aliases; returns the versions a whole stamp now stands for where
-    /// one of the two was cut (their cut markers go, as a sighting's do).
-    fn absorb(&mut self, other: StoredEntry) -> Vec<EventId> {
-        let mut uncut = Vec::new();
-        for ((id, seq), stamp) in other.versions.into_iter().zip(other.seqs).zip(other.orders) {
-            match self.versions.iter().position(|v| *v == id) {
-                // (Held already: stamped by the earlier of its two stamps.)
-                Some(v) => {
-                    let Some(&old) = self.orders.get(v) else { continue };
-                    let earlier = earlier_stamp(&stamp, &old);
-                    if (is_cut(&stamp) || is_cut(&old)) && !is_cut(if earlier { &stamp } else { &old }) {
-                        uncut.push(id);
-                    }
-                    if earlier {
-                        self.orders[v] = stamp;
-                        self.sort_versions();
-                    }
-                }
-                None => self.insert_version(id, seq, stamp),
-            }
-        }
-        for a in other.aliases {
-            if !self.aliases.contains(&a) && !self.versions.contains(&a) {
-                self.aliases.push(a);
-            }
-        }
-        for (author, at, order) in other.renderings {
-            self.rendering(author, at, order);
-        }
-        uncut
-    }
-
     /// Records that a comment by `author` posted at `at`, first shown at
     /// `order`, was merged into this one (nothing when that is its own
     /// rendering; the earlier order when it is known already).
@@ -431,10 +394,19 @@ impl Projection for AuthorsView {
         // 17: the same, stored (16's values of an earlier build of it
         // had no renderings), and an entry a merge empties hands its
         // aliases and renderings to the kept one's.
-        17
+        // 18: each article keeps its captures (`ArticleGroups::captures`),
+        // and a backfill or a merge rebuilds its comments from them as
+        // the thread's ([`rebuild_article`]), where they were taken into
+        // the entries as they stood.
+        18
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
+        // Articles a run of comment merges touched are rebuilt once, before
+        // anything else reads them.
+        if tx.has_deferred() && !matches!(&entry.event, Event::Merge(m) if m.kind == MergeKind::Comment) {
+            rebuild_merged(tx)?;
+        }
         match &entry.event {
             // Titles are taken in at the capture that shows the version.
             Event::Article(_) => Ok(()),
@@ -447,191 +419,235 @@ impl Projection for AuthorsView {
             Event::Comment(_) => Ok(()),
             Event::Capture(cap) => take_in_capture(entry, cap, tx),
             Event::Merge(m) if m.kind == MergeKind::Comment => {
-                // A folded comment leaves its timeline entry (dropping the
-                // entry, and the author's count, when no version is left,
-                // and the article from the author's list when none of
-                // their comments is left under it); the kept comment's
-                // entry lists it as an alias.
-                for f in &m.fold {
-                    let Some(c) = tx.comment(f)? else { continue };
-                    let Some(author) = &c.author else { continue };
-                    let folded = fold(author);
-                    let reference = article_ref(&MAPS.canon_key(tx, &c.article)?);
-                    let gkey = groups_key(&reference);
-                    let Some(mut stored) = tx.get_packed::<ArticleGroups>(&gkey)? else { continue };
-                    let Some(mut group) = stored.group(&folded)? else { continue };
-                    let Some(at) = group.iter().position(|e| e.versions.contains(f)) else { continue };
-                    let slot = &mut group[at];
-                    let Some(v) = slot.versions.iter().position(|v| v == f) else { continue };
-                    let first = v == 0;
-                    // When the folded comment was first shown (seen cut off,
-                    // the observation its cut stamp stands for).
-                    let shown_at = slot.orders.get(v).copied().map(observed_order);
-                    slot.versions.remove(v);
-                    if v < slot.seqs.len() {
-                        slot.seqs.remove(v);
-                    }
-                    if v < slot.orders.len() {
-                        slot.orders.remove(v);
-                    }
-                    let mut gone = group[at].versions.is_empty();
-                    // The versions seen after the folded one, when it was the
-                    // entry's first, are edits of it (its author and time):
-                    // they join the kept comment's entry when it is in this
-                    // group, as the threads view puts them in the kept
-                    // comment's slot. (An entry the folded comment joined
-                    // later, by author and time, is another comment's.)
-                    let kept_at = (!gone && first)
-                        .then(|| tx.comment(&m.keep))
-                        .transpose()?
-                        .flatten()
-                        .filter(|k| k.author.as_deref().map(fold).as_ref() == Some(&folded))
-                        .filter(|k| {
-                            MAPS.canon_key(tx, &k.article).is_ok_and(|a| article_ref(&a) == reference)
-                        })
-                        .and_then(|k| {
-                            group.iter().position(|e| e.versions.contains(&m.keep)).or_else(|| {
-                                group.iter().position(|e| {
-                                    e.holds(&m.keep, k.author.as_deref().unwrap_or(""), k.posted_at.as_ref())
-                                })
-                            })
-                        })
-                        .filter(|&k| k != at);
-                    // What an entry the merge empties had merged into it
-                    // goes to the kept comment's entry (a later run can fold
-                    // an earlier run's kept comment).
-                    let mut carried = (Vec::new(), Vec::new());
-                    if let Some(k) = kept_at {
-                        let rest = group.remove(at);
-                        let k = if k > at { k - 1 } else { k };
-                        for id in group[k].absorb(rest) {
-                            tx.delete(cut_key(&id));
-                        }
-                        gone = true;
-                    } else if gone {
-                        let emptied = group.remove(at);
-                        carried = (emptied.aliases, emptied.renderings);
-                    } else {
-                        group[at].aliases.push(*f);
-                    }
-                    stored.set(&folded, &group)?;
-                    tx.put_packed(gkey, &stored)?;
-                    if gone {
-                        // One comment off the author's count (and, when it was
-                        // their last under the article, the article off their
-                        // list: its sum is then zero).
-                        post(
-                            tx,
-                            &Posting { folded: folded.clone(), article: reference, delta: -1, display: None },
-                        )?;
-                    }
-                    let Some(kept) = tx.comment(&m.keep)? else { continue };
-                    let Some(kept_author) = &kept.author else { continue };
-                    let kept_article = MAPS.canon_key(tx, &kept.article)?;
-                    let (kkey, kept_folded) = (groups_key(&article_ref(&kept_article)), fold(kept_author));
-                    let Some(mut k) = tx.get_packed::<ArticleGroups>(&kkey)? else { continue };
-                    let Some(mut group) = k.group(&kept_folded)? else { continue };
-                    // The entry that has the kept comment, else one of its
-                    // author and time (two can share them: shown side by side).
-                    let at = group.iter().position(|e| e.versions.contains(&m.keep)).or_else(|| {
-                        group.iter().position(|e| e.holds(&m.keep, kept_author, kept.posted_at.as_ref()))
-                    });
-                    let found = at.map(|at| &mut group[at]);
-                    if let Some(e) = found.filter(|e| !e.versions.contains(f)) {
-                        for a in std::iter::once(*f).chain(carried.0) {
-                            if !e.aliases.contains(&a) && !e.versions.contains(&a) {
-                                e.aliases.push(a);
-                            }
-                        }
-                        if let (Some(t), Some(order)) = (c.posted_at, shown_at) {
-                            e.rendering(author.clone(), t, order);
-                        }
-                        for (a, t, order) in carried.1 {
-                            e.rendering(a, t, order);
-                        }
-                        k.set(&kept_folded, &group)?;
-                        tx.put_packed(kkey, &k)?;
-                    }
+                // The fold is recorded now (a capture applied later that
+                // shows the folded comment again, a backfill, takes it as
+                // the kept one, as the thread does); each article it
+                // touches is rebuilt from its captures once the run of
+                // merges ends ([`rebuild_article`]).
+                for key in MAPS.fold_comments(tx, m)? {
+                    tx.defer(key.as_str().as_bytes().to_vec());
                 }
-                // Remembered, so that a capture applied later that shows a
-                // folded comment again (a backfilled scrape) does not bring
-                // it back ([`take_in_capture`]).
-                MAPS.fold_comments(tx, m)?;
                 Ok(())
             }
             Event::Merge(m) => fold_articles(tx, m),
         }
     }
+
+    fn settle(&self, tx: &mut StateTx<'_>) -> Result<()> {
+        rebuild_merged(tx)
+    }
+}
+
+/// Rebuilds the articles comment merges put off ([`AuthorsView::apply`])
+/// from their captures, with the merge maps as they are now: the same
+/// values as a rebuild after each merge, once.
+fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
+    for key in tx.take_deferred() {
+        let key = ArticleKey(
+            String::from_utf8(key)
+                .map_err(|_| crate::error::Error::Internal("a deferred article key is not text".into()))?,
+        );
+        if let Some(stored) = tx.get_packed::<ArticleGroups>(&groups_key(&article_ref(&key)))? {
+            same_article(&stored.article, &key, "groups")?;
+            rebuild_article(tx, &key, vec![stored], None)?;
+        }
+    }
+    Ok(())
 }
 
 /// An article merge: each folded article's key is recorded as the kept
 /// one's (`Mk/KEY`: every capture and comment applied after it, and every
 /// comment merge, finds the kept article under it, as the threads view
-/// does), and its authors' comments move into the kept article's groups,
-/// a comment the kept article already has (the same author and posted
-/// time) taking in the moved one's versions rather than counting twice.
+/// does), and the kept article's value is rebuilt from its captures and
+/// those of the folded articles ([`rebuild_article`]), whose values go.
 fn fold_articles(tx: &mut StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
     let (key, folded) = MAPS.fold_articles(tx, m)?;
-    for from in &folded {
-        move_groups(tx, from, &key)?;
+    let mut prior = Vec::with_capacity(folded.len() + 1);
+    for k in std::iter::once(&key).chain(&folded) {
+        if let Some(stored) = tx.get_packed::<ArticleGroups>(&groups_key(&article_ref(k)))? {
+            same_article(&stored.article, k, "groups")?;
+            prior.push(stored);
+        }
     }
-    Ok(())
+    if prior.is_empty() {
+        return Ok(());
+    }
+    rebuild_article(tx, &key, prior, None)
 }
 
-/// Moves article `from`'s value into article `to`'s: its titles and
-/// latest observation, and each author's comments (posting what each
-/// author's count under each article loses and gains).
-fn move_groups(tx: &mut StateTx<'_>, from: &ArticleKey, to: &ArticleKey) -> Result<()> {
-    let (from_ref, to_ref) = (article_ref(from), article_ref(to));
-    let Some(source) = tx.get_packed::<ArticleGroups>(&groups_key(&from_ref))? else { return Ok(()) };
-    same_article(&source.article, from, "groups")?;
-    let mut target = match tx.get_packed::<ArticleGroups>(&groups_key(&to_ref))? {
-        Some(t) => {
-            same_article(&t.article, to, "groups")?;
-            t
-        }
-        None => ArticleGroups { article: to.clone(), latest: source.latest, ..Default::default() },
-    };
-    target.latest = target.latest.max(source.latest);
-    for (id, order, title, section) in &source.titles.versions {
-        target.titles.sighting(*id, *order, *section, title);
-    }
-    let mut postings = Vec::new();
-    for (folded, bytes) in &source.groups {
-        let moved = decode_group(bytes)?;
-        let mut group = target.group(folded)?.unwrap_or_default();
-        let (left, mut added) = (moved.len() as i64, 0i64);
-        // A moved entry joins the kept one that is the same comment, each
-        // kept entry at most one: the moved entries are comments apart
-        // already (two by one author in one minute, shown side by side).
-        let mut joined = vec![false; group.len()];
-        for e in moved {
-            let kept = (0..joined.len()).find(|&g| !joined[g] && group[g].same_comment(&e));
-            if let Some(g) = kept {
-                joined[g] = true;
+/// Rebuilds article `key`'s value from the captures of `prior` (its own
+/// value and those of articles an article merge folded into it) and
+/// `extra` (a backfilled capture), with the merges as they are now, the
+/// way the threads view rebuilds a thread: the comments are the thread's
+/// own ([`ThreadState::from_captures`], the same code on the same
+/// captures), so that this view groups an article's comments as the
+/// thread does whatever the order the captures were ingested in and
+/// whatever merges came between. Each version is stamped by its earliest
+/// whole sighting (else its earliest cut one), each entry lists the
+/// comments merged into it that the captures showed, with the renderings
+/// of those and when each was first shown; what each author's count
+/// gained or lost under each article is posted, and the folded articles'
+/// values go.
+///
+/// [`ThreadState::from_captures`]: crate::views::thread_state::ThreadState::from_captures
+fn rebuild_article(
+    tx: &mut StateTx<'_>,
+    key: &ArticleKey,
+    prior: Vec<ArticleGroups>,
+    extra: Option<Seq>,
+) -> Result<()> {
+    use crate::views::thread_state::{CaptureRef, ThreadState};
+    let corrupt =
+        |what: String| crate::error::Error::Corrupt(format!("the authors view of {}: {what}", key.as_str()));
+    let reference = article_ref(key);
+    let mut seqs: Vec<Seq> = prior.iter().flat_map(|p| p.captures.iter().copied()).chain(extra).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let merged = tx.may_have_prefix(FOLDED)?;
+    let canon = |id: &EventId| if merged { MAPS.canon_id(tx, id) } else { Ok(*id) };
+    let mut titles = Titles::default();
+    let mut captures = Vec::with_capacity(seqs.len());
+    for &seq in &seqs {
+        let entry = tx.entry_at(seq)?;
+        let Event::Capture(c) = &entry.event else {
+            return Err(corrupt(format!("it names the entry at seq {seq} as a capture, which it is not")));
+        };
+        let order = order_of(&entry, c);
+        for (section, a) in c.articles.iter().enumerate() {
+            let Some(item) = &a.article else { continue };
+            if MAPS.canon_key(tx, &a.key)? != *key {
+                continue;
             }
-            match kept.map(|g| &mut group[g]) {
-                Some(g) => {
-                    for id in g.absorb(e) {
-                        tx.delete(cut_key(&id));
+            if let Some(Event::Article(v)) = tx.entry_ref(&item.id)?.as_deref().map(|e| &e.event) {
+                if let Some(title) = &v.title {
+                    titles.sighting(item.id, order, section as u32, title);
+                }
+            }
+        }
+        for seen in MAPS.group(tx, c)? {
+            if seen.key == *key {
+                let capture = CaptureRef::new(&entry, c, seen.article.as_ref().map(|a| a.id));
+                captures.push((order, capture, seen));
+            }
+        }
+    }
+    captures.sort_by_key(|(order, _, _)| *order);
+    let latest = match captures.last() {
+        Some((order, _, _)) => *order,
+        None => prior.iter().map(|p| p.latest).max().unwrap_or_default(),
+    };
+    // Each version's stamp, and when each comment merged into another was
+    // first shown.
+    let mut stamps: crate::model::IdMap<Order> = Default::default();
+    let mut first_shown: crate::model::IdMap<Order> = Default::default();
+    for (order, capture, seen) in &captures {
+        for item in &seen.comments {
+            let id = canon(&item.id)?;
+            let stamp = if item.possibly_truncated && !capture.complete { cut_stamp(*order) } else { *order };
+            match stamps.get_mut(&id) {
+                Some(old) if earlier_stamp(&stamp, old) => *old = stamp,
+                Some(_) => {}
+                None => {
+                    stamps.insert(id, stamp);
+                }
+            }
+            if id != item.id {
+                first_shown.entry(item.id).or_insert(*order);
+            }
+        }
+    }
+    let mut read: crate::model::IdMap<std::sync::Arc<LogEntry>> = Default::default();
+    let (state, _) = ThreadState::from_captures(
+        key.clone(),
+        captures.into_iter().map(|(_, capture, seen)| (capture, seen)).collect(),
+        |id| tx.entry_via(&mut read, id),
+        canon,
+    )?;
+    // The thread's comments, by author, in the order the thread met them.
+    let mut groups: Vec<(String, Vec<StoredEntry>)> = Vec::new();
+    let mut group_at: NameMap<usize> = Default::default();
+    for slot in &state.slots {
+        let Some(author) = &slot.author else { continue };
+        let mut versions = Vec::with_capacity(slot.versions.len());
+        for (i, v) in slot.versions.iter().enumerate() {
+            let stamp =
+                *stamps.get(&v.id).ok_or_else(|| corrupt(format!("comment {} is in no capture", v.id)))?;
+            let Some(e) = tx.entry_via(&mut read, &v.id)? else {
+                return Err(corrupt(format!("comment {} is not in the log", v.id)));
+            };
+            versions.push((stamp, i, v.id, e.seq));
+        }
+        versions.sort_unstable();
+        let mut entry = StoredEntry {
+            posted_at: slot.posted_at,
+            versions: versions.iter().map(|v| v.2).collect(),
+            seqs: versions.iter().map(|v| v.3).collect(),
+            orders: versions.iter().map(|v| v.0).collect(),
+            aliases: Vec::new(),
+            renderings: Vec::new(),
+            author: author.clone(),
+        };
+        for alias in slot.versions.iter().flat_map(|v| &v.aliases) {
+            if entry.aliases.contains(alias) {
+                continue;
+            }
+            entry.aliases.push(*alias);
+            let Some(&shown) = first_shown.get(alias) else { continue };
+            if let Some(Event::Comment(c)) = tx.entry_via(&mut read, alias)?.as_deref().map(|e| &e.event) {
+                if let (Some(name), Some(at)) = (&c.author, c.posted_at) {
+                    entry.rendering(name.clone(), at, shown);
+                }
+            }
+        }
+        let folded = fold(author);
+        match group_at.get(&folded) {
+            Some(&g) => groups[g].1.push(entry),
+            None => {
+                group_at.insert(folded.clone(), groups.len());
+                groups.push((folded, vec![entry]));
+            }
+        }
+    }
+    // What each author's count gains or loses under each article, and
+    // the cut markers: the old values' go, the new one's are set.
+    let mut deltas: Vec<(String, ArticleRef, i64)> = Vec::new();
+    let mut cut_now = Vec::new();
+    for p in &prior {
+        let r = article_ref(&p.article);
+        for (folded, bytes) in &p.groups {
+            let group = decode_group(bytes)?;
+            deltas.push((folded.clone(), r, -(group.len() as i64)));
+            for e in &group {
+                for (v, o) in e.versions.iter().zip(&e.orders) {
+                    if is_cut(o) {
+                        tx.delete(cut_key(v));
                     }
                 }
-                None => {
-                    group.push(e);
-                    added += 1;
-                }
             }
         }
-        target.set(folded, &group)?;
-        postings.push(Posting { folded: folded.clone(), article: from_ref, delta: -left, display: None });
-        if added > 0 {
-            postings.push(Posting { folded: folded.clone(), article: to_ref, delta: added, display: None });
+        if p.article != *key {
+            tx.delete(groups_key(&r));
         }
     }
-    tx.delete(groups_key(&from_ref));
-    tx.put_packed(groups_key(&to_ref), &target)?;
-    for p in &postings {
-        post(tx, p)?;
+    let mut value =
+        ArticleGroups { article: key.clone(), latest, titles, groups: Vec::new(), captures: seqs };
+    for (folded, group) in &groups {
+        deltas.push((folded.clone(), reference, group.len() as i64));
+        for e in group {
+            cut_now.extend(e.versions.iter().zip(&e.orders).filter(|(_, o)| is_cut(o)).map(|(v, _)| *v));
+        }
+        value.set(folded, group)?;
+    }
+    for v in cut_now {
+        tx.put(cut_key(&v), Vec::new());
+    }
+    tx.put_packed(groups_key(&reference), &value)?;
+    deltas.sort();
+    for run in deltas.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+        let delta: i64 = run.iter().map(|d| d.2).sum();
+        if delta != 0 {
+            post(tx, &Posting { folded: run[0].0.clone(), article: run[0].1, delta, display: None })?;
+        }
     }
     Ok(())
 }
@@ -649,16 +665,6 @@ const CUT: i64 = 1 << 62;
 /// observed in (before authors view 10, by their seq: by ingest order).
 fn cut_stamp(order: Order) -> Order {
     (order.0.saturating_sub(CUT), order.1, order.2)
-}
-
-/// The observation order stamp `o` stands for: itself, or for a
-/// [`cut_stamp`] the observation it was made from.
-fn observed_order(o: Order) -> Order {
-    if is_cut(&o) {
-        (o.0.saturating_add(CUT), o.1, o.2)
-    } else {
-        o
-    }
 }
 
 /// Whether `o` is a [`cut_stamp`]: half way between the two ranges (a cut
@@ -707,6 +713,9 @@ struct Intake {
     /// comment new here has an author and posted time an entry holds
     /// ([`Intake::sighting`]).
     shown: Option<crate::model::IdSet>,
+    /// Per author (folded) shown under an article that is rebuilt, that
+    /// article: their name as shown is posted there.
+    shown_under: NameMap<ArticleRef>,
 }
 
 /// One article's value as a capture changes it.
@@ -719,8 +728,16 @@ struct ArticleIntake {
     /// Whether the view held the article before this capture.
     existed: bool,
     /// The value is to be written whether or not a group changed: the
-    /// article is new, or its latest observation or titles changed.
+    /// article is new, or its latest observation, titles or captures
+    /// changed.
     seen_changed: bool,
+    /// The capture is not taken in here: it was before, or it is to be
+    /// rebuilt (`rebuild`).
+    aside: bool,
+    /// The capture was observed before the article's latest one taken in
+    /// (a backfill): the value is rebuilt from every capture
+    /// ([`rebuild_article`]).
+    rebuild: bool,
     /// The authors the capture touches: their groups, decoded.
     touched: Vec<Touched>,
     /// Where each touched author is in `touched`.
@@ -768,6 +785,7 @@ impl Intake {
             latest: order,
             titles: Titles::default(),
             groups: Vec::new(),
+            captures: Vec::new(),
         });
         same_article(&stored.article, key, "groups")?;
         articles.push(ArticleIntake {
@@ -776,6 +794,8 @@ impl Intake {
             stored,
             existed,
             seen_changed: !existed,
+            aside: false,
+            rebuild: false,
             touched: Vec::new(),
             touched_at: Default::default(),
         });
@@ -805,6 +825,9 @@ impl Intake {
         let folded = &self.folded[author];
         let a = Intake::article(&mut self.articles, tx, &c.article, order)?;
         let article = &mut self.articles[a];
+        if article.aside {
+            return Ok(());
+        }
         let t = match article.touched_at.get(folded) {
             Some(t) => *t,
             None => {
@@ -901,6 +924,9 @@ impl Intake {
     fn write(mut self, tx: &mut StateTx<'_>, thorough: bool) -> Result<()> {
         let mut postings = Vec::new();
         for mut article in self.articles {
+            if article.aside {
+                continue;
+            }
             let mut changed = false;
             for t in article.touched {
                 if t.added > 0 || (thorough && self.displays.contains_key(&t.folded)) {
@@ -921,6 +947,16 @@ impl Intake {
                 tx.put_packed(groups_key(&article.reference), &article.stored)?;
             }
         }
+        // Names shown only under articles that are rebuilt (a backfill
+        // can show one earlier than any posted).
+        // (In name order: a map's order is not the same in every process.)
+        let mut shown: Vec<_> = (self.displays.into_iter())
+            .filter_map(|(folded, display)| Some((*self.shown_under.get(&folded)?, folded, display)))
+            .collect();
+        shown.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        for (article, folded, display) in shown {
+            postings.push(Posting { folded, article, delta: 0, display: Some(display) });
+        }
         for (id, set) in self.cut_markers {
             if set {
                 tx.put(cut_key(&id), Vec::new());
@@ -938,32 +974,43 @@ impl Intake {
 /// Applies a capture. Ordinarily only its document's new comments are taken
 /// in (each author and article group read and written once per capture):
 /// every comment it shows again was taken in by an earlier-observed capture.
-/// A capture observed before another capture of one of its articles (a
-/// backfill), or any capture of a replay that leaves some out (`replay
-/// --until TIME`), takes in every comment it shows, so that stamps and
-/// display names follow observation order whatever the ingest order.
+/// An article the capture was observed before another capture of (a
+/// backfill) is rebuilt from all its captures ([`rebuild_article`]), and
+/// every capture of a replay that leaves some out (`replay --until TIME`)
+/// takes in every comment it shows, so that stamps and display names
+/// follow observation order whatever the ingest order.
 fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut StateTx<'_>) -> Result<()> {
     let order = order_of(entry, cap);
     let complete = cap.is_complete();
-    let mut thorough = tx.leaves_captures_out();
+    let thorough = tx.leaves_captures_out();
     let mut intake = Intake::default();
     // Each article of the capture: its value, read once, its latest
-    // observation moved up to this capture's.
+    // observation moved up to this capture's, the capture added to its
+    // list; or set aside, to be rebuilt.
+    let mut sections = Vec::with_capacity(cap.articles.len());
     for a in &cap.articles {
-        let at = Intake::article(&mut intake.articles, tx, &a.key, order)?;
-        let article = &mut intake.articles[at];
-        if article.existed {
-            if article.stored.latest > order {
-                thorough = true;
-            } else if article.stored.latest < order {
-                article.stored.latest = order;
-                article.seen_changed = true;
-            }
+        sections.push(Intake::article(&mut intake.articles, tx, &a.key, order)?);
+    }
+    for article in &mut intake.articles {
+        if article.stored.captures.binary_search(&entry.seq).is_ok() {
+            // Taken in before: nothing to take in again.
+            article.aside = true;
+        } else if article.existed && article.stored.latest > order {
+            article.aside = true;
+            article.rebuild = true;
+        } else {
+            article.stored.latest = article.stored.latest.max(order);
+            let at = article.stored.captures.partition_point(|s| *s < entry.seq);
+            article.stored.captures.insert(at, entry.seq);
+            article.seen_changed = true;
         }
     }
     let shown =
         cap.articles.iter().enumerate().filter_map(|(i, a)| a.article.as_ref().map(|v| (i as u32, v)));
     for (section, item) in shown {
+        if intake.articles[sections[section as usize]].aside {
+            continue;
+        }
         let found = match tx.document_entry(&item.id) {
             Some(e) => Some(std::sync::Arc::new(e.clone())),
             None if thorough => tx.entry_ref(&item.id)?,
@@ -971,9 +1018,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                 // A version shown again: its title is known, its stamp
                 // moves up to this sighting (the title shown is the one
                 // seen last).
-                let key = &cap.articles[section as usize].key;
-                let at = Intake::article(&mut intake.articles, tx, key, order)?;
-                let article = &mut intake.articles[at];
+                let article = &mut intake.articles[sections[section as usize]];
                 if article.stored.titles.sighting_again(&item.id, order, section) {
                     article.seen_changed = true;
                 }
@@ -987,29 +1032,65 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         // cairn's parsers do not make, has its titles taken in alike.)
         let at = Intake::article(&mut intake.articles, tx, &a.key, order)?;
         let article = &mut intake.articles[at];
-        if article.stored.titles.sighting(e.id, order, section, title) {
+        if !article.aside && article.stored.titles.sighting(e.id, order, section, title) {
             article.seen_changed = true;
         }
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
     let may_be_folded = tx.may_have_prefix(FOLDED)?;
-    for item in cap.articles.iter().flat_map(|a| &a.comments) {
-        let cut = item.possibly_truncated && !complete;
-        if let Some(e) = tx.document_entry(&item.id) {
-            // New in its document: no merge has folded it.
-            intake.sighting(tx, e, cap, order, cut)?;
-        } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
-            // A comment `dedupe --apply` folded into another is not taken
-            // in again: it left the timelines with the merge.
-            if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
-                continue;
+    for (a, &at) in cap.articles.iter().zip(&sections) {
+        if intake.articles[at].aside {
+            if intake.articles[at].rebuild {
+                // The names the backfill shows, for the authors' display
+                // names (the comments are the rebuild's).
+                let reference = intake.articles[at].reference;
+                for item in &a.comments {
+                    if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
+                        continue;
+                    }
+                    let e = match tx.document_entry(&item.id) {
+                        Some(e) => std::sync::Arc::new(e.clone()),
+                        None => match tx.entry_ref(&item.id)? {
+                            Some(e) => e,
+                            None => continue,
+                        },
+                    };
+                    if let Event::Comment(crate::model::Comment { author: Some(author), .. }) = &e.event {
+                        let folded = fold(author);
+                        if !intake.displays.contains_key(&folded) {
+                            intake.shown_under.insert(folded.clone(), reference);
+                            intake.displays.insert(folded, (author.clone(), order));
+                        }
+                    }
+                }
             }
-            if let Some(e) = tx.entry_ref(&item.id)? {
-                intake.sighting(tx, &e, cap, order, cut)?;
+            continue;
+        }
+        for item in &a.comments {
+            let cut = item.possibly_truncated && !complete;
+            if let Some(e) = tx.document_entry(&item.id) {
+                // New in its document: no merge has folded it.
+                intake.sighting(tx, e, cap, order, cut)?;
+            } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
+                // A comment `dedupe --apply` folded into another is not taken
+                // in again: it left the timelines with the merge.
+                if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
+                    continue;
+                }
+                if let Some(e) = tx.entry_ref(&item.id)? {
+                    intake.sighting(tx, &e, cap, order, cut)?;
+                }
             }
         }
     }
-    intake.write(tx, thorough)
+    let rebuilt: Vec<ArticleGroups> =
+        intake.articles.iter_mut().filter(|a| a.rebuild).map(|a| std::mem::take(&mut a.stored)).collect();
+    intake.write(tx, thorough)?;
+    for stored in rebuilt {
+        let key = stored.article.clone();
+        rebuild_article(tx, &key, vec![stored], Some(entry.seq))?;
+    }
+    Ok(())
 }
 
 /// A [`Posting`] read in place (the same bytes: a `String` and a `&str`
@@ -1254,33 +1335,6 @@ fn same_article(stored: &ArticleKey, key: &ArticleKey, what: &str) -> Result<()>
 mod tests {
     use super::*;
 
-    /// An article merge's absorb names each version whose stamp is now a
-    /// whole one where one of the two was cut (`move_groups` removes their
-    /// cut markers, as a whole sighting does); two whole or two cut
-    /// stamps name none, the marker standing as it was.
-    #[test]
-    fn absorb_names_the_versions_a_whole_stamp_now_stands_for() {
-        let v = EventId([1; 32]);
-        let entry = |order: Order| StoredEntry {
-            posted_at: None,
-            versions: vec![v],
-            seqs: vec![Seq(1)],
-            orders: vec![order],
-            aliases: vec![],
-            renderings: vec![],
-            author: "a".into(),
-        };
-        let (whole, later) = ((1_333_000_000, 0, 1), (1_333_000_500, 0, 2));
-        let (cut, later_cut) = (cut_stamp(whole), cut_stamp(later));
-        assert_eq!(entry(cut).absorb(entry(later)), vec![v], "a whole stamp replaces a cut one");
-        assert_eq!(entry(whole).absorb(entry(later_cut)), vec![v], "a whole stamp stays over a cut one");
-        assert_eq!(entry(whole).absorb(entry(later)), Vec::<EventId>::new());
-        assert_eq!(entry(later_cut).absorb(entry(cut)), Vec::<EventId>::new(), "still cut: the marker stays");
-        let mut kept = entry(cut);
-        kept.absorb(entry(later));
-        assert_eq!(kept.orders, vec![later]);
-    }
-
     /// Groups are written through bincode's own `Encode` and read through
     /// its `Decode` ([`timeline`]), older ones were written through serde:
     /// the native reader must read serde's bytes.
@@ -1329,6 +1383,7 @@ mod tests {
             latest: (1_333_000_000, 5, 9),
             titles,
             groups: vec![("a".into(), native(&comments)), ("b c".into(), native(&many))],
+            captures: vec![Seq(3), Seq(1 << 40)],
         };
         assert!(envelope::encode_body(&group).unwrap().len() < 512);
         assert!(envelope::encode(&big).unwrap().len() < envelope::encode_body(&big).unwrap().len());
