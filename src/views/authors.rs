@@ -449,7 +449,7 @@ fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
         );
         if let Some(stored) = tx.get_packed::<ArticleGroups>(&groups_key(&article_ref(&key)))? {
             same_article(&stored.article, &key, "groups")?;
-            rebuild_article(tx, &key, vec![stored], None)?;
+            rebuild_article(tx, &key, vec![stored], None, &mut Default::default())?;
         }
     }
     Ok(())
@@ -472,7 +472,7 @@ fn fold_articles(tx: &mut StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
     if prior.is_empty() {
         return Ok(());
     }
-    rebuild_article(tx, &key, prior, None)
+    rebuild_article(tx, &key, prior, None, &mut Default::default())
 }
 
 /// Rebuilds article `key`'s value from the captures of `prior` (its own
@@ -495,6 +495,7 @@ fn rebuild_article(
     key: &ArticleKey,
     prior: Vec<ArticleGroups>,
     extra: Option<Seq>,
+    read: &mut crate::model::IdMap<std::sync::Arc<LogEntry>>,
 ) -> Result<()> {
     use crate::views::thread_state::{CaptureRef, ThreadState};
     let corrupt =
@@ -518,7 +519,7 @@ fn rebuild_article(
             if MAPS.canon_key(tx, &a.key)? != *key {
                 continue;
             }
-            if let Some(Event::Article(v)) = tx.entry_ref(&item.id)?.as_deref().map(|e| &e.event) {
+            if let Some(Event::Article(v)) = tx.entry_via(read, &item.id)?.as_deref().map(|e| &e.event) {
                 if let Some(title) = &v.title {
                     titles.sighting(item.id, order, section as u32, title);
                 }
@@ -556,11 +557,10 @@ fn rebuild_article(
             }
         }
     }
-    let mut read: crate::model::IdMap<std::sync::Arc<LogEntry>> = Default::default();
     let (state, _) = ThreadState::from_captures(
         key.clone(),
         captures.into_iter().map(|(_, capture, seen)| (capture, seen)).collect(),
-        |id| tx.entry_via(&mut read, id),
+        |id| tx.entry_via(read, id),
         canon,
     )?;
     // The thread's comments, by author, in the order the thread met them.
@@ -572,7 +572,7 @@ fn rebuild_article(
         for (i, v) in slot.versions.iter().enumerate() {
             let stamp =
                 *stamps.get(&v.id).ok_or_else(|| corrupt(format!("comment {} is in no capture", v.id)))?;
-            let Some(e) = tx.entry_via(&mut read, &v.id)? else {
+            let Some(e) = tx.entry_via(read, &v.id)? else {
                 return Err(corrupt(format!("comment {} is not in the log", v.id)));
             };
             versions.push((stamp, i, v.id, e.seq));
@@ -593,7 +593,7 @@ fn rebuild_article(
             }
             entry.aliases.push(*alias);
             let Some(&shown) = first_shown.get(alias) else { continue };
-            if let Some(Event::Comment(c)) = tx.entry_via(&mut read, alias)?.as_deref().map(|e| &e.event) {
+            if let Some(Event::Comment(c)) = tx.entry_via(read, alias)?.as_deref().map(|e| &e.event) {
                 if let (Some(name), Some(at)) = (&c.author, c.posted_at) {
                     entry.rendering(name.clone(), at, shown);
                 }
@@ -1038,11 +1038,13 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
     let may_be_folded = tx.may_have_prefix(FOLDED)?;
+    let mut read: crate::model::IdMap<std::sync::Arc<LogEntry>> = Default::default();
     for (a, &at) in cap.articles.iter().zip(&sections) {
         if intake.articles[at].aside {
             if intake.articles[at].rebuild {
                 // The names the backfill shows, for the authors' display
                 // names (the comments are the rebuild's).
+                // (Each segment decoded once, not once per comment.)
                 let reference = intake.articles[at].reference;
                 for item in &a.comments {
                     if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
@@ -1050,7 +1052,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                     }
                     let e = match tx.document_entry(&item.id) {
                         Some(e) => std::sync::Arc::new(e.clone()),
-                        None => match tx.entry_ref(&item.id)? {
+                        None => match tx.entry_via(&mut read, &item.id)? {
                             Some(e) => e,
                             None => continue,
                         },
@@ -1077,7 +1079,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                 if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
                     continue;
                 }
-                if let Some(e) = tx.entry_ref(&item.id)? {
+                if let Some(e) = tx.entry_via(&mut read, &item.id)? {
                     intake.sighting(tx, &e, cap, order, cut)?;
                 }
             }
@@ -1088,7 +1090,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     intake.write(tx, thorough)?;
     for stored in rebuilt {
         let key = stored.article.clone();
-        rebuild_article(tx, &key, vec![stored], Some(entry.seq))?;
+        rebuild_article(tx, &key, vec![stored], Some(entry.seq), &mut read)?;
     }
     Ok(())
 }
