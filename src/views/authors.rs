@@ -169,6 +169,12 @@ pub struct ArticleGroups {
     /// backfill or a merge rebuilds the value from them
     /// ([`rebuild_article`]).
     pub captures: Vec<Seq>,
+    /// Names (folded) of comments merged into an entry of another name's
+    /// group (names `dedupe` folds alike and this view does not, as `bob`
+    /// and a fullwidth `ｂｏｂ`), with that group's name, sorted: a comment
+    /// of such a name, new in a capture, is looked for in that group too
+    /// ([`Intake::sighting`]).
+    pub renamed: Vec<(String, String)>,
 }
 
 impl ArticleGroups {
@@ -566,6 +572,7 @@ fn rebuild_article(
     // The thread's comments, by author, in the order the thread met them.
     let mut groups: Vec<(String, Vec<StoredEntry>)> = Vec::new();
     let mut group_at: NameMap<usize> = Default::default();
+    let mut renamed: Vec<(String, String)> = Vec::new();
     for slot in &state.slots {
         let Some(author) = &slot.author else { continue };
         let mut versions = Vec::with_capacity(slot.versions.len());
@@ -575,7 +582,18 @@ fn rebuild_article(
             let Some(e) = tx.entry_via(read, &v.id)? else {
                 return Err(corrupt(format!("comment {} is not in the log", v.id)));
             };
+            // A comment of another article (a comment merge across two
+            // articles no article merge joined: the thread shows the kept
+            // comment in both) is listed under its own article only.
+            if let Event::Comment(c) = &e.event {
+                if c.article != *key && MAPS.canon_key(tx, &c.article)? != *key {
+                    continue;
+                }
+            }
             versions.push((stamp, i, v.id, e.seq));
+        }
+        if versions.is_empty() {
+            continue;
         }
         versions.sort_unstable();
         let mut entry = StoredEntry {
@@ -600,6 +618,12 @@ fn rebuild_article(
             }
         }
         let folded = fold(author);
+        for (name, _, _) in &entry.renderings {
+            let other = (fold(name), folded.clone());
+            if other.0 != other.1 && !renamed.contains(&other) {
+                renamed.push(other);
+            }
+        }
         match group_at.get(&folded) {
             Some(&g) => groups[g].1.push(entry),
             None => {
@@ -629,8 +653,9 @@ fn rebuild_article(
             tx.delete(groups_key(&r));
         }
     }
+    renamed.sort_unstable();
     let mut value =
-        ArticleGroups { article: key.clone(), latest, titles, groups: Vec::new(), captures: seqs };
+        ArticleGroups { article: key.clone(), latest, titles, groups: Vec::new(), captures: seqs, renamed };
     for (folded, group) in &groups {
         deltas.push((folded.clone(), reference, group.len() as i64));
         for e in group {
@@ -753,6 +778,20 @@ struct Touched {
     dirty: bool,
 }
 
+impl ArticleIntake {
+    /// Where author `folded`'s group is in `touched`, decoded the first
+    /// time.
+    fn touched(&mut self, folded: &str) -> Result<usize> {
+        if let Some(t) = self.touched_at.get(folded) {
+            return Ok(*t);
+        }
+        let comments = self.stored.group(folded)?.unwrap_or_default();
+        self.touched.push(Touched { folded: folded.to_string(), comments, added: 0, dirty: false });
+        self.touched_at.insert(folded.to_string(), self.touched.len() - 1);
+        Ok(self.touched.len() - 1)
+    }
+}
+
 impl Intake {
     /// Where article `key`'s value is in `articles` (the value of the
     /// article it was folded into, if an article merge folded it), read
@@ -786,6 +825,7 @@ impl Intake {
             titles: Titles::default(),
             groups: Vec::new(),
             captures: Vec::new(),
+            renamed: Vec::new(),
         });
         same_article(&stored.article, key, "groups")?;
         articles.push(ArticleIntake {
@@ -828,44 +868,48 @@ impl Intake {
         if article.aside {
             return Ok(());
         }
-        let t = match article.touched_at.get(folded) {
-            Some(t) => *t,
-            None => {
-                let comments = article.stored.group(folded)?.unwrap_or_default();
-                article.touched.push(Touched { folded: folded.clone(), comments, added: 0, dirty: false });
-                article.touched_at.insert(folded.clone(), article.touched.len() - 1);
-                article.touched.len() - 1
-            }
-        };
-        let Touched { comments, dirty, added, .. } = &mut article.touched[t];
-        let stamp = if cut { cut_stamp(order) } else { order };
+        let mut t = article.touched(folded)?;
+        let comments = &article.touched[t].comments;
         let holds = |s: &StoredEntry| s.holds(&e.id, author, c.posted_at.as_ref());
         // (An entry a comment merge joined holds versions of the folded
         // comment's author and time too.)
         let merged = c.posted_at.is_some() && comments.iter().any(|s| !s.renderings.is_empty());
-        let at = match comments.iter().position(|s| s.versions.contains(&e.id)) {
-            Some(at) => Some(at),
-            None if merged || comments.iter().any(holds) => {
-                let shown = self.shown.get_or_insert_with(|| {
-                    cap.articles.iter().flat_map(|a| &a.comments).map(|i| i.id).collect()
-                });
-                let elsewhere =
-                    |s: &StoredEntry| s.versions.iter().chain(&s.aliases).any(|v| shown.contains(v));
-                match comments.iter().position(|s| holds(s) && !elsewhere(s)) {
-                    Some(at) => Some(at),
-                    // Else an entry a comment of this author and time was
-                    // merged into (`dedupe --apply`): an edit of the
-                    // comment as it was rendered then, as the threads view
-                    // finds it by the merged renderings it keeps.
-                    None if merged => comments.iter().position(|s| {
-                        c.posted_at.as_ref().is_some_and(|t| s.has_rendering(author, t, order))
-                            && !elsewhere(s)
-                    }),
-                    None => None,
+        let renamed = c.posted_at.is_some() && article.stored.renamed.iter().any(|(n, _)| n == folded);
+        let mut at = comments.iter().position(|s| s.versions.contains(&e.id));
+        if at.is_none() && (merged || renamed || comments.iter().any(holds)) {
+            let shown = self
+                .shown
+                .get_or_insert_with(|| cap.articles.iter().flat_map(|a| &a.comments).map(|i| i.id).collect());
+            let elsewhere = |s: &StoredEntry| s.versions.iter().chain(&s.aliases).any(|v| shown.contains(v));
+            // Else an entry a comment of this author and time was merged
+            // into (`dedupe --apply`): an edit of the comment as it was
+            // rendered then, as the threads view finds it by the merged
+            // renderings it keeps.
+            let rendered = |s: &StoredEntry| {
+                c.posted_at.as_ref().is_some_and(|t| s.has_rendering(author, t, order)) && !elsewhere(s)
+            };
+            at = comments.iter().position(|s| holds(s) && !elsewhere(s));
+            if at.is_none() && merged {
+                at = comments.iter().position(rendered);
+            }
+            // (Or in another name's group, a name `dedupe` folds as this
+            // one and this view does not.)
+            if at.is_none() && renamed {
+                let groups: Vec<String> = (article.stored.renamed.iter())
+                    .filter(|(n, _)| n == folded)
+                    .map(|(_, group)| group.clone())
+                    .collect();
+                for group in groups {
+                    let other = article.touched(&group)?;
+                    if let Some(found) = article.touched[other].comments.iter().position(rendered) {
+                        (t, at) = (other, Some(found));
+                        break;
+                    }
                 }
             }
-            None => None,
-        };
+        }
+        let Touched { comments, dirty, added, .. } = &mut article.touched[t];
+        let stamp = if cut { cut_stamp(order) } else { order };
         match at.map(|at| &mut comments[at]) {
             Some(s) => match s.versions.iter().position(|v| *v == e.id) {
                 Some(v) => {
@@ -977,8 +1021,9 @@ impl Intake {
 /// An article the capture was observed before another capture of (a
 /// backfill) is rebuilt from all its captures ([`rebuild_article`]), and
 /// every capture of a replay that leaves some out (`replay --until TIME`)
-/// takes in every comment it shows, so that stamps and display names
-/// follow observation order whatever the ingest order.
+/// takes in every comment it shows (a comment `dedupe --apply` folded as
+/// the one it was folded into, as the thread has it), so that stamps and
+/// display names follow observation order whatever the ingest order.
 fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut StateTx<'_>) -> Result<()> {
     let order = order_of(entry, cap);
     let complete = cap.is_complete();
@@ -1070,10 +1115,21 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         }
         for item in &a.comments {
             let cut = item.possibly_truncated && !complete;
-            if let Some(e) = tx.document_entry(&item.id) {
+            if thorough {
+                // A comment `dedupe --apply` folded into another is a
+                // sighting of the one kept, as the thread has it (a
+                // document stays open across the captures a replay leaves
+                // out, so a folded one can be new in its document).
+                let id = if may_be_folded { MAPS.canon_id(tx, &item.id)? } else { item.id };
+                if let Some(e) = tx.document_entry(&id) {
+                    intake.sighting(tx, e, cap, order, cut)?;
+                } else if let Some(e) = tx.entry_via(&mut read, &id)? {
+                    intake.sighting(tx, &e, cap, order, cut)?;
+                }
+            } else if let Some(e) = tx.document_entry(&item.id) {
                 // New in its document: no merge has folded it.
                 intake.sighting(tx, e, cap, order, cut)?;
-            } else if thorough || (may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some()) {
+            } else if may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some() {
                 // A comment `dedupe --apply` folded into another is not taken
                 // in again: it left the timelines with the merge.
                 if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
@@ -1181,12 +1237,18 @@ fn standings(
 }
 
 /// Every author with their comment count, most comments first (ties by
-/// name).
+/// name). An author none of whose comments is left (`dedupe --apply`
+/// folded each into another author's, a name it folds alike and this
+/// view does not) is not listed: no thread shows their name.
 pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
     let tree = view_tree(archive, NAME)?;
     let mut all: Vec<AuthorInfo> = Vec::new();
     for b in 0..BUCKETS {
-        all.extend(standings(tree.as_ref(), b, None, false)?.into_iter().map(|(info, _)| info));
+        all.extend(
+            (standings(tree.as_ref(), b, None, false)?.into_iter())
+                .map(|(info, _)| info)
+                .filter(|info| info.comments > 0),
+        );
     }
     all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
     Ok(all)
@@ -1386,6 +1448,7 @@ mod tests {
             titles,
             groups: vec![("a".into(), native(&comments)), ("b c".into(), native(&many))],
             captures: vec![Seq(3), Seq(1 << 40)],
+            renamed: vec![("ｂｏｂ".into(), "bob".into())],
         };
         assert!(envelope::encode_body(&group).unwrap().len() < 512);
         assert!(envelope::encode(&big).unwrap().len() < envelope::encode_body(&big).unwrap().len());
