@@ -1540,3 +1540,19 @@ fn scratch_views_hold_their_values_uncompressed_and_alike() {
         );
     }
 }
+
+/// A text cut off begins the whole one also when the cut fell between a
+/// letter and the combining mark written after it (the whole text stored
+/// composed); another letter, or more text after the cut's end, does not.
+#[test]
+fn a_cut_between_a_letter_and_its_accent_begins_the_whole_text() {
+    use super::thread_state::text_begins;
+    assert!(text_begins("This café nonsense", "This caf"));
+    assert!(text_begins("This café nonsense", "This cafe"), "cut before U+0301");
+    assert!(text_begins("This cafe\u{301} nonsense", "This cafe"));
+    assert!(text_begins("가나", "\u{1100}"), "a Hangul syllable cut after its first jamo");
+    assert!(!text_begins("This café nonsense", "This cafx"));
+    assert!(!text_begins("This café nonsense", "This cafe nonsense"), "an edit, not a cut");
+    assert!(!text_begins("This cafe", "This café"), "the cut is longer than the text");
+    assert!(text_begins("anything", ""));
+}

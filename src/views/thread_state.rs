@@ -503,7 +503,7 @@ impl ThreadState {
                     let cut = comment_body(&mut lookup, &item.id)?;
                     let mut sighted = None;
                     for (_, i) in whole {
-                        if comment_body(&mut lookup, &s.versions[i].id)?.starts_with(&cut) {
+                        if text_begins(&comment_body(&mut lookup, &s.versions[i].id)?, &cut) {
                             sighted = Some(i);
                             break;
                         }
@@ -643,7 +643,20 @@ pub(crate) fn begins(
 ) -> Result<bool> {
     let (cut, whole) = (comment_body(lookup, cut)?, comment_body(lookup, whole)?);
     let without_last = cut.rsplit_once('\n').map(|(head, _)| head.trim_end());
-    Ok(whole.starts_with(&cut) || without_last.is_some_and(|h| !h.is_empty() && whole.starts_with(h)))
+    Ok(text_begins(&whole, &cut) || without_last.is_some_and(|h| !h.is_empty() && text_begins(&whole, h)))
+}
+
+/// Whether text `whole` begins with `cut`, a text cut off: also when the
+/// cut fell between a letter and a combining mark the page wrote after it
+/// (`cafe` + U+0301, stored composed as `café`, cut to `cafe`), so its
+/// canonical decomposition (NFD) begins with the cut's.
+pub(crate) fn text_begins(whole: &str, cut: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    if whole.starts_with(cut) {
+        return true;
+    }
+    let mut rest = whole.nfd();
+    cut.nfd().all(|c| rest.next() == Some(c))
 }
 
 /// The body of comment `id`, looked up.

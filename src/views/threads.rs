@@ -320,7 +320,10 @@ impl Projection for ThreadsView {
         // off is current again, and the change records say so); of two
         // versions of one comment side by side, the capture shows the
         // current one in its change record.
-        14
+        // 15: a comment cut off between a letter and the combining mark
+        // after it begins the whole text (`thread_state::text_begins`):
+        // a sighting of it, not another text.
+        15
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

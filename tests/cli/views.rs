@@ -265,6 +265,32 @@ fn a_version_only_seen_cut_off_is_no_edit_in_the_timeline() {
     );
 }
 
+/// A page cut off between a letter and the combining accent written after
+/// it (`cafe` + U+0301): the cut comment begins the whole one, no edit in
+/// `diff` as in `changes` (before, `diff` called it an edit to `cafe`).
+#[test]
+fn a_cut_between_a_letter_and_its_accent_is_no_edit() {
+    let env = Env::new();
+    let page = sample().replace("This AfPak nonsense", "This AfPak cafe\u{301} nonsense");
+    let cut = &page[..page.find("\u{301} nonsense").unwrap()];
+    env.ok(&["ingest", &env.write("whole.txt", &page), &env.write("cut.txt", cut)]);
+    let captures: Vec<String> = env
+        .ok(&["log", "--kind", "capture", "--json"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let d = env.ok(&["diff", &captures[0], &captures[1], "--json"]).json();
+    assert_eq!(d["diffs"][0]["edited"], json!([]), "{d}");
+    let changes = env.ok(&["changes", "--json"]).json();
+    assert_eq!(changes["changes"][1]["edited"], json!([]), "{changes}");
+    let t = env.ok(&["thread", "kayani", "--json"]).json();
+    let g = by_author(t["comments"].as_array().unwrap(), "Gahratmand")[0];
+    let statuses: Vec<&Value> = g["versions"].as_array().unwrap().iter().map(|v| &v["status"]).collect();
+    assert_eq!(statuses, [&json!("present"), &json!("truncated")], "{g}");
+    assert_eq!(g["last_seen"]["id"], json!(captures[1]), "the cut capture is a sighting of the whole text");
+}
+
 #[test]
 fn authors_and_timelines() {
     let env = Env::new();
