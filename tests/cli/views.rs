@@ -35,6 +35,13 @@ pub fn two_captures(env: &Env) -> (u64, u64) {
     (caps[0], caps[1])
 }
 
+/// The ids of the archive's captures, in log order.
+fn capture_ids(env: &Env) -> Vec<String> {
+    (env.ok(&["log", "--kind", "capture", "--json"]).stdout.lines())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn by_author<'a>(comments: &'a [Value], author: &str) -> Vec<&'a Value> {
     comments.iter().filter(|c| c["author"] == json!(author)).collect()
 }
@@ -274,12 +281,7 @@ fn a_cut_between_a_letter_and_its_accent_is_no_edit() {
     let page = sample().replace("This AfPak nonsense", "This AfPak cafe\u{301} nonsense");
     let cut = &page[..page.find("\u{301} nonsense").unwrap()];
     env.ok(&["ingest", &env.write("whole.txt", &page), &env.write("cut.txt", cut)]);
-    let captures: Vec<String> = env
-        .ok(&["log", "--kind", "capture", "--json"])
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
-        .collect();
+    let captures = capture_ids(&env);
     let d = env.ok(&["diff", &captures[0], &captures[1], "--json"]).json();
     assert_eq!(d["diffs"][0]["edited"], json!([]), "{d}");
     let changes = env.ok(&["changes", "--json"]).json();
@@ -551,12 +553,7 @@ fn two_versions_side_by_side(second_first: bool) {
     assert_eq!(records.len(), 3, "{changes}");
     assert_eq!(records[1]["edited"].as_array().map(Vec::len), Some(1), "the second capture edits");
     assert_eq!(records[2]["edited"], json!([]), "{changes}");
-    let captures: Vec<String> = env
-        .ok(&["log", "--kind", "capture", "--json"])
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
-        .collect();
+    let captures = capture_ids(&env);
     let d = env.ok(&["diff", &captures[1], &captures[2], "--json"]).json();
     assert_eq!(d["diffs"][0]["edited"], json!([]), "{d}");
     let history = env.ok(&["history", &current[..12], "--json"]).json();
