@@ -165,10 +165,14 @@ pub struct ArticleGroups {
     /// the article, in the order first seen, a `Vec<StoredEntry>` encoded
     /// on its own ([`decode_group`]).
     pub groups: Vec<(String, Vec<u8>)>,
-    /// The seqs of the captures taken in under the article, ascending: a
-    /// backfill or a merge rebuilds the value from them
-    /// ([`rebuild_article`]).
+    /// The seqs of the captures taken in under the article, ascending,
+    /// after the [`CAPTURE_CHUNK`]-long chunks `sealed` under `c/REF\0N`
+    /// (1 to [`CAPTURE_CHUNK`] of them): a backfill or a merge rebuilds the
+    /// value from them ([`rebuild_article`]). In chunks, so that a page
+    /// captured again and again costs each capture the same.
     pub captures: Vec<Seq>,
+    /// How many full chunks of captures come before `captures`.
+    pub sealed: u32,
     /// Names (folded) of comments merged into an entry of another name's
     /// group (names `dedupe` folds alike and this view does not, as `bob`
     /// and a fullwidth `ｂｏｂ`), with that group's name, sorted: a comment
@@ -257,6 +261,44 @@ pub fn article_ref(key: &ArticleKey) -> ArticleRef {
 
 fn groups_key(r: &ArticleRef) -> Vec<u8> {
     [b"g/".as_slice(), r].concat()
+}
+
+/// Captures' seqs per sealed chunk of an article's list
+/// ([`ArticleGroups::captures`]).
+const CAPTURE_CHUNK: usize = if cfg!(test) { 3 } else { 256 };
+
+/// The key of sealed chunk `n` of article `r`'s captures.
+fn capture_chunk_key(r: &ArticleRef, n: u32) -> Vec<u8> {
+    crate::views::chunks::key(b"c/", r, n)
+}
+
+/// Every capture's seq of the article `stored` is the value of, its sealed
+/// chunks read back.
+fn all_captures(tx: &StateTx<'_>, stored: &ArticleGroups) -> Result<Vec<Seq>> {
+    let r = article_ref(&stored.article);
+    let missing =
+        |n| format!("the authors view of {}: capture chunk {n} is missing", stored.article.as_str());
+    let mut all =
+        crate::views::chunks::read(stored.sealed, missing, |n| tx.get_packed(&capture_chunk_key(&r, n)))?;
+    all.extend_from_slice(&stored.captures);
+    Ok(all)
+}
+
+/// Seals the full chunks of `value`'s captures past the last sealed one,
+/// leaving 1 to [`CAPTURE_CHUNK`] in the value (where the chunks fall
+/// depends only on the captures, so an ingest and a replay store the
+/// same values).
+fn seal_captures(tx: &mut StateTx<'_>, value: &mut ArticleGroups) -> Result<()> {
+    let full = value.captures.len().saturating_sub(1) / CAPTURE_CHUNK;
+    if full == 0 {
+        return Ok(());
+    }
+    let rest = value.captures.split_off(full * CAPTURE_CHUNK);
+    let sealing = std::mem::replace(&mut value.captures, rest);
+    let r = article_ref(&value.article);
+    crate::views::chunks::write_under(tx, b"c/", &r, value.sealed, &sealing, CAPTURE_CHUNK)?;
+    value.sealed += full as u32;
+    Ok(())
 }
 
 /// Where comment merges' folds are recorded (`Mm/ID` -> the id kept).
@@ -507,7 +549,10 @@ fn rebuild_article(
     let corrupt =
         |what: String| crate::error::Error::Corrupt(format!("the authors view of {}: {what}", key.as_str()));
     let reference = article_ref(key);
-    let mut seqs: Vec<Seq> = prior.iter().flat_map(|p| p.captures.iter().copied()).chain(extra).collect();
+    let mut seqs: Vec<Seq> = extra.into_iter().collect();
+    for p in &prior {
+        seqs.extend(all_captures(tx, p)?);
+    }
     seqs.sort_unstable();
     seqs.dedup();
     let merged = tx.may_have_prefix(FOLDED)?;
@@ -651,11 +696,21 @@ fn rebuild_article(
         }
         if p.article != *key {
             tx.delete(groups_key(&r));
+            for n in 0..p.sealed {
+                tx.delete(capture_chunk_key(&r, n));
+            }
         }
     }
     renamed.sort_unstable();
-    let mut value =
-        ArticleGroups { article: key.clone(), latest, titles, groups: Vec::new(), captures: seqs, renamed };
+    let mut value = ArticleGroups {
+        article: key.clone(),
+        latest,
+        titles,
+        groups: Vec::new(),
+        captures: seqs,
+        sealed: 0,
+        renamed,
+    };
     for (folded, group) in &groups {
         deltas.push((folded.clone(), reference, group.len() as i64));
         for e in group {
@@ -666,6 +721,7 @@ fn rebuild_article(
     for v in cut_now {
         tx.put(cut_key(&v), Vec::new());
     }
+    seal_captures(tx, &mut value)?;
     tx.put_packed(groups_key(&reference), &value)?;
     deltas.sort();
     for run in deltas.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
@@ -825,6 +881,7 @@ impl Intake {
             titles: Titles::default(),
             groups: Vec::new(),
             captures: Vec::new(),
+            sealed: 0,
             renamed: Vec::new(),
         });
         same_article(&stored.article, key, "groups")?;
@@ -988,6 +1045,7 @@ impl Intake {
                 }
             }
             if changed || article.seen_changed {
+                seal_captures(tx, &mut article.stored)?;
                 tx.put_packed(groups_key(&article.reference), &article.stored)?;
             }
         }
@@ -1037,8 +1095,9 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
         sections.push(Intake::article(&mut intake.articles, tx, &a.key, order)?);
     }
     for article in &mut intake.articles {
-        if article.stored.captures.binary_search(&entry.seq).is_ok() {
-            // Taken in before: nothing to take in again.
+        if article.stored.captures.last().is_some_and(|last| *last >= entry.seq) {
+            // Taken in before (the view takes captures in in log order):
+            // nothing to take in again.
             article.aside = true;
         } else if article.existed && article.stored.latest > order {
             article.aside = true;
@@ -1448,6 +1507,7 @@ mod tests {
             titles,
             groups: vec![("a".into(), native(&comments)), ("b c".into(), native(&many))],
             captures: vec![Seq(3), Seq(1 << 40)],
+            sealed: 2,
             renamed: vec![("ｂｏｂ".into(), "bob".into())],
         };
         assert!(envelope::encode_body(&group).unwrap().len() < 512);

@@ -715,3 +715,45 @@ fn after_dedupe_the_timeline_groups_as_the_thread() {
     env.ok(&["replay"]);
     assert_eq!(groupings(&env, "bob"), (thread, timeline, count), "replayed alike");
 }
+
+/// A page captured 600 times (the authors view seals its list of an
+/// article's captures in chunks of 256), then a scrape observed before all
+/// of them, ingested last (a backfill: the article rebuilt from every
+/// chunk): the timeline is the one ingesting in observation order gives,
+/// and the stored views equal a fresh replay.
+#[test]
+fn a_page_captured_hundreds_of_times_then_backfilled() {
+    fn bob(body: &str) -> (&str, &str, &str, &str) {
+        ("c0", "bob", "13:02:00+05:00", body)
+    }
+    let page = |i: u32| {
+        // An edit seen only by captures 260 to 269 (in the second chunk).
+        let body = if (260..270).contains(&i) { "first words, edited" } else { "first words" };
+        let doc = capture_of(1, &[bob(body), ("c1", "ann", "13:05:00+05:00", "hello")], true);
+        // Captured every minute from 14:00.
+        let (hour, minute) = (14 + i / 60, i % 60);
+        let at = format!("2012-03-{:02}T{:02}:{minute:02}:00", 28 + hour / 24, hour % 24);
+        doc.replace("2012-03-28T14:00:00", &at)
+    };
+    let files = |env: &Env| -> (String, Vec<String>) {
+        let early = env.write("early.jsonl", capture_of(0, &[bob("first")], true));
+        (early, (0..600).map(|i| env.write(&format!("p{i:03}.jsonl"), page(i))).collect())
+    };
+    let ingest = |env: &Env, files: &[&String]| {
+        let args: Vec<&str> = std::iter::once("ingest").chain(files.iter().map(|f| f.as_str())).collect();
+        env.ok(&args);
+    };
+    let in_order = Env::new();
+    let (early, pages) = files(&in_order);
+    ingest(&in_order, &std::iter::once(&early).chain(&pages).collect::<Vec<_>>());
+    let backfilled = Env::new();
+    let (early, pages) = files(&backfilled);
+    ingest(&backfilled, &pages.iter().collect::<Vec<_>>());
+    ingest(&backfilled, &[&early]);
+    let (thread, timeline, count) = groupings(&backfilled, "bob");
+    assert_eq!(thread.len(), 1, "{thread:?}");
+    assert_eq!(thread[0].len(), 3, "three texts: {thread:?}");
+    assert_eq!((sorted(timeline.clone()), count.clone()), (thread.clone(), json!(1)));
+    assert_eq!(groupings(&in_order, "bob"), (thread, timeline, count));
+    backfilled.ok(&["verify"]);
+}
