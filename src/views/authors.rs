@@ -446,7 +446,11 @@ impl Projection for AuthorsView {
         // and a backfill or a merge rebuilds its comments from them as
         // the thread's ([`rebuild_article`]), where they were taken into
         // the entries as they stood.
-        18
+        // 19: the same, with the value's captures in chunks
+        // (`ArticleGroups::sealed`) and the names merges joined to another
+        // name's group (`ArticleGroups::renamed`): values an earlier build
+        // of 18 wrote do not decode as these.
+        19
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -1329,10 +1333,15 @@ pub fn timeline_titled(
 ) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>, Titled)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
+    // (A name none of whose comments is left is no author, as in
+    // [`list_authors`].)
     let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded), true)?.pop()
     else {
         return Ok(None);
     };
+    if info.comments == 0 {
+        return Ok(None);
+    }
     let missing = |what: String| {
         crate::error::Error::Corrupt(format!("the authors view of {name:?}: {what} is missing"))
     };

@@ -1555,4 +1555,9 @@ fn a_cut_between_a_letter_and_its_accent_begins_the_whole_text() {
     assert!(!text_begins("This café nonsense", "This cafe nonsense"), "an edit, not a cut");
     assert!(!text_begins("This cafe", "This café"), "the cut is longer than the text");
     assert!(text_begins("anything", ""));
+    // `e` + U+0301 + U+0323 on the page (decomposed, the marks in canonical
+    // order: U+0323 first), cut after U+0301.
+    assert!(text_begins("cafe\u{301}\u{323} x", "cafe\u{301}"), "a cut between two marks");
+    assert!(!text_begins("cafe\u{300}\u{323} x", "cafe\u{301}"), "another mark");
+    assert!(!text_begins("cafe x", "cafe\u{301}"), "a mark the whole text does not have there");
 }

@@ -651,12 +651,22 @@ pub(crate) fn begins(
 /// (`cafe` + U+0301, stored composed as `café`, cut to `cafe`), so its
 /// canonical decomposition (NFD) begins with the cut's.
 pub(crate) fn text_begins(whole: &str, cut: &str) -> bool {
+    use unicode_normalization::char::canonical_combining_class;
     use unicode_normalization::UnicodeNormalization;
     if whole.starts_with(cut) {
         return true;
     }
-    let mut rest = whole.nfd();
-    cut.nfd().all(|c| rest.next() == Some(c))
+    // Decomposed, combining marks are in canonical order, not the page's:
+    // the marks the cut ends with need only be among those of the whole
+    // text at that place (a cut between two marks).
+    let (cut, whole): (Vec<char>, Vec<char>) = (cut.nfd().collect(), whole.nfd().collect());
+    let mark = |c: &char| canonical_combining_class(*c) != 0;
+    let base = cut.len() - cut.iter().rev().take_while(|c| mark(c)).count();
+    if whole.get(..base) != Some(&cut[..base]) {
+        return false;
+    }
+    let marks: Vec<char> = whole[base..].iter().copied().take_while(mark).collect();
+    cut[base..].iter().all(|c| marks.contains(c))
 }
 
 /// The body of comment `id`, looked up.

@@ -323,7 +323,9 @@ impl Projection for ThreadsView {
         // 15: a comment cut off between a letter and the combining mark
         // after it begins the whole text (`thread_state::text_begins`):
         // a sighting of it, not another text.
-        15
+        // 16: also one cut between two combining marks (decomposition
+        // puts marks in canonical order, not the page's).
+        16
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

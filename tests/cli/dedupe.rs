@@ -1044,7 +1044,7 @@ fn a_comment_folded_across_two_articles_is_listed_once() {
 /// fullwidth `ｂｏｂ`): an edit shown under the folded comment's name after
 /// the merge is an edit of the kept comment in the timeline as in the
 /// thread, whatever the ingest order, and the name none of whose comments
-/// is left is not listed.
+/// is left is no author (`authors` does not list it, `author` says so).
 #[test]
 fn an_edit_under_a_name_dedupe_folds_is_the_kept_comments() {
     let comment = |author: &str, body: &str| comment_line("a", author, "13:02:00+05:00", body);
@@ -1073,6 +1073,9 @@ fn an_edit_under_a_name_dedupe_folds_is_the_kept_comments() {
         assert_eq!(authors["authors"], json!([{"author": "bob", "comments": 1}]), "{authors}");
         let timeline = env.ok(&["author", "bob", "--json"]).json();
         assert_eq!(timeline["comments"][0]["versions"].as_array().map(Vec::len), Some(2), "{timeline}");
+        // No comment is left under the fullwidth name: no such author.
+        let none = env.run(&["author", "ｂｏｂ"]).expect_code(2);
+        assert!(none.stderr.contains("no author named"), "{none}");
         env.ok(&["verify"]);
     }
 }
