@@ -495,25 +495,28 @@ fn cluster_comments(
 
     // Where candidates appear, to keep comments a page shows together apart.
     let mut seen_in: HashMap<EventId, Vec<u32>> = HashMap::new();
-    // And when each was first observed (the capture's observation order),
-    // so that a cluster keeps the comment observed first whatever order
-    // the captures were ingested in: the threads view, rebuilt with the
-    // fold, groups the versions by the kept comment, and keeping the
-    // first in the log split one comment's versions when a later scrape
-    // was ingested first.
-    let mut first_seen: HashMap<EventId, (i64, u32, Seq)> = HashMap::new();
+    // And when each was first observed (the capture's observation order,
+    // then its place on that page), so that a cluster keeps the comment
+    // observed first whatever order the captures were ingested in: the
+    // threads view, rebuilt with the fold, groups the versions by the kept
+    // comment, and keeping the first in the log split one comment's
+    // versions when a later scrape was ingested first. (Two comments a
+    // page first showed side by side went by log order, which a shuffled
+    // ingest changes: the merges depended on the ingest order.)
+    let mut first_seen: HashMap<EventId, ((i64, u32, Seq), u32)> = HashMap::new();
     if !candidates.is_empty() {
         let mut capture_index = 0u32;
         for entry in archive.entries_from(Seq(1))? {
             let entry = entry?;
             if let Event::Capture(c) = &entry.event {
                 let order = CaptureRef::new(&entry, c, None).order();
-                for item in c.items() {
+                for (place, item) in c.items().enumerate() {
                     let id = follow(comment_fold, &item.id);
                     if candidates.contains(&id) {
                         seen_in.entry(id).or_default().push(capture_index);
-                        let first = first_seen.entry(id).or_insert(order);
-                        *first = (*first).min(order);
+                        let at = (order, place as u32);
+                        let first = first_seen.entry(id).or_insert(at);
+                        *first = (*first).min(at);
                     }
                 }
                 capture_index += 1;

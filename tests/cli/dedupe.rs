@@ -1112,3 +1112,52 @@ fn at_a_time_a_folded_comment_is_the_kept_one() {
     assert_eq!(counted_by_authors(&env, "bob"), json!(1));
     env.ok(&["verify"]);
 }
+
+/// Two comments with one text, one by `bob` and one by `Bob` at the same
+/// instant in two UTC offsets, shown side by side (two comments) on two
+/// URLs of one article: `dedupe --apply` appends the same merges whatever
+/// order the scrapes were ingested in (before, two comments a page first
+/// showed side by side went by log order, and the pairs it made depended
+/// on it).
+#[test]
+fn dedupe_merges_the_same_whatever_the_ingest_order() {
+    let pair = |article: &str| {
+        [
+            comment_line(article, "bob", "13:02:00+05:00", "same words"),
+            comment_line(article, "Bob", "08:02:00Z", "same words"),
+        ]
+    };
+    let [main_bob, main_big] = pair("a");
+    let [www_bob, www_big] = pair("https://www.example.com/a/1/");
+    let docs = [
+        capture_doc("14:00:00", true, &[&main_bob, &main_big]),
+        capture_doc("15:00:00", false, &[&www_bob, &www_big]),
+        capture_doc("16:00:00", true, &[&main_big]),
+    ];
+    let merges = |order: [usize; 3]| {
+        let env = Env::new();
+        for i in order {
+            env.ok(&["ingest", &env.write(&format!("{i}.jsonl"), &docs[i])]);
+        }
+        env.ok(&["dedupe", "--apply"]);
+        env.ok(&["verify"]);
+        let mut merges: Vec<(String, Vec<String>)> = (env
+            .ok(&["log", "--kind", "merge", "--json"])
+            .stdout
+            .lines())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|m| {
+            let mut fold: Vec<String> =
+                m["fold"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+            fold.sort();
+            (m["keep"].as_str().unwrap().to_string(), fold)
+        })
+        .collect();
+        merges.sort();
+        merges
+    };
+    let in_order = merges([0, 1, 2]);
+    assert_eq!(in_order.len(), 2, "{in_order:?}");
+    assert_eq!(merges([2, 1, 0]), in_order);
+    assert_eq!(merges([2, 0, 1]), in_order);
+}
