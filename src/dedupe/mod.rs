@@ -58,8 +58,9 @@ fn h16(parts: &[&[u8]]) -> Hash16 {
 struct ArticleInfo {
     key: ArticleKey,
     first_seq: Seq,
-    /// The observation order of the first capture that showed it.
-    first_observed: Option<(i64, u32, Seq)>,
+    /// The observation order of the first capture that showed it, and the
+    /// place of its section there.
+    first_observed: Option<((i64, u32, Seq), u32)>,
     versions: Vec<EventId>,
     title: Option<String>,
     published: Option<Timestamp>,
@@ -197,6 +198,10 @@ pub fn find_clusters_in_passes(
     let (mut counted, mut collecting) = (0u64, true);
     let mut comment_fold: HashMap<EventId, EventId> = HashMap::new();
     let mut key_fold: HashMap<ArticleKey, ArticleKey> = HashMap::new();
+    // When each article version was first shown: an article merge names
+    // each article by the version observed first (the latest in the log,
+    // before, depended on the ingest order).
+    let mut version_first: HashMap<EventId, ((i64, u32, Seq), u32)> = HashMap::new();
     let mut article_of = |key: &ArticleKey, seq: Seq, articles: &mut Vec<ArticleInfo>| -> usize {
         *by_key.entry(key.clone()).or_insert_with(|| {
             articles.push(ArticleInfo {
@@ -239,10 +244,15 @@ pub fn find_clusters_in_passes(
             }
             Event::Capture(c) => {
                 let order = CaptureRef::new(&entry, c, None).order();
-                for a in &c.articles {
+                for (place, a) in c.articles.iter().enumerate() {
+                    let at = (order, place as u32);
                     let i = article_of(&a.key, entry.seq, &mut articles);
                     let first = &mut articles[i].first_observed;
-                    *first = Some(first.map_or(order, |f| f.min(order)));
+                    *first = Some(first.map_or(at, |f| f.min(at)));
+                    if let Some(v) = &a.article {
+                        let first = version_first.entry(v.id).or_insert(at);
+                        *first = (*first).min(at);
+                    }
                 }
             }
             Event::Merge(m) => match m.kind {
@@ -359,10 +369,16 @@ pub fn find_clusters_in_passes(
         }
         phrases.sort_unstable();
         phrases.dedup();
+        let named = |a: &ArticleInfo| {
+            a.versions.iter().copied().min_by_key(|v| {
+                let first = version_first.get(v);
+                (first.is_none(), first.copied(), *v)
+            })
+        };
         report.clusters.push(Cluster {
             kind: MergeKind::Article,
-            keep: *articles[keep].versions.last().unwrap_or(&EventId([0; 32])),
-            fold: members[1..].iter().filter_map(|&m| articles[m].versions.last().copied()).collect(),
+            keep: named(&articles[keep]).unwrap_or(EventId([0; 32])),
+            fold: members[1..].iter().filter_map(|&m| named(&articles[m])).collect(),
             reason: phrases.join("; "),
         });
     }

@@ -1161,3 +1161,71 @@ fn dedupe_merges_the_same_whatever_the_ingest_order() {
     assert_eq!(merges([2, 1, 0]), in_order);
     assert_eq!(merges([2, 0, 1]), in_order);
 }
+
+/// Two URLs of one article first shown side by side by one scrape, then
+/// in the other order, with a version more under one URL: `dedupe
+/// --apply` keeps the same article and names each by the same version
+/// whatever order the scrapes were ingested in (before, two articles one
+/// capture first showed went by log order, and each was named by its
+/// version latest in the log).
+#[test]
+fn article_merges_are_the_same_whatever_the_ingest_order() {
+    let article = |id: &str, url: &str, title: &str| {
+        format!(
+            r#"{{"type":"article","id":"{id}","url":"{url}","title":"{title}","published":"2012-03-28"}}"#
+        )
+    };
+    let comment = |article: &str, author: &str, body: &str| {
+        format!(
+            r#"{{"type":"comment","article":"{article}","author":"{author}","posted_at":"2012-03-28T13:02:00+05:00","body":"{body}"}}"#
+        )
+    };
+    let capture = |at: &str| format!(r#"{{"type":"capture","fetched_at":"2012-03-29T{at}Z"}}"#);
+    let (main, www) = ("https://example.com/a/1", "https://www.example.com/a/1/");
+    let docs = [
+        [
+            article("x", main, "T"),
+            comment("x", "bob", "one"),
+            article("y", www, "T"),
+            comment("y", "ann", "two"),
+            capture("01:00:00"),
+        ],
+        [
+            article("y", www, "T"),
+            comment("y", "ann", "two"),
+            article("x", main, "T"),
+            comment("x", "bob", "one"),
+            capture("02:00:00"),
+        ],
+        [
+            article("y", www, "T (updated)"),
+            comment("y", "ann", "two"),
+            String::new(),
+            String::new(),
+            capture("03:00:00"),
+        ],
+    ];
+    let run = |order: [usize; 3]| {
+        let env = Env::new();
+        for i in order {
+            let doc: String = docs[i].iter().filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+            env.ok(&["ingest", &env.write(&format!("{i}.jsonl"), doc)]);
+        }
+        env.ok(&["dedupe", "--apply"]);
+        env.ok(&["verify"]);
+        let merges = env.ok(&["log", "--kind", "merge", "--json"]).stdout;
+        let articles = env.ok(&["articles", "--json"]).json();
+        let keys: Vec<(Value, Value)> = (articles["articles"].as_array().unwrap().iter())
+            .map(|a| (a["key"].clone(), a["aliases"].clone()))
+            .collect();
+        let merges: Vec<(Value, Value)> = (merges.lines())
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|m| (m["keep"].clone(), m["fold"].clone()))
+            .collect();
+        (keys, merges)
+    };
+    let in_order = run([0, 1, 2]);
+    assert_eq!(in_order.0, vec![(json!(main), json!([www]))], "{in_order:?}");
+    assert_eq!(run([2, 1, 0]), in_order);
+    assert_eq!(run([1, 2, 0]), in_order);
+}
