@@ -60,12 +60,21 @@ struct ArticleInfo {
     first_seq: Seq,
     /// The observation order of the first capture that showed it, and the
     /// place of its section there.
-    first_observed: Option<((i64, u32, Seq), u32)>,
+    first_observed: Option<Shown>,
     versions: Vec<EventId>,
+    /// Each version's title, publication date and URL, in log order.
+    shown: Vec<VersionMeta>,
     title: Option<String>,
     published: Option<Timestamp>,
     url: Option<String>,
 }
+
+/// An article version's title, publication date and URL.
+type VersionMeta = (Option<String>, Option<Timestamp>, Option<String>);
+
+/// Where a capture showed an item: the capture's observation order, and
+/// the item's place in it.
+type Shown = ((i64, u32, Seq), u32);
 
 /// What the pass keeps of each comment: 64 bytes, where the first cut
 /// kept 136 (a million comments at 1M). The text is kept only as hashes,
@@ -201,7 +210,12 @@ pub fn find_clusters_in_passes(
     // When each article version was first shown: an article merge names
     // each article by the version observed first (the latest in the log,
     // before, depended on the ingest order).
-    let mut version_first: HashMap<EventId, ((i64, u32, Seq), u32)> = HashMap::new();
+    let mut version_first: HashMap<EventId, Shown> = HashMap::new();
+    // And last: an article's title, date and URL are those of its version
+    // observed last (each the latest that has one), as the views show it;
+    // the version last in the log, before, made the title key, and so the
+    // clusters, depend on the ingest order.
+    let mut version_last: HashMap<EventId, Shown> = HashMap::new();
     let mut article_of = |key: &ArticleKey, seq: Seq, articles: &mut Vec<ArticleInfo>| -> usize {
         *by_key.entry(key.clone()).or_insert_with(|| {
             articles.push(ArticleInfo {
@@ -209,6 +223,7 @@ pub fn find_clusters_in_passes(
                 first_seq: seq,
                 first_observed: None,
                 versions: Vec::new(),
+                shown: Vec::new(),
                 title: None,
                 published: None,
                 url: None,
@@ -226,9 +241,7 @@ pub fn find_clusters_in_passes(
                 let i = article_of(&a.key, entry.seq, &mut articles);
                 let info = &mut articles[i];
                 info.versions.push(entry.id);
-                info.title = a.title.clone().or(info.title.take());
-                info.published = a.published.or(info.published);
-                info.url = a.url.clone().or(info.url.take());
+                info.shown.push((a.title.clone(), a.published, a.url.clone()));
                 version_key.insert(entry.id, a.key.clone());
             }
             Event::Comment(c) => {
@@ -252,6 +265,8 @@ pub fn find_clusters_in_passes(
                     if let Some(v) = &a.article {
                         let first = version_first.entry(v.id).or_insert(at);
                         *first = (*first).min(at);
+                        let last = version_last.entry(v.id).or_insert(at);
+                        *last = (*last).max(at);
                     }
                 }
             }
@@ -273,6 +288,18 @@ pub fn find_clusters_in_passes(
                     }
                 }
             },
+        }
+    }
+
+    for a in &mut articles {
+        let mut by_observation: Vec<(Option<Shown>, usize)> =
+            a.versions.iter().enumerate().map(|(i, v)| (version_last.get(v).copied(), i)).collect();
+        by_observation.sort_unstable();
+        for (_, i) in by_observation {
+            let Some((title, published, url)) = a.shown.get(i) else { continue };
+            a.title = title.clone().or(a.title.take());
+            a.published = published.or(a.published);
+            a.url = url.clone().or(a.url.take());
         }
     }
 
@@ -519,7 +546,7 @@ fn cluster_comments(
     // versions when a later scrape was ingested first. (Two comments a
     // page first showed side by side went by log order, which a shuffled
     // ingest changes: the merges depended on the ingest order.)
-    let mut first_seen: HashMap<EventId, ((i64, u32, Seq), u32)> = HashMap::new();
+    let mut first_seen: HashMap<EventId, Shown> = HashMap::new();
     if !candidates.is_empty() {
         let mut capture_index = 0u32;
         for entry in archive.entries_from(Seq(1))? {

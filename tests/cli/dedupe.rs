@@ -1229,3 +1229,37 @@ fn article_merges_are_the_same_whatever_the_ingest_order() {
     assert_eq!(run([2, 1, 0]), in_order);
     assert_eq!(run([1, 2, 0]), in_order);
 }
+
+/// An article retitled back to an earlier title, then the same title and
+/// date under no URL: whether `dedupe --apply` joins the two by the title
+/// key does not depend on the ingest order (the title is that of the
+/// version observed last, as the views show it; before, the version last
+/// in the log).
+#[test]
+fn the_title_key_is_the_title_observed_last() {
+    let comment =
+        r#"{"type":"comment","author":"bob","posted_at":"2012-03-28T13:02:00+05:00","body":"hello"}"#;
+    let doc = |url: Option<&str>, title: &str, at: &str| {
+        let url = url.map_or(String::new(), |u| format!(r#""url":"{u}","#));
+        format!(
+            "{{\"type\":\"article\",{url}\"title\":\"{title}\",\"published\":\"2012-03-28\"}}\n{comment}\n{{\"type\":\"capture\",\"fetched_at\":\"2012-03-29T{at}Z\"}}\n"
+        )
+    };
+    let docs = [
+        doc(Some("https://example.com/b/2"), "Second story (updated)", "01:00:00"),
+        doc(Some("https://example.com/b/2"), "Second story", "02:00:00"),
+        doc(None, "Second story", "03:00:00"),
+    ];
+    for order in [[0, 1, 2], [1, 0, 2]] {
+        let env = Env::new();
+        for i in order {
+            env.ok(&["ingest", &env.write(&format!("{i}.jsonl"), &docs[i])]);
+        }
+        let d = env.ok(&["dedupe", "--apply", "--json"]).json();
+        let kinds: Vec<&Value> = d["clusters"].as_array().unwrap().iter().map(|c| &c["kind"]).collect();
+        assert_eq!(kinds, [&json!("article"), &json!("comment")], "order {order:?}: {d}");
+        let articles = env.ok(&["articles", "--json"]).json();
+        assert_eq!(articles["articles"].as_array().map(Vec::len), Some(1), "order {order:?}: {articles}");
+        assert_eq!(counted_by_authors(&env, "bob"), json!(1));
+    }
+}
