@@ -560,7 +560,19 @@ fn rebuild_article(
     seqs.sort_unstable();
     seqs.dedup();
     let merged = tx.may_have_prefix(FOLDED)?;
-    let canon = |id: &EventId| if merged { MAPS.canon_id(tx, id) } else { Ok(*id) };
+    // (Each id's kept one looked up once, for the stamps and the thread.)
+    let mut kept: crate::model::IdMap<EventId> = Default::default();
+    let mut canon = |id: &EventId| -> Result<EventId> {
+        if !merged {
+            return Ok(*id);
+        }
+        if let Some(k) = kept.get(id) {
+            return Ok(*k);
+        }
+        let k = MAPS.canon_id(tx, id)?;
+        kept.insert(*id, k);
+        Ok(k)
+    };
     let mut titles = Titles::default();
     let mut captures = Vec::with_capacity(seqs.len());
     for &seq in &seqs {
@@ -616,7 +628,7 @@ fn rebuild_article(
         key.clone(),
         captures.into_iter().map(|(_, capture, seen)| (capture, seen)).collect(),
         |id| tx.entry_via(read, id),
-        canon,
+        &mut canon,
     )?;
     // The thread's comments, by author, in the order the thread met them.
     let mut groups: Vec<(String, Vec<StoredEntry>)> = Vec::new();
@@ -1296,22 +1308,20 @@ fn standings(
             let info = AuthorInfo { display, comments: s.comments.max(0) as u64, display_order };
             Ok((info, s.articles.into_iter().filter(|(_, n)| *n > 0).map(|(r, _)| r).collect()))
         })
+        // An author none of whose comments is left (`dedupe --apply` folded
+        // each into a comment under another name: one it folds alike and
+        // this view does not) is no author: no thread shows their name.
+        .filter(|standing| !matches!(standing, Ok((info, _)) if info.comments == 0))
         .collect()
 }
 
 /// Every author with their comment count, most comments first (ties by
-/// name). An author none of whose comments is left (`dedupe --apply`
-/// folded each into another author's, a name it folds alike and this
-/// view does not) is not listed: no thread shows their name.
+/// name).
 pub fn list_authors(archive: &Archive) -> Result<Vec<AuthorInfo>> {
     let tree = view_tree(archive, NAME)?;
     let mut all: Vec<AuthorInfo> = Vec::new();
     for b in 0..BUCKETS {
-        all.extend(
-            (standings(tree.as_ref(), b, None, false)?.into_iter())
-                .map(|(info, _)| info)
-                .filter(|info| info.comments > 0),
-        );
+        all.extend(standings(tree.as_ref(), b, None, false)?.into_iter().map(|(info, _)| info));
     }
     all.sort_by(|a, b| b.comments.cmp(&a.comments).then_with(|| a.display.cmp(&b.display)));
     Ok(all)
@@ -1333,15 +1343,10 @@ pub fn timeline_titled(
 ) -> Result<Option<(AuthorInfo, Vec<TimelineEntry>, Titled)>> {
     let tree = view_tree(archive, NAME)?;
     let folded = fold(name);
-    // (A name none of whose comments is left is no author, as in
-    // [`list_authors`].)
     let Some((info, articles)) = standings(tree.as_ref(), bucket_of(&folded), Some(&folded), true)?.pop()
     else {
         return Ok(None);
     };
-    if info.comments == 0 {
-        return Ok(None);
-    }
     let missing = |what: String| {
         crate::error::Error::Corrupt(format!("the authors view of {name:?}: {what} is missing"))
     };
