@@ -30,8 +30,8 @@ pub struct Args {
     pub comments_per_pass: Option<u64>,
 }
 
-fn describe(archive: &Archive, id: &EventId) -> Result<String> {
-    Ok(match archive.event(id)? {
+fn describe(id: &EventId, event: &Event) -> String {
+    match event {
         Event::Comment(c) => format!(
             "{} {} · {} · {}",
             id.short(),
@@ -43,19 +43,53 @@ fn describe(archive: &Archive, id: &EventId) -> Result<String> {
             format!("{} {} ({})", id.short(), a.title.as_deref().unwrap_or("(untitled)"), a.key)
         }
         other => format!("{} {}", id.short(), other.kind()),
-    })
+    }
 }
 
-fn text(archive: &Archive, clusters: &[Cluster]) -> Result<String> {
-    let mut s = String::new();
-    for c in clusters {
-        s.push_str(&format!("{} cluster: {}\n", c.kind.name(), c.reason));
-        s.push_str(&format!("  keep {}\n", describe(archive, &c.keep)?));
-        for f in &c.fold {
-            s.push_str(&format!("  fold {}\n", describe(archive, f)?));
+/// Events described at most at once by [`write_text`].
+const DESCRIBED_AT_ONCE: usize = 16_384;
+
+/// Writes the clusters as text, a share of them at a time: each share's
+/// events are looked up together and read with one decode per log segment
+/// ([`Archive::events_by_id`]), so memory stays bounded and a segment is
+/// not decoded once per event. (Read one by one, each event decoded its
+/// segment again: 8,000 re-rendered comments of one thread, all in one
+/// segment, took 16 s to describe.)
+fn write_text(archive: &Archive, clusters: &[Cluster], out: &mut dyn Write) -> Result<()> {
+    write_text_in(archive, clusters, out, DESCRIBED_AT_ONCE)
+}
+
+/// [`write_text`], describing at most `at_once` events at a time (beyond
+/// a cluster that alone holds more).
+fn write_text_in(archive: &Archive, clusters: &[Cluster], out: &mut dyn Write, at_once: usize) -> Result<()> {
+    let mut rest = clusters;
+    while !rest.is_empty() {
+        let mut take = 0;
+        let mut events = 0;
+        while take < rest.len() && (take == 0 || events + 1 + rest[take].fold.len() <= at_once) {
+            events += 1 + rest[take].fold.len();
+            take += 1;
         }
+        let (share, after) = rest.split_at(take);
+        rest = after;
+        let ids: Vec<EventId> =
+            share.iter().flat_map(|c| std::iter::once(c.keep).chain(c.fold.iter().copied())).collect();
+        let found = archive.events_by_id(&ids)?;
+        let line = |id: &EventId| match found.get(id) {
+            Some(event) => Ok(describe(id, event)),
+            None => Err(crate::error::Error::NotFound(format!("no event {id}"))),
+        };
+        let mut s = String::new();
+        for c in share {
+            s.push_str(&format!("{} cluster: {}\n", c.kind.name(), c.reason));
+            s.push_str(&format!("  keep {}\n", line(&c.keep)?));
+            for f in &c.fold {
+                s.push_str(&format!("  fold {}\n", line(f)?));
+            }
+        }
+        out.write_all(s.as_bytes()).map_err(stdout_error)?;
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Runs `cairn dedupe`.
@@ -101,17 +135,17 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         writeln!(out, "{v}").map_err(stdout_error)?;
         return Ok(Status::Ok);
     }
-    let mut s = text(&archive, &report.clusters)?;
+    write_text(&archive, &report.clusters, out)?;
     let (articles, comments) = report.clusters.iter().fold((0, 0), |(a, c), cl| match cl.kind {
         crate::model::MergeKind::Article => (a + 1, c),
         crate::model::MergeKind::Comment => (a, c + 1),
     });
-    s.push_str(&format!(
+    let mut s = format!(
         "{} clusters ({articles} article, {comments} comment) among {} articles and {} comments",
         report.clusters.len(),
         report.articles,
         report.comments
-    ));
+    );
     s.push_str(&match appended {
         Some(n) => format!("; appended {n} merges\n"),
         None if report.clusters.is_empty() => "\n".to_string(),
@@ -119,4 +153,55 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     });
     out.write_all(s.as_bytes()).map_err(stdout_error)?;
     Ok(Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest_bytes, IngestOptions, IngestReport};
+
+    /// The clusters' text is the same whatever the share of events read at
+    /// once, and what describing each event by itself gives.
+    #[test]
+    fn the_text_is_the_same_whatever_the_share() {
+        let mut archive = Archive::in_memory();
+        for (day, shout) in [(1, false), (2, true)] {
+            let mut doc = format!(
+                "{{\"type\":\"capture\",\"fetched_at\":\"2024-01-0{day}T00:00:00Z\"}}\n\
+                 {{\"type\":\"article\",\"id\":\"a\",\"url\":\"https://example.com/t\",\"title\":\"T\"}}\n"
+            );
+            for i in 0..7 {
+                let body = format!("comment {i} says hello");
+                let body = if shout { body.to_uppercase() + "!" } else { body };
+                doc.push_str(&format!(
+                    "{{\"type\":\"comment\",\"article\":\"a\",\"author\":\"u{i}\",\
+                     \"posted_at\":\"2024-01-01T10:0{i}:00Z\",\"body\":\"{body}\"}}\n"
+                ));
+            }
+            let mut report = IngestReport::default();
+            ingest_bytes(
+                &mut archive,
+                &format!("d{day}.jsonl"),
+                doc.as_bytes(),
+                &IngestOptions::default(),
+                &mut report,
+            )
+            .unwrap();
+        }
+        let clusters = crate::dedupe::find_clusters(&archive).unwrap().clusters;
+        assert_eq!(clusters.len(), 7);
+        let mut one_by_one = String::new();
+        for c in &clusters {
+            one_by_one.push_str(&format!("{} cluster: {}\n", c.kind.name(), c.reason));
+            one_by_one.push_str(&format!("  keep {}\n", describe(&c.keep, &archive.event(&c.keep).unwrap())));
+            for f in &c.fold {
+                one_by_one.push_str(&format!("  fold {}\n", describe(f, &archive.event(f).unwrap())));
+            }
+        }
+        for at_once in [1, 2, 3, 5, DESCRIBED_AT_ONCE] {
+            let mut out = Vec::new();
+            write_text_in(&archive, &clusters, &mut out, at_once).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), one_by_one, "{at_once} at once");
+        }
+    }
 }

@@ -95,7 +95,6 @@ fn parse_time(
 
 struct ParsedArticle {
     line: usize,
-    local_id: Option<String>,
     event: Article,
 }
 
@@ -214,6 +213,9 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
 
     // Articles first, so comments anywhere in the file can name them.
     let mut articles: Vec<ParsedArticle> = Vec::new();
+    // Each article's line, by key and by local id.
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let mut by_article_id: HashMap<String, (usize, ArticleKey)> = HashMap::new();
     for (line, rec) in &records {
         let Record::Article(a) = rec else { continue };
         let published = match &a.published {
@@ -232,8 +234,28 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
                 _ => return Err(InputError::at_line(path, *line, "an article needs a url or a title")),
             },
         };
+        // One record per article and per local id: a second would either
+        // contradict the first (another title for the same URL, of which
+        // the capture could show only one) or take its comments (a comment
+        // naming a repeated id went to the first article with it).
+        if let Some(first) = by_key.insert(key.0.clone(), *line) {
+            return Err(InputError::at_line(
+                path,
+                *line,
+                format!("article {} is given twice (first on line {first})", key.0),
+            ));
+        }
+        if let Some(local) = &a.id {
+            if let Some((first, _)) = by_article_id.insert(local.clone(), (*line, key.clone())) {
+                return Err(InputError::at_line(
+                    path,
+                    *line,
+                    format!("article id {local:?} is used twice (first on line {first})"),
+                ));
+            }
+        }
         let event = Article::new(key, url, a.title.as_deref(), published, a.byline.as_deref(), &a.body);
-        articles.push(ParsedArticle { line: *line, local_id: a.id.clone(), event });
+        articles.push(ParsedArticle { line: *line, event });
     }
 
     let resolve_article = |line: usize, name: Option<&str>| -> Result<ArticleKey, InputError> {
@@ -252,8 +274,8 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
                 )),
             };
         };
-        if let Some(a) = articles.iter().find(|a| a.local_id.as_deref() == Some(name)) {
-            return Ok(a.event.key.clone());
+        if let Some((_, key)) = by_article_id.get(name) {
+            return Ok(key.clone());
         }
         if let Some(url) = canonical_url(name) {
             return Ok(ArticleKey(url));

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    chain_step, BlobId, ChainHash, Event, EventId, HexPrefix, IdMap, LogEntry, Seq, Timestamp,
+    chain_step, ArticleKey, BlobId, ChainHash, Event, EventId, HexPrefix, IdMap, LogEntry, Seq, Timestamp,
 };
 use crate::store::LogStore;
 use crate::store::{
@@ -768,6 +768,36 @@ impl Archive {
             }
             e => Err(e),
         })
+    }
+
+    /// The article of each comment of `ids`, in their order (`None` for an
+    /// id the log does not hold, or holds as no comment), read with one
+    /// decode per log segment: comment merges into one thread name its
+    /// comments one after another, from segments as large as its pages.
+    /// An index that names another event is stale, an error.
+    pub fn articles_of_comments(&self, ids: &[EventId]) -> Result<Vec<Option<ArticleKey>>> {
+        let seqs = self.store.seqs_of(ids)?;
+        let wanted: Vec<Seq> = seqs.iter().flatten().copied().collect();
+        let found = self.entries_at_with(&wanted, |e| {
+            Ok((
+                e.id,
+                match &e.event {
+                    Event::Comment(c) => Some(c.article.clone()),
+                    _ => None,
+                },
+            ))
+        })?;
+        ids.iter()
+            .zip(seqs)
+            .map(|(id, seq)| {
+                let Some(seq) = seq else { return Ok(None) };
+                let (at, article) = found.get(&seq).ok_or(Error::MissingEntry(seq))?;
+                if at != id {
+                    return Err(stale_index(id, seq, at));
+                }
+                Ok(article.clone())
+            })
+            .collect()
     }
 
     /// The events at `seqs`, each checked to be the id given with it (an

@@ -300,6 +300,34 @@ fn events_by_id_in_a_damaged_id_set_read_through_the_runs() {
     assert_eq!(a.events_by_id_in(&key, &ids).unwrap(), before);
 }
 
+/// A run of comment merges asks for the articles of its comments together
+/// (two captures' segments, one decode each): every comment's article in
+/// the order asked, `None` for an id the log does not hold or holds as no
+/// comment.
+#[test]
+fn articles_of_comments_in_the_order_asked() {
+    for dir in [None, Some(TempDir::new().unwrap())] {
+        let mut a = match &dir {
+            None => Archive::in_memory(),
+            Some(d) => Archive::open(&d.path().join("arch"), OpenMode::CreateIfMissing).unwrap(),
+        };
+        a.append_document(document(b"one", &["a", "b"]), false).unwrap();
+        a.append_document(document(b"two", &["c"]), false).unwrap();
+        a.flush().unwrap();
+        let capture = a.entry(Seq(3)).unwrap().id;
+        let missing = comment("never ingested").id();
+        let ids = [comment("c").id(), missing, comment("a").id(), capture, comment("b").id()];
+        let key = Some(ArticleKey("https://example.com/a".into()));
+        assert_eq!(
+            a.articles_of_comments(&ids).unwrap(),
+            vec![key.clone(), None, key.clone(), None, key],
+            "sled: {}",
+            dir.is_some()
+        );
+        assert_eq!(a.articles_of_comments(&[]).unwrap(), Vec::new());
+    }
+}
+
 /// Every (id, seq) of the id runs, sorted.
 pub(crate) fn run_entries(a: &Archive) -> Vec<(EventId, Seq)> {
     let mut runs: Vec<(EventId, Seq)> = a

@@ -476,10 +476,7 @@ impl Projection for AuthorsView {
                 // the kept one, as the thread does); each article it
                 // touches is rebuilt from its captures once the run of
                 // merges ends ([`rebuild_article`]).
-                for key in MAPS.fold_comments(tx, m)? {
-                    tx.defer(key.as_str().as_bytes().to_vec());
-                }
-                Ok(())
+                MAPS.fold_comments(tx, m)
             }
             Event::Merge(m) => fold_articles(tx, m),
         }
@@ -494,6 +491,7 @@ impl Projection for AuthorsView {
 /// from their captures, with the merge maps as they are now: the same
 /// values as a rebuild after each merge, once.
 fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
+    MAPS.defer_touched(tx)?;
     for key in tx.take_deferred() {
         let key = ArticleKey(
             String::from_utf8(key)

@@ -698,6 +698,14 @@ pub enum Applied {
     Rebuilt(Vec<(CaptureRef, CaptureDiff)>),
 }
 
+/// Comments of a run of merges whose articles are put off at most
+/// ([`MergeMaps::fold_comments`]): then read, their articles kept instead.
+#[cfg(not(test))]
+const COMMENTS_PUT_OFF: usize = 16_384;
+/// (A few in tests, so that the views' proptests read runs in parts.)
+#[cfg(test)]
+const COMMENTS_PUT_OFF: usize = 3;
+
 /// Where a view keeps its merge maps: `PREFIX` + `m/` + comment id -> kept
 /// id; `PREFIX` + `k/` + article key -> kept key.
 pub struct MergeMaps {
@@ -874,25 +882,39 @@ impl MergeMaps {
     }
 
     /// Records a comment merge's folds (skipping any that would loop back
-    /// to the kept id) and returns the articles whose threads it touches.
-    pub fn fold_comments(
-        &self,
-        tx: &mut crate::views::StateTx<'_>,
-        m: &crate::model::Merge,
-    ) -> Result<std::collections::BTreeSet<ArticleKey>> {
+    /// to the kept id) and puts off finding the articles whose threads it
+    /// touches ([`MergeMaps::defer_touched`]): a run of merges reads its
+    /// comments together.
+    pub fn fold_comments(&self, tx: &mut crate::views::StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
         let keep = self.canon_id(tx, &m.keep)?;
-        let mut keys = std::collections::BTreeSet::new();
         for id in std::iter::once(&m.keep).chain(&m.fold) {
-            if let Some(c) = tx.comment(id)? {
-                keys.insert(self.canon_key(tx, &c.article)?);
-            }
+            tx.defer_comment(*id);
         }
         for f in &m.fold {
             if self.canon_id(tx, f)? != keep && *f != keep {
                 self.fold_id(tx, f, &keep)?;
             }
         }
-        Ok(keys)
+        if tx.deferred_comments() >= COMMENTS_PUT_OFF {
+            self.defer_touched(tx)?;
+        }
+        Ok(())
+    }
+
+    /// The articles of the comments the merges put off
+    /// ([`MergeMaps::fold_comments`]), under their kept keys, each deferred
+    /// ([`crate::views::StateTx::defer`]) to be rebuilt once the run of
+    /// merges ends. A run holds only comment merges, so the article maps
+    /// are those each merge met.
+    pub fn defer_touched(&self, tx: &mut crate::views::StateTx<'_>) -> Result<()> {
+        let mut keys = std::collections::BTreeSet::new();
+        for article in tx.take_deferred_articles()? {
+            keys.insert(self.canon_key(tx, &article)?);
+        }
+        for key in keys {
+            tx.defer(key.as_str().as_bytes().to_vec());
+        }
+        Ok(())
     }
 
     /// A capture's articles under their kept keys; articles merged into the

@@ -233,6 +233,7 @@ fn summarize(
 /// their captures, with the merge maps as they are now: the same state as
 /// a rebuild after each merge (each rebuild starts from the captures), once.
 fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
+    MAPS.defer_touched(tx)?;
     for key in tx.take_deferred() {
         let key = ArticleKey(
             String::from_utf8(key)
@@ -254,10 +255,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
             // The maps now; each thread rebuilt once the run of merges
             // ends (600 merges into one thread of 600 comments rebuilt it
             // 600 times: 1.3 s, 15 s for 2,000).
-            for key in MAPS.fold_comments(tx, m)? {
-                tx.defer(key.as_str().as_bytes().to_vec());
-            }
-            Ok(())
+            MAPS.fold_comments(tx, m)
         }
         MergeKind::Article => {
             let (key, folded) = MAPS.fold_articles(tx, m)?;

@@ -3,7 +3,7 @@
 //! key into a tree nobody reads before the run ends: [`crate::store::kv::Loose`]).
 
 use crate::error::{Error, Result};
-use crate::model::{Comment, Event, EventId, IdMap, LogEntry, Seq};
+use crate::model::{ArticleKey, Event, EventId, IdMap, LogEntry, Seq};
 use crate::store::envelope;
 use crate::store::{Archive, KvTree};
 use serde::de::DeserializeOwned;
@@ -11,10 +11,6 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
-
-/// Entries of the segments [`StateTx::comment`] read that it keeps at
-/// most (then forgets them all).
-const SEGMENTS_KEPT: usize = 32_768;
 
 /// Keys whose values are held unsealed (hashed as ids are: SipHash was
 /// a percent of replay).
@@ -57,8 +53,9 @@ pub struct StateTx<'a> {
     appends: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     /// Work the view put off ([`StateTx::defer`]), by key.
     deferred: std::collections::BTreeSet<Vec<u8>>,
-    /// The entries of the segments [`StateTx::comment`] read.
-    last_segment: std::cell::RefCell<IdMap<Arc<LogEntry>>>,
+    /// Comments whose articles the view needs once the run of merges that
+    /// named them ends ([`StateTx::defer_comment`]).
+    deferred_comments: Vec<EventId>,
 }
 
 impl<'a> StateTx<'a> {
@@ -81,7 +78,7 @@ impl<'a> StateTx<'a> {
             leaves_out: false,
             appends: BTreeMap::new(),
             deferred: Default::default(),
-            last_segment: Default::default(),
+            deferred_comments: Vec::new(),
         }
     }
 
@@ -92,9 +89,46 @@ impl<'a> StateTx<'a> {
         self.deferred.insert(key);
     }
 
-    /// Whether any work is put off ([`StateTx::defer`]).
+    /// Notes comment `id`, whose article the view needs once the run of
+    /// merges naming it ends: [`StateTx::take_deferred_articles`] reads the
+    /// run's comments together, each log segment once. (Read one at a
+    /// time, a thread's merges alternated between the segments of its two
+    /// captures, and each read decoded a whole segment: 20,000 merges into
+    /// one thread took minutes.)
+    pub fn defer_comment(&mut self, id: EventId) {
+        self.deferred_comments.push(id);
+    }
+
+    /// How many comments are put off ([`StateTx::defer_comment`]).
+    pub fn deferred_comments(&self) -> usize {
+        self.deferred_comments.len()
+    }
+
+    /// The articles of the comments put off ([`StateTx::defer_comment`]),
+    /// forgotten here: of each one the log holds as a comment, from the
+    /// entries applied since the last commit, else from the log.
+    pub fn take_deferred_articles(&mut self) -> Result<Vec<ArticleKey>> {
+        let ids = std::mem::take(&mut self.deferred_comments);
+        let article = |e: &LogEntry| match &e.event {
+            Event::Comment(c) => Some(c.article.clone()),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        let mut rest = Vec::new();
+        for id in ids {
+            match self.recent.get(&id) {
+                Some(e) => out.extend(article(e)),
+                None => rest.push(id),
+            }
+        }
+        out.extend(self.archive.articles_of_comments(&rest)?.into_iter().flatten());
+        Ok(out)
+    }
+
+    /// Whether any work is put off ([`StateTx::defer`],
+    /// [`StateTx::defer_comment`]).
     pub fn has_deferred(&self) -> bool {
-        !self.deferred.is_empty()
+        !self.deferred.is_empty() || !self.deferred_comments.is_empty()
     }
 
     /// The keys put off ([`StateTx::defer`]), in key order, forgotten here.
@@ -315,27 +349,6 @@ impl<'a> StateTx<'a> {
     /// The event with id `id` (a copy; see [`StateTx::entry_ref`]).
     pub fn event(&self, id: &EventId) -> Result<Option<Event>> {
         Ok(self.entry_ref(id)?.map(|e| e.event.clone()))
-    }
-
-    /// The comment with id `id`. Merges ask for comments of one thread
-    /// one after another: the entries of the segments read here are kept
-    /// (up to [`SEGMENTS_KEPT`] entries), so each segment is decoded once
-    /// for a run of them, not once per comment (2,000 merges into one
-    /// thread read its two 2,000-comment segments 4,000 times).
-    pub fn comment(&self, id: &EventId) -> Result<Option<Comment>> {
-        let entry = if self.recent.contains_key(id) {
-            self.entry_ref(id)?
-        } else {
-            let mut kept = self.last_segment.borrow_mut();
-            if kept.len() > SEGMENTS_KEPT {
-                kept.clear();
-            }
-            self.entry_via(&mut kept, id)?
-        };
-        Ok(match entry.as_deref() {
-            Some(LogEntry { event: Event::Comment(c), .. }) => Some(c.clone()),
-            _ => None,
-        })
     }
 
     /// Has `writer` write this transaction's commits (a loose tree's: see

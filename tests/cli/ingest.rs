@@ -102,6 +102,49 @@ fn bad_inputs_are_rejected_with_clear_errors() {
     assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
 }
 
+/// A file naming one article twice contradicts itself: under one local id
+/// (a comment naming it went to the first article, and the second's
+/// complete capture showed its comments removed), or under one URL with
+/// two titles (the capture could show only one). Rejected, as a comment id
+/// used twice is, and the archive unchanged.
+#[test]
+fn an_article_given_twice_in_one_file_is_rejected() {
+    let env = Env::new();
+    let first = env.write(
+        "first.jsonl",
+        "{\"type\":\"article\",\"id\":\"a\",\"url\":\"https://x.com/two\",\"title\":\"Two\"}\n\
+         {\"type\":\"comment\",\"article\":\"a\",\"author\":\"amy\",\"posted_at\":\"2012-03-28T13:02:00Z\",\"body\":\"hello\"}\n",
+    );
+    env.ok(&["ingest", &first]);
+    let head = env.head();
+    let same_id = env.write(
+        "same-id.jsonl",
+        "{\"type\":\"article\",\"id\":\"a\",\"url\":\"https://x.com/one\",\"title\":\"One\"}\n\
+         {\"type\":\"article\",\"id\":\"a\",\"url\":\"https://x.com/two\",\"title\":\"Two\"}\n\
+         {\"type\":\"comment\",\"article\":\"a\",\"author\":\"amy\",\"posted_at\":\"2012-03-28T13:02:00Z\",\"body\":\"hello\"}\n",
+    );
+    let run = env.run(&["ingest", "--fetched-at", "2030-01-01T00:00:00Z", &same_id]).expect_code(1);
+    assert!(
+        run.stderr.contains(&format!("{same_id}:2: article id \"a\" is used twice (first on line 1)")),
+        "{run}"
+    );
+    let same_url = env.write(
+        "same-url.jsonl",
+        "{\"type\":\"article\",\"url\":\"https://x.com/two\",\"title\":\"Title A\"}\n\
+         {\"type\":\"comment\",\"article\":\"https://x.com/two\",\"author\":\"amy\",\"posted_at\":\"2012-03-28T13:02:00Z\",\"body\":\"hello\"}\n\
+         {\"type\":\"article\",\"url\":\"https://X.com/two#c\",\"title\":\"Title B\"}\n",
+    );
+    let run = env.run(&["ingest", "--fetched-at", "2030-01-01T00:00:00Z", &same_url]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("{same_url}:3: article https://x.com/two is given twice (first on line 1)")),
+        "{run}"
+    );
+    assert_eq!(env.head(), head, "archive unchanged");
+    let thread = env.ok(&["thread", "x.com/two"]).stdout;
+    assert!(thread.contains("hello") && !thread.contains("removed"), "{thread}");
+}
+
 #[test]
 fn good_inputs_still_land_when_others_are_rejected() {
     let env = Env::new();
