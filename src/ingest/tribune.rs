@@ -25,8 +25,10 @@ use std::borrow::Cow;
 /// Bumped whenever the same bytes would parse into different events
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
 /// stay in the article body; 3: a bullet list inside a comment stays in its
-/// body, and a tab indents to the next multiple of four columns).
-pub const PARSER_VERSION: u64 = 3;
+/// body, and a tab indents to the next multiple of four columns; 4: a count
+/// grouped by commas, `Reader Comments (1,234)`, is the count line, and an
+/// unindented line followed by a comment header is skipped, not the end).
+pub const PARSER_VERSION: u64 = 4;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
@@ -66,8 +68,29 @@ fn parse_published(s: &str, tz: FixedOffset) -> Option<Timestamp> {
         .map(Timestamp::Date)
 }
 
+/// Whether `line` is the `Reader Comments (N)` line: `N` in digits, plain
+/// or grouped by commas in threes (`1,234`).
+fn is_count_line(line: &str) -> bool {
+    count_digits(line).is_some()
+}
+
+/// The digits of a `Reader Comments (N)` line's `N`, commas left out.
+fn count_digits(line: &str) -> Option<String> {
+    let n = line.trim().strip_prefix("Reader Comments (")?.strip_suffix(')')?;
+    let mut groups = n.split(',');
+    let first = groups.next()?;
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    let grouped = n.contains(',');
+    if !digits(first) || (grouped && first.len() > 3) || !groups.all(|g| g.len() == 3 && digits(g)) {
+        return None;
+    }
+    Some(n.replace(',', ""))
+}
+
+/// The count a `Reader Comments (N)` line declares; `None` also for a
+/// count too large to hold (the line is still the count line).
 fn declared_count(line: &str) -> Option<u64> {
-    line.trim().strip_prefix("Reader Comments (")?.strip_suffix(')')?.parse().ok()
+    count_digits(line)?.parse().ok()
 }
 
 /// The text after a bullet, for bullet lines (`  • ahmad`).
@@ -96,7 +119,7 @@ fn is_comment_header(lines: &[&str], i: usize) -> bool {
 fn comments_start(lines: &[&str]) -> Option<usize> {
     lines
         .iter()
-        .position(|l| declared_count(l).is_some())
+        .position(|l| is_count_line(l))
         .or_else(|| (0..lines.len()).find(|&i| is_comment_header(lines, i)))
 }
 
@@ -108,7 +131,7 @@ pub fn looks_like(text: &str) -> bool {
     // The declared count is looked for line by line first, stopping at it
     // (it comes before the comments); only a page without one is split
     // into lines whole to look for a comment header, as `comments_start`.
-    if text.lines().any(|l| declared_count(l.trim_end()).is_some()) {
+    if text.lines().any(|l| is_count_line(l.trim_end())) {
         return true;
     }
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
@@ -294,6 +317,12 @@ pub fn parse(
         return Err(not_this_layout(path, text));
     };
     let declared = declared_count(lines[header_end]);
+    if is_count_line(lines[header_end]) && declared.is_none() {
+        warnings.push(format!(
+            "line {}: the declared comment count is too large to read; the comments are not checked against it",
+            header_end + 1
+        ));
+    }
     let header = &lines[..header_end];
     let published_at = header.iter().position(|l| l.starts_with("Published:"));
     let (title, published, body_lines) = match published_at {
@@ -343,7 +372,7 @@ pub fn parse(
     );
 
     // Comments: from the header's end to the first unindented line.
-    let start = if declared.is_some() { header_end + 1 } else { header_end };
+    let start = if is_count_line(lines[header_end]) { header_end + 1 } else { header_end };
     let mut pendings: Vec<Pending> = Vec::new();
     let mut last_top: Option<usize> = None;
     // The indentation (columns) of the last bulleted comment's bullet.
@@ -380,6 +409,17 @@ pub fn parse(
             continue;
         }
         if !raw.starts_with([' ', '\t']) {
+            // An unindented line is the end marker, unless it stands among
+            // the comments: not one of the layout's own markers, and the
+            // next line with text a comment header (a stray `Advertisement`
+            // line; taken for the end, the comments after it went unread
+            // and, with a count that lags, were called removed).
+            let known = raw.starts_with("More in ") || raw.trim() == "Leave Your Reply Below";
+            let next = lines.iter().enumerate().skip(offset + 1).find(|(_, l)| !l.trim().is_empty());
+            if !known && next.is_some_and(|(i, _)| is_comment_header(&lines, i)) {
+                warnings.push(format!("line {line_no}: an unindented line among the comments is skipped"));
+                continue;
+            }
             end_marker = Some(offset);
             break;
         }

@@ -290,3 +290,80 @@ fn bad_pages_are_rejected_and_leave_the_archive_unchanged() {
     env.ok(&["ingest", "--source-url", "https://example.com/p", &path]);
     assert_ne!(env.head(), head);
 }
+
+/// A small tribune page declaring `count` (as the page prints it) with
+/// `comments` (author, time, body), and `stray` (a line, and the index of
+/// the comment it comes before) among them.
+fn small_page(count: &str, comments: &[(&str, &str, &str)], stray: Option<(&str, usize)>) -> String {
+    let mut page = format!("Small page\n\nPublished: March 28, 2012\nBody.\n\nReader Comments ({count})\n\n");
+    for (i, (author, time, body)) in comments.iter().enumerate() {
+        if let Some((line, _)) = stray.filter(|(_, at)| *at == i) {
+            page.push_str(&format!("{line}\n\n"));
+        }
+        page.push_str(&format!("  • {author}\n    Mar 28, 2012 - {time}\n\n    {body}\n\n\n"));
+    }
+    page + "More in Pakistan\n"
+}
+
+/// A count grouped by commas (`Reader Comments (1,234)`) is the count line,
+/// not a paragraph of the article: a re-scrape where only the count moved
+/// is no new article version; a count too large to hold is still the count
+/// line, with a warning.
+#[test]
+fn a_count_with_thousands_separators_is_the_count() {
+    let env = Env::new();
+    let one = [("ahmad", "1:02PM", "first")];
+    let first = env.write("s1.txt", small_page("1,233", &one, None));
+    let second = env.write("s2.txt", small_page("1,234", &one, None));
+    env.ok(&["ingest", "--fetched-at", "2012-03-28T10:00:00Z", &first]);
+    let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-28T11:00:00Z", &second]).json();
+    assert_eq!(run["articles"]["new"], json!(0), "{run}");
+    let caps = captures(&env);
+    assert_eq!(caps[0]["declared_comments"], json!(1233));
+    assert_eq!(caps[1]["declared_comments"], json!(1234));
+    assert_eq!(caps[1]["gaps"], json!(["count-mismatch"]));
+    let thread = env.ok(&["thread", "Small page", "--json"]).json();
+    assert_eq!(thread["article"]["body"], json!("Body."), "{thread}");
+    let huge = env.write("s3.txt", small_page("99999999999999999999999", &one, None));
+    let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-28T12:00:00Z", &huge]).json();
+    assert_eq!(run["articles"]["new"], json!(0), "{run}");
+    let warned = |run: &Value, what: &str| {
+        run["warnings"].as_array().unwrap().iter().any(|w| w["warning"].as_str().unwrap().contains(what))
+    };
+    assert!(warned(&run, "line 6: the declared comment count is too large to read"), "{run}");
+    assert_eq!(captures(&env)[2]["gaps"], json!(["no-declared-count"]));
+    for count in ["1,23", "12,3456", ",123", "1,,234", "+5"] {
+        let page = env.write("odd.txt", small_page(count, &one, None));
+        let run = env.ok(&["ingest", "--dry-run", "--json", &page]).json();
+        assert_eq!(run["articles"]["new"], json!(1), "{count}: a paragraph of the body, as before: {run}");
+    }
+}
+
+/// A stray unindented line among the comments (`Advertisement`, a comment
+/// header right after it) is skipped with a warning, not taken for the end
+/// marker: the comments after it are read, and a count that lags does not
+/// make them removed. The layout's own end markers still end the page.
+#[test]
+fn a_stray_line_among_the_comments_is_not_the_end() {
+    let env = Env::new();
+    let (ahmad, bob, carol) =
+        (("ahmad", "1:02PM", "first"), ("bob", "1:05PM", "second"), ("carol", "1:09PM", "third"));
+    let first = env.write("s1.txt", small_page("2", &[ahmad, bob], None));
+    let second = env.write("s2.txt", small_page("2", &[ahmad, carol, bob], Some(("Advertisement", 2))));
+    env.ok(&["ingest", "--fetched-at", "2012-03-28T10:00:00Z", &first]);
+    let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-28T11:00:00Z", &second]).json();
+    let warned = |what: &str| {
+        run["warnings"].as_array().unwrap().iter().any(|w| w["warning"].as_str().unwrap().contains(what))
+    };
+    assert!(warned("line 20: an unindented line among the comments is skipped"), "{run}");
+    assert_eq!(run["comments"]["new"], json!(1), "carol; bob is already archived: {run}");
+    assert_eq!(captures(&env)[1]["gaps"], json!(["count-mismatch"]));
+    let thread = env.ok(&["thread", "Small page"]).stdout;
+    assert!(thread.contains("second") && !thread.contains("removed"), "{thread}");
+    // `More in ...` ends the page even with comment headers after it.
+    let ended = env.write("s3.txt", small_page("3", &[ahmad, carol, bob], Some(("More in Pakistan", 2))));
+    let run = env.ok(&["ingest", "--dry-run", "--json", &ended]).json();
+    let warnings = run["warnings"].to_string();
+    assert!(!warnings.contains("unindented") && warnings.contains("declared 3 comments, found 2"), "{run}");
+    assert_eq!(run["comments"]["duplicate"], json!(2), "{run}");
+}
