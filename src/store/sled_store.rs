@@ -1141,10 +1141,14 @@ impl SledStore {
         Ok(taken)
     }
 
-    /// Ends a catch-up that met an id set it cannot read: what was taken in
-    /// stays, appends are refused (`verify` names it) and reads go on.
+    /// Ends a catch-up that met an id set it cannot read (damaged: what was
+    /// taken in stays, appends are refused, `verify` names it and reads go
+    /// on). Any other error, a full disk or an I/O error writing or reading
+    /// the sets, is returned: it says nothing of where the log files end,
+    /// and taken for their end it had `repair --accept-loss` move every
+    /// entry past it aside.
     fn stop_catch_up(&mut self, e: Error, initial: Seq) -> Result<u64> {
-        if e.is_disk_full() {
+        if !matches!(e, Error::Corrupt(_)) {
             return Err(e);
         }
         self.layout_problem = Some(format!(

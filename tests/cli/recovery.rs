@@ -813,6 +813,52 @@ fn what_accept_loss_gives_up_is_moved_aside_and_writers_go_on() {
     env.ok(&["verify"]);
 }
 
+/// An I/O error writing the id sets (derived) while the index is rebuilt
+/// or caught up says nothing of where the log files end: the command fails
+/// (exit 2, the file named) and moves nothing aside. It was taken for the
+/// end of the log files: `repair --accept-loss` moved every entry aside,
+/// and `head` with `db/` lost printed an empty archive and exited 0.
+#[test]
+fn an_io_error_on_the_id_sets_moves_nothing_aside() {
+    const TEST: &str = "an_io_error_on_the_id_sets_moves_nothing_aside";
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let first = env.head().replace(' ', ":");
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let second = env.head().replace(' ', ":");
+    let sets = env.archive.join("sets");
+    let failing: Vec<std::ffi::OsString> = [
+        "-e".into(),
+        "inject=fdatasync:error=EIO:when=1+".into(),
+        "-e".into(),
+        "inject=fsync:error=EIO:when=1+".into(),
+        "-P".into(),
+        sets.join("ids.a.vlog").into_os_string(),
+        "-P".into(),
+        sets.join("ids.b.vlog").into_os_string(),
+    ]
+    .into();
+    let faults: Vec<&std::ffi::OsStr> = failing.iter().map(|f| f.as_os_str()).collect();
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let Some(out) = env.traced(TEST, &faults, &["head"]) else { return };
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("ids.a.vlog: Input/output error"), "{out}");
+    assert_eq!(env.head(), second.replace(':', " "), "caught up once the sets can be written");
+    // The second commit's record cut short: `--accept-loss` gives it up,
+    // and nothing else, once the sets can be written.
+    let segment = env.archive.join("log").join("00000000.seg");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 3).unwrap();
+    let out = env.traced(TEST, &faults, &["repair", "--accept-loss"]).expect("strace traced the first run");
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("Input/output error"), "{out}");
+    assert!(torn_files(&env.archive.join("log")).is_empty(), "{out}");
+    assert!(torn_files(&env.archive.join("captures")).is_empty(), "{out}");
+    env.run(&["repair", "--accept-loss"]).expect_code(1);
+    assert_eq!(env.head(), first.replace(':', " "));
+    env.ok(&["verify", "--checkpoint", &first]);
+}
+
 /// The same unacknowledged commit with one flipped bit in its commit
 /// record (not zeros): what lies there was written, so it is damage, not
 /// a torn tail: writers refuse and cut nothing.
