@@ -19,9 +19,11 @@ pub const PARSER_VERSION: u64 = 2;
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Record {
-    Article(ArticleRecord),
+    // Boxed: a file is mostly comments, and each record read is held
+    // until the file is parsed (a record is as large as its largest kind).
+    Article(Box<ArticleRecord>),
     Comment(CommentRecord),
-    Capture(CaptureRecord),
+    Capture(Box<CaptureRecord>),
 }
 
 #[derive(Deserialize)]
@@ -31,7 +33,7 @@ struct CaptureRecord {
     complete: Option<bool>,
     declared_comments: Option<u64>,
     #[serde(default, rename = "extra")]
-    _extra: Option<serde_json::Value>,
+    _extra: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -45,7 +47,7 @@ struct ArticleRecord {
     #[serde(default)]
     body: Vec<String>,
     #[serde(default, rename = "extra")]
-    _extra: Option<serde_json::Value>,
+    _extra: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +60,7 @@ struct CommentRecord {
     body: String,
     parent: Option<String>,
     #[serde(default, rename = "extra")]
-    _extra: Option<serde_json::Value>,
+    _extra: Option<serde::de::IgnoredAny>,
 }
 
 /// serde_json appends " at line L column C" (always line 1 here); keep the
@@ -91,6 +93,13 @@ fn parse_time(
             format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"),
         )
     })
+}
+
+/// Appends article version `event` and its capture item to `doc`.
+fn push_article(doc: &mut ParsedDocument, event: Article) {
+    let event = Event::Article(event);
+    doc.items.push(CaptureItem { id: event.id(), parent: None, possibly_truncated: false });
+    doc.events.push(event);
 }
 
 struct ParsedArticle {
@@ -166,7 +175,9 @@ fn replies_hold_together(path: &str, comments: &[PendingComment]) -> Result<(), 
 /// Parses one JSON Lines document. `tz` is the offset given to date-times
 /// that carry none (`--tz`); without it they stay offset-less.
 pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
-    let mut records = Vec::new();
+    // Every record is held until the file is parsed: reserved once, for
+    // the file's lines (a vector grown by doubling held up to twice that).
+    let mut records = Vec::with_capacity(text.lines().count());
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -210,6 +221,8 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
             }
         },
     };
+    let declared = capture.and_then(|(_, c)| c.declared_comments);
+    let marked_incomplete = capture.and_then(|(_, c)| c.complete) == Some(false);
 
     // Articles first, so comments anywhere in the file can name them.
     let mut articles: Vec<ParsedArticle> = Vec::new();
@@ -290,10 +303,12 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         ))
     };
 
-    let mut comments: Vec<PendingComment> = Vec::new();
+    let mut comments: Vec<PendingComment> = Vec::with_capacity(records.len() - articles.len());
     let mut by_local_id: HashMap<String, EventId> = HashMap::new();
-    for (line, rec) in &records {
+    // The records go as they are read (each comment's strings move on).
+    for (line, rec) in records {
         let Record::Comment(c) = rec else { continue };
+        let line = &line;
         let article = resolve_article(*line, c.article.as_deref())?;
         let posted_at = match &c.posted_at {
             Some(s) => Some(parse_time(path, *line, "posted_at", s, tz)?),
@@ -306,46 +321,14 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
                 return Err(InputError::at_line(path, *line, format!("comment id {local:?} is used twice")));
             }
         }
-        comments.push(PendingComment {
-            line: *line,
-            local_id: c.id.clone(),
-            parent: c.parent.clone(),
-            event,
-            id,
-        });
+        comments.push(PendingComment { line: *line, local_id: c.id, parent: c.parent, event, id });
     }
 
     replies_hold_together(path, &comments)?;
 
-    // Events and capture items in file order.
-    let mut ordered: Vec<(usize, Event, CaptureItem)> = Vec::new();
-    for a in articles {
-        let event = Event::Article(a.event);
-        let item = CaptureItem { id: event.id(), parent: None, possibly_truncated: false };
-        ordered.push((a.line, event, item));
-    }
-    for c in comments {
-        let parent = match &c.parent {
-            None => None,
-            Some(p) if c.local_id.as_deref() == Some(p.as_str()) => {
-                return Err(InputError::at_line(
-                    path,
-                    c.line,
-                    format!("comment {p:?} names itself as parent"),
-                ));
-            }
-            Some(p) => Some(*by_local_id.get(p).ok_or_else(|| {
-                InputError::at_line(path, c.line, format!("parent {p:?} is not a comment id in this file"))
-            })?),
-        };
-        let item = CaptureItem { id: c.id, parent, possibly_truncated: false };
-        ordered.push((c.line, Event::Comment(c.event), item));
-    }
-    ordered.sort_by_key(|(line, _, _)| *line);
-    let found = ordered.iter().filter(|(_, e, _)| matches!(e, Event::Comment(_))).count() as u64;
-    let declared = capture.and_then(|(_, c)| c.declared_comments);
+    let found = comments.len() as u64;
     let mut gaps = Vec::new();
-    if capture.and_then(|(_, c)| c.complete) == Some(false) {
+    if marked_incomplete {
         gaps.push(Gap::MarkedIncomplete);
     }
     if declared.is_some_and(|n| n != found) {
@@ -360,9 +343,33 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         fetched_at,
         ..ParsedDocument::default()
     };
-    for (_, event, item) in ordered {
-        doc.events.push(event);
-        doc.items.push(item);
+    // Events and capture items in file order: the articles and the
+    // comments, each in file order, merged by line.
+    doc.events.reserve_exact(articles.len() + comments.len());
+    doc.items.reserve_exact(articles.len() + comments.len());
+    let mut articles = articles.into_iter().peekable();
+    for c in comments {
+        while let Some(a) = articles.next_if(|a| a.line < c.line) {
+            push_article(&mut doc, a.event);
+        }
+        let parent = match &c.parent {
+            None => None,
+            Some(p) if c.local_id.as_deref() == Some(p.as_str()) => {
+                return Err(InputError::at_line(
+                    path,
+                    c.line,
+                    format!("comment {p:?} names itself as parent"),
+                ));
+            }
+            Some(p) => Some(*by_local_id.get(p).ok_or_else(|| {
+                InputError::at_line(path, c.line, format!("parent {p:?} is not a comment id in this file"))
+            })?),
+        };
+        doc.items.push(CaptureItem { id: c.id, parent, possibly_truncated: false });
+        doc.events.push(Event::Comment(c.event));
+    }
+    for a in articles {
+        push_article(&mut doc, a.event);
     }
     Ok(doc)
 }
