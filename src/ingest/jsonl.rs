@@ -396,6 +396,23 @@ mod tests {
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
     }
 
+    /// `extra` may hold anything, on every kind of record, and is skipped;
+    /// any other unknown field is an error.
+    #[test]
+    fn extra_holds_anything_and_nothing_else_is_unknown() {
+        let with_extra = r#"{"type":"capture","extra":[1,{"a":null}]}
+{"type":"article","id":"a1","url":"https://example.com/x","title":"T","extra":{"html":"<p>x</p>","n":[1.5,true]}}
+{"type":"comment","article":"a1","body":"hello","extra":"plain"}
+"#;
+        let doc = parse("f.jsonl", with_extra, None).unwrap();
+        assert_eq!(doc.events.len(), 2);
+        let plain = with_extra.replace(r#","extra":"plain""#, "");
+        assert_eq!(parse("f.jsonl", &plain, None).unwrap().items, doc.items);
+        let typo = with_extra.replace(r#""extra":"plain""#, r#""extras":"plain""#);
+        let err = parse("f.jsonl", &typo, None).unwrap_err().to_string();
+        assert!(err.starts_with("f.jsonl:3: invalid record: unknown field `extras`"), "{err}");
+    }
+
     /// Replies form a tree inside one article: a loop of replies, or a
     /// reply to a comment of another article, is refused where it is.
     #[test]
