@@ -237,6 +237,8 @@ fn sled_message(e: &sled::Error) -> String {
             "the index (db/) is damaged ({text}); `cairn repair` rebuilds it from the log files, \
              which hold the archive"
         )
+    } else if let sled::Error::Io(io) = e {
+        format!("the index (db/) could not be read or written: {io}")
     } else {
         format!("storage error: {text}")
     }
@@ -301,6 +303,13 @@ mod sled_tests {
         assert!(!text.contains("backtrace"), "{text}");
         let other = Error::Sled(sled::Error::Unsupported("x".into()));
         assert!(other.to_string().starts_with("storage error: "), "{other}");
+        // sled's I/O errors name its directory, in the OS's words (not
+        // Rust's debug form of the error).
+        let io = Error::Sled(sled::Error::Io(std::io::Error::from_raw_os_error(27)));
+        assert_eq!(
+            io.to_string(),
+            "the index (db/) could not be read or written: File too large (os error 27)"
+        );
         // Only damage is rebuilt on open: sled's own words, without the
         // backtrace.
         assert_eq!(e.index_damage().as_deref(), Some("Read corrupted data at file offset None"));

@@ -475,8 +475,17 @@ impl RecordDir {
 
     /// Whether any byte lies past `end` (in its file or in a later one).
     pub fn has_bytes_past(&self, end: RecordsEnd) -> Result<bool> {
-        let len = |n: u32| fs::metadata(self.path_of(n)).map(|m| m.len()).ok();
-        Ok(len(end.file).is_some_and(|l| l > end.len) || len(end.file + 1).is_some())
+        // A file that is not there holds nothing; one whose size cannot be
+        // read is an error, never taken for an empty file.
+        let len = |n: u32| {
+            let path = self.path_of(n);
+            match fs::metadata(&path) {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(&path, e)),
+            }
+        };
+        Ok(len(end.file)?.is_some_and(|l| l > end.len) || len(end.file + 1)?.is_some())
     }
 }
 
@@ -501,7 +510,13 @@ impl RecordScan<'_> {
         loop {
             if self.open.is_none() {
                 let path = self.dir.path_of(self.file);
-                let Ok(file) = File::open(&path) else { return Ok(None) };
+                // No such file is the end of the records; a file that
+                // cannot be opened is an error, never taken for their end.
+                let file = match File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(&path, e)),
+                };
                 let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
                 self.open = Some((file, size));
             }

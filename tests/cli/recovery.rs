@@ -859,6 +859,26 @@ fn an_io_error_on_the_id_sets_moves_nothing_aside() {
     env.ok(&["verify", "--checkpoint", &first]);
 }
 
+/// A log file that is there but cannot be opened (here a symlink that
+/// loops) is an error naming it, not an archive that ends before it: with
+/// `db/` lost, `head` printed an empty archive and exited 0.
+#[test]
+fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    let segment = env.archive.join("log").join("00000000.seg");
+    let kept = env.dir.path().join("segment.kept");
+    std::fs::rename(&segment, &kept).unwrap();
+    std::os::unix::fs::symlink("00000000.seg", &segment).unwrap();
+    let run = env.run(&["head"]).expect_code(2);
+    assert!(run.stderr.contains("00000000.seg: Too many levels of symbolic links"), "{run}");
+    std::fs::remove_file(&segment).unwrap();
+    std::fs::rename(&kept, &segment).unwrap();
+    assert_eq!(env.head(), checkpoint.replace(':', " "));
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
 /// The same unacknowledged commit with one flipped bit in its commit
 /// record (not zeros): what lies there was written, so it is damage, not
 /// a torn tail: writers refuse and cut nothing.
