@@ -333,6 +333,9 @@ pub struct IngestReport {
     pub warnings: Vec<Warning>,
     /// Per file, with a dry run.
     pub files: Vec<DryRunFile>,
+    /// The first input parsed under `--source-url` and its title, which
+    /// the later inputs' titles are compared with.
+    source_url_first: Option<(String, Option<String>)>,
 }
 
 /// A problem that did not reject an input.
@@ -529,6 +532,7 @@ fn ingest_prepared(
             return Ok(());
         }
     };
+    same_source_url_article(name, &doc, opts, report);
     let mut key = key;
     if let (None, Some(t), Some(k)) = (doc.fetched_at, observed, observed_key) {
         doc.fetched_at = Some(t);
@@ -593,6 +597,39 @@ fn ingest_prepared(
     report.new.merge(&outcome.new);
     report.duplicate.merge(&outcome.duplicate);
     Ok(())
+}
+
+/// `--source-url` makes every page of the run one article: a page whose
+/// title is not the first page's is recorded as a revision of it, which
+/// two different articles' pages given one URL by mistake are not. Warned
+/// (once per page), not refused: a page retitled between scrapes is one.
+fn same_source_url_article(
+    name: &str,
+    doc: &ParsedDocument,
+    opts: &IngestOptions,
+    report: &mut IngestReport,
+) {
+    if opts.source_url.is_none() {
+        return;
+    }
+    let Some(Event::Article(a)) = doc.events.first() else { return };
+    let folded = |t: &Option<String>| t.as_deref().map(str::to_lowercase);
+    match &report.source_url_first {
+        None => report.source_url_first = Some((name.to_string(), a.title.clone())),
+        Some((first, title)) if folded(title) != folded(&a.title) => {
+            let shown =
+                |t: &Option<String>| t.as_deref().map_or("no title".to_string(), |t| format!("{t:?}"));
+            let message = format!(
+                "--source-url makes every input one article, and this page's title ({}) is not that of {first} \
+                 ({}): it is recorded as a revision of that article; pages of different articles need a \
+                 --source-url each",
+                shown(&a.title),
+                shown(title)
+            );
+            report.warnings.push(Warning { path: name.to_string(), message });
+        }
+        Some(_) => {}
+    }
 }
 
 /// The parse key a document is recorded under: its blob and every input of

@@ -367,3 +367,30 @@ fn a_stray_line_among_the_comments_is_not_the_end() {
     assert!(!warnings.contains("unindented") && warnings.contains("declared 3 comments, found 2"), "{run}");
     assert_eq!(run["comments"]["duplicate"], json!(2), "{run}");
 }
+
+/// `--source-url` makes every input of the run one article: a page whose
+/// title is another's is recorded as a revision of it, which two articles'
+/// pages given one URL by mistake are not; said in a warning naming both.
+/// Two captures of one page under it draw none.
+#[test]
+fn one_source_url_for_pages_of_two_titles_is_warned() {
+    let env = Env::new();
+    let page = |title: &str, author: &str| {
+        small_page("1", &[(author, "1:02PM", "hello")], None).replacen("Small page", title, 1)
+    };
+    let budget = env.write("budget.txt", page("Budget speech", "amy"));
+    let budget_later = env.write("budget-later.txt", page("Budget speech", "cyd"));
+    let cricket = env.write("cricket.txt", page("Cricket final", "bob"));
+    let url = "https://tribune.com.pk/story/1/";
+    let run = env.ok(&["ingest", "--json", "--dry-run", "--source-url", url, &budget, &budget_later]).json();
+    assert!(!run["warnings"].to_string().contains("--source-url"), "{run}");
+    let run = env.ok(&["ingest", "--json", "--source-url", url, &budget, &cricket]).json();
+    let warnings = run["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{run}");
+    assert_eq!(warnings[0]["path"], json!(cricket));
+    let message = warnings[0]["warning"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("title (\"Cricket final\") is not that of {budget} (\"Budget speech\")")),
+        "{message}"
+    );
+}
