@@ -115,6 +115,11 @@ impl Args {
             None => None,
             Some(s) => match Timestamp::parse_lenient(s, None) {
                 Some(t @ Timestamp::Zoned(..)) => Some(t),
+                _ if Timestamp::names_leap_second(s) => {
+                    return Err(Error::Usage(format!(
+                        "--fetched-at {s:?} is a leap second, which cairn cannot keep as shown"
+                    )))
+                }
                 _ => {
                     return Err(Error::Usage(format!(
                     "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"

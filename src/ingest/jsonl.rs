@@ -87,11 +87,12 @@ fn parse_time(
     tz: Option<FixedOffset>,
 ) -> Result<Timestamp, InputError> {
     Timestamp::parse_lenient(s, tz).ok_or_else(|| {
-        InputError::at_line(
-            path,
-            line,
-            format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)"),
-        )
+        let why = if Timestamp::names_leap_second(s) {
+            format!("{field} {s:?} is a leap second, which cairn cannot keep as shown")
+        } else {
+            format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)")
+        };
+        InputError::at_line(path, line, why)
     })
 }
 
@@ -213,11 +214,12 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         Some((line, f)) => match Timestamp::parse_lenient(f, None) {
             Some(t @ Timestamp::Zoned(..)) => Some(t),
             _ => {
-                return Err(InputError::at_line(
-                    path,
-                    line,
-                    format!("fetched_at {f:?} is not a date-time with offset (e.g. 2012-03-30T08:00:00Z)"),
-                ))
+                let why = if Timestamp::names_leap_second(f) {
+                    format!("fetched_at {f:?} is a leap second, which cairn cannot keep as shown")
+                } else {
+                    format!("fetched_at {f:?} is not a date-time with offset (e.g. 2012-03-30T08:00:00Z)")
+                };
+                return Err(InputError::at_line(path, line, why));
             }
         },
     };

@@ -226,7 +226,29 @@ impl Timestamp {
     /// a date-time without offset (`T` or a space between, seconds and
     /// fraction optional) or a date. A date-time without offset gets
     /// `default_offset` when one is given, else stays [`Timestamp::Local`].
+    /// A leap second (`23:59:60`) is refused ([`Timestamp::names_leap_second`]):
+    /// the canonical text has no place for it, and read as `23:59:59` it
+    /// would be another second than the source showed (two comments a second
+    /// apart, one id).
     pub fn parse_lenient(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
+        Timestamp::parse_any(s, default_offset).filter(|t| !t.is_leap_second())
+    }
+
+    /// Whether `s` is a date-time [`Timestamp::parse_lenient`] refuses only
+    /// because it is a leap second: for a message that says so.
+    pub fn names_leap_second(s: &str) -> bool {
+        Timestamp::parse_any(s, None).is_some_and(|t| t.is_leap_second())
+    }
+
+    fn is_leap_second(&self) -> bool {
+        match self {
+            Timestamp::Date(_) => false,
+            Timestamp::Local(dt) | Timestamp::Zoned(dt, _) => dt.time().nanosecond() >= 1_000_000_000,
+        }
+    }
+
+    /// [`Timestamp::parse_lenient`], leap seconds included.
+    fn parse_any(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
         let s = s.trim();
         if s.len() == 10 {
             return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Timestamp::Date);
@@ -395,6 +417,20 @@ mod tests {
         assert_eq!(t.canonical(), "2012-03-28T13:02:07");
         let t = Timestamp::parse_lenient("2012-03-28", None).unwrap();
         assert_eq!(t.canonical(), "2012-03-28");
+    }
+
+    /// A leap second is refused, never read as the second before it (which
+    /// gave a comment at :59 and one at :60 one id); only it is named so.
+    #[test]
+    fn a_leap_second_is_refused_and_named() {
+        for s in ["2012-06-30T23:59:60Z", "2012-06-30T23:59:60.5+00:00", "2012-06-30 23:59:60"] {
+            assert_eq!(Timestamp::parse_lenient(s, None), None, "{s}");
+            assert!(Timestamp::names_leap_second(s), "{s}");
+        }
+        for s in ["2012-06-30T23:59:59Z", "2012-06-30", "2012-06-30T23:59:61Z", "nonsense"] {
+            assert!(!Timestamp::names_leap_second(s), "{s}");
+        }
+        assert!(Timestamp::parse_lenient("2012-06-30T23:59:59Z", None).is_some());
     }
 
     #[test]

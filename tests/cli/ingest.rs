@@ -145,6 +145,29 @@ fn an_article_given_twice_in_one_file_is_rejected() {
     assert!(thread.contains("hello") && !thread.contains("removed"), "{thread}");
 }
 
+/// A leap second is refused where it is, in a file or on the command line,
+/// never kept as the second before it (`23:59:59`, another second than the
+/// source showed).
+#[test]
+fn a_leap_second_is_refused_not_moved() {
+    let env = Env::new();
+    let file = env.write(
+        "leap.jsonl",
+        "{\"type\":\"article\",\"url\":\"https://x.com/t\",\"title\":\"T\"}\n\
+         {\"type\":\"comment\",\"author\":\"amy\",\"posted_at\":\"2012-06-30T23:59:60Z\",\"body\":\"x\"}\n",
+    );
+    let run = env.run(&["ingest", &file]).expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{file}:2: posted_at \"2012-06-30T23:59:60Z\" is a leap second, which cairn cannot keep as shown"
+        )),
+        "{run}"
+    );
+    let run = env.run(&["ingest", "--fetched-at", "2012-06-30T23:59:60Z", &jsonl_fixture()]).expect_code(2);
+    assert!(run.stderr.contains("--fetched-at \"2012-06-30T23:59:60Z\" is a leap second"), "{run}");
+    assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
+}
+
 #[test]
 fn good_inputs_still_land_when_others_are_rejected() {
     let env = Env::new();
