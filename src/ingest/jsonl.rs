@@ -173,12 +173,19 @@ fn replies_hold_together(path: &str, comments: &[PendingComment]) -> Result<(), 
     Ok(())
 }
 
+/// How many records `text` can hold at most: its lines with text (a blank
+/// line holds none; counted, a file of blank lines reserved gigabytes).
+fn records_in(text: &str) -> usize {
+    text.lines().filter(|l| !l.trim().is_empty()).count()
+}
+
 /// Parses one JSON Lines document. `tz` is the offset given to date-times
 /// that carry none (`--tz`); without it they stay offset-less.
 pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDocument, InputError> {
     // Every record is held until the file is parsed: reserved once, for
-    // the file's lines (a vector grown by doubling held up to twice that).
-    let mut records = Vec::with_capacity(text.lines().count());
+    // the file's records (a vector grown by doubling held up to twice
+    // that; blank lines, which hold none, are not counted).
+    let mut records = Vec::with_capacity(records_in(text));
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -396,6 +403,15 @@ mod tests {
         assert_eq!(c.body, "first\n\nsecond");
         assert_eq!(c.posted_at.unwrap().canonical(), "2012-03-28T13:02:00+05:00");
         assert_eq!(doc.items[2].parent, Some(doc.items[1].id));
+    }
+
+    /// Room is reserved for the lines with text only: a file of a few
+    /// records among millions of blank lines reserves room for the few.
+    #[test]
+    fn blank_lines_reserve_no_room() {
+        let text = format!("{}\n{}\n  \t\n{}", "\n".repeat(1000), DOC, "\r\n".repeat(1000));
+        assert_eq!(records_in(&text), 3);
+        assert_eq!(parse("f.jsonl", &text, None).unwrap().events.len(), 3);
     }
 
     /// `extra` may hold anything, on every kind of record, and is skipped;

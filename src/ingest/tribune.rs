@@ -26,8 +26,7 @@ use std::borrow::Cow;
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
 /// stay in the article body; 3: a bullet list inside a comment stays in its
 /// body, and a tab indents to the next multiple of four columns; 4: a count
-/// grouped by commas, `Reader Comments (1,234)`, is the count line, and an
-/// unindented line followed by a comment header is skipped, not the end).
+/// grouped by commas, `Reader Comments (1,234)`, is the count line).
 pub const PARSER_VERSION: u64 = 4;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
@@ -409,16 +408,14 @@ pub fn parse(
             continue;
         }
         if !raw.starts_with([' ', '\t']) {
-            // An unindented line is the end marker, unless it stands among
-            // the comments: not one of the layout's own markers, and the
-            // next line with text a comment header (a stray `Advertisement`
-            // line; taken for the end, the comments after it went unread
-            // and, with a count that lags, were called removed).
-            let known = raw.starts_with("More in ") || raw.trim() == "Leave Your Reply Below";
-            let next = lines.iter().enumerate().skip(offset + 1).find(|(_, l)| !l.trim().is_empty());
-            if !known && next.is_some_and(|(i, _)| is_comment_header(&lines, i)) {
-                warnings.push(format!("line {line_no}: an unindented line among the comments is skipped"));
-                continue;
+            // The end marker. Comment headers after it are not read (what
+            // follows a page's comments, a widget of other stories' comments
+            // say, can look like them); a warning says they are there.
+            if let Some(after) = (offset + 1..lines.len()).find(|&i| is_comment_header(&lines, i)) {
+                warnings.push(format!(
+                    "line {}: a comment header after the end of the comments (line {line_no}) is not read",
+                    after + 1
+                ));
             }
             end_marker = Some(offset);
             break;

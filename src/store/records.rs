@@ -481,12 +481,19 @@ impl RecordDir {
             let path = self.path_of(n);
             match fs::metadata(&path) {
                 Ok(m) => Ok(Some(m.len())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) if absent(&path, &e) => Ok(None),
                 Err(e) => Err(Error::io(&path, e)),
             }
         };
         Ok(len(end.file)?.is_some_and(|l| l > end.len) || len(end.file + 1)?.is_some())
     }
+}
+
+/// Whether error `e` opening `path` says there is no such file: not found,
+/// and no link there either (a link to a file that is gone, a disk not
+/// mounted say, is an error, never the end of the records).
+fn absent(path: &Path, e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(path).is_err()
 }
 
 impl RecordScan<'_> {
@@ -514,7 +521,7 @@ impl RecordScan<'_> {
                 // cannot be opened is an error, never taken for their end.
                 let file = match File::open(&path) {
                     Ok(file) => file,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) if absent(&path, &e) => return Ok(None),
                     Err(e) => return Err(Error::io(&path, e)),
                 };
                 let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();

@@ -859,9 +859,10 @@ fn an_io_error_on_the_id_sets_moves_nothing_aside() {
     env.ok(&["verify", "--checkpoint", &first]);
 }
 
-/// A log file that is there but cannot be opened (here a symlink that
-/// loops) is an error naming it, not an archive that ends before it: with
-/// `db/` lost, `head` printed an empty archive and exited 0.
+/// A log file that is there but cannot be opened (a symlink that loops,
+/// or one to a file that is gone) is an error naming it, not an archive
+/// that ends before it: with `db/` lost, `head` printed an empty archive
+/// and exited 0, and the next ingest moved the pack files aside.
 #[test]
 fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     let env = Env::new();
@@ -873,6 +874,14 @@ fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     std::os::unix::fs::symlink("00000000.seg", &segment).unwrap();
     let run = env.run(&["head"]).expect_code(2);
     assert!(run.stderr.contains("00000000.seg: Too many levels of symbolic links"), "{run}");
+    // A link to a file that is gone (a disk not mounted): the same, and the
+    // next ingest moves nothing aside.
+    std::fs::remove_file(&segment).unwrap();
+    std::os::unix::fs::symlink("/nonexistent-volume/00000000.seg", &segment).unwrap();
+    let run = env.run(&["head"]).expect_code(2);
+    assert!(run.stderr.contains("00000000.seg: No such file or directory"), "{run}");
+    env.run(&["ingest", &new_document(&env)]).expect_code(2);
+    assert!(torn_files(&env.archive.join("captures")).is_empty());
     std::fs::remove_file(&segment).unwrap();
     std::fs::rename(&kept, &segment).unwrap();
     assert_eq!(env.head(), checkpoint.replace(':', " "));
