@@ -238,9 +238,26 @@ fn sled_message(e: &sled::Error) -> String {
              which hold the archive"
         )
     } else if let sled::Error::Io(io) = e {
-        format!("the index (db/) could not be read or written: {io}")
+        format!("the index (db/) could not be read or written: {}", os_words(io))
     } else {
         format!("storage error: {text}")
+    }
+}
+
+/// An I/O error in the OS's words (`File too large (os error 27)`): sled
+/// hands over a copy of the OS's error whose text is the original's debug
+/// form (`Os { code: 27, kind: FileTooLarge, ... }`, sled's `Clone` for
+/// its errors), or wraps it in another.
+fn os_words(io: &std::io::Error) -> String {
+    let inner = io.get_ref().and_then(|e| e.downcast_ref::<std::io::Error>());
+    let text = io.to_string();
+    let copied = text.strip_prefix("Os { code: ").and_then(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<i32>().ok()
+    });
+    match io.raw_os_error().or_else(|| inner.and_then(std::io::Error::raw_os_error)).or(copied) {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => text,
     }
 }
 
@@ -310,6 +327,14 @@ mod sled_tests {
             io.to_string(),
             "the index (db/) could not be read or written: File too large (os error 27)"
         );
+        let wrapped = std::io::Error::other(std::io::Error::from_raw_os_error(27));
+        let copied = sled::Error::Io(std::io::Error::from_raw_os_error(27)).clone();
+        for e in [sled::Error::Io(wrapped), copied] {
+            assert_eq!(
+                Error::Sled(e).to_string(),
+                "the index (db/) could not be read or written: File too large (os error 27)"
+            );
+        }
         // Only damage is rebuilt on open: sled's own words, without the
         // backtrace.
         assert_eq!(e.index_damage().as_deref(), Some("Read corrupted data at file offset None"));
