@@ -113,7 +113,7 @@ impl Args {
         };
         let fetched_at = match &self.fetched_at {
             None => None,
-            Some(s) => match Timestamp::parse_lenient(s, None) {
+            Some(s) => match Timestamp::parse_input(s, None) {
                 Some(t @ Timestamp::Zoned(..)) => Some(t),
                 _ if Timestamp::names_leap_second(s) => {
                     return Err(Error::Usage(format!(

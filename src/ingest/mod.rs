@@ -600,7 +600,8 @@ fn ingest_prepared(
 }
 
 /// `--source-url` makes every page of the run one article: a page whose
-/// title is not the first page's is recorded as a revision of it, which
+/// title is not that of the first page the run records (pages already
+/// archived are not parsed again) is recorded as a revision of it, which
 /// two different articles' pages given one URL by mistake are not. Warned
 /// (once per page), not refused: a page retitled between scrapes is one.
 fn same_source_url_article(
@@ -609,7 +610,9 @@ fn same_source_url_article(
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) {
-    if opts.source_url.is_none() {
+    // (Only a tribune page's article is keyed by it; a JSON Lines record
+    // names its own.)
+    if opts.source_url.is_none() || doc.format != "tribune" {
         return;
     }
     let Some(Event::Article(a)) = doc.events.first() else { return };

@@ -226,15 +226,22 @@ impl Timestamp {
     /// a date-time without offset (`T` or a space between, seconds and
     /// fraction optional) or a date. A date-time without offset gets
     /// `default_offset` when one is given, else stays [`Timestamp::Local`].
-    /// A leap second (`23:59:60`) is refused ([`Timestamp::names_leap_second`]):
-    /// the canonical text has no place for it, and read as `23:59:59` it
-    /// would be another second than the source showed (two comments a second
-    /// apart, one id).
+    /// A leap second (`23:59:60`) reads as the second before it: inputs
+    /// are read with [`Timestamp::parse_input`], which refuses it.
     pub fn parse_lenient(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
+        Timestamp::parse_any(s, default_offset)
+    }
+
+    /// [`Timestamp::parse_lenient`] for a time an input shows (a comment's,
+    /// a fetch time): a leap second is refused
+    /// ([`Timestamp::names_leap_second`]), since the canonical text has no
+    /// place for it and read as `23:59:59` it would be another second than
+    /// the source showed (two comments a second apart, one id).
+    pub fn parse_input(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
         Timestamp::parse_any(s, default_offset).filter(|t| !t.is_leap_second())
     }
 
-    /// Whether `s` is a date-time [`Timestamp::parse_lenient`] refuses only
+    /// Whether `s` is a date-time [`Timestamp::parse_input`] refuses only
     /// because it is a leap second: for a message that says so.
     pub fn names_leap_second(s: &str) -> bool {
         Timestamp::parse_any(s, None).is_some_and(|t| t.is_leap_second())
@@ -247,7 +254,7 @@ impl Timestamp {
         }
     }
 
-    /// [`Timestamp::parse_lenient`], leap seconds included.
+    /// What [`Timestamp::parse_lenient`] reads.
     fn parse_any(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
         let s = s.trim();
         if s.len() == 10 {
@@ -424,13 +431,15 @@ mod tests {
     #[test]
     fn a_leap_second_is_refused_and_named() {
         for s in ["2012-06-30T23:59:60Z", "2012-06-30T23:59:60.5+00:00", "2012-06-30 23:59:60"] {
-            assert_eq!(Timestamp::parse_lenient(s, None), None, "{s}");
+            assert_eq!(Timestamp::parse_input(s, None), None, "{s}");
             assert!(Timestamp::names_leap_second(s), "{s}");
+            // Queries (`--at`, `--until`) still read it, as the second before.
+            assert!(Timestamp::parse_lenient(s, None).is_some(), "{s}");
         }
         for s in ["2012-06-30T23:59:59Z", "2012-06-30", "2012-06-30T23:59:61Z", "nonsense"] {
             assert!(!Timestamp::names_leap_second(s), "{s}");
         }
-        assert!(Timestamp::parse_lenient("2012-06-30T23:59:59Z", None).is_some());
+        assert!(Timestamp::parse_input("2012-06-30T23:59:59Z", None).is_some());
     }
 
     #[test]

@@ -529,7 +529,9 @@ impl RecordScan<'_> {
             }
             let Some((file, size)) = self.open.as_mut() else { return Ok(None) };
             if self.offset == *size {
-                if !self.dir.path_of(self.file + 1).exists() {
+                // (A link there, even to nothing, is a next file: its
+                // open says what is wrong with it.)
+                if fs::symlink_metadata(self.dir.path_of(self.file + 1)).is_err() {
                     return Ok(None);
                 }
                 self.file += 1;

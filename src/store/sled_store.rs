@@ -474,10 +474,13 @@ impl SledStore {
         if !marker.exists() {
             // Empty, or holding only the lock of another process creating
             // the archive right now (it then holds the lock, below).
-            let empty = fs::read_dir(root)
-                .map_err(|e| Error::io(root, e))?
-                .flatten()
-                .all(|e| ["lock", "cairn-archive", "cairn-archive.tmp"].iter().any(|n| e.file_name() == *n));
+            let empty = fs::read_dir(root).map_err(|e| Error::io(root, e))?.flatten().all(|e| {
+                ["lock", "cairn-archive", "cairn-archive.tmp"].iter().any(|n| e.file_name() == *n)
+                        // (The empty `log/` a process creating the archive
+                        // makes before its marker.)
+                        || (e.file_name() == "log"
+                            && fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none()))
+            });
             // Another process may have made it an archive since the
             // marker was looked for.
             if !empty && !marker.exists() {
@@ -491,6 +494,7 @@ impl SledStore {
             }
         }
         let lock = crate::store::lock_archive(root)?;
+        refuse_lost_log(root)?;
         let mut legacy = false;
         let mut format_5 = false;
         if marker.exists() {
@@ -517,6 +521,11 @@ impl SledStore {
                 });
             }
         } else {
+            // `log/` is there from the start: later, its absence beside
+            // captures is a lost log ([`refuse_lost_log`]), never a first
+            // commit cut before it made the directory.
+            let log = root.join("log");
+            fs::create_dir_all(&log).map_err(|e| Error::io(&log, e))?;
             write_marker(&marker, MARKER_TEXT)?;
         }
         let mut moved = None;
@@ -1531,6 +1540,31 @@ impl SledStore {
     fn log_end(&self) -> Result<RecordsEnd> {
         read_end(&self.tree, END_KEY)
     }
+}
+
+/// Refuses an archive whose `log/` directory is gone while `captures/`
+/// holds captures: the log files are the archive, and taken for an archive
+/// with no entries (a disk not mounted under `log/`, say) the next writer
+/// moved the pack files aside as an interrupted commit's.
+fn refuse_lost_log(root: &Path) -> Result<()> {
+    let log = root.join("log");
+    // (Followed: a link to a volume not mounted is no log either.)
+    if fs::metadata(&log).is_ok() {
+        return Ok(());
+    }
+    let captures = root.join("captures");
+    let holds = fs::read_dir(&captures)
+        .map(|dir| dir.flatten().any(|e| e.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)))
+        .unwrap_or(false);
+    if holds {
+        return Err(Error::Corrupt(format!(
+            "{} is missing while {} holds captures: the log files are the archive; restore log/ \
+             (nothing was changed)",
+            log.display(),
+            captures.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The commit records in the log files from `start`, in order, up to the

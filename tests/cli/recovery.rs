@@ -883,6 +883,22 @@ fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     env.run(&["ingest", &new_document(&env)]).expect_code(2);
     assert!(torn_files(&env.archive.join("captures")).is_empty());
     std::fs::remove_file(&segment).unwrap();
+    // `log/` gone as a whole beside the captures: refused, nothing moved.
+    let log = env.archive.join("log");
+    let log_kept = env.dir.path().join("log.kept");
+    std::fs::rename(&log, &log_kept).unwrap();
+    let run = env.run(&["head"]).expect_code(2);
+    assert!(run.stderr.contains("log is missing while") && run.stderr.contains("restore log/"), "{run}");
+    env.run(&["ingest", &new_document(&env)]).expect_code(2);
+    env.run(&["repair"]).expect_code(2);
+    assert!(torn_files(&env.archive.join("captures")).is_empty());
+    // Or a link to a volume not mounted: the same.
+    std::os::unix::fs::symlink("/nonexistent-volume/log", &log).unwrap();
+    env.run(&["head"]).expect_code(2);
+    env.run(&["ingest", &new_document(&env)]).expect_code(2);
+    assert!(torn_files(&env.archive.join("captures")).is_empty());
+    std::fs::remove_file(&log).unwrap();
+    std::fs::rename(&log_kept, &log).unwrap();
     std::fs::rename(&kept, &segment).unwrap();
     assert_eq!(env.head(), checkpoint.replace(':', " "));
     env.ok(&["verify", "--checkpoint", &checkpoint]);

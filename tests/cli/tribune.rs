@@ -391,4 +391,14 @@ fn one_source_url_for_pages_of_two_titles_is_warned() {
         message.contains(&format!("title (\"Cricket final\") is not that of {budget} (\"Budget speech\")")),
         "{message}"
     );
+    // JSON Lines records name their own articles: no warning.
+    let jsonl = |name: &str, n: u32| {
+        env.write(
+            name,
+            format!("{{\"type\":\"comment\",\"article\":\"https://example.com/{n}\",\"body\":\"c{n}\"}}\n"),
+        )
+    };
+    let (one, two) = (jsonl("one.jsonl", 1), jsonl("two.jsonl", 2));
+    let run = env.ok(&["ingest", "--json", "--source-url", url, &one, &two]).json();
+    assert!(!run["warnings"].to_string().contains("--source-url"), "{run}");
 }
