@@ -115,15 +115,9 @@ impl Args {
             None => None,
             Some(s) => match Timestamp::parse_input(s, None) {
                 Some(t @ Timestamp::Zoned(..)) => Some(t),
-                _ if Timestamp::names_leap_second(s) => {
-                    return Err(Error::Usage(format!(
-                        "--fetched-at {s:?} is a leap second, which cairn cannot keep as shown"
-                    )))
-                }
                 _ => {
-                    return Err(Error::Usage(format!(
-                    "--fetched-at {s:?} is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)"
-                )))
+                    let why = "is not an RFC 3339 date-time with offset (e.g. 2012-03-30T08:00:00Z)";
+                    return Err(Error::Usage(Timestamp::input_refusal("--fetched-at", s, why)));
                 }
             },
         };

@@ -87,12 +87,8 @@ fn parse_time(
     tz: Option<FixedOffset>,
 ) -> Result<Timestamp, InputError> {
     Timestamp::parse_input(s, tz).ok_or_else(|| {
-        let why = if Timestamp::names_leap_second(s) {
-            format!("{field} {s:?} is a leap second, which cairn cannot keep as shown")
-        } else {
-            format!("{field} {s:?} is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)")
-        };
-        InputError::at_line(path, line, why)
+        let why = "is not a date or date-time (expected e.g. 2012-03-28T13:02:00+05:00)";
+        InputError::at_line(path, line, Timestamp::input_refusal(field, s, why))
     })
 }
 
@@ -214,12 +210,8 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
         Some((line, f)) => match Timestamp::parse_input(f, None) {
             Some(t @ Timestamp::Zoned(..)) => Some(t),
             _ => {
-                let why = if Timestamp::names_leap_second(f) {
-                    format!("fetched_at {f:?} is a leap second, which cairn cannot keep as shown")
-                } else {
-                    format!("fetched_at {f:?} is not a date-time with offset (e.g. 2012-03-30T08:00:00Z)")
-                };
-                return Err(InputError::at_line(path, line, why));
+                let why = "is not a date-time with offset (e.g. 2012-03-30T08:00:00Z)";
+                return Err(InputError::at_line(path, line, Timestamp::input_refusal("fetched_at", f, why)));
             }
         },
     };
@@ -310,20 +302,19 @@ pub fn parse(path: &str, text: &str, tz: Option<FixedOffset>) -> Result<ParsedDo
     // The records go as they are read (each comment's strings move on).
     for (line, rec) in records {
         let Record::Comment(c) = rec else { continue };
-        let line = &line;
-        let article = resolve_article(*line, c.article.as_deref())?;
+        let article = resolve_article(line, c.article.as_deref())?;
         let posted_at = match &c.posted_at {
-            Some(s) => Some(parse_time(path, *line, "posted_at", s, tz)?),
+            Some(s) => Some(parse_time(path, line, "posted_at", s, tz)?),
             None => None,
         };
         let event = Comment::new(article, c.author.as_deref(), posted_at, &c.body);
         let id = Event::Comment(event.clone()).id();
         if let Some(local) = &c.id {
             if by_local_id.insert(local.clone(), id).is_some() {
-                return Err(InputError::at_line(path, *line, format!("comment id {local:?} is used twice")));
+                return Err(InputError::at_line(path, line, format!("comment id {local:?} is used twice")));
             }
         }
-        comments.push(PendingComment { line: *line, local_id: c.id, parent: c.parent, event, id });
+        comments.push(PendingComment { line, local_id: c.id, parent: c.parent, event, id });
     }
 
     replies_hold_together(path, &comments)?;

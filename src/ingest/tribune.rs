@@ -315,8 +315,9 @@ pub fn parse(
     let Some(header_end) = comments_start(&lines) else {
         return Err(not_this_layout(path, text));
     };
+    let count_line = is_count_line(lines[header_end]);
     let declared = declared_count(lines[header_end]);
-    if is_count_line(lines[header_end]) && declared.is_none() {
+    if count_line && declared.is_none() {
         warnings.push(format!(
             "line {}: the declared comment count is too large to read; the comments are not checked against it",
             header_end + 1
@@ -371,7 +372,7 @@ pub fn parse(
     );
 
     // Comments: from the header's end to the first unindented line.
-    let start = if is_count_line(lines[header_end]) { header_end + 1 } else { header_end };
+    let start = if count_line { header_end + 1 } else { header_end };
     let mut pendings: Vec<Pending> = Vec::new();
     let mut last_top: Option<usize> = None;
     // The indentation (columns) of the last bulleted comment's bullet.

@@ -229,33 +229,6 @@ impl Timestamp {
     /// A leap second (`23:59:60`) reads as the second before it: inputs
     /// are read with [`Timestamp::parse_input`], which refuses it.
     pub fn parse_lenient(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
-        Timestamp::parse_any(s, default_offset)
-    }
-
-    /// [`Timestamp::parse_lenient`] for a time an input shows (a comment's,
-    /// a fetch time): a leap second is refused
-    /// ([`Timestamp::names_leap_second`]), since the canonical text has no
-    /// place for it and read as `23:59:59` it would be another second than
-    /// the source showed (two comments a second apart, one id).
-    pub fn parse_input(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
-        Timestamp::parse_any(s, default_offset).filter(|t| !t.is_leap_second())
-    }
-
-    /// Whether `s` is a date-time [`Timestamp::parse_input`] refuses only
-    /// because it is a leap second: for a message that says so.
-    pub fn names_leap_second(s: &str) -> bool {
-        Timestamp::parse_any(s, None).is_some_and(|t| t.is_leap_second())
-    }
-
-    fn is_leap_second(&self) -> bool {
-        match self {
-            Timestamp::Date(_) => false,
-            Timestamp::Local(dt) | Timestamp::Zoned(dt, _) => dt.time().nanosecond() >= 1_000_000_000,
-        }
-    }
-
-    /// What [`Timestamp::parse_lenient`] reads.
-    fn parse_any(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
         let s = s.trim();
         if s.len() == 10 {
             return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(Timestamp::Date);
@@ -282,6 +255,39 @@ impl Timestamp {
                 Some(off) => Timestamp::Zoned(dt, off),
                 None => Timestamp::Local(dt),
             }),
+        }
+    }
+
+    /// [`Timestamp::parse_lenient`] for a time an input shows (a comment's,
+    /// a fetch time): a leap second is refused
+    /// ([`Timestamp::names_leap_second`]), since the canonical text has no
+    /// place for it and read as `23:59:59` it would be another second than
+    /// the source showed (two comments a second apart, one id).
+    pub fn parse_input(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
+        Timestamp::parse_lenient(s, default_offset).filter(|t| !t.is_leap_second())
+    }
+
+    /// Whether `s` is a date-time [`Timestamp::parse_input`] refuses only
+    /// because it is a leap second: for a message that says so.
+    pub fn names_leap_second(s: &str) -> bool {
+        Timestamp::parse_lenient(s, None).is_some_and(|t| t.is_leap_second())
+    }
+
+    /// Why [`Timestamp::parse_input`] refuses `s`, given as `what`
+    /// (`posted_at`, `--fetched-at`): a leap second is named as one,
+    /// anything else is `otherwise` (what was expected).
+    pub fn input_refusal(what: &str, s: &str, otherwise: &str) -> String {
+        if Timestamp::names_leap_second(s) {
+            format!("{what} {s:?} is a leap second, which cairn cannot keep as shown")
+        } else {
+            format!("{what} {s:?} {otherwise}")
+        }
+    }
+
+    fn is_leap_second(&self) -> bool {
+        match self {
+            Timestamp::Date(_) => false,
+            Timestamp::Local(dt) | Timestamp::Zoned(dt, _) => dt.time().nanosecond() >= 1_000_000_000,
         }
     }
 }
