@@ -12,9 +12,11 @@
 //! only the author it wants; `p/B` is one of [`BUCKETS`] append-only
 //! lists of [`Posting`]s (a capture's comments added under an article by
 //! an author, a merge's taken off, the names shown), each author's in the
-//! bucket their folded name hashes to; `Mm/ID` the id a comment merge
-//! folded comment ID into, so that a capture applied later (a backfill)
-//! that shows it again does not take it in; `Mk/KEY` the article an
+//! bucket their folded name hashes to; `Mm/KEY` the folds of the comments
+//! filed under article KEY (the id each comment merge folded each into,
+//! one value per article: [`crate::views::thread_state::MergeMaps`]), so
+//! that a capture applied later (a backfill) that shows one again does not
+//! take it in; `Mk/KEY` the article an
 //! article merge folded article KEY into: its comments moved there with
 //! the merge, and every capture or comment of KEY applied after it counts
 //! under the kept article, as in the threads view. So the view keeps one key per
@@ -301,7 +303,8 @@ fn seal_captures(tx: &mut StateTx<'_>, value: &mut ArticleGroups) -> Result<()> 
     Ok(())
 }
 
-/// Where comment merges' folds are recorded (`Mm/ID` -> the id kept).
+/// Where merges' folds are recorded (`Mm/KEY` -> the folds of the
+/// comments filed under article KEY, `Mk/KEY` -> the key kept).
 const MAPS: crate::views::thread_state::MergeMaps = crate::views::thread_state::MergeMaps { prefix: "M" };
 
 /// The prefix of [`MAPS`]' comment folds.
@@ -450,7 +453,9 @@ impl Projection for AuthorsView {
         // (`ArticleGroups::sealed`) and the names merges joined to another
         // name's group (`ArticleGroups::renamed`): values an earlier build
         // of 18 wrote do not decode as these.
-        19
+        // 20: comment folds in one value per article (`Mm/KEY`), not one
+        // key per folded comment (`Mm/ID`).
+        20
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -557,20 +562,9 @@ fn rebuild_article(
     }
     seqs.sort_unstable();
     seqs.dedup();
-    let merged = tx.may_have_prefix(FOLDED)?;
-    // (Each id's kept one looked up once, for the stamps and the thread.)
-    let mut kept: crate::model::IdMap<EventId> = Default::default();
-    let mut canon = |id: &EventId| -> Result<EventId> {
-        if !merged {
-            return Ok(*id);
-        }
-        if let Some(k) = kept.get(id) {
-            return Ok(*k);
-        }
-        let k = MAPS.canon_id(tx, id)?;
-        kept.insert(*id, k);
-        Ok(k)
-    };
+    // (The thread's comment map read once, for the stamps and the thread.)
+    let comments = MAPS.comments(tx)?;
+    let mut canon = |id: &EventId| comments.canon_id(key, id);
     let mut titles = Titles::default();
     let mut captures = Vec::with_capacity(seqs.len());
     for &seq in &seqs {
@@ -628,6 +622,7 @@ fn rebuild_article(
         |id| tx.entry_via(read, id),
         &mut canon,
     )?;
+    drop(comments);
     // The thread's comments, by author, in the order the thread met them.
     let mut groups: Vec<(String, Vec<StoredEntry>)> = Vec::new();
     let mut group_at: NameMap<usize> = Default::default();
@@ -1156,8 +1151,11 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
     }
     let may_be_cut = tx.may_have_prefix(b"x/")?;
     let may_be_folded = tx.may_have_prefix(FOLDED)?;
+    let comments = MAPS.comments(tx)?;
     let mut read: crate::model::IdMap<std::sync::Arc<LogEntry>> = Default::default();
     for (a, &at) in cap.articles.iter().zip(&sections) {
+        // (Each comment's folds are filed under its article's kept key.)
+        let kept = intake.articles[at].stored.article.clone();
         if intake.articles[at].aside {
             if intake.articles[at].rebuild {
                 // The names the backfill shows, for the authors' display
@@ -1165,7 +1163,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                 // (Each segment decoded once, not once per comment.)
                 let reference = intake.articles[at].reference;
                 for item in &a.comments {
-                    if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
+                    if may_be_folded && comments.canon_id(&kept, &item.id)? != item.id {
                         continue;
                     }
                     let e = match tx.document_entry(&item.id) {
@@ -1193,7 +1191,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
                 // sighting of the one kept, as the thread has it (a
                 // document stays open across the captures a replay leaves
                 // out, so a folded one can be new in its document).
-                let id = if may_be_folded { MAPS.canon_id(tx, &item.id)? } else { item.id };
+                let id = if may_be_folded { comments.canon_id(&kept, &item.id)? } else { item.id };
                 if let Some(e) = tx.document_entry(&id) {
                     intake.sighting(tx, e, cap, order, cut)?;
                 } else if let Some(e) = tx.entry_via(&mut read, &id)? {
@@ -1205,7 +1203,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
             } else if may_be_cut && !cut && tx.get(&cut_key(&item.id))?.is_some() {
                 // A comment `dedupe --apply` folded into another is not taken
                 // in again: it left the timelines with the merge.
-                if may_be_folded && MAPS.canon_id(tx, &item.id)? != item.id {
+                if may_be_folded && comments.canon_id(&kept, &item.id)? != item.id {
                     continue;
                 }
                 if let Some(e) = tx.entry_via(&mut read, &item.id)? {
@@ -1214,6 +1212,7 @@ fn take_in_capture(entry: &LogEntry, cap: &crate::model::Capture, tx: &mut State
             }
         }
     }
+    drop(comments);
     let rebuilt: Vec<ArticleGroups> =
         intake.articles.iter_mut().filter(|a| a.rebuild).map(|a| std::mem::take(&mut a.stored)).collect();
     intake.write(tx, thorough)?;

@@ -670,9 +670,9 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
             b"r/" => return Err(TestCaseError::fail("change records under r/, not in a/")),
             b"R/" => same::<Vec<changes::ChangeRecord>>(v)?,
             b"C/" => same::<Vec<thread_state::CaptureRef>>(v)?,
-            // The merge maps: a folded comment's kept id, a folded
-            // article's kept key.
-            b"m/" => same::<EventId>(v)?,
+            // The merge maps: the folds of an article's comments, a
+            // folded article's kept key.
+            b"m/" => same::<thread_state::CommentMap>(v)?,
             b"k/" => same::<crate::model::ArticleKey>(v)?,
             _ => {}
         }
@@ -720,6 +720,9 @@ fn packed_values_are_serdes_bytes(archive: &Archive) -> std::result::Result<(), 
                 }
             }
             b"o/" | b"k/" => return Err(TestCaseError::fail("latest observations or titles not in g/")),
+            // The merge maps, as the threads view's.
+            b"Mm" => same::<thread_state::CommentMap>(v)?,
+            b"Mk" => same::<crate::model::ArticleKey>(v)?,
             _ => {}
         }
         Ok(())
@@ -1560,4 +1563,104 @@ fn a_cut_between_a_letter_and_its_accent_begins_the_whole_text() {
     assert!(text_begins("cafe\u{301}\u{323} x", "cafe\u{301}"), "a cut between two marks");
     assert!(!text_begins("cafe\u{300}\u{323} x", "cafe\u{301}"), "another mark");
     assert!(!text_begins("cafe x", "cafe\u{301}"), "a mark the whole text does not have there");
+}
+
+/// Comment folds are kept one value per article (`m/KEY`), never a key
+/// per comment; a chain of folds across articles no article merge joined
+/// is followed from map to map, a merge folding a comment that another
+/// article's comment was folded into rebuilds that article's thread too
+/// (it did not before session 32: the views then differed from a
+/// replay), and an article merge moves the folded article's folds into
+/// the kept article's map; each step equals a full replay.
+#[test]
+fn comment_folds_are_one_value_per_article_and_follow_chains_across_articles() {
+    use crate::model::{Merge, MergeKind};
+    use crate::store::NewDocument;
+    let mut archive = Archive::in_memory();
+    for (name, url, title, body) in [
+        ("a", "https://example.com/a", "Story A", "hello from a"),
+        ("b", "https://example.com/b", "Story B", "hello from b"),
+        ("c", "https://example.com/c", "Story C", "hello from c"),
+    ] {
+        let text = format!(
+            "{{\"type\":\"article\",\"url\":\"{url}\",\"title\":\"{title}\"}}\n\
+             {{\"type\":\"comment\",\"author\":\"ann\",\"posted_at\":\"2024-01-01T10:00:00Z\",\"body\":\"{body}\"}}\n\
+             {{\"type\":\"comment\",\"author\":\"bob\",\"posted_at\":\"2024-01-01T11:00:00Z\",\"body\":\"{name} two\"}}\n\
+             {{\"type\":\"capture\",\"fetched_at\":\"2024-01-02T00:00:00Z\"}}\n"
+        );
+        ingest_ok(&mut archive, &format!("{name}.jsonl"), &text);
+    }
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    // Each article's key and article id, and the id of its `ann` comment.
+    let mut articles = std::collections::BTreeMap::new();
+    let mut comments = std::collections::BTreeMap::new();
+    for e in archive.entries_from(Seq(1)).unwrap() {
+        let e = e.unwrap();
+        match &e.event {
+            Event::Article(a) => {
+                articles.insert(a.title.clone().unwrap(), (a.key.clone(), e.id));
+            }
+            Event::Comment(c) if c.body.starts_with("hello") => {
+                comments.insert(c.body.clone(), e.id);
+            }
+            _ => {}
+        }
+    }
+    let (a1, b1, c1) = (comments["hello from a"], comments["hello from b"], comments["hello from c"]);
+    let (key_a, art_a) = articles["Story A"].clone();
+    let (key_b, _) = articles["Story B"].clone();
+    let (key_c, art_c) = articles["Story C"].clone();
+    let merge = |archive: &mut Archive, kind: MergeKind, keep: EventId, fold: EventId| {
+        let event = Event::Merge(Merge::new(kind, keep, vec![fold], "test"));
+        archive.append_document(NewDocument::new(b"", vec![event]), false).unwrap();
+        archive.flush().unwrap();
+        catch_up(archive, &views).unwrap();
+        let head = archive.head().seq;
+        for (view, st) in views.iter().zip(status(archive, &views).unwrap()) {
+            assert_eq!(
+                st.digest,
+                fresh_digest(archive, view.as_ref(), head).unwrap(),
+                "view {} after {kind:?} merge at {head}",
+                view.name()
+            );
+        }
+    };
+    // The id a comment of `key`'s thread is shown as now.
+    let shown_as = |archive: &Archive, key: &crate::model::ArticleKey, id: EventId| {
+        let state = threads::load_thread(archive, key).unwrap().unwrap();
+        let (slot, version) = state.version_index()[&id];
+        state.slots[slot].versions[version].id
+    };
+    let comment_maps = |archive: &Archive| {
+        let mut keys: Vec<String> = Vec::new();
+        for (name, prefix) in [(threads::NAME, &b"m/"[..]), (authors::NAME, &b"Mm/"[..])] {
+            let tree = view_tree(archive, name).unwrap();
+            for kv in tree.scan_prefix(prefix) {
+                let (k, _) = kv.unwrap();
+                keys.push(String::from_utf8(k[prefix.len()..].to_vec()).unwrap());
+            }
+        }
+        keys
+    };
+    merge(&mut archive, MergeKind::Comment, b1, a1);
+    assert_eq!(shown_as(&archive, &key_a, a1), b1);
+    merge(&mut archive, MergeKind::Comment, c1, b1);
+    assert_eq!(shown_as(&archive, &key_a, a1), c1, "a -> b -> c, across three articles' maps");
+    assert_eq!(shown_as(&archive, &key_b, b1), c1);
+    let both = |k: &crate::model::ArticleKey| [k.as_str().to_string(), k.as_str().to_string()];
+    // (C's map notes that B's folds name its comments.)
+    let mut want: Vec<String> = [&key_a, &key_b, &key_c].into_iter().flat_map(both).collect();
+    want.sort();
+    let mut maps = comment_maps(&archive);
+    maps.sort();
+    assert_eq!(maps, want, "one value per article, in each view");
+    // Article A folded into C: A's folds move into C's map.
+    merge(&mut archive, MergeKind::Article, art_c, art_a);
+    assert_eq!(shown_as(&archive, &key_c, a1), c1);
+    let mut maps = comment_maps(&archive);
+    maps.sort();
+    let mut want: Vec<String> = both(&key_b).into_iter().chain(both(&key_c)).collect();
+    want.sort();
+    assert_eq!(maps, want, "A's map moved into C's");
 }

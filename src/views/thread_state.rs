@@ -706,11 +706,84 @@ const COMMENTS_PUT_OFF: usize = 16_384;
 #[cfg(test)]
 const COMMENTS_PUT_OFF: usize = 3;
 
-/// Where a view keeps its merge maps: `PREFIX` + `m/` + comment id -> kept
-/// id; `PREFIX` + `k/` + article key -> kept key.
+/// Where a view keeps its merge maps: `PREFIX` + `k/` + article key -> kept
+/// key, and `PREFIX` + `m/` + article key -> the folds of the comments
+/// filed under that article ([`Folds`]): one value per article whose
+/// comments a merge folded, never a key per comment (20,000 merges into
+/// one thread were 40,000 sled keys, and sled's node buffers for them were
+/// the largest part of `dedupe --apply`'s memory).
+///
+/// A comment's folds are filed under the key its own article is filed
+/// under now: an article merge moves the folded article's folds into the
+/// kept article's map ([`MergeMaps::fold_articles`]), so a thread's
+/// comments are all in its own map.
 pub struct MergeMaps {
     /// The view's own key prefix for the maps.
     pub prefix: &'static str,
+}
+
+/// One fold of a comment map: comment `fold` was merged into `keep`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
+pub struct Fold {
+    /// The comment folded.
+    pub fold: EventId,
+    /// The comment it was folded into (when folded; a later merge may have
+    /// folded that one too).
+    pub keep: EventId,
+    /// The article whose map `keep` is filed under, when not this map's
+    /// (a merge of comments of two articles no article merge joined):
+    /// read under the key it is filed under now.
+    pub elsewhere: Option<ArticleKey>,
+}
+
+/// One article's folds, sorted by folded id, each once.
+pub type Folds = Vec<Fold>;
+
+/// One article's comment map as stored (`PREFIX` `m/` KEY).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Decode, bincode::Encode)]
+pub struct CommentMap {
+    /// The folds of the comments filed under the article.
+    pub folds: Folds,
+    /// The articles whose maps hold a fold into one of this article's
+    /// comments (under the keys they had then), sorted, each once: when a
+    /// merge folds one of this article's comments, their threads show a
+    /// comment folded into it, and are rebuilt too.
+    pub inbound: Vec<ArticleKey>,
+}
+
+/// A [`CommentMap`] as a run of merges changes it.
+#[derive(Default)]
+struct WorkMap {
+    folds: std::collections::BTreeMap<EventId, Fold>,
+    inbound: std::collections::BTreeSet<ArticleKey>,
+}
+
+impl WorkMap {
+    fn read(stored: Option<CommentMap>) -> WorkMap {
+        let stored = stored.unwrap_or_default();
+        WorkMap {
+            folds: stored.folds.into_iter().map(|f| (f.fold, f)).collect(),
+            inbound: stored.inbound.into_iter().collect(),
+        }
+    }
+
+    /// Takes in `other`'s folds and articles (an article merge); this
+    /// map's own folds win (none is in two maps).
+    fn absorb(&mut self, other: WorkMap) {
+        for (id, f) in other.folds {
+            self.folds.entry(id).or_insert(f);
+        }
+        self.inbound.extend(other.inbound);
+    }
+
+    fn stored(self) -> CommentMap {
+        CommentMap { folds: self.folds.into_values().collect(), inbound: self.inbound.into_iter().collect() }
+    }
+}
+
+/// The fold of `id` in `folds`.
+fn find_fold<'f>(folds: &'f [Fold], id: &EventId) -> Option<&'f Fold> {
+    folds.binary_search_by(|f| f.fold.cmp(id)).ok().map(|i| &folds[i])
 }
 
 /// Merge chains longer than this are cut (they would be a cycle).
@@ -732,6 +805,66 @@ fn follow<T: PartialEq>(
     Ok(current)
 }
 
+/// Follows comment `id`'s folds from the map of `key` (`find` the fold of
+/// an id in an article's map, `canon_key` an article key's kept key), cut
+/// at [`MAX_CHAIN`]: the id it is now and the key of the map that holds
+/// it.
+fn follow_folds(
+    id: &EventId,
+    key: &ArticleKey,
+    mut find: impl FnMut(&ArticleKey, &EventId) -> Result<Option<Fold>>,
+    mut canon_key: impl FnMut(&ArticleKey) -> Result<ArticleKey>,
+) -> Result<(EventId, ArticleKey)> {
+    let (mut id, mut key) = (*id, key.clone());
+    for _ in 0..MAX_CHAIN {
+        match find(&key, &id)? {
+            Some(f) if f.keep != id => {
+                id = f.keep;
+                if let Some(e) = &f.elsewhere {
+                    key = canon_key(e)?;
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok((id, key))
+}
+
+/// Reads an article's comment map as stored.
+type ReadFolds<'s> = Box<dyn Fn(&ArticleKey) -> Result<Option<Folds>> + 's>;
+/// Gives the key an article key is filed under now.
+type KeptKey<'s> = Box<dyn Fn(&ArticleKey) -> Result<ArticleKey> + 's>;
+
+/// A view's comment maps as one read needs them (a capture applied, a
+/// thread rebuilt, a preview): each article's map read once.
+pub struct CommentMaps<'s> {
+    /// The article's map as stored (`None`: the view has no comment map).
+    folds: Option<ReadFolds<'s>>,
+    canon_key: KeptKey<'s>,
+    read: std::cell::RefCell<HashMap<ArticleKey, std::rc::Rc<Folds>>>,
+}
+
+impl CommentMaps<'_> {
+    /// The id comment `id`, filed under the article whose key is `key`
+    /// now, was merged into, following chains (itself when not merged).
+    pub fn canon_id(&self, key: &ArticleKey, id: &EventId) -> Result<EventId> {
+        let Some(folds) = &self.folds else { return Ok(*id) };
+        let find = |key: &ArticleKey, id: &EventId| -> Result<Option<Fold>> {
+            let known = self.read.borrow().get(key).map(std::rc::Rc::clone);
+            let map = match known {
+                Some(m) => m,
+                None => {
+                    let m = std::rc::Rc::new(folds(key)?.unwrap_or_default());
+                    self.read.borrow_mut().insert(key.clone(), std::rc::Rc::clone(&m));
+                    m
+                }
+            };
+            Ok(find_fold(&map, id).cloned())
+        };
+        Ok(follow_folds(id, key, find, &self.canon_key)?.0)
+    }
+}
+
 /// A view's [`MergeMaps`] read from its stored tree (outside a
 /// transaction: `history`, `ingest --dry-run`'s preview, lookups of an
 /// article by id), whether each map holds any key asked once, so that
@@ -741,11 +874,11 @@ pub struct StoredMaps<'t> {
     tree: &'t dyn crate::store::KvTree,
     /// The article map holds some key.
     keys: bool,
-    /// The comment map holds some key.
+    /// The comment maps hold some key.
     ids: bool,
 }
 
-impl StoredMaps<'_> {
+impl<'t> StoredMaps<'t> {
     /// [`MergeMaps::canon_key`]: the article key `key` was merged into.
     pub fn canon_key(&self, key: &ArticleKey) -> Result<ArticleKey> {
         if !self.keys {
@@ -754,12 +887,19 @@ impl StoredMaps<'_> {
         follow(key.clone(), |k| self.maps.article_key(k), |k| self.get(k, "merged article key"))
     }
 
-    /// [`MergeMaps::canon_id`]: the id `id` was merged into.
-    pub fn canon_id(&self, id: &EventId) -> Result<EventId> {
-        if !self.ids {
-            return Ok(*id);
+    /// [`MergeMaps::comments`]: the comment maps as stored.
+    pub fn comments(&self) -> CommentMaps<'_> {
+        CommentMaps {
+            folds: self.ids.then(|| {
+                Box::new(move |key: &ArticleKey| {
+                    Ok(self
+                        .get::<CommentMap>(&self.maps.comment_map_key(key), "comment map")?
+                        .map(|m| m.folds))
+                }) as ReadFolds<'_>
+            }),
+            canon_key: Box::new(move |key| self.canon_key(key)),
+            read: Default::default(),
         }
-        follow(*id, |i| self.maps.comment_key(i), |k| self.get(k, "merged comment id"))
     }
 
     /// [`MergeMaps::group`]: a capture's articles under their kept keys.
@@ -803,8 +943,10 @@ fn grouped(
 }
 
 impl MergeMaps {
-    fn comment_key(&self, id: &EventId) -> Vec<u8> {
-        [self.prefix.as_bytes(), b"m/", id.as_bytes()].concat()
+    /// Where the folds of the comments filed under `key` are recorded
+    /// (`PREFIX` `m/` KEY).
+    fn comment_map_key(&self, key: &ArticleKey) -> Vec<u8> {
+        [self.prefix.as_bytes(), b"m/", key.as_str().as_bytes()].concat()
     }
 
     fn comment_key_prefix(&self) -> Vec<u8> {
@@ -816,9 +958,22 @@ impl MergeMaps {
         [self.prefix.as_bytes(), b"k/", key.as_str().as_bytes()].concat()
     }
 
-    /// The id `id` was merged into, following chains.
-    pub fn canon_id(&self, tx: &crate::views::StateTx<'_>, id: &EventId) -> Result<EventId> {
-        follow(*id, |i| self.comment_key(i), |k| tx.get_packed::<EventId>(k))
+    /// The comment maps as `tx` holds them, for one read (a capture
+    /// applied, a thread rebuilt): each article's map is read once.
+    pub fn comments<'s>(&self, tx: &'s crate::views::StateTx<'_>) -> Result<CommentMaps<'s>> {
+        let prefix = self.prefix;
+        let any = tx.may_have_prefix(&self.comment_key_prefix())?;
+        Ok(CommentMaps {
+            folds: any.then(|| {
+                Box::new(move |key: &ArticleKey| {
+                    Ok(tx
+                        .get_packed::<CommentMap>(&MergeMaps { prefix }.comment_map_key(key))?
+                        .map(|m| m.folds))
+                }) as ReadFolds<'s>
+            }),
+            canon_key: Box::new(move |key| MergeMaps { prefix }.canon_key(tx, key)),
+            read: Default::default(),
+        })
     }
 
     /// The article key `key` was merged into, following chains.
@@ -838,20 +993,19 @@ impl MergeMaps {
         StoredMaps { maps: MergeMaps { prefix: self.prefix }, tree, keys: holds(b"k/"), ids: holds(b"m/") }
     }
 
-    /// Records that `fold` is `keep`.
-    pub fn fold_id(&self, tx: &mut crate::views::StateTx<'_>, fold: &EventId, keep: &EventId) -> Result<()> {
-        tx.put_packed(self.comment_key(fold), keep)
-    }
-
     /// Records an article merge's folds (both views take merges so): the
     /// key each folded article is filed under now, folded into the kept
-    /// article's; returns the kept article's key and the keys folded by
-    /// this merge, in its order (none twice, never the kept one).
+    /// article's, and the folds of its comments moved into the kept
+    /// article's map; returns the kept article's key and the keys folded
+    /// by this merge, in its order (none twice, never the kept one).
     pub fn fold_articles(
         &self,
         tx: &mut crate::views::StateTx<'_>,
         m: &crate::model::Merge,
     ) -> Result<(ArticleKey, Vec<ArticleKey>)> {
+        // (Comment folds a run of merges put off are filed first, under
+        // the keys their articles have before this merge.)
+        self.defer_touched(tx)?;
         let Some(crate::model::Event::Article(kept)) = tx.event(&m.keep)? else {
             return Err(Error::Corrupt(format!("merge keeps {}, which is not an article", m.keep)));
         };
@@ -868,6 +1022,22 @@ impl MergeMaps {
                 folded.push(from);
             }
         }
+        if !folded.is_empty() && tx.may_have_prefix(&self.comment_key_prefix())? {
+            let at = self.comment_map_key(&key);
+            let mut into = WorkMap::read(tx.get_packed::<CommentMap>(&at)?);
+            let mut moved = false;
+            for from in &folded {
+                let from_at = self.comment_map_key(from);
+                if let Some(map) = tx.get_packed::<CommentMap>(&from_at)? {
+                    into.absorb(WorkMap::read(Some(map)));
+                    tx.delete(from_at);
+                    moved = true;
+                }
+            }
+            if moved {
+                tx.put_packed(at, &into.stored())?;
+            }
+        }
         Ok((key, folded))
     }
 
@@ -881,37 +1051,98 @@ impl MergeMaps {
         tx.put_packed(self.article_key(fold), keep)
     }
 
-    /// Records a comment merge's folds (skipping any that would loop back
-    /// to the kept id) and puts off finding the articles whose threads it
-    /// touches ([`MergeMaps::defer_touched`]): a run of merges reads its
-    /// comments together.
+    /// Takes a comment merge in: its folds are filed, and the threads it
+    /// touches found, once the run of merges ends
+    /// ([`MergeMaps::defer_touched`]), so that a run of merges reads its
+    /// comments together and writes each article's map once.
     pub fn fold_comments(&self, tx: &mut crate::views::StateTx<'_>, m: &crate::model::Merge) -> Result<()> {
-        let keep = self.canon_id(tx, &m.keep)?;
-        for id in std::iter::once(&m.keep).chain(&m.fold) {
-            tx.defer_comment(*id);
-        }
-        for f in &m.fold {
-            if self.canon_id(tx, f)? != keep && *f != keep {
-                self.fold_id(tx, f, &keep)?;
-            }
-        }
+        tx.defer_merge(m.keep, m.fold.clone());
         if tx.deferred_comments() >= COMMENTS_PUT_OFF {
             self.defer_touched(tx)?;
         }
         Ok(())
     }
 
-    /// The articles of the comments the merges put off
-    /// ([`MergeMaps::fold_comments`]), under their kept keys, each deferred
-    /// ([`crate::views::StateTx::defer`]) to be rebuilt once the run of
-    /// merges ends. A run holds only comment merges, so the article maps
-    /// are those each merge met.
+    /// Files the folds of the comment merges put off
+    /// ([`MergeMaps::fold_comments`]) in order, each under the key its
+    /// comment's article is filed under (skipping any that would loop back
+    /// to the kept id), and defers ([`crate::views::StateTx::defer`]) the
+    /// threads of their comments, under their kept keys, to be rebuilt once
+    /// the run of merges ends. A run holds only comment merges, so the
+    /// article maps are those each merge met.
     pub fn defer_touched(&self, tx: &mut crate::views::StateTx<'_>) -> Result<()> {
-        let mut keys = std::collections::BTreeSet::new();
-        for article in tx.take_deferred_articles()? {
-            keys.insert(self.canon_key(tx, &article)?);
+        let merges = tx.take_deferred_merges();
+        if merges.is_empty() {
+            return Ok(());
         }
-        for key in keys {
+        let mut article_of: IdMap<ArticleKey> = Default::default();
+        let mut kept_key: HashMap<ArticleKey, ArticleKey> = HashMap::new();
+        for (id, article) in tx.take_deferred_articles()? {
+            let key = match kept_key.get(&article) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = self.canon_key(tx, &article)?;
+                    kept_key.insert(article, k.clone());
+                    k
+                }
+            };
+            article_of.insert(id, key);
+        }
+        // Each map the run meets, read once; each it changes, written once.
+        type Work = HashMap<ArticleKey, WorkMap>;
+        let mut maps: Work = HashMap::new();
+        let mut changed = std::collections::BTreeSet::new();
+        let any = tx.may_have_prefix(&self.comment_key_prefix())?;
+        let read = |maps: &mut Work, key: &ArticleKey| -> Result<()> {
+            if !maps.contains_key(key) {
+                let stored =
+                    if any { tx.get_packed::<CommentMap>(&self.comment_map_key(key))? } else { None };
+                maps.insert(key.clone(), WorkMap::read(stored));
+            }
+            Ok(())
+        };
+        let find = |maps: &mut Work, key: &ArticleKey, id: &EventId| -> Result<Option<Fold>> {
+            read(maps, key)?;
+            Ok(maps.get(key).and_then(|m| m.folds.get(id)).cloned())
+        };
+        // The threads to rebuild: those of the run's comments, and those
+        // that show a comment folded into one the run folds.
+        let mut threads: std::collections::BTreeSet<ArticleKey> = article_of.values().cloned().collect();
+        for (keep, folds) in merges {
+            // (A merge naming an id the log holds as no comment folds
+            // nothing of a thread: the log's checks report it.)
+            let Some(keep_key) = article_of.get(&keep) else { continue };
+            let (keep, keep_key) =
+                follow_folds(&keep, keep_key, |k, i| find(&mut maps, k, i), |k| self.canon_key(tx, k))?;
+            for f in folds {
+                let Some(key) = article_of.get(&f) else { continue };
+                let (now, _) =
+                    follow_folds(&f, key, |k, i| find(&mut maps, k, i), |k| self.canon_key(tx, k))?;
+                if now != keep && f != keep {
+                    let elsewhere = (keep_key != *key).then(|| keep_key.clone());
+                    let map =
+                        maps.get_mut(key).ok_or_else(|| Error::Internal("a comment map not read".into()))?;
+                    map.folds.insert(f, Fold { fold: f, keep, elsewhere: elsewhere.clone() });
+                    for from in &map.inbound {
+                        threads.insert(self.canon_key(tx, from)?);
+                    }
+                    changed.insert(key.clone());
+                    if elsewhere.is_some() {
+                        read(&mut maps, &keep_key)?;
+                        if let Some(target) = maps.get_mut(&keep_key) {
+                            if target.inbound.insert(key.clone()) {
+                                changed.insert(keep_key.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for key in changed {
+            let map = maps.remove(&key).unwrap_or_default();
+            tx.put_packed(self.comment_map_key(&key), &map.stored())?;
+        }
+        for key in threads {
             tx.defer(key.as_str().as_bytes().to_vec());
         }
         Ok(())
@@ -947,13 +1178,10 @@ impl MergeMaps {
             *state = rebuilt;
             return Ok(Applied::Rebuilt(diffs));
         }
-        let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
-        let diff = state.apply_capture(
-            capture,
-            seen,
-            |id| tx.entry_ref(id),
-            |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
-        )?;
+        let comments = self.comments(tx)?;
+        let key = state.key.clone();
+        let diff =
+            state.apply_capture(capture, seen, |id| tx.entry_ref(id), |id| comments.canon_id(&key, id))?;
         Ok(diff.map_or(Applied::Duplicate, Applied::Appended))
     }
 
@@ -989,7 +1217,7 @@ impl MergeMaps {
                 }
             }
         }
-        let merged = tx.may_have_prefix(&self.comment_key_prefix())?;
+        let comments = self.comments(tx)?;
         // Each comment's segment decoded once, not once per comment (600
         // merges in one thread of 600 comments took a minute).
         let mut read: crate::model::IdMap<std::sync::Arc<crate::model::LogEntry>> = Default::default();
@@ -997,7 +1225,7 @@ impl MergeMaps {
             key.clone(),
             captures,
             |id| tx.entry_via(&mut read, id),
-            |id| if merged { self.canon_id(tx, id) } else { Ok(*id) },
+            |id| comments.canon_id(key, id),
         )
     }
 }

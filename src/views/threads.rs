@@ -323,7 +323,9 @@ impl Projection for ThreadsView {
         // a sighting of it, not another text.
         // 16: also one cut between two combining marks (decomposition
         // puts marks in canonical order, not the page's).
-        16
+        // 17: comment folds in one value per article (`m/KEY`), not one
+        // key per folded comment (`m/ID`).
+        17
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {
@@ -909,8 +911,9 @@ pub fn preview_capture(
     // it was folded into, each comment under the id it was folded into.
     let tree = view_tree(archive, NAME)?;
     let maps = MAPS.stored(tree.as_ref());
-    let canon = |i: &EventId| maps.canon_id(i);
+    let comments = maps.comments();
     for seen in &maps.group(capture)? {
+        let canon = |i: &EventId| comments.canon_id(&seen.key, i);
         let state =
             load_thread_in(tree.as_ref(), &seen.key)?.unwrap_or_else(|| ThreadState::new(seen.key.clone()));
         let entry = LogEntry {

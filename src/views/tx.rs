@@ -53,8 +53,9 @@ pub struct StateTx<'a> {
     appends: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     /// Work the view put off ([`StateTx::defer`]), by key.
     deferred: std::collections::BTreeSet<Vec<u8>>,
-    /// Comments whose articles the view needs once the run of merges that
-    /// named them ends ([`StateTx::defer_comment`]).
+    /// Comment merges the view files once their run ends
+    /// ([`StateTx::defer_merge`]), and the comments they name.
+    deferred_merges: Vec<(EventId, Vec<EventId>)>,
     deferred_comments: Vec<EventId>,
 }
 
@@ -78,6 +79,7 @@ impl<'a> StateTx<'a> {
             leaves_out: false,
             appends: BTreeMap::new(),
             deferred: Default::default(),
+            deferred_merges: Vec::new(),
             deferred_comments: Vec::new(),
         }
     }
@@ -89,25 +91,34 @@ impl<'a> StateTx<'a> {
         self.deferred.insert(key);
     }
 
-    /// Notes comment `id`, whose article the view needs once the run of
-    /// merges naming it ends: [`StateTx::take_deferred_articles`] reads the
-    /// run's comments together, each log segment once. (Read one at a
-    /// time, a thread's merges alternated between the segments of its two
+    /// Notes a comment merge (`keep` and the ids it folds) the view files
+    /// once the run of merges naming it ends, with the articles of its
+    /// comments: [`StateTx::take_deferred_articles`] reads the run's
+    /// comments together, each log segment once. (Read one at a time, a
+    /// thread's merges alternated between the segments of its two
     /// captures, and each read decoded a whole segment: 20,000 merges into
     /// one thread took minutes.)
-    pub fn defer_comment(&mut self, id: EventId) {
-        self.deferred_comments.push(id);
+    pub fn defer_merge(&mut self, keep: EventId, fold: Vec<EventId>) {
+        self.deferred_comments.push(keep);
+        self.deferred_comments.extend(fold.iter().copied());
+        self.deferred_merges.push((keep, fold));
     }
 
-    /// How many comments are put off ([`StateTx::defer_comment`]).
+    /// How many comments are put off ([`StateTx::defer_merge`]).
     pub fn deferred_comments(&self) -> usize {
         self.deferred_comments.len()
     }
 
-    /// The articles of the comments put off ([`StateTx::defer_comment`]),
-    /// forgotten here: of each one the log holds as a comment, from the
-    /// entries applied since the last commit, else from the log.
-    pub fn take_deferred_articles(&mut self) -> Result<Vec<ArticleKey>> {
+    /// The merges put off ([`StateTx::defer_merge`]), in log order,
+    /// forgotten here.
+    pub fn take_deferred_merges(&mut self) -> Vec<(EventId, Vec<EventId>)> {
+        std::mem::take(&mut self.deferred_merges)
+    }
+
+    /// The article of each comment put off ([`StateTx::defer_merge`])
+    /// that the log holds as a comment, forgotten here: from the entries
+    /// applied since the last commit, else from the log.
+    pub fn take_deferred_articles(&mut self) -> Result<Vec<(EventId, ArticleKey)>> {
         let ids = std::mem::take(&mut self.deferred_comments);
         let article = |e: &LogEntry| match &e.event {
             Event::Comment(c) => Some(c.article.clone()),
@@ -117,18 +128,19 @@ impl<'a> StateTx<'a> {
         let mut rest = Vec::new();
         for id in ids {
             match self.recent.get(&id) {
-                Some(e) => out.extend(article(e)),
+                Some(e) => out.extend(article(e).map(|a| (id, a))),
                 None => rest.push(id),
             }
         }
-        out.extend(self.archive.articles_of_comments(&rest)?.into_iter().flatten());
+        let found = self.archive.articles_of_comments(&rest)?;
+        out.extend(rest.into_iter().zip(found).filter_map(|(id, a)| a.map(|a| (id, a))));
         Ok(out)
     }
 
     /// Whether any work is put off ([`StateTx::defer`],
-    /// [`StateTx::defer_comment`]).
+    /// [`StateTx::defer_merge`]).
     pub fn has_deferred(&self) -> bool {
-        !self.deferred.is_empty() || !self.deferred_comments.is_empty()
+        !self.deferred.is_empty() || !self.deferred_merges.is_empty()
     }
 
     /// The keys put off ([`StateTx::defer`]), in key order, forgotten here.
