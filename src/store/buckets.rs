@@ -9,10 +9,12 @@
 //! The bucket of an event ([`bucket_of`]) is BLAKE3 over a domain and the
 //! article key: an article, its comments and a capture whose first article
 //! it is share the article's bucket; a capture of no article takes one of
-//! 65,536 capture buckets by the first two bytes of its id, and a merge
-//! one of 65,536 merge buckets by the first two bytes of the id it keeps.
-//! Only what an event's id covers decides its bucket, so two copies of an
-//! event always meet in one bucket.
+//! 256 capture buckets by the first byte of its id, and a merge one of 256
+//! merge buckets by the first byte of the id it keeps. Only what an
+//! event's id covers decides its bucket, so two copies of an event always
+//! meet in one bucket. (Until index layout 4 these were 65,536 buckets
+//! each, by two bytes: nearly a sled key per merge, where the index keeps
+//! one per article.)
 //!
 //! A bucket value is a version byte (1) followed by its entries, 40 bytes
 //! each (the id, the seq as u64 BE), sorted by id, without repeats. A
@@ -128,10 +130,10 @@ impl Fingerprints {
     }
 }
 
-/// One of 65,536 buckets of a domain, by the first two bytes of an id.
+/// One of 256 buckets of a domain, by the first byte of an id.
 fn spread(domain: &[u8], id: &EventId) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    h.update(domain).update(&id.as_bytes()[..2]);
+    h.update(domain).update(&id.as_bytes()[..1]);
     *h.finalize().as_bytes()
 }
 

@@ -109,9 +109,13 @@ const INDEX_LAYOUT_KEY: &[u8] = b"mindex";
 /// rebuilt by the next catch-up.
 const VIEW_LAYOUT_KEY: &[u8] = b"mviews";
 const VIEW_LAYOUT: &[u8] = b"2";
-/// `3`: the articles' id sets in the `sets` tree, their values in
-/// `sets/ids.{a,b}.vlog`; `2` kept them in the `log` tree (moved on open).
-const INDEX_LAYOUT: &[u8] = b"3";
+/// `4`: the articles' id sets in the `sets` tree, their values in
+/// `sets/ids.{a,b}.vlog`, merges and captures of no article in 256 buckets
+/// each; `3` had 65,536 of each (nearly a key per merge: rebuilt from the
+/// log on open); `2` kept the sets in the `log` tree (moved out, then
+/// rebuilt).
+const INDEX_LAYOUT: &[u8] = b"4";
+const WIDE_BUCKETS_LAYOUT: &[u8] = b"3";
 const SETS_IN_LOG_LAYOUT: &[u8] = b"2";
 const PARSED: u8 = b'p';
 const PAGE_BASE: u8 = b'b';
@@ -626,25 +630,39 @@ impl SledStore {
         // The id sets, before anything reads or adds to them. Only layouts
         // this cairn knows are touched (another is reported, and appends
         // refused, by `convert_old_index`).
-        let layout = store.tree.get(INDEX_LAYOUT_KEY)?;
+        let mut layout = store.tree.get(INDEX_LAYOUT_KEY)?.map(|v| v.to_vec());
+        if !rebuild && layout.as_deref() == Some(SETS_IN_LOG_LAYOUT) {
+            store.move_sets_out_of_the_log_tree()?;
+            layout = Some(WIDE_BUCKETS_LAYOUT.to_vec());
+        }
+        // The id sets are derived, so they are rebuilt from the log. The
+        // layout record goes first (flushed): a crash while the sets are
+        // emptied leaves an index marked for the rebuild.
+        let empty_sets = |store: &mut SledStore| -> Result<()> {
+            store.tree.remove(INDEX_LAYOUT_KEY)?;
+            store.db.flush()?;
+            store.reader.sets.clear()
+        };
         if rebuild {
             store.runs_mut().clear()?;
             store.reader.sets.clear()?;
-        } else if layout.as_deref() == Some(SETS_IN_LOG_LAYOUT) {
-            store.move_sets_out_of_the_log_tree()?;
+        } else if layout.as_deref() == Some(WIDE_BUCKETS_LAYOUT) {
+            // Merges and captures of no article were filed in 65,536
+            // buckets each, now 256.
+            tracing::info!(
+                "{}: re-filing the articles' id sets (index layout 3 -> 4); rebuilding them from the log",
+                root.display()
+            );
+            empty_sets(&mut store)?;
         } else if layout.as_deref() == Some(INDEX_LAYOUT) && store.reader.sets.is_stale()? {
             // The id sets point into value files they no longer match (a
             // `db/` restored from a backup, value files lost, emptied or
-            // replaced): they are derived, so they are rebuilt from the log.
-            // The layout record goes first (flushed): a crash while the
-            // sets are emptied leaves an index marked for the rebuild.
+            // replaced).
             tracing::warn!(
                 "{}: the articles' id sets no longer match their value files (sets/ids.*.vlog); rebuilding them from the log",
                 root.display()
             );
-            store.tree.remove(INDEX_LAYOUT_KEY)?;
-            store.db.flush()?;
-            store.reader.sets.clear()?;
+            empty_sets(&mut store)?;
             store.sets_rebuilt = true;
         } else if layout.is_none() && store.reader.sets.holds_keys()? {
             // An index marked for the rebuild (above) that did not finish:
@@ -1243,7 +1261,8 @@ impl SledStore {
     }
 
     /// Moves the articles' id sets of an index of layout 2 (in the `log`
-    /// tree) to the `sets` tree and its value files, then marks the layout.
+    /// tree) to the `sets` tree and its value files, then marks the layout
+    /// (3: they are then rebuilt, with layout 4's buckets).
     /// Interrupted, it starts again at the next open (a set copied twice is
     /// the same set).
     fn move_sets_out_of_the_log_tree(&mut self) -> Result<()> {
@@ -1261,7 +1280,7 @@ impl SledStore {
         // Applied (its values synced) before the batch below: sled keeps a
         // prefix of its log across a crash.
         self.reader.sets.apply(writes)?;
-        removals.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT);
+        removals.insert(INDEX_LAYOUT_KEY, WIDE_BUCKETS_LAYOUT);
         self.tree.apply_batch(removals)?;
         self.db.flush()?;
         Ok(())

@@ -608,8 +608,63 @@ fn id_sets_in_the_log_tree_are_moved_out_on_open() {
     env.ok(&["verify", "--checkpoint", &checkpoint]);
     let db = crate::tamper::db(&env.archive);
     assert!(db.open_tree("log").unwrap().scan_prefix(b"d").next().is_none(), "moved out of the log tree");
-    assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"3");
+    assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"4");
     assert!(db.open_tree("sets").unwrap().scan_prefix(b"d").next().is_some());
+}
+
+/// An index of layout 3 filed merges in 65,536 buckets by two bytes of
+/// the id kept (nearly a sled key per merge), where layout 4 has 256: the
+/// next open rebuilds the sets from the log, so the merges are found in
+/// their buckets again (a second `dedupe --apply` appends none) and verify
+/// finds every set where it belongs.
+#[test]
+fn an_index_of_layout_3_is_refiled_on_open() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let variant = std::fs::read_to_string(page()).unwrap().replace(['“', '”'], "\"");
+    env.ok(&["ingest", &env.write("quotes.txt", variant)]);
+    let clusters = env.ok(&["dedupe", "--json"]).json()["clusters"].as_array().unwrap().clone();
+    assert!(clusters.len() >= 2, "{clusters:?}");
+    env.ok(&["dedupe", "--apply"]);
+    let checkpoint = env.head().replace(' ', ":");
+    let bucket = |keep: &[u8]| {
+        let mut k = vec![b'd'];
+        k.extend_from_slice(blake3::Hasher::new().update(b"merge\0").update(keep).finalize().as_bytes());
+        k
+    };
+    let keeps: Vec<Vec<u8>> = clusters
+        .iter()
+        .map(|c| {
+            let hex = c["keep"].as_str().unwrap();
+            (0..4).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        })
+        .collect();
+    {
+        // Each merge set moved to where layout 3 filed it.
+        let db = crate::tamper::db(&env.archive);
+        let sets = crate::tamper::id_sets(&db, &env.archive);
+        let mut moved = 0;
+        for keep in &keeps {
+            let (new, old) = (bucket(&keep[..1]), bucket(&keep[..2]));
+            if let Some(v) = sets.get(&new).unwrap() {
+                sets.apply(vec![(new, None), (old, Some(v.to_vec()))]).unwrap();
+                moved += 1;
+            }
+        }
+        assert!(moved >= 1, "no merge set found where layout 4 files it");
+        db.open_tree("log").unwrap().insert("mindex", "3").unwrap();
+        db.flush().unwrap();
+    }
+    let again = env.ok(&["dedupe", "--apply", "--json"]).json();
+    assert_eq!(again["merges"]["new"], serde_json::json!(0), "{again}");
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+    let db = crate::tamper::db(&env.archive);
+    assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"4");
+    let sets = crate::tamper::id_sets(&db, &env.archive);
+    for keep in &keeps {
+        assert!(sets.get(&bucket(&keep[..1])).unwrap().is_some(), "a merge set where layout 4 files it");
+        assert!(sets.get(&bucket(&keep[..2])).unwrap().is_none(), "none where layout 3 did");
+    }
 }
 
 /// A rebuild of the id sets interrupted after the layout record was removed
@@ -633,7 +688,7 @@ fn an_interrupted_id_set_rebuild_starts_again_and_an_unknown_layout_is_left_alon
     env.ok(&["verify", "--checkpoint", &checkpoint]);
     {
         let db = crate::tamper::db(&env.archive);
-        assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"3");
+        assert_eq!(db.open_tree("log").unwrap().get("mindex").unwrap().unwrap().as_ref(), b"4");
         db.open_tree("log").unwrap().insert("mindex", "9").unwrap();
         db.flush().unwrap();
     }
