@@ -263,8 +263,26 @@ impl Timestamp {
     /// ([`Timestamp::names_leap_second`]), since the canonical text has no
     /// place for it and read as `23:59:59` it would be another second than
     /// the source showed (two comments a second apart, one id).
+    ///
+    /// A fraction of a second past nine digits (nanoseconds) is refused
+    /// too, unless the digits past the ninth are zeros
+    /// ([`Timestamp::cuts_fraction`]): cut, it would be another instant
+    /// than the source showed.
     pub fn parse_input(s: &str, default_offset: Option<FixedOffset>) -> Option<Timestamp> {
+        if Timestamp::cuts_fraction(s) {
+            return None;
+        }
         Timestamp::parse_lenient(s, default_offset).filter(|t| !t.is_leap_second())
+    }
+
+    /// Whether `s` shows a fraction of a second with a digit other than 0
+    /// past the ninth, which nanoseconds cannot keep.
+    pub fn cuts_fraction(s: &str) -> bool {
+        let s = s.trim();
+        let Some(time) = s.get(11..) else { return false };
+        let Some(dot) = time.find('.') else { return false };
+        let digits = time[dot + 1..].bytes().take_while(u8::is_ascii_digit);
+        digits.skip(9).any(|d| d != b'0')
     }
 
     /// Whether `s` is a date-time [`Timestamp::parse_input`] refuses only
@@ -274,11 +292,16 @@ impl Timestamp {
     }
 
     /// Why [`Timestamp::parse_input`] refuses `s`, given as `what`
-    /// (`posted_at`, `--fetched-at`): a leap second is named as one,
-    /// anything else is `otherwise` (what was expected).
+    /// (`posted_at`, `--fetched-at`): a leap second, or a fraction finer
+    /// than nanoseconds, is named as one, anything else is `otherwise`
+    /// (what was expected).
     pub fn input_refusal(what: &str, s: &str, otherwise: &str) -> String {
         if Timestamp::names_leap_second(s) {
             format!("{what} {s:?} is a leap second, which cairn cannot keep as shown")
+        } else if Timestamp::cuts_fraction(s) && Timestamp::parse_lenient(s, None).is_some() {
+            format!(
+                "{what} {s:?} has a fraction of a second finer than nanoseconds, which cairn cannot keep as shown"
+            )
         } else {
             format!("{what} {s:?} {otherwise}")
         }
@@ -446,6 +469,37 @@ mod tests {
             assert!(!Timestamp::names_leap_second(s), "{s}");
         }
         assert!(Timestamp::parse_input("2012-06-30T23:59:59Z", None).is_some());
+    }
+
+    /// A fraction finer than nanoseconds is refused, never cut (which gave
+    /// two times that differ past the ninth digit one id), unless what
+    /// is past the ninth digit is zeros; queries still read it.
+    #[test]
+    fn a_fraction_finer_than_nanoseconds_is_refused() {
+        for s in [
+            "2012-06-30T12:00:00.1234567891Z",
+            "2012-06-30 12:00:00.0000000001",
+            "2012-06-30T12:00:00.12345678901+05:00",
+        ] {
+            assert_eq!(Timestamp::parse_input(s, None), None, "{s}");
+            assert!(Timestamp::cuts_fraction(s), "{s}");
+            assert!(
+                Timestamp::input_refusal("posted_at", s, "is no time").contains("finer than nanoseconds"),
+                "{s}"
+            );
+            assert!(Timestamp::parse_lenient(s, None).is_some(), "{s}");
+        }
+        for (s, canonical) in [
+            ("2012-06-30T12:00:00.123456789Z", "2012-06-30T12:00:00.123456789+00:00"),
+            ("2012-06-30T12:00:00.1234567890000Z", "2012-06-30T12:00:00.123456789+00:00"),
+            ("2012-06-30T12:00:00.5-03:00", "2012-06-30T12:00:00.5-03:00"),
+        ] {
+            assert!(!Timestamp::cuts_fraction(s), "{s}");
+            assert_eq!(Timestamp::parse_input(s, None).unwrap().canonical(), canonical, "{s}");
+        }
+        assert!(
+            Timestamp::input_refusal("posted_at", "soon.1234567891", "is no time").ends_with("is no time")
+        );
     }
 
     #[test]

@@ -145,26 +145,30 @@ fn an_article_given_twice_in_one_file_is_rejected() {
     assert!(thread.contains("hello") && !thread.contains("removed"), "{thread}");
 }
 
-/// A leap second is refused where it is, in a file or on the command line,
-/// never kept as the second before it (`23:59:59`, another second than the
-/// source showed).
+/// A time an input shows that cairn cannot keep as shown is refused, never
+/// moved: a leap second (read as the second before, a comment at :59 and
+/// one at :60 had one id) and a fraction finer than nanoseconds (cut to
+/// nine digits, two times differing past the ninth had one id).
 #[test]
-fn a_leap_second_is_refused_not_moved() {
+fn times_cairn_cannot_keep_are_refused_not_moved() {
     let env = Env::new();
-    let file = env.write(
-        "leap.jsonl",
-        "{\"type\":\"article\",\"url\":\"https://x.com/t\",\"title\":\"T\"}\n\
-         {\"type\":\"comment\",\"author\":\"amy\",\"posted_at\":\"2012-06-30T23:59:60Z\",\"body\":\"x\"}\n",
-    );
-    let run = env.run(&["ingest", &file]).expect_code(1);
-    assert!(
-        run.stderr.contains(&format!(
-            "{file}:2: posted_at \"2012-06-30T23:59:60Z\" is a leap second, which cairn cannot keep as shown"
-        )),
-        "{run}"
-    );
-    let run = env.run(&["ingest", "--fetched-at", "2012-06-30T23:59:60Z", &jsonl_fixture()]).expect_code(2);
-    assert!(run.stderr.contains("--fetched-at \"2012-06-30T23:59:60Z\" is a leap second"), "{run}");
+    for (time, why) in [
+        ("2012-06-30T23:59:60Z", "is a leap second"),
+        ("2012-06-30T12:00:00.1234567891Z", "has a fraction of a second finer than nanoseconds"),
+    ] {
+        let file = env.write(
+            "odd.jsonl",
+            format!(
+                "{{\"type\":\"article\",\"url\":\"https://x.com/t\",\"title\":\"T\"}}\n\
+                 {{\"type\":\"comment\",\"author\":\"amy\",\"posted_at\":\"{time}\",\"body\":\"x\"}}\n"
+            ),
+        );
+        let run = env.run(&["ingest", &file]).expect_code(1);
+        let said = format!("{file}:2: posted_at \"{time}\" {why}, which cairn cannot keep as shown");
+        assert!(run.stderr.contains(&said), "{run}");
+        let run = env.run(&["ingest", "--fetched-at", time, &jsonl_fixture()]).expect_code(2);
+        assert!(run.stderr.contains(&format!("--fetched-at \"{time}\" {why}")), "{run}");
+    }
     assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
 }
 
