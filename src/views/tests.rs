@@ -1581,6 +1581,7 @@ fn comment_folds_are_one_value_per_article_and_follow_chains_across_articles() {
         ("a", "https://example.com/a", "Story A", "hello from a"),
         ("b", "https://example.com/b", "Story B", "hello from b"),
         ("c", "https://example.com/c", "Story C", "hello from c"),
+        ("d", "https://example.com/d", "Story D", "hello from d"),
     ] {
         let text = format!(
             "{{\"type\":\"article\",\"url\":\"{url}\",\"title\":\"{title}\"}}\n\
@@ -1608,9 +1609,11 @@ fn comment_folds_are_one_value_per_article_and_follow_chains_across_articles() {
         }
     }
     let (a1, b1, c1) = (comments["hello from a"], comments["hello from b"], comments["hello from c"]);
+    let d1 = comments["hello from d"];
     let (key_a, art_a) = articles["Story A"].clone();
     let (key_b, _) = articles["Story B"].clone();
     let (key_c, art_c) = articles["Story C"].clone();
+    let (key_d, _) = articles["Story D"].clone();
     let merge = |archive: &mut Archive, kind: MergeKind, keep: EventId, fold: EventId| {
         let event = Event::Merge(Merge::new(kind, keep, vec![fold], "test"));
         archive.append_document(NewDocument::new(b"", vec![event]), false).unwrap();
@@ -1655,12 +1658,19 @@ fn comment_folds_are_one_value_per_article_and_follow_chains_across_articles() {
     let mut maps = comment_maps(&archive);
     maps.sort();
     assert_eq!(maps, want, "one value per article, in each view");
+    // c -> d: every thread whose folds lead into c's comment through other
+    // articles' maps is rebuilt: b's directly, a's through b's (which a
+    // chain across four articles left showing c's comment).
+    merge(&mut archive, MergeKind::Comment, d1, c1);
+    for (key, id) in [(&key_a, a1), (&key_b, b1), (&key_c, c1)] {
+        assert_eq!(shown_as(&archive, key, id), d1, "{} in {}", id, key.as_str());
+    }
     // Article A folded into C: A's folds move into C's map.
     merge(&mut archive, MergeKind::Article, art_c, art_a);
-    assert_eq!(shown_as(&archive, &key_c, a1), c1);
+    assert_eq!(shown_as(&archive, &key_c, a1), d1);
     let mut maps = comment_maps(&archive);
     maps.sort();
-    let mut want: Vec<String> = both(&key_b).into_iter().chain(both(&key_c)).collect();
+    let mut want: Vec<String> = [&key_b, &key_c, &key_d].into_iter().flat_map(both).collect();
     want.sort();
     assert_eq!(maps, want, "A's map moved into C's");
 }
@@ -1682,15 +1692,15 @@ fn merge_test_page(a: usize, hour: usize, hidden: usize) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Views maintained incrementally equal a full replay under any
-    /// sequence of merges (comments of any articles, chains, loops,
-    /// article merges), each followed by a scrape, and re-scrapes and
-    /// backfills between them.
+    /// sequence of merges (comments of any articles, chains of folds across
+    /// articles, loops, article merges), each followed by a scrape, and
+    /// re-scrapes and backfills between them.
     #[test]
     fn views_equal_a_replay_under_any_merges(
-        ops in proptest::collection::vec((0u8..5, 0usize..9, 0usize..9), 1..10),
+        ops in proptest::collection::vec((0u8..8, 0usize..9, 0usize..9), 1..10),
         every in 1usize..3,
     ) {
         use crate::model::{Merge, MergeKind};
@@ -1712,9 +1722,19 @@ proptest! {
             }
         }
         prop_assert_eq!((comments.len(), articles.len()), (9, 3));
+        // The comment the last comment merge kept: ops 5 to 7 fold it in
+        // turn (chains of folds across articles).
+        let mut last_keep: Option<usize> = None;
         for (i, &(op, x, y)) in ops.iter().enumerate() {
             let merge = match op {
-                0 | 1 if x != y => Some(Merge::new(MergeKind::Comment, comments[x], vec![comments[y]], "test")),
+                0 | 1 if x != y => {
+                    last_keep = Some(x);
+                    Some(Merge::new(MergeKind::Comment, comments[x], vec![comments[y]], "test"))
+                }
+                5..=7 => match last_keep.replace(x) {
+                    Some(k) if k != x => Some(Merge::new(MergeKind::Comment, comments[x], vec![comments[k]], "test")),
+                    _ => None,
+                },
                 2 if x % 3 != y % 3 => Some(Merge::new(MergeKind::Article, articles[x % 3], vec![articles[y % 3]], "test")),
                 3 | 4 => {
                     // A re-scrape (later) or a backfill (earlier), one

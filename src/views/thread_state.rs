@@ -786,8 +786,12 @@ fn find_fold<'f>(folds: &'f [Fold], id: &EventId) -> Option<&'f Fold> {
     folds.binary_search_by(|f| f.fold.cmp(id)).ok().map(|i| &folds[i])
 }
 
-/// Merge chains longer than this are cut (they would be a cycle).
-const MAX_CHAIN: usize = 64;
+/// Merge chains longer than this are cut. The maps hold no cycle (a fold
+/// is filed only into an id not folded itself), so this bounds only what
+/// a damaged map could make; a chain grows by one each time the comment
+/// kept is folded in turn (at 64, a chain of 71 merges imported showed
+/// folded comments).
+const MAX_CHAIN: usize = 1 << 16;
 
 /// Follows a merge map's chain from `current` (`key_of` its key in the
 /// map, `get` its value), cut at [`MAX_CHAIN`].
@@ -1106,8 +1110,9 @@ impl MergeMaps {
             Ok(maps.get(key).and_then(|m| m.folds.get(id)).cloned())
         };
         // The threads to rebuild: those of the run's comments, and those
-        // that show a comment folded into one the run folds.
+        // that show a comment folded into one the run folds (below).
         let mut threads: std::collections::BTreeSet<ArticleKey> = article_of.values().cloned().collect();
+        let mut folded_in = std::collections::BTreeSet::new();
         for (keep, folds) in merges {
             // (A merge naming an id the log holds as no comment folds
             // nothing of a thread: the log's checks report it.)
@@ -1123,9 +1128,7 @@ impl MergeMaps {
                     let map =
                         maps.get_mut(key).ok_or_else(|| Error::Internal("a comment map not read".into()))?;
                     map.folds.insert(f, Fold { fold: f, keep, elsewhere: elsewhere.clone() });
-                    for from in &map.inbound {
-                        threads.insert(self.canon_key(tx, from)?);
-                    }
+                    folded_in.insert(key.clone());
                     changed.insert(key.clone());
                     if elsewhere.is_some() {
                         read(&mut maps, &keep_key)?;
@@ -1135,6 +1138,25 @@ impl MergeMaps {
                             }
                         }
                     }
+                }
+            }
+        }
+        // A thread whose folds lead, map by map, into a comment this run
+        // folded shows it through them: every map whose folds point into an
+        // article the run folded a comment of, and every map pointing into
+        // those, in turn (a chain of folds across three articles left the
+        // first thread showing the middle comment).
+        let mut walk: Vec<ArticleKey> = folded_in.into_iter().collect();
+        let mut seen: std::collections::BTreeSet<ArticleKey> = walk.iter().cloned().collect();
+        while let Some(key) = walk.pop() {
+            read(&mut maps, &key)?;
+            let inbound: Vec<ArticleKey> =
+                maps.get(&key).map(|m| m.inbound.iter().cloned().collect()).unwrap_or_default();
+            for from in inbound {
+                let from = self.canon_key(tx, &from)?;
+                if seen.insert(from.clone()) {
+                    threads.insert(from.clone());
+                    walk.push(from);
                 }
             }
         }
