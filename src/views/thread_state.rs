@@ -1196,7 +1196,7 @@ impl MergeMaps {
         if !state.sorts_last(&capture) {
             let key = state.key.clone();
             let prior = std::mem::take(state);
-            let (rebuilt, diffs) = self.rebuild(tx, &key, &[prior], Some(capture))?;
+            let (rebuilt, diffs) = self.rebuild(tx, &key, vec![prior], Some(capture))?;
             *state = rebuilt;
             return Ok(Applied::Rebuilt(diffs));
         }
@@ -1216,11 +1216,12 @@ impl MergeMaps {
         &self,
         tx: &crate::views::StateTx<'_>,
         key: &ArticleKey,
-        prior: &[ThreadState],
+        prior: Vec<ThreadState>,
         extra: Option<CaptureRef>,
     ) -> Result<(ThreadState, Vec<(CaptureRef, CaptureDiff)>)> {
-        let mut refs: Vec<CaptureRef> =
-            prior.iter().flat_map(|p| p.captures.iter().cloned()).chain(extra).collect();
+        // (Only their captures are read: the states go before the new one
+        // is built, so a large thread is not held twice.)
+        let mut refs: Vec<CaptureRef> = prior.into_iter().flat_map(|p| p.captures).chain(extra).collect();
         refs.sort_by_key(|c| c.seq);
         refs.dedup_by_key(|c| c.seq);
         let mut captures = Vec::with_capacity(refs.len());

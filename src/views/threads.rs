@@ -240,7 +240,7 @@ fn rebuild_merged(tx: &mut StateTx<'_>) -> Result<()> {
                 .map_err(|_| Error::Internal("a deferred thread key is not text".into()))?,
         );
         if let Some((summary, old, prior)) = load_whole(tx, &key)? {
-            let (mut state, diffs) = MAPS.rebuild(tx, &key, &[prior], None)?;
+            let (mut state, diffs) = MAPS.rebuild(tx, &key, vec![prior], None)?;
             let records = changes::replace(tx, &key, &old, diffs)?;
             let summary = summarize(tx, Some(summary), &state)?;
             store(tx, &mut state, &records, &summary)?;
@@ -276,7 +276,7 @@ fn apply_merge(tx: &mut StateTx<'_>, m: &Merge) -> Result<()> {
             // The current version is the one the latest capture showed,
             // whichever article's key it was under: what any later rebuild
             // of the thread (a comment merge, a backfill) makes it too.
-            let (mut state, diffs) = MAPS.rebuild(tx, &key, &prior, None)?;
+            let (mut state, diffs) = MAPS.rebuild(tx, &key, prior, None)?;
             let records = changes::replace(tx, &key, &old, diffs)?;
             let mut summary = summarize(tx, own_summary, &state)?;
             for a in aliases {
