@@ -835,7 +835,7 @@ fn follow_folds(
 }
 
 /// Reads an article's comment map as stored.
-type ReadFolds<'s> = Box<dyn Fn(&ArticleKey) -> Result<Option<Folds>> + 's>;
+type ReadFolds<'s> = Box<dyn Fn(&ArticleKey) -> Result<std::sync::Arc<Folds>> + 's>;
 /// Gives the key an article key is filed under now.
 type KeptKey<'s> = Box<dyn Fn(&ArticleKey) -> Result<ArticleKey> + 's>;
 
@@ -845,7 +845,7 @@ pub struct CommentMaps<'s> {
     /// The article's map as stored (`None`: the view has no comment map).
     folds: Option<ReadFolds<'s>>,
     canon_key: KeptKey<'s>,
-    read: std::cell::RefCell<HashMap<ArticleKey, std::rc::Rc<Folds>>>,
+    read: std::cell::RefCell<HashMap<ArticleKey, std::sync::Arc<Folds>>>,
 }
 
 impl CommentMaps<'_> {
@@ -854,12 +854,12 @@ impl CommentMaps<'_> {
     pub fn canon_id(&self, key: &ArticleKey, id: &EventId) -> Result<EventId> {
         let Some(folds) = &self.folds else { return Ok(*id) };
         let find = |key: &ArticleKey, id: &EventId| -> Result<Option<Fold>> {
-            let known = self.read.borrow().get(key).map(std::rc::Rc::clone);
+            let known = self.read.borrow().get(key).map(std::sync::Arc::clone);
             let map = match known {
                 Some(m) => m,
                 None => {
-                    let m = std::rc::Rc::new(folds(key)?.unwrap_or_default());
-                    self.read.borrow_mut().insert(key.clone(), std::rc::Rc::clone(&m));
+                    let m = folds(key)?;
+                    self.read.borrow_mut().insert(key.clone(), std::sync::Arc::clone(&m));
                     m
                 }
             };
@@ -896,9 +896,8 @@ impl<'t> StoredMaps<'t> {
         CommentMaps {
             folds: self.ids.then(|| {
                 Box::new(move |key: &ArticleKey| {
-                    Ok(self
-                        .get::<CommentMap>(&self.maps.comment_map_key(key), "comment map")?
-                        .map(|m| m.folds))
+                    let map: Option<CommentMap> = self.get(&self.maps.comment_map_key(key), "comment map")?;
+                    Ok(std::sync::Arc::new(map.map(|m| m.folds).unwrap_or_default()))
                 }) as ReadFolds<'_>
             }),
             canon_key: Box::new(move |key| self.canon_key(key)),
@@ -969,11 +968,8 @@ impl MergeMaps {
         let any = tx.may_have_prefix(&self.comment_key_prefix())?;
         Ok(CommentMaps {
             folds: any.then(|| {
-                Box::new(move |key: &ArticleKey| {
-                    Ok(tx
-                        .get_packed::<CommentMap>(&MergeMaps { prefix }.comment_map_key(key))?
-                        .map(|m| m.folds))
-                }) as ReadFolds<'s>
+                Box::new(move |key: &ArticleKey| tx.comment_map(&MergeMaps { prefix }.comment_map_key(key)))
+                    as ReadFolds<'s>
             }),
             canon_key: Box::new(move |key| MergeMaps { prefix }.canon_key(tx, key)),
             read: Default::default(),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 type KeySet = HashSet<Vec<u8>, foldhash::fast::RandomState>;
 
 use super::generations::{Cursor, CURSOR_KEY};
+use super::thread_state::Folds;
 
 /// Pending writes to a view's tree, read-your-writes, plus access to the log
 /// for looking events up.
@@ -57,6 +58,9 @@ pub struct StateTx<'a> {
     /// ([`StateTx::defer_merge`]), and the comments they name.
     deferred_merges: Vec<(EventId, Vec<EventId>)>,
     deferred_comments: Vec<EventId>,
+    /// Comment maps decoded since the last commit, by key
+    /// ([`StateTx::comment_map`]), each dropped when its key is written.
+    comment_maps: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Arc<Folds>>>,
 }
 
 impl<'a> StateTx<'a> {
@@ -81,6 +85,7 @@ impl<'a> StateTx<'a> {
             deferred: Default::default(),
             deferred_merges: Vec::new(),
             deferred_comments: Vec::new(),
+            comment_maps: Default::default(),
         }
     }
 
@@ -175,9 +180,32 @@ impl<'a> StateTx<'a> {
         Ok(false)
     }
 
+    /// The folds of the comment map under `key`
+    /// ([`crate::views::thread_state::CommentMap`]; none when it has
+    /// none), decoded once until the key is written or the transaction
+    /// commits: a thread with thousands of folds, captured again and
+    /// again, decoded its map at every capture.
+    pub fn comment_map(&self, key: &[u8]) -> Result<Arc<Folds>> {
+        if let Some(m) = self.comment_maps.borrow().get(key) {
+            return Ok(Arc::clone(m));
+        }
+        let map: Option<super::thread_state::CommentMap> = self.get_packed(key)?;
+        let folds = Arc::new(map.map(|m| m.folds).unwrap_or_default());
+        self.comment_maps.borrow_mut().insert(key.to_vec(), Arc::clone(&folds));
+        Ok(folds)
+    }
+
+    fn forget_comment_map(&mut self, key: &[u8]) {
+        let maps = self.comment_maps.get_mut();
+        if !maps.is_empty() {
+            maps.remove(key);
+        }
+    }
+
     /// Sets `key`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.pending_bytes += key.len() + value.len();
+        self.forget_comment_map(&key);
         self.forget_empty(&key);
         self.unfinished.remove(&key);
         self.writes.insert(key, Some(value));
@@ -186,6 +214,7 @@ impl<'a> StateTx<'a> {
     /// Removes `key`.
     pub fn delete(&mut self, key: Vec<u8>) {
         self.pending_bytes += key.len();
+        self.forget_comment_map(&key);
         self.unfinished.remove(&key);
         self.writes.insert(key, None);
     }
@@ -370,6 +399,7 @@ impl<'a> StateTx<'a> {
     }
 
     pub(super) fn commit(&mut self, cursor: &Cursor) -> Result<()> {
+        self.comment_maps.get_mut().clear();
         self.write_appends()?;
         let committed = Committed {
             writes: std::mem::take(&mut self.writes),
