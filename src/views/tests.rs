@@ -1777,3 +1777,54 @@ proptest! {
         }
     }
 }
+
+/// A chain of 100 comment merges (each folding the comment the one before
+/// kept) leaves one comment in the thread, before and after a re-scrape,
+/// as a replay does (until session 32 chains were cut at 64 links).
+#[test]
+fn a_long_chain_of_folds_ends_at_one_comment() {
+    use crate::model::{Merge, MergeKind};
+    use crate::store::NewDocument;
+    let mut archive = Archive::in_memory();
+    let page = |fetched: &str| {
+        let mut s =
+            "{\"type\":\"article\",\"url\":\"https://example.com/chain\",\"title\":\"Chain\"}\n".to_string();
+        for i in 0..101 {
+            s.push_str(&format!(
+                "{{\"type\":\"comment\",\"author\":\"u{i}\",\"posted_at\":\"2024-01-01T10:00:00Z\",\"body\":\"number {i}\"}}\n"
+            ));
+        }
+        s.push_str(&format!("{{\"type\":\"capture\",\"fetched_at\":\"{fetched}\"}}\n"));
+        s
+    };
+    ingest_ok(&mut archive, "a.jsonl", &page("2024-01-02T00:00:00Z"));
+    let ids: Vec<EventId> = archive
+        .entries_from(Seq(1))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| matches!(e.event, Event::Comment(_)))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 101);
+    let merges: Vec<Event> = ids
+        .windows(2)
+        .map(|w| Event::Merge(Merge::new(MergeKind::Comment, w[1], vec![w[0]], "test")))
+        .collect();
+    archive.append_document(NewDocument::new(b"", merges), false).unwrap();
+    archive.flush().unwrap();
+    let views = builtin();
+    catch_up(&archive, &views).unwrap();
+    let key = crate::model::ArticleKey("https://example.com/chain".into());
+    let shown = |archive: &Archive| {
+        let state = threads::load_thread(archive, &key).unwrap().unwrap();
+        state.slots.iter().map(|s| s.versions.last().unwrap().id).collect::<Vec<_>>()
+    };
+    assert_eq!(shown(&archive), vec![ids[100]]);
+    ingest_ok(&mut archive, "b.jsonl", &page("2024-01-03T00:00:00Z"));
+    catch_up(&archive, &views).unwrap();
+    assert_eq!(shown(&archive), vec![ids[100]], "a re-scrape shows the one kept");
+    let head = archive.head().seq;
+    for (view, st) in views.iter().zip(status(&archive, &views).unwrap()) {
+        assert_eq!(st.digest, fresh_digest(&archive, view.as_ref(), head).unwrap(), "view {}", view.name());
+    }
+}
