@@ -1565,10 +1565,50 @@ impl SledStore {
 /// holds captures: the log files are the archive, and taken for an archive
 /// with no entries (a disk not mounted under `log/`, say) the next writer
 /// moved the pack files aside as an interrupted commit's.
+///
+/// Likewise a `log/` that holds no record while the id runs (`index/`) or
+/// the Merkle tree (`tree/hashes`), written only after a commit's records,
+/// say entries were committed: an empty mount point where the log's
+/// volume is not mounted. (A first commit cut short leaves neither.)
 fn refuse_lost_log(root: &Path) -> Result<()> {
     let log = root.join("log");
+    // Whether `dir` has a file named so and longer than `over` bytes.
+    let holds_data = |dir: &Path, name: &dyn Fn(&str) -> bool, over: u64| {
+        fs::read_dir(dir)
+            .map(|d| {
+                d.flatten().any(|e| {
+                    name(&e.file_name().to_string_lossy())
+                        && e.metadata().is_ok_and(|m| m.is_file() && m.len() > over)
+                })
+            })
+            .unwrap_or(false)
+    };
     // (Followed: a link to a volume not mounted is no log either.)
     if fs::metadata(&log).is_ok() {
+        // (A log file that is a link, or cannot be read, is not an empty
+        // log: opening it says what is wrong with it.)
+        let records = fs::read_dir(&log)
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name().to_string_lossy().ends_with(".seg")
+                        && !e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+                })
+            })
+            .unwrap_or(true);
+        if records {
+            return Ok(());
+        }
+        let runs = holds_data(&root.join("index"), &|n| n.ends_with(".idx"), 0);
+        // (At least one hash past the file's header.)
+        let hashes = holds_data(&root.join("tree"), &|n| n == "hashes", crate::transparency::file::HEADER);
+        if runs || hashes {
+            return Err(Error::Corrupt(format!(
+                "{} holds no log records while {} says entries were committed: the log files are the archive \
+                 (a volume not mounted there?); restore them (nothing was changed)",
+                log.display(),
+                if runs { root.join("index") } else { root.join("tree").join("hashes") }.display()
+            )));
+        }
         return Ok(());
     }
     let captures = root.join("captures");

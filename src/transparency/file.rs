@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"cairntre";
 const VERSION: u32 = 1;
-const HEADER: u64 = 16;
+pub(crate) const HEADER: u64 = 16;
 
 fn header() -> [u8; 16] {
     let mut h = [0u8; 16];

@@ -917,7 +917,9 @@ fn an_io_error_on_the_id_sets_moves_nothing_aside() {
 /// A log file that is there but cannot be opened (a symlink that loops,
 /// or one to a file that is gone) is an error naming it, not an archive
 /// that ends before it: with `db/` lost, `head` printed an empty archive
-/// and exited 0, and the next ingest moved the pack files aside.
+/// and exited 0, and the next ingest moved the pack files aside. So is
+/// `log/` gone, a link to nothing, or empty where the index says entries
+/// were committed.
 #[test]
 fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     let env = Env::new();
@@ -953,6 +955,17 @@ fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     env.run(&["ingest", &new_document(&env)]).expect_code(2);
     assert!(torn_files(&env.archive.join("captures")).is_empty());
     std::fs::remove_file(&log).unwrap();
+    // Or `log/` there but empty (a volume not mounted on it) while the id
+    // runs say entries were committed: the same. It read as an archive
+    // with no entries, and the next ingest moved the pack files aside and
+    // began another history.
+    std::fs::create_dir(&log).unwrap();
+    let run = env.run(&["head"]).expect_code(2);
+    assert!(run.stderr.contains("log holds no log records while") && run.stderr.contains("index"), "{run}");
+    env.run(&["ingest", &new_document(&env)]).expect_code(2);
+    env.run(&["repair"]).expect_code(2);
+    assert!(torn_files(&env.archive.join("captures")).is_empty());
+    std::fs::remove_dir(&log).unwrap();
     std::fs::rename(&log_kept, &log).unwrap();
     std::fs::rename(&kept, &segment).unwrap();
     assert_eq!(env.head(), checkpoint.replace(':', " "));
