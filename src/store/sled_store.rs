@@ -498,7 +498,7 @@ impl SledStore {
             }
         }
         let lock = crate::store::lock_archive(root)?;
-        refuse_lost_log(root)?;
+        refuse_lost_log(root, rebuild && accept_loss)?;
         let mut legacy = false;
         let mut format_5 = false;
         if marker.exists() {
@@ -1566,11 +1566,13 @@ impl SledStore {
 /// with no entries (a disk not mounted under `log/`, say) the next writer
 /// moved the pack files aside as an interrupted commit's.
 ///
-/// Likewise a `log/` that holds no record while the id runs (`index/`) or
+/// Likewise, except for `repair --accept-loss` (`giving_up`: what the log
+/// held is given up on purpose, and an interrupted one must be able to
+/// finish), a `log/` that holds no record while the id runs (`index/`) or
 /// the Merkle tree (`tree/hashes`), written only after a commit's records,
 /// say entries were committed: an empty mount point where the log's
 /// volume is not mounted. (A first commit cut short leaves neither.)
-fn refuse_lost_log(root: &Path) -> Result<()> {
+fn refuse_lost_log(root: &Path, giving_up: bool) -> Result<()> {
     let log = root.join("log");
     // Whether `dir` has a file named so and longer than `over` bytes.
     let holds_data = |dir: &Path, name: &dyn Fn(&str) -> bool, over: u64| {
@@ -1585,13 +1587,16 @@ fn refuse_lost_log(root: &Path) -> Result<()> {
     };
     // (Followed: a link to a volume not mounted is no log either.)
     if fs::metadata(&log).is_ok() {
-        // (A log file that is a link, or cannot be read, is not an empty
-        // log: opening it says what is wrong with it.)
+        if giving_up {
+            return Ok(());
+        }
+        // (A log file that cannot be read, a link to nothing, is not an
+        // empty log: opening it says what is wrong with it.)
         let records = fs::read_dir(&log)
             .map(|d| {
                 d.flatten().any(|e| {
                     e.file_name().to_string_lossy().ends_with(".seg")
-                        && !e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+                        && !fs::metadata(e.path()).is_ok_and(|m| m.is_file() && m.len() == 0)
                 })
             })
             .unwrap_or(true);
@@ -1603,8 +1608,9 @@ fn refuse_lost_log(root: &Path) -> Result<()> {
         let hashes = holds_data(&root.join("tree"), &|n| n == "hashes", crate::transparency::file::HEADER);
         if runs || hashes {
             return Err(Error::Corrupt(format!(
-                "{} holds no log records while {} says entries were committed: the log files are the archive \
-                 (a volume not mounted there?); restore them (nothing was changed)",
+                "{} holds no log records while {} says entries were committed: the log files are the archive; \
+                 restore them (a volume not mounted there?); if they are lost, `cairn repair --accept-loss` \
+                 gives up what they held (nothing was changed)",
                 log.display(),
                 if runs { root.join("index") } else { root.join("tree").join("hashes") }.display()
             )));

@@ -962,6 +962,7 @@ fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     std::fs::create_dir(&log).unwrap();
     let run = env.run(&["head"]).expect_code(2);
     assert!(run.stderr.contains("log holds no log records while") && run.stderr.contains("index"), "{run}");
+    assert!(run.stderr.contains("`cairn repair --accept-loss` gives up what they held"), "{run}");
     env.run(&["ingest", &new_document(&env)]).expect_code(2);
     env.run(&["repair"]).expect_code(2);
     assert!(torn_files(&env.archive.join("captures")).is_empty());
@@ -970,6 +971,24 @@ fn a_log_file_that_cannot_be_opened_is_an_error_not_the_end() {
     std::fs::rename(&kept, &segment).unwrap();
     assert_eq!(env.head(), checkpoint.replace(':', " "));
     env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
+/// A log whose only file was emptied, beside id runs and a Merkle tree
+/// that say entries were committed, is refused by every command but
+/// `repair --accept-loss`, which gives the entries up (and finishes when
+/// run again after it was stopped): writers then start again at seq 1.
+#[test]
+fn an_emptied_log_is_refused_until_accept_loss_gives_it_up() {
+    let env = Env::new();
+    three_documents(&env);
+    std::fs::write(env.archive.join("log").join("00000000.seg"), b"").unwrap();
+    env.run(&["head"]).expect_code(2);
+    env.run(&["repair"]).expect_code(2);
+    env.run(&["ingest", &new_document(&env)]).expect_code(2);
+    env.run(&["repair", "--accept-loss"]).expect_code(1);
+    assert_eq!(env.head(), format!("0 {}", "0".repeat(64)));
+    env.ok(&["ingest", &new_document(&env)]);
+    env.ok(&["verify"]);
 }
 
 /// The same unacknowledged commit with one flipped bit in its commit
