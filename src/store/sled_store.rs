@@ -1618,10 +1618,7 @@ fn refuse_lost_log(root: &Path, giving_up: bool) -> Result<()> {
         return Ok(());
     }
     let captures = root.join("captures");
-    let holds = fs::read_dir(&captures)
-        .map(|dir| dir.flatten().any(|e| e.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)))
-        .unwrap_or(false);
-    if holds {
+    if holds_data(&captures, &|_| true, 0) {
         return Err(Error::Corrupt(format!(
             "{} is missing while {} holds captures: the log files are the archive; restore log/ \
              (nothing was changed)",
