@@ -865,6 +865,12 @@ impl Archive {
         Ok(out)
     }
 
+    /// The first seq of every commit that starts after `after`, in order
+    /// ([`crate::store::LogStore::commit_starts`]).
+    pub fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {
+        self.store.commit_starts(after)
+    }
+
     /// Entries in log order from `from`.
     pub fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
         self.store.entries_from(from)

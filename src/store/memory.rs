@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Default, Debug, Clone)]
 pub struct MemoryStore {
     log: BTreeMap<Seq, LogEntry>,
+    /// The first seq of each commit.
+    commits: std::collections::BTreeSet<Seq>,
     index: BTreeMap<EventId, Seq>,
     buckets: BTreeMap<[u8; 32], Vec<IdSeq>>,
     blobs: HashMap<BlobId, Vec<u8>>,
@@ -61,6 +63,9 @@ impl LogStore for MemoryStore {
             }
             expected = expected.next();
         }
+        if let Some(first) = segments.iter().flatten().next() {
+            self.commits.insert(first.seq);
+        }
         let mut new: HashMap<[u8; 32], Vec<IdSeq>> = HashMap::new();
         for e in segments.iter().flatten() {
             self.index.insert(e.id, e.seq);
@@ -84,6 +89,10 @@ impl LogStore for MemoryStore {
         );
         self.merkle = tree;
         appended
+    }
+
+    fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {
+        Ok(self.commits.range(after.next()..).copied().collect())
     }
 
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>> {

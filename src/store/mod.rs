@@ -172,6 +172,12 @@ pub trait LogStore {
         &[]
     }
 
+    /// The first seq of every commit that starts after `after`, in order
+    /// (an older cairn's segments, written with no commit record, each as
+    /// a commit of its own): where the log's commits begin, as the record
+    /// files' commit records mark them. A run of comment merges ends where
+    /// its commit does ([`crate::views::Projection::settle`]).
+    fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>>;
     /// Every entry of the stored segment that holds `seq`.
     fn segment_of(&self, seq: Seq) -> Result<Vec<LogEntry>>;
     /// The entries of the log segment holding `seq`, decoded as they are

@@ -2050,6 +2050,10 @@ impl LogStore for SledStore {
         self.reader.entries_from(from)
     }
 
+    fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {
+        self.reader.commit_starts(after)
+    }
+
     fn commit(&mut self, segments: &[Vec<LogEntry>], head: &HeadState, parsed: &[ParseRecord]) -> Result<()> {
         if let Some(why) = &self.layout_problem {
             return Err(Error::IndexUnreadable { path: self.root.clone(), why: why.clone() });
@@ -2546,6 +2550,18 @@ impl LogStore for SledReader {
             None => Ok(HeadState::default()),
             Some(v) => envelope::decode(&v, "head record"),
         }
+    }
+
+    fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {
+        // One key per commit, under its first seq (an older cairn's
+        // segments one key each).
+        let end: &[u8] = &[SEGMENT + 1];
+        let mut starts = Vec::new();
+        for kv in self.tree.range(&segment_key(after.next())[..]..end) {
+            let (k, _) = kv?;
+            starts.push(decode_seq(&k[1..], "segment key")?);
+        }
+        Ok(starts)
     }
 
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {

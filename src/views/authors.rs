@@ -455,7 +455,10 @@ impl Projection for AuthorsView {
         // of 18 wrote do not decode as these.
         // 20: comment folds in one value per article (`Mm/KEY`), not one
         // key per folded comment (`Mm/ID`).
-        20
+        // 21: a run of comment merges ends where its commit of the log
+        // ends, in a replay as after each command (the postings a run
+        // appends depend on where it ends).
+        21
     }
 
     fn apply(&self, entry: &LogEntry, tx: &mut StateTx<'_>) -> Result<()> {

@@ -45,7 +45,10 @@ pub trait Projection: Send + Sync {
     fn apply(&self, entry: &LogEntry, state: &mut StateTx<'_>) -> Result<()>;
 
     /// Does the work `apply` put off ([`StateTx::defer`]): called before
-    /// each commit of the state. The default has none.
+    /// each commit of the state, and where a commit of the log ends when
+    /// something was put off (so what is put off never spans two of the
+    /// log's commits, however the views were caught up). The default has
+    /// none.
     fn settle(&self, _state: &mut StateTx<'_>) -> Result<()> {
         Ok(())
     }

@@ -406,10 +406,23 @@ fn apply_entries_with<'a>(
     let mut pending_entries = 0usize;
     let commit_every =
         if jobs.iter().all(|(_, tree)| tree.is_loose()) { COMMIT_EVERY_LOOSE } else { COMMIT_EVERY };
+    // Where the log's commits begin: what a view put off (a run of comment
+    // merges) is settled where its commit ends, as it is when the views
+    // are brought up to date after each command, so that a replay takes
+    // the same runs whatever the views were caught up between.
+    let mut commit_starts = archive.commit_starts(from)?.into_iter().peekable();
     for entry in entries {
         let entry = entry?;
         if entry.seq != last.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
+        }
+        while commit_starts.next_if(|s| *s < entry.seq).is_some() {}
+        if commit_starts.next_if_eq(&entry.seq).is_some() {
+            for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
+                if tx.has_deferred() {
+                    view.settle(tx)?;
+                }
+            }
         }
         if observed_after(&entry, observed_until) {
             // Left out; a capture's document stays open for the next one.

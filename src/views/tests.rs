@@ -1687,8 +1687,8 @@ proptest! {
 
     /// Views maintained incrementally equal a full replay under any
     /// sequence of merges (comments of any articles, chains of folds across
-    /// articles, loops, article merges), each followed by a scrape, and
-    /// re-scrapes and backfills between them.
+    /// articles, loops, article merges), half of them followed by a
+    /// scrape, and re-scrapes and backfills between them.
     #[test]
     fn views_equal_a_replay_under_any_merges(
         ops in proptest::collection::vec((0u8..8, 0usize..9, 0usize..9), 1..10),
@@ -1739,10 +1739,14 @@ proptest! {
             if let Some(m) = merge {
                 archive.append_document(NewDocument::new(b"", vec![Event::Merge(m)]), false).unwrap();
                 archive.flush().unwrap();
-                // A scrape after each merge document: a run of merges ends
-                // where it ends in a replay (the authors view's postings
-                // depend on where runs end: docs/views.md).
-                ingest_ok(&mut archive, &format!("after{i}.jsonl"), &merge_test_page(y % 3, 40 + i, 3));
+                // A scrape after half the merge documents; the others are
+                // followed by the next merge document, maybe with the views
+                // caught up between (until session 33 a replay took two
+                // such commits as one run of merges, and the authors view's
+                // postings then differed from views caught up after each).
+                if (x + y) % 2 == 0 {
+                    ingest_ok(&mut archive, &format!("after{i}.jsonl"), &merge_test_page(y % 3, 40 + i, 3));
+                }
             }
             if i % every == 0 {
                 catch_up(&archive, &views).unwrap();
