@@ -489,11 +489,17 @@ pub fn import_into(
             .map(|e| e.map(|e| e.file_name()).map_err(|e| Error::io(target, e)))
             .collect::<Result<_>>()?;
         // (Empty, or holding only a lock file cairn wrote: a regular file
-        // of `PID COMMAND`, not a link, not a user's file of that name.)
-        if entries.is_empty()
-            || (entries.iter().all(|n| n == "lock") && cairns_lock_file(&target.join("lock")))
-        {
+        // of `PID COMMAND`, or empty, not a link, not a user's file of that
+        // name.)
+        let only_lock = !entries.is_empty() && entries.iter().all(|n| n == "lock");
+        if entries.is_empty() || (only_lock && cairns_lock_file(&target.join("lock"))) {
             Some(Held::Lock(crate::store::lock_archive(target)?, target.join("lock")))
+        } else if only_lock {
+            return Err(Error::Usage(format!(
+                "{} holds only a file named lock that cairn did not write (a link, or text that is not \
+                 a lock's); import needs an empty archive or directory",
+                target.display()
+            )));
         } else {
             let existing = Archive::open(target, crate::store::OpenMode::MustExist)?;
             if existing.head().seq != Seq(0) {
@@ -657,7 +663,9 @@ const ARCHIVE_OWN: &[&str] =
     &["cairn-archive", "lock", "db", "log", "captures", "index", "sets", "tree", "views"];
 
 /// Whether `path` is a lock file as cairn writes them: a regular file (no
-/// link) holding the one line `PID COMMAND\n`, COMMAND one of cairn's.
+/// link) holding the one line `PID COMMAND\n`, COMMAND one of cairn's, or
+/// empty (a cairn killed between making the file and writing that line
+/// left it so).
 fn cairns_lock_file(path: &Path) -> bool {
     const COMMANDS: &[&str] = &[
         "ingest",
@@ -694,6 +702,9 @@ fn cairns_lock_file(path: &Path) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
     if !meta.file_type().is_file() || meta.len() > 64 {
         return false;
+    }
+    if meta.len() == 0 {
+        return true;
     }
     let Ok(text) = std::fs::read_to_string(path) else { return false };
     let Some(line) = text.strip_suffix('\n') else { return false };
