@@ -146,5 +146,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         ));
         problems = true;
     }
+    if let Some(e) = archive.take_derived_failure() {
+        // The index is rebuilt, but not all that is derived from the log
+        // (the id runs, the Merkle tree's hashes): the next open rebuilds
+        // them; this repair did not finish its work.
+        return Err(crate::error::Error::stopped(
+            format!(
+                "the index of {} entries was rebuilt, but not the files derived from the log with it (index/, \
+                 tree/); the next command that opens the archive rebuilds them, or run `cairn repair` again",
+                head.seq
+            ),
+            e,
+        ));
+    }
     Ok(if problems { Status::Problems } else { Status::Ok })
 }

@@ -865,6 +865,13 @@ impl Archive {
         Ok(out)
     }
 
+    /// The first error met bringing what is derived from the log (the id
+    /// runs, the Merkle tree's hashes) up to the head when the archive was
+    /// opened, taken ([`crate::store::LogStore::take_derived_failure`]).
+    pub fn take_derived_failure(&mut self) -> Option<Error> {
+        self.store.take_derived_failure()
+    }
+
     /// The first seq of every commit that starts after `after`, in order
     /// ([`crate::store::LogStore::commit_starts`]).
     pub fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {

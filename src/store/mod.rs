@@ -172,6 +172,14 @@ pub trait LogStore {
         &[]
     }
 
+    /// The first error met bringing the files derived from the log (the id
+    /// runs, the Merkle tree's hashes) up to the head when this store was
+    /// opened, taken: a warning for most commands (the next open rebuilds
+    /// them), a failure for `repair`.
+    fn take_derived_failure(&mut self) -> Option<crate::error::Error> {
+        None
+    }
+
     /// The first seq of every commit that starts after `after`, in order
     /// (an older cairn's segments, written with no commit record, each as
     /// a commit of its own): where the log's commits begin, as the record

@@ -239,6 +239,11 @@ pub struct SledStore {
     files_problem: Option<String>,
     /// What `repair --accept-loss` moved aside, past the rebuilt ends.
     given_up: Vec<String>,
+    /// The first error met bringing the derived files (the id runs, the
+    /// Merkle tree's hashes and their record) up to the head when the
+    /// store was opened: a warning then, rebuilt by the next open; `repair`
+    /// fails on it.
+    derived_failure: Option<Error>,
     _lock: File,
 }
 
@@ -625,6 +630,7 @@ impl SledStore {
             view_layout_problem: None,
             files_problem: None,
             given_up: Vec::new(),
+            derived_failure: None,
             _lock: lock,
         };
         // The id sets, before anything reads or adds to them. Only layouts
@@ -1385,6 +1391,7 @@ impl SledStore {
                     "{}: the Merkle tree could not be brought up to the head: {e}",
                     self.root.display()
                 );
+                self.derived_failure.get_or_insert(e);
             }
             Ok(()) if self.merkle.count() != before => {
                 tracing::info!(
@@ -1403,6 +1410,7 @@ impl SledStore {
                         "{}: the Merkle tree's record could not be written: {e}",
                         self.root.display()
                     );
+                    self.derived_failure.get_or_insert(e);
                 }
             }
             Ok(()) => {}
@@ -1442,6 +1450,7 @@ impl SledStore {
                 self.root.display(),
                 self.reader.runs().end()
             );
+            self.derived_failure.get_or_insert(e);
         }
         self.reader.runs().end().0.saturating_sub(start.0)
     }
@@ -2052,6 +2061,10 @@ impl LogStore for SledStore {
 
     fn commit_starts(&self, after: Seq) -> Result<Vec<Seq>> {
         self.reader.commit_starts(after)
+    }
+
+    fn take_derived_failure(&mut self) -> Option<Error> {
+        self.derived_failure.take()
     }
 
     fn commit(&mut self, segments: &[Vec<LogEntry>], head: &HeadState, parsed: &[ParseRecord]) -> Result<()> {

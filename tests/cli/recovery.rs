@@ -914,6 +914,74 @@ fn an_io_error_on_the_id_sets_moves_nothing_aside() {
     env.ok(&["verify", "--checkpoint", &first]);
 }
 
+/// A `repair` that could not write what it derives from the log with the
+/// index (the id runs in `index/`, the Merkle tree's hashes in `tree/`)
+/// fails, naming the file and saying the next open rebuilds them: it
+/// reported the index rebuilt and exited 0, with a warning. The next
+/// command rebuilds them, and the checkpoint saved before verifies.
+#[test]
+fn a_repair_that_cannot_write_the_derived_files_fails() {
+    const TEST: &str = "a_repair_that_cannot_write_the_derived_files_fails";
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    // Past 64 entries: the Merkle tree stores a hash (a full tile).
+    let mut more =
+        "{\"type\":\"article\",\"url\":\"https://example.com/more\",\"title\":\"More\"}\n".to_string();
+    for i in 0..40 {
+        more.push_str(&format!(
+            "{{\"type\":\"comment\",\"author\":\"u{i}\",\"posted_at\":\"2024-01-01T10:00:00Z\",\"body\":\"number {i}\"}}\n"
+        ));
+    }
+    more.push_str("{\"type\":\"capture\",\"fetched_at\":\"2024-01-02T00:00:00Z\"}\n");
+    env.ok(&["ingest", &env.write("more.jsonl", more)]);
+    let head = env.head();
+    let seq: u64 = head.split(' ').next().unwrap().parse().unwrap();
+    assert!(seq > 64, "{head}");
+    let hashes = env.archive.join("tree").join("hashes");
+    assert!(std::fs::metadata(&hashes).unwrap().len() > 16, "the tree stores a hash");
+    let index = env.archive.join("index");
+    let cases: [(&str, Vec<std::ffi::OsString>, &str); 2] = [
+        (
+            "index",
+            vec![
+                "-e".into(),
+                "trace=write".into(),
+                "-e".into(),
+                "inject=write:error=ENOSPC:when=1+".into(),
+                "-P".into(),
+                index.join(format!(".{:016x}-{seq:016x}.idx.tmp", 1)).into_os_string(),
+            ],
+            ".idx.tmp: No space left on device",
+        ),
+        (
+            "tree",
+            // (The first write is the header, the second the hash.)
+            vec![
+                "-e".into(),
+                "trace=pwrite64".into(),
+                "-e".into(),
+                "inject=pwrite64:error=EIO:when=2+".into(),
+                "-P".into(),
+                hashes.clone().into_os_string(),
+            ],
+            "hashes: Input/output error",
+        ),
+    ];
+    for (what, faults, says) in cases {
+        for f in std::fs::read_dir(&index).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        std::fs::remove_file(&hashes).unwrap();
+        let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+        let Some(out) = env.traced(TEST, &faults, &["repair"]) else { return };
+        assert_eq!(out.code, 2, "{what}: {out}");
+        assert!(out.stderr.contains(says), "{what}: {out}");
+        assert!(out.stderr.contains("not the files derived from the log with it"), "{what}: {out}");
+        env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
+        assert!(std::fs::metadata(&hashes).unwrap().len() > 16, "{what}: the next open stored the hash");
+    }
+}
+
 /// A log file that is there but cannot be opened (a symlink that loops,
 /// or one to a file that is gone) is an error naming it, not an archive
 /// that ends before it: with `db/` lost, `head` printed an empty archive
