@@ -160,8 +160,13 @@ impl Input {
         let mtime = std::fs::metadata(p).ok()?.modified().ok()?;
         let secs = match mtime.duration_since(std::time::UNIX_EPOCH) {
             Ok(after) => i64::try_from(after.as_secs()).ok()?,
-            // Before 1970: whole seconds back from the epoch.
-            Err(before) => -i64::try_from(before.duration().as_secs()).ok()?,
+            // Before 1970: whole seconds back from the epoch, down to the
+            // second at or before it as after 1970 (1.5 s before the epoch
+            // is 2 s before it, not 1).
+            Err(before) => {
+                let back = before.duration();
+                -i64::try_from(back.as_secs() + u64::from(back.subsec_nanos() > 0)).ok()?
+            }
         };
         Timestamp::from_unix(secs)
     }

@@ -191,6 +191,16 @@ fn fetch_times_come_from_file_times_and_from_jsonl_documents() {
     assert_eq!(capture["fetched_at"], json!("2012-03-29T05:46:40+00:00"));
     env.run(&["ingest", "--fetched-at", "2012-03-30T08:00:00Z", "--fetched-at-from", "mtime", &page])
         .expect_code(2);
+    // Before 1970, with a fraction: the second at or before it, as after
+    // 1970 (it was rounded toward 1970: 23:59:59).
+    let early = Env::new();
+    let old_page = early.write("page.txt", sample());
+    let when = std::time::UNIX_EPOCH - std::time::Duration::from_millis(1_500);
+    std::fs::File::options().write(true).open(&old_page).unwrap().set_modified(when).unwrap();
+    early.ok(&["ingest", "--fetched-at-from", "mtime", &old_page]);
+    let log = early.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let capture: Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(capture["fetched_at"], json!("1969-12-31T23:59:58+00:00"));
 
     let jsonl = std::fs::read_to_string(jsonl_fixture()).unwrap();
     let doc = format!(
