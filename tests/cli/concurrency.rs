@@ -95,3 +95,26 @@ fn processes_creating_one_new_archive_at_once_all_get_in() {
         env.ok(&["verify"]);
     }
 }
+
+/// A link named `lock` in an archive is never followed: cairn wrote the
+/// holding process over the link's target (any file the user could write,
+/// `cairn --archive A head` made a user's notes `PID head`). Every command
+/// now refuses (exit 2) naming the link, and the target is as it was; with
+/// the link gone, the archive opens.
+#[test]
+fn a_lock_that_is_a_link_is_not_followed() {
+    let env = Env::new();
+    env.ok(&["ingest", &jsonl_fixture()]);
+    let head = env.head();
+    let notes = env.write("notes.txt", "my notes\n");
+    let lock = env.archive.join("lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&notes, &lock).unwrap();
+    for args in [&["head"][..], &["ingest", &jsonl_fixture()], &["verify"]] {
+        let run = env.run(args).expect_code(2);
+        assert!(run.stderr.contains("is a symbolic link"), "{run}");
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n", "{args:?}");
+    }
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(env.head(), head);
+}
