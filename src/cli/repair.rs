@@ -84,6 +84,18 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     };
     let given_up = archive.store().given_up().to_vec();
     let still = archive.store().files_problem().map(str::to_string);
+    // The index is rebuilt, but not all that is derived from the log with
+    // it (the id runs, the Merkle tree's hashes): the next open rebuilds
+    // them; this repair did not finish its work (exit 2, below).
+    let derived = archive.take_derived_failure().map(|e| {
+        let done = format!(
+            "the index of {} entries was rebuilt, but not all the files derived from the log with it (the id \
+             runs in index/, the Merkle tree's hashes in tree/); the next command that opens the archive \
+             rebuilds them, or run `cairn repair` again",
+            head.seq
+        );
+        crate::error::Error::stopped(done, e)
+    });
     if args.json {
         let v = json!({
             "entries": head.seq.0,
@@ -91,7 +103,7 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
             "old_index": moved_to,
             "old_head": moved.as_ref().and_then(|(_, h)| h.map(|h| crate::cli::output::head_json(h.seq, &h.hash))),
             "given_up": given_up,
-            "problem": still,
+            "problem": still.clone().or_else(|| derived.as_ref().map(|e| e.to_string())),
         });
         writeln!(out, "{v}").map_err(stdout_error)?;
     } else {
@@ -146,18 +158,8 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
         ));
         problems = true;
     }
-    if let Some(e) = archive.take_derived_failure() {
-        // The index is rebuilt, but not all that is derived from the log
-        // (the id runs, the Merkle tree's hashes): the next open rebuilds
-        // them; this repair did not finish its work.
-        return Err(crate::error::Error::stopped(
-            format!(
-                "the index of {} entries was rebuilt, but not the files derived from the log with it (index/, \
-                 tree/); the next command that opens the archive rebuilds them, or run `cairn repair` again",
-                head.seq
-            ),
-            e,
-        ));
+    if let Some(e) = derived {
+        return Err(e);
     }
     Ok(if problems { Status::Problems } else { Status::Ok })
 }

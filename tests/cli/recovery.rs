@@ -916,7 +916,8 @@ fn an_io_error_on_the_id_sets_moves_nothing_aside() {
 
 /// A `repair` that could not write what it derives from the log with the
 /// index (the id runs in `index/`, the Merkle tree's hashes in `tree/`)
-/// fails, naming the file and saying the next open rebuilds them: it
+/// fails, naming the file and saying the next open rebuilds them (in
+/// `--json`'s `problem` too): it
 /// reported the index rebuilt and exited 0, with a warning. The next
 /// command rebuilds them, and the checkpoint saved before verifies.
 #[test]
@@ -973,10 +974,13 @@ fn a_repair_that_cannot_write_the_derived_files_fails() {
         }
         std::fs::remove_file(&hashes).unwrap();
         let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
-        let Some(out) = env.traced(TEST, &faults, &["repair"]) else { return };
+        let Some(out) = env.traced(TEST, &faults, &["repair", "--json"]) else { return };
         assert_eq!(out.code, 2, "{what}: {out}");
         assert!(out.stderr.contains(says), "{what}: {out}");
-        assert!(out.stderr.contains("not the files derived from the log with it"), "{what}: {out}");
+        assert!(out.stderr.contains("not all the files derived from the log with it"), "{what}: {out}");
+        // (`--json` says so too: its `problem` was null.)
+        let report: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert!(report["problem"].as_str().is_some_and(|p| p.contains(says)), "{what}: {out}");
         env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
         assert!(std::fs::metadata(&hashes).unwrap().len() > 16, "{what}: the next open stored the hash");
     }
