@@ -260,7 +260,10 @@ impl BlobDir {
 
     /// The stored bytes of blob `id` at `loc`.
     pub fn read(&self, id: &BlobId, loc: Locator) -> Result<Vec<u8>> {
-        self.packs.reader().read(tag(id), loc).map_err(|why| Error::Corrupt(format!("blob {id}: {why}")))
+        self.packs
+            .reader()
+            .read(tag(id), loc)
+            .map_err(|why| why.into_error(|why| Error::Corrupt(format!("blob {id}: {why}"))))
     }
 
     /// Appends every staged blob to the pack file and fsyncs it. `end` is

@@ -378,18 +378,76 @@ pub struct RecordReader<'a> {
     open: Option<(u32, File, u64)>,
 }
 
+/// Why a record could not be read ([`RecordReader::read`]): the system
+/// failed to read the file (an I/O error: a fault of the disk or the
+/// system, not of what the archive holds, which a retry may read), or
+/// what is there is not the record (damage: a file cut, lost, or other
+/// bytes). Shown as the reason alone, for audits.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// Reading `path` failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The reason, as shown.
+        why: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// What the file holds there is not the record.
+    Damaged(String),
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::Io { why, .. } | ReadFailure::Damaged(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for ReadFailure {
+    fn from(why: String) -> ReadFailure {
+        ReadFailure::Damaged(why)
+    }
+}
+
+impl ReadFailure {
+    /// The error to return: an I/O error as [`Error::Io`] on its file
+    /// (exit 2, never a finding that the archive is damaged), damage as
+    /// `damaged` makes it of the reason.
+    pub fn into_error(self, damaged: impl FnOnce(String) -> Error) -> Error {
+        match self {
+            ReadFailure::Io { path, source, .. } => Error::io(path, source),
+            ReadFailure::Damaged(why) => damaged(why),
+        }
+    }
+
+    /// An error reading `path`: a file that is not there, or that ends
+    /// before the record, is damage; any other, an I/O error.
+    fn of(path: &Path, why: String, source: std::io::Error) -> ReadFailure {
+        match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => ReadFailure::Damaged(why),
+            _ => ReadFailure::Io { path: path.to_path_buf(), why, source },
+        }
+    }
+}
+
 impl RecordReader<'_> {
     /// The payload of the record at `loc`, checking that its header names
     /// `first` (its tag) and the locator's length. Errors are reasons (for
-    /// audits).
-    pub fn read(&mut self, first: u64, loc: Locator) -> std::result::Result<Vec<u8>, String> {
+    /// audits), told apart as I/O errors or damage.
+    pub fn read(&mut self, first: u64, loc: Locator) -> std::result::Result<Vec<u8>, ReadFailure> {
         let path = self.dir.path_of(loc.file);
+        let on_file = |e: std::io::Error| ReadFailure::of(&path, format!("{}: {e}", path.display()), e);
         if self.open.as_ref().is_none_or(|(n, _, _)| *n != loc.file) {
-            let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let size = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
+            let file = File::open(&path).map_err(on_file)?;
+            let size = file.metadata().map_err(on_file)?.len();
             self.open = Some((loc.file, file, size));
         }
-        let Some((_, file, size)) = self.open.as_mut() else { return Err("no segment file".into()) };
+        let Some((_, file, size)) = self.open.as_mut() else {
+            return Err(ReadFailure::Damaged("no segment file".into()));
+        };
         let end = loc.offset.checked_add(HEADER + u64::from(loc.len));
         if end.is_some_and(|end| end > *size) {
             // The file may have grown since this reader opened it: a
@@ -397,17 +455,19 @@ impl RecordReader<'_> {
             // catching up while the appending thread commits) is given
             // locators of records appended after. They were synced before
             // sled named them, so the file's size now is what counts.
-            *size = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
+            *size = file.metadata().map_err(on_file)?.len();
         }
         if end.is_none_or(|end| end > *size) {
-            return Err(format!(
+            return Err(ReadFailure::Damaged(format!(
                 "{} is {size} bytes; the locator of record {first} points past its end (byte {} + {})",
                 path.display(),
                 loc.offset,
                 HEADER + u64::from(loc.len)
-            ));
+            )));
         }
-        let failed = |e: std::io::Error| format!("{} at byte {}: {e}", path.display(), loc.offset);
+        let failed = |e: std::io::Error| {
+            ReadFailure::of(&path, format!("{} at byte {}: {e}", path.display(), loc.offset), e)
+        };
         let mut header = [0u8; HEADER as usize];
         file.seek(SeekFrom::Start(loc.offset)).and_then(|_| file.read_exact(&mut header)).map_err(failed)?;
         let mut seq = [0u8; 8];
@@ -416,12 +476,12 @@ impl RecordReader<'_> {
         len.copy_from_slice(&header[8..12]);
         let (seq, len) = (u64::from_be_bytes(seq), u32::from_be_bytes(len));
         if seq != first || len != loc.len {
-            return Err(format!(
+            return Err(ReadFailure::Damaged(format!(
                 "{} at byte {}: the record header says {seq}, {len} bytes; the locator says {first}, {} bytes",
                 path.display(),
                 loc.offset,
                 loc.len
-            ));
+            )));
         }
         // Read into capacity that is never zeroed first (a zeroed buffer
         // per record, then the header cut from its front, was a tenth of
@@ -586,7 +646,7 @@ mod tests {
             dir.append(RecordsEnd::default(), &[(1, b"one".to_vec()), (2, b"second".to_vec())]).unwrap();
         assert_eq!(end, RecordsEnd { file: 0, len: 2 * HEADER + 9 });
         assert_eq!(dir.reader().read(2, locs[1]).unwrap(), b"second");
-        assert!(dir.reader().read(3, locs[1]).unwrap_err().contains("says 2,"));
+        assert!(dir.reader().read(3, locs[1]).unwrap_err().to_string().contains("says 2,"));
         // A crashed commit appended bytes the store never recorded.
         let (_, crashed) = dir.append(end, &[(3, b"lost".to_vec())]).unwrap();
         assert!(crashed.len > end.len);
@@ -614,7 +674,7 @@ mod tests {
         let (later, _) = dir.append(end, &[(2, b"appended later".to_vec())]).unwrap();
         assert_eq!(reader.read(2, later[0]).unwrap(), b"appended later");
         let past = Locator { offset: later[0].offset + 100, ..later[0] };
-        assert!(reader.read(2, past).unwrap_err().contains("points past its end"));
+        assert!(reader.read(2, past).unwrap_err().to_string().contains("points past its end"));
     }
 
     #[test]

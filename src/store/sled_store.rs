@@ -40,7 +40,7 @@ use crate::store::buckets;
 use crate::store::envelope;
 use crate::store::idruns::{self, IdRuns, IdSeq};
 use crate::store::kv::Write;
-use crate::store::records::{self, Locator, RecordDir, RecordReader, RecordsEnd};
+use crate::store::records::{self, Locator, ReadFailure, RecordDir, RecordReader, RecordsEnd};
 use crate::store::sets::{
     bucket_items, read_bucket, read_bucket_all, read_bucket_for, BucketWrites, BUCKET, PART, SETS_TREE,
     SET_FILES,
@@ -1902,8 +1902,8 @@ fn record_layout_problems(
     Ok(problems)
 }
 
-pub(crate) fn segment_error(first: Seq, why: String) -> Error {
-    Error::Corrupt(format!("segment at seq {first}: {why}"))
+pub(crate) fn segment_error(first: Seq, why: impl Into<ReadFailure>) -> Error {
+    why.into().into_error(|why| Error::Corrupt(format!("segment at seq {first}: {why}")))
 }
 
 fn dir_size(path: &Path) -> Result<u64> {
@@ -1921,7 +1921,7 @@ fn read_segment(
     reader: &mut RecordReader<'_>,
     first: Seq,
     loc: Locator,
-) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, String)> {
+) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, ReadFailure)> {
     let payload = reader.read(first.0, loc).map_err(|e| (first, e))?;
     let what = format!("segment at seq {first}");
     envelope::decode_segment(&payload, &what).map(|entries| (first, entries)).map_err(|e| {
@@ -1934,8 +1934,18 @@ fn read_segment(
             },
             other => other.to_string(),
         };
-        (first, why)
+        (first, ReadFailure::Damaged(why))
     })
+}
+
+/// [`read_segment`] of a segment's locator as [`segments_from`] gives it
+/// (one that does not decode is damage).
+fn read_segment_at(
+    reader: &mut RecordReader<'_>,
+    at: SegmentAt,
+) -> std::result::Result<(Seq, Vec<LogEntry>), (Seq, ReadFailure)> {
+    let (first, loc) = at.map_err(|(seq, why)| (seq, ReadFailure::Damaged(why)))?;
+    read_segment(reader, first, loc)
 }
 
 /// A segment's first seq and locator, or (the locators stored under a key
@@ -2580,10 +2590,8 @@ impl LogStore for SledReader {
     fn entries_from(&self, from: Seq) -> Result<Box<dyn Iterator<Item = Result<LogEntry>> + '_>> {
         let mut reader = self.segments.reader();
         let iter = segments_from(&self.tree, from)?.flat_map(move |segment| -> Vec<Result<LogEntry>> {
-            let decoded = segment.and_then(|s| {
-                s.and_then(|(first, loc)| read_segment(&mut reader, first, loc))
-                    .map_err(|(s, why)| segment_error(s, why))
-            });
+            let decoded = segment
+                .and_then(|s| read_segment_at(&mut reader, s).map_err(|(s, why)| segment_error(s, why)));
             match decoded {
                 Ok((_, entries)) => entries.into_iter().filter(|e| e.seq >= from).map(Ok).collect(),
                 Err(e) => vec![Err(e)],
@@ -2612,9 +2620,12 @@ impl LogStore for SledReader {
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
         Box::new(segments.map(move |segment| {
-            Ok(match segment?.and_then(|(first, loc)| read_segment(&mut reader, first, loc)) {
+            Ok(match read_segment_at(&mut reader, segment?) {
                 Ok((seq, entries)) => (seq, Ok(entries)),
-                Err((seq, why)) => (seq, Err(why)),
+                // An I/O error ends the scan: no finding that the segment
+                // is damaged when the disk failed to read it.
+                Err((seq, why @ ReadFailure::Io { .. })) => return Err(segment_error(seq, why)),
+                Err((seq, ReadFailure::Damaged(why))) => (seq, Err(why)),
             })
         }))
     }

@@ -986,6 +986,35 @@ fn a_repair_that_cannot_write_the_derived_files_fails() {
     }
 }
 
+/// A read of the log that fails once (EIO: a disk's fault, not the
+/// archive's) stops `verify` with the error on the file (exit 2): it was
+/// taken for damage, and `verify` reported some hundred problems (exit 1)
+/// in an intact archive. The next `verify` is clean.
+#[test]
+fn an_io_error_reading_the_log_is_no_finding_of_damage() {
+    const TEST: &str = "an_io_error_reading_the_log_is_no_finding_of_damage";
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    let segment = env.archive.join("log").join("00000000.seg");
+    // (The first reads are the open's, of the last commit: the third is
+    // verify's own pass over the segments.)
+    let faults: Vec<std::ffi::OsString> = vec![
+        "-e".into(),
+        "trace=read,pread64".into(),
+        "-e".into(),
+        "inject=read,pread64:error=EIO:when=3".into(),
+        "-P".into(),
+        segment.into_os_string(),
+    ];
+    let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+    let Some(out) = env.traced(TEST, &faults, &["verify"]) else { return };
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("00000000.seg: Input/output error"), "{out}");
+    assert!(!out.stdout.contains("problems found") && !out.stderr.contains("corrupt"), "{out}");
+    env.ok(&["verify"]);
+}
+
 /// A log file that is there but cannot be opened (a symlink that loops,
 /// or one to a file that is gone) is an error naming it, not an archive
 /// that ends before it: with `db/` lost, `head` printed an empty archive
