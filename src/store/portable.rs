@@ -573,6 +573,13 @@ pub fn import_into(
         }
     }
     if held.is_some() {
+        // The imported archive keeps the target's permissions: a directory
+        // made private stays so (it became 0755, the umask's).
+        let kept = std::fs::metadata(target).and_then(|m| std::fs::set_permissions(&tmp, m.permissions()));
+        if let Err(e) = kept {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io(target, e));
+        }
         if let Err(e) = std::fs::rename(target, &aside) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(Error::io(target, e));
