@@ -529,26 +529,9 @@ fn import_refuses_merges_verify_finds_wrong() {
     target.ok(&["verify"]);
 }
 
-/// An import into an existing empty directory keeps the directory's
-/// permissions: one made private (0700) stayed empty and was replaced by
-/// an archive of the umask's 0755, readable by every user.
-#[test]
-fn an_import_keeps_the_target_directorys_permissions() {
-    use std::os::unix::fs::PermissionsExt;
-    let env = populated();
-    let file = env.dir.path().join("backup.cairn").display().to_string();
-    env.ok(&["export", &file]);
-    let target = Env::new();
-    std::fs::create_dir(&target.archive).unwrap();
-    std::fs::set_permissions(&target.archive, std::fs::Permissions::from_mode(0o700)).unwrap();
-    target.ok(&["import", &file]);
-    assert_eq!(target.head(), env.head());
-    let mode = std::fs::metadata(&target.archive).unwrap().permissions().mode() & 0o7777;
-    assert_eq!(mode, 0o700, "{mode:o}");
-}
-
 /// A failed import into an empty directory leaves it empty (its lock file
-/// made the retry take it for an archive), the retry works; an import
+/// made the retry take it for an archive), the retry works and keeps the
+/// directory's permissions; an import
 /// into the directory it runs in is refused before anything is read; an
 /// export to standard output's own file (`/dev/stdout` when it is a file)
 /// is the export alone, as with `-`.
@@ -559,11 +542,16 @@ fn import_retries_into_an_empty_directory_and_export_to_stdouts_file() {
     env.ok(&["export", &file]);
     let target = Env::new();
     std::fs::create_dir(&target.archive).unwrap();
+    // (Made private: the archive keeps its permissions; it became 0755.)
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&target.archive, std::fs::Permissions::from_mode(0o700)).unwrap();
     let bad = target.write("bad.cairn", b"not an export");
     target.run(&["import", &bad]).expect_code(2);
     assert_eq!(std::fs::read_dir(&target.archive).unwrap().count(), 0, "left empty");
     target.ok(&["import", &file]);
     assert_eq!(target.head(), env.head());
+    let mode = std::fs::metadata(&target.archive).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "{mode:o}");
 
     // A directory holding only a file named `lock` that cairn did not write
     // (a user's, or a link elsewhere) is no empty target: left as it was.
