@@ -487,6 +487,9 @@ pub(super) fn blobs(archive: &Archive, facts: &LogFacts) -> Result<BlobCheck> {
                         r.find("blob", Some(*seq), None, format!("blob {blob} re-hashes to {actual}"));
                     }
                 }
+                // An I/O error is the disk's, not the archive's: it ends
+                // the audit (exit 2), never a finding of damage.
+                Err(e @ crate::error::Error::Io { .. }) => return Err(e),
                 Err(e) => r.find("blob", Some(*seq), None, format!("blob {blob} cannot be read: {e}")),
             }
         }

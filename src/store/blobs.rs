@@ -307,9 +307,11 @@ impl BlobDir {
         if len > MAX_DELTA_RAW {
             return Err(corrupt(format!("delta says {len} raw bytes")));
         }
-        let base_raw = self
-            .get_at_depth(&base, hops + 1, lookup)
-            .map_err(|e| corrupt(format!("its delta base {base} cannot be read: {e}")))?;
+        let base_raw = self.get_at_depth(&base, hops + 1, lookup).map_err(|e| match e {
+            // (The disk failed to read it: not damage.)
+            e @ Error::Io { .. } => e,
+            e => corrupt(format!("its delta base {base} cannot be read: {e}")),
+        })?;
         let raw = envelope::with_context(&DELTA_READ, zstd::bulk::Decompressor::new, |d| {
             envelope::one_frame(&bytes[DELTA_HEADER..])?;
             d.set_dictionary(&base_raw)?;

@@ -1013,6 +1013,22 @@ fn an_io_error_reading_the_log_is_no_finding_of_damage() {
     assert!(out.stderr.contains("00000000.seg: Input/output error"), "{out}");
     assert!(!out.stdout.contains("problems found") && !out.stderr.contains("corrupt"), "{out}");
     env.ok(&["verify"]);
+    // So is one of the captures' pack file (it was a blob finding, exit 1).
+    let pack = env.archive.join("captures").join("00000000.pack");
+    let faults: Vec<std::ffi::OsString> = vec![
+        "-e".into(),
+        "trace=read,pread64".into(),
+        "-e".into(),
+        "inject=read,pread64:error=EIO:when=1".into(),
+        "-P".into(),
+        pack.into_os_string(),
+    ];
+    let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+    let out = env.traced(TEST, &faults, &["verify"]).expect("strace traced the first run");
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("00000000.pack: Input/output error"), "{out}");
+    assert!(!out.stdout.contains("problems found"), "{out}");
+    env.ok(&["verify"]);
 }
 
 /// A log file that is there but cannot be opened (a symlink that loops,
