@@ -986,6 +986,17 @@ fn a_repair_that_cannot_write_the_derived_files_fails() {
     }
 }
 
+/// strace arguments that make the reads of `file` fail with EIO (`when`:
+/// strace's which, `3` the third only).
+fn read_fails(file: &std::path::Path, when: &str) -> Vec<std::ffi::OsString> {
+    let inject = format!("inject=read,pread64:error=EIO:when={when}");
+    ["-e", "trace=read,pread64", "-e", &inject, "-P"]
+        .map(Into::into)
+        .into_iter()
+        .chain([file.into()])
+        .collect()
+}
+
 /// A read of the log that fails once (EIO: a disk's fault, not the
 /// archive's) stops `verify` with the error on the file (exit 2): it was
 /// taken for damage, and `verify` reported some hundred problems (exit 1)
@@ -999,14 +1010,7 @@ fn an_io_error_reading_the_log_is_no_finding_of_damage() {
     let segment = env.archive.join("log").join("00000000.seg");
     // (The first reads are the open's, of the last commit: the third is
     // verify's own pass over the segments.)
-    let faults: Vec<std::ffi::OsString> = vec![
-        "-e".into(),
-        "trace=read,pread64".into(),
-        "-e".into(),
-        "inject=read,pread64:error=EIO:when=3".into(),
-        "-P".into(),
-        segment.into_os_string(),
-    ];
+    let faults = read_fails(&segment, "3");
     let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
     let Some(out) = env.traced(TEST, &faults, &["verify"]) else { return };
     assert_eq!(out.code, 2, "{out}");
@@ -1015,14 +1019,7 @@ fn an_io_error_reading_the_log_is_no_finding_of_damage() {
     env.ok(&["verify"]);
     // So is one of the captures' pack file (it was a blob finding, exit 1).
     let pack = env.archive.join("captures").join("00000000.pack");
-    let faults: Vec<std::ffi::OsString> = vec![
-        "-e".into(),
-        "trace=read,pread64".into(),
-        "-e".into(),
-        "inject=read,pread64:error=EIO:when=1".into(),
-        "-P".into(),
-        pack.into_os_string(),
-    ];
+    let faults = read_fails(&pack, "1");
     let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
     let out = env.traced(TEST, &faults, &["verify"]).expect("strace traced the first run");
     assert_eq!(out.code, 2, "{out}");
