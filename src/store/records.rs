@@ -148,7 +148,7 @@ impl RecordDir {
 
     /// Whether the bytes past `end` (in its file and the ones after) hold a
     /// whole record tagged `tag`. See [`RecordDir::whole_record_past`].
-    pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> bool {
+    pub fn tail_holds(&self, end: RecordsEnd, tag: u64) -> Result<bool> {
         self.whole_record_past(end, |t| t == tag)
     }
 
@@ -169,26 +169,34 @@ impl RecordDir {
     ///   (eight 0xFF bytes in a page stored raw), never an intact envelope
     ///   after them by chance.
     ///
-    /// Reads a chunk at a time.
-    pub fn whole_record_past(&self, end: RecordsEnd, is_tag: impl Fn(u64) -> bool) -> bool {
+    /// Reads a chunk at a time. A read the system fails (an I/O error) is
+    /// an error, never an answer: "no whole record" would let a writer cut
+    /// whole commits as a torn tail.
+    pub fn whole_record_past(&self, end: RecordsEnd, is_tag: impl Fn(u64) -> bool) -> Result<bool> {
         use crate::store::envelope::{check_unwritten, could_start, intact, MAX_VALUE};
         let mut walk = self.scan_from(end);
-        while let Ok(Some((_, t, payload))) = walk.next_header(MAX_VALUE as u64, &is_tag) {
+        while let Some((_, t, payload)) = walk.next_header(MAX_VALUE as u64, &is_tag)? {
             if is_tag(t) && payload.is_some_and(|p| intact(&p) || !check_unwritten(&p)) {
-                return true;
+                return Ok(true);
             }
         }
         const CHUNK: usize = 1 << 20;
         let mut n = end.file;
-        while let Ok(mut file) = File::open(self.path_of(n)) {
-            let size = file.metadata().map_or(0, |m| m.len());
+        loop {
+            let path = self.path_of(n);
+            let mut file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if absent(&path, &e) => break,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
             let mut at = if n == end.file { end.len } else { 0 };
             let mut buf = vec![0u8; CHUNK + HEADER as usize];
             while at < size {
                 let want = (size - at).min(buf.len() as u64) as usize;
-                if file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(&mut buf[..want])).is_err() {
-                    return false;
-                }
+                file.seek(SeekFrom::Start(at))
+                    .and_then(|_| file.read_exact(&mut buf[..want]))
+                    .map_err(|e| Error::io(&path, e))?;
                 let chunk = &buf[..want];
                 for k in 0..want.saturating_sub(HEADER as usize + 1) {
                     let tag = u64::from_be_bytes(chunk[k..k + 8].try_into().unwrap_or_default());
@@ -206,9 +214,11 @@ impl RecordDir {
                         continue;
                     }
                     let mut payload = vec![0u8; len as usize];
-                    let read = file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut payload));
-                    if read.is_ok() && intact(&payload) {
-                        return true;
+                    file.seek(SeekFrom::Start(start))
+                        .and_then(|_| file.read_exact(&mut payload))
+                        .map_err(|e| Error::io(&path, e))?;
+                    if intact(&payload) {
+                        return Ok(true);
                     }
                 }
                 // The next chunk overlaps this one by a header's bytes and
@@ -218,13 +228,17 @@ impl RecordDir {
             }
             n += 1;
         }
-        false
+        Ok(false)
     }
 
     /// An error when whole commits lie past `end` (in its file or a later
     /// one): damage before them, never a tail to cut.
     pub fn refuse_damage_past(&self, end: RecordsEnd) -> Result<()> {
-        if self.closing_tag.is_some_and(|tag| self.tail_holds(end, tag)) {
+        let whole_past = match self.closing_tag {
+            Some(tag) => self.tail_holds(end, tag)?,
+            None => false,
+        };
+        if whole_past {
             return Err(Error::Corrupt(format!(
                 "{} holds whole commits past the index's committed end (byte {}), after a record that does \
                  not fit: damage, not a torn tail; nothing was cut (`cairn verify` shows where)",
@@ -751,7 +765,7 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let dir = RecordDir::new(tmp.path().to_path_buf(), "seg");
             std::fs::write(dir.path_of(0), [b"committed".as_slice(), tail].concat()).unwrap();
-            dir.tail_holds(RecordsEnd { file: 0, len: 9 }, TAG)
+            dir.tail_holds(RecordsEnd { file: 0, len: 9 }, TAG).unwrap()
         };
         // Whole, at the boundary; its check bytes zeros: a torn write.
         assert!(holds(&record(&envelope)));

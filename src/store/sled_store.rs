@@ -759,8 +759,10 @@ impl SledStore {
         // end, tagged with seqs past the head, that it could not take in.)
         let head = self.head().map_or(0, |h| h.seq.0);
         let older_segment_past = self.legacy
-            && self.segments.whole_record_past(end, |t| t != COMMIT_TAG && t > head && t - head <= 1 << 24);
-        if older_segment_past || self.segments.tail_holds(end, COMMIT_TAG) {
+            && self
+                .segments
+                .whole_record_past(end, |t| t != COMMIT_TAG && t > head && t - head <= 1 << 24)?;
+        if older_segment_past || self.segments.tail_holds(end, COMMIT_TAG)? {
             return Ok(Some(format!(
                 "{} holds whole commits past the end the index records (byte {}) that could not be taken in: a \
                  record before them is damaged, or the index is of another history of the archive",
@@ -1509,7 +1511,7 @@ impl SledStore {
         }
         // Whole commits past the end the index could not take in: a record
         // before them does not fit (damage, not a torn tail).
-        if self.segments.tail_holds(end, COMMIT_TAG) {
+        if self.segments.tail_holds(end, COMMIT_TAG)? {
             problems.push((
                 None,
                 format!(

@@ -1105,6 +1105,43 @@ fn an_emptied_log_is_refused_until_accept_loss_gives_it_up() {
     env.ok(&["verify"]);
 }
 
+/// A whole commit past a lagging index's end, after a record whose length
+/// is damaged: writers refuse and cut nothing, also when reading the log
+/// fails (EIO) from any point on. A failed read was taken for "no whole
+/// commit there", and the ingest cut the pack's tail, which the commit
+/// relies on, as an interrupted commit's.
+#[test]
+fn a_failed_read_is_no_answer_that_nothing_whole_lies_past_the_end() {
+    let env = Env::new();
+    env.ok(&["ingest", &page()]);
+    let segment = env.archive.join("log").join("00000000.seg");
+    let end = std::fs::metadata(&segment).unwrap().len() as usize;
+    let backup = env.dir.path().join("db-backup");
+    copy_dir(&env.archive.join("db"), &backup);
+    env.ok(&["ingest", &crate::support::jsonl_fixture()]);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    copy_dir(&backup, &env.archive.join("db"));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[end + 8..end + 12].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
+    std::fs::write(&segment, &bytes).unwrap();
+    let pack = env.archive.join("captures").join("00000000.pack");
+    let packed = std::fs::read(&pack).unwrap();
+    let args = ["ingest", &page(), "--fetched-at", "2012-04-01T00:00:00Z"];
+    for when in 1..=24 {
+        let faults = read_fails(&segment, &format!("{when}+"));
+        let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+        let Some(out) = env.traced("a_failed_read_is_no_answer", &faults, &args) else { return };
+        assert_eq!(out.code, 2, "when={when}: {out}");
+        assert!(!out.stderr.contains("aside"), "when={when}: nothing is cut: {out}");
+        assert_eq!(std::fs::read(&segment).unwrap(), bytes, "when={when}: {out}");
+        assert_eq!(std::fs::read(&pack).unwrap(), packed, "when={when}: {out}");
+        assert!(torn_files(&env.archive.join("log")).is_empty(), "when={when}: {out}");
+        assert!(torn_files(&env.archive.join("captures")).is_empty(), "when={when}: {out}");
+    }
+    let run = env.run(&args).expect_code(2);
+    assert!(run.stderr.contains("whole commits past the end"), "{run}");
+}
+
 /// The same unacknowledged commit with one flipped bit in its commit
 /// record (not zeros): what lies there was written, so it is damage, not
 /// a torn tail: writers refuse and cut nothing.
