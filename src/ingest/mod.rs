@@ -153,23 +153,30 @@ pub const DEFAULT_MAX_DOCUMENT: u64 = 64 << 20;
 pub const MAX_DOCUMENT_CEILING: u64 = 256 << 20;
 
 impl Input {
-    /// The file's modification time (UTC, whole seconds); `None` for stdin
-    /// and when the file system has none.
+    /// The file's modification time (UTC, whole seconds); `None` for stdin,
+    /// when the file system has none, and for a time outside years 0 to
+    /// 9999 (its text would not read back: the archive's export could not
+    /// be imported).
     pub fn modified(&self) -> Option<Timestamp> {
         let Input::File(p) = self else { return None };
-        let mtime = std::fs::metadata(p).ok()?.modified().ok()?;
-        let secs = match mtime.duration_since(std::time::UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_secs()).ok()?,
-            // Before 1970: whole seconds back from the epoch, down to the
-            // second at or before it as after 1970 (1.5 s before the epoch
-            // is 2 s before it, not 1).
-            Err(before) => {
-                let back = before.duration();
-                -i64::try_from(back.as_secs() + u64::from(back.subsec_nanos() > 0)).ok()?
-            }
-        };
-        Timestamp::from_unix(secs)
+        file_time(std::fs::metadata(p).ok()?.modified().ok()?)
     }
+}
+
+/// A file time as [`Input::modified`] takes it: UTC, the whole second at
+/// or before it, within years 0 to 9999.
+fn file_time(mtime: std::time::SystemTime) -> Option<Timestamp> {
+    let secs = match mtime.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).ok()?,
+        // Before 1970: whole seconds back from the epoch, down to the
+        // second at or before it as after 1970 (1.5 s before the epoch
+        // is 2 s before it, not 1).
+        Err(before) => {
+            let back = before.duration();
+            -i64::try_from(back.as_secs() + u64::from(back.subsec_nanos() > 0)).ok()?
+        }
+    };
+    Timestamp::from_unix(secs).filter(|t| Timestamp::parse_canonical(&t.canonical()).as_ref() == Some(t))
 }
 
 /// Walks `dir` recursively in sorted order, following symbolic links with
@@ -867,7 +874,7 @@ pub fn ingest_inputs(
                                 if mtime.is_none() {
                                     report.warnings.push(Warning {
                                         path: name.clone(),
-                                        message: "no modification time to take fetched_at from (stdin has none); fetched_at not recorded"
+                                        message: "no modification time to take fetched_at from (stdin has none, and a file's must lie in years 0 to 9999); fetched_at not recorded"
                                             .into(),
                                     });
                                 }
@@ -1083,5 +1090,31 @@ mod stopped_tests {
         assert!(said(3, 3, 1).contains("all its 3 inputs but the 1 rejected"), "{}", said(3, 3, 1));
         assert!(said(3, 3, 0).ends_with("all its 3 inputs before it stopped; they stay in the archive"));
         assert!(said(2, 3, 0).contains("its first 2 of 3 inputs"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_time;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn file_times_floor_to_the_second_and_stay_within_years_0_to_9999() {
+        let at = |t: Option<crate::model::Timestamp>| t.map(|t| t.canonical());
+        let utc = |s: &str| Some(format!("{s}+00:00"));
+        assert_eq!(at(file_time(UNIX_EPOCH + Duration::from_millis(1_500))), utc("1970-01-01T00:00:01"));
+        assert_eq!(at(file_time(UNIX_EPOCH - Duration::from_millis(1_500))), utc("1969-12-31T23:59:58"));
+        assert_eq!(at(file_time(UNIX_EPOCH - Duration::from_secs(1))), utc("1969-12-31T23:59:59"));
+        assert_eq!(at(file_time(UNIX_EPOCH - Duration::from_nanos(1))), utc("1969-12-31T23:59:59"));
+        // 9999-12-31T23:59:59 is kept; a second later, year 10000, is not
+        // (its text, `+10000-...`, does not read back); nor year -1.
+        let last = 253_402_300_799;
+        assert_eq!(at(file_time(UNIX_EPOCH + Duration::from_secs(last))), utc("9999-12-31T23:59:59"));
+        assert_eq!(file_time(UNIX_EPOCH + Duration::from_secs(last + 1)), None);
+        assert_eq!(
+            at(file_time(UNIX_EPOCH - Duration::from_secs(62_167_219_200))),
+            utc("0000-01-01T00:00:00")
+        );
+        assert_eq!(file_time(UNIX_EPOCH - Duration::from_secs(62_167_219_201)), None);
     }
 }
