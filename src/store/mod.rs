@@ -530,26 +530,31 @@ pub fn record_holder(lock: &std::fs::File) {
     let _ = lock.write_all_at(text.as_bytes(), 0).and_then(|()| lock.set_len(text.len() as u64));
 }
 
+/// Options to open a file of the archive's own for reading and writing,
+/// making it when missing, never cutting it, and never following a link
+/// of its name (whose target, a file outside the archive, would be
+/// written over): the lock file, the value files, the Merkle tree's
+/// hashes.
+pub(crate) fn own_file_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW);
+    options
+}
+
 /// Opens (making it when missing, never cutting it, never following a
 /// link) the lock file at `path`, for writing; not yet locked.
 pub(crate) fn open_lock_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        // A link named `lock` is never followed: its target (any file the
-        // user can write) would get the holder's line written over it.
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => crate::error::Error::Usage(format!(
-                "{} is a symbolic link: cairn's lock file is a regular file it makes and writes the holding \
+    // (A link named `lock` is never followed: its target, any file the
+    // user can write, would get the holder's line written over it.)
+    own_file_options().open(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => crate::error::Error::Usage(format!(
+            "{} is a symbolic link: cairn's lock file is a regular file it makes and writes the holding \
                  process in, never a link it follows; remove the link",
-                path.display()
-            )),
-            _ => crate::error::Error::io(path, e),
-        })
+            path.display()
+        )),
+        _ => crate::error::Error::io(path, e),
+    })
 }
 
 /// Takes the lock of the archive at `root` (its `lock` file, made when

@@ -47,7 +47,7 @@ use super::held::Keys;
 use super::kv::{KvIter, KvTree, Write};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -119,17 +119,15 @@ fn new_epoch() -> Result<u64> {
 
 impl Slot {
     fn open(path: PathBuf, durable: bool) -> Result<Slot> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::store::own_file_options().open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let mut header = [0u8; HEADER as usize];
-        let epoch = match len >= HEADER && file.read_exact_at(&mut header, 0).is_ok() && header[..8] == *MAGIC
-        {
+        // (A header the system fails to read is an error, not a file of
+        // another epoch: that would drop what the file holds as stale.)
+        if len >= HEADER {
+            file.read_exact_at(&mut header, 0).map_err(|e| Error::io(&path, e))?;
+        }
+        let epoch = match len >= HEADER && header[..8] == *MAGIC {
             true => u64::from_be_bytes(header[8..].try_into().unwrap_or([0; 8])),
             false => 0,
         };
@@ -993,6 +991,7 @@ impl KvTree for SeparatedTree {
 mod tests {
     use super::*;
     use crate::store::kv::Loose;
+    use std::fs::OpenOptions;
 
     /// Tree `name` of `db` with its value files in `files`.
     fn open(db: &sled::Db, files: &ValueFiles, name: &str) -> SeparatedTree {

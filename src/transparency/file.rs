@@ -12,7 +12,7 @@
 use super::merkle::{self, Frontier, Hash, Subtrees, TILE, TILE_LEVEL};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -59,11 +59,15 @@ impl TreeFile {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join("hashes");
         let io = |e| Error::io(&path, e);
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let file = crate::store::own_file_options().open(&path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 16];
-        let good = len >= HEADER && file.read_exact_at(&mut head, 0).is_ok() && head == header();
+        // (A header the system fails to read is an error, not a file of
+        // another kind to move aside.)
+        if len >= HEADER {
+            file.read_exact_at(&mut head, 0).map_err(io)?;
+        }
+        let good = len >= HEADER && head == header();
         let file = if good || len == 0 {
             file
         } else {
@@ -77,7 +81,7 @@ impl TreeFile {
                 aside.display()
             );
             std::fs::rename(&path, &aside).map_err(io)?;
-            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io)?
+            crate::store::own_file_options().truncate(true).open(&path).map_err(io)?
         };
         let len = file.metadata().map_err(io)?.len();
         if len < HEADER {

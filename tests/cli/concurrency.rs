@@ -118,3 +118,37 @@ fn a_lock_that_is_a_link_is_not_followed() {
     std::fs::remove_file(&lock).unwrap();
     assert_eq!(env.head(), head);
 }
+
+/// Nor are the derived files cairn writes in an archive, when one is a
+/// link: `ingest` wrote the id sets over a user's file that
+/// `sets/ids.a.vlog` linked to, `verify` the Merkle tree's hashes over
+/// one `tree/hashes` linked to, and `repair` an id run over one an id
+/// run's temporary name linked to. Each is now refused (exit 2, naming
+/// the file) or made anew, and the user's file is as it was.
+#[test]
+fn derived_files_that_are_links_are_not_written_through() {
+    let env = Env::new();
+    env.ok(&["ingest", &jsonl_fixture()]);
+    let notes = env.write("notes.txt", "my notes\n");
+    let mine = |what: &str| assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n", "{what}");
+    for (file, args) in [("sets/ids.a.vlog", &["ingest", &jsonl_fixture()][..]), ("tree/hashes", &["verify"])]
+    {
+        let path = env.archive.join(file);
+        let kept = env.dir.path().join("kept");
+        std::fs::rename(&path, &kept).unwrap();
+        std::os::unix::fs::symlink(&notes, &path).unwrap();
+        let run = env.run(args).expect_code(2);
+        assert!(run.stderr.contains(file) && run.stderr.contains("symbolic links"), "{run}");
+        mine(file);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&kept, &path).unwrap();
+    }
+    let head: u64 = env.head().split(' ').next().unwrap().parse().unwrap();
+    let index = env.archive.join("index");
+    let tmp = index.join(format!(".{:016x}-{head:016x}.idx.tmp", 1));
+    std::os::unix::fs::symlink(&notes, &tmp).unwrap();
+    env.ok(&["repair"]);
+    mine("an id run's temporary file");
+    assert!(!tmp.exists());
+    env.ok(&["verify"]);
+}
