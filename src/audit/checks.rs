@@ -167,6 +167,8 @@ pub(super) fn tree(archive: &Archive, facts: &LogFacts) -> Result<Vec<Finding>> 
     for (i, w) in want.iter().enumerate().take(have as usize) {
         let ok = match file.get(i as u64) {
             Ok(h) => h == *w,
+            // (The disk failed to read it: an error, not a changed hash.)
+            Err(e) if e.is_io_fault() => return Err(e),
             Err(_) => false,
         };
         if !ok {
@@ -489,7 +491,7 @@ pub(super) fn blobs(archive: &Archive, facts: &LogFacts) -> Result<BlobCheck> {
                 }
                 // An I/O error is the disk's, not the archive's: it ends
                 // the audit (exit 2), never a finding of damage.
-                Err(e @ crate::error::Error::Io { .. }) => return Err(e),
+                Err(e) if e.is_io_fault() => return Err(e),
                 Err(e) => r.find("blob", Some(*seq), None, format!("blob {blob} cannot be read: {e}")),
             }
         }

@@ -309,7 +309,7 @@ impl BlobDir {
         }
         let base_raw = self.get_at_depth(&base, hops + 1, lookup).map_err(|e| match e {
             // (The disk failed to read it: not damage.)
-            e @ Error::Io { .. } => e,
+            e if e.is_io_fault() => e,
             e => corrupt(format!("its delta base {base} cannot be read: {e}")),
         })?;
         let raw = envelope::with_context(&DELTA_READ, zstd::bulk::Decompressor::new, |d| {

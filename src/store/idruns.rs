@@ -39,6 +39,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{EventId, HexPrefix, Seq};
+use crate::store::records::ReadFailure;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -321,23 +322,26 @@ fn trailer(header: &[u8], fanout: &[u8], entries_hash: &blake3::Hash) -> [u8; 32
 
 /// Opens a run file and checks its header, fanout and length (not its
 /// entries: [`IdRuns::problems`] reads those).
-fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, String> {
-    let mut file = File::open(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
+/// A read the system fails is an I/O error ([`ReadFailure::Io`]), not a
+/// run to move aside as damaged.
+fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, ReadFailure> {
+    let failed = |e: std::io::Error| ReadFailure::of(path, e.to_string(), e);
+    let mut file = File::open(path).map_err(failed)?;
+    let len = file.metadata().map_err(failed)?.len();
     if len < HEADER + FANOUT + TRAILER {
-        return Err(format!("{len} bytes, shorter than a run's header"));
+        return Err(format!("{len} bytes, shorter than a run's header").into());
     }
     let mut head = [0u8; (HEADER + FANOUT) as usize];
-    file.read_exact(&mut head).map_err(|e| e.to_string())?;
+    file.read_exact(&mut head).map_err(failed)?;
     let mut n = [0u8; 8];
     n.copy_from_slice(&head[32..40]);
     let count = u64::from_be_bytes(n);
     if count == 0 || count > last.0 - first.0 + 1 || head[..HEADER as usize] != header(first, last, count) {
-        return Err("its header does not match its name".into());
+        return Err(String::from("its header does not match its name").into());
     }
     let want = count.checked_mul(ENTRY).and_then(|n| n.checked_add(HEADER + FANOUT + TRAILER));
     if Some(len) != want {
-        return Err(format!("{len} bytes, a run of {count} entries has {}", want.unwrap_or(u64::MAX)));
+        return Err(format!("{len} bytes, a run of {count} entries has {}", want.unwrap_or(u64::MAX)).into());
     }
     let mut fanout = Box::new([0u64; 256]);
     let mut prev = 0;
@@ -347,12 +351,12 @@ fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, Stri
         b.copy_from_slice(&head[at..at + 8]);
         *slot = u64::from_be_bytes(b);
         if *slot < prev || *slot > count {
-            return Err("its fanout table is not a count of its entries".into());
+            return Err(String::from("its fanout table is not a count of its entries").into());
         }
         prev = *slot;
     }
     if fanout[255] != count {
-        return Err("its fanout table is not a count of its entries".into());
+        return Err(String::from("its fanout table is not a count of its entries").into());
     }
     Ok(Run { first, last, count, fanout, file, path: path.to_path_buf() })
 }
@@ -524,7 +528,8 @@ impl IdRuns {
                         best = Some(r);
                         break;
                     }
-                    Err(why) => damaged.push((name.clone(), why)),
+                    Err(why @ ReadFailure::Io { .. }) => return Err(why.into_error(Error::Corrupt)),
+                    Err(why) => damaged.push((name.clone(), why.to_string())),
                 }
             }
             match best {
@@ -722,7 +727,19 @@ impl IdRuns {
             self.damaged.iter().map(|(n, why)| format!("index run {n} is unusable: {why}")).collect();
         for r in &self.runs {
             let name = r.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            if r.entries(true)?.any(|e| e.is_err()) {
+            let mut failed = None;
+            for e in r.entries(true)? {
+                match e {
+                    // (The disk failed to read it: an error, not damage.)
+                    Err(e) if e.is_io_fault() => return Err(e),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Ok(_) => {}
+                }
+            }
+            if failed.is_some() {
                 out.push(format!(
                     "index run {name}: its entries do not match its checksum and fanout, or are out of order"
                 ));

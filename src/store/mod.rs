@@ -549,8 +549,8 @@ pub(crate) fn open_lock_file(path: &std::path::Path) -> crate::error::Result<std
     // user can write, would get the holder's line written over it.)
     own_file_options().open(path).map_err(|e| match e.raw_os_error() {
         Some(libc::ELOOP) => crate::error::Error::Usage(format!(
-            "{} is a symbolic link: cairn's lock file is a regular file it makes and writes the holding \
-                 process in, never a link it follows; remove the link",
+            "{} is a symbolic link: cairn's lock files are regular files it makes and writes the holding \
+                 process in, never links it follows; remove the link",
             path.display()
         )),
         _ => crate::error::Error::io(path, e),

@@ -439,7 +439,7 @@ impl ReadFailure {
 
     /// An error reading `path`: a file that is not there, or that ends
     /// before the record, is damage; any other, an I/O error.
-    fn of(path: &Path, why: String, source: std::io::Error) -> ReadFailure {
+    pub(crate) fn of(path: &Path, why: String, source: std::io::Error) -> ReadFailure {
         match source.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => ReadFailure::Damaged(why),
             _ => ReadFailure::Io { path: path.to_path_buf(), why, source },

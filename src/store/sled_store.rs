@@ -2713,7 +2713,12 @@ impl IndexStore for SledReader {
             let (k, v) = kv?;
             // A key of another length, or a value the value files cannot
             // give back, is reported with its bucket read as undecodable
-            // (an audit names it; it does not stop).
+            // (an audit names it; it does not stop). A read the system
+            // failed stops it: the disk's fault, not damage.
+            let v = match v {
+                Err(e) if e.is_io_fault() => return Err(e),
+                v => v,
+            };
             Ok(match <[u8; 32]>::try_from(&k[1..]) {
                 Ok(key) => {
                     (key, v.map_err(|e| e.to_string()).and_then(|v| read_bucket_all(&self.sets, &key, &v)))

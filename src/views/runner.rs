@@ -1120,6 +1120,8 @@ pub fn audit_with(
                             "the stored value at key \"{}\" does not open (its envelope is damaged or altered)",
                             key.escape_ascii()
                         ),
+                        // The disk failed to read it: an error, not damage.
+                        Comparison::Unreadable(e) if e.is_io_fault() => return Err(e),
                         // A damaged value (in sled or in the view's value file).
                         Comparison::Unreadable(e) => format!("stored state cannot be read: {e}"),
                     };
