@@ -174,12 +174,14 @@ pub enum Error {
 
 impl Error {
     /// Whether this is a read or write the system failed (an I/O error
-    /// other than a file that is not there or ends early, which say what
-    /// the archive holds): the disk's fault, for the command to stop on
-    /// (exit 2), never a finding that the archive is damaged.
+    /// other than a file that is not there, ends early, or is a directory
+    /// where a file should be, or the reverse, which say what the archive
+    /// holds): the disk's fault, for the command to stop on (exit 2), never
+    /// a finding that the archive is damaged.
     pub fn is_io_fault(&self) -> bool {
-        use std::io::ErrorKind::{NotFound, UnexpectedEof};
-        matches!(self, Error::Io { source, .. } if !matches!(source.kind(), NotFound | UnexpectedEof))
+        use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound, UnexpectedEof};
+        matches!(self, Error::Io { source, .. }
+            if !matches!(source.kind(), NotFound | UnexpectedEof | IsADirectory | NotADirectory))
     }
 
     /// Whether the error is a full disk (ENOSPC), from sled or a file.

@@ -391,13 +391,9 @@ fn write_run_file(
     entries: impl Iterator<Item = Result<IdSeq>>,
 ) -> Result<(u64, [u64; 256])> {
     let io = |e| Error::io(tmp, e);
-    // Made anew, never through what is there: a leftover (or a link of
-    // that name, whose target would be written over) is removed first.
-    match fs::remove_file(tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        _ => {}
-    }
-    let file = fs::OpenOptions::new().write(true).create_new(true).open(tmp).map_err(io)?;
+    // Made anew, never through what is there (a leftover, or a link of
+    // that name, whose target would be written over).
+    let file = crate::store::create_fresh(tmp).map_err(io)?;
     let mut w = BufWriter::with_capacity(256 * 1024, file);
     // The header and fanout are written again once the entries are counted.
     w.write_all(&[0u8; (HEADER + FANOUT) as usize]).map_err(io)?;

@@ -542,6 +542,31 @@ pub(crate) fn own_file_options() -> std::fs::OpenOptions {
     options
 }
 
+/// The error for opening file `path` of the archive's own that failed:
+/// a link there ([`own_file_options`] never follows one) says what to do.
+pub(crate) fn own_file_error(path: &std::path::Path, e: std::io::Error) -> crate::error::Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => crate::error::Error::Usage(format!(
+            "{} is a symbolic link: cairn writes this file of the archive itself and never through a link; \
+             remove the link (the file is derived from the log: the next command makes it again)",
+            path.display()
+        )),
+        _ => crate::error::Error::io(path, e),
+    }
+}
+
+/// Makes the file at `path` anew for writing: whatever has that name is
+/// removed first (a link itself, never its target), and the file is
+/// created exclusively, so that nothing is written through a link of
+/// that name (temporary files, the space probe, a torn tail's copy).
+pub(crate) fn create_fresh(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(path)
+}
+
 /// Opens (making it when missing, never cutting it, never following a
 /// link) the lock file at `path`, for writing; not yet locked.
 pub(crate) fn open_lock_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {

@@ -355,7 +355,11 @@ impl RecordDir {
             file.seek(SeekFrom::Start(end.len))
                 .and_then(|_| (&mut file).take(actual - end.len).read_to_end(&mut tail))
                 .map_err(|e| Error::io(&path, e))?;
-            let mut out = File::create(&aside).map_err(|e| Error::io(&aside, e))?;
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&aside)
+                .map_err(|e| Error::io(&aside, e))?;
             out.write_all(&tail).and_then(|_| out.sync_all()).map_err(|e| Error::io(&aside, e))?;
             file.set_len(end.len).map_err(|e| Error::io(&path, e))?;
             file.sync_all().map_err(|e| Error::io(&path, e))?;
@@ -437,12 +441,17 @@ impl ReadFailure {
         }
     }
 
-    /// An error reading `path`: a file that is not there, or that ends
-    /// before the record, is damage; any other, an I/O error.
+    /// An error reading `path`: a file that is not there, that ends before
+    /// the record, or that is a directory, is damage; any other, an I/O
+    /// error ([`Error::is_io_fault`]).
     pub(crate) fn of(path: &Path, why: String, source: std::io::Error) -> ReadFailure {
-        match source.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => ReadFailure::Damaged(why),
-            _ => ReadFailure::Io { path: path.to_path_buf(), why, source },
+        let e = Error::io(path, source);
+        match e.is_io_fault() {
+            true => match e {
+                Error::Io { path, source } => ReadFailure::Io { path, why, source },
+                _ => ReadFailure::Damaged(why),
+            },
+            false => ReadFailure::Damaged(why),
         }
     }
 }
@@ -519,7 +528,8 @@ fn torn_name(path: &Path) -> PathBuf {
         let mut name = path.as_os_str().to_owned();
         name.push(if n == 1 { format!(".torn-{secs}") } else { format!(".torn-{secs}-{n}") });
         let candidate = PathBuf::from(name);
-        if !candidate.exists() {
+        // (Nothing there, not even a link to nothing.)
+        if fs::symlink_metadata(&candidate).is_err() {
             return candidate;
         }
         n += 1;

@@ -292,7 +292,8 @@ fn group_digest<'a>(records: impl Iterator<Item = (u64, &'a [u8])>) -> [u8; 32] 
 /// is full.
 fn probe_space(root: &Path) -> Result<()> {
     let probe = root.join(".space-probe");
-    let written = File::create(&probe).and_then(|mut f| {
+    // (Made anew: never written through a link of that name.)
+    let written = crate::store::create_fresh(&probe).and_then(|mut f| {
         std::io::Write::write_all(&mut f, &[0u8; 64 * 1024])?;
         f.sync_all()
     });
@@ -427,7 +428,7 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
 fn write_marker(marker: &Path, text: &str) -> Result<()> {
     let tmp = marker.with_extension("tmp");
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = crate::store::create_fresh(&tmp)?;
         std::io::Write::write_all(&mut f, text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, marker)

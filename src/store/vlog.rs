@@ -119,7 +119,9 @@ fn new_epoch() -> Result<u64> {
 
 impl Slot {
     fn open(path: PathBuf, durable: bool) -> Result<Slot> {
-        let file = crate::store::own_file_options().open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = crate::store::own_file_options()
+            .open(&path)
+            .map_err(|e| crate::store::own_file_error(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let mut header = [0u8; HEADER as usize];
         // (A header the system fails to read is an error, not a file of

@@ -123,8 +123,10 @@ fn a_lock_that_is_a_link_is_not_followed() {
 /// link: `ingest` wrote the id sets over a user's file that
 /// `sets/ids.a.vlog` linked to, `verify` the Merkle tree's hashes over
 /// one `tree/hashes` linked to, and `repair` an id run over one an id
-/// run's temporary name linked to. Each is now refused (exit 2, naming
-/// the file) or made anew, and the user's file is as it was.
+/// run's temporary name linked to; and a new archive's marker, and the
+/// probe for free space, were written through links at their names. Each
+/// is now refused (exit 2, naming the file) or made anew, and the user's
+/// file is as it was.
 #[test]
 fn derived_files_that_are_links_are_not_written_through() {
     let env = Env::new();
@@ -138,7 +140,7 @@ fn derived_files_that_are_links_are_not_written_through() {
         std::fs::rename(&path, &kept).unwrap();
         std::os::unix::fs::symlink(&notes, &path).unwrap();
         let run = env.run(args).expect_code(2);
-        assert!(run.stderr.contains(file) && run.stderr.contains("symbolic links"), "{run}");
+        assert!(run.stderr.contains(file) && run.stderr.contains("is a symbolic link"), "{run}");
         mine(file);
         std::fs::remove_file(&path).unwrap();
         std::fs::rename(&kept, &path).unwrap();
@@ -151,4 +153,17 @@ fn derived_files_that_are_links_are_not_written_through() {
     mine("an id run's temporary file");
     assert!(!tmp.exists());
     env.ok(&["verify"]);
+    // Nor a new archive's marker, through a link at its temporary name,
+    // nor the probe for free space (made when sled cannot open `db/`).
+    let fresh = Env::new();
+    std::fs::create_dir(&fresh.archive).unwrap();
+    std::os::unix::fs::symlink(&notes, fresh.archive.join("cairn-archive.tmp")).unwrap();
+    fresh.ok(&["ingest", &jsonl_fixture()]);
+    mine("the marker's temporary file");
+    assert!(std::fs::symlink_metadata(fresh.archive.join("cairn-archive")).unwrap().file_type().is_file());
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    std::fs::write(env.archive.join("db"), "not sled's").unwrap();
+    std::os::unix::fs::symlink(&notes, env.archive.join(".space-probe")).unwrap();
+    let _ = env.run(&["head"]);
+    mine("the space probe");
 }

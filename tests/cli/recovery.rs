@@ -1129,6 +1129,24 @@ fn an_emptied_log_is_refused_until_accept_loss_gives_it_up() {
     env.ok(&["verify"]);
 }
 
+/// An id run replaced by a directory is damage (a finding, the run moved
+/// aside and rebuilt), not an I/O error: taken for one, it stopped every
+/// command, `repair` included.
+#[test]
+fn an_id_run_that_is_a_directory_is_damage_not_an_io_error() {
+    let env = Env::new();
+    let checkpoint = three_documents(&env);
+    let index = env.archive.join("index");
+    let run = std::fs::read_dir(&index).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(&run).unwrap();
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("filler"), [0u8; 8192]).unwrap();
+    let out = env.run(&["verify"]).expect_code(1);
+    assert!(out.stdout.contains("index run"), "{out}");
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
+}
+
 /// A whole commit past a lagging index's end, after a record whose length
 /// is damaged: writers refuse and cut nothing, also when reading the log
 /// fails (EIO) from any point on. A failed read was taken for "no whole
