@@ -555,6 +555,31 @@ pub(crate) fn own_file_error(path: &std::path::Path, e: std::io::Error) -> crate
     }
 }
 
+/// Opens file `path` of the archive's own, derived from the log
+/// ([`own_file_options`]): a directory in its place is damage, moved aside
+/// (`NAME.damaged-SECONDS`, with a warning) and the file made anew, for
+/// the caller to rebuild, as it does an empty one; a link there is
+/// refused ([`own_file_error`]).
+pub(crate) fn open_derived_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {
+    match own_file_options().open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+            let secs =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".damaged-{secs}"));
+            let aside = std::path::PathBuf::from(aside);
+            tracing::warn!(
+                "{} is a directory, not the file cairn keeps there; moved to {} and made again from the log",
+                path.display(),
+                aside.display()
+            );
+            std::fs::rename(path, &aside).map_err(|e| crate::error::Error::io(path, e))?;
+            own_file_options().open(path).map_err(|e| own_file_error(path, e))
+        }
+        opened => opened.map_err(|e| own_file_error(path, e)),
+    }
+}
+
 /// Makes the file at `path` anew for writing: whatever has that name is
 /// removed first (a link itself, never its target), and the file is
 /// created exclusively, so that nothing is written through a link of

@@ -119,9 +119,7 @@ fn new_epoch() -> Result<u64> {
 
 impl Slot {
     fn open(path: PathBuf, durable: bool) -> Result<Slot> {
-        let file = crate::store::own_file_options()
-            .open(&path)
-            .map_err(|e| crate::store::own_file_error(&path, e))?;
+        let file = crate::store::open_derived_file(&path)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let mut header = [0u8; HEADER as usize];
         // (A header the system fails to read is an error, not a file of

@@ -59,9 +59,7 @@ impl TreeFile {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join("hashes");
         let io = |e| Error::io(&path, e);
-        let file = crate::store::own_file_options()
-            .open(&path)
-            .map_err(|e| crate::store::own_file_error(&path, e))?;
+        let file = crate::store::open_derived_file(&path)?;
         let len = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 16];
         // (A header the system fails to read is an error, not a file of

@@ -1131,7 +1131,8 @@ fn an_emptied_log_is_refused_until_accept_loss_gives_it_up() {
 
 /// An id run replaced by a directory is damage (a finding, the run moved
 /// aside and rebuilt), not an I/O error: taken for one, it stopped every
-/// command, `repair` included.
+/// command, `repair` included. So are the other files derived from the
+/// log.
 #[test]
 fn an_id_run_that_is_a_directory_is_damage_not_an_io_error() {
     let env = Env::new();
@@ -1145,6 +1146,18 @@ fn an_id_run_that_is_a_directory_is_damage_not_an_io_error() {
     assert!(out.stdout.contains("index run"), "{out}");
     env.ok(&["repair"]);
     env.ok(&["verify", "--checkpoint", &checkpoint]);
+    // An id set's value file and the Merkle tree's hashes in the place of
+    // a directory are moved aside and made again from the log (every
+    // command stopped on them, `repair` included).
+    for file in ["sets/ids.a.vlog", "tree/hashes"] {
+        let path = env.archive.join(file);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("x")).unwrap();
+        let out = env.ok(&["head"]);
+        assert!(out.stderr.contains("is a directory, not the file cairn keeps there"), "{file}: {out}");
+        assert!(std::fs::metadata(&path).unwrap().is_file(), "{file}");
+        env.ok(&["verify", "--checkpoint", &checkpoint]);
+    }
 }
 
 /// A whole commit past a lagging index's end, after a record whose length
