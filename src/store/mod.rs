@@ -563,29 +563,37 @@ pub(crate) fn own_file_error(path: &std::path::Path, e: std::io::Error) -> crate
 pub(crate) fn open_derived_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {
     match own_file_options().open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
-            let secs =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let mut aside = path.as_os_str().to_owned();
-            aside.push(format!(".damaged-{secs}"));
-            let aside = std::path::PathBuf::from(aside);
-            tracing::warn!(
-                "{} is a directory, not the file cairn keeps there; moved to {} and made again from the log",
-                path.display(),
-                aside.display()
-            );
-            std::fs::rename(path, &aside).map_err(|e| crate::error::Error::io(path, e))?;
+            directory_aside(path).map_err(|e| crate::error::Error::io(path, e))?;
             own_file_options().open(path).map_err(|e| own_file_error(path, e))
         }
         opened => opened.map_err(|e| own_file_error(path, e)),
     }
 }
 
+/// Moves the directory at `path`, where cairn keeps a file, aside
+/// (`NAME.damaged-SECONDS`), with a warning.
+fn directory_aside(path: &std::path::Path) -> std::io::Result<()> {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".damaged-{secs}"));
+    let aside = std::path::PathBuf::from(aside);
+    tracing::warn!(
+        "{} is a directory, not the file cairn keeps there; moved to {} and made again",
+        path.display(),
+        aside.display()
+    );
+    std::fs::rename(path, &aside)
+}
+
 /// Makes the file at `path` anew for writing: whatever has that name is
-/// removed first (a link itself, never its target), and the file is
-/// created exclusively, so that nothing is written through a link of
-/// that name (temporary files, the space probe, a torn tail's copy).
+/// removed first (a link itself, never its target; a directory is moved
+/// aside), and the file is created exclusively, so that nothing is
+/// written through a link of that name (temporary files, the space
+/// probe).
 pub(crate) fn create_fresh(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     match std::fs::remove_file(path) {
+        // (A directory there is moved aside, never removed.)
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => directory_aside(path)?,
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }

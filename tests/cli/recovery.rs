@@ -1158,6 +1158,18 @@ fn an_id_run_that_is_a_directory_is_damage_not_an_io_error() {
         assert!(std::fs::metadata(&path).unwrap().is_file(), "{file}");
         env.ok(&["verify", "--checkpoint", &checkpoint]);
     }
+    // And a directory at an id run's temporary name (it blocked the id
+    // index for good: `repair` said to run `repair` again).
+    let head: u64 = checkpoint.split(':').next().unwrap().parse().unwrap();
+    for run in std::fs::read_dir(&index).unwrap() {
+        let run = run.unwrap().path();
+        if run.is_file() {
+            std::fs::remove_file(run).unwrap();
+        }
+    }
+    std::fs::create_dir_all(index.join(format!(".{:016x}-{head:016x}.idx.tmp", 1)).join("x")).unwrap();
+    env.ok(&["repair"]);
+    env.ok(&["verify", "--checkpoint", &checkpoint]);
 }
 
 /// A whole commit past a lagging index's end, after a record whose length
