@@ -172,6 +172,12 @@ pub enum Error {
     },
 }
 
+/// [`Error::is_io_fault`] of an I/O error as the system returned it.
+pub fn io_fault(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound, UnexpectedEof};
+    !matches!(e.kind(), NotFound | UnexpectedEof | IsADirectory | NotADirectory)
+}
+
 impl Error {
     /// Whether this is a read or write the system failed (an I/O error
     /// other than a file that is not there, ends early, or is a directory
@@ -179,9 +185,7 @@ impl Error {
     /// holds): the disk's fault, for the command to stop on (exit 2), never
     /// a finding that the archive is damaged.
     pub fn is_io_fault(&self) -> bool {
-        use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound, UnexpectedEof};
-        matches!(self, Error::Io { source, .. }
-            if !matches!(source.kind(), NotFound | UnexpectedEof | IsADirectory | NotADirectory))
+        matches!(self, Error::Io { source, .. } if io_fault(source))
     }
 
     /// Whether the error is a full disk (ENOSPC), from sled or a file.

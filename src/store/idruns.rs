@@ -329,7 +329,7 @@ fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, Read
     let mut file = File::open(path).map_err(failed)?;
     let len = file.metadata().map_err(failed)?.len();
     if len < HEADER + FANOUT + TRAILER {
-        return Err(format!("{len} bytes, shorter than a run's header").into());
+        return Err(ReadFailure::Damaged(format!("{len} bytes, shorter than a run's header")));
     }
     let mut head = [0u8; (HEADER + FANOUT) as usize];
     file.read_exact(&mut head).map_err(failed)?;
@@ -337,11 +337,14 @@ fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, Read
     n.copy_from_slice(&head[32..40]);
     let count = u64::from_be_bytes(n);
     if count == 0 || count > last.0 - first.0 + 1 || head[..HEADER as usize] != header(first, last, count) {
-        return Err(String::from("its header does not match its name").into());
+        return Err(ReadFailure::Damaged("its header does not match its name".into()));
     }
     let want = count.checked_mul(ENTRY).and_then(|n| n.checked_add(HEADER + FANOUT + TRAILER));
     if Some(len) != want {
-        return Err(format!("{len} bytes, a run of {count} entries has {}", want.unwrap_or(u64::MAX)).into());
+        return Err(ReadFailure::Damaged(format!(
+            "{len} bytes, a run of {count} entries has {}",
+            want.unwrap_or(u64::MAX)
+        )));
     }
     let mut fanout = Box::new([0u64; 256]);
     let mut prev = 0;
@@ -351,12 +354,12 @@ fn open_run(path: &Path, first: Seq, last: Seq) -> std::result::Result<Run, Read
         b.copy_from_slice(&head[at..at + 8]);
         *slot = u64::from_be_bytes(b);
         if *slot < prev || *slot > count {
-            return Err(String::from("its fanout table is not a count of its entries").into());
+            return Err(ReadFailure::Damaged("its fanout table is not a count of its entries".into()));
         }
         prev = *slot;
     }
     if fanout[255] != count {
-        return Err(String::from("its fanout table is not a count of its entries").into());
+        return Err(ReadFailure::Damaged("its fanout table is not a count of its entries".into()));
     }
     Ok(Run { first, last, count, fanout, file, path: path.to_path_buf() })
 }
@@ -538,8 +541,6 @@ impl IdRuns {
         }
         if tidy {
             let used: Vec<&Path> = runs.iter().map(|r| r.path.as_path()).collect();
-            let secs =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             for (_, _, name) in &found {
                 let p = dir.join(name);
                 if used.contains(&p.as_path()) {
@@ -550,7 +551,7 @@ impl IdRuns {
                     tracing::warn!(
                         "id index run {name} is unusable ({why}); moved aside and rebuilt from the log"
                     );
-                    let _ = fs::rename(&p, dir.join(format!("{name}.damaged-{secs}")));
+                    let _ = fs::rename(&p, crate::store::records::aside_name(&p, "damaged"));
                 } else {
                     let _ = fs::remove_file(&p);
                 }
@@ -723,22 +724,13 @@ impl IdRuns {
             self.damaged.iter().map(|(n, why)| format!("index run {n} is unusable: {why}")).collect();
         for r in &self.runs {
             let name = r.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let mut failed = None;
-            for e in r.entries(true)? {
-                match e {
-                    // (The disk failed to read it: an error, not damage.)
-                    Err(e) if e.is_io_fault() => return Err(e),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                    Ok(_) => {}
-                }
-            }
-            if failed.is_some() {
-                out.push(format!(
+            match r.entries(true)?.find_map(Result::err) {
+                // (The disk failed to read it: an error, not damage.)
+                Some(e) if e.is_io_fault() => return Err(e),
+                Some(_) => out.push(format!(
                     "index run {name}: its entries do not match its checksum and fanout, or are out of order"
-                ));
+                )),
+                None => {}
             }
         }
         Ok(out)

@@ -542,13 +542,14 @@ pub(crate) fn own_file_options() -> std::fs::OpenOptions {
     options
 }
 
-/// The error for opening file `path` of the archive's own that failed:
-/// a link there ([`own_file_options`] never follows one) says what to do.
+/// The error for opening file `path` of the archive's own that failed
+/// (the lock, a value file, the Merkle tree's hashes): a link there
+/// ([`own_file_options`] never follows one) says what to do.
 pub(crate) fn own_file_error(path: &std::path::Path, e: std::io::Error) -> crate::error::Error {
     match e.raw_os_error() {
         Some(libc::ELOOP) => crate::error::Error::Usage(format!(
             "{} is a symbolic link: cairn writes this file of the archive itself and never through a link; \
-             remove the link (the file is derived from the log: the next command makes it again)",
+             remove the link (cairn makes the file again)",
             path.display()
         )),
         _ => crate::error::Error::io(path, e),
@@ -573,10 +574,7 @@ pub(crate) fn open_derived_file(path: &std::path::Path) -> crate::error::Result<
 /// Moves the directory at `path`, where cairn keeps a file, aside
 /// (`NAME.damaged-SECONDS`), with a warning.
 fn directory_aside(path: &std::path::Path) -> std::io::Result<()> {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".damaged-{secs}"));
-    let aside = std::path::PathBuf::from(aside);
+    let aside = records::aside_name(path, "damaged");
     tracing::warn!(
         "{} is a directory, not the file cairn keeps there; moved to {} and made again",
         path.display(),
@@ -605,14 +603,7 @@ pub(crate) fn create_fresh(path: &std::path::Path) -> std::io::Result<std::fs::F
 pub(crate) fn open_lock_file(path: &std::path::Path) -> crate::error::Result<std::fs::File> {
     // (A link named `lock` is never followed: its target, any file the
     // user can write, would get the holder's line written over it.)
-    own_file_options().open(path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => crate::error::Error::Usage(format!(
-            "{} is a symbolic link: cairn's lock files are regular files it makes and writes the holding \
-                 process in, never links it follows; remove the link",
-            path.display()
-        )),
-        _ => crate::error::Error::io(path, e),
-    })
+    own_file_options().open(path).map_err(|e| own_file_error(path, e))
 }
 
 /// Takes the lock of the archive at `root` (its `lock` file, made when

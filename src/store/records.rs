@@ -318,7 +318,7 @@ impl RecordDir {
                 .and_then(|n| n.strip_suffix('.'))
                 .and_then(|n| n.parse::<u32>().ok());
             if number.is_some_and(|n| n > end.file) {
-                let aside = torn_name(&entry.path());
+                let aside = aside_name(&entry.path(), "torn");
                 tracing::warn!(
                     "moving {} aside to {} (bytes of an interrupted commit)",
                     entry.path().display(),
@@ -344,7 +344,7 @@ impl RecordDir {
             )));
         }
         if actual > end.len {
-            let aside = torn_name(&path);
+            let aside = aside_name(&path, "torn");
             tracing::warn!(
                 "moving {} bytes past the committed end of {} aside to {} (an interrupted commit)",
                 actual - end.len,
@@ -445,12 +445,8 @@ impl ReadFailure {
     /// the record, or that is a directory, is damage; any other, an I/O
     /// error ([`Error::is_io_fault`]).
     pub(crate) fn of(path: &Path, why: String, source: std::io::Error) -> ReadFailure {
-        let e = Error::io(path, source);
-        match e.is_io_fault() {
-            true => match e {
-                Error::Io { path, source } => ReadFailure::Io { path, why, source },
-                _ => ReadFailure::Damaged(why),
-            },
+        match crate::error::io_fault(&source) {
+            true => ReadFailure::Io { path: path.to_path_buf(), why, source },
             false => ReadFailure::Damaged(why),
         }
     }
@@ -518,15 +514,15 @@ impl RecordReader<'_> {
     }
 }
 
-/// fsyncs a directory so a new file's name is durable.
-/// Where a torn tail or file is moved aside: `NAME.torn-SECONDS` (with
-/// `-N` when that exists: nothing moved aside is ever overwritten).
-fn torn_name(path: &Path) -> PathBuf {
+/// Where `path` is moved aside as `what` (`torn`, `damaged`, `replaced`):
+/// `PATH.WHAT-SECONDS`, with `-N` when that exists (nothing moved aside
+/// is ever overwritten).
+pub(crate) fn aside_name(path: &Path, what: &str) -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut n = 1;
     loop {
         let mut name = path.as_os_str().to_owned();
-        name.push(if n == 1 { format!(".torn-{secs}") } else { format!(".torn-{secs}-{n}") });
+        name.push(if n == 1 { format!(".{what}-{secs}") } else { format!(".{what}-{secs}-{n}") });
         let candidate = PathBuf::from(name);
         // (Nothing there, not even a link to nothing.)
         if fs::symlink_metadata(&candidate).is_err() {

@@ -564,14 +564,7 @@ impl SledStore {
                     return Err(Error::RepairWouldLose { recorded: old.seq, head: old.hash, closes });
                 }
             }
-            let secs =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let mut aside = root.join(format!("db.replaced-{secs}"));
-            let mut n = 1;
-            while aside.exists() {
-                n += 1;
-                aside = root.join(format!("db.replaced-{secs}-{n}"));
-            }
+            let aside = records::aside_name(&root.join("db"), "replaced");
             fs::rename(root.join("db"), &aside).map_err(|e| Error::io(root.join("db"), e))?;
             moved = Some((aside, old_head));
         }

@@ -72,16 +72,14 @@ impl TreeFile {
             file
         } else {
             drop(file);
-            let secs =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let aside = dir.join(format!("hashes.damaged-{secs}"));
+            let aside = crate::store::records::aside_name(&path, "damaged");
             tracing::warn!(
                 "{}: not a cairn tree file; moved to {} and rebuilt from the log",
                 path.display(),
                 aside.display()
             );
             std::fs::rename(&path, &aside).map_err(io)?;
-            crate::store::own_file_options().truncate(true).open(&path).map_err(io)?
+            crate::store::open_derived_file(&path)?
         };
         let len = file.metadata().map_err(io)?.len();
         if len < HEADER {

@@ -416,7 +416,7 @@ fn apply_entries_with<'a>(
         if entry.seq != last.next() {
             return Err(Error::Corrupt(format!("log seq {} follows {}", entry.seq, last)));
         }
-        while commit_starts.next_if(|s| *s < entry.seq).is_some() {}
+        // (Entries come one seq after another: a start is met exactly.)
         if commit_starts.next_if_eq(&entry.seq).is_some() {
             for ((view, _), tx) in jobs.iter().zip(txs.iter_mut()) {
                 if tx.has_deferred() {
