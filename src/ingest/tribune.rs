@@ -26,8 +26,10 @@ use std::borrow::Cow;
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
 /// stay in the article body; 3: a bullet list inside a comment stays in its
 /// body, and a tab indents to the next multiple of four columns; 4: a count
-/// grouped by commas, `Reader Comments (1,234)`, is the count line).
-pub const PARSER_VERSION: u64 = 4;
+/// grouped by commas, `Reader Comments (1,234)`, is the count line; 5: a
+/// comment header after the end of the comments makes the capture partial,
+/// gap `headers-after-end`).
+pub const PARSER_VERSION: u64 = 5;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
 pub fn default_offset() -> FixedOffset {
@@ -378,6 +380,7 @@ pub fn parse(
     // The indentation (columns) of the last bulleted comment's bullet.
     let mut top_indent: Option<usize> = None;
     let mut end_marker: Option<usize> = None;
+    let mut headers_after_end = false;
     for (offset, raw) in lines.iter().enumerate().skip(start) {
         let line_no = offset + 1;
         if raw.trim().is_empty() {
@@ -411,12 +414,16 @@ pub fn parse(
         if !raw.starts_with([' ', '\t']) {
             // The end marker. Comment headers after it are not read (what
             // follows a page's comments, a widget of other stories' comments
-            // say, can look like them); a warning says they are there.
+            // say, can look like them); a warning says they are there. Nor
+            // can they be told from comments after a stray line among them
+            // (`Advertisement`), so the capture does not count as showing
+            // the whole section: it never marks a comment removed.
             if let Some(after) = (offset + 1..lines.len()).find(|&i| is_comment_header(&lines, i)) {
                 warnings.push(format!(
                     "line {}: a comment header after the end of the comments (line {line_no}) is not read",
                     after + 1
                 ));
+                headers_after_end = true;
             }
             end_marker = Some(offset);
             break;
@@ -517,6 +524,9 @@ pub fn parse(
         Some(n) if n != found => gaps.push(Gap::CountMismatch),
         Some(_) => {}
         None => gaps.push(Gap::NoDeclaredCount),
+    }
+    if headers_after_end {
+        gaps.push(Gap::HeadersAfterEnd);
     }
 
     let mut events = vec![Event::Article(article)];

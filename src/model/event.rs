@@ -207,9 +207,25 @@ pub enum Gap {
     CountMismatch,
     /// The document says it is incomplete (JSON Lines `"complete": false`).
     MarkedIncomplete,
+    /// A comment header follows the end of the comments: the line that
+    /// ended them may be a stray line among them (`Advertisement`), with
+    /// comments after it that were not read. (Last, whatever its place in
+    /// words: the stored log encodes a gap by its place in this list.)
+    HeadersAfterEnd,
 }
 
 impl Gap {
+    /// Every gap, in the order a capture lists them (and the stored log
+    /// numbers them).
+    pub const ALL: [Gap; 6] = [
+        Gap::NoEndMarker,
+        Gap::CutInsideComment,
+        Gap::NoDeclaredCount,
+        Gap::CountMismatch,
+        Gap::MarkedIncomplete,
+        Gap::HeadersAfterEnd,
+    ];
+
     /// The code hashed into v2 capture ids and printed in JSON.
     pub fn code(self) -> &'static str {
         match self {
@@ -218,6 +234,7 @@ impl Gap {
             Gap::NoDeclaredCount => "no-declared-count",
             Gap::CountMismatch => "count-mismatch",
             Gap::MarkedIncomplete => "marked-incomplete",
+            Gap::HeadersAfterEnd => "headers-after-end",
         }
     }
 }
@@ -274,6 +291,10 @@ impl Capture {
                     None => format!("found {found} comments, not the declared count"),
                 },
                 Gap::MarkedIncomplete => "the document says it is incomplete".to_string(),
+                Gap::HeadersAfterEnd => {
+                    "a comment header follows the end of the comments (a stray line may have ended them)"
+                        .to_string()
+                }
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -625,6 +646,32 @@ mod golden {
             }],
             gaps: None,
         })
+    }
+
+    #[test]
+    fn gaps_keep_their_stored_numbers_and_codes() {
+        // The log stores a gap by its place in the enum (bincode): a new gap
+        // goes last, so every stored capture reads as it was written.
+        let stored: Vec<Vec<u8>> = Gap::ALL
+            .iter()
+            .map(|g| bincode::encode_to_vec(g, bincode::config::standard()).unwrap())
+            .collect();
+        assert_eq!(stored, (0u8..6).map(|n| vec![n]).collect::<Vec<_>>());
+        let codes: Vec<&str> = Gap::ALL.iter().map(|g| g.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "no-end-marker",
+                "cut-inside-comment",
+                "no-declared-count",
+                "count-mismatch",
+                "marked-incomplete",
+                "headers-after-end"
+            ]
+        );
+        let mut sorted = Gap::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Gap::ALL, "a capture lists its gaps in this order");
     }
 
     #[test]

@@ -326,10 +326,7 @@ impl<'a> Reader<'a> {
 }
 
 fn gap_of(code: &str) -> Result<Gap, String> {
-    [Gap::NoEndMarker, Gap::CutInsideComment, Gap::NoDeclaredCount, Gap::CountMismatch, Gap::MarkedIncomplete]
-        .into_iter()
-        .find(|g| g.code() == code)
-        .ok_or_else(|| format!("unknown capture gap {code:?}"))
+    Gap::ALL.into_iter().find(|g| g.code() == code).ok_or_else(|| format!("unknown capture gap {code:?}"))
 }
 
 /// Decodes an event's canonical identity bytes (docs/format.md, "Event

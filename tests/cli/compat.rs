@@ -110,7 +110,7 @@ fn a_page_an_earlier_parser_read_keeps_its_time_when_ingested_again() {
     assert!(run.status.success(), "{run:?}");
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
     let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(last["parser_version"], json!(4), "{last}");
+    assert_eq!(last["parser_version"], json!(5), "{last}");
     assert_eq!(last["fetched_at"], json!("2023-11-15T00:13:20+00:00"), "{last}");
     let thread = env.ok(&["thread", "kayani", "--json"]).json();
     let latest = thread["captures"].as_array().unwrap().last().unwrap().clone();
@@ -157,7 +157,7 @@ fn a_format_4_archive_has_its_index_converted_and_still_finds_every_duplicate() 
     assert!(env.head().starts_with("56 "), "{}", env.head());
     let log = env.ok(&["log", "--json", "--kind", "capture", "--from", "56"]).stdout;
     let capture: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-    assert_eq!(capture["parser_version"], json!(4), "{capture}");
+    assert_eq!(capture["parser_version"], json!(5), "{capture}");
     // Per-event keys written beside the converted index (an older cairn
     // that got past the marker): converted again on the next open.
     {

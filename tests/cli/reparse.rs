@@ -86,7 +86,7 @@ fn a_better_parser_adds_the_corrected_versions() {
         run.stdout.starts_with("1 capture examined, 1 parsed; appended 0 articles, 44 comments, 1 capture"),
         "{run}"
     );
-    assert!(run.stdout.contains("(parser v0 -> v4): +0 articles, +44 comments, +1 capture"), "{run}");
+    assert!(run.stdout.contains("(parser v0 -> v5): +0 articles, +44 comments, +1 capture"), "{run}");
     let after = env.ok(&["stats", "--json"]).json();
     assert_eq!(after["comments"], json!(88), "old versions stay, new ones are added");
     assert_eq!(after["captures"], json!(2));

@@ -343,27 +343,43 @@ fn a_count_with_thousands_separators_is_the_count() {
 /// follows: comment headers after it (a widget of other stories' comments,
 /// or a stray `Advertisement` line among the comments) are not read, and a
 /// warning says they are there. (Read, a widget's items became comments of
-/// the article.)
+/// the article.) Such a capture is partial (gap `headers-after-end`): the
+/// comments after a stray line are not shown as removed, though the count
+/// the page declares (lagging behind) matches those before it.
 #[test]
 fn comment_headers_after_the_end_are_not_read_and_are_warned_about() {
     let env = Env::new();
     let (ahmad, bob, carol) =
         (("ahmad", "1:02PM", "first"), ("bob", "1:05PM", "second"), ("carol", "1:09PM", "third"));
     let widget = env.write("widget.txt", small_page("2", &[ahmad, bob, carol], Some(("Recent Comments", 2))));
-    let run = env.ok(&["ingest", "--json", &widget]).json();
+    let run = env.ok(&["ingest", "--json", "--dry-run", &widget]).json();
     let warnings = run["warnings"].to_string();
     assert!(
         warnings.contains("line 22: a comment header after the end of the comments (line 20) is not read"),
         "{run}"
     );
+    assert!(warnings.contains("partial capture, so it marks no comment removed"), "{run}");
     assert_eq!(run["comments"]["new"], json!(2), "{run}");
-    assert_eq!(captures(&env)[0]["gaps"], json!([]));
-    let thread = env.ok(&["thread", "Small page"]).stdout;
-    assert!(thread.contains("second") && !thread.contains("third"), "{thread}");
-    // The layout's own end marker, and nothing after it: no warning.
+    // The whole section seen first, then a scrape with a stray line before
+    // carol's comment and a count that lags.
+    let whole = env.write("whole.txt", small_page("3", &[ahmad, bob, carol], None));
+    env.ok(&["ingest", "--fetched-at", "2012-03-28T10:00:00Z", &whole]);
+    let stray = env.write("stray.txt", small_page("2", &[ahmad, bob, carol], Some(("Advertisement", 2))));
+    let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-28T11:00:00Z", &stray]).json();
+    assert_eq!(run["comments"]["new"], json!(0), "{run}");
+    let caps = captures(&env);
+    assert_eq!(caps[0]["gaps"], json!([]));
+    assert_eq!(caps[1]["gaps"], json!(["headers-after-end"]));
+    assert_eq!(caps[1]["complete"], json!(false));
+    let thread = env.ok(&["thread", "Small page", "--json"]).json();
+    let statuses: Vec<&Value> = thread["comments"].as_array().unwrap().iter().map(|c| &c["status"]).collect();
+    assert_eq!(statuses, [&json!("present"); 3], "carol's comment is not removed: {thread}");
+    // The layout's own end marker, and nothing after it: no warning, and a
+    // capture as complete as before.
     let plain = env.write("plain.txt", small_page("2", &[ahmad, bob], None));
     let run = env.ok(&["ingest", "--json", "--dry-run", &plain]).json();
-    assert!(!run["warnings"].to_string().contains("after the end"), "{run}");
+    let warnings = run["warnings"].to_string();
+    assert!(!warnings.contains("after the end") && !warnings.contains("partial"), "{run}");
 }
 
 /// `--source-url` makes every input of the run one article: a page whose
