@@ -94,7 +94,7 @@ fn parse_time(
 
 /// Appends article version `event` and its capture item to `doc`.
 fn push_article(doc: &mut ParsedDocument, event: Article) {
-    let event = Event::Article(event);
+    let event = Event::Article(Box::new(event));
     doc.items.push(CaptureItem { id: event.id(), parent: None, possibly_truncated: false });
     doc.events.push(event);
 }

@@ -581,7 +581,7 @@ fn ingest_prepared(
             changes,
         });
     }
-    let capture = Event::Capture(capture);
+    let capture = Event::Capture(Box::new(capture));
     let bound = crate::store::envelope::segment_size_bound(&doc.events)
         + crate::store::envelope::segment_size_bound(std::slice::from_ref(&capture));
     if bound > crate::store::envelope::MAX_VALUE as u64 {

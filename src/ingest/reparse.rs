@@ -85,7 +85,7 @@ fn parse_inputs(c: &Capture) -> EventId {
     inputs.declared_comments = None;
     inputs.source.clear();
     inputs.gaps = None;
-    Event::Capture(inputs).id()
+    Event::Capture(Box::new(inputs)).id()
 }
 
 /// Re-parses every stored capture once per distinct set of parse inputs.
@@ -103,7 +103,7 @@ pub fn reparse(archive: &mut Archive, dry_run: bool) -> Result<ReparseReport> {
         if let Event::Capture(c) = entry.event {
             examined += 1;
             if seen.insert(parse_inputs(&c)) {
-                captures.push((entry.seq, c, entry.recorded_at));
+                captures.push((entry.seq, *c, entry.recorded_at));
             }
         }
     }
@@ -151,7 +151,7 @@ fn reparse_one(
     let new_capture = capture_for(&capture.source, capture.blob, &doc, &opts);
     let current_version = new_capture.parser_version;
     let mut events = doc.events;
-    events.push(Event::Capture(new_capture));
+    events.push(Event::Capture(Box::new(new_capture)));
     let outcome = archive.append_document(NewDocument::new(&raw, events), dry_run)?;
     report.new.merge(&outcome.new);
     report.duplicate.merge(&outcome.duplicate);

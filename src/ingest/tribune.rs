@@ -529,7 +529,7 @@ pub fn parse(
         gaps.push(Gap::HeadersAfterEnd);
     }
 
-    let mut events = vec![Event::Article(article)];
+    let mut events = vec![Event::Article(Box::new(article))];
     let article_id = events[0].id();
     let mut items = vec![CaptureItem { id: article_id, parent: None, possibly_truncated: false }];
     let mut comment_ids = Vec::with_capacity(pendings.len());

@@ -17,7 +17,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         events.iter().map(|e| CaptureItem { id: e.id(), parent: None, possibly_truncated: false }).collect();
     let articles =
         vec![CapturedArticle { key: ArticleKey("https://example.com/a".into()), article: None, comments }];
-    events.push(Event::Capture(Capture {
+    events.push(Event::Capture(Box::new(Capture {
         blob: BlobId(*blake3::hash(raw).as_bytes()),
         source: "t".into(),
         source_url: None,
@@ -28,7 +28,7 @@ fn document<'a>(raw: &'a [u8], bodies: &[&str]) -> NewDocument<'a> {
         declared_comments: None,
         articles,
         gaps: Some(Vec::new()),
-    }));
+    })));
     NewDocument::new(raw, events)
 }
 

@@ -342,14 +342,14 @@ pub fn event_of_bytes(bytes: &[u8], source: Option<&str>) -> Result<Event, Strin
             posted_at: r.opt(Reader::time)?,
             body: r.str()?,
         }),
-        tags::ARTICLE => Event::Article(Article {
+        tags::ARTICLE => Event::Article(Box::new(Article {
             key: ArticleKey(r.str()?),
             url: r.opt(Reader::str)?,
             title: r.opt(Reader::str)?,
             published: r.opt(Reader::time)?,
             byline: r.opt(Reader::str)?,
             body: r.list(Reader::str)?,
-        }),
+        })),
         tags::CAPTURE | tags::CAPTURE_V1 => {
             let blob = BlobId(r.id()?);
             let fetched_at = r.opt(Reader::time)?;
@@ -370,7 +370,7 @@ pub fn event_of_bytes(bytes: &[u8], source: Option<&str>) -> Result<Event, Strin
                 _ => None,
             };
             let source = source.ok_or("a capture's entry has no source")?.to_string();
-            Event::Capture(Capture {
+            Event::Capture(Box::new(Capture {
                 blob,
                 source,
                 source_url,
@@ -381,7 +381,7 @@ pub fn event_of_bytes(bytes: &[u8], source: Option<&str>) -> Result<Event, Strin
                 declared_comments,
                 articles,
                 gaps,
-            })
+            }))
         }
         tags::MERGE => {
             let kind = match r.str()?.as_str() {

@@ -750,7 +750,7 @@ pub fn render(archive: &Archive, summary: ArticleSummary, state: &ThreadState) -
     let article = match state.current_article() {
         None => None,
         Some(id) => match archive.entry_by_id(&id)?.map(|e| e.event) {
-            Some(Event::Article(a)) => Some(a),
+            Some(Event::Article(a)) => Some(*a),
             Some(_) => None,
             None => return Err(Error::Corrupt(format!("article {id} not in the log"))),
         },
@@ -881,7 +881,7 @@ pub fn preview_capture(
     if at.pinned || at.seq != archive.head().seq {
         return Ok(None);
     }
-    let id = Event::Capture(capture.clone()).id();
+    let id = Event::Capture(Box::new(capture.clone())).id();
     let mut counts = PreviewCounts::default();
     if archive.store().seq_of(&id)?.is_some() {
         counts.archived = true;
@@ -920,7 +920,7 @@ pub fn preview_capture(
             seq: Seq(u64::MAX),
             id,
             recorded_at: now,
-            event: Event::Capture(capture.clone()),
+            event: Event::Capture(Box::new(capture.clone())),
             head: crate::model::ChainHash::GENESIS,
         };
         let cref = CaptureRef::new(&entry, capture, seen.article.as_ref().map(|a| a.id));

@@ -60,7 +60,7 @@ fn old_parser_document<'a>(name: &str, page: &'a [u8]) -> NewDocument<'a> {
     doc.parser_version = 0;
     let capture = capture_for(name, cairn::model::BlobId(*blake3::hash(page).as_bytes()), &doc, &opts);
     let mut events = doc.events;
-    events.push(Event::Capture(capture));
+    events.push(Event::Capture(Box::new(capture)));
     NewDocument::new(page, events)
 }
 

@@ -51,7 +51,7 @@ fn append(c: &mut Criterion) {
                 n += 1;
                 let raw = format!("document {n}").into_bytes();
                 let event = comment(n);
-                let capture = Event::Capture(Capture {
+                let capture = Event::Capture(Box::new(Capture {
                     blob: cairn::model::BlobId(*blake3::hash(&raw).as_bytes()),
                     source: "bench".into(),
                     source_url: None,
@@ -70,7 +70,7 @@ fn append(c: &mut Criterion) {
                         }],
                     }],
                     gaps: Some(Vec::new()),
-                });
+                }));
                 (raw, vec![event, capture])
             },
             |(raw, events)| archive.append_document(NewDocument::new(&raw, events), false).expect("append"),
