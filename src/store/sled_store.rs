@@ -70,6 +70,14 @@ const MARKER_TEXT: &str = "cairn archive\nformat 6\n";
 /// closes (an archive of format 2 or 3 not appended to since): rewritten
 /// to plain format 6 before the first commit record is written.
 const MARKER_TEXT_LEGACY: &str = "cairn archive\nformat 6\nlog not closed by commit records\n";
+/// Format 7: format 6 whose log holds captures with the gap
+/// `headers-after-end` (tribune parser 5), which a cairn of format 6
+/// cannot decode (it would read their segments as damage). A format 6
+/// archive is rewritten to format 7 before the first commit holding such
+/// a capture ([`SledStore::mark_format_7`]); the others stay format 6.
+const MARKER_TEXT_V7: &str = "cairn archive\nformat 7\n";
+/// Format 7 not closed by commit records (see [`MARKER_TEXT_LEGACY`]).
+const MARKER_TEXT_V7_LEGACY: &str = "cairn archive\nformat 7\nlog not closed by commit records\n";
 /// Format 5: a sled key per segment and per parse record. Read as it is;
 /// rewritten to format 6 before the first key of format 6 is written (a
 /// cairn of format 5 reads a commit's locators, or a blob's record with
@@ -223,6 +231,8 @@ pub struct SledStore {
     /// The marker says format 5: rewritten to format 6 before a key of
     /// format 6 is written (`SledStore::mark_format_6`).
     format_5: bool,
+    /// The marker says format 7 ([`MARKER_TEXT_V7`]).
+    format_7: bool,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
     /// Whether the id sets were rebuilt from the log when it was opened.
@@ -424,6 +434,13 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
     }
 }
 
+/// Whether `entry` is a capture only a cairn of format 7 decodes (one
+/// with the gap `headers-after-end`).
+fn needs_format_7(entry: &LogEntry) -> bool {
+    matches!(&entry.event, crate::model::Event::Capture(c)
+        if c.gaps.as_ref().is_some_and(|g| g.contains(&crate::model::Gap::HeadersAfterEnd)))
+}
+
 /// Writes marker `text` durably (a temporary file renamed over it).
 fn write_marker(marker: &Path, text: &str) -> Result<()> {
     let tmp = marker.with_extension("tmp");
@@ -507,6 +524,7 @@ impl SledStore {
         refuse_lost_log(root, rebuild && accept_loss)?;
         let mut legacy = false;
         let mut format_5 = false;
+        let mut format_7 = false;
         if marker.exists() {
             let text = fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
             if text == MARKER_TEXT_V2 || text == MARKER_TEXT_V3 {
@@ -522,11 +540,15 @@ impl SledStore {
                 write_marker(&marker, MARKER_TEXT)?;
             } else if text == MARKER_TEXT_V5 {
                 format_5 = true;
+            } else if text == MARKER_TEXT_V7 {
+                format_7 = true;
+            } else if text == MARKER_TEXT_V7_LEGACY {
+                (legacy, format_7) = (true, true);
             } else if text != MARKER_TEXT {
                 return Err(Error::NotAnArchive {
                     path: root.to_path_buf(),
                     reason: format!(
-                        "{MARKER} says {text:?}; this cairn reads formats 2 to 6 ({MARKER_TEXT:?} and earlier)"
+                        "{MARKER} says {text:?}; this cairn reads formats 2 to 7 ({MARKER_TEXT_V7:?} and earlier)"
                     ),
                 });
             }
@@ -617,6 +639,7 @@ impl SledStore {
             last_blob: LastBlob::default(),
             legacy,
             format_5,
+            format_7,
             caught_up: 0,
             sets_rebuilt: false,
             index_unreadable,
@@ -726,12 +749,29 @@ impl SledStore {
     /// damage. (Of the store's fields, so that a catch-up reading the log
     /// files can call it.)
     fn mark_format_6(root: &Path, legacy: bool, format_5: &mut bool) -> Result<()> {
+        // (A format 7 marker is never format 5.)
         if *format_5 {
             let text = if legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT };
             tracing::info!("{}: archive marker upgraded to format 6", root.display());
             write_marker(&root.join(MARKER), text)?;
             *format_5 = false;
         }
+        Ok(())
+    }
+
+    /// Rewrites the marker to format 7 before `segments` are written when
+    /// they hold a capture with the gap `headers-after-end`, which a cairn
+    /// of format 6 cannot decode: it then refuses the archive, naming its
+    /// format, instead of reading their segments as damage (and `repair
+    /// --accept-loss` cutting them off). Format 5 goes to 7 at once.
+    fn mark_format_7(&mut self, segments: &[Vec<LogEntry>]) -> Result<()> {
+        if self.format_7 || !segments.iter().flatten().any(needs_format_7) {
+            return Ok(());
+        }
+        let text = if self.legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 };
+        tracing::info!("{}: archive marker upgraded to format 7", self.root.display());
+        write_marker(&self.root.join(MARKER), text)?;
+        (self.format_5, self.format_7) = (false, true);
         Ok(())
     }
 
@@ -2085,6 +2125,7 @@ impl LogStore for SledStore {
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
+        self.mark_format_7(segments)?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the
@@ -2114,7 +2155,10 @@ impl LogStore for SledStore {
             if self.legacy {
                 // Only now that a commit record closes the log files: until
                 // then the marker says their segments need none.
-                write_marker(&self.root.join(MARKER), MARKER_TEXT)?;
+                write_marker(
+                    &self.root.join(MARKER),
+                    if self.format_7 { MARKER_TEXT_V7 } else { MARKER_TEXT },
+                )?;
                 self.legacy = false;
             }
             // One key for the commit's segments (`records` holds at least

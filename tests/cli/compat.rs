@@ -274,3 +274,61 @@ fn an_index_laid_out_as_before_is_read_alike() {
     env.ok(&["verify", "--checkpoint", &head.replace(' ', ":")]);
     assert_eq!(read(&env).0, log);
 }
+
+/// The sample page with a stray unindented line before Tony C.'s first
+/// comment: tribune parser 5 records it with the gap `headers-after-end`.
+fn page_with_a_stray_line() -> String {
+    let sample = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
+    sample.replacen(tony, &format!("Advertisement\n\n{tony}"), 1)
+}
+
+/// A capture with the gap `headers-after-end` is one a cairn of format 6
+/// cannot decode: the marker goes to format 7 before the commit that holds
+/// the first one, so that such a cairn refuses the archive, naming its
+/// format, instead of reading the segment as damage (and `repair
+/// --accept-loss` cutting it off). An archive without one stays format 6;
+/// one whose log files still hold segments no commit record closes keeps
+/// saying so until a commit record does.
+#[test]
+fn a_capture_an_older_cairn_cannot_read_moves_the_archive_to_format_7() {
+    let env = Env::new();
+    let marker = |env: &Env| std::fs::read_to_string(env.archive.join("cairn-archive")).unwrap();
+    env.ok(&["ingest", &fixture("tribune-2012-03-28-us-generals-kayani.txt").display().to_string()]);
+    assert_eq!(marker(&env), "cairn archive\nformat 6\n");
+    let stray = env.write("stray.txt", page_with_a_stray_line());
+    let run = env.ok(&["ingest", "--json", &stray]).json();
+    assert_eq!(run["captures"]["new"], json!(1), "{run}");
+    let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    assert!(log.lines().last().unwrap().contains("headers-after-end"), "{log}");
+    assert_eq!(marker(&env), "cairn archive\nformat 7\n");
+    let head = env.head().replace(' ', ":");
+    env.ok(&["verify", "--checkpoint", &head]);
+    std::fs::remove_dir_all(env.archive.join("db")).unwrap();
+    env.ok(&["verify", "--checkpoint", &head]);
+    assert_eq!(marker(&env), "cairn archive\nformat 7\n");
+
+    // A format 2 archive: a commit that fails after the marker was written
+    // leaves the note that its log files need no commit records.
+    let old = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &old.archive);
+    let stray = old.write("stray.txt", page_with_a_stray_line());
+    let log_file = old.archive.join("log").join("00000000.seg").into_os_string();
+    let faults: Vec<std::ffi::OsString> =
+        ["-e", "trace=write,pwrite64", "-e", "inject=write,pwrite64:error=ENOSPC", "-P"]
+            .map(Into::into)
+            .into_iter()
+            .chain([log_file])
+            .collect();
+    let faults: Vec<&std::ffi::OsStr> = faults.iter().map(|f| f.as_os_str()).collect();
+    if let Some(failed) = old.traced("format_7_legacy", &faults, &["ingest", &stray]) {
+        assert_eq!(failed.code, 2, "{failed}");
+        assert_eq!(marker(&old), "cairn archive\nformat 7\nlog not closed by commit records\n");
+        assert_eq!(old.head(), FORMAT2_HEAD.replace(':', " "));
+        std::fs::remove_dir_all(old.archive.join("db")).unwrap();
+        assert_eq!(old.head(), FORMAT2_HEAD.replace(':', " "), "every legacy segment is taken in again");
+    }
+    old.ok(&["ingest", &stray]);
+    assert_eq!(marker(&old), "cairn archive\nformat 7\n", "closed by commit records since");
+    old.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
+}
