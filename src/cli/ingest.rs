@@ -62,8 +62,9 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "SOURCE")]
     pub fetched_at_from: Option<FetchedAtFrom>,
 
-    /// Refuse partial captures (cut off, paginated, or without a declared
-    /// comment count): exit 1 and append nothing of them.
+    /// Refuse partial captures (cut off, paginated, without a declared
+    /// comment count, or with comments after a stray line): exit 1 and
+    /// append nothing of them.
     #[arg(long)]
     pub strict: bool,
 

@@ -26,9 +26,9 @@ use std::borrow::Cow;
 /// (2: captures record their gaps; bullets before `Reader Comments (N)`
 /// stay in the article body; 3: a bullet list inside a comment stays in its
 /// body, and a tab indents to the next multiple of four columns; 4: a count
-/// grouped by commas, `Reader Comments (1,234)`, is the count line; 5: a
-/// comment header after the end of the comments makes the capture partial,
-/// gap `headers-after-end`).
+/// grouped by commas, `Reader Comments (1,234)`, is the count line; 5:
+/// indented lines after a line that ended the comments but is not the end
+/// marker make the capture partial, gap `stray-line`).
 pub const PARSER_VERSION: u64 = 5;
 
 /// The site's offset when `--tz` is not given: Pakistan, UTC+05:00.
@@ -112,6 +112,13 @@ fn is_comment_header(lines: &[&str], i: usize) -> bool {
         || lines
             .get(i + 1)
             .is_some_and(|next| next.starts_with([' ', '\t']) && parse_comment_time(next).is_some())
+}
+
+/// Whether unindented line `line` is the layout's own end marker: `More in
+/// ...` (`More in Pakistan`) or `Leave Your Reply Below`.
+fn is_end_marker(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with("More in ") || line == "Leave Your Reply Below"
 }
 
 /// Where the layout's comment section starts: the `Reader Comments (N)`
@@ -380,7 +387,7 @@ pub fn parse(
     // The indentation (columns) of the last bulleted comment's bullet.
     let mut top_indent: Option<usize> = None;
     let mut end_marker: Option<usize> = None;
-    let mut headers_after_end = false;
+    let mut stray_line = false;
     for (offset, raw) in lines.iter().enumerate().skip(start) {
         let line_no = offset + 1;
         if raw.trim().is_empty() {
@@ -412,18 +419,34 @@ pub fn parse(
             continue;
         }
         if !raw.starts_with([' ', '\t']) {
-            // The end marker. Comment headers after it are not read (what
-            // follows a page's comments, a widget of other stories' comments
-            // say, can look like them); a warning says they are there. Nor
-            // can they be told from comments after a stray line among them
-            // (`Advertisement`), so the capture does not count as showing
-            // the whole section: it never marks a comment removed.
-            if let Some(after) = (offset + 1..lines.len()).find(|&i| is_comment_header(&lines, i)) {
-                warnings.push(format!(
-                    "line {}: a comment header after the end of the comments (line {line_no}) is not read",
-                    after + 1
-                ));
-                headers_after_end = true;
+            // The end of the comments. A line other than the layout's own
+            // end marker may be a stray line among them (`Advertisement`):
+            // when indented lines follow it (comments, or the rest of a
+            // body), they are not read, and the capture does not count as
+            // showing the whole section (it never marks a comment removed),
+            // its last comment possibly cut off. After the layout's end
+            // marker, comment headers are not read either (a widget of
+            // other stories' comments can look like them); a warning says
+            // they are there.
+            let indented = |i: &usize| lines[*i].starts_with([' ', '\t']) && !lines[*i].trim().is_empty();
+            match (offset + 1..lines.len()).find(indented).filter(|_| !is_end_marker(raw)) {
+                Some(after) => {
+                    warnings.push(format!(
+                        "line {line_no}: {:?} ended the comments, but it is not the layout's end marker and \
+                         indented lines follow it (line {}); they are not read, and the capture is partial",
+                        raw.trim(),
+                        after + 1
+                    ));
+                    stray_line = true;
+                }
+                None => {
+                    if let Some(after) = (offset + 1..lines.len()).find(|&i| is_comment_header(&lines, i)) {
+                        warnings.push(format!(
+                            "line {}: a comment header after the end of the comments (line {line_no}) is not read",
+                            after + 1
+                        ));
+                    }
+                }
             }
             end_marker = Some(offset);
             break;
@@ -525,8 +548,8 @@ pub fn parse(
         Some(_) => {}
         None => gaps.push(Gap::NoDeclaredCount),
     }
-    if headers_after_end {
-        gaps.push(Gap::HeadersAfterEnd);
+    if stray_line {
+        gaps.push(Gap::StrayLine);
     }
 
     let mut events = vec![Event::Article(Box::new(article))];
@@ -547,7 +570,7 @@ pub fn parse(
         items.push(CaptureItem { id, parent, possibly_truncated: false });
         events.push(comment);
     }
-    if truncated && any_comment {
+    if (truncated || stray_line) && any_comment {
         if let Some(last) = items.last_mut() {
             last.possibly_truncated = true;
         }

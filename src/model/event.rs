@@ -207,11 +207,12 @@ pub enum Gap {
     CountMismatch,
     /// The document says it is incomplete (JSON Lines `"complete": false`).
     MarkedIncomplete,
-    /// A comment header follows the end of the comments: the line that
-    /// ended them may be a stray line among them (`Advertisement`), with
-    /// comments after it that were not read. (Last, whatever its place in
-    /// words: the stored log encodes a gap by its place in this list.)
-    HeadersAfterEnd,
+    /// A line that is not the layout's end marker ended the comments, and
+    /// indented lines follow it: a stray line among them (`Advertisement`),
+    /// with comments after it that were not read. (Last, whatever its
+    /// place in words: the stored log encodes a gap by its place in this
+    /// list; a cairn of archive format 6 cannot read it.)
+    StrayLine,
 }
 
 impl Gap {
@@ -223,7 +224,7 @@ impl Gap {
         Gap::NoDeclaredCount,
         Gap::CountMismatch,
         Gap::MarkedIncomplete,
-        Gap::HeadersAfterEnd,
+        Gap::StrayLine,
     ];
 
     /// The code hashed into v2 capture ids and printed in JSON.
@@ -234,7 +235,7 @@ impl Gap {
             Gap::NoDeclaredCount => "no-declared-count",
             Gap::CountMismatch => "count-mismatch",
             Gap::MarkedIncomplete => "marked-incomplete",
-            Gap::HeadersAfterEnd => "headers-after-end",
+            Gap::StrayLine => "stray-line",
         }
     }
 }
@@ -291,8 +292,9 @@ impl Capture {
                     None => format!("found {found} comments, not the declared count"),
                 },
                 Gap::MarkedIncomplete => "the document says it is incomplete".to_string(),
-                Gap::HeadersAfterEnd => {
-                    "a comment header follows the end of the comments (a stray line may have ended them)"
+                Gap::StrayLine => {
+                    "a line that is not the end marker ended the comments, and indented lines follow it \
+                     (a stray line among them)"
                         .to_string()
                 }
             })
@@ -670,12 +672,23 @@ mod golden {
                 "no-declared-count",
                 "count-mismatch",
                 "marked-incomplete",
-                "headers-after-end"
+                "stray-line"
             ]
         );
         let mut sorted = Gap::ALL;
         sorted.sort();
         assert_eq!(sorted, Gap::ALL, "a capture lists its gaps in this order");
+        // Every gap is in `ALL` (a new one fails to compile here until it
+        // is given its place).
+        let place = |g: Gap| match g {
+            Gap::NoEndMarker => 0,
+            Gap::CutInsideComment => 1,
+            Gap::NoDeclaredCount => 2,
+            Gap::CountMismatch => 3,
+            Gap::MarkedIncomplete => 4,
+            Gap::StrayLine => 5,
+        };
+        assert!(Gap::ALL.iter().enumerate().all(|(i, g)| place(*g) == i));
     }
 
     #[test]

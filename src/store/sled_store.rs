@@ -71,7 +71,7 @@ const MARKER_TEXT: &str = "cairn archive\nformat 6\n";
 /// to plain format 6 before the first commit record is written.
 const MARKER_TEXT_LEGACY: &str = "cairn archive\nformat 6\nlog not closed by commit records\n";
 /// Format 7: format 6 whose log holds captures with the gap
-/// `headers-after-end` (tribune parser 5), which a cairn of format 6
+/// `stray-line` (tribune parser 5), which a cairn of format 6
 /// cannot decode (it would read their segments as damage). A format 6
 /// archive is rewritten to format 7 before the first commit holding such
 /// a capture ([`SledStore::mark_format_7`]); the others stay format 6.
@@ -435,10 +435,10 @@ fn open_sled(root: &Path) -> Result<std::result::Result<(sled::Db, sled::Tree), 
 }
 
 /// Whether `entry` is a capture only a cairn of format 7 decodes (one
-/// with the gap `headers-after-end`).
+/// with the gap `stray-line`).
 fn needs_format_7(entry: &LogEntry) -> bool {
     matches!(&entry.event, crate::model::Event::Capture(c)
-        if c.gaps.as_ref().is_some_and(|g| g.contains(&crate::model::Gap::HeadersAfterEnd)))
+        if c.gaps.as_ref().is_some_and(|g| g.contains(&crate::model::Gap::StrayLine)))
 }
 
 /// Writes marker `text` durably (a temporary file renamed over it).
@@ -760,7 +760,7 @@ impl SledStore {
     }
 
     /// Rewrites the marker to format 7 before `segments` are written when
-    /// they hold a capture with the gap `headers-after-end`, which a cairn
+    /// they hold a capture with the gap `stray-line`, which a cairn
     /// of format 6 cannot decode: it then refuses the archive, naming its
     /// format, instead of reading their segments as damage (and `repair
     /// --accept-loss` cutting them off). Format 5 goes to 7 at once.

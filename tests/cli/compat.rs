@@ -276,14 +276,14 @@ fn an_index_laid_out_as_before_is_read_alike() {
 }
 
 /// The sample page with a stray unindented line before Tony C.'s first
-/// comment: tribune parser 5 records it with the gap `headers-after-end`.
+/// comment: tribune parser 5 records it with the gap `stray-line`.
 fn page_with_a_stray_line() -> String {
     let sample = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
     let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
     sample.replacen(tony, &format!("Advertisement\n\n{tony}"), 1)
 }
 
-/// A capture with the gap `headers-after-end` is one a cairn of format 6
+/// A capture with the gap `stray-line` is one a cairn of format 6
 /// cannot decode: the marker goes to format 7 before the commit that holds
 /// the first one, so that such a cairn refuses the archive, naming its
 /// format, instead of reading the segment as damage (and `repair
@@ -300,7 +300,7 @@ fn a_capture_an_older_cairn_cannot_read_moves_the_archive_to_format_7() {
     let run = env.ok(&["ingest", "--json", &stray]).json();
     assert_eq!(run["captures"]["new"], json!(1), "{run}");
     let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
-    assert!(log.lines().last().unwrap().contains("headers-after-end"), "{log}");
+    assert!(log.lines().last().unwrap().contains("stray-line"), "{log}");
     assert_eq!(marker(&env), "cairn archive\nformat 7\n");
     let head = env.head().replace(' ', ":");
     env.ok(&["verify", "--checkpoint", &head]);

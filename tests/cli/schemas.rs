@@ -52,6 +52,13 @@ fn every_command_prints_json_its_schema_accepts() {
     let env = Env::new();
     let sample = fixture(SAMPLE).display().to_string();
     let later = env.write("later.txt", rescrape());
+    let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
+    let stray = std::fs::read_to_string(fixture(SAMPLE)).unwrap().replacen(
+        tony,
+        &format!("Advertisement\n\n{tony}"),
+        1,
+    );
+    let stray = env.write("stray.txt", stray);
     let bad = env.write("bad.jsonl", "nope\n");
     let jsonl = jsonl_fixture();
     let out = env.dir.path().join("outputs");
@@ -69,6 +76,8 @@ fn every_command_prints_json_its_schema_accepts() {
         case("reparse", &["reparse", "--json"], "reparse.schema.json"),
         case("dedupe", &["dedupe", "--json"], "dedupe.schema.json"),
         case("dedupe --apply", &["dedupe", "--apply", "--json"], "dedupe.schema.json"),
+        // (Its capture has the gap `stray-line`, in `log` and the tables.)
+        case("ingest, a stray line", &["ingest", "--json", &stray], "ingest.schema.json"),
     ];
     let mut outputs: Vec<(Case, std::path::PathBuf)> = Vec::new();
     let run = |c: Case, outputs: &mut Vec<(Case, std::path::PathBuf)>| {

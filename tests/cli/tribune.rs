@@ -340,25 +340,28 @@ fn a_count_with_thousands_separators_is_the_count() {
 }
 
 /// The first unindented line after the comments ends them, whatever
-/// follows: comment headers after it (a widget of other stories' comments,
-/// or a stray `Advertisement` line among the comments) are not read, and a
-/// warning says they are there. (Read, a widget's items became comments of
-/// the article.) Such a capture is partial (gap `headers-after-end`): the
-/// comments after a stray line are not shown as removed, though the count
-/// the page declares (lagging behind) matches those before it.
+/// follows. After the layout's end marker (`More in ...`), comment headers
+/// (a widget of other stories' comments) are not read, and a warning says
+/// they are there (read, a widget's items became comments of the article).
+/// Another line followed by indented lines (a stray `Advertisement` among
+/// the comments) makes the capture partial (gap `stray-line`), its last
+/// comment possibly cut off: the comments after it are not read, nor shown
+/// as removed, though the count the page declares (lagging behind) matches
+/// those before it (parser 4 called them removed).
 #[test]
 fn comment_headers_after_the_end_are_not_read_and_are_warned_about() {
     let env = Env::new();
     let (ahmad, bob, carol) =
         (("ahmad", "1:02PM", "first"), ("bob", "1:05PM", "second"), ("carol", "1:09PM", "third"));
-    let widget = env.write("widget.txt", small_page("2", &[ahmad, bob, carol], Some(("Recent Comments", 2))));
-    let run = env.ok(&["ingest", "--json", "--dry-run", &widget]).json();
+    let widget = small_page("2", &[ahmad, bob], None)
+        + "\nRecent Comments\n\n  • dan\n    Mar 20, 2012 - 2:00PM\n\n    elsewhere\n";
+    let run = env.ok(&["ingest", "--json", "--dry-run", &env.write("widget.txt", widget)]).json();
     let warnings = run["warnings"].to_string();
     assert!(
-        warnings.contains("line 22: a comment header after the end of the comments (line 20) is not read"),
+        warnings.contains("line 24: a comment header after the end of the comments (line 20) is not read"),
         "{run}"
     );
-    assert!(warnings.contains("partial capture, so it marks no comment removed"), "{run}");
+    assert!(!warnings.contains("partial capture"), "{run}");
     assert_eq!(run["comments"]["new"], json!(2), "{run}");
     // The whole section seen first, then a scrape with a stray line before
     // carol's comment and a count that lags.
@@ -366,20 +369,57 @@ fn comment_headers_after_the_end_are_not_read_and_are_warned_about() {
     env.ok(&["ingest", "--fetched-at", "2012-03-28T10:00:00Z", &whole]);
     let stray = env.write("stray.txt", small_page("2", &[ahmad, bob, carol], Some(("Advertisement", 2))));
     let run = env.ok(&["ingest", "--json", "--fetched-at", "2012-03-28T11:00:00Z", &stray]).json();
+    let warnings = run["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "line 20: \\\"Advertisement\\\" ended the comments, but it is not the layout's end marker"
+        ),
+        "{run}"
+    );
+    assert!(warnings.contains("partial capture, so it marks no comment removed"), "{run}");
     assert_eq!(run["comments"]["new"], json!(0), "{run}");
     let caps = captures(&env);
     assert_eq!(caps[0]["gaps"], json!([]));
-    assert_eq!(caps[1]["gaps"], json!(["headers-after-end"]));
+    assert_eq!(caps[1]["gaps"], json!(["stray-line"]));
     assert_eq!(caps[1]["complete"], json!(false));
+    let cut: Vec<&Value> = caps[1]["articles"][0]["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["possibly_truncated"])
+        .collect();
+    assert_eq!(cut, [&json!(false), &json!(true)], "bob's comment may go on past the stray line");
     let thread = env.ok(&["thread", "Small page", "--json"]).json();
     let statuses: Vec<&Value> = thread["comments"].as_array().unwrap().iter().map(|c| &c["status"]).collect();
     assert_eq!(statuses, [&json!("present"); 3], "carol's comment is not removed: {thread}");
+    // Whatever follows the stray line: a reply without a bullet, a header
+    // with a blank line in it, a header without a time, a cut header, or
+    // the rest of a body.
+    let reply = "    Mar 28, 2012 - 2:07PM\n\n    a reply\n\n\n";
+    let blank = "  • carol\n\n    Mar 28, 2012 - 1:09PM\n\n    third\n\n\n";
+    let timeless = "  • carol\n    third\n\n\n";
+    let cut = "  • carol\n    Mar 28, 2012 - 1:0";
+    let body = "    more of bob's comment\n\n\n";
+    for after in [reply, blank, timeless, cut, body] {
+        let page = small_page("2", &[ahmad, bob], None)
+            .replace("More in Pakistan\n", &format!("Advertisement\n\n{after}"));
+        let page = if after == cut { page } else { page + "More in Pakistan\n" };
+        let run = env.ok(&["ingest", "--json", "--dry-run", &env.write("after.txt", page)]).json();
+        assert!(
+            run["warnings"].to_string().contains("\\\"Advertisement\\\" ended the comments"),
+            "{after:?}: {run}"
+        );
+    }
     // The layout's own end marker, and nothing after it: no warning, and a
-    // capture as complete as before.
-    let plain = env.write("plain.txt", small_page("2", &[ahmad, bob], None));
-    let run = env.ok(&["ingest", "--json", "--dry-run", &plain]).json();
-    let warnings = run["warnings"].to_string();
-    assert!(!warnings.contains("after the end") && !warnings.contains("partial"), "{run}");
+    // capture as complete as before; so with an unindented line after the
+    // last comment and nothing indented after it.
+    for tail in ["", "Advertisement\n"] {
+        let plain = small_page("2", &[ahmad, bob], None)
+            .replace("More in Pakistan\n", &format!("{tail}More in Pakistan\n"));
+        let run = env.ok(&["ingest", "--json", "--dry-run", &env.write("plain.txt", plain)]).json();
+        let warnings = run["warnings"].to_string();
+        assert!(!warnings.contains("ended the comments") && !warnings.contains("partial"), "{tail:?}: {run}");
+    }
 }
 
 /// `--source-url` makes every input of the run one article: a page whose
