@@ -685,28 +685,48 @@ fn parse_key_with(
     )
 }
 
-/// When these bytes were ingested before, under the same inputs, by an
-/// earlier version of the parser, the time that capture was observed (its
-/// fetch time, else when it was recorded): the same bytes without a fetch
-/// time are the same observation re-read by today's parser, as `reparse`
-/// takes them, not a scrape made now (which, the latest capture, would
-/// show the page as it was then, its later changes undone).
+/// When these bytes were ingested before, under the same inputs (but the
+/// fetch time), by an earlier version of the parser, the time that capture
+/// was observed (its fetch time, else when it was recorded; of several,
+/// the latest): the same bytes without a fetch time are the same
+/// observation re-read by today's parser, as `reparse` takes them, not a
+/// scrape made now (which, the latest capture, would show the page as it
+/// was then, its later changes undone).
 fn earlier_observation(
     archive: &Archive,
     blob: &BlobId,
     format: Format,
     opts: &IngestOptions,
 ) -> Result<Option<Timestamp>> {
-    for version in (0..parser_version(format)).rev() {
+    let current = parser_version(format);
+    let mut latest: Option<Timestamp> = None;
+    let mut seen = |entry: &crate::model::LogEntry| {
+        let Event::Capture(c) = &entry.event else { return };
+        // The same inputs, whatever the fetch time: the key the earlier
+        // parser made of them with this capture's own fetch time.
+        let same = c.parser_version < current
+            && parse_key_with(blob, format, c.parser_version, opts, c.fetched_at.as_ref())
+                == crate::store::parse_key_of(c);
+        let at = c.observed_at(entry.recorded_at);
+        if same && latest.is_none_or(|l| l.instant() < at.instant()) {
+            latest = Some(at);
+        }
+    };
+    // The parse records the blob's own record holds, whatever their fetch
+    // times; then those an earlier version recorded apart, without one.
+    for done in archive.parses_of(blob)? {
+        if let Some(entry) = archive.entry_by_id(&done.capture)? {
+            seen(&entry);
+        }
+    }
+    for version in (0..current).rev() {
         let key = parse_key_with(blob, format, version, opts, None);
         let Some(done) = archive.parsed(blob, &key)? else { continue };
         if let Some(entry) = archive.entry_by_id(&done.capture)? {
-            if let Event::Capture(c) = &entry.event {
-                return Ok(Some(c.observed_at(entry.recorded_at)));
-            }
+            seen(&entry);
         }
     }
-    Ok(None)
+    Ok(latest)
 }
 
 /// Ingests every input in order. `on_input` is called after each one (for

@@ -342,6 +342,15 @@ impl Archive {
         }
     }
 
+    /// The parse records of blob `blob` (those not yet committed first):
+    /// [`super::IndexStore::parses_of`].
+    pub fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
+        let mut out: Vec<ParsedDoc> =
+            self.pending_parsed.iter().filter(|(b, _, _)| b == blob).map(|(_, _, p)| *p).collect();
+        out.extend(self.store.parses_of(blob)?);
+        Ok(out)
+    }
+
     /// The parse record of parse `key` of blob `blob`, pending documents
     /// included.
     pub fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {

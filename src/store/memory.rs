@@ -25,6 +25,8 @@ pub struct MemoryStore {
     blobs: HashMap<BlobId, Vec<u8>>,
     head: HeadState,
     parsed: BTreeMap<ParseKey, ParsedDoc>,
+    /// The parse records of each blob, as a blob's record holds them.
+    parses_of: BTreeMap<BlobId, Vec<ParsedDoc>>,
     trees: Arc<Mutex<BTreeMap<String, MemoryTree>>>,
     merkle: crate::transparency::file::TreeFile,
 }
@@ -75,8 +77,9 @@ impl LogStore for MemoryStore {
         for (key, entries) in new {
             buckets::insert(self.buckets.entry(key).or_default(), entries);
         }
-        for (_, k, p) in parsed {
+        for (blob, k, p) in parsed {
             self.parsed.insert(*k, *p);
+            self.parses_of.entry(*blob).or_default().push(*p);
         }
         let before = self.head.seq.0;
         self.head = *head;
@@ -158,6 +161,10 @@ impl IndexStore for MemoryStore {
 
     fn parsed(&self, _: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
         Ok(self.parsed.get(key).copied())
+    }
+
+    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
+        Ok(self.parses_of.get(blob).cloned().unwrap_or_default())
     }
 
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {

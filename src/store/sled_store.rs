@@ -1745,6 +1745,11 @@ fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
     }
 }
 
+/// The parse records a blob's stored record holds (none without one).
+fn parses_in(record: Option<&[u8]>) -> Result<Vec<ParsedDoc>> {
+    Ok(record.map(blob_record_parses).transpose()?.unwrap_or_default().into_iter().map(|(_, p)| p).collect())
+}
+
 /// A blob's locator and parse records from its stored record; an error
 /// names the blob.
 fn blob_record_parts(blob: &BlobId, v: &[u8]) -> Result<(Locator, BlobParses)> {
@@ -2519,6 +2524,10 @@ impl IndexStore for SledStore {
         parse_record(&self.tree, self.reader.legacy_parses, record.as_deref(), key)
     }
 
+    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
+        parses_in(blob_record_via(&self.tree, &self.last_blob, blob)?.as_deref())
+    }
+
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
         self.reader.parse_lookup()
     }
@@ -2697,6 +2706,10 @@ impl IndexStore for SledReader {
 
     fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>> {
         parse_record(&self.tree, self.legacy_parses, blob_record(&self.tree, blob)?.as_deref(), key)
+    }
+
+    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
+        parses_in(blob_record(&self.tree, blob)?.as_deref())
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {

@@ -189,3 +189,50 @@ fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
         assert_eq!(stats[count], expected[count], "{count}: {stats}");
     }
 }
+
+/// A page an earlier parser read with a fetch time, ingested again without
+/// one, is that observation re-read: the new capture keeps the earlier
+/// one's time, so that a later scrape stays the latest. (Only the earlier
+/// captures without a fetch time were found: this one was observed now,
+/// and undid the later scrape's edit.)
+#[test]
+fn a_page_read_before_with_a_fetch_time_keeps_it_when_ingested_again() {
+    let env = Env::new();
+    let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
+    let old = env.write("old.txt", &page);
+    let then = cairn::model::Timestamp::parse_canonical("2012-03-30T08:00:00+00:00").unwrap();
+    {
+        let opts = IngestOptions {
+            format: Some(Format::Tribune),
+            fetched_at: Some(then),
+            ..IngestOptions::default()
+        };
+        let mut doc = parse_document(&old, page.as_bytes(), &opts).expect("parses");
+        doc.parser_version = 4;
+        let capture =
+            capture_for(&old, cairn::model::BlobId(*blake3::hash(page.as_bytes()).as_bytes()), &doc, &opts);
+        // (Recorded under the key its capture implies, as ingest records it.)
+        let key = cairn::store::parse_key_of(&capture);
+        let mut events = doc.events;
+        events.push(Event::Capture(Box::new(capture)));
+        let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
+        let mut document = NewDocument::new(page.as_bytes(), events);
+        document.parse_key = Some(key);
+        archive.append_document(document, false).unwrap();
+        archive.flush().unwrap();
+    }
+    let later = page.replace("I remember the initial negotiations", "I recall the initial negotiations");
+    assert_ne!(later, page);
+    let later = env.write("later.txt", later);
+    env.ok(&["--wait", "20", "ingest", "--fetched-at", "2012-03-31T08:00:00Z", &later]);
+    let run = env.ok(&["ingest", "--json", &old]).json();
+    assert_eq!(run["captures"]["new"], json!(1), "read again by today's parser: {run}");
+    let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["fetched_at"], json!("2012-03-30T08:00:00+00:00"), "{last}");
+    let thread = env.ok(&["thread", "kayani"]).stdout;
+    assert!(
+        thread.contains("I recall the initial negotiations"),
+        "the later scrape stays the latest:\n{thread}"
+    );
+}
