@@ -34,6 +34,7 @@ fn report_json(r: &ReparseReport, head: &HeadState) -> serde_json::Value {
                 "seq": c.seq.0,
                 "source": c.source,
                 "parser_version": {"from": c.parser_versions.0, "to": c.parser_versions.1},
+                "complete": {"from": c.complete.0, "to": c.complete.1},
                 "new": {"articles": c.new.articles, "comments": c.new.comments, "captures": c.new.captures},
             })).collect::<Vec<_>>(),
             "errors": r.errors.iter().map(|e| json!({"path": e.path, "error": e.detail()})).collect::<Vec<_>>(),
@@ -53,6 +54,16 @@ pub fn run(cli: &Cli, args: &Args, out: &mut dyn Write) -> Result<Status> {
     }
     for e in &report.errors {
         crate::cli::output::to_stderr(format_args!("cairn: cannot re-parse {e}"));
+    }
+    // A new capture never undoes what the earlier one decided: the user is
+    // told where that may have been a removal the page did not show.
+    for c in report.changed.iter().filter(|c| c.complete == (true, false)) {
+        crate::cli::output::to_stderr(format_args!(
+            "cairn: warning: seq {} {}: parser v{} read the page as showing its whole comment section, parser v{} \
+             reads it as partial; comments the earlier capture marked removed stay so until a complete capture \
+             shows them (docs/tribune.md)",
+            c.seq, c.source, c.parser_versions.0, c.parser_versions.1
+        ));
     }
     if args.json {
         writeln!(out, "{}", report_json(&report, archive.head())).map_err(stdout_error)?;

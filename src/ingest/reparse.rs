@@ -24,6 +24,9 @@ pub struct ReparseChange {
     pub source: String,
     /// The parser version it was read with, and the current one.
     pub parser_versions: (u64, u64),
+    /// Whether it showed the whole comment section as read then, and as
+    /// read now ([`Capture::is_complete`]).
+    pub complete: (bool, bool),
     /// New events by kind.
     pub new: KindCounts,
 }
@@ -150,6 +153,7 @@ fn reparse_one(
     };
     let new_capture = capture_for(&capture.source, capture.blob, &doc, &opts);
     let current_version = new_capture.parser_version;
+    let complete = (capture.is_complete(), new_capture.is_complete());
     let mut events = doc.events;
     events.push(Event::Capture(Box::new(new_capture)));
     let outcome = archive.append_document(NewDocument::new(&raw, events), dry_run)?;
@@ -160,6 +164,7 @@ fn reparse_one(
             seq,
             source: capture.source.clone(),
             parser_versions: (capture.parser_version, current_version),
+            complete,
             new: outcome.new,
         });
     }

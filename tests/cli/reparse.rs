@@ -190,6 +190,31 @@ fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
     }
 }
 
+/// Appends page `page` (file `name`) fetched at `fetched_at` as tribune
+/// parser 4 read it, its parse recorded as ingest records it; `complete`:
+/// without the gaps and the cut last comment parser 5 finds (a stray line).
+fn append_as_parser_4(env: &Env, name: &str, page: &str, fetched_at: &str, complete: bool) {
+    let then = cairn::model::Timestamp::parse_canonical(fetched_at).unwrap();
+    let opts =
+        IngestOptions { format: Some(Format::Tribune), fetched_at: Some(then), ..IngestOptions::default() };
+    let mut doc = parse_document(name, page.as_bytes(), &opts).expect("parses");
+    doc.parser_version = 4;
+    if complete {
+        doc.gaps.clear();
+        doc.items.iter_mut().for_each(|i| i.possibly_truncated = false);
+    }
+    let capture =
+        capture_for(name, cairn::model::BlobId(*blake3::hash(page.as_bytes()).as_bytes()), &doc, &opts);
+    let key = cairn::store::parse_key_of(&capture);
+    let mut events = doc.events;
+    events.push(Event::Capture(Box::new(capture)));
+    let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
+    let mut document = NewDocument::new(page.as_bytes(), events);
+    document.parse_key = Some(key);
+    archive.append_document(document, false).unwrap();
+    archive.flush().unwrap();
+}
+
 /// A page an earlier parser read with a fetch time, ingested again without
 /// one, is that observation re-read: the new capture keeps the earlier
 /// one's time, so that a later scrape stays the latest. (Only the earlier
@@ -200,27 +225,7 @@ fn a_page_read_before_with_a_fetch_time_keeps_it_when_ingested_again() {
     let env = Env::new();
     let page = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
     let old = env.write("old.txt", &page);
-    let then = cairn::model::Timestamp::parse_canonical("2012-03-30T08:00:00+00:00").unwrap();
-    {
-        let opts = IngestOptions {
-            format: Some(Format::Tribune),
-            fetched_at: Some(then),
-            ..IngestOptions::default()
-        };
-        let mut doc = parse_document(&old, page.as_bytes(), &opts).expect("parses");
-        doc.parser_version = 4;
-        let capture =
-            capture_for(&old, cairn::model::BlobId(*blake3::hash(page.as_bytes()).as_bytes()), &doc, &opts);
-        // (Recorded under the key its capture implies, as ingest records it.)
-        let key = cairn::store::parse_key_of(&capture);
-        let mut events = doc.events;
-        events.push(Event::Capture(Box::new(capture)));
-        let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
-        let mut document = NewDocument::new(page.as_bytes(), events);
-        document.parse_key = Some(key);
-        archive.append_document(document, false).unwrap();
-        archive.flush().unwrap();
-    }
+    append_as_parser_4(&env, &old, &page, "2012-03-30T08:00:00+00:00", false);
     let later = page.replace("I remember the initial negotiations", "I recall the initial negotiations");
     assert_ne!(later, page);
     let later = env.write("later.txt", later);
@@ -235,4 +240,45 @@ fn a_page_read_before_with_a_fetch_time_keeps_it_when_ingested_again() {
         thread.contains("I recall the initial negotiations"),
         "the later scrape stays the latest:\n{thread}"
     );
+}
+
+/// A page parser 4 read as complete though a stray line had ended its
+/// comments: `reparse` reads it as partial, says so (`complete` in the
+/// report, a warning), and does not undo the removal the earlier capture
+/// decided (docs/tribune.md).
+#[test]
+fn a_capture_read_again_as_partial_is_reported() {
+    let env = Env::new();
+    let comment = |author: &str, time: &str, body: &str| {
+        format!("  • {author}\n    Mar 28, 2012 - {time}\n\n    {body}\n\n\n")
+    };
+    let head = |count: u32| {
+        format!("Small page\n\nPublished: March 28, 2012\nBody.\n\nReader Comments ({count})\n\n")
+    };
+    let (a, b, c) = (
+        comment("ahmad", "1:02PM", "first"),
+        comment("bob", "1:05PM", "second"),
+        comment("carol", "1:09PM", "third"),
+    );
+    let whole = env.write("whole.txt", format!("{}{a}{b}{c}More in Pakistan\n", head(3)));
+    env.ok(&["ingest", "--fetched-at", "2012-03-28T10:00:00Z", &whole]);
+    // The later scrape as parser 4 read it: complete, carol's comment
+    // (after the stray line) not shown.
+    let page = format!("{}{a}{b}Advertisement\n\n{c}More in Pakistan\n", head(2));
+    let stray = env.write("stray.txt", &page);
+    append_as_parser_4(&env, &stray, &page, "2012-03-28T11:00:00+00:00", true);
+    let status = |env: &Env| -> Vec<serde_json::Value> {
+        let t = env.ok(&["thread", "Small page", "--json"]).json();
+        t["comments"].as_array().unwrap().iter().map(|c| c["status"].clone()).collect()
+    };
+    assert_eq!(status(&env), [json!("present"), json!("present"), json!("removed")]);
+    let run = env.ok(&["--wait", "20", "reparse", "--json"]);
+    let report = run.json();
+    let changed = report["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{report}");
+    assert_eq!(changed[0]["complete"], json!({"from": true, "to": false}), "{report}");
+    assert_eq!(changed[0]["parser_version"], json!({"from": 4, "to": 5}), "{report}");
+    assert!(run.stderr.contains("parser v4 read the page as showing its whole comment section"), "{run}");
+    assert!(run.stderr.contains("stay so until a complete capture shows them"), "{run}");
+    assert_eq!(status(&env), [json!("present"), json!("present"), json!("removed")], "as the docs say");
 }
