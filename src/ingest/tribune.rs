@@ -428,8 +428,14 @@ pub fn parse(
             // marker, comment headers are not read either (a widget of
             // other stories' comments can look like them); a warning says
             // they are there.
+            // (Up to the end marker, when one follows: what comes after it
+            // is no longer the comment section.)
             let indented = |i: &usize| lines[*i].starts_with([' ', '\t']) && !lines[*i].trim().is_empty();
-            match (offset + 1..lines.len()).find(indented).filter(|_| !is_end_marker(raw)) {
+            let unindented = |i: &usize| !lines[*i].starts_with([' ', '\t']);
+            let section_end = (offset + 1..lines.len())
+                .find(|i| unindented(i) && is_end_marker(lines[*i]))
+                .unwrap_or(lines.len());
+            match (offset + 1..section_end).find(indented).filter(|_| !is_end_marker(raw)) {
                 Some(after) => {
                     warnings.push(format!(
                         "line {line_no}: {:?} ended the comments, but it is not the layout's end marker and \

@@ -412,8 +412,9 @@ fn comment_headers_after_the_end_are_not_read_and_are_warned_about() {
     }
     // The layout's own end marker, and nothing after it: no warning, and a
     // capture as complete as before; so with an unindented line after the
-    // last comment and nothing indented after it.
-    for tail in ["", "Advertisement\n"] {
+    // last comment and nothing indented after it before the end marker
+    // (indented navigation after the marker is not the comment section).
+    for tail in ["", "Advertisement\n", "Advertisement\n\nMore in Pakistan\n\n    Home | World\n"] {
         let plain = small_page("2", &[ahmad, bob], None)
             .replace("More in Pakistan\n", &format!("{tail}More in Pakistan\n"));
         let run = env.ok(&["ingest", "--json", "--dry-run", &env.write("plain.txt", plain)]).json();
