@@ -115,6 +115,9 @@ pub struct Archive {
     /// Views computed for one query (`--at`), read instead of the stored
     /// ones.
     views_at: Option<Arc<ViewsAt>>,
+    /// The parse records of each blob, read once when a blob's own record
+    /// does not hold them all ([`Archive::parses_of`]).
+    kept_apart: std::sync::Mutex<Option<std::collections::HashMap<BlobId, Vec<ParsedDoc>>>>,
 }
 
 impl Drop for Archive {
@@ -291,6 +294,7 @@ impl Archive {
             pending_events: 0,
             failed: false,
             views_at: None,
+            kept_apart: Default::default(),
         }
     }
 
@@ -342,13 +346,42 @@ impl Archive {
         }
     }
 
-    /// The parse records of blob `blob` (those not yet committed first):
-    /// [`super::IndexStore::parses_of`].
+    /// Every parse record of blob `blob`, those not yet committed first
+    /// ([`super::IndexStore::parses_of`]). Those its record has no room for
+    /// (or an archive begun before format 6 kept apart) are found by
+    /// reading every parse record and its capture once, the first time a
+    /// blob needs it ([`Archive::kept_apart`]).
     pub fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
         let mut out: Vec<ParsedDoc> =
             self.pending_parsed.iter().filter(|(b, _, _)| b == blob).map(|(_, _, p)| *p).collect();
-        out.extend(self.store.parses_of(blob)?);
+        let (held, all) = self.store.parses_of(blob)?;
+        out.extend(held);
+        if !all {
+            let mut apart = self.kept_apart.lock().unwrap_or_else(|p| p.into_inner());
+            if apart.is_none() {
+                *apart = Some(self.parses_by_blob()?);
+            }
+            let found = apart.as_ref().and_then(|m| m.get(blob)).into_iter().flatten();
+            for p in found {
+                if !out.contains(p) {
+                    out.push(*p);
+                }
+            }
+        }
         Ok(out)
+    }
+
+    /// Every committed parse record, by the blob its capture read.
+    fn parses_by_blob(&self) -> Result<std::collections::HashMap<BlobId, Vec<ParsedDoc>>> {
+        let mut by_blob: std::collections::HashMap<BlobId, Vec<ParsedDoc>> = Default::default();
+        for read in self.store.scan_parsed() {
+            // (A record that does not decode is `verify`'s to report.)
+            let Ok(doc) = read?.1 else { continue };
+            if let Some(Event::Capture(c)) = self.entry_by_id(&doc.capture)?.map(|e| e.event) {
+                by_blob.entry(c.blob).or_default().push(doc);
+            }
+        }
+        Ok(by_blob)
     }
 
     /// The parse record of parse `key` of blob `blob`, pending documents

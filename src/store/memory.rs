@@ -163,8 +163,8 @@ impl IndexStore for MemoryStore {
         Ok(self.parsed.get(key).copied())
     }
 
-    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
-        Ok(self.parses_of.get(blob).cloned().unwrap_or_default())
+    fn parses_of(&self, blob: &BlobId) -> Result<(Vec<ParsedDoc>, bool)> {
+        Ok((self.parses_of.get(blob).cloned().unwrap_or_default(), true))
     }
 
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {

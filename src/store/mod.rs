@@ -281,11 +281,13 @@ pub trait IndexStore {
     /// The parse record of a document already ingested: parse `key` of
     /// blob `blob` (the raw document).
     fn parsed(&self, blob: &BlobId, key: &ParseKey) -> Result<Option<ParsedDoc>>;
-    /// The parse records blob `blob`'s own record holds (at most four: a
-    /// blob parsed more ways than that keeps the rest apart, which this
-    /// leaves out), whatever their keys: every way the same bytes were
-    /// read, for telling a re-read of them from a new observation.
-    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>>;
+    /// The parse records blob `blob`'s own record holds, whatever their
+    /// keys (every way the same bytes were read, for telling a re-read of
+    /// them from a new observation), and whether that is all of them: a
+    /// full record (four) keeps the rest apart, as an archive begun before
+    /// format 6 keeps every one, and [`IndexStore::scan_parsed`] finds
+    /// those.
+    fn parses_of(&self, blob: &BlobId) -> Result<(Vec<ParsedDoc>, bool)>;
     /// A lookup of recorded parse keys that another thread can use while
     /// this store is appended to (the ingest's reader thread: it skips
     /// parsing documents already archived). `None` when the store has none.

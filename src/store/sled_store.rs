@@ -441,7 +441,9 @@ fn needs_format_7(entry: &LogEntry) -> bool {
         if c.gaps.as_ref().is_some_and(|g| g.contains(&crate::model::Gap::StrayLine)))
 }
 
-/// Writes marker `text` durably (a temporary file renamed over it).
+/// Writes marker `text` durably (a temporary file renamed over it, and the
+/// directory synced: a commit written after it, which an older cairn must
+/// not read, never reaches the disk with the old marker).
 fn write_marker(marker: &Path, text: &str) -> Result<()> {
     let tmp = marker.with_extension("tmp");
     let write = || -> std::io::Result<()> {
@@ -450,7 +452,11 @@ fn write_marker(marker: &Path, text: &str) -> Result<()> {
         f.sync_all()?;
         fs::rename(&tmp, marker)
     };
-    write().map_err(|e| Error::io(marker, e))
+    write().map_err(|e| Error::io(marker, e))?;
+    match marker.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => crate::store::records::sync_dir(dir),
+        _ => crate::store::records::sync_dir(Path::new(".")),
+    }
 }
 
 impl SledStore {
@@ -1745,9 +1751,13 @@ fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
     }
 }
 
-/// The parse records a blob's stored record holds (none without one).
-fn parses_in(record: Option<&[u8]>) -> Result<Vec<ParsedDoc>> {
-    Ok(record.map(blob_record_parses).transpose()?.unwrap_or_default().into_iter().map(|(_, p)| p).collect())
+/// The parse records a blob's stored record holds (none without one), and
+/// whether they are all there are: not when the record is full, nor in an
+/// archive that keeps parse records apart (`legacy`).
+fn parses_in(record: Option<&[u8]>, legacy: bool) -> Result<(Vec<ParsedDoc>, bool)> {
+    let parses = record.map(blob_record_parses).transpose()?.unwrap_or_default();
+    let all = !legacy && parses.len() < BLOB_PARSES;
+    Ok((parses.into_iter().map(|(_, p)| p).collect(), all))
 }
 
 /// A blob's locator and parse records from its stored record; an error
@@ -2524,8 +2534,8 @@ impl IndexStore for SledStore {
         parse_record(&self.tree, self.reader.legacy_parses, record.as_deref(), key)
     }
 
-    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
-        parses_in(blob_record_via(&self.tree, &self.last_blob, blob)?.as_deref())
+    fn parses_of(&self, blob: &BlobId) -> Result<(Vec<ParsedDoc>, bool)> {
+        parses_in(blob_record_via(&self.tree, &self.last_blob, blob)?.as_deref(), self.reader.legacy_parses)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {
@@ -2708,8 +2718,8 @@ impl IndexStore for SledReader {
         parse_record(&self.tree, self.legacy_parses, blob_record(&self.tree, blob)?.as_deref(), key)
     }
 
-    fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
-        parses_in(blob_record(&self.tree, blob)?.as_deref())
+    fn parses_of(&self, blob: &BlobId) -> Result<(Vec<ParsedDoc>, bool)> {
+        parses_in(blob_record(&self.tree, blob)?.as_deref(), self.legacy_parses)
     }
 
     fn parse_lookup(&self) -> Option<crate::ingest::ParseLookup> {

@@ -90,6 +90,48 @@ fn an_export_made_by_a_format_2_cairn_imports() {
     assert_eq!(changes.as_array().unwrap().last().unwrap()["to"]["complete"], json!(false));
 }
 
+/// A later scrape of the sample page, which removes Tony C.'s first comment.
+fn without_tony(sample: &str) -> String {
+    let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
+    let at = sample.find(tony).unwrap();
+    let next = at + tony.len() + sample[at + tony.len()..].find("\n  • ").unwrap() + 1;
+    format!("{}{}", &sample[..at], &sample[next..]).replace("Reader Comments (44)", "Reader Comments (43)")
+}
+
+/// The sample page, which the format 2 fixture's cairn captured with a
+/// fetch time and recorded the parse of apart (a key of its own, as every
+/// cairn before format 6 did), ingested again without one after a later
+/// scrape: the same observation re-read, dated by it, not a scrape made
+/// now that brings back the comment the later scrape no longer showed.
+#[test]
+fn a_page_an_older_cairn_recorded_apart_keeps_its_fetch_time_when_ingested_again() {
+    let env = Env::new();
+    copy_dir(&fixture("archives").join("format2"), &env.archive);
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt");
+    let sample = std::fs::read_to_string(&page).unwrap();
+    env.ok(&[
+        "ingest",
+        "--fetched-at",
+        "2024-06-01T00:00:00Z",
+        &env.write("later.txt", without_tony(&sample)),
+    ]);
+    let run = env.ok(&["ingest", "--json", &page.display().to_string()]).json();
+    assert_eq!(run["captures"]["new"], json!(1), "{run}");
+    let log = env.ok(&["log", "--json", "--kind", "capture"]).stdout;
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["fetched_at"], json!("2012-03-30T08:00:00+00:00"), "{last}");
+    let thread = env.ok(&["thread", "kayani", "--json"]).json();
+    let tony: Vec<&Value> = thread["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"] == json!("Tony C."))
+        .map(|c| &c["status"])
+        .collect();
+    assert!(tony.contains(&&json!("removed")), "the later scrape stays the latest: {tony:?}");
+    env.ok(&["verify"]);
+}
+
 /// A page an earlier parser read, ingested again without a fetch time, is
 /// that observation re-read by today's parser (as `reparse` takes it): its
 /// new capture keeps the old one's time, and a later scrape stays the
@@ -99,13 +141,12 @@ fn a_page_an_earlier_parser_read_keeps_its_time_when_ingested_again() {
     let env = Env::new();
     copy_dir(&fixture("archives").join("format2"), &env.archive);
     let sample = std::fs::read_to_string(fixture("tribune-2012-03-28-us-generals-kayani.txt")).unwrap();
-    // A later scrape, which removes Tony C.'s first comment.
-    let tony = "  • Tony C.\n    Mar 29, 2012 - 12:16AM\n";
-    let at = sample.find(tony).unwrap();
-    let next = at + tony.len() + sample[at + tony.len()..].find("\n  • ").unwrap() + 1;
-    let later = format!("{}{}", &sample[..at], &sample[next..])
-        .replace("Reader Comments (44)", "Reader Comments (43)");
-    env.ok(&["ingest", "--fetched-at", "2024-06-01T00:00:00Z", &env.write("later.txt", later)]);
+    env.ok(&[
+        "ingest",
+        "--fetched-at",
+        "2024-06-01T00:00:00Z",
+        &env.write("later.txt", without_tony(&sample)),
+    ]);
     // The archive's third scrape, which the fixture's cairn ingested without
     // a fetch time (recorded at 2023-11-15T00:13:20Z), ingested again years on.
     let cut = &sample[..sample.find("I remember the initial negotiations").unwrap() + 40];
