@@ -347,10 +347,11 @@ impl Archive {
     }
 
     /// Every parse record of blob `blob`, those not yet committed first
-    /// ([`super::IndexStore::parses_of`]). Those its record has no room for
-    /// (or an archive begun before format 6 kept apart) are found by
-    /// reading every parse record and its capture once, the first time a
-    /// blob needs it ([`Archive::kept_apart`]).
+    /// ([`super::IndexStore::parses_of`]). Where some may be kept apart
+    /// from its record (a blob already stored, in an archive begun before
+    /// format 6 or with a blob parsed more than four ways), those are found
+    /// by reading every parse record kept apart and its capture, once per
+    /// handle ([`Archive::kept_apart`]).
     pub fn parses_of(&self, blob: &BlobId) -> Result<Vec<ParsedDoc>> {
         let mut out: Vec<ParsedDoc> =
             self.pending_parsed.iter().filter(|(b, _, _)| b == blob).map(|(_, _, p)| *p).collect();
@@ -371,14 +372,27 @@ impl Archive {
         Ok(out)
     }
 
-    /// Every committed parse record, by the blob its capture read.
+    /// The committed parse records kept apart from their blobs' records,
+    /// by the blob their capture read. A record that does not decode, or
+    /// whose capture cannot be read, is left out with a warning (damage is
+    /// `verify`'s to report; an I/O error stops).
     fn parses_by_blob(&self) -> Result<std::collections::HashMap<BlobId, Vec<ParsedDoc>>> {
         let mut by_blob: std::collections::HashMap<BlobId, Vec<ParsedDoc>> = Default::default();
-        for read in self.store.scan_parsed() {
-            // (A record that does not decode is `verify`'s to report.)
-            let Ok(doc) = read?.1 else { continue };
-            if let Some(Event::Capture(c)) = self.entry_by_id(&doc.capture)?.map(|e| e.event) {
-                by_blob.entry(c.blob).or_default().push(doc);
+        for read in self.store.scan_parsed_apart() {
+            let doc = match read?.1 {
+                Ok(doc) => doc,
+                Err(why) => {
+                    tracing::warn!("a parse record left out of dating re-reads: {why}");
+                    continue;
+                }
+            };
+            match self.entry_by_id(&doc.capture) {
+                Ok(Some(LogEntry { event: Event::Capture(c), .. })) => {
+                    by_blob.entry(c.blob).or_default().push(doc)
+                }
+                Ok(_) => {}
+                Err(e) if e.is_io_fault() => return Err(e),
+                Err(e) => tracing::warn!("capture {} left out of dating re-reads: {e}", doc.capture),
             }
         }
         Ok(by_blob)

@@ -296,6 +296,11 @@ pub trait IndexStore {
     }
     /// Every parse record, for audits.
     fn scan_parsed(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_>;
+    /// The parse records kept apart from their blobs' records (see
+    /// [`IndexStore::parses_of`]); a store without any gives them all.
+    fn scan_parsed_apart(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        self.scan_parsed()
+    }
     /// Every id index entry (run by run, each in id order), each as the id
     /// and its seq or the reason it does not decode.
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_>;

@@ -1751,12 +1751,15 @@ fn blob_record_parses(v: &[u8]) -> Result<BlobParses> {
     }
 }
 
-/// The parse records a blob's stored record holds (none without one), and
-/// whether they are all there are: not when the record is full, nor in an
-/// archive that keeps parse records apart (`legacy`).
-fn parses_in(record: Option<&[u8]>, legacy: bool) -> Result<(Vec<ParsedDoc>, bool)> {
-    let parses = record.map(blob_record_parses).transpose()?.unwrap_or_default();
-    let all = !legacy && parses.len() < BLOB_PARSES;
+/// The parse records a blob's stored record holds, and whether they are
+/// all there are: not when the record is full, nor where some parse
+/// records are kept apart (`apart`: an archive begun before format 6, or
+/// a blob parsed more than four ways). A blob without a record was never
+/// stored, so never parsed.
+fn parses_in(record: Option<&[u8]>, apart: bool) -> Result<(Vec<ParsedDoc>, bool)> {
+    let Some(record) = record else { return Ok((Vec::new(), true)) };
+    let parses = blob_record_parses(record)?;
+    let all = !apart && parses.len() < BLOB_PARSES;
     Ok((parses.into_iter().map(|(_, p)| p).collect(), all))
 }
 
@@ -2546,6 +2549,10 @@ impl IndexStore for SledStore {
         self.reader.scan_parsed()
     }
 
+    fn scan_parsed_apart(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        self.reader.scan_parsed_apart()
+    }
+
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {
         self.reader.scan_index()
     }
@@ -2749,13 +2756,16 @@ impl IndexStore for SledReader {
                 }
             }
         });
-        let own = self.tree.scan_prefix([PARSED]).map(|kv| {
+        Box::new(in_blobs.chain(self.scan_parsed_apart()))
+    }
+
+    fn scan_parsed_apart(&self) -> Box<dyn Iterator<Item = Result<ParsedRead>> + '_> {
+        Box::new(self.tree.scan_prefix([PARSED]).map(|kv| {
             let (k, v) = kv?;
             let key: ParseKey =
                 k[1..].try_into().map_err(|_| Error::Corrupt(format!("parse key of {} bytes", k.len())))?;
             Ok((key, envelope::decode(&v, "parse record").map_err(|e| e.to_string())))
-        });
-        Box::new(in_blobs.chain(own))
+        }))
     }
 
     fn scan_index(&self) -> Box<dyn Iterator<Item = Result<IndexRead>> + '_> {

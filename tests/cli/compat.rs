@@ -378,3 +378,39 @@ fn a_capture_an_older_cairn_cannot_read_moves_the_archive_to_format_7() {
     assert_eq!(marker(&old), "cairn archive\nformat 7\n", "closed by commit records since");
     old.ok(&["verify", "--checkpoint", FORMAT2_HEAD]);
 }
+
+/// A page never stored before has no parse record to date a re-read by:
+/// its ingest reads none of those kept apart from their blobs' records
+/// (here, one page fetched five ways fills its record), so damage to
+/// another capture does not stop it (it did: every capture of the archive
+/// was read for the first new page of a run).
+#[test]
+fn a_new_page_reads_no_parse_record_kept_apart() {
+    let env = Env::new();
+    let page = fixture("tribune-2012-03-28-us-generals-kayani.txt");
+    for hour in 1..=5 {
+        env.ok(&[
+            "ingest",
+            "--fetched-at",
+            &format!("2012-03-30T0{hour}:00:00Z"),
+            &page.display().to_string(),
+        ]);
+    }
+    let sample = std::fs::read_to_string(&page).unwrap();
+    let title = sample.lines().next().unwrap();
+    for i in 1..=7 {
+        let other = sample.replacen(title, &format!("Page number {i} of the other story"), 1);
+        env.ok(&["ingest", &env.write(&format!("t{i}.txt"), other)]);
+    }
+    // Eight bytes of the first other page's segment (seqs 51 to 96) zeroed.
+    let log = env.archive.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() / 4;
+    bytes[at..at + 8].fill(0);
+    std::fs::write(&log, bytes).unwrap();
+    let found = env.run(&["verify"]).expect_code(1);
+    assert!(found.stdout.contains("segment at seq 51 does not decode"), "{found}");
+    let new = env.write("new.txt", sample.replacen(title, "A page never stored before", 1));
+    let run = env.ok(&["ingest", "--json", &new]).json();
+    assert_eq!(run["captures"]["new"], json!(1), "{run}");
+}
