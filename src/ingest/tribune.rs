@@ -4,7 +4,8 @@
 //! The parser reads structure, not content: indentation, the `  • ` bullet,
 //! the `Mon D, YYYY - H:MMAM` time lines, the `Published:` and
 //! `Reader Comments (N)` lines, and the first unindented line after the
-//! comments as the end marker. Indentation is measured in columns: a space
+//! comments as their end (the layout's end marker, `More in ...`, or a
+//! stray line among them). Indentation is measured in columns: a space
 //! is one, a tab moves to the next multiple of four (one tab is the body's
 //! four-space indentation).
 //!
@@ -12,7 +13,8 @@
 //! layout's own markers (a `Reader Comments (N)` line, or a comment header
 //! followed by a tribune time line), and a page whose "comments" mostly
 //! lack a time or outnumber the declared count. Odd but recognizable pages
-//! are parsed, with warnings; a page cut off or paginated is parsed as a
+//! are parsed, with warnings; a page cut off or paginated, or whose
+//! comments a stray line ended with more after it, is parsed as a
 //! *partial* capture, with its [`Gap`]s recorded.
 
 use crate::error::InputError;

@@ -769,15 +769,22 @@ impl SledStore {
     /// they hold a capture with the gap `stray-line`, which a cairn
     /// of format 6 cannot decode: it then refuses the archive, naming its
     /// format, instead of reading their segments as damage (and `repair
-    /// --accept-loss` cutting them off). Format 5 goes to 7 at once.
-    fn mark_format_7(&mut self, segments: &[Vec<LogEntry>]) -> Result<()> {
-        if self.format_7 || !segments.iter().flatten().any(needs_format_7) {
+    /// --accept-loss` cutting them off). (A format 5 marker is rewritten to
+    /// format 6 just before, by [`SledStore::mark_format_6`].)
+    /// (Of the store's fields, as [`SledStore::mark_format_6`].)
+    fn mark_format_7(
+        root: &Path,
+        legacy: bool,
+        (format_5, format_7): (&mut bool, &mut bool),
+        segments: &[Vec<LogEntry>],
+    ) -> Result<()> {
+        if *format_7 || !segments.iter().flatten().any(needs_format_7) {
             return Ok(());
         }
-        let text = if self.legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 };
-        tracing::info!("{}: archive marker upgraded to format 7", self.root.display());
-        write_marker(&self.root.join(MARKER), text)?;
-        (self.format_5, self.format_7) = (false, true);
+        let text = if legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 };
+        tracing::info!("{}: archive marker upgraded to format 7", root.display());
+        write_marker(&root.join(MARKER), text)?;
+        (*format_5, *format_7) = (false, true);
         Ok(())
     }
 
@@ -1086,6 +1093,10 @@ impl SledStore {
             if entries.is_empty() || entries[0].seq.0 != tag {
                 break;
             }
+            // (Written after the marker went to format 7, unless by a cairn
+            // that did not sync the directory: then it goes now.)
+            let formats = (&mut self.format_5, &mut self.format_7);
+            SledStore::mark_format_7(&self.root, self.legacy, formats, std::slice::from_ref(&entries))?;
             let mut next = group_head;
             let mut writes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             // The segment's captures: blob, parse record, and where the blob
@@ -2143,7 +2154,12 @@ impl LogStore for SledStore {
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
-        self.mark_format_7(segments)?;
+        SledStore::mark_format_7(
+            &self.root,
+            self.legacy,
+            (&mut self.format_5, &mut self.format_7),
+            segments,
+        )?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the

@@ -1,7 +1,7 @@
 //! `cairn reparse`: nothing new with an unchanged parser; the new versions
 //! when the stored events came from an older, worse parser.
 
-use crate::support::{fixture, Env};
+use crate::support::{append_as_parser_4, fixture, Env};
 use cairn::ingest::{capture_for, parse_document, Format, IngestOptions};
 use cairn::model::{CaptureItem, Comment, Event};
 use cairn::store::{Archive, NewDocument, OpenMode};
@@ -188,31 +188,6 @@ fn a_reparse_stopped_by_an_io_error_says_what_it_committed() {
     for count in ["articles", "comments", "captures", "blobs"] {
         assert_eq!(stats[count], expected[count], "{count}: {stats}");
     }
-}
-
-/// Appends page `page` (file `name`) fetched at `fetched_at` as tribune
-/// parser 4 read it, its parse recorded as ingest records it; `complete`:
-/// without the gaps and the cut last comment parser 5 finds (a stray line).
-fn append_as_parser_4(env: &Env, name: &str, page: &str, fetched_at: &str, complete: bool) {
-    let then = cairn::model::Timestamp::parse_canonical(fetched_at).unwrap();
-    let opts =
-        IngestOptions { format: Some(Format::Tribune), fetched_at: Some(then), ..IngestOptions::default() };
-    let mut doc = parse_document(name, page.as_bytes(), &opts).expect("parses");
-    doc.parser_version = 4;
-    if complete {
-        doc.gaps.clear();
-        doc.items.iter_mut().for_each(|i| i.possibly_truncated = false);
-    }
-    let capture =
-        capture_for(name, cairn::model::BlobId(*blake3::hash(page.as_bytes()).as_bytes()), &doc, &opts);
-    let key = cairn::store::parse_key_of(&capture);
-    let mut events = doc.events;
-    events.push(Event::Capture(Box::new(capture)));
-    let mut archive = Archive::open(&env.archive, OpenMode::CreateIfMissing).unwrap();
-    let mut document = NewDocument::new(page.as_bytes(), events);
-    document.parse_key = Some(key);
-    archive.append_document(document, false).unwrap();
-    archive.flush().unwrap();
 }
 
 /// A page an earlier parser read with a fetch time, ingested again without

@@ -183,3 +183,36 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn jsonl_fixture() -> String {
     fixture("kayani-2012-03-28.jsonl").display().to_string()
 }
+
+/// Appends page `page` (file `name`) fetched at `fetched_at` as tribune
+/// parser 4 read it, its parse recorded as ingest records it; `complete`:
+/// without the gaps and the cut last comment parser 5 finds (a stray line).
+pub fn append_as_parser_4(env: &Env, name: &str, page: &str, fetched_at: &str, complete: bool) {
+    let then = cairn::model::Timestamp::parse_canonical(fetched_at).unwrap();
+    let opts = cairn::ingest::IngestOptions {
+        format: Some(cairn::ingest::Format::Tribune),
+        fetched_at: Some(then),
+        ..cairn::ingest::IngestOptions::default()
+    };
+    let mut doc = cairn::ingest::parse_document(name, page.as_bytes(), &opts).expect("parses");
+    doc.parser_version = 4;
+    if complete {
+        doc.gaps.clear();
+        doc.items.iter_mut().for_each(|i| i.possibly_truncated = false);
+    }
+    let capture = cairn::ingest::capture_for(
+        name,
+        cairn::model::BlobId(*blake3::hash(page.as_bytes()).as_bytes()),
+        &doc,
+        &opts,
+    );
+    let key = cairn::store::parse_key_of(&capture);
+    let mut events = doc.events;
+    events.push(cairn::model::Event::Capture(Box::new(capture)));
+    let mut archive =
+        cairn::store::Archive::open(&env.archive, cairn::store::OpenMode::CreateIfMissing).unwrap();
+    let mut document = cairn::store::NewDocument::new(page.as_bytes(), events);
+    document.parse_key = Some(key);
+    archive.append_document(document, false).unwrap();
+    archive.flush().unwrap();
+}
