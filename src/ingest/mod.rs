@@ -712,27 +712,18 @@ fn earlier_observation(
             latest = Some(at);
         }
     };
-    // (A capture that cannot be read is left out, with a warning: damage
-    // is `verify`'s to report; an I/O error stops.)
-    let read = |capture: &EventId| match archive.entry_by_id(capture) {
-        Ok(entry) => Ok(entry),
-        Err(e) if e.is_io_fault() => Err(e),
-        Err(e) => {
-            tracing::warn!("capture {capture} left out of dating a re-read: {e}");
-            Ok(None)
-        }
-    };
     // Every parse record of the blob, whatever its fetch time; then those
-    // an earlier version recorded apart, without one.
+    // an earlier version recorded apart, without one. (One that cannot be
+    // read stops: left out, the page would be dated now, for good.)
     for done in archive.parses_of(blob)? {
-        if let Some(entry) = read(&done.capture)? {
+        if let Some(entry) = archive.entry_by_id(&done.capture)? {
             seen(&entry);
         }
     }
     for version in (0..current).rev() {
         let key = parse_key_with(blob, format, version, opts, None);
         let Some(done) = archive.parsed(blob, &key)? else { continue };
-        if let Some(entry) = read(&done.capture)? {
+        if let Some(entry) = archive.entry_by_id(&done.capture)? {
             seen(&entry);
         }
     }

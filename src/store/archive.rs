@@ -373,26 +373,19 @@ impl Archive {
     }
 
     /// The committed parse records kept apart from their blobs' records,
-    /// by the blob their capture read. A record that does not decode, or
-    /// whose capture cannot be read, is left out with a warning (damage is
-    /// `verify`'s to report; an I/O error stops).
+    /// by the blob their capture read. One that does not decode, or whose
+    /// capture cannot be read, is an error: left out, a page re-read would
+    /// be dated now, for good (`verify` names the damage, `repair` mends
+    /// the index).
     fn parses_by_blob(&self) -> Result<std::collections::HashMap<BlobId, Vec<ParsedDoc>>> {
         let mut by_blob: std::collections::HashMap<BlobId, Vec<ParsedDoc>> = Default::default();
         for read in self.store.scan_parsed_apart() {
-            let doc = match read?.1 {
-                Ok(doc) => doc,
-                Err(why) => {
-                    tracing::warn!("a parse record left out of dating re-reads: {why}");
-                    continue;
-                }
-            };
-            match self.entry_by_id(&doc.capture) {
-                Ok(Some(LogEntry { event: Event::Capture(c), .. })) => {
-                    by_blob.entry(c.blob).or_default().push(doc)
-                }
-                Ok(_) => {}
-                Err(e) if e.is_io_fault() => return Err(e),
-                Err(e) => tracing::warn!("capture {} left out of dating re-reads: {e}", doc.capture),
+            let (key, doc) = read?;
+            let doc = doc.map_err(|why| {
+                Error::Corrupt(format!("the parse record {}: {why}", crate::model::ids::to_hex(&key[..8])))
+            })?;
+            if let Some(LogEntry { event: Event::Capture(c), .. }) = self.entry_by_id(&doc.capture)? {
+                by_blob.entry(c.blob).or_default().push(doc);
             }
         }
         Ok(by_blob)

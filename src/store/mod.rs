@@ -285,7 +285,7 @@ pub trait IndexStore {
     /// keys (every way the same bytes were read, for telling a re-read of
     /// them from a new observation), and whether that is all of them: a
     /// full record (four) keeps the rest apart, as an archive begun before
-    /// format 6 keeps every one, and [`IndexStore::scan_parsed`] finds
+    /// format 6 keeps every one, and [`IndexStore::scan_parsed_apart`] finds
     /// those.
     fn parses_of(&self, blob: &BlobId) -> Result<(Vec<ParsedDoc>, bool)>;
     /// A lookup of recorded parse keys that another thread can use while

@@ -776,9 +776,9 @@ impl SledStore {
         root: &Path,
         legacy: bool,
         (format_5, format_7): (&mut bool, &mut bool),
-        segments: &[Vec<LogEntry>],
+        needed: bool,
     ) -> Result<()> {
-        if *format_7 || !segments.iter().flatten().any(needs_format_7) {
+        if *format_7 || !needed {
             return Ok(());
         }
         let text = if legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 };
@@ -1036,6 +1036,11 @@ impl SledStore {
         let mut group_head = head;
         let mut group_pack_end = pack_end;
         let mut digest = blake3::Hasher::new();
+        // Whether the commit being read, and the batch to apply, hold a
+        // capture only a cairn of format 7 reads: written after the marker
+        // went to format 7, unless by a cairn that did not sync the
+        // directory; then it goes before the batch is applied.
+        let (mut group_needs_7, mut batch_needs_7) = (false, false);
         let mut next_commit = commits.iter();
         let mut expected = next_commit.next();
         let mut scan = self.segments.scan_from(start);
@@ -1064,6 +1069,7 @@ impl SledStore {
                 for (k, v) in group.drain(..) {
                     batch.insert(k, v);
                 }
+                batch_needs_7 |= std::mem::take(&mut group_needs_7);
                 if let Some((first, locators)) = group_segments.take() {
                     batch.insert(&segment_key(first)[..], locators);
                 }
@@ -1076,6 +1082,13 @@ impl SledStore {
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
                     SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
+                    let formats = (&mut self.format_5, &mut self.format_7);
+                    SledStore::mark_format_7(
+                        &self.root,
+                        self.legacy,
+                        formats,
+                        std::mem::take(&mut batch_needs_7),
+                    )?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -1093,10 +1106,6 @@ impl SledStore {
             if entries.is_empty() || entries[0].seq.0 != tag {
                 break;
             }
-            // (Written after the marker went to format 7, unless by a cairn
-            // that did not sync the directory: then it goes now.)
-            let formats = (&mut self.format_5, &mut self.format_7);
-            SledStore::mark_format_7(&self.root, self.legacy, formats, std::slice::from_ref(&entries))?;
             let mut next = group_head;
             let mut writes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             // The segment's captures: blob, parse record, and where the blob
@@ -1183,7 +1192,9 @@ impl SledStore {
             in_batch += entries.len();
             group_head = next;
             group_pack_end = seg_pack_end;
+            let needs_7 = entries.iter().any(needs_format_7);
             if closed {
+                group_needs_7 |= needs_7;
                 digest.update(&tag.to_be_bytes());
                 digest.update(&(payload.len() as u32).to_be_bytes());
                 digest.update(&payload);
@@ -1194,6 +1205,7 @@ impl SledStore {
             } else {
                 // An older cairn's segment: taken in as it is, under a key
                 // of its own.
+                batch_needs_7 |= needs_7;
                 for (k, v) in writes {
                     batch.insert(k, v);
                 }
@@ -1207,6 +1219,13 @@ impl SledStore {
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
                     SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
+                    let formats = (&mut self.format_5, &mut self.format_7);
+                    SledStore::mark_format_7(
+                        &self.root,
+                        self.legacy,
+                        formats,
+                        std::mem::take(&mut batch_needs_7),
+                    )?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -1219,6 +1238,8 @@ impl SledStore {
         let taken = head.seq.0 - initial.0;
         if end != start {
             SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
+            let formats = (&mut self.format_5, &mut self.format_7);
+            SledStore::mark_format_7(&self.root, self.legacy, formats, batch_needs_7)?;
             if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);
             }
@@ -2154,12 +2175,8 @@ impl LogStore for SledStore {
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
-        SledStore::mark_format_7(
-            &self.root,
-            self.legacy,
-            (&mut self.format_5, &mut self.format_7),
-            segments,
-        )?;
+        let needed = segments.iter().flatten().any(needs_format_7);
+        SledStore::mark_format_7(&self.root, self.legacy, (&mut self.format_5, &mut self.format_7), needed)?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the
