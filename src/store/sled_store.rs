@@ -788,6 +788,19 @@ impl SledStore {
         Ok(())
     }
 
+    /// [`SledStore::mark_format_6`], then [`SledStore::mark_format_7`] when
+    /// what is about to be written `needs_7`: before anything of format 6
+    /// or 7 is written.
+    fn mark_formats(
+        root: &Path,
+        legacy: bool,
+        (format_5, format_7): (&mut bool, &mut bool),
+        needs_7: bool,
+    ) -> Result<()> {
+        SledStore::mark_format_6(root, legacy, format_5)?;
+        SledStore::mark_format_7(root, legacy, (format_5, format_7), needs_7)
+    }
+
     /// What of the log and pack files disagrees with the index: a file
     /// shorter than the index says was committed to it, or missing; whole
     /// commits past the committed end that the catch-up on open could not
@@ -1081,9 +1094,8 @@ impl SledStore {
                 expected = next_commit.next();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
-                    SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
                     let formats = (&mut self.format_5, &mut self.format_7);
-                    SledStore::mark_format_7(
+                    SledStore::mark_formats(
                         &self.root,
                         self.legacy,
                         formats,
@@ -1218,9 +1230,8 @@ impl SledStore {
                 end = scan.position();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
-                    SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
                     let formats = (&mut self.format_5, &mut self.format_7);
-                    SledStore::mark_format_7(
+                    SledStore::mark_formats(
                         &self.root,
                         self.legacy,
                         formats,
@@ -1237,9 +1248,8 @@ impl SledStore {
         // moved the stored head already.
         let taken = head.seq.0 - initial.0;
         if end != start {
-            SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
             let formats = (&mut self.format_5, &mut self.format_7);
-            SledStore::mark_format_7(&self.root, self.legacy, formats, batch_needs_7)?;
+            SledStore::mark_formats(&self.root, self.legacy, formats, batch_needs_7)?;
             if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);
             }
@@ -2174,9 +2184,8 @@ impl LogStore for SledStore {
         }
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
-        SledStore::mark_format_6(&self.root, self.legacy, &mut self.format_5)?;
         let needed = segments.iter().flatten().any(needs_format_7);
-        SledStore::mark_format_7(&self.root, self.legacy, (&mut self.format_5, &mut self.format_7), needed)?;
+        SledStore::mark_formats(&self.root, self.legacy, (&mut self.format_5, &mut self.format_7), needed)?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the
