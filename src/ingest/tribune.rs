@@ -432,12 +432,14 @@ pub fn parse(
             // they are there.
             // (Up to the end marker, when one follows: what comes after it
             // is no longer the comment section.)
-            let indented = |i: &usize| lines[*i].starts_with([' ', '\t']) && !lines[*i].trim().is_empty();
-            let unindented = |i: &usize| !lines[*i].starts_with([' ', '\t']);
-            let section_end = (offset + 1..lines.len())
-                .find(|i| unindented(i) && is_end_marker(lines[*i]))
-                .unwrap_or(lines.len());
-            match (offset + 1..section_end).find(indented).filter(|_| !is_end_marker(raw)) {
+            let indent = |l: &&str| l.starts_with([' ', '\t']);
+            let stray = match is_end_marker(raw) {
+                true => None,
+                false => (offset + 1..lines.len())
+                    .take_while(|&i| indent(&lines[i]) || !is_end_marker(lines[i]))
+                    .find(|&i| indent(&lines[i]) && !lines[i].trim().is_empty()),
+            };
+            match stray {
                 Some(after) => {
                     warnings.push(format!(
                         "line {line_no}: {:?} ended the comments, but it is not the layout's end marker and \

@@ -74,7 +74,7 @@ const MARKER_TEXT_LEGACY: &str = "cairn archive\nformat 6\nlog not closed by com
 /// `stray-line` (tribune parser 5), which a cairn of format 6
 /// cannot decode (it would read their segments as damage). A format 6
 /// archive is rewritten to format 7 before the first commit holding such
-/// a capture ([`SledStore::mark_format_7`]); the others stay format 6.
+/// a capture ([`Formats::mark`]); the others stay format 6.
 const MARKER_TEXT_V7: &str = "cairn archive\nformat 7\n";
 /// Format 7 not closed by commit records (see [`MARKER_TEXT_LEGACY`]).
 const MARKER_TEXT_V7_LEGACY: &str = "cairn archive\nformat 7\nlog not closed by commit records\n";
@@ -228,11 +228,9 @@ pub struct SledStore {
     /// The marker says format 2 or 3 (rewritten before the first commit):
     /// the log files may hold segments no commit record closes.
     legacy: bool,
-    /// The marker says format 5: rewritten to format 6 before a key of
-    /// format 6 is written (`SledStore::mark_format_6`).
-    format_5: bool,
-    /// The marker says format 7 ([`MARKER_TEXT_V7`]).
-    format_7: bool,
+    /// The marker's format, rewritten before what a newer one reads is
+    /// written ([`Formats::mark`]).
+    formats: Formats,
     /// Entries caught up from the log files when this store was opened.
     caught_up: u64,
     /// Whether the id sets were rebuilt from the log when it was opened.
@@ -441,6 +439,44 @@ fn needs_format_7(entry: &LogEntry) -> bool {
         if c.gaps.as_ref().is_some_and(|g| g.contains(&crate::model::Gap::StrayLine)))
 }
 
+/// What the marker says of the archive's format, where a newer cairn
+/// rewrites it before it writes what the older one would read as damage.
+#[derive(Clone, Copy, Debug, Default)]
+struct Formats {
+    /// The marker says format 5: rewritten to format 6 before a key of
+    /// format 6 is written (a commit's segment locators, a blob's record
+    /// with its parse records).
+    format_5: bool,
+    /// The marker says format 7 ([`MARKER_TEXT_V7`]).
+    format_7: bool,
+}
+
+impl Formats {
+    /// Rewrites the marker of archive `root` before anything of format 6
+    /// (or, when what is about to be written `needs_7`, a capture with the
+    /// gap `stray-line`) is written: a format 5 marker to format 6, then
+    /// to format 7 when needed, keeping the note that the log is not closed
+    /// by commit records (`legacy`). An older cairn then refuses the
+    /// archive, naming its format, instead of reading what it cannot
+    /// decode as damage (and its `repair --accept-loss` cutting it off).
+    fn mark(&mut self, root: &Path, legacy: bool, needs_7: bool) -> Result<()> {
+        let rewrite = |text: &str, format: u8| {
+            tracing::info!("{}: archive marker upgraded to format {format}", root.display());
+            write_marker(&root.join(MARKER), text)
+        };
+        // (A format 7 marker is never format 5.)
+        if self.format_5 {
+            rewrite(if legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT }, 6)?;
+            self.format_5 = false;
+        }
+        if needs_7 && !self.format_7 {
+            rewrite(if legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 }, 7)?;
+            self.format_7 = true;
+        }
+        Ok(())
+    }
+}
+
 /// Writes marker `text` durably (a temporary file renamed over it, and the
 /// directory synced: a commit written after it, which an older cairn must
 /// not read, never reaches the disk with the old marker).
@@ -644,8 +680,7 @@ impl SledStore {
             pending_pack_end: None,
             last_blob: LastBlob::default(),
             legacy,
-            format_5,
-            format_7,
+            formats: Formats { format_5, format_7 },
             caught_up: 0,
             sets_rebuilt: false,
             index_unreadable,
@@ -746,59 +781,6 @@ impl SledStore {
     /// The archive directory.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Rewrites a format 5 marker to format 6 (keeping its note that the
-    /// log is not closed by commit records), before the first key of
-    /// format 6 (a commit's segment locators, a blob's record with its
-    /// parse records) is written: a cairn of format 5 would read them as
-    /// damage. (Of the store's fields, so that a catch-up reading the log
-    /// files can call it.)
-    fn mark_format_6(root: &Path, legacy: bool, format_5: &mut bool) -> Result<()> {
-        // (A format 7 marker is never format 5.)
-        if *format_5 {
-            let text = if legacy { MARKER_TEXT_LEGACY } else { MARKER_TEXT };
-            tracing::info!("{}: archive marker upgraded to format 6", root.display());
-            write_marker(&root.join(MARKER), text)?;
-            *format_5 = false;
-        }
-        Ok(())
-    }
-
-    /// Rewrites the marker to format 7 before `segments` are written when
-    /// they hold a capture with the gap `stray-line`, which a cairn
-    /// of format 6 cannot decode: it then refuses the archive, naming its
-    /// format, instead of reading their segments as damage (and `repair
-    /// --accept-loss` cutting them off). (A format 5 marker is rewritten to
-    /// format 6 just before, by [`SledStore::mark_format_6`].)
-    /// (Of the store's fields, as [`SledStore::mark_format_6`].)
-    fn mark_format_7(
-        root: &Path,
-        legacy: bool,
-        (format_5, format_7): (&mut bool, &mut bool),
-        needed: bool,
-    ) -> Result<()> {
-        if *format_7 || !needed {
-            return Ok(());
-        }
-        let text = if legacy { MARKER_TEXT_V7_LEGACY } else { MARKER_TEXT_V7 };
-        tracing::info!("{}: archive marker upgraded to format 7", root.display());
-        write_marker(&root.join(MARKER), text)?;
-        (*format_5, *format_7) = (false, true);
-        Ok(())
-    }
-
-    /// [`SledStore::mark_format_6`], then [`SledStore::mark_format_7`] when
-    /// what is about to be written `needs_7`: before anything of format 6
-    /// or 7 is written.
-    fn mark_formats(
-        root: &Path,
-        legacy: bool,
-        (format_5, format_7): (&mut bool, &mut bool),
-        needs_7: bool,
-    ) -> Result<()> {
-        SledStore::mark_format_6(root, legacy, format_5)?;
-        SledStore::mark_format_7(root, legacy, (format_5, format_7), needs_7)
     }
 
     /// What of the log and pack files disagrees with the index: a file
@@ -1094,13 +1076,7 @@ impl SledStore {
                 expected = next_commit.next();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
-                    let formats = (&mut self.format_5, &mut self.format_7);
-                    SledStore::mark_formats(
-                        &self.root,
-                        self.legacy,
-                        formats,
-                        std::mem::take(&mut batch_needs_7),
-                    )?;
+                    self.formats.mark(&self.root, self.legacy, std::mem::take(&mut batch_needs_7))?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -1230,13 +1206,7 @@ impl SledStore {
                 end = scan.position();
                 if in_batch >= CATCH_UP_BATCH {
                     let batch = std::mem::take(&mut batch);
-                    let formats = (&mut self.format_5, &mut self.format_7);
-                    SledStore::mark_formats(
-                        &self.root,
-                        self.legacy,
-                        formats,
-                        std::mem::take(&mut batch_needs_7),
-                    )?;
+                    self.formats.mark(&self.root, self.legacy, std::mem::take(&mut batch_needs_7))?;
                     if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                         return self.stop_catch_up(e, initial);
                     }
@@ -1248,8 +1218,7 @@ impl SledStore {
         // moved the stored head already.
         let taken = head.seq.0 - initial.0;
         if end != start {
-            let formats = (&mut self.format_5, &mut self.format_7);
-            SledStore::mark_formats(&self.root, self.legacy, formats, batch_needs_7)?;
+            self.formats.mark(&self.root, self.legacy, batch_needs_7)?;
             if let Some(e) = self.apply_catch_up(batch, &mut bucket_writes, end, pack_end, &head)? {
                 return self.stop_catch_up(e, initial);
             }
@@ -2185,7 +2154,7 @@ impl LogStore for SledStore {
         // The blob records read before are about to change.
         *self.last_blob.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         let needed = segments.iter().flatten().any(needs_format_7);
-        SledStore::mark_formats(&self.root, self.legacy, (&mut self.format_5, &mut self.format_7), needed)?;
+        self.formats.mark(&self.root, self.legacy, needed)?;
         let mut records = encode_segments(segments)?;
         let mut batch = sled::Batch::default();
         // The articles' id sets first: one that does not decode fails the
@@ -2217,7 +2186,7 @@ impl LogStore for SledStore {
                 // then the marker says their segments need none.
                 write_marker(
                     &self.root.join(MARKER),
-                    if self.format_7 { MARKER_TEXT_V7 } else { MARKER_TEXT },
+                    if self.formats.format_7 { MARKER_TEXT_V7 } else { MARKER_TEXT },
                 )?;
                 self.legacy = false;
             }
