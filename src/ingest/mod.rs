@@ -712,17 +712,10 @@ fn earlier_observation(
             latest = Some(at);
         }
     };
-    // Every parse record of the blob, whatever its fetch time; then those
-    // an earlier version recorded apart, without one. (One that cannot be
-    // read stops: left out, the page would be dated now, for good.)
+    // Every parse record of the blob, whatever its fetch time, those kept
+    // apart from its record included. (One that cannot be read stops:
+    // left out, the page would be dated now, for good.)
     for done in archive.parses_of(blob)? {
-        if let Some(entry) = archive.entry_by_id(&done.capture)? {
-            seen(&entry);
-        }
-    }
-    for version in (0..current).rev() {
-        let key = parse_key_with(blob, format, version, opts, None);
-        let Some(done) = archive.parsed(blob, &key)? else { continue };
         if let Some(entry) = archive.entry_by_id(&done.capture)? {
             seen(&entry);
         }
