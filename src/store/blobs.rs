@@ -74,11 +74,10 @@ pub enum DeltaError {
 
 thread_local! {
     /// Each thread's zstd contexts for captures ([`envelope::with_context`]):
-    /// compressing whole, compressing deltas (the base set as the
-    /// dictionary for each), and reading deltas back. A fresh context per
+    /// compressing whole, and reading deltas back. A fresh context per
     /// page was about a third of compressing a 24 KB page at this level.
+    /// (A delta gets a fresh context of its own: [`delta_frame`].)
     static WHOLE: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
-    static DELTA: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
     static DELTA_READ: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -88,6 +87,30 @@ fn with_compressor<T>(
     f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
     envelope::with_context(slot, || zstd::bulk::Compressor::new(ZSTD_LEVEL), f)
+}
+
+/// The first bytes of a structured zstd dictionary: a delta's base that
+/// begins with them would be read as one when the delta is read back.
+const ZSTD_DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
+
+/// `raw` compressed as one zstd frame at the blobs' level with `base`
+/// referenced as its prefix: a raw-content dictionary, as reading the
+/// delta back loads it ([`BlobDir::get`]). Referenced rather than loaded
+/// as a dictionary, the base's match tables are built for this one frame
+/// instead of a dictionary's (built in full, then copied into the
+/// context): half the time per delta for a 32 KB page, the frame about a
+/// sixth larger (session 35, docs/performance.md). The context is fresh,
+/// since one kept by the thread cannot reference a base that does not
+/// outlive it.
+fn delta_frame(base: &[u8], raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let failed = |code: usize| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
+    let mut cx = CCtx::try_create().ok_or_else(|| std::io::Error::other("cannot make a zstd context"))?;
+    cx.set_parameter(CParameter::CompressionLevel(ZSTD_LEVEL)).map_err(failed)?;
+    cx.ref_prefix(base).map_err(failed)?;
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    cx.compress2(&mut frame, raw).map_err(failed)?;
+    Ok(frame)
 }
 
 /// A blob stored whole, decompressed ([`envelope::decompress_bounded`]):
@@ -233,11 +256,13 @@ impl BlobDir {
         let compress = |e: std::io::Error| {
             DeltaError::Compress(Error::Internal(format!("blob delta against {base}: {e}")))
         };
-        let frame = with_compressor(&DELTA, |c| {
-            c.set_dictionary(ZSTD_LEVEL, &base_raw)?;
-            c.compress(raw)
-        })
-        .map_err(compress)?;
+        if base_raw.starts_with(&ZSTD_DICT_MAGIC) {
+            // Read back, the base would be taken for a zstd dictionary of
+            // its own (no page cairn takes in begins so: the bytes are not
+            // UTF-8).
+            return Ok(None);
+        }
+        let frame = delta_frame(&base_raw, raw).map_err(compress)?;
         let mut out = Vec::with_capacity(DELTA_HEADER + frame.len());
         out.extend_from_slice(DELTA_MAGIC);
         out.extend_from_slice(base.as_bytes());
@@ -519,6 +544,44 @@ mod tests {
         assert!(matches!(&err, DeltaError::Base(e) if e.to_string().contains("re-hashes")), "{err:?}");
         assert!(!packs.dir.stage(&id(&b), &b, Some(&id(&a)), None, &lookup).unwrap(), "stored whole");
         assert_eq!(packs.dir.staged.last().map(|(x, _)| *x), Some(id(&b)));
+    }
+
+    #[test]
+    fn a_delta_made_against_a_dictionary_reads_back_as_one_made_against_a_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut packs = Packs::new(tmp.path());
+        let (a, b, c) = (page(0), page(1), page(2));
+        packs.stage(&a, None);
+        // b as cairn made deltas before session 35: the base loaded as a
+        // dictionary, not referenced as a prefix.
+        let frame = zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &a).unwrap().compress(&b).unwrap();
+        let mut old = DELTA_MAGIC.to_vec();
+        old.extend_from_slice(id(&a).as_bytes());
+        old.push(1);
+        old.extend_from_slice(&(b.len() as u64).to_be_bytes());
+        old.extend_from_slice(&frame);
+        packs.dir.staged.push((id(&b), old));
+        // c as cairn makes them now, against that delta.
+        assert!(packs.stage(&c, Some(&id(&b))));
+        let made = packs.dir.staged.last().unwrap().1.clone();
+        assert_ne!(
+            made[DELTA_HEADER..],
+            zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &b).unwrap().compress(&c).unwrap()[..]
+        );
+        packs.sync();
+        for raw in [&a, &b, &c] {
+            assert_eq!(&packs.get(&id(raw)).unwrap(), raw);
+        }
+        // A base that begins as a zstd dictionary does would be read back
+        // as one: the page after it is stored whole, and both read back.
+        let mut d = ZSTD_DICT_MAGIC.to_vec();
+        d.extend_from_slice(&page(3));
+        let e = page(4);
+        assert!(!packs.stage(&d, None));
+        assert!(!packs.stage(&e, Some(&id(&d))), "no delta against it");
+        packs.sync();
+        assert_eq!(packs.get(&id(&d)).unwrap(), d);
+        assert_eq!(packs.get(&id(&e)).unwrap(), e);
     }
 
     #[test]
