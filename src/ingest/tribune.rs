@@ -54,9 +54,56 @@ static COMMENT_TIME: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
 /// Parses a comment time: `Mar 28, 2012 - 1:02PM` (what
 /// `NaiveDateTime::parse_from_str(s, "%b %d, %Y - %I:%M%p")` gives).
 pub fn parse_comment_time(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    if let Some(time) = plain_comment_time(s) {
+        return Some(time);
+    }
     let mut parsed = chrono::format::Parsed::new();
-    chrono::format::parse(&mut parsed, s.trim(), COMMENT_TIME.iter()).ok()?;
+    chrono::format::parse(&mut parsed, s, COMMENT_TIME.iter()).ok()?;
     parsed.to_naive_datetime_with_offset(0).ok()
+}
+
+/// A comment time in exactly the form pages give it (`Mar 28, 2012 -
+/// 1:02PM`: the month as abbreviated in English, day and hour without
+/// padding or with one zero, a valid date and time) read byte by byte;
+/// `None` for anything else, which chrono then reads (or refuses) as
+/// before. chrono's general parser was 2.5% of ingesting re-scrapes.
+fn plain_comment_time(s: &str) -> Option<NaiveDateTime> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let b = s.as_bytes();
+    let month = MONTHS.iter().position(|m| b.get(..3) == Some(&m[..]))? as u32 + 1;
+    // One or two digits, then what must follow them.
+    let number = |at: usize, then: &[u8]| -> Option<(u32, usize)> {
+        let digits = b.get(at..)?.iter().take(2).take_while(|c| c.is_ascii_digit()).count();
+        let end = at + digits;
+        (digits > 0 && b.get(end..end + then.len()) == Some(then)).then(|| {
+            let n = b[at..end].iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'));
+            (n, end + then.len())
+        })
+    };
+    if b.get(3) != Some(&b' ') {
+        return None;
+    }
+    let (day, at) = number(4, b", ")?;
+    let year = b.get(at..at + 4).filter(|y| y.iter().all(u8::is_ascii_digit))?;
+    let year = year.iter().fold(0, |n, c| n * 10 + i32::from(c - b'0'));
+    if b.get(at + 4..at + 7) != Some(b" - ") {
+        return None;
+    }
+    let (hour, at) = number(at + 7, b":")?;
+    let minute = b.get(at..at + 2).filter(|m| m.iter().all(u8::is_ascii_digit))?;
+    let minute = u32::from(minute[0] - b'0') * 10 + u32::from(minute[1] - b'0');
+    let pm = match b.get(at + 2..) {
+        Some(b"AM") => false,
+        Some(b"PM") => true,
+        _ => return None,
+    };
+    if !(1..=12).contains(&hour) {
+        return None;
+    }
+    let hour = hour % 12 + if pm { 12 } else { 0 };
+    chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, 0)
 }
 
 /// Parses the `Published:` value: `March 28, 2012`, optionally with a time.
@@ -618,10 +665,21 @@ mod tests {
         #[test]
         fn times_read_as_parse_from_str_reads_them(
             month in 0usize..13, day in 0u32..33, year in 1990i32..2040, hour in 0u32..14, minute in 0u32..61,
-            pm: bool, cut in 0usize..30, pad in "[ \t]{0,2}",
+            pm: bool, cut in 0usize..30, pad in "[ \t]{0,2}", variant in 0usize..4,
         ) {
             let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Foo"];
-            let text = format!("{pad}{} {day}, {year} - {hour}:{minute:02}{}{pad}", months[month], if pm { "PM" } else { "AM" });
+            // (As pages give them, and as chrono also reads them: a month
+            // in capitals, a zero before the day or hour, no minute padding.)
+            let month = match variant {
+                1 => months[month].to_uppercase(),
+                _ => months[month].to_string(),
+            };
+            let (day, hour, minute) = match variant {
+                2 => (format!("{day:02}"), format!("{hour:02}"), format!("{minute}")),
+                3 => (format!("{day:03}"), format!("{hour}"), format!("{minute:02}")),
+                _ => (format!("{day}"), format!("{hour}"), format!("{minute:02}")),
+            };
+            let text = format!("{pad}{month} {day}, {year} - {hour}:{minute}{}{pad}", if pm { "PM" } else { "AM" });
             let end = text.len().saturating_sub(cut);
             for s in [text.as_str(), &text[..end]] {
                 let chrono = NaiveDateTime::parse_from_str(s.trim(), "%b %d, %Y - %I:%M%p").ok();
