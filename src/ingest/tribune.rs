@@ -67,7 +67,7 @@ pub fn parse_comment_time(s: &str) -> Option<NaiveDateTime> {
 /// 1:02PM`: the month as abbreviated in English, day and hour without
 /// padding or with one zero, a valid date and time) read byte by byte;
 /// `None` for anything else, which chrono then reads (or refuses) as
-/// before. chrono's general parser was 2.5% of ingesting re-scrapes.
+/// before. chrono's general parser was about 2% of an ingest's samples.
 fn plain_comment_time(s: &str) -> Option<NaiveDateTime> {
     const MONTHS: [&[u8; 3]; 12] =
         [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];

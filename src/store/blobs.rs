@@ -258,8 +258,8 @@ impl BlobDir {
         };
         if base_raw.starts_with(&ZSTD_DICT_MAGIC) {
             // Read back, the base would be taken for a zstd dictionary of
-            // its own (no page cairn takes in begins so: the bytes are not
-            // UTF-8).
+            // its own. (`ingest` takes in no page that begins so, as it is
+            // not UTF-8; `import` stores blobs as the export gives them.)
             return Ok(None);
         }
         let frame = delta_frame(&base_raw, raw).map_err(compress)?;
@@ -593,7 +593,8 @@ mod tests {
             assert_eq!(compress_whole(raw).unwrap(), fresh);
             assert_eq!(decompress_whole(&fresh).unwrap(), *raw);
         }
-        // Deltas against different bases in turn, through one context.
+        // Deltas against different bases in turn (each made with a fresh
+        // context, read back through the thread's one).
         let tmp = tempfile::tempdir().unwrap();
         let mut packs = Packs::new(tmp.path());
         packs.stage(&pages[0], None);
