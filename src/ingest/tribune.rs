@@ -668,8 +668,10 @@ mod tests {
             pm: bool, cut in 0usize..30, pad in "[ \t]{0,2}", variant in 0usize..4,
         ) {
             let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Foo"];
-            // (As pages give them, and as chrono also reads them: a month
-            // in capitals, a zero before the day or hour, no minute padding.)
+            // (Beside the pages' own form, forms chrono reads or refuses
+            // too, where the byte-by-byte reading must agree with it: the
+            // month in capitals, a zero before the day or the hour, a
+            // minute without its zero, three digits of day.)
             let month = match variant {
                 1 => months[month].to_uppercase(),
                 _ => months[month].to_string(),
