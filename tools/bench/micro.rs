@@ -1,6 +1,6 @@
 //! Criterion micro-benchmarks: canonical encoding and hashing, the tribune
-//! parser, a single append, and the id index's run files (write, merge,
-//! lookup). Run with `cargo bench --bench micro` (docs/performance.md has
+//! parser, a single append, the id index's run files (write, merge,
+//! lookup), and a captured page compressed whole and as a re-scrape's delta. Run with `cargo bench --bench micro` (docs/performance.md has
 //! the numbers).
 
 use cairn::ingest::{parse_document, Format, IngestOptions};
@@ -224,5 +224,39 @@ fn merkle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoding, parser, append, id_runs, merkle);
+/// The sample page compressed whole, and a re-scrape of it (two comments
+/// more) made a delta against it: what each new capture and each changed
+/// re-scrape costs on an ingest's reader threads.
+fn blobs(c: &mut Criterion) {
+    use cairn::model::BlobId;
+    use cairn::store::blobs::{compress_whole, BlobDir};
+    use cairn::store::records::{Locator, RecordsEnd};
+    let base = PAGE.as_bytes().to_vec();
+    let marker = "Leave Your Reply Below";
+    let at = PAGE.find(marker).unwrap_or(PAGE.len());
+    let extra =
+        "  • reader\n    Mar 29, 2012 - 9:15AM\n    One more comment, posted after the first scrape.\n\n";
+    let rescrape = format!("{}{extra}{extra}{}", &PAGE[..at], &PAGE[at..]).into_bytes();
+    let id = |raw: &[u8]| BlobId(*blake3::hash(raw).as_bytes());
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let mut packs = BlobDir::new(dir.path().join("captures"));
+    let none = |_: &BlobId| Ok(None);
+    packs.stage(&id(&base), &base, None, None, &none).expect("stage");
+    let (stored, _) = packs.sync_staged(RecordsEnd::default()).expect("sync").expect("a blob");
+    let stored: std::collections::HashMap<BlobId, Locator> = stored.into_iter().collect();
+    let lookup = |b: &BlobId| Ok(stored.get(b).copied());
+    let mut g = c.benchmark_group("blobs");
+    g.throughput(Throughput::Bytes(base.len() as u64));
+    g.bench_function("compress the sample page whole (22 KB, zstd 3)", |b| {
+        b.iter(|| compress_whole(black_box(&base)).expect("compress"))
+    });
+    g.bench_function("a re-scrape's delta against the stored page", |b| {
+        b.iter(|| {
+            packs.delta_quietly(black_box(&rescrape), &id(&base), &lookup).expect("delta").expect("smaller")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoding, parser, append, id_runs, merkle, blobs);
 criterion_main!(benches);
