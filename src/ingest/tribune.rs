@@ -82,18 +82,21 @@ fn plain_comment_time(s: &str) -> Option<NaiveDateTime> {
             (n, end + then.len())
         })
     };
+    // Exactly `n` digits.
+    let fixed = |at: usize, n: usize| -> Option<u32> {
+        let d = b.get(at..at + n).filter(|d| d.iter().all(u8::is_ascii_digit))?;
+        Some(d.iter().fold(0, |v, c| v * 10 + u32::from(c - b'0')))
+    };
     if b.get(3) != Some(&b' ') {
         return None;
     }
     let (day, at) = number(4, b", ")?;
-    let year = b.get(at..at + 4).filter(|y| y.iter().all(u8::is_ascii_digit))?;
-    let year = year.iter().fold(0, |n, c| n * 10 + i32::from(c - b'0'));
+    let year = fixed(at, 4)? as i32;
     if b.get(at + 4..at + 7) != Some(b" - ") {
         return None;
     }
     let (hour, at) = number(at + 7, b":")?;
-    let minute = b.get(at..at + 2).filter(|m| m.iter().all(u8::is_ascii_digit))?;
-    let minute = u32::from(minute[0] - b'0') * 10 + u32::from(minute[1] - b'0');
+    let minute = fixed(at, 2)?;
     let pm = match b.get(at + 2..) {
         Some(b"AM") => false,
         Some(b"PM") => true,

@@ -113,6 +113,18 @@ fn delta_frame(base: &[u8], raw: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(frame)
 }
 
+/// A delta blob's stored bytes: the header ([`parse_delta_header`] reads
+/// it back: magic, base id, chain depth, raw length) and `frame`.
+fn delta_blob(base: &BlobId, depth: u8, raw_len: usize, frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DELTA_HEADER + frame.len());
+    out.extend_from_slice(DELTA_MAGIC);
+    out.extend_from_slice(base.as_bytes());
+    out.push(depth);
+    out.extend_from_slice(&(raw_len as u64).to_be_bytes());
+    out.extend_from_slice(frame);
+    out
+}
+
 /// A blob stored whole, decompressed ([`envelope::decompress_bounded`]):
 /// no more than a document's ceiling ([`crate::ingest::MAX_DOCUMENT_CEILING`]).
 fn decompress_whole(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -263,13 +275,7 @@ impl BlobDir {
             return Ok(None);
         }
         let frame = delta_frame(&base_raw, raw).map_err(compress)?;
-        let mut out = Vec::with_capacity(DELTA_HEADER + frame.len());
-        out.extend_from_slice(DELTA_MAGIC);
-        out.extend_from_slice(base.as_bytes());
-        out.push(base_depth + 1);
-        out.extend_from_slice(&(raw.len() as u64).to_be_bytes());
-        out.extend_from_slice(&frame);
-        Ok(Some(out))
+        Ok(Some(delta_blob(base, base_depth + 1, raw.len(), &frame)))
     }
 
     /// The stored bytes (whole or delta) of blob `id`, staged or in a pack.
@@ -555,12 +561,7 @@ mod tests {
         // b as cairn made deltas before session 35: the base loaded as a
         // dictionary, not referenced as a prefix.
         let frame = zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, &a).unwrap().compress(&b).unwrap();
-        let mut old = DELTA_MAGIC.to_vec();
-        old.extend_from_slice(id(&a).as_bytes());
-        old.push(1);
-        old.extend_from_slice(&(b.len() as u64).to_be_bytes());
-        old.extend_from_slice(&frame);
-        packs.dir.staged.push((id(&b), old));
+        packs.dir.staged.push((id(&b), delta_blob(&id(&a), 1, b.len(), &frame)));
         // c as cairn makes them now, against that delta.
         assert!(packs.stage(&c, Some(&id(&b))));
         let made = packs.dir.staged.last().unwrap().1.clone();
